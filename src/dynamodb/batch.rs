@@ -1,0 +1,173 @@
+//! BatchGetItem and BatchWriteItem.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde_json::{Map, Value as Json, json};
+use tidepool_store::expr;
+use tidepool_store::key::item_key;
+use tidepool_store::value::item_size;
+use tidepool_store::{Decision, WriteOp};
+
+use super::App;
+use super::attr::{item_from_json, item_to_json};
+use super::error::{ApiError, ApiResult};
+use super::expr::{Capacity, Exprs, check_exclusive, read_units};
+use super::items::{check_item, write_capacity};
+use super::legacy;
+use super::request::{Req, missing};
+
+/// BatchGetItem reads at most 100 keys.
+pub const MAX_BATCH_GET_KEYS: usize = 100;
+/// BatchWriteItem takes at most 25 requests.
+pub const MAX_BATCH_WRITES: usize = 25;
+/// A BatchGetItem response carries at most 16 MB; the rest is unprocessed.
+const MAX_BATCH_GET_BYTES: usize = 16 * 1024 * 1024;
+
+fn request_items<'a>(r: &Req<'a>) -> ApiResult<Req<'a>> {
+    let items = r.obj_opt("RequestItems")?.ok_or_else(|| missing("RequestItems"))?;
+    if items.0.is_empty() {
+        return Err(ApiError::validation(
+            "1 validation error detected: Value '{}' at 'requestItems' failed to satisfy constraint: Member must have length greater than or equal to 1",
+        ));
+    }
+    Ok(items)
+}
+
+pub fn batch_get(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let items = request_items(&r)?;
+    let cap = Capacity::from_request(&r)?;
+    let total: usize = items.0.values().map(|v| v.get("Keys").and_then(Json::as_array).map_or(0, Vec::len)).sum();
+    if total > MAX_BATCH_GET_KEYS {
+        return Err(ApiError::validation("Too many items requested for the BatchGetItem call"));
+    }
+    let mut responses = Map::new();
+    let mut unprocessed = Map::new();
+    let mut consumed = Vec::new();
+    let mut bytes = 0usize;
+    for (name, spec) in items.0 {
+        let spec = match spec {
+            Json::Object(m) => Req(m),
+            _ => return Err(ApiError::serialization("Expected a structure for KeysAndAttributes")),
+        };
+        let table = app.store.table(name)?;
+        check_exclusive(&spec, &["AttributesToGet"], &["ProjectionExpression"])?;
+        let mut ex = Exprs::from_request(&spec)?;
+        let projection = match spec.strings("AttributesToGet")? {
+            Some(names) => Some(legacy::attributes_to_get(names)?),
+            None => ex.projection(&spec)?,
+        };
+        ex.finish()?;
+        let strong = spec.bool_opt("ConsistentRead")?.unwrap_or(false);
+        let keys = spec.list_opt("Keys")?.ok_or_else(|| missing("Keys"))?;
+        if keys.is_empty() {
+            return Err(ApiError::validation(
+                "1 validation error detected: Value '[]' at 'requestItems.member.keys' failed to satisfy constraint: Member must have length greater than or equal to 1",
+            ));
+        }
+        let mut seen = HashSet::new();
+        let mut found = Vec::new();
+        let mut left = Vec::new();
+        let mut units = 0.0;
+        for k in keys {
+            let key = item_from_json(k)?;
+            table.def.check_key_attrs(&key, true)?;
+            if !seen.insert(item_key(&table.def.key_schema, &key)) {
+                return Err(ApiError::validation("Provided list of item keys contains duplicates"));
+            }
+            if bytes >= MAX_BATCH_GET_BYTES {
+                left.push(k.clone());
+                continue;
+            }
+            let item = app.store.get_item(&table, &key)?;
+            let size = item.as_ref().map_or(0, item_size);
+            bytes += size;
+            units += read_units(size, strong);
+            if let Some(i) = item {
+                let i = match &projection {
+                    Some(p) => expr::project(p, &i),
+                    None => i,
+                };
+                found.push(item_to_json(&i));
+            }
+        }
+        responses.insert(name.clone(), Json::Array(found));
+        if !left.is_empty() {
+            let mut spec_out = spec.0.clone();
+            spec_out.insert("Keys".into(), Json::Array(left));
+            unprocessed.insert(name.clone(), Json::Object(spec_out));
+        }
+        if let Some(c) = cap.render(name, units, &[], true) {
+            consumed.push(c);
+        }
+    }
+    let mut body = json!({"Responses": responses, "UnprocessedKeys": unprocessed});
+    if cap != Capacity::None {
+        body["ConsumedCapacity"] = Json::Array(consumed);
+    }
+    Ok(body)
+}
+
+pub fn batch_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let items = request_items(&r)?;
+    let cap = Capacity::from_request(&r)?;
+    let total: usize = items.0.values().map(|v| v.as_array().map_or(0, Vec::len)).sum();
+    if total > MAX_BATCH_WRITES {
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to {MAX_BATCH_WRITES}, Member must have length greater than or equal to 1]"
+        )));
+    }
+    let mut ops = Vec::with_capacity(total);
+    let mut tables = Vec::with_capacity(total);
+    let mut seen = HashSet::new();
+    for (name, list) in items.0 {
+        let table = app.store.table(name)?;
+        let list = list.as_array().ok_or_else(|| ApiError::serialization("Expected a list of WriteRequest"))?;
+        if list.is_empty() {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to {MAX_BATCH_WRITES}, Member must have length greater than or equal to 1]"
+            )));
+        }
+        for w in list {
+            let w = match w {
+                Json::Object(m) => Req(m),
+                _ => return Err(ApiError::serialization("Expected a WriteRequest structure")),
+            };
+            let (key, decision) = match (w.obj_opt("PutRequest")?, w.obj_opt("DeleteRequest")?) {
+                (Some(p), None) => {
+                    let item = item_from_json(p.get("Item").ok_or_else(|| missing("Item"))?)?;
+                    check_item(&table.def, &item, false)?;
+                    (table.def.key_of(&item), Decision::Put(item))
+                }
+                (None, Some(d)) => {
+                    let key = item_from_json(d.get("Key").ok_or_else(|| missing("Key"))?)?;
+                    table.def.check_key_attrs(&key, true)?;
+                    (key, Decision::Delete)
+                }
+                _ => {
+                    return Err(ApiError::validation(
+                        "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes",
+                    ));
+                }
+            };
+            if !seen.insert((table.def.id, item_key(&table.def.key_schema, &key))) {
+                return Err(ApiError::validation("Provided list of item keys contains duplicates"));
+            }
+            tables.push(table.clone());
+            ops.push(WriteOp { table: name.clone(), key, decide: Box::new(move |_| Ok(decision)) });
+        }
+    }
+    let outcomes = app.store.write_many(ops, false)?;
+    let mut body = json!({"UnprocessedItems": {}});
+    if cap != Capacity::None {
+        let mut per_table: BTreeMap<String, (f64, Vec<(String, bool, f64)>)> = BTreeMap::new();
+        for (t, out) in tables.iter().zip(&outcomes) {
+            let (units, idx) = write_capacity(&t.def, out);
+            let e = per_table.entry(t.def.name.clone()).or_default();
+            e.0 += units;
+            e.1.extend(idx);
+        }
+        body["ConsumedCapacity"] =
+            Json::Array(per_table.iter().filter_map(|(n, (u, idx))| cap.render(n, *u, idx, false)).collect());
+    }
+    Ok(body)
+}

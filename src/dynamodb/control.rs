@@ -1,0 +1,435 @@
+//! Control plane: CreateTable, DescribeTable, ListTables, UpdateTable,
+//! DeleteTable, tags, TTL, DescribeLimits and DescribeEndpoints.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value as Json, json};
+use tidepool_store::catalog::{CreateTableInput, IndexInput, KeySchemaInput, KeyType, check_tags};
+use tidepool_store::table::{
+    BillingMode, IndexDef, IndexKind, KeySchema, Projection, StreamViewType, TableDef, Throughput,
+};
+use tidepool_store::value::AttrType;
+use tidepool_store::{StoreError, TableHandle};
+
+use super::App;
+use super::error::{ApiError, ApiResult};
+use super::request::{Req, missing};
+
+/// A whole table scan is never done for counts: DescribeTable reports the
+/// exact counters kept by the write path.
+fn key_schema_json(k: &KeySchema) -> Json {
+    let mut v = vec![json!({"AttributeName": k.hash.name, "KeyType": "HASH"})];
+    if let Some(r) = &k.range {
+        v.push(json!({"AttributeName": r.name, "KeyType": "RANGE"}));
+    }
+    Json::Array(v)
+}
+
+fn projection_json(p: &Projection) -> Json {
+    match p {
+        Projection::Include(a) => json!({"ProjectionType": "INCLUDE", "NonKeyAttributes": a}),
+        other => json!({"ProjectionType": other.type_name()}),
+    }
+}
+
+fn throughput_json(t: Option<Throughput>) -> Json {
+    let t = t.unwrap_or(Throughput { read: 0, write: 0 });
+    json!({"NumberOfDecreasesToday": 0, "ReadCapacityUnits": t.read, "WriteCapacityUnits": t.write})
+}
+
+impl App {
+    pub fn table_arn(&self, name: &str) -> String {
+        format!("arn:aws:dynamodb:{}:{}:table/{name}", self.region, super::ACCOUNT_ID)
+    }
+
+    pub fn stream_arn(&self, table: &str, label: &str) -> String {
+        format!("{}/stream/{label}", self.table_arn(table))
+    }
+
+    /// The TableDescription shape, with `status` as the table's status.
+    pub fn describe(&self, t: &TableHandle, status: &str) -> Json {
+        let def: &TableDef = &t.def;
+        let stats = t.stats();
+        let arn = self.table_arn(&def.name);
+        let mut d = Map::new();
+        d.insert(
+            "AttributeDefinitions".into(),
+            Json::Array(
+                def.attribute_definitions
+                    .iter()
+                    .map(|a| json!({"AttributeName": a.name, "AttributeType": a.ty.as_str()}))
+                    .collect(),
+            ),
+        );
+        d.insert("TableName".into(), json!(def.name));
+        d.insert("KeySchema".into(), key_schema_json(&def.key_schema));
+        d.insert("TableStatus".into(), json!(status));
+        d.insert("CreationDateTime".into(), json!(def.created_at));
+        d.insert("ProvisionedThroughput".into(), throughput_json(def.throughput));
+        d.insert("TableSizeBytes".into(), json!(stats.bytes));
+        d.insert("ItemCount".into(), json!(stats.items));
+        d.insert("TableArn".into(), json!(arn));
+        d.insert("TableId".into(), json!(def.table_id));
+        if def.billing_mode == BillingMode::PayPerRequest {
+            d.insert(
+                "BillingModeSummary".into(),
+                json!({"BillingMode": "PAY_PER_REQUEST", "LastUpdateToPayPerRequestDateTime": def.created_at}),
+            );
+        }
+        let index_json = |i: &IndexDef| {
+            let (count, bytes) = self.index_counts(t, i);
+            let mut o = Map::new();
+            o.insert("IndexName".into(), json!(i.name));
+            o.insert("KeySchema".into(), key_schema_json(&i.key_schema));
+            o.insert("Projection".into(), projection_json(&i.projection));
+            o.insert("IndexSizeBytes".into(), json!(bytes));
+            o.insert("ItemCount".into(), json!(count));
+            o.insert("IndexArn".into(), json!(format!("{arn}/index/{}", i.name)));
+            if i.kind == IndexKind::Global {
+                o.insert("IndexStatus".into(), json!("ACTIVE"));
+                o.insert("ProvisionedThroughput".into(), throughput_json(i.throughput));
+            }
+            Json::Object(o)
+        };
+        let lsis: Vec<Json> = def.lsis().map(index_json).collect();
+        let gsis: Vec<Json> = def.gsis().map(index_json).collect();
+        if !lsis.is_empty() {
+            d.insert("LocalSecondaryIndexes".into(), Json::Array(lsis));
+        }
+        if !gsis.is_empty() {
+            d.insert("GlobalSecondaryIndexes".into(), Json::Array(gsis));
+        }
+        if let Some(s) = &def.stream {
+            d.insert(
+                "StreamSpecification".into(),
+                json!({"StreamEnabled": true, "StreamViewType": s.view_type.as_str()}),
+            );
+        }
+        if let Some(s) = def.stream.as_ref().or(def.old_streams.last()) {
+            d.insert("LatestStreamLabel".into(), json!(s.label));
+            d.insert("LatestStreamArn".into(), json!(self.stream_arn(&def.name, &s.label)));
+        }
+        d.insert("TableClassSummary".into(), json!({"TableClass": def.table_class}));
+        d.insert("DeletionProtectionEnabled".into(), json!(def.deletion_protection));
+        Json::Object(d)
+    }
+
+    fn index_counts(&self, t: &TableHandle, i: &IndexDef) -> (u64, u64) {
+        self.store.index_stats(t, i).unwrap_or((0, 0))
+    }
+}
+
+fn key_schema_input(list: &[Req<'_>]) -> ApiResult<KeySchemaInput> {
+    list.iter()
+        .map(|e| {
+            let name = e.str("AttributeName")?.to_string();
+            let kt = match e.enum_opt("KeyType", &["HASH", "RANGE"])? {
+                Some("HASH") => KeyType::Hash,
+                Some(_) => KeyType::Range,
+                None => return Err(missing("KeyType")),
+            };
+            Ok((name, kt))
+        })
+        .collect()
+}
+
+fn throughput_input(r: &Req<'_>) -> ApiResult<Option<Throughput>> {
+    let Some(t) = r.obj_opt("ProvisionedThroughput")? else { return Ok(None) };
+    let read = t.int_opt("ReadCapacityUnits")?.ok_or_else(|| missing("provisionedThroughput.readCapacityUnits"))?;
+    let write = t.int_opt("WriteCapacityUnits")?.ok_or_else(|| missing("provisionedThroughput.writeCapacityUnits"))?;
+    if read < 1 || write < 1 {
+        return Err(ApiError::validation(
+            "One or more parameter values were invalid: Each of ReadCapacityUnits and WriteCapacityUnits must be at least 1",
+        ));
+    }
+    Ok(Some(Throughput { read: read as u64, write: write as u64 }))
+}
+
+fn projection_input(r: &Req<'_>) -> ApiResult<Projection> {
+    let p = r.obj_opt("Projection")?.ok_or_else(|| missing("Projection"))?;
+    let attrs = p.strings("NonKeyAttributes")?;
+    match (p.enum_opt("ProjectionType", &["ALL", "KEYS_ONLY", "INCLUDE"])?, attrs) {
+        (Some("INCLUDE"), Some(a)) => Ok(Projection::Include(a)),
+        (Some("INCLUDE"), None) => Err(ApiError::validation(
+            "One or more parameter values were invalid: NonKeyAttributes must not be null when ProjectionType is INCLUDE",
+        )),
+        (Some(t), Some(_)) => Err(ApiError::validation(format!(
+            "One or more parameter values were invalid: ProjectionType is {t}, but NonKeyAttributes is specified"
+        ))),
+        (Some("KEYS_ONLY"), None) => Ok(Projection::KeysOnly),
+        (Some(_), None) => Ok(Projection::All),
+        (None, _) => {
+            Err(ApiError::validation("One or more parameter values were invalid: Unknown ProjectionType: null"))
+        }
+    }
+}
+
+fn index_input(r: &Req<'_>, kind: IndexKind) -> ApiResult<IndexInput> {
+    Ok(IndexInput {
+        name: r.str("IndexName")?.to_string(),
+        kind,
+        key_schema: key_schema_input(&r.objects("KeySchema")?)?,
+        projection: projection_input(r)?,
+        throughput: throughput_input(r)?,
+    })
+}
+
+fn attribute_definitions(r: &Req<'_>) -> ApiResult<Vec<(String, AttrType)>> {
+    r.objects("AttributeDefinitions")?
+        .iter()
+        .map(|a| {
+            let name = a.str("AttributeName")?.to_string();
+            let ty = a.enum_opt("AttributeType", &["B", "N", "S"])?.ok_or_else(|| missing("AttributeType"))?;
+            Ok((name, AttrType::parse(ty).expect("checked enum")))
+        })
+        .collect()
+}
+
+fn billing_mode(r: &Req<'_>) -> ApiResult<Option<BillingMode>> {
+    Ok(match r.enum_opt("BillingMode", &["PROVISIONED", "PAY_PER_REQUEST"])? {
+        Some("PAY_PER_REQUEST") => Some(BillingMode::PayPerRequest),
+        Some(_) => Some(BillingMode::Provisioned),
+        None => None,
+    })
+}
+
+/// Parses StreamSpecification: `Some(Some(view))` enables, `Some(None)` disables.
+fn stream_spec(r: &Req<'_>) -> ApiResult<Option<Option<StreamViewType>>> {
+    let Some(s) = r.obj_opt("StreamSpecification")? else { return Ok(None) };
+    let enabled = s.bool_opt("StreamEnabled")?.ok_or_else(|| missing("streamSpecification.streamEnabled"))?;
+    let view = s.enum_opt("StreamViewType", &["NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"])?;
+    match (enabled, view) {
+        (true, Some(v)) => Ok(Some(Some(StreamViewType::parse(v).expect("checked enum")))),
+        (true, None) => Err(ApiError::validation(
+            "One or more parameter values were invalid: Enabled StreamSpecification must specify a StreamViewType",
+        )),
+        (false, Some(_)) => Err(ApiError::validation(
+            "One or more parameter values were invalid: Disabled StreamSpecification cannot specify a StreamViewType",
+        )),
+        (false, None) => Ok(Some(None)),
+    }
+}
+
+fn tags_input(r: &Req<'_>) -> ApiResult<BTreeMap<String, String>> {
+    r.objects("Tags")?.iter().map(|t| Ok((t.str("Key")?.to_string(), t.str("Value")?.to_string()))).collect()
+}
+
+pub fn create_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let name = r.str("TableName")?;
+    let mut indexes = Vec::new();
+    for g in r.objects("GlobalSecondaryIndexes")? {
+        indexes.push(index_input(&g, IndexKind::Global)?);
+    }
+    for l in r.objects("LocalSecondaryIndexes")? {
+        indexes.push(index_input(&l, IndexKind::Local)?);
+    }
+    let key_schema = r.objects("KeySchema")?;
+    if r.get("KeySchema").is_none() {
+        return Err(missing("KeySchema"));
+    }
+    if r.get("AttributeDefinitions").is_none() {
+        return Err(missing("AttributeDefinitions"));
+    }
+    let input = CreateTableInput {
+        name: name.to_string(),
+        key_schema: key_schema_input(&key_schema)?,
+        attribute_definitions: attribute_definitions(&r)?,
+        billing_mode: billing_mode(&r)?.unwrap_or(BillingMode::Provisioned),
+        throughput: throughput_input(&r)?,
+        indexes,
+        stream: stream_spec(&r)?.flatten(),
+        tags: tags_input(&r)?,
+        deletion_protection: r.bool_opt("DeletionProtectionEnabled")?.unwrap_or(false),
+        table_class: r.enum_opt("TableClass", &["STANDARD", "STANDARD_INFREQUENT_ACCESS"])?.map(str::to_string),
+    };
+    let handle = app.store.create_table(input)?;
+    tracing::info!(table = name, "table created");
+    Ok(json!({"TableDescription": app.describe(&handle, "CREATING")}))
+}
+
+pub fn describe_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let handle = app.store.describe_table(r.str("TableName")?)?;
+    Ok(json!({"Table": app.describe(&handle, "ACTIVE")}))
+}
+
+pub fn delete_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let name = r.str("TableName")?;
+    let handle = app.store.delete_table(name)?;
+    tracing::info!(table = name, "table deleted");
+    Ok(json!({"TableDescription": app.describe(&handle, "DELETING")}))
+}
+
+/// ListTables returns at most 100 names a page.
+const LIST_TABLES_MAX: i64 = 100;
+
+pub fn list_tables(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let limit = r.int_opt("Limit")?.unwrap_or(LIST_TABLES_MAX);
+    if !(1..=LIST_TABLES_MAX).contains(&limit) {
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{limit}' at 'limit' failed to satisfy constraint: Member must have value {} {}",
+            if limit < 1 { "greater than or equal to" } else { "less than or equal to" },
+            if limit < 1 { 1 } else { LIST_TABLES_MAX }
+        )));
+    }
+    let (names, more) = app.store.list_tables(r.str_opt("ExclusiveStartTableName")?, limit as usize);
+    let mut out = json!({"TableNames": names});
+    if more {
+        out["LastEvaluatedTableName"] = json!(names.last());
+    }
+    Ok(out)
+}
+
+pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let name = r.str("TableName")?;
+    let mut handle = app.store.describe_table(name)?;
+    let defs = attribute_definitions(&r)?;
+    let mut changed = false;
+    let billing = billing_mode(&r)?;
+    let throughput = throughput_input(&r)?;
+    if billing.is_some() || throughput.is_some() {
+        handle = app.store.set_billing(name, billing, throughput)?;
+        changed = true;
+    }
+    for u in r.objects("GlobalSecondaryIndexUpdates")? {
+        if let Some(c) = u.obj_opt("Create")? {
+            handle = app.store.add_index(name, index_input(&c, IndexKind::Global)?, defs.clone())?;
+        } else if let Some(d) = u.obj_opt("Delete")? {
+            handle = app.store.remove_index(name, d.str("IndexName")?)?;
+        } else if let Some(up) = u.obj_opt("Update")? {
+            let index = up.str("IndexName")?.to_string();
+            let t = throughput_input(&up)?;
+            handle = app.store.alter_table(name, |def| {
+                let idx = def.indexes.iter_mut().find(|i| i.name == index && i.kind == IndexKind::Global);
+                let idx = idx.ok_or_else(|| {
+                    StoreError::ResourceNotFound(format!("Requested resource not found: Index: {index} not found"))
+                })?;
+                idx.throughput = t;
+                Ok(())
+            })?;
+        } else {
+            return Err(ApiError::validation(
+                "One or more parameter values were invalid: One of GlobalSecondaryIndexUpdate.Create, Update or Delete must be specified",
+            ));
+        }
+        changed = true;
+    }
+    if let Some(spec) = stream_spec(&r)? {
+        handle = app.store.set_stream(name, spec)?;
+        changed = true;
+    }
+    if let Some(p) = r.bool_opt("DeletionProtectionEnabled")? {
+        handle = app.store.alter_table(name, |def| {
+            def.deletion_protection = p;
+            Ok(())
+        })?;
+        changed = true;
+    }
+    if let Some(c) = r.enum_opt("TableClass", &["STANDARD", "STANDARD_INFREQUENT_ACCESS"])? {
+        handle = app.store.alter_table(name, |def| {
+            def.table_class = c.to_string();
+            Ok(())
+        })?;
+        changed = true;
+    }
+    if !changed {
+        return Err(ApiError::validation(
+            "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required",
+        ));
+    }
+    Ok(json!({"TableDescription": app.describe(&handle, "ACTIVE")}))
+}
+
+/// The table named by a table ARN of this server.
+fn table_from_arn<'a>(app: &App, arn: &'a str) -> ApiResult<&'a str> {
+    let prefix = format!("arn:aws:dynamodb:{}:{}:table/", app.region, super::ACCOUNT_ID);
+    let name = arn.strip_prefix(&prefix).or_else(|| arn.split_once(":table/").map(|(_, n)| n)).ok_or_else(|| {
+        ApiError::validation(format!("Invalid TableArn: Invalid ResourceArn provided as input {arn}"))
+    })?;
+    let name = name.split('/').next().unwrap_or(name);
+    app.store
+        .table(name)
+        .map_err(|_| ApiError::not_found(format!("Requested resource not found: ResourcArn: {arn} not found")))?;
+    Ok(name)
+}
+
+pub fn tag_resource(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let name = table_from_arn(app, r.str("ResourceArn")?)?;
+    let tags = tags_input(&r)?;
+    app.store.alter_table(name, |def| {
+        let mut all = def.tags.clone();
+        all.extend(tags);
+        check_tags(&all)?;
+        def.tags = all;
+        Ok(())
+    })?;
+    Ok(json!({}))
+}
+
+pub fn untag_resource(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let name = table_from_arn(app, r.str("ResourceArn")?)?;
+    let keys = r.strings("TagKeys")?.ok_or_else(|| missing("TagKeys"))?;
+    app.store.alter_table(name, |def| {
+        for k in &keys {
+            def.tags.remove(k);
+        }
+        Ok(())
+    })?;
+    Ok(json!({}))
+}
+
+pub fn list_tags(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let name = table_from_arn(app, r.str("ResourceArn")?)?;
+    let t = app.store.table(name)?;
+    let tags: Vec<Json> = t.def.tags.iter().map(|(k, v)| json!({"Key": k, "Value": v})).collect();
+    Ok(json!({"Tags": tags}))
+}
+
+pub fn update_ttl(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let name = r.str("TableName")?;
+    let spec = r.obj_opt("TimeToLiveSpecification")?.ok_or_else(|| missing("TimeToLiveSpecification"))?;
+    let enabled = spec.bool_opt("Enabled")?.ok_or_else(|| missing("timeToLiveSpecification.enabled"))?;
+    let attr = spec.str("AttributeName")?.to_string();
+    if attr.is_empty() {
+        return Err(ApiError::validation(
+            "1 validation error detected: Value '' at 'timeToLiveSpecification.attributeName' failed to satisfy constraint: Member must have length greater than or equal to 1",
+        ));
+    }
+    app.store.describe_table(name)?;
+    let attr2 = attr.clone();
+    app.store.alter_table(name, move |def| {
+        match (&def.ttl_attribute, enabled) {
+            (Some(_), true) => return Err(StoreError::validation("TimeToLive is already enabled")),
+            (None, false) => return Err(StoreError::validation("TimeToLive is already disabled")),
+            (Some(current), false) if *current != attr2 => {
+                return Err(StoreError::validation(format!(
+                    "TimeToLive is active on a different AttributeName: current AttributeName is {current}"
+                )));
+            }
+            _ => {}
+        }
+        def.ttl_attribute = enabled.then_some(attr2);
+        Ok(())
+    })?;
+    Ok(json!({"TimeToLiveSpecification": {"Enabled": enabled, "AttributeName": attr}}))
+}
+
+pub fn describe_ttl(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let t = app.store.describe_table(r.str("TableName")?)?;
+    Ok(match &t.def.ttl_attribute {
+        Some(a) => json!({"TimeToLiveDescription": {"TimeToLiveStatus": "ENABLED", "AttributeName": a}}),
+        None => json!({"TimeToLiveDescription": {"TimeToLiveStatus": "DISABLED"}}),
+    })
+}
+
+pub fn describe_limits() -> ApiResult<Json> {
+    Ok(json!({
+        "AccountMaxReadCapacityUnits": 80000,
+        "AccountMaxWriteCapacityUnits": 80000,
+        "TableMaxReadCapacityUnits": 40000,
+        "TableMaxWriteCapacityUnits": 40000
+    }))
+}
+
+pub fn describe_endpoints(host: &str) -> ApiResult<Json> {
+    Ok(json!({"Endpoints": [{"Address": host, "CachePeriodInMinutes": 1440}]}))
+}

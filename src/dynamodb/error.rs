@@ -1,0 +1,112 @@
+//! One error type for the DynamoDB wire protocol: every failure becomes a
+//! `{"__type": "...#Name", "message": "..."}` body with DynamoDB's status.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value as Json, json};
+use tidepool_store::StoreError;
+
+use super::attr::item_to_json;
+
+const DYNAMO: &str = "com.amazonaws.dynamodb.v20120810#";
+const CORAL: &str = "com.amazon.coral.service#";
+pub const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    /// Full `__type`, namespace included.
+    pub kind: String,
+    pub message: String,
+    /// Extra members of the error body (`Item`, `CancellationReasons`).
+    pub extra: Map<String, Json>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, kind: &str, message: impl Into<String>) -> Self {
+        let ns = match kind {
+            "UnknownOperationException"
+            | "SerializationException"
+            | "AccessDeniedException"
+            | "MissingAuthenticationTokenException"
+            | "IncompleteSignatureException"
+            | "InvalidSignatureException"
+            | "RequestEntityTooLarge" => CORAL,
+            _ => DYNAMO,
+        };
+        ApiError { status, kind: format!("{ns}{kind}"), message: message.into(), extra: Map::new() }
+    }
+
+    pub fn validation(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "ValidationException", message)
+    }
+
+    pub fn serialization(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "SerializationException", message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "ResourceNotFoundException", message)
+    }
+
+    pub fn internal() -> Self {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Internal server error")
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        let bad = StatusCode::BAD_REQUEST;
+        match e {
+            StoreError::Validation(m) => ApiError::validation(m),
+            StoreError::ResourceNotFound(m) => ApiError::not_found(m),
+            StoreError::ResourceInUse(m) => ApiError::new(bad, "ResourceInUseException", m),
+            StoreError::LimitExceeded(m) => ApiError::new(bad, "LimitExceededException", m),
+            StoreError::IdempotentParameterMismatch(m) => ApiError::new(bad, "IdempotentParameterMismatchException", m),
+            StoreError::ConditionalCheckFailed { item } => {
+                let mut err = ApiError::new(bad, "ConditionalCheckFailedException", "The conditional request failed");
+                if let Some(item) = item {
+                    err.extra.insert("Item".into(), item_to_json(&item));
+                }
+                err
+            }
+            StoreError::TransactionCanceled(reasons) => {
+                let message = StoreError::TransactionCanceled(reasons.clone()).to_string();
+                let mut err = ApiError::new(bad, "TransactionCanceledException", message);
+                let list: Vec<Json> = reasons
+                    .iter()
+                    .map(|r| {
+                        let mut o = Map::new();
+                        o.insert("Code".into(), json!(r.code));
+                        if let Some(m) = &r.message {
+                            o.insert("Message".into(), json!(m));
+                        }
+                        if let Some(i) = &r.item {
+                            o.insert("Item".into(), item_to_json(i));
+                        }
+                        Json::Object(o)
+                    })
+                    .collect();
+                err.extra.insert("CancellationReasons".into(), Json::Array(list));
+                err
+            }
+            other => {
+                tracing::error!(error = %other, "store failure");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = self.extra;
+        body.insert("__type".into(), Json::String(self.kind));
+        body.insert("message".into(), Json::String(self.message));
+        let mut resp = (self.status, Json::Object(body).to_string()).into_response();
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+        resp
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,197 @@
+//! Expression parameters of a request: placeholders, the expression / legacy
+//! parameter exclusivity rules, ReturnConsumedCapacity.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value as Json, json};
+use tidepool_store::expr::{self, Condition, ExprError, ExprKind, Path, Placeholders};
+use tidepool_store::table::TableDef;
+use tidepool_store::value::{Item, Value};
+
+use super::attr::{item_from_json, value_from_json};
+use super::error::{ApiError, ApiResult};
+use super::request::Req;
+
+pub fn expr_err(e: ExprError) -> ApiError {
+    ApiError::validation(e.to_string())
+}
+
+/// The request's ExpressionAttributeNames and ExpressionAttributeValues.
+pub struct Exprs {
+    pub ph: Placeholders,
+    has_names: bool,
+    has_values: bool,
+    used_expression: bool,
+}
+
+impl Exprs {
+    pub fn from_request(r: &Req<'_>) -> ApiResult<Exprs> {
+        let names = r.string_map("ExpressionAttributeNames")?;
+        let values = match r.obj_opt("ExpressionAttributeValues")? {
+            None => None,
+            Some(m) => Some(
+                m.0.iter()
+                    .map(|(k, v)| Ok((k.clone(), value_from_json(v, 0)?)))
+                    .collect::<ApiResult<HashMap<String, Value>>>()?,
+            ),
+        };
+        if names.as_ref().is_some_and(|n| n.is_empty()) {
+            return Err(ApiError::validation("ExpressionAttributeNames must not be empty"));
+        }
+        if values.as_ref().is_some_and(|v| v.is_empty()) {
+            return Err(ApiError::validation("ExpressionAttributeValues must not be empty"));
+        }
+        for k in names.iter().flatten().map(|(k, _)| k) {
+            if !k.starts_with('#') || k.len() < 2 {
+                return Err(ApiError::validation(format!(
+                    "ExpressionAttributeNames contains invalid key: Syntax error; key: \"{k}\""
+                )));
+            }
+        }
+        for k in values.iter().flat_map(|v| v.keys()) {
+            if !k.starts_with(':') || k.len() < 2 {
+                return Err(ApiError::validation(format!(
+                    "ExpressionAttributeValues contains invalid key: Syntax error; key: \"{k}\""
+                )));
+            }
+        }
+        Ok(Exprs {
+            has_names: names.is_some(),
+            has_values: values.is_some(),
+            ph: Placeholders::new(names.unwrap_or_default().into_iter().collect(), values.unwrap_or_default()),
+            used_expression: false,
+        })
+    }
+
+    pub fn condition(&mut self, r: &Req<'_>, member: &str, kind: ExprKind) -> ApiResult<Option<Condition>> {
+        let Some(text) = r.str_opt(member)? else { return Ok(None) };
+        self.used_expression = true;
+        expr::parse_condition(text, &mut self.ph, kind).map(Some).map_err(expr_err)
+    }
+
+    pub fn projection(&mut self, r: &Req<'_>) -> ApiResult<Option<Vec<Path>>> {
+        let Some(text) = r.str_opt("ProjectionExpression")? else { return Ok(None) };
+        self.used_expression = true;
+        expr::parse_projection(text, &mut self.ph).map(Some).map_err(expr_err)
+    }
+
+    pub fn mark_used(&mut self) {
+        self.used_expression = true;
+    }
+
+    /// After all expressions were parsed: unused or orphan placeholders are errors.
+    pub fn finish(&self) -> ApiResult<()> {
+        if !self.used_expression {
+            if self.has_names {
+                return Err(ApiError::validation(
+                    "ExpressionAttributeNames can only be specified when using expressions",
+                ));
+            }
+            if self.has_values {
+                return Err(ApiError::validation(
+                    "ExpressionAttributeValues can only be specified when using expressions",
+                ));
+            }
+        }
+        let names = self.ph.unused_names();
+        if !names.is_empty() {
+            return Err(ApiError::validation(format!(
+                "Value provided in ExpressionAttributeNames unused in expressions: keys: {{{}}}",
+                names.join(", ")
+            )));
+        }
+        let values = self.ph.unused_values();
+        if !values.is_empty() {
+            return Err(ApiError::validation(format!(
+                "Value provided in ExpressionAttributeValues unused in expressions: keys: {{{}}}",
+                values.join(", ")
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Refuses a request that mixes legacy and expression parameters.
+pub fn check_exclusive(r: &Req<'_>, legacy: &[&str], modern: &[&str]) -> ApiResult<()> {
+    let l: Vec<&str> = legacy.iter().copied().filter(|m| r.get(m).is_some()).collect();
+    let e: Vec<&str> = modern.iter().copied().filter(|m| r.get(m).is_some()).collect();
+    if !l.is_empty() && !e.is_empty() {
+        return Err(ApiError::validation(format!(
+            "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {{{}}} Expression parameters: {{{}}}",
+            l.join(", "),
+            e.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// The `Key` member, checked against the table's key schema.
+pub fn key_param(r: &Req<'_>, def: &TableDef) -> ApiResult<Item> {
+    let key = item_from_json(r.get("Key").ok_or_else(|| super::request::missing("Key"))?)?;
+    def.check_key_attrs(&key, true)?;
+    Ok(key)
+}
+
+/// The consistent-read flag.
+pub fn consistent(r: &Req<'_>) -> ApiResult<bool> {
+    Ok(r.bool_opt("ConsistentRead")?.unwrap_or(false))
+}
+
+/// ReturnConsumedCapacity as asked.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Capacity {
+    None,
+    Total,
+    Indexes,
+}
+
+impl Capacity {
+    pub fn from_request(r: &Req<'_>) -> ApiResult<Capacity> {
+        Ok(match r.enum_opt("ReturnConsumedCapacity", &["INDEXES", "TOTAL", "NONE"])? {
+            Some("INDEXES") => Capacity::Indexes,
+            Some("TOTAL") => Capacity::Total,
+            _ => Capacity::None,
+        })
+    }
+
+    /// The ConsumedCapacity object for `units` on `table` (and per index),
+    /// or `None` when not asked for. `read` picks Read/WriteCapacityUnits.
+    pub fn render(self, table: &str, units: f64, indexes: &[(String, bool, f64)], read: bool) -> Option<Json> {
+        if self == Capacity::None {
+            return None;
+        }
+        let total = units + indexes.iter().map(|(_, _, u)| u).sum::<f64>();
+        let field = if read { "ReadCapacityUnits" } else { "WriteCapacityUnits" };
+        let mut o = Map::new();
+        o.insert("TableName".into(), json!(table));
+        o.insert("CapacityUnits".into(), json!(total));
+        o.insert(field.into(), json!(total));
+        if self == Capacity::Indexes {
+            o.insert("Table".into(), json!({"CapacityUnits": units, field: units}));
+            let (mut g, mut l) = (Map::new(), Map::new());
+            for (name, global, u) in indexes {
+                let target = if *global { &mut g } else { &mut l };
+                target.insert(name.clone(), json!({"CapacityUnits": u, field: u}));
+            }
+            if !g.is_empty() {
+                o.insert("GlobalSecondaryIndexes".into(), Json::Object(g));
+            }
+            if !l.is_empty() {
+                o.insert("LocalSecondaryIndexes".into(), Json::Object(l));
+            }
+        }
+        Some(Json::Object(o))
+    }
+}
+
+/// Read units for `bytes` read: 4 KB each, rounded up, at least one; half for
+/// eventually consistent reads.
+pub fn read_units(bytes: usize, consistent: bool) -> f64 {
+    let units = bytes.div_ceil(4096).max(1) as f64;
+    if consistent { units } else { units / 2.0 }
+}
+
+/// Write units for an item of `bytes`: 1 KB each, rounded up, at least one.
+pub fn write_units(bytes: usize) -> f64 {
+    bytes.div_ceil(1024).max(1) as f64
+}

@@ -1,0 +1,246 @@
+//! PutItem, GetItem, DeleteItem and UpdateItem.
+
+use serde_json::{Map, Value as Json};
+use tidepool_store::expr::{self, Condition, ExprKind, UpdateExpr};
+use tidepool_store::key::index_key;
+use tidepool_store::table::{IndexKind, TableDef};
+use tidepool_store::value::{Item, MAX_ITEM_SIZE, item_size};
+use tidepool_store::{Decision, StoreError, WriteOutcome};
+
+use super::App;
+use super::attr::{item_from_json, item_to_json};
+use super::error::{ApiError, ApiResult};
+use super::expr::{Capacity, Exprs, check_exclusive, consistent, expr_err, key_param, read_units, write_units};
+use super::legacy;
+use super::request::{Req, missing};
+
+/// Whether the caller wants the old item back when its condition fails.
+pub fn return_on_failure(r: &Req<'_>) -> ApiResult<bool> {
+    Ok(r.enum_opt("ReturnValuesOnConditionCheckFailure", &["ALL_OLD", "NONE"])? == Some("ALL_OLD"))
+}
+
+/// Evaluates a write's condition against the current item.
+pub fn check_condition(cond: Option<&Condition>, current: Option<&Item>, return_item: bool) -> Result<(), StoreError> {
+    let Some(cond) = cond else { return Ok(()) };
+    let empty = Item::new();
+    let ok = cond.eval(current.unwrap_or(&empty)).map_err(|e| StoreError::validation(e.to_string()))?;
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::ConditionalCheckFailed { item: if return_item { current.cloned() } else { None } })
+    }
+}
+
+/// The write condition of a request: ConditionExpression or legacy Expected.
+pub fn write_condition(r: &Req<'_>, ex: &mut Exprs) -> ApiResult<Option<Condition>> {
+    check_exclusive(r, &["Expected"], &["ConditionExpression"])?;
+    if r.get("Expected").is_some() {
+        return legacy::expected(r);
+    }
+    if r.get("ConditionalOperator").is_some() {
+        return Err(ApiError::validation(
+            "ConditionalOperator can only be used when Filter or Expected has been specified",
+        ));
+    }
+    ex.condition(r, "ConditionExpression", ExprKind::Condition)
+}
+
+fn check_size(item: &Item, update: bool) -> Result<(), StoreError> {
+    if item_size(item) > MAX_ITEM_SIZE {
+        return Err(StoreError::validation(if update {
+            "Item size to update has exceeded the maximum allowed size"
+        } else {
+            "Item size has exceeded the maximum allowed size"
+        }));
+    }
+    Ok(())
+}
+
+/// Validates a full item for a table: key attributes, index key types, size.
+pub fn check_item(def: &TableDef, item: &Item, update: bool) -> Result<(), StoreError> {
+    def.check_key_attrs(item, false)?;
+    def.check_index_attrs(item)?;
+    check_size(item, update)
+}
+
+/// Write capacity of a change, for the table and each index it touched.
+pub fn write_capacity(def: &TableDef, out: &WriteOutcome) -> (f64, Vec<(String, bool, f64)>) {
+    let size = |i: &Option<Item>| i.as_ref().map_or(0, item_size);
+    let table = write_units(size(&out.old).max(size(&out.new)));
+    let mut indexes = Vec::new();
+    for idx in &def.indexes {
+        let old_k = out.old.as_ref().and_then(|o| index_key(idx, &def.key_schema, o));
+        let new_k = out.new.as_ref().and_then(|n| index_key(idx, &def.key_schema, n));
+        let proj = |i: &Option<Item>| i.as_ref().map_or(0, |i| item_size(&idx.project(i, &def.key_schema)));
+        let units = match (&old_k, &new_k) {
+            (None, None) => continue,
+            (Some(a), Some(b)) if a == b => write_units(proj(&out.new)),
+            (Some(_), Some(_)) => write_units(proj(&out.old)) + write_units(proj(&out.new)),
+            (Some(_), None) => write_units(proj(&out.old)),
+            (None, Some(_)) => write_units(proj(&out.new)),
+        };
+        indexes.push((idx.name.clone(), idx.kind == IndexKind::Global, units));
+    }
+    (table, indexes)
+}
+
+fn with_capacity(mut body: Map<String, Json>, cap: Capacity, def: &TableDef, out: &WriteOutcome) -> Json {
+    let (units, idx) = write_capacity(def, out);
+    if let Some(c) = cap.render(&def.name, units, &idx, false) {
+        body.insert("ConsumedCapacity".into(), c);
+    }
+    Json::Object(body)
+}
+
+pub fn put_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let name = r.str("TableName")?;
+    let item = item_from_json(r.get("Item").ok_or_else(|| missing("Item"))?)?;
+    let table = app.store.table(name)?;
+    let mut ex = Exprs::from_request(&r)?;
+    let cond = write_condition(&r, &mut ex)?;
+    ex.finish()?;
+    let ret = r.enum_opt("ReturnValues", &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"])?;
+    if !matches!(ret, None | Some("NONE") | Some("ALL_OLD")) {
+        return Err(ApiError::validation("ReturnValues can only be ALL_OLD or NONE"));
+    }
+    let on_fail = return_on_failure(&r)?;
+    let cap = Capacity::from_request(&r)?;
+    check_item(&table.def, &item, false)?;
+    let key = table.def.key_of(&item);
+    let out = app.store.write(&table.def.name, &key, |cur| {
+        check_condition(cond.as_ref(), cur, on_fail)?;
+        Ok(Decision::Put(item))
+    })?;
+    let mut body = Map::new();
+    if ret == Some("ALL_OLD") {
+        if let Some(old) = &out.old {
+            body.insert("Attributes".into(), item_to_json(old));
+        }
+    }
+    Ok(with_capacity(body, cap, &table.def, &out))
+}
+
+pub fn get_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let table = app.store.table(r.str("TableName")?)?;
+    check_exclusive(&r, &["AttributesToGet"], &["ProjectionExpression"])?;
+    let mut ex = Exprs::from_request(&r)?;
+    let projection = match r.strings("AttributesToGet")? {
+        Some(names) => Some(legacy::attributes_to_get(names)?),
+        None => ex.projection(&r)?,
+    };
+    ex.finish()?;
+    let key = key_param(&r, &table.def)?;
+    let strong = consistent(&r)?;
+    let cap = Capacity::from_request(&r)?;
+    let item = app.store.get_item(&table, &key)?;
+    let mut body = Map::new();
+    let size = item.as_ref().map_or(0, item_size);
+    if let Some(item) = item {
+        let item = match &projection {
+            Some(p) => expr::project(p, &item),
+            None => item,
+        };
+        body.insert("Item".into(), item_to_json(&item));
+    }
+    if let Some(c) = cap.render(&table.def.name, read_units(size, strong), &[], true) {
+        body.insert("ConsumedCapacity".into(), c);
+    }
+    Ok(Json::Object(body))
+}
+
+pub fn delete_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let table = app.store.table(r.str("TableName")?)?;
+    let mut ex = Exprs::from_request(&r)?;
+    let cond = write_condition(&r, &mut ex)?;
+    ex.finish()?;
+    let key = key_param(&r, &table.def)?;
+    let ret = r.enum_opt("ReturnValues", &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"])?;
+    if !matches!(ret, None | Some("NONE") | Some("ALL_OLD")) {
+        return Err(ApiError::validation("ReturnValues can only be ALL_OLD or NONE"));
+    }
+    let on_fail = return_on_failure(&r)?;
+    let cap = Capacity::from_request(&r)?;
+    let out = app.store.write(&table.def.name, &key, |cur| {
+        check_condition(cond.as_ref(), cur, on_fail)?;
+        Ok(Decision::Delete)
+    })?;
+    let mut body = Map::new();
+    if ret == Some("ALL_OLD") {
+        if let Some(old) = &out.old {
+            body.insert("Attributes".into(), item_to_json(old));
+        }
+    }
+    Ok(with_capacity(body, cap, &table.def, &out))
+}
+
+/// The update of a request: UpdateExpression or legacy AttributeUpdates.
+pub fn update_of(r: &Req<'_>, ex: &mut Exprs) -> ApiResult<Option<UpdateExpr>> {
+    check_exclusive(r, &["AttributeUpdates"], &["UpdateExpression"])?;
+    if r.get("AttributeUpdates").is_some() {
+        return legacy::attribute_updates(r).map(Some);
+    }
+    match r.str_opt("UpdateExpression")? {
+        Some(text) => {
+            ex.mark_used();
+            expr::parse_update(text, &mut ex.ph).map(Some).map_err(expr_err)
+        }
+        None => Ok(None),
+    }
+}
+
+/// Applies an update to the current item (or to the key alone when the item
+/// does not exist), refusing changes to key attributes.
+pub fn apply_update(
+    def: &TableDef,
+    key: &Item,
+    current: Option<&Item>,
+    update: Option<&UpdateExpr>,
+) -> Result<Item, StoreError> {
+    let mut item = current.cloned().unwrap_or_else(|| key.clone());
+    if let Some(u) = update {
+        for name in u.top_level_names() {
+            if def.key_schema.contains(name) {
+                return Err(StoreError::validation(format!(
+                    "One or more parameter values were invalid: Cannot update attribute {name}. This attribute is part of the key"
+                )));
+            }
+        }
+        u.apply(&mut item).map_err(|e| StoreError::validation(e.to_string()))?;
+    }
+    def.check_index_attrs(&item)?;
+    check_size(&item, true)?;
+    Ok(item)
+}
+
+pub fn update_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let table = app.store.table(r.str("TableName")?)?;
+    let mut ex = Exprs::from_request(&r)?;
+    let update = update_of(&r, &mut ex)?;
+    let cond = write_condition(&r, &mut ex)?;
+    ex.finish()?;
+    let key = key_param(&r, &table.def)?;
+    let ret =
+        r.enum_opt("ReturnValues", &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"])?.unwrap_or("NONE");
+    let on_fail = return_on_failure(&r)?;
+    let cap = Capacity::from_request(&r)?;
+    let def = &table.def;
+    let out = app.store.write(&def.name, &key, |cur| {
+        check_condition(cond.as_ref(), cur, on_fail)?;
+        Ok(Decision::Put(apply_update(def, &key, cur, update.as_ref())?))
+    })?;
+    let mut body = Map::new();
+    let updated_paths = || -> Vec<expr::Path> {
+        update.as_ref().map(|u| u.actions.iter().map(|a| a.target().clone()).collect()).unwrap_or_default()
+    };
+    let attrs = match ret {
+        "ALL_OLD" => out.old.clone(),
+        "ALL_NEW" => out.new.clone(),
+        "UPDATED_OLD" => out.old.as_ref().map(|o| expr::project(&updated_paths(), o)),
+        "UPDATED_NEW" => out.new.as_ref().map(|n| expr::project(&updated_paths(), n)),
+        _ => None,
+    };
+    if let Some(a) = attrs.filter(|a| !a.is_empty()) {
+        body.insert("Attributes".into(), item_to_json(&a));
+    }
+    Ok(with_capacity(body, cap, def, &out))
+}

@@ -1,0 +1,139 @@
+//! The DynamoDB JSON 1.0 protocol: `POST /` with
+//! `X-Amz-Target: DynamoDB_20120810.<Operation>`.
+
+pub mod attr;
+mod batch;
+mod control;
+pub mod error;
+mod expr;
+mod items;
+mod legacy;
+mod read;
+mod request;
+mod transact;
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value as Json;
+use tidepool_store::{Durability, Store};
+
+use error::{ApiError, ApiResult, CONTENT_TYPE};
+use request::Req;
+
+/// The account id in every ARN, as DynamoDB Local uses.
+pub const ACCOUNT_ID: &str = "000000000000";
+/// DynamoDB refuses requests over 16 MB.
+pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
+const TARGET_PREFIX: &str = "DynamoDB_20120810.";
+
+/// Shared server state.
+pub struct App {
+    pub store: Store,
+    pub region: String,
+    pub durability: Durability,
+    pub(crate) tokens: transact::TokenCache,
+}
+
+impl App {
+    pub fn new(store: Store, region: String, durability: Durability) -> Self {
+        App { store, region, durability, tokens: transact::TokenCache::default() }
+    }
+}
+
+fn dispatch(app: &App, op: &str, r: Req<'_>, host: &str) -> ApiResult<Json> {
+    match op {
+        "CreateTable" => control::create_table(app, r),
+        "DescribeTable" => control::describe_table(app, r),
+        "ListTables" => control::list_tables(app, r),
+        "DeleteTable" => control::delete_table(app, r),
+        "UpdateTable" => control::update_table(app, r),
+        "TagResource" => control::tag_resource(app, r),
+        "UntagResource" => control::untag_resource(app, r),
+        "ListTagsOfResource" => control::list_tags(app, r),
+        "UpdateTimeToLive" => control::update_ttl(app, r),
+        "DescribeTimeToLive" => control::describe_ttl(app, r),
+        "DescribeLimits" => control::describe_limits(),
+        "DescribeEndpoints" => control::describe_endpoints(host),
+        "PutItem" => items::put_item(app, r),
+        "GetItem" => items::get_item(app, r),
+        "DeleteItem" => items::delete_item(app, r),
+        "UpdateItem" => items::update_item(app, r),
+        "Query" => read::query(app, r),
+        "Scan" => read::scan(app, r),
+        "BatchGetItem" => batch::batch_get(app, r),
+        "BatchWriteItem" => batch::batch_write(app, r),
+        "TransactWriteItems" => transact::transact_write(app, r),
+        "TransactGetItems" => transact::transact_get(app, r),
+        _ => {
+            Err(ApiError::new(StatusCode::BAD_REQUEST, "UnknownOperationException", format!("Unknown operation: {op}")))
+        }
+    }
+}
+
+fn ok_response(body: Json) -> Response {
+    let mut resp = (StatusCode::OK, body.to_string()).into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    resp
+}
+
+/// Handles one DynamoDB request.
+pub async fn handle(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+    let body: Bytes = match axum::body::to_bytes(body, MAX_REQUEST_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestEntityTooLarge",
+                format!("Request must be smaller than {MAX_REQUEST_BYTES} bytes for the operation"),
+            )
+            .into_response();
+        }
+    };
+    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let Some(op) = target.strip_prefix(TARGET_PREFIX).map(str::to_string) else {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "UnknownOperationException",
+            if target.is_empty() {
+                "Missing X-Amz-Target header".to_string()
+            } else {
+                format!("Unknown operation: {target}")
+            },
+        )
+        .into_response();
+    };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost:8000").to_string();
+    let run = move |app: &App| -> ApiResult<Json> {
+        let json: Json = if body.is_empty() {
+            Json::Object(Default::default())
+        } else {
+            serde_json::from_slice(&body)
+                .map_err(|e| ApiError::serialization(format!("Malformed request body: {e}")))?
+        };
+        let Json::Object(map) = &json else {
+            return Err(ApiError::serialization("Request body must be a JSON object"));
+        };
+        dispatch(app, &op, Req(map), &host)
+    };
+    let result = if app.durability == Durability::Sync {
+        // Writes wait for a shared fsync; keep that off the async workers.
+        let app2 = app.clone();
+        match tokio::task::spawn_blocking(move || run(&app2)).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "request task failed");
+                Err(ApiError::internal())
+            }
+        }
+    } else {
+        run(&app)
+    };
+    match result {
+        Ok(body) => ok_response(body),
+        Err(e) => e.into_response(),
+    }
+}

@@ -1,0 +1,299 @@
+//! Query and Scan.
+
+use serde_json::{Map, Value as Json, json};
+use tidepool_store::TableHandle;
+use tidepool_store::expr::{self, Condition, ExprKind, Path};
+use tidepool_store::query::{MAX_TOTAL_SEGMENTS, Page, ReadParams, Source};
+use tidepool_store::table::{IndexDef, IndexKind, Projection, TableDef};
+use tidepool_store::value::{Item, item_size};
+
+use super::App;
+use super::attr::{item_from_json, item_to_json};
+use super::error::{ApiError, ApiResult};
+use super::expr::{Capacity, Exprs, check_exclusive, consistent, expr_err, read_units};
+use super::legacy;
+use super::request::Req;
+
+/// What a read returns per item.
+enum Select {
+    All,
+    Projected,
+    Specific(Vec<Path>),
+    Count,
+}
+
+/// Everything Query and Scan share: index, filter, projection, select, paging.
+struct ReadRequest<'t> {
+    table: std::sync::Arc<TableHandle>,
+    index: Option<&'t IndexDef>,
+    filter: Option<Condition>,
+    select: Select,
+    limit: Option<usize>,
+    start: Option<Item>,
+    consistent: bool,
+    cap: Capacity,
+}
+
+fn index_of<'t>(table: &'t TableHandle, r: &Req<'_>) -> ApiResult<Option<&'t IndexDef>> {
+    let Some(name) = r.str_opt("IndexName")? else { return Ok(None) };
+    table
+        .def
+        .index(name)
+        .map(Some)
+        .ok_or_else(|| ApiError::validation(format!("The table does not have the specified index: {name}")))
+}
+
+fn parse_common<'t>(
+    table: &'t std::sync::Arc<TableHandle>,
+    r: &Req<'_>,
+    ex: &mut Exprs,
+    legacy_filter: &str,
+) -> ApiResult<ReadRequest<'t>> {
+    let index = index_of(table, r)?;
+    check_exclusive(r, &[legacy_filter], &["FilterExpression"])?;
+    check_exclusive(r, &["AttributesToGet"], &["ProjectionExpression"])?;
+    let filter = if r.get(legacy_filter).is_some() {
+        legacy::filter(r, legacy_filter)?
+    } else {
+        ex.condition(r, "FilterExpression", ExprKind::Filter)?
+    };
+    if let Some(f) = &filter {
+        let keys: Vec<&str> = match index {
+            Some(i) => i.key_schema.names().chain(table.def.key_schema.names()).collect(),
+            None => table.def.key_schema.names().collect(),
+        };
+        if r.get("FilterExpression").is_some() && legacy_filter == "QueryFilter" {
+            if let Some(k) = f.top_level_names().into_iter().find(|n| keys[..key_count(index, &table.def)].contains(n))
+            {
+                return Err(ApiError::validation(format!(
+                    "Filter Expression can only contain non-primary key attributes: Primary key attribute: {k}"
+                )));
+            }
+        }
+    }
+    let projection = match r.strings("AttributesToGet")? {
+        Some(names) => Some(legacy::attributes_to_get(names)?),
+        None => ex.projection(r)?,
+    };
+    let select = match (
+        r.enum_opt("Select", &["ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES", "SPECIFIC_ATTRIBUTES", "COUNT"])?,
+        projection,
+    ) {
+        (None | Some("SPECIFIC_ATTRIBUTES"), Some(p)) => Select::Specific(p),
+        (Some("SPECIFIC_ATTRIBUTES"), None) => {
+            return Err(ApiError::validation(
+                "1 validation error detected: SPECIFIC_ATTRIBUTES requires a ProjectionExpression or AttributesToGet",
+            ));
+        }
+        (Some(s), Some(_)) => {
+            return Err(ApiError::validation(format!(
+                "Cannot specify the AttributesToGet when choosing to get only the {s}"
+            )));
+        }
+        (Some("COUNT"), None) => Select::Count,
+        (Some("ALL_PROJECTED_ATTRIBUTES"), None) => {
+            if index.is_none() {
+                return Err(ApiError::validation(
+                    "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName",
+                ));
+            }
+            Select::Projected
+        }
+        (Some(_), None) => Select::All,
+        (None, None) => {
+            if index.is_some() {
+                Select::Projected
+            } else {
+                Select::All
+            }
+        }
+    };
+    if let (Select::All, Some(i)) = (&select, index) {
+        if i.kind == IndexKind::Global && i.projection != Projection::All {
+            return Err(ApiError::validation(
+                "One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported for global secondary index {} because its projection type is not ALL"
+                    .replace("{}", &i.name),
+            ));
+        }
+    }
+    let limit = match r.int_opt("Limit")? {
+        Some(l) if l < 1 => {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{l}' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1"
+            )));
+        }
+        Some(l) => Some(l as usize),
+        None => None,
+    };
+    let start = r.get("ExclusiveStartKey").map(item_from_json).transpose()?;
+    let consistent = consistent(r)?;
+    if consistent && index.is_some_and(|i| i.kind == IndexKind::Global) {
+        return Err(ApiError::validation("Consistent reads are not supported on global secondary indexes"));
+    }
+    Ok(ReadRequest {
+        table: table.clone(),
+        index,
+        filter,
+        select,
+        limit,
+        start,
+        consistent,
+        cap: Capacity::from_request(r)?,
+    })
+}
+
+fn key_count(index: Option<&IndexDef>, def: &TableDef) -> usize {
+    match index {
+        Some(i) => i.key_schema.names().count(),
+        None => def.key_schema.names().count(),
+    }
+}
+
+impl ReadRequest<'_> {
+    /// A local index must read the table for attributes it does not project.
+    fn fetch_from_table(&self) -> bool {
+        match (self.index, &self.select) {
+            (Some(i), Select::All) => i.kind == IndexKind::Local && i.projection != Projection::All,
+            (Some(i), Select::Specific(paths)) => {
+                i.kind == IndexKind::Local
+                    && match &i.projection {
+                        Projection::All => false,
+                        Projection::KeysOnly | Projection::Include(_) => paths.iter().any(|p| {
+                            let n = p.top();
+                            !(self.table.def.key_schema.contains(n)
+                                || i.key_schema.contains(n)
+                                || matches!(&i.projection, Projection::Include(a) if a.iter().any(|x| x == n)))
+                        }),
+                    }
+            }
+            _ => false,
+        }
+    }
+
+    fn params<'a>(&'a self, filter: &'a dyn Fn(&Item) -> tidepool_store::error::Result<bool>) -> ReadParams<'a> {
+        ReadParams {
+            limit: self.limit,
+            exclusive_start: self.start.as_ref(),
+            filter,
+            fetch_from_table: self.fetch_from_table(),
+        }
+    }
+
+    fn source(&self) -> Source<'_> {
+        match self.index {
+            Some(i) => Source::Index(i),
+            None => Source::Table,
+        }
+    }
+
+    fn respond(&self, page: Page) -> Json {
+        let mut body = Map::new();
+        let count = page.items.len();
+        if !matches!(self.select, Select::Count) {
+            let items: Vec<Json> = page
+                .items
+                .iter()
+                .map(|i| match &self.select {
+                    Select::Specific(p) => item_to_json(&expr::project(p, i)),
+                    _ => item_to_json(i),
+                })
+                .collect();
+            body.insert("Items".into(), Json::Array(items));
+        }
+        body.insert("Count".into(), json!(count));
+        body.insert("ScannedCount".into(), json!(page.scanned));
+        if let Some(k) = &page.last_key {
+            body.insert("LastEvaluatedKey".into(), item_to_json(k));
+        }
+        let units = read_units(page.read_bytes, self.consistent);
+        let (table_units, idx) = match self.index {
+            Some(i) => (0.0, vec![(i.name.clone(), i.kind == IndexKind::Global, units)]),
+            None => (units, vec![]),
+        };
+        if let Some(c) = self.cap.render(&self.table.def.name, table_units, &idx, true) {
+            body.insert("ConsumedCapacity".into(), c);
+        }
+        Json::Object(body)
+    }
+}
+
+pub fn query(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let table = app.store.table(r.str("TableName")?)?;
+    let mut ex = Exprs::from_request(&r)?;
+    check_exclusive(&r, &["KeyConditions"], &["KeyConditionExpression"])?;
+    let key_cond = if r.get("KeyConditions").is_some() {
+        legacy::key_conditions(&r)?
+    } else {
+        let text = r.str_opt("KeyConditionExpression")?.ok_or_else(|| {
+            ApiError::validation(
+                "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.",
+            )
+        })?;
+        ex.mark_used();
+        expr::parse_key_condition(text, &mut ex.ph).map_err(expr_err)?
+    };
+    let req = parse_common(&table, &r, &mut ex, "QueryFilter")?;
+    ex.finish()?;
+    let schema = match req.index {
+        Some(i) => &i.key_schema,
+        None => &table.def.key_schema,
+    };
+    let (hash, sort) =
+        key_cond.split(&schema.hash.name, schema.range.as_ref().map(|k| k.name.as_str())).map_err(expr_err)?;
+    let forward = r.bool_opt("ScanIndexForward")?.unwrap_or(true);
+    let filter = |item: &Item| -> tidepool_store::error::Result<bool> {
+        match &req.filter {
+            Some(f) => f.eval(item).map_err(|e| tidepool_store::StoreError::validation(e.to_string())),
+            None => Ok(true),
+        }
+    };
+    let page = app.store.query(&table, req.source(), &hash, sort.as_ref(), forward, &req.params(&filter))?;
+    Ok(req.respond(page))
+}
+
+pub fn scan(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let table = app.store.table(r.str("TableName")?)?;
+    let mut ex = Exprs::from_request(&r)?;
+    let req = parse_common(&table, &r, &mut ex, "ScanFilter")?;
+    ex.finish()?;
+    let segment = match (r.int_opt("Segment")?, r.int_opt("TotalSegments")?) {
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(ApiError::validation(
+                "The TotalSegments parameter is required but was not present in the request when Segment parameter is present",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(ApiError::validation(
+                "The Segment parameter is required but was not present in the request when parameter TotalSegments is present",
+            ));
+        }
+        (Some(s), Some(t)) => {
+            if t < 1 || t > i64::from(MAX_TOTAL_SEGMENTS) {
+                return Err(ApiError::validation(format!(
+                    "1 validation error detected: Value '{t}' at 'totalSegments' failed to satisfy constraint: Member must have value {}",
+                    if t < 1 {
+                        "greater than or equal to 1".to_string()
+                    } else {
+                        format!("less than or equal to {MAX_TOTAL_SEGMENTS}")
+                    }
+                )));
+            }
+            if s < 0 || s >= t {
+                return Err(ApiError::validation(format!(
+                    "The Segment parameter is zero-based and must be less than parameter TotalSegments: Segment: {s} is not less than TotalSegments: {t}"
+                )));
+            }
+            Some((s as u32, t as u32))
+        }
+    };
+    let filter = |item: &Item| -> tidepool_store::error::Result<bool> {
+        match &req.filter {
+            Some(f) => f.eval(item).map_err(|e| tidepool_store::StoreError::validation(e.to_string())),
+            None => Ok(true),
+        }
+    };
+    let page = app.store.scan(&table, req.source(), segment, &req.params(&filter))?;
+    let _ = item_size;
+    Ok(req.respond(page))
+}

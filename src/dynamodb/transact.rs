@@ -1,0 +1,229 @@
+//! TransactWriteItems and TransactGetItems.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value as Json, json};
+use sha2::{Digest, Sha256};
+use tidepool_store::expr::ExprKind;
+use tidepool_store::key::item_key;
+use tidepool_store::value::Item;
+use tidepool_store::{Decision, StoreError, WriteOp};
+
+use super::App;
+use super::attr::{item_from_json, item_to_json};
+use super::error::{ApiError, ApiResult};
+use super::expr::{Capacity, Exprs, key_param, write_units};
+use super::items::{apply_update, check_condition, check_item, update_of, write_capacity};
+use super::request::{Req, missing};
+
+/// A transaction holds at most 100 actions.
+pub const MAX_TRANSACT_ITEMS: usize = 100;
+/// ClientRequestToken makes a transaction idempotent for 10 minutes.
+const TOKEN_TTL: Duration = Duration::from_secs(600);
+/// Tokens remembered at once; the oldest are dropped beyond this.
+const MAX_TOKENS: usize = 100_000;
+
+/// Remembered ClientRequestTokens: token → (hash of the request, when).
+#[derive(Default)]
+pub struct TokenCache(Mutex<HashMap<String, ([u8; 32], Instant)>>);
+
+impl TokenCache {
+    /// `Ok(true)` if this exact request already succeeded within the window.
+    fn seen(&self, token: &str, hash: [u8; 32]) -> ApiResult<bool> {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        m.retain(|_, (_, t)| now.duration_since(*t) < TOKEN_TTL);
+        match m.get(token) {
+            Some((h, _)) if *h == hash => Ok(true),
+            Some(_) => Err(StoreError::IdempotentParameterMismatch(
+                "The request uses the same client token as a previous, but non-identical request.".into(),
+            )
+            .into()),
+            None => Ok(false),
+        }
+    }
+
+    fn remember(&self, token: &str, hash: [u8; 32]) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if m.len() >= MAX_TOKENS {
+            if let Some(oldest) = m.iter().min_by_key(|(_, (_, t))| *t).map(|(k, _)| k.clone()) {
+                m.remove(&oldest);
+            }
+        }
+        m.insert(token.to_string(), (hash, Instant::now()));
+    }
+}
+
+fn actions<'a>(r: &Req<'a>) -> ApiResult<Vec<Req<'a>>> {
+    let items = r.objects("TransactItems")?;
+    if r.get("TransactItems").is_none() {
+        return Err(missing("TransactItems"));
+    }
+    if items.is_empty() || items.len() > MAX_TRANSACT_ITEMS {
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value at 'transactItems' failed to satisfy constraint: Member must have length {}",
+            if items.is_empty() {
+                "greater than or equal to 1".to_string()
+            } else {
+                format!("less than or equal to {MAX_TRANSACT_ITEMS}")
+            }
+        )));
+    }
+    Ok(items)
+}
+
+pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let list = actions(&r)?;
+    let token = r.str_opt("ClientRequestToken")?;
+    let hash: [u8; 32] = Sha256::digest(Json::Object(r.0.clone()).to_string().as_bytes()).into();
+    if let Some(t) = token {
+        if app.tokens.seen(t, hash)? {
+            return Ok(json!({}));
+        }
+    }
+    let cap = Capacity::from_request(&r)?;
+    let mut ops = Vec::with_capacity(list.len());
+    let mut seen = HashSet::new();
+    let mut tables = Vec::new();
+    for action in &list {
+        let (kind, a) = match ["ConditionCheck", "Put", "Delete", "Update"]
+            .iter()
+            .find_map(|k| action.obj_opt(k).ok().flatten().map(|a| (*k, a)))
+        {
+            Some(x) => x,
+            None => {
+                return Err(ApiError::validation("TransactItems can only contain one of Check, Put, Update or Delete"));
+            }
+        };
+        let table = app.store.table(a.str("TableName")?)?;
+        let mut ex = Exprs::from_request(&a)?;
+        let on_fail = a.enum_opt("ReturnValuesOnConditionCheckFailure", &["ALL_OLD", "NONE"])? == Some("ALL_OLD");
+        let (key, decide): (Item, Box<dyn FnOnce(Option<&Item>) -> Result<Decision, StoreError>>) = match kind {
+            "Put" => {
+                let item = item_from_json(a.get("Item").ok_or_else(|| missing("Item"))?)?;
+                check_item(&table.def, &item, false)?;
+                let cond = ex.condition(&a, "ConditionExpression", ExprKind::Condition)?;
+                (
+                    table.def.key_of(&item),
+                    Box::new(move |cur| {
+                        check_condition(cond.as_ref(), cur, on_fail)?;
+                        Ok(Decision::Put(item))
+                    }),
+                )
+            }
+            "Delete" => {
+                let key = key_param(&a, &table.def)?;
+                let cond = ex.condition(&a, "ConditionExpression", ExprKind::Condition)?;
+                (
+                    key,
+                    Box::new(move |cur| {
+                        check_condition(cond.as_ref(), cur, on_fail)?;
+                        Ok(Decision::Delete)
+                    }),
+                )
+            }
+            "ConditionCheck" => {
+                let key = key_param(&a, &table.def)?;
+                let cond = ex
+                    .condition(&a, "ConditionExpression", ExprKind::Condition)?
+                    .ok_or_else(|| missing("ConditionExpression"))?;
+                (
+                    key,
+                    Box::new(move |cur| {
+                        check_condition(Some(&cond), cur, on_fail)?;
+                        Ok(Decision::Keep)
+                    }),
+                )
+            }
+            _ => {
+                let key = key_param(&a, &table.def)?;
+                let update = update_of(&a, &mut ex)?.ok_or_else(|| missing("UpdateExpression"))?;
+                let cond = ex.condition(&a, "ConditionExpression", ExprKind::Condition)?;
+                let def = table.def.clone();
+                let k2 = key.clone();
+                (
+                    key,
+                    Box::new(move |cur| {
+                        check_condition(cond.as_ref(), cur, on_fail)?;
+                        Ok(Decision::Put(apply_update(&def, &k2, cur, Some(&update))?))
+                    }),
+                )
+            }
+        };
+        ex.finish()?;
+        if !seen.insert((table.def.id, item_key(&table.def.key_schema, &key))) {
+            return Err(ApiError::validation("Transaction request cannot include multiple operations on one item"));
+        }
+        tables.push(table.clone());
+        ops.push(WriteOp { table: table.def.name.clone(), key, decide });
+    }
+    let outcomes = app.store.write_many(ops, true)?;
+    if let Some(t) = token {
+        app.tokens.remember(t, hash);
+    }
+    let mut body = Map::new();
+    if cap != Capacity::None {
+        // Transactional writes cost twice the units of plain writes.
+        let mut per_table: BTreeMap<String, (f64, Vec<(String, bool, f64)>)> = BTreeMap::new();
+        for (t, out) in tables.iter().zip(&outcomes) {
+            let (units, idx) = if out.old.is_none() && out.new.is_none() {
+                (write_units(0), vec![])
+            } else {
+                write_capacity(&t.def, out)
+            };
+            let e = per_table.entry(t.def.name.clone()).or_default();
+            e.0 += 2.0 * units;
+            e.1.extend(idx.into_iter().map(|(n, g, u)| (n, g, 2.0 * u)));
+        }
+        let list: Vec<Json> =
+            per_table.iter().filter_map(|(name, (u, idx))| cap.render(name, *u, idx, false)).collect();
+        body.insert("ConsumedCapacity".into(), Json::Array(list));
+    }
+    Ok(Json::Object(body))
+}
+
+pub fn transact_get(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let list = actions(&r)?;
+    let cap = Capacity::from_request(&r)?;
+    let mut reads = Vec::with_capacity(list.len());
+    let mut projections = Vec::with_capacity(list.len());
+    for action in &list {
+        let g = action.obj_opt("Get")?.ok_or_else(|| ApiError::validation("TransactItems can only contain Get"))?;
+        let table = app.store.table(g.str("TableName")?)?;
+        let mut ex = Exprs::from_request(&g)?;
+        projections.push(ex.projection(&g)?);
+        ex.finish()?;
+        let key = key_param(&g, &table.def)?;
+        reads.push((table, key));
+    }
+    let items = app.store.get_items_consistent(&reads)?;
+    let mut per_table: BTreeMap<String, f64> = BTreeMap::new();
+    let responses: Vec<Json> = items
+        .iter()
+        .zip(&projections)
+        .zip(&reads)
+        .map(|((item, proj), (t, _))| {
+            let size = item.as_ref().map_or(0, tidepool_store::value::item_size);
+            *per_table.entry(t.def.name.clone()).or_default() += 2.0 * super::expr::read_units(size, true);
+            match item {
+                Some(i) => {
+                    let i = match proj {
+                        Some(p) => tidepool_store::expr::project(p, i),
+                        None => i.clone(),
+                    };
+                    json!({"Item": item_to_json(&i)})
+                }
+                None => json!({}),
+            }
+        })
+        .collect();
+    let mut body = Map::new();
+    body.insert("Responses".into(), Json::Array(responses));
+    if cap != Capacity::None {
+        let list: Vec<Json> = per_table.iter().filter_map(|(n, u)| cap.render(n, *u, &[], true)).collect();
+        body.insert("ConsumedCapacity".into(), Json::Array(list));
+    }
+    Ok(Json::Object(body))
+}

@@ -1,0 +1,93 @@
+//! Tidepool: DynamoDB, DynamoDB Streams and Lambda in one binary.
+//!
+//! This crate is the wiring: the wire protocols on axum, configuration and
+//! the server's lifecycle. [`start`] runs a server in-process and returns
+//! its bound address, which is how the end-to-end tests embed it.
+
+pub mod dynamodb;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use axum::routing::post;
+use tidepool_store::{Durability, Store, StoreConfig};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// How to run a server.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Data directory; `None` keeps data in a temporary directory removed at exit.
+    pub data_dir: Option<PathBuf>,
+    /// Region used in ARNs.
+    pub region: String,
+    pub durability: Durability,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            data_dir: None,
+            region: "us-east-1".into(),
+            durability: Durability::default(),
+        }
+    }
+}
+
+/// A running server.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub store: Store,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// `http://addr`, for an SDK's endpoint URL.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, finishes in-flight requests and closes the store.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.task.await.context("join the server task")?.context("serve HTTP")?;
+        Ok(())
+    }
+}
+
+/// The HTTP routes of every protocol the server speaks.
+pub fn router(app: Arc<dynamodb::App>) -> Router {
+    Router::new().route("/", post(dynamodb::handle)).with_state(app)
+}
+
+/// Opens the store and starts serving; returns once the port is bound.
+pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
+    let store_config = StoreConfig { path: config.data_dir.clone(), durability: config.durability, cache_bytes: 0 };
+    let store = tokio::task::spawn_blocking(move || Store::open(store_config))
+        .await
+        .context("join the store opener")?
+        .context("open data directory")?;
+    let listener = TcpListener::bind(config.listen).await.with_context(|| format!("bind {}", config.listen))?;
+    let addr = listener.local_addr().context("read the bound address")?;
+    let app = Arc::new(dynamodb::App::new(store.clone(), config.region.clone(), config.durability));
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router(app))
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await
+    });
+    tracing::info!(%addr, "listening");
+    Ok(Server { addr, store, shutdown: Some(tx), task })
+}

@@ -1,0 +1,122 @@
+//! The `tidepool` command line.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use tidepool::ServerConfig;
+use tidepool_store::Durability;
+
+#[derive(Parser)]
+#[command(name = "tidepool", version, about = "DynamoDB, DynamoDB Streams and Lambda in one binary")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DurabilityArg {
+    /// Acknowledge a write after an fsync that covers it (shared by
+    /// concurrent writers). Survives power loss.
+    Sync,
+    /// Acknowledge once the write is in the OS page cache; fsync every
+    /// --flush-interval-ms. Survives a killed process; a power loss can lose
+    /// the last interval.
+    Buffered,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the DynamoDB API.
+    Serve {
+        /// Port to listen on (DynamoDB Local's default).
+        #[arg(long, default_value_t = 8000, env = "TIDEPOOL_PORT")]
+        port: u16,
+        /// Address to bind.
+        #[arg(long, default_value = "127.0.0.1", env = "TIDEPOOL_HOST")]
+        host: IpAddr,
+        /// Data directory. Defaults to `$XDG_DATA_HOME/tidepool` (or `~/.local/share/tidepool`).
+        #[arg(long, env = "TIDEPOOL_DATA_DIR", conflicts_with = "in_memory")]
+        data_dir: Option<PathBuf>,
+        /// Keep data in a temporary directory deleted on exit (for tests).
+        #[arg(long)]
+        in_memory: bool,
+        /// Region used in ARNs.
+        #[arg(long, default_value = "us-east-1", env = "AWS_REGION")]
+        region: String,
+        /// When an acknowledged write is on disk.
+        #[arg(long, value_enum, default_value = "buffered")]
+        durability: DurabilityArg,
+        /// Background fsync interval for --durability buffered.
+        #[arg(long, default_value_t = 100)]
+        flush_interval_ms: u64,
+    },
+}
+
+fn default_data_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME") {
+        return PathBuf::from(d).join("tidepool");
+    }
+    match std::env::var_os("HOME") {
+        Some(h) => PathBuf::from(h).join(".local/share/tidepool"),
+        None => PathBuf::from("tidepool-data"),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { port, host, data_dir, in_memory, region, durability, flush_interval_ms } => {
+            let data_dir = if in_memory { None } else { Some(data_dir.unwrap_or_else(default_data_dir)) };
+            if let Some(d) = &data_dir {
+                std::fs::create_dir_all(d).with_context(|| format!("create data directory {}", d.display()))?;
+            }
+            let config = ServerConfig {
+                listen: SocketAddr::new(host, port),
+                data_dir,
+                region,
+                durability: match durability {
+                    DurabilityArg::Sync => Durability::Sync,
+                    DurabilityArg::Buffered => {
+                        Durability::Buffered { flush_interval: Duration::from_millis(flush_interval_ms.max(1)) }
+                    }
+                },
+            };
+            let server = tidepool::start(config).await?;
+            println!("tidepool listening on {}", server.endpoint());
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            server.stop().await?;
+        }
+    }
+    Ok(())
+}

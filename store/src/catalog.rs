@@ -1,0 +1,257 @@
+//! CreateTable and UpdateTable input, validated as DynamoDB validates it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::error::{Result, StoreError};
+use crate::table::{
+    BillingMode, IndexDef, IndexKind, KeyAttr, KeySchema, MAX_GSIS, MAX_LSIS, MAX_PROJECTED_ATTRIBUTES, MAX_TAGS,
+    Projection, StreamViewType, Throughput, check_name,
+};
+use crate::value::AttrType;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    Hash,
+    Range,
+}
+
+/// A key schema as sent: names and roles; types come from the attribute definitions.
+pub type KeySchemaInput = Vec<(String, KeyType)>;
+
+#[derive(Debug, Clone)]
+pub struct IndexInput {
+    pub name: String,
+    pub kind: IndexKind,
+    pub key_schema: KeySchemaInput,
+    pub projection: Projection,
+    pub throughput: Option<Throughput>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CreateTableInput {
+    pub name: String,
+    pub key_schema: KeySchemaInput,
+    pub attribute_definitions: Vec<(String, AttrType)>,
+    pub billing_mode: BillingMode,
+    pub throughput: Option<Throughput>,
+    pub indexes: Vec<IndexInput>,
+    pub stream: Option<StreamViewType>,
+    pub tags: BTreeMap<String, String>,
+    pub deletion_protection: bool,
+    pub table_class: Option<String>,
+}
+
+/// Resolves a key schema against attribute definitions.
+pub(crate) fn resolve_key_schema(
+    input: &KeySchemaInput,
+    defs: &[(String, AttrType)],
+    index: Option<&str>,
+) -> Result<KeySchema> {
+    if input.is_empty() || input.len() > 2 {
+        return Err(StoreError::validation(format!(
+            "1 validation error detected: Value at '{}keySchema' failed to satisfy constraint: Member must have length {}",
+            index.map(|_| "globalSecondaryIndexes.1.member.").unwrap_or(""),
+            if input.is_empty() { "greater than or equal to 1" } else { "less than or equal to 2" }
+        )));
+    }
+    if input[0].1 != KeyType::Hash {
+        return Err(StoreError::validation("Invalid KeySchema: The first KeySchemaElement is not a HASH key type"));
+    }
+    if input.len() == 2 {
+        if input[1].1 != KeyType::Range {
+            return Err(StoreError::validation(
+                "Invalid KeySchema: The second KeySchemaElement is not a RANGE key type",
+            ));
+        }
+        if input[0].0 == input[1].0 {
+            return Err(StoreError::validation(
+                "Both the Hash Key and the Range Key element in the KeySchema have the same name",
+            ));
+        }
+    }
+    let resolve = |name: &str| -> Result<KeyAttr> {
+        let ty = defs.iter().find(|(n, _)| n == name).map(|(_, t)| *t).ok_or_else(|| {
+            StoreError::validation(format!(
+                "One or more parameter values were invalid: Some index key attributes are not defined in AttributeDefinitions. Keys: [{}], AttributeDefinitions: [{}]",
+                input.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),
+                defs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+            ))
+        })?;
+        Ok(KeyAttr { name: name.to_string(), ty })
+    };
+    Ok(KeySchema { hash: resolve(&input[0].0)?, range: input.get(1).map(|(n, _)| resolve(n)).transpose()? })
+}
+
+fn check_throughput(billing: BillingMode, t: Option<Throughput>, what: &str) -> Result<()> {
+    match (billing, t) {
+        (BillingMode::Provisioned, None) => Err(StoreError::validation(format!(
+            "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED{what}"
+        ))),
+        (BillingMode::PayPerRequest, Some(_)) => Err(StoreError::validation(format!(
+            "One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST{what}"
+        ))),
+        (_, Some(t)) if t.read == 0 || t.write == 0 => Err(StoreError::validation(
+            "One or more parameter values were invalid: Each of ReadCapacityUnits and WriteCapacityUnits must be at least 1",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Validates an index definition against the table and returns it resolved.
+pub(crate) fn resolve_index(
+    input: &IndexInput,
+    defs: &[(String, AttrType)],
+    table_keys: &KeySchema,
+    billing: BillingMode,
+    id: u32,
+) -> Result<IndexDef> {
+    check_name(&input.name, "indexName")?;
+    let key_schema = resolve_key_schema(&input.key_schema, defs, Some(&input.name))?;
+    if input.kind == IndexKind::Local {
+        if table_keys.range.is_none() {
+            return Err(StoreError::validation(
+                "One or more parameter values were invalid: Table KeySchema does not have a range key, which is required when specifying a LocalSecondaryIndex",
+            ));
+        }
+        if key_schema.hash.name != table_keys.hash.name {
+            return Err(StoreError::validation(format!(
+                "One or more parameter values were invalid: Index KeySchema does not have the same leading hash key as table KeySchema for index: {}. index hash key: {}, table hash key: {}",
+                input.name, key_schema.hash.name, table_keys.hash.name
+            )));
+        }
+        if key_schema.range.is_none() {
+            return Err(StoreError::validation(format!(
+                "One or more parameter values were invalid: Index KeySchema does not have a range key for index: {}",
+                input.name
+            )));
+        }
+        if input.throughput.is_some() {
+            return Err(StoreError::validation(
+                "One or more parameter values were invalid: ProvisionedThroughput should not be specified for index: "
+                    .to_string()
+                    + &input.name,
+            ));
+        }
+    } else {
+        check_throughput(billing, input.throughput, &format!(" for index {}", input.name))
+            .map_err(|_| match billing {
+                BillingMode::Provisioned => StoreError::validation(format!(
+                    "One or more parameter values were invalid: ProvisionedThroughput is not specified for index: {}",
+                    input.name
+                )),
+                BillingMode::PayPerRequest => StoreError::validation(
+                    "One or more parameter values were invalid: ProvisionedThroughput should not be specified for index: "
+                        .to_string()
+                        + &input.name
+                        + " when BillingMode is PAY_PER_REQUEST",
+                ),
+            })?;
+    }
+    if let Projection::Include(attrs) = &input.projection
+        && attrs.is_empty()
+    {
+        return Err(StoreError::validation(
+            "One or more parameter values were invalid: NonKeyAttributes must not be empty when ProjectionType is INCLUDE",
+        ));
+    }
+    Ok(IndexDef {
+        name: input.name.clone(),
+        id,
+        kind: input.kind,
+        key_schema,
+        projection: input.projection.clone(),
+        throughput: input.throughput,
+    })
+}
+
+/// Checks the whole set of indexes of a table: counts, duplicate names,
+/// projected attribute budget.
+pub(crate) fn check_index_set(indexes: &[IndexDef]) -> Result<()> {
+    let mut names = BTreeSet::new();
+    for i in indexes {
+        if !names.insert(i.name.as_str()) {
+            return Err(StoreError::validation(format!(
+                "One or more parameter values were invalid: Duplicate index name: {}",
+                i.name
+            )));
+        }
+    }
+    let gsis = indexes.iter().filter(|i| i.kind == IndexKind::Global).count();
+    let lsis = indexes.len() - gsis;
+    if gsis > MAX_GSIS {
+        return Err(StoreError::LimitExceeded(format!(
+            "Subscriber limit exceeded: The number of global secondary indexes exceeds the limit of {MAX_GSIS}"
+        )));
+    }
+    if lsis > MAX_LSIS {
+        return Err(StoreError::validation(format!(
+            "One or more parameter values were invalid: Number of LocalSecondaryIndexes exceeds per-table limit of {MAX_LSIS}"
+        )));
+    }
+    let projected: usize = indexes
+        .iter()
+        .map(|i| match &i.projection {
+            Projection::Include(a) => a.len(),
+            _ => 0,
+        })
+        .sum();
+    if projected > MAX_PROJECTED_ATTRIBUTES {
+        return Err(StoreError::validation(format!(
+            "One or more parameter values were invalid: The number of projected attributes in all secondary indexes of the table exceeds the limit of {MAX_PROJECTED_ATTRIBUTES}"
+        )));
+    }
+    Ok(())
+}
+
+/// Validates CreateTable input; returns the resolved key schema and indexes.
+pub(crate) fn validate_create(input: &CreateTableInput) -> Result<(KeySchema, Vec<IndexDef>)> {
+    check_name(&input.name, "tableName")?;
+    let mut seen = BTreeSet::new();
+    for (name, ty) in &input.attribute_definitions {
+        if !ty.is_scalar_key_type() {
+            return Err(StoreError::validation(format!(
+                "1 validation error detected: Value '{ty}' at 'attributeDefinitions.member.attributeType' failed to satisfy constraint: Member must satisfy enum value set: [B, N, S]"
+            )));
+        }
+        if !seen.insert(name.as_str()) {
+            return Err(StoreError::validation("Cannot have two attributes with the same name"));
+        }
+    }
+    let key_schema = resolve_key_schema(&input.key_schema, &input.attribute_definitions, None)?;
+    check_throughput(input.billing_mode, input.throughput, "")?;
+    let mut indexes = Vec::with_capacity(input.indexes.len());
+    for (n, idx) in input.indexes.iter().enumerate() {
+        indexes.push(resolve_index(idx, &input.attribute_definitions, &key_schema, input.billing_mode, n as u32 + 1)?);
+    }
+    check_index_set(&indexes)?;
+    let used: BTreeSet<&str> = key_schema.names().chain(indexes.iter().flat_map(|i| i.key_schema.names())).collect();
+    if used.len() != input.attribute_definitions.len() {
+        return Err(StoreError::validation(
+            "One or more parameter values were invalid: Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions",
+        ));
+    }
+    check_tags(&input.tags)?;
+    Ok((key_schema, indexes))
+}
+
+/// Tag keys are 1..=128 characters, values up to 256, at most 50 per resource.
+pub fn check_tags(tags: &BTreeMap<String, String>) -> Result<()> {
+    if tags.len() > MAX_TAGS {
+        return Err(StoreError::LimitExceeded(format!(
+            "The number of tags exceeds the limit of {MAX_TAGS} per resource"
+        )));
+    }
+    for (k, v) in tags {
+        if k.is_empty() || k.chars().count() > 128 {
+            return Err(StoreError::validation(format!(
+                "1 validation error detected: Value '{k}' at 'tags.member.key' failed to satisfy constraint: Member must have length less than or equal to 128"
+            )));
+        }
+        if v.chars().count() > 256 {
+            return Err(StoreError::validation(format!(
+                "1 validation error detected: Value '{v}' at 'tags.member.value' failed to satisfy constraint: Member must have length less than or equal to 256"
+            )));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,682 @@
+//! The store: a fjall database holding the catalog, one keyspace of items
+//! and one of index entries per table, and the single write path through
+//! which every change (item, index entries, counters) commits in one atomic
+//! batch.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::thread::JoinHandle;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions};
+
+use crate::catalog::{self, CreateTableInput, IndexInput};
+use crate::durability::{Durability, GroupCommit};
+use crate::error::{CancellationReason, Result, StoreError};
+use crate::key::{index_key, item_key};
+use crate::table::{BillingMode, StreamSpec, StreamViewType, TableDef, Throughput};
+use crate::value::{Item, decode_item, encode_item, item_size};
+
+/// Where and how to open the store.
+#[derive(Debug, Clone, Default)]
+pub struct StoreConfig {
+    /// The data directory; `None` makes a temporary one removed on drop.
+    pub path: Option<PathBuf>,
+    pub durability: Durability,
+    /// Block cache size in bytes; 0 picks fjall's default.
+    pub cache_bytes: u64,
+}
+
+/// Item count and billed bytes of a table, kept exactly and persisted with
+/// every write.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableStats {
+    pub items: u64,
+    pub bytes: u64,
+}
+
+/// An open table: its definition and its keyspaces.
+pub struct TableHandle {
+    pub def: TableDef,
+    pub(crate) items: Keyspace,
+    pub(crate) index: Keyspace,
+    stats: Arc<Mutex<TableStats>>,
+}
+
+impl TableHandle {
+    pub fn stats(&self) -> TableStats {
+        *lock(&self.stats)
+    }
+}
+
+/// What a write closure decides, given the current item.
+#[derive(Debug)]
+pub enum Decision {
+    Put(Item),
+    Delete,
+    /// Change nothing (a condition check, or a write that changes nothing).
+    Keep,
+}
+
+/// The item before and after a write.
+#[derive(Debug, Default)]
+pub struct WriteOutcome {
+    pub old: Option<Item>,
+    pub new: Option<Item>,
+}
+
+/// Decides a write's change from the current item (`None` when absent).
+pub type Decide<'a> = Box<dyn FnOnce(Option<&Item>) -> Result<Decision> + 'a>;
+
+/// One write of a transaction or batch: a table, the key item, and the
+/// closure deciding the change under the write lock.
+pub struct WriteOp<'a> {
+    pub table: String,
+    pub key: Item,
+    pub decide: Decide<'a>,
+}
+
+const META_TABLE: &[u8] = b"table\0";
+const META_STATS: &[u8] = b"stats\0";
+const META_NEXT_ID: &[u8] = b"next_table_id";
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub(crate) fn now_secs() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+struct Inner {
+    db: Database,
+    meta: Keyspace,
+    tables: RwLock<HashMap<String, Arc<TableHandle>>>,
+    /// Serialises every read-check-write, making conditional writes and
+    /// transactions serializable. Holds the next table id.
+    write: Mutex<u64>,
+    group: Arc<GroupCommit>,
+    flusher: Mutex<Option<JoinHandle<()>>>,
+    poisoned: AtomicBool,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.group.shutdown();
+        if let Some(h) = lock(&self.flusher).take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// A handle to the store; cheap to clone and safe to share across threads.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+fn table_keyspace_names(id: u64) -> (String, String) {
+    (format!("t{id}"), format!("x{id}"))
+}
+
+fn stats_key(id: u64) -> Vec<u8> {
+    [META_STATS, &id.to_be_bytes()].concat()
+}
+
+impl Store {
+    /// Opens (or creates) the store and recovers its catalog.
+    pub fn open(config: StoreConfig) -> Result<Store> {
+        let (path, temporary) = match config.path {
+            Some(p) => (p, false),
+            None => {
+                let unique = format!(
+                    "tidepool-{}-{}",
+                    std::process::id(),
+                    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+                );
+                (std::env::temp_dir().join(unique), true)
+            }
+        };
+        let mut builder = Database::builder(&path).temporary(temporary);
+        if config.cache_bytes > 0 {
+            builder = builder.cache_size(config.cache_bytes);
+        }
+        let db = builder.open()?;
+        let meta = db.keyspace("meta", KeyspaceCreateOptions::default)?;
+        let mut next_id = match meta.get(META_NEXT_ID)? {
+            Some(v) => {
+                u64::from_be_bytes(v.as_ref().try_into().map_err(|_| StoreError::Corrupt("next table id".into()))?)
+            }
+            None => 1,
+        };
+        let mut tables = HashMap::new();
+        for kv in meta.prefix(META_TABLE) {
+            let (_, v) = kv.into_inner()?;
+            let def: TableDef =
+                serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(format!("table definition: {e}")))?;
+            next_id = next_id.max(def.id + 1);
+            let stats = match meta.get(stats_key(def.id))? {
+                Some(v) if v.len() == 16 => TableStats {
+                    items: u64::from_be_bytes(v[..8].try_into().expect("8 bytes")),
+                    bytes: u64::from_be_bytes(v[8..].try_into().expect("8 bytes")),
+                },
+                _ => TableStats::default(),
+            };
+            let (t, x) = table_keyspace_names(def.id);
+            let handle = TableHandle {
+                items: db.keyspace(&t, KeyspaceCreateOptions::default)?,
+                index: db.keyspace(&x, KeyspaceCreateOptions::default)?,
+                def,
+                stats: Arc::new(Mutex::new(stats)),
+            };
+            tables.insert(handle.def.name.clone(), Arc::new(handle));
+        }
+        let (group, flusher) = GroupCommit::start(db.clone(), config.durability);
+        tracing::info!(path = %path.display(), tables = tables.len(), "store opened");
+        Ok(Store {
+            inner: Arc::new(Inner {
+                db,
+                meta,
+                tables: RwLock::new(tables),
+                write: Mutex::new(next_id),
+                group,
+                flusher: Mutex::new(Some(flusher)),
+                poisoned: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// The open table called `name`.
+    pub fn table(&self, name: &str) -> Result<Arc<TableHandle>> {
+        self.inner
+            .tables
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+            .ok_or_else(|| StoreError::ResourceNotFound("Requested resource not found".into()))
+    }
+
+    /// Like [`Store::table`], with DescribeTable's wording for a missing table.
+    pub fn describe_table(&self, name: &str) -> Result<Arc<TableHandle>> {
+        self.table(name)
+            .map_err(|_| StoreError::ResourceNotFound(format!("Requested resource not found: Table: {name} not found")))
+    }
+
+    /// Table names in order, starting after `start`, at most `limit`.
+    /// Returns the names and whether more remain.
+    pub fn list_tables(&self, start: Option<&str>, limit: usize) -> (Vec<String>, bool) {
+        let tables = self.inner.tables.read().unwrap_or_else(|p| p.into_inner());
+        let mut names: Vec<&String> = tables.keys().filter(|n| start.is_none_or(|s| n.as_str() > s)).collect();
+        names.sort();
+        let more = names.len() > limit;
+        (names.into_iter().take(limit).cloned().collect(), more)
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.inner.poisoned.load(Ordering::Acquire) || self.inner.group.failed() {
+            return Err(StoreError::Poisoned);
+        }
+        Ok(())
+    }
+
+    /// Marks the store unwritable after a storage failure left state unknown.
+    fn poison_on_err<T>(&self, r: std::result::Result<T, fjall::Error>) -> Result<T> {
+        r.map_err(|e| {
+            tracing::error!(error = %e, "storage write failed; refusing further writes");
+            self.inner.poisoned.store(true, Ordering::Release);
+            StoreError::Storage(e)
+        })
+    }
+
+    fn persist_def(&self, def: &TableDef) -> Result<()> {
+        let json = serde_json::to_vec(def).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let r = self.inner.meta.insert([META_TABLE, def.name.as_bytes()].concat(), json);
+        self.poison_on_err(r)
+    }
+
+    fn stream_label() -> String {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        format_timestamp_millis(now.as_millis() as u64)
+    }
+
+    /// Creates a table. The definition is durable before this returns.
+    pub fn create_table(&self, input: CreateTableInput) -> Result<Arc<TableHandle>> {
+        let (key_schema, indexes) = catalog::validate_create(&input)?;
+        self.check_writable()?;
+        let mut next_id = lock(&self.inner.write);
+        if self.table(&input.name).is_ok() {
+            return Err(StoreError::ResourceInUse(format!("Table already exists: {}", input.name)));
+        }
+        let id = *next_id;
+        let next_index_id = indexes.len() as u32 + 1;
+        let def = TableDef {
+            name: input.name.clone(),
+            id,
+            table_id: uuid_like(id),
+            created_at: now_secs(),
+            key_schema,
+            attribute_definitions: input
+                .attribute_definitions
+                .iter()
+                .map(|(name, ty)| crate::table::KeyAttr { name: name.clone(), ty: *ty })
+                .collect(),
+            billing_mode: input.billing_mode,
+            throughput: input.throughput,
+            indexes,
+            stream: input.stream.map(|view_type| StreamSpec { view_type, label: Self::stream_label() }),
+            old_streams: Vec::new(),
+            tags: input.tags,
+            ttl_attribute: None,
+            deletion_protection: input.deletion_protection,
+            table_class: input.table_class.unwrap_or_else(|| "STANDARD".into()),
+            next_index_id,
+        };
+        let (t, x) = table_keyspace_names(id);
+        let items = self.inner.db.keyspace(&t, KeyspaceCreateOptions::default)?;
+        let index = self.inner.db.keyspace(&x, KeyspaceCreateOptions::default)?;
+        let r = self.inner.meta.insert(META_NEXT_ID, (id + 1).to_be_bytes());
+        self.poison_on_err(r)?;
+        self.persist_def(&def)?;
+        self.sync_now()?;
+        *next_id = id + 1;
+        let handle = Arc::new(TableHandle { def, items, index, stats: Arc::new(Mutex::new(TableStats::default())) });
+        self.inner.tables.write().unwrap_or_else(|p| p.into_inner()).insert(input.name, handle.clone());
+        Ok(handle)
+    }
+
+    fn sync_now(&self) -> Result<()> {
+        let r = self.inner.db.persist(fjall::PersistMode::SyncAll);
+        self.poison_on_err(r)
+    }
+
+    /// Deletes a table and all its items and index entries.
+    pub fn delete_table(&self, name: &str) -> Result<Arc<TableHandle>> {
+        self.check_writable()?;
+        let _guard = lock(&self.inner.write);
+        let handle = self.table(name)?;
+        if handle.def.deletion_protection {
+            return Err(StoreError::validation(format!(
+                "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first. Table: {name}"
+            )));
+        }
+        let r = self.inner.meta.remove([META_TABLE, name.as_bytes()].concat());
+        self.poison_on_err(r)?;
+        let r = self.inner.meta.remove(stats_key(handle.def.id));
+        self.poison_on_err(r)?;
+        self.sync_now()?;
+        self.inner.tables.write().unwrap_or_else(|p| p.into_inner()).remove(name);
+        let r = self.inner.db.delete_keyspace(handle.items.clone());
+        self.poison_on_err(r)?;
+        let r = self.inner.db.delete_keyspace(handle.index.clone());
+        self.poison_on_err(r)?;
+        Ok(handle)
+    }
+
+    /// Replaces a table's definition through `change`, under the write lock.
+    /// `change` may also return index entries to backfill.
+    pub fn alter_table(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut TableDef) -> Result<()>,
+    ) -> Result<Arc<TableHandle>> {
+        self.check_writable()?;
+        let _guard = lock(&self.inner.write);
+        let old = self.table(name)?;
+        let mut def = old.def.clone();
+        change(&mut def)?;
+        catalog::check_index_set(&def.indexes)?;
+        let new =
+            Arc::new(TableHandle { def, items: old.items.clone(), index: old.index.clone(), stats: old.stats.clone() });
+        // Backfill indexes that are new, drop entries of removed ones.
+        let added: Vec<_> = new.def.indexes.iter().filter(|i| old.def.index(&i.name).is_none()).collect();
+        let removed: Vec<_> = old.def.indexes.iter().filter(|i| new.def.index(&i.name).is_none()).collect();
+        for idx in &removed {
+            let mut batch = self.inner.db.batch();
+            for kv in old.index.prefix(idx.id.to_be_bytes()) {
+                batch.remove(&old.index, kv.key()?);
+                if batch.len() >= 10_000 {
+                    let r = std::mem::replace(&mut batch, self.inner.db.batch()).commit();
+                    self.poison_on_err(r)?;
+                }
+            }
+            let r = batch.commit();
+            self.poison_on_err(r)?;
+        }
+        if !added.is_empty() {
+            let mut batch = self.inner.db.batch();
+            for kv in old.items.iter() {
+                let (_, v) = kv.into_inner()?;
+                let item = decode_item(&v)?;
+                for idx in &added {
+                    if let Some(k) = index_key(idx, &new.def.key_schema, &item) {
+                        batch.insert(&old.index, k, encode_item(&idx.project(&item, &new.def.key_schema)));
+                    }
+                }
+                if batch.len() >= 10_000 {
+                    let r = std::mem::replace(&mut batch, self.inner.db.batch()).commit();
+                    self.poison_on_err(r)?;
+                }
+            }
+            let r = batch.commit();
+            self.poison_on_err(r)?;
+        }
+        self.persist_def(&new.def)?;
+        self.sync_now()?;
+        self.inner.tables.write().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), new.clone());
+        Ok(new)
+    }
+
+    /// Reads one item by its key item (strongly consistent).
+    pub fn get_item(&self, table: &TableHandle, key: &Item) -> Result<Option<Item>> {
+        let k = item_key(&table.def.key_schema, key);
+        match table.items.get(k)? {
+            Some(v) => Ok(Some(decode_item(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Reads several items from one consistent snapshot.
+    pub fn get_items_consistent(&self, reads: &[(Arc<TableHandle>, Item)]) -> Result<Vec<Option<Item>>> {
+        use fjall::Readable;
+        let snap = self.inner.db.snapshot();
+        reads
+            .iter()
+            .map(|(t, key)| match snap.get(&t.items, item_key(&t.def.key_schema, key))? {
+                Some(v) => Ok(Some(decode_item(&v)?)),
+                None => Ok(None),
+            })
+            .collect()
+    }
+
+    /// Applies one write: reads the current item, lets `decide` choose the
+    /// change, and commits item, index entries and counters atomically.
+    pub fn write(
+        &self,
+        table: &str,
+        key: &Item,
+        decide: impl FnOnce(Option<&Item>) -> Result<Decision>,
+    ) -> Result<WriteOutcome> {
+        let mut outcomes = self.write_many(
+            vec![WriteOp { table: table.to_string(), key: key.clone(), decide: Box::new(decide) }],
+            false,
+        )?;
+        Ok(outcomes.pop().unwrap_or_default())
+    }
+
+    /// Applies several writes in one atomic commit. With `transaction`, any
+    /// failing op cancels all with per-op reasons; without it the first error
+    /// is returned and nothing is written.
+    pub fn write_many(&self, ops: Vec<WriteOp<'_>>, transaction: bool) -> Result<Vec<WriteOutcome>> {
+        self.check_writable()?;
+        let ticket = {
+            let _guard = lock(&self.inner.write);
+            let mut staged = Vec::with_capacity(ops.len());
+            let mut reasons = Vec::new();
+            let mut failed = false;
+            for op in ops {
+                let handle = self.table(&op.table)?;
+                let k = item_key(&handle.def.key_schema, &op.key);
+                let old = match handle.items.get(&k)? {
+                    Some(v) => Some(decode_item(&v)?),
+                    None => None,
+                };
+                match (op.decide)(old.as_ref()) {
+                    Ok(decision) => {
+                        if transaction {
+                            reasons.push(CancellationReason { code: "None", message: None, item: None });
+                        }
+                        staged.push((handle, k, old, decision));
+                    }
+                    Err(e) if transaction => {
+                        failed = true;
+                        reasons.push(match e {
+                            StoreError::ConditionalCheckFailed { item } => CancellationReason {
+                                code: "ConditionalCheckFailed",
+                                message: Some("The conditional request failed".into()),
+                                item,
+                            },
+                            StoreError::Validation(m) => {
+                                CancellationReason { code: "ValidationError", message: Some(m), item: None }
+                            }
+                            other => return Err(other),
+                        });
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            if failed {
+                return Err(StoreError::TransactionCanceled(reasons));
+            }
+            let mut batch = self.inner.db.batch();
+            let mut outcomes = Vec::with_capacity(staged.len());
+            let mut stat_changes: BTreeMap<u64, (Arc<TableHandle>, i64, i64)> = BTreeMap::new();
+            for (handle, k, old, decision) in staged {
+                let new = match decision {
+                    Decision::Keep => old.clone(),
+                    Decision::Put(item) => Some(item),
+                    Decision::Delete => None,
+                };
+                if new != old {
+                    stage_change(&mut batch, &handle, &k, old.as_ref(), new.as_ref());
+                    let entry = stat_changes.entry(handle.def.id).or_insert((handle.clone(), 0, 0));
+                    entry.1 += i64::from(new.is_some()) - i64::from(old.is_some());
+                    entry.2 += new.as_ref().map_or(0, |i| item_size(i) as i64)
+                        - old.as_ref().map_or(0, |i| item_size(i) as i64);
+                }
+                outcomes.push(WriteOutcome { old, new });
+            }
+            if batch.is_empty() {
+                return Ok(outcomes);
+            }
+            let mut new_stats = Vec::new();
+            for (id, (handle, d_items, d_bytes)) in &stat_changes {
+                let mut s = handle.stats();
+                s.items = s.items.saturating_add_signed(*d_items);
+                s.bytes = s.bytes.saturating_add_signed(*d_bytes);
+                let mut v = [0u8; 16];
+                v[..8].copy_from_slice(&s.items.to_be_bytes());
+                v[8..].copy_from_slice(&s.bytes.to_be_bytes());
+                batch.insert(&self.inner.meta, stats_key(*id), v.to_vec());
+                new_stats.push((handle.clone(), s));
+            }
+            let r = batch.commit();
+            self.poison_on_err(r)?;
+            for (handle, s) in new_stats {
+                *lock(&handle.stats) = s;
+            }
+            (self.inner.group.register(), outcomes)
+        };
+        let (ticket, outcomes) = ticket;
+        if !self.inner.group.wait(ticket) {
+            return Err(StoreError::Poisoned);
+        }
+        Ok(outcomes)
+    }
+
+    /// Enables, disables or changes the stream of a table.
+    pub fn set_stream(&self, name: &str, view: Option<StreamViewType>) -> Result<Arc<TableHandle>> {
+        self.alter_table(name, |def| {
+            match (&def.stream, view) {
+                (Some(_), Some(_)) => {
+                    return Err(StoreError::validation(format!(
+                        "Table already has an enabled stream: TableName: {name}"
+                    )));
+                }
+                (None, None) => {
+                    return Err(StoreError::validation("Stream is already disabled"));
+                }
+                _ => {}
+            }
+            if let Some(old) = def.stream.take() {
+                def.old_streams.push(old);
+            }
+            def.stream = view.map(|view_type| StreamSpec { view_type, label: Self::stream_label() });
+            Ok(())
+        })
+    }
+
+    /// Adds a global secondary index and backfills it from existing items.
+    pub fn add_index(
+        &self,
+        name: &str,
+        input: IndexInput,
+        defs: Vec<(String, crate::value::AttrType)>,
+    ) -> Result<Arc<TableHandle>> {
+        self.alter_table(name, |def| {
+            if def.index(&input.name).is_some() {
+                return Err(StoreError::validation(format!(
+                    "One or more parameter values were invalid: Index {} already exists",
+                    input.name
+                )));
+            }
+            // New attribute definitions may be added for the new index keys.
+            let mut all: Vec<(String, crate::value::AttrType)> =
+                def.attribute_definitions.iter().map(|a| (a.name.clone(), a.ty)).collect();
+            for (n, t) in defs {
+                match all.iter().find(|(m, _)| *m == n) {
+                    Some((_, existing)) if *existing != t => {
+                        return Err(StoreError::validation(format!(
+                            "One or more parameter values were invalid: Attribute {n} already defined with a different type"
+                        )));
+                    }
+                    Some(_) => {}
+                    None => all.push((n, t)),
+                }
+            }
+            let idx = catalog::resolve_index(&input, &all, &def.key_schema, def.billing_mode, def.next_index_id)?;
+            def.next_index_id += 1;
+            for attr in idx.key_schema.names() {
+                if !def.attribute_definitions.iter().any(|a| a.name == attr)
+                    && let Some((n, t)) = all.iter().find(|(n, _)| n == attr)
+                {
+                    def.attribute_definitions.push(crate::table::KeyAttr { name: n.clone(), ty: *t });
+                }
+            }
+            def.indexes.push(idx);
+            Ok(())
+        })
+    }
+
+    /// Removes a global secondary index and its entries.
+    pub fn remove_index(&self, name: &str, index: &str) -> Result<Arc<TableHandle>> {
+        self.alter_table(name, |def| {
+            let before = def.indexes.len();
+            def.indexes.retain(|i| !(i.name == index && i.kind == crate::table::IndexKind::Global));
+            if def.indexes.len() == before {
+                return Err(StoreError::ResourceNotFound(format!(
+                    "Requested resource not found: Index: {index} not found"
+                )));
+            }
+            // Attribute definitions only list attributes used by a key.
+            let used: Vec<String> = def
+                .key_schema
+                .names()
+                .chain(def.indexes.iter().flat_map(|i| i.key_schema.names()))
+                .map(str::to_string)
+                .collect();
+            def.attribute_definitions.retain(|a| used.contains(&a.name));
+            Ok(())
+        })
+    }
+
+    /// Sets billing mode and throughput.
+    pub fn set_billing(
+        &self,
+        name: &str,
+        mode: Option<BillingMode>,
+        throughput: Option<Throughput>,
+    ) -> Result<Arc<TableHandle>> {
+        self.alter_table(name, |def| {
+            if let Some(m) = mode {
+                def.billing_mode = m;
+                if m == BillingMode::PayPerRequest {
+                    def.throughput = None;
+                    for i in &mut def.indexes {
+                        i.throughput = None;
+                    }
+                }
+            }
+            if let Some(t) = throughput {
+                if def.billing_mode == BillingMode::PayPerRequest {
+                    return Err(StoreError::validation(
+                        "One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
+                    ));
+                }
+                def.throughput = Some(t);
+            } else if def.billing_mode == BillingMode::Provisioned && def.throughput.is_none() {
+                return Err(StoreError::validation(
+                    "One or more parameter values were invalid: ProvisionedThroughput must be specified when BillingMode is PROVISIONED",
+                ));
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Adds the item and index changes for one write to `batch`.
+fn stage_change(batch: &mut fjall::OwnedWriteBatch, t: &TableHandle, k: &[u8], old: Option<&Item>, new: Option<&Item>) {
+    match new {
+        Some(item) => batch.insert(&t.items, k.to_vec(), encode_item(item)),
+        None => batch.remove(&t.items, k.to_vec()),
+    }
+    for idx in &t.def.indexes {
+        let old_k = old.and_then(|o| index_key(idx, &t.def.key_schema, o));
+        let new_k = new.and_then(|n| index_key(idx, &t.def.key_schema, n));
+        if let Some(ok) = &old_k
+            && new_k.as_ref() != Some(ok)
+        {
+            batch.remove(&t.index, ok.clone());
+        }
+        if let (Some(nk), Some(item)) = (new_k, new) {
+            batch.insert(&t.index, nk, encode_item(&idx.project(item, &t.def.key_schema)));
+        }
+    }
+}
+
+/// A stable UUID-shaped id for a table, unique per store.
+fn uuid_like(id: u64) -> String {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0) as u64;
+    let a = nanos ^ id.rotate_left(32);
+    format!(
+        "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+        (a >> 32) as u32,
+        (a >> 16) as u16,
+        (a & 0xfff) as u16,
+        (id & 0xfff) as u16,
+        (nanos.rotate_left(17) ^ id) & 0xffff_ffff_ffff
+    )
+}
+
+/// Formats epoch milliseconds as `YYYY-MM-DDThh:mm:ss.mmm` (UTC), the shape of
+/// a stream label.
+pub fn format_timestamp_millis(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}", rem / 3600, (rem % 3600) / 60, rem % 60, ms % 1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_labels() {
+        assert_eq!(format_timestamp_millis(0), "1970-01-01T00:00:00.000");
+        assert_eq!(format_timestamp_millis(1_700_000_000_123), "2023-11-14T22:13:20.123");
+    }
+}

@@ -1,0 +1,71 @@
+//! The store's error type. Client mistakes and domain outcomes (validation,
+//! failed conditions, missing tables) are distinct from internal failures so
+//! the wire layer can give each its DynamoDB `__type`.
+
+use crate::value::Item;
+
+/// Why a transaction item was cancelled, in the order of the request's items.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CancellationReason {
+    /// `None`, `ConditionalCheckFailed`, `ValidationError`, `TransactionConflict`, ...
+    pub code: &'static str,
+    pub message: Option<String>,
+    /// The item as it was, when the caller asked for it on condition failure.
+    pub item: Option<Item>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The request is malformed or violates a limit (DynamoDB `ValidationException`).
+    #[error("{0}")]
+    Validation(String),
+    /// A table or index does not exist (DynamoDB `ResourceNotFoundException`).
+    #[error("{0}")]
+    ResourceNotFound(String),
+    /// The table already exists or is being changed (DynamoDB `ResourceInUseException`).
+    #[error("{0}")]
+    ResourceInUse(String),
+    /// A limit on tables or indexes was reached (`LimitExceededException`).
+    #[error("{0}")]
+    LimitExceeded(String),
+    /// A ConditionExpression evaluated to false. Carries the item as it was,
+    /// for `ReturnValuesOnConditionCheckFailure`.
+    #[error("The conditional request failed")]
+    ConditionalCheckFailed { item: Option<Item> },
+    /// A transaction was cancelled; one reason per request item.
+    #[error("Transaction cancelled, please refer cancellation reasons for specific reasons [{}]",
+        .0.iter().map(|r| r.code).collect::<Vec<_>>().join(", "))]
+    TransactionCanceled(Vec<CancellationReason>),
+    /// The same ClientRequestToken was reused with a different request.
+    #[error("{0}")]
+    IdempotentParameterMismatch(String),
+    /// The disk holds data we cannot decode.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// A previous storage failure left state unknown; writes are refused.
+    #[error("the store refused writes after an earlier storage failure")]
+    Poisoned,
+    /// The storage engine failed.
+    #[error("storage engine: {0}")]
+    Storage(#[from] fjall::Error),
+}
+
+impl StoreError {
+    pub fn validation(msg: impl Into<String>) -> Self {
+        StoreError::Validation(msg.into())
+    }
+
+    /// True when the client caused this and can fix it.
+    pub fn is_client_error(&self) -> bool {
+        !matches!(self, StoreError::Corrupt(_) | StoreError::Poisoned | StoreError::Storage(_))
+    }
+}
+
+impl From<crate::value::CodecError> for StoreError {
+    fn from(e: crate::value::CodecError) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

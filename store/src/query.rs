@@ -1,0 +1,320 @@
+//! Query and Scan: range scans over a table's or index's ordered keys, with
+//! DynamoDB's paging (Limit counts items read, a page stops at 1 MB read).
+
+use std::ops::Bound;
+
+use crate::db::{Store, TableHandle};
+use crate::error::{Result, StoreError};
+use crate::key::{index_key, item_key, prefix_successor};
+use crate::table::{IndexDef, KeySchema};
+use crate::value::{Item, Value, decode_item, encode_key_component, escape_bytes, item_size};
+
+/// A page of Query or Scan stops once this many bytes were read.
+pub const MAX_PAGE_BYTES: usize = 1024 * 1024;
+/// A parallel scan has at most this many segments.
+pub const MAX_TOTAL_SEGMENTS: u32 = 1_000_000;
+
+/// A condition on the sort key of a query (the expression module's type).
+pub use crate::expr::RangeCondition as SortCondition;
+
+/// Which ordered keys a read walks: the table, or one of its indexes.
+pub enum Source<'a> {
+    Table,
+    Index(&'a IndexDef),
+}
+
+/// One page of results.
+#[derive(Debug, Default)]
+pub struct Page {
+    /// Items that passed the filter, in key order.
+    pub items: Vec<Item>,
+    /// Items read before filtering (`ScannedCount`).
+    pub scanned: usize,
+    /// Bytes read, for consumed capacity.
+    pub read_bytes: usize,
+    /// Where the next page starts, when this one stopped early.
+    pub last_key: Option<Item>,
+}
+
+/// Parameters shared by Query and Scan.
+pub struct ReadParams<'a> {
+    pub limit: Option<usize>,
+    pub exclusive_start: Option<&'a Item>,
+    /// Keeps an item in the page when it returns true (the filter).
+    pub filter: &'a dyn Fn(&Item) -> Result<bool>,
+    /// For a local index whose projection lacks requested attributes: fetch
+    /// the whole item from the table.
+    pub fetch_from_table: bool,
+}
+
+fn schema_of<'a>(t: &'a TableHandle, source: &Source<'a>) -> &'a KeySchema {
+    match source {
+        Source::Table => &t.def.key_schema,
+        Source::Index(i) => &i.key_schema,
+    }
+}
+
+/// The key attributes that LastEvaluatedKey carries for `source`.
+fn last_key_of(t: &TableHandle, source: &Source<'_>, item: &Item) -> Item {
+    let mut k = t.def.key_of(item);
+    if let Source::Index(i) = source {
+        for n in i.key_schema.names() {
+            if let Some(v) = item.get(n) {
+                k.insert(n.to_string(), v.clone());
+            }
+        }
+    }
+    k
+}
+
+/// The physical key of an ExclusiveStartKey.
+fn start_key_bytes(t: &TableHandle, source: &Source<'_>, start: &Item) -> Result<Vec<u8>> {
+    let invalid = || {
+        StoreError::validation(
+            "The provided starting key is invalid: The provided key element does not match the schema",
+        )
+    };
+    let expected = last_key_of(t, source, start);
+    if expected.len() != start.len() {
+        return Err(invalid());
+    }
+    match source {
+        Source::Table => {
+            t.def.check_key_attrs(start, true).map_err(|_| invalid())?;
+            Ok(item_key(&t.def.key_schema, start))
+        }
+        Source::Index(i) => index_key(i, &t.def.key_schema, start).ok_or_else(invalid),
+    }
+}
+
+impl Store {
+    /// Walks `range` of `source`'s keyspace in order (or reverse), applying
+    /// paging and the filter.
+    fn walk(
+        &self,
+        t: &TableHandle,
+        source: &Source<'_>,
+        range: (Bound<Vec<u8>>, Bound<Vec<u8>>),
+        forward: bool,
+        params: &ReadParams<'_>,
+        segment: Option<(u32, u32)>,
+    ) -> Result<Page> {
+        let (mut lo, mut hi) = range;
+        if let Some(start) = params.exclusive_start {
+            let k = start_key_bytes(t, source, start)?;
+            if forward {
+                lo = Bound::Excluded(k);
+            } else {
+                hi = Bound::Excluded(k);
+            }
+        }
+        let ks = match source {
+            Source::Table => &t.items,
+            Source::Index(_) => &t.index,
+        };
+        let iter = ks.range::<Vec<u8>, _>((lo, hi));
+        let mut iter: Box<dyn Iterator<Item = fjall::Guard>> =
+            if forward { Box::new(iter) } else { Box::new(iter.rev()) };
+        let mut page = Page::default();
+        let limit = params.limit.unwrap_or(usize::MAX);
+        let mut last: Option<Item> = None;
+        loop {
+            if page.scanned >= limit || page.read_bytes >= MAX_PAGE_BYTES {
+                // Stopped early: a next page exists only if another item does.
+                let more = iter.by_ref().any(|g| match (segment, g.into_inner()) {
+                    (None, _) => true,
+                    (Some(seg), Ok((k, v))) => in_segment(t, source, &k, &v, seg),
+                    (Some(_), Err(_)) => true,
+                });
+                if more {
+                    page.last_key = last.as_ref().map(|i| last_key_of(t, source, i));
+                }
+                break;
+            }
+            let Some(guard) = iter.next() else { break };
+            let (k, v) = guard.into_inner()?;
+            if let Some(seg) = segment
+                && !in_segment(t, source, &k, &v, seg)
+            {
+                continue;
+            }
+            let mut item = decode_item(&v)?;
+            if params.fetch_from_table
+                && let Some(full) = self.get_item(t, &t.def.key_of(&item))?
+            {
+                item = full;
+            }
+            page.scanned += 1;
+            page.read_bytes += item_size(&item);
+            if (params.filter)(&item)? {
+                page.items.push(item.clone());
+            }
+            last = Some(item);
+        }
+        Ok(page)
+    }
+
+    /// Query: items whose partition key equals `hash`, optionally narrowed by
+    /// a sort-key condition, in sort order (`forward`) or reverse.
+    pub fn query(
+        &self,
+        t: &TableHandle,
+        source: Source<'_>,
+        hash: &Value,
+        sort: Option<&SortCondition>,
+        forward: bool,
+        params: &ReadParams<'_>,
+    ) -> Result<Page> {
+        let mut prefix = Vec::with_capacity(32);
+        if let Source::Index(i) = &source {
+            prefix.extend_from_slice(&i.id.to_be_bytes());
+        }
+        let schema = schema_of(t, &source);
+        if hash.attr_type() != schema.hash.ty {
+            return Err(StoreError::validation(
+                "One or more parameter values were invalid: Condition parameter type does not match schema type",
+            ));
+        }
+        encode_key_component(hash, &mut prefix);
+        let whole = || (Bound::Included(prefix.clone()), succ_bound(&prefix));
+        let with = |v: &Value| -> Result<Vec<u8>> {
+            let range_ty = schema.range.as_ref().map(|r| r.ty);
+            if Some(v.attr_type()) != range_ty {
+                return Err(StoreError::validation(
+                    "One or more parameter values were invalid: Condition parameter type does not match schema type",
+                ));
+            }
+            let mut k = prefix.clone();
+            encode_key_component(v, &mut k);
+            Ok(k)
+        };
+        let range = match sort {
+            None => whole(),
+            Some(SortCondition::Eq(v)) => {
+                let k = with(v)?;
+                (Bound::Included(k.clone()), succ_bound(&k))
+            }
+            Some(SortCondition::Lt(v)) => (Bound::Included(prefix.clone()), Bound::Excluded(with(v)?)),
+            Some(SortCondition::Le(v)) => (Bound::Included(prefix.clone()), succ_bound(&with(v)?)),
+            Some(SortCondition::Gt(v)) => (succ_incl(&with(v)?), succ_bound(&prefix)),
+            Some(SortCondition::Ge(v)) => (Bound::Included(with(v)?), succ_bound(&prefix)),
+            Some(SortCondition::Between(a, b)) => {
+                let (ka, kb) = (with(a)?, with(b)?);
+                if ka > kb {
+                    return Err(StoreError::validation(format!(
+                        "Invalid KeyConditionExpression: The BETWEEN operator requires upper bound to be greater than or equal to lower bound; lower bound operand: AttributeValue: {{{}}}, upper bound operand: AttributeValue: {{{}}}",
+                        short(a),
+                        short(b)
+                    )));
+                }
+                (Bound::Included(ka), succ_bound(&kb))
+            }
+            Some(SortCondition::BeginsWith(v)) => {
+                let range_ty = schema.range.as_ref().map(|r| r.ty);
+                if Some(v.attr_type()) != range_ty {
+                    return Err(StoreError::validation(
+                        "One or more parameter values were invalid: Condition parameter type does not match schema type",
+                    ));
+                }
+                let mut k = prefix.clone();
+                match v {
+                    Value::S(s) => escape_bytes(s.as_bytes(), &mut k, false),
+                    Value::B(b) => escape_bytes(b, &mut k, false),
+                    _ => {
+                        return Err(StoreError::validation(
+                            "Invalid KeyConditionExpression: Incorrect operand type for operator or function; operator or function: begins_with, operand type: N",
+                        ));
+                    }
+                }
+                (Bound::Included(k.clone()), succ_bound(&k))
+            }
+        };
+        self.walk(t, &source, range, forward, params, None)
+    }
+
+    /// Scan: every item of the table or index, optionally one segment of a
+    /// parallel scan.
+    pub fn scan(
+        &self,
+        t: &TableHandle,
+        source: Source<'_>,
+        segment: Option<(u32, u32)>,
+        params: &ReadParams<'_>,
+    ) -> Result<Page> {
+        let range = match &source {
+            Source::Table => (Bound::Unbounded, Bound::Unbounded),
+            Source::Index(i) => {
+                let p = i.id.to_be_bytes().to_vec();
+                (Bound::Included(p.clone()), succ_bound(&p))
+            }
+        };
+        self.walk(t, &source, range, true, params, segment)
+    }
+}
+
+fn short(v: &Value) -> String {
+    match v {
+        Value::S(s) => format!("S:{s}"),
+        Value::N(n) => format!("N:{n}"),
+        other => format!("{other:?}"),
+    }
+}
+
+fn succ_bound(prefix: &[u8]) -> Bound<Vec<u8>> {
+    match prefix_successor(prefix) {
+        Some(s) => Bound::Excluded(s),
+        None => Bound::Unbounded,
+    }
+}
+
+/// Lower bound just past every key that starts with `k`.
+fn succ_incl(k: &[u8]) -> Bound<Vec<u8>> {
+    match prefix_successor(k) {
+        Some(s) => Bound::Included(s),
+        None => Bound::Excluded(k.to_vec()),
+    }
+}
+
+/// Parallel-scan segment of an entry: a stable hash of its partition key.
+fn in_segment(t: &TableHandle, source: &Source<'_>, key: &[u8], value: &[u8], (seg, total): (u32, u32)) -> bool {
+    let hash_bytes: Vec<u8> = match source {
+        Source::Table => {
+            // The table key starts with the encoded partition key; hash the
+            // whole physical key's partition part by re-encoding it.
+            match decode_item(value) {
+                Ok(item) => {
+                    let mut b = Vec::new();
+                    if let Some(v) = item.get(&t.def.key_schema.hash.name) {
+                        encode_key_component(v, &mut b);
+                    }
+                    b
+                }
+                Err(_) => key.to_vec(),
+            }
+        }
+        Source::Index(_) => key.to_vec(),
+    };
+    fnv1a(&hash_bytes) % u64::from(total) == u64::from(seg)
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+impl Store {
+    /// Entries and bytes of one index, counted by walking it.
+    pub fn index_stats(&self, t: &TableHandle, index: &IndexDef) -> Result<(u64, u64)> {
+        let (mut count, mut bytes) = (0u64, 0u64);
+        for kv in t.index.prefix(index.id.to_be_bytes()) {
+            let (_, v) = kv.into_inner()?;
+            count += 1;
+            bytes += item_size(&decode_item(&v)?) as u64;
+        }
+        Ok((count, bytes))
+    }
+}

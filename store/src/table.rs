@@ -1,0 +1,312 @@
+//! Table and index definitions: what CreateTable declares, validated the way
+//! DynamoDB validates it, and persisted in the catalog.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, StoreError};
+use crate::value::{AttrType, Item, Value};
+
+/// DynamoDB allows 20 global secondary indexes per table.
+pub const MAX_GSIS: usize = 20;
+/// DynamoDB allows 5 local secondary indexes per table.
+pub const MAX_LSIS: usize = 5;
+/// Projected non-key attributes summed over all of a table's indexes.
+pub const MAX_PROJECTED_ATTRIBUTES: usize = 100;
+/// Tags per resource.
+pub const MAX_TAGS: usize = 50;
+/// Table and index names are 3 to 255 characters.
+pub const NAME_LEN: std::ops::RangeInclusive<usize> = 3..=255;
+
+/// One key attribute: its name and its scalar type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyAttr {
+    pub name: String,
+    pub ty: AttrType,
+}
+
+/// Partition key and optional sort key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeySchema {
+    pub hash: KeyAttr,
+    pub range: Option<KeyAttr>,
+}
+
+impl KeySchema {
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.hash.name.as_str()).chain(self.range.as_ref().map(|r| r.name.as_str()))
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.names().any(|n| n == name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Projection {
+    All,
+    KeysOnly,
+    Include(Vec<String>),
+}
+
+impl Projection {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Projection::All => "ALL",
+            Projection::KeysOnly => "KEYS_ONLY",
+            Projection::Include(_) => "INCLUDE",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Throughput {
+    pub read: u64,
+    pub write: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IndexKind {
+    Global,
+    Local,
+}
+
+/// A secondary index. `id` prefixes its entries in the table's index keyspace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexDef {
+    pub name: String,
+    pub id: u32,
+    pub kind: IndexKind,
+    pub key_schema: KeySchema,
+    pub projection: Projection,
+    pub throughput: Option<Throughput>,
+}
+
+impl IndexDef {
+    /// The part of `item` this index stores: its projection plus the index
+    /// and table keys.
+    pub fn project(&self, item: &Item, table_keys: &KeySchema) -> Item {
+        match &self.projection {
+            Projection::All => item.clone(),
+            Projection::KeysOnly | Projection::Include(_) => {
+                let extra: &[String] = match &self.projection {
+                    Projection::Include(names) => names,
+                    _ => &[],
+                };
+                item.iter()
+                    .filter(|(k, _)| {
+                        table_keys.contains(k) || self.key_schema.contains(k) || extra.iter().any(|e| e == *k)
+                    })
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StreamViewType {
+    KeysOnly,
+    NewImage,
+    OldImage,
+    NewAndOldImages,
+}
+
+impl StreamViewType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamViewType::KeysOnly => "KEYS_ONLY",
+            StreamViewType::NewImage => "NEW_IMAGE",
+            StreamViewType::OldImage => "OLD_IMAGE",
+            StreamViewType::NewAndOldImages => "NEW_AND_OLD_IMAGES",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "KEYS_ONLY" => StreamViewType::KeysOnly,
+            "NEW_IMAGE" => StreamViewType::NewImage,
+            "OLD_IMAGE" => StreamViewType::OldImage,
+            "NEW_AND_OLD_IMAGES" => StreamViewType::NewAndOldImages,
+            _ => return None,
+        })
+    }
+}
+
+/// The stream setting as declared; the stream itself is built on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamSpec {
+    pub view_type: StreamViewType,
+    /// `YYYY-MM-DDThh:mm:ss.mmm` label of the current stream.
+    pub label: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BillingMode {
+    Provisioned,
+    PayPerRequest,
+}
+
+impl BillingMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BillingMode::Provisioned => "PROVISIONED",
+            BillingMode::PayPerRequest => "PAY_PER_REQUEST",
+        }
+    }
+}
+
+/// Everything the catalog keeps about a table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableDef {
+    pub name: String,
+    /// Internal number naming the table's keyspaces; never reused.
+    pub id: u64,
+    /// The `TableId` DynamoDB reports (a UUID).
+    pub table_id: String,
+    /// Creation time, epoch seconds with fraction.
+    pub created_at: f64,
+    pub key_schema: KeySchema,
+    pub attribute_definitions: Vec<KeyAttr>,
+    pub billing_mode: BillingMode,
+    pub throughput: Option<Throughput>,
+    pub indexes: Vec<IndexDef>,
+    pub stream: Option<StreamSpec>,
+    /// Labels of earlier streams, kept readable until their retention ends.
+    #[serde(default)]
+    pub old_streams: Vec<StreamSpec>,
+    pub tags: BTreeMap<String, String>,
+    /// The TTL attribute name, when TTL is enabled.
+    pub ttl_attribute: Option<String>,
+    pub deletion_protection: bool,
+    pub table_class: String,
+    /// Next index id to hand out.
+    pub next_index_id: u32,
+}
+
+impl TableDef {
+    pub fn index(&self, name: &str) -> Option<&IndexDef> {
+        self.indexes.iter().find(|i| i.name == name)
+    }
+
+    pub fn gsis(&self) -> impl Iterator<Item = &IndexDef> {
+        self.indexes.iter().filter(|i| i.kind == IndexKind::Global)
+    }
+
+    pub fn lsis(&self) -> impl Iterator<Item = &IndexDef> {
+        self.indexes.iter().filter(|i| i.kind == IndexKind::Local)
+    }
+
+    /// Extracts and validates the primary key of `item`, which must hold every
+    /// key attribute with its declared type. `for_key_only` selects the
+    /// wording DynamoDB uses when the item is a `Key` parameter.
+    pub fn check_key_attrs(&self, item: &Item, is_key_param: bool) -> Result<()> {
+        for attr in std::iter::once(&self.key_schema.hash).chain(self.key_schema.range.as_ref()) {
+            let Some(v) = item.get(&attr.name) else {
+                return Err(if is_key_param {
+                    StoreError::validation("The provided key element does not match the schema")
+                } else {
+                    StoreError::validation(format!(
+                        "One or more parameter values were invalid: Missing the key {} in the item",
+                        attr.name
+                    ))
+                });
+            };
+            if v.attr_type() != attr.ty {
+                return Err(if is_key_param {
+                    StoreError::validation("The provided key element does not match the schema")
+                } else {
+                    StoreError::validation(format!(
+                        "One or more parameter values were invalid: Type mismatch for key {} expected: {} actual: {}",
+                        attr.name,
+                        attr.ty,
+                        v.attr_type()
+                    ))
+                });
+            }
+            check_key_value(&attr.name, v, attr.name == self.key_schema.hash.name, None)?;
+        }
+        if is_key_param && item.len() != self.key_schema.names().count() {
+            return Err(StoreError::validation("The provided key element does not match the schema"));
+        }
+        Ok(())
+    }
+
+    /// The key attributes of `item`, as a key-only item.
+    pub fn key_of(&self, item: &Item) -> Item {
+        self.key_schema.names().filter_map(|n| item.get(n).map(|v| (n.to_string(), v.clone()))).collect()
+    }
+
+    /// Checks the values of index key attributes present in `item`.
+    pub fn check_index_attrs(&self, item: &Item) -> Result<()> {
+        for idx in &self.indexes {
+            for attr in std::iter::once(&idx.key_schema.hash).chain(idx.key_schema.range.as_ref()) {
+                if let Some(v) = item.get(&attr.name) {
+                    if v.attr_type() != attr.ty {
+                        return Err(StoreError::validation(format!(
+                            "One or more parameter values were invalid: Type mismatch for Index Key {} Expected: {} Actual: {} IndexName: {}",
+                            attr.name,
+                            attr.ty,
+                            v.attr_type(),
+                            idx.name
+                        )));
+                    }
+                    check_key_value(&attr.name, v, attr.name == idx.key_schema.hash.name, Some(&idx.name))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks a key attribute value: not empty, within DynamoDB's length limits.
+pub fn check_key_value(name: &str, v: &Value, is_hash: bool, index: Option<&str>) -> Result<()> {
+    let len = match v {
+        Value::S(s) => s.len(),
+        Value::B(b) => b.len(),
+        _ => return Ok(()),
+    };
+    if len == 0 {
+        return Err(StoreError::validation(match index {
+            None => format!(
+                "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty {} value. Key: {name}",
+                if matches!(v, Value::S(_)) { "string" } else { "binary" }
+            ),
+            Some(idx) => format!(
+                "One or more parameter values are not valid. A value specified for a secondary index key is not supported. The AttributeValue for a key attribute cannot contain an empty {} value. IndexName: {idx}, IndexKey: {name}",
+                if matches!(v, Value::S(_)) { "string" } else { "binary" }
+            ),
+        }));
+    }
+    let max = if is_hash { crate::value::MAX_PARTITION_KEY_LEN } else { crate::value::MAX_SORT_KEY_LEN };
+    if len > max {
+        return Err(StoreError::validation(if is_hash {
+            format!(
+                "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of {max} bytes"
+            )
+        } else {
+            format!(
+                "One or more parameter values were invalid: Aggregated size of all range keys has exceeded the size limit of {max} bytes"
+            )
+        }));
+    }
+    Ok(())
+}
+
+/// Validates a table or index name as DynamoDB does.
+pub fn check_name(name: &str, field: &str) -> Result<()> {
+    if !NAME_LEN.contains(&name.len()) {
+        return Err(StoreError::validation(format!(
+            "1 validation error detected: Value '{name}' at '{field}' failed to satisfy constraint: Member must have length {} {}",
+            if name.len() < 3 { "greater than or equal to" } else { "less than or equal to" },
+            if name.len() < 3 { 3 } else { 255 }
+        )));
+    }
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.') {
+        return Err(StoreError::validation(format!(
+            "1 validation error detected: Value '{name}' at '{field}' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,334 @@
+//! DynamoDB numbers: up to 38 significant decimal digits, magnitude between
+//! 1E-130 and 9.99…E+125, kept exactly (no binary floating point).
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::str::FromStr;
+
+use bigdecimal::BigDecimal;
+
+/// DynamoDB keeps at most 38 significant digits.
+pub const MAX_DIGITS: usize = 38;
+/// Largest allowed decimal exponent of the leading digit (9.99…E+125).
+pub const MAX_EXPONENT: i32 = 125;
+/// Smallest allowed decimal exponent of the leading digit (1E-130).
+pub const MIN_EXPONENT: i32 = -130;
+/// Longest number literal accepted before parsing, so a hostile input cannot
+/// make us allocate or scan without bound.
+const MAX_LITERAL_LEN: usize = 1024;
+
+/// Why a number literal was refused, worded as DynamoDB words it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NumberError {
+    #[error("The parameter cannot be converted to a numeric value: {0}")]
+    NotNumeric(String),
+    #[error("Attempting to store more than 38 significant digits in a Number")]
+    TooPrecise,
+    #[error("Number overflow. Attempting to store a number with magnitude larger than supported range")]
+    Overflow,
+    #[error("Number underflow. Attempting to store a number with magnitude smaller than supported range")]
+    Underflow,
+}
+
+/// An exact decimal `±0.d1d2…dn × 10^(exponent+1)`, normalised: no leading or
+/// trailing zero digits, and zero has no digits and is never negative. The
+/// value is `digits[0].digits[1..] × 10^exponent`.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Number {
+    negative: bool,
+    /// Decimal digits 0..=9, most significant first; empty for zero.
+    digits: Vec<u8>,
+    /// Power of ten of the first digit.
+    exponent: i32,
+}
+
+impl Number {
+    pub fn zero() -> Self {
+        Number { negative: false, digits: Vec::new(), exponent: 0 }
+    }
+
+    pub fn is_zero(&self) -> bool {
+        self.digits.is_empty()
+    }
+
+    pub fn is_negative(&self) -> bool {
+        self.negative
+    }
+
+    /// Significant digits, most significant first (empty for zero).
+    pub fn digits(&self) -> &[u8] {
+        &self.digits
+    }
+
+    /// Power of ten of the first significant digit.
+    pub fn exponent(&self) -> i32 {
+        self.exponent
+    }
+
+    /// Builds a number from parts and checks DynamoDB's range and precision.
+    fn from_parts(negative: bool, mut digits: Vec<u8>, mut exponent: i32) -> Result<Self, NumberError> {
+        let lead = digits.iter().take_while(|d| **d == 0).count();
+        digits.drain(..lead);
+        exponent -= lead as i32;
+        while digits.last() == Some(&0) {
+            digits.pop();
+        }
+        if digits.is_empty() {
+            return Ok(Number::zero());
+        }
+        if exponent > MAX_EXPONENT {
+            return Err(NumberError::Overflow);
+        }
+        if exponent < MIN_EXPONENT {
+            return Err(NumberError::Underflow);
+        }
+        if digits.len() > MAX_DIGITS {
+            return Err(NumberError::TooPrecise);
+        }
+        Ok(Number { negative, digits, exponent })
+    }
+
+    /// Number of bytes DynamoDB bills for this number: about one byte per two
+    /// significant digits plus one.
+    pub fn billed_size(&self) -> usize {
+        self.digits.len().div_ceil(2) + 1
+    }
+
+    fn to_big(&self) -> BigDecimal {
+        // Canonical text always parses.
+        BigDecimal::from_str(&self.to_string()).expect("canonical number text parses")
+    }
+
+    fn from_big(b: &BigDecimal) -> Result<Self, NumberError> {
+        // BigDecimal's Display may use exponent notation; our parser accepts it.
+        Number::from_str(&b.to_string())
+    }
+
+    pub fn checked_add(&self, other: &Number) -> Result<Number, NumberError> {
+        Number::from_big(&(self.to_big() + other.to_big()))
+    }
+
+    pub fn checked_sub(&self, other: &Number) -> Result<Number, NumberError> {
+        Number::from_big(&(self.to_big() - other.to_big()))
+    }
+
+    /// Encodes the number so that byte order equals numeric order, and the
+    /// encoding is self-delimiting (it ends in a terminator byte).
+    pub fn encode_ordered(&self, out: &mut Vec<u8>) {
+        if self.is_zero() {
+            out.push(0x80);
+            return;
+        }
+        // Exponent is within [-130, 125]; bias it into 0..=255.
+        let biased = (self.exponent - MIN_EXPONENT) as u8;
+        let start = out.len();
+        out.push(0xC0);
+        out.push(biased);
+        for d in &self.digits {
+            out.push(d + 1);
+        }
+        out.push(0x00);
+        if self.negative {
+            out[start] = 0x40;
+            for b in &mut out[start + 1..] {
+                *b = !*b;
+            }
+        }
+    }
+}
+
+impl FromStr for Number {
+    type Err = NumberError;
+
+    /// Parses DynamoDB's number syntax: optional sign, digits with an optional
+    /// point, optional `e`/`E` exponent. Leading and trailing zeros are
+    /// insignificant.
+    fn from_str(s: &str) -> Result<Self, NumberError> {
+        let bad = || NumberError::NotNumeric(s.chars().take(64).collect());
+        let text = s.trim();
+        if text.is_empty() || text.len() > MAX_LITERAL_LEN {
+            return Err(bad());
+        }
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        let mut negative = false;
+        if bytes[0] == b'+' || bytes[0] == b'-' {
+            negative = bytes[0] == b'-';
+            i = 1;
+        }
+        let mut digits = Vec::with_capacity(bytes.len());
+        let mut point_at: Option<usize> = None;
+        let mut saw_digit = false;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'0'..=b'9' => {
+                    digits.push(bytes[i] - b'0');
+                    saw_digit = true;
+                }
+                b'.' if point_at.is_none() => point_at = Some(digits.len()),
+                b'e' | b'E' => break,
+                _ => return Err(bad()),
+            }
+            i += 1;
+        }
+        if !saw_digit {
+            return Err(bad());
+        }
+        let mut exp_part: i64 = 0;
+        if i < bytes.len() {
+            // bytes[i] is 'e' or 'E'
+            let rest = &text[i + 1..];
+            if rest.is_empty() || rest.len() > 8 {
+                return Err(bad());
+            }
+            exp_part = rest.parse::<i64>().map_err(|_| bad())?;
+        }
+        let int_len = point_at.unwrap_or(digits.len()) as i64;
+        // Exponent of the first digit before stripping leading zeros.
+        let exponent = int_len - 1 + exp_part;
+        if exponent > i32::MAX as i64 / 2 || exponent < i32::MIN as i64 / 2 {
+            return Err(if exponent > 0 { NumberError::Overflow } else { NumberError::Underflow });
+        }
+        Number::from_parts(negative, digits, exponent as i32)
+    }
+}
+
+impl Ord for Number {
+    fn cmp(&self, other: &Self) -> Ordering {
+        fn sign(n: &Number) -> i8 {
+            if n.is_zero() {
+                0
+            } else if n.negative {
+                -1
+            } else {
+                1
+            }
+        }
+        let (a, b) = (sign(self), sign(other));
+        if a != b || a == 0 {
+            return a.cmp(&b);
+        }
+        let magnitude = self.exponent.cmp(&other.exponent).then_with(|| self.digits.cmp(&other.digits));
+        if self.negative { magnitude.reverse() } else { magnitude }
+    }
+}
+
+impl PartialOrd for Number {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Display for Number {
+    /// Plain decimal notation, as DynamoDB returns numbers.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_zero() {
+            return f.write_str("0");
+        }
+        let mut s = String::with_capacity(self.digits.len() + 8);
+        if self.negative {
+            s.push('-');
+        }
+        let digit = |d: &u8| char::from(b'0' + d);
+        if self.exponent < 0 {
+            s.push_str("0.");
+            for _ in 0..(-self.exponent - 1) {
+                s.push('0');
+            }
+            s.extend(self.digits.iter().map(digit));
+        } else {
+            let int_len = self.exponent as usize + 1;
+            for i in 0..int_len {
+                s.push(self.digits.get(i).map(digit).unwrap_or('0'));
+            }
+            if self.digits.len() > int_len {
+                s.push('.');
+                s.extend(self.digits[int_len..].iter().map(digit));
+            }
+        }
+        f.write_str(&s)
+    }
+}
+
+impl fmt::Debug for Number {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "N({self})")
+    }
+}
+
+impl From<i64> for Number {
+    fn from(v: i64) -> Self {
+        Number::from_str(&v.to_string()).expect("an i64 is a valid DynamoDB number")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(s: &str) -> Number {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn parses_and_normalises() {
+        for (input, canonical) in [
+            ("0", "0"),
+            ("-0", "0"),
+            ("000.000", "0"),
+            ("1.50", "1.5"),
+            ("+7", "7"),
+            ("1e3", "1000"),
+            ("1.25E-2", "0.0125"),
+            ("-12345.678", "-12345.678"),
+            (".5", "0.5"),
+            ("5.", "5"),
+            ("100", "100"),
+            ("12345678901234567890123456789012345678", "12345678901234567890123456789012345678"),
+        ] {
+            assert_eq!(n(input).to_string(), canonical, "{input}");
+        }
+    }
+
+    #[test]
+    fn rejects_what_dynamodb_rejects() {
+        assert_eq!("".parse::<Number>(), Err(NumberError::NotNumeric(String::new())));
+        assert!(matches!("abc".parse::<Number>(), Err(NumberError::NotNumeric(_))));
+        assert!(matches!("1.2.3".parse::<Number>(), Err(NumberError::NotNumeric(_))));
+        assert!(matches!("1e".parse::<Number>(), Err(NumberError::NotNumeric(_))));
+        assert!(matches!("NaN".parse::<Number>(), Err(NumberError::NotNumeric(_))));
+        assert_eq!("123456789012345678901234567890123456789".parse::<Number>(), Err(NumberError::TooPrecise));
+        assert_eq!("1e126".parse::<Number>(), Err(NumberError::Overflow));
+        assert_eq!("1e-131".parse::<Number>(), Err(NumberError::Underflow));
+        assert!("9.9999999999999999999999999999999999999e125".parse::<Number>().is_ok());
+        assert!("1e-130".parse::<Number>().is_ok());
+    }
+
+    #[test]
+    fn orders_numerically_and_by_encoding() {
+        let sorted = [
+            "-1e125", "-100", "-1.55", "-1.5", "-1", "-0.001", "0", "1e-130", "0.001", "1", "1.5", "1.55", "2", "10",
+            "100", "1e125",
+        ];
+        for w in sorted.windows(2) {
+            let (a, b) = (n(w[0]), n(w[1]));
+            assert!(a < b, "{a} < {b}");
+            let (mut ea, mut eb) = (Vec::new(), Vec::new());
+            a.encode_ordered(&mut ea);
+            b.encode_ordered(&mut eb);
+            assert!(ea < eb, "encoding of {a} < {b}");
+        }
+        assert_eq!(n("1.0"), n("1"));
+    }
+
+    #[test]
+    fn arithmetic_is_exact_and_checked() {
+        assert_eq!(n("0.1").checked_add(&n("0.2")).unwrap(), n("0.3"));
+        assert_eq!(n("5").checked_sub(&n("7.5")).unwrap(), n("-2.5"));
+        assert_eq!(
+            n("9.9999999999999999999999999999999999999e125").checked_add(&n("1e125")),
+            Err(NumberError::Overflow)
+        );
+    }
+}

@@ -1,0 +1,90 @@
+//! Shared set-up for end-to-end tests: a real server on port 0 over a real
+//! fjall store in a temporary directory, driven by the official AWS SDK.
+
+#![allow(dead_code)] // Each test binary uses a different subset of these helpers.
+
+use std::path::Path;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::types::{AttributeDefinition, AttributeValue, KeySchemaElement, KeyType, ScalarAttributeType};
+use tidepool::{Server, ServerConfig};
+use tidepool_store::Durability;
+
+/// Starts a server on 127.0.0.1:0 over `dir`.
+pub async fn start_in(dir: &Path, durability: Durability) -> Server {
+    tidepool::start(ServerConfig {
+        listen: "127.0.0.1:0".parse().expect("loopback address"),
+        data_dir: Some(dir.to_path_buf()),
+        region: "us-east-1".into(),
+        durability,
+    })
+    .await
+    .expect("start server")
+}
+
+/// An SDK client for `endpoint` with dummy credentials.
+pub fn client(endpoint: &str) -> Client {
+    let http = aws_smithy_http_client::Builder::new().build_http();
+    let conf = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
+        .endpoint_url(endpoint)
+        .http_client(http)
+        .build();
+    Client::from_conf(conf)
+}
+
+/// A server in a fresh temporary directory, with a client.
+pub struct Harness {
+    pub server: Server,
+    pub client: Client,
+    pub dir: tempfile::TempDir,
+}
+
+pub async fn harness() -> Harness {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = start_in(dir.path(), Durability::default()).await;
+    let client = client(&server.endpoint());
+    Harness { server, client, dir }
+}
+
+pub fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_string())
+}
+
+pub fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+pub fn key_elem(name: &str, kt: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder().attribute_name(name).key_type(kt).build().expect("key element")
+}
+
+pub fn attr_def(name: &str, t: ScalarAttributeType) -> AttributeDefinition {
+    AttributeDefinition::builder().attribute_name(name).attribute_type(t).build().expect("attribute definition")
+}
+
+/// Creates a pay-per-request table with a string partition key `pk` and,
+/// when `sort` is given, a sort key `sk` of that type.
+pub async fn create_table(client: &Client, name: &str, sort: Option<ScalarAttributeType>) {
+    let mut req = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .key_schema(key_elem("pk", KeyType::Hash))
+        .attribute_definitions(attr_def("pk", ScalarAttributeType::S));
+    if let Some(t) = sort {
+        req = req.key_schema(key_elem("sk", KeyType::Range)).attribute_definitions(attr_def("sk", t));
+    }
+    req.send().await.expect("create table");
+}
+
+/// The error code the SDK parsed from a failed call.
+pub fn code<E, R>(err: &aws_sdk_dynamodb::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    err.as_service_error().and_then(|e| e.code()).map(str::to_string).unwrap_or_else(|| "<not a service error>".into())
+}

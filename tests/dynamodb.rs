@@ -1,0 +1,761 @@
+//! End-to-end tests of the DynamoDB API through the real server with the
+//! official `aws-sdk-dynamodb` crate.
+
+mod common;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, AttributeValueUpdate, BillingMode, ComparisonOperator, Condition, ConditionCheck,
+    CreateGlobalSecondaryIndexAction, Delete, ExpectedAttributeValue, GlobalSecondaryIndex, GlobalSecondaryIndexUpdate,
+    KeyType, KeysAndAttributes, LocalSecondaryIndex, Projection, ProjectionType, Put, PutRequest,
+    ReturnConsumedCapacity, ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, Select,
+    StreamSpecification, StreamViewType, Tag, TransactWriteItem, Update, WriteRequest,
+};
+use common::{attr_def, code, create_table, harness, key_elem, n, s};
+
+fn item(pairs: &[(&str, AttributeValue)]) -> HashMap<String, AttributeValue> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+}
+
+#[tokio::test]
+async fn table_lifecycle_reports_what_sdks_read() {
+    let h = harness().await;
+    let c = &h.client;
+    let out = c
+        .create_table()
+        .table_name("Orders")
+        .key_schema(key_elem("pk", KeyType::Hash))
+        .key_schema(key_elem("sk", KeyType::Range))
+        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
+        .attribute_definitions(attr_def("sk", ScalarAttributeType::N))
+        .attribute_definitions(attr_def("status", ScalarAttributeType::S))
+        .attribute_definitions(attr_def("total", ScalarAttributeType::N))
+        .billing_mode(BillingMode::PayPerRequest)
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("by-status")
+                .key_schema(key_elem("status", KeyType::Hash))
+                .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+                .build()
+                .unwrap(),
+        )
+        .local_secondary_indexes(
+            LocalSecondaryIndex::builder()
+                .index_name("by-total")
+                .key_schema(key_elem("pk", KeyType::Hash))
+                .key_schema(key_elem("total", KeyType::Range))
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()
+                .unwrap(),
+        )
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()
+                .unwrap(),
+        )
+        .tags(Tag::builder().key("team").value("core").build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let desc = out.table_description.unwrap();
+    assert_eq!(desc.table_status.unwrap().as_str(), "CREATING");
+    let arn = desc.table_arn.unwrap();
+    assert_eq!(arn, "arn:aws:dynamodb:us-east-1:000000000000:table/Orders");
+
+    let dup = c
+        .create_table()
+        .table_name("Orders")
+        .key_schema(key_elem("pk", KeyType::Hash))
+        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&dup), "ResourceInUseException");
+
+    for i in 0..3 {
+        c.put_item()
+            .table_name("Orders")
+            .set_item(Some(item(&[("pk", s("a")), ("sk", n(i)), ("status", s("open")), ("total", n(i * 10))])))
+            .send()
+            .await
+            .unwrap();
+    }
+    let t = c.describe_table().table_name("Orders").send().await.unwrap().table.unwrap();
+    assert_eq!(t.table_status.unwrap().as_str(), "ACTIVE");
+    assert_eq!(t.item_count, Some(3));
+    assert!(t.table_size_bytes.unwrap() > 0);
+    assert!(t.table_id.is_some());
+    assert!(t.creation_date_time.is_some());
+    assert_eq!(t.key_schema.unwrap().len(), 2);
+    let gsi = &t.global_secondary_indexes.unwrap()[0];
+    assert_eq!(gsi.index_name.as_deref(), Some("by-status"));
+    assert_eq!(gsi.item_count, Some(3));
+    assert_eq!(gsi.index_status.as_ref().unwrap().as_str(), "ACTIVE");
+    assert_eq!(t.local_secondary_indexes.unwrap()[0].index_name.as_deref(), Some("by-total"));
+    assert_eq!(t.stream_specification.unwrap().stream_view_type.unwrap(), StreamViewType::NewAndOldImages);
+    assert!(t.latest_stream_arn.unwrap().starts_with(&format!("{arn}/stream/")));
+    assert_eq!(t.billing_mode_summary.unwrap().billing_mode.unwrap(), BillingMode::PayPerRequest);
+
+    let tags = c.list_tags_of_resource().resource_arn(&arn).send().await.unwrap();
+    assert_eq!(tags.tags.unwrap()[0].value, "core");
+    c.untag_resource().resource_arn(&arn).tag_keys("team").send().await.unwrap();
+    let tags = c.list_tags_of_resource().resource_arn(&arn).send().await.unwrap();
+    assert!(tags.tags.unwrap_or_default().is_empty());
+
+    c.delete_table().table_name("Orders").send().await.unwrap();
+    let gone = c.describe_table().table_name("Orders").send().await.unwrap_err();
+    assert_eq!(code(&gone), "ResourceNotFoundException");
+}
+
+#[tokio::test]
+async fn list_tables_paginates() {
+    let h = harness().await;
+    for i in 0..5 {
+        create_table(&h.client, &format!("table-{i}"), None).await;
+    }
+    let first = h.client.list_tables().limit(2).send().await.unwrap();
+    assert_eq!(first.table_names(), ["table-0", "table-1"]);
+    assert_eq!(first.last_evaluated_table_name(), Some("table-1"));
+    let all: Vec<String> =
+        h.client.list_tables().limit(2).into_paginator().items().send().collect::<Result<Vec<_>, _>>().await.unwrap();
+    assert_eq!(all.len(), 5);
+}
+
+#[tokio::test]
+async fn items_round_trip_every_type() {
+    let h = harness().await;
+    create_table(&h.client, "items1", None).await;
+    let original = item(&[
+        ("pk", s("k1")),
+        ("str", s("")),
+        ("num", n("12345678901234567890123456789012345678")),
+        ("small", n("-0.000000000000000000000000000001")),
+        ("bin", AttributeValue::B(Blob::new(vec![0, 1, 2, 255]))),
+        ("yes", AttributeValue::Bool(true)),
+        ("nothing", AttributeValue::Null(true)),
+        ("list", AttributeValue::L(vec![n(1), s("two")])),
+        ("map", AttributeValue::M(item(&[("nested", AttributeValue::M(item(&[("deep", n(3))])))]))),
+        ("ss", AttributeValue::Ss(vec!["b".into(), "a".into()])),
+        ("ns", AttributeValue::Ns(vec!["1.50".into(), "2".into()])),
+        ("bs", AttributeValue::Bs(vec![Blob::new(vec![1]), Blob::new(vec![2])])),
+    ]);
+    h.client.put_item().table_name("items1").set_item(Some(original.clone())).send().await.unwrap();
+    let got = h.client.get_item().table_name("items1").key("pk", s("k1")).send().await.unwrap().item.unwrap();
+    assert_eq!(got.len(), original.len());
+    assert_eq!(got["num"], original["num"]);
+    assert_eq!(got["small"], n("-0.000000000000000000000000000001"));
+    assert_eq!(got["bin"], original["bin"]);
+    assert_eq!(got["map"], original["map"]);
+    let mut ss = got["ss"].as_ss().unwrap().clone();
+    ss.sort();
+    assert_eq!(ss, ["a", "b"]);
+    let mut ns = got["ns"].as_ns().unwrap().clone();
+    ns.sort();
+    assert_eq!(ns, ["1.5", "2"]);
+
+    let projected = h
+        .client
+        .get_item()
+        .table_name("items1")
+        .key("pk", s("k1"))
+        .projection_expression("#m.nested.deep, #l[1]")
+        .expression_attribute_names("#l", "list")
+        .expression_attribute_names("#m", "map")
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(
+        projected,
+        item(&[
+            ("map", AttributeValue::M(item(&[("nested", AttributeValue::M(item(&[("deep", n(3))])))]))),
+            ("list", AttributeValue::L(vec![s("two")])),
+        ])
+    );
+
+    let missing = h.client.get_item().table_name("items1").key("pk", s("nope")).send().await.unwrap();
+    assert!(missing.item.is_none());
+}
+
+#[tokio::test]
+async fn conditional_writes_and_return_values() {
+    let h = harness().await;
+    let c = &h.client;
+    create_table(c, "items1", None).await;
+    c.put_item()
+        .table_name("items1")
+        .set_item(Some(item(&[("pk", s("a")), ("v", n(1))])))
+        .condition_expression("attribute_not_exists(pk)")
+        .send()
+        .await
+        .unwrap();
+    let err = c
+        .put_item()
+        .table_name("items1")
+        .set_item(Some(item(&[("pk", s("a")), ("v", n(2))])))
+        .condition_expression("attribute_not_exists(pk)")
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ConditionalCheckFailedException");
+    let svc = err.into_service_error();
+    match svc {
+        aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(e) => {
+            assert_eq!(e.item.unwrap()["v"], n(1));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+
+    let out = c
+        .update_item()
+        .table_name("items1")
+        .key("pk", s("a"))
+        .update_expression("SET v = v + :one, tags = :tags, info.created = :now ADD hits :one REMOVE gone")
+        .condition_expression("v = :one")
+        .expression_attribute_values(":one", n(1))
+        .expression_attribute_values(":tags", AttributeValue::Ss(vec!["x".into()]))
+        .expression_attribute_values(":now", s("today"))
+        .return_values(ReturnValue::UpdatedNew)
+        .send()
+        .await;
+    // info does not exist, so info.created is an invalid path.
+    let err = out.unwrap_err();
+    assert_eq!(code(&err), "ValidationException");
+
+    let out = c
+        .update_item()
+        .table_name("items1")
+        .key("pk", s("a"))
+        .update_expression("SET v = v + :one, tags = :tags ADD hits :one REMOVE gone")
+        .condition_expression("v = :one")
+        .expression_attribute_values(":one", n(1))
+        .expression_attribute_values(":tags", AttributeValue::Ss(vec!["x".into(), "y".into()]))
+        .return_values(ReturnValue::UpdatedNew)
+        .send()
+        .await
+        .unwrap();
+    let attrs = out.attributes.unwrap();
+    assert_eq!(attrs["v"], n(2));
+    assert_eq!(attrs["hits"], n(1));
+    assert!(!attrs.contains_key("pk"));
+
+    let out = c
+        .update_item()
+        .table_name("items1")
+        .key("pk", s("a"))
+        .update_expression("DELETE tags :x")
+        .expression_attribute_values(":x", AttributeValue::Ss(vec!["x".into()]))
+        .return_values(ReturnValue::AllOld)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.attributes.unwrap()["v"], n(2));
+
+    let key_update = c
+        .update_item()
+        .table_name("items1")
+        .key("pk", s("a"))
+        .update_expression("SET pk = :x")
+        .expression_attribute_values(":x", s("b"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&key_update), "ValidationException");
+
+    // UpdateItem on a missing item creates it (an upsert).
+    c.update_item()
+        .table_name("items1")
+        .key("pk", s("new"))
+        .update_expression("SET c = if_not_exists(c, :zero) + :one")
+        .expression_attribute_values(":zero", n(0))
+        .expression_attribute_values(":one", n(1))
+        .send()
+        .await
+        .unwrap();
+    let got = c.get_item().table_name("items1").key("pk", s("new")).send().await.unwrap().item.unwrap();
+    assert_eq!(got["c"], n(1));
+
+    let deleted =
+        c.delete_item().table_name("items1").key("pk", s("a")).return_values(ReturnValue::AllOld).send().await.unwrap();
+    assert_eq!(deleted.attributes.unwrap()["tags"], AttributeValue::Ss(vec!["y".into()]));
+}
+
+#[tokio::test]
+async fn query_orders_pages_and_filters() {
+    let h = harness().await;
+    let c = &h.client;
+    create_table(c, "qtab", Some(ScalarAttributeType::N)).await;
+    for i in [10, -5, 2, 100, 0, 7, 33, 1] {
+        c.put_item()
+            .table_name("qtab")
+            .set_item(Some(item(&[("pk", s("p")), ("sk", n(i)), ("odd", AttributeValue::Bool(i % 2 != 0))])))
+            .send()
+            .await
+            .unwrap();
+    }
+    c.put_item().table_name("qtab").set_item(Some(item(&[("pk", s("other")), ("sk", n(1))]))).send().await.unwrap();
+    let sks = |items: &[HashMap<String, AttributeValue>]| -> Vec<String> {
+        items.iter().map(|i| i["sk"].as_n().unwrap().clone()).collect()
+    };
+    let all = c
+        .query()
+        .table_name("qtab")
+        .key_condition_expression("pk = :p")
+        .expression_attribute_values(":p", s("p"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sks(all.items()), ["-5", "0", "1", "2", "7", "10", "33", "100"]);
+
+    let between = c
+        .query()
+        .table_name("qtab")
+        .key_condition_expression("pk = :p AND sk BETWEEN :a AND :b")
+        .expression_attribute_values(":p", s("p"))
+        .expression_attribute_values(":a", n(1))
+        .expression_attribute_values(":b", n(10))
+        .scan_index_forward(false)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sks(between.items()), ["10", "7", "2", "1"]);
+
+    let filtered = c
+        .query()
+        .table_name("qtab")
+        .key_condition_expression("pk = :p AND sk > :z")
+        .filter_expression("odd = :t")
+        .expression_attribute_values(":p", s("p"))
+        .expression_attribute_values(":z", n(0))
+        .expression_attribute_values(":t", AttributeValue::Bool(true))
+        .return_consumed_capacity(ReturnConsumedCapacity::Total)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sks(filtered.items()), ["1", "7", "33"]);
+    assert_eq!(filtered.scanned_count, 6);
+    assert_eq!(filtered.consumed_capacity.unwrap().capacity_units, Some(0.5));
+
+    // Pages of 3 cover every item exactly once.
+    let mut seen = Vec::new();
+    let mut start = None;
+    loop {
+        let page = c
+            .query()
+            .table_name("qtab")
+            .key_condition_expression("pk = :p")
+            .expression_attribute_values(":p", s("p"))
+            .limit(3)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .unwrap();
+        assert!(page.items().len() <= 3);
+        seen.extend(sks(page.items()));
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            break;
+        }
+    }
+    assert_eq!(seen, ["-5", "0", "1", "2", "7", "10", "33", "100"]);
+
+    let count = c
+        .query()
+        .table_name("qtab")
+        .key_condition_expression("pk = :p")
+        .expression_attribute_values(":p", s("p"))
+        .select(Select::Count)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(count.count, 8);
+    assert!(count.items.is_none());
+
+    let legacy = c
+        .query()
+        .table_name("qtab")
+        .key_conditions(
+            "pk",
+            Condition::builder()
+                .comparison_operator(ComparisonOperator::Eq)
+                .attribute_value_list(s("p"))
+                .build()
+                .unwrap(),
+        )
+        .key_conditions(
+            "sk",
+            Condition::builder()
+                .comparison_operator(ComparisonOperator::Ge)
+                .attribute_value_list(n(33))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sks(legacy.items()), ["33", "100"]);
+}
+
+#[tokio::test]
+async fn string_sort_keys_and_begins_with() {
+    let h = harness().await;
+    let c = &h.client;
+    create_table(c, "stab", Some(ScalarAttributeType::S)).await;
+    for sk in ["b", "a#2", "a", "a#1", "ab", "B"] {
+        c.put_item().table_name("stab").set_item(Some(item(&[("pk", s("p")), ("sk", s(sk))]))).send().await.unwrap();
+    }
+    let out = c
+        .query()
+        .table_name("stab")
+        .key_condition_expression("pk = :p AND begins_with(sk, :a)")
+        .expression_attribute_values(":p", s("p"))
+        .expression_attribute_values(":a", s("a"))
+        .send()
+        .await
+        .unwrap();
+    let got: Vec<&str> = out.items().iter().map(|i| i["sk"].as_s().unwrap().as_str()).collect();
+    assert_eq!(got, ["a", "a#1", "a#2", "ab"]);
+}
+
+#[tokio::test]
+async fn parallel_scan_covers_each_item_once() {
+    let h = harness().await;
+    let c = &h.client;
+    create_table(c, "scan", None).await;
+    for i in 0..60 {
+        c.put_item()
+            .table_name("scan")
+            .set_item(Some(item(&[("pk", s(&format!("k{i}"))), ("i", n(i))])))
+            .send()
+            .await
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    for segment in 0..4 {
+        let mut start = None;
+        loop {
+            let page = c
+                .scan()
+                .table_name("scan")
+                .segment(segment)
+                .total_segments(4)
+                .limit(7)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .unwrap();
+            seen.extend(page.items().iter().map(|i| i["pk"].as_s().unwrap().clone()));
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+    }
+    seen.sort();
+    let mut expected: Vec<String> = (0..60).map(|i| format!("k{i}")).collect();
+    expected.sort();
+    assert_eq!(seen, expected);
+
+    let filtered = c
+        .scan()
+        .table_name("scan")
+        .filter_expression("i < :ten")
+        .expression_attribute_values(":ten", n(10))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(filtered.count, 10);
+    assert_eq!(filtered.scanned_count, 60);
+
+    let bad = c.scan().table_name("scan").segment(4).total_segments(4).send().await.unwrap_err();
+    assert_eq!(code(&bad), "ValidationException");
+}
+
+#[tokio::test]
+async fn gsi_is_sparse_maintained_and_backfilled() {
+    let h = harness().await;
+    let c = &h.client;
+    create_table(c, "gtab", None).await;
+    c.put_item().table_name("gtab").set_item(Some(item(&[("pk", s("1")), ("color", s("red"))]))).send().await.unwrap();
+    c.put_item().table_name("gtab").set_item(Some(item(&[("pk", s("2")), ("color", s("blue"))]))).send().await.unwrap();
+    c.put_item().table_name("gtab").set_item(Some(item(&[("pk", s("3"))]))).send().await.unwrap();
+    c.update_table()
+        .table_name("gtab")
+        .attribute_definitions(attr_def("color", ScalarAttributeType::S))
+        .global_secondary_index_updates(
+            GlobalSecondaryIndexUpdate::builder()
+                .create(
+                    CreateGlobalSecondaryIndexAction::builder()
+                        .index_name("by-color")
+                        .key_schema(key_elem("color", KeyType::Hash))
+                        .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let q = |color: &'static str| {
+        c.query()
+            .table_name("gtab")
+            .index_name("by-color")
+            .key_condition_expression("color = :c")
+            .expression_attribute_values(":c", s(color))
+            .send()
+    };
+    assert_eq!(q("red").await.unwrap().count, 1);
+    // Changing the index key moves the entry; removing it drops it.
+    c.update_item()
+        .table_name("gtab")
+        .key("pk", s("1"))
+        .update_expression("SET color = :b")
+        .expression_attribute_values(":b", s("blue"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(q("red").await.unwrap().count, 0);
+    assert_eq!(q("blue").await.unwrap().count, 2);
+    c.update_item().table_name("gtab").key("pk", s("2")).update_expression("REMOVE color").send().await.unwrap();
+    assert_eq!(q("blue").await.unwrap().count, 1);
+    let wrong_type = c
+        .put_item()
+        .table_name("gtab")
+        .set_item(Some(item(&[("pk", s("4")), ("color", n(5))])))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&wrong_type), "ValidationException");
+}
+
+#[tokio::test]
+async fn batch_write_and_get() {
+    let h = harness().await;
+    let c = &h.client;
+    create_table(c, "btab", None).await;
+    let writes: Vec<WriteRequest> = (0..25)
+        .map(|i| {
+            WriteRequest::builder()
+                .put_request(PutRequest::builder().set_item(Some(item(&[("pk", s(&format!("{i}")))]))).build().unwrap())
+                .build()
+        })
+        .collect();
+    let out = c.batch_write_item().request_items("btab", writes).send().await.unwrap();
+    assert!(out.unprocessed_items.unwrap_or_default().is_empty());
+    let too_many: Vec<WriteRequest> = (0..26)
+        .map(|i| {
+            WriteRequest::builder()
+                .put_request(PutRequest::builder().set_item(Some(item(&[("pk", s(&format!("{i}")))]))).build().unwrap())
+                .build()
+        })
+        .collect();
+    let err = c.batch_write_item().request_items("btab", too_many).send().await.unwrap_err();
+    assert_eq!(code(&err), "ValidationException");
+
+    let keys = KeysAndAttributes::builder()
+        .set_keys(Some((0..30).map(|i| item(&[("pk", s(&format!("{i}")))])).collect()))
+        .build()
+        .unwrap();
+    let got = c.batch_get_item().request_items("btab", keys).send().await.unwrap();
+    assert_eq!(got.responses.unwrap()["btab"].len(), 25);
+}
+
+#[tokio::test]
+async fn transactions_are_all_or_nothing_with_reasons_in_order() {
+    let h = harness().await;
+    let c = &h.client;
+    create_table(c, "txtab", None).await;
+    c.put_item().table_name("txtab").set_item(Some(item(&[("pk", s("acct")), ("bal", n(100))]))).send().await.unwrap();
+    let transfer = |amount: i64, token: &str| {
+        c.transact_write_items()
+            .client_request_token(token)
+            .transact_items(
+                TransactWriteItem::builder()
+                    .update(
+                        Update::builder()
+                            .table_name("txtab")
+                            .key("pk", s("acct"))
+                            .update_expression("SET bal = bal - :a")
+                            .condition_expression("bal >= :a")
+                            .expression_attribute_values(":a", n(amount))
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(Put::builder().table_name("txtab").set_item(Some(item(&[("pk", s(token))]))).build().unwrap())
+                    .build(),
+            )
+    };
+    transfer(60, "t1").send().await.unwrap();
+    // Same token, same request: applied once.
+    transfer(60, "t1").send().await.unwrap();
+    let bal = c.get_item().table_name("txtab").key("pk", s("acct")).send().await.unwrap().item.unwrap();
+    assert_eq!(bal["bal"], n(40));
+    let mismatch = transfer(1, "t1").send().await.unwrap_err();
+    assert_eq!(code(&mismatch), "IdempotentParameterMismatchException");
+
+    let err = transfer(60, "t2").send().await.unwrap_err();
+    assert_eq!(code(&err), "TransactionCanceledException");
+    match err.into_service_error() {
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(e) => {
+            let codes: Vec<_> =
+                e.cancellation_reasons().iter().map(|r| r.code().unwrap_or_default().to_string()).collect();
+            assert_eq!(codes, ["ConditionalCheckFailed", "None"]);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let t2 = c.get_item().table_name("txtab").key("pk", s("t2")).send().await.unwrap();
+    assert!(t2.item.is_none(), "a cancelled transaction wrote nothing");
+
+    let same_item = c
+        .transact_write_items()
+        .transact_items(
+            TransactWriteItem::builder()
+                .condition_check(
+                    ConditionCheck::builder()
+                        .table_name("txtab")
+                        .key("pk", s("acct"))
+                        .condition_expression("attribute_exists(pk)")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .transact_items(
+            TransactWriteItem::builder()
+                .delete(Delete::builder().table_name("txtab").key("pk", s("acct")).build().unwrap())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&same_item), "ValidationException");
+
+    let got = c
+        .transact_get_items()
+        .transact_items(
+            aws_sdk_dynamodb::types::TransactGetItem::builder()
+                .get(aws_sdk_dynamodb::types::Get::builder().table_name("txtab").key("pk", s("acct")).build().unwrap())
+                .build(),
+        )
+        .transact_items(
+            aws_sdk_dynamodb::types::TransactGetItem::builder()
+                .get(aws_sdk_dynamodb::types::Get::builder().table_name("txtab").key("pk", s("none")).build().unwrap())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let responses = got.responses.unwrap();
+    assert_eq!(responses[0].item.as_ref().unwrap()["bal"], n(40));
+    assert!(responses[1].item.is_none());
+}
+
+#[tokio::test]
+async fn legacy_parameters_still_work() {
+    let h = harness().await;
+    let c = &h.client;
+    create_table(c, "old", None).await;
+    c.put_item().table_name("old").set_item(Some(item(&[("pk", s("a")), ("v", n(1))]))).send().await.unwrap();
+    let err = c
+        .put_item()
+        .table_name("old")
+        .set_item(Some(item(&[("pk", s("a"))])))
+        .expected("v", ExpectedAttributeValue::builder().value(n(2)).build())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ConditionalCheckFailedException");
+    c.update_item()
+        .table_name("old")
+        .key("pk", s("a"))
+        .attribute_updates(
+            "v",
+            AttributeValueUpdate::builder().action(aws_sdk_dynamodb::types::AttributeAction::Add).value(n(5)).build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let got =
+        c.get_item().table_name("old").key("pk", s("a")).attributes_to_get("v").send().await.unwrap().item.unwrap();
+    assert_eq!(got, item(&[("v", n(6))]));
+}
+
+#[tokio::test]
+async fn client_mistakes_get_dynamodb_errors() {
+    let h = harness().await;
+    let c = &h.client;
+    create_table(c, "etab", Some(ScalarAttributeType::N)).await;
+    let missing_table = c.get_item().table_name("nope").key("pk", s("a")).send().await.unwrap_err();
+    assert_eq!(code(&missing_table), "ResourceNotFoundException");
+    let missing_key = c.put_item().table_name("etab").set_item(Some(item(&[("pk", s("a"))]))).send().await.unwrap_err();
+    assert_eq!(code(&missing_key), "ValidationException");
+    let wrong_type = c
+        .put_item()
+        .table_name("etab")
+        .set_item(Some(item(&[("pk", s("a")), ("sk", s("not a number"))])))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&wrong_type), "ValidationException");
+    let unused = c
+        .put_item()
+        .table_name("etab")
+        .set_item(Some(item(&[("pk", s("a")), ("sk", n(1))])))
+        .condition_expression("attribute_not_exists(pk)")
+        .expression_attribute_values(":unused", n(1))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&unused), "ValidationException");
+    let message = aws_sdk_dynamodb::error::ProvideErrorMetadata::message(&unused.into_service_error())
+        .unwrap_or_default()
+        .to_string();
+    assert!(message.contains("unused in expressions"), "{message}");
+    let big = c
+        .put_item()
+        .table_name("etab")
+        .set_item(Some(item(&[("pk", s("a")), ("sk", n(1)), ("blob", s(&"x".repeat(410 * 1024)))])))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&big), "ValidationException");
+    let bad_number = c
+        .put_item()
+        .table_name("etab")
+        .set_item(Some(item(&[("pk", s("a")), ("sk", n("1e400"))])))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&bad_number), "ValidationException");
+    let syntax = c
+        .query()
+        .table_name("etab")
+        .key_condition_expression("pk = = :p")
+        .expression_attribute_values(":p", s("a"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&syntax), "ValidationException");
+    let bad_table = c
+        .create_table()
+        .table_name("x")
+        .key_schema(key_elem("pk", KeyType::Hash))
+        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&bad_table), "ValidationException");
+}

@@ -1,0 +1,107 @@
+//! Hostile input over raw HTTP: each gets a DynamoDB-shaped 4xx or a bounded
+//! wait, and the server keeps serving everyone else.
+
+mod common;
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Sends one raw request and returns (status, body).
+async fn raw(addr: std::net::SocketAddr, target: Option<&str>, body: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut head = format!(
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    if let Some(t) = target {
+        head.push_str(&format!("X-Amz-Target: {t}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // The server may answer (and close) before reading a large body.
+    let _ = stream.write_all(body).await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut out)).await;
+    let text = String::from_utf8_lossy(&out).to_string();
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default().to_string();
+    (status, body)
+}
+
+fn error_type(body: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    v["__type"].as_str().unwrap_or_default().rsplit('#').next().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn malformed_requests_get_4xx_with_dynamodb_types() {
+    let h = common::harness().await;
+    let addr = h.server.addr;
+    let list = Some("DynamoDB_20120810.ListTables");
+    let cases: Vec<(Option<&str>, Vec<u8>, u16, &str)> = vec![
+        (list, b"{not json".to_vec(), 400, "SerializationException"),
+        (list, b"[1,2]".to_vec(), 400, "SerializationException"),
+        (Some("DynamoDB_20120810.Nope"), b"{}".to_vec(), 400, "UnknownOperationException"),
+        (None, b"{}".to_vec(), 400, "UnknownOperationException"),
+        (list, format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)).into_bytes(), 400, "SerializationException"),
+        (Some("DynamoDB_20120810.GetItem"), br#"{"TableName": 5}"#.to_vec(), 400, "SerializationException"),
+        (Some("DynamoDB_20120810.PutItem"), br#"{"TableName":"abc"}"#.to_vec(), 400, "ValidationException"),
+        (list, vec![b' '; 17 * 1024 * 1024], 413, "RequestEntityTooLarge"),
+    ];
+    for (target, body, status, kind) in cases {
+        let (got_status, got_body) = raw(addr, target, &body).await;
+        assert_eq!(got_status, status, "{target:?}: {got_body}");
+        assert_eq!(error_type(&got_body), kind, "{target:?}: {got_body}");
+    }
+}
+
+#[tokio::test]
+async fn deep_expressions_and_documents_are_refused() {
+    let h = common::harness().await;
+    common::create_table(&h.client, "deep", None).await;
+    let addr = h.server.addr;
+    let expr = format!("{}attribute_exists(pk){}", "(".repeat(50_000), ")".repeat(50_000));
+    let body = serde_json::json!({
+        "TableName": "deep",
+        "Item": {"pk": {"S": "a"}},
+        "ConditionExpression": expr,
+    });
+    let (status, out) = raw(addr, Some("DynamoDB_20120810.PutItem"), body.to_string().as_bytes()).await;
+    assert_eq!((status, error_type(&out).as_str()), (400, "ValidationException"), "{out}");
+
+    let mut doc = serde_json::json!({"S": "leaf"});
+    for _ in 0..40 {
+        doc = serde_json::json!({"M": {"a": doc}});
+    }
+    let body = serde_json::json!({"TableName": "deep", "Item": {"pk": {"S": "a"}, "doc": doc}});
+    let (status, out) = raw(addr, Some("DynamoDB_20120810.PutItem"), body.to_string().as_bytes()).await;
+    assert_eq!((status, error_type(&out).as_str()), (400, "ValidationException"), "{out}");
+}
+
+#[tokio::test]
+async fn slow_truncated_and_flooding_clients_do_not_block_others() {
+    let h = common::harness().await;
+    let addr = h.server.addr;
+    // A client that sends half a request and stalls, one that promises a body
+    // it never sends, and a flood of idle connections.
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"POST / HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    let mut truncated = TcpStream::connect(addr).await.unwrap();
+    truncated
+        .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: DynamoDB_20120810.ListTables\r\nContent-Length: 1000\r\n\r\n{\"Li")
+        .await
+        .unwrap();
+    let mut flood = Vec::new();
+    for _ in 0..300 {
+        flood.push(TcpStream::connect(addr).await.unwrap());
+    }
+    let out = tokio::time::timeout(Duration::from_secs(10), h.client.list_tables().send()).await;
+    assert!(out.expect("served within the bound").is_ok());
+    // The truncated request, once its client gives up, is dropped quietly.
+    drop(truncated);
+    drop(slow);
+    drop(flood);
+    assert!(h.client.list_tables().send().await.is_ok());
+}
