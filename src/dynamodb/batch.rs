@@ -11,7 +11,7 @@ use tidepool_store::{Decision, WriteOp};
 use super::App;
 use super::attr::{item_from_json, item_to_json};
 use super::error::{ApiError, ApiResult};
-use super::expr::{Capacity, Exprs, check_exclusive, read_units};
+use super::expr::{Capacity, Exprs, IndexUnits, check_exclusive, read_units};
 use super::items::{check_item, write_capacity};
 use super::legacy;
 use super::request::{Req, missing};
@@ -159,7 +159,7 @@ pub fn batch_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let outcomes = app.store.write_many(ops, false)?;
     let mut body = json!({"UnprocessedItems": {}});
     if cap != Capacity::None {
-        let mut per_table: BTreeMap<String, (f64, Vec<(String, bool, f64)>)> = BTreeMap::new();
+        let mut per_table: BTreeMap<String, (f64, IndexUnits)> = BTreeMap::new();
         for (t, out) in tables.iter().zip(&outcomes) {
             let (units, idx) = write_capacity(&t.def, out);
             let e = per_table.entry(t.def.name.clone()).or_default();

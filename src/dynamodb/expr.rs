@@ -137,6 +137,9 @@ pub fn consistent(r: &Req<'_>) -> ApiResult<bool> {
     Ok(r.bool_opt("ConsistentRead")?.unwrap_or(false))
 }
 
+/// Capacity units per index: name, whether it is global, units.
+pub type IndexUnits = Vec<(String, bool, f64)>;
+
 /// ReturnConsumedCapacity as asked.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Capacity {

@@ -112,10 +112,10 @@ pub fn put_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
         Ok(Decision::Put(item))
     })?;
     let mut body = Map::new();
-    if ret == Some("ALL_OLD") {
-        if let Some(old) = &out.old {
-            body.insert("Attributes".into(), item_to_json(old));
-        }
+    if ret == Some("ALL_OLD")
+        && let Some(old) = &out.old
+    {
+        body.insert("Attributes".into(), item_to_json(old));
     }
     Ok(with_capacity(body, cap, &table.def, &out))
 }
@@ -165,10 +165,10 @@ pub fn delete_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
         Ok(Decision::Delete)
     })?;
     let mut body = Map::new();
-    if ret == Some("ALL_OLD") {
-        if let Some(old) = &out.old {
-            body.insert("Attributes".into(), item_to_json(old));
-        }
+    if ret == Some("ALL_OLD")
+        && let Some(old) = &out.old
+    {
+        body.insert("Attributes".into(), item_to_json(old));
     }
     Ok(with_capacity(body, cap, &table.def, &out))
 }

@@ -62,13 +62,13 @@ fn parse_common<'t>(
             Some(i) => i.key_schema.names().chain(table.def.key_schema.names()).collect(),
             None => table.def.key_schema.names().collect(),
         };
-        if r.get("FilterExpression").is_some() && legacy_filter == "QueryFilter" {
-            if let Some(k) = f.top_level_names().into_iter().find(|n| keys[..key_count(index, &table.def)].contains(n))
-            {
-                return Err(ApiError::validation(format!(
-                    "Filter Expression can only contain non-primary key attributes: Primary key attribute: {k}"
-                )));
-            }
+        if r.get("FilterExpression").is_some()
+            && legacy_filter == "QueryFilter"
+            && let Some(k) = f.top_level_names().into_iter().find(|n| keys[..key_count(index, &table.def)].contains(n))
+        {
+            return Err(ApiError::validation(format!(
+                "Filter Expression can only contain non-primary key attributes: Primary key attribute: {k}"
+            )));
         }
     }
     let projection = match r.strings("AttributesToGet")? {
@@ -108,8 +108,11 @@ fn parse_common<'t>(
             }
         }
     };
-    if let (Select::All, Some(i)) = (&select, index) {
-        if i.kind == IndexKind::Global && i.projection != Projection::All {
+    if let (Select::All, Some(i)) = (&select, index)
+        && i.kind == IndexKind::Global
+        && i.projection != Projection::All
+    {
+        {
             return Err(ApiError::validation(
                 "One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported for global secondary index {} because its projection type is not ALL"
                     .replace("{}", &i.name),

@@ -9,12 +9,12 @@ use sha2::{Digest, Sha256};
 use tidepool_store::expr::ExprKind;
 use tidepool_store::key::item_key;
 use tidepool_store::value::Item;
-use tidepool_store::{Decision, StoreError, WriteOp};
+use tidepool_store::{Decide, Decision, StoreError, WriteOp};
 
 use super::App;
 use super::attr::{item_from_json, item_to_json};
 use super::error::{ApiError, ApiResult};
-use super::expr::{Capacity, Exprs, key_param, write_units};
+use super::expr::{Capacity, Exprs, IndexUnits, key_param, write_units};
 use super::items::{apply_update, check_condition, check_item, update_of, write_capacity};
 use super::request::{Req, missing};
 
@@ -47,10 +47,10 @@ impl TokenCache {
 
     fn remember(&self, token: &str, hash: [u8; 32]) {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if m.len() >= MAX_TOKENS {
-            if let Some(oldest) = m.iter().min_by_key(|(_, (_, t))| *t).map(|(k, _)| k.clone()) {
-                m.remove(&oldest);
-            }
+        if m.len() >= MAX_TOKENS
+            && let Some(oldest) = m.iter().min_by_key(|(_, (_, t))| *t).map(|(k, _)| k.clone())
+        {
+            m.remove(&oldest);
         }
         m.insert(token.to_string(), (hash, Instant::now()));
     }
@@ -78,10 +78,10 @@ pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let list = actions(&r)?;
     let token = r.str_opt("ClientRequestToken")?;
     let hash: [u8; 32] = Sha256::digest(Json::Object(r.0.clone()).to_string().as_bytes()).into();
-    if let Some(t) = token {
-        if app.tokens.seen(t, hash)? {
-            return Ok(json!({}));
-        }
+    if let Some(t) = token
+        && app.tokens.seen(t, hash)?
+    {
+        return Ok(json!({}));
     }
     let cap = Capacity::from_request(&r)?;
     let mut ops = Vec::with_capacity(list.len());
@@ -100,7 +100,7 @@ pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
         let table = app.store.table(a.str("TableName")?)?;
         let mut ex = Exprs::from_request(&a)?;
         let on_fail = a.enum_opt("ReturnValuesOnConditionCheckFailure", &["ALL_OLD", "NONE"])? == Some("ALL_OLD");
-        let (key, decide): (Item, Box<dyn FnOnce(Option<&Item>) -> Result<Decision, StoreError>>) = match kind {
+        let (key, decide): (Item, Decide<'static>) = match kind {
             "Put" => {
                 let item = item_from_json(a.get("Item").ok_or_else(|| missing("Item"))?)?;
                 check_item(&table.def, &item, false)?;
@@ -166,7 +166,7 @@ pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let mut body = Map::new();
     if cap != Capacity::None {
         // Transactional writes cost twice the units of plain writes.
-        let mut per_table: BTreeMap<String, (f64, Vec<(String, bool, f64)>)> = BTreeMap::new();
+        let mut per_table: BTreeMap<String, (f64, IndexUnits)> = BTreeMap::new();
         for (t, out) in tables.iter().zip(&outcomes) {
             let (units, idx) = if out.old.is_none() && out.new.is_none() {
                 (write_units(0), vec![])

@@ -12,6 +12,8 @@ pub mod query;
 pub mod table;
 pub mod value;
 
-pub use db::{Decision, Store, StoreConfig, TableHandle, TableStats, WriteOp, WriteOutcome, format_timestamp_millis};
+pub use db::{
+    Decide, Decision, Store, StoreConfig, TableHandle, TableStats, WriteOp, WriteOutcome, format_timestamp_millis,
+};
 pub use durability::Durability;
 pub use error::{CancellationReason, StoreError};

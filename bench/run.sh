@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# HTTP benchmark of the real server: PutItem (1 KB), GetItem, Query (10-item
+# pages) and UpdateItem (ADD), with wrk (Debian package `wrk`), durable
+# storage in buffered mode. Also cold start, idle RSS and reopen time.
+#
+# Usage: bench/run.sh [seconds-per-op] [connections] [wrk-threads]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR=${1:-10}
+CONN=${2:-16}
+THREADS=${3:-1}
+PORT=${BENCH_PORT:-8765}
+URL="http://127.0.0.1:$PORT/"
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
+cargo build --release --quiet
+BIN=./target/release/tidepool
+DATA=$(mktemp -d)
+PID=
+cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$DATA"; }
+trap cleanup EXIT
+
+call() { curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/x-amz-json-1.0' \
+  -H "X-Amz-Target: DynamoDB_20120810.$1" --data "$2" "$URL"; }
+
+start_server() {
+  local t0 t1
+  t0=$(date +%s%N)
+  RUST_LOG=warn $BIN serve --port "$PORT" --data-dir "$DATA" >/dev/null 2>&1 &
+  PID=$!
+  until [ "$(call ListTables '{}' 2>/dev/null)" = 200 ]; do sleep 0.001; done
+  t1=$(date +%s%N)
+  echo "start to first successful ListTables: $(( (t1 - t0) / 1000000 )) ms"
+}
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
+
+run() { # name script
+  local before after hz
+  hz=$(getconf CLK_TCK)
+  before=$(cpu_ticks)
+  echo "== $1 ($CONN connections, $THREADS wrk thread(s), ${DUR}s)"
+  wrk -t"$THREADS" -c"$CONN" -d"${DUR}s" --latency -s "bench/$2" "$URL" | grep -E 'Requests/sec|50%|99%|non-200|Socket errors'
+  after=$(cpu_ticks)
+  echo "server CPU: $(awk -v a="$after" -v b="$before" -v hz="$hz" -v d="$DUR" 'BEGIN{printf "%.0f%% of one core", (a-b)/hz/d*100}')"
+}
+
+start_server
+echo "idle RSS: $(awk '/VmRSS/{print $2, $3}' /proc/$PID/status)"
+call CreateTable '{"TableName":"bench","KeySchema":[{"AttributeName":"pk","KeyType":"HASH"}],"AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"}],"BillingMode":"PAY_PER_REQUEST"}' >/dev/null
+call CreateTable '{"TableName":"qbench","KeySchema":[{"AttributeName":"pk","KeyType":"HASH"},{"AttributeName":"sk","KeyType":"RANGE"}],"AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"},{"AttributeName":"sk","AttributeType":"N"}],"BillingMode":"PAY_PER_REQUEST"}' >/dev/null
+for p in $(seq 0 99); do
+  for half in 0 1; do
+    reqs=""
+    for s in $(seq $((half * 5)) $((half * 5 + 4))); do
+      reqs="$reqs{\"PutRequest\":{\"Item\":{\"pk\":{\"S\":\"q$p\"},\"sk\":{\"N\":\"$s\"},\"data\":{\"S\":\"$(printf 'y%.0s' $(seq 1 100))\"}}}},"
+    done
+    call BatchWriteItem "{\"RequestItems\":{\"qbench\":[${reqs%,}]}}" >/dev/null
+  done
+done
+
+run PutItem put.lua
+run GetItem get.lua
+run Query query.lua
+run UpdateItem update.lua
+CONN=1 run "GetItem, 1 connection" get.lua
+
+echo "== GetItem p50 at 1 connection is the 50% line above"
+COUNT=$(curl -s -H 'Content-Type: application/x-amz-json-1.0' -H 'X-Amz-Target: DynamoDB_20120810.DescribeTable' \
+  --data '{"TableName":"bench"}' "$URL" | sed -E 's/.*"ItemCount":([0-9]+).*/\1/')
+echo "items in bench table: $COUNT"
+kill "$PID"; wait "$PID" 2>/dev/null || true
+echo "== reopen with $COUNT items"
+start_server
