@@ -84,6 +84,24 @@ pub fn write_capacity(def: &TableDef, out: &WriteOutcome) -> (f64, Vec<(String, 
     (table, indexes)
 }
 
+/// ReturnValues of PutItem and DeleteItem: only ALL_OLD or NONE.
+fn wants_all_old(r: &Req<'_>) -> ApiResult<bool> {
+    match r.enum_opt("ReturnValues", &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"])? {
+        None | Some("NONE") => Ok(false),
+        Some("ALL_OLD") => Ok(true),
+        Some(_) => Err(ApiError::validation("ReturnValues can only be ALL_OLD or NONE")),
+    }
+}
+
+/// The response of PutItem or DeleteItem: the old item if asked, and capacity.
+fn single_write_response(all_old: bool, cap: Capacity, def: &TableDef, out: &WriteOutcome) -> Json {
+    let mut body = Map::new();
+    if all_old && let Some(old) = &out.old {
+        body.insert("Attributes".into(), item_to_json(old));
+    }
+    with_capacity(body, cap, def, out)
+}
+
 fn with_capacity(mut body: Map<String, Json>, cap: Capacity, def: &TableDef, out: &WriteOutcome) -> Json {
     let (units, idx) = write_capacity(def, out);
     if let Some(c) = cap.render(&def.name, units, &idx, false) {
@@ -99,10 +117,7 @@ pub fn put_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let mut ex = Exprs::from_request(&r)?;
     let cond = write_condition(&r, &mut ex)?;
     ex.finish()?;
-    let ret = r.enum_opt("ReturnValues", &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"])?;
-    if !matches!(ret, None | Some("NONE") | Some("ALL_OLD")) {
-        return Err(ApiError::validation("ReturnValues can only be ALL_OLD or NONE"));
-    }
+    let all_old = wants_all_old(&r)?;
     let on_fail = return_on_failure(&r)?;
     let cap = Capacity::from_request(&r)?;
     check_item(&table.def, &item, false)?;
@@ -111,13 +126,7 @@ pub fn put_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
         check_condition(cond.as_ref(), cur, on_fail)?;
         Ok(Decision::Put(item))
     })?;
-    let mut body = Map::new();
-    if ret == Some("ALL_OLD")
-        && let Some(old) = &out.old
-    {
-        body.insert("Attributes".into(), item_to_json(old));
-    }
-    Ok(with_capacity(body, cap, &table.def, &out))
+    Ok(single_write_response(all_old, cap, &table.def, &out))
 }
 
 pub fn get_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
@@ -154,23 +163,14 @@ pub fn delete_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let cond = write_condition(&r, &mut ex)?;
     ex.finish()?;
     let key = key_param(&r, &table.def)?;
-    let ret = r.enum_opt("ReturnValues", &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"])?;
-    if !matches!(ret, None | Some("NONE") | Some("ALL_OLD")) {
-        return Err(ApiError::validation("ReturnValues can only be ALL_OLD or NONE"));
-    }
+    let all_old = wants_all_old(&r)?;
     let on_fail = return_on_failure(&r)?;
     let cap = Capacity::from_request(&r)?;
     let out = app.store.write(&table.def.name, &key, |cur| {
         check_condition(cond.as_ref(), cur, on_fail)?;
         Ok(Decision::Delete)
     })?;
-    let mut body = Map::new();
-    if ret == Some("ALL_OLD")
-        && let Some(old) = &out.old
-    {
-        body.insert("Attributes".into(), item_to_json(old));
-    }
-    Ok(with_capacity(body, cap, &table.def, &out))
+    Ok(single_write_response(all_old, cap, &table.def, &out))
 }
 
 /// The update of a request: UpdateExpression or legacy AttributeUpdates.
