@@ -4,6 +4,9 @@
 # storage in buffered mode. Also cold start, idle RSS and reopen time.
 #
 # Usage: bench/run.sh [seconds-per-op] [connections] [wrk-threads]
+# To measure a peer with the same scripts, set BENCH_SERVER_CMD to a command
+# that serves DynamoDB on $BENCH_PORT (default 8765), for example
+#   BENCH_SERVER_CMD='npx dynalite --port 8765' bash bench/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-10}
@@ -19,13 +22,18 @@ PID=
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$DATA"; }
 trap cleanup EXIT
 
-call() { curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/x-amz-json-1.0' \
+AUTH='AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0'
+call() { curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/x-amz-json-1.0' -H "Authorization: $AUTH" -H 'X-Amz-Date: 20260101T000000Z' \
   -H "X-Amz-Target: DynamoDB_20120810.$1" --data "$2" "$URL"; }
 
 start_server() {
   local t0 t1
   t0=$(date +%s%N)
-  RUST_LOG=warn $BIN serve --port "$PORT" --data-dir "$DATA" >/dev/null 2>&1 &
+  if [ -n "${BENCH_SERVER_CMD:-}" ]; then
+    $BENCH_SERVER_CMD >/dev/null 2>&1 &
+  else
+    RUST_LOG=warn $BIN serve --port "$PORT" --data-dir "$DATA" >/dev/null 2>&1 &
+  fi
   PID=$!
   until [ "$(call ListTables '{}' 2>/dev/null)" = 200 ]; do sleep 0.001; done
   t1=$(date +%s%N)
@@ -65,9 +73,10 @@ run UpdateItem update.lua
 CONN=1 run "GetItem, 1 connection" get.lua
 
 echo "== GetItem p50 at 1 connection is the 50% line above"
-COUNT=$(curl -s -H 'Content-Type: application/x-amz-json-1.0' -H 'X-Amz-Target: DynamoDB_20120810.DescribeTable' \
+COUNT=$(curl -s -H 'Content-Type: application/x-amz-json-1.0' -H "Authorization: $AUTH" -H 'X-Amz-Date: 20260101T000000Z' -H 'X-Amz-Target: DynamoDB_20120810.DescribeTable' \
   --data '{"TableName":"bench"}' "$URL" | sed -E 's/.*"ItemCount":([0-9]+).*/\1/')
 echo "items in bench table: $COUNT"
+[ -n "${BENCH_SERVER_CMD:-}" ] && exit 0
 kill "$PID"; wait "$PID" 2>/dev/null || true
 echo "== reopen with $COUNT items"
 start_server
