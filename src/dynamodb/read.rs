@@ -5,7 +5,7 @@ use tidepool_store::TableHandle;
 use tidepool_store::expr::{self, Condition, ExprKind, Path};
 use tidepool_store::query::{MAX_TOTAL_SEGMENTS, Page, ReadParams, Source};
 use tidepool_store::table::{IndexDef, IndexKind, Projection, TableDef};
-use tidepool_store::value::{Item, item_size};
+use tidepool_store::value::Item;
 
 use super::App;
 use super::attr::{item_from_json, item_to_json};
@@ -297,6 +297,5 @@ pub fn scan(app: &App, r: Req<'_>) -> ApiResult<Json> {
         }
     };
     let page = app.store.scan(&table, req.source(), segment, &req.params(&filter))?;
-    let _ = item_size;
     Ok(req.respond(page))
 }
