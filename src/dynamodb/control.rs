@@ -15,8 +15,6 @@ use super::App;
 use super::error::{ApiError, ApiResult};
 use super::request::{Req, missing};
 
-/// A whole table scan is never done for counts: DescribeTable reports the
-/// exact counters kept by the write path.
 fn key_schema_json(k: &KeySchema) -> Json {
     let mut v = vec![json!({"AttributeName": k.hash.name, "KeyType": "HASH"})];
     if let Some(r) = &k.range {

@@ -10,7 +10,9 @@ use tidepool_store::{Decision, StoreError, WriteOutcome};
 use super::App;
 use super::attr::{item_from_json, item_to_json};
 use super::error::{ApiError, ApiResult};
-use super::expr::{Capacity, Exprs, check_exclusive, consistent, expr_err, key_param, read_units, write_units};
+use super::expr::{
+    Capacity, Exprs, IndexUnits, check_exclusive, consistent, expr_err, key_param, read_units, write_units,
+};
 use super::legacy;
 use super::request::{Req, missing};
 
@@ -64,7 +66,7 @@ pub fn check_item(def: &TableDef, item: &Item, update: bool) -> Result<(), Store
 }
 
 /// Write capacity of a change, for the table and each index it touched.
-pub fn write_capacity(def: &TableDef, out: &WriteOutcome) -> (f64, Vec<(String, bool, f64)>) {
+pub fn write_capacity(def: &TableDef, out: &WriteOutcome) -> (f64, IndexUnits) {
     let size = |i: &Option<Item>| i.as_ref().map_or(0, item_size);
     let table = write_units(size(&out.old).max(size(&out.new)));
     let mut indexes = Vec::new();

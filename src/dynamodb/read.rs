@@ -4,7 +4,7 @@ use serde_json::{Map, Value as Json, json};
 use tidepool_store::TableHandle;
 use tidepool_store::expr::{self, Condition, ExprKind, Path};
 use tidepool_store::query::{MAX_TOTAL_SEGMENTS, Page, ReadParams, Source};
-use tidepool_store::table::{IndexDef, IndexKind, Projection, TableDef};
+use tidepool_store::table::{IndexDef, IndexKind, Projection};
 use tidepool_store::value::Item;
 
 use super::App;
@@ -57,15 +57,12 @@ fn parse_common<'t>(
     } else {
         ex.condition(r, "FilterExpression", ExprKind::Filter)?
     };
-    if let Some(f) = &filter {
-        let keys: Vec<&str> = match index {
-            Some(i) => i.key_schema.names().chain(table.def.key_schema.names()).collect(),
-            None => table.def.key_schema.names().collect(),
-        };
-        if r.get("FilterExpression").is_some()
-            && legacy_filter == "QueryFilter"
-            && let Some(k) = f.top_level_names().into_iter().find(|n| keys[..key_count(index, &table.def)].contains(n))
-        {
+    if legacy_filter == "QueryFilter"
+        && r.get("FilterExpression").is_some()
+        && let Some(f) = &filter
+    {
+        let schema = index.map_or(&table.def.key_schema, |i| &i.key_schema);
+        if let Some(k) = f.top_level_names().into_iter().find(|n| schema.contains(n)) {
             return Err(ApiError::validation(format!(
                 "Filter Expression can only contain non-primary key attributes: Primary key attribute: {k}"
             )));
@@ -112,12 +109,10 @@ fn parse_common<'t>(
         && i.kind == IndexKind::Global
         && i.projection != Projection::All
     {
-        {
-            return Err(ApiError::validation(
-                "One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported for global secondary index {} because its projection type is not ALL"
-                    .replace("{}", &i.name),
-            ));
-        }
+        return Err(ApiError::validation(format!(
+            "One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported for global secondary index {} because its projection type is not ALL",
+            i.name
+        )));
     }
     let limit = match r.int_opt("Limit")? {
         Some(l) if l < 1 => {
@@ -143,13 +138,6 @@ fn parse_common<'t>(
         consistent,
         cap: Capacity::from_request(r)?,
     })
-}
-
-fn key_count(index: Option<&IndexDef>, def: &TableDef) -> usize {
-    match index {
-        Some(i) => i.key_schema.names().count(),
-        None => def.key_schema.names().count(),
-    }
 }
 
 impl ReadRequest<'_> {

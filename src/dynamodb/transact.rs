@@ -77,7 +77,7 @@ fn actions<'a>(r: &Req<'a>) -> ApiResult<Vec<Req<'a>>> {
 pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let list = actions(&r)?;
     let token = r.str_opt("ClientRequestToken")?;
-    let hash: [u8; 32] = Sha256::digest(Json::Object(r.0.clone()).to_string().as_bytes()).into();
+    let hash: [u8; 32] = Sha256::digest(serde_json::to_vec(r.0).unwrap_or_default()).into();
     if let Some(t) = token
         && app.tokens.seen(t, hash)?
     {

@@ -255,7 +255,7 @@ impl Store {
         let def = TableDef {
             name: input.name.clone(),
             id,
-            table_id: uuid_like(id),
+            table_id: uuid::Uuid::new_v4().to_string(),
             created_at: now_secs(),
             key_schema,
             attribute_definitions: input
@@ -315,8 +315,8 @@ impl Store {
         Ok(handle)
     }
 
-    /// Replaces a table's definition through `change`, under the write lock.
-    /// `change` may also return index entries to backfill.
+    /// Replaces a table's definition through `change`, under the write lock;
+    /// backfills indexes the change added and clears those it removed.
     pub fn alter_table(
         &self,
         name: &str,
@@ -634,20 +634,6 @@ fn stage_change(batch: &mut fjall::OwnedWriteBatch, t: &TableHandle, k: &[u8], o
             batch.insert(&t.index, nk, encode_item(&idx.project(item, &t.def.key_schema)));
         }
     }
-}
-
-/// A stable UUID-shaped id for a table, unique per store.
-fn uuid_like(id: u64) -> String {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0) as u64;
-    let a = nanos ^ id.rotate_left(32);
-    format!(
-        "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
-        (a >> 32) as u32,
-        (a >> 16) as u16,
-        (a & 0xfff) as u16,
-        (id & 0xfff) as u16,
-        (nanos.rotate_left(17) ^ id) & 0xffff_ffff_ffff
-    )
 }
 
 /// Formats epoch milliseconds as `YYYY-MM-DDThh:mm:ss.mmm` (UTC), the shape of

@@ -7,7 +7,7 @@ use crate::db::{Store, TableHandle};
 use crate::error::{Result, StoreError};
 use crate::key::{index_key, item_key, prefix_successor};
 use crate::table::{IndexDef, KeySchema};
-use crate::value::{Item, Value, decode_item, encode_key_component, escape_bytes, item_size};
+use crate::value::{Item, Value, decode_item, encode_key_component, escape_bytes, item_size, key_component_len};
 
 /// A page of Query or Scan stops once this many bytes were read.
 pub const MAX_PAGE_BYTES: usize = 1024 * 1024;
@@ -123,18 +123,18 @@ impl Store {
                 // Stopped early: a next page exists only if another item does.
                 let more = iter.by_ref().any(|g| match (segment, g.into_inner()) {
                     (None, _) => true,
-                    (Some(seg), Ok((k, v))) => in_segment(t, source, &k, &v, seg),
+                    (Some(seg), Ok((k, _))) => in_segment(t, source, &k, seg),
                     (Some(_), Err(_)) => true,
                 });
                 if more {
-                    page.last_key = last.as_ref().map(|i| last_key_of(t, source, i));
+                    page.last_key = last.as_ref().or(page.items.last()).map(|i| last_key_of(t, source, i));
                 }
                 break;
             }
             let Some(guard) = iter.next() else { break };
             let (k, v) = guard.into_inner()?;
             if let Some(seg) = segment
-                && !in_segment(t, source, &k, &v, seg)
+                && !in_segment(t, source, &k, seg)
             {
                 continue;
             }
@@ -146,10 +146,14 @@ impl Store {
             }
             page.scanned += 1;
             page.read_bytes += item_size(&item);
+            // Remember the last item read for LastEvaluatedKey; when it
+            // passed the filter it is the page's last item.
             if (params.filter)(&item)? {
-                page.items.push(item.clone());
+                page.items.push(item);
+                last = None;
+            } else {
+                last = Some(item);
             }
-            last = Some(item);
         }
         Ok(page)
     }
@@ -275,26 +279,14 @@ fn succ_incl(k: &[u8]) -> Bound<Vec<u8>> {
     }
 }
 
-/// Parallel-scan segment of an entry: a stable hash of its partition key.
-fn in_segment(t: &TableHandle, source: &Source<'_>, key: &[u8], value: &[u8], (seg, total): (u32, u32)) -> bool {
-    let hash_bytes: Vec<u8> = match source {
-        Source::Table => {
-            // The table key starts with the encoded partition key; hash the
-            // whole physical key's partition part by re-encoding it.
-            match decode_item(value) {
-                Ok(item) => {
-                    let mut b = Vec::new();
-                    if let Some(v) = item.get(&t.def.key_schema.hash.name) {
-                        encode_key_component(v, &mut b);
-                    }
-                    b
-                }
-                Err(_) => key.to_vec(),
-            }
-        }
-        Source::Index(_) => key.to_vec(),
+/// Parallel-scan segment of an entry: a stable hash of its partition key,
+/// read off the physical key (tables) or of the whole entry key (indexes).
+fn in_segment(t: &TableHandle, source: &Source<'_>, key: &[u8], (seg, total): (u32, u32)) -> bool {
+    let hashed = match source {
+        Source::Table => key_component_len(t.def.key_schema.hash.ty, key).map_or(key, |len| &key[..len]),
+        Source::Index(_) => key,
     };
-    fnv1a(&hash_bytes) % u64::from(total) == u64::from(seg)
+    fnv1a(hashed) % u64::from(total) == u64::from(seg)
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Item, MAX_NESTING_DEPTH, Number, Value};
+use super::{AttrType, Item, MAX_NESTING_DEPTH, Number, Value};
 
 /// A stored item could not be decoded: the disk holds something we did not write.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -255,6 +255,34 @@ pub fn encode_key_component(v: &Value, out: &mut Vec<u8>) -> bool {
     true
 }
 
+/// Length of the first key component at the start of `bytes`, encoded by
+/// [`encode_key_component`] from a value of type `ty`; `None` if `bytes`
+/// holds no complete component.
+pub fn key_component_len(ty: AttrType, bytes: &[u8]) -> Option<usize> {
+    match ty {
+        AttrType::N => match bytes.first()? {
+            0x80 => Some(1),
+            // Tag, exponent, digits, then the terminator: 0x00, or 0xFF once
+            // inverted for negatives. Digits are never either.
+            0xC0 => bytes.iter().skip(2).position(|b| *b == 0x00).map(|p| p + 3),
+            0x40 => bytes.iter().skip(2).position(|b| *b == 0xFF).map(|p| p + 3),
+            _ => None,
+        },
+        AttrType::S | AttrType::B => {
+            let mut i = 0;
+            while i + 1 < bytes.len() {
+                match (bytes[i], bytes[i + 1]) {
+                    (0x00, 0x01) => return Some(i + 2),
+                    (0x00, _) => i += 2,
+                    _ => i += 1,
+                }
+            }
+            None
+        }
+        _ => None,
+    }
+}
+
 /// The escaped form of a string or binary without its terminator: the byte
 /// prefix shared by the encodings of every value that starts with `b`, used
 /// for `begins_with` key conditions.
@@ -315,6 +343,19 @@ mod tests {
             encode_key_component(&Value::B(a.clone()), &mut ea);
             encode_key_component(&Value::B(b.clone()), &mut eb);
             prop_assert_eq!(a.cmp(&b), ea.cmp(&eb));
+        }
+
+        #[test]
+        fn key_component_len_finds_the_end(a in proptest::collection::vec(any::<u8>(), 1..6), m in any::<i64>(), e in -5i32..5,
+                                           tail in proptest::collection::vec(any::<u8>(), 0..4)) {
+            let num: Number = format!("{m}e{e}").parse().unwrap();
+            for (ty, v) in [(AttrType::B, Value::B(a.clone())), (AttrType::N, Value::N(num))] {
+                let mut enc = Vec::new();
+                encode_key_component(&v, &mut enc);
+                let len = enc.len();
+                enc.extend_from_slice(&tail);
+                prop_assert_eq!(key_component_len(ty, &enc), Some(len));
+            }
         }
 
         #[test]

@@ -7,7 +7,7 @@ mod number;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-pub use codec::{CodecError, decode_item, encode_item, encode_key_component, escape_bytes};
+pub use codec::{CodecError, decode_item, encode_item, encode_key_component, escape_bytes, key_component_len};
 pub use number::{MAX_DIGITS, Number, NumberError};
 
 /// An item: attribute name to value.
