@@ -5,15 +5,17 @@
 //! its bound address, which is how the end-to-end tests embed it.
 
 pub mod dynamodb;
+pub mod streams;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
 use axum::routing::post;
-use tidepool_store::{Durability, Store, StoreConfig};
+use tidepool_store::{Durability, Store, StoreConfig, StreamConfig};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -28,6 +30,13 @@ pub struct ServerConfig {
     /// Region used in ARNs.
     pub region: String,
     pub durability: Durability,
+    /// Shards per stream, shard rollover and record retention.
+    pub streams: StreamConfig,
+    /// How often the TTL sweeper runs.
+    pub ttl_interval: Duration,
+    /// How long a stream shard iterator stays valid (AWS: 15 minutes).
+    /// Tests shorten it.
+    pub iterator_lifetime: Duration,
 }
 
 impl Default for ServerConfig {
@@ -37,6 +46,9 @@ impl Default for ServerConfig {
             data_dir: None,
             region: "us-east-1".into(),
             durability: Durability::default(),
+            streams: StreamConfig::default(),
+            ttl_interval: tidepool_store::DEFAULT_TTL_INTERVAL,
+            iterator_lifetime: streams::ITERATOR_LIFETIME,
         }
     }
 }
@@ -72,14 +84,25 @@ pub fn router(app: Arc<dynamodb::App>) -> Router {
 
 /// Opens the store and starts serving; returns once the port is bound.
 pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
-    let store_config = StoreConfig { path: config.data_dir.clone(), durability: config.durability, cache_bytes: 0 };
+    let store_config = StoreConfig {
+        path: config.data_dir.clone(),
+        durability: config.durability,
+        cache_bytes: 0,
+        streams: config.streams,
+        ttl_interval: Some(config.ttl_interval),
+    };
     let store = tokio::task::spawn_blocking(move || Store::open(store_config))
         .await
         .context("join the store opener")?
         .context("open data directory")?;
     let listener = TcpListener::bind(config.listen).await.with_context(|| format!("bind {}", config.listen))?;
     let addr = listener.local_addr().context("read the bound address")?;
-    let app = Arc::new(dynamodb::App::new(store.clone(), config.region.clone(), config.durability));
+    let app = Arc::new(dynamodb::App::new(
+        store.clone(),
+        config.region.clone(),
+        config.durability,
+        config.iterator_lifetime,
+    )?);
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         axum::serve(listener, router(app))

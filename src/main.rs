@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use tidepool::ServerConfig;
-use tidepool_store::Durability;
+use tidepool_store::{Durability, StreamConfig};
 
 #[derive(Parser)]
 #[command(name = "tidepool", version, about = "DynamoDB, DynamoDB Streams and Lambda in one binary")]
@@ -52,6 +52,18 @@ enum Command {
         /// Background fsync interval for --durability buffered.
         #[arg(long, default_value_t = 100)]
         flush_interval_ms: u64,
+        /// Open shards per stream; an item's records always go to the same one.
+        #[arg(long, default_value_t = 4)]
+        stream_shards: u32,
+        /// Seconds before a stream's shards close and children open (AWS: about 4 hours).
+        #[arg(long, default_value_t = 4 * 3600)]
+        shard_rollover_secs: u64,
+        /// Hours stream records stay readable (AWS: 24).
+        #[arg(long, default_value_t = 24)]
+        stream_retention_hours: u64,
+        /// Milliseconds between TTL sweeps that delete expired items.
+        #[arg(long, default_value_t = 1000)]
+        ttl_interval_ms: u64,
     },
 }
 
@@ -95,7 +107,19 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { port, host, data_dir, in_memory, region, durability, flush_interval_ms } => {
+        Command::Serve {
+            port,
+            host,
+            data_dir,
+            in_memory,
+            region,
+            durability,
+            flush_interval_ms,
+            stream_shards,
+            shard_rollover_secs,
+            stream_retention_hours,
+            ttl_interval_ms,
+        } => {
             let data_dir = if in_memory { None } else { Some(data_dir.unwrap_or_else(default_data_dir)) };
             if let Some(d) = &data_dir {
                 std::fs::create_dir_all(d).with_context(|| format!("create data directory {}", d.display()))?;
@@ -110,6 +134,13 @@ async fn main() -> anyhow::Result<()> {
                         Durability::Buffered { flush_interval: Duration::from_millis(flush_interval_ms.max(1)) }
                     }
                 },
+                streams: StreamConfig {
+                    shards: stream_shards.clamp(1, 1024),
+                    rollover: Duration::from_secs(shard_rollover_secs.max(1)),
+                    retention: Duration::from_secs(stream_retention_hours.max(1) * 3600),
+                },
+                ttl_interval: Duration::from_millis(ttl_interval_ms.max(10)),
+                ..ServerConfig::default()
             };
             let server = tidepool::start(config).await?;
             println!("tidepool listening on {}", server.endpoint());

@@ -62,6 +62,7 @@ impl From<StoreError> for ApiError {
             StoreError::ResourceNotFound(m) => ApiError::not_found(m),
             StoreError::ResourceInUse(m) => ApiError::new(bad, "ResourceInUseException", m),
             StoreError::LimitExceeded(m) => ApiError::new(bad, "LimitExceededException", m),
+            StoreError::TrimmedDataAccess(m) => ApiError::new(bad, "TrimmedDataAccessException", m),
             StoreError::IdempotentParameterMismatch(m) => ApiError::new(bad, "IdempotentParameterMismatchException", m),
             StoreError::ConditionalCheckFailed { item } => {
                 let mut err = ApiError::new(bad, "ConditionalCheckFailedException", "The conditional request failed");

@@ -9,7 +9,7 @@ mod expr;
 mod items;
 mod legacy;
 mod read;
-mod request;
+pub(crate) mod request;
 mod transact;
 
 use std::sync::Arc;
@@ -36,11 +36,20 @@ pub struct App {
     pub region: String,
     pub durability: Durability,
     pub(crate) tokens: transact::TokenCache,
+    pub(crate) streams: crate::streams::StreamsApi,
 }
 
 impl App {
-    pub fn new(store: Store, region: String, durability: Durability) -> Self {
-        App { store, region, durability, tokens: transact::TokenCache::default() }
+    /// `iterator_lifetime` is how long a stream shard iterator stays valid
+    /// ([`crate::streams::ITERATOR_LIFETIME`] on AWS).
+    pub fn new(
+        store: Store,
+        region: String,
+        durability: Durability,
+        iterator_lifetime: std::time::Duration,
+    ) -> anyhow::Result<Self> {
+        let streams = crate::streams::StreamsApi::new(&store, iterator_lifetime)?;
+        Ok(App { store, region, durability, tokens: transact::TokenCache::default(), streams })
     }
 }
 
@@ -94,7 +103,12 @@ pub async fn handle(State(app): State<Arc<App>>, headers: HeaderMap, body: Body)
         }
     };
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let Some(op) = target.strip_prefix(TARGET_PREFIX).map(str::to_string) else {
+    let streams = target.starts_with(crate::streams::TARGET_PREFIX);
+    let op = match target.strip_prefix(TARGET_PREFIX) {
+        Some(op) => Some(op),
+        None => target.strip_prefix(crate::streams::TARGET_PREFIX),
+    };
+    let Some(op) = op.map(str::to_string) else {
         return ApiError::new(
             StatusCode::BAD_REQUEST,
             "UnknownOperationException",
@@ -117,7 +131,7 @@ pub async fn handle(State(app): State<Arc<App>>, headers: HeaderMap, body: Body)
         let Json::Object(map) = &json else {
             return Err(ApiError::serialization("Request body must be a JSON object"));
         };
-        dispatch(app, &op, Req(map), &host)
+        if streams { crate::streams::dispatch(app, &op, Req(map)) } else { dispatch(app, &op, Req(map), &host) }
     };
     let result = if app.durability == Durability::Sync {
         // Writes wait for a shared fsync; keep that off the async workers.

@@ -6,9 +6,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak, mpsc};
 use std::thread::JoinHandle;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 
@@ -16,7 +16,9 @@ use crate::catalog::{self, CreateTableInput, IndexInput};
 use crate::durability::{Durability, GroupCommit};
 use crate::error::{CancellationReason, Result, StoreError};
 use crate::key::{index_key, item_key};
+use crate::stream::{LiveStream, Origin, StreamConfig, StreamMeta, Streams, encode_record, record_key, slot_of};
 use crate::table::{BillingMode, StreamSpec, StreamViewType, TableDef, Throughput};
+use crate::ttl::{ttl_key, ttl_secs};
 use crate::value::{Item, decode_item, encode_item, item_size};
 
 /// Where and how to open the store.
@@ -27,7 +29,15 @@ pub struct StoreConfig {
     pub durability: Durability,
     /// Block cache size in bytes; 0 picks fjall's default.
     pub cache_bytes: u64,
+    /// Shards, rollover and retention of change streams.
+    pub streams: StreamConfig,
+    /// How often expired items are looked for and deleted; `None` picks
+    /// [`DEFAULT_TTL_INTERVAL`].
+    pub ttl_interval: Option<Duration>,
 }
+
+/// The TTL sweeper's default interval: prompt, for local use.
+pub const DEFAULT_TTL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Item count and billed bytes of a table, kept exactly and persisted with
 /// every write.
@@ -81,29 +91,58 @@ pub struct WriteOp<'a> {
 const META_TABLE: &[u8] = b"table\0";
 const META_STATS: &[u8] = b"stats\0";
 const META_NEXT_ID: &[u8] = b"next_table_id";
+pub(crate) const META_STREAM: &[u8] = b"stream\0";
+pub(crate) const META_SEQ_NEXT: &[u8] = b"seq_next";
+const META_STREAM_NUM: &[u8] = b"next_stream_num";
+const META_SECRET: &[u8] = b"secret\0";
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub(crate) fn lock_pub<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    lock(m)
 }
 
 pub(crate) fn now_secs() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
-struct Inner {
-    db: Database,
-    meta: Keyspace,
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+pub(crate) struct Inner {
+    pub(crate) db: Database,
+    pub(crate) meta: Keyspace,
+    /// Stream records (see `stream.rs`).
+    pub(crate) records: Keyspace,
+    /// TTL entries: `table id ++ expiry seconds ++ item key` (see `ttl.rs`).
+    pub(crate) ttl: Keyspace,
     tables: RwLock<HashMap<String, Arc<TableHandle>>>,
     /// Serialises every read-check-write, making conditional writes and
     /// transactions serializable. Holds the next table id.
-    write: Mutex<u64>,
+    pub(crate) write: Mutex<u64>,
+    /// Live streams and the sequence counter; locked after `write`.
+    pub(crate) streams: Mutex<Streams>,
+    pub(crate) stream_config: StreamConfig,
+    pub(crate) ttl_interval: Duration,
     group: Arc<GroupCommit>,
     flusher: Mutex<Option<JoinHandle<()>>>,
+    /// Dropping the sender stops the maintenance thread.
+    maintenance: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>>,
     poisoned: AtomicBool,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        if let Some((stop, h)) = lock(&self.maintenance).take() {
+            drop(stop);
+            // The maintenance thread may itself hold the last reference.
+            if h.thread().id() != std::thread::current().id() {
+                let _ = h.join();
+            }
+        }
         self.group.shutdown();
         if let Some(h) = lock(&self.flusher).take() {
             let _ = h.join();
@@ -145,6 +184,8 @@ impl Store {
         }
         let db = builder.open()?;
         let meta = db.keyspace("meta", KeyspaceCreateOptions::default)?;
+        let records = db.keyspace("streams", KeyspaceCreateOptions::default)?;
+        let ttl = db.keyspace("ttl", KeyspaceCreateOptions::default)?;
         let mut next_id = match meta.get(META_NEXT_ID)? {
             Some(v) => {
                 u64::from_be_bytes(v.as_ref().try_into().map_err(|_| StoreError::Corrupt("next table id".into()))?)
@@ -173,19 +214,108 @@ impl Store {
             };
             tables.insert(handle.def.name.clone(), Arc::new(handle));
         }
+        let streams = load_streams(&meta, &records)?;
         let (group, flusher) = GroupCommit::start(db.clone(), config.durability);
-        tracing::info!(path = %path.display(), tables = tables.len(), "store opened");
-        Ok(Store {
+        tracing::info!(path = %path.display(), tables = tables.len(), streams = streams.live.len(), "store opened");
+        let mut stream_config = config.streams;
+        stream_config.shards = stream_config.shards.clamp(1, 1024);
+        let store = Store {
             inner: Arc::new(Inner {
                 db,
                 meta,
+                records,
+                ttl,
                 tables: RwLock::new(tables),
                 write: Mutex::new(next_id),
+                streams: Mutex::new(streams),
+                stream_config,
+                ttl_interval: config.ttl_interval.unwrap_or(DEFAULT_TTL_INTERVAL),
                 group,
                 flusher: Mutex::new(Some(flusher)),
+                maintenance: Mutex::new(None),
                 poisoned: AtomicBool::new(false),
             }),
-        })
+        };
+        store.adopt_legacy_streams()?;
+        store.start_maintenance();
+        Ok(store)
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
+    pub(crate) fn from_weak(weak: &Weak<Inner>) -> Option<Store> {
+        weak.upgrade().map(|inner| Store { inner })
+    }
+
+    /// Runs retention, shard rollover and the TTL sweeper in the background
+    /// until the store is dropped.
+    fn start_maintenance(&self) {
+        let (stop, rx) = mpsc::channel::<()>();
+        let weak = Arc::downgrade(&self.inner);
+        let rollover = self.inner.stream_config.rollover;
+        let tick = self.inner.ttl_interval.min(rollover / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+        let handle = std::thread::Builder::new()
+            .name("tidepool-maintenance".into())
+            .spawn(move || {
+                let mut last_ttl = std::time::Instant::now();
+                loop {
+                    match rx.recv_timeout(tick) {
+                        Err(mpsc::RecvTimeoutError::Timeout) => {}
+                        _ => return,
+                    }
+                    let Some(store) = Store::from_weak(&weak) else { return };
+                    if let Err(e) = store.maintain_streams(now_ms()) {
+                        tracing::warn!(error = %e, "stream maintenance failed");
+                    }
+                    if last_ttl.elapsed() >= store.inner.ttl_interval {
+                        last_ttl = std::time::Instant::now();
+                        if let Err(e) = store.sweep_ttl(now_secs() as u64) {
+                            tracing::warn!(error = %e, "TTL sweep failed");
+                        }
+                    }
+                }
+            })
+            .expect("spawn maintenance thread");
+        *lock(&self.inner.maintenance) = Some((stop, handle));
+    }
+
+    /// Gives tables whose stream predates stream capture a live stream.
+    fn adopt_legacy_streams(&self) -> Result<()> {
+        let tables: Vec<Arc<TableHandle>> =
+            self.inner.tables.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        for t in tables {
+            let known = lock(&self.inner.streams).live.contains_key(&t.def.stream.as_ref().map_or(0, |s| s.num));
+            if t.def.stream.is_some() && !known {
+                self.alter_table(&t.def.name, |def| {
+                    if let Some(s) = &mut def.stream {
+                        s.num = 0;
+                    }
+                    Ok(())
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A random 32-byte key named `name`, made on first use and kept in the
+    /// store (for example to authenticate tokens handed to clients).
+    pub fn secret(&self, name: &str) -> Result<[u8; 32]> {
+        let key = [META_SECRET, name.as_bytes()].concat();
+        let _guard = lock(&self.inner.write);
+        if let Some(v) = self.inner.meta.get(&key)?
+            && let Ok(k) = <[u8; 32]>::try_from(v.as_ref())
+        {
+            return Ok(k);
+        }
+        let mut k = [0u8; 32];
+        k[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        k[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        let r = self.inner.meta.insert(&key, k);
+        self.poison_on_err(r)?;
+        self.sync_now()?;
+        Ok(k)
     }
 
     /// The open table called `name`.
@@ -266,7 +396,7 @@ impl Store {
             billing_mode: input.billing_mode,
             throughput: input.throughput,
             indexes,
-            stream: input.stream.map(|view_type| StreamSpec { view_type, label: Self::stream_label() }),
+            stream: input.stream.map(|view_type| StreamSpec { view_type, label: Self::stream_label(), num: 0 }),
             old_streams: Vec::new(),
             tags: input.tags,
             ttl_attribute: None,
@@ -274,6 +404,8 @@ impl Store {
             table_class: input.table_class.unwrap_or_else(|| "STANDARD".into()),
             next_index_id,
         };
+        let mut def = def;
+        self.switch_stream(None, &mut def)?;
         let (t, x) = table_keyspace_names(id);
         let items = self.inner.db.keyspace(&t, KeyspaceCreateOptions::default)?;
         let index = self.inner.db.keyspace(&x, KeyspaceCreateOptions::default)?;
@@ -306,12 +438,18 @@ impl Store {
         self.poison_on_err(r)?;
         let r = self.inner.meta.remove(stats_key(handle.def.id));
         self.poison_on_err(r)?;
+        let mut gone = handle.def.clone();
+        gone.stream = None;
+        self.switch_stream(handle.def.stream.as_ref(), &mut gone)?;
         self.sync_now()?;
         self.inner.tables.write().unwrap_or_else(|p| p.into_inner()).remove(name);
         let r = self.inner.db.delete_keyspace(handle.items.clone());
         self.poison_on_err(r)?;
         let r = self.inner.db.delete_keyspace(handle.index.clone());
         self.poison_on_err(r)?;
+        if handle.def.ttl_attribute.is_some() {
+            self.clear_ttl_entries(handle.def.id)?;
+        }
         Ok(handle)
     }
 
@@ -328,6 +466,7 @@ impl Store {
         let mut def = old.def.clone();
         change(&mut def)?;
         catalog::check_index_set(&def.indexes)?;
+        self.switch_stream(old.def.stream.as_ref(), &mut def)?;
         let new =
             Arc::new(TableHandle { def, items: old.items.clone(), index: old.index.clone(), stats: old.stats.clone() });
         // Backfill indexes that are new, drop entries of removed ones.
@@ -362,6 +501,12 @@ impl Store {
             }
             let r = batch.commit();
             self.poison_on_err(r)?;
+        }
+        if old.def.ttl_attribute != new.def.ttl_attribute {
+            self.clear_ttl_entries(new.def.id)?;
+            if let Some(attr) = &new.def.ttl_attribute {
+                self.backfill_ttl(&new, attr)?;
+            }
         }
         self.persist_def(&new.def)?;
         self.sync_now()?;
@@ -410,7 +555,14 @@ impl Store {
     /// failing op cancels all with per-op reasons; without it the first error
     /// is returned and nothing is written.
     pub fn write_many(&self, ops: Vec<WriteOp<'_>>, transaction: bool) -> Result<Vec<WriteOutcome>> {
+        self.write_many_as(ops, transaction, Origin::default())
+    }
+
+    /// [`Store::write_many`] on behalf of `origin`, which the stream records
+    /// of the writes carry.
+    pub fn write_many_as(&self, ops: Vec<WriteOp<'_>>, transaction: bool, origin: Origin) -> Result<Vec<WriteOutcome>> {
         self.check_writable()?;
+        let mut wakes: Vec<(u64, u32, u64)> = Vec::new();
         let ticket = {
             let _guard = lock(&self.inner.write);
             let mut staged = Vec::with_capacity(ops.len());
@@ -453,6 +605,8 @@ impl Store {
             let mut batch = self.inner.db.batch();
             let mut outcomes = Vec::with_capacity(staged.len());
             let mut stat_changes: BTreeMap<u64, (Arc<TableHandle>, i64, i64)> = BTreeMap::new();
+            let mut streams = None;
+            let now = now_ms();
             for (handle, k, old, decision) in staged {
                 let new = match decision {
                     Decision::Keep => old.clone(),
@@ -460,7 +614,22 @@ impl Store {
                     Decision::Delete => None,
                 };
                 if new != old {
-                    stage_change(&mut batch, &handle, &k, old.as_ref(), new.as_ref());
+                    stage_change(&mut batch, &self.inner.ttl, &handle, &k, old.as_ref(), new.as_ref());
+                    if let Some(spec) = &handle.def.stream {
+                        let streams = streams.get_or_insert_with(|| lock(&self.inner.streams));
+                        if let Some(w) = self.stage_record(
+                            &mut batch,
+                            streams,
+                            spec.num,
+                            &handle.def,
+                            old.as_ref(),
+                            new.as_ref(),
+                            now,
+                            origin,
+                        ) {
+                            wakes.push(w);
+                        }
+                    }
                     let entry = stat_changes.entry(handle.def.id).or_insert((handle.clone(), 0, 0));
                     entry.1 += i64::from(new.is_some()) - i64::from(old.is_some());
                     entry.2 += new.as_ref().map_or(0, |i| item_size(i) as i64)
@@ -482,6 +651,11 @@ impl Store {
                 batch.insert(&self.inner.meta, stats_key(*id), v.to_vec());
                 new_stats.push((handle.clone(), s));
             }
+            if let Some(streams) = &streams
+                && !wakes.is_empty()
+            {
+                batch.insert(&self.inner.meta, META_SEQ_NEXT, streams.next_seq.to_be_bytes());
+            }
             let r = batch.commit();
             self.poison_on_err(r)?;
             for (handle, s) in new_stats {
@@ -492,6 +666,9 @@ impl Store {
         let (ticket, outcomes) = ticket;
         if !self.inner.group.wait(ticket) {
             return Err(StoreError::Poisoned);
+        }
+        if !wakes.is_empty() {
+            self.wake(&wakes);
         }
         Ok(outcomes)
     }
@@ -513,7 +690,7 @@ impl Store {
             if let Some(old) = def.stream.take() {
                 def.old_streams.push(old);
             }
-            def.stream = view.map(|view_type| StreamSpec { view_type, label: Self::stream_label() });
+            def.stream = view.map(|view_type| StreamSpec { view_type, label: Self::stream_label(), num: 0 });
             Ok(())
         })
     }
@@ -616,11 +793,182 @@ impl Store {
     }
 }
 
-/// Adds the item and index changes for one write to `batch`.
-fn stage_change(batch: &mut fjall::OwnedWriteBatch, t: &TableHandle, k: &[u8], old: Option<&Item>, new: Option<&Item>) {
+impl Store {
+    /// Moves a table from stream `old` to the stream `def` declares: the old
+    /// one is disabled (its shards close), a new one is created when `def`'s
+    /// spec is not yet live. Call under the write lock.
+    fn switch_stream(&self, old: Option<&StreamSpec>, def: &mut TableDef) -> Result<()> {
+        let mut streams = lock(&self.inner.streams);
+        let now = now_ms();
+        let keep = match (old, &def.stream) {
+            (Some(o), Some(n)) => o.num == n.num && streams.live.contains_key(&o.num),
+            _ => false,
+        };
+        if keep {
+            return Ok(());
+        }
+        if let Some(o) = old
+            && let Some(live) = streams.live.get_mut(&o.num)
+            && live.meta.enabled()
+        {
+            let end = streams.next_seq;
+            streams.next_seq += 1;
+            let live = streams.live.get_mut(&o.num).expect("checked above");
+            live.close_open(now, end);
+            live.meta.disabled_ms = Some(now);
+            let json = serde_json::to_vec(&live.meta).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            live.announce_layout();
+            let r = self.inner.meta.insert([META_STREAM, &o.num.to_be_bytes()].concat(), json);
+            self.poison_on_err(r)?;
+        }
+        if let Some(spec) = &mut def.stream {
+            let num = streams.next_num;
+            streams.next_num += 1;
+            spec.num = num;
+            let meta = StreamMeta {
+                num,
+                table: def.name.clone(),
+                label: spec.label.clone(),
+                view_type: spec.view_type,
+                key_schema: def.key_schema.clone(),
+                created_ms: now,
+                disabled_ms: None,
+                slots: self.inner.stream_config.shards,
+                generation_ms: now,
+                next_shard_num: 0,
+                shards: Vec::new(),
+            };
+            let mut live = LiveStream::new(meta, BTreeMap::new());
+            let start = streams.next_seq;
+            live.open_generation(now, start);
+            let json = serde_json::to_vec(&live.meta).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let r = self.inner.meta.insert([META_STREAM, &num.to_be_bytes()].concat(), json);
+            self.poison_on_err(r)?;
+            let r = self.inner.meta.insert(META_STREAM_NUM, (num + 1).to_be_bytes());
+            self.poison_on_err(r)?;
+            streams.live.insert(num, live);
+        }
+        let r = self.inner.meta.insert(META_SEQ_NEXT, streams.next_seq.to_be_bytes());
+        self.poison_on_err(r)
+    }
+
+    /// Adds the stream record for one change to `batch`. Returns what to wake
+    /// once the batch is durable.
+    #[allow(clippy::too_many_arguments)]
+    fn stage_record(
+        &self,
+        batch: &mut fjall::OwnedWriteBatch,
+        streams: &mut Streams,
+        num: u64,
+        def: &TableDef,
+        old: Option<&Item>,
+        new: Option<&Item>,
+        now: u64,
+        origin: Origin,
+    ) -> Option<(u64, u32, u64)> {
+        let live = streams.live.get(&num)?;
+        let item = new.or(old)?;
+        let shard = live.open_shard(slot_of(&def.key_schema, item, live.meta.slots))?.num;
+        let seq = streams.next_seq;
+        streams.next_seq += 1;
+        let value = encode_record(live.meta.view_type, &def.key_schema, old, new, now, origin);
+        batch.insert(&self.inner.records, record_key(num, shard, seq), value);
+        streams.live.get_mut(&num)?.last_seq.insert(shard, seq);
+        Some((num, shard, seq))
+    }
+
+    /// Closes the open shards of stream `num` and opens their children, with
+    /// the new layout staged in `batch`.
+    pub(crate) fn stage_rollover(&self, batch: &mut fjall::OwnedWriteBatch, streams: &mut Streams, num: u64, now: u64) {
+        let end = streams.next_seq;
+        streams.next_seq += 1;
+        let Some(live) = streams.live.get_mut(&num) else { return };
+        live.close_open(now, end);
+        live.open_generation(now, end + 1);
+        if let Ok(json) = serde_json::to_vec(&live.meta) {
+            batch.insert(&self.inner.meta, [META_STREAM, &num.to_be_bytes()].concat(), json);
+        }
+        batch.insert(&self.inner.meta, META_SEQ_NEXT, streams.next_seq.to_be_bytes());
+        live.announce_layout();
+        tracing::debug!(stream = num, "stream shards rolled over");
+    }
+
+    /// Tells shard subscribers about records now durable.
+    fn wake(&self, wakes: &[(u64, u32, u64)]) {
+        let streams = lock(&self.inner.streams);
+        for &(num, shard, seq) in wakes {
+            if let Some(tx) = streams.live.get(&num).and_then(|l| l.shard_tx.get(&shard)) {
+                tx.send_if_modified(|sig| {
+                    let newer = sig.last_seq.is_none_or(|s| s < seq);
+                    if newer {
+                        sig.last_seq = Some(seq);
+                    }
+                    newer
+                });
+            }
+        }
+    }
+}
+
+/// Reads every stream's metadata and recovers the sequence counter: past
+/// the persisted value, every record and every shard boundary.
+fn load_streams(meta: &Keyspace, records: &Keyspace) -> Result<Streams> {
+    let read_u64 = |key: &[u8]| -> Result<Option<u64>> {
+        match meta.get(key)? {
+            Some(v) => Ok(Some(u64::from_be_bytes(
+                v.as_ref().try_into().map_err(|_| StoreError::Corrupt("stream counter".into()))?,
+            ))),
+            None => Ok(None),
+        }
+    };
+    let mut next_seq = read_u64(META_SEQ_NEXT)?.unwrap_or(1).max(1);
+    let mut next_num = read_u64(META_STREAM_NUM)?.unwrap_or(1).max(1);
+    let mut live = BTreeMap::new();
+    for kv in meta.prefix(META_STREAM) {
+        let (_, v) = kv.into_inner()?;
+        let m: StreamMeta =
+            serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(format!("stream definition: {e}")))?;
+        next_num = next_num.max(m.num + 1);
+        let mut last_seq = BTreeMap::new();
+        for s in &m.shards {
+            next_seq = next_seq.max(s.start_seq).max(s.end_seq.map_or(0, |e| e + 1));
+            if let Some(kv) = records.prefix(crate::stream::shard_prefix(m.num, s.num)).next_back() {
+                let k = kv.key()?;
+                if let Some(seq) = crate::stream::seq_of_key(&k) {
+                    next_seq = next_seq.max(seq + 1);
+                    last_seq.insert(s.num, seq);
+                }
+            }
+        }
+        live.insert(m.num, LiveStream::new(m, last_seq));
+    }
+    Ok(Streams { live, next_seq, next_num })
+}
+
+/// Adds the item, index and TTL changes for one write to `batch`.
+fn stage_change(
+    batch: &mut fjall::OwnedWriteBatch,
+    ttl: &Keyspace,
+    t: &TableHandle,
+    k: &[u8],
+    old: Option<&Item>,
+    new: Option<&Item>,
+) {
     match new {
         Some(item) => batch.insert(&t.items, k.to_vec(), encode_item(item)),
         None => batch.remove(&t.items, k.to_vec()),
+    }
+    if let Some(attr) = &t.def.ttl_attribute {
+        let old_t = old.and_then(|o| ttl_secs(o.get(attr)));
+        let new_t = new.and_then(|n| ttl_secs(n.get(attr)));
+        if old_t != new_t {
+            if let Some(e) = old_t {
+                batch.remove(ttl, ttl_key(t.def.id, e, k));
+            }
+            if let Some(e) = new_t {
+                batch.insert(ttl, ttl_key(t.def.id, e, k), []);
+            }
+        }
     }
     for idx in &t.def.indexes {
         let old_k = old.and_then(|o| index_key(idx, &t.def.key_schema, o));

@@ -40,6 +40,10 @@ pub enum StoreError {
     /// The same ClientRequestToken was reused with a different request.
     #[error("{0}")]
     IdempotentParameterMismatch(String),
+    /// A stream read started before the oldest retained record
+    /// (DynamoDB Streams `TrimmedDataAccessException`).
+    #[error("{0}")]
+    TrimmedDataAccess(String),
     /// The disk holds data we cannot decode.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),

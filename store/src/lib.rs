@@ -1,6 +1,6 @@
 //! Tidepool's DynamoDB-compatible document store on fjall: tables, items,
-//! expressions, indexes and transactions. It knows nothing of HTTP, JSON wire
-//! shapes or wasm.
+//! expressions, indexes, transactions, change streams and TTL. It knows
+//! nothing of HTTP or wasm.
 
 pub mod catalog;
 mod db;
@@ -9,11 +9,17 @@ pub mod error;
 pub mod expr;
 pub mod key;
 pub mod query;
+pub mod stream;
+mod stream_ops;
 pub mod table;
+mod ttl;
 pub mod value;
 
 pub use db::{
-    Decide, Decision, Store, StoreConfig, TableHandle, TableStats, WriteOp, WriteOutcome, format_timestamp_millis,
+    DEFAULT_TTL_INTERVAL, Decide, Decision, Store, StoreConfig, TableHandle, TableStats, WriteOp, WriteOutcome,
+    format_timestamp_millis,
 };
+pub use stream::{Origin, StreamConfig};
+pub use stream_ops::{MAX_READ_BYTES, MAX_READ_RECORDS};
 pub use durability::Durability;
 pub use error::{CancellationReason, StoreError};

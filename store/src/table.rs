@@ -140,6 +140,9 @@ pub struct StreamSpec {
     pub view_type: StreamViewType,
     /// `YYYY-MM-DDThh:mm:ss.mmm` label of the current stream.
     pub label: String,
+    /// The store-wide number of the stream's records (see `stream.rs`).
+    #[serde(default)]
+    pub num: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

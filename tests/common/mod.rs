@@ -13,14 +13,33 @@ use tidepool_store::Durability;
 
 /// Starts a server on 127.0.0.1:0 over `dir`.
 pub async fn start_in(dir: &Path, durability: Durability) -> Server {
+    start_with(dir, ServerConfig { durability, ..ServerConfig::default() }).await
+}
+
+/// Starts a server with `config` on 127.0.0.1:0 over `dir`.
+pub async fn start_with(dir: &Path, config: ServerConfig) -> Server {
     tidepool::start(ServerConfig {
         listen: "127.0.0.1:0".parse().expect("loopback address"),
         data_dir: Some(dir.to_path_buf()),
-        region: "us-east-1".into(),
-        durability,
+        ..config
     })
     .await
     .expect("start server")
+}
+
+/// A DynamoDB Streams SDK client for `endpoint` with dummy credentials.
+pub fn streams_client(endpoint: &str) -> aws_sdk_dynamodbstreams::Client {
+    let http = aws_smithy_http_client::Builder::new().build_http();
+    let conf = aws_sdk_dynamodbstreams::Config::builder()
+        .behavior_version(aws_sdk_dynamodbstreams::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodbstreams::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodbstreams::config::Credentials::new(
+            "AKIDTEST", "secret", None, None, "test",
+        ))
+        .endpoint_url(endpoint)
+        .http_client(http)
+        .build();
+    aws_sdk_dynamodbstreams::Client::from_conf(conf)
 }
 
 /// An SDK client for `endpoint` with dummy credentials.

@@ -7,6 +7,8 @@ mod number;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+pub mod json;
+
 pub use codec::{CodecError, decode_item, encode_item, encode_key_component, escape_bytes, key_component_len};
 pub use number::{MAX_DIGITS, Number, NumberError};
 

@@ -1,0 +1,285 @@
+//! The DynamoDB Streams JSON 1.0 protocol, on the same port as DynamoDB:
+//! `POST /` with `X-Amz-Target: DynamoDBStreams_20120810.<Operation>`.
+//!
+//! Shard iterators are opaque tokens: the stream, shard, position and issue
+//! time, authenticated with HMAC-SHA256 under a key kept in the store, so a
+//! client cannot forge or alter one and iterators stay valid across a
+//! restart. They expire after 15 minutes, as AWS's do.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::http::StatusCode;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use hmac::{Hmac, Mac};
+use serde_json::{Value as Json, json};
+use sha2::Sha256;
+use tidepool_store::stream::{ShardMeta, StartingPosition, StreamMeta, format_seq, parse_seq};
+use tidepool_store::{MAX_READ_BYTES, Store};
+
+use crate::dynamodb::App;
+use crate::dynamodb::error::{ApiError, ApiResult};
+use crate::dynamodb::request::Req;
+
+pub const TARGET_PREFIX: &str = "DynamoDBStreams_20120810.";
+/// AWS: shard iterators expire 15 minutes after they are returned.
+pub const ITERATOR_LIFETIME: Duration = Duration::from_secs(15 * 60);
+
+/// What the Streams API needs beside the store.
+pub struct StreamsApi {
+    key: [u8; 32],
+    pub iterator_lifetime: Duration,
+}
+
+impl StreamsApi {
+    pub fn new(store: &Store, iterator_lifetime: Duration) -> anyhow::Result<Self> {
+        Ok(StreamsApi { key: store.secret("shard-iterator")?, iterator_lifetime })
+    }
+}
+
+/// The table and label named by a stream ARN.
+fn parse_arn(arn: &str) -> Option<(&str, &str)> {
+    let rest = arn.strip_prefix("arn:aws:dynamodb:")?;
+    let (_, resource) = rest.split_once(":table/")?;
+    resource.split_once("/stream/")
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+fn find_stream(app: &App, arn: &str) -> ApiResult<StreamMeta> {
+    parse_arn(arn)
+        .and_then(|(table, label)| app.store.stream(table, label))
+        .ok_or_else(|| ApiError::not_found(format!("Requested resource not found: Stream: {arn} not found")))
+}
+
+fn limit(r: &Req<'_>, name: &str, max: i64) -> ApiResult<Option<usize>> {
+    match r.int_opt(name)? {
+        None => Ok(None),
+        Some(n) if (1..=max).contains(&n) => Ok(Some(n as usize)),
+        Some(n) => Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{n}' at 'limit' failed to satisfy constraint: Member must have value {}",
+            if n < 1 { "greater than or equal to 1".to_string() } else { format!("less than or equal to {max}") }
+        ))),
+    }
+}
+
+pub fn dispatch(app: &App, op: &str, r: Req<'_>) -> ApiResult<Json> {
+    match op {
+        "ListStreams" => list_streams(app, r),
+        "DescribeStream" => describe_stream(app, r),
+        "GetShardIterator" => get_shard_iterator(app, r),
+        "GetRecords" => get_records(app, r),
+        _ => {
+            Err(ApiError::new(StatusCode::BAD_REQUEST, "UnknownOperationException", format!("Unknown operation: {op}")))
+        }
+    }
+}
+
+fn list_streams(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let table = r.str_opt("TableName")?;
+    let limit = limit(&r, "Limit", 100)?.unwrap_or(100);
+    let start = r.str_opt("ExclusiveStartStreamArn")?;
+    let arns: Vec<(String, StreamMeta)> = app
+        .store
+        .list_streams()
+        .into_iter()
+        .filter(|m| table.is_none_or(|t| m.table == t))
+        .map(|m| (app.stream_arn(&m.table, &m.label), m))
+        .collect();
+    let skip = match start {
+        Some(s) => arns.iter().position(|(a, _)| a == s).map_or(0, |i| i + 1),
+        None => 0,
+    };
+    let page: Vec<&(String, StreamMeta)> = arns.iter().skip(skip).take(limit).collect();
+    let mut out = json!({
+        "Streams": page.iter().map(|(arn, m)| json!({"StreamArn": arn, "TableName": m.table, "StreamLabel": m.label})).collect::<Vec<_>>()
+    });
+    if skip + page.len() < arns.len()
+        && let Some((last, _)) = page.last()
+    {
+        out["LastEvaluatedStreamArn"] = json!(last);
+    }
+    Ok(out)
+}
+
+fn shard_json(s: &ShardMeta) -> Json {
+    let mut range = json!({"StartingSequenceNumber": format_seq(s.start_seq)});
+    if let Some(e) = s.end_seq {
+        range["EndingSequenceNumber"] = json!(format_seq(e));
+    }
+    let mut o = json!({"ShardId": s.id, "SequenceNumberRange": range});
+    if let Some(p) = &s.parent {
+        o["ParentShardId"] = json!(p);
+    }
+    o
+}
+
+fn describe_stream(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let arn = r.str("StreamArn")?;
+    let limit = limit(&r, "Limit", 100)?.unwrap_or(100);
+    let start = r.str_opt("ExclusiveStartShardId")?;
+    let filter = match r.obj_opt("ShardFilter")? {
+        Some(f) => {
+            f.enum_opt("Type", &["CHILD_SHARDS"])?
+                .ok_or_else(|| crate::dynamodb::request::missing("shardFilter.type"))?;
+            Some(
+                f.str_opt("ShardId")?
+                    .ok_or_else(|| ApiError::validation("ShardFilter of type CHILD_SHARDS requires a ShardId"))?,
+            )
+        }
+        None => None,
+    };
+    let m = find_stream(app, arn)?;
+    let shards: Vec<&ShardMeta> =
+        m.shards.iter().filter(|s| filter.is_none_or(|p| s.parent.as_deref() == Some(p))).collect();
+    let skip = match start {
+        Some(id) => shards.iter().position(|s| s.id == id).map_or(0, |i| i + 1),
+        None => 0,
+    };
+    let page: Vec<&&ShardMeta> = shards.iter().skip(skip).take(limit).collect();
+    let key_schema: Vec<Json> = std::iter::once(json!({"AttributeName": m.key_schema.hash.name, "KeyType": "HASH"}))
+        .chain(m.key_schema.range.as_ref().map(|r| json!({"AttributeName": r.name, "KeyType": "RANGE"})))
+        .collect();
+    let mut d = json!({
+        "StreamArn": arn,
+        "StreamLabel": m.label,
+        "StreamStatus": if m.enabled() { "ENABLED" } else { "DISABLED" },
+        "StreamViewType": m.view_type.as_str(),
+        "CreationRequestDateTime": m.created_ms as f64 / 1000.0,
+        "TableName": m.table,
+        "KeySchema": key_schema,
+        "Shards": page.iter().map(|s| shard_json(s)).collect::<Vec<_>>(),
+    });
+    if skip + page.len() < shards.len()
+        && let Some(last) = page.last()
+    {
+        d["LastEvaluatedShardId"] = json!(last.id);
+    }
+    Ok(json!({"StreamDescription": d}))
+}
+
+/// What a shard iterator holds.
+struct Iterator {
+    stream: u64,
+    shard: String,
+    position: u64,
+    issued_ms: u64,
+}
+
+const ITERATOR_VERSION: u8 = 1;
+const MAC_LEN: usize = 16;
+
+impl StreamsApi {
+    fn mac(&self, payload: &[u8]) -> [u8; MAC_LEN] {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        mac.update(payload);
+        let full = mac.finalize().into_bytes();
+        full[..MAC_LEN].try_into().expect("16 of 32 bytes")
+    }
+
+    fn encode(&self, it: &Iterator) -> String {
+        let mut p = Vec::with_capacity(64);
+        p.push(ITERATOR_VERSION);
+        p.extend_from_slice(&it.stream.to_be_bytes());
+        p.extend_from_slice(&it.position.to_be_bytes());
+        p.extend_from_slice(&it.issued_ms.to_be_bytes());
+        p.extend_from_slice(it.shard.as_bytes());
+        let tag = self.mac(&p);
+        p.extend_from_slice(&tag);
+        B64.encode(p)
+    }
+
+    fn decode(&self, token: &str) -> ApiResult<Iterator> {
+        let invalid = || ApiError::validation("Invalid ShardIterator");
+        let raw = B64.decode(token).map_err(|_| invalid())?;
+        if raw.len() < 25 + MAC_LEN || raw[0] != ITERATOR_VERSION {
+            return Err(invalid());
+        }
+        let (p, tag) = raw.split_at(raw.len() - MAC_LEN);
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        mac.update(p);
+        mac.verify_truncated_left(tag).map_err(|_| invalid())?;
+        let u = |r: std::ops::Range<usize>| u64::from_be_bytes(p[r].try_into().expect("8 bytes"));
+        Ok(Iterator {
+            stream: u(1..9),
+            position: u(9..17),
+            issued_ms: u(17..25),
+            shard: String::from_utf8(p[25..].to_vec()).map_err(|_| invalid())?,
+        })
+    }
+}
+
+fn get_shard_iterator(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let arn = r.str("StreamArn")?;
+    let shard = r.str("ShardId")?;
+    let kind = r
+        .enum_opt("ShardIteratorType", &["TRIM_HORIZON", "LATEST", "AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER"])?
+        .ok_or_else(|| crate::dynamodb::request::missing("ShardIteratorType"))?;
+    let seq = r.str_opt("SequenceNumber")?;
+    let parse = || -> ApiResult<u64> {
+        let s = seq
+            .ok_or_else(|| ApiError::validation(format!("SequenceNumber is required for ShardIteratorType {kind}")))?;
+        parse_seq(s).ok_or_else(|| ApiError::validation(format!("Invalid SequenceNumber: {s}")))
+    };
+    let pos = match kind {
+        "TRIM_HORIZON" => StartingPosition::TrimHorizon,
+        "LATEST" => StartingPosition::Latest,
+        "AT_SEQUENCE_NUMBER" => StartingPosition::AtSequence(parse()?),
+        _ => StartingPosition::AfterSequence(parse()?),
+    };
+    let m = find_stream(app, arn)?;
+    let position = app.store.shard_position(m.num, shard, pos)?;
+    let token =
+        app.streams.encode(&Iterator { stream: m.num, shard: shard.to_string(), position, issued_ms: now_ms() });
+    Ok(json!({"ShardIterator": token}))
+}
+
+fn get_records(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let token = r.str("ShardIterator")?;
+    if token.is_empty() || token.len() > 2048 {
+        return Err(ApiError::validation(
+            "1 validation error detected: Value at 'shardIterator' failed to satisfy constraint: Member must have length less than or equal to 2048",
+        ));
+    }
+    let limit = limit(&r, "Limit", 1000)?.unwrap_or(1000);
+    let it = app.streams.decode(token)?;
+    let now = now_ms();
+    let lifetime = app.streams.iterator_lifetime.as_millis() as u64;
+    if now.saturating_sub(it.issued_ms) > lifetime {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "ExpiredIteratorException",
+            format!(
+                "Iterator expired. The iterator was created at time {} while right now it is {} which is further in the future than the tolerated delay of {lifetime} milliseconds.",
+                it.issued_ms, now
+            ),
+        ));
+    }
+    let m = app
+        .store
+        .stream_by_num(it.stream)
+        .ok_or_else(|| ApiError::not_found("Requested resource not found: Stream does not exist"))?;
+    let page = app.store.read_shard(it.stream, &it.shard, it.position, limit, MAX_READ_BYTES)?;
+    let records: Vec<Json> = page.records.iter().map(|rec| rec.to_json(m.view_type, &app.region, false)).collect();
+    let mut out = json!({"Records": records});
+    if let Some(next) = page.next {
+        out["NextShardIterator"] =
+            json!(app.streams.encode(&Iterator { stream: it.stream, shard: it.shard, position: next, issued_ms: now }));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arns_parse() {
+        let arn = "arn:aws:dynamodb:us-east-1:000000000000:table/My.Table/stream/2024-01-01T00:00:00.000";
+        assert_eq!(parse_arn(arn), Some(("My.Table", "2024-01-01T00:00:00.000")));
+        assert_eq!(parse_arn("arn:aws:dynamodb:r:1:table/T/stream/L"), Some(("T", "L")));
+        assert_eq!(parse_arn("nonsense"), None);
+    }
+}

@@ -1,0 +1,229 @@
+//! Reading change streams, waking their subscribers, and keeping them:
+//! shard rollover and retention. The write side is in `db.rs`, where
+//! records join the batch of the change they describe.
+
+use std::ops::Bound;
+
+use tokio::sync::watch;
+
+use crate::db::{META_STREAM, Store, lock_pub as lock};
+use crate::error::{Result, StoreError};
+use crate::stream::{
+    RecordPage, ShardSignal, StartingPosition, StreamMeta, decode_record, record_created_ms, record_key, seq_of_key,
+};
+
+/// The most records one read returns, and its byte budget (GetRecords').
+pub const MAX_READ_RECORDS: usize = 1000;
+pub const MAX_READ_BYTES: usize = 1024 * 1024;
+
+fn shard_missing(id: &str) -> StoreError {
+    StoreError::ResourceNotFound(format!("Requested resource not found: Shard does not exist: {id}"))
+}
+
+fn trimmed() -> StoreError {
+    StoreError::TrimmedDataAccess("The operation attempted to read past the oldest stream record in a shard.".into())
+}
+
+impl Store {
+    /// Every stream still readable, enabled or not, by table then label.
+    pub fn list_streams(&self) -> Vec<StreamMeta> {
+        let streams = lock(&self.inner().streams);
+        let mut all: Vec<StreamMeta> = streams.live.values().map(|l| l.meta.clone()).collect();
+        all.sort_by(|a, b| (&a.table, &a.label).cmp(&(&b.table, &b.label)));
+        all
+    }
+
+    /// The stream of `table` labelled `label`.
+    pub fn stream(&self, table: &str, label: &str) -> Option<StreamMeta> {
+        let streams = lock(&self.inner().streams);
+        streams.live.values().find(|l| l.meta.table == table && l.meta.label == label).map(|l| l.meta.clone())
+    }
+
+    /// The stream numbered `num` (see [`StreamMeta::num`]).
+    pub fn stream_by_num(&self, num: u64) -> Option<StreamMeta> {
+        lock(&self.inner().streams).live.get(&num).map(|l| l.meta.clone())
+    }
+
+    /// The first sequence number a reader starting at `pos` in shard
+    /// `shard` of stream `num` reads.
+    pub fn shard_position(&self, num: u64, shard: &str, pos: StartingPosition) -> Result<u64> {
+        let streams = lock(&self.inner().streams);
+        let live = streams.live.get(&num).ok_or_else(|| shard_missing(shard))?;
+        let s = live.meta.shard(shard).ok_or_else(|| shard_missing(shard))?;
+        let horizon = s.trimmed_through.map_or(s.start_seq, |t| (t + 1).max(s.start_seq));
+        let check = |seq: u64| -> Result<()> {
+            let beyond = s.end_seq.map_or(seq >= streams.next_seq, |e| seq > e);
+            if seq < s.start_seq || beyond {
+                return Err(StoreError::validation(format!(
+                    "Invalid SequenceNumber: {} is not in the range of shard {shard}",
+                    crate::stream::format_seq(seq)
+                )));
+            }
+            if s.trimmed_through.is_some_and(|t| seq <= t) {
+                return Err(trimmed());
+            }
+            Ok(())
+        };
+        Ok(match pos {
+            StartingPosition::TrimHorizon => horizon,
+            StartingPosition::Latest => match s.end_seq {
+                Some(e) => e + 1,
+                None => live.last_seq.get(&s.num).map_or(s.start_seq, |l| l + 1).max(s.start_seq),
+            },
+            StartingPosition::AtSequence(seq) => {
+                check(seq)?;
+                seq
+            }
+            StartingPosition::AfterSequence(seq) => {
+                check(seq)?;
+                seq + 1
+            }
+        })
+    }
+
+    /// Reads records of shard `shard` of stream `num` from sequence number
+    /// `from` on: at most `limit` records and about `max_bytes` of them
+    /// (always at least one).
+    pub fn read_shard(&self, num: u64, shard: &str, from: u64, limit: usize, max_bytes: usize) -> Result<RecordPage> {
+        let (shard_num, end_seq) = {
+            let streams = lock(&self.inner().streams);
+            let live = streams.live.get(&num).ok_or_else(|| shard_missing(shard))?;
+            let s = live.meta.shard(shard).ok_or_else(|| shard_missing(shard))?;
+            if s.trimmed_through.is_some_and(|t| from <= t) {
+                return Err(trimmed());
+            }
+            (s.num, s.end_seq)
+        };
+        let limit = limit.clamp(1, MAX_READ_RECORDS);
+        let mut page = RecordPage::default();
+        let mut bytes = 0usize;
+        let mut full = false;
+        let range =
+            (Bound::Included(record_key(num, shard_num, from)), Bound::Included(record_key(num, shard_num, u64::MAX)));
+        for kv in self.inner().records.range::<[u8; 20], _>(range) {
+            if page.records.len() >= limit || (bytes >= max_bytes && !page.records.is_empty()) {
+                full = true;
+                break;
+            }
+            let (k, v) = kv.into_inner()?;
+            let seq = seq_of_key(&k).ok_or_else(|| StoreError::Corrupt("stream record key".into()))?;
+            bytes += v.len();
+            page.records.push(decode_record(num, seq, &v)?);
+        }
+        let next = page.records.last().map_or(from, |r| r.seq + 1);
+        let drained = match end_seq {
+            Some(e) => next > e || !full,
+            None => false,
+        };
+        page.next = (!drained).then_some(next);
+        Ok(page)
+    }
+
+    /// Watches shard `shard` of stream `num`: the receiver changes when a
+    /// record there becomes durable and when the shard closes. Sending never
+    /// waits for receivers, so a slow subscriber cannot hold up writers.
+    pub fn subscribe_shard(&self, num: u64, shard: &str) -> Option<watch::Receiver<ShardSignal>> {
+        let streams = lock(&self.inner().streams);
+        let live = streams.live.get(&num)?;
+        let s = live.meta.shard(shard)?;
+        live.shard_tx.get(&s.num).map(|tx| tx.subscribe())
+    }
+
+    /// Watches the shard list of stream `num`: the receiver changes when
+    /// shards open, close or are removed by retention.
+    pub fn subscribe_layout(&self, num: u64) -> Option<watch::Receiver<u64>> {
+        lock(&self.inner().streams).live.get(&num).map(|l| l.layout_tx.subscribe())
+    }
+
+    /// Rolls over shards whose time is up, trims records past retention, and
+    /// removes shards and streams with nothing left to read.
+    pub fn maintain_streams(&self, now: u64) -> Result<()> {
+        let inner = self.inner();
+        let rollover = inner.stream_config.rollover.as_millis() as u64;
+        let due: Vec<u64> = lock(&inner.streams)
+            .live
+            .values()
+            .filter(|l| l.meta.enabled() && now >= l.meta.generation_ms.saturating_add(rollover))
+            .map(|l| l.meta.num)
+            .collect();
+        if !due.is_empty() {
+            // Under the write lock no change is between staging and commit,
+            // so a shard never closes ahead of one of its records.
+            let _guard = lock(&inner.write);
+            let mut batch = inner.db.batch();
+            let mut streams = lock(&inner.streams);
+            for num in due {
+                self.stage_rollover(&mut batch, &mut streams, num, now);
+            }
+            batch.commit()?;
+        }
+        let cutoff = now.saturating_sub(inner.stream_config.retention.as_millis() as u64);
+        let shards: Vec<(u64, u32, u64)> = lock(&inner.streams)
+            .live
+            .values()
+            .flat_map(|l| {
+                l.meta.shards.iter().map(|s| (l.meta.num, s.num, s.trimmed_through.map_or(s.start_seq, |t| t + 1)))
+            })
+            .collect();
+        for (num, shard, from) in shards {
+            let mut batch = inner.db.batch();
+            let mut last = None;
+            let range =
+                (Bound::Included(record_key(num, shard, from)), Bound::Included(record_key(num, shard, u64::MAX)));
+            for kv in inner.records.range::<[u8; 20], _>(range) {
+                let (k, v) = kv.into_inner()?;
+                if record_created_ms(&v).is_none_or(|c| c >= cutoff) {
+                    break;
+                }
+                last = seq_of_key(&k);
+                batch.remove(&inner.records, k);
+                if batch.len() >= 10_000 {
+                    std::mem::replace(&mut batch, inner.db.batch()).commit()?;
+                }
+            }
+            let Some(last) = last else { continue };
+            let mut streams = lock(&inner.streams);
+            if let Some(live) = streams.live.get_mut(&num)
+                && let Some(s) = live.meta.shards.iter_mut().find(|s| s.num == shard)
+            {
+                s.trimmed_through = Some(last.max(s.trimmed_through.unwrap_or(0)));
+                let json = serde_json::to_vec(&live.meta).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                batch.insert(&inner.meta, [META_STREAM, &num.to_be_bytes()].concat(), json);
+            }
+            batch.commit()?;
+        }
+        // Closed shards past retention have been trimmed empty: forget them,
+        // and streams left without shards.
+        let mut streams = lock(&inner.streams);
+        let mut batch = inner.db.batch();
+        let mut gone = Vec::new();
+        for live in streams.live.values_mut() {
+            let before = live.meta.shards.len();
+            let expired: Vec<u32> =
+                live.meta.shards.iter().filter(|s| s.closed_ms.is_some_and(|c| c < cutoff)).map(|s| s.num).collect();
+            live.meta.shards.retain(|s| !expired.contains(&s.num));
+            for n in &expired {
+                live.shard_tx.remove(n);
+            }
+            let key = [META_STREAM, &live.meta.num.to_be_bytes()].concat();
+            if live.meta.shards.is_empty() && !live.meta.enabled() {
+                batch.remove(&inner.meta, key);
+                gone.push(live.meta.num);
+            } else if live.meta.shards.len() != before {
+                let json = serde_json::to_vec(&live.meta).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                batch.insert(&inner.meta, key, json);
+                live.announce_layout();
+            }
+        }
+        for num in gone {
+            if let Some(l) = streams.live.remove(&num) {
+                l.announce_layout();
+                tracing::info!(table = %l.meta.table, label = %l.meta.label, "stream past retention removed");
+            }
+        }
+        if !batch.is_empty() {
+            batch.commit()?;
+        }
+        Ok(())
+    }
+}
