@@ -1,1 +1,39 @@
-//! The wasmtime host, stream triggers, delivery, checkpoints and cron (issue 4; not built yet).
+//! Tidepool's wasm host: runs WebAssembly components that target the `tidepool:handler` world
+//! (`wit/`) the way Lambda runs functions.
+//!
+//! - [`Runtime::compile`] compiles a component once, at deploy, and keeps the precompiled form on
+//!   disk keyed by the SHA-256 of its bytes; a restart maps it back without compiling.
+//! - [`Runtime::load_function`] pairs code with a [`FunctionConfig`] (timeout, memory,
+//!   environment, reserved concurrency) into a [`LoadedFunction`].
+//! - [`LoadedFunction::invoke`] runs one event in a fresh instance (pooling allocator,
+//!   `InstancePre`), under the timeout (epoch interruption) and the memory limit (a store
+//!   limiter), and returns an [`Invocation`]: the response or a Lambda-shaped [`FunctionError`],
+//!   the captured logs, the duration and the peak memory.
+//! - Guests reach the DynamoDB API through a [`StoreBridge`] the embedder provides.
+//!
+//! The API is synchronous: async callers take a permit with [`LoadedFunction::acquire`] and run
+//! [`LoadedFunction::invoke`] in `spawn_blocking`. Inside, an invocation is driven by a
+//! current-thread tokio executor of the invoking thread (wasmtime's async calls), so that a
+//! timeout also stops a guest that waits in a WASI sleep.
+
+mod bindings;
+mod bridge;
+mod code;
+mod config;
+mod error;
+pub mod examples;
+mod function;
+mod host;
+mod invocation;
+pub mod limits;
+mod logs;
+mod runtime;
+mod ticker;
+
+pub use bridge::{InvocationOrigin, NoStore, StoreBridge, StoreCallError};
+pub use code::{CodeHash, InvalidCodeHash};
+pub use config::{FunctionConfig, RuntimeConfig};
+pub use error::RuntimeError;
+pub use function::{InvokePermit, LoadedFunction};
+pub use invocation::{FunctionError, FunctionErrorKind, Invocation, InvokeOptions, ThrottleReason, Throttled};
+pub use runtime::{Runtime, RuntimeStats};

@@ -8,6 +8,7 @@ pub mod error;
 mod expr;
 mod items;
 mod legacy;
+mod partiql;
 mod read;
 pub(crate) mod request;
 mod transact;
@@ -36,6 +37,9 @@ pub struct App {
     pub region: String,
     pub durability: Durability,
     pub(crate) tokens: transact::TokenCache,
+    /// ClientRequestTokens of ExecuteTransaction, kept apart from
+    /// TransactWriteItems' as DynamoDB keeps them.
+    pub(crate) partiql_tokens: transact::TokenCache,
     pub(crate) streams: crate::streams::StreamsApi,
 }
 
@@ -49,7 +53,7 @@ impl App {
         iterator_lifetime: std::time::Duration,
     ) -> anyhow::Result<Self> {
         let streams = crate::streams::StreamsApi::new(&store, iterator_lifetime)?;
-        Ok(App { store, region, durability, tokens: transact::TokenCache::default(), streams })
+        Ok(App { store, region, durability, tokens: Default::default(), partiql_tokens: Default::default(), streams })
     }
 }
 
@@ -77,6 +81,9 @@ fn dispatch(app: &App, op: &str, r: Req<'_>, host: &str) -> ApiResult<Json> {
         "BatchWriteItem" => batch::batch_write(app, r),
         "TransactWriteItems" => transact::transact_write(app, r),
         "TransactGetItems" => transact::transact_get(app, r),
+        "ExecuteStatement" => partiql::execute_statement(app, r),
+        "BatchExecuteStatement" => partiql::batch_execute_statement(app, r),
+        "ExecuteTransaction" => partiql::execute_transaction(app, r),
         _ => {
             Err(ApiError::new(StatusCode::BAD_REQUEST, "UnknownOperationException", format!("Unknown operation: {op}")))
         }

@@ -1,7 +1,7 @@
 //! TransactWriteItems and TransactGetItems.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value as Json, json};
@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use tidepool_store::expr::ExprKind;
 use tidepool_store::key::item_key;
 use tidepool_store::value::Item;
-use tidepool_store::{Decide, Decision, StoreError, WriteOp};
+use tidepool_store::{Decide, Decision, StoreError, TableHandle, WriteOp, WriteOutcome};
 
 use super::App;
 use super::attr::{item_from_json, item_to_json};
@@ -31,7 +31,7 @@ pub struct TokenCache(Mutex<HashMap<String, ([u8; 32], Instant)>>);
 
 impl TokenCache {
     /// `Ok(true)` if this exact request already succeeded within the window.
-    fn seen(&self, token: &str, hash: [u8; 32]) -> ApiResult<bool> {
+    pub(crate) fn seen(&self, token: &str, hash: [u8; 32]) -> ApiResult<bool> {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         m.retain(|_, (_, t)| now.duration_since(*t) < TOKEN_TTL);
@@ -45,7 +45,7 @@ impl TokenCache {
         }
     }
 
-    fn remember(&self, token: &str, hash: [u8; 32]) {
+    pub(crate) fn remember(&self, token: &str, hash: [u8; 32]) {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if m.len() >= MAX_TOKENS
             && let Some(oldest) = m.iter().min_by_key(|(_, (_, t))| *t).map(|(k, _)| k.clone())
@@ -164,24 +164,31 @@ pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
         app.tokens.remember(t, hash);
     }
     let mut body = Map::new();
-    if cap != Capacity::None {
-        // Transactional writes cost twice the units of plain writes.
-        let mut per_table: BTreeMap<String, (f64, IndexUnits)> = BTreeMap::new();
-        for (t, out) in tables.iter().zip(&outcomes) {
-            let (units, idx) = if out.old.is_none() && out.new.is_none() {
-                (write_units(0), vec![])
-            } else {
-                write_capacity(&t.def, out)
-            };
-            let e = per_table.entry(t.def.name.clone()).or_default();
-            e.0 += 2.0 * units;
-            e.1.extend(idx.into_iter().map(|(n, g, u)| (n, g, 2.0 * u)));
-        }
-        let list: Vec<Json> =
-            per_table.iter().filter_map(|(name, (u, idx))| cap.render(name, *u, idx, false)).collect();
-        body.insert("ConsumedCapacity".into(), Json::Array(list));
+    if let Some(list) = transact_write_capacity(cap, &tables, &outcomes) {
+        body.insert("ConsumedCapacity".into(), list);
     }
     Ok(Json::Object(body))
+}
+
+/// ConsumedCapacity of a write transaction, per table: transactional writes
+/// cost twice the units of plain writes. `None` when not asked for.
+pub(crate) fn transact_write_capacity(
+    cap: Capacity,
+    tables: &[Arc<TableHandle>],
+    outcomes: &[WriteOutcome],
+) -> Option<Json> {
+    if cap == Capacity::None {
+        return None;
+    }
+    let mut per_table: BTreeMap<String, (f64, IndexUnits)> = BTreeMap::new();
+    for (t, out) in tables.iter().zip(outcomes) {
+        let (units, idx) =
+            if out.old.is_none() && out.new.is_none() { (write_units(0), vec![]) } else { write_capacity(&t.def, out) };
+        let e = per_table.entry(t.def.name.clone()).or_default();
+        e.0 += 2.0 * units;
+        e.1.extend(idx.into_iter().map(|(n, g, u)| (n, g, 2.0 * u)));
+    }
+    Some(Json::Array(per_table.iter().filter_map(|(name, (u, idx))| cap.render(name, *u, idx, false)).collect()))
 }
 
 pub fn transact_get(app: &App, r: Req<'_>) -> ApiResult<Json> {

@@ -80,6 +80,20 @@ pub struct WriteOutcome {
 /// Decides a write's change from the current item (`None` when absent).
 pub type Decide<'a> = Box<dyn FnOnce(Option<&Item>) -> Result<Decision> + 'a>;
 
+/// How a batch of writes is applied, beyond its operations.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    /// All-or-nothing with per-op cancellation reasons (TransactWriteItems).
+    pub transaction: bool,
+    /// Who writes; the stream records carry it.
+    pub origin: Origin,
+    /// System entries to set (`Some`) or delete (`None`) in the same atomic
+    /// commit as the writes, such as a trigger's checkpoint together with the
+    /// writes of the batch it covers. Keys are the caller's; the store only
+    /// keeps them.
+    pub sys: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
 /// One write of a transaction or batch: a table, the key item, and the
 /// closure deciding the change under the write lock.
 pub struct WriteOp<'a> {
@@ -119,6 +133,9 @@ pub(crate) struct Inner {
     pub(crate) records: Keyspace,
     /// TTL entries: `table id ++ expiry seconds ++ item key` (see `ttl.rs`).
     pub(crate) ttl: Keyspace,
+    /// System entries of the layers above (functions, mappings,
+    /// checkpoints), written with [`WriteOptions::sys`].
+    sys: Keyspace,
     tables: RwLock<HashMap<String, Arc<TableHandle>>>,
     /// Serialises every read-check-write, making conditional writes and
     /// transactions serializable. Holds the next table id.
@@ -186,6 +203,7 @@ impl Store {
         let meta = db.keyspace("meta", KeyspaceCreateOptions::default)?;
         let records = db.keyspace("streams", KeyspaceCreateOptions::default)?;
         let ttl = db.keyspace("ttl", KeyspaceCreateOptions::default)?;
+        let sys = db.keyspace("sys", KeyspaceCreateOptions::default)?;
         let mut next_id = match meta.get(META_NEXT_ID)? {
             Some(v) => {
                 u64::from_be_bytes(v.as_ref().try_into().map_err(|_| StoreError::Corrupt("next table id".into()))?)
@@ -225,6 +243,7 @@ impl Store {
                 meta,
                 records,
                 ttl,
+                sys,
                 tables: RwLock::new(tables),
                 write: Mutex::new(next_id),
                 streams: Mutex::new(streams),
@@ -561,6 +580,28 @@ impl Store {
     /// [`Store::write_many`] on behalf of `origin`, which the stream records
     /// of the writes carry.
     pub fn write_many_as(&self, ops: Vec<WriteOp<'_>>, transaction: bool, origin: Origin) -> Result<Vec<WriteOutcome>> {
+        self.write_with(ops, WriteOptions { transaction, origin, sys: Vec::new() })
+    }
+
+    /// Reads a system entry (see [`WriteOptions::sys`]).
+    pub fn sys_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.inner.sys.get(key)?.map(|v| v.to_vec()))
+    }
+
+    /// Every system entry whose key starts with `prefix`, in key order.
+    pub fn sys_scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.inner.sys.prefix(prefix).map(|kv| Ok(kv.into_inner().map(|(k, v)| (k.to_vec(), v.to_vec()))?)).collect()
+    }
+
+    /// Sets (`Some`) or deletes (`None`) system entries in one atomic commit,
+    /// durable as the store's durability mode makes every write.
+    pub fn sys_write(&self, entries: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<()> {
+        self.write_with(Vec::new(), WriteOptions { sys: entries, ..WriteOptions::default() }).map(drop)
+    }
+
+    /// Applies `ops` as [`Store::write_many`] does, with `options`.
+    pub fn write_with(&self, ops: Vec<WriteOp<'_>>, options: WriteOptions) -> Result<Vec<WriteOutcome>> {
+        let WriteOptions { transaction, origin, sys } = options;
         self.check_writable()?;
         let mut wakes: Vec<(u64, u32, u64)> = Vec::new();
         let ticket = {
@@ -636,6 +677,12 @@ impl Store {
                         - old.as_ref().map_or(0, |i| item_size(i) as i64);
                 }
                 outcomes.push(WriteOutcome { old, new });
+            }
+            for (k, v) in sys {
+                match v {
+                    Some(v) => batch.insert(&self.inner.sys, k, v),
+                    None => batch.remove(&self.inner.sys, k),
+                }
             }
             if batch.is_empty() {
                 return Ok(outcomes);

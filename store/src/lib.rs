@@ -8,6 +8,7 @@ pub mod durability;
 pub mod error;
 pub mod expr;
 pub mod key;
+pub mod partiql;
 pub mod query;
 pub mod stream;
 mod stream_ops;
@@ -16,10 +17,10 @@ mod ttl;
 pub mod value;
 
 pub use db::{
-    DEFAULT_TTL_INTERVAL, Decide, Decision, Store, StoreConfig, TableHandle, TableStats, WriteOp, WriteOutcome,
-    format_timestamp_millis,
+    DEFAULT_TTL_INTERVAL, Decide, Decision, Store, StoreConfig, TableHandle, TableStats, WriteOp, WriteOptions,
+    WriteOutcome, format_timestamp_millis,
 };
-pub use stream::{Origin, StreamConfig};
-pub use stream_ops::{MAX_READ_BYTES, MAX_READ_RECORDS};
 pub use durability::Durability;
 pub use error::{CancellationReason, StoreError};
+pub use stream::{Origin, StreamConfig};
+pub use stream_ops::{MAX_READ_BYTES, MAX_READ_RECORDS};

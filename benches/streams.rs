@@ -1,0 +1,220 @@
+//! Stream benchmarks, run with `cargo bench --bench streams`:
+//! - GetRecords read throughput over HTTP with 1000-record pages;
+//! - commit-to-subscriber wake-up latency, in both durability modes.
+//!
+//! PutItem throughput with the stream on versus off is measured by
+//! `bench/run.sh` (wrk), beside the other HTTP numbers.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value as Json, json};
+use tidepool::{Server, ServerConfig};
+use tidepool_store::catalog::{CreateTableInput, KeyType};
+use tidepool_store::table::{BillingMode, StreamViewType};
+use tidepool_store::value::{AttrType, Item, Value};
+use tidepool_store::{Decision, Durability, Store, StreamConfig, WriteOp};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+const RECORDS: usize = 300_000;
+const WAKES: usize = 3_000;
+
+/// One keep-alive HTTP/1.1 connection speaking the JSON 1.0 protocol.
+struct Conn {
+    stream: BufReader<TcpStream>,
+    host: String,
+}
+
+impl Conn {
+    async fn open(server: &Server) -> Conn {
+        let s = TcpStream::connect(server.addr).await.expect("connect");
+        s.set_nodelay(true).expect("nodelay");
+        Conn { stream: BufReader::new(s), host: server.addr.to_string() }
+    }
+
+    async fn call(&mut self, target: &str, body: &Json) -> Vec<u8> {
+        let body = body.to_string();
+        let head = format!(
+            "POST / HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-amz-json-1.0\r\nX-Amz-Target: {target}\r\nContent-Length: {}\r\n\r\n",
+            self.host,
+            body.len()
+        );
+        let s = self.stream.get_mut();
+        s.write_all(head.as_bytes()).await.expect("write head");
+        s.write_all(body.as_bytes()).await.expect("write body");
+        let mut len = 0usize;
+        let mut status = String::new();
+        self.stream.read_line(&mut status).await.expect("status line");
+        assert!(status.contains(" 200 "), "{target}: {status}");
+        loop {
+            let mut line = String::new();
+            self.stream.read_line(&mut line).await.expect("header");
+            if line == "\r\n" {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse().expect("content length");
+            }
+        }
+        let mut buf = vec![0u8; len];
+        self.stream.read_exact(&mut buf).await.expect("body");
+        buf
+    }
+}
+
+fn table(name: &str, view: StreamViewType) -> CreateTableInput {
+    CreateTableInput {
+        name: name.into(),
+        key_schema: vec![("pk".into(), KeyType::Hash)],
+        attribute_definitions: vec![("pk".into(), AttrType::S)],
+        billing_mode: BillingMode::PayPerRequest,
+        throughput: None,
+        indexes: Vec::new(),
+        stream: Some(view),
+        tags: Default::default(),
+        deletion_protection: false,
+        table_class: None,
+    }
+}
+
+fn item(k: usize) -> Item {
+    Item::from([
+        ("pk".to_string(), Value::S(format!("key-{k:08}"))),
+        ("data".to_string(), Value::S("x".repeat(64))),
+        ("n".to_string(), Value::N(k.to_string().parse().expect("number"))),
+    ])
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+}
+
+async fn get_records_throughput() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = ServerConfig {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        data_dir: Some(dir.path().to_path_buf()),
+        streams: StreamConfig { shards: 1, ..StreamConfig::default() },
+        ..ServerConfig::default()
+    };
+    let server = tidepool::start(config).await.expect("start");
+    let store = server.store.clone();
+    tokio::task::spawn_blocking(move || {
+        store.create_table(table("feed", StreamViewType::NewImage)).expect("create");
+        for chunk in (0..RECORDS).collect::<Vec<_>>().chunks(1000) {
+            let ops = chunk
+                .iter()
+                .map(|&k| WriteOp {
+                    table: "feed".into(),
+                    key: item(k),
+                    decide: Box::new(move |_| Ok(Decision::Put(item(k)))),
+                })
+                .collect();
+            store.write_many(ops, false).expect("preload");
+        }
+    })
+    .await
+    .expect("preload task");
+    let mut c = Conn::open(&server).await;
+    let streams: Json =
+        serde_json::from_slice(&c.call("DynamoDBStreams_20120810.ListStreams", &json!({})).await).expect("json");
+    let arn = streams["Streams"][0]["StreamArn"].as_str().expect("arn").to_string();
+    let d: Json =
+        serde_json::from_slice(&c.call("DynamoDBStreams_20120810.DescribeStream", &json!({"StreamArn": arn})).await)
+            .expect("json");
+    let shard = d["StreamDescription"]["Shards"][0]["ShardId"].as_str().expect("shard").to_string();
+    for round in 0..3 {
+        let it: Json = serde_json::from_slice(
+            &c.call(
+                "DynamoDBStreams_20120810.GetShardIterator",
+                &json!({"StreamArn": arn, "ShardId": shard, "ShardIteratorType": "TRIM_HORIZON"}),
+            )
+            .await,
+        )
+        .expect("json");
+        let mut token = it["ShardIterator"].as_str().expect("iterator").to_string();
+        let start = Instant::now();
+        let mut read = 0usize;
+        let mut bytes = 0usize;
+        loop {
+            let body =
+                c.call("DynamoDBStreams_20120810.GetRecords", &json!({"ShardIterator": token, "Limit": 1000})).await;
+            bytes += body.len();
+            // Count records and find the next iterator without a full parse:
+            // the client shares the machine's two cores with the server.
+            let text = std::str::from_utf8(&body).expect("utf-8");
+            let n = text.matches("\"eventID\"").count();
+            read += n;
+            if n == 0 {
+                break;
+            }
+            let at = text.find("\"NextShardIterator\":\"").expect("next iterator") + 21;
+            token = text[at..at + text[at..].find('"').expect("end quote")].to_string();
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "GetRecords round {round}: {read} records in {:.3} s = {:.0} records/s ({:.1} MB/s of responses)",
+            secs,
+            read as f64 / secs,
+            bytes as f64 / secs / 1e6
+        );
+        assert_eq!(read, RECORDS);
+    }
+    server.stop().await.expect("stop");
+}
+
+async fn wake_latency(durability: Durability, label: &str) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(tidepool_store::StoreConfig {
+        path: Some(dir.path().to_path_buf()),
+        durability,
+        streams: StreamConfig { shards: 1, ..StreamConfig::default() },
+        ..Default::default()
+    })
+    .expect("open");
+    store.create_table(table("wake", StreamViewType::KeysOnly)).expect("create");
+    let meta = store.list_streams().pop().expect("stream");
+    let mut rx = store.subscribe_shard(meta.num, &meta.shards[0].id).expect("subscribe");
+    // Ping-pong: one write at a time, the next only after the subscriber
+    // saw the last, so each wake-up is measured alone.
+    let (tx_start, mut rx_start) = tokio::sync::mpsc::unbounded_channel::<Instant>();
+    let (tx_ack, rx_ack) = std::sync::mpsc::channel::<()>();
+    let waiter = tokio::spawn(async move {
+        let mut lat = Vec::with_capacity(WAKES);
+        while let Some(t0) = rx_start.recv().await {
+            tokio::time::timeout(Duration::from_secs(5), rx.changed()).await.expect("woken").expect("changed");
+            lat.push(t0.elapsed());
+            rx.borrow_and_update();
+            let _ = tx_ack.send(());
+        }
+        lat
+    });
+    let writer_store = store.clone();
+    tokio::task::spawn_blocking(move || {
+        for i in 0..WAKES {
+            let t0 = Instant::now();
+            tx_start.send(t0).expect("send");
+            writer_store.write("wake", &item(i), move |_| Ok(Decision::Put(item(i)))).expect("write");
+            rx_ack.recv_timeout(Duration::from_secs(5)).expect("subscriber acknowledged");
+        }
+    })
+    .await
+    .expect("writer");
+    let mut lat = waiter.await.expect("waiter");
+    lat.sort_unstable();
+    println!(
+        "wake-up ({label}), write start to subscriber woken, {} samples: p50 {:?}, p99 {:?}, max {:?}",
+        lat.len(),
+        percentile(&lat, 0.50),
+        percentile(&lat, 0.99),
+        lat.last().expect("samples")
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    // `cargo bench` passes `--bench`; nothing to parse.
+    get_records_throughput().await;
+    wake_latency(Durability::default(), "buffered durability: journal written, fsync every 100 ms").await;
+    wake_latency(Durability::Sync, "sync durability: woken after the covering fsync").await;
+}

@@ -1,0 +1,311 @@
+//! A loaded function: its configuration, its pre-linked component, its concurrency, and the
+//! invocation itself.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, Thread};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime_wasi::{I32Exit, WasiCtx};
+
+use crate::bindings::HandlerPre;
+use crate::bindings::tidepool::handler::types::Context as GuestContext;
+use crate::bridge::InvocationOrigin;
+use crate::code::CodeHash;
+use crate::config::FunctionConfig;
+use crate::host::{HostState, MemoryLimiter};
+use crate::invocation::{FunctionError, FunctionErrorKind, Invocation, InvokeOptions, ThrottleReason, Throttled};
+use crate::limits::{EPOCH_TICK, MAX_RESPONSE_BYTES};
+use crate::logs::LogBuffer;
+use crate::runtime::Inner;
+
+const MIB: usize = 1024 * 1024;
+
+thread_local! {
+    /// Drives one invocation's future on the invoking thread: wasmtime's async calls (on a fiber
+    /// stack from the pool) and WASI's host futures, with a timer for the timeout.
+    static EXECUTOR: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a current-thread tokio runtime needs no resources that can run out");
+}
+
+/// A function ready to run: a fresh instance of its component per invocation.
+pub struct LoadedFunction {
+    id: u64,
+    runtime: Arc<Inner>,
+    config: FunctionConfig,
+    code: CodeHash,
+    pre: HandlerPre<HostState>,
+    environment: Vec<(String, String)>,
+    /// The function's reserved concurrency, if it has one.
+    reserved: Option<Arc<Semaphore>>,
+}
+
+/// The right to run one invocation of one function: a slot of its reserved concurrency (if any)
+/// and of the runtime's pool. Released when dropped.
+#[must_use = "a permit is released when dropped"]
+pub struct InvokePermit {
+    function: u64,
+    _reserved: Option<OwnedSemaphorePermit>,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl std::fmt::Debug for InvokePermit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InvokePermit").field("function", &self.function).finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for LoadedFunction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedFunction").field("config", &self.config).field("code", &self.code).finish()
+    }
+}
+
+impl LoadedFunction {
+    pub(crate) fn new(runtime: Arc<Inner>, config: FunctionConfig, code: CodeHash, pre: HandlerPre<HostState>) -> Self {
+        static IDS: AtomicU64 = AtomicU64::new(0);
+        LoadedFunction {
+            id: IDS.fetch_add(1, Ordering::Relaxed),
+            runtime,
+            environment: config.guest_environment(),
+            reserved: config.reserved_concurrency.map(|n| Arc::new(Semaphore::new(n as usize))),
+            config,
+            code,
+            pre,
+        }
+    }
+
+    pub fn config(&self) -> &FunctionConfig {
+        &self.config
+    }
+
+    pub fn code_hash(&self) -> &CodeHash {
+        &self.code
+    }
+
+    /// Takes a permit if one is free now, else fails as Lambda throttles a synchronous invoke.
+    pub fn try_acquire(&self) -> Result<InvokePermit, Throttled> {
+        let reserved = match &self.reserved {
+            Some(semaphore) => Some(semaphore.clone().try_acquire_owned().map_err(|e| throttled(e, true))?),
+            None => None,
+        };
+        let slot = self.runtime.slots.clone().try_acquire_owned().map_err(|e| throttled(e, false))?;
+        Ok(InvokePermit { function: self.id, _reserved: reserved, _slot: slot })
+    }
+
+    /// Waits for a permit (stream delivery waits rather than failing). With a reserved
+    /// concurrency of 0 it never returns.
+    pub async fn acquire(&self) -> InvokePermit {
+        let reserved = match &self.reserved {
+            Some(semaphore) => Some(semaphore.clone().acquire_owned().await.expect("the semaphore is never closed")),
+            None => None,
+        };
+        let slot = self.runtime.slots.clone().acquire_owned().await.expect("the semaphore is never closed");
+        InvokePermit { function: self.id, _reserved: reserved, _slot: slot }
+    }
+
+    /// [`LoadedFunction::acquire`], blocking the thread. Not from inside an async task.
+    pub fn acquire_blocking(&self) -> InvokePermit {
+        block_on(self.acquire())
+    }
+
+    /// [`LoadedFunction::try_acquire`], then [`LoadedFunction::invoke`].
+    pub fn try_invoke(&self, event: &str, options: InvokeOptions) -> Result<Invocation, Throttled> {
+        let permit = self.try_acquire()?;
+        Ok(self.invoke(permit, event, options))
+    }
+
+    /// Runs the handler on `event` (the JSON Lambda would pass) in a fresh instance, and drops
+    /// the instance. A trap, timeout or memory overrun is a [`FunctionError`] in the result;
+    /// nothing a guest does makes this panic.
+    ///
+    /// Synchronous and CPU-bound for up to the function's timeout: call it from a plain thread or
+    /// `spawn_blocking`, never from an async task.
+    ///
+    /// # Panics
+    /// If `permit` was taken from another function, or the store bridge panics.
+    #[tracing::instrument(skip_all, fields(function = %self.config.name, request_id))]
+    pub fn invoke(&self, permit: InvokePermit, event: &str, options: InvokeOptions) -> Invocation {
+        assert_eq!(permit.function, self.id, "an InvokePermit is used with the function it was taken from");
+        let request_id = options.request_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        tracing::Span::current().record("request_id", request_id.as_str());
+        let runtime = &*self.runtime;
+        let timeout = self.config.timeout;
+        let memory_limit = self.config.memory_mb as usize * MIB;
+        let logs = LogBuffer::new(runtime.config.max_log_bytes);
+
+        let start = Instant::now();
+        let deadline = start + timeout;
+        let deadline_ms = (SystemTime::now() + timeout).duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let context = GuestContext {
+            request_id: request_id.clone(),
+            function_name: self.config.name.clone(),
+            function_version: self.config.version.clone(),
+            invoked_function_arn: self.config.arn.clone(),
+            memory_limit_in_mb: self.config.memory_mb,
+            deadline_ms,
+        };
+        let state = HostState {
+            wasi: self.wasi_ctx(&logs),
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter::new(memory_limit),
+            logs: logs.clone(),
+            bridge: options.bridge.unwrap_or_else(|| runtime.bridge.clone()),
+            origin: InvocationOrigin {
+                function_name: self.config.name.clone(),
+                request_id: request_id.clone(),
+                chain_depth: options.chain_depth,
+            },
+        };
+        let mut store = Store::new(&runtime.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        // The epoch ticks every millisecond while invocations run; the callback checks the real
+        // clock, so a late ticker delays the timeout but never brings it forward.
+        store.set_epoch_deadline(ticks(timeout));
+        store.epoch_deadline_callback(move |_| {
+            let now = Instant::now();
+            if now >= deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Continue(ticks(deadline - now)))
+            }
+        });
+
+        let returned = {
+            let _ticking = runtime.ticker.activate();
+            let run = async {
+                let handler = self.pre.instantiate_async(&mut store).await?;
+                handler.call_handle(&mut store, event, &context).await
+            };
+            // The epoch interrupts a guest that computes; this timer one that waits in a host
+            // call (a WASI sleep or poll), where epochs are not checked.
+            let timed = async {
+                match tokio::time::timeout_at(deadline.into(), run).await {
+                    Ok(returned) => returned,
+                    Err(_elapsed) => Err(wasmtime::Error::from(Trap::Interrupt)),
+                }
+            };
+            EXECUTOR.with(|executor| executor.block_on(timed))
+        };
+        let duration = start.elapsed();
+        let state = store.into_data();
+        drop(permit);
+
+        let result = match returned {
+            Ok(Ok(response)) if response.len() > MAX_RESPONSE_BYTES => Err(FunctionError::new(
+                "Function.ResponseSizeTooLarge",
+                format!("Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."),
+                FunctionErrorKind::ResponseTooLarge,
+            )),
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(error)) => {
+                Err(FunctionError::new(error.error_type, error.error_message, FunctionErrorKind::Returned))
+            }
+            Err(error) => {
+                let error = self.runtime_error(&request_id, error, &state);
+                logs.append(format!("RequestId: {request_id} Error: {}\n", error.error_message).as_bytes());
+                Err(error)
+            }
+        };
+        let captured = logs.take();
+        Invocation {
+            request_id,
+            result,
+            logs: captured.text,
+            logs_dropped_bytes: captured.dropped_bytes,
+            billed_duration_ms: (duration.as_nanos().div_ceil(1_000_000) as u64).max(1),
+            duration,
+            memory_size_mb: self.config.memory_mb,
+            max_memory_used_mb: state.limiter.peak.div_ceil(MIB) as u32,
+        }
+    }
+
+    /// WASI for one invocation: the function's environment, output into the log, the host's
+    /// clocks and random; no files (no preopened directories) and no network.
+    fn wasi_ctx(&self, logs: &LogBuffer) -> WasiCtx {
+        WasiCtx::builder()
+            .envs(&self.environment)
+            .stdout(logs.clone())
+            .stderr(logs.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build()
+    }
+
+    /// Classifies a trap or exit as Lambda reports a runtime that died.
+    fn runtime_error(&self, request_id: &str, error: wasmtime::Error, state: &HostState) -> FunctionError {
+        let kind;
+        let message;
+        if state.limiter.exceeded {
+            kind = FunctionErrorKind::OutOfMemory;
+            message = "Runtime exited with error: signal: killed".to_string();
+        } else if let Some(Trap::Interrupt) = error.downcast_ref::<Trap>() {
+            kind = FunctionErrorKind::Timeout;
+            message = format!("Task timed out after {:.2} seconds", self.config.timeout.as_secs_f64());
+        } else if let Some(exit) = error.downcast_ref::<I32Exit>() {
+            kind = FunctionErrorKind::Crashed;
+            message = match exit.0 {
+                0 => "Runtime exited without providing a reason".to_string(),
+                code => format!("Runtime exited with error: exit status {code}"),
+            };
+        } else {
+            kind = FunctionErrorKind::Crashed;
+            let cause = match error.downcast_ref::<Trap>() {
+                Some(trap) => trap.to_string(),
+                None => format!("{:#}", error),
+            };
+            message = format!("Runtime exited with error: {cause}");
+            tracing::debug!(error = format!("{error:?}"), "guest trapped");
+        }
+        let error_type = match kind {
+            FunctionErrorKind::OutOfMemory => "Runtime.OutOfMemory",
+            FunctionErrorKind::Timeout => "Sandbox.Timedout",
+            _ => "Runtime.ExitError",
+        };
+        FunctionError::new(error_type, format!("RequestId: {request_id} Error: {message}"), kind)
+    }
+}
+
+/// Epoch ticks (milliseconds) to wait for `duration`, at least one.
+fn ticks(duration: std::time::Duration) -> u64 {
+    (duration.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64).max(1)
+}
+
+fn throttled(error: TryAcquireError, reserved: bool) -> Throttled {
+    debug_assert!(matches!(error, TryAcquireError::NoPermits), "the semaphores are never closed");
+    Throttled {
+        reason: if reserved {
+            ThrottleReason::ReservedFunctionConcurrentInvocationLimitExceeded
+        } else {
+            ThrottleReason::ConcurrentInvocationLimitExceeded
+        },
+    }
+}
+
+/// Runs a future to completion on this thread, parking between polls.
+fn block_on<F: Future>(future: F) -> F::Output {
+    struct Unpark(Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(thread::current())));
+    let mut context = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    loop {
+        match future.as_mut().poll(&mut context) {
+            Poll::Ready(output) => return output,
+            Poll::Pending => thread::park(),
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! The runtime: one wasmtime engine with the pooling allocator, the linker with the handler's
+//! imports, the cache of precompiled components and the epoch ticker.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Semaphore;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::bindings::{Handler, HandlerPre};
+use crate::bridge::StoreBridge;
+use crate::code::{CodeCache, CodeHash};
+use crate::config::{FunctionConfig, RuntimeConfig};
+use crate::error::RuntimeError;
+use crate::function::LoadedFunction;
+use crate::host::HostState;
+use crate::limits::{
+    MAX_CORE_INSTANCE_BYTES, MAX_CORE_INSTANCES_PER_COMPONENT, MAX_LINEAR_MEMORY_BYTES, MAX_MEMORIES_PER_COMPONENT,
+    MAX_TABLE_ELEMENTS, MAX_TABLES_PER_COMPONENT,
+};
+use crate::ticker::Ticker;
+
+/// The wasm host. Cheap to clone; every clone is the same runtime.
+#[derive(Clone)]
+pub struct Runtime {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) engine: Engine,
+    linker: Linker<HostState>,
+    cache: CodeCache,
+    /// Components loaded in this process, shared by every function using the same code.
+    components: Mutex<HashMap<CodeHash, Component>>,
+    /// One permit per invocation running, over all functions: a pooling-allocator slot.
+    pub(crate) slots: Arc<Semaphore>,
+    pub(crate) ticker: Ticker,
+    pub(crate) bridge: Arc<dyn StoreBridge>,
+    pub(crate) config: RuntimeConfig,
+    stats: Stats,
+}
+
+#[derive(Default)]
+struct Stats {
+    compilations: AtomicU64,
+    cache_loads: AtomicU64,
+}
+
+/// Counters of the code cache, for tests and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RuntimeStats {
+    /// Components compiled by Cranelift in this process.
+    pub compilations: u64,
+    /// Components loaded from a precompiled file of the cache.
+    pub cache_loads: u64,
+}
+
+impl Runtime {
+    /// Sets up the engine (pooling allocator sized for `config.max_concurrency` instances, epoch
+    /// interruption), the linker and the cache directory, and starts the epoch ticker.
+    /// `bridge` serves the guests' store calls unless an invocation brings its own.
+    pub fn new(config: RuntimeConfig, bridge: Arc<dyn StoreBridge>) -> Result<Self, RuntimeError> {
+        let engine =
+            Engine::new(&engine_config(config.max_concurrency)).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        Handler::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
+            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let cache = CodeCache::open(&config.cache_dir, &engine)?;
+        let ticker =
+            Ticker::start(engine.clone()).map_err(|e| RuntimeError::Engine(format!("start the epoch ticker: {e}")))?;
+        let slots = Arc::new(Semaphore::new(config.max_concurrency as usize));
+        let inner = Inner {
+            engine,
+            linker,
+            cache,
+            components: Mutex::default(),
+            slots,
+            ticker,
+            bridge,
+            config,
+            stats: Stats::default(),
+        };
+        Ok(Runtime { inner: Arc::new(inner) })
+    }
+
+    /// Deploys a component: compiles it once and keeps the precompiled form in the cache, keyed by
+    /// the SHA-256 of `bytes`. A component already in the cache (from this process or an earlier
+    /// one) is loaded, not compiled again. Fails if the component is invalid or does not target
+    /// the `tidepool:handler/handler` world with imports this host provides.
+    #[tracing::instrument(skip_all, fields(hash))]
+    pub fn compile(&self, bytes: &[u8]) -> Result<CodeHash, RuntimeError> {
+        let hash = CodeHash::of(bytes);
+        tracing::Span::current().record("hash", tracing::field::display(&hash));
+        if self.loaded_component(&hash)?.is_some() {
+            return Ok(hash);
+        }
+        let inner = &self.inner;
+        let invalid = |e: wasmtime::Error| RuntimeError::InvalidComponent { hash, reason: format!("{e:#}") };
+        let artifact = inner.engine.precompile_component(bytes).map_err(invalid)?;
+        let path = inner.cache.store(&hash, &artifact)?;
+        inner.stats.compilations.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(path = %path.display(), bytes = bytes.len(), "compiled component");
+        match self.load_cached(&hash, false)? {
+            Some(_) => Ok(hash),
+            None => Err(RuntimeError::CodeNotFound { hash }),
+        }
+    }
+
+    /// Whether code `hash` can be loaded without its bytes (it is in memory or in the cache).
+    pub fn has_code(&self, hash: &CodeHash) -> bool {
+        self.lock_components().contains_key(hash) || self.inner.cache.path(hash).is_file()
+    }
+
+    /// Makes a function runnable: code `hash` (from [`Runtime::compile`], in this process or an
+    /// earlier one with the same cache directory) with `config`. Never compiles.
+    pub fn load_function(&self, config: FunctionConfig, hash: &CodeHash) -> Result<Arc<LoadedFunction>, RuntimeError> {
+        config.validate()?;
+        let component = self.loaded_component(hash)?.ok_or(RuntimeError::CodeNotFound { hash: *hash })?;
+        let pre = self.handler_pre(hash, &component)?;
+        Ok(Arc::new(LoadedFunction::new(self.inner.clone(), config, *hash, pre)))
+    }
+
+    /// The cache's counters.
+    pub fn stats(&self) -> RuntimeStats {
+        RuntimeStats {
+            compilations: self.inner.stats.compilations.load(Ordering::Relaxed),
+            cache_loads: self.inner.stats.cache_loads.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The component of `hash` from memory, else from the cache (checked against the handler
+    /// world), else `None`.
+    fn loaded_component(&self, hash: &CodeHash) -> Result<Option<Component>, RuntimeError> {
+        if let Some(component) = self.lock_components().get(hash) {
+            return Ok(Some(component.clone()));
+        }
+        self.load_cached(hash, true)
+    }
+
+    /// Maps the precompiled component of `hash` from the cache and keeps it in memory;
+    /// `count` it in [`RuntimeStats::cache_loads`] unless it was compiled just now.
+    fn load_cached(&self, hash: &CodeHash, count: bool) -> Result<Option<Component>, RuntimeError> {
+        let inner = &self.inner;
+        let component = match inner.cache.load(&inner.engine, hash) {
+            Ok(Some(component)) => component,
+            Ok(None) => return Ok(None),
+            Err(reason) => {
+                tracing::warn!(%hash, %reason, "dropped an unloadable precompiled component");
+                return Ok(None);
+            }
+        };
+        if count {
+            inner.stats.cache_loads.fetch_add(1, Ordering::Relaxed);
+        }
+        self.handler_pre(hash, &component)?;
+        Ok(Some(self.lock_components().entry(*hash).or_insert(component).clone()))
+    }
+
+    /// Links `component` against the host and checks that it exports `handle`.
+    fn handler_pre(&self, hash: &CodeHash, component: &Component) -> Result<HandlerPre<HostState>, RuntimeError> {
+        let invalid = |e: wasmtime::Error| RuntimeError::InvalidComponent { hash: *hash, reason: format!("{e:#}") };
+        let pre = self.inner.linker.instantiate_pre(component).map_err(invalid)?;
+        HandlerPre::new(pre).map_err(invalid)
+    }
+
+    fn lock_components(&self) -> std::sync::MutexGuard<'_, HashMap<CodeHash, Component>> {
+        // The map is only inserted into: a panic elsewhere cannot leave it inconsistent.
+        self.inner.components.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The engine: Cranelift, epoch interruption, and a pooling allocator with one slot per
+/// concurrent invocation.
+fn engine_config(max_concurrency: u32) -> Config {
+    let slots = max_concurrency.max(1);
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(slots)
+        .total_core_instances(slots * MAX_CORE_INSTANCES_PER_COMPONENT)
+        .total_memories(slots * MAX_MEMORIES_PER_COMPONENT)
+        .total_tables(slots * MAX_TABLES_PER_COMPONENT)
+        .max_core_instances_per_component(MAX_CORE_INSTANCES_PER_COMPONENT)
+        .max_memories_per_component(MAX_MEMORIES_PER_COMPONENT)
+        .max_tables_per_component(MAX_TABLES_PER_COMPONENT)
+        .max_memories_per_module(1)
+        .max_tables_per_module(2)
+        .table_elements(MAX_TABLE_ELEMENTS)
+        .max_core_instance_size(MAX_CORE_INSTANCE_BYTES)
+        .max_memory_size(MAX_LINEAR_MEMORY_BYTES)
+        .total_stacks(slots);
+    let mut config = Config::new();
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool)).epoch_interruption(true);
+    config
+}

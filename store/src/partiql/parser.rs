@@ -1,0 +1,721 @@
+//! Recursive descent from tokens to a [`Statement`]. Only the grammar and hard
+//! limits are checked here; what a statement means for a table is left to
+//! [`super::plan`].
+//!
+//! Precedence, loosest first: `OR`, `AND`, `NOT`, the predicates (`=`, `<>`,
+//! `<`, `<=`, `>`, `>=`, `BETWEEN`, `IN`, `IS`), `+`/`-`/`||`, unary `-`.
+
+use super::ast::{Action, ArithOp, Expr, Literal, Op, OrderKey, Returning, Select, Span, Statement, SynPath, SynStep};
+use super::lexer::{Tok, Token};
+use super::reserved::is_keyword;
+use super::{MAX_OPERATORS, MAX_PARSE_DEPTH, PartiqlError};
+use crate::expr::{Comparator, MAX_PATH_DEPTH};
+
+type Result<T> = std::result::Result<T, PartiqlError>;
+
+/// Detail of a token left over after a complete statement.
+const LEFTOVER: &str = "Unexpected token after expression";
+/// Detail of a statement that does not start with a statement keyword.
+const NOT_DML: &str = "Expected data manipulation";
+/// A write's `WHERE` must name its whole key; without one it names none.
+const INCOMPLETE_KEY: &str = "Where clause does not contain a mandatory equality on all key attributes";
+
+struct Parser<'a> {
+    src: &'a str,
+    toks: &'a [Token],
+    pos: usize,
+    depth: usize,
+    params: usize,
+    ops: usize,
+}
+
+/// Parses a whole statement from its tokens (which end in [`Tok::Eof`]).
+pub(crate) fn parse(src: &str, toks: &[Token]) -> Result<Statement> {
+    let mut p = Parser { src, toks, pos: 0, depth: 0, params: 0, ops: 0 };
+    let op = p.statement()?;
+    if p.peek().kind == Tok::Semicolon {
+        p.pos += 1;
+    }
+    if p.peek().kind != Tok::Eof {
+        return Err(PartiqlError::malformed(LEFTOVER));
+    }
+    Ok(Statement { op, params: p.params })
+}
+
+impl<'a> Parser<'a> {
+    fn peek(&self) -> &'a Token {
+        self.peek_at(0)
+    }
+
+    fn peek_at(&self, n: usize) -> &'a Token {
+        let last = self.toks.len().saturating_sub(1);
+        &self.toks[(self.pos + n).min(last)]
+    }
+
+    fn bump(&mut self) -> &'a Token {
+        let t = self.peek();
+        if t.kind != Tok::Eof {
+            self.pos += 1;
+        }
+        t
+    }
+
+    fn is_kw(t: &Token, kw: &str) -> bool {
+        t.kind == Tok::Ident && t.text.eq_ignore_ascii_case(kw)
+    }
+
+    fn at_kw(&self, kw: &str) -> bool {
+        Self::is_kw(self.peek(), kw)
+    }
+
+    fn eat_kw(&mut self, kw: &str) -> bool {
+        let hit = self.at_kw(kw);
+        if hit {
+            self.pos += 1;
+        }
+        hit
+    }
+
+    fn expect_kw(&mut self, kw: &str) -> Result<()> {
+        if self.eat_kw(kw) { Ok(()) } else { Err(self.unexpected()) }
+    }
+
+    fn expect(&mut self, kind: Tok) -> Result<&'a Token> {
+        if self.peek().kind == kind { Ok(self.bump()) } else { Err(self.unexpected()) }
+    }
+
+    /// The error for the token at the cursor.
+    fn unexpected(&self) -> PartiqlError {
+        let t = self.peek();
+        PartiqlError::malformed(match t.kind {
+            Tok::Eof => "Unexpected end of statement",
+            Tok::Ident if is_keyword(&t.text) => "Unexpected keyword",
+            _ => "Unexpected token",
+        })
+    }
+
+    fn span(&self, t: &Token) -> Span {
+        let before = &self.src[..t.start];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let col = self.src[line_start..t.start].chars().count() + 1;
+        let len = self.src[t.start..t.end].chars().count();
+        let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        Span { line: clamp(line), col: clamp(col), len: clamp(len) }
+    }
+
+    fn enter(&mut self) -> Result<()> {
+        self.depth += 1;
+        if self.depth > MAX_PARSE_DEPTH {
+            return Err(PartiqlError::malformed(format!(
+                "The expression is nested too deeply; maximum depth: {MAX_PARSE_DEPTH}"
+            )));
+        }
+        Ok(())
+    }
+
+    fn leave(&mut self) {
+        self.depth -= 1;
+    }
+
+    fn count_op(&mut self) -> Result<()> {
+        self.ops += 1;
+        if self.ops > MAX_OPERATORS {
+            return Err(PartiqlError::invalid(format!(
+                "The expression contains too many operators or functions; maximum: {MAX_OPERATORS}"
+            )));
+        }
+        Ok(())
+    }
+
+    // ---- statements ----
+
+    fn statement(&mut self) -> Result<Op> {
+        let t = self.peek();
+        if t.kind != Tok::Ident {
+            return Err(PartiqlError::malformed(NOT_DML));
+        }
+        match t.text.to_ascii_uppercase().as_str() {
+            "SELECT" => Ok(Op::Select(self.select()?)),
+            "INSERT" => self.insert(),
+            "UPDATE" => self.update(),
+            "DELETE" => self.delete(),
+            "EXISTS" => {
+                self.pos += 1;
+                self.expect(Tok::LParen)?;
+                if !self.at_kw("SELECT") {
+                    return Err(self.unexpected());
+                }
+                let select = self.select()?;
+                self.expect(Tok::RParen)?;
+                Ok(Op::Exists(select))
+            }
+            _ => Err(PartiqlError::malformed(NOT_DML)),
+        }
+    }
+
+    fn select(&mut self) -> Result<Select> {
+        self.expect_kw("SELECT")?;
+        if self.at_kw("DISTINCT") {
+            return Err(PartiqlError::invalid("Unsupported token in expression: DISTINCT"));
+        }
+        self.eat_kw("ALL");
+        if self.at_kw("VALUE") || self.at_kw("PIVOT") {
+            return Err(PartiqlError::invalid("Select projection doesn't support value or pivot keywords"));
+        }
+        let projection = if self.peek().kind == Tok::Star {
+            self.pos += 1;
+            if self.peek().kind == Tok::Comma {
+                return Err(star_and_others());
+            }
+            None
+        } else {
+            let mut items = Vec::new();
+            loop {
+                if self.peek().kind == Tok::Star {
+                    return Err(star_and_others());
+                }
+                items.push(self.expr()?);
+                if self.at_kw("AS") || self.at_alias() {
+                    return Err(PartiqlError::invalid("Aliasing is not supported"));
+                }
+                if self.peek().kind != Tok::Comma {
+                    break;
+                }
+                self.pos += 1;
+            }
+            Some(items)
+        };
+        self.expect_kw("FROM")?;
+        let (table, index) = self.source()?;
+        self.refuse_alias()?;
+        let filter = if self.eat_kw("WHERE") { Some(self.expr()?) } else { None };
+        let mut order_by = Vec::new();
+        if self.eat_kw("ORDER") {
+            self.expect_kw("BY")?;
+            loop {
+                let name = self.name()?;
+                let descending = if self.eat_kw("DESC") {
+                    true
+                } else {
+                    self.eat_kw("ASC");
+                    false
+                };
+                order_by.push(OrderKey { name, descending });
+                if self.peek().kind != Tok::Comma {
+                    break;
+                }
+                self.pos += 1;
+            }
+        }
+        for clause in ["GROUP", "HAVING", "LIMIT", "OFFSET"] {
+            if self.at_kw(clause) {
+                let shown = if clause == "GROUP" { "GROUP BY" } else { clause };
+                return Err(PartiqlError::invalid(format!("Unsupported clause: {shown}")));
+            }
+        }
+        Ok(Select { projection, table, index, filter, order_by })
+    }
+
+    fn insert(&mut self) -> Result<Op> {
+        self.expect_kw("INSERT")?;
+        self.expect_kw("INTO")?;
+        let table = self.dml_table()?;
+        if self.at_kw("VALUES") || self.peek().kind == Tok::LParen {
+            return Err(PartiqlError::invalid(
+                "Unsupported operation: Inserting multiple items in a single statement is not supported, use \"INSERT INTO tableName VALUE item\" instead",
+            ));
+        }
+        if !self.eat_kw("VALUE") {
+            return Err(PartiqlError::malformed(LEFTOVER));
+        }
+        let value = self.expr()?;
+        if self.at_kw("RETURNING") {
+            return Err(PartiqlError::invalid("RETURNING is not supported in INSERT"));
+        }
+        Ok(Op::Insert { table, value })
+    }
+
+    fn update(&mut self) -> Result<Op> {
+        self.expect_kw("UPDATE")?;
+        let table = self.dml_table()?;
+        self.refuse_alias()?;
+        let mut actions = Vec::new();
+        loop {
+            if self.eat_kw("SET") {
+                loop {
+                    let path = self.target_path()?;
+                    self.expect(Tok::Eq)?;
+                    actions.push(Action::Set(path, self.expr()?));
+                    if self.peek().kind != Tok::Comma {
+                        break;
+                    }
+                    self.pos += 1;
+                }
+            } else if self.eat_kw("REMOVE") {
+                loop {
+                    actions.push(Action::Remove(self.target_path()?));
+                    if self.peek().kind != Tok::Comma {
+                        break;
+                    }
+                    self.pos += 1;
+                }
+            } else if self.at_kw("ADD") || self.at_kw("DELETE") {
+                return Err(PartiqlError::invalid(
+                    "Only SET and REMOVE are supported in update expressions at this time",
+                ));
+            } else {
+                break;
+            }
+        }
+        if actions.is_empty() {
+            return Err(self.unexpected());
+        }
+        if !self.eat_kw("WHERE") {
+            return Err(if self.peek().kind == Tok::Eof || self.peek().kind == Tok::Semicolon {
+                PartiqlError::invalid(INCOMPLETE_KEY)
+            } else {
+                PartiqlError::malformed(LEFTOVER)
+            });
+        }
+        let filter = self.expr()?;
+        let returning = self.returning()?;
+        Ok(Op::Update { table, actions, filter, returning })
+    }
+
+    fn delete(&mut self) -> Result<Op> {
+        self.expect_kw("DELETE")?;
+        self.expect_kw("FROM")?;
+        let table = self.dml_table()?;
+        self.refuse_alias()?;
+        if !self.eat_kw("WHERE") {
+            return Err(if self.peek().kind == Tok::Eof || self.peek().kind == Tok::Semicolon {
+                PartiqlError::invalid(INCOMPLETE_KEY)
+            } else {
+                PartiqlError::malformed(LEFTOVER)
+            });
+        }
+        let filter = self.expr()?;
+        let returning = self.returning()?;
+        Ok(Op::Delete { table, filter, returning })
+    }
+
+    fn returning(&mut self) -> Result<Option<Returning>> {
+        if !self.eat_kw("RETURNING") {
+            return Ok(None);
+        }
+        let all = if self.eat_kw("ALL") {
+            true
+        } else if self.eat_kw("MODIFIED") {
+            false
+        } else {
+            return Err(self.unexpected());
+        };
+        let new = if self.eat_kw("NEW") {
+            true
+        } else if self.eat_kw("OLD") {
+            false
+        } else {
+            return Err(self.unexpected());
+        };
+        if self.peek().kind != Tok::Star {
+            return Err(PartiqlError::invalid(
+                "Expected '*' after ( MODIFIED | ALL ) ( NEW | OLD ) in RETURNING clause",
+            ));
+        }
+        self.pos += 1;
+        if self.peek().kind == Tok::Comma {
+            return Err(PartiqlError::invalid("Invalid syntax with multiple returning elements in RETURNING clause"));
+        }
+        Ok(Some(match (all, new) {
+            (true, false) => Returning::AllOld,
+            (false, false) => Returning::ModifiedOld,
+            (true, true) => Returning::AllNew,
+            (false, true) => Returning::ModifiedNew,
+        }))
+    }
+
+    /// A table or index name: a bare name that is not a keyword, or a quoted one.
+    fn name(&mut self) -> Result<String> {
+        let t = self.peek();
+        match t.kind {
+            Tok::Ident if !is_keyword(&t.text) => Ok(self.bump().text.clone()),
+            Tok::Quoted => Ok(self.bump().text.clone()),
+            _ => Err(self.unexpected()),
+        }
+    }
+
+    /// `table` or `table.index`.
+    fn source(&mut self) -> Result<(String, Option<String>)> {
+        let mut parts = vec![self.name()?];
+        while self.peek().kind == Tok::Dot {
+            self.pos += 1;
+            parts.push(self.name()?);
+        }
+        if parts.len() > 2 {
+            return Err(PartiqlError::invalid("A path may contain at most 2 components in the FROM clause"));
+        }
+        if parts.iter().any(String::is_empty) {
+            return Err(PartiqlError::invalid("Path component cannot be an empty string"));
+        }
+        let index = if parts.len() == 2 { parts.pop() } else { None };
+        let table = parts.pop().unwrap_or_default();
+        Ok((table, index))
+    }
+
+    /// The table of an INSERT, UPDATE or DELETE: never an index.
+    fn dml_table(&mut self) -> Result<String> {
+        let (table, index) = self.source()?;
+        if index.is_some() {
+            return Err(PartiqlError::invalid(
+                "FROM clause may only contain a single table name in data manipulation statements",
+            ));
+        }
+        Ok(table)
+    }
+
+    /// Whether the cursor is at a name that can only be an alias.
+    fn at_alias(&self) -> bool {
+        let t = self.peek();
+        (t.kind == Tok::Ident && !is_keyword(&t.text)) || t.kind == Tok::Quoted
+    }
+
+    fn refuse_alias(&self) -> Result<()> {
+        if self.at_kw("AS") || self.at_alias() {
+            return Err(PartiqlError::invalid("Aliasing is not supported"));
+        }
+        Ok(())
+    }
+
+    /// The path an update action writes.
+    fn target_path(&mut self) -> Result<SynPath> {
+        let t = self.peek();
+        let head = match t.kind {
+            Tok::Ident if !is_keyword(&t.text) => t.text.clone(),
+            Tok::Quoted => t.text.clone(),
+            _ => return Err(self.unexpected()),
+        };
+        self.pos += 1;
+        self.path_steps(head, t)
+    }
+
+    // ---- expressions ----
+
+    fn expr(&mut self) -> Result<Expr> {
+        self.or()
+    }
+
+    fn or(&mut self) -> Result<Expr> {
+        let mut left = self.and()?;
+        while self.eat_kw("OR") {
+            self.count_op()?;
+            let right = self.and()?;
+            left = Expr::Or(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn and(&mut self) -> Result<Expr> {
+        let mut left = self.not()?;
+        while self.eat_kw("AND") {
+            self.count_op()?;
+            let right = self.not()?;
+            left = Expr::And(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn not(&mut self) -> Result<Expr> {
+        if self.at_kw("NOT") {
+            self.pos += 1;
+            self.count_op()?;
+            self.enter()?;
+            let inner = self.not();
+            self.leave();
+            return Ok(Expr::Not(Box::new(inner?)));
+        }
+        self.predicate()
+    }
+
+    fn predicate(&mut self) -> Result<Expr> {
+        let left = self.additive()?;
+        let cmp = match self.peek().kind {
+            Tok::Eq => Some(Comparator::Eq),
+            Tok::Ne => Some(Comparator::Ne),
+            Tok::Lt => Some(Comparator::Lt),
+            Tok::Le => Some(Comparator::Le),
+            Tok::Gt => Some(Comparator::Gt),
+            Tok::Ge => Some(Comparator::Ge),
+            _ => None,
+        };
+        if let Some(op) = cmp {
+            self.pos += 1;
+            self.count_op()?;
+            let right = self.additive()?;
+            return Ok(Expr::Cmp { op, left: Box::new(left), right: Box::new(right) });
+        }
+        let negated = self.at_kw("NOT") && ["BETWEEN", "IN", "LIKE"].iter().any(|kw| Self::is_kw(self.peek_at(1), kw));
+        if negated {
+            self.pos += 1;
+        }
+        if self.eat_kw("BETWEEN") {
+            self.count_op()?;
+            let low = self.additive()?;
+            self.expect_kw("AND")?;
+            let high = self.additive()?;
+            return Ok(Expr::Between { value: Box::new(left), low: Box::new(low), high: Box::new(high), negated });
+        }
+        if self.eat_kw("IN") {
+            self.count_op()?;
+            let list = if self.peek().kind == Tok::LParen {
+                self.pos += 1;
+                self.enter()?;
+                let items = self.expr_list(Tok::RParen);
+                self.leave();
+                Expr::List(items?)
+            } else {
+                self.additive()?
+            };
+            return Ok(Expr::In { value: Box::new(left), list: Box::new(list), negated });
+        }
+        if self.at_kw("LIKE") {
+            return Err(PartiqlError::invalid("Unsupported operator in Condition Expression. Operator: LIKE"));
+        }
+        if self.eat_kw("IS") {
+            self.count_op()?;
+            let negated = self.eat_kw("NOT");
+            let t = self.peek();
+            if t.kind != Tok::Ident {
+                return Err(self.unexpected());
+            }
+            self.pos += 1;
+            return Ok(Expr::Is { value: Box::new(left), ty: t.text.to_ascii_uppercase(), negated });
+        }
+        if negated {
+            return Err(self.unexpected());
+        }
+        Ok(left)
+    }
+
+    fn additive(&mut self) -> Result<Expr> {
+        let mut left = self.unary()?;
+        loop {
+            let op = match self.peek().kind {
+                Tok::Plus => ArithOp::Plus,
+                Tok::Minus => ArithOp::Minus,
+                Tok::Concat => ArithOp::Concat,
+                _ => return Ok(left),
+            };
+            self.pos += 1;
+            self.count_op()?;
+            let right = self.unary()?;
+            left = Expr::Arith { op, left: Box::new(left), right: Box::new(right) };
+        }
+    }
+
+    fn unary(&mut self) -> Result<Expr> {
+        match self.peek().kind {
+            Tok::Minus if self.peek_at(1).kind == Tok::Num => {
+                self.pos += 1;
+                let n = self.bump();
+                Ok(Expr::Lit(Literal::Num(format!("-{}", n.text))))
+            }
+            Tok::Minus | Tok::Plus => {
+                let minus = self.bump().kind == Tok::Minus;
+                self.enter()?;
+                let inner = self.unary();
+                self.leave();
+                let inner = inner?;
+                Ok(if minus { Expr::Neg(Box::new(inner)) } else { inner })
+            }
+            _ => self.primary(),
+        }
+    }
+
+    /// Comma-separated expressions up to `close` (consumed); may be empty.
+    fn expr_list(&mut self, close: Tok) -> Result<Vec<Expr>> {
+        let mut items = Vec::new();
+        if self.peek().kind == close {
+            self.pos += 1;
+            return Ok(items);
+        }
+        loop {
+            items.push(self.expr()?);
+            if self.peek().kind == Tok::Comma {
+                self.pos += 1;
+                continue;
+            }
+            self.expect(close)?;
+            return Ok(items);
+        }
+    }
+
+    fn primary(&mut self) -> Result<Expr> {
+        let t = self.peek();
+        match t.kind {
+            Tok::Num => {
+                self.pos += 1;
+                Ok(Expr::Lit(Literal::Num(t.text.clone())))
+            }
+            Tok::Str => {
+                self.pos += 1;
+                Ok(Expr::Lit(Literal::Str(t.text.clone())))
+            }
+            Tok::Param => {
+                self.pos += 1;
+                self.params += 1;
+                Ok(Expr::Param(self.params - 1))
+            }
+            Tok::LParen => {
+                self.pos += 1;
+                self.enter()?;
+                let inner = self.expr();
+                self.leave();
+                let inner = inner?;
+                self.expect(Tok::RParen)?;
+                Ok(inner)
+            }
+            Tok::LBracket => {
+                self.pos += 1;
+                self.enter()?;
+                let items = self.expr_list(Tok::RBracket);
+                self.leave();
+                Ok(Expr::List(items?))
+            }
+            Tok::BagOpen => {
+                self.pos += 1;
+                self.enter()?;
+                let items = self.expr_list(Tok::BagClose);
+                self.leave();
+                Ok(Expr::Bag(items?))
+            }
+            Tok::LBrace => {
+                self.pos += 1;
+                self.enter()?;
+                let fields = self.struct_fields();
+                self.leave();
+                Ok(Expr::Struct(fields?))
+            }
+            Tok::Quoted => {
+                self.pos += 1;
+                self.path_steps(t.text.clone(), t).map(Expr::Path)
+            }
+            Tok::Ident => {
+                if self.peek_at(1).kind == Tok::LParen {
+                    return self.call();
+                }
+                let upper = t.text.to_ascii_uppercase();
+                let lit = match upper.as_str() {
+                    "TRUE" => Some(Literal::Bool(true)),
+                    "FALSE" => Some(Literal::Bool(false)),
+                    "NULL" => Some(Literal::Null),
+                    "MISSING" => Some(Literal::Missing),
+                    _ => None,
+                };
+                if let Some(lit) = lit {
+                    self.pos += 1;
+                    return Ok(Expr::Lit(lit));
+                }
+                if is_keyword(&t.text) {
+                    return Err(PartiqlError::malformed("Unexpected keyword"));
+                }
+                self.pos += 1;
+                self.path_steps(t.text.clone(), t).map(Expr::Path)
+            }
+            _ => Err(self.unexpected()),
+        }
+    }
+
+    fn struct_fields(&mut self) -> Result<Vec<(Expr, Expr)>> {
+        let mut fields = Vec::new();
+        if self.peek().kind == Tok::RBrace {
+            self.pos += 1;
+            return Ok(fields);
+        }
+        loop {
+            let key = self.expr()?;
+            self.expect(Tok::Colon)?;
+            let value = self.expr()?;
+            fields.push((key, value));
+            if self.peek().kind == Tok::Comma {
+                self.pos += 1;
+                continue;
+            }
+            self.expect(Tok::RBrace)?;
+            return Ok(fields);
+        }
+    }
+
+    fn call(&mut self) -> Result<Expr> {
+        let name_tok = self.bump();
+        let span = self.span(name_tok);
+        self.count_op()?;
+        self.expect(Tok::LParen)?;
+        self.enter()?;
+        let args = if self.peek().kind == Tok::Star && self.peek_at(1).kind == Tok::RParen {
+            self.pos += 2;
+            Ok(vec![Expr::Star])
+        } else {
+            self.expr_list(Tok::RParen)
+        };
+        self.leave();
+        Ok(Expr::Call { name: name_tok.text.clone(), args: args?, span })
+    }
+
+    /// The steps after a path's first name (`head`, from token `first`).
+    fn path_steps(&mut self, head: String, first: &Token) -> Result<SynPath> {
+        let span = self.span(first);
+        let mut steps = Vec::new();
+        loop {
+            match self.peek().kind {
+                Tok::Dot => {
+                    self.pos += 1;
+                    let t = self.peek();
+                    match t.kind {
+                        Tok::Ident if !is_keyword(&t.text) => steps.push(SynStep::Attr(t.text.clone())),
+                        Tok::Quoted => steps.push(SynStep::Attr(t.text.clone())),
+                        Tok::Star => {
+                            return Err(PartiqlError::invalid("Unpivot path component like a.*.b are not supported"));
+                        }
+                        _ => return Err(PartiqlError::malformed("Invalid path dot component")),
+                    }
+                    self.pos += 1;
+                }
+                Tok::LBracket => {
+                    self.pos += 1;
+                    let t = self.peek();
+                    match t.kind {
+                        Tok::Num if t.text.bytes().all(|b| b.is_ascii_digit()) => {
+                            let i = t.text.parse::<usize>().map_err(|_| {
+                                PartiqlError::invalid(format!(
+                                    "List index is not within the allowable range; index: [{}]",
+                                    t.text
+                                ))
+                            })?;
+                            steps.push(SynStep::Index(i));
+                        }
+                        Tok::Str => steps.push(SynStep::Attr(t.text.clone())),
+                        Tok::Star => {
+                            return Err(PartiqlError::invalid("Wildcard path component like a[*].b are not supported"));
+                        }
+                        _ => return Err(PartiqlError::invalid("Unexpected path component")),
+                    }
+                    self.pos += 1;
+                    self.expect(Tok::RBracket)?;
+                }
+                _ => break,
+            }
+            if steps.len() + 1 > MAX_PATH_DEPTH {
+                return Err(PartiqlError::invalid(format!(
+                    "The document path has too many nesting levels; nesting levels: {}",
+                    steps.len() + 1
+                )));
+            }
+        }
+        Ok(SynPath { head, steps, span })
+    }
+}
+
+fn star_and_others() -> PartiqlError {
+    PartiqlError::invalid("Other attributes should not be present in the projection when '*' is used.")
+}
