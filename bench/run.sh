@@ -55,6 +55,7 @@ run() { # name script
 start_server
 echo "idle RSS: $(awk '/VmRSS/{print $2, $3}' /proc/$PID/status)"
 call CreateTable '{"TableName":"bench","KeySchema":[{"AttributeName":"pk","KeyType":"HASH"}],"AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"}],"BillingMode":"PAY_PER_REQUEST"}' >/dev/null
+[ -z "${BENCH_SERVER_CMD:-}" ] && call CreateTable '{"TableName":"sbench","KeySchema":[{"AttributeName":"pk","KeyType":"HASH"}],"AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"}],"BillingMode":"PAY_PER_REQUEST","StreamSpecification":{"StreamEnabled":true,"StreamViewType":"NEW_AND_OLD_IMAGES"}}' >/dev/null
 call CreateTable '{"TableName":"qbench","KeySchema":[{"AttributeName":"pk","KeyType":"HASH"},{"AttributeName":"sk","KeyType":"RANGE"}],"AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"},{"AttributeName":"sk","AttributeType":"N"}],"BillingMode":"PAY_PER_REQUEST"}' >/dev/null
 for p in $(seq 0 99); do
   for half in 0 1; do
@@ -67,6 +68,9 @@ for p in $(seq 0 99); do
 done
 
 run PutItem put.lua
+if [ -z "${BENCH_SERVER_CMD:-}" ]; then
+  BENCH_TABLE=sbench run "PutItem, stream on (NEW_AND_OLD_IMAGES)" put.lua
+fi
 run GetItem get.lua
 run Query query.lua
 run UpdateItem update.lua

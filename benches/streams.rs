@@ -16,6 +16,9 @@ use tidepool_store::{Decision, Durability, Store, StreamConfig, WriteOp};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const RECORDS: usize = 300_000;
 const WAKES: usize = 3_000;
 
@@ -211,8 +214,43 @@ async fn wake_latency(durability: Durability, label: &str) {
     );
 }
 
+/// In-process PutItem cost with the stream off and on (the HTTP comparison
+/// is in bench/run.sh): 1 KB items, fresh keys, one writer thread.
+fn store_put_cost() {
+    for view in [None, Some(StreamViewType::KeysOnly), Some(StreamViewType::NewAndOldImages)] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store =
+            Store::open(tidepool_store::StoreConfig { path: Some(dir.path().to_path_buf()), ..Default::default() })
+                .expect("open");
+        let mut t = table("put", StreamViewType::KeysOnly);
+        t.stream = view;
+        store.create_table(t).expect("create");
+        let big = |k: usize| {
+            let mut it = item(k);
+            it.insert("data".into(), Value::S("x".repeat(1000)));
+            it
+        };
+        let n = 200_000;
+        let start = Instant::now();
+        for k in 0..n {
+            store.write("put", &item(k), move |_| Ok(Decision::Put(big(k)))).expect("put");
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "store put, stream {:<18} {n} puts in {secs:.2} s = {:.0}/s ({:.2} µs each)",
+            view.map_or("off", |v| v.as_str()),
+            n as f64 / secs,
+            secs * 1e6 / n as f64
+        );
+    }
+}
+
 #[tokio::main]
 async fn main() {
+    if std::env::args().any(|a| a == "put") {
+        store_put_cost();
+        return;
+    }
     // `cargo bench` passes `--bench`; nothing to parse.
     get_records_throughput().await;
     wake_latency(Durability::default(), "buffered durability: journal written, fsync every 100 ms").await;

@@ -9,6 +9,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tidepool::ServerConfig;
 use tidepool_store::{Durability, StreamConfig};
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "tidepool", version, about = "DynamoDB, DynamoDB Streams and Lambda in one binary")]
 struct Cli {

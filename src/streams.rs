@@ -17,9 +17,11 @@ use sha2::Sha256;
 use tidepool_store::stream::{ShardMeta, StartingPosition, StreamMeta, format_seq, parse_seq};
 use tidepool_store::{MAX_READ_BYTES, Store};
 
-use crate::dynamodb::App;
+use tidepool_store::value::json::write_str;
+
 use crate::dynamodb::error::{ApiError, ApiResult};
 use crate::dynamodb::request::Req;
+use crate::dynamodb::{App, Reply};
 
 pub const TARGET_PREFIX: &str = "DynamoDBStreams_20120810.";
 /// AWS: shard iterators expire 15 minutes after they are returned.
@@ -65,12 +67,12 @@ fn limit(r: &Req<'_>, name: &str, max: i64) -> ApiResult<Option<usize>> {
     }
 }
 
-pub fn dispatch(app: &App, op: &str, r: Req<'_>) -> ApiResult<Json> {
+pub fn dispatch(app: &App, op: &str, r: Req<'_>) -> ApiResult<Reply> {
     match op {
-        "ListStreams" => list_streams(app, r),
-        "DescribeStream" => describe_stream(app, r),
-        "GetShardIterator" => get_shard_iterator(app, r),
-        "GetRecords" => get_records(app, r),
+        "ListStreams" => list_streams(app, r).map(Reply::Json),
+        "DescribeStream" => describe_stream(app, r).map(Reply::Json),
+        "GetShardIterator" => get_shard_iterator(app, r).map(Reply::Json),
+        "GetRecords" => get_records(app, r).map(Reply::Raw),
         _ => {
             Err(ApiError::new(StatusCode::BAD_REQUEST, "UnknownOperationException", format!("Unknown operation: {op}")))
         }
@@ -236,7 +238,7 @@ fn get_shard_iterator(app: &App, r: Req<'_>) -> ApiResult<Json> {
     Ok(json!({"ShardIterator": token}))
 }
 
-fn get_records(app: &App, r: Req<'_>) -> ApiResult<Json> {
+fn get_records(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
     let token = r.str("ShardIterator")?;
     if token.is_empty() || token.len() > 2048 {
         return Err(ApiError::validation(
@@ -262,12 +264,23 @@ fn get_records(app: &App, r: Req<'_>) -> ApiResult<Json> {
         .stream_by_num(it.stream)
         .ok_or_else(|| ApiError::not_found("Requested resource not found: Stream does not exist"))?;
     let page = app.store.read_shard(it.stream, &it.shard, it.position, limit, MAX_READ_BYTES)?;
-    let records: Vec<Json> = page.records.iter().map(|rec| rec.to_json(m.view_type, &app.region, false)).collect();
-    let mut out = json!({"Records": records});
-    if let Some(next) = page.next {
-        out["NextShardIterator"] =
-            json!(app.streams.encode(&Iterator { stream: it.stream, shard: it.shard, position: next, issued_ms: now }));
+    // Written straight to bytes: a page holds up to 1000 records.
+    let mut out = Vec::with_capacity(64 + page.records.iter().map(|r| 256 + 2 * r.size_bytes as usize).sum::<usize>());
+    out.extend_from_slice(b"{\"Records\":[");
+    for (i, rec) in page.records.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        rec.write_json(&mut out, m.view_type, &app.region, false, None);
     }
+    out.push(b']');
+    if let Some(next) = page.next {
+        let token =
+            app.streams.encode(&Iterator { stream: it.stream, shard: it.shard, position: next, issued_ms: now });
+        out.extend_from_slice(b",\"NextShardIterator\":");
+        write_str(&mut out, &token);
+    }
+    out.push(b'}');
     Ok(out)
 }
 

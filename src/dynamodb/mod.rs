@@ -90,8 +90,19 @@ fn dispatch(app: &App, op: &str, r: Req<'_>, host: &str) -> ApiResult<Json> {
     }
 }
 
-fn ok_response(body: Json) -> Response {
-    let mut resp = (StatusCode::OK, body.to_string()).into_response();
+/// A successful response body: a JSON value, or JSON already serialized
+/// (for large responses written without building the tree).
+pub enum Reply {
+    Json(Json),
+    Raw(Vec<u8>),
+}
+
+fn ok_response(body: Reply) -> Response {
+    let bytes = match body {
+        Reply::Json(j) => j.to_string().into_bytes(),
+        Reply::Raw(b) => b,
+    };
+    let mut resp = (StatusCode::OK, bytes).into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
     resp
 }
@@ -128,7 +139,7 @@ pub async fn handle(State(app): State<Arc<App>>, headers: HeaderMap, body: Body)
         .into_response();
     };
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost:8000").to_string();
-    let run = move |app: &App| -> ApiResult<Json> {
+    let run = move |app: &App| -> ApiResult<Reply> {
         let json: Json = if body.is_empty() {
             Json::Object(Default::default())
         } else {
@@ -138,7 +149,11 @@ pub async fn handle(State(app): State<Arc<App>>, headers: HeaderMap, body: Body)
         let Json::Object(map) = &json else {
             return Err(ApiError::serialization("Request body must be a JSON object"));
         };
-        if streams { crate::streams::dispatch(app, &op, Req(map)) } else { dispatch(app, &op, Req(map), &host) }
+        if streams {
+            crate::streams::dispatch(app, &op, Req(map))
+        } else {
+            dispatch(app, &op, Req(map), &host).map(Reply::Json)
+        }
     };
     let result = if app.durability == Durability::Sync {
         // Writes wait for a shared fsync; keep that off the async workers.

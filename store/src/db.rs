@@ -16,10 +16,10 @@ use crate::catalog::{self, CreateTableInput, IndexInput};
 use crate::durability::{Durability, GroupCommit};
 use crate::error::{CancellationReason, Result, StoreError};
 use crate::key::{index_key, item_key};
-use crate::stream::{LiveStream, Origin, StreamConfig, StreamMeta, Streams, encode_record, record_key, slot_of};
+use crate::stream::{Image, LiveStream, Origin, StreamConfig, StreamMeta, Streams, encode_record, record_key, slot_of};
 use crate::table::{BillingMode, StreamSpec, StreamViewType, TableDef, Throughput};
 use crate::ttl::{ttl_key, ttl_secs};
-use crate::value::{Item, decode_item, encode_item, item_size};
+use crate::value::{Item, decode_item, encode_item};
 
 /// Where and how to open the store.
 #[derive(Debug, Clone, Default)]
@@ -195,13 +195,22 @@ impl Store {
                 (std::env::temp_dir().join(unique), true)
             }
         };
-        let mut builder = Database::builder(&path).temporary(temporary);
+        // Commits only fill the journal buffer; `GroupCommit::wait` hands it
+        // to the OS (or fsyncs it) once per group of writers, outside the
+        // write lock.
+        let mut builder = Database::builder(&path).temporary(temporary).manual_journal_persist(true);
         if config.cache_bytes > 0 {
             builder = builder.cache_size(config.cache_bytes);
         }
         let db = builder.open()?;
         let meta = db.keyspace("meta", KeyspaceCreateOptions::default)?;
-        let records = db.keyspace("streams", KeyspaceCreateOptions::default)?;
+        // Stream records are written once, read in order and dropped by age:
+        // keeping their values out of the LSM tree (key-value separation)
+        // spares compaction from rewriting them.
+        let records = db.keyspace("streams", || {
+            KeyspaceCreateOptions::default()
+                .with_kv_separation(Some(fjall::KvSeparationOptions::default().separation_threshold(512)))
+        })?;
         let ttl = db.keyspace("ttl", KeyspaceCreateOptions::default)?;
         let sys = db.keyspace("sys", KeyspaceCreateOptions::default)?;
         let mut next_id = match meta.get(META_NEXT_ID)? {
@@ -612,8 +621,9 @@ impl Store {
             for op in ops {
                 let handle = self.table(&op.table)?;
                 let k = item_key(&handle.def.key_schema, &op.key);
-                let old = match handle.items.get(&k)? {
-                    Some(v) => Some(decode_item(&v)?),
+                let old_raw = handle.items.get(&k)?;
+                let old = match &old_raw {
+                    Some(v) => Some(decode_item(v)?),
                     None => None,
                 };
                 match (op.decide)(old.as_ref()) {
@@ -621,7 +631,7 @@ impl Store {
                         if transaction {
                             reasons.push(CancellationReason { code: "None", message: None, item: None });
                         }
-                        staged.push((handle, k, old, decision));
+                        staged.push((handle, k, old, old_raw, decision));
                     }
                     Err(e) if transaction => {
                         failed = true;
@@ -648,33 +658,30 @@ impl Store {
             let mut stat_changes: BTreeMap<u64, (Arc<TableHandle>, i64, i64)> = BTreeMap::new();
             let mut streams = None;
             let now = now_ms();
-            for (handle, k, old, decision) in staged {
+            for (handle, k, old, old_raw, decision) in staged {
                 let new = match decision {
                     Decision::Keep => old.clone(),
                     Decision::Put(item) => Some(item),
                     Decision::Delete => None,
                 };
                 if new != old {
-                    stage_change(&mut batch, &self.inner.ttl, &handle, &k, old.as_ref(), new.as_ref());
+                    // Each image is encoded and sized once, for the item and
+                    // its stream record alike.
+                    let new_raw = new.as_ref().map(|n| fjall::Slice::from(encode_item(n)));
+                    let old_img = old.as_ref().zip(old_raw.as_deref()).map(|(i, r)| Image::new(i, r));
+                    let new_img = new.as_ref().zip(new_raw.as_deref()).map(|(i, r)| Image::new(i, r));
+                    stage_change(&mut batch, &self.inner.ttl, &handle, &k, old.as_ref(), new.as_ref(), new_raw.clone());
                     if let Some(spec) = &handle.def.stream {
                         let streams = streams.get_or_insert_with(|| lock(&self.inner.streams));
-                        if let Some(w) = self.stage_record(
-                            &mut batch,
-                            streams,
-                            spec.num,
-                            &handle.def,
-                            old.as_ref(),
-                            new.as_ref(),
-                            now,
-                            origin,
-                        ) {
+                        if let Some(w) =
+                            self.stage_record(&mut batch, streams, spec.num, &handle.def, old_img, new_img, now, origin)
+                        {
                             wakes.push(w);
                         }
                     }
                     let entry = stat_changes.entry(handle.def.id).or_insert((handle.clone(), 0, 0));
                     entry.1 += i64::from(new.is_some()) - i64::from(old.is_some());
-                    entry.2 += new.as_ref().map_or(0, |i| item_size(i) as i64)
-                        - old.as_ref().map_or(0, |i| item_size(i) as i64);
+                    entry.2 += new_img.map_or(0, |i| i.size as i64) - old_img.map_or(0, |i| i.size as i64);
                 }
                 outcomes.push(WriteOutcome { old, new });
             }
@@ -697,11 +704,6 @@ impl Store {
                 v[8..].copy_from_slice(&s.bytes.to_be_bytes());
                 batch.insert(&self.inner.meta, stats_key(*id), v.to_vec());
                 new_stats.push((handle.clone(), s));
-            }
-            if let Some(streams) = &streams
-                && !wakes.is_empty()
-            {
-                batch.insert(&self.inner.meta, META_SEQ_NEXT, streams.next_seq.to_be_bytes());
             }
             let r = batch.commit();
             self.poison_on_err(r)?;
@@ -908,13 +910,13 @@ impl Store {
         streams: &mut Streams,
         num: u64,
         def: &TableDef,
-        old: Option<&Item>,
-        new: Option<&Item>,
+        old: Option<Image<'_>>,
+        new: Option<Image<'_>>,
         now: u64,
         origin: Origin,
     ) -> Option<(u64, u32, u64)> {
         let live = streams.live.get(&num)?;
-        let item = new.or(old)?;
+        let item = new.or(old)?.item;
         let shard = live.open_shard(slot_of(&def.key_schema, item, live.meta.slots))?.num;
         let seq = streams.next_seq;
         streams.next_seq += 1;
@@ -958,7 +960,8 @@ impl Store {
 }
 
 /// Reads every stream's metadata and recovers the sequence counter: past
-/// the persisted value, every record and every shard boundary.
+/// the persisted value (written when streams are switched), every record,
+/// every shard boundary and every trimmed record.
 fn load_streams(meta: &Keyspace, records: &Keyspace) -> Result<Streams> {
     let read_u64 = |key: &[u8]| -> Result<Option<u64>> {
         match meta.get(key)? {
@@ -978,7 +981,10 @@ fn load_streams(meta: &Keyspace, records: &Keyspace) -> Result<Streams> {
         next_num = next_num.max(m.num + 1);
         let mut last_seq = BTreeMap::new();
         for s in &m.shards {
-            next_seq = next_seq.max(s.start_seq).max(s.end_seq.map_or(0, |e| e + 1));
+            next_seq = next_seq
+                .max(s.start_seq)
+                .max(s.end_seq.map_or(0, |e| e + 1))
+                .max(s.trimmed_through.map_or(0, |t| t + 1));
             if let Some(kv) = records.prefix(crate::stream::shard_prefix(m.num, s.num)).next_back() {
                 let k = kv.key()?;
                 if let Some(seq) = crate::stream::seq_of_key(&k) {
@@ -992,7 +998,8 @@ fn load_streams(meta: &Keyspace, records: &Keyspace) -> Result<Streams> {
     Ok(Streams { live, next_seq, next_num })
 }
 
-/// Adds the item, index and TTL changes for one write to `batch`.
+/// Adds the item, index and TTL changes for one write to `batch`;
+/// `new_raw` is `new` encoded.
 fn stage_change(
     batch: &mut fjall::OwnedWriteBatch,
     ttl: &Keyspace,
@@ -1000,9 +1007,10 @@ fn stage_change(
     k: &[u8],
     old: Option<&Item>,
     new: Option<&Item>,
+    new_raw: Option<fjall::Slice>,
 ) {
-    match new {
-        Some(item) => batch.insert(&t.items, k.to_vec(), encode_item(item)),
+    match new_raw {
+        Some(raw) => batch.insert(&t.items, k.to_vec(), raw),
         None => batch.remove(&t.items, k.to_vec()),
     }
     if let Some(attr) = &t.def.ttl_attribute {

@@ -2,7 +2,10 @@
 //!
 //! Every commit is written to fjall's journal and handed to the operating
 //! system before it is acknowledged, so it survives the process being killed.
-//! What differs is when the journal reaches the disk:
+//! The hand-off (a `write` of the journal buffer) happens after the writer has
+//! left the store's write lock, and concurrent writers share one: the first
+//! to arrive flushes for all (group flush). What differs is when the journal
+//! reaches the disk:
 //! - [`Durability::Sync`]: the write is acknowledged only after an fsync that
 //!   covers it. Concurrent writers share one fsync (group commit), so the cost
 //!   is one fsync per group, not per write. Survives power loss.
@@ -36,6 +39,10 @@ struct State {
     requested: u64,
     /// Highest ticket known to be on disk.
     synced: u64,
+    /// Highest ticket known to be handed to the operating system.
+    flushed: u64,
+    /// A writer is flushing the journal buffer for everyone.
+    flushing: bool,
     failed: bool,
     shutdown: bool,
 }
@@ -43,8 +50,9 @@ struct State {
 /// Shares fsyncs between writers and runs the background flusher.
 pub(crate) struct GroupCommit {
     state: Mutex<State>,
-    /// Writers wait here for their ticket to be synced.
+    /// Writers wait here for their ticket to be synced (or flushed).
     synced_cv: Condvar,
+    db: Database,
     /// The flusher waits here for work or its interval.
     work_cv: Condvar,
     mode: Durability,
@@ -57,6 +65,7 @@ impl GroupCommit {
             synced_cv: Condvar::new(),
             work_cv: Condvar::new(),
             mode,
+            db: db.clone(),
         });
         let worker = gc.clone();
         let handle = std::thread::Builder::new()
@@ -94,7 +103,10 @@ impl GroupCommit {
             let result = db.persist(PersistMode::SyncAll);
             let mut st = self.lock();
             match result {
-                Ok(()) => st.synced = st.synced.max(target),
+                Ok(()) => {
+                    st.synced = st.synced.max(target);
+                    st.flushed = st.flushed.max(target);
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "fsync of the journal failed; refusing further writes");
                     st.failed = true;
@@ -111,11 +123,11 @@ impl GroupCommit {
         st.requested
     }
 
-    /// In sync mode, blocks until `ticket` is on disk. Returns false if the
-    /// fsync failed.
+    /// Blocks until `ticket` is handed to the operating system (buffered
+    /// mode) or on disk (sync mode). Returns false if that failed.
     pub(crate) fn wait(&self, ticket: u64) -> bool {
         if self.mode != Durability::Sync {
-            return true;
+            return self.flush(ticket);
         }
         let mut st = self.lock();
         self.work_cv.notify_one();
@@ -123,6 +135,38 @@ impl GroupCommit {
             st = self.synced_cv.wait(st).unwrap_or_else(|p| p.into_inner());
         }
         !st.failed
+    }
+
+    /// Group flush: the first waiter writes the journal buffer out for every
+    /// commit registered so far; the others wait for it.
+    fn flush(&self, ticket: u64) -> bool {
+        let mut st = self.lock();
+        loop {
+            if st.failed {
+                return false;
+            }
+            if st.flushed >= ticket {
+                return true;
+            }
+            if st.flushing {
+                st = self.synced_cv.wait(st).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            st.flushing = true;
+            let target = st.requested;
+            drop(st);
+            let result = self.db.persist(PersistMode::Buffer);
+            st = self.lock();
+            st.flushing = false;
+            match result {
+                Ok(()) => st.flushed = st.flushed.max(target),
+                Err(e) => {
+                    tracing::error!(error = %e, "writing the journal failed; refusing further writes");
+                    st.failed = true;
+                }
+            }
+            self.synced_cv.notify_all();
+        }
     }
 
     pub(crate) fn failed(&self) -> bool {

@@ -88,40 +88,63 @@ pub struct StreamRecord {
 }
 
 impl StreamRecord {
-    /// The record as DynamoDB Streams' GetRecords shows it, or, with
-    /// `lambda`, as Lambda passes it to a stream-triggered function (which
-    /// then adds `eventSourceARN`). The two differ only in the case of the
-    /// `userIdentity` members.
-    pub fn to_json(&self, view: StreamViewType, region: &str, lambda: bool) -> serde_json::Value {
-        use crate::value::json::item_to_json;
-        let mut ddb = serde_json::Map::with_capacity(7);
-        ddb.insert("ApproximateCreationDateTime".into(), (self.created_ms / 1000).into());
-        ddb.insert("Keys".into(), item_to_json(&self.keys));
+    /// Appends the record as DynamoDB Streams' GetRecords shows it, or,
+    /// with `lambda`, as Lambda passes it to a stream-triggered function.
+    /// The two differ in the case of the `userIdentity` members, and Lambda
+    /// adds `eventSourceARN` (pass it as `source_arn`).
+    pub fn write_json(
+        &self,
+        out: &mut Vec<u8>,
+        view: StreamViewType,
+        region: &str,
+        lambda: bool,
+        source_arn: Option<&str>,
+    ) {
+        use crate::value::json::{write_item, write_str};
+        out.extend_from_slice(b"{\"eventID\":");
+        write_str(out, &self.event_id);
+        out.extend_from_slice(b",\"eventName\":\"");
+        out.extend_from_slice(self.event.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"eventVersion\":\"1.1\",\"eventSource\":\"aws:dynamodb\",\"awsRegion\":");
+        write_str(out, region);
+        out.extend_from_slice(b",\"dynamodb\":{\"ApproximateCreationDateTime\":");
+        out.extend_from_slice((self.created_ms / 1000).to_string().as_bytes());
+        out.extend_from_slice(b",\"Keys\":");
+        write_item(out, &self.keys);
         if let Some(n) = &self.new_image {
-            ddb.insert("NewImage".into(), item_to_json(n));
+            out.extend_from_slice(b",\"NewImage\":");
+            write_item(out, n);
         }
         if let Some(o) = &self.old_image {
-            ddb.insert("OldImage".into(), item_to_json(o));
+            out.extend_from_slice(b",\"OldImage\":");
+            write_item(out, o);
         }
-        ddb.insert("SequenceNumber".into(), format_seq(self.seq).into());
-        ddb.insert("SizeBytes".into(), self.size_bytes.into());
-        ddb.insert("StreamViewType".into(), view.as_str().into());
-        let mut rec = serde_json::Map::with_capacity(7);
-        rec.insert("eventID".into(), self.event_id.clone().into());
-        rec.insert("eventName".into(), self.event.as_str().into());
-        rec.insert("eventVersion".into(), "1.1".into());
-        rec.insert("eventSource".into(), "aws:dynamodb".into());
-        rec.insert("awsRegion".into(), region.into());
-        rec.insert("dynamodb".into(), serde_json::Value::Object(ddb));
+        out.extend_from_slice(b",\"SequenceNumber\":\"");
+        out.extend_from_slice(format_seq(self.seq).as_bytes());
+        out.extend_from_slice(b"\",\"SizeBytes\":");
+        out.extend_from_slice(self.size_bytes.to_string().as_bytes());
+        out.extend_from_slice(b",\"StreamViewType\":\"");
+        out.extend_from_slice(view.as_str().as_bytes());
+        out.extend_from_slice(b"\"}");
         if self.origin.ttl {
-            let who = if lambda {
-                serde_json::json!({"type": "Service", "principalId": "dynamodb.amazonaws.com"})
+            out.extend_from_slice(if lambda {
+                b",\"userIdentity\":{\"type\":\"Service\",\"principalId\":\"dynamodb.amazonaws.com\"}"
             } else {
-                serde_json::json!({"Type": "Service", "PrincipalId": "dynamodb.amazonaws.com"})
-            };
-            rec.insert("userIdentity".into(), who);
+                b",\"userIdentity\":{\"Type\":\"Service\",\"PrincipalId\":\"dynamodb.amazonaws.com\"}"
+            });
         }
-        serde_json::Value::Object(rec)
+        if let Some(arn) = source_arn {
+            out.extend_from_slice(b",\"eventSourceARN\":");
+            write_str(out, arn);
+        }
+        out.push(b'}');
+    }
+
+    /// [`StreamRecord::write_json`] as a JSON value.
+    pub fn to_json(&self, view: StreamViewType, region: &str, lambda: bool) -> serde_json::Value {
+        let mut out = Vec::with_capacity(256);
+        self.write_json(&mut out, view, region, lambda, None);
+        serde_json::from_slice(&out).expect("the record writer writes valid JSON")
     }
 }
 
@@ -329,13 +352,28 @@ const HAS_NEW: u8 = 1;
 const HAS_OLD: u8 = 2;
 const BY_TTL: u8 = 4;
 
+/// An item image with its encoding and DynamoDB size, computed once per
+/// write.
+#[derive(Clone, Copy)]
+pub(crate) struct Image<'a> {
+    pub item: &'a Item,
+    pub raw: &'a [u8],
+    pub size: usize,
+}
+
+impl<'a> Image<'a> {
+    pub fn new(item: &'a Item, raw: &'a [u8]) -> Self {
+        Image { item, raw, size: item_size(item) }
+    }
+}
+
 /// The keys and images a record of `view` carries for a change from `old`
 /// to `new`.
 pub(crate) fn encode_record(
     view: StreamViewType,
     schema: &KeySchema,
-    old: Option<&Item>,
-    new: Option<&Item>,
+    old: Option<Image<'_>>,
+    new: Option<Image<'_>>,
     created_ms: u64,
     origin: Origin,
 ) -> Vec<u8> {
@@ -344,11 +382,12 @@ pub(crate) fn encode_record(
         (Some(_), Some(_)) => EventName::Modify,
         (Some(_), None) => EventName::Remove,
     };
-    let source = new.or(old).expect("a change has an old or a new item");
+    let source = new.or(old).expect("a change has an old or a new item").item;
     let keys: Item = schema.names().filter_map(|n| source.get(n).map(|v| (n.to_string(), v.clone()))).collect::<Item>();
+    let keys_raw = encode_item(&keys);
     let new = new.filter(|_| matches!(view, StreamViewType::NewImage | StreamViewType::NewAndOldImages));
     let old = old.filter(|_| matches!(view, StreamViewType::OldImage | StreamViewType::NewAndOldImages));
-    let size = item_size(&keys) + new.map_or(0, item_size) + old.map_or(0, item_size);
+    let size = item_size(&keys) + new.map_or(0, |i| i.size) + old.map_or(0, |i| i.size);
     let mut flags = 0;
     if new.is_some() {
         flags |= HAS_NEW;
@@ -359,17 +398,18 @@ pub(crate) fn encode_record(
     if origin.ttl {
         flags |= BY_TTL;
     }
-    let mut out = Vec::with_capacity(32 + size * 2);
+    let mut out = Vec::with_capacity(
+        HEADER_LEN + 12 + keys_raw.len() + new.map_or(0, |i| i.raw.len()) + old.map_or(0, |i| i.raw.len()),
+    );
     out.push(RECORD_VERSION);
     out.push(event as u8);
     out.push(flags);
     out.extend_from_slice(&created_ms.to_be_bytes());
     out.extend_from_slice(&(size as u32).to_be_bytes());
     out.extend_from_slice(&origin.depth.to_be_bytes());
-    for part in [Some(&keys), new, old].into_iter().flatten() {
-        let enc = encode_item(part);
-        out.extend_from_slice(&(enc.len() as u32).to_be_bytes());
-        out.extend_from_slice(&enc);
+    for part in [Some(keys_raw.as_slice()), new.map(|i| i.raw), old.map(|i| i.raw)].into_iter().flatten() {
+        out.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        out.extend_from_slice(part);
     }
     out
 }
@@ -462,7 +502,15 @@ mod tests {
             StreamViewType::OldImage,
             StreamViewType::NewAndOldImages,
         ] {
-            let buf = encode_record(view, &schema(), Some(&old), Some(&new), 5, Origin { ttl: true, depth: 3 });
+            let (old_raw, new_raw) = (encode_item(&old), encode_item(&new));
+            let buf = encode_record(
+                view,
+                &schema(),
+                Some(Image::new(&old, &old_raw)),
+                Some(Image::new(&new, &new_raw)),
+                5,
+                Origin { ttl: true, depth: 3 },
+            );
             let r = decode_record(1, 9, &buf).unwrap();
             assert_eq!(r.event, EventName::Modify);
             assert_eq!(r.keys, [("pk".to_string(), Value::S("a".into()))].into_iter().collect());
@@ -474,6 +522,49 @@ mod tests {
             assert_eq!(r.created_ms, 5);
             assert_eq!(record_created_ms(&buf), Some(5));
         }
+    }
+
+    #[test]
+    fn records_render_as_aws_shows_them() {
+        let old = item("a", "1");
+        let old_raw = encode_item(&old);
+        let buf = encode_record(
+            StreamViewType::NewAndOldImages,
+            &schema(),
+            Some(Image::new(&old, &old_raw)),
+            None,
+            1_700_000_000_999,
+            Origin { ttl: true, depth: 0 },
+        );
+        let r = decode_record(2, 7, &buf).unwrap();
+        let api = r.to_json(StreamViewType::NewAndOldImages, "eu-west-1", false);
+        assert_eq!(
+            api,
+            serde_json::json!({
+                "eventID": r.event_id,
+                "eventName": "REMOVE",
+                "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb",
+                "awsRegion": "eu-west-1",
+                "dynamodb": {
+                    "ApproximateCreationDateTime": 1_700_000_000u64,
+                    "Keys": {"pk": {"S": "a"}},
+                    "OldImage": {"pk": {"S": "a"}, "v": {"S": "1"}},
+                    "SequenceNumber": "000000000000000000007",
+                    "SizeBytes": 8,
+                    "StreamViewType": "NEW_AND_OLD_IMAGES"
+                },
+                "userIdentity": {"Type": "Service", "PrincipalId": "dynamodb.amazonaws.com"}
+            })
+        );
+        let mut out = Vec::new();
+        r.write_json(&mut out, StreamViewType::NewAndOldImages, "eu-west-1", true, Some("arn:x"));
+        let lambda: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            lambda["userIdentity"],
+            serde_json::json!({"type": "Service", "principalId": "dynamodb.amazonaws.com"})
+        );
+        assert_eq!(lambda["eventSourceARN"], "arn:x");
     }
 
     #[test]

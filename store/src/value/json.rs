@@ -31,3 +31,133 @@ pub fn value_to_json(v: &Value) -> Json {
 pub fn item_to_json(item: &Item) -> Json {
     Json::Object(item.iter().map(|(k, v)| (k.clone(), value_to_json(v))).collect())
 }
+
+/// Appends `s` as a JSON string.
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f => {
+                out.extend_from_slice(&bytes[start..i]);
+                out.extend_from_slice(format!("\\u{b:04x}").as_bytes());
+                start = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(esc);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+fn write_list<T>(out: &mut Vec<u8>, items: impl Iterator<Item = T>, mut each: impl FnMut(&mut Vec<u8>, T)) {
+    out.push(b'[');
+    for (i, v) in items.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        each(out, v);
+    }
+    out.push(b']');
+}
+
+/// Appends a value as DynamoDB JSON, byte for byte what [`value_to_json`]
+/// serializes to, without building the tree.
+pub fn write_value(out: &mut Vec<u8>, v: &Value) {
+    match v {
+        Value::S(s) => {
+            out.extend_from_slice(b"{\"S\":");
+            write_str(out, s);
+        }
+        Value::N(n) => {
+            out.extend_from_slice(b"{\"N\":\"");
+            out.extend_from_slice(n.to_string().as_bytes());
+            out.push(b'"');
+        }
+        Value::B(b) => {
+            out.extend_from_slice(b"{\"B\":\"");
+            out.extend_from_slice(B64.encode(b).as_bytes());
+            out.push(b'"');
+        }
+        Value::Bool(b) => out.extend_from_slice(if *b { b"{\"BOOL\":true" } else { b"{\"BOOL\":false" }),
+        Value::Null => out.extend_from_slice(b"{\"NULL\":true"),
+        Value::M(m) => {
+            out.extend_from_slice(b"{\"M\":");
+            write_item(out, m);
+        }
+        Value::L(l) => {
+            out.extend_from_slice(b"{\"L\":");
+            write_list(out, l.iter(), write_value);
+        }
+        Value::Ss(s) => {
+            out.extend_from_slice(b"{\"SS\":");
+            write_list(out, s.iter(), |o, e| write_str(o, e));
+        }
+        Value::Ns(s) => {
+            out.extend_from_slice(b"{\"NS\":");
+            write_list(out, s.iter(), |o, e| write_str(o, &e.to_string()));
+        }
+        Value::Bs(s) => {
+            out.extend_from_slice(b"{\"BS\":");
+            write_list(out, s.iter(), |o, e| write_str(o, &B64.encode(e)));
+        }
+    }
+    out.push(b'}');
+}
+
+/// Appends an item as DynamoDB JSON.
+pub fn write_item(out: &mut Vec<u8>, item: &Item) {
+    out.push(b'{');
+    for (i, (k, v)) in item.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(out, k);
+        out.push(b':');
+        write_value(out, v);
+    }
+    out.push(b'}');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::Number;
+
+    #[test]
+    fn writer_matches_the_tree() {
+        let n = |s: &str| s.parse::<Number>().unwrap();
+        let item: Item = [
+            ("s".to_string(), Value::S("quote \" back \\ nl \n ctl \u{1} é".into())),
+            ("n".to_string(), Value::N(n("-1.5e3"))),
+            ("b".to_string(), Value::B(vec![0, 255])),
+            ("t".to_string(), Value::Bool(true)),
+            ("f".to_string(), Value::Bool(false)),
+            ("z".to_string(), Value::Null),
+            ("l".to_string(), Value::L(vec![Value::S("x".into()), Value::L(vec![])])),
+            ("ss".to_string(), Value::Ss(["a".to_string(), "b".to_string()].into())),
+            ("ns".to_string(), Value::Ns([n("1"), n("2")].into())),
+            ("bs".to_string(), Value::Bs([vec![1u8], vec![2u8]].into())),
+            ("m".to_string(), Value::M(Item::new())),
+        ]
+        .into_iter()
+        .collect();
+        let mut out = Vec::new();
+        write_item(&mut out, &item);
+        let parsed: Json = serde_json::from_slice(&out).unwrap();
+        assert_eq!(parsed, item_to_json(&item));
+        assert_eq!(String::from_utf8(out).unwrap(), item_to_json(&item).to_string());
+    }
+}
