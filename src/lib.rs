@@ -4,7 +4,9 @@
 //! the server's lifecycle. [`start`] runs a server in-process and returns
 //! its bound address, which is how the end-to-end tests embed it.
 
+pub mod bridge;
 pub mod dynamodb;
+pub mod lambda;
 pub mod streams;
 
 use std::net::SocketAddr;
@@ -103,6 +105,13 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
         config.durability,
         config.iterator_lifetime,
     )?);
+    let weak = Arc::downgrade(&app);
+    let (store2, region) = (store.clone(), config.region.clone());
+    let lambda = tokio::task::spawn_blocking(move || lambda::Lambda::open(weak, &store2, &region))
+        .await
+        .context("join the function loader")??;
+    // Set once, here: `set` cannot fail.
+    let _ = app.lambda.set(lambda);
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         axum::serve(listener, router(app))

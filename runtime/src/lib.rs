@@ -21,12 +21,14 @@ mod bridge;
 mod code;
 mod config;
 mod error;
+pub mod esm;
 pub mod examples;
 mod function;
 mod host;
 mod invocation;
 pub mod limits;
 mod logs;
+pub mod registry;
 mod runtime;
 mod ticker;
 

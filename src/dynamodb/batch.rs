@@ -156,7 +156,7 @@ pub fn batch_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
             ops.push(WriteOp { table: name.clone(), key, decide: Box::new(move |_| Ok(decision)) });
         }
     }
-    let outcomes = app.store.write_many(ops, false)?;
+    let outcomes = app.write_many(ops, false)?;
     let mut body = json!({"UnprocessedItems": {}});
     if cap != Capacity::None {
         let mut per_table: BTreeMap<String, (f64, IndexUnits)> = BTreeMap::new();

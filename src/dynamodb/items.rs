@@ -124,7 +124,7 @@ pub fn put_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let cap = Capacity::from_request(&r)?;
     check_item(&table.def, &item, false)?;
     let key = table.def.key_of(&item);
-    let out = app.store.write(&table.def.name, &key, |cur| {
+    let out = app.write(&table.def.name, &key, |cur| {
         check_condition(cond.as_ref(), cur, on_fail)?;
         Ok(Decision::Put(item))
     })?;
@@ -168,7 +168,7 @@ pub fn delete_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let all_old = wants_all_old(&r)?;
     let on_fail = return_on_failure(&r)?;
     let cap = Capacity::from_request(&r)?;
-    let out = app.store.write(&table.def.name, &key, |cur| {
+    let out = app.write(&table.def.name, &key, |cur| {
         check_condition(cond.as_ref(), cur, on_fail)?;
         Ok(Decision::Delete)
     })?;
@@ -226,7 +226,7 @@ pub fn update_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let on_fail = return_on_failure(&r)?;
     let cap = Capacity::from_request(&r)?;
     let def = &table.def;
-    let out = app.store.write(&def.name, &key, |cur| {
+    let out = app.write(&def.name, &key, |cur| {
         check_condition(cond.as_ref(), cur, on_fail)?;
         Ok(Decision::Put(apply_update(def, &key, cur, update.as_ref())?))
     })?;

@@ -20,7 +20,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value as Json;
-use tidepool_store::{Durability, Store};
+use tidepool_store::value::Item;
+use tidepool_store::{Decision, Durability, Origin, Store, WriteOp, WriteOutcome};
 
 use error::{ApiError, ApiResult, CONTENT_TYPE};
 use request::Req;
@@ -41,6 +42,9 @@ pub struct App {
     /// TransactWriteItems' as DynamoDB keeps them.
     pub(crate) partiql_tokens: transact::TokenCache,
     pub(crate) streams: crate::streams::StreamsApi,
+    /// Functions and triggers; set once at start, after the state exists
+    /// (guests call back into it).
+    pub lambda: std::sync::OnceLock<crate::lambda::Lambda>,
 }
 
 impl App {
@@ -53,11 +57,57 @@ impl App {
         iterator_lifetime: std::time::Duration,
     ) -> anyhow::Result<Self> {
         let streams = crate::streams::StreamsApi::new(&store, iterator_lifetime)?;
-        Ok(App { store, region, durability, tokens: Default::default(), partiql_tokens: Default::default(), streams })
+        Ok(App {
+            store,
+            region,
+            durability,
+            tokens: Default::default(),
+            partiql_tokens: Default::default(),
+            streams,
+            lambda: Default::default(),
+        })
     }
 }
 
-fn dispatch(app: &App, op: &str, r: Req<'_>, host: &str) -> ApiResult<Json> {
+thread_local! {
+    /// Who the current request writes for; see [`with_origin`].
+    static ORIGIN: std::cell::Cell<Origin> = const { std::cell::Cell::new(Origin { ttl: false, depth: 0 }) };
+}
+
+/// Runs `f` with its writes attributed to `origin` (a trigger's writes carry
+/// the depth of the chain that led to them into their stream records).
+pub fn with_origin<T>(origin: Origin, f: impl FnOnce() -> T) -> T {
+    let before = ORIGIN.with(|o| o.replace(origin));
+    let out = f();
+    ORIGIN.with(|o| o.set(before));
+    out
+}
+
+impl App {
+    /// [`Store::write`] on behalf of the current origin.
+    pub(crate) fn write(
+        &self,
+        table: &str,
+        key: &Item,
+        decide: impl FnOnce(Option<&Item>) -> tidepool_store::error::Result<Decision>,
+    ) -> tidepool_store::error::Result<WriteOutcome> {
+        let op = WriteOp { table: table.to_string(), key: key.clone(), decide: Box::new(decide) };
+        let mut out = self.write_many(vec![op], false)?;
+        Ok(out.pop().unwrap_or_default())
+    }
+
+    /// [`Store::write_many`] on behalf of the current origin.
+    pub(crate) fn write_many(
+        &self,
+        ops: Vec<WriteOp<'_>>,
+        transaction: bool,
+    ) -> tidepool_store::error::Result<Vec<WriteOutcome>> {
+        self.store.write_many_as(ops, transaction, ORIGIN.with(|o| o.get()))
+    }
+}
+
+/// Runs one DynamoDB operation (the `X-Amz-Target` suffix).
+pub fn dispatch(app: &App, op: &str, r: Req<'_>, host: &str) -> ApiResult<Json> {
     match op {
         "CreateTable" => control::create_table(app, r),
         "DescribeTable" => control::describe_table(app, r),

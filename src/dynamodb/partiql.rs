@@ -210,7 +210,7 @@ pub fn execute_statement(app: &App, r: Req<'_>) -> ApiResult<Json> {
         }
         write => {
             let w = prepare_write(&table, write, on_fail)?;
-            let out = app.store.write(&w.table.def.name, &w.key, w.decide).map_err(|e| write_error(e, w.insert))?;
+            let out = app.write(&w.table.def.name, &w.key, w.decide).map_err(|e| write_error(e, w.insert))?;
             let mut body = Map::new();
             let items: Vec<Json> = w.returned.item(&out).iter().map(item_to_json).collect();
             body.insert("Items".into(), Json::Array(items));
@@ -484,7 +484,7 @@ pub fn batch_execute_statement(app: &App, r: Req<'_>) -> ApiResult<Json> {
             }
             Member::Write(w) => {
                 let name = w.table.def.name.clone();
-                match app.store.write(&name, &w.key, w.decide) {
+                match app.write(&name, &w.key, w.decide) {
                     Ok(out) => {
                         let (units, idx) = write_capacity(&w.table.def, &out);
                         let e = consumed.entry(name.clone()).or_default();
@@ -570,7 +570,7 @@ pub fn execute_transaction(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let tables: Vec<Arc<TableHandle>> = writes.iter().map(|w| w.table.clone()).collect();
     let ops: Vec<WriteOp<'static>> =
         writes.into_iter().map(|w| WriteOp { table: w.table.def.name.clone(), key: w.key, decide: w.decide }).collect();
-    let outcomes = match app.store.write_many(ops, true) {
+    let outcomes = match app.write_many(ops, true) {
         Ok(o) => o,
         Err(StoreError::TransactionCanceled(mut reasons)) => {
             // An INSERT's only condition is that its key is new.

@@ -159,7 +159,7 @@ pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
         tables.push(table.clone());
         ops.push(WriteOp { table: table.def.name.clone(), key, decide });
     }
-    let outcomes = app.store.write_many(ops, true)?;
+    let outcomes = app.write_many(ops, true)?;
     if let Some(t) = token {
         app.tokens.remember(t, hash);
     }

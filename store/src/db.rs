@@ -128,6 +128,7 @@ pub(crate) fn now_ms() -> u64 {
 
 pub(crate) struct Inner {
     pub(crate) db: Database,
+    path: PathBuf,
     pub(crate) meta: Keyspace,
     /// Stream records (see `stream.rs`).
     pub(crate) records: Keyspace,
@@ -248,6 +249,7 @@ impl Store {
         stream_config.shards = stream_config.shards.clamp(1, 1024);
         let store = Store {
             inner: Arc::new(Inner {
+                path: path.clone(),
                 db,
                 meta,
                 records,
@@ -267,6 +269,12 @@ impl Store {
         store.adopt_legacy_streams()?;
         store.start_maintenance();
         Ok(store)
+    }
+
+    /// The data directory (a temporary one is removed with the store, with
+    /// whatever the layers above keep in it).
+    pub fn path(&self) -> &std::path::Path {
+        &self.inner.path
     }
 
     pub(crate) fn inner(&self) -> &Inner {

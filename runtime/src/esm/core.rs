@@ -1,0 +1,296 @@
+//! One mapping's delivery over all shards of its stream, as a state machine
+//! the caller drives: [`MappingCore::poll`] reads what it can, decides the
+//! checkpoints and destination records to commit and the invocations to
+//! start; [`MappingCore::complete`] takes an invocation's outcome. The caller
+//! commits a step's [`Commit`] durably before it starts the step's jobs, so a
+//! checkpoint is durable before the next batch of its shard (or key) runs.
+//!
+//! Shards follow their lineage: a shard starts once its parent is finished
+//! (closed, read to the end, everything done, and that checkpointed) or gone.
+//! A new mapping fixes its starting position once, durably: TRIM_HORIZON
+//! starts at the oldest shards' trim horizons; LATEST starts the open shards
+//! after their newest record and skips the closed ones.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use super::config::{ConfigError, MappingConfig, StartingPosition, parse_table_arn};
+use super::filter::FilterSet;
+use super::invoker::InvokeOutcome;
+use super::ledger::{Commit, LedgerState, ShardCheckpoint};
+use super::metrics::MappingMetrics;
+use super::shard::ShardCore;
+use super::source::{ReadError, RecordSource, StreamLayout};
+
+/// A mapping's parameters in the form delivery uses.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub batch_size: usize,
+    pub batching_window_ms: u64,
+    /// `ParallelizationFactor` (1 with tumbling windows, whose state is per shard).
+    pub lanes: usize,
+    /// `None`: retry until the records age out.
+    pub max_retries: Option<u32>,
+    pub max_age_ms: Option<u64>,
+    pub bisect: bool,
+    pub report_failures: bool,
+    pub filters: FilterSet,
+    pub tumbling_ms: Option<u64>,
+    /// The on-failure destination's ARN.
+    pub destination: Option<String>,
+    pub starting: StartingPosition,
+    pub function_arn: String,
+    pub stream_arn: String,
+    pub region: String,
+    /// Records older than this are gone from the stream (its retention).
+    pub retention_ms: u64,
+}
+
+impl Settings {
+    /// The settings of `config`, with records' `awsRegion` `region`.
+    pub fn new(config: &MappingConfig, region: &str) -> Result<Settings, ConfigError> {
+        config.validate()?;
+        let tumbling_ms =
+            (config.tumbling_window_in_seconds > 0).then(|| u64::from(config.tumbling_window_in_seconds) * 1000);
+        let destination = config.destination_arn().map(str::to_string);
+        if let Some(d) = &destination
+            && parse_table_arn(d).is_none()
+        {
+            return Err(ConfigError::invalid(format!("The on-failure destination must be a table ARN: {d}")));
+        }
+        Ok(Settings {
+            batch_size: config.batch_size.max(1) as usize,
+            batching_window_ms: u64::from(config.maximum_batching_window_in_seconds) * 1000,
+            lanes: if tumbling_ms.is_some() { 1 } else { config.parallelization_factor.max(1) as usize },
+            max_retries: u32::try_from(config.maximum_retry_attempts).ok(),
+            max_age_ms: u64::try_from(config.maximum_record_age_in_seconds).ok().map(|s| s * 1000),
+            bisect: config.bisect_batch_on_function_error,
+            report_failures: config.reports_batch_item_failures(),
+            filters: match &config.filter_criteria {
+                Some(f) => FilterSet::parse(f)?,
+                None => FilterSet::default(),
+            },
+            tumbling_ms,
+            destination,
+            starting: config.starting_position,
+            function_arn: config.function_arn.clone(),
+            stream_arn: config.event_source_arn.clone(),
+            region: region.to_string(),
+            retention_ms: super::source::STREAM_RETENTION_MS,
+        })
+    }
+}
+
+/// One invocation to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub id: u64,
+    pub shard: String,
+    pub(crate) lane: usize,
+    /// The event JSON.
+    pub event: String,
+    /// Max `origin.depth` of the records, plus one.
+    pub chain_depth: u32,
+    /// The records' sequence numbers, in order.
+    pub seqs: Vec<u64>,
+    /// The final invocation of a tumbling window.
+    pub final_window: bool,
+}
+
+/// What one [`MappingCore::poll`] decided: commit `commit` first, then start
+/// `jobs`.
+#[derive(Debug, Default)]
+pub struct Step {
+    pub commit: Option<Commit>,
+    pub jobs: Vec<Job>,
+}
+
+/// A mapping's delivery state over the shards of its stream.
+pub struct MappingCore {
+    settings: Settings,
+    started: bool,
+    /// The last checkpoint committed (or about to be) per shard.
+    committed: BTreeMap<String, ShardCheckpoint>,
+    active: BTreeMap<String, ShardCore>,
+    jobs: HashMap<u64, (String, usize)>,
+    next_job: u64,
+    metrics: Arc<Mutex<MappingMetrics>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl MappingCore {
+    /// Resumes from what the ledger holds.
+    pub fn new(settings: Settings, state: LedgerState, metrics: Arc<Mutex<MappingMetrics>>) -> Self {
+        MappingCore {
+            settings,
+            started: state.started,
+            committed: state.shards,
+            active: BTreeMap::new(),
+            jobs: HashMap::new(),
+            next_job: 0,
+            metrics,
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Reads, plans and checkpoints what can be done at `now`.
+    pub fn poll(&mut self, src: &dyn RecordSource, now: u64) -> Step {
+        let mut commit = Commit::default();
+        let mut jobs = Vec::new();
+        let Some(layout) = src.layout() else { return Step::default() };
+        self.settings.retention_ms = layout.retention_ms;
+        if !self.started {
+            self.fix_starting_positions(src, &layout, &mut commit);
+        }
+        let ids: BTreeSet<&str> = layout.shards.iter().map(|s| s.id.as_str()).collect();
+        let gone: Vec<String> = self.committed.keys().filter(|k| !ids.contains(k.as_str())).cloned().collect();
+        for id in gone {
+            self.committed.remove(&id);
+            commit.forget.push(id);
+        }
+        self.active.retain(|id, _| ids.contains(id.as_str()));
+        self.jobs.retain(|_, (shard, _)| ids.contains(shard.as_str()));
+        let mut metrics = lock(&self.metrics);
+        loop {
+            for sh in &layout.shards {
+                let cp = self.committed.get(&sh.id);
+                if self.active.contains_key(&sh.id) || cp.is_some_and(|c| c.finished) {
+                    continue;
+                }
+                let parent_done = match &sh.parent {
+                    None => true,
+                    Some(p) => !ids.contains(p.as_str()) || self.committed.get(p).is_some_and(|c| c.finished),
+                };
+                if !parent_done {
+                    continue;
+                }
+                let read_pos = match cp.and_then(|c| c.done_through) {
+                    Some(d) => d + 1,
+                    None => match src.position(&sh.id, false) {
+                        Ok(p) => p,
+                        Err(_) => continue,
+                    },
+                };
+                tracing::debug!(shard = %sh.id, from = read_pos, "shard consumer starts");
+                self.active.insert(sh.id.clone(), ShardCore::new(sh.id.clone(), read_pos, cp, self.settings.lanes));
+            }
+            let mut finished_any = false;
+            for (id, shard) in &mut self.active {
+                let m = metrics.shard(id);
+                fill(shard, src, &layout, &self.settings, now, m);
+                shard.plan(&self.settings, now, &mut self.next_job, m, &mut jobs);
+                commit.failures.append(&mut shard.failures);
+                let cp = shard.checkpoint();
+                if self.committed.get(id) != Some(&cp) {
+                    self.committed.insert(id.clone(), cp.clone());
+                    commit.checkpoints.push((id.clone(), cp));
+                }
+                finished_any |= shard.finished();
+            }
+            for j in &jobs {
+                self.jobs.insert(j.id, (j.shard.clone(), j.lane));
+            }
+            if !finished_any {
+                break;
+            }
+            self.active.retain(|_, s| !s.finished());
+        }
+        Step { commit: (!commit.is_empty()).then_some(commit), jobs }
+    }
+
+    fn fix_starting_positions(&mut self, src: &dyn RecordSource, layout: &StreamLayout, commit: &mut Commit) {
+        if self.settings.starting == StartingPosition::Latest {
+            for sh in &layout.shards {
+                let cp = if sh.closed {
+                    ShardCheckpoint { finished: true, ..ShardCheckpoint::default() }
+                } else {
+                    match src.position(&sh.id, true) {
+                        Ok(p) => ShardCheckpoint { done_through: p.checked_sub(1), ..ShardCheckpoint::default() },
+                        Err(_) => continue,
+                    }
+                };
+                self.committed.insert(sh.id.clone(), cp.clone());
+                commit.checkpoints.push((sh.id.clone(), cp));
+            }
+        }
+        commit.mark_started = true;
+        self.started = true;
+    }
+
+    /// Applies the outcome of job `job`. An unknown job (of a shard gone
+    /// since) is ignored.
+    pub fn complete(&mut self, job: u64, outcome: &InvokeOutcome, now: u64) {
+        let Some((shard, lane)) = self.jobs.remove(&job) else { return };
+        let Some(core) = self.active.get_mut(&shard) else { return };
+        let mut metrics = lock(&self.metrics);
+        let result = core.complete(lane, outcome, &self.settings, now, metrics.shard(&shard));
+        metrics.last_processing_result = result.to_string();
+    }
+
+    /// The next time [`MappingCore::poll`] may have something to do without a
+    /// new record or outcome.
+    pub fn deadline(&self, now: u64) -> Option<u64> {
+        self.active.values().filter_map(|s| s.deadline(&self.settings, now)).min()
+    }
+
+    /// The shards being consumed.
+    pub fn active_shards(&self) -> Vec<String> {
+        self.active.keys().cloned().collect()
+    }
+
+    /// Jobs started and not completed.
+    pub fn running(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// Whether some shard has a job running.
+    pub fn busy(&self) -> bool {
+        self.active.values().any(ShardCore::busy)
+    }
+}
+
+/// Reads into `shard` what it has room for.
+fn fill(
+    shard: &mut ShardCore,
+    src: &dyn RecordSource,
+    layout: &StreamLayout,
+    s: &Settings,
+    now: u64,
+    m: &mut super::metrics::ShardMetrics,
+) {
+    while let Some(limit) = shard.wants_records(s) {
+        match src.read(&shard.id, shard.read_pos(), limit) {
+            Ok(page) => {
+                let stop = page.records.is_empty() || page.next.is_none();
+                shard.push(page, layout, s, now, m);
+                if stop {
+                    break;
+                }
+            }
+            Err(ReadError::Trimmed) => match src.position(&shard.id, false) {
+                Ok(horizon) if horizon > shard.read_pos() => {
+                    tracing::warn!(
+                        shard = %shard.id, from = shard.read_pos(), to = horizon,
+                        "records trimmed by retention before delivery: skipped"
+                    );
+                    shard.skip_to(horizon);
+                }
+                _ => break,
+            },
+            Err(ReadError::Gone) => {
+                shard.mark_drained();
+                break;
+            }
+            Err(ReadError::Failed(e)) => {
+                tracing::warn!(shard = %shard.id, error = %e, "stream read failed");
+                break;
+            }
+        }
+    }
+}

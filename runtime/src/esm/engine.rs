@@ -1,0 +1,310 @@
+//! The delivery engine in the server: one task per enabled mapping drives its
+//! [`MappingCore`], woken by the store (a commit to one of its shards, a
+//! change of the shard layout), by a finished invocation, or by a deadline
+//! (batching window, retry backoff, window end). A one-second timeout on the
+//! wait is only a safety net.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tidepool_store::Store;
+use tokio::sync::{Notify, watch};
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::clock::{Clock, SystemClock};
+use super::config::{ConfigError, MappingConfig};
+use super::core::{MappingCore, Settings};
+use super::invoker::{InvokeError, InvokeOutcome, InvokeRequest, Invoker};
+use super::ledger::{Ledger, LedgerError, StoreLedger};
+use super::metrics::MappingMetrics;
+use super::source::StoreSource;
+
+/// The longest a mapping task waits without being woken: a safety net, not
+/// the delivery path.
+const FALLBACK_WAKE: Duration = Duration::from_secs(1);
+/// First wait before a mapping restarts after a failed commit; doubled per
+/// failure up to [`MAX_RESTART_BACKOFF`].
+const RESTART_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(30);
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Runs every event source mapping of a store.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    region: String,
+    clock: Arc<dyn Clock>,
+    ledger: Arc<dyn Ledger>,
+    mappings: tokio::sync::Mutex<HashMap<String, Running>>,
+    metrics: Mutex<HashMap<String, Arc<Mutex<MappingMetrics>>>>,
+}
+
+struct Running {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+/// What one mapping task needs.
+struct Ctx {
+    uuid: String,
+    settings: Settings,
+    source: StoreSource,
+    invoker: Arc<dyn Invoker>,
+    clock: Arc<dyn Clock>,
+    ledger: Arc<dyn Ledger>,
+    metrics: Arc<Mutex<MappingMetrics>>,
+}
+
+impl Engine {
+    /// An engine over `store`, naming `region` in records, on the system clock,
+    /// keeping checkpoints in the store.
+    pub fn new(store: Store, region: impl Into<String>) -> Engine {
+        let ledger = Arc::new(StoreLedger::new(store.clone()));
+        Engine::with_parts(store, region, Arc::new(SystemClock), ledger)
+    }
+
+    /// An engine with its own clock and ledger.
+    pub fn with_parts(
+        store: Store,
+        region: impl Into<String>,
+        clock: Arc<dyn Clock>,
+        ledger: Arc<dyn Ledger>,
+    ) -> Engine {
+        Engine {
+            inner: Arc::new(Inner {
+                store,
+                region: region.into(),
+                clock,
+                ledger,
+                mappings: tokio::sync::Mutex::new(HashMap::new()),
+                metrics: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Starts `mapping` (or restarts it with new parameters), delivering to
+    /// `function`; a disabled mapping is stopped. Delivery resumes from the
+    /// mapping's checkpoints either way. Must be called within a tokio
+    /// runtime.
+    pub async fn upsert(&self, mapping: MappingConfig, function: Arc<dyn Invoker>) -> Result<(), ConfigError> {
+        let settings = Settings::new(&mapping, &self.inner.region)?;
+        let source = StoreSource::new(self.inner.store.clone(), &mapping.event_source_arn)
+            .ok_or_else(|| ConfigError::invalid(format!("Unrecognized event source: {}", mapping.event_source_arn)))?;
+        let mut mappings = self.inner.mappings.lock().await;
+        if let Some(old) = mappings.remove(&mapping.uuid) {
+            stop(old).await;
+        }
+        let metrics = lock(&self.inner.metrics)
+            .entry(mapping.uuid.clone())
+            .or_insert_with(|| Arc::new(Mutex::new(MappingMetrics::new(&mapping.uuid))))
+            .clone();
+        if !mapping.enabled {
+            tracing::info!(mapping = %mapping.uuid, "mapping disabled");
+            return Ok(());
+        }
+        let ctx = Arc::new(Ctx {
+            uuid: mapping.uuid.clone(),
+            settings,
+            source,
+            invoker: function,
+            clock: self.inner.clock.clone(),
+            ledger: self.inner.ledger.clone(),
+            metrics,
+        });
+        let (stop_tx, stop_rx) = watch::channel(false);
+        tracing::info!(mapping = %mapping.uuid, function = %mapping.function_name, source = %mapping.event_source_arn, "mapping enabled");
+        let task = tokio::spawn(run(ctx, stop_rx));
+        mappings.insert(mapping.uuid, Running { stop: stop_tx, task });
+        Ok(())
+    }
+
+    /// Stops mapping `uuid` and forgets its checkpoints and metrics. Whether
+    /// it was running.
+    pub async fn remove(&self, uuid: &str) -> Result<bool, LedgerError> {
+        let running = self.inner.mappings.lock().await.remove(uuid);
+        let was = running.is_some();
+        if let Some(r) = running {
+            stop(r).await;
+        }
+        lock(&self.inner.metrics).remove(uuid);
+        let ledger = self.inner.ledger.clone();
+        let id = uuid.to_string();
+        tokio::task::spawn_blocking(move || ledger.remove(&id))
+            .await
+            .map_err(|e| LedgerError::Storage(e.to_string()))??;
+        Ok(was)
+    }
+
+    /// A snapshot of mapping `uuid`'s metrics (kept while it is disabled).
+    pub fn metrics(&self, uuid: &str) -> Option<MappingMetrics> {
+        lock(&self.inner.metrics).get(uuid).map(|m| lock(m).snapshot())
+    }
+
+    /// Whether mapping `uuid` has a running delivery task.
+    pub async fn is_running(&self, uuid: &str) -> bool {
+        self.inner.mappings.lock().await.get(uuid).is_some_and(|r| !r.task.is_finished())
+    }
+
+    /// Stops every mapping. Invocations under way finish in the background;
+    /// their results are not checkpointed (they are delivered again).
+    pub async fn shutdown(&self) {
+        let all: Vec<Running> = self.inner.mappings.lock().await.drain().map(|(_, r)| r).collect();
+        for r in all {
+            stop(r).await;
+        }
+    }
+}
+
+async fn stop(r: Running) {
+    let _ = r.stop.send(true);
+    if let Err(e) = r.task.await
+        && e.is_panic()
+    {
+        tracing::error!(error = %e, "mapping task panicked");
+    }
+}
+
+/// The mapping task: drives a core until stopped, rebuilding it from the
+/// ledger after a failed commit.
+#[tracing::instrument(skip_all, fields(mapping = %ctx.uuid))]
+async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
+    let mut backoff = RESTART_BACKOFF;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let ledger = ctx.ledger.clone();
+        let uuid = ctx.uuid.clone();
+        let loaded = tokio::task::spawn_blocking(move || ledger.load(&uuid)).await;
+        let error = match loaded {
+            Ok(Ok(state)) => {
+                let mut core = MappingCore::new(ctx.settings.clone(), state, ctx.metrics.clone());
+                match drive(&ctx, &mut core, &mut stop).await {
+                    Ok(()) => return,
+                    Err(e) => e,
+                }
+            }
+            Ok(Err(e)) => e,
+            Err(e) => LedgerError::Storage(e.to_string()),
+        };
+        tracing::error!(error = %error, retry_in = ?backoff, "mapping delivery stopped; restarting from its checkpoints");
+        lock(&ctx.metrics).last_processing_result = format!("PROBLEM: {error}");
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(MAX_RESTART_BACKOFF);
+    }
+}
+
+/// Forwards changes of a watch channel to `notify`, once at the start too (a
+/// change between the last read and the subscription is not lost).
+fn forward<T: Send + Sync + 'static>(mut rx: watch::Receiver<T>, notify: Arc<Notify>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        notify.notify_one();
+        while rx.changed().await.is_ok() {
+            notify.notify_one();
+        }
+    })
+}
+
+async fn drive(ctx: &Ctx, core: &mut MappingCore, stop: &mut watch::Receiver<bool>) -> Result<(), LedgerError> {
+    let notify = Arc::new(Notify::new());
+    let mut watchers: HashMap<String, JoinHandle<()>> = HashMap::new();
+    let mut layout_watch: Option<JoinHandle<()>> = None;
+    let mut inflight: JoinSet<InvokeOutcome> = JoinSet::new();
+    let mut job_of: HashMap<tokio::task::Id, u64> = HashMap::new();
+    let result = loop {
+        if *stop.borrow() {
+            break Ok(());
+        }
+        if layout_watch.as_ref().is_none_or(|h| h.is_finished())
+            && let Some(rx) = ctx.source.subscribe_layout()
+        {
+            layout_watch = Some(forward(rx, notify.clone()));
+        }
+        let now = ctx.clock.now_ms();
+        let step = core.poll(&ctx.source, now);
+        if let Some(commit) = step.commit {
+            let ledger = ctx.ledger.clone();
+            let uuid = ctx.uuid.clone();
+            let committed = tokio::task::spawn_blocking(move || ledger.commit(&uuid, &commit).map(|()| commit)).await;
+            match committed {
+                Ok(Ok(commit)) => lock(&ctx.metrics).record_commit(&commit),
+                Ok(Err(e)) => break Err(e),
+                Err(e) => break Err(LedgerError::Storage(e.to_string())),
+            }
+        }
+        for job in step.jobs {
+            let invoker = ctx.invoker.clone();
+            tracing::debug!(shard = %job.shard, records = job.seqs.len(), first = job.seqs.first(), "invoke");
+            let request = InvokeRequest { event: job.event, chain_depth: job.chain_depth };
+            let handle = inflight.spawn(async move { invoker.invoke(request).await });
+            job_of.insert(handle.id(), job.id);
+        }
+        let active = core.active_shards();
+        watchers.retain(|id, h| {
+            let keep = active.contains(id) && !h.is_finished();
+            if !keep {
+                h.abort();
+            }
+            keep
+        });
+        for id in active {
+            if !watchers.contains_key(&id)
+                && let Some(rx) = ctx.source.subscribe_shard(&id)
+            {
+                watchers.insert(id, forward(rx, notify.clone()));
+            }
+        }
+        let wait = core
+            .deadline(now)
+            .map_or(FALLBACK_WAKE, |d| Duration::from_millis(d.saturating_sub(ctx.clock.now_ms())))
+            .min(FALLBACK_WAKE);
+        tokio::select! {
+            changed = stop.changed() => {
+                // The engine was dropped without a shutdown: stop too.
+                if changed.is_err() {
+                    break Ok(());
+                }
+            }
+            Some(done) = inflight.join_next_with_id(), if !inflight.is_empty() => {
+                let (task, outcome) = match done {
+                    Ok((task, outcome)) => (task, outcome),
+                    Err(e) => {
+                        tracing::error!(error = %e, "invocation task failed");
+                        let outcome = InvokeOutcome {
+                            request_id: uuid::Uuid::new_v4().to_string(),
+                            result: Err(InvokeError {
+                                error_type: "Runtime.ExitError".into(),
+                                message: format!("the invocation task failed: {e}"),
+                                unhandled: true,
+                            }),
+                        };
+                        (e.id(), outcome)
+                    }
+                };
+                if let Some(job) = job_of.remove(&task) {
+                    core.complete(job, &outcome, ctx.clock.now_ms());
+                }
+            }
+            _ = notify.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    };
+    for (_, h) in watchers {
+        h.abort();
+    }
+    if let Some(h) = layout_watch {
+        h.abort();
+    }
+    result
+}

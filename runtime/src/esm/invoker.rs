@@ -1,0 +1,103 @@
+//! How the engine runs a function: [`Invoker`], implemented for the wasm host's
+//! [`LoadedFunction`] by [`FunctionInvoker`] and by fakes in tests.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::{FunctionErrorKind, InvokeOptions, LoadedFunction, StoreBridge};
+
+/// One invocation the engine asks for.
+#[derive(Debug, Clone)]
+pub struct InvokeRequest {
+    /// The event JSON (`{"Records":[...]}`).
+    pub event: String,
+    /// Trigger invocations in the chain that led here, this one included.
+    pub chain_depth: u32,
+}
+
+/// A function error as the engine sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvokeError {
+    pub error_type: String,
+    pub message: String,
+    /// Detected by the runtime (a crash, timeout or memory overrun: Lambda's
+    /// `Unhandled`) rather than returned by the handler (`Handled`).
+    pub unhandled: bool,
+}
+
+/// What an invocation came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvokeOutcome {
+    pub request_id: String,
+    /// The response payload, or the function's error.
+    pub result: Result<String, InvokeError>,
+}
+
+/// The future of one invocation.
+pub type InvokeFuture = Pin<Box<dyn Future<Output = InvokeOutcome> + Send + 'static>>;
+
+/// A function the engine delivers batches to.
+pub trait Invoker: Send + Sync {
+    /// The function's ARN (in destination records).
+    fn function_arn(&self) -> String;
+    /// Runs one invocation to its end (waiting for concurrency first).
+    fn invoke(&self, request: InvokeRequest) -> InvokeFuture;
+}
+
+/// A [`LoadedFunction`] as an [`Invoker`]: waits for a permit, then runs the
+/// invocation on the blocking pool.
+pub struct FunctionInvoker {
+    function: Arc<LoadedFunction>,
+    bridge: Option<Arc<dyn StoreBridge>>,
+}
+
+impl FunctionInvoker {
+    /// Invokes `function` with the runtime's store bridge.
+    pub fn new(function: Arc<LoadedFunction>) -> Self {
+        FunctionInvoker { function, bridge: None }
+    }
+
+    /// Invokes with `bridge` instead of the runtime's.
+    pub fn with_bridge(function: Arc<LoadedFunction>, bridge: Arc<dyn StoreBridge>) -> Self {
+        FunctionInvoker { function, bridge: Some(bridge) }
+    }
+}
+
+impl Invoker for FunctionInvoker {
+    fn function_arn(&self) -> String {
+        self.function.config().arn.clone()
+    }
+
+    fn invoke(&self, request: InvokeRequest) -> InvokeFuture {
+        let function = self.function.clone();
+        let bridge = self.bridge.clone();
+        Box::pin(async move {
+            let permit = function.acquire().await;
+            let request_id = uuid::Uuid::new_v4().to_string();
+            let mut options = InvokeOptions::new().request_id(request_id.clone()).chain_depth(request.chain_depth);
+            if let Some(b) = bridge {
+                options = options.bridge(b);
+            }
+            let run = tokio::task::spawn_blocking(move || function.invoke(permit, &request.event, options));
+            match run.await {
+                Ok(invocation) => InvokeOutcome {
+                    request_id: invocation.request_id,
+                    result: invocation.result.map_err(|e| InvokeError {
+                        unhandled: e.kind != FunctionErrorKind::Returned,
+                        error_type: e.error_type,
+                        message: e.error_message,
+                    }),
+                },
+                Err(e) => InvokeOutcome {
+                    request_id,
+                    result: Err(InvokeError {
+                        error_type: "Runtime.ExitError".into(),
+                        message: format!("the invocation did not finish: {e}"),
+                        unhandled: true,
+                    }),
+                },
+            }
+        })
+    }
+}

@@ -1,0 +1,238 @@
+//! What the engine keeps durably: per mapping a "started" marker (the
+//! starting position was fixed) and per shard a [`ShardCheckpoint`], written
+//! together with the on-failure destination records they cover in one atomic
+//! [`Commit`]. [`StoreLedger`] keeps them in the store's system entries under
+//! `esm/<uuid>/` and writes destination records as items of a table of the
+//! same store, in the same batch.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+use tidepool_store::value::{Item, Number, Value};
+use tidepool_store::{Decision, Origin, Store, StoreError, WriteOp, WriteOptions};
+
+use super::config::parse_table_arn;
+
+/// Where a shard's delivery stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardCheckpoint {
+    /// Every record at or below this sequence number was handled, filtered
+    /// out, dropped or described to the destination.
+    pub done_through: Option<u64>,
+    /// The shard is closed and every record of it was done: its children may
+    /// start.
+    #[serde(default)]
+    pub finished: bool,
+    /// The open tumbling window of the shard, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<WindowCheckpoint>,
+}
+
+/// A tumbling window's aggregation state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowCheckpoint {
+    pub start_ms: u64,
+    /// The state the function returned, as JSON text.
+    pub state: String,
+    /// The state grew past its limit: the next invocation ends the window.
+    #[serde(default)]
+    pub terminate_early: bool,
+}
+
+/// One discarded batch, described for the on-failure destination.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailureRecord {
+    /// The destination's ARN (a table ARN for [`StoreLedger`]).
+    pub destination: String,
+    /// The invocation record (`requestContext`, `responseContext`, `version`,
+    /// `timestamp`, `DDBStreamBatchInfo`).
+    pub record: Json,
+    /// The highest `origin.depth` of the records it describes.
+    pub depth: u32,
+    /// The sequence numbers of the records it describes (with
+    /// `ParallelizationFactor` > 1 not every record between the first and
+    /// the last).
+    pub seqs: Vec<u64>,
+}
+
+/// Changes to commit atomically.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Commit {
+    /// Record that the mapping's starting position has been fixed.
+    pub mark_started: bool,
+    pub checkpoints: Vec<(String, ShardCheckpoint)>,
+    /// Shards to forget (gone from the stream).
+    pub forget: Vec<String>,
+    pub failures: Vec<FailureRecord>,
+}
+
+impl Commit {
+    pub fn is_empty(&self) -> bool {
+        !self.mark_started && self.checkpoints.is_empty() && self.forget.is_empty() && self.failures.is_empty()
+    }
+}
+
+/// What a mapping left behind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LedgerState {
+    pub started: bool,
+    pub shards: BTreeMap<String, ShardCheckpoint>,
+}
+
+/// Why a commit or a load failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LedgerError {
+    /// The destination cannot take the record (missing table, wrong key).
+    #[error("on-failure destination {destination}: {reason}")]
+    Destination { destination: String, reason: String },
+    /// The store failed or holds something unreadable.
+    #[error("checkpoint storage: {0}")]
+    Storage(String),
+}
+
+/// Durable checkpoints and destination records.
+pub trait Ledger: Send + Sync {
+    fn load(&self, mapping: &str) -> Result<LedgerState, LedgerError>;
+    /// Applies `commit` atomically: all of it or nothing.
+    fn commit(&self, mapping: &str, commit: &Commit) -> Result<(), LedgerError>;
+    /// Forgets everything of `mapping`.
+    fn remove(&self, mapping: &str) -> Result<(), LedgerError>;
+}
+
+/// The ledger in the store's system entries.
+#[derive(Clone)]
+pub struct StoreLedger {
+    store: Store,
+}
+
+/// Prefix of every system entry the engine writes.
+pub const SYS_PREFIX: &str = "esm/";
+
+fn mapping_prefix(mapping: &str) -> String {
+    format!("{SYS_PREFIX}{mapping}/")
+}
+
+fn started_key(mapping: &str) -> Vec<u8> {
+    format!("{}started", mapping_prefix(mapping)).into_bytes()
+}
+
+fn shard_key(mapping: &str, shard: &str) -> Vec<u8> {
+    format!("{}shard/{shard}", mapping_prefix(mapping)).into_bytes()
+}
+
+impl StoreLedger {
+    pub fn new(store: Store) -> Self {
+        StoreLedger { store }
+    }
+}
+
+fn storage(e: impl std::fmt::Display) -> LedgerError {
+    LedgerError::Storage(e.to_string())
+}
+
+impl Ledger for StoreLedger {
+    fn load(&self, mapping: &str) -> Result<LedgerState, LedgerError> {
+        let mut state = LedgerState {
+            started: self.store.sys_get(&started_key(mapping)).map_err(storage)?.is_some(),
+            ..LedgerState::default()
+        };
+        let prefix = format!("{}shard/", mapping_prefix(mapping));
+        for (k, v) in self.store.sys_scan(prefix.as_bytes()).map_err(storage)? {
+            let shard = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+            let cp: ShardCheckpoint =
+                serde_json::from_slice(&v).map_err(|e| storage(format!("checkpoint of {shard}: {e}")))?;
+            state.shards.insert(shard, cp);
+        }
+        Ok(state)
+    }
+
+    fn commit(&self, mapping: &str, commit: &Commit) -> Result<(), LedgerError> {
+        if commit.is_empty() {
+            return Ok(());
+        }
+        let mut sys = Vec::new();
+        if commit.mark_started {
+            sys.push((started_key(mapping), Some(b"1".to_vec())));
+        }
+        for (shard, cp) in &commit.checkpoints {
+            sys.push((shard_key(mapping, shard), Some(serde_json::to_vec(cp).map_err(storage)?)));
+        }
+        for shard in &commit.forget {
+            sys.push((shard_key(mapping, shard), None));
+        }
+        let mut ops = Vec::with_capacity(commit.failures.len());
+        let mut depth = 0;
+        for f in &commit.failures {
+            let (table, item) = destination_item(&self.store, f)?;
+            depth = depth.max(f.depth.saturating_add(1));
+            let key = item.clone();
+            ops.push(WriteOp { table, key, decide: Box::new(move |_| Ok(Decision::Put(item))) });
+        }
+        let options = WriteOptions { transaction: false, origin: Origin { ttl: false, depth }, sys };
+        self.store.write_with(ops, options).map(drop).map_err(|e| match e {
+            e @ (StoreError::Storage(_) | StoreError::Poisoned | StoreError::Corrupt(_)) => storage(e),
+            other => LedgerError::Destination {
+                destination: commit.failures.first().map(|f| f.destination.clone()).unwrap_or_default(),
+                reason: other.to_string(),
+            },
+        })
+    }
+
+    fn remove(&self, mapping: &str) -> Result<(), LedgerError> {
+        let keys = self.store.sys_scan(mapping_prefix(mapping).as_bytes()).map_err(storage)?;
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.store.sys_write(keys.into_iter().map(|(k, _)| (k, None)).collect()).map_err(storage)
+    }
+}
+
+/// The item a destination record becomes: the table's partition key (a
+/// string) holds `requestContext.requestId`; a sort key, if any, holds
+/// `DDBStreamBatchInfo.startSequenceNumber` (as a string or a number, per its
+/// type); every member of the record is an attribute (objects as maps); and
+/// `payload` holds the whole record as JSON text.
+fn destination_item(store: &Store, f: &FailureRecord) -> Result<(String, Item), LedgerError> {
+    let fail = |reason: String| LedgerError::Destination { destination: f.destination.clone(), reason };
+    let table = parse_table_arn(&f.destination).ok_or_else(|| fail("not a table ARN".into()))?;
+    let handle = store.table(table).map_err(|e| fail(e.to_string()))?;
+    let schema = &handle.def.key_schema;
+    let mut item: Item = match json_to_value(&f.record) {
+        Value::M(m) => m,
+        _ => Item::new(),
+    };
+    item.insert("payload".into(), Value::S(f.record.to_string()));
+    let request_id = f.record["requestContext"]["requestId"].as_str().unwrap_or_default().to_string();
+    if schema.hash.ty != tidepool_store::value::AttrType::S {
+        return Err(fail(format!("its partition key {} must be a string (S)", schema.hash.name)));
+    }
+    item.insert(schema.hash.name.clone(), Value::S(request_id));
+    if let Some(range) = &schema.range {
+        let start = f.record["DDBStreamBatchInfo"]["startSequenceNumber"].as_str().unwrap_or("0").to_string();
+        let v = match range.ty {
+            tidepool_store::value::AttrType::S => Value::S(start),
+            tidepool_store::value::AttrType::N => {
+                Value::N(Number::from_str(start.trim_start_matches('0')).unwrap_or_else(|_| Number::zero()))
+            }
+            _ => return Err(fail(format!("its sort key {} must be a string or a number", range.name))),
+        };
+        item.insert(range.name.clone(), v);
+    }
+    Ok((table.to_string(), item))
+}
+
+/// JSON as a DynamoDB value: strings S, numbers N, booleans BOOL, null NULL,
+/// arrays L, objects M.
+pub(crate) fn json_to_value(v: &Json) -> Value {
+    match v {
+        Json::Null => Value::Null,
+        Json::Bool(b) => Value::Bool(*b),
+        Json::Number(n) => Number::from_str(&n.to_string()).map(Value::N).unwrap_or_else(|_| Value::S(n.to_string())),
+        Json::String(s) => Value::S(s.clone()),
+        Json::Array(a) => Value::L(a.iter().map(json_to_value).collect()),
+        Json::Object(o) => Value::M(o.iter().map(|(k, v)| (k.clone(), json_to_value(v))).collect()),
+    }
+}

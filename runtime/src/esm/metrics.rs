@@ -1,0 +1,105 @@
+//! Per-mapping and per-shard delivery metrics, as Lambda publishes them for
+//! stream event sources (IteratorAge, PolledEventCount, FilteredOutEventCount,
+//! DroppedEventCount, OnFailureDestinationDeliveredEventCount, ...).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use tidepool_store::stream::format_seq;
+
+use super::ledger::Commit;
+
+/// Counters of one shard. Record counts count a record each time it is
+/// delivered, so redeliveries count again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardMetrics {
+    /// Now minus the arrival time of the last record read, when it was read.
+    pub iterator_age_ms: u64,
+    /// Records read from the stream.
+    pub polled: u64,
+    /// Records no filter pattern matched (dropped, and checkpointed past).
+    pub filtered: u64,
+    /// Records handed to the function.
+    pub invoked: u64,
+    /// Invocations.
+    pub invocations: u64,
+    /// Records of invocations that failed (or that a partial response
+    /// reported for retry).
+    pub failed: u64,
+    /// Records given up: retries exhausted, too old, trimmed, or too deep in
+    /// a chain of triggers.
+    pub dropped: u64,
+    /// Records described in on-failure destination records.
+    pub sent_to_destination: u64,
+    /// The durable checkpoint: the last sequence number done.
+    pub checkpoint: Option<String>,
+    /// The shard is closed and fully processed.
+    pub finished: bool,
+}
+
+impl ShardMetrics {
+    fn add(&mut self, o: &ShardMetrics) {
+        self.iterator_age_ms = self.iterator_age_ms.max(o.iterator_age_ms);
+        self.polled += o.polled;
+        self.filtered += o.filtered;
+        self.invoked += o.invoked;
+        self.invocations += o.invocations;
+        self.failed += o.failed;
+        self.dropped += o.dropped;
+        self.sent_to_destination += o.sent_to_destination;
+    }
+}
+
+/// A snapshot of one mapping's metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MappingMetrics {
+    pub uuid: String,
+    /// Lambda's `LastProcessingResult`.
+    pub last_processing_result: String,
+    /// Sums over the shards (`iteratorAgeMs` is the largest).
+    pub total: ShardMetrics,
+    pub shards: BTreeMap<String, ShardMetrics>,
+}
+
+impl MappingMetrics {
+    /// Empty metrics of mapping `uuid`.
+    pub fn new(uuid: &str) -> Self {
+        MappingMetrics {
+            uuid: uuid.into(),
+            last_processing_result: "No records processed".into(),
+            ..Default::default()
+        }
+    }
+
+    pub(crate) fn shard(&mut self, id: &str) -> &mut ShardMetrics {
+        if !self.shards.contains_key(id) {
+            self.shards.insert(id.to_string(), ShardMetrics::default());
+        }
+        self.shards.get_mut(id).expect("inserted")
+    }
+
+    /// Shows the checkpoints of `commit`, once it is durable.
+    pub fn record_commit(&mut self, commit: &Commit) {
+        for (id, cp) in &commit.checkpoints {
+            let m = self.shard(id);
+            m.checkpoint = cp.done_through.map(format_seq);
+            m.finished = cp.finished;
+        }
+        for id in &commit.forget {
+            self.shards.remove(id);
+        }
+    }
+
+    /// The snapshot with `total` summed.
+    pub fn snapshot(&self) -> MappingMetrics {
+        let mut out = self.clone();
+        let mut total = ShardMetrics::default();
+        for s in self.shards.values() {
+            total.add(s);
+        }
+        out.total = total;
+        out
+    }
+}
