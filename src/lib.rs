@@ -39,6 +39,8 @@ pub struct ServerConfig {
     /// How long a stream shard iterator stays valid (AWS: 15 minutes).
     /// Tests shorten it.
     pub iterator_lifetime: Duration,
+    /// A manifest (tables, functions, mappings) to apply at start.
+    pub manifest: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -51,6 +53,7 @@ impl Default for ServerConfig {
             streams: StreamConfig::default(),
             ttl_interval: tidepool_store::DEFAULT_TTL_INTERVAL,
             iterator_lifetime: streams::ITERATOR_LIFETIME,
+            manifest: None,
         }
     }
 }
@@ -112,6 +115,20 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
         .context("join the function loader")??;
     // Set once, here: `set` cannot fail.
     let _ = app.lambda.set(lambda);
+    if let Some(l) = app.lambda.get() {
+        l.start_mappings().await;
+    }
+    if let Some(path) = &config.manifest {
+        let manifest = lambda::manifest::Manifest::load(path)?;
+        let (app2, rt) = (app.clone(), tokio::runtime::Handle::current());
+        let applied = tokio::task::spawn_blocking(move || lambda::manifest::apply(&app2, &manifest, &rt))
+            .await
+            .context("join the manifest")?
+            .with_context(|| format!("apply manifest {}", path.display()))?;
+        for change in &applied.changes {
+            tracing::info!("manifest: {change}");
+        }
+    }
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         axum::serve(listener, router(app))

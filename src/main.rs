@@ -67,6 +67,10 @@ enum Command {
         /// Milliseconds between TTL sweeps that delete expired items.
         #[arg(long, default_value_t = 1000)]
         ttl_interval_ms: u64,
+        /// A manifest of tables, functions and event source mappings to apply
+        /// (idempotently) at start.
+        #[arg(long, env = "TIDEPOOL_MANIFEST")]
+        manifest: Option<PathBuf>,
     },
 }
 
@@ -122,6 +126,7 @@ async fn main() -> anyhow::Result<()> {
             shard_rollover_secs,
             stream_retention_hours,
             ttl_interval_ms,
+            manifest,
         } => {
             let data_dir = if in_memory { None } else { Some(data_dir.unwrap_or_else(default_data_dir)) };
             if let Some(d) = &data_dir {
@@ -143,6 +148,7 @@ async fn main() -> anyhow::Result<()> {
                     retention: Duration::from_secs(stream_retention_hours.max(1) * 3600),
                 },
                 ttl_interval: Duration::from_millis(ttl_interval_ms.max(10)),
+                manifest,
                 ..ServerConfig::default()
             };
             let server = tidepool::start(config).await?;

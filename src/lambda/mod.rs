@@ -1,29 +1,282 @@
-//! Lambda: deployed functions (the runtime's [`Registry`]) and, next, the
-//! Lambda 2015-03-31 REST API on the same port as DynamoDB.
+//! Lambda: deployed functions (the runtime's [`Registry`]) and event source
+//! mappings (persisted here, run by the runtime's delivery [`Engine`]).
 
-use std::sync::{Arc, Weak};
+pub mod manifest;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, Weak};
 
 use anyhow::Context;
-use tidepool_runtime::registry::Registry;
-use tidepool_runtime::{Runtime, RuntimeConfig};
+use tidepool_runtime::esm::{
+    ConfigError, ConfigErrorKind, Engine, InvokeError, InvokeFuture, InvokeOutcome, InvokeRequest, Invoker,
+    MappingConfig, MappingParams,
+};
+use tidepool_runtime::registry::{Registry, RegistryError};
+use tidepool_runtime::{FunctionErrorKind, InvokeOptions, Runtime, RuntimeConfig};
+use tidepool_store::Store;
 
 use crate::bridge::ServerBridge;
 use crate::dynamodb::{ACCOUNT_ID, App};
 
+/// Mappings live in the store's system entries under this prefix.
+const MAP_PREFIX: &[u8] = b"map/";
+
+/// A Lambda-API failure: the error type Lambda reports and its message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind}: {message}")]
+pub struct LambdaError {
+    /// `ResourceNotFoundException`, `ResourceConflictException`,
+    /// `InvalidParameterValueException`, `ValidationException`,
+    /// `TooManyRequestsException` or `ServiceException`.
+    pub kind: &'static str,
+    pub message: String,
+}
+
+impl LambdaError {
+    pub fn new(kind: &'static str, message: impl Into<String>) -> Self {
+        LambdaError { kind, message: message.into() }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        LambdaError::new("ResourceNotFoundException", message)
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        LambdaError::new("InvalidParameterValueException", message)
+    }
+}
+
+impl From<RegistryError> for LambdaError {
+    fn from(e: RegistryError) -> Self {
+        let kind = match &e {
+            RegistryError::NotFound(_) => "ResourceNotFoundException",
+            RegistryError::Conflict(_) => "ResourceConflictException",
+            RegistryError::InvalidParameter(_) => "InvalidParameterValueException",
+            RegistryError::Internal(_) => "ServiceException",
+        };
+        LambdaError::new(kind, e.to_string())
+    }
+}
+
+impl From<ConfigError> for LambdaError {
+    fn from(e: ConfigError) -> Self {
+        let kind = match e.kind {
+            ConfigErrorKind::Validation => "ValidationException",
+            ConfigErrorKind::InvalidParameterValue => "InvalidParameterValueException",
+        };
+        LambdaError::new(kind, e.message)
+    }
+}
+
+impl From<tidepool_store::StoreError> for LambdaError {
+    fn from(e: tidepool_store::StoreError) -> Self {
+        LambdaError::new("ServiceException", e.to_string())
+    }
+}
+
 /// Everything Lambda-shaped the server holds.
 pub struct Lambda {
-    pub registry: Registry,
+    pub registry: Arc<Registry>,
+    pub engine: Engine,
+    store: Store,
+    mappings: Mutex<BTreeMap<String, MappingConfig>>,
+}
+
+/// Invokes a function by name, resolving it at each invocation, so a mapping
+/// follows code and configuration updates.
+struct ByName {
+    registry: Arc<Registry>,
+    name: String,
+}
+
+impl Invoker for ByName {
+    fn function_arn(&self) -> String {
+        self.registry.function_arn(&self.name)
+    }
+
+    fn invoke(&self, request: InvokeRequest) -> InvokeFuture {
+        let function = self.registry.loaded(&self.name);
+        Box::pin(async move {
+            let request_id = uuid::Uuid::new_v4().to_string();
+            let function = match function {
+                Ok(f) => f,
+                Err(e) => {
+                    let result = Err(InvokeError {
+                        error_type: "ResourceNotFoundException".into(),
+                        message: e.to_string(),
+                        unhandled: true,
+                    });
+                    return InvokeOutcome { request_id, result };
+                }
+            };
+            let permit = function.acquire().await;
+            let options = InvokeOptions::new().request_id(request_id.clone()).chain_depth(request.chain_depth);
+            let run = tokio::task::spawn_blocking(move || function.invoke(permit, &request.event, options));
+            match run.await {
+                Ok(inv) => InvokeOutcome {
+                    request_id: inv.request_id,
+                    result: inv.result.map_err(|e| InvokeError {
+                        unhandled: e.kind != FunctionErrorKind::Returned,
+                        error_type: e.error_type,
+                        message: e.error_message,
+                    }),
+                },
+                Err(e) => InvokeOutcome {
+                    request_id,
+                    result: Err(InvokeError {
+                        error_type: "Runtime.ExitError".into(),
+                        message: format!("the invocation did not finish: {e}"),
+                        unhandled: true,
+                    }),
+                },
+            }
+        })
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 impl Lambda {
-    /// Starts the wasm runtime (its compile cache under the data directory)
-    /// and loads the deployed functions. Guests reach the store through
-    /// `app`.
-    pub fn open(app: Weak<App>, store: &tidepool_store::Store, region: &str) -> anyhow::Result<Lambda> {
+    /// Starts the wasm runtime (its compile cache under the data directory),
+    /// loads the deployed functions and the mappings. Guests reach the store
+    /// through `app`. Call [`Lambda::start_mappings`] once the server runs.
+    pub fn open(app: Weak<App>, store: &Store, region: &str) -> anyhow::Result<Lambda> {
         let cache = store.path().join("lambda").join("cache");
         let runtime = Runtime::new(RuntimeConfig::new(cache), Arc::new(ServerBridge::new(app)))
             .context("start the wasm runtime")?;
         let registry = Registry::open(store.clone(), runtime, region, ACCOUNT_ID).context("load functions")?;
-        Ok(Lambda { registry })
+        let mut mappings = BTreeMap::new();
+        for (_, v) in store.sys_scan(MAP_PREFIX).context("read mappings")? {
+            match serde_json::from_slice::<MappingConfig>(&v) {
+                Ok(m) => {
+                    mappings.insert(m.uuid.clone(), m);
+                }
+                Err(e) => tracing::error!(error = %e, "unreadable event source mapping skipped"),
+            }
+        }
+        Ok(Lambda {
+            registry: Arc::new(registry),
+            engine: Engine::new(store.clone(), region),
+            store: store.clone(),
+            mappings: Mutex::new(mappings),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, MappingConfig>> {
+        self.mappings.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn invoker(&self, function: &str) -> Arc<dyn Invoker> {
+        Arc::new(ByName { registry: self.registry.clone(), name: function.to_string() })
+    }
+
+    /// Starts delivery for every persisted mapping.
+    pub async fn start_mappings(&self) {
+        let all: Vec<MappingConfig> = self.lock().values().cloned().collect();
+        for m in all {
+            let invoker = self.invoker(&m.function_name);
+            if let Err(e) = self.engine.upsert(m.clone(), invoker).await {
+                tracing::error!(mapping = %m.uuid, error = %e, "event source mapping not started");
+            }
+        }
+    }
+
+    fn persist(&self, m: &MappingConfig) -> Result<(), LambdaError> {
+        let json = serde_json::to_vec(m).map_err(|e| LambdaError::new("ServiceException", e.to_string()))?;
+        self.store.sys_write(vec![([MAP_PREFIX, m.uuid.as_bytes()].concat(), Some(json))])?;
+        Ok(())
+    }
+
+    /// Checks that the stream a mapping reads exists.
+    fn check_source(&self, arn: &str) -> Result<(), LambdaError> {
+        let found = tidepool_runtime::esm::config::parse_stream_arn(arn)
+            .and_then(|(table, label)| self.store.stream(table, label))
+            .is_some();
+        if found { Ok(()) } else { Err(LambdaError::invalid(format!("Stream not found: {arn}"))) }
+    }
+
+    /// CreateEventSourceMapping: maps `params.event_source_arn` to `function`.
+    pub async fn create_mapping(&self, function: &str, params: MappingParams) -> Result<MappingConfig, LambdaError> {
+        let record = self.registry.get(function)?;
+        let arn = self.registry.function_arn(&record.name);
+        let m = MappingConfig::create(params, &record.name, &arn, now_ms())?;
+        self.check_source(&m.event_source_arn)?;
+        if self.lock().values().any(|o| o.function_name == m.function_name && o.event_source_arn == m.event_source_arn)
+        {
+            return Err(LambdaError::new(
+                "ResourceConflictException",
+                format!(
+                    "An event source mapping with event source ({}) and function ({}) already exists. Please update or delete the existing mapping with UUID {}",
+                    m.event_source_arn,
+                    m.function_name,
+                    self.lock()
+                        .values()
+                        .find(|o| o.function_name == m.function_name && o.event_source_arn == m.event_source_arn)
+                        .map(|o| o.uuid.clone())
+                        .unwrap_or_default()
+                ),
+            ));
+        }
+        self.persist(&m)?;
+        self.lock().insert(m.uuid.clone(), m.clone());
+        self.engine.upsert(m.clone(), self.invoker(&m.function_name)).await?;
+        Ok(m)
+    }
+
+    /// UpdateEventSourceMapping: new parameters (and optionally a new
+    /// function) for mapping `uuid`; delivery restarts from its checkpoint.
+    pub async fn update_mapping(
+        &self,
+        uuid: &str,
+        function: Option<&str>,
+        params: MappingParams,
+    ) -> Result<MappingConfig, LambdaError> {
+        let mut m = self.mapping(uuid)?;
+        if let Some(f) = function {
+            let record = self.registry.get(f)?;
+            m.function_name = record.name.clone();
+            m.function_arn = self.registry.function_arn(&record.name);
+        }
+        m.update(params, now_ms())?;
+        self.persist(&m)?;
+        self.lock().insert(m.uuid.clone(), m.clone());
+        self.engine.upsert(m.clone(), self.invoker(&m.function_name)).await?;
+        Ok(m)
+    }
+
+    /// DeleteEventSourceMapping: stops delivery and forgets the checkpoints.
+    pub async fn delete_mapping(&self, uuid: &str) -> Result<MappingConfig, LambdaError> {
+        let m = self.mapping(uuid)?;
+        self.engine.remove(uuid).await.map_err(|e| LambdaError::new("ServiceException", e.to_string()))?;
+        self.store.sys_write(vec![([MAP_PREFIX, uuid.as_bytes()].concat(), None)])?;
+        self.lock().remove(uuid);
+        Ok(m)
+    }
+
+    /// The mapping `uuid`, with its last processing result from the engine.
+    pub fn mapping(&self, uuid: &str) -> Result<MappingConfig, LambdaError> {
+        let mut m = self.lock().get(uuid).cloned().ok_or_else(|| {
+            LambdaError::not_found(format!(
+                "The resource you requested does not exist. (Service: Lambda, Status Code: 404, Request ID: {uuid})"
+            ))
+        })?;
+        if let Some(metrics) = self.engine.metrics(uuid) {
+            m.last_processing_result = metrics.last_processing_result.clone();
+        }
+        Ok(m)
+    }
+
+    /// Every mapping, optionally of one function or one source.
+    pub fn mappings(&self, function: Option<&str>, source: Option<&str>) -> Vec<MappingConfig> {
+        let uuids: Vec<String> = self
+            .lock()
+            .values()
+            .filter(|m| function.is_none_or(|f| m.function_name == f || m.function_arn == f))
+            .filter(|m| source.is_none_or(|s| m.event_source_arn == s))
+            .map(|m| m.uuid.clone())
+            .collect();
+        uuids.iter().filter_map(|u| self.mapping(u).ok()).collect()
     }
 }

@@ -1,0 +1,298 @@
+//! The manifest: tables, functions and event source mappings declared in a
+//! TOML file and applied idempotently, at start (`tidepool serve
+//! --manifest`) or to a running server.
+//!
+//! ```toml
+//! [[table]]
+//! name = "Scores"
+//! partition_key = "game:S"        # name:type, type S, N or B
+//! sort_key = "player:S"           # optional
+//! stream = "NEW_AND_OLD_IMAGES"   # optional view type
+//! ttl_attribute = "expires"       # optional
+//!
+//! [[function]]
+//! name = "leaderboard"
+//! code = "examples/target/wasm32-wasip2/release/leaderboard.wasm"  # relative to the manifest
+//! timeout = 3                      # seconds
+//! memory = 128                     # MB
+//! environment = { TABLE = "Leaderboard" }
+//! reserved_concurrency = 2         # optional
+//!
+//! [[mapping]]
+//! function = "leaderboard"
+//! table = "Scores"                 # the table's current stream
+//! # Every CreateEventSourceMapping parameter, with Lambda's names:
+//! StartingPosition = "TRIM_HORIZON"
+//! BatchSize = 100
+//! ```
+//!
+//! Applying makes what is declared exist, as declared: a missing table,
+//! function or mapping is created; a function whose code or settings differ
+//! is updated; a mapping (one per function and table) gets the declared
+//! parameters. Nothing that is not declared is touched, and applying the
+//! same manifest twice changes nothing the second time.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use tidepool_runtime::esm::MappingParams;
+use tidepool_runtime::registry::FunctionRecord;
+use tidepool_store::catalog::{CreateTableInput, KeyType};
+use tidepool_store::table::{BillingMode, StreamViewType};
+use tidepool_store::value::AttrType;
+
+use super::{Lambda, LambdaError};
+use crate::dynamodb::App;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    #[serde(default, rename = "table")]
+    pub tables: Vec<TableDecl>,
+    #[serde(default, rename = "function")]
+    pub functions: Vec<FunctionDecl>,
+    #[serde(default, rename = "mapping")]
+    pub mappings: Vec<MappingDecl>,
+    /// Where relative code paths start: the manifest's folder.
+    #[serde(skip)]
+    pub base: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableDecl {
+    pub name: String,
+    pub partition_key: String,
+    pub sort_key: Option<String>,
+    pub stream: Option<String>,
+    pub ttl_attribute: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionDecl {
+    pub name: String,
+    pub code: PathBuf,
+    pub timeout: Option<u64>,
+    pub memory: Option<u32>,
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+    pub reserved_concurrency: Option<u32>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MappingDecl {
+    pub function: String,
+    pub table: String,
+    #[serde(flatten)]
+    pub params: MappingParams,
+}
+
+/// What applying a manifest did, one line per change.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub changes: Vec<String>,
+}
+
+impl Manifest {
+    /// Reads and parses the manifest at `path`.
+    pub fn load(path: &Path) -> anyhow::Result<Manifest> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("read manifest {}: {e}", path.display()))?;
+        let mut m = Manifest::parse(&text).map_err(|e| anyhow::anyhow!("manifest {}: {e}", path.display()))?;
+        m.base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok(m)
+    }
+
+    pub fn parse(text: &str) -> Result<Manifest, toml::de::Error> {
+        toml::from_str(text)
+    }
+}
+
+fn key_attr(decl: &str, table: &str) -> Result<(String, AttrType), LambdaError> {
+    let (name, ty) = decl.rsplit_once(':').unwrap_or((decl, "S"));
+    let ty = match ty {
+        "S" => AttrType::S,
+        "N" => AttrType::N,
+        "B" => AttrType::B,
+        other => return Err(LambdaError::invalid(format!("table {table}: key type {other} is not S, N or B"))),
+    };
+    Ok((name.to_string(), ty))
+}
+
+fn view_type(s: &str) -> Result<StreamViewType, LambdaError> {
+    StreamViewType::parse(s).ok_or_else(|| {
+        LambdaError::invalid(format!("stream {s} is not KEYS_ONLY, NEW_IMAGE, OLD_IMAGE or NEW_AND_OLD_IMAGES"))
+    })
+}
+
+/// Applies `manifest` to the server state `app`. Blocking (compiles
+/// components, fsyncs): call from a blocking thread, with `rt` to drive the
+/// mapping engine.
+pub fn apply(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle) -> Result<Applied, LambdaError> {
+    let lambda: &Lambda = app.lambda.get().ok_or_else(|| LambdaError::new("ServiceException", "not started"))?;
+    let store = &app.store;
+    let mut applied = Applied::default();
+    for t in &manifest.tables {
+        let (pk, pk_ty) = key_attr(&t.partition_key, &t.name)?;
+        let sk = t.sort_key.as_deref().map(|s| key_attr(s, &t.name)).transpose()?;
+        let view = t.stream.as_deref().map(view_type).transpose()?;
+        let handle = match store.table(&t.name) {
+            Ok(h) => h,
+            Err(_) => {
+                let mut key_schema = vec![(pk.clone(), KeyType::Hash)];
+                let mut defs = vec![(pk, pk_ty)];
+                if let Some((sk, sk_ty)) = sk {
+                    key_schema.push((sk.clone(), KeyType::Range));
+                    defs.push((sk, sk_ty));
+                }
+                let h = store.create_table(CreateTableInput {
+                    name: t.name.clone(),
+                    key_schema,
+                    attribute_definitions: defs,
+                    billing_mode: BillingMode::PayPerRequest,
+                    throughput: None,
+                    indexes: Vec::new(),
+                    stream: view,
+                    tags: BTreeMap::new(),
+                    deletion_protection: false,
+                    table_class: None,
+                })?;
+                applied.changes.push(format!("created table {}", t.name));
+                h
+            }
+        };
+        match (&handle.def.stream, view) {
+            (None, Some(v)) => {
+                store.set_stream(&t.name, Some(v))?;
+                applied.changes.push(format!("enabled the stream of table {}", t.name));
+            }
+            (Some(s), Some(v)) if s.view_type != v => {
+                store.set_stream(&t.name, None)?;
+                store.set_stream(&t.name, Some(v))?;
+                applied.changes.push(format!("replaced the stream of table {} ({})", t.name, v.as_str()));
+            }
+            _ => {}
+        }
+        if let Some(attr) = &t.ttl_attribute
+            && handle.def.ttl_attribute.as_ref() != Some(attr)
+        {
+            let attr = attr.clone();
+            store.alter_table(&t.name, move |def| {
+                def.ttl_attribute = Some(attr);
+                Ok(())
+            })?;
+            applied.changes.push(format!("enabled TTL on table {}", t.name));
+        }
+    }
+    for f in &manifest.functions {
+        let path = manifest.base.join(&f.code);
+        let code = std::fs::read(&path)
+            .map_err(|e| LambdaError::invalid(format!("function {}: read {}: {e}", f.name, path.display())))?;
+        let mut want = FunctionRecord::new(&f.name);
+        want.handler = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        want.timeout_secs = f.timeout.unwrap_or(want.timeout_secs);
+        want.memory_mb = f.memory.unwrap_or(want.memory_mb);
+        want.environment = f.environment.clone();
+        want.reserved_concurrency = f.reserved_concurrency;
+        want.description = f.description.clone().unwrap_or_default();
+        match lambda.registry.get(&f.name) {
+            Err(_) => {
+                lambda.registry.create(want, &code)?;
+                applied.changes.push(format!("created function {}", f.name));
+            }
+            Ok(have) => {
+                let sha = tidepool_runtime::CodeHash::of(&code).to_string();
+                if have.code_sha256 != sha {
+                    lambda.registry.update_code(&f.name, &code)?;
+                    applied.changes.push(format!("updated the code of function {}", f.name));
+                }
+                let same = have.timeout_secs == want.timeout_secs
+                    && have.memory_mb == want.memory_mb
+                    && have.environment == want.environment
+                    && have.reserved_concurrency == want.reserved_concurrency
+                    && have.description == want.description;
+                if !same {
+                    lambda.registry.update_config(&f.name, |r| {
+                        r.timeout_secs = want.timeout_secs;
+                        r.memory_mb = want.memory_mb;
+                        r.environment = want.environment.clone();
+                        r.reserved_concurrency = want.reserved_concurrency;
+                        r.description = want.description.clone();
+                        Ok(())
+                    })?;
+                    applied.changes.push(format!("updated the configuration of function {}", f.name));
+                }
+            }
+        }
+    }
+    for m in &manifest.mappings {
+        let table = store.table(&m.table).map_err(|_| {
+            LambdaError::invalid(format!("mapping of {}: table {} does not exist", m.function, m.table))
+        })?;
+        let spec = table.def.stream.as_ref().ok_or_else(|| {
+            LambdaError::invalid(format!("mapping of {}: table {} has no stream", m.function, m.table))
+        })?;
+        let arn = app.stream_arn(&m.table, &spec.label);
+        let existing = lambda.mappings(Some(&m.function), Some(&arn)).into_iter().next();
+        match existing {
+            None => {
+                let mut params = m.params.clone();
+                params.event_source_arn = Some(arn);
+                let created = rt.block_on(lambda.create_mapping(&m.function, params))?;
+                applied.changes.push(format!("created mapping {} ({} ← {})", created.uuid, m.function, m.table));
+            }
+            Some(have) => {
+                let mut next = have.clone();
+                next.update(m.params.clone(), have.last_modified_ms).map_err(LambdaError::from)?;
+                next.last_processing_result = have.last_processing_result.clone();
+                if next != have {
+                    rt.block_on(lambda.update_mapping(&have.uuid, None, m.params.clone()))?;
+                    applied.changes.push(format!("updated mapping {} ({} ← {})", have.uuid, m.function, m.table));
+                }
+            }
+        }
+    }
+    Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_section() {
+        let m = Manifest::parse(
+            r#"
+            [[table]]
+            name = "Scores"
+            partition_key = "game:S"
+            sort_key = "player:S"
+            stream = "NEW_AND_OLD_IMAGES"
+
+            [[function]]
+            name = "leaderboard"
+            code = "leaderboard.wasm"
+            environment = { TABLE = "Leaderboard" }
+
+            [[mapping]]
+            function = "leaderboard"
+            table = "Scores"
+            StartingPosition = "TRIM_HORIZON"
+            BatchSize = 10
+            FunctionResponseTypes = ["ReportBatchItemFailures"]
+            DestinationConfig = { OnFailure = { Destination = "arn:aws:dynamodb:us-east-1:000000000000:table/Failed" } }
+            "#,
+        )
+        .unwrap();
+        assert_eq!(m.tables[0].sort_key.as_deref(), Some("player:S"));
+        assert_eq!(m.functions[0].environment["TABLE"], "Leaderboard");
+        assert_eq!(m.mappings[0].params.batch_size, Some(10));
+        assert_eq!(m.mappings[0].params.starting_position.as_deref(), Some("TRIM_HORIZON"));
+        assert!(m.mappings[0].params.destination_config.is_some());
+        assert!(Manifest::parse("[[table]]\nname = 1").is_err());
+        assert!(Manifest::parse("[[nonsense]]").is_err());
+    }
+}
