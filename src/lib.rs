@@ -62,6 +62,8 @@ impl Default for ServerConfig {
 pub struct Server {
     pub addr: SocketAddr,
     pub store: Store,
+    /// The server's state: the store, functions and mappings.
+    pub app: Arc<dynamodb::App>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -72,10 +74,14 @@ impl Server {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting, finishes in-flight requests and closes the store.
+    /// Stops accepting, finishes in-flight requests, stops trigger delivery
+    /// and closes the store.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
+        }
+        if let Some(lambda) = self.app.lambda.get() {
+            lambda.engine.shutdown().await;
         }
         self.task.await.context("join the server task")?.context("serve HTTP")?;
         Ok(())
@@ -130,13 +136,14 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
         }
     }
     let (tx, rx) = oneshot::channel::<()>();
+    let app2 = app.clone();
     let task = tokio::spawn(async move {
-        axum::serve(listener, router(app))
+        axum::serve(listener, router(app2))
             .with_graceful_shutdown(async {
                 let _ = rx.await;
             })
             .await
     });
     tracing::info!(%addr, "listening");
-    Ok(Server { addr, store, shutdown: Some(tx), task })
+    Ok(Server { addr, store, app, shutdown: Some(tx), task })
 }
