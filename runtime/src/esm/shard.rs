@@ -233,13 +233,16 @@ impl ShardCore {
                 );
                 continue;
             }
-            let mut v = r.to_json(layout.view_type, &s.region, true);
-            if let Value::Object(o) = &mut v {
-                o.insert("eventSourceARN".into(), Value::String(s.stream_arn.clone()));
-            }
-            if !s.filters.matches(&v) {
-                m.filtered += 1;
-                continue;
+            // The record's JSON is written once, straight to bytes; it is
+            // parsed only when there are filters to match.
+            let mut buf = Vec::with_capacity(256 + 2 * r.size_bytes as usize);
+            r.write_json(&mut buf, layout.view_type, &s.region, true, Some(&s.stream_arn));
+            if !s.filters.is_empty() {
+                let matched = serde_json::from_slice::<Value>(&buf).is_ok_and(|v| s.filters.matches(&v));
+                if !matched {
+                    m.filtered += 1;
+                    continue;
+                }
             }
             let lane = if lanes > 1 {
                 let key = r.keys.get(&layout.hash_key).map(|k| value_to_json(k).to_string()).unwrap_or_default();
@@ -247,7 +250,11 @@ impl ShardCore {
             } else {
                 0
             };
-            let json: Arc<str> = v.to_string().into();
+            let json: Arc<str> = match String::from_utf8(buf) {
+                Ok(text) => text.into(),
+                // The writer only writes UTF-8 (it copies strings and ASCII).
+                Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned().into(),
+            };
             self.buffered += 1;
             self.buffered_bytes += json.len();
             let l = &mut self.lanes[lane];
@@ -596,6 +603,11 @@ fn classify(outcome: &InvokeOutcome, piece: &Piece, s: &Settings) -> Verdict {
         }
         Ok(p) => p.trim(),
     };
+    // Without partial batch responses or windows, Lambda ignores the
+    // response: don't parse it.
+    if !s.report_failures && s.tumbling_ms.is_none() {
+        return Verdict::Done { state: None, failed_from: None };
+    }
     let parsed: Option<Value> = if payload.is_empty() { Some(Value::Null) } else { serde_json::from_str(payload).ok() };
     let mut state = None;
     if s.tumbling_ms.is_some() {
