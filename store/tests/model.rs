@@ -1,0 +1,310 @@
+//! The store against a simple model: random sequences of puts, conditional
+//! puts, deletes, counter updates, transactions and reopens, on a small key
+//! space so that writes collide. After every step the store must agree with
+//! a `BTreeMap`: point reads, a full scan in key order, queries both ways, a
+//! GSI, the table's counters, and one stream record per real change.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use tidepool_store::catalog::{CreateTableInput, IndexInput, KeyType};
+use tidepool_store::query::{ReadParams, Source};
+use tidepool_store::stream::StartingPosition;
+use tidepool_store::table::{BillingMode, IndexKind, Projection, StreamViewType};
+use tidepool_store::value::{AttrType, Item, Number, Value, item_size};
+use tidepool_store::{Decision, Store, StoreConfig, StoreError, WriteOp};
+
+/// (partition, sort) → (value, group)
+type Model = BTreeMap<(String, i64), (i64, String)>;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Put {
+        pk: u8,
+        sk: u8,
+        v: i64,
+        g: u8,
+    },
+    PutIfAbsent {
+        pk: u8,
+        sk: u8,
+        v: i64,
+    },
+    Delete {
+        pk: u8,
+        sk: u8,
+    },
+    Add {
+        pk: u8,
+        sk: u8,
+        d: i64,
+    },
+    /// Two puts, all or nothing; the second requires its item to exist.
+    Transact {
+        a: (u8, u8, i64),
+        b: (u8, u8, i64),
+    },
+    Reopen,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let key = (0u8..3, 0u8..3);
+    prop_oneof![
+        4 => (key.clone(), -5i64..5, 0u8..2).prop_map(|((pk, sk), v, g)| Op::Put { pk, sk, v, g }),
+        2 => (key.clone(), -5i64..5).prop_map(|((pk, sk), v)| Op::PutIfAbsent { pk, sk, v }),
+        2 => key.clone().prop_map(|(pk, sk)| Op::Delete { pk, sk }),
+        2 => (key.clone(), -3i64..3).prop_map(|((pk, sk), d)| Op::Add { pk, sk, d }),
+        1 => (key.clone(), -5i64..5, key, -5i64..5).prop_map(|((p1, s1), v1, (p2, s2), v2)| Op::Transact {
+            a: (p1, s1, v1),
+            b: (p2, s2, v2)
+        }),
+        1 => Just(Op::Reopen),
+    ]
+}
+
+fn pk(p: u8) -> String {
+    format!("p{p}")
+}
+
+fn num(v: i64) -> Value {
+    Value::N(v.to_string().parse::<Number>().expect("number"))
+}
+
+fn key(p: u8, s: u8) -> Item {
+    Item::from([("pk".to_string(), Value::S(pk(p))), ("sk".to_string(), num(i64::from(s)))])
+}
+
+fn item(p: u8, s: u8, v: i64, g: &str) -> Item {
+    let mut i = key(p, s);
+    i.insert("v".into(), num(v));
+    i.insert("g".into(), Value::S(g.into()));
+    i
+}
+
+fn model_item(k: &(String, i64), (v, g): &(i64, String)) -> Item {
+    Item::from([
+        ("pk".to_string(), Value::S(k.0.clone())),
+        ("sk".to_string(), num(k.1)),
+        ("v".to_string(), num(*v)),
+        ("g".to_string(), Value::S(g.clone())),
+    ])
+}
+
+fn int(v: Option<&Value>) -> i64 {
+    match v {
+        Some(Value::N(n)) => n.to_string().parse().expect("integer"),
+        other => panic!("not a number: {other:?}"),
+    }
+}
+
+fn open(dir: &std::path::Path) -> Store {
+    Store::open(StoreConfig { path: Some(dir.to_path_buf()), ..Default::default() }).expect("open")
+}
+
+fn create(store: &Store) {
+    store
+        .create_table(CreateTableInput {
+            name: "tbl".into(),
+            key_schema: vec![("pk".into(), KeyType::Hash), ("sk".into(), KeyType::Range)],
+            attribute_definitions: vec![
+                ("pk".into(), AttrType::S),
+                ("sk".into(), AttrType::N),
+                ("g".into(), AttrType::S),
+                ("v".into(), AttrType::N),
+            ],
+            billing_mode: BillingMode::PayPerRequest,
+            throughput: None,
+            indexes: vec![IndexInput {
+                name: "by_g".into(),
+                kind: IndexKind::Global,
+                key_schema: vec![("g".into(), KeyType::Hash), ("v".into(), KeyType::Range)],
+                projection: Projection::All,
+                throughput: None,
+            }],
+            stream: Some(StreamViewType::NewAndOldImages),
+            tags: BTreeMap::new(),
+            deletion_protection: false,
+            table_class: None,
+        })
+        .expect("create table");
+}
+
+/// Every stream record of the table, from all shards.
+fn stream_records(store: &Store) -> usize {
+    let meta = store.list_streams().pop().expect("the table's stream");
+    let mut n = 0;
+    for shard in &meta.shards {
+        let mut pos = store.shard_position(meta.num, &shard.id, StartingPosition::TrimHorizon).expect("position");
+        loop {
+            let page = store.read_shard(meta.num, &shard.id, pos, 1000, 1 << 20).expect("read");
+            n += page.records.len();
+            match page.next {
+                Some(next) if !page.records.is_empty() => pos = next,
+                _ => break,
+            }
+        }
+    }
+    n
+}
+
+fn check(store: &Store, model: &Model, changes: usize) {
+    let t = store.table("tbl").expect("table");
+    for p in 0..3u8 {
+        for s in 0..3u8 {
+            let got = store.get_item(&t, &key(p, s)).expect("get");
+            let want = model.get(&(pk(p), i64::from(s))).map(|m| model_item(&(pk(p), i64::from(s)), m));
+            assert_eq!(got, want, "get p{p}/{s}");
+        }
+    }
+    let keep = |_: &Item| Ok(true);
+    let params = ReadParams { limit: None, exclusive_start: None, filter: &keep, fetch_from_table: false };
+    let scanned = store.scan(&t, Source::Table, None, &params).expect("scan").items;
+    let want: Vec<Item> = model.iter().map(|(k, v)| model_item(k, v)).collect();
+    assert_eq!(scanned, want, "scan in key order");
+    for p in 0..3u8 {
+        let hash = Value::S(pk(p));
+        let fwd = store.query(&t, Source::Table, &hash, None, true, &params).expect("query").items;
+        let want: Vec<Item> = model.iter().filter(|(k, _)| k.0 == pk(p)).map(|(k, v)| model_item(k, v)).collect();
+        assert_eq!(fwd, want, "query p{p}");
+        let mut back = store.query(&t, Source::Table, &hash, None, false, &params).expect("query").items;
+        back.reverse();
+        assert_eq!(back, want, "query p{p} backwards");
+    }
+    let idx = t.def.index("by_g").expect("index");
+    for g in ["g0", "g1"] {
+        let got = store.query(&t, Source::Index(idx), &Value::S(g.into()), None, true, &params).expect("gsi").items;
+        let mut want: Vec<(i64, Item)> =
+            model.iter().filter(|(_, m)| m.1 == g).map(|(k, m)| (m.0, model_item(k, m))).collect();
+        // By v, then by the table key (the index entry's tiebreak).
+        want.sort_by_key(|a| a.0);
+        let got_v: Vec<i64> = got.iter().map(|i| int(i.get("v"))).collect();
+        let want_v: Vec<i64> = want.iter().map(|(v, _)| *v).collect();
+        assert_eq!(got_v, want_v, "gsi {g} order");
+        let mut got_sorted = got.clone();
+        got_sorted.sort_by_key(|i| format!("{i:?}"));
+        let mut want_items: Vec<Item> = want.into_iter().map(|(_, i)| i).collect();
+        want_items.sort_by_key(|i| format!("{i:?}"));
+        assert_eq!(got_sorted, want_items, "gsi {g} items");
+    }
+    let stats = t.stats();
+    assert_eq!(stats.items, model.len() as u64, "item count");
+    let bytes: usize = model.iter().map(|(k, v)| item_size(&model_item(k, v))).sum();
+    assert_eq!(stats.bytes, bytes as u64, "table bytes");
+    assert_eq!(stream_records(store), changes, "one stream record per real change");
+}
+
+fn run(ops: Vec<Op>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut store = open(dir.path());
+    create(&store);
+    let mut model = Model::new();
+    let mut changes = 0usize;
+    for op in ops {
+        match op {
+            Op::Put { pk: p, sk: s, v, g } => {
+                let g = format!("g{g}");
+                let new = item(p, s, v, &g);
+                store.write("tbl", &key(p, s), |_| Ok(Decision::Put(new))).expect("put");
+                let k = (pk(p), i64::from(s));
+                if model.get(&k) != Some(&(v, g.clone())) {
+                    changes += 1;
+                }
+                model.insert(k, (v, g));
+            }
+            Op::PutIfAbsent { pk: p, sk: s, v } => {
+                let r = store.write("tbl", &key(p, s), |cur| match cur {
+                    Some(_) => Err(StoreError::ConditionalCheckFailed { item: None }),
+                    None => Ok(Decision::Put(item(p, s, v, "g0"))),
+                });
+                let k = (pk(p), i64::from(s));
+                if let std::collections::btree_map::Entry::Vacant(e) = model.entry(k) {
+                    r.expect("absent: put");
+                    e.insert((v, "g0".into()));
+                    changes += 1;
+                } else {
+                    assert!(matches!(r, Err(StoreError::ConditionalCheckFailed { .. })), "present: {r:?}");
+                }
+            }
+            Op::Delete { pk: p, sk: s } => {
+                store.write("tbl", &key(p, s), |_| Ok(Decision::Delete)).expect("delete");
+                if model.remove(&(pk(p), i64::from(s))).is_some() {
+                    changes += 1;
+                }
+            }
+            Op::Add { pk: p, sk: s, d } => {
+                store
+                    .write("tbl", &key(p, s), |cur| {
+                        Ok(match cur {
+                            Some(c) => {
+                                let mut n = c.clone();
+                                n.insert("v".into(), num(int(c.get("v")) + d));
+                                Decision::Put(n)
+                            }
+                            None => Decision::Put(item(p, s, d, "g1")),
+                        })
+                    })
+                    .expect("add");
+                let k = (pk(p), i64::from(s));
+                match model.get_mut(&k) {
+                    Some(m) => {
+                        if d != 0 {
+                            changes += 1;
+                        }
+                        m.0 += d;
+                    }
+                    None => {
+                        model.insert(k, (d, "g1".into()));
+                        changes += 1;
+                    }
+                }
+            }
+            Op::Transact { a, b } => {
+                if (a.0, a.1) == (b.0, b.1) {
+                    continue;
+                }
+                let ops = vec![
+                    WriteOp {
+                        table: "tbl".into(),
+                        key: key(a.0, a.1),
+                        decide: Box::new(move |_| Ok(Decision::Put(item(a.0, a.1, a.2, "g0")))),
+                    },
+                    WriteOp {
+                        table: "tbl".into(),
+                        key: key(b.0, b.1),
+                        decide: Box::new(move |cur| match cur {
+                            Some(_) => Ok(Decision::Put(item(b.0, b.1, b.2, "g1"))),
+                            None => Err(StoreError::ConditionalCheckFailed { item: None }),
+                        }),
+                    },
+                ];
+                let r = store.write_many(ops, true);
+                let kb = (pk(b.0), i64::from(b.1));
+                if model.contains_key(&kb) {
+                    r.expect("transaction");
+                    for (k, val) in [((pk(a.0), i64::from(a.1)), (a.2, "g0")), (kb, (b.2, "g1"))] {
+                        if model.get(&k) != Some(&(val.0, val.1.to_string())) {
+                            changes += 1;
+                        }
+                        model.insert(k, (val.0, val.1.into()));
+                    }
+                } else {
+                    assert!(matches!(r, Err(StoreError::TransactionCanceled(_))), "cancelled: {r:?}");
+                }
+            }
+            Op::Reopen => {
+                drop(store);
+                store = open(dir.path());
+            }
+        }
+        check(&store, &model, changes);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_store_behaves_like_a_map(ops in proptest::collection::vec(op(), 1..32)) {
+        run(ops);
+    }
+}
