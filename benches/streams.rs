@@ -245,10 +245,46 @@ fn store_put_cost() {
     }
 }
 
+/// Reopening a data directory holding 1M items (about 100 bytes each, no
+/// stream): the time from `Store::open` to the first read served.
+fn reopen_1m() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = || tidepool_store::StoreConfig { path: Some(dir.path().to_path_buf()), ..Default::default() };
+    let store = Store::open(config()).expect("open");
+    let mut t = table("big", StreamViewType::KeysOnly);
+    t.stream = None;
+    store.create_table(t).expect("create");
+    let n = 1_000_000;
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+        let ops = chunk
+            .iter()
+            .map(|&k| WriteOp {
+                table: "big".into(),
+                key: item(k),
+                decide: Box::new(move |_| Ok(Decision::Put(item(k)))),
+            })
+            .collect();
+        store.write_many(ops, false).expect("load");
+    }
+    drop(store);
+    for round in 0..3 {
+        let start = Instant::now();
+        let store = Store::open(config()).expect("reopen");
+        let t = store.table("big").expect("table");
+        let got = store.get_item(&t, &item(n / 2)).expect("get");
+        assert!(got.is_some());
+        println!("reopen {round}: {} items, first read served after {:?}", t.stats().items, start.elapsed());
+    }
+}
+
 #[tokio::main]
 async fn main() {
     if std::env::args().any(|a| a == "put") {
         store_put_cost();
+        return;
+    }
+    if std::env::args().any(|a| a == "reopen") {
+        reopen_1m();
         return;
     }
     // `cargo bench` passes `--bench`; nothing to parse.

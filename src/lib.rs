@@ -81,6 +81,7 @@ impl Server {
             let _ = tx.send(());
         }
         if let Some(lambda) = self.app.lambda.get() {
+            lambda.schedules.shutdown().await;
             lambda.engine.shutdown().await;
         }
         self.task.await.context("join the server task")?.context("serve HTTP")?;
@@ -90,7 +91,7 @@ impl Server {
 
 /// The HTTP routes of every protocol the server speaks.
 pub fn router(app: Arc<dynamodb::App>) -> Router {
-    Router::new().route("/", post(dynamodb::handle)).with_state(app)
+    Router::new().route("/", post(dynamodb::handle)).merge(lambda::api::routes()).with_state(app)
 }
 
 /// Opens the store and starts serving; returns once the port is bound.
@@ -123,6 +124,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
     let _ = app.lambda.set(lambda);
     if let Some(l) = app.lambda.get() {
         l.start_mappings().await;
+        l.start_schedules().await;
     }
     if let Some(path) = &config.manifest {
         let manifest = lambda::manifest::Manifest::load(path)?;

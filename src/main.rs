@@ -1,4 +1,7 @@
-//! The `tidepool` command line.
+//! The `tidepool` command line: `serve`, and the client commands that talk
+//! to a running server (`deploy`, `invoke`, `functions`, `mappings`, `logs`).
+
+mod cli;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -28,6 +31,20 @@ enum DurabilityArg {
     /// --flush-interval-ms. Survives a killed process; a power loss can lose
     /// the last interval.
     Buffered,
+}
+
+/// Where a client command finds the server.
+#[derive(clap::Args)]
+struct EndpointArg {
+    /// The server's URL.
+    #[arg(long, env = "TIDEPOOL_ENDPOINT", default_value = "http://127.0.0.1:8000")]
+    endpoint: String,
+}
+
+impl EndpointArg {
+    fn parse(&self) -> anyhow::Result<cli::Endpoint> {
+        cli::Endpoint::parse(&self.endpoint)
+    }
 }
 
 #[derive(Subcommand)]
@@ -71,6 +88,53 @@ enum Command {
         /// (idempotently) at start.
         #[arg(long, env = "TIDEPOOL_MANIFEST")]
         manifest: Option<PathBuf>,
+        /// Show functions' log lines (START, output, END, REPORT) in this
+        /// log at INFO; without it they are at DEBUG.
+        #[arg(long)]
+        log_functions: bool,
+    },
+    /// Apply a manifest (tables, functions, mappings) to a running server;
+    /// code files are read here and uploaded.
+    Deploy {
+        /// The manifest (TOML).
+        manifest: PathBuf,
+        #[command(flatten)]
+        endpoint: EndpointArg,
+    },
+    /// Invoke a function and print its response; a function error goes to
+    /// stderr with exit status 1.
+    Invoke {
+        /// Name or ARN.
+        function: String,
+        /// The event (JSON); `-` reads it from stdin.
+        #[arg(default_value = "{}")]
+        payload: String,
+        /// Also print the invocation's log (its last 4 KB) to stderr.
+        #[arg(long)]
+        log: bool,
+        #[command(flatten)]
+        endpoint: EndpointArg,
+    },
+    /// List the deployed functions.
+    Functions {
+        #[command(flatten)]
+        endpoint: EndpointArg,
+    },
+    /// List the event source mappings with their state, iterator age and
+    /// last processing result.
+    Mappings {
+        #[command(flatten)]
+        endpoint: EndpointArg,
+    },
+    /// Print a function's kept log lines.
+    Logs {
+        /// Name or ARN.
+        function: String,
+        /// Keep printing new lines as they come.
+        #[arg(long, short)]
+        follow: bool,
+        #[command(flatten)]
+        endpoint: EndpointArg,
     },
 }
 
@@ -107,6 +171,7 @@ async fn shutdown_signal() {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
@@ -127,7 +192,9 @@ async fn main() -> anyhow::Result<()> {
             stream_retention_hours,
             ttl_interval_ms,
             manifest,
+            log_functions,
         } => {
+            tidepool::lambda::logs::set_show_at_info(log_functions);
             let data_dir = if in_memory { None } else { Some(data_dir.unwrap_or_else(default_data_dir)) };
             if let Some(d) = &data_dir {
                 std::fs::create_dir_all(d).with_context(|| format!("create data directory {}", d.display()))?;
@@ -157,6 +224,21 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("shutting down");
             server.stop().await?;
         }
+        Command::Deploy { manifest, endpoint } => cli::deploy(&manifest, &endpoint.parse()?).await?,
+        Command::Invoke { function, payload, log, endpoint } => {
+            let payload = if payload == "-" {
+                std::io::read_to_string(std::io::stdin()).context("read the payload from stdin")?
+            } else {
+                payload
+            };
+            let code = cli::invoke(&function, &payload, log, &endpoint.parse()?).await?;
+            if code != 0 {
+                std::process::exit(code);
+            }
+        }
+        Command::Functions { endpoint } => cli::functions(&endpoint.parse()?).await?,
+        Command::Mappings { endpoint } => cli::mappings(&endpoint.parse()?).await?,
+        Command::Logs { function, follow, endpoint } => cli::logs(&function, follow, &endpoint.parse()?).await?,
     }
     Ok(())
 }

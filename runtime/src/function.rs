@@ -211,7 +211,7 @@ impl LoadedFunction {
             }
             Err(error) => {
                 let error = self.runtime_error(&request_id, error, &state);
-                logs.append(format!("RequestId: {request_id} Error: {}\n", error.error_message).as_bytes());
+                logs.append(format!("{}\n", error.error_message).as_bytes());
                 Err(error)
             }
         };

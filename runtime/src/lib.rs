@@ -20,6 +20,7 @@ mod bindings;
 mod bridge;
 mod code;
 mod config;
+pub mod cron;
 mod error;
 pub mod esm;
 pub mod examples;

@@ -54,6 +54,8 @@ pub struct Manifest {
     pub functions: Vec<FunctionDecl>,
     #[serde(default, rename = "mapping")]
     pub mappings: Vec<MappingDecl>,
+    #[serde(default, rename = "schedule")]
+    pub schedules: Vec<super::schedule::ScheduleDecl>,
     /// Where relative code paths start: the manifest's folder.
     #[serde(skip)]
     pub base: PathBuf,
@@ -255,6 +257,7 @@ pub fn apply(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle) -> Res
             }
         }
     }
+    applied.changes.extend(super::schedule::apply(lambda, &manifest.schedules, rt)?);
     Ok(applied)
 }
 

@@ -1,7 +1,10 @@
 //! Lambda: deployed functions (the runtime's [`Registry`]) and event source
 //! mappings (persisted here, run by the runtime's delivery [`Engine`]).
 
+pub mod api;
+pub mod logs;
 pub mod manifest;
+pub mod schedule;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -80,6 +83,12 @@ pub struct Lambda {
     pub engine: Engine,
     store: Store,
     mappings: Mutex<BTreeMap<String, MappingConfig>>,
+    /// Every invocation's framed log, per function.
+    pub logs: Arc<logs::FunctionLogs>,
+    /// Asynchronous (`Event`) invocations waiting or running.
+    pub(crate) events: api::EventQueue,
+    /// Cron schedules.
+    pub schedules: schedule::Schedules,
 }
 
 /// Invokes a function by name, resolving it at each invocation, so a mapping
@@ -87,6 +96,7 @@ pub struct Lambda {
 struct ByName {
     registry: Arc<Registry>,
     name: String,
+    logs: Arc<logs::FunctionLogs>,
 }
 
 impl Invoker for ByName {
@@ -96,6 +106,7 @@ impl Invoker for ByName {
 
     fn invoke(&self, request: InvokeRequest) -> InvokeFuture {
         let function = self.registry.loaded(&self.name);
+        let (logs, name) = (self.logs.clone(), self.name.clone());
         Box::pin(async move {
             let request_id = uuid::Uuid::new_v4().to_string();
             let function = match function {
@@ -111,7 +122,11 @@ impl Invoker for ByName {
             };
             let permit = function.acquire().await;
             let options = InvokeOptions::new().request_id(request_id.clone()).chain_depth(request.chain_depth);
-            let run = tokio::task::spawn_blocking(move || function.invoke(permit, &request.event, options));
+            let run = tokio::task::spawn_blocking(move || {
+                let inv = function.invoke(permit, &request.event, options);
+                logs.record(&name, &inv);
+                inv
+            });
             match run.await {
                 Ok(inv) => InvokeOutcome {
                     request_id: inv.request_id,
@@ -144,7 +159,7 @@ impl Lambda {
     /// through `app`. Call [`Lambda::start_mappings`] once the server runs.
     pub fn open(app: Weak<App>, store: &Store, region: &str) -> anyhow::Result<Lambda> {
         let cache = store.path().join("lambda").join("cache");
-        let runtime = Runtime::new(RuntimeConfig::new(cache), Arc::new(ServerBridge::new(app)))
+        let runtime = Runtime::new(RuntimeConfig::new(cache), Arc::new(ServerBridge::new(app.clone())))
             .context("start the wasm runtime")?;
         let registry = Registry::open(store.clone(), runtime, region, ACCOUNT_ID).context("load functions")?;
         let mut mappings = BTreeMap::new();
@@ -161,6 +176,9 @@ impl Lambda {
             engine: Engine::new(store.clone(), region),
             store: store.clone(),
             mappings: Mutex::new(mappings),
+            logs: Arc::new(logs::FunctionLogs::new()),
+            events: api::EventQueue::new(),
+            schedules: schedule::Schedules::open(app, store, region)?,
         })
     }
 
@@ -169,7 +187,12 @@ impl Lambda {
     }
 
     fn invoker(&self, function: &str) -> Arc<dyn Invoker> {
-        Arc::new(ByName { registry: self.registry.clone(), name: function.to_string() })
+        Arc::new(ByName { registry: self.registry.clone(), name: function.to_string(), logs: self.logs.clone() })
+    }
+
+    /// Starts firing the persisted schedules (call after the mappings start).
+    pub async fn start_schedules(&self) {
+        self.schedules.start().await;
     }
 
     /// Starts delivery for every persisted mapping.

@@ -1,0 +1,489 @@
+//! The client commands of the `tidepool` CLI (`deploy`, `invoke`,
+//! `functions`, `mappings`, `logs`): each talks to a running server over
+//! plain HTTP/1.1 with a small client of its own (one connection per request,
+//! `Connection: close`), since a development server is on this machine.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use base64::Engine as _;
+use serde_json::{Value, json};
+use tidepool::lambda::manifest::Manifest;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The longest response the client reads (an Invoke payload is at most 6 MB).
+const MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+/// How long one ordinary request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a deploy step may take: compiling a large component is slow.
+const DEPLOY_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// How long the server holds a `logs --follow` request open waiting for a
+/// line: short, since an open request delays the server's shutdown.
+const FOLLOW_WAIT_SECS: u64 = 5;
+/// Lambda's longest timeout, and a margin: an `invoke` waits this long.
+const INVOKE_TIMEOUT: Duration = Duration::from_secs(900 + 30);
+
+/// A server's address, from `http://host:port`.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    authority: String,
+}
+
+impl Endpoint {
+    pub fn parse(url: &str) -> anyhow::Result<Endpoint> {
+        let rest = url
+            .strip_prefix("http://")
+            .with_context(|| format!("endpoint {url}: only http:// endpoints are supported"))?;
+        let authority = rest.trim_end_matches('/');
+        if authority.is_empty() || authority.contains('/') {
+            bail!("endpoint {url}: expected http://host:port");
+        }
+        let authority = if authority.contains(':') { authority.to_string() } else { format!("{authority}:80") };
+        Ok(Endpoint { authority })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.authority)
+    }
+}
+
+/// A response: status, headers (lowercase names) and body.
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> anyhow::Result<Value> {
+        serde_json::from_slice(&self.body).context("parse the server's response")
+    }
+
+    /// `Type: message` of a Lambda error response.
+    fn error_text(&self) -> String {
+        let kind = self.header("x-amzn-errortype").unwrap_or("Error").to_string();
+        let message = serde_json::from_slice::<Value>(&self.body)
+            .ok()
+            .and_then(|v| v.get("message").or_else(|| v.get("Message")).and_then(Value::as_str).map(str::to_string))
+            .unwrap_or_else(|| String::from_utf8_lossy(&self.body).into_owned());
+        format!("{kind}: {message} (HTTP {})", self.status)
+    }
+
+    /// The JSON body of a 2xx response, else the error as an `Err`.
+    fn ok_json(&self) -> anyhow::Result<Value> {
+        if !(200..300).contains(&self.status) {
+            bail!("{}", self.error_text());
+        }
+        self.json()
+    }
+}
+
+/// One HTTP/1.1 request.
+pub async fn request(
+    endpoint: &Endpoint,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: Duration,
+) -> anyhow::Result<HttpResponse> {
+    let exchange = async {
+        let mut stream = TcpStream::connect(&endpoint.authority)
+            .await
+            .with_context(|| format!("connect to {} (is `tidepool serve` running?)", endpoint.url()))?;
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            endpoint.authority,
+            body.len()
+        );
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).await.context("send the request")?;
+        stream.write_all(body).await.context("send the request body")?;
+        let mut raw = Vec::new();
+        (&mut stream).take(MAX_RESPONSE_BYTES).read_to_end(&mut raw).await.context("read the response")?;
+        parse_response(&raw)
+    };
+    tokio::time::timeout(timeout, exchange).await.with_context(|| format!("{method} {path}: timed out"))?
+}
+
+fn parse_response(raw: &[u8]) -> anyhow::Result<HttpResponse> {
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").context("the response has no header end")?;
+    let head = std::str::from_utf8(&raw[..split]).context("the response head is not UTF-8")?;
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse::<u16>().ok())
+        .context("the response has no status line")?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let rest = &raw[split + 4..];
+    let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let body = if chunked {
+        decode_chunked(rest)?
+    } else {
+        match headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse::<usize>().ok()) {
+            Some(n) if n <= rest.len() => rest[..n].to_vec(),
+            Some(_) => bail!("the response ended before its body"),
+            None => rest.to_vec(),
+        }
+    };
+    Ok(HttpResponse { status, headers, body })
+}
+
+fn decode_chunked(mut data: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data.windows(2).position(|w| w == b"\r\n").context("a chunk size line")?;
+        let size_text = std::str::from_utf8(&data[..line_end]).context("a chunk size")?;
+        let size =
+            usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16).context("a chunk size")?;
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        let chunk = data.get(..size).context("the response ended inside a chunk")?;
+        out.extend_from_slice(chunk);
+        data = data.get(size + 2..).context("the response ended after a chunk")?;
+    }
+}
+
+/// Percent-encodes a path segment (function names and ARNs).
+fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b':' | b'$') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(cell);
+            } else {
+                s.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+            }
+        }
+        println!("{}", s.trim_end());
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
+fn human_bytes(n: u64) -> String {
+    match n {
+        n if n >= 1024 * 1024 => format!("{:.1} MB", n as f64 / (1024.0 * 1024.0)),
+        n if n >= 1024 => format!("{:.1} KB", n as f64 / 1024.0),
+        n => format!("{n} B"),
+    }
+}
+
+fn human_ms(ms: u64) -> String {
+    match ms {
+        ms if ms >= 3_600_000 => format!("{:.1} h", ms as f64 / 3_600_000.0),
+        ms if ms >= 60_000 => format!("{:.1} min", ms as f64 / 60_000.0),
+        ms if ms >= 1000 => format!("{:.1} s", ms as f64 / 1000.0),
+        ms => format!("{ms} ms"),
+    }
+}
+
+fn cell(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+// ---------------------------------------------------------------- deploy
+
+/// `tidepool deploy`: applies the manifest at `path` to the server, one item
+/// at a time (tables, then functions, then mappings, then the whole manifest
+/// for anything else it declares), printing each step as it goes. Code files
+/// are read here and sent inline.
+pub async fn deploy(path: &Path, endpoint: &Endpoint) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("read manifest {}", path.display()))?;
+    let manifest = Manifest::parse(&text).with_context(|| format!("parse manifest {}", path.display()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut files = serde_json::Map::new();
+    let mut sizes = Vec::new();
+    for f in &manifest.functions {
+        let code_path = base.join(&f.code);
+        let code = std::fs::read(&code_path)
+            .with_context(|| format!("read the code of function {} ({})", f.name, code_path.display()))?;
+        sizes.push(code.len() as u64);
+        files.insert(
+            f.code.to_string_lossy().into_owned(),
+            Value::String(base64::engine::general_purpose::STANDARD.encode(&code)),
+        );
+    }
+    println!("deploying {} to {}", path.display(), endpoint.url());
+    let mut steps: Vec<(String, Value)> = Vec::new();
+    for (i, t) in manifest.tables.iter().enumerate() {
+        steps.push((format!("table {}", t.name), json!({"Kind": "table", "Index": i})));
+    }
+    for (i, f) in manifest.functions.iter().enumerate() {
+        let size = sizes.get(i).copied().unwrap_or(0);
+        steps.push((format!("function {} ({})", f.name, human_bytes(size)), json!({"Kind": "function", "Index": i})));
+    }
+    for (i, m) in manifest.mappings.iter().enumerate() {
+        steps.push((format!("mapping {} <- {}", m.function, m.table), json!({"Kind": "mapping", "Index": i})));
+    }
+    steps.push(("the rest of the manifest".into(), Value::Null));
+    let mut changes = 0;
+    let total = steps.len();
+    for (n, (label, only)) in steps.into_iter().enumerate() {
+        print!("[{}/{total}] {label} ... ", n + 1);
+        let _ = std::io::stdout().flush();
+        let step_files = match only.get("Kind").and_then(Value::as_str) {
+            Some("function") => {
+                let i = only["Index"].as_u64().unwrap_or(0) as usize;
+                let key = manifest.functions.get(i).map(|f| f.code.to_string_lossy().into_owned()).unwrap_or_default();
+                let mut one = serde_json::Map::new();
+                if let Some(v) = files.get(&key) {
+                    one.insert(key, v.clone());
+                }
+                one
+            }
+            Some(_) => serde_json::Map::new(),
+            None => files.clone(),
+        };
+        let body = json!({"Manifest": text, "Files": step_files, "Only": only}).to_string();
+        let resp = request(
+            endpoint,
+            "POST",
+            "/tidepool/deploy",
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+            DEPLOY_TIMEOUT,
+        )
+        .await?;
+        let out = match resp.ok_json() {
+            Ok(v) => v,
+            Err(e) => {
+                println!("failed");
+                return Err(e.context(format!("deploy {label}")));
+            }
+        };
+        let done: Vec<String> = out["Changes"].as_array().map(|a| a.iter().map(cell).collect()).unwrap_or_default();
+        if done.is_empty() {
+            println!("unchanged");
+        } else {
+            println!("{}", done.join("; "));
+        }
+        changes += done.len();
+    }
+    println!("done: {changes} change{}", if changes == 1 { "" } else { "s" });
+    Ok(())
+}
+
+// ---------------------------------------------------------------- invoke
+
+/// `tidepool invoke`: prints the response payload; a function error goes to
+/// stderr and makes the exit status 1. With `tail`, the invocation's log
+/// goes to stderr too.
+pub async fn invoke(function: &str, payload: &str, tail: bool, endpoint: &Endpoint) -> anyhow::Result<i32> {
+    let mut headers = vec![("Content-Type", "application/json")];
+    if tail {
+        headers.push(("X-Amz-Log-Type", "Tail"));
+    }
+    let path = format!("/2015-03-31/functions/{}/invocations", segment(function));
+    let resp = request(endpoint, "POST", &path, &headers, payload.as_bytes(), INVOKE_TIMEOUT).await?;
+    if resp.status != 200 {
+        eprintln!("{}", resp.error_text());
+        return Ok(1);
+    }
+    if let Some(log) = resp.header("x-amz-log-result")
+        && let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(log)
+    {
+        eprint!("{}", String::from_utf8_lossy(&bytes));
+    }
+    let body = String::from_utf8_lossy(&resp.body);
+    match resp.header("x-amz-function-error") {
+        Some(kind) => {
+            eprintln!("function error ({kind}): {body}");
+            Ok(1)
+        }
+        None => {
+            println!("{body}");
+            Ok(0)
+        }
+    }
+}
+
+// ---------------------------------------------------------------- functions, mappings
+
+/// `tidepool functions`: a table of the deployed functions.
+pub async fn functions(endpoint: &Endpoint) -> anyhow::Result<()> {
+    let mut all = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let path = match &marker {
+            Some(m) => format!("/2015-03-31/functions/?MaxItems=50&Marker={}", segment(m)),
+            None => "/2015-03-31/functions/?MaxItems=50".to_string(),
+        };
+        let page = request(endpoint, "GET", &path, &[], b"", REQUEST_TIMEOUT).await?.ok_json()?;
+        all.extend(page["Functions"].as_array().cloned().unwrap_or_default());
+        match page["NextMarker"].as_str() {
+            Some(m) => marker = Some(m.to_string()),
+            None => break,
+        }
+    }
+    let mut rows = Vec::new();
+    for f in &all {
+        let name = cell(&f["FunctionName"]);
+        let path = format!("/2019-09-30/functions/{}/concurrency", segment(&name));
+        let concurrency = match request(endpoint, "GET", &path, &[], b"", REQUEST_TIMEOUT).await?.ok_json() {
+            Ok(c) => c["ReservedConcurrentExecutions"].as_u64().map_or("-".to_string(), |n| n.to_string()),
+            Err(_) => "?".into(),
+        };
+        rows.push(vec![
+            name,
+            cell(&f["State"]),
+            cell(&f["Runtime"]),
+            format!("{} MB", cell(&f["MemorySize"])),
+            format!("{} s", cell(&f["Timeout"])),
+            concurrency,
+            human_bytes(f["CodeSize"].as_u64().unwrap_or(0)),
+            cell(&f["LastModified"]),
+        ]);
+    }
+    if rows.is_empty() {
+        println!("no functions");
+        return Ok(());
+    }
+    print_table(&["NAME", "STATE", "RUNTIME", "MEMORY", "TIMEOUT", "RESERVED", "CODE", "LAST MODIFIED"], &rows);
+    Ok(())
+}
+
+/// `tidepool mappings`: a table of the event source mappings with their
+/// delivery state: iterator age, counts and the last processing result.
+pub async fn mappings(endpoint: &Endpoint) -> anyhow::Result<()> {
+    let out = request(endpoint, "GET", "/tidepool/mappings", &[], b"", REQUEST_TIMEOUT).await?.ok_json()?;
+    let mut rows = Vec::new();
+    for m in out["Mappings"].as_array().cloned().unwrap_or_default() {
+        let source = m["EventSourceArn"].as_str().unwrap_or_default();
+        let table = tidepool_runtime::esm::config::parse_stream_arn(source).map_or(source, |(t, _)| t).to_string();
+        let total = &m["Metrics"]["total"];
+        let count = |k: &str| total[k].as_u64().map_or("-".to_string(), |n| n.to_string());
+        rows.push(vec![
+            cell(&m["UUID"]),
+            cell(&m["FunctionName"]),
+            table,
+            cell(&m["State"]),
+            cell(&m["BatchSize"]),
+            total["iteratorAgeMs"].as_u64().map_or("-".to_string(), human_ms),
+            count("invoked"),
+            count("failed"),
+            count("dropped"),
+            cell(&m["LastProcessingResult"]),
+        ]);
+    }
+    if rows.is_empty() {
+        println!("no event source mappings");
+        return Ok(());
+    }
+    print_table(
+        &["UUID", "FUNCTION", "TABLE", "STATE", "BATCH", "ITERATOR AGE", "INVOKED", "FAILED", "DROPPED", "LAST RESULT"],
+        &rows,
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------- logs
+
+/// `tidepool logs`: prints the function's kept log lines; with `follow`,
+/// keeps printing new ones until interrupted.
+pub async fn logs(function: &str, follow: bool, endpoint: &Endpoint) -> anyhow::Result<()> {
+    let mut since = 0u64;
+    let mut first = true;
+    loop {
+        let wait = if follow { FOLLOW_WAIT_SECS } else { 0 };
+        let path = format!("/tidepool/logs/{}?since={since}&wait={wait}", segment(function));
+        let timeout = REQUEST_TIMEOUT + Duration::from_secs(wait);
+        let page = request(endpoint, "GET", &path, &[], b"", timeout).await?.ok_json()?;
+        if page["dropped"].as_bool() == Some(true) && !first {
+            eprintln!("[older lines were dropped before they could be shown]");
+        }
+        first = false;
+        let lines = page["lines"].as_array().cloned().unwrap_or_default();
+        let printed = (|| {
+            let mut out = std::io::stdout().lock();
+            for l in &lines {
+                writeln!(out, "{}", l["message"].as_str().unwrap_or_default())?;
+            }
+            out.flush()
+        })();
+        match printed {
+            Ok(()) => {}
+            // The reader went away (`tidepool logs f | head`): done.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            Err(e) => return Err(e).context("write to stdout"),
+        }
+        since = page["nextCursor"].as_u64().unwrap_or(since);
+        if lines.is_empty() && !follow {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_parse() {
+        assert_eq!(Endpoint::parse("http://127.0.0.1:8000").unwrap().authority, "127.0.0.1:8000");
+        assert_eq!(Endpoint::parse("http://localhost/").unwrap().authority, "localhost:80");
+        assert!(Endpoint::parse("https://x").is_err());
+        assert!(Endpoint::parse("http://x/path").is_err());
+    }
+
+    #[test]
+    fn responses_parse_with_length_or_chunks() {
+        let r = parse_response(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nX-A: b\r\n\r\nhi").unwrap();
+        assert_eq!((r.status, r.body.as_slice(), r.header("x-a")), (200, &b"hi"[..], Some("b")));
+        let r = parse_response(
+            b"HTTP/1.1 404 Not Found\r\ntransfer-encoding: chunked\r\n\r\n2\r\nab\r\n1\r\nc\r\n0\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!((r.status, r.body.as_slice()), (404, &b"abc"[..]));
+        assert!(parse_response(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhi").is_err());
+        assert!(parse_response(b"garbage").is_err());
+    }
+
+    #[test]
+    fn segments_are_encoded() {
+        assert_eq!(segment("arn:aws:lambda:r:1:function:f"), "arn:aws:lambda:r:1:function:f");
+        assert_eq!(segment("a b/c"), "a%20b%2Fc");
+    }
+}

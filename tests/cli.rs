@@ -1,0 +1,300 @@
+//! The `tidepool` client commands, run as the built binary against a server
+//! started in-process: `deploy`, `invoke`, `functions`, `mappings`, `logs`.
+
+mod common;
+
+use std::io::BufRead;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use common::{Harness, harness, s};
+use tidepool_runtime::examples::example_path;
+
+/// How long a test waits for an effect that should take milliseconds.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Runs `tidepool <args> --endpoint <endpoint>` to its end.
+async fn tidepool(endpoint: &str, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tidepool"));
+    cmd.args(args).arg("--endpoint").arg(endpoint).env_remove("TIDEPOOL_ENDPOINT");
+    tokio::task::spawn_blocking(move || cmd.output().expect("run tidepool")).await.unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A manifest in `dir` with its code beside it (relative paths).
+fn write_app(dir: &Path) -> std::path::PathBuf {
+    let app = dir.join("app");
+    std::fs::create_dir_all(app.join("wasm")).unwrap();
+    std::fs::copy(example_path("leaderboard"), app.join("leaderboard.wasm")).unwrap();
+    std::fs::copy(example_path("echo"), app.join("wasm/echo.wasm")).unwrap();
+    std::fs::copy(example_path("misbehave"), app.join("wasm/misbehave.wasm")).unwrap();
+    let manifest = app.join("tidepool.toml");
+    std::fs::write(
+        &manifest,
+        r#"
+[[table]]
+name = "Scores"
+partition_key = "player:S"
+sort_key = "game:S"
+stream = "NEW_AND_OLD_IMAGES"
+
+[[table]]
+name = "Leaderboard"
+partition_key = "game:S"
+
+[[function]]
+name = "leaderboard"
+code = "leaderboard.wasm"
+
+[[function]]
+name = "echo"
+code = "wasm/echo.wasm"
+memory = 256
+
+[[function]]
+name = "misbehave"
+code = "wasm/misbehave.wasm"
+
+[[mapping]]
+function = "leaderboard"
+table = "Scores"
+StartingPosition = "TRIM_HORIZON"
+BatchSize = 10
+"#,
+    )
+    .unwrap();
+    manifest
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_deploys_invokes_lists_and_reads_logs() {
+    let Harness { server, client: ddb, dir } = harness().await;
+    let ep = server.endpoint();
+    let manifest = write_app(dir.path());
+    let manifest = manifest.to_str().unwrap();
+
+    // deploy: one line per item, as it goes.
+    let out = tidepool(&ep, &["deploy", manifest]).await;
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("[1/7] table Scores ... created table Scores"), "{text}");
+    assert!(text.contains("[2/7] table Leaderboard ... created table Leaderboard"), "{text}");
+    assert!(text.contains("] function leaderboard (") && text.contains("created function leaderboard"), "{text}");
+    assert!(text.contains("] mapping leaderboard <- Scores ... created mapping "), "{text}");
+    assert!(text.contains("[7/7] the rest of the manifest ... unchanged"), "{text}");
+    assert!(text.contains("done: 6 changes"), "{text}");
+    // Applying it again changes nothing.
+    let again = tidepool(&ep, &["deploy", manifest]).await;
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(stdout(&again).contains("done: 0 changes"), "{}", stdout(&again));
+
+    // The mapping runs: a score reaches the leaderboard.
+    ddb.put_item()
+        .table_name("Scores")
+        .item("player", s("ada"))
+        .item("game", s("chess"))
+        .item("score", AttributeValue::N("42".into()))
+        .send()
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let got = ddb.get_item().table_name("Leaderboard").key("game", s("chess")).send().await.unwrap();
+        if got.item().and_then(|i| i.get("total")) == Some(&AttributeValue::N("42".into())) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the deployed mapping never ran");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // invoke: the payload on stdout; errors on stderr with a failing status.
+    let out = tidepool(&ep, &["invoke", "echo", r#"{"a":1}"#]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "{\"a\":1}\n");
+    let out = tidepool(&ep, &["invoke", "misbehave", r#"{"action":"print","text":"cli"}"#, "--log"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "\"printed\"\n");
+    assert!(stderr(&out).contains("START RequestId: ") && stderr(&out).contains("out: cli"), "{}", stderr(&out));
+    let out = tidepool(&ep, &["invoke", "misbehave", r#"{"action":"nonsense"}"#]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).is_empty());
+    assert!(stderr(&out).contains("function error (Handled)") && stderr(&out).contains("UnknownAction"));
+    let out = tidepool(&ep, &["invoke", "nobody"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("ResourceNotFoundException"), "{}", stderr(&out));
+
+    // functions and mappings: tables with their state.
+    let out = tidepool(&ep, &["functions"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("NAME") && lines[0].contains("STATE"), "{text}");
+    assert_eq!(lines.len(), 4, "{text}");
+    let echo = lines.iter().find(|l| l.starts_with("echo ")).expect("echo is listed");
+    assert!(echo.contains("Active") && echo.contains("256 MB") && echo.contains("3 s"), "{echo}");
+    let out = tidepool(&ep, &["mappings"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.lines().next().unwrap().contains("ITERATOR AGE"), "{text}");
+    let row = text.lines().nth(1).expect("one mapping");
+    assert!(row.contains("leaderboard") && row.contains("Scores") && row.contains("Enabled"), "{row}");
+    assert!(row.ends_with("OK"), "{row}");
+
+    // logs: what was kept; --follow prints new lines as they come.
+    let out = tidepool(&ep, &["logs", "echo"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.lines().next().unwrap().starts_with("START RequestId: "), "{text}");
+    assert!(text.lines().last().unwrap().starts_with("REPORT RequestId: "), "{text}");
+    let out = tidepool(&ep, &["logs", "nobody"]).await;
+    assert!(!out.status.success());
+
+    let mut follower = Command::new(env!("CARGO_BIN_EXE_tidepool"))
+        .args(["logs", "misbehave", "--follow", "--endpoint", &ep])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let reader = follower.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(reader).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut seen = Vec::new();
+    'follow: loop {
+        // Invoke until the follower shows the new line (it may connect after the first).
+        let out = tidepool(&ep, &["invoke", "misbehave", r#"{"action":"print","text":"followed"}"#]).await;
+        assert!(out.status.success(), "{}", stderr(&out));
+        let wait = tokio::time::Instant::now() + Duration::from_millis(500);
+        while let Ok(Some(line)) = tokio::time::timeout_at(wait, rx.recv()).await {
+            if line == "out: followed" {
+                break 'follow;
+            }
+            seen.push(line);
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the follower never printed the line: {seen:?}");
+    }
+    follower.kill().unwrap();
+    follower.wait().unwrap();
+
+    // A manifest mistake fails the command with the server's reason.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[[function]]\nname = \"x\"\ncode = \"missing.wasm\"\n").unwrap();
+    let out = tidepool(&ep, &["deploy", bad.to_str().unwrap()]).await;
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("missing.wasm"), "{}", stderr(&out));
+    let bad_table = dir.path().join("bad-table.toml");
+    std::fs::write(&bad_table, "[[table]]\nname = \"T\"\npartition_key = \"k:X\"\n").unwrap();
+    let out = tidepool(&ep, &["deploy", bad_table.to_str().unwrap()]).await;
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("InvalidParameterValueException"), "{}", stderr(&out));
+    server.stop().await.unwrap();
+}
+
+/// `tidepool serve` as a child process (port 0), with `env` set; returns it,
+/// its endpoint, and its stderr lines as they come.
+fn serve(env: &[(&str, &str)]) -> (std::process::Child, String, std::sync::mpsc::Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tidepool"))
+        .args(["serve", "--in-memory", "--port", "0"])
+        .envs(env.iter().copied())
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start tidepool serve");
+    let mut first = String::new();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    out.read_line(&mut first).unwrap();
+    // Keep draining stdout so the server never writes to a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    let Some(endpoint) = first.trim().strip_prefix("tidepool listening on ").map(str::to_string) else {
+        let mut err = String::new();
+        let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err);
+        panic!("tidepool serve did not start: {first}{err}");
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, endpoint, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_asynchronous_invocation_that_fails_is_tried_three_times() {
+    // Lambda waits a minute, then two; the server's test knob shortens that.
+    let (mut child, ep, server_log) = serve(&[("TIDEPOOL_ASYNC_RETRY_DELAY_MS", "200")]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(example_path("always-fail"), dir.path().join("fail.wasm")).unwrap();
+    let manifest = dir.path().join("m.toml");
+    std::fs::write(&manifest, "[[function]]\nname = \"fail\"\ncode = \"fail.wasm\"\n").unwrap();
+    let out = tidepool(&ep, &["deploy", manifest.to_str().unwrap()]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let client = {
+        let http = aws_smithy_http_client::Builder::new().build_http();
+        let conf = aws_sdk_lambda::Config::builder()
+            .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
+            .region(aws_sdk_lambda::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_lambda::config::Credentials::new("AKID", "secret", None, None, "test"))
+            .endpoint_url(&ep)
+            .http_client(http)
+            .build();
+        aws_sdk_lambda::Client::from_conf(conf)
+    };
+    let sent = client
+        .invoke()
+        .function_name("fail")
+        .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+        .payload(aws_sdk_lambda::primitives::Blob::new("{}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status_code(), 202);
+    let id = aws_sdk_lambda::operation::RequestId::request_id(&sent).expect("a request id").to_string();
+
+    // The server says when it gives up: after the third attempt.
+    let dropped = tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while let Ok(line) = server_log.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+            if line.contains("asynchronous invocation failed; event dropped") {
+                return Some(line);
+            }
+        }
+        None
+    })
+    .await
+    .unwrap()
+    .expect("the event is dropped after its retries");
+    assert!(dropped.contains(&id) && dropped.contains("attempts=3"), "{dropped}");
+
+    // Three attempts under one request id.
+    let out = tidepool(&ep, &["logs", "fail"]).await;
+    let text = stdout(&out);
+    let starts = text.lines().filter(|l| l.starts_with("START RequestId: ")).collect::<Vec<_>>();
+    assert_eq!(starts, vec![format!("START RequestId: {id} Version: $LATEST"); 3], "{text}");
+    assert_eq!(text.matches("failing a batch of 0 records").count(), 3, "{text}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -1,0 +1,789 @@
+//! The Lambda API end to end: the real server, driven by `aws-sdk-lambda` and
+//! `aws-sdk-dynamodb`, running real components built from `examples/`.
+
+mod common;
+
+use std::future::Future;
+use std::io::Write;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{AttributeValue, KeyType, ScalarAttributeType, StreamSpecification, StreamViewType};
+use aws_sdk_lambda::error::ProvideErrorMetadata;
+use aws_sdk_lambda::operation::RequestId;
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{
+    Environment, EventSourcePosition, Filter, FilterCriteria, FunctionCode, InvocationType, LogType, Runtime,
+};
+use base64::Engine as _;
+use common::{Harness, attr_def, harness, key_elem, n, s};
+use serde_json::{Value, json};
+use tidepool_runtime::examples::example_bytes;
+
+const ROLE: &str = "arn:aws:iam::000000000000:role/tidepool";
+/// How long a test waits for an effect that should take milliseconds.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+fn lambda_client(endpoint: &str) -> aws_sdk_lambda::Client {
+    let http = aws_smithy_http_client::Builder::new().build_http();
+    let conf = aws_sdk_lambda::Config::builder()
+        .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
+        .region(aws_sdk_lambda::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_lambda::config::Credentials::new("AKIDTEST", "secret", None, None, "test"))
+        .endpoint_url(endpoint)
+        .http_client(http)
+        .build();
+    aws_sdk_lambda::Client::from_conf(conf)
+}
+
+/// The error code the SDK parsed.
+fn code<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    err: &aws_sdk_lambda::error::SdkError<E, R>,
+) -> String {
+    err.as_service_error().and_then(|e| e.code()).map(str::to_string).unwrap_or_else(|| format!("{err:?}"))
+}
+
+/// A zip holding `bytes` as entry `name` (deflated), and a README.
+fn zip_of(name: &str, bytes: &[u8]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    w.start_file("README.txt", opts).unwrap();
+    w.write_all(b"a component").unwrap();
+    w.start_file(name, opts).unwrap();
+    w.write_all(bytes).unwrap();
+    w.finish().unwrap().into_inner()
+}
+
+/// Creates `name` from the raw component of example `example`.
+async fn create_raw(client: &aws_sdk_lambda::Client, name: &str, example: &str) {
+    client
+        .create_function()
+        .function_name(name)
+        .runtime(Runtime::from("wasm32-wasip2"))
+        .role(ROLE)
+        .code(FunctionCode::builder().zip_file(Blob::new(example_bytes(example))).build())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create {name}: {e:?}"));
+}
+
+/// Polls `check` until it returns `Some`, for at most [`PATIENCE`].
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A raw HTTP/1.1 exchange with the server: status, headers (lowercase names), body.
+async fn http(endpoint: &str, method: &str, path: &str, body: &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    http_typed(endpoint, method, path, "application/json", body).await
+}
+
+/// [`http`] with a `Content-Type` of `content_type`.
+async fn http_typed(
+    endpoint: &str,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = endpoint.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|c| c.parse().ok()).unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, raw[split + 4..].to_vec())
+}
+
+async fn logs(endpoint: &str, function: &str, query: &str) -> Value {
+    let (status, _, body) = http(endpoint, "GET", &format!("/tidepool/logs/{function}?{query}"), b"").await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    serde_json::from_slice(&body).unwrap()
+}
+
+fn messages(page: &Value) -> Vec<String> {
+    page["lines"].as_array().unwrap().iter().map(|l| l["message"].as_str().unwrap().to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn functions_are_created_read_listed_updated_and_deleted() {
+    let Harness { server, dir: _dir, .. } = harness().await;
+    let client = lambda_client(&server.endpoint());
+    let echo = example_bytes("echo");
+
+    let created = client
+        .create_function()
+        .function_name("zipped")
+        .runtime(Runtime::from("wasm32-wasip2"))
+        .role(ROLE)
+        .handler("echo.wasm")
+        .description("from a zip")
+        .code(FunctionCode::builder().zip_file(Blob::new(zip_of("echo.wasm", &echo))).build())
+        .send()
+        .await
+        .expect("create from a zip");
+    assert_eq!(created.function_name(), Some("zipped"));
+    assert_eq!(created.function_arn(), Some("arn:aws:lambda:us-east-1:000000000000:function:zipped"));
+    assert_eq!(created.handler(), Some("echo.wasm"));
+    assert_eq!(created.code_size(), echo.len() as i64);
+    assert_eq!(created.timeout(), Some(3));
+    assert_eq!(created.memory_size(), Some(128));
+    assert_eq!(created.version(), Some("$LATEST"));
+    assert_eq!(created.state().map(|s| s.as_str()), Some("Active"));
+    assert_eq!(created.runtime().map(|r| r.as_str()), Some("wasm32-wasip2"));
+    let sha = base64::engine::general_purpose::STANDARD.decode(created.code_sha256().unwrap()).unwrap();
+    assert_eq!(sha.len(), 32);
+
+    create_raw(&client, "raw", "echo").await;
+    let conf = client.get_function_configuration().function_name("raw").send().await.unwrap();
+    assert_eq!(conf.code_size(), echo.len() as i64);
+    assert_eq!(conf.code_sha256(), created.code_sha256(), "same component, same hash");
+
+    // Name, ARN and partial ARN name the same function.
+    for name in ["zipped", "arn:aws:lambda:us-east-1:000000000000:function:zipped", "000000000000:function:zipped"] {
+        let got = client.get_function().function_name(name).send().await.unwrap();
+        assert_eq!(got.configuration().and_then(|c| c.description()), Some("from a zip"));
+        assert!(got.concurrency().is_none());
+    }
+
+    let e = client
+        .create_function()
+        .function_name("raw")
+        .role(ROLE)
+        .code(FunctionCode::builder().zip_file(Blob::new(echo.clone())).build())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "ResourceConflictException");
+
+    // Pagination.
+    let first = client.list_functions().max_items(1).send().await.unwrap();
+    assert_eq!(first.functions().len(), 1);
+    assert_eq!(first.functions()[0].function_name(), Some("raw"));
+    let marker = first.next_marker().expect("a next page").to_string();
+    let second = client.list_functions().max_items(1).marker(marker).send().await.unwrap();
+    assert_eq!(second.functions()[0].function_name(), Some("zipped"));
+    assert!(second.next_marker().is_none());
+    assert_eq!(client.list_functions().send().await.unwrap().functions().len(), 2);
+
+    let updated = client
+        .update_function_configuration()
+        .function_name("raw")
+        .timeout(10)
+        .memory_size(256)
+        .description("changed")
+        .environment(Environment::builder().variables("GREETING", "hi").build())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((updated.timeout(), updated.memory_size()), (Some(10), Some(256)));
+    assert_eq!(updated.environment().and_then(|e| e.variables()).and_then(|v| v.get("GREETING")).unwrap(), "hi");
+    assert_ne!(updated.revision_id(), conf.revision_id());
+    let e = client
+        .update_function_configuration()
+        .function_name("raw")
+        .revision_id(conf.revision_id().unwrap())
+        .timeout(5)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "PreconditionFailedException");
+
+    // New code: the misbehave example shows the environment and context.
+    let misbehave = example_bytes("misbehave");
+    let recoded =
+        client.update_function_code().function_name("raw").zip_file(Blob::new(misbehave.clone())).send().await.unwrap();
+    assert_eq!(recoded.code_size(), misbehave.len() as i64);
+    let out = client.invoke().function_name("raw").payload(Blob::new(r#"{"action":"context"}"#)).send().await.unwrap();
+    let ctx: Value = serde_json::from_slice(out.payload().unwrap().as_ref()).unwrap();
+    assert_eq!(ctx["env"]["GREETING"], "hi");
+    assert_eq!(ctx["memory_limit_in_mb"], 256);
+    assert_eq!(ctx["function_name"], "raw");
+
+    // Code in a zip for a function made from raw wasm: its only .wasm entry.
+    client
+        .update_function_code()
+        .function_name("raw")
+        .zip_file(Blob::new(zip_of("x.wasm", &echo)))
+        .send()
+        .await
+        .unwrap();
+    let out = client.invoke().function_name("raw").payload(Blob::new(r#"{"x":1}"#)).send().await.unwrap();
+    assert_eq!(out.payload().unwrap().as_ref(), br#"{"x":1}"#);
+
+    client.delete_function().function_name("raw").send().await.unwrap();
+    let e = client.get_function().function_name("raw").send().await.unwrap_err();
+    assert_eq!(code(&e), "ResourceNotFoundException");
+    let e = client.delete_function().function_name("raw").send().await.unwrap_err();
+    assert_eq!(code(&e), "ResourceNotFoundException");
+    assert_eq!(client.list_functions().send().await.unwrap().functions().len(), 1);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_mistakes_get_lambdas_errors() {
+    let Harness { server, dir: _dir, .. } = harness().await;
+    let client = lambda_client(&server.endpoint());
+    let echo = example_bytes("echo");
+    let create = |name: &str, code: Vec<u8>| {
+        client
+            .create_function()
+            .function_name(name)
+            .role(ROLE)
+            .code(FunctionCode::builder().zip_file(Blob::new(code)).build())
+    };
+    let e = create("bad name!", echo.clone()).send().await.unwrap_err();
+    assert_eq!(code(&e), "InvalidParameterValueException", "{e:?}");
+    let e = create("notzip", b"just some bytes".to_vec()).send().await.unwrap_err();
+    assert_eq!(code(&e), "InvalidParameterValueException");
+    assert!(e.message().unwrap_or_default().contains("Could not unzip"), "{e:?}");
+    let e = create("nowasm", zip_of("a.txt", b"text")).handler("missing.wasm").send().await.unwrap_err();
+    assert_eq!(code(&e), "InvalidParameterValueException");
+    let e = create("notcomponent", b"\0asm\x01\0\0\0".to_vec()).send().await.unwrap_err();
+    assert_eq!(code(&e), "InvalidParameterValueException");
+    let e = create("t", echo.clone()).timeout(0).send().await.unwrap_err();
+    assert_eq!(code(&e), "ValidationException");
+    let e = create("t", echo.clone()).memory_size(64).send().await.unwrap_err();
+    assert_eq!(code(&e), "ValidationException");
+    let e = create("t", echo.clone()).timeout(901).send().await.unwrap_err();
+    assert_eq!(code(&e), "InvalidParameterValueException");
+    assert_eq!(client.list_functions().send().await.unwrap().functions().len(), 0, "nothing was created");
+
+    let e = client.get_function().function_name("nope").send().await.unwrap_err();
+    assert_eq!(code(&e), "ResourceNotFoundException");
+    assert!(e.message().unwrap().contains("function:nope"));
+    let e = client.invoke().function_name("nope").send().await.unwrap_err();
+    assert_eq!(code(&e), "ResourceNotFoundException");
+    let e = client.list_functions().max_items(0).send().await.unwrap_err();
+    assert_eq!(code(&e), "ValidationException");
+    let e = client.get_event_source_mapping().uuid("6f1e0c4e-0000-0000-0000-000000000000").send().await.unwrap_err();
+    assert_eq!(code(&e), "ResourceNotFoundException");
+
+    // The wire shape: status, x-amzn-ErrorType, {"Type", "message"}.
+    let ep = server.endpoint();
+    let (status, headers, body) = http(&ep, "GET", "/2015-03-31/functions/nope/configuration", b"").await;
+    assert_eq!(status, 404);
+    assert!(headers.contains(&("x-amzn-errortype".into(), "ResourceNotFoundException".into())), "{headers:?}");
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["Type"], "User");
+    assert!(body["message"].as_str().unwrap().starts_with("Function not found"));
+    let (status, headers, _) = http(&ep, "POST", "/2015-03-31/functions", b"{not json").await;
+    assert_eq!(status, 400);
+    assert!(headers.contains(&("x-amzn-errortype".into(), "InvalidRequestContentException".into())));
+    let (status, _, _) = http(&ep, "POST", "/2015-03-31/functions", br#"{"FunctionName": 7}"#).await;
+    assert_eq!(status, 400);
+    let (status, _, _) =
+        http(&ep, "POST", "/2015-03-31/functions", br#"{"FunctionName": "x", "Code": {"S3Bucket": "b"}}"#).await;
+    assert_eq!(status, 400);
+    let (status, _, _) = http(&ep, "GET", "/2015-03-31/functions/?MaxItems=lots", b"").await;
+    assert_eq!(status, 400);
+    let (status, _, _) = http(&ep, "GET", "/tidepool/logs/nope", b"").await;
+    assert_eq!(status, 404);
+    let (status, headers, _) =
+        http_typed(&ep, "PUT", "/2015-03-31/functions/x/configuration", "application/xml", b"<x/>").await;
+    assert_eq!(status, 415);
+    assert!(headers.contains(&("x-amzn-errortype".into(), "UnsupportedMediaTypeException".into())));
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synchronous_invoke_returns_payload_errors_and_log_tail() {
+    let Harness { server, dir: _dir, .. } = harness().await;
+    let client = lambda_client(&server.endpoint());
+    create_raw(&client, "echo", "echo").await;
+    create_raw(&client, "misbehave", "misbehave").await;
+
+    let out = client.invoke().function_name("echo").payload(Blob::new(r#"{"hello":"world"}"#)).send().await.unwrap();
+    assert_eq!(out.status_code(), 200);
+    assert_eq!(out.payload().unwrap().as_ref(), br#"{"hello":"world"}"#);
+    assert_eq!(out.executed_version(), Some("$LATEST"));
+    assert!(out.function_error().is_none());
+    assert!(out.log_result().is_none());
+    // No payload is an empty event.
+    let out = client.invoke().function_name("echo").send().await.unwrap();
+    assert_eq!(out.payload().unwrap().as_ref(), b"{}");
+
+    // A returned error is Handled; a trap is Unhandled.
+    let out =
+        client.invoke().function_name("misbehave").payload(Blob::new(r#"{"action":"nonsense"}"#)).send().await.unwrap();
+    assert_eq!(out.status_code(), 200);
+    assert_eq!(out.function_error(), Some("Handled"));
+    let err: Value = serde_json::from_slice(out.payload().unwrap().as_ref()).unwrap();
+    assert_eq!(err["errorType"], "UnknownAction");
+    let out = client
+        .invoke()
+        .function_name("misbehave")
+        .payload(Blob::new(r#"{"action":"trap"}"#))
+        .log_type(LogType::Tail)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.function_error(), Some("Unhandled"));
+    let err: Value = serde_json::from_slice(out.payload().unwrap().as_ref()).unwrap();
+    assert_eq!(err["errorType"], "Runtime.ExitError");
+    let tail = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(out.log_result().unwrap()).unwrap())
+        .unwrap();
+    assert!(tail.contains("about to trap"), "{tail}");
+
+    // LogType Tail: the invocation's framed log.
+    let out = client
+        .invoke()
+        .function_name("misbehave")
+        .payload(Blob::new(r#"{"action":"print","text":"tidepool"}"#))
+        .log_type(LogType::Tail)
+        .send()
+        .await
+        .unwrap();
+    let id = out.log_result().map(|t| base64::engine::general_purpose::STANDARD.decode(t).unwrap()).unwrap();
+    let tail = String::from_utf8(id).unwrap();
+    let lines: Vec<&str> = tail.lines().collect();
+    assert!(lines[0].starts_with("START RequestId: ") && lines[0].ends_with(" Version: $LATEST"), "{tail}");
+    assert!(lines.contains(&"out: tidepool") && lines.contains(&"err: tidepool"), "{tail}");
+    assert!(lines.contains(&"[INFO]\tlog: tidepool"), "{tail}");
+    assert!(lines[lines.len() - 2].starts_with("END RequestId: "), "{tail}");
+    let report = lines[lines.len() - 1];
+    assert!(report.starts_with("REPORT RequestId: ") && report.contains("\tBilled Duration: "), "{report}");
+    assert!(report.contains("\tMemory Size: 128 MB\tMax Memory Used: "), "{report}");
+    // Over 4 KB of output: only the last 4 KB come back.
+    let out = client
+        .invoke()
+        .function_name("misbehave")
+        .payload(Blob::new(r#"{"action":"flood","bytes":20000}"#))
+        .log_type(LogType::Tail)
+        .send()
+        .await
+        .unwrap();
+    let tail = base64::engine::general_purpose::STANDARD.decode(out.log_result().unwrap()).unwrap();
+    assert!(tail.len() <= 4096 && tail.len() > 3000, "{}", tail.len());
+    assert!(String::from_utf8(tail).unwrap().contains("REPORT RequestId: "));
+
+    // DryRun checks and runs nothing.
+    let out = client.invoke().function_name("echo").invocation_type(InvocationType::DryRun).send().await.unwrap();
+    assert_eq!(out.status_code(), 204);
+
+    // Payload mistakes.
+    let e = client.invoke().function_name("echo").payload(Blob::new("{nope")).send().await.unwrap_err();
+    assert_eq!(code(&e), "InvalidRequestContentException");
+    let big = format!("\"{}\"", "x".repeat(6 * 1024 * 1024 + 1));
+    let e = client.invoke().function_name("echo").payload(Blob::new(big)).send().await.unwrap_err();
+    assert_eq!(code(&e), "RequestTooLargeException");
+    assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(413));
+    let e = client.invoke().function_name("echo").qualifier("1").send().await.unwrap_err();
+    assert_eq!(code(&e), "ResourceNotFoundException");
+    let out = client.invoke().function_name("echo").qualifier("$LATEST").send().await.unwrap();
+    assert_eq!(out.status_code(), 200);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reserved_concurrency_throttles() {
+    let Harness { server, dir: _dir, .. } = harness().await;
+    let client = lambda_client(&server.endpoint());
+    create_raw(&client, "echo", "echo").await;
+    let e = client.get_function_concurrency().function_name("echo").send().await.unwrap();
+    assert_eq!(e.reserved_concurrent_executions(), None);
+
+    let put =
+        client.put_function_concurrency().function_name("echo").reserved_concurrent_executions(0).send().await.unwrap();
+    assert_eq!(put.reserved_concurrent_executions(), Some(0));
+    let got = client.get_function_concurrency().function_name("echo").send().await.unwrap();
+    assert_eq!(got.reserved_concurrent_executions(), Some(0));
+    let f = client.get_function().function_name("echo").send().await.unwrap();
+    assert_eq!(f.concurrency().and_then(|c| c.reserved_concurrent_executions()), Some(0));
+
+    let e = client.invoke().function_name("echo").send().await.unwrap_err();
+    assert_eq!(code(&e), "TooManyRequestsException");
+    assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(429));
+    match e.into_service_error() {
+        aws_sdk_lambda::operation::invoke::InvokeError::TooManyRequestsException(t) => {
+            assert_eq!(t.reason().map(|r| r.as_str()), Some("ReservedFunctionConcurrentInvocationLimitExceeded"));
+        }
+        other => panic!("not a throttle: {other:?}"),
+    }
+    let e = client.put_function_concurrency().function_name("echo").reserved_concurrent_executions(-1).send().await;
+    assert_eq!(code(&e.unwrap_err()), "ValidationException");
+
+    client.delete_function_concurrency().function_name("echo").send().await.unwrap();
+    let out = client.invoke().function_name("echo").send().await.unwrap();
+    assert_eq!(out.status_code(), 200);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asynchronous_invoke_runs_in_the_background() {
+    let Harness { server, client: ddb, dir: _dir } = harness().await;
+    common::create_table(&ddb, "Effects", None).await;
+    let client = lambda_client(&server.endpoint());
+    create_raw(&client, "misbehave", "misbehave").await;
+
+    let event = json!({
+        "action": "store",
+        "operation": "PutItem",
+        "request": {"TableName": "Effects", "Item": {"pk": {"S": "async"}, "v": {"N": "1"}}},
+    });
+    let out = client
+        .invoke()
+        .function_name("misbehave")
+        .invocation_type(InvocationType::Event)
+        .payload(Blob::new(event.to_string()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status_code(), 202);
+    assert!(out.payload().is_none_or(|p| p.as_ref().is_empty()));
+    eventually("the asynchronous invocation's write", || {
+        let ddb = ddb.clone();
+        async move {
+            let got = ddb.get_item().table_name("Effects").key("pk", s("async")).send().await.unwrap();
+            got.item().map(|_| ())
+        }
+    })
+    .await;
+
+    // Its log is kept, under the request id the 202 carried.
+    let id = out.request_id().expect("the 202 carries the request id").to_string();
+    let page = logs(&server.endpoint(), "misbehave", "").await;
+    let lines = messages(&page);
+    assert!(lines.contains(&format!("START RequestId: {id} Version: $LATEST")), "{id}: {lines:?}");
+    assert!(lines.contains(&format!("END RequestId: {id}")), "{id}: {lines:?}");
+
+    // Async payloads over 256 KB are refused.
+    let big = format!("\"{}\"", "x".repeat(256 * 1024 + 1));
+    let e = client
+        .invoke()
+        .function_name("misbehave")
+        .invocation_type(InvocationType::Event)
+        .payload(Blob::new(big))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "RequestTooLargeException");
+    server.stop().await.unwrap();
+}
+
+/// Creates `Scores` (player, game; NEW_AND_OLD_IMAGES stream) and
+/// `Leaderboard` (game), and returns the stream's ARN.
+async fn leaderboard_tables(ddb: &aws_sdk_dynamodb::Client) -> String {
+    ddb.create_table()
+        .table_name("Scores")
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .key_schema(key_elem("player", KeyType::Hash))
+        .key_schema(key_elem("game", KeyType::Range))
+        .attribute_definitions(attr_def("player", ScalarAttributeType::S))
+        .attribute_definitions(attr_def("game", ScalarAttributeType::S))
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    ddb.create_table()
+        .table_name("Leaderboard")
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .key_schema(key_elem("game", KeyType::Hash))
+        .attribute_definitions(attr_def("game", ScalarAttributeType::S))
+        .send()
+        .await
+        .unwrap();
+    let t = ddb.describe_table().table_name("Scores").send().await.unwrap();
+    t.table().and_then(|t| t.latest_stream_arn()).unwrap().to_string()
+}
+
+async fn score(ddb: &aws_sdk_dynamodb::Client, player: &str, game: &str, points: i64) {
+    ddb.put_item()
+        .table_name("Scores")
+        .item("player", s(player))
+        .item("game", s(game))
+        .item("score", n(points))
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn total(ddb: &aws_sdk_dynamodb::Client, game: &str) -> Option<i64> {
+    let got = ddb.get_item().table_name("Leaderboard").key("game", s(game)).send().await.unwrap();
+    match got.item().and_then(|i| i.get("total")) {
+        Some(AttributeValue::N(v)) => v.parse().ok(),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_mapping_runs_the_leaderboard_and_follows_updates() {
+    let Harness { server, client: ddb, dir: _dir } = harness().await;
+    let arn = leaderboard_tables(&ddb).await;
+    let client = lambda_client(&server.endpoint());
+    create_raw(&client, "leaderboard", "leaderboard").await;
+
+    // Mistakes first.
+    let e = client
+        .create_event_source_mapping()
+        .function_name("leaderboard")
+        .event_source_arn(format!("{arn}x"))
+        .starting_position(EventSourcePosition::TrimHorizon)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "InvalidParameterValueException");
+    let e = client
+        .create_event_source_mapping()
+        .function_name("leaderboard")
+        .event_source_arn(&arn)
+        .starting_position(EventSourcePosition::TrimHorizon)
+        .batch_size(0)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "ValidationException");
+    let e = client
+        .create_event_source_mapping()
+        .function_name("nobody")
+        .event_source_arn(&arn)
+        .starting_position(EventSourcePosition::TrimHorizon)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "ResourceNotFoundException");
+
+    score(&ddb, "ada", "chess", 1200).await;
+    let created = client
+        .create_event_source_mapping()
+        .function_name("arn:aws:lambda:us-east-1:000000000000:function:leaderboard")
+        .event_source_arn(&arn)
+        .starting_position(EventSourcePosition::TrimHorizon)
+        .batch_size(10)
+        .send()
+        .await
+        .expect("create the mapping");
+    let uuid = created.uuid().unwrap().to_string();
+    assert_eq!(created.batch_size(), Some(10));
+    assert_eq!(created.event_source_arn(), Some(arn.as_str()));
+    assert_eq!(created.function_arn(), Some("arn:aws:lambda:us-east-1:000000000000:function:leaderboard"));
+    assert_eq!(created.starting_position().map(|p| p.as_str()), Some("TRIM_HORIZON"));
+    assert_eq!(created.state(), Some("Enabled"));
+    let e = client
+        .create_event_source_mapping()
+        .function_name("leaderboard")
+        .event_source_arn(&arn)
+        .starting_position(EventSourcePosition::Latest)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "ResourceConflictException");
+
+    // TRIM_HORIZON: the score written before the mapping counts too.
+    score(&ddb, "ada", "chess", 1300).await;
+    score(&ddb, "bob", "chess", 900).await;
+    score(&ddb, "bob", "go", 50).await;
+    eventually("the leaderboard totals", || {
+        let ddb = ddb.clone();
+        async move { (total(&ddb, "chess").await == Some(2200) && total(&ddb, "go").await == Some(50)).then_some(()) }
+    })
+    .await;
+
+    let listed = client.list_event_source_mappings().function_name("leaderboard").send().await.unwrap();
+    assert_eq!(listed.event_source_mappings().len(), 1);
+    assert_eq!(listed.event_source_mappings()[0].uuid(), Some(uuid.as_str()));
+    let by_arn = client.list_event_source_mappings().event_source_arn(&arn).send().await.unwrap();
+    assert_eq!(by_arn.event_source_mappings().len(), 1);
+    let none = client.list_event_source_mappings().function_name("echo").send().await.unwrap();
+    assert!(none.event_source_mappings().is_empty());
+    // A second mapping of the stream, to page through.
+    create_raw(&client, "echo", "echo").await;
+    let other = client
+        .create_event_source_mapping()
+        .function_name("echo")
+        .event_source_arn(&arn)
+        .starting_position(EventSourcePosition::Latest)
+        .enabled(false)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.state(), Some("Disabled"));
+    let first = client.list_event_source_mappings().event_source_arn(&arn).max_items(1).send().await.unwrap();
+    assert_eq!(first.event_source_mappings().len(), 1);
+    let marker = first.next_marker().expect("a second page").to_string();
+    let second = client.list_event_source_mappings().marker(marker).max_items(1).send().await.unwrap();
+    assert_eq!(second.event_source_mappings().len(), 1);
+    assert!(second.next_marker().is_none());
+    let mut seen = [first.event_source_mappings()[0].uuid(), second.event_source_mappings()[0].uuid()];
+    seen.sort();
+    let mut want = [Some(uuid.as_str()), other.uuid()];
+    want.sort();
+    assert_eq!(seen, want);
+    client.delete_event_source_mapping().uuid(other.uuid().unwrap()).send().await.unwrap();
+    let got = eventually("a processing result", || {
+        let client = client.clone();
+        let uuid = uuid.clone();
+        async move {
+            let m = client.get_event_source_mapping().uuid(uuid).send().await.unwrap();
+            (m.last_processing_result() == Some("OK")).then_some(m)
+        }
+    })
+    .await;
+    assert_eq!(got.batch_size(), Some(10));
+
+    // Update: a filter that passes only go, and a smaller batch.
+    let updated = client
+        .update_event_source_mapping()
+        .uuid(&uuid)
+        .batch_size(5)
+        .filter_criteria(
+            FilterCriteria::builder()
+                .filters(Filter::builder().pattern(r#"{"dynamodb":{"NewImage":{"game":{"S":["go"]}}}}"#).build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(updated.batch_size(), Some(5));
+    assert_eq!(updated.state(), Some("Enabled"));
+    let got = client.get_event_source_mapping().uuid(&uuid).send().await.unwrap();
+    assert_eq!(got.batch_size(), Some(5));
+    let patterns: Vec<&str> =
+        got.filter_criteria().map(|f| f.filters().iter().filter_map(|f| f.pattern()).collect()).unwrap_or_default();
+    assert_eq!(patterns, [r#"{"dynamodb":{"NewImage":{"game":{"S":["go"]}}}}"#]);
+    // Both writes land in one shard (same player), chess first: once the go
+    // change shows, the chess change was read and filtered out.
+    score(&ddb, "cy", "chess", 5000).await;
+    score(&ddb, "cy", "go", 70).await;
+    eventually("the go total", || {
+        let ddb = ddb.clone();
+        async move { (total(&ddb, "go").await == Some(120)).then_some(()) }
+    })
+    .await;
+    assert_eq!(total(&ddb, "chess").await, Some(2200), "the filter dropped the chess change");
+
+    // Disabled: nothing is delivered; the state says so.
+    let disabled = client.update_event_source_mapping().uuid(&uuid).enabled(false).send().await.unwrap();
+    assert_eq!(disabled.state(), Some("Disabled"));
+
+    // The handler's log lines are kept too.
+    let page = logs(&server.endpoint(), "leaderboard", "").await;
+    let lines = messages(&page);
+    assert!(lines.iter().any(|l| l == "[DEBUG]\tgo: +70"), "{lines:?}");
+    assert!(lines.iter().any(|l| l.starts_with("REPORT RequestId: ")), "{lines:?}");
+
+    let deleted = client.delete_event_source_mapping().uuid(&uuid).send().await.unwrap();
+    assert_eq!(deleted.state(), Some("Deleting"));
+    let e = client.get_event_source_mapping().uuid(&uuid).send().await.unwrap_err();
+    assert_eq!(code(&e), "ResourceNotFoundException");
+    assert!(client.list_event_source_mappings().send().await.unwrap().event_source_mappings().is_empty());
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_function_keeps_its_mappings() {
+    let Harness { server, client: ddb, dir: _dir } = harness().await;
+    let arn = leaderboard_tables(&ddb).await;
+    let client = lambda_client(&server.endpoint());
+    create_raw(&client, "leaderboard", "leaderboard").await;
+    let m = client
+        .create_event_source_mapping()
+        .function_name("leaderboard")
+        .event_source_arn(&arn)
+        .starting_position(EventSourcePosition::Latest)
+        .send()
+        .await
+        .unwrap();
+    client.delete_function().function_name("leaderboard").send().await.unwrap();
+    // As on AWS, the mapping stays; a function of that name picks it up again.
+    let got = client.get_event_source_mapping().uuid(m.uuid().unwrap()).send().await.unwrap();
+    assert_eq!(got.uuid(), m.uuid());
+    create_raw(&client, "leaderboard", "leaderboard").await;
+    score(&ddb, "ada", "chess", 10).await;
+    eventually("the leaderboard total", || {
+        let ddb = ddb.clone();
+        async move { (total(&ddb, "chess").await == Some(10)).then_some(()) }
+    })
+    .await;
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_are_read_from_a_cursor_and_followed() {
+    let Harness { server, dir: _dir, .. } = harness().await;
+    let ep = server.endpoint();
+    let client = lambda_client(&ep);
+    create_raw(&client, "misbehave", "misbehave").await;
+    let empty = logs(&ep, "misbehave", "").await;
+    assert!(messages(&empty).is_empty());
+
+    let out = client
+        .invoke()
+        .function_name("misbehave")
+        .payload(Blob::new(r#"{"action":"print","text":"one"}"#))
+        .send()
+        .await
+        .unwrap();
+    let id = out.request_id().expect("a request id").to_string();
+    let page = logs(&ep, "misbehave", "").await;
+    let lines = messages(&page);
+    assert!(lines[0].starts_with("START RequestId: "), "{lines:?}");
+    assert!(lines.contains(&"out: one".to_string()) && lines.contains(&"err: one".to_string()), "{lines:?}");
+    let request_id = page["lines"][0]["requestId"].as_str().unwrap().to_string();
+    assert_eq!(id, request_id, "the invoke's request id is the log's");
+    assert!(page["lines"].as_array().unwrap().iter().all(|l| l["requestId"] == request_id.as_str()));
+    let next = page["nextCursor"].as_u64().unwrap();
+
+    // Nothing new after the cursor; tail picks the last lines.
+    assert!(messages(&logs(&ep, "misbehave", &format!("since={next}")).await).is_empty());
+    let tail = messages(&logs(&ep, "misbehave", "tail=1").await);
+    assert_eq!(tail.len(), 1);
+    assert!(tail[0].starts_with("REPORT "));
+
+    // A long poll returns as soon as a line arrives.
+    let ep2 = ep.clone();
+    let follower = tokio::spawn(async move { logs(&ep2, "misbehave", &format!("since={next}&wait=10")).await });
+    let c2 = client.clone();
+    let invoker = tokio::spawn(async move {
+        // Invoke until the follower has what it waited for (it may subscribe after the first).
+        for _ in 0..100 {
+            c2.invoke()
+                .function_name("misbehave")
+                .payload(Blob::new(r#"{"action":"print","text":"two"}"#))
+                .send()
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let page = tokio::time::timeout(PATIENCE, follower).await.expect("the long poll returns").unwrap();
+    invoker.abort();
+    let lines = messages(&page);
+    assert!(lines.contains(&"out: two".to_string()), "{lines:?}");
+    assert!(!lines.contains(&"out: one".to_string()), "{lines:?}");
+    assert!(page["nextCursor"].as_u64().unwrap() > next);
+
+    // Deleting the function forgets its logs.
+    client.delete_function().function_name("misbehave").send().await.unwrap();
+    let (status, _, _) = http(&ep, "GET", "/tidepool/logs/misbehave", b"").await;
+    assert_eq!(status, 404);
+    server.stop().await.unwrap();
+}
