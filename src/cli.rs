@@ -238,8 +238,8 @@ pub async fn deploy(path: &Path, endpoint: &Endpoint) -> anyhow::Result<()> {
     let mut sizes = Vec::new();
     for f in &manifest.functions {
         let code_path = base.join(&f.code);
-        let code = std::fs::read(&code_path)
-            .with_context(|| format!("read the code of function {} ({})", f.name, code_path.display()))?;
+        let code = tidepool::lambda::manifest::read_code(base, &f.code)
+            .map_err(|e| anyhow::anyhow!("read the code of function {} ({}): {e}", f.name, code_path.display()))?;
         sizes.push(code.len() as u64);
         files.insert(
             f.code.to_string_lossy().into_owned(),

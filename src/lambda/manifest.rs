@@ -130,6 +130,30 @@ fn view_type(s: &str) -> Result<StreamViewType, LambdaError> {
     })
 }
 
+/// The component a function's `code` names: a file (relative to `base`),
+/// or `example:<name>`, one of the guest handlers in this repository's
+/// `examples/`, built on first use (`cargo build --target wasm32-wasip2`;
+/// about half a minute the first time). The `example:` form needs the source
+/// tree the binary was built from, as after `cargo run`.
+pub fn read_code(base: &Path, code: &Path) -> Result<Vec<u8>, String> {
+    let path = base.join(code);
+    if let Some(name) = code.to_str().and_then(|c| c.strip_prefix("example:"))
+        && !path.exists()
+    {
+        if !tidepool_runtime::examples::EXAMPLES.contains(&name) {
+            return Err(format!(
+                "no example {name}; the examples are {}",
+                tidepool_runtime::examples::EXAMPLES.join(", ")
+            ));
+        }
+        tracing::info!("building the example handlers (about half a minute the first time)");
+        let dir = tidepool_runtime::examples::build_examples()?;
+        let file = dir.join(format!("{}.wasm", name.replace('-', "_")));
+        return std::fs::read(&file).map_err(|e| format!("read {}: {e}", file.display()));
+    }
+    std::fs::read(&path).map_err(|e| format!("read {}: {e}", path.display()))
+}
+
 /// Applies `manifest` to the server state `app`. Blocking (compiles
 /// components, fsyncs): call from a blocking thread, with `rt` to drive the
 /// mapping engine.
@@ -191,8 +215,8 @@ pub fn apply(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle) -> Res
     }
     for f in &manifest.functions {
         let path = manifest.base.join(&f.code);
-        let code = std::fs::read(&path)
-            .map_err(|e| LambdaError::invalid(format!("function {}: read {}: {e}", f.name, path.display())))?;
+        let code = read_code(&manifest.base, &f.code)
+            .map_err(|e| LambdaError::invalid(format!("function {}: {e}", f.name)))?;
         let mut want = FunctionRecord::new(&f.name);
         want.handler = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         want.timeout_secs = f.timeout.unwrap_or(want.timeout_secs);
