@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# HTTP benchmark of the real server: PutItem (1 KB), GetItem, Query (10-item
-# pages) and UpdateItem (ADD), with wrk (Debian package `wrk`), durable
+# HTTP benchmark of the real server: PutItem (1 KB, stream off and on),
+# GetItem, Query (10-item pages), UpdateItem (ADD) and a synchronous Lambda
+# Invoke of a trivial component, with wrk (Debian package `wrk`), durable
 # storage in buffered mode. Also cold start, idle RSS and reopen time.
 #
 # Usage: bench/run.sh [seconds-per-op] [connections] [wrk-threads]
@@ -74,6 +75,14 @@ fi
 run GetItem get.lua
 run Query query.lua
 run UpdateItem update.lua
+if [ -z "${BENCH_SERVER_CMD:-}" ]; then
+  # The trivial `echo` component, created with CreateFunction (raw .wasm as ZipFile).
+  cargo build --release --quiet --target wasm32-wasip2 --manifest-path examples/Cargo.toml --target-dir target/wasm-examples
+  WASM=$(base64 -w0 target/wasm-examples/wasm32-wasip2/release/echo.wasm)
+  printf '{"FunctionName":"echo","Runtime":"wasm32-wasip2","Role":"arn:aws:iam::000000000000:role/x","Handler":"echo.wasm","Code":{"ZipFile":"%s"}}' "$WASM" \
+    | curl -s -o /dev/null -H 'Content-Type: application/json' --data @- "${URL}2015-03-31/functions"
+  run "Invoke (RequestResponse), echo" invoke.lua
+fi
 CONN=1 run "GetItem, 1 connection" get.lua
 
 echo "== GetItem p50 at 1 connection is the 50% line above"

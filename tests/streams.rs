@@ -556,3 +556,23 @@ async fn subscribers_wake_on_durable_records_without_polling() {
     let woke = tokio::time::timeout(Duration::from_secs(10), waiter).await.expect("woken").unwrap();
     assert!(woke.unwrap() > seq);
 }
+
+#[tokio::test]
+async fn partiql_writes_are_captured_like_any_other() {
+    let h = harness().await;
+    let c = &h.client;
+    let sc = streams_client(&h.server.endpoint());
+    create_table(c, "pqt", None).await;
+    let arn = enable(c, "pqt", StreamViewType::NewAndOldImages).await;
+    for statement in [
+        r#"INSERT INTO "pqt" VALUE {'pk': 'a', 'v': 1}"#,
+        r#"UPDATE "pqt" SET v = 2 WHERE pk = 'a'"#,
+        r#"UPDATE "pqt" SET v = 2 WHERE pk = 'a'"#,
+        r#"DELETE FROM "pqt" WHERE pk = 'a'"#,
+    ] {
+        c.execute_statement().statement(statement).send().await.unwrap();
+    }
+    let events: Vec<OperationType> = read_all(&sc, &arn).await.iter().map(|(_, r)| event(r)).collect();
+    // The second UPDATE changes nothing and records nothing.
+    assert_eq!(events, vec![OperationType::Insert, OperationType::Modify, OperationType::Remove]);
+}
