@@ -145,8 +145,9 @@ async fn latency(durability: Durability, label: &str) {
         if i >= 100 {
             lat.push(t1.duration_since(t0));
         }
-        // Let the invocation finish and the checkpoint commit.
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        // Let the invocation finish and its checkpoint commit, so each sample
+        // measures an idle consumer (a shard's batches run one at a time).
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     lat.sort_unstable();
     println!(
