@@ -33,6 +33,9 @@ struct Timed {
     inner: FunctionInvoker,
     started: Arc<Mutex<Vec<Instant>>>,
     records: Arc<AtomicU64>,
+    /// Each invocation's start, for the latency loop to await (no busy
+    /// waiting: on two cores a spinning waiter would itself delay the engine).
+    starts: tokio::sync::mpsc::UnboundedSender<Instant>,
 }
 
 impl Invoker for Timed {
@@ -41,7 +44,9 @@ impl Invoker for Timed {
     }
 
     fn invoke(&self, request: InvokeRequest) -> InvokeFuture {
-        self.started.lock().expect("lock").push(Instant::now());
+        let now = Instant::now();
+        self.started.lock().expect("lock").push(now);
+        let _ = self.starts.send(now);
         // Each record carries exactly one eventID.
         let n = request.event.matches("\"eventID\"").count() as u64;
         let done = self.records.clone();
@@ -84,6 +89,7 @@ struct Setup {
     records: Arc<AtomicU64>,
     timed: Arc<Timed>,
     arn: String,
+    starts: tokio::sync::mpsc::UnboundedReceiver<Instant>,
 }
 
 fn setup(durability: Durability, shards: u32) -> Setup {
@@ -103,10 +109,15 @@ fn setup(durability: Durability, shards: u32) -> Setup {
     let arn = format!("arn:aws:dynamodb:{REGION}:000000000000:table/src/stream/{label}");
     let started = Arc::new(Mutex::new(Vec::new()));
     let records = Arc::new(AtomicU64::new(0));
-    let timed =
-        Arc::new(Timed { inner: FunctionInvoker::new(function), started: started.clone(), records: records.clone() });
+    let (tx, starts) = tokio::sync::mpsc::unbounded_channel();
+    let timed = Arc::new(Timed {
+        inner: FunctionInvoker::new(function),
+        started: started.clone(),
+        records: records.clone(),
+        starts: tx,
+    });
     let engine = Engine::new(store.clone(), REGION);
-    Setup { _dir: dir, store, engine, started, records, timed, arn }
+    Setup { _dir: dir, store, engine, started, records, timed, arn, starts }
 }
 
 fn mapping(arn: &str, batch: u32) -> MappingConfig {
@@ -123,25 +134,20 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 async fn latency(durability: Durability, label: &str) {
-    let s = setup(durability, 1);
+    let mut s = setup(durability, 1);
     s.engine.upsert(mapping(&s.arn, 100), s.timed.clone()).await.expect("upsert");
     let mut lat = Vec::with_capacity(LATENCY_SAMPLES);
     for i in 0..LATENCY_SAMPLES + 100 {
-        let before = s.started.lock().expect("lock").len();
         let store = s.store.clone();
         let t0 = Instant::now();
         tokio::task::spawn_blocking(move || store.write("src", &item(i), move |_| Ok(Decision::Put(item(i)))))
             .await
             .expect("join")
             .expect("write");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let t1 = loop {
-            if let Some(t) = s.started.lock().expect("lock").get(before).copied() {
-                break t;
-            }
-            assert!(Instant::now() < deadline, "no invocation within 5 s");
-            tokio::task::yield_now().await;
-        };
+        let t1 = tokio::time::timeout(Duration::from_secs(5), s.starts.recv())
+            .await
+            .expect("an invocation within 5 s")
+            .expect("the invoker is alive");
         if i >= 100 {
             lat.push(t1.duration_since(t0));
         }
