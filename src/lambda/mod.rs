@@ -15,7 +15,7 @@ use tidepool_runtime::esm::{
     MappingConfig, MappingParams,
 };
 use tidepool_runtime::registry::{Registry, RegistryError};
-use tidepool_runtime::{FunctionErrorKind, InvokeOptions, Runtime, RuntimeConfig};
+use tidepool_runtime::{InvokeOptions, Runtime, RuntimeConfig};
 use tidepool_store::Store;
 
 use crate::bridge::ServerBridge;
@@ -127,24 +127,7 @@ impl Invoker for ByName {
                 logs.record(&name, &inv);
                 inv
             });
-            match run.await {
-                Ok(inv) => InvokeOutcome {
-                    request_id: inv.request_id,
-                    result: inv.result.map_err(|e| InvokeError {
-                        unhandled: e.kind != FunctionErrorKind::Returned,
-                        error_type: e.error_type,
-                        message: e.error_message,
-                    }),
-                },
-                Err(e) => InvokeOutcome {
-                    request_id,
-                    result: Err(InvokeError {
-                        error_type: "Runtime.ExitError".into(),
-                        message: format!("the invocation did not finish: {e}"),
-                        unhandled: true,
-                    }),
-                },
-            }
+            InvokeOutcome::of(run.await, request_id)
         })
     }
 }

@@ -80,24 +80,32 @@ impl Invoker for FunctionInvoker {
                 options = options.bridge(b);
             }
             let run = tokio::task::spawn_blocking(move || function.invoke(permit, &request.event, options));
-            match run.await {
-                Ok(invocation) => InvokeOutcome {
-                    request_id: invocation.request_id,
-                    result: invocation.result.map_err(|e| InvokeError {
-                        unhandled: e.kind != FunctionErrorKind::Returned,
-                        error_type: e.error_type,
-                        message: e.error_message,
-                    }),
-                },
-                Err(e) => InvokeOutcome {
-                    request_id,
-                    result: Err(InvokeError {
-                        error_type: "Runtime.ExitError".into(),
-                        message: format!("the invocation did not finish: {e}"),
-                        unhandled: true,
-                    }),
-                },
-            }
+            InvokeOutcome::of(run.await, request_id)
         })
+    }
+}
+
+impl InvokeOutcome {
+    /// The outcome of an invocation run on the blocking pool (`request_id`
+    /// names it if the task itself failed).
+    pub fn of(run: Result<crate::Invocation, tokio::task::JoinError>, request_id: String) -> InvokeOutcome {
+        match run {
+            Ok(invocation) => InvokeOutcome {
+                request_id: invocation.request_id,
+                result: invocation.result.map_err(|e| InvokeError {
+                    unhandled: e.kind != FunctionErrorKind::Returned,
+                    error_type: e.error_type,
+                    message: e.error_message,
+                }),
+            },
+            Err(e) => InvokeOutcome {
+                request_id,
+                result: Err(InvokeError {
+                    error_type: "Runtime.ExitError".into(),
+                    message: format!("the invocation did not finish: {e}"),
+                    unhandled: true,
+                }),
+            },
+        }
     }
 }
