@@ -4,8 +4,9 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::Child;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{ScalarAttributeType, StreamSpecification, StreamViewType};
@@ -42,28 +43,15 @@ async fn clean_restart_keeps_items_counts_and_indexes() {
     server.stop().await.unwrap();
 }
 
-/// Starts `tidepool serve` as a child on a free port; returns it and its endpoint.
-fn spawn_server(dir: &std::path::Path, durability: &str) -> (Child, String) {
-    spawn_server_with(dir, durability, &[])
+/// A child-process server over `dir` in durability mode `durability`.
+fn spawn_server_with(dir: &Path, durability: &str, extra: &[&str]) -> (Child, String) {
+    let mut args: Vec<&OsStr> = vec!["--durability".as_ref(), durability.as_ref(), "--data-dir".as_ref(), dir.as_ref()];
+    args.extend(extra.iter().map(|a| OsStr::new(*a)));
+    common::spawn_server(&args)
 }
 
-fn spawn_server_with(dir: &std::path::Path, durability: &str, extra: &[&str]) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tidepool"))
-        .args(["serve", "--port", "0", "--durability", durability])
-        .args(extra)
-        .arg("--data-dir")
-        .arg(dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn tidepool");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read the listening line");
-    let endpoint = line.trim().rsplit(' ').next().expect("endpoint on the line").to_string();
-    assert!(endpoint.starts_with("http://127.0.0.1:"), "unexpected line {line:?}");
-    (child, endpoint)
+fn spawn_server(dir: &Path, durability: &str) -> (Child, String) {
+    spawn_server_with(dir, durability, &[])
 }
 
 #[tokio::test]

@@ -6,9 +6,8 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -195,23 +194,16 @@ async fn filters_from_the_manifest_drop_records_before_the_handler() {
     server.stop().await.unwrap();
 }
 
-/// Starts `tidepool serve` on a free port with a manifest.
+/// A child-process server over `data` (sync durability) with a manifest.
 fn spawn_server(data: &Path, manifest: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tidepool"))
-        .args(["serve", "--port", "0", "--durability", "sync", "--data-dir"])
-        .arg(data)
-        .arg("--manifest")
-        .arg(manifest)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn tidepool");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read the listening line");
-    let endpoint = line.trim().rsplit(' ').next().expect("endpoint on the line").to_string();
-    (child, endpoint)
+    common::spawn_server(&[
+        "--durability".as_ref(),
+        "sync".as_ref(),
+        "--data-dir".as_ref(),
+        data.as_os_str(),
+        "--manifest".as_ref(),
+        manifest.as_os_str(),
+    ])
 }
 
 #[tokio::test]

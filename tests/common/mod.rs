@@ -107,3 +107,24 @@ where
 {
     err.as_service_error().and_then(|e| e.code()).map(str::to_string).unwrap_or_else(|| "<not a service error>".into())
 }
+
+/// Starts the built `tidepool serve --port 0 <args>` as a child process (so a
+/// test can SIGKILL it); returns it and its endpoint, read from the line it
+/// prints once listening.
+pub fn spawn_server(args: &[&std::ffi::OsStr]) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tidepool"))
+        .args(["serve", "--port", "0"])
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn tidepool");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("read the listening line");
+    let endpoint = line.trim().rsplit(' ').next().expect("endpoint on the line").to_string();
+    assert!(endpoint.starts_with("http://127.0.0.1:"), "unexpected line {line:?}");
+    (child, endpoint)
+}
