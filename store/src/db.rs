@@ -19,6 +19,7 @@ use crate::key::{index_key, item_key};
 use crate::stream::{Image, LiveStream, Origin, StreamConfig, StreamMeta, Streams, encode_record, record_key, slot_of};
 use crate::table::{BillingMode, StreamSpec, StreamViewType, TableDef, Throughput};
 use crate::ttl::{ttl_key, ttl_secs};
+use crate::unit::{Change, Unit};
 use crate::value::{Item, decode_item, encode_item};
 
 /// Where and how to open the store.
@@ -655,115 +656,195 @@ impl Store {
     /// Applies `ops` as [`Store::write_many`] does, with `options`.
     pub fn write_with(&self, ops: Vec<WriteOp<'_>>, options: WriteOptions) -> Result<Vec<WriteOutcome>> {
         let WriteOptions { transaction, origin, sys } = options;
+        self.atomically(sys, |unit| self.stage(unit, ops, transaction, origin))
+    }
+
+    /// Decides `ops` against the committed items and the changes `unit`
+    /// already holds, and stages their changes in `unit`: all of them, or
+    /// none with the error. With `transaction`, a failing op cancels all with
+    /// per-op reasons. Nothing is committed; outside [`Store::atomically`]
+    /// this is a dry run against whatever was committed when it read.
+    pub fn stage(
+        &self,
+        unit: &mut Unit,
+        ops: Vec<WriteOp<'_>>,
+        transaction: bool,
+        origin: Origin,
+    ) -> Result<Vec<WriteOutcome>> {
+        let mut decided = Vec::with_capacity(ops.len());
+        let mut reasons = Vec::new();
+        let mut failed = false;
+        for op in ops {
+            let handle = self.table(&op.table)?;
+            let k = item_key(&handle.def.key_schema, &op.key);
+            let (old, old_raw, repeat) = match unit.latest(handle.def.id, &k) {
+                Some(c) => (c.new.clone(), c.new_raw.clone(), true),
+                None => {
+                    let raw = handle.items.get(&k)?;
+                    let old = match &raw {
+                        Some(v) => Some(decode_item(v)?),
+                        None => None,
+                    };
+                    (old, raw, false)
+                }
+            };
+            match (op.decide)(old.as_ref()) {
+                Ok(decision) => {
+                    if transaction {
+                        reasons.push(CancellationReason { code: "None", message: None, item: None });
+                    }
+                    decided.push((handle, k, old, old_raw, decision, repeat));
+                }
+                Err(e) if transaction => {
+                    failed = true;
+                    reasons.push(match e {
+                        StoreError::ConditionalCheckFailed { item } => CancellationReason {
+                            code: "ConditionalCheckFailed",
+                            message: Some("The conditional request failed".into()),
+                            item,
+                        },
+                        StoreError::Validation(m) => {
+                            CancellationReason { code: "ValidationError", message: Some(m), item: None }
+                        }
+                        other => return Err(other),
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if failed {
+            return Err(StoreError::TransactionCanceled(reasons));
+        }
+        let mut outcomes = Vec::with_capacity(decided.len());
+        for (handle, key, old, old_raw, decision, repeat) in decided {
+            let new = match decision {
+                Decision::Keep => old.clone(),
+                Decision::Put(item) => Some(item),
+                Decision::Delete => None,
+            };
+            if new != old {
+                // Each image is encoded once, for the item and its stream
+                // record alike.
+                let new_raw = new.as_ref().map(|n| fjall::Slice::from(encode_item(n)));
+                unit.repeats |= repeat;
+                unit.push(Change { handle, key, old: old.clone(), old_raw, new: new.clone(), new_raw, origin });
+            }
+            outcomes.push(WriteOutcome { old, new });
+        }
+        Ok(outcomes)
+    }
+
+    /// Runs `f` under the store's write lock with an empty [`Unit`], then
+    /// commits everything `f` staged in it, with the system entries `sys`,
+    /// in one atomic batch: items, index and TTL entries, one stream record
+    /// per change, counters. If `f` fails nothing is written. `f` must not
+    /// write to the store other than through the unit.
+    pub fn atomically<T>(
+        &self,
+        sys: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+        f: impl FnOnce(&mut Unit) -> Result<T>,
+    ) -> Result<T> {
         self.check_writable()?;
         let mut wakes: Vec<(u64, u32, u64)> = Vec::new();
-        let ticket = {
+        let (ticket, out) = {
             let _guard = lock(&self.inner.write);
-            let mut staged = Vec::with_capacity(ops.len());
-            let mut reasons = Vec::new();
-            let mut failed = false;
-            for op in ops {
-                let handle = self.table(&op.table)?;
-                let k = item_key(&handle.def.key_schema, &op.key);
-                let old_raw = handle.items.get(&k)?;
-                let old = match &old_raw {
-                    Some(v) => Some(decode_item(v)?),
-                    None => None,
-                };
-                match (op.decide)(old.as_ref()) {
-                    Ok(decision) => {
-                        if transaction {
-                            reasons.push(CancellationReason { code: "None", message: None, item: None });
-                        }
-                        staged.push((handle, k, old, old_raw, decision));
-                    }
-                    Err(e) if transaction => {
-                        failed = true;
-                        reasons.push(match e {
-                            StoreError::ConditionalCheckFailed { item } => CancellationReason {
-                                code: "ConditionalCheckFailed",
-                                message: Some("The conditional request failed".into()),
-                                item,
-                            },
-                            StoreError::Validation(m) => {
-                                CancellationReason { code: "ValidationError", message: Some(m), item: None }
-                            }
-                            other => return Err(other),
-                        });
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            if failed {
-                return Err(StoreError::TransactionCanceled(reasons));
-            }
-            let mut batch = self.inner.db.batch();
-            let mut outcomes = Vec::with_capacity(staged.len());
-            let mut stat_changes: BTreeMap<u64, (Arc<TableHandle>, i64, i64)> = BTreeMap::new();
-            let mut streams = None;
-            let now = now_ms();
-            for (handle, k, old, old_raw, decision) in staged {
-                let new = match decision {
-                    Decision::Keep => old.clone(),
-                    Decision::Put(item) => Some(item),
-                    Decision::Delete => None,
-                };
-                if new != old {
-                    // Each image is encoded and sized once, for the item and
-                    // its stream record alike.
-                    let new_raw = new.as_ref().map(|n| fjall::Slice::from(encode_item(n)));
-                    let old_img = old.as_ref().zip(old_raw.as_deref()).map(|(i, r)| Image::new(i, r));
-                    let new_img = new.as_ref().zip(new_raw.as_deref()).map(|(i, r)| Image::new(i, r));
-                    stage_change(&mut batch, &self.inner.ttl, &handle, &k, old.as_ref(), new.as_ref(), new_raw.clone());
-                    if let Some(spec) = &handle.def.stream {
-                        let streams = streams.get_or_insert_with(|| lock(&self.inner.streams));
-                        if let Some(w) =
-                            self.stage_record(&mut batch, streams, spec.num, &handle.def, old_img, new_img, now, origin)
-                        {
-                            wakes.push(w);
-                        }
-                    }
-                    let entry = stat_changes.entry(handle.def.id).or_insert((handle.clone(), 0, 0));
-                    entry.1 += i64::from(new.is_some()) - i64::from(old.is_some());
-                    entry.2 += new_img.map_or(0, |i| i.size as i64) - old_img.map_or(0, |i| i.size as i64);
-                }
-                outcomes.push(WriteOutcome { old, new });
-            }
-            for (k, v) in sys {
-                match v {
-                    Some(v) => batch.insert(&self.inner.sys, k, v),
-                    None => batch.remove(&self.inner.sys, k),
-                }
-            }
-            if batch.is_empty() {
-                return Ok(outcomes);
-            }
-            let mut new_stats = Vec::new();
-            for (id, (handle, d_items, d_bytes)) in &stat_changes {
-                let mut s = handle.stats();
-                s.items = s.items.saturating_add_signed(*d_items);
-                s.bytes = s.bytes.saturating_add_signed(*d_bytes);
-                let mut v = [0u8; 16];
-                v[..8].copy_from_slice(&s.items.to_be_bytes());
-                v[8..].copy_from_slice(&s.bytes.to_be_bytes());
-                batch.insert(&self.inner.meta, stats_key(*id), v.to_vec());
-                new_stats.push((handle.clone(), s));
-            }
-            let r = batch.commit();
-            self.poison_on_err(r)?;
-            for (handle, s) in new_stats {
-                *lock(&handle.stats) = s;
-            }
-            (self.inner.group.register(), outcomes)
+            let mut unit = Unit::new();
+            let out = f(&mut unit)?;
+            (self.commit_unit(unit, sys, &mut wakes)?, out)
         };
-        let (ticket, outcomes) = ticket;
-        if !self.inner.group.wait(ticket) {
+        if let Some(ticket) = ticket
+            && !self.inner.group.wait(ticket)
+        {
             return Err(StoreError::Poisoned);
         }
         if !wakes.is_empty() {
             self.wake(&wakes);
         }
-        Ok(outcomes)
+        Ok(out)
+    }
+
+    /// Commits `unit` and `sys` in one batch (under the write lock). The
+    /// group-commit ticket to wait for, unless there was nothing to write.
+    fn commit_unit(
+        &self,
+        unit: Unit,
+        sys: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+        wakes: &mut Vec<(u64, u32, u64)>,
+    ) -> Result<Option<u64>> {
+        if unit.is_empty() && sys.is_empty() {
+            return Ok(None);
+        }
+        let mut batch = self.inner.db.batch();
+        let mut stat_changes: BTreeMap<u64, (Arc<TableHandle>, i64, i64)> = BTreeMap::new();
+        let mut streams = None;
+        let now = now_ms();
+        // An item changed more than once commits its net change: from its
+        // first old image to its last new one. Its stream gets every change.
+        let last: HashMap<(u64, &[u8]), usize> = if unit.repeats {
+            unit.changes.iter().enumerate().map(|(i, c)| ((c.handle.def.id, c.key.as_slice()), i)).collect()
+        } else {
+            HashMap::new()
+        };
+        let mut first: HashMap<(u64, &[u8]), usize> = HashMap::new();
+        for (i, c) in unit.changes.iter().enumerate() {
+            let old_img = c.old.as_ref().zip(c.old_raw.as_deref()).map(|(item, r)| Image::new(item, r));
+            let new_img = c.new.as_ref().zip(c.new_raw.as_deref()).map(|(item, r)| Image::new(item, r));
+            if let Some(spec) = &c.handle.def.stream {
+                let streams = streams.get_or_insert_with(|| lock(&self.inner.streams));
+                if let Some(w) =
+                    self.stage_record(&mut batch, streams, spec.num, &c.handle.def, old_img, new_img, now, c.origin)
+                {
+                    wakes.push(w);
+                }
+            }
+            let id = (c.handle.def.id, c.key.as_slice());
+            let net_old = if unit.repeats {
+                let f = *first.entry(id).or_insert(i);
+                if last.get(&id) != Some(&i) {
+                    continue;
+                }
+                &unit.changes[f]
+            } else {
+                c
+            };
+            let old_img = net_old.old.as_ref().zip(net_old.old_raw.as_deref()).map(|(item, r)| Image::new(item, r));
+            stage_change(
+                &mut batch,
+                &self.inner.ttl,
+                &c.handle,
+                &c.key,
+                net_old.old.as_ref(),
+                c.new.as_ref(),
+                c.new_raw.clone(),
+            );
+            let entry = stat_changes.entry(c.handle.def.id).or_insert((c.handle.clone(), 0, 0));
+            entry.1 += i64::from(c.new.is_some()) - i64::from(net_old.old.is_some());
+            entry.2 += new_img.map_or(0, |i| i.size as i64) - old_img.map_or(0, |i| i.size as i64);
+        }
+        drop(streams);
+        for (k, v) in sys {
+            match v {
+                Some(v) => batch.insert(&self.inner.sys, k, v),
+                None => batch.remove(&self.inner.sys, k),
+            }
+        }
+        let mut new_stats = Vec::new();
+        for (id, (handle, d_items, d_bytes)) in &stat_changes {
+            let mut s = handle.stats();
+            s.items = s.items.saturating_add_signed(*d_items);
+            s.bytes = s.bytes.saturating_add_signed(*d_bytes);
+            let mut v = [0u8; 16];
+            v[..8].copy_from_slice(&s.items.to_be_bytes());
+            v[8..].copy_from_slice(&s.bytes.to_be_bytes());
+            batch.insert(&self.inner.meta, stats_key(*id), v.to_vec());
+            new_stats.push((handle.clone(), s));
+        }
+        let r = batch.commit();
+        self.poison_on_err(r)?;
+        for (handle, s) in new_stats {
+            *lock(&handle.stats) = s;
+        }
+        Ok(Some(self.inner.group.register()))
     }
 
     /// Enables, disables or changes the stream of a table.

@@ -14,6 +14,7 @@ pub mod stream;
 mod stream_ops;
 pub mod table;
 mod ttl;
+mod unit;
 pub mod value;
 
 pub use db::{
@@ -24,3 +25,4 @@ pub use durability::Durability;
 pub use error::{CancellationReason, StoreError};
 pub use stream::{Origin, StreamConfig};
 pub use stream_ops::{MAX_READ_BYTES, MAX_READ_RECORDS};
+pub use unit::Unit;

@@ -44,6 +44,12 @@ enum Op {
         a: (u8, u8, i64),
         b: (u8, u8, i64),
     },
+    /// Adds (`Some`) and deletes (`None`) staged in one unit of work, then
+    /// committed together or, with `abort`, thrown away.
+    Unit {
+        steps: Vec<(u8, u8, Option<i64>)>,
+        abort: bool,
+    },
     Reopen,
 }
 
@@ -54,10 +60,15 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (key.clone(), -5i64..5).prop_map(|((pk, sk), v)| Op::PutIfAbsent { pk, sk, v }),
         2 => key.clone().prop_map(|(pk, sk)| Op::Delete { pk, sk }),
         2 => (key.clone(), -3i64..3).prop_map(|((pk, sk), d)| Op::Add { pk, sk, d }),
-        1 => (key.clone(), -5i64..5, key, -5i64..5).prop_map(|((p1, s1), v1, (p2, s2), v2)| Op::Transact {
+        1 => (key.clone(), -5i64..5, key.clone(), -5i64..5).prop_map(|((p1, s1), v1, (p2, s2), v2)| Op::Transact {
             a: (p1, s1, v1),
             b: (p2, s2, v2)
         }),
+        2 => (proptest::collection::vec((key, proptest::option::of(-3i64..3)), 1..6), proptest::bool::weighted(0.2))
+            .prop_map(|(steps, abort)| Op::Unit {
+                steps: steps.into_iter().map(|((pk, sk), d)| (pk, sk, d)).collect(),
+                abort
+            }),
         1 => Just(Op::Reopen),
     ]
 }
@@ -193,6 +204,36 @@ fn check(store: &Store, model: &Model, changes: usize) {
     assert_eq!(stream_records(store), changes, "one stream record per real change");
 }
 
+/// Adds `d` to item p/s's `v`, creating it in group g1.
+fn add(p: u8, s: u8, d: i64) -> impl FnOnce(Option<&Item>) -> Result<Decision, StoreError> {
+    move |cur| {
+        Ok(match cur {
+            Some(c) => {
+                let mut n = c.clone();
+                n.insert("v".into(), num(int(c.get("v")) + d));
+                Decision::Put(n)
+            }
+            None => Decision::Put(item(p, s, d, "g1")),
+        })
+    }
+}
+
+fn model_add(model: &mut Model, changes: &mut usize, p: u8, s: u8, d: i64) {
+    let k = (pk(p), i64::from(s));
+    match model.get_mut(&k) {
+        Some(m) => {
+            if d != 0 {
+                *changes += 1;
+            }
+            m.0 += d;
+        }
+        None => {
+            model.insert(k, (d, "g1".into()));
+            *changes += 1;
+        }
+    }
+}
+
 fn run(ops: Vec<Op>) {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut store = open(dir.path());
@@ -232,29 +273,38 @@ fn run(ops: Vec<Op>) {
                 }
             }
             Op::Add { pk: p, sk: s, d } => {
-                store
-                    .write("tbl", &key(p, s), |cur| {
-                        Ok(match cur {
-                            Some(c) => {
-                                let mut n = c.clone();
-                                n.insert("v".into(), num(int(c.get("v")) + d));
-                                Decision::Put(n)
-                            }
-                            None => Decision::Put(item(p, s, d, "g1")),
-                        })
-                    })
-                    .expect("add");
-                let k = (pk(p), i64::from(s));
-                match model.get_mut(&k) {
-                    Some(m) => {
-                        if d != 0 {
-                            changes += 1;
-                        }
-                        m.0 += d;
+                store.write("tbl", &key(p, s), add(p, s, d)).expect("add");
+                model_add(&mut model, &mut changes, p, s, d);
+            }
+            Op::Unit { steps, abort } => {
+                let staged = store.atomically(Vec::new(), |unit| {
+                    for &(p, s, d) in &steps {
+                        let decide: Box<dyn FnOnce(Option<&Item>) -> Result<Decision, StoreError>> = match d {
+                            Some(d) => Box::new(add(p, s, d)),
+                            None => Box::new(|_: Option<&Item>| Ok(Decision::Delete)),
+                        };
+                        store.stage(
+                            unit,
+                            vec![WriteOp { table: "tbl".into(), key: key(p, s), decide }],
+                            false,
+                            Default::default(),
+                        )?;
                     }
-                    None => {
-                        model.insert(k, (d, "g1".into()));
-                        changes += 1;
+                    if abort { Err(StoreError::Validation("abort".into())) } else { Ok(unit.len()) }
+                });
+                if abort {
+                    assert!(staged.is_err(), "an aborted unit fails");
+                } else {
+                    staged.expect("unit");
+                    for (p, s, d) in steps {
+                        match d {
+                            Some(d) => model_add(&mut model, &mut changes, p, s, d),
+                            None => {
+                                if model.remove(&(pk(p), i64::from(s))).is_some() {
+                                    changes += 1;
+                                }
+                            }
+                        }
                     }
                 }
             }
