@@ -19,6 +19,11 @@ use tidepool_runtime::examples::example_path;
 /// `leaderboard` → `Leaderboard` totals per game; failed batches go to
 /// `Failed`.
 fn leaderboard_manifest(dir: &Path, extra_mapping: &str) -> std::path::PathBuf {
+    leaderboard_manifest_with(dir, "", extra_mapping)
+}
+
+/// [`leaderboard_manifest`] with `extra_function` lines for the function.
+fn leaderboard_manifest_with(dir: &Path, extra_function: &str, extra_mapping: &str) -> std::path::PathBuf {
     let code = example_path("leaderboard");
     let text = format!(
         r#"
@@ -40,6 +45,7 @@ partition_key = "requestId:S"
 name = "leaderboard"
 code = "{}"
 timeout = 10
+{extra_function}
 
 [[mapping]]
 function = "leaderboard"
@@ -206,14 +212,14 @@ fn spawn_server(data: &Path, manifest: &Path) -> (Child, String) {
     ])
 }
 
-#[tokio::test]
-async fn every_record_is_handled_at_least_once_across_sigkill() {
-    let dir = tempfile::tempdir().unwrap();
-    let manifest = leaderboard_manifest(dir.path(), "BatchSize = 7");
-    let data = dir.path().join("data");
+/// Kills a child server with SIGKILL three times while three writers put
+/// scores of 1 into game `g`, restarts it and waits for the leaderboard to
+/// reach every acknowledged write. The running server, its client, and the
+/// number of acknowledged writes.
+async fn kill_while_writing(data: &Path, manifest: &Path) -> (Child, aws_sdk_dynamodb::Client, i64) {
     let mut expected = 0i64;
     for round in 0..3 {
-        let (mut child, endpoint) = spawn_server(&data, &manifest);
+        let (mut child, endpoint) = spawn_server(data, manifest);
         let c = client(&endpoint);
         // Each acknowledged INSERT adds its score once or more (at least
         // once: a batch in flight at the kill is delivered again).
@@ -249,14 +255,95 @@ async fn every_record_is_handled_at_least_once_across_sigkill() {
             expected += t.await.unwrap();
         }
     }
-    let (mut child, endpoint) = spawn_server(&data, &manifest);
+    let (child, endpoint) = spawn_server(data, manifest);
     let c = client(&endpoint);
     let got = wait_for(&c, Duration::from_secs(60), |t| t.get("g").copied().unwrap_or(0) >= expected).await;
     assert!(got["g"] >= expected, "{got:?} < {expected}");
     assert!(expected > 20, "the writers got going: {expected}");
+    (child, c, expected)
+}
+
+/// The sum of the scores `Scores` holds for game `g`: every committed write,
+/// acknowledged or cut off by a kill.
+async fn committed_scores(c: &aws_sdk_dynamodb::Client) -> i64 {
+    let mut sum = 0;
+    let mut start = None;
+    loop {
+        let page =
+            c.scan().table_name("Scores").consistent_read(true).set_exclusive_start_key(start).send().await.unwrap();
+        for item in page.items() {
+            if let AttributeValue::N(v) = &item["score"] {
+                sum += v.parse::<i64>().unwrap();
+            }
+        }
+        match page.last_evaluated_key {
+            Some(k) => start = Some(k),
+            None => return sum,
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_record_is_handled_at_least_once_across_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = leaderboard_manifest(dir.path(), "BatchSize = 7");
+    let (mut child, c, _) = kill_while_writing(&dir.path().join("data"), &manifest).await;
     // Nothing failed into the destination.
     let failed = c.scan().table_name("Failed").send().await.unwrap();
     assert_eq!(failed.count, 0);
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+#[tokio::test]
+async fn exactly_once_totals_are_exact_across_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = leaderboard_manifest(dir.path(), "BatchSize = 7\nExactlyOnce = true");
+    let (mut child, c, _) = kill_while_writing(&dir.path().join("data"), &manifest).await;
+    // Every committed score, acknowledged or not, counts exactly once.
+    let want = committed_scores(&c).await;
+    let got = wait_for(&c, Duration::from_secs(60), |t| t.get("g").copied().unwrap_or(0) >= want).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got_after = totals(&c).await;
+    assert_eq!(got["g"], want, "the leaderboard counts each committed score once");
+    assert_eq!(got_after["g"], want, "and nothing is applied again later");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[tokio::test]
+async fn exactly_once_writes_of_a_failed_invocation_are_not_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    // Half of the invocations fail after making their writes, and are retried.
+    let manifest = leaderboard_manifest_with(
+        dir.path(),
+        r#"environment = { FAIL_AFTER_WRITES = "0.5" }"#,
+        "BatchSize = 3\nMaximumRetryAttempts = -1\nExactlyOnce = true",
+    );
+    let config = ServerConfig { manifest: Some(manifest), ..ServerConfig::default() };
+    let server = start_with(&dir.path().join("data"), config).await;
+    let c = client(&server.endpoint());
+    let mut want = BTreeMap::new();
+    for i in 0..30i64 {
+        let game = format!("g{}", i % 3);
+        c.put_item()
+            .table_name("Scores")
+            .item("player", s(&format!("p{i}")))
+            .item("game", s(&game))
+            .item("score", n(i))
+            .send()
+            .await
+            .unwrap();
+        *want.entry(game).or_insert(0) += i;
+    }
+    let got = wait_for(&c, Duration::from_secs(60), |t| *t == want).await;
+    assert_eq!(got, want);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(totals(&c).await, want, "no retried batch applied its writes twice");
+    let lambda = server.app.lambda.get().unwrap();
+    let metrics = lambda.engine.metrics(&lambda.mappings(None, None)[0].uuid).unwrap();
+    assert!(metrics.total.failed > 0, "some invocations failed and were retried: {metrics:?}");
+    let failed = c.scan().table_name("Failed").send().await.unwrap();
+    assert_eq!(failed.count, 0);
+    server.stop().await.unwrap();
 }

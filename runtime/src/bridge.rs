@@ -1,6 +1,9 @@
 //! The `store` import: how a guest reaches the DynamoDB API of the server.
 
 use std::fmt;
+use std::sync::Arc;
+
+use tidepool_store::Unit;
 
 /// Who is calling the store: passed with every call so the caller can attribute writes (and, for
 /// example, stop a chain of triggers that re-trigger themselves).
@@ -44,6 +47,39 @@ pub trait StoreBridge: Send + Sync {
     /// Runs `operation` (the `X-Amz-Target` suffix, e.g. `PutItem`) on the JSON request body
     /// `request_json`, returning the JSON response body.
     fn call(&self, operation: &str, request_json: &str, origin: &InvocationOrigin) -> Result<String, StoreCallError>;
+
+    /// A bridge for one invocation whose writes are deferred rather than committed (a mapping's
+    /// exactly-once mode), or `None` if this bridge cannot defer.
+    fn deferring(&self) -> Option<Arc<dyn DeferringBridge>> {
+        None
+    }
+
+    /// Stages deferred writes into `unit` (within [`Store::atomically`](tidepool_store::Store::atomically)),
+    /// in order, each as its operation would now run. An error: one of them no longer succeeds
+    /// (a condition that held when the guest called fails now), and nothing may be committed.
+    fn replay(&self, calls: &[DeferredCall], unit: &mut Unit) -> Result<(), StoreCallError> {
+        let _ = (calls, unit);
+        Err(StoreCallError::new("InternalServerError", "this store bridge cannot replay deferred writes"))
+    }
+}
+
+/// One invocation's bridge in exactly-once mode. Reads see the committed store. A write is
+/// checked as it would run now (after the invocation's earlier writes), answered as such, and
+/// recorded instead of committed; [`DeferringBridge::take`] hands over the record.
+pub trait DeferringBridge: StoreBridge {
+    /// The writes that succeeded, in call order.
+    fn take(&self) -> Vec<DeferredCall>;
+}
+
+/// A write a guest made in exactly-once mode: recorded, to be committed with the checkpoint that
+/// covers its batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeferredCall {
+    /// The `X-Amz-Target` suffix, e.g. `UpdateItem`.
+    pub operation: String,
+    pub request_json: String,
+    /// The chain depth its stream records carry.
+    pub chain_depth: u32,
 }
 
 /// A bridge for runtimes without a store: every call fails.

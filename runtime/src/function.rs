@@ -87,6 +87,11 @@ impl LoadedFunction {
         &self.config
     }
 
+    /// The store bridge its invocations use unless given another.
+    pub fn bridge(&self) -> Arc<dyn crate::StoreBridge> {
+        self.runtime.bridge.clone()
+    }
+
     pub fn code_hash(&self) -> &CodeHash {
         &self.code
     }

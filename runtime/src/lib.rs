@@ -33,7 +33,7 @@ pub mod registry;
 mod runtime;
 mod ticker;
 
-pub use bridge::{InvocationOrigin, NoStore, StoreBridge, StoreCallError};
+pub use bridge::{DeferredCall, DeferringBridge, InvocationOrigin, NoStore, StoreBridge, StoreCallError};
 pub use code::{CodeHash, InvalidCodeHash};
 pub use config::{FunctionConfig, RuntimeConfig};
 pub use error::RuntimeError;

@@ -2,7 +2,9 @@
 //! an in-memory stream with shard rollover, a virtual clock, scripted or
 //! seeded handlers (failing, trapping, slow, partially failing, poisoned), and
 //! crashes between invoke and checkpoint, with checkers for at-least-once
-//! delivery, per-key order, lineage and monotone checkpoints.
+//! delivery, per-key order, lineage and monotone checkpoints, and in
+//! exactly-once mode that each record's effects commit once, with the
+//! checkpoint that passes them.
 //!
 //! `ESM_SIM_SEED=<n>` replays one seed of the random runs (with a log of its
 //! events); `ESM_SIM_SEEDS=<n>` runs that many.
@@ -11,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value as Json, json};
+use tidepool_runtime::DeferredCall;
 use tidepool_runtime::esm::{
     Commit, FailureRecord, InvokeError, InvokeOutcome, LedgerState, MappingConfig, MappingCore, MappingMetrics,
     MappingParams, ReadError, RecordSource, STREAM_RETENTION_MS, Settings, ShardCheckpoint, ShardInfo, StreamLayout,
@@ -252,6 +255,8 @@ struct World {
     trace: bool,
     max_concurrent: usize,
     crashes: u32,
+    /// Exactly-once mode: how many times each record's effect committed.
+    applied: BTreeMap<u64, u32>,
 }
 
 fn config(params: Json) -> MappingConfig {
@@ -292,6 +297,7 @@ impl World {
             trace: false,
             max_concurrent: 0,
             crashes: 0,
+            applied: BTreeMap::new(),
         }
     }
 
@@ -370,6 +376,27 @@ impl World {
         }
         for shard in &commit.forget {
             self.ledger.shards.remove(shard);
+        }
+        assert!(self.settings.exactly_once || commit.effects.is_empty(), "effects without exactly-once");
+        for e in &commit.effects {
+            let done = commit.checkpoints.iter().find(|(s, _)| *s == e.shard).and_then(|(_, cp)| cp.done_through);
+            for w in &e.writes {
+                let seq: u64 = w.request_json.parse().expect("a sequence number");
+                assert!(done.is_some_and(|d| seq <= d), "effect of {seq} committed without the checkpoint passing it");
+                *self.applied.entry(seq).or_default() += 1;
+            }
+        }
+    }
+
+    /// In exactly-once mode every record's effect committed once, unless the
+    /// record was discarded (then never).
+    fn assert_exactly_once(&self) {
+        for (seq, t) in &self.truth {
+            if !t.deliverable {
+                continue;
+            }
+            let want = u32::from(!t.discarded);
+            assert_eq!(self.applied.get(seq).copied().unwrap_or(0), want, "effects of record {seq}: {t:?}");
         }
     }
 
@@ -476,7 +503,18 @@ impl World {
                 self.crash();
                 return true;
             }
-            let outcome = InvokeOutcome { request_id: f.request_id.clone(), result: f.reply.result };
+            // In exactly-once mode a successful invocation's writes are one
+            // effect per record it handled.
+            let writes = match (&f.reply.result, self.settings.exactly_once) {
+                (Ok(_), true) => f
+                    .reply
+                    .handled
+                    .iter()
+                    .map(|s| DeferredCall { operation: "Effect".into(), request_json: s.to_string(), chain_depth: 0 })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let outcome = InvokeOutcome { request_id: f.request_id.clone(), result: f.reply.result, writes };
             self.core.complete(f.job, &outcome, self.now);
         }
         true
@@ -1028,6 +1066,7 @@ fn window_state_survives_a_restart() {
 #[derive(Debug, Default, Clone, Copy)]
 struct Coverage {
     invocations: u64,
+    exactly_once_crashes: u64,
     crashes: u64,
     retry_discards: u64,
     age_discards: u64,
@@ -1059,6 +1098,8 @@ fn run_seed(seed: u64, trace: bool) -> Coverage {
     if report {
         params["FunctionResponseTypes"] = json!(["ReportBatchItemFailures"]);
     }
+    let exactly_once = !report && params["ParallelizationFactor"] == 1 && rng.chance(0.5);
+    params["ExactlyOnce"] = json!(exactly_once);
     if filter {
         let pattern = json!({"dynamodb": {"NewImage": {"tag": {"S": [{"anything-but": "skip"}]}}}}).to_string();
         params["FilterCriteria"] = json!({"Filters": [{"Pattern": pattern}]});
@@ -1164,6 +1205,9 @@ fn run_seed(seed: u64, trace: bool) -> Coverage {
     }
     w.settle(&mut handler, &mut rng);
     w.assert_all_done();
+    if exactly_once {
+        w.assert_exactly_once();
+    }
     if max_retries < 0 && max_age < 0 {
         assert!(w.failures.is_empty(), "records discarded with infinite retries and age");
     }
@@ -1177,6 +1221,7 @@ fn run_seed(seed: u64, trace: bool) -> Coverage {
     let condition = |c: &str| w.failures.iter().filter(|f| f.record["requestContext"]["condition"] == c).count() as u64;
     Coverage {
         invocations: w.calls.len() as u64,
+        exactly_once_crashes: if exactly_once { u64::from(w.crashes) } else { 0 },
         crashes: u64::from(w.crashes),
         retry_discards: condition("RetryAttemptsExhausted"),
         age_discards: condition("RecordAgeExceeded"),
@@ -1203,6 +1248,7 @@ fn random_runs_keep_every_invariant() {
         match std::panic::catch_unwind(|| run_seed(seed, false)) {
             Ok(c) => {
                 total.invocations += c.invocations;
+                total.exactly_once_crashes += c.exactly_once_crashes;
                 total.crashes += c.crashes;
                 total.retry_discards += c.retry_discards;
                 total.age_discards += c.age_discards;
@@ -1223,6 +1269,7 @@ fn random_runs_keep_every_invariant() {
         let c = total;
         for (what, n) in [
             ("crashes", c.crashes),
+            ("crashes in exactly-once mode", c.exactly_once_crashes),
             ("retry discards", c.retry_discards),
             ("age discards", c.age_discards),
             ("finished shards", c.finished_shards),

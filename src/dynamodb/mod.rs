@@ -21,7 +21,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value as Json;
 use tidepool_store::value::Item;
-use tidepool_store::{Decision, Durability, Origin, Store, WriteOp, WriteOutcome};
+use tidepool_store::{Decision, Durability, Origin, Store, Unit, WriteOp, WriteOutcome};
 
 use error::{ApiError, ApiResult, CONTENT_TYPE};
 use request::Req;
@@ -83,6 +83,28 @@ pub fn with_origin<T>(origin: Origin, f: impl FnOnce() -> T) -> T {
     out
 }
 
+thread_local! {
+    /// Where the current request's item writes go instead of the store: a
+    /// unit of work (an exactly-once handler's deferred writes); see
+    /// [`with_unit`].
+    static UNIT: std::cell::RefCell<Option<Unit>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with its item writes staged in `unit` (checked against the
+/// committed items and the unit's earlier writes) rather than committed.
+pub fn with_unit<T>(unit: &mut Unit, f: impl FnOnce() -> T) -> T {
+    let before = UNIT.with(|u| u.replace(Some(std::mem::take(unit))));
+    let out = f();
+    *unit = UNIT.with(|u| u.replace(before)).unwrap_or_default();
+    out
+}
+
+/// Whether the current request's writes are staged in a unit of work (so
+/// it must not remember idempotency tokens: nothing is committed yet).
+pub(crate) fn staging() -> bool {
+    UNIT.with(|u| u.borrow().is_some())
+}
+
 impl App {
     /// [`Store::write`] on behalf of the current origin.
     pub(crate) fn write(
@@ -102,7 +124,15 @@ impl App {
         ops: Vec<WriteOp<'_>>,
         transaction: bool,
     ) -> tidepool_store::error::Result<Vec<WriteOutcome>> {
-        self.store.write_many_as(ops, transaction, ORIGIN.with(|o| o.get()))
+        let origin = ORIGIN.with(|o| o.get());
+        match UNIT.with(|u| u.borrow_mut().take()) {
+            Some(mut unit) => {
+                let out = self.store.stage(&mut unit, ops, transaction, origin);
+                UNIT.with(|u| *u.borrow_mut() = Some(unit));
+                out
+            }
+            None => self.store.write_many_as(ops, transaction, origin),
+        }
     }
 }
 

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex, Weak};
 
 use anyhow::Context;
 use tidepool_runtime::esm::{
-    ConfigError, ConfigErrorKind, Engine, InvokeError, InvokeFuture, InvokeOutcome, InvokeRequest, Invoker,
-    MappingConfig, MappingParams,
+    ConfigError, ConfigErrorKind, Engine, InvokeFuture, InvokeOutcome, InvokeRequest, Invoker, MappingConfig,
+    MappingParams, StoreLedger, SystemClock,
 };
 use tidepool_runtime::registry::{Registry, RegistryError};
 use tidepool_runtime::{InvokeOptions, Runtime, RuntimeConfig};
@@ -111,23 +111,26 @@ impl Invoker for ByName {
             let request_id = uuid::Uuid::new_v4().to_string();
             let function = match function {
                 Ok(f) => f,
-                Err(e) => {
-                    let result = Err(InvokeError {
-                        error_type: "ResourceNotFoundException".into(),
-                        message: e.to_string(),
-                        unhandled: true,
-                    });
-                    return InvokeOutcome { request_id, result };
-                }
+                Err(e) => return InvokeOutcome::failed(request_id, "ResourceNotFoundException", e.to_string()),
+            };
+            let deferring = match request.defer_writes {
+                true => match function.bridge().deferring() {
+                    Some(d) => Some(d),
+                    None => return InvokeOutcome::cannot_defer(request_id),
+                },
+                false => None,
             };
             let permit = function.acquire().await;
-            let options = InvokeOptions::new().request_id(request_id.clone()).chain_depth(request.chain_depth);
+            let mut options = InvokeOptions::new().request_id(request_id.clone()).chain_depth(request.chain_depth);
+            if let Some(d) = &deferring {
+                options = options.bridge(d.clone());
+            }
             let run = tokio::task::spawn_blocking(move || {
                 let inv = function.invoke(permit, &request.event, options);
                 logs.record(&name, &inv);
                 inv
             });
-            InvokeOutcome::of(run.await, request_id)
+            InvokeOutcome::of(run.await, request_id).with_writes(deferring.as_deref())
         })
     }
 }
@@ -142,8 +145,8 @@ impl Lambda {
     /// through `app`. Call [`Lambda::start_mappings`] once the server runs.
     pub fn open(app: Weak<App>, store: &Store, region: &str) -> anyhow::Result<Lambda> {
         let cache = store.path().join("lambda").join("cache");
-        let runtime = Runtime::new(RuntimeConfig::new(cache), Arc::new(ServerBridge::new(app.clone())))
-            .context("start the wasm runtime")?;
+        let bridge = Arc::new(ServerBridge::new(app.clone()));
+        let runtime = Runtime::new(RuntimeConfig::new(cache), bridge.clone()).context("start the wasm runtime")?;
         let registry = Registry::open(store.clone(), runtime, region, ACCOUNT_ID).context("load functions")?;
         let mut mappings = BTreeMap::new();
         for (_, v) in store.sys_scan(MAP_PREFIX).context("read mappings")? {
@@ -156,7 +159,12 @@ impl Lambda {
         }
         Ok(Lambda {
             registry: Arc::new(registry),
-            engine: Engine::new(store.clone(), region),
+            engine: Engine::with_parts(
+                store.clone(),
+                region,
+                Arc::new(SystemClock),
+                Arc::new(StoreLedger::with_bridge(store.clone(), bridge)),
+            ),
             store: store.clone(),
             mappings: Mutex::new(mappings),
             logs: Arc::new(logs::FunctionLogs::new()),

@@ -23,7 +23,7 @@ use serde::Deserialize;
 use tidepool_runtime::cron::{
     CronError, CronSettings, RetryPolicy, ScheduleDef, ScheduleStatus, Scheduler, StoreCronLedger, Targets,
 };
-use tidepool_runtime::esm::{InvokeError, InvokeOutcome, InvokeRequest, Invoker, SystemClock};
+use tidepool_runtime::esm::{InvokeOutcome, InvokeRequest, Invoker, SystemClock};
 use tidepool_store::Store;
 
 use super::{Lambda, LambdaError};
@@ -80,14 +80,7 @@ impl Invoker for Unavailable {
 
     fn invoke(&self, _request: InvokeRequest) -> tidepool_runtime::esm::InvokeFuture {
         Box::pin(async {
-            InvokeOutcome {
-                request_id: uuid::Uuid::new_v4().to_string(),
-                result: Err(InvokeError {
-                    error_type: "ServiceException".into(),
-                    message: "the server is not running".into(),
-                    unhandled: true,
-                }),
-            }
+            InvokeOutcome::failed(uuid::Uuid::new_v4().to_string(), "ServiceException", "the server is not running")
         })
     }
 }

@@ -61,6 +61,14 @@ impl Unit {
         index.get(&(table, key.to_vec())).map(|&i| &self.changes[i])
     }
 
+    /// Drops the changes staged after the first `len`.
+    pub fn truncate(&mut self, len: usize) {
+        if len < self.changes.len() {
+            self.changes.truncate(len);
+            self.latest = None;
+        }
+    }
+
     pub(crate) fn push(&mut self, change: Change) {
         if let Some(index) = &mut self.latest {
             index.insert((change.handle.def.id, change.key.clone()), self.changes.len());

@@ -12,7 +12,7 @@ use tidepool_store::query::{ReadParams, Source};
 use tidepool_store::stream::StartingPosition;
 use tidepool_store::table::{BillingMode, IndexKind, Projection, StreamViewType};
 use tidepool_store::value::{AttrType, Item, Number, Value, item_size};
-use tidepool_store::{Decision, Store, StoreConfig, StoreError, WriteOp};
+use tidepool_store::{Decide, Decision, Store, StoreConfig, StoreError, WriteOp};
 
 /// (partition, sort) → (value, group)
 type Model = BTreeMap<(String, i64), (i64, String)>;
@@ -279,7 +279,7 @@ fn run(ops: Vec<Op>) {
             Op::Unit { steps, abort } => {
                 let staged = store.atomically(Vec::new(), |unit| {
                     for &(p, s, d) in &steps {
-                        let decide: Box<dyn FnOnce(Option<&Item>) -> Result<Decision, StoreError>> = match d {
+                        let decide: Decide<'static> = match d {
                             Some(d) => Box::new(add(p, s, d)),
                             None => Box::new(|_: Option<&Item>| Ok(Decision::Delete)),
                         };

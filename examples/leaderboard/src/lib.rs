@@ -7,6 +7,10 @@
 //! `NEW_AND_OLD_IMAGES` stream view: with `NEW_IMAGE` only, a MODIFY counts the whole new score.
 //!
 //! Records are parsed with the `aws_lambda_events` crate's DynamoDB event types, unchanged.
+//!
+//! To show retries, the environment variable `FAIL_AFTER_WRITES` (a probability, e.g. `0.5`)
+//! makes an invocation fail at random after it has made its writes: with at-least-once delivery
+//! the retried batch adds its scores again; with the mapping's `ExactlyOnce` it does not.
 
 wit_bindgen::generate!({ world: "handler", path: "../../wit" });
 
@@ -52,8 +56,22 @@ impl Guest for Leaderboard {
             store::call("UpdateItem", &request.to_string()).map_err(|e| failure(&e.error_type, e.message))?;
             log(Level::Debug, &format!("{game}: {delta:+}"));
         }
+        if fails_now() {
+            return Err(failure("InjectedFailure", "FAIL_AFTER_WRITES: failing after the writes".into()));
+        }
         Ok("{}".into())
     }
+}
+
+/// Whether to fail this invocation, with probability `FAIL_AFTER_WRITES`.
+fn fails_now() -> bool {
+    use std::hash::{BuildHasher, Hasher};
+    let Some(p) = std::env::var("FAIL_AFTER_WRITES").ok().and_then(|v| v.parse::<f64>().ok()) else {
+        return false;
+    };
+    // A randomly seeded hasher (WASI's random) is a random u64.
+    let r = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    (r as f64 / u64::MAX as f64) < p
 }
 
 export!(Leaderboard);

@@ -137,6 +137,10 @@ pub struct MappingConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter_criteria: Option<FilterCriteria>,
     pub tumbling_window_in_seconds: u32,
+    /// Tidepool's exactly-once store effects (see the `esm` module): the
+    /// function's store writes commit with the checkpoint of their batch.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exactly_once: bool,
     pub enabled: bool,
     pub state: MappingState,
     /// Epoch milliseconds of the last change.
@@ -165,6 +169,8 @@ pub struct MappingParams {
     pub function_response_types: Option<Vec<String>>,
     pub filter_criteria: Option<FilterCriteria>,
     pub tumbling_window_in_seconds: Option<i64>,
+    /// Tidepool's extension: [`MappingConfig::exactly_once`].
+    pub exactly_once: Option<bool>,
 }
 
 /// Which of Lambda's client errors a refused configuration is.
@@ -299,6 +305,7 @@ impl MappingConfig {
             function_response_types: Vec::new(),
             filter_criteria: None,
             tumbling_window_in_seconds: 0,
+            exactly_once: false,
             enabled: true,
             state: MappingState::Creating,
             last_modified_ms: now_ms,
@@ -405,6 +412,21 @@ impl MappingConfig {
             in_range("tumblingWindowInSeconds", v, &TUMBLING_WINDOW_SECONDS)?;
             self.tumbling_window_in_seconds = v as u32;
         }
+        if let Some(v) = p.exactly_once {
+            self.exactly_once = v;
+        }
+        if self.exactly_once {
+            if self.reports_batch_item_failures() {
+                return Err(ConfigError::invalid(
+                    "ExactlyOnce cannot be combined with FunctionResponseTypes [ReportBatchItemFailures]: \
+                     a partial batch response retries part of a batch, and the writes of the invocation \
+                     cannot be told apart by record",
+                ));
+            }
+            if self.parallelization_factor > 1 {
+                return Err(ConfigError::invalid("ExactlyOnce requires a ParallelizationFactor of 1"));
+            }
+        }
         Ok(())
     }
 
@@ -431,6 +453,7 @@ impl MappingConfig {
             function_response_types: Some(self.function_response_types.clone()),
             filter_criteria: self.filter_criteria.clone(),
             tumbling_window_in_seconds: Some(self.tumbling_window_in_seconds.into()),
+            exactly_once: Some(self.exactly_once),
             ..MappingParams::default()
         })?;
         if parse_stream_arn(&self.event_source_arn).is_none() {
@@ -475,6 +498,9 @@ impl MappingConfig {
         });
         if let Some(f) = &self.filter_criteria {
             out["FilterCriteria"] = serde_json::to_value(f).unwrap_or(Value::Null);
+        }
+        if self.exactly_once {
+            out["ExactlyOnce"] = Value::Bool(true);
         }
         out
     }
@@ -591,6 +617,27 @@ mod tests {
         assert_eq!(c.state, MappingState::Disabled);
         assert_eq!(c.starting_position, StartingPosition::Latest);
         assert_eq!(c.last_modified_ms, 5);
+    }
+
+    #[test]
+    fn exactly_once_refuses_what_cannot_be_exact() {
+        let base = json!({"EventSourceArn": ARN, "StartingPosition": "LATEST", "ExactlyOnce": true});
+        let c = create(base.clone()).unwrap();
+        assert!(c.exactly_once);
+        assert_eq!(c.to_lambda_json()["ExactlyOnce"], true);
+        let mut partial = base.clone();
+        partial["FunctionResponseTypes"] = json!(["ReportBatchItemFailures"]);
+        let e = create(partial).unwrap_err();
+        assert_eq!(e.kind, ConfigErrorKind::InvalidParameterValue);
+        assert!(e.message.contains("ReportBatchItemFailures"), "{}", e.message);
+        let mut parallel = base;
+        parallel["ParallelizationFactor"] = json!(2);
+        assert_eq!(create(parallel).unwrap_err().kind, ConfigErrorKind::InvalidParameterValue);
+        let mut c =
+            create(json!({"EventSourceArn": ARN, "StartingPosition": "LATEST", "ParallelizationFactor": 2})).unwrap();
+        assert!(c.update(params(json!({"ExactlyOnce": true})), 1).is_err(), "an update is checked as a whole");
+        assert!(!c.exactly_once);
+        assert!(c.to_lambda_json().get("ExactlyOnce").is_none(), "the extension stays out of AWS's shape");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use super::config::{ConfigError, MappingConfig, StartingPosition, parse_table_arn};
 use super::filter::FilterSet;
 use super::invoker::InvokeOutcome;
-use super::ledger::{Commit, LedgerState, ShardCheckpoint};
+use super::ledger::{Commit, Effects, LedgerState, ShardCheckpoint};
 use super::metrics::MappingMetrics;
 use super::shard::ShardCore;
 use super::source::{ReadError, RecordSource, StreamLayout};
@@ -44,6 +44,8 @@ pub struct Settings {
     pub region: String,
     /// Records older than this are gone from the stream (its retention).
     pub retention_ms: u64,
+    /// Defer the function's store writes to the checkpoint (exactly-once).
+    pub exactly_once: bool,
 }
 
 impl Settings {
@@ -77,6 +79,7 @@ impl Settings {
             stream_arn: config.event_source_arn.clone(),
             region: region.to_string(),
             retention_ms: super::source::STREAM_RETENTION_MS,
+            exactly_once: config.exactly_once,
         })
     }
 }
@@ -187,6 +190,11 @@ impl MappingCore {
                 shard.plan(&self.settings, now, &mut self.next_job, m, &mut jobs);
                 commit.failures.append(&mut shard.failures);
                 let cp = shard.checkpoint();
+                let passed = |through: &Option<u64>| through.is_none_or(|t| cp.done_through.is_some_and(|d| t <= d));
+                let (now_due, later): (Vec<_>, Vec<_>) =
+                    std::mem::take(&mut shard.effects).into_iter().partition(|(t, _)| passed(t));
+                shard.effects = later;
+                commit.effects.extend(now_due.into_iter().map(|(_, writes)| Effects { shard: id.clone(), writes }));
                 if self.committed.get(id) != Some(&cp) {
                     self.committed.insert(id.clone(), cp.clone());
                     commit.checkpoints.push((id.clone(), cp));

@@ -15,7 +15,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use super::clock::{Clock, SystemClock};
 use super::config::{ConfigError, MappingConfig};
 use super::core::{MappingCore, Settings};
-use super::invoker::{InvokeError, InvokeOutcome, InvokeRequest, Invoker};
+use super::invoker::{InvokeOutcome, InvokeRequest, Invoker};
 use super::ledger::{Ledger, LedgerError, StoreLedger};
 use super::metrics::MappingMetrics;
 use super::source::StoreSource;
@@ -195,6 +195,16 @@ async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
             Ok(Err(e)) => e,
             Err(e) => LedgerError::Storage(e.to_string()),
         };
+        if let LedgerError::Conflict(_) = error {
+            // Expected under contention: the batches are delivered again and
+            // see the writes they raced with.
+            tracing::warn!(error = %error, "exactly-once writes conflicted; delivering again from the checkpoints");
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = tokio::time::sleep(RESTART_BACKOFF) => {}
+            }
+            continue;
+        }
         tracing::error!(error = %error, retry_in = ?backoff, "mapping delivery stopped; restarting from its checkpoints");
         lock(&ctx.metrics).last_processing_result = format!("PROBLEM: {error}");
         tokio::select! {
@@ -203,6 +213,22 @@ async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
         }
         backoff = (backoff * 2).min(MAX_RESTART_BACKOFF);
     }
+}
+
+/// Commits `commit` durably (in parts when it carries several shards'
+/// exactly-once effects) and records it in the metrics.
+async fn commit_all(ctx: &Ctx, commit: super::ledger::Commit) -> Result<(), LedgerError> {
+    for part in commit.split_by_shard() {
+        let ledger = ctx.ledger.clone();
+        let uuid = ctx.uuid.clone();
+        let committed = tokio::task::spawn_blocking(move || ledger.commit(&uuid, &part).map(|()| part)).await;
+        match committed {
+            Ok(Ok(part)) => lock(&ctx.metrics).record_commit(&part),
+            Ok(Err(e)) => return Err(e),
+            Err(e) => return Err(LedgerError::Storage(e.to_string())),
+        }
+    }
+    Ok(())
 }
 
 /// Forwards changes of a watch channel to `notify`, once at the start too (a
@@ -233,20 +259,19 @@ async fn drive(ctx: &Ctx, core: &mut MappingCore, stop: &mut watch::Receiver<boo
         }
         let now = ctx.clock.now_ms();
         let step = core.poll(&ctx.source, now);
-        if let Some(commit) = step.commit {
-            let ledger = ctx.ledger.clone();
-            let uuid = ctx.uuid.clone();
-            let committed = tokio::task::spawn_blocking(move || ledger.commit(&uuid, &commit).map(|()| commit)).await;
-            match committed {
-                Ok(Ok(commit)) => lock(&ctx.metrics).record_commit(&commit),
-                Ok(Err(e)) => break Err(e),
-                Err(e) => break Err(LedgerError::Storage(e.to_string())),
-            }
+        if let Some(commit) = step.commit
+            && let Err(e) = commit_all(ctx, commit).await
+        {
+            break Err(e);
         }
         for job in step.jobs {
             let invoker = ctx.invoker.clone();
             tracing::debug!(shard = %job.shard, records = job.seqs.len(), first = job.seqs.first(), "invoke");
-            let request = InvokeRequest { event: job.event, chain_depth: job.chain_depth };
+            let request = InvokeRequest {
+                event: job.event,
+                chain_depth: job.chain_depth,
+                defer_writes: ctx.settings.exactly_once,
+            };
             let handle = inflight.spawn(async move { invoker.invoke(request).await });
             job_of.insert(handle.id(), job.id);
         }
@@ -281,14 +306,11 @@ async fn drive(ctx: &Ctx, core: &mut MappingCore, stop: &mut watch::Receiver<boo
                     Ok((task, outcome)) => (task, outcome),
                     Err(e) => {
                         tracing::error!(error = %e, "invocation task failed");
-                        let outcome = InvokeOutcome {
-                            request_id: uuid::Uuid::new_v4().to_string(),
-                            result: Err(InvokeError {
-                                error_type: "Runtime.ExitError".into(),
-                                message: format!("the invocation task failed: {e}"),
-                                unhandled: true,
-                            }),
-                        };
+                        let outcome = InvokeOutcome::failed(
+                            uuid::Uuid::new_v4().to_string(),
+                            "Runtime.ExitError",
+                            format!("the invocation task failed: {e}"),
+                        );
                         (e.id(), outcome)
                     }
                 };

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use crate::bridge::DeferredCall;
 use crate::{FunctionErrorKind, InvokeOptions, LoadedFunction, StoreBridge};
 
 /// One invocation the engine asks for.
@@ -14,6 +15,9 @@ pub struct InvokeRequest {
     pub event: String,
     /// Trigger invocations in the chain that led here, this one included.
     pub chain_depth: u32,
+    /// Defer the function's store writes and return them in
+    /// [`InvokeOutcome::writes`] (a mapping's exactly-once mode).
+    pub defer_writes: bool,
 }
 
 /// A function error as the engine sees it.
@@ -32,6 +36,10 @@ pub struct InvokeOutcome {
     pub request_id: String,
     /// The response payload, or the function's error.
     pub result: Result<String, InvokeError>,
+    /// The store writes it deferred ([`InvokeRequest::defer_writes`]), in
+    /// call order; to be committed with the checkpoint that covers its
+    /// records, or dropped if it failed.
+    pub writes: Vec<DeferredCall>,
 }
 
 /// The future of one invocation.
@@ -76,16 +84,49 @@ impl Invoker for FunctionInvoker {
             let permit = function.acquire().await;
             let request_id = uuid::Uuid::new_v4().to_string();
             let mut options = InvokeOptions::new().request_id(request_id.clone()).chain_depth(request.chain_depth);
-            if let Some(b) = bridge {
-                options = options.bridge(b);
-            }
+            let bridge = bridge.unwrap_or_else(|| function.bridge());
+            let deferring = match request.defer_writes {
+                true => match bridge.deferring() {
+                    Some(d) => Some(d),
+                    None => return InvokeOutcome::cannot_defer(request_id),
+                },
+                false => None,
+            };
+            options = options.bridge(deferring.clone().map_or(bridge, |d| d as Arc<dyn StoreBridge>));
             let run = tokio::task::spawn_blocking(move || function.invoke(permit, &request.event, options));
-            InvokeOutcome::of(run.await, request_id)
+            InvokeOutcome::of(run.await, request_id).with_writes(deferring.as_deref())
         })
     }
 }
 
 impl InvokeOutcome {
+    /// An invocation that failed before it ran.
+    pub fn failed(request_id: String, error_type: &str, message: impl Into<String>) -> InvokeOutcome {
+        InvokeOutcome {
+            request_id,
+            result: Err(InvokeError { error_type: error_type.into(), message: message.into(), unhandled: true }),
+            writes: Vec::new(),
+        }
+    }
+
+    /// The outcome of an exactly-once invocation whose store bridge cannot
+    /// defer writes.
+    pub fn cannot_defer(request_id: String) -> InvokeOutcome {
+        InvokeOutcome::failed(request_id, "Runtime.ExitError", "the store bridge cannot defer writes (exactly-once)")
+    }
+
+    /// With the writes `deferring` recorded, if the invocation succeeded
+    /// (a failed one's writes are dropped).
+    pub fn with_writes(mut self, deferring: Option<&dyn crate::bridge::DeferringBridge>) -> InvokeOutcome {
+        if let Some(d) = deferring {
+            let writes = d.take();
+            if self.result.is_ok() {
+                self.writes = writes;
+            }
+        }
+        self
+    }
+
     /// The outcome of an invocation run on the blocking pool (`request_id`
     /// names it if the task itself failed).
     pub fn of(run: Result<crate::Invocation, tokio::task::JoinError>, request_id: String) -> InvokeOutcome {
@@ -97,15 +138,11 @@ impl InvokeOutcome {
                     error_type: e.error_type,
                     message: e.error_message,
                 }),
+                writes: Vec::new(),
             },
-            Err(e) => InvokeOutcome {
-                request_id,
-                result: Err(InvokeError {
-                    error_type: "Runtime.ExitError".into(),
-                    message: format!("the invocation did not finish: {e}"),
-                    unhandled: true,
-                }),
-            },
+            Err(e) => {
+                InvokeOutcome::failed(request_id, "Runtime.ExitError", format!("the invocation did not finish: {e}"))
+            }
         }
     }
 }

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
@@ -14,6 +15,7 @@ use tidepool_store::value::{Item, Number, Value};
 use tidepool_store::{Decision, Origin, Store, StoreError, WriteOp, WriteOptions};
 
 use super::config::parse_table_arn;
+use crate::bridge::{DeferredCall, StoreBridge};
 
 /// Where a shard's delivery stands.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +46,8 @@ pub struct WindowCheckpoint {
 /// One discarded batch, described for the on-failure destination.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FailureRecord {
+    /// The shard of the records.
+    pub shard: String,
     /// The destination's ARN (a table ARN for [`StoreLedger`]).
     pub destination: String,
     /// The invocation record (`requestContext`, `responseContext`, `version`,
@@ -66,11 +70,68 @@ pub struct Commit {
     /// Shards to forget (gone from the stream).
     pub forget: Vec<String>,
     pub failures: Vec<FailureRecord>,
+    /// Store writes of handled batches (exactly-once mode), in the order
+    /// the invocations finished; the checkpoints here pass their records.
+    pub effects: Vec<Effects>,
+}
+
+/// The deferred store writes of one invocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Effects {
+    pub shard: String,
+    pub writes: Vec<DeferredCall>,
 }
 
 impl Commit {
     pub fn is_empty(&self) -> bool {
-        !self.mark_started && self.checkpoints.is_empty() && self.forget.is_empty() && self.failures.is_empty()
+        !self.mark_started
+            && self.checkpoints.is_empty()
+            && self.forget.is_empty()
+            && self.failures.is_empty()
+            && self.effects.is_empty()
+    }
+
+    /// Splits a commit whose effects come from several shards into one
+    /// commit per such shard (its checkpoint, destination records and
+    /// effects) after one of everything else, so one shard's conflicting
+    /// writes do not hold back the others'. Each part is atomic on its own.
+    pub fn split_by_shard(mut self) -> Vec<Commit> {
+        let mut shards: Vec<String> = Vec::new();
+        for e in &self.effects {
+            if !shards.contains(&e.shard) {
+                shards.push(e.shard.clone());
+            }
+        }
+        if shards.len() <= 1 {
+            return vec![self];
+        }
+        let mut parts = Vec::with_capacity(shards.len() + 1);
+        let mut rest =
+            Commit { mark_started: self.mark_started, forget: std::mem::take(&mut self.forget), ..Commit::default() };
+        let mut of_shard: Vec<Commit> = shards.iter().map(|_| Commit::default()).collect();
+        let at = |shard: &str| shards.iter().position(|s| s == shard);
+        for (id, cp) in self.checkpoints {
+            match at(&id) {
+                Some(i) => of_shard[i].checkpoints.push((id, cp)),
+                None => rest.checkpoints.push((id, cp)),
+            }
+        }
+        for f in self.failures {
+            match at(&f.shard) {
+                Some(i) => of_shard[i].failures.push(f),
+                None => rest.failures.push(f),
+            }
+        }
+        for e in self.effects {
+            if let Some(i) = at(&e.shard) {
+                of_shard[i].effects.push(e);
+            }
+        }
+        if !rest.is_empty() {
+            parts.push(rest);
+        }
+        parts.extend(of_shard);
+        parts
     }
 }
 
@@ -91,6 +152,10 @@ pub enum LedgerError {
     /// The store failed or holds something unreadable.
     #[error("checkpoint storage: {0}")]
     Storage(String),
+    /// A deferred write no longer succeeds (exactly-once mode): its batch
+    /// is to be delivered again.
+    #[error("exactly-once writes conflict: {0}")]
+    Conflict(String),
 }
 
 /// Durable checkpoints and destination records.
@@ -106,6 +171,8 @@ pub trait Ledger: Send + Sync {
 #[derive(Clone)]
 pub struct StoreLedger {
     store: Store,
+    /// Replays the effects of exactly-once mappings.
+    bridge: Option<Arc<dyn StoreBridge>>,
 }
 
 /// Prefix of every system entry the engine writes.
@@ -125,12 +192,29 @@ fn shard_key(mapping: &str, shard: &str) -> Vec<u8> {
 
 impl StoreLedger {
     pub fn new(store: Store) -> Self {
-        StoreLedger { store }
+        StoreLedger { store, bridge: None }
+    }
+
+    /// A ledger that commits exactly-once effects by replaying them through
+    /// `bridge`.
+    pub fn with_bridge(store: Store, bridge: Arc<dyn StoreBridge>) -> Self {
+        StoreLedger { store, bridge: Some(bridge) }
     }
 }
 
 fn storage(e: impl std::fmt::Display) -> LedgerError {
     LedgerError::Storage(e.to_string())
+}
+
+/// A failed commit's error: the store's own failure, or the destination's.
+fn destination_error(commit: &Commit, e: StoreError) -> LedgerError {
+    match e {
+        e @ (StoreError::Storage(_) | StoreError::Poisoned | StoreError::Corrupt(_)) => storage(e),
+        other => LedgerError::Destination {
+            destination: commit.failures.first().map(|f| f.destination.clone()).unwrap_or_default(),
+            reason: other.to_string(),
+        },
+    }
 }
 
 impl Ledger for StoreLedger {
@@ -171,14 +255,27 @@ impl Ledger for StoreLedger {
             let key = item.clone();
             ops.push(WriteOp { table, key, decide: Box::new(move |_| Ok(Decision::Put(item))) });
         }
-        let options = WriteOptions { transaction: false, origin: Origin { ttl: false, depth }, sys };
-        self.store.write_with(ops, options).map(drop).map_err(|e| match e {
-            e @ (StoreError::Storage(_) | StoreError::Poisoned | StoreError::Corrupt(_)) => storage(e),
-            other => LedgerError::Destination {
-                destination: commit.failures.first().map(|f| f.destination.clone()).unwrap_or_default(),
-                reason: other.to_string(),
-            },
-        })
+        let origin = Origin { ttl: false, depth };
+        if commit.effects.is_empty() {
+            let options = WriteOptions { transaction: false, origin, sys };
+            return self.store.write_with(ops, options).map(drop).map_err(|e| destination_error(commit, e));
+        }
+        let bridge = self.bridge.as_ref().ok_or_else(|| storage("no store bridge to replay exactly-once writes"))?;
+        let mut conflict = None;
+        let r = self.store.atomically(sys, |unit| {
+            self.store.stage(unit, ops, false, origin)?;
+            for e in &commit.effects {
+                if let Err(c) = bridge.replay(&e.writes, unit) {
+                    conflict = Some(c);
+                    return Err(StoreError::Validation("exactly-once conflict".into()));
+                }
+            }
+            Ok(())
+        });
+        match (r, conflict) {
+            (_, Some(c)) => Err(LedgerError::Conflict(c.to_string())),
+            (r, None) => r.map_err(|e| destination_error(commit, e)),
+        }
     }
 
     fn remove(&self, mapping: &str) -> Result<(), LedgerError> {

@@ -24,6 +24,7 @@ use super::invoker::InvokeOutcome;
 use super::ledger::{FailureRecord, ShardCheckpoint, WindowCheckpoint};
 use super::metrics::ShardMetrics;
 use super::source::StreamLayout;
+use crate::bridge::DeferredCall;
 
 /// Lambda's limit on a synchronous invocation's payload: a batch is cut
 /// before it would pass it.
@@ -136,6 +137,10 @@ pub(crate) struct ShardCore {
     buffered_bytes: usize,
     /// Destination records of pieces discarded since the last commit.
     pub(crate) failures: Vec<FailureRecord>,
+    /// Store writes of handled pieces (exactly-once), each with the last
+    /// sequence number it covers (`None`: a window's final invocation), to
+    /// commit with the checkpoint that passes it.
+    pub(crate) effects: Vec<(Option<u64>, Vec<DeferredCall>)>,
 }
 
 fn fnv(bytes: &[u8]) -> u64 {
@@ -178,6 +183,7 @@ impl ShardCore {
             buffered: 0,
             buffered_bytes: 0,
             failures: Vec::new(),
+            effects: Vec::new(),
         }
     }
 
@@ -447,7 +453,12 @@ impl ShardCore {
                     self.window = Some(Window { start_ms: start, state, terminate_early: early });
                 }
                 match failed_from {
-                    None => (std::mem::take(&mut piece.records), RESULT_OK),
+                    None => {
+                        if !outcome.writes.is_empty() {
+                            self.effects.push((piece.records.last().map(|r| r.seq), outcome.writes.clone()));
+                        }
+                        (std::mem::take(&mut piece.records), RESULT_OK)
+                    }
                     Some(i) => {
                         let done: Vec<Rec> = piece.records.drain(..i).collect();
                         m.failed += piece.records.len() as u64;
@@ -688,6 +699,7 @@ fn failure_record(
         },
     });
     Some(FailureRecord {
+        shard: shard.to_string(),
         destination,
         record,
         depth: records.iter().map(|r| r.depth).max().unwrap_or(0),
