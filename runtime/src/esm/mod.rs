@@ -76,6 +76,25 @@
 //!
 //! # Beyond AWS
 //! A commit wakes the consumers of its shard at once (no polling interval).
+//!
+//! ## Exactly-once store effects
+//! With [`MappingConfig::exactly_once`] each invocation is asked to defer
+//! its store writes ([`InvokeRequest::defer_writes`]): the store bridge
+//! checks and answers each write against the committed store plus the
+//! invocation's earlier writes, and records it instead of committing it
+//! ([`DeferringBridge`](crate::DeferringBridge)). A successful invocation's
+//! record ([`InvokeOutcome::writes`]) is held by its shard until the
+//! checkpoint passes its records, then travels in that [`Commit`]
+//! ([`Commit::effects`]); [`StoreLedger`] replays it through
+//! [`StoreBridge::replay`](crate::StoreBridge::replay) into the unit of work
+//! that commits the checkpoint, so writes and checkpoint are one atomic
+//! batch. A failed invocation's writes are dropped with it. If a replayed
+//! write fails (a condition no longer holds), nothing of the commit is
+//! written ([`LedgerError::Conflict`]) and the mapping restarts from its
+//! checkpoints, delivering those batches again. A commit carrying several
+//! shards' effects is split per shard ([`Commit::split_by_shard`]) so one
+//! shard's conflict does not hold back another's. The mode requires
+//! `ParallelizationFactor` 1 and excludes `ReportBatchItemFailures`.
 
 pub mod clock;
 pub mod config;
