@@ -347,3 +347,63 @@ async fn exactly_once_writes_of_a_failed_invocation_are_not_applied() {
     assert_eq!(failed.count, 0);
     server.stop().await.unwrap();
 }
+
+/// What an exactly-once handler's store calls see, through the server's own
+/// deferring bridge: writes answered as if made, but committed only by the
+/// replay into a unit of work; a replay whose condition no longer holds fails.
+#[tokio::test]
+async fn deferred_writes_are_answered_now_and_committed_by_replay() {
+    use std::sync::Arc;
+    use tidepool::bridge::ServerBridge;
+    use tidepool_runtime::{InvocationOrigin, StoreBridge};
+
+    let h = common::harness().await;
+    common::create_table(&h.client, "Tab", None).await;
+    let bridge = ServerBridge::new(Arc::downgrade(&h.server.app));
+    let deferring = bridge.deferring().expect("the server's bridge defers");
+    let origin = InvocationOrigin { function_name: "f".into(), request_id: "r".into(), chain_depth: 1 };
+    let call = |op: &str, body: serde_json::Value| deferring.call(op, &body.to_string(), &origin);
+    let add = serde_json::json!({
+        "TableName": "Tab", "Key": {"pk": {"S": "a"}}, "UpdateExpression": "ADD n :one",
+        "ExpressionAttributeValues": {":one": {"N": "1"}}, "ReturnValues": "UPDATED_NEW",
+    });
+    // Each write is answered as it would run after the invocation's earlier ones.
+    assert!(call("UpdateItem", add.clone()).unwrap().contains(r#""N":"1""#));
+    assert!(call("UpdateItem", add.clone()).unwrap().contains(r#""N":"2""#));
+    let put_new = serde_json::json!({
+        "TableName": "Tab", "Item": {"pk": {"S": "a"}}, "ConditionExpression": "attribute_not_exists(pk)",
+    });
+    assert_eq!(call("PutItem", put_new.clone()).unwrap_err().error_type, "ConditionalCheckFailedException");
+    // Reads see the committed store: nothing yet.
+    let get = serde_json::json!({"TableName": "Tab", "Key": {"pk": {"S": "a"}}, "ConsistentRead": true});
+    assert_eq!(call("GetItem", get).unwrap(), "{}");
+    assert!(h.client.get_item().table_name("Tab").key("pk", s("a")).send().await.unwrap().item.is_none());
+    let create = serde_json::json!({"TableName": "Other"});
+    assert_eq!(call("CreateTable", create).unwrap_err().error_type, "ValidationException");
+    let b_new = serde_json::json!({
+        "TableName": "Tab", "Item": {"pk": {"S": "b"}}, "ConditionExpression": "attribute_not_exists(pk)",
+    });
+    call("PutItem", b_new).unwrap();
+    let calls = deferring.take();
+    assert_eq!(calls.len(), 3, "the failed write is not recorded: {calls:?}");
+
+    // The replay commits them, atomically with whatever else the unit holds.
+    h.server
+        .store
+        .atomically(vec![(b"test/marker".to_vec(), Some(b"1".to_vec()))], |unit| {
+            bridge.replay(&calls, unit).map_err(|e| tidepool_store::StoreError::Validation(e.to_string()))
+        })
+        .unwrap();
+    let a = h.client.get_item().table_name("Tab").key("pk", s("a")).consistent_read(true).send().await.unwrap();
+    assert_eq!(a.item.unwrap()["n"], n(2));
+    assert_eq!(h.server.store.sys_get(b"test/marker").unwrap().as_deref(), Some(&b"1"[..]));
+
+    // Replayed again, the conditional put of `b` no longer holds: nothing of
+    // the unit is written.
+    let r = h.server.store.atomically(Vec::new(), |unit| {
+        bridge.replay(&calls, unit).map_err(|e| tidepool_store::StoreError::Validation(e.to_string()))
+    });
+    assert!(r.unwrap_err().to_string().contains("ConditionalCheckFailed"));
+    let a = h.client.get_item().table_name("Tab").key("pk", s("a")).consistent_read(true).send().await.unwrap();
+    assert_eq!(a.item.unwrap()["n"], n(2), "the ADDs before the failed put were not committed");
+}
