@@ -462,12 +462,20 @@ async fn asynchronous_invoke_runs_in_the_background() {
     })
     .await;
 
-    // Its log is kept, under the request id the 202 carried.
+    // Its log is kept, under the request id the 202 carried (recorded as the
+    // invocation ends, just after its write).
     let id = out.request_id().expect("the 202 carries the request id").to_string();
-    let page = logs(&server.endpoint(), "misbehave", "").await;
-    let lines = messages(&page);
+    let end = format!("END RequestId: {id}");
+    let endpoint = server.endpoint();
+    let lines = eventually("the asynchronous invocation's log", || {
+        let (endpoint, end) = (endpoint.clone(), end.clone());
+        async move {
+            let lines = messages(&logs(&endpoint, "misbehave", "").await);
+            lines.contains(&end).then_some(lines)
+        }
+    })
+    .await;
     assert!(lines.contains(&format!("START RequestId: {id} Version: $LATEST")), "{id}: {lines:?}");
-    assert!(lines.contains(&format!("END RequestId: {id}")), "{id}: {lines:?}");
 
     // Async payloads over 256 KB are refused.
     let big = format!("\"{}\"", "x".repeat(256 * 1024 + 1));
