@@ -217,7 +217,12 @@ async fn wake_latency(durability: Durability, label: &str) {
 /// In-process PutItem cost with the stream off and on (the HTTP comparison
 /// is in bench/run.sh): 1 KB items, fresh keys, one writer thread.
 fn store_put_cost() {
+    // `-- put off|KEYS_ONLY|NEW_AND_OLD_IMAGES` measures one of them (for a profile).
+    let only = std::env::args().skip_while(|a| a != "put").nth(1);
     for view in [None, Some(StreamViewType::KeysOnly), Some(StreamViewType::NewAndOldImages)] {
+        if only.as_deref().is_some_and(|o| o != view.map_or("off", |v| v.as_str())) {
+            continue;
+        }
         let dir = tempfile::tempdir().expect("temp dir");
         let store =
             Store::open(tidepool_store::StoreConfig { path: Some(dir.path().to_path_buf()), ..Default::default() })

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -152,6 +152,8 @@ pub(crate) struct Inner {
     flusher: Mutex<Option<JoinHandle<()>>>,
     /// Dropping the sender stops the maintenance thread.
     maintenance: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>>,
+    /// When (epoch ms) a writer last checked the memtables' sizes.
+    memtables_checked_ms: AtomicU64,
     poisoned: AtomicBool,
 }
 
@@ -210,6 +212,24 @@ pub struct Store {
     inner: Arc<Inner>,
 }
 
+/// A keyspace's active memtable is sealed and flushed once it holds this
+/// much, by the writer that notices (see [`Store::rotate_full_memtables`]).
+const MEMTABLE_ROTATE_BYTES: u64 = 56 * 1024 * 1024;
+/// The least time between two memtable checks.
+const ROTATION_CHECK_INTERVAL: Duration = Duration::from_millis(5);
+
+/// fjall's own rotation threshold for the keyspaces the store creates: in
+/// effect never. fjall asks its workers to rotate from every write once a
+/// memtable is past its threshold; under a sustained load that floods their
+/// bounded queue, costs a worker wake-up per write, and can block two
+/// workers rotating at once on a full queue for good. Keyspaces created
+/// before keep fjall's 64 MiB, above [`MEMTABLE_ROTATE_BYTES`].
+const FJALL_MEMTABLE_BYTES: u64 = 1 << 40;
+
+fn keyspace_options() -> KeyspaceCreateOptions {
+    KeyspaceCreateOptions::default().max_memtable_size(FJALL_MEMTABLE_BYTES)
+}
+
 fn table_keyspace_names(id: u64) -> (String, String) {
     (format!("t{id}"), format!("x{id}"))
 }
@@ -240,16 +260,15 @@ impl Store {
             builder = builder.cache_size(config.cache_bytes);
         }
         let db = builder.open()?;
-        let meta = db.keyspace("meta", KeyspaceCreateOptions::default)?;
+        let meta = db.keyspace("meta", keyspace_options)?;
         // Stream records are written once, read in order and dropped by age:
         // keeping their values out of the LSM tree (key-value separation)
         // spares compaction from rewriting them.
         let records = db.keyspace("streams", || {
-            KeyspaceCreateOptions::default()
-                .with_kv_separation(Some(fjall::KvSeparationOptions::default().separation_threshold(512)))
+            keyspace_options().with_kv_separation(Some(fjall::KvSeparationOptions::default().separation_threshold(512)))
         })?;
-        let ttl = db.keyspace("ttl", KeyspaceCreateOptions::default)?;
-        let sys = db.keyspace("sys", KeyspaceCreateOptions::default)?;
+        let ttl = db.keyspace("ttl", keyspace_options)?;
+        let sys = db.keyspace("sys", keyspace_options)?;
         let mut next_id = match meta.get(META_NEXT_ID)? {
             Some(v) => {
                 u64::from_be_bytes(v.as_ref().try_into().map_err(|_| StoreError::Corrupt("next table id".into()))?)
@@ -271,8 +290,8 @@ impl Store {
             };
             let (t, x) = table_keyspace_names(def.id);
             let handle = TableHandle {
-                items: db.keyspace(&t, KeyspaceCreateOptions::default)?,
-                index: db.keyspace(&x, KeyspaceCreateOptions::default)?,
+                items: db.keyspace(&t, keyspace_options)?,
+                index: db.keyspace(&x, keyspace_options)?,
                 def,
                 stats: Arc::new(Mutex::new(stats)),
             };
@@ -300,6 +319,7 @@ impl Store {
                 group,
                 flusher: Mutex::new(Some(flusher)),
                 maintenance: Mutex::new(None),
+                memtables_checked_ms: AtomicU64::new(0),
                 poisoned: AtomicBool::new(false),
             }),
         };
@@ -352,6 +372,40 @@ impl Store {
             })
             .expect("spawn maintenance thread");
         *lock(&self.inner.maintenance) = Some((stop, handle));
+    }
+
+    /// Every keyspace of the store.
+    fn keyspaces(&self) -> Vec<Keyspace> {
+        let tables: Vec<Arc<TableHandle>> =
+            self.inner.tables.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        let mut all: Vec<Keyspace> = tables.iter().flat_map(|t| [t.items.clone(), t.index.clone()]).collect();
+        all.extend([&self.inner.meta, &self.inner.records, &self.inner.ttl, &self.inner.sys].map(Keyspace::clone));
+        all
+    }
+
+    /// After a commit (outside the write lock): seals, and queues for
+    /// flushing, every active memtable past [`MEMTABLE_ROTATE_BYTES`]. The
+    /// write buffers' total gates it, and one writer checks at most every
+    /// [`ROTATION_CHECK_INTERVAL`].
+    fn rotate_full_memtables(&self) {
+        use fjall::AbstractTree;
+        if self.inner.db.write_buffer_size() < MEMTABLE_ROTATE_BYTES {
+            return;
+        }
+        let now = now_ms();
+        let last = self.inner.memtables_checked_ms.load(Ordering::Acquire);
+        if now < last + ROTATION_CHECK_INTERVAL.as_millis() as u64
+            || self.inner.memtables_checked_ms.compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed).is_err()
+        {
+            return;
+        }
+        for ks in self.keyspaces() {
+            if ks.tree.active_memtable().size() >= MEMTABLE_ROTATE_BYTES
+                && let Err(e) = ks.rotate_memtable()
+            {
+                tracing::warn!(error = %e, "sealing a memtable failed");
+            }
+        }
     }
 
     /// Gives tables whose stream predates stream capture a live stream.
@@ -480,8 +534,8 @@ impl Store {
         let mut def = def;
         self.switch_stream(None, &mut def)?;
         let (t, x) = table_keyspace_names(id);
-        let items = self.inner.db.keyspace(&t, KeyspaceCreateOptions::default)?;
-        let index = self.inner.db.keyspace(&x, KeyspaceCreateOptions::default)?;
+        let items = self.inner.db.keyspace(&t, keyspace_options)?;
+        let index = self.inner.db.keyspace(&x, keyspace_options)?;
         let r = self.inner.meta.insert(META_NEXT_ID, (id + 1).to_be_bytes());
         self.poison_on_err(r)?;
         self.persist_def(&def)?;
@@ -752,10 +806,11 @@ impl Store {
             let out = f(&mut unit)?;
             (self.commit_unit(unit, sys, &mut wakes)?, out)
         };
-        if let Some(ticket) = ticket
-            && !self.inner.group.wait(ticket)
-        {
-            return Err(StoreError::Poisoned);
+        if let Some(ticket) = ticket {
+            if !self.inner.group.wait(ticket) {
+                return Err(StoreError::Poisoned);
+            }
+            self.rotate_full_memtables();
         }
         if !wakes.is_empty() {
             self.wake(&wakes);
