@@ -53,10 +53,34 @@ run() { # name script
   echo "server CPU: $(awk -v a="$after" -v b="$before" -v hz="$hz" -v d="$DUR" 'BEGIN{printf "%.0f%% of one core", (a-b)/hz/d*100}')"
 }
 
+table() { # name [stream view]
+  local spec=""
+  [ -n "${2:-}" ] && spec=',"StreamSpecification":{"StreamEnabled":true,"StreamViewType":"'$2'"}'
+  call CreateTable '{"TableName":"'$1'","KeySchema":[{"AttributeName":"pk","KeyType":"HASH"}],"AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"}],"BillingMode":"PAY_PER_REQUEST"'"$spec"'}' >/dev/null
+}
+
+# A fresh server and data directory, so each PutItem variant starts from the
+# same state (a previous run's flushes and compactions would weigh on it).
+fresh_server() {
+  if [ -n "$PID" ]; then kill "$PID"; wait "$PID" 2>/dev/null || true; fi
+  rm -rf "$DATA"; DATA=$(mktemp -d)
+  start_server >/dev/null
+}
+
 start_server
 echo "idle RSS: $(awk '/VmRSS/{print $2, $3}' /proc/$PID/status)"
-call CreateTable '{"TableName":"bench","KeySchema":[{"AttributeName":"pk","KeyType":"HASH"}],"AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"}],"BillingMode":"PAY_PER_REQUEST"}' >/dev/null
-[ -z "${BENCH_SERVER_CMD:-}" ] && call CreateTable '{"TableName":"sbench","KeySchema":[{"AttributeName":"pk","KeyType":"HASH"}],"AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"}],"BillingMode":"PAY_PER_REQUEST","StreamSpecification":{"StreamEnabled":true,"StreamViewType":"NEW_AND_OLD_IMAGES"}}' >/dev/null
+if [ -z "${BENCH_SERVER_CMD:-}" ]; then
+  # Stream off, on (two views), and off again: each on a fresh server.
+  table bench
+  run "PutItem, stream off" put.lua
+  fresh_server; table kbench KEYS_ONLY
+  BENCH_TABLE=kbench run "PutItem, stream on (KEYS_ONLY)" put.lua
+  fresh_server; table sbench NEW_AND_OLD_IMAGES
+  BENCH_TABLE=sbench run "PutItem, stream on (NEW_AND_OLD_IMAGES)" put.lua
+  fresh_server
+fi
+# The table the reads and updates use, filled by this PutItem run.
+table bench
 call CreateTable '{"TableName":"qbench","KeySchema":[{"AttributeName":"pk","KeyType":"HASH"},{"AttributeName":"sk","KeyType":"RANGE"}],"AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"},{"AttributeName":"sk","AttributeType":"N"}],"BillingMode":"PAY_PER_REQUEST"}' >/dev/null
 for p in $(seq 0 99); do
   for half in 0 1; do
@@ -69,9 +93,6 @@ for p in $(seq 0 99); do
 done
 
 run PutItem put.lua
-if [ -z "${BENCH_SERVER_CMD:-}" ]; then
-  BENCH_TABLE=sbench run "PutItem, stream on (NEW_AND_OLD_IMAGES)" put.lua
-fi
 run GetItem get.lua
 run Query query.lua
 run UpdateItem update.lua
