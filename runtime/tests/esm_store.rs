@@ -114,6 +114,8 @@ struct Seen {
     seqs: Vec<u64>,
     event: Json,
     outcome: InvokeOutcome,
+    started: tokio::time::Instant,
+    finished: tokio::time::Instant,
 }
 
 /// Records every invocation of the function it wraps.
@@ -178,9 +180,11 @@ impl Invoker for Recorder {
             .map(|r| parse_seq(r["dynamodb"]["SequenceNumber"].as_str().expect("a sequence number")).expect("ours"))
             .collect();
         let run = self.0.function.invoke(request);
+        let started = tokio::time::Instant::now();
         Box::pin(async move {
             let outcome = run.await;
-            me.0.seen.lock().unwrap().push(Seen { seqs, event, outcome: outcome.clone() });
+            let finished = tokio::time::Instant::now();
+            me.0.seen.lock().unwrap().push(Seen { seqs, event, outcome: outcome.clone(), started, finished });
             me.0.changed.notify_waiters();
             outcome
         })
@@ -474,5 +478,169 @@ async fn writes_deep_in_a_trigger_chain_are_not_delivered() {
     assert_eq!(recorder.seqs(), vec![vec![s0 + 1]]);
     eventually("the checkpoint", || engine.metrics(&m.uuid).and_then(|x| x.total_checkpoint()) == Some(s0 + 1)).await;
     assert_eq!(engine.metrics(&m.uuid).unwrap().total.dropped, 1);
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_size_and_the_batching_window_shape_the_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let arn = table(&store, "Scores", true).unwrap();
+    let echo = function("echo", "echo-batches", &[]);
+    let recorder = Recorder::new(echo.clone());
+    let engine = Engine::new(store.clone(), REGION);
+    let m = mapping(&arn, &echo, json!({"BatchSize": 10, "MaximumBatchingWindowInSeconds": 1}));
+    // 25 records waiting before the mapping starts: two full batches at
+    // once, then the rest when the window ends.
+    put_all(&store, "Scores", (0..25).map(|i| item(&format!("p{i:02}"), &[])).collect());
+    engine.upsert(m, Arc::new(recorder.clone())).await.unwrap();
+    recorder.until("25 records", |s| s.iter().map(|x| x.seqs.len()).sum::<usize>() == 25).await;
+    let sizes: Vec<usize> = recorder.seqs().iter().map(Vec::len).collect();
+    assert_eq!(sizes, vec![10, 10, 5], "BatchSize caps each batch");
+
+    // A lone record waits for the window to fill its batch.
+    let written = tokio::time::Instant::now();
+    put_all(&store, "Scores", vec![item("late", &[])]);
+    recorder.until("the late record", |s| s.len() == 4).await;
+    let waited = written.elapsed();
+    assert!(waited >= Duration::from_millis(900), "the batching window held the record only {waited:?}");
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallelization_splits_a_shard_by_key_and_keeps_each_key_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let arn = table(&store, "Scores", true).unwrap();
+    let echo = function("echo", "echo-parallel", &[]);
+    let recorder = Recorder::new(echo.clone());
+    let engine = Engine::new(store.clone(), REGION);
+    for round in 0..2 {
+        let n = Value::N(round.to_string().parse().unwrap());
+        put_all(&store, "Scores", (0..8).map(|k| item(&format!("k{k}"), &[("round", n.clone())])).collect());
+    }
+    // With one lane, all 16 records would fit one batch of 100.
+    let m = mapping(&arn, &echo, json!({"BatchSize": 100, "ParallelizationFactor": 4}));
+    engine.upsert(m, Arc::new(recorder.clone())).await.unwrap();
+    recorder.until("16 records", |s| s.iter().map(|x| x.seqs.len()).sum::<usize>() == 16).await;
+    let seen = recorder.seen();
+    assert!(seen.len() > 1, "the shard's records went to several lanes: {:?}", recorder.seqs());
+    // Invocations are recorded as they finish: a key's records arrive in
+    // order because its lane runs one batch at a time.
+    let mut rounds: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for s in &seen {
+        for r in s.event["Records"].as_array().unwrap() {
+            let key = r["dynamodb"]["Keys"]["pk"]["S"].as_str().unwrap().to_string();
+            let round = r["dynamodb"]["NewImage"]["round"]["N"].as_str().unwrap().to_string();
+            rounds.entry(key).or_default().push(round);
+        }
+    }
+    assert_eq!(rounds.len(), 8);
+    for (key, r) in &rounds {
+        assert_eq!(r, &["0", "1"], "records of {key} in order");
+    }
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tumbling_window_ends_with_a_final_invocation_carrying_its_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let arn = table(&store, "Scores", true).unwrap();
+    // Echo returns its event, so the state it returns is the state it got.
+    let echo = function("echo", "echo-window", &[]);
+    let recorder = Recorder::new(echo.clone());
+    let engine = Engine::new(store.clone(), REGION);
+    let m = mapping(&arn, &echo, json!({"BatchSize": 10, "TumblingWindowInSeconds": 1}));
+    engine.upsert(m, Arc::new(recorder.clone())).await.unwrap();
+    put_all(&store, "Scores", vec![item("ada", &[]), item("bob", &[])]);
+    recorder
+        .until("the window's final invocation", |s| s.iter().any(|x| x.event["isFinalInvokeForWindow"] == true))
+        .await;
+    let seen = recorder.seen();
+    let first = &seen[0].event;
+    assert_eq!(first["Records"].as_array().unwrap().len(), 2);
+    assert_eq!(first["isFinalInvokeForWindow"], false);
+    assert_eq!(first["eventSourceARN"], arn.as_str());
+    assert!(first["shardId"].is_string());
+    assert_eq!(first["state"], json!({}), "a window starts with an empty state");
+    let final_call = seen.iter().find(|x| x.event["isFinalInvokeForWindow"] == true).unwrap();
+    assert_eq!(final_call.event["Records"], json!([]), "the final invocation carries no records");
+    assert_eq!(final_call.event["window"], first["window"], "it closes the same window");
+    let (start, end) = (first["window"]["start"].as_str().unwrap(), first["window"]["end"].as_str().unwrap());
+    assert!(start < end, "{start} .. {end}");
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_shard_starts_after_its_parent_is_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(StoreConfig {
+        path: Some(dir.path().to_path_buf()),
+        streams: StreamConfig { shards: 1, rollover: Duration::from_millis(200), ..StreamConfig::default() },
+        ..StoreConfig::default()
+    })
+    .unwrap();
+    let arn = table(&store, "Scores", true).unwrap();
+    put_all(&store, "Scores", vec![item("k", &[("v", Value::S("parent".into()))])]);
+    let (t, l) = tidepool_runtime::esm::config::parse_stream_arn(&arn).unwrap();
+    eventually("a rollover", || store.stream(t, l).unwrap().shards.len() >= 2).await;
+    put_all(&store, "Scores", vec![item("k", &[("v", Value::S("child".into()))])]);
+    let echo = function("echo", "echo-lineage", &[]);
+    let recorder = Recorder::new(echo.clone());
+    let engine = Engine::new(store.clone(), REGION);
+    // Both shards are readable when the mapping starts.
+    engine.upsert(mapping(&arn, &echo, json!({})), Arc::new(recorder.clone())).await.unwrap();
+    recorder.until("both records", |s| s.iter().map(|x| x.seqs.len()).sum::<usize>() == 2).await;
+    let seen = recorder.seen();
+    assert_eq!(seen.len(), 2, "{:?}", recorder.seqs());
+    let value = |s: &Seen| s.event["Records"][0]["dynamodb"]["NewImage"]["v"]["S"].as_str().unwrap().to_string();
+    assert_eq!((value(&seen[0]), value(&seen[1])), ("parent".to_string(), "child".to_string()));
+    assert!(seen[1].started >= seen[0].finished, "the child's batch started before the parent's finished");
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_older_than_the_maximum_age_go_to_the_destination() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let arn = table(&store, "Events", true).unwrap();
+    table(&store, "Failures", false);
+    let f = function("always-fail", "fail-age", &[]);
+    let recorder = Recorder::new(f.clone());
+    let engine = Engine::new(store.clone(), REGION);
+    let destination = format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/Failures");
+    // Retries never run out; the record's age (Lambda's least, 60 s) does.
+    let m = mapping(
+        &arn,
+        &f,
+        json!({"MaximumRetryAttempts": -1, "MaximumRecordAgeInSeconds": 60,
+               "DestinationConfig": {"OnFailure": {"Destination": destination}}}),
+    );
+    engine.upsert(m.clone(), Arc::new(recorder.clone())).await.unwrap();
+    let written = tokio::time::Instant::now();
+    put_all(&store, "Events", vec![item("old", &[])]);
+    let failures = store.table("Failures").unwrap();
+    let deadline = written + Duration::from_secs(90);
+    while failures.stats().items == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the record never aged out");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(written.elapsed() >= Duration::from_secs(59), "discarded after {:?}", written.elapsed());
+    assert!(recorder.seen().len() > 5, "it was retried until then");
+    let page = store
+        .scan(
+            &failures,
+            Source::Table,
+            None,
+            &ReadParams { limit: None, exclusive_start: None, filter: &|_| Ok(true), fetch_from_table: false },
+        )
+        .unwrap();
+    let record: Json = match &page.items[0]["payload"] {
+        Value::S(s) => serde_json::from_str(s).unwrap(),
+        other => panic!("payload {other:?}"),
+    };
+    assert_eq!(record["requestContext"]["condition"], "RecordAgeExceeded");
+    assert_eq!(engine.metrics(&m.uuid).unwrap().total.sent_to_destination, 1);
     engine.shutdown().await;
 }
