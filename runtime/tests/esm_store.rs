@@ -200,6 +200,21 @@ async fn eventually(what: &str, done: impl Fn() -> bool) {
     }
 }
 
+/// The items of a destination table and the invocation records their
+/// `payload` holds.
+fn destination_records(store: &Store, table: &tidepool_store::TableHandle) -> (Vec<Item>, Vec<Json>) {
+    let params = ReadParams { limit: None, exclusive_start: None, filter: &|_| Ok(true), fetch_from_table: false };
+    let items = store.scan(table, Source::Table, None, &params).unwrap().items;
+    let records = items
+        .iter()
+        .map(|i| match &i["payload"] {
+            Value::S(s) => serde_json::from_str(s).unwrap(),
+            other => panic!("payload {other:?}"),
+        })
+        .collect();
+    (items, records)
+}
+
 fn first_seq(store: &Store, arn: &str) -> u64 {
     let (t, l) = tidepool_runtime::esm::config::parse_stream_arn(arn).unwrap();
     store.stream(t, l).unwrap().shards[0].start_seq
@@ -293,26 +308,16 @@ async fn partial_batch_failures_are_delivered_again_then_sent_to_the_destination
     let (a, b, c) = (s0, s0 + 1, s0 + 2);
     // The batch, then twice the records from the failed one on.
     assert_eq!(recorder.seqs(), vec![vec![a, b, c], vec![b, c], vec![b, c]]);
-    let page = store
-        .scan(
-            &failures,
-            Source::Table,
-            None,
-            &ReadParams { limit: None, exclusive_start: None, filter: &|_| Ok(true), fetch_from_table: false },
-        )
-        .unwrap();
-    let record: Json = match &page.items[0]["payload"] {
-        Value::S(s) => serde_json::from_str(s).unwrap(),
-        other => panic!("payload {other:?}"),
-    };
-    assert_eq!(page.items[0]["pk"], Value::S(recorder.seen()[2].outcome.request_id.clone()));
+    let (items, records) = destination_records(&store, &failures);
+    let record = &records[0];
+    assert_eq!(items[0]["pk"], Value::S(recorder.seen()[2].outcome.request_id.clone()));
     assert_eq!(record["requestContext"]["condition"], "RetryAttemptsExhausted");
     assert_eq!(record["requestContext"]["approximateInvokeCount"], 3);
     assert_eq!(record["requestContext"]["functionArn"], f.config().arn.as_str());
     assert_eq!(record["responseContext"], json!({"statusCode": 200, "executedVersion": "$LATEST"}));
     assert_eq!(record["DDBStreamBatchInfo"]["batchSize"], 2);
     assert_eq!(record["DDBStreamBatchInfo"]["streamArn"], arn.as_str());
-    assert!(matches!(page.items[0]["DDBStreamBatchInfo"], Value::M(_)));
+    assert!(matches!(items[0]["DDBStreamBatchInfo"], Value::M(_)));
     eventually("the checkpoint past the batch", || {
         engine.metrics(&m.uuid).and_then(|x| x.total_checkpoint()) == Some(c)
     })
@@ -628,19 +633,8 @@ async fn records_older_than_the_maximum_age_go_to_the_destination() {
     }
     assert!(written.elapsed() >= Duration::from_secs(59), "discarded after {:?}", written.elapsed());
     assert!(recorder.seen().len() > 5, "it was retried until then");
-    let page = store
-        .scan(
-            &failures,
-            Source::Table,
-            None,
-            &ReadParams { limit: None, exclusive_start: None, filter: &|_| Ok(true), fetch_from_table: false },
-        )
-        .unwrap();
-    let record: Json = match &page.items[0]["payload"] {
-        Value::S(s) => serde_json::from_str(s).unwrap(),
-        other => panic!("payload {other:?}"),
-    };
-    assert_eq!(record["requestContext"]["condition"], "RecordAgeExceeded");
+    let (_, records) = destination_records(&store, &failures);
+    assert_eq!(records[0]["requestContext"]["condition"], "RecordAgeExceeded");
     assert_eq!(engine.metrics(&m.uuid).unwrap().total.sent_to_destination, 1);
     engine.shutdown().await;
 }
