@@ -298,7 +298,7 @@ impl Store {
             tables.insert(handle.def.name.clone(), Arc::new(handle));
         }
         let streams = load_streams(&meta, &records)?;
-        let (group, flusher) = GroupCommit::start(db.clone(), config.durability);
+        let (group, flusher) = GroupCommit::start(db.clone(), path.clone(), config.durability);
         tracing::info!(path = %path.display(), tables = tables.len(), streams = streams.live.len(), "store opened");
         let mut stream_config = config.streams;
         stream_config.shards = stream_config.shards.clamp(1, 1024);
