@@ -91,7 +91,13 @@ impl StoreBridge for ServerBridge {
 
     fn replay(&self, calls: &[DeferredCall], unit: &mut Unit) -> Result<(), StoreCallError> {
         for c in calls {
-            with_unit(unit, || run(&self.app, &c.operation, &c.request_json, c.chain_depth))?;
+            let response = with_unit(unit, || run(&self.app, &c.operation, &c.request_json, c.chain_depth))?;
+            if outcome_of(&c.operation, &response) != c.outcome {
+                return Err(StoreCallError::new(
+                    "TransactionConflictException",
+                    format!("{}: its statements no longer succeed and fail as they did", c.operation),
+                ));
+            }
         }
         Ok(())
     }
@@ -109,6 +115,40 @@ struct Deferred {
     /// when each was made.
     unit: Unit,
     calls: Vec<DeferredCall>,
+    /// `ClientRequestToken`s of the invocation's transactions, with their
+    /// requests: a repeat within the invocation is not applied twice.
+    tokens: std::collections::HashMap<String, String>,
+}
+
+/// What a write's replay must reproduce: for BatchExecuteStatement, which
+/// statements failed (their errors come inside a successful response); for
+/// every other operation success is enough.
+fn outcome_of(operation: &str, response: &str) -> String {
+    if operation != "BatchExecuteStatement" {
+        return String::new();
+    }
+    let json: Json = serde_json::from_str(response).unwrap_or(Json::Null);
+    json["Responses"]
+        .as_array()
+        .map(|rs| rs.iter().map(|r| if r.get("Error").is_some() { '1' } else { '0' }).collect())
+        .unwrap_or_default()
+}
+
+/// Whether a PartiQL request only reads (nothing of it to replay).
+fn partiql_reads_only(operation: &str, request: &Json) -> bool {
+    let reads = |s: &Json| {
+        s.as_str().is_some_and(|t| t.trim_start().get(..6).is_some_and(|w| w.eq_ignore_ascii_case("select")))
+    };
+    match operation {
+        "ExecuteStatement" => reads(&request["Statement"]),
+        "BatchExecuteStatement" => {
+            request["Statements"].as_array().is_some_and(|a| a.iter().all(|s| reads(&s["Statement"])))
+        }
+        "ExecuteTransaction" => {
+            request["TransactStatements"].as_array().is_some_and(|a| a.iter().all(|s| reads(&s["Statement"])))
+        }
+        _ => false,
+    }
 }
 
 impl StoreBridge for DeferringServerBridge {
@@ -125,18 +165,39 @@ impl StoreBridge for DeferringServerBridge {
                 ),
             ));
         }
+        let request: Json = serde_json::from_str(request_json).unwrap_or(Json::Null);
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let state = &mut *state;
+        let token = request["ClientRequestToken"].as_str().map(str::to_string);
+        if let Some(t) = &token
+            && let Some(seen) = state.tokens.get(t)
+        {
+            if *seen == request_json {
+                return Ok("{}".into());
+            }
+            return Err(StoreCallError::new(
+                "IdempotentParameterMismatchException",
+                "The request uses the same client token as a previous, but non-identical request.",
+            ));
+        }
         let before = state.unit.len();
         let result = with_unit(&mut state.unit, || run(&self.app, operation, request_json, origin.chain_depth));
-        if result.is_err() {
-            state.unit.truncate(before);
-        } else if state.unit.len() > before {
-            state.calls.push(DeferredCall {
-                operation: operation.to_string(),
-                request_json: request_json.to_string(),
-                chain_depth: origin.chain_depth,
-            });
+        match &result {
+            Err(_) => state.unit.truncate(before),
+            // Every write is replayed, even one that changed nothing now:
+            // by commit time it may (last writer wins, as in DynamoDB).
+            Ok(response) if !partiql_reads_only(operation, &request) => {
+                state.calls.push(DeferredCall {
+                    operation: operation.to_string(),
+                    request_json: request_json.to_string(),
+                    chain_depth: origin.chain_depth,
+                    outcome: outcome_of(operation, response),
+                });
+                if let Some(t) = token {
+                    state.tokens.insert(t, request_json.to_string());
+                }
+            }
+            Ok(_) => {}
         }
         result
     }
@@ -146,6 +207,26 @@ impl DeferringBridge for DeferringServerBridge {
     fn take(&self) -> Vec<DeferredCall> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         state.unit = Unit::new();
+        state.tokens.clear();
         std::mem::take(&mut state.calls)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn partiql_selects_are_not_replayed_and_batch_failures_are_compared() {
+        assert!(partiql_reads_only("ExecuteStatement", &json!({"Statement": "  select * from t"})));
+        assert!(!partiql_reads_only("ExecuteStatement", &json!({"Statement": "UPDATE t SET a = 1"})));
+        let batch =
+            json!({"Statements": [{"Statement": "SELECT * FROM t"}, {"Statement": "DELETE FROM t WHERE k = 1"}]});
+        assert!(!partiql_reads_only("BatchExecuteStatement", &batch));
+        assert!(!partiql_reads_only("PutItem", &json!({})));
+        let response = r#"{"Responses":[{"TableName":"t"},{"Error":{"Code":"ConditionalCheckFailed"}}]}"#;
+        assert_eq!(outcome_of("BatchExecuteStatement", response), "01");
+        assert_eq!(outcome_of("PutItem", "{}"), "");
     }
 }

@@ -384,8 +384,30 @@ async fn deferred_writes_are_answered_now_and_committed_by_replay() {
         "TableName": "Tab", "Item": {"pk": {"S": "b"}}, "ConditionExpression": "attribute_not_exists(pk)",
     });
     call("PutItem", b_new).unwrap();
+    // A write that changes nothing now is still replayed: by commit time it may.
+    call("DeleteItem", serde_json::json!({"TableName": "Tab", "Key": {"pk": {"S": "gone"}}})).unwrap();
+    // A transaction repeated with its token within the invocation applies once.
+    let txn = serde_json::json!({
+        "ClientRequestToken": "t1",
+        "TransactItems": [{"Update": {
+            "TableName": "Tab", "Key": {"pk": {"S": "t"}}, "UpdateExpression": "ADD n :one",
+            "ExpressionAttributeValues": {":one": {"N": "1"}},
+        }}],
+    });
+    call("TransactWriteItems", txn.clone()).unwrap();
+    assert_eq!(call("TransactWriteItems", txn.clone()).unwrap(), "{}");
+    let mut other = txn.clone();
+    other["TransactItems"][0]["Update"]["Key"]["pk"]["S"] = "u".into();
+    assert_eq!(call("TransactWriteItems", other).unwrap_err().error_type, "IdempotentParameterMismatchException");
     let calls = deferring.take();
-    assert_eq!(calls.len(), 3, "the failed write is not recorded: {calls:?}");
+    let ops: Vec<&str> = calls.iter().map(|c| c.operation.as_str()).collect();
+    assert_eq!(
+        ops,
+        ["UpdateItem", "UpdateItem", "PutItem", "DeleteItem", "TransactWriteItems"],
+        "failed writes are not recorded"
+    );
+    // Meanwhile another client creates the item the handler deleted.
+    h.client.put_item().table_name("Tab").item("pk", s("gone")).send().await.unwrap();
 
     // The replay commits them, atomically with whatever else the unit holds.
     h.server
@@ -397,6 +419,10 @@ async fn deferred_writes_are_answered_now_and_committed_by_replay() {
     let a = h.client.get_item().table_name("Tab").key("pk", s("a")).consistent_read(true).send().await.unwrap();
     assert_eq!(a.item.unwrap()["n"], n(2));
     assert_eq!(h.server.store.sys_get(b"test/marker").unwrap().as_deref(), Some(&b"1"[..]));
+    let gone = h.client.get_item().table_name("Tab").key("pk", s("gone")).consistent_read(true).send().await.unwrap();
+    assert!(gone.item.is_none(), "the replayed delete removed what was created in between");
+    let t = h.client.get_item().table_name("Tab").key("pk", s("t")).consistent_read(true).send().await.unwrap();
+    assert_eq!(t.item.unwrap()["n"], n(1), "the repeated transaction applied once");
 
     // Replayed again, the conditional put of `b` no longer holds: nothing of
     // the unit is written.

@@ -80,6 +80,9 @@ pub struct DeferredCall {
     pub request_json: String,
     /// The chain depth its stream records carry.
     pub chain_depth: u32,
+    /// What the call came to, as far as the bridge checks it again at
+    /// replay (opaque to the runtime).
+    pub outcome: String,
 }
 
 /// A bridge for runtimes without a store: every call fails.

@@ -510,7 +510,12 @@ impl World {
                     .reply
                     .handled
                     .iter()
-                    .map(|s| DeferredCall { operation: "Effect".into(), request_json: s.to_string(), chain_depth: 0 })
+                    .map(|s| DeferredCall {
+                        operation: "Effect".into(),
+                        request_json: s.to_string(),
+                        chain_depth: 0,
+                        outcome: String::new(),
+                    })
                     .collect(),
                 _ => Vec::new(),
             };

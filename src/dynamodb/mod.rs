@@ -93,10 +93,20 @@ thread_local! {
 /// Runs `f` with its item writes staged in `unit` (checked against the
 /// committed items and the unit's earlier writes) rather than committed.
 pub fn with_unit<T>(unit: &mut Unit, f: impl FnOnce() -> T) -> T {
+    /// Puts the thread's previous unit back even if `f` panics, so a
+    /// panic never leaves later writes of this thread staged and lost.
+    struct Restore<'a> {
+        unit: &'a mut Unit,
+        before: Option<Unit>,
+    }
+    impl Drop for Restore<'_> {
+        fn drop(&mut self) {
+            *self.unit = UNIT.with(|u| u.replace(self.before.take())).unwrap_or_default();
+        }
+    }
     let before = UNIT.with(|u| u.replace(Some(std::mem::take(unit))));
-    let out = f();
-    *unit = UNIT.with(|u| u.replace(before)).unwrap_or_default();
-    out
+    let _restore = Restore { unit, before };
+    f()
 }
 
 /// Whether the current request's writes are staged in a unit of work (so

@@ -152,8 +152,9 @@ pub(crate) struct Inner {
     flusher: Mutex<Option<JoinHandle<()>>>,
     /// Dropping the sender stops the maintenance thread.
     maintenance: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>>,
-    /// When (epoch ms) a writer last checked the memtables' sizes.
+    /// When (ms since `opened`) a writer last checked the memtables' sizes.
     memtables_checked_ms: AtomicU64,
+    opened: std::time::Instant,
     poisoned: AtomicBool,
 }
 
@@ -320,6 +321,7 @@ impl Store {
                 flusher: Mutex::new(Some(flusher)),
                 maintenance: Mutex::new(None),
                 memtables_checked_ms: AtomicU64::new(0),
+                opened: std::time::Instant::now(),
                 poisoned: AtomicBool::new(false),
             }),
         };
@@ -388,17 +390,24 @@ impl Store {
     /// write buffers' total gates it, and one writer checks at most every
     /// [`ROTATION_CHECK_INTERVAL`].
     fn rotate_full_memtables(&self) {
-        use fjall::AbstractTree;
         if self.inner.db.write_buffer_size() < MEMTABLE_ROTATE_BYTES {
             return;
         }
-        let now = now_ms();
+        let now = self.inner.opened.elapsed().as_millis() as u64;
         let last = self.inner.memtables_checked_ms.load(Ordering::Acquire);
         if now < last + ROTATION_CHECK_INTERVAL.as_millis() as u64
             || self.inner.memtables_checked_ms.compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed).is_err()
         {
             return;
         }
+        self.seal_full_memtables();
+    }
+
+    /// Seals every active memtable past [`MEMTABLE_ROTATE_BYTES`], now.
+    /// Bulk loops that commit their own batches (index and TTL backfills,
+    /// stream trimming) call it after each batch.
+    pub(crate) fn seal_full_memtables(&self) {
+        use fjall::AbstractTree;
         for ks in self.keyspaces() {
             if ks.tree.active_memtable().size() >= MEMTABLE_ROTATE_BYTES
                 && let Err(e) = ks.rotate_memtable()
@@ -606,6 +615,7 @@ impl Store {
                 if batch.len() >= 10_000 {
                     let r = std::mem::replace(&mut batch, self.inner.db.batch()).commit();
                     self.poison_on_err(r)?;
+                    self.seal_full_memtables();
                 }
             }
             let r = batch.commit();
@@ -624,6 +634,7 @@ impl Store {
                 if batch.len() >= 10_000 {
                     let r = std::mem::replace(&mut batch, self.inner.db.batch()).commit();
                     self.poison_on_err(r)?;
+                    self.seal_full_memtables();
                 }
             }
             let r = batch.commit();

@@ -179,6 +179,7 @@ impl Store {
                 batch.remove(&inner.records, k);
                 if batch.len() >= 10_000 {
                     std::mem::replace(&mut batch, inner.db.batch()).commit()?;
+                    self.seal_full_memtables();
                 }
             }
             let Some(last) = last else { continue };

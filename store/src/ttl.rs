@@ -51,6 +51,7 @@ impl Store {
             batch.remove(ttl, kv.key()?);
             if batch.len() >= 10_000 {
                 std::mem::replace(&mut batch, self.inner().db.batch()).commit()?;
+                self.seal_full_memtables();
             }
         }
         batch.commit()?;
@@ -69,6 +70,7 @@ impl Store {
             }
             if batch.len() >= 10_000 {
                 std::mem::replace(&mut batch, self.inner().db.batch()).commit()?;
+                self.seal_full_memtables();
             }
         }
         batch.commit()?;

@@ -175,6 +175,10 @@ pub struct StoreLedger {
     bridge: Option<Arc<dyn StoreBridge>>,
 }
 
+/// The error types of a replayed write that mean it raced another writer.
+const CONFLICTS: &[&str] =
+    &["ConditionalCheckFailedException", "TransactionCanceledException", "TransactionConflictException"];
+
 /// Prefix of every system entry the engine writes.
 pub const SYS_PREFIX: &str = "esm/";
 
@@ -267,13 +271,17 @@ impl Ledger for StoreLedger {
             for e in &commit.effects {
                 if let Err(c) = bridge.replay(&e.writes, unit) {
                     conflict = Some(c);
-                    return Err(StoreError::Validation("exactly-once conflict".into()));
+                    return Err(StoreError::Validation("exactly-once replay failed".into()));
                 }
             }
             Ok(())
         });
         match (r, conflict) {
-            (_, Some(c)) => Err(LedgerError::Conflict(c.to_string())),
+            // A condition that held when the handler called no longer does:
+            // deliver again. Anything else (the table is gone, the server
+            // stops) is a failure to report and back off from.
+            (_, Some(c)) if CONFLICTS.contains(&c.error_type.as_str()) => Err(LedgerError::Conflict(c.to_string())),
+            (_, Some(c)) => Err(storage(format!("replaying exactly-once writes: {c}"))),
             (r, None) => r.map_err(|e| destination_error(commit, e)),
         }
     }
