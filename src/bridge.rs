@@ -68,10 +68,15 @@ fn short_type(e: &ApiError) -> String {
 /// Runs one DynamoDB operation for a guest, its writes attributed to chain
 /// depth `depth`.
 fn run(app: &Weak<App>, operation: &str, request_json: &str, depth: u32) -> Result<String, StoreCallError> {
-    let app = app.upgrade().ok_or_else(|| StoreCallError::new("InternalServerError", "the server is stopping"))?;
     let json: Json = serde_json::from_str(request_json)
         .map_err(|e| StoreCallError::new("SerializationException", format!("Malformed request body: {e}")))?;
-    let Json::Object(map) = &json else {
+    run_parsed(app, operation, &json, depth)
+}
+
+/// [`run`] on a request already parsed.
+fn run_parsed(app: &Weak<App>, operation: &str, json: &Json, depth: u32) -> Result<String, StoreCallError> {
+    let app = app.upgrade().ok_or_else(|| StoreCallError::new("InternalServerError", "the server is stopping"))?;
+    let Json::Object(map) = json else {
         return Err(StoreCallError::new("SerializationException", "Request body must be a JSON object"));
     };
     let origin = Origin { ttl: false, depth };
@@ -165,7 +170,8 @@ impl StoreBridge for DeferringServerBridge {
                 ),
             ));
         }
-        let request: Json = serde_json::from_str(request_json).unwrap_or(Json::Null);
+        let request: Json = serde_json::from_str(request_json)
+            .map_err(|e| StoreCallError::new("SerializationException", format!("Malformed request body: {e}")))?;
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let state = &mut *state;
         let token = request["ClientRequestToken"].as_str().map(str::to_string);
@@ -181,7 +187,7 @@ impl StoreBridge for DeferringServerBridge {
             ));
         }
         let before = state.unit.len();
-        let result = with_unit(&mut state.unit, || run(&self.app, operation, request_json, origin.chain_depth));
+        let result = with_unit(&mut state.unit, || run_parsed(&self.app, operation, &request, origin.chain_depth));
         match &result {
             Err(_) => state.unit.truncate(before),
             // Every write is replayed, even one that changed nothing now:

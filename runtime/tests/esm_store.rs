@@ -191,6 +191,27 @@ impl Invoker for Recorder {
     }
 }
 
+/// A store in a fresh directory with a streamed table, a function built
+/// from an example, a recorder of its invocations, and an engine.
+struct Setup {
+    _dir: tempfile::TempDir,
+    store: Store,
+    arn: String,
+    function: Arc<LoadedFunction>,
+    recorder: Recorder,
+    engine: Engine,
+}
+
+fn setup(table_name: &str, example: &str, function_name: &str) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let arn = table(&store, table_name, true).unwrap();
+    let function = function(example, function_name, &[]);
+    let recorder = Recorder::new(function.clone());
+    let engine = Engine::new(store.clone(), REGION);
+    Setup { _dir: dir, store, arn, function, recorder, engine }
+}
+
 /// Waits until `done` holds, checking whenever the engine may have moved.
 async fn eventually(what: &str, done: impl Fn() -> bool) {
     let start = tokio::time::Instant::now();
@@ -222,12 +243,7 @@ fn first_seq(store: &Store, arn: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_reach_the_handler_as_lambda_events() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
-    let arn = table(&store, "Scores", true).unwrap();
-    let echo = function("echo", "echo", &[]);
-    let recorder = Recorder::new(echo.clone());
-    let engine = Engine::new(store.clone(), REGION);
+    let Setup { _dir, store, arn, function: echo, recorder, engine } = setup("Scores", "echo", "echo");
     let m = mapping(&arn, &echo, json!({"BatchSize": 10}));
     engine.upsert(m.clone(), Arc::new(recorder.clone())).await.unwrap();
     put_all(&store, "Scores", vec![item("ada", &[("score", Value::S("1".into()))])]);
@@ -488,12 +504,7 @@ async fn writes_deep_in_a_trigger_chain_are_not_delivered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batch_size_and_the_batching_window_shape_the_batches() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
-    let arn = table(&store, "Scores", true).unwrap();
-    let echo = function("echo", "echo-batches", &[]);
-    let recorder = Recorder::new(echo.clone());
-    let engine = Engine::new(store.clone(), REGION);
+    let Setup { _dir, store, arn, function: echo, recorder, engine } = setup("Scores", "echo", "echo-batches");
     let m = mapping(&arn, &echo, json!({"BatchSize": 10, "MaximumBatchingWindowInSeconds": 1}));
     // 25 records waiting before the mapping starts: two full batches at
     // once, then the rest when the window ends.
@@ -514,12 +525,7 @@ async fn batch_size_and_the_batching_window_shape_the_batches() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallelization_splits_a_shard_by_key_and_keeps_each_key_in_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
-    let arn = table(&store, "Scores", true).unwrap();
-    let echo = function("echo", "echo-parallel", &[]);
-    let recorder = Recorder::new(echo.clone());
-    let engine = Engine::new(store.clone(), REGION);
+    let Setup { _dir, store, arn, function: echo, recorder, engine } = setup("Scores", "echo", "echo-parallel");
     for round in 0..2 {
         let n = Value::N(round.to_string().parse().unwrap());
         put_all(&store, "Scores", (0..8).map(|k| item(&format!("k{k}"), &[("round", n.clone())])).collect());
@@ -549,13 +555,8 @@ async fn parallelization_splits_a_shard_by_key_and_keeps_each_key_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tumbling_window_ends_with_a_final_invocation_carrying_its_state() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
-    let arn = table(&store, "Scores", true).unwrap();
     // Echo returns its event, so the state it returns is the state it got.
-    let echo = function("echo", "echo-window", &[]);
-    let recorder = Recorder::new(echo.clone());
-    let engine = Engine::new(store.clone(), REGION);
+    let Setup { _dir, store, arn, function: echo, recorder, engine } = setup("Scores", "echo", "echo-window");
     let m = mapping(&arn, &echo, json!({"BatchSize": 10, "TumblingWindowInSeconds": 1}));
     engine.upsert(m, Arc::new(recorder.clone())).await.unwrap();
     put_all(&store, "Scores", vec![item("ada", &[]), item("bob", &[])]);
@@ -607,13 +608,8 @@ async fn a_child_shard_starts_after_its_parent_is_done() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_older_than_the_maximum_age_go_to_the_destination() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
-    let arn = table(&store, "Events", true).unwrap();
+    let Setup { _dir, store, arn, function: f, recorder, engine } = setup("Events", "always-fail", "fail-age");
     table(&store, "Failures", false);
-    let f = function("always-fail", "fail-age", &[]);
-    let recorder = Recorder::new(f.clone());
-    let engine = Engine::new(store.clone(), REGION);
     let destination = format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/Failures");
     // Retries never run out; the record's age (Lambda's least, 60 s) does.
     let m = mapping(

@@ -113,12 +113,9 @@ impl Invoker for ByName {
                 Ok(f) => f,
                 Err(e) => return InvokeOutcome::failed(request_id, "ResourceNotFoundException", e.to_string()),
             };
-            let deferring = match request.defer_writes {
-                true => match function.bridge().deferring() {
-                    Some(d) => Some(d),
-                    None => return InvokeOutcome::cannot_defer(request_id),
-                },
-                false => None,
+            let deferring = match request.deferring(function.bridge().as_ref(), &request_id) {
+                Ok(d) => d,
+                Err(outcome) => return outcome,
             };
             let permit = function.acquire().await;
             let mut options = InvokeOptions::new().request_id(request_id.clone()).chain_depth(request.chain_depth);

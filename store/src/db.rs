@@ -158,6 +158,16 @@ pub(crate) struct Inner {
     poisoned: AtomicBool,
 }
 
+impl Inner {
+    /// Every keyspace of the store.
+    fn keyspaces(&self) -> Vec<Keyspace> {
+        let tables = self.tables.read().unwrap_or_else(|p| p.into_inner());
+        let mut all: Vec<Keyspace> = tables.values().flat_map(|t| [t.items.clone(), t.index.clone()]).collect();
+        all.extend([&self.meta, &self.records, &self.ttl, &self.sys].map(Keyspace::clone));
+        all
+    }
+}
+
 impl Drop for Inner {
     fn drop(&mut self) {
         if let Some((stop, h)) = lock(&self.maintenance).take() {
@@ -180,16 +190,7 @@ impl Drop for Inner {
             && !self.poisoned.load(Ordering::Acquire)
             && self.db.write_buffer_size() >= FLUSH_AT_CLOSE_BYTES
         {
-            let tables: Vec<Arc<TableHandle>> =
-                self.tables.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
-            let keyspaces = tables.iter().flat_map(|t| [&t.items, &t.index]).chain([
-                &self.meta,
-                &self.records,
-                &self.ttl,
-                &self.sys,
-            ]);
-            let keyspaces: Vec<&Keyspace> = keyspaces.collect();
-            for ks in &keyspaces {
+            for ks in &self.keyspaces() {
                 if let Err(e) = ks.rotate_memtable() {
                     tracing::warn!(error = %e, "flushing a memtable at close failed; the journal covers it");
                 }
@@ -376,15 +377,6 @@ impl Store {
         *lock(&self.inner.maintenance) = Some((stop, handle));
     }
 
-    /// Every keyspace of the store.
-    fn keyspaces(&self) -> Vec<Keyspace> {
-        let tables: Vec<Arc<TableHandle>> =
-            self.inner.tables.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
-        let mut all: Vec<Keyspace> = tables.iter().flat_map(|t| [t.items.clone(), t.index.clone()]).collect();
-        all.extend([&self.inner.meta, &self.inner.records, &self.inner.ttl, &self.inner.sys].map(Keyspace::clone));
-        all
-    }
-
     /// After a commit (outside the write lock): seals, and queues for
     /// flushing, every active memtable past [`MEMTABLE_ROTATE_BYTES`]. The
     /// write buffers' total gates it, and one writer checks at most every
@@ -408,7 +400,7 @@ impl Store {
     /// stream trimming) call it after each batch.
     pub(crate) fn seal_full_memtables(&self) {
         use fjall::AbstractTree;
-        for ks in self.keyspaces() {
+        for ks in self.inner.keyspaces() {
             if ks.tree.active_memtable().size() >= MEMTABLE_ROTATE_BYTES
                 && let Err(e) = ks.rotate_memtable()
             {

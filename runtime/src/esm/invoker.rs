@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::bridge::DeferredCall;
+use crate::bridge::{DeferredCall, DeferringBridge};
 use crate::{FunctionErrorKind, InvokeOptions, LoadedFunction, StoreBridge};
 
 /// One invocation the engine asks for.
@@ -18,6 +18,28 @@ pub struct InvokeRequest {
     /// Defer the function's store writes and return them in
     /// [`InvokeOutcome::writes`] (a mapping's exactly-once mode).
     pub defer_writes: bool,
+}
+
+impl InvokeRequest {
+    /// The per-invocation bridge from `bridge` that defers the function's
+    /// writes, if the request asks for that; a failed outcome if `bridge`
+    /// cannot defer.
+    pub fn deferring(
+        &self,
+        bridge: &dyn StoreBridge,
+        request_id: &str,
+    ) -> Result<Option<Arc<dyn DeferringBridge>>, InvokeOutcome> {
+        if !self.defer_writes {
+            return Ok(None);
+        }
+        bridge.deferring().map(Some).ok_or_else(|| {
+            InvokeOutcome::failed(
+                request_id.to_string(),
+                "Runtime.ExitError",
+                "the store bridge cannot defer writes (exactly-once)",
+            )
+        })
+    }
 }
 
 /// A function error as the engine sees it.
@@ -85,12 +107,9 @@ impl Invoker for FunctionInvoker {
             let request_id = uuid::Uuid::new_v4().to_string();
             let mut options = InvokeOptions::new().request_id(request_id.clone()).chain_depth(request.chain_depth);
             let bridge = bridge.unwrap_or_else(|| function.bridge());
-            let deferring = match request.defer_writes {
-                true => match bridge.deferring() {
-                    Some(d) => Some(d),
-                    None => return InvokeOutcome::cannot_defer(request_id),
-                },
-                false => None,
+            let deferring = match request.deferring(bridge.as_ref(), &request_id) {
+                Ok(d) => d,
+                Err(outcome) => return outcome,
             };
             options = options.bridge(deferring.clone().map_or(bridge, |d| d as Arc<dyn StoreBridge>));
             let run = tokio::task::spawn_blocking(move || function.invoke(permit, &request.event, options));
@@ -109,15 +128,9 @@ impl InvokeOutcome {
         }
     }
 
-    /// The outcome of an exactly-once invocation whose store bridge cannot
-    /// defer writes.
-    pub fn cannot_defer(request_id: String) -> InvokeOutcome {
-        InvokeOutcome::failed(request_id, "Runtime.ExitError", "the store bridge cannot defer writes (exactly-once)")
-    }
-
     /// With the writes `deferring` recorded, if the invocation succeeded
     /// (a failed one's writes are dropped).
-    pub fn with_writes(mut self, deferring: Option<&dyn crate::bridge::DeferringBridge>) -> InvokeOutcome {
+    pub fn with_writes(mut self, deferring: Option<&dyn DeferringBridge>) -> InvokeOutcome {
         if let Some(d) = deferring {
             let writes = d.take();
             if self.result.is_ok() {
