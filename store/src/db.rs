@@ -134,12 +134,12 @@ pub(crate) struct Inner {
     temporary: bool,
     pub(crate) meta: Keyspace,
     /// Stream records (see `stream.rs`).
-    pub(crate) records: Keyspace,
+    pub(crate) records: LazyKeyspace,
     /// TTL entries: `table id ++ expiry seconds ++ item key` (see `ttl.rs`).
-    pub(crate) ttl: Keyspace,
+    pub(crate) ttl: LazyKeyspace,
     /// System entries of the layers above (functions, mappings,
     /// checkpoints), written with [`WriteOptions::sys`].
-    pub(crate) sys: Keyspace,
+    pub(crate) sys: LazyKeyspace,
     tables: RwLock<HashMap<String, Arc<TableHandle>>>,
     /// Serialises every read-check-write, making conditional writes and
     /// transactions serializable. Holds the next table id.
@@ -163,8 +163,45 @@ impl Inner {
     fn keyspaces(&self) -> Vec<Keyspace> {
         let tables = self.tables.read().unwrap_or_else(|p| p.into_inner());
         let mut all: Vec<Keyspace> = tables.values().flat_map(|t| [t.items.clone(), t.index.clone()]).collect();
-        all.extend([&self.meta, &self.records, &self.ttl, &self.sys].map(Keyspace::clone));
+        all.push(self.meta.clone());
+        all.extend([&self.records, &self.ttl, &self.sys].into_iter().filter_map(|k| k.get().cloned()));
         all
+    }
+}
+
+/// A keyspace created by its first write. Creating a fjall keyspace costs a
+/// few milliseconds of fsyncs, so a fresh data directory creates only what
+/// it uses: the cold start pays for the catalog alone.
+pub(crate) struct LazyKeyspace {
+    db: Database,
+    name: &'static str,
+    options: fn() -> KeyspaceCreateOptions,
+    cell: std::sync::OnceLock<Keyspace>,
+}
+
+impl LazyKeyspace {
+    /// Opens the keyspace if the data directory has it.
+    fn open(db: &Database, name: &'static str, options: fn() -> KeyspaceCreateOptions) -> Result<Self> {
+        let lazy = LazyKeyspace { db: db.clone(), name, options, cell: std::sync::OnceLock::new() };
+        if db.keyspace_exists(name) {
+            lazy.get_or_create()?;
+        }
+        Ok(lazy)
+    }
+
+    /// The keyspace, if it exists yet (reads of one that does not find nothing).
+    pub(crate) fn get(&self) -> Option<&Keyspace> {
+        self.cell.get()
+    }
+
+    /// The keyspace, created on first use. Two threads racing here both get
+    /// fjall's one keyspace of that name.
+    pub(crate) fn get_or_create(&self) -> Result<&Keyspace> {
+        if let Some(ks) = self.cell.get() {
+            return Ok(ks);
+        }
+        let ks = self.db.keyspace(self.name, self.options)?;
+        Ok(self.cell.get_or_init(|| ks))
     }
 }
 
@@ -266,11 +303,11 @@ impl Store {
         // Stream records are written once, read in order and dropped by age:
         // keeping their values out of the LSM tree (key-value separation)
         // spares compaction from rewriting them.
-        let records = db.keyspace("streams", || {
+        let records = LazyKeyspace::open(&db, "streams", || {
             keyspace_options().with_kv_separation(Some(fjall::KvSeparationOptions::default().separation_threshold(512)))
         })?;
-        let ttl = db.keyspace("ttl", keyspace_options)?;
-        let sys = db.keyspace("sys", keyspace_options)?;
+        let ttl = LazyKeyspace::open(&db, "ttl", keyspace_options)?;
+        let sys = LazyKeyspace::open(&db, "sys", keyspace_options)?;
         let mut next_id = match meta.get(META_NEXT_ID)? {
             Some(v) => {
                 u64::from_be_bytes(v.as_ref().try_into().map_err(|_| StoreError::Corrupt("next table id".into()))?)
@@ -299,7 +336,7 @@ impl Store {
             };
             tables.insert(handle.def.name.clone(), Arc::new(handle));
         }
-        let streams = load_streams(&meta, &records)?;
+        let streams = load_streams(&meta, records.get())?;
         let (group, flusher) = GroupCommit::start(db.clone(), path.clone(), config.durability);
         tracing::info!(path = %path.display(), tables = tables.len(), streams = streams.live.len(), "store opened");
         let mut stream_config = config.streams;
@@ -696,12 +733,14 @@ impl Store {
 
     /// Reads a system entry (see [`WriteOptions::sys`]).
     pub fn sys_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.inner.sys.get(key)?.map(|v| v.to_vec()))
+        let Some(sys) = self.inner.sys.get() else { return Ok(None) };
+        Ok(sys.get(key)?.map(|v| v.to_vec()))
     }
 
     /// Every system entry whose key starts with `prefix`, in key order.
     pub fn sys_scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.inner.sys.prefix(prefix).map(|kv| Ok(kv.into_inner().map(|(k, v)| (k.to_vec(), v.to_vec()))?)).collect()
+        let Some(sys) = self.inner.sys.get() else { return Ok(Vec::new()) };
+        sys.prefix(prefix).map(|kv| Ok(kv.into_inner().map(|(k, v)| (k.to_vec(), v.to_vec()))?)).collect()
     }
 
     /// Sets (`Some`) or deletes (`None`) system entries in one atomic commit,
@@ -850,7 +889,7 @@ impl Store {
             if let Some(spec) = &c.handle.def.stream {
                 let streams = streams.get_or_insert_with(|| lock(&self.inner.streams));
                 if let Some(w) =
-                    self.stage_record(&mut batch, streams, spec.num, &c.handle.def, old_img, new_img, now, c.origin)
+                    self.stage_record(&mut batch, streams, spec.num, &c.handle.def, old_img, new_img, now, c.origin)?
                 {
                     wakes.push(w);
                 }
@@ -874,7 +913,7 @@ impl Store {
                 net_old.old.as_ref(),
                 c.new.as_ref(),
                 c.new_raw.clone(),
-            );
+            )?;
             let entry = stat_changes.entry(c.handle.def.id).or_insert((c.handle.clone(), 0, 0));
             entry.1 += i64::from(c.new.is_some()) - i64::from(net_old.old.is_some());
             entry.2 += new_img.map_or(0, |i| i.size as i64) - old_img.map_or(0, |i| i.size as i64);
@@ -882,8 +921,13 @@ impl Store {
         drop(streams);
         for (k, v) in sys {
             match v {
-                Some(v) => batch.insert(&self.inner.sys, k, v),
-                None => batch.remove(&self.inner.sys, k),
+                Some(v) => batch.insert(self.inner.sys.get_or_create()?, k, v),
+                // Nothing to remove from a keyspace never written.
+                None => {
+                    if let Some(ks) = self.inner.sys.get() {
+                        batch.remove(ks, k);
+                    }
+                }
             }
         }
         let mut new_stats = Vec::new();
@@ -1054,6 +1098,8 @@ impl Store {
             self.poison_on_err(r)?;
         }
         if let Some(spec) = &mut def.stream {
+            // The records' keyspace, made here rather than by the first write.
+            self.inner.records.get_or_create()?;
             let num = streams.next_num;
             streams.next_num += 1;
             spec.num = num;
@@ -1085,7 +1131,7 @@ impl Store {
     }
 
     /// Adds the stream record for one change to `batch`. Returns what to wake
-    /// once the batch is durable.
+    /// once the batch is durable (nothing if the stream has no open shard).
     #[allow(clippy::too_many_arguments)]
     fn stage_record(
         &self,
@@ -1097,16 +1143,19 @@ impl Store {
         new: Option<Image<'_>>,
         now: u64,
         origin: Origin,
-    ) -> Option<(u64, u32, u64)> {
-        let live = streams.live.get(&num)?;
-        let item = new.or(old)?.item;
-        let shard = live.open_shard(slot_of(&def.key_schema, item, live.meta.slots))?.num;
+    ) -> Result<Option<(u64, u32, u64)>> {
+        let Some(live) = streams.live.get_mut(&num) else { return Ok(None) };
+        let Some(item) = new.or(old).map(|i| i.item) else { return Ok(None) };
+        let Some(shard) = live.open_shard(slot_of(&def.key_schema, item, live.meta.slots)).map(|s| s.num) else {
+            return Ok(None);
+        };
+        let records = self.inner.records.get_or_create()?;
         let seq = streams.next_seq;
         streams.next_seq += 1;
         let value = encode_record(live.meta.view_type, &def.key_schema, old, new, now, origin);
-        batch.insert(&self.inner.records, record_key(num, shard, seq), value);
-        streams.live.get_mut(&num)?.last_seq.insert(shard, seq);
-        Some((num, shard, seq))
+        batch.insert(records, record_key(num, shard, seq), value);
+        live.last_seq.insert(shard, seq);
+        Ok(Some((num, shard, seq)))
     }
 
     /// Closes the open shards of stream `num` and opens their children, with
@@ -1145,7 +1194,7 @@ impl Store {
 /// Reads every stream's metadata and recovers the sequence counter: past
 /// the persisted value (written when streams are switched), every record,
 /// every shard boundary and every trimmed record.
-fn load_streams(meta: &Keyspace, records: &Keyspace) -> Result<Streams> {
+fn load_streams(meta: &Keyspace, records: Option<&Keyspace>) -> Result<Streams> {
     let read_u64 = |key: &[u8]| -> Result<Option<u64>> {
         match meta.get(key)? {
             Some(v) => Ok(Some(u64::from_be_bytes(
@@ -1168,7 +1217,11 @@ fn load_streams(meta: &Keyspace, records: &Keyspace) -> Result<Streams> {
                 .max(s.start_seq)
                 .max(s.end_seq.map_or(0, |e| e + 1))
                 .max(s.trimmed_through.map_or(0, |t| t + 1));
-            if let Some(kv) = records.prefix(crate::stream::shard_prefix(m.num, s.num)).next_back() {
+            let last = match records {
+                Some(records) => records.prefix(crate::stream::shard_prefix(m.num, s.num)).next_back(),
+                None => None,
+            };
+            if let Some(kv) = last {
                 let k = kv.key()?;
                 if let Some(seq) = crate::stream::seq_of_key(&k) {
                     next_seq = next_seq.max(seq + 1);
@@ -1185,13 +1238,13 @@ fn load_streams(meta: &Keyspace, records: &Keyspace) -> Result<Streams> {
 /// `new_raw` is `new` encoded.
 fn stage_change(
     batch: &mut fjall::OwnedWriteBatch,
-    ttl: &Keyspace,
+    ttl: &LazyKeyspace,
     t: &TableHandle,
     k: &[u8],
     old: Option<&Item>,
     new: Option<&Item>,
     new_raw: Option<fjall::Slice>,
-) {
+) -> Result<()> {
     match new_raw {
         Some(raw) => batch.insert(&t.items, k.to_vec(), raw),
         None => batch.remove(&t.items, k.to_vec()),
@@ -1200,6 +1253,7 @@ fn stage_change(
         let old_t = old.and_then(|o| ttl_secs(o.get(attr)));
         let new_t = new.and_then(|n| ttl_secs(n.get(attr)));
         if old_t != new_t {
+            let ttl = ttl.get_or_create()?;
             if let Some(e) = old_t {
                 batch.remove(ttl, ttl_key(t.def.id, e, k));
             }
@@ -1220,6 +1274,7 @@ fn stage_change(
             batch.insert(&t.index, nk, encode_item(&idx.project(item, &t.def.key_schema)));
         }
     }
+    Ok(())
 }
 
 /// Formats epoch milliseconds as `YYYY-MM-DDThh:mm:ss.mmm` (UTC), the shape of
@@ -1245,6 +1300,74 @@ pub fn format_timestamp_millis(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn open(dir: &std::path::Path) -> Store {
+        Store::open(StoreConfig { path: Some(dir.to_path_buf()), ..Default::default() }).expect("open")
+    }
+
+    fn s(v: &str) -> crate::value::Value {
+        crate::value::Value::S(v.into())
+    }
+
+    #[test]
+    fn keyspaces_are_created_by_their_first_use_and_reopened() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let exists = |store: &Store, name: &str| store.inner.db.keyspace_exists(name);
+        let store = open(dir.path());
+        for name in ["streams", "ttl", "sys"] {
+            assert!(!exists(&store, name), "{name} made at open");
+        }
+        // Reads of keyspaces not yet made find nothing.
+        assert_eq!(store.sys_get(b"k").expect("sys get"), None);
+        assert!(store.sys_scan(b"").expect("sys scan").is_empty());
+        assert_eq!(store.sweep_ttl(u64::MAX / 2).expect("sweep"), 0);
+
+        store
+            .create_table(CreateTableInput {
+                name: "tbl".into(),
+                key_schema: vec![("pk".into(), catalog::KeyType::Hash)],
+                attribute_definitions: vec![("pk".into(), crate::value::AttrType::S)],
+                billing_mode: BillingMode::PayPerRequest,
+                throughput: None,
+                indexes: Vec::new(),
+                stream: Some(StreamViewType::NewImage),
+                tags: BTreeMap::new(),
+                deletion_protection: false,
+                table_class: None,
+            })
+            .expect("create table");
+        assert!(exists(&store, "streams"), "enabling a stream makes the records' keyspace");
+        let key: Item = [("pk".to_string(), s("a"))].into();
+        let item: Item = [("pk".to_string(), s("a")), ("ttl".to_string(), s("x"))].into();
+        let put = WriteOp { table: "tbl".into(), key: key.clone(), decide: Box::new(move |_| Ok(Decision::Put(item))) };
+        let sys = vec![(b"k".to_vec(), Some(b"v".to_vec())), (b"gone".to_vec(), None)];
+        store.write_with(vec![put], WriteOptions { sys, ..Default::default() }).expect("write");
+        assert!(exists(&store, "sys"), "the first system entry makes its keyspace");
+        assert!(!exists(&store, "ttl"), "no table has TTL on");
+        drop(store);
+
+        let store = open(dir.path());
+        assert_eq!(store.sys_get(b"k").expect("sys get"), Some(b"v".to_vec()));
+        let meta = store.list_streams().pop().expect("the stream");
+        let records: usize = meta
+            .shards
+            .iter()
+            .map(|sh| {
+                let pos = store
+                    .shard_position(meta.num, &sh.id, crate::stream::StartingPosition::TrimHorizon)
+                    .expect("position");
+                store.read_shard(meta.num, &sh.id, pos, 1000, 1 << 20).expect("read").records.len()
+            })
+            .sum();
+        assert_eq!(records, 1, "the record survives the reopen");
+        store
+            .alter_table("tbl", |def| {
+                def.ttl_attribute = Some("ttl".into());
+                Ok(())
+            })
+            .expect("ttl on");
+        assert!(exists(&store, "ttl"), "turning TTL on makes its keyspace");
+    }
 
     #[test]
     fn formats_labels() {

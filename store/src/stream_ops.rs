@@ -100,7 +100,8 @@ impl Store {
         let mut full = false;
         let range =
             (Bound::Included(record_key(num, shard_num, from)), Bound::Included(record_key(num, shard_num, u64::MAX)));
-        for kv in self.inner().records.range::<[u8; 20], _>(range) {
+        // No keyspace yet: no records yet.
+        for kv in self.inner().records.get().into_iter().flat_map(|r| r.range::<[u8; 20], _>(range)) {
             if page.records.len() >= limit || (bytes >= max_bytes && !page.records.is_empty()) {
                 full = true;
                 break;
@@ -170,13 +171,14 @@ impl Store {
             let mut last = None;
             let range =
                 (Bound::Included(record_key(num, shard, from)), Bound::Included(record_key(num, shard, u64::MAX)));
-            for kv in inner.records.range::<[u8; 20], _>(range) {
+            let Some(records) = inner.records.get() else { continue };
+            for kv in records.range::<[u8; 20], _>(range) {
                 let (k, v) = kv.into_inner()?;
                 if record_created_ms(&v).is_none_or(|c| c >= cutoff) {
                     break;
                 }
                 last = seq_of_key(&k);
-                batch.remove(&inner.records, k);
+                batch.remove(records, k);
                 if batch.len() >= 10_000 {
                     std::mem::replace(&mut batch, inner.db.batch()).commit()?;
                     self.seal_full_memtables();

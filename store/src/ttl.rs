@@ -45,7 +45,7 @@ fn expired(v: Option<&Value>, now: u64) -> bool {
 impl Store {
     /// Removes every TTL entry of table `id`.
     pub(crate) fn clear_ttl_entries(&self, id: u64) -> Result<()> {
-        let ttl = &self.inner().ttl;
+        let Some(ttl) = self.inner().ttl.get() else { return Ok(()) };
         let mut batch = self.inner().db.batch();
         for kv in ttl.prefix(id.to_be_bytes()) {
             batch.remove(ttl, kv.key()?);
@@ -60,7 +60,7 @@ impl Store {
 
     /// Adds TTL entries for the items of `t` that carry `attr`.
     pub(crate) fn backfill_ttl(&self, t: &TableHandle, attr: &str) -> Result<()> {
-        let ttl = &self.inner().ttl;
+        let ttl = self.inner().ttl.get_or_create()?;
         let mut batch = self.inner().db.batch();
         for kv in t.items.iter() {
             let (k, v) = kv.into_inner()?;
@@ -127,7 +127,8 @@ impl Store {
         let lo = ttl_key(id, now.saturating_sub(MAX_AGE_SECS), &[]);
         let hi = ttl_key(id, now.saturating_add(1), &[]);
         let mut keys = Vec::new();
-        for kv in self.inner().ttl.range::<Vec<u8>, _>((Bound::Included(lo), Bound::Excluded(hi))) {
+        let Some(ttl) = self.inner().ttl.get() else { return Ok(keys) };
+        for kv in ttl.range::<Vec<u8>, _>((Bound::Included(lo), Bound::Excluded(hi))) {
             let k = kv.key()?;
             let Some(item_key) = k.get(16..) else { continue };
             if let Some(v) = t.items.get(item_key)? {
@@ -137,7 +138,7 @@ impl Store {
                 );
             } else {
                 // A stale entry (the item is gone); drop it.
-                let _ = self.inner().ttl.remove(&*k);
+                let _ = ttl.remove(&*k);
             }
             if keys.len() >= SWEEP_BATCH {
                 break;
