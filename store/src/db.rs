@@ -20,7 +20,7 @@ use crate::stream::{Image, LiveStream, Origin, StreamConfig, StreamMeta, Streams
 use crate::table::{BillingMode, StreamSpec, StreamViewType, TableDef, Throughput};
 use crate::ttl::{ttl_key, ttl_secs};
 use crate::unit::{Change, Unit};
-use crate::value::{Item, decode_item, encode_item};
+use crate::value::{Item, decode_item, encode_item, encode_item_value};
 
 /// Where and how to open the store.
 #[derive(Debug, Clone, Default)]
@@ -821,7 +821,7 @@ impl Store {
             if new != old {
                 // Each image is encoded once, for the item and its stream
                 // record alike.
-                let new_raw = new.as_ref().map(|n| fjall::Slice::from(encode_item(n)));
+                let new_raw = new.as_ref().map(encode_item_value);
                 unit.repeats |= repeat;
                 unit.push(Change { handle, key, old: old.clone(), old_raw, new: new.clone(), new_raw, origin });
             }
@@ -1179,12 +1179,16 @@ impl Store {
         let streams = lock(&self.inner.streams);
         for &(num, shard, seq) in wakes {
             if let Some(tx) = streams.live.get(&num).and_then(|l| l.shard_tx.get(&shard)) {
+                // With nobody watching, the signal is updated without a
+                // notification: a later subscriber reads the store after
+                // subscribing, so it misses nothing.
+                let watched = tx.receiver_count() > 0;
                 tx.send_if_modified(|sig| {
                     let newer = sig.last_seq.is_none_or(|s| s < seq);
                     if newer {
                         sig.last_seq = Some(seq);
                     }
-                    newer
+                    newer && watched
                 });
             }
         }

@@ -48,6 +48,12 @@ struct State {
     flushed: u64,
     /// A writer is flushing the journal buffer for everyone.
     flushing: bool,
+    /// Writers waiting on `synced_cv`; without any, a notification would
+    /// only cost a futex call (std's condition variables make one
+    /// regardless), once per write.
+    waiters: usize,
+    /// The sync-mode flusher is waiting on `work_cv`.
+    idle: bool,
     failed: bool,
     shutdown: bool,
 }
@@ -92,7 +98,9 @@ impl GroupCommit {
                 match self.mode {
                     Durability::Sync => {
                         while st.requested == st.synced && !st.shutdown {
+                            st.idle = true;
                             st = self.work_cv.wait(st).unwrap_or_else(|p| p.into_inner());
+                            st.idle = false;
                         }
                     }
                     Durability::Buffered { flush_interval } => {
@@ -118,8 +126,23 @@ impl GroupCommit {
                     st.failed = true;
                 }
             }
+            self.wake_waiters(&st);
+        }
+    }
+
+    /// Wakes the writers waiting for a flush or an fsync, if any.
+    fn wake_waiters(&self, st: &State) {
+        if st.waiters > 0 {
             self.synced_cv.notify_all();
         }
+    }
+
+    /// Waits on `synced_cv`, counted in [`State::waiters`].
+    fn wait_synced<'a>(&self, mut st: std::sync::MutexGuard<'a, State>) -> std::sync::MutexGuard<'a, State> {
+        st.waiters += 1;
+        let mut st = self.synced_cv.wait(st).unwrap_or_else(|p| p.into_inner());
+        st.waiters -= 1;
+        st
     }
 
     /// Registers a finished commit; returns its ticket. Call in commit order.
@@ -136,9 +159,11 @@ impl GroupCommit {
             return self.flush(ticket);
         }
         let mut st = self.lock();
-        self.work_cv.notify_one();
+        if st.idle {
+            self.work_cv.notify_one();
+        }
         while st.synced < ticket && !st.failed && !st.shutdown {
-            st = self.synced_cv.wait(st).unwrap_or_else(|p| p.into_inner());
+            st = self.wait_synced(st);
         }
         !st.failed
     }
@@ -155,7 +180,7 @@ impl GroupCommit {
                 return true;
             }
             if st.flushing {
-                st = self.synced_cv.wait(st).unwrap_or_else(|p| p.into_inner());
+                st = self.wait_synced(st);
                 continue;
             }
             st.flushing = true;
@@ -171,7 +196,7 @@ impl GroupCommit {
                     st.failed = true;
                 }
             }
-            self.synced_cv.notify_all();
+            self.wake_waiters(&st);
         }
     }
 

@@ -376,7 +376,7 @@ pub(crate) fn encode_record(
     new: Option<Image<'_>>,
     created_ms: u64,
     origin: Origin,
-) -> Vec<u8> {
+) -> fjall::Slice {
     let event = match (old, new) {
         (None, _) => EventName::Insert,
         (Some(_), Some(_)) => EventName::Modify,
@@ -398,20 +398,43 @@ pub(crate) fn encode_record(
     if origin.ttl {
         flags |= BY_TTL;
     }
-    let mut out = Vec::with_capacity(
-        HEADER_LEN + 12 + keys_raw.len() + new.map_or(0, |i| i.raw.len()) + old.map_or(0, |i| i.raw.len()),
+    let mut header = [0u8; HEADER_LEN];
+    header[0] = RECORD_VERSION;
+    header[1] = event as u8;
+    header[2] = flags;
+    header[3..11].copy_from_slice(&created_ms.to_be_bytes());
+    header[11..15].copy_from_slice(&(size as u32).to_be_bytes());
+    header[15..19].copy_from_slice(&origin.depth.to_be_bytes());
+    let [keys, new, old] = [Some(keys_raw.as_slice()), new.map(|i| i.raw), old.map(|i| i.raw)];
+    let lens = [keys, new, old].map(|p| p.map_or(0, |p| p.len() as u32).to_be_bytes());
+    let mut parts = Concat(
+        [
+            Some(header.as_slice()),
+            keys.map(|_| lens[0].as_slice()),
+            keys,
+            new.map(|_| lens[1].as_slice()),
+            new,
+            old.map(|_| lens[2].as_slice()),
+            old,
+        ]
+        .map(Option::unwrap_or_default),
     );
-    out.push(RECORD_VERSION);
-    out.push(event as u8);
-    out.push(flags);
-    out.extend_from_slice(&created_ms.to_be_bytes());
-    out.extend_from_slice(&(size as u32).to_be_bytes());
-    out.extend_from_slice(&origin.depth.to_be_bytes());
-    for part in [Some(keys_raw.as_slice()), new.map(|i| i.raw), old.map(|i| i.raw)].into_iter().flatten() {
-        out.extend_from_slice(&(part.len() as u32).to_be_bytes());
-        out.extend_from_slice(part);
+    let len = parts.0.iter().map(|p| p.len()).sum();
+    // The record is copied once, straight into the value the store keeps.
+    fjall::Slice::from_reader(&mut parts, len).expect("a record's parts add up to its length")
+}
+
+/// Byte slices read one after another.
+struct Concat<'a, const N: usize>([&'a [u8]; N]);
+
+impl<const N: usize> std::io::Read for Concat<'_, N> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let Some(part) = self.0.iter_mut().find(|p| !p.is_empty()) else { return Ok(0) };
+        let n = part.len().min(buf.len());
+        buf[..n].copy_from_slice(&part[..n]);
+        *part = &part[n..];
+        Ok(n)
     }
-    out
 }
 
 const HEADER_LEN: usize = 3 + 8 + 4 + 4;

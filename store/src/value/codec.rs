@@ -108,6 +108,27 @@ pub fn encode_item(item: &Item) -> Vec<u8> {
     out
 }
 
+/// Encodes an item as a store value, allocated once at its final size: the
+/// encoding goes through a buffer the thread keeps, rather than a vector
+/// that grows by doubling and is then copied into the value.
+pub fn encode_item_value(item: &Item) -> fjall::Slice {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    /// Larger buffers are not kept (items reach 400 KB).
+    const KEEP_BYTES: usize = 64 * 1024;
+    SCRATCH.with(|scratch| {
+        let Ok(mut buf) = scratch.try_borrow_mut() else { return fjall::Slice::from(encode_item(item)) };
+        buf.clear();
+        encode_map(&mut buf, item);
+        let value = fjall::Slice::from(buf.as_slice());
+        if buf.capacity() > KEEP_BYTES {
+            *buf = Vec::new();
+        }
+        value
+    })
+}
+
 struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,

@@ -9,7 +9,9 @@ use std::fmt;
 
 pub mod json;
 
-pub use codec::{CodecError, decode_item, encode_item, encode_key_component, escape_bytes, key_component_len};
+pub use codec::{
+    CodecError, decode_item, encode_item, encode_item_value, encode_key_component, escape_bytes, key_component_len,
+};
 pub use number::{MAX_DIGITS, Number, NumberError};
 
 /// An item: attribute name to value.
