@@ -871,6 +871,17 @@ impl Store {
         if unit.is_empty() && sys.is_empty() {
             return Ok(None);
         }
+        // Keyspaces not made yet are made first: once staging starts (and
+        // moves the stream counters), only the commit itself may fail.
+        if unit.changes.iter().any(|c| c.handle.def.stream.is_some()) {
+            self.inner.records.get_or_create()?;
+        }
+        if unit.changes.iter().any(|c| c.handle.def.ttl_attribute.is_some()) {
+            self.inner.ttl.get_or_create()?;
+        }
+        if sys.iter().any(|(_, v)| v.is_some()) {
+            self.inner.sys.get_or_create()?;
+        }
         let mut batch = self.inner.db.batch();
         let mut stat_changes: BTreeMap<u64, (Arc<TableHandle>, i64, i64)> = BTreeMap::new();
         let mut streams = None;
@@ -1083,6 +1094,10 @@ impl Store {
         if keep {
             return Ok(());
         }
+        // Before anything changes: the records' keyspace of a new stream.
+        if def.stream.is_some() {
+            self.inner.records.get_or_create()?;
+        }
         if let Some(o) = old
             && let Some(live) = streams.live.get_mut(&o.num)
             && live.meta.enabled()
@@ -1098,8 +1113,6 @@ impl Store {
             self.poison_on_err(r)?;
         }
         if let Some(spec) = &mut def.stream {
-            // The records' keyspace, made here rather than by the first write.
-            self.inner.records.get_or_create()?;
             let num = streams.next_num;
             streams.next_num += 1;
             spec.num = num;

@@ -97,7 +97,9 @@ impl GroupCommit {
                 let mut st = self.lock();
                 match self.mode {
                     Durability::Sync => {
-                        while st.requested == st.synced && !st.shutdown {
+                        // After a failed fsync nothing more is synced: wait
+                        // for shutdown rather than retry in a loop.
+                        while (st.requested == st.synced || st.failed) && !st.shutdown {
                             st.idle = true;
                             st = self.work_cv.wait(st).unwrap_or_else(|p| p.into_inner());
                             st.idle = false;

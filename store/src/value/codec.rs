@@ -117,16 +117,18 @@ pub fn encode_item_value(item: &Item) -> fjall::Slice {
     }
     /// Larger buffers are not kept (items reach 400 KB).
     const KEEP_BYTES: usize = 64 * 1024;
-    SCRATCH.with(|scratch| {
-        let Ok(mut buf) = scratch.try_borrow_mut() else { return fjall::Slice::from(encode_item(item)) };
+    let scratched = SCRATCH.try_with(|scratch| {
+        let mut buf = scratch.try_borrow_mut().ok()?;
         buf.clear();
         encode_map(&mut buf, item);
         let value = fjall::Slice::from(buf.as_slice());
         if buf.capacity() > KEEP_BYTES {
             *buf = Vec::new();
         }
-        value
-    })
+        Some(value)
+    });
+    // In use already, or the thread is exiting: encode without it.
+    scratched.ok().flatten().unwrap_or_else(|| fjall::Slice::from(encode_item(item)))
 }
 
 struct Reader<'a> {
