@@ -3,12 +3,16 @@
 //! - commit-to-subscriber wake-up latency, in both durability modes.
 //!
 //! PutItem throughput with the stream on versus off is measured by
-//! `bench/run.sh` (wrk), beside the other HTTP numbers.
+//! `bench/run.sh` (wrk), beside the other HTTP numbers. `-- http-put
+//! [off|KEYS_ONLY|NEW_IMAGE|NEW_AND_OLD_IMAGES] [seconds]` measures it from
+//! a second client: this one, on one thread, against a `tidepool serve`
+//! child process, with every request's latency recorded.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value as Json, json};
-use tidepool::{Server, ServerConfig};
+use tidepool::ServerConfig;
 use tidepool_store::catalog::{CreateTableInput, KeyType};
 use tidepool_store::table::{BillingMode, StreamViewType};
 use tidepool_store::value::{AttrType, Item, Value};
@@ -29,10 +33,10 @@ struct Conn {
 }
 
 impl Conn {
-    async fn open(server: &Server) -> Conn {
-        let s = TcpStream::connect(server.addr).await.expect("connect");
+    async fn open(addr: SocketAddr) -> Conn {
+        let s = TcpStream::connect(addr).await.expect("connect");
         s.set_nodelay(true).expect("nodelay");
-        Conn { stream: BufReader::new(s), host: server.addr.to_string() }
+        Conn { stream: BufReader::new(s), host: addr.to_string() }
     }
 
     async fn call(&mut self, target: &str, body: &Json) -> Vec<u8> {
@@ -118,7 +122,7 @@ async fn get_records_throughput() {
     })
     .await
     .expect("preload task");
-    let mut c = Conn::open(&server).await;
+    let mut c = Conn::open(server.addr).await;
     let streams: Json =
         serde_json::from_slice(&c.call("DynamoDBStreams_20120810.ListStreams", &json!({})).await).expect("json");
     let arn = streams["Streams"][0]["StreamArn"].as_str().expect("arn").to_string();
@@ -282,8 +286,98 @@ fn reopen_1m() {
     }
 }
 
+/// PutItem of 1 KB items with fresh keys over HTTP, from `CONNS` keep-alive
+/// connections served by one client thread, against a `tidepool serve`
+/// child process: throughput and every request's latency. With a closed
+/// loop the mean latency must be about `CONNS` / throughput (Little's law);
+/// the report shows both as a check on the client's own figures.
+fn http_put(view: &str, secs: u64) {
+    const CONNS: usize = 16;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_tidepool"))
+        .args(["serve", "--port", &port.to_string(), "--data-dir"])
+        .arg(dir.path())
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start tidepool serve");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let (count, mut latencies) = rt.block_on(async {
+        let start = Instant::now();
+        let mut c = loop {
+            match TcpStream::connect(addr).await {
+                Ok(_) => break Conn::open(addr).await,
+                Err(_) if start.elapsed() < Duration::from_secs(10) => {
+                    tokio::time::sleep(Duration::from_millis(5)).await
+                }
+                Err(e) => panic!("the server did not start: {e}"),
+            }
+        };
+        let mut create = json!({
+            "TableName": "bench",
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "BillingMode": "PAY_PER_REQUEST",
+        });
+        if view != "off" {
+            create["StreamSpecification"] = json!({"StreamEnabled": true, "StreamViewType": view});
+        }
+        c.call("DynamoDB_20120810.CreateTable", &create).await;
+        let payload = "x".repeat(1000);
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let tasks: Vec<_> = (0..CONNS)
+            .map(|task| {
+                let payload = payload.clone();
+                tokio::spawn(async move {
+                    let mut c = Conn::open(addr).await;
+                    let mut latencies = Vec::new();
+                    while Instant::now() < deadline {
+                        let body = json!({
+                            "TableName": "bench",
+                            "Item": {"pk": {"S": format!("p{task}-{}", latencies.len())}, "data": {"S": payload}},
+                        });
+                        let t = Instant::now();
+                        c.call("DynamoDB_20120810.PutItem", &body).await;
+                        latencies.push(t.elapsed());
+                    }
+                    latencies
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.expect("client task"));
+        }
+        (all.len(), all)
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+    latencies.sort();
+    let rate = count as f64 / secs as f64;
+    let mean = latencies.iter().sum::<Duration>() / count.max(1) as u32;
+    let implied = Duration::from_secs_f64(CONNS as f64 / rate);
+    println!(
+        "http put, stream {view:18} {rate:8.0}/s  mean {mean:?} (Little's law: {implied:?})  p50 {:?}  p90 {:?}  p99 {:?}  p99.9 {:?}  max {:?}",
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.9),
+        percentile(&latencies, 0.99),
+        percentile(&latencies, 0.999),
+        latencies.last().copied().unwrap_or_default(),
+    );
+}
+
 #[tokio::main]
 async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "http-put") {
+        let view = args.get(i + 1).cloned().unwrap_or_else(|| "off".into());
+        let secs = args.get(i + 2).and_then(|s| s.parse().ok()).unwrap_or(10);
+        std::thread::spawn(move || http_put(&view, secs)).join().expect("http-put");
+        return;
+    }
     if std::env::args().any(|a| a == "put") {
         store_put_cost();
         return;
