@@ -21,7 +21,7 @@ use tokio::sync::watch;
 
 use crate::error::{Result, StoreError};
 use crate::table::{KeySchema, StreamViewType};
-use crate::value::{Item, decode_item, encode_item, encode_key_component, item_size};
+use crate::value::{Item, Value, decode_item, encode_entries, encode_key_component, item_size};
 
 /// How streams are cut into shards and how long records are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -316,15 +316,32 @@ fn shard_id(now_ms: u64, stream: u64, num: u32) -> String {
 
 /// The slot an item's records go to: FNV-1a of its encoded partition key.
 pub(crate) fn slot_of(schema: &KeySchema, item: &Item, slots: u32) -> u32 {
-    let mut bytes = Vec::with_capacity(32);
-    if let Some(v) = item.get(&schema.hash.name) {
-        encode_key_component(v, &mut bytes);
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
+    let fnv = |bytes: &[u8]| {
+        bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    };
+    let encode = |bytes: &mut Vec<u8>| {
+        if let Some(v) = item.get(&schema.hash.name) {
+            encode_key_component(v, bytes);
+        }
+    };
+    // A buffer the thread keeps (key components are small), else a new one.
+    let h = SCRATCH
+        .try_with(|s| {
+            let mut bytes = s.try_borrow_mut().ok()?;
+            bytes.clear();
+            encode(&mut bytes);
+            Some(fnv(&bytes))
+        })
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| {
+            let mut bytes = Vec::new();
+            encode(&mut bytes);
+            fnv(&bytes)
+        });
     (h % u64::from(slots.max(1))) as u32
 }
 
@@ -383,11 +400,15 @@ pub(crate) fn encode_record(
         (Some(_), None) => EventName::Remove,
     };
     let source = new.or(old).expect("a change has an old or a new item").item;
-    let keys: Item = schema.names().filter_map(|n| source.get(n).map(|v| (n.to_string(), v.clone()))).collect::<Item>();
-    let keys_raw = encode_item(&keys);
+    let mut keys: Vec<(&str, &Value)> =
+        schema.names().filter_map(|n| source.get_key_value(n)).map(|(k, v)| (k.as_str(), v)).collect();
+    keys.sort_unstable_by_key(|(k, _)| *k);
+    let keys_raw = encode_entries(&keys);
     let new = new.filter(|_| matches!(view, StreamViewType::NewImage | StreamViewType::NewAndOldImages));
     let old = old.filter(|_| matches!(view, StreamViewType::OldImage | StreamViewType::NewAndOldImages));
-    let size = item_size(&keys) + new.map_or(0, |i| i.size) + old.map_or(0, |i| i.size);
+    let size = keys.iter().map(|(k, v)| k.len() + v.size()).sum::<usize>()
+        + new.map_or(0, |i| i.size)
+        + old.map_or(0, |i| i.size);
     let mut flags = 0;
     if new.is_some() {
         flags |= HAS_NEW;
@@ -505,6 +526,7 @@ pub enum StartingPosition {
 mod tests {
     use super::*;
     use crate::table::{KeyAttr, KeySchema};
+    use crate::value::encode_item;
     use crate::value::{AttrType, Value};
 
     fn schema() -> KeySchema {

@@ -101,6 +101,18 @@ fn encode_map(out: &mut Vec<u8>, m: &BTreeMap<String, Value>) {
     }
 }
 
+/// Encodes some attributes as an item, without building one: `entries`
+/// sorted by name, as an item's map would hold them.
+pub fn encode_entries(entries: &[(&str, &Value)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + entries.iter().map(|(k, v)| k.len() + v.size()).sum::<usize>() * 2);
+    put_varint(&mut out, entries.len() as u64);
+    for (k, v) in entries {
+        put_bytes(&mut out, k.as_bytes());
+        encode_value(&mut out, v);
+    }
+    out
+}
+
 /// Encodes an item for storage.
 pub fn encode_item(item: &Item) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
@@ -351,7 +363,11 @@ mod tests {
         #[test]
         fn items_round_trip(item in proptest::collection::btree_map("[a-z]{1,5}", arb_value(), 0..6)) {
             let bytes = encode_item(&item);
-            prop_assert_eq!(decode_item(&bytes).unwrap(), item);
+            prop_assert_eq!(&decode_item(&bytes).unwrap(), &item);
+            // Entries in name order encode as the item holding them.
+            let entries: Vec<(&str, &Value)> = item.iter().map(|(k, v)| (k.as_str(), v)).collect();
+            prop_assert_eq!(encode_entries(&entries), bytes.clone());
+            prop_assert_eq!(&encode_item_value(&item)[..], &bytes[..]);
         }
 
         #[test]

@@ -10,7 +10,8 @@ use std::fmt;
 pub mod json;
 
 pub use codec::{
-    CodecError, decode_item, encode_item, encode_item_value, encode_key_component, escape_bytes, key_component_len,
+    CodecError, decode_item, encode_entries, encode_item, encode_item_value, encode_key_component, escape_bytes,
+    key_component_len,
 };
 pub use number::{MAX_DIGITS, Number, NumberError};
 
