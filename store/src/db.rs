@@ -1234,10 +1234,7 @@ fn load_streams(meta: &Keyspace, records: Option<&Keyspace>) -> Result<Streams> 
                 .max(s.start_seq)
                 .max(s.end_seq.map_or(0, |e| e + 1))
                 .max(s.trimmed_through.map_or(0, |t| t + 1));
-            let last = match records {
-                Some(records) => records.prefix(crate::stream::shard_prefix(m.num, s.num)).next_back(),
-                None => None,
-            };
+            let last = records.and_then(|r| r.prefix(crate::stream::shard_prefix(m.num, s.num)).next_back());
             if let Some(kv) = last {
                 let k = kv.key()?;
                 if let Some(seq) = crate::stream::seq_of_key(&k) {

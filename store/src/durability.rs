@@ -9,12 +9,12 @@
 //! - [`Durability::Sync`]: the write is acknowledged only after an fsync that
 //!   covers it. Concurrent writers share one fsync (group commit), so the cost
 //!   is one fsync per group, not per write. Survives power loss.
+//! - [`Durability::Buffered`]: a background thread fsyncs every
+//!   `flush_interval`. A power loss or OS crash can lose at most that window.
 //!
 //! Either way the fsync runs outside fjall's journal lock (see
 //! `sync_journal`): writers keep committing while it runs, and the next group
 //! forms meanwhile.
-//! - [`Durability::Buffered`]: a background thread fsyncs every
-//!   `flush_interval`. A power loss or OS crash can lose at most that window.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};

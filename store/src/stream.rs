@@ -21,7 +21,9 @@ use tokio::sync::watch;
 
 use crate::error::{Result, StoreError};
 use crate::table::{KeySchema, StreamViewType};
-use crate::value::{Item, Value, decode_item, encode_entries, encode_key_component, item_size};
+use crate::value::{
+    Item, Value, decode_item, encode_entries, encode_key_component, entries_size, item_size, with_scratch,
+};
 
 /// How streams are cut into shards and how long records are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -316,32 +318,12 @@ fn shard_id(now_ms: u64, stream: u64, num: u32) -> String {
 
 /// The slot an item's records go to: FNV-1a of its encoded partition key.
 pub(crate) fn slot_of(schema: &KeySchema, item: &Item, slots: u32) -> u32 {
-    thread_local! {
-        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-    let fnv = |bytes: &[u8]| {
-        bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
-    };
-    let encode = |bytes: &mut Vec<u8>| {
+    let h = with_scratch(|bytes| {
         if let Some(v) = item.get(&schema.hash.name) {
             encode_key_component(v, bytes);
         }
-    };
-    // A buffer the thread keeps (key components are small), else a new one.
-    let h = SCRATCH
-        .try_with(|s| {
-            let mut bytes = s.try_borrow_mut().ok()?;
-            bytes.clear();
-            encode(&mut bytes);
-            Some(fnv(&bytes))
-        })
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| {
-            let mut bytes = Vec::new();
-            encode(&mut bytes);
-            fnv(&bytes)
-        });
+        bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    });
     (h % u64::from(slots.max(1))) as u32
 }
 
@@ -406,9 +388,7 @@ pub(crate) fn encode_record(
     let keys_raw = encode_entries(&keys);
     let new = new.filter(|_| matches!(view, StreamViewType::NewImage | StreamViewType::NewAndOldImages));
     let old = old.filter(|_| matches!(view, StreamViewType::OldImage | StreamViewType::NewAndOldImages));
-    let size = keys.iter().map(|(k, v)| k.len() + v.size()).sum::<usize>()
-        + new.map_or(0, |i| i.size)
-        + old.map_or(0, |i| i.size);
+    let size = entries_size(keys.iter().copied()) + new.map_or(0, |i| i.size) + old.map_or(0, |i| i.size);
     let mut flags = 0;
     if new.is_some() {
         flags |= HAS_NEW;

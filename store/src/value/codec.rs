@@ -94,8 +94,13 @@ fn encode_value(out: &mut Vec<u8>, v: &Value) {
 }
 
 fn encode_map(out: &mut Vec<u8>, m: &BTreeMap<String, Value>) {
-    put_varint(out, m.len() as u64);
-    for (k, v) in m {
+    encode_pairs(out, m.len(), m.iter().map(|(k, v)| (k.as_str(), v)));
+}
+
+/// A map of `len` attributes, in the order given.
+fn encode_pairs<'a>(out: &mut Vec<u8>, len: usize, pairs: impl Iterator<Item = (&'a str, &'a Value)>) {
+    put_varint(out, len as u64);
+    for (k, v) in pairs {
         put_bytes(out, k.as_bytes());
         encode_value(out, v);
     }
@@ -104,13 +109,29 @@ fn encode_map(out: &mut Vec<u8>, m: &BTreeMap<String, Value>) {
 /// Encodes some attributes as an item, without building one: `entries`
 /// sorted by name, as an item's map would hold them.
 pub fn encode_entries(entries: &[(&str, &Value)]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(16 + entries.iter().map(|(k, v)| k.len() + v.size()).sum::<usize>() * 2);
-    put_varint(&mut out, entries.len() as u64);
-    for (k, v) in entries {
-        put_bytes(&mut out, k.as_bytes());
-        encode_value(&mut out, v);
-    }
+    let mut out = Vec::with_capacity(16 + super::entries_size(entries.iter().copied()) * 2);
+    encode_pairs(&mut out, entries.len(), entries.iter().copied());
     out
+}
+
+/// Runs `f` on an empty buffer the thread keeps between calls, or on a new
+/// one when that is in use or the thread is exiting. Buffers grown past
+/// 64 KB are not kept (items reach 400 KB).
+pub(crate) fn with_scratch<T>(f: impl Fn(&mut Vec<u8>) -> T) -> T {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    const KEEP_BYTES: usize = 64 * 1024;
+    let kept = SCRATCH.try_with(|scratch| {
+        let mut buf = scratch.try_borrow_mut().ok()?;
+        buf.clear();
+        let out = f(&mut buf);
+        if buf.capacity() > KEEP_BYTES {
+            *buf = Vec::new();
+        }
+        Some(out)
+    });
+    kept.ok().flatten().unwrap_or_else(|| f(&mut Vec::new()))
 }
 
 /// Encodes an item for storage.
@@ -124,23 +145,10 @@ pub fn encode_item(item: &Item) -> Vec<u8> {
 /// encoding goes through a buffer the thread keeps, rather than a vector
 /// that grows by doubling and is then copied into the value.
 pub fn encode_item_value(item: &Item) -> fjall::Slice {
-    thread_local! {
-        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-    /// Larger buffers are not kept (items reach 400 KB).
-    const KEEP_BYTES: usize = 64 * 1024;
-    let scratched = SCRATCH.try_with(|scratch| {
-        let mut buf = scratch.try_borrow_mut().ok()?;
-        buf.clear();
-        encode_map(&mut buf, item);
-        let value = fjall::Slice::from(buf.as_slice());
-        if buf.capacity() > KEEP_BYTES {
-            *buf = Vec::new();
-        }
-        Some(value)
-    });
-    // In use already, or the thread is exiting: encode without it.
-    scratched.ok().flatten().unwrap_or_else(|| fjall::Slice::from(encode_item(item)))
+    with_scratch(|buf| {
+        encode_map(buf, item);
+        fjall::Slice::from(buf.as_slice())
+    })
 }
 
 struct Reader<'a> {

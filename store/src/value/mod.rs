@@ -9,6 +9,7 @@ use std::fmt;
 
 pub mod json;
 
+pub(crate) use codec::with_scratch;
 pub use codec::{
     CodecError, decode_item, encode_entries, encode_item, encode_item_value, encode_key_component, escape_bytes,
     key_component_len,
@@ -164,7 +165,12 @@ impl fmt::Debug for Value {
 
 /// Size of an item as DynamoDB bills it: each attribute name plus its value.
 pub fn item_size(item: &Item) -> usize {
-    item.iter().map(|(k, v)| k.len() + v.size()).sum()
+    entries_size(item.iter().map(|(k, v)| (k.as_str(), v)))
+}
+
+/// [`item_size`] of the item these attributes would make.
+pub fn entries_size<'a>(entries: impl Iterator<Item = (&'a str, &'a Value)>) -> usize {
+    entries.map(|(k, v)| k.len() + v.size()).sum()
 }
 
 #[cfg(test)]
