@@ -16,11 +16,14 @@ use crate::catalog::{self, CreateTableInput, IndexInput};
 use crate::durability::{Durability, GroupCommit};
 use crate::error::{CancellationReason, Result, StoreError};
 use crate::key::{index_key, item_key};
-use crate::stream::{Image, LiveStream, Origin, StreamConfig, StreamMeta, Streams, encode_record, record_key, slot_of};
+use crate::stream::{
+    Image, LiveStream, Origin, RecordRef, StreamConfig, StreamMeta, Streams, decode_stored, encode_record,
+    materialize_record, record_key, record_new_by_ref, slot_of, split_stored, stored_item,
+};
 use crate::table::{BillingMode, StreamSpec, StreamViewType, TableDef, Throughput};
 use crate::ttl::{ttl_key, ttl_secs};
 use crate::unit::{Change, Unit};
-use crate::value::{Item, decode_item, encode_item, encode_item_value};
+use crate::value::{Item, encode_item, encode_item_value};
 
 /// Where and how to open the store.
 #[derive(Debug, Clone, Default)]
@@ -146,6 +149,12 @@ pub(crate) struct Inner {
     pub(crate) write: Mutex<u64>,
     /// Live streams and the sequence counter; locked after `write`.
     pub(crate) streams: Mutex<Streams>,
+    /// Held by a commit that puts new images into records (from the items
+    /// that referred to them) from its read of the records to its commit,
+    /// and by retention around each removal it commits, so that no record
+    /// is written back after retention removed it. Locked after `write` and
+    /// before `streams`.
+    pub(crate) trim: Mutex<()>,
     pub(crate) stream_config: StreamConfig,
     pub(crate) ttl_interval: Duration,
     group: Arc<GroupCommit>,
@@ -353,6 +362,7 @@ impl Store {
                 tables: RwLock::new(tables),
                 write: Mutex::new(next_id),
                 streams: Mutex::new(streams),
+                trim: Mutex::new(()),
                 stream_config,
                 ttl_interval: config.ttl_interval.unwrap_or(DEFAULT_TTL_INTERVAL),
                 group,
@@ -599,6 +609,7 @@ impl Store {
                 "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first. Table: {name}"
             )));
         }
+        self.materialize_table(&handle)?;
         let r = self.inner.meta.remove([META_TABLE, name.as_bytes()].concat());
         self.poison_on_err(r)?;
         let r = self.inner.meta.remove(stats_key(handle.def.id));
@@ -654,7 +665,7 @@ impl Store {
             let mut batch = self.inner.db.batch();
             for kv in old.items.iter() {
                 let (_, v) = kv.into_inner()?;
-                let item = decode_item(&v)?;
+                let item = decode_stored(&v)?;
                 for idx in &added {
                     if let Some(k) = index_key(idx, &new.def.key_schema, &item) {
                         batch.insert(&old.index, k, encode_item(&idx.project(&item, &new.def.key_schema)));
@@ -685,7 +696,7 @@ impl Store {
     pub fn get_item(&self, table: &TableHandle, key: &Item) -> Result<Option<Item>> {
         let k = item_key(&table.def.key_schema, key);
         match table.items.get(k)? {
-            Some(v) => Ok(Some(decode_item(&v)?)),
+            Some(v) => Ok(Some(decode_stored(&v)?)),
             None => Ok(None),
         }
     }
@@ -697,7 +708,7 @@ impl Store {
         reads
             .iter()
             .map(|(t, key)| match snap.get(&t.items, item_key(&t.def.key_schema, key))? {
-                Some(v) => Ok(Some(decode_item(&v)?)),
+                Some(v) => Ok(Some(decode_stored(&v)?)),
                 None => Ok(None),
             })
             .collect()
@@ -776,9 +787,10 @@ impl Store {
             let (old, old_raw, repeat) = match unit.latest(handle.def.id, &k) {
                 Some(c) => (c.new.clone(), c.new_raw.clone(), true),
                 None => {
+                    // As stored: it may refer to its latest stream record.
                     let raw = handle.items.get(&k)?;
                     let old = match &raw {
-                        Some(v) => Some(decode_item(v)?),
+                        Some(v) => Some(decode_stored(v)?),
                         None => None,
                     };
                     (old, raw, false)
@@ -883,6 +895,18 @@ impl Store {
             self.inner.sys.get_or_create()?;
         }
         let mut batch = self.inner.db.batch();
+        // Records whose new image is an item this unit replaces get the
+        // image now. Only items read from the store refer to records.
+        let mut refs = Vec::new();
+        for c in &unit.changes {
+            if let Some(stored) = &c.old_raw
+                && let (Some(r), image) = split_stored(stored)?
+            {
+                refs.push((r, image));
+            }
+        }
+        let _trim = (!refs.is_empty()).then(|| lock(&self.inner.trim));
+        self.stage_materialize(&mut batch, &refs)?;
         let mut stat_changes: BTreeMap<u64, (Arc<TableHandle>, i64, i64)> = BTreeMap::new();
         let mut streams = None;
         let now = now_ms();
@@ -895,36 +919,44 @@ impl Store {
         };
         let mut first: HashMap<(u64, &[u8]), usize> = HashMap::new();
         for (i, c) in unit.changes.iter().enumerate() {
-            let old_img = c.old.as_ref().zip(c.old_raw.as_deref()).map(|(item, r)| Image::new(item, r));
-            let new_img = c.new.as_ref().zip(c.new_raw.as_deref()).map(|(item, r)| Image::new(item, r));
+            let id = (c.handle.def.id, c.key.as_slice());
+            // Only the item's last change in the unit leaves its new image
+            // stored, so only its record may refer to it.
+            let is_last = !unit.repeats || last.get(&id) == Some(&i);
+            let old_img = image(c.old.as_ref(), c.old_raw.as_ref())?;
+            let new_img = image(c.new.as_ref(), c.new_raw.as_ref())?;
+            let mut stored = c.new_raw.clone();
             if let Some(spec) = &c.handle.def.stream {
                 let streams = streams.get_or_insert_with(|| lock(&self.inner.streams));
-                if let Some(w) =
-                    self.stage_record(&mut batch, streams, spec.num, &c.handle.def, old_img, new_img, now, c.origin)?
-                {
-                    wakes.push(w);
+                let staged = self.stage_record(
+                    &mut batch,
+                    streams,
+                    spec.num,
+                    &c.handle.def,
+                    old_img,
+                    new_img,
+                    now,
+                    c.origin,
+                    is_last,
+                )?;
+                if let Some((r, by_ref)) = staged {
+                    wakes.push((r.stream, r.shard, r.seq));
+                    if by_ref && let Some(raw) = &stored {
+                        stored = Some(r.stored_value(raw));
+                    }
                 }
             }
-            let id = (c.handle.def.id, c.key.as_slice());
             let net_old = if unit.repeats {
                 let f = *first.entry(id).or_insert(i);
-                if last.get(&id) != Some(&i) {
+                if !is_last {
                     continue;
                 }
                 &unit.changes[f]
             } else {
                 c
             };
-            let old_img = net_old.old.as_ref().zip(net_old.old_raw.as_deref()).map(|(item, r)| Image::new(item, r));
-            stage_change(
-                &mut batch,
-                &self.inner.ttl,
-                &c.handle,
-                &c.key,
-                net_old.old.as_ref(),
-                c.new.as_ref(),
-                c.new_raw.clone(),
-            )?;
+            let old_img = image(net_old.old.as_ref(), net_old.old_raw.as_ref())?;
+            stage_change(&mut batch, &self.inner.ttl, &c.handle, &c.key, net_old.old.as_ref(), c.new.as_ref(), stored)?;
             let entry = stat_changes.entry(c.handle.def.id).or_insert((c.handle.clone(), 0, 0));
             entry.1 += i64::from(c.new.is_some()) - i64::from(net_old.old.is_some());
             entry.2 += new_img.map_or(0, |i| i.size as i64) - old_img.map_or(0, |i| i.size as i64);
@@ -1156,7 +1188,8 @@ impl Store {
         new: Option<Image<'_>>,
         now: u64,
         origin: Origin,
-    ) -> Result<Option<(u64, u32, u64)>> {
+        new_by_ref: bool,
+    ) -> Result<Option<(RecordRef, bool)>> {
         let Some(live) = streams.live.get_mut(&num) else { return Ok(None) };
         let Some(item) = new.or(old).map(|i| i.item) else { return Ok(None) };
         let Some(shard) = live.open_shard(slot_of(&def.key_schema, item, live.meta.slots)).map(|s| s.num) else {
@@ -1165,10 +1198,52 @@ impl Store {
         let records = self.inner.records.get_or_create()?;
         let seq = streams.next_seq;
         streams.next_seq += 1;
-        let value = encode_record(live.meta.view_type, &def.key_schema, old, new, now, origin);
+        let (value, by_ref) = encode_record(live.meta.view_type, &def.key_schema, old, new, now, origin, new_by_ref);
         batch.insert(records, record_key(num, shard, seq), value);
         live.last_seq.insert(shard, seq);
-        Ok(Some((num, shard, seq)))
+        Ok(Some((RecordRef { stream: num, shard, seq }, by_ref)))
+    }
+
+    /// Puts into each referred record still kept its new image, an item
+    /// encoding (under the `trim` lock, which the caller holds).
+    fn stage_materialize(&self, batch: &mut fjall::OwnedWriteBatch, refs: &[(RecordRef, &[u8])]) -> Result<()> {
+        let Some(records) = self.inner.records.get() else { return Ok(()) };
+        for (r, image) in refs {
+            // A record retention removed stays removed.
+            if let Some(rec) = records.get(r.key())?
+                && record_new_by_ref(&rec)
+            {
+                batch.insert(records, r.key(), materialize_record(&rec, image)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Before a table's items go: puts into the records that refer to them
+    /// their new images, in batches.
+    fn materialize_table(&self, t: &TableHandle) -> Result<()> {
+        let by_ref = lock(&self.inner.streams).live.values().any(|l| {
+            l.meta.table == t.def.name
+                && matches!(l.meta.view_type, StreamViewType::NewImage | StreamViewType::NewAndOldImages)
+        });
+        if !by_ref {
+            return Ok(());
+        }
+        let _trim = lock(&self.inner.trim);
+        let mut batch = self.inner.db.batch();
+        for kv in t.items.iter() {
+            let (_, v) = kv.into_inner()?;
+            if let (Some(r), image) = split_stored(&v)? {
+                self.stage_materialize(&mut batch, &[(r, image)])?;
+            }
+            if batch.len() >= 10_000 {
+                let r = std::mem::replace(&mut batch, self.inner.db.batch()).commit();
+                self.poison_on_err(r)?;
+                self.seal_full_memtables();
+            }
+        }
+        let r = batch.commit();
+        self.poison_on_err(r)
     }
 
     /// Closes the open shards of stream `num` and opens their children, with
@@ -1248,6 +1323,14 @@ fn load_streams(meta: &Keyspace, records: Option<&Keyspace>) -> Result<Streams> 
     Ok(Streams { live, next_seq, next_num })
 }
 
+/// An item and its stored value as a stream record image.
+fn image<'a>(item: Option<&'a Item>, stored: Option<&'a fjall::Slice>) -> Result<Option<Image<'a>>> {
+    Ok(match item.zip(stored) {
+        Some((item, stored)) => Some(Image::new(item, stored_item(stored)?)),
+        None => None,
+    })
+}
+
 /// Adds the item, index and TTL changes for one write to `batch`;
 /// `new_raw` is `new` encoded.
 fn stage_change(
@@ -1323,19 +1406,8 @@ mod tests {
         crate::value::Value::S(v.into())
     }
 
-    #[test]
-    fn keyspaces_are_created_by_their_first_use_and_reopened() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let exists = |store: &Store, name: &str| store.inner.db.keyspace_exists(name);
-        let store = open(dir.path());
-        for name in ["streams", "ttl", "sys"] {
-            assert!(!exists(&store, name), "{name} made at open");
-        }
-        // Reads of keyspaces not yet made find nothing.
-        assert_eq!(store.sys_get(b"k").expect("sys get"), None);
-        assert!(store.sys_scan(b"").expect("sys scan").is_empty());
-        assert_eq!(store.sweep_ttl(u64::MAX / 2).expect("sweep"), 0);
-
+    /// Table `tbl`, keyed by `pk`, with a NEW_IMAGE stream.
+    fn create_tbl(store: &Store) {
         store
             .create_table(CreateTableInput {
                 name: "tbl".into(),
@@ -1350,6 +1422,22 @@ mod tests {
                 table_class: None,
             })
             .expect("create table");
+    }
+
+    #[test]
+    fn keyspaces_are_created_by_their_first_use_and_reopened() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let exists = |store: &Store, name: &str| store.inner.db.keyspace_exists(name);
+        let store = open(dir.path());
+        for name in ["streams", "ttl", "sys"] {
+            assert!(!exists(&store, name), "{name} made at open");
+        }
+        // Reads of keyspaces not yet made find nothing.
+        assert_eq!(store.sys_get(b"k").expect("sys get"), None);
+        assert!(store.sys_scan(b"").expect("sys scan").is_empty());
+        assert_eq!(store.sweep_ttl(u64::MAX / 2).expect("sweep"), 0);
+
+        create_tbl(&store);
         assert!(exists(&store, "streams"), "enabling a stream makes the records' keyspace");
         let key: Item = [("pk".to_string(), s("a"))].into();
         let item: Item = [("pk".to_string(), s("a")), ("ttl".to_string(), s("x"))].into();
@@ -1381,6 +1469,52 @@ mod tests {
             })
             .expect("ttl on");
         assert!(exists(&store, "ttl"), "turning TTL on makes its keyspace");
+    }
+
+    /// Readers racing the writes that put images into records: every record
+    /// read, at any moment, carries the image of its own change.
+    #[test]
+    fn records_read_during_writes_carry_their_own_images() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = open(dir.path());
+        create_tbl(&store);
+        const WRITES: u64 = 3000;
+        let writer = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                // Write i sets item i % 3's `n` to i.
+                for i in 0..WRITES {
+                    let key: Item = [("pk".to_string(), s(&(i % 3).to_string()))].into();
+                    let mut item = key.clone();
+                    item.insert("n".into(), s(&i.to_string()));
+                    store.write("tbl", &key, move |_| Ok(Decision::Put(item))).expect("write");
+                }
+            })
+        };
+        let meta = store.list_streams().pop().expect("the stream");
+        let mut seen = 0;
+        while seen < WRITES {
+            let mut records = Vec::new();
+            for sh in &meta.shards {
+                let pos = store
+                    .shard_position(meta.num, &sh.id, crate::stream::StartingPosition::TrimHorizon)
+                    .expect("position");
+                records.extend(store.read_shard(meta.num, &sh.id, pos, 1000, usize::MAX).expect("read").records);
+            }
+            records.sort_by_key(|r| r.seq);
+            // Each shard read is a prefix of its records, so item k's j-th
+            // record is write k + 3j.
+            let mut next = [0u64, 1, 2];
+            for r in &records {
+                let image = r.new_image.as_ref().expect("a new image");
+                let Some(crate::value::Value::S(k)) = r.keys.get("pk") else { panic!("keys {:?}", r.keys) };
+                let k: usize = k.parse().expect("key");
+                assert_eq!(image.get("n"), Some(&s(&next[k].to_string())), "record {}", r.seq);
+                next[k] += 3;
+            }
+            seen = records.len() as u64;
+        }
+        writer.join().expect("writer");
     }
 
     #[test]

@@ -12,6 +12,13 @@
 //!   shards roll over together every [`StreamConfig::rollover`].
 //! - Stream and shard metadata (JSON in the `meta` keyspace) changes only
 //!   under the store's write lock.
+//! - A record's new image is written once. While the record is the latest
+//!   change of its item, the record holds no copy: it is marked
+//!   [`NEW_BY_REF`] and the stored item starts with a [`RecordRef`] to it.
+//!   The write that next replaces or deletes the item (or deletes its
+//!   table) puts the image into the record, in the same batch. A reader that
+//!   meets a marked record takes the image from the item while the item
+//!   still refers to the record, and otherwise reads the record again.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -350,6 +357,62 @@ const RECORD_VERSION: u8 = 1;
 const HAS_NEW: u8 = 1;
 const HAS_OLD: u8 = 2;
 const BY_TTL: u8 = 4;
+/// The record's new image is the stored item that refers to it (see the
+/// module doc); the record has no new image section until it is put in.
+const NEW_BY_REF: u8 = 8;
+
+/// The first byte of a stored item value that refers to a record. An
+/// encoded item never starts with it: its attribute count comes first, and
+/// a stored item has at least its key attributes.
+const REF_TAG: u8 = 0;
+const REF_LEN: usize = 1 + 20;
+
+/// The stream record whose new image a stored item is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RecordRef {
+    pub stream: u64,
+    pub shard: u32,
+    pub seq: u64,
+}
+
+impl RecordRef {
+    pub fn key(self) -> [u8; 20] {
+        record_key(self.stream, self.shard, self.seq)
+    }
+
+    /// The stored value of an item encoded as `raw` whose latest record is
+    /// this one.
+    pub fn stored_value(self, raw: &[u8]) -> fjall::Slice {
+        let key = self.key();
+        let mut parts = Concat([[REF_TAG].as_slice(), key.as_slice(), raw]);
+        fjall::Slice::from_reader(&mut parts, REF_LEN + raw.len()).expect("the parts add up to the length")
+    }
+}
+
+/// A stored item value split into the record it is the new image of, if
+/// any, and the item's encoding.
+pub(crate) fn split_stored(value: &[u8]) -> Result<(Option<RecordRef>, &[u8])> {
+    if value.first() != Some(&REF_TAG) {
+        return Ok((None, value));
+    }
+    let key = value.get(1..REF_LEN).ok_or_else(|| StoreError::Corrupt("item record reference".into()))?;
+    let r = RecordRef {
+        stream: u64::from_be_bytes(key[..8].try_into().expect("8 bytes")),
+        shard: u32::from_be_bytes(key[8..12].try_into().expect("4 bytes")),
+        seq: u64::from_be_bytes(key[12..].try_into().expect("8 bytes")),
+    };
+    Ok((Some(r), &value[REF_LEN..]))
+}
+
+/// The item encoding of a stored item value.
+pub(crate) fn stored_item(value: &[u8]) -> Result<&[u8]> {
+    Ok(split_stored(value)?.1)
+}
+
+/// Decodes a stored item value.
+pub(crate) fn decode_stored(value: &[u8]) -> Result<Item> {
+    Ok(decode_item(stored_item(value)?)?)
+}
 
 /// An item image with its encoding and DynamoDB size, computed once per
 /// write.
@@ -367,7 +430,8 @@ impl<'a> Image<'a> {
 }
 
 /// The keys and images a record of `view` carries for a change from `old`
-/// to `new`.
+/// to `new`. With `new_by_ref` the new image (if the view has one) is left
+/// to the stored item; the result says whether it was.
 pub(crate) fn encode_record(
     view: StreamViewType,
     schema: &KeySchema,
@@ -375,7 +439,8 @@ pub(crate) fn encode_record(
     new: Option<Image<'_>>,
     created_ms: u64,
     origin: Origin,
-) -> fjall::Slice {
+    new_by_ref: bool,
+) -> (fjall::Slice, bool) {
     let event = match (old, new) {
         (None, _) => EventName::Insert,
         (Some(_), Some(_)) => EventName::Modify,
@@ -389,9 +454,14 @@ pub(crate) fn encode_record(
     let new = new.filter(|_| matches!(view, StreamViewType::NewImage | StreamViewType::NewAndOldImages));
     let old = old.filter(|_| matches!(view, StreamViewType::OldImage | StreamViewType::NewAndOldImages));
     let size = entries_size(keys.iter().copied()) + new.map_or(0, |i| i.size) + old.map_or(0, |i| i.size);
+    let by_ref = new_by_ref && new.is_some();
+    let new = new.filter(|_| !by_ref);
     let mut flags = 0;
     if new.is_some() {
         flags |= HAS_NEW;
+    }
+    if by_ref {
+        flags |= NEW_BY_REF;
     }
     if old.is_some() {
         flags |= HAS_OLD;
@@ -422,7 +492,30 @@ pub(crate) fn encode_record(
     );
     let len = parts.0.iter().map(|p| p.len()).sum();
     // The record is copied once, straight into the value the store keeps.
-    fjall::Slice::from_reader(&mut parts, len).expect("a record's parts add up to its length")
+    (fjall::Slice::from_reader(&mut parts, len).expect("a record's parts add up to its length"), by_ref)
+}
+
+/// Whether an encoded record's new image is still the stored item's.
+pub(crate) fn record_new_by_ref(buf: &[u8]) -> bool {
+    buf.get(2).is_some_and(|f| f & NEW_BY_REF != 0)
+}
+
+/// A record marked [`NEW_BY_REF`] with `image` (an item encoding) put in
+/// as its new image.
+pub(crate) fn materialize_record(buf: &[u8], image: &[u8]) -> Result<fjall::Slice> {
+    let corrupt = || StoreError::Corrupt("stream record".into());
+    let keys_len = buf.get(HEADER_LEN..HEADER_LEN + 4).ok_or_else(corrupt)?;
+    let keys_end = HEADER_LEN + 4 + u32::from_be_bytes(keys_len.try_into().map_err(|_| corrupt())?) as usize;
+    if !record_new_by_ref(buf) || keys_end > buf.len() {
+        return Err(corrupt());
+    }
+    let mut header = [0u8; HEADER_LEN];
+    header.copy_from_slice(&buf[..HEADER_LEN]);
+    header[2] = (header[2] & !NEW_BY_REF) | HAS_NEW;
+    let image_len = (image.len() as u32).to_be_bytes();
+    let mut parts = Concat([&header[..], &buf[HEADER_LEN..keys_end], &image_len[..], image, &buf[keys_end..]]);
+    let len = parts.0.iter().map(|p| p.len()).sum();
+    Ok(fjall::Slice::from_reader(&mut parts, len).expect("a record's parts add up to its length"))
 }
 
 /// Byte slices read one after another.
@@ -528,18 +621,35 @@ mod tests {
             StreamViewType::NewAndOldImages,
         ] {
             let (old_raw, new_raw) = (encode_item(&old), encode_item(&new));
-            let buf = encode_record(
-                view,
-                &schema(),
-                Some(Image::new(&old, &old_raw)),
-                Some(Image::new(&new, &new_raw)),
-                5,
-                Origin { ttl: true, depth: 3 },
-            );
+            let encode = |by_ref| {
+                encode_record(
+                    view,
+                    &schema(),
+                    Some(Image::new(&old, &old_raw)),
+                    Some(Image::new(&new, &new_raw)),
+                    5,
+                    Origin { ttl: true, depth: 3 },
+                    by_ref,
+                )
+            };
+            let (buf, by_ref) = encode(false);
+            assert!(!by_ref && !record_new_by_ref(&buf));
+            // By reference: no new image until it is put in, and then the
+            // same record.
+            let (pending, by_ref) = encode(true);
+            let with_new = matches!(view, StreamViewType::NewImage | StreamViewType::NewAndOldImages);
+            assert_eq!(by_ref, with_new);
+            assert_eq!(record_new_by_ref(&pending), with_new);
+            if with_new {
+                assert_eq!(decode_record(1, 9, &pending).unwrap().new_image, None);
+                assert_eq!(materialize_record(&pending, &new_raw).unwrap(), buf);
+            } else {
+                assert_eq!(pending, buf);
+                assert!(materialize_record(&pending, &new_raw).is_err());
+            }
             let r = decode_record(1, 9, &buf).unwrap();
             assert_eq!(r.event, EventName::Modify);
             assert_eq!(r.keys, [("pk".to_string(), Value::S("a".into()))].into_iter().collect());
-            let with_new = matches!(view, StreamViewType::NewImage | StreamViewType::NewAndOldImages);
             let with_old = matches!(view, StreamViewType::OldImage | StreamViewType::NewAndOldImages);
             assert_eq!(r.new_image.is_some(), with_new);
             assert_eq!(r.old_image.is_some(), with_old);
@@ -553,13 +663,14 @@ mod tests {
     fn records_render_as_aws_shows_them() {
         let old = item("a", "1");
         let old_raw = encode_item(&old);
-        let buf = encode_record(
+        let (buf, _) = encode_record(
             StreamViewType::NewAndOldImages,
             &schema(),
             Some(Image::new(&old, &old_raw)),
             None,
             1_700_000_000_999,
             Origin { ttl: true, depth: 0 },
+            true,
         );
         let r = decode_record(2, 7, &buf).unwrap();
         let api = r.to_json(StreamViewType::NewAndOldImages, "eu-west-1", false);
@@ -602,6 +713,17 @@ mod tests {
         ] {
             assert!(decode_record(1, 1, bad).is_err());
         }
+    }
+
+    #[test]
+    fn stored_items_split_into_their_record_and_encoding() {
+        let raw = encode_item(&item("a", "1"));
+        assert_eq!(split_stored(&raw).unwrap(), (None, raw.as_slice()));
+        let r = RecordRef { stream: 3, shard: 2, seq: 99 };
+        let stored = r.stored_value(&raw);
+        assert_eq!(split_stored(&stored).unwrap(), (Some(r), raw.as_slice()));
+        assert_eq!(decode_stored(&stored).unwrap(), item("a", "1"));
+        assert!(split_stored(&stored[..10]).is_err());
     }
 
     #[test]

@@ -4,13 +4,19 @@
 
 use std::ops::Bound;
 
+use fjall::Readable;
+
 use tokio::sync::watch;
 
-use crate::db::{META_STREAM, Store, lock_pub as lock};
+use crate::db::{META_STREAM, Store, TableHandle, lock_pub as lock};
 use crate::error::{Result, StoreError};
+use crate::key::item_key;
 use crate::stream::{
-    RecordPage, ShardSignal, StartingPosition, StreamMeta, decode_record, record_created_ms, record_key, seq_of_key,
+    RecordPage, RecordRef, ShardSignal, StartingPosition, StreamMeta, StreamRecord, decode_record, record_created_ms,
+    record_key, record_new_by_ref, seq_of_key, split_stored,
 };
+use crate::table::KeySchema;
+use crate::value::decode_item;
 
 /// The most records one read returns, and its byte budget (GetRecords').
 pub const MAX_READ_RECORDS: usize = 1000;
@@ -85,14 +91,14 @@ impl Store {
     /// `from` on: at most `limit` records and about `max_bytes` of them
     /// (always at least one).
     pub fn read_shard(&self, num: u64, shard: &str, from: u64, limit: usize, max_bytes: usize) -> Result<RecordPage> {
-        let (shard_num, end_seq) = {
+        let (shard_num, end_seq, table, schema) = {
             let streams = lock(&self.inner().streams);
             let live = streams.live.get(&num).ok_or_else(|| shard_missing(shard))?;
             let s = live.meta.shard(shard).ok_or_else(|| shard_missing(shard))?;
             if s.trimmed_through.is_some_and(|t| from <= t) {
                 return Err(trimmed());
             }
-            (s.num, s.end_seq)
+            (s.num, s.end_seq, live.meta.table.clone(), live.meta.key_schema.clone())
         };
         let limit = limit.clamp(1, MAX_READ_RECORDS);
         let mut page = RecordPage::default();
@@ -100,8 +106,12 @@ impl Store {
         let mut full = false;
         let range =
             (Bound::Included(record_key(num, shard_num, from)), Bound::Included(record_key(num, shard_num, u64::MAX)));
+        // One snapshot for the records and the items some refer to: whole
+        // batches only, so a record referring to its item finds it.
+        let snap = self.inner().db.snapshot();
+        let handle = self.table(&table).ok();
         // No keyspace yet: no records yet.
-        for kv in self.inner().records.get().into_iter().flat_map(|r| r.range::<[u8; 20], _>(range)) {
+        for kv in self.inner().records.get().into_iter().flat_map(|r| snap.range::<[u8; 20], _>(r, range)) {
             if page.records.len() >= limit || (bytes >= max_bytes && !page.records.is_empty()) {
                 full = true;
                 break;
@@ -109,7 +119,16 @@ impl Store {
             let (k, v) = kv.into_inner()?;
             let seq = seq_of_key(&k).ok_or_else(|| StoreError::Corrupt("stream record key".into()))?;
             bytes += v.len();
-            page.records.push(decode_record(num, seq, &v)?);
+            let mut record = decode_record(num, seq, &v)?;
+            if record_new_by_ref(&v) {
+                let r = RecordRef { stream: num, shard: shard_num, seq };
+                match self.resolve_new_image(&snap, handle.as_deref(), &schema, r, &mut record)? {
+                    Some(image_bytes) => bytes += image_bytes,
+                    // Retention removed it since the page began.
+                    None => continue,
+                }
+            }
+            page.records.push(record);
         }
         let next = page.records.last().map_or(from, |r| r.seq + 1);
         let drained = match end_seq {
@@ -118,6 +137,40 @@ impl Store {
         };
         page.next = (!drained).then_some(next);
         Ok(page)
+    }
+
+    /// Gives `record` (read as `r` in `snap`, marked as having its new image
+    /// in the item) its new image: the item's in `snap`, where the item
+    /// refers to the record. Should the item be gone from under `snap` (its
+    /// table deleted), the record now holds the image: the change that
+    /// replaced the item, or the deletion, put it in. The image's encoded
+    /// size, or `None` when the record is gone (retention).
+    fn resolve_new_image(
+        &self,
+        snap: &fjall::Snapshot,
+        table: Option<&TableHandle>,
+        schema: &KeySchema,
+        r: RecordRef,
+        record: &mut StreamRecord,
+    ) -> Result<Option<usize>> {
+        let Some(records) = self.inner().records.get() else { return Ok(None) };
+        if let Some(t) = table
+            && let Ok(Some(v)) = snap.get(&t.items, item_key(schema, &record.keys))
+            && let (Some(at), raw) = split_stored(&v)?
+            && at == r
+        {
+            record.new_image = Some(decode_item(raw)?);
+            return Ok(Some(raw.len()));
+        }
+        let Some(v) = records.get(r.key())? else { return Ok(None) };
+        if record_new_by_ref(&v) {
+            return Err(StoreError::Corrupt(format!(
+                "stream record {} refers to an item that does not refer to it",
+                r.seq
+            )));
+        }
+        *record = decode_record(r.stream, r.seq, &v)?;
+        Ok(Some(v.len()))
     }
 
     /// Watches shard `shard` of stream `num`: the receiver changes when a
@@ -180,11 +233,16 @@ impl Store {
                 last = seq_of_key(&k);
                 batch.remove(records, k);
                 if batch.len() >= 10_000 {
+                    let guard = lock(&inner.trim);
                     std::mem::replace(&mut batch, inner.db.batch()).commit()?;
+                    drop(guard);
                     self.seal_full_memtables();
                 }
             }
             let Some(last) = last else { continue };
+            // Commits that put images into records check, under this lock,
+            // that the record is still there.
+            let _trim = lock(&inner.trim);
             let mut streams = lock(&inner.streams);
             if let Some(live) = streams.live.get_mut(&num)
                 && let Some(s) = live.meta.shards.iter_mut().find(|s| s.num == shard)

@@ -14,7 +14,8 @@ use std::ops::Bound;
 use crate::db::{Decision, Store, TableHandle, WriteOp};
 use crate::error::Result;
 use crate::stream::Origin;
-use crate::value::{Item, Value, decode_item};
+use crate::stream::decode_stored;
+use crate::value::{Item, Value};
 
 /// DynamoDB ignores expiry times more than five years in the past.
 const MAX_AGE_SECS: u64 = 5 * 365 * 24 * 3600;
@@ -64,7 +65,7 @@ impl Store {
         let mut batch = self.inner().db.batch();
         for kv in t.items.iter() {
             let (k, v) = kv.into_inner()?;
-            let item = decode_item(&v)?;
+            let item = decode_stored(&v)?;
             if let Some(secs) = ttl_secs(item.get(attr)) {
                 batch.insert(ttl, ttl_key(t.def.id, secs, &k), []);
             }
@@ -132,7 +133,7 @@ impl Store {
             let k = kv.key()?;
             let Some(item_key) = k.get(16..) else { continue };
             if let Some(v) = t.items.get(item_key)? {
-                let item = decode_item(&v)?;
+                let item = decode_stored(&v)?;
                 keys.push(
                     t.def.key_schema.names().filter_map(|n| item.get(n).map(|v| (n.to_string(), v.clone()))).collect(),
                 );

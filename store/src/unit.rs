@@ -29,6 +29,8 @@ pub(crate) struct Change {
     pub(crate) handle: Arc<TableHandle>,
     pub(crate) key: Vec<u8>,
     pub(crate) old: Option<Item>,
+    /// `old` as stored: read from the store, it may start with a reference
+    /// to its latest stream record (see [`crate::stream`]).
     pub(crate) old_raw: Option<fjall::Slice>,
     pub(crate) new: Option<Item>,
     pub(crate) new_raw: Option<fjall::Slice>,

@@ -2,20 +2,30 @@
 //! puts, deletes, counter updates, transactions and reopens, on a small key
 //! space so that writes collide. After every step the store must agree with
 //! a `BTreeMap`: point reads, a full scan in key order, queries both ways, a
-//! GSI, the table's counters, and one stream record per real change.
+//! GSI, the table's counters, and one stream record per real change, in
+//! order, with the images its view type carries. The stream is sometimes
+//! switched to another view, and the table is deleted at the end: its
+//! streams must still read the same.
 
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use tidepool_store::catalog::{CreateTableInput, IndexInput, KeyType};
 use tidepool_store::query::{ReadParams, Source};
-use tidepool_store::stream::StartingPosition;
+use tidepool_store::stream::{EventName, StartingPosition, StreamRecord};
 use tidepool_store::table::{BillingMode, IndexKind, Projection, StreamViewType};
 use tidepool_store::value::{AttrType, Item, Number, Value, item_size};
 use tidepool_store::{Decide, Decision, Store, StoreConfig, StoreError, WriteOp};
 
 /// (partition, sort) → (value, group)
 type Model = BTreeMap<(String, i64), (i64, String)>;
+
+/// Every real change in order: the stream view type then, and the item
+/// before and after.
+type Log = Vec<(StreamViewType, Option<Item>, Option<Item>)>;
+
+const VIEWS: [StreamViewType; 4] =
+    [StreamViewType::KeysOnly, StreamViewType::NewImage, StreamViewType::OldImage, StreamViewType::NewAndOldImages];
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -51,6 +61,10 @@ enum Op {
         abort: bool,
     },
     Reopen,
+    /// Disables the stream and enables a new one with view `VIEWS[view]`.
+    Restream {
+        view: u8,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -70,6 +84,7 @@ fn op() -> impl Strategy<Value = Op> {
                 abort
             }),
         1 => Just(Op::Reopen),
+        1 => (0u8..4).prop_map(|view| Op::Restream { view }),
     ]
 }
 
@@ -140,25 +155,61 @@ fn create(store: &Store) {
         .expect("create table");
 }
 
-/// Every stream record of the table, from all shards.
-fn stream_records(store: &Store) -> usize {
-    let meta = store.list_streams().pop().expect("the table's stream");
-    let mut n = 0;
-    for shard in &meta.shards {
-        let mut pos = store.shard_position(meta.num, &shard.id, StartingPosition::TrimHorizon).expect("position");
-        loop {
-            let page = store.read_shard(meta.num, &shard.id, pos, 1000, 1 << 20).expect("read");
-            n += page.records.len();
-            match page.next {
-                Some(next) if !page.records.is_empty() => pos = next,
-                _ => break,
+/// Every stream record of every stream of the table, from all shards, in
+/// commit order (sequence numbers are store-wide).
+fn stream_records(store: &Store) -> Vec<StreamRecord> {
+    let mut all = Vec::new();
+    for meta in store.list_streams() {
+        for shard in &meta.shards {
+            let mut pos = store.shard_position(meta.num, &shard.id, StartingPosition::TrimHorizon).expect("position");
+            loop {
+                let page = store.read_shard(meta.num, &shard.id, pos, 1000, 1 << 20).expect("read");
+                let empty = page.records.is_empty();
+                all.extend(page.records);
+                match page.next {
+                    Some(next) if !empty => pos = next,
+                    _ => break,
+                }
             }
         }
     }
-    n
+    all.sort_by_key(|r| r.seq);
+    all
 }
 
-fn check(store: &Store, model: &Model, changes: usize) {
+/// The stream holds one record per logged change, with its images.
+fn check_stream(store: &Store, log: &Log) {
+    let records = stream_records(store);
+    assert_eq!(records.len(), log.len(), "one stream record per real change");
+    for (i, (r, (view, old, new))) in records.iter().zip(log).enumerate() {
+        let event = match (old, new) {
+            (None, _) => EventName::Insert,
+            (Some(_), Some(_)) => EventName::Modify,
+            (Some(_), None) => EventName::Remove,
+        };
+        assert_eq!(r.event, event, "change {i}");
+        let with_new = matches!(view, StreamViewType::NewImage | StreamViewType::NewAndOldImages);
+        let with_old = matches!(view, StreamViewType::OldImage | StreamViewType::NewAndOldImages);
+        assert_eq!(r.new_image.as_ref(), new.as_ref().filter(|_| with_new), "change {i}: new image");
+        assert_eq!(r.old_image.as_ref(), old.as_ref().filter(|_| with_old), "change {i}: old image");
+    }
+}
+
+/// Sets (`Some`) or removes (`None`) an item of the model, logging the
+/// change if it is one.
+fn set(model: &mut Model, log: &mut Log, view: StreamViewType, k: (String, i64), to: Option<(i64, String)>) {
+    let old = model.get(&k).cloned();
+    if old == to {
+        return;
+    }
+    log.push((view, old.map(|m| model_item(&k, &m)), to.as_ref().map(|m| model_item(&k, m))));
+    match to {
+        Some(m) => model.insert(k, m),
+        None => model.remove(&k),
+    };
+}
+
+fn check(store: &Store, model: &Model, log: &Log) {
     let t = store.table("tbl").expect("table");
     for p in 0..3u8 {
         for s in 0..3u8 {
@@ -201,7 +252,7 @@ fn check(store: &Store, model: &Model, changes: usize) {
     assert_eq!(stats.items, model.len() as u64, "item count");
     let bytes: usize = model.iter().map(|(k, v)| item_size(&model_item(k, v))).sum();
     assert_eq!(stats.bytes, bytes as u64, "table bytes");
-    assert_eq!(stream_records(store), changes, "one stream record per real change");
+    check_stream(store, log);
 }
 
 /// Adds `d` to item p/s's `v`, creating it in group g1.
@@ -218,20 +269,13 @@ fn add(p: u8, s: u8, d: i64) -> impl FnOnce(Option<&Item>) -> Result<Decision, S
     }
 }
 
-fn model_add(model: &mut Model, changes: &mut usize, p: u8, s: u8, d: i64) {
+fn model_add(model: &mut Model, log: &mut Log, view: StreamViewType, p: u8, s: u8, d: i64) {
     let k = (pk(p), i64::from(s));
-    match model.get_mut(&k) {
-        Some(m) => {
-            if d != 0 {
-                *changes += 1;
-            }
-            m.0 += d;
-        }
-        None => {
-            model.insert(k, (d, "g1".into()));
-            *changes += 1;
-        }
-    }
+    let to = match model.get(&k) {
+        Some((v, g)) => (v + d, g.clone()),
+        None => (d, "g1".into()),
+    };
+    set(model, log, view, k, Some(to));
 }
 
 fn run(ops: Vec<Op>) {
@@ -239,18 +283,15 @@ fn run(ops: Vec<Op>) {
     let mut store = open(dir.path());
     create(&store);
     let mut model = Model::new();
-    let mut changes = 0usize;
+    let mut log = Log::new();
+    let mut view = StreamViewType::NewAndOldImages;
     for op in ops {
         match op {
             Op::Put { pk: p, sk: s, v, g } => {
                 let g = format!("g{g}");
                 let new = item(p, s, v, &g);
                 store.write("tbl", &key(p, s), |_| Ok(Decision::Put(new))).expect("put");
-                let k = (pk(p), i64::from(s));
-                if model.get(&k) != Some(&(v, g.clone())) {
-                    changes += 1;
-                }
-                model.insert(k, (v, g));
+                set(&mut model, &mut log, view, (pk(p), i64::from(s)), Some((v, g)));
             }
             Op::PutIfAbsent { pk: p, sk: s, v } => {
                 let r = store.write("tbl", &key(p, s), |cur| match cur {
@@ -258,23 +299,20 @@ fn run(ops: Vec<Op>) {
                     None => Ok(Decision::Put(item(p, s, v, "g0"))),
                 });
                 let k = (pk(p), i64::from(s));
-                if let std::collections::btree_map::Entry::Vacant(e) = model.entry(k) {
+                if !model.contains_key(&k) {
                     r.expect("absent: put");
-                    e.insert((v, "g0".into()));
-                    changes += 1;
+                    set(&mut model, &mut log, view, k, Some((v, "g0".into())));
                 } else {
                     assert!(matches!(r, Err(StoreError::ConditionalCheckFailed { .. })), "present: {r:?}");
                 }
             }
             Op::Delete { pk: p, sk: s } => {
                 store.write("tbl", &key(p, s), |_| Ok(Decision::Delete)).expect("delete");
-                if model.remove(&(pk(p), i64::from(s))).is_some() {
-                    changes += 1;
-                }
+                set(&mut model, &mut log, view, (pk(p), i64::from(s)), None);
             }
             Op::Add { pk: p, sk: s, d } => {
                 store.write("tbl", &key(p, s), add(p, s, d)).expect("add");
-                model_add(&mut model, &mut changes, p, s, d);
+                model_add(&mut model, &mut log, view, p, s, d);
             }
             Op::Unit { steps, abort } => {
                 let staged = store.atomically(Vec::new(), |unit| {
@@ -298,12 +336,8 @@ fn run(ops: Vec<Op>) {
                     staged.expect("unit");
                     for (p, s, d) in steps {
                         match d {
-                            Some(d) => model_add(&mut model, &mut changes, p, s, d),
-                            None => {
-                                if model.remove(&(pk(p), i64::from(s))).is_some() {
-                                    changes += 1;
-                                }
-                            }
+                            Some(d) => model_add(&mut model, &mut log, view, p, s, d),
+                            None => set(&mut model, &mut log, view, (pk(p), i64::from(s)), None),
                         }
                     }
                 }
@@ -332,10 +366,7 @@ fn run(ops: Vec<Op>) {
                 if model.contains_key(&kb) {
                     r.expect("transaction");
                     for (k, val) in [((pk(a.0), i64::from(a.1)), (a.2, "g0")), (kb, (b.2, "g1"))] {
-                        if model.get(&k) != Some(&(val.0, val.1.to_string())) {
-                            changes += 1;
-                        }
-                        model.insert(k, (val.0, val.1.into()));
+                        set(&mut model, &mut log, view, k, Some((val.0, val.1.into())));
                     }
                 } else {
                     assert!(matches!(r, Err(StoreError::TransactionCanceled(_))), "cancelled: {r:?}");
@@ -345,9 +376,19 @@ fn run(ops: Vec<Op>) {
                 drop(store);
                 store = open(dir.path());
             }
+            Op::Restream { view: v } => {
+                store.set_stream("tbl", None).expect("disable the stream");
+                view = VIEWS[usize::from(v)];
+                store.set_stream("tbl", Some(view)).expect("enable a stream");
+            }
         }
-        check(&store, &model, changes);
+        check(&store, &model, &log);
     }
+    // A deleted table's streams stay readable, images and all.
+    store.delete_table("tbl").expect("delete table");
+    check_stream(&store, &log);
+    drop(store);
+    check_stream(&open(dir.path()), &log);
 }
 
 proptest! {
