@@ -834,7 +834,10 @@ impl Store {
                 // Each image is encoded once, for the item and its stream
                 // record alike.
                 let new_raw = new.as_ref().map(encode_item_value);
-                unit.repeats |= repeat;
+                // Two ops of one call on the same item were both decided
+                // against the stored item; the commit must still know it
+                // changes twice (the later change is the one stored).
+                unit.repeats |= repeat || unit.latest(handle.def.id, &key).is_some();
                 unit.push(Change { handle, key, old: old.clone(), old_raw, new: new.clone(), new_raw, origin });
             }
             outcomes.push(WriteOutcome { old, new });
@@ -1204,8 +1207,8 @@ impl Store {
         Ok(Some((RecordRef { stream: num, shard, seq }, by_ref)))
     }
 
-    /// Puts into each referred record still kept its new image, an item
-    /// encoding (under the `trim` lock, which the caller holds).
+    /// Puts its new image (an item encoding) into each referred record that
+    /// is still kept. The caller holds the `trim` lock.
     fn stage_materialize(&self, batch: &mut fjall::OwnedWriteBatch, refs: &[(RecordRef, &[u8])]) -> Result<()> {
         let Some(records) = self.inner.records.get() else { return Ok(()) };
         for (r, image) in refs {
@@ -1471,6 +1474,46 @@ mod tests {
         assert!(exists(&store, "ttl"), "turning TTL on makes its keyspace");
     }
 
+    /// Every record of the one stream, in commit order.
+    fn all_records(store: &Store) -> Vec<crate::stream::StreamRecord> {
+        let meta = store.list_streams().pop().expect("the stream");
+        let mut records = Vec::new();
+        for sh in &meta.shards {
+            let pos =
+                store.shard_position(meta.num, &sh.id, crate::stream::StartingPosition::TrimHorizon).expect("position");
+            records.extend(store.read_shard(meta.num, &sh.id, pos, 1000, usize::MAX).expect("read").records);
+        }
+        records.sort_by_key(|r| r.seq);
+        records
+    }
+
+    /// The `n` of every record's new image, in commit order.
+    fn new_images(store: &Store) -> Vec<Option<crate::value::Value>> {
+        all_records(store).into_iter().map(|r| r.new_image.and_then(|i| i.get("n").cloned())).collect()
+    }
+
+    /// One call with two writes of the same item: both records keep their
+    /// images, and the item counts once.
+    #[test]
+    fn one_call_writing_an_item_twice_keeps_both_images() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = open(dir.path());
+        create_tbl(&store);
+        let key: Item = [("pk".to_string(), s("a"))].into();
+        let put = |n: &str| {
+            let mut item = key.clone();
+            item.insert("n".into(), s(n));
+            WriteOp { table: "tbl".into(), key: key.clone(), decide: Box::new(move |_| Ok(Decision::Put(item))) }
+        };
+        store.write_many(vec![put("1"), put("2")], false).expect("write twice");
+        assert_eq!(new_images(&store), [Some(s("1")), Some(s("2"))]);
+        store.write_many(vec![put("3")], false).expect("write again");
+        assert_eq!(new_images(&store), [Some(s("1")), Some(s("2")), Some(s("3"))]);
+        let t = store.table("tbl").expect("table");
+        assert_eq!(t.stats().items, 1);
+        assert_eq!(store.get_item(&t, &key).expect("get").and_then(|i| i.get("n").cloned()), Some(s("3")));
+    }
+
     /// Readers racing the writes that put images into records: every record
     /// read, at any moment, carries the image of its own change.
     #[test]
@@ -1491,17 +1534,9 @@ mod tests {
                 }
             })
         };
-        let meta = store.list_streams().pop().expect("the stream");
         let mut seen = 0;
         while seen < WRITES {
-            let mut records = Vec::new();
-            for sh in &meta.shards {
-                let pos = store
-                    .shard_position(meta.num, &sh.id, crate::stream::StartingPosition::TrimHorizon)
-                    .expect("position");
-                records.extend(store.read_shard(meta.num, &sh.id, pos, 1000, usize::MAX).expect("read").records);
-            }
-            records.sort_by_key(|r| r.seq);
+            let records = all_records(&store);
             // Each shard read is a prefix of its records, so item k's j-th
             // record is write k + 3j.
             let mut next = [0u64, 1, 2];

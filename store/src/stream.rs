@@ -5,20 +5,24 @@
 //!   `stream_num(8, BE) ++ shard_num(4, BE) ++ seq(8, BE)`, written in the
 //!   same fjall batch as the item change they describe.
 //! - Sequence numbers come from one store-wide counter, so they increase
-//!   within a shard and a child shard's numbers follow its parent's. The
-//!   counter is persisted in the same batch as the records it numbered.
+//!   within a shard and a child shard's numbers follow its parent's. At open
+//!   the counter is recovered past every record, shard boundary and trimmed
+//!   mark (and the value persisted when streams switch or roll over), so no
+//!   number is handed out twice.
 //! - An item always maps to the same slot (a hash of its partition key); a
 //!   slot holds a chain of shards, each the parent of the next, and all open
 //!   shards roll over together every [`StreamConfig::rollover`].
-//! - Stream and shard metadata (JSON in the `meta` keyspace) changes only
-//!   under the store's write lock.
+//! - Stream and shard metadata (JSON in the `meta` keyspace): shards open
+//!   and close only under the store's write lock; retention records how far
+//!   it trimmed in the batch of each removal.
 //! - A record's new image is written once. While the record is the latest
 //!   change of its item, the record holds no copy: it is marked
 //!   [`NEW_BY_REF`] and the stored item starts with a [`RecordRef`] to it.
-//!   The write that next replaces or deletes the item (or deletes its
-//!   table) puts the image into the record, in the same batch. A reader that
-//!   meets a marked record takes the image from the item while the item
-//!   still refers to the record, and otherwise reads the record again.
+//!   The write that next replaces or deletes the item puts the image into
+//!   the record, in the same batch; DeleteTable puts every such image into
+//!   its record before the items go. A reader that meets a marked record
+//!   takes the image from the item (in the same snapshot), or, if the table
+//!   is gone, reads the record again.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -118,16 +118,17 @@ impl Store {
             }
             let (k, v) = kv.into_inner()?;
             let seq = seq_of_key(&k).ok_or_else(|| StoreError::Corrupt("stream record key".into()))?;
-            bytes += v.len();
             let mut record = decode_record(num, seq, &v)?;
+            let mut size = v.len();
             if record_new_by_ref(&v) {
                 let r = RecordRef { stream: num, shard: shard_num, seq };
-                match self.resolve_new_image(&snap, handle.as_deref(), &schema, r, &mut record)? {
-                    Some(image_bytes) => bytes += image_bytes,
+                match self.resolve_new_image(&snap, handle.as_deref(), &schema, r, &mut record, v.len())? {
+                    Some(full) => size = full,
                     // Retention removed it since the page began.
                     None => continue,
                 }
             }
+            bytes += size;
             page.records.push(record);
         }
         let next = page.records.last().map_or(from, |r| r.seq + 1);
@@ -143,8 +144,9 @@ impl Store {
     /// in the item) its new image: the item's in `snap`, where the item
     /// refers to the record. Should the item be gone from under `snap` (its
     /// table deleted), the record now holds the image: the change that
-    /// replaced the item, or the deletion, put it in. The image's encoded
-    /// size, or `None` when the record is gone (retention).
+    /// replaced the item, or the deletion, put it in. The size of the
+    /// record with its image (`stored` bytes without), or `None` when the
+    /// record is gone (retention).
     fn resolve_new_image(
         &self,
         snap: &fjall::Snapshot,
@@ -152,6 +154,7 @@ impl Store {
         schema: &KeySchema,
         r: RecordRef,
         record: &mut StreamRecord,
+        stored: usize,
     ) -> Result<Option<usize>> {
         let Some(records) = self.inner().records.get() else { return Ok(None) };
         if let Some(t) = table
@@ -160,7 +163,8 @@ impl Store {
             && at == r
         {
             record.new_image = Some(decode_item(raw)?);
-            return Ok(Some(raw.len()));
+            // The image's section: its length (4 bytes) and its encoding.
+            return Ok(Some(stored + 4 + raw.len()));
         }
         let Some(v) = records.get(r.key())? else { return Ok(None) };
         if record_new_by_ref(&v) {
@@ -171,6 +175,27 @@ impl Store {
         }
         *record = decode_record(r.stream, r.seq, &v)?;
         Ok(Some(v.len()))
+    }
+
+    /// Commits `batch` of removals from shard `shard` of stream `num`, with
+    /// the shard's trimmed mark moved to `last` (the highest removed), so
+    /// that a reopen never hands out a removed sequence number again.
+    fn commit_trim(&self, mut batch: fjall::OwnedWriteBatch, num: u64, shard: u32, last: Option<u64>) -> Result<()> {
+        let inner = self.inner();
+        let Some(last) = last else { return Ok(()) };
+        // Commits that put images into records check, under this lock, that
+        // the record is still there.
+        let _trim = lock(&inner.trim);
+        let mut streams = lock(&inner.streams);
+        if let Some(live) = streams.live.get_mut(&num)
+            && let Some(s) = live.meta.shards.iter_mut().find(|s| s.num == shard)
+        {
+            s.trimmed_through = Some(last.max(s.trimmed_through.unwrap_or(0)));
+            let json = serde_json::to_vec(&live.meta).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            batch.insert(&inner.meta, [META_STREAM, &num.to_be_bytes()].concat(), json);
+        }
+        batch.commit()?;
+        Ok(())
     }
 
     /// Watches shard `shard` of stream `num`: the receiver changes when a
@@ -233,25 +258,12 @@ impl Store {
                 last = seq_of_key(&k);
                 batch.remove(records, k);
                 if batch.len() >= 10_000 {
-                    let guard = lock(&inner.trim);
-                    std::mem::replace(&mut batch, inner.db.batch()).commit()?;
-                    drop(guard);
+                    let full = std::mem::replace(&mut batch, inner.db.batch());
+                    self.commit_trim(full, num, shard, last)?;
                     self.seal_full_memtables();
                 }
             }
-            let Some(last) = last else { continue };
-            // Commits that put images into records check, under this lock,
-            // that the record is still there.
-            let _trim = lock(&inner.trim);
-            let mut streams = lock(&inner.streams);
-            if let Some(live) = streams.live.get_mut(&num)
-                && let Some(s) = live.meta.shards.iter_mut().find(|s| s.num == shard)
-            {
-                s.trimmed_through = Some(last.max(s.trimmed_through.unwrap_or(0)));
-                let json = serde_json::to_vec(&live.meta).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                batch.insert(&inner.meta, [META_STREAM, &num.to_be_bytes()].concat(), json);
-            }
-            batch.commit()?;
+            self.commit_trim(batch, num, shard, last)?;
         }
         // Closed shards past retention have been trimmed empty: forget them,
         // and streams left without shards.
