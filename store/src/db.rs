@@ -924,8 +924,12 @@ impl Store {
         for (i, c) in unit.changes.iter().enumerate() {
             let id = (c.handle.def.id, c.key.as_slice());
             // Only the item's last change in the unit leaves its new image
-            // stored, so only its record may refer to it.
+            // stored, so only its record may refer to it; and only an
+            // INSERT's does. An item's next change pays a read and a rewrite
+            // of the record it refers to: once per item, not once per
+            // update of an item updated again and again.
             let is_last = !unit.repeats || last.get(&id) == Some(&i);
+            let by_ref = is_last && c.old.is_none();
             let old_img = image(c.old.as_ref(), c.old_raw.as_ref())?;
             let new_img = image(c.new.as_ref(), c.new_raw.as_ref())?;
             let mut stored = c.new_raw.clone();
@@ -940,7 +944,7 @@ impl Store {
                     new_img,
                     now,
                     c.origin,
-                    is_last,
+                    by_ref,
                 )?;
                 if let Some((r, by_ref)) = staged {
                     wakes.push((r.stream, r.shard, r.seq));
@@ -1525,12 +1529,15 @@ mod tests {
         let writer = {
             let store = store.clone();
             std::thread::spawn(move || {
-                // Write i sets item i % 3's `n` to i.
+                // Write i inserts item i % 3 with `n` = i, or deletes it
+                // again (every other round): every insert's record refers to
+                // its item until the delete puts the image in.
                 for i in 0..WRITES {
                     let key: Item = [("pk".to_string(), s(&(i % 3).to_string()))].into();
                     let mut item = key.clone();
                     item.insert("n".into(), s(&i.to_string()));
-                    store.write("tbl", &key, move |_| Ok(Decision::Put(item))).expect("write");
+                    let decision = if (i / 3) % 2 == 0 { Decision::Put(item) } else { Decision::Delete };
+                    store.write("tbl", &key, move |_| Ok(decision)).expect("write");
                 }
             })
         };
@@ -1538,14 +1545,18 @@ mod tests {
         while seen < WRITES {
             let records = all_records(&store);
             // Each shard read is a prefix of its records, so item k's j-th
-            // record is write k + 3j.
+            // INSERT is write k + 6j.
             let mut next = [0u64, 1, 2];
             for r in &records {
-                let image = r.new_image.as_ref().expect("a new image");
                 let Some(crate::value::Value::S(k)) = r.keys.get("pk") else { panic!("keys {:?}", r.keys) };
                 let k: usize = k.parse().expect("key");
+                if r.event == crate::stream::EventName::Remove {
+                    assert_eq!(r.new_image, None, "record {}", r.seq);
+                    continue;
+                }
+                let image = r.new_image.as_ref().expect("a new image");
                 assert_eq!(image.get("n"), Some(&s(&next[k].to_string())), "record {}", r.seq);
-                next[k] += 3;
+                next[k] += 6;
             }
             seen = records.len() as u64;
         }

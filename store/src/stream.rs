@@ -15,7 +15,7 @@
 //! - Stream and shard metadata (JSON in the `meta` keyspace): shards open
 //!   and close only under the store's write lock; retention records how far
 //!   it trimmed in the batch of each removal.
-//! - A record's new image is written once. While the record is the latest
+//! - An INSERT's new image is written once. While the record is the latest
 //!   change of its item, the record holds no copy: it is marked
 //!   [`NEW_BY_REF`] and the stored item starts with a [`RecordRef`] to it.
 //!   The write that next replaces or deletes the item puts the image into
