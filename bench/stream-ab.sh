@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Stream on versus off, with the drift between runs taken out: each variant
+# runs on a fresh server and data directory, the variants alternate, and
+# every round runs all of them. wrk (Debian package `wrk`), 16 connections,
+# one wrk thread, durable storage in buffered mode.
+#
+# Usage: bench/stream-ab.sh put|update SECONDS ROUNDS VARIANT...
+# A variant is VIEW (off, KEYS_ONLY, NEW_IMAGE, OLD_IMAGE, NEW_AND_OLD_IMAGES)
+# or BINARY:VIEW to compare two builds. `put` writes 1 KB items with fresh
+# keys (bench/put.lua); `update` first writes items for a second, then ADDs
+# to 1,000 of them (bench/update.lua). Examples:
+#   bench/stream-ab.sh put 10 3 off KEYS_ONLY NEW_IMAGE NEW_AND_OLD_IMAGES
+#   bench/stream-ab.sh update 10 2 /tmp/old/tidepool:NEW_IMAGE target/release/tidepool:NEW_IMAGE
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OP=$1 DUR=$2 ROUNDS=$3
+shift 3
+PORT=${BENCH_PORT:-8766}
+URL="http://127.0.0.1:$PORT/"
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
+cargo build --release --quiet
+call() { curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/x-amz-json-1.0' \
+  -H "X-Amz-Target: DynamoDB_20120810.$1" --data "$2" "$URL"; }
+PID= DATA=
+cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null; [ -n "$DATA" ] && rm -rf "$DATA"; }
+trap cleanup EXIT
+for round in $(seq 1 "$ROUNDS"); do
+  for variant in "$@"; do
+    BIN=./target/release/tidepool VIEW=$variant
+    if [[ $variant == *:* ]]; then BIN=${variant%:*} VIEW=${variant##*:}; fi
+    DATA=$(mktemp -d)
+    RUST_LOG=warn "$BIN" serve --port "$PORT" --data-dir "$DATA" >/dev/null 2>&1 &
+    PID=$!
+    until [ "$(call ListTables '{}' 2>/dev/null)" = 200 ]; do sleep 0.01; done
+    spec=""
+    [ "$VIEW" != off ] && spec=',"StreamSpecification":{"StreamEnabled":true,"StreamViewType":"'$VIEW'"}'
+    call CreateTable '{"TableName":"bench","KeySchema":[{"AttributeName":"pk","KeyType":"HASH"}],"AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"}],"BillingMode":"PAY_PER_REQUEST"'"$spec"'}' >/dev/null
+    script=put.lua
+    if [ "$OP" = update ]; then
+      wrk -t1 -c1 -d1s -s bench/put.lua "$URL" >/dev/null
+      script=update.lua
+    fi
+    rate=$(wrk -t1 -c16 -d"${DUR}s" -s "bench/$script" "$URL" | awk '/Requests\/sec/{print $2}')
+    echo "round $round  $OP  $variant  $rate/s"
+    kill "$PID"; wait "$PID" 2>/dev/null || true; PID=
+    rm -rf "$DATA"; DATA=
+  done
+done
