@@ -834,9 +834,9 @@ impl Store {
                 // Each image is encoded once, for the item and its stream
                 // record alike.
                 let new_raw = new.as_ref().map(encode_item_value);
-                // Two ops of one call on the same item were both decided
-                // against the stored item; the commit must still know it
-                // changes twice (the later change is the one stored).
+                // The ops of one call on the same item were all decided
+                // against the stored item; the commit must still know the
+                // item changes more than once (its last change is stored).
                 unit.repeats |= repeat || unit.latest(handle.def.id, &key).is_some();
                 unit.push(Change { handle, key, old: old.clone(), old_raw, new: new.clone(), new_raw, origin });
             }

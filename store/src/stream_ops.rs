@@ -187,14 +187,16 @@ impl Store {
         // the record is still there.
         let _trim = lock(&inner.trim);
         let mut streams = lock(&inner.streams);
-        if let Some(live) = streams.live.get_mut(&num)
-            && let Some(s) = live.meta.shards.iter_mut().find(|s| s.num == shard)
-        {
+        let Some(live) = streams.live.get_mut(&num) else { return Ok(batch.commit()?) };
+        // The mark moves in memory only once the removals are committed.
+        let mut meta = live.meta.clone();
+        if let Some(s) = meta.shards.iter_mut().find(|s| s.num == shard) {
             s.trimmed_through = Some(last.max(s.trimmed_through.unwrap_or(0)));
-            let json = serde_json::to_vec(&live.meta).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let json = serde_json::to_vec(&meta).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             batch.insert(&inner.meta, [META_STREAM, &num.to_be_bytes()].concat(), json);
         }
         batch.commit()?;
+        live.meta = meta;
         Ok(())
     }
 
