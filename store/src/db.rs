@@ -1229,10 +1229,10 @@ impl Store {
     /// Before a table's items go: puts into the records that refer to them
     /// their new images, in batches.
     fn materialize_table(&self, t: &TableHandle) -> Result<()> {
-        let by_ref = lock(&self.inner.streams).live.values().any(|l| {
-            l.meta.table == t.def.name
-                && matches!(l.meta.view_type, StreamViewType::NewImage | StreamViewType::NewAndOldImages)
-        });
+        let by_ref = lock(&self.inner.streams)
+            .live
+            .values()
+            .any(|l| l.meta.table == t.def.name && l.meta.view_type.has_new_image());
         if !by_ref {
             return Ok(());
         }

@@ -8,7 +8,7 @@ use crate::error::{Result, StoreError};
 use crate::key::{index_key, item_key, prefix_successor};
 use crate::stream::decode_stored;
 use crate::table::{IndexDef, KeySchema};
-use crate::value::{Item, Value, encode_key_component, escape_bytes, item_size, key_component_len};
+use crate::value::{Item, Value, decode_item, encode_key_component, escape_bytes, item_size, key_component_len};
 
 /// A page of Query or Scan stops once this many bytes were read.
 pub const MAX_PAGE_BYTES: usize = 1024 * 1024;
@@ -306,7 +306,8 @@ impl Store {
         for kv in t.index.prefix(index.id.to_be_bytes()) {
             let (_, v) = kv.into_inner()?;
             count += 1;
-            bytes += item_size(&decode_stored(&v)?) as u64;
+            // Index entries are projections, never stored items.
+            bytes += item_size(&decode_item(&v)?) as u64;
         }
         Ok((count, bytes))
     }

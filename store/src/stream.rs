@@ -455,8 +455,8 @@ pub(crate) fn encode_record(
         schema.names().filter_map(|n| source.get_key_value(n)).map(|(k, v)| (k.as_str(), v)).collect();
     keys.sort_unstable_by_key(|(k, _)| *k);
     let keys_raw = encode_entries(&keys);
-    let new = new.filter(|_| matches!(view, StreamViewType::NewImage | StreamViewType::NewAndOldImages));
-    let old = old.filter(|_| matches!(view, StreamViewType::OldImage | StreamViewType::NewAndOldImages));
+    let new = new.filter(|_| view.has_new_image());
+    let old = old.filter(|_| view.has_old_image());
     let size = entries_size(keys.iter().copied()) + new.map_or(0, |i| i.size) + old.map_or(0, |i| i.size);
     let by_ref = new_by_ref && new.is_some();
     let new = new.filter(|_| !by_ref);
@@ -641,7 +641,7 @@ mod tests {
             // By reference: no new image until it is put in, and then the
             // same record.
             let (pending, by_ref) = encode(true);
-            let with_new = matches!(view, StreamViewType::NewImage | StreamViewType::NewAndOldImages);
+            let with_new = view.has_new_image();
             assert_eq!(by_ref, with_new);
             assert_eq!(record_new_by_ref(&pending), with_new);
             if with_new {
@@ -654,7 +654,7 @@ mod tests {
             let r = decode_record(1, 9, &buf).unwrap();
             assert_eq!(r.event, EventName::Modify);
             assert_eq!(r.keys, [("pk".to_string(), Value::S("a".into()))].into_iter().collect());
-            let with_old = matches!(view, StreamViewType::OldImage | StreamViewType::NewAndOldImages);
+            let with_old = view.has_old_image();
             assert_eq!(r.new_image.is_some(), with_new);
             assert_eq!(r.old_image.is_some(), with_old);
             assert_eq!(r.origin, Origin { ttl: true, depth: 3 });

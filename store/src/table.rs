@@ -114,6 +114,16 @@ pub enum StreamViewType {
 }
 
 impl StreamViewType {
+    /// Records of this view carry the item after the change.
+    pub fn has_new_image(self) -> bool {
+        matches!(self, StreamViewType::NewImage | StreamViewType::NewAndOldImages)
+    }
+
+    /// Records of this view carry the item before the change.
+    pub fn has_old_image(self) -> bool {
+        matches!(self, StreamViewType::OldImage | StreamViewType::NewAndOldImages)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             StreamViewType::KeysOnly => "KEYS_ONLY",
