@@ -6,6 +6,7 @@
 
 pub mod bridge;
 pub mod dynamodb;
+pub mod http;
 pub mod lambda;
 pub mod streams;
 
@@ -41,6 +42,11 @@ pub struct ServerConfig {
     pub iterator_lifetime: Duration,
     /// A manifest (tables, functions, mappings) to apply at start.
     pub manifest: Option<PathBuf>,
+    /// The store's block cache in bytes (0: [`tidepool_store::DEFAULT_CACHE_BYTES`]).
+    pub cache_bytes: u64,
+    /// Client connections: how many, and the header, idle, body and write
+    /// timeouts ([`http::HttpLimits`]).
+    pub http: http::HttpLimits,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +60,8 @@ impl Default for ServerConfig {
             ttl_interval: tidepool_store::DEFAULT_TTL_INTERVAL,
             iterator_lifetime: streams::ITERATOR_LIFETIME,
             manifest: None,
+            cache_bytes: 0,
+            http: http::HttpLimits::default(),
         }
     }
 }
@@ -96,12 +104,27 @@ pub fn router(app: Arc<dynamodb::App>) -> Router {
 
 /// Opens the store and starts serving; returns once the port is bound.
 pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
+    let budget = http::DescriptorBudget::new(http::descriptor_limit(), config.http.max_connections);
+    if budget.overcommitted() {
+        tracing::warn!(
+            ?budget,
+            "the open-file limit is too low for the minimum connections and table files; raise `ulimit -n`"
+        );
+    } else {
+        tracing::info!(
+            open_files = budget.limit,
+            connections = budget.connections,
+            table_files = budget.table_files,
+            "descriptor budget"
+        );
+    }
     let store_config = StoreConfig {
         path: config.data_dir.clone(),
         durability: config.durability,
-        cache_bytes: 0,
+        cache_bytes: config.cache_bytes,
         streams: config.streams,
         ttl_interval: Some(config.ttl_interval),
+        max_cached_files: budget.table_files,
     };
     let store = tokio::task::spawn_blocking(move || Store::open(store_config))
         .await
@@ -139,13 +162,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
     }
     let (tx, rx) = oneshot::channel::<()>();
     let app2 = app.clone();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, router(app2))
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await
-    });
+    let task = tokio::spawn(http::serve(listener, router(app2), config.http, budget, rx));
     tracing::info!(%addr, "listening");
     Ok(Server { addr, store, app, shutdown: Some(tx), task })
 }

@@ -81,6 +81,10 @@ enum Command {
         /// Hours stream records stay readable (AWS: 24).
         #[arg(long, default_value_t = 24)]
         stream_retention_hours: u64,
+        /// The store's block cache in MiB: the memory budget for data, index
+        /// and filter blocks of large tables (README, "Memory").
+        #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(8..=1 << 20))]
+        cache_mb: u64,
         /// Milliseconds between TTL sweeps that delete expired items.
         #[arg(long, default_value_t = 1000)]
         ttl_interval_ms: u64,
@@ -92,6 +96,23 @@ enum Command {
         /// log at INFO; without it they are at DEBUG.
         #[arg(long)]
         log_functions: bool,
+        /// Client connections served at once; past it an idle connection is
+        /// closed for the new one, or the new one is throttled. 0 derives it
+        /// from the open-file limit (README, "Limits").
+        #[arg(long, default_value_t = 0, env = "TIDEPOOL_MAX_CONNECTIONS")]
+        max_connections: usize,
+        /// Seconds a client has to send a complete request head.
+        #[arg(long, default_value_t = tidepool::http::HEADER_READ_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=3600))]
+        header_read_timeout_secs: u64,
+        /// Seconds a kept-alive connection may wait for its next request.
+        #[arg(long, default_value_t = tidepool::http::IDLE_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        idle_timeout_secs: u64,
+        /// Seconds a request body has to arrive in full after its head.
+        #[arg(long, default_value_t = tidepool::http::BODY_READ_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        body_read_timeout_secs: u64,
+        /// Seconds a client may read none of its response before it is cut off.
+        #[arg(long, default_value_t = tidepool::http::WRITE_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        write_timeout_secs: u64,
     },
     /// Apply a manifest (tables, functions, mappings) to a running server;
     /// code files are read here and uploaded.
@@ -190,11 +211,21 @@ async fn main() -> anyhow::Result<()> {
             stream_shards,
             shard_rollover_secs,
             stream_retention_hours,
+            cache_mb,
             ttl_interval_ms,
             manifest,
             log_functions,
+            max_connections,
+            header_read_timeout_secs,
+            idle_timeout_secs,
+            body_read_timeout_secs,
+            write_timeout_secs,
         } => {
             tidepool::lambda::logs::set_show_at_info(log_functions);
+            match tidepool::http::raise_descriptor_limit() {
+                Ok(limit) => tracing::debug!(limit, "open-file limit"),
+                Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit to its hard limit"),
+            }
             let data_dir = if in_memory { None } else { Some(data_dir.unwrap_or_else(default_data_dir)) };
             if let Some(d) = &data_dir {
                 std::fs::create_dir_all(d).with_context(|| format!("create data directory {}", d.display()))?;
@@ -216,6 +247,14 @@ async fn main() -> anyhow::Result<()> {
                 },
                 ttl_interval: Duration::from_millis(ttl_interval_ms.max(10)),
                 manifest,
+                cache_bytes: cache_mb * 1024 * 1024,
+                http: tidepool::http::HttpLimits {
+                    max_connections,
+                    header_read_timeout: Duration::from_secs(header_read_timeout_secs),
+                    idle_timeout: Duration::from_secs(idle_timeout_secs),
+                    body_read_timeout: Duration::from_secs(body_read_timeout_secs),
+                    write_timeout: Duration::from_secs(write_timeout_secs),
+                },
                 ..ServerConfig::default()
             };
             let server = tidepool::start(config).await?;

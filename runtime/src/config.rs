@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use crate::error::RuntimeError;
 use crate::limits::{
-    DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_LOG_BYTES, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, MAX_ENVIRONMENT_BYTES,
-    MEMORY_MB, TIMEOUT_SECONDS,
+    DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_GUEST_MEMORY_MB, DEFAULT_MAX_LOG_BYTES, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT,
+    MAX_ENVIRONMENT_BYTES, MEMORY_MB, TIMEOUT_SECONDS,
 };
 
 /// How a [`Runtime`](crate::Runtime) is set up.
@@ -21,6 +21,10 @@ pub struct RuntimeConfig {
     pub max_concurrency: u32,
     /// Captured log bytes kept per invocation; see [`DEFAULT_MAX_LOG_BYTES`].
     pub max_log_bytes: usize,
+    /// Guest memory (MB) the running invocations may reserve together; see
+    /// [`DEFAULT_MAX_GUEST_MEMORY_MB`]. An invocation reserves its function's memory size, or all
+    /// of this when the memory size is larger (its guest is then limited to this).
+    pub max_guest_memory_mb: u32,
 }
 
 impl RuntimeConfig {
@@ -30,6 +34,7 @@ impl RuntimeConfig {
             cache_dir: cache_dir.into(),
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
             max_log_bytes: DEFAULT_MAX_LOG_BYTES,
+            max_guest_memory_mb: DEFAULT_MAX_GUEST_MEMORY_MB,
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -21,9 +21,11 @@ use crate::code::CodeHash;
 use crate::config::FunctionConfig;
 use crate::host::{HostState, MemoryLimiter};
 use crate::invocation::{FunctionError, FunctionErrorKind, Invocation, InvokeOptions, ThrottleReason, Throttled};
-use crate::limits::{EPOCH_TICK, MAX_RESPONSE_BYTES};
+use crate::limits::{EPOCH_TICK, MAX_GUEST_ADDRESSABLE_MB, MAX_LOGGED_TEXT_BYTES, MAX_RESPONSE_BYTES};
 use crate::logs::LogBuffer;
+use crate::payload::{Capped, CappedError};
 use crate::runtime::Inner;
+use crate::text::Bounded;
 
 const MIB: usize = 1024 * 1024;
 
@@ -49,12 +51,16 @@ pub struct LoadedFunction {
 }
 
 /// The right to run one invocation of one function: a slot of its reserved concurrency (if any)
-/// and of the runtime's pool. Released when dropped.
+/// and of the runtime's pool, and its memory size in the runtime's guest memory budget. Released
+/// when dropped.
 #[must_use = "a permit is released when dropped"]
 pub struct InvokePermit {
     function: u64,
     _reserved: Option<OwnedSemaphorePermit>,
     _slot: OwnedSemaphorePermit,
+    /// The guest memory reserved, in MB: the guest's memory limit.
+    memory_mb: u32,
+    _memory: OwnedSemaphorePermit,
 }
 
 impl std::fmt::Debug for InvokePermit {
@@ -96,25 +102,43 @@ impl LoadedFunction {
         &self.code
     }
 
-    /// Takes a permit if one is free now, else fails as Lambda throttles a synchronous invoke.
-    pub fn try_acquire(&self) -> Result<InvokePermit, Throttled> {
-        let reserved = match &self.reserved {
-            Some(semaphore) => Some(semaphore.clone().try_acquire_owned().map_err(|e| throttled(e, true))?),
-            None => None,
-        };
-        let slot = self.runtime.slots.clone().try_acquire_owned().map_err(|e| throttled(e, false))?;
-        Ok(InvokePermit { function: self.id, _reserved: reserved, _slot: slot })
+    /// The guest memory one invocation reserves, in MB: the function's memory size, but no more
+    /// than a guest can address, nor than the whole budget (the guest is then held to that).
+    pub fn reserved_memory_mb(&self) -> u32 {
+        self.config.memory_mb.min(MAX_GUEST_ADDRESSABLE_MB).min(self.runtime.guest_memory_limit_mb())
     }
 
-    /// Waits for a permit (stream delivery waits rather than failing). With a reserved
-    /// concurrency of 0 it never returns.
+    /// Takes a permit if one is free now, else fails as Lambda throttles a synchronous invoke.
+    pub fn try_acquire(&self) -> Result<InvokePermit, Throttled> {
+        let reserved = self.reserved.as_ref().map(|semaphore| semaphore.clone().try_acquire_owned()).transpose();
+        let reserved =
+            reserved.map_err(|e| throttled(e, ThrottleReason::ReservedFunctionConcurrentInvocationLimitExceeded))?;
+        let slot = self.runtime.slots.clone().try_acquire_owned();
+        let slot = slot.map_err(|e| throttled(e, ThrottleReason::ConcurrentInvocationLimitExceeded))?;
+        let memory_mb = self.reserved_memory_mb();
+        let memory = self.runtime.memory.clone().try_acquire_many_owned(memory_mb);
+        let memory = memory.map_err(|e| throttled(e, ThrottleReason::GuestMemoryLimitExceeded))?;
+        Ok(InvokePermit { function: self.id, _reserved: reserved, _slot: slot, memory_mb, _memory: memory })
+    }
+
+    /// Waits for a permit (stream delivery waits rather than failing), its guest memory
+    /// included. With a reserved concurrency of 0 it never returns.
     pub async fn acquire(&self) -> InvokePermit {
         let reserved = match &self.reserved {
             Some(semaphore) => Some(semaphore.clone().acquire_owned().await.expect("the semaphore is never closed")),
             None => None,
         };
         let slot = self.runtime.slots.clone().acquire_owned().await.expect("the semaphore is never closed");
-        InvokePermit { function: self.id, _reserved: reserved, _slot: slot }
+        let memory_mb = self.reserved_memory_mb();
+        let memory = match self.runtime.memory.clone().try_acquire_many_owned(memory_mb) {
+            Ok(memory) => memory,
+            Err(_) => {
+                let _waiting = Waiting::on(&self.runtime.memory_waiting);
+                let memory = self.runtime.memory.clone().acquire_many_owned(memory_mb).await;
+                memory.expect("the semaphore is never closed")
+            }
+        };
+        InvokePermit { function: self.id, _reserved: reserved, _slot: slot, memory_mb, _memory: memory }
     }
 
     /// [`LoadedFunction::acquire`], blocking the thread. Not from inside an async task.
@@ -144,7 +168,9 @@ impl LoadedFunction {
         tracing::Span::current().record("request_id", request_id.as_str());
         let runtime = &*self.runtime;
         let timeout = self.config.timeout;
-        let memory_limit = self.config.memory_mb as usize * MIB;
+        // The guest may grow to what its permit reserved: its memory size, or less when the
+        // runtime's guest memory budget is smaller.
+        let memory_limit = permit.memory_mb as usize * MIB;
         let logs = LogBuffer::new(runtime.config.max_log_bytes);
 
         let start = Instant::now();
@@ -187,8 +213,13 @@ impl LoadedFunction {
         let returned = {
             let _ticking = runtime.ticker.activate();
             let run = async {
-                let handler = self.pre.instantiate_async(&mut store).await?;
-                handler.call_handle(&mut store, event, &context).await
+                let instance = self.pre.instance_pre().instantiate_async(&mut store).await?;
+                // The result is lifted with its strings capped (`payload.rs`): a response or an
+                // error over Lambda's limit is measured in the guest's memory, never copied.
+                let handle = instance
+                    .get_typed_func::<(&str, &GuestContext), (Result<Response, CappedError>,)>(&mut store, "handle")?;
+                let (returned,) = handle.call_async(&mut store, (event, &context)).await?;
+                Ok::<_, wasmtime::Error>(returned)
             };
             // The epoch interrupts a guest that computes; this timer one that waits in a host
             // call (a WASI sleep or poll), where epochs are not checked.
@@ -205,15 +236,12 @@ impl LoadedFunction {
         drop(permit);
 
         let result = match returned {
-            Ok(Ok(response)) if response.len() > MAX_RESPONSE_BYTES => Err(FunctionError::new(
-                "Function.ResponseSizeTooLarge",
-                format!("Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."),
-                FunctionErrorKind::ResponseTooLarge,
-            )),
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(error)) => {
-                Err(FunctionError::new(error.error_type, error.error_message, FunctionErrorKind::Returned))
+            Ok(Ok(Capped::Fits(response))) => Ok(response),
+            Ok(Err(CappedError::Fits { error_type, error_message })) => {
+                Err(FunctionError::new(error_type, error_message, FunctionErrorKind::Returned))
             }
+            // The error object is the response payload, and Lambda's limit applies to it too.
+            Ok(Ok(Capped::TooLarge(size)) | Err(CappedError::TooLarge(size))) => Err(response_too_large(size)),
             Err(error) => {
                 let error = self.runtime_error(&request_id, error, &state);
                 logs.append(format!("{}\n", error.error_message).as_bytes());
@@ -269,7 +297,8 @@ impl LoadedFunction {
                 None => format!("{:#}", error),
             };
             message = format!("Runtime exited with error: {cause}");
-            tracing::debug!(error = format!("{error:?}"), "guest trapped");
+            let error = format!("{error:?}");
+            tracing::debug!(error = %Bounded(&error, MAX_LOGGED_TEXT_BYTES), "guest trapped");
         }
         let error_type = match kind {
             FunctionErrorKind::OutOfMemory => "Runtime.OutOfMemory",
@@ -280,20 +309,45 @@ impl LoadedFunction {
     }
 }
 
+/// What the handler returns: its response, copied only within Lambda's limit.
+type Response = Capped<MAX_RESPONSE_BYTES>;
+
+/// Lambda's answer to a response (or an error object) of `size` bytes, over
+/// [`MAX_RESPONSE_BYTES`].
+fn response_too_large(size: usize) -> FunctionError {
+    FunctionError::new(
+        "Function.ResponseSizeTooLarge",
+        format!(
+            "Response payload size ({size} bytes) exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
+        ),
+        FunctionErrorKind::ResponseTooLarge,
+    )
+}
+
+/// Counts an invocation waiting for guest memory while it lives.
+struct Waiting<'a>(&'a AtomicU32);
+
+impl<'a> Waiting<'a> {
+    fn on(counter: &'a AtomicU32) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Waiting(counter)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Epoch ticks (milliseconds) to wait for `duration`, at least one.
 fn ticks(duration: std::time::Duration) -> u64 {
     (duration.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64).max(1)
 }
 
-fn throttled(error: TryAcquireError, reserved: bool) -> Throttled {
+fn throttled(error: TryAcquireError, reason: ThrottleReason) -> Throttled {
     debug_assert!(matches!(error, TryAcquireError::NoPermits), "the semaphores are never closed");
-    Throttled {
-        reason: if reserved {
-            ThrottleReason::ReservedFunctionConcurrentInvocationLimitExceeded
-        } else {
-            ThrottleReason::ConcurrentInvocationLimitExceeded
-        },
-    }
+    Throttled { reason }
 }
 
 /// Runs a future to completion on this thread, parking between polls.

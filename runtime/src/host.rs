@@ -3,15 +3,16 @@
 
 use std::sync::Arc;
 
-use wasmtime::ResourceLimiter;
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{ResourceLimiter, StoreContextMut};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::tidepool::handler::{log, store, types};
+use crate::bindings::tidepool::handler::types;
 use crate::bindings::{Level, StoreError};
 use crate::bridge::{InvocationOrigin, StoreBridge};
-use crate::limits::MAX_TABLE_ELEMENTS;
+use crate::limits::{MAX_LOG_LINE_BYTES, MAX_STORE_OPERATION_BYTES, MAX_STORE_REQUEST_BYTES, MAX_TABLE_ELEMENTS};
 use crate::logs::LogBuffer;
+use crate::payload::{Capped, Head};
 
 pub(crate) struct HostState {
     pub(crate) wasi: WasiCtx,
@@ -30,16 +31,66 @@ impl WasiView for HostState {
 
 impl types::Host for HostState {}
 
-impl store::Host for HostState {
-    fn call(&mut self, operation: String, request: String) -> Result<String, StoreError> {
+/// The `tidepool:handler` interfaces' instance names, as a component imports them.
+const STORE_INTERFACE: &str = "tidepool:handler/store@0.1.0";
+const LOG_INTERFACE: &str = "tidepool:handler/log@0.1.0";
+
+/// Adds the `tidepool:handler` imports to `linker`. `store.call` and `log.log` are defined here
+/// rather than through the generated bindings, whose `String` arguments wasmtime would copy out
+/// of the guest whole, whatever their length: their strings are lifted capped (`payload.rs`).
+pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    types::add_to_linker::<HostState, HasSelf<HostState>>(linker, |state| state)?;
+    type CallArgs = (Capped<MAX_STORE_OPERATION_BYTES>, Capped<MAX_STORE_REQUEST_BYTES>);
+    linker.instance(STORE_INTERFACE)?.func_wrap(
+        "call",
+        |mut cx: StoreContextMut<'_, HostState>, (operation, request): CallArgs| {
+            Ok((cx.data_mut().store_call(operation, request),))
+        },
+    )?;
+    linker.instance(LOG_INTERFACE)?.func_wrap(
+        "log",
+        |mut cx: StoreContextMut<'_, HostState>, (level, message): (Level, Head<MAX_LOG_LINE_BYTES>)| {
+            cx.data_mut().log(level, message);
+            Ok(())
+        },
+    )?;
+    Ok(())
+}
+
+impl HostState {
+    /// `store.call`: one DynamoDB operation through the bridge. A request over DynamoDB's 16 MB
+    /// (or an operation name longer than any) is refused as DynamoDB refuses it, uncopied.
+    fn store_call(
+        &mut self,
+        operation: Capped<MAX_STORE_OPERATION_BYTES>,
+        request: Capped<MAX_STORE_REQUEST_BYTES>,
+    ) -> Result<String, StoreError> {
+        let operation = match operation {
+            Capped::Fits(operation) => operation,
+            Capped::TooLarge(len) => {
+                return Err(StoreError {
+                    error_type: "UnknownOperationException".into(),
+                    message: format!("Unknown operation: an operation name of {len} bytes"),
+                });
+            }
+        };
+        let request = match request {
+            Capped::Fits(request) => request,
+            Capped::TooLarge(_) => {
+                return Err(StoreError {
+                    error_type: "RequestEntityTooLarge".into(),
+                    message: format!("Request must be smaller than {MAX_STORE_REQUEST_BYTES} bytes for the operation"),
+                });
+            }
+        };
         self.bridge
             .call(&operation, &request, &self.origin)
             .map_err(|e| StoreError { error_type: e.error_type, message: e.message })
     }
-}
 
-impl log::Host for HostState {
-    fn log(&mut self, level: Level, message: String) {
+    /// `log.log`: a line of the invocation's log. Only as much of the message as a line keeps
+    /// was copied out of the guest ([`MAX_LOG_LINE_BYTES`]); the rest counts as cut.
+    fn log(&mut self, level: Level, message: Head<MAX_LOG_LINE_BYTES>) {
         let level = match level {
             Level::Trace => "TRACE",
             Level::Debug => "DEBUG",
@@ -47,15 +98,15 @@ impl log::Host for HostState {
             Level::Warn => "WARN",
             Level::Error => "ERROR",
         };
-        let mut line = String::with_capacity(message.len() + 10);
-        line.push('[');
-        line.push_str(level);
-        line.push_str("]\t");
-        line.push_str(&message);
-        if !line.ends_with('\n') {
-            line.push('\n');
+        let Head { text, unread } = message;
+        let parts: [&[u8]; 4] = [b"[", level.as_bytes(), b"]\t", text.as_bytes()];
+        if unread > 0 {
+            self.logs.append_parts_cut(&parts, unread as u64);
+        } else {
+            // Written in parts, without another copy: the buffer keeps what fits a line.
+            let newline: &[u8] = if text.ends_with('\n') { b"" } else { b"\n" };
+            self.logs.append_parts(&[&parts[..], &[newline]].concat());
         }
-        self.logs.append(line.as_bytes());
     }
 }
 

@@ -134,10 +134,47 @@ impl FunctionError {
         }
     }
 
-    /// `{"errorType": ..., "errorMessage": ...}`.
+    /// `{"errorMessage": ..., "errorType": ...}`, written straight from the two strings.
     pub fn to_json(&self) -> String {
-        serde_json::json!({"errorType": self.error_type, "errorMessage": self.error_message}).to_string()
+        #[derive(serde::Serialize)]
+        struct Wire<'a> {
+            #[serde(rename = "errorMessage")]
+            error_message: &'a str,
+            #[serde(rename = "errorType")]
+            error_type: &'a str,
+        }
+        let wire = Wire { error_message: &self.error_message, error_type: &self.error_type };
+        let mut out = Vec::with_capacity(self.json_len());
+        serde_json::to_writer(&mut out, &wire).expect("two strings always serialize");
+        String::from_utf8(out).expect("serde_json writes UTF-8")
     }
+
+    /// The length of [`FunctionError::to_json`], counted without writing it.
+    pub fn json_len(&self) -> usize {
+        ERROR_JSON_OVERHEAD
+            + json_string_len(self.error_message.as_bytes())
+            + json_string_len(self.error_type.as_bytes())
+    }
+}
+
+/// The bytes of an error object besides its two strings: `{"errorMessage":`, `,"errorType":`
+/// and `}`.
+pub(crate) const ERROR_JSON_OVERHEAD: usize = r#"{"errorMessage":,"errorType":}"#.len();
+
+/// The bytes one byte of a UTF-8 string takes in JSON as `serde_json` writes it: `"` and `\`
+/// and the short escapes (`\b \t \n \f \r`) two, other control characters six (`\u00XX`),
+/// everything else (other ASCII, and each byte of a longer character) itself.
+pub(crate) fn json_byte_len(byte: u8) -> usize {
+    match byte {
+        b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+        0x00..=0x1f => 6,
+        _ => 1,
+    }
+}
+
+/// The length of the UTF-8 string `bytes` as a JSON string, its quotes included.
+pub(crate) fn json_string_len(bytes: &[u8]) -> usize {
+    2 + bytes.iter().map(|&b| json_byte_len(b)).sum::<usize>()
 }
 
 impl fmt::Display for FunctionError {
@@ -161,15 +198,50 @@ pub enum ThrottleReason {
     ReservedFunctionConcurrentInvocationLimitExceeded,
     /// The runtime's `max_concurrency` is in use.
     ConcurrentInvocationLimitExceeded,
+    /// The invocations running hold the runtime's `max_guest_memory_mb`, and this one's memory
+    /// size does not fit beside them. Lambda's `Reason` has no memory variant: it is reported as
+    /// `ConcurrentInvocationLimitExceeded`, with its own message.
+    GuestMemoryLimitExceeded,
 }
 
 impl ThrottleReason {
+    /// Lambda's `Reason` value.
     pub fn as_str(&self) -> &'static str {
         match self {
             ThrottleReason::ReservedFunctionConcurrentInvocationLimitExceeded => {
                 "ReservedFunctionConcurrentInvocationLimitExceeded"
             }
-            ThrottleReason::ConcurrentInvocationLimitExceeded => "ConcurrentInvocationLimitExceeded",
+            ThrottleReason::ConcurrentInvocationLimitExceeded | ThrottleReason::GuestMemoryLimitExceeded => {
+                "ConcurrentInvocationLimitExceeded"
+            }
+        }
+    }
+
+    /// The `message` of the `TooManyRequestsException`: Lambda's `Rate Exceeded.`, and for the
+    /// guest memory budget what ran out.
+    pub fn message(&self) -> &'static str {
+        match self {
+            ThrottleReason::GuestMemoryLimitExceeded => {
+                "Rate Exceeded. The invocations running hold the server's guest memory budget; retry later."
+            }
+            _ => "Rate Exceeded.",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_objects_length_is_counted_as_serde_json_writes_it() {
+        let nasty = "quote \" slash \\ newline \n tab \t bell \u{7} nul \0 del \u{7f} é 日本 🎉 \u{8}\u{c}\r /";
+        for (error_type, error_message) in [("", ""), ("T", nasty), (nasty, "plain"), ("BigError", &"e".repeat(1000))] {
+            let error = FunctionError::new(error_type, error_message, FunctionErrorKind::Returned);
+            let json = error.to_json();
+            assert_eq!(error.json_len(), json.len(), "{json}");
+            let back: serde_json::Value = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, serde_json::json!({"errorType": error_type, "errorMessage": error_message}));
         }
     }
 }

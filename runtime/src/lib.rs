@@ -8,7 +8,9 @@
 //! - [`LoadedFunction::invoke`] runs one event in a fresh instance (pooling allocator,
 //!   `InstancePre`), under the timeout (epoch interruption) and the memory limit (a store
 //!   limiter), and returns an [`Invocation`]: the response or a Lambda-shaped [`FunctionError`],
-//!   the captured logs, the duration and the peak memory.
+//!   the captured logs, the duration and the peak memory. Each invocation reserves its memory
+//!   size in the runtime's guest memory budget ([`RuntimeConfig::max_guest_memory_mb`]), and a
+//!   response or error past Lambda's 6 MB is measured in the guest, never copied out.
 //! - Guests reach the DynamoDB API through a [`StoreBridge`] the embedder provides.
 //!
 //! The API is synchronous: async callers take a permit with [`LoadedFunction::acquire`] and run
@@ -29,8 +31,10 @@ mod host;
 mod invocation;
 pub mod limits;
 mod logs;
+mod payload;
 pub mod registry;
 mod runtime;
+pub mod text;
 mod ticker;
 
 pub use bridge::{DeferredCall, DeferringBridge, InvocationOrigin, NoStore, StoreBridge, StoreCallError};

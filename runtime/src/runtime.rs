@@ -2,14 +2,14 @@
 //! imports, the cache of precompiled components and the epoch ticker.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Semaphore;
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use crate::bindings::{Handler, HandlerPre};
+use crate::bindings::HandlerPre;
 use crate::bridge::StoreBridge;
 use crate::code::{CodeCache, CodeHash};
 use crate::config::{FunctionConfig, RuntimeConfig};
@@ -36,6 +36,11 @@ pub(crate) struct Inner {
     components: Mutex<HashMap<CodeHash, Component>>,
     /// One permit per invocation running, over all functions: a pooling-allocator slot.
     pub(crate) slots: Arc<Semaphore>,
+    /// One permit per MB of guest memory reserved by the invocations running
+    /// ([`RuntimeConfig::max_guest_memory_mb`]).
+    pub(crate) memory: Arc<Semaphore>,
+    /// Invocations waiting in [`LoadedFunction::acquire`] for their guest memory now.
+    pub(crate) memory_waiting: AtomicU32,
     pub(crate) ticker: Ticker,
     pub(crate) bridge: Arc<dyn StoreBridge>,
     pub(crate) config: RuntimeConfig,
@@ -56,6 +61,13 @@ pub struct RuntimeStats {
     pub compilations: u64,
     /// Components loaded from a precompiled file of the cache.
     pub cache_loads: u64,
+    /// Guest memory (MB) reserved now by the invocations running.
+    pub guest_memory_reserved_mb: u32,
+    /// The most guest memory (MB) they may reserve together.
+    pub guest_memory_limit_mb: u32,
+    /// Invocations waiting for guest memory now (stream, schedule and asynchronous ones, which
+    /// wait rather than being throttled).
+    pub guest_memory_waiting: u32,
 }
 
 impl Runtime {
@@ -67,18 +79,20 @@ impl Runtime {
             Engine::new(&engine_config(config.max_concurrency)).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
-        Handler::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
-            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        crate::host::add_to_linker(&mut linker).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let cache = CodeCache::open(&config.cache_dir, &engine)?;
         let ticker =
             Ticker::start(engine.clone()).map_err(|e| RuntimeError::Engine(format!("start the epoch ticker: {e}")))?;
         let slots = Arc::new(Semaphore::new(config.max_concurrency as usize));
+        let memory = Arc::new(Semaphore::new(config.max_guest_memory_mb.max(1) as usize));
         let inner = Inner {
             engine,
             linker,
             cache,
             components: Mutex::default(),
             slots,
+            memory,
+            memory_waiting: AtomicU32::new(0),
             ticker,
             bridge,
             config,
@@ -124,11 +138,15 @@ impl Runtime {
         Ok(Arc::new(LoadedFunction::new(self.inner.clone(), config, *hash, pre)))
     }
 
-    /// The cache's counters.
+    /// The cache's counters, and the guest memory reserved and waited for.
     pub fn stats(&self) -> RuntimeStats {
+        let limit = self.inner.guest_memory_limit_mb();
         RuntimeStats {
             compilations: self.inner.stats.compilations.load(Ordering::Relaxed),
             cache_loads: self.inner.stats.cache_loads.load(Ordering::Relaxed),
+            guest_memory_reserved_mb: limit.saturating_sub(self.inner.memory.available_permits() as u32),
+            guest_memory_limit_mb: limit,
+            guest_memory_waiting: self.inner.memory_waiting.load(Ordering::Relaxed),
         }
     }
 
@@ -170,6 +188,13 @@ impl Runtime {
     fn lock_components(&self) -> std::sync::MutexGuard<'_, HashMap<CodeHash, Component>> {
         // The map is only inserted into: a panic elsewhere cannot leave it inconsistent.
         self.inner.components.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Inner {
+    /// [`RuntimeConfig::max_guest_memory_mb`], at least 1.
+    pub(crate) fn guest_memory_limit_mb(&self) -> u32 {
+        self.config.max_guest_memory_mb.max(1)
     }
 }
 

@@ -181,11 +181,72 @@ fn every_invocation_gets_a_fresh_instance() {
 
 #[test]
 fn a_response_over_6_mb_is_a_function_error() {
+    let max = tidepool_runtime::limits::MAX_RESPONSE_BYTES;
+    assert_eq!(max, 6_291_556, "Lambda's figure: 6 MiB and 100 bytes");
     let echo = load("echo", config("big"));
-    let event = json!({"data": "x".repeat(6 * 1024 * 1024)});
-    let error = invoke(&echo, &event).result.expect_err("too large");
-    assert_eq!(error.kind, FunctionErrorKind::ResponseTooLarge);
-    assert_eq!(error.error_type, "Function.ResponseSizeTooLarge");
+    // Echo returns its event as it came: `{"data":"xx...x"}`.
+    let sized = |bytes: usize| json!({"data": "x".repeat(bytes - r#"{"data":""}"#.len())});
+
+    // Well past the limit (a 6 MiB string and more), and one byte past it.
+    for bytes in [max + 64 * 1024, max + 1] {
+        let error = invoke(&echo, &sized(bytes)).result.expect_err("too large");
+        assert_eq!(error.kind, FunctionErrorKind::ResponseTooLarge);
+        assert_eq!(error.error_type, "Function.ResponseSizeTooLarge");
+        assert_eq!(
+            error.error_message,
+            format!("Response payload size ({bytes} bytes) exceeded maximum allowed payload size (6291556 bytes).")
+        );
+    }
+    // At the limit the response comes back whole.
+    let invocation = invoke(&echo, &sized(max));
+    assert_eq!(invocation.result.as_ref().map(String::len), Ok(max));
+}
+
+#[test]
+fn a_store_request_over_dynamodbs_16_mb_is_refused_before_the_bridge() {
+    let max = tidepool_runtime::limits::MAX_STORE_REQUEST_BYTES;
+    let mut config = config("store-big");
+    config.memory_mb = 512;
+    let function = load("misbehave", config);
+    let bridge = Arc::new(RecordingBridge::default());
+    let call = |operation: &str, request: Value| {
+        let event = json!({"action": "store", "operation": operation, "request": request});
+        let invocation = function.try_invoke(&event.to_string(), InvokeOptions::new().bridge(bridge.clone())).unwrap();
+        response(&invocation)
+    };
+    // The guest sends `request` as JSON text: `{"TableName":"T","Item":{"pk":{"S":"xx...x"}}}`.
+    let item = |bytes: usize| {
+        let padding = r#"{"Item":{"pk":{"S":""}},"TableName":"T"}"#.len();
+        json!({"TableName": "T", "Item": {"pk": {"S": "x".repeat(bytes - padding)}}})
+    };
+    assert_eq!(item(max + 1).to_string().len(), max + 1);
+
+    let refused = call("PutItem", item(max + 1));
+    assert_eq!(refused["error"]["type"], "RequestEntityTooLarge", "{}", &refused.to_string()[..200]);
+    assert_eq!(refused["error"]["message"], format!("Request must be smaller than {max} bytes for the operation"));
+    let refused = call(&"PutItem".repeat(100), item(100));
+    assert_eq!(refused["error"]["type"], "UnknownOperationException");
+    assert!(bridge.calls.lock().unwrap().is_empty(), "neither reached the bridge");
+
+    // At the limit the request reaches the bridge whole.
+    assert_eq!(call("PutItem", item(max))["ok"], json!({"Attributes": {"n": {"N": "1"}}}));
+    let calls = bridge.calls.lock().unwrap();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].1.to_string().len(), max);
+}
+
+#[test]
+fn a_log_call_longer_than_a_line_keeps_its_head_and_counts_the_rest() {
+    let max = tidepool_runtime::limits::MAX_LOG_LINE_BYTES;
+    let function = load("misbehave", config("long-log"));
+    let bytes = 3 * max;
+    let invocation = invoke(&function, &json!({"action": "long_line", "bytes": bytes, "log": true}));
+    assert_eq!(response(&invocation), "written");
+    let line = invocation.logs.lines().find(|l| l.contains("BEGIN")).expect("the line is logged");
+    assert!(line.starts_with("[INFO]\tBEGINxxx"), "{}", &line[..40]);
+    assert!(line.len() <= max, "{} bytes", line.len());
+    let kept = line.find('…').expect("a marker");
+    assert_eq!(&line[kept..], format!("…[truncated {} bytes]", "[INFO]\t".len() + bytes - kept));
 }
 
 #[test]

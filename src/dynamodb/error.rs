@@ -32,6 +32,8 @@ impl ApiError {
             | "IncompleteSignatureException"
             | "InvalidSignatureException"
             | "RequestEntityTooLarge" => CORAL,
+            // DynamoDB's request-rate throttling comes from its front end.
+            "ThrottlingException" => "com.amazon.coral.availability#",
             _ => DYNAMO,
         };
         ApiError { status, kind: format!("{ns}{kind}"), message: message.into(), extra: Map::new() }

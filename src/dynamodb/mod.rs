@@ -30,6 +30,12 @@ use request::Req;
 pub const ACCOUNT_ID: &str = "000000000000";
 /// DynamoDB refuses requests over 16 MB.
 pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
+/// DynamoDB and Streams request bodies held at once (sixteen requests at
+/// [`MAX_REQUEST_BYTES`]): a body is held from its first byte until its
+/// answer is written, with its parsed form beside it, so without a bound
+/// many large concurrent requests could take gigabytes. A request past it
+/// gets `ThrottlingException`, which the AWS SDKs retry with backoff.
+pub const MAX_REQUEST_BODIES_IN_FLIGHT_BYTES: usize = 16 * MAX_REQUEST_BYTES;
 const TARGET_PREFIX: &str = "DynamoDB_20120810.";
 
 /// Shared server state.
@@ -45,6 +51,8 @@ pub struct App {
     /// Functions and triggers; set once at start, after the state exists
     /// (guests call back into it).
     pub lambda: std::sync::OnceLock<crate::lambda::Lambda>,
+    /// Request bodies held now ([`MAX_REQUEST_BODIES_IN_FLIGHT_BYTES`]).
+    pub bodies: Arc<crate::lambda::budget::ByteBudget>,
 }
 
 impl App {
@@ -65,6 +73,7 @@ impl App {
             partiql_tokens: Default::default(),
             streams,
             lambda: Default::default(),
+            bodies: crate::lambda::budget::ByteBudget::new(MAX_REQUEST_BODIES_IN_FLIGHT_BYTES),
         })
     }
 }
@@ -198,17 +207,36 @@ fn ok_response(body: Reply) -> Response {
 }
 
 /// Handles one DynamoDB request.
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "RequestEntityTooLarge",
+        format!("Request must be smaller than {MAX_REQUEST_BYTES} bytes for the operation"),
+    )
+}
+
 pub async fn handle(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
-    let body: Bytes = match axum::body::to_bytes(body, MAX_REQUEST_BYTES).await {
+    // Reserve what the body may take before reading it: its declared length,
+    // or the request limit when it has none (a chunked body).
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(MAX_REQUEST_BYTES);
+    if declared > MAX_REQUEST_BYTES {
+        return too_large().into_response();
+    }
+    let Some(_reserved) = app.bodies.try_reserve(declared) else {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "ThrottlingException",
+            "Too many large requests are being read at once; retry with backoff",
+        )
+        .into_response();
+    };
+    let body: Bytes = match axum::body::to_bytes(body, declared).await {
         Ok(b) => b,
-        Err(_) => {
-            return ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "RequestEntityTooLarge",
-                format!("Request must be smaller than {MAX_REQUEST_BYTES} bytes for the operation"),
-            )
-            .into_response();
-        }
+        Err(_) => return too_large().into_response(),
     };
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
     let streams = target.starts_with(crate::streams::TARGET_PREFIX);

@@ -24,32 +24,57 @@
 //! | (Tidepool) function logs | `GET /tidepool/logs/{name}?since=&limit=&tail=&wait=` | 200 |
 //! | (Tidepool) mappings with metrics | `GET /tidepool/mappings` | 200 |
 //! | (Tidepool) apply a manifest | `POST /tidepool/deploy` | 200 |
+//! | (Tidepool) limits and their use | `GET /tidepool/limits` | 200 |
 //!
 //! Errors are Lambda's REST JSON errors: the status, an `x-amzn-ErrorType`
 //! header and `{"Type": "User", "message": ...}` (`"Service"` for a
-//! `ServiceException`), which the SDKs parse into typed errors.
+//! `ServiceException`), which the SDKs parse into typed errors. Every answer
+//! on these paths has that shape, also for a request no handler gets to: an
+//! unknown operation (a path under a Lambda API version, or `/tidepool/`,
+//! that names none, or a method the path does not take) is a 404
+//! `UnknownOperationException`, and a path parameter that cannot be decoded
+//! a `ValidationException`.
+//!
+//! Every request body is bounded twice: by its operation's limit (a larger
+//! one is a 413 before it is read, when its `Content-Length` says so) and by
+//! a byte budget shared by the bodies being read or worked on at once
+//! ([`MAX_CODE_BODIES_IN_FLIGHT_BYTES`] for code uploads,
+//! [`MAX_INVOKE_BODIES_IN_FLIGHT_BYTES`] for Invoke payloads,
+//! [`MAX_CONTROL_BODIES_IN_FLIGHT_BYTES`] for the other, small, JSON
+//! requests); past the budget a request is a 429 `TooManyRequestsException`
+//! with the `Reason` `CallerRateLimitExceeded`, to retry. The budgets are
+//! apart so that invocations holding theirs never lock out the calls that
+//! would relieve them (PutFunctionConcurrency, UpdateFunctionConfiguration,
+//! the event source mapping calls).
 //!
 //! Only `$LATEST` exists: `Publish` is ignored and any other qualifier is a
 //! `ResourceNotFoundException`.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::body::{Body, HttpBody};
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{MethodRouter, any, get, post, put};
 use base64::Engine as _;
+use serde::Deserialize;
 use serde_json::{Map, Value as Json, json};
 use tidepool_runtime::esm::MappingParams;
+use tidepool_runtime::limits::MAX_LOGGED_TEXT_BYTES;
 use tidepool_runtime::registry::{FunctionRecord, check_name};
+use tidepool_runtime::text::Bounded;
 use tidepool_runtime::{InvokeOptions, Throttled};
 
+use super::budget::{ByteBudget, Reservation};
 use super::logs::LogPage;
 use super::{Lambda, LambdaError, manifest};
 use crate::dynamodb::App;
@@ -66,8 +91,28 @@ pub const MAX_CODE_REQUEST_BYTES: usize = 70_167_211;
 pub const MAX_UNZIPPED_BYTES: u64 = 250 * 1024 * 1024;
 /// Other JSON requests (configuration, mappings): far more than any needs.
 pub const MAX_JSON_REQUEST_BYTES: usize = 1024 * 1024;
-/// A manifest with its code inline: a few functions' worth of components.
-pub const MAX_DEPLOY_REQUEST_BYTES: usize = 256 * 1024 * 1024;
+/// A manifest with its code inline (`/tidepool/deploy`): Lambda's 250 MB
+/// quota on a deployment package (unzipped), applied to every function's
+/// code together as the request carries it (base64), plus the manifest.
+pub const MAX_DEPLOY_REQUEST_BYTES: usize = MAX_UNZIPPED_BYTES as usize + MAX_JSON_REQUEST_BYTES;
+/// Bytes of code-upload bodies (CreateFunction, UpdateFunctionCode,
+/// `/tidepool/deploy`) held at once, from the first byte read until the
+/// request is answered (decoding and compiling hold about as much again):
+/// one deploy at its limit, or three CreateFunction requests at theirs.
+/// Past it such a request is a 429 `TooManyRequestsException`.
+pub const MAX_CODE_BODIES_IN_FLIGHT_BYTES: usize = 256 * 1024 * 1024;
+/// Bytes of Invoke payloads held at once (a synchronous one until its
+/// invocation ends): 42 synchronous payloads at Lambda's 6 MB limit, or 100
+/// running invocations (the runtime's concurrency) of 2.5 MB each. Past it
+/// an Invoke is a 429 `TooManyRequestsException` (`CallerRateLimitExceeded`).
+pub const MAX_INVOKE_BODIES_IN_FLIGHT_BYTES: usize = 256 * 1024 * 1024;
+/// Bytes of the other JSON requests' bodies (configuration, concurrency,
+/// mappings; each at most [`MAX_JSON_REQUEST_BYTES`], held only while read
+/// and parsed) at once: 64 at their limit, where real ones take a few
+/// hundred bytes. Apart from the Invoke budget, so that slow invocations
+/// never lock out the calls that fix a jam. Past it such a request is a 429
+/// `TooManyRequestsException` (`CallerRateLimitExceeded`).
+pub const MAX_CONTROL_BODIES_IN_FLIGHT_BYTES: usize = 64 * MAX_JSON_REQUEST_BYTES;
 /// Lambda's `Description` limit.
 pub const MAX_DESCRIPTION_CHARS: usize = 256;
 /// Lambda's range of `MaxItems` in list operations.
@@ -86,6 +131,14 @@ pub const MAX_EVENT_AGE: Duration = Duration::from_secs(6 * 3600);
 /// Asynchronous events queued or running at once; past it, Invoke is throttled
 /// rather than growing memory without bound.
 pub const MAX_QUEUED_EVENTS: usize = 10_000;
+/// Bytes of asynchronous events held at once (their payloads and
+/// [`EVENT_OVERHEAD_BYTES`] each): the queue lives in memory, and 10,000
+/// events at Lambda's 256 KB limit would take 2.5 GB. 512 events of 256 KB.
+/// Past it an `Event` Invoke is a 429 `TooManyRequestsException`.
+pub const MAX_QUEUED_EVENT_BYTES: usize = 128 * 1024 * 1024;
+/// What one queued event costs besides its payload (its task, request id
+/// and function name), counted so that many tiny events count too.
+pub const EVENT_OVERHEAD_BYTES: usize = 1024;
 /// The longest a logs request waits for a new line (`wait=`). A waiting
 /// request holds up a graceful shutdown this long at most.
 pub const MAX_LOG_WAIT: Duration = Duration::from_secs(10);
@@ -94,23 +147,68 @@ pub const MAX_LOG_WAIT: Duration = Duration::from_secs(10);
 /// demos; unset, Lambda's delays apply.
 pub const ASYNC_RETRY_DELAY_ENV: &str = "TIDEPOOL_ASYNC_RETRY_DELAY_MS";
 
+/// The API versions (path prefixes) of Lambda's operations, as the SDKs
+/// send them: a path under one that names no operation Tidepool serves is an
+/// `UnknownOperationException`.
+const API_VERSIONS: &[&str] = &[
+    "2014-11-13",
+    "2015-03-31",
+    "2016-08-19",
+    "2017-03-31",
+    "2017-10-31",
+    "2018-10-31",
+    "2019-09-25",
+    "2019-09-30",
+    "2020-04-22",
+    "2020-06-30",
+    "2021-07-20",
+    "2021-10-31",
+    "2021-11-15",
+    "2024-08-31",
+    "2025-11-30",
+    "2025-12-01",
+    "2026-07-09",
+];
+
 /// The Lambda routes and Tidepool's own.
 pub fn routes() -> Router<Arc<App>> {
-    Router::new()
-        .route("/2015-03-31/functions", post(create_function).get(list_functions))
-        .route("/2015-03-31/functions/", post(create_function).get(list_functions))
-        .route("/2015-03-31/functions/{name}", get(get_function).delete(delete_function))
-        .route("/2015-03-31/functions/{name}/configuration", get(get_configuration).put(update_configuration))
-        .route("/2015-03-31/functions/{name}/code", put(update_code))
-        .route("/2015-03-31/functions/{name}/invocations", post(invoke))
-        .route("/2017-10-31/functions/{name}/concurrency", put(put_concurrency).delete(delete_concurrency))
-        .route("/2019-09-30/functions/{name}/concurrency", get(get_concurrency))
-        .route("/2015-03-31/event-source-mappings", post(create_mapping).get(list_mappings))
-        .route("/2015-03-31/event-source-mappings/", post(create_mapping).get(list_mappings))
-        .route("/2015-03-31/event-source-mappings/{uuid}", get(get_mapping).put(update_mapping).delete(delete_mapping))
-        .route("/tidepool/logs/{name}", get(read_logs))
-        .route("/tidepool/mappings", get(mappings_with_metrics))
-        .route("/tidepool/deploy", post(deploy))
+    // A method a path does not take is an unknown operation, in Lambda's shape.
+    let route = |router: Router<Arc<App>>, path: &str, methods: MethodRouter<Arc<App>>| {
+        router.route(path, methods.fallback(unknown_operation))
+    };
+    let mut router = Router::new();
+    router = route(router, "/2015-03-31/functions", post(create_function).get(list_functions));
+    router = route(router, "/2015-03-31/functions/", post(create_function).get(list_functions));
+    router = route(router, "/2015-03-31/functions/{name}", get(get_function).delete(delete_function));
+    router =
+        route(router, "/2015-03-31/functions/{name}/configuration", get(get_configuration).put(update_configuration));
+    router = route(router, "/2015-03-31/functions/{name}/code", put(update_code));
+    router = route(router, "/2015-03-31/functions/{name}/invocations", post(invoke));
+    router = route(router, "/2017-10-31/functions/{name}/concurrency", put(put_concurrency).delete(delete_concurrency));
+    router = route(router, "/2019-09-30/functions/{name}/concurrency", get(get_concurrency));
+    router = route(router, "/2015-03-31/event-source-mappings", post(create_mapping).get(list_mappings));
+    router = route(router, "/2015-03-31/event-source-mappings/", post(create_mapping).get(list_mappings));
+    router = route(
+        router,
+        "/2015-03-31/event-source-mappings/{uuid}",
+        get(get_mapping).put(update_mapping).delete(delete_mapping),
+    );
+    router = route(router, "/tidepool/logs/{name}", get(read_logs));
+    router = route(router, "/tidepool/mappings", get(mappings_with_metrics));
+    router = route(router, "/tidepool/deploy", post(deploy));
+    router = route(router, "/tidepool/limits", get(limits));
+    router = router.route("/tidepool", any(unknown_operation)).route("/tidepool/{*rest}", any(unknown_operation));
+    for version in API_VERSIONS {
+        router = router
+            .route(&format!("/{version}"), any(unknown_operation))
+            .route(&format!("/{version}/{{*rest}}"), any(unknown_operation));
+    }
+    router
+}
+
+/// A request that names no operation: Lambda's `UnknownOperationException`.
+async fn unknown_operation(method: axum::http::Method, uri: Uri) -> Failure {
+    fail("UnknownOperationException", format!("Unknown operation: {method} {}", uri.path()))
 }
 
 // ---------------------------------------------------------------- errors
@@ -151,10 +249,22 @@ fn internal(what: &str, e: impl std::fmt::Display) -> Failure {
     fail("ServiceException", format!("{what}: {e}"))
 }
 
+/// A 429 for a byte budget with no room: retry later. Lambda's `Reason` for
+/// a caller sending more than the service takes at once is
+/// `CallerRateLimitExceeded`.
+fn out_of_budget(budget: &ByteBudget, what: &str) -> Failure {
+    let message = format!(
+        "Rate Exceeded. {what} being handled hold {} of the {} bytes the server keeps for them; retry later.",
+        budget.used(),
+        budget.limit()
+    );
+    Failure { error: LambdaError::new("TooManyRequestsException", message), reason: Some("CallerRateLimitExceeded") }
+}
+
 /// The status Lambda answers each error type with.
 fn status_of(kind: &str) -> StatusCode {
     match kind {
-        "ResourceNotFoundException" => StatusCode::NOT_FOUND,
+        "ResourceNotFoundException" | "UnknownOperationException" => StatusCode::NOT_FOUND,
         "ResourceConflictException" => StatusCode::CONFLICT,
         "TooManyRequestsException" => StatusCode::TOO_MANY_REQUESTS,
         "RequestTooLargeException" | "RequestEntityTooLargeException" => StatusCode::PAYLOAD_TOO_LARGE,
@@ -170,7 +280,7 @@ impl IntoResponse for Failure {
         let status = status_of(self.error.kind);
         let service = status.is_server_error();
         if service {
-            tracing::error!(error = %self.error.message, "Lambda API request failed");
+            tracing::error!(error = %Bounded(&self.error.message, MAX_LOGGED_TEXT_BYTES), "Lambda API request failed");
         }
         let mut body = json!({"Type": if service { "Service" } else { "User" }, "message": self.error.message});
         if let Some(reason) = self.reason {
@@ -210,11 +320,104 @@ fn lambda_state(app: &App) -> Result<&Lambda, Failure> {
     app.lambda.get().ok_or_else(|| fail("ServiceException", "Lambda is not started yet"))
 }
 
-/// Reads a body of at most `limit` bytes; a larger one is `too_large`.
-async fn read_body(body: Body, limit: usize, too_large: &'static str, operation: &str) -> Result<Bytes, Failure> {
-    axum::body::to_bytes(body, limit).await.map_err(|_| {
-        fail(too_large, format!("Request must be smaller than {limit} bytes for the {operation} operation"))
-    })
+/// A path parameter (a function name or a mapping's UUID), percent-decoded;
+/// one that does not decode is a `ValidationException`, not axum's plain
+/// text.
+struct PathParam(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathParam {
+    type Rejection = Failure;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Failure> {
+        match axum::extract::Path::<String>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(PathParam(value)),
+            Err(e) => Err(fail(
+                "ValidationException",
+                format!(
+                    "1 validation error detected: the path {} failed to decode: {}",
+                    parts.uri.path(),
+                    e.body_text()
+                ),
+            )),
+        }
+    }
+}
+
+/// Which budget a request body is counted in.
+#[derive(Debug, Clone, Copy)]
+enum BodyKind {
+    /// Code uploads: [`MAX_CODE_BODIES_IN_FLIGHT_BYTES`].
+    Code,
+    /// Invoke payloads: [`MAX_INVOKE_BODIES_IN_FLIGHT_BYTES`].
+    Invoke,
+    /// Other JSON requests: [`MAX_CONTROL_BODIES_IN_FLIGHT_BYTES`].
+    Control,
+}
+
+/// The byte budgets of request bodies.
+pub struct BodyBudgets {
+    code: Arc<ByteBudget>,
+    invoke: Arc<ByteBudget>,
+    control: Arc<ByteBudget>,
+}
+
+impl Default for BodyBudgets {
+    fn default() -> Self {
+        BodyBudgets {
+            code: ByteBudget::new(MAX_CODE_BODIES_IN_FLIGHT_BYTES),
+            invoke: ByteBudget::new(MAX_INVOKE_BODIES_IN_FLIGHT_BYTES),
+            control: ByteBudget::new(MAX_CONTROL_BODIES_IN_FLIGHT_BYTES),
+        }
+    }
+}
+
+/// A request body read whole, and its bytes in its budget (given back when
+/// dropped: keep it while the body, or what was made of it, is held).
+struct ReadBody {
+    bytes: Vec<u8>,
+    reservation: Reservation,
+}
+
+/// Reads a body of at most `limit` bytes, counted in `kind`'s budget as it
+/// arrives. Larger is `too_large` (413), refused before a byte is read when
+/// `Content-Length` says so; no room in the budget is a 429.
+async fn read_body(
+    app: &App,
+    headers: &HeaderMap,
+    mut body: Body,
+    (limit, kind): (usize, BodyKind),
+    too_large: &'static str,
+    operation: &str,
+) -> Result<ReadBody, Failure> {
+    let lambda = lambda_state(app)?;
+    let (budget, what) = match kind {
+        BodyKind::Code => (&lambda.bodies.code, "Code uploads"),
+        BodyKind::Invoke => (&lambda.bodies.invoke, "Invoke payloads"),
+        BodyKind::Control => (&lambda.bodies.control, "Request bodies"),
+    };
+    let too_big =
+        || fail(too_large, format!("Request must be smaller than {limit} bytes for the {operation} operation"));
+    let declared = header(headers, header::CONTENT_LENGTH.as_str()).and_then(|v| v.trim().parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_big());
+    }
+    let declared = declared.unwrap_or(0);
+    let mut reservation = budget.try_reserve(declared).ok_or_else(|| out_of_budget(budget, what))?;
+    let mut bytes = Vec::with_capacity(declared);
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        let frame = frame
+            .map_err(|e| fail("InvalidRequestContentException", format!("Could not read the request body: {e}")))?;
+        let Ok(data) = frame.into_data() else { continue };
+        let total = bytes.len() + data.len();
+        if total > limit {
+            return Err(too_big());
+        }
+        if !reservation.grow_to(total) {
+            return Err(out_of_budget(budget, what));
+        }
+        bytes.extend_from_slice(&data);
+    }
+    Ok(ReadBody { bytes, reservation })
 }
 
 /// Refuses a body that says it is not JSON (`UnsupportedMediaTypeException`).
@@ -241,10 +444,16 @@ fn json_object(bytes: &[u8]) -> Result<Map<String, Json>, Failure> {
     }
 }
 
-async fn json_request(headers: &HeaderMap, body: Body, operation: &str) -> Result<Map<String, Json>, Failure> {
+async fn json_request(
+    app: &App,
+    headers: &HeaderMap,
+    body: Body,
+    operation: &str,
+) -> Result<Map<String, Json>, Failure> {
     check_json_media_type(headers)?;
-    let bytes = read_body(body, MAX_JSON_REQUEST_BYTES, "RequestEntityTooLargeException", operation).await?;
-    json_object(&bytes)
+    let limit = (MAX_JSON_REQUEST_BYTES, BodyKind::Control);
+    let body = read_body(app, headers, body, limit, "RequestEntityTooLargeException", operation).await?;
+    json_object(&body.bytes)
 }
 
 fn str_member(m: &Map<String, Json>, name: &str) -> Result<Option<String>, Failure> {
@@ -557,8 +766,12 @@ fn check_revision(m: &Map<String, Json>, r: &FunctionRecord) -> Result<(), Failu
 
 async fn create_function(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> ApiResult {
     check_json_media_type(&headers)?;
-    let bytes = read_body(body, MAX_CODE_REQUEST_BYTES, "RequestEntityTooLargeException", "CreateFunction").await?;
-    let m = json_object(&bytes)?;
+    let limit = (MAX_CODE_REQUEST_BYTES, BodyKind::Code);
+    let body = read_body(&app, &headers, body, limit, "RequestEntityTooLargeException", "CreateFunction").await?;
+    let m = json_object(&body.bytes)?;
+    // The parsed request holds the code now; its reservation stays until the answer.
+    let ReadBody { bytes, reservation } = body;
+    drop(bytes);
     let lambda = lambda_state(&app)?;
     let Some(raw) = str_member(&m, "FunctionName")? else {
         return Err(validation("functionName", "null", "Member must not be null"));
@@ -577,7 +790,9 @@ async fn create_function(State(app): State<Arc<App>>, headers: HeaderMap, body: 
     apply_settings(&mut record, &m)?;
     let handler = str_member(&m, "Handler")?;
     let app2 = app.clone();
+    drop(m);
     let record = blocking(move || {
+        let _reservation = reservation;
         let (component, entry) = extract_component(code, handler.as_deref(), true)?;
         record.handler = handler.or(entry).unwrap_or_else(|| "handler.wasm".into());
         let lambda = lambda_state(&app2)?;
@@ -604,7 +819,7 @@ async fn list_functions(State(app): State<Arc<App>>, uri: Uri) -> ApiResult {
     Ok(reply(StatusCode::OK, &out))
 }
 
-async fn get_function(State(app): State<Arc<App>>, Path(raw): Path<String>, uri: Uri) -> ApiResult {
+async fn get_function(State(app): State<Arc<App>>, PathParam(raw): PathParam, uri: Uri) -> ApiResult {
     let lambda = lambda_state(&app)?;
     let q = query(&uri);
     let name = function_name(lambda, &raw, q.get("Qualifier").map(String::as_str))?;
@@ -619,7 +834,7 @@ async fn get_function(State(app): State<Arc<App>>, Path(raw): Path<String>, uri:
     Ok(reply(StatusCode::OK, &out))
 }
 
-async fn get_configuration(State(app): State<Arc<App>>, Path(raw): Path<String>, uri: Uri) -> ApiResult {
+async fn get_configuration(State(app): State<Arc<App>>, PathParam(raw): PathParam, uri: Uri) -> ApiResult {
     let lambda = lambda_state(&app)?;
     let q = query(&uri);
     let name = function_name(lambda, &raw, q.get("Qualifier").map(String::as_str))?;
@@ -627,7 +842,7 @@ async fn get_configuration(State(app): State<Arc<App>>, Path(raw): Path<String>,
     Ok(reply(StatusCode::OK, &configuration(lambda, &r)))
 }
 
-async fn delete_function(State(app): State<Arc<App>>, Path(raw): Path<String>, uri: Uri) -> ApiResult {
+async fn delete_function(State(app): State<Arc<App>>, PathParam(raw): PathParam, uri: Uri) -> ApiResult {
     let lambda = lambda_state(&app)?;
     let q = query(&uri);
     let name = function_name(lambda, &raw, q.get("Qualifier").map(String::as_str))?;
@@ -642,11 +857,11 @@ async fn delete_function(State(app): State<Arc<App>>, Path(raw): Path<String>, u
 
 async fn update_configuration(
     State(app): State<Arc<App>>,
-    Path(raw): Path<String>,
+    PathParam(raw): PathParam,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
-    let m = json_request(&headers, body, "UpdateFunctionConfiguration").await?;
+    let m = json_request(&app, &headers, body, "UpdateFunctionConfiguration").await?;
     let lambda = lambda_state(&app)?;
     let name = function_name(lambda, &raw, None)?;
     let current = lambda.registry.get(&name)?;
@@ -675,22 +890,27 @@ async fn update_configuration(
 
 async fn update_code(
     State(app): State<Arc<App>>,
-    Path(raw): Path<String>,
+    PathParam(raw): PathParam,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
     check_json_media_type(&headers)?;
-    let bytes = read_body(body, MAX_CODE_REQUEST_BYTES, "RequestEntityTooLargeException", "UpdateFunctionCode").await?;
-    let m = json_object(&bytes)?;
+    let limit = (MAX_CODE_REQUEST_BYTES, BodyKind::Code);
+    let body = read_body(&app, &headers, body, limit, "RequestEntityTooLargeException", "UpdateFunctionCode").await?;
+    let m = json_object(&body.bytes)?;
+    let ReadBody { bytes, reservation } = body;
+    drop(bytes);
     let lambda = lambda_state(&app)?;
     let name = function_name(lambda, &raw, None)?;
     let current = lambda.registry.get(&name)?;
     check_revision(&m, &current)?;
     let code = zip_file(&m)?;
     let dry_run = bool_member(&m, "DryRun")?.unwrap_or(false);
+    drop(m);
     let app2 = app.clone();
     let record =
         blocking(move || {
+            let _reservation = reservation;
             let (component, _) = extract_component(code, Some(&current.handler), false)?;
             let lambda = lambda_state(&app2)?;
             if dry_run {
@@ -709,11 +929,11 @@ async fn update_code(
 
 async fn put_concurrency(
     State(app): State<Arc<App>>,
-    Path(raw): Path<String>,
+    PathParam(raw): PathParam,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
-    let m = json_request(&headers, body, "PutFunctionConcurrency").await?;
+    let m = json_request(&app, &headers, body, "PutFunctionConcurrency").await?;
     let lambda = lambda_state(&app)?;
     let name = function_name(lambda, &raw, None)?;
     let Some(n) = int_member(&m, "ReservedConcurrentExecutions")? else {
@@ -742,7 +962,7 @@ async fn put_concurrency(
     Ok(reply(StatusCode::OK, &json!({"ReservedConcurrentExecutions": n})))
 }
 
-async fn get_concurrency(State(app): State<Arc<App>>, Path(raw): Path<String>) -> ApiResult {
+async fn get_concurrency(State(app): State<Arc<App>>, PathParam(raw): PathParam) -> ApiResult {
     let lambda = lambda_state(&app)?;
     let name = function_name(lambda, &raw, None)?;
     let r = lambda.registry.get(&name)?;
@@ -753,7 +973,7 @@ async fn get_concurrency(State(app): State<Arc<App>>, Path(raw): Path<String>) -
     Ok(reply(StatusCode::OK, &out))
 }
 
-async fn delete_concurrency(State(app): State<Arc<App>>, Path(raw): Path<String>) -> ApiResult {
+async fn delete_concurrency(State(app): State<Arc<App>>, PathParam(raw): PathParam) -> ApiResult {
     let lambda = lambda_state(&app)?;
     let name = function_name(lambda, &raw, None)?;
     let app2 = app.clone();
@@ -770,7 +990,7 @@ async fn delete_concurrency(State(app): State<Arc<App>>, Path(raw): Path<String>
 // ---------------------------------------------------------------- invoke
 
 fn throttled(t: Throttled) -> Failure {
-    Failure { error: LambdaError::new("TooManyRequestsException", "Rate Exceeded."), reason: Some(t.reason.as_str()) }
+    Failure { error: LambdaError::new("TooManyRequestsException", t.reason.message()), reason: Some(t.reason.as_str()) }
 }
 
 /// The event an Invoke payload carries: JSON text (empty is `{}`).
@@ -791,7 +1011,7 @@ fn event_of(payload: &[u8]) -> Result<String, Failure> {
 
 async fn invoke(
     State(app): State<Arc<App>>,
-    Path(raw): Path<String>,
+    PathParam(raw): PathParam,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
@@ -812,8 +1032,12 @@ async fn invoke(
         return Err(validation("logType", log_type, "Member must satisfy enum value set: [None, Tail]"));
     }
     let limit = if invocation_type == "Event" { MAX_ASYNC_PAYLOAD_BYTES } else { MAX_SYNC_PAYLOAD_BYTES };
-    let payload = read_body(body, limit, "RequestTooLargeException", "Invoke").await?;
-    let event = event_of(&payload)?;
+    let payload =
+        read_body(&app, &headers, body, (limit, BodyKind::Invoke), "RequestTooLargeException", "Invoke").await?;
+    let event = event_of(&payload.bytes)?;
+    // The event holds the payload's bytes now; the reservation stays with it.
+    let ReadBody { bytes, reservation } = payload;
+    drop(bytes);
     let function = lambda.registry.loaded(&name)?;
     match invocation_type {
         "DryRun" => Ok(empty(StatusCode::NO_CONTENT)),
@@ -827,6 +1051,7 @@ async fn invoke(
             let permit = function.try_acquire().map_err(throttled)?;
             let logs = lambda.logs.clone();
             let (inv, lines) = blocking(move || {
+                let _reservation = reservation;
                 let inv = function.invoke(permit, &event, InvokeOptions::new());
                 let lines = logs.record(&name, &inv);
                 Ok((inv, lines))
@@ -852,9 +1077,11 @@ async fn invoke(
 
 /// Asynchronous invocations: queued in memory (lost at a restart), each run
 /// at least once when it can, with Lambda's two retries after a function
-/// error and its maximum event age.
+/// error and its maximum event age. Bounded in events
+/// ([`MAX_QUEUED_EVENTS`]) and in bytes ([`MAX_QUEUED_EVENT_BYTES`]).
 pub struct EventQueue {
     pending: Arc<AtomicUsize>,
+    bytes: Arc<ByteBudget>,
     retry_delays: [Duration; ASYNC_RETRIES],
 }
 
@@ -864,13 +1091,24 @@ impl Default for EventQueue {
     }
 }
 
-/// Decrements the queue's count when an event is done with.
-struct Pending(Arc<AtomicUsize>);
+/// An event's place in the queue: its count and its bytes, given back when
+/// the event is done with.
+struct Pending {
+    count: Arc<AtomicUsize>,
+    _bytes: Reservation,
+}
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.count.fetch_sub(1, Ordering::Relaxed);
     }
+}
+
+/// The queue's use of its bounds, for `/tidepool/limits`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueUse {
+    pub events: usize,
+    pub bytes: usize,
 }
 
 impl EventQueue {
@@ -880,7 +1118,11 @@ impl EventQueue {
             Some(ms) => [Duration::from_millis(ms), Duration::from_millis(ms.saturating_mul(2))],
             None => ASYNC_RETRY_DELAYS,
         };
-        EventQueue { pending: Arc::new(AtomicUsize::new(0)), retry_delays }
+        EventQueue {
+            pending: Arc::new(AtomicUsize::new(0)),
+            bytes: ByteBudget::new(MAX_QUEUED_EVENT_BYTES),
+            retry_delays,
+        }
     }
 
     /// Events queued or running.
@@ -888,19 +1130,37 @@ impl EventQueue {
         self.pending.load(Ordering::Relaxed)
     }
 
-    /// Queues `event` for `function`; returns its request id.
+    /// Events and bytes queued or running.
+    pub fn usage(&self) -> QueueUse {
+        QueueUse { events: self.pending(), bytes: self.bytes.used() }
+    }
+
+    /// Queues `event` for `function`; returns its request id. A full queue
+    /// (in events or in bytes) is a 429 to retry.
     fn submit(&self, app: Arc<App>, function: String, event: String) -> Result<String, Failure> {
+        let full = |message: String| Failure {
+            error: LambdaError::new("TooManyRequestsException", message),
+            reason: Some("ConcurrentInvocationLimitExceeded"),
+        };
+        let cost = event.len() + function.len() + EVENT_OVERHEAD_BYTES;
+        let bytes = self.bytes.try_reserve(cost).ok_or_else(|| {
+            full(format!(
+                "Rate Exceeded. The asynchronous invocation queue holds {} of its {} bytes; retry later.",
+                self.bytes.used(),
+                self.bytes.limit()
+            ))
+        })?;
         if self.pending.fetch_add(1, Ordering::Relaxed) >= MAX_QUEUED_EVENTS {
             self.pending.fetch_sub(1, Ordering::Relaxed);
-            return Err(Failure {
-                error: LambdaError::new("TooManyRequestsException", "Rate Exceeded."),
-                reason: Some("ConcurrentInvocationLimitExceeded"),
-            });
+            return Err(full(format!(
+                "Rate Exceeded. The asynchronous invocation queue holds its {MAX_QUEUED_EVENTS} events; retry later."
+            )));
         }
-        let guard = Pending(self.pending.clone());
+        let guard = Pending { count: self.pending.clone(), _bytes: bytes };
         let request_id = uuid::Uuid::new_v4().to_string();
         let delays = self.retry_delays;
         let id = request_id.clone();
+        let event: Arc<str> = event.into();
         tokio::spawn(async move {
             let _guard = guard;
             run_event(app, function, event, id, delays).await;
@@ -913,7 +1173,7 @@ impl EventQueue {
 /// concurrency (a throttle is waited out, not counted) while the event is
 /// younger than [`MAX_EVENT_AGE`].
 #[tracing::instrument(skip_all, fields(function = %function, request_id = %request_id))]
-async fn run_event(app: Arc<App>, function: String, event: String, request_id: String, delays: [Duration; 2]) {
+async fn run_event(app: Arc<App>, function: String, event: Arc<str>, request_id: String, delays: [Duration; 2]) {
     let queued = tokio::time::Instant::now();
     for attempt in 0..=ASYNC_RETRIES {
         let Some(lambda) = app.lambda.get() else { return };
@@ -945,13 +1205,19 @@ async fn run_event(app: Arc<App>, function: String, event: String, request_id: S
             }
         };
         let Err(error) = &inv.result else { return };
+        // The error may be megabytes: the server's log gets its head only.
+        let error = format!(
+            "{}: {}",
+            Bounded(&error.error_type, MAX_LOGGED_TEXT_BYTES),
+            Bounded(&error.error_message, MAX_LOGGED_TEXT_BYTES)
+        );
         match delays.get(attempt) {
             Some(delay) => {
-                tracing::info!(attempt = attempt + 1, error = %error, "asynchronous invocation failed; retrying in {delay:?}");
+                tracing::info!(attempt = attempt + 1, %error, "asynchronous invocation failed; retrying in {delay:?}");
                 tokio::time::sleep(*delay).await;
             }
             None => {
-                tracing::warn!(attempts = attempt + 1, error = %error, "asynchronous invocation failed; event dropped");
+                tracing::warn!(attempts = attempt + 1, %error, "asynchronous invocation failed; event dropped");
             }
         }
     }
@@ -966,7 +1232,7 @@ fn mapping_params(m: &Map<String, Json>) -> Result<MappingParams, Failure> {
 }
 
 async fn create_mapping(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> ApiResult {
-    let m = json_request(&headers, body, "CreateEventSourceMapping").await?;
+    let m = json_request(&app, &headers, body, "CreateEventSourceMapping").await?;
     let lambda = lambda_state(&app)?;
     let Some(raw) = str_member(&m, "FunctionName")? else {
         return Err(validation("functionName", "null", "Member must not be null"));
@@ -998,18 +1264,18 @@ async fn list_mappings(State(app): State<Arc<App>>, uri: Uri) -> ApiResult {
     Ok(reply(StatusCode::OK, &out))
 }
 
-async fn get_mapping(State(app): State<Arc<App>>, Path(uuid): Path<String>) -> ApiResult {
+async fn get_mapping(State(app): State<Arc<App>>, PathParam(uuid): PathParam) -> ApiResult {
     let m = lambda_state(&app)?.mapping(&uuid)?;
     Ok(reply(StatusCode::OK, &m.to_lambda_json()))
 }
 
 async fn update_mapping(
     State(app): State<Arc<App>>,
-    Path(uuid): Path<String>,
+    PathParam(uuid): PathParam,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
-    let m = json_request(&headers, body, "UpdateEventSourceMapping").await?;
+    let m = json_request(&app, &headers, body, "UpdateEventSourceMapping").await?;
     let lambda = lambda_state(&app)?;
     let function = match str_member(&m, "FunctionName")? {
         Some(f) => Some(function_name(lambda, &f, None)?),
@@ -1020,7 +1286,7 @@ async fn update_mapping(
     Ok(reply(StatusCode::ACCEPTED, &updated.to_lambda_json()))
 }
 
-async fn delete_mapping(State(app): State<Arc<App>>, Path(uuid): Path<String>) -> ApiResult {
+async fn delete_mapping(State(app): State<Arc<App>>, PathParam(uuid): PathParam) -> ApiResult {
     let mut m = lambda_state(&app)?.delete_mapping(&uuid).await?;
     m.state = tidepool_runtime::esm::MappingState::Deleting;
     Ok(reply(StatusCode::ACCEPTED, &m.to_lambda_json()))
@@ -1032,7 +1298,7 @@ async fn delete_mapping(State(app): State<Arc<App>>, Path(uuid): Path<String>) -
 /// (default 0: all kept), at most `limit` (or the last `tail`), waiting up
 /// to `wait` seconds for one when there is none (a long poll, for
 /// `tidepool logs --follow`). Returns [`LogPage`] as JSON.
-async fn read_logs(State(app): State<Arc<App>>, Path(raw): Path<String>, uri: Uri) -> ApiResult {
+async fn read_logs(State(app): State<Arc<App>>, PathParam(raw): PathParam, uri: Uri) -> ApiResult {
     let lambda = lambda_state(&app)?;
     let name = function_name(lambda, &raw, None)?;
     if lambda.registry.get(&name).is_err() && !lambda.logs.has(&name) {
@@ -1087,61 +1353,26 @@ async fn mappings_with_metrics(State(app): State<Arc<App>>) -> ApiResult {
 /// "table" | "function" | "mapping", "Index": n}}`. The client resolves and
 /// reads the code files; the server applies the manifest (or, with `Only`,
 /// just that item of it, so a client can show progress item by item) as
-/// `serve --manifest` does and returns `{"Changes": [...]}`.
+/// `serve --manifest` does and returns `{"Changes": [...]}`. A manifest the
+/// server refuses (it does not parse, or declares something invalid) is a
+/// 400 `InvalidParameterValueException`.
+///
+/// The body (at most [`MAX_DEPLOY_REQUEST_BYTES`], counted in
+/// [`MAX_CODE_BODIES_IN_FLIGHT_BYTES`]) is parsed in place: each file is
+/// decoded and written to disk in turn, and the body is dropped before the
+/// manifest is applied.
 async fn deploy(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> ApiResult {
     check_json_media_type(&headers)?;
-    let bytes = read_body(body, MAX_DEPLOY_REQUEST_BYTES, "RequestEntityTooLargeException", "Deploy").await?;
-    let m = json_object(&bytes)?;
+    let limit = (MAX_DEPLOY_REQUEST_BYTES, BodyKind::Code);
+    let body = read_body(&app, &headers, body, limit, "RequestEntityTooLargeException", "Deploy").await?;
     lambda_state(&app)?;
-    let Some(text) = str_member(&m, "Manifest")? else {
-        return Err(fail("InvalidParameterValueException", "Manifest (the manifest's TOML text) is required"));
-    };
-    let mut manifest = manifest::Manifest::parse(&text)
-        .map_err(|e| fail("InvalidParameterValueException", format!("manifest: {e}")))?;
-    if let Some(Json::Object(only)) = m.get("Only") {
-        let kind = str_member(only, "Kind")?.unwrap_or_default();
-        let index = int_member(only, "Index")?.and_then(|i| usize::try_from(i).ok()).unwrap_or(usize::MAX);
-        let missing = || fail("InvalidParameterValueException", format!("the manifest has no {kind} {index}"));
-        let mut one = manifest::Manifest { base: manifest.base.clone(), ..Default::default() };
-        match kind.as_str() {
-            "table" => one.tables.push(manifest.tables.get(index).cloned().ok_or_else(missing)?),
-            "function" => one.functions.push(manifest.functions.get(index).cloned().ok_or_else(missing)?),
-            "mapping" => one.mappings.push(manifest.mappings.get(index).cloned().ok_or_else(missing)?),
-            _ => return Err(fail("InvalidParameterValueException", "Only.Kind must be table, function or mapping")),
-        }
-        manifest = one;
-    }
-    let files = match m.get("Files") {
-        None | Some(Json::Null) => Map::new(),
-        Some(Json::Object(f)) => f.clone(),
-        Some(_) => return Err(fail("InvalidParameterValueException", "Files must be an object")),
-    };
     let dir = app.store.path().join("lambda").join("deploy").join(uuid::Uuid::new_v4().to_string());
     let rt = tokio::runtime::Handle::current();
     let app2 = app.clone();
     let applied = blocking(move || {
+        let ReadBody { bytes, reservation: _reservation } = body;
         let result = (|| {
-            for (i, f) in manifest.functions.iter_mut().enumerate() {
-                let key = f.code.to_string_lossy().into_owned();
-                let Some(Json::String(b64)) = files.get(&key) else {
-                    return Err(fail(
-                        "InvalidParameterValueException",
-                        format!("function {}: the code {key} was not sent in Files", f.name),
-                    ));
-                };
-                let code = base64::engine::general_purpose::STANDARD.decode(b64.trim()).map_err(|e| {
-                    fail("InvalidParameterValueException", format!("function {}: code is not base64: {e}", f.name))
-                })?;
-                let file_name = f.code.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "handler.wasm".into());
-                let rel = std::path::PathBuf::from(i.to_string()).join(file_name);
-                let path = dir.join(&rel);
-                if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| internal("create the deploy directory", e))?;
-                }
-                std::fs::write(&path, code).map_err(|e| internal("write code to deploy", e))?;
-                f.code = rel;
-            }
-            manifest.base = dir.clone();
+            let manifest = stage_deploy(bytes, &dir)?;
             Ok(manifest::apply(&app2, &manifest, &rt)?)
         })();
         let _ = std::fs::remove_dir_all(&dir);
@@ -1149,6 +1380,120 @@ async fn deploy(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> 
     })
     .await?;
     Ok(reply(StatusCode::OK, &json!({"Changes": applied.changes})))
+}
+
+/// A `/tidepool/deploy` body, its strings borrowed from the body where they
+/// hold no escapes (base64 never does).
+#[derive(Deserialize)]
+struct DeployRequest<'a> {
+    #[serde(rename = "Manifest", borrow)]
+    manifest: Option<Cow<'a, str>>,
+    #[serde(rename = "Files", borrow, default)]
+    files: Option<BTreeMap<Cow<'a, str>, Cow<'a, str>>>,
+    #[serde(rename = "Only", default)]
+    only: Option<Only>,
+}
+
+#[derive(Deserialize)]
+struct Only {
+    #[serde(rename = "Kind")]
+    kind: Option<String>,
+    #[serde(rename = "Index")]
+    index: Option<i64>,
+}
+
+/// Parses a deploy body, writes the code it carries under `dir` (one file
+/// at a time, each decoded and dropped before the next) and returns the
+/// manifest to apply, its code paths relative to `dir`.
+fn stage_deploy(body: Vec<u8>, dir: &std::path::Path) -> Result<manifest::Manifest, Failure> {
+    let invalid = |message: String| fail("InvalidParameterValueException", message);
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(invalid("Manifest (the manifest's TOML text) is required".into()));
+    }
+    let request: DeployRequest<'_> = serde_json::from_slice(&body).map_err(|e| {
+        let kind = if e.is_data() { "InvalidParameterValueException" } else { "InvalidRequestContentException" };
+        fail(kind, format!("Could not parse request body into json: {e}"))
+    })?;
+    let Some(text) = request.manifest.as_deref() else {
+        return Err(invalid("Manifest (the manifest's TOML text) is required".into()));
+    };
+    let mut manifest = manifest::Manifest::parse(text).map_err(|e| invalid(format!("manifest: {e}")))?;
+    if let Some(only) = &request.only {
+        let kind = only.kind.clone().unwrap_or_default();
+        let index = only.index.and_then(|i| usize::try_from(i).ok()).unwrap_or(usize::MAX);
+        let missing = || invalid(format!("the manifest has no {kind} {index}"));
+        let mut one = manifest::Manifest { base: manifest.base.clone(), ..Default::default() };
+        match kind.as_str() {
+            "table" => one.tables.push(manifest.tables.get(index).cloned().ok_or_else(missing)?),
+            "function" => one.functions.push(manifest.functions.get(index).cloned().ok_or_else(missing)?),
+            "mapping" => one.mappings.push(manifest.mappings.get(index).cloned().ok_or_else(missing)?),
+            _ => return Err(invalid("Only.Kind must be table, function or mapping".into())),
+        }
+        manifest = one;
+    }
+    let files = request.files.unwrap_or_default();
+    for (i, f) in manifest.functions.iter_mut().enumerate() {
+        let key = f.code.to_string_lossy().into_owned();
+        let Some(b64) = files.get(key.as_str()) else {
+            return Err(invalid(format!("function {}: the code {key} was not sent in Files", f.name)));
+        };
+        let code = base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .map_err(|e| invalid(format!("function {}: code is not base64: {e}", f.name)))?;
+        let file_name = f.code.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "handler.wasm".into());
+        let rel = std::path::PathBuf::from(i.to_string()).join(file_name);
+        let path = dir.join(&rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| internal("create the deploy directory", e))?;
+        }
+        std::fs::write(&path, code).map_err(|e| internal("write code to deploy", e))?;
+        f.code = rel;
+    }
+    manifest.base = dir.to_path_buf();
+    Ok(manifest)
+}
+
+/// `GET /tidepool/limits`: every bound of the Lambda side with its use now:
+/// `{"AsyncQueue": {"Events", "MaxEvents", "Bytes", "MaxBytes"},
+/// "CodeBodies": {"Bytes", "MaxBytes"}, "InvokeBodies": {...},
+/// "ControlBodies": {...}, "GuestMemory": {"ReservedMB", "MaxMB", "Waiting"},
+/// "RequestBytes": {...}, "ResponseBytes", "LogLineBytes", "StoreRequestBytes"}`.
+async fn limits(State(app): State<Arc<App>>) -> ApiResult {
+    let lambda = lambda_state(&app)?;
+    let queue = lambda.events.usage();
+    let runtime = lambda.registry.runtime().stats();
+    let budget = |b: &ByteBudget| json!({"Bytes": b.used(), "MaxBytes": b.limit()});
+    Ok(reply(
+        StatusCode::OK,
+        &json!({
+            "AsyncQueue": {
+                "Events": queue.events,
+                "MaxEvents": MAX_QUEUED_EVENTS,
+                "Bytes": queue.bytes,
+                "MaxBytes": MAX_QUEUED_EVENT_BYTES,
+                "MaxEventBytes": MAX_ASYNC_PAYLOAD_BYTES,
+            },
+            "CodeBodies": budget(&lambda.bodies.code),
+            "InvokeBodies": budget(&lambda.bodies.invoke),
+            "ControlBodies": budget(&lambda.bodies.control),
+            "GuestMemory": {
+                "ReservedMB": runtime.guest_memory_reserved_mb,
+                "MaxMB": runtime.guest_memory_limit_mb,
+                "Waiting": runtime.guest_memory_waiting,
+            },
+            "RequestBytes": {
+                "CreateFunction": MAX_CODE_REQUEST_BYTES,
+                "UpdateFunctionCode": MAX_CODE_REQUEST_BYTES,
+                "Deploy": MAX_DEPLOY_REQUEST_BYTES,
+                "InvokeRequestResponse": MAX_SYNC_PAYLOAD_BYTES,
+                "InvokeEvent": MAX_ASYNC_PAYLOAD_BYTES,
+                "Other": MAX_JSON_REQUEST_BYTES,
+            },
+            "ResponseBytes": tidepool_runtime::limits::MAX_RESPONSE_BYTES,
+            "LogLineBytes": tidepool_runtime::limits::MAX_LOG_LINE_BYTES,
+            "StoreRequestBytes": tidepool_runtime::limits::MAX_STORE_REQUEST_BYTES,
+        }),
+    ))
 }
 
 #[cfg(test)]

@@ -17,6 +17,11 @@
 //! ones ([`FunctionLogs::wait`]). Lines also go to the server's own log
 //! (target `tidepool::function`) at DEBUG, or at INFO after
 //! [`set_show_at_info`] (`tidepool serve --log-functions`).
+//!
+//! A line is at most [`MAX_LOG_LINE_BYTES`] (CloudWatch's largest event; the
+//! runtime cuts the guest's longer lines as they are written, with a
+//! `…[truncated N bytes]` marker), and the server's own log gets at most
+//! [`MAX_LOGGED_TEXT_BYTES`] of each.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -26,6 +31,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use serde::Serialize;
 use tidepool_runtime::Invocation;
+use tidepool_runtime::limits::{MAX_LOG_LINE_BYTES, MAX_LOGGED_TEXT_BYTES};
+use tidepool_runtime::text::{Bounded, bounded};
 use tokio::sync::watch;
 
 /// Lines kept per function: about a hundred invocations' worth of chatty output.
@@ -123,7 +130,7 @@ pub fn framed_lines(inv: &Invocation) -> Vec<String> {
     if inv.logs_dropped_bytes > 0 {
         lines.push(format!("[{} earlier bytes of this invocation's output were dropped]", inv.logs_dropped_bytes));
     }
-    lines.extend(inv.logs.lines().map(str::to_string));
+    lines.extend(inv.logs.lines().map(|line| bounded(line, MAX_LOG_LINE_BYTES).into_owned()));
     lines.push(format!("END RequestId: {}", inv.request_id));
     lines.push(inv.report_line());
     lines
@@ -158,6 +165,7 @@ impl FunctionLogs {
         let start = end.saturating_sub(inv.duration.as_millis() as u64);
         let info = SHOW_AT_INFO.load(Ordering::Relaxed);
         for line in &lines {
+            let line = Bounded(line, MAX_LOGGED_TEXT_BYTES);
             if info {
                 tracing::info!(target: "tidepool::function", function, "{line}");
             } else {

@@ -2,6 +2,7 @@
 //! mappings (persisted here, run by the runtime's delivery [`Engine`]).
 
 pub mod api;
+pub mod budget;
 pub mod logs;
 pub mod manifest;
 pub mod schedule;
@@ -71,9 +72,19 @@ impl From<ConfigError> for LambdaError {
     }
 }
 
+/// A store error is the server's fault (`ServiceException`, 500) only when
+/// the store failed; a client's mistake (a table name or key the store
+/// refuses, a table that exists or does not) is a 4xx.
 impl From<tidepool_store::StoreError> for LambdaError {
     fn from(e: tidepool_store::StoreError) -> Self {
-        LambdaError::new("ServiceException", e.to_string())
+        use tidepool_store::StoreError;
+        let kind = match &e {
+            _ if !e.is_client_error() => "ServiceException",
+            StoreError::ResourceNotFound(_) => "ResourceNotFoundException",
+            StoreError::ResourceInUse(_) => "ResourceConflictException",
+            _ => "InvalidParameterValueException",
+        };
+        LambdaError::new(kind, e.to_string())
     }
 }
 
@@ -87,6 +98,8 @@ pub struct Lambda {
     pub logs: Arc<logs::FunctionLogs>,
     /// Asynchronous (`Event`) invocations waiting or running.
     pub(crate) events: api::EventQueue,
+    /// The byte budgets of request bodies being read or worked on.
+    pub(crate) bodies: api::BodyBudgets,
     /// Cron schedules.
     pub schedules: schedule::Schedules,
 }
@@ -166,6 +179,7 @@ impl Lambda {
             mappings: Mutex::new(mappings),
             logs: Arc::new(logs::FunctionLogs::new()),
             events: api::EventQueue::new(),
+            bodies: api::BodyBudgets::default(),
             schedules: schedule::Schedules::open(app, store, region)?,
         })
     }

@@ -31,14 +31,30 @@ pub struct StoreConfig {
     /// The data directory; `None` makes a temporary one removed on drop.
     pub path: Option<PathBuf>,
     pub durability: Durability,
-    /// Block cache size in bytes; 0 picks fjall's default.
+    /// Block cache size in bytes; 0 picks [`DEFAULT_CACHE_BYTES`].
     pub cache_bytes: u64,
+    /// Table files fjall keeps open at once (its descriptor cache); 0 picks
+    /// [`DEFAULT_CACHED_FILES`]. The server sizes it from the process's
+    /// descriptor limit so that table files never starve connections or the
+    /// journal of descriptors.
+    pub max_cached_files: usize,
     /// Shards, rollover and retention of change streams.
     pub streams: StreamConfig,
     /// How often expired items are looked for and deleted; `None` picks
     /// [`DEFAULT_TTL_INTERVAL`].
     pub ttl_interval: Option<Duration>,
 }
+
+/// The block cache's default size: a laptop's share. The cache holds data
+/// blocks, index partitions and filter partitions of tables past their first
+/// two levels; what it cannot hold is read from the OS page cache (a `pread`,
+/// a checksum and, past L1, an lz4 decompression of a 4 KiB block per miss).
+pub const DEFAULT_CACHE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// fjall's own default on Linux: descriptors kept open for table files.
+pub const DEFAULT_CACHED_FILES: usize = 900;
+/// fjall refuses a descriptor cache smaller than this.
+const MIN_CACHED_FILES: usize = 10;
 
 /// The TTL sweeper's default interval: prompt, for local use.
 pub const DEFAULT_TTL_INTERVAL: Duration = Duration::from_secs(1);
@@ -260,9 +276,19 @@ pub struct Store {
     inner: Arc<Inner>,
 }
 
-/// A keyspace's active memtable is sealed and flushed once it holds this
-/// much, by the writer that notices (see [`Store::rotate_full_memtables`]).
-const MEMTABLE_ROTATE_BYTES: u64 = 56 * 1024 * 1024;
+/// The write buffer: once the active memtables of all keyspaces together
+/// hold this much, the largest are sealed and flushed until they hold half,
+/// by the writer that notices (see [`Store::rotate_full_memtables`]). It
+/// bounds the memory of unflushed writes and, with
+/// [`MAX_JOURNAL_BYTES`], the journal a restart after a crash replays: a
+/// journal file is dropped once every keyspace with writes in it has
+/// flushed them, so small keyspaces (the table counters in `meta`, a quiet
+/// table) must be flushed too, not only the one that fills up.
+const WRITE_BUFFER_BYTES: u64 = 56 * 1024 * 1024;
+/// fjall's bound on the journal files kept for unflushed memtables; past it
+/// fjall flushes the keyspaces that hold the oldest journal back. Its
+/// minimum (fjall's default is 512 MiB, which took 4.5 s to replay).
+const MAX_JOURNAL_BYTES: u64 = 64 * 1024 * 1024;
 /// The least time between two memtable checks.
 const ROTATION_CHECK_INTERVAL: Duration = Duration::from_millis(5);
 
@@ -271,11 +297,29 @@ const ROTATION_CHECK_INTERVAL: Duration = Duration::from_millis(5);
 /// memtable is past its threshold; under a sustained load that floods their
 /// bounded queue, costs a worker wake-up per write, and can block two
 /// workers rotating at once on a full queue for good. Keyspaces created
-/// before keep fjall's 64 MiB, above [`MEMTABLE_ROTATE_BYTES`].
+/// before keep fjall's 64 MiB, above [`WRITE_BUFFER_BYTES`].
 const FJALL_MEMTABLE_BYTES: u64 = 1 << 40;
 
+/// Options of every keyspace the store creates (fjall records them with the
+/// keyspace; one made by an older version keeps its own).
+///
+/// Index and filter blocks past L1 are *partitioned*: a small top-level
+/// index of each table file stays in memory and the 4 KiB partitions go
+/// through the block cache like data blocks. fjall's default keeps a table's
+/// index and filter as one block each from L2 to L3; a 64 MiB table of
+/// compressible items has an index block of megabytes, larger than a shard
+/// of the block cache can hold, so every point read past about a million
+/// items re-read and re-checksummed it (GetItem fell from 41k/s to 0.9k/s;
+/// BENCHMARKS.md, "Scale"). L0 and L1 filters and indexes are pinned: they
+/// are small (L1 is 256 MiB of data) and hit by every read.
 fn keyspace_options() -> KeyspaceCreateOptions {
-    KeyspaceCreateOptions::default().max_memtable_size(FJALL_MEMTABLE_BYTES)
+    use fjall::config::{PartitioningPolicy, PinningPolicy};
+    KeyspaceCreateOptions::default()
+        .max_memtable_size(FJALL_MEMTABLE_BYTES)
+        .index_block_pinning_policy(PinningPolicy::new([true, true, false]))
+        .filter_block_pinning_policy(PinningPolicy::new([true, true, false]))
+        .index_block_partitioning_policy(PartitioningPolicy::new([false, false, true]))
+        .filter_block_partitioning_policy(PartitioningPolicy::new([false, false, true]))
 }
 
 fn table_keyspace_names(id: u64) -> (String, String) {
@@ -304,9 +348,11 @@ impl Store {
         // to the OS (or fsyncs it) once per group of writers, outside the
         // write lock.
         let mut builder = Database::builder(&path).temporary(temporary).manual_journal_persist(true);
-        if config.cache_bytes > 0 {
-            builder = builder.cache_size(config.cache_bytes);
-        }
+        let cache_bytes = if config.cache_bytes > 0 { config.cache_bytes } else { DEFAULT_CACHE_BYTES };
+        builder = builder.cache_size(cache_bytes);
+        let cached_files = if config.max_cached_files > 0 { config.max_cached_files } else { DEFAULT_CACHED_FILES };
+        builder = builder.max_cached_files(Some(cached_files.max(MIN_CACHED_FILES)));
+        builder = builder.max_journaling_size(MAX_JOURNAL_BYTES);
         let db = builder.open()?;
         let meta = db.keyspace("meta", keyspace_options)?;
         // Stream records are written once, read in order and dropped by age:
@@ -425,11 +471,12 @@ impl Store {
     }
 
     /// After a commit (outside the write lock): seals, and queues for
-    /// flushing, every active memtable past [`MEMTABLE_ROTATE_BYTES`]. The
-    /// write buffers' total gates it, and one writer checks at most every
+    /// flushing, the largest active memtables once they hold
+    /// [`WRITE_BUFFER_BYTES`] together. The write buffers' total (sealed
+    /// ones included) gates it, and one writer checks at most every
     /// [`ROTATION_CHECK_INTERVAL`].
     fn rotate_full_memtables(&self) {
-        if self.inner.db.write_buffer_size() < MEMTABLE_ROTATE_BYTES {
+        if self.inner.db.write_buffer_size() < WRITE_BUFFER_BYTES {
             return;
         }
         let now = self.inner.opened.elapsed().as_millis() as u64;
@@ -442,17 +489,32 @@ impl Store {
         self.seal_full_memtables();
     }
 
-    /// Seals every active memtable past [`MEMTABLE_ROTATE_BYTES`], now.
-    /// Bulk loops that commit their own batches (index and TTL backfills,
-    /// stream trimming) call it after each batch.
+    /// If the active memtables hold [`WRITE_BUFFER_BYTES`] together, seals
+    /// the largest until they hold half, now. Bulk loops that commit their
+    /// own batches (index and TTL backfills, stream trimming) call it after
+    /// each batch.
     pub(crate) fn seal_full_memtables(&self) {
         use fjall::AbstractTree;
-        for ks in self.inner.keyspaces() {
-            if ks.tree.active_memtable().size() >= MEMTABLE_ROTATE_BYTES
-                && let Err(e) = ks.rotate_memtable()
-            {
+        let mut active: Vec<(u64, Keyspace)> = self
+            .inner
+            .keyspaces()
+            .into_iter()
+            .map(|ks| (ks.tree.active_memtable().size(), ks))
+            .filter(|(size, _)| *size > 0)
+            .collect();
+        let mut total: u64 = active.iter().map(|(size, _)| size).sum();
+        if total < WRITE_BUFFER_BYTES {
+            return;
+        }
+        active.sort_unstable_by_key(|(size, _)| std::cmp::Reverse(*size));
+        for (size, ks) in active {
+            if total <= WRITE_BUFFER_BYTES / 2 {
+                break;
+            }
+            if let Err(e) = ks.rotate_memtable() {
                 tracing::warn!(error = %e, "sealing a memtable failed");
             }
+            total -= size;
         }
     }
 

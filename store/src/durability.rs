@@ -15,6 +15,15 @@
 //! Either way the fsync runs outside fjall's journal lock (see
 //! `sync_journal`): writers keep committing while it runs, and the next group
 //! forms meanwhile.
+//!
+//! Failures: that fsync opens each journal file anew, which can fail when the
+//! process is out of descriptors (EMFILE, ENFILE) or memory. Nothing has been
+//! done to the data then (the commits are in the page cache and fjall's
+//! journal is intact), so the fsync falls back to fjall's own, through the
+//! descriptor fjall keeps open, and writes go on. A failed fsync or hand-off
+//! is different: after one the kernel may have dropped the dirty pages, so
+//! the journal is not known to be on disk, and writes are refused until a
+//! restart (fjall poisons itself too).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
@@ -92,6 +101,9 @@ impl GroupCommit {
     }
 
     fn run(&self, db: &Database, dir: &Path) {
+        // Syncing under fjall's lock because a journal file could not be
+        // opened; logged once when it starts and once when it ends.
+        let mut fallback = false;
         loop {
             let target = {
                 let mut st = self.lock();
@@ -116,10 +128,25 @@ impl GroupCommit {
                 }
                 st.requested
             };
-            let result = sync_journal(db, dir).map(drop);
+            let result = sync_journal(db, dir);
+            match &result {
+                Ok(Synced::Fallback(Some(e))) if !fallback => {
+                    tracing::warn!(
+                        error = %e,
+                        "opening a journal file to fsync it failed; fsyncing through fjall's descriptor, \
+                         under its journal lock, until it can be opened again"
+                    );
+                    fallback = true;
+                }
+                Ok(Synced::Files) if fallback => {
+                    tracing::info!("journal files can be opened again; fsyncing outside fjall's lock");
+                    fallback = false;
+                }
+                _ => {}
+            }
             let mut st = self.lock();
             match result {
-                Ok(()) => {
+                Ok(_) => {
                     st.synced = st.synced.max(target);
                     st.flushed = st.flushed.max(target);
                 }
@@ -213,32 +240,63 @@ impl GroupCommit {
     }
 }
 
+/// How [`sync_journal`] made the commits durable.
+#[derive(Debug)]
+enum Synced {
+    /// By fsyncing the journal files outside fjall's lock.
+    Files,
+    /// By fjall's fsync under its lock: no journal file was found (fjall laid
+    /// its files out differently), or one could not be listed or opened for
+    /// this reason.
+    Fallback(Option<String>),
+}
+
 /// Makes every commit handed over so far durable: hands fjall's journal
 /// buffer to the operating system (briefly, under fjall's journal lock),
 /// then fsyncs the journal files outside that lock, so writers go on
 /// committing during the fsync instead of queueing behind it. Sound because
 /// fjall fsyncs a journal before it seals it and starts the next: the files
 /// present after the hand-off hold every commit it covered. If no journal
-/// file is found (fjall laid its files out differently), fjall fsyncs under
-/// its lock as before.
-fn sync_journal(db: &Database, dir: &Path) -> Result<usize, String> {
+/// file is found, or one cannot be opened (no descriptor left, no memory),
+/// fjall fsyncs its active journal under its lock, through the descriptor it
+/// holds: that needs no new one, and covers the same commits. An error here
+/// is fatal: the hand-off or an fsync failed.
+fn sync_journal(db: &Database, dir: &Path) -> Result<Synced, String> {
     db.persist(PersistMode::Buffer).map_err(|e| e.to_string())?;
+    let why = match sync_journal_files(dir) {
+        Ok(synced) if synced > 0 => return Ok(Synced::Files),
+        Ok(_) => None,
+        Err(JournalFileError::Open(e)) => Some(e),
+        Err(JournalFileError::Sync(e)) => return Err(e),
+    };
+    db.persist(PersistMode::SyncAll).map_err(|e| e.to_string())?;
+    Ok(Synced::Fallback(why))
+}
+
+/// Why fsyncing the journal files directly did not work.
+enum JournalFileError {
+    /// The directory could not be listed or a file opened: nothing was done.
+    Open(String),
+    /// An fsync failed: the file's state on disk is unknown.
+    Sync(String),
+}
+
+/// Fsyncs every journal file in `dir`; returns how many.
+fn sync_journal_files(dir: &Path) -> Result<usize, JournalFileError> {
+    let open = |e: std::io::Error, what: &Path| JournalFileError::Open(format!("{}: {e}", what.display()));
     let mut synced = 0;
-    for entry in std::fs::read_dir(dir).map_err(|e| e.to_string())? {
-        let path = entry.map_err(|e| e.to_string())?.path();
+    for entry in std::fs::read_dir(dir).map_err(|e| open(e, dir))? {
+        let path = entry.map_err(|e| open(e, dir))?.path();
         if path.extension().is_none_or(|x| x != "jnl") {
             continue;
         }
         match std::fs::File::open(&path) {
-            Ok(file) => file.sync_data().map_err(|e| format!("{}: {e}", path.display()))?,
+            Ok(file) => file.sync_data().map_err(|e| JournalFileError::Sync(format!("{}: {e}", path.display())))?,
             // Flushed and dropped by fjall since the listing: nothing to sync.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(format!("{}: {e}", path.display())),
+            Err(e) => return Err(open(e, &path)),
         }
         synced += 1;
-    }
-    if synced == 0 {
-        db.persist(PersistMode::SyncAll).map_err(|e| e.to_string())?;
     }
     Ok(synced)
 }
@@ -254,6 +312,41 @@ mod tests {
         let ks = db.keyspace("k", fjall::KeyspaceCreateOptions::default).unwrap();
         ks.insert("a", "1").unwrap();
         // Not the fallback: fjall's journal is where this expects it.
-        assert!(sync_journal(&db, dir.path()).unwrap() >= 1);
+        assert!(matches!(sync_journal(&db, dir.path()).unwrap(), Synced::Files));
+    }
+
+    #[test]
+    fn a_journal_directory_that_cannot_be_listed_falls_back_to_fjalls_fsync() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::builder(dir.path()).manual_journal_persist(true).open().unwrap();
+        let ks = db.keyspace("k", fjall::KeyspaceCreateOptions::default).unwrap();
+        ks.insert("a", "1").unwrap();
+        let missing = dir.path().join("missing");
+        assert!(matches!(sync_journal(&db, &missing).unwrap(), Synced::Fallback(Some(_))));
+    }
+
+    /// A journal file that cannot be opened (here a symlink to itself, which
+    /// fails with ELOOP as running out of descriptors fails with EMFILE)
+    /// leaves writes going: the flusher fsyncs through fjall's descriptor,
+    /// and sync-mode writers are acknowledged.
+    #[cfg(unix)]
+    #[test]
+    fn a_journal_file_that_cannot_be_opened_does_not_stop_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::builder(dir.path()).manual_journal_persist(true).open().unwrap();
+        let ks = db.keyspace("k", fjall::KeyspaceCreateOptions::default).unwrap();
+        let journals = tempfile::tempdir().unwrap();
+        let bad = journals.path().join("0.jnl");
+        std::os::unix::fs::symlink(&bad, &bad).unwrap();
+        assert!(std::fs::File::open(&bad).is_err());
+        let (gc, flusher) = GroupCommit::start(db.clone(), journals.path().to_path_buf(), Durability::Sync);
+        for i in 0..3 {
+            ks.insert(format!("k{i}"), "v").unwrap();
+            let ticket = gc.register();
+            assert!(gc.wait(ticket), "write {i} was refused");
+        }
+        assert!(!gc.failed());
+        gc.shutdown();
+        flusher.join().unwrap();
     }
 }

@@ -18,8 +18,8 @@ mod unit;
 pub mod value;
 
 pub use db::{
-    DEFAULT_TTL_INTERVAL, Decide, Decision, Store, StoreConfig, TableHandle, TableStats, WriteOp, WriteOptions,
-    WriteOutcome, format_timestamp_millis,
+    DEFAULT_CACHE_BYTES, DEFAULT_CACHED_FILES, DEFAULT_TTL_INTERVAL, Decide, Decision, Store, StoreConfig, TableHandle,
+    TableStats, WriteOp, WriteOptions, WriteOutcome, format_timestamp_millis,
 };
 pub use durability::Durability;
 pub use error::{CancellationReason, StoreError};

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // Each test binary uses a different subset of these helpers.
 
+pub mod http;
+
 use std::path::Path;
 
 use aws_sdk_dynamodb::Client;

@@ -14,6 +14,10 @@
 //! | `exit` | calls `std::process::exit(code)` |
 //! | `flood` | writes `bytes` bytes to stdout, in lines of 100 |
 //! | `sandbox` | tries to read a file and open a TCP connection; returns what happened |
+//! | `big` | returns a JSON string of `bytes` bytes (quotes included) |
+//! | `big_error` | returns a function error whose message is `bytes` bytes long |
+//! | `long_line` | writes one line of `bytes` bytes starting `BEGIN` to stdout (`"log": true`: through `log`); returns `"written"` |
+//! | `wait` | reads item `key` (`{"pk": {"S": key}}`) of `table` every 5 ms until it exists; returns `"released"` |
 
 wit_bindgen::generate!({ world: "handler", path: "../../wit" });
 
@@ -90,6 +94,42 @@ impl Guest for Misbehave {
                 "dir": std::fs::read_dir(".").map(|_| ()).map_err(|e| e.to_string()),
                 "tcp": std::net::TcpStream::connect("127.0.0.1:8000").map(|_| ()).map_err(|e| e.to_string()),
             }),
+            "big" => {
+                let bytes = event["bytes"].as_u64().unwrap_or(0).saturating_sub(2) as usize;
+                return Ok(format!("\"{}\"", "x".repeat(bytes)));
+            }
+            "big_error" => {
+                return Err(FunctionError {
+                    error_type: "BigError".into(),
+                    error_message: "e".repeat(event["bytes"].as_u64().unwrap_or(0) as usize),
+                });
+            }
+            "long_line" => {
+                let line =
+                    format!("BEGIN{}", "x".repeat(event["bytes"].as_u64().unwrap_or(5).saturating_sub(5) as usize));
+                if event["log"].as_bool() == Some(true) {
+                    log(Level::Info, &line);
+                } else {
+                    println!("{line}");
+                }
+                json!("written")
+            }
+            "wait" => {
+                let request = json!({
+                    "TableName": event["table"],
+                    "Key": {"pk": {"S": event["key"]}},
+                    "ConsistentRead": true,
+                })
+                .to_string();
+                loop {
+                    if let Ok(response) = store::call("GetItem", &request)
+                        && serde_json::from_str::<Value>(&response).is_ok_and(|r| r.get("Item").is_some())
+                    {
+                        break json!("released");
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+            }
             other => {
                 return Err(FunctionError {
                     error_type: "UnknownAction".into(),

@@ -159,7 +159,11 @@ async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             let request = InvokeRequest { event: fire.event, chain_depth: 0, defer_writes: false };
             let handle = inflight.spawn(async move {
                 let outcome = invoker.invoke(request).await;
-                outcome.result.map(drop).map_err(|e| format!("{}: {}", e.error_type, e.message))
+                // Kept as the schedule's last error and logged: a bounded prefix, never a payload.
+                outcome.result.map(drop).map_err(|e| {
+                    let message = crate::text::Bounded(&e.message, crate::limits::MAX_LOGGED_TEXT_BYTES);
+                    format!("{}: {message}", crate::text::Bounded(&e.error_type, crate::limits::MAX_LOGGED_TEXT_BYTES))
+                })
             });
             job_of.insert(handle.id(), fire.job);
         }

@@ -303,14 +303,8 @@ fn a_failed_fire_is_retried_with_the_same_event_then_dropped() {
 }
 
 fn open(dir: &std::path::Path) -> Store {
-    Store::open(StoreConfig {
-        path: Some(dir.to_path_buf()),
-        durability: Default::default(),
-        cache_bytes: 0,
-        streams: Default::default(),
-        ttl_interval: None,
-    })
-    .unwrap()
+    Store::open(StoreConfig { path: Some(dir.to_path_buf()), durability: Default::default(), ..Default::default() })
+        .unwrap()
 }
 
 #[test]
