@@ -309,8 +309,12 @@ impl AsyncWrite for TimedIo {
 /// client can finish sending and read the refusal instead of a reset
 /// (nginx's lingering close): it covers the largest bodies refused for
 /// their size (Lambda's 6 MB payloads, DynamoDB's 16 MB batches, 50 MB code
-/// zips) with room. The connection's deadlines bound the time it takes.
+/// zips) with room. [`LINGER_TIMEOUT`] bounds the time it takes.
 const LINGER_BYTES: usize = 64 * 1024 * 1024;
+/// How long that drain may take: the connection's phase is no longer a
+/// body read then, so no other deadline bounds it, and a client trickling a
+/// refused body must not hold its socket (or a graceful shutdown) forever.
+const LINGER_TIMEOUT: std::time::Duration = super::limits::BODY_READ_TIMEOUT;
 
 /// A request's body: tells the connection when it has been read in full or
 /// dropped, which ends the body phase, and drains what is left unread.
@@ -363,13 +367,17 @@ impl Drop for RequestBody {
         }
         let (Some(mut inner), Ok(rt)) = (self.inner.take(), tokio::runtime::Handle::try_current()) else { return };
         rt.spawn(async move {
-            let mut drained = 0usize;
-            while drained <= LINGER_BYTES {
-                match std::future::poll_fn(|cx| Pin::new(&mut inner).poll_frame(cx)).await {
-                    Some(Ok(frame)) => drained += frame.data_ref().map_or(0, Bytes::len),
-                    _ => return,
+            let drain = async {
+                let mut drained = 0usize;
+                while drained <= LINGER_BYTES {
+                    match std::future::poll_fn(|cx| Pin::new(&mut inner).poll_frame(cx)).await {
+                        Some(Ok(frame)) => drained += frame.data_ref().map_or(0, Bytes::len),
+                        _ => return,
+                    }
                 }
-            }
+            };
+            // Past the deadline the body is dropped and hyper closes the connection.
+            let _ = tokio::time::timeout(LINGER_TIMEOUT, drain).await;
         });
     }
 }

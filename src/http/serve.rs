@@ -233,9 +233,11 @@ async fn connection(
                     Ok::<_, Infallible>(resp.map(|b| ResponseBody::new(b, conn, shared.epoch)))
                 }
             });
+            // Leaves the registry however the connection ends, a panic in
+            // a handler included (else its slot would never be freed).
+            let _leave = Leave(&shared, id);
             let served = builder.serve_connection(io, svc);
             drive(served, &conn, stop).await;
-            shared.leave(id);
         }
         Admission::Throttle => {
             builder.keep_alive(false);
@@ -254,6 +256,15 @@ async fn connection(
             let served = builder.serve_connection(io, svc);
             drive(served, &conn, stop).await;
         }
+    }
+}
+
+/// Takes a served connection out of the registry when dropped.
+struct Leave<'a>(&'a Shared, u64);
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        self.0.leave(self.1);
     }
 }
 
