@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! cargo bench --bench scale -- [--sizes 10000,1000000,10000000] [--values json,random]
-//!     [--secs 10] [--sustain-secs 600] [--conns 16] [--cache-mb 256]
+//!     [--secs 10] [--sustain-secs 600] [--conns 16] [--cache-mb 256] [--hold-secs 0]
 //! ```
 //!
 //! It starts `tidepool serve` as a child process on a fresh data directory
@@ -61,6 +61,9 @@ struct Opts {
     sustain_secs: u64,
     conns: usize,
     cache_mb: u64,
+    /// Seconds to keep the server up after each size's phases, for an
+    /// outside client (wrk): `HOLD port=… items=…` is printed first.
+    hold_secs: u64,
     peer: Option<String>,
 }
 
@@ -72,6 +75,7 @@ fn parse_opts() -> Opts {
         sustain_secs: 600,
         conns: 16,
         cache_mb: 256,
+        hold_secs: 0,
         peer: std::env::var("SCALE_PEER_CMD").ok().filter(|s| !s.is_empty()),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -94,6 +98,7 @@ fn parse_opts() -> Opts {
             "--sustain-secs" => o.sustain_secs = v.parse().expect("seconds"),
             "--conns" => o.conns = v.parse().expect("connections"),
             "--cache-mb" => o.cache_mb = v.parse().expect("MiB"),
+            "--hold-secs" => o.hold_secs = v.parse().expect("seconds"),
             _ => {
                 i += 1;
                 continue;
@@ -441,35 +446,42 @@ fn ms(d: Duration) -> String {
 }
 
 /// The second client: one GetItem of a random loaded item every 5 ms until
-/// stopped; returns the latencies (a failed request counts as 10 s).
+/// stopped, on a thread and runtime of its own (so the load client's queue
+/// is not in its latencies); returns the latencies (a failed request counts
+/// as 10 s).
 fn sampler(addr: SocketAddr, items: u64) -> (Arc<AtomicBool>, tokio::task::JoinHandle<Vec<Duration>>) {
     let stop = Arc::new(AtomicBool::new(false));
     let s2 = stop.clone();
-    let task = tokio::spawn(async move {
-        let mut rng = Rng(0x5eed_5eed);
-        let mut lat = Vec::new();
-        let mut conn = Conn::open(addr).await.ok();
-        let mut tick = tokio::time::interval(Duration::from_millis(5));
-        while !s2.load(Ordering::Relaxed) {
-            tick.tick().await;
-            let t = Instant::now();
-            let ok = match conn.as_mut() {
-                Some(c) => matches!(
-                    c.ddb("GetItem", &json!({"TableName": TABLE, "Key": key(rng.below(items))})).await,
-                    Ok((200, _))
-                ),
-                None => false,
-            };
-            if ok {
-                lat.push(t.elapsed());
-            } else {
-                lat.push(Duration::from_secs(10));
-                conn = Conn::open(addr).await.ok();
-            }
-        }
-        lat
+    let task = tokio::task::spawn_blocking(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("sampler runtime");
+        rt.block_on(sample(addr, items, s2))
     });
     (stop, task)
+}
+
+async fn sample(addr: SocketAddr, items: u64, s2: Arc<AtomicBool>) -> Vec<Duration> {
+    let mut rng = Rng(0x5eed_5eed);
+    let mut lat = Vec::new();
+    let mut conn = Conn::open(addr).await.ok();
+    let mut tick = tokio::time::interval(Duration::from_millis(5));
+    while !s2.load(Ordering::Relaxed) {
+        tick.tick().await;
+        let t = Instant::now();
+        let ok = match conn.as_mut() {
+            Some(c) => matches!(
+                c.ddb("GetItem", &json!({"TableName": TABLE, "Key": key(rng.below(items))})).await,
+                Ok((200, _))
+            ),
+            None => false,
+        };
+        if ok {
+            lat.push(t.elapsed());
+        } else {
+            lat.push(Duration::from_secs(10));
+            conn = Conn::open(addr).await.ok();
+        }
+    }
+    lat
 }
 
 #[derive(Clone, Copy)]
@@ -729,6 +741,12 @@ async fn run_kind(opts: &Opts, kind: Kind, sustain: bool) {
         }
         let (rss, peak) = server.rss();
         println!("- RSS {rss:.0} MB (peak {peak:.0} MB)");
+        if opts.hold_secs > 0 {
+            use std::io::Write;
+            println!("HOLD port={} items={size}", server.port);
+            let _ = std::io::stdout().flush();
+            tokio::time::sleep(Duration::from_secs(opts.hold_secs)).await;
+        }
         let stop = server.stop();
         let disk = server.disk();
         println!(
