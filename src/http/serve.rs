@@ -175,6 +175,12 @@ pub(crate) async fn serve(
                         tracing::info!(failed = accept_errors, "accepting connections again");
                         accept_errors = 0;
                     }
+                    // Each answer goes out as soon as it is written: request
+                    // and response, never a small segment held back for
+                    // Nagle's algorithm behind the client's delayed ACK.
+                    if let Err(e) = stream.set_nodelay(true) {
+                        tracing::debug!(error = %e, "setting TCP_NODELAY failed");
+                    }
                     stream
                 }
                 Err(e) if is_connection_error(&e) => continue,
