@@ -23,18 +23,6 @@ const ROLE: &str = "arn:aws:iam::000000000000:role/tidepool";
 /// How long a test waits for an effect that should take milliseconds.
 const PATIENCE: Duration = Duration::from_secs(30);
 
-fn lambda_client(endpoint: &str) -> aws_sdk_lambda::Client {
-    let http = aws_smithy_http_client::Builder::new().build_http();
-    let conf = aws_sdk_lambda::Config::builder()
-        .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
-        .region(aws_sdk_lambda::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_lambda::config::Credentials::new("AKIDTEST", "secret", None, None, "test"))
-        .endpoint_url(endpoint)
-        .http_client(http)
-        .build();
-    aws_sdk_lambda::Client::from_conf(conf)
-}
-
 /// The error code the SDK parsed.
 fn code<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
     err: &aws_sdk_lambda::error::SdkError<E, R>,
@@ -130,7 +118,7 @@ fn messages(page: &Value) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn functions_are_created_read_listed_updated_and_deleted() {
     let Harness { server, dir: _dir, .. } = harness().await;
-    let client = lambda_client(&server.endpoint());
+    let client = common::lambda_client(&server.endpoint());
     let echo = example_bytes("echo");
 
     let created = client
@@ -245,7 +233,7 @@ async fn functions_are_created_read_listed_updated_and_deleted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_mistakes_get_lambdas_errors() {
     let Harness { server, dir: _dir, .. } = harness().await;
-    let client = lambda_client(&server.endpoint());
+    let client = common::lambda_client(&server.endpoint());
     let echo = example_bytes("echo");
     let create = |name: &str, code: Vec<u8>| {
         client
@@ -311,7 +299,7 @@ async fn client_mistakes_get_lambdas_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn synchronous_invoke_returns_payload_errors_and_log_tail() {
     let Harness { server, dir: _dir, .. } = harness().await;
-    let client = lambda_client(&server.endpoint());
+    let client = common::lambda_client(&server.endpoint());
     create_raw(&client, "echo", "echo").await;
     create_raw(&client, "misbehave", "misbehave").await;
 
@@ -400,7 +388,7 @@ async fn synchronous_invoke_returns_payload_errors_and_log_tail() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reserved_concurrency_throttles() {
     let Harness { server, dir: _dir, .. } = harness().await;
-    let client = lambda_client(&server.endpoint());
+    let client = common::lambda_client(&server.endpoint());
     create_raw(&client, "echo", "echo").await;
     let e = client.get_function_concurrency().function_name("echo").send().await.unwrap();
     assert_eq!(e.reserved_concurrent_executions(), None);
@@ -435,7 +423,7 @@ async fn reserved_concurrency_throttles() {
 async fn asynchronous_invoke_runs_in_the_background() {
     let Harness { server, client: ddb, dir: _dir } = harness().await;
     common::create_table(&ddb, "Effects", None).await;
-    let client = lambda_client(&server.endpoint());
+    let client = common::lambda_client(&server.endpoint());
     create_raw(&client, "misbehave", "misbehave").await;
 
     let event = json!({
@@ -546,7 +534,7 @@ async fn total(ddb: &aws_sdk_dynamodb::Client, game: &str) -> Option<i64> {
 async fn a_stream_mapping_runs_the_leaderboard_and_follows_updates() {
     let Harness { server, client: ddb, dir: _dir } = harness().await;
     let arn = leaderboard_tables(&ddb).await;
-    let client = lambda_client(&server.endpoint());
+    let client = common::lambda_client(&server.endpoint());
     create_raw(&client, "leaderboard", "leaderboard").await;
 
     // Mistakes first.
@@ -710,7 +698,7 @@ async fn a_stream_mapping_runs_the_leaderboard_and_follows_updates() {
 async fn deleting_a_function_keeps_its_mappings() {
     let Harness { server, client: ddb, dir: _dir } = harness().await;
     let arn = leaderboard_tables(&ddb).await;
-    let client = lambda_client(&server.endpoint());
+    let client = common::lambda_client(&server.endpoint());
     create_raw(&client, "leaderboard", "leaderboard").await;
     let m = client
         .create_event_source_mapping()
@@ -738,7 +726,7 @@ async fn deleting_a_function_keeps_its_mappings() {
 async fn logs_are_read_from_a_cursor_and_followed() {
     let Harness { server, dir: _dir, .. } = harness().await;
     let ep = server.endpoint();
-    let client = lambda_client(&ep);
+    let client = common::lambda_client(&ep);
     create_raw(&client, "misbehave", "misbehave").await;
     let empty = logs(&ep, "misbehave", "").await;
     assert!(messages(&empty).is_empty());

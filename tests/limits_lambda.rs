@@ -55,18 +55,6 @@ async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
 
 // ---------------------------------------------------------------- clients
 
-fn lambda_client(endpoint: &str) -> aws_sdk_lambda::Client {
-    let http = aws_smithy_http_client::Builder::new().build_http();
-    let conf = aws_sdk_lambda::Config::builder()
-        .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
-        .region(aws_sdk_lambda::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_lambda::config::Credentials::new("AKIDTEST", "secret", None, None, "test"))
-        .endpoint_url(endpoint)
-        .http_client(http)
-        .build();
-    aws_sdk_lambda::Client::from_conf(conf)
-}
-
 /// Creates `name` from example `example` with `memory_mb` and `timeout` seconds.
 async fn create(client: &aws_sdk_lambda::Client, name: &str, example: &str, memory_mb: i32, timeout: i32) {
     client
@@ -237,7 +225,7 @@ async fn oversized_responses_and_errors_are_response_size_too_large() {
     let _one = serial().await;
     let Harness { server, dir: _dir, .. } = harness().await;
     let endpoint = server.endpoint();
-    create(&lambda_client(&endpoint), "big", "misbehave", 1024, 60).await;
+    create(&common::lambda_client(&endpoint), "big", "misbehave", 1024, 60).await;
     let max = tidepool_runtime::limits::MAX_RESPONSE_BYTES;
     assert_eq!(max, 6_291_556);
     let too_large = |size: usize| {
@@ -293,7 +281,7 @@ async fn an_oversized_log_line_is_truncated_with_a_marker() {
     let _one = serial().await;
     let Harness { server, dir: _dir, .. } = harness().await;
     let endpoint = server.endpoint();
-    create(&lambda_client(&endpoint), "chatty", "misbehave", 128, 10).await;
+    create(&common::lambda_client(&endpoint), "chatty", "misbehave", 128, 10).await;
     let max = tidepool_runtime::limits::MAX_LOG_LINE_BYTES;
     let bytes = MIB;
     for (via_log, prefix) in [(false, "BEGIN"), (true, "[INFO]\tBEGIN")] {
@@ -320,7 +308,7 @@ async fn a_flood_of_async_events_is_throttled_at_the_queues_byte_bound() {
     let _one = serial().await;
     let Harness { server, dir: _dir, .. } = harness().await;
     let endpoint = server.endpoint();
-    let client = lambda_client(&endpoint);
+    let client = common::lambda_client(&endpoint);
     create(&client, "stuck", "echo", 128, 3).await;
     // A reserved concurrency of 0: events wait in the queue (for up to six hours).
     client.put_function_concurrency().function_name("stuck").reserved_concurrent_executions(0).send().await.unwrap();
@@ -463,7 +451,7 @@ async fn the_guest_memory_budget_throttles_sync_invokes_and_delays_async_ones() 
     let _one = serial().await;
     let Harness { server, client: ddb, dir: _dir } = harness().await;
     let endpoint = server.endpoint();
-    let client = lambda_client(&endpoint);
+    let client = common::lambda_client(&endpoint);
     common::create_table(&ddb, "Gate", None).await;
     // The largest memory size reserves the whole budget (the default, 4096 MB).
     create(&client, "hog", "misbehave", 10_240, 60).await;
@@ -532,7 +520,7 @@ async fn invoke_payloads_never_lock_out_the_control_plane() {
     let _one = serial().await;
     let Harness { server, client: ddb, dir: _dir } = harness().await;
     let endpoint = server.endpoint();
-    let client = lambda_client(&endpoint);
+    let client = common::lambda_client(&endpoint);
     create(&client, "busy", "echo", 128, 3).await;
     let bounds = limits(&endpoint).await;
     let budget = bounds["InvokeBodies"]["MaxBytes"].as_u64().unwrap() as usize;

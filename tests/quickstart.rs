@@ -50,17 +50,6 @@ fn items(block: &str) -> Vec<HashMap<String, AttributeValue>> {
         .collect()
 }
 
-fn lambda_client(endpoint: &str) -> aws_sdk_lambda::Client {
-    let conf = aws_sdk_lambda::Config::builder()
-        .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
-        .region(aws_sdk_lambda::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_lambda::config::Credentials::new("local", "local", None, None, "test"))
-        .endpoint_url(endpoint)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .build();
-    aws_sdk_lambda::Client::from_conf(conf)
-}
-
 #[tokio::test]
 async fn the_readme_quick_start_works() {
     let text = readme();
@@ -99,7 +88,7 @@ async fn the_readme_quick_start_works() {
     };
     assert_eq!(got, Some(AttributeValue::N(total.to_string())), "the leaderboard total the README shows");
 
-    let l = lambda_client(&server.endpoint());
+    let l = common::lambda_client(&server.endpoint());
     assert!(block.contains("list-functions"));
     let names: Vec<String> =
         l.list_functions().send().await.unwrap().functions().iter().filter_map(|f| f.function_name.clone()).collect();

@@ -130,3 +130,15 @@ pub fn spawn_server(args: &[&std::ffi::OsStr]) -> (std::process::Child, String) 
     assert!(endpoint.starts_with("http://127.0.0.1:"), "unexpected line {line:?}");
     (child, endpoint)
 }
+
+/// An `aws-sdk-lambda` client for the server at `endpoint`, with any credentials.
+pub fn lambda_client(endpoint: &str) -> aws_sdk_lambda::Client {
+    let conf = aws_sdk_lambda::Config::builder()
+        .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
+        .region(aws_sdk_lambda::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_lambda::config::Credentials::new("AKIDTEST", "secret", None, None, "test"))
+        .endpoint_url(endpoint)
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    aws_sdk_lambda::Client::from_conf(conf)
+}
