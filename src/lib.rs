@@ -99,7 +99,12 @@ impl Server {
 
 /// The HTTP routes of every protocol the server speaks.
 pub fn router(app: Arc<dynamodb::App>) -> Router {
-    Router::new().route("/", post(dynamodb::handle)).merge(lambda::api::routes()).with_state(app)
+    Router::new()
+        .route("/", post(dynamodb::handle).fallback(|| async { http::front::not_found() }))
+        .merge(lambda::api::routes())
+        .fallback(http::front::fallback)
+        .layer(axum::middleware::from_fn_with_state(app.clone(), http::front::front))
+        .with_state(app)
 }
 
 /// Opens the store and starts serving; returns once the port is bound.

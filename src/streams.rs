@@ -23,7 +23,14 @@ use crate::dynamodb::error::{ApiError, ApiResult};
 use crate::dynamodb::request::Req;
 use crate::dynamodb::{App, Reply};
 
-pub const TARGET_PREFIX: &str = "DynamoDBStreams_20120810.";
+pub const TARGET_API: &str = "DynamoDBStreams_20120810";
+/// The operations of the Streams API.
+const OPERATIONS: [&str; 4] = ["ListStreams", "DescribeStream", "GetShardIterator", "GetRecords"];
+
+/// Whether `op` names a Streams operation.
+pub fn is_operation(op: &str) -> bool {
+    OPERATIONS.contains(&op)
+}
 /// AWS: shard iterators expire 15 minutes after they are returned.
 pub const ITERATOR_LIFETIME: Duration = Duration::from_secs(15 * 60);
 
@@ -73,9 +80,7 @@ pub fn dispatch(app: &App, op: &str, r: Req<'_>) -> ApiResult<Reply> {
         "DescribeStream" => describe_stream(app, r).map(Reply::Json),
         "GetShardIterator" => get_shard_iterator(app, r).map(Reply::Json),
         "GetRecords" => get_records(app, r).map(Reply::Raw),
-        _ => {
-            Err(ApiError::new(StatusCode::BAD_REQUEST, "UnknownOperationException", format!("Unknown operation: {op}")))
-        }
+        _ => Err(ApiError::bare(StatusCode::BAD_REQUEST, "UnknownOperationException")),
     }
 }
 

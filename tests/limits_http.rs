@@ -127,7 +127,7 @@ async fn a_body_that_trickles_in_is_cut_off() {
     let mut conn = TcpStream::connect(server.addr).await.unwrap();
     let start = Instant::now();
     conn.write_all(
-        b"POST / HTTP/1.1\r\nHost: tidepool\r\nX-Amz-Target: DynamoDB_20120810.ListTables\r\nContent-Length: 100\r\n\r\n{",
+        b"POST / HTTP/1.1\r\nHost: tidepool\r\nContent-Type: application/x-amz-json-1.0\r\nX-Amz-Target: DynamoDB_20120810.ListTables\r\nContent-Length: 100\r\n\r\n{",
     )
     .await
     .unwrap();
@@ -160,7 +160,7 @@ async fn a_refused_body_is_drained_so_the_client_reads_the_refusal() {
     let len = 56 * 1024 * 1024;
     let mut conn = TcpStream::connect(server.addr).await.unwrap();
     let head = format!(
-        "POST / HTTP/1.1\r\nHost: tidepool\r\nX-Amz-Target: DynamoDB_20120810.ListTables\r\nContent-Length: {len}\r\n\r\n"
+        "POST / HTTP/1.1\r\nHost: tidepool\r\nContent-Type: application/x-amz-json-1.0\r\nX-Amz-Target: DynamoDB_20120810.ListTables\r\nContent-Length: {len}\r\n\r\n"
     );
     conn.write_all(head.as_bytes()).await.unwrap();
     let chunk = vec![b' '; 1024 * 1024];

@@ -15,6 +15,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::{KeyType, ScalarAttributeType, StreamSpecification, StreamViewType};
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{FunctionCode, Runtime};
+use common::http::{Answer, read_answer, send};
 use common::{Harness, harness};
 use serde_json::{Value, json};
 use tidepool_runtime::examples::example_bytes;
@@ -70,88 +71,14 @@ async fn create(client: &aws_sdk_lambda::Client, name: &str, example: &str, memo
         .unwrap_or_else(|e| panic!("create {name}: {e:?}"));
 }
 
-/// A response read off the wire: status, headers (lower-case names), body.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("a JSON body ({e}): {:?}", String::from_utf8_lossy(&self.body)))
-    }
-
-    /// Asserts Lambda's error shape: `status`, `x-amzn-ErrorType: kind`,
-    /// `application/json`, `{"Type": "User", "message": ...}`; returns the body.
-    fn lambda_error(&self, status: u16, kind: &str) -> Value {
-        let body = String::from_utf8_lossy(&self.body);
-        assert_eq!(self.status, status, "{kind}: {body}");
-        assert_eq!(self.header("x-amzn-errortype"), Some(kind), "{body}");
-        assert_eq!(self.header("content-type"), Some("application/json"), "{body}");
-        let v = self.json();
-        assert_eq!(v["Type"], "User", "{v}");
-        assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
-        v
-    }
-}
-
-/// Reads one response (head, then a `Content-Length` body) from `stream`.
-async fn read_answer(stream: &mut TcpStream) -> Answer {
-    let mut raw = Vec::new();
-    let mut chunk = [0u8; 64 * 1024];
-    let read = async {
-        loop {
-            if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&raw[..end]).into_owned();
-                let mut lines = head.split("\r\n");
-                let status: u16 = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|c| c.parse().ok()).unwrap();
-                let headers: Vec<(String, String)> = lines
-                    .filter_map(|l| l.split_once(':'))
-                    .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-                    .collect();
-                if status == 100 {
-                    raw.drain(..end + 4);
-                    continue;
-                }
-                let len: usize =
-                    headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
-                while raw.len() < end + 4 + len {
-                    let n = stream.read(&mut chunk).await.unwrap();
-                    assert!(n > 0, "the connection closed inside the body");
-                    raw.extend_from_slice(&chunk[..n]);
-                }
-                return Answer { status, headers, body: raw[end + 4..end + 4 + len].to_vec() };
-            }
-            let n = stream.read(&mut chunk).await.unwrap();
-            assert!(n > 0, "the connection closed before an answer: {:?}", String::from_utf8_lossy(&raw));
-            raw.extend_from_slice(&chunk[..n]);
-        }
-    };
-    tokio::time::timeout(PATIENCE, read).await.expect("an answer in time")
-}
-
-/// One request on a fresh connection, with the whole `body`.
+/// One request on a fresh connection, with the whole `body` (JSON unless
+/// `headers` name another content type).
 async fn http(endpoint: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
-    let addr = endpoint.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut all = headers.to_vec();
     if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
-        head.push_str("Content-Type: application/json\r\n");
+        all.push(("Content-Type", "application/json"));
     }
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(body).await.unwrap();
-    read_answer(&mut stream).await
+    send(endpoint.trim_start_matches("http://"), method, path, &all, body).await
 }
 
 /// Sends only the head of a request announcing `length` body bytes with

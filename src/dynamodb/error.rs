@@ -39,6 +39,12 @@ impl ApiError {
         ApiError { status, kind: format!("{ns}{kind}"), message: message.into(), extra: Map::new() }
     }
 
+    /// An error with no message, as DynamoDB's front end answers a body
+    /// that does not parse or a target that names no operation.
+    pub fn bare(status: StatusCode, kind: &str) -> Self {
+        ApiError::new(status, kind, "")
+    }
+
     pub fn validation(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::BAD_REQUEST, "ValidationException", message)
     }
@@ -105,7 +111,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut body = self.extra;
         body.insert("__type".into(), Json::String(self.kind));
-        body.insert("message".into(), Json::String(self.message));
+        if !self.message.is_empty() {
+            body.insert("message".into(), Json::String(self.message));
+        }
         let mut resp = (self.status, Json::Object(body).to_string()).into_response();
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
         resp

@@ -41,7 +41,8 @@ pub const MAX_REQUEST_BODIES_IN_FLIGHT_BYTES: usize = 16 * MAX_REQUEST_BYTES;
 /// large bodies that never come must not throttle. Their memory is bounded
 /// by the connection limit times this.
 pub const SMALL_REQUEST_BYTES: usize = 64 * 1024;
-const TARGET_PREFIX: &str = "DynamoDB_20120810.";
+/// The API name in `X-Amz-Target: DynamoDB_20120810.<Operation>`.
+const TARGET_API: &str = "DynamoDB_20120810";
 
 /// Shared server state.
 pub struct App {
@@ -161,6 +162,42 @@ impl App {
 }
 
 /// Runs one DynamoDB operation (the `X-Amz-Target` suffix).
+/// The DynamoDB operations Tidepool serves; any other target is
+/// `UnknownOperationException`, as DynamoDB Local answers the operations
+/// it lacks.
+const OPERATIONS: [&str; 25] = [
+    "CreateTable",
+    "DescribeTable",
+    "ListTables",
+    "DeleteTable",
+    "UpdateTable",
+    "TagResource",
+    "UntagResource",
+    "ListTagsOfResource",
+    "UpdateTimeToLive",
+    "DescribeTimeToLive",
+    "DescribeLimits",
+    "DescribeEndpoints",
+    "PutItem",
+    "GetItem",
+    "DeleteItem",
+    "UpdateItem",
+    "Query",
+    "Scan",
+    "BatchGetItem",
+    "BatchWriteItem",
+    "TransactWriteItems",
+    "TransactGetItems",
+    "ExecuteStatement",
+    "BatchExecuteStatement",
+    "ExecuteTransaction",
+];
+
+/// Whether `op` names an operation [`dispatch`] serves.
+pub fn is_operation(op: &str) -> bool {
+    OPERATIONS.contains(&op)
+}
+
 pub fn dispatch(app: &App, op: &str, r: Req<'_>, host: &str) -> ApiResult<Json> {
     match op {
         "CreateTable" => control::create_table(app, r),
@@ -188,10 +225,28 @@ pub fn dispatch(app: &App, op: &str, r: Req<'_>, host: &str) -> ApiResult<Json> 
         "ExecuteStatement" => partiql::execute_statement(app, r),
         "BatchExecuteStatement" => partiql::batch_execute_statement(app, r),
         "ExecuteTransaction" => partiql::execute_transaction(app, r),
-        _ => {
-            Err(ApiError::new(StatusCode::BAD_REQUEST, "UnknownOperationException", format!("Unknown operation: {op}")))
-        }
+        _ => Err(ApiError::bare(StatusCode::BAD_REQUEST, "UnknownOperationException")),
     }
+}
+
+/// Operations that may write (and so wait inside the storage engine), or
+/// that do heavy catalog work: they run on a blocking thread. Reads run on
+/// the async workers, where they cost no thread hand-off.
+fn may_block(op: &str) -> bool {
+    !matches!(
+        op,
+        "GetItem"
+            | "Query"
+            | "Scan"
+            | "BatchGetItem"
+            | "TransactGetItems"
+            | "DescribeTable"
+            | "ListTables"
+            | "ListTagsOfResource"
+            | "DescribeTimeToLive"
+            | "DescribeLimits"
+            | "DescribeEndpoints"
+    )
 }
 
 /// A successful response body: a JSON value, or JSON already serialized
@@ -211,7 +266,26 @@ fn ok_response(body: Reply) -> Response {
     resp
 }
 
-/// Handles one DynamoDB request.
+/// Too many large bodies are held at once
+/// ([`MAX_REQUEST_BODIES_IN_FLIGHT_BYTES`]).
+fn throttled() -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "ThrottlingException",
+        "Too many large requests are being read at once; retry with backoff",
+    )
+}
+
+/// A body in an unknown coding, or not valid in its coding: DynamoDB
+/// answers these with a 500 (Alternator's tests, against the live service).
+fn undecodable() -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "InternalServerError",
+        "The request body could not be decoded with its Content-Encoding",
+    )
+}
+
 fn too_large() -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
@@ -220,7 +294,43 @@ fn too_large() -> ApiError {
     )
 }
 
+/// Handles one DynamoDB or DynamoDB Streams request (any path; the HTTP
+/// front sends every `POST` outside the Lambda API here).
 pub async fn handle(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+    // DynamoDB takes JSON bodies only, and answers in the JSON flavour asked.
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
+    let plain_json = content_type.as_deref() == Some("application/json");
+    let has_body = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()) != Some("0")
+        && (headers.contains_key(header::CONTENT_LENGTH) || headers.contains_key(header::TRANSFER_ENCODING));
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    // A body past the limit is refused first, as DynamoDB refuses it while
+    // reading it.
+    if declared.is_some_and(|n| n > MAX_REQUEST_BYTES) {
+        return too_large().into_response();
+    }
+    if has_body && !plain_json && content_type.as_deref() != Some(CONTENT_TYPE) {
+        return crate::http::front::not_found();
+    }
+    let mut resp = handle_json(app, headers, body).await;
+    if plain_json && resp.headers().get(header::CONTENT_TYPE).is_some_and(|v| v == CONTENT_TYPE) {
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    resp.extensions_mut().insert(crate::http::front::DynamoReply);
+    resp
+}
+
+async fn handle_json(app: Arc<App>, headers: HeaderMap, body: Body) -> Response {
+    let coding = match crate::http::encoding::request_coding(
+        headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()),
+    ) {
+        Ok(c) => c,
+        // DynamoDB answers a coding it does not know with a 500.
+        Err(crate::http::encoding::UnknownCoding) => return undecodable().into_response(),
+    };
     // Reserve what the body may take before reading it: its declared length,
     // or the request limit when it has none (a chunked body).
     let declared = headers
@@ -236,57 +346,71 @@ pub async fn handle(State(app): State<Arc<App>>, headers: HeaderMap, body: Body)
     } else {
         match app.bodies.try_reserve(declared) {
             Some(r) => Some(r),
-            None => {
-                return ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "ThrottlingException",
-                    "Too many large requests are being read at once; retry with backoff",
-                )
-                .into_response();
-            }
+            None => return throttled().into_response(),
         }
     };
-    let body: Bytes = match axum::body::to_bytes(body, declared).await {
+    let mut body: Bytes = match axum::body::to_bytes(body, declared).await {
         Ok(b) => b,
         Err(_) => return too_large().into_response(),
     };
-    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let streams = target.starts_with(crate::streams::TARGET_PREFIX);
-    let op = match target.strip_prefix(TARGET_PREFIX) {
-        Some(op) => Some(op),
-        None => target.strip_prefix(crate::streams::TARGET_PREFIX),
-    };
-    let Some(op) = op.map(str::to_string) else {
-        return ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "UnknownOperationException",
-            if target.is_empty() {
-                "Missing X-Amz-Target header".to_string()
-            } else {
-                format!("Unknown operation: {target}")
-            },
-        )
-        .into_response();
-    };
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost:8000").to_string();
-    let run = move |app: &App| -> ApiResult<Reply> {
-        let json: Json = if body.is_empty() {
-            Json::Object(Default::default())
-        } else {
-            serde_json::from_slice(&body)
-                .map_err(|e| ApiError::serialization(format!("Malformed request body: {e}")))?
+    // A compressed body is held to the request limit once decoded; past
+    // SMALL_REQUEST_BYTES its decoded form is reserved in the budget.
+    let mut decoded_held = None;
+    if let Some(coding) = coding {
+        let grow = |n: usize| {
+            if n <= SMALL_REQUEST_BYTES {
+                return true;
+            }
+            if decoded_held.is_none() {
+                decoded_held = app.bodies.try_reserve(MAX_REQUEST_BYTES);
+            }
+            decoded_held.is_some()
         };
-        let Json::Object(map) = &json else {
-            return Err(ApiError::serialization("Request body must be a JSON object"));
+        body = match crate::http::encoding::decode(coding, &body, MAX_REQUEST_BYTES, grow) {
+            Ok(decoded) => Bytes::from(decoded),
+            Err(crate::http::encoding::DecodeError::TooLarge) => return too_large().into_response(),
+            Err(crate::http::encoding::DecodeError::Refused) => return throttled().into_response(),
+            // DynamoDB answers a body that does not decode with a 500.
+            Err(crate::http::encoding::DecodeError::Corrupt) => return undecodable().into_response(),
         };
-        if streams {
-            crate::streams::dispatch(app, &op, Req(map))
-        } else {
-            dispatch(app, &op, Req(map), &host).map(Reply::Json)
+    }
+    // DynamoDB's order: the body must parse, then the target must name an
+    // operation, then the body must be there. These three answer with the
+    // bare error type and no message, as DynamoDB's front end does.
+    let json: Option<Json> = if body.is_empty() {
+        None
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(j) => Some(j),
+            Err(_) => return ApiError::bare(StatusCode::BAD_REQUEST, "SerializationException").into_response(),
         }
     };
-    let result = if app.durability == Durability::Sync {
-        // Writes wait for a shared fsync; keep that off the async workers.
+    drop(body);
+    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let (streams, op) = match target.split_once('.') {
+        Some((TARGET_API, op)) if is_operation(op) => (false, op.to_string()),
+        Some((crate::streams::TARGET_API, op)) if crate::streams::is_operation(op) => (true, op.to_string()),
+        _ => return ApiError::bare(StatusCode::BAD_REQUEST, "UnknownOperationException").into_response(),
+    };
+    let Some(Json::Object(map)) = json else {
+        return ApiError::bare(StatusCode::BAD_REQUEST, "SerializationException").into_response();
+    };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost:8000").to_string();
+    let off_workers = app.durability == Durability::Sync || (!streams && may_block(&op));
+    let run = move |app: &App| -> ApiResult<Reply> {
+        if streams {
+            crate::streams::dispatch(app, &op, Req(&map))
+        } else {
+            dispatch(app, &op, Req(&map), &host).map(Reply::Json)
+        }
+    };
+    let result = if off_workers {
+        // A write can wait: for a shared fsync (sync mode), or inside the
+        // storage engine, which sleeps a writer while too many memtables
+        // wait to be flushed or level 0 is too deep (fjall's write stall).
+        // On an async worker that sleep would hold back every connection
+        // the worker serves, reads included; on a blocking thread it holds
+        // back only this request.
         let app2 = app.clone();
         match tokio::task::spawn_blocking(move || run(&app2)).await {
             Ok(r) => r,

@@ -16,6 +16,11 @@
 //!   body, handling) and the IO wrapper that enforces each phase's deadline.
 //! - `serve.rs`: the accept loop, admission (serve, replace an idle
 //!   connection, or throttle) and graceful shutdown.
+//! - `front.rs`: the middleware in front of the protocols: request ids,
+//!   CORS, the health check, the 404 of a non-API request, and DynamoDB's
+//!   response coding and checksum.
+//! - `encoding.rs`: gzip and deflate, request decoding under a decoded-size
+//!   bound, and DynamoDB's `Accept-Encoding` negotiation.
 //!
 //! Rejected alternative: hyper's own `header_read_timeout`. In hyper 1.12 its
 //! timer starts when hyper begins waiting for a request head, which on a
@@ -27,6 +32,8 @@
 //! body or a stalled write. `conn.rs` times every phase in one place instead.
 
 mod conn;
+pub mod encoding;
+pub mod front;
 mod limits;
 mod serve;
 

@@ -298,6 +298,39 @@ const ROTATION_CHECK_INTERVAL: Duration = Duration::from_millis(5);
 /// bounded queue, costs a worker wake-up per write, and can block two
 /// workers rotating at once on a full queue for good. Keyspaces created
 /// before keep fjall's 64 MiB, above [`WRITE_BUFFER_BYTES`].
+/// The nice value of fjall's flush and compaction threads. They compete
+/// for the same cores as the request threads; on a small machine a
+/// compaction that takes a whole core for seconds after a burst of writes
+/// would add its time slice to readers' tail latency. At nice 5 the
+/// scheduler gives a busy request thread about three times their share, so
+/// requests come first, while compaction still gets a quarter of a
+/// contended core (and all of an idle one), enough to keep level 0 shallow
+/// under sustained writes (BENCHMARKS.md, "Scale").
+const BACKGROUND_NICE: i32 = 5;
+
+/// Lowers the priority of fjall's worker threads (`fjall:worker`), found
+/// by name in `/proc/self/task`. Linux only (elsewhere a nice value is the
+/// process's, not a thread's); best effort: failing to read or set leaves
+/// the default priority.
+fn lower_background_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return };
+        for task in tasks.flatten() {
+            let Ok(comm) = std::fs::read_to_string(task.path().join("comm")) else { continue };
+            if comm.trim_end() != "fjall:worker" {
+                continue;
+            }
+            let Some(tid) = task.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+            // On Linux PRIO_PROCESS with a thread id sets that thread's
+            // nice value alone.
+            if let Err(e) = rustix::process::setpriority_process(rustix::process::Pid::from_raw(tid), BACKGROUND_NICE) {
+                tracing::debug!(error = %e, tid, "could not lower a storage thread's priority");
+            }
+        }
+    }
+}
+
 const FJALL_MEMTABLE_BYTES: u64 = 1 << 40;
 
 /// Options of every keyspace the store creates (fjall records them with the
@@ -354,6 +387,7 @@ impl Store {
         builder = builder.max_cached_files(Some(cached_files.max(MIN_CACHED_FILES)));
         builder = builder.max_journaling_size(MAX_JOURNAL_BYTES);
         let db = builder.open()?;
+        lower_background_priority();
         let meta = db.keyspace("meta", keyspace_options)?;
         // Stream records are written once, read in order and dropped by age:
         // keeping their values out of the LSM tree (key-value separation)
