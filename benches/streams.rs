@@ -81,6 +81,7 @@ fn table(name: &str, view: StreamViewType) -> CreateTableInput {
         tags: Default::default(),
         deletion_protection: false,
         table_class: None,
+        settings: Default::default(),
     }
 }
 

@@ -71,6 +71,7 @@ fn table(name: &str) -> CreateTableInput {
         tags: Default::default(),
         deletion_protection: false,
         table_class: None,
+        settings: Default::default(),
     }
 }
 

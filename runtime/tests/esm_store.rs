@@ -69,6 +69,7 @@ fn table(store: &Store, name: &str, stream: bool) -> Option<String> {
             tags: Default::default(),
             deletion_protection: false,
             table_class: None,
+            settings: Default::default(),
         })
         .expect("create the table");
     t.def.stream.as_ref().map(|s| format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}/stream/{}", s.label))

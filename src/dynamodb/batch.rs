@@ -11,7 +11,7 @@ use tidepool_store::{Decision, WriteOp};
 use super::App;
 use super::attr::{item_from_json, item_to_json};
 use super::error::{ApiError, ApiResult};
-use super::expr::{Capacity, Exprs, IndexUnits, check_exclusive, read_units};
+use super::expr::{Capacity, Exprs, IndexUnits, Split, check_exclusive, read_units};
 use super::items::{check_item, write_capacity};
 use super::legacy;
 use super::request::{Req, missing};
@@ -96,7 +96,7 @@ pub fn batch_get(app: &App, r: Req<'_>) -> ApiResult<Json> {
             spec_out.insert("Keys".into(), Json::Array(left));
             unprocessed.insert(name.clone(), Json::Object(spec_out));
         }
-        if let Some(c) = cap.render(name, units, &[], true) {
+        if let Some(c) = cap.render(name, units, &[], Split::None) {
             consumed.push(c);
         }
     }
@@ -167,7 +167,7 @@ pub fn batch_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
             e.1.extend(idx);
         }
         body["ConsumedCapacity"] =
-            Json::Array(per_table.iter().filter_map(|(n, (u, idx))| cap.render(n, *u, idx, false)).collect());
+            Json::Array(per_table.iter().filter_map(|(n, (u, idx))| cap.render(n, *u, idx, Split::None)).collect());
     }
     Ok(body)
 }

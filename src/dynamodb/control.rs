@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value as Json, json};
 use tidepool_store::catalog::{CreateTableInput, IndexInput, KeySchemaInput, KeyType, check_tags};
 use tidepool_store::table::{
-    BillingMode, IndexDef, IndexKind, KeySchema, Projection, StreamViewType, TableDef, Throughput,
+    BillingMode, IndexDef, IndexKind, KeySchema, Projection, StreamViewType, TableDef, TableSettings, Throughput,
 };
 use tidepool_store::value::AttrType;
 use tidepool_store::{StoreError, TableHandle};
@@ -109,6 +109,16 @@ impl App {
         }
         d.insert("TableClassSummary".into(), json!({"TableClass": def.table_class}));
         d.insert("DeletionProtectionEnabled".into(), json!(def.deletion_protection));
+        if let Some(key) = &def.settings.sse_kms_key_arn {
+            d.insert("SSEDescription".into(), json!({"Status": "ENABLED", "SSEType": "KMS", "KMSMasterKeyArn": key}));
+        }
+        let (max_read, max_write) = (def.settings.max_read_request_units, def.settings.max_write_request_units);
+        if max_read.is_some() || max_write.is_some() {
+            d.insert(
+                "OnDemandThroughput".into(),
+                json!({"MaxReadRequestUnits": max_read.unwrap_or(-1), "MaxWriteRequestUnits": max_write.unwrap_or(-1)}),
+            );
+        }
         Json::Object(d)
     }
 
@@ -141,6 +151,53 @@ fn throughput_input(r: &Req<'_>) -> ApiResult<Option<Throughput>> {
         ));
     }
     Ok(Some(Throughput { read: read as u64, write: write as u64 }))
+}
+
+/// `SSESpecification`: `Some(Some(arn))` for a KMS key, `Some(None)` for
+/// the AWS-owned key (`Enabled: false`), `None` when absent.
+fn sse_input(app: &App, r: &Req<'_>) -> ApiResult<Option<Option<String>>> {
+    let Some(sse) = r.obj_opt("SSESpecification")? else { return Ok(None) };
+    let enabled = sse.bool_opt("Enabled")?;
+    let kind = sse.enum_opt("SSEType", &["AES256", "KMS"])?;
+    let key = sse.str_opt("KMSMasterKeyId")?;
+    if kind == Some("AES256") {
+        return Err(ApiError::validation("One or more parameter values were invalid: Unsupported SSEType: AES256"));
+    }
+    if enabled == Some(false) {
+        if key.is_some() || kind.is_some() {
+            return Err(ApiError::validation(
+                "One or more parameter values were invalid: SSEType and KMSMasterKeyId are only supported when SSE is enabled",
+            ));
+        }
+        return Ok(Some(None));
+    }
+    if enabled.is_none() && key.is_none() && kind.is_none() {
+        return Ok(Some(None));
+    }
+    let prefix = format!("arn:aws:kms:{}:{}:key/", app.region, super::ACCOUNT_ID);
+    let arn = match key {
+        Some(k) if k.starts_with("arn:") => k.to_string(),
+        Some(k) => format!("{prefix}{k}"),
+        // The AWS-managed key (alias/aws/dynamodb) of the account.
+        None => format!("{prefix}{}", uuid::Uuid::new_v4()),
+    };
+    Ok(Some(Some(arn)))
+}
+
+/// `OnDemandThroughput`: the most read and write request units a second,
+/// each at least 1 or -1 for no maximum.
+fn on_demand_input(r: &Req<'_>) -> ApiResult<Option<(Option<i64>, Option<i64>)>> {
+    let Some(o) = r.obj_opt("OnDemandThroughput")? else { return Ok(None) };
+    let read = o.int_opt("MaxReadRequestUnits")?;
+    let write = o.int_opt("MaxWriteRequestUnits")?;
+    for v in [read, write].into_iter().flatten() {
+        if v < 1 && v != -1 {
+            return Err(ApiError::validation(
+                "One or more parameter values were invalid: MaxReadRequestUnits and MaxWriteRequestUnits must be at least 1 or -1",
+            ));
+        }
+    }
+    Ok(Some((read, write)))
 }
 
 fn projection_input(r: &Req<'_>) -> ApiResult<Projection> {
@@ -228,6 +285,7 @@ pub fn create_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     if r.get("AttributeDefinitions").is_none() {
         return Err(missing("AttributeDefinitions"));
     }
+    let on_demand = on_demand_input(&r)?;
     let input = CreateTableInput {
         name: name.to_string(),
         key_schema: key_schema_input(&key_schema)?,
@@ -239,6 +297,11 @@ pub fn create_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         tags: tags_input(&r)?,
         deletion_protection: r.bool_opt("DeletionProtectionEnabled")?.unwrap_or(false),
         table_class: r.enum_opt("TableClass", &["STANDARD", "STANDARD_INFREQUENT_ACCESS"])?.map(str::to_string),
+        settings: TableSettings {
+            sse_kms_key_arn: sse_input(app, &r)?.flatten(),
+            max_read_request_units: on_demand.and_then(|(read, _)| read),
+            max_write_request_units: on_demand.and_then(|(_, write)| write),
+        },
     };
     let handle = app.store.create_table(input)?;
     tracing::info!(table = name, "table created");
@@ -284,6 +347,19 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let mut changed = false;
     let billing = billing_mode(&r)?;
     let throughput = throughput_input(&r)?;
+    if let (Some(want), Some(have)) = (&throughput, &handle.def.throughput)
+        && handle.def.billing_mode == BillingMode::Provisioned
+        && billing != Some(BillingMode::PayPerRequest)
+        && want == have
+    {
+        return Err(ApiError::validation(format!(
+            "The provisioned throughput for the table will not change. The requested value equals the current value. \
+             Current ReadCapacityUnits provisioned for the table: {}. Requested ReadCapacityUnits: {}. \
+             Current WriteCapacityUnits provisioned for the table: {}. Requested WriteCapacityUnits: {}. \
+             Refer to the Amazon DynamoDB Developer Guide for current limits and how to request higher limits.",
+            have.read, want.read, have.write, want.write
+        )));
+    }
     if billing.is_some() || throughput.is_some() {
         handle = app.store.set_billing(name, billing, throughput)?;
         changed = true;
@@ -325,6 +401,21 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     if let Some(c) = r.enum_opt("TableClass", &["STANDARD", "STANDARD_INFREQUENT_ACCESS"])? {
         handle = app.store.alter_table(name, |def| {
             def.table_class = c.to_string();
+            Ok(())
+        })?;
+        changed = true;
+    }
+    if let Some(sse) = sse_input(app, &r)? {
+        handle = app.store.alter_table(name, |def| {
+            def.settings.sse_kms_key_arn = sse;
+            Ok(())
+        })?;
+        changed = true;
+    }
+    if let Some((read, write)) = on_demand_input(&r)? {
+        handle = app.store.alter_table(name, |def| {
+            def.settings.max_read_request_units = read.or(def.settings.max_read_request_units);
+            def.settings.max_write_request_units = write.or(def.settings.max_write_request_units);
             Ok(())
         })?;
         changed = true;

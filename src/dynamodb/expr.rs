@@ -140,6 +140,17 @@ pub fn consistent(r: &Req<'_>) -> ApiResult<bool> {
 /// Capacity units per index: name, whether it is global, units.
 pub type IndexUnits = Vec<(String, bool, f64)>;
 
+/// The read/write member of a ConsumedCapacity entry. DynamoDB reports
+/// only `CapacityUnits` for single-item operations, queries, scans and
+/// batches, and adds `ReadCapacityUnits` or `WriteCapacityUnits` for
+/// transactions (the conformance suite's captures of the live service).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    None,
+    Read,
+    Write,
+}
+
 /// ReturnConsumedCapacity as asked.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Capacity {
@@ -158,23 +169,32 @@ impl Capacity {
     }
 
     /// The ConsumedCapacity object for `units` on `table` (and per index),
-    /// or `None` when not asked for. `read` picks Read/WriteCapacityUnits.
-    pub fn render(self, table: &str, units: f64, indexes: &[(String, bool, f64)], read: bool) -> Option<Json> {
+    /// or `None` when not asked for. `split` names the read/write member
+    /// DynamoDB adds beside `CapacityUnits`: only transactions have one.
+    pub fn render(self, table: &str, units: f64, indexes: &[(String, bool, f64)], split: Split) -> Option<Json> {
         if self == Capacity::None {
             return None;
         }
         let total = units + indexes.iter().map(|(_, _, u)| u).sum::<f64>();
-        let field = if read { "ReadCapacityUnits" } else { "WriteCapacityUnits" };
+        let entry = |u: f64| {
+            let mut e = Map::new();
+            e.insert("CapacityUnits".into(), json!(u));
+            match split {
+                Split::None => {}
+                Split::Read => drop(e.insert("ReadCapacityUnits".into(), json!(u))),
+                Split::Write => drop(e.insert("WriteCapacityUnits".into(), json!(u))),
+            }
+            e
+        };
         let mut o = Map::new();
         o.insert("TableName".into(), json!(table));
-        o.insert("CapacityUnits".into(), json!(total));
-        o.insert(field.into(), json!(total));
+        o.extend(entry(total));
         if self == Capacity::Indexes {
-            o.insert("Table".into(), json!({"CapacityUnits": units, field: units}));
+            o.insert("Table".into(), Json::Object(entry(units)));
             let (mut g, mut l) = (Map::new(), Map::new());
             for (name, global, u) in indexes {
                 let target = if *global { &mut g } else { &mut l };
-                target.insert(name.clone(), json!({"CapacityUnits": u, field: u}));
+                target.insert(name.clone(), Json::Object(entry(*u)));
             }
             if !g.is_empty() {
                 o.insert("GlobalSecondaryIndexes".into(), Json::Object(g));

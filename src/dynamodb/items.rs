@@ -1,6 +1,6 @@
 //! PutItem, GetItem, DeleteItem and UpdateItem.
 
-use serde_json::{Map, Value as Json};
+use serde_json::{Map, Value as Json, json};
 use tidepool_store::expr::{self, Condition, ExprKind, UpdateExpr};
 use tidepool_store::key::index_key;
 use tidepool_store::table::{IndexKind, TableDef};
@@ -11,7 +11,7 @@ use super::App;
 use super::attr::{item_from_json, item_to_json};
 use super::error::{ApiError, ApiResult};
 use super::expr::{
-    Capacity, Exprs, IndexUnits, check_exclusive, consistent, expr_err, key_param, read_units, write_units,
+    Capacity, Exprs, IndexUnits, Split, check_exclusive, consistent, expr_err, key_param, read_units, write_units,
 };
 use super::legacy;
 use super::request::{Req, missing};
@@ -76,7 +76,16 @@ pub fn write_capacity(def: &TableDef, out: &WriteOutcome) -> (f64, IndexUnits) {
         let proj = |i: &Option<Item>| i.as_ref().map_or(0, |i| item_size(&idx.project(i, &def.key_schema)));
         let units = match (&old_k, &new_k) {
             (None, None) => continue,
-            (Some(a), Some(b)) if a == b => write_units(proj(&out.new)),
+            // The index's entry stays put: it is written only if what the
+            // index stores of the item changed (an identical overwrite, or
+            // a change to attributes it does not project, costs it nothing).
+            (Some(a), Some(b)) if a == b => {
+                let view = |i: &Option<Item>| i.as_ref().map(|i| idx.project(i, &def.key_schema));
+                if view(&out.old) == view(&out.new) {
+                    continue;
+                }
+                write_units(proj(&out.new))
+            }
             (Some(_), Some(_)) => write_units(proj(&out.old)) + write_units(proj(&out.new)),
             (Some(_), None) => write_units(proj(&out.old)),
             (None, Some(_)) => write_units(proj(&out.new)),
@@ -96,17 +105,46 @@ fn wants_all_old(r: &Req<'_>) -> ApiResult<bool> {
 }
 
 /// The response of PutItem or DeleteItem: the old item if asked, and capacity.
-fn single_write_response(all_old: bool, cap: Capacity, def: &TableDef, out: &WriteOutcome) -> Json {
+fn single_write_response(all_old: bool, cap: Capacity, metrics: bool, def: &TableDef, out: &WriteOutcome) -> Json {
     let mut body = Map::new();
     if all_old && let Some(old) = &out.old {
         body.insert("Attributes".into(), item_to_json(old));
     }
-    with_capacity(body, cap, def, out)
+    with_capacity(body, cap, metrics, def, out)
 }
 
-fn with_capacity(mut body: Map<String, Json>, cap: Capacity, def: &TableDef, out: &WriteOutcome) -> Json {
+/// Whether `ReturnItemCollectionMetrics` asks for `SIZE`.
+pub fn wants_collection_metrics(r: &Req<'_>) -> ApiResult<bool> {
+    Ok(r.enum_opt("ReturnItemCollectionMetrics", &["SIZE", "NONE"])? == Some("SIZE"))
+}
+
+/// `ItemCollectionMetrics` of a write, as DynamoDB reports it: only for
+/// tables with a local secondary index (where item collections are bounded
+/// to 10 GB), keyed by the partition key. The size is an estimate in GB;
+/// DynamoDB's lower bound is 0 and its upper 1 for any collection under a
+/// gigabyte, which is every collection a local table holds in practice.
+pub fn collection_metrics(def: &TableDef, out: &WriteOutcome) -> Option<Json> {
+    def.lsis().next()?;
+    let item = out.new.as_ref().or(out.old.as_ref())?;
+    let hash = &def.key_schema.hash.name;
+    let value = item.get(hash)?;
+    let mut key = Item::new();
+    key.insert(hash.clone(), value.clone());
+    Some(json!({"ItemCollectionKey": item_to_json(&key), "SizeEstimateRangeGB": [0.0, 1.0]}))
+}
+
+fn with_capacity(
+    mut body: Map<String, Json>,
+    cap: Capacity,
+    metrics: bool,
+    def: &TableDef,
+    out: &WriteOutcome,
+) -> Json {
+    if metrics && let Some(m) = collection_metrics(def, out) {
+        body.insert("ItemCollectionMetrics".into(), m);
+    }
     let (units, idx) = write_capacity(def, out);
-    if let Some(c) = cap.render(&def.name, units, &idx, false) {
+    if let Some(c) = cap.render(&def.name, units, &idx, Split::None) {
         body.insert("ConsumedCapacity".into(), c);
     }
     Json::Object(body)
@@ -122,13 +160,14 @@ pub fn put_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let all_old = wants_all_old(&r)?;
     let on_fail = return_on_failure(&r)?;
     let cap = Capacity::from_request(&r)?;
+    let metrics = wants_collection_metrics(&r)?;
     check_item(&table.def, &item, false)?;
     let key = table.def.key_of(&item);
     let out = app.write(&table.def.name, &key, |cur| {
         check_condition(cond.as_ref(), cur, on_fail)?;
         Ok(Decision::Put(item))
     })?;
-    Ok(single_write_response(all_old, cap, &table.def, &out))
+    Ok(single_write_response(all_old, cap, metrics, &table.def, &out))
 }
 
 pub fn get_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
@@ -153,7 +192,7 @@ pub fn get_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
         };
         body.insert("Item".into(), item_to_json(&item));
     }
-    if let Some(c) = cap.render(&table.def.name, read_units(size, strong), &[], true) {
+    if let Some(c) = cap.render(&table.def.name, read_units(size, strong), &[], Split::None) {
         body.insert("ConsumedCapacity".into(), c);
     }
     Ok(Json::Object(body))
@@ -168,11 +207,12 @@ pub fn delete_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let all_old = wants_all_old(&r)?;
     let on_fail = return_on_failure(&r)?;
     let cap = Capacity::from_request(&r)?;
+    let metrics = wants_collection_metrics(&r)?;
     let out = app.write(&table.def.name, &key, |cur| {
         check_condition(cond.as_ref(), cur, on_fail)?;
         Ok(Decision::Delete)
     })?;
-    Ok(single_write_response(all_old, cap, &table.def, &out))
+    Ok(single_write_response(all_old, cap, metrics, &table.def, &out))
 }
 
 /// The update of a request: UpdateExpression or legacy AttributeUpdates.
@@ -225,6 +265,7 @@ pub fn update_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
         r.enum_opt("ReturnValues", &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"])?.unwrap_or("NONE");
     let on_fail = return_on_failure(&r)?;
     let cap = Capacity::from_request(&r)?;
+    let metrics = wants_collection_metrics(&r)?;
     let def = &table.def;
     let out = app.write(&def.name, &key, |cur| {
         check_condition(cond.as_ref(), cur, on_fail)?;
@@ -244,5 +285,5 @@ pub fn update_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
     if let Some(a) = attrs.filter(|a| !a.is_empty()) {
         body.insert("Attributes".into(), item_to_json(&a));
     }
-    Ok(with_capacity(body, cap, def, &out))
+    Ok(with_capacity(body, cap, metrics, def, &out))
 }

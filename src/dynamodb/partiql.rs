@@ -25,7 +25,7 @@ use tidepool_store::{Decide, Decision, StoreError, TableHandle, WriteOp, WriteOu
 use super::App;
 use super::attr::{item_from_json, item_to_json, value_from_json};
 use super::error::{ApiError, ApiResult};
-use super::expr::{Capacity, IndexUnits, read_units};
+use super::expr::{Capacity, IndexUnits, Split, read_units};
 use super::items::{apply_update, check_condition, check_item, return_on_failure, write_capacity};
 use super::request::{Req, missing};
 
@@ -215,7 +215,7 @@ pub fn execute_statement(app: &App, r: Req<'_>) -> ApiResult<Json> {
             let items: Vec<Json> = w.returned.item(&out).iter().map(item_to_json).collect();
             body.insert("Items".into(), Json::Array(items));
             let (units, idx) = write_capacity(&table.def, &out);
-            if let Some(c) = cap.render(&table.def.name, units, &idx, false) {
+            if let Some(c) = cap.render(&table.def.name, units, &idx, Split::None) {
                 body.insert("ConsumedCapacity".into(), c);
             }
             Ok(Json::Object(body))
@@ -358,7 +358,7 @@ impl SelectRead<'_> {
             Some(i) => (0.0, vec![(i.name.clone(), i.kind == IndexKind::Global, units)]),
             None => (units, vec![]),
         };
-        if let Some(c) = self.cap.render(&def.name, table_units, &idx, true) {
+        if let Some(c) = self.cap.render(&def.name, table_units, &idx, Split::None) {
             body.insert("ConsumedCapacity".into(), c);
         }
         Ok(Json::Object(body))
@@ -512,7 +512,7 @@ pub fn batch_execute_statement(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let mut body = Map::new();
     body.insert("Responses".into(), Json::Array(responses));
     if cap != Capacity::None {
-        let list: Vec<Json> = consumed.iter().filter_map(|(n, (u, idx))| cap.render(n, *u, idx, reads)).collect();
+        let list: Vec<Json> = consumed.iter().filter_map(|(n, (u, idx))| cap.render(n, *u, idx, Split::None)).collect();
         body.insert("ConsumedCapacity".into(), Json::Array(list));
     }
     Ok(Json::Object(body))
@@ -553,9 +553,11 @@ pub fn execute_transaction(app: &App, r: Req<'_>) -> ApiResult<Json> {
     }
     let hash: [u8; 32] = Sha256::digest(serde_json::to_vec(r.0).unwrap_or_default()).into();
     if let Some(t) = token
-        && app.partiql_tokens.seen(t, hash)?
+        && let Some(units) = app.partiql_tokens.seen(t, hash)?
     {
-        return Ok(json!({"Responses": []}));
+        let mut body = Map::new();
+        body.insert("Responses".into(), Json::Array(Vec::new()));
+        return Ok(super::transact::replay_answer(cap, &units, body));
     }
     let mut writes = Vec::with_capacity(planned.len());
     let mut seen = HashSet::new();
@@ -588,7 +590,7 @@ pub fn execute_transaction(app: &App, r: Req<'_>) -> ApiResult<Json> {
     if let Some(t) = token
         && !super::staging()
     {
-        app.partiql_tokens.remember(t, hash);
+        app.partiql_tokens.remember(t, hash, super::transact::replay_units(&tables, &outcomes));
     }
     let mut body = Map::new();
     body.insert("Responses".into(), Json::Array(Vec::new()));
@@ -632,7 +634,7 @@ fn transact_reads(app: &App, planned: Vec<(Arc<TableHandle>, Plan)>, cap: Capaci
     let mut body = Map::new();
     body.insert("Responses".into(), Json::Array(responses));
     if cap != Capacity::None {
-        let list: Vec<Json> = per_table.iter().filter_map(|(n, u)| cap.render(n, *u, &[], true)).collect();
+        let list: Vec<Json> = per_table.iter().filter_map(|(n, u)| cap.render(n, *u, &[], Split::Read)).collect();
         body.insert("ConsumedCapacity".into(), Json::Array(list));
     }
     Ok(Json::Object(body))

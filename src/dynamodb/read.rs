@@ -10,7 +10,7 @@ use tidepool_store::value::Item;
 use super::App;
 use super::attr::{item_from_json, item_to_json};
 use super::error::{ApiError, ApiResult};
-use super::expr::{Capacity, Exprs, check_exclusive, consistent, expr_err, read_units};
+use super::expr::{Capacity, Exprs, Split, check_exclusive, consistent, expr_err, read_units};
 use super::legacy;
 use super::request::Req;
 
@@ -68,6 +68,7 @@ fn parse_common<'t>(
             )));
         }
     }
+    let projection_member = if r.get("AttributesToGet").is_some() { "AttributesToGet" } else { "ProjectionExpression" };
     let projection = match r.strings("AttributesToGet")? {
         Some(names) => Some(legacy::attributes_to_get(names)?),
         None => ex.projection(r)?,
@@ -83,8 +84,9 @@ fn parse_common<'t>(
             ));
         }
         (Some(s), Some(_)) => {
+            let what = if s == "COUNT" { "only the Count" } else { s };
             return Err(ApiError::validation(format!(
-                "Cannot specify the AttributesToGet when choosing to get only the {s}"
+                "Cannot specify the {projection_member} when choosing to get {what}"
             )));
         }
         (Some("COUNT"), None) => Select::Count,
@@ -201,7 +203,7 @@ impl ReadRequest<'_> {
             Some(i) => (0.0, vec![(i.name.clone(), i.kind == IndexKind::Global, units)]),
             None => (units, vec![]),
         };
-        if let Some(c) = self.cap.render(&self.table.def.name, table_units, &idx, true) {
+        if let Some(c) = self.cap.render(&self.table.def.name, table_units, &idx, Split::None) {
             body.insert("ConsumedCapacity".into(), c);
         }
         Json::Object(body)

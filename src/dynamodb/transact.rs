@@ -14,7 +14,7 @@ use tidepool_store::{Decide, Decision, StoreError, TableHandle, WriteOp, WriteOu
 use super::App;
 use super::attr::{item_from_json, item_to_json};
 use super::error::{ApiError, ApiResult};
-use super::expr::{Capacity, Exprs, IndexUnits, key_param, write_units};
+use super::expr::{Capacity, Exprs, IndexUnits, Split, key_param, write_units};
 use super::items::{apply_update, check_condition, check_item, update_of, write_capacity};
 use super::request::{Req, missing};
 
@@ -25,35 +25,65 @@ const TOKEN_TTL: Duration = Duration::from_secs(600);
 /// Tokens remembered at once; the oldest are dropped beyond this.
 const MAX_TOKENS: usize = 100_000;
 
-/// Remembered ClientRequestTokens: token → (hash of the request, when).
+/// Read units per table that replaying a transaction costs.
+pub(crate) type ReplayUnits = Vec<(String, f64)>;
+
+/// Remembered ClientRequestTokens: token → (hash of the request, when, what
+/// a replay costs).
 #[derive(Default)]
-pub struct TokenCache(Mutex<HashMap<String, ([u8; 32], Instant)>>);
+pub struct TokenCache(Mutex<HashMap<String, Remembered>>);
+
+/// A remembered token: the request's hash, when it ran, what a replay costs.
+type Remembered = ([u8; 32], Instant, ReplayUnits);
 
 impl TokenCache {
-    /// `Ok(true)` if this exact request already succeeded within the window.
-    pub(crate) fn seen(&self, token: &str, hash: [u8; 32]) -> ApiResult<bool> {
+    /// `Ok(Some(cost))` if this exact request already succeeded within the
+    /// window: DynamoDB answers it without running it again, and charges a
+    /// transactional read of the items it wrote.
+    pub(crate) fn seen(&self, token: &str, hash: [u8; 32]) -> ApiResult<Option<ReplayUnits>> {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
-        m.retain(|_, (_, t)| now.duration_since(*t) < TOKEN_TTL);
+        m.retain(|_, (_, t, _)| now.duration_since(*t) < TOKEN_TTL);
         match m.get(token) {
-            Some((h, _)) if *h == hash => Ok(true),
+            Some((h, _, units)) if *h == hash => Ok(Some(units.clone())),
             Some(_) => Err(StoreError::IdempotentParameterMismatch(
                 "The request uses the same client token as a previous, but non-identical request.".into(),
             )
             .into()),
-            None => Ok(false),
+            None => Ok(None),
         }
     }
 
-    pub(crate) fn remember(&self, token: &str, hash: [u8; 32]) {
+    pub(crate) fn remember(&self, token: &str, hash: [u8; 32], replay: ReplayUnits) {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if m.len() >= MAX_TOKENS
-            && let Some(oldest) = m.iter().min_by_key(|(_, (_, t))| *t).map(|(k, _)| k.clone())
+            && let Some(oldest) = m.iter().min_by_key(|(_, (_, t, _))| *t).map(|(k, _)| k.clone())
         {
             m.remove(&oldest);
         }
-        m.insert(token.to_string(), (hash, Instant::now()));
+        m.insert(token.to_string(), (hash, Instant::now(), replay));
     }
+}
+
+/// What replaying a write transaction costs: a transactional read (twice a
+/// strongly consistent read, 4 KB units) of each item it wrote, per table.
+pub(crate) fn replay_units(tables: &[Arc<TableHandle>], outcomes: &[WriteOutcome]) -> ReplayUnits {
+    let mut per_table: BTreeMap<String, f64> = BTreeMap::new();
+    for (t, out) in tables.iter().zip(outcomes) {
+        let size = |i: &Option<tidepool_store::value::Item>| i.as_ref().map_or(0, tidepool_store::value::item_size);
+        let units = 2.0 * super::expr::read_units(size(&out.old).max(size(&out.new)), true);
+        *per_table.entry(t.def.name.clone()).or_default() += units;
+    }
+    per_table.into_iter().collect()
+}
+
+/// The answer to a replayed write transaction: its ConsumedCapacity, if asked.
+pub(crate) fn replay_answer(cap: Capacity, units: &ReplayUnits, mut body: Map<String, Json>) -> Json {
+    if cap != Capacity::None {
+        let list: Vec<Json> = units.iter().filter_map(|(n, u)| cap.render(n, *u, &[], Split::Read)).collect();
+        body.insert("ConsumedCapacity".into(), Json::Array(list));
+    }
+    Json::Object(body)
 }
 
 fn actions<'a>(r: &Req<'a>) -> ApiResult<Vec<Req<'a>>> {
@@ -78,12 +108,12 @@ pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let list = actions(&r)?;
     let token = r.str_opt("ClientRequestToken")?;
     let hash: [u8; 32] = Sha256::digest(serde_json::to_vec(r.0).unwrap_or_default()).into();
-    if let Some(t) = token
-        && app.tokens.seen(t, hash)?
-    {
-        return Ok(json!({}));
-    }
     let cap = Capacity::from_request(&r)?;
+    if let Some(t) = token
+        && let Some(units) = app.tokens.seen(t, hash)?
+    {
+        return Ok(replay_answer(cap, &units, Map::new()));
+    }
     let mut ops = Vec::with_capacity(list.len());
     let mut seen = HashSet::new();
     let mut tables = Vec::new();
@@ -163,7 +193,7 @@ pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
     if let Some(t) = token
         && !super::staging()
     {
-        app.tokens.remember(t, hash);
+        app.tokens.remember(t, hash, replay_units(&tables, &outcomes));
     }
     let mut body = Map::new();
     if let Some(list) = transact_write_capacity(cap, &tables, &outcomes) {
@@ -190,7 +220,7 @@ pub(crate) fn transact_write_capacity(
         e.0 += 2.0 * units;
         e.1.extend(idx.into_iter().map(|(n, g, u)| (n, g, 2.0 * u)));
     }
-    Some(Json::Array(per_table.iter().filter_map(|(name, (u, idx))| cap.render(name, *u, idx, false)).collect()))
+    Some(Json::Array(per_table.iter().filter_map(|(name, (u, idx))| cap.render(name, *u, idx, Split::Write)).collect()))
 }
 
 pub fn transact_get(app: &App, r: Req<'_>) -> ApiResult<Json> {
@@ -198,6 +228,7 @@ pub fn transact_get(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let cap = Capacity::from_request(&r)?;
     let mut reads = Vec::with_capacity(list.len());
     let mut projections = Vec::with_capacity(list.len());
+    let mut seen = HashSet::new();
     for action in &list {
         let g = action.obj_opt("Get")?.ok_or_else(|| ApiError::validation("TransactItems can only contain Get"))?;
         let table = app.store.table(g.str("TableName")?)?;
@@ -205,6 +236,9 @@ pub fn transact_get(app: &App, r: Req<'_>) -> ApiResult<Json> {
         projections.push(ex.projection(&g)?);
         ex.finish()?;
         let key = key_param(&g, &table.def)?;
+        if !seen.insert((table.def.id, item_key(&table.def.key_schema, &key))) {
+            return Err(ApiError::validation("Transaction request cannot include multiple operations on one item"));
+        }
         reads.push((table, key));
     }
     let items = app.store.get_items_consistent(&reads)?;
@@ -231,7 +265,7 @@ pub fn transact_get(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let mut body = Map::new();
     body.insert("Responses".into(), Json::Array(responses));
     if cap != Capacity::None {
-        let list: Vec<Json> = per_table.iter().filter_map(|(n, u)| cap.render(n, *u, &[], true)).collect();
+        let list: Vec<Json> = per_table.iter().filter_map(|(n, u)| cap.render(n, *u, &[], Split::Read)).collect();
         body.insert("ConsumedCapacity".into(), Json::Array(list));
     }
     Ok(Json::Object(body))

@@ -185,6 +185,7 @@ pub fn apply(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle) -> Res
                     tags: BTreeMap::new(),
                     deletion_protection: false,
                     table_class: None,
+                    settings: Default::default(),
                 })?;
                 applied.changes.push(format!("created table {}", t.name));
                 h

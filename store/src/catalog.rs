@@ -39,6 +39,7 @@ pub struct CreateTableInput {
     pub tags: BTreeMap<String, String>,
     pub deletion_protection: bool,
     pub table_class: Option<String>,
+    pub settings: crate::table::TableSettings,
 }
 
 /// Resolves a key schema against attribute definitions.

@@ -674,6 +674,7 @@ impl Store {
             deletion_protection: input.deletion_protection,
             table_class: input.table_class.unwrap_or_else(|| "STANDARD".into()),
             next_index_id,
+            settings: input.settings,
         };
         let mut def = def;
         self.switch_stream(None, &mut def)?;
@@ -1523,6 +1524,7 @@ mod tests {
                 tags: BTreeMap::new(),
                 deletion_protection: false,
                 table_class: None,
+                settings: Default::default(),
             })
             .expect("create table");
     }

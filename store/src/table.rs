@@ -196,6 +196,25 @@ pub struct TableDef {
     pub table_class: String,
     /// Next index id to hand out.
     pub next_index_id: u32,
+    /// Settings recorded and described, with no effect on storage.
+    #[serde(default)]
+    pub settings: TableSettings,
+}
+
+/// Table settings DynamoDB records and describes that change nothing in how
+/// Tidepool stores the table (the wire layer validates and renders them).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TableSettings {
+    /// The KMS key ARN when encryption at rest uses a KMS key
+    /// (`SSESpecification.Enabled`); `None` for the AWS-owned key, which
+    /// DynamoDB does not describe.
+    #[serde(default)]
+    pub sse_kms_key_arn: Option<String>,
+    /// `OnDemandThroughput`: the most read and write request units a second.
+    #[serde(default)]
+    pub max_read_request_units: Option<i64>,
+    #[serde(default)]
+    pub max_write_request_units: Option<i64>,
 }
 
 impl TableDef {

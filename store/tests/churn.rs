@@ -24,6 +24,7 @@ fn input(name: &str) -> CreateTableInput {
         tags: BTreeMap::new(),
         deletion_protection: false,
         table_class: None,
+        settings: Default::default(),
     }
 }
 

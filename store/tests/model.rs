@@ -151,6 +151,7 @@ fn create(store: &Store) {
             tags: BTreeMap::new(),
             deletion_protection: false,
             table_class: None,
+            settings: Default::default(),
         })
         .expect("create table");
 }

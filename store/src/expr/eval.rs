@@ -24,10 +24,12 @@ pub(crate) fn lookup<'i>(item: &'i Item, path: &Path) -> Option<&'i Value> {
 }
 
 /// What `size()` returns for a value, or `None` for types without a size.
-/// Strings are measured in UTF-8 bytes, as DynamoDB measures them elsewhere.
+/// Strings are measured in UTF-16 code units, as the live service measures
+/// them here (the conformance suite's capture: `"é𝄞"` has size 3, not its
+/// 6 UTF-8 bytes), though item sizes elsewhere count UTF-8 bytes.
 pub(crate) fn size_of(v: &Value) -> Option<usize> {
     Some(match v {
-        Value::S(s) => s.len(),
+        Value::S(s) => s.chars().map(char::len_utf16).sum(),
         Value::B(b) => b.len(),
         Value::Ss(s) => s.len(),
         Value::Ns(s) => s.len(),

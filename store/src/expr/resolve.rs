@@ -31,11 +31,15 @@ const TYPE_NAMES: &[&str] = &["S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS
 struct Resolver<'p> {
     ph: &'p mut Placeholders,
     best: Option<(u8, Invalid)>,
+    /// Whether doubled parentheses are an error: in condition, filter and
+    /// update expressions; DynamoDB accepts them in a key condition
+    /// (`((pk = :p)) AND ((sk = :s))`, the conformance suite's capture).
+    refuse_redundant_parens: bool,
 }
 
 impl<'p> Resolver<'p> {
     fn new(ph: &'p mut Placeholders) -> Self {
-        Resolver { ph, best: None }
+        Resolver { ph, best: None, refuse_redundant_parens: true }
     }
 
     /// Records a problem; the lowest rank wins, then the first seen.
@@ -126,7 +130,7 @@ impl<'p> Resolver<'p> {
     fn condition(&mut self, s: &Syn<'_>) -> Option<Condition> {
         match s {
             Syn::Paren(inner) => {
-                if matches!(**inner, Syn::Paren(_)) {
+                if self.refuse_redundant_parens && matches!(**inner, Syn::Paren(_)) {
                     self.problem(RANK_PARENS, Invalid::RedundantParentheses);
                 }
                 self.condition(inner)
@@ -267,7 +271,7 @@ impl<'p> Resolver<'p> {
     fn operand(&mut self, s: &Syn<'_>) -> Option<Operand> {
         match s {
             Syn::Paren(inner) => {
-                if matches!(**inner, Syn::Paren(_)) {
+                if self.refuse_redundant_parens && matches!(**inner, Syn::Paren(_)) {
                     self.problem(RANK_PARENS, Invalid::RedundantParentheses);
                 }
                 self.operand(inner)
@@ -485,6 +489,7 @@ pub(crate) fn relate(a: &Path, b: &Path) -> Relation {
 /// Resolves a condition syntax tree.
 pub(crate) fn condition(tree: Syn<'_>, ph: &mut Placeholders, kind: ExprKind) -> Result<Condition, ExprError> {
     let mut r = Resolver::new(ph);
+    r.refuse_redundant_parens = kind != ExprKind::KeyCondition;
     let cond = r.condition(&tree);
     r.finish(kind, cond)
 }

@@ -238,7 +238,7 @@ impl<'a> Parser<'a> {
 
     fn update(&mut self) -> Result<Op> {
         self.expect_kw("UPDATE")?;
-        let table = self.dml_table()?;
+        let (table, index) = self.source()?;
         self.refuse_alias()?;
         let mut actions = Vec::new();
         loop {
@@ -280,13 +280,14 @@ impl<'a> Parser<'a> {
         }
         let filter = self.expr()?;
         let returning = self.returning()?;
+        refuse_index(index)?;
         Ok(Op::Update { table, actions, filter, returning })
     }
 
     fn delete(&mut self) -> Result<Op> {
         self.expect_kw("DELETE")?;
         self.expect_kw("FROM")?;
-        let table = self.dml_table()?;
+        let (table, index) = self.source()?;
         self.refuse_alias()?;
         if !self.eat_kw("WHERE") {
             return Err(if self.peek().kind == Tok::Eof || self.peek().kind == Tok::Semicolon {
@@ -297,6 +298,7 @@ impl<'a> Parser<'a> {
         }
         let filter = self.expr()?;
         let returning = self.returning()?;
+        refuse_index(index)?;
         Ok(Op::Delete { table, filter, returning })
     }
 
@@ -363,7 +365,7 @@ impl<'a> Parser<'a> {
         Ok((table, index))
     }
 
-    /// The table of an INSERT, UPDATE or DELETE: never an index.
+    /// The table of an INSERT: never an index, refused as it is parsed.
     fn dml_table(&mut self) -> Result<String> {
         let (table, index) = self.source()?;
         if index.is_some() {
@@ -713,6 +715,16 @@ impl<'a> Parser<'a> {
             }
         }
         Ok(SynPath { head, steps, span })
+    }
+}
+
+/// UPDATE and DELETE name a table; DynamoDB parses an index qualifier on
+/// them and refuses it once the statement is read (an INSERT's is refused
+/// as it is parsed).
+fn refuse_index(index: Option<String>) -> Result<()> {
+    match index {
+        Some(_) => Err(PartiqlError::invalid("This operation is not supported on an index")),
+        None => Ok(()),
     }
 }
 

@@ -99,10 +99,12 @@ fn conditions_follow_dynamodb() {
         ("contains(lst, :ten)", false),
         ("contains(num, :n)", false),
         ("contains(absent, :n)", false),
-        // size: bytes of strings and binaries, elements of collections.
+        // size: UTF-16 code units of strings (as the live service counts
+        // them: "héllo" is 5, not its 6 UTF-8 bytes), bytes of binaries,
+        // elements of collections.
         ("size(str) = :n", false),
-        ("size(uni) = :n", false),
-        ("size(uni) > :n", true),
+        ("size(uni) = :n", true),
+        ("size(uni) > :n", false),
         ("size(bin) < :n", true),
         ("size(tags) < :n", true),
         ("size(lst) < :n", true),

@@ -29,6 +29,7 @@ fn input(
         tags: Default::default(),
         deletion_protection: false,
         table_class: None,
+        settings: Default::default(),
     }
 }
 
