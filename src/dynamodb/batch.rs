@@ -23,22 +23,34 @@ pub const MAX_BATCH_WRITES: usize = 25;
 /// A BatchGetItem response carries at most 16 MB; the rest is unprocessed.
 const MAX_BATCH_GET_BYTES: usize = 16 * 1024 * 1024;
 
-fn request_items<'a>(r: &Req<'a>) -> ApiResult<Req<'a>> {
+fn request_items<'a>(r: &Req<'a>, op: &str) -> ApiResult<Req<'a>> {
     let items = r.obj_opt("RequestItems")?.ok_or_else(|| missing("RequestItems"))?;
     if items.0.is_empty() {
-        return Err(ApiError::validation(
-            "1 validation error detected: Value '{}' at 'requestItems' failed to satisfy constraint: Member must have length greater than or equal to 1",
-        ));
+        return Err(ApiError::validation(format!("The requestItems parameter is required for {op}")));
     }
     Ok(items)
 }
 
 pub fn batch_get(app: &App, r: Req<'_>) -> ApiResult<Json> {
-    let items = request_items(&r)?;
+    let items = request_items(&r, "BatchGetItem")?;
     let cap = Capacity::from_request(&r)?;
-    let total: usize = items.0.values().map(|v| v.get("Keys").and_then(Json::as_array).map_or(0, Vec::len)).sum();
+    let keys_of = |v: &Json| v.get("Keys").and_then(Json::as_array).map_or(0, Vec::len);
+    if let Some((name, _)) = items.0.iter().find(|(_, v)| keys_of(v) > MAX_BATCH_GET_KEYS) {
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value at 'RequestItems.{name}.member.Keys' failed to satisfy constraint: Member must have length less than or equal to {MAX_BATCH_GET_KEYS}"
+        )));
+    }
+    let total: usize = items.0.values().map(keys_of).sum();
     if total > MAX_BATCH_GET_KEYS {
         return Err(ApiError::validation("Too many items requested for the BatchGetItem call"));
+    }
+    // One request may not mix expression and legacy projections across
+    // its tables (DynamoDB refuses the whole request).
+    let uses = |member: &str| items.0.values().any(|v| v.get(member).is_some_and(|m| !m.is_null()));
+    if uses("ProjectionExpression") && uses("AttributesToGet") {
+        return Err(ApiError::validation(
+            "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {AttributesToGet} Expression parameters: {ProjectionExpression}",
+        ));
     }
     let mut responses = Map::new();
     let mut unprocessed = Map::new();
@@ -108,12 +120,13 @@ pub fn batch_get(app: &App, r: Req<'_>) -> ApiResult<Json> {
 }
 
 pub fn batch_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
-    let items = request_items(&r)?;
+    let items = request_items(&r, "BatchWriteItem")?;
     let cap = Capacity::from_request(&r)?;
     let total: usize = items.0.values().map(|v| v.as_array().map_or(0, Vec::len)).sum();
     if total > MAX_BATCH_WRITES {
         return Err(ApiError::validation(format!(
-            "1 validation error detected: Value at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to {MAX_BATCH_WRITES}, Member must have length greater than or equal to 1]"
+            "1 validation error detected: Value '{}' at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to {MAX_BATCH_WRITES}, Member must have length greater than or equal to 1]",
+            java::request_items(items.0)
         )));
     }
     let mut ops = Vec::with_capacity(total);
@@ -135,6 +148,14 @@ pub fn batch_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
             let (key, decision) = match (w.obj_opt("PutRequest")?, w.obj_opt("DeleteRequest")?) {
                 (Some(p), None) => {
                     let item = item_from_json(p.get("Item").ok_or_else(|| missing("Item"))?)?;
+                    // A table key of the wrong type: DynamoDB's batch wording.
+                    let schema = &table.def.key_schema;
+                    if std::iter::once(&schema.hash)
+                        .chain(schema.range.as_ref())
+                        .any(|a| item.get(&a.name).is_some_and(|v| v.attr_type() != a.ty))
+                    {
+                        return Err(ApiError::validation("The provided key element does not match the schema"));
+                    }
                     check_item(&table.def, &item, false)?;
                     (table.def.key_of(&item), Decision::Put(item))
                 }
@@ -170,4 +191,94 @@ pub fn batch_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
             Json::Array(per_table.iter().filter_map(|(n, (u, idx))| cap.render(n, *u, idx, Split::None)).collect());
     }
     Ok(body)
+}
+
+/// The request echoed as DynamoDB's Java front end prints it in a
+/// validation message (`{table=[WriteRequest(putRequest=…)]}`).
+mod java {
+    use serde_json::{Map, Value as Json};
+
+    /// AttributeValue's members in the order Java prints them, with the
+    /// DynamoDB JSON type each comes from.
+    const MEMBERS: [(&str, Option<&str>); 16] = [
+        ("s", Some("S")),
+        ("n", Some("N")),
+        ("b", Some("B")),
+        ("iNT", None),
+        ("dECIMAL", None),
+        ("dOUBLE", None),
+        ("sS", Some("SS")),
+        ("nS", Some("NS")),
+        ("bS", Some("BS")),
+        ("iNTSET", None),
+        ("dECIMALSET", None),
+        ("dOUBLESET", None),
+        ("m", Some("M")),
+        ("l", Some("L")),
+        ("nULL", Some("NULL")),
+        ("bOOL", Some("BOOL")),
+    ];
+
+    pub fn request_items(items: &Map<String, Json>) -> String {
+        let tables: Vec<String> = items
+            .iter()
+            .map(|(name, list)| {
+                let reqs: Vec<String> =
+                    list.as_array().map_or(&[][..], Vec::as_slice).iter().map(write_request).collect();
+                format!("{name}=[{}]", reqs.join(", "))
+            })
+            .collect();
+        format!("{{{}}}", tables.join(", "))
+    }
+
+    fn write_request(w: &Json) -> String {
+        let put = w
+            .get("PutRequest")
+            .and_then(|p| p.get("Item"))
+            .map(|i| format!("PutRequest(item={}, workloadProfileName=null)", map(i)));
+        let delete = w
+            .get("DeleteRequest")
+            .and_then(|d| d.get("Key"))
+            .map(|k| format!("DeleteRequest(key={}, workloadProfileName=null)", map(k)));
+        format!(
+            "WriteRequest(putRequest={}, deleteRequest={})",
+            put.as_deref().unwrap_or("null"),
+            delete.as_deref().unwrap_or("null")
+        )
+    }
+
+    fn map(m: &Json) -> String {
+        let entries: Vec<String> =
+            m.as_object().map(|o| o.iter().map(|(k, v)| format!("{k}={}", attribute(v))).collect()).unwrap_or_default();
+        format!("{{{}}}", entries.join(", "))
+    }
+
+    fn attribute(v: &Json) -> String {
+        let fields: Vec<String> = MEMBERS
+            .iter()
+            .map(|(java, ty)| {
+                let value = ty.and_then(|t| v.get(t)).map_or_else(
+                    || "null".to_string(),
+                    |inner| match inner {
+                        Json::String(s) => s.clone(),
+                        Json::Bool(b) => b.to_string(),
+                        Json::Array(list) if *ty == Some("L") => {
+                            format!("[{}]", list.iter().map(attribute).collect::<Vec<_>>().join(", "))
+                        }
+                        Json::Array(list) => format!(
+                            "[{}]",
+                            list.iter()
+                                .map(|e| e.as_str().unwrap_or_default().to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                        Json::Object(_) => map(inner),
+                        other => other.to_string(),
+                    },
+                );
+                format!("{java}={value}")
+            })
+            .collect();
+        format!("AttributeValue({})", fields.join(", "))
+    }
 }

@@ -129,11 +129,18 @@ impl App {
 
 fn key_schema_input(list: &[Req<'_>]) -> ApiResult<KeySchemaInput> {
     list.iter()
-        .map(|e| {
+        .enumerate()
+        .map(|(i, e)| {
             let name = e.str("AttributeName")?.to_string();
-            let kt = match e.enum_opt("KeyType", &["HASH", "RANGE"])? {
+            let kt = match e.str_opt("KeyType")? {
                 Some("HASH") => KeyType::Hash,
-                Some(_) => KeyType::Range,
+                Some("RANGE") => KeyType::Range,
+                Some(other) => {
+                    return Err(ApiError::validation(format!(
+                        "1 validation error detected: Value '{other}' at 'keySchema.{}.member.keyType' failed to satisfy constraint: Member must satisfy enum value set: [HASH, RANGE]",
+                        i + 1
+                    )));
+                }
                 None => return Err(missing("KeyType")),
             };
             Ok((name, kt))
@@ -232,10 +239,17 @@ fn index_input(r: &Req<'_>, kind: IndexKind) -> ApiResult<IndexInput> {
 fn attribute_definitions(r: &Req<'_>) -> ApiResult<Vec<(String, AttrType)>> {
     r.objects("AttributeDefinitions")?
         .iter()
-        .map(|a| {
+        .enumerate()
+        .map(|(i, a)| {
             let name = a.str("AttributeName")?.to_string();
-            let ty = a.enum_opt("AttributeType", &["B", "N", "S"])?.ok_or_else(|| missing("AttributeType"))?;
-            Ok((name, AttrType::parse(ty).expect("checked enum")))
+            let ty = a.str_opt("AttributeType")?.ok_or_else(|| missing("AttributeType"))?;
+            let ty = AttrType::parse(ty).filter(|t| matches!(t, AttrType::S | AttrType::N | AttrType::B)).ok_or_else(|| {
+                ApiError::validation(format!(
+                    "1 validation error detected: Value '{ty}' at 'attributeDefinitions.{}.member.attributeType' failed to satisfy constraint: Member must satisfy enum value set: [B, N, S]",
+                    i + 1
+                ))
+            })?;
+            Ok((name, ty))
         })
         .collect()
 }
@@ -270,7 +284,9 @@ fn tags_input(r: &Req<'_>) -> ApiResult<BTreeMap<String, String>> {
 }
 
 pub fn create_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
-    let name = r.str("TableName")?;
+    let name = r.str_opt("TableName")?.ok_or_else(|| {
+        ApiError::validation("The parameter 'TableName' is required but was not present in the request")
+    })?;
     let mut indexes = Vec::new();
     for g in r.objects("GlobalSecondaryIndexes")? {
         indexes.push(index_input(&g, IndexKind::Global)?);

@@ -12,6 +12,7 @@ mod partiql;
 mod read;
 pub(crate) mod request;
 mod transact;
+mod validate;
 
 use std::sync::Arc;
 
@@ -199,6 +200,7 @@ pub fn is_operation(op: &str) -> bool {
 }
 
 pub fn dispatch(app: &App, op: &str, r: Req<'_>, host: &str) -> ApiResult<Json> {
+    validate::before_lookup(op, &r)?;
     match op {
         "CreateTable" => control::create_table(app, r),
         "DescribeTable" => control::describe_table(app, r),

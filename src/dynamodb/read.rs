@@ -118,9 +118,9 @@ fn parse_common<'t>(
     }
     let limit = match r.int_opt("Limit")? {
         Some(l) if l < 1 => {
-            return Err(ApiError::validation(format!(
-                "1 validation error detected: Value '{l}' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1"
-            )));
+            return Err(ApiError::validation(
+                "1 validation error detected: Value at 'Limit' failed to satisfy constraint: Member must have value greater than or equal to 1",
+            ));
         }
         Some(l) => Some(l as usize),
         None => None,

@@ -6,20 +6,23 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value as Json, json};
 use sha2::{Digest, Sha256};
-use tidepool_store::expr::ExprKind;
+use tidepool_store::expr::{ExprKind, SetValue, UpdateAction, UpdateExpr, UpdateOperand};
 use tidepool_store::key::item_key;
-use tidepool_store::value::Item;
-use tidepool_store::{Decide, Decision, StoreError, TableHandle, WriteOp, WriteOutcome};
+use tidepool_store::table::{KeyAttr, KeySchema, TableDef, check_key_value};
+use tidepool_store::value::{AttrType, Item, MAX_ITEM_SIZE, Number, Value, item_size};
+use tidepool_store::{CancellationReason, Decide, Decision, StoreError, TableHandle, WriteOp, WriteOutcome};
 
 use super::App;
 use super::attr::{item_from_json, item_to_json};
 use super::error::{ApiError, ApiResult};
-use super::expr::{Capacity, Exprs, IndexUnits, Split, key_param, write_units};
+use super::expr::{Capacity, Exprs, IndexUnits, Split, write_units};
 use super::items::{apply_update, check_condition, check_item, update_of, write_capacity};
 use super::request::{Req, missing};
 
 /// A transaction holds at most 100 actions.
 pub const MAX_TRANSACT_ITEMS: usize = 100;
+/// The items a transaction writes add up to at most 4 MB.
+const MAX_TRANSACTION_BYTES: usize = 4 * 1024 * 1024;
 /// ClientRequestToken makes a transaction idempotent for 10 minutes.
 const TOKEN_TTL: Duration = Duration::from_secs(600);
 /// Tokens remembered at once; the oldest are dropped beyond this.
@@ -92,8 +95,19 @@ fn actions<'a>(r: &Req<'a>) -> ApiResult<Vec<Req<'a>>> {
         return Err(missing("TransactItems"));
     }
     if items.is_empty() || items.len() > MAX_TRANSACT_ITEMS {
+        // DynamoDB echoes the list as its Java front end prints it.
+        let echo: Vec<String> = items
+            .iter()
+            .map(|a| {
+                let kinds = ["ConditionCheck", "Put", "Delete", "Update", "Get"];
+                let kind = kinds.iter().find(|k| a.get(k).is_some()).copied().unwrap_or("Unknown");
+                let table = a.get(kind).and_then(|o| o.get("TableName")).and_then(Json::as_str).unwrap_or("null");
+                format!("{kind}(tableName={table})")
+            })
+            .collect();
         return Err(ApiError::validation(format!(
-            "1 validation error detected: Value at 'transactItems' failed to satisfy constraint: Member must have length {}",
+            "1 validation error detected: Value '[{}]' at 'transactItems' failed to satisfy constraint: Member must have length {}",
+            echo.join(", "),
             if items.is_empty() {
                 "greater than or equal to 1".to_string()
             } else {
@@ -102,6 +116,130 @@ fn actions<'a>(r: &Req<'a>) -> ApiResult<Vec<Req<'a>>> {
         )));
     }
     Ok(items)
+}
+
+// DynamoDB splits an action's faults in two. What it can tell from the
+// request alone (missing members, bad expressions, empty or oversized key
+// values, a Put's size, an Update writing an empty value to an index key) is
+// a ValidationException before the transaction opens. What it finds once the
+// action meets the table's schema while the transaction runs (a key value of
+// the wrong type, a Key that does not match the key schema) cancels the
+// transaction, with a `ValidationError` reason at that action. The helpers
+// below return the first kind as `Err` and the second as `Ok(Some(reason))`.
+
+/// A key schema's attributes with whether each is the partition key.
+fn key_attrs(schema: &KeySchema) -> impl Iterator<Item = (&KeyAttr, bool)> {
+    std::iter::once((&schema.hash, true)).chain(schema.range.as_ref().map(|r| (r, false)))
+}
+
+/// A table's `Key` parameter: `Err` for a fault of the request (a missing
+/// `Key`, an empty or oversized key value), the key with the cancellation
+/// reason when it does not match the key schema (an attribute missing, extra
+/// or of another type).
+fn key_fault(r: &Req<'_>, def: &TableDef) -> ApiResult<(Item, Option<String>)> {
+    let key = item_from_json(r.get("Key").ok_or_else(|| missing("Key"))?)?;
+    for (attr, is_hash) in key_attrs(&def.key_schema) {
+        if let Some(v) = key.get(&attr.name)
+            && v.attr_type() == attr.ty
+        {
+            check_key_value(&attr.name, v, is_hash, None)?;
+        }
+    }
+    match def.check_key_attrs(&key, true) {
+        Ok(()) => Ok((key, None)),
+        Err(StoreError::Validation(m)) => Ok((key, Some(m))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A Put's item: `Err` for a fault of the request (a key attribute missing,
+/// an empty or oversized table or index key value, the item's size), the
+/// cancellation reason for a table or index key value of another type.
+fn put_fault(def: &TableDef, item: &Item) -> ApiResult<Option<String>> {
+    for (attr, is_hash) in key_attrs(&def.key_schema) {
+        match item.get(&attr.name) {
+            None => {
+                return Err(ApiError::validation(format!(
+                    "One or more parameter values were invalid: Missing the key {} in the item",
+                    attr.name
+                )));
+            }
+            Some(v) if v.attr_type() == attr.ty => check_key_value(&attr.name, v, is_hash, None)?,
+            Some(_) => {}
+        }
+    }
+    for idx in &def.indexes {
+        for (attr, is_hash) in key_attrs(&idx.key_schema) {
+            if let Some(v) = item.get(&attr.name)
+                && v.attr_type() == attr.ty
+            {
+                check_key_value(&attr.name, v, is_hash, Some(&idx.name))?;
+            }
+        }
+    }
+    if item_size(item) > MAX_ITEM_SIZE {
+        return Err(ApiError::validation("Item size has exceeded the maximum allowed size"));
+    }
+    // What is left for the full check to find is a type mismatch.
+    match check_item(def, item, false) {
+        Ok(()) => Ok(None),
+        Err(StoreError::Validation(m)) => Ok(Some(m)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// An Update that sets an index key attribute to an empty string or binary
+/// given in the request: a fault of the request, in DynamoDB's update wording.
+fn check_update_index_keys(def: &TableDef, update: &UpdateExpr) -> ApiResult<()> {
+    for action in &update.actions {
+        let UpdateAction::Set(path, SetValue::Operand(UpdateOperand::Value(v))) = action else { continue };
+        // A table key attribute is refused as such when the update runs.
+        if !path.rest().is_empty() || def.key_schema.contains(path.top()) {
+            continue;
+        }
+        let kind = match v {
+            Value::S(s) if s.is_empty() => "string",
+            Value::B(b) if b.is_empty() => "binary",
+            _ => continue,
+        };
+        let is_index_key = def
+            .indexes
+            .iter()
+            .flat_map(|idx| key_attrs(&idx.key_schema))
+            .any(|(attr, _)| attr.name == path.top() && attr.ty == v.attr_type());
+        if is_index_key {
+            return Err(ApiError::validation(format!(
+                "One or more parameter values are not valid. The update expression attempted to update a secondary index key to a value that is not supported. The AttributeValue for a key attribute cannot contain an empty {kind} value."
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A well-typed key for an action that cancels before it touches an item:
+/// the store looks it up, and the action's decision fails whatever it finds.
+fn placeholder_key(def: &TableDef) -> Item {
+    key_attrs(&def.key_schema)
+        .map(|(attr, _)| {
+            let v = match attr.ty {
+                AttrType::N => Value::N(Number::zero()),
+                AttrType::B => Value::B(Vec::new()),
+                _ => Value::S(String::new()),
+            };
+            (attr.name.clone(), v)
+        })
+        .collect()
+}
+
+/// Whether `key` holds each key attribute of the table with its type, so it
+/// names an item.
+fn is_well_typed(def: &TableDef, key: &Item) -> bool {
+    key_attrs(&def.key_schema).all(|(attr, _)| key.get(&attr.name).is_some_and(|v| v.attr_type() == attr.ty))
+}
+
+/// The decision of an action that cancels the transaction with `reason`.
+fn cancel_with(reason: String) -> Decide<'static> {
+    Box::new(move |_| Err(StoreError::Validation(reason)))
 }
 
 pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
@@ -116,6 +254,7 @@ pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
     }
     let mut ops = Vec::with_capacity(list.len());
     let mut seen = HashSet::new();
+    let mut put_bytes = 0usize;
     let mut tables = Vec::new();
     for action in &list {
         let (kind, a) = match ["ConditionCheck", "Put", "Delete", "Update"]
@@ -130,21 +269,24 @@ pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
         let table = app.store.table(a.str("TableName")?)?;
         let mut ex = Exprs::from_request(&a)?;
         let on_fail = a.enum_opt("ReturnValuesOnConditionCheckFailure", &["ALL_OLD", "NONE"])? == Some("ALL_OLD");
-        let (key, decide): (Item, Decide<'static>) = match kind {
+        let def = &table.def;
+        let (key, decide, fault): (Item, Decide<'static>, Option<String>) = match kind {
             "Put" => {
                 let item = item_from_json(a.get("Item").ok_or_else(|| missing("Item"))?)?;
-                check_item(&table.def, &item, false)?;
+                put_bytes += tidepool_store::value::item_size(&item);
+                let fault = put_fault(def, &item)?;
                 let cond = ex.condition(&a, "ConditionExpression", ExprKind::Condition)?;
                 (
-                    table.def.key_of(&item),
+                    def.key_of(&item),
                     Box::new(move |cur| {
                         check_condition(cond.as_ref(), cur, on_fail)?;
                         Ok(Decision::Put(item))
                     }),
+                    fault,
                 )
             }
             "Delete" => {
-                let key = key_param(&a, &table.def)?;
+                let (key, fault) = key_fault(&a, def)?;
                 let cond = ex.condition(&a, "ConditionExpression", ExprKind::Condition)?;
                 (
                     key,
@@ -152,10 +294,11 @@ pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
                         check_condition(cond.as_ref(), cur, on_fail)?;
                         Ok(Decision::Delete)
                     }),
+                    fault,
                 )
             }
             "ConditionCheck" => {
-                let key = key_param(&a, &table.def)?;
+                let (key, fault) = key_fault(&a, def)?;
                 let cond = ex
                     .condition(&a, "ConditionExpression", ExprKind::Condition)?
                     .ok_or_else(|| missing("ConditionExpression"))?;
@@ -165,29 +308,42 @@ pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
                         check_condition(Some(&cond), cur, on_fail)?;
                         Ok(Decision::Keep)
                     }),
+                    fault,
                 )
             }
             _ => {
-                let key = key_param(&a, &table.def)?;
+                let (key, fault) = key_fault(&a, def)?;
                 let update = update_of(&a, &mut ex)?.ok_or_else(|| missing("UpdateExpression"))?;
+                check_update_index_keys(def, &update)?;
                 let cond = ex.condition(&a, "ConditionExpression", ExprKind::Condition)?;
-                let def = table.def.clone();
+                let d = def.clone();
                 let k2 = key.clone();
                 (
                     key,
                     Box::new(move |cur| {
                         check_condition(cond.as_ref(), cur, on_fail)?;
-                        Ok(Decision::Put(apply_update(&def, &k2, cur, Some(&update))?))
+                        Ok(Decision::Put(apply_update(&d, &k2, cur, Some(&update))?))
                     }),
+                    fault,
                 )
             }
         };
         ex.finish()?;
-        if !seen.insert((table.def.id, item_key(&table.def.key_schema, &key))) {
+        let well_typed = is_well_typed(def, &key);
+        if well_typed && !seen.insert((def.id, item_key(&def.key_schema, &key))) {
             return Err(ApiError::validation("Transaction request cannot include multiple operations on one item"));
         }
+        // An action that cancels still takes its place in the transaction,
+        // so the others report their own reasons; it writes nothing.
+        let (key, decide) = match fault {
+            None => (key, decide),
+            Some(reason) => (if well_typed { def.key_of(&key) } else { placeholder_key(def) }, cancel_with(reason)),
+        };
         tables.push(table.clone());
         ops.push(WriteOp { table: table.def.name.clone(), key, decide });
+    }
+    if put_bytes > MAX_TRANSACTION_BYTES {
+        return Err(ApiError::validation("Transaction request cannot be larger than 4 MB"));
     }
     let outcomes = app.write_many(ops, true)?;
     if let Some(t) = token
@@ -229,17 +385,31 @@ pub fn transact_get(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let mut reads = Vec::with_capacity(list.len());
     let mut projections = Vec::with_capacity(list.len());
     let mut seen = HashSet::new();
+    let mut faults = Vec::with_capacity(list.len());
     for action in &list {
         let g = action.obj_opt("Get")?.ok_or_else(|| ApiError::validation("TransactItems can only contain Get"))?;
         let table = app.store.table(g.str("TableName")?)?;
         let mut ex = Exprs::from_request(&g)?;
         projections.push(ex.projection(&g)?);
         ex.finish()?;
-        let key = key_param(&g, &table.def)?;
-        if !seen.insert((table.def.id, item_key(&table.def.key_schema, &key))) {
+        let (key, fault) = key_fault(&g, &table.def)?;
+        if is_well_typed(&table.def, &key) && !seen.insert((table.def.id, item_key(&table.def.key_schema, &key))) {
             return Err(ApiError::validation("Transaction request cannot include multiple operations on one item"));
         }
+        faults.push(fault);
         reads.push((table, key));
+    }
+    // A Key that does not match the table's schema cancels the transaction
+    // (found as it runs), once the whole request has passed validation.
+    if faults.iter().any(Option::is_some) {
+        let reasons = faults
+            .into_iter()
+            .map(|f| match f {
+                Some(m) => CancellationReason { code: "ValidationError", message: Some(m), item: None },
+                None => CancellationReason { code: "None", message: None, item: None },
+            })
+            .collect();
+        return Err(StoreError::TransactionCanceled(reasons).into());
     }
     let items = app.store.get_items_consistent(&reads)?;
     let mut per_table: BTreeMap<String, f64> = BTreeMap::new();

@@ -49,8 +49,21 @@ pub(crate) fn resolve_key_schema(
     index: Option<&str>,
 ) -> Result<KeySchema> {
     if input.is_empty() || input.len() > 2 {
+        // DynamoDB echoes a too-long list as Java prints it.
+        let echo = if input.is_empty() {
+            String::new()
+        } else {
+            let elems: Vec<String> = input
+                .iter()
+                .map(|(name, kt)| {
+                    let kt = if *kt == KeyType::Hash { "HASH" } else { "RANGE" };
+                    format!("KeySchemaElement(attributeName={name}, keyType={kt})")
+                })
+                .collect();
+            format!("'[{}]' ", elems.join(", "))
+        };
         return Err(StoreError::validation(format!(
-            "1 validation error detected: Value at '{}keySchema' failed to satisfy constraint: Member must have length {}",
+            "1 validation error detected: Value {echo}at '{}keySchema' failed to satisfy constraint: Member must have length {}",
             index.map(|_| "globalSecondaryIndexes.1.member.").unwrap_or(""),
             if input.is_empty() { "greater than or equal to 1" } else { "less than or equal to 2" }
         )));
@@ -65,9 +78,8 @@ pub(crate) fn resolve_key_schema(
             ));
         }
         if input[0].0 == input[1].0 {
-            return Err(StoreError::validation(
-                "Both the Hash Key and the Range Key element in the KeySchema have the same name",
-            ));
+            // DynamoDB's wording for a key schema naming one attribute twice.
+            return Err(StoreError::validation("Invalid KeySchema: Some index key attribute have no definition"));
         }
     }
     let resolve = |name: &str| -> Result<KeyAttr> {

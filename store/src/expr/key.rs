@@ -121,7 +121,10 @@ impl KeyCondition {
             } else if Some(name.as_str()) == range_key {
                 range = Some(cond.clone());
             } else {
-                return Err(ExprError::KeyConditionMissing(range_key.unwrap_or(name).to_string()));
+                // DynamoDB names the hash key first when it has no condition.
+                let hash_named = self.conditions.iter().any(|(n, _)| n == hash_key);
+                let missed = if hash_named { range_key.unwrap_or(name) } else { hash_key };
+                return Err(ExprError::KeyConditionMissing(missed.to_string()));
             }
         }
         let hash = hash.ok_or_else(|| ExprError::KeyConditionMissing(hash_key.to_string()))?;

@@ -190,4 +190,38 @@ mod tests {
         assert_eq!(Value::L(vec![Value::Null, Value::Null]).size(), 3 + 2 + 2);
         assert_eq!(m.depth(), 1);
     }
+
+    /// Number sizes as the live service bills them (the conformance suite's
+    /// captures).
+    #[test]
+    fn number_sizes_follow_dynamodb() {
+        let cases = [
+            ("0", 1),
+            ("-0", 1),
+            ("1", 2),
+            ("12", 2),
+            ("123", 3),
+            ("1234", 3),
+            ("0042", 2),
+            ("100", 2),
+            ("1010", 3),
+            ("0.0000001", 2),
+            ("1E125", 2),
+            ("1E-100", 2),
+            ("15", 2),
+            ("0.15", 2),
+            ("123456", 4),
+            ("1.5", 3),
+            ("1.2", 3),
+            ("1.200", 3),
+            ("1.234", 4),
+            ("3.14159", 5),
+            ("100.5", 4),
+            ("-42", 3),
+            ("12345678901234567890123456789012345678", 20),
+        ];
+        for (text, size) in cases {
+            assert_eq!(Value::N(text.parse().unwrap()).size(), size, "{text}");
+        }
+    }
 }

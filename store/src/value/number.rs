@@ -89,10 +89,18 @@ impl Number {
         Ok(Number { negative, digits, exponent })
     }
 
-    /// Number of bytes DynamoDB bills for this number: about one byte per two
-    /// significant digits plus one.
+    /// Number of bytes DynamoDB bills for this number: one, plus a byte per
+    /// two significant digits of the integer part and, separately, of the
+    /// fraction, plus one for a negative number. So `15` costs 2 and `1.5`
+    /// costs 3, `100.5` costs 4 (the integer's zeros count once a fraction
+    /// follows them), `-42` costs 3. (The live service's sizes, as the
+    /// conformance suite captured them; the documented "one byte per two
+    /// digits plus one" is the rule for integers and pure fractions.)
     pub fn billed_size(&self) -> usize {
-        self.digits.len().div_ceil(2) + 1
+        let n = self.digits.len();
+        let integer = usize::try_from(self.exponent + 1).unwrap_or(0).min(n);
+        let fraction = n - integer;
+        1 + integer.div_ceil(2) + fraction.div_ceil(2) + usize::from(self.negative && n > 0)
     }
 
     fn to_big(&self) -> BigDecimal {

@@ -1,0 +1,211 @@
+//! Validation that DynamoDB does before it looks a table up: the request's
+//! members against their declared constraints (lengths, patterns, enums,
+//! ranges). A malformed request on a missing table is therefore a
+//! `ValidationException`, never `ResourceNotFoundException`, and several
+//! violations are reported together in DynamoDB's envelope:
+//! `N validation errors detected: <one>; <two>`.
+//!
+//! The constraints and their wording are DynamoDB's, as the public
+//! conformance suite (nubo-db/dynamodb-conformance, `tests/tier3/
+//! validation-ordering` and `error-messages`) captured them against the live
+//! service: a table name's errors stop validation early (nothing else is
+//! reported with them); PutItem, DeleteItem, GetItem, Query and Scan report
+//! every enum and range violation together; UpdateItem reports only its
+//! first.
+
+use serde_json::Value as Json;
+
+use super::error::{ApiError, ApiResult};
+use super::request::Req;
+
+const RETURN_VALUES: &[&str] = &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"];
+const RETURN_CONSUMED_CAPACITY: &[&str] = &["INDEXES", "TOTAL", "NONE"];
+const RETURN_ITEM_COLLECTION_METRICS: &[&str] = &["SIZE", "NONE"];
+const SELECT: &[&str] = &["SPECIFIC_ATTRIBUTES", "COUNT", "ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES"];
+const RETURN_ON_FAILURE: &[&str] = &["ALL_OLD", "NONE"];
+/// A table name or ARN in a data-plane request: 1 to 255 characters of a
+/// name (an ARN may be up to 1024).
+const MAX_TABLE_NAME: usize = 255;
+const MAX_TABLE_ARN: usize = 1024;
+
+/// One constraint violation, in DynamoDB's words.
+struct Violation(String);
+
+/// Validates the members of `op` that DynamoDB checks before resolving its
+/// table. Operations without such checks pass.
+pub fn before_lookup(op: &str, r: &Req<'_>) -> ApiResult<()> {
+    let enums: &[(&str, &[&str])] = match op {
+        "PutItem" => &[
+            ("ReturnConsumedCapacity", RETURN_CONSUMED_CAPACITY),
+            ("ReturnItemCollectionMetrics", RETURN_ITEM_COLLECTION_METRICS),
+            ("ReturnValues", RETURN_VALUES),
+            ("ReturnValuesOnConditionCheckFailure", RETURN_ON_FAILURE),
+        ],
+        "DeleteItem" | "UpdateItem" => &[
+            ("ReturnConsumedCapacity", RETURN_CONSUMED_CAPACITY),
+            ("ReturnItemCollectionMetrics", RETURN_ITEM_COLLECTION_METRICS),
+            ("ReturnValues", RETURN_VALUES),
+            ("ReturnValuesOnConditionCheckFailure", RETURN_ON_FAILURE),
+        ],
+        "GetItem" => &[("ReturnConsumedCapacity", RETURN_CONSUMED_CAPACITY)],
+        "Query" | "Scan" => &[("ReturnConsumedCapacity", RETURN_CONSUMED_CAPACITY), ("Select", SELECT)],
+        _ => return Ok(()),
+    };
+    if let Some(v) = table_name(r) {
+        return Err(report(vec![v]));
+    }
+    let mut found = Vec::new();
+    if matches!(op, "Query" | "Scan") {
+        if let Some(Json::Number(n)) = r.get("Limit")
+            && let Some(l) = n.as_i64().filter(|l| *l < 1)
+        {
+            // The live service words the two differently (its 2026
+            // rewording reached Query first).
+            found.push(Violation(if op == "Query" {
+                "Value at 'Limit' failed to satisfy constraint: Member must have value greater than or equal to 1".into()
+            } else {
+                format!("Value '{l}' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1")
+            }));
+        }
+        if op == "Scan"
+            && let Some(Json::Number(n)) = r.get("Segment")
+            && let Some(s) = n.as_i64().filter(|s| *s < 0)
+        {
+            found.push(Violation(format!(
+                "Value '{s}' at 'segment' failed to satisfy constraint: Member must have value greater than or equal to 0"
+            )));
+        }
+    }
+    for (member, allowed) in enums {
+        if let Some(Json::String(v)) = r.get(member)
+            && !allowed.contains(&v.as_str())
+        {
+            found.push(Violation(format!(
+                "Value '{v}' at '{}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+                lower_first(member),
+                allowed.join(", ")
+            )));
+        }
+    }
+    if op == "UpdateItem" {
+        found.truncate(1);
+    }
+    if found.is_empty() { Ok(()) } else { Err(report(found)) }
+}
+
+/// The `TableName` member's violation, if any.
+fn table_name(r: &Req<'_>) -> Option<Violation> {
+    let Some(Json::String(name)) = r.get("TableName") else { return None };
+    if name.is_empty() {
+        return Some(Violation(
+            "Value at 'TableName' failed to satisfy constraint: Member must have length greater than or equal to 1"
+                .into(),
+        ));
+    }
+    if name.starts_with("arn:") {
+        return (name.len() > MAX_TABLE_ARN).then(|| {
+            Violation(format!(
+                "Value '{name}' at 'tableName' failed to satisfy constraint: Member must have length less than or equal to {MAX_TABLE_ARN}"
+            ))
+        });
+    }
+    if name.len() > MAX_TABLE_NAME {
+        return Some(Violation(format!(
+            "Value '{name}' at 'tableName' failed to satisfy constraint: Member must have length less than or equal to {MAX_TABLE_NAME}"
+        )));
+    }
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.') {
+        return Some(Violation(format!(
+            "Value '{name}' at 'tableName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"
+        )));
+    }
+    None
+}
+
+/// DynamoDB's envelope: `1 validation error detected: …` or
+/// `N validation errors detected: …; …`.
+fn report(found: Vec<Violation>) -> ApiError {
+    let n = found.len();
+    let list: Vec<String> = found.into_iter().map(|v| v.0).collect();
+    let noun = if n == 1 { "error" } else { "errors" };
+    ApiError::validation(format!("{n} validation {noun} detected: {}", list.join("; ")))
+}
+
+fn lower_first(name: &str) -> String {
+    let mut c = name.chars();
+    c.next().map(|f| f.to_lowercase().chain(c).collect()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn check(op: &str, body: Json) -> Result<(), String> {
+        let Json::Object(map) = body else { unreachable!("an object") };
+        before_lookup(op, &Req(&map)).map_err(|e| e.message)
+    }
+
+    #[test]
+    fn dynamodbs_order_and_envelope() {
+        let long = "a".repeat(256);
+        let cases: Vec<(&str, Json, Result<(), String>)> = vec![
+            ("PutItem", json!({"TableName": "ok_table", "Item": {}}), Ok(())),
+            (
+                "PutItem",
+                json!({"TableName": "", "ReturnValues": "INVALID"}),
+                Err(
+                    "1 validation error detected: Value at 'TableName' failed to satisfy constraint: Member must have length greater than or equal to 1".into(),
+                ),
+            ),
+            (
+                "DeleteItem",
+                json!({"TableName": "bad table!@#"}),
+                Err(
+                    "1 validation error detected: Value 'bad table!@#' at 'tableName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+".into(),
+                ),
+            ),
+            (
+                "GetItem",
+                json!({"TableName": long.clone()}),
+                Err(format!(
+                    "1 validation error detected: Value '{long}' at 'tableName' failed to satisfy constraint: Member must have length less than or equal to 255"
+                )),
+            ),
+            (
+                "DeleteItem",
+                json!({"TableName": "t_missing", "ReturnValues": "INVALID", "ReturnConsumedCapacity": "INVALID"}),
+                Err(
+                    "2 validation errors detected: Value 'INVALID' at 'returnConsumedCapacity' failed to satisfy constraint: Member must satisfy enum value set: [INDEXES, TOTAL, NONE]; Value 'INVALID' at 'returnValues' failed to satisfy constraint: Member must satisfy enum value set: [NONE, ALL_OLD, UPDATED_OLD, ALL_NEW, UPDATED_NEW]".into(),
+                ),
+            ),
+            (
+                "UpdateItem",
+                json!({"TableName": "t_missing", "ReturnValues": "INVALID", "ReturnConsumedCapacity": "INVALID"}),
+                Err(
+                    "1 validation error detected: Value 'INVALID' at 'returnConsumedCapacity' failed to satisfy constraint: Member must satisfy enum value set: [INDEXES, TOTAL, NONE]".into(),
+                ),
+            ),
+            (
+                "Query",
+                json!({"TableName": "t_missing", "Limit": 0, "Select": "INVALID"}),
+                Err(
+                    "2 validation errors detected: Value at 'Limit' failed to satisfy constraint: Member must have value greater than or equal to 1; Value 'INVALID' at 'select' failed to satisfy constraint: Member must satisfy enum value set: [SPECIFIC_ATTRIBUTES, COUNT, ALL_ATTRIBUTES, ALL_PROJECTED_ATTRIBUTES]".into(),
+                ),
+            ),
+            (
+                "Scan",
+                json!({"TableName": "t", "Segment": -1, "TotalSegments": 4}),
+                Err(
+                    "1 validation error detected: Value '-1' at 'segment' failed to satisfy constraint: Member must have value greater than or equal to 0".into(),
+                ),
+            ),
+            ("CreateTable", json!({"TableName": ""}), Ok(())),
+        ];
+        for (op, body, want) in cases {
+            let got = check(op, body.clone());
+            assert_eq!(got, want, "{op} {body}");
+        }
+    }
+}

@@ -1,0 +1,804 @@
+//! End-to-end fidelity tests: details of DynamoDB's answers that SDKs and
+//! applications read, checked through the real server with the official
+//! `aws-sdk-dynamodb` crate. They cover the shape and amounts of
+//! ConsumedCapacity (per table and per index, for single-item operations,
+//! queries, transactions and idempotent replays), ItemCollectionMetrics,
+//! `size()` of strings, redundant parentheses in expressions, the Select and
+//! projection conflicts, SSE and on-demand throughput settings, UpdateTable
+//! no-ops and duplicate items in TransactGetItems.
+//!
+//! The expected answers are DynamoDB's, as recorded against the live service
+//! by the public conformance suite nubo-db/dynamodb-conformance.
+
+mod common;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, BillingMode, Capacity, ConsumedCapacity, Get, GlobalSecondaryIndex, ItemCollectionMetrics, KeyType,
+    LocalSecondaryIndex, OnDemandThroughput, Projection, ProjectionType, ProvisionedThroughput, Put,
+    ReturnConsumedCapacity, ReturnItemCollectionMetrics, ScalarAttributeType, Select, SseSpecification, SseStatus,
+    SseType, TransactGetItem, TransactWriteItem, Update,
+};
+use common::{attr_def, code, create_table, harness, key_elem, n, s};
+
+fn item(pairs: &[(&str, AttributeValue)]) -> HashMap<String, AttributeValue> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+}
+
+/// The error code and message of a request that must fail.
+fn failure<T: std::fmt::Debug, E: ProvideErrorMetadata, R>(res: Result<T, SdkError<E, R>>) -> (String, String) {
+    let err = res.expect_err("the request should fail");
+    (code(&err), err.meta().message().unwrap_or_default().to_string())
+}
+
+/// Asserts that a per-table or per-index entry carries only `CapacityUnits`.
+fn assert_no_split(label: &str, c: &Capacity) {
+    assert_eq!(c.read_capacity_units(), None, "{label}: ReadCapacityUnits");
+    assert_eq!(c.write_capacity_units(), None, "{label}: WriteCapacityUnits");
+}
+
+/// The units of index `name` in an INDEXES map, checking the entry has no read/write split.
+fn index_units(label: &str, map: Option<&HashMap<String, Capacity>>, name: &str) -> Option<f64> {
+    let entry = map?.get(name)?;
+    assert_no_split(&format!("{label}, index {name}"), entry);
+    entry.capacity_units()
+}
+
+/// What a ConsumedCapacity entry should say.
+struct Expected {
+    total: f64,
+    table: f64,
+    gsi: Option<f64>,
+    lsi: Option<f64>,
+}
+
+/// Checks a ConsumedCapacity entry asked for with INDEXES against `want`;
+/// `gsi` and `lsi` name the indexes of the table (when it has them).
+fn check_indexes(label: &str, cc: &ConsumedCapacity, want: &Expected, gsi: &str, lsi: &str) {
+    assert_eq!(cc.capacity_units(), Some(want.total), "{label}: total CapacityUnits");
+    assert_eq!(cc.read_capacity_units(), None, "{label}: ReadCapacityUnits");
+    assert_eq!(cc.write_capacity_units(), None, "{label}: WriteCapacityUnits");
+    let table = cc.table().unwrap_or_else(|| panic!("{label}: no Table entry"));
+    assert_no_split(&format!("{label}, Table"), table);
+    assert_eq!(table.capacity_units(), Some(want.table), "{label}: Table CapacityUnits");
+    assert_eq!(index_units(label, cc.global_secondary_indexes(), gsi), want.gsi, "{label}: {gsi}");
+    assert_eq!(index_units(label, cc.local_secondary_indexes(), lsi), want.lsi, "{label}: {lsi}");
+    if want.gsi.is_none() {
+        assert!(cc.global_secondary_indexes().is_none(), "{label}: {:?}", cc.global_secondary_indexes());
+    }
+    if want.lsi.is_none() {
+        assert!(cc.local_secondary_indexes().is_none(), "{label}: {:?}", cc.local_secondary_indexes());
+    }
+}
+
+/// A pay-per-request table `pk`(S) + `sk`(S) with a GSI `gsi-inc` on `gsiPk`
+/// (INCLUDE `proj`) and an LSI `lsi1` on `pk` + `lsiSk` (ALL).
+async fn create_indexed_table(c: &aws_sdk_dynamodb::Client, name: &str) {
+    c.create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key_elem("pk", KeyType::Hash))
+        .key_schema(key_elem("sk", KeyType::Range))
+        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
+        .attribute_definitions(attr_def("sk", ScalarAttributeType::S))
+        .attribute_definitions(attr_def("gsiPk", ScalarAttributeType::S))
+        .attribute_definitions(attr_def("lsiSk", ScalarAttributeType::S))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("gsi-inc")
+                .key_schema(key_elem("gsiPk", KeyType::Hash))
+                .projection(
+                    Projection::builder().projection_type(ProjectionType::Include).non_key_attributes("proj").build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .local_secondary_indexes(
+            LocalSecondaryIndex::builder()
+                .index_name("lsi1")
+                .key_schema(key_elem("pk", KeyType::Hash))
+                .key_schema(key_elem("lsiSk", KeyType::Range))
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn single_item_operations_and_queries_report_capacity_units_only() {
+    let h = harness().await;
+    let c = &h.client;
+    // A table with a GSI `by-gk` projecting everything, so INDEXES has a GSI entry to check.
+    c.create_table()
+        .table_name("cap")
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key_elem("pk", KeyType::Hash))
+        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
+        .attribute_definitions(attr_def("gk", ScalarAttributeType::S))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("by-gk")
+                .key_schema(key_elem("gk", KeyType::Hash))
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    for level in [ReturnConsumedCapacity::Total, ReturnConsumedCapacity::Indexes] {
+        let pk = format!("item-{}", level.as_str());
+        let mut seen: Vec<(&str, Option<ConsumedCapacity>, Expected)> = Vec::new();
+        let put = c
+            .put_item()
+            .table_name("cap")
+            .set_item(Some(item(&[("pk", s(&pk)), ("gk", s("x")), ("v", n(1))])))
+            .return_consumed_capacity(level.clone())
+            .send()
+            .await
+            .unwrap();
+        seen.push(("PutItem", put.consumed_capacity, Expected { total: 2.0, table: 1.0, gsi: Some(1.0), lsi: None }));
+        let get = c
+            .get_item()
+            .table_name("cap")
+            .key("pk", s(&pk))
+            .consistent_read(true)
+            .return_consumed_capacity(level.clone())
+            .send()
+            .await
+            .unwrap();
+        assert!(get.item.is_some());
+        seen.push((
+            "GetItem consistent",
+            get.consumed_capacity,
+            Expected { total: 1.0, table: 1.0, gsi: None, lsi: None },
+        ));
+        let get = c
+            .get_item()
+            .table_name("cap")
+            .key("pk", s(&pk))
+            .return_consumed_capacity(level.clone())
+            .send()
+            .await
+            .unwrap();
+        seen.push((
+            "GetItem eventually consistent",
+            get.consumed_capacity,
+            Expected { total: 0.5, table: 0.5, gsi: None, lsi: None },
+        ));
+        let update = c
+            .update_item()
+            .table_name("cap")
+            .key("pk", s(&pk))
+            .update_expression("SET #o = :v")
+            .expression_attribute_names("#o", "other")
+            .expression_attribute_values(":v", s("changed"))
+            .return_consumed_capacity(level.clone())
+            .send()
+            .await
+            .unwrap();
+        seen.push((
+            "UpdateItem",
+            update.consumed_capacity,
+            Expected { total: 2.0, table: 1.0, gsi: Some(1.0), lsi: None },
+        ));
+        let query = c
+            .query()
+            .table_name("cap")
+            .key_condition_expression("pk = :p")
+            .expression_attribute_values(":p", s(&pk))
+            .return_consumed_capacity(level.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(query.count, 1);
+        seen.push(("Query", query.consumed_capacity, Expected { total: 0.5, table: 0.5, gsi: None, lsi: None }));
+        let delete = c
+            .delete_item()
+            .table_name("cap")
+            .key("pk", s(&pk))
+            .return_consumed_capacity(level.clone())
+            .send()
+            .await
+            .unwrap();
+        seen.push((
+            "DeleteItem",
+            delete.consumed_capacity,
+            Expected { total: 2.0, table: 1.0, gsi: Some(1.0), lsi: None },
+        ));
+
+        assert_eq!(seen.len(), 6);
+        for (op, cc, want) in &seen {
+            let label = format!("{op} with {}", level.as_str());
+            let cc = cc.as_ref().unwrap_or_else(|| panic!("{label}: no ConsumedCapacity"));
+            assert_eq!(cc.table_name(), Some("cap"), "{label}");
+            if level == ReturnConsumedCapacity::Indexes {
+                check_indexes(&label, cc, want, "by-gk", "none");
+            } else {
+                assert_eq!(cc.capacity_units(), Some(want.total), "{label}: CapacityUnits");
+                assert_eq!(cc.read_capacity_units(), None, "{label}: ReadCapacityUnits");
+                assert_eq!(cc.write_capacity_units(), None, "{label}: WriteCapacityUnits");
+                assert!(cc.table().is_none(), "{label}: Table is only for INDEXES");
+                assert!(cc.global_secondary_indexes().is_none(), "{label}: indexes are only for INDEXES");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn transactions_report_read_or_write_capacity_units() {
+    let h = harness().await;
+    let c = &h.client;
+    create_table(c, "txcap", None).await;
+    let put = |pk: &str| {
+        TransactWriteItem::builder()
+            .put(
+                Put::builder().table_name("txcap").set_item(Some(item(&[("pk", s(pk)), ("v", n(1))]))).build().unwrap(),
+            )
+            .build()
+    };
+    let written = c
+        .transact_write_items()
+        .transact_items(put("a"))
+        .transact_items(put("b"))
+        .return_consumed_capacity(ReturnConsumedCapacity::Total)
+        .send()
+        .await
+        .unwrap();
+    let get = |pk: &str| {
+        TransactGetItem::builder().get(Get::builder().table_name("txcap").key("pk", s(pk)).build().unwrap()).build()
+    };
+    let read = c
+        .transact_get_items()
+        .transact_items(get("a"))
+        .transact_items(get("b"))
+        .return_consumed_capacity(ReturnConsumedCapacity::Total)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.responses().iter().filter(|r| r.item().is_some()).count(), 2);
+
+    // (operation, entries, CapacityUnits, ReadCapacityUnits, WriteCapacityUnits)
+    let cases = [
+        ("TransactWriteItems", written.consumed_capacity(), 4.0, None, Some(4.0)),
+        ("TransactGetItems", read.consumed_capacity(), 4.0, Some(4.0), None),
+    ];
+    for (op, entries, total, read_units, write_units) in cases {
+        assert_eq!(entries.len(), 1, "{op}: one entry per table: {entries:?}");
+        let cc = &entries[0];
+        assert_eq!(cc.table_name(), Some("txcap"), "{op}");
+        assert_eq!(cc.capacity_units(), Some(total), "{op}: CapacityUnits");
+        assert_eq!(cc.read_capacity_units(), read_units, "{op}: ReadCapacityUnits");
+        assert_eq!(cc.write_capacity_units(), write_units, "{op}: WriteCapacityUnits");
+    }
+}
+
+#[tokio::test]
+async fn index_write_capacity_counts_what_each_index_stores() {
+    let h = harness().await;
+    let c = &h.client;
+    create_indexed_table(c, "idxcap").await;
+
+    // PutItem, in order: the last case repeats the one before it.
+    let put_cases = [
+        (
+            "put with gsiPk and proj",
+            item(&[("pk", s("p1")), ("sk", s("a")), ("gsiPk", s("g1")), ("proj", s("x"))]),
+            Expected { total: 2.0, table: 1.0, gsi: Some(1.0), lsi: None },
+        ),
+        (
+            "put with no index attribute",
+            item(&[("pk", s("p2")), ("sk", s("a")), ("other", s("x"))]),
+            Expected { total: 1.0, table: 1.0, gsi: None, lsi: None },
+        ),
+        (
+            "put with gsiPk, lsiSk and proj",
+            item(&[("pk", s("p3")), ("sk", s("a")), ("gsiPk", s("g3")), ("lsiSk", s("l3")), ("proj", s("x"))]),
+            Expected { total: 3.0, table: 1.0, gsi: Some(1.0), lsi: Some(1.0) },
+        ),
+        (
+            "the identical put again",
+            item(&[("pk", s("p3")), ("sk", s("a")), ("gsiPk", s("g3")), ("lsiSk", s("l3")), ("proj", s("x"))]),
+            Expected { total: 1.0, table: 1.0, gsi: None, lsi: None },
+        ),
+    ];
+    for (label, it, want) in &put_cases {
+        let out = c
+            .put_item()
+            .table_name("idxcap")
+            .set_item(Some(it.clone()))
+            .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
+            .send()
+            .await
+            .unwrap();
+        let cc = out.consumed_capacity.unwrap_or_else(|| panic!("{label}: no ConsumedCapacity"));
+        check_indexes(label, &cc, want, "gsi-inc", "lsi1");
+    }
+
+    // UpdateItem, each on a freshly seeded item carrying every index attribute:
+    // (label, attribute, new value or None to REMOVE it, total, GSI units, LSI units).
+    let update_cases = [
+        ("SET other (projected by the LSI only)", "other", Some(s("new")), 2.0, None, Some(1.0)),
+        ("SET proj (projected by both)", "proj", Some(s("new")), 3.0, Some(1.0), Some(1.0)),
+        ("SET gsiPk to a new value", "gsiPk", Some(s("moved")), 4.0, Some(2.0), Some(1.0)),
+        ("REMOVE gsiPk", "gsiPk", None, 3.0, Some(1.0), Some(1.0)),
+        ("SET lsiSk to a new value", "lsiSk", Some(s("moved")), 3.0, None, Some(2.0)),
+    ];
+    for (i, (label, attr, value, total, gsi, lsi)) in update_cases.into_iter().enumerate() {
+        let pk = format!("u{i}");
+        c.put_item()
+            .table_name("idxcap")
+            .set_item(Some(item(&[
+                ("pk", s(&pk)),
+                ("sk", s("a")),
+                ("gsiPk", s("g")),
+                ("lsiSk", s("l")),
+                ("proj", s("p")),
+                ("other", s("o")),
+            ])))
+            .send()
+            .await
+            .unwrap();
+        let out = c
+            .update_item()
+            .table_name("idxcap")
+            .key("pk", s(&pk))
+            .key("sk", s("a"))
+            .update_expression(if value.is_some() { "SET #a = :v" } else { "REMOVE #a" })
+            .expression_attribute_names("#a", attr)
+            .set_expression_attribute_values(value.map(|v| item(&[(":v", v)])))
+            .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
+            .send()
+            .await
+            .unwrap();
+        let cc = out.consumed_capacity.unwrap_or_else(|| panic!("{label}: no ConsumedCapacity"));
+        check_indexes(label, &cc, &Expected { total, table: 1.0, gsi, lsi }, "gsi-inc", "lsi1");
+    }
+}
+
+#[tokio::test]
+async fn item_collection_metrics_only_for_tables_with_an_lsi() {
+    let h = harness().await;
+    let c = &h.client;
+    create_indexed_table(c, "with-lsi").await;
+    create_table(c, "without-lsi", Some(ScalarAttributeType::S)).await;
+
+    let mut seen: Vec<(String, Option<ItemCollectionMetrics>, bool, String)> = Vec::new();
+    for (table, has_lsi) in [("with-lsi", true), ("without-lsi", false)] {
+        for metrics in [ReturnItemCollectionMetrics::Size, ReturnItemCollectionMetrics::None] {
+            let pk = format!("{table}-{}", metrics.as_str());
+            let want = has_lsi && metrics == ReturnItemCollectionMetrics::Size;
+            let label = |op: &str| format!("{op} on {table} with {}", metrics.as_str());
+            let put = c
+                .put_item()
+                .table_name(table)
+                .set_item(Some(item(&[("pk", s(&pk)), ("sk", s("a")), ("lsiSk", s("l"))])))
+                .return_item_collection_metrics(metrics.clone())
+                .send()
+                .await
+                .unwrap();
+            seen.push((label("PutItem"), put.item_collection_metrics, want, pk.clone()));
+            let update = c
+                .update_item()
+                .table_name(table)
+                .key("pk", s(&pk))
+                .key("sk", s("a"))
+                .update_expression("SET v = :v")
+                .expression_attribute_values(":v", n(1))
+                .return_item_collection_metrics(metrics.clone())
+                .send()
+                .await
+                .unwrap();
+            seen.push((label("UpdateItem"), update.item_collection_metrics, want, pk.clone()));
+            let delete = c
+                .delete_item()
+                .table_name(table)
+                .key("pk", s(&pk))
+                .key("sk", s("a"))
+                .return_item_collection_metrics(metrics.clone())
+                .send()
+                .await
+                .unwrap();
+            seen.push((label("DeleteItem"), delete.item_collection_metrics, want, pk));
+        }
+    }
+
+    assert_eq!(seen.len(), 12);
+    for (label, metrics, want, pk) in seen {
+        if !want {
+            assert!(metrics.is_none(), "{label}: {metrics:?}");
+            continue;
+        }
+        let metrics = metrics.unwrap_or_else(|| panic!("{label}: no ItemCollectionMetrics"));
+        assert_eq!(metrics.item_collection_key(), Some(&item(&[("pk", s(&pk))])), "{label}");
+        assert_eq!(metrics.size_estimate_range_gb().len(), 2, "{label}: {metrics:?}");
+    }
+}
+
+#[tokio::test]
+async fn size_of_a_string_counts_utf16_code_units() {
+    let h = harness().await;
+    let c = &h.client;
+    create_table(c, "sizes", None).await;
+    // "é" is one UTF-16 code unit (two UTF-8 bytes); U+1D11E is two (four bytes).
+    c.put_item()
+        .table_name("sizes")
+        .set_item(Some(item(&[("pk", s("k")), ("s", s("é\u{1d11e}"))])))
+        .send()
+        .await
+        .unwrap();
+
+    for (expected, matches) in [(3, true), (6, false), (2, false)] {
+        let out = c
+            .scan()
+            .table_name("sizes")
+            .filter_expression("size(s) = :len")
+            .expression_attribute_values(":len", n(expected))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(out.count, i32::from(matches), "size(s) = {expected}");
+        assert_eq!(out.scanned_count, 1);
+    }
+}
+
+#[tokio::test]
+async fn redundant_parentheses_are_rejected_outside_key_conditions() {
+    let h = harness().await;
+    let c = &h.client;
+    create_table(c, "parens", Some(ScalarAttributeType::S)).await;
+    c.put_item()
+        .table_name("parens")
+        .set_item(Some(item(&[("pk", s("p")), ("sk", s("s")), ("a", n(1))])))
+        .send()
+        .await
+        .unwrap();
+
+    let accepted = c
+        .query()
+        .table_name("parens")
+        .key_condition_expression("((#pk = :pk)) AND ((#sk = :sk))")
+        .expression_attribute_names("#pk", "pk")
+        .expression_attribute_names("#sk", "sk")
+        .expression_attribute_values(":pk", s("p"))
+        .expression_attribute_values(":sk", s("s"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.items(), [item(&[("pk", s("p")), ("sk", s("s")), ("a", n(1))])]);
+
+    let rejected = [
+        (
+            "Query FilterExpression",
+            failure(
+                c.query()
+                    .table_name("parens")
+                    .key_condition_expression("pk = :pk")
+                    .filter_expression("((a = :v))")
+                    .expression_attribute_values(":pk", s("p"))
+                    .expression_attribute_values(":v", n(1))
+                    .send()
+                    .await,
+            ),
+        ),
+        (
+            "Scan FilterExpression",
+            failure(
+                c.scan()
+                    .table_name("parens")
+                    .filter_expression("((a = :v))")
+                    .expression_attribute_values(":v", n(1))
+                    .send()
+                    .await,
+            ),
+        ),
+        (
+            "PutItem ConditionExpression",
+            failure(
+                c.put_item()
+                    .table_name("parens")
+                    .set_item(Some(item(&[("pk", s("p")), ("sk", s("s")), ("a", n(2))])))
+                    .condition_expression("((a = :v))")
+                    .expression_attribute_values(":v", n(1))
+                    .send()
+                    .await,
+            ),
+        ),
+        (
+            "DeleteItem ConditionExpression",
+            failure(
+                c.delete_item()
+                    .table_name("parens")
+                    .key("pk", s("p"))
+                    .key("sk", s("s"))
+                    .condition_expression("((a = :v))")
+                    .expression_attribute_values(":v", n(1))
+                    .send()
+                    .await,
+            ),
+        ),
+    ];
+    for (label, (code, message)) in &rejected {
+        assert_eq!(code, "ValidationException", "{label}: {message}");
+        assert!(message.contains("redundant parentheses"), "{label}: {message}");
+    }
+    // None of the rejected writes happened.
+    let still = c.get_item().table_name("parens").key("pk", s("p")).key("sk", s("s")).send().await.unwrap();
+    assert_eq!(still.item.unwrap()["a"], n(1));
+}
+
+#[tokio::test]
+async fn select_conflicts_with_projections() {
+    let h = harness().await;
+    let c = &h.client;
+    create_table(c, "sel", None).await;
+    let query =
+        || c.query().table_name("sel").key_condition_expression("pk = :p").expression_attribute_values(":p", s("x"));
+
+    let cases = [
+        (
+            "Query ALL_ATTRIBUTES + ProjectionExpression",
+            failure(query().select(Select::AllAttributes).projection_expression("pk").send().await),
+            "Cannot specify the ProjectionExpression when choosing to get ALL_ATTRIBUTES",
+        ),
+        (
+            "Query COUNT + ProjectionExpression",
+            failure(query().select(Select::Count).projection_expression("pk").send().await),
+            "Cannot specify the ProjectionExpression when choosing to get only the Count",
+        ),
+        (
+            "Scan ALL_ATTRIBUTES + AttributesToGet",
+            failure(c.scan().table_name("sel").select(Select::AllAttributes).attributes_to_get("pk").send().await),
+            "Cannot specify the AttributesToGet when choosing to get ALL_ATTRIBUTES",
+        ),
+    ];
+    for (label, (code, message), want) in cases {
+        assert_eq!(code, "ValidationException", "{label}");
+        assert_eq!(message, want, "{label}");
+    }
+}
+
+#[tokio::test]
+async fn sse_and_on_demand_throughput_round_trip() {
+    let h = harness().await;
+    let c = &h.client;
+    let create = |name: &str| {
+        c.create_table()
+            .table_name(name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key_elem("pk", KeyType::Hash))
+            .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
+    };
+    create("encrypted").sse_specification(SseSpecification::builder().enabled(true).build()).send().await.unwrap();
+    create("plain").send().await.unwrap();
+    create("capped")
+        .on_demand_throughput(
+            OnDemandThroughput::builder().max_read_request_units(10).max_write_request_units(5).build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let describe = |name: &'static str| async move {
+        c.describe_table().table_name(name).send().await.unwrap().table.unwrap_or_else(|| panic!("{name}: no Table"))
+    };
+
+    let sse = describe("encrypted").await.sse_description.expect("SSEDescription");
+    assert_eq!(sse.status(), Some(&SseStatus::Enabled));
+    assert_eq!(sse.sse_type(), Some(&SseType::Kms));
+    let arn = sse.kms_master_key_arn().unwrap_or_default();
+    assert!(arn.starts_with("arn:aws:kms:"), "{arn}");
+    let plain = describe("plain").await;
+    assert!(plain.sse_description.is_none(), "{:?}", plain.sse_description);
+
+    let limits = |t: &aws_sdk_dynamodb::types::TableDescription| {
+        let o = t.on_demand_throughput().expect("OnDemandThroughput");
+        (o.max_read_request_units(), o.max_write_request_units())
+    };
+    assert_eq!(limits(&describe("capped").await), (Some(10), Some(5)));
+    c.update_table()
+        .table_name("capped")
+        .on_demand_throughput(
+            OnDemandThroughput::builder().max_read_request_units(20).max_write_request_units(15).build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(limits(&describe("capped").await), (Some(20), Some(15)));
+}
+
+#[tokio::test]
+async fn update_table_without_a_change() {
+    let h = harness().await;
+    let c = &h.client;
+    let throughput =
+        || ProvisionedThroughput::builder().read_capacity_units(5).write_capacity_units(5).build().unwrap();
+    c.create_table()
+        .table_name("prov")
+        .billing_mode(BillingMode::Provisioned)
+        .provisioned_throughput(throughput())
+        .key_schema(key_elem("pk", KeyType::Hash))
+        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
+        .send()
+        .await
+        .unwrap();
+    let (code, message) =
+        failure(c.update_table().table_name("prov").provisioned_throughput(throughput()).send().await);
+    assert_eq!(code, "ValidationException");
+    assert!(message.starts_with("The provisioned throughput for the table will not change."), "{message}");
+
+    create_table(c, "ondemand", None).await;
+    let out = c.update_table().table_name("ondemand").billing_mode(BillingMode::PayPerRequest).send().await.unwrap();
+    let summary = out.table_description.and_then(|t| t.billing_mode_summary).expect("BillingModeSummary");
+    assert_eq!(summary.billing_mode(), Some(&BillingMode::PayPerRequest));
+}
+
+#[tokio::test]
+async fn transact_get_items_rejects_the_same_item_twice() {
+    let h = harness().await;
+    let c = &h.client;
+    create_table(c, "tgdup", None).await;
+    let get = || {
+        TransactGetItem::builder().get(Get::builder().table_name("tgdup").key("pk", s("a")).build().unwrap()).build()
+    };
+    let (code, message) = failure(c.transact_get_items().transact_items(get()).transact_items(get()).send().await);
+    assert_eq!(code, "ValidationException");
+    assert_eq!(message, "Transaction request cannot include multiple operations on one item");
+}
+
+#[tokio::test]
+async fn idempotent_replay_is_charged_as_a_read() {
+    let h = harness().await;
+    let c = &h.client;
+    create_table(c, "replay", None).await;
+    let add_one = || {
+        c.transact_write_items()
+            .client_request_token("add-one-token")
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .transact_items(
+                TransactWriteItem::builder()
+                    .update(
+                        Update::builder()
+                            .table_name("replay")
+                            .key("pk", s("counter"))
+                            .update_expression("ADD #c :one")
+                            .expression_attribute_names("#c", "count")
+                            .expression_attribute_values(":one", n(1))
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+    };
+    let first = add_one().send().await.unwrap();
+    let replay = add_one().send().await.unwrap();
+    let counter = c.get_item().table_name("replay").key("pk", s("counter")).send().await.unwrap().item.unwrap();
+    assert_eq!(counter["count"], n(1), "the replay did not apply the update again");
+
+    // (answer, ReadCapacityUnits, WriteCapacityUnits)
+    let cases = [("first", first, None, Some(2.0)), ("replay", replay, Some(2.0), None)];
+    for (label, out, read_units, write_units) in cases {
+        let entries = out.consumed_capacity();
+        assert_eq!(entries.len(), 1, "{label}: {entries:?}");
+        assert_eq!(entries[0].table_name(), Some("replay"), "{label}");
+        assert_eq!(entries[0].capacity_units(), Some(2.0), "{label}: CapacityUnits");
+        assert_eq!(entries[0].read_capacity_units(), read_units, "{label}: ReadCapacityUnits");
+        assert_eq!(entries[0].write_capacity_units(), write_units, "{label}: WriteCapacityUnits");
+    }
+}
+
+/// Validation before the table is looked up, several violations in one
+/// envelope, and messages word for word: each request is sent as raw JSON
+/// (the SDKs refuse most of them before sending), mostly naming a table that
+/// does not exist, so a `ResourceNotFoundException` would mean the table was
+/// resolved first.
+#[tokio::test]
+async fn validation_comes_first_and_is_worded_as_dynamodb() {
+    let h = harness().await;
+    create_table(&h.client, "present", None).await;
+    let addr = h.server.addr.to_string();
+    let long = "a".repeat(256);
+    let cases: Vec<(&str, serde_json::Value, String)> = vec![
+        (
+            "PutItem",
+            serde_json::json!({"TableName": "", "Item": {}, "ReturnValues": "INVALID"}),
+            "1 validation error detected: Value at 'TableName' failed to satisfy constraint: Member must have length greater than or equal to 1".into(),
+        ),
+        (
+            "GetItem",
+            serde_json::json!({"TableName": long.clone(), "Key": {}}),
+            format!("1 validation error detected: Value '{long}' at 'tableName' failed to satisfy constraint: Member must have length less than or equal to 255"),
+        ),
+        (
+            "UpdateItem",
+            serde_json::json!({"TableName": "bad table!@#", "Key": {}}),
+            "1 validation error detected: Value 'bad table!@#' at 'tableName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+".into(),
+        ),
+        (
+            "PutItem",
+            serde_json::json!({"TableName": "absent", "Item": {}, "ReturnValues": "INVALID", "ReturnConsumedCapacity": "INVALID", "ReturnItemCollectionMetrics": "INVALID"}),
+            "3 validation errors detected: Value 'INVALID' at 'returnConsumedCapacity' failed to satisfy constraint: Member must satisfy enum value set: [INDEXES, TOTAL, NONE]; Value 'INVALID' at 'returnItemCollectionMetrics' failed to satisfy constraint: Member must satisfy enum value set: [SIZE, NONE]; Value 'INVALID' at 'returnValues' failed to satisfy constraint: Member must satisfy enum value set: [NONE, ALL_OLD, UPDATED_OLD, ALL_NEW, UPDATED_NEW]".into(),
+        ),
+        (
+            "Query",
+            serde_json::json!({"TableName": "absent", "Limit": 0}),
+            "1 validation error detected: Value at 'Limit' failed to satisfy constraint: Member must have value greater than or equal to 1".into(),
+        ),
+        (
+            "Scan",
+            serde_json::json!({"TableName": "absent", "Limit": 0}),
+            "1 validation error detected: Value '0' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1".into(),
+        ),
+        ("BatchGetItem", serde_json::json!({"RequestItems": {}}), "The requestItems parameter is required for BatchGetItem".into()),
+        ("BatchWriteItem", serde_json::json!({"RequestItems": {}}), "The requestItems parameter is required for BatchWriteItem".into()),
+        (
+            "BatchGetItem",
+            serde_json::json!({"RequestItems": {"present": {"Keys": (0..101).map(|i| serde_json::json!({"pk": {"S": format!("k{i}")}})).collect::<Vec<_>>()}}}),
+            "1 validation error detected: Value at 'RequestItems.present.member.Keys' failed to satisfy constraint: Member must have length less than or equal to 100".into(),
+        ),
+        (
+            "BatchWriteItem",
+            serde_json::json!({"RequestItems": {"present": [{"PutRequest": {"Item": {"pk": {"N": "5"}}}}]}}),
+            "The provided key element does not match the schema".into(),
+        ),
+        (
+            "CreateTable",
+            serde_json::json!({"KeySchema": [], "AttributeDefinitions": []}),
+            "The parameter 'TableName' is required but was not present in the request".into(),
+        ),
+        (
+            "CreateTable",
+            serde_json::json!({"TableName": "dup_key", "BillingMode": "PAY_PER_REQUEST",
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "pk", "KeyType": "RANGE"}],
+                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}]}),
+            "Invalid KeySchema: Some index key attribute have no definition".into(),
+        ),
+        (
+            "CreateTable",
+            serde_json::json!({"TableName": "bad_kt", "BillingMode": "PAY_PER_REQUEST",
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "INVALID"}],
+                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}]}),
+            "1 validation error detected: Value 'INVALID' at 'keySchema.1.member.keyType' failed to satisfy constraint: Member must satisfy enum value set: [HASH, RANGE]".into(),
+        ),
+        (
+            "CreateTable",
+            serde_json::json!({"TableName": "bad_at", "BillingMode": "PAY_PER_REQUEST",
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "INVALID"}]}),
+            "1 validation error detected: Value 'INVALID' at 'attributeDefinitions.1.member.attributeType' failed to satisfy constraint: Member must satisfy enum value set: [B, N, S]".into(),
+        ),
+        (
+            "CreateTable",
+            serde_json::json!({"TableName": "three_keys", "BillingMode": "PAY_PER_REQUEST",
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}, {"AttributeName": "x", "KeyType": "RANGE"}],
+                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}]}),
+            "1 validation error detected: Value '[KeySchemaElement(attributeName=pk, keyType=HASH), KeySchemaElement(attributeName=sk, keyType=RANGE), KeySchemaElement(attributeName=x, keyType=RANGE)]' at 'keySchema' failed to satisfy constraint: Member must have length less than or equal to 2".into(),
+        ),
+        (
+            "PutItem",
+            serde_json::json!({"TableName": "present", "Item": {"pk": {"S": "a"}, "bs": {"BS": []}}}),
+            "One or more parameter values were invalid: Binary sets should not be empty".into(),
+        ),
+    ];
+    for (op, body, want) in cases {
+        let target = format!("DynamoDB_20120810.{op}");
+        let headers = [("Content-Type", "application/x-amz-json-1.0"), ("X-Amz-Target", target.as_str())];
+        let a = common::http::send(&addr, "POST", "/", &headers, body.to_string().as_bytes()).await;
+        let v = a.json();
+        assert_eq!(a.status, 400, "{op}: {v}");
+        assert_eq!(v["__type"], "com.amazonaws.dynamodb.v20120810#ValidationException", "{op}: {v}");
+        assert_eq!(v["message"].as_str(), Some(want.as_str()), "{op}");
+    }
+
+    // `{"NULL": false}` is accepted, and stored as NULL.
+    let put = serde_json::json!({"TableName": "present", "Item": {"pk": {"S": "n"}, "x": {"NULL": false}}});
+    let headers = [("Content-Type", "application/x-amz-json-1.0"), ("X-Amz-Target", "DynamoDB_20120810.PutItem")];
+    assert_eq!(common::http::send(&addr, "POST", "/", &headers, put.to_string().as_bytes()).await.status, 200);
+    let got = h.client.get_item().table_name("present").key("pk", s("n")).send().await.expect("get");
+    assert_eq!(got.item().and_then(|i| i.get("x")), Some(&AttributeValue::Null(true)));
+}
