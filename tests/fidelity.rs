@@ -802,3 +802,98 @@ async fn validation_comes_first_and_is_worded_as_dynamodb() {
     let got = h.client.get_item().table_name("present").key("pk", s("n")).send().await.expect("get");
     assert_eq!(got.item().and_then(|i| i.get("x")), Some(&AttributeValue::Null(true)));
 }
+
+/// A standalone UpdateItem is held to a second ceiling beside the finished
+/// item: what it writes plus a cost per action (3 bytes, 19 per SET). With a
+/// one-byte key value the finished item can be 19 bytes short of 400 KB at
+/// most, while PutItem takes the whole 409,600.
+#[tokio::test]
+async fn update_item_is_charged_for_what_it_writes() {
+    let h = harness().await;
+    let c = &h.client;
+    create_table(c, "ceiling", None).await;
+    // "pk" + "K" = 3 bytes, "b" = 1 byte plus its value.
+    let finished = |pad: usize| 3 + 1 + pad;
+    let update = |key: &'static str, pad: usize| {
+        c.update_item()
+            .table_name("ceiling")
+            .key("pk", s(key))
+            .update_expression("SET b = :pad")
+            .expression_attribute_values(":pad", s(&"x".repeat(pad)))
+            .send()
+    };
+    let most = 409_600 - 19 - 4;
+    assert_eq!(finished(most), 409_581);
+    update("K", most).await.expect("409,581 bytes through UpdateItem");
+    let (kind, message) = failure(update("L", most + 1).await);
+    assert_eq!(kind, "ValidationException");
+    assert_eq!(message, "Item size to update has exceeded the maximum allowed size");
+    // PutItem's ceiling is the item's own.
+    c.put_item()
+        .table_name("ceiling")
+        .item("pk", s("M"))
+        .item("b", s(&"x".repeat(409_600 - 4)))
+        .send()
+        .await
+        .expect("409,600 bytes through PutItem");
+}
+
+/// Reading an attribute a local index does not project fetches the item
+/// from the table, and DynamoDB charges each fetch to the table.
+#[tokio::test]
+async fn a_local_index_reach_back_is_charged_to_the_table() {
+    let h = harness().await;
+    let c = &h.client;
+    c.create_table()
+        .table_name("reach")
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
+        .attribute_definitions(attr_def("sk", ScalarAttributeType::S))
+        .attribute_definitions(attr_def("lsk", ScalarAttributeType::S))
+        .key_schema(key_elem("pk", KeyType::Hash))
+        .key_schema(key_elem("sk", KeyType::Range))
+        .local_secondary_indexes(
+            LocalSecondaryIndex::builder()
+                .index_name("by-lsk")
+                .key_schema(key_elem("pk", KeyType::Hash))
+                .key_schema(key_elem("lsk", KeyType::Range))
+                .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+                .build()
+                .expect("lsi"),
+        )
+        .send()
+        .await
+        .expect("create");
+    for i in 0..3 {
+        c.put_item()
+            .table_name("reach")
+            .item("pk", s("p"))
+            .item("sk", s(&format!("s{i}")))
+            .item("lsk", s(&format!("l{i}")))
+            .item("extra", s("unprojected"))
+            .send()
+            .await
+            .expect("put");
+    }
+    let query = |projection: &'static str, limit: Option<i32>| {
+        c.query()
+            .table_name("reach")
+            .index_name("by-lsk")
+            .key_condition_expression("pk = :p")
+            .expression_attribute_values(":p", s("p"))
+            .projection_expression(projection)
+            .set_limit(limit)
+            .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
+            .send()
+    };
+    let table_units = |cc: Option<&ConsumedCapacity>| cc.and_then(|c| c.table()).and_then(|t| t.capacity_units());
+    let all = query("extra", None).await.expect("query");
+    assert_eq!(all.items().len(), 3);
+    assert!(all.items().iter().all(|i| i.contains_key("extra")));
+    // Three eventually consistent fetches of half a unit each.
+    assert_eq!(table_units(all.consumed_capacity()), Some(1.5));
+    let one = query("extra", Some(1)).await.expect("query");
+    assert_eq!(table_units(one.consumed_capacity()), Some(0.5));
+    let projected = query("lsk", None).await.expect("query");
+    assert_eq!(table_units(projected.consumed_capacity()), Some(0.0));
+}

@@ -300,6 +300,7 @@ impl SelectRead<'_> {
         };
         let mut items: Vec<Json> = Vec::new();
         let mut read_bytes = 0usize;
+        let mut fetched: Vec<usize> = Vec::new();
         let mut next: Option<Resume> = None;
         match &self.plan.access {
             Access::Scan => {
@@ -314,6 +315,7 @@ impl SelectRead<'_> {
                 };
                 let page = app.store.scan(self.table, source(), None, &params)?;
                 read_bytes = page.read_bytes;
+                fetched.extend_from_slice(&page.fetched);
                 items.extend(page.items.iter().map(|i| item_to_json(&self.plan.project(i))));
                 next = page.last_key.map(|k| Resume { hash: 0, key: Some(k) });
             }
@@ -334,6 +336,7 @@ impl SelectRead<'_> {
                         app.store.query(self.table, source(), hash, range.as_ref(), self.plan.forward, &params)?;
                     scanned += page.scanned;
                     read_bytes += page.read_bytes;
+                    fetched.extend_from_slice(&page.fetched);
                     items.extend(page.items.iter().map(|i| item_to_json(&self.plan.project(i))));
                     if let Some(k) = page.last_key {
                         next = Some(Resume { hash: i, key: Some(k) });
@@ -355,7 +358,10 @@ impl SelectRead<'_> {
         }
         let units = read_units(read_bytes, self.consistent);
         let (table_units, idx) = match index {
-            Some(i) => (0.0, vec![(i.name.clone(), i.kind == IndexKind::Global, units)]),
+            Some(i) => (
+                super::read::fetch_units(&fetched, self.consistent),
+                vec![(i.name.clone(), i.kind == IndexKind::Global, units)],
+            ),
             None => (units, vec![]),
         };
         if let Some(c) = self.cap.render(&def.name, table_units, &idx, Split::None) {

@@ -200,7 +200,10 @@ impl ReadRequest<'_> {
         }
         let units = read_units(page.read_bytes, self.consistent);
         let (table_units, idx) = match self.index {
-            Some(i) => (0.0, vec![(i.name.clone(), i.kind == IndexKind::Global, units)]),
+            Some(i) => (
+                fetch_units(&page.fetched, self.consistent),
+                vec![(i.name.clone(), i.kind == IndexKind::Global, units)],
+            ),
             None => (units, vec![]),
         };
         if let Some(c) = self.cap.render(&self.table.def.name, table_units, &idx, Split::None) {
@@ -288,4 +291,11 @@ pub fn scan(app: &App, r: Req<'_>) -> ApiResult<Json> {
     };
     let page = app.store.scan(&table, req.source(), segment, &req.params(&filter))?;
     Ok(req.respond(page))
+}
+
+/// What a local index's reach-back costs the table: each item fetched is a
+/// read of its own, rounded up to 4 KB units.
+pub(crate) fn fetch_units(fetched: &[usize], consistent: bool) -> f64 {
+    // A fold from +0: an empty f64 `sum()` is -0, which JSON would show.
+    fetched.iter().fold(0.0, |total, size| total + read_units(*size, consistent))
 }

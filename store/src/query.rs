@@ -31,8 +31,12 @@ pub struct Page {
     pub items: Vec<Item>,
     /// Items read before filtering (`ScannedCount`).
     pub scanned: usize,
-    /// Bytes read, for consumed capacity.
+    /// Bytes read from the table or index walked, for consumed capacity.
     pub read_bytes: usize,
+    /// Sizes of the base-table items fetched for an index read that needs
+    /// attributes the index does not project (a local index's reach-back),
+    /// one per item: DynamoDB charges each fetch to the table.
+    pub fetched: Vec<usize>,
     /// Where the next page starts, when this one stopped early.
     pub last_key: Option<Item>,
 }
@@ -140,13 +144,14 @@ impl Store {
                 continue;
             }
             let mut item = decode_stored(&v)?;
+            page.scanned += 1;
+            page.read_bytes += item_size(&item);
             if params.fetch_from_table
                 && let Some(full) = self.get_item(t, &t.def.key_of(&item))?
             {
+                page.fetched.push(item_size(&full));
                 item = full;
             }
-            page.scanned += 1;
-            page.read_bytes += item_size(&item);
             // Remember the last item read for LastEvaluatedKey; when it
             // passed the filter it is the page's last item.
             if (params.filter)(&item)? {
