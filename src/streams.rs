@@ -57,9 +57,13 @@ fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
+/// The stream an ARN names: `ValidationException` for a string that is not
+/// a stream ARN (as DynamoDB Streams answers `fake-stream`),
+/// `ResourceNotFoundException` for a well-formed ARN of no stream.
 fn find_stream(app: &App, arn: &str) -> ApiResult<StreamMeta> {
-    parse_arn(arn)
-        .and_then(|(table, label)| app.store.stream(table, label))
+    let (table, label) = parse_arn(arn).ok_or_else(|| ApiError::validation("Invalid StreamArn"))?;
+    app.store
+        .stream(table, label)
         .ok_or_else(|| ApiError::not_found(format!("Requested resource not found: Stream: {arn} not found")))
 }
 
@@ -139,10 +143,13 @@ fn describe_stream(app: &App, r: Req<'_>) -> ApiResult<Json> {
         None => None,
     };
     let m = find_stream(app, arn)?;
-    let shards: Vec<&ShardMeta> =
+    // Shards in ShardId order, as DynamoDB lists them.
+    let mut shards: Vec<&ShardMeta> =
         m.shards.iter().filter(|s| filter.is_none_or(|p| s.parent.as_deref() == Some(p))).collect();
+    shards.sort_by(|a, b| a.id.cmp(&b.id));
+    // A start shard the stream does not have gives an empty page.
     let skip = match start {
-        Some(id) => shards.iter().position(|s| s.id == id).map_or(0, |i| i + 1),
+        Some(id) => shards.iter().position(|s| s.id == id).map_or(shards.len(), |i| i + 1),
         None => 0,
     };
     let page: Vec<&&ShardMeta> = shards.iter().skip(skip).take(limit).collect();

@@ -897,3 +897,82 @@ async fn a_local_index_reach_back_is_charged_to_the_table() {
     let projected = query("lsk", None).await.expect("query");
     assert_eq!(table_units(projected.consumed_capacity()), Some(0.0));
 }
+
+/// DynamoDB Streams details: shards in ShardId order, an unknown
+/// ExclusiveStartShardId gives an empty page, a malformed stream ARN is a
+/// ValidationException, a shard's own StartingSequenceNumber is a valid
+/// AT_SEQUENCE_NUMBER even before the shard holds a record; and TTL
+/// attribute names are held to 1 to 255 bytes.
+#[tokio::test]
+async fn streams_and_ttl_details() {
+    use aws_sdk_dynamodb::types::{StreamSpecification, StreamViewType, TimeToLiveSpecification};
+    use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+    let h = harness().await;
+    let c = &h.client;
+    create_table(c, "streamed", None).await;
+    let spec =
+        StreamSpecification::builder().stream_enabled(true).stream_view_type(StreamViewType::NewImage).build().unwrap();
+    let t = c.update_table().table_name("streamed").stream_specification(spec).send().await.expect("enable stream");
+    let arn = t.table_description().and_then(|d| d.latest_stream_arn()).expect("a stream").to_string();
+    let streams = common::streams_client(&h.server.endpoint());
+
+    let d = streams.describe_stream().stream_arn(&arn).send().await.expect("describe");
+    let shards = d.stream_description().map(|s| s.shards().to_vec()).unwrap_or_default();
+    let ids: Vec<&str> = shards.iter().filter_map(|s| s.shard_id()).collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    assert!(!ids.is_empty());
+    assert_eq!(ids, sorted);
+
+    let unknown = streams
+        .describe_stream()
+        .stream_arn(&arn)
+        .exclusive_start_shard_id("shardId-00000000000000000000-00000000")
+        .send()
+        .await
+        .expect("describe after an unknown shard");
+    assert_eq!(unknown.stream_description().map(|s| s.shards().len()), Some(0));
+
+    let bad = streams.describe_stream().stream_arn("fake-stream").send().await;
+    let err = bad.expect_err("a malformed ARN");
+    assert_eq!(err.as_service_error().and_then(|e| e.meta().code()), Some("ValidationException"));
+    assert_eq!(err.as_service_error().and_then(|e| e.meta().message()), Some("Invalid StreamArn"));
+
+    let shard = &shards[0];
+    let start = shard.sequence_number_range().and_then(|r| r.starting_sequence_number()).expect("a start");
+    streams
+        .get_shard_iterator()
+        .stream_arn(&arn)
+        .shard_id(shard.shard_id().unwrap_or_default())
+        .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
+        .sequence_number(start)
+        .send()
+        .await
+        .expect("the shard's own start, before any record");
+
+    for (name, ok) in [("a".repeat(255), true), ("a".repeat(256), false)] {
+        let res = c
+            .update_time_to_live()
+            .table_name("streamed")
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder().enabled(true).attribute_name(&name).build().unwrap(),
+            )
+            .send()
+            .await;
+        if ok {
+            res.expect("a 255-byte TTL attribute");
+            c.update_time_to_live()
+                .table_name("streamed")
+                .time_to_live_specification(
+                    TimeToLiveSpecification::builder().enabled(false).attribute_name(&name).build().unwrap(),
+                )
+                .send()
+                .await
+                .expect("disable");
+        } else {
+            let (kind, message) = failure(res);
+            assert_eq!(kind, "ValidationException");
+            assert!(message.ends_with("Member must have length less than or equal to 255"), "{message}");
+        }
+    }
+}

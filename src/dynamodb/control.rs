@@ -489,15 +489,24 @@ pub fn list_tags(app: &App, r: Req<'_>) -> ApiResult<Json> {
     Ok(json!({"Tags": tags}))
 }
 
+/// A TTL attribute name is 1 to 255 bytes (`TimeToLiveAttributeName`).
+const MAX_TTL_ATTRIBUTE_NAME: usize = 255;
+
 pub fn update_ttl(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let name = r.str("TableName")?;
     let spec = r.obj_opt("TimeToLiveSpecification")?.ok_or_else(|| missing("TimeToLiveSpecification"))?;
     let enabled = spec.bool_opt("Enabled")?.ok_or_else(|| missing("timeToLiveSpecification.enabled"))?;
-    let attr = spec.str("AttributeName")?.to_string();
-    if attr.is_empty() {
-        return Err(ApiError::validation(
-            "1 validation error detected: Value '' at 'timeToLiveSpecification.attributeName' failed to satisfy constraint: Member must have length greater than or equal to 1",
-        ));
+    let attr =
+        spec.str_opt("AttributeName")?.ok_or_else(|| missing("timeToLiveSpecification.attributeName"))?.to_string();
+    if attr.is_empty() || attr.len() > MAX_TTL_ATTRIBUTE_NAME {
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{attr}' at 'timeToLiveSpecification.attributeName' failed to satisfy constraint: Member must have length {}",
+            if attr.is_empty() {
+                "greater than or equal to 1".to_string()
+            } else {
+                format!("less than or equal to {MAX_TTL_ATTRIBUTE_NAME}")
+            }
+        )));
     }
     app.store.describe_table(name)?;
     let attr2 = attr.clone();

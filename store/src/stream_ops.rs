@@ -59,7 +59,9 @@ impl Store {
         let horizon = s.trimmed_through.map_or(s.start_seq, |t| (t + 1).max(s.start_seq));
         let check = |seq: u64| -> Result<()> {
             let beyond = s.end_seq.map_or(seq >= streams.next_seq, |e| seq > e);
-            if seq < s.start_seq || beyond {
+            // A shard's own StartingSequenceNumber is valid even before the
+            // shard holds a record.
+            if seq < s.start_seq || (beyond && seq != s.start_seq) {
                 return Err(StoreError::validation(format!(
                     "Invalid SequenceNumber: {} is not in the range of shard {shard}",
                     crate::stream::format_seq(seq)
