@@ -976,3 +976,56 @@ async fn streams_and_ttl_details() {
         }
     }
 }
+
+/// An UpdateItem (or a transacted Update) that only removes attributes from
+/// an item that does not exist creates nothing.
+#[tokio::test]
+async fn removing_from_a_missing_item_creates_nothing() {
+    let h = harness().await;
+    let c = &h.client;
+    create_table(c, "removals", None).await;
+    c.update_item()
+        .table_name("removals")
+        .key("pk", s("a"))
+        .update_expression("REMOVE x")
+        .send()
+        .await
+        .expect("remove");
+    c.update_item()
+        .table_name("removals")
+        .key("pk", s("b"))
+        .update_expression("DELETE tags :t")
+        .expression_attribute_values(":t", AttributeValue::Ss(vec!["x".into()]))
+        .send()
+        .await
+        .expect("delete from a set");
+    c.transact_write_items()
+        .transact_items(
+            TransactWriteItem::builder()
+                .update(
+                    Update::builder()
+                        .table_name("removals")
+                        .key("pk", s("c"))
+                        .update_expression("REMOVE x")
+                        .build()
+                        .expect("update"),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("transacted remove");
+    // A SET still creates the item.
+    c.update_item()
+        .table_name("removals")
+        .key("pk", s("d"))
+        .update_expression("SET x = :v REMOVE y")
+        .expression_attribute_values(":v", n(1))
+        .send()
+        .await
+        .expect("set");
+    for (key, exists) in [("a", false), ("b", false), ("c", false), ("d", true)] {
+        let got = c.get_item().table_name("removals").key("pk", s(key)).send().await.expect("get");
+        assert_eq!(got.item().is_some(), exists, "{key}");
+    }
+}

@@ -268,6 +268,19 @@ pub fn update_of(r: &Req<'_>, ex: &mut Exprs) -> ApiResult<Option<UpdateExpr>> {
     }
 }
 
+/// Whether an update leaves a missing item missing: one that only removes
+/// attributes (REMOVE, DELETE from a set, or AttributeUpdates DELETE) has
+/// nothing to write, and DynamoDB neither creates the item nor writes a
+/// stream record.
+pub fn creates_nothing(current: Option<&Item>, update: Option<&UpdateExpr>) -> bool {
+    use tidepool_store::expr::UpdateAction;
+    current.is_none()
+        && update.is_some_and(|u| {
+            !u.actions.is_empty()
+                && u.actions.iter().all(|a| matches!(a, UpdateAction::Remove(_) | UpdateAction::Delete(..)))
+        })
+}
+
 /// Applies an update to the current item (or to the key alone when the item
 /// does not exist), refusing changes to key attributes.
 pub fn apply_update(
@@ -307,6 +320,9 @@ pub fn update_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let def = &table.def;
     let out = app.write(&def.name, &key, |cur| {
         check_condition(cond.as_ref(), cur, on_fail)?;
+        if creates_nothing(cur, update.as_ref()) {
+            return Ok(Decision::Keep);
+        }
         let new = apply_update(def, &key, cur, update.as_ref())?;
         if let Some(u) = &update {
             check_update_size(u, &new)?;
