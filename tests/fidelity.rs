@@ -1029,3 +1029,47 @@ async fn removing_from_a_missing_item_creates_nothing() {
         assert_eq!(got.item().is_some(), exists, "{key}");
     }
 }
+
+/// An index added to a table that holds items whose values cannot key it
+/// (wrong type, empty, longer than a key may be, even past fjall's 64 KB
+/// key limit) skips those items, as DynamoDB's backfill does.
+#[tokio::test]
+async fn an_added_index_skips_items_it_cannot_key() {
+    let h = harness().await;
+    let c = &h.client;
+    create_table(c, "backfill", None).await;
+    let rows = [
+        ("huge", s(&"x".repeat(70_000)), s("a")),
+        ("long", s(&"x".repeat(2049)), s("a")),
+        ("number", n(5), s("a")),
+        ("empty", s(""), s("a")),
+        ("long-range", s("g"), s(&"y".repeat(1025))),
+        ("fine", s("g"), s("a")),
+    ];
+    for (key, g, r) in rows {
+        c.put_item().table_name("backfill").item("pk", s(key)).item("g", g).item("r", r).send().await.expect("put");
+    }
+    c.update_table()
+        .table_name("backfill")
+        .attribute_definitions(attr_def("g", ScalarAttributeType::S))
+        .attribute_definitions(attr_def("r", ScalarAttributeType::S))
+        .global_secondary_index_updates(
+            aws_sdk_dynamodb::types::GlobalSecondaryIndexUpdate::builder()
+                .create(
+                    aws_sdk_dynamodb::types::CreateGlobalSecondaryIndexAction::builder()
+                        .index_name("by-g")
+                        .key_schema(key_elem("g", KeyType::Hash))
+                        .key_schema(key_elem("r", KeyType::Range))
+                        .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                        .build()
+                        .expect("create index"),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("add the index");
+    let scanned = c.scan().table_name("backfill").index_name("by-g").send().await.expect("scan the index");
+    let keys: Vec<&AttributeValue> = scanned.items().iter().filter_map(|i| i.get("pk")).collect();
+    assert_eq!(keys, vec![&s("fine")]);
+}

@@ -24,9 +24,15 @@ pub fn item_key(schema: &KeySchema, item: &Item) -> Vec<u8> {
 pub fn index_key(index: &IndexDef, table: &KeySchema, item: &Item) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(48);
     out.extend_from_slice(&index.id.to_be_bytes());
+    let hash = &index.key_schema.hash.name;
     for attr in std::iter::once(&index.key_schema.hash).chain(index.key_schema.range.as_ref()) {
         let v = item.get(&attr.name)?;
-        if v.attr_type() != attr.ty {
+        // An item whose value cannot key the index is not in it: writes
+        // refuse such values up front, and an index added to a table that
+        // holds some skips those items, as DynamoDB's backfill does.
+        if v.attr_type() != attr.ty
+            || crate::table::check_key_value(&attr.name, v, attr.name == *hash, Some(&index.name)).is_err()
+        {
             return None;
         }
         encode_key_component(v, &mut out);
