@@ -1073,3 +1073,51 @@ async fn an_added_index_skips_items_it_cannot_key() {
     let keys: Vec<&AttributeValue> = scanned.items().iter().filter_map(|i| i.get("pk")).collect();
     assert_eq!(keys, vec![&s("fine")]);
 }
+
+/// Numbers with spaces around them, an overlong ClientRequestToken, and a
+/// Query's ExclusiveStartKey outside its key condition are refused.
+#[tokio::test]
+async fn numbers_tokens_and_start_keys_are_checked() {
+    let h = harness().await;
+    let c = &h.client;
+    create_table(c, "checks", Some(ScalarAttributeType::N)).await;
+    for text in [" 5", "5 ", "NaN", "Infinity"] {
+        let res = c.put_item().table_name("checks").item("pk", s("a")).item("sk", n(1)).item("x", n(text)).send().await;
+        let (kind, message) = failure(res);
+        assert_eq!(kind, "ValidationException", "{text:?}");
+        assert_eq!(message, format!("The parameter cannot be converted to a numeric value: {text}"));
+    }
+    let res = c
+        .transact_write_items()
+        .client_request_token("x".repeat(37))
+        .transact_items(
+            TransactWriteItem::builder()
+                .put(Put::builder().table_name("checks").item("pk", s("a")).item("sk", n(1)).build().unwrap())
+                .build(),
+        )
+        .send()
+        .await;
+    let (kind, message) = failure(res);
+    assert_eq!(kind, "ValidationException");
+    assert!(
+        message.ends_with(
+            "at 'clientRequestToken' failed to satisfy constraint: Member must have length less than or equal to 36"
+        ),
+        "{message}"
+    );
+    for (condition, start_pk, start_sk) in [("pk = :p", "b", 1), ("pk = :p AND sk > :s", "a", 1)] {
+        let mut q = c
+            .query()
+            .table_name("checks")
+            .key_condition_expression(condition)
+            .expression_attribute_values(":p", s("a"))
+            .exclusive_start_key("pk", s(start_pk))
+            .exclusive_start_key("sk", n(start_sk));
+        if condition.contains(":s") {
+            q = q.expression_attribute_values(":s", n(5));
+        }
+        let (kind, message) = failure(q.send().await);
+        assert_eq!(kind, "ValidationException", "{condition}");
+        assert_eq!(message, "The provided starting key is outside query boundaries based on provided conditions");
+    }
+}

@@ -245,6 +245,13 @@ fn cancel_with(reason: String) -> Decide<'static> {
 pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let list = actions(&r)?;
     let token = r.str_opt("ClientRequestToken")?;
+    // ClientRequestToken: 1 to 36 characters.
+    if let Some(t) = token.filter(|t| t.is_empty() || t.len() > 36) {
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{t}' at 'clientRequestToken' failed to satisfy constraint: Member must have length {}",
+            if t.is_empty() { "greater than or equal to 1" } else { "less than or equal to 36" }
+        )));
+    }
     let hash: [u8; 32] = Sha256::digest(serde_json::to_vec(r.0).unwrap_or_default()).into();
     let cap = Capacity::from_request(&r)?;
     if let Some(t) = token

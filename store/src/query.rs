@@ -239,6 +239,25 @@ impl Store {
                 (Bound::Included(k.clone()), succ_bound(&k))
             }
         };
+        // An ExclusiveStartKey must lie within the key condition's range.
+        if let Some(start) = params.exclusive_start {
+            let k = start_key_bytes(t, &source, start)?;
+            let above = match &range.0 {
+                Bound::Included(l) => k >= *l,
+                Bound::Excluded(l) => k > *l,
+                Bound::Unbounded => true,
+            };
+            let below = match &range.1 {
+                Bound::Included(u) => k <= *u,
+                Bound::Excluded(u) => k < *u,
+                Bound::Unbounded => true,
+            };
+            if !(above && below) {
+                return Err(StoreError::validation(
+                    "The provided starting key is outside query boundaries based on provided conditions",
+                ));
+            }
+        }
         self.walk(t, &source, range, forward, params, None)
     }
 

@@ -154,7 +154,9 @@ impl FromStr for Number {
     /// insignificant.
     fn from_str(s: &str) -> Result<Self, NumberError> {
         let bad = || NumberError::NotNumeric(s.chars().take(64).collect());
-        let text = s.trim();
+        // No whitespace around the digits: DynamoDB (Java's BigDecimal)
+        // refuses " 5" and "5 ".
+        let text = s;
         if text.is_empty() || text.len() > MAX_LITERAL_LEN {
             return Err(bad());
         }
