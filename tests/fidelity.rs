@@ -1121,3 +1121,44 @@ async fn numbers_tokens_and_start_keys_are_checked() {
         assert_eq!(message, "The provided starting key is outside query boundaries based on provided conditions");
     }
 }
+
+/// BatchWriteItem and TransactWriteItems report ItemCollectionMetrics per
+/// table when asked, for the tables with a local index.
+#[tokio::test]
+async fn batches_and_transactions_report_item_collection_metrics() {
+    use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+    let h = harness().await;
+    let c = &h.client;
+    create_indexed_table(c, "collections").await;
+    let put = |pk: &str| {
+        WriteRequest::builder()
+            .put_request(PutRequest::builder().item("pk", s(pk)).item("sk", s("1")).build().unwrap())
+            .build()
+    };
+    let batch = c
+        .batch_write_item()
+        .request_items("collections", vec![put("a"), put("b")])
+        .return_item_collection_metrics(ReturnItemCollectionMetrics::Size)
+        .send()
+        .await
+        .expect("batch");
+    let metrics = batch.item_collection_metrics().and_then(|m| m.get("collections")).expect("metrics");
+    let keys: Vec<_> = metrics.iter().filter_map(|m| m.item_collection_key()).filter_map(|k| k.get("pk")).collect();
+    assert_eq!(keys, vec![&s("a"), &s("b")]);
+    let tx = c
+        .transact_write_items()
+        .transact_items(
+            TransactWriteItem::builder()
+                .put(Put::builder().table_name("collections").item("pk", s("c")).item("sk", s("1")).build().unwrap())
+                .build(),
+        )
+        .return_item_collection_metrics(ReturnItemCollectionMetrics::Size)
+        .send()
+        .await
+        .expect("transaction");
+    let metrics = tx.item_collection_metrics().and_then(|m| m.get("collections")).expect("metrics");
+    assert_eq!(metrics.len(), 1);
+    assert_eq!(metrics[0].size_estimate_range_gb().len(), 2);
+    let none = c.batch_write_item().request_items("collections", vec![put("d")]).send().await.expect("batch");
+    assert!(none.item_collection_metrics().is_none_or(HashMap::is_empty));
+}

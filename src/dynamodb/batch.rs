@@ -122,6 +122,7 @@ pub fn batch_get(app: &App, r: Req<'_>) -> ApiResult<Json> {
 pub fn batch_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let items = request_items(&r, "BatchWriteItem")?;
     let cap = Capacity::from_request(&r)?;
+    let metrics = super::items::wants_collection_metrics(&r)?;
     let total: usize = items.0.values().map(|v| v.as_array().map_or(0, Vec::len)).sum();
     if total > MAX_BATCH_WRITES {
         return Err(ApiError::validation(format!(
@@ -179,6 +180,10 @@ pub fn batch_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
     }
     let outcomes = app.write_many(ops, false)?;
     let mut body = json!({"UnprocessedItems": {}});
+    let writes = tables.iter().map(|t| &t.def).zip(&outcomes);
+    if let Some(m) = super::items::collection_metrics_map(metrics, writes) {
+        body["ItemCollectionMetrics"] = m;
+    }
     if cap != Capacity::None {
         let mut per_table: BTreeMap<String, (f64, IndexUnits)> = BTreeMap::new();
         for (t, out) in tables.iter().zip(&outcomes) {

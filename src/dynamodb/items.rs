@@ -171,6 +171,25 @@ pub fn collection_metrics(def: &TableDef, out: &WriteOutcome) -> Option<Json> {
     Some(json!({"ItemCollectionKey": item_to_json(&key), "SizeEstimateRangeGB": [0.0, 1.0]}))
 }
 
+/// `ItemCollectionMetrics` of a batch or transaction, per table: one entry
+/// per write to a table with a local secondary index. `None` when not asked
+/// for or when no such table was written.
+pub fn collection_metrics_map<'a>(
+    metrics: bool,
+    writes: impl Iterator<Item = (&'a TableDef, &'a WriteOutcome)>,
+) -> Option<Json> {
+    if !metrics {
+        return None;
+    }
+    let mut per_table: std::collections::BTreeMap<String, Vec<Json>> = std::collections::BTreeMap::new();
+    for (def, out) in writes {
+        if let Some(m) = collection_metrics(def, out) {
+            per_table.entry(def.name.clone()).or_default().push(m);
+        }
+    }
+    (!per_table.is_empty()).then(|| json!(per_table))
+}
+
 fn with_capacity(
     mut body: Map<String, Json>,
     cap: Capacity,

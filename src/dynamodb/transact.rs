@@ -254,6 +254,7 @@ pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
     }
     let hash: [u8; 32] = Sha256::digest(serde_json::to_vec(r.0).unwrap_or_default()).into();
     let cap = Capacity::from_request(&r)?;
+    let metrics = super::items::wants_collection_metrics(&r)?;
     if let Some(t) = token
         && let Some(units) = app.tokens.seen(t, hash)?
     {
@@ -364,6 +365,10 @@ pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let mut body = Map::new();
     if let Some(list) = transact_write_capacity(cap, &tables, &outcomes) {
         body.insert("ConsumedCapacity".into(), list);
+    }
+    let writes = tables.iter().map(|t| &t.def).zip(&outcomes);
+    if let Some(m) = super::items::collection_metrics_map(metrics, writes) {
+        body.insert("ItemCollectionMetrics".into(), m);
     }
     Ok(Json::Object(body))
 }
