@@ -8,7 +8,7 @@ use super::error::{ApiError, ApiResult};
 pub struct Req<'a>(pub &'a Map<String, Json>);
 
 /// "tableName" style member name used in validation messages.
-fn lower_first(name: &str) -> String {
+pub(crate) fn lower_first(name: &str) -> String {
     let mut c = name.chars();
     match c.next() {
         Some(f) => f.to_lowercase().chain(c).collect(),

@@ -16,7 +16,7 @@
 use serde_json::Value as Json;
 
 use super::error::{ApiError, ApiResult};
-use super::request::Req;
+use super::request::{Req, lower_first};
 
 const RETURN_VALUES: &[&str] = &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"];
 const RETURN_CONSUMED_CAPACITY: &[&str] = &["INDEXES", "TOTAL", "NONE"];
@@ -129,11 +129,6 @@ fn report(found: Vec<Violation>) -> ApiError {
     let list: Vec<String> = found.into_iter().map(|v| v.0).collect();
     let noun = if n == 1 { "error" } else { "errors" };
     ApiError::validation(format!("{n} validation {noun} detected: {}", list.join("; ")))
-}
-
-fn lower_first(name: &str) -> String {
-    let mut c = name.chars();
-    c.next().map(|f| f.to_lowercase().chain(c).collect()).unwrap_or_default()
 }
 
 #[cfg(test)]
