@@ -47,6 +47,9 @@ pub struct ServerConfig {
     /// Client connections: how many, and the header, idle, body and write
     /// timeouts ([`http::HttpLimits`]).
     pub http: http::HttpLimits,
+    /// Guest memory (MB) the running invocations may reserve together
+    /// (0: [`tidepool_runtime::limits::DEFAULT_MAX_GUEST_MEMORY_MB`]).
+    pub guest_memory_mb: u32,
 }
 
 impl Default for ServerConfig {
@@ -62,6 +65,7 @@ impl Default for ServerConfig {
             manifest: None,
             cache_bytes: 0,
             http: http::HttpLimits::default(),
+            guest_memory_mb: 0,
         }
     }
 }
@@ -144,8 +148,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
         config.iterator_lifetime,
     )?);
     let weak = Arc::downgrade(&app);
-    let (store2, region) = (store.clone(), config.region.clone());
-    let lambda = tokio::task::spawn_blocking(move || lambda::Lambda::open(weak, &store2, &region))
+    let (store2, region, guest_memory_mb) = (store.clone(), config.region.clone(), config.guest_memory_mb);
+    let lambda = tokio::task::spawn_blocking(move || lambda::Lambda::open(weak, &store2, &region, guest_memory_mb))
         .await
         .context("join the function loader")??;
     // Set once, here: `set` cannot fail.

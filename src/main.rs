@@ -113,6 +113,10 @@ enum Command {
         /// Seconds a client may read none of its response before it is cut off.
         #[arg(long, default_value_t = tidepool::http::WRITE_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=86_400))]
         write_timeout_secs: u64,
+        /// Guest memory (MB) that running function invocations may reserve
+        /// together; each reserves its function's MemorySize (README, "Limits").
+        #[arg(long, default_value_t = tidepool_runtime::limits::DEFAULT_MAX_GUEST_MEMORY_MB, value_parser = clap::value_parser!(u32).range(128..=1 << 20))]
+        guest_memory_mb: u32,
     },
     /// Apply a manifest (tables, functions, mappings) to a running server;
     /// code files are read here and uploaded.
@@ -220,6 +224,7 @@ async fn main() -> anyhow::Result<()> {
             idle_timeout_secs,
             body_read_timeout_secs,
             write_timeout_secs,
+            guest_memory_mb,
         } => {
             tidepool::lambda::logs::set_show_at_info(log_functions);
             match tidepool::http::raise_descriptor_limit() {
@@ -255,6 +260,7 @@ async fn main() -> anyhow::Result<()> {
                     body_read_timeout: Duration::from_secs(body_read_timeout_secs),
                     write_timeout: Duration::from_secs(write_timeout_secs),
                 },
+                guest_memory_mb,
                 ..ServerConfig::default()
             };
             let server = tidepool::start(config).await?;

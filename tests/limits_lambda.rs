@@ -376,14 +376,19 @@ async fn client_mistakes_get_lambdas_json_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_guest_memory_budget_throttles_sync_invokes_and_delays_async_ones() {
     let _one = serial().await;
-    let Harness { server, client: ddb, dir: _dir } = harness().await;
+    // The budget is the server's option (`--guest-memory-mb`).
+    let dir = tempfile::tempdir().unwrap();
+    let config = tidepool::ServerConfig { guest_memory_mb: 1024, ..tidepool::ServerConfig::default() };
+    let server = common::start_with(dir.path(), config).await;
     let endpoint = server.endpoint();
+    let ddb = common::client(&endpoint);
     let client = common::lambda_client(&endpoint);
     common::create_table(&ddb, "Gate", None).await;
-    // The largest memory size reserves the whole budget (the default, 4096 MB).
+    // A memory size over the budget reserves all of it.
     create(&client, "hog", "misbehave", 10_240, 60).await;
     create(&client, "small", "misbehave", 128, 10).await;
     let max_mb = limits(&endpoint).await["GuestMemory"]["MaxMB"].as_u64().unwrap();
+    assert_eq!(max_mb, 1024);
     let ran = || async {
         let got = ddb.get_item().table_name("Gate").key("pk", common::s("ran")).consistent_read(true).send().await;
         got.unwrap().item.is_some()

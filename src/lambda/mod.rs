@@ -153,10 +153,15 @@ impl Lambda {
     /// Starts the wasm runtime (its compile cache under the data directory),
     /// loads the deployed functions and the mappings. Guests reach the store
     /// through `app`. Call [`Lambda::start_mappings`] once the server runs.
-    pub fn open(app: Weak<App>, store: &Store, region: &str) -> anyhow::Result<Lambda> {
+    /// `guest_memory_mb` bounds the guest memory reserved at once (0: the runtime's default).
+    pub fn open(app: Weak<App>, store: &Store, region: &str, guest_memory_mb: u32) -> anyhow::Result<Lambda> {
         let cache = store.path().join("lambda").join("cache");
         let bridge = Arc::new(ServerBridge::new(app.clone()));
-        let runtime = Runtime::new(RuntimeConfig::new(cache), bridge.clone()).context("start the wasm runtime")?;
+        let mut config = RuntimeConfig::new(cache);
+        if guest_memory_mb > 0 {
+            config.max_guest_memory_mb = guest_memory_mb;
+        }
+        let runtime = Runtime::new(config, bridge.clone()).context("start the wasm runtime")?;
         let registry = Registry::open(store.clone(), runtime, region, ACCOUNT_ID).context("load functions")?;
         let mut mappings = BTreeMap::new();
         for (_, v) in store.sys_scan(MAP_PREFIX).context("read mappings")? {
