@@ -92,6 +92,9 @@ fn list_streams(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let table = r.str_opt("TableName")?;
     let limit = limit(&r, "Limit", 100)?.unwrap_or(100);
     let start = r.str_opt("ExclusiveStartStreamArn")?;
+    if start.is_some_and(|s| parse_arn(s).is_none()) {
+        return Err(ApiError::validation("Invalid ExclusiveStartStreamArn"));
+    }
     let arns: Vec<(String, StreamMeta)> = app
         .store
         .list_streams()
@@ -237,6 +240,11 @@ fn get_shard_iterator(app: &App, r: Req<'_>) -> ApiResult<Json> {
             .ok_or_else(|| ApiError::validation(format!("SequenceNumber is required for ShardIteratorType {kind}")))?;
         parse_seq(s).ok_or_else(|| ApiError::validation(format!("Invalid SequenceNumber: {s}")))
     };
+    if seq.is_some() && matches!(kind, "TRIM_HORIZON" | "LATEST") {
+        return Err(ApiError::validation(format!(
+            "SequenceNumber is only valid for ShardIteratorType AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER, not {kind}"
+        )));
+    }
     let pos = match kind {
         "TRIM_HORIZON" => StartingPosition::TrimHorizon,
         "LATEST" => StartingPosition::Latest,

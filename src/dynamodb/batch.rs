@@ -52,6 +52,13 @@ pub fn batch_get(app: &App, r: Req<'_>) -> ApiResult<Json> {
             "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {AttributesToGet} Expression parameters: {ProjectionExpression}",
         ));
     }
+    // Keys sent twice are refused before any table is looked up.
+    for spec in items.0.values() {
+        let keys = spec.get("Keys").and_then(Json::as_array).map(Vec::as_slice).unwrap_or_default();
+        if keys.iter().enumerate().any(|(i, k)| keys[..i].contains(k)) {
+            return Err(ApiError::validation("Provided list of item keys contains duplicates"));
+        }
+    }
     let mut responses = Map::new();
     let mut unprocessed = Map::new();
     let mut consumed = Vec::new();
@@ -63,7 +70,7 @@ pub fn batch_get(app: &App, r: Req<'_>) -> ApiResult<Json> {
         };
         let table = app.store.table(name)?;
         check_exclusive(&spec, &["AttributesToGet"], &["ProjectionExpression"])?;
-        let mut ex = Exprs::from_request(&spec)?;
+        let mut ex = Exprs::names_only(&spec)?;
         let projection = match spec.strings("AttributesToGet")? {
             Some(names) => Some(legacy::attributes_to_get(names)?),
             None => ex.projection(&spec)?,

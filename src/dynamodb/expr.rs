@@ -22,23 +22,53 @@ pub struct Exprs {
     has_names: bool,
     has_values: bool,
     used_expression: bool,
+    /// The members of this operation that take values, as DynamoDB names
+    /// them when values come without any: `UpdateExpression and
+    /// ConditionExpression`.
+    value_members: &'static str,
+}
+
+/// Members whose presence means the request uses expressions.
+const EXPRESSION_MEMBERS: &[&str] =
+    &["ConditionExpression", "UpdateExpression", "KeyConditionExpression", "FilterExpression", "ProjectionExpression"];
+
+/// DynamoDB names the placeholder whose value is invalid:
+/// `ExpressionAttributeValues contains invalid value: <why> for key :k`.
+fn invalid_value(e: ApiError, key: &str) -> ApiError {
+    if !e.kind.ends_with("#ValidationException") {
+        return e;
+    }
+    ApiError::validation(format!("ExpressionAttributeValues contains invalid value: {} for key {key}", e.message))
 }
 
 impl Exprs {
     pub fn from_request(r: &Req<'_>) -> ApiResult<Exprs> {
+        Exprs::build(r, true)
+    }
+
+    /// For GetItem, BatchGetItem and TransactGetItems' `Get`, whose requests
+    /// have no `ExpressionAttributeValues` member: DynamoDB ignores one sent.
+    pub fn names_only(r: &Req<'_>) -> ApiResult<Exprs> {
+        Exprs::build(r, false)
+    }
+
+    fn build(r: &Req<'_>, with_values: bool) -> ApiResult<Exprs> {
         let names = r.string_map("ExpressionAttributeNames")?;
         let values = match r.obj_opt("ExpressionAttributeValues")? {
+            _ if !with_values => None,
             None => None,
             Some(m) => Some(
                 m.0.iter()
-                    .map(|(k, v)| Ok((k.clone(), value_from_json(v, 0)?)))
+                    .map(|(k, v)| Ok((k.clone(), value_from_json(v, 0).map_err(|e| invalid_value(e, k))?)))
                     .collect::<ApiResult<HashMap<String, Value>>>()?,
             ),
         };
-        if names.as_ref().is_some_and(|n| n.is_empty()) {
+        // Without any expression, [`Exprs::finish`] says that instead.
+        let expressions = EXPRESSION_MEMBERS.iter().any(|m| r.get(m).is_some());
+        if expressions && names.as_ref().is_some_and(|n| n.is_empty()) {
             return Err(ApiError::validation("ExpressionAttributeNames must not be empty"));
         }
-        if values.as_ref().is_some_and(|v| v.is_empty()) {
+        if expressions && values.as_ref().is_some_and(|v| v.is_empty()) {
             return Err(ApiError::validation("ExpressionAttributeValues must not be empty"));
         }
         for k in names.iter().flatten().map(|(k, _)| k) {
@@ -60,7 +90,15 @@ impl Exprs {
             has_values: values.is_some(),
             ph: Placeholders::new(names.unwrap_or_default().into_iter().collect(), values.unwrap_or_default()),
             used_expression: false,
+            value_members: "ConditionExpression",
         })
+    }
+
+    /// Names the operation's members that take values (default
+    /// `ConditionExpression`), for the message when values come without them.
+    pub fn taking_values_in(mut self, members: &'static str) -> Exprs {
+        self.value_members = members;
+        self
     }
 
     pub fn condition(&mut self, r: &Req<'_>, member: &str, kind: ExprKind) -> ApiResult<Option<Condition>> {
@@ -82,14 +120,16 @@ impl Exprs {
     /// After all expressions were parsed: unused or orphan placeholders are errors.
     pub fn finish(&self) -> ApiResult<()> {
         if !self.used_expression {
+            if self.has_values {
+                let verb = if self.value_members.contains(" and ") { "are" } else { "is" };
+                return Err(ApiError::validation(format!(
+                    "ExpressionAttributeValues can only be specified when using expressions: {} {verb} null",
+                    self.value_members
+                )));
+            }
             if self.has_names {
                 return Err(ApiError::validation(
                     "ExpressionAttributeNames can only be specified when using expressions",
-                ));
-            }
-            if self.has_values {
-                return Err(ApiError::validation(
-                    "ExpressionAttributeValues can only be specified when using expressions",
                 ));
             }
         }

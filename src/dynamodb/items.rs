@@ -230,7 +230,7 @@ pub fn put_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
 pub fn get_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let table = app.store.table(r.str("TableName")?)?;
     check_exclusive(&r, &["AttributesToGet"], &["ProjectionExpression"])?;
-    let mut ex = Exprs::from_request(&r)?;
+    let mut ex = Exprs::names_only(&r)?;
     let projection = match r.strings("AttributesToGet")? {
         Some(names) => Some(legacy::attributes_to_get(names)?),
         None => ex.projection(&r)?,
@@ -326,7 +326,7 @@ pub fn apply_update(
 
 pub fn update_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let table = app.store.table(r.str("TableName")?)?;
-    let mut ex = Exprs::from_request(&r)?;
+    let mut ex = Exprs::from_request(&r)?.taking_values_in("UpdateExpression and ConditionExpression");
     let update = update_of(&r, &mut ex)?;
     let cond = write_condition(&r, &mut ex)?;
     ex.finish()?;
@@ -339,10 +339,12 @@ pub fn update_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let def = &table.def;
     let out = app.write(&def.name, &key, |cur| {
         check_condition(cond.as_ref(), cur, on_fail)?;
+        // Applied even when it will create nothing: a path it cannot take
+        // (REMOVE a.b without an `a`) is refused all the same.
+        let new = apply_update(def, &key, cur, update.as_ref())?;
         if creates_nothing(cur, update.as_ref()) {
             return Ok(Decision::Keep);
         }
-        let new = apply_update(def, &key, cur, update.as_ref())?;
         if let Some(u) = &update {
             check_update_size(u, &new)?;
         }

@@ -201,7 +201,8 @@ pub fn is_operation(op: &str) -> bool {
 
 pub fn dispatch(app: &App, op: &str, r: Req<'_>, host: &str) -> ApiResult<Json> {
     validate::before_lookup(op, &r)?;
-    match op {
+    let raw = r.0;
+    let result = match op {
         "CreateTable" => control::create_table(app, r),
         "DescribeTable" => control::describe_table(app, r),
         "ListTables" => control::list_tables(app, r),
@@ -228,6 +229,13 @@ pub fn dispatch(app: &App, op: &str, r: Req<'_>, host: &str) -> ApiResult<Json> 
         "BatchExecuteStatement" => partiql::batch_execute_statement(app, r),
         "ExecuteTransaction" => partiql::execute_transaction(app, r),
         _ => Err(ApiError::bare(StatusCode::BAD_REQUEST, "UnknownOperationException")),
+    };
+    match result {
+        Err(e) if e.kind.ends_with("#ResourceNotFoundException") => {
+            validate::table_free(op, &Req(raw))?;
+            Err(e)
+        }
+        other => other,
     }
 }
 

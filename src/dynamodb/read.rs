@@ -215,7 +215,7 @@ impl ReadRequest<'_> {
 
 pub fn query(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let table = app.store.table(r.str("TableName")?)?;
-    let mut ex = Exprs::from_request(&r)?;
+    let mut ex = Exprs::from_request(&r)?.taking_values_in("FilterExpression and KeyConditionExpression");
     check_exclusive(&r, &["KeyConditions"], &["KeyConditionExpression"])?;
     let key_cond = if r.get("KeyConditions").is_some() {
         legacy::key_conditions(&r)?
@@ -249,7 +249,7 @@ pub fn query(app: &App, r: Req<'_>) -> ApiResult<Json> {
 
 pub fn scan(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let table = app.store.table(r.str("TableName")?)?;
-    let mut ex = Exprs::from_request(&r)?;
+    let mut ex = Exprs::from_request(&r)?.taking_values_in("FilterExpression");
     let req = parse_common(&table, &r, &mut ex, "ScanFilter")?;
     ex.finish()?;
     let segment = match (r.int_opt("Segment")?, r.int_opt("TotalSegments")?) {

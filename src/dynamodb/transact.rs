@@ -276,6 +276,9 @@ pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
         };
         let table = app.store.table(a.str("TableName")?)?;
         let mut ex = Exprs::from_request(&a)?;
+        if kind == "Update" {
+            ex = ex.taking_values_in("UpdateExpression and ConditionExpression");
+        }
         let on_fail = a.enum_opt("ReturnValuesOnConditionCheckFailure", &["ALL_OLD", "NONE"])? == Some("ALL_OLD");
         let def = &table.def;
         let (key, decide, fault): (Item, Decide<'static>, Option<String>) = match kind {
@@ -330,10 +333,11 @@ pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
                     key,
                     Box::new(move |cur| {
                         check_condition(cond.as_ref(), cur, on_fail)?;
+                        let new = apply_update(&d, &k2, cur, Some(&update))?;
                         if super::items::creates_nothing(cur, Some(&update)) {
                             return Ok(Decision::Keep);
                         }
-                        Ok(Decision::Put(apply_update(&d, &k2, cur, Some(&update))?))
+                        Ok(Decision::Put(new))
                     }),
                     fault,
                 )
@@ -404,7 +408,7 @@ pub fn transact_get(app: &App, r: Req<'_>) -> ApiResult<Json> {
     for action in &list {
         let g = action.obj_opt("Get")?.ok_or_else(|| ApiError::validation("TransactItems can only contain Get"))?;
         let table = app.store.table(g.str("TableName")?)?;
-        let mut ex = Exprs::from_request(&g)?;
+        let mut ex = Exprs::names_only(&g)?;
         projections.push(ex.projection(&g)?);
         ex.finish()?;
         let (key, fault) = key_fault(&g, &table.def)?;

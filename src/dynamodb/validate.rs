@@ -15,7 +15,12 @@
 
 use serde_json::Value as Json;
 
+use tidepool_store::expr::{self, ExprKind};
+
+use super::attr::item_from_json;
 use super::error::{ApiError, ApiResult};
+use super::expr::{Exprs, expr_err};
+use super::items::update_of;
 use super::request::{Req, lower_first};
 
 const RETURN_VALUES: &[&str] = &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"];
@@ -129,6 +134,89 @@ fn report(found: Vec<Violation>) -> ApiError {
     let list: Vec<String> = found.into_iter().map(|v| v.0).collect();
     let noun = if n == 1 { "error" } else { "errors" };
     ApiError::validation(format!("{n} validation {noun} detected: {}", list.join("; ")))
+}
+
+/// Faults of a request that need no table: its attribute values, its
+/// expressions (syntax, placeholders, unused names and values). Called when
+/// the request's table (or one of them) was not found: DynamoDB reports
+/// these before it looks a table up, so a request with both faults is a
+/// `ValidationException`. Called only then, so that a request on a table
+/// that exists parses nothing twice.
+pub fn table_free(op: &str, r: &Req<'_>) -> ApiResult<()> {
+    let member = |name: &str| r.get(name).and_then(Json::as_object).map(Req);
+    match op {
+        "PutItem" | "DeleteItem" | "UpdateItem" | "GetItem" | "Query" | "Scan" => one_request(op, r),
+        "TransactWriteItems" | "TransactGetItems" => {
+            for entry in r.get("TransactItems").and_then(Json::as_array).into_iter().flatten() {
+                for (kind, inner) in entry.as_object().into_iter().flatten() {
+                    let Some(inner) = inner.as_object().map(Req) else { continue };
+                    let op = match kind.as_str() {
+                        "Put" => "PutItem",
+                        "Update" => "UpdateItem",
+                        "Delete" | "ConditionCheck" => "DeleteItem",
+                        _ => "GetItem",
+                    };
+                    one_request(op, &inner)?;
+                }
+            }
+            Ok(())
+        }
+        "BatchWriteItem" => {
+            let tables = member("RequestItems");
+            for writes in tables.iter().flat_map(|t| t.0.values()).filter_map(Json::as_array) {
+                for w in writes {
+                    for (kind, field) in [("PutRequest", "Item"), ("DeleteRequest", "Key")] {
+                        if let Some(v) = w.get(kind).and_then(|x| x.get(field)) {
+                            item_from_json(v)?;
+                        }
+                    }
+                }
+            }
+            Ok(())
+        }
+        "BatchGetItem" => {
+            let tables = member("RequestItems");
+            for spec in tables.iter().flat_map(|t| t.0.values()).filter_map(Json::as_object) {
+                let spec = Req(spec);
+                for k in spec.get("Keys").and_then(Json::as_array).into_iter().flatten() {
+                    item_from_json(k)?;
+                }
+                let mut ex = Exprs::names_only(&spec)?;
+                ex.projection(&spec)?;
+                ex.finish()?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// [`table_free`] for one item request (or one transaction entry, as the
+/// operation whose members it has).
+fn one_request(op: &str, r: &Req<'_>) -> ApiResult<()> {
+    for member in ["Item", "Key"] {
+        if let Some(v) = r.get(member) {
+            item_from_json(v)?;
+        }
+    }
+    let mut ex = match op {
+        "GetItem" => Exprs::names_only(r)?,
+        "UpdateItem" => Exprs::from_request(r)?.taking_values_in("UpdateExpression and ConditionExpression"),
+        "Query" => Exprs::from_request(r)?.taking_values_in("FilterExpression and KeyConditionExpression"),
+        "Scan" => Exprs::from_request(r)?.taking_values_in("FilterExpression"),
+        _ => Exprs::from_request(r)?,
+    };
+    if op == "UpdateItem" {
+        update_of(r, &mut ex)?;
+    }
+    if let Some(text) = r.str_opt("KeyConditionExpression")? {
+        ex.mark_used();
+        expr::parse_key_condition(text, &mut ex.ph).map_err(expr_err)?;
+    }
+    ex.condition(r, "ConditionExpression", ExprKind::Condition)?;
+    ex.condition(r, "FilterExpression", ExprKind::Filter)?;
+    ex.projection(r)?;
+    ex.finish()
 }
 
 #[cfg(test)]

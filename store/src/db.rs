@@ -1106,7 +1106,7 @@ impl Store {
                     )));
                 }
                 (None, None) => {
-                    return Err(StoreError::validation("Stream is already disabled"));
+                    return Err(StoreError::validation(format!("Table has no stream to disable: TableName: {name}")));
                 }
                 _ => {}
             }

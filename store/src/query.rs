@@ -125,15 +125,11 @@ impl Store {
         let mut last: Option<Item> = None;
         loop {
             if page.scanned >= limit || page.read_bytes >= MAX_PAGE_BYTES {
-                // Stopped early: a next page exists only if another item does.
-                let more = iter.by_ref().any(|g| match (segment, g.into_inner()) {
-                    (None, _) => true,
-                    (Some(seg), Ok((k, _))) => in_segment(t, source, &k, seg),
-                    (Some(_), Err(_)) => true,
-                });
-                if more {
-                    page.last_key = last.as_ref().or(page.items.last()).map(|i| last_key_of(t, source, i));
-                }
+                // Stopped at the limit: DynamoDB returns the key where it
+                // stopped without looking further, so the last page can be
+                // empty ("LastEvaluatedKey … does not necessarily mean that
+                // there is more data", API reference, Query and Scan).
+                page.last_key = last.as_ref().or(page.items.last()).map(|i| last_key_of(t, source, i));
                 break;
             }
             let Some(guard) = iter.next() else { break };

@@ -100,16 +100,29 @@ pub(crate) fn from_parts(mut conditions: Vec<(String, RangeCondition)>) -> Resul
 pub(crate) fn from_condition(cond: Condition) -> Result<KeyCondition, ExprError> {
     let mut parts = Vec::new();
     leaves(cond, &mut parts)?;
-    if parts.len() > MAX_KEY_CONDITIONS {
-        return Err(ExprError::KeyConditionCount);
+    let conditions: Vec<(String, RangeCondition)> = parts.into_iter().map(leaf).collect::<Result<_, _>>()?;
+    if conditions.len() > MAX_KEY_CONDITIONS {
+        // More conditions than any key has attributes: a repeated attribute
+        // is named as such, otherwise [`KeyCondition::split`] counts them
+        // against the key schema, as DynamoDB does.
+        let mut names: Vec<&str> = conditions.iter().map(|(n, _)| n.as_str()).collect();
+        names.sort_unstable();
+        if names.windows(2).any(|w| w[0] == w[1]) {
+            return Err(ExprError::KeyConditionDuplicate);
+        }
+        return Ok(KeyCondition { conditions });
     }
-    from_parts(parts.into_iter().map(leaf).collect::<Result<_, _>>()?)
+    from_parts(conditions)
 }
 
 impl KeyCondition {
     /// Matches the conditions to a key schema: returns the partition key's
     /// value and the sort key's condition, if any.
     pub fn split(&self, hash_key: &str, range_key: Option<&str>) -> Result<(Value, Option<RangeCondition>), ExprError> {
+        let keys = 1 + usize::from(range_key.is_some());
+        if self.conditions.len() > keys {
+            return Err(ExprError::KeyConditionExcess { given: self.conditions.len(), keys });
+        }
         let mut hash = None;
         let mut range = None;
         for (name, cond) in &self.conditions {

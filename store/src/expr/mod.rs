@@ -189,7 +189,9 @@ pub enum Invalid {
         operand_type: String,
     },
     /// ADD or DELETE with a value of a type it cannot take.
-    #[error("Incorrect operand type for operator or function; operator: {action}, operand type: {operand_type}")]
+    #[error(
+        "Incorrect operand type for operator or function; operator: {action}, operand type: {operand_type}, typeSet: ALLOWED_FOR_{action}_OPERAND"
+    )]
     ActionOperandType {
         /// `ADD` or `DELETE`.
         action: &'static str,
@@ -254,8 +256,18 @@ pub enum ExprError {
     /// A key condition has more than two conditions.
     #[error("Conditions can be of length 1 or 2 only")]
     KeyConditionCount,
+    /// A key condition has more conditions than the key has attributes.
+    #[error(
+        "The number of query conditions ({given}) exceeds the number of key attributes defined in the schema ({keys})"
+    )]
+    KeyConditionExcess {
+        /// Conditions in the expression.
+        given: usize,
+        /// Attributes in the key schema of the table or index queried.
+        keys: usize,
+    },
     /// A key condition constrains one attribute twice.
-    #[error("KeyConditionExpressions must only contain one condition per key")]
+    #[error("Invalid KeyConditionExpression: KeyConditionExpressions must only contain one condition per key")]
     KeyConditionDuplicate,
     /// A key condition names a nested attribute.
     #[error("KeyConditionExpressions cannot have conditions on nested attributes")]

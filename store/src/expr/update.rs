@@ -88,9 +88,9 @@ fn remove_path(item: &mut Item, path: &Path) -> Result<(), ExprError> {
         item.remove(path.top());
         return Ok(());
     };
-    let Some(parent) = parent_mut(item, path)? else {
-        return Ok(());
-    };
+    // A missing element is nothing to remove, but a missing container on
+    // the way to it is an invalid path, as for SET.
+    let parent = parent_mut(item, path)?.ok_or(ExprError::InvalidUpdatePath)?;
     match (last, parent) {
         (PathElem::Attr(k), Value::M(m)) => {
             m.remove(k);

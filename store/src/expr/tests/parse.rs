@@ -336,13 +336,13 @@ fn update_errors() {
     check_update(
         "ADD a :s",
         expect![
-            "error: Invalid UpdateExpression: Incorrect operand type for operator or function; operator: ADD, operand type: STRING"
+            "error: Invalid UpdateExpression: Incorrect operand type for operator or function; operator: ADD, operand type: STRING, typeSet: ALLOWED_FOR_ADD_OPERAND"
         ],
     );
     check_update(
         "DELETE a :n",
         expect![
-            "error: Invalid UpdateExpression: Incorrect operand type for operator or function; operator: DELETE, operand type: NUMBER"
+            "error: Invalid UpdateExpression: Incorrect operand type for operator or function; operator: DELETE, operand type: NUMBER, typeSet: ALLOWED_FOR_DELETE_OPERAND"
         ],
     );
     check_update(
@@ -437,8 +437,18 @@ fn key_conditions() {
         "attribute_exists(pk)",
         expect!["error: Invalid operator used in KeyConditionExpression: attribute_exists"],
     );
-    check_key("pk = :s AND sk = :n AND x = :n", expect!["error: Conditions can be of length 1 or 2 only"]);
-    check_key("pk = :s AND pk = :n", expect!["error: KeyConditionExpressions must only contain one condition per key"]);
+    check_key(
+        "pk = :s AND sk = :n AND sk > :n",
+        expect![
+            "error: Invalid KeyConditionExpression: KeyConditionExpressions must only contain one condition per key"
+        ],
+    );
+    check_key(
+        "pk = :s AND pk = :n",
+        expect![
+            "error: Invalid KeyConditionExpression: KeyConditionExpressions must only contain one condition per key"
+        ],
+    );
     check_key("pk.a = :s", expect!["error: KeyConditionExpressions cannot have conditions on nested attributes"]);
     check_key("pk = sk", expect!["error: Query key condition not supported"]);
     check_key("sk < :n", expect!["error: Query key condition not supported"]);
@@ -457,7 +467,17 @@ fn key_condition_split_against_schema() {
     let (hash, range) = k.split("sk", Some("pk")).unwrap();
     assert_eq!(hash, super::n("5"));
     assert_eq!(range, Some(RangeCondition::Eq(super::s("abc"))));
-    assert_eq!(k.split("pk", None).unwrap_err().to_string(), "Query condition missed key schema element: sk");
+    assert_eq!(
+        k.split("pk", None).unwrap_err().to_string(),
+        "The number of query conditions (2) exceeds the number of key attributes defined in the schema (1)"
+    );
+    let three = parse_key_condition("pk = :s AND sk = :n AND x = :n", &mut ph).unwrap();
+    assert_eq!(
+        three.split("pk", Some("sk")).unwrap_err().to_string(),
+        "The number of query conditions (3) exceeds the number of key attributes defined in the schema (2)"
+    );
+    let k = parse_key_condition("pk = :s AND x = :n", &mut ph).unwrap();
+    assert_eq!(k.split("pk", Some("sk")).unwrap_err().to_string(), "Query condition missed key schema element: sk");
     let k = parse_key_condition("sk = :n", &mut ph).unwrap();
     assert_eq!(k.split("pk", Some("sk")).unwrap_err().to_string(), "Query condition missed key schema element: pk");
     let k = parse_key_condition("pk = :s AND sk > :n", &mut ph).unwrap();

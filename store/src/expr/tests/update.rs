@@ -105,7 +105,16 @@ fn arithmetic_limits_map_number_errors() {
 
 #[test]
 fn remove_actions() {
-    assert_eq!(changed("REMOVE str, nope, doc.nope, absent.x, lst[99]"), vec![("str".into(), None)]);
+    assert_eq!(changed("REMOVE str, nope, doc.nope, lst[99]"), vec![("str".into(), None)]);
+    // A missing container on the way is an invalid path (DynamoDB Local's
+    // answer; a missing last element is nothing to remove).
+    for expr in ["REMOVE absent.x", "REMOVE absent[0]", "REMOVE doc.nope.x", "REMOVE lst[99].x"] {
+        assert_eq!(
+            changes(expr).unwrap_err(),
+            "The document path provided in the update expression is invalid for update",
+            "{expr}"
+        );
+    }
     assert_eq!(changed("REMOVE doc.k"), one("doc", m(&[("nest", m(&[]))])));
     // Indexes refer to the list before the update.
     assert_eq!(changed("REMOVE lst[0], lst[2]"), one("lst", l(vec![n("1"), n("3")])));
