@@ -703,7 +703,10 @@ impl Gen<'_> {
                 let n = 1 + self.rng.below(3);
                 let mut items = Vec::new();
                 let mut keys = Vec::new();
-                for _ in 0..n {
+                // The request's fault goes to one entry only.
+                let (fault, faulty) = (self.fault, self.rng.below(n));
+                for entry_index in 0..n {
+                    self.fault = if entry_index == faulty { fault } else { Fault::None };
                     let t = self.table();
                     let key = self.key(&t);
                     // Two actions on one item is a fault of its own: avoided.
@@ -826,7 +829,14 @@ fn unwrapped(message: &str) -> &str {
 
 /// A message about an invalid attribute value.
 fn value_fault(m: &str) -> bool {
-    m.contains("One or more parameter values were invalid") || m.contains("cannot be converted to a numeric value")
+    [
+        "One or more parameter values were invalid",
+        "cannot be converted to a numeric value",
+        "Number overflow",
+        "Supplied AttributeValue",
+    ]
+    .iter()
+    .any(|f| m.contains(f))
 }
 
 /// Both refused the request with the same type, and the messages differ as `same` says.
@@ -844,8 +854,8 @@ const DIVERGENCES: &[Divergence] = &[
     },
     Divergence {
         matches: |_, a, b| {
-            a.kind == "ResourceNotFoundException"
-                && b.message.contains("failed to satisfy constraint: Member must have length greater than or equal to 3")
+            b.message.contains("at 'tableName' failed to satisfy constraint: Member must have length greater than or equal to 3")
+                || b.message.contains(".tableName' failed to satisfy constraint: Member must have length greater than or equal to 3")
                 || b.message.contains("Map keys must satisfy constraint: [Member must have length less than or equal to 255, Member must have length greater than or equal to 3")
                 || (a.kind == "ResourceNotFoundException" && b.message.starts_with("TableName must be at least 3 characters long"))
         },
@@ -1036,6 +1046,7 @@ const DIVERGENCES: &[Divergence] = &[
                         || m.contains("The BETWEEN operator requires upper bound")
                         || m.contains("typeSet: ALLOWED_FOR_DELETE_OPERAND")
                         || m.contains("must not be empty")
+                        || m.contains("Incorrect operand type for operator or function; operator or function: -")
                 }
         },
         why: "Faults an expression carries in itself are refused whether or not an item is read: an unknown type in \
@@ -1067,6 +1078,47 @@ struct Difference {
     request: Value,
     tidepool: Reply,
     dynoxide: Reply,
+}
+
+/// The items a BatchWriteItem or TransactWriteItems names: table, key, and
+/// whether a remove-only update touches it.
+fn touched(op: &str, request: &Value) -> Vec<(Value, Value, bool)> {
+    let key_of = |item: &Value| -> Value {
+        let m: Map<String, Value> = item
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .filter(|(k, _)| matches!(k.as_str(), "pk" | "sk"))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Value::Object(m)
+    };
+    let mut out = Vec::new();
+    match op {
+        "TransactWriteItems" => {
+            for entry in request["TransactItems"].as_array().into_iter().flatten() {
+                for (kind, inner) in entry.as_object().into_iter().flatten() {
+                    let key = if kind == "Put" { key_of(&inner["Item"]) } else { key_of(&inner["Key"]) };
+                    out.push((inner["TableName"].clone(), key, kind == "Update" && remove_only(inner)));
+                }
+            }
+        }
+        "BatchWriteItem" => {
+            for (table, writes) in request["RequestItems"].as_object().into_iter().flatten() {
+                for w in writes.as_array().into_iter().flatten() {
+                    let key = w
+                        .get("PutRequest")
+                        .map(|p| key_of(&p["Item"]))
+                        .unwrap_or_else(|| key_of(&w["DeleteRequest"]["Key"]));
+                    out.push((json!(table), key, false));
+                }
+            }
+        }
+        _ => {}
+    }
+    out
 }
 
 /// Whether `request` is an update that only removes attributes: on an item
@@ -1180,6 +1232,24 @@ async fn run_sequence(seed: u64, tidepool: &mut Peer, dynoxide: &mut Peer, expla
         // The item a single-item request touched must be the same in both
         // afterwards; a difference after a documented divergence is put
         // right in dynoxide, so that the sequence goes on from equal states.
+        for (table, key, remove) in touched(op, &request) {
+            let single = json!({"TableName": table, "Key": key});
+            if state_difference("DeleteItem", &single, tidepool, dynoxide).await.is_some() {
+                if a.status == 200 && b.status == 200 && !remove {
+                    let (t, d) = (a.clone(), b.clone());
+                    differences.push(Difference {
+                        seed,
+                        index,
+                        op,
+                        request: request.clone(),
+                        tidepool: t,
+                        dynoxide: d,
+                    });
+                } else {
+                    explained[DIVERGENCES.len()] += 1;
+                }
+            }
+        }
         if let Some(state) = state_difference(op, &request, tidepool, dynoxide).await {
             if same && a.status == 200 && !remove_only(&request) {
                 differences.push(Difference {

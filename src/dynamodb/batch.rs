@@ -156,11 +156,13 @@ pub fn batch_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
             let (key, decision) = match (w.obj_opt("PutRequest")?, w.obj_opt("DeleteRequest")?) {
                 (Some(p), None) => {
                     let item = item_from_json(p.get("Item").ok_or_else(|| missing("Item"))?)?;
-                    // A table key of the wrong type: DynamoDB's batch wording.
+                    // A table key missing or of the wrong type: DynamoDB's
+                    // batch wording (recorded against the live service),
+                    // not PutItem's.
                     let schema = &table.def.key_schema;
                     if std::iter::once(&schema.hash)
                         .chain(schema.range.as_ref())
-                        .any(|a| item.get(&a.name).is_some_and(|v| v.attr_type() != a.ty))
+                        .any(|a| item.get(&a.name).is_none_or(|v| v.attr_type() != a.ty))
                     {
                         return Err(ApiError::validation("The provided key element does not match the schema"));
                     }

@@ -152,10 +152,16 @@ fn throughput_input(r: &Req<'_>) -> ApiResult<Option<Throughput>> {
     let Some(t) = r.obj_opt("ProvisionedThroughput")? else { return Ok(None) };
     let read = t.int_opt("ReadCapacityUnits")?.ok_or_else(|| missing("provisionedThroughput.readCapacityUnits"))?;
     let write = t.int_opt("WriteCapacityUnits")?.ok_or_else(|| missing("provisionedThroughput.writeCapacityUnits"))?;
-    if read < 1 || write < 1 {
-        return Err(ApiError::validation(
-            "One or more parameter values were invalid: Each of ReadCapacityUnits and WriteCapacityUnits must be at least 1",
-        ));
+    let low: Vec<String> = [("readCapacityUnits", read), ("writeCapacityUnits", write)]
+        .iter()
+        .filter(|(_, v)| *v < 1)
+        .map(|(m, v)| {
+            format!("Value '{v}' at 'provisionedThroughput.{m}' failed to satisfy constraint: Member must have value greater than or equal to 1")
+        })
+        .collect();
+    if !low.is_empty() {
+        let noun = if low.len() == 1 { "error" } else { "errors" };
+        return Err(ApiError::validation(format!("{} validation {noun} detected: {}", low.len(), low.join("; "))));
     }
     Ok(Some(Throughput { read: read as u64, write: write as u64 }))
 }
@@ -168,12 +174,17 @@ fn sse_input(app: &App, r: &Req<'_>) -> ApiResult<Option<Option<String>>> {
     let kind = sse.enum_opt("SSEType", &["AES256", "KMS"])?;
     let key = sse.str_opt("KMSMasterKeyId")?;
     if kind == Some("AES256") {
-        return Err(ApiError::validation("One or more parameter values were invalid: Unsupported SSEType: AES256"));
+        return Err(ApiError::validation("One or more parameter values were invalid: SSEType AES256 is not supported"));
     }
     if enabled == Some(false) {
-        if key.is_some() || kind.is_some() {
+        if kind.is_some() {
             return Err(ApiError::validation(
-                "One or more parameter values were invalid: SSEType and KMSMasterKeyId are only supported when SSE is enabled",
+                "One or more parameter values were invalid: SSEType can not be specified if Enabled is false",
+            ));
+        }
+        if key.is_some() {
+            return Err(ApiError::validation(
+                "One or more parameter values were invalid: KMSMasterKeyId can not be specified if Enabled is false",
             ));
         }
         return Ok(Some(None));
@@ -213,7 +224,7 @@ fn projection_input(r: &Req<'_>) -> ApiResult<Projection> {
     match (p.enum_opt("ProjectionType", &["ALL", "KEYS_ONLY", "INCLUDE"])?, attrs) {
         (Some("INCLUDE"), Some(a)) => Ok(Projection::Include(a)),
         (Some("INCLUDE"), None) => Err(ApiError::validation(
-            "One or more parameter values were invalid: NonKeyAttributes must not be null when ProjectionType is INCLUDE",
+            "One or more parameter values were invalid: ProjectionType is INCLUDE, but NonKeyAttributes is not specified",
         )),
         (Some(t), Some(_)) => Err(ApiError::validation(format!(
             "One or more parameter values were invalid: ProjectionType is {t}, but NonKeyAttributes is specified"
@@ -263,18 +274,23 @@ fn billing_mode(r: &Req<'_>) -> ApiResult<Option<BillingMode>> {
 }
 
 /// Parses StreamSpecification: `Some(Some(view))` enables, `Some(None)` disables.
-fn stream_spec(r: &Req<'_>) -> ApiResult<Option<Option<StreamViewType>>> {
+/// `creating`: CreateTable words its refusals differently from UpdateTable.
+fn stream_spec(r: &Req<'_>, creating: bool) -> ApiResult<Option<Option<StreamViewType>>> {
     let Some(s) = r.obj_opt("StreamSpecification")? else { return Ok(None) };
     let enabled = s.bool_opt("StreamEnabled")?.ok_or_else(|| missing("streamSpecification.streamEnabled"))?;
     let view = s.enum_opt("StreamViewType", &["NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"])?;
     match (enabled, view) {
         (true, Some(v)) => Ok(Some(Some(StreamViewType::parse(v).expect("checked enum")))),
-        (true, None) => Err(ApiError::validation(
-            "One or more parameter values were invalid: Enabled StreamSpecification must specify a StreamViewType",
-        )),
-        (false, Some(_)) => Err(ApiError::validation(
-            "One or more parameter values were invalid: Disabled StreamSpecification cannot specify a StreamViewType",
-        )),
+        (true, None) => Err(ApiError::validation(if creating {
+            "One or more parameter values were invalid: Table is being created with a stream enabled, UpdateViewType is required"
+        } else {
+            "One or more parameter values were invalid: If stream is being enabled then UpdateViewType is required"
+        })),
+        (false, Some(_)) => Err(ApiError::validation(if creating {
+            "One or more parameter values were invalid: Table is being created with a stream disabled, UpdateViewType should not be specified"
+        } else {
+            "One or more parameter values were invalid: If stream is being disabled, then UpdateViewType must not be specified"
+        })),
         (false, None) => Ok(Some(None)),
     }
 }
@@ -309,7 +325,7 @@ pub fn create_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         billing_mode: billing_mode(&r)?.unwrap_or(BillingMode::Provisioned),
         throughput: throughput_input(&r)?,
         indexes,
-        stream: stream_spec(&r)?.flatten(),
+        stream: stream_spec(&r, true)?.flatten(),
         tags: tags_input(&r)?,
         deletion_protection: r.bool_opt("DeletionProtectionEnabled")?.unwrap_or(false),
         table_class: r.enum_opt("TableClass", &["STANDARD", "STANDARD_INFREQUENT_ACCESS"])?.map(str::to_string),
@@ -389,21 +405,29 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
             let index = up.str("IndexName")?.to_string();
             let t = throughput_input(&up)?;
             handle = app.store.alter_table(name, |def| {
-                let idx = def.indexes.iter_mut().find(|i| i.name == index && i.kind == IndexKind::Global);
+                let table = def.name.clone();
+                let idx = def.indexes.iter_mut().find(|i| i.name == index);
                 let idx = idx.ok_or_else(|| {
-                    StoreError::ResourceNotFound(format!("Requested resource not found: Index: {index} not found"))
+                    StoreError::ResourceNotFound(format!(
+                        "Requested resource not found: Index {index} for table {table}"
+                    ))
                 })?;
+                if idx.kind != IndexKind::Global {
+                    return Err(StoreError::validation(format!(
+                        "Cannot update an index that is not a GlobalSecondaryIndex: {index}"
+                    )));
+                }
                 idx.throughput = t;
                 Ok(())
             })?;
         } else {
             return Err(ApiError::validation(
-                "One or more parameter values were invalid: One of GlobalSecondaryIndexUpdate.Create, Update or Delete must be specified",
+                "One or more parameter values were invalid: One of GlobalSecondaryIndexUpdate.Update, GlobalSecondaryIndexUpdate.Create, GlobalSecondaryIndexUpdate.Delete must not be null",
             ));
         }
         changed = true;
     }
-    if let Some(spec) = stream_spec(&r)? {
+    if let Some(spec) = stream_spec(&r, false)? {
         handle = app.store.set_stream(name, spec)?;
         changed = true;
     }
@@ -438,7 +462,7 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     }
     if !changed {
         return Err(ApiError::validation(
-            "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required",
+            "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates, SSESpecification, ReplicaUpdates, MultiAccountReplicaReady, ReplicaTransitRoleArn, MultiRegionConsistency, DeletionProtectionEnabled, OnDemandThroughput, WarmThroughput or TableClass is required",
         ));
     }
     Ok(json!({"TableDescription": app.describe(&handle, "ACTIVE")}))
@@ -446,14 +470,24 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
 
 /// The table named by a table ARN of this server.
 fn table_from_arn<'a>(app: &App, arn: &'a str) -> ApiResult<&'a str> {
+    if !arn.starts_with("arn:") {
+        return Err(ApiError::validation(format!(
+            "One or more parameter values were invalid: ARNs must start with 'arn:': {arn}"
+        )));
+    }
+    if arn.split(':').nth(2) != Some("dynamodb") {
+        return Err(ApiError::validation(format!(
+            "One or more parameter values were invalid: Provided Arn is not a DynamoDB resource arn: {arn}"
+        )));
+    }
     let prefix = format!("arn:aws:dynamodb:{}:{}:table/", app.region, super::ACCOUNT_ID);
-    let name = arn.strip_prefix(&prefix).or_else(|| arn.split_once(":table/").map(|(_, n)| n)).ok_or_else(|| {
+    let name = arn.strip_prefix(&prefix).ok_or_else(|| {
         ApiError::validation(format!("Invalid TableArn: Invalid ResourceArn provided as input {arn}"))
     })?;
     let name = name.split('/').next().unwrap_or(name);
     app.store
         .table(name)
-        .map_err(|_| ApiError::not_found(format!("Requested resource not found: ResourcArn: {arn} not found")))?;
+        .map_err(|_| ApiError::not_found(format!("Requested resource not found: ResourceArn: {arn} not found")))?;
     Ok(name)
 }
 
@@ -512,6 +546,11 @@ pub fn update_ttl(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let attr2 = attr.clone();
     app.store.alter_table(name, move |def| {
         match (&def.ttl_attribute, enabled) {
+            (Some(current), true) if *current != attr2 => {
+                return Err(StoreError::validation(format!(
+                    "TimeToLive is active on a different AttributeName: current AttributeName is {current}"
+                )));
+            }
             (Some(_), true) => return Err(StoreError::validation("TimeToLive is already enabled")),
             (None, false) => return Err(StoreError::validation("TimeToLive is already disabled")),
             (Some(current), false) if *current != attr2 => {

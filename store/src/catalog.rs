@@ -192,8 +192,8 @@ pub(crate) fn check_index_set(indexes: &[IndexDef]) -> Result<()> {
     let gsis = indexes.iter().filter(|i| i.kind == IndexKind::Global).count();
     let lsis = indexes.len() - gsis;
     if gsis > MAX_GSIS {
-        return Err(StoreError::LimitExceeded(format!(
-            "Subscriber limit exceeded: The number of global secondary indexes exceeds the limit of {MAX_GSIS}"
+        return Err(StoreError::validation(format!(
+            "One or more parameter values were invalid: GlobalSecondaryIndex count exceeds the per-table limit of {MAX_GSIS}"
         )));
     }
     if lsis > MAX_LSIS {
@@ -227,7 +227,7 @@ pub(crate) fn validate_create(input: &CreateTableInput) -> Result<(KeySchema, Ve
             )));
         }
         if !seen.insert(name.as_str()) {
-            return Err(StoreError::validation("Cannot have two attributes with the same name"));
+            return Err(StoreError::validation(format!("Attribute Name is duplicated: {name}")));
         }
     }
     let key_schema = resolve_key_schema(&input.key_schema, &input.attribute_definitions, None)?;
@@ -250,15 +250,11 @@ pub(crate) fn validate_create(input: &CreateTableInput) -> Result<(KeySchema, Ve
 /// Tag keys are 1..=128 characters, values up to 256, at most 50 per resource.
 pub fn check_tags(tags: &BTreeMap<String, String>) -> Result<()> {
     if tags.len() > MAX_TAGS {
-        return Err(StoreError::LimitExceeded(format!(
-            "The number of tags exceeds the limit of {MAX_TAGS} per resource"
-        )));
+        return Err(StoreError::validation("Number of Tags exceed the current limit for the provided ResourceArn"));
     }
     for (k, v) in tags {
         if k.is_empty() || k.chars().count() > 128 {
-            return Err(StoreError::validation(format!(
-                "1 validation error detected: Value '{k}' at 'tags.member.key' failed to satisfy constraint: Member must have length less than or equal to 128"
-            )));
+            return Err(StoreError::validation(format!("The Tag Key provided is invalid, Key: {k}")));
         }
         if v.chars().count() > 256 {
             return Err(StoreError::validation(format!(

@@ -700,11 +700,11 @@ impl Store {
     pub fn delete_table(&self, name: &str) -> Result<Arc<TableHandle>> {
         self.check_writable()?;
         let _guard = lock(&self.inner.write);
-        let handle = self.table(name)?;
+        let handle = self.describe_table(name)?;
         if handle.def.deletion_protection {
-            return Err(StoreError::validation(format!(
-                "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first. Table: {name}"
-            )));
+            return Err(StoreError::validation(
+                "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first.",
+            ));
         }
         self.materialize_table(&handle)?;
         let r = self.inner.meta.remove([META_TABLE, name.as_bytes()].concat());
@@ -1127,9 +1127,13 @@ impl Store {
     ) -> Result<Arc<TableHandle>> {
         self.alter_table(name, |def| {
             if def.index(&input.name).is_some() {
-                return Err(StoreError::validation(format!(
-                    "One or more parameter values were invalid: Index {} already exists",
-                    input.name
+                return Err(StoreError::validation("Attempting to create an index which already exists"));
+            }
+            let gsis = def.indexes.iter().filter(|i| i.kind == crate::table::IndexKind::Global).count();
+            if gsis >= crate::table::MAX_GSIS {
+                return Err(StoreError::LimitExceeded(format!(
+                    "Subscriber limit exceeded: Number of global secondary indexes exceeds per-table limit of {}",
+                    crate::table::MAX_GSIS
                 )));
             }
             // New attribute definitions may be added for the new index keys.
@@ -1163,13 +1167,20 @@ impl Store {
     /// Removes a global secondary index and its entries.
     pub fn remove_index(&self, name: &str, index: &str) -> Result<Arc<TableHandle>> {
         self.alter_table(name, |def| {
-            let before = def.indexes.len();
-            def.indexes.retain(|i| !(i.name == index && i.kind == crate::table::IndexKind::Global));
-            if def.indexes.len() == before {
-                return Err(StoreError::ResourceNotFound(format!(
-                    "Requested resource not found: Index: {index} not found"
-                )));
+            match def.indexes.iter().find(|i| i.name == index) {
+                None => {
+                    return Err(StoreError::ResourceNotFound(format!(
+                        "Requested resource not found: Index {index} for table {name}"
+                    )));
+                }
+                Some(i) if i.kind != crate::table::IndexKind::Global => {
+                    return Err(StoreError::validation(format!(
+                        "Cannot delete an index that is not a GlobalSecondaryIndex: {index}"
+                    )));
+                }
+                Some(_) => {}
             }
+            def.indexes.retain(|i| i.name != index);
             // Attribute definitions only list attributes used by a key.
             let used: Vec<String> = def
                 .key_schema
