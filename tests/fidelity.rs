@@ -1259,6 +1259,25 @@ async fn refusals_are_worded_as_dynamodb() {
         ),
         ("DeleteTable", json!({"TableName": "absent"}), nf, "Requested resource not found: Table: absent not found".into()),
         (
+            "UpdateTable",
+            json!({"TableName": "present", "SSESpecification": {"Enabled": true}, "DeletionProtectionEnabled": true}),
+            v,
+            "One or more parameter values were invalid: Server-Side Encryption modification must be the only operation in the request".into(),
+        ),
+        (
+            "UpdateTable",
+            json!({"TableName": "present", "DeletionProtectionEnabled": true, "BillingMode": "PAY_PER_REQUEST"}),
+            v,
+            "One or more parameter values were invalid: DeletionProtection modification must be the only operation in the request".into(),
+        ),
+        (
+            "UpdateTable",
+            json!({"TableName": "present", "StreamSpecification": {"StreamEnabled": true, "StreamViewType": "KEYS_ONLY"},
+                "BillingMode": "PROVISIONED", "ProvisionedThroughput": {"ReadCapacityUnits": 1, "WriteCapacityUnits": 1}}),
+            v,
+            "One or more parameter values were invalid: You cannot modify stream status while updating table IOPS".into(),
+        ),
+        (
             "TagResource",
             json!({"ResourceArn": "present", "Tags": [{"Key": "k", "Value": "v"}]}),
             v,

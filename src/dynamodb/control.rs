@@ -372,8 +372,57 @@ pub fn list_tables(app: &App, r: Req<'_>) -> ApiResult<Json> {
     Ok(out)
 }
 
+/// UpdateTable's members that DynamoDB will not change together, in its
+/// words (as recorded against the live service): some must be the only
+/// change of their request, and a throughput, stream and index change
+/// exclude each other.
+fn refuse_combined_changes(r: &Req<'_>) -> ApiResult<()> {
+    let has = |m: &str| r.get(m).is_some_and(|v| !v.is_null());
+    let changes = [
+        "ProvisionedThroughput",
+        "BillingMode",
+        "StreamSpecification",
+        "GlobalSecondaryIndexUpdates",
+        "SSESpecification",
+        "TableClass",
+        "DeletionProtectionEnabled",
+        "OnDemandThroughput",
+        "WarmThroughput",
+        "ReplicaUpdates",
+    ];
+    let others = |me: &[&str]| changes.iter().any(|m| !me.contains(m) && has(m));
+    let refuse = |why: &str| Err(ApiError::validation(format!("One or more parameter values were invalid: {why}")));
+    if has("SSESpecification") && others(&["SSESpecification"]) {
+        return refuse("Server-Side Encryption modification must be the only operation in the request");
+    }
+    if has("TableClass") && others(&["TableClass"]) {
+        return refuse("TableClass modification must be the only operation in the request");
+    }
+    if has("DeletionProtectionEnabled") && others(&["DeletionProtectionEnabled"]) {
+        return refuse("DeletionProtection modification must be the only operation in the request");
+    }
+    if has("OnDemandThroughput") && others(&["OnDemandThroughput", "BillingMode"]) {
+        return refuse("OnDemandThroughput can only be combined with BillingMode in an UpdateTable request");
+    }
+    let index_created_or_deleted = r
+        .get("GlobalSecondaryIndexUpdates")
+        .and_then(Json::as_array)
+        .is_some_and(|l| l.iter().any(|u| u.get("Create").is_some() || u.get("Delete").is_some()));
+    if has("StreamSpecification") && has("ProvisionedThroughput") {
+        return refuse("You cannot modify stream status while updating table IOPS");
+    }
+    if index_created_or_deleted && has("ProvisionedThroughput") {
+        return refuse("You cannot create or delete index while updating table IOPS");
+    }
+    if index_created_or_deleted && has("StreamSpecification") {
+        return refuse("You cannot create or delete index while changing stream status");
+    }
+    Ok(())
+}
+
 pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let name = r.str("TableName")?;
+    refuse_combined_changes(&r)?;
     let mut handle = app.store.describe_table(name)?;
     let defs = attribute_definitions(&r)?;
     let mut changed = false;
