@@ -423,11 +423,13 @@ fn refuse_combined_changes(r: &Req<'_>) -> ApiResult<()> {
 pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let name = r.str("TableName")?;
     refuse_combined_changes(&r)?;
-    let mut handle = app.store.describe_table(name)?;
+    // What needs no table is checked before the table is looked up.
     let defs = attribute_definitions(&r)?;
-    let mut changed = false;
     let billing = billing_mode(&r)?;
     let throughput = throughput_input(&r)?;
+    let stream = stream_spec(&r, false)?;
+    let mut handle = app.store.describe_table(name)?;
+    let mut changed = false;
     if let (Some(want), Some(have)) = (&throughput, &handle.def.throughput)
         && handle.def.billing_mode == BillingMode::Provisioned
         && billing != Some(BillingMode::PayPerRequest)
@@ -476,7 +478,7 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         }
         changed = true;
     }
-    if let Some(spec) = stream_spec(&r, false)? {
+    if let Some(spec) = stream {
         handle = app.store.set_stream(name, spec)?;
         changed = true;
     }
