@@ -16,8 +16,8 @@ THREADS=${3:-1}
 PORT=${BENCH_PORT:-8765}
 URL="http://127.0.0.1:$PORT/"
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
-cargo build --release --quiet
-BIN=./target/release/tidepool
+cargo build --profile dist --quiet
+BIN=./target/dist/tidepool
 DATA=$(mktemp -d)
 PID=
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$DATA"; }

@@ -10,7 +10,7 @@
 # keys (bench/put.lua); `update` first writes items for a second, then ADDs
 # to 1,000 of them (bench/update.lua). Examples:
 #   bench/stream-ab.sh put 10 3 off KEYS_ONLY NEW_IMAGE NEW_AND_OLD_IMAGES
-#   bench/stream-ab.sh update 10 2 /tmp/old/tidepool:NEW_IMAGE target/release/tidepool:NEW_IMAGE
+#   bench/stream-ab.sh update 10 2 /tmp/old/tidepool:NEW_IMAGE target/dist/tidepool:NEW_IMAGE
 set -euo pipefail
 CALLER=$PWD
 cd "$(dirname "$0")/.."
@@ -20,7 +20,7 @@ case $OP in put | update) ;; *) echo "the operation is put or update, not $OP" >
 PORT=${BENCH_PORT:-8766}
 URL="http://127.0.0.1:$PORT/"
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
-cargo build --release --quiet
+cargo build --profile dist --quiet
 call() { curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/x-amz-json-1.0' \
   -H "X-Amz-Target: DynamoDB_20120810.$1" --data "$2" "$URL"; }
 PID= DATA=
@@ -36,7 +36,7 @@ if [ "$(call ListTables '{}' 2>/dev/null)" = 200 ]; then
 fi
 for round in $(seq 1 "$ROUNDS"); do
   for variant in "$@"; do
-    BIN=$PWD/target/release/tidepool VIEW=$variant
+    BIN=$PWD/target/dist/tidepool VIEW=$variant
     if [[ $variant == *:* ]]; then
       BIN=${variant%:*} VIEW=${variant##*:}
       [[ $BIN == /* ]] || BIN=$CALLER/$BIN

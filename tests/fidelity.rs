@@ -1186,6 +1186,7 @@ async fn refusals_are_worded_as_dynamodb() {
     use serde_json::json;
     let h = harness().await;
     create_table(&h.client, "present", None).await;
+    h.client.put_item().table_name("present").item("pk", s("exists")).item("n", common::n(1)).send().await.unwrap();
     let addr = h.server.addr.to_string();
     let v = "ValidationException";
     let nf = "ResourceNotFoundException";
@@ -1259,6 +1260,55 @@ async fn refusals_are_worded_as_dynamodb() {
         ),
         ("DeleteTable", json!({"TableName": "absent"}), nf, "Requested resource not found: Table: absent not found".into()),
         (
+            "GetItem",
+            json!({"TableName": "present", "Key": {"pk": {"S": "x"}}, "AttributesToGet": ["a", "a"]}),
+            v,
+            "One or more parameter values were invalid: Duplicate value in attribute name: a".into(),
+        ),
+        (
+            "Query",
+            json!({"TableName": "present",
+                "KeyConditions": {"pk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "x"}]}},
+                "QueryFilter": {"pk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "x"}]}}}),
+            v,
+            "QueryFilter can only contain non-primary key attributes: Primary key attribute: pk".into(),
+        ),
+        (
+            "Scan",
+            json!({"TableName": "present", "FilterExpression": "attribute_exists(a)", "AttributesToGet": ["a"]}),
+            v,
+            "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {AttributesToGet} Expression parameters: {FilterExpression}".into(),
+        ),
+        (
+            "PutItem",
+            json!({"TableName": "present", "Item": {"pk": {"S": "x"}}, "ConditionExpression": "a < :v",
+                "ExpressionAttributeValues": {":v": {"L": [{"N": "1"}]}}}),
+            v,
+            "Invalid ConditionExpression: Incorrect operand type for operator or function; operator or function: <, operand type: L".into(),
+        ),
+        (
+            "PutItem",
+            json!({"TableName": "present", "Item": {"pk": {"S": "x"}}, "ConditionExpression": "if_not_exists(a, a) = :v",
+                "ExpressionAttributeValues": {":v": {"N": "1"}}}),
+            v,
+            "Invalid ConditionExpression: The function is not allowed in a condition expression; function: if_not_exists".into(),
+        ),
+        (
+            "UpdateItem",
+            json!({"TableName": "present", "Key": {"pk": {"S": "exists"}},
+                "AttributeUpdates": {"n": {"Action": "ADD", "Value": {"SS": ["a"]}}}}),
+            v,
+            "Type mismatch for attribute to update".into(),
+        ),
+        (
+            "CreateTable",
+            key_table(json!({"AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "g", "AttributeType": "S"}],
+                "GlobalSecondaryIndexes": [{"IndexName": "gi", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                    "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["a", "a"]}}]})),
+            v,
+            "One or more parameter values were invalid: Duplicate element in NonKeyAttributes: a".into(),
+        ),
+        (
             "UpdateTable",
             json!({"TableName": "present", "SSESpecification": {"Enabled": true}, "DeletionProtectionEnabled": true}),
             v,
@@ -1317,7 +1367,7 @@ async fn refusals_are_worded_as_dynamodb() {
         ),
         (
             "UpdateItem",
-            json!({"TableName": "present", "Key": {"pk": {"S": "x"}}, "UpdateExpression": "REMOVE a.b"}),
+            json!({"TableName": "present", "Key": {"pk": {"S": "exists"}}, "UpdateExpression": "REMOVE a.b"}),
             v,
             "The document path provided in the update expression is invalid for update".into(),
         ),
@@ -1357,6 +1407,14 @@ async fn refusals_are_worded_as_dynamodb() {
         assert!(got["__type"].as_str().unwrap_or_default().ends_with(kind), "{op} {body}: {got}");
         assert_eq!(got["message"].as_str(), Some(want.as_str()), "{op} {body}");
     }
+
+    // On an item that does not exist, the same REMOVE is ignored, and
+    // creates nothing (Alternator's tests against DynamoDB).
+    let remove = json!({"TableName": "present", "Key": {"pk": {"S": "missing"}}, "UpdateExpression": "REMOVE a.b"});
+    let headers = [("Content-Type", "application/x-amz-json-1.0"), ("X-Amz-Target", "DynamoDB_20120810.UpdateItem")];
+    assert_eq!(common::http::send(&addr, "POST", "/", &headers, remove.to_string().as_bytes()).await.status, 200);
+    let got = h.client.get_item().table_name("present").key("pk", s("missing")).send().await.unwrap();
+    assert!(got.item().is_none());
 
     // GetItem has no ExpressionAttributeValues member: one sent is ignored.
     let get =

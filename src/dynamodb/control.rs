@@ -222,7 +222,14 @@ fn projection_input(r: &Req<'_>) -> ApiResult<Projection> {
     let p = r.obj_opt("Projection")?.ok_or_else(|| missing("Projection"))?;
     let attrs = p.strings("NonKeyAttributes")?;
     match (p.enum_opt("ProjectionType", &["ALL", "KEYS_ONLY", "INCLUDE"])?, attrs) {
-        (Some("INCLUDE"), Some(a)) => Ok(Projection::Include(a)),
+        (Some("INCLUDE"), Some(a)) => {
+            if let Some(dup) = a.iter().enumerate().find_map(|(i, n)| a[..i].contains(n).then_some(n)) {
+                return Err(ApiError::validation(format!(
+                    "One or more parameter values were invalid: Duplicate element in NonKeyAttributes: {dup}"
+                )));
+            }
+            Ok(Projection::Include(a))
+        }
         (Some("INCLUDE"), None) => Err(ApiError::validation(
             "One or more parameter values were invalid: ProjectionType is INCLUDE, but NonKeyAttributes is not specified",
         )),
@@ -349,7 +356,18 @@ pub fn delete_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let name = r.str("TableName")?;
     let handle = app.store.delete_table(name)?;
     tracing::info!(table = name, "table deleted");
-    Ok(json!({"TableDescription": app.describe(&handle, "DELETING")}))
+    // DeleteTable describes less than DescribeTable: no creation time, key
+    // schema, attribute definitions or indexes (the API reference's example;
+    // Alternator's tests against DynamoDB).
+    let mut description = app.describe(&handle, "DELETING");
+    if let Some(d) = description.as_object_mut() {
+        for member in
+            ["CreationDateTime", "KeySchema", "AttributeDefinitions", "GlobalSecondaryIndexes", "LocalSecondaryIndexes"]
+        {
+            d.remove(member);
+        }
+    }
+    Ok(json!({"TableDescription": description}))
 }
 
 /// ListTables returns at most 100 names a page.

@@ -35,7 +35,7 @@ pub fn check_condition(cond: Option<&Condition>, current: Option<&Item>, return_
 
 /// The write condition of a request: ConditionExpression or legacy Expected.
 pub fn write_condition(r: &Req<'_>, ex: &mut Exprs) -> ApiResult<Option<Condition>> {
-    check_exclusive(r, &["Expected"], &["ConditionExpression"])?;
+    check_exclusive(r, &["Expected", "ConditionalOperator"], &["ConditionExpression"])?;
     if r.get("Expected").is_some() {
         return legacy::expected(r);
     }
@@ -324,8 +324,26 @@ pub fn apply_update(
     Ok(item)
 }
 
+/// AttributeUpdates' ADD and DELETE with a value of the wrong type: the
+/// legacy parameter has its own wording (dynalite's recording of DynamoDB).
+fn legacy_mismatch(e: StoreError, legacy: bool) -> StoreError {
+    match e {
+        StoreError::Validation(m)
+            if legacy && m == "An operand in the update expression has an incorrect data type" =>
+        {
+            StoreError::validation("Type mismatch for attribute to update")
+        }
+        other => other,
+    }
+}
+
 pub fn update_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let table = app.store.table(r.str("TableName")?)?;
+    check_exclusive(
+        &r,
+        &["AttributeUpdates", "Expected", "ConditionalOperator"],
+        &["UpdateExpression", "ConditionExpression"],
+    )?;
     let mut ex = Exprs::from_request(&r)?.taking_values_in("UpdateExpression and ConditionExpression");
     let update = update_of(&r, &mut ex)?;
     let cond = write_condition(&r, &mut ex)?;
@@ -337,14 +355,17 @@ pub fn update_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let cap = Capacity::from_request(&r)?;
     let metrics = wants_collection_metrics(&r)?;
     let def = &table.def;
+    let legacy_update = r.get("AttributeUpdates").is_some();
     let out = app.write(&def.name, &key, |cur| {
         check_condition(cond.as_ref(), cur, on_fail)?;
-        // Applied even when it will create nothing: a path it cannot take
-        // (REMOVE a.b without an `a`) is refused all the same.
-        let new = apply_update(def, &key, cur, update.as_ref())?;
+        // Before the update is applied: on a missing item DynamoDB ignores
+        // even a REMOVE through a missing parent (`REMOVE x.y`), which it
+        // refuses on an item that exists (Alternator's tests against
+        // DynamoDB).
         if creates_nothing(cur, update.as_ref()) {
             return Ok(Decision::Keep);
         }
+        let new = apply_update(def, &key, cur, update.as_ref()).map_err(|e| legacy_mismatch(e, legacy_update))?;
         if let Some(u) = &update {
             check_update_size(u, &new)?;
         }

@@ -98,5 +98,10 @@ pub fn attributes_to_get(names: Vec<String>) -> ApiResult<Vec<Path>> {
             "1 validation error detected: Value '[]' at 'attributesToGet' failed to satisfy constraint: Member must have length greater than or equal to 1",
         ));
     }
+    if let Some(dup) = names.iter().enumerate().find_map(|(i, n)| names[..i].contains(n).then_some(n)) {
+        return Err(ApiError::validation(format!(
+            "One or more parameter values were invalid: Duplicate value in attribute name: {dup}"
+        )));
+    }
     Ok(expr::attributes_to_get_to_paths(&names))
 }

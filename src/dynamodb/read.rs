@@ -58,13 +58,13 @@ fn parse_common<'t>(
         ex.condition(r, "FilterExpression", ExprKind::Filter)?
     };
     if legacy_filter == "QueryFilter"
-        && r.get("FilterExpression").is_some()
         && let Some(f) = &filter
     {
         let schema = index.map_or(&table.def.key_schema, |i| &i.key_schema);
         if let Some(k) = f.top_level_names().into_iter().find(|n| schema.contains(n)) {
+            let what = if r.get("FilterExpression").is_some() { "Filter Expression" } else { "QueryFilter" };
             return Err(ApiError::validation(format!(
-                "Filter Expression can only contain non-primary key attributes: Primary key attribute: {k}"
+                "{what} can only contain non-primary key attributes: Primary key attribute: {k}"
             )));
         }
     }
@@ -216,7 +216,11 @@ impl ReadRequest<'_> {
 pub fn query(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let table = app.store.table(r.str("TableName")?)?;
     let mut ex = Exprs::from_request(&r)?.taking_values_in("FilterExpression and KeyConditionExpression");
-    check_exclusive(&r, &["KeyConditions"], &["KeyConditionExpression"])?;
+    check_exclusive(
+        &r,
+        &["AttributesToGet", "QueryFilter", "ConditionalOperator", "KeyConditions"],
+        &["ProjectionExpression", "FilterExpression", "KeyConditionExpression"],
+    )?;
     let key_cond = if r.get("KeyConditions").is_some() {
         legacy::key_conditions(&r)?
     } else {
@@ -250,6 +254,11 @@ pub fn query(app: &App, r: Req<'_>) -> ApiResult<Json> {
 pub fn scan(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let table = app.store.table(r.str("TableName")?)?;
     let mut ex = Exprs::from_request(&r)?.taking_values_in("FilterExpression");
+    check_exclusive(
+        &r,
+        &["AttributesToGet", "ScanFilter", "ConditionalOperator"],
+        &["ProjectionExpression", "FilterExpression"],
+    )?;
     let req = parse_common(&table, &r, &mut ex, "ScanFilter")?;
     ex.finish()?;
     let segment = match (r.int_opt("Segment")?, r.int_opt("TotalSegments")?) {

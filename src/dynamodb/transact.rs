@@ -333,11 +333,10 @@ pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
                     key,
                     Box::new(move |cur| {
                         check_condition(cond.as_ref(), cur, on_fail)?;
-                        let new = apply_update(&d, &k2, cur, Some(&update))?;
                         if super::items::creates_nothing(cur, Some(&update)) {
                             return Ok(Decision::Keep);
                         }
-                        Ok(Decision::Put(new))
+                        Ok(Decision::Put(apply_update(&d, &k2, cur, Some(&update))?))
                     }),
                     fault,
                 )

@@ -78,8 +78,15 @@ pub(crate) fn resolve_key_schema(
             ));
         }
         if input[0].0 == input[1].0 {
-            // DynamoDB's wording for a key schema naming one attribute twice.
-            return Err(StoreError::validation("Invalid KeySchema: Some index key attribute have no definition"));
+            // DynamoDB's two wordings for a key schema naming one attribute
+            // twice: with fewer definitions than keys, a missing definition
+            // (the conformance suite); otherwise the names (Alternator's
+            // tests), as dynalite records both.
+            return Err(StoreError::validation(if defs.len() < input.len() {
+                "Invalid KeySchema: Some index key attribute have no definition"
+            } else {
+                "Both the Hash Key and the Range Key element in the KeySchema have the same name"
+            }));
         }
     }
     let resolve = |name: &str| -> Result<KeyAttr> {

@@ -115,8 +115,14 @@ fn check_args(op: Op, name: &str, args: &[Value]) -> Result<(), ExprError> {
             bad.attr_type()
         )));
     }
-    if op == Op::Between && args.iter().all(|v| scalar(v.attr_type())) && args[0].attr_type() != args[1].attr_type() {
+    let mixed = args.windows(2).any(|w| w[0].attr_type() != w[1].attr_type());
+    if matches!(op, Op::Between | Op::In) && args.iter().all(|v| scalar(v.attr_type())) && mixed {
         return Err(invalid("AttributeValues inside AttributeValueList must be of same type"));
+    }
+    if op == Op::Between && super::eval::order(&args[0], &args[1]) == Some(std::cmp::Ordering::Greater) {
+        return Err(invalid(
+            "The BETWEEN condition was provided a range where the lower bound is greater than the upper bound",
+        ));
     }
     Ok(())
 }

@@ -130,6 +130,9 @@ pub enum Invalid {
     /// A function that does not exist (in this kind of expression).
     #[error("Invalid function name; function: {0}")]
     UnknownFunction(String),
+    /// An update function (`if_not_exists`, `list_append`) in a condition.
+    #[error("The function is not allowed in a condition expression; function: {0}")]
+    UpdateFunctionInCondition(String),
     /// A boolean function used as an operand, or `size` used as a condition.
     #[error("The function is not allowed to be used this way in an expression; function: {0}")]
     MisusedFunction(String),

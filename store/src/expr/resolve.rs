@@ -3,7 +3,9 @@
 //! types, overlapping paths). Problems are collected rather than returned at
 //! once, so the most fundamental one is reported whatever its position.
 
-use super::ast::{Condition, ElemRef, Operand, Path, PathElem, SetValue, UpdateAction, UpdateExpr, UpdateOperand};
+use super::ast::{
+    Comparator, Condition, ElemRef, Operand, Path, PathElem, SetValue, UpdateAction, UpdateExpr, UpdateOperand,
+};
 use super::reserved::is_reserved;
 use super::syntax::{Section, Syn, SynAction, SynElem, SynPath, SynSet, SynUpdate};
 use super::{ExprError, ExprKind, Invalid, Placeholders};
@@ -148,11 +150,15 @@ impl<'p> Resolver<'p> {
                 let (left, right) = (self.operand(l), self.operand(r));
                 let (left, right) = (left?, right?);
                 self.check_distinct(op.as_str(), &left, &right);
+                if !matches!(op, Comparator::Eq | Comparator::Ne) {
+                    self.check_ordered(op.as_str(), &[&left, &right]);
+                }
                 Some(Condition::Compare { op: *op, left, right })
             }
             Syn::Between(v, lo, hi) => {
                 let (value, low, high) = (self.operand(v), self.operand(lo), self.operand(hi));
                 let (value, low, high) = (value?, low?, high?);
+                self.check_ordered("BETWEEN", &[&value, &low, &high]);
                 if let (Operand::Value(l), Operand::Value(h)) = (&low, &high) {
                     self.check_bounds(l, h);
                 }
@@ -166,6 +172,21 @@ impl<'p> Resolver<'p> {
             Syn::Call { name, args } => self.boolean_function(name, args),
             // The parser never puts an operand where a condition belongs.
             Syn::Path(_) | Syn::Value(_) => None,
+        }
+    }
+
+    /// An ordering (`<`, `BETWEEN`) of a constant that has no order: only
+    /// strings, numbers and binaries compare (Developer Guide, Comparison
+    /// operator and function reference).
+    fn check_ordered(&mut self, operator: &str, operands: &[&Operand]) {
+        let unordered = operands.iter().find_map(|o| match o {
+            Operand::Value(v) if !matches!(v.attr_type(), AttrType::S | AttrType::N | AttrType::B) => {
+                Some(v.attr_type())
+            }
+            _ => None,
+        });
+        if let Some(t) = unordered {
+            self.operand_type(operator, t);
         }
     }
 
@@ -218,6 +239,38 @@ impl<'p> Resolver<'p> {
                 if !self.operand_count(name, args, 2) {
                     return None;
                 }
+                // A constant first argument is allowed too, though the
+                // documentation names a path (Alternator's tests against
+                // DynamoDB): its type is known now, so the condition is a
+                // constant.
+                let mut first = &args[0];
+                while let Syn::Paren(inner) = first {
+                    first = inner;
+                }
+                if let Syn::Value(_) = first {
+                    let constant = self.operand(first);
+                    let type_name = self.operand(&args[1]);
+                    let (Some(Operand::Value(v)), Some(Operand::Value(Value::S(t)))) = (constant, type_name) else {
+                        self.problem(
+                            RANK_OPERAND,
+                            Invalid::OperandType {
+                                function: name.to_string(),
+                                operand_type: "{NS,SS,L,BS,N,M,B,BOOL,NULL,S}".to_string(),
+                            },
+                        );
+                        return None;
+                    };
+                    let Some(want) = TYPE_NAMES.contains(&t.as_str()).then(|| AttrType::parse(&t)).flatten() else {
+                        self.problem(RANK_OPERAND, Invalid::AttributeTypeName(t));
+                        return None;
+                    };
+                    let holds = Value::Bool(v.attr_type() == want);
+                    return Some(Condition::Compare {
+                        op: Comparator::Eq,
+                        left: Operand::Value(holds),
+                        right: Operand::Value(Value::Bool(true)),
+                    });
+                }
                 let path = self.path_argument(name, &args[0]);
                 let type_name = self.operand(&args[1])?;
                 let t = match &type_name {
@@ -261,6 +314,10 @@ impl<'p> Resolver<'p> {
                 self.problem(RANK_MISUSED_FUNCTION, Invalid::MisusedFunction(name.to_string()));
                 None
             }
+            "if_not_exists" | "list_append" => {
+                self.problem(RANK_UNKNOWN_FUNCTION, Invalid::UpdateFunctionInCondition(name.to_string()));
+                None
+            }
             _ => {
                 self.problem(RANK_UNKNOWN_FUNCTION, Invalid::UnknownFunction(name.to_string()));
                 None
@@ -293,6 +350,8 @@ impl<'p> Resolver<'p> {
             Syn::Call { name, .. } => {
                 if BOOLEAN_FUNCTIONS.contains(name) {
                     self.problem(RANK_MISUSED_FUNCTION, Invalid::MisusedFunction((*name).to_string()));
+                } else if matches!(*name, "if_not_exists" | "list_append") {
+                    self.problem(RANK_UNKNOWN_FUNCTION, Invalid::UpdateFunctionInCondition((*name).to_string()));
                 } else {
                     self.problem(RANK_UNKNOWN_FUNCTION, Invalid::UnknownFunction((*name).to_string()));
                 }

@@ -143,13 +143,21 @@ impl UpdateExpr {
         let original: &Item = item;
         let mut next = original.clone();
         let mut removes = Vec::new();
-        // SET first, in the order written; its values come from the original.
+        // SET first; its values come from the original. Paths never overlap,
+        // so only appends to one list interact: in path order, elements set
+        // past a list's end are appended by element number, as DynamoDB
+        // documents ("sorted in order by element number").
+        let mut sets = Vec::new();
         for action in &self.actions {
             match action {
-                UpdateAction::Set(path, v) => set_path(&mut next, path, set_value(v, original)?)?,
+                UpdateAction::Set(path, v) => sets.push((path, set_value(v, original)?)),
                 UpdateAction::Remove(path) => removes.push(path),
                 UpdateAction::Add(..) | UpdateAction::Delete(..) => {}
             }
+        }
+        sets.sort_by(|a, b| a.0.cmp(b.0));
+        for (path, value) in sets {
+            set_path(&mut next, path, value)?;
         }
         // Paths never overlap, so only removals from one list interact:
         // removing the highest index first keeps the others in place.

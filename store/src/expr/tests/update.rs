@@ -65,6 +65,12 @@ fn set_actions() {
     );
     assert_eq!(changed("SET lst[1] = :s"), one("lst", l(vec![n("0"), s("abc"), n("2"), n("3")])));
     assert_eq!(changed("SET lst[99] = :s"), one("lst", l(vec![n("0"), n("1"), n("2"), n("3"), s("abc")])));
+    // Several elements past the end are appended by element number, not in
+    // the order written.
+    assert_eq!(
+        changed("SET lst[99] = :s, lst[50] = :one"),
+        one("lst", l(vec![n("0"), n("1"), n("2"), n("3"), n("1"), s("abc")]))
+    );
     // Values come from the item before the update.
     assert_eq!(changed("SET num = str, str = num"), vec![("num".into(), Some(s("abc"))), ("str".into(), Some(n("5")))]);
 }
