@@ -1260,6 +1260,18 @@ async fn refusals_are_worded_as_dynamodb() {
         ),
         ("DeleteTable", json!({"TableName": "absent"}), nf, "Requested resource not found: Table: absent not found".into()),
         (
+            "Scan",
+            json!({"TableName": "present", "Segment": 0, "TotalSegments": 1000000, "ExclusiveStartKey": {"pk": {"S": "x"}}}),
+            v,
+            "The provided starting key is invalid: Invalid ExclusiveStartKey. Please use ExclusiveStartKey with correct Segment. TotalSegments: 1000000 Segment: 0".into(),
+        ),
+        (
+            "UpdateItem",
+            json!({"TableName": "present", "Key": {"pk": {"S": "missing"}}, "UpdateExpression": "REMOVE pk"}),
+            v,
+            "One or more parameter values were invalid: Cannot update attribute pk. This attribute is part of the key".into(),
+        ),
+        (
             "GetItem",
             json!({"TableName": "present", "Key": {"pk": {"S": "x"}}, "AttributesToGet": ["a", "a"]}),
             v,

@@ -35,7 +35,7 @@ pub fn check_condition(cond: Option<&Condition>, current: Option<&Item>, return_
 
 /// The write condition of a request: ConditionExpression or legacy Expected.
 pub fn write_condition(r: &Req<'_>, ex: &mut Exprs) -> ApiResult<Option<Condition>> {
-    check_exclusive(r, &["Expected", "ConditionalOperator"], &["ConditionExpression"])?;
+    check_exclusive(r, &["ConditionalOperator", "Expected"], &["ConditionExpression"])?;
     if r.get("Expected").is_some() {
         return legacy::expected(r);
     }
@@ -291,13 +291,31 @@ pub fn update_of(r: &Req<'_>, ex: &mut Exprs) -> ApiResult<Option<UpdateExpr>> {
 /// attributes (REMOVE, DELETE from a set, or AttributeUpdates DELETE) has
 /// nothing to write, and DynamoDB neither creates the item nor writes a
 /// stream record.
-pub fn creates_nothing(current: Option<&Item>, update: Option<&UpdateExpr>) -> bool {
+/// A key attribute among the update's targets is refused first, even then.
+pub fn creates_nothing(
+    def: &TableDef,
+    current: Option<&Item>,
+    update: Option<&UpdateExpr>,
+) -> Result<bool, StoreError> {
     use tidepool_store::expr::UpdateAction;
-    current.is_none()
+    if let Some(u) = update {
+        refuse_key_update(def, u)?;
+    }
+    Ok(current.is_none()
         && update.is_some_and(|u| {
             !u.actions.is_empty()
                 && u.actions.iter().all(|a| matches!(a, UpdateAction::Remove(_) | UpdateAction::Delete(..)))
-        })
+        }))
+}
+
+/// An update may not change a key attribute of the table.
+fn refuse_key_update(def: &TableDef, u: &UpdateExpr) -> Result<(), StoreError> {
+    match u.top_level_names().into_iter().find(|name| def.key_schema.contains(name)) {
+        Some(name) => Err(StoreError::validation(format!(
+            "One or more parameter values were invalid: Cannot update attribute {name}. This attribute is part of the key"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Applies an update to the current item (or to the key alone when the item
@@ -310,13 +328,7 @@ pub fn apply_update(
 ) -> Result<Item, StoreError> {
     let mut item = current.cloned().unwrap_or_else(|| key.clone());
     if let Some(u) = update {
-        for name in u.top_level_names() {
-            if def.key_schema.contains(name) {
-                return Err(StoreError::validation(format!(
-                    "One or more parameter values were invalid: Cannot update attribute {name}. This attribute is part of the key"
-                )));
-            }
-        }
+        refuse_key_update(def, u)?;
         u.apply(&mut item).map_err(|e| StoreError::validation(e.to_string()))?;
     }
     def.check_index_attrs(&item)?;
@@ -341,8 +353,8 @@ pub fn update_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let table = app.store.table(r.str("TableName")?)?;
     check_exclusive(
         &r,
-        &["AttributeUpdates", "Expected", "ConditionalOperator"],
-        &["UpdateExpression", "ConditionExpression"],
+        &["AttributeUpdates", "ConditionalOperator", "Expected"],
+        &["ConditionExpression", "UpdateExpression"],
     )?;
     let mut ex = Exprs::from_request(&r)?.taking_values_in("UpdateExpression and ConditionExpression");
     let update = update_of(&r, &mut ex)?;
@@ -362,7 +374,7 @@ pub fn update_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
         // even a REMOVE through a missing parent (`REMOVE x.y`), which it
         // refuses on an item that exists (Alternator's tests against
         // DynamoDB).
-        if creates_nothing(cur, update.as_ref()) {
+        if creates_nothing(def, cur, update.as_ref())? {
             return Ok(Decision::Keep);
         }
         let new = apply_update(def, &key, cur, update.as_ref()).map_err(|e| legacy_mismatch(e, legacy_update))?;

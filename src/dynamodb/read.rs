@@ -216,11 +216,16 @@ impl ReadRequest<'_> {
 pub fn query(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let table = app.store.table(r.str("TableName")?)?;
     let mut ex = Exprs::from_request(&r)?.taking_values_in("FilterExpression and KeyConditionExpression");
+    // KeyConditions goes with either kind (Alternator's tests against
+    // DynamoDB: KeyConditions with a ProjectionExpression is served), but
+    // not with KeyConditionExpression. DynamoDB names the members in
+    // alphabetical order.
     check_exclusive(
         &r,
-        &["AttributesToGet", "QueryFilter", "ConditionalOperator", "KeyConditions"],
-        &["ProjectionExpression", "FilterExpression", "KeyConditionExpression"],
+        &["AttributesToGet", "ConditionalOperator", "QueryFilter"],
+        &["FilterExpression", "KeyConditionExpression", "ProjectionExpression"],
     )?;
+    check_exclusive(&r, &["KeyConditions"], &["KeyConditionExpression"])?;
     let key_cond = if r.get("KeyConditions").is_some() {
         legacy::key_conditions(&r)?
     } else {
@@ -256,8 +261,8 @@ pub fn scan(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let mut ex = Exprs::from_request(&r)?.taking_values_in("FilterExpression");
     check_exclusive(
         &r,
-        &["AttributesToGet", "ScanFilter", "ConditionalOperator"],
-        &["ProjectionExpression", "FilterExpression"],
+        &["AttributesToGet", "ConditionalOperator", "ScanFilter"],
+        &["FilterExpression", "ProjectionExpression"],
     )?;
     let req = parse_common(&table, &r, &mut ex, "ScanFilter")?;
     ex.finish()?;

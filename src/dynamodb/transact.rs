@@ -333,7 +333,7 @@ pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
                     key,
                     Box::new(move |cur| {
                         check_condition(cond.as_ref(), cur, on_fail)?;
-                        if super::items::creates_nothing(cur, Some(&update)) {
+                        if super::items::creates_nothing(&d, cur, Some(&update))? {
                             return Ok(Decision::Keep);
                         }
                         Ok(Decision::Put(apply_update(&d, &k2, cur, Some(&update))?))

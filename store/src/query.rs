@@ -107,6 +107,14 @@ impl Store {
         let (mut lo, mut hi) = range;
         if let Some(start) = params.exclusive_start {
             let k = start_key_bytes(t, source, start)?;
+            // A parallel scan's start key must lie in its segment.
+            if let Some((seg, total)) = segment
+                && !in_segment(t, source, &k, (seg, total))
+            {
+                return Err(StoreError::validation(format!(
+                    "The provided starting key is invalid: Invalid ExclusiveStartKey. Please use ExclusiveStartKey with correct Segment. TotalSegments: {total} Segment: {seg}"
+                )));
+            }
             if forward {
                 lo = Bound::Excluded(k);
             } else {
