@@ -1352,6 +1352,18 @@ async fn refusals_are_worded_as_dynamodb() {
             "One or more parameter values were invalid: Provided Arn is not a DynamoDB resource arn: arn:aws:s3:::bucket".into(),
         ),
         (
+            "TagResource",
+            json!({"ResourceArn": "arn:aws:dynamodb:us-east-1:000000000000:table/present", "Tags": []}),
+            v,
+            "Atleast one Tag needs to be provided as Input.".into(),
+        ),
+        (
+            "TagResource",
+            json!({"ResourceArn": "arn:aws:dynamodb:us-east-1:000000000000:table/present", "Tags": [{"Key": "ok", "Value": "<>"}]}),
+            v,
+            "The Tag Value provided is invalid, Value: <>".into(),
+        ),
+        (
             "Query",
             json!({"TableName": "present", "KeyConditionExpression": "pk = :p AND a = :v",
                 "ExpressionAttributeValues": {":p": {"S": "x"}, ":v": {"S": "y"}}}),

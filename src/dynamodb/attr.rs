@@ -94,7 +94,9 @@ pub fn value_from_json(j: &Json, depth: usize) -> ApiResult<Value> {
         },
         "M" | "L" => {
             if depth >= MAX_NESTING_DEPTH {
-                return Err(ApiError::validation("Nesting Levels have exceeded supported limits"));
+                return Err(ApiError::validation(
+                    "Nesting Levels have exceeded supported limits: Attributes in the item have nested levels beyond supported limit",
+                ));
             }
             if tag == "M" {
                 let m = inner.as_object().ok_or_else(|| ApiError::serialization("Expected map or null"))?;

@@ -268,6 +268,8 @@ pub enum Reply {
 
 fn ok_response(body: Reply) -> Response {
     let bytes = match body {
+        // TagResource and UntagResource answer with an empty body.
+        Reply::Json(Json::Null) => Vec::new(),
         Reply::Json(j) => j.to_string().into_bytes(),
         Reply::Raw(b) => b,
     };

@@ -357,7 +357,7 @@ pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
         ops.push(WriteOp { table: table.def.name.clone(), key, decide });
     }
     if put_bytes > MAX_TRANSACTION_BYTES {
-        return Err(ApiError::validation("Transaction request cannot be larger than 4 MB"));
+        return Err(ApiError::validation("Transaction request size cannot exceed 4 MB"));
     }
     let outcomes = app.write_many(ops, true)?;
     if let Some(t) = token

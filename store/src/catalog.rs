@@ -259,9 +259,15 @@ pub fn check_tags(tags: &BTreeMap<String, String>) -> Result<()> {
     if tags.len() > MAX_TAGS {
         return Err(StoreError::validation("Number of Tags exceed the current limit for the provided ResourceArn"));
     }
+    // Tag keys and values hold letters, digits, white space and `_.:/=+-@`
+    // (DynamoDB Developer Guide, Tagging: restrictions).
+    let allowed = |c: char| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c);
     for (k, v) in tags {
-        if k.is_empty() || k.chars().count() > 128 {
+        if k.is_empty() || k.chars().count() > 128 || !k.chars().all(allowed) {
             return Err(StoreError::validation(format!("The Tag Key provided is invalid, Key: {k}")));
+        }
+        if !v.chars().all(allowed) {
+            return Err(StoreError::validation(format!("The Tag Value provided is invalid, Value: {v}")));
         }
         if v.chars().count() > 256 {
             return Err(StoreError::validation(format!(
