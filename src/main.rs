@@ -193,8 +193,24 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// Stack of each runtime thread (async workers and blocking threads). An
+/// expression may nest as deep as its 300 operators allow (DynamoDB serves
+/// 149 levels of `a < b OR (…)`), and parsing, resolving, evaluating and
+/// dropping it recurse once per level: 2 MiB, the default, overflowed at
+/// about 115 levels in a debug build and took the whole process down. The
+/// memory is reserved, not committed: threads touch only what they use.
+const THREAD_STACK_BYTES: usize = 32 * 1024 * 1024;
+
+fn main() -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(THREAD_STACK_BYTES)
+        .build()
+        .context("start the async runtime")?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(

@@ -105,3 +105,48 @@ async fn slow_truncated_and_flooding_clients_do_not_block_others() {
     drop(flood);
     assert!(h.client.list_tables().send().await.is_ok());
 }
+
+/// An expression nested as deep as DynamoDB serves (`a < b OR (a < b OR
+/// (…))`, 149 levels and 299 operators, well under 4 KB) is answered by the
+/// real binary, and deeper ones are refused, without the server's stack
+/// overflowing: before, about 115 levels took the whole process down.
+#[tokio::test]
+async fn deeply_nested_conditions_are_answered_by_the_server() {
+    use std::ffi::OsStr;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("server.log");
+    let data = dir.path().join("data");
+    let args = [OsStr::new("--data-dir"), data.as_os_str()];
+    let (mut child, endpoint) = common::http::spawn_server_with_nofile(1024, &args, &log);
+    let client = common::client(&endpoint);
+    common::create_table(&client, "deep", None).await;
+    // 149 levels are 299 operators; 150 are one too many (DynamoDB: "too many
+    // operators; operator count: 301"); 159 bare parentheses reach the
+    // parser's depth limit.
+    let parens = format!("{}a < b{}", "(".repeat(159), ")".repeat(159));
+    let nested = |depth: usize| format!("a < b {}{}", "OR (a < b ".repeat(depth), ")".repeat(depth));
+    for (expr, served) in [(nested(149), true), (nested(150), false), (nested(400), false), (parens, false)] {
+        let depth = expr.len();
+        let res = client
+            .update_item()
+            .table_name("deep")
+            .key("pk", common::s("k"))
+            .update_expression("SET z = :v")
+            .expression_attribute_values(":v", common::n(1))
+            .condition_expression(&expr)
+            .send()
+            .await;
+        match res {
+            Ok(_) => panic!("depth {depth}: the condition cannot hold on a missing item"),
+            Err(e) => {
+                let code = e.as_service_error().and_then(|s| s.meta().code().map(str::to_string));
+                let want = if served { "ConditionalCheckFailedException" } else { "ValidationException" };
+                assert_eq!(code.as_deref(), Some(want), "depth {depth}: {e:?}");
+            }
+        }
+    }
+    // Still serving.
+    client.put_item().table_name("deep").item("pk", common::s("alive")).send().await.expect("the server lives");
+    child.kill().unwrap();
+    let _ = child.wait();
+}

@@ -59,6 +59,13 @@ pub fn expected(r: &Req<'_>) -> ApiResult<Option<Condition>> {
             ))
         })
         .collect::<ApiResult<BTreeMap<_, _>>>()?;
+    // An empty Expected is no condition, so ConditionalOperator has nothing
+    // to join (Alternator's tests against DynamoDB).
+    if map.is_empty() && r.get("ConditionalOperator").is_some() {
+        return Err(ApiError::validation(
+            "ConditionalOperator can only be used when Filter or Expected has been specified",
+        ));
+    }
     expr::expected_to_condition(&map, r.str_opt("ConditionalOperator")?).map_err(expr_err)
 }
 

@@ -144,7 +144,12 @@ fn build(op: Op, attr: &str, mut args: Vec<Value>) -> Condition {
         Op::NotNull => Condition::AttributeExists(path.clone()),
         Op::Null => Condition::AttributeNotExists(path.clone()),
         Op::Contains => Condition::Contains(p(), Operand::Value(first())),
-        Op::NotContains => Condition::Not(Box::new(Condition::Contains(p(), Operand::Value(first())))),
+        // Unlike `NOT contains(a, :v)`, NOT_CONTAINS fails on a missing
+        // attribute (Alternator's tests against DynamoDB).
+        Op::NotContains => Condition::And(
+            Box::new(Condition::AttributeExists(path.clone())),
+            Box::new(Condition::Not(Box::new(Condition::Contains(p(), Operand::Value(first()))))),
+        ),
         Op::BeginsWith => Condition::BeginsWith(p(), Operand::Value(first())),
         Op::Between => {
             let low = first();

@@ -53,9 +53,13 @@ pub const MAX_OPERATORS: usize = 300;
 pub const MAX_PATH_DEPTH: usize = crate::value::MAX_NESTING_DEPTH;
 /// `IN` takes at most 100 values, as DynamoDB documents.
 pub const MAX_IN_OPERANDS: usize = 100;
-/// Parentheses and `NOT`s nest at most this deep, so the recursive-descent
-/// parser cannot overflow the stack however the input is shaped.
-pub const MAX_PARSE_DEPTH: usize = 128;
+/// Parentheses, `NOT`s and nested conditions nest at most this deep, so the
+/// recursive-descent parser cannot overflow the stack however the input is
+/// shaped. DynamoDB bounds expressions by their 300 operators, and serves
+/// 149 levels of `a < b OR (…)` (Alternator's tests against it); the
+/// server's threads have the stack for this depth (`THREAD_STACK_BYTES` in
+/// `src/main.rs`).
+pub const MAX_PARSE_DEPTH: usize = 160;
 
 /// Which request parameter an expression came from; it only changes the
 /// prefix of error messages.
@@ -113,7 +117,7 @@ pub enum Invalid {
     #[error("Expression size has exceeded the maximum allowed size; expression size: {0}")]
     TooLong(usize),
     /// The expression has more than [`MAX_OPERATORS`] operators and functions.
-    #[error("The expression contains too many operators or functions; maximum: {MAX_OPERATORS}")]
+    #[error("The expression contains too many operators; operator count: {}", MAX_OPERATORS + 1)]
     TooManyOperators,
     /// Parentheses, `NOT`s or function calls nest deeper than [`MAX_PARSE_DEPTH`].
     #[error("The expression is nested too deeply; maximum depth: {MAX_PARSE_DEPTH}")]

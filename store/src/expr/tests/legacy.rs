@@ -48,7 +48,8 @@ fn filters() {
         (vec![("b", "CONTAINS", vec![s("ell")])], None, true),
         (vec![("set", "CONTAINS", vec![s("x")])], None, true),
         (vec![("set", "NOT_CONTAINS", vec![s("x")])], None, false),
-        (vec![("missing", "NOT_CONTAINS", vec![s("x")])], None, true),
+        // NOT_CONTAINS needs the attribute (Alternator's tests against DynamoDB).
+        (vec![("missing", "NOT_CONTAINS", vec![s("x")])], None, false),
         (vec![("b", "BEGINS_WITH", vec![s("he")])], None, true),
         (vec![("a", "IN", vec![n("1"), n("5")])], None, true),
         (vec![("a", "BETWEEN", vec![n("1"), n("5")])], None, true),
