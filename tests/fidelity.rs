@@ -1352,6 +1352,44 @@ async fn refusals_are_worded_as_dynamodb() {
             "One or more parameter values were invalid: Provided Arn is not a DynamoDB resource arn: arn:aws:s3:::bucket".into(),
         ),
         (
+            "UntagResource",
+            json!({"ResourceArn": "arn:aws:dynamodb:us-east-1:000000000000:table/present", "TagKeys": []}),
+            v,
+            "Atleast one Tag Key needs to be provided as Input.".into(),
+        ),
+        (
+            "TagResource",
+            json!({"ResourceArn": "arn:aws:dynamodb:us-east-1:000000000000:table/present",
+                "Tags": [{"Key": "k", "Value": "a"}, {"Key": "k", "Value": "b"}]}),
+            v,
+            "Duplicate Tag Keys provided as input: Duplicate Tag Key found k".into(),
+        ),
+        (
+            "TagResource",
+            json!({"ResourceArn": "arn:aws:dynamodb:us-east-1:000000000000:table/present", "Tags": [{"Key": "aws:x", "Value": "a"}]}),
+            v,
+            "Tag Key cannot be prefixed with aws:, Key: aws:x".into(),
+        ),
+        (
+            "CreateTable",
+            key_table(json!({"GlobalSecondaryIndexes": []})),
+            v,
+            "One or more parameter values were invalid: List of GlobalSecondaryIndexes is empty".into(),
+        ),
+        (
+            "UpdateTable",
+            json!({"TableName": "present", "GlobalSecondaryIndexUpdates": [
+                {"Delete": {"IndexName": "i"}, "Update": {"IndexName": "i", "ProvisionedThroughput": {"ReadCapacityUnits": 1, "WriteCapacityUnits": 1}}}]}),
+            v,
+            "One or more parameter values were invalid: Only one global secondary index action is allowed per GlobalSecondaryIndexUpdate object".into(),
+        ),
+        (
+            "UpdateTable",
+            json!({"TableName": "present", "GlobalSecondaryIndexUpdates": [{"Delete": {"IndexName": "i"}}, {"Delete": {"IndexName": "i"}}]}),
+            v,
+            "One or more parameter values were invalid: Only one global secondary index update per index is allowed simultaneously. Index: i".into(),
+        ),
+        (
             "TagResource",
             json!({"ResourceArn": "arn:aws:dynamodb:us-east-1:000000000000:table/present", "Tags": []}),
             v,

@@ -303,13 +303,33 @@ fn stream_spec(r: &Req<'_>, creating: bool) -> ApiResult<Option<Option<StreamVie
 }
 
 fn tags_input(r: &Req<'_>) -> ApiResult<BTreeMap<String, String>> {
-    r.objects("Tags")?.iter().map(|t| Ok((t.str("Key")?.to_string(), t.str("Value")?.to_string()))).collect()
+    let mut tags = BTreeMap::new();
+    for t in r.objects("Tags")? {
+        let key = t.str("Key")?.to_string();
+        if key.starts_with("aws:") {
+            return Err(ApiError::validation(format!("Tag Key cannot be prefixed with aws:, Key: {key}")));
+        }
+        if tags.contains_key(&key) {
+            return Err(ApiError::validation(format!(
+                "Duplicate Tag Keys provided as input: Duplicate Tag Key found {key}"
+            )));
+        }
+        tags.insert(key, t.str("Value")?.to_string());
+    }
+    Ok(tags)
 }
 
 pub fn create_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let name = r.str_opt("TableName")?.ok_or_else(|| {
         ApiError::validation("The parameter 'TableName' is required but was not present in the request")
     })?;
+    for list in ["GlobalSecondaryIndexes", "LocalSecondaryIndexes"] {
+        if r.get(list).and_then(Json::as_array).is_some_and(Vec::is_empty) {
+            return Err(ApiError::validation(format!(
+                "One or more parameter values were invalid: List of {list} is empty"
+            )));
+        }
+    }
     let mut indexes = Vec::new();
     for g in r.objects("GlobalSecondaryIndexes")? {
         indexes.push(index_input(&g, IndexKind::Global)?);
@@ -421,6 +441,23 @@ fn refuse_combined_changes(r: &Req<'_>) -> ApiResult<()> {
     }
     if has("OnDemandThroughput") && others(&["OnDemandThroughput", "BillingMode"]) {
         return refuse("OnDemandThroughput can only be combined with BillingMode in an UpdateTable request");
+    }
+    let updates = r.get("GlobalSecondaryIndexUpdates").and_then(Json::as_array).map(Vec::as_slice).unwrap_or_default();
+    let mut named = Vec::new();
+    for u in updates {
+        let actions: Vec<&Json> =
+            ["Create", "Update", "Delete"].iter().filter_map(|a| u.get(*a).filter(|v| !v.is_null())).collect();
+        if actions.len() > 1 {
+            return refuse("Only one global secondary index action is allowed per GlobalSecondaryIndexUpdate object");
+        }
+        if let Some(name) = actions.first().and_then(|a| a.get("IndexName")).and_then(Json::as_str) {
+            if named.contains(&name) {
+                return refuse(&format!(
+                    "Only one global secondary index update per index is allowed simultaneously. Index: {name}"
+                ));
+            }
+            named.push(name);
+        }
     }
     let index_created_or_deleted = r
         .get("GlobalSecondaryIndexUpdates")
@@ -580,6 +617,9 @@ pub fn tag_resource(app: &App, r: Req<'_>) -> ApiResult<Json> {
 pub fn untag_resource(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let name = table_from_arn(app, r.str("ResourceArn")?)?;
     let keys = r.strings("TagKeys")?.ok_or_else(|| missing("TagKeys"))?;
+    if keys.is_empty() {
+        return Err(ApiError::validation("Atleast one Tag Key needs to be provided as Input."));
+    }
     app.store.alter_table(name, |def| {
         for k in &keys {
             def.tags.remove(k);
