@@ -527,6 +527,15 @@ impl Gen<'_> {
         exprs.push(p);
     }
 
+    /// A ConditionExpression now and then (always under [`Fault::Condition`]).
+    fn maybe_condition(&mut self, body: &mut Map<String, Value>, exprs: &mut Vec<&'static str>) {
+        if self.rng.chance(35) || self.faulty(Fault::Condition) {
+            let c = self.condition();
+            body.insert("ConditionExpression".into(), json!(c));
+            exprs.push(c);
+        }
+    }
+
     /// One request.
     fn request(&mut self) -> (&'static str, Value) {
         self.fault = if self.rng.chance(40) { self.rng.pick(FAULTS) } else { Fault::None };
@@ -537,11 +546,7 @@ impl Gen<'_> {
         let op = match self.rng.below(100) {
             0..=19 => {
                 body.insert("Item".into(), self.item(&table));
-                if self.rng.chance(35) || self.faulty(Fault::Condition) {
-                    let c = self.condition();
-                    body.insert("ConditionExpression".into(), json!(c));
-                    exprs.push(c);
-                }
+                self.maybe_condition(&mut body, &mut exprs);
                 self.return_values(&mut body, &["NONE", "ALL_OLD"]);
                 "PutItem"
             }
@@ -570,11 +575,7 @@ impl Gen<'_> {
             }
             50..=57 => {
                 body.insert("Key".into(), self.key(&table));
-                if self.rng.chance(35) || self.faulty(Fault::Condition) {
-                    let c = self.condition();
-                    body.insert("ConditionExpression".into(), json!(c));
-                    exprs.push(c);
-                }
+                self.maybe_condition(&mut body, &mut exprs);
                 self.return_values(&mut body, &["NONE", "ALL_OLD"]);
                 "DeleteItem"
             }

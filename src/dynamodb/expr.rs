@@ -94,10 +94,15 @@ impl Exprs {
         })
     }
 
-    /// Names the operation's members that take values (default
-    /// `ConditionExpression`), for the message when values come without them.
-    pub fn taking_values_in(mut self, members: &'static str) -> Exprs {
-        self.value_members = members;
+    /// Names the members of operation `op` (or transaction action) that take
+    /// values, for the message when values come without them.
+    pub fn for_operation(mut self, op: &str) -> Exprs {
+        self.value_members = match op {
+            "UpdateItem" | "Update" => "UpdateExpression and ConditionExpression",
+            "Query" => "FilterExpression and KeyConditionExpression",
+            "Scan" => "FilterExpression",
+            _ => "ConditionExpression",
+        };
         self
     }
 

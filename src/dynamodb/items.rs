@@ -356,7 +356,7 @@ pub fn update_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
         &["AttributeUpdates", "ConditionalOperator", "Expected"],
         &["ConditionExpression", "UpdateExpression"],
     )?;
-    let mut ex = Exprs::from_request(&r)?.taking_values_in("UpdateExpression and ConditionExpression");
+    let mut ex = Exprs::from_request(&r)?.for_operation("UpdateItem");
     let update = update_of(&r, &mut ex)?;
     let cond = write_condition(&r, &mut ex)?;
     ex.finish()?;

@@ -215,7 +215,7 @@ impl ReadRequest<'_> {
 
 pub fn query(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let table = app.store.table(r.str("TableName")?)?;
-    let mut ex = Exprs::from_request(&r)?.taking_values_in("FilterExpression and KeyConditionExpression");
+    let mut ex = Exprs::from_request(&r)?.for_operation("Query");
     // KeyConditions goes with either kind (Alternator's tests against
     // DynamoDB: KeyConditions with a ProjectionExpression is served), but
     // not with KeyConditionExpression. DynamoDB names the members in
@@ -258,7 +258,7 @@ pub fn query(app: &App, r: Req<'_>) -> ApiResult<Json> {
 
 pub fn scan(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let table = app.store.table(r.str("TableName")?)?;
-    let mut ex = Exprs::from_request(&r)?.taking_values_in("FilterExpression");
+    let mut ex = Exprs::from_request(&r)?.for_operation("Scan");
     check_exclusive(
         &r,
         &["AttributesToGet", "ConditionalOperator", "ScanFilter"],

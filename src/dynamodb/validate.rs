@@ -199,13 +199,7 @@ fn one_request(op: &str, r: &Req<'_>) -> ApiResult<()> {
             item_from_json(v)?;
         }
     }
-    let mut ex = match op {
-        "GetItem" => Exprs::names_only(r)?,
-        "UpdateItem" => Exprs::from_request(r)?.taking_values_in("UpdateExpression and ConditionExpression"),
-        "Query" => Exprs::from_request(r)?.taking_values_in("FilterExpression and KeyConditionExpression"),
-        "Scan" => Exprs::from_request(r)?.taking_values_in("FilterExpression"),
-        _ => Exprs::from_request(r)?,
-    };
+    let mut ex = if op == "GetItem" { Exprs::names_only(r)? } else { Exprs::from_request(r)?.for_operation(op) };
     if op == "UpdateItem" {
         update_of(r, &mut ex)?;
     }
