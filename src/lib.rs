@@ -8,6 +8,7 @@ pub mod bridge;
 pub mod dynamodb;
 pub mod http;
 pub mod lambda;
+pub mod recovery;
 pub mod streams;
 
 use std::net::SocketAddr;

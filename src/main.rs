@@ -3,6 +3,7 @@
 
 mod cli;
 
+use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -173,6 +174,26 @@ fn default_data_dir() -> PathBuf {
     }
 }
 
+/// Starts the server. A server that restarted itself after a failed write
+/// (`tidepool::recovery`) keeps trying, backing off, if the data directory
+/// cannot be opened yet (the disk filled up again), rather than exit.
+async fn start_serving(config: ServerConfig) -> anyhow::Result<tidepool::Server> {
+    let restarted = tidepool::recovery::attempt();
+    let mut tries = 0;
+    loop {
+        match tidepool::start(config.clone()).await {
+            Ok(server) => return Ok(server),
+            Err(e) if restarted > 0 => {
+                tries += 1;
+                let wait = tidepool::recovery::backoff(tries).max(tidepool::recovery::CHECK_INTERVAL);
+                tracing::error!(error = %format!("{e:#}"), wait_secs = wait.as_secs(), "restarting the server failed; retrying");
+                tokio::time::sleep(wait).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
@@ -247,6 +268,11 @@ async fn run() -> anyhow::Result<()> {
                 Ok(limit) => tracing::debug!(limit, "open-file limit"),
                 Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit to its hard limit"),
             }
+            tidepool::recovery::survive_file_size_limit();
+            let started = std::time::Instant::now();
+            // A server that restarted itself (`tidepool::recovery`) listens
+            // where it did before, even if it was started with `--port 0`.
+            let port = tidepool::recovery::inherited_port().unwrap_or(port);
             let data_dir = if in_memory { None } else { Some(data_dir.unwrap_or_else(default_data_dir)) };
             if let Some(d) = &data_dir {
                 std::fs::create_dir_all(d).with_context(|| format!("create data directory {}", d.display()))?;
@@ -279,11 +305,27 @@ async fn run() -> anyhow::Result<()> {
                 guest_memory_mb,
                 ..ServerConfig::default()
             };
-            let server = tidepool::start(config).await?;
-            println!("tidepool listening on {}", server.endpoint());
-            shutdown_signal().await;
-            tracing::info!("shutting down");
-            server.stop().await?;
+            let persistent = config.data_dir.is_some();
+            let server = start_serving(config).await?;
+            // Not `println!`: it panics if stdout is closed, which a server
+            // that restarted itself may find (its first reader gone).
+            let _ = writeln!(std::io::stdout().lock(), "tidepool listening on {}", server.endpoint());
+            let store = server.store.clone();
+            tokio::select! {
+                () = shutdown_signal() => {
+                    tracing::info!("shutting down");
+                    server.stop().await?;
+                }
+                attempt = tidepool::recovery::until_restart_is_due(&store, persistent, started) => {
+                    let port = server.addr.port();
+                    if tokio::time::timeout(tidepool::recovery::DRAIN, server.stop()).await.is_err() {
+                        tracing::warn!("in-flight work did not finish within the drain time; restarting anyway");
+                    }
+                    drop(store);
+                    let e = tidepool::recovery::restart(port, attempt);
+                    anyhow::bail!("restart the server to reopen its store: {e}");
+                }
+            }
         }
         Command::Deploy { manifest, endpoint } => cli::deploy(&manifest, &endpoint.parse()?).await?,
         Command::Invoke { function, payload, log, endpoint } => {

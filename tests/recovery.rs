@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Child;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{ScalarAttributeType, StreamSpecification, StreamViewType};
+use aws_sdk_dynamodb::types::{PutRequest, ScalarAttributeType, StreamSpecification, StreamViewType, WriteRequest};
 use aws_sdk_dynamodbstreams::types::{AttributeValue as StreamValue, ShardIteratorType};
 use common::{client, create_table, n, s, start_in, streams_client};
 use tidepool_store::Durability;
@@ -254,4 +254,115 @@ async fn stream_records_survive_sigkill_exactly_once_in_order() {
         }
     }
     assert!(acknowledged.len() > 100, "the writers got going: {}", acknowledged.len());
+}
+
+/// Sets the file-size limit (`ulimit -f`, bytes) of process `pid`.
+#[cfg(target_os = "linux")]
+fn set_file_size_limit(pid: u32, bytes: Option<u64>) {
+    use rustix::process::{Pid, Resource, Rlimit, prlimit};
+    let pid = Pid::from_raw(pid as i32).expect("a live child's pid");
+    prlimit(Some(pid), Resource::Fsize, Rlimit { current: bytes, maximum: None }).expect("prlimit the server");
+}
+
+/// A full disk, seen by the real binary through a file-size limit (writes
+/// past it fail with `EFBIG` as they would with `ENOSPC`): writes are
+/// refused with a retryable `ThrottlingException` while reads go on, and
+/// once there is room again the server restarts itself in place (same
+/// process, same port) and takes writes again, with every acknowledged
+/// write kept.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_full_disk_pauses_writes_until_there_is_room_again() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = dir.path().join("stdout");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tidepool"))
+        .args(["serve", "--port", "0", "--data-dir"])
+        .arg(&data)
+        .env("RUST_LOG", "info")
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(dir.path().join("server.log")).unwrap())
+        .spawn()
+        .expect("spawn tidepool");
+    let listening = || -> Vec<String> {
+        let text = std::fs::File::open(&out).map(BufReader::new).unwrap();
+        text.lines().map_while(Result::ok).filter(|l| l.starts_with("tidepool listening on ")).collect()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while listening().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the server did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let endpoint = listening()[0].rsplit(' ').next().unwrap().to_string();
+    let c = client(&endpoint);
+    create_table(&c, "full", None).await;
+    let put = |i: usize| {
+        c.put_item().table_name("full").item("pk", s(&format!("k{i}"))).item("v", s(&"x".repeat(2000))).send()
+    };
+    let mut acknowledged = Vec::new();
+    for i in 0..20 {
+        put(i).await.unwrap();
+        acknowledged.push(format!("k{i}"));
+    }
+
+    // The disk fills up: no file can grow past 1 MiB. fjall allocates its
+    // journal 64 MiB at a time, so the write that fails is the one that
+    // needs a new journal file or a flushed memtable's table file.
+    set_file_size_limit(child.id(), Some(1024 * 1024));
+    let mut refused = None;
+    let big = s(&"y".repeat(16 * 1024));
+    'load: for batch in 0..400 {
+        let keys: Vec<String> = (0..25).map(|i| format!("b{batch}-{i}")).collect();
+        let mut req = c.batch_write_item();
+        let writes = keys
+            .iter()
+            .map(|k| {
+                let item = [("pk".to_string(), s(k)), ("v".to_string(), big.clone())].into();
+                WriteRequest::builder().put_request(PutRequest::builder().set_item(Some(item)).build().unwrap()).build()
+            })
+            .collect();
+        req = req.request_items("full", writes);
+        match req.send().await {
+            Ok(out) => {
+                assert!(out.unprocessed_items().is_none_or(|u| u.is_empty()), "{out:?}");
+                acknowledged.extend(keys);
+            }
+            Err(e) => {
+                refused = Some(e.into_service_error());
+                break 'load;
+            }
+        }
+    }
+    let refused = refused.expect("a write past the limit is refused");
+    assert_eq!(refused.meta().code(), Some("ThrottlingException"), "{refused:?}");
+    assert!(refused.meta().message().unwrap().contains("out of space"), "{refused:?}");
+    // Still refused, and retryable: nothing needs a restart by hand.
+    let again = put(5000).await.unwrap_err().into_service_error();
+    assert_eq!(again.meta().code(), Some("ThrottlingException"), "{again:?}");
+    // Reads go on.
+    let got = c.get_item().table_name("full").key("pk", s("k3")).send().await.unwrap();
+    assert!(got.item().is_some());
+
+    // Room again: the server reopens its store by itself, in place.
+    set_file_size_limit(child.id(), None);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(child.try_wait().unwrap().is_none(), "the server exited instead of restarting itself");
+        match put(6000).await {
+            Ok(_) => break,
+            Err(e) => {
+                assert!(std::time::Instant::now() < deadline, "writes did not resume: {e:?}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    assert_eq!(listening().len(), 2, "one restart, on the same port: {:?}", listening());
+    assert_eq!(listening()[1], listening()[0]);
+    for k in acknowledged {
+        let got = c.get_item().table_name("full").key("pk", s(&k)).consistent_read(true).send().await;
+        assert!(got.unwrap().item().is_some(), "acknowledged item {k} was lost");
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
 }

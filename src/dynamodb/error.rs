@@ -4,7 +4,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value as Json, json};
-use tidepool_store::StoreError;
+use tidepool_store::{StoreError, WriteFailure};
 
 use super::attr::item_to_json;
 
@@ -99,6 +99,19 @@ impl From<StoreError> for ApiError {
                 err.extra.insert("CancellationReasons".into(), Json::Array(list));
                 err
             }
+            // Retryable: writes resume once the server has reopened its
+            // store (`crate::recovery`); reads are served meanwhile.
+            StoreError::Poisoned(WriteFailure::OutOfSpace) => ApiError::new(
+                bad,
+                "ThrottlingException",
+                "Writes are paused: the server's data directory is out of space. \
+                 They resume once space is freed; retry.",
+            ),
+            StoreError::Poisoned(WriteFailure::Storage) => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerError",
+                "Writes are paused after a storage failure while the server recovers; retry.",
+            ),
             other => {
                 tracing::error!(error = %other, "store failure");
                 ApiError::internal()

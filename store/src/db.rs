@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -14,7 +14,7 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 
 use crate::catalog::{self, CreateTableInput, IndexInput};
 use crate::durability::{Durability, GroupCommit};
-use crate::error::{CancellationReason, Result, StoreError};
+use crate::error::{CancellationReason, Result, StoreError, WriteFailure};
 use crate::key::{index_key, item_key};
 use crate::stream::{
     Image, LiveStream, Origin, RecordRef, StreamConfig, StreamMeta, Streams, decode_stored, encode_record,
@@ -180,7 +180,9 @@ pub(crate) struct Inner {
     /// When (ms since `opened`) a writer last checked the memtables' sizes.
     memtables_checked_ms: AtomicU64,
     opened: std::time::Instant,
-    poisoned: AtomicBool,
+    /// Set by the first write that failed in fjall (see
+    /// [`Store::write_failure`]).
+    poisoned: std::sync::OnceLock<WriteFailure>,
 }
 
 impl Inner {
@@ -249,7 +251,8 @@ impl Drop for Inner {
         // when there is enough to matter for the next open.
         const FLUSH_AT_CLOSE_BYTES: u64 = 16 * 1024 * 1024;
         if !self.temporary
-            && !self.poisoned.load(Ordering::Acquire)
+            && self.poisoned.get().is_none()
+            && self.group.failure().is_none()
             && self.db.write_buffer_size() >= FLUSH_AT_CLOSE_BYTES
         {
             for ks in &self.keyspaces() {
@@ -450,7 +453,7 @@ impl Store {
                 maintenance: Mutex::new(None),
                 memtables_checked_ms: AtomicU64::new(0),
                 opened: std::time::Instant::now(),
-                poisoned: AtomicBool::new(false),
+                poisoned: std::sync::OnceLock::new(),
             }),
         };
         store.adopt_legacy_streams()?;
@@ -616,19 +619,30 @@ impl Store {
         (names.into_iter().take(limit).cloned().collect(), more)
     }
 
+    /// Why the store takes no more writes, if it does not: a write or an
+    /// fsync failed, so the journal's state is unknown until the data
+    /// directory is opened again (which recovers the journal to its last
+    /// whole batch). Reads go on. The server watches this and reopens the
+    /// store once the disk has room (`src/recovery.rs`).
+    pub fn write_failure(&self) -> Option<WriteFailure> {
+        self.inner.poisoned.get().copied().or_else(|| self.inner.group.failure())
+    }
+
     fn check_writable(&self) -> Result<()> {
-        if self.inner.poisoned.load(Ordering::Acquire) || self.inner.group.failed() {
-            return Err(StoreError::Poisoned);
+        match self.write_failure() {
+            Some(f) => Err(StoreError::Poisoned(f)),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Marks the store unwritable after a storage failure left state unknown.
     fn poison_on_err<T>(&self, r: std::result::Result<T, fjall::Error>) -> Result<T> {
         r.map_err(|e| {
             tracing::error!(error = %e, "storage write failed; refusing further writes");
-            self.inner.poisoned.store(true, Ordering::Release);
-            StoreError::Storage(e)
+            // The first failure names the cause; fjall's own `Poisoned`
+            // after a failed flush in its workers says nothing more.
+            let failure = *self.inner.poisoned.get_or_init(|| WriteFailure::of_fjall(&e, &self.inner.path));
+            StoreError::Poisoned(failure)
         })
     }
 
@@ -961,8 +975,8 @@ impl Store {
             (self.commit_unit(unit, sys, &mut wakes)?, out)
         };
         if let Some(ticket) = ticket {
-            if !self.inner.group.wait(ticket) {
-                return Err(StoreError::Poisoned);
+            if let Err(failure) = self.inner.group.wait(ticket) {
+                return Err(StoreError::Poisoned(failure));
             }
             self.rotate_full_memtables();
         }

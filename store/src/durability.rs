@@ -22,8 +22,9 @@
 //! journal is intact), so the fsync falls back to fjall's own, through the
 //! descriptor fjall keeps open, and writes go on. A failed fsync or hand-off
 //! is different: after one the kernel may have dropped the dirty pages, so
-//! the journal is not known to be on disk, and writes are refused until a
-//! restart (fjall poisons itself too).
+//! the journal is not known to be on disk, and writes are refused (fjall
+//! poisons itself too) until the store is opened again, which the server
+//! does by itself once the disk has room (`src/recovery.rs`).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
@@ -31,6 +32,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use fjall::{Database, PersistMode};
+
+use crate::error::WriteFailure;
 
 /// How commits reach the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +66,8 @@ struct State {
     waiters: usize,
     /// The sync-mode flusher is waiting on `work_cv`.
     idle: bool,
-    failed: bool,
+    /// Set by a failed fsync or hand-off: nothing more is acknowledged.
+    failed: Option<WriteFailure>,
     shutdown: bool,
 }
 
@@ -73,6 +77,8 @@ pub(crate) struct GroupCommit {
     /// Writers wait here for their ticket to be synced (or flushed).
     synced_cv: Condvar,
     db: Database,
+    /// The data directory.
+    dir: PathBuf,
     /// The flusher waits here for work or its interval.
     work_cv: Condvar,
     mode: Durability,
@@ -87,6 +93,7 @@ impl GroupCommit {
             work_cv: Condvar::new(),
             mode,
             db: db.clone(),
+            dir: dir.clone(),
         });
         let worker = gc.clone();
         let handle = std::thread::Builder::new()
@@ -111,7 +118,7 @@ impl GroupCommit {
                     Durability::Sync => {
                         // After a failed fsync nothing more is synced: wait
                         // for shutdown rather than retry in a loop.
-                        while (st.requested == st.synced || st.failed) && !st.shutdown {
+                        while (st.requested == st.synced || st.failed.is_some()) && !st.shutdown {
                             st.idle = true;
                             st = self.work_cv.wait(st).unwrap_or_else(|p| p.into_inner());
                             st.idle = false;
@@ -120,6 +127,10 @@ impl GroupCommit {
                     Durability::Buffered { flush_interval } => {
                         if !st.shutdown {
                             st = self.work_cv.wait_timeout(st, flush_interval).unwrap_or_else(|p| p.into_inner()).0;
+                        }
+                        // As above: one failure, logged once, is final.
+                        while st.failed.is_some() && !st.shutdown {
+                            st = self.work_cv.wait(st).unwrap_or_else(|p| p.into_inner());
                         }
                     }
                 }
@@ -150,9 +161,9 @@ impl GroupCommit {
                     st.synced = st.synced.max(target);
                     st.flushed = st.flushed.max(target);
                 }
-                Err(e) => {
+                Err((failure, e)) => {
                     tracing::error!(error = %e, "fsync of the journal failed; refusing further writes");
-                    st.failed = true;
+                    st.failed = Some(failure);
                 }
             }
             self.wake_waiters(&st);
@@ -182,8 +193,8 @@ impl GroupCommit {
     }
 
     /// Blocks until `ticket` is handed to the operating system (buffered
-    /// mode) or on disk (sync mode). Returns false if that failed.
-    pub(crate) fn wait(&self, ticket: u64) -> bool {
+    /// mode) or on disk (sync mode). Fails if that failed.
+    pub(crate) fn wait(&self, ticket: u64) -> Result<(), WriteFailure> {
         if self.mode != Durability::Sync {
             return self.flush(ticket);
         }
@@ -191,22 +202,22 @@ impl GroupCommit {
         if st.idle {
             self.work_cv.notify_one();
         }
-        while st.synced < ticket && !st.failed && !st.shutdown {
+        while st.synced < ticket && st.failed.is_none() && !st.shutdown {
             st = self.wait_synced(st);
         }
-        !st.failed
+        st.failed.map_or(Ok(()), Err)
     }
 
     /// Group flush: the first waiter writes the journal buffer out for every
     /// commit registered so far; the others wait for it.
-    fn flush(&self, ticket: u64) -> bool {
+    fn flush(&self, ticket: u64) -> Result<(), WriteFailure> {
         let mut st = self.lock();
         loop {
-            if st.failed {
-                return false;
+            if let Some(failure) = st.failed {
+                return Err(failure);
             }
             if st.flushed >= ticket {
-                return true;
+                return Ok(());
             }
             if st.flushing {
                 st = self.wait_synced(st);
@@ -222,14 +233,14 @@ impl GroupCommit {
                 Ok(()) => st.flushed = st.flushed.max(target),
                 Err(e) => {
                     tracing::error!(error = %e, "writing the journal failed; refusing further writes");
-                    st.failed = true;
+                    st.failed = Some(WriteFailure::of_fjall(&e, &self.dir));
                 }
             }
             self.wake_waiters(&st);
         }
     }
 
-    pub(crate) fn failed(&self) -> bool {
+    pub(crate) fn failure(&self) -> Option<WriteFailure> {
         self.lock().failed
     }
 
@@ -261,15 +272,16 @@ enum Synced {
 /// fjall fsyncs its active journal under its lock, through the descriptor it
 /// holds: that needs no new one, and covers the same commits. An error here
 /// is fatal: the hand-off or an fsync failed.
-fn sync_journal(db: &Database, dir: &Path) -> Result<Synced, String> {
-    db.persist(PersistMode::Buffer).map_err(|e| e.to_string())?;
+fn sync_journal(db: &Database, dir: &Path) -> Result<Synced, (WriteFailure, String)> {
+    let fjall_failed = |e: fjall::Error| (WriteFailure::of_fjall(&e, dir), e.to_string());
+    db.persist(PersistMode::Buffer).map_err(fjall_failed)?;
     let why = match sync_journal_files(dir) {
         Ok(synced) if synced > 0 => return Ok(Synced::Files),
         Ok(_) => None,
         Err(JournalFileError::Open(e)) => Some(e),
         Err(JournalFileError::Sync(e)) => return Err(e),
     };
-    db.persist(PersistMode::SyncAll).map_err(|e| e.to_string())?;
+    db.persist(PersistMode::SyncAll).map_err(fjall_failed)?;
     Ok(Synced::Fallback(why))
 }
 
@@ -278,7 +290,7 @@ enum JournalFileError {
     /// The directory could not be listed or a file opened: nothing was done.
     Open(String),
     /// An fsync failed: the file's state on disk is unknown.
-    Sync(String),
+    Sync((WriteFailure, String)),
 }
 
 /// Fsyncs every journal file in `dir`; returns how many.
@@ -291,7 +303,9 @@ fn sync_journal_files(dir: &Path) -> Result<usize, JournalFileError> {
             continue;
         }
         match std::fs::File::open(&path) {
-            Ok(file) => file.sync_data().map_err(|e| JournalFileError::Sync(format!("{}: {e}", path.display())))?,
+            Ok(file) => file
+                .sync_data()
+                .map_err(|e| JournalFileError::Sync((WriteFailure::of_io(&e), format!("{}: {e}", path.display()))))?,
             // Flushed and dropped by fjall since the listing: nothing to sync.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(open(e, &path)),
@@ -343,9 +357,9 @@ mod tests {
         for i in 0..3 {
             ks.insert(format!("k{i}"), "v").unwrap();
             let ticket = gc.register();
-            assert!(gc.wait(ticket), "write {i} was refused");
+            assert_eq!(gc.wait(ticket), Ok(()), "write {i} was refused");
         }
-        assert!(!gc.failed());
+        assert!(gc.failure().is_none());
         gc.shutdown();
         flusher.join().unwrap();
     }

@@ -47,9 +47,10 @@ pub enum StoreError {
     /// The disk holds data we cannot decode.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
-    /// A previous storage failure left state unknown; writes are refused.
-    #[error("the store refused writes after an earlier storage failure")]
-    Poisoned,
+    /// A storage failure left the journal's state unknown; writes are
+    /// refused until the server reopens the store (see `src/recovery.rs`).
+    #[error("{0}")]
+    Poisoned(WriteFailure),
     /// The storage engine failed.
     #[error("storage engine: {0}")]
     Storage(#[from] fjall::Error),
@@ -62,13 +63,59 @@ impl StoreError {
 
     /// True when the client caused this and can fix it.
     pub fn is_client_error(&self) -> bool {
-        !matches!(self, StoreError::Corrupt(_) | StoreError::Poisoned | StoreError::Storage(_))
+        !matches!(self, StoreError::Corrupt(_) | StoreError::Poisoned(_) | StoreError::Storage(_))
     }
 }
 
 impl From<crate::value::CodecError> for StoreError {
     fn from(e: crate::value::CodecError) -> Self {
         StoreError::Corrupt(e.to_string())
+    }
+}
+
+/// Why the store stopped taking writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteFailure {
+    /// The disk (or a quota, or a file-size limit) had no room for a write:
+    /// once there is room again, a reopened store takes writes.
+    OutOfSpace,
+    /// Any other failure of the disk or the engine.
+    Storage,
+}
+
+impl WriteFailure {
+    /// Classifies the I/O error behind a failed write.
+    pub fn of_io(e: &std::io::Error) -> WriteFailure {
+        use std::io::ErrorKind::{FileTooLarge, QuotaExceeded, StorageFull};
+        // ENOSPC, EDQUOT, EFBIG (a `ulimit -f` file-size limit).
+        if matches!(e.kind(), StorageFull | QuotaExceeded | FileTooLarge) {
+            WriteFailure::OutOfSpace
+        } else {
+            WriteFailure::Storage
+        }
+    }
+
+    /// Classifies a failed fjall call on the data directory `dir`. fjall
+    /// reports a write after a failed flush in its workers only as
+    /// "poisoned"; the file system then tells whether it is out of room.
+    pub fn of_fjall(e: &fjall::Error, dir: &std::path::Path) -> WriteFailure {
+        match e {
+            fjall::Error::Io(e) => WriteFailure::of_io(e),
+            fjall::Error::Storage(fjall::LsmError::Io(e)) => WriteFailure::of_io(e),
+            _ => match crate::space::headroom(dir) {
+                Err(e) => WriteFailure::of_io(&e),
+                Ok(_) => WriteFailure::Storage,
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for WriteFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WriteFailure::OutOfSpace => "writes are paused: the data directory is out of space",
+            WriteFailure::Storage => "writes are paused after a storage failure",
+        })
     }
 }
 

@@ -10,6 +10,7 @@ pub mod expr;
 pub mod key;
 pub mod partiql;
 pub mod query;
+pub mod space;
 pub mod stream;
 mod stream_ops;
 pub mod table;
@@ -22,7 +23,7 @@ pub use db::{
     TableStats, WriteOp, WriteOptions, WriteOutcome, format_timestamp_millis,
 };
 pub use durability::Durability;
-pub use error::{CancellationReason, StoreError};
+pub use error::{CancellationReason, StoreError, WriteFailure};
 pub use stream::{Origin, StreamConfig};
 pub use stream_ops::{MAX_READ_BYTES, MAX_READ_RECORDS};
 pub use unit::Unit;
