@@ -439,7 +439,9 @@ pub async fn logs(function: &str, follow: bool, endpoint: &Endpoint) -> anyhow::
         let printed = (|| {
             let mut out = std::io::stdout().lock();
             for l in &lines {
-                writeln!(out, "{}", l["message"].as_str().unwrap_or_default())?;
+                // As `aws logs tail`: each line after its time (UTC).
+                let at = tidepool_store::format_timestamp_millis(l["timestamp"].as_u64().unwrap_or_default());
+                writeln!(out, "{at}Z {}", l["message"].as_str().unwrap_or_default())?;
             }
             out.flush()
         })();

@@ -139,7 +139,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
     let store = tokio::task::spawn_blocking(move || Store::open(store_config))
         .await
         .context("join the store opener")?
-        .context("open data directory")?;
+        .context("open the store")?;
     let listener = TcpListener::bind(config.listen).await.with_context(|| format!("bind {}", config.listen))?;
     let addr = listener.local_addr().context("read the bound address")?;
     let app = Arc::new(dynamodb::App::new(

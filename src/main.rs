@@ -19,6 +19,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(name = "tidepool", version, about = "DynamoDB, DynamoDB Streams and Lambda in one binary")]
 struct Cli {
+    /// On an error, print its backtrace too (with `RUST_BACKTRACE=1`).
+    #[arg(long, global = true)]
+    debug: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -222,24 +225,51 @@ async fn shutdown_signal() {
 /// memory is reserved, not committed: threads touch only what they use.
 const THREAD_STACK_BYTES: usize = 32 * 1024 * 1024;
 
-fn main() -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_multi_thread()
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let debug = cli.debug;
+    let ran = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_stack_size(THREAD_STACK_BYTES)
         .build()
-        .context("start the async runtime")?
-        .block_on(run())
+        .context("start the async runtime")
+        .and_then(|rt| rt.block_on(run(cli)));
+    match ran {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line a person can act on; the chain of causes and a
+            // backtrace only when asked for.
+            if debug {
+                eprintln!("tidepool: error: {e:?}");
+            } else {
+                eprintln!("tidepool: error: {e:#}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
-async fn run() -> anyhow::Result<()> {
+/// The server's log: to stderr, coloured only on a terminal, at INFO
+/// unless `RUST_LOG` says otherwise. The storage engine's lifecycle lines
+/// (opening, recovering, each flush) are at its DEBUG; its warnings and
+/// errors are shown.
+fn init_server_log() {
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER)),
         )
         .init();
-    let cli = Cli::parse();
+}
+
+/// The server's log filter when `RUST_LOG` is not set: fjall and its LSM
+/// tree log every open, recovery and ingestion at INFO.
+const DEFAULT_LOG_FILTER: &str = "info,fjall=warn,lsm_tree=warn";
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve {
             port,
@@ -263,6 +293,8 @@ async fn run() -> anyhow::Result<()> {
             write_timeout_secs,
             guest_memory_mb,
         } => {
+            // Only the server logs: the client commands print their answers.
+            init_server_log();
             tidepool::lambda::logs::set_show_at_info(log_functions);
             match tidepool::http::raise_descriptor_limit() {
                 Ok(limit) => tracing::debug!(limit, "open-file limit"),

@@ -26,6 +26,11 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// A `tidepool logs` line without its time.
+fn message(line: &str) -> &str {
+    line.split_once(' ').map_or(line, |(_, m)| m)
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -153,8 +158,11 @@ async fn the_cli_deploys_invokes_lists_and_reads_logs() {
     let out = tidepool(&ep, &["logs", "echo"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.lines().next().unwrap().starts_with("START RequestId: "), "{text}");
-    assert!(text.lines().last().unwrap().starts_with("REPORT RequestId: "), "{text}");
+    // Each line after its time, as `aws logs tail` prints them.
+    let (at, first) = text.lines().next().unwrap().split_once(' ').unwrap();
+    assert!(at.len() == "2026-12-04T02:46:19.696Z".len() && at.ends_with('Z') && at.contains('T'), "{text}");
+    assert!(first.starts_with("START RequestId: "), "{text}");
+    assert!(message(text.lines().last().unwrap()).starts_with("REPORT RequestId: "), "{text}");
     let out = tidepool(&ep, &["logs", "nobody"]).await;
     assert!(!out.status.success());
 
@@ -182,7 +190,7 @@ async fn the_cli_deploys_invokes_lists_and_reads_logs() {
         assert!(out.status.success(), "{}", stderr(&out));
         let wait = tokio::time::Instant::now() + Duration::from_millis(500);
         while let Ok(Some(line)) = tokio::time::timeout_at(wait, rx.recv()).await {
-            if line == "out: followed" {
+            if message(&line) == "out: followed" {
                 break 'follow;
             }
             seen.push(line);
@@ -292,9 +300,62 @@ async fn an_asynchronous_invocation_that_fails_is_tried_three_times() {
     // Three attempts under one request id.
     let out = tidepool(&ep, &["logs", "fail"]).await;
     let text = stdout(&out);
-    let starts = text.lines().filter(|l| l.starts_with("START RequestId: ")).collect::<Vec<_>>();
+    let starts = text.lines().map(message).filter(|l| l.starts_with("START RequestId: ")).collect::<Vec<_>>();
     assert_eq!(starts, vec![format!("START RequestId: {id} Version: $LATEST"); 3], "{text}");
     assert_eq!(text.matches("failing a batch of 0 records").count(), 3, "{text}");
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// Errors a person can act on: one line naming the cause (and the path
+/// once), no backtrace even with `RUST_BACKTRACE` set, unless `--debug`.
+#[tokio::test]
+async fn errors_are_one_line_without_a_backtrace() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut first, _) = common::spawn_server(&[std::ffi::OsStr::new("--data-dir"), data.as_os_str()]);
+    let run = |args: Vec<std::ffi::OsString>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tidepool"));
+        cmd.args(args).env("RUST_BACKTRACE", "1").env_remove("TIDEPOOL_ENDPOINT").env_remove("RUST_LOG");
+        cmd.output().expect("run tidepool")
+    };
+    let serve = |debug: bool| {
+        let mut args: Vec<std::ffi::OsString> = vec!["serve".into(), "--port".into(), "0".into(), "--data-dir".into()];
+        args.push(data.clone().into());
+        if debug {
+            args.push("--debug".into());
+        }
+        run(args)
+    };
+
+    // A data directory held by another server names it and its process.
+    let out = serve(false);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    let line = err.lines().find(|l| l.starts_with("tidepool: error: ")).unwrap_or_else(|| panic!("{err}"));
+    let want = format!("is in use by another server (process {})", first.id());
+    assert!(line.contains(&want) && line.contains(&data.display().to_string()), "{err}");
+    assert_eq!(err.matches(&data.display().to_string()).count(), 1, "the path once: {err}");
+    assert!(!err.to_lowercase().contains("backtrace"), "{err}");
+    // No colour codes when stderr is not a terminal.
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+    // Nor does the storage engine say it opened or recovered anything.
+    assert!(!err.contains("fjall") && !err.contains("lsm_tree"), "{err}");
+    // `--debug` shows the chain and the backtrace.
+    let err = stderr(&serve(true));
+    assert!(err.to_lowercase().contains("backtrace"), "{err}");
+
+    // A misspelt manifest key: the nearest name, and nothing else.
+    let manifest = dir.path().join("tidepool.toml");
+    std::fs::write(&manifest, "[[mapping]]\nfunction = \"f\"\ntable = \"T\"\nMaximumRetryAttemps = 2\n").unwrap();
+    let out = run(vec!["deploy".into(), manifest.clone().into()]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("unknown key `MaximumRetryAttemps` in [[mapping]]; did you mean `MaximumRetryAttempts`?"),
+        "{err}"
+    );
+    assert!(!err.to_lowercase().contains("backtrace"), "{err}");
+    first.kill().unwrap();
+    first.wait().unwrap();
 }

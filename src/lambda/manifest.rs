@@ -84,12 +84,79 @@ pub struct FunctionDecl {
     pub description: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// A `[[mapping]]`: the function, the table, and CreateEventSourceMapping's
+/// parameters by Lambda's names. An unknown key is refused with the nearest
+/// known one: a misspelt `MaximumRetryAttemps` must not silently leave
+/// retries unbounded.
+#[derive(Debug, Clone)]
 pub struct MappingDecl {
     pub function: String,
     pub table: String,
-    #[serde(flatten)]
     pub params: MappingParams,
+}
+
+/// The keys of a `[[mapping]]` besides the parameters.
+const MAPPING_KEYS: [&str; 2] = ["function", "table"];
+
+impl<'de> Deserialize<'de> for MappingDecl {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        #[derive(Deserialize)]
+        struct Loose {
+            function: String,
+            table: String,
+            #[serde(flatten)]
+            params: MappingParams,
+        }
+        let table = toml::Table::deserialize(d)?;
+        // Every parameter's name, from the type itself (each is serialized,
+        // as null when unset).
+        let params = serde_json::to_value(MappingParams::default()).map_err(D::Error::custom)?;
+        let known: Vec<&str> = MAPPING_KEYS
+            .into_iter()
+            .chain(params.as_object().into_iter().flat_map(|o| o.keys().map(String::as_str)))
+            .collect();
+        for key in table.keys() {
+            if !known.contains(&key.as_str()) {
+                let hint = nearest(key, &known).map(|k| format!("; did you mean `{k}`?")).unwrap_or_default();
+                return Err(D::Error::custom(format!(
+                    "unknown key `{key}` in [[mapping]]{hint} (keys: {})",
+                    known.join(", ")
+                )));
+            }
+        }
+        let loose: Loose = toml::Value::Table(table).try_into().map_err(D::Error::custom)?;
+        Ok(MappingDecl { function: loose.function, table: loose.table, params: loose.params })
+    }
+}
+
+/// The known name closest to `key`, if one is close enough to be a slip:
+/// compared without case or underscores (`batch_size` finds `BatchSize`),
+/// within a third of its length in edits.
+fn nearest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
+    let plain = |s: &str| s.chars().filter(|c| *c != '_').flat_map(char::to_lowercase).collect::<Vec<char>>();
+    let key = plain(key);
+    known
+        .iter()
+        .map(|k| (edit_distance(&key, &plain(k)), *k))
+        .filter(|(d, k)| *d <= (k.len() / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance.
+fn edit_distance(a: &[char], b: &[char]) -> usize {
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 /// What applying a manifest did, one line per change.
@@ -322,5 +389,32 @@ mod tests {
         assert!(m.mappings[0].params.destination_config.is_some());
         assert!(Manifest::parse("[[table]]\nname = 1").is_err());
         assert!(Manifest::parse("[[nonsense]]").is_err());
+    }
+
+    #[test]
+    fn misspelt_mapping_keys_are_refused_with_the_nearest_name() {
+        let mapping = |line: &str| format!("[[mapping]]\nfunction = \"f\"\ntable = \"T\"\n{line}\n");
+        for (line, hint) in [
+            ("MaximumRetryAttemps = 2", Some("MaximumRetryAttempts")),
+            ("BatchSzie = 10", Some("BatchSize")),
+            ("batch_size = 10", Some("BatchSize")),
+            ("startingposition = \"LATEST\"", Some("StartingPosition")),
+            ("Colour = \"blue\"", None),
+        ] {
+            let err = Manifest::parse(&mapping(line)).expect_err(line).to_string();
+            let key = line.split(' ').next().unwrap();
+            assert!(err.contains(&format!("unknown key `{key}` in [[mapping]]")), "{err}");
+            match hint {
+                Some(h) => assert!(err.contains(&format!("did you mean `{h}`?")), "{err}"),
+                None => assert!(!err.contains("did you mean"), "{err}"),
+            }
+            // TOML's error names the line.
+            assert!(err.contains("line 1"), "{err}");
+        }
+        let m = Manifest::parse(&mapping("MaximumRetryAttempts = 2\nExactlyOnce = true")).unwrap();
+        assert_eq!(m.mappings[0].params.maximum_retry_attempts, Some(2));
+        assert_eq!(m.mappings[0].params.exactly_once, Some(true));
+        // Still a missing function or table is refused.
+        assert!(Manifest::parse("[[mapping]]\ntable = \"T\"").is_err());
     }
 }

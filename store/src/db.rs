@@ -366,6 +366,30 @@ fn stats_key(id: u64) -> Vec<u8> {
     [META_STATS, &id.to_be_bytes()].concat()
 }
 
+/// The data directory's file naming the process that has it open (its id),
+/// so that another server finding it locked can say which.
+const OWNER_FILE: &str = "tidepool.pid";
+
+/// Why the data directory at `path` did not open, naming it once.
+fn open_error(path: &std::path::Path, e: fjall::Error) -> StoreError {
+    match e {
+        fjall::Error::Locked => {
+            let owner = std::fs::read_to_string(path.join(OWNER_FILE))
+                .ok()
+                .and_then(|pid| pid.trim().parse::<u32>().ok())
+                .map(|pid| format!(" (process {pid})"))
+                .unwrap_or_default();
+            StoreError::Open(format!(
+                "the data directory {} is in use by another server{owner}: stop it, or give this one another --data-dir",
+                path.display()
+            ))
+        }
+        fjall::Error::Io(e) => StoreError::Open(format!("{}: {e}", path.display())),
+        fjall::Error::Storage(fjall::LsmError::Io(e)) => StoreError::Open(format!("{}: {e}", path.display())),
+        e => StoreError::Open(format!("{}: {e}", path.display())),
+    }
+}
+
 impl Store {
     /// Opens (or creates) the store and recovers its catalog.
     pub fn open(config: StoreConfig) -> Result<Store> {
@@ -389,7 +413,11 @@ impl Store {
         let cached_files = if config.max_cached_files > 0 { config.max_cached_files } else { DEFAULT_CACHED_FILES };
         builder = builder.max_cached_files(Some(cached_files.max(MIN_CACHED_FILES)));
         builder = builder.max_journaling_size(MAX_JOURNAL_BYTES);
-        let db = builder.open()?;
+        let db = builder.open().map_err(|e| open_error(&path, e))?;
+        if !temporary {
+            // Read by the next server that finds the directory locked.
+            let _ = std::fs::write(path.join(OWNER_FILE), std::process::id().to_string());
+        }
         lower_background_priority();
         let meta = db.keyspace("meta", keyspace_options)?;
         // Stream records are written once, read in order and dropped by age:

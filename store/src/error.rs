@@ -51,6 +51,10 @@ pub enum StoreError {
     /// refused until the server reopens the store (see `src/recovery.rs`).
     #[error("{0}")]
     Poisoned(WriteFailure),
+    /// The data directory could not be opened (held by another process,
+    /// not readable): says which and why.
+    #[error("{0}")]
+    Open(String),
     /// The storage engine failed.
     #[error("storage engine: {0}")]
     Storage(#[from] fjall::Error),
@@ -63,7 +67,7 @@ impl StoreError {
 
     /// True when the client caused this and can fix it.
     pub fn is_client_error(&self) -> bool {
-        !matches!(self, StoreError::Corrupt(_) | StoreError::Poisoned(_) | StoreError::Storage(_))
+        !matches!(self, StoreError::Corrupt(_) | StoreError::Poisoned(_) | StoreError::Storage(_) | StoreError::Open(_))
     }
 }
 
