@@ -178,15 +178,16 @@ fn default_data_dir() -> PathBuf {
 }
 
 /// Starts the server. A server that restarted itself after a failed write
-/// (`tidepool::recovery`) keeps trying, backing off, if the data directory
-/// cannot be opened yet (the disk filled up again), rather than exit.
+/// (`tidepool::recovery`) tries again, backing off, if the data directory
+/// cannot be opened yet (the disk filled up again), up to
+/// `MAX_START_TRIES` times; then it exits with the error.
 async fn start_serving(config: ServerConfig) -> anyhow::Result<tidepool::Server> {
     let restarted = tidepool::recovery::attempt();
     let mut tries = 0;
     loop {
         match tidepool::start(config.clone()).await {
             Ok(server) => return Ok(server),
-            Err(e) if restarted > 0 => {
+            Err(e) if restarted > 0 && tries < tidepool::recovery::MAX_START_TRIES => {
                 tries += 1;
                 let wait = tidepool::recovery::backoff(tries).max(tidepool::recovery::CHECK_INTERVAL);
                 tracing::error!(error = %format!("{e:#}"), wait_secs = wait.as_secs(), "restarting the server failed; retrying");
@@ -350,10 +351,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 attempt = tidepool::recovery::until_restart_is_due(&store, persistent, started) => {
                     let port = server.addr.port();
-                    if tokio::time::timeout(tidepool::recovery::DRAIN, server.stop()).await.is_err() {
-                        tracing::warn!("in-flight work did not finish within the drain time; restarting anyway");
+                    tokio::select! {
+                        drained = tokio::time::timeout(tidepool::recovery::DRAIN, server.stop()) => if drained.is_err() {
+                            tracing::warn!("in-flight work did not finish within the drain time; restarting anyway");
+                        },
+                        () = shutdown_signal() => {
+                            tracing::info!("asked to stop while restarting; exiting");
+                            // As below: nothing of the store may be written now.
+                            std::process::exit(1);
+                        }
                     }
-                    drop(store);
+                    // Never dropped: closing would hand fjall's journal buffer,
+                    // with writes that were refused, to the disk. `exec`
+                    // discards the process as `kill -9` would.
+                    std::mem::forget(store);
                     let e = tidepool::recovery::restart(port, attempt);
                     anyhow::bail!("restart the server to reopen its store: {e}");
                 }

@@ -1,12 +1,14 @@
 //! Recovery from a failed write, without an operator.
 //!
-//! Once a journal write or an fsync fails (a full disk, a quota, a file-size
-//! limit, an I/O error), the journal's state on disk is unknown: the kernel
-//! may have kept part of a batch, or dropped dirty pages. fjall then refuses
-//! every write ("poisons" itself) and advises to crash and recover; the store
-//! refuses writes too ([`Store::write_failure`]). Reads go on, and writes
-//! answer a retryable error (`ThrottlingException` when out of space,
-//! `InternalServerError` otherwise).
+//! Once a journal write, a flush or an fsync fails (a full disk, a quota, a
+//! file-size limit, an I/O error), the journal's state on disk is unknown:
+//! the kernel may have kept part of a batch, or dropped dirty pages. fjall
+//! then refuses every write ("poisons" itself) and advises to crash and
+//! recover; the store refuses writes too ([`Store::write_failure`]). Reads
+//! go on, and writes answer a retryable error (`ThrottlingException` when
+//! out of space, `InternalServerError` otherwise; a write that was being
+//! handed to the disk when it failed gets a 500 too: its outcome is
+//! unknown).
 //!
 //! Recovery is what a restart does: opening the data directory reads the
 //! journal back to its last whole, checksummed batch, so every acknowledged
@@ -20,8 +22,15 @@
 //! connections are closed once in-flight requests have had [`DRAIN`], and
 //! the port refuses connections for the restart's fraction of a second.
 //!
-//! A failure that comes back straight after a restart (a failing disk)
-//! backs off: each restart within [`STABLE_AFTER`] of the last doubles the
+//! Only running out of space restarts the server, and only when the write
+//! that failed was a hand-off (`write`), a flush or a compaction: then the
+//! kernel took none of what failed, and the journal is whole. After a failed
+//! fsync, or any other I/O error, the kernel may have dropped pages it
+//! could not write, and a journal read back from the page cache could hide
+//! a hole until a power loss; writes then stay paused until an operator
+//! restarts the server.
+//!
+//! A failure that comes back straight after a restart backs off: each restart within [`STABLE_AFTER`] of the last doubles the
 //! wait before the next, up to [`MAX_BACKOFF`].
 //!
 //! An `--in-memory` server keeps its data in a temporary directory that a
@@ -54,6 +63,10 @@ const ATTEMPT_ENV: &str = "TIDEPOOL_RECOVERY_ATTEMPT";
 /// Carries the port to listen on to the new process, so that a server
 /// started with `--port 0` comes back where its clients are.
 pub const PORT_ENV: &str = "TIDEPOOL_RECOVERY_PORT";
+
+/// How often a restarted server tries to open its store again before it
+/// gives up and exits (about four minutes with [`backoff`]).
+pub const MAX_START_TRIES: u32 = 8;
 
 /// Restarts in a row so far: 0 in a server started by hand.
 pub fn attempt() -> u32 {
@@ -88,6 +101,14 @@ pub async fn until_restart_is_due(store: &Store, persistent: bool, started: Inst
         tracing::error!(
             "{failure}; an --in-memory server cannot restart itself without losing its data, \
              so writes stay paused until it is restarted"
+        );
+        return std::future::pending().await;
+    }
+    if failure != WriteFailure::OutOfSpace {
+        tracing::error!(
+            "{failure}; it was not for want of space (a failed fsync, an I/O error), so the journal \
+             may not be whole on disk: writes stay paused until the server is restarted by hand \
+             (after checking the disk)"
         );
         return std::future::pending().await;
     }

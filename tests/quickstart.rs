@@ -1,6 +1,9 @@
-//! The README's quick start, run: the server starts with the manifest the
+//! The README's quick starts, run: the server starts with the manifest the
 //! README's first command names, and the walkthrough's items, expected total
 //! and calls are read from the README itself, so the two cannot drift apart.
+//! Then both quick starts' shell blocks run as written, with bash and the
+//! AWS CLI (v1 from PyPI always, v2 where the machine has it), one after
+//! the other on one server, as a user would.
 
 mod common;
 
@@ -19,7 +22,12 @@ fn readme() -> String {
 
 /// The shell block that follows the `<!-- quickstart` marker.
 fn quickstart_block(readme: &str) -> &str {
-    let at = readme.find("<!-- quickstart").expect("the README marks its quick start");
+    block_after(readme, "<!-- quickstart:")
+}
+
+/// The shell block that follows `marker`.
+fn block_after<'a>(readme: &'a str, marker: &str) -> &'a str {
+    let at = readme.find(marker).unwrap_or_else(|| panic!("the README marks {marker}"));
     let rest = &readme[at..];
     let start = rest.find("```sh\n").expect("a shell block") + 6;
     let end = rest[start..].find("```").expect("the block ends") + start;
@@ -108,4 +116,88 @@ async fn the_readme_quick_start_works() {
     assert!(out.function_error.is_none(), "{:?}", out.payload);
     assert!(out.log_result.is_some(), "LogType Tail returns the log");
     server.stop().await.unwrap();
+}
+
+/// Runs a README shell block with bash, as written, against `endpoint`,
+/// with `cli` as `aws`: the only changes are the endpoint (the README's
+/// `http://localhost:8000`, and `TIDEPOOL_ENDPOINT` for the client
+/// commands) and `cargo run --release --` as the test's own build of the
+/// binary. Runs in `cwd` with `HOME` there too (no user AWS config).
+/// Returns stdout; fails the test on any failing command.
+fn run_block(block: &str, cli: &common::tools::AwsCli, endpoint: &str, cwd: &Path) -> String {
+    let bin = cwd.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let link = bin.join("aws");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&cli.path, &link).unwrap();
+    let script = block
+        .replace("http://localhost:8000", endpoint)
+        .replace("cargo run --release --", env!("CARGO_BIN_EXE_tidepool"));
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("set -euo pipefail\n{script}"))
+        .current_dir(cwd)
+        .env("PATH", path)
+        .env("HOME", cwd)
+        .env("TIDEPOOL_ENDPOINT", endpoint)
+        .env("AWS_PAGER", "")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_CONFIG_FILE")
+        .env_remove("AWS_SHARED_CREDENTIALS_FILE")
+        .output()
+        .expect("run bash");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "AWS CLI v{}: the block failed\n--- stdout\n{stdout}\n--- stderr\n{}",
+        cli.major,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[tokio::test]
+async fn both_quick_starts_run_as_written_with_the_aws_cli() {
+    let text = readme();
+    let example_app = quickstart_block(&text);
+    let cli_tour = block_after(&text, "<!-- quickstart-cli:");
+    let mut clis = vec![common::tools::aws_cli_v1()];
+    match common::tools::aws_cli_v2() {
+        Some(v2) => clis.push(v2),
+        None => eprintln!("AWS CLI v2 not found (apt-get install awscli, or TIDEPOOL_AWS_CLI_V2): ran with v1 only"),
+    }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/tidepool.toml");
+    for cli in clis {
+        let v = cli.major;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let config = ServerConfig { manifest: Some(manifest.clone()), ..ServerConfig::default() };
+        let server = start_with(&data, config).await;
+        let endpoint = server.endpoint();
+
+        // The example app: the trigger's total, the functions, the invoke, the logs.
+        let (block, cwd, cli2, ep) = (example_app.to_string(), dir.path().to_path_buf(), cli.clone(), endpoint.clone());
+        let out = tokio::task::spawn_blocking(move || run_block(&block, &cli2, &ep, &cwd)).await.unwrap();
+        let compact: String = out.split_whitespace().collect();
+        assert!(compact.contains(r#""total":{"N":"2000"}"#), "v{v}: the leaderboard total: {out}");
+        assert!(out.contains("leaderboard") && out.contains("tick"), "v{v}: list-functions: {out}");
+        assert!(compact.contains(r#""StatusCode":200"#) && out.contains("LogResult"), "v{v}: invoke: {out}");
+        assert!(dir.path().join("out.json").exists(), "v{v}: invoke wrote its response");
+        assert!(out.contains("START RequestId: ") && out.contains("REPORT RequestId: "), "v{v}: logs: {out}");
+
+        // The CLI tour, on the same server: its own table, items, a stream
+        // read shard by shard.
+        let (block, cwd, cli2, ep) = (cli_tour.to_string(), dir.path().to_path_buf(), cli.clone(), endpoint.clone());
+        let out = tokio::task::spawn_blocking(move || run_block(&block, &cli2, &ep, &cwd)).await.unwrap();
+        let compact: String = out.split_whitespace().collect();
+        assert!(compact.contains(r#""Plays":{"N":"2"}"#), "v{v}: update-item: {out}");
+        let records: Vec<&str> =
+            out.lines().filter(|l| l.starts_with("INSERT\t") || l.starts_with("MODIFY\t")).collect();
+        let mut sorted = records.clone();
+        sorted.sort();
+        assert_eq!(sorted, ["INSERT\tCall Me Today", "INSERT\tHappy Day", "MODIFY\tHappy Day"], "v{v}: {out}");
+        server.stop().await.unwrap();
+    }
 }

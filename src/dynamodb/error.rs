@@ -110,7 +110,15 @@ impl From<StoreError> for ApiError {
             StoreError::Poisoned(WriteFailure::Storage) => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "InternalServerError",
-                "Writes are paused after a storage failure while the server recovers; retry.",
+                "Writes are paused after a storage failure; the server needs a restart.",
+            ),
+            // Committed, but not known to be on disk: as DynamoDB's own 500,
+            // the write may or may not have happened.
+            StoreError::Unacknowledged(_) => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerError",
+                "Internal server error: the server's storage failed while this write was being saved; \
+                 it may or may not have been applied.",
             ),
             other => {
                 tracing::error!(error = %other, "store failure");

@@ -415,6 +415,7 @@ impl Store {
         builder = builder.max_journaling_size(MAX_JOURNAL_BYTES);
         let db = builder.open().map_err(|e| open_error(&path, e))?;
         if !temporary {
+            crate::space::remove_probe(&path);
             // Read by the next server that finds the directory locked.
             let _ = std::fs::write(path.join(OWNER_FILE), std::process::id().to_string());
         }
@@ -1004,7 +1005,7 @@ impl Store {
         };
         if let Some(ticket) = ticket {
             if let Err(failure) = self.inner.group.wait(ticket) {
-                return Err(StoreError::Poisoned(failure));
+                return Err(StoreError::Unacknowledged(failure));
             }
             self.rotate_full_memtables();
         }

@@ -273,15 +273,21 @@ enum Synced {
 /// holds: that needs no new one, and covers the same commits. An error here
 /// is fatal: the hand-off or an fsync failed.
 fn sync_journal(db: &Database, dir: &Path) -> Result<Synced, (WriteFailure, String)> {
-    let fjall_failed = |e: fjall::Error| (WriteFailure::of_fjall(&e, dir), e.to_string());
-    db.persist(PersistMode::Buffer).map_err(fjall_failed)?;
+    // A failed hand-off (`write`) is classified: out of space there means
+    // the kernel took none of it, and a reopened journal is whole. A
+    // failed fsync is not: after one the kernel may have dropped the
+    // pages it could not write, so the journal may have a hole that only
+    // a power loss would show; that is never recovered from automatically.
+    let handed_over = |e: fjall::Error| (WriteFailure::of_fjall(&e, dir), e.to_string());
+    let fsync_failed = |e: fjall::Error| (WriteFailure::Storage, e.to_string());
+    db.persist(PersistMode::Buffer).map_err(handed_over)?;
     let why = match sync_journal_files(dir) {
         Ok(synced) if synced > 0 => return Ok(Synced::Files),
         Ok(_) => None,
         Err(JournalFileError::Open(e)) => Some(e),
         Err(JournalFileError::Sync(e)) => return Err(e),
     };
-    db.persist(PersistMode::SyncAll).map_err(fjall_failed)?;
+    db.persist(PersistMode::SyncAll).map_err(fsync_failed)?;
     Ok(Synced::Fallback(why))
 }
 
@@ -305,7 +311,7 @@ fn sync_journal_files(dir: &Path) -> Result<usize, JournalFileError> {
         match std::fs::File::open(&path) {
             Ok(file) => file
                 .sync_data()
-                .map_err(|e| JournalFileError::Sync((WriteFailure::of_io(&e), format!("{}: {e}", path.display()))))?,
+                .map_err(|e| JournalFileError::Sync((WriteFailure::Storage, format!("{}: {e}", path.display()))))?,
             // Flushed and dropped by fjall since the listing: nothing to sync.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(open(e, &path)),

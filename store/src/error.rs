@@ -48,9 +48,15 @@ pub enum StoreError {
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     /// A storage failure left the journal's state unknown; writes are
-    /// refused until the server reopens the store (see `src/recovery.rs`).
+    /// refused, before anything of them is staged, until the server
+    /// reopens the store (see `src/recovery.rs`).
     #[error("{0}")]
     Poisoned(WriteFailure),
+    /// This write was committed, but handing it to the disk failed: it
+    /// may or may not survive the reopen (a batch handed over in full just
+    /// before the failure does). Its outcome is unknown, as after a 500.
+    #[error("the write's outcome is unknown: {0}")]
+    Unacknowledged(WriteFailure),
     /// The data directory could not be opened (held by another process,
     /// not readable): says which and why.
     #[error("{0}")]
@@ -67,7 +73,14 @@ impl StoreError {
 
     /// True when the client caused this and can fix it.
     pub fn is_client_error(&self) -> bool {
-        !matches!(self, StoreError::Corrupt(_) | StoreError::Poisoned(_) | StoreError::Storage(_) | StoreError::Open(_))
+        !matches!(
+            self,
+            StoreError::Corrupt(_)
+                | StoreError::Poisoned(_)
+                | StoreError::Unacknowledged(_)
+                | StoreError::Storage(_)
+                | StoreError::Open(_)
+        )
     }
 }
 

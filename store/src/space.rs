@@ -30,10 +30,31 @@ const PROBE_FILE: &str = ".tidepool-room-probe";
 /// `EFBIG`.
 pub fn headroom(dir: &Path) -> std::io::Result<u64> {
     let want = wanted_room(dir);
+    #[cfg(unix)]
+    {
+        use std::io::{Error, ErrorKind};
+        // Cheap answers first: the free blocks the file system reports,
+        // and a file-size limit (`ulimit -f`) that freeing space would not
+        // lift: fjall's journal files are 64 MiB each.
+        if let Ok(vfs) = rustix::fs::statvfs(dir)
+            && vfs.f_bavail.saturating_mul(vfs.f_frsize) < want
+        {
+            return Err(Error::new(ErrorKind::StorageFull, "the file system has less free space than asked for"));
+        }
+        let limit = rustix::process::getrlimit(rustix::process::Resource::Fsize);
+        if limit.current.is_some_and(|bytes| bytes < MAX_HEADROOM_BYTES) {
+            return Err(Error::new(ErrorKind::FileTooLarge, "the file-size limit (ulimit -f) is under 64 MiB"));
+        }
+    }
     let path = dir.join(PROBE_FILE);
     let result = std::fs::File::create(&path).and_then(|file| reserve(&file, want));
     let _ = std::fs::remove_file(&path);
     result.map(|()| want)
+}
+
+/// Removes a probe file a killed process left behind.
+pub fn remove_probe(dir: &Path) {
+    let _ = std::fs::remove_file(dir.join(PROBE_FILE));
 }
 
 /// The room to ask for in `dir`'s file system.

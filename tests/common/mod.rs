@@ -4,6 +4,7 @@
 #![allow(dead_code)] // Each test binary uses a different subset of these helpers.
 
 pub mod http;
+pub mod tools;
 
 use std::path::Path;
 

@@ -213,7 +213,10 @@ fn storage(e: impl std::fmt::Display) -> LedgerError {
 /// A failed commit's error: the store's own failure, or the destination's.
 fn destination_error(commit: &Commit, e: StoreError) -> LedgerError {
     match e {
-        e @ (StoreError::Storage(_) | StoreError::Poisoned(_) | StoreError::Corrupt(_)) => storage(e),
+        e @ (StoreError::Storage(_)
+        | StoreError::Poisoned(_)
+        | StoreError::Unacknowledged(_)
+        | StoreError::Corrupt(_)) => storage(e),
         other => LedgerError::Destination {
             destination: commit.failures.first().map(|f| f.destination.clone()).unwrap_or_default(),
             reason: other.to_string(),
