@@ -419,6 +419,74 @@ pub async fn mappings(endpoint: &Endpoint) -> anyhow::Result<()> {
     Ok(())
 }
 
+// ---------------------------------------------------------------- schedules
+
+/// What `tidepool schedules` does to the schedule it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScheduleAction {
+    Enable,
+    Disable,
+    Delete,
+}
+
+/// `tidepool schedules`: the schedules, or one of them enabled, disabled
+/// or deleted.
+pub async fn schedules(action: Option<(ScheduleAction, &str)>, endpoint: &Endpoint) -> anyhow::Result<()> {
+    if let Some((action, name)) = action {
+        let path = format!("/tidepool/schedules/{}", segment(name));
+        let (method, body, done) = match action {
+            ScheduleAction::Enable => ("PUT", r#"{"State":"ENABLED"}"#, "enabled"),
+            ScheduleAction::Disable => ("PUT", r#"{"State":"DISABLED"}"#, "disabled"),
+            ScheduleAction::Delete => ("DELETE", "", "deleted"),
+        };
+        let headers: &[(&str, &str)] = if body.is_empty() { &[] } else { &[("content-type", "application/json")] };
+        request(endpoint, method, &path, headers, body.as_bytes(), REQUEST_TIMEOUT).await?.ok_json()?;
+        println!("schedule {name} {done}");
+        return Ok(());
+    }
+    let out = request(endpoint, "GET", "/tidepool/schedules", &[], b"", REQUEST_TIMEOUT).await?.ok_json()?;
+    let rows: Vec<Vec<String>> = out["Schedules"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|s| {
+            ["Name", "Function", "Expression", "State", "NextFire", "LastFire", "Succeeded", "Failed", "LastError"]
+                .iter()
+                .map(|k| cell(&s[*k]))
+                .collect()
+        })
+        .collect();
+    if rows.is_empty() {
+        println!("no schedules");
+        return Ok(());
+    }
+    print_table(&["NAME", "FUNCTION", "EXPRESSION", "STATE", "NEXT", "LAST", "OK", "FAILED", "LAST ERROR"], &rows);
+    Ok(())
+}
+
+// ---------------------------------------------------------------- reset
+
+/// `tidepool reset`: empties the server; prints what went.
+pub async fn reset(endpoint: &Endpoint) -> anyhow::Result<()> {
+    let out = request(endpoint, "POST", "/tidepool/reset", &[], b"", RESET_TIMEOUT).await?.ok_json()?;
+    let d = &out["Deleted"];
+    let names = |v: &Value| {
+        let list: Vec<String> = v.as_array().into_iter().flatten().map(cell).collect();
+        if list.is_empty() { "none".to_string() } else { list.join(", ") }
+    };
+    println!("deleted {} mappings, {} schedules", cell(&d["Mappings"]), cell(&d["Schedules"]));
+    println!("deleted functions: {}", names(&d["Functions"]));
+    println!("deleted tables: {}", names(&d["Tables"]));
+    for k in out["Kept"].as_array().into_iter().flatten() {
+        println!("kept table {}: {}", cell(&k["Table"]), cell(&k["Reason"]));
+    }
+    Ok(())
+}
+
+/// Deleting many tables takes a while.
+const RESET_TIMEOUT: Duration = Duration::from_secs(300);
+
 // ---------------------------------------------------------------- logs
 
 /// `tidepool logs`: prints the function's kept log lines; with `follow`,

@@ -41,7 +41,7 @@ enum DurabilityArg {
 #[derive(clap::Args)]
 struct EndpointArg {
     /// The server's URL.
-    #[arg(long, env = "TIDEPOOL_ENDPOINT", default_value = "http://127.0.0.1:8000")]
+    #[arg(long, env = "TIDEPOOL_ENDPOINT", default_value = "http://127.0.0.1:8000", global = true)]
     endpoint: String,
 }
 
@@ -49,6 +49,16 @@ impl EndpointArg {
     fn parse(&self) -> anyhow::Result<cli::Endpoint> {
         cli::Endpoint::parse(&self.endpoint)
     }
+}
+
+#[derive(Subcommand)]
+enum ScheduleCommand {
+    /// Fire the schedule again (missed fires are not caught up).
+    Enable { name: String },
+    /// Stop firing the schedule.
+    Disable { name: String },
+    /// Delete the schedule.
+    Delete { name: String },
 }
 
 #[derive(Subcommand)]
@@ -152,6 +162,22 @@ enum Command {
     /// List the event source mappings with their state, iterator age and
     /// last processing result.
     Mappings {
+        #[command(flatten)]
+        endpoint: EndpointArg,
+    },
+    /// List the cron schedules, or enable, disable or delete one.
+    Schedules {
+        #[command(subcommand)]
+        action: Option<ScheduleCommand>,
+        #[command(flatten)]
+        endpoint: EndpointArg,
+    },
+    /// Empty the server: delete every mapping, schedule, function and table
+    /// (for test suites that share one server). Asks first on a terminal.
+    Reset {
+        /// Do not ask.
+        #[arg(long, short)]
+        yes: bool,
         #[command(flatten)]
         endpoint: EndpointArg,
     },
@@ -381,6 +407,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if code != 0 {
                 std::process::exit(code);
             }
+        }
+        Command::Schedules { action, endpoint } => {
+            let action = action.as_ref().map(|a| match a {
+                ScheduleCommand::Enable { name } => (cli::ScheduleAction::Enable, name.as_str()),
+                ScheduleCommand::Disable { name } => (cli::ScheduleAction::Disable, name.as_str()),
+                ScheduleCommand::Delete { name } => (cli::ScheduleAction::Delete, name.as_str()),
+            });
+            cli::schedules(action, &endpoint.parse()?).await?
+        }
+        Command::Reset { yes, endpoint } => {
+            let endpoint = endpoint.parse()?;
+            use std::io::IsTerminal;
+            if !yes && std::io::stdin().is_terminal() {
+                eprint!("delete every table, function, mapping and schedule on {}? [y/N] ", endpoint.url());
+                let mut answer = String::new();
+                std::io::stdin().read_line(&mut answer).context("read the answer")?;
+                if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                    anyhow::bail!("not reset");
+                }
+            }
+            cli::reset(&endpoint).await?
         }
         Command::Functions { endpoint } => cli::functions(&endpoint.parse()?).await?,
         Command::Mappings { endpoint } => cli::mappings(&endpoint.parse()?).await?,

@@ -359,3 +359,77 @@ async fn errors_are_one_line_without_a_backtrace() {
     first.kill().unwrap();
     first.wait().unwrap();
 }
+
+/// Schedules can be seen, disabled, enabled and deleted (CLI and HTTP), and
+/// `tidepool reset` empties the server but for a protected table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedules_are_managed_and_reset_empties_the_server() {
+    let Harness { server, client: ddb, dir } = harness().await;
+    let ep = server.endpoint();
+    let manifest = write_app(dir.path());
+    let mut text = std::fs::read_to_string(&manifest).unwrap();
+    text.push_str("\n[[schedule]]\nname = \"nightly\"\nfunction = \"echo\"\nexpression = \"cron(0 2 * * ? *)\"\n");
+    std::fs::write(&manifest, text).unwrap();
+    let out = tidepool(&ep, &["deploy", manifest.to_str().unwrap()]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let row = |out: &Output| stdout(out).lines().find(|l| l.starts_with("nightly")).map(str::to_string);
+    let out = tidepool(&ep, &["schedules"]).await;
+    let line = row(&out).unwrap_or_else(|| panic!("{}", stdout(&out)));
+    assert!(line.contains("echo") && line.contains("cron(0 2 * * ? *)") && line.contains("ENABLED"), "{line}");
+    assert!(line.contains("T02:00:00.000Z"), "the next fire: {line}");
+
+    let out = tidepool(&ep, &["schedules", "disable", "nightly"]).await;
+    assert!(out.status.success() && stdout(&out).contains("schedule nightly disabled"), "{}", stderr(&out));
+    let http = reqwest_like(&ep, "GET", "/tidepool/schedules/nightly", "").await;
+    assert_eq!((http.0, http.1["State"].as_str()), (200, Some("DISABLED")), "{http:?}");
+    assert_eq!(http.1["Expression"], "cron(0 2 * * ? *)", "only the state changed: {http:?}");
+    let out = tidepool(&ep, &["schedules", "enable", "nightly"]).await;
+    assert!(row(&tidepool(&ep, &["schedules"]).await).unwrap().contains("ENABLED"), "{}", stdout(&out));
+
+    // Created and refused over HTTP, in Lambda's error shape.
+    let made =
+        reqwest_like(&ep, "PUT", "/tidepool/schedules/hourly", r#"{"Function":"echo","Expression":"rate(1 hour)"}"#)
+            .await;
+    assert_eq!((made.0, made.1["State"].as_str()), (200, Some("ENABLED")), "{made:?}");
+    let bad = reqwest_like(&ep, "PUT", "/tidepool/schedules/hourly", r#"{"Colour":"blue"}"#).await;
+    assert_eq!((bad.0, bad.1["Type"].as_str()), (400, Some("User")), "{bad:?}");
+    let missing = reqwest_like(&ep, "PUT", "/tidepool/schedules/new", r#"{"State":"DISABLED"}"#).await;
+    assert_eq!(missing.0, 400, "a new schedule needs its function and expression: {missing:?}");
+
+    let out = tidepool(&ep, &["schedules", "delete", "nightly"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = tidepool(&ep, &["schedules", "delete", "nightly"]).await;
+    assert!(!out.status.success() && stderr(&out).contains("ResourceNotFoundException"), "{}", stderr(&out));
+
+    // Reset: everything goes but a table protected against deletion.
+    ddb.update_table().table_name("Leaderboard").deletion_protection_enabled(true).send().await.unwrap();
+    let out = tidepool(&ep, &["reset", "--yes"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("deleted 1 mappings, 1 schedules"), "{text}");
+    assert!(text.contains("deleted functions: echo, leaderboard, misbehave"), "{text}");
+    assert!(text.contains("deleted tables: Scores"), "{text}");
+    assert!(text.contains("kept table Leaderboard: Resource cannot be deleted"), "{text}");
+    let tables = ddb.list_tables().send().await.unwrap();
+    assert_eq!(tables.table_names(), ["Leaderboard"]);
+    let lambda = common::lambda_client(&ep);
+    assert!(lambda.list_functions().send().await.unwrap().functions().is_empty());
+    assert!(lambda.list_event_source_mappings().send().await.unwrap().event_source_mappings().is_empty());
+    assert!(stdout(&tidepool(&ep, &["schedules"]).await).contains("no schedules"));
+    server.stop().await.unwrap();
+}
+
+/// One plain HTTP request: status and JSON body.
+async fn reqwest_like(endpoint: &str, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+    let addr = endpoint.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut stream, head.as_bytes()).await.unwrap();
+    let answer = common::http::read_answer(&mut stream).await;
+    let json = serde_json::from_slice(&answer.body).unwrap_or(serde_json::Value::Null);
+    (answer.status, json)
+}

@@ -197,6 +197,9 @@ pub fn routes() -> Router<Arc<App>> {
     router = route(router, "/tidepool/mappings", get(mappings_with_metrics));
     router = route(router, "/tidepool/deploy", post(deploy));
     router = route(router, "/tidepool/limits", get(limits));
+    router = route(router, "/tidepool/schedules", get(list_schedules));
+    router = route(router, "/tidepool/schedules/{name}", get(get_schedule).put(put_schedule).delete(delete_schedule));
+    router = route(router, "/tidepool/reset", post(reset));
     router = router.route("/tidepool", any(unknown_operation)).route("/tidepool/{*rest}", any(unknown_operation));
     for version in API_VERSIONS {
         router = router
@@ -1346,6 +1349,52 @@ async fn mappings_with_metrics(State(app): State<Arc<App>>) -> ApiResult {
         })
         .collect();
     Ok(reply(StatusCode::OK, &json!({"Mappings": all})))
+}
+
+/// `GET /tidepool/schedules`: `{"Schedules": [...]}`, each as
+/// [`super::schedule::to_json`].
+async fn list_schedules(State(app): State<Arc<App>>) -> ApiResult {
+    let lambda = lambda_state(&app)?;
+    let all: Vec<Json> = lambda.schedules.list().iter().map(|(d, s)| super::schedule::to_json(d, s)).collect();
+    Ok(reply(StatusCode::OK, &json!({"Schedules": all})))
+}
+
+/// `GET /tidepool/schedules/{name}`.
+async fn get_schedule(State(app): State<Arc<App>>, PathParam(name): PathParam) -> ApiResult {
+    let (def, status) = lambda_state(&app)?.schedules.get(&name)?;
+    Ok(reply(StatusCode::OK, &super::schedule::to_json(&def, &status)))
+}
+
+/// `PUT /tidepool/schedules/{name}`: creates the schedule (`Function`,
+/// `Expression`, optional `State` and `Input`) or changes the members
+/// given, so `{"State": "DISABLED"}` disables one. Returns it.
+async fn put_schedule(
+    State(app): State<Arc<App>>,
+    PathParam(name): PathParam,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    let m = json_request(&app, &headers, body, "PutSchedule").await?;
+    let lambda = lambda_state(&app)?;
+    let have = lambda.schedules.get(&name).ok().map(|(d, _)| d);
+    let def = super::schedule::updated(&name, have, &m)?;
+    lambda.schedules.put(lambda, def).await?;
+    let (def, status) = lambda.schedules.get(&name)?;
+    Ok(reply(StatusCode::OK, &super::schedule::to_json(&def, &status)))
+}
+
+/// `DELETE /tidepool/schedules/{name}`: returns the deleted schedule.
+async fn delete_schedule(State(app): State<Arc<App>>, PathParam(name): PathParam) -> ApiResult {
+    let lambda = lambda_state(&app)?;
+    let (_, status) = lambda.schedules.get(&name)?;
+    let def = lambda.schedules.delete(&name).await?;
+    Ok(reply(StatusCode::OK, &super::schedule::to_json(&def, &status)))
+}
+
+/// `POST /tidepool/reset`: empties the server (see [`super::reset`]).
+async fn reset(State(app): State<Arc<App>>) -> ApiResult {
+    lambda_state(&app)?;
+    Ok(reply(StatusCode::OK, &super::reset::reset(&app).await?))
 }
 
 /// `POST /tidepool/deploy`: `{"Manifest": "<TOML>", "Files": {"<code path as

@@ -5,6 +5,7 @@ pub mod api;
 pub mod budget;
 pub mod logs;
 pub mod manifest;
+pub mod reset;
 pub mod schedule;
 
 use std::collections::BTreeMap;

@@ -199,6 +199,84 @@ impl Schedules {
     }
 }
 
+/// A schedule as `GET /tidepool/schedules` shows it: EventBridge
+/// Scheduler's names (`State` `ENABLED` or `DISABLED`), and what it has
+/// done since the server started.
+pub fn to_json(def: &ScheduleDef, status: &ScheduleStatus) -> serde_json::Value {
+    let at = |ms: Option<u64>| ms.map(|ms| format!("{}Z", tidepool_store::format_timestamp_millis(ms)));
+    serde_json::json!({
+        "Name": def.name,
+        "Function": def.function,
+        "Expression": def.expression,
+        "State": if def.enabled { "ENABLED" } else { "DISABLED" },
+        "Input": def.input,
+        "LastFire": at(status.last_fire_ms),
+        "NextFire": at(status.next_fire_ms),
+        "Pending": status.pending,
+        "Succeeded": status.succeeded,
+        "Failed": status.failed,
+        "Coalesced": status.coalesced,
+        "LastError": status.last_error,
+    })
+}
+
+/// `PUT /tidepool/schedules/{name}`'s body applied to the schedule `have`
+/// (if it exists): members left out keep their value, so
+/// `{"State": "DISABLED"}` only disables. A new schedule needs `Function`
+/// and `Expression`.
+pub fn updated(
+    name: &str,
+    have: Option<ScheduleDef>,
+    body: &serde_json::Map<String, serde_json::Value>,
+) -> Result<ScheduleDef, LambdaError> {
+    let text = |key: &str| -> Result<Option<String>, LambdaError> {
+        match body.get(key) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(LambdaError::invalid(format!("{key} must be a string, not {other}"))),
+        }
+    };
+    for key in body.keys() {
+        if !["Function", "Expression", "State", "Input"].contains(&key.as_str()) {
+            return Err(LambdaError::invalid(format!(
+                "unknown member {key}: a schedule has Function, Expression, State and Input"
+            )));
+        }
+    }
+    let enabled = match text("State")?.as_deref() {
+        None => None,
+        Some("ENABLED") => Some(true),
+        Some("DISABLED") => Some(false),
+        Some(other) => return Err(LambdaError::invalid(format!("State {other} is not ENABLED or DISABLED"))),
+    };
+    let new = |key: &str| {
+        text(key)?.ok_or_else(|| LambdaError::invalid(format!("schedule {name} does not exist: {key} is required")))
+    };
+    let mut def = match have {
+        Some(def) => def,
+        None => ScheduleDef {
+            name: name.to_string(),
+            function: new("Function")?,
+            expression: new("Expression")?,
+            enabled: true,
+            input: None,
+        },
+    };
+    if let Some(f) = text("Function")? {
+        def.function = f;
+    }
+    if let Some(e) = text("Expression")? {
+        def.expression = e;
+    }
+    if let Some(enabled) = enabled {
+        def.enabled = enabled;
+    }
+    if body.contains_key("Input") {
+        def.input = text("Input")?;
+    }
+    Ok(def)
+}
+
 /// Applies the manifest's schedules: creates missing ones and replaces those
 /// that differ; returns one line per change. Blocking: call from a blocking
 /// thread, with `rt` to drive the scheduler.

@@ -1,0 +1,75 @@
+//! `POST /tidepool/reset` and `tidepool reset`: empties a server, for test
+//! suites that share one. Everything a client made goes, in the order
+//! that leaves nothing dangling: event source mappings, schedules,
+//! functions (with their logs), then tables (with their streams, indexes
+//! and TTL state). A table with deletion protection is kept and reported,
+//! as DeleteTable would refuse it.
+
+use serde_json::{Value as Json, json};
+use tidepool_store::StoreError;
+
+use super::LambdaError;
+use crate::dynamodb::App;
+
+/// Empties the server; returns what went and what was kept, as
+/// `{"Deleted": {"Mappings": n, "Schedules": n, "Functions": [..],
+/// "Tables": [..]}, "Kept": [{"Table": t, "Reason": r}]}`.
+pub async fn reset(app: &App) -> Result<Json, LambdaError> {
+    let lambda = app.lambda.get().ok_or_else(|| LambdaError::new("ServiceException", "Lambda is not started yet"))?;
+    let mut mappings = 0;
+    for m in lambda.mappings(None, None) {
+        lambda.delete_mapping(&m.uuid).await?;
+        mappings += 1;
+    }
+    let mut schedules = 0;
+    for (def, _) in lambda.schedules.list() {
+        lambda.schedules.delete(&def.name).await?;
+        schedules += 1;
+    }
+    let registry = lambda.registry.clone();
+    let functions = tokio::task::spawn_blocking(move || -> Result<Vec<String>, LambdaError> {
+        let mut gone = Vec::new();
+        for f in registry.list() {
+            registry.delete(&f.name)?;
+            gone.push(f.name);
+        }
+        Ok(gone)
+    })
+    .await
+    .map_err(|e| LambdaError::new("ServiceException", e.to_string()))??;
+    for name in &functions {
+        lambda.logs.remove(name);
+    }
+    let store = app.store.clone();
+    let (tables, kept) = tokio::task::spawn_blocking(move || -> Result<(Vec<String>, Vec<Json>), LambdaError> {
+        let (mut gone, mut kept) = (Vec::new(), Vec::new());
+        loop {
+            let (names, _) = store.list_tables(None, usize::MAX);
+            let names: Vec<String> =
+                names.into_iter().filter(|n| !kept.iter().any(|k: &Json| k["Table"] == n.as_str())).collect();
+            let mut progressed = false;
+            for name in names {
+                match store.delete_table(&name) {
+                    Ok(_) => {
+                        gone.push(name);
+                        progressed = true;
+                    }
+                    Err(StoreError::Validation(reason)) => kept.push(json!({"Table": name, "Reason": reason})),
+                    // Deleted meanwhile by someone else: gone either way.
+                    Err(StoreError::ResourceNotFound(_)) => progressed = true,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if !progressed {
+                return Ok((gone, kept));
+            }
+        }
+    })
+    .await
+    .map_err(|e| LambdaError::new("ServiceException", e.to_string()))??;
+    tracing::info!(mappings, schedules, functions = functions.len(), tables = tables.len(), "server reset");
+    Ok(json!({
+        "Deleted": {"Mappings": mappings, "Schedules": schedules, "Functions": functions, "Tables": tables},
+        "Kept": kept,
+    }))
+}
