@@ -230,7 +230,7 @@ fn cell(v: &Value) -> String {
 /// at a time (tables, then functions, then mappings, then the whole manifest
 /// for anything else it declares), printing each step as it goes. Code files
 /// are read here and sent inline.
-pub async fn deploy(path: &Path, endpoint: &Endpoint) -> anyhow::Result<()> {
+pub async fn deploy(path: &Path, dry_run: bool, endpoint: &Endpoint) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(path).with_context(|| format!("read manifest {}", path.display()))?;
     let manifest = Manifest::parse(&text).with_context(|| format!("parse manifest {}", path.display()))?;
     let base = path.parent().unwrap_or(Path::new("."));
@@ -245,6 +245,19 @@ pub async fn deploy(path: &Path, endpoint: &Endpoint) -> anyhow::Result<()> {
             f.code.to_string_lossy().into_owned(),
             Value::String(base64::engine::general_purpose::STANDARD.encode(&code)),
         );
+    }
+    if dry_run {
+        println!("plan for {} on {} (nothing is changed):", path.display(), endpoint.url());
+        let body = json!({"Manifest": text, "Files": files, "DryRun": true}).to_string();
+        let headers = [("Content-Type", "application/json")];
+        let resp = request(endpoint, "POST", "/tidepool/deploy", &headers, body.as_bytes(), DEPLOY_TIMEOUT).await?;
+        let out = resp.ok_json().context("plan the deploy")?;
+        let plan: Vec<String> = out["Changes"].as_array().map(|a| a.iter().map(cell).collect()).unwrap_or_default();
+        for change in &plan {
+            println!("  would have {change}");
+        }
+        println!("{} change{}", plan.len(), if plan.len() == 1 { "" } else { "s" });
+        return Ok(());
     }
     println!("deploying {} to {}", path.display(), endpoint.url());
     let mut steps: Vec<(String, Value)> = Vec::new();

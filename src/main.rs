@@ -137,6 +137,9 @@ enum Command {
     Deploy {
         /// The manifest (TOML).
         manifest: PathBuf,
+        /// Print what would change, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
         #[command(flatten)]
         endpoint: EndpointArg,
     },
@@ -396,7 +399,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Deploy { manifest, endpoint } => cli::deploy(&manifest, &endpoint.parse()?).await?,
+        Command::Deploy { manifest, dry_run, endpoint } => cli::deploy(&manifest, dry_run, &endpoint.parse()?).await?,
         Command::Invoke { function, payload, log, endpoint } => {
             let payload = if payload == "-" {
                 std::io::read_to_string(std::io::stdin()).context("read the payload from stdin")?

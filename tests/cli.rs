@@ -433,3 +433,64 @@ async fn reqwest_like(endpoint: &str, method: &str, path: &str, body: &str) -> (
     let json = serde_json::from_slice(&answer.body).unwrap_or(serde_json::Value::Null);
     (answer.status, json)
 }
+
+/// `deploy --dry-run` shows the plan and changes nothing; drift in a key
+/// schema and a stream replacement that would orphan a mapping are refused
+/// with the reason, in the plan and in the deploy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plan_changes_nothing_and_drift_is_refused() {
+    let Harness { server, client: ddb, dir } = harness().await;
+    let ep = server.endpoint();
+    let manifest = write_app(dir.path());
+    let path = manifest.to_str().unwrap();
+
+    let out = tidepool(&ep, &["deploy", "--dry-run", path]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("would have created table Scores"), "{text}");
+    assert!(text.contains("would have created function leaderboard"), "{text}");
+    assert!(text.contains("would have created mapping (leaderboard ← Scores)"), "{text}");
+    assert!(text.contains("6 changes"), "{text}");
+    assert!(ddb.list_tables().send().await.unwrap().table_names().is_empty(), "a plan changes nothing");
+    let lambda = common::lambda_client(&ep);
+    assert!(lambda.list_functions().send().await.unwrap().functions().is_empty());
+
+    // A bad value is refused by the plan as by the deploy, with Lambda's words.
+    let original = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, original.replace("BatchSize = 10", "BatchSize = 0")).unwrap();
+    let out = tidepool(&ep, &["deploy", "--dry-run", path]).await;
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(stderr(&out).contains("ValidationException") || stderr(&out).contains("batchSize"), "{}", stderr(&out));
+    std::fs::write(&manifest, &original).unwrap();
+
+    let out = tidepool(&ep, &["deploy", path]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = tidepool(&ep, &["deploy", "--dry-run", path]).await;
+    assert!(stdout(&out).contains("0 changes"), "{}", stdout(&out));
+
+    // Drift: another key for an existing table.
+    std::fs::write(&manifest, original.replace("sort_key = \"game:S\"", "sort_key = \"round:N\"")).unwrap();
+    for args in [vec!["deploy", "--dry-run", path], vec!["deploy", path]] {
+        let out = tidepool(&ep, &args).await;
+        assert!(!out.status.success(), "{}", stdout(&out));
+        let err = stderr(&out);
+        assert!(err.contains("table Scores: drift") && err.contains("round:N") && err.contains("game:S"), "{err}");
+    }
+    let table = ddb.describe_table().table_name("Scores").send().await.unwrap();
+    assert_eq!(table.table().unwrap().key_schema()[1].attribute_name(), "game", "nothing applied");
+
+    // A new stream view type would leave the mapping on the old stream.
+    std::fs::write(&manifest, original.replace("stream = \"NEW_AND_OLD_IMAGES\"", "stream = \"KEYS_ONLY\"")).unwrap();
+    let out = tidepool(&ep, &["deploy", path]).await;
+    assert!(!out.status.success(), "{}", stdout(&out));
+    let uuid = lambda.list_event_source_mappings().send().await.unwrap().event_source_mappings()[0]
+        .uuid()
+        .unwrap()
+        .to_string();
+    let err = stderr(&out);
+    assert!(err.contains("makes a new stream") && err.contains(&uuid), "{err}");
+    let table = ddb.describe_table().table_name("Scores").send().await.unwrap();
+    let view = table.table().unwrap().stream_specification().unwrap().stream_view_type().unwrap().as_str().to_string();
+    assert_eq!(view, "NEW_AND_OLD_IMAGES", "the stream was kept");
+    server.stop().await.unwrap();
+}

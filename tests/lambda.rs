@@ -240,6 +240,12 @@ async fn client_mistakes_get_lambdas_errors() {
     assert_eq!(code(&e), "InvalidParameterValueException");
     let e = create("notcomponent", b"\0asm\x01\0\0\0".to_vec()).send().await.unwrap_err();
     assert_eq!(code(&e), "InvalidParameterValueException");
+    // Words that say what to do: a core module is built for the wrong target.
+    let message = e.message().unwrap_or_default();
+    assert!(message.contains("core WebAssembly module") && message.contains("wasm32-wasip2"), "{e:?}");
+    let e = create("nottext", zip_of("f.wasm", b"#!/bin/sh")).handler("f.wasm").send().await.unwrap_err();
+    let message = e.message().unwrap_or_default();
+    assert!(message.contains("not WebAssembly") && message.contains("wasm32-wasip2"), "{e:?}");
     let e = create("t", echo.clone()).timeout(0).send().await.unwrap_err();
     assert_eq!(code(&e), "ValidationException");
     let e = create("t", echo.clone()).memory_size(64).send().await.unwrap_err();

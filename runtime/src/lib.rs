@@ -43,4 +43,4 @@ pub use config::{FunctionConfig, RuntimeConfig};
 pub use error::RuntimeError;
 pub use function::{InvokePermit, LoadedFunction};
 pub use invocation::{FunctionError, FunctionErrorKind, Invocation, InvokeOptions, ThrottleReason, Throttled};
-pub use runtime::{Runtime, RuntimeStats};
+pub use runtime::{HANDLER_WORLD, Runtime, RuntimeStats, not_a_component};

@@ -43,7 +43,8 @@ impl From<RuntimeError> for RegistryError {
     fn from(e: RuntimeError) -> Self {
         match e {
             RuntimeError::InvalidComponent { reason, .. } => RegistryError::InvalidParameter(format!(
-                "The code is not a valid WebAssembly component for the tidepool:handler world: {reason}"
+                "The code is not a valid WebAssembly component for the {} world: {reason}",
+                crate::runtime::HANDLER_WORLD
             )),
             RuntimeError::InvalidConfig { field, value, constraint } => {
                 RegistryError::InvalidParameter(format!("Invalid {field} {value}: must be {constraint}"))

@@ -113,6 +113,9 @@ impl Runtime {
             return Ok(hash);
         }
         let inner = &self.inner;
+        if let Some(reason) = not_a_component(bytes) {
+            return Err(RuntimeError::InvalidComponent { hash, reason });
+        }
         let invalid = |e: wasmtime::Error| RuntimeError::InvalidComponent { hash, reason: format!("{e:#}") };
         let artifact = inner.engine.precompile_component(bytes).map_err(invalid)?;
         let path = inner.cache.store(&hash, &artifact)?;
@@ -180,7 +183,15 @@ impl Runtime {
 
     /// Links `component` against the host and checks that it exports `handle`.
     fn handler_pre(&self, hash: &CodeHash, component: &Component) -> Result<HandlerPre<HostState>, RuntimeError> {
-        let invalid = |e: wasmtime::Error| RuntimeError::InvalidComponent { hash: *hash, reason: format!("{e:#}") };
+        // A component that links against something the host does not
+        // offer was most often built against another version of the WIT.
+        let invalid = |e: wasmtime::Error| RuntimeError::InvalidComponent {
+            hash: *hash,
+            reason: format!(
+                "{e:#}. This server implements the {HANDLER_WORLD} world (wit/handler.wit): \
+                 build the handler against that version"
+            ),
+        };
         let pre = self.inner.linker.instantiate_pre(component).map_err(invalid)?;
         HandlerPre::new(pre).map_err(invalid)
     }
@@ -219,4 +230,50 @@ fn engine_config(max_concurrency: u32) -> Config {
     let mut config = Config::new();
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool)).epoch_interruption(true);
     config
+}
+
+/// The WIT world this host implements, as a component names it in its
+/// imports and exports.
+pub const HANDLER_WORLD: &str = "tidepool:handler@0.1.0";
+
+/// Why `bytes` cannot be a component at all, in words that say what to do:
+/// not WebAssembly, or a core module (built for another target).
+pub fn not_a_component(bytes: &[u8]) -> Option<String> {
+    const MAGIC: &[u8] = b"\0asm";
+    /// A core module's version and layer (a component's are `0d 00 01 00`).
+    const CORE_MODULE: &[u8] = &[1, 0, 0, 0];
+    const BUILD: &str = "build the handler with `cargo build --target wasm32-wasip2 --release` \
+        (or another toolchain that makes a WebAssembly component)";
+    if !bytes.starts_with(MAGIC) {
+        return Some(format!("the code is not WebAssembly (a .wasm file starts with \\0asm): {BUILD}"));
+    }
+    if bytes.get(4..8) == Some(CORE_MODULE) {
+        return Some(format!(
+            "the code is a core WebAssembly module, not a component (it was built for wasm32-wasip1 or \
+             wasm32-unknown-unknown): {BUILD}, or wrap the module with `wasm-tools component new`"
+        ));
+    }
+    None
+}
+
+#[cfg(test)]
+mod component_checks {
+    use super::*;
+
+    #[test]
+    fn non_components_are_named_with_what_to_do() {
+        let text = not_a_component(b"hello").unwrap();
+        assert!(text.contains("not WebAssembly") && text.contains("wasm32-wasip2"), "{text}");
+        let core = not_a_component(b"\0asm\x01\0\0\0").unwrap();
+        assert!(core.contains("core WebAssembly module") && core.contains("wasm32-wasip2"), "{core}");
+        assert_eq!(not_a_component(b"\0asm\x0d\0\x01\0"), None);
+    }
+
+    #[test]
+    fn the_world_named_is_the_wit_files() {
+        let wit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../wit/handler.wit")).unwrap();
+        let package = HANDLER_WORLD.split('@').next().unwrap();
+        let version = HANDLER_WORLD.split('@').nth(1).unwrap();
+        assert!(wit.contains(&format!("package {package}@{version};")), "wit/handler.wit names another version");
+    }
 }

@@ -664,11 +664,8 @@ fn extract_component(
             format!("Unzipped size must be smaller than {MAX_UNZIPPED_BYTES} bytes"),
         ));
     }
-    if !out.starts_with(b"\0asm") {
-        return Err(fail(
-            "InvalidParameterValueException",
-            format!("The zip entry {entry:?} is not a WebAssembly component"),
-        ));
+    if let Some(reason) = tidepool_runtime::not_a_component(&out) {
+        return Err(fail("InvalidParameterValueException", format!("The zip entry {entry:?}: {reason}")));
     }
     Ok((out, Some(entry)))
 }
@@ -1402,7 +1399,8 @@ async fn reset(State(app): State<Arc<App>>) -> ApiResult {
 /// "table" | "function" | "mapping", "Index": n}}`. The client resolves and
 /// reads the code files; the server applies the manifest (or, with `Only`,
 /// just that item of it, so a client can show progress item by item) as
-/// `serve --manifest` does and returns `{"Changes": [...]}`. A manifest the
+/// `serve --manifest` does and returns `{"Changes": [...]}`; with `"DryRun":
+/// true` it changes nothing and returns what it would change. A manifest the
 /// server refuses (it does not parse, or declares something invalid) is a
 /// 400 `InvalidParameterValueException`.
 ///
@@ -1421,8 +1419,12 @@ async fn deploy(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> 
     let applied = blocking(move || {
         let ReadBody { bytes, reservation: _reservation } = body;
         let result = (|| {
-            let manifest = stage_deploy(bytes, &dir)?;
-            Ok(manifest::apply(&app2, &manifest, &rt)?)
+            let (manifest, dry_run) = stage_deploy(bytes, &dir)?;
+            if dry_run {
+                Ok(manifest::plan(&app2, &manifest, &rt)?)
+            } else {
+                Ok(manifest::apply(&app2, &manifest, &rt)?)
+            }
         })();
         let _ = std::fs::remove_dir_all(&dir);
         result
@@ -1441,6 +1443,9 @@ struct DeployRequest<'a> {
     files: Option<BTreeMap<Cow<'a, str>, Cow<'a, str>>>,
     #[serde(rename = "Only", default)]
     only: Option<Only>,
+    /// Only say what would change (`tidepool deploy --dry-run`).
+    #[serde(rename = "DryRun", default)]
+    dry_run: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -1453,8 +1458,9 @@ struct Only {
 
 /// Parses a deploy body, writes the code it carries under `dir` (one file
 /// at a time, each decoded and dropped before the next) and returns the
-/// manifest to apply, its code paths relative to `dir`.
-fn stage_deploy(body: Vec<u8>, dir: &std::path::Path) -> Result<manifest::Manifest, Failure> {
+/// manifest to apply, its code paths relative to `dir`, and whether only to
+/// plan.
+fn stage_deploy(body: Vec<u8>, dir: &std::path::Path) -> Result<(manifest::Manifest, bool), Failure> {
     let invalid = |message: String| fail("InvalidParameterValueException", message);
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(invalid("Manifest (the manifest's TOML text) is required".into()));
@@ -1499,7 +1505,7 @@ fn stage_deploy(body: Vec<u8>, dir: &std::path::Path) -> Result<manifest::Manife
         f.code = rel;
     }
     manifest.base = dir.to_path_buf();
-    Ok(manifest)
+    Ok((manifest, request.dry_run.unwrap_or(false)))
 }
 
 /// `GET /tidepool/limits`: every bound of the Lambda side with its use now:

@@ -225,6 +225,38 @@ pub fn read_code(base: &Path, code: &Path) -> Result<Vec<u8>, String> {
 /// components, fsyncs): call from a blocking thread, with `rt` to drive the
 /// mapping engine.
 pub fn apply(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle) -> Result<Applied, LambdaError> {
+    run(app, manifest, rt, false)
+}
+
+/// What [`apply`] would change, changing nothing (`tidepool deploy
+/// --dry-run`): the same lines, and the same refusals (drift, a stream
+/// replacement that would orphan mappings, bad values).
+pub fn plan(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle) -> Result<Applied, LambdaError> {
+    run(app, manifest, rt, true)
+}
+
+/// Refuses mapping `m` on stream `arn` as CreateEventSourceMapping would,
+/// creating nothing.
+fn check_mapping(lambda: &Lambda, m: &MappingDecl, arn: String) -> Result<(), LambdaError> {
+    let mut params = m.params.clone();
+    params.event_source_arn = Some(arn);
+    let function_arn = lambda.registry.function_arn(&m.function);
+    tidepool_runtime::esm::MappingConfig::create(params, &m.function, &function_arn, 0)
+        .map(|_| ())
+        .map_err(LambdaError::from)
+}
+
+/// `name:type` of a key attribute, as the manifest writes it.
+fn key_text(a: &tidepool_store::table::KeyAttr) -> String {
+    let ty = match a.ty {
+        AttrType::S => "S",
+        AttrType::N => "N",
+        _ => "B",
+    };
+    format!("{}:{ty}", a.name)
+}
+
+fn run(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle, dry: bool) -> Result<Applied, LambdaError> {
     let lambda: &Lambda = app.lambda.get().ok_or_else(|| LambdaError::new("ServiceException", "not started"))?;
     let store = &app.store;
     let mut applied = Applied::default();
@@ -234,12 +266,19 @@ pub fn apply(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle) -> Res
         let view = t.stream.as_deref().map(view_type).transpose()?;
         let handle = match store.table(&t.name) {
             Ok(h) => h,
+            Err(_) if dry => {
+                applied.changes.push(format!("created table {}", t.name));
+                if t.ttl_attribute.is_some() {
+                    applied.changes.push(format!("enabled TTL on table {}", t.name));
+                }
+                continue;
+            }
             Err(_) => {
                 let mut key_schema = vec![(pk.clone(), KeyType::Hash)];
-                let mut defs = vec![(pk, pk_ty)];
-                if let Some((sk, sk_ty)) = sk {
+                let mut defs = vec![(pk.clone(), pk_ty)];
+                if let Some((sk, sk_ty)) = &sk {
                     key_schema.push((sk.clone(), KeyType::Range));
-                    defs.push((sk, sk_ty));
+                    defs.push((sk.clone(), *sk_ty));
                 }
                 let h = store.create_table(CreateTableInput {
                     name: t.name.clone(),
@@ -258,14 +297,56 @@ pub fn apply(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle) -> Res
                 h
             }
         };
+        // Drift: a key schema never changes; declaring another one is a
+        // mistake to show, not a change to make.
+        let have = &handle.def.key_schema;
+        let same_hash = have.hash.name == pk && have.hash.ty == pk_ty;
+        let same_range = match (&have.range, &sk) {
+            (None, None) => true,
+            (Some(r), Some((name, ty))) => &r.name == name && r.ty == *ty,
+            _ => false,
+        };
+        if !(same_hash && same_range) {
+            let declared = std::iter::once(t.partition_key.clone()).chain(t.sort_key.clone()).collect::<Vec<_>>();
+            let existing =
+                std::iter::once(key_text(&have.hash)).chain(have.range.as_ref().map(key_text)).collect::<Vec<_>>();
+            return Err(LambdaError::invalid(format!(
+                "table {}: drift: the manifest declares the key {} but the table has {}; a key schema cannot \
+                 change, so nothing was applied: delete the table, or give the manifest's table another name",
+                t.name,
+                declared.join(", "),
+                existing.join(", ")
+            )));
+        }
         match (&handle.def.stream, view) {
             (None, Some(v)) => {
-                store.set_stream(&t.name, Some(v))?;
+                if !dry {
+                    store.set_stream(&t.name, Some(v))?;
+                }
                 applied.changes.push(format!("enabled the stream of table {}", t.name));
             }
             (Some(s), Some(v)) if s.view_type != v => {
-                store.set_stream(&t.name, None)?;
-                store.set_stream(&t.name, Some(v))?;
+                // A new view type is a new stream (a new ARN); mappings on
+                // the old one would read a stream that no longer grows.
+                let arn = app.stream_arn(&t.name, &s.label);
+                let orphans: Vec<String> = lambda.mappings(None, Some(&arn)).into_iter().map(|m| m.uuid).collect();
+                if !orphans.is_empty() {
+                    return Err(LambdaError::invalid(format!(
+                        "table {}: changing the stream from {} to {} makes a new stream, and the event source \
+                         mapping{} {} would keep reading the old one; delete {} first (`aws lambda \
+                         delete-event-source-mapping`), then deploy again",
+                        t.name,
+                        s.view_type.as_str(),
+                        v.as_str(),
+                        if orphans.len() == 1 { "" } else { "s" },
+                        orphans.join(", "),
+                        if orphans.len() == 1 { "it" } else { "them" },
+                    )));
+                }
+                if !dry {
+                    store.set_stream(&t.name, None)?;
+                    store.set_stream(&t.name, Some(v))?;
+                }
                 applied.changes.push(format!("replaced the stream of table {} ({})", t.name, v.as_str()));
             }
             _ => {}
@@ -273,11 +354,13 @@ pub fn apply(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle) -> Res
         if let Some(attr) = &t.ttl_attribute
             && handle.def.ttl_attribute.as_ref() != Some(attr)
         {
-            let attr = attr.clone();
-            store.alter_table(&t.name, move |def| {
-                def.ttl_attribute = Some(attr);
-                Ok(())
-            })?;
+            if !dry {
+                let attr = attr.clone();
+                store.alter_table(&t.name, move |def| {
+                    def.ttl_attribute = Some(attr);
+                    Ok(())
+                })?;
+            }
             applied.changes.push(format!("enabled TTL on table {}", t.name));
         }
     }
@@ -294,13 +377,23 @@ pub fn apply(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle) -> Res
         want.description = f.description.clone().unwrap_or_default();
         match lambda.registry.get(&f.name) {
             Err(_) => {
-                lambda.registry.create(want, &code)?;
+                if dry {
+                    // Checked as creating it would: a broken component is
+                    // refused by the plan too.
+                    if let Some(reason) = tidepool_runtime::not_a_component(&code) {
+                        return Err(LambdaError::invalid(format!("function {}: {reason}", f.name)));
+                    }
+                } else {
+                    lambda.registry.create(want, &code)?;
+                }
                 applied.changes.push(format!("created function {}", f.name));
             }
             Ok(have) => {
                 let sha = tidepool_runtime::CodeHash::of(&code).to_string();
                 if have.code_sha256 != sha {
-                    lambda.registry.update_code(&f.name, &code)?;
+                    if !dry {
+                        lambda.registry.update_code(&f.name, &code)?;
+                    }
                     applied.changes.push(format!("updated the code of function {}", f.name));
                 }
                 let same = have.timeout_secs == want.timeout_secs
@@ -308,7 +401,7 @@ pub fn apply(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle) -> Res
                     && have.environment == want.environment
                     && have.reserved_concurrency == want.reserved_concurrency
                     && have.description == want.description;
-                if !same {
+                if !same && !dry {
                     lambda.registry.update_config(&f.name, |r| {
                         r.timeout_secs = want.timeout_secs;
                         r.memory_mb = want.memory_mb;
@@ -317,21 +410,48 @@ pub fn apply(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle) -> Res
                         r.description = want.description.clone();
                         Ok(())
                     })?;
+                }
+                if !same {
                     applied.changes.push(format!("updated the configuration of function {}", f.name));
                 }
             }
         }
     }
     for m in &manifest.mappings {
-        let table = store.table(&m.table).map_err(|_| {
-            LambdaError::invalid(format!("mapping of {}: table {} does not exist", m.function, m.table))
-        })?;
-        let spec = table.def.stream.as_ref().ok_or_else(|| {
-            LambdaError::invalid(format!("mapping of {}: table {} has no stream", m.function, m.table))
-        })?;
+        // In a plan, a table (or its stream) the manifest makes is not there yet.
+        let declared = manifest.tables.iter().find(|t| t.name == m.table);
+        let table = match store.table(&m.table) {
+            Ok(t) => Some(t),
+            Err(_) if dry && declared.is_some() => None,
+            Err(_) => {
+                return Err(LambdaError::invalid(format!(
+                    "mapping of {}: table {} does not exist",
+                    m.function, m.table
+                )));
+            }
+        };
+        let spec = match table.as_ref().and_then(|t| t.def.stream.clone()) {
+            Some(spec) => spec,
+            None if dry && declared.is_some_and(|t| t.stream.is_some()) => {
+                check_mapping(lambda, m, app.stream_arn(&m.table, "planned"))?;
+                applied.changes.push(format!("created mapping ({} ← {})", m.function, m.table));
+                continue;
+            }
+            None => {
+                return Err(LambdaError::invalid(format!(
+                    "mapping of {}: table {} has no stream",
+                    m.function, m.table
+                )));
+            }
+        };
+        let spec = &spec;
         let arn = app.stream_arn(&m.table, &spec.label);
         let existing = lambda.mappings(Some(&m.function), Some(&arn)).into_iter().next();
         match existing {
+            None if dry => {
+                check_mapping(lambda, m, arn)?;
+                applied.changes.push(format!("created mapping ({} ← {})", m.function, m.table));
+            }
             None => {
                 let mut params = m.params.clone();
                 params.event_source_arn = Some(arn);
@@ -343,13 +463,15 @@ pub fn apply(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle) -> Res
                 next.update(m.params.clone(), have.last_modified_ms).map_err(LambdaError::from)?;
                 next.last_processing_result = have.last_processing_result.clone();
                 if next != have {
-                    rt.block_on(lambda.update_mapping(&have.uuid, None, m.params.clone()))?;
+                    if !dry {
+                        rt.block_on(lambda.update_mapping(&have.uuid, None, m.params.clone()))?;
+                    }
                     applied.changes.push(format!("updated mapping {} ({} ← {})", have.uuid, m.function, m.table));
                 }
             }
         }
     }
-    applied.changes.extend(super::schedule::apply(lambda, &manifest.schedules, rt)?);
+    applied.changes.extend(super::schedule::apply(lambda, &manifest.schedules, rt, dry)?);
     Ok(applied)
 }
 

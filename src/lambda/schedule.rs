@@ -278,9 +278,15 @@ pub fn updated(
 }
 
 /// Applies the manifest's schedules: creates missing ones and replaces those
-/// that differ; returns one line per change. Blocking: call from a blocking
+/// that differ (with `dry`, only checks and says so); returns one line per
+/// change. Blocking: call from a blocking
 /// thread, with `rt` to drive the scheduler.
-pub fn apply(lambda: &Lambda, decls: &[ScheduleDecl], rt: &tokio::runtime::Handle) -> Result<Vec<String>, LambdaError> {
+pub fn apply(
+    lambda: &Lambda,
+    decls: &[ScheduleDecl],
+    rt: &tokio::runtime::Handle,
+    dry: bool,
+) -> Result<Vec<String>, LambdaError> {
     let mut changes = Vec::new();
     for decl in decls {
         let want = decl.def();
@@ -289,7 +295,11 @@ pub fn apply(lambda: &Lambda, decls: &[ScheduleDecl], rt: &tokio::runtime::Handl
             Ok(_) => "updated",
             Err(_) => "created",
         };
-        rt.block_on(lambda.schedules.put(lambda, want))?;
+        if dry {
+            want.validate()?;
+        } else {
+            rt.block_on(lambda.schedules.put(lambda, want))?;
+        }
         changes.push(format!("{change} schedule {} ({} on {})", decl.name, decl.function, decl.expression));
     }
     Ok(changes)
