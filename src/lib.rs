@@ -9,6 +9,7 @@ pub mod dynamodb;
 pub mod http;
 pub mod lambda;
 pub mod recovery;
+pub mod scaffold;
 pub mod streams;
 
 use std::net::SocketAddr;

@@ -168,6 +168,19 @@ enum Command {
         #[command(flatten)]
         endpoint: EndpointArg,
     },
+    /// Make a handler project to start from: a Rust crate on tidepool-guest,
+    /// its manifest and a README with the next steps.
+    New {
+        /// The project's name: its directory, crate, function and table prefix.
+        name: String,
+        /// Where to make it (default: ./<name>).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The tidepool-guest crate (this repository's guest/), if this
+        /// binary was built from another tree.
+        #[arg(long)]
+        guest: Option<PathBuf>,
+    },
     /// List the cron schedules, or enable, disable or delete one.
     Schedules {
         #[command(subcommand)]
@@ -410,6 +423,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if code != 0 {
                 std::process::exit(code);
             }
+        }
+        Command::New { name, dir, guest } => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+            let files = tidepool::scaffold::new_project(&name, &dir, guest.as_deref())?;
+            for f in files {
+                println!("created {}", f.display());
+            }
+            println!("next: cd {} and follow README.md (build, deploy, write, see the logs)", dir.display());
         }
         Command::Schedules { action, endpoint } => {
             let action = action.as_ref().map(|a| match a {

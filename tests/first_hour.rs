@@ -1,0 +1,127 @@
+//! The first hour, as a new user lives it, end to end through the real
+//! binary: `tidepool new` scaffolds a handler, cargo builds it for
+//! `wasm32-wasip2`, `tidepool deploy` applies its manifest to a running
+//! server, the AWS CLI writes an item, the trigger's effect is read back
+//! with the AWS CLI, `tidepool logs` shows the invocation, and `tidepool
+//! reset` empties the server.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// Runs a command to its end; fails the test with its output if it fails.
+fn run(what: &str, cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed\n--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn tidepool(endpoint: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tidepool"));
+    cmd.env("TIDEPOOL_ENDPOINT", endpoint).env_remove("RUST_LOG");
+    cmd
+}
+
+fn aws(cli: &common::tools::AwsCli, endpoint: &str, home: &Path) -> Command {
+    let mut cmd = Command::new(&cli.path);
+    cmd.arg("--endpoint-url")
+        .arg(endpoint)
+        .env("HOME", home)
+        .env("AWS_ACCESS_KEY_ID", "local")
+        .env("AWS_SECRET_ACCESS_KEY", "local")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_PAGER", "")
+        .env_remove("AWS_PROFILE");
+    cmd
+}
+
+#[test]
+fn from_a_new_project_to_a_working_trigger() {
+    let cli = common::tools::aws_cli_v1();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut server, endpoint) = common::spawn_server(&[std::ffi::OsStr::new("--data-dir"), data.as_os_str()]);
+
+    // Scaffold.
+    let project = dir.path().join("hello");
+    let out = run("tidepool new", tidepool(&endpoint).arg("new").arg("hello").arg("--dir").arg(&project));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("created"), "{out:?}");
+    for file in ["Cargo.toml", "src/lib.rs", "tidepool.toml", "README.md", "rust-toolchain.toml"] {
+        assert!(project.join(file).exists(), "{file}");
+    }
+
+    // Build as the project's README says. The target directory is shared
+    // between runs (the first build of wit-bindgen takes a minute); the
+    // component is then where the manifest expects it.
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("first-hour");
+    eprintln!("building the scaffolded handler (about a minute the first time)");
+    run(
+        "cargo build",
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "--release", "--target", "wasm32-wasip2"])
+            .current_dir(&project)
+            .env("CARGO_TARGET_DIR", &target),
+    );
+    let wasm = Path::new("wasm32-wasip2/release/hello.wasm");
+    std::fs::create_dir_all(project.join("target").join(wasm.parent().unwrap())).unwrap();
+    std::fs::copy(target.join(wasm), project.join("target").join(wasm)).unwrap();
+
+    // Deploy: two tables, the function, the mapping.
+    let out = run("tidepool deploy", tidepool(&endpoint).arg("deploy").arg(project.join("tidepool.toml")));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("created table hello-items") && text.contains("created function hello"), "{text}");
+
+    // Write through the AWS CLI; the trigger counts it.
+    run(
+        "aws put-item",
+        aws(&cli, &endpoint, dir.path()).args([
+            "dynamodb",
+            "put-item",
+            "--table-name",
+            "hello-items",
+            "--item",
+            r#"{"id":{"S":"a"}}"#,
+        ]),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = run(
+            "aws get-item",
+            aws(&cli, &endpoint, dir.path()).args([
+                "dynamodb",
+                "get-item",
+                "--table-name",
+                "hello-counts",
+                "--key",
+                r#"{"kind":{"S":"INSERT"}}"#,
+            ]),
+        );
+        let compact: String = String::from_utf8_lossy(&out.stdout).split_whitespace().collect();
+        if compact.contains(r#""n":{"N":"1"}"#) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the trigger's effect never showed: {compact}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Its log: the line the handler wrote, with the invocation's lines.
+    let out = run("tidepool logs", tidepool(&endpoint).args(["logs", "hello"]));
+    let logs = String::from_utf8_lossy(&out.stdout);
+    assert!(logs.contains("START RequestId: ") && logs.contains("INSERT {\"id\":{\"S\":\"a\"}}"), "{logs}");
+
+    // Reset: an empty server for the next test.
+    run("tidepool reset", tidepool(&endpoint).args(["reset", "--yes"]));
+    let out = run("aws list-tables", aws(&cli, &endpoint, dir.path()).args(["dynamodb", "list-tables"]));
+    let compact: String = String::from_utf8_lossy(&out.stdout).split_whitespace().collect();
+    assert_eq!(compact, r#"{"TableNames":[]}"#);
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
