@@ -56,11 +56,19 @@ pub fn example_bytes(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
 
+/// How often a long build of the examples says how far it got.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The most of cargo's output kept for the error of a failed build.
+const MAX_BUILD_OUTPUT_BYTES: usize = 64 * 1024;
+
 fn build() -> Result<PathBuf, String> {
+    use std::io::BufRead;
     let target_dir = target_dir();
     let manifest = repo_root().join("examples").join("Cargo.toml");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
+    let started = std::time::Instant::now();
+    let mut child = Command::new(cargo)
         .current_dir(repo_root().join("examples"))
         .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
         .arg(&manifest)
@@ -71,15 +79,39 @@ fn build() -> Result<PathBuf, String> {
         .env_remove("CARGO_BUILD_TARGET")
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .output()
+        .env("CARGO_TERM_PROGRESS_WHEN", "never")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .map_err(|e| format!("run cargo: {e}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "cargo build of {} failed ({}):\n{}",
-            manifest.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        ));
+    // cargo's lines as they come: a first build takes minutes, so say
+    // which crate it is on every few seconds rather than nothing at all.
+    let mut output = String::new();
+    let (mut compiled, mut said) = (0usize, started);
+    if let Some(stderr) = child.stderr.take() {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(what) = line.trim_start().strip_prefix("Compiling ") {
+                compiled += 1;
+                if said.elapsed() >= PROGRESS_EVERY {
+                    said = std::time::Instant::now();
+                    tracing::info!(
+                        "building the example handlers: {compiled} crates compiled, now {what} ({} s)",
+                        started.elapsed().as_secs()
+                    );
+                }
+            }
+            if output.len() < MAX_BUILD_OUTPUT_BYTES {
+                output.push_str(&line);
+                output.push('\n');
+            }
+        }
+    }
+    let status = child.wait().map_err(|e| format!("wait for cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!("cargo build of {} failed ({status}):\n{output}", manifest.display()));
+    }
+    if compiled > 0 {
+        tracing::info!(crates = compiled, secs = started.elapsed().as_secs(), "built the example handlers");
     }
     Ok(target_dir.join("wasm32-wasip2").join("release"))
 }

@@ -213,7 +213,7 @@ pub fn read_code(base: &Path, code: &Path) -> Result<Vec<u8>, String> {
                 tidepool_runtime::examples::EXAMPLES.join(", ")
             ));
         }
-        tracing::info!("building the example handlers (about half a minute the first time)");
+        tracing::info!("building the example handlers (a minute or two the first time; progress follows)");
         let dir = tidepool_runtime::examples::build_examples()?;
         let file = dir.join(format!("{}.wasm", name.replace('-', "_")));
         return std::fs::read(&file).map_err(|e| format!("read {}: {e}", file.display()));
