@@ -494,3 +494,43 @@ async fn the_plan_changes_nothing_and_drift_is_refused() {
     assert_eq!(view, "NEW_AND_OLD_IMAGES", "the stream was kept");
     server.stop().await.unwrap();
 }
+
+/// A mapping's counters and last processing result survive a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mapping_counters_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = common::start_in(&data, tidepool_store::Durability::default()).await;
+    let ep = server.endpoint();
+    let manifest = write_app(dir.path());
+    let out = tidepool(&ep, &["deploy", manifest.to_str().unwrap()]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ddb = common::client(&ep);
+    for (player, score) in [("ada", "1"), ("bob", "2"), ("cy", "3")] {
+        let item = [("player", s(player)), ("game", s("go")), ("score", AttributeValue::N(score.into()))];
+        let item = item.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        ddb.put_item().table_name("Scores").set_item(Some(item)).send().await.unwrap();
+    }
+    let total = |ep: String| async move {
+        let (status, body) = reqwest_like(&ep, "GET", "/tidepool/mappings", "").await;
+        assert_eq!(status, 200, "{body}");
+        body["Mappings"][0].clone()
+    };
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let before = loop {
+        let m = total(ep.clone()).await;
+        if m["Metrics"]["total"]["invoked"].as_u64() == Some(3) && m["LastProcessingResult"] == "OK" {
+            break m;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the mapping never handled the records: {m}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    server.stop().await.unwrap();
+
+    let server = common::start_in(&data, tidepool_store::Durability::default()).await;
+    let after = total(server.endpoint()).await;
+    assert_eq!(after["Metrics"]["total"]["invoked"], before["Metrics"]["total"]["invoked"], "{after}");
+    assert_eq!(after["Metrics"]["total"]["polled"], before["Metrics"]["total"]["polled"], "{after}");
+    assert_eq!(after["LastProcessingResult"], "OK", "{after}");
+    server.stop().await.unwrap();
+}

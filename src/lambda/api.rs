@@ -1588,7 +1588,7 @@ mod tests {
         assert!(extract_component(zip.clone(), Some("index.handler"), true).is_err());
         assert_eq!(extract_component(zip.clone(), Some("index.handler"), false).unwrap().0, wasm);
         let e = extract_component(zip, Some("README"), true).unwrap_err();
-        assert!(e.error.message.contains("not a WebAssembly component"), "{e:?}");
+        assert!(e.error.message.contains("not WebAssembly") && e.error.message.contains("wasm32-wasip2"), "{e:?}");
         assert!(extract_component(b"PK\x03\x04garbage".to_vec(), None, true).is_err());
         assert!(extract_component(Vec::new(), None, true).is_err());
     }

@@ -52,8 +52,60 @@ struct Running {
     task: JoinHandle<()>,
 }
 
+/// A mapping's metrics are kept in the store's system entries under this
+/// prefix and its UUID, so its counters and last processing result
+/// survive a restart.
+const METRICS_PREFIX: &[u8] = b"mmet/";
+
+/// The most often a mapping's metrics are written to the store: after a
+/// `kill -9` the counters may miss this much of the last activity (the
+/// records are delivered again, and counted again, anyway).
+const METRICS_SAVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+fn metrics_key(uuid: &str) -> Vec<u8> {
+    [METRICS_PREFIX, uuid.as_bytes()].concat()
+}
+
+/// Mapping `uuid`'s saved metrics, or empty ones.
+fn load_metrics(store: &Store, uuid: &str) -> MappingMetrics {
+    match store.sys_get(&metrics_key(uuid)) {
+        Ok(Some(bytes)) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            tracing::warn!(mapping = uuid, error = %e, "unreadable saved metrics; counting from zero");
+            MappingMetrics::new(uuid)
+        }),
+        Ok(None) => MappingMetrics::new(uuid),
+        Err(e) => {
+            tracing::warn!(mapping = uuid, error = %e, "saved metrics not read; counting from zero");
+            MappingMetrics::new(uuid)
+        }
+    }
+}
+
+/// Writes the mapping's metrics to the store, at most every
+/// [`METRICS_SAVE_INTERVAL`] unless `now`.
+async fn save_metrics(ctx: &Ctx, now: bool) {
+    {
+        let mut saved = lock(&ctx.metrics_saved);
+        if !now && saved.is_some_and(|at| at.elapsed() < METRICS_SAVE_INTERVAL) {
+            return;
+        }
+        *saved = Some(std::time::Instant::now());
+    }
+    let snapshot = lock(&ctx.metrics).clone();
+    let Ok(json) = serde_json::to_vec(&snapshot) else { return };
+    let (store, key) = (ctx.store.clone(), metrics_key(&ctx.uuid));
+    match tokio::task::spawn_blocking(move || store.sys_write(vec![(key, Some(json))])).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!(error = %e, "mapping metrics not saved"),
+        Err(e) => tracing::debug!(error = %e, "mapping metrics not saved"),
+    }
+}
+
 /// What one mapping task needs.
 struct Ctx {
+    store: Store,
+    /// When the metrics were last saved.
+    metrics_saved: Mutex<Option<std::time::Instant>>,
     uuid: String,
     settings: Settings,
     source: StoreSource,
@@ -104,13 +156,15 @@ impl Engine {
         }
         let metrics = lock(&self.inner.metrics)
             .entry(mapping.uuid.clone())
-            .or_insert_with(|| Arc::new(Mutex::new(MappingMetrics::new(&mapping.uuid))))
+            .or_insert_with(|| Arc::new(Mutex::new(load_metrics(&self.inner.store, &mapping.uuid))))
             .clone();
         if !mapping.enabled {
             tracing::info!(mapping = %mapping.uuid, "mapping disabled");
             return Ok(());
         }
         let ctx = Arc::new(Ctx {
+            store: self.inner.store.clone(),
+            metrics_saved: Mutex::new(None),
             uuid: mapping.uuid.clone(),
             settings,
             source,
@@ -136,10 +190,13 @@ impl Engine {
         }
         lock(&self.inner.metrics).remove(uuid);
         let ledger = self.inner.ledger.clone();
-        let id = uuid.to_string();
-        tokio::task::spawn_blocking(move || ledger.remove(&id))
-            .await
-            .map_err(|e| LedgerError::Storage(e.to_string()))??;
+        let (id, store) = (uuid.to_string(), self.inner.store.clone());
+        tokio::task::spawn_blocking(move || {
+            ledger.remove(&id)?;
+            store.sys_write(vec![(metrics_key(&id), None)]).map_err(|e| LedgerError::Storage(e.to_string()))
+        })
+        .await
+        .map_err(|e| LedgerError::Storage(e.to_string()))??;
         Ok(was)
     }
 
@@ -175,7 +232,12 @@ async fn stop(r: Running) {
 /// The mapping task: drives a core until stopped, rebuilding it from the
 /// ledger after a failed commit.
 #[tracing::instrument(skip_all, fields(mapping = %ctx.uuid))]
-async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
+async fn run(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {
+    deliver(&ctx, stop).await;
+    save_metrics(&ctx, true).await;
+}
+
+async fn deliver(ctx: &Arc<Ctx>, mut stop: watch::Receiver<bool>) {
     let mut backoff = RESTART_BACKOFF;
     loop {
         if *stop.borrow() {
@@ -187,7 +249,7 @@ async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
         let error = match loaded {
             Ok(Ok(state)) => {
                 let mut core = MappingCore::new(ctx.settings.clone(), state, ctx.metrics.clone());
-                match drive(&ctx, &mut core, &mut stop).await {
+                match drive(ctx, &mut core, &mut stop).await {
                     Ok(()) => return,
                     Err(e) => e,
                 }
@@ -207,6 +269,7 @@ async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
         }
         tracing::error!(error = %error, retry_in = ?backoff, "mapping delivery stopped; restarting from its checkpoints");
         lock(&ctx.metrics).last_processing_result = format!("PROBLEM: {error}");
+        save_metrics(ctx, true).await;
         tokio::select! {
             _ = stop.changed() => return,
             _ = tokio::time::sleep(backoff) => {}
@@ -228,6 +291,7 @@ async fn commit_all(ctx: &Ctx, commit: super::ledger::Commit) -> Result<(), Ledg
             Err(e) => return Err(LedgerError::Storage(e.to_string())),
         }
     }
+    save_metrics(ctx, false).await;
     Ok(())
 }
 

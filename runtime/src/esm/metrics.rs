@@ -4,15 +4,15 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tidepool_store::stream::format_seq;
 
 use super::ledger::Commit;
 
 /// Counters of one shard. Record counts count a record each time it is
 /// delivered, so redeliveries count again.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct ShardMetrics {
     /// Now minus the arrival time of the last record read, when it was read.
     pub iterator_age_ms: u64,
@@ -52,8 +52,8 @@ impl ShardMetrics {
 }
 
 /// A snapshot of one mapping's metrics.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct MappingMetrics {
     pub uuid: String,
     /// Lambda's `LastProcessingResult`.
