@@ -246,6 +246,17 @@ pub async fn deploy(path: &Path, dry_run: bool, endpoint: &Endpoint) -> anyhow::
             Value::String(base64::engine::general_purpose::STANDARD.encode(&code)),
         );
     }
+    for t in &manifest.tables {
+        if let Some(seed) = &t.seed {
+            let path = base.join(seed);
+            let bytes = std::fs::read(&path)
+                .with_context(|| format!("read the seed of table {} ({})", t.name, path.display()))?;
+            files.insert(
+                seed.to_string_lossy().into_owned(),
+                Value::String(base64::engine::general_purpose::STANDARD.encode(&bytes)),
+            );
+        }
+    }
     if dry_run {
         println!("plan for {} on {} (nothing is changed):", path.display(), endpoint.url());
         let body = json!({"Manifest": text, "Files": files, "DryRun": true}).to_string();
@@ -278,9 +289,14 @@ pub async fn deploy(path: &Path, dry_run: bool, endpoint: &Endpoint) -> anyhow::
         print!("[{}/{total}] {label} ... ", n + 1);
         let _ = std::io::stdout().flush();
         let step_files = match only.get("Kind").and_then(Value::as_str) {
-            Some("function") => {
+            Some(kind @ ("function" | "table")) => {
                 let i = only["Index"].as_u64().unwrap_or(0) as usize;
-                let key = manifest.functions.get(i).map(|f| f.code.to_string_lossy().into_owned()).unwrap_or_default();
+                let key = if kind == "function" {
+                    manifest.functions.get(i).map(|f| f.code.to_string_lossy().into_owned())
+                } else {
+                    manifest.tables.get(i).and_then(|t| t.seed.as_ref()).map(|p| p.to_string_lossy().into_owned())
+                }
+                .unwrap_or_default();
                 let mut one = serde_json::Map::new();
                 if let Some(v) = files.get(&key) {
                     one.insert(key, v.clone());

@@ -534,3 +534,125 @@ async fn mapping_counters_survive_a_restart() {
     assert_eq!(after["LastProcessingResult"], "OK", "{after}");
     server.stop().await.unwrap();
 }
+
+/// Tables declare their indexes, capacity and TTL, and are seeded from
+/// JSON or CSV when the manifest makes them; a later index is added, a
+/// changed one is drift.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_declare_indexes_capacity_and_seed_items() {
+    let Harness { server, client: ddb, dir } = harness().await;
+    let ep = server.endpoint();
+    let app = dir.path().join("app");
+    std::fs::create_dir_all(app.join("data")).unwrap();
+    std::fs::write(
+        app.join("data/orders.json"),
+        r#"[{"customer": "ada", "order": "o1", "status": "open", "total": 12.5},
+            {"customer": {"S": "bob"}, "order": {"S": "o2"}, "status": {"S": "shipped"}, "total": {"N": "3"}}]"#,
+    )
+    .unwrap();
+    std::fs::write(app.join("data/players.csv"), "id,name,level\n007,\"Bond, James\",3\n2,Ada,\n").unwrap();
+    let manifest = app.join("tidepool.toml");
+    let text = r#"
+[[table]]
+name = "Orders"
+partition_key = "customer:S"
+sort_key = "order:S"
+billing_mode = "PROVISIONED"
+read_capacity = 5
+write_capacity = 2
+ttl_attribute = "expires"
+seed = "data/orders.json"
+
+[[table.global_index]]
+name = "by-status"
+partition_key = "status:S"
+sort_key = "total:N"
+projection = "KEYS_ONLY"
+read_capacity = 1
+write_capacity = 1
+
+[[table.local_index]]
+name = "by-total"
+sort_key = "total:N"
+projection = ["status"]
+
+[[table]]
+name = "Players"
+partition_key = "id:S"
+seed = "data/players.csv"
+"#;
+    std::fs::write(&manifest, text).unwrap();
+    let path = manifest.to_str().unwrap();
+    let out = tidepool(&ep, &["deploy", path]).await;
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let said = stdout(&out);
+    assert!(
+        said.contains("seeded table Orders with 2 items") && said.contains("seeded table Players with 2 items"),
+        "{said}"
+    );
+
+    let t = ddb.describe_table().table_name("Orders").send().await.unwrap().table.unwrap();
+    // As DynamoDB, a table made provisioned has no BillingModeSummary.
+    assert_ne!(t.billing_mode_summary().and_then(|b| b.billing_mode()).map(|b| b.as_str()), Some("PAY_PER_REQUEST"));
+    assert_eq!(t.provisioned_throughput().unwrap().read_capacity_units(), Some(5));
+    let gsi = &t.global_secondary_indexes()[0];
+    assert_eq!(gsi.index_name(), Some("by-status"));
+    assert_eq!(gsi.projection().unwrap().projection_type().unwrap().as_str(), "KEYS_ONLY");
+    let lsi = &t.local_secondary_indexes()[0];
+    assert_eq!(lsi.projection().unwrap().non_key_attributes(), ["status"]);
+    let ttl = ddb.describe_time_to_live().table_name("Orders").send().await.unwrap();
+    assert_eq!(ttl.time_to_live_description().unwrap().attribute_name(), Some("expires"));
+    let open = ddb
+        .query()
+        .table_name("Orders")
+        .index_name("by-status")
+        .key_condition_expression("#s = :s")
+        .expression_attribute_names("#s", "status")
+        .expression_attribute_values(":s", s("open"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(open.count(), 1, "the seeded plain-JSON item is indexed with its number");
+    let bond = ddb.get_item().table_name("Players").key("id", s("007")).send().await.unwrap().item.unwrap();
+    assert_eq!(bond["name"], s("Bond, James"));
+    assert_eq!(bond["level"], AttributeValue::N("3".into()));
+    let ada = ddb.get_item().table_name("Players").key("id", s("2")).send().await.unwrap().item.unwrap();
+    assert!(!ada.contains_key("level"), "an empty cell is no attribute");
+
+    // Again: nothing changes, nothing is seeded twice.
+    ddb.delete_item().table_name("Players").key("id", s("2")).send().await.unwrap();
+    let out = tidepool(&ep, &["deploy", path]).await;
+    assert!(stdout(&out).contains("done: 0 changes"), "{}", stdout(&out));
+    assert!(ddb.get_item().table_name("Players").key("id", s("2")).send().await.unwrap().item.is_none());
+
+    // A new global index is added to the existing table.
+    let added = text.replace(
+        "[[table.local_index]]",
+        "[[table.global_index]]\nname = \"by-order\"\npartition_key = \"order:S\"\nread_capacity = 1\nwrite_capacity = 1\n\n[[table.local_index]]",
+    );
+    std::fs::write(&manifest, &added).unwrap();
+    let out = tidepool(&ep, &["deploy", path]).await;
+    assert!(stdout(&out).contains("created index by-order on table Orders"), "{}{}", stdout(&out), stderr(&out));
+    let t = ddb.describe_table().table_name("Orders").send().await.unwrap().table.unwrap();
+    assert_eq!(t.global_secondary_indexes().len(), 2);
+
+    // An index's key cannot change; a local index cannot be added later.
+    std::fs::write(
+        &manifest,
+        added.replace("sort_key = \"total:N\"\nprojection = \"KEYS_ONLY\"", "projection = \"KEYS_ONLY\""),
+    )
+    .unwrap();
+    let out = tidepool(&ep, &["deploy", path]).await;
+    assert!(!out.status.success() && stderr(&out).contains("drift: index by-status"), "{}", stderr(&out));
+    std::fs::write(&manifest, format!("{added}\n[[table.local_index]]\nname = \"late\"\nsort_key = \"id:S\"\n"))
+        .unwrap();
+    let out = tidepool(&ep, &["deploy", path]).await;
+    assert!(!out.status.success() && stderr(&out).contains("local index late"), "{}", stderr(&out));
+
+    // A bad declaration gets DynamoDB's own words.
+    std::fs::write(&manifest, "[[table]]\nname = \"x\"\npartition_key = \"id:S\"\n").unwrap();
+    let out = tidepool(&ep, &["deploy", path]).await;
+    assert!(!out.status.success() && stderr(&out).contains("ValidationException"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("Member must have length greater than or equal to 3"), "{}", stderr(&out));
+    server.stop().await.unwrap();
+}

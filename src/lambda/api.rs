@@ -1504,6 +1504,25 @@ fn stage_deploy(body: Vec<u8>, dir: &std::path::Path) -> Result<(manifest::Manif
         std::fs::write(&path, code).map_err(|e| internal("write code to deploy", e))?;
         f.code = rel;
     }
+    // Seed files, staged as the code is, under their table's number.
+    for (i, t) in manifest.tables.iter_mut().enumerate() {
+        let Some(seed) = &t.seed else { continue };
+        let key = seed.to_string_lossy().into_owned();
+        let Some(b64) = files.get(key.as_str()) else {
+            return Err(invalid(format!("table {}: the seed {key} was not sent in Files", t.name)));
+        };
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .map_err(|e| invalid(format!("table {}: seed is not base64: {e}", t.name)))?;
+        let file_name = seed.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "seed.json".into());
+        let rel = std::path::PathBuf::from(format!("seed-{i}")).join(file_name);
+        let path = dir.join(&rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| internal("create the deploy directory", e))?;
+        }
+        std::fs::write(&path, bytes).map_err(|e| internal("write a seed to deploy", e))?;
+        t.seed = Some(rel);
+    }
     manifest.base = dir.to_path_buf();
     Ok((manifest, request.dry_run.unwrap_or(false)))
 }

@@ -36,10 +36,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use serde_json::{Value as Json, json};
 use tidepool_runtime::esm::MappingParams;
 use tidepool_runtime::registry::FunctionRecord;
-use tidepool_store::catalog::{CreateTableInput, KeyType};
-use tidepool_store::table::{BillingMode, StreamViewType};
+use tidepool_store::table::StreamViewType;
 use tidepool_store::value::AttrType;
 
 use super::{Lambda, LambdaError};
@@ -69,6 +69,40 @@ pub struct TableDecl {
     pub sort_key: Option<String>,
     pub stream: Option<String>,
     pub ttl_attribute: Option<String>,
+    /// `PAY_PER_REQUEST` (what a table is made with when this is left out)
+    /// or `PROVISIONED`, with `read_capacity` and `write_capacity`. Left
+    /// out, an existing table's mode is not touched.
+    pub billing_mode: Option<String>,
+    pub read_capacity: Option<i64>,
+    pub write_capacity: Option<i64>,
+    #[serde(default, rename = "global_index")]
+    pub global_indexes: Vec<IndexDecl>,
+    #[serde(default, rename = "local_index")]
+    pub local_indexes: Vec<IndexDecl>,
+    /// Items put when the manifest creates the table: a JSON or CSV file,
+    /// relative to the manifest (see [`super::seed`]).
+    pub seed: Option<PathBuf>,
+}
+
+/// A `[[table.global_index]]` or `[[table.local_index]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexDecl {
+    pub name: String,
+    /// A global index's own partition key (a local index shares the table's).
+    pub partition_key: Option<String>,
+    pub sort_key: Option<String>,
+    /// `"ALL"` (the default), `"KEYS_ONLY"`, or the attributes to include.
+    pub projection: Option<ProjectionDecl>,
+    pub read_capacity: Option<i64>,
+    pub write_capacity: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ProjectionDecl {
+    Type(String),
+    Include(Vec<String>),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -235,6 +269,198 @@ pub fn plan(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle) -> Resu
     run(app, manifest, rt, true)
 }
 
+/// Runs DynamoDB operation `op` for the manifest's table `table`: the
+/// same validation and wording as the API, as a client error.
+fn ddb(app: &App, table: &str, op: &str, request: Json) -> Result<Json, LambdaError> {
+    let Json::Object(map) = &request else { return Err(LambdaError::invalid("not an object")) };
+    crate::dynamodb::dispatch(app, op, crate::dynamodb::request::Req(map), "localhost").map_err(|e| {
+        let kind = e.kind.rsplit('#').next().unwrap_or(&e.kind).to_string();
+        let what = if e.status.is_server_error() { "ServiceException" } else { "InvalidParameterValueException" };
+        LambdaError::new(what, format!("table {table}: {kind}: {}", e.message))
+    })
+}
+
+/// `name:type` as DynamoDB's key schema element and attribute definition.
+fn key_member(decl: &str, table: &str, role: &str) -> Result<(Json, Json), LambdaError> {
+    let (name, ty) = key_attr(decl, table)?;
+    let ty = match ty {
+        AttrType::S => "S",
+        AttrType::N => "N",
+        _ => "B",
+    };
+    Ok((json!({"AttributeName": name, "KeyType": role}), json!({"AttributeName": name, "AttributeType": ty})))
+}
+
+fn projection(p: &Option<ProjectionDecl>) -> Json {
+    match p {
+        None => json!({"ProjectionType": "ALL"}),
+        Some(ProjectionDecl::Type(t)) => json!({"ProjectionType": t}),
+        Some(ProjectionDecl::Include(attrs)) => json!({"ProjectionType": "INCLUDE", "NonKeyAttributes": attrs}),
+    }
+}
+
+fn throughput(read: Option<i64>, write: Option<i64>) -> Option<Json> {
+    match (read, write) {
+        (None, None) => None,
+        (r, w) => Some(json!({"ReadCapacityUnits": r.unwrap_or(0), "WriteCapacityUnits": w.unwrap_or(0)})),
+    }
+}
+
+/// An index's `KeySchema`, `Projection` and throughput, adding its key
+/// attributes to `defs`.
+fn index_request(t: &TableDecl, i: &IndexDecl, global: bool, defs: &mut Vec<Json>) -> Result<Json, LambdaError> {
+    let partition = match (&i.partition_key, global) {
+        (Some(p), true) => p.clone(),
+        (None, true) => {
+            return Err(LambdaError::invalid(format!(
+                "table {}: global index {} needs a partition_key",
+                t.name, i.name
+            )));
+        }
+        (Some(_), false) => {
+            return Err(LambdaError::invalid(format!(
+                "table {}: local index {} shares the table's partition key; give it a sort_key only",
+                t.name, i.name
+            )));
+        }
+        (None, false) => t.partition_key.clone(),
+    };
+    let mut schema = Vec::new();
+    for (decl, role) in std::iter::once((&partition, "HASH")).chain(i.sort_key.as_ref().map(|s| (s, "RANGE"))) {
+        let (element, def) = key_member(decl, &t.name, role)?;
+        schema.push(element);
+        if !defs.contains(&def) {
+            defs.push(def);
+        }
+    }
+    let mut index = json!({"IndexName": i.name, "KeySchema": schema, "Projection": projection(&i.projection)});
+    if let Some(tp) = throughput(i.read_capacity, i.write_capacity) {
+        index["ProvisionedThroughput"] = tp;
+    }
+    Ok(index)
+}
+
+/// The CreateTable request a table declaration makes.
+fn create_table_request(t: &TableDecl) -> Result<Json, LambdaError> {
+    let mut schema = Vec::new();
+    let mut defs = Vec::new();
+    for (decl, role) in std::iter::once((&t.partition_key, "HASH")).chain(t.sort_key.as_ref().map(|s| (s, "RANGE"))) {
+        let (element, def) = key_member(decl, &t.name, role)?;
+        schema.push(element);
+        defs.push(def);
+    }
+    let gsis = t.global_indexes.iter().map(|i| index_request(t, i, true, &mut defs)).collect::<Result<Vec<_>, _>>()?;
+    let lsis = t.local_indexes.iter().map(|i| index_request(t, i, false, &mut defs)).collect::<Result<Vec<_>, _>>()?;
+    let mut request = json!({
+        "TableName": t.name,
+        "KeySchema": schema,
+        "AttributeDefinitions": defs,
+        "BillingMode": t.billing_mode.clone().unwrap_or_else(|| "PAY_PER_REQUEST".into()),
+    });
+    if let Some(tp) = throughput(t.read_capacity, t.write_capacity) {
+        request["ProvisionedThroughput"] = tp;
+    }
+    if !gsis.is_empty() {
+        request["GlobalSecondaryIndexes"] = Json::Array(gsis);
+    }
+    if !lsis.is_empty() {
+        request["LocalSecondaryIndexes"] = Json::Array(lsis);
+    }
+    if let Some(view) = &t.stream {
+        view_type(view)?;
+        request["StreamSpecification"] = json!({"StreamEnabled": true, "StreamViewType": view});
+    }
+    Ok(request)
+}
+
+/// The declared type of each key attribute of the table and its indexes.
+fn key_types(t: &TableDecl) -> Vec<(String, String)> {
+    let decls = [&t.partition_key]
+        .into_iter()
+        .chain(&t.sort_key)
+        .chain(t.global_indexes.iter().chain(&t.local_indexes).flat_map(|i| i.partition_key.iter().chain(&i.sort_key)));
+    decls
+        .map(|d| {
+            let (name, ty) = d.rsplit_once(':').unwrap_or((d, "S"));
+            (name.to_string(), ty.to_string())
+        })
+        .collect()
+}
+
+/// Puts the seed file's items into the new table; returns how many.
+fn seed_table(app: &App, t: &TableDecl, path: &Path) -> Result<usize, LambdaError> {
+    let items = super::seed::read(path, &key_types(t))
+        .map_err(|e| LambdaError::invalid(format!("table {}: seed {e}", t.name)))?;
+    for item in &items {
+        ddb(app, &t.name, "PutItem", json!({"TableName": t.name, "Item": item}))?;
+    }
+    Ok(items.len())
+}
+
+/// Adds the declared global indexes an existing table lacks; an index
+/// that exists with other keys, or a local index the table lacks (those
+/// are made with the table only), is drift.
+fn sync_indexes(
+    app: &App,
+    t: &TableDecl,
+    handle: &tidepool_store::TableHandle,
+    dry: bool,
+    applied: &mut Applied,
+) -> Result<(), LambdaError> {
+    let drift = |what: String| LambdaError::invalid(format!("table {}: drift: {what}, so nothing was applied", t.name));
+    for (i, global) in t.global_indexes.iter().map(|i| (i, true)).chain(t.local_indexes.iter().map(|i| (i, false))) {
+        let mut defs = Vec::new();
+        let request = index_request(t, i, global, &mut defs)?;
+        match handle.def.index(&i.name) {
+            Some(have) => {
+                let keys: Vec<String> = std::iter::once(key_text(&have.key_schema.hash))
+                    .chain(have.key_schema.range.as_ref().map(key_text))
+                    .collect();
+                let want: Vec<String> = request["KeySchema"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .zip(&defs)
+                    .map(|(_, d)| {
+                        format!(
+                            "{}:{}",
+                            d["AttributeName"].as_str().unwrap_or(""),
+                            d["AttributeType"].as_str().unwrap_or("")
+                        )
+                    })
+                    .collect();
+                if keys != want {
+                    return Err(drift(format!(
+                        "index {} is declared with the key {} but has {}; an index's key cannot change \
+                         (delete the index, or name the new one differently)",
+                        i.name,
+                        want.join(", "),
+                        keys.join(", ")
+                    )));
+                }
+            }
+            None if !global => {
+                return Err(drift(format!(
+                    "local index {} is not on the table, and a local index can only be made with its table",
+                    i.name
+                )));
+            }
+            None => {
+                if !dry {
+                    let update = json!({
+                        "TableName": t.name,
+                        "AttributeDefinitions": defs,
+                        "GlobalSecondaryIndexUpdates": [{"Create": request}],
+                    });
+                    ddb(app, &t.name, "UpdateTable", update)?;
+                }
+                applied.changes.push(format!("created index {} on table {}", i.name, t.name));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Refuses mapping `m` on stream `arn` as CreateEventSourceMapping would,
 /// creating nothing.
 fn check_mapping(lambda: &Lambda, m: &MappingDecl, arn: String) -> Result<(), LambdaError> {
@@ -267,34 +493,26 @@ fn run(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle, dry: bool) -
         let handle = match store.table(&t.name) {
             Ok(h) => h,
             Err(_) if dry => {
+                create_table_request(t)?;
                 applied.changes.push(format!("created table {}", t.name));
+                if let Some(seed) = &t.seed {
+                    let items = super::seed::read(&manifest.base.join(seed), &key_types(t))
+                        .map_err(|e| LambdaError::invalid(format!("table {}: seed {e}", t.name)))?;
+                    applied.changes.push(format!("seeded table {} with {} items", t.name, items.len()));
+                }
                 if t.ttl_attribute.is_some() {
                     applied.changes.push(format!("enabled TTL on table {}", t.name));
                 }
                 continue;
             }
             Err(_) => {
-                let mut key_schema = vec![(pk.clone(), KeyType::Hash)];
-                let mut defs = vec![(pk.clone(), pk_ty)];
-                if let Some((sk, sk_ty)) = &sk {
-                    key_schema.push((sk.clone(), KeyType::Range));
-                    defs.push((sk.clone(), *sk_ty));
-                }
-                let h = store.create_table(CreateTableInput {
-                    name: t.name.clone(),
-                    key_schema,
-                    attribute_definitions: defs,
-                    billing_mode: BillingMode::PayPerRequest,
-                    throughput: None,
-                    indexes: Vec::new(),
-                    stream: view,
-                    tags: BTreeMap::new(),
-                    deletion_protection: false,
-                    table_class: None,
-                    settings: Default::default(),
-                })?;
+                ddb(app, &t.name, "CreateTable", create_table_request(t)?)?;
                 applied.changes.push(format!("created table {}", t.name));
-                h
+                if let Some(seed) = &t.seed {
+                    let n = seed_table(app, t, &manifest.base.join(seed))?;
+                    applied.changes.push(format!("seeded table {} with {n} items", t.name));
+                }
+                store.table(&t.name)?
             }
         };
         // Drift: a key schema never changes; declaring another one is a
@@ -317,6 +535,26 @@ fn run(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle, dry: bool) -
                 declared.join(", "),
                 existing.join(", ")
             )));
+        }
+        sync_indexes(app, t, &handle, dry, &mut applied)?;
+        if let Some(mode) = &t.billing_mode {
+            let want_throughput = match (t.read_capacity, t.write_capacity) {
+                (Some(r), Some(w)) => Some((r.max(0) as u64, w.max(0) as u64)),
+                _ => None,
+            };
+            let have_throughput = handle.def.throughput.as_ref().map(|tp| (tp.read, tp.write));
+            let same_mode = mode.as_str() == handle.def.billing_mode.as_str();
+            let same_throughput = mode != "PROVISIONED" || want_throughput == have_throughput;
+            if !(same_mode && same_throughput) {
+                let mut request = json!({"TableName": t.name, "BillingMode": mode});
+                if let Some((r, w)) = want_throughput {
+                    request["ProvisionedThroughput"] = json!({"ReadCapacityUnits": r, "WriteCapacityUnits": w});
+                }
+                if !dry {
+                    ddb(app, &t.name, "UpdateTable", request)?;
+                }
+                applied.changes.push(format!("changed the capacity of table {} ({mode})", t.name));
+            }
         }
         match (&handle.def.stream, view) {
             (None, Some(v)) => {

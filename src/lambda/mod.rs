@@ -7,6 +7,7 @@ pub mod logs;
 pub mod manifest;
 pub mod reset;
 pub mod schedule;
+pub mod seed;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, Weak};
