@@ -3,7 +3,9 @@
 //! and calls are read from the README itself, so the two cannot drift apart.
 //! Then both quick starts' shell blocks run as written, with bash and the
 //! AWS CLI (v1 from PyPI always, v2 where the machine has it), one after
-//! the other on one server, as a user would.
+//! the other on one server, as a user would; then the README's boto3 and
+//! JavaScript SDK snippets (both installed from their registries) on the
+//! same table.
 
 mod common;
 
@@ -29,7 +31,8 @@ fn quickstart_block(readme: &str) -> &str {
 fn block_after<'a>(readme: &'a str, marker: &str) -> &'a str {
     let at = readme.find(marker).unwrap_or_else(|| panic!("the README marks {marker}"));
     let rest = &readme[at..];
-    let start = rest.find("```sh\n").expect("a shell block") + 6;
+    let fence = rest.find("```").expect("a code block");
+    let start = fence + rest[fence..].find('\n').expect("the block's first line") + 1;
     let end = rest[start..].find("```").expect("the block ends") + start;
     &rest[start..end]
 }
@@ -198,6 +201,44 @@ async fn both_quick_starts_run_as_written_with_the_aws_cli() {
         let mut sorted = records.clone();
         sorted.sort();
         assert_eq!(sorted, ["INSERT\tCall Me Today", "INSERT\tHappy Day", "MODIFY\tHappy Day"], "v{v}: {out}");
+        if v == 1 {
+            // boto3 and the JS SDK, on the same table, with the same variables.
+            let env = [
+                ("AWS_ACCESS_KEY_ID", "local"),
+                ("AWS_SECRET_ACCESS_KEY", "local"),
+                ("AWS_REGION", "us-east-1"),
+                ("AWS_DEFAULT_REGION", "us-east-1"),
+            ];
+            let python = block_after(&text, "<!-- quickstart-python:").replace("http://localhost:8000", &endpoint);
+            let (py, home) = (common::tools::python_with_boto3(), dir.path().to_path_buf());
+            let out = tokio::task::spawn_blocking(move || {
+                let mut cmd = std::process::Command::new(py);
+                cmd.arg("-c").arg(python).env("HOME", home).env_remove("AWS_PROFILE");
+                cmd.envs(env).output().expect("run python")
+            })
+            .await
+            .unwrap();
+            let said = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "boto3: {said}{}", String::from_utf8_lossy(&out.stderr));
+            assert!(said.contains("Still in Love"), "boto3: {said}");
+
+            let js = block_after(&text, "<!-- quickstart-js:").replace("http://localhost:8000", &endpoint);
+            let (root, home) = (common::tools::node_with_dynamodb_client(), dir.path().to_path_buf());
+            let out = tokio::task::spawn_blocking(move || {
+                let script = root.join(format!("quick-{}.mjs", std::process::id()));
+                std::fs::write(&script, js).unwrap();
+                let mut cmd = std::process::Command::new("node");
+                cmd.arg(&script).current_dir(&root).env("HOME", home).env_remove("AWS_PROFILE");
+                let out = cmd.envs(env).output().expect("run node");
+                let _ = std::fs::remove_file(&script);
+                out
+            })
+            .await
+            .unwrap();
+            let said = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "JS SDK: {said}{}", String::from_utf8_lossy(&out.stderr));
+            assert!(said.contains("Still in Love") && said.contains("Plays"), "JS SDK: {said}");
+        }
         server.stop().await.unwrap();
     }
 }

@@ -60,3 +60,47 @@ pub fn aws_cli_v2() -> Option<AwsCli> {
         _ => None,
     })
 }
+
+/// The boto3 release installed from PyPI.
+pub const BOTO3_VERSION: &str = "1.44.5";
+
+/// A Python with boto3: the interpreter of a virtual environment under the
+/// target directory (made once).
+pub fn python_with_boto3() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tools").join(format!("boto3-{BOTO3_VERSION}"));
+    let python = root.join("bin").join("python");
+    let ready = Command::new(&python).args(["-c", "import boto3"]).output().is_ok_and(|o| o.status.success());
+    if !ready {
+        eprintln!("installing boto3 {BOTO3_VERSION} from PyPI into {}", root.display());
+        let _ = std::fs::remove_dir_all(&root);
+        let status = Command::new("python3").args(["-m", "venv"]).arg(&root).status().expect("run python3 -m venv");
+        assert!(status.success(), "python3 -m venv {} failed", root.display());
+        let status = Command::new(root.join("bin").join("pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .arg(format!("boto3=={BOTO3_VERSION}"))
+            .status()
+            .expect("run pip");
+        assert!(status.success(), "pip install boto3=={BOTO3_VERSION} failed");
+    }
+    python
+}
+
+/// A directory with `@aws-sdk/client-dynamodb` in its `node_modules`
+/// (installed from npm once): an ES module written there imports it.
+pub fn node_with_dynamodb_client() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tools").join("js-sdk");
+    if !root.join("node_modules/@aws-sdk/client-dynamodb/package.json").exists() {
+        eprintln!("installing @aws-sdk/client-dynamodb from npm into {}", root.display());
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join("package.json"), r#"{"name": "tidepool-tests", "private": true, "type": "module"}"#)
+            .unwrap();
+        // No version: the AWS packages are not all served at one version.
+        let status = Command::new("npm")
+            .args(["install", "--silent", "--no-audit", "--no-fund", "@aws-sdk/client-dynamodb"])
+            .current_dir(&root)
+            .status()
+            .expect("run npm");
+        assert!(status.success(), "npm install @aws-sdk/client-dynamodb failed");
+    }
+    root
+}
