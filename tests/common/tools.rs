@@ -29,20 +29,8 @@ pub fn aws_cli_v1() -> AwsCli {
         let path = PathBuf::from(path);
         return AwsCli { major: major_version(&path).expect("TIDEPOOL_AWS_CLI_V1 runs"), path };
     }
-    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tools").join(format!("awscli-{AWS_CLI_V1_VERSION}"));
+    let root = venv("awscli", AWS_CLI_V1_VERSION, |root| major_version(&root.join("bin").join("aws")) == Some(1));
     let aws = root.join("bin").join("aws");
-    if major_version(&aws) != Some(1) {
-        eprintln!("installing awscli {AWS_CLI_V1_VERSION} from PyPI into {}", root.display());
-        let _ = std::fs::remove_dir_all(&root);
-        let status = Command::new("python3").args(["-m", "venv"]).arg(&root).status().expect("run python3 -m venv");
-        assert!(status.success(), "python3 -m venv {} failed", root.display());
-        let status = Command::new(root.join("bin").join("pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check"])
-            .arg(format!("awscli=={AWS_CLI_V1_VERSION}"))
-            .status()
-            .expect("run pip");
-        assert!(status.success(), "pip install awscli=={AWS_CLI_V1_VERSION} failed");
-    }
     AwsCli { major: major_version(&aws).expect("the installed aws runs"), path: aws }
 }
 
@@ -67,22 +55,32 @@ pub const BOTO3_VERSION: &str = "1.44.5";
 /// A Python with boto3: the interpreter of a virtual environment under the
 /// target directory (made once).
 pub fn python_with_boto3() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tools").join(format!("boto3-{BOTO3_VERSION}"));
-    let python = root.join("bin").join("python");
-    let ready = Command::new(&python).args(["-c", "import boto3"]).output().is_ok_and(|o| o.status.success());
-    if !ready {
-        eprintln!("installing boto3 {BOTO3_VERSION} from PyPI into {}", root.display());
+    let ready = |root: &Path| {
+        Command::new(root.join("bin").join("python"))
+            .args(["-c", "import boto3"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    venv("boto3", BOTO3_VERSION, ready).join("bin").join("python")
+}
+
+/// A virtual environment under the target directory holding PyPI's
+/// `package` at `version`, made (once) unless `ready` says it is there.
+fn venv(package: &str, version: &str, ready: impl Fn(&Path) -> bool) -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tools").join(format!("{package}-{version}"));
+    if !ready(&root) {
+        eprintln!("installing {package} {version} from PyPI into {}", root.display());
         let _ = std::fs::remove_dir_all(&root);
         let status = Command::new("python3").args(["-m", "venv"]).arg(&root).status().expect("run python3 -m venv");
         assert!(status.success(), "python3 -m venv {} failed", root.display());
         let status = Command::new(root.join("bin").join("pip"))
             .args(["install", "--quiet", "--disable-pip-version-check"])
-            .arg(format!("boto3=={BOTO3_VERSION}"))
+            .arg(format!("{package}=={version}"))
             .status()
             .expect("run pip");
-        assert!(status.success(), "pip install boto3=={BOTO3_VERSION} failed");
+        assert!(status.success(), "pip install {package}=={version} failed");
     }
-    python
+    root
 }
 
 /// A directory with `@aws-sdk/client-dynamodb` in its `node_modules`
