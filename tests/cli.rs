@@ -529,8 +529,12 @@ async fn mapping_counters_survive_a_restart() {
 
     let server = common::start_in(&data, tidepool_store::Durability::default()).await;
     let after = total(server.endpoint()).await;
-    assert_eq!(after["Metrics"]["total"]["invoked"], before["Metrics"]["total"]["invoked"], "{after}");
-    assert_eq!(after["Metrics"]["total"]["polled"], before["Metrics"]["total"]["polled"], "{after}");
+    // At least what was counted before: a record whose checkpoint had not
+    // been committed at the stop is delivered, and counted, again.
+    let count = |m: &serde_json::Value, k: &str| m["Metrics"]["total"][k].as_u64().unwrap_or(0);
+    for k in ["invoked", "polled", "invocations"] {
+        assert!(count(&after, k) >= count(&before, k), "{k}: {after}");
+    }
     assert_eq!(after["LastProcessingResult"], "OK", "{after}");
     server.stop().await.unwrap();
 }
