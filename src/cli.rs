@@ -271,6 +271,15 @@ pub async fn deploy(path: &Path, dry_run: bool, endpoint: &Endpoint) -> anyhow::
         return Ok(());
     }
     println!("deploying {} to {}", path.display(), endpoint.url());
+    // The whole manifest is checked first, so that a refusal (drift, a
+    // stream change that would orphan a mapping, a bad value) comes before
+    // the first item is applied, not halfway.
+    let check = json!({"Manifest": text, "Files": files, "DryRun": true}).to_string();
+    let headers = [("Content-Type", "application/json")];
+    request(endpoint, "POST", "/tidepool/deploy", &headers, check.as_bytes(), DEPLOY_TIMEOUT)
+        .await?
+        .ok_json()
+        .context("check the manifest; nothing was applied")?;
     let mut steps: Vec<(String, Value)> = Vec::new();
     for (i, t) in manifest.tables.iter().enumerate() {
         steps.push((format!("table {}", t.name), json!({"Kind": "table", "Index": i})));

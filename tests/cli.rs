@@ -653,6 +653,19 @@ seed = "data/players.csv"
     let out = tidepool(&ep, &["deploy", path]).await;
     assert!(!out.status.success() && stderr(&out).contains("local index late"), "{}", stderr(&out));
 
+    // A changed projection is drift too.
+    std::fs::write(&manifest, added.replace("projection = \"KEYS_ONLY\"", "projection = \"ALL\"")).unwrap();
+    let out = tidepool(&ep, &["deploy", path]).await;
+    assert!(!out.status.success() && stderr(&out).contains("the projection ALL but has KEYS_ONLY"), "{}", stderr(&out));
+
+    // A seed DynamoDB refuses takes its table with it: nothing half-filled.
+    std::fs::write(app.join("data/bad.json"), r#"[{"id": "a"}, {"name": "no key"}]"#).unwrap();
+    std::fs::write(&manifest, "[[table]]\nname = \"Broken\"\npartition_key = \"id:S\"\nseed = \"data/bad.json\"\n")
+        .unwrap();
+    let out = tidepool(&ep, &["deploy", path]).await;
+    assert!(!out.status.success() && stderr(&out).contains("seed item 2"), "{}", stderr(&out));
+    assert!(ddb.describe_table().table_name("Broken").send().await.is_err(), "the table was not made");
+
     // A bad declaration gets DynamoDB's own words.
     std::fs::write(&manifest, "[[table]]\nname = \"x\"\npartition_key = \"id:S\"\n").unwrap();
     let out = tidepool(&ep, &["deploy", path]).await;

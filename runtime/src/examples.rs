@@ -85,27 +85,48 @@ fn build() -> Result<PathBuf, String> {
         .spawn()
         .map_err(|e| format!("run cargo: {e}"))?;
     // cargo's lines as they come: a first build takes minutes, so say
-    // which crate it is on every few seconds rather than nothing at all.
-    let mut output = String::new();
-    let (mut compiled, mut said) = (0usize, started);
+    // every few seconds which crate it is on rather than nothing at all.
+    let progress = std::sync::Arc::new(std::sync::Mutex::new((0usize, String::new())));
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let reporter = {
+        let progress = progress.clone();
+        std::thread::spawn(move || {
+            // Until the sender is dropped: the build is over.
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = finished.recv_timeout(PROGRESS_EVERY) {
+                let state = progress.lock().unwrap_or_else(|p| p.into_inner());
+                let (compiled, now) = &*state;
+                if *compiled == 0 {
+                    continue;
+                }
+                tracing::info!(
+                    "building the example handlers: {compiled} crates compiled, now {now} ({} s)",
+                    started.elapsed().as_secs()
+                );
+            }
+        })
+    };
+    // The last lines: where cargo puts the error.
+    let mut output = std::collections::VecDeque::new();
+    let mut kept = 0usize;
     if let Some(stderr) = child.stderr.take() {
         for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
             if let Some(what) = line.trim_start().strip_prefix("Compiling ") {
-                compiled += 1;
-                if said.elapsed() >= PROGRESS_EVERY {
-                    said = std::time::Instant::now();
-                    tracing::info!(
-                        "building the example handlers: {compiled} crates compiled, now {what} ({} s)",
-                        started.elapsed().as_secs()
-                    );
-                }
+                let mut state = progress.lock().unwrap_or_else(|p| p.into_inner());
+                state.0 += 1;
+                state.1 = what.to_string();
             }
-            if output.len() < MAX_BUILD_OUTPUT_BYTES {
-                output.push_str(&line);
-                output.push('\n');
+            kept += line.len() + 1;
+            output.push_back(line);
+            while kept > MAX_BUILD_OUTPUT_BYTES && output.len() > 1 {
+                kept -= output.pop_front().map_or(0, |l| l.len() + 1);
             }
         }
     }
+    drop(done);
+    let _ = reporter.join();
+    let compiled = progress.lock().unwrap_or_else(|p| p.into_inner()).0;
+    let output: Vec<String> = output.into();
+    let output = output.join("\n");
     let status = child.wait().map_err(|e| format!("wait for cargo: {e}"))?;
     if !status.success() {
         return Err(format!("cargo build of {} failed ({status}):\n{output}", manifest.display()));

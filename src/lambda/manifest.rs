@@ -259,12 +259,18 @@ pub fn read_code(base: &Path, code: &Path) -> Result<Vec<u8>, String> {
 /// components, fsyncs): call from a blocking thread, with `rt` to drive the
 /// mapping engine.
 pub fn apply(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle) -> Result<Applied, LambdaError> {
+    // Everything the plan refuses (drift, an orphaning stream change, bad
+    // values it can see) is refused before anything is changed.
+    run(app, manifest, rt, true)?;
     run(app, manifest, rt, false)
 }
 
 /// What [`apply`] would change, changing nothing (`tidepool deploy
-/// --dry-run`): the same lines, and the same refusals (drift, a stream
-/// replacement that would orphan mappings, bad values).
+/// --dry-run`): the same lines, and the refusals that need no change to
+/// find (drift, a stream replacement that would orphan mappings, bad
+/// manifest values, a seed file that does not read, code that is not a
+/// component); a value only DynamoDB or Lambda checks on the way in is
+/// refused by the apply.
 pub fn plan(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle) -> Result<Applied, LambdaError> {
     run(app, manifest, rt, true)
 }
@@ -387,14 +393,19 @@ fn key_types(t: &TableDecl) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Puts the seed file's items into the new table; returns how many.
-fn seed_table(app: &App, t: &TableDecl, path: &Path) -> Result<usize, LambdaError> {
-    let items = super::seed::read(path, &key_types(t))
-        .map_err(|e| LambdaError::invalid(format!("table {}: seed {e}", t.name)))?;
-    for item in &items {
-        ddb(app, &t.name, "PutItem", json!({"TableName": t.name, "Item": item}))?;
+/// The items of table `t`'s seed file at `path`.
+fn read_seed(t: &TableDecl, path: &Path) -> Result<Vec<Json>, LambdaError> {
+    super::seed::read(path, &key_types(t)).map_err(|e| LambdaError::invalid(format!("table {}: seed {e}", t.name)))
+}
+
+/// Puts the seed items into the new table.
+fn seed_table(app: &App, t: &TableDecl, items: &[Json]) -> Result<(), LambdaError> {
+    for (i, item) in items.iter().enumerate() {
+        ddb(app, &t.name, "PutItem", json!({"TableName": t.name, "Item": item})).map_err(|e| {
+            LambdaError::new(e.kind, format!("{} (seed item {}; the table was not made)", e.message, i + 1))
+        })?;
     }
-    Ok(items.len())
+    Ok(())
 }
 
 /// Adds the declared global indexes an existing table lacks; an index
@@ -436,6 +447,45 @@ fn sync_indexes(
                         i.name,
                         want.join(", "),
                         keys.join(", ")
+                    )));
+                }
+                let kind = if global {
+                    tidepool_store::table::IndexKind::Global
+                } else {
+                    tidepool_store::table::IndexKind::Local
+                };
+                if have.kind != kind {
+                    return Err(drift(format!(
+                        "index {} is declared {} but the table's is {}",
+                        i.name,
+                        if global { "global" } else { "local" },
+                        if global { "local" } else { "global" }
+                    )));
+                }
+                let projected = |p: &tidepool_store::table::Projection| match p {
+                    tidepool_store::table::Projection::All => "ALL".to_string(),
+                    tidepool_store::table::Projection::KeysOnly => "KEYS_ONLY".to_string(),
+                    tidepool_store::table::Projection::Include(attrs) => {
+                        let mut attrs = attrs.clone();
+                        attrs.sort();
+                        format!("INCLUDE {}", attrs.join(", "))
+                    }
+                };
+                let declared = match &i.projection {
+                    None => "ALL".to_string(),
+                    Some(ProjectionDecl::Type(t)) => t.clone(),
+                    Some(ProjectionDecl::Include(attrs)) => {
+                        let mut attrs = attrs.clone();
+                        attrs.sort();
+                        format!("INCLUDE {}", attrs.join(", "))
+                    }
+                };
+                if projected(&have.projection) != declared {
+                    return Err(drift(format!(
+                        "index {} is declared with the projection {declared} but has {}; a projection cannot \
+                         change (delete the index, or name the new one differently)",
+                        i.name,
+                        projected(&have.projection)
                     )));
                 }
             }
@@ -496,8 +546,7 @@ fn run(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle, dry: bool) -
                 create_table_request(t)?;
                 applied.changes.push(format!("created table {}", t.name));
                 if let Some(seed) = &t.seed {
-                    let items = super::seed::read(&manifest.base.join(seed), &key_types(t))
-                        .map_err(|e| LambdaError::invalid(format!("table {}: seed {e}", t.name)))?;
+                    let items = read_seed(t, &manifest.base.join(seed))?;
                     applied.changes.push(format!("seeded table {} with {} items", t.name, items.len()));
                 }
                 if t.ttl_attribute.is_some() {
@@ -506,11 +555,18 @@ fn run(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle, dry: bool) -
                 continue;
             }
             Err(_) => {
+                // The seed is read first, and a seed DynamoDB refuses takes
+                // its table with it: a later deploy finds no half-filled
+                // table that it would never fill.
+                let items = t.seed.as_ref().map(|seed| read_seed(t, &manifest.base.join(seed))).transpose()?;
                 ddb(app, &t.name, "CreateTable", create_table_request(t)?)?;
                 applied.changes.push(format!("created table {}", t.name));
-                if let Some(seed) = &t.seed {
-                    let n = seed_table(app, t, &manifest.base.join(seed))?;
-                    applied.changes.push(format!("seeded table {} with {n} items", t.name));
+                if let Some(items) = items {
+                    if let Err(e) = seed_table(app, t, &items) {
+                        let _ = ddb(app, &t.name, "DeleteTable", json!({"TableName": t.name}));
+                        return Err(e);
+                    }
+                    applied.changes.push(format!("seeded table {} with {} items", t.name, items.len()));
                 }
                 store.table(&t.name)?
             }
@@ -544,7 +600,8 @@ fn run(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle, dry: bool) -
             };
             let have_throughput = handle.def.throughput.as_ref().map(|tp| (tp.read, tp.write));
             let same_mode = mode.as_str() == handle.def.billing_mode.as_str();
-            let same_throughput = mode != "PROVISIONED" || want_throughput == have_throughput;
+            // Capacities left out keep the table's.
+            let same_throughput = mode != "PROVISIONED" || want_throughput.is_none_or(|w| Some(w) == have_throughput);
             if !(same_mode && same_throughput) {
                 let mut request = json!({"TableName": t.name, "BillingMode": mode});
                 if let Some((r, w)) = want_throughput {

@@ -17,21 +17,28 @@ use crate::dynamodb::App;
 pub async fn reset(app: &App) -> Result<Json, LambdaError> {
     let lambda = app.lambda.get().ok_or_else(|| LambdaError::new("ServiceException", "Lambda is not started yet"))?;
     let mut mappings = 0;
+    // Something deleted by another client meanwhile is gone either way.
+    let gone = |r: Result<(), LambdaError>| match r {
+        Err(e) if e.kind == "ResourceNotFoundException" => Ok(false),
+        Err(e) => Err(e),
+        Ok(()) => Ok(true),
+    };
     for m in lambda.mappings(None, None) {
-        lambda.delete_mapping(&m.uuid).await?;
-        mappings += 1;
+        mappings += usize::from(gone(lambda.delete_mapping(&m.uuid).await.map(|_| ()))?);
     }
     let mut schedules = 0;
     for (def, _) in lambda.schedules.list() {
-        lambda.schedules.delete(&def.name).await?;
-        schedules += 1;
+        schedules += usize::from(gone(lambda.schedules.delete(&def.name).await.map(|_| ()))?);
     }
     let registry = lambda.registry.clone();
     let functions = tokio::task::spawn_blocking(move || -> Result<Vec<String>, LambdaError> {
         let mut gone = Vec::new();
         for f in registry.list() {
-            registry.delete(&f.name)?;
-            gone.push(f.name);
+            match registry.delete(&f.name) {
+                Ok(_) => gone.push(f.name),
+                Err(tidepool_runtime::registry::RegistryError::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok(gone)
     })

@@ -152,7 +152,10 @@ impl Schedules {
     /// Creates or replaces schedule `def` (its function must exist).
     pub async fn put(&self, lambda: &Lambda, def: ScheduleDef) -> Result<ScheduleDef, LambdaError> {
         def.validate()?;
-        lambda.registry.get(&def.function)?;
+        // A schedule whose function is gone can still be disabled or deleted.
+        if self.get(&def.name).ok().is_none_or(|(have, _)| have.function != def.function) {
+            lambda.registry.get(&def.function)?;
+        }
         let json = serde_json::to_vec(&def).map_err(|e| LambdaError::new("ServiceException", e.to_string()))?;
         let key = [SCHED_PREFIX, def.name.as_bytes()].concat();
         let store = self.store.clone();

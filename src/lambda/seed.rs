@@ -6,10 +6,16 @@
 //!   is DynamoDB JSON (`{"id": {"S": "a"}}`) when every value is one typed
 //!   value, else plain JSON (`{"id": "a", "n": 1}`: strings are `S`,
 //!   numbers `N`, booleans `BOOL`, null `NULL`, arrays `L`, objects `M`).
+//! - Key attributes take the type the table declares (`"7"` for an `N`
+//!   key is the number 7).
 //! - **CSV** (a `.csv` file): a header row of attribute names, then one item
 //!   per row. Key attributes take the type the table declares; other cells
 //!   are `N` when they read as a number, else `S`; an empty cell is no
-//!   attribute. Fields may be quoted (`"a, b"`, `""` for a quote).
+//!   attribute. Fields may be quoted (`"a, b"`, `""` for a quote). A
+//!   byte-order mark at the start is skipped.
+//!
+//! Seed items are written as any others: a table with a stream gets their
+//! records, and a mapping that starts at `TRIM_HORIZON` sees them.
 
 use std::path::Path;
 
@@ -30,12 +36,14 @@ pub fn read(path: &Path, key_types: &[(String, String)]) -> Result<Vec<Json>, St
         return Err(format!("{}: {size} bytes; a seed file may have at most {MAX_SEED_BYTES}", path.display()));
     }
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    // Spreadsheets often start their exports with a byte-order mark.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let csv = path.extension().is_some_and(|x| x.eq_ignore_ascii_case("csv"));
-    let items = if csv { from_csv(&text, key_types) } else { from_json(&text) };
+    let items = if csv { from_csv(text, key_types) } else { from_json(text, key_types) };
     items.map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn from_json(text: &str) -> Result<Vec<Json>, String> {
+fn from_json(text: &str, key_types: &[(String, String)]) -> Result<Vec<Json>, String> {
     let doc: Json = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
     let list = match doc {
         Json::Array(list) => list,
@@ -49,7 +57,20 @@ fn from_json(text: &str) -> Result<Vec<Json>, String> {
         .enumerate()
         .map(|(i, item)| match item {
             Json::Object(o) if is_dynamodb_json(&o) => Ok(Json::Object(o)),
-            Json::Object(o) => Ok(Json::Object(o.into_iter().map(|(k, v)| (k, typed(v))).collect())),
+            Json::Object(o) => Ok(Json::Object(
+                o.into_iter()
+                    .map(|(k, v)| {
+                        // A key attribute takes its declared type: "7" for an N key is 7.
+                        let declared = key_types.iter().find(|(name, _)| *name == k).map(|(_, t)| t.as_str());
+                        let v = match (declared, v) {
+                            (Some("N"), Json::String(s)) => json!({"N": s}),
+                            (Some("S"), Json::Number(n)) => json!({"S": n.to_string()}),
+                            (_, v) => typed(v),
+                        };
+                        (k, v)
+                    })
+                    .collect(),
+            )),
             other => Err(format!("item {}: expected an object, found {other}", i + 1)),
         })
         .collect()
@@ -80,6 +101,9 @@ fn from_csv(text: &str, key_types: &[(String, String)]) -> Result<Vec<Json>, Str
     let header = rows.next().ok_or("no header row")?;
     if header.iter().any(String::is_empty) {
         return Err("the header row has an empty attribute name".into());
+    }
+    if let Some(twice) = header.iter().enumerate().find(|(i, h)| header[..*i].contains(h)).map(|(_, h)| h) {
+        return Err(format!("the header row names {twice} twice"));
     }
     let mut items = Vec::new();
     for (n, row) in rows.enumerate() {
@@ -164,17 +188,20 @@ mod tests {
     #[test]
     fn json_items_are_plain_or_dynamodb_json() {
         let items =
-            from_json(r#"[{"id": "a", "n": 1, "ok": true, "tags": ["x"], "m": {"k": null}}, {"id": {"S": "b"}}]"#)
+            from_json(r#"[{"id": "a", "n": 1, "ok": true, "tags": ["x"], "m": {"k": null}}, {"id": {"S": "b"}}]"#, &[])
                 .unwrap();
         assert_eq!(
             items[0],
             json!({"id": {"S": "a"}, "n": {"N": "1"}, "ok": {"BOOL": true}, "tags": {"L": [{"S": "x"}]}, "m": {"M": {"k": {"NULL": true}}}})
         );
         assert_eq!(items[1], json!({"id": {"S": "b"}}));
-        let scan = from_json(r#"{"Items": [{"id": {"S": "c"}}], "Count": 1}"#).unwrap();
+        let scan = from_json(r#"{"Items": [{"id": {"S": "c"}}], "Count": 1}"#, &[]).unwrap();
         assert_eq!(scan, vec![json!({"id": {"S": "c"}})]);
-        assert!(from_json("[1]").is_err());
-        assert!(from_json(r#"{"id": "a"}"#).is_err());
+        assert!(from_json("[1]", &[]).is_err());
+        assert!(from_json(r#"{"id": "a"}"#, &[]).is_err());
+        let keys = [("id".to_string(), "N".to_string()), ("sk".to_string(), "S".to_string())];
+        let typed_keys = from_json(r#"[{"id": "7", "sk": 2}]"#, &keys).unwrap();
+        assert_eq!(typed_keys[0], json!({"id": {"N": "7"}, "sk": {"S": "2"}}));
     }
 
     #[test]
@@ -186,6 +213,7 @@ mod tests {
         assert_eq!(items.len(), 2);
         assert!(from_csv("id\n\"open", &keys).is_err());
         assert!(from_csv("id\na,b", &keys).is_err());
+        assert!(from_csv("id,id\na,b", &keys).is_err());
         assert!(!is_number("1e") && !is_number("-") && is_number("-1.5e3") && !is_number("abc"));
     }
 }

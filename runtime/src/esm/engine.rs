@@ -57,9 +57,9 @@ struct Running {
 /// survive a restart.
 const METRICS_PREFIX: &[u8] = b"mmet/";
 
-/// The most often a mapping's metrics are written to the store: after a
-/// `kill -9` the counters may miss this much of the last activity (the
-/// records are delivered again, and counted again, anyway).
+/// How often a mapping's metrics are written to the store while they
+/// change: after a `kill -9` the counters may miss this much of the last
+/// activity (its records are delivered again, and counted again, anyway).
 const METRICS_SAVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn metrics_key(uuid: &str) -> Vec<u8> {
@@ -81,16 +81,9 @@ fn load_metrics(store: &Store, uuid: &str) -> MappingMetrics {
     }
 }
 
-/// Writes the mapping's metrics to the store, at most every
-/// [`METRICS_SAVE_INTERVAL`] unless `now`.
-async fn save_metrics(ctx: &Ctx, now: bool) {
-    {
-        let mut saved = lock(&ctx.metrics_saved);
-        if !now && saved.is_some_and(|at| at.elapsed() < METRICS_SAVE_INTERVAL) {
-            return;
-        }
-        *saved = Some(std::time::Instant::now());
-    }
+/// Writes the mapping's metrics to the store.
+async fn save_metrics(ctx: &Ctx) {
+    ctx.metrics_dirty.store(false, std::sync::atomic::Ordering::Relaxed);
     let snapshot = lock(&ctx.metrics).clone();
     let Ok(json) = serde_json::to_vec(&snapshot) else { return };
     let (store, key) = (ctx.store.clone(), metrics_key(&ctx.uuid));
@@ -101,11 +94,24 @@ async fn save_metrics(ctx: &Ctx, now: bool) {
     }
 }
 
+/// Saves the metrics every [`METRICS_SAVE_INTERVAL`] while they change.
+async fn save_metrics_while_running(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(METRICS_SAVE_INTERVAL) => {}
+        }
+        if ctx.metrics_dirty.load(std::sync::atomic::Ordering::Relaxed) {
+            save_metrics(&ctx).await;
+        }
+    }
+}
+
 /// What one mapping task needs.
 struct Ctx {
     store: Store,
-    /// When the metrics were last saved.
-    metrics_saved: Mutex<Option<std::time::Instant>>,
+    /// The metrics changed since they were last saved.
+    metrics_dirty: std::sync::atomic::AtomicBool,
     uuid: String,
     settings: Settings,
     source: StoreSource,
@@ -164,7 +170,7 @@ impl Engine {
         }
         let ctx = Arc::new(Ctx {
             store: self.inner.store.clone(),
-            metrics_saved: Mutex::new(None),
+            metrics_dirty: std::sync::atomic::AtomicBool::new(false),
             uuid: mapping.uuid.clone(),
             settings,
             source,
@@ -233,8 +239,12 @@ async fn stop(r: Running) {
 /// ledger after a failed commit.
 #[tracing::instrument(skip_all, fields(mapping = %ctx.uuid))]
 async fn run(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {
+    let saver = tokio::spawn(save_metrics_while_running(ctx.clone(), stop.clone()));
     deliver(&ctx, stop).await;
-    save_metrics(&ctx, true).await;
+    // The saver has seen the stop too; waited for, so that no save of its
+    // lands after the last one (or after a removal deleted the metrics).
+    let _ = saver.await;
+    save_metrics(&ctx).await;
 }
 
 async fn deliver(ctx: &Arc<Ctx>, mut stop: watch::Receiver<bool>) {
@@ -269,7 +279,7 @@ async fn deliver(ctx: &Arc<Ctx>, mut stop: watch::Receiver<bool>) {
         }
         tracing::error!(error = %error, retry_in = ?backoff, "mapping delivery stopped; restarting from its checkpoints");
         lock(&ctx.metrics).last_processing_result = format!("PROBLEM: {error}");
-        save_metrics(ctx, true).await;
+        save_metrics(ctx).await;
         tokio::select! {
             _ = stop.changed() => return,
             _ = tokio::time::sleep(backoff) => {}
@@ -291,7 +301,7 @@ async fn commit_all(ctx: &Ctx, commit: super::ledger::Commit) -> Result<(), Ledg
             Err(e) => return Err(LedgerError::Storage(e.to_string())),
         }
     }
-    save_metrics(ctx, false).await;
+    ctx.metrics_dirty.store(true, std::sync::atomic::Ordering::Relaxed);
     Ok(())
 }
 
