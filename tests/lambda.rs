@@ -778,3 +778,55 @@ async fn logs_are_read_from_a_cursor_and_followed() {
     assert_eq!(status, 404);
     server.stop().await.unwrap();
 }
+
+/// Tags on functions (CreateFunction's Tags, TagResource, UntagResource,
+/// ListTags, GetFunction's Tags) and GetAccountSettings, through the SDK.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn functions_take_tags_and_the_account_has_settings() {
+    let Harness { server, dir: _dir, .. } = harness().await;
+    let client = common::lambda_client(&server.endpoint());
+    let made = client
+        .create_function()
+        .function_name("tagged")
+        .role(ROLE)
+        .code(FunctionCode::builder().zip_file(Blob::new(example_bytes("echo"))).build())
+        .tags("team", "data")
+        .send()
+        .await
+        .unwrap();
+    let arn = made.function_arn().unwrap().to_string();
+    let tags = |t: Option<&std::collections::HashMap<String, String>>| {
+        let mut v: Vec<(String, String)> = t.cloned().unwrap_or_default().into_iter().collect();
+        v.sort();
+        v
+    };
+    let listed = client.list_tags().resource(&arn).send().await.unwrap();
+    assert_eq!(tags(listed.tags()), [("team".to_string(), "data".to_string())]);
+    client.tag_resource().resource(&arn).tags("env", "dev").tags("team", "ml").send().await.unwrap();
+    let got = client.get_function().function_name("tagged").send().await.unwrap();
+    assert_eq!(tags(got.tags()), [("env".into(), "dev".into()), ("team".into(), "ml".into())]);
+    client.untag_resource().resource(&arn).tag_keys("env").send().await.unwrap();
+    let listed = client.list_tags().resource(&arn).send().await.unwrap();
+    assert_eq!(tags(listed.tags()), [("team".to_string(), "ml".to_string())]);
+
+    let e = client.tag_resource().resource(&arn).tags("aws:owner", "x").send().await.unwrap_err();
+    assert_eq!(code(&e), "InvalidParameterValueException");
+    let missing = arn.replace("tagged", "nobody");
+    let e = client.list_tags().resource(&missing).send().await.unwrap_err();
+    assert_eq!(code(&e), "ResourceNotFoundException");
+    let mut many = client.tag_resource().resource(&arn);
+    for i in 0..50 {
+        many = many.tags(format!("k{i}"), "v");
+    }
+    let e = many.send().await.unwrap_err();
+    assert_eq!(code(&e), "InvalidParameterValueException", "51 tags with the one there");
+
+    let settings = client.get_account_settings().send().await.unwrap();
+    let limit = settings.account_limit().unwrap();
+    assert_eq!(limit.concurrent_executions(), 1000);
+    assert_eq!(limit.code_size_unzipped(), 262_144_000);
+    let usage = settings.account_usage().unwrap();
+    assert_eq!(usage.function_count(), 1);
+    assert!(usage.total_code_size() > 0);
+    server.stop().await.unwrap();
+}

@@ -75,6 +75,9 @@ pub struct FunctionRecord {
     /// `YYYY-MM-DDThh:mm:ss.sss+0000`, as Lambda shows it.
     pub last_modified: String,
     pub revision_id: String,
+    /// TagResource's tags.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
 }
 
 impl FunctionRecord {
@@ -94,6 +97,7 @@ impl FunctionRecord {
             code_size: 0,
             last_modified: String::new(),
             revision_id: String::new(),
+            tags: BTreeMap::new(),
         }
     }
 

@@ -193,6 +193,9 @@ pub fn routes() -> Router<Arc<App>> {
         "/2015-03-31/event-source-mappings/{uuid}",
         get(get_mapping).put(update_mapping).delete(delete_mapping),
     );
+    router = route(router, "/2017-03-31/tags/{arn}", get(list_tags).post(tag_resource).delete(untag_resource));
+    router = route(router, "/2016-08-19/account-settings", get(account_settings));
+    router = route(router, "/2016-08-19/account-settings/", get(account_settings));
     router = route(router, "/tidepool/logs/{name}", get(read_logs));
     router = route(router, "/tidepool/mappings", get(mappings_with_metrics));
     router = route(router, "/tidepool/deploy", post(deploy));
@@ -788,6 +791,10 @@ async fn create_function(State(app): State<Arc<App>>, headers: HeaderMap, body: 
     };
     let mut record = FunctionRecord::new(name);
     apply_settings(&mut record, &m)?;
+    if let Some(tags) = m.get("Tags") {
+        record.tags = tags_member(tags)?;
+        check_tag_count(record.tags.len())?;
+    }
     let handler = str_member(&m, "Handler")?;
     let app2 = app.clone();
     drop(m);
@@ -831,7 +838,156 @@ async fn get_function(State(app): State<Arc<App>>, PathParam(raw): PathParam, ur
     if let Some(n) = r.reserved_concurrency {
         out["Concurrency"] = json!({"ReservedConcurrentExecutions": n});
     }
+    if !r.tags.is_empty() {
+        out["Tags"] = json!(r.tags);
+    }
     Ok(reply(StatusCode::OK, &out))
+}
+
+// ---------------------------------------------------------------- tags, account
+
+/// Lambda's limit on tags per resource.
+const MAX_TAGS: usize = 50;
+/// Lambda's limits on a tag's key and value, in characters.
+const MAX_TAG_KEY_CHARS: usize = 128;
+const MAX_TAG_VALUE_CHARS: usize = 256;
+
+/// A `Tags` member: an object of strings, each key and value within
+/// Lambda's limits, no key in the reserved `aws:` namespace.
+fn tags_member(v: &Json) -> Result<BTreeMap<String, String>, Failure> {
+    let invalid = |m: String| fail("InvalidParameterValueException", m);
+    let Some(o) = v.as_object() else { return Err(invalid("Tags must be a map of strings".into())) };
+    let mut tags = BTreeMap::new();
+    for (k, v) in o {
+        let Some(v) = v.as_str() else { return Err(invalid(format!("The value of tag {k} must be a string"))) };
+        let keys = k.chars().count();
+        if keys == 0 || keys > MAX_TAG_KEY_CHARS {
+            return Err(invalid(format!("Tag key must be 1 to {MAX_TAG_KEY_CHARS} characters: {k}")));
+        }
+        if v.chars().count() > MAX_TAG_VALUE_CHARS {
+            return Err(invalid(format!("Tag value must be at most {MAX_TAG_VALUE_CHARS} characters: {k}")));
+        }
+        if k.to_ascii_lowercase().starts_with("aws:") {
+            return Err(invalid(format!("Tag key {k} uses the reserved prefix aws:")));
+        }
+        tags.insert(k.clone(), v.to_string());
+    }
+    Ok(tags)
+}
+
+fn check_tag_count(n: usize) -> Result<(), Failure> {
+    if n > MAX_TAGS {
+        return Err(fail("InvalidParameterValueException", format!("A resource can have at most {MAX_TAGS} tags")));
+    }
+    Ok(())
+}
+
+/// The function a taggable ARN names (functions are the resources that
+/// take tags here; a version or alias ARN does not).
+fn tagged_function(lambda: &Lambda, arn: &str) -> Result<String, Failure> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    match parts.as_slice() {
+        ["arn", _, "lambda", _, _, "function", name] => {
+            let name = function_name(lambda, name, None)?;
+            lambda.registry.get(&name)?;
+            Ok(name)
+        }
+        ["arn", _, "lambda", _, _, "function", _, _] => {
+            Err(fail("InvalidParameterValueException", "Tags are not supported on function versions or aliases"))
+        }
+        _ => Err(fail("InvalidParameterValueException", format!("Invalid resource ARN for tagging: {arn}"))),
+    }
+}
+
+/// `GET /2017-03-31/tags/{ARN}` (ListTags).
+async fn list_tags(State(app): State<Arc<App>>, PathParam(arn): PathParam) -> ApiResult {
+    let lambda = lambda_state(&app)?;
+    let name = tagged_function(lambda, &arn)?;
+    Ok(reply(StatusCode::OK, &json!({"Tags": lambda.registry.get(&name)?.tags})))
+}
+
+/// `POST /2017-03-31/tags/{ARN}` (TagResource): adds or replaces `Tags`.
+async fn tag_resource(
+    State(app): State<Arc<App>>,
+    PathParam(arn): PathParam,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    let m = json_request(&app, &headers, body, "TagResource").await?;
+    let lambda = lambda_state(&app)?;
+    let name = tagged_function(lambda, &arn)?;
+    let Some(tags) = m.get("Tags") else {
+        return Err(fail("InvalidParameterValueException", "Tags is required"));
+    };
+    let tags = tags_member(tags)?;
+    let mut all = lambda.registry.get(&name)?.tags;
+    all.extend(tags);
+    check_tag_count(all.len())?;
+    let app2 = app.clone();
+    blocking(move || {
+        lambda_state(&app2)?.registry.update_config(&name, |r| {
+            r.tags = all;
+            Ok(())
+        })?;
+        Ok(())
+    })
+    .await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// `DELETE /2017-03-31/tags/{ARN}?tagKeys=k1&tagKeys=k2` (UntagResource).
+async fn untag_resource(State(app): State<Arc<App>>, PathParam(arn): PathParam, uri: Uri) -> ApiResult {
+    let lambda = lambda_state(&app)?;
+    let name = tagged_function(lambda, &arn)?;
+    let keys: Vec<String> = uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .filter(|(k, _)| *k == "tagKeys")
+        .map(|(_, v)| percent_decode(v))
+        .collect();
+    if keys.is_empty() {
+        return Err(fail("InvalidParameterValueException", "tagKeys is required"));
+    }
+    let app2 = app.clone();
+    blocking(move || {
+        lambda_state(&app2)?.registry.update_config(&name, |r| {
+            for k in &keys {
+                r.tags.remove(k);
+            }
+            Ok(())
+        })?;
+        Ok(())
+    })
+    .await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// Lambda's default account limits, as `GetAccountSettings` reports them.
+const ACCOUNT_TOTAL_CODE_SIZE: u64 = 80_530_636_800;
+const ACCOUNT_CONCURRENT_EXECUTIONS: u64 = 1000;
+
+/// `GET /2016-08-19/account-settings` (GetAccountSettings): Lambda's
+/// default limits, and this server's use of them.
+async fn account_settings(State(app): State<Arc<App>>) -> ApiResult {
+    let lambda = lambda_state(&app)?;
+    let functions = lambda.registry.list();
+    let code: u64 = functions.iter().map(|f| f.code_size).sum();
+    let reserved: u64 = functions.iter().filter_map(|f| f.reserved_concurrency).map(u64::from).sum();
+    Ok(reply(
+        StatusCode::OK,
+        &json!({
+            "AccountLimit": {
+                "TotalCodeSize": ACCOUNT_TOTAL_CODE_SIZE,
+                "CodeSizeUnzipped": MAX_UNZIPPED_BYTES,
+                "CodeSizeZipped": 52_428_800u64,
+                "ConcurrentExecutions": ACCOUNT_CONCURRENT_EXECUTIONS,
+                "UnreservedConcurrentExecutions": ACCOUNT_CONCURRENT_EXECUTIONS.saturating_sub(reserved),
+            },
+            "AccountUsage": {"TotalCodeSize": code, "FunctionCount": functions.len()},
+        }),
+    ))
 }
 
 async fn get_configuration(State(app): State<Arc<App>>, PathParam(raw): PathParam, uri: Uri) -> ApiResult {
