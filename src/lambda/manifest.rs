@@ -234,7 +234,7 @@ fn view_type(s: &str) -> Result<StreamViewType, LambdaError> {
 /// The component a function's `code` names: a file (relative to `base`),
 /// or `example:<name>`, one of the guest handlers in this repository's
 /// `examples/`, built on first use (`cargo build --target wasm32-wasip2`;
-/// about half a minute the first time). The `example:` form needs the source
+/// about a minute the first time, with progress in the log). The `example:` form needs the source
 /// tree the binary was built from, as after `cargo run`.
 pub fn read_code(base: &Path, code: &Path) -> Result<Vec<u8>, String> {
     let path = base.join(code);
