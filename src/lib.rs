@@ -159,6 +159,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
     if let Some(l) = app.lambda.get() {
         l.start_mappings().await;
         l.start_schedules().await;
+        l.events.resume(app.clone()).await;
     }
     if let Some(path) = &config.manifest {
         let manifest = lambda::manifest::Manifest::load(path)?;

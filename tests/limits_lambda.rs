@@ -348,8 +348,8 @@ async fn client_mistakes_get_lambdas_json_errors() {
     // Operations Tidepool does not serve, methods a path does not take.
     for (method, path) in [
         ("GET", "/2015-03-31/functions/f/aliases"),
-        ("GET", "/2017-03-31/tags/arn:aws:lambda:us-east-1:000000000000:function:f"),
-        ("GET", "/2016-08-19/account-settings/"),
+        ("GET", "/2015-03-31/functions/f/versions"),
+        ("GET", "/2019-09-25/functions/f/event-invoke-config"),
         ("PATCH", "/2015-03-31/functions/"),
         ("GET", "/2015-03-31/functions/f/invocations"),
         ("DELETE", "/tidepool/deploy"),

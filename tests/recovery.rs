@@ -372,3 +372,72 @@ async fn a_full_disk_pauses_writes_until_there_is_room_again() {
     child.kill().unwrap();
     let _ = child.wait();
 }
+
+/// An accepted asynchronous invoke survives `kill -9`: the event waits
+/// (its function's reserved concurrency is 0), the server is killed, and
+/// after the restart the event runs once the function can take it.
+#[tokio::test]
+async fn an_accepted_event_invoke_survives_sigkill() {
+    use aws_sdk_lambda::primitives::Blob;
+    use aws_sdk_lambda::types::{Environment, FunctionCode, InvocationType};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let serve = |log: &str| {
+        let args = [OsStr::new("--data-dir"), data.as_os_str()];
+        common::http::spawn_server_with_nofile(4096, &args, &dir.path().join(log))
+    };
+    let (mut child, endpoint) = serve("first.log");
+    let ddb = client(&endpoint);
+    // The `tick` example writes items keyed by `id`.
+    ddb.create_table()
+        .table_name("Ticks")
+        .attribute_definitions(common::attr_def("id", ScalarAttributeType::S))
+        .key_schema(common::key_elem("id", aws_sdk_dynamodb::types::KeyType::Hash))
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+    let lambda = common::lambda_client(&endpoint);
+    lambda
+        .create_function()
+        .function_name("tick")
+        .role("arn:aws:iam::000000000000:role/tidepool")
+        .code(FunctionCode::builder().zip_file(Blob::new(tidepool_runtime::examples::example_bytes("tick"))).build())
+        .environment(Environment::builder().variables("TABLE", "Ticks").build())
+        .send()
+        .await
+        .unwrap();
+    lambda.put_function_concurrency().function_name("tick").reserved_concurrent_executions(0).send().await.unwrap();
+    let accepted = lambda
+        .invoke()
+        .function_name("tick")
+        .invocation_type(InvocationType::Event)
+        .payload(Blob::new(br#"{"kept": "across the crash"}"#.to_vec()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status_code(), 202);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(ddb.scan().table_name("Ticks").send().await.unwrap().count(), 0, "throttled: not run yet");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let (mut child, endpoint) = serve("second.log");
+    let ddb = client(&endpoint);
+    let lambda = common::lambda_client(&endpoint);
+    lambda.delete_function_concurrency().function_name("tick").send().await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let items = loop {
+        let items = ddb.scan().table_name("Ticks").send().await.unwrap().items().to_vec();
+        if !items.is_empty() || std::time::Instant::now() > deadline {
+            break items;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let log = std::fs::read_to_string(dir.path().join("second.log")).unwrap_or_default();
+    assert_eq!(items.len(), 1, "the event ran once after the restart: {items:?}\n{log}");
+    let input = items[0].get("input").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+    assert!(input.contains("across the crash"), "{items:?}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

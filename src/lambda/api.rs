@@ -55,7 +55,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -75,6 +74,7 @@ use tidepool_runtime::text::Bounded;
 use tidepool_runtime::{InvokeOptions, Throttled};
 
 use super::budget::{ByteBudget, Reservation};
+use super::events::{MAX_QUEUED_EVENT_BYTES, MAX_QUEUED_EVENTS};
 use super::logs::LogPage;
 use super::{Lambda, LambdaError, manifest};
 use crate::dynamodb::App;
@@ -121,31 +121,9 @@ pub const MAX_ITEMS: std::ops::RangeInclusive<i64> = 1..=10_000;
 pub const DEFAULT_LIST_FUNCTIONS: usize = 50;
 /// ListEventSourceMappings' default page size (Lambda's 100).
 pub const DEFAULT_LIST_MAPPINGS: usize = 100;
-/// Lambda retries an asynchronous invocation whose function fails twice.
-pub const ASYNC_RETRIES: usize = 2;
-/// Lambda waits about a minute before the first retry, two before the second.
-pub const ASYNC_RETRY_DELAYS: [Duration; ASYNC_RETRIES] = [Duration::from_secs(60), Duration::from_secs(120)];
-/// Lambda's maximum age of an asynchronous event (6 hours): after it, a
-/// waiting event is dropped.
-pub const MAX_EVENT_AGE: Duration = Duration::from_secs(6 * 3600);
-/// Asynchronous events queued or running at once; past it, Invoke is throttled
-/// rather than growing memory without bound.
-pub const MAX_QUEUED_EVENTS: usize = 10_000;
-/// Bytes of asynchronous events held at once (their payloads and
-/// [`EVENT_OVERHEAD_BYTES`] each): the queue lives in memory, and 10,000
-/// events at Lambda's 256 KB limit would take 2.5 GB. 512 events of 256 KB.
-/// Past it an `Event` Invoke is a 429 `TooManyRequestsException`.
-pub const MAX_QUEUED_EVENT_BYTES: usize = 128 * 1024 * 1024;
-/// What one queued event costs besides its payload (its task, request id
-/// and function name), counted so that many tiny events count too.
-pub const EVENT_OVERHEAD_BYTES: usize = 1024;
 /// The longest a logs request waits for a new line (`wait=`). A waiting
 /// request holds up a graceful shutdown this long at most.
 pub const MAX_LOG_WAIT: Duration = Duration::from_secs(10);
-/// Environment variable that shortens the asynchronous retry delays, in
-/// milliseconds (first retry; the second waits twice as long). For tests and
-/// demos; unset, Lambda's delays apply.
-pub const ASYNC_RETRY_DELAY_ENV: &str = "TIDEPOOL_ASYNC_RETRY_DELAY_MS";
 
 /// The API versions (path prefixes) of Lambda's operations, as the SDKs
 /// send them: a path under one that names no operation Tidepool serves is an
@@ -1198,7 +1176,16 @@ async fn invoke(
     match invocation_type {
         "DryRun" => Ok(empty(StatusCode::NO_CONTENT)),
         "Event" => {
-            let request_id = lambda.events.submit(app.clone(), name, event)?;
+            let request_id = match lambda.events.submit(app.clone(), name, event).await {
+                Ok(id) => id,
+                Err(super::events::Refused::Full(message)) => {
+                    return Err(Failure {
+                        error: LambdaError::new("TooManyRequestsException", message),
+                        reason: Some("ConcurrentInvocationLimitExceeded"),
+                    });
+                }
+                Err(super::events::Refused::Store(e)) => return Err(e.into()),
+            };
             let mut resp = StatusCode::ACCEPTED.into_response();
             request_id_header(&mut resp, &request_id);
             Ok(resp)
@@ -1227,154 +1214,6 @@ async fn invoke(
             }
             request_id_header(&mut resp, &inv.request_id);
             Ok(resp)
-        }
-    }
-}
-
-/// Asynchronous invocations: queued in memory (lost at a restart), each run
-/// at least once when it can, with Lambda's two retries after a function
-/// error and its maximum event age. Bounded in events
-/// ([`MAX_QUEUED_EVENTS`]) and in bytes ([`MAX_QUEUED_EVENT_BYTES`]).
-pub struct EventQueue {
-    pending: Arc<AtomicUsize>,
-    bytes: Arc<ByteBudget>,
-    retry_delays: [Duration; ASYNC_RETRIES],
-}
-
-impl Default for EventQueue {
-    fn default() -> Self {
-        EventQueue::new()
-    }
-}
-
-/// An event's place in the queue: its count and its bytes, given back when
-/// the event is done with.
-struct Pending {
-    count: Arc<AtomicUsize>,
-    _bytes: Reservation,
-}
-
-impl Drop for Pending {
-    fn drop(&mut self) {
-        self.count.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// The queue's use of its bounds, for `/tidepool/limits`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QueueUse {
-    pub events: usize,
-    pub bytes: usize,
-}
-
-impl EventQueue {
-    /// Lambda's retry delays, or the shorter ones of [`ASYNC_RETRY_DELAY_ENV`].
-    pub fn new() -> Self {
-        let retry_delays = match std::env::var(ASYNC_RETRY_DELAY_ENV).ok().and_then(|v| v.parse::<u64>().ok()) {
-            Some(ms) => [Duration::from_millis(ms), Duration::from_millis(ms.saturating_mul(2))],
-            None => ASYNC_RETRY_DELAYS,
-        };
-        EventQueue {
-            pending: Arc::new(AtomicUsize::new(0)),
-            bytes: ByteBudget::new(MAX_QUEUED_EVENT_BYTES),
-            retry_delays,
-        }
-    }
-
-    /// Events queued or running.
-    pub fn pending(&self) -> usize {
-        self.pending.load(Ordering::Relaxed)
-    }
-
-    /// Events and bytes queued or running.
-    pub fn usage(&self) -> QueueUse {
-        QueueUse { events: self.pending(), bytes: self.bytes.used() }
-    }
-
-    /// Queues `event` for `function`; returns its request id. A full queue
-    /// (in events or in bytes) is a 429 to retry.
-    fn submit(&self, app: Arc<App>, function: String, event: String) -> Result<String, Failure> {
-        let full = |message: String| Failure {
-            error: LambdaError::new("TooManyRequestsException", message),
-            reason: Some("ConcurrentInvocationLimitExceeded"),
-        };
-        let cost = event.len() + function.len() + EVENT_OVERHEAD_BYTES;
-        let bytes = self.bytes.try_reserve(cost).ok_or_else(|| {
-            full(format!(
-                "Rate Exceeded. The asynchronous invocation queue holds {} of its {} bytes; retry later.",
-                self.bytes.used(),
-                self.bytes.limit()
-            ))
-        })?;
-        if self.pending.fetch_add(1, Ordering::Relaxed) >= MAX_QUEUED_EVENTS {
-            self.pending.fetch_sub(1, Ordering::Relaxed);
-            return Err(full(format!(
-                "Rate Exceeded. The asynchronous invocation queue holds its {MAX_QUEUED_EVENTS} events; retry later."
-            )));
-        }
-        let guard = Pending { count: self.pending.clone(), _bytes: bytes };
-        let request_id = uuid::Uuid::new_v4().to_string();
-        let delays = self.retry_delays;
-        let id = request_id.clone();
-        let event: Arc<str> = event.into();
-        tokio::spawn(async move {
-            let _guard = guard;
-            run_event(app, function, event, id, delays).await;
-        });
-        Ok(request_id)
-    }
-}
-
-/// Runs one asynchronous event: up to three attempts, waiting for
-/// concurrency (a throttle is waited out, not counted) while the event is
-/// younger than [`MAX_EVENT_AGE`].
-#[tracing::instrument(skip_all, fields(function = %function, request_id = %request_id))]
-async fn run_event(app: Arc<App>, function: String, event: Arc<str>, request_id: String, delays: [Duration; 2]) {
-    let queued = tokio::time::Instant::now();
-    for attempt in 0..=ASYNC_RETRIES {
-        let Some(lambda) = app.lambda.get() else { return };
-        let age = queued.elapsed();
-        let Some(left) = MAX_EVENT_AGE.checked_sub(age) else {
-            tracing::warn!("asynchronous event dropped: older than the maximum event age");
-            return;
-        };
-        let Ok(loaded) = lambda.registry.loaded(&function) else {
-            tracing::warn!("asynchronous event dropped: the function no longer exists");
-            return;
-        };
-        let Ok(permit) = tokio::time::timeout(left, loaded.acquire()).await else {
-            tracing::warn!("asynchronous event dropped: throttled until the maximum event age");
-            return;
-        };
-        let (logs, name, ev) = (lambda.logs.clone(), function.clone(), event.clone());
-        let options = InvokeOptions::new().request_id(request_id.clone());
-        let run = tokio::task::spawn_blocking(move || {
-            let inv = loaded.invoke(permit, &ev, options);
-            logs.record(&name, &inv);
-            inv
-        });
-        let inv = match run.await {
-            Ok(inv) => inv,
-            Err(e) => {
-                tracing::error!(error = %e, "asynchronous invocation did not finish");
-                return;
-            }
-        };
-        let Err(error) = &inv.result else { return };
-        // The error may be megabytes: the server's log gets its head only.
-        let error = format!(
-            "{}: {}",
-            Bounded(&error.error_type, MAX_LOGGED_TEXT_BYTES),
-            Bounded(&error.error_message, MAX_LOGGED_TEXT_BYTES)
-        );
-        match delays.get(attempt) {
-            Some(delay) => {
-                tracing::info!(attempt = attempt + 1, %error, "asynchronous invocation failed; retrying in {delay:?}");
-                tokio::time::sleep(*delay).await;
-            }
-            None => {
-                tracing::warn!(attempts = attempt + 1, %error, "asynchronous invocation failed; event dropped");
-            }
         }
     }
 }

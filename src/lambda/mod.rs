@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod budget;
+pub mod events;
 pub mod logs;
 pub mod manifest;
 pub mod reset;
@@ -99,7 +100,7 @@ pub struct Lambda {
     /// Every invocation's framed log, per function.
     pub logs: Arc<logs::FunctionLogs>,
     /// Asynchronous (`Event`) invocations waiting or running.
-    pub(crate) events: api::EventQueue,
+    pub(crate) events: events::EventQueue,
     /// The byte budgets of request bodies being read or worked on.
     pub(crate) bodies: api::BodyBudgets,
     /// Cron schedules.
@@ -185,7 +186,7 @@ impl Lambda {
             store: store.clone(),
             mappings: Mutex::new(mappings),
             logs: Arc::new(logs::FunctionLogs::new()),
-            events: api::EventQueue::new(),
+            events: events::EventQueue::new(),
             bodies: api::BodyBudgets::default(),
             schedules: schedule::Schedules::open(app, store, region)?,
         })

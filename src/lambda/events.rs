@@ -1,0 +1,338 @@
+//! Asynchronous invocations (`InvocationType: Event`), as Lambda runs them:
+//! accepted with a 202, run at least once when the function can take
+//! them, retried twice after a function error, dropped past the maximum
+//! event age.
+//!
+//! The queue is durable: an accepted event is written to the store's
+//! system entries (`aq/<queued ms>/<request id>`, with its attempts so
+//! far) before the 202, and removed once it is done with (it succeeded,
+//! ran out of retries or of age, or its function is gone). A server that
+//! restarts, after `kill -9` too, runs what was left ([`EventQueue::resume`])
+//! in the order it was accepted, with its attempts and age carried over;
+//! an invocation under way at the crash runs again (at least once, as on
+//! Lambda).
+//!
+//! Bounded in events ([`MAX_QUEUED_EVENTS`]) and in bytes
+//! ([`MAX_QUEUED_EVENT_BYTES`]); past either, an `Event` Invoke is a 429 to
+//! retry.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tidepool_runtime::InvokeOptions;
+use tidepool_runtime::limits::MAX_LOGGED_TEXT_BYTES;
+use tidepool_runtime::text::Bounded;
+
+use super::LambdaError;
+use super::budget::{ByteBudget, Reservation};
+use crate::dynamodb::App;
+
+/// Lambda retries an asynchronous invocation whose function fails twice.
+pub const ASYNC_RETRIES: usize = 2;
+/// Lambda waits about a minute before the first retry, two before the second.
+pub const ASYNC_RETRY_DELAYS: [Duration; ASYNC_RETRIES] = [Duration::from_secs(60), Duration::from_secs(120)];
+/// Lambda's maximum age of an asynchronous event (6 hours): after it, a
+/// waiting event is dropped.
+pub const MAX_EVENT_AGE: Duration = Duration::from_secs(6 * 3600);
+/// Asynchronous events queued or running at once; past it, Invoke is throttled
+/// rather than growing memory without bound.
+pub const MAX_QUEUED_EVENTS: usize = 10_000;
+/// Bytes of asynchronous events held at once (their payloads and
+/// [`EVENT_OVERHEAD_BYTES`] each): each waiting event is held in memory
+/// too, and 10,000 events at Lambda's 256 KB limit would take 2.5 GB. 512
+/// events of 256 KB. Past it an `Event` Invoke is a 429
+/// `TooManyRequestsException`.
+pub const MAX_QUEUED_EVENT_BYTES: usize = 128 * 1024 * 1024;
+/// What one queued event costs besides its payload (its task, request id
+/// and function name), counted so that many tiny events count too.
+pub const EVENT_OVERHEAD_BYTES: usize = 1024;
+/// Environment variable that shortens the asynchronous retry delays, in
+/// milliseconds (first retry; the second waits twice as long). For tests and
+/// local development.
+pub const ASYNC_RETRY_DELAY_ENV: &str = "TIDEPOOL_ASYNC_RETRY_DELAY_MS";
+
+/// Milliseconds since the epoch: an event's age is wall-clock time, so it
+/// carries across a restart.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// How long a throttled event waits on one view of its function before it
+/// looks again (its concurrency may have changed).
+const THROTTLE_RECHECK: Duration = Duration::from_secs(1);
+
+/// Accepted events live in the store's system entries under this prefix.
+const QUEUED_EVENT_PREFIX: &[u8] = b"aq/";
+
+/// An accepted event, as the store keeps it until it is done with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct QueuedEvent {
+    function: String,
+    event: String,
+    request_id: String,
+    /// When it was accepted (ms since the epoch): its age counts from here.
+    queued_ms: u64,
+    /// Attempts that failed so far.
+    attempts: usize,
+}
+
+impl QueuedEvent {
+    /// Ordered by acceptance, so a restarted server runs them in that order.
+    fn key(&self) -> Vec<u8> {
+        [QUEUED_EVENT_PREFIX, format!("{:016x}/{}", self.queued_ms, self.request_id).as_bytes()].concat()
+    }
+}
+
+/// The asynchronous event queue.
+pub struct EventQueue {
+    pending: Arc<AtomicUsize>,
+    bytes: Arc<ByteBudget>,
+    retry_delays: [Duration; ASYNC_RETRIES],
+}
+
+impl Default for EventQueue {
+    fn default() -> Self {
+        EventQueue::new()
+    }
+}
+
+/// An event's place in the queue: its count and its bytes, given back when
+/// the event is done with.
+struct Pending {
+    count: Arc<AtomicUsize>,
+    _bytes: Option<Reservation>,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The queue's use of its bounds, for `/tidepool/limits`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueUse {
+    pub events: usize,
+    pub bytes: usize,
+}
+
+/// Why an event was not accepted: the queue is full (a 429 to retry), or
+/// the store could not keep it.
+pub enum Refused {
+    Full(String),
+    Store(LambdaError),
+}
+
+impl EventQueue {
+    /// Lambda's retry delays, or the shorter ones of [`ASYNC_RETRY_DELAY_ENV`].
+    pub fn new() -> Self {
+        let retry_delays = match std::env::var(ASYNC_RETRY_DELAY_ENV).ok().and_then(|v| v.parse::<u64>().ok()) {
+            Some(ms) => [Duration::from_millis(ms), Duration::from_millis(ms.saturating_mul(2))],
+            None => ASYNC_RETRY_DELAYS,
+        };
+        EventQueue {
+            pending: Arc::new(AtomicUsize::new(0)),
+            bytes: ByteBudget::new(MAX_QUEUED_EVENT_BYTES),
+            retry_delays,
+        }
+    }
+
+    /// Events queued or running.
+    pub fn pending(&self) -> usize {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    /// Events and bytes queued or running.
+    pub fn usage(&self) -> QueueUse {
+        QueueUse { events: self.pending(), bytes: self.bytes.used() }
+    }
+
+    /// Accepts `event` for `function`: kept in the store, then run in the
+    /// background. Returns its request id.
+    pub async fn submit(&self, app: Arc<App>, function: String, event: String) -> Result<String, Refused> {
+        let cost = event.len() + function.len() + EVENT_OVERHEAD_BYTES;
+        let bytes = self.bytes.try_reserve(cost).ok_or_else(|| {
+            Refused::Full(format!(
+                "Rate Exceeded. The asynchronous invocation queue holds {} of its {} bytes; retry later.",
+                self.bytes.used(),
+                self.bytes.limit()
+            ))
+        })?;
+        if self.pending.fetch_add(1, Ordering::Relaxed) >= MAX_QUEUED_EVENTS {
+            self.pending.fetch_sub(1, Ordering::Relaxed);
+            return Err(Refused::Full(format!(
+                "Rate Exceeded. The asynchronous invocation queue holds its {MAX_QUEUED_EVENTS} events; retry later."
+            )));
+        }
+        let guard = Pending { count: self.pending.clone(), _bytes: Some(bytes) };
+        let queued = QueuedEvent {
+            function,
+            event,
+            request_id: uuid::Uuid::new_v4().to_string(),
+            queued_ms: now_ms(),
+            attempts: 0,
+        };
+        save(&app, &queued).await.map_err(Refused::Store)?;
+        let request_id = queued.request_id.clone();
+        let delays = self.retry_delays;
+        tokio::spawn(async move {
+            let _guard = guard;
+            run_event(app, queued, delays).await;
+        });
+        Ok(request_id)
+    }
+
+    /// Runs the events a previous run of the server accepted and did not
+    /// finish. They were accepted: they are not refused for the bounds now,
+    /// though they count against them.
+    pub async fn resume(&self, app: Arc<App>) {
+        let store = app.store.clone();
+        let saved = match tokio::task::spawn_blocking(move || store.sys_scan(QUEUED_EVENT_PREFIX)).await {
+            Ok(Ok(saved)) => saved,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "the asynchronous events of the last run were not read");
+                return;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the asynchronous events of the last run were not read");
+                return;
+            }
+        };
+        let mut resumed = 0;
+        for (key, value) in saved {
+            let Ok(queued) = serde_json::from_slice::<QueuedEvent>(&value) else {
+                tracing::warn!(key = %String::from_utf8_lossy(&key), "an unreadable queued event was dropped");
+                forget_key(&app, key).await;
+                continue;
+            };
+            let cost = queued.event.len() + queued.function.len() + EVENT_OVERHEAD_BYTES;
+            self.pending.fetch_add(1, Ordering::Relaxed);
+            let guard = Pending { count: self.pending.clone(), _bytes: self.bytes.try_reserve(cost) };
+            let (app, delays) = (app.clone(), self.retry_delays);
+            tokio::spawn(async move {
+                let _guard = guard;
+                run_event(app, queued, delays).await;
+            });
+            resumed += 1;
+        }
+        if resumed > 0 {
+            tracing::info!(events = resumed, "resumed the asynchronous events of the last run");
+        }
+    }
+}
+
+/// Writes `queued` to the store (an acknowledged write: it survives
+/// `kill -9`).
+async fn save(app: &Arc<App>, queued: &QueuedEvent) -> Result<(), LambdaError> {
+    let json = serde_json::to_vec(queued).map_err(|e| LambdaError::new("ServiceException", e.to_string()))?;
+    let (store, key) = (app.store.clone(), queued.key());
+    tokio::task::spawn_blocking(move || store.sys_write(vec![(key, Some(json))]))
+        .await
+        .map_err(|e| LambdaError::new("ServiceException", e.to_string()))??;
+    Ok(())
+}
+
+/// Removes a done event from the store.
+async fn forget_key(app: &Arc<App>, key: Vec<u8>) {
+    let store = app.store.clone();
+    match tokio::task::spawn_blocking(move || store.sys_write(vec![(key, None)])).await {
+        Ok(Ok(())) => {}
+        // Left for the next start, which runs it again: at least once.
+        Ok(Err(e)) => tracing::warn!(error = %e, "a finished asynchronous event was not removed"),
+        Err(e) => tracing::warn!(error = %e, "a finished asynchronous event was not removed"),
+    }
+}
+
+/// Runs one asynchronous event to its end (see the module doc), then
+/// removes it from the store.
+#[tracing::instrument(skip_all, fields(function = %queued.function, request_id = %queued.request_id))]
+async fn run_event(app: Arc<App>, mut queued: QueuedEvent, delays: [Duration; ASYNC_RETRIES]) {
+    attempt_event(&app, &mut queued, delays).await;
+    forget_key(&app, queued.key()).await;
+}
+
+/// Attempts the event until it succeeds or is dropped: waiting for
+/// concurrency (a throttle is waited out, not counted) while the event is
+/// younger than [`MAX_EVENT_AGE`].
+async fn attempt_event(app: &Arc<App>, queued: &mut QueuedEvent, delays: [Duration; ASYNC_RETRIES]) {
+    let event: Arc<str> = queued.event.clone().into();
+    while queued.attempts <= ASYNC_RETRIES {
+        let Some(lambda) = app.lambda.get() else { return };
+        let age = Duration::from_millis(now_ms().saturating_sub(queued.queued_ms));
+        let Some(left) = MAX_EVENT_AGE.checked_sub(age) else {
+            tracing::warn!("asynchronous event dropped: older than the maximum event age");
+            return;
+        };
+        let Ok(loaded) = lambda.registry.loaded(&queued.function) else {
+            tracing::warn!("asynchronous event dropped: the function no longer exists");
+            return;
+        };
+        // Waited for a slice at a time: a change of the function's reserved
+        // concurrency (raised from 0, removed) replaces the function the
+        // wait is on, so the wait starts over on the new one.
+        let Ok(permit) = tokio::time::timeout(left.min(THROTTLE_RECHECK), loaded.acquire()).await else {
+            if left <= THROTTLE_RECHECK {
+                tracing::warn!("asynchronous event dropped: throttled until the maximum event age");
+                return;
+            }
+            continue;
+        };
+        let (logs, name, ev) = (lambda.logs.clone(), queued.function.clone(), event.clone());
+        let options = InvokeOptions::new().request_id(queued.request_id.clone());
+        let run = tokio::task::spawn_blocking(move || {
+            let inv = loaded.invoke(permit, &ev, options);
+            logs.record(&name, &inv);
+            inv
+        });
+        let inv = match run.await {
+            Ok(inv) => inv,
+            Err(e) => {
+                tracing::error!(error = %e, "asynchronous invocation did not finish");
+                return;
+            }
+        };
+        let Err(error) = &inv.result else { return };
+        // The error may be megabytes: the server's log gets its head only.
+        let error = format!(
+            "{}: {}",
+            Bounded(&error.error_type, MAX_LOGGED_TEXT_BYTES),
+            Bounded(&error.error_message, MAX_LOGGED_TEXT_BYTES)
+        );
+        let attempt = queued.attempts;
+        queued.attempts += 1;
+        match delays.get(attempt) {
+            Some(delay) => {
+                tracing::info!(attempt = attempt + 1, %error, "asynchronous invocation failed; retrying in {delay:?}");
+                // The attempt counts across a restart too.
+                if let Err(e) = save(app, queued).await {
+                    tracing::warn!(error = %e, "the retry count of an asynchronous event was not saved");
+                }
+                tokio::time::sleep(*delay).await;
+            }
+            None => {
+                tracing::warn!(attempts = attempt + 1, %error, "asynchronous invocation failed; event dropped");
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_sort_by_acceptance() {
+        let event = |ms: u64, id: &str| QueuedEvent {
+            function: "f".into(),
+            event: "{}".into(),
+            request_id: id.into(),
+            queued_ms: ms,
+            attempts: 0,
+        };
+        assert!(event(9, "z").key() < event(10, "a").key());
+        assert!(event(10, "a").key().starts_with(QUEUED_EVENT_PREFIX));
+    }
+}
