@@ -159,7 +159,6 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
     if let Some(l) = app.lambda.get() {
         l.start_mappings().await;
         l.start_schedules().await;
-        l.events.resume(app.clone()).await;
     }
     if let Some(path) = &config.manifest {
         let manifest = lambda::manifest::Manifest::load(path)?;
@@ -171,6 +170,11 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
         for change in &applied.changes {
             tracing::info!("manifest: {change}");
         }
+    }
+    // Asynchronous events the last run accepted and did not finish, run
+    // once the functions the manifest declares are in place.
+    if let Some(l) = app.lambda.get() {
+        l.events.resume(app.clone()).await;
     }
     let (tx, rx) = oneshot::channel::<()>();
     let app2 = app.clone();

@@ -7,10 +7,13 @@
 //! system entries (`aq/<queued ms>/<request id>`, with its attempts so
 //! far) before the 202, and removed once it is done with (it succeeded,
 //! ran out of retries or of age, or its function is gone). A server that
-//! restarts, after `kill -9` too, runs what was left ([`EventQueue::resume`])
-//! in the order it was accepted, with its attempts and age carried over;
-//! an invocation under way at the crash runs again (at least once, as on
-//! Lambda).
+//! restarts, after `kill -9` too, runs what was left ([`EventQueue::resume`],
+//! read in the order accepted and run concurrently, as new events are),
+//! with its attempts, its age and its next retry time carried over; an
+//! invocation under way at the crash runs again (at least once, as on
+//! Lambda). A server whose disk is full answers new events with a 429, and
+//! an event that finished while writes were paused may run again after the
+//! server restarts itself. An `--in-memory` server starts empty.
 //!
 //! Bounded in events ([`MAX_QUEUED_EVENTS`]) and in bytes
 //! ([`MAX_QUEUED_EVENT_BYTES`]); past either, an `Event` Invoke is a 429 to
@@ -76,6 +79,9 @@ struct QueuedEvent {
     queued_ms: u64,
     /// Attempts that failed so far.
     attempts: usize,
+    /// When the next attempt is due (ms since the epoch), after a failure.
+    #[serde(default)]
+    retry_at_ms: u64,
 }
 
 impl QueuedEvent {
@@ -173,8 +179,14 @@ impl EventQueue {
             request_id: uuid::Uuid::new_v4().to_string(),
             queued_ms: now_ms(),
             attempts: 0,
+            retry_at_ms: 0,
         };
-        save(&app, &queued).await.map_err(Refused::Store)?;
+        save(&app, &queued).await.map_err(|e| match e {
+            SaveError::Store(tidepool_store::StoreError::Poisoned(tidepool_store::WriteFailure::OutOfSpace)) => {
+                Refused::Full("Rate Exceeded. The server's disk is full; retry later.".into())
+            }
+            other => Refused::Store(other.into()),
+        })?;
         let request_id = queued.request_id.clone();
         let delays = self.retry_delays;
         tokio::spawn(async move {
@@ -223,15 +235,53 @@ impl EventQueue {
     }
 }
 
+/// Why an event was not saved.
+enum SaveError {
+    Store(tidepool_store::StoreError),
+    Other(String),
+}
+
+impl From<SaveError> for LambdaError {
+    fn from(e: SaveError) -> LambdaError {
+        match e {
+            SaveError::Store(e) => e.into(),
+            SaveError::Other(m) => LambdaError::new("ServiceException", m),
+        }
+    }
+}
+
+impl std::fmt::Display for SaveError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SaveError::Store(e) => write!(f, "{e}"),
+            SaveError::Other(m) => f.write_str(m),
+        }
+    }
+}
+
 /// Writes `queued` to the store (an acknowledged write: it survives
 /// `kill -9`).
-async fn save(app: &Arc<App>, queued: &QueuedEvent) -> Result<(), LambdaError> {
-    let json = serde_json::to_vec(queued).map_err(|e| LambdaError::new("ServiceException", e.to_string()))?;
+async fn save(app: &Arc<App>, queued: &QueuedEvent) -> Result<(), SaveError> {
+    let json = serde_json::to_vec(queued).map_err(|e| SaveError::Other(e.to_string()))?;
     let (store, key) = (app.store.clone(), queued.key());
     tokio::task::spawn_blocking(move || store.sys_write(vec![(key, Some(json))]))
         .await
-        .map_err(|e| LambdaError::new("ServiceException", e.to_string()))??;
-    Ok(())
+        .map_err(|e| SaveError::Other(e.to_string()))?
+        .map_err(SaveError::Store)
+}
+
+/// Forgets every queued event (`tidepool reset`).
+pub async fn forget_all(app: &App) -> Result<usize, LambdaError> {
+    let store = app.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let keys: Vec<(Vec<u8>, Option<Vec<u8>>)> =
+            store.sys_scan(QUEUED_EVENT_PREFIX)?.into_iter().map(|(k, _)| (k, None)).collect();
+        let n = keys.len();
+        store.sys_write(keys)?;
+        Ok(n)
+    })
+    .await
+    .map_err(|e| LambdaError::new("ServiceException", e.to_string()))?
 }
 
 /// Removes a done event from the store.
@@ -258,6 +308,11 @@ async fn run_event(app: Arc<App>, mut queued: QueuedEvent, delays: [Duration; AS
 /// younger than [`MAX_EVENT_AGE`].
 async fn attempt_event(app: &Arc<App>, queued: &mut QueuedEvent, delays: [Duration; ASYNC_RETRIES]) {
     let event: Arc<str> = queued.event.clone().into();
+    // A retry that was due later when the server stopped waits out the rest.
+    let due = Duration::from_millis(queued.retry_at_ms.saturating_sub(now_ms()));
+    if !due.is_zero() {
+        tokio::time::sleep(due).await;
+    }
     while queued.attempts <= ASYNC_RETRIES {
         let Some(lambda) = app.lambda.get() else { return };
         let age = Duration::from_millis(now_ms().saturating_sub(queued.queued_ms));
@@ -269,16 +324,30 @@ async fn attempt_event(app: &Arc<App>, queued: &mut QueuedEvent, delays: [Durati
             tracing::warn!("asynchronous event dropped: the function no longer exists");
             return;
         };
-        // Waited for a slice at a time: a change of the function's reserved
-        // concurrency (raised from 0, removed) replaces the function the
-        // wait is on, so the wait starts over on the new one.
-        let Ok(permit) = tokio::time::timeout(left.min(THROTTLE_RECHECK), loaded.acquire()).await else {
-            if left <= THROTTLE_RECHECK {
-                tracing::warn!("asynchronous event dropped: throttled until the maximum event age");
-                return;
+        // The wait keeps its place in line; every second it looks whether
+        // the function was replaced (its reserved concurrency raised from
+        // 0 or removed, its code updated): then it waits on the new one.
+        let permit = {
+            let acquire = loaded.acquire();
+            tokio::pin!(acquire);
+            let deadline = tokio::time::Instant::now() + left;
+            loop {
+                tokio::select! {
+                    permit = &mut acquire => break Some(permit),
+                    _ = tokio::time::sleep(THROTTLE_RECHECK) => {
+                        if tokio::time::Instant::now() >= deadline {
+                            tracing::warn!("asynchronous event dropped: throttled until the maximum event age");
+                            return;
+                        }
+                        let replaced = lambda.registry.loaded(&queued.function).map_or(true, |now| !Arc::ptr_eq(&now, &loaded));
+                        if replaced {
+                            break None;
+                        }
+                    }
+                }
             }
-            continue;
         };
+        let Some(permit) = permit else { continue };
         let (logs, name, ev) = (lambda.logs.clone(), queued.function.clone(), event.clone());
         let options = InvokeOptions::new().request_id(queued.request_id.clone());
         let run = tokio::task::spawn_blocking(move || {
@@ -305,7 +374,8 @@ async fn attempt_event(app: &Arc<App>, queued: &mut QueuedEvent, delays: [Durati
         match delays.get(attempt) {
             Some(delay) => {
                 tracing::info!(attempt = attempt + 1, %error, "asynchronous invocation failed; retrying in {delay:?}");
-                // The attempt counts across a restart too.
+                // The attempt, and when the next is due, count across a restart too.
+                queued.retry_at_ms = now_ms() + delay.as_millis() as u64;
                 if let Err(e) = save(app, queued).await {
                     tracing::warn!(error = %e, "the retry count of an asynchronous event was not saved");
                 }
@@ -331,6 +401,7 @@ mod tests {
             request_id: id.into(),
             queued_ms: ms,
             attempts: 0,
+            retry_at_ms: 0,
         };
         assert!(event(9, "z").key() < event(10, "a").key());
         assert!(event(10, "a").key().starts_with(QUEUED_EVENT_PREFIX));

@@ -1,7 +1,7 @@
 //! `POST /tidepool/reset` and `tidepool reset`: empties a server, for test
 //! suites that share one. Everything a client made goes, in the order
-//! that leaves nothing dangling: event source mappings, schedules,
-//! functions (with their logs), then tables (with their streams, indexes
+//! that leaves nothing dangling: event source mappings, schedules, queued
+//! asynchronous events, functions (with their logs), then tables (with their streams, indexes
 //! and TTL state). A table with deletion protection is kept and reported,
 //! as DeleteTable would refuse it.
 
@@ -30,6 +30,8 @@ pub async fn reset(app: &App) -> Result<Json, LambdaError> {
     for (def, _) in lambda.schedules.list() {
         schedules += usize::from(gone(lambda.schedules.delete(&def.name).await.map(|_| ()))?);
     }
+    // Queued asynchronous events go with their functions.
+    let events = super::events::forget_all(app).await?;
     let registry = lambda.registry.clone();
     let functions = tokio::task::spawn_blocking(move || -> Result<Vec<String>, LambdaError> {
         let mut gone = Vec::new();
@@ -74,9 +76,15 @@ pub async fn reset(app: &App) -> Result<Json, LambdaError> {
     })
     .await
     .map_err(|e| LambdaError::new("ServiceException", e.to_string()))??;
-    tracing::info!(mappings, schedules, functions = functions.len(), tables = tables.len(), "server reset");
+    tracing::info!(mappings, schedules, events, functions = functions.len(), tables = tables.len(), "server reset");
     Ok(json!({
-        "Deleted": {"Mappings": mappings, "Schedules": schedules, "Functions": functions, "Tables": tables},
+        "Deleted": {
+            "Mappings": mappings,
+            "Schedules": schedules,
+            "QueuedEvents": events,
+            "Functions": functions,
+            "Tables": tables,
+        },
         "Kept": kept,
     }))
 }
