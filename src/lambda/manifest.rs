@@ -289,11 +289,7 @@ fn ddb(app: &App, table: &str, op: &str, request: Json) -> Result<Json, LambdaEr
 /// `name:type` as DynamoDB's key schema element and attribute definition.
 fn key_member(decl: &str, table: &str, role: &str) -> Result<(Json, Json), LambdaError> {
     let (name, ty) = key_attr(decl, table)?;
-    let ty = match ty {
-        AttrType::S => "S",
-        AttrType::N => "N",
-        _ => "B",
-    };
+    let ty = type_name(ty);
     Ok((json!({"AttributeName": name, "KeyType": role}), json!({"AttributeName": name, "AttributeType": ty})))
 }
 
@@ -424,15 +420,11 @@ fn sync_indexes(
         let request = index_request(t, i, global, &mut defs)?;
         match handle.def.index(&i.name) {
             Some(have) => {
-                let keys: Vec<String> = std::iter::once(key_text(&have.key_schema.hash))
-                    .chain(have.key_schema.range.as_ref().map(key_text))
-                    .collect();
-                let want: Vec<String> = request["KeySchema"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .zip(&defs)
-                    .map(|(_, d)| {
+                let keys = schema_text(&have.key_schema);
+                // `defs` holds this index's key attributes, in key order.
+                let want: Vec<String> = defs
+                    .iter()
+                    .map(|d| {
                         format!(
                             "{}:{}",
                             d["AttributeName"].as_str().unwrap_or(""),
@@ -465,20 +457,12 @@ fn sync_indexes(
                 let projected = |p: &tidepool_store::table::Projection| match p {
                     tidepool_store::table::Projection::All => "ALL".to_string(),
                     tidepool_store::table::Projection::KeysOnly => "KEYS_ONLY".to_string(),
-                    tidepool_store::table::Projection::Include(attrs) => {
-                        let mut attrs = attrs.clone();
-                        attrs.sort();
-                        format!("INCLUDE {}", attrs.join(", "))
-                    }
+                    tidepool_store::table::Projection::Include(attrs) => include_text(attrs),
                 };
                 let declared = match &i.projection {
                     None => "ALL".to_string(),
                     Some(ProjectionDecl::Type(t)) => t.clone(),
-                    Some(ProjectionDecl::Include(attrs)) => {
-                        let mut attrs = attrs.clone();
-                        attrs.sort();
-                        format!("INCLUDE {}", attrs.join(", "))
-                    }
+                    Some(ProjectionDecl::Include(attrs)) => include_text(attrs),
                 };
                 if projected(&have.projection) != declared {
                     return Err(drift(format!(
@@ -524,12 +508,28 @@ fn check_mapping(lambda: &Lambda, m: &MappingDecl, arn: String) -> Result<(), La
 
 /// `name:type` of a key attribute, as the manifest writes it.
 fn key_text(a: &tidepool_store::table::KeyAttr) -> String {
-    let ty = match a.ty {
+    format!("{}:{}", a.name, type_name(a.ty))
+}
+
+/// A key schema's attributes as the manifest writes them.
+fn schema_text(schema: &tidepool_store::table::KeySchema) -> Vec<String> {
+    std::iter::once(key_text(&schema.hash)).chain(schema.range.as_ref().map(key_text)).collect()
+}
+
+/// A key attribute type's DynamoDB name (keys are S, N or B).
+fn type_name(ty: AttrType) -> &'static str {
+    match ty {
         AttrType::S => "S",
         AttrType::N => "N",
         _ => "B",
-    };
-    format!("{}:{ty}", a.name)
+    }
+}
+
+/// An INCLUDE projection's attributes, in a stable order for comparing.
+fn include_text(attrs: &[String]) -> String {
+    let mut attrs = attrs.to_vec();
+    attrs.sort();
+    format!("INCLUDE {}", attrs.join(", "))
 }
 
 fn run(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle, dry: bool) -> Result<Applied, LambdaError> {
@@ -582,8 +582,7 @@ fn run(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle, dry: bool) -
         };
         if !(same_hash && same_range) {
             let declared = std::iter::once(t.partition_key.clone()).chain(t.sort_key.clone()).collect::<Vec<_>>();
-            let existing =
-                std::iter::once(key_text(&have.hash)).chain(have.range.as_ref().map(key_text)).collect::<Vec<_>>();
+            let existing = schema_text(have);
             return Err(LambdaError::invalid(format!(
                 "table {}: drift: the manifest declares the key {} but the table has {}; a key schema cannot \
                  change, so nothing was applied: delete the table, or give the manifest's table another name",
