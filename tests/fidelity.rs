@@ -1484,3 +1484,296 @@ async fn refusals_are_worded_as_dynamodb() {
     let headers = [("Content-Type", "application/x-amz-json-1.0"), ("X-Amz-Target", "DynamoDB_20120810.GetItem")];
     assert_eq!(common::http::send(&addr, "POST", "/", &headers, get.to_string().as_bytes()).await.status, 200);
 }
+
+/// A global secondary index whose key has several attributes per role
+/// (DynamoDB's multi-attribute keys): creation rules, indexing, Query's key
+/// conditions and order, paging, backfill, legacy KeyConditions and the
+/// PartiQL refusal, as recorded against the live service by the public
+/// conformance suite paritysuite/dynamodb-conformance.
+#[tokio::test]
+async fn multi_attribute_index_keys() {
+    use aws_sdk_dynamodb::types::{
+        ComparisonOperator, Condition, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndexUpdate,
+    };
+    let h = harness().await;
+    let c = &h.client;
+    let all = || Projection::builder().projection_type(ProjectionType::All).build();
+    let gsi = |name: &str, keys: &[(&str, KeyType)]| {
+        let mut b = GlobalSecondaryIndex::builder().index_name(name).projection(all());
+        for (n, kt) in keys {
+            b = b.key_schema(key_elem(n, kt.clone()));
+        }
+        b.build().expect("index")
+    };
+    let defs = ["pk", "h", "a", "b", "c", "d"];
+    let mut create = c.create_table().table_name("multi").billing_mode(BillingMode::PayPerRequest);
+    for d in defs {
+        create = create.attribute_definitions(attr_def(d, ScalarAttributeType::S));
+    }
+    create
+        .key_schema(key_elem("pk", KeyType::Hash))
+        .global_secondary_indexes(gsi(
+            "gsi",
+            &[
+                ("h", KeyType::Hash),
+                ("a", KeyType::Range),
+                ("b", KeyType::Range),
+                ("c", KeyType::Range),
+                ("d", KeyType::Range),
+            ],
+        ))
+        .send()
+        .await
+        .expect("create a table with a multi-attribute index key");
+    let described = c.describe_table().table_name("multi").send().await.expect("describe");
+    let keys: Vec<(String, String)> = described.table().unwrap().global_secondary_indexes()[0]
+        .key_schema()
+        .iter()
+        .map(|k| (k.attribute_name().to_string(), k.key_type().as_str().to_string()))
+        .collect();
+    let want: Vec<(String, String)> = [("h", "HASH"), ("a", "RANGE"), ("b", "RANGE"), ("c", "RANGE"), ("d", "RANGE")]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(keys, want);
+
+    let rows: [(&str, &str, &str, Option<&str>, &str); 6] = [
+        ("p1", "T", "live", Some("b"), "r1"),
+        ("p2", "T", "live", Some("a"), "r2"),
+        ("p3", "T", "live", Some("a"), "r1"),
+        ("p4", "T", "draft", Some("c"), "r1"),
+        ("p5", "F", "live", Some("a"), "r0"),
+        // No `c`: not in the index.
+        ("p6", "T", "live", None, "r1"),
+    ];
+    for (pk, a, b, cc, d) in rows {
+        let mut put = c.put_item().table_name("multi").item("pk", s(pk)).item("h", s("o1")).item("a", s(a));
+        put = put.item("b", s(b)).item("d", s(d));
+        if let Some(cc) = cc {
+            put = put.item("c", s(cc));
+        }
+        put.send().await.expect("put");
+    }
+    let values: HashMap<String, AttributeValue> =
+        [(":h", "o1"), (":a", "T"), (":b", "live"), (":c", "a"), (":d", "r"), (":x", "r1"), (":y", "r1")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), s(v)))
+            .collect();
+    let query = |cond: &'static str, forward: bool, limit: Option<i32>| {
+        let used: HashMap<String, AttributeValue> =
+            values.iter().filter(|(k, _)| cond.contains(k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+        c.query()
+            .table_name("multi")
+            .index_name("gsi")
+            .key_condition_expression(cond)
+            .set_expression_attribute_values(Some(used))
+            .scan_index_forward(forward)
+            .set_limit(limit)
+            .send()
+    };
+    let pks = |out: &aws_sdk_dynamodb::operation::query::QueryOutput| -> Vec<String> {
+        out.items().iter().map(|i| i["pk"].as_s().unwrap().clone()).collect()
+    };
+    for (cond, forward, want) in [
+        ("h = :h", true, vec!["p5", "p4", "p3", "p2", "p1"]),
+        ("h = :h AND a = :a", true, vec!["p4", "p3", "p2", "p1"]),
+        ("h = :h AND a = :a", false, vec!["p1", "p2", "p3", "p4"]),
+        ("h = :h AND a = :a AND b = :b", true, vec!["p3", "p2", "p1"]),
+        ("h = :h AND a = :a AND b = :b AND c = :c", true, vec!["p3", "p2"]),
+        ("h = :h AND a = :a AND b = :b AND c > :c", true, vec!["p1"]),
+        ("h = :h AND a = :a AND b = :b AND c = :c AND begins_with(d, :d)", true, vec!["p3", "p2"]),
+        ("h = :h AND a = :a AND b = :b AND c = :c AND d BETWEEN :x AND :y", true, vec!["p3"]),
+        ("h = :h AND a = :a AND b < :b", true, vec!["p4"]),
+        ("b = :b AND h = :h AND a = :a", true, vec!["p3", "p2", "p1"]),
+    ] {
+        let out = query(cond, forward, None).await.unwrap_or_else(|e| panic!("{cond}: {e:?}"));
+        assert_eq!(pks(&out), want, "{cond} forward={forward}");
+    }
+    // A page carries the table key and every index key attribute, and the
+    // next page starts after it.
+    let first = query("h = :h AND a = :a", true, Some(2)).await.expect("first page");
+    assert_eq!(pks(&first), vec!["p4", "p3"]);
+    let last = first.last_evaluated_key().expect("a LastEvaluatedKey").clone();
+    let mut names: Vec<&str> = last.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(names, vec!["a", "b", "c", "d", "h", "pk"]);
+    let used: HashMap<String, AttributeValue> = [(":h".to_string(), s("o1")), (":a".to_string(), s("T"))].into();
+    let second = c
+        .query()
+        .table_name("multi")
+        .index_name("gsi")
+        .key_condition_expression("h = :h AND a = :a")
+        .set_expression_attribute_values(Some(used))
+        .set_exclusive_start_key(Some(last))
+        .send()
+        .await
+        .expect("second page");
+    assert_eq!(pks(&second), vec!["p2", "p1"]);
+    for (cond, message) in [
+        (
+            "h = :h AND a = :a AND c = :c",
+            "RANGE key attributes b must have equality conditions specified in the query because a condition is present on key attribute c",
+        ),
+        (
+            "h = :h AND a = :a AND b > :b AND c = :c",
+            "RANGE key attributes b must have equality conditions specified in the query because a condition is present on key attribute c",
+        ),
+        (
+            "h = :h AND b = :b",
+            "RANGE key attributes a must have equality conditions specified in the query because a condition is present on key attribute b",
+        ),
+        ("a = :a", "Query condition missed key schema element: h"),
+    ] {
+        assert_eq!(failure(query(cond, true, None).await), ("ValidationException".into(), message.into()), "{cond}");
+    }
+    // Legacy KeyConditions takes more than two conditions on such a key.
+    let eq = |v: &str| {
+        Condition::builder().comparison_operator(ComparisonOperator::Eq).attribute_value_list(s(v)).build().unwrap()
+    };
+    let legacy = c
+        .query()
+        .table_name("multi")
+        .index_name("gsi")
+        .key_conditions("h", eq("o1"))
+        .key_conditions("a", eq("T"))
+        .key_conditions(
+            "b",
+            Condition::builder()
+                .comparison_operator(ComparisonOperator::Lt)
+                .attribute_value_list(s("live"))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("legacy KeyConditions");
+    assert_eq!(pks(&legacy), vec!["p4"]);
+    // Writing a key attribute with another type is refused; adding the
+    // missing attribute puts the item in the index.
+    let (code, message) = failure(c.put_item().table_name("multi").item("pk", s("p7")).item("c", n(1)).send().await);
+    assert_eq!(code, "ValidationException");
+    assert!(message.contains("Type mismatch for Index Key c"), "{message}");
+    c.update_item()
+        .table_name("multi")
+        .key("pk", s("p6"))
+        .update_expression("SET c = :c")
+        .expression_attribute_values(":c", s("z"))
+        .send()
+        .await
+        .expect("update");
+    let out = query("h = :h AND a = :a AND b = :b", true, None).await.expect("query");
+    assert_eq!(pks(&out), vec!["p3", "p2", "p1", "p6"]);
+    // PartiQL refuses to read such an index, and reads the table.
+    let refused =
+        "PartiQL statements cannot be executed on tables with multi-attribute HASH keys or multi-attribute RANGE keys.";
+    for statement in [r#"SELECT * FROM "multi"."gsi" WHERE h = 'o1'"#, r#"SELECT * FROM "multi"."gsi""#] {
+        let res = c.execute_statement().statement(statement).send().await;
+        assert_eq!(failure(res), ("ValidationException".into(), refused.into()), "{statement}");
+    }
+    c.execute_statement().statement(r#"SELECT * FROM "multi" WHERE pk = 'p1'"#).send().await.expect("table read");
+
+    // Two partition-key attributes, one of them a number, added to a table
+    // that holds items: the backfill indexes those that have both.
+    c.update_table()
+        .table_name("multi")
+        .attribute_definitions(attr_def("h", ScalarAttributeType::S))
+        .attribute_definitions(attr_def("a", ScalarAttributeType::S))
+        .attribute_definitions(attr_def("rank", ScalarAttributeType::N))
+        .attribute_definitions(attr_def("d", ScalarAttributeType::S))
+        .global_secondary_index_updates(
+            GlobalSecondaryIndexUpdate::builder()
+                .create(
+                    CreateGlobalSecondaryIndexAction::builder()
+                        .index_name("by-h-a")
+                        .key_schema(key_elem("h", KeyType::Hash))
+                        .key_schema(key_elem("a", KeyType::Hash))
+                        .key_schema(key_elem("rank", KeyType::Range))
+                        .key_schema(key_elem("d", KeyType::Range))
+                        .projection(all())
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("add a multi-attribute index");
+    for (pk, rank) in [("p1", 10), ("p2", 9), ("p3", 100)] {
+        c.update_item()
+            .table_name("multi")
+            .key("pk", s(pk))
+            .update_expression("SET #r = :r")
+            .expression_attribute_names("#r", "rank")
+            .expression_attribute_values(":r", n(rank))
+            .send()
+            .await
+            .expect("set rank");
+    }
+    let out = c
+        .query()
+        .table_name("multi")
+        .index_name("by-h-a")
+        .key_condition_expression("h = :h AND a = :a AND #r >= :r")
+        .expression_attribute_names("#r", "rank")
+        .expression_attribute_values(":h", s("o1"))
+        .expression_attribute_values(":a", s("T"))
+        .expression_attribute_values(":r", n(9))
+        .send()
+        .await
+        .expect("query by two partition attributes");
+    assert_eq!(pks(&out), vec!["p2", "p1", "p3"], "numbers order numerically");
+    let res = c
+        .query()
+        .table_name("multi")
+        .index_name("by-h-a")
+        .key_condition_expression("h = :h")
+        .expression_attribute_values(":h", s("o1"))
+        .send()
+        .await;
+    assert_eq!(failure(res), ("ValidationException".into(), "Query condition missed key schema element: a".into()));
+
+    // Creation rules: HASH elements first, at most four of each, global
+    // indexes only.
+    let refuse = |keys: Vec<(&'static str, KeyType)>, local: bool| {
+        let mut create = c
+            .create_table()
+            .table_name("multi-bad")
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key_elem("pk", KeyType::Hash));
+        for d in ["pk", "h", "a", "b", "c", "d", "e"] {
+            create = create.attribute_definitions(attr_def(d, ScalarAttributeType::S));
+        }
+        if local {
+            create = create.key_schema(key_elem("h", KeyType::Range));
+            let mut b = LocalSecondaryIndex::builder().index_name("lsi").projection(all());
+            for (n, kt) in keys {
+                b = b.key_schema(key_elem(n, kt));
+            }
+            create = create.local_secondary_indexes(b.build().unwrap());
+        } else {
+            create = create.global_secondary_indexes(gsi("gsi", &keys));
+        }
+        create.send()
+    };
+    let (code, message) =
+        failure(refuse(vec![("h", KeyType::Hash), ("a", KeyType::Range), ("b", KeyType::Hash)], false).await);
+    assert_eq!(code, "ValidationException");
+    assert!(message.contains("HASH") && message.contains("precede") && message.contains("RANGE"), "{message}");
+    let five = vec![
+        ("h", KeyType::Hash),
+        ("a", KeyType::Hash),
+        ("b", KeyType::Hash),
+        ("c", KeyType::Hash),
+        ("d", KeyType::Hash),
+    ];
+    let (code, message) = failure(refuse(five, false).await);
+    assert_eq!(code, "ValidationException");
+    assert!(message.contains("HASH"), "{message}");
+    let (code, message) =
+        failure(refuse(vec![("h", KeyType::Hash), ("a", KeyType::Range), ("a", KeyType::Range)], false).await);
+    assert_eq!(code, "ValidationException");
+    assert!(message.contains("same name"), "{message}");
+    let (code, _) =
+        failure(refuse(vec![("pk", KeyType::Hash), ("a", KeyType::Range), ("b", KeyType::Range)], true).await);
+    assert_eq!(code, "ValidationException");
+}

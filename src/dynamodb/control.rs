@@ -15,12 +15,11 @@ use super::App;
 use super::error::{ApiError, ApiResult};
 use super::request::{Req, missing};
 
+/// A key schema as declared: its HASH elements, then its RANGE elements.
 fn key_schema_json(k: &KeySchema) -> Json {
-    let mut v = vec![json!({"AttributeName": k.hash.name, "KeyType": "HASH"})];
-    if let Some(r) = &k.range {
-        v.push(json!({"AttributeName": r.name, "KeyType": "RANGE"}));
-    }
-    Json::Array(v)
+    let hash = k.hash_attrs().map(|a| json!({"AttributeName": a.name, "KeyType": "HASH"}));
+    let range = k.range_attrs().map(|a| json!({"AttributeName": a.name, "KeyType": "RANGE"}));
+    Json::Array(hash.chain(range).collect())
 }
 
 fn projection_json(p: &Projection) -> Json {

@@ -332,8 +332,15 @@ impl SelectRead<'_> {
                         filter: &filter,
                         fetch_from_table: self.plan.fetch_from_table,
                     };
-                    let page =
-                        app.store.query(self.table, source(), hash, range.as_ref(), self.plan.forward, &params)?;
+                    let page = app.store.query(
+                        self.table,
+                        source(),
+                        std::slice::from_ref(hash),
+                        &[],
+                        range.as_ref(),
+                        self.plan.forward,
+                        &params,
+                    )?;
                     scanned += page.scanned;
                     read_bytes += page.read_bytes;
                     fetched.extend_from_slice(&page.fetched);

@@ -243,8 +243,7 @@ pub fn query(app: &App, r: Req<'_>) -> ApiResult<Json> {
         Some(i) => &i.key_schema,
         None => &table.def.key_schema,
     };
-    let (hash, sort) =
-        key_cond.split(&schema.hash.name, schema.range.as_ref().map(|k| k.name.as_str())).map_err(expr_err)?;
+    let key = key_cond.split(schema).map_err(expr_err)?;
     let forward = r.bool_opt("ScanIndexForward")?.unwrap_or(true);
     let filter = |item: &Item| -> tidepool_store::error::Result<bool> {
         match &req.filter {
@@ -252,7 +251,15 @@ pub fn query(app: &App, r: Req<'_>) -> ApiResult<Json> {
             None => Ok(true),
         }
     };
-    let page = app.store.query(&table, req.source(), &hash, sort.as_ref(), forward, &req.params(&filter))?;
+    let page = app.store.query(
+        &table,
+        req.source(),
+        &key.hash,
+        &key.sort_eq,
+        key.sort.as_ref(),
+        forward,
+        &req.params(&filter),
+    )?;
     Ok(req.respond(page))
 }
 

@@ -513,7 +513,7 @@ fn key_text(a: &tidepool_store::table::KeyAttr) -> String {
 
 /// A key schema's attributes as the manifest writes them.
 fn schema_text(schema: &tidepool_store::table::KeySchema) -> Vec<String> {
-    std::iter::once(key_text(&schema.hash)).chain(schema.range.as_ref().map(key_text)).collect()
+    schema.attrs().map(key_text).collect()
 }
 
 /// A key attribute type's DynamoDB name (keys are S, N or B).

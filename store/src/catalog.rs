@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::{Result, StoreError};
 use crate::table::{
-    BillingMode, IndexDef, IndexKind, KeyAttr, KeySchema, MAX_GSIS, MAX_LSIS, MAX_PROJECTED_ATTRIBUTES, MAX_TAGS,
-    Projection, StreamViewType, Throughput, check_name,
+    BillingMode, IndexDef, IndexKind, KeyAttr, KeySchema, MAX_GSIS, MAX_KEY_ATTRS_PER_ROLE, MAX_LSIS,
+    MAX_PROJECTED_ATTRIBUTES, MAX_TAGS, Projection, StreamViewType, Throughput, check_name,
 };
 use crate::value::AttrType;
 
@@ -42,13 +42,16 @@ pub struct CreateTableInput {
     pub settings: crate::table::TableSettings,
 }
 
-/// Resolves a key schema against attribute definitions.
+/// Resolves a key schema against attribute definitions. `index` names the
+/// index whose key it is, and says whether it is a global one: only a
+/// global secondary index's key may have several attributes in a role.
 pub(crate) fn resolve_key_schema(
     input: &KeySchemaInput,
     defs: &[(String, AttrType)],
-    index: Option<&str>,
+    index: Option<(&str, IndexKind)>,
 ) -> Result<KeySchema> {
-    if input.is_empty() || input.len() > 2 {
+    let multi = matches!(index, Some((_, IndexKind::Global)));
+    if input.is_empty() || (input.len() > 2 && !multi) {
         // DynamoDB echoes a too-long list as Java prints it.
         let echo = if input.is_empty() {
             String::new()
@@ -62,9 +65,13 @@ pub(crate) fn resolve_key_schema(
                 .collect();
             format!("'[{}]' ", elems.join(", "))
         };
+        let member = match index {
+            Some((_, IndexKind::Global)) => "globalSecondaryIndexes.1.member.",
+            Some((_, IndexKind::Local)) => "localSecondaryIndexes.1.member.",
+            None => "",
+        };
         return Err(StoreError::validation(format!(
-            "1 validation error detected: Value {echo}at '{}keySchema' failed to satisfy constraint: Member must have length {}",
-            index.map(|_| "globalSecondaryIndexes.1.member.").unwrap_or(""),
+            "1 validation error detected: Value {echo}at '{member}keySchema' failed to satisfy constraint: Member must have length {}",
             if input.is_empty() { "greater than or equal to 1" } else { "less than or equal to 2" }
         )));
     }
@@ -72,12 +79,12 @@ pub(crate) fn resolve_key_schema(
         return Err(StoreError::validation("Invalid KeySchema: The first KeySchemaElement is not a HASH key type"));
     }
     if input.len() == 2 {
-        if input[1].1 != KeyType::Range {
+        if input[1].1 != KeyType::Range && !multi {
             return Err(StoreError::validation(
                 "Invalid KeySchema: The second KeySchemaElement is not a RANGE key type",
             ));
         }
-        if input[0].0 == input[1].0 {
+        if input[0].0 == input[1].0 && input[1].1 == KeyType::Range {
             // DynamoDB's two wordings for a key schema naming one attribute
             // twice: with fewer definitions than keys, a missing definition
             // (the conformance suite); otherwise the names (Alternator's
@@ -89,6 +96,10 @@ pub(crate) fn resolve_key_schema(
             }));
         }
     }
+    let hashes = input.iter().take_while(|(_, kt)| *kt == KeyType::Hash).count();
+    if multi {
+        check_multi_attribute(input, hashes, index.map(|(n, _)| n).unwrap_or_default())?;
+    }
     let resolve = |name: &str| -> Result<KeyAttr> {
         let ty = defs.iter().find(|(n, _)| n == name).map(|(_, t)| *t).ok_or_else(|| {
             StoreError::validation(format!(
@@ -99,7 +110,42 @@ pub(crate) fn resolve_key_schema(
         })?;
         Ok(KeyAttr { name: name.to_string(), ty })
     };
-    Ok(KeySchema { hash: resolve(&input[0].0)?, range: input.get(1).map(|(n, _)| resolve(n)).transpose()? })
+    let attrs: Vec<KeyAttr> = input.iter().map(|(n, _)| resolve(n)).collect::<Result<_>>()?;
+    let (hash, range) = attrs.split_at(hashes);
+    Ok(KeySchema {
+        hash: hash[0].clone(),
+        range: range.first().cloned(),
+        more_hash: hash[1..].to_vec(),
+        more_range: range.get(1..).map(<[KeyAttr]>::to_vec).unwrap_or_default(),
+    })
+}
+
+/// A global secondary index key of several attributes per role: every HASH
+/// element before every RANGE element, at most four of each, no attribute
+/// twice (DynamoDB Developer Guide, "Multi-attribute key schema").
+fn check_multi_attribute(input: &KeySchemaInput, hashes: usize, index: &str) -> Result<()> {
+    if input[hashes..].iter().any(|(_, kt)| *kt == KeyType::Hash) {
+        return Err(StoreError::validation(format!(
+            "Invalid KeySchema: All HASH key type elements must precede all RANGE key type elements for index: {index}"
+        )));
+    }
+    let ranges = input.len() - hashes;
+    for (count, role) in [(hashes, "HASH"), (ranges, "RANGE")] {
+        if count > MAX_KEY_ATTRS_PER_ROLE {
+            return Err(StoreError::validation(format!(
+                "Invalid KeySchema: A global secondary index key schema can have at most {MAX_KEY_ATTRS_PER_ROLE} {role} key type elements; index: {index} has {count}"
+            )));
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for (name, _) in input {
+        if !seen.insert(name.as_str()) {
+            return Err(StoreError::validation(format!(
+                "Invalid KeySchema: Some KeySchemaElements have the same name: {name}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn check_throughput(billing: BillingMode, t: Option<Throughput>, what: &str) -> Result<()> {
@@ -126,7 +172,7 @@ pub(crate) fn resolve_index(
     id: u32,
 ) -> Result<IndexDef> {
     check_name(&input.name, "indexName")?;
-    let key_schema = resolve_key_schema(&input.key_schema, defs, Some(&input.name))?;
+    let key_schema = resolve_key_schema(&input.key_schema, defs, Some((&input.name, input.kind)))?;
     if input.kind == IndexKind::Local {
         if table_keys.range.is_none() {
             return Err(StoreError::validation(

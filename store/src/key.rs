@@ -24,14 +24,18 @@ pub fn item_key(schema: &KeySchema, item: &Item) -> Vec<u8> {
 pub fn index_key(index: &IndexDef, table: &KeySchema, item: &Item) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(48);
     out.extend_from_slice(&index.id.to_be_bytes());
-    let hash = &index.key_schema.hash.name;
-    for attr in std::iter::once(&index.key_schema.hash).chain(index.key_schema.range.as_ref()) {
+    // A multi-attribute key is its attributes' encodings one after another:
+    // each is self-delimiting and order-preserving, so entries sort by the
+    // partition attributes, then by the sort attributes compared in order,
+    // and a prefix of them is a prefix of the entry key.
+    for attr in index.key_schema.attrs() {
         let v = item.get(&attr.name)?;
         // An item whose value cannot key the index is not in it: writes
         // refuse such values up front, and an index added to a table that
         // holds some skips those items, as DynamoDB's backfill does.
         if v.attr_type() != attr.ty
-            || crate::table::check_key_value(&attr.name, v, attr.name == *hash, Some(&index.name)).is_err()
+            || crate::table::check_key_value(&attr.name, v, index.key_schema.is_hash(&attr.name), Some(&index.name))
+                .is_err()
         {
             return None;
         }

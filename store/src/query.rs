@@ -168,13 +168,17 @@ impl Store {
         Ok(page)
     }
 
-    /// Query: items whose partition key equals `hash`, optionally narrowed by
-    /// a sort-key condition, in sort order (`forward`) or reverse.
+    /// Query: items whose partition key equals `hash` (one value per
+    /// partition-key attribute), whose leading sort-key attributes equal
+    /// `sort_eq`, optionally narrowed by a condition on the next sort-key
+    /// attribute, in key order (`forward`) or reverse.
+    #[allow(clippy::too_many_arguments)]
     pub fn query(
         &self,
         t: &TableHandle,
         source: Source<'_>,
-        hash: &Value,
+        hash: &[Value],
+        sort_eq: &[Value],
         sort: Option<&SortCondition>,
         forward: bool,
         params: &ReadParams<'_>,
@@ -184,19 +188,28 @@ impl Store {
             prefix.extend_from_slice(&i.id.to_be_bytes());
         }
         let schema = schema_of(t, &source);
-        if hash.attr_type() != schema.hash.ty {
-            return Err(StoreError::validation(
+        let mismatch = || {
+            StoreError::validation(
                 "One or more parameter values were invalid: Condition parameter type does not match schema type",
-            ));
+            )
+        };
+        let hash_attrs: Vec<_> = schema.hash_attrs().collect();
+        let range_attrs: Vec<_> = schema.range_attrs().collect();
+        if hash.len() != hash_attrs.len() || sort_eq.len() > range_attrs.len() {
+            return Err(StoreError::validation("Query key condition not supported"));
         }
-        encode_key_component(hash, &mut prefix);
+        for (v, attr) in hash.iter().zip(&hash_attrs).chain(sort_eq.iter().zip(&range_attrs)) {
+            if v.attr_type() != attr.ty {
+                return Err(mismatch());
+            }
+            encode_key_component(v, &mut prefix);
+        }
+        // The sort-key attribute the last condition is on.
+        let range_ty = range_attrs.get(sort_eq.len()).map(|a| a.ty);
         let whole = || (Bound::Included(prefix.clone()), succ_bound(&prefix));
         let with = |v: &Value| -> Result<Vec<u8>> {
-            let range_ty = schema.range.as_ref().map(|r| r.ty);
             if Some(v.attr_type()) != range_ty {
-                return Err(StoreError::validation(
-                    "One or more parameter values were invalid: Condition parameter type does not match schema type",
-                ));
+                return Err(mismatch());
             }
             let mut k = prefix.clone();
             encode_key_component(v, &mut k);
@@ -224,11 +237,8 @@ impl Store {
                 (Bound::Included(ka), succ_bound(&kb))
             }
             Some(SortCondition::BeginsWith(v)) => {
-                let range_ty = schema.range.as_ref().map(|r| r.ty);
                 if Some(v.attr_type()) != range_ty {
-                    return Err(StoreError::validation(
-                        "One or more parameter values were invalid: Condition parameter type does not match schema type",
-                    ));
+                    return Err(mismatch());
                 }
                 let mut k = prefix.clone();
                 match v {

@@ -607,7 +607,7 @@ mod tests {
     use crate::value::{AttrType, Value};
 
     fn schema() -> KeySchema {
-        KeySchema { hash: KeyAttr { name: "pk".into(), ty: AttrType::S }, range: None }
+        KeySchema::simple(KeyAttr { name: "pk".into(), ty: AttrType::S }, None)
     }
 
     fn item(pk: &str, v: &str) -> Item {

@@ -26,16 +26,59 @@ pub struct KeyAttr {
     pub ty: AttrType,
 }
 
-/// Partition key and optional sort key.
+/// A global secondary index key has at most this many partition-key
+/// attributes, and as many sort-key attributes (multi-attribute keys, since
+/// November 2025; DynamoDB Developer Guide, "Multi-attribute key schema").
+pub const MAX_KEY_ATTRS_PER_ROLE: usize = 4;
+
+/// Partition key and optional sort key. A global secondary index's key may
+/// name several attributes in each role: `hash` and `range` are the first
+/// of each, `more_hash` and `more_range` the rest, in the order declared.
+/// Tables and local indexes have one of each at most.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeySchema {
     pub hash: KeyAttr,
     pub range: Option<KeyAttr>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_hash: Vec<KeyAttr>,
+    /// Empty unless `range` is set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_range: Vec<KeyAttr>,
 }
 
 impl KeySchema {
+    /// A key of one partition attribute and at most one sort attribute.
+    pub fn simple(hash: KeyAttr, range: Option<KeyAttr>) -> Self {
+        KeySchema { hash, range, more_hash: Vec::new(), more_range: Vec::new() }
+    }
+
+    /// The partition-key attributes, in order.
+    pub fn hash_attrs(&self) -> impl Iterator<Item = &KeyAttr> {
+        std::iter::once(&self.hash).chain(&self.more_hash)
+    }
+
+    /// The sort-key attributes, in order.
+    pub fn range_attrs(&self) -> impl Iterator<Item = &KeyAttr> {
+        self.range.iter().chain(&self.more_range)
+    }
+
+    /// Every key attribute: the partition attributes, then the sort ones.
+    pub fn attrs(&self) -> impl Iterator<Item = &KeyAttr> {
+        self.hash_attrs().chain(self.range_attrs())
+    }
+
+    /// More than one attribute in either role.
+    pub fn is_multi_attribute(&self) -> bool {
+        !self.more_hash.is_empty() || !self.more_range.is_empty()
+    }
+
+    /// `name` is one of the partition-key attributes.
+    pub fn is_hash(&self, name: &str) -> bool {
+        self.hash_attrs().any(|a| a.name == name)
+    }
+
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.hash.name.as_str()).chain(self.range.as_ref().map(|r| r.name.as_str()))
+        self.attrs().map(|a| a.name.as_str())
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -273,7 +316,7 @@ impl TableDef {
     /// Checks the values of index key attributes present in `item`.
     pub fn check_index_attrs(&self, item: &Item) -> Result<()> {
         for idx in &self.indexes {
-            for attr in std::iter::once(&idx.key_schema.hash).chain(idx.key_schema.range.as_ref()) {
+            for attr in idx.key_schema.attrs() {
                 if let Some(v) = item.get(&attr.name) {
                     if v.attr_type() != attr.ty {
                         return Err(StoreError::validation(format!(
@@ -284,7 +327,7 @@ impl TableDef {
                             idx.name
                         )));
                     }
-                    check_key_value(&attr.name, v, attr.name == idx.key_schema.hash.name, Some(&idx.name))?;
+                    check_key_value(&attr.name, v, idx.key_schema.is_hash(&attr.name), Some(&idx.name))?;
                 }
             }
         }

@@ -226,16 +226,21 @@ fn check(store: &Store, model: &Model, log: &Log) {
     assert_eq!(scanned, want, "scan in key order");
     for p in 0..3u8 {
         let hash = Value::S(pk(p));
-        let fwd = store.query(&t, Source::Table, &hash, None, true, &params).expect("query").items;
+        let fwd =
+            store.query(&t, Source::Table, std::slice::from_ref(&hash), &[], None, true, &params).expect("query").items;
         let want: Vec<Item> = model.iter().filter(|(k, _)| k.0 == pk(p)).map(|(k, v)| model_item(k, v)).collect();
         assert_eq!(fwd, want, "query p{p}");
-        let mut back = store.query(&t, Source::Table, &hash, None, false, &params).expect("query").items;
+        let mut back = store
+            .query(&t, Source::Table, std::slice::from_ref(&hash), &[], None, false, &params)
+            .expect("query")
+            .items;
         back.reverse();
         assert_eq!(back, want, "query p{p} backwards");
     }
     let idx = t.def.index("by_g").expect("index");
     for g in ["g0", "g1"] {
-        let got = store.query(&t, Source::Index(idx), &Value::S(g.into()), None, true, &params).expect("gsi").items;
+        let got =
+            store.query(&t, Source::Index(idx), &[Value::S(g.into())], &[], None, true, &params).expect("gsi").items;
         let mut want: Vec<(i64, Item)> =
             model.iter().filter(|(_, m)| m.1 == g).map(|(k, m)| (m.0, model_item(k, m))).collect();
         // By v, then by the table key (the index entry's tiebreak).

@@ -344,6 +344,9 @@ pub enum RangeCondition {
 /// [`KeyCondition::split`] to match the conditions to a schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyCondition {
-    /// `(attribute name, condition)`, one or two, an `Eq` first.
+    /// `(attribute name, condition)`; with one or two, an `Eq` first.
     pub conditions: Vec<(String, RangeCondition)>,
+    /// From legacy `KeyConditions`, which words too many conditions its
+    /// own way.
+    pub legacy: bool,
 }

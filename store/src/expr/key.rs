@@ -3,9 +3,12 @@
 
 use super::ExprError;
 use super::ast::{Comparator, Condition, KeyCondition, Operand, Path, RangeCondition};
+use crate::table::KeySchema;
 use crate::value::Value;
 
-/// Most conditions a key condition can hold: one per key attribute.
+/// Most conditions a key condition of a table's key can hold: one per key
+/// attribute. A multi-attribute index key takes more, counted against its
+/// schema by [`KeyCondition::split`].
 const MAX_KEY_CONDITIONS: usize = 2;
 
 fn leaves(cond: Condition, out: &mut Vec<Condition>) -> Result<(), ExprError> {
@@ -81,8 +84,13 @@ fn leaf(cond: Condition) -> Result<(String, RangeCondition), ExprError> {
 /// Orders one or two key conditions so that an `=` comes first, and checks
 /// they name distinct attributes.
 pub(crate) fn from_parts(mut conditions: Vec<(String, RangeCondition)>) -> Result<KeyCondition, ExprError> {
-    if conditions.is_empty() || conditions.len() > MAX_KEY_CONDITIONS {
+    if conditions.is_empty() {
         return Err(ExprError::KeyConditionCount);
+    }
+    if conditions.len() > MAX_KEY_CONDITIONS {
+        // Legacy KeyConditions (distinct names by construction): counted
+        // against the schema, with the legacy wording when too many.
+        return Ok(KeyCondition { conditions, legacy: true });
     }
     if conditions.len() == 2 && conditions[0].0 == conditions[1].0 {
         return Err(ExprError::KeyConditionDuplicate);
@@ -93,7 +101,7 @@ pub(crate) fn from_parts(mut conditions: Vec<(String, RangeCondition)>) -> Resul
     if !matches!(conditions[0].1, RangeCondition::Eq(_)) {
         return Err(ExprError::KeyConditionNotSupported);
     }
-    Ok(KeyCondition { conditions })
+    Ok(KeyCondition { conditions, legacy: false })
 }
 
 /// Turns a parsed condition into a key condition.
@@ -110,37 +118,73 @@ pub(crate) fn from_condition(cond: Condition) -> Result<KeyCondition, ExprError>
         if names.windows(2).any(|w| w[0] == w[1]) {
             return Err(ExprError::KeyConditionDuplicate);
         }
-        return Ok(KeyCondition { conditions });
+        return Ok(KeyCondition { conditions, legacy: false });
     }
     from_parts(conditions)
 }
 
+/// A key condition matched to a key schema.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeySplit {
+    /// The value of each partition-key attribute, in the schema's order.
+    pub hash: Vec<Value>,
+    /// Equalities on the leading sort-key attributes, before `sort`'s.
+    pub sort_eq: Vec<Value>,
+    /// The condition on the next sort-key attribute, if any.
+    pub sort: Option<RangeCondition>,
+}
+
 impl KeyCondition {
-    /// Matches the conditions to a key schema: returns the partition key's
-    /// value and the sort key's condition, if any.
-    pub fn split(&self, hash_key: &str, range_key: Option<&str>) -> Result<(Value, Option<RangeCondition>), ExprError> {
-        let keys = 1 + usize::from(range_key.is_some());
+    /// Matches the conditions to a key schema: an equality on every
+    /// partition-key attribute, and conditions on a prefix of the sort-key
+    /// attributes with no gap, all equalities but the last.
+    pub fn split(&self, schema: &KeySchema) -> Result<KeySplit, ExprError> {
+        let hash_names: Vec<&str> = schema.hash_attrs().map(|a| a.name.as_str()).collect();
+        let range_names: Vec<&str> = schema.range_attrs().map(|a| a.name.as_str()).collect();
+        let keys = hash_names.len() + range_names.len();
         if self.conditions.len() > keys {
+            if self.legacy {
+                return Err(ExprError::KeyConditionCount);
+            }
             return Err(ExprError::KeyConditionExcess { given: self.conditions.len(), keys });
         }
-        let mut hash = None;
-        let mut range = None;
+        let mut hash: Vec<Option<Value>> = vec![None; hash_names.len()];
+        let mut range: Vec<Option<&RangeCondition>> = vec![None; range_names.len()];
         for (name, cond) in &self.conditions {
-            if name == hash_key {
+            if let Some(i) = hash_names.iter().position(|n| n == name) {
                 match cond {
-                    RangeCondition::Eq(v) => hash = Some(v.clone()),
+                    RangeCondition::Eq(v) => hash[i] = Some(v.clone()),
                     _ => return Err(ExprError::KeyConditionNotSupported),
                 }
-            } else if Some(name.as_str()) == range_key {
-                range = Some(cond.clone());
+            } else if let Some(j) = range_names.iter().position(|n| n == name) {
+                range[j] = Some(cond);
             } else {
                 // DynamoDB names the hash key first when it has no condition.
-                let hash_named = self.conditions.iter().any(|(n, _)| n == hash_key);
-                let missed = if hash_named { range_key.unwrap_or(name) } else { hash_key };
+                let hash_named = self.conditions.iter().any(|(n, _)| hash_names.contains(&n.as_str()));
+                let missed = if hash_named { range_names.first().copied().unwrap_or(name) } else { hash_names[0] };
                 return Err(ExprError::KeyConditionMissing(missed.to_string()));
             }
         }
-        let hash = hash.ok_or_else(|| ExprError::KeyConditionMissing(hash_key.to_string()))?;
-        Ok((hash, range))
+        let hash = hash
+            .into_iter()
+            .zip(&hash_names)
+            .map(|(v, n)| v.ok_or_else(|| ExprError::KeyConditionMissing(n.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(last) = range.iter().rposition(Option::is_some) else {
+            return Ok(KeySplit { hash, sort_eq: Vec::new(), sort: None });
+        };
+        let mut sort_eq = Vec::with_capacity(last);
+        for (j, cond) in range[..last].iter().enumerate() {
+            match cond {
+                Some(RangeCondition::Eq(v)) => sort_eq.push(v.clone()),
+                _ => {
+                    return Err(ExprError::KeyConditionGap {
+                        missing: range_names[j].to_string(),
+                        present: range_names[last].to_string(),
+                    });
+                }
+            }
+        }
+        Ok(KeySplit { hash, sort_eq, sort: range[last].cloned() })
     }
 }

@@ -19,6 +19,7 @@
 mod ast;
 mod eval;
 mod key;
+pub use key::KeySplit;
 mod legacy;
 mod lexer;
 mod project;
@@ -272,6 +273,17 @@ pub enum ExprError {
         given: usize,
         /// Attributes in the key schema of the table or index queried.
         keys: usize,
+    },
+    /// A key condition constrains a sort-key attribute of a multi-attribute
+    /// key while an earlier one has no equality.
+    #[error(
+        "RANGE key attributes {missing} must have equality conditions specified in the query because a condition is present on key attribute {present}"
+    )]
+    KeyConditionGap {
+        /// The earlier attribute without an equality.
+        missing: String,
+        /// The later attribute with a condition.
+        present: String,
     },
     /// A key condition constrains one attribute twice.
     #[error("Invalid KeyConditionExpression: KeyConditionExpressions must only contain one condition per key")]

@@ -231,7 +231,16 @@ fn plan_select(lower: &Lower<'_>, select: &Select, def: &TableDef, mode: Mode) -
             if mode == Mode::Transaction {
                 return Err(PartiqlError::invalid("Reads on indices are not supported within transactions."));
             }
-            Some(def.index(name).ok_or_else(|| PartiqlError::invalid("The table does not have the specified index"))?)
+            let idx =
+                def.index(name).ok_or_else(|| PartiqlError::invalid("The table does not have the specified index"))?;
+            // DynamoDB's PartiQL cannot read an index whose key has several
+            // attributes in a role (the base table and other indexes can).
+            if idx.key_schema.is_multi_attribute() {
+                return Err(PartiqlError::invalid(
+                    "PartiQL statements cannot be executed on tables with multi-attribute HASH keys or multi-attribute RANGE keys.",
+                ));
+            }
+            Some(idx)
         }
     };
     let projection = match &select.projection {

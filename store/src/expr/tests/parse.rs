@@ -460,28 +460,80 @@ fn key_conditions() {
     );
 }
 
+/// A key schema of string attributes: `hash` then `range` names.
+fn schema(hash: &[&str], range: &[&str]) -> crate::table::KeySchema {
+    let attr = |n: &&str| crate::table::KeyAttr { name: n.to_string(), ty: crate::value::AttrType::S };
+    let hash: Vec<_> = hash.iter().map(attr).collect();
+    let range: Vec<_> = range.iter().map(attr).collect();
+    crate::table::KeySchema {
+        hash: hash[0].clone(),
+        range: range.first().cloned(),
+        more_hash: hash[1..].to_vec(),
+        more_range: range.get(1..).map(<[_]>::to_vec).unwrap_or_default(),
+    }
+}
+
 #[test]
 fn key_condition_split_against_schema() {
     let mut ph = placeholders();
     let k = parse_key_condition("pk = :s AND sk = :n", &mut ph).unwrap();
-    let (hash, range) = k.split("sk", Some("pk")).unwrap();
-    assert_eq!(hash, super::n("5"));
-    assert_eq!(range, Some(RangeCondition::Eq(super::s("abc"))));
+    let split = k.split(&schema(&["sk"], &["pk"])).unwrap();
+    assert_eq!(split.hash, vec![super::n("5")]);
+    assert_eq!(split.sort, Some(RangeCondition::Eq(super::s("abc"))));
     assert_eq!(
-        k.split("pk", None).unwrap_err().to_string(),
+        k.split(&schema(&["pk"], &[])).unwrap_err().to_string(),
         "The number of query conditions (2) exceeds the number of key attributes defined in the schema (1)"
     );
     let three = parse_key_condition("pk = :s AND sk = :n AND x = :n", &mut ph).unwrap();
     assert_eq!(
-        three.split("pk", Some("sk")).unwrap_err().to_string(),
+        three.split(&schema(&["pk"], &["sk"])).unwrap_err().to_string(),
         "The number of query conditions (3) exceeds the number of key attributes defined in the schema (2)"
     );
     let k = parse_key_condition("pk = :s AND x = :n", &mut ph).unwrap();
-    assert_eq!(k.split("pk", Some("sk")).unwrap_err().to_string(), "Query condition missed key schema element: sk");
+    assert_eq!(
+        k.split(&schema(&["pk"], &["sk"])).unwrap_err().to_string(),
+        "Query condition missed key schema element: sk"
+    );
     let k = parse_key_condition("sk = :n", &mut ph).unwrap();
-    assert_eq!(k.split("pk", Some("sk")).unwrap_err().to_string(), "Query condition missed key schema element: pk");
+    assert_eq!(
+        k.split(&schema(&["pk"], &["sk"])).unwrap_err().to_string(),
+        "Query condition missed key schema element: pk"
+    );
     let k = parse_key_condition("pk = :s AND sk > :n", &mut ph).unwrap();
-    assert_eq!(k.split("sk", Some("pk")).unwrap_err().to_string(), "Query key condition not supported");
+    assert_eq!(k.split(&schema(&["sk"], &["pk"])).unwrap_err().to_string(), "Query key condition not supported");
+}
+
+#[test]
+fn key_condition_split_against_a_multi_attribute_schema() {
+    let mut ph = placeholders();
+    let multi = schema(&["h1", "h2"], &["a", "b", "c"]);
+    let k = parse_key_condition("b > :n AND h2 = :n AND a = :s AND h1 = :s", &mut ph).unwrap();
+    let split = k.split(&multi).unwrap();
+    assert_eq!(split.hash, vec![super::s("abc"), super::n("5")]);
+    assert_eq!(split.sort_eq, vec![super::s("abc")]);
+    assert_eq!(split.sort, Some(RangeCondition::Gt(super::n("5"))));
+    let k = parse_key_condition("h1 = :s AND h2 = :s", &mut ph).unwrap();
+    let split = k.split(&multi).unwrap();
+    assert_eq!((split.sort_eq.len(), split.sort), (0, None));
+    for (text, message) in [
+        ("h1 = :s AND a = :s", "Query condition missed key schema element: h2"),
+        ("h1 = :s AND h2 > :s", "Query key condition not supported"),
+        (
+            "h1 = :s AND h2 = :s AND b = :s",
+            "RANGE key attributes a must have equality conditions specified in the query because a condition is present on key attribute b",
+        ),
+        (
+            "h1 = :s AND h2 = :s AND a < :s AND c = :s",
+            "RANGE key attributes a must have equality conditions specified in the query because a condition is present on key attribute c",
+        ),
+        (
+            "h1 = :s AND h2 = :s AND a = :s AND b = :s AND c = :s AND x = :s",
+            "The number of query conditions (6) exceeds the number of key attributes defined in the schema (5)",
+        ),
+    ] {
+        let k = parse_key_condition(text, &mut ph).unwrap();
+        assert_eq!(k.split(&multi).unwrap_err().to_string(), message, "{text}");
+    }
 }
 
 #[test]
