@@ -9,9 +9,48 @@ use serde_json::{Map, Value as Json};
 use tidepool_store::value::{Item, MAX_NESTING_DEPTH, Number, Value};
 
 use super::error::{ApiError, ApiResult};
+use super::layer::Layer;
 
+/// A number, read as the request's value layer reads it ([`super::layer`]).
 fn number(s: &str) -> ApiResult<Number> {
-    s.parse::<Number>().map_err(|e| ApiError::validation(e.to_string()))
+    let parsed = match super::layer::current() {
+        Layer::Current => s.parse::<Number>(),
+        // The older layer drops the colon when there is nothing to show.
+        Layer::Older if s.is_empty() => {
+            return Err(ApiError::validation("The parameter cannot be converted to a numeric value"));
+        }
+        Layer::Older => Number::parse_legacy(s),
+    };
+    parsed.map_err(|e| ApiError::validation(e.to_string()))
+}
+
+/// A set member sent twice. The current layer quotes the members and lists
+/// them in order up to the repeat (the sorted set it was building), then the
+/// repeat, then the rest as sent; it names no members of a number set. The
+/// older layer lists them as sent, unquoted, and words a number set's
+/// duplicate without its prefix and full stop. `sorted` are the members
+/// before the repeat in set order, `at` the repeat's position in `sent`.
+fn duplicates(kind: &str, sent: &[String], sorted: Vec<String>, at: usize) -> ApiError {
+    let invalid = "One or more parameter values were invalid: ";
+    let current = super::layer::current() == Layer::Current;
+    let message = match (kind, current) {
+        ("NS", true) => format!("{invalid}Input collection contains duplicates."),
+        ("NS", false) => "Input collection contains duplicates".to_string(),
+        (_, true) => {
+            let listed: Vec<String> =
+                sorted.into_iter().chain(sent[at..].iter().cloned()).map(|m| format!("\"{m}\"")).collect();
+            if kind == "BS" {
+                format!("{invalid}Input collection [{}]of type BS contains duplicates.", listed.join(","))
+            } else {
+                format!("{invalid}Input collection [{}] contains duplicates.", listed.join(", "))
+            }
+        }
+        (_, false) => {
+            let of_type = if kind == "BS" { "of type BS " } else { " " };
+            format!("{invalid}Input collection [{}]{of_type}contains duplicates.", sent.join(", "))
+        }
+    };
+    ApiError::validation(message)
 }
 
 fn string(j: &Json) -> ApiResult<&str> {
@@ -39,25 +78,32 @@ fn array(j: &Json) -> ApiResult<&Vec<Json>> {
     j.as_array().ok_or_else(|| ApiError::serialization("Expected list or null"))
 }
 
-fn set<T: Ord + std::fmt::Display>(
+fn set<T: Ord + Clone>(
     j: &Json,
     kind: &str,
     parse: impl Fn(&Json) -> ApiResult<T>,
-    show: impl Fn(&Json) -> String,
+    show: impl Fn(&T) -> String,
 ) -> ApiResult<BTreeSet<T>> {
     let list = array(j)?;
     if list.is_empty() {
-        return Err(ApiError::validation(format!(
-            "One or more parameter values were invalid: An {kind} set  may not be empty"
-        )));
+        return Err(ApiError::validation(match kind {
+            "BS" => "One or more parameter values were invalid: Binary sets should not be empty".to_string(),
+            _ => format!(
+                "One or more parameter values were invalid: An {} set  may not be empty",
+                if kind == "NS" { "number" } else { "string" }
+            ),
+        }));
     }
     let mut out = BTreeSet::new();
+    let mut members = Vec::with_capacity(list.len());
     for e in list {
-        if !out.insert(parse(e)?) {
-            return Err(ApiError::validation(format!(
-                "One or more parameter values were invalid: Input collection [{}] contains duplicates.",
-                list.iter().map(&show).collect::<Vec<_>>().join(", ")
-            )));
+        members.push(parse(e)?);
+    }
+    for (at, m) in members.iter().enumerate() {
+        if !out.insert(m.clone()) {
+            let sent: Vec<String> = members.iter().map(&show).collect();
+            let sorted: Vec<String> = out.iter().map(&show).collect();
+            return Err(duplicates(kind, &sent, sorted, at));
         }
     }
     Ok(out)
@@ -65,6 +111,18 @@ fn set<T: Ord + std::fmt::Display>(
 
 /// Parses one AttributeValue.
 pub fn value_from_json(j: &Json, depth: usize) -> ApiResult<Value> {
+    value_within(j, depth, MAX_NESTING_DEPTH)
+}
+
+/// Parses one AttributeValue without DynamoDB's nesting limit: a
+/// transaction's expression values, which DynamoDB checks only when an
+/// Update writes them (a cancellation reason) and never in a comparison. The
+/// request's own depth bound (`MAX_BODY_DEPTH`) still holds.
+pub fn value_from_json_unnested(j: &Json) -> ApiResult<Value> {
+    value_within(j, 0, usize::MAX)
+}
+
+fn value_within(j: &Json, depth: usize, max_depth: usize) -> ApiResult<Value> {
     let obj = j.as_object().ok_or_else(|| ApiError::serialization("Unexpected value type in payload"))?;
     let mut entries = obj.iter().filter(|(_, v)| !v.is_null());
     let (tag, inner) = match (entries.next(), entries.next()) {
@@ -80,35 +138,48 @@ pub fn value_from_json(j: &Json, depth: usize) -> ApiResult<Value> {
             ));
         }
     };
-    let show_str = |e: &Json| e.as_str().unwrap_or_default().to_string();
     Ok(match tag.as_str() {
         "S" => Value::S(string(inner)?.to_string()),
         "N" => Value::N(number(string(inner)?)?),
         "B" => Value::B(binary(inner)?),
         "BOOL" => Value::Bool(inner.as_bool().ok_or_else(|| ApiError::serialization("Expected boolean value"))?),
-        // Since 2026-06 DynamoDB accepts `{"NULL": false}` and stores a NULL
-        // (the conformance suite's capture); it used to refuse it.
+        // DynamoDB accepted `{"NULL": false}` for a while in 2026, and by
+        // 2026-07 refused it again in every region (the conformance suite's
+        // sweeps).
         "NULL" => match inner.as_bool() {
-            Some(_) => Value::Null,
+            Some(true) => Value::Null,
+            Some(false) => {
+                return Err(ApiError::validation(
+                    "One or more parameter values were invalid: Null attribute value types must have the value of true",
+                ));
+            }
             None => return Err(ApiError::serialization("Expected boolean value")),
         },
         "M" | "L" => {
-            if depth >= MAX_NESTING_DEPTH {
+            // 32 levels, the attribute itself the first and its innermost
+            // value the last: the members of a map or list at level 32
+            // would be at 33.
+            let members = inner.as_object().map(|m| m.len()).or(inner.as_array().map(Vec::len)).unwrap_or(0);
+            if members > 0 && depth + 2 > max_depth {
                 return Err(ApiError::validation(
                     "Nesting Levels have exceeded supported limits: Attributes in the item have nested levels beyond supported limit",
                 ));
             }
             if tag == "M" {
                 let m = inner.as_object().ok_or_else(|| ApiError::serialization("Expected map or null"))?;
-                Value::M(map_from_json(m, depth + 1)?)
+                Value::M(
+                    m.iter()
+                        .map(|(k, v)| Ok((k.clone(), value_within(v, depth + 1, max_depth)?)))
+                        .collect::<ApiResult<_>>()?,
+                )
             } else {
                 let l = array(inner)?;
-                Value::L(l.iter().map(|e| value_from_json(e, depth + 1)).collect::<ApiResult<_>>()?)
+                Value::L(l.iter().map(|e| value_within(e, depth + 1, max_depth)).collect::<ApiResult<_>>()?)
             }
         }
-        "SS" => Value::Ss(set(inner, "string", |e| Ok(string(e)?.to_string()), show_str)?),
-        "NS" => Value::Ns(set(inner, "number", |e| number(string(e)?), show_str)?),
-        "BS" => Value::Bs(set_bytes(inner)?),
+        "SS" => Value::Ss(set(inner, "SS", |e| Ok(string(e)?.to_string()), String::clone)?),
+        "NS" => Value::Ns(set(inner, "NS", |e| number(string(e)?), Number::to_string)?),
+        "BS" => Value::Bs(set(inner, "BS", binary, |b| B64.encode(b))?),
         other => {
             return Err(ApiError::serialization(format!(
                 "Unknown AttributeValue type: {}",
@@ -116,23 +187,6 @@ pub fn value_from_json(j: &Json, depth: usize) -> ApiResult<Value> {
             )));
         }
     })
-}
-
-fn set_bytes(j: &Json) -> ApiResult<BTreeSet<Vec<u8>>> {
-    struct B(Vec<u8>);
-    let list = array(j)?;
-    if list.is_empty() {
-        return Err(ApiError::validation("One or more parameter values were invalid: Binary sets should not be empty"));
-    }
-    let mut out = BTreeSet::new();
-    for e in list {
-        if !out.insert(B(binary(e)?).0) {
-            return Err(ApiError::validation(
-                "One or more parameter values were invalid: Input collection contains duplicates.",
-            ));
-        }
-    }
-    Ok(out)
 }
 
 fn map_from_json(m: &Map<String, Json>, depth: usize) -> ApiResult<BTreeMap<String, Value>> {

@@ -8,7 +8,7 @@ use tidepool_store::expr::{self, Condition, ExprError, ExprKind, Path, Placehold
 use tidepool_store::table::TableDef;
 use tidepool_store::value::{Item, Value};
 
-use super::attr::{item_from_json, value_from_json};
+use super::attr::{item_from_json, value_from_json, value_from_json_unnested};
 use super::error::{ApiError, ApiResult};
 use super::request::Req;
 
@@ -26,6 +26,9 @@ pub struct Exprs {
     /// them when values come without any: `UpdateExpression and
     /// ConditionExpression`.
     value_members: &'static str,
+    /// The operation puts its faults in the `1 validation error detected: `
+    /// envelope, and words values without an expression its own way.
+    envelops: bool,
 }
 
 /// Members whose presence means the request uses expressions.
@@ -34,8 +37,9 @@ const EXPRESSION_MEMBERS: &[&str] =
 
 /// DynamoDB names the placeholder whose value is invalid:
 /// `ExpressionAttributeValues contains invalid value: <why> for key :k`.
+/// Only the older value layer does so ([`super::layer`]).
 fn invalid_value(e: ApiError, key: &str) -> ApiError {
-    if !e.kind.ends_with("#ValidationException") {
+    if !e.kind.ends_with("#ValidationException") || super::layer::current() == super::layer::Layer::Current {
         return e;
     }
     ApiError::validation(format!("ExpressionAttributeValues contains invalid value: {} for key {key}", e.message))
@@ -46,6 +50,12 @@ impl Exprs {
         Exprs::build(r, true)
     }
 
+    /// For a TransactWriteItems action: its values' nesting is checked
+    /// only where an Update writes them ([`value_from_json_unnested`]).
+    pub fn from_action(r: &Req<'_>) -> ApiResult<Exprs> {
+        Exprs::build_with(r, true, value_from_json_unnested)
+    }
+
     /// For GetItem, BatchGetItem and TransactGetItems' `Get`, whose requests
     /// have no `ExpressionAttributeValues` member: DynamoDB ignores one sent.
     pub fn names_only(r: &Req<'_>) -> ApiResult<Exprs> {
@@ -53,13 +63,17 @@ impl Exprs {
     }
 
     fn build(r: &Req<'_>, with_values: bool) -> ApiResult<Exprs> {
+        Exprs::build_with(r, with_values, |v| value_from_json(v, 0))
+    }
+
+    fn build_with(r: &Req<'_>, with_values: bool, value: fn(&Json) -> ApiResult<Value>) -> ApiResult<Exprs> {
         let names = r.string_map("ExpressionAttributeNames")?;
         let values = match r.obj_opt("ExpressionAttributeValues")? {
             _ if !with_values => None,
             None => None,
             Some(m) => Some(
                 m.0.iter()
-                    .map(|(k, v)| Ok((k.clone(), value_from_json(v, 0).map_err(|e| invalid_value(e, k))?)))
+                    .map(|(k, v)| Ok((k.clone(), value(v).map_err(|e| invalid_value(e, k))?)))
                     .collect::<ApiResult<HashMap<String, Value>>>()?,
             ),
         };
@@ -91,6 +105,7 @@ impl Exprs {
             ph: Placeholders::new(names.unwrap_or_default().into_iter().collect(), values.unwrap_or_default()),
             used_expression: false,
             value_members: "ConditionExpression",
+            envelops: false,
         })
     }
 
@@ -103,6 +118,7 @@ impl Exprs {
             "Scan" => "FilterExpression",
             _ => "ConditionExpression",
         };
+        self.envelops = super::layer::envelops(op);
         self
     }
 
@@ -126,6 +142,13 @@ impl Exprs {
     pub fn finish(&self) -> ApiResult<()> {
         if !self.used_expression {
             if self.has_values {
+                // The item writes' layer names no members (it envelops the
+                // message instead; see `super::layer`).
+                if self.envelops {
+                    return Err(ApiError::validation(
+                        "ExpressionAttributeValues can only be specified when using expressions",
+                    ));
+                }
                 let verb = if self.value_members.contains(" and ") { "are" } else { "is" };
                 return Err(ApiError::validation(format!(
                     "ExpressionAttributeValues can only be specified when using expressions: {} {verb} null",

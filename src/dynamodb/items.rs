@@ -211,7 +211,7 @@ pub fn put_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let name = r.str("TableName")?;
     let item = item_from_json(r.get("Item").ok_or_else(|| missing("Item"))?)?;
     let table = app.store.table(name)?;
-    let mut ex = Exprs::from_request(&r)?;
+    let mut ex = Exprs::from_request(&r)?.for_operation("PutItem");
     let cond = write_condition(&r, &mut ex)?;
     ex.finish()?;
     let all_old = wants_all_old(&r)?;
@@ -257,7 +257,7 @@ pub fn get_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
 
 pub fn delete_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let table = app.store.table(r.str("TableName")?)?;
-    let mut ex = Exprs::from_request(&r)?;
+    let mut ex = Exprs::from_request(&r)?.for_operation("DeleteItem");
     let cond = write_condition(&r, &mut ex)?;
     ex.finish()?;
     let key = key_param(&r, &table.def)?;

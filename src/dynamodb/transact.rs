@@ -275,7 +275,7 @@ pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
             }
         };
         let table = app.store.table(a.str("TableName")?)?;
-        let mut ex = Exprs::from_request(&a)?.for_operation(kind);
+        let mut ex = Exprs::from_action(&a)?.for_operation(kind);
         let on_fail = a.enum_opt("ReturnValuesOnConditionCheckFailure", &["ALL_OLD", "NONE"])? == Some("ALL_OLD");
         let def = &table.def;
         let (key, decide, fault): (Item, Decide<'static>, Option<String>) = match kind {

@@ -201,6 +201,11 @@ fn expected_one(name: &str, e: &ExpectedAttribute) -> Result<Condition, ExprErro
             (None, None) => Vec::new(),
         };
         let (op, op_name) = parse_op(word, format!("expected.{name}.member.comparisonOperator"))?;
+        if args.is_empty() && !matches!(op, Op::NotNull | Op::Null) {
+            return Err(invalid(format!(
+                "Value or AttributeValueList must be used with ComparisonOperator: {op_name} for Attribute: {name}"
+            )));
+        }
         check_args(op, op_name, &args)?;
         return Ok(build(op, name, args));
     }

@@ -184,7 +184,7 @@ impl UpdateExpr {
             }
         }
         for name in self.top_level_names() {
-            if next.get(name).is_some_and(|v| v.depth() > MAX_NESTING_DEPTH) {
+            if next.get(name).is_some_and(|v| v.levels() > MAX_NESTING_DEPTH) {
                 return Err(ExprError::NestingTooDeep);
             }
         }

@@ -96,7 +96,7 @@ impl Lower<'_> {
     pub(crate) fn value(&self, e: &Expr, at: &str, depth: usize) -> Result<Value> {
         Ok(match e {
             Expr::Lit(Literal::Str(s)) => Value::S(s.clone()),
-            Expr::Lit(Literal::Num(text)) => Value::N(text.parse::<Number>().map_err(|err| match err {
+            Expr::Lit(Literal::Num(text)) => Value::N(Number::parse_legacy(text).map_err(|err| match err {
                 NumberError::NotNumeric(_) => PartiqlError::malformed(""),
                 other => PartiqlError::invalid(format!("{other} under {at}")),
             })?),

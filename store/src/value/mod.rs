@@ -137,6 +137,17 @@ impl Value {
 
     /// Depth of nested documents: a scalar is 0, a map or list is 1 plus the
     /// depth of its deepest element.
+    /// Levels of the document, DynamoDB's way: the value itself is the
+    /// first, and each map or list with members adds one. At most
+    /// [`MAX_NESTING_DEPTH`].
+    pub fn levels(&self) -> usize {
+        match self {
+            Value::M(m) => 1 + m.values().map(Value::levels).max().unwrap_or(0),
+            Value::L(l) => 1 + l.iter().map(Value::levels).max().unwrap_or(0),
+            _ => 1,
+        }
+    }
+
     pub fn depth(&self) -> usize {
         match self {
             Value::M(m) => 1 + m.values().map(Value::depth).max().unwrap_or(0),

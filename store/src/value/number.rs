@@ -187,20 +187,70 @@ impl FromStr for Number {
         }
         let mut exp_part: i64 = 0;
         if i < bytes.len() {
-            // bytes[i] is 'e' or 'E'
+            // bytes[i] is 'e' or 'E'. DynamoDB reads the exponent in full
+            // and range-checks it: past 64 bits it cannot be converted.
             let rest = &text[i + 1..];
-            if rest.is_empty() || rest.len() > 8 {
+            let unsigned = rest.strip_prefix(['+', '-']).unwrap_or(rest);
+            if unsigned.is_empty() || !unsigned.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(bad());
             }
             exp_part = rest.parse::<i64>().map_err(|_| bad())?;
         }
-        let int_len = point_at.unwrap_or(digits.len()) as i64;
-        // Exponent of the first digit before stripping leading zeros.
-        let exponent = int_len - 1 + exp_part;
-        if exponent > i32::MAX as i64 / 2 || exponent < i32::MIN as i64 / 2 {
-            return Err(if exponent > 0 { NumberError::Overflow } else { NumberError::Underflow });
+        let int_len = point_at.unwrap_or(digits.len()) as i128;
+        let lead = digits.iter().take_while(|d| **d == 0).count() as i128;
+        if lead == digits.len() as i128 {
+            // Zero is range-checked by the exponent it is written with
+            // (0e126 overflows, 0e125 is 0; the conformance suite's capture).
+            let written = i128::from(exp_part) - (digits.len() as i128 - int_len);
+            return if written > i128::from(MAX_EXPONENT) {
+                Err(NumberError::Overflow)
+            } else if written < i128::from(MIN_EXPONENT) {
+                Err(NumberError::Underflow)
+            } else {
+                Ok(Number::zero())
+            };
         }
-        Number::from_parts(negative, digits, exponent as i32)
+        // Exponent of the first significant digit.
+        let exponent = int_len - 1 - lead + i128::from(exp_part);
+        if exponent > i128::from(MAX_EXPONENT) {
+            return Err(NumberError::Overflow);
+        }
+        if exponent < i128::from(MIN_EXPONENT) {
+            return Err(NumberError::Underflow);
+        }
+        // In range, so the exponent before stripping leading zeros (at most
+        // the literal's length more) fits.
+        Number::from_parts(negative, digits, (exponent + lead) as i32)
+    }
+}
+
+impl Number {
+    /// Parses as DynamoDB's older value layer does (BatchWriteItem,
+    /// transactions, Scan, PartiQL: Java's `BigDecimal` with 32-bit
+    /// arithmetic): an exponent past 32 bits cannot be converted, and the
+    /// magnitude wraps, so `1e2147483647` underflows where the newer layer
+    /// says it overflows.
+    pub fn parse_legacy(s: &str) -> Result<Number, NumberError> {
+        let bad = || NumberError::NotNumeric(s.chars().take(64).collect());
+        if let Some(at) = s.find(['e', 'E']) {
+            let exp: i32 = s[at + 1..].parse().map_err(|_| bad())?;
+            let mantissa = s[..at].strip_prefix(['+', '-']).unwrap_or(&s[..at]);
+            let fraction = mantissa.split_once('.').map_or(0, |(_, f)| f.len());
+            let significant = mantissa.bytes().filter(u8::is_ascii_digit).skip_while(|d| *d == b'0').count();
+            if significant > 0 && mantissa.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+                let scale = (fraction as i32).wrapping_sub(exp);
+                // Digits before the point, as `precision - scale` in 32 bits
+                // (the precision counts trailing zeros, as BigDecimal's does).
+                let magnitude = (significant as i32).wrapping_sub(scale);
+                if magnitude > MAX_EXPONENT + 1 {
+                    return Err(NumberError::Overflow);
+                }
+                if magnitude < MIN_EXPONENT + 1 {
+                    return Err(NumberError::Underflow);
+                }
+            }
+        }
+        s.parse()
     }
 }
 
@@ -313,6 +363,33 @@ mod tests {
         assert_eq!("1e-131".parse::<Number>(), Err(NumberError::Underflow));
         assert!("9.9999999999999999999999999999999999999e125".parse::<Number>().is_ok());
         assert!("1e-130".parse::<Number>().is_ok());
+    }
+
+    #[test]
+    fn exponents_are_read_in_full_and_zero_keeps_its_own() {
+        use NumberError::{Overflow, Underflow};
+        for (text, want) in [
+            ("1e99999999999", Err(Overflow)),
+            ("-1e99999999999", Err(Overflow)),
+            ("1e-99999999999", Err(Underflow)),
+            ("1e2147483648", Err(Overflow)),
+            ("1e2147483647", Err(Overflow)),
+            ("1e-2147483648", Err(Underflow)),
+            ("0e126", Err(Overflow)),
+            ("0e-131", Err(Underflow)),
+            ("0e125", Ok("0")),
+            ("0.001e3", Ok("1")),
+            ("000.0012e+3", Ok("1.2")),
+        ] {
+            assert_eq!(text.parse::<Number>().map(|n| n.to_string()), want.map(str::to_string), "{text}");
+        }
+        assert!(matches!("1e9223372036854775808".parse::<Number>(), Err(NumberError::NotNumeric(_))));
+        assert!(matches!("1e+".parse::<Number>(), Err(NumberError::NotNumeric(_))));
+        // The older layer's 32-bit arithmetic.
+        assert_eq!(Number::parse_legacy("1e2147483647"), Err(Underflow));
+        assert!(matches!(Number::parse_legacy("1e99999999999"), Err(NumberError::NotNumeric(_))));
+        assert_eq!(Number::parse_legacy("1e126"), Err(Overflow));
+        assert_eq!(Number::parse_legacy("1.5e3").map(|n| n.to_string()), Ok("1500".to_string()));
     }
 
     #[test]
