@@ -734,7 +734,7 @@ async fn validation_comes_first_and_is_worded_as_dynamodb() {
             serde_json::json!({"TableName": "absent", "Limit": 0}),
             "1 validation error detected: Value '0' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1".into(),
         ),
-        ("BatchGetItem", serde_json::json!({"RequestItems": {}}), "The requestItems parameter is required for BatchGetItem".into()),
+        ("BatchGetItem", serde_json::json!({"RequestItems": {}}), "1 validation error detected: Value at 'RequestItems' failed to satisfy constraint: Member must have length greater than or equal to 1".into()),
         ("BatchWriteItem", serde_json::json!({"RequestItems": {}}), "The requestItems parameter is required for BatchWriteItem".into()),
         (
             "BatchGetItem",
@@ -1797,4 +1797,122 @@ async fn multi_attribute_index_keys() {
     let (code, _) =
         failure(refuse(vec![("pk", KeyType::Hash), ("a", KeyType::Range), ("b", KeyType::Range)], true).await);
     assert_eq!(code, "ValidationException");
+}
+
+/// DynamoDB's two value layers (the operation decides the wording of a bad
+/// number or a duplicate set member, and whether the item writes envelop
+/// it), the batch and transaction members checked before any table, an
+/// UpdateItem without a Key, and requests nested past 128 levels; as the
+/// conformance suite paritysuite/dynamodb-conformance captured them against
+/// the live service (2026-10, `tests/tier3/error-messages/valueLayers`,
+/// `validation-ordering`).
+#[tokio::test]
+async fn value_layers_and_request_members_are_worded_as_dynamodb() {
+    use serde_json::json;
+    let h = harness().await;
+    create_table(&h.client, "tbl", None).await;
+    let addr = h.server.addr.to_string();
+    let one = |m: &str| format!("1 validation error detected: {m}");
+    let over = "Number overflow. Attempting to store a number with magnitude larger than supported range";
+    let under = "Number underflow. Attempting to store a number with magnitude smaller than supported range";
+    let item = |v: serde_json::Value| json!({"TableName": "tbl", "Item": {"pk": {"S": "a"}, "n": v}});
+    let write =
+        |v: serde_json::Value| json!({"RequestItems": {"tbl": [{"PutRequest": {"Item": {"pk": {"S": "a"}, "n": v}}}]}});
+    let deep = |levels: usize| {
+        let mut v = json!({"S": "leaf"});
+        for _ in 0..levels {
+            v = json!({"M": {"n": v}});
+        }
+        v
+    };
+    let dup = "One or more parameter values were invalid: Input collection";
+    let cases: Vec<(&str, serde_json::Value, String)> = vec![
+        // The current layer: PutItem envelops, GetItem answers bare.
+        ("PutItem", item(json!({"N": "1e2147483647"})), one(over)),
+        ("PutItem", item(json!({"N": "1e-99999999999"})), one(under)),
+        ("PutItem", item(json!({"N": "0e126"})), one(over)),
+        ("PutItem", item(json!({"N": ""})), one("The parameter cannot be converted to a numeric value: ")),
+        ("GetItem", json!({"TableName": "tbl", "Key": {"pk": {"N": "1e99999999999"}}}), over.to_string()),
+        ("PutItem", item(json!({"SS": ["b", "a", "b"]})), one(&format!("{dup} [\"a\", \"b\", \"b\"] contains duplicates."))),
+        (
+            "PutItem",
+            item(json!({"BS": ["/w==", "AA==", "AA=="]})),
+            one(&format!("{dup} [\"AA==\",\"/w==\",\"AA==\"]of type BS contains duplicates.")),
+        ),
+        ("PutItem", item(json!({"NS": ["2", "1", "2"]})), one(&format!("{dup} contains duplicates."))),
+        (
+            "PutItem",
+            json!({"TableName": "tbl", "Item": {"pk": {"S": "a"}}, "ConditionExpression": "n = :v", "ExpressionAttributeValues": {":v": {"N": "abc"}}}),
+            one("The parameter cannot be converted to a numeric value: abc"),
+        ),
+        (
+            "DeleteItem",
+            json!({"TableName": "tbl", "Key": {"pk": {"S": "a"}}, "ReturnValues": "ALL_NEW"}),
+            one("ReturnValues can only be ALL_OLD or NONE"),
+        ),
+        (
+            "PutItem",
+            json!({"TableName": "tbl", "Item": {"pk": {"S": "a"}}, "Expected": {"a": {"ComparisonOperator": "EQ"}}}),
+            one("One or more parameter values were invalid: Value or AttributeValueList must be used with ComparisonOperator: EQ for Attribute: a"),
+        ),
+        // The older layer: BatchWriteItem, bare, 32-bit exponents.
+        ("BatchWriteItem", write(json!({"N": "1e2147483647"})), under.to_string()),
+        ("BatchWriteItem", write(json!({"N": ""})), "The parameter cannot be converted to a numeric value".into()),
+        ("BatchWriteItem", write(json!({"SS": ["b", "a", "b"]})), format!("{dup} [b, a, b] contains duplicates.")),
+        ("BatchWriteItem", write(json!({"NS": ["2", "1", "2"]})), "Input collection contains duplicates".into()),
+        // 32 levels at most, the attribute the first.
+        ("PutItem", item(deep(32)), "Nesting Levels have exceeded supported limits: Attributes in the item have nested levels beyond supported limit".into()),
+        // Batch and transaction members, before any table.
+        (
+            "BatchGetItem",
+            json!({"RequestItems": {"bad!name": {"Keys": [{"pk": {"S": "a"}}]}}, "ReturnConsumedCapacity": "BOGUS"}),
+            "2 validation errors detected: Value '{\"bad!name\":{\"Keys\":[{\"pk\":{\"S\":\"a\"}}]}}' at 'requestItems' failed to satisfy constraint: Map keys must satisfy constraint: [Member must have length less than or equal to 255, Member must have length greater than or equal to 3, Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+]; Value 'BOGUS' at 'returnConsumedCapacity' failed to satisfy constraint: Member must satisfy enum value set: [INDEXES, TOTAL, NONE]".into(),
+        ),
+        (
+            "BatchWriteItem",
+            json!({"RequestItems": {"tbl": [{"PutRequest": {"Item": {"pk": {"S": "a"}}}}]}, "ReturnConsumedCapacity": "BOGUS", "ReturnItemCollectionMetrics": "BOGUS2"}),
+            "2 validation errors detected: Value 'BOGUS' at 'returnConsumedCapacity' failed to satisfy constraint: Member must satisfy enum value set: [INDEXES, TOTAL, NONE]; Value 'BOGUS2' at 'returnItemCollectionMetrics' failed to satisfy constraint: Member must satisfy enum value set: [SIZE, NONE]".into(),
+        ),
+        (
+            "TransactGetItems",
+            json!({"TransactItems": [{"Get": {"TableName": "tbl", "Key": {"pk": {"S": "a"}}}}, {"Get": {"TableName": "bad!name", "Key": {"pk": {"S": "a"}}}}]}),
+            one("Value 'bad!name' at 'transactItems.2.member.get.tableName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"),
+        ),
+        (
+            "UpdateItem",
+            json!({"TableName": "", "UpdateExpression": "SET a = :a", "ExpressionAttributeValues": {":a": {"S": "x"}}, "ReturnValues": "INVALID"}),
+            "3 validation errors detected: Value '' at 'tableName' failed to satisfy constraint: Member must have length greater than or equal to 1; Value 'INVALID' at 'returnValues' failed to satisfy constraint: Member must satisfy enum value set: [ALL_NEW, UPDATED_OLD, ALL_OLD, NONE, UPDATED_NEW]; Value null at 'key' failed to satisfy constraint: Member must not be null".into(),
+        ),
+        // A request nested past about 62 levels is read in DynamoDB's older
+        // form: ReturnValues first, bare.
+        (
+            "PutItem",
+            json!({"TableName": "tbl", "Item": {"pk": {"S": "a"}, "d": deep(100)}, "ReturnValues": "ALL_NEW"}),
+            "ReturnValues can only be ALL_OLD or NONE".into(),
+        ),
+        (
+            "DeleteItem",
+            json!({"TableName": "tbl", "Key": {"pk": deep(100)}, "ReturnValues": "BOGUS"}),
+            one("Value 'BOGUS' at 'returnValues' failed to satisfy constraint: Member must satisfy enum value set: [ALL_NEW, UPDATED_OLD, ALL_OLD, NONE, UPDATED_NEW]"),
+        ),
+    ];
+    for (op, body, want) in cases {
+        let target = format!("DynamoDB_20120810.{op}");
+        let headers = [("Content-Type", "application/x-amz-json-1.0"), ("X-Amz-Target", target.as_str())];
+        let a = common::http::send(&addr, "POST", "/", &headers, body.to_string().as_bytes()).await;
+        let got = a.json();
+        assert_eq!(a.status, 400, "{op} {body}: {got}");
+        assert_eq!(got["__type"], "com.amazonaws.dynamodb.v20120810#ValidationException", "{op}: {got}");
+        assert_eq!(got["message"].as_str(), Some(want.as_str()), "{op} {body}");
+    }
+    // {NULL: false} is refused; a value nested 31 levels is stored.
+    let ok = common::http::send(
+        &addr,
+        "POST",
+        "/",
+        &[("Content-Type", "application/x-amz-json-1.0"), ("X-Amz-Target", "DynamoDB_20120810.PutItem")],
+        item(deep(31)).to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.json());
 }

@@ -26,7 +26,14 @@ const MAX_BATCH_GET_BYTES: usize = 16 * 1024 * 1024;
 fn request_items<'a>(r: &Req<'a>, op: &str) -> ApiResult<Req<'a>> {
     let items = r.obj_opt("RequestItems")?.ok_or_else(|| missing("RequestItems"))?;
     if items.0.is_empty() {
-        return Err(ApiError::validation(format!("The requestItems parameter is required for {op}")));
+        // BatchGetItem moved to the validation framework's generic message
+        // in 2026-08 (every region but one since 2026-09); BatchWriteItem's
+        // rollout has not settled, and keeps the older sentence.
+        return Err(ApiError::validation(if op == "BatchGetItem" {
+            "1 validation error detected: Value at 'RequestItems' failed to satisfy constraint: Member must have length greater than or equal to 1".to_string()
+        } else {
+            format!("The requestItems parameter is required for {op}")
+        }));
     }
     Ok(items)
 }
@@ -79,9 +86,9 @@ pub fn batch_get(app: &App, r: Req<'_>) -> ApiResult<Json> {
         let strong = spec.bool_opt("ConsistentRead")?.unwrap_or(false);
         let keys = spec.list_opt("Keys")?.ok_or_else(|| missing("Keys"))?;
         if keys.is_empty() {
-            return Err(ApiError::validation(
-                "1 validation error detected: Value '[]' at 'requestItems.member.keys' failed to satisfy constraint: Member must have length greater than or equal to 1",
-            ));
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value at 'RequestItems.{name}.member.Keys' failed to satisfy constraint: Member must have length greater than or equal to 1"
+            )));
         }
         let mut seen = HashSet::new();
         let mut found = Vec::new();
@@ -145,7 +152,8 @@ pub fn batch_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
         let list = list.as_array().ok_or_else(|| ApiError::serialization("Expected a list of WriteRequest"))?;
         if list.is_empty() {
             return Err(ApiError::validation(format!(
-                "1 validation error detected: Value at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to {MAX_BATCH_WRITES}, Member must have length greater than or equal to 1]"
+                "1 validation error detected: Value '{}' at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to {MAX_BATCH_WRITES}, Member must have length greater than or equal to 1]",
+                java::request_items(items.0)
             )));
         }
         for w in list {
@@ -209,7 +217,7 @@ pub fn batch_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
 
 /// The request echoed as DynamoDB's Java front end prints it in a
 /// validation message (`{table=[WriteRequest(putRequest=…)]}`).
-mod java {
+pub(crate) mod java {
     use serde_json::{Map, Value as Json};
 
     /// AttributeValue's members in the order Java prints them, with the

@@ -274,18 +274,21 @@ fn run_operation(app: &App, op: &str, r: Req<'_>, host: &str) -> ApiResult<Json>
 pub const MAX_BODY_DEPTH: usize = 512;
 
 /// Parses a request body: first with serde_json's default recursion limit
-/// (no extra pass for any usual request), then, when that was the only
-/// obstacle, up to [`MAX_BODY_DEPTH`].
-fn parse_body(body: &[u8]) -> Option<Json> {
+/// of 128 (no extra pass for any usual request), then, when that was the
+/// only obstacle, up to [`MAX_BODY_DEPTH`]. Also says whether the body
+/// nests past 128: past about that depth (62 levels of item nesting)
+/// DynamoDB's item operations read a request in an older form
+/// ([`layer::deep_request`]).
+fn parse_body(body: &[u8]) -> Option<(Json, bool)> {
     use serde::Deserialize;
     match serde_json::from_slice(body) {
-        Ok(j) => Some(j),
+        Ok(j) => Some((j, false)),
         Err(e) if e.to_string().starts_with("recursion limit exceeded") && json_depth(body) <= MAX_BODY_DEPTH => {
             let mut de = serde_json::Deserializer::from_slice(body);
             de.disable_recursion_limit();
             let j = Json::deserialize(&mut de).ok()?;
             de.end().ok()?;
-            Some(j)
+            Some((j, true))
         }
         Err(_) => None,
     }
@@ -467,11 +470,11 @@ async fn handle_json(app: Arc<App>, headers: HeaderMap, body: Body) -> Response 
     // DynamoDB's order: the body must parse, then the target must name an
     // operation, then the body must be there. These three answer with the
     // bare error type and no message, as DynamoDB's front end does.
-    let json: Option<Json> = if body.is_empty() {
-        None
+    let (json, deep): (Option<Json>, bool) = if body.is_empty() {
+        (None, false)
     } else {
         match parse_body(&body) {
-            Some(j) => Some(j),
+            Some((j, deep)) => (Some(j), deep),
             None => return ApiError::bare(StatusCode::BAD_REQUEST, "SerializationException").into_response(),
         }
     };
@@ -491,7 +494,7 @@ async fn handle_json(app: Arc<App>, headers: HeaderMap, body: Body) -> Response 
         if streams {
             crate::streams::dispatch(app, &op, Req(&map))
         } else {
-            dispatch(app, &op, Req(&map), &host).map(Reply::Json)
+            layer::deep_request(deep, || dispatch(app, &op, Req(&map), &host)).map(Reply::Json)
         }
     };
     let result = if off_workers {

@@ -271,7 +271,9 @@ pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
         {
             Some(x) => x,
             None => {
-                return Err(ApiError::validation("TransactItems can only contain one of Check, Put, Update or Delete"));
+                return Err(ApiError::validation(
+                    "1 validation error detected: Value '' at 'transactItems' failed to satisfy constraint: TransactWriteRequest should contain Delete or Put or Update or ConditionCheck",
+                ));
             }
         };
         let table = app.store.table(a.str("TableName")?)?;
