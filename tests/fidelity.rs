@@ -1883,6 +1883,27 @@ async fn value_layers_and_request_members_are_worded_as_dynamodb() {
             json!({"TableName": "", "UpdateExpression": "SET a = :a", "ExpressionAttributeValues": {":a": {"S": "x"}}, "ReturnValues": "INVALID"}),
             "3 validation errors detected: Value '' at 'tableName' failed to satisfy constraint: Member must have length greater than or equal to 1; Value 'INVALID' at 'returnValues' failed to satisfy constraint: Member must satisfy enum value set: [ALL_NEW, UPDATED_OLD, ALL_OLD, NONE, UPDATED_NEW]; Value null at 'key' failed to satisfy constraint: Member must not be null".into(),
         ),
+        // A ConditionalOperator outside its set comes first, bare.
+        (
+            "Query",
+            json!({"TableName": "absent", "KeyConditions": {"pk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "a"}]}},
+                "QueryFilter": {"b": {"ComparisonOperator": "NULL"}, "c": {"ComparisonOperator": "NULL"}},
+                "ConditionalOperator": "XOR", "Select": "BOGUS"}),
+            "Failed to satisfy constraint: Member must satisfy enum value set: [ALL, OR]".into(),
+        ),
+        // A key condition reports the first fault in the order written.
+        (
+            "Query",
+            json!({"TableName": "absent", "KeyConditionExpression": "begins_with(sk, :n) AND pk = :missing",
+                "ExpressionAttributeValues": {":n": {"N": "1"}}}),
+            "Invalid KeyConditionExpression: Incorrect operand type for operator or function; operator or function: begins_with, operand type: N".into(),
+        ),
+        (
+            "Query",
+            json!({"TableName": "absent", "KeyConditionExpression": "pk = :missing AND begins_with(sk, :n)",
+                "ExpressionAttributeValues": {":n": {"N": "1"}}}),
+            "Invalid KeyConditionExpression: An expression attribute value used in expression is not defined; attribute value: :missing".into(),
+        ),
         // A request nested past about 62 levels is read in DynamoDB's older
         // form: ReturnValues first, bare.
         (

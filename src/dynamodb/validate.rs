@@ -65,6 +65,16 @@ pub fn before_lookup(op: &str, r: &Req<'_>) -> ApiResult<()> {
     if op == "UpdateItem" && r.get("Key").is_none_or(Json::is_null) {
         return Err(report(update_without_key(r)));
     }
+    // A ConditionalOperator outside its set comes first, bare and alone, in
+    // the newer form's words (the conformance suite, 2026-10: beside an
+    // unknown Select, and ahead of an Expected value nested 33 or 40 levels).
+    if let Some(Json::String(op)) = r.get("ConditionalOperator")
+        && !matches!(op.as_str(), "AND" | "OR")
+    {
+        return Err(ApiError::validation(
+            "Failed to satisfy constraint: Member must satisfy enum value set: [ALL, OR]",
+        ));
+    }
     if let Some(v) = table_name(r) {
         return Err(report(vec![v]));
     }
@@ -395,6 +405,12 @@ fn one_request(op: &str, r: &Req<'_>) -> ApiResult<()> {
     for member in ["Item", "Key"] {
         if let Some(v) = r.get(member) {
             item_from_json(v)?;
+        }
+    }
+    // Legacy filters' values (their nesting, their numbers) need no table.
+    for member in ["ScanFilter", "QueryFilter"] {
+        if r.get(member).is_some() {
+            super::legacy::filter(r, member)?;
         }
     }
     let mut ex = if op == "GetItem" { Exprs::names_only(r)? } else { Exprs::from_request(r)?.for_operation(op) };

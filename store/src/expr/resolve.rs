@@ -33,19 +33,23 @@ const TYPE_NAMES: &[&str] = &["S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS
 struct Resolver<'p> {
     ph: &'p mut Placeholders,
     best: Option<(u8, Invalid)>,
-    /// Whether doubled parentheses are an error: in condition, filter and
-    /// update expressions; DynamoDB accepts them in a key condition
-    /// (`((pk = :p)) AND ((sk = :s))`, the conformance suite's capture).
-    refuse_redundant_parens: bool,
+    /// Resolving a key condition: DynamoDB accepts doubled parentheses
+    /// there (`((pk = :p)) AND ((sk = :s))`, the conformance suite's
+    /// capture), refused in condition, filter and update expressions.
+    key_condition: bool,
 }
 
 impl<'p> Resolver<'p> {
     fn new(ph: &'p mut Placeholders) -> Self {
-        Resolver { ph, best: None, refuse_redundant_parens: true }
+        Resolver { ph, best: None, key_condition: false }
     }
 
-    /// Records a problem; the lowest rank wins, then the first seen.
+    /// Records a problem; the lowest rank wins, then the first seen. A key
+    /// condition reports an undefined value or a wrong operand type,
+    /// whichever it meets first in the order written (the conformance
+    /// suite's capture, 2026-10), so there the two rank alike.
     fn problem(&mut self, rank: u8, reason: Invalid) {
+        let rank = if self.key_condition && rank == RANK_OPERAND { RANK_UNDEFINED_VALUE } else { rank };
         if self.best.as_ref().is_none_or(|(r, _)| rank < *r) {
             self.best = Some((rank, reason));
         }
@@ -132,7 +136,7 @@ impl<'p> Resolver<'p> {
     fn condition(&mut self, s: &Syn<'_>) -> Option<Condition> {
         match s {
             Syn::Paren(inner) => {
-                if self.refuse_redundant_parens && matches!(**inner, Syn::Paren(_)) {
+                if !self.key_condition && matches!(**inner, Syn::Paren(_)) {
                     self.problem(RANK_PARENS, Invalid::RedundantParentheses);
                 }
                 self.condition(inner)
@@ -328,7 +332,7 @@ impl<'p> Resolver<'p> {
     fn operand(&mut self, s: &Syn<'_>) -> Option<Operand> {
         match s {
             Syn::Paren(inner) => {
-                if self.refuse_redundant_parens && matches!(**inner, Syn::Paren(_)) {
+                if !self.key_condition && matches!(**inner, Syn::Paren(_)) {
                     self.problem(RANK_PARENS, Invalid::RedundantParentheses);
                 }
                 self.operand(inner)
@@ -548,7 +552,7 @@ pub(crate) fn relate(a: &Path, b: &Path) -> Relation {
 /// Resolves a condition syntax tree.
 pub(crate) fn condition(tree: Syn<'_>, ph: &mut Placeholders, kind: ExprKind) -> Result<Condition, ExprError> {
     let mut r = Resolver::new(ph);
-    r.refuse_redundant_parens = kind != ExprKind::KeyCondition;
+    r.key_condition = kind == ExprKind::KeyCondition;
     let cond = r.condition(&tree);
     r.finish(kind, cond)
 }
