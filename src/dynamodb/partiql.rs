@@ -549,10 +549,13 @@ pub fn execute_transaction(app: &App, r: Req<'_>) -> ApiResult<Json> {
         let text = statement_text(s)?;
         let params = parameters(s)?;
         let on_fail = return_on_failure(s)?;
-        let stmt = partiql::parse(text).map_err(pq_err)?;
+        // A statement's fault names its position, whether it does not
+        // parse or does not plan.
+        let in_statement =
+            |e: PartiqlError| ApiError::validation(format!("Validation failed in TransactStatements[{i}]: {e}"));
+        let stmt = partiql::parse(text).map_err(in_statement)?;
         let table = app.store.table(stmt.table())?;
-        let plan = partiql::plan(&stmt, &params, &table.def, Mode::Transaction)
-            .map_err(|e| ApiError::validation(format!("Validation failed in TransactStatements[{i}]: {e}")))?;
+        let plan = partiql::plan(&stmt, &params, &table.def, Mode::Transaction).map_err(in_statement)?;
         planned.push((stmt.is_read(), table, plan, on_fail));
     }
     let reads = planned.iter().filter(|(read, ..)| *read).count();

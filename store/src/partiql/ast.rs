@@ -72,8 +72,9 @@ pub enum Literal {
     Missing,
 }
 
-/// `+`, `-` and `||`.
+/// `+`, `-`, `||`, `*`, `/` and `%`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ArithOp {
     /// `+`
     Plus,
@@ -81,6 +82,12 @@ pub enum ArithOp {
     Minus,
     /// `||` (string concatenation; DynamoDB refuses it).
     Concat,
+    /// `*` (DynamoDB refuses it, as it refuses `/` and `%`).
+    Times,
+    /// `/`
+    Divide,
+    /// `%`
+    Modulo,
 }
 
 impl ArithOp {
@@ -90,6 +97,9 @@ impl ArithOp {
             ArithOp::Plus => "+",
             ArithOp::Minus => "-",
             ArithOp::Concat => "||",
+            ArithOp::Times => "*",
+            ArithOp::Divide => "/",
+            ArithOp::Modulo => "%",
         }
     }
 }
@@ -153,7 +163,8 @@ pub enum Expr {
     Is {
         /// What is tested.
         value: Box<Expr>,
-        /// The type name, upper-cased.
+        /// The type name as written, upper-cased (`DOUBLE PRECISION` for
+        /// the two-word names); always one the grammar knows.
         ty: String,
         /// Written with `NOT`.
         negated: bool,
@@ -164,7 +175,7 @@ pub enum Expr {
     Or(Box<Expr>, Box<Expr>),
     /// `NOT a`.
     Not(Box<Expr>),
-    /// `a + b`, `a - b`, `a || b`.
+    /// `a + b`, `a - b`, `a || b`, `a * b`, `a / b`, `a % b`.
     Arith {
         /// The operator.
         op: ArithOp,

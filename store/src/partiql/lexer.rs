@@ -1,7 +1,8 @@
 //! Splits statement text into tokens. Whitespace, `--` line comments and
 //! `/* */` block comments separate tokens. A character that starts no token,
-//! an unterminated quote or an unterminated comment is refused here, with an
-//! empty detail, as DynamoDB refuses them.
+//! an unterminated quote, an unterminated comment or a number literal that
+//! cannot be converted is refused here, with an empty detail, as DynamoDB
+//! refuses them (before it looks at the table or anything else).
 
 use super::PartiqlError;
 
@@ -117,6 +118,36 @@ fn number_end(bytes: &[u8], i: usize) -> usize {
     j
 }
 
+/// Whether DynamoDB can convert a number literal at all. It reads one as
+/// Java's `BigDecimal` does: the exponent (leading zeros aside, at most ten
+/// digits) must fit in 32 bits, and so must the scale, the digits after the
+/// point less the exponent. A literal that converts may still break
+/// DynamoDB's number rules; that is reported where it is used.
+fn convertible(text: &str) -> bool {
+    let (mantissa, exponent) = match text.find(['e', 'E']) {
+        Some(at) => (&text[..at], &text[at + 1..]),
+        None => (text, ""),
+    };
+    let fraction = mantissa.split_once('.').map_or(0, |(_, f)| f.len());
+    let exponent: i64 = if exponent.is_empty() {
+        0
+    } else {
+        let (negative, digits) = match exponent.as_bytes()[0] {
+            b'-' => (true, &exponent[1..]),
+            b'+' => (false, &exponent[1..]),
+            _ => (false, exponent),
+        };
+        let digits = digits.trim_start_matches('0');
+        if digits.len() > 10 {
+            return false;
+        }
+        let magnitude: i64 = if digits.is_empty() { 0 } else { digits.parse().unwrap_or(i64::MAX) };
+        if negative { -magnitude } else { magnitude }
+    };
+    let Ok(fraction) = i64::try_from(fraction) else { return false };
+    i32::try_from(exponent).is_ok() && i32::try_from(fraction - exponent).is_ok()
+}
+
 /// Tokenizes `src`. The result always ends with one [`Tok::Eof`].
 pub(crate) fn tokenize(src: &str) -> Result<Vec<Token>, PartiqlError> {
     let bytes = src.as_bytes();
@@ -153,6 +184,9 @@ pub(crate) fn tokenize(src: &str) -> Result<Vec<Token>, PartiqlError> {
             }
             b'0'..=b'9' => {
                 let end = number_end(bytes, i);
+                if !convertible(&src[i..end]) {
+                    return Err(unreadable());
+                }
                 (Tok::Num, end, src[i..end].to_string())
             }
             // `.5` is a number unless it follows something a path step can
@@ -163,6 +197,9 @@ pub(crate) fn tokenize(src: &str) -> Result<Vec<Token>, PartiqlError> {
                     .is_some_and(|t| matches!(t.kind, Tok::Ident | Tok::Quoted | Tok::RBracket | Tok::RParen)) =>
             {
                 let end = number_end(bytes, i);
+                if !convertible(&src[i..end]) {
+                    return Err(unreadable());
+                }
                 (Tok::Num, end, src[i..end].to_string())
             }
             b'?' => simple(Tok::Param, 1),
@@ -263,5 +300,27 @@ mod tests {
         check("\"open", expect!["error: Statement wasn't well formed, can't be processed: "]);
         check("a /* open", expect!["error: Statement wasn't well formed, can't be processed: "]);
         check("é", expect!["error: Statement wasn't well formed, can't be processed: "]);
+    }
+
+    #[test]
+    fn unconvertible_numbers() {
+        let refused = "error: Statement wasn't well formed, can't be processed: ";
+        // The exponent past 32 bits, however far.
+        for text in ["1e2147483648", "1e99999999999", "1e-2147483649", "5E+99999999999999999999", ".5e3000000000"] {
+            assert_eq!(format!("error: {}", tokenize(text).unwrap_err()), refused, "{text}");
+        }
+        // The exponent fits but the scale (digits after the point less the
+        // exponent) does not.
+        for text in ["1.5e-2147483647", "1e-2147483648", ".25e-2147483647"] {
+            assert_eq!(format!("error: {}", tokenize(text).unwrap_err()), refused, "{text}");
+        }
+        // In range for the conversion (whatever DynamoDB's number rules then
+        // say of them), and leading zeros of an exponent do not count.
+        check(
+            "1e2147483647 1e-2147483647 1.5e2147483647 2e000000000000000005 1e126",
+            expect![
+                "Num(1e2147483647) Num(1e-2147483647) Num(1.5e2147483647) Num(2e000000000000000005) Num(1e126) Eof"
+            ],
+        );
     }
 }

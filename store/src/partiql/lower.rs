@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::PartiqlError;
 use super::ast::{Action, ArithOp, Expr, Literal, SynPath, SynStep};
+use super::reserved;
 use crate::expr::{
     Comparator, Condition, ExprError, ExprKind, Invalid, MAX_IN_OPERANDS, Operand, Path, PathElem, SetValue,
     UpdateAction, UpdateExpr, UpdateOperand,
@@ -301,26 +302,29 @@ impl Lower<'_> {
                 };
                 let p = path(p);
                 let typed = |t: AttrType| Condition::AttributeType(p.clone(), t);
-                match ty.as_str() {
-                    "MISSING" if *negated => Condition::AttributeExists(p),
-                    "MISSING" => Condition::AttributeNotExists(p),
-                    "NULL" if *negated => Condition::And(
+                // The parser only lets through names it knows as types.
+                let canonical = reserved::type_name(&ty.replace(' ', "_")).map_or("", |(name, _)| name);
+                match canonical {
+                    "missing" if *negated => Condition::AttributeExists(p),
+                    "missing" => Condition::AttributeNotExists(p),
+                    "null" if *negated => Condition::And(
                         Box::new(Condition::AttributeExists(p.clone())),
                         Box::new(Condition::Not(Box::new(typed(AttrType::Null)))),
                     ),
-                    "NULL" => typed(AttrType::Null),
+                    "null" => typed(AttrType::Null),
                     other => {
                         let t = match other {
-                            "BOOL" | "BOOLEAN" => AttrType::Bool,
-                            "STRING" | "CHAR" | "VARCHAR" | "SYMBOL" => AttrType::S,
-                            "NUMERIC" | "DECIMAL" | "DEC" | "INT" | "INTEGER" | "SMALLINT" | "FLOAT" | "REAL"
-                            | "DOUBLE" => AttrType::N,
-                            "BLOB" => AttrType::B,
-                            "STRUCT" | "TUPLE" => AttrType::M,
-                            "LIST" => AttrType::L,
+                            "boolean" => AttrType::Bool,
+                            "string" | "character" | "character_varying" | "symbol" => AttrType::S,
+                            "numeric" | "decimal" | "integer" | "smallint" | "float" | "real" | "double_precision" => {
+                                AttrType::N
+                            }
+                            "blob" => AttrType::B,
+                            "struct" | "tuple" => AttrType::M,
+                            "list" => AttrType::L,
                             _ => {
                                 return Err(PartiqlError::invalid(format!(
-                                    "Unsupported data type for IS operator: {other}. Supported data types are {IS_TYPES}"
+                                    "Unsupported data type for IS operator: {ty}. Supported data types are {IS_TYPES}"
                                 )));
                             }
                         };

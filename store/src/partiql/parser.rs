@@ -3,11 +3,25 @@
 //! [`super::plan`].
 //!
 //! Precedence, loosest first: `OR`, `AND`, `NOT`, the predicates (`=`, `<>`,
-//! `<`, `<=`, `>`, `>=`, `BETWEEN`, `IN`, `IS`), `+`/`-`/`||`, unary `-`.
+//! `<`, `<=`, `>`, `>=`, `BETWEEN`, `IN`, `IS`), `+`/`-`/`||`, `*`/`/`/`%`,
+//! unary `-`.
+//!
+//! The errors follow the parser DynamoDB runs (PartiQL's reference parser,
+//! which reads a statement as one expression whose terms may be statements):
+//! where a term should start, the end of the statement or punctuation is an
+//! "Unexpected term", an operator an "Unexpected operator" and a keyword an
+//! "Unexpected keyword"; an infix operator with nothing after it is "Missing
+//! right-hand side expression of infix operator"; a missing closing token is
+//! "Expected RIGHT_PAREN" and the like. A statement that is no statement at
+//! all (`x IS INT4`) parses as an expression and is then refused as an
+//! unsupported operation named after the expression's kind.
+//!
+//! Besides the statements DynamoDB documents, PartiQL's FROM-first form of
+//! UPDATE is read: `FROM table [WHERE ...] SET ... | REMOVE ... [RETURNING ...]`.
 
 use super::ast::{Action, ArithOp, Expr, Literal, Op, OrderKey, Returning, Select, Span, Statement, SynPath, SynStep};
 use super::lexer::{Tok, Token};
-use super::reserved::is_keyword;
+use super::reserved::{is_keyword, is_operator_word, type_name};
 use super::{MAX_OPERATORS, MAX_PARSE_DEPTH, PartiqlError};
 use crate::expr::{Comparator, MAX_PATH_DEPTH};
 
@@ -15,10 +29,28 @@ type Result<T> = std::result::Result<T, PartiqlError>;
 
 /// Detail of a token left over after a complete statement.
 const LEFTOVER: &str = "Unexpected token after expression";
-/// Detail of a statement that does not start with a statement keyword.
+/// Detail of anything after a statement's closing semicolon.
+const AFTER_SEMICOLON: &str = "Unexpected token after semicolon. (Only one query is allowed.)";
+/// Detail of a FROM-first, UPDATE or nested FROM with no SET or REMOVE.
 const NOT_DML: &str = "Expected data manipulation";
 /// A write's `WHERE` must name its whole key; without one it names none.
 const INCOMPLETE_KEY: &str = "Where clause does not contain a mandatory equality on all key attributes";
+/// Detail of an infix operator at the end of the statement.
+const NO_RIGHT_HAND_SIDE: &str = "Missing right-hand side expression of infix operator";
+/// Detail of a table (of an INSERT, UPDATE or DELETE) or an update target
+/// that is not a name.
+const SIMPLE_PATH: &str = "Expected identifier for simple path";
+/// Detail of an `IS` followed by something that names no type.
+const TYPE_NAME: &str = "Expected type name";
+
+/// How a table name is read: after `FROM` of a `SELECT` (or a FROM-first
+/// update) DynamoDB reads an expression; after `UPDATE`, `DELETE FROM` and
+/// `INSERT INTO` a simple path, which must start with a name.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Expression,
+    SimplePath,
+}
 
 struct Parser<'a> {
     src: &'a str,
@@ -33,13 +65,72 @@ struct Parser<'a> {
 pub(crate) fn parse(src: &str, toks: &[Token]) -> Result<Statement> {
     let mut p = Parser { src, toks, pos: 0, depth: 0, params: 0, ops: 0 };
     let op = p.statement()?;
-    if p.peek().kind == Tok::Semicolon {
-        p.pos += 1;
-    }
-    if p.peek().kind != Tok::Eof {
-        return Err(PartiqlError::malformed(LEFTOVER));
-    }
+    p.finish()?;
     Ok(Statement { op, params: p.params })
+}
+
+/// The name of the operation DynamoDB refuses when a statement is a bare
+/// expression: the kind of the expression at its top.
+fn operation_name(e: &Expr) -> &'static str {
+    match e {
+        Expr::Path(p) if p.steps.is_empty() => "Id",
+        Expr::Path(_) => "Path",
+        Expr::Lit(Literal::Missing) => "Missing",
+        Expr::Lit(_) => "Lit",
+        Expr::Param(_) => "Parameter",
+        Expr::List(_) => "List",
+        Expr::Struct(_) => "Struct",
+        Expr::Bag(_) => "Bag",
+        Expr::Star | Expr::Call { .. } => "Call",
+        Expr::Cmp { op, .. } => match op {
+            Comparator::Eq => "Eq",
+            Comparator::Ne => "Ne",
+            Comparator::Lt => "Lt",
+            Comparator::Le => "Lte",
+            Comparator::Gt => "Gt",
+            Comparator::Ge => "Gte",
+        },
+        Expr::Between { negated: false, .. } => "Between",
+        Expr::In { negated: false, .. } => "InCollection",
+        Expr::Is { negated: false, .. } => "IsType",
+        Expr::Between { .. } | Expr::In { .. } | Expr::Is { .. } | Expr::Not(_) => "Not",
+        Expr::And(..) => "And",
+        Expr::Or(..) => "Or",
+        Expr::Arith { op, .. } => match op {
+            ArithOp::Plus => "Plus",
+            ArithOp::Minus => "Minus",
+            ArithOp::Concat => "Concat",
+            ArithOp::Times => "Times",
+            ArithOp::Divide => "Divide",
+            ArithOp::Modulo => "Modulo",
+        },
+        Expr::Neg(_) => "Neg",
+    }
+}
+
+/// How DynamoDB names a token it expected and did not find.
+fn token_name(kind: Tok) -> &'static str {
+    match kind {
+        Tok::LParen => "LEFT_PAREN",
+        Tok::RParen => "RIGHT_PAREN",
+        Tok::LBracket => "LEFT_BRACKET",
+        Tok::RBracket => "RIGHT_BRACKET",
+        Tok::LBrace => "LEFT_CURLY",
+        Tok::RBrace => "RIGHT_CURLY",
+        Tok::BagOpen => "LEFT_DOUBLE_ANGLE_BRACKET",
+        Tok::BagClose => "RIGHT_DOUBLE_ANGLE_BRACKET",
+        Tok::Comma => "COMMA",
+        Tok::Colon => "COLON",
+        Tok::Dot => "DOT",
+        Tok::Star => "STAR",
+        Tok::Semicolon => "SEMICOLON",
+        Tok::Param => "QUESTION_MARK",
+        Tok::Ident => "IDENTIFIER",
+        Tok::Quoted => "QUOTED_IDENTIFIER",
+        Tok::Str | Tok::Num => "LITERAL",
+        Tok::Eof => "EOF",
+        _ => "OPERATOR",
+    }
 }
 
 impl<'a> Parser<'a> {
@@ -76,22 +167,87 @@ impl<'a> Parser<'a> {
         hit
     }
 
-    fn expect_kw(&mut self, kw: &str) -> Result<()> {
-        if self.eat_kw(kw) { Ok(()) } else { Err(self.unexpected()) }
-    }
-
+    /// Consumes a token of `kind`, or fails naming it ("Expected RIGHT_PAREN").
     fn expect(&mut self, kind: Tok) -> Result<&'a Token> {
-        if self.peek().kind == kind { Ok(self.bump()) } else { Err(self.unexpected()) }
+        if self.peek().kind == kind {
+            Ok(self.bump())
+        } else {
+            Err(PartiqlError::malformed(format!("Expected {}", token_name(kind))))
+        }
     }
 
-    /// The error for the token at the cursor.
-    fn unexpected(&self) -> PartiqlError {
+    /// Whether only the end of the statement (and perhaps a semicolon) is left.
+    fn at_end(&self) -> bool {
+        match self.peek().kind {
+            Tok::Eof => true,
+            Tok::Semicolon => self.peek_at(1).kind == Tok::Eof,
+            _ => false,
+        }
+    }
+
+    /// Refuses anything after a complete statement.
+    fn finish(&self) -> Result<()> {
+        if self.at_end() {
+            return Ok(());
+        }
+        Err(PartiqlError::malformed(if self.peek().kind == Tok::Semicolon { AFTER_SEMICOLON } else { LEFTOVER }))
+    }
+
+    /// Whether the token at the cursor can start a term.
+    fn at_term(&self) -> bool {
+        let t = self.peek();
+        match t.kind {
+            Tok::Ident => !is_keyword(&t.text) || self.peek_at(1).kind == Tok::LParen,
+            Tok::Quoted
+            | Tok::Str
+            | Tok::Num
+            | Tok::Param
+            | Tok::LParen
+            | Tok::LBracket
+            | Tok::LBrace
+            | Tok::BagOpen
+            | Tok::Plus
+            | Tok::Minus => true,
+            _ => false,
+        }
+    }
+
+    /// The error for a term that should start at the cursor and does not.
+    fn term_error(&self) -> PartiqlError {
         let t = self.peek();
         PartiqlError::malformed(match t.kind {
-            Tok::Eof => "Unexpected end of statement",
+            Tok::Ident if is_operator_word(&t.text) => "Unexpected operator",
             Tok::Ident if is_keyword(&t.text) => "Unexpected keyword",
-            _ => "Unexpected token",
+            Tok::Eq
+            | Tok::Ne
+            | Tok::Lt
+            | Tok::Le
+            | Tok::Gt
+            | Tok::Ge
+            | Tok::Plus
+            | Tok::Minus
+            | Tok::Slash
+            | Tok::Percent
+            | Tok::Concat => "Unexpected operator",
+            Tok::Ident
+            | Tok::Quoted
+            | Tok::Str
+            | Tok::Num
+            | Tok::Param
+            | Tok::LParen
+            | Tok::LBracket
+            | Tok::LBrace
+            | Tok::BagOpen => "Unexpected token",
+            _ => "Unexpected term",
         })
+    }
+
+    /// After an infix operator: something must follow it.
+    fn right_hand_side(&self) -> Result<()> {
+        if self.peek().kind == Tok::Eof {
+            return Err(PartiqlError::malformed(NO_RIGHT_HAND_SIDE));
+        }
+        Ok(())
     }
 
     fn span(&self, t: &Token) -> Span {
@@ -132,30 +288,31 @@ impl<'a> Parser<'a> {
 
     fn statement(&mut self) -> Result<Op> {
         let t = self.peek();
-        if t.kind != Tok::Ident {
-            return Err(PartiqlError::malformed(NOT_DML));
-        }
-        match t.text.to_ascii_uppercase().as_str() {
-            "SELECT" => Ok(Op::Select(self.select()?)),
-            "INSERT" => self.insert(),
-            "UPDATE" => self.update(),
-            "DELETE" => self.delete(),
-            "EXISTS" => {
-                self.pos += 1;
-                self.expect(Tok::LParen)?;
-                if !self.at_kw("SELECT") {
-                    return Err(self.unexpected());
+        if t.kind == Tok::Ident {
+            match t.text.to_ascii_uppercase().as_str() {
+                "SELECT" => return Ok(Op::Select(self.select()?)),
+                "INSERT" => return self.insert(),
+                "UPDATE" => return self.update(),
+                "DELETE" => return self.delete(),
+                "FROM" => return self.update_from_first(),
+                "EXISTS" if self.peek_at(1).kind == Tok::LParen && Self::is_kw(self.peek_at(2), "SELECT") => {
+                    self.pos += 2;
+                    let select = self.select()?;
+                    self.expect(Tok::RParen)?;
+                    return Ok(Op::Exists(select));
                 }
-                let select = self.select()?;
-                self.expect(Tok::RParen)?;
-                Ok(Op::Exists(select))
+                _ => {}
             }
-            _ => Err(PartiqlError::malformed(NOT_DML)),
         }
+        // Anything else DynamoDB reads as an expression, and refuses once it
+        // has read all of it.
+        let e = self.expr()?;
+        self.finish()?;
+        Err(PartiqlError::invalid(format!("Unsupported operation: {}", operation_name(&e))))
     }
 
     fn select(&mut self) -> Result<Select> {
-        self.expect_kw("SELECT")?;
+        self.pos += 1; // SELECT
         if self.at_kw("DISTINCT") {
             return Err(PartiqlError::invalid("Unsupported token in expression: DISTINCT"));
         }
@@ -186,13 +343,17 @@ impl<'a> Parser<'a> {
             }
             Some(items)
         };
-        self.expect_kw("FROM")?;
-        let (table, index) = self.source()?;
+        if !self.eat_kw("FROM") {
+            return Err(PartiqlError::malformed("Expected FROM after SELECT list"));
+        }
+        let (table, index) = self.source(Source::Expression)?;
         self.refuse_alias()?;
         let filter = if self.eat_kw("WHERE") { Some(self.expr()?) } else { None };
         let mut order_by = Vec::new();
         if self.eat_kw("ORDER") {
-            self.expect_kw("BY")?;
+            if !self.eat_kw("BY") {
+                return Err(PartiqlError::malformed("Expected BY"));
+            }
             loop {
                 let name = self.name()?;
                 let descending = if self.eat_kw("DESC") {
@@ -218,8 +379,12 @@ impl<'a> Parser<'a> {
     }
 
     fn insert(&mut self) -> Result<Op> {
-        self.expect_kw("INSERT")?;
-        self.expect_kw("INTO")?;
+        // DynamoDB reads INSERT INTO as one keyword; INSERT alone is a
+        // keyword where a term should be.
+        if !Self::is_kw(self.peek_at(1), "INTO") {
+            return Err(PartiqlError::malformed("Unexpected keyword"));
+        }
+        self.pos += 2;
         let table = self.dml_table()?;
         if self.at_kw("VALUES") || self.peek().kind == Tok::LParen {
             return Err(PartiqlError::invalid(
@@ -227,7 +392,9 @@ impl<'a> Parser<'a> {
             ));
         }
         if !self.eat_kw("VALUE") {
-            return Err(PartiqlError::malformed(LEFTOVER));
+            // Without VALUE an expression must follow (PartiQL's other
+            // INSERT form, which DynamoDB does not run).
+            return Err(if self.at_term() { PartiqlError::malformed(LEFTOVER) } else { self.term_error() });
         }
         let value = self.expr()?;
         if self.at_kw("RETURNING") {
@@ -237,15 +404,46 @@ impl<'a> Parser<'a> {
     }
 
     fn update(&mut self) -> Result<Op> {
-        self.expect_kw("UPDATE")?;
-        let (table, index) = self.source()?;
+        self.pos += 1; // UPDATE
+        let (table, index) = self.source(Source::SimplePath)?;
         self.refuse_alias()?;
+        let actions = self.actions()?;
+        if !self.eat_kw("WHERE") {
+            self.returning()?;
+            return Err(self.missing_where());
+        }
+        let filter = self.expr()?;
+        let returning = self.returning()?;
+        refuse_index(index)?;
+        Ok(Op::Update { table, actions, filter, returning })
+    }
+
+    /// PartiQL's FROM-first UPDATE: `FROM table [WHERE ...]` then `SET` and
+    /// `REMOVE` clauses, then `RETURNING`; the same update as
+    /// `UPDATE table SET ... WHERE ...`.
+    fn update_from_first(&mut self) -> Result<Op> {
+        self.pos += 1; // FROM
+        let (table, index) = self.source(Source::Expression)?;
+        self.refuse_alias()?;
+        let filter = if self.eat_kw("WHERE") { Some(self.expr()?) } else { None };
+        let actions = self.actions()?;
+        let returning = self.returning()?;
+        let Some(filter) = filter else { return Err(self.missing_where()) };
+        refuse_index(index)?;
+        Ok(Op::Update { table, actions, filter, returning })
+    }
+
+    /// The `SET` and `REMOVE` clauses of an update, at least one.
+    fn actions(&mut self) -> Result<Vec<Action>> {
         let mut actions = Vec::new();
         loop {
             if self.eat_kw("SET") {
                 loop {
                     let path = self.target_path()?;
-                    self.expect(Tok::Eq)?;
+                    if self.peek().kind != Tok::Eq {
+                        return Err(PartiqlError::malformed("Expected '='"));
+                    }
+                    self.pos += 1;
                     actions.push(Action::Set(path, self.expr()?));
                     if self.peek().kind != Tok::Comma {
                         break;
@@ -269,32 +467,30 @@ impl<'a> Parser<'a> {
             }
         }
         if actions.is_empty() {
-            return Err(self.unexpected());
+            return Err(PartiqlError::malformed(NOT_DML));
         }
-        if !self.eat_kw("WHERE") {
-            return Err(if self.peek().kind == Tok::Eof || self.peek().kind == Tok::Semicolon {
-                PartiqlError::invalid(INCOMPLETE_KEY)
-            } else {
-                PartiqlError::malformed(LEFTOVER)
-            });
+        Ok(actions)
+    }
+
+    /// A write with no `WHERE`: it names no key, unless something other
+    /// than the end of the statement stands where the `WHERE` should.
+    fn missing_where(&self) -> PartiqlError {
+        match self.finish() {
+            Ok(()) => PartiqlError::invalid(INCOMPLETE_KEY),
+            Err(e) => e,
         }
-        let filter = self.expr()?;
-        let returning = self.returning()?;
-        refuse_index(index)?;
-        Ok(Op::Update { table, actions, filter, returning })
     }
 
     fn delete(&mut self) -> Result<Op> {
-        self.expect_kw("DELETE")?;
-        self.expect_kw("FROM")?;
-        let (table, index) = self.source()?;
+        self.pos += 1; // DELETE
+        if !self.eat_kw("FROM") {
+            return Err(PartiqlError::malformed("Expected FROM after DELETE"));
+        }
+        let (table, index) = self.source(Source::SimplePath)?;
         self.refuse_alias()?;
         if !self.eat_kw("WHERE") {
-            return Err(if self.peek().kind == Tok::Eof || self.peek().kind == Tok::Semicolon {
-                PartiqlError::invalid(INCOMPLETE_KEY)
-            } else {
-                PartiqlError::malformed(LEFTOVER)
-            });
+            self.returning()?;
+            return Err(self.missing_where());
         }
         let filter = self.expr()?;
         let returning = self.returning()?;
@@ -306,20 +502,23 @@ impl<'a> Parser<'a> {
         if !self.eat_kw("RETURNING") {
             return Ok(None);
         }
-        let all = if self.eat_kw("ALL") {
+        let mapping =
+            || PartiqlError::malformed("Expected ( MODIFIED | ALL ) ( NEW | OLD ) in each returning element.");
+        let all = if self.at_kw("ALL") {
             true
-        } else if self.eat_kw("MODIFIED") {
+        } else if self.at_kw("MODIFIED") {
             false
         } else {
-            return Err(self.unexpected());
+            return Err(mapping());
         };
-        let new = if self.eat_kw("NEW") {
+        let new = if Self::is_kw(self.peek_at(1), "NEW") {
             true
-        } else if self.eat_kw("OLD") {
+        } else if Self::is_kw(self.peek_at(1), "OLD") {
             false
         } else {
-            return Err(self.unexpected());
+            return Err(mapping());
         };
+        self.pos += 2;
         if self.peek().kind != Tok::Star {
             return Err(PartiqlError::invalid(
                 "Expected '*' after ( MODIFIED | ALL ) ( NEW | OLD ) in RETURNING clause",
@@ -337,22 +536,46 @@ impl<'a> Parser<'a> {
         }))
     }
 
-    /// A table or index name: a bare name that is not a keyword, or a quoted one.
+    /// An attribute name of `ORDER BY`: a bare name that is not a keyword,
+    /// or a quoted one.
     fn name(&mut self) -> Result<String> {
         let t = self.peek();
         match t.kind {
             Tok::Ident if !is_keyword(&t.text) => Ok(self.bump().text.clone()),
             Tok::Quoted => Ok(self.bump().text.clone()),
-            _ => Err(self.unexpected()),
+            _ => Err(self.term_error()),
         }
     }
 
-    /// `table` or `table.index`.
-    fn source(&mut self) -> Result<(String, Option<String>)> {
-        let mut parts = vec![self.name()?];
+    /// `table` or `table.index`, read as `how` says.
+    fn source(&mut self, how: Source) -> Result<(String, Option<String>)> {
+        let t = self.peek();
+        let mut parts = match t.kind {
+            Tok::Ident if !is_keyword(&t.text) => vec![t.text.clone()],
+            Tok::Quoted => vec![t.text.clone()],
+            _ => {
+                return Err(match how {
+                    Source::SimplePath => PartiqlError::malformed(SIMPLE_PATH),
+                    Source::Expression => self.term_error(),
+                });
+            }
+        };
+        self.pos += 1;
         while self.peek().kind == Tok::Dot {
             self.pos += 1;
-            parts.push(self.name()?);
+            let t = self.peek();
+            match t.kind {
+                Tok::Ident if !is_keyword(&t.text) => parts.push(t.text.clone()),
+                Tok::Quoted => parts.push(t.text.clone()),
+                Tok::Star if how == Source::SimplePath => {
+                    return Err(PartiqlError::malformed("Invalid path dot component for simple path"));
+                }
+                Tok::Star => {
+                    return Err(PartiqlError::invalid("Unpivot path component like a.*.b are not supported"));
+                }
+                _ => return Err(PartiqlError::malformed("Invalid path dot component")),
+            }
+            self.pos += 1;
         }
         if parts.len() > 2 {
             return Err(PartiqlError::invalid("A path may contain at most 2 components in the FROM clause"));
@@ -367,7 +590,7 @@ impl<'a> Parser<'a> {
 
     /// The table of an INSERT: never an index, refused as it is parsed.
     fn dml_table(&mut self) -> Result<String> {
-        let (table, index) = self.source()?;
+        let (table, index) = self.source(Source::SimplePath)?;
         if index.is_some() {
             return Err(PartiqlError::invalid(
                 "FROM clause may only contain a single table name in data manipulation statements",
@@ -389,13 +612,14 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    /// The path an update action writes.
+    /// The path an update action writes: a simple path, which starts with a
+    /// name.
     fn target_path(&mut self) -> Result<SynPath> {
         let t = self.peek();
         let head = match t.kind {
             Tok::Ident if !is_keyword(&t.text) => t.text.clone(),
             Tok::Quoted => t.text.clone(),
-            _ => return Err(self.unexpected()),
+            _ => return Err(PartiqlError::malformed(SIMPLE_PATH)),
         };
         self.pos += 1;
         self.path_steps(head, t)
@@ -411,6 +635,7 @@ impl<'a> Parser<'a> {
         let mut left = self.and()?;
         while self.eat_kw("OR") {
             self.count_op()?;
+            self.right_hand_side()?;
             let right = self.and()?;
             left = Expr::Or(Box::new(left), Box::new(right));
         }
@@ -421,6 +646,7 @@ impl<'a> Parser<'a> {
         let mut left = self.not()?;
         while self.eat_kw("AND") {
             self.count_op()?;
+            self.right_hand_side()?;
             let right = self.not()?;
             left = Expr::And(Box::new(left), Box::new(right));
         }
@@ -453,6 +679,7 @@ impl<'a> Parser<'a> {
         if let Some(op) = cmp {
             self.pos += 1;
             self.count_op()?;
+            self.right_hand_side()?;
             let right = self.additive()?;
             return Ok(Expr::Cmp { op, left: Box::new(left), right: Box::new(right) });
         }
@@ -462,8 +689,14 @@ impl<'a> Parser<'a> {
         }
         if self.eat_kw("BETWEEN") {
             self.count_op()?;
+            self.right_hand_side()?;
             let low = self.additive()?;
-            self.expect_kw("AND")?;
+            if !self.eat_kw("AND") {
+                return Err(PartiqlError::malformed("Expected AND keyword"));
+            }
+            if self.at_end() {
+                return Err(PartiqlError::malformed("Expected expression after AND"));
+            }
             let high = self.additive()?;
             return Ok(Expr::Between { value: Box::new(left), low: Box::new(low), high: Box::new(high), negated });
         }
@@ -476,31 +709,72 @@ impl<'a> Parser<'a> {
                 self.leave();
                 Expr::List(items?)
             } else {
+                self.right_hand_side()?;
                 self.additive()?
             };
             return Ok(Expr::In { value: Box::new(left), list: Box::new(list), negated });
         }
-        if self.at_kw("LIKE") {
+        if self.eat_kw("LIKE") {
+            // Read in full, so the grammar's errors come first, then refused.
+            self.right_hand_side()?;
+            self.additive()?;
             return Err(PartiqlError::invalid("Unsupported operator in Condition Expression. Operator: LIKE"));
         }
         if self.eat_kw("IS") {
             self.count_op()?;
             let negated = self.eat_kw("NOT");
-            let t = self.peek();
-            if t.kind != Tok::Ident {
-                return Err(self.unexpected());
-            }
-            self.pos += 1;
-            return Ok(Expr::Is { value: Box::new(left), ty: t.text.to_ascii_uppercase(), negated });
-        }
-        if negated {
-            return Err(self.unexpected());
+            let ty = self.type_name()?;
+            return Ok(Expr::Is { value: Box::new(left), ty, negated });
         }
         Ok(left)
     }
 
+    /// The type name after `IS [NOT]`, with its parameters if any; returns
+    /// the name as written, upper-cased, two-word names (`DOUBLE PRECISION`,
+    /// `CHARACTER VARYING`) joined by one space.
+    fn type_name(&mut self) -> Result<String> {
+        let t = self.peek();
+        if t.kind != Tok::Ident || !is_keyword(&t.text) {
+            return Err(PartiqlError::malformed(TYPE_NAME));
+        }
+        let next = self.peek_at(1);
+        let (written, words) = if t.text.eq_ignore_ascii_case("DOUBLE") && Self::is_kw(next, "PRECISION") {
+            ("DOUBLE PRECISION".to_string(), "double_precision".to_string())
+        } else if t.text.eq_ignore_ascii_case("CHARACTER") && Self::is_kw(next, "VARYING") {
+            ("CHARACTER VARYING".to_string(), "character_varying".to_string())
+        } else {
+            (t.text.to_ascii_uppercase(), t.text.clone())
+        };
+        let Some((canonical, max_params)) = type_name(&words) else {
+            return Err(PartiqlError::malformed(TYPE_NAME));
+        };
+        self.pos += if written.contains(' ') { 2 } else { 1 };
+        if self.peek().kind == Tok::LParen {
+            self.pos += 1;
+            let mut params = Vec::new();
+            loop {
+                params.push(self.expr()?);
+                if self.peek().kind != Tok::Comma {
+                    break;
+                }
+                self.pos += 1;
+            }
+            self.expect(Tok::RParen)?;
+            if params.len() > max_params {
+                return Err(PartiqlError::malformed(format!(
+                    "CAST for {canonical} must have arity of 0..{max_params}"
+                )));
+            }
+            if !params.iter().all(|p| matches!(p, Expr::Lit(Literal::Num(n)) if n.bytes().all(|b| b.is_ascii_digit())))
+            {
+                return Err(PartiqlError::malformed("Type parameter must be an unsigned integer literal"));
+            }
+        }
+        Ok(written)
+    }
+
     fn additive(&mut self) -> Result<Expr> {
-        let mut left = self.unary()?;
+        let mut left = self.multiplicative()?;
         loop {
             let op = match self.peek().kind {
                 Tok::Plus => ArithOp::Plus,
@@ -510,6 +784,24 @@ impl<'a> Parser<'a> {
             };
             self.pos += 1;
             self.count_op()?;
+            self.right_hand_side()?;
+            let right = self.multiplicative()?;
+            left = Expr::Arith { op, left: Box::new(left), right: Box::new(right) };
+        }
+    }
+
+    fn multiplicative(&mut self) -> Result<Expr> {
+        let mut left = self.unary()?;
+        loop {
+            let op = match self.peek().kind {
+                Tok::Star => ArithOp::Times,
+                Tok::Slash => ArithOp::Divide,
+                Tok::Percent => ArithOp::Modulo,
+                _ => return Ok(left),
+            };
+            self.pos += 1;
+            self.count_op()?;
+            self.right_hand_side()?;
             let right = self.unary()?;
             left = Expr::Arith { op, left: Box::new(left), right: Box::new(right) };
         }
@@ -602,6 +894,16 @@ impl<'a> Parser<'a> {
                 self.pos += 1;
                 self.path_steps(t.text.clone(), t).map(Expr::Path)
             }
+            Tok::Ident if is_operator_word(&t.text) => Err(self.term_error()),
+            Tok::Ident if t.text.eq_ignore_ascii_case("FROM") => {
+                // A FROM-first update where a term should be: read in full
+                // for its errors, then refused as a statement out of place.
+                self.enter()?;
+                let nested = self.update_from_first();
+                self.leave();
+                nested?;
+                Err(PartiqlError::malformed("Keyword null only expected at the top level in the query"))
+            }
             Tok::Ident => {
                 if self.peek_at(1).kind == Tok::LParen {
                     return self.call();
@@ -619,12 +921,12 @@ impl<'a> Parser<'a> {
                     return Ok(Expr::Lit(lit));
                 }
                 if is_keyword(&t.text) {
-                    return Err(PartiqlError::malformed("Unexpected keyword"));
+                    return Err(self.term_error());
                 }
                 self.pos += 1;
                 self.path_steps(t.text.clone(), t).map(Expr::Path)
             }
-            _ => Err(self.unexpected()),
+            _ => Err(self.term_error()),
         }
     }
 

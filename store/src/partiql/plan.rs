@@ -25,6 +25,7 @@ use crate::value::{AttrType, Item, Value, encode_key_component};
 type Result<T> = std::result::Result<T, PartiqlError>;
 
 const INCOMPLETE_KEY: &str = "Where clause does not contain a mandatory equality on all key attributes";
+const OVERLAPPING: &str = "Overlapping conditions with range keys are not supported in where clause";
 
 /// Which API runs the statement; each restricts `SELECT` differently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -307,6 +308,9 @@ fn plan_select(lower: &Lower<'_>, select: &Select, def: &TableDef, mode: Mode) -
     }
 
     let schema = index.map_or(&def.key_schema, |i| &i.key_schema);
+    if let Some(f) = &filter {
+        refuse_overlap(f, schema)?;
+    }
     let mut access = Access::Scan;
     if let Some(f) = &filter {
         let conjuncts = conjuncts(f);
@@ -395,6 +399,127 @@ fn conjuncts(c: &Condition) -> Vec<&Condition> {
         }
     }
     out
+}
+
+/// The top-level `OR`ed parts of a condition.
+fn disjuncts(c: &Condition) -> Vec<&Condition> {
+    let mut out = Vec::new();
+    let mut stack = vec![c];
+    while let Some(c) = stack.pop() {
+        match c {
+            Condition::Or(a, b) => {
+                stack.push(b);
+                stack.push(a);
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// DynamoDB reads a `WHERE` whose `OR` branches each pin the partition key
+/// (and perhaps narrow the sort key) as one key condition per branch, and
+/// refuses it when two branches on one partition overlap on the sort key: a
+/// branch without a sort-key condition overlaps any other on its partition.
+/// A branch that names the sort key in a way no key condition can express
+/// (`NOT sk = ...`, `sk <> ...`, `sk IN ...`, two conditions on it) makes
+/// the whole `WHERE` a filter instead, and nothing is refused.
+fn refuse_overlap(filter: &Condition, schema: &KeySchema) -> Result<()> {
+    let Some(range) = &schema.range else { return Ok(()) };
+    let branches = disjuncts(filter);
+    if branches.len() < 2 {
+        return Ok(());
+    }
+    let mut keyed: Vec<(&Value, Option<RangeCondition>)> = Vec::with_capacity(branches.len());
+    for branch in branches {
+        let mut hash: Option<&Value> = None;
+        let mut sort: Option<RangeCondition> = None;
+        for c in conjuncts(branch) {
+            if let Some(v) = equality(c, &schema.hash.name) {
+                if hash.is_some() || v.attr_type() != schema.hash.ty {
+                    return Ok(());
+                }
+                hash = Some(v);
+                continue;
+            }
+            if c.top_level_names().contains(&range.name.as_str()) {
+                match range_condition(c, &range.name, range.ty) {
+                    Some(rc) if sort.is_none() => sort = Some(rc),
+                    _ => return Ok(()),
+                }
+            }
+        }
+        let Some(hash) = hash else { return Ok(()) };
+        keyed.push((hash, sort));
+    }
+    for (i, (hash, sort)) in keyed.iter().enumerate() {
+        for (other_hash, other_sort) in &keyed[..i] {
+            if hash == other_hash && ranges_meet(sort.as_ref(), other_sort.as_ref()) {
+                return Err(PartiqlError::invalid(OVERLAPPING));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One end of the stretch of sort-key values a range condition selects.
+enum End<'v> {
+    Unbounded,
+    Inclusive(&'v Value),
+    Exclusive(&'v Value),
+    /// Just past every value that begins with this prefix.
+    PastPrefix(&'v Value),
+}
+
+/// The lower and upper ends of what `rc` selects.
+fn ends(rc: &RangeCondition) -> (End<'_>, End<'_>) {
+    match rc {
+        RangeCondition::Eq(v) => (End::Inclusive(v), End::Inclusive(v)),
+        RangeCondition::Lt(v) => (End::Unbounded, End::Exclusive(v)),
+        RangeCondition::Le(v) => (End::Unbounded, End::Inclusive(v)),
+        RangeCondition::Gt(v) => (End::Exclusive(v), End::Unbounded),
+        RangeCondition::Ge(v) => (End::Inclusive(v), End::Unbounded),
+        RangeCondition::Between(lo, hi) => (End::Inclusive(lo), End::Inclusive(hi)),
+        RangeCondition::BeginsWith(p) => (End::Inclusive(p), End::PastPrefix(p)),
+    }
+}
+
+fn key_bytes(v: &Value) -> &[u8] {
+    match v {
+        Value::S(s) => s.as_bytes(),
+        Value::B(b) => b,
+        _ => &[],
+    }
+}
+
+/// Whether some value lies above the lower end `lo` and below the upper end `hi`.
+fn below(lo: &End<'_>, hi: &End<'_>) -> bool {
+    let lo_value = match lo {
+        End::Unbounded => return true,
+        End::Inclusive(v) | End::Exclusive(v) | End::PastPrefix(v) => *v,
+    };
+    match hi {
+        End::Unbounded => true,
+        End::Inclusive(v) | End::Exclusive(v) => match key_order(lo_value, v) {
+            Ordering::Less => true,
+            Ordering::Equal => matches!((lo, hi), (End::Inclusive(_), End::Inclusive(_))),
+            Ordering::Greater => false,
+        },
+        // Values just above the lower end still begin with the prefix when
+        // the lower end does; below the prefix, the prefix itself is one.
+        End::PastPrefix(p) => {
+            let (x, p) = (key_bytes(lo_value), key_bytes(p));
+            x < p || x.starts_with(p)
+        }
+    }
+}
+
+/// Whether two sort-key conditions (`None`: the whole partition) select a
+/// value in common.
+fn ranges_meet(a: Option<&RangeCondition>, b: Option<&RangeCondition>) -> bool {
+    let (Some(a), Some(b)) = (a, b) else { return true };
+    let ((a_lo, a_hi), (b_lo, b_hi)) = (ends(a), ends(b));
+    below(&a_lo, &b_hi) && below(&b_lo, &a_hi)
 }
 
 /// `name = value` (either way round), for a top-level attribute `name`.

@@ -122,7 +122,11 @@ const KEYWORDS: &[&str] = &[
     "insensitive",
     "insert",
     "int",
+    "int4",
+    "int8",
     "integer",
+    "integer4",
+    "integer8",
     "intersect",
     "interval",
     "into",
@@ -259,6 +263,67 @@ const KEYWORDS: &[&str] = &[
     "zone",
 ];
 
+/// The words the lexer reads as operators rather than keywords: where a
+/// term should start, DynamoDB calls one an "Unexpected operator".
+const OPERATOR_WORDS: &[&str] = &["and", "between", "except", "in", "intersect", "is", "like", "not", "or", "union"];
+
+/// Whether `word` (any case) is an operator spelled as a word (`AND`, `IS`, ...).
+pub(crate) fn is_operator_word(word: &str) -> bool {
+    OPERATOR_WORDS.iter().any(|w| w.eq_ignore_ascii_case(word))
+}
+
+/// The type names `IS` accepts, by canonical name (two-word names joined by
+/// `_`), with the most parameters each may take in parentheses.
+const TYPE_NAMES: &[(&str, usize)] = &[
+    ("any", 0),
+    ("bag", 0),
+    ("blob", 0),
+    ("boolean", 0),
+    ("character", 1),
+    ("character_varying", 1),
+    ("clob", 0),
+    ("date", 0),
+    ("decimal", 2),
+    ("double_precision", 0),
+    ("float", 1),
+    ("integer", 0),
+    ("integer4", 0),
+    ("integer8", 0),
+    ("list", 0),
+    ("missing", 0),
+    ("null", 0),
+    ("numeric", 2),
+    ("real", 0),
+    ("sexp", 0),
+    ("smallint", 0),
+    ("string", 0),
+    ("struct", 0),
+    ("symbol", 0),
+    ("time", 1),
+    ("timestamp", 0),
+    ("tuple", 0),
+];
+
+/// Names that stand for a type name of [`TYPE_NAMES`].
+const TYPE_ALIASES: &[(&str, &str)] = &[
+    ("bool", "boolean"),
+    ("char", "character"),
+    ("dec", "decimal"),
+    ("int", "integer"),
+    ("int4", "integer4"),
+    ("int8", "integer8"),
+    ("varchar", "character_varying"),
+];
+
+/// The canonical name of a type name (any case; `double_precision` and
+/// `character_varying` for the two-word names) and the most parameters it
+/// takes; `None` when `word` names no type.
+pub(crate) fn type_name(word: &str) -> Option<(&'static str, usize)> {
+    let lower = word.to_ascii_lowercase();
+    let canonical = TYPE_ALIASES.iter().find(|(alias, _)| *alias == lower).map_or(lower.as_str(), |(_, t)| *t);
+    TYPE_NAMES.iter().find(|(name, _)| *name == canonical).copied()
+}
+
 /// Whether `word` (any case) is a keyword.
 pub(crate) fn is_keyword(word: &str) -> bool {
     if word.len() > 20 {
@@ -284,5 +349,22 @@ mod tests {
         assert!(is_keyword("Pad"));
         assert!(!is_keyword("artist"));
         assert!(!is_keyword("begins_with"));
+    }
+
+    #[test]
+    fn type_names_are_keywords_and_resolve_aliases() {
+        assert!(TYPE_NAMES.windows(2).all(|w| w[0].0 < w[1].0));
+        for (name, _) in TYPE_NAMES {
+            // Two-word names are checked word by word.
+            assert!(name.split('_').all(is_keyword), "{name}");
+        }
+        for (alias, _) in TYPE_ALIASES {
+            assert!(is_keyword(alias), "{alias}");
+        }
+        assert_eq!(type_name("INT4"), Some(("integer4", 0)));
+        assert_eq!(type_name("VarChar"), Some(("character_varying", 1)));
+        assert_eq!(type_name("double"), None);
+        assert_eq!(type_name("foo"), None);
+        assert!(is_operator_word("Like") && !is_operator_word("select"));
     }
 }

@@ -237,8 +237,9 @@ impl Number {
             let mantissa = s[..at].strip_prefix(['+', '-']).unwrap_or(&s[..at]);
             let fraction = mantissa.split_once('.').map_or(0, |(_, f)| f.len());
             let significant = mantissa.bytes().filter(u8::is_ascii_digit).skip_while(|d| *d == b'0').count();
+            // BigDecimal's scale is an int: past it the text cannot be converted.
+            let scale = i32::try_from(fraction as i64 - i64::from(exp)).map_err(|_| bad())?;
             if significant > 0 && mantissa.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-                let scale = (fraction as i32).wrapping_sub(exp);
                 // Digits before the point, as `precision - scale` in 32 bits
                 // (the precision counts trailing zeros, as BigDecimal's does).
                 let magnitude = (significant as i32).wrapping_sub(scale);
@@ -389,6 +390,7 @@ mod tests {
         assert_eq!(Number::parse_legacy("1e2147483647"), Err(Underflow));
         assert!(matches!(Number::parse_legacy("1e99999999999"), Err(NumberError::NotNumeric(_))));
         assert_eq!(Number::parse_legacy("1e126"), Err(Overflow));
+        assert!(matches!(Number::parse_legacy("1e-2147483648"), Err(NumberError::NotNumeric(_))));
         assert_eq!(Number::parse_legacy("1.5e3").map(|n| n.to_string()), Ok("1500".to_string()));
     }
 

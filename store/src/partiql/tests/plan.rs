@@ -690,3 +690,156 @@ fn batch_and_transaction_rules() {
         expect!["error: EXISTS can only be used in ExecuteTransaction write requests."],
     );
 }
+
+#[test]
+fn from_first_updates_plan_as_updates() {
+    check(
+        "FROM C WHERE pk = 'a' AND sk = 1 AND v > 2 SET w = 1 REMOVE x RETURNING MODIFIED OLD *",
+        expect![[r#"update {pk=S("a"), sk=N(1)} if (> v N(2)) do (set w N(1)) (remove x) returning MODIFIED OLD"#]],
+    );
+    check_with(
+        false,
+        Mode::Transaction,
+        "FROM T WHERE pk = ? SET c = ?",
+        &[Value::S("k".into()), n(7)],
+        expect![[r#"update {pk=S("k")} if - do (set c N(7))"#]],
+    );
+    check_with(
+        false,
+        Mode::Batch,
+        "FROM T WHERE pk = 'k' SET c = 1",
+        &[],
+        expect![[r#"update {pk=S("k")} if - do (set c N(1))"#]],
+    );
+    check(
+        "FROM C WHERE a = 1 SET c = 1",
+        expect!["error: Where clause does not contain a mandatory equality on all key attributes"],
+    );
+    check(
+        "FROM C WHERE pk = 'a' SET c = 1",
+        expect!["error: Where clause does not contain a mandatory equality on all key attributes"],
+    );
+    check_with(
+        false,
+        Mode::Transaction,
+        "FROM T WHERE pk = 'k' SET c = 1 RETURNING ALL NEW *",
+        &[],
+        expect!["error: RETURNING clause is not supported in ExecuteTransaction."],
+    );
+}
+
+#[test]
+fn or_branches_overlapping_on_the_sort_key() {
+    let overlap = "error: Overlapping conditions with range keys are not supported in where clause";
+    // `C`: pk S, sk N; its local index `lsi-keys` sorts on `l`, a string.
+    for text in [
+        "pk = 'a' AND x = '1' OR pk = 'a' AND sk = 2",
+        "pk = 'a' AND x <> '1' OR pk = 'a' AND sk = 2",
+        "pk = 'a' OR pk = 'a' AND sk = 2",
+        "pk = 'a' OR pk = 'a'",
+        "pk = 'a' AND sk = 2 OR 'a' = pk AND 2 = sk",
+        "pk = 'a' AND sk > 1 OR pk = 'a' AND sk = 2",
+        "pk = 'a' AND sk <= 2 OR pk = 'a' AND sk >= 2",
+        "pk = 'a' AND sk BETWEEN 1 AND 5 OR pk = 'a' AND sk BETWEEN 5 AND 9",
+        "pk = 'b' AND sk = 1 OR pk = 'a' AND sk < 3 OR pk = 'a' AND sk > 2",
+        "(pk = 'a' AND sk = 1 OR pk = 'a' AND sk = 2) OR pk = 'a' AND sk >= 2",
+    ] {
+        let out = match parse(&format!("SELECT * FROM C WHERE {text}"))
+            .and_then(|s| plan(&s, &[], &table(true), Mode::Single))
+        {
+            Ok(p) => render(&p),
+            Err(e) => format!("error: {e}"),
+        };
+        assert_eq!(out, overlap, "{text}");
+    }
+    for text in [
+        "pk = 'a' AND begins_with(l, 'ab') OR pk = 'a' AND l = 'abc'",
+        "pk = 'a' AND begins_with(l, 'ab') OR pk = 'a' AND l > 'ab'",
+        "pk = 'a' AND begins_with(l, 'a') OR pk = 'a' AND begins_with(l, 'ab')",
+        "pk = 'a' AND l < 'b' OR pk = 'a' AND begins_with(l, 'a')",
+    ] {
+        let out = match parse(&format!(r#"SELECT * FROM "C"."lsi-keys" WHERE {text}"#))
+            .and_then(|s| plan(&s, &[], &table(true), Mode::Single))
+        {
+            Ok(p) => render(&p),
+            Err(e) => format!("error: {e}"),
+        };
+        assert_eq!(out, overlap, "{text}");
+    }
+    // Branches that do not meet, on other partitions, or with a sort-key
+    // condition no key condition expresses (the WHERE is then only a filter).
+    check(
+        "SELECT * FROM C WHERE pk = 'a' AND sk = 1 OR pk = 'a' AND sk = 2",
+        expect![[r#"scan proj * filter (or (and (= pk S("a")) (= sk N(1))) (and (= pk S("a")) (= sk N(2))))"#]],
+    );
+    for text in [
+        "pk = 'a' AND sk < 2 OR pk = 'a' AND sk >= 2",
+        "pk = 'a' AND sk BETWEEN 1 AND 4 OR pk = 'a' AND sk BETWEEN 5 AND 9",
+        "pk = 'a' AND x = 1 OR pk = 'b' AND sk = 2",
+        "pk = 'a' OR pk = 'b'",
+        "pk = 'a' AND NOT sk = 1 OR pk = 'a' AND sk = 2",
+        "pk = 'a' AND sk <> 1 OR pk = 'a' AND sk = 2",
+        "pk = 'a' AND NOT begins_with(sk, 'x') OR pk = 'a' AND sk = 2",
+        "pk = 'a' AND NOT sk IN [1, 3] OR pk = 'a' AND sk = 2",
+        "pk = 'a' AND sk IN [1, 3] OR pk = 'a' AND sk = 3",
+        "pk = 'a' AND NOT sk > 5 OR pk = 'a' AND sk = 2",
+        "pk = 'a' AND NOT (sk = 1) OR pk = 'a' AND sk = 2",
+        "pk = 'a' OR pk = 'a' AND NOT sk = 1",
+        "pk = 'a' AND sk > 1 AND sk < 3 OR pk = 'a' AND sk = 2",
+        "pk = 'a' AND sk = 'text' OR pk = 'a' AND sk = 2",
+        "pk IN ['a'] OR pk = 'a' AND sk = 2",
+        "x = 1 OR pk = 'a' AND sk = 2",
+        "pk = 'a' AND (sk = 1 OR sk = 2)",
+    ] {
+        let out =
+            parse(&format!("SELECT * FROM C WHERE {text}")).and_then(|s| plan(&s, &[], &table(true), Mode::Single));
+        assert!(out.is_ok(), "{text}: {out:?}");
+    }
+    for text in [
+        "pk = 'a' AND begins_with(l, 'ab') OR pk = 'a' AND l = 'b'",
+        "pk = 'a' AND begins_with(l, 'ab') OR pk = 'a' AND l < 'ab'",
+        "pk = 'a' AND begins_with(l, 'ab') OR pk = 'a' AND begins_with(l, 'ac')",
+    ] {
+        let out = parse(&format!(r#"SELECT * FROM "C"."lsi-keys" WHERE {text}"#))
+            .and_then(|s| plan(&s, &[], &table(true), Mode::Single));
+        assert!(out.is_ok(), "{text}: {out:?}");
+    }
+    // A table without a sort key has nothing to overlap on.
+    check_with(
+        false,
+        Mode::Single,
+        "SELECT * FROM T WHERE pk = 'a' AND x = 1 OR pk = 'a'",
+        &[],
+        expect![[r#"scan proj * filter (or (and (= pk S("a")) (= x N(1))) (= pk S("a")))"#]],
+    );
+}
+
+#[test]
+fn is_type_names_resolve_aliases() {
+    check(
+        "SELECT * FROM C WHERE a IS INT AND b IS VARCHAR(3) AND c IS CHARACTER VARYING AND d IS NOT DOUBLE PRECISION AND e IS DEC",
+        expect![[
+            "scan proj * filter (and (and (type a N) (type b S)) (and (type c S) (and (not (type d N)) (type e N))))"
+        ]],
+    );
+    check(
+        "SELECT * FROM C WHERE a IS INT4",
+        expect![
+            "error: Unsupported data type for IS operator: INT4. Supported data types are [MISSING, NULL, BOOLEAN, BLOB, STRING, NUMERIC, STRUCT, TUPLE, LIST]"
+        ],
+    );
+    check(
+        "SELECT * FROM C WHERE a IS TIMESTAMP",
+        expect![
+            "error: Unsupported data type for IS operator: TIMESTAMP. Supported data types are [MISSING, NULL, BOOLEAN, BLOB, STRING, NUMERIC, STRUCT, TUPLE, LIST]"
+        ],
+    );
+    check(
+        "SELECT * FROM C WHERE a * 2 = 1",
+        expect!["error: Unsupported operator in Condition Expression. Operator: *"],
+    );
+    check(
+        "UPDATE C SET a = b % 2 WHERE pk = 'a' AND sk = 1",
+        expect!["error: Unsupported operator in Update Expression. Operator: %"],
+    );
+}
