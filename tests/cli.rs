@@ -629,16 +629,23 @@ seed = "data/players.csv"
     assert!(stdout(&out).contains("done: 0 changes"), "{}", stdout(&out));
     assert!(ddb.get_item().table_name("Players").key("id", s("2")).send().await.unwrap().item.is_none());
 
-    // A new global index is added to the existing table.
+    // A new global index, with a multi-attribute key, is added to the
+    // existing table; deployed again, it is no drift.
     let added = text.replace(
         "[[table.local_index]]",
-        "[[table.global_index]]\nname = \"by-order\"\npartition_key = \"order:S\"\nread_capacity = 1\nwrite_capacity = 1\n\n[[table.local_index]]",
+        "[[table.global_index]]\nname = \"by-order\"\npartition_key = [\"order:S\", \"status:S\"]\nread_capacity = 1\nwrite_capacity = 1\n\n[[table.local_index]]",
     );
     std::fs::write(&manifest, &added).unwrap();
     let out = tidepool(&ep, &["deploy", path]).await;
     assert!(stdout(&out).contains("created index by-order on table Orders"), "{}{}", stdout(&out), stderr(&out));
     let t = ddb.describe_table().table_name("Orders").send().await.unwrap().table.unwrap();
     assert_eq!(t.global_secondary_indexes().len(), 2);
+    let by_order = t.global_secondary_indexes().iter().find(|i| i.index_name() == Some("by-order")).unwrap();
+    let keys: Vec<(&str, &str)> =
+        by_order.key_schema().iter().map(|k| (k.attribute_name(), k.key_type().as_str())).collect();
+    assert_eq!(keys, [("order", "HASH"), ("status", "HASH")]);
+    let out = tidepool(&ep, &["deploy", path]).await;
+    assert!(stdout(&out).contains("done: 0 changes"), "{}{}", stdout(&out), stderr(&out));
 
     // An index's key cannot change; a local index cannot be added later.
     std::fs::write(

@@ -38,10 +38,36 @@ thread_local! {
 /// (paritysuite/dynamodb-conformance, `validation-ordering/deepRequests`,
 /// 2026-10).
 pub fn deep_request<T>(deep: bool, f: impl FnOnce() -> T) -> T {
-    let before = DEEP.with(|d| d.replace(deep));
-    let out = f();
-    DEEP.with(|d| d.set(before));
-    out
+    let _restore = Restore::deep(deep);
+    f()
+}
+
+/// Puts a thread-local back as it was when dropped, so a panicking
+/// operation (caught by the runtime) leaves no stale flag on its thread.
+struct Restore {
+    layer: Option<Layer>,
+    deep: Option<bool>,
+}
+
+impl Restore {
+    fn layer(layer: Layer) -> Self {
+        Restore { layer: Some(LAYER.with(|l| l.replace(layer))), deep: None }
+    }
+
+    fn deep(deep: bool) -> Self {
+        Restore { layer: None, deep: Some(DEEP.with(|d| d.replace(deep))) }
+    }
+}
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        if let Some(layer) = self.layer {
+            LAYER.with(|l| l.set(layer));
+        }
+        if let Some(deep) = self.deep {
+            DEEP.with(|d| d.set(deep));
+        }
+    }
 }
 
 /// Whether the request this thread serves is a deep one.
@@ -71,10 +97,10 @@ pub fn current() -> Layer {
 /// Runs `f` with values checked in `op`'s layer, and puts `op`'s
 /// request-validation faults in their envelope.
 pub fn serve<T>(op: &str, f: impl FnOnce() -> ApiResult<T>) -> ApiResult<T> {
-    let before = LAYER.with(|l| l.replace(of(op)));
-    let out = f();
-    LAYER.with(|l| l.set(before));
-    out.map_err(|e| envelope(op, e))
+    let restore = Restore::layer(of(op));
+    let out = f().map_err(|e| envelope(op, e));
+    drop(restore);
+    out
 }
 
 /// Whether `op` reports its request-validation faults inside the

@@ -489,7 +489,8 @@ async fn handle_json(app: Arc<App>, headers: HeaderMap, body: Body) -> Response 
         return ApiError::bare(StatusCode::BAD_REQUEST, "SerializationException").into_response();
     };
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost:8000").to_string();
-    let off_workers = app.durability == Durability::Sync || (!streams && may_block(&op));
+    let writes = !streams && may_block(&op);
+    let off_workers = app.durability == Durability::Sync || writes;
     let run = move |app: &App| -> ApiResult<Reply> {
         if streams {
             crate::streams::dispatch(app, &op, Req(&map))
@@ -504,9 +505,16 @@ async fn handle_json(app: Arc<App>, headers: HeaderMap, body: Body) -> Response 
         // On an async worker that sleep would hold back every connection
         // the worker serves, reads included; on a blocking thread it holds
         // back only this request.
-        // The semaphore is never closed, so acquiring only waits.
-        let Ok(permit) = app.writers.clone().acquire_owned().await else {
-            return ApiError::internal().into_response();
+        // Only writes count against the bound; a read that sync mode
+        // moves off the workers does not queue behind them. The semaphore
+        // is never closed, so acquiring only waits.
+        let permit = if writes {
+            let Ok(permit) = app.writers.clone().acquire_owned().await else {
+                return ApiError::internal().into_response();
+            };
+            Some(permit)
+        } else {
+            None
         };
         let app2 = app.clone();
         match tokio::task::spawn_blocking(move || {

@@ -68,8 +68,9 @@ pub fn before_lookup(op: &str, r: &Req<'_>) -> ApiResult<()> {
     // A ConditionalOperator outside its set comes first, bare and alone, in
     // the newer form's words (the conformance suite, 2026-10: beside an
     // unknown Select, and ahead of an Expected value nested 33 or 40 levels).
-    if let Some(Json::String(op)) = r.get("ConditionalOperator")
-        && !matches!(op.as_str(), "AND" | "OR")
+    if matches!(op, "PutItem" | "UpdateItem" | "DeleteItem" | "Query" | "Scan")
+        && let Some(Json::String(operator)) = r.get("ConditionalOperator")
+        && !matches!(operator.as_str(), "AND" | "OR")
     {
         return Err(ApiError::validation(
             "Failed to satisfy constraint: Member must satisfy enum value set: [ALL, OR]",
@@ -243,21 +244,24 @@ fn multi_table(op: &str, r: &Req<'_>) -> ApiResult<()> {
             }
         }
         "TransactWriteItems" | "TransactGetItems" => {
+            let write = op == "TransactWriteItems";
             let mut found = Vec::new();
-            if let Some(Json::String(t)) = r.get("ClientRequestToken")
+            if let Some(Json::String(t)) = r.get("ClientRequestToken").filter(|_| write)
                 && t.len() > 36
             {
                 found.push(Violation(format!(
                     "Value '{t}' at 'clientRequestToken' failed to satisfy constraint: Member must have length less than or equal to 36"
                 )));
             }
-            found.extend(enum_violations(
-                r,
+            let enums: &[(&str, &[&str])] = if write {
                 &[
                     ("ReturnConsumedCapacity", RETURN_CONSUMED_CAPACITY),
                     ("ReturnItemCollectionMetrics", RETURN_ITEM_COLLECTION_METRICS),
-                ],
-            ));
+                ]
+            } else {
+                &[("ReturnConsumedCapacity", RETURN_CONSUMED_CAPACITY)]
+            };
+            found.extend(enum_violations(r, enums));
             if found.is_empty() {
                 found.extend(transact_table_name(r).into_iter().take(1));
             }

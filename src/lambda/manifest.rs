@@ -84,14 +84,32 @@ pub struct TableDecl {
     pub seed: Option<PathBuf>,
 }
 
+/// An index key role's attributes: one `"name:type"`, or, for a global
+/// index's multi-attribute key, a list of up to four.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum KeyDecl {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl KeyDecl {
+    pub fn iter(&self) -> std::slice::Iter<'_, String> {
+        match self {
+            KeyDecl::One(s) => std::slice::from_ref(s).iter(),
+            KeyDecl::Many(v) => v.iter(),
+        }
+    }
+}
+
 /// A `[[table.global_index]]` or `[[table.local_index]]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IndexDecl {
     pub name: String,
     /// A global index's own partition key (a local index shares the table's).
-    pub partition_key: Option<String>,
-    pub sort_key: Option<String>,
+    pub partition_key: Option<KeyDecl>,
+    pub sort_key: Option<KeyDecl>,
     /// `"ALL"` (the default), `"KEYS_ONLY"`, or the attributes to include.
     pub projection: Option<ProjectionDecl>,
     pub read_capacity: Option<i64>,
@@ -311,8 +329,8 @@ fn throughput(read: Option<i64>, write: Option<i64>) -> Option<Json> {
 /// An index's `KeySchema`, `Projection` and throughput, adding its key
 /// attributes to `defs`.
 fn index_request(t: &TableDecl, i: &IndexDecl, global: bool, defs: &mut Vec<Json>) -> Result<Json, LambdaError> {
-    let partition = match (&i.partition_key, global) {
-        (Some(p), true) => p.clone(),
+    let partition: Vec<String> = match (&i.partition_key, global) {
+        (Some(p), true) => p.iter().cloned().collect(),
         (None, true) => {
             return Err(LambdaError::invalid(format!(
                 "table {}: global index {} needs a partition_key",
@@ -325,10 +343,11 @@ fn index_request(t: &TableDecl, i: &IndexDecl, global: bool, defs: &mut Vec<Json
                 t.name, i.name
             )));
         }
-        (None, false) => t.partition_key.clone(),
+        (None, false) => vec![t.partition_key.clone()],
     };
     let mut schema = Vec::new();
-    for (decl, role) in std::iter::once((&partition, "HASH")).chain(i.sort_key.as_ref().map(|s| (s, "RANGE"))) {
+    let sort = i.sort_key.iter().flat_map(KeyDecl::iter);
+    for (decl, role) in partition.iter().map(|p| (p, "HASH")).chain(sort.map(|s| (s, "RANGE"))) {
         let (element, def) = key_member(decl, &t.name, role)?;
         schema.push(element);
         if !defs.contains(&def) {
@@ -377,10 +396,12 @@ fn create_table_request(t: &TableDecl) -> Result<Json, LambdaError> {
 
 /// The declared type of each key attribute of the table and its indexes.
 fn key_types(t: &TableDecl) -> Vec<(String, String)> {
-    let decls = [&t.partition_key]
-        .into_iter()
-        .chain(&t.sort_key)
-        .chain(t.global_indexes.iter().chain(&t.local_indexes).flat_map(|i| i.partition_key.iter().chain(&i.sort_key)));
+    let decls = [&t.partition_key].into_iter().chain(&t.sort_key).chain(
+        t.global_indexes
+            .iter()
+            .chain(&t.local_indexes)
+            .flat_map(|i| i.partition_key.iter().chain(&i.sort_key).flat_map(KeyDecl::iter)),
+    );
     decls
         .map(|d| {
             let (name, ty) = d.rsplit_once(':').unwrap_or((d, "S"));

@@ -751,6 +751,8 @@ impl<'a> Parser<'a> {
         self.pos += if written.contains(' ') { 2 } else { 1 };
         if self.peek().kind == Tok::LParen {
             self.pos += 1;
+            // Parameters nest like any parenthesised expression.
+            self.enter()?;
             let mut params = Vec::new();
             loop {
                 params.push(self.expr()?);
@@ -759,6 +761,7 @@ impl<'a> Parser<'a> {
                 }
                 self.pos += 1;
             }
+            self.leave();
             self.expect(Tok::RParen)?;
             if params.len() > max_params {
                 return Err(PartiqlError::malformed(format!(

@@ -135,8 +135,6 @@ impl Value {
         }
     }
 
-    /// Depth of nested documents: a scalar is 0, a map or list is 1 plus the
-    /// depth of its deepest element.
     /// Levels of the document, DynamoDB's way: the value itself is the
     /// first, and each map or list with members adds one. At most
     /// [`MAX_NESTING_DEPTH`].
@@ -148,6 +146,8 @@ impl Value {
         }
     }
 
+    /// Depth of nested documents: a scalar is 0, a map or list is 1 plus the
+    /// depth of its deepest element.
     pub fn depth(&self) -> usize {
         match self {
             Value::M(m) => 1 + m.values().map(Value::depth).max().unwrap_or(0),

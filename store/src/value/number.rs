@@ -239,7 +239,10 @@ impl Number {
             let significant = mantissa.bytes().filter(u8::is_ascii_digit).skip_while(|d| *d == b'0').count();
             // BigDecimal's scale is an int: past it the text cannot be converted.
             let scale = i32::try_from(fraction as i64 - i64::from(exp)).map_err(|_| bad())?;
-            if significant > 0 && mantissa.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+            if significant > 0
+                && mantissa.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+                && mantissa.matches('.').count() <= 1
+            {
                 // Digits before the point, as `precision - scale` in 32 bits
                 // (the precision counts trailing zeros, as BigDecimal's does).
                 let magnitude = (significant as i32).wrapping_sub(scale);
