@@ -4,6 +4,7 @@
 //! ```sh
 //! cargo bench --bench scale -- [--sizes 10000,1000000,10000000] [--values json,random]
 //!     [--secs 10] [--sustain-secs 600] [--conns 16] [--cache-mb 256] [--hold-secs 0]
+//!     [--phases put,uniform,zipf,query,update]
 //! ```
 //!
 //! It starts `tidepool serve` as a child process on a fresh data directory
@@ -27,7 +28,8 @@
 //! `SCALE_PEER_CMD` measures another server with the same client instead:
 //! a command line with `{port}` and `{dir}` (a fresh directory), such as
 //! `dynoxide --port {port} --db-path {dir}/db.sqlite`. The trigger phase is
-//! Tidepool's alone.
+//! Tidepool's alone. `SCALE_TIDEPOOL_BIN` runs another build of Tidepool
+//! (a copy of an earlier `target/release/tidepool`) for an A/B comparison.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -64,6 +66,10 @@ struct Opts {
     /// Seconds to keep the server up after each size's phases, for an
     /// outside client (wrk): `HOLD port=… items=…` is printed first.
     hold_secs: u64,
+    /// The measured phases in order (`--phases put,uniform,zipf,query,update`):
+    /// reordering them tells an effect of the phase before from one of the
+    /// access pattern.
+    phases: Vec<Op>,
     peer: Option<String>,
 }
 
@@ -76,6 +82,7 @@ fn parse_opts() -> Opts {
         conns: 16,
         cache_mb: 256,
         hold_secs: 0,
+        phases: vec![Op::Put, Op::GetUniform, Op::GetZipf, Op::Query, Op::Update],
         peer: std::env::var("SCALE_PEER_CMD").ok().filter(|s| !s.is_empty()),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -99,6 +106,19 @@ fn parse_opts() -> Opts {
             "--conns" => o.conns = v.parse().expect("connections"),
             "--cache-mb" => o.cache_mb = v.parse().expect("MiB"),
             "--hold-secs" => o.hold_secs = v.parse().expect("seconds"),
+            "--phases" => {
+                o.phases = v
+                    .split(',')
+                    .map(|s| match s {
+                        "put" => Op::Put,
+                        "uniform" => Op::GetUniform,
+                        "zipf" => Op::GetZipf,
+                        "query" => Op::Query,
+                        "update" => Op::Update,
+                        other => panic!("unknown phase {other}"),
+                    })
+                    .collect()
+            }
             _ => {
                 i += 1;
                 continue;
@@ -325,7 +345,11 @@ impl Server {
                 let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/tidepool.toml");
                 (
                     vec![
-                        env!("CARGO_BIN_EXE_tidepool").to_string(),
+                        // SCALE_TIDEPOOL_BIN: another build, for an A/B run.
+                        std::env::var("SCALE_TIDEPOOL_BIN")
+                            .ok()
+                            .filter(|s| !s.is_empty())
+                            .unwrap_or_else(|| env!("CARGO_BIN_EXE_tidepool").to_string()),
                         "serve".into(),
                         "--port".into(),
                         port.to_string(),
@@ -484,7 +508,7 @@ async fn sample(addr: SocketAddr, items: u64, s2: Arc<AtomicBool>) -> Vec<Durati
     lat
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Debug)]
 enum Op {
     Put,
     GetUniform,
@@ -713,13 +737,14 @@ async fn run_kind(opts: &Opts, kind: Kind, sustain: bool) {
         println!("\n### {size} items ({kind:?}): loaded at {rate:.0} items/s (BatchWriteItem)");
         println!("| phase | ops/s | p50 | p99 | errors | second client p99 |");
         println!("|---|---|---|---|---|---|");
-        for (name, op) in [
-            ("PutItem (new keys)", Op::Put),
-            ("GetItem, uniform", Op::GetUniform),
-            ("GetItem, Zipf 0.99", Op::GetZipf),
-            ("Query (10 items)", Op::Query),
-            ("UpdateItem (ADD)", Op::Update),
-        ] {
+        for &op in &opts.phases {
+            let name = match op {
+                Op::Put => "PutItem (new keys)",
+                Op::GetUniform => "GetItem, uniform",
+                Op::GetZipf => "GetItem, Zipf 0.99",
+                Op::Query => "Query (10 items)",
+                Op::Update => "UpdateItem (ADD)",
+            };
             let m = measure(addr, op, size, opts.secs, opts.conns, fresh.clone()).await;
             println!(
                 "| {name} | {:.0} | {} | {} | {} | {} |",

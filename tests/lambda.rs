@@ -830,3 +830,198 @@ async fn functions_take_tags_and_the_account_has_settings() {
     assert!(usage.total_code_size() > 0);
     server.stop().await.unwrap();
 }
+
+/// PublishVersion, ListVersionsByFunction, aliases with weighted routing,
+/// qualified Invoke/GetFunction/DeleteFunction, and all of it after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_and_aliases() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::start_in(dir.path(), tidepool_store::Durability::default()).await;
+    let client = common::lambda_client(&server.endpoint());
+    create_raw(&client, "vers", "echo").await;
+
+    // Version 1 is the echo code; publishing again with nothing changed
+    // answers version 1 again.
+    let v1 = client.publish_version().function_name("vers").send().await.unwrap();
+    assert_eq!(v1.version(), Some("1"));
+    assert!(v1.function_arn().unwrap().ends_with(":function:vers:1"), "{:?}", v1.function_arn());
+    let again = client.publish_version().function_name("vers").send().await.unwrap();
+    assert_eq!(again.version(), Some("1"));
+    // A CodeSha256 that is not $LATEST's is refused.
+    let err = client.publish_version().function_name("vers").code_sha256("AAAA").send().await.unwrap_err();
+    assert_eq!(code(&err), "InvalidParameterValueException");
+
+    // Version 2 is the misbehave code.
+    client
+        .update_function_code()
+        .function_name("vers")
+        .zip_file(Blob::new(example_bytes("misbehave")))
+        .send()
+        .await
+        .unwrap();
+    let v2 = client.publish_version().function_name("vers").description("second").send().await.unwrap();
+    assert_eq!(v2.version(), Some("2"));
+    assert_eq!(v2.description(), Some("second"));
+    let versions = client.list_versions_by_function().function_name("vers").send().await.unwrap();
+    let labels: Vec<_> = versions.versions().iter().filter_map(|v| v.version()).collect();
+    assert_eq!(labels, ["$LATEST", "1", "2"]);
+    let page = client.list_versions_by_function().function_name("vers").max_items(2).send().await.unwrap();
+    assert_eq!(page.versions().len(), 2);
+    assert_eq!(page.next_marker(), Some("2"));
+
+    // A qualifier picks the code that runs, and the executed version says so.
+    let echo_payload = r#"{"action":"nonsense"}"#;
+    let out =
+        client.invoke().function_name("vers").qualifier("1").payload(Blob::new(echo_payload)).send().await.unwrap();
+    assert_eq!(out.executed_version(), Some("1"));
+    assert!(out.function_error().is_none());
+    assert_eq!(out.payload().unwrap().as_ref(), echo_payload.as_bytes());
+    let out = client.invoke().function_name("vers:2").payload(Blob::new(echo_payload)).send().await.unwrap();
+    assert_eq!(out.executed_version(), Some("2"));
+    assert_eq!(out.function_error(), Some("Handled"));
+    let err = client.invoke().function_name("vers").qualifier("7").send().await.unwrap_err();
+    assert_eq!(code(&err), "ResourceNotFoundException");
+    let err = client.invoke().function_name("vers:1").qualifier("2").send().await.unwrap_err();
+    assert_eq!(code(&err), "InvalidParameterValueException");
+    let got = client.get_function().function_name("vers").qualifier("1").send().await.unwrap();
+    assert_eq!(got.configuration().unwrap().version(), Some("1"));
+    let latest = client.get_function_configuration().function_name("vers").send().await.unwrap();
+    assert_eq!(latest.version(), Some("$LATEST"));
+    assert_ne!(latest.code_sha256(), v1.code_sha256());
+
+    // Aliases.
+    let live = client.create_alias().function_name("vers").name("live").function_version("1").send().await.unwrap();
+    assert!(live.alias_arn().unwrap().ends_with(":function:vers:live"));
+    assert_eq!(live.function_version(), Some("1"));
+    let out = client.invoke().function_name("vers:live").payload(Blob::new(echo_payload)).send().await.unwrap();
+    assert_eq!(out.executed_version(), Some("1"));
+    let err = client.create_alias().function_name("vers").name("live").function_version("2").send().await.unwrap_err();
+    assert_eq!(code(&err), "ResourceConflictException");
+    let err = client.create_alias().function_name("vers").name("gone").function_version("9").send().await.unwrap_err();
+    assert_eq!(code(&err), "ResourceNotFoundException");
+    let err = client.create_alias().function_name("vers").name("123").function_version("1").send().await.unwrap_err();
+    assert_eq!(code(&err), "ValidationException");
+    let err = client.get_alias().function_name("vers").name("nope").send().await.unwrap_err();
+    assert_eq!(code(&err), "ResourceNotFoundException");
+
+    // The alias moves; a stale RevisionId is refused.
+    let err = client
+        .update_alias()
+        .function_name("vers")
+        .name("live")
+        .function_version("2")
+        .revision_id("stale")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "PreconditionFailedException");
+    let moved = client.update_alias().function_name("vers").name("live").function_version("2").send().await.unwrap();
+    assert_eq!(moved.function_version(), Some("2"));
+    let out =
+        client.invoke().function_name("vers").qualifier("live").payload(Blob::new(echo_payload)).send().await.unwrap();
+    assert_eq!(out.executed_version(), Some("2"));
+
+    // Weighted routing: all of the share to version 1, then none.
+    let routed =
+        |w: f64| aws_sdk_lambda::types::AliasRoutingConfiguration::builder().additional_version_weights("1", w).build();
+    client.update_alias().function_name("vers").name("live").routing_config(routed(1.0)).send().await.unwrap();
+    for _ in 0..5 {
+        let out = client.invoke().function_name("vers:live").payload(Blob::new(echo_payload)).send().await.unwrap();
+        assert_eq!(out.executed_version(), Some("1"));
+    }
+    client.update_alias().function_name("vers").name("live").routing_config(routed(0.0)).send().await.unwrap();
+    let out = client.invoke().function_name("vers:live").payload(Blob::new(echo_payload)).send().await.unwrap();
+    assert_eq!(out.executed_version(), Some("2"));
+    let err =
+        client.update_alias().function_name("vers").name("live").routing_config(routed(1.5)).send().await.unwrap_err();
+    assert_eq!(code(&err), "ValidationException");
+    client.create_alias().function_name("vers").name("canary").function_version("$LATEST").send().await.unwrap();
+    let aliases = client.list_aliases().function_name("vers").send().await.unwrap();
+    let names: Vec<_> = aliases.aliases().iter().filter_map(|a| a.name()).collect();
+    assert_eq!(names, ["canary", "live"]);
+    let only = client.list_aliases().function_name("vers").function_version("2").send().await.unwrap();
+    assert_eq!(only.aliases().len(), 1);
+
+    // A version an alias names is kept; $LATEST cannot be deleted alone.
+    let err = client.delete_function().function_name("vers").qualifier("2").send().await.unwrap_err();
+    assert_eq!(code(&err), "ResourceConflictException");
+    let err = client.delete_function().function_name("vers").qualifier("$LATEST").send().await.unwrap_err();
+    assert_eq!(code(&err), "InvalidParameterValueException");
+
+    // Everything survives a restart.
+    server.stop().await.unwrap();
+    let server = common::start_in(dir.path(), tidepool_store::Durability::default()).await;
+    let client = common::lambda_client(&server.endpoint());
+    let live = client.get_alias().function_name("vers").name("live").send().await.unwrap();
+    assert_eq!(live.function_version(), Some("2"));
+    let out = client.invoke().function_name("vers:1").payload(Blob::new(echo_payload)).send().await.unwrap();
+    assert_eq!(out.executed_version(), Some("1"));
+    assert!(out.function_error().is_none());
+
+    // Version numbers are never reused.
+    client.delete_alias().function_name("vers").name("live").send().await.unwrap();
+    client.delete_alias().function_name("vers").name("live").send().await.unwrap();
+    client.delete_function().function_name("vers").qualifier("2").send().await.unwrap();
+    let err = client.invoke().function_name("vers:2").send().await.unwrap_err();
+    assert_eq!(code(&err), "ResourceNotFoundException");
+    client.update_function_configuration().function_name("vers").timeout(5).send().await.unwrap();
+    let v3 = client.publish_version().function_name("vers").send().await.unwrap();
+    assert_eq!(v3.version(), Some("3"));
+    assert_eq!(v3.timeout(), Some(5));
+
+    // Deleting the function deletes its versions and aliases.
+    client.delete_function().function_name("vers").send().await.unwrap();
+    create_raw(&client, "vers", "echo").await;
+    let versions = client.list_versions_by_function().function_name("vers").send().await.unwrap();
+    assert_eq!(versions.versions().len(), 1);
+    assert!(client.list_aliases().function_name("vers").send().await.unwrap().aliases().is_empty());
+}
+
+/// A mapping on an alias ARN invokes the version the alias names at each
+/// batch, so it follows the alias when the alias moves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapping_on_an_alias_follows_the_alias() {
+    let Harness { server, client: ddb, dir: _dir } = harness().await;
+    let arn = leaderboard_tables(&ddb).await;
+    let client = common::lambda_client(&server.endpoint());
+    // Version 1 only echoes; version 2 is the leaderboard.
+    create_raw(&client, "board", "echo").await;
+    client.publish_version().function_name("board").send().await.unwrap();
+    client
+        .update_function_code()
+        .function_name("board")
+        .zip_file(Blob::new(example_bytes("leaderboard")))
+        .send()
+        .await
+        .unwrap();
+    client.publish_version().function_name("board").send().await.unwrap();
+    client.create_alias().function_name("board").name("live").function_version("1").send().await.unwrap();
+    let mapping = client
+        .create_event_source_mapping()
+        .function_name("board:live")
+        .event_source_arn(&arn)
+        .starting_position(EventSourcePosition::TrimHorizon)
+        .batch_size(1)
+        .send()
+        .await
+        .unwrap();
+    assert!(mapping.function_arn().unwrap().ends_with(":function:board:live"), "{:?}", mapping.function_arn());
+
+    score(&ddb, "ann", "chess", 5).await;
+    let endpoint = server.endpoint();
+    eventually("version 1 to take the first record", || {
+        let endpoint = endpoint.clone();
+        async move { (!messages(&logs(&endpoint, "board", "").await).is_empty()).then_some(()) }
+    })
+    .await;
+    assert_eq!(total(&ddb, "chess").await, None, "version 1 writes nothing");
+
+    client.update_alias().function_name("board").name("live").function_version("2").send().await.unwrap();
+    score(&ddb, "bob", "chess", 7).await;
+    let t = eventually("version 2 to count the second record", || {
+        let ddb = ddb.clone();
+        async move { total(&ddb, "chess").await }
+    })
+    .await;
+    assert_eq!(t, 7, "only the record after the alias moved reached the leaderboard");
+}

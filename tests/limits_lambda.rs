@@ -347,8 +347,8 @@ async fn client_mistakes_get_lambdas_json_errors() {
 
     // Operations Tidepool does not serve, methods a path does not take.
     for (method, path) in [
-        ("GET", "/2015-03-31/functions/f/aliases"),
-        ("GET", "/2015-03-31/functions/f/versions"),
+        ("PATCH", "/2015-03-31/functions/f/aliases"),
+        ("PUT", "/2015-03-31/functions/f/versions"),
         ("GET", "/2019-09-25/functions/f/event-invoke-config"),
         ("PATCH", "/2015-03-31/functions/"),
         ("GET", "/2015-03-31/functions/f/invocations"),

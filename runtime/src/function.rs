@@ -89,6 +89,13 @@ impl LoadedFunction {
         }
     }
 
+    /// This function with `latest`'s reserved concurrency (one semaphore for a function's
+    /// versions).
+    pub(crate) fn sharing_reserved(mut self, latest: &LoadedFunction) -> Self {
+        self.reserved = latest.reserved.clone();
+        self
+    }
+
     pub fn config(&self) -> &FunctionConfig {
         &self.config
     }

@@ -3,6 +3,11 @@
 //! (`fn/<name>` → JSON) with the component's bytes in
 //! `<data dir>/lambda/code/<sha256>.wasm`, so a restart reloads every
 //! function from the precompiled cache without compiling.
+//!
+//! Published versions are immutable snapshots of a function's record
+//! (`fnv/<name>/<number>`), numbered from 1 and never reused; aliases
+//! (`fna/<name>/<alias>`) name a version, with an optional second version
+//! taking a weighted share of the invocations.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -15,6 +20,13 @@ use tidepool_store::Store;
 use crate::{CodeHash, FunctionConfig, LoadedFunction, Runtime, RuntimeError};
 
 const FN_PREFIX: &[u8] = b"fn/";
+const VERSION_PREFIX: &[u8] = b"fnv/";
+const ALIAS_PREFIX: &[u8] = b"fna/";
+/// Lambda's default quota: 75 GB of code per region, about 7,500 versions of a
+/// 10 MB function; a bound on the versions a function keeps in memory.
+pub const MAX_VERSIONS_PER_FUNCTION: usize = 1_000;
+/// A bound on a function's aliases (Lambda documents none; the list is paged).
+pub const MAX_ALIASES_PER_FUNCTION: usize = 1_000;
 
 /// Why a registry operation failed, in Lambda's error vocabulary.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +37,9 @@ pub enum RegistryError {
     /// `ResourceConflictException` (409).
     #[error("{0}")]
     Conflict(String),
+    /// `PreconditionFailedException` (412): a `RevisionId` that is not the current one.
+    #[error("{0}")]
+    Precondition(String),
     /// `InvalidParameterValueException` (400).
     #[error("{0}")]
     InvalidParameter(String),
@@ -78,6 +93,39 @@ pub struct FunctionRecord {
     /// TagResource's tags.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
+    /// The published version this record is (`"3"`); empty for `$LATEST`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub version: String,
+    /// On `$LATEST`: the highest version number published so far (numbers
+    /// are never reused, even after a version is deleted).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub last_version: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// An alias: a name for a version, with weighted routing to a second one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AliasRecord {
+    pub function: String,
+    pub name: String,
+    /// `$LATEST` or a version number.
+    pub function_version: String,
+    pub description: String,
+    /// `RoutingConfig.AdditionalVersionWeights`: version → share (0 to 1).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub additional_weights: BTreeMap<String, f64>,
+    pub revision_id: String,
+}
+
+/// A function as one invocation resolves it: the record and code of the
+/// version that runs, and that version's label (`$LATEST` or a number).
+pub struct Resolved {
+    pub record: FunctionRecord,
+    pub loaded: Arc<LoadedFunction>,
+    pub version: String,
 }
 
 impl FunctionRecord {
@@ -98,11 +146,34 @@ impl FunctionRecord {
             last_modified: String::new(),
             revision_id: String::new(),
             tags: BTreeMap::new(),
+            version: String::new(),
+            last_version: 0,
         }
+    }
+
+    /// `$LATEST` or the version number.
+    pub fn version_label(&self) -> &str {
+        if self.version.is_empty() { "$LATEST" } else { &self.version }
+    }
+
+    /// Whether `other` has the same code and settings (what PublishVersion
+    /// compares before publishing anything new).
+    fn same_code_and_settings(&self, other: &FunctionRecord) -> bool {
+        self.code_sha256 == other.code_sha256
+            && self.runtime == other.runtime
+            && self.handler == other.handler
+            && self.role == other.role
+            && self.timeout_secs == other.timeout_secs
+            && self.memory_mb == other.memory_mb
+            && self.environment == other.environment
     }
 
     fn runtime_config(&self, region: &str, account: &str) -> FunctionConfig {
         let mut c = FunctionConfig::new(&self.name, region, account);
+        if !self.version.is_empty() {
+            c.arn = format!("{}:{}", c.arn, self.version);
+            c.version = self.version.clone();
+        }
         c.timeout = Duration::from_secs(self.timeout_secs);
         c.memory_mb = self.memory_mb;
         c.environment = self.environment.clone();
@@ -119,6 +190,20 @@ pub struct Registry {
     account: String,
     code_dir: PathBuf,
     functions: RwLock<BTreeMap<String, (FunctionRecord, Arc<LoadedFunction>)>>,
+    /// Published versions by (function, number).
+    versions: RwLock<VersionMap>,
+    /// Aliases by (function, alias).
+    aliases: RwLock<BTreeMap<(String, String), AliasRecord>>,
+}
+
+type VersionMap = BTreeMap<(String, u64), (FunctionRecord, Arc<LoadedFunction>)>;
+
+fn version_key(name: &str, n: u64) -> Vec<u8> {
+    [VERSION_PREFIX, name.as_bytes(), b"/", format!("{n:020}").as_bytes()].concat()
+}
+
+fn alias_key(name: &str, alias: &str) -> Vec<u8> {
+    [ALIAS_PREFIX, name.as_bytes(), b"/", alias.as_bytes()].concat()
 }
 
 fn now_lambda_time() -> String {
@@ -141,6 +226,8 @@ impl Registry {
             account: account.to_string(),
             code_dir,
             functions: RwLock::new(BTreeMap::new()),
+            versions: RwLock::new(BTreeMap::new()),
+            aliases: RwLock::new(BTreeMap::new()),
         };
         for (_, v) in registry.store.sys_scan(FN_PREFIX)? {
             let record: FunctionRecord = match serde_json::from_slice(&v) {
@@ -157,7 +244,57 @@ impl Registry {
                 Err(e) => tracing::error!(function = %record.name, error = %e, "function not loaded"),
             }
         }
+        for (_, v) in registry.store.sys_scan(VERSION_PREFIX)? {
+            let Ok(record) = serde_json::from_slice::<FunctionRecord>(&v) else {
+                tracing::error!("unreadable function version record skipped");
+                continue;
+            };
+            let Ok(n) = record.version.parse::<u64>() else { continue };
+            let Ok(latest) = registry.loaded(&record.name) else { continue };
+            match registry.load_version(&record, &latest) {
+                Ok(f) => {
+                    registry.write_versions().insert((record.name.clone(), n), (record, f));
+                }
+                Err(e) => tracing::error!(function = %record.name, version = n, error = %e, "version not loaded"),
+            }
+        }
+        for (_, v) in registry.store.sys_scan(ALIAS_PREFIX)? {
+            match serde_json::from_slice::<AliasRecord>(&v) {
+                Ok(a) => {
+                    registry.write_aliases().insert((a.function.clone(), a.name.clone()), a);
+                }
+                Err(e) => tracing::error!(error = %e, "unreadable alias record skipped"),
+            }
+        }
         Ok(registry)
+    }
+
+    fn write_versions(&self) -> std::sync::RwLockWriteGuard<'_, VersionMap> {
+        self.versions.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn read_versions(&self) -> std::sync::RwLockReadGuard<'_, VersionMap> {
+        self.versions.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write_aliases(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<(String, String), AliasRecord>> {
+        self.aliases.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn read_aliases(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<(String, String), AliasRecord>> {
+        self.aliases.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A published version's code, sharing `latest`'s reserved concurrency.
+    fn load_version(
+        &self,
+        record: &FunctionRecord,
+        latest: &LoadedFunction,
+    ) -> Result<Arc<LoadedFunction>, RegistryError> {
+        let hash = self.compiled_code(record)?;
+        let mut config = record.runtime_config(&self.region, &self.account);
+        config.reserved_concurrency = None;
+        Ok(self.runtime.load_version(config, &hash, latest)?)
     }
 
     pub fn runtime(&self) -> &Runtime {
@@ -183,6 +320,15 @@ impl Registry {
     /// Loads `record`'s code: from the precompiled cache, or compiled again
     /// from the kept component bytes.
     fn load(&self, record: &FunctionRecord) -> Result<Arc<LoadedFunction>, RegistryError> {
+        let hash = self.compiled_code(record)?;
+        let config = record.runtime_config(&self.region, &self.account);
+        config.validate()?;
+        Ok(self.runtime.load_function(config, &hash)?)
+    }
+
+    /// `record`'s code hash, its code compiled (from the precompiled cache,
+    /// or again from the kept component bytes).
+    fn compiled_code(&self, record: &FunctionRecord) -> Result<CodeHash, RegistryError> {
         let hash: CodeHash = record
             .code_sha256
             .parse()
@@ -193,9 +339,7 @@ impl Registry {
                 std::fs::read(&path).map_err(|e| RegistryError::Internal(format!("read {}: {e}", path.display())))?;
             self.runtime.compile(&bytes)?;
         }
-        let config = record.runtime_config(&self.region, &self.account);
-        config.validate()?;
-        Ok(self.runtime.load_function(config, &hash)?)
+        Ok(hash)
     }
 
     /// Compiles `code` and keeps its bytes; returns its hash and size.
@@ -269,7 +413,16 @@ impl Registry {
             return Err(not_found(&self.function_arn(&record.name)));
         }
         self.persist(&record)?;
-        map.insert(record.name.clone(), (record.clone(), loaded));
+        map.insert(record.name.clone(), (record.clone(), loaded.clone()));
+        drop(map);
+        // The versions count against the (perhaps new) reserved concurrency.
+        let mut versions = self.write_versions();
+        for ((_, _), (v, f)) in versions.range_mut((record.name.clone(), 0)..=(record.name.clone(), u64::MAX)) {
+            match self.load_version(v, &loaded) {
+                Ok(reloaded) => *f = reloaded,
+                Err(e) => tracing::error!(function = %v.name, version = %v.version, error = %e, "version not reloaded"),
+            }
+        }
         Ok(record)
     }
 
@@ -277,8 +430,254 @@ impl Registry {
     pub fn delete(&self, name: &str) -> Result<FunctionRecord, RegistryError> {
         let mut map = self.write_map();
         let (record, _) = map.remove(name).ok_or_else(|| not_found(&self.function_arn(name)))?;
-        self.store.sys_write(vec![([FN_PREFIX, name.as_bytes()].concat(), None)])?;
+        let mut versions = self.write_versions();
+        let mut aliases = self.write_aliases();
+        let mut writes = vec![([FN_PREFIX, name.as_bytes()].concat(), None)];
+        let numbers: Vec<u64> =
+            versions.range((name.to_string(), 0)..=(name.to_string(), u64::MAX)).map(|((_, n), _)| *n).collect();
+        let names: Vec<String> = aliases
+            .range((name.to_string(), String::new())..)
+            .take_while(|((f, _), _)| f == name)
+            .map(|((_, a), _)| a.clone())
+            .collect();
+        writes.extend(numbers.iter().map(|n| (version_key(name, *n), None)));
+        writes.extend(names.iter().map(|a| (alias_key(name, a), None)));
+        self.store.sys_write(writes)?;
+        for n in numbers {
+            versions.remove(&(name.to_string(), n));
+        }
+        for a in names {
+            aliases.remove(&(name.to_string(), a));
+        }
         Ok(record)
+    }
+
+    /// PublishVersion: a snapshot of `$LATEST` as the next version number,
+    /// unless nothing changed since the last version (then that one).
+    /// `expect_sha` (hex) must match `$LATEST`'s code when given.
+    pub fn publish(
+        &self,
+        name: &str,
+        description: Option<String>,
+        expect_sha: Option<&str>,
+    ) -> Result<FunctionRecord, RegistryError> {
+        let mut map = self.write_map();
+        let (latest, loaded) = map.get(name).cloned().ok_or_else(|| not_found(&self.function_arn(name)))?;
+        if let Some(sha) = expect_sha
+            && sha != latest.code_sha256
+        {
+            return Err(RegistryError::InvalidParameter(format!(
+                "CodeSHA256 ({sha}) is different from current CodeSHA256 in $LATEST ({}). Please try again.",
+                latest.code_sha256
+            )));
+        }
+        let mut versions = self.write_versions();
+        let mine = versions.range((name.to_string(), 0)..=(name.to_string(), u64::MAX));
+        if let Some((_, (last, _))) = mine.clone().next_back()
+            && last.version == latest.last_version.to_string()
+            && last.same_code_and_settings(&latest)
+        {
+            return Ok(last.clone());
+        }
+        if mine.count() >= MAX_VERSIONS_PER_FUNCTION {
+            return Err(RegistryError::Conflict(format!(
+                "Function {name} has {MAX_VERSIONS_PER_FUNCTION} versions, Tidepool's limit; delete some to publish another."
+            )));
+        }
+        let n = latest.last_version + 1;
+        let mut version = latest.clone();
+        version.version = n.to_string();
+        version.last_version = 0;
+        version.tags = BTreeMap::new();
+        version.reserved_concurrency = None;
+        if let Some(d) = description {
+            version.description = d;
+        }
+        version.last_modified = now_lambda_time();
+        version.revision_id = uuid::Uuid::new_v4().to_string();
+        let version_loaded = self.load_version(&version, &loaded)?;
+        let mut bumped = latest.clone();
+        bumped.last_version = n;
+        bumped.revision_id = uuid::Uuid::new_v4().to_string();
+        let version_json = serde_json::to_vec(&version).map_err(|e| RegistryError::Internal(e.to_string()))?;
+        let latest_json = serde_json::to_vec(&bumped).map_err(|e| RegistryError::Internal(e.to_string()))?;
+        self.store.sys_write(vec![
+            (version_key(name, n), Some(version_json)),
+            ([FN_PREFIX, name.as_bytes()].concat(), Some(latest_json)),
+        ])?;
+        versions.insert((name.to_string(), n), (version.clone(), version_loaded));
+        map.insert(name.to_string(), (bumped, loaded));
+        Ok(version)
+    }
+
+    /// The published versions of `name`, oldest first (`$LATEST` not included).
+    pub fn versions(&self, name: &str) -> Result<Vec<FunctionRecord>, RegistryError> {
+        self.get(name)?;
+        Ok(self
+            .read_versions()
+            .range((name.to_string(), 0)..=(name.to_string(), u64::MAX))
+            .map(|(_, (r, _))| r.clone())
+            .collect())
+    }
+
+    /// DeleteFunction with a version qualifier. A version an alias names is
+    /// kept (`ResourceConflictException`).
+    pub fn delete_version(&self, name: &str, n: u64) -> Result<(), RegistryError> {
+        let mut versions = self.write_versions();
+        if !versions.contains_key(&(name.to_string(), n)) {
+            return Ok(());
+        }
+        let label = n.to_string();
+        let users: Vec<String> = self
+            .read_aliases()
+            .values()
+            .filter(|a| {
+                a.function == name && (a.function_version == label || a.additional_weights.contains_key(&label))
+            })
+            .map(|a| a.name.clone())
+            .collect();
+        if !users.is_empty() {
+            return Err(RegistryError::Conflict(format!(
+                "Unable to delete version because the following aliases reference it: {users:?}"
+            )));
+        }
+        self.store.sys_write(vec![(version_key(name, n), None)])?;
+        versions.remove(&(name.to_string(), n));
+        Ok(())
+    }
+
+    /// Whether `qualifier` names `$LATEST`, a version or an alias of `name`.
+    pub fn has_qualifier(&self, name: &str, qualifier: &str) -> bool {
+        if self.read_map().get(name).is_none() {
+            return false;
+        }
+        match qualifier {
+            "$LATEST" => true,
+            q if q.bytes().all(|b| b.is_ascii_digit()) => {
+                q.parse::<u64>().is_ok_and(|n| self.read_versions().contains_key(&(name.to_string(), n)))
+            }
+            q => self.read_aliases().contains_key(&(name.to_string(), q.to_string())),
+        }
+    }
+
+    /// The code and settings an invocation of `name:qualifier` runs: an
+    /// alias picks its version by the routing weights.
+    pub fn resolve(&self, name: &str, qualifier: Option<&str>) -> Result<Resolved, RegistryError> {
+        let qualified_not_found = |q: &str| not_found(&format!("{}:{q}", self.function_arn(name)));
+        let version = match qualifier {
+            None | Some("$LATEST") => "$LATEST".to_string(),
+            Some(q) if q.bytes().all(|b| b.is_ascii_digit()) => q.to_string(),
+            Some(q) => {
+                let alias = self
+                    .read_aliases()
+                    .get(&(name.to_string(), q.to_string()))
+                    .cloned()
+                    .ok_or_else(|| qualified_not_found(q))?;
+                pick_version(&alias, uuid::Uuid::new_v4().as_u128())
+            }
+        };
+        if version == "$LATEST" {
+            let (record, loaded) =
+                self.read_map().get(name).cloned().ok_or_else(|| not_found(&self.function_arn(name)))?;
+            return Ok(Resolved { record, loaded, version });
+        }
+        let n: u64 = version.parse().map_err(|_| qualified_not_found(&version))?;
+        let (record, loaded) =
+            self.read_versions().get(&(name.to_string(), n)).cloned().ok_or_else(|| qualified_not_found(&version))?;
+        Ok(Resolved { record, loaded, version })
+    }
+
+    fn check_alias_target(&self, name: &str, version: &str) -> Result<(), RegistryError> {
+        if version == "$LATEST" || self.has_qualifier(name, version) && version.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(())
+        } else {
+            Err(not_found(&format!("{}:{version}", self.function_arn(name))))
+        }
+    }
+
+    fn persist_alias(&self, alias: &AliasRecord) -> Result<(), RegistryError> {
+        let json = serde_json::to_vec(alias).map_err(|e| RegistryError::Internal(e.to_string()))?;
+        self.store.sys_write(vec![(alias_key(&alias.function, &alias.name), Some(json))])?;
+        Ok(())
+    }
+
+    /// CreateAlias.
+    pub fn create_alias(&self, mut alias: AliasRecord) -> Result<AliasRecord, RegistryError> {
+        self.get(&alias.function)?;
+        self.check_alias_target(&alias.function, &alias.function_version)?;
+        for v in alias.additional_weights.keys() {
+            self.check_alias_target(&alias.function, v)?;
+        }
+        let mut aliases = self.write_aliases();
+        let key = (alias.function.clone(), alias.name.clone());
+        if aliases.contains_key(&key) {
+            return Err(RegistryError::Conflict(format!(
+                "Alias already exists: {}:{}",
+                self.function_arn(&alias.function),
+                alias.name
+            )));
+        }
+        if aliases.keys().filter(|(f, _)| *f == alias.function).count() >= MAX_ALIASES_PER_FUNCTION {
+            return Err(RegistryError::Conflict(format!(
+                "Function {} has {MAX_ALIASES_PER_FUNCTION} aliases, Tidepool's limit.",
+                alias.function
+            )));
+        }
+        alias.revision_id = uuid::Uuid::new_v4().to_string();
+        self.persist_alias(&alias)?;
+        aliases.insert(key, alias.clone());
+        Ok(alias)
+    }
+
+    /// GetAlias.
+    pub fn alias(&self, name: &str, alias: &str) -> Result<AliasRecord, RegistryError> {
+        self.get(name)?;
+        self.read_aliases()
+            .get(&(name.to_string(), alias.to_string()))
+            .cloned()
+            .ok_or_else(|| RegistryError::NotFound(format!("Alias not found: {}:{alias}", self.function_arn(name))))
+    }
+
+    /// ListAliases, by name.
+    pub fn aliases(&self, name: &str) -> Result<Vec<AliasRecord>, RegistryError> {
+        self.get(name)?;
+        Ok(self.read_aliases().values().filter(|a| a.function == name).cloned().collect())
+    }
+
+    /// UpdateAlias: `change` edits the alias; its targets are checked after.
+    pub fn update_alias(
+        &self,
+        name: &str,
+        alias: &str,
+        change: impl FnOnce(&mut AliasRecord) -> Result<(), RegistryError>,
+    ) -> Result<AliasRecord, RegistryError> {
+        let mut record = self.alias(name, alias)?;
+        change(&mut record)?;
+        self.check_alias_target(name, &record.function_version)?;
+        for v in record.additional_weights.keys() {
+            self.check_alias_target(name, v)?;
+        }
+        record.revision_id = uuid::Uuid::new_v4().to_string();
+        let mut aliases = self.write_aliases();
+        let key = (name.to_string(), alias.to_string());
+        if !aliases.contains_key(&key) {
+            return Err(RegistryError::NotFound(format!("Alias not found: {}:{alias}", self.function_arn(name))));
+        }
+        self.persist_alias(&record)?;
+        aliases.insert(key, record.clone());
+        Ok(record)
+    }
+
+    /// DeleteAlias (deleting one that does not exist succeeds, as in Lambda).
+    pub fn delete_alias(&self, name: &str, alias: &str) -> Result<(), RegistryError> {
+        self.get(name)?;
+        let mut aliases = self.write_aliases();
+        let key = (name.to_string(), alias.to_string());
+        if aliases.contains_key(&key) {
+            self.store.sys_write(vec![(alias_key(name, alias), None)])?;
+            aliases.remove(&key);
+        }
+        Ok(())
     }
 
     pub fn get(&self, name: &str) -> Result<FunctionRecord, RegistryError> {
@@ -294,6 +693,20 @@ impl Registry {
     pub fn list(&self) -> Vec<FunctionRecord> {
         self.read_map().values().map(|(r, _)| r.clone()).collect()
     }
+}
+
+/// The version an invocation of `alias` runs, given a uniform `random`:
+/// each additional version takes its weight's share, the alias's own
+/// version the rest.
+pub fn pick_version(alias: &AliasRecord, random: u128) -> String {
+    let mut point = (random % 1_000_000) as f64 / 1_000_000.0;
+    for (version, weight) in &alias.additional_weights {
+        if point < *weight {
+            return version.clone();
+        }
+        point -= weight;
+    }
+    alias.function_version.clone()
 }
 
 fn not_found(arn: &str) -> RegistryError {

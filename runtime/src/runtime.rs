@@ -141,6 +141,21 @@ impl Runtime {
         Ok(Arc::new(LoadedFunction::new(self.inner.clone(), config, *hash, pre)))
     }
 
+    /// Like [`Runtime::load_function`], for a published version of `latest`: its invocations
+    /// count against `latest`'s reserved concurrency, as Lambda's reserved concurrency is the
+    /// function's, across its versions.
+    pub fn load_version(
+        &self,
+        config: FunctionConfig,
+        hash: &CodeHash,
+        latest: &LoadedFunction,
+    ) -> Result<Arc<LoadedFunction>, RuntimeError> {
+        config.validate()?;
+        let component = self.loaded_component(hash)?.ok_or(RuntimeError::CodeNotFound { hash: *hash })?;
+        let pre = self.handler_pre(hash, &component)?;
+        Ok(Arc::new(LoadedFunction::new(self.inner.clone(), config, *hash, pre).sharing_reserved(latest)))
+    }
+
     /// The cache's counters, and the guest memory reserved and waited for.
     pub fn stats(&self) -> RuntimeStats {
         let limit = self.inner.guest_memory_limit_mb();

@@ -47,8 +47,8 @@
 //! would relieve them (PutFunctionConcurrency, UpdateFunctionConfiguration,
 //! the event source mapping calls).
 //!
-//! Only `$LATEST` exists: `Publish` is ignored and any other qualifier is a
-//! `ResourceNotFoundException`.
+//! Published versions and aliases are `versions.rs`'s; a qualifier (`:3`,
+//! `:live`, `?Qualifier=`) that names none is a `ResourceNotFoundException`.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -162,6 +162,7 @@ pub fn routes() -> Router<Arc<App>> {
         route(router, "/2015-03-31/functions/{name}/configuration", get(get_configuration).put(update_configuration));
     router = route(router, "/2015-03-31/functions/{name}/code", put(update_code));
     router = route(router, "/2015-03-31/functions/{name}/invocations", post(invoke));
+    router = super::versions::routes(router, route);
     router = route(router, "/2017-10-31/functions/{name}/concurrency", put(put_concurrency).delete(delete_concurrency));
     router = route(router, "/2019-09-30/functions/{name}/concurrency", get(get_concurrency));
     router = route(router, "/2015-03-31/event-source-mappings", post(create_mapping).get(list_mappings));
@@ -216,11 +217,11 @@ impl From<tidepool_runtime::registry::RegistryError> for Failure {
     }
 }
 
-fn fail(kind: &'static str, message: impl Into<String>) -> Failure {
+pub(super) fn fail(kind: &'static str, message: impl Into<String>) -> Failure {
     Failure::from(LambdaError::new(kind, message))
 }
 
-fn validation(member: &str, value: impl std::fmt::Display, constraint: &str) -> Failure {
+pub(super) fn validation(member: &str, value: impl std::fmt::Display, constraint: &str) -> Failure {
     fail(
         "ValidationException",
         format!(
@@ -276,7 +277,7 @@ impl IntoResponse for Failure {
     }
 }
 
-type ApiResult = Result<Response, Failure>;
+pub(super) type ApiResult = Result<Response, Failure>;
 
 fn request_id_header(resp: &mut Response, id: &str) {
     if let Ok(v) = HeaderValue::from_str(id) {
@@ -285,14 +286,14 @@ fn request_id_header(resp: &mut Response, id: &str) {
 }
 
 /// A JSON response with a fresh request id.
-fn reply(status: StatusCode, body: &Json) -> Response {
+pub(super) fn reply(status: StatusCode, body: &Json) -> Response {
     let mut resp = (status, body.to_string()).into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     request_id_header(&mut resp, &uuid::Uuid::new_v4().to_string());
     resp
 }
 
-fn empty(status: StatusCode) -> Response {
+pub(super) fn empty(status: StatusCode) -> Response {
     let mut resp = status.into_response();
     request_id_header(&mut resp, &uuid::Uuid::new_v4().to_string());
     resp
@@ -300,14 +301,14 @@ fn empty(status: StatusCode) -> Response {
 
 // ---------------------------------------------------------------- request parts
 
-fn lambda_state(app: &App) -> Result<&Lambda, Failure> {
+pub(super) fn lambda_state(app: &App) -> Result<&Lambda, Failure> {
     app.lambda.get().ok_or_else(|| fail("ServiceException", "Lambda is not started yet"))
 }
 
 /// A path parameter (a function name or a mapping's UUID), percent-decoded;
 /// one that does not decode is a `ValidationException`, not axum's plain
 /// text.
-struct PathParam(String);
+pub(super) struct PathParam(pub(super) String);
 
 impl<S: Send + Sync> FromRequestParts<S> for PathParam {
     type Rejection = Failure;
@@ -315,16 +316,17 @@ impl<S: Send + Sync> FromRequestParts<S> for PathParam {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Failure> {
         match axum::extract::Path::<String>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(value)) => Ok(PathParam(value)),
-            Err(e) => Err(fail(
-                "ValidationException",
-                format!(
-                    "1 validation error detected: the path {} failed to decode: {}",
-                    parts.uri.path(),
-                    e.body_text()
-                ),
-            )),
+            Err(e) => Err(undecodable_path(parts, &e)),
         }
     }
+}
+
+/// A path whose parameters do not decode: a `ValidationException`.
+pub(super) fn undecodable_path(parts: &Parts, e: &axum::extract::rejection::PathRejection) -> Failure {
+    fail(
+        "ValidationException",
+        format!("1 validation error detected: the path {} failed to decode: {}", parts.uri.path(), e.body_text()),
+    )
 }
 
 /// Which budget a request body is counted in.
@@ -428,7 +430,7 @@ fn json_object(bytes: &[u8]) -> Result<Map<String, Json>, Failure> {
     }
 }
 
-async fn json_request(
+pub(super) async fn json_request(
     app: &App,
     headers: &HeaderMap,
     body: Body,
@@ -440,7 +442,7 @@ async fn json_request(
     json_object(&body.bytes)
 }
 
-fn str_member(m: &Map<String, Json>, name: &str) -> Result<Option<String>, Failure> {
+pub(super) fn str_member(m: &Map<String, Json>, name: &str) -> Result<Option<String>, Failure> {
     match m.get(name) {
         None | Some(Json::Null) => Ok(None),
         Some(Json::String(s)) => Ok(Some(s.clone())),
@@ -467,7 +469,7 @@ fn bool_member(m: &Map<String, Json>, name: &str) -> Result<Option<bool>, Failur
 }
 
 /// The query string's parameters, percent-decoded.
-fn query(uri: &Uri) -> HashMap<String, String> {
+pub(super) fn query(uri: &Uri) -> HashMap<String, String> {
     let mut out = HashMap::new();
     for pair in uri.query().unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -499,7 +501,7 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn max_items(q: &HashMap<String, String>, default: usize) -> Result<usize, Failure> {
+pub(super) fn max_items(q: &HashMap<String, String>, default: usize) -> Result<usize, Failure> {
     let Some(raw) = q.get("MaxItems") else { return Ok(default) };
     let n: i64 =
         raw.parse().map_err(|_| validation("maxItems", raw, "Member must be an integer between 1 and 10000"))?;
@@ -517,6 +519,13 @@ fn max_items(q: &HashMap<String, String>, default: usize) -> Result<usize, Failu
 /// partial ARN (`<account>:function:<name>[:<qualifier>]`), with `$LATEST` as
 /// the only qualifier that exists.
 pub fn function_name(lambda: &Lambda, raw: &str, qualifier: Option<&str>) -> Result<String, Failure> {
+    Ok(function_ref(lambda, raw, qualifier)?.0)
+}
+
+/// Like [`function_name`], with the qualifier the name or the `Qualifier`
+/// parameter gives (they must agree), checked to name `$LATEST`, a version
+/// or an alias.
+pub fn function_ref(lambda: &Lambda, raw: &str, qualifier: Option<&str>) -> Result<(String, Option<String>), Failure> {
     let parts: Vec<&str> = raw.split(':').collect();
     let (name, qual) = match parts.as_slice() {
         [name] => (*name, None),
@@ -528,15 +537,24 @@ pub fn function_name(lambda: &Lambda, raw: &str, qualifier: Option<&str>) -> Res
         _ => ("", None),
     };
     check_name(if name.is_empty() { raw } else { name }).map_err(LambdaError::from)?;
-    for q in [qual, qualifier].into_iter().flatten() {
-        if q != "$LATEST" {
-            return Err(fail(
-                "ResourceNotFoundException",
-                format!("Function not found: {}:{q}", lambda.registry.function_arn(name)),
-            ));
-        }
+    if let (Some(a), Some(b)) = (qual, qualifier)
+        && a != b
+    {
+        return Err(fail(
+            "InvalidParameterValueException",
+            "The derived qualifier from the function name does not match the specified qualifier.",
+        ));
     }
-    Ok(name.to_string())
+    let q = qual.or(qualifier);
+    if let Some(q) = q
+        && !lambda.registry.has_qualifier(name, q)
+    {
+        return Err(fail(
+            "ResourceNotFoundException",
+            format!("Function not found: {}:{q}", lambda.registry.function_arn(name)),
+        ));
+    }
+    Ok((name.to_string(), q.map(str::to_string)))
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -544,17 +562,23 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// Runs blocking work (compiling, fsyncs) off the async workers.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Failure> + Send + 'static) -> Result<T, Failure> {
+pub(super) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Failure> + Send + 'static,
+) -> Result<T, Failure> {
     tokio::task::spawn_blocking(f).await.map_err(|e| internal("the request's work did not finish", e))?
 }
 
 // ---------------------------------------------------------------- functions
 
 /// `FunctionConfiguration`.
-fn configuration(lambda: &Lambda, r: &FunctionRecord) -> Json {
+pub(super) fn configuration(lambda: &Lambda, r: &FunctionRecord) -> Json {
+    let arn = match r.version.as_str() {
+        "" => lambda.registry.function_arn(&r.name),
+        v => format!("{}:{v}", lambda.registry.function_arn(&r.name)),
+    };
     let mut c = json!({
         "FunctionName": r.name,
-        "FunctionArn": lambda.registry.function_arn(&r.name),
+        "FunctionArn": arn,
         "Runtime": r.runtime,
         "Role": r.role,
         "Handler": r.handler,
@@ -564,7 +588,7 @@ fn configuration(lambda: &Lambda, r: &FunctionRecord) -> Json {
         "MemorySize": r.memory_mb,
         "LastModified": r.last_modified,
         "CodeSha256": hex_to_base64(&r.code_sha256),
-        "Version": "$LATEST",
+        "Version": r.version_label(),
         "TracingConfig": {"Mode": "PassThrough"},
         "RevisionId": r.revision_id,
         "State": "Active",
@@ -796,19 +820,33 @@ async fn list_functions(State(app): State<Arc<App>>, uri: Uri) -> ApiResult {
         Some(marker) => all.partition_point(|r| r.name.as_str() < marker.as_str()),
         None => 0,
     };
-    let page: Vec<Json> = all.iter().skip(start).take(limit).map(|r| configuration(lambda, r)).collect();
-    let mut out = json!({"Functions": page});
-    if let Some(next) = all.get(start + limit) {
-        out["NextMarker"] = json!(next.name);
-    }
+    let out = page(&all, start, limit, "Functions", |r| configuration(lambda, r), |r| r.name.clone());
     Ok(reply(StatusCode::OK, &out))
+}
+
+/// A list operation's answer: `limit` of `all` from `start` as `member`,
+/// and the `NextMarker` of the rest.
+pub(super) fn page<T>(
+    all: &[T],
+    start: usize,
+    limit: usize,
+    member: &str,
+    show: impl Fn(&T) -> Json,
+    marker: impl Fn(&T) -> String,
+) -> Json {
+    let shown: Vec<Json> = all.iter().skip(start).take(limit).map(show).collect();
+    let mut out = json!({ member: shown });
+    if let Some(next) = all.get(start + limit) {
+        out["NextMarker"] = json!(marker(next));
+    }
+    out
 }
 
 async fn get_function(State(app): State<Arc<App>>, PathParam(raw): PathParam, uri: Uri) -> ApiResult {
     let lambda = lambda_state(&app)?;
     let q = query(&uri);
-    let name = function_name(lambda, &raw, q.get("Qualifier").map(String::as_str))?;
-    let r = lambda.registry.get(&name)?;
+    let (name, qualifier) = function_ref(lambda, &raw, q.get("Qualifier").map(String::as_str))?;
+    let r = super::versions::qualified_record(lambda, &name, qualifier.as_deref())?;
     let mut out = json!({
         "Configuration": configuration(lambda, &r),
         "Code": {"RepositoryType": "S3"},
@@ -971,15 +1009,18 @@ async fn account_settings(State(app): State<Arc<App>>) -> ApiResult {
 async fn get_configuration(State(app): State<Arc<App>>, PathParam(raw): PathParam, uri: Uri) -> ApiResult {
     let lambda = lambda_state(&app)?;
     let q = query(&uri);
-    let name = function_name(lambda, &raw, q.get("Qualifier").map(String::as_str))?;
-    let r = lambda.registry.get(&name)?;
+    let (name, qualifier) = function_ref(lambda, &raw, q.get("Qualifier").map(String::as_str))?;
+    let r = super::versions::qualified_record(lambda, &name, qualifier.as_deref())?;
     Ok(reply(StatusCode::OK, &configuration(lambda, &r)))
 }
 
 async fn delete_function(State(app): State<Arc<App>>, PathParam(raw): PathParam, uri: Uri) -> ApiResult {
     let lambda = lambda_state(&app)?;
     let q = query(&uri);
-    let name = function_name(lambda, &raw, q.get("Qualifier").map(String::as_str))?;
+    let (name, qualifier) = function_ref(lambda, &raw, q.get("Qualifier").map(String::as_str))?;
+    if let Some(qualifier) = qualifier {
+        return super::versions::delete_qualified(app, name, qualifier).await;
+    }
     let app2 = app.clone();
     let n = name.clone();
     // As on AWS, the function's event source mappings stay; they fail (and
@@ -1152,7 +1193,7 @@ async fn invoke(
 ) -> ApiResult {
     let lambda = lambda_state(&app)?;
     let q = query(&uri);
-    let name = function_name(lambda, &raw, q.get("Qualifier").map(String::as_str))?;
+    let (name, qualifier) = function_ref(lambda, &raw, q.get("Qualifier").map(String::as_str))?;
     let invocation_type = header(&headers, "x-amz-invocation-type").unwrap_or("RequestResponse");
     if !matches!(invocation_type, "RequestResponse" | "Event" | "DryRun") {
         return Err(validation(
@@ -1172,11 +1213,13 @@ async fn invoke(
     // The event holds the payload's bytes now; the reservation stays with it.
     let ReadBody { bytes, reservation } = payload;
     drop(bytes);
-    let function = lambda.registry.loaded(&name)?;
+    let resolved = lambda.registry.resolve(&name, qualifier.as_deref())?;
+    let function = resolved.loaded;
+    let executed = resolved.version;
     match invocation_type {
         "DryRun" => Ok(empty(StatusCode::NO_CONTENT)),
         "Event" => {
-            let request_id = match lambda.events.submit(app.clone(), name, event).await {
+            let request_id = match lambda.events.submit(app.clone(), name, qualifier, event).await {
                 Ok(id) => id,
                 Err(super::events::Refused::Full(message)) => {
                     return Err(Failure {
@@ -1203,7 +1246,9 @@ async fn invoke(
             let mut resp = (StatusCode::OK, inv.payload()).into_response();
             let h = resp.headers_mut();
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            h.insert("X-Amz-Executed-Version", HeaderValue::from_static("$LATEST"));
+            if let Ok(v) = HeaderValue::from_str(&executed) {
+                h.insert("X-Amz-Executed-Version", v);
+            }
             if let Err(e) = &inv.result {
                 h.insert("X-Amz-Function-Error", HeaderValue::from_static(e.function_error_header()));
             }
@@ -1232,9 +1277,9 @@ async fn create_mapping(State(app): State<Arc<App>>, headers: HeaderMap, body: B
     let Some(raw) = str_member(&m, "FunctionName")? else {
         return Err(validation("functionName", "null", "Member must not be null"));
     };
-    let name = function_name(lambda, &raw, None)?;
+    let (name, qualifier) = function_ref(lambda, &raw, None)?;
     let params = mapping_params(&m)?;
-    let created = lambda.create_mapping(&name, params).await?;
+    let created = lambda.create_mapping(&name, qualifier.as_deref(), params).await?;
     Ok(reply(StatusCode::ACCEPTED, &created.to_lambda_json()))
 }
 
@@ -1273,11 +1318,12 @@ async fn update_mapping(
     let m = json_request(&app, &headers, body, "UpdateEventSourceMapping").await?;
     let lambda = lambda_state(&app)?;
     let function = match str_member(&m, "FunctionName")? {
-        Some(f) => Some(function_name(lambda, &f, None)?),
+        Some(f) => Some(function_ref(lambda, &f, None)?),
         None => None,
     };
     let params = mapping_params(&m)?;
-    let updated = lambda.update_mapping(&uuid, function.as_deref(), params).await?;
+    let updated =
+        lambda.update_mapping(&uuid, function.as_ref().map(|(f, q)| (f.as_str(), q.as_deref())), params).await?;
     Ok(reply(StatusCode::ACCEPTED, &updated.to_lambda_json()))
 }
 

@@ -73,6 +73,10 @@ const QUEUED_EVENT_PREFIX: &[u8] = b"aq/";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct QueuedEvent {
     function: String,
+    /// The version or alias invoked (`None`: `$LATEST`); an alias is
+    /// resolved at each attempt, as it stands then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    qualifier: Option<String>,
     event: String,
     request_id: String,
     /// When it was accepted (ms since the epoch): its age counts from here.
@@ -157,7 +161,13 @@ impl EventQueue {
 
     /// Accepts `event` for `function`: kept in the store, then run in the
     /// background. Returns its request id.
-    pub async fn submit(&self, app: Arc<App>, function: String, event: String) -> Result<String, Refused> {
+    pub async fn submit(
+        &self,
+        app: Arc<App>,
+        function: String,
+        qualifier: Option<String>,
+        event: String,
+    ) -> Result<String, Refused> {
         let cost = event.len() + function.len() + EVENT_OVERHEAD_BYTES;
         let bytes = self.bytes.try_reserve(cost).ok_or_else(|| {
             Refused::Full(format!(
@@ -175,6 +185,7 @@ impl EventQueue {
         let guard = Pending { count: self.pending.clone(), _bytes: Some(bytes) };
         let queued = QueuedEvent {
             function,
+            qualifier,
             event,
             request_id: uuid::Uuid::new_v4().to_string(),
             queued_ms: now_ms(),
@@ -320,7 +331,8 @@ async fn attempt_event(app: &Arc<App>, queued: &mut QueuedEvent, delays: [Durati
             tracing::warn!("asynchronous event dropped: older than the maximum event age");
             return;
         };
-        let Ok(loaded) = lambda.registry.loaded(&queued.function) else {
+        let Ok(loaded) = lambda.registry.resolve(&queued.function, queued.qualifier.as_deref()).map(|r| r.loaded)
+        else {
             tracing::warn!("asynchronous event dropped: the function no longer exists");
             return;
         };
@@ -339,7 +351,10 @@ async fn attempt_event(app: &Arc<App>, queued: &mut QueuedEvent, delays: [Durati
                             tracing::warn!("asynchronous event dropped: throttled until the maximum event age");
                             return;
                         }
-                        let replaced = lambda.registry.loaded(&queued.function).map_or(true, |now| !Arc::ptr_eq(&now, &loaded));
+                        let replaced = lambda
+                            .registry
+                            .resolve(&queued.function, queued.qualifier.as_deref())
+                            .map_or(true, |now| !Arc::ptr_eq(&now.loaded, &loaded));
                         if replaced {
                             break None;
                         }
@@ -396,6 +411,7 @@ mod tests {
     #[test]
     fn keys_sort_by_acceptance() {
         let event = |ms: u64, id: &str| QueuedEvent {
+            qualifier: None,
             function: "f".into(),
             event: "{}".into(),
             request_id: id.into(),

@@ -770,7 +770,7 @@ fn run(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle, dry: bool) -
             None => {
                 let mut params = m.params.clone();
                 params.event_source_arn = Some(arn);
-                let created = rt.block_on(lambda.create_mapping(&m.function, params))?;
+                let created = rt.block_on(lambda.create_mapping(&m.function, None, params))?;
                 applied.changes.push(format!("created mapping {} ({} ← {})", created.uuid, m.function, m.table));
             }
             Some(have) => {

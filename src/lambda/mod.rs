@@ -9,6 +9,7 @@ pub mod manifest;
 pub mod reset;
 pub mod schedule;
 pub mod seed;
+pub mod versions;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -59,6 +60,7 @@ impl From<RegistryError> for LambdaError {
             RegistryError::NotFound(_) => "ResourceNotFoundException",
             RegistryError::Conflict(_) => "ResourceConflictException",
             RegistryError::InvalidParameter(_) => "InvalidParameterValueException",
+            RegistryError::Precondition(_) => "PreconditionFailedException",
             RegistryError::Internal(_) => "ServiceException",
         };
         LambdaError::new(kind, e.to_string())
@@ -109,19 +111,25 @@ pub struct Lambda {
 
 /// Invokes a function by name, resolving it at each invocation, so a mapping
 /// follows code and configuration updates.
+/// A mapping on a version or an alias invokes that qualifier (an alias as
+/// it stands at each invocation, so the mapping follows the alias).
 struct ByName {
     registry: Arc<Registry>,
     name: String,
+    qualifier: Option<String>,
     logs: Arc<logs::FunctionLogs>,
 }
 
 impl Invoker for ByName {
     fn function_arn(&self) -> String {
-        self.registry.function_arn(&self.name)
+        match &self.qualifier {
+            Some(q) => format!("{}:{q}", self.registry.function_arn(&self.name)),
+            None => self.registry.function_arn(&self.name),
+        }
     }
 
     fn invoke(&self, request: InvokeRequest) -> InvokeFuture {
-        let function = self.registry.loaded(&self.name);
+        let function = self.registry.resolve(&self.name, self.qualifier.as_deref()).map(|r| r.loaded);
         let (logs, name) = (self.logs.clone(), self.name.clone());
         Box::pin(async move {
             let request_id = uuid::Uuid::new_v4().to_string();
@@ -197,7 +205,35 @@ impl Lambda {
     }
 
     fn invoker(&self, function: &str) -> Arc<dyn Invoker> {
-        Arc::new(ByName { registry: self.registry.clone(), name: function.to_string(), logs: self.logs.clone() })
+        Arc::new(ByName {
+            registry: self.registry.clone(),
+            name: function.to_string(),
+            qualifier: None,
+            logs: self.logs.clone(),
+        })
+    }
+
+    /// The invoker of mapping `m`: its function, qualified as its ARN is.
+    fn mapping_invoker(&self, m: &MappingConfig) -> Arc<dyn Invoker> {
+        let qualifier = m
+            .function_arn
+            .strip_prefix(&self.registry.function_arn(&m.function_name))
+            .and_then(|rest| rest.strip_prefix(':'))
+            .map(str::to_string);
+        Arc::new(ByName {
+            registry: self.registry.clone(),
+            name: m.function_name.clone(),
+            qualifier,
+            logs: self.logs.clone(),
+        })
+    }
+
+    /// A function's ARN with `qualifier`, if any.
+    fn qualified_arn(&self, function: &str, qualifier: Option<&str>) -> String {
+        match qualifier {
+            Some(q) => format!("{}:{q}", self.registry.function_arn(function)),
+            None => self.registry.function_arn(function),
+        }
     }
 
     /// Starts firing the persisted schedules (call after the mappings start).
@@ -209,7 +245,7 @@ impl Lambda {
     pub async fn start_mappings(&self) {
         let all: Vec<MappingConfig> = self.lock().values().cloned().collect();
         for m in all {
-            let invoker = self.invoker(&m.function_name);
+            let invoker = self.mapping_invoker(&m);
             if let Err(e) = self.engine.upsert(m.clone(), invoker).await {
                 tracing::error!(mapping = %m.uuid, error = %e, "event source mapping not started");
             }
@@ -231,13 +267,17 @@ impl Lambda {
     }
 
     /// CreateEventSourceMapping: maps `params.event_source_arn` to `function`.
-    pub async fn create_mapping(&self, function: &str, params: MappingParams) -> Result<MappingConfig, LambdaError> {
+    pub async fn create_mapping(
+        &self,
+        function: &str,
+        qualifier: Option<&str>,
+        params: MappingParams,
+    ) -> Result<MappingConfig, LambdaError> {
         let record = self.registry.get(function)?;
-        let arn = self.registry.function_arn(&record.name);
+        let arn = self.qualified_arn(&record.name, qualifier);
         let m = MappingConfig::create(params, &record.name, &arn, now_ms())?;
         self.check_source(&m.event_source_arn)?;
-        if self.lock().values().any(|o| o.function_name == m.function_name && o.event_source_arn == m.event_source_arn)
-        {
+        if self.lock().values().any(|o| o.function_arn == m.function_arn && o.event_source_arn == m.event_source_arn) {
             return Err(LambdaError::new(
                 "ResourceConflictException",
                 format!(
@@ -246,7 +286,7 @@ impl Lambda {
                     m.function_name,
                     self.lock()
                         .values()
-                        .find(|o| o.function_name == m.function_name && o.event_source_arn == m.event_source_arn)
+                        .find(|o| o.function_arn == m.function_arn && o.event_source_arn == m.event_source_arn)
                         .map(|o| o.uuid.clone())
                         .unwrap_or_default()
                 ),
@@ -254,7 +294,7 @@ impl Lambda {
         }
         self.persist(&m)?;
         self.lock().insert(m.uuid.clone(), m.clone());
-        self.engine.upsert(m.clone(), self.invoker(&m.function_name)).await?;
+        self.engine.upsert(m.clone(), self.mapping_invoker(&m)).await?;
         Ok(m)
     }
 
@@ -263,19 +303,19 @@ impl Lambda {
     pub async fn update_mapping(
         &self,
         uuid: &str,
-        function: Option<&str>,
+        function: Option<(&str, Option<&str>)>,
         params: MappingParams,
     ) -> Result<MappingConfig, LambdaError> {
         let mut m = self.mapping(uuid)?;
-        if let Some(f) = function {
+        if let Some((f, qualifier)) = function {
             let record = self.registry.get(f)?;
             m.function_name = record.name.clone();
-            m.function_arn = self.registry.function_arn(&record.name);
+            m.function_arn = self.qualified_arn(&record.name, qualifier);
         }
         m.update(params, now_ms())?;
         self.persist(&m)?;
         self.lock().insert(m.uuid.clone(), m.clone());
-        self.engine.upsert(m.clone(), self.invoker(&m.function_name)).await?;
+        self.engine.upsert(m.clone(), self.mapping_invoker(&m)).await?;
         Ok(m)
     }
 
