@@ -969,11 +969,49 @@ async fn versions_and_aliases() {
     assert_eq!(v3.version(), Some("3"));
     assert_eq!(v3.timeout(), Some(5));
 
-    // Deleting the function deletes its versions and aliases.
+    // Operations on $LATEST alone refuse another qualifier; a version is
+    // written as Lambda writes it.
+    let err = client
+        .put_function_concurrency()
+        .function_name("vers:3")
+        .reserved_concurrent_executions(1)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ResourceNotFoundException");
+    let err = client.invoke().function_name("vers:03").send().await.unwrap_err();
+    assert_eq!(code(&err), "ResourceNotFoundException");
+    // An alias on $LATEST takes no routing weights, whichever member moves it there.
+    client
+        .create_alias()
+        .function_name("vers")
+        .name("split")
+        .function_version("3")
+        .routing_config(routed(0.5))
+        .send()
+        .await
+        .unwrap();
+    let err =
+        client.update_alias().function_name("vers").name("split").function_version("$LATEST").send().await.unwrap_err();
+    assert_eq!(code(&err), "InvalidParameterValueException");
+    client.delete_alias().function_name("vers").name("split").send().await.unwrap();
+
+    // Deleting the function deletes its versions and aliases; `Publish`
+    // makes version 1 at once.
     client.delete_function().function_name("vers").send().await.unwrap();
-    create_raw(&client, "vers", "echo").await;
+    let created = client
+        .create_function()
+        .function_name("vers")
+        .runtime(Runtime::from("wasm32-wasip2"))
+        .role(ROLE)
+        .code(FunctionCode::builder().zip_file(Blob::new(example_bytes("echo"))).build())
+        .publish(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.version(), Some("1"));
     let versions = client.list_versions_by_function().function_name("vers").send().await.unwrap();
-    assert_eq!(versions.versions().len(), 1);
+    assert_eq!(versions.versions().len(), 2);
     assert!(client.list_aliases().function_name("vers").send().await.unwrap().aliases().is_empty());
 }
 

@@ -265,6 +265,7 @@ impl LoadedFunction {
             duration,
             memory_size_mb: self.config.memory_mb,
             max_memory_used_mb: state.limiter.peak.div_ceil(MIB) as u32,
+            version: self.config.version.clone(),
         }
     }
 

@@ -70,6 +70,8 @@ pub struct Invocation {
     pub memory_size_mb: u32,
     /// The guest's peak linear memory, rounded up to the MB.
     pub max_memory_used_mb: u32,
+    /// The version that ran: `$LATEST` or a published version's number.
+    pub version: String,
 }
 
 impl Invocation {

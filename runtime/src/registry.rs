@@ -409,14 +409,17 @@ impl Registry {
         record.revision_id = uuid::Uuid::new_v4().to_string();
         let loaded = self.load(&record)?;
         let mut map = self.write_map();
-        if !map.contains_key(&record.name) {
+        let Some((current, _)) = map.get(&record.name) else {
             return Err(not_found(&self.function_arn(&record.name)));
-        }
+        };
+        // A PublishVersion since `record` was read counts: numbers are never reused.
+        record.last_version = record.last_version.max(current.last_version);
         self.persist(&record)?;
         map.insert(record.name.clone(), (record.clone(), loaded.clone()));
-        drop(map);
-        // The versions count against the (perhaps new) reserved concurrency.
+        // The versions count against the (perhaps new) reserved concurrency;
+        // taken before the map is let go, so two updates relink in order.
         let mut versions = self.write_versions();
+        drop(map);
         for ((_, _), (v, f)) in versions.range_mut((record.name.clone(), 0)..=(record.name.clone(), u64::MAX)) {
             match self.load_version(v, &loaded) {
                 Ok(reloaded) => *f = reloaded,
@@ -429,7 +432,7 @@ impl Registry {
     /// Deletes a function. Its kept code stays (another function may share it).
     pub fn delete(&self, name: &str) -> Result<FunctionRecord, RegistryError> {
         let mut map = self.write_map();
-        let (record, _) = map.remove(name).ok_or_else(|| not_found(&self.function_arn(name)))?;
+        let record = map.get(name).map(|(r, _)| r.clone()).ok_or_else(|| not_found(&self.function_arn(name)))?;
         let mut versions = self.write_versions();
         let mut aliases = self.write_aliases();
         let mut writes = vec![([FN_PREFIX, name.as_bytes()].concat(), None)];
@@ -443,6 +446,7 @@ impl Registry {
         writes.extend(numbers.iter().map(|n| (version_key(name, *n), None)));
         writes.extend(names.iter().map(|a| (alias_key(name, a), None)));
         self.store.sys_write(writes)?;
+        map.remove(name);
         for n in numbers {
             versions.remove(&(name.to_string(), n));
         }
@@ -484,7 +488,11 @@ impl Registry {
                 "Function {name} has {MAX_VERSIONS_PER_FUNCTION} versions, Tidepool's limit; delete some to publish another."
             )));
         }
-        let n = latest.last_version + 1;
+        let highest = versions
+            .range((name.to_string(), 0)..=(name.to_string(), u64::MAX))
+            .next_back()
+            .map_or(0, |((_, n), _)| *n);
+        let n = latest.last_version.max(highest) + 1;
         let mut version = latest.clone();
         version.version = n.to_string();
         version.last_version = 0;
@@ -554,7 +562,7 @@ impl Registry {
         match qualifier {
             "$LATEST" => true,
             q if q.bytes().all(|b| b.is_ascii_digit()) => {
-                q.parse::<u64>().is_ok_and(|n| self.read_versions().contains_key(&(name.to_string(), n)))
+                version_number(q).is_some_and(|n| self.read_versions().contains_key(&(name.to_string(), n)))
             }
             q => self.read_aliases().contains_key(&(name.to_string(), q.to_string())),
         }
@@ -581,7 +589,7 @@ impl Registry {
                 self.read_map().get(name).cloned().ok_or_else(|| not_found(&self.function_arn(name)))?;
             return Ok(Resolved { record, loaded, version });
         }
-        let n: u64 = version.parse().map_err(|_| qualified_not_found(&version))?;
+        let n = version_number(&version).ok_or_else(|| qualified_not_found(&version))?;
         let (record, loaded) =
             self.read_versions().get(&(name.to_string(), n)).cloned().ok_or_else(|| qualified_not_found(&version))?;
         Ok(Resolved { record, loaded, version })
@@ -693,6 +701,11 @@ impl Registry {
     pub fn list(&self) -> Vec<FunctionRecord> {
         self.read_map().values().map(|(r, _)| r.clone()).collect()
     }
+}
+
+/// A version number written as Lambda writes it (`3`, not `03`).
+pub fn version_number(q: &str) -> Option<u64> {
+    q.parse::<u64>().ok().filter(|n| *n > 0 && n.to_string() == q)
 }
 
 /// The version an invocation of `alias` runs, given a uniform `random`:

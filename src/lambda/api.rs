@@ -517,9 +517,17 @@ pub(super) fn max_items(q: &HashMap<String, String>, default: usize) -> Result<u
 /// The function a path or member names: a name, an ARN
 /// (`arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]`) or a
 /// partial ARN (`<account>:function:<name>[:<qualifier>]`), with `$LATEST` as
-/// the only qualifier that exists.
+/// the only qualifier it takes: the operations that take a version or an
+/// alias use [`function_ref`].
 pub fn function_name(lambda: &Lambda, raw: &str, qualifier: Option<&str>) -> Result<String, Failure> {
-    Ok(function_ref(lambda, raw, qualifier)?.0)
+    let (name, q) = function_ref(lambda, raw, qualifier)?;
+    match q.as_deref() {
+        None | Some("$LATEST") => Ok(name),
+        Some(q) => Err(fail(
+            "ResourceNotFoundException",
+            format!("Function not found: {}:{q}", lambda.registry.function_arn(&name)),
+        )),
+    }
 }
 
 /// Like [`function_name`], with the qualifier the name or the `Qualifier`
@@ -798,6 +806,7 @@ async fn create_function(State(app): State<Arc<App>>, headers: HeaderMap, body: 
         check_tag_count(record.tags.len())?;
     }
     let handler = str_member(&m, "Handler")?;
+    let publish = bool_member(&m, "Publish")?.unwrap_or(false);
     let app2 = app.clone();
     drop(m);
     let record = blocking(move || {
@@ -805,7 +814,12 @@ async fn create_function(State(app): State<Arc<App>>, headers: HeaderMap, body: 
         let (component, entry) = extract_component(code, handler.as_deref(), true)?;
         record.handler = handler.or(entry).unwrap_or_else(|| "handler.wasm".into());
         let lambda = lambda_state(&app2)?;
-        Ok(lambda.registry.create(record, &component)?)
+        let created = lambda.registry.create(record, &component)?;
+        // `Publish`: version 1 at once, and its configuration in the answer.
+        if publish {
+            return Ok(lambda.registry.publish(&created.name, None, None)?);
+        }
+        Ok(created)
     })
     .await?;
     Ok(reply(StatusCode::CREATED, &configuration(lambda, &record)))
@@ -1081,6 +1095,7 @@ async fn update_code(
     check_revision(&m, &current)?;
     let code = zip_file(&m)?;
     let dry_run = bool_member(&m, "DryRun")?.unwrap_or(false);
+    let publish = bool_member(&m, "Publish")?.unwrap_or(false);
     drop(m);
     let app2 = app.clone();
     let record =
@@ -1094,7 +1109,11 @@ async fn update_code(
                 })?;
                 return Ok(current);
             }
-            Ok(lambda.registry.update_code(&name, &component)?)
+            let updated = lambda.registry.update_code(&name, &component)?;
+            if publish {
+                return Ok(lambda.registry.publish(&name, None, None)?);
+            }
+            Ok(updated)
         })
         .await?;
     Ok(reply(StatusCode::OK, &configuration(lambda, &record)))

@@ -126,7 +126,7 @@ fn now_ms() -> u64 {
 /// newline counts).
 pub fn framed_lines(inv: &Invocation) -> Vec<String> {
     let mut lines = Vec::with_capacity(4);
-    lines.push(format!("START RequestId: {} Version: $LATEST", inv.request_id));
+    lines.push(format!("START RequestId: {} Version: {}", inv.request_id, inv.version));
     if inv.logs_dropped_bytes > 0 {
         lines.push(format!("[{} earlier bytes of this invocation's output were dropped]", inv.logs_dropped_bytes));
     }

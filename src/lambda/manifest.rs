@@ -761,7 +761,10 @@ fn run(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle, dry: bool) -
         };
         let spec = &spec;
         let arn = app.stream_arn(&m.table, &spec.label);
-        let existing = lambda.mappings(Some(&m.function), Some(&arn)).into_iter().next();
+        // The manifest's mapping is on the unqualified function, not on one of its aliases.
+        let unqualified = lambda.registry.function_arn(&m.function);
+        let existing =
+            lambda.mappings(Some(&m.function), Some(&arn)).into_iter().find(|have| have.function_arn == unqualified);
         match existing {
             None if dry => {
                 check_mapping(lambda, m, arn)?;

@@ -215,11 +215,8 @@ impl Lambda {
 
     /// The invoker of mapping `m`: its function, qualified as its ARN is.
     fn mapping_invoker(&self, m: &MappingConfig) -> Arc<dyn Invoker> {
-        let qualifier = m
-            .function_arn
-            .strip_prefix(&self.registry.function_arn(&m.function_name))
-            .and_then(|rest| rest.strip_prefix(':'))
-            .map(str::to_string);
+        // `arn:aws:lambda:<region>:<account>:function:<name>:<qualifier>`
+        let qualifier = m.function_arn.split(':').nth(7).map(str::to_string);
         Arc::new(ByName {
             registry: self.registry.clone(),
             name: m.function_name.clone(),

@@ -366,8 +366,16 @@ async fn update_alias(
             if let Some(w) = weights {
                 a.additional_weights = w;
             }
+            if !a.additional_weights.is_empty() && a.function_version == "$LATEST" {
+                return Err(RegistryError::InvalidParameter(
+                    "$LATEST is not supported for an alias pointing to more than 1 version".into(),
+                ));
+            }
             if a.additional_weights.contains_key(&a.function_version) {
-                a.additional_weights.remove(&a.function_version);
+                return Err(RegistryError::InvalidParameter(format!(
+                    "Invalid function version {0}. Function version {0} is already included in routing configuration.",
+                    a.function_version
+                )));
             }
             Ok(())
         })?)
