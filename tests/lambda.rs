@@ -1063,3 +1063,143 @@ async fn a_mapping_on_an_alias_follows_the_alias() {
     .await;
     assert_eq!(t, 7, "only the record after the alias moved reached the leaderboard");
 }
+
+/// Event invoke configs: retry attempts, and OnSuccess / OnFailure
+/// destinations to a table and to another function.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_invoke_configs_send_outcomes_to_destinations() {
+    use aws_sdk_lambda::types::{DestinationConfig, OnFailure, OnSuccess};
+    let Harness { server, client: ddb, dir: _dir } = harness().await;
+    common::create_table(&ddb, "Outcomes", None).await;
+    let table_arn = "arn:aws:dynamodb:us-east-1:000000000000:table/Outcomes";
+    let client = common::lambda_client(&server.endpoint());
+    create_raw(&client, "ok", "echo").await;
+    create_raw(&client, "collector", "echo").await;
+    create_raw(&client, "bad", "misbehave").await;
+    let fn_arn = |name: &str| format!("arn:aws:lambda:us-east-1:000000000000:function:{name}");
+    let to = |success: Option<String>, failure: Option<String>| {
+        DestinationConfig::builder()
+            .set_on_success(success.map(|d| OnSuccess::builder().destination(d).build()))
+            .set_on_failure(failure.map(|d| OnFailure::builder().destination(d).build()))
+            .build()
+    };
+
+    // Mistakes first.
+    let err = client.get_function_event_invoke_config().function_name("ok").send().await.unwrap_err();
+    assert_eq!(code(&err), "ResourceNotFoundException");
+    let put_ok = || client.put_function_event_invoke_config().function_name("ok");
+    let err = put_ok().maximum_retry_attempts(3).send().await.unwrap_err();
+    assert_eq!(code(&err), "ValidationException");
+    let err = put_ok().maximum_event_age_in_seconds(59).send().await.unwrap_err();
+    assert_eq!(code(&err), "ValidationException");
+    let sqs = Some("arn:aws:sqs:us-east-1:000000000000:q".to_string());
+    let err = put_ok().destination_config(to(sqs, None)).send().await.unwrap_err();
+    assert_eq!(code(&err), "InvalidParameterValueException");
+    let err = client.put_function_event_invoke_config().function_name("nobody").send().await.unwrap_err();
+    assert_eq!(code(&err), "ResourceNotFoundException");
+
+    // ok → (success) collector → (success) the table.
+    let put = client
+        .put_function_event_invoke_config()
+        .function_name("ok")
+        .maximum_event_age_in_seconds(3600)
+        .destination_config(to(Some(fn_arn("collector")), None))
+        .send()
+        .await
+        .unwrap();
+    assert!(put.function_arn().unwrap().ends_with(":function:ok:$LATEST"), "{:?}", put.function_arn());
+    assert_eq!(put.maximum_event_age_in_seconds(), Some(3600));
+    assert_eq!(put.maximum_retry_attempts(), None);
+    client
+        .put_function_event_invoke_config()
+        .function_name("collector")
+        .destination_config(to(Some(table_arn.into()), None))
+        .send()
+        .await
+        .unwrap();
+    // bad fails once (no retries) → the table.
+    client
+        .put_function_event_invoke_config()
+        .function_name("bad")
+        .maximum_retry_attempts(2)
+        .destination_config(to(None, Some(table_arn.into())))
+        .send()
+        .await
+        .unwrap();
+    let updated = client
+        .update_function_event_invoke_config()
+        .function_name("bad")
+        .maximum_retry_attempts(0)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(updated.maximum_retry_attempts(), Some(0));
+    assert_eq!(
+        updated.destination_config().and_then(|d| d.on_failure()).and_then(|f| f.destination()),
+        Some(table_arn),
+        "an update keeps the members it leaves out"
+    );
+    let listed = client.list_function_event_invoke_configs().function_name("bad").send().await.unwrap();
+    assert_eq!(listed.function_event_invoke_configs().len(), 1);
+
+    let invoke = |name: &'static str, payload: Value| {
+        let client = client.clone();
+        async move {
+            let out = client
+                .invoke()
+                .function_name(name)
+                .invocation_type(InvocationType::Event)
+                .payload(Blob::new(payload.to_string()))
+                .send()
+                .await
+                .unwrap();
+            out.request_id().unwrap().to_string()
+        }
+    };
+    let record = |id: String| {
+        let ddb = ddb.clone();
+        async move {
+            let got = ddb.get_item().table_name("Outcomes").key("pk", s(&id)).send().await.unwrap();
+            match got.item().and_then(|i| i.get("payload")) {
+                Some(AttributeValue::S(json)) => Some(serde_json::from_str::<Value>(json).unwrap()),
+                _ => None,
+            }
+        }
+    };
+
+    let failed_id = invoke("bad", json!({"action": "nonsense"})).await;
+    let failed = eventually("bad's failure record", || record(failed_id.clone())).await;
+    assert_eq!(failed["requestContext"]["condition"], "RetriesExhausted");
+    assert_eq!(failed["requestContext"]["approximateInvokeCount"], 1);
+    assert!(failed["requestContext"]["functionArn"].as_str().unwrap().ends_with(":function:bad:$LATEST"));
+    assert_eq!(failed["requestPayload"]["action"], "nonsense");
+    assert_eq!(failed["responseContext"]["functionError"], "Handled");
+    assert_eq!(failed["responsePayload"]["errorType"], "UnknownAction");
+
+    invoke("ok", json!({"hello": "world"})).await;
+    // collector's own success record names the record ok's success sent it.
+    let chained = eventually("collector's success record", || {
+        let ddb = ddb.clone();
+        async move {
+            let items = ddb.scan().table_name("Outcomes").send().await.unwrap();
+            items.items().iter().find_map(|i| match i.get("payload") {
+                Some(AttributeValue::S(json)) => {
+                    let v: Value = serde_json::from_str(json).unwrap();
+                    v["requestContext"]["functionArn"].as_str().unwrap().ends_with(":collector:$LATEST").then_some(v)
+                }
+                _ => None,
+            })
+        }
+    })
+    .await;
+    assert_eq!(chained["requestContext"]["condition"], "Success");
+    let inner = &chained["requestPayload"];
+    assert_eq!(inner["requestContext"]["condition"], "Success");
+    assert!(inner["requestContext"]["functionArn"].as_str().unwrap().ends_with(":function:ok:$LATEST"));
+    assert_eq!(inner["requestPayload"]["hello"], "world");
+    assert_eq!(inner["responsePayload"]["hello"], "world");
+
+    client.delete_function_event_invoke_config().function_name("bad").send().await.unwrap();
+    let err = client.get_function_event_invoke_config().function_name("bad").send().await.unwrap_err();
+    assert_eq!(code(&err), "ResourceNotFoundException");
+}

@@ -349,7 +349,7 @@ async fn client_mistakes_get_lambdas_json_errors() {
     for (method, path) in [
         ("PATCH", "/2015-03-31/functions/f/aliases"),
         ("PUT", "/2015-03-31/functions/f/versions"),
-        ("GET", "/2019-09-25/functions/f/event-invoke-config"),
+        ("PATCH", "/2019-09-25/functions/f/event-invoke-config"),
         ("PATCH", "/2015-03-31/functions/"),
         ("GET", "/2015-03-31/functions/f/invocations"),
         ("DELETE", "/tidepool/deploy"),

@@ -163,6 +163,7 @@ pub fn routes() -> Router<Arc<App>> {
     router = route(router, "/2015-03-31/functions/{name}/code", put(update_code));
     router = route(router, "/2015-03-31/functions/{name}/invocations", post(invoke));
     router = super::versions::routes(router, route);
+    router = super::invoke_config::routes(router, route);
     router = route(router, "/2017-10-31/functions/{name}/concurrency", put(put_concurrency).delete(delete_concurrency));
     router = route(router, "/2019-09-30/functions/{name}/concurrency", get(get_concurrency));
     router = route(router, "/2015-03-31/event-source-mappings", post(create_mapping).get(list_mappings));
@@ -1039,7 +1040,13 @@ async fn delete_function(State(app): State<Arc<App>>, PathParam(raw): PathParam,
     let n = name.clone();
     // As on AWS, the function's event source mappings stay; they fail (and
     // retry) until a function of that name exists again.
-    blocking(move || Ok(lambda_state(&app2)?.registry.delete(&n)?)).await?;
+    blocking(move || {
+        let lambda = lambda_state(&app2)?;
+        lambda.registry.delete(&n)?;
+        super::invoke_config::forget_function(&app2.store, &n).map_err(LambdaError::from)?;
+        Ok(())
+    })
+    .await?;
     lambda.logs.remove(&name);
     Ok(empty(StatusCode::NO_CONTENT))
 }

@@ -1,7 +1,8 @@
 //! Asynchronous invocations (`InvocationType: Event`), as Lambda runs them:
 //! accepted with a 202, run at least once when the function can take
 //! them, retried twice after a function error, dropped past the maximum
-//! event age.
+//! event age (six hours); a function's event invoke config
+//! (`invoke_config.rs`) changes both and names where the outcome goes.
 //!
 //! The queue is durable: an accepted event is written to the store's
 //! system entries (`aq/<queued ms>/<request id>`, with its attempts so
@@ -24,12 +25,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tidepool_runtime::InvokeOptions;
 use tidepool_runtime::limits::MAX_LOGGED_TEXT_BYTES;
 use tidepool_runtime::text::Bounded;
+use tidepool_runtime::{Invocation, InvokeOptions};
 
-use super::LambdaError;
 use super::budget::{ByteBudget, Reservation};
+use super::{LambdaError, invoke_config};
 use crate::dynamodb::App;
 
 /// Lambda retries an asynchronous invocation whose function fails twice.
@@ -306,35 +307,75 @@ async fn forget_key(app: &Arc<App>, key: Vec<u8>) {
     }
 }
 
-/// Runs one asynchronous event to its end (see the module doc), then
+/// What became of an asynchronous event, for its destinations.
+enum Outcome {
+    /// The function returned.
+    Success(Invocation),
+    /// The function failed on every attempt the config allows.
+    RetriesExhausted(Option<Invocation>),
+    /// The event grew older than the maximum event age (waiting for
+    /// concurrency, or between retries).
+    TooOld(Option<Invocation>),
+    /// The function is gone, or the server is stopping.
+    Dropped,
+}
+
+/// Runs one asynchronous event to its end (see the module doc), delivers
+/// its outcome to the destination its event invoke config names, then
 /// removes it from the store.
-#[tracing::instrument(skip_all, fields(function = %queued.function, request_id = %queued.request_id))]
-async fn run_event(app: Arc<App>, mut queued: QueuedEvent, delays: [Duration; ASYNC_RETRIES]) {
-    attempt_event(&app, &mut queued, delays).await;
-    forget_key(&app, queued.key()).await;
+///
+/// Boxed, with a named type: a destination function's event is submitted
+/// from inside, and runs this again.
+fn run_event(
+    app: Arc<App>,
+    mut queued: QueuedEvent,
+    delays: [Duration; ASYNC_RETRIES],
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    use tracing::Instrument;
+    let span = tracing::info_span!("run_event", function = %queued.function, request_id = %queued.request_id);
+    Box::pin(
+        async move {
+            let outcome = attempt_event(&app, &mut queued, delays).await;
+            deliver(&app, &queued, outcome).await;
+            forget_key(&app, queued.key()).await;
+        }
+        .instrument(span),
+    )
 }
 
 /// Attempts the event until it succeeds or is dropped: waiting for
 /// concurrency (a throttle is waited out, not counted) while the event is
-/// younger than [`MAX_EVENT_AGE`].
-async fn attempt_event(app: &Arc<App>, queued: &mut QueuedEvent, delays: [Duration; ASYNC_RETRIES]) {
+/// younger than its maximum age, retrying a failure as often as its
+/// function's event invoke config allows ([`ASYNC_RETRIES`] and
+/// [`MAX_EVENT_AGE`] without one). The config is read at each attempt.
+async fn attempt_event(app: &Arc<App>, queued: &mut QueuedEvent, delays: [Duration; ASYNC_RETRIES]) -> Outcome {
     let event: Arc<str> = queued.event.clone().into();
     // A retry that was due later when the server stopped waits out the rest.
     let due = Duration::from_millis(queued.retry_at_ms.saturating_sub(now_ms()));
     if !due.is_zero() {
         tokio::time::sleep(due).await;
     }
-    while queued.attempts <= ASYNC_RETRIES {
-        let Some(lambda) = app.lambda.get() else { return };
+    let mut last: Option<Invocation> = None;
+    loop {
+        let Some(lambda) = app.lambda.get() else { return Outcome::Dropped };
+        let config = invoke_config::load(&app.store, &queued.function, queued.qualifier.as_deref());
+        let retries = config.as_ref().and_then(|c| c.maximum_retry_attempts).map_or(ASYNC_RETRIES, |n| n as usize);
+        let max_age = config
+            .as_ref()
+            .and_then(|c| c.maximum_event_age_secs)
+            .map_or(MAX_EVENT_AGE, |s| Duration::from_secs(u64::from(s)));
+        if queued.attempts > retries {
+            return Outcome::RetriesExhausted(last);
+        }
         let age = Duration::from_millis(now_ms().saturating_sub(queued.queued_ms));
-        let Some(left) = MAX_EVENT_AGE.checked_sub(age) else {
+        let Some(left) = max_age.checked_sub(age) else {
             tracing::warn!("asynchronous event dropped: older than the maximum event age");
-            return;
+            return Outcome::TooOld(last);
         };
         let Ok(loaded) = lambda.registry.resolve(&queued.function, queued.qualifier.as_deref()).map(|r| r.loaded)
         else {
             tracing::warn!("asynchronous event dropped: the function no longer exists");
-            return;
+            return Outcome::Dropped;
         };
         // The wait keeps its place in line; every second it looks whether
         // the function was replaced (its reserved concurrency raised from
@@ -349,7 +390,7 @@ async fn attempt_event(app: &Arc<App>, queued: &mut QueuedEvent, delays: [Durati
                     _ = tokio::time::sleep(THROTTLE_RECHECK) => {
                         if tokio::time::Instant::now() >= deadline {
                             tracing::warn!("asynchronous event dropped: throttled until the maximum event age");
-                            return;
+                            return Outcome::TooOld(last);
                         }
                         let replaced = lambda
                             .registry
@@ -374,33 +415,108 @@ async fn attempt_event(app: &Arc<App>, queued: &mut QueuedEvent, delays: [Durati
             Ok(inv) => inv,
             Err(e) => {
                 tracing::error!(error = %e, "asynchronous invocation did not finish");
-                return;
+                return Outcome::Dropped;
             }
         };
-        let Err(error) = &inv.result else { return };
+        let attempt = queued.attempts;
+        queued.attempts += 1;
+        let Err(error) = &inv.result else { return Outcome::Success(inv) };
         // The error may be megabytes: the server's log gets its head only.
         let error = format!(
             "{}: {}",
             Bounded(&error.error_type, MAX_LOGGED_TEXT_BYTES),
             Bounded(&error.error_message, MAX_LOGGED_TEXT_BYTES)
         );
-        let attempt = queued.attempts;
-        queued.attempts += 1;
-        match delays.get(attempt) {
-            Some(delay) => {
-                tracing::info!(attempt = attempt + 1, %error, "asynchronous invocation failed; retrying in {delay:?}");
-                // The attempt, and when the next is due, count across a restart too.
-                queued.retry_at_ms = now_ms() + delay.as_millis() as u64;
-                if let Err(e) = save(app, queued).await {
-                    tracing::warn!(error = %e, "the retry count of an asynchronous event was not saved");
+        if attempt >= retries {
+            tracing::warn!(attempts = attempt + 1, %error, "asynchronous invocation failed; event dropped");
+            return Outcome::RetriesExhausted(Some(inv));
+        }
+        let delay = delays[attempt.min(ASYNC_RETRIES - 1)];
+        tracing::info!(attempt = attempt + 1, %error, "asynchronous invocation failed; retrying in {delay:?}");
+        // The attempt, and when the next is due, count across a restart too.
+        queued.retry_at_ms = now_ms() + delay.as_millis() as u64;
+        if let Err(e) = save(app, queued).await {
+            tracing::warn!(error = %e, "the retry count of an asynchronous event was not saved");
+        }
+        last = Some(inv);
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// Lambda's invocation record for a destination.
+fn invocation_record(app: &App, queued: &QueuedEvent, condition: &str, inv: Option<&Invocation>) -> serde_json::Value {
+    let parse = |s: &str| serde_json::from_str(s).unwrap_or_else(|_| serde_json::Value::String(s.to_string()));
+    let function_arn = match app.lambda.get() {
+        Some(l) => format!(
+            "{}:{}",
+            l.registry.function_arn(&queued.function),
+            queued.qualifier.as_deref().unwrap_or("$LATEST")
+        ),
+        None => queued.function.clone(),
+    };
+    let mut record = serde_json::json!({
+        "version": "1.0",
+        "timestamp": format!("{}Z", tidepool_store::format_timestamp_millis(now_ms())),
+        "requestContext": {
+            "requestId": queued.request_id,
+            "functionArn": function_arn,
+            "condition": condition,
+            "approximateInvokeCount": queued.attempts,
+        },
+        "requestPayload": parse(&queued.event),
+    });
+    if let Some(inv) = inv {
+        let mut response = serde_json::json!({"statusCode": 200, "executedVersion": inv.version});
+        if let Err(e) = &inv.result {
+            response["functionError"] = e.function_error_header().into();
+        }
+        record["responseContext"] = response;
+        record["responsePayload"] = parse(&inv.payload());
+    }
+    record
+}
+
+/// Sends the outcome of an event to the destination its config names for
+/// it (`OnSuccess`, or `OnFailure` after its retries or its age ran out).
+async fn deliver(app: &Arc<App>, queued: &QueuedEvent, outcome: Outcome) {
+    let Some(config) = invoke_config::load(&app.store, &queued.function, queued.qualifier.as_deref()) else { return };
+    let (destination, condition, inv) = match outcome {
+        Outcome::Success(inv) => (config.on_success, "Success", Some(inv)),
+        Outcome::RetriesExhausted(inv) => (config.on_failure, "RetriesExhausted", inv),
+        Outcome::TooOld(inv) => (config.on_failure, "EventAgeExceeded", inv),
+        Outcome::Dropped => return,
+    };
+    let Some(destination) = destination else { return };
+    let record = invocation_record(app, queued, condition, inv.as_ref());
+    match invoke_config::destination(&destination) {
+        Some(invoke_config::Destination::Table(_)) => {
+            let store = app.store.clone();
+            let d = destination.clone();
+            let written = tokio::task::spawn_blocking(move || {
+                tidepool_runtime::esm::write_destination_record(&store, &d, record)
+            })
+            .await;
+            match written {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(%destination, error = %e, "the asynchronous destination record was not written")
                 }
-                tokio::time::sleep(*delay).await;
-            }
-            None => {
-                tracing::warn!(attempts = attempt + 1, %error, "asynchronous invocation failed; event dropped");
-                return;
+                Err(e) => {
+                    tracing::warn!(%destination, error = %e, "the asynchronous destination record was not written")
+                }
             }
         }
+        Some(invoke_config::Destination::Function(name, qualifier)) => {
+            let Some(lambda) = app.lambda.get() else { return };
+            if let Err(e) = lambda.events.submit(app.clone(), name, qualifier, record.to_string()).await {
+                let reason = match e {
+                    Refused::Full(m) => m,
+                    Refused::Store(e) => e.to_string(),
+                };
+                tracing::warn!(%destination, %reason, "the asynchronous destination function was not invoked");
+            }
+        }
+        None => tracing::warn!(%destination, "not a destination Tidepool delivers to"),
     }
 }
 

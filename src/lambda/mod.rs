@@ -4,6 +4,7 @@
 pub mod api;
 pub mod budget;
 pub mod events;
+pub mod invoke_config;
 pub mod logs;
 pub mod manifest;
 pub mod reset;

@@ -95,7 +95,12 @@ pub async fn delete_qualified(app: Arc<App>, name: String, qualifier: String) ->
             "Deletion of aliases is not supported. Use DeleteAlias to delete an alias.",
         ));
     };
-    blocking(move || Ok(lambda_state(&app)?.registry.delete_version(&name, n)?)).await?;
+    blocking(move || {
+        lambda_state(&app)?.registry.delete_version(&name, n)?;
+        super::invoke_config::forget(&app.store, &name, &qualifier).map_err(super::LambdaError::from)?;
+        Ok(())
+    })
+    .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 

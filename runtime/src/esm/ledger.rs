@@ -298,6 +298,27 @@ impl Ledger for StoreLedger {
     }
 }
 
+/// Writes one destination record that no checkpoint covers (an
+/// asynchronous invocation's `OnSuccess` or `OnFailure` record) as an item
+/// of the table `destination` names, as [`destination_item`] shapes it.
+pub fn write_destination_record(store: &Store, destination: &str, record: Json) -> Result<(), LedgerError> {
+    let f = FailureRecord {
+        shard: String::new(),
+        destination: destination.to_string(),
+        record,
+        depth: 0,
+        seqs: Vec::new(),
+    };
+    let (table, item) = destination_item(store, &f)?;
+    let key = item.clone();
+    let op = WriteOp { table, key, decide: Box::new(move |_| Ok(Decision::Put(item))) };
+    let options = WriteOptions { transaction: false, origin: Origin { ttl: false, depth: 1 }, sys: Vec::new() };
+    store
+        .write_with(vec![op], options)
+        .map(drop)
+        .map_err(|e| LedgerError::Destination { destination: destination.to_string(), reason: e.to_string() })
+}
+
 /// The item a destination record becomes: the table's partition key (a
 /// string) holds `requestContext.requestId`; a sort key, if any, holds
 /// `DDBStreamBatchInfo.startSequenceNumber` (as a string or a number, per its

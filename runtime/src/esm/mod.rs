@@ -113,7 +113,8 @@ pub use config::{ConfigError, ConfigErrorKind, MappingConfig, MappingParams, Map
 pub use engine::Engine;
 pub use invoker::{FunctionInvoker, InvokeError, InvokeFuture, InvokeOutcome, InvokeRequest, Invoker};
 pub use ledger::{
-    Commit, FailureRecord, Ledger, LedgerError, LedgerState, SYS_PREFIX, ShardCheckpoint, StoreLedger, WindowCheckpoint,
+    Commit, FailureRecord, Ledger, LedgerError, LedgerState, SYS_PREFIX, ShardCheckpoint, StoreLedger,
+    WindowCheckpoint, write_destination_record,
 };
 pub use metrics::{MappingMetrics, ShardMetrics};
 pub use shard::{
