@@ -1095,7 +1095,19 @@ async fn event_invoke_configs_send_outcomes_to_destinations() {
     let sqs = Some("arn:aws:sqs:us-east-1:000000000000:q".to_string());
     let err = put_ok().destination_config(to(sqs, None)).send().await.unwrap_err();
     assert_eq!(code(&err), "InvalidParameterValueException");
-    let err = client.put_function_event_invoke_config().function_name("nobody").send().await.unwrap_err();
+    let err = put_ok().send().await.unwrap_err();
+    assert_eq!(code(&err), "InvalidParameterValueException", "a config with nothing in it");
+    let err = put_ok().destination_config(to(Some(fn_arn("ok")), None)).send().await.unwrap_err();
+    assert_eq!(code(&err), "InvalidParameterValueException", "a function as its own destination");
+    let err = put_ok().destination_config(to(None, Some(fn_arn("nobody")))).send().await.unwrap_err();
+    assert_eq!(code(&err), "InvalidParameterValueException", "a destination function that does not exist");
+    let err = client
+        .put_function_event_invoke_config()
+        .function_name("nobody")
+        .maximum_retry_attempts(1)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(code(&err), "ResourceNotFoundException");
 
     // ok → (success) collector → (success) the table.

@@ -1245,7 +1245,7 @@ async fn invoke(
     match invocation_type {
         "DryRun" => Ok(empty(StatusCode::NO_CONTENT)),
         "Event" => {
-            let request_id = match lambda.events.submit(app.clone(), name, qualifier, event).await {
+            let request_id = match lambda.events.submit(app.clone(), name, qualifier, 0, event).await {
                 Ok(id) => id,
                 Err(super::events::Refused::Full(message)) => {
                     return Err(Failure {

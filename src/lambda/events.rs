@@ -70,6 +70,10 @@ const THROTTLE_RECHECK: Duration = Duration::from_secs(1);
 /// Accepted events live in the store's system entries under this prefix.
 const QUEUED_EVENT_PREFIX: &[u8] = b"aq/";
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 /// An accepted event, as the store keeps it until it is done with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct QueuedEvent {
@@ -78,6 +82,11 @@ struct QueuedEvent {
     /// resolved at each attempt, as it stands then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     qualifier: Option<String>,
+    /// How many destination hops led to this event (0: from Invoke); an
+    /// event at [`tidepool_runtime::esm::MAX_CHAIN_DEPTH`] is not sent on,
+    /// so functions that name each other as destinations cannot loop.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    depth: u32,
     event: String,
     request_id: String,
     /// When it was accepted (ms since the epoch): its age counts from here.
@@ -167,6 +176,7 @@ impl EventQueue {
         app: Arc<App>,
         function: String,
         qualifier: Option<String>,
+        depth: u32,
         event: String,
     ) -> Result<String, Refused> {
         let cost = event.len() + function.len() + EVENT_OVERHEAD_BYTES;
@@ -187,6 +197,7 @@ impl EventQueue {
         let queued = QueuedEvent {
             function,
             qualifier,
+            depth,
             event,
             request_id: uuid::Uuid::new_v4().to_string(),
             queued_ms: now_ms(),
@@ -307,15 +318,40 @@ async fn forget_key(app: &Arc<App>, key: Vec<u8>) {
     }
 }
 
+/// The largest response payload an invocation record carries (the
+/// asynchronous event limit): a larger one is left out of the record, and
+/// not held while the event waits to be retried.
+pub const MAX_RECORD_PAYLOAD_BYTES: usize = 256 * 1024;
+
+/// What an invocation record needs of an invocation.
+struct Response {
+    version: String,
+    /// `Handled` or `Unhandled`, for an error.
+    function_error: Option<&'static str>,
+    /// The payload, when within [`MAX_RECORD_PAYLOAD_BYTES`].
+    payload: Option<String>,
+}
+
+impl Response {
+    fn of(inv: &Invocation) -> Response {
+        let payload = inv.payload();
+        Response {
+            version: inv.version.clone(),
+            function_error: inv.result.as_ref().err().map(|e| e.function_error_header()),
+            payload: (payload.len() <= MAX_RECORD_PAYLOAD_BYTES).then_some(payload),
+        }
+    }
+}
+
 /// What became of an asynchronous event, for its destinations.
 enum Outcome {
     /// The function returned.
-    Success(Invocation),
+    Success(Response),
     /// The function failed on every attempt the config allows.
-    RetriesExhausted(Option<Invocation>),
+    RetriesExhausted(Option<Response>),
     /// The event grew older than the maximum event age (waiting for
     /// concurrency, or between retries).
-    TooOld(Option<Invocation>),
+    TooOld(Option<Response>),
     /// The function is gone, or the server is stopping.
     Dropped,
 }
@@ -355,7 +391,7 @@ async fn attempt_event(app: &Arc<App>, queued: &mut QueuedEvent, delays: [Durati
     if !due.is_zero() {
         tokio::time::sleep(due).await;
     }
-    let mut last: Option<Invocation> = None;
+    let mut last: Option<Response> = None;
     loop {
         let Some(lambda) = app.lambda.get() else { return Outcome::Dropped };
         let config = invoke_config::load(&app.store, &queued.function, queued.qualifier.as_deref());
@@ -420,7 +456,7 @@ async fn attempt_event(app: &Arc<App>, queued: &mut QueuedEvent, delays: [Durati
         };
         let attempt = queued.attempts;
         queued.attempts += 1;
-        let Err(error) = &inv.result else { return Outcome::Success(inv) };
+        let Err(error) = &inv.result else { return Outcome::Success(Response::of(&inv)) };
         // The error may be megabytes: the server's log gets its head only.
         let error = format!(
             "{}: {}",
@@ -429,7 +465,7 @@ async fn attempt_event(app: &Arc<App>, queued: &mut QueuedEvent, delays: [Durati
         );
         if attempt >= retries {
             tracing::warn!(attempts = attempt + 1, %error, "asynchronous invocation failed; event dropped");
-            return Outcome::RetriesExhausted(Some(inv));
+            return Outcome::RetriesExhausted(Some(Response::of(&inv)));
         }
         let delay = delays[attempt.min(ASYNC_RETRIES - 1)];
         tracing::info!(attempt = attempt + 1, %error, "asynchronous invocation failed; retrying in {delay:?}");
@@ -438,13 +474,14 @@ async fn attempt_event(app: &Arc<App>, queued: &mut QueuedEvent, delays: [Durati
         if let Err(e) = save(app, queued).await {
             tracing::warn!(error = %e, "the retry count of an asynchronous event was not saved");
         }
-        last = Some(inv);
+        last = Some(Response::of(&inv));
+        drop(inv);
         tokio::time::sleep(delay).await;
     }
 }
 
 /// Lambda's invocation record for a destination.
-fn invocation_record(app: &App, queued: &QueuedEvent, condition: &str, inv: Option<&Invocation>) -> serde_json::Value {
+fn invocation_record(app: &App, queued: &QueuedEvent, condition: &str, inv: Option<&Response>) -> serde_json::Value {
     let parse = |s: &str| serde_json::from_str(s).unwrap_or_else(|_| serde_json::Value::String(s.to_string()));
     let function_arn = match app.lambda.get() {
         Some(l) => format!(
@@ -467,11 +504,13 @@ fn invocation_record(app: &App, queued: &QueuedEvent, condition: &str, inv: Opti
     });
     if let Some(inv) = inv {
         let mut response = serde_json::json!({"statusCode": 200, "executedVersion": inv.version});
-        if let Err(e) = &inv.result {
-            response["functionError"] = e.function_error_header().into();
+        if let Some(e) = inv.function_error {
+            response["functionError"] = e.into();
         }
         record["responseContext"] = response;
-        record["responsePayload"] = parse(&inv.payload());
+        if let Some(payload) = &inv.payload {
+            record["responsePayload"] = parse(payload);
+        }
     }
     record
 }
@@ -508,7 +547,21 @@ async fn deliver(app: &Arc<App>, queued: &QueuedEvent, outcome: Outcome) {
         }
         Some(invoke_config::Destination::Function(name, qualifier)) => {
             let Some(lambda) = app.lambda.get() else { return };
-            if let Err(e) = lambda.events.submit(app.clone(), name, qualifier, record.to_string()).await {
+            let depth = queued.depth + 1;
+            if depth >= tidepool_runtime::esm::MAX_CHAIN_DEPTH {
+                tracing::warn!(%destination, depth, "the destination function was not invoked: its chain of destinations is too deep");
+                return;
+            }
+            // The record goes as an event: within the asynchronous event limit.
+            let mut record = record;
+            for member in ["responsePayload", "requestPayload"] {
+                if record.to_string().len() > MAX_RECORD_PAYLOAD_BYTES
+                    && let Some(m) = record.as_object_mut()
+                {
+                    m.remove(member);
+                }
+            }
+            if let Err(e) = lambda.events.submit(app.clone(), name, qualifier, depth, record.to_string()).await {
                 let reason = match e {
                     Refused::Full(m) => m,
                     Refused::Store(e) => e.to_string(),
@@ -528,6 +581,7 @@ mod tests {
     fn keys_sort_by_acceptance() {
         let event = |ms: u64, id: &str| QueuedEvent {
             qualifier: None,
+            depth: 0,
             function: "f".into(),
             event: "{}".into(),
             request_id: id.into(),

@@ -100,8 +100,10 @@ pub fn destination(arn: &str) -> Option<Destination> {
     }
     let parts: Vec<&str> = arn.split(':').collect();
     match parts.as_slice() {
-        ["arn", _, "lambda", _, _, "function", name] => Some(Destination::Function(name.to_string(), None)),
-        ["arn", _, "lambda", _, _, "function", name, q] => {
+        ["arn", _, "lambda", _, _, "function", name] if !name.is_empty() => {
+            Some(Destination::Function(name.to_string(), None))
+        }
+        ["arn", _, "lambda", _, _, "function", name, q] if !name.is_empty() && !q.is_empty() => {
             Some(Destination::Function(name.to_string(), Some(q.to_string())))
         }
         _ => None,
@@ -294,6 +296,29 @@ async fn write_config(
         load(&app.store, &function, Some(&qualifier)).ok_or_else(|| not_found(lambda, &function, &qualifier))?
     };
     apply(&mut c, &m, replace)?;
+    if c.maximum_retry_attempts.is_none()
+        && c.maximum_event_age_secs.is_none()
+        && c.on_success.is_none()
+        && c.on_failure.is_none()
+    {
+        return Err(fail(
+            "InvalidParameterValueException",
+            "You must specify at least one of error handling or destination setting.",
+        ));
+    }
+    for arn in [&c.on_success, &c.on_failure].into_iter().flatten() {
+        if let Some(Destination::Function(name, _)) = destination(arn) {
+            if name == c.function {
+                return Err(fail(
+                    "InvalidParameterValueException",
+                    "You can't specify the function as a destination for itself.",
+                ));
+            }
+            if lambda.registry.get(&name).is_err() {
+                return Err(fail("InvalidParameterValueException", format!("The destination ARN {arn} is invalid.")));
+            }
+        }
+    }
     let c = save(&app, c).await?;
     Ok(reply(StatusCode::OK, &config_json(lambda, &c)))
 }
@@ -324,7 +349,10 @@ async fn list_configs(State(app): State<Arc<App>>, PathParam(raw): PathParam, ur
     let lambda = lambda_state(&app)?;
     let (function, _) = target(lambda, &raw, &Uri::from_static("/"))?;
     let q = query(&uri);
-    let limit = max_items(&q, DEFAULT_PAGE)?.min(DEFAULT_PAGE);
+    let limit = max_items(&q, DEFAULT_PAGE)?;
+    if limit > DEFAULT_PAGE {
+        return Err(validation("maxItems", limit, "Member must have value less than or equal to 50"));
+    }
     let prefix = [PREFIX, function.as_bytes(), b"/"].concat();
     let all: Vec<EventInvokeConfig> = app
         .store

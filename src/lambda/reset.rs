@@ -33,11 +33,15 @@ pub async fn reset(app: &App) -> Result<Json, LambdaError> {
     // Queued asynchronous events go with their functions.
     let events = super::events::forget_all(app).await?;
     let registry = lambda.registry.clone();
+    let store = app.store.clone();
     let functions = tokio::task::spawn_blocking(move || -> Result<Vec<String>, LambdaError> {
         let mut gone = Vec::new();
         for f in registry.list() {
             match registry.delete(&f.name) {
-                Ok(_) => gone.push(f.name),
+                Ok(_) => {
+                    super::invoke_config::forget_function(&store, &f.name)?;
+                    gone.push(f.name)
+                }
                 Err(tidepool_runtime::registry::RegistryError::NotFound(_)) => {}
                 Err(e) => return Err(e.into()),
             }

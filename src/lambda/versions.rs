@@ -395,6 +395,11 @@ async fn delete_alias(State(app): State<Arc<App>>, AliasPath(raw, alias): AliasP
     let function = function_name(lambda, &raw, None)?;
     alias_name(&alias)?;
     let app2 = app.clone();
-    blocking(move || Ok(lambda_state(&app2)?.registry.delete_alias(&function, &alias)?)).await?;
+    blocking(move || {
+        lambda_state(&app2)?.registry.delete_alias(&function, &alias)?;
+        super::invoke_config::forget(&app2.store, &function, &alias).map_err(super::LambdaError::from)?;
+        Ok(())
+    })
+    .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }

@@ -309,7 +309,13 @@ pub fn write_destination_record(store: &Store, destination: &str, record: Json) 
         depth: 0,
         seqs: Vec::new(),
     };
-    let (table, item) = destination_item(store, &f)?;
+    let (table, mut item) = destination_item(store, &f)?;
+    // Within DynamoDB's item size: the JSON copy goes first, then the payloads.
+    for member in ["payload", "responsePayload", "requestPayload"] {
+        if tidepool_store::value::item_size(&item) > tidepool_store::value::MAX_ITEM_SIZE {
+            item.remove(member);
+        }
+    }
     let key = item.clone();
     let op = WriteOp { table, key, decide: Box::new(move |_| Ok(Decision::Put(item))) };
     let options = WriteOptions { transaction: false, origin: Origin { ttl: false, depth: 1 }, sys: Vec::new() };
