@@ -1215,3 +1215,42 @@ async fn event_invoke_configs_send_outcomes_to_destinations() {
     let err = client.get_function_event_invoke_config().function_name("bad").send().await.unwrap_err();
     assert_eq!(code(&err), "ResourceNotFoundException");
 }
+
+/// A mapping whose function's reserved concurrency is 0 waits, and resumes
+/// when the limit is removed, without touching the mapping.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapping_resumes_when_reserved_concurrency_leaves_zero() {
+    let Harness { server, client: ddb, dir: _dir } = harness().await;
+    let arn = leaderboard_tables(&ddb).await;
+    let client = common::lambda_client(&server.endpoint());
+    create_raw(&client, "leaderboard", "leaderboard").await;
+    client
+        .put_function_concurrency()
+        .function_name("leaderboard")
+        .reserved_concurrent_executions(0)
+        .send()
+        .await
+        .unwrap();
+    let mapping = client
+        .create_event_source_mapping()
+        .function_name("leaderboard")
+        .event_source_arn(&arn)
+        .starting_position(EventSourcePosition::TrimHorizon)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mapping.state_transition_reason(), Some("User action"));
+    score(&ddb, "ann", "chess", 5).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(total(&ddb, "chess").await, None, "throttled at 0");
+
+    client.delete_function_concurrency().function_name("leaderboard").send().await.unwrap();
+    let t = eventually("the held batch to run", || {
+        let ddb = ddb.clone();
+        async move { total(&ddb, "chess").await }
+    })
+    .await;
+    assert_eq!(t, 5);
+    let now = client.get_event_source_mapping().uuid(mapping.uuid().unwrap()).send().await.unwrap();
+    assert_eq!(now.state().map(|s| s.to_string()), Some("Enabled".to_string()));
+}

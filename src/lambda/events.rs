@@ -65,7 +65,7 @@ fn now_ms() -> u64 {
 
 /// How long a throttled event waits on one view of its function before it
 /// looks again (its concurrency may have changed).
-const THROTTLE_RECHECK: Duration = Duration::from_secs(1);
+pub(crate) const THROTTLE_RECHECK: Duration = Duration::from_secs(1);
 
 /// Accepted events live in the store's system entries under this prefix.
 const QUEUED_EVENT_PREFIX: &[u8] = b"aq/";

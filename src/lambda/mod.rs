@@ -132,9 +132,10 @@ impl Invoker for ByName {
     fn invoke(&self, request: InvokeRequest) -> InvokeFuture {
         let function = self.registry.resolve(&self.name, self.qualifier.as_deref()).map(|r| r.loaded);
         let (logs, name) = (self.logs.clone(), self.name.clone());
+        let (registry, qualifier) = (self.registry.clone(), self.qualifier.clone());
         Box::pin(async move {
             let request_id = uuid::Uuid::new_v4().to_string();
-            let function = match function {
+            let mut function = match function {
                 Ok(f) => f,
                 Err(e) => return InvokeOutcome::failed(request_id, "ResourceNotFoundException", e.to_string()),
             };
@@ -142,7 +143,33 @@ impl Invoker for ByName {
                 Ok(d) => d,
                 Err(outcome) => return outcome,
             };
-            let permit = function.acquire().await;
+            // A throttled batch waits (it uses up no retry attempt) and looks
+            // every second whether the function was replaced: its reserved
+            // concurrency raised from 0 or removed, its code or alias moved.
+            let permit = loop {
+                let waited = {
+                    let acquire = function.acquire();
+                    tokio::pin!(acquire);
+                    loop {
+                        tokio::select! {
+                            permit = &mut acquire => break Ok(permit),
+                            _ = tokio::time::sleep(events::THROTTLE_RECHECK) => {
+                                match registry.resolve(&name, qualifier.as_deref()) {
+                                    Ok(now) if !Arc::ptr_eq(&now.loaded, &function) => break Err(now.loaded),
+                                    Ok(_) => {}
+                                    Err(e) => {
+                                        return InvokeOutcome::failed(request_id, "ResourceNotFoundException", e.to_string());
+                                    }
+                                }
+                            }
+                        }
+                    }
+                };
+                match waited {
+                    Ok(permit) => break permit,
+                    Err(replaced) => function = replaced,
+                }
+            };
             let mut options = InvokeOptions::new().request_id(request_id.clone()).chain_depth(request.chain_depth);
             if let Some(d) = &deferring {
                 options = options.bridge(d.clone());

@@ -310,7 +310,7 @@ impl MappingConfig {
             state: MappingState::Creating,
             last_modified_ms: now_ms,
             last_processing_result: "No records processed".into(),
-            state_transition_reason: "USER_INITIATED".into(),
+            state_transition_reason: "User action".into(),
         };
         config.apply(params)?;
         config.state = if config.enabled { MappingState::Enabled } else { MappingState::Disabled };
@@ -328,7 +328,7 @@ impl MappingConfig {
         next.apply(params)?;
         next.last_modified_ms = now_ms;
         next.state = if next.enabled { MappingState::Enabled } else { MappingState::Disabled };
-        next.state_transition_reason = "USER_INITIATED".into();
+        next.state_transition_reason = "User action".into();
         *self = next;
         Ok(())
     }
