@@ -37,6 +37,9 @@ pub enum RegistryError {
     /// `ResourceConflictException` (409).
     #[error("{0}")]
     Conflict(String),
+    /// `CodeStorageExceededException` (400): a function holds all the versions it may.
+    #[error("{0}")]
+    CodeStorageExceeded(String),
     /// `PreconditionFailedException` (412): a `RevisionId` that is not the current one.
     #[error("{0}")]
     Precondition(String),
@@ -484,7 +487,7 @@ impl Registry {
             return Ok(last.clone());
         }
         if mine.count() >= MAX_VERSIONS_PER_FUNCTION {
-            return Err(RegistryError::Conflict(format!(
+            return Err(RegistryError::CodeStorageExceeded(format!(
                 "Function {name} has {MAX_VERSIONS_PER_FUNCTION} versions, Tidepool's limit; delete some to publish another."
             )));
         }

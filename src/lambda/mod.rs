@@ -62,6 +62,7 @@ impl From<RegistryError> for LambdaError {
             RegistryError::Conflict(_) => "ResourceConflictException",
             RegistryError::InvalidParameter(_) => "InvalidParameterValueException",
             RegistryError::Precondition(_) => "PreconditionFailedException",
+            RegistryError::CodeStorageExceeded(_) => "CodeStorageExceededException",
             RegistryError::Internal(_) => "ServiceException",
         };
         LambdaError::new(kind, e.to_string())

@@ -166,7 +166,12 @@ async fn list_versions(State(app): State<Arc<App>>, PathParam(raw): PathParam, u
     let mut all = vec![lambda.registry.get(&name)?];
     all.extend(lambda.registry.versions(&name)?);
     let start = match q.get("Marker") {
-        Some(marker) => all.iter().position(|r| r.version_label() == marker).unwrap_or(all.len()),
+        // A marker's version may be gone by the next page: start at the next one.
+        Some(marker) if marker == "$LATEST" => 0,
+        Some(marker) => {
+            let n = marker.parse::<u64>().unwrap_or(u64::MAX);
+            all.iter().position(|r| r.version.parse::<u64>().is_ok_and(|v| v >= n)).unwrap_or(all.len())
+        }
         None => 0,
     };
     let out = page(&all, start, limit, "Versions", |r| configuration(lambda, r), |r| r.version_label().to_string());
