@@ -123,14 +123,6 @@ pub struct AliasRecord {
     pub revision_id: String,
 }
 
-/// A function as one invocation resolves it: the record and code of the
-/// version that runs, and that version's label (`$LATEST` or a number).
-pub struct Resolved {
-    pub record: FunctionRecord,
-    pub loaded: Arc<LoadedFunction>,
-    pub version: String,
-}
-
 impl FunctionRecord {
     /// A record with Lambda's defaults (3 s, 128 MB).
     pub fn new(name: impl Into<String>) -> Self {
@@ -306,6 +298,14 @@ impl Registry {
 
     pub fn function_arn(&self, name: &str) -> String {
         format!("arn:aws:lambda:{}:{}:function:{name}", self.region, self.account)
+    }
+
+    /// The ARN of `name` with `qualifier` (a version or alias), if any.
+    pub fn qualified_arn(&self, name: &str, qualifier: Option<&str>) -> String {
+        match qualifier {
+            Some(q) => format!("{}:{q}", self.function_arn(name)),
+            None => self.function_arn(name),
+        }
     }
 
     fn write_map(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, (FunctionRecord, Arc<LoadedFunction>)>> {
@@ -571,9 +571,10 @@ impl Registry {
         }
     }
 
-    /// The code and settings an invocation of `name:qualifier` runs: an
-    /// alias picks its version by the routing weights.
-    pub fn resolve(&self, name: &str, qualifier: Option<&str>) -> Result<Resolved, RegistryError> {
+    /// The code and settings an invocation of `name:qualifier` runs (its
+    /// `config().version` says which version): an alias picks its version
+    /// by the routing weights.
+    pub fn resolve(&self, name: &str, qualifier: Option<&str>) -> Result<Arc<LoadedFunction>, RegistryError> {
         let qualified_not_found = |q: &str| not_found(&format!("{}:{q}", self.function_arn(name)));
         let version = match qualifier {
             None | Some("$LATEST") => "$LATEST".to_string(),
@@ -588,18 +589,17 @@ impl Registry {
             }
         };
         if version == "$LATEST" {
-            let (record, loaded) =
-                self.read_map().get(name).cloned().ok_or_else(|| not_found(&self.function_arn(name)))?;
-            return Ok(Resolved { record, loaded, version });
+            return self.loaded(name);
         }
         let n = version_number(&version).ok_or_else(|| qualified_not_found(&version))?;
-        let (record, loaded) =
-            self.read_versions().get(&(name.to_string(), n)).cloned().ok_or_else(|| qualified_not_found(&version))?;
-        Ok(Resolved { record, loaded, version })
+        self.read_versions()
+            .get(&(name.to_string(), n))
+            .map(|(_, f)| f.clone())
+            .ok_or_else(|| qualified_not_found(&version))
     }
 
     fn check_alias_target(&self, name: &str, version: &str) -> Result<(), RegistryError> {
-        if version == "$LATEST" || self.has_qualifier(name, version) && version.bytes().all(|b| b.is_ascii_digit()) {
+        if version == "$LATEST" || version_number(version).is_some() && self.has_qualifier(name, version) {
             Ok(())
         } else {
             Err(not_found(&format!("{}:{version}", self.function_arn(name))))

@@ -768,12 +768,13 @@ fn apply_settings(r: &mut FunctionRecord, m: &Map<String, Json>) -> Result<(), F
     Ok(())
 }
 
-fn check_revision(m: &Map<String, Json>, r: &FunctionRecord) -> Result<(), Failure> {
+/// Lambda's answer to a `RevisionId` that is not the current one
+/// (`PreconditionFailedException`).
+pub(super) const REVISION_MISMATCH: &str = "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id";
+
+pub(super) fn check_revision(m: &Map<String, Json>, r: &FunctionRecord) -> Result<(), Failure> {
     match str_member(m, "RevisionId")? {
-        Some(id) if id != r.revision_id => Err(fail(
-            "PreconditionFailedException",
-            "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id",
-        )),
+        Some(id) if id != r.revision_id => Err(fail("PreconditionFailedException", REVISION_MISMATCH)),
         _ => Ok(()),
     }
 }
@@ -1239,9 +1240,8 @@ async fn invoke(
     // The event holds the payload's bytes now; the reservation stays with it.
     let ReadBody { bytes, reservation } = payload;
     drop(bytes);
-    let resolved = lambda.registry.resolve(&name, qualifier.as_deref())?;
-    let function = resolved.loaded;
-    let executed = resolved.version;
+    let function = lambda.registry.resolve(&name, qualifier.as_deref())?;
+    let executed = function.config().version.clone();
     match invocation_type {
         "DryRun" => Ok(empty(StatusCode::NO_CONTENT)),
         "Event" => {

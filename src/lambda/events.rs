@@ -408,8 +408,7 @@ async fn attempt_event(app: &Arc<App>, queued: &mut QueuedEvent, delays: [Durati
             tracing::warn!("asynchronous event dropped: older than the maximum event age");
             return Outcome::TooOld(last);
         };
-        let Ok(loaded) = lambda.registry.resolve(&queued.function, queued.qualifier.as_deref()).map(|r| r.loaded)
-        else {
+        let Ok(loaded) = lambda.registry.resolve(&queued.function, queued.qualifier.as_deref()) else {
             tracing::warn!("asynchronous event dropped: the function no longer exists");
             return Outcome::Dropped;
         };
@@ -431,7 +430,7 @@ async fn attempt_event(app: &Arc<App>, queued: &mut QueuedEvent, delays: [Durati
                         let replaced = lambda
                             .registry
                             .resolve(&queued.function, queued.qualifier.as_deref())
-                            .map_or(true, |now| !Arc::ptr_eq(&now.loaded, &loaded));
+                            .map_or(true, |now| !Arc::ptr_eq(&now, &loaded));
                         if replaced {
                             break None;
                         }
@@ -484,11 +483,7 @@ async fn attempt_event(app: &Arc<App>, queued: &mut QueuedEvent, delays: [Durati
 fn invocation_record(app: &App, queued: &QueuedEvent, condition: &str, inv: Option<&Response>) -> serde_json::Value {
     let parse = |s: &str| serde_json::from_str(s).unwrap_or_else(|_| serde_json::Value::String(s.to_string()));
     let function_arn = match app.lambda.get() {
-        Some(l) => format!(
-            "{}:{}",
-            l.registry.function_arn(&queued.function),
-            queued.qualifier.as_deref().unwrap_or("$LATEST")
-        ),
+        Some(l) => l.registry.qualified_arn(&queued.function, Some(queued.qualifier.as_deref().unwrap_or("$LATEST"))),
         None => queued.function.clone(),
     };
     let mut record = serde_json::json!({

@@ -29,11 +29,11 @@ use serde_json::{Map, Value as Json, json};
 use tidepool_runtime::esm::config::parse_table_arn;
 use tidepool_store::Store;
 
-use super::Lambda;
 use super::api::{
     ApiResult, Failure, PathParam, blocking, empty, fail, function_ref, json_request, lambda_state, max_items, page,
     query, reply, validation,
 };
+use super::{Lambda, now_ms};
 use crate::dynamodb::App;
 
 /// Lambda's bound on `MaximumRetryAttempts`.
@@ -124,10 +124,6 @@ pub fn routes(
     route(router, "/2019-09-25/functions/{name}/event-invoke-config/list", get(list_configs))
 }
 
-fn qualified_arn(lambda: &Lambda, c: &EventInvokeConfig) -> String {
-    format!("{}:{}", lambda.registry.function_arn(&c.function), c.qualifier)
-}
-
 /// `FunctionEventInvokeConfig`.
 fn config_json(lambda: &Lambda, c: &EventInvokeConfig) -> Json {
     let target = |d: &Option<String>| match d {
@@ -136,7 +132,7 @@ fn config_json(lambda: &Lambda, c: &EventInvokeConfig) -> Json {
     };
     let mut out = json!({
         "LastModified": c.last_modified_ms as f64 / 1000.0,
-        "FunctionArn": qualified_arn(lambda, c),
+        "FunctionArn": lambda.registry.qualified_arn(&c.function, Some(&c.qualifier)),
         "DestinationConfig": {"OnSuccess": target(&c.on_success), "OnFailure": target(&c.on_failure)},
     });
     if let Some(n) = c.maximum_retry_attempts {
@@ -146,10 +142,6 @@ fn config_json(lambda: &Lambda, c: &EventInvokeConfig) -> Json {
         out["MaximumEventAgeInSeconds"] = json!(n);
     }
     out
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// The function and qualifier a request names (`$LATEST` when none).

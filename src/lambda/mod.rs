@@ -124,14 +124,11 @@ struct ByName {
 
 impl Invoker for ByName {
     fn function_arn(&self) -> String {
-        match &self.qualifier {
-            Some(q) => format!("{}:{q}", self.registry.function_arn(&self.name)),
-            None => self.registry.function_arn(&self.name),
-        }
+        self.registry.qualified_arn(&self.name, self.qualifier.as_deref())
     }
 
     fn invoke(&self, request: InvokeRequest) -> InvokeFuture {
-        let function = self.registry.resolve(&self.name, self.qualifier.as_deref()).map(|r| r.loaded);
+        let function = self.registry.resolve(&self.name, self.qualifier.as_deref());
         let (logs, name) = (self.logs.clone(), self.name.clone());
         let (registry, qualifier) = (self.registry.clone(), self.qualifier.clone());
         Box::pin(async move {
@@ -156,7 +153,7 @@ impl Invoker for ByName {
                             permit = &mut acquire => break Ok(permit),
                             _ = tokio::time::sleep(events::THROTTLE_RECHECK) => {
                                 match registry.resolve(&name, qualifier.as_deref()) {
-                                    Ok(now) if !Arc::ptr_eq(&now.loaded, &function) => break Err(now.loaded),
+                                    Ok(now) if !Arc::ptr_eq(&now, &function) => break Err(now),
                                     Ok(_) => {}
                                     Err(e) => {
                                         return InvokeOutcome::failed(request_id, "ResourceNotFoundException", e.to_string());
@@ -185,7 +182,7 @@ impl Invoker for ByName {
     }
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
@@ -254,14 +251,6 @@ impl Lambda {
         })
     }
 
-    /// A function's ARN with `qualifier`, if any.
-    fn qualified_arn(&self, function: &str, qualifier: Option<&str>) -> String {
-        match qualifier {
-            Some(q) => format!("{}:{q}", self.registry.function_arn(function)),
-            None => self.registry.function_arn(function),
-        }
-    }
-
     /// Starts firing the persisted schedules (call after the mappings start).
     pub async fn start_schedules(&self) {
         self.schedules.start().await;
@@ -300,7 +289,7 @@ impl Lambda {
         params: MappingParams,
     ) -> Result<MappingConfig, LambdaError> {
         let record = self.registry.get(function)?;
-        let arn = self.qualified_arn(&record.name, qualifier);
+        let arn = self.registry.qualified_arn(&record.name, qualifier);
         let m = MappingConfig::create(params, &record.name, &arn, now_ms())?;
         self.check_source(&m.event_source_arn)?;
         if self.lock().values().any(|o| o.function_arn == m.function_arn && o.event_source_arn == m.event_source_arn) {
@@ -336,7 +325,7 @@ impl Lambda {
         if let Some((f, qualifier)) = function {
             let record = self.registry.get(f)?;
             m.function_name = record.name.clone();
-            m.function_arn = self.qualified_arn(&record.name, qualifier);
+            m.function_arn = self.registry.qualified_arn(&record.name, qualifier);
         }
         m.update(params, now_ms())?;
         self.persist(&m)?;

@@ -23,8 +23,8 @@ use tidepool_runtime::registry::{AliasRecord, FunctionRecord, RegistryError};
 
 use super::Lambda;
 use super::api::{
-    ApiResult, Failure, PathParam, blocking, configuration, empty, fail, function_name, json_request, lambda_state,
-    max_items, page, query, reply, str_member, undecodable_path, validation,
+    ApiResult, Failure, PathParam, REVISION_MISMATCH, blocking, check_revision, configuration, empty, fail,
+    function_name, json_request, lambda_state, max_items, page, query, reply, str_member, undecodable_path, validation,
 };
 use crate::dynamodb::App;
 
@@ -131,22 +131,10 @@ async fn publish_version(
         })?),
         None => None,
     };
-    let revision = str_member(&m, "RevisionId")?;
+    check_revision(&m, &lambda.registry.get(&name)?)?;
     let app2 = app.clone();
     let n = name.clone();
-    let record = blocking(move || {
-        let lambda = lambda_state(&app2)?;
-        if let Some(id) = revision
-            && id != lambda.registry.get(&n)?.revision_id
-        {
-            return Err(fail(
-                "PreconditionFailedException",
-                "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id",
-            ));
-        }
-        Ok(lambda.registry.publish(&n, description, sha.as_deref())?)
-    })
-    .await?;
+    let record = blocking(move || Ok(lambda_state(&app2)?.registry.publish(&n, description, sha.as_deref())?)).await?;
     Ok(reply(StatusCode::CREATED, &configuration(lambda, &record)))
 }
 
@@ -363,9 +351,7 @@ async fn update_alias(
             if let Some(id) = revision
                 && id != a.revision_id
             {
-                return Err(RegistryError::Precondition(
-                    "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id".into(),
-                ));
+                return Err(RegistryError::Precondition(REVISION_MISMATCH.into()));
             }
             if let Some(v) = version {
                 a.function_version = v;
