@@ -9,12 +9,23 @@
 //! than committed. The delivery engine's ledger later replays the record
 //! through [`StoreBridge::replay`] into the unit that commits the
 //! checkpoint.
+//!
+//! A guest's AWS SDK reaches the same bridge over `wasi:http`
+//! (`runtime/src/outbound.rs`): its DynamoDB calls come through
+//! [`StoreBridge::call_wire`], which keeps DynamoDB's whole error body, and
+//! its other requests to the server (Streams, the Lambda API) through
+//! [`StoreBridge::http`], which runs the server's router in process.
 
 use std::sync::{Arc, Mutex, Weak};
 
+use axum::body::Bytes;
+use axum::http::StatusCode;
 use serde_json::Value as Json;
-use tidepool_runtime::{DeferredCall, DeferringBridge, InvocationOrigin, StoreBridge, StoreCallError};
+use tidepool_runtime::{
+    DeferredCall, DeferringBridge, HttpFuture, InvocationOrigin, StoreBridge, StoreCallError, WireResponse,
+};
 use tidepool_store::{Origin, Unit};
+use tower_service::Service;
 
 use crate::dynamodb::error::ApiError;
 use crate::dynamodb::request::Req;
@@ -49,15 +60,22 @@ const WRITES: &[&str] = &[
     "ExecuteTransaction",
 ];
 
+/// The largest answer a guest's in-process request to the server's router
+/// gets: past Lambda's 6 MB invoke response and Streams' 1 MB of records,
+/// with room for their envelopes.
+const MAX_IN_PROCESS_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+
 /// The server's [`StoreBridge`]. Holds the server state weakly: the state
 /// owns the runtime, which owns the bridge.
 pub struct ServerBridge {
     app: Weak<App>,
+    /// The server's runtime, where a guest's requests to the router run.
+    handle: Option<tokio::runtime::Handle>,
 }
 
 impl ServerBridge {
     pub fn new(app: Weak<App>) -> Self {
-        ServerBridge { app }
+        ServerBridge { app, handle: tokio::runtime::Handle::try_current().ok() }
     }
 }
 
@@ -65,38 +83,96 @@ fn short_type(e: &ApiError) -> String {
     e.kind.rsplit('#').next().unwrap_or(&e.kind).to_string()
 }
 
+fn call_error(e: ApiError) -> StoreCallError {
+    StoreCallError::new(short_type(&e), e.message)
+}
+
+fn wire(result: Result<String, ApiError>) -> WireResponse {
+    match result {
+        Ok(body) => WireResponse { status: 200, body },
+        Err(e) => WireResponse { status: e.status.as_u16(), body: e.body() },
+    }
+}
+
+fn stopping() -> ApiError {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "the server is stopping")
+}
+
 /// Runs one DynamoDB operation for a guest, its writes attributed to chain
 /// depth `depth`.
-fn run(app: &Weak<App>, operation: &str, request_json: &str, depth: u32) -> Result<String, StoreCallError> {
+fn run(app: &Weak<App>, operation: &str, request_json: &str, depth: u32) -> Result<String, ApiError> {
     let json: Json = serde_json::from_str(request_json)
-        .map_err(|e| StoreCallError::new("SerializationException", format!("Malformed request body: {e}")))?;
+        .map_err(|e| ApiError::serialization(format!("Malformed request body: {e}")))?;
     run_parsed(app, operation, &json, depth)
 }
 
 /// [`run`] on a request already parsed.
-fn run_parsed(app: &Weak<App>, operation: &str, json: &Json, depth: u32) -> Result<String, StoreCallError> {
-    let app = app.upgrade().ok_or_else(|| StoreCallError::new("InternalServerError", "the server is stopping"))?;
+fn run_parsed(app: &Weak<App>, operation: &str, json: &Json, depth: u32) -> Result<String, ApiError> {
+    let app = app.upgrade().ok_or_else(stopping)?;
     let Json::Object(map) = json else {
-        return Err(StoreCallError::new("SerializationException", "Request body must be a JSON object"));
+        return Err(ApiError::serialization("Request body must be a JSON object"));
     };
     let origin = Origin { ttl: false, depth };
-    with_origin(origin, || dispatch(&app, operation, Req(map), "localhost"))
-        .map(|body| body.to_string())
-        .map_err(|e| StoreCallError::new(short_type(&e), e.message))
+    with_origin(origin, || dispatch(&app, operation, Req(map), "localhost")).map(|body| body.to_string())
+}
+
+/// Serves a guest's request to the server's router on the server's runtime
+/// (its handlers spawn tasks there), as a connection would.
+fn route(app: &Weak<App>, handle: &Option<tokio::runtime::Handle>, request: axum::http::Request<Bytes>) -> HttpFuture {
+    let app = app.upgrade();
+    let handle = handle.clone();
+    Box::pin(async move {
+        let failed = |e: ApiError| {
+            let status = e.status;
+            let mut response = axum::http::Response::new(Bytes::from(e.body()));
+            *response.status_mut() = status;
+            response
+        };
+        let Some(app) = app else { return failed(stopping()) };
+        let serve = async move {
+            let mut router = crate::router(app);
+            let response = match router.call(request.map(axum::body::Body::from)).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+            let (parts, body) = response.into_parts();
+            match axum::body::to_bytes(body, MAX_IN_PROCESS_RESPONSE_BYTES).await {
+                Ok(bytes) => axum::http::Response::from_parts(parts, bytes),
+                Err(_) => failed(ApiError::internal()),
+            }
+        };
+        match handle {
+            Some(handle) => handle.spawn(serve).await.unwrap_or_else(|_| failed(stopping())),
+            None => serve.await,
+        }
+    })
 }
 
 impl StoreBridge for ServerBridge {
     fn call(&self, operation: &str, request_json: &str, origin: &InvocationOrigin) -> Result<String, StoreCallError> {
-        run(&self.app, operation, request_json, origin.chain_depth)
+        run(&self.app, operation, request_json, origin.chain_depth).map_err(call_error)
+    }
+
+    fn call_wire(&self, operation: &str, request_json: &str, origin: &InvocationOrigin) -> WireResponse {
+        wire(run(&self.app, operation, request_json, origin.chain_depth))
+    }
+
+    fn http(&self, request: axum::http::Request<Bytes>, _origin: &InvocationOrigin) -> HttpFuture {
+        route(&self.app, &self.handle, request)
     }
 
     fn deferring(&self) -> Option<Arc<dyn DeferringBridge>> {
-        Some(Arc::new(DeferringServerBridge { app: self.app.clone(), state: Mutex::default() }))
+        Some(Arc::new(DeferringServerBridge {
+            app: self.app.clone(),
+            handle: self.handle.clone(),
+            state: Mutex::default(),
+        }))
     }
 
     fn replay(&self, calls: &[DeferredCall], unit: &mut Unit) -> Result<(), StoreCallError> {
         for c in calls {
-            let response = with_unit(unit, || run(&self.app, &c.operation, &c.request_json, c.chain_depth))?;
+            let response =
+                with_unit(unit, || run(&self.app, &c.operation, &c.request_json, c.chain_depth)).map_err(call_error)?;
             if outcome_of(&c.operation, &response) != c.outcome {
                 return Err(StoreCallError::new(
                     "TransactionConflictException",
@@ -111,6 +187,7 @@ impl StoreBridge for ServerBridge {
 /// One exactly-once invocation's bridge (see the module documentation).
 pub struct DeferringServerBridge {
     app: Weak<App>,
+    handle: Option<tokio::runtime::Handle>,
     state: Mutex<Deferred>,
 }
 
@@ -158,20 +235,31 @@ fn partiql_reads_only(operation: &str, request: &Json) -> bool {
 
 impl StoreBridge for DeferringServerBridge {
     fn call(&self, operation: &str, request_json: &str, origin: &InvocationOrigin) -> Result<String, StoreCallError> {
+        self.call_api(operation, request_json, origin).map_err(call_error)
+    }
+
+    fn call_wire(&self, operation: &str, request_json: &str, origin: &InvocationOrigin) -> WireResponse {
+        wire(self.call_api(operation, request_json, origin))
+    }
+
+    fn http(&self, request: axum::http::Request<Bytes>, _origin: &InvocationOrigin) -> HttpFuture {
+        route(&self.app, &self.handle, request)
+    }
+}
+
+impl DeferringServerBridge {
+    fn call_api(&self, operation: &str, request_json: &str, origin: &InvocationOrigin) -> Result<String, ApiError> {
         if READS.contains(&operation) {
             return run(&self.app, operation, request_json, origin.chain_depth);
         }
         if !WRITES.contains(&operation) {
-            return Err(StoreCallError::new(
-                "ValidationException",
-                format!(
-                    "{operation} cannot be called by the handler of an exactly-once mapping: \
-                     only item reads and writes can be (writes are deferred to the checkpoint)"
-                ),
-            ));
+            return Err(ApiError::validation(format!(
+                "{operation} cannot be called by the handler of an exactly-once mapping: \
+                 only item reads and writes can be (writes are deferred to the checkpoint)"
+            )));
         }
         let request: Json = serde_json::from_str(request_json)
-            .map_err(|e| StoreCallError::new("SerializationException", format!("Malformed request body: {e}")))?;
+            .map_err(|e| ApiError::serialization(format!("Malformed request body: {e}")))?;
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let state = &mut *state;
         let token = request["ClientRequestToken"].as_str().map(str::to_string);
@@ -181,7 +269,8 @@ impl StoreBridge for DeferringServerBridge {
             if *seen == request_json {
                 return Ok("{}".into());
             }
-            return Err(StoreCallError::new(
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
                 "IdempotentParameterMismatchException",
                 "The request uses the same client token as a previous, but non-identical request.",
             ));

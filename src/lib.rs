@@ -113,6 +113,18 @@ pub fn router(app: Arc<dynamodb::App>) -> Router {
         .with_state(app)
 }
 
+/// The endpoint handlers' SDKs are handed: the bound address, with a
+/// loopback address for an unspecified one (`0.0.0.0` listens on every
+/// interface but is no address to send to).
+fn guest_endpoint(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, addr.port()))
+}
+
 /// Opens the store and starts serving; returns once the port is bound.
 pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
     let budget = http::DescriptorBudget::new(http::descriptor_limit(), config.http.max_connections);
@@ -151,9 +163,11 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
     )?);
     let weak = Arc::downgrade(&app);
     let (store2, region, guest_memory_mb) = (store.clone(), config.region.clone(), config.guest_memory_mb);
-    let lambda = tokio::task::spawn_blocking(move || lambda::Lambda::open(weak, &store2, &region, guest_memory_mb))
-        .await
-        .context("join the function loader")??;
+    let endpoint = Some(guest_endpoint(addr));
+    let lambda =
+        tokio::task::spawn_blocking(move || lambda::Lambda::open(weak, &store2, &region, guest_memory_mb, endpoint))
+            .await
+            .context("join the function loader")??;
     // Set once, here: `set` cannot fail.
     let _ = app.lambda.set(lambda);
     if let Some(l) = app.lambda.get() {

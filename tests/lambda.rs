@@ -494,6 +494,13 @@ async fn leaderboard_tables(ddb: &aws_sdk_dynamodb::Client) -> String {
         .send()
         .await
         .unwrap();
+    create_leaderboard(ddb).await;
+    let t = ddb.describe_table().table_name("Scores").send().await.unwrap();
+    t.table().and_then(|t| t.latest_stream_arn()).unwrap().to_string()
+}
+
+/// The leaderboard example's `Leaderboard` table (partition key `game`).
+async fn create_leaderboard(ddb: &aws_sdk_dynamodb::Client) {
     ddb.create_table()
         .table_name("Leaderboard")
         .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
@@ -502,8 +509,6 @@ async fn leaderboard_tables(ddb: &aws_sdk_dynamodb::Client) -> String {
         .send()
         .await
         .unwrap();
-    let t = ddb.describe_table().table_name("Scores").send().await.unwrap();
-    t.table().and_then(|t| t.latest_stream_arn()).unwrap().to_string()
 }
 
 async fn score(ddb: &aws_sdk_dynamodb::Client, player: &str, game: &str, points: i64) {
@@ -1253,4 +1258,66 @@ async fn a_mapping_resumes_when_reserved_concurrency_leaves_zero() {
     assert_eq!(t, 5);
     let now = client.get_event_source_mapping().uuid(mapping.uuid().unwrap()).send().await.unwrap();
     assert_eq!(now.state().map(|s| s.to_string()), Some("Enabled".to_string()));
+}
+
+/// A handler's AWS SDK (`examples/leaderboard-sdk`, over `wasi:http`) reaches
+/// the server's own endpoint, which the host hands it and serves in process,
+/// and no other address unless its function allows that host: then the
+/// request goes out over a socket, here to a second server.
+#[tokio::test]
+async fn a_handler_reaches_only_its_server_unless_a_host_is_allowed() {
+    let h = harness().await;
+    let other = harness().await;
+    for c in [&h.client, &other.client] {
+        create_leaderboard(c).await;
+    }
+    let lambda = common::lambda_client(&h.server.endpoint());
+    create_raw(&lambda, "sdk", "leaderboard-sdk").await;
+    let event = json!({"Records": [{
+        "eventName": "INSERT",
+        "dynamodb": {"Keys": {"game": {"S": "g"}}, "NewImage": {"game": {"S": "g"}, "score": {"N": "5"}}},
+    }]});
+    let total = |c: &aws_sdk_dynamodb::Client| {
+        let get = c.get_item().table_name("Leaderboard").key("game", s("g")).consistent_read(true).send();
+        async move { get.await.unwrap().item.and_then(|i| i.get("total").cloned()) }
+    };
+    let invoke = || {
+        let call = lambda.invoke().function_name("sdk").log_type(LogType::Tail).payload(Blob::new(event.to_string()));
+        async move {
+            let out = call.send().await.unwrap();
+            let logs = base64::engine::general_purpose::STANDARD.decode(out.log_result().unwrap_or_default()).unwrap();
+            let payload = String::from_utf8_lossy(out.payload().unwrap().as_ref()).into_owned();
+            (out.function_error().map(str::to_string), payload, String::from_utf8_lossy(&logs).into_owned())
+        }
+    };
+    let set_environment = |vars: Vec<(&str, String)>| {
+        let mut env = Environment::builder();
+        for (k, v) in vars {
+            env = env.variables(k, v);
+        }
+        lambda.update_function_configuration().function_name("sdk").environment(env.build()).send()
+    };
+
+    // By default the SDK's endpoint is the server's own, served in process.
+    let (error, payload, _) = invoke().await;
+    assert_eq!(error, None, "{payload}");
+    assert_eq!(total(&h.client).await, Some(n(5)));
+
+    // Pointed at another address, the request is refused before any socket.
+    let other_endpoint = other.server.endpoint();
+    set_environment(vec![("AWS_ENDPOINT_URL", other_endpoint.clone())]).await.unwrap();
+    let (error, payload, logs) = invoke().await;
+    assert!(error.is_some(), "{payload}");
+    assert!(payload.contains("HttpRequestDenied"), "the SDK's error names the refusal: {payload}");
+    assert!(logs.contains("refused"), "the log says why: {logs}");
+    assert!(logs.contains("TIDEPOOL_ALLOWED_HOSTS"), "and how to allow it: {logs}");
+    assert_eq!(total(&other.client).await, None, "nothing reached the other server");
+
+    // Allowed, it goes out over a socket to that server.
+    let authority = other_endpoint.trim_start_matches("http://").to_string();
+    set_environment(vec![("AWS_ENDPOINT_URL", other_endpoint), ("TIDEPOOL_ALLOWED_HOSTS", authority)]).await.unwrap();
+    let (error, payload, _) = invoke().await;
+    assert_eq!(error, None, "{payload}");
+    assert_eq!(total(&other.client).await, Some(n(5)));
+    assert_eq!(total(&h.client).await, Some(n(5)), "and not to its own");
 }

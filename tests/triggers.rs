@@ -24,7 +24,12 @@ fn leaderboard_manifest(dir: &Path, extra_mapping: &str) -> std::path::PathBuf {
 
 /// [`leaderboard_manifest`] with `extra_function` lines for the function.
 fn leaderboard_manifest_with(dir: &Path, extra_function: &str, extra_mapping: &str) -> std::path::PathBuf {
-    let code = example_path("leaderboard");
+    example_manifest(dir, "leaderboard", extra_function, extra_mapping)
+}
+
+/// [`leaderboard_manifest_with`] for the leaderboard written as `example`.
+fn example_manifest(dir: &Path, example: &str, extra_function: &str, extra_mapping: &str) -> std::path::PathBuf {
+    let code = example_path(example);
     let text = format!(
         r#"
 [[table]]
@@ -345,10 +350,26 @@ async fn exactly_once_totals_are_exact_across_sigkill() {
 
 #[tokio::test]
 async fn exactly_once_writes_of_a_failed_invocation_are_not_applied() {
+    failed_invocations_count_once("leaderboard", 30).await;
+}
+
+/// The leaderboard written with the AWS SDK for Rust (`examples/leaderboard-sdk`):
+/// its `UpdateItem`s go over `wasi:http` to the server's endpoint, served in
+/// process through the same bridge as the `store` import, so the exactly-once
+/// mode defers them too.
+#[tokio::test]
+async fn a_handler_using_the_aws_sdk_counts_exactly_once() {
+    failed_invocations_count_once("leaderboard-sdk", 24).await;
+}
+
+/// The leaderboard written as `example`, in exactly-once mode, with half of
+/// its invocations failing after their writes and retried: after `puts`
+/// scores every total is exact and nothing went to the destination.
+async fn failed_invocations_count_once(example: &str, puts: i64) {
     let dir = tempfile::tempdir().unwrap();
-    // Half of the invocations fail after making their writes, and are retried.
-    let manifest = leaderboard_manifest_with(
+    let manifest = example_manifest(
         dir.path(),
+        example,
         r#"environment = { FAIL_AFTER_WRITES = "0.5" }"#,
         "BatchSize = 3\nMaximumRetryAttempts = -1\nExactlyOnce = true",
     );
@@ -356,16 +377,10 @@ async fn exactly_once_writes_of_a_failed_invocation_are_not_applied() {
     let server = start_with(&dir.path().join("data"), config).await;
     let c = client(&server.endpoint());
     let mut want = BTreeMap::new();
-    for i in 0..30i64 {
+    for i in 0..puts {
         let game = format!("g{}", i % 3);
-        c.put_item()
-            .table_name("Scores")
-            .item("player", s(&format!("p{i}")))
-            .item("game", s(&game))
-            .item("score", n(i))
-            .send()
-            .await
-            .unwrap();
+        let put = c.put_item().table_name("Scores").item("player", s(&format!("p{i}"))).item("game", s(&game));
+        put.item("score", n(i)).send().await.unwrap();
         *want.entry(game).or_insert(0) += i;
     }
     let got = wait_for(&c, Duration::from_secs(60), |t| *t == want).await;
@@ -378,6 +393,52 @@ async fn exactly_once_writes_of_a_failed_invocation_are_not_applied() {
     let failed = c.scan().table_name("Failed").send().await.unwrap();
     assert_eq!(failed.count, 0);
     server.stop().await.unwrap();
+}
+
+/// A guest's SDK requests to the server's endpoint that are not DynamoDB
+/// calls (Streams, the Lambda API) are served by the server's router in
+/// process, through the bridge; DynamoDB calls in wire form keep the whole
+/// error body.
+#[tokio::test]
+async fn the_bridge_serves_streams_and_lambda_requests_in_process() {
+    use std::sync::Arc;
+    use tidepool::bridge::ServerBridge;
+    use tidepool_runtime::{InvocationOrigin, StoreBridge};
+
+    let h = common::harness().await;
+    common::create_table(&h.client, "Tab", None).await;
+    let bridge = Arc::new(ServerBridge::new(Arc::downgrade(&h.server.app)));
+    let origin = InvocationOrigin { function_name: "f".into(), request_id: "r".into(), chain_depth: 0 };
+    let streams = axum::http::Request::post("/")
+        .header("x-amz-target", "DynamoDBStreams_20120810.ListStreams")
+        .header("content-type", "application/x-amz-json-1.0")
+        .body(axum::body::Bytes::from_static(b"{}"))
+        .unwrap();
+    let (b, o) = (bridge.clone(), origin.clone());
+    let response = tokio::task::spawn_blocking(move || futures_block_on(b.http(streams, &o))).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+    assert!(body["Streams"].is_array(), "{body}");
+    let functions = axum::http::Request::get("/2015-03-31/functions/").body(axum::body::Bytes::new()).unwrap();
+    let (b, o) = (bridge.clone(), origin.clone());
+    let response = tokio::task::spawn_blocking(move || futures_block_on(b.http(functions, &o))).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+    assert!(body["Functions"].is_array(), "{body}");
+    // A failed condition in wire form: DynamoDB's status and error type.
+    let put = serde_json::json!({
+        "TableName": "Tab", "Item": {"pk": {"S": "a"}}, "ConditionExpression": "attribute_exists(pk)",
+    });
+    let (b, o) = (bridge.clone(), origin.clone());
+    let wire = tokio::task::spawn_blocking(move || b.call_wire("PutItem", &put.to_string(), &o)).await.unwrap();
+    assert_eq!(wire.status, 400);
+    assert!(wire.body.contains("com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException"), "{}", wire.body);
+}
+
+/// Drives a future on the calling (non-async) thread, as an invocation's
+/// executor does.
+fn futures_block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(f)
 }
 
 /// What an exactly-once handler's store calls see, through the server's own

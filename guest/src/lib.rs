@@ -39,6 +39,9 @@
 //!   so do `println!` and `eprintln!`.
 
 #[doc(hidden)]
+#[cfg(feature = "aws")]
+pub mod aws;
+
 pub mod bindings {
     wit_bindgen::generate!({
         world: "handler",

@@ -1,7 +1,11 @@
 //! The `store` import: how a guest reaches the DynamoDB API of the server.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+
+use bytes::Bytes;
 
 use tidepool_store::Unit;
 
@@ -32,6 +36,41 @@ impl StoreCallError {
     }
 }
 
+/// A DynamoDB call's answer as the wire protocol carries it: what a guest's SDK reads from an
+/// HTTP request to the server's endpoint ([`StoreBridge::call_wire`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireResponse {
+    /// The HTTP status: 200, or the error's (400 for a client's mistake, 500 for the server's).
+    pub status: u16,
+    /// The JSON response body, or the error body (`{"__type": ..., "message": ...}` and any
+    /// members the error carries, such as `CancellationReasons`).
+    pub body: String,
+}
+
+impl WireResponse {
+    /// The wire form of an error that carries only a type and a message.
+    pub fn error(e: &StoreCallError) -> Self {
+        let status = match e.error_type.as_str() {
+            "InternalServerError" => 500,
+            "ServiceUnavailable" => 503,
+            "RequestEntityTooLarge" => 413,
+            _ => 400,
+        };
+        let namespace = match e.error_type.as_str() {
+            "UnknownOperationException" | "SerializationException" | "RequestEntityTooLarge" => {
+                "com.amazon.coral.service#"
+            }
+            "ThrottlingException" => "com.amazon.coral.availability#",
+            _ => "com.amazonaws.dynamodb.v20120810#",
+        };
+        let body = serde_json::json!({"__type": format!("{namespace}{}", e.error_type), "message": e.message});
+        WireResponse { status, body: body.to_string() }
+    }
+}
+
+/// A request's answer on its way back, for [`StoreBridge::http`].
+pub type HttpFuture = Pin<Box<dyn Future<Output = http::Response<Bytes>> + Send>>;
+
 impl fmt::Display for StoreCallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.error_type, self.message)
@@ -47,6 +86,29 @@ pub trait StoreBridge: Send + Sync {
     /// Runs `operation` (the `X-Amz-Target` suffix, e.g. `PutItem`) on the JSON request body
     /// `request_json`, returning the JSON response body.
     fn call(&self, operation: &str, request_json: &str, origin: &InvocationOrigin) -> Result<String, StoreCallError>;
+
+    /// [`StoreBridge::call`] for a guest that speaks the wire protocol (an AWS SDK over
+    /// `wasi:http`): the status and body DynamoDB's HTTP API would answer. The default derives
+    /// them from `call`; the server keeps the members an error carries besides its message.
+    fn call_wire(&self, operation: &str, request_json: &str, origin: &InvocationOrigin) -> WireResponse {
+        match self.call(operation, request_json, origin) {
+            Ok(body) => WireResponse { status: 200, body },
+            Err(e) => WireResponse::error(&e),
+        }
+    }
+
+    /// Serves a guest's HTTP request to the server's own endpoint that is not a DynamoDB call
+    /// (DynamoDB Streams, the Lambda API), as the server would over a socket. The default
+    /// answers that there is no such API here.
+    fn http(&self, request: http::Request<Bytes>, origin: &InvocationOrigin) -> HttpFuture {
+        let _ = (request, origin);
+        Box::pin(async {
+            let body = r#"{"__type":"com.amazon.coral.service#UnknownOperationException","message":"no server is attached to this runtime"}"#;
+            let mut response = http::Response::new(Bytes::from_static(body.as_bytes()));
+            *response.status_mut() = http::StatusCode::NOT_FOUND;
+            response
+        })
+    }
 
     /// A bridge for one invocation whose writes are deferred rather than committed (a mapping's
     /// exactly-once mode), or `None` if this bridge cannot defer.

@@ -25,6 +25,10 @@ pub struct RuntimeConfig {
     /// [`DEFAULT_MAX_GUEST_MEMORY_MB`]. An invocation reserves its function's memory size, or all
     /// of this when the memory size is larger (its guest is then limited to this).
     pub max_guest_memory_mb: u32,
+    /// The server's own endpoint (`http://127.0.0.1:8000`), if the runtime runs inside one: a
+    /// guest's HTTP requests to it are served in process through the store bridge, and guests
+    /// find it in `AWS_ENDPOINT_URL`. `None`: a guest reaches only the hosts its function allows.
+    pub endpoint: Option<String>,
 }
 
 impl RuntimeConfig {
@@ -35,6 +39,7 @@ impl RuntimeConfig {
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
             max_log_bytes: DEFAULT_MAX_LOG_BYTES,
             max_guest_memory_mb: DEFAULT_MAX_GUEST_MEMORY_MB,
+            endpoint: None,
         }
     }
 }
@@ -117,21 +122,55 @@ impl FunctionConfig {
         Ok(())
     }
 
-    /// The environment the guest sees: Lambda's reserved variables, then the function's own.
-    pub(crate) fn guest_environment(&self) -> Vec<(String, String)> {
+    /// The environment the guest sees: Lambda's reserved variables (the execution role's
+    /// credentials among them, which an AWS SDK picks up), the server's endpoint for an SDK
+    /// (`AWS_ENDPOINT_URL`, unless the function sets its own), then the function's own.
+    pub(crate) fn guest_environment(&self, endpoint: Option<&str>) -> Vec<(String, String)> {
         let mut env = vec![
             ("AWS_LAMBDA_FUNCTION_NAME".to_string(), self.name.clone()),
             ("AWS_LAMBDA_FUNCTION_VERSION".to_string(), self.version.clone()),
             ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".to_string(), self.memory_mb.to_string()),
+            ("AWS_ACCESS_KEY_ID".to_string(), GUEST_ACCESS_KEY_ID.to_string()),
+            ("AWS_SECRET_ACCESS_KEY".to_string(), GUEST_SECRET_ACCESS_KEY.to_string()),
+            ("AWS_SESSION_TOKEN".to_string(), GUEST_SESSION_TOKEN.to_string()),
         ];
         if let Some(region) = self.region() {
             env.push(("AWS_REGION".into(), region.into()));
             env.push(("AWS_DEFAULT_REGION".into(), region.into()));
         }
+        if let Some(endpoint) = endpoint
+            && !self.environment.contains_key(ENDPOINT_VARIABLE)
+        {
+            env.push((ENDPOINT_VARIABLE.into(), endpoint.into()));
+        }
         env.extend(self.environment.iter().map(|(k, v)| (k.clone(), v.clone())));
         env
     }
+
+    /// The hosts this function's guest may send HTTP requests to besides the server's own
+    /// endpoint: [`ALLOWED_HOSTS_VARIABLE`] of its environment, comma-separated.
+    pub(crate) fn allowed_hosts(&self) -> Vec<String> {
+        self.environment
+            .get(ALLOWED_HOSTS_VARIABLE)
+            .map(|v| v.split(',').map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect())
+            .unwrap_or_default()
+    }
 }
+
+/// The variable of a function's environment that lists the hosts its guest may reach over
+/// `wasi:http` besides the server's own endpoint (Tidepool's setting, in the manifest as
+/// `allowed_hosts`): comma-separated `host`, `host:port` or `*.domain` entries.
+pub const ALLOWED_HOSTS_VARIABLE: &str = "TIDEPOOL_ALLOWED_HOSTS";
+
+/// Where an AWS SDK finds its endpoint (the SDKs' shared setting): the server's own.
+pub const ENDPOINT_VARIABLE: &str = "AWS_ENDPOINT_URL";
+
+/// The credentials a guest's SDK signs with, as Lambda hands a function its role's: any are
+/// accepted while the server's authentication is off, and requests to the server's endpoint
+/// are served in process, unsigned checks or not.
+pub const GUEST_ACCESS_KEY_ID: &str = "ASIATIDEPOOLHANDLER0";
+pub const GUEST_SECRET_ACCESS_KEY: &str = "tidepool-handler-secret";
+pub const GUEST_SESSION_TOKEN: &str = "tidepool-handler-session";
 
 /// Lambda's rule for environment variable names.
 fn valid_env_name(name: &str) -> bool {

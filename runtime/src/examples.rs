@@ -11,7 +11,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 /// The guest handlers `examples/` holds, by crate name.
-pub const EXAMPLES: &[&str] = &["echo", "leaderboard", "partial-batch", "always-fail", "misbehave", "tick"];
+pub const EXAMPLES: &[&str] =
+    &["echo", "leaderboard", "leaderboard-sdk", "partial-batch", "always-fail", "misbehave", "tick"];
 
 /// The repository root (this crate is `<root>/runtime`).
 fn repo_root() -> &'static Path {

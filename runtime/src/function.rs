@@ -13,6 +13,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{I32Exit, WasiCtx};
+use wasmtime_wasi_http::WasiHttpCtx;
 
 use crate::bindings::HandlerPre;
 use crate::bindings::tidepool::handler::types::Context as GuestContext;
@@ -23,6 +24,7 @@ use crate::host::{HostState, MemoryLimiter};
 use crate::invocation::{FunctionError, FunctionErrorKind, Invocation, InvokeOptions, ThrottleReason, Throttled};
 use crate::limits::{EPOCH_TICK, MAX_GUEST_ADDRESSABLE_MB, MAX_LOGGED_TEXT_BYTES, MAX_RESPONSE_BYTES};
 use crate::logs::LogBuffer;
+use crate::outbound::{Destinations, Outbound};
 use crate::payload::{Capped, CappedError};
 use crate::runtime::Inner;
 use crate::text::Bounded;
@@ -46,6 +48,8 @@ pub struct LoadedFunction {
     code: CodeHash,
     pre: HandlerPre<HostState>,
     environment: Vec<(String, String)>,
+    /// Where its guest may send HTTP requests.
+    destinations: Destinations,
     /// The function's reserved concurrency, if it has one.
     reserved: Option<Arc<Semaphore>>,
 }
@@ -78,10 +82,14 @@ impl std::fmt::Debug for LoadedFunction {
 impl LoadedFunction {
     pub(crate) fn new(runtime: Arc<Inner>, config: FunctionConfig, code: CodeHash, pre: HandlerPre<HostState>) -> Self {
         static IDS: AtomicU64 = AtomicU64::new(0);
+        let endpoint = runtime.config.endpoint.as_deref();
+        let environment = config.guest_environment(endpoint);
+        let destinations = Destinations::new(endpoint, config.allowed_hosts());
         LoadedFunction {
             id: IDS.fetch_add(1, Ordering::Relaxed),
             runtime,
-            environment: config.guest_environment(),
+            environment,
+            destinations,
             reserved: config.reserved_concurrency.map(|n| Arc::new(Semaphore::new(n as usize))),
             config,
             code,
@@ -191,17 +199,27 @@ impl LoadedFunction {
             memory_limit_in_mb: self.config.memory_mb,
             deadline_ms,
         };
+        let bridge = options.bridge.unwrap_or_else(|| runtime.bridge.clone());
+        let origin = InvocationOrigin {
+            function_name: self.config.name.clone(),
+            request_id: request_id.clone(),
+            chain_depth: options.chain_depth,
+        };
         let state = HostState {
             wasi: self.wasi_ctx(&logs),
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(memory_limit),
             logs: logs.clone(),
-            bridge: options.bridge.unwrap_or_else(|| runtime.bridge.clone()),
-            origin: InvocationOrigin {
-                function_name: self.config.name.clone(),
-                request_id: request_id.clone(),
-                chain_depth: options.chain_depth,
-            },
+            outbound: Outbound::new(
+                self.destinations.clone(),
+                bridge.clone(),
+                origin.clone(),
+                logs.clone(),
+                runtime.io.clone(),
+            ),
+            http: WasiHttpCtx::new(),
+            bridge,
+            origin,
         };
         let mut store = Store::new(&runtime.engine, state);
         store.limiter(|state| &mut state.limiter);

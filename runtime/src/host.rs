@@ -6,12 +6,14 @@ use std::sync::Arc;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{ResourceLimiter, StoreContextMut};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::tidepool::handler::types;
 use crate::bindings::{Level, StoreError};
 use crate::bridge::{InvocationOrigin, StoreBridge};
 use crate::limits::{MAX_LOG_LINE_BYTES, MAX_STORE_OPERATION_BYTES, MAX_STORE_REQUEST_BYTES, MAX_TABLE_ELEMENTS};
 use crate::logs::LogBuffer;
+use crate::outbound::Outbound;
 use crate::payload::{Capped, Head};
 
 pub(crate) struct HostState {
@@ -21,11 +23,19 @@ pub(crate) struct HostState {
     pub(crate) logs: LogBuffer,
     pub(crate) bridge: Arc<dyn StoreBridge>,
     pub(crate) origin: InvocationOrigin,
+    pub(crate) http: WasiHttpCtx,
+    pub(crate) outbound: Outbound,
 }
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { hooks: &mut self.outbound, table: &mut self.table, ctx: &mut self.http }
     }
 }
 

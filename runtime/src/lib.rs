@@ -11,7 +11,9 @@
 //!   the captured logs, the duration and the peak memory. Each invocation reserves its memory
 //!   size in the runtime's guest memory budget ([`RuntimeConfig::max_guest_memory_mb`]), and a
 //!   response or error past Lambda's 6 MB is measured in the guest, never copied out.
-//! - Guests reach the DynamoDB API through a [`StoreBridge`] the embedder provides.
+//! - Guests reach the DynamoDB API through a [`StoreBridge`] the embedder provides: with the
+//!   `store` import, or with an AWS SDK over `wasi:http` to the server's own endpoint, served in
+//!   process (`outbound.rs`); other hosts only where the function allows them.
 //!
 //! The API is synchronous: async callers take a permit with [`LoadedFunction::acquire`] and run
 //! [`LoadedFunction::invoke`] in `spawn_blocking`. Inside, an invocation is driven by a
@@ -31,15 +33,18 @@ mod host;
 mod invocation;
 pub mod limits;
 mod logs;
+mod outbound;
 mod payload;
 pub mod registry;
 mod runtime;
 pub mod text;
 mod ticker;
 
-pub use bridge::{DeferredCall, DeferringBridge, InvocationOrigin, NoStore, StoreBridge, StoreCallError};
+pub use bridge::{
+    DeferredCall, DeferringBridge, HttpFuture, InvocationOrigin, NoStore, StoreBridge, StoreCallError, WireResponse,
+};
 pub use code::{CodeHash, InvalidCodeHash};
-pub use config::{FunctionConfig, RuntimeConfig};
+pub use config::{ALLOWED_HOSTS_VARIABLE, ENDPOINT_VARIABLE, FunctionConfig, RuntimeConfig};
 pub use error::RuntimeError;
 pub use function::{InvokePermit, LoadedFunction};
 pub use invocation::{FunctionError, FunctionErrorKind, Invocation, InvokeOptions, ThrottleReason, Throttled};

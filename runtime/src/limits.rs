@@ -51,6 +51,11 @@ pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024 + 100;
 /// larger one is refused with DynamoDB's `RequestEntityTooLarge` before the host copies it.
 pub const MAX_STORE_REQUEST_BYTES: usize = 16 * 1024 * 1024;
 
+/// HTTP requests one invocation may have waiting for their responses at once (`wasi:http`):
+/// a handler's SDK sends one at a time, a fan-out a few dozen; each holds a task and, for an
+/// allowed host, a connection.
+pub const MAX_OUTBOUND_IN_FLIGHT: usize = 64;
+
 /// The longest operation name a guest's `store.call` passes: DynamoDB's longest
 /// (`DescribeKinesisStreamingDestination`) has 35 bytes; a longer one names no operation, and is
 /// refused (`UnknownOperationException`) without being copied.

@@ -44,7 +44,26 @@ pub(crate) struct Inner {
     pub(crate) ticker: Ticker,
     pub(crate) bridge: Arc<dyn StoreBridge>,
     pub(crate) config: RuntimeConfig,
+    /// Where guests' requests to allowed hosts run their sockets: the embedder's runtime, or a
+    /// small one of the process's own (an invocation's executor has no I/O driver).
+    /// `None` if neither exists (no thread could be started for it).
+    pub(crate) io: Option<tokio::runtime::Handle>,
     stats: Stats,
+}
+
+/// The I/O runtime of a [`Runtime`] created outside of any tokio runtime: one worker, made on
+/// first use and kept for the process.
+fn fallback_io() -> Option<tokio::runtime::Handle> {
+    static IO: std::sync::OnceLock<Option<tokio::runtime::Runtime>> = std::sync::OnceLock::new();
+    let runtime = IO.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("tidepool-guest-io")
+            .enable_all()
+            .build()
+            .ok()
+    });
+    runtime.as_ref().map(|runtime| runtime.handle().clone())
 }
 
 #[derive(Default)]
@@ -79,6 +98,8 @@ impl Runtime {
             Engine::new(&engine_config(config.max_concurrency)).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         crate::host::add_to_linker(&mut linker).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let cache = CodeCache::open(&config.cache_dir, &engine)?;
         let ticker =
@@ -96,6 +117,7 @@ impl Runtime {
             ticker,
             bridge,
             config,
+            io: tokio::runtime::Handle::try_current().ok().or_else(fallback_io),
             stats: Stats::default(),
         };
         Ok(Runtime { inner: Arc::new(inner) })

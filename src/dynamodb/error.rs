@@ -128,14 +128,22 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The error's JSON body, as DynamoDB sends it.
+    pub fn body(self) -> String {
         let mut body = self.extra;
         body.insert("__type".into(), Json::String(self.kind));
         if !self.message.is_empty() {
             body.insert("message".into(), Json::String(self.message));
         }
-        let mut resp = (self.status, Json::Object(body).to_string()).into_response();
+        Json::Object(body).to_string()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status;
+        let mut resp = (status, self.body()).into_response();
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
         resp
     }

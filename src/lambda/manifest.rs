@@ -17,6 +17,7 @@
 //! memory = 128                     # MB
 //! environment = { TABLE = "Leaderboard" }
 //! reserved_concurrency = 2         # optional
+//! allowed_hosts = ["api.example.com", "*.internal.test:8443"]  # optional: see below
 //!
 //! [[mapping]]
 //! function = "leaderboard"
@@ -37,6 +38,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
+use tidepool_runtime::ALLOWED_HOSTS_VARIABLE;
 use tidepool_runtime::esm::MappingParams;
 use tidepool_runtime::registry::FunctionRecord;
 use tidepool_store::table::StreamViewType;
@@ -134,6 +136,11 @@ pub struct FunctionDecl {
     pub environment: BTreeMap<String, String>,
     pub reserved_concurrency: Option<u32>,
     pub description: Option<String>,
+    /// Hosts the handler may reach over HTTP besides the server's own
+    /// endpoint: `host`, `host:port` or `*.domain`. Stored, as through the
+    /// Lambda API, in the environment variable `TIDEPOOL_ALLOWED_HOSTS`.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
 }
 
 /// A `[[mapping]]`: the function, the table, and CreateEventSourceMapping's
@@ -688,6 +695,9 @@ fn run(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle, dry: bool) -
         want.timeout_secs = f.timeout.unwrap_or(want.timeout_secs);
         want.memory_mb = f.memory.unwrap_or(want.memory_mb);
         want.environment = f.environment.clone();
+        if !f.allowed_hosts.is_empty() {
+            want.environment.insert(ALLOWED_HOSTS_VARIABLE.to_string(), f.allowed_hosts.join(","));
+        }
         want.reserved_concurrency = f.reserved_concurrency;
         want.description = f.description.clone().unwrap_or_default();
         match lambda.registry.get(&f.name) {

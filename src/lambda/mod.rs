@@ -191,10 +191,18 @@ impl Lambda {
     /// loads the deployed functions and the mappings. Guests reach the store
     /// through `app`. Call [`Lambda::start_mappings`] once the server runs.
     /// `guest_memory_mb` bounds the guest memory reserved at once (0: the runtime's default).
-    pub fn open(app: Weak<App>, store: &Store, region: &str, guest_memory_mb: u32) -> anyhow::Result<Lambda> {
+    /// `endpoint` is the server's own URL, which guests' SDKs are handed and reach in process.
+    pub fn open(
+        app: Weak<App>,
+        store: &Store,
+        region: &str,
+        guest_memory_mb: u32,
+        endpoint: Option<String>,
+    ) -> anyhow::Result<Lambda> {
         let cache = store.path().join("lambda").join("cache");
         let bridge = Arc::new(ServerBridge::new(app.clone()));
         let mut config = RuntimeConfig::new(cache);
+        config.endpoint = endpoint;
         if guest_memory_mb > 0 {
             config.max_guest_memory_mb = guest_memory_mb;
         }
