@@ -1321,3 +1321,108 @@ async fn a_handler_reaches_only_its_server_unless_a_host_is_allowed() {
     assert_eq!(total(&other.client).await, Some(n(5)));
     assert_eq!(total(&h.client).await, Some(n(5)), "and not to its own");
 }
+
+/// Function URLs: the config API through `aws-sdk-lambda`, and the URL
+/// itself called with a plain HTTP client, by host name and by path: the
+/// function gets Lambda's payload format 2.0 event, its result comes back as
+/// the HTTP response, CORS preflights are answered from the config, and a
+/// deleted URL is forbidden.
+#[tokio::test]
+async fn function_urls_invoke_the_function_with_the_http_event() {
+    use aws_sdk_lambda::types::{Cors, FunctionUrlAuthType};
+    let h = harness().await;
+    let lambda = common::lambda_client(&h.server.endpoint());
+    create_raw(&lambda, "web", "echo").await;
+    let cors = Cors::builder().allow_origins("https://app.example").allow_methods("POST").max_age(60).build();
+    let created = lambda
+        .create_function_url_config()
+        .function_name("web")
+        .auth_type(FunctionUrlAuthType::None)
+        .cors(cors)
+        .send()
+        .await
+        .unwrap();
+    let url = created.function_url().to_string();
+    let addr = h.server.addr.to_string();
+    let port = h.server.addr.port();
+    assert!(url.starts_with("http://") && url.ends_with(&format!(".lambda-url.us-east-1.localhost:{port}/")), "{url}");
+    let url_id = url.trim_start_matches("http://").split('.').next().unwrap().to_string();
+    assert_eq!(url_id.len(), 32);
+    assert!(created.function_arn().ends_with(":function:web"));
+    let again = lambda.create_function_url_config().function_name("web").auth_type(FunctionUrlAuthType::None).send();
+    assert_eq!(code(&again.await.unwrap_err()), "ResourceConflictException");
+    let got = lambda.get_function_url_config().function_name("web").send().await.unwrap();
+    assert_eq!(got.function_url(), url);
+    assert_eq!(got.cors().unwrap().allow_origins(), ["https://app.example"]);
+    let listed = lambda.list_function_url_configs().function_name("web").send().await.unwrap();
+    assert_eq!(listed.function_url_configs().len(), 1);
+
+    // By host name: the event as Lambda builds it, echoed back as a 200 JSON body.
+    let host = format!("{url_id}.lambda-url.us-east-1.localhost:{port}");
+    let headers = [
+        ("Host", host.as_str()),
+        ("Content-Type", "application/json"),
+        ("Cookie", "s=1; t=2"),
+        ("User-Agent", "plain/1.0"),
+    ];
+    let a = common::http::send(&addr, "POST", "/items/7?a=1&a=2&b=x%20y", &headers, br#"{"k":"v"}"#).await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let event: Value = serde_json::from_slice(&a.body).unwrap();
+    assert_eq!(event["version"], "2.0");
+    assert_eq!(event["routeKey"], "$default");
+    assert_eq!(event["rawPath"], "/items/7");
+    assert_eq!(event["rawQueryString"], "a=1&a=2&b=x%20y");
+    assert_eq!(event["queryStringParameters"], json!({"a": "1,2", "b": "x y"}));
+    assert_eq!(event["cookies"], json!(["s=1", "t=2"]));
+    assert_eq!(event["headers"]["content-type"], "application/json");
+    assert!(event["headers"].get("cookie").is_none());
+    assert_eq!(event["body"], r#"{"k":"v"}"#);
+    assert_eq!(event["isBase64Encoded"], false);
+    let context = &event["requestContext"];
+    assert_eq!(context["http"]["method"], "POST");
+    assert_eq!(context["http"]["path"], "/items/7");
+    assert_eq!(context["http"]["sourceIp"], "127.0.0.1");
+    assert_eq!(context["http"]["userAgent"], "plain/1.0");
+    assert_eq!(context["domainPrefix"], url_id.as_str());
+    assert_eq!(context["accountId"], "anonymous");
+
+    // By path, for clients that cannot resolve the name; a binary body is base64.
+    let path = format!("/lambda-url/{url_id}/raw");
+    let binary = [("Content-Type", "application/octet-stream")];
+    let a = common::http::send(&addr, "PUT", &path, &binary, &[0, 159, 146, 150]).await;
+    assert_eq!(a.status, 200);
+    let event: Value = serde_json::from_slice(&a.body).unwrap();
+    assert_eq!(event["rawPath"], "/raw");
+    assert_eq!(event["isBase64Encoded"], true);
+    assert_eq!(event["body"], "AJ+Slg==");
+
+    // CORS: a preflight from an allowed origin is answered from the config.
+    let preflight = [("Origin", "https://app.example"), ("Access-Control-Request-Method", "POST")];
+    let a = common::http::send(&addr, "OPTIONS", &path, &preflight, b"").await;
+    assert_eq!(a.status, 200);
+    let header = |a: &common::http::Answer, name: &str| {
+        a.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
+    };
+    assert_eq!(header(&a, "access-control-allow-origin").as_deref(), Some("https://app.example"));
+    assert_eq!(header(&a, "access-control-allow-methods").as_deref(), Some("POST"));
+    assert_eq!(header(&a, "access-control-max-age").as_deref(), Some("60"));
+    let elsewhere = [("Origin", "https://other.example"), ("Access-Control-Request-Method", "POST")];
+    let a = common::http::send(&addr, "OPTIONS", &path, &elsewhere, b"").await;
+    assert_eq!(header(&a, "access-control-allow-origin"), None);
+
+    // Updated, then deleted: the URL is forbidden and the config gone.
+    let updated = lambda
+        .update_function_url_config()
+        .function_name("web")
+        .auth_type(FunctionUrlAuthType::AwsIam)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(updated.auth_type(), &FunctionUrlAuthType::AwsIam);
+    assert_eq!(updated.function_url(), url, "a URL never changes");
+    lambda.delete_function_url_config().function_name("web").send().await.unwrap();
+    let a = common::http::send(&addr, "GET", &path, &[], b"").await;
+    assert_eq!(a.status, 403);
+    let gone = lambda.get_function_url_config().function_name("web").send().await.unwrap_err();
+    assert_eq!(code(&gone), "ResourceNotFoundException");
+}

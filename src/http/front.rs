@@ -52,6 +52,12 @@ const SERVER: &str = "Server";
 
 /// The middleware: see the module comment.
 pub async fn front(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    // A function URL's request is the function's, whatever its method or path.
+    if let Some((url_id, path)) = crate::lambda::urls::addressed(&req) {
+        let mut resp = crate::lambda::urls::serve(app, url_id, path, req).await;
+        resp.headers_mut().insert(header::SERVER, HeaderValue::from_static(SERVER));
+        return resp;
+    }
     let origin = req.headers().contains_key(header::ORIGIN);
     let mut resp = if origin && req.method() == Method::OPTIONS {
         preflight(req.headers())

@@ -43,3 +43,8 @@ pub use limits::{
     descriptor_limit, raise_descriptor_limit,
 };
 pub(crate) use serve::serve;
+
+/// The client's address, in every request's extensions (function URLs'
+/// `sourceIp`).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub std::net::SocketAddr);

@@ -220,6 +220,7 @@ async fn connection(
     stop: watch::Receiver<bool>,
 ) {
     let conn = Arc::new(ConnState::new(shared.now_ms()));
+    let peer = stream.peer_addr().ok().map(super::PeerAddr);
     let io = TokioIo::new(TimedIo::new(stream, conn.clone(), shared.timeouts));
     let mut builder = http1::Builder::new();
     builder.max_buf_size(READ_BUFFER_BYTES);
@@ -230,7 +231,10 @@ async fn connection(
                 let (shared, conn) = (svc_shared.clone(), svc_conn.clone());
                 async move {
                     let body_state = conn.begin_request(hyper::body::Body::is_end_stream(req.body()));
-                    let req = req.map(|b| RequestBody::new(b, conn.clone(), body_state));
+                    let mut req = req.map(|b| RequestBody::new(b, conn.clone(), body_state));
+                    if let Some(peer) = peer {
+                        req.extensions_mut().insert(peer);
+                    }
                     let mut router = shared.router.clone();
                     let resp = match router.call(req).await {
                         Ok(resp) => resp,

@@ -164,6 +164,7 @@ pub fn routes() -> Router<Arc<App>> {
     router = route(router, "/2015-03-31/functions/{name}/invocations", post(invoke));
     router = super::versions::routes(router, route);
     router = super::invoke_config::routes(router, route);
+    router = super::urls::routes(router, route);
     router = route(router, "/2017-10-31/functions/{name}/concurrency", put(put_concurrency).delete(delete_concurrency));
     router = route(router, "/2019-09-30/functions/{name}/concurrency", get(get_concurrency));
     router = route(router, "/2015-03-31/event-source-mappings", post(create_mapping).get(list_mappings));
@@ -215,6 +216,13 @@ impl From<LambdaError> for Failure {
 impl From<tidepool_runtime::registry::RegistryError> for Failure {
     fn from(e: tidepool_runtime::registry::RegistryError) -> Self {
         Failure::from(LambdaError::from(e))
+    }
+}
+
+impl Failure {
+    /// The error's type, e.g. `TooManyRequestsException`.
+    pub(super) fn kind(&self) -> &'static str {
+        self.error.kind
     }
 }
 
@@ -332,7 +340,7 @@ pub(super) fn undecodable_path(parts: &Parts, e: &axum::extract::rejection::Path
 
 /// Which budget a request body is counted in.
 #[derive(Debug, Clone, Copy)]
-enum BodyKind {
+pub(super) enum BodyKind {
     /// Code uploads: [`MAX_CODE_BODIES_IN_FLIGHT_BYTES`].
     Code,
     /// Invoke payloads: [`MAX_INVOKE_BODIES_IN_FLIGHT_BYTES`].
@@ -360,15 +368,15 @@ impl Default for BodyBudgets {
 
 /// A request body read whole, and its bytes in its budget (given back when
 /// dropped: keep it while the body, or what was made of it, is held).
-struct ReadBody {
-    bytes: Vec<u8>,
-    reservation: Reservation,
+pub(super) struct ReadBody {
+    pub(super) bytes: Vec<u8>,
+    pub(super) reservation: Reservation,
 }
 
 /// Reads a body of at most `limit` bytes, counted in `kind`'s budget as it
 /// arrives. Larger is `too_large` (413), refused before a byte is read when
 /// `Content-Length` says so; no room in the budget is a 429.
-async fn read_body(
+pub(super) async fn read_body(
     app: &App,
     headers: &HeaderMap,
     mut body: Body,
@@ -479,7 +487,7 @@ pub(super) fn query(uri: &Uri) -> HashMap<String, String> {
     out
 }
 
-fn percent_decode(s: &str) -> String {
+pub(super) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -1045,6 +1053,7 @@ async fn delete_function(State(app): State<Arc<App>>, PathParam(raw): PathParam,
         let lambda = lambda_state(&app2)?;
         lambda.registry.delete(&n)?;
         super::invoke_config::forget_function(&app2.store, &n).map_err(LambdaError::from)?;
+        super::urls::forget(&app2.store, &n, None).map_err(LambdaError::from)?;
         Ok(())
     })
     .await?;
@@ -1191,7 +1200,7 @@ async fn delete_concurrency(State(app): State<Arc<App>>, PathParam(raw): PathPar
 
 // ---------------------------------------------------------------- invoke
 
-fn throttled(t: Throttled) -> Failure {
+pub(super) fn throttled(t: Throttled) -> Failure {
     Failure { error: LambdaError::new("TooManyRequestsException", t.reason.message()), reason: Some(t.reason.as_str()) }
 }
 

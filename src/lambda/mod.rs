@@ -10,6 +10,7 @@ pub mod manifest;
 pub mod reset;
 pub mod schedule;
 pub mod seed;
+pub mod urls;
 pub mod versions;
 
 use std::collections::BTreeMap;
@@ -109,6 +110,9 @@ pub struct Lambda {
     pub(crate) bodies: api::BodyBudgets,
     /// Cron schedules.
     pub schedules: schedule::Schedules,
+    /// The server's own endpoint (`http://127.0.0.1:8000`): function URLs
+    /// are served on its port.
+    pub endpoint: Option<String>,
 }
 
 /// Invokes a function by name, resolving it at each invocation, so a mapping
@@ -202,7 +206,7 @@ impl Lambda {
         let cache = store.path().join("lambda").join("cache");
         let bridge = Arc::new(ServerBridge::new(app.clone()));
         let mut config = RuntimeConfig::new(cache);
-        config.endpoint = endpoint;
+        config.endpoint = endpoint.clone();
         if guest_memory_mb > 0 {
             config.max_guest_memory_mb = guest_memory_mb;
         }
@@ -231,6 +235,7 @@ impl Lambda {
             events: events::EventQueue::new(),
             bodies: api::BodyBudgets::default(),
             schedules: schedule::Schedules::open(app, store, region)?,
+            endpoint,
         })
     }
 

@@ -389,6 +389,7 @@ async fn delete_alias(State(app): State<Arc<App>>, AliasPath(raw, alias): AliasP
     blocking(move || {
         lambda_state(&app2)?.registry.delete_alias(&function, &alias)?;
         super::invoke_config::forget(&app2.store, &function, &alias).map_err(super::LambdaError::from)?;
+        super::urls::forget(&app2.store, &function, Some(&alias)).map_err(super::LambdaError::from)?;
         Ok(())
     })
     .await?;
