@@ -116,9 +116,92 @@ fn run_parsed(app: &Weak<App>, operation: &str, json: &Json, depth: u32) -> Resu
     with_origin(origin, || dispatch(&app, operation, Req(map), "localhost")).map(|body| body.to_string())
 }
 
+/// A handler's in-process request that is not a DynamoDB call, in the
+/// request's extensions: the chain depth of the invocation that made it,
+/// which an Invoke continues.
+#[derive(Debug, Clone, Copy)]
+pub struct GuestCall {
+    pub depth: u32,
+}
+
+/// What a handler may ask of the server's router in process: DynamoDB
+/// Streams (any), and of the Lambda API, Invoke and reads. The control
+/// plane (creating or changing functions, mappings and URLs, and the
+/// `/tidepool` endpoints: deploy, reset, logs) is the operator's, not a
+/// handler's: while authentication is off nothing else would keep a handler
+/// from rewriting its own allowed hosts or another function's code. A
+/// handler of an exactly-once mapping may only read Streams (anything else
+/// would repeat on every redelivery).
+fn guest_may(request: &axum::http::Request<Bytes>, exactly_once: bool) -> Result<(), String> {
+    use axum::http::Method;
+    let target = request.headers().get("x-amz-target").and_then(|t| t.to_str().ok()).unwrap_or("");
+    let path = request.uri().path();
+    if request.method() == Method::POST && target.starts_with("DynamoDBStreams_20120810.") {
+        return Ok(());
+    }
+    let what = format!("{} {path}", request.method());
+    if exactly_once {
+        return Err(format!(
+            "{what} cannot be called by the handler of an exactly-once mapping: only item reads and writes \
+             and DynamoDB Streams reads can be"
+        ));
+    }
+    let lambda_api = path.starts_with("/20") && !path.starts_with("/tidepool");
+    let invoke = request.method() == Method::POST && path.ends_with("/invocations");
+    if lambda_api && (invoke || request.method() == Method::GET) {
+        return Ok(());
+    }
+    Err(format!(
+        "{what} cannot be called by a handler: handlers reach DynamoDB, DynamoDB Streams, and Lambda's Invoke \
+         and read operations; the control plane is the operator's"
+    ))
+}
+
+/// A JSON error answer to a guest's in-process request: Lambda's shape on
+/// its paths, DynamoDB's elsewhere.
+fn refused(request: &axum::http::Request<Bytes>, message: String) -> axum::http::Response<Bytes> {
+    let path = request.uri().path();
+    let lambda = path.starts_with("/20") || path.starts_with("/tidepool");
+    let body = if lambda {
+        serde_json::json!({"Type": "User", "message": message}).to_string()
+    } else {
+        ApiError::new(StatusCode::BAD_REQUEST, "AccessDeniedException", message).body()
+    };
+    let mut response = axum::http::Response::new(Bytes::from(body));
+    *response.status_mut() = if lambda { StatusCode::FORBIDDEN } else { StatusCode::BAD_REQUEST };
+    let headers = response.headers_mut();
+    headers.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
+    if lambda {
+        headers.insert("x-amzn-ErrorType", axum::http::HeaderValue::from_static("AccessDeniedException"));
+    }
+    response
+}
+
+/// Aborts a task of the server's runtime when dropped: a guest's request
+/// stops when its invocation does.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Serves a guest's request to the server's router on the server's runtime
-/// (its handlers spawn tasks there), as a connection would.
-fn route(app: &Weak<App>, handle: &Option<tokio::runtime::Handle>, request: axum::http::Request<Bytes>) -> HttpFuture {
+/// (its handlers spawn tasks there), as a connection would, if the guest
+/// may make it ([`guest_may`]).
+fn route(
+    app: &Weak<App>,
+    handle: &Option<tokio::runtime::Handle>,
+    mut request: axum::http::Request<Bytes>,
+    origin: &InvocationOrigin,
+    exactly_once: bool,
+) -> HttpFuture {
+    if let Err(message) = guest_may(&request, exactly_once) {
+        let response = refused(&request, message);
+        return Box::pin(async move { response });
+    }
+    request.extensions_mut().insert(GuestCall { depth: origin.chain_depth });
     let app = app.upgrade();
     let handle = handle.clone();
     Box::pin(async move {
@@ -142,7 +225,10 @@ fn route(app: &Weak<App>, handle: &Option<tokio::runtime::Handle>, request: axum
             }
         };
         match handle {
-            Some(handle) => handle.spawn(serve).await.unwrap_or_else(|_| failed(stopping())),
+            Some(handle) => {
+                let mut task = AbortOnDrop(handle.spawn(serve));
+                (&mut task.0).await.unwrap_or_else(|_| failed(stopping()))
+            }
             None => serve.await,
         }
     })
@@ -157,8 +243,8 @@ impl StoreBridge for ServerBridge {
         wire(run(&self.app, operation, request_json, origin.chain_depth))
     }
 
-    fn http(&self, request: axum::http::Request<Bytes>, _origin: &InvocationOrigin) -> HttpFuture {
-        route(&self.app, &self.handle, request)
+    fn http(&self, request: axum::http::Request<Bytes>, origin: &InvocationOrigin) -> HttpFuture {
+        route(&self.app, &self.handle, request, origin, false)
     }
 
     fn deferring(&self) -> Option<Arc<dyn DeferringBridge>> {
@@ -242,8 +328,8 @@ impl StoreBridge for DeferringServerBridge {
         wire(self.call_api(operation, request_json, origin))
     }
 
-    fn http(&self, request: axum::http::Request<Bytes>, _origin: &InvocationOrigin) -> HttpFuture {
-        route(&self.app, &self.handle, request)
+    fn http(&self, request: axum::http::Request<Bytes>, origin: &InvocationOrigin) -> HttpFuture {
+        route(&self.app, &self.handle, request, origin, true)
     }
 }
 

@@ -425,6 +425,20 @@ async fn the_bridge_serves_streams_and_lambda_requests_in_process() {
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
     assert!(body["Functions"].is_array(), "{body}");
+    // The control plane is not a handler's: a function's configuration, the
+    // `/tidepool` endpoints; in exactly-once mode only Streams reads.
+    for (method, path) in [("PUT", "/2015-03-31/functions/f/configuration"), ("POST", "/tidepool/reset")] {
+        let request = axum::http::Request::builder().method(method).uri(path).body(axum::body::Bytes::new()).unwrap();
+        let (b, o) = (bridge.clone(), origin.clone());
+        let response = tokio::task::spawn_blocking(move || futures_block_on(b.http(request, &o))).await.unwrap();
+        assert_eq!(response.status(), 403, "{method} {path}");
+        assert_eq!(response.headers()["x-amzn-errortype"], "AccessDeniedException");
+    }
+    let deferring = bridge.deferring().unwrap();
+    let list = axum::http::Request::get("/2015-03-31/functions/").body(axum::body::Bytes::new()).unwrap();
+    let o = origin.clone();
+    let response = tokio::task::spawn_blocking(move || futures_block_on(deferring.http(list, &o))).await.unwrap();
+    assert_eq!(response.status(), 403, "an exactly-once handler only reads Streams");
     // A failed condition in wire form: DynamoDB's status and error type.
     let put = serde_json::json!({
         "TableName": "Tab", "Item": {"pk": {"S": "a"}}, "ConditionExpression": "attribute_exists(pk)",

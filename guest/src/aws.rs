@@ -186,7 +186,10 @@ fn send(request: HttpRequest) -> Result<Response<SdkBody>, ConnectorError> {
     // The request goes first and its body after, in the pieces the stream accepts: a body
     // larger than the stream's buffer then flows while the host reads it.
     let pending = outgoing_handler::handle(outgoing, None).map_err(|e| io_error(format!("{e:?}")))?;
-    let written = write_body(&body, request.body().bytes().unwrap_or_default());
+    let Some(payload) = request.body().bytes() else {
+        return Err(ConnectorError::user("a streaming request body is not supported: the SDK must buffer it".into()));
+    };
+    let written = write_body(&body, payload);
     let finished = written.and_then(|()| OutgoingBody::finish(body, None).map_err(|e| format!("{e:?}")));
     pending.subscribe().block();
     let incoming = match pending.get() {
@@ -195,7 +198,9 @@ fn send(request: HttpRequest) -> Result<Response<SdkBody>, ConnectorError> {
         Some(Ok(Err(code))) => return Err(io_error(format!("HTTP request failed: {code:?}"))),
         Some(Err(())) | None => return Err(io_error("no HTTP response".into())),
     };
-    finished.map_err(|e| io_error(format!("write the request: {e}")))?;
+    // A server may answer before reading the whole body (a 413): its answer counts, not the
+    // write it cut short.
+    drop(finished);
     let status = StatusCode::try_from(incoming.status()).map_err(|e| ConnectorError::other(Box::new(e), None))?;
     let headers = incoming.headers().entries();
     let body = incoming.consume().map_err(|()| io_error("the response has no body".into()))?;

@@ -257,6 +257,16 @@ impl LoadedFunction {
             EXECUTOR.with(|executor| executor.block_on(timed))
         };
         let duration = start.elapsed();
+        // The guest's resources go now, on the executor: dropping one aborts the tasks it
+        // started (an HTTP request and its connection), and the executor must run once for an
+        // aborted task to stop, or it would wait for this thread's next invocation.
+        let table = std::mem::replace(&mut store.data_mut().table, ResourceTable::new());
+        EXECUTOR.with(|executor| {
+            executor.block_on(async move {
+                drop(table);
+                tokio::task::yield_now().await;
+            })
+        });
         let state = store.into_data();
         drop(permit);
 

@@ -51,10 +51,12 @@ pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024 + 100;
 /// larger one is refused with DynamoDB's `RequestEntityTooLarge` before the host copies it.
 pub const MAX_STORE_REQUEST_BYTES: usize = 16 * 1024 * 1024;
 
-/// HTTP requests one invocation may have waiting for their responses at once (`wasi:http`):
-/// a handler's SDK sends one at a time, a fan-out a few dozen; each holds a task and, for an
-/// allowed host, a connection.
-pub const MAX_OUTBOUND_IN_FLIGHT: usize = 64;
+/// HTTP requests one invocation may have open at once (`wasi:http`), from the request until its
+/// response body is read or dropped: a handler's SDK sends one at a time, a fan-out a few. Each
+/// holds a task and, for an allowed host, a connection (a descriptor); one to the server's own
+/// endpoint holds its request and its answer in host memory, at most 16 MiB each, so an
+/// invocation's requests hold at most 16 × 32 MiB besides its guest memory.
+pub const MAX_OUTBOUND_IN_FLIGHT: usize = 16;
 
 /// The longest operation name a guest's `store.call` passes: DynamoDB's longest
 /// (`DescribeKinesisStreamingDestination`) has 35 bytes; a longer one names no operation, and is

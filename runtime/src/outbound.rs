@@ -71,8 +71,15 @@ impl Destinations {
     fn is_allowed(&self, authority: &str) -> bool {
         let host = host_of(authority);
         self.allowed.iter().any(|entry| {
-            if let Some(domain) = entry.strip_prefix("*.") {
-                host.len() > domain.len() + 1
+            if let Some(pattern) = entry.strip_prefix("*.") {
+                // `*.domain` or `*.domain:port`: any subdomain, on that port if one is given.
+                let (domain, port) = match pattern.rsplit_once(':') {
+                    Some((domain, port)) => (domain, Some(port)),
+                    None => (pattern, None),
+                };
+                let port_matches = port.is_none_or(|p| authority.rsplit_once(':').is_some_and(|(_, q)| q == p));
+                port_matches
+                    && host.len() > domain.len() + 1
                     && host.ends_with(domain)
                     && host.as_bytes()[host.len() - domain.len() - 1] == b'.'
             } else if has_port(entry) {
@@ -125,7 +132,7 @@ impl Outbound {
     }
 }
 
-/// Counts a request in flight until its response (or failure) is in.
+/// Counts a request in flight until its response body is done with (or the request failed).
 struct InFlight(Arc<AtomicUsize>);
 
 impl Drop for InFlight {
@@ -164,9 +171,9 @@ impl WasiHttpHooks for Outbound {
             let (bridge, origin) = (self.bridge.clone(), self.origin.clone());
             Box::new(async move {
                 let response = serve_own(&*bridge, &origin, request).await?;
-                drop(guard);
                 let no_io: IoFuture = Box::new(async { Ok(()) });
-                Ok((response.map(|body| Full::new(body).map_err(|never| match never {}).boxed_unsync()), no_io))
+                let full = |body| Full::new(body).map_err(|never| match never {}).boxed_unsync();
+                Ok((response.map(|body| Counted { inner: full(body), _guard: guard }.boxed_unsync()), no_io))
             })
         } else {
             let Some(runtime) = self.io.clone() else {
@@ -182,11 +189,37 @@ impl WasiHttpHooks for Outbound {
                     Ok::<_, Error>((response, Task(tokio::spawn(io))))
                 }));
                 let (response, connection) = sent.await??;
-                drop(guard);
                 let io: IoFuture = Box::new(async move { connection.await? });
-                Ok((response.map(BodyExt::boxed_unsync), io))
+                Ok((response.map(|body| Counted { inner: body.boxed_unsync(), _guard: guard }.boxed_unsync()), io))
             })
         }
+    }
+}
+
+/// A response body that keeps its request counted in flight until it is read to its end or
+/// dropped.
+struct Counted {
+    inner: WasiBody,
+    _guard: InFlight,
+}
+
+impl http_body::Body for Counted {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Error>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -271,6 +304,9 @@ mod tests {
         assert!(d.is_allowed("api.example.com:443"));
         assert!(!d.is_allowed("evil.api.example.com"));
         assert!(d.is_allowed("a.internal.test:80"));
+        let ported = Destinations::new(None, vec!["*.internal.test:8443".into()]);
+        assert!(ported.is_allowed("a.internal.test:8443"));
+        assert!(!ported.is_allowed("a.internal.test:8444") && !ported.is_allowed("a.internal.test"));
         assert!(!d.is_allowed("internal.test"));
         assert!(!d.is_allowed("xinternal.test"));
         assert!(d.is_allowed("10.0.0.5:9000"));

@@ -1224,10 +1224,25 @@ async fn invoke(
     State(app): State<Arc<App>>,
     PathParam(raw): PathParam,
     uri: Uri,
+    guest: Option<axum::Extension<crate::bridge::GuestCall>>,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
     let lambda = lambda_state(&app)?;
+    // A handler's Invoke (over wasi:http, in process) continues its chain:
+    // one level deeper, and refused past the chain limit, as Lambda stops a
+    // recursive loop.
+    let depth = guest.map_or(0, |g| g.depth + 1);
+    if depth >= tidepool_runtime::esm::MAX_CHAIN_DEPTH {
+        return Err(fail(
+            "RecursiveInvocationException",
+            format!(
+                "Lambda has detected your function being invoked in a recursive loop: this invocation would be \
+                 {depth} deep in a chain of triggers and invocations, past the limit of {}.",
+                tidepool_runtime::esm::MAX_CHAIN_DEPTH
+            ),
+        ));
+    }
     let q = query(&uri);
     let (name, qualifier) = function_ref(lambda, &raw, q.get("Qualifier").map(String::as_str))?;
     let invocation_type = header(&headers, "x-amz-invocation-type").unwrap_or("RequestResponse");
@@ -1254,7 +1269,7 @@ async fn invoke(
     match invocation_type {
         "DryRun" => Ok(empty(StatusCode::NO_CONTENT)),
         "Event" => {
-            let request_id = match lambda.events.submit(app.clone(), name, qualifier, 0, event).await {
+            let request_id = match lambda.events.submit(app.clone(), name, qualifier, depth, event).await {
                 Ok(id) => id,
                 Err(super::events::Refused::Full(message)) => {
                     return Err(Failure {
@@ -1273,7 +1288,7 @@ async fn invoke(
             let logs = lambda.logs.clone();
             let (inv, lines) = blocking(move || {
                 let _reservation = reservation;
-                let inv = function.invoke(permit, &event, InvokeOptions::new());
+                let inv = function.invoke(permit, &event, InvokeOptions::new().chain_depth(depth));
                 let lines = logs.record(&name, &inv);
                 Ok((inv, lines))
             })
