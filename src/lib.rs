@@ -5,6 +5,7 @@
 //! its bound address, which is how the end-to-end tests embed it.
 
 pub mod bridge;
+pub mod build;
 pub mod dynamodb;
 pub mod http;
 pub mod lambda;

@@ -168,6 +168,21 @@ enum Command {
         #[command(flatten)]
         endpoint: EndpointArg,
     },
+    /// Build a handler directory into a component: Rust (Cargo.toml) with
+    /// cargo, Python (def handler(event, context)) with componentize-py,
+    /// installed on first use.
+    Build {
+        /// The handler's directory.
+        dir: PathBuf,
+        /// Where to write the component (default: <dir>/<dir name>.wasm;
+        /// Rust's stays in its target directory).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        /// Lambda's Handler setting, module.function (Python; default
+        /// lambda_function.lambda_handler, handler.handler or app.handler).
+        #[arg(long)]
+        handler: Option<String>,
+    },
     /// Make a handler project to start from: a Rust crate on tidepool-guest,
     /// its manifest and a README with the next steps.
     New {
@@ -423,6 +438,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if code != 0 {
                 std::process::exit(code);
             }
+        }
+        Command::Build { dir, out, handler } => {
+            let built = tidepool::build::build(&dir, out.as_deref(), handler.as_deref())?;
+            println!("{}", built.display());
         }
         Command::New { name, dir, guest } => {
             let dir = dir.unwrap_or_else(|| PathBuf::from(&name));

@@ -29,7 +29,11 @@ fn leaderboard_manifest_with(dir: &Path, extra_function: &str, extra_mapping: &s
 
 /// [`leaderboard_manifest_with`] for the leaderboard written as `example`.
 fn example_manifest(dir: &Path, example: &str, extra_function: &str, extra_mapping: &str) -> std::path::PathBuf {
-    let code = example_path(example);
+    code_manifest(dir, &example_path(example), extra_function, extra_mapping)
+}
+
+/// [`leaderboard_manifest_with`] for the leaderboard built at `code`.
+fn code_manifest(dir: &Path, code: &Path, extra_function: &str, extra_mapping: &str) -> std::path::PathBuf {
     let text = format!(
         r#"
 [[table]]
@@ -350,7 +354,7 @@ async fn exactly_once_totals_are_exact_across_sigkill() {
 
 #[tokio::test]
 async fn exactly_once_writes_of_a_failed_invocation_are_not_applied() {
-    failed_invocations_count_once("leaderboard", 30).await;
+    failed_invocations_count_once(&example_path("leaderboard"), 30).await;
 }
 
 /// The leaderboard written with the AWS SDK for Rust (`examples/leaderboard-sdk`):
@@ -359,17 +363,36 @@ async fn exactly_once_writes_of_a_failed_invocation_are_not_applied() {
 /// mode defers them too.
 #[tokio::test]
 async fn a_handler_using_the_aws_sdk_counts_exactly_once() {
-    failed_invocations_count_once("leaderboard-sdk", 24).await;
+    failed_invocations_count_once(&example_path("leaderboard-sdk"), 24).await;
 }
 
-/// The leaderboard written as `example`, in exactly-once mode, with half of
+/// The leaderboard written in Python (`examples/leaderboard-py`, a Lambda
+/// handler `def lambda_handler(event, context)`), built by `tidepool build`
+/// with componentize-py: the same exact totals in exactly-once mode.
+#[tokio::test]
+async fn a_python_handler_counts_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let code = dir.path().join("leaderboard-py.wasm");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join("leaderboard-py");
+    let built = std::process::Command::new(env!("CARGO_BIN_EXE_tidepool"))
+        .arg("build")
+        .arg(&source)
+        .arg("--out")
+        .arg(&code)
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "tidepool build: {}", String::from_utf8_lossy(&built.stderr));
+    failed_invocations_count_once(&code, 12).await;
+}
+
+/// The leaderboard built at `code`, in exactly-once mode, with half of
 /// its invocations failing after their writes and retried: after `puts`
 /// scores every total is exact and nothing went to the destination.
-async fn failed_invocations_count_once(example: &str, puts: i64) {
+async fn failed_invocations_count_once(code: &Path, puts: i64) {
     let dir = tempfile::tempdir().unwrap();
-    let manifest = example_manifest(
+    let manifest = code_manifest(
         dir.path(),
-        example,
+        code,
         r#"environment = { FAIL_AFTER_WRITES = "0.5" }"#,
         "BatchSize = 3\nMaximumRetryAttempts = -1\nExactlyOnce = true",
     );

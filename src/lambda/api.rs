@@ -1200,7 +1200,7 @@ async fn delete_concurrency(State(app): State<Arc<App>>, PathParam(raw): PathPar
 
 // ---------------------------------------------------------------- invoke
 
-pub(super) fn throttled(t: Throttled) -> Failure {
+fn throttled(t: Throttled) -> Failure {
     Failure { error: LambdaError::new("TooManyRequestsException", t.reason.message()), reason: Some(t.reason.as_str()) }
 }
 

@@ -33,7 +33,7 @@ use tidepool_store::Store;
 
 use super::api::{
     ApiResult, BodyKind, Failure, MAX_SYNC_PAYLOAD_BYTES, PathParam, blocking, empty, fail, function_ref, json_request,
-    lambda_state, max_items, page, percent_decode, query, read_body, reply, throttled, validation,
+    lambda_state, max_items, page, percent_decode, query, read_body, reply, validation,
 };
 use super::{ACCOUNT_ID, Lambda, now_ms};
 use crate::dynamodb::App;
@@ -83,8 +83,13 @@ fn by_id(store: &Store, url_id: &str) -> Option<UrlConfig> {
     let target = store.sys_get(&index_key(url_id)).ok()??;
     let target = String::from_utf8(target).ok()?;
     let (function, qualifier) = target.rsplit_once('/')?;
-    load(store, function, qualifier).ok()?
+    // An index entry left by a config since replaced names nothing.
+    load(store, function, qualifier).ok()?.filter(|c| c.url_id == url_id)
 }
+
+/// Serialises CreateFunctionUrlConfig's check and write: two at once must
+/// not both create (the loser's URL id would stay in the index).
+static CREATING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn save(store: &Store, c: &UrlConfig) -> Result<(), Failure> {
     let value = serde_json::to_vec(c).map_err(|e| fail("ServiceException", e.to_string()))?;
@@ -107,7 +112,8 @@ pub fn forget(store: &Store, function: &str, qualifier: Option<&str>) -> Result<
     };
     for (_, raw) in store.sys_scan(&prefix)? {
         if let Ok(c) = serde_json::from_slice::<UrlConfig>(&raw)
-            && (qualifier.is_some() || c.function == function)
+            && c.function == function
+            && qualifier.is_none_or(|q| c.qualifier == q)
         {
             remove(store, &c)?;
         }
@@ -143,6 +149,12 @@ fn target(lambda: &Lambda, raw: &str, uri: &Uri) -> Result<(String, String), Fai
         ));
     }
     let (name, qualifier) = function_ref(lambda, raw, given)?;
+    if !lambda.registry.has_qualifier(&name, "$LATEST") {
+        return Err(fail(
+            "ResourceNotFoundException",
+            format!("Function not found: {}", lambda.registry.function_arn(&name)),
+        ));
+    }
     match qualifier {
         None => Ok((name, "$LATEST".into())),
         Some(q) if q.bytes().all(|b| b.is_ascii_digit()) || q == "$LATEST" => Err(fail(
@@ -316,6 +328,13 @@ async fn create_config(
     let (app2, region) = (app.clone(), app.region.clone());
     blocking(move || {
         let lambda = lambda_state(&app2)?;
+        let _creating = CREATING.lock().unwrap_or_else(|p| p.into_inner());
+        if !lambda.registry.has_qualifier(&function, &qualifier) {
+            return Err(fail(
+                "ResourceNotFoundException",
+                format!("Function not found: {}", lambda.registry.function_arn(&function)),
+            ));
+        }
         if load(&lambda.store, &function, &qualifier)?.is_some() {
             let arn = match qualifier.as_str() {
                 "$LATEST" => lambda.registry.function_arn(&function),
@@ -408,6 +427,12 @@ async fn list_configs(State(app): State<Arc<App>>, PathParam(raw): PathParam, ur
     let lambda = lambda_state(&app)?;
     let q = query(&uri);
     let (function, qualifier) = function_ref(lambda, &raw, None)?;
+    if !lambda.registry.has_qualifier(&function, "$LATEST") {
+        return Err(fail(
+            "ResourceNotFoundException",
+            format!("Function not found: {}", lambda.registry.function_arn(&function)),
+        ));
+    }
     if qualifier.is_some() {
         return Err(fail(
             "InvalidParameterValueException",
@@ -480,6 +505,10 @@ fn message(status: StatusCode, text: &str) -> Response {
 /// Serves a request to function URL `url_id`: CORS preflight, or the
 /// function's invocation with the request as its event.
 pub async fn serve(app: Arc<App>, url_id: String, raw_path: String, req: Request) -> Response {
+    with_request_id(serve_url(app, url_id, raw_path, req).await)
+}
+
+async fn serve_url(app: Arc<App>, url_id: String, raw_path: String, req: Request) -> Response {
     let Ok(lambda) = lambda_state(&app) else { return message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable") };
     let store = lambda.store.clone();
     let id = url_id.clone();
@@ -499,6 +528,16 @@ pub async fn serve(app: Arc<App>, url_id: String, raw_path: String, req: Request
     };
     if let (Some(cors), Some(origin)) = (&config.cors, origin.as_deref()) {
         cors_headers(cors, origin, resp.headers_mut());
+    }
+    resp
+}
+
+/// Every answer of a URL carries a request id, as Lambda's.
+fn with_request_id(mut resp: Response) -> Response {
+    if !resp.headers().contains_key("x-amzn-requestid")
+        && let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+    {
+        resp.headers_mut().insert("x-amzn-RequestId", v);
     }
     resp
 }
@@ -536,10 +575,16 @@ async fn invoke(
         .registry
         .resolve(&config.function, qualifier)
         .map_err(|_| message(StatusCode::FORBIDDEN, "Forbidden"))?;
-    let permit = function.try_acquire().map_err(|t| throttled(t).into_response())?;
+    let permit = function.try_acquire().map_err(|_| message(StatusCode::TOO_MANY_REQUESTS, "Rate Exceeded."))?;
     let (logs, name) = (lambda.logs.clone(), config.function.clone());
     let reservation = payload.reservation;
     let event = event.to_string();
+    if event.len() > MAX_SYNC_PAYLOAD_BYTES {
+        return Err(message(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Request must be smaller than 6291456 bytes for the InvokeFunction operation",
+        ));
+    }
     let inv = tokio::task::spawn_blocking(move || {
         let _reservation = reservation;
         let inv = function.invoke(permit, &event, InvokeOptions::new());
@@ -683,11 +728,17 @@ fn clf_time(ms: u64) -> String {
 /// (base64-decoded when `isBase64Encoded`); any other result is a 200 JSON
 /// body of the result itself.
 fn response_of(payload: &str) -> Response {
-    let parsed: Option<Map<String, Json>> = serde_json::from_str(payload).ok();
-    let Some(m) = parsed.filter(|m| m.contains_key("statusCode")) else {
-        let mut resp = (StatusCode::OK, payload.to_string()).into_response();
+    let json = |body: String| {
+        let mut resp = (StatusCode::OK, body).into_response();
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        return resp;
+        resp
+    };
+    let m = match serde_json::from_str::<Json>(payload) {
+        Ok(Json::Object(m)) if m.contains_key("statusCode") => m,
+        // A string is the body itself (`"Hello"` answers `Hello`).
+        Ok(Json::String(s)) => return json(s),
+        Ok(_) => return json(payload.to_string()),
+        Err(_) => return message(StatusCode::BAD_GATEWAY, "Internal Server Error"),
     };
     let Some(status) =
         m["statusCode"].as_u64().and_then(|s| u16::try_from(s).ok()).and_then(|s| StatusCode::from_u16(s).ok())
@@ -774,6 +825,9 @@ fn cors_headers(cors: &Json, origin: &str, h: &mut HeaderMap) {
     if let Ok(v) = HeaderValue::from_str(allow) {
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
     }
+    if allow != "*" {
+        h.append(header::VARY, HeaderValue::from_static("Origin"));
+    }
     let expose = list(cors, "ExposeHeaders");
     if !expose.is_empty()
         && let Ok(v) = HeaderValue::from_str(&expose.join(","))
@@ -799,6 +853,7 @@ mod tests {
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
         assert_eq!(response_of("\"text\"").status(), 200);
+        assert_eq!(response_of("not json").status(), 502);
         assert_eq!(clf_time(1_583_348_638_390), "04/Mar/2020:19:03:58 +0000");
         assert_eq!(
             form_pairs("a=1&a=2&b=x%20y"),
