@@ -224,14 +224,16 @@ impl LoadedFunction {
         let mut store = Store::new(&runtime.engine, state);
         store.limiter(|state| &mut state.limiter);
         // The epoch ticks every millisecond while invocations run; the callback checks the real
-        // clock, so a late ticker delays the timeout but never brings it forward.
-        store.set_epoch_deadline(ticks(timeout));
+        // clock, so a late ticker delays the timeout but never brings it forward. A guest that
+        // computes yields to the invocation's executor every `GUEST_YIELD_EVERY`, so the host's
+        // tasks it waits on without polling (a `wasi:http` response it spins on) still run.
+        store.set_epoch_deadline(ticks(timeout.min(GUEST_YIELD_EVERY)));
         store.epoch_deadline_callback(move |_| {
             let now = Instant::now();
             if now >= deadline {
                 Ok(UpdateDeadline::Interrupt)
             } else {
-                Ok(UpdateDeadline::Continue(ticks(deadline - now)))
+                Ok(UpdateDeadline::Yield(ticks((deadline - now).min(GUEST_YIELD_EVERY))))
             }
         });
 
@@ -377,6 +379,10 @@ impl Drop for Waiting<'_> {
 }
 
 /// Epoch ticks (milliseconds) to wait for `duration`, at least one.
+/// How long a guest computes before it yields to its invocation's executor (which then runs the
+/// host tasks it may be waiting on, and resumes it at once).
+const GUEST_YIELD_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
+
 fn ticks(duration: std::time::Duration) -> u64 {
     (duration.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64).max(1)
 }

@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""Handlers per language, measured through the real server.
+
+The leaderboard handler written three ways: Rust with the `store` import
+(examples/leaderboard), Rust with `aws-sdk-dynamodb` over wasi:http
+(examples/leaderboard-sdk), and Python (examples/leaderboard-py, built with
+`tidepool build`). For each:
+
+- deploy: CreateFunction until it answers (the component compiled by
+  Cranelift and cached), for a first function and for a second function
+  with the same code (a cache hit);
+- cold start: the first synchronous Invoke of the function;
+- per invocation: N synchronous Invokes over one keep-alive connection,
+  each a one-record stream event that makes one UpdateItem (median, p99).
+
+Usage: python3 bench/handlers.py [N]   (TIDEPOOL_BIN picks the server
+binary, default target/release/tidepool; build it first with
+`cargo build --release`.) Only the standard library is used.
+"""
+import base64
+import http.client
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.environ.get("TIDEPOOL_BIN", os.path.join(ROOT, "target", "release", "tidepool"))
+N = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+EVENT = json.dumps({"Records": [{
+    "eventName": "INSERT",
+    "dynamodb": {"Keys": {"game": {"S": "g"}}, "NewImage": {"game": {"S": "g"}, "score": {"N": "1"}}},
+}]})
+
+
+def build_examples(work):
+    target = os.path.join(ROOT, "target", "wasm-examples")
+    subprocess.run(["cargo", "build", "--quiet", "--release", "--target", "wasm32-wasip2",
+                    "--manifest-path", os.path.join(ROOT, "examples", "Cargo.toml"), "--target-dir", target],
+                   check=True)
+    out = os.path.join(target, "wasm32-wasip2", "release")
+    py = os.path.join(work, "leaderboard_py.wasm")
+    subprocess.run([BIN, "build", os.path.join(ROOT, "examples", "leaderboard-py"), "--out", py],
+                   check=True, stdout=subprocess.DEVNULL)
+    return [
+        ("Rust, store import", os.path.join(out, "leaderboard.wasm")),
+        ("Rust, aws-sdk-dynamodb", os.path.join(out, "leaderboard_sdk.wasm")),
+        ("Python", py),
+    ]
+
+
+class Client:
+    def __init__(self, port):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+
+    def request(self, method, path, body=b"", headers=None):
+        self.conn.request(method, path, body=body, headers=headers or {})
+        resp = self.conn.getresponse()
+        data = resp.read()
+        return resp.status, data
+
+    def dynamodb(self, op, body):
+        return self.request("POST", "/", json.dumps(body), {
+            "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "DynamoDB_20120810." + op})
+
+
+def main():
+    work = tempfile.mkdtemp()
+    try:
+        examples = build_examples(work)
+        port = 8766
+        server = subprocess.Popen([BIN, "serve", "--port", str(port), "--data-dir", os.path.join(work, "data")],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "RUST_LOG": "warn"})
+        try:
+            c = None
+            for _ in range(500):
+                try:
+                    c = Client(port)
+                    if c.dynamodb("ListTables", {})[0] == 200:
+                        break
+                except OSError:
+                    time.sleep(0.02)
+            c.dynamodb("CreateTable", {
+                "TableName": "Leaderboard", "BillingMode": "PAY_PER_REQUEST",
+                "KeySchema": [{"AttributeName": "game", "KeyType": "HASH"}],
+                "AttributeDefinitions": [{"AttributeName": "game", "AttributeType": "S"}]})
+            print("| handler | component | deploy (first) | deploy (same code) | cold start | per invocation, median | p99 |")
+            print("|---|---|---|---|---|---|---|")
+            for i, (label, path) in enumerate(examples):
+                code = base64.b64encode(open(path, "rb").read()).decode()
+                times = []
+                for copy in ("a", "b"):
+                    body = json.dumps({"FunctionName": f"f{i}{copy}", "Runtime": "wasm32-wasip2", "Timeout": 30,
+                                       "Role": "arn:aws:iam::000000000000:role/bench", "Code": {"ZipFile": code}})
+                    t0 = time.perf_counter()
+                    status, data = c.request("POST", "/2015-03-31/functions", body, {"Content-Type": "application/json"})
+                    times.append(time.perf_counter() - t0)
+                    assert status == 201, data
+                invoke = f"/2015-03-31/functions/f{i}a/invocations"
+                t0 = time.perf_counter()
+                status, data = c.request("POST", invoke, EVENT)
+                cold = time.perf_counter() - t0
+                assert status == 200, data
+                warm = []
+                for _ in range(N):
+                    t0 = time.perf_counter()
+                    status, data = c.request("POST", invoke, EVENT)
+                    warm.append(time.perf_counter() - t0)
+                    assert status == 200, data
+                warm.sort()
+                p99 = warm[min(len(warm) - 1, int(len(warm) * 0.99))]
+                size = os.path.getsize(path) / 1e6
+                print(f"| {label} | {size:.1f} MB | {times[0] * 1e3:.0f} ms | {times[1] * 1e3:.0f} ms | "
+                      f"{cold * 1e3:.1f} ms | {statistics.median(warm) * 1e3:.2f} ms | {p99 * 1e3:.2f} ms |")
+        finally:
+            server.terminate()
+            server.wait()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
