@@ -3,7 +3,8 @@
 //! `wasm32-wasip2`, `tidepool deploy` applies its manifest to a running
 //! server, the AWS CLI writes an item, the trigger's effect is read back
 //! with the AWS CLI, `tidepool logs` shows the invocation, and `tidepool
-//! reset` empties the server.
+//! reset` empties the server. A second test runs the README's "Handlers in
+//! Python" steps the same way.
 
 mod common;
 
@@ -122,6 +123,66 @@ fn from_a_new_project_to_a_working_trigger() {
     let out = run("aws list-tables", aws(&cli, &endpoint, dir.path()).args(["dynamodb", "list-tables"]));
     let compact: String = String::from_utf8_lossy(&out.stdout).split_whitespace().collect();
     assert_eq!(compact, r#"{"TableNames":[]}"#);
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
+/// The README's "Handlers in Python", from an empty directory: its handler
+/// and manifest blocks written as files, then its shell steps run as
+/// written (`tidepool build`, `tidepool deploy`, the AWS CLI's put-item and
+/// get-item) against a running server, until the trigger's count shows.
+#[test]
+fn the_readme_python_handler_runs_from_an_empty_directory() {
+    let cli = common::tools::aws_cli_v1();
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme.find("### Handlers in Python").expect("the README's Python section");
+    let section = &readme[start..];
+    let section = &section[..section[4..].find("\n### ").map_or(section.len(), |i| i + 4)];
+    let block = |lang: &str| {
+        let open = format!("```{lang}\n");
+        let from = section.find(&open).unwrap_or_else(|| panic!("a {lang} block")) + open.len();
+        &section[from..from + section[from..].find("```").unwrap()]
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("my-handler")).unwrap();
+    std::fs::write(dir.path().join("my-handler").join("lambda_function.py"), block("python")).unwrap();
+    std::fs::write(dir.path().join("tidepool.toml"), block("toml")).unwrap();
+    let data = dir.path().join("data");
+    let (mut server, endpoint) = common::spawn_server(&[std::ffi::OsStr::new("--data-dir"), data.as_os_str()]);
+
+    let lines: Vec<&str> = block("sh").lines().filter(|l| !l.trim().is_empty()).collect();
+    let (last, steps) = lines.split_last().unwrap();
+    let shell = |line: &str| {
+        let line = line
+            .replacen("tidepool ", &format!("{} ", env!("CARGO_BIN_EXE_tidepool")), 1)
+            .replacen("aws ", &format!("{} ", cli.path.display()), 1)
+            .replace("http://localhost:8000", &endpoint);
+        // The AWS CLI's environment (credentials, region, a private HOME).
+        let env = aws(&cli, &endpoint, dir.path());
+        let mut sh = Command::new("sh");
+        sh.arg("-c").arg(line).current_dir(dir.path()).env("TIDEPOOL_ENDPOINT", &endpoint);
+        for (k, v) in env.get_envs() {
+            match v {
+                Some(v) => sh.env(k, v),
+                None => sh.env_remove(k),
+            };
+        }
+        sh
+    };
+    for step in steps {
+        eprintln!("README step: {step}");
+        run(step, &mut shell(step));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = run(last, &mut shell(last));
+        let compact: String = String::from_utf8_lossy(&out.stdout).split_whitespace().collect();
+        if compact.contains(r#""n":{"N":"1"}"#) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the trigger's effect never showed: {compact}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     server.kill().unwrap();
     server.wait().unwrap();
 }
