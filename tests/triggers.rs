@@ -363,7 +363,7 @@ async fn exactly_once_writes_of_a_failed_invocation_are_not_applied() {
 /// mode defers them too.
 #[tokio::test]
 async fn a_handler_using_the_aws_sdk_counts_exactly_once() {
-    failed_invocations_count_once(&example_path("leaderboard-sdk"), 24).await;
+    failed_invocations_count_once(&example_path("leaderboard-sdk"), 30).await;
 }
 
 /// The leaderboard written in Python (`examples/leaderboard-py`, a Lambda
@@ -382,7 +382,7 @@ async fn a_python_handler_counts_exactly_once() {
         .output()
         .unwrap();
     assert!(built.status.success(), "tidepool build: {}", String::from_utf8_lossy(&built.stderr));
-    failed_invocations_count_once(&code, 12).await;
+    failed_invocations_count_once(&code, 30).await;
 }
 
 /// The leaderboard built at `code`, in exactly-once mode, with half of
