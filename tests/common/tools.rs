@@ -5,6 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// Held while a tool is checked and installed.
+static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The AWS CLI v1 release installed from PyPI.
 pub const AWS_CLI_V1_VERSION: &str = "1.46.2";
 
@@ -68,6 +71,8 @@ pub fn python_with_boto3() -> PathBuf {
 /// `package` at `version`, made (once) unless `ready` says it is there.
 fn venv(package: &str, version: &str, ready: impl Fn(&Path) -> bool) -> PathBuf {
     let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tools").join(format!("{package}-{version}"));
+    // The tests of one binary run at once: one installs, the others wait.
+    let _installing = INSTALLING.lock().unwrap_or_else(|p| p.into_inner());
     if !ready(&root) {
         eprintln!("installing {package} {version} from PyPI into {}", root.display());
         let _ = std::fs::remove_dir_all(&root);
@@ -87,6 +92,7 @@ fn venv(package: &str, version: &str, ready: impl Fn(&Path) -> bool) -> PathBuf 
 /// (installed from npm once): an ES module written there imports it.
 pub fn node_with_dynamodb_client() -> PathBuf {
     let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tools").join("js-sdk");
+    let _installing = INSTALLING.lock().unwrap_or_else(|p| p.into_inner());
     if !root.join("node_modules/@aws-sdk/client-dynamodb/package.json").exists() {
         eprintln!("installing @aws-sdk/client-dynamodb from npm into {}", root.display());
         std::fs::create_dir_all(&root).unwrap();
