@@ -169,7 +169,9 @@ enum Command {
         endpoint: EndpointArg,
     },
     /// Build a handler directory into a component: Rust (Cargo.toml) with
-    /// cargo, Python (def handler(event, context)) with componentize-py,
+    /// cargo, JavaScript or TypeScript (export const handler = async (event,
+    /// context) => ...) with esbuild and componentize-js, Python (def
+    /// handler(event, context)) with componentize-py; the tools are
     /// installed on first use.
     Build {
         /// The handler's directory.
@@ -178,7 +180,8 @@ enum Command {
         /// Rust's stays in its target directory).
         #[arg(long, short)]
         out: Option<PathBuf>,
-        /// Lambda's Handler setting, module.function (Python; default
+        /// Lambda's Handler setting, module.function (JavaScript: default
+        /// index.handler, handler.handler or app.handler; Python: default
         /// lambda_function.lambda_handler, handler.handler or app.handler).
         #[arg(long)]
         handler: Option<String>,

@@ -133,9 +133,22 @@ fn from_a_new_project_to_a_working_trigger() {
 /// get-item) against a running server, until the trigger's count shows.
 #[test]
 fn the_readme_python_handler_runs_from_an_empty_directory() {
+    readme_handler_runs("### Handlers in Python", "python", "lambda_function.py");
+}
+
+/// The README's "Handlers in JavaScript and TypeScript" the same way: its
+/// shell steps install the AWS SDK for JavaScript from npm first.
+#[test]
+fn the_readme_javascript_handler_runs_from_an_empty_directory() {
+    readme_handler_runs("### Handlers in JavaScript and TypeScript", "javascript", "index.mjs");
+}
+
+/// Runs the README section `heading`: its `lang` block is the handler's
+/// file `file` in `my-handler/`.
+fn readme_handler_runs(heading: &str, lang: &str, file: &str) {
     let cli = common::tools::aws_cli_v1();
     let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    let start = readme.find("### Handlers in Python").expect("the README's Python section");
+    let start = readme.find(heading).expect("the README's section");
     let section = &readme[start..];
     let section = &section[..section[4..].find("\n### ").map_or(section.len(), |i| i + 4)];
     let block = |lang: &str| {
@@ -145,7 +158,7 @@ fn the_readme_python_handler_runs_from_an_empty_directory() {
     };
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("my-handler")).unwrap();
-    std::fs::write(dir.path().join("my-handler").join("lambda_function.py"), block("python")).unwrap();
+    std::fs::write(dir.path().join("my-handler").join(file), block(lang)).unwrap();
     std::fs::write(dir.path().join("tidepool.toml"), block("toml")).unwrap();
     let data = dir.path().join("data");
     let (server, endpoint) = common::spawn_server(&[std::ffi::OsStr::new("--data-dir"), data.as_os_str()]);

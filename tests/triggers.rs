@@ -6,7 +6,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
@@ -372,8 +372,25 @@ async fn a_handler_using_the_aws_sdk_counts_exactly_once() {
 #[tokio::test]
 async fn a_python_handler_counts_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
-    let code = dir.path().join("leaderboard-py.wasm");
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join("leaderboard-py");
+    let code = build_example("leaderboard-py", dir.path());
+    failed_invocations_count_once(&code, 30).await;
+}
+
+/// The leaderboard as a Lambda JavaScript handler (examples/leaderboard-js:
+/// `export const handler = async (event) => ...` with the AWS SDK for
+/// JavaScript v3, unconfigured), built by `tidepool build` with esbuild and
+/// componentize-js: the same exact totals in exactly-once mode.
+#[tokio::test]
+async fn a_javascript_handler_counts_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let code = build_example("leaderboard-js", dir.path());
+    failed_invocations_count_once(&code, 30).await;
+}
+
+/// `tidepool build examples/<name>` into `dir`; returns the component.
+fn build_example(name: &str, dir: &Path) -> PathBuf {
+    let code = dir.join(format!("{name}.wasm"));
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name);
     let built = std::process::Command::new(env!("CARGO_BIN_EXE_tidepool"))
         .arg("build")
         .arg(&source)
@@ -381,8 +398,8 @@ async fn a_python_handler_counts_exactly_once() {
         .arg(&code)
         .output()
         .unwrap();
-    assert!(built.status.success(), "tidepool build: {}", String::from_utf8_lossy(&built.stderr));
-    failed_invocations_count_once(&code, 30).await;
+    assert!(built.status.success(), "tidepool build {name}: {}", String::from_utf8_lossy(&built.stderr));
+    code
 }
 
 /// The leaderboard built at `code`, in exactly-once mode, with half of

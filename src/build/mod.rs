@@ -16,6 +16,10 @@
 //!   exception's class). The `tidepool` module it ships beside the handler
 //!   gives the store import as Python (`tidepool.call("PutItem", {...})`).
 //!
+//! - **JavaScript and TypeScript** (`index.mjs`, `index.js`, `index.ts`, ...
+//!   exporting `handler`): esbuild and componentize-js from npm, installed on
+//!   first use beside componentize-py (see [`javascript`]).
+//!
 //! The tool's errors are printed with the handler's file and line (the
 //! paths componentize-py reports, `/0/...`, are mapped back).
 
@@ -24,13 +28,15 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
+mod javascript;
+
 /// The componentize-py release `tidepool build` installs (WASM-NOTES: it
 /// builds offline once installed, an 18 MB component at about 1.7 ms a
 /// call).
 pub const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
 
 /// The handler interface, as the adapters are generated against it.
-const HANDLER_WIT: &str = include_str!("../wit/handler.wit");
+const HANDLER_WIT: &str = include_str!("../../wit/handler.wit");
 
 /// The adapter from the `tidepool:handler` world to a Lambda Python handler.
 /// `{module}` and `{function}` are the handler's.
@@ -154,6 +160,8 @@ enum Language {
     Rust,
     /// The handler's module and function.
     Python(String, String),
+    /// The handler's module file, module name and export.
+    JavaScript(PathBuf, String, String),
 }
 
 /// Which handler `dir` holds; `handler` is Lambda's `module.function`.
@@ -162,22 +170,44 @@ fn detect(dir: &Path, handler: Option<&str>) -> anyhow::Result<Language> {
         let Some((module, function)) = h.rsplit_once('.') else {
             bail!("--handler {h}: expected module.function, as Lambda's Handler setting");
         };
+        if let Some(file) = javascript::module_file(dir, module) {
+            return Ok(Language::JavaScript(file, module.into(), function.into()));
+        }
         if dir.join(format!("{}.py", module.replace('.', "/"))).is_file() {
             return Ok(Language::Python(module.into(), function.into()));
         }
-        bail!("--handler {h}: {}/{}.py does not exist", dir.display(), module.replace('.', "/"));
+        bail!(
+            "--handler {h}: {}/{module} is neither a JavaScript module ({}) nor {}.py",
+            dir.display(),
+            javascript::EXTENSIONS.join(", "),
+            module.replace('.', "/")
+        );
     }
     if dir.join("Cargo.toml").is_file() {
         return Ok(Language::Rust);
+    }
+    let node = dir.join("package.json").is_file();
+    let js = || {
+        ["index", "handler", "app"].into_iter().find_map(|module| {
+            javascript::module_file(dir, module).map(|f| Language::JavaScript(f, module.into(), "handler".into()))
+        })
+    };
+    if node && let Some(found) = js() {
+        return Ok(found);
     }
     for (module, function) in [("lambda_function", "lambda_handler"), ("handler", "handler"), ("app", "handler")] {
         if dir.join(format!("{module}.py")).is_file() {
             return Ok(Language::Python(module.into(), function.into()));
         }
     }
+    if let Some(found) = js() {
+        return Ok(found);
+    }
     bail!(
-        "{}: no handler found: a Rust crate (Cargo.toml) or a Python module (lambda_function.py with \
-         lambda_handler, handler.py or app.py with handler; or --handler module.function)",
+        "{}: no handler found: a Rust crate (Cargo.toml), a JavaScript or TypeScript module (index.mjs, \
+         index.js or index.ts exporting handler; or handler.* or app.*) or a Python module \
+         (lambda_function.py with lambda_handler, handler.py or app.py with handler); or name it with \
+         --handler module.function",
         dir.display()
     )
 }
@@ -189,6 +219,7 @@ pub fn build(dir: &Path, out: Option<&Path>, handler: Option<&str>) -> anyhow::R
     match detect(&dir, handler)? {
         Language::Rust => build_rust(&dir, out),
         Language::Python(module, function) => build_python(&dir, &module, &function, out),
+        Language::JavaScript(file, module, export) => javascript::build(&dir, &file, &module, &export, out),
     }
 }
 
@@ -258,40 +289,50 @@ fn tools_dir() -> PathBuf {
     cache.join("tidepool").join("tools")
 }
 
-/// componentize-py, installed into its own virtual environment on first use
-/// (a venv cannot move, so it is made in place, and a marker file says the
-/// install finished).
-fn componentize_py() -> anyhow::Result<PathBuf> {
-    let venv = tools_dir().join(COMPONENTIZE_PY.replace("==", "-"));
-    let tool = venv.join("bin").join("componentize-py");
-    let done = venv.join("tidepool-installed");
-    if done.is_file() && tool.is_file() {
-        return Ok(tool);
+/// A tool installed on first use into its own directory under
+/// [`tools_dir`]: `install` fills `dir` (removed first, as a failed install
+/// may have left it half made); a marker file says the install finished. One
+/// install at a time: another `tidepool build` may be installing it now.
+/// Returns the directory.
+fn install_once(name: &str, install: impl FnOnce(&Path) -> anyhow::Result<()>) -> anyhow::Result<PathBuf> {
+    let dir = tools_dir().join(name);
+    let done = dir.join("tidepool-installed");
+    if done.is_file() {
+        return Ok(dir);
     }
-    // One install at a time: another `tidepool build` may be installing it now.
     std::fs::create_dir_all(tools_dir()).with_context(|| format!("make {}", tools_dir().display()))?;
-    let lock_path = tools_dir().join("componentize-py.lock");
+    let lock_path = tools_dir().join(format!("{name}.lock"));
     let lock = std::fs::File::create(&lock_path).with_context(|| format!("open {}", lock_path.display()))?;
     lock.lock().with_context(|| format!("lock {}", lock_path.display()))?;
-    if done.is_file() && tool.is_file() {
-        return Ok(tool);
+    if done.is_file() {
+        return Ok(dir);
     }
-    eprintln!("installing {COMPONENTIZE_PY} into {} (first use)", venv.display());
-    let _ = std::fs::remove_dir_all(&venv);
-    let python = std::env::var_os("PYTHON").unwrap_or_else(|| "python3".into());
-    let status = Command::new(&python).arg("-m").arg("venv").arg(&venv).status().context("run python3 -m venv")?;
-    if !status.success() {
-        bail!("python3 -m venv failed ({status}): install Python 3 with its venv module (Debian: python3-venv)");
-    }
-    let status = Command::new(venv.join("bin").join("pip"))
-        .args(["install", "--quiet", "--disable-pip-version-check", COMPONENTIZE_PY])
-        .status()
-        .context("run pip")?;
-    if !status.success() {
-        bail!("pip install {COMPONENTIZE_PY} failed ({status})");
-    }
-    std::fs::write(&done, COMPONENTIZE_PY).with_context(|| format!("write {}", done.display()))?;
-    Ok(tool)
+    eprintln!("installing {name} into {} (first use)", dir.display());
+    let _ = std::fs::remove_dir_all(&dir);
+    install(&dir)?;
+    std::fs::write(&done, name).with_context(|| format!("write {}", done.display()))?;
+    Ok(dir)
+}
+
+/// componentize-py, installed into its own virtual environment on first use
+/// (a venv cannot move, so it is made in place).
+fn componentize_py() -> anyhow::Result<PathBuf> {
+    let venv = install_once(&COMPONENTIZE_PY.replace("==", "-"), |venv| {
+        let python = std::env::var_os("PYTHON").unwrap_or_else(|| "python3".into());
+        let status = Command::new(&python).arg("-m").arg("venv").arg(venv).status().context("run python3 -m venv")?;
+        if !status.success() {
+            bail!("python3 -m venv failed ({status}): install Python 3 with its venv module (Debian: python3-venv)");
+        }
+        let status = Command::new(venv.join("bin").join("pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check", COMPONENTIZE_PY])
+            .status()
+            .context("run pip")?;
+        if !status.success() {
+            bail!("pip install {COMPONENTIZE_PY} failed ({status})");
+        }
+        Ok(())
+    })?;
+    Ok(venv.join("bin").join("componentize-py"))
 }
 
 fn build_python(dir: &Path, module: &str, function: &str, out: Option<&Path>) -> anyhow::Result<PathBuf> {
@@ -355,6 +396,12 @@ mod tests {
         assert_eq!(detect(dir, None).unwrap(), Language::Python("lambda_function".into(), "lambda_handler".into()));
         assert_eq!(detect(dir, Some("app.main")).unwrap(), Language::Python("app".into(), "main".into()));
         assert!(detect(dir, Some("missing.main")).is_err());
+        std::fs::write(dir.join("index.mjs"), "export const handler = async (e) => e;").unwrap();
+        let index = |f: &str| Language::JavaScript(dir.join("index.mjs"), "index".into(), f.into());
+        assert_eq!(detect(dir, None).unwrap(), Language::Python("lambda_function".into(), "lambda_handler".into()));
+        std::fs::write(dir.join("package.json"), "{}").unwrap();
+        assert_eq!(detect(dir, None).unwrap(), index("handler"));
+        assert_eq!(detect(dir, Some("index.main")).unwrap(), index("main"));
     }
 
     #[test]
