@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
 """Handlers per language, measured through the real server.
 
-The leaderboard handler written three ways: Rust with the `store` import
+The leaderboard handler written four ways: Rust with the `store` import
 (examples/leaderboard), Rust with `aws-sdk-dynamodb` over wasi:http
-(examples/leaderboard-sdk), and Python (examples/leaderboard-py, built with
-`tidepool build`). For each:
+(examples/leaderboard-sdk), Python (examples/leaderboard-py) and JavaScript
+with the AWS SDK for JavaScript v3 (examples/leaderboard-js), the last two
+built with `tidepool build`. For each:
 
 - deploy: CreateFunction until it answers (the component compiled by
   Cranelift and cached), for a first function and for a second function
   with the same code (a cache hit);
+- deploy (another handler): after it, CreateFunction of a different small
+  handler in the same language (for Python and JavaScript the same engine
+  inside, whose compiled functions Cranelift's incremental cache reuses);
 - cold start: the first synchronous Invoke of the function;
 - per invocation: N synchronous Invokes over one keep-alive connection,
   each a one-record stream event that makes one UpdateItem (median, p99).
@@ -46,10 +50,27 @@ def build_examples(work):
     py = os.path.join(work, "leaderboard_py.wasm")
     subprocess.run([BIN, "build", os.path.join(ROOT, "examples", "leaderboard-py"), "--out", py],
                    check=True, stdout=subprocess.DEVNULL)
+    js = os.path.join(work, "leaderboard_js.wasm")
+    subprocess.run([BIN, "build", os.path.join(ROOT, "examples", "leaderboard-js"), "--out", js],
+                   check=True, stdout=subprocess.DEVNULL)
+    # Small handlers of another shape, for "deploy (another handler)".
+    hello_py = os.path.join(work, "hello-py")
+    os.makedirs(hello_py)
+    with open(os.path.join(hello_py, "app.py"), "w") as f:
+        f.write("def handler(event, context):\n    return {'hello': context.function_name}\n")
+    hello_js = os.path.join(work, "hello-js")
+    os.makedirs(hello_js)
+    with open(os.path.join(hello_js, "index.mjs"), "w") as f:
+        f.write("export const handler = async (event, context) => ({ hello: context.functionName });\n")
+    others = {}
+    for lang, src in (("py", hello_py), ("js", hello_js)):
+        others[lang] = os.path.join(work, f"hello_{lang}.wasm")
+        subprocess.run([BIN, "build", src, "--out", others[lang]], check=True, stdout=subprocess.DEVNULL)
     return [
-        ("Rust, store import", os.path.join(out, "leaderboard.wasm")),
-        ("Rust, aws-sdk-dynamodb", os.path.join(out, "leaderboard_sdk.wasm")),
-        ("Python", py),
+        ("Rust, store import", os.path.join(out, "leaderboard.wasm"), os.path.join(out, "echo.wasm")),
+        ("Rust, aws-sdk-dynamodb", os.path.join(out, "leaderboard_sdk.wasm"), None),
+        ("Python", py, others["py"]),
+        ("JavaScript, AWS SDK v3", js, others["js"]),
     ]
 
 
@@ -88,9 +109,10 @@ def main():
                 "TableName": "Leaderboard", "BillingMode": "PAY_PER_REQUEST",
                 "KeySchema": [{"AttributeName": "game", "KeyType": "HASH"}],
                 "AttributeDefinitions": [{"AttributeName": "game", "AttributeType": "S"}]})
-            print("| handler | component | deploy (first) | deploy (same code) | cold start | per invocation, median | p99 |")
-            print("|---|---|---|---|---|---|---|")
-            for i, (label, path) in enumerate(examples):
+            print("| handler | component | deploy (first) | deploy (same code) | deploy (another handler) "
+                  "| cold start | per invocation, median | p99 |")
+            print("|---|---|---|---|---|---|---|---|")
+            for i, (label, path, other) in enumerate(examples):
                 code = base64.b64encode(open(path, "rb").read()).decode()
                 times = []
                 for copy in ("a", "b"):
@@ -99,6 +121,15 @@ def main():
                     t0 = time.perf_counter()
                     status, data = c.request("POST", "/2015-03-31/functions", body, {"Content-Type": "application/json"})
                     times.append(time.perf_counter() - t0)
+                    assert status == 201, data
+                another = "–"
+                if other is not None:
+                    body = json.dumps({"FunctionName": f"f{i}other", "Runtime": "wasm32-wasip2", "Timeout": 30,
+                                       "Role": "arn:aws:iam::000000000000:role/bench",
+                                       "Code": {"ZipFile": base64.b64encode(open(other, "rb").read()).decode()}})
+                    t0 = time.perf_counter()
+                    status, data = c.request("POST", "/2015-03-31/functions", body, {"Content-Type": "application/json"})
+                    another = f"{(time.perf_counter() - t0) * 1e3:.0f} ms"
                     assert status == 201, data
                 invoke = f"/2015-03-31/functions/f{i}a/invocations"
                 t0 = time.perf_counter()
@@ -114,7 +145,7 @@ def main():
                 warm.sort()
                 p99 = warm[min(len(warm) - 1, int(len(warm) * 0.99))]
                 size = os.path.getsize(path) / 1e6
-                print(f"| {label} | {size:.1f} MB | {times[0] * 1e3:.0f} ms | {times[1] * 1e3:.0f} ms | "
+                print(f"| {label} | {size:.1f} MB | {times[0] * 1e3:.0f} ms | {times[1] * 1e3:.0f} ms | {another} | "
                       f"{cold * 1e3:.1f} ms | {statistics.median(warm) * 1e3:.2f} ms | {p99 * 1e3:.2f} ms |")
         finally:
             server.terminate()

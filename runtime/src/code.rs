@@ -162,3 +162,56 @@ impl Hasher for Sha256Hasher {
         self.0.update(bytes);
     }
 }
+
+/// The most bytes of compiled functions [`FunctionCache`] keeps: about four
+/// JavaScript or Python engines' worth (each is some tens of MB of machine
+/// code), in memory for the process's life.
+pub const MAX_FUNCTION_CACHE_BYTES: usize = 192 * 1024 * 1024;
+
+/// Cranelift's incremental compilation cache: the machine code of each
+/// compiled function, keyed by the function's body and settings. Components
+/// that embed the same engine (componentize-js's SpiderMonkey,
+/// componentize-py's CPython) share most functions, so the second one
+/// compiles only what differs. In memory, up to
+/// [`MAX_FUNCTION_CACHE_BYTES`]; past that, entries are not added.
+#[derive(Debug, Default)]
+pub struct FunctionCache {
+    entries: std::sync::Mutex<std::collections::HashMap<Vec<u8>, std::sync::Arc<[u8]>>>,
+    bytes: AtomicU64,
+    hits: AtomicU64,
+}
+
+impl FunctionCache {
+    /// Functions whose compiled code was reused so far.
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<Vec<u8>, std::sync::Arc<[u8]>>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl wasmtime::CacheStore for FunctionCache {
+    fn get(&self, key: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
+        let found = self.lock().get(key).map(|v| std::borrow::Cow::Owned(v.to_vec()));
+        if found.is_some() {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+        }
+        found
+    }
+
+    fn insert(&self, key: &[u8], value: Vec<u8>) -> bool {
+        let size = (key.len() + value.len()) as u64;
+        let mut entries = self.lock();
+        if entries.contains_key(key) {
+            return true;
+        }
+        if self.bytes.load(Ordering::Relaxed) + size > MAX_FUNCTION_CACHE_BYTES as u64 {
+            return false;
+        }
+        entries.insert(key.to_vec(), value.into());
+        self.bytes.fetch_add(size, Ordering::Relaxed);
+        true
+    }
+}

@@ -32,6 +32,8 @@ pub(crate) struct Inner {
     pub(crate) engine: Engine,
     linker: Linker<HostState>,
     cache: CodeCache,
+    /// Cranelift's incremental cache: machine code of functions compiled in this process.
+    functions: Arc<crate::code::FunctionCache>,
     /// Components loaded in this process, shared by every function using the same code.
     components: Mutex<HashMap<CodeHash, Component>>,
     /// One permit per invocation running, over all functions: a pooling-allocator slot.
@@ -80,6 +82,9 @@ pub struct RuntimeStats {
     pub compilations: u64,
     /// Components loaded from a precompiled file of the cache.
     pub cache_loads: u64,
+    /// Functions of components whose machine code Cranelift reused from another component's
+    /// compilation in this process (the incremental cache).
+    pub functions_reused: u64,
     /// Guest memory (MB) reserved now by the invocations running.
     pub guest_memory_reserved_mb: u32,
     /// The most guest memory (MB) they may reserve together.
@@ -94,8 +99,9 @@ impl Runtime {
     /// interruption), the linker and the cache directory, and starts the epoch ticker.
     /// `bridge` serves the guests' store calls unless an invocation brings its own.
     pub fn new(config: RuntimeConfig, bridge: Arc<dyn StoreBridge>) -> Result<Self, RuntimeError> {
-        let engine =
-            Engine::new(&engine_config(config.max_concurrency)).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let functions = Arc::new(crate::code::FunctionCache::default());
+        let engine = Engine::new(&engine_config(config.max_concurrency, functions.clone())?)
+            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
@@ -110,6 +116,7 @@ impl Runtime {
             engine,
             linker,
             cache,
+            functions,
             components: Mutex::default(),
             slots,
             memory,
@@ -184,6 +191,7 @@ impl Runtime {
         RuntimeStats {
             compilations: self.inner.stats.compilations.load(Ordering::Relaxed),
             cache_loads: self.inner.stats.cache_loads.load(Ordering::Relaxed),
+            functions_reused: self.inner.functions.hits(),
             guest_memory_reserved_mb: limit.saturating_sub(self.inner.memory.available_permits() as u32),
             guest_memory_limit_mb: limit,
             guest_memory_waiting: self.inner.memory_waiting.load(Ordering::Relaxed),
@@ -248,7 +256,7 @@ impl Inner {
 
 /// The engine: Cranelift, epoch interruption, and a pooling allocator with one slot per
 /// concurrent invocation.
-fn engine_config(max_concurrency: u32) -> Config {
+fn engine_config(max_concurrency: u32, functions: Arc<crate::code::FunctionCache>) -> Result<Config, RuntimeError> {
     let slots = max_concurrency.max(1);
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(slots)
@@ -266,7 +274,8 @@ fn engine_config(max_concurrency: u32) -> Config {
         .total_stacks(slots);
     let mut config = Config::new();
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool)).epoch_interruption(true);
-    config
+    config.enable_incremental_compilation(functions).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+    Ok(config)
 }
 
 /// The WIT world this host implements, as a component names it in its

@@ -304,6 +304,20 @@ fn the_runtime_pool_limits_all_functions_together() {
     assert_eq!(second.try_invoke("[]", InvokeOptions::new()).unwrap().result.as_deref(), Ok("[]"));
 }
 
+/// Components that share code (here the Rust standard library and the
+/// bindings of two handlers) compile the shared functions once: the second
+/// reuses their machine code from Cranelift's incremental cache.
+#[test]
+fn components_sharing_code_reuse_compiled_functions() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = Runtime::new(RuntimeConfig::new(dir.path()), Arc::new(NoStore)).unwrap();
+    runtime.compile(&example_bytes("echo")).unwrap();
+    let within_one = runtime.stats().functions_reused;
+    runtime.compile(&example_bytes("always_fail")).unwrap();
+    let reused = runtime.stats().functions_reused - within_one;
+    assert!(reused > 100, "{reused} functions reused: {:?}", runtime.stats());
+}
+
 #[test]
 fn a_compiled_component_is_loaded_from_the_cache_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();

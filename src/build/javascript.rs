@@ -7,13 +7,12 @@
 //!   on the PATH. The handler's own packages are its `package.json`'s: when
 //!   it has dependencies and no `node_modules`, `npm ci` (or `npm install`
 //!   without a lock file) runs in its directory first.
-//! - `javascript/build.mjs` bundles in three parts. The packages the
-//!   handler imports are evaluated when the component is built, so their
-//!   module code is in the snapshot. The adapter (`javascript/adapter.mjs`)
-//!   implements `handle`. The handler's own modules are evaluated at its
-//!   first invocation, as in Lambda's init phase, with `process.env` holding
-//!   the function's environment (read through `wasi:cli/environment`, which
-//!   the world here imports beside the handler world's imports).
+//! - `javascript/build.mjs` bundles the adapter (`javascript/adapter.mjs`,
+//!   which implements `handle`), then the handler with its packages as one
+//!   esbuild bundle, which the adapter evaluates at the first invocation, as
+//!   in Lambda's init phase, with `process.env` holding the function's
+//!   environment (read through `wasi:cli/environment`, which the world here
+//!   imports beside the handler world's imports).
 //! - The AWS SDK for JavaScript v3 is bundled in its browser build (its
 //!   requests go through `fetch`, which the host serves over wasi:http), with
 //!   region, credentials and endpoint defaulting to the environment as in
@@ -122,10 +121,12 @@ pub fn build(dir: &Path, file: &Path, module: &str, export: &str, out: Option<&P
     }
     std::fs::write(wit.join("handler.wit"), world)?;
     std::fs::write(wit.join("deps").join("cli").join("environment.wit"), ENVIRONMENT_WIT)?;
-    // The script imports esbuild and componentize-js, so it lives beside
-    // their node_modules; a fresh name per build, as builds may run at once.
-    let script = tools.join(format!("build-{}.mjs", uuid::Uuid::new_v4()));
+    // The script imports esbuild and componentize-js: it runs from the work
+    // directory with the tools' node_modules linked beside it.
+    let script = work.0.join("build.mjs");
     std::fs::write(&script, BUILD_SCRIPT).with_context(|| format!("write {}", script.display()))?;
+    std::os::unix::fs::symlink(tools.join("node_modules"), work.0.join("node_modules"))
+        .context("link the build tools")?;
     let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "handler".into());
     let out = out.map(Path::to_path_buf).unwrap_or_else(|| dir.join(format!("{name}.wasm")));
     let config = serde_json::json!({
@@ -140,9 +141,11 @@ pub fn build(dir: &Path, file: &Path, module: &str, export: &str, out: Option<&P
         "out": out,
     });
     eprintln!("building the JavaScript handler {module}.{export} in {} (esbuild, componentize-js)", dir.display());
-    let output = Command::new("node").arg(&script).arg(config.to_string()).output();
-    let _ = std::fs::remove_file(&script);
-    let output = output.context("run node: install Node.js 18 or later (Debian: nodejs)")?;
+    let output = Command::new("node")
+        .arg(&script)
+        .arg(config.to_string())
+        .output()
+        .context("run node: install Node.js 18 or later (Debian: nodejs)")?;
     if !output.status.success() {
         let text = String::from_utf8_lossy(&output.stderr);
         bail!("the JavaScript build failed:\n{}", text.trim_end());

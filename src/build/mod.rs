@@ -282,9 +282,11 @@ fn cdylib_of(messages: &str, manifest: &Path) -> Option<PathBuf> {
 
 /// Where `tidepool build` keeps the tools it installs.
 fn tools_dir() -> PathBuf {
+    // XDG: an unset, empty or relative XDG_CACHE_HOME is ignored.
+    let absolute = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
     let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .and_then(absolute)
+        .or_else(|| std::env::var_os("HOME").and_then(absolute).map(|h| h.join(".cache")))
         .unwrap_or_else(std::env::temp_dir);
     cache.join("tidepool").join("tools")
 }

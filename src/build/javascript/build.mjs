@@ -28,14 +28,14 @@ const common = {
 };
 
 // The AWS SDK for JavaScript v3 in its browser build (fetch, which the host
-// serves over wasi:http), configured as in Lambda: region, credentials and
-// endpoint (AWS_ENDPOINT_URL_<SERVICE>, else AWS_ENDPOINT_URL) from the
-// environment, read when a request needs them rather than when the client
-// is made. What the client is given explicitly wins.
+// serves over wasi:http), configured as in Lambda: region and credentials
+// from the environment when a request needs them, the endpoint
+// (AWS_ENDPOINT_URL_<SERVICE>, else AWS_ENDPOINT_URL) when the client is
+// made. What the client is given (other than undefined) wins.
 const sdkConfig = {
   name: "tidepool-sdk-config",
   setup(b) {
-    b.onResolve({ filter: /^\.\/runtimeConfig$/ }, (args) => {
+    b.onResolve({ filter: /^\.\/runtimeConfig(\.js)?$/ }, (args) => {
       const m = /[\\/]@aws-sdk[\\/]client-([^\\/]+)[\\/]dist-es[\\/]/.exec(args.importer);
       if (!m) return undefined;
       return {
@@ -58,20 +58,16 @@ const need = (name, what) => {
   if (v === undefined) throw new Error(what + " is missing: " + name + " is not set");
   return v;
 };
-export const getRuntimeConfig = (config) => {
-  const merged = {
-    region: async () => env("AWS_REGION") ?? need("AWS_DEFAULT_REGION", "Region"),
-    credentials: async () => ({
-      accessKeyId: need("AWS_ACCESS_KEY_ID", "Credential"),
-      secretAccessKey: need("AWS_SECRET_ACCESS_KEY", "Credential"),
-      sessionToken: env("AWS_SESSION_TOKEN"),
-    }),
-    ...config,
-  };
-  if (config?.endpoint === undefined) {
-    merged.endpoint = async () =>
-      env(${JSON.stringify("AWS_ENDPOINT_URL_" + args.pluginData.service)}) ?? need("AWS_ENDPOINT_URL", "Endpoint");
-  }
+export const getRuntimeConfig = (config = {}) => {
+  const merged = { ...config };
+  merged.region ??= async () => env("AWS_REGION") ?? need("AWS_DEFAULT_REGION", "Region");
+  merged.credentials ??= async () => ({
+    accessKeyId: need("AWS_ACCESS_KEY_ID", "Credential"),
+    secretAccessKey: need("AWS_SECRET_ACCESS_KEY", "Credential"),
+    sessionToken: env("AWS_SESSION_TOKEN"),
+  });
+  const endpoint = env(${JSON.stringify("AWS_ENDPOINT_URL_" + args.pluginData.service)}) ?? env("AWS_ENDPOINT_URL");
+  if (endpoint !== undefined) merged.endpoint ??= endpoint;
   return browser(merged);
 };`,
     }));
@@ -95,89 +91,67 @@ async function bundle(options) {
   }
 }
 
-// 1. The packages the handler's own files import.
+// 1. The handler's imports: Node.js built-in modules are not there.
 const scan = await bundle({ entryPoints: [cfg.entry], packages: "external", metafile: true });
-const packages = new Set();
 for (const [file, input] of Object.entries(scan.metafile.inputs)) {
   for (const imp of input.imports) {
-    if (!imp.external || !bare(imp.path) || host(imp.path)) continue;
-    if (builtin(imp.path)) {
+    if (imp.external && bare(imp.path) && !host(imp.path) && builtin(imp.path)) {
       fail(
         `${file}: imports "${imp.path}", a Node.js built-in module. A handler runs in a WebAssembly ` +
           `sandbox without files, sockets or processes; it has fetch, crypto, streams, timers and ` +
           `the AWS SDK for JavaScript v3 (npm packages, bundled).`,
       );
     }
-    packages.add(imp.path);
   }
 }
-const names = [...packages].filter((p) => p !== "tidepool").sort();
 
-// 2. The packages, evaluated when the component is built (their module code
-// is in the component's snapshot), and the adapter.
-const vendor =
-  names.map((p, i) => `import * as m${i} from ${JSON.stringify(p)};`).join("\n") +
-  `\nglobalThis.__tidepool_packages = {${names
-    .map((p, i) => `${JSON.stringify(p)}: { __esModule: true, ...m${i} }`)
-    .join(", ")}};\n`;
+// 2. The adapter: the world's imports and `handle`.
 const adapterCode = cfg.adapter
   .replaceAll("HANDLER_EXPORT", JSON.stringify(cfg.export))
-  .replaceAll("HANDLER_MODULE", JSON.stringify(cfg.module).slice(1, -1));
+  .replaceAll("HANDLER_MODULE", JSON.stringify(cfg.module));
 const adapter = await bundle({
-  stdin: { contents: vendor + adapterCode, resolveDir: cfg.dir, sourcefile: "tidepool-adapter.mjs", loader: "js" },
-  plugins: [sdkConfig],
+  stdin: { contents: adapterCode, resolveDir: cfg.dir, sourcefile: "tidepool-adapter.mjs", loader: "js" },
 });
 
-// 3. The handler's own code, evaluated at its first invocation (Lambda's
-// init phase, with the function's environment): its imports of packages
-// are the evaluated ones.
-const fromVendor = {
-  name: "tidepool-packages",
+// 3. The handler with its packages, one bundle (esbuild's own module
+// semantics), evaluated at the first invocation: Lambda's init phase, with
+// the function's environment. The bundle has no exports: its entry hands
+// the handler's module namespace over.
+const tidepoolModule = {
+  name: "tidepool-module",
   setup(b) {
-    b.onResolve({ filter: /.*/ }, (args) => {
-      if (args.kind === "entry-point" || !packages.has(args.path)) return undefined;
-      return { path: args.path, namespace: "tidepool-packages" };
-    });
-    b.onLoad({ filter: /.*/, namespace: "tidepool-packages" }, (args) => ({
+    b.onResolve({ filter: /^tidepool$/ }, () => ({ path: "tidepool", namespace: "tidepool-module" }));
+    b.onLoad({ filter: /.*/, namespace: "tidepool-module" }, () => ({
       loader: "js",
-      contents: `module.exports = globalThis.__tidepool_packages[${JSON.stringify(args.path)}];`,
+      contents: `const api = globalThis.__tidepool_api;
+export const call = api.call;
+export const log = api.log;
+export const StoreError = api.StoreError;
+export default api;`,
     }));
   },
 };
-const user = await bundle({ entryPoints: [cfg.entry], plugins: [fromVendor] });
-let code = user.outputFiles[0].text;
-if (/^import\s/m.test(code)) {
-  fail(`${cfg.entry}: imports a WIT interface (wasi:* or tidepool:*); use the "tidepool" module instead`);
-}
-// esbuild ends an ES module bundle with one `export { local as name, ... };`.
-let exported = "{}";
-const at = code.lastIndexOf("\nexport {");
-if (at >= 0) {
-  const end = code.indexOf("}", at);
-  exported =
-    "{" +
-    code
-      .slice(at + "\nexport {".length, end)
-      .split(",")
-      .map((s) => s.trim())
-      .filter(Boolean)
-      .map((s) => {
-        const [local, name] = s.split(/\s+as\s+/);
-        return `${JSON.stringify(name ?? local)}: ${local}`;
-      })
-      .join(", ") +
-    "}";
-  code = code.slice(0, at) + code.slice(code.indexOf(";", end) + 1);
-}
-// A CommonJS handler (`exports.handler = ...`) ends in `export default require_x();`.
-code = code.replace(/\nexport default ([^;]*);\s*$/, (_, value) => {
-  exported = `{ default: __tidepool_default }`;
-  return `\nconst __tidepool_default = ${value};\n`;
+const user = await bundle({
+  stdin: {
+    contents: `import * as handlerModule from ${JSON.stringify(cfg.entry)};\nglobalThis.__tidepool_module = handlerModule;\n`,
+    resolveDir: cfg.dir,
+    sourcefile: "tidepool-entry.mjs",
+    loader: "js",
+  },
+  plugins: [sdkConfig, tidepoolModule],
+  metafile: true,
 });
+for (const [file, input] of Object.entries(user.metafile.inputs)) {
+  for (const imp of input.imports) {
+    if (imp.external && host(imp.path)) {
+      fail(`${file}: imports ${imp.path}, a WIT interface; use the "tidepool" module instead`);
+    }
+  }
+}
 
 const source =
   adapter.outputFiles[0].text +
-  `\nglobalThis.__tidepool_load = async function () {\n${code}\nreturn ${exported};\n};\n`;
+  `\nglobalThis.__tidepool_load = async function () {\n${user.outputFiles[0].text}\nreturn globalThis.__tidepool_module;\n};\n`;
 await writeFile(cfg.bundle, source);
 const { component } = await componentize({ sourcePath: cfg.bundle, witPath: cfg.wit, worldName: cfg.world });
 await writeFile(cfg.out, component);
