@@ -43,15 +43,32 @@ fn zip_of(name: &str, bytes: &[u8]) -> Vec<u8> {
 
 /// Creates `name` from the raw component of example `example`.
 async fn create_raw(client: &aws_sdk_lambda::Client, name: &str, example: &str) {
+    create_code(client, name, example_bytes(example)).send().await.unwrap_or_else(|e| panic!("create {name}: {e:?}"));
+    wait_active(client, name).await;
+}
+
+/// CreateFunction of `name` from the raw component `code`, to send.
+fn create_code(
+    client: &aws_sdk_lambda::Client,
+    name: &str,
+    code: Vec<u8>,
+) -> aws_sdk_lambda::operation::create_function::builders::CreateFunctionFluentBuilder {
     client
         .create_function()
         .function_name(name)
         .runtime(Runtime::from("wasm32-wasip2"))
         .role(ROLE)
-        .code(FunctionCode::builder().zip_file(Blob::new(example_bytes(example))).build())
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("create {name}: {e:?}"));
+        .code(FunctionCode::builder().zip_file(Blob::new(code)).build())
+}
+
+/// Waits until function `name` is `Active`, as the SDKs' `FunctionActiveV2`
+/// waiter does: CreateFunction may answer `Pending` while the code compiles.
+async fn wait_active(client: &aws_sdk_lambda::Client, name: &str) {
+    eventually(&format!("{name} Active"), || async {
+        let c = client.get_function_configuration().function_name(name).send().await.unwrap();
+        (c.state() == Some(&aws_sdk_lambda::types::State::Active)).then_some(())
+    })
+    .await
 }
 
 /// Polls `check` until it returns `Some`, for at most [`PATIENCE`].
@@ -128,7 +145,10 @@ async fn functions_are_created_read_listed_updated_and_deleted() {
     assert_eq!(created.timeout(), Some(3));
     assert_eq!(created.memory_size(), Some(128));
     assert_eq!(created.version(), Some("$LATEST"));
-    assert_eq!(created.state().map(|s| s.as_str()), Some("Active"));
+    // Active in the answer when it compiles within CreateFunction's wait,
+    // else Pending (see a_function_is_pending_until_its_code_compiles).
+    assert!(matches!(created.state().map(|s| s.as_str()), Some("Active" | "Pending")), "{created:?}");
+    wait_active(&client, "zipped").await;
     assert_eq!(created.runtime().map(|r| r.as_str()), Some("wasm32-wasip2"));
     let sha = base64::engine::general_purpose::STANDARD.decode(created.code_sha256().unwrap()).unwrap();
     assert_eq!(sha.len(), 32);
@@ -782,6 +802,60 @@ async fn logs_are_read_from_a_cursor_and_followed() {
     let (status, _, _) = http(&ep, "GET", "/tidepool/logs/misbehave", b"").await;
     assert_eq!(status, 404);
     server.stop().await.unwrap();
+}
+
+/// As Lambda: CreateFunction answers `Pending` while the code compiles
+/// (here at once: the server's wait is set to 0), GetFunction shows
+/// `Pending` then `Active`, and the function runs once `Active`. Code that
+/// fails after the answer leaves a `Failed` function that Invoke refuses
+/// with ResourceConflictException and DeleteFunction removes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_is_pending_until_its_code_compiles() {
+    let Harness { server, dir: _dir, .. } = harness().await;
+    let client = common::lambda_client(&server.endpoint());
+    let lambda = server.app.lambda.get().unwrap();
+    lambda.active_wait_ms.store(0, std::sync::atomic::Ordering::Relaxed);
+
+    let echo = example_bytes("echo");
+    let created = create_code(&client, "slow", echo.clone()).send().await.unwrap();
+    assert_eq!(created.state().map(|s| s.as_str()), Some("Pending"), "{created:?}");
+    assert_eq!(created.state_reason_code().map(|s| s.as_str()), Some("Creating"));
+    assert_eq!(created.last_update_status().map(|s| s.as_str()), Some("InProgress"));
+    assert_eq!(created.code_size(), echo.len() as i64);
+    assert!(created.code_sha256().is_some_and(|s| !s.is_empty()));
+    let again = create_code(&client, "slow", echo.clone()).send().await.unwrap_err();
+    assert_eq!(code(&again), "ResourceConflictException", "the name is taken while pending");
+    let listed = client.list_functions().send().await.unwrap();
+    assert!(listed.functions().iter().any(|f| f.function_name() == Some("slow")));
+    wait_active(&client, "slow").await;
+    let out = client.invoke().function_name("slow").payload(Blob::new("[1]")).send().await.unwrap();
+    assert_eq!(out.payload().map(|p| p.as_ref()), Some(&b"[1]"[..]));
+    let conf = client.get_function_configuration().function_name("slow").send().await.unwrap();
+    assert_eq!(conf.last_update_status().map(|s| s.as_str()), Some("Successful"));
+    assert_eq!(conf.code_sha256(), created.code_sha256());
+
+    // An empty component compiles but exports no handler: the answer came
+    // first, so the function fails after it.
+    let core_module = b"\0asm\x0d\0\x01\0".to_vec();
+    let created = create_code(&client, "broken", core_module).send().await.unwrap();
+    assert_eq!(created.state().map(|s| s.as_str()), Some("Pending"));
+    let failed = eventually("broken Failed", || async {
+        let c = client.get_function_configuration().function_name("broken").send().await.unwrap();
+        (c.state() == Some(&aws_sdk_lambda::types::State::Failed)).then_some(c)
+    })
+    .await;
+    assert!(failed.state_reason().is_some_and(|r| r.contains("handle")), "{failed:?}");
+    assert_eq!(failed.last_update_status().map(|s| s.as_str()), Some("Failed"));
+    let e = client.invoke().function_name("broken").send().await.unwrap_err();
+    assert_eq!(code(&e), "ResourceConflictException", "{e:?}");
+    client.delete_function().function_name("broken").send().await.unwrap();
+    let e = client.get_function().function_name("broken").send().await.unwrap_err();
+    assert_eq!(code(&e), "ResourceNotFoundException");
+
+    // With the default wait, a small component answers Active.
+    lambda.active_wait_ms.store(10_000, std::sync::atomic::Ordering::Relaxed);
+    let created = create_code(&client, "quick", example_bytes("partial-batch")).send().await.unwrap();
+    assert_eq!(created.state().map(|s| s.as_str()), Some("Active"));
 }
 
 /// Tags on functions (CreateFunction's Tags, TagResource, UntagResource,

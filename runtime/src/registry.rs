@@ -103,6 +103,32 @@ pub struct FunctionRecord {
     /// are never reused, even after a version is deleted).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub last_version: u64,
+    /// Lambda's `State`: a function being created is `Pending` until its code
+    /// is compiled (not persisted: only an `Active` function is).
+    #[serde(skip)]
+    pub state: FunctionState,
+}
+
+/// Lambda's function states that Tidepool has.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum FunctionState {
+    #[default]
+    Active,
+    /// Created; its code compiles in the background.
+    Pending,
+    /// Its code failed to compile or load, for this reason.
+    Failed(String),
+}
+
+impl FunctionState {
+    /// Lambda's name for the state.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FunctionState::Active => "Active",
+            FunctionState::Pending => "Pending",
+            FunctionState::Failed(_) => "Failed",
+        }
+    }
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -143,6 +169,7 @@ impl FunctionRecord {
             tags: BTreeMap::new(),
             version: String::new(),
             last_version: 0,
+            state: FunctionState::Active,
         }
     }
 
@@ -189,6 +216,10 @@ pub struct Registry {
     versions: RwLock<VersionMap>,
     /// Aliases by (function, alias).
     aliases: RwLock<BTreeMap<(String, String), AliasRecord>>,
+    /// Functions created whose code still compiles (or failed to), by name,
+    /// with the id of their creation.
+    pending: std::sync::Mutex<BTreeMap<String, (u64, FunctionRecord)>>,
+    next_pending: std::sync::atomic::AtomicU64,
 }
 
 type VersionMap = BTreeMap<(String, u64), (FunctionRecord, Arc<LoadedFunction>)>;
@@ -223,6 +254,8 @@ impl Registry {
             functions: RwLock::new(BTreeMap::new()),
             versions: RwLock::new(BTreeMap::new()),
             aliases: RwLock::new(BTreeMap::new()),
+            pending: Default::default(),
+            next_pending: Default::default(),
         };
         for (_, v) in registry.store.sys_scan(FN_PREFIX)? {
             let record: FunctionRecord = match serde_json::from_slice(&v) {
@@ -366,24 +399,96 @@ impl Registry {
     }
 
     /// Creates a function from `record`'s settings and the component `code`.
-    pub fn create(&self, mut record: FunctionRecord, code: &[u8]) -> Result<FunctionRecord, RegistryError> {
-        check_name(&record.name)?;
-        if self.read_map().contains_key(&record.name) {
-            return Err(RegistryError::Conflict(format!("Function already exist: {}", record.name)));
+    pub fn create(&self, record: FunctionRecord, code: &[u8]) -> Result<FunctionRecord, RegistryError> {
+        let id = self.begin_create(&record, code)?;
+        let created = self.finish_create(id, record.clone(), code);
+        if created.is_err() {
+            self.abandon_create(&record.name, id);
         }
+        created
+    }
+
+    /// The first half of [`Registry::create`]: checks the name and holds it
+    /// with a `Pending` record (which GetFunction and ListFunctions show, and
+    /// which Invoke refuses) until [`Registry::finish_create`] with the id
+    /// returned. The caller may answer in between, as Lambda answers
+    /// CreateFunction before the function is `Active`.
+    pub fn begin_create(&self, record: &FunctionRecord, code: &[u8]) -> Result<u64, RegistryError> {
+        check_name(&record.name)?;
+        let exists = || RegistryError::Conflict(format!("Function already exist: {}", record.name));
+        let map = self.read_map();
+        let mut pending = self.lock_pending();
+        if map.contains_key(&record.name) || pending.contains_key(&record.name) {
+            return Err(exists());
+        }
+        let id = self.next_pending.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut shown = record.clone();
+        shown.state = FunctionState::Pending;
+        shown.code_sha256 = crate::CodeHash::of(code).to_string();
+        shown.code_size = code.len() as u64;
+        shown.last_modified = now_lambda_time();
+        shown.revision_id = uuid::Uuid::new_v4().to_string();
+        pending.insert(record.name.clone(), (id, shown));
+        Ok(id)
+    }
+
+    /// Compiles `code` and makes the function `Active`. On failure the
+    /// pending record says `Failed` (until DeleteFunction) and the error is
+    /// returned. A function deleted meanwhile stays deleted.
+    pub fn finish_create(&self, id: u64, record: FunctionRecord, code: &[u8]) -> Result<FunctionRecord, RegistryError> {
+        let name = record.name.clone();
+        let result = self.activate(id, record, code);
+        if let Err(e) = &result {
+            let mut pending = self.lock_pending();
+            if let Some((held, shown)) = pending.get_mut(&name)
+                && *held == id
+            {
+                shown.state = FunctionState::Failed(e.to_string());
+            }
+        }
+        result
+    }
+
+    fn activate(&self, id: u64, mut record: FunctionRecord, code: &[u8]) -> Result<FunctionRecord, RegistryError> {
         let (sha, size) = self.deploy_code(code)?;
         record.code_sha256 = sha;
         record.code_size = size;
         record.last_modified = now_lambda_time();
         record.revision_id = uuid::Uuid::new_v4().to_string();
+        record.state = FunctionState::Active;
         let loaded = self.load(&record)?;
         let mut map = self.write_map();
-        if map.contains_key(&record.name) {
-            return Err(RegistryError::Conflict(format!("Function already exist: {}", record.name)));
+        let mut pending = self.lock_pending();
+        if pending.get(&record.name).is_none_or(|(held, _)| *held != id) {
+            return Err(not_found(&self.function_arn(&record.name)));
         }
         self.persist(&record)?;
+        pending.remove(&record.name);
         map.insert(record.name.clone(), (record.clone(), loaded));
         Ok(record)
+    }
+
+    /// Forgets a creation whose failure its caller reports (the function
+    /// never existed for the client).
+    pub fn abandon_create(&self, name: &str, id: u64) {
+        let mut pending = self.lock_pending();
+        if pending.get(name).is_some_and(|(held, _)| *held == id) {
+            pending.remove(name);
+        }
+    }
+
+    fn lock_pending(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, (u64, FunctionRecord)>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A function that is not `Active` yet: Lambda refuses operations on it.
+    fn not_active(&self, name: &str) -> Option<RegistryError> {
+        let pending = self.lock_pending();
+        let (_, record) = pending.get(name)?;
+        Some(RegistryError::Conflict(format!(
+            "The operation cannot be performed at this time. The function is currently in the following state: {}",
+            record.state.name()
+        )))
     }
 
     /// Replaces a function's settings through `change` (its code stays).
@@ -435,6 +540,11 @@ impl Registry {
     /// Deletes a function. Its kept code stays (another function may share it).
     pub fn delete(&self, name: &str) -> Result<FunctionRecord, RegistryError> {
         let mut map = self.write_map();
+        if !map.contains_key(name)
+            && let Some((_, record)) = self.lock_pending().remove(name)
+        {
+            return Ok(record);
+        }
         let record = map.get(name).map(|(r, _)| r.clone()).ok_or_else(|| not_found(&self.function_arn(name)))?;
         let mut versions = self.write_versions();
         let mut aliases = self.write_aliases();
@@ -691,18 +801,39 @@ impl Registry {
         Ok(())
     }
 
+    /// An `Active` function's record; a function not `Active` yet is a
+    /// conflict (Lambda's answer to changing or invoking it).
     pub fn get(&self, name: &str) -> Result<FunctionRecord, RegistryError> {
-        self.read_map().get(name).map(|(r, _)| r.clone()).ok_or_else(|| not_found(&self.function_arn(name)))
+        if let Some((r, _)) = self.read_map().get(name) {
+            return Ok(r.clone());
+        }
+        Err(self.not_active(name).unwrap_or_else(|| not_found(&self.function_arn(name))))
+    }
+
+    /// A function's record in whatever state it is (GetFunction).
+    pub fn describe(&self, name: &str) -> Result<FunctionRecord, RegistryError> {
+        if let Some((r, _)) = self.read_map().get(name) {
+            return Ok(r.clone());
+        }
+        self.lock_pending().get(name).map(|(_, r)| r.clone()).ok_or_else(|| not_found(&self.function_arn(name)))
     }
 
     /// The loaded function, ready to invoke.
     pub fn loaded(&self, name: &str) -> Result<Arc<LoadedFunction>, RegistryError> {
-        self.read_map().get(name).map(|(_, f)| f.clone()).ok_or_else(|| not_found(&self.function_arn(name)))
+        if let Some((_, f)) = self.read_map().get(name) {
+            return Ok(f.clone());
+        }
+        Err(self.not_active(name).unwrap_or_else(|| not_found(&self.function_arn(name))))
     }
 
-    /// Every function, by name.
+    /// Every function, by name, those not `Active` yet included.
     pub fn list(&self) -> Vec<FunctionRecord> {
-        self.read_map().values().map(|(r, _)| r.clone()).collect()
+        let mut all: BTreeMap<String, FunctionRecord> =
+            self.read_map().values().map(|(r, _)| (r.name.clone(), r.clone())).collect();
+        for (name, (_, r)) in self.lock_pending().iter() {
+            all.entry(name.clone()).or_insert_with(|| r.clone());
+        }
+        all.into_values().collect()
     }
 }
 

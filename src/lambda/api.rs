@@ -69,7 +69,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value as Json, json};
 use tidepool_runtime::esm::MappingParams;
 use tidepool_runtime::limits::MAX_LOGGED_TEXT_BYTES;
-use tidepool_runtime::registry::{FunctionRecord, check_name};
+use tidepool_runtime::registry::{FunctionRecord, FunctionState, check_name};
 use tidepool_runtime::text::Bounded;
 use tidepool_runtime::{InvokeOptions, Throttled};
 
@@ -608,7 +608,7 @@ pub(super) fn configuration(lambda: &Lambda, r: &FunctionRecord) -> Json {
         "Version": r.version_label(),
         "TracingConfig": {"Mode": "PassThrough"},
         "RevisionId": r.revision_id,
-        "State": "Active",
+        "State": r.state.name(),
         "LastUpdateStatus": "Successful",
         "PackageType": "Zip",
         "EphemeralStorage": {"Size": 512},
@@ -616,6 +616,23 @@ pub(super) fn configuration(lambda: &Lambda, r: &FunctionRecord) -> Json {
     });
     if !r.environment.is_empty() {
         c["Environment"] = json!({"Variables": r.environment});
+    }
+    match &r.state {
+        FunctionState::Active => {}
+        FunctionState::Pending => {
+            c["StateReason"] = json!("The function is being created.");
+            c["StateReasonCode"] = json!("Creating");
+            c["LastUpdateStatus"] = json!("InProgress");
+            c["LastUpdateStatusReason"] = json!("The function is being created.");
+            c["LastUpdateStatusReasonCode"] = json!("Creating");
+        }
+        FunctionState::Failed(reason) => {
+            c["StateReason"] = json!(reason);
+            c["StateReasonCode"] = json!("InvalidZipFileException");
+            c["LastUpdateStatus"] = json!("Failed");
+            c["LastUpdateStatusReason"] = json!(reason);
+            c["LastUpdateStatusReasonCode"] = json!("InvalidZipFileException");
+        }
     }
     c
 }
@@ -819,21 +836,60 @@ async fn create_function(State(app): State<Arc<App>>, headers: HeaderMap, body: 
     let publish = bool_member(&m, "Publish")?.unwrap_or(false);
     let app2 = app.clone();
     drop(m);
-    let record = blocking(move || {
+    // As Lambda: the answer comes before the code is ready when compiling
+    // takes a while (`State: Pending`, then `Active`); an Invoke meanwhile
+    // gets ResourceConflictException. Code already compiled, or compiled
+    // within `active_wait_ms`, answers `Active` (or the code's error).
+    let (begun_tx, mut begun_rx) = tokio::sync::oneshot::channel();
+    let mut task = tokio::task::spawn_blocking(move || -> Result<FunctionRecord, Failure> {
         let _reservation = reservation;
         let (component, entry) = extract_component(code, handler.as_deref(), true)?;
         record.handler = handler.or(entry).unwrap_or_else(|| "handler.wasm".into());
         let lambda = lambda_state(&app2)?;
-        let created = lambda.registry.create(record, &component)?;
+        let id = lambda.registry.begin_create(&record, &component)?;
+        let shown = lambda.registry.describe(&record.name)?;
+        let _ = begun_tx.send((id, shown));
+        let created = lambda.registry.finish_create(id, record, &component)?;
         // `Publish`: version 1 at once, and its configuration in the answer.
         if publish {
             return Ok(lambda.registry.publish(&created.name, None, None)?);
         }
         Ok(created)
-    })
-    .await?;
+    });
+    let joined = |r: Result<Result<FunctionRecord, Failure>, tokio::task::JoinError>| {
+        r.map_err(|e| internal("the request's work did not finish", e))?
+    };
+    let wait = std::time::Duration::from_millis(lambda.active_wait_ms.load(std::sync::atomic::Ordering::Relaxed));
+    let record = match tokio::time::timeout(wait, &mut task).await {
+        Ok(done) => {
+            let done = joined(done);
+            if done.is_err()
+                && let Ok((id, shown)) = begun_rx.try_recv()
+            {
+                // The client hears of the failure: the function never was.
+                lambda.registry.abandon_create(&shown.name, id);
+            }
+            done?
+        }
+        Err(_) => match begun_rx.await {
+            Ok((_, shown)) => {
+                tokio::spawn(async move {
+                    if let Err(e) = joined(task.await) {
+                        tracing::warn!(error = ?e, "a function's code failed after CreateFunction answered");
+                    }
+                });
+                shown
+            }
+            // Failed before it held the name: the task's own error.
+            Err(_) => joined(task.await)?,
+        },
+    };
     Ok(reply(StatusCode::CREATED, &configuration(lambda, &record)))
 }
+
+/// How long CreateFunction waits by default for the code to compile before
+/// answering `State: Pending` ([`super::Lambda::active_wait_ms`]).
+pub(super) const ACTIVE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 async fn list_functions(State(app): State<Arc<App>>, uri: Uri) -> ApiResult {
     let lambda = lambda_state(&app)?;

@@ -113,6 +113,11 @@ pub struct Lambda {
     /// The server's own endpoint (`http://127.0.0.1:8000`): function URLs
     /// are served on its port.
     pub endpoint: Option<String>,
+    /// How long CreateFunction waits for new code to compile before it
+    /// answers `State: Pending` (milliseconds; [`api::ACTIVE_WAIT`] by
+    /// default): a small Rust component is `Active` in the answer, a
+    /// JavaScript or Python one (tens of MB, seconds to compile) is not.
+    pub active_wait_ms: std::sync::atomic::AtomicU64,
 }
 
 /// Invokes a function by name, resolving it at each invocation, so a mapping
@@ -137,6 +142,13 @@ impl Invoker for ByName {
         let (registry, qualifier) = (self.registry.clone(), self.qualifier.clone());
         Box::pin(async move {
             let request_id = uuid::Uuid::new_v4().to_string();
+            // A function still being created (`Pending`) is waited for, as
+            // Lambda's pollers wait for it to be `Active`.
+            let mut function = function;
+            while let Err(RegistryError::Conflict(_)) = &function {
+                tokio::time::sleep(events::THROTTLE_RECHECK).await;
+                function = registry.resolve(&name, qualifier.as_deref());
+            }
             let mut function = match function {
                 Ok(f) => f,
                 Err(e) => return InvokeOutcome::failed(request_id, "ResourceNotFoundException", e.to_string()),
@@ -236,6 +248,7 @@ impl Lambda {
             bodies: api::BodyBudgets::default(),
             schedules: schedule::Schedules::open(app, store, region)?,
             endpoint,
+            active_wait_ms: (api::ACTIVE_WAIT.as_millis() as u64).into(),
         })
     }
 

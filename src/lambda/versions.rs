@@ -66,7 +66,7 @@ pub fn routes(
 /// qualifier: `$LATEST`, a version, or the version an alias names.
 pub fn qualified_record(lambda: &Lambda, name: &str, qualifier: Option<&str>) -> Result<FunctionRecord, Failure> {
     let version = match qualifier {
-        None | Some("$LATEST") => return Ok(lambda.registry.get(name)?),
+        None | Some("$LATEST") => return Ok(lambda.registry.describe(name)?),
         Some(q) if q.bytes().all(|b| b.is_ascii_digit()) => q.to_string(),
         Some(alias) => lambda.registry.alias(name, alias)?.function_version,
     };
