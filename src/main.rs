@@ -2,6 +2,7 @@
 //! to a running server (`deploy`, `invoke`, `functions`, `mappings`, `logs`).
 
 mod cli;
+mod dev;
 
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
@@ -185,6 +186,18 @@ enum Command {
         /// lambda_function.lambda_handler, handler.handler or app.handler).
         #[arg(long)]
         handler: Option<String>,
+    },
+    /// Run the server with a manifest, rebuild and redeploy a function's
+    /// handler when its sources change (any language `build` knows), and
+    /// show the functions' logs: `tidepool dev [tidepool.toml] [-- serve
+    /// options, e.g. --port 0 --in-memory]`.
+    Dev {
+        /// The manifest.
+        #[arg(default_value = "tidepool.toml")]
+        manifest: PathBuf,
+        /// Options for `tidepool serve`, after `--`.
+        #[arg(last = true)]
+        serve: Vec<std::ffi::OsString>,
     },
     /// Make a handler project to start from: a Rust crate on tidepool-guest,
     /// its manifest and a README with the next steps.
@@ -445,6 +458,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Build { dir, out, handler } => {
             let built = tidepool::build::build(&dir, out.as_deref(), handler.as_deref())?;
             println!("{}", built.display());
+        }
+        Command::Dev { manifest, serve } => {
+            init_server_log();
+            dev::run(&manifest, serve).await?;
         }
         Command::New { name, dir, guest } => {
             let dir = dir.unwrap_or_else(|| PathBuf::from(&name));

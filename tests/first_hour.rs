@@ -210,3 +210,68 @@ fn readme_handler_runs(heading: &str, lang: &str, file: &str) {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// `tidepool dev`: from a directory with a JavaScript handler and its
+/// manifest, it builds the handler, serves it, and when the handler's
+/// source changes it rebuilds and redeploys it, until SIGTERM stops it and
+/// its server.
+#[test]
+fn dev_rebuilds_and_redeploys_a_changed_handler() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let handler = dir.path().join("my-handler");
+    std::fs::create_dir_all(&handler).unwrap();
+    let write = |version: &str| {
+        let code = format!("export const handler = async (event, context) => \"{version}\";\n");
+        std::fs::write(handler.join("index.mjs"), code).unwrap();
+    };
+    write("v1");
+    let manifest = "[[function]]\nname = \"hello\"\ncode = \"my-handler/my-handler.wasm\"\n";
+    std::fs::write(dir.path().join("tidepool.toml"), manifest).unwrap();
+    let mut dev = Command::new(env!("CARGO_BIN_EXE_tidepool"))
+        .current_dir(dir.path())
+        .args(["dev", "tidepool.toml", "--", "--port", "0", "--in-memory"])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    /// Stops `tidepool dev` (and so its server) however the test ends.
+    struct Stop(std::process::Child);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let pid = rustix::process::Pid::from_child(&self.0);
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            let _ = self.0.wait();
+        }
+    }
+    let stdout = dev.stdout.take().unwrap();
+    let dev = Stop(dev);
+    let mut lines = BufReader::new(stdout).lines();
+    let endpoint = loop {
+        let line = lines.next().expect("tidepool dev printed its server's address").unwrap();
+        if let Some(url) = line.strip_prefix("tidepool listening on ") {
+            break url.trim().to_string();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    let invoke = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_tidepool"))
+            .args(["invoke", "hello", "--endpoint", &endpoint])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(invoke(), r#""v1""#);
+    write("v2");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let got = invoke();
+        if got == r#""v2""# {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the change was never deployed: {got}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    drop(dev);
+    assert!(invoke().is_empty(), "the server stopped with tidepool dev");
+}

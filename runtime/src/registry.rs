@@ -415,38 +415,52 @@ impl Registry {
     /// CreateFunction before the function is `Active`.
     pub fn begin_create(&self, record: &FunctionRecord, code: &[u8]) -> Result<u64, RegistryError> {
         check_name(&record.name)?;
-        let exists = || RegistryError::Conflict(format!("Function already exist: {}", record.name));
-        let map = self.read_map();
-        let mut pending = self.lock_pending();
-        if map.contains_key(&record.name) || pending.contains_key(&record.name) {
-            return Err(exists());
-        }
-        let id = self.next_pending.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut shown = record.clone();
         shown.state = FunctionState::Pending;
         shown.code_sha256 = crate::CodeHash::of(code).to_string();
         shown.code_size = code.len() as u64;
         shown.last_modified = now_lambda_time();
         shown.revision_id = uuid::Uuid::new_v4().to_string();
+        let map = self.read_map();
+        let mut pending = self.lock_pending();
+        if map.contains_key(&record.name) || pending.contains_key(&record.name) {
+            return Err(RegistryError::Conflict(format!("Function already exist: {}", record.name)));
+        }
+        let id = self.next_pending.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         pending.insert(record.name.clone(), (id, shown));
         Ok(id)
     }
 
-    /// Compiles `code` and makes the function `Active`. On failure the
-    /// pending record says `Failed` (until DeleteFunction) and the error is
-    /// returned. A function deleted meanwhile stays deleted.
+    /// Compiles `code` and makes the function `Active`. On failure (a panic
+    /// included) the pending record says `Failed` (until DeleteFunction) and
+    /// the error is returned. A function deleted meanwhile stays deleted.
     pub fn finish_create(&self, id: u64, record: FunctionRecord, code: &[u8]) -> Result<FunctionRecord, RegistryError> {
-        let name = record.name.clone();
-        let result = self.activate(id, record, code);
-        if let Err(e) = &result {
-            let mut pending = self.lock_pending();
-            if let Some((held, shown)) = pending.get_mut(&name)
-                && *held == id
-            {
-                shown.state = FunctionState::Failed(e.to_string());
+        /// Marks the creation failed unless it finished.
+        struct Unfinished<'a>(&'a Registry, &'a str, u64, Option<String>);
+        impl Drop for Unfinished<'_> {
+            fn drop(&mut self) {
+                let reason = self.3.take().unwrap_or_else(|| "InternalError: the function's code did not load".into());
+                let mut pending = self.0.lock_pending();
+                if let Some((held, shown)) = pending.get_mut(self.1)
+                    && *held == self.2
+                {
+                    shown.state = FunctionState::Failed(reason);
+                }
             }
         }
+        let name = record.name.clone();
+        let mut unfinished = Unfinished(self, &name, id, None);
+        let result = self.activate(id, record, code);
+        match &result {
+            Ok(_) => std::mem::forget(unfinished),
+            Err(e) => unfinished.3 = Some(e.to_string()),
+        }
         result
+    }
+
+    /// Whether `name` is being created (`Pending`, not `Failed`).
+    pub fn is_pending(&self, name: &str) -> bool {
+        self.lock_pending().get(name).is_some_and(|(_, r)| r.state == FunctionState::Pending)
     }
 
     fn activate(&self, id: u64, mut record: FunctionRecord, code: &[u8]) -> Result<FunctionRecord, RegistryError> {
@@ -804,7 +818,10 @@ impl Registry {
     /// An `Active` function's record; a function not `Active` yet is a
     /// conflict (Lambda's answer to changing or invoking it).
     pub fn get(&self, name: &str) -> Result<FunctionRecord, RegistryError> {
-        if let Some((r, _)) = self.read_map().get(name) {
+        // The map stays locked while `pending` is looked at: a creation
+        // moving from one to the other is seen in one or the other.
+        let map = self.read_map();
+        if let Some((r, _)) = map.get(name) {
             return Ok(r.clone());
         }
         Err(self.not_active(name).unwrap_or_else(|| not_found(&self.function_arn(name))))
@@ -812,7 +829,8 @@ impl Registry {
 
     /// A function's record in whatever state it is (GetFunction).
     pub fn describe(&self, name: &str) -> Result<FunctionRecord, RegistryError> {
-        if let Some((r, _)) = self.read_map().get(name) {
+        let map = self.read_map();
+        if let Some((r, _)) = map.get(name) {
             return Ok(r.clone());
         }
         self.lock_pending().get(name).map(|(_, r)| r.clone()).ok_or_else(|| not_found(&self.function_arn(name)))
@@ -820,7 +838,8 @@ impl Registry {
 
     /// The loaded function, ready to invoke.
     pub fn loaded(&self, name: &str) -> Result<Arc<LoadedFunction>, RegistryError> {
-        if let Some((_, f)) = self.read_map().get(name) {
+        let map = self.read_map();
+        if let Some((_, f)) = map.get(name) {
             return Ok(f.clone());
         }
         Err(self.not_active(name).unwrap_or_else(|| not_found(&self.function_arn(name))))
@@ -828,8 +847,9 @@ impl Registry {
 
     /// Every function, by name, those not `Active` yet included.
     pub fn list(&self) -> Vec<FunctionRecord> {
+        let map = self.read_map();
         let mut all: BTreeMap<String, FunctionRecord> =
-            self.read_map().values().map(|(r, _)| (r.name.clone(), r.clone())).collect();
+            map.values().map(|(r, _)| (r.name.clone(), r.clone())).collect();
         for (name, (_, r)) in self.lock_pending().iter() {
             all.entry(name.clone()).or_insert_with(|| r.clone());
         }

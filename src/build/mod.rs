@@ -212,6 +212,11 @@ fn detect(dir: &Path, handler: Option<&str>) -> anyhow::Result<Language> {
     )
 }
 
+/// Whether `dir` holds a handler `tidepool build` can build.
+pub fn is_handler_dir(dir: &Path) -> bool {
+    detect(dir, None).is_ok()
+}
+
 /// Builds the handler in `dir` into a component at `out` (default:
 /// `<dir>/<name>.wasm`, Rust's in its target directory); returns its path.
 pub fn build(dir: &Path, out: Option<&Path>, handler: Option<&str>) -> anyhow::Result<PathBuf> {

@@ -840,16 +840,36 @@ async fn create_function(State(app): State<Arc<App>>, headers: HeaderMap, body: 
     // takes a while (`State: Pending`, then `Active`); an Invoke meanwhile
     // gets ResourceConflictException. Code already compiled, or compiled
     // within `active_wait_ms`, answers `Active` (or the code's error).
-    let (begun_tx, mut begun_rx) = tokio::sync::oneshot::channel();
+    // `answered` says whether the client was told `Pending`: if not, a
+    // failure is the answer and the function never was (the task forgets
+    // it, even if the client went away); if so, it stays `Failed`.
+    // (told the client `Pending`, the task finished)
+    let answered: Arc<std::sync::Mutex<(bool, bool)>> = Arc::default();
+    let (begun_tx, begun_rx) = tokio::sync::oneshot::channel();
+    let shared = answered.clone();
     let mut task = tokio::task::spawn_blocking(move || -> Result<FunctionRecord, Failure> {
         let _reservation = reservation;
         let (component, entry) = extract_component(code, handler.as_deref(), true)?;
         record.handler = handler.or(entry).unwrap_or_else(|| "handler.wasm".into());
         let lambda = lambda_state(&app2)?;
+        let name = record.name.clone();
         let id = lambda.registry.begin_create(&record, &component)?;
-        let shown = lambda.registry.describe(&record.name)?;
-        let _ = begun_tx.send((id, shown));
-        let created = lambda.registry.finish_create(id, record, &component)?;
+        let _ = begun_tx.send(lambda.registry.describe(&name)?);
+        let created = lambda.registry.finish_create(id, record, &component);
+        let mut phase = shared.lock().unwrap_or_else(|p| p.into_inner());
+        phase.1 = true;
+        let created = match created {
+            Ok(created) => created,
+            Err(e) => {
+                if !phase.0 {
+                    lambda.registry.abandon_create(&name, id);
+                } else {
+                    tracing::warn!(function = %name, error = %e, "a function's code failed after CreateFunction answered");
+                }
+                return Err(e.into());
+            }
+        };
+        drop(phase);
         // `Publish`: version 1 at once, and its configuration in the answer.
         if publish {
             return Ok(lambda.registry.publish(&created.name, None, None)?);
@@ -861,24 +881,20 @@ async fn create_function(State(app): State<Arc<App>>, headers: HeaderMap, body: 
     };
     let wait = std::time::Duration::from_millis(lambda.active_wait_ms.load(std::sync::atomic::Ordering::Relaxed));
     let record = match tokio::time::timeout(wait, &mut task).await {
-        Ok(done) => {
-            let done = joined(done);
-            if done.is_err()
-                && let Ok((id, shown)) = begun_rx.try_recv()
-            {
-                // The client hears of the failure: the function never was.
-                lambda.registry.abandon_create(&shown.name, id);
-            }
-            done?
-        }
+        Ok(done) => joined(done)?,
         Err(_) => match begun_rx.await {
-            Ok((_, shown)) => {
-                tokio::spawn(async move {
-                    if let Err(e) = joined(task.await) {
-                        tracing::warn!(error = ?e, "a function's code failed after CreateFunction answered");
-                    }
-                });
-                shown
+            Ok(shown) => {
+                let finished = {
+                    let mut phase = answered.lock().unwrap_or_else(|p| p.into_inner());
+                    phase.0 = !phase.1;
+                    phase.1
+                };
+                if finished {
+                    // It ended while this answer was being decided: its result is the answer.
+                    joined(task.await)?
+                } else {
+                    shown
+                }
             }
             // Failed before it held the name: the task's own error.
             Err(_) => joined(task.await)?,
@@ -985,7 +1001,7 @@ fn tagged_function(lambda: &Lambda, arn: &str) -> Result<String, Failure> {
     match parts.as_slice() {
         ["arn", _, "lambda", _, _, "function", name] => {
             let name = function_name(lambda, name, None)?;
-            lambda.registry.get(&name)?;
+            lambda.registry.describe(&name)?;
             Ok(name)
         }
         ["arn", _, "lambda", _, _, "function", _, _] => {
@@ -999,7 +1015,7 @@ fn tagged_function(lambda: &Lambda, arn: &str) -> Result<String, Failure> {
 async fn list_tags(State(app): State<Arc<App>>, PathParam(arn): PathParam) -> ApiResult {
     let lambda = lambda_state(&app)?;
     let name = tagged_function(lambda, &arn)?;
-    Ok(reply(StatusCode::OK, &json!({"Tags": lambda.registry.get(&name)?.tags})))
+    Ok(reply(StatusCode::OK, &json!({"Tags": lambda.registry.describe(&name)?.tags})))
 }
 
 /// `POST /2017-03-31/tags/{ARN}` (TagResource): adds or replaces `Tags`.

@@ -40,7 +40,7 @@ use serde::Deserialize;
 use serde_json::{Value as Json, json};
 use tidepool_runtime::ALLOWED_HOSTS_VARIABLE;
 use tidepool_runtime::esm::MappingParams;
-use tidepool_runtime::registry::FunctionRecord;
+use tidepool_runtime::registry::{FunctionRecord, RegistryError};
 use tidepool_store::table::StreamViewType;
 use tidepool_store::value::AttrType;
 
@@ -701,6 +701,9 @@ fn run(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle, dry: bool) -
         want.reserved_concurrency = f.reserved_concurrency;
         want.description = f.description.clone().unwrap_or_default();
         match lambda.registry.get(&f.name) {
+            Err(RegistryError::Conflict(message)) if lambda.registry.is_pending(&f.name) => {
+                return Err(LambdaError::new("ResourceConflictException", format!("function {}: {message}", f.name)));
+            }
             Err(_) => {
                 if dry {
                     // Checked as creating it would: a broken component is
@@ -709,6 +712,10 @@ fn run(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle, dry: bool) -
                         return Err(LambdaError::invalid(format!("function {}: {reason}", f.name)));
                     }
                 } else {
+                    // A `Failed` function (its code never loaded) is replaced.
+                    if lambda.registry.describe(&f.name).is_ok() {
+                        lambda.registry.delete(&f.name)?;
+                    }
                     lambda.registry.create(want, &code)?;
                 }
                 applied.changes.push(format!("created function {}", f.name));

@@ -145,7 +145,7 @@ impl Invoker for ByName {
             // A function still being created (`Pending`) is waited for, as
             // Lambda's pollers wait for it to be `Active`.
             let mut function = function;
-            while let Err(RegistryError::Conflict(_)) = &function {
+            while matches!(function, Err(RegistryError::Conflict(_))) && registry.is_pending(&name) {
                 tokio::time::sleep(events::THROTTLE_RECHECK).await;
                 function = registry.resolve(&name, qualifier.as_deref());
             }

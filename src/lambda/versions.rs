@@ -151,7 +151,7 @@ async fn list_versions(State(app): State<Arc<App>>, PathParam(raw): PathParam, u
     let name = function_name(lambda, &raw, None)?;
     let q = query(&uri);
     let limit = max_items(&q, DEFAULT_PAGE)?;
-    let mut all = vec![lambda.registry.get(&name)?];
+    let mut all = vec![lambda.registry.describe(&name)?];
     all.extend(lambda.registry.versions(&name)?);
     let start = match q.get("Marker") {
         // A marker's version may be gone by the next page: start at the next one.
