@@ -10,9 +10,11 @@
 //! nearest directory above it (up to the manifest's) that holds a handler
 //! `tidepool build` knows (`Cargo.toml`, `package.json`, a Lambda Python
 //! or Node.js handler file). `example:` codes are not watched. Changes are
-//! found by polling modification times every [`POLL`] (no file-system
-//! notification API is needed), skipping `node_modules`, `target`, `.git`,
-//! `__pycache__` and `.wasm` files.
+//! found by polling every [`POLL`] (no file-system notification API is
+//! needed): each file's path, size and modification time, skipping
+//! `node_modules`, `target`, `.git`, `__pycache__`, `.venv`, a server's data
+//! directory, the code file and `.wasm` files. A change of the manifest
+//! redeploys it too.
 
 use std::ffi::OsString;
 use std::io::BufRead;
@@ -28,13 +30,15 @@ use tidepool::lambda::manifest::Manifest;
 /// How often the sources are looked at.
 pub const POLL: Duration = Duration::from_millis(500);
 /// Files looked at per source directory: a directory past this is
-/// watched in part (and the log says so).
+/// watched in part.
 pub const MAX_WATCHED_FILES: usize = 20_000;
 /// How long the server has to stop after SIGTERM before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the server has to print its address.
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// A file in a server's data directory: such a directory is not watched.
+const DATA_DIR_MARKER: &str = "tidepool.pid";
 /// Directories never watched: tools' output and installed packages.
 const SKIPPED_DIRS: &[&str] = &["node_modules", "target", ".git", "__pycache__", ".venv"];
 
@@ -47,15 +51,22 @@ struct Watched {
     built: Option<Fingerprint>,
 }
 
-/// The newest modification time and the number of files under a directory.
+/// The state of a source directory: every file's path, size and
+/// modification time (hashed, independent of the order they are read in),
+/// their count, and the newest modification time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Fingerprint {
-    newest: SystemTime,
     files: usize,
+    digest: u64,
+    newest: SystemTime,
 }
 
-fn fingerprint(dir: &Path) -> Fingerprint {
-    let mut fp = Fingerprint { newest: SystemTime::UNIX_EPOCH, files: 0 };
+/// `dir`'s fingerprint, skipping `code` (the build's own output), the
+/// directories in [`SKIPPED_DIRS`], a server's data directory and `.wasm`
+/// files.
+fn fingerprint(dir: &Path, code: &Path) -> Fingerprint {
+    use std::hash::{Hash, Hasher};
+    let mut fp = Fingerprint { files: 0, digest: 0, newest: SystemTime::UNIX_EPOCH };
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&d) else { continue };
@@ -63,22 +74,26 @@ fn fingerprint(dir: &Path) -> Fingerprint {
             if fp.files >= MAX_WATCHED_FILES {
                 return fp;
             }
+            let path = entry.path();
             let name = entry.file_name();
             let name = name.to_string_lossy();
             let Ok(meta) = entry.metadata() else { continue };
             if meta.is_dir() {
-                if !SKIPPED_DIRS.contains(&name.as_ref()) {
-                    stack.push(entry.path());
+                let data_dir = path.join(DATA_DIR_MARKER).exists();
+                if !SKIPPED_DIRS.contains(&name.as_ref()) && !data_dir {
+                    stack.push(path);
                 }
                 continue;
             }
-            if name.ends_with(".wasm") {
+            if name.ends_with(".wasm") || path == code {
                 continue;
             }
+            let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            (&path, meta.len(), modified).hash(&mut h);
+            fp.digest = fp.digest.wrapping_add(h.finish());
             fp.files += 1;
-            if let Ok(m) = meta.modified() {
-                fp.newest = fp.newest.max(m);
-            }
+            fp.newest = fp.newest.max(modified);
         }
     }
     fp
@@ -87,7 +102,10 @@ fn fingerprint(dir: &Path) -> Fingerprint {
 /// The functions of `manifest` (at `path`) whose code `tidepool build` can
 /// make from sources.
 fn watched(manifest: &Manifest, path: &Path) -> Vec<Watched> {
-    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let base = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
     let base = base.canonicalize().unwrap_or(base);
     let mut out = Vec::new();
     for f in &manifest.functions {
@@ -95,6 +113,10 @@ fn watched(manifest: &Manifest, path: &Path) -> Vec<Watched> {
             continue;
         }
         let code = base.join(&f.code);
+        let code = match (code.parent().and_then(|p| p.canonicalize().ok()), code.file_name()) {
+            (Some(dir), Some(file)) => dir.join(file),
+            _ => code,
+        };
         let mut dir = code.parent().map(Path::to_path_buf);
         let source = loop {
             let Some(d) = dir else { break None };
@@ -121,7 +143,7 @@ fn watched(manifest: &Manifest, path: &Path) -> Vec<Watched> {
 async fn build(w: &mut Watched) -> anyhow::Result<bool> {
     let (function, source, code) = (w.function.clone(), w.source.clone(), w.code.clone());
     let (before, ok) = tokio::task::spawn_blocking(move || {
-        let before = fingerprint(&source);
+        let before = fingerprint(&source, &code);
         let started = Instant::now();
         eprintln!("dev: building {function} from {}", source.display());
         match tidepool::build::build(&source, Some(&code), None) {
@@ -189,11 +211,11 @@ pub async fn run(manifest_path: &Path, serve_args: Vec<OsString>) -> anyhow::Res
     // The code the server starts with: built now when missing or older than its sources.
     for w in &mut watched {
         let code_time = std::fs::metadata(&w.code).and_then(|m| m.modified()).ok();
-        let sources = fingerprint(&w.source);
+        let sources = fingerprint(&w.source, &w.code);
         if code_time.is_some_and(|t| t >= sources.newest) {
             w.built = Some(sources);
-        } else {
-            build(w).await?;
+        } else if !build(w).await? && !w.code.is_file() {
+            bail!("{} has no code to start with: fix the build above and start again", w.function);
         }
     }
     let (mut child, url) = serve(manifest_path, &serve_args)?;
@@ -203,6 +225,11 @@ pub async fn run(manifest_path: &Path, serve_args: Vec<OsString>) -> anyhow::Res
         watched.len(),
         if watched.len() == 1 { "y" } else { "ies" }
     );
+    // Built code, or a manifest changed, not yet deployed; a failed deploy
+    // is tried again at the next change of either.
+    let mut undeployed = false;
+    let manifest_time = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let mut manifest_seen = manifest_time(manifest_path);
     let result = loop {
         tokio::select! {
             _ = interrupt.recv() => break Ok(()),
@@ -210,25 +237,30 @@ pub async fn run(manifest_path: &Path, serve_args: Vec<OsString>) -> anyhow::Res
             () = tokio::time::sleep(POLL) => {}
         }
         if let Some(status) = child.try_wait()? {
-            break Err(anyhow::anyhow!("the server exited ({status})"));
+            return Err(anyhow::anyhow!("the server exited ({status})"));
         }
-        let mut rebuilt = false;
         for w in &mut watched {
-            let now = fingerprint(&w.source);
+            let now = fingerprint(&w.source, &w.code);
             if w.built == Some(now) {
                 continue;
             }
             // Settled: unchanged over one more poll (an editor's save in parts).
             tokio::time::sleep(POLL).await;
-            if fingerprint(&w.source) != now {
+            if fingerprint(&w.source, &w.code) != now {
                 continue;
             }
-            rebuilt |= build(w).await?;
+            undeployed |= build(w).await?;
         }
-        if rebuilt {
+        let manifest_now = manifest_time(manifest_path);
+        if manifest_now != manifest_seen {
+            manifest_seen = manifest_now;
+            undeployed = true;
+        }
+        if undeployed {
+            undeployed = false;
             match crate::cli::deploy(manifest_path, false, &endpoint).await {
                 Ok(()) => eprintln!("dev: deployed"),
-                Err(e) => eprintln!("dev: the deploy failed: {e:#}"),
+                Err(e) => eprintln!("dev: the deploy failed (tried again at the next change): {e:#}"),
             }
         }
     };

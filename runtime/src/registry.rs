@@ -458,6 +458,16 @@ impl Registry {
         result
     }
 
+    /// Forgets `name` if it is `Failed` (a deploy replaces it); says whether it was.
+    pub fn forget_failed(&self, name: &str) -> bool {
+        let mut pending = self.lock_pending();
+        let failed = pending.get(name).is_some_and(|(_, r)| matches!(r.state, FunctionState::Failed(_)));
+        if failed {
+            pending.remove(name);
+        }
+        failed
+    }
+
     /// Whether `name` is being created (`Pending`, not `Failed`).
     pub fn is_pending(&self, name: &str) -> bool {
         self.lock_pending().get(name).is_some_and(|(_, r)| r.state == FunctionState::Pending)

@@ -869,10 +869,15 @@ async fn create_function(State(app): State<Arc<App>>, headers: HeaderMap, body: 
                 return Err(e.into());
             }
         };
+        let told = phase.0;
         drop(phase);
         // `Publish`: version 1 at once, and its configuration in the answer.
         if publish {
-            return Ok(lambda.registry.publish(&created.name, None, None)?);
+            let published = lambda.registry.publish(&created.name, None, None);
+            if let (Err(e), true) = (&published, told) {
+                tracing::warn!(function = %created.name, error = %e, "Publish after CreateFunction answered failed");
+            }
+            return Ok(published?);
         }
         Ok(created)
     });

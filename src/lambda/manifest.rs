@@ -713,9 +713,7 @@ fn run(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle, dry: bool) -
                     }
                 } else {
                     // A `Failed` function (its code never loaded) is replaced.
-                    if lambda.registry.describe(&f.name).is_ok() {
-                        lambda.registry.delete(&f.name)?;
-                    }
+                    lambda.registry.forget_failed(&f.name);
                     lambda.registry.create(want, &code)?;
                 }
                 applied.changes.push(format!("created function {}", f.name));

@@ -145,7 +145,12 @@ impl Invoker for ByName {
             // A function still being created (`Pending`) is waited for, as
             // Lambda's pollers wait for it to be `Active`.
             let mut function = function;
-            while matches!(function, Err(RegistryError::Conflict(_))) && registry.is_pending(&name) {
+            while matches!(function, Err(RegistryError::Conflict(_))) {
+                if !registry.is_pending(&name) {
+                    // Active (or Failed) since: as it is now.
+                    function = registry.resolve(&name, qualifier.as_deref());
+                    break;
+                }
                 tokio::time::sleep(events::THROTTLE_RECHECK).await;
                 function = registry.resolve(&name, qualifier.as_deref());
             }
