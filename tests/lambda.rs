@@ -1143,6 +1143,46 @@ async fn a_mapping_on_an_alias_follows_the_alias() {
     assert_eq!(t, 7, "only the record after the alias moved reached the leaderboard");
 }
 
+/// A mapping on a published version: its on-failure destination record
+/// names the version that ran (`responseContext.executedVersion`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapping_on_a_version_names_it_in_failure_records() {
+    use aws_sdk_lambda::types::{DestinationConfig, OnFailure};
+    let Harness { server, client: ddb, dir: _dir } = harness().await;
+    let arn = leaderboard_tables(&ddb).await;
+    common::create_table(&ddb, "Outcomes", None).await;
+    let client = common::lambda_client(&server.endpoint());
+    create_raw(&client, "fails", "always-fail").await;
+    client.publish_version().function_name("fails").send().await.unwrap();
+    let destination =
+        OnFailure::builder().destination("arn:aws:dynamodb:us-east-1:000000000000:table/Outcomes").build();
+    client
+        .create_event_source_mapping()
+        .function_name("fails:1")
+        .event_source_arn(&arn)
+        .starting_position(EventSourcePosition::TrimHorizon)
+        .batch_size(1)
+        .maximum_retry_attempts(0)
+        .destination_config(DestinationConfig::builder().on_failure(destination).build())
+        .send()
+        .await
+        .unwrap();
+    score(&ddb, "ann", "chess", 5).await;
+    let record = eventually("the failure record", || {
+        let ddb = ddb.clone();
+        async move {
+            let items = ddb.scan().table_name("Outcomes").send().await.unwrap();
+            items.items().iter().find_map(|i| match i.get("payload") {
+                Some(AttributeValue::S(json)) => Some(serde_json::from_str::<Value>(json).unwrap()),
+                _ => None,
+            })
+        }
+    })
+    .await;
+    assert_eq!(record["responseContext"]["executedVersion"], "1", "{record}");
+    assert!(record["requestContext"]["functionArn"].as_str().unwrap().ends_with(":function:fails:1"), "{record}");
+}
+
 /// Event invoke configs: retry attempts, and OnSuccess / OnFailure
 /// destinations to a table and to another function.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -519,7 +519,12 @@ impl World {
                     .collect(),
                 _ => Vec::new(),
             };
-            let outcome = InvokeOutcome { request_id: f.request_id.clone(), result: f.reply.result, writes };
+            let outcome = InvokeOutcome {
+                request_id: f.request_id.clone(),
+                result: f.reply.result,
+                writes,
+                executed_version: "$LATEST".into(),
+            };
             self.core.complete(f.job, &outcome, self.now);
         }
         true

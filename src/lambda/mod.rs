@@ -189,6 +189,7 @@ impl Invoker for ByName {
                     Err(replaced) => function = replaced,
                 }
             };
+            let version = function.config().version.clone();
             let mut options = InvokeOptions::new().request_id(request_id.clone()).chain_depth(request.chain_depth);
             if let Some(d) = &deferring {
                 options = options.bridge(d.clone());
@@ -198,7 +199,7 @@ impl Invoker for ByName {
                 logs.record(&name, &inv);
                 inv
             });
-            InvokeOutcome::of(run.await, request_id).with_writes(deferring.as_deref())
+            InvokeOutcome::of(run.await, request_id).with_writes(deferring.as_deref()).executed(&version)
         })
     }
 }

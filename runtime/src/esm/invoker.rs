@@ -62,7 +62,12 @@ pub struct InvokeOutcome {
     /// call order; to be committed with the checkpoint that covers its
     /// records, or dropped if it failed.
     pub writes: Vec<DeferredCall>,
+    /// The version that ran (`$LATEST` or a number), as on-failure
+    /// destination records say (`responseContext.executedVersion`).
+    pub executed_version: String,
 }
+
+const LATEST: &str = "$LATEST";
 
 /// The future of one invocation.
 pub type InvokeFuture = Pin<Box<dyn Future<Output = InvokeOutcome> + Send + 'static>>;
@@ -125,7 +130,14 @@ impl InvokeOutcome {
             request_id,
             result: Err(InvokeError { error_type: error_type.into(), message: message.into(), unhandled: true }),
             writes: Vec::new(),
+            executed_version: LATEST.into(),
         }
+    }
+
+    /// As run by `version` (`$LATEST` or a published version's number).
+    pub fn executed(mut self, version: &str) -> InvokeOutcome {
+        self.executed_version = version.into();
+        self
     }
 
     /// With the writes `deferring` recorded, if the invocation succeeded
@@ -152,6 +164,7 @@ impl InvokeOutcome {
                     message: e.error_message,
                 }),
                 writes: Vec::new(),
+                executed_version: LATEST.into(),
             },
             Err(e) => {
                 InvokeOutcome::failed(request_id, "Runtime.ExitError", format!("the invocation did not finish: {e}"))

@@ -71,6 +71,8 @@ struct Piece {
     /// Invocations that carried these records (`approximateInvokeCount`).
     invocations: u32,
     request_id: Option<String>,
+    /// The version the last invocation ran.
+    executed_version: Option<String>,
     /// `Handled` or `Unhandled` when the last invocation was a function error.
     function_error: Option<&'static str>,
     /// Not to be invoked before this time (retry backoff).
@@ -85,6 +87,7 @@ impl Piece {
             retries: 0,
             invocations: 0,
             request_id: None,
+            executed_version: None,
             function_error: None,
             not_before: 0,
         }
@@ -441,6 +444,7 @@ impl ShardCore {
         let Some(piece) = l.pieces.front_mut() else { return RESULT_OK };
         piece.invocations += 1;
         piece.request_id = Some(outcome.request_id.clone());
+        piece.executed_version = Some(outcome.executed_version.clone());
         let exhausted = |p: &Piece| s.max_retries.is_some_and(|max| p.retries >= max);
         let verdict = classify(outcome, piece, s);
         let (done, result) = match verdict {
@@ -485,6 +489,7 @@ impl ShardCore {
                         retries: piece.retries,
                         invocations: piece.invocations,
                         request_id: piece.request_id.clone(),
+                        executed_version: piece.executed_version.clone(),
                         function_error,
                         not_before: now,
                     };
@@ -668,7 +673,8 @@ fn failure_record(
     let response = if piece.invocations == 0 {
         json!({})
     } else {
-        let mut r = json!({"statusCode": 200, "executedVersion": "$LATEST"});
+        let version = piece.executed_version.as_deref().unwrap_or("$LATEST");
+        let mut r = json!({"statusCode": 200, "executedVersion": version});
         if let Some(e) = piece.function_error {
             r["functionError"] = e.into();
         }
