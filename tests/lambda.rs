@@ -834,6 +834,34 @@ async fn a_function_is_pending_until_its_code_compiles() {
     assert_eq!(conf.last_update_status().map(|s| s.as_str()), Some("Successful"));
     assert_eq!(conf.code_sha256(), created.code_sha256());
 
+    // UpdateFunctionCode: InProgress while the new code compiles, the old
+    // code serving; then Successful with the new code, or Failed with the
+    // old code still serving.
+    let update = |bytes: Vec<u8>| client.update_function_code().function_name("slow").zip_file(Blob::new(bytes)).send();
+    let status = || async {
+        let c = client.get_function_configuration().function_name("slow").send().await.unwrap();
+        (c.last_update_status().map(|s| s.as_str().to_string()), c)
+    };
+    let updating = update(example_bytes("partial-batch")).await.unwrap();
+    assert_eq!(updating.last_update_status().map(|s| s.as_str()), Some("InProgress"), "{updating:?}");
+    assert_eq!(updating.state().map(|s| s.as_str()), Some("Active"));
+    let updated = eventually("the update to finish", || async {
+        let (s, c) = status().await;
+        (s.as_deref() == Some("Successful")).then_some(c)
+    })
+    .await;
+    assert_ne!(updated.code_sha256(), created.code_sha256(), "the new code");
+    let updating = update(b"\0asm\x0d\0\x01\0".to_vec()).await.unwrap();
+    assert_eq!(updating.last_update_status().map(|s| s.as_str()), Some("InProgress"));
+    let failed = eventually("the bad update to fail", || async {
+        let (s, c) = status().await;
+        (s.as_deref() == Some("Failed")).then_some(c)
+    })
+    .await;
+    assert!(failed.last_update_status_reason().is_some_and(|r| !r.is_empty()), "{failed:?}");
+    assert_eq!(failed.code_sha256(), updated.code_sha256(), "the previous code stays");
+    client.invoke().function_name("slow").payload(Blob::new("{}")).send().await.expect("the previous code serves");
+
     // An empty component compiles but exports no handler: the answer came
     // first, so the function fails after it.
     let core_module = b"\0asm\x0d\0\x01\0".to_vec();

@@ -107,6 +107,21 @@ pub struct FunctionRecord {
     /// is compiled (not persisted: only an `Active` function is).
     #[serde(skip)]
     pub state: FunctionState,
+    /// Lambda's `LastUpdateStatus` of an `Active` function: an
+    /// UpdateFunctionCode whose code still compiles is `InProgress` (the
+    /// previous code keeps serving), one whose code failed is `Failed`.
+    #[serde(skip)]
+    pub update: UpdateStatus,
+}
+
+/// Lambda's `LastUpdateStatus`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum UpdateStatus {
+    #[default]
+    Successful,
+    InProgress,
+    /// The new code failed to compile or load, for this reason; the previous code serves.
+    Failed(String),
 }
 
 /// Lambda's function states that Tidepool has.
@@ -170,6 +185,7 @@ impl FunctionRecord {
             version: String::new(),
             last_version: 0,
             state: FunctionState::Active,
+            update: UpdateStatus::Successful,
         }
     }
 
@@ -521,19 +537,95 @@ impl Registry {
         name: &str,
         change: impl FnOnce(&mut FunctionRecord) -> Result<(), RegistryError>,
     ) -> Result<FunctionRecord, RegistryError> {
+        self.check_not_updating(name)?;
         let mut record = self.get(name)?;
         change(&mut record)?;
         record.name = name.to_string();
+        record.update = UpdateStatus::Successful;
         self.replace(record)
     }
 
     /// Replaces a function's code.
     pub fn update_code(&self, name: &str, code: &[u8]) -> Result<FunctionRecord, RegistryError> {
-        let mut record = self.get(name)?;
-        let (sha, size) = self.deploy_code(code)?;
-        record.code_sha256 = sha;
-        record.code_size = size;
-        self.replace(record)
+        self.begin_update(name)?;
+        let updated = self.finish_update(name, code);
+        if updated.is_err() {
+            self.forget_update_failure(name);
+        }
+        updated
+    }
+
+    /// The first half of [`Registry::update_code`]: marks the function's
+    /// update `InProgress` (its code keeps serving; another change is a
+    /// conflict until [`Registry::finish_update`]). Returns the record as it
+    /// shows now.
+    pub fn begin_update(&self, name: &str) -> Result<FunctionRecord, RegistryError> {
+        let mut map = self.write_map();
+        let Some((record, _)) = map.get_mut(name) else {
+            return Err(self.not_active(name).unwrap_or_else(|| not_found(&self.function_arn(name))));
+        };
+        if record.update == UpdateStatus::InProgress {
+            return Err(self.update_in_progress(name));
+        }
+        record.update = UpdateStatus::InProgress;
+        Ok(record.clone())
+    }
+
+    /// Compiles `code` and makes it the function's. On failure (a panic
+    /// included) the previous code stays and `LastUpdateStatus` says
+    /// `Failed` with the reason.
+    pub fn finish_update(&self, name: &str, code: &[u8]) -> Result<FunctionRecord, RegistryError> {
+        /// Marks the update failed unless it finished.
+        struct Unfinished<'a>(&'a Registry, &'a str, Option<String>);
+        impl Drop for Unfinished<'_> {
+            fn drop(&mut self) {
+                let reason = self.2.take().unwrap_or_else(|| "InternalError: the new code did not load".into());
+                if let Some((record, _)) = self.0.write_map().get_mut(self.1)
+                    && record.update == UpdateStatus::InProgress
+                {
+                    record.update = UpdateStatus::Failed(reason);
+                }
+            }
+        }
+        let mut unfinished = Unfinished(self, name, None);
+        let result = self.deploy_code(code).and_then(|(sha, size)| {
+            let mut record =
+                self.read_map().get(name).map(|(r, _)| r.clone()).ok_or_else(|| not_found(&self.function_arn(name)))?;
+            record.code_sha256 = sha;
+            record.code_size = size;
+            record.update = UpdateStatus::Successful;
+            self.replace(record)
+        });
+        match &result {
+            Ok(_) => std::mem::forget(unfinished),
+            Err(e) => unfinished.2 = Some(e.to_string()),
+        }
+        result
+    }
+
+    /// Clears a `Failed` update whose failure was the caller's answer (the
+    /// update never happened for the client).
+    pub fn forget_update_failure(&self, name: &str) {
+        if let Some((record, _)) = self.write_map().get_mut(name)
+            && matches!(record.update, UpdateStatus::Failed(_))
+        {
+            record.update = UpdateStatus::Successful;
+        }
+    }
+
+    fn update_in_progress(&self, name: &str) -> RegistryError {
+        RegistryError::Conflict(format!(
+            "The operation cannot be performed at this time. An update is in progress for resource: {}",
+            self.function_arn(name)
+        ))
+    }
+
+    /// A conflict if `name`'s code is being updated.
+    fn check_not_updating(&self, name: &str) -> Result<(), RegistryError> {
+        match self.read_map().get(name) {
+            Some((r, _)) if r.update == UpdateStatus::InProgress => Err(self.update_in_progress(name)),
+            _ => Ok(()),
+        }
     }
 
     fn replace(&self, mut record: FunctionRecord) -> Result<FunctionRecord, RegistryError> {
@@ -604,6 +696,9 @@ impl Registry {
     ) -> Result<FunctionRecord, RegistryError> {
         let mut map = self.write_map();
         let (latest, loaded) = map.get(name).cloned().ok_or_else(|| not_found(&self.function_arn(name)))?;
+        if latest.update == UpdateStatus::InProgress {
+            return Err(self.update_in_progress(name));
+        }
         if let Some(sha) = expect_sha
             && sha != latest.code_sha256
         {

@@ -69,7 +69,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value as Json, json};
 use tidepool_runtime::esm::MappingParams;
 use tidepool_runtime::limits::MAX_LOGGED_TEXT_BYTES;
-use tidepool_runtime::registry::{FunctionRecord, FunctionState, check_name};
+use tidepool_runtime::registry::{FunctionRecord, FunctionState, UpdateStatus, check_name};
 use tidepool_runtime::text::Bounded;
 use tidepool_runtime::{InvokeOptions, Throttled};
 
@@ -617,6 +617,15 @@ pub(super) fn configuration(lambda: &Lambda, r: &FunctionRecord) -> Json {
     if !r.environment.is_empty() {
         c["Environment"] = json!({"Variables": r.environment});
     }
+    match &r.update {
+        UpdateStatus::Successful => {}
+        UpdateStatus::InProgress => c["LastUpdateStatus"] = json!("InProgress"),
+        UpdateStatus::Failed(reason) => {
+            c["LastUpdateStatus"] = json!("Failed");
+            c["LastUpdateStatusReason"] = json!(reason);
+            c["LastUpdateStatusReasonCode"] = json!("InvalidZipFileException");
+        }
+    }
     match &r.state {
         FunctionState::Active => {}
         FunctionState::Pending => {
@@ -840,14 +849,10 @@ async fn create_function(State(app): State<Arc<App>>, headers: HeaderMap, body: 
     // takes a while (`State: Pending`, then `Active`); an Invoke meanwhile
     // gets ResourceConflictException. Code already compiled, or compiled
     // within `active_wait_ms`, answers `Active` (or the code's error).
-    // `answered` says whether the client was told `Pending`: if not, a
-    // failure is the answer and the function never was (the task forgets
-    // it, even if the client went away); if so, it stays `Failed`.
-    // (told the client `Pending`, the task finished)
-    let answered: Arc<std::sync::Mutex<(bool, bool)>> = Arc::default();
+    let answered = Answered::new(lambda);
     let (begun_tx, begun_rx) = tokio::sync::oneshot::channel();
     let shared = answered.clone();
-    let mut task = tokio::task::spawn_blocking(move || -> Result<FunctionRecord, Failure> {
+    let task = tokio::task::spawn_blocking(move || -> Result<FunctionRecord, Failure> {
         let _reservation = reservation;
         let (component, entry) = extract_component(code, handler.as_deref(), true)?;
         record.handler = handler.or(entry).unwrap_or_else(|| "handler.wasm".into());
@@ -856,61 +861,99 @@ async fn create_function(State(app): State<Arc<App>>, headers: HeaderMap, body: 
         let id = lambda.registry.begin_create(&record, &component)?;
         let _ = begun_tx.send(lambda.registry.describe(&name)?);
         let created = lambda.registry.finish_create(id, record, &component);
-        let mut phase = shared.lock().unwrap_or_else(|p| p.into_inner());
-        phase.1 = true;
+        let told = shared.finish();
         let created = match created {
             Ok(created) => created,
+            Err(e) if told => {
+                tracing::warn!(function = %name, error = %e, "a function's code failed after CreateFunction answered");
+                return Err(e.into());
+            }
             Err(e) => {
-                if !phase.0 {
-                    lambda.registry.abandon_create(&name, id);
-                } else {
-                    tracing::warn!(function = %name, error = %e, "a function's code failed after CreateFunction answered");
-                }
+                // The failure is the answer: the function never was.
+                lambda.registry.abandon_create(&name, id);
                 return Err(e.into());
             }
         };
-        let told = phase.0;
-        drop(phase);
         // `Publish`: version 1 at once, and its configuration in the answer.
         if publish {
-            let published = lambda.registry.publish(&created.name, None, None);
-            if let (Err(e), true) = (&published, told) {
-                tracing::warn!(function = %created.name, error = %e, "Publish after CreateFunction answered failed");
-            }
-            return Ok(published?);
+            return publish_after(lambda, &created.name, told);
         }
         Ok(created)
     });
-    let joined = |r: Result<Result<FunctionRecord, Failure>, tokio::task::JoinError>| {
-        r.map_err(|e| internal("the request's work did not finish", e))?
-    };
-    let wait = std::time::Duration::from_millis(lambda.active_wait_ms.load(std::sync::atomic::Ordering::Relaxed));
-    let record = match tokio::time::timeout(wait, &mut task).await {
-        Ok(done) => joined(done)?,
-        Err(_) => match begun_rx.await {
-            Ok(shown) => {
-                let finished = {
-                    let mut phase = answered.lock().unwrap_or_else(|p| p.into_inner());
-                    phase.0 = !phase.1;
-                    phase.1
-                };
-                if finished {
-                    // It ended while this answer was being decided: its result is the answer.
-                    joined(task.await)?
-                } else {
-                    shown
-                }
-            }
-            // Failed before it held the name: the task's own error.
-            Err(_) => joined(task.await)?,
-        },
-    };
+    let record = answered.answer(task, begun_rx).await?;
     Ok(reply(StatusCode::CREATED, &configuration(lambda, &record)))
 }
 
 /// How long CreateFunction waits by default for the code to compile before
 /// answering `State: Pending` ([`super::Lambda::active_wait_ms`]).
 pub(super) const ACTIVE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Whether a CreateFunction or UpdateFunctionCode told its client the
+/// change is under way (`Pending`, `InProgress`), and whether its work
+/// finished: decided under one lock, so a failure is either the answer or
+/// left on the function, never both or neither. With a wait of 0 the
+/// client is always told the change is under way.
+#[derive(Clone)]
+struct Answered {
+    phase: Arc<std::sync::Mutex<(bool, bool)>>,
+    wait: std::time::Duration,
+}
+
+impl Answered {
+    /// For a change answered after at most the Lambda's `active_wait_ms`.
+    fn new(lambda: &Lambda) -> Answered {
+        let wait = std::time::Duration::from_millis(lambda.active_wait_ms.load(std::sync::atomic::Ordering::Relaxed));
+        Answered { phase: Arc::new(std::sync::Mutex::new((wait.is_zero(), false))), wait }
+    }
+
+    /// The work's end; says whether the client was told it was under way.
+    fn finish(&self) -> bool {
+        let mut phase = self.phase.lock().unwrap_or_else(|p| p.into_inner());
+        phase.1 = true;
+        phase.0
+    }
+
+    /// The answer: the work's result if it ends within the wait, else the
+    /// record it showed when under way (`begun`).
+    async fn answer(
+        &self,
+        mut task: tokio::task::JoinHandle<Result<FunctionRecord, Failure>>,
+        begun: tokio::sync::oneshot::Receiver<FunctionRecord>,
+    ) -> Result<FunctionRecord, Failure> {
+        let joined = |r: Result<Result<FunctionRecord, Failure>, tokio::task::JoinError>| {
+            r.map_err(|e| internal("the request's work did not finish", e))?
+        };
+        if !self.wait.is_zero()
+            && let Ok(done) = tokio::time::timeout(self.wait, &mut task).await
+        {
+            return joined(done);
+        }
+        match begun.await {
+            Ok(shown) => {
+                let finished = {
+                    let mut phase = self.phase.lock().unwrap_or_else(|p| p.into_inner());
+                    let finished = phase.1 && !phase.0;
+                    phase.0 = true;
+                    finished
+                };
+                // Ended while this answer was being decided: its result is the answer.
+                if finished { joined(task.await) } else { Ok(shown) }
+            }
+            // Failed before it was under way: the task's own error.
+            Err(_) => joined(task.await),
+        }
+    }
+}
+
+/// `Publish` after the code: the version's configuration, or the error
+/// (logged when the client was already answered).
+fn publish_after(lambda: &Lambda, name: &str, told: bool) -> Result<FunctionRecord, Failure> {
+    let published = lambda.registry.publish(name, None, None);
+    if let (Err(e), true) = (&published, told) {
+        tracing::warn!(function = %name, error = %e, "Publish after the answer failed");
+    }
+    Ok(published?)
+}
 
 async fn list_functions(State(app): State<Arc<App>>, uri: Uri) -> ApiResult {
     let lambda = lambda_state(&app)?;
@@ -1192,8 +1235,13 @@ async fn update_code(
     let publish = bool_member(&m, "Publish")?.unwrap_or(false);
     drop(m);
     let app2 = app.clone();
-    let record =
-        blocking(move || {
+    // As Lambda: `LastUpdateStatus: InProgress` while the new code compiles
+    // past `active_wait_ms`; the previous code serves until it is ready.
+    let answered = Answered::new(lambda);
+    let (begun_tx, begun_rx) = tokio::sync::oneshot::channel();
+    let shared = answered.clone();
+    let task =
+        tokio::task::spawn_blocking(move || -> Result<FunctionRecord, Failure> {
             let _reservation = reservation;
             let (component, _) = extract_component(code, Some(&current.handler), false)?;
             let lambda = lambda_state(&app2)?;
@@ -1203,13 +1251,27 @@ async fn update_code(
                 })?;
                 return Ok(current);
             }
-            let updated = lambda.registry.update_code(&name, &component)?;
+            let _ = begun_tx.send(lambda.registry.begin_update(&name)?);
+            let updated = lambda.registry.finish_update(&name, &component);
+            let told = shared.finish();
+            let updated = match updated {
+                Ok(updated) => updated,
+                Err(e) if told => {
+                    tracing::warn!(function = %name, error = %e, "new code failed after UpdateFunctionCode answered");
+                    return Err(e.into());
+                }
+                Err(e) => {
+                    // The failure is the answer: the update never happened.
+                    lambda.registry.forget_update_failure(&name);
+                    return Err(e.into());
+                }
+            };
             if publish {
-                return Ok(lambda.registry.publish(&name, None, None)?);
+                return publish_after(lambda, &name, told);
             }
             Ok(updated)
-        })
-        .await?;
+        });
+    let record = answered.answer(task, begun_rx).await?;
     Ok(reply(StatusCode::OK, &configuration(lambda, &record)))
 }
 
