@@ -542,15 +542,15 @@ impl Registry {
         change(&mut record)?;
         record.name = name.to_string();
         record.update = UpdateStatus::Successful;
-        self.replace(record)
+        self.replace(record, false)
     }
 
     /// Replaces a function's code.
     pub fn update_code(&self, name: &str, code: &[u8]) -> Result<FunctionRecord, RegistryError> {
-        self.begin_update(name)?;
+        let (_, before) = self.begin_update(name)?;
         let updated = self.finish_update(name, code);
         if updated.is_err() {
-            self.forget_update_failure(name);
+            self.forget_update_failure(name, before);
         }
         updated
     }
@@ -559,7 +559,8 @@ impl Registry {
     /// update `InProgress` (its code keeps serving; another change is a
     /// conflict until [`Registry::finish_update`]). Returns the record as it
     /// shows now.
-    pub fn begin_update(&self, name: &str) -> Result<FunctionRecord, RegistryError> {
+    /// Returns the record as it shows now and the status it had before.
+    pub fn begin_update(&self, name: &str) -> Result<(FunctionRecord, UpdateStatus), RegistryError> {
         let mut map = self.write_map();
         let Some((record, _)) = map.get_mut(name) else {
             return Err(self.not_active(name).unwrap_or_else(|| not_found(&self.function_arn(name))));
@@ -567,8 +568,8 @@ impl Registry {
         if record.update == UpdateStatus::InProgress {
             return Err(self.update_in_progress(name));
         }
-        record.update = UpdateStatus::InProgress;
-        Ok(record.clone())
+        let before = std::mem::replace(&mut record.update, UpdateStatus::InProgress);
+        Ok((record.clone(), before))
     }
 
     /// Compiles `code` and makes it the function's. On failure (a panic
@@ -594,7 +595,7 @@ impl Registry {
             record.code_sha256 = sha;
             record.code_size = size;
             record.update = UpdateStatus::Successful;
-            self.replace(record)
+            self.replace(record, true)
         });
         match &result {
             Ok(_) => std::mem::forget(unfinished),
@@ -603,13 +604,14 @@ impl Registry {
         result
     }
 
-    /// Clears a `Failed` update whose failure was the caller's answer (the
-    /// update never happened for the client).
-    pub fn forget_update_failure(&self, name: &str) {
+    /// Puts back the status `before` an update whose failure was the
+    /// caller's answer (the update never happened for the client), unless
+    /// another update has started since.
+    pub fn forget_update_failure(&self, name: &str, before: UpdateStatus) {
         if let Some((record, _)) = self.write_map().get_mut(name)
             && matches!(record.update, UpdateStatus::Failed(_))
         {
-            record.update = UpdateStatus::Successful;
+            record.update = before;
         }
     }
 
@@ -628,7 +630,12 @@ impl Registry {
         }
     }
 
-    fn replace(&self, mut record: FunctionRecord) -> Result<FunctionRecord, RegistryError> {
+    /// Replaces a function's record (and its loaded code). `new_code`: the
+    /// end of an update in progress (which must still be in progress: a
+    /// function deleted, or deleted and made again, meanwhile is left
+    /// alone); otherwise a change of settings, refused while an update is
+    /// in progress. Checked under the map's lock.
+    fn replace(&self, mut record: FunctionRecord, new_code: bool) -> Result<FunctionRecord, RegistryError> {
         record.last_modified = now_lambda_time();
         record.revision_id = uuid::Uuid::new_v4().to_string();
         let loaded = self.load(&record)?;
@@ -636,6 +643,13 @@ impl Registry {
         let Some((current, _)) = map.get(&record.name) else {
             return Err(not_found(&self.function_arn(&record.name)));
         };
+        let updating = current.update == UpdateStatus::InProgress;
+        if new_code && !updating {
+            return Err(not_found(&self.function_arn(&record.name)));
+        }
+        if !new_code && updating {
+            return Err(self.update_in_progress(&record.name));
+        }
         // A PublishVersion since `record` was read counts: numbers are never reused.
         record.last_version = record.last_version.max(current.last_version);
         self.persist(&record)?;

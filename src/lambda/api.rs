@@ -1251,7 +1251,8 @@ async fn update_code(
                 })?;
                 return Ok(current);
             }
-            let _ = begun_tx.send(lambda.registry.begin_update(&name)?);
+            let (shown, before) = lambda.registry.begin_update(&name)?;
+            let _ = begun_tx.send(shown);
             let updated = lambda.registry.finish_update(&name, &component);
             let told = shared.finish();
             let updated = match updated {
@@ -1262,7 +1263,7 @@ async fn update_code(
                 }
                 Err(e) => {
                     // The failure is the answer: the update never happened.
-                    lambda.registry.forget_update_failure(&name);
+                    lambda.registry.forget_update_failure(&name, before);
                     return Err(e.into());
                 }
             };
