@@ -537,7 +537,6 @@ impl Registry {
         name: &str,
         change: impl FnOnce(&mut FunctionRecord) -> Result<(), RegistryError>,
     ) -> Result<FunctionRecord, RegistryError> {
-        self.check_not_updating(name)?;
         let mut record = self.get(name)?;
         change(&mut record)?;
         record.name = name.to_string();
@@ -620,14 +619,6 @@ impl Registry {
             "The operation cannot be performed at this time. An update is in progress for resource: {}",
             self.function_arn(name)
         ))
-    }
-
-    /// A conflict if `name`'s code is being updated.
-    fn check_not_updating(&self, name: &str) -> Result<(), RegistryError> {
-        match self.read_map().get(name) {
-            Some((r, _)) if r.update == UpdateStatus::InProgress => Err(self.update_in_progress(name)),
-            _ => Ok(()),
-        }
     }
 
     /// Replaces a function's record (and its loaded code). `new_code`: the

@@ -69,7 +69,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value as Json, json};
 use tidepool_runtime::esm::MappingParams;
 use tidepool_runtime::limits::MAX_LOGGED_TEXT_BYTES;
-use tidepool_runtime::registry::{FunctionRecord, FunctionState, UpdateStatus, check_name};
+use tidepool_runtime::registry::{FunctionRecord, FunctionState, RegistryError, UpdateStatus, check_name};
 use tidepool_runtime::text::Bounded;
 use tidepool_runtime::{InvokeOptions, Throttled};
 
@@ -213,8 +213,8 @@ impl From<LambdaError> for Failure {
     }
 }
 
-impl From<tidepool_runtime::registry::RegistryError> for Failure {
-    fn from(e: tidepool_runtime::registry::RegistryError) -> Self {
+impl From<RegistryError> for Failure {
+    fn from(e: RegistryError) -> Self {
         Failure::from(LambdaError::from(e))
     }
 }
@@ -861,19 +861,9 @@ async fn create_function(State(app): State<Arc<App>>, headers: HeaderMap, body: 
         let id = lambda.registry.begin_create(&record, &component)?;
         let _ = begun_tx.send(lambda.registry.describe(&name)?);
         let created = lambda.registry.finish_create(id, record, &component);
-        let told = shared.finish();
-        let created = match created {
-            Ok(created) => created,
-            Err(e) if told => {
-                tracing::warn!(function = %name, error = %e, "a function's code failed after CreateFunction answered");
-                return Err(e.into());
-            }
-            Err(e) => {
-                // The failure is the answer: the function never was.
-                lambda.registry.abandon_create(&name, id);
-                return Err(e.into());
-            }
-        };
+        // A failure that is the answer: the function never was.
+        let (created, told) =
+            shared.settle(created, &name, "CreateFunction", || lambda.registry.abandon_create(&name, id))?;
         // `Publish`: version 1 at once, and its configuration in the answer.
         if publish {
             return publish_after(lambda, &created.name, told);
@@ -906,11 +896,32 @@ impl Answered {
         Answered { phase: Arc::new(std::sync::Mutex::new((wait.is_zero(), false))), wait }
     }
 
-    /// The work's end; says whether the client was told it was under way.
-    fn finish(&self) -> bool {
-        let mut phase = self.phase.lock().unwrap_or_else(|p| p.into_inner());
-        phase.1 = true;
-        phase.0
+    /// The work's end, with its `result`; also says whether the client was
+    /// told it was under way. A failure the client was told of stays on the
+    /// function (and is logged); one that is the answer is undone by `undo`.
+    fn settle(
+        &self,
+        result: Result<FunctionRecord, RegistryError>,
+        name: &str,
+        operation: &str,
+        undo: impl FnOnce(),
+    ) -> Result<(FunctionRecord, bool), Failure> {
+        let told = {
+            let mut phase = self.phase.lock().unwrap_or_else(|p| p.into_inner());
+            phase.1 = true;
+            phase.0
+        };
+        match result {
+            Ok(record) => Ok((record, told)),
+            Err(e) => {
+                if told {
+                    tracing::warn!(function = %name, error = %e, "{operation}: the code failed after the answer");
+                } else {
+                    undo();
+                }
+                Err(e.into())
+            }
+        }
     }
 
     /// The answer: the work's result if it ends within the wait, else the
@@ -1240,38 +1251,25 @@ async fn update_code(
     let answered = Answered::new(lambda);
     let (begun_tx, begun_rx) = tokio::sync::oneshot::channel();
     let shared = answered.clone();
-    let task =
-        tokio::task::spawn_blocking(move || -> Result<FunctionRecord, Failure> {
-            let _reservation = reservation;
-            let (component, _) = extract_component(code, Some(&current.handler), false)?;
-            let lambda = lambda_state(&app2)?;
-            if dry_run {
-                lambda.registry.runtime().compile(&component).map_err(|e| {
-                    Failure::from(LambdaError::from(tidepool_runtime::registry::RegistryError::from(e)))
-                })?;
-                return Ok(current);
-            }
-            let (shown, before) = lambda.registry.begin_update(&name)?;
-            let _ = begun_tx.send(shown);
-            let updated = lambda.registry.finish_update(&name, &component);
-            let told = shared.finish();
-            let updated = match updated {
-                Ok(updated) => updated,
-                Err(e) if told => {
-                    tracing::warn!(function = %name, error = %e, "new code failed after UpdateFunctionCode answered");
-                    return Err(e.into());
-                }
-                Err(e) => {
-                    // The failure is the answer: the update never happened.
-                    lambda.registry.forget_update_failure(&name, before);
-                    return Err(e.into());
-                }
-            };
-            if publish {
-                return publish_after(lambda, &name, told);
-            }
-            Ok(updated)
-        });
+    let task = tokio::task::spawn_blocking(move || -> Result<FunctionRecord, Failure> {
+        let _reservation = reservation;
+        let (component, _) = extract_component(code, Some(&current.handler), false)?;
+        let lambda = lambda_state(&app2)?;
+        if dry_run {
+            lambda.registry.runtime().compile(&component).map_err(|e| Failure::from(RegistryError::from(e)))?;
+            return Ok(current);
+        }
+        let (shown, before) = lambda.registry.begin_update(&name)?;
+        let _ = begun_tx.send(shown);
+        let updated = lambda.registry.finish_update(&name, &component);
+        // A failure that is the answer: the update never happened.
+        let (updated, told) = shared
+            .settle(updated, &name, "UpdateFunctionCode", || lambda.registry.forget_update_failure(&name, before))?;
+        if publish {
+            return publish_after(lambda, &name, told);
+        }
+        Ok(updated)
+    });
     let record = answered.answer(task, begun_rx).await?;
     Ok(reply(StatusCode::OK, &configuration(lambda, &record)))
 }
