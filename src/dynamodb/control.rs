@@ -16,13 +16,13 @@ use super::error::{ApiError, ApiResult};
 use super::request::{Req, missing};
 
 /// A key schema as declared: its HASH elements, then its RANGE elements.
-fn key_schema_json(k: &KeySchema) -> Json {
+pub(super) fn key_schema_json(k: &KeySchema) -> Json {
     let hash = k.hash_attrs().map(|a| json!({"AttributeName": a.name, "KeyType": "HASH"}));
     let range = k.range_attrs().map(|a| json!({"AttributeName": a.name, "KeyType": "RANGE"}));
     Json::Array(hash.chain(range).collect())
 }
 
-fn projection_json(p: &Projection) -> Json {
+pub(super) fn projection_json(p: &Projection) -> Json {
     match p {
         Projection::Include(a) => json!({"ProjectionType": "INCLUDE", "NonKeyAttributes": a}),
         other => json!({"ProjectionType": other.type_name()}),
@@ -111,6 +111,9 @@ impl App {
         if let Some(key) = &def.settings.sse_kms_key_arn {
             d.insert("SSEDescription".into(), json!({"Status": "ENABLED", "SSEType": "KMS", "KMSMasterKeyArn": key}));
         }
+        if let Some(summary) = self.restore_summary(def) {
+            d.insert("RestoreSummary".into(), summary);
+        }
         let (max_read, max_write) = (def.settings.max_read_request_units, def.settings.max_write_request_units);
         if max_read.is_some() || max_write.is_some() {
             d.insert(
@@ -167,7 +170,7 @@ fn throughput_input(r: &Req<'_>) -> ApiResult<Option<Throughput>> {
 
 /// `SSESpecification`: `Some(Some(arn))` for a KMS key, `Some(None)` for
 /// the AWS-owned key (`Enabled: false`), `None` when absent.
-fn sse_input(app: &App, r: &Req<'_>) -> ApiResult<Option<Option<String>>> {
+pub(super) fn sse_input(app: &App, r: &Req<'_>) -> ApiResult<Option<Option<String>>> {
     let Some(sse) = r.obj_opt("SSESpecification")? else { return Ok(None) };
     let enabled = sse.bool_opt("Enabled")?;
     let kind = sse.enum_opt("SSEType", &["AES256", "KMS"])?;
@@ -203,7 +206,7 @@ fn sse_input(app: &App, r: &Req<'_>) -> ApiResult<Option<Option<String>>> {
 
 /// `OnDemandThroughput`: the most read and write request units a second,
 /// each at least 1 or -1 for no maximum.
-fn on_demand_input(r: &Req<'_>) -> ApiResult<Option<(Option<i64>, Option<i64>)>> {
+pub(super) fn on_demand_input(r: &Req<'_>) -> ApiResult<Option<(Option<i64>, Option<i64>)>> {
     let Some(o) = r.obj_opt("OnDemandThroughput")? else { return Ok(None) };
     let read = o.int_opt("MaxReadRequestUnits")?;
     let write = o.int_opt("MaxWriteRequestUnits")?;
@@ -243,7 +246,7 @@ fn projection_input(r: &Req<'_>) -> ApiResult<Projection> {
     }
 }
 
-fn index_input(r: &Req<'_>, kind: IndexKind) -> ApiResult<IndexInput> {
+pub(super) fn index_input(r: &Req<'_>, kind: IndexKind) -> ApiResult<IndexInput> {
     Ok(IndexInput {
         name: r.str("IndexName")?.to_string(),
         kind,
@@ -271,7 +274,7 @@ fn attribute_definitions(r: &Req<'_>) -> ApiResult<Vec<(String, AttrType)>> {
         .collect()
 }
 
-fn billing_mode(r: &Req<'_>) -> ApiResult<Option<BillingMode>> {
+pub(super) fn billing_mode(r: &Req<'_>) -> ApiResult<Option<BillingMode>> {
     Ok(match r.enum_opt("BillingMode", &["PROVISIONED", "PAY_PER_REQUEST"])? {
         Some("PAY_PER_REQUEST") => Some(BillingMode::PayPerRequest),
         Some(_) => Some(BillingMode::Provisioned),
@@ -368,7 +371,8 @@ pub fn create_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
 
 pub fn describe_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let handle = app.store.describe_table(r.str("TableName")?)?;
-    Ok(json!({"Table": app.describe(&handle, "ACTIVE")}))
+    let status = if handle.is_restoring() { "CREATING" } else { "ACTIVE" };
+    Ok(json!({"Table": app.describe(&handle, status)}))
 }
 
 pub fn delete_table(app: &App, r: Req<'_>) -> ApiResult<Json> {

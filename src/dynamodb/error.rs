@@ -70,6 +70,10 @@ impl From<StoreError> for ApiError {
             StoreError::ResourceNotFound(m) => ApiError::not_found(m),
             StoreError::ResourceInUse(m) => ApiError::new(bad, "ResourceInUseException", m),
             StoreError::LimitExceeded(m) => ApiError::new(bad, "LimitExceededException", m),
+            StoreError::Refused { kind: "InternalServerError", message } => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", message)
+            }
+            StoreError::Refused { kind, message } => ApiError::new(bad, kind, message),
             StoreError::TrimmedDataAccess(m) => ApiError::new(bad, "TrimmedDataAccessException", m),
             StoreError::IdempotentParameterMismatch(m) => ApiError::new(bad, "IdempotentParameterMismatchException", m),
             StoreError::ConditionalCheckFailed { item } => {

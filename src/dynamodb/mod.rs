@@ -2,6 +2,7 @@
 //! `X-Amz-Target: DynamoDB_20120810.<Operation>`.
 
 pub mod attr;
+mod backup;
 mod batch;
 mod control;
 pub mod error;
@@ -188,7 +189,12 @@ impl App {
 /// The DynamoDB operations Tidepool serves; any other target is
 /// `UnknownOperationException`, as DynamoDB Local answers the operations
 /// it lacks.
-const OPERATIONS: [&str; 25] = [
+const OPERATIONS: [&str; 30] = [
+    "CreateBackup",
+    "DescribeBackup",
+    "ListBackups",
+    "DeleteBackup",
+    "RestoreTableFromBackup",
     "CreateTable",
     "DescribeTable",
     "ListTables",
@@ -230,6 +236,11 @@ fn run_operation(app: &App, op: &str, r: Req<'_>, host: &str) -> ApiResult<Json>
     let raw = r.0;
     let result = match op {
         "CreateTable" => control::create_table(app, r),
+        "CreateBackup" => backup::create_backup(app, r),
+        "DescribeBackup" => backup::describe_backup(app, r),
+        "ListBackups" => backup::list_backups(app, r),
+        "DeleteBackup" => backup::delete_backup(app, r),
+        "RestoreTableFromBackup" => backup::restore_table_from_backup(app, r),
         "DescribeTable" => control::describe_table(app, r),
         "ListTables" => control::list_tables(app, r),
         "DeleteTable" => control::delete_table(app, r),

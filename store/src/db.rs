@@ -79,6 +79,11 @@ impl TableHandle {
     pub fn stats(&self) -> TableStats {
         *lock(&self.stats)
     }
+
+    /// Whether the table is being restored (`CREATING`).
+    pub fn is_restoring(&self) -> bool {
+        self.def.restore.as_ref().is_some_and(|r| r.in_progress)
+    }
 }
 
 /// What a write closure decides, given the current item.
@@ -183,6 +188,8 @@ pub(crate) struct Inner {
     /// Set by the first write that failed in fjall (see
     /// [`Store::write_failure`]).
     poisoned: std::sync::OnceLock<WriteFailure>,
+    /// Backups and restores running (`backup.rs`).
+    pub(crate) backup_jobs: Arc<Mutex<crate::backup::Jobs>>,
 }
 
 impl Inner {
@@ -483,10 +490,13 @@ impl Store {
                 memtables_checked_ms: AtomicU64::new(0),
                 opened: std::time::Instant::now(),
                 poisoned: std::sync::OnceLock::new(),
+                backup_jobs: Arc::default(),
             }),
         };
         store.adopt_legacy_streams()?;
         store.start_maintenance();
+        store.recover_backups()?;
+        store.resume_restores();
         Ok(store)
     }
 
@@ -502,6 +512,16 @@ impl Store {
 
     pub(crate) fn from_weak(weak: &Weak<Inner>) -> Option<Store> {
         weak.upgrade().map(|inner| Store { inner })
+    }
+
+    pub(crate) fn downgrade(&self) -> Weak<Inner> {
+        Arc::downgrade(&self.inner)
+    }
+
+    /// Whether every other handle to the store has been dropped (a
+    /// background job holding the last one should stop and let it close).
+    pub(crate) fn closing(&self) -> bool {
+        Arc::strong_count(&self.inner) <= 1
     }
 
     /// Runs retention, shard rollover and the TTL sweeper in the background
@@ -621,21 +641,32 @@ impl Store {
         Ok(k)
     }
 
-    /// The open table called `name`.
+    /// The open table called `name`. A table still being restored is not
+    /// open yet: data operations do not find it, as DynamoDB's do not find a
+    /// `CREATING` table.
     pub fn table(&self, name: &str) -> Result<Arc<TableHandle>> {
-        self.inner
-            .tables
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(name)
-            .cloned()
+        self.table_any(name)
+            .filter(|t| !t.is_restoring())
             .ok_or_else(|| StoreError::ResourceNotFound("Requested resource not found".into()))
     }
 
-    /// Like [`Store::table`], with DescribeTable's wording for a missing table.
+    /// The table called `name`, open or being restored.
+    pub(crate) fn table_any(&self, name: &str) -> Option<Arc<TableHandle>> {
+        self.inner.tables.read().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
+    }
+
+    /// Every table, open or being restored.
+    pub(crate) fn all_tables(&self) -> Vec<Arc<TableHandle>> {
+        self.inner.tables.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+    }
+
+    /// Like [`Store::table`], with DescribeTable's wording for a missing
+    /// table; finds a table being restored too (its description says
+    /// `CREATING`).
     pub fn describe_table(&self, name: &str) -> Result<Arc<TableHandle>> {
-        self.table(name)
-            .map_err(|_| StoreError::ResourceNotFound(format!("Requested resource not found: Table: {name} not found")))
+        self.table_any(name).ok_or_else(|| {
+            StoreError::ResourceNotFound(format!("Requested resource not found: Table: {name} not found"))
+        })
     }
 
     /// Table names in order, starting after `start`, at most `limit`.
@@ -657,7 +688,7 @@ impl Store {
         self.inner.poisoned.get().copied().or_else(|| self.inner.group.failure())
     }
 
-    fn check_writable(&self) -> Result<()> {
+    pub(crate) fn check_writable(&self) -> Result<()> {
         match self.write_failure() {
             Some(f) => Err(StoreError::Poisoned(f)),
             None => Ok(()),
@@ -665,7 +696,7 @@ impl Store {
     }
 
     /// Marks the store unwritable after a storage failure left state unknown.
-    fn poison_on_err<T>(&self, r: std::result::Result<T, fjall::Error>) -> Result<T> {
+    pub(crate) fn poison_on_err<T>(&self, r: std::result::Result<T, fjall::Error>) -> Result<T> {
         r.map_err(|e| {
             tracing::error!(error = %e, "storage write failed; refusing further writes");
             // The first failure names the cause; fjall's own `Poisoned`
@@ -688,10 +719,19 @@ impl Store {
 
     /// Creates a table. The definition is durable before this returns.
     pub fn create_table(&self, input: CreateTableInput) -> Result<Arc<TableHandle>> {
+        self.create_table_with(input, None)
+    }
+
+    /// [`Store::create_table`], recording the restore that makes it.
+    pub(crate) fn create_table_with(
+        &self,
+        input: CreateTableInput,
+        restore: Option<crate::table::RestoreSummary>,
+    ) -> Result<Arc<TableHandle>> {
         let (key_schema, indexes) = catalog::validate_create(&input)?;
         self.check_writable()?;
         let mut next_id = lock(&self.inner.write);
-        if self.table(&input.name).is_ok() {
+        if self.table_any(&input.name).is_some() {
             return Err(StoreError::ResourceInUse(format!("Table already exists: {}", input.name)));
         }
         let id = *next_id;
@@ -718,6 +758,7 @@ impl Store {
             table_class: input.table_class.unwrap_or_else(|| "STANDARD".into()),
             next_index_id,
             settings: input.settings,
+            restore,
         };
         let mut def = def;
         self.switch_stream(None, &mut def)?;
@@ -734,7 +775,7 @@ impl Store {
         Ok(handle)
     }
 
-    fn sync_now(&self) -> Result<()> {
+    pub(crate) fn sync_now(&self) -> Result<()> {
         let r = self.inner.db.persist(fjall::PersistMode::SyncAll);
         self.poison_on_err(r)
     }
@@ -744,12 +785,25 @@ impl Store {
         self.check_writable()?;
         let _guard = lock(&self.inner.write);
         let handle = self.describe_table(name)?;
+        if handle.is_restoring() {
+            return Err(StoreError::ResourceInUse(format!(
+                "Attempt to change a resource which is still in use: Table is being created: {name}"
+            )));
+        }
         if handle.def.deletion_protection {
             return Err(StoreError::validation(
                 "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first.",
             ));
         }
-        self.materialize_table(&handle)?;
+        self.remove_table(&handle)?;
+        Ok(handle)
+    }
+
+    /// Removes a table, under the write lock: its definition, counters and
+    /// stream first (durably), then its keyspaces and TTL entries.
+    fn remove_table(&self, handle: &Arc<TableHandle>) -> Result<()> {
+        let name = handle.def.name.as_str();
+        self.materialize_table(handle)?;
         let r = self.inner.meta.remove([META_TABLE, name.as_bytes()].concat());
         self.poison_on_err(r)?;
         let r = self.inner.meta.remove(stats_key(handle.def.id));
@@ -766,7 +820,43 @@ impl Store {
         if handle.def.ttl_attribute.is_some() {
             self.clear_ttl_entries(handle.def.id)?;
         }
-        Ok(handle)
+        Ok(())
+    }
+
+    /// Removes a table whose restore failed.
+    pub(crate) fn drop_restored(&self, name: &str) -> Result<()> {
+        self.check_writable()?;
+        let _guard = lock(&self.inner.write);
+        match self.table_any(name) {
+            Some(handle) if handle.is_restoring() => self.remove_table(&handle),
+            _ => Ok(()),
+        }
+    }
+
+    /// Marks a restored table loaded: its counters and its definition (no
+    /// longer in progress) durably, then the open handle.
+    pub(crate) fn finish_restore(&self, name: &str, id: u64, stats: TableStats) -> Result<()> {
+        self.check_writable()?;
+        let _guard = lock(&self.inner.write);
+        let Some(old) = self.table_any(name).filter(|t| t.def.id == id && t.is_restoring()) else {
+            return Ok(());
+        };
+        let mut def = old.def.clone();
+        if let Some(r) = def.restore.as_mut() {
+            r.in_progress = false;
+        }
+        let mut v = [0u8; 16];
+        v[..8].copy_from_slice(&stats.items.to_be_bytes());
+        v[8..].copy_from_slice(&stats.bytes.to_be_bytes());
+        let r = self.inner.meta.insert(stats_key(id), v.to_vec());
+        self.poison_on_err(r)?;
+        self.persist_def(&def)?;
+        self.sync_now()?;
+        *lock(&old.stats) = stats;
+        let new =
+            Arc::new(TableHandle { def, items: old.items.clone(), index: old.index.clone(), stats: old.stats.clone() });
+        self.inner.tables.write().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), new);
+        Ok(())
     }
 
     /// Replaces a table's definition through `change`, under the write lock;

@@ -37,6 +37,11 @@ pub enum StoreError {
     #[error("Transaction cancelled, please refer cancellation reasons for specific reasons [{}]",
         .0.iter().map(|r| r.code).collect::<Vec<_>>().join(", "))]
     TransactionCanceled(Vec<CancellationReason>),
+    /// A control-plane refusal DynamoDB names with its own error type, such
+    /// as `BackupNotFoundException` or `TableAlreadyExistsException` (all
+    /// status 400); `kind` is that type.
+    #[error("{message}")]
+    Refused { kind: &'static str, message: String },
     /// The same ClientRequestToken was reused with a different request.
     #[error("{0}")]
     IdempotentParameterMismatch(String),

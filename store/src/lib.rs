@@ -2,6 +2,7 @@
 //! expressions, indexes, transactions, change streams and TTL. It knows
 //! nothing of HTTP or wasm.
 
+pub mod backup;
 pub mod catalog;
 mod db;
 pub mod durability;

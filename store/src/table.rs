@@ -242,6 +242,22 @@ pub struct TableDef {
     /// Settings recorded and described, with no effect on storage.
     #[serde(default)]
     pub settings: TableSettings,
+    /// Set on a table made by a restore; `in_progress` until its items are
+    /// loaded (the table is `CREATING` meanwhile).
+    #[serde(default)]
+    pub restore: Option<RestoreSummary>,
+}
+
+/// How a table was restored (DynamoDB's `RestoreSummary`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RestoreSummary {
+    pub source: crate::backup::RestoreSource,
+    /// The source table's name.
+    pub source_table: String,
+    /// The point in time restored to, epoch seconds with fraction (a
+    /// backup's creation time).
+    pub restored_to: f64,
+    pub in_progress: bool,
 }
 
 /// Table settings DynamoDB records and describes that change nothing in how

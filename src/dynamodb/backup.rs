@@ -1,0 +1,414 @@
+//! On-demand backups: CreateBackup, DescribeBackup, ListBackups,
+//! DeleteBackup and RestoreTableFromBackup (the store's `backup.rs` keeps
+//! them; this is their wire form).
+
+use std::time::Duration;
+
+use serde_json::{Map, Value as Json, json};
+use tidepool_store::backup::{Backup, BackupStatus, RestoreSource};
+use tidepool_store::catalog::{CreateTableInput, IndexInput, KeyType};
+use tidepool_store::table::{BillingMode, IndexKind, KeySchema, TableDef, Throughput};
+
+use super::App;
+use super::control::{billing_mode, index_input, key_schema_json, on_demand_input, projection_json, sse_input};
+use super::error::{ApiError, ApiResult};
+use super::request::Req;
+
+/// How long CreateBackup waits for its backup to be written before it
+/// answers `CREATING` (DynamoDB always does; a small table's backup is
+/// `AVAILABLE` in the answer here, which no client written against
+/// DynamoDB can tell from a fast one).
+const BACKUP_ANSWER_WAIT: Duration = Duration::from_secs(2);
+/// ListBackups answers at most this many a page (its `Limit`'s maximum).
+const LIST_BACKUPS_MAX: i64 = 100;
+
+impl App {
+    fn backup_arn(&self, b: &Backup) -> String {
+        format!("{}/backup/{}", self.table_arn(&b.table.name), b.id)
+    }
+
+    /// `RestoreSummary` of a restored table.
+    pub(super) fn restore_summary(&self, def: &TableDef) -> Option<Json> {
+        let r = def.restore.as_ref()?;
+        let RestoreSource::Backup(id) = &r.source;
+        let mut o = Map::new();
+        o.insert("SourceBackupArn".into(), json!(format!("{}/backup/{id}", self.table_arn(&r.source_table))));
+        o.insert("SourceTableArn".into(), json!(self.table_arn(&r.source_table)));
+        o.insert("RestoreDateTime".into(), json!(r.restored_to));
+        o.insert("RestoreInProgress".into(), json!(r.in_progress));
+        Some(Json::Object(o))
+    }
+
+    fn backup_details(&self, b: &Backup, status: &str) -> Json {
+        let mut o = Map::new();
+        o.insert("BackupArn".into(), json!(self.backup_arn(b)));
+        o.insert("BackupName".into(), json!(b.name));
+        if b.status == BackupStatus::Available {
+            o.insert("BackupSizeBytes".into(), json!(b.bytes));
+        }
+        o.insert("BackupStatus".into(), json!(status));
+        o.insert("BackupType".into(), json!("USER"));
+        o.insert("BackupCreationDateTime".into(), json!(b.created_at));
+        Json::Object(o)
+    }
+
+    fn backup_description(&self, b: &Backup, status: &str) -> Json {
+        let t = &b.table;
+        let mut source = Map::new();
+        source.insert("TableName".into(), json!(t.name));
+        source.insert("TableId".into(), json!(t.table_id));
+        source.insert("TableArn".into(), json!(self.table_arn(&t.name)));
+        if b.status == BackupStatus::Available {
+            source.insert("TableSizeBytes".into(), json!(b.bytes));
+            source.insert("ItemCount".into(), json!(b.items));
+        }
+        source.insert("KeySchema".into(), key_schema_json(&t.key_schema));
+        source.insert("TableCreationDateTime".into(), json!(t.created_at));
+        source.insert("ProvisionedThroughput".into(), throughput(t.throughput));
+        if let (Some(r), Some(w)) = (t.settings.max_read_request_units, t.settings.max_write_request_units) {
+            source.insert("OnDemandThroughput".into(), json!({"MaxReadRequestUnits": r, "MaxWriteRequestUnits": w}));
+        }
+        source.insert("BillingMode".into(), json!(t.billing_mode.as_str()));
+        let mut features = Map::new();
+        let lsis: Vec<Json> = t
+            .lsis()
+            .map(|i| {
+                json!({"IndexName": i.name, "KeySchema": key_schema_json(&i.key_schema), "Projection": projection_json(&i.projection)})
+            })
+            .collect();
+        let gsis: Vec<Json> = t
+            .gsis()
+            .map(|i| {
+                json!({"IndexName": i.name, "KeySchema": key_schema_json(&i.key_schema),
+                       "Projection": projection_json(&i.projection), "ProvisionedThroughput": throughput(i.throughput)})
+            })
+            .collect();
+        if !lsis.is_empty() {
+            features.insert("LocalSecondaryIndexes".into(), Json::Array(lsis));
+        }
+        if !gsis.is_empty() {
+            features.insert("GlobalSecondaryIndexes".into(), Json::Array(gsis));
+        }
+        if let Some(s) = &t.stream {
+            features.insert(
+                "StreamDescription".into(),
+                json!({"StreamEnabled": true, "StreamViewType": s.view_type.as_str()}),
+            );
+        }
+        if let Some(a) = &t.ttl_attribute {
+            features.insert("TimeToLiveDescription".into(), json!({"AttributeName": a, "TimeToLiveStatus": "ENABLED"}));
+        }
+        if let Some(key) = &t.settings.sse_kms_key_arn {
+            features.insert(
+                "SSEDescription".into(),
+                json!({"Status": "ENABLED", "SSEType": "KMS", "KMSMasterKeyArn": key}),
+            );
+        }
+        json!({
+            "BackupDetails": self.backup_details(b, status),
+            "SourceTableDetails": source,
+            "SourceTableFeatureDetails": features,
+        })
+    }
+
+    /// The backup a `BackupArn` names.
+    fn backup_of(&self, arn: &str) -> ApiResult<Backup> {
+        let not_found = || {
+            ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "BackupNotFoundException",
+                format!("Backup not found: {arn}"),
+            )
+        };
+        let id = arn.rsplit_once("/backup/").map(|(_, id)| id).ok_or_else(not_found)?;
+        let b = self.store.backup(id).map_err(|_| not_found())?;
+        // The ARN must name this backup's table and this server's region.
+        if self.backup_arn(&b) != arn {
+            return Err(not_found());
+        }
+        Ok(b)
+    }
+}
+
+fn throughput(t: Option<Throughput>) -> Json {
+    let t = t.unwrap_or(Throughput { read: 0, write: 0 });
+    json!({"ReadCapacityUnits": t.read, "WriteCapacityUnits": t.write})
+}
+
+/// The member-constraint checks these operations share, in DynamoDB's words.
+fn check_length(member: &str, value: &str, min: usize, max: usize) -> ApiResult<()> {
+    let n = value.chars().count();
+    if n < min || n > max {
+        let bound =
+            if n < min { format!("greater than or equal to {min}") } else { format!("less than or equal to {max}") };
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: Member must have length {bound}"
+        )));
+    }
+    Ok(())
+}
+
+fn check_name(member: &str, value: &str) -> ApiResult<()> {
+    check_length(member, value, 3, 255)?;
+    if !value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) {
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"
+        )));
+    }
+    Ok(())
+}
+
+fn backup_arn_member(r: &Req<'_>) -> ApiResult<String> {
+    let arn = r.str("BackupArn")?;
+    check_length("backupArn", arn, 37, 1024)?;
+    Ok(arn.to_string())
+}
+
+/// A table named by name or by ARN (CreateBackup's `TableName` takes either).
+fn table_name_member<'a>(app: &App, r: &Req<'a>, member: &str) -> ApiResult<&'a str> {
+    let name = r.str(member)?;
+    if name.starts_with("arn:") {
+        check_length(&super::request::lower_first(member), name, 1, 1024)?;
+        let prefix = format!("arn:aws:dynamodb:{}:{}:table/", app.region, super::ACCOUNT_ID);
+        return Ok(name.strip_prefix(&prefix).map(|n| n.split('/').next().unwrap_or(n)).unwrap_or(name));
+    }
+    check_name(&super::request::lower_first(member), name)?;
+    Ok(name)
+}
+
+pub fn create_backup(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let table = table_name_member(app, &r, "TableName")?;
+    let name = r.str("BackupName")?;
+    check_name("backupName", name)?;
+    let job = app.store.begin_backup(table, name)?;
+    let started = job.backup().clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("tidepool-backup".into())
+        .spawn(move || {
+            let _ = tx.send(job.run());
+        })
+        .map_err(|e| {
+            tracing::error!(error = %e, "could not start a backup thread");
+            ApiError::internal()
+        })?;
+    let backup = match rx.recv_timeout(BACKUP_ANSWER_WAIT) {
+        Ok(result) => result?,
+        Err(_) => started,
+    };
+    tracing::info!(table, backup = %backup.id, status = backup.status.as_str(), "backup created");
+    Ok(json!({"BackupDetails": app.backup_details(&backup, backup.status.as_str())}))
+}
+
+pub fn describe_backup(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let backup = app.backup_of(&backup_arn_member(&r)?)?;
+    Ok(json!({"BackupDescription": app.backup_description(&backup, backup.status.as_str())}))
+}
+
+pub fn delete_backup(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let backup = app.backup_of(&backup_arn_member(&r)?)?;
+    let backup = app.store.delete_backup(&backup.id)?;
+    tracing::info!(backup = %backup.id, "backup deleted");
+    Ok(json!({"BackupDescription": app.backup_description(&backup, "DELETED")}))
+}
+
+/// A time bound of ListBackups (epoch seconds, as the SDKs send timestamps).
+fn time_bound(r: &Req<'_>, member: &str) -> ApiResult<Option<f64>> {
+    match r.get(member) {
+        None | Some(Json::Null) => Ok(None),
+        Some(Json::Number(n)) => Ok(n.as_f64()),
+        Some(_) => Err(ApiError::serialization(format!("NUMBER_VALUE cannot be converted to Date for {member}"))),
+    }
+}
+
+pub fn list_backups(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let table = match r.str_opt("TableName")? {
+        Some(_) => Some(table_name_member(app, &r, "TableName")?),
+        None => None,
+    };
+    let limit = r.int_opt("Limit")?.unwrap_or(LIST_BACKUPS_MAX);
+    if !(1..=LIST_BACKUPS_MAX).contains(&limit) {
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{limit}' at 'limit' failed to satisfy constraint: Member must have value {} {}",
+            if limit < 1 { "greater than or equal to" } else { "less than or equal to" },
+            if limit < 1 { 1 } else { LIST_BACKUPS_MAX }
+        )));
+    }
+    let kind = r.enum_opt("BackupType", &["USER", "SYSTEM", "AWS_BACKUP", "ALL"])?.unwrap_or("USER");
+    let lower = time_bound(&r, "TimeRangeLowerBound")?;
+    let upper = time_bound(&r, "TimeRangeUpperBound")?;
+    let start = match r.str_opt("ExclusiveStartBackupArn")? {
+        Some(arn) => {
+            check_length("exclusiveStartBackupArn", arn, 37, 1024)?;
+            Some(app.backup_of(arn)?.id)
+        }
+        None => None,
+    };
+    // Every backup here is a user's (on-demand); none is SYSTEM or AWS_BACKUP.
+    let matching: Vec<Backup> = app
+        .store
+        .backups()?
+        .into_iter()
+        .filter(|_| matches!(kind, "USER" | "ALL"))
+        .filter(|b| table.is_none_or(|t| b.table.name == t))
+        .filter(|b| lower.is_none_or(|l| b.created_at >= l) && upper.is_none_or(|u| b.created_at < u))
+        .filter(|b| start.as_ref().is_none_or(|s| b.id.as_str() > s.as_str()))
+        .collect();
+    let more = matching.len() > limit as usize;
+    let page = &matching[..matching.len().min(limit as usize)];
+    let summaries: Vec<Json> = page
+        .iter()
+        .map(|b| {
+            let mut o = Map::new();
+            o.insert("TableName".into(), json!(b.table.name));
+            o.insert("TableId".into(), json!(b.table.table_id));
+            o.insert("TableArn".into(), json!(app.table_arn(&b.table.name)));
+            if let Json::Object(d) = app.backup_details(b, b.status.as_str()) {
+                o.extend(d);
+            }
+            Json::Object(o)
+        })
+        .collect();
+    let mut out = json!({"BackupSummaries": summaries});
+    if more && let Some(last) = page.last() {
+        out["LastEvaluatedBackupArn"] = json!(app.backup_arn(last));
+    }
+    Ok(out)
+}
+
+/// The new table's definition: the source's, with the request's overrides
+/// (`<Member>Override`), without what a restore does not carry over
+/// (stream, TTL, tags, deletion protection).
+pub(super) fn restore_input(app: &App, r: &Req<'_>, target: &str, source: &TableDef) -> ApiResult<CreateTableInput> {
+    let billing = billing_mode_override(r)?.unwrap_or(source.billing_mode);
+    let throughput = match r.obj_opt("ProvisionedThroughputOverride")? {
+        Some(t) => Some(Throughput {
+            read: t.int_opt("ReadCapacityUnits")?.unwrap_or(0).max(0) as u64,
+            write: t.int_opt("WriteCapacityUnits")?.unwrap_or(0).max(0) as u64,
+        }),
+        None => source.throughput,
+    };
+    let throughput = if billing == BillingMode::PayPerRequest { None } else { throughput };
+    if billing == BillingMode::Provisioned && throughput.is_none_or(|t| t.read == 0 || t.write == 0) {
+        return Err(ApiError::validation(
+            "One or more parameter values were invalid: ProvisionedThroughputOverride must be specified when BillingModeOverride is PROVISIONED",
+        ));
+    }
+    let key_input = |k: &KeySchema| -> Vec<(String, KeyType)> {
+        k.hash_attrs()
+            .map(|a| (a.name.clone(), KeyType::Hash))
+            .chain(k.range_attrs().map(|a| (a.name.clone(), KeyType::Range)))
+            .collect()
+    };
+    let mut indexes = Vec::new();
+    let gsi_override = r.get("GlobalSecondaryIndexOverride").is_some_and(|v| !v.is_null());
+    let lsi_override = r.get("LocalSecondaryIndexOverride").is_some_and(|v| !v.is_null());
+    if gsi_override {
+        for g in r.objects("GlobalSecondaryIndexOverride")? {
+            indexes.push(index_input(&g, IndexKind::Global)?);
+        }
+    } else {
+        indexes.extend(source.gsis().map(|i| IndexInput {
+            name: i.name.clone(),
+            kind: IndexKind::Global,
+            key_schema: key_input(&i.key_schema),
+            projection: i.projection.clone(),
+            throughput: if billing == BillingMode::PayPerRequest { None } else { i.throughput.or(throughput) },
+        }));
+    }
+    if lsi_override {
+        for l in r.objects("LocalSecondaryIndexOverride")? {
+            indexes.push(index_input(&l, IndexKind::Local)?);
+        }
+    } else {
+        indexes.extend(source.lsis().map(|i| IndexInput {
+            name: i.name.clone(),
+            kind: IndexKind::Local,
+            key_schema: key_input(&i.key_schema),
+            projection: i.projection.clone(),
+            throughput: None,
+        }));
+    }
+    // An override may drop an index but not invent one (DynamoDB: "The
+    // indexes provided should match existing secondary indexes").
+    for i in &indexes {
+        if source.index(&i.name).is_none() {
+            return Err(ApiError::validation(format!(
+                "One or more parameter values were invalid: Index {} does not exist in the source table",
+                i.name
+            )));
+        }
+    }
+    // Attribute definitions of the keys that remain.
+    let table_keys = key_input(&source.key_schema);
+    let used: Vec<&str> = table_keys
+        .iter()
+        .chain(indexes.iter().flat_map(|i| i.key_schema.iter()))
+        .map(|(n, _)| n.as_str())
+        .collect::<Vec<_>>();
+    let attribute_definitions = source
+        .attribute_definitions
+        .iter()
+        .filter(|a| used.contains(&a.name.as_str()))
+        .map(|a| (a.name.clone(), a.ty))
+        .collect();
+    let on_demand = match r.obj_opt("OnDemandThroughputOverride")? {
+        Some(_) => on_demand_override(r)?,
+        None => Some((source.settings.max_read_request_units, source.settings.max_write_request_units)),
+    };
+    let mut settings = source.settings.clone();
+    if billing == BillingMode::PayPerRequest {
+        settings.max_read_request_units = on_demand.and_then(|(r, _)| r);
+        settings.max_write_request_units = on_demand.and_then(|(_, w)| w);
+    } else {
+        settings.max_read_request_units = None;
+        settings.max_write_request_units = None;
+    }
+    if r.obj_opt("SSESpecificationOverride")?.is_some() {
+        let wrapped = rename(r, "SSESpecificationOverride", "SSESpecification");
+        settings.sse_kms_key_arn = sse_input(app, &Req(&wrapped))?.flatten();
+    }
+    Ok(CreateTableInput {
+        name: target.to_string(),
+        key_schema: key_input(&source.key_schema),
+        attribute_definitions,
+        billing_mode: billing,
+        throughput,
+        indexes,
+        stream: None,
+        tags: Default::default(),
+        deletion_protection: false,
+        table_class: Some(source.table_class.clone()),
+        settings,
+    })
+}
+
+fn billing_mode_override(r: &Req<'_>) -> ApiResult<Option<BillingMode>> {
+    let wrapped = rename(r, "BillingModeOverride", "BillingMode");
+    billing_mode(&Req(&wrapped))
+}
+
+fn on_demand_override(r: &Req<'_>) -> ApiResult<Option<(Option<i64>, Option<i64>)>> {
+    let wrapped = rename(r, "OnDemandThroughputOverride", "OnDemandThroughput");
+    on_demand_input(&Req(&wrapped))
+}
+
+/// A request of one member, `from`'s value under the name `to`, so that an
+/// override is read (and its faults worded) as CreateTable's member.
+fn rename(r: &Req<'_>, from: &str, to: &str) -> Map<String, Json> {
+    let mut m = Map::new();
+    if let Some(v) = r.get(from).filter(|v| !v.is_null()) {
+        m.insert(to.to_string(), v.clone());
+    }
+    m
+}
+
+pub fn restore_table_from_backup(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let target = r.str("TargetTableName")?;
+    check_name("targetTableName", target)?;
+    let backup = app.backup_of(&backup_arn_member(&r)?)?;
+    let input = restore_input(app, &r, target, &backup.table)?;
+    let handle = app.store.restore_from_backup(&backup.id, input)?;
+    tracing::info!(table = target, backup = %backup.id, "restore started");
+    Ok(json!({"TableDescription": app.describe(&handle, "CREATING")}))
+}

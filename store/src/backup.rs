@@ -1,0 +1,628 @@
+//! On-demand backups and restores (DynamoDB's CreateBackup,
+//! RestoreTableFromBackup and the calls around them).
+//!
+//! A backup is a file `<data>/backups/<id>.tpbk`, written from one fjall
+//! snapshot of the table (so writers never wait for it) and kept apart from
+//! the table: it outlives DeleteTable and restarts. Its record in `meta`
+//! (`backup\0<id>` → [`Backup`] as JSON) says what it holds and whether it
+//! is finished; the file is renamed into place, fsynced, before the record
+//! says `AVAILABLE`. A backup a crash interrupted (`CREATING` at open) is
+//! removed: its snapshot is gone with the process.
+//!
+//! The file is self-describing and checksummed block by block:
+//!
+//! ```text
+//! "TPBK0001"
+//! block*: kind (u8) ++ length (u32 LE) ++ xxh3-64 of the payload (u64 LE) ++ payload
+//!   'D' the backup's record (JSON), first
+//!   'I' items: (length (u32 LE) ++ encoded item)*, in key order
+//!   'E' the end: item count (u64 LE) ++ billed bytes (u64 LE), last
+//! ```
+//!
+//! A restore reads the whole file and checks every block before it creates
+//! the table, so a damaged backup is reported, never restored in part. The
+//! new table is `CREATING` (data operations do not see it, DescribeTable and
+//! ListTables do) while a thread loads its items and rebuilds its indexes;
+//! the definition records the restore as in progress, so a restore a crash
+//! interrupted starts again from the top at the next open.
+
+use std::collections::HashSet;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::catalog::CreateTableInput;
+use crate::db::{Store, lock_pub as lock, now_secs};
+use crate::error::{Result, StoreError};
+use crate::key::{index_key, item_key};
+use crate::table::{RestoreSummary, TableDef};
+use crate::value::{decode_item, encode_item, encode_item_value, item_size};
+
+/// The directory under the data directory that holds backup files.
+pub const BACKUPS_DIR: &str = "backups";
+const MAGIC: &[u8; 8] = b"TPBK0001";
+const BLOCK_DEFINITION: u8 = b'D';
+const BLOCK_ITEMS: u8 = b'I';
+const BLOCK_END: u8 = b'E';
+const BLOCK_HEADER_BYTES: usize = 1 + 4 + 8;
+/// Items are written in blocks of about this size, each checksummed on
+/// its own: small enough to hold in memory while checking, large enough
+/// that the checksums and headers cost nothing.
+const BLOCK_BYTES: usize = 1 << 20;
+/// A block past this is damage, not data: an items block is at most
+/// [`BLOCK_BYTES`] plus one item (400 KB), a definition far less.
+const MAX_BLOCK_BYTES: usize = 4 << 20;
+/// Backups and restores running at once. Each holds a thread and, for a
+/// backup, a snapshot that keeps compaction from dropping what it covers;
+/// past this CreateBackup and the restores answer `LimitExceededException`.
+pub const MAX_BACKUP_JOBS: usize = 4;
+/// Entries (items and index entries) a restore commits at once.
+const RESTORE_BATCH_ENTRIES: usize = 10_000;
+
+const META_BACKUP: &[u8] = b"backup\0";
+
+/// A backup's state, as DynamoDB's `BackupStatus` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BackupStatus {
+    Creating,
+    Available,
+}
+
+impl BackupStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackupStatus::Creating => "CREATING",
+            BackupStatus::Available => "AVAILABLE",
+        }
+    }
+}
+
+/// What the store keeps about a backup.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Backup {
+    /// The backup's id, the last part of its ARN: creation time in
+    /// milliseconds (14 digits) and 8 hex digits, as DynamoDB's.
+    pub id: String,
+    pub name: String,
+    /// The source table's definition when the backup was taken.
+    pub table: TableDef,
+    /// Epoch seconds with fraction.
+    pub created_at: f64,
+    pub status: BackupStatus,
+    /// The source table's item count and billed size in the backup.
+    pub items: u64,
+    pub bytes: u64,
+}
+
+fn backup_key(id: &str) -> Vec<u8> {
+    [META_BACKUP, id.as_bytes()].concat()
+}
+
+/// Backups and restores running now (see [`MAX_BACKUP_JOBS`]), and the
+/// tables a backup is being taken of.
+#[derive(Default)]
+pub(crate) struct Jobs {
+    running: usize,
+    tables: HashSet<u64>,
+}
+
+/// A slot of [`MAX_BACKUP_JOBS`], given back on drop.
+struct JobSlot {
+    jobs: Arc<Mutex<Jobs>>,
+    table: Option<u64>,
+}
+
+impl Drop for JobSlot {
+    fn drop(&mut self) {
+        let mut jobs = lock(&self.jobs);
+        jobs.running -= 1;
+        if let Some(t) = self.table {
+            jobs.tables.remove(&t);
+        }
+    }
+}
+
+fn take_slot(jobs: &Arc<Mutex<Jobs>>, table: Option<u64>) -> Result<JobSlot> {
+    let mut j = lock(jobs);
+    if let Some(t) = table
+        && j.tables.contains(&t)
+    {
+        return Err(StoreError::Refused {
+            kind: "BackupInUseException",
+            message: "Backup is already being created for this table; wait for it to finish".into(),
+        });
+    }
+    if j.running >= MAX_BACKUP_JOBS {
+        return Err(StoreError::LimitExceeded(format!(
+            "Too many backup and restore operations in progress: at most {MAX_BACKUP_JOBS} run at once; retry later"
+        )));
+    }
+    j.running += 1;
+    if let Some(t) = table {
+        j.tables.insert(t);
+    }
+    Ok(JobSlot { jobs: jobs.clone(), table })
+}
+
+fn not_found(id: &str) -> StoreError {
+    StoreError::Refused { kind: "BackupNotFoundException", message: format!("Backup not found: {id}") }
+}
+
+/// A backup taken but not yet written: [`BackupJob::run`] writes it.
+pub struct BackupJob {
+    store: std::sync::Weak<crate::db::Inner>,
+    backup: Backup,
+    snapshot: fjall::Snapshot,
+    items: fjall::Keyspace,
+    _slot: JobSlot,
+}
+
+impl BackupJob {
+    pub fn backup(&self) -> &Backup {
+        &self.backup
+    }
+
+    /// Writes the backup's file and marks it `AVAILABLE`; on failure
+    /// removes it (file and record) and says why.
+    pub fn run(self) -> Result<Backup> {
+        let id = self.backup.id.clone();
+        let result = self.write();
+        if let Err(e) = &result {
+            tracing::error!(backup = %id, error = %e, "backup failed; removed");
+        }
+        result
+    }
+
+    fn write(self) -> Result<Backup> {
+        use fjall::Readable;
+        let BackupJob { store, mut backup, snapshot, items, _slot } = self;
+        let dir = {
+            let Some(s) = Store::from_weak(&store) else { return Err(closed()) };
+            s.path().join(BACKUPS_DIR)
+        };
+        let tmp = dir.join(format!("{}.tpbk.tmp", backup.id));
+        let done = dir.join(format!("{}.tpbk", backup.id));
+        let outcome = (|| -> Result<(u64, u64)> {
+            std::fs::create_dir_all(&dir).map_err(io)?;
+            let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp).map_err(io)?);
+            out.write_all(MAGIC).map_err(io)?;
+            write_block(&mut out, BLOCK_DEFINITION, &serde_json::to_vec(&backup).map_err(corrupt)?)?;
+            let (mut count, mut bytes) = (0u64, 0u64);
+            let mut block = Vec::with_capacity(BLOCK_BYTES + 4096);
+            for kv in snapshot.iter(&items) {
+                let (_, v) = kv.into_inner()?;
+                let raw = crate::stream::stored_item(&v)?;
+                let item = decode_item(raw)?;
+                count += 1;
+                bytes += item_size(&item) as u64;
+                block.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+                block.extend_from_slice(raw);
+                if block.len() >= BLOCK_BYTES {
+                    write_block(&mut out, BLOCK_ITEMS, &block)?;
+                    block.clear();
+                    // Stop when the store closes: the snapshot would keep
+                    // the data directory open.
+                    if store.strong_count() == 0 {
+                        return Err(closed());
+                    }
+                }
+            }
+            if !block.is_empty() {
+                write_block(&mut out, BLOCK_ITEMS, &block)?;
+            }
+            let mut end = count.to_le_bytes().to_vec();
+            end.extend_from_slice(&bytes.to_le_bytes());
+            write_block(&mut out, BLOCK_END, &end)?;
+            let file = out.into_inner().map_err(|e| io(e.into_error()))?;
+            file.sync_all().map_err(io)?;
+            drop(file);
+            std::fs::rename(&tmp, &done).map_err(io)?;
+            std::fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(io)?;
+            Ok((count, bytes))
+        })();
+        drop(snapshot);
+        let Some(s) = Store::from_weak(&store) else { return Err(closed()) };
+        match outcome {
+            Ok((count, bytes)) => {
+                backup.items = count;
+                backup.bytes = bytes;
+                backup.status = BackupStatus::Available;
+                s.put_backup(&backup)?;
+                tracing::info!(backup = %backup.id, table = %backup.table.name, items = count, "backup available");
+                Ok(backup)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                let _ = s.remove_backup_record(&backup.id);
+                Err(e)
+            }
+        }
+    }
+}
+
+fn closed() -> StoreError {
+    StoreError::Refused { kind: "InternalServerError", message: "The server is shutting down".into() }
+}
+
+fn io(e: std::io::Error) -> StoreError {
+    StoreError::Storage(fjall::Error::Io(e))
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+fn write_block(out: &mut impl Write, kind: u8, payload: &[u8]) -> Result<()> {
+    out.write_all(&[kind]).map_err(io)?;
+    out.write_all(&(payload.len() as u32).to_le_bytes()).map_err(io)?;
+    out.write_all(&xxh3_64(payload).to_le_bytes()).map_err(io)?;
+    out.write_all(payload).map_err(io)
+}
+
+/// Reads a backup file block by block, checking each.
+struct Reader {
+    file: BufReader<std::fs::File>,
+    path: PathBuf,
+    block: usize,
+}
+
+impl Reader {
+    fn open(path: &Path) -> Result<Reader> {
+        let file = std::fs::File::open(path).map_err(|e| damaged(path, &format!("cannot open it: {e}")))?;
+        let mut r = Reader { file: BufReader::with_capacity(1 << 20, file), path: path.to_path_buf(), block: 0 };
+        let mut magic = [0u8; 8];
+        r.file.read_exact(&mut magic).map_err(|_| damaged(path, "it is too short"))?;
+        if &magic != MAGIC {
+            return Err(damaged(path, "it is not a Tidepool backup (bad magic)"));
+        }
+        Ok(r)
+    }
+
+    /// The next block's kind and payload, checked against its checksum.
+    fn next(&mut self, buf: &mut Vec<u8>) -> Result<u8> {
+        self.block += 1;
+        let mut head = [0u8; BLOCK_HEADER_BYTES];
+        self.file
+            .read_exact(&mut head)
+            .map_err(|_| damaged(&self.path, &format!("it ends inside block {}", self.block)))?;
+        let len = u32::from_le_bytes(head[1..5].try_into().expect("4 bytes")) as usize;
+        let sum = u64::from_le_bytes(head[5..].try_into().expect("8 bytes"));
+        if len > MAX_BLOCK_BYTES {
+            return Err(damaged(&self.path, &format!("block {} claims {len} bytes", self.block)));
+        }
+        buf.resize(len, 0);
+        self.file.read_exact(buf).map_err(|_| damaged(&self.path, &format!("it ends inside block {}", self.block)))?;
+        if xxh3_64(buf) != sum {
+            return Err(damaged(&self.path, &format!("block {} fails its checksum", self.block)));
+        }
+        Ok(head[0])
+    }
+
+    /// Checks the whole file: every block's checksum, the definition first,
+    /// the end last with the count of the items before it. Returns the
+    /// backup record the file holds.
+    fn verify(path: &Path) -> Result<Backup> {
+        let mut r = Reader::open(path)?;
+        let mut buf = Vec::new();
+        if r.next(&mut buf)? != BLOCK_DEFINITION {
+            return Err(damaged(path, "its first block is not the definition"));
+        }
+        let backup: Backup =
+            serde_json::from_slice(&buf).map_err(|e| damaged(path, &format!("its definition does not parse: {e}")))?;
+        let mut count = 0u64;
+        loop {
+            match r.next(&mut buf)? {
+                BLOCK_ITEMS => count += items_in(&buf).map_err(|m| damaged(path, &m))?.len() as u64,
+                BLOCK_END => {
+                    let stated = u64::from_le_bytes(buf.get(..8).and_then(|b| b.try_into().ok()).unwrap_or([0xff; 8]));
+                    if stated != count {
+                        return Err(damaged(path, &format!("it holds {count} items, its end says {stated}")));
+                    }
+                    let mut rest = [0u8; 1];
+                    if r.file.read(&mut rest).map_err(io)? != 0 {
+                        return Err(damaged(path, "there is data after its end"));
+                    }
+                    return Ok(backup);
+                }
+                other => return Err(damaged(path, &format!("block {} has an unknown kind {other}", r.block))),
+            }
+        }
+    }
+}
+
+/// The encoded items of an items block.
+fn items_in(block: &[u8]) -> std::result::Result<Vec<&[u8]>, String> {
+    let mut out = Vec::new();
+    let mut rest = block;
+    while !rest.is_empty() {
+        let Some(len) = rest.get(..4) else { return Err("an item's length is cut short".into()) };
+        let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
+        let Some(item) = rest.get(4..4 + len) else { return Err("an item is cut short".into()) };
+        out.push(item);
+        rest = &rest[4 + len..];
+    }
+    Ok(out)
+}
+
+/// A damaged backup: the server's fault, not the client's (a 500), named
+/// so that it is never mistaken for a passing failure.
+fn damaged(path: &Path, why: &str) -> StoreError {
+    StoreError::Refused {
+        kind: "InternalServerError",
+        message: format!("The backup file {} is damaged: {why}; it cannot be restored", path.display()),
+    }
+}
+
+/// Where a restored table's items come from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub enum RestoreSource {
+    Backup(String),
+}
+
+impl Store {
+    fn backup_path(&self, id: &str) -> PathBuf {
+        self.path().join(BACKUPS_DIR).join(format!("{id}.tpbk"))
+    }
+
+    pub(crate) fn put_backup(&self, b: &Backup) -> Result<()> {
+        let json = serde_json::to_vec(b).map_err(corrupt)?;
+        let r = self.inner().meta.insert(backup_key(&b.id), json);
+        self.poison_on_err(r)?;
+        self.sync_now()
+    }
+
+    fn remove_backup_record(&self, id: &str) -> Result<()> {
+        let r = self.inner().meta.remove(backup_key(id));
+        self.poison_on_err(r)?;
+        self.sync_now()
+    }
+
+    /// Starts a backup of `table` called `name`: the snapshot is taken and
+    /// the backup recorded `CREATING` before this returns; the returned
+    /// job writes it (on any thread).
+    pub fn begin_backup(&self, table: &str, name: &str) -> Result<BackupJob> {
+        self.check_writable()?;
+        let handle = self.table(table).map_err(|_| StoreError::Refused {
+            kind: "TableNotFoundException",
+            message: format!("Table not found: {table}"),
+        })?;
+        let slot = take_slot(&self.inner().backup_jobs, Some(handle.def.id))?;
+        // Under the write lock the snapshot and the definition agree (an
+        // UpdateTable changes both under it).
+        let (snapshot, def) = {
+            let _guard = lock(&self.inner().write);
+            let current = self.table(table)?;
+            (self.inner().db.snapshot(), current.def.clone())
+        };
+        let now = now_secs();
+        let id = format!("{:014}-{}", (now * 1000.0) as u64, &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let backup = Backup {
+            id,
+            name: name.to_string(),
+            table: def,
+            created_at: now,
+            status: BackupStatus::Creating,
+            items: 0,
+            bytes: 0,
+        };
+        self.put_backup(&backup)?;
+        Ok(BackupJob { store: self.downgrade(), backup, snapshot, items: handle.items.clone(), _slot: slot })
+    }
+
+    /// One backup by id.
+    pub fn backup(&self, id: &str) -> Result<Backup> {
+        match self.inner().meta.get(backup_key(id))? {
+            Some(v) => serde_json::from_slice(&v).map_err(corrupt),
+            None => Err(not_found(id)),
+        }
+    }
+
+    /// Every backup, oldest first (ids begin with their creation time).
+    pub fn backups(&self) -> Result<Vec<Backup>> {
+        self.inner()
+            .meta
+            .prefix(META_BACKUP)
+            .map(|kv| {
+                let (_, v) = kv.into_inner()?;
+                serde_json::from_slice(&v).map_err(corrupt)
+            })
+            .collect()
+    }
+
+    /// Deletes a backup: its record, then its file. One being created, or
+    /// being restored from, is in use.
+    pub fn delete_backup(&self, id: &str) -> Result<Backup> {
+        self.check_writable()?;
+        let _guard = lock(&self.inner().write);
+        let backup = self.backup(id)?;
+        if backup.status == BackupStatus::Creating {
+            return Err(StoreError::Refused {
+                kind: "BackupInUseException",
+                message: format!("Backup is being created: {id}"),
+            });
+        }
+        if self
+            .restoring_tables()
+            .iter()
+            .any(|t| t.def.restore.as_ref().is_some_and(|r| r.source == RestoreSource::Backup(id.to_string())))
+        {
+            return Err(StoreError::Refused {
+                kind: "BackupInUseException",
+                message: format!("Backup is being restored to a table: {id}"),
+            });
+        }
+        self.remove_backup_record(id)?;
+        if let Err(e) = std::fs::remove_file(self.backup_path(id))
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(backup = id, error = %e, "the backup's file could not be removed");
+        }
+        Ok(backup)
+    }
+
+    /// At open: removes the backups a crash interrupted, and files no
+    /// record names (a crash between writing a file and recording it).
+    pub(crate) fn recover_backups(&self) -> Result<()> {
+        let mut known = HashSet::new();
+        for b in self.backups()? {
+            if b.status == BackupStatus::Creating {
+                tracing::warn!(backup = %b.id, table = %b.table.name, "a backup was interrupted by a restart; removed");
+                self.remove_backup_record(&b.id)?;
+            } else {
+                known.insert(format!("{}.tpbk", b.id));
+            }
+        }
+        let dir = self.path().join(BACKUPS_DIR);
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if !known.contains(&name) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Restores a backup into a new table made from `input` (the backup's
+    /// definition with the request's overrides; the wire layer builds it
+    /// with [`Backup::table`]). The backup file is checked in full first.
+    /// The table is `CREATING` until a thread has loaded it.
+    pub fn restore_from_backup(&self, id: &str, input: CreateTableInput) -> Result<Arc<crate::TableHandle>> {
+        self.check_writable()?;
+        let backup = self.backup(id)?;
+        if backup.status != BackupStatus::Available {
+            return Err(StoreError::Refused {
+                kind: "BackupInUseException",
+                message: format!("Backup is being created: {id}"),
+            });
+        }
+        if self.table_any(&input.name).is_some() {
+            return Err(StoreError::Refused {
+                kind: "TableAlreadyExistsException",
+                message: format!("Table already exists: {}", input.name),
+            });
+        }
+        let slot = take_slot(&self.inner().backup_jobs, None)?;
+        let in_file = Reader::verify(&self.backup_path(id))?;
+        if in_file.id != backup.id {
+            return Err(damaged(&self.backup_path(id), "it holds another backup"));
+        }
+        let summary = RestoreSummary {
+            source: RestoreSource::Backup(id.to_string()),
+            source_table: backup.table.name.clone(),
+            restored_to: backup.created_at,
+            in_progress: true,
+        };
+        let handle = self.create_table_with(input, Some(summary))?;
+        self.spawn_restore(handle.clone(), slot);
+        Ok(handle)
+    }
+
+    /// Tables whose restore has not finished.
+    fn restoring_tables(&self) -> Vec<Arc<crate::TableHandle>> {
+        self.all_tables().into_iter().filter(|t| t.def.restore.as_ref().is_some_and(|r| r.in_progress)).collect()
+    }
+
+    /// At open: starts again every restore a crash interrupted.
+    pub(crate) fn resume_restores(&self) {
+        for handle in self.restoring_tables() {
+            tracing::warn!(table = %handle.def.name, "a restore was interrupted by a restart; starting it again");
+            // Outside the bound on jobs: these were admitted before.
+            let jobs = self.inner().backup_jobs.clone();
+            lock(&jobs).running += 1;
+            self.spawn_restore(handle, JobSlot { jobs, table: None });
+        }
+    }
+
+    fn spawn_restore(&self, handle: Arc<crate::TableHandle>, slot: JobSlot) {
+        let weak = self.downgrade();
+        let name = handle.def.name.clone();
+        let spawned = std::thread::Builder::new().name("tidepool-restore".into()).spawn(move || {
+            let _slot = slot;
+            let Some(store) = Store::from_weak(&weak) else { return };
+            match store.load_restore(&handle) {
+                Ok(true) => tracing::info!(table = %handle.def.name, items = handle.stats().items, "restore finished"),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(table = %handle.def.name, error = %e, "restore failed; the table is removed");
+                    if let Err(e) = store.drop_restored(&handle.def.name) {
+                        tracing::error!(table = %handle.def.name, error = %e, "removing a failed restore failed");
+                    }
+                }
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::error!(table = %name, error = %e, "could not start a restore thread; it resumes at the next start");
+        }
+    }
+
+    /// Loads a restoring table from its source, then marks it `ACTIVE`.
+    /// `Ok(false)` when the store closed first (the restore resumes at the
+    /// next open).
+    fn load_restore(&self, handle: &Arc<crate::TableHandle>) -> Result<bool> {
+        let Some(summary) = handle.def.restore.clone() else { return Ok(true) };
+        // What an interrupted attempt left behind goes first.
+        self.clear_keyspace(&handle.items)?;
+        self.clear_keyspace(&handle.index)?;
+        let RestoreSource::Backup(id) = &summary.source;
+        let path = self.backup_path(id);
+        let mut reader = Reader::open(&path)?;
+        let mut buf = Vec::new();
+        if reader.next(&mut buf)? != BLOCK_DEFINITION {
+            return Err(damaged(&path, "its first block is not the definition"));
+        }
+        let def = &handle.def;
+        let db = &self.inner().db;
+        let mut batch = db.batch();
+        let (mut count, mut bytes) = (0u64, 0u64);
+        loop {
+            match reader.next(&mut buf)? {
+                BLOCK_ITEMS => {
+                    for raw in items_in(&buf).map_err(|m| damaged(&path, &m))? {
+                        let item = decode_item(raw)?;
+                        count += 1;
+                        bytes += item_size(&item) as u64;
+                        batch.insert(&handle.items, item_key(&def.key_schema, &item), encode_item_value(&item));
+                        for idx in &def.indexes {
+                            if let Some(k) = index_key(idx, &def.key_schema, &item) {
+                                batch.insert(&handle.index, k, encode_item(&idx.project(&item, &def.key_schema)));
+                            }
+                        }
+                    }
+                    if batch.len() >= RESTORE_BATCH_ENTRIES {
+                        let r = std::mem::replace(&mut batch, db.batch()).commit();
+                        self.poison_on_err(r)?;
+                        self.seal_full_memtables();
+                    }
+                    if self.closing() {
+                        return Ok(false);
+                    }
+                }
+                BLOCK_END => break,
+                other => return Err(damaged(&path, &format!("block {} has an unknown kind {other}", reader.block))),
+            }
+        }
+        let r = batch.commit();
+        self.poison_on_err(r)?;
+        self.finish_restore(&handle.def.name, handle.def.id, crate::TableStats { items: count, bytes })?;
+        Ok(true)
+    }
+
+    fn clear_keyspace(&self, ks: &fjall::Keyspace) -> Result<()> {
+        let db = &self.inner().db;
+        let mut batch = db.batch();
+        for kv in ks.iter() {
+            batch.remove(ks, kv.key()?);
+            if batch.len() >= RESTORE_BATCH_ENTRIES {
+                let r = std::mem::replace(&mut batch, db.batch()).commit();
+                self.poison_on_err(r)?;
+            }
+        }
+        let r = batch.commit();
+        self.poison_on_err(r)
+    }
+}
