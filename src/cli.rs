@@ -516,6 +516,7 @@ pub async fn reset(endpoint: &Endpoint) -> anyhow::Result<()> {
     println!("deleted {} mappings, {} schedules", cell(&d["Mappings"]), cell(&d["Schedules"]));
     println!("deleted functions: {}", names(&d["Functions"]));
     println!("deleted tables: {}", names(&d["Tables"]));
+    println!("deleted {} backups", cell(&d["Backups"]));
     for k in out["Kept"].as_array().into_iter().flatten() {
         println!("kept table {}: {}", cell(&k["Table"]), cell(&k["Reason"]));
     }

@@ -298,6 +298,23 @@ async fn backup_errors_are_dynamodbs() {
     let e = c.describe_backup().backup_arn(&second).send().await.unwrap_err();
     assert_eq!(code(&e), "BackupNotFoundException");
     assert_eq!(c.list_backups().send().await.unwrap().backup_summaries().len(), 1);
+
+    // A reset drops backups too.
+    let deleted = reset(&h.server.endpoint()).await;
+    assert_eq!(deleted["Deleted"]["Backups"], 1, "{deleted}");
+    assert!(c.list_backups().send().await.unwrap().backup_summaries().is_empty());
+}
+
+/// `POST /tidepool/reset`: its JSON answer.
+async fn reset(endpoint: &str) -> serde_json::Value {
+    let addr = endpoint.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head =
+        format!("POST /tidepool/reset HTTP/1.1\r\nhost: {addr}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+    tokio::io::AsyncWriteExt::write_all(&mut stream, head.as_bytes()).await.unwrap();
+    let answer = common::http::read_answer(&mut stream).await;
+    assert_eq!(answer.status, 200);
+    serde_json::from_slice(&answer.body).unwrap()
 }
 
 #[tokio::test]
@@ -361,4 +378,423 @@ async fn backups_survive_a_restart_and_a_killed_restore_finishes() {
     assert_eq!(scan_count(&c, "orders").await, 3000);
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+async fn enable_pitr(c: &Client, table: &str, days: Option<i32>) {
+    let out = c
+        .update_continuous_backups()
+        .table_name(table)
+        .point_in_time_recovery_specification(
+            aws_sdk_dynamodb::types::PointInTimeRecoverySpecification::builder()
+                .point_in_time_recovery_enabled(true)
+                .set_recovery_period_in_days(days)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("enable PITR");
+    let d = out.continuous_backups_description.unwrap();
+    assert_eq!(d.continuous_backups_status, aws_sdk_dynamodb::types::ContinuousBackupsStatus::Enabled);
+    for _ in 0..400 {
+        let d = c.describe_continuous_backups().table_name(table).send().await.unwrap();
+        let p = d.continuous_backups_description.unwrap().point_in_time_recovery_description.unwrap();
+        if p.point_in_time_recovery_status == Some(aws_sdk_dynamodb::types::PointInTimeRecoveryStatus::Enabled) {
+            assert!(p.earliest_restorable_date_time.is_some() && p.latest_restorable_date_time.is_some());
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("PITR never became ENABLED");
+}
+
+fn epoch_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64()
+}
+
+/// A seeded xorshift, so a failure names its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+type Model = std::collections::BTreeMap<
+    (String, i64),
+    std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+>;
+
+/// Every item of `table` (all pages), keyed as the model is.
+async fn table_state(c: &Client, table: &str) -> Model {
+    let mut out = Model::new();
+    let mut start = None;
+    loop {
+        let page = c.scan().table_name(table).set_exclusive_start_key(start).send().await.expect("scan");
+        for item in page.items() {
+            let pk = item["pk"].as_s().unwrap().clone();
+            let sk: i64 = item["sk"].as_n().unwrap().parse().unwrap();
+            out.insert((pk, sk), item.clone());
+        }
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return out;
+        }
+    }
+}
+
+/// The model's items with `status = open`, as the GSI must return them.
+fn open_in(model: &Model) -> Vec<(String, i64)> {
+    model.iter().filter(|(_, i)| i.get("status") == Some(&s("open"))).map(|(k, _)| k.clone()).collect()
+}
+
+async fn open_via_index(c: &Client, table: &str) -> Vec<(String, i64)> {
+    let q = c
+        .query()
+        .table_name(table)
+        .index_name("by-status")
+        .key_condition_expression("#s = :o")
+        .expression_attribute_names("#s", "status")
+        .expression_attribute_values(":o", s("open"))
+        .send()
+        .await
+        .unwrap();
+    let mut keys: Vec<(String, i64)> =
+        q.items().iter().map(|i| (i["pk"].as_s().unwrap().clone(), i["sk"].as_n().unwrap().parse().unwrap())).collect();
+    keys.sort();
+    keys
+}
+
+/// The model-based check: random writes of every kind (PutItem, UpdateItem,
+/// DeleteItem, BatchWriteItem, TransactWriteItems, PartiQL, a TTL expiry),
+/// each between two recorded instants, then restores to instants between
+/// writes: each restored table equals the model's state then, its global
+/// secondary index included.
+#[tokio::test]
+async fn restores_to_points_in_time_match_the_model() {
+    let seed = 0x9e37_79b9_7f4a_7c15u64 ^ (epoch_now() as u64);
+    let mut rng = Rng(seed | 1);
+    let h = harness().await;
+    let c = &h.client;
+    create_orders(c, "ledger").await;
+    // A few items before PITR is on: the enabling copy records them.
+    put_orders(c, "ledger", 0, 20).await;
+    enable_pitr(c, "ledger", Some(7)).await;
+    let mut model = table_state(c, "ledger").await;
+    assert_eq!(model.len(), 20);
+    // (instant after the write, state then)
+    let mut checkpoints: Vec<(f64, Model)> = vec![(epoch_now(), model.clone())];
+    let key = |rng: &mut Rng| (format!("p{}", rng.below(3)), rng.below(30) as i64);
+    for step in 0..60 {
+        tokio::time::sleep(Duration::from_millis(4)).await;
+        let (pk, sk) = key(&mut rng);
+        match rng.below(7) {
+            0 => {
+                let status = if rng.below(2) == 0 { "open" } else { "closed" };
+                c.put_item()
+                    .table_name("ledger")
+                    .item("pk", s(&pk))
+                    .item("sk", n(sk))
+                    .item("status", s(status))
+                    .item("step", n(step))
+                    .send()
+                    .await
+                    .unwrap();
+                model.insert(
+                    (pk.clone(), sk),
+                    [("pk", s(&pk)), ("sk", n(sk)), ("status", s(status)), ("step", n(step))]
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v))
+                        .collect(),
+                );
+            }
+            1 => {
+                c.update_item()
+                    .table_name("ledger")
+                    .key("pk", s(&pk))
+                    .key("sk", n(sk))
+                    .update_expression("SET step = :s REMOVE #st")
+                    .expression_attribute_names("#st", "status")
+                    .expression_attribute_values(":s", n(step))
+                    .send()
+                    .await
+                    .unwrap();
+                let item = model.entry((pk.clone(), sk)).or_insert_with(|| {
+                    [("pk", s(&pk)), ("sk", n(sk))].into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+                });
+                item.insert("step".into(), n(step));
+                item.remove("status");
+            }
+            2 => {
+                c.delete_item().table_name("ledger").key("pk", s(&pk)).key("sk", n(sk)).send().await.unwrap();
+                model.remove(&(pk, sk));
+            }
+            3 => {
+                let (pk2, sk2) = key(&mut rng);
+                if (pk2.clone(), sk2) == (pk.clone(), sk) {
+                    continue;
+                }
+                let put = PutRequest::builder()
+                    .item("pk", s(&pk))
+                    .item("sk", n(sk))
+                    .item("status", s("open"))
+                    .item("step", n(step))
+                    .build()
+                    .unwrap();
+                let del = aws_sdk_dynamodb::types::DeleteRequest::builder()
+                    .key("pk", s(&pk2))
+                    .key("sk", n(sk2))
+                    .build()
+                    .unwrap();
+                c.batch_write_item()
+                    .request_items(
+                        "ledger",
+                        vec![
+                            WriteRequest::builder().put_request(put).build(),
+                            WriteRequest::builder().delete_request(del).build(),
+                        ],
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+                model.insert(
+                    (pk.clone(), sk),
+                    [("pk", s(&pk)), ("sk", n(sk)), ("status", s("open")), ("step", n(step))]
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v))
+                        .collect(),
+                );
+                model.remove(&(pk2, sk2));
+            }
+            4 => {
+                let (pk2, sk2) = key(&mut rng);
+                if (pk2.clone(), sk2) == (pk.clone(), sk) {
+                    continue;
+                }
+                let put = aws_sdk_dynamodb::types::Put::builder()
+                    .table_name("ledger")
+                    .item("pk", s(&pk))
+                    .item("sk", n(sk))
+                    .item("status", s("closed"))
+                    .item("step", n(step))
+                    .build()
+                    .unwrap();
+                let del = aws_sdk_dynamodb::types::Delete::builder()
+                    .table_name("ledger")
+                    .key("pk", s(&pk2))
+                    .key("sk", n(sk2))
+                    .build()
+                    .unwrap();
+                c.transact_write_items()
+                    .transact_items(aws_sdk_dynamodb::types::TransactWriteItem::builder().put(put).build())
+                    .transact_items(aws_sdk_dynamodb::types::TransactWriteItem::builder().delete(del).build())
+                    .send()
+                    .await
+                    .unwrap();
+                model.insert(
+                    (pk.clone(), sk),
+                    [("pk", s(&pk)), ("sk", n(sk)), ("status", s("closed")), ("step", n(step))]
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v))
+                        .collect(),
+                );
+                model.remove(&(pk2, sk2));
+            }
+            5 => {
+                c.execute_statement()
+                    .statement(format!(
+                        "INSERT INTO \"ledger\" VALUE {{'pk': '{pk}', 'sk': {sk}, 'status': 'open', 'step': {step}}}"
+                    ))
+                    .send()
+                    .await
+                    .ok();
+                // INSERT fails on an existing item (the model then keeps it).
+                model.entry((pk.clone(), sk)).or_insert_with(|| {
+                    [("pk", s(&pk)), ("sk", n(sk)), ("status", s("open")), ("step", n(step))]
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v))
+                        .collect()
+                });
+            }
+            _ => {
+                // An item that has already expired: the TTL sweeper deletes
+                // it, which the history records like any delete.
+                let expired = (epoch_now() as i64 - 60).to_string();
+                c.put_item()
+                    .table_name("ledger")
+                    .item("pk", s(&pk))
+                    .item("sk", n(sk))
+                    .item("expires", n(&expired))
+                    .send()
+                    .await
+                    .unwrap();
+                let mut after = model.clone();
+                after.insert(
+                    (pk.clone(), sk),
+                    [("pk", s(&pk)), ("sk", n(sk)), ("expires", n(&expired))]
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v))
+                        .collect(),
+                );
+                checkpoints.push((epoch_now(), after));
+                tokio::time::sleep(Duration::from_millis(4)).await;
+                for _ in 0..100 {
+                    let got =
+                        c.get_item().table_name("ledger").key("pk", s(&pk)).key("sk", n(sk)).send().await.unwrap();
+                    if got.item.is_none() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                model.remove(&(pk, sk));
+            }
+        }
+        checkpoints.push((epoch_now(), model.clone()));
+    }
+    assert_eq!(table_state(c, "ledger").await, model, "seed {seed:#x}: the live table drifted from the model");
+    // The latest restorable time is a second behind.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    // Restore between writes: just after checkpoint i (before write i+1).
+    let mut picks: Vec<usize> = (0..6).map(|_| rng.below(checkpoints.len() as u64) as usize).collect();
+    picks.push(0);
+    picks.push(checkpoints.len() - 1);
+    for (n_restore, i) in picks.into_iter().enumerate() {
+        let (at, expected) = &checkpoints[i];
+        let at = at + 0.001;
+        let target = format!("ledger-at-{n_restore}");
+        let out = c
+            .restore_table_to_point_in_time()
+            .source_table_name("ledger")
+            .target_table_name(&target)
+            .restore_date_time(aws_sdk_dynamodb::primitives::DateTime::from_secs_f64(at))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("seed {seed:#x}: restore to {at}: {e:?}"));
+        assert!(out.table_description.unwrap().restore_summary.unwrap().restore_in_progress);
+        wait_active(c, &target).await;
+        let got = table_state(c, &target).await;
+        assert_eq!(&got, expected, "seed {seed:#x}: restore to checkpoint {i} at {at}");
+        assert_eq!(open_via_index(c, &target).await, open_in(expected), "seed {seed:#x}: index at checkpoint {i}");
+    }
+
+    // The latest restorable time, by ARN.
+    let arn = c.describe_table().table_name("ledger").send().await.unwrap().table.unwrap().table_arn.unwrap();
+    c.restore_table_to_point_in_time()
+        .source_table_arn(arn)
+        .target_table_name("ledger-latest")
+        .use_latest_restorable_time(true)
+        .send()
+        .await
+        .unwrap();
+    wait_active(c, "ledger-latest").await;
+    assert_eq!(table_state(c, "ledger-latest").await, model);
+}
+
+#[tokio::test]
+async fn point_in_time_errors_and_a_deleted_table() {
+    let h = harness().await;
+    let c = &h.client;
+    common::create_table(c, "plain", None).await;
+    let d = c.describe_continuous_backups().table_name("plain").send().await.unwrap();
+    let d = d.continuous_backups_description.unwrap();
+    assert_eq!(d.continuous_backups_status, aws_sdk_dynamodb::types::ContinuousBackupsStatus::Enabled);
+    assert_eq!(
+        d.point_in_time_recovery_description.unwrap().point_in_time_recovery_status,
+        Some(aws_sdk_dynamodb::types::PointInTimeRecoveryStatus::Disabled)
+    );
+    let e = c
+        .restore_table_to_point_in_time()
+        .source_table_name("plain")
+        .target_table_name("plain2")
+        .use_latest_restorable_time(true)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "PointInTimeRecoveryUnavailableException");
+    let e = c.describe_continuous_backups().table_name("missing").send().await.unwrap_err();
+    assert_eq!(code(&e), "TableNotFoundException");
+    let e = c
+        .restore_table_to_point_in_time()
+        .source_table_name("missing")
+        .target_table_name("plain2")
+        .use_latest_restorable_time(true)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "SourceTableNotFoundException");
+    let e = c
+        .update_continuous_backups()
+        .table_name("plain")
+        .point_in_time_recovery_specification(
+            aws_sdk_dynamodb::types::PointInTimeRecoverySpecification::builder()
+                .point_in_time_recovery_enabled(true)
+                .recovery_period_in_days(36)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "ValidationException");
+
+    common::create_table(c, "keep", None).await;
+    c.put_item().table_name("keep").item("pk", s("a")).item("v", n(1)).send().await.unwrap();
+    enable_pitr(c, "keep", None).await;
+    let d = c.describe_continuous_backups().table_name("keep").send().await.unwrap();
+    let p = d.continuous_backups_description.unwrap().point_in_time_recovery_description.unwrap();
+    assert_eq!(p.recovery_period_in_days, Some(35));
+    // A time before the window.
+    let e = c
+        .restore_table_to_point_in_time()
+        .source_table_name("keep")
+        .target_table_name("keep-old")
+        .restore_date_time(aws_sdk_dynamodb::primitives::DateTime::from_secs_f64(epoch_now() - 86_400.0))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "InvalidRestoreTimeException");
+
+    c.put_item().table_name("keep").item("pk", s("b")).item("v", n(2)).send().await.unwrap();
+    c.delete_table().table_name("keep").send().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The deleted table is a SYSTEM backup, and restorable by name.
+    let system = c.list_backups().backup_type(aws_sdk_dynamodb::types::BackupTypeFilter::System).send().await.unwrap();
+    let summary = &system.backup_summaries()[0];
+    assert_eq!(summary.table_name(), Some("keep"));
+    assert_eq!(summary.backup_type(), Some(&aws_sdk_dynamodb::types::BackupType::System));
+    assert!(summary.backup_expiry_date_time().is_some());
+    assert!(c.list_backups().send().await.unwrap().backup_summaries().is_empty());
+    c.restore_table_to_point_in_time()
+        .source_table_name("keep")
+        .target_table_name("keep-again")
+        .use_latest_restorable_time(true)
+        .send()
+        .await
+        .unwrap();
+    wait_active(c, "keep-again").await;
+    assert_eq!(scan_count(c, "keep-again").await, 2);
+    c.restore_table_from_backup()
+        .target_table_name("keep-from-system")
+        .backup_arn(summary.backup_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    wait_active(c, "keep-from-system").await;
+    assert_eq!(scan_count(c, "keep-from-system").await, 2);
+    // Deleting the system backup drops the history.
+    c.delete_backup().backup_arn(summary.backup_arn().unwrap()).send().await.unwrap();
+    let e = c
+        .restore_table_to_point_in_time()
+        .source_table_name("keep")
+        .target_table_name("keep-3")
+        .use_latest_restorable_time(true)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "SourceTableNotFoundException");
 }

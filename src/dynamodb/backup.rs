@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::{Map, Value as Json, json};
 use tidepool_store::backup::{Backup, BackupStatus, RestoreSource};
 use tidepool_store::catalog::{CreateTableInput, IndexInput, KeyType};
+use tidepool_store::history::{DeletedTable, PitrSource};
 use tidepool_store::table::{BillingMode, IndexKind, KeySchema, TableDef, Throughput};
 
 use super::App;
@@ -22,6 +23,33 @@ const BACKUP_ANSWER_WAIT: Duration = Duration::from_secs(2);
 /// ListBackups answers at most this many a page (its `Limit`'s maximum).
 const LIST_BACKUPS_MAX: i64 = 100;
 
+/// A backup as the API shows it: a user's (on-demand), or the `SYSTEM`
+/// backup DynamoDB keeps of a table deleted with point-in-time recovery on
+/// (here, its history up to the deletion), which expires with the period.
+pub(super) struct Shown {
+    backup: Backup,
+    system: Option<DeletedTable>,
+}
+
+impl Shown {
+    fn user(backup: Backup) -> Shown {
+        Shown { backup, system: None }
+    }
+
+    fn system(d: DeletedTable) -> Shown {
+        let backup = Backup {
+            id: d.backup_id(),
+            name: format!("{}$DeletedTableBackup", d.def.name),
+            table: d.def.clone(),
+            created_at: d.deleted_at,
+            status: BackupStatus::Available,
+            items: d.items,
+            bytes: d.bytes,
+        };
+        Shown { backup, system: Some(d) }
+    }
+}
+
 impl App {
     fn backup_arn(&self, b: &Backup) -> String {
         format!("{}/backup/{}", self.table_arn(&b.table.name), b.id)
@@ -30,16 +58,18 @@ impl App {
     /// `RestoreSummary` of a restored table.
     pub(super) fn restore_summary(&self, def: &TableDef) -> Option<Json> {
         let r = def.restore.as_ref()?;
-        let RestoreSource::Backup(id) = &r.source;
         let mut o = Map::new();
-        o.insert("SourceBackupArn".into(), json!(format!("{}/backup/{id}", self.table_arn(&r.source_table))));
+        if let RestoreSource::Backup(id) = &r.source {
+            o.insert("SourceBackupArn".into(), json!(format!("{}/backup/{id}", self.table_arn(&r.source_table))));
+        }
         o.insert("SourceTableArn".into(), json!(self.table_arn(&r.source_table)));
         o.insert("RestoreDateTime".into(), json!(r.restored_to));
         o.insert("RestoreInProgress".into(), json!(r.in_progress));
         Some(Json::Object(o))
     }
 
-    fn backup_details(&self, b: &Backup, status: &str) -> Json {
+    fn backup_details(&self, shown: &Shown, status: &str) -> Json {
+        let b = &shown.backup;
         let mut o = Map::new();
         o.insert("BackupArn".into(), json!(self.backup_arn(b)));
         o.insert("BackupName".into(), json!(b.name));
@@ -47,12 +77,16 @@ impl App {
             o.insert("BackupSizeBytes".into(), json!(b.bytes));
         }
         o.insert("BackupStatus".into(), json!(status));
-        o.insert("BackupType".into(), json!("USER"));
+        o.insert("BackupType".into(), json!(if shown.system.is_some() { "SYSTEM" } else { "USER" }));
         o.insert("BackupCreationDateTime".into(), json!(b.created_at));
+        if let Some(d) = &shown.system {
+            o.insert("BackupExpiryDateTime".into(), json!(d.expires_at()));
+        }
         Json::Object(o)
     }
 
-    fn backup_description(&self, b: &Backup, status: &str) -> Json {
+    fn backup_description(&self, shown: &Shown, status: &str) -> Json {
+        let b = &shown.backup;
         let t = &b.table;
         let mut source = Map::new();
         source.insert("TableName".into(), json!(t.name));
@@ -105,14 +139,14 @@ impl App {
             );
         }
         json!({
-            "BackupDetails": self.backup_details(b, status),
+            "BackupDetails": self.backup_details(shown, status),
             "SourceTableDetails": source,
             "SourceTableFeatureDetails": features,
         })
     }
 
     /// The backup a `BackupArn` names.
-    fn backup_of(&self, arn: &str) -> ApiResult<Backup> {
+    fn backup_of(&self, arn: &str) -> ApiResult<Shown> {
         let not_found = || {
             ApiError::new(
                 axum::http::StatusCode::BAD_REQUEST,
@@ -121,12 +155,15 @@ impl App {
             )
         };
         let id = arn.rsplit_once("/backup/").map(|(_, id)| id).ok_or_else(not_found)?;
-        let b = self.store.backup(id).map_err(|_| not_found())?;
+        let shown = match self.store.backup(id) {
+            Ok(b) => Shown::user(b),
+            Err(_) => Shown::system(self.store.system_backup(id)?.ok_or_else(not_found)?),
+        };
         // The ARN must name this backup's table and this server's region.
-        if self.backup_arn(&b) != arn {
+        if self.backup_arn(&shown.backup) != arn {
             return Err(not_found());
         }
-        Ok(b)
+        Ok(shown)
     }
 }
 
@@ -148,7 +185,7 @@ fn check_length(member: &str, value: &str, min: usize, max: usize) -> ApiResult<
     Ok(())
 }
 
-fn check_name(member: &str, value: &str) -> ApiResult<()> {
+pub(super) fn check_name(member: &str, value: &str) -> ApiResult<()> {
     check_length(member, value, 3, 255)?;
     if !value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) {
         return Err(ApiError::validation(format!(
@@ -165,7 +202,7 @@ fn backup_arn_member(r: &Req<'_>) -> ApiResult<String> {
 }
 
 /// A table named by name or by ARN (CreateBackup's `TableName` takes either).
-fn table_name_member<'a>(app: &App, r: &Req<'a>, member: &str) -> ApiResult<&'a str> {
+pub(super) fn table_name_member<'a>(app: &App, r: &Req<'a>, member: &str) -> ApiResult<&'a str> {
     let name = r.str(member)?;
     if name.starts_with("arn:") {
         check_length(&super::request::lower_first(member), name, 1, 1024)?;
@@ -183,33 +220,41 @@ pub fn create_backup(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let job = app.store.begin_backup(table, name)?;
     let started = job.backup().clone();
     let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::Builder::new()
-        .name("tidepool-backup".into())
-        .spawn(move || {
-            let _ = tx.send(job.run());
-        })
-        .map_err(|e| {
-            tracing::error!(error = %e, "could not start a backup thread");
-            ApiError::internal()
-        })?;
+    let spawned = std::thread::Builder::new().name("tidepool-backup".into()).spawn(move || {
+        let _ = tx.send(job.run());
+    });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "could not start a backup thread");
+        let _ = app.store.forget_backup(&started.id);
+        return Err(ApiError::internal());
+    }
     let backup = match rx.recv_timeout(BACKUP_ANSWER_WAIT) {
         Ok(result) => result?,
-        Err(_) => started,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => started,
+        // The job died without an answer (a panic): nothing was made.
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            let _ = app.store.forget_backup(&started.id);
+            return Err(ApiError::internal());
+        }
     };
     tracing::info!(table, backup = %backup.id, status = backup.status.as_str(), "backup created");
-    Ok(json!({"BackupDetails": app.backup_details(&backup, backup.status.as_str())}))
+    let status = backup.status.as_str();
+    Ok(json!({"BackupDetails": app.backup_details(&Shown::user(backup), status)}))
 }
 
 pub fn describe_backup(app: &App, r: Req<'_>) -> ApiResult<Json> {
-    let backup = app.backup_of(&backup_arn_member(&r)?)?;
-    Ok(json!({"BackupDescription": app.backup_description(&backup, backup.status.as_str())}))
+    let shown = app.backup_of(&backup_arn_member(&r)?)?;
+    Ok(json!({"BackupDescription": app.backup_description(&shown, shown.backup.status.as_str())}))
 }
 
 pub fn delete_backup(app: &App, r: Req<'_>) -> ApiResult<Json> {
-    let backup = app.backup_of(&backup_arn_member(&r)?)?;
-    let backup = app.store.delete_backup(&backup.id)?;
-    tracing::info!(backup = %backup.id, "backup deleted");
-    Ok(json!({"BackupDescription": app.backup_description(&backup, "DELETED")}))
+    let shown = app.backup_of(&backup_arn_member(&r)?)?;
+    match &shown.system {
+        Some(d) => app.store.delete_system_backup(d)?,
+        None => drop(app.store.delete_backup(&shown.backup.id)?),
+    }
+    tracing::info!(backup = %shown.backup.id, "backup deleted");
+    Ok(json!({"BackupDescription": app.backup_description(&shown, "DELETED")}))
 }
 
 /// A time bound of ListBackups (epoch seconds, as the SDKs send timestamps).
@@ -240,30 +285,40 @@ pub fn list_backups(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let start = match r.str_opt("ExclusiveStartBackupArn")? {
         Some(arn) => {
             check_length("exclusiveStartBackupArn", arn, 37, 1024)?;
-            Some(app.backup_of(arn)?.id)
+            // By its id alone: the backup may have been deleted since the
+            // page that named it (list, delete, list on).
+            Some(arn.rsplit_once("/backup/").map_or(arn, |(_, id)| id).to_string())
         }
         None => None,
     };
-    // Every backup here is a user's (on-demand); none is SYSTEM or AWS_BACKUP.
-    let matching: Vec<Backup> = app
-        .store
-        .backups()?
+    // Users' backups are on-demand ones; SYSTEM ones are kept for tables
+    // deleted with point-in-time recovery on; none is AWS_BACKUP's.
+    let mut all: Vec<Shown> = Vec::new();
+    if matches!(kind, "USER" | "ALL") {
+        all.extend(app.store.backups()?.into_iter().map(Shown::user));
+    }
+    if matches!(kind, "SYSTEM" | "ALL") {
+        all.extend(app.store.deleted_tables()?.into_iter().map(Shown::system));
+    }
+    // Ids begin with their creation time in milliseconds, 14 digits.
+    all.sort_by(|a, b| a.backup.id.cmp(&b.backup.id));
+    let matching: Vec<Shown> = all
         .into_iter()
-        .filter(|_| matches!(kind, "USER" | "ALL"))
-        .filter(|b| table.is_none_or(|t| b.table.name == t))
-        .filter(|b| lower.is_none_or(|l| b.created_at >= l) && upper.is_none_or(|u| b.created_at < u))
-        .filter(|b| start.as_ref().is_none_or(|s| b.id.as_str() > s.as_str()))
+        .filter(|s| table.is_none_or(|t| s.backup.table.name == t))
+        .filter(|s| lower.is_none_or(|l| s.backup.created_at >= l) && upper.is_none_or(|u| s.backup.created_at < u))
+        .filter(|s| start.as_ref().is_none_or(|id| s.backup.id.as_str() > id.as_str()))
         .collect();
     let more = matching.len() > limit as usize;
     let page = &matching[..matching.len().min(limit as usize)];
     let summaries: Vec<Json> = page
         .iter()
-        .map(|b| {
+        .map(|shown| {
+            let b = &shown.backup;
             let mut o = Map::new();
             o.insert("TableName".into(), json!(b.table.name));
             o.insert("TableId".into(), json!(b.table.table_id));
             o.insert("TableArn".into(), json!(app.table_arn(&b.table.name)));
-            if let Json::Object(d) = app.backup_details(b, b.status.as_str()) {
+            if let Json::Object(d) = app.backup_details(shown, b.status.as_str()) {
                 o.extend(d);
             }
             Json::Object(o)
@@ -271,7 +326,7 @@ pub fn list_backups(app: &App, r: Req<'_>) -> ApiResult<Json> {
         .collect();
     let mut out = json!({"BackupSummaries": summaries});
     if more && let Some(last) = page.last() {
-        out["LastEvaluatedBackupArn"] = json!(app.backup_arn(last));
+        out["LastEvaluatedBackupArn"] = json!(app.backup_arn(&last.backup));
     }
     Ok(out)
 }
@@ -406,9 +461,15 @@ fn rename(r: &Req<'_>, from: &str, to: &str) -> Map<String, Json> {
 pub fn restore_table_from_backup(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let target = r.str("TargetTableName")?;
     check_name("targetTableName", target)?;
-    let backup = app.backup_of(&backup_arn_member(&r)?)?;
-    let input = restore_input(app, &r, target, &backup.table)?;
-    let handle = app.store.restore_from_backup(&backup.id, input)?;
-    tracing::info!(table = target, backup = %backup.id, "restore started");
+    let shown = app.backup_of(&backup_arn_member(&r)?)?;
+    let input = restore_input(app, &r, target, &shown.backup.table)?;
+    let handle = match shown.system {
+        Some(d) => {
+            let at = d.deleted_at;
+            app.store.restore_to_point_in_time(&PitrSource { def: d.def, deleted_at: Some(at) }, at, input)?
+        }
+        None => app.store.restore_from_backup(&shown.backup.id, input)?,
+    };
+    tracing::info!(table = target, backup = %shown.backup.id, "restore started");
     Ok(json!({"TableDescription": app.describe(&handle, "CREATING")}))
 }

@@ -11,6 +11,7 @@ mod items;
 mod layer;
 mod legacy;
 mod partiql;
+mod pitr;
 mod read;
 pub(crate) mod request;
 mod transact;
@@ -189,7 +190,10 @@ impl App {
 /// The DynamoDB operations Tidepool serves; any other target is
 /// `UnknownOperationException`, as DynamoDB Local answers the operations
 /// it lacks.
-const OPERATIONS: [&str; 30] = [
+const OPERATIONS: [&str; 33] = [
+    "UpdateContinuousBackups",
+    "DescribeContinuousBackups",
+    "RestoreTableToPointInTime",
     "CreateBackup",
     "DescribeBackup",
     "ListBackups",
@@ -241,6 +245,9 @@ fn run_operation(app: &App, op: &str, r: Req<'_>, host: &str) -> ApiResult<Json>
         "ListBackups" => backup::list_backups(app, r),
         "DeleteBackup" => backup::delete_backup(app, r),
         "RestoreTableFromBackup" => backup::restore_table_from_backup(app, r),
+        "UpdateContinuousBackups" => pitr::update_continuous_backups(app, r),
+        "DescribeContinuousBackups" => pitr::describe_continuous_backups(app, r),
+        "RestoreTableToPointInTime" => pitr::restore_table_to_point_in_time(app, r),
         "DescribeTable" => control::describe_table(app, r),
         "ListTables" => control::list_tables(app, r),
         "DeleteTable" => control::delete_table(app, r),

@@ -568,6 +568,12 @@ fn run(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle, dry: bool) -
         let (pk, pk_ty) = key_attr(&t.partition_key, &t.name)?;
         let sk = t.sort_key.as_deref().map(|s| key_attr(s, &t.name)).transpose()?;
         let view = t.stream.as_deref().map(view_type).transpose()?;
+        // A table being restored exists: it is left as it is (its restore
+        // decides what it holds), never made again.
+        if store.describe_table(&t.name).is_ok_and(|h| h.is_restoring()) {
+            tracing::info!(table = %t.name, "table is being restored; the manifest leaves it as it is");
+            continue;
+        }
         let handle = match store.table(&t.name) {
             Ok(h) => h,
             Err(_) if dry => {

@@ -13,7 +13,7 @@ use crate::dynamodb::App;
 
 /// Empties the server; returns what went and what was kept, as
 /// `{"Deleted": {"Mappings": n, "Schedules": n, "Functions": [..],
-/// "Tables": [..]}, "Kept": [{"Table": t, "Reason": r}]}`.
+/// "Tables": [..], "Backups": n}, "Kept": [{"Table": t, "Reason": r}]}`.
 pub async fn reset(app: &App) -> Result<Json, LambdaError> {
     let lambda = app.lambda.get().ok_or_else(|| LambdaError::new("ServiceException", "Lambda is not started yet"))?;
     let mut mappings = 0;
@@ -69,6 +69,8 @@ pub async fn reset(app: &App) -> Result<Json, LambdaError> {
                         progressed = true;
                     }
                     Err(StoreError::Validation(reason)) => kept.push(json!({"Table": name, "Reason": reason})),
+                    // Being restored: it can be deleted once loaded.
+                    Err(StoreError::ResourceInUse(reason)) => kept.push(json!({"Table": name, "Reason": reason})),
                     // Deleted meanwhile by someone else: gone either way.
                     Err(StoreError::ResourceNotFound(_)) => progressed = true,
                     Err(e) => return Err(e.into()),
@@ -81,7 +83,21 @@ pub async fn reset(app: &App) -> Result<Json, LambdaError> {
     })
     .await
     .map_err(|e| LambdaError::new("ServiceException", e.to_string()))??;
-    tracing::info!(mappings, schedules, events, functions = functions.len(), tables = tables.len(), "server reset");
+    // Backups outlive their tables; a reset drops them too (and the
+    // history kept for tables deleted with point-in-time recovery on).
+    let store = app.store.clone();
+    let backups = tokio::task::spawn_blocking(move || store.delete_all_backups())
+        .await
+        .map_err(|e| LambdaError::new("ServiceException", e.to_string()))??;
+    tracing::info!(
+        mappings,
+        schedules,
+        events,
+        functions = functions.len(),
+        tables = tables.len(),
+        backups,
+        "server reset"
+    );
     Ok(json!({
         "Deleted": {
             "Mappings": mappings,
@@ -89,6 +105,7 @@ pub async fn reset(app: &App) -> Result<Json, LambdaError> {
             "QueuedEvents": events,
             "Functions": functions,
             "Tables": tables,
+            "Backups": backups,
         },
         "Kept": kept,
     }))

@@ -107,12 +107,16 @@ fn backup_key(id: &str) -> Vec<u8> {
 pub(crate) struct Jobs {
     running: usize,
     tables: HashSet<u64>,
+    /// Backups a restore is reading (from before its file check to the
+    /// end of its load): DeleteBackup refuses them.
+    reading: Vec<String>,
 }
 
 /// A slot of [`MAX_BACKUP_JOBS`], given back on drop.
-struct JobSlot {
+pub(crate) struct JobSlot {
     jobs: Arc<Mutex<Jobs>>,
     table: Option<u64>,
+    reading: Option<String>,
 }
 
 impl Drop for JobSlot {
@@ -122,10 +126,19 @@ impl Drop for JobSlot {
         if let Some(t) = self.table {
             jobs.tables.remove(&t);
         }
+        if let Some(id) = &self.reading
+            && let Some(i) = jobs.reading.iter().position(|r| r == id)
+        {
+            jobs.reading.swap_remove(i);
+        }
     }
 }
 
-fn take_slot(jobs: &Arc<Mutex<Jobs>>, table: Option<u64>) -> Result<JobSlot> {
+pub(crate) fn take_slot(jobs: &Arc<Mutex<Jobs>>, table: Option<u64>) -> Result<JobSlot> {
+    take_slot_reading(jobs, table, None)
+}
+
+fn take_slot_reading(jobs: &Arc<Mutex<Jobs>>, table: Option<u64>, reading: Option<&str>) -> Result<JobSlot> {
     let mut j = lock(jobs);
     if let Some(t) = table
         && j.tables.contains(&t)
@@ -144,7 +157,10 @@ fn take_slot(jobs: &Arc<Mutex<Jobs>>, table: Option<u64>) -> Result<JobSlot> {
     if let Some(t) = table {
         j.tables.insert(t);
     }
-    Ok(JobSlot { jobs: jobs.clone(), table })
+    if let Some(id) = reading {
+        j.reading.push(id.to_string());
+    }
+    Ok(JobSlot { jobs: jobs.clone(), table, reading: reading.map(str::to_string) })
 }
 
 fn not_found(id: &str) -> StoreError {
@@ -186,7 +202,13 @@ impl BackupJob {
         let tmp = dir.join(format!("{}.tpbk.tmp", backup.id));
         let done = dir.join(format!("{}.tpbk", backup.id));
         let outcome = (|| -> Result<(u64, u64)> {
-            std::fs::create_dir_all(&dir).map_err(io)?;
+            if !dir.exists() {
+                std::fs::create_dir_all(&dir).map_err(io)?;
+                // The directory's own entry must survive a crash too.
+                if let Some(parent) = dir.parent() {
+                    std::fs::File::open(parent).and_then(|d| d.sync_all()).map_err(io)?;
+                }
+            }
             let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp).map_err(io)?);
             out.write_all(MAGIC).map_err(io)?;
             write_block(&mut out, BLOCK_DEFINITION, &serde_json::to_vec(&backup).map_err(corrupt)?)?;
@@ -359,7 +381,45 @@ fn damaged(path: &Path, why: &str) -> StoreError {
 /// Where a restored table's items come from.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub enum RestoreSource {
+    /// An on-demand backup, by id.
     Backup(String),
+    /// The history of table `table` (its internal id) at `at_us`,
+    /// microseconds since the epoch (`history.rs`).
+    PointInTime { table: u64, at_us: u64 },
+}
+
+/// A restore's writes: items and index entries in batches, and the counts.
+struct Loader<'a> {
+    store: &'a Store,
+    handle: &'a crate::TableHandle,
+    batch: fjall::OwnedWriteBatch,
+    count: u64,
+    bytes: u64,
+}
+
+impl Loader<'_> {
+    fn put(&mut self, item: &crate::value::Item) -> Result<()> {
+        let def = &self.handle.def;
+        self.count += 1;
+        self.bytes += item_size(item) as u64;
+        self.batch.insert(&self.handle.items, item_key(&def.key_schema, item), encode_item_value(item));
+        for idx in &def.indexes {
+            if let Some(k) = index_key(idx, &def.key_schema, item) {
+                self.batch.insert(&self.handle.index, k, encode_item(&idx.project(item, &def.key_schema)));
+            }
+        }
+        if self.batch.len() >= RESTORE_BATCH_ENTRIES {
+            self.commit()?;
+            self.store.seal_full_memtables();
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        let batch = std::mem::replace(&mut self.batch, self.store.inner().db.batch());
+        let r = batch.commit();
+        self.store.poison_on_err(r)
+    }
 }
 
 impl Store {
@@ -391,11 +451,19 @@ impl Store {
         })?;
         let slot = take_slot(&self.inner().backup_jobs, Some(handle.def.id))?;
         // Under the write lock the snapshot and the definition agree (an
-        // UpdateTable changes both under it).
+        // UpdateTable changes both under it); the table must still be the
+        // one whose slot was taken (not deleted and made again meanwhile).
         let (snapshot, def) = {
             let _guard = lock(&self.inner().write);
-            let current = self.table(table)?;
-            (self.inner().db.snapshot(), current.def.clone())
+            match self.table(table) {
+                Ok(current) if current.def.id == handle.def.id => (self.inner().db.snapshot(), current.def.clone()),
+                _ => {
+                    return Err(StoreError::Refused {
+                        kind: "TableNotFoundException",
+                        message: format!("Table not found: {table}"),
+                    });
+                }
+            }
         };
         let now = now_secs();
         let id = format!("{:014}-{}", (now * 1000.0) as u64, &uuid::Uuid::new_v4().simple().to_string()[..8]);
@@ -410,6 +478,16 @@ impl Store {
         };
         self.put_backup(&backup)?;
         Ok(BackupJob { store: self.downgrade(), backup, snapshot, items: handle.items.clone(), _slot: slot })
+    }
+
+    /// Removes the record of a backup still `CREATING` whose job is gone
+    /// (its thread could not start, or panicked).
+    pub fn forget_backup(&self, id: &str) -> Result<()> {
+        let _guard = lock(&self.inner().write);
+        match self.backup(id) {
+            Ok(b) if b.status == BackupStatus::Creating => self.remove_backup_record(id),
+            _ => Ok(()),
+        }
     }
 
     /// One backup by id.
@@ -444,10 +522,11 @@ impl Store {
                 message: format!("Backup is being created: {id}"),
             });
         }
-        if self
-            .restoring_tables()
-            .iter()
-            .any(|t| t.def.restore.as_ref().is_some_and(|r| r.source == RestoreSource::Backup(id.to_string())))
+        if lock(&self.inner().backup_jobs).reading.iter().any(|r| r == id)
+            || self
+                .restoring_tables()
+                .iter()
+                .any(|t| t.def.restore.as_ref().is_some_and(|r| r.source == RestoreSource::Backup(id.to_string())))
         {
             return Err(StoreError::Refused {
                 kind: "BackupInUseException",
@@ -461,6 +540,28 @@ impl Store {
             tracing::warn!(backup = id, error = %e, "the backup's file could not be removed");
         }
         Ok(backup)
+    }
+
+    /// Deletes every backup not in use (on-demand ones being made or
+    /// restored from stay), and the history of tables deleted with PITR
+    /// on (`POST /tidepool/reset`). Returns how many went.
+    pub fn delete_all_backups(&self) -> Result<usize> {
+        let mut gone = 0;
+        for b in self.backups()? {
+            match self.delete_backup(&b.id) {
+                Ok(_) => gone += 1,
+                Err(StoreError::Refused { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        for d in self.deleted_tables()? {
+            match self.delete_system_backup(&d) {
+                Ok(()) => gone += 1,
+                Err(StoreError::Refused { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(gone)
     }
 
     /// At open: removes the backups a crash interrupted, and files no
@@ -506,7 +607,11 @@ impl Store {
                 message: format!("Table already exists: {}", input.name),
             });
         }
-        let slot = take_slot(&self.inner().backup_jobs, None)?;
+        // From here to the end of the load DeleteBackup refuses it.
+        let slot = take_slot_reading(&self.inner().backup_jobs, None, Some(id))?;
+        if self.backup(id).is_err() {
+            return Err(not_found(id));
+        }
         let in_file = Reader::verify(&self.backup_path(id))?;
         if in_file.id != backup.id {
             return Err(damaged(&self.backup_path(id), "it holds another backup"));
@@ -534,16 +639,17 @@ impl Store {
             // Outside the bound on jobs: these were admitted before.
             let jobs = self.inner().backup_jobs.clone();
             lock(&jobs).running += 1;
-            self.spawn_restore(handle, JobSlot { jobs, table: None });
+            self.spawn_restore(handle, JobSlot { jobs, table: None, reading: None });
         }
     }
 
-    fn spawn_restore(&self, handle: Arc<crate::TableHandle>, slot: JobSlot) {
+    pub(crate) fn spawn_restore(&self, handle: Arc<crate::TableHandle>, slot: JobSlot) {
         let weak = self.downgrade();
         let name = handle.def.name.clone();
         let spawned = std::thread::Builder::new().name("tidepool-restore".into()).spawn(move || {
             let _slot = slot;
             let Some(store) = Store::from_weak(&weak) else { return };
+            let _holding = store.hold();
             match store.load_restore(&handle) {
                 Ok(true) => tracing::info!(table = %handle.def.name, items = handle.stats().items, "restore finished"),
                 Ok(false) => {}
@@ -556,7 +662,10 @@ impl Store {
             }
         });
         if let Err(e) = spawned {
-            tracing::error!(table = %name, error = %e, "could not start a restore thread; it resumes at the next start");
+            tracing::error!(table = %name, error = %e, "could not start a restore thread; the table is removed");
+            if let Err(e) = self.drop_restored(&name) {
+                tracing::error!(table = %name, error = %e, "removing a restore that could not start failed");
+            }
         }
     }
 
@@ -568,48 +677,46 @@ impl Store {
         // What an interrupted attempt left behind goes first.
         self.clear_keyspace(&handle.items)?;
         self.clear_keyspace(&handle.index)?;
-        let RestoreSource::Backup(id) = &summary.source;
+        let mut loader = Loader { store: self, handle, batch: self.inner().db.batch(), count: 0, bytes: 0 };
+        let finished = match &summary.source {
+            RestoreSource::Backup(id) => self.load_backup(id, &mut loader)?,
+            RestoreSource::PointInTime { table, at_us } => self.items_at(*table, *at_us, |item| {
+                loader.put(&item)?;
+                Ok(!(loader.batch.is_empty() && self.closing()))
+            })?,
+        };
+        if !finished {
+            return Ok(false);
+        }
+        loader.commit()?;
+        let (count, bytes) = (loader.count, loader.bytes);
+        self.finish_restore(&handle.def.name, handle.def.id, crate::TableStats { items: count, bytes })?;
+        Ok(true)
+    }
+
+    /// Puts a backup's items into `loader`; `Ok(false)` when the store
+    /// closed first.
+    fn load_backup(&self, id: &str, loader: &mut Loader<'_>) -> Result<bool> {
         let path = self.backup_path(id);
         let mut reader = Reader::open(&path)?;
         let mut buf = Vec::new();
         if reader.next(&mut buf)? != BLOCK_DEFINITION {
             return Err(damaged(&path, "its first block is not the definition"));
         }
-        let def = &handle.def;
-        let db = &self.inner().db;
-        let mut batch = db.batch();
-        let (mut count, mut bytes) = (0u64, 0u64);
         loop {
             match reader.next(&mut buf)? {
                 BLOCK_ITEMS => {
                     for raw in items_in(&buf).map_err(|m| damaged(&path, &m))? {
-                        let item = decode_item(raw)?;
-                        count += 1;
-                        bytes += item_size(&item) as u64;
-                        batch.insert(&handle.items, item_key(&def.key_schema, &item), encode_item_value(&item));
-                        for idx in &def.indexes {
-                            if let Some(k) = index_key(idx, &def.key_schema, &item) {
-                                batch.insert(&handle.index, k, encode_item(&idx.project(&item, &def.key_schema)));
-                            }
-                        }
-                    }
-                    if batch.len() >= RESTORE_BATCH_ENTRIES {
-                        let r = std::mem::replace(&mut batch, db.batch()).commit();
-                        self.poison_on_err(r)?;
-                        self.seal_full_memtables();
+                        loader.put(&decode_item(raw)?)?;
                     }
                     if self.closing() {
                         return Ok(false);
                     }
                 }
-                BLOCK_END => break,
+                BLOCK_END => return Ok(true),
                 other => return Err(damaged(&path, &format!("block {} has an unknown kind {other}", reader.block))),
             }
         }
-        let r = batch.commit();
-        self.poison_on_err(r)?;
-        self.finish_restore(&handle.def.name, handle.def.id, crate::TableStats { items: count, bytes })?;
-        Ok(true)
     }
 
     fn clear_keyspace(&self, ks: &fjall::Keyspace) -> Result<()> {
@@ -620,6 +727,9 @@ impl Store {
             if batch.len() >= RESTORE_BATCH_ENTRIES {
                 let r = std::mem::replace(&mut batch, db.batch()).commit();
                 self.poison_on_err(r)?;
+                if self.closing() {
+                    return Err(closed());
+                }
             }
         }
         let r = batch.commit();

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -190,6 +190,20 @@ pub(crate) struct Inner {
     poisoned: std::sync::OnceLock<WriteFailure>,
     /// Backups and restores running (`backup.rs`).
     pub(crate) backup_jobs: Arc<Mutex<crate::backup::Jobs>>,
+    /// Item versions of tables with point-in-time recovery (`history.rs`).
+    pub(crate) history: LazyKeyspace,
+    pub(crate) history_clock: crate::history::HistoryClock,
+    /// Background jobs holding a handle to the store (see `Store::hold`).
+    background: Arc<AtomicUsize>,
+}
+
+/// A background job's hold on the store (see [`Store::hold`]).
+pub(crate) struct Holding(Arc<AtomicUsize>);
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Inner {
@@ -198,7 +212,7 @@ impl Inner {
         let tables = self.tables.read().unwrap_or_else(|p| p.into_inner());
         let mut all: Vec<Keyspace> = tables.values().flat_map(|t| [t.items.clone(), t.index.clone()]).collect();
         all.push(self.meta.clone());
-        all.extend([&self.records, &self.ttl, &self.sys].into_iter().filter_map(|k| k.get().cloned()));
+        all.extend([&self.records, &self.ttl, &self.sys, &self.history].into_iter().filter_map(|k| k.get().cloned()));
         all
     }
 }
@@ -436,6 +450,10 @@ impl Store {
         })?;
         let ttl = LazyKeyspace::open(&db, "ttl", keyspace_options)?;
         let sys = LazyKeyspace::open(&db, "sys", keyspace_options)?;
+        // Item versions are written once and read only by a restore.
+        let history = LazyKeyspace::open(&db, "history", || {
+            keyspace_options().with_kv_separation(Some(fjall::KvSeparationOptions::default().separation_threshold(512)))
+        })?;
         let mut next_id = match meta.get(META_NEXT_ID)? {
             Some(v) => {
                 u64::from_be_bytes(v.as_ref().try_into().map_err(|_| StoreError::Corrupt("next table id".into()))?)
@@ -491,12 +509,16 @@ impl Store {
                 opened: std::time::Instant::now(),
                 poisoned: std::sync::OnceLock::new(),
                 backup_jobs: Arc::default(),
+                history,
+                history_clock: Default::default(),
+                background: Arc::new(AtomicUsize::new(0)),
             }),
         };
         store.adopt_legacy_streams()?;
         store.start_maintenance();
         store.recover_backups()?;
         store.resume_restores();
+        store.resume_pitr();
         Ok(store)
     }
 
@@ -518,10 +540,18 @@ impl Store {
         Arc::downgrade(&self.inner)
     }
 
-    /// Whether every other handle to the store has been dropped (a
-    /// background job holding the last one should stop and let it close).
+    /// Whether every handle to the store but those of background jobs
+    /// (restores, PITR's enabling copies: see [`Store::hold`]) has been
+    /// dropped: they should stop and let it close.
     pub(crate) fn closing(&self) -> bool {
-        Arc::strong_count(&self.inner) <= 1
+        Arc::strong_count(&self.inner) <= self.inner.background.load(Ordering::SeqCst)
+    }
+
+    /// Counts the caller as a background job holding the store until the
+    /// guard drops (see [`Store::closing`]).
+    pub(crate) fn hold(&self) -> Holding {
+        self.inner.background.fetch_add(1, Ordering::SeqCst);
+        Holding(self.inner.background.clone())
     }
 
     /// Runs retention, shard rollover and the TTL sweeper in the background
@@ -535,6 +565,7 @@ impl Store {
             .name("tidepool-maintenance".into())
             .spawn(move || {
                 let mut last_ttl = std::time::Instant::now();
+                let mut last_trim = std::time::Instant::now();
                 loop {
                     match rx.recv_timeout(tick) {
                         Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -543,6 +574,12 @@ impl Store {
                     let Some(store) = Store::from_weak(&weak) else { return };
                     if let Err(e) = store.maintain_streams(now_ms()) {
                         tracing::warn!(error = %e, "stream maintenance failed");
+                    }
+                    if last_trim.elapsed() >= crate::history::TRIM_INTERVAL {
+                        last_trim = std::time::Instant::now();
+                        if let Err(e) = store.trim_history(now_secs()) {
+                            tracing::warn!(error = %e, "trimming point-in-time history failed");
+                        }
                     }
                     if last_ttl.elapsed() >= store.inner.ttl_interval {
                         last_ttl = std::time::Instant::now();
@@ -759,6 +796,7 @@ impl Store {
             next_index_id,
             settings: input.settings,
             restore,
+            pitr: None,
         };
         let mut def = def;
         self.switch_stream(None, &mut def)?;
@@ -808,6 +846,13 @@ impl Store {
         self.poison_on_err(r)?;
         let r = self.inner.meta.remove(stats_key(handle.def.id));
         self.poison_on_err(r)?;
+        // A table with point-in-time recovery stays restorable for its
+        // period (`history.rs`); one still being enabled leaves nothing.
+        match &handle.def.pitr {
+            Some(p) if p.ready => self.record_deleted(&handle.def, handle.stats())?,
+            Some(_) => self.clear_history(handle.def.id)?,
+            None => {}
+        }
         let mut gone = handle.def.clone();
         gone.stream = None;
         self.switch_stream(handle.def.stream.as_ref(), &mut gone)?;
@@ -821,6 +866,17 @@ impl Store {
             self.clear_ttl_entries(handle.def.id)?;
         }
         Ok(())
+    }
+
+    /// Replaces `old`'s definition with `def` (durably), under the write
+    /// lock the caller holds; the same keyspaces and counters.
+    pub(crate) fn replace_def(&self, old: &Arc<TableHandle>, def: TableDef) -> Result<Arc<TableHandle>> {
+        self.persist_def(&def)?;
+        self.sync_now()?;
+        let new =
+            Arc::new(TableHandle { def, items: old.items.clone(), index: old.index.clone(), stats: old.stats.clone() });
+        self.inner.tables.write().unwrap_or_else(|p| p.into_inner()).insert(new.def.name.clone(), new.clone());
+        Ok(new)
     }
 
     /// Removes a table whose restore failed.
@@ -868,6 +924,11 @@ impl Store {
     ) -> Result<Arc<TableHandle>> {
         self.check_writable()?;
         let _guard = lock(&self.inner.write);
+        if self.table_any(name).is_some_and(|t| t.is_restoring()) {
+            return Err(StoreError::ResourceInUse(format!(
+                "Attempt to change a resource which is still in use: Table is being created: {name}"
+            )));
+        }
         let old = self.table(name)?;
         let mut def = old.def.clone();
         change(&mut def)?;
@@ -1127,6 +1188,12 @@ impl Store {
         if sys.iter().any(|(_, v)| v.is_some()) {
             self.inner.sys.get_or_create()?;
         }
+        // One time for every version this commit records (`history.rs`).
+        let history = if unit.changes.iter().any(|c| c.handle.def.pitr.is_some()) {
+            Some((self.inner.history.get_or_create()?.clone(), self.inner.history_clock.next()))
+        } else {
+            None
+        };
         let mut batch = self.inner.db.batch();
         // Records whose new image is an item this unit replaces get the
         // image now. Only items read from the store refer to records.
@@ -1193,6 +1260,16 @@ impl Store {
                 c
             };
             let old_img = image(net_old.old.as_ref(), net_old.old_raw.as_ref())?;
+            if c.handle.def.pitr.is_some()
+                && let Some((ks, at)) = &history
+            {
+                let raw = c.new_raw.as_deref();
+                batch.insert(
+                    ks,
+                    crate::history::history_key(c.handle.def.id, &c.key, *at),
+                    crate::history::version_value(raw),
+                );
+            }
             stage_change(&mut batch, &self.inner.ttl, &c.handle, &c.key, net_old.old.as_ref(), c.new.as_ref(), stored)?;
             let entry = stat_changes.entry(c.handle.def.id).or_insert((c.handle.clone(), 0, 0));
             entry.1 += i64::from(c.new.is_some()) - i64::from(net_old.old.is_some());

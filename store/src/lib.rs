@@ -8,6 +8,7 @@ mod db;
 pub mod durability;
 pub mod error;
 pub mod expr;
+pub mod history;
 pub mod key;
 pub mod partiql;
 pub mod query;

@@ -246,6 +246,21 @@ pub struct TableDef {
     /// loaded (the table is `CREATING` meanwhile).
     #[serde(default)]
     pub restore: Option<RestoreSummary>,
+    /// Point-in-time recovery, when on (`history.rs`).
+    #[serde(default)]
+    pub pitr: Option<PitrSpec>,
+}
+
+/// A table's point-in-time recovery settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PitrSpec {
+    /// When it was turned on (the history starts here), epoch seconds.
+    pub enabled_at: f64,
+    /// `RecoveryPeriodInDays`: 1 to 35.
+    pub period_days: u32,
+    /// Whether the items as they were when it was turned on are recorded
+    /// (`ENABLED`; until then `ENABLING`).
+    pub ready: bool,
 }
 
 /// How a table was restored (DynamoDB's `RestoreSummary`).

@@ -1,0 +1,174 @@
+//! Point-in-time recovery: UpdateContinuousBackups,
+//! DescribeContinuousBackups and RestoreTableToPointInTime (the store's
+//! `history.rs` keeps the versions).
+
+use std::time::Duration;
+
+use serde_json::{Map, Value as Json, json};
+use tidepool_store::history::{DEFAULT_RECOVERY_DAYS, MAX_RECOVERY_DAYS, MIN_RECOVERY_DAYS, PitrSource};
+use tidepool_store::table::TableDef;
+
+use super::App;
+use super::backup::{check_name, restore_input, table_name_member};
+use super::error::{ApiError, ApiResult};
+use super::request::Req;
+
+/// How long UpdateContinuousBackups waits for the table's items to be
+/// recorded before it answers `ENABLING`.
+const ENABLE_ANSWER_WAIT: Duration = Duration::from_secs(2);
+
+fn now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+/// `ContinuousBackupsDescription` of a table. On-demand backups are always
+/// available (`ContinuousBackupsStatus` `ENABLED`), as on DynamoDB.
+fn description(def: &TableDef) -> Json {
+    let mut pitr = Map::new();
+    match &def.pitr {
+        None => {
+            pitr.insert("PointInTimeRecoveryStatus".into(), json!("DISABLED"));
+        }
+        Some(spec) => {
+            let source = PitrSource { def: def.clone(), deleted_at: None };
+            match source.window(now()) {
+                Some((earliest, latest)) => {
+                    pitr.insert("PointInTimeRecoveryStatus".into(), json!("ENABLED"));
+                    pitr.insert("RecoveryPeriodInDays".into(), json!(spec.period_days));
+                    pitr.insert("EarliestRestorableDateTime".into(), json!(earliest.floor()));
+                    pitr.insert("LatestRestorableDateTime".into(), json!(latest.floor()));
+                }
+                None => {
+                    pitr.insert("PointInTimeRecoveryStatus".into(), json!("ENABLING"));
+                    pitr.insert("RecoveryPeriodInDays".into(), json!(spec.period_days));
+                }
+            }
+        }
+    }
+    json!({"ContinuousBackupsDescription": {
+        "ContinuousBackupsStatus": "ENABLED",
+        "PointInTimeRecoveryDescription": pitr,
+    }})
+}
+
+fn table_not_found(name: &str) -> ApiError {
+    ApiError::new(axum::http::StatusCode::BAD_REQUEST, "TableNotFoundException", format!("Table not found: {name}"))
+}
+
+pub fn describe_continuous_backups(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let name = table_name_member(app, &r, "TableName")?;
+    let t = app.store.table(name).map_err(|_| table_not_found(name))?;
+    Ok(description(&t.def))
+}
+
+pub fn update_continuous_backups(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let name = table_name_member(app, &r, "TableName")?;
+    let spec = r.obj_opt("PointInTimeRecoverySpecification")?.ok_or_else(|| {
+        ApiError::validation(
+            "1 validation error detected: Value null at 'pointInTimeRecoverySpecification' failed to satisfy constraint: Member must not be null",
+        )
+    })?;
+    let enabled = spec.bool_opt("PointInTimeRecoveryEnabled")?.ok_or_else(|| {
+        ApiError::validation(
+            "1 validation error detected: Value null at 'pointInTimeRecoverySpecification.pointInTimeRecoveryEnabled' failed to satisfy constraint: Member must not be null",
+        )
+    })?;
+    let days = spec.int_opt("RecoveryPeriodInDays")?;
+    if let Some(d) = days
+        && !(i64::from(MIN_RECOVERY_DAYS)..=i64::from(MAX_RECOVERY_DAYS)).contains(&d)
+    {
+        let bound = if d < i64::from(MIN_RECOVERY_DAYS) {
+            format!("greater than or equal to {MIN_RECOVERY_DAYS}")
+        } else {
+            format!("less than or equal to {MAX_RECOVERY_DAYS}")
+        };
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{d}' at 'pointInTimeRecoverySpecification.recoveryPeriodInDays' failed to satisfy constraint: Member must have value {bound}"
+        )));
+    }
+    if !enabled && days.is_some() {
+        return Err(ApiError::validation(
+            "One or more parameter values were invalid: RecoveryPeriodInDays can only be specified when PointInTimeRecoveryEnabled is true",
+        ));
+    }
+    if app.store.table(name).is_err() {
+        return Err(table_not_found(name));
+    }
+    let days = enabled.then(|| days.map_or(DEFAULT_RECOVERY_DAYS, |d| d as u32));
+    let mut t = app.store.set_pitr(name, days)?;
+    tracing::info!(table = name, enabled, "point-in-time recovery updated");
+    // A small table's items are recorded at once: answer ENABLED then.
+    let deadline = std::time::Instant::now() + ENABLE_ANSWER_WAIT;
+    while t.def.pitr.as_ref().is_some_and(|p| !p.ready) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+        match app.store.table(name) {
+            Ok(now) if now.def.id == t.def.id => t = now,
+            _ => break,
+        }
+    }
+    Ok(description(&t.def))
+}
+
+fn invalid_time(message: String) -> ApiError {
+    ApiError::new(axum::http::StatusCode::BAD_REQUEST, "InvalidRestoreTimeException", message)
+}
+
+pub fn restore_table_to_point_in_time(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let target = r.str("TargetTableName")?;
+    check_name("targetTableName", target)?;
+    let source_name = match (r.str_opt("SourceTableName")?, r.str_opt("SourceTableArn")?) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::validation(
+                "One or more parameter values were invalid: Only one of SourceTableArn or SourceTableName must be specified",
+            ));
+        }
+        (Some(_), None) => table_name_member(app, &r, "SourceTableName")?,
+        (None, Some(_)) => table_name_member(app, &r, "SourceTableArn")?,
+        (None, None) => {
+            return Err(ApiError::validation(
+                "One or more parameter values were invalid: Either SourceTableArn or SourceTableName must be specified",
+            ));
+        }
+    };
+    let latest = r.bool_opt("UseLatestRestorableTime")?.unwrap_or(false);
+    let at = match r.get("RestoreDateTime") {
+        None | Some(Json::Null) => None,
+        Some(Json::Number(n)) => n.as_f64(),
+        Some(_) => {
+            return Err(ApiError::serialization("NUMBER_VALUE cannot be converted to Date for RestoreDateTime"));
+        }
+    };
+    if latest && at.is_some() {
+        return Err(ApiError::validation(
+            "One or more parameter values were invalid: Only one of RestoreDateTime or UseLatestRestorableTime should be specified",
+        ));
+    }
+    if !latest && at.is_none() {
+        return Err(ApiError::validation(
+            "One or more parameter values were invalid: Either RestoreDateTime or UseLatestRestorableTime must be specified",
+        ));
+    }
+    let source = app.store.pitr_source(source_name)?;
+    let Some((earliest, newest)) = source.window(now()) else {
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "PointInTimeRecoveryUnavailableException",
+            format!("Point in time recovery is being enabled for table '{source_name}'; retry once it is ENABLED"),
+        ));
+    };
+    let at = match at {
+        Some(t) if t < earliest.floor() || t > newest => {
+            return Err(invalid_time(format!(
+                "Restore time {t} is outside the restorable window: from {} to {}",
+                earliest.floor(),
+                newest.floor()
+            )));
+        }
+        Some(t) => t.max(earliest),
+        None => newest,
+    };
+    let input = restore_input(app, &r, target, &source.def)?;
+    let handle = app.store.restore_to_point_in_time(&source, at, input)?;
+    tracing::info!(table = target, source = source_name, at, "point-in-time restore started");
+    Ok(json!({"TableDescription": app.describe(&handle, "CREATING")}))
+}
