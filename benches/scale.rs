@@ -4,7 +4,7 @@
 //! ```sh
 //! cargo bench --bench scale -- [--sizes 10000,1000000,10000000] [--values json,random]
 //!     [--secs 10] [--sustain-secs 600] [--conns 16] [--cache-mb 256] [--hold-secs 0]
-//!     [--phases put,uniform,zipf,query,update]
+//!     [--phases put,uniform,zipf,query,update,recovery]
 //! ```
 //!
 //! It starts `tidepool serve` as a child process on a fresh data directory
@@ -20,6 +20,14 @@
 //! every 5 ms throughout and reports its p99 per phase. After the last size
 //! of the first kind it runs PutItem for `--sustain-secs` and reports each
 //! minute.
+//!
+//! The `recovery` phase (issue 15, Tidepool only) measures backups and
+//! point-in-time recovery at each size: CreateBackup until `AVAILABLE`,
+//! with the p99 of a second client's PutItem (one every 5 ms) before and
+//! during it; RestoreTableFromBackup until `ACTIVE`; enabling PITR until
+//! `ENABLED`; PutItem throughput with PITR on (beside the `put` phase's,
+//! without); RestoreTableToPointInTime (latest) until `ACTIVE`; and the
+//! disk one PITR'd write adds.
 //!
 //! Values: `json`, a 1,000-byte JSON document as a string (compresses as
 //! real documents do), and `random`, 1,000 random bytes as a binary (does
@@ -115,6 +123,7 @@ fn parse_opts() -> Opts {
                         "zipf" => Op::GetZipf,
                         "query" => Op::Query,
                         "update" => Op::Update,
+                        "recovery" => Op::Recovery,
                         other => panic!("unknown phase {other}"),
                     })
                     .collect()
@@ -474,28 +483,38 @@ fn ms(d: Duration) -> String {
 /// is not in its latencies); returns the latencies (a failed request counts
 /// as 10 s).
 fn sampler(addr: SocketAddr, items: u64) -> (Arc<AtomicBool>, tokio::task::JoinHandle<Vec<Duration>>) {
+    sampler_of(addr, items, false)
+}
+
+/// [`sampler`], with PutItem of fresh keys instead of GetItem when `put`.
+fn sampler_of(addr: SocketAddr, items: u64, put: bool) -> (Arc<AtomicBool>, tokio::task::JoinHandle<Vec<Duration>>) {
     let stop = Arc::new(AtomicBool::new(false));
     let s2 = stop.clone();
     let task = tokio::task::spawn_blocking(move || {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("sampler runtime");
-        rt.block_on(sample(addr, items, s2))
+        rt.block_on(sample(addr, items, s2, put))
     });
     (stop, task)
 }
 
-async fn sample(addr: SocketAddr, items: u64, s2: Arc<AtomicBool>) -> Vec<Duration> {
+async fn sample(addr: SocketAddr, items: u64, s2: Arc<AtomicBool>, put: bool) -> Vec<Duration> {
     let mut rng = Rng(0x5eed_5eed);
     let mut lat = Vec::new();
     let mut conn = Conn::open(addr).await.ok();
     let mut tick = tokio::time::interval(Duration::from_millis(5));
+    // Fresh keys of its own, past the load clients'.
+    let mut fresh = 1u64 << 50;
     while !s2.load(Ordering::Relaxed) {
         tick.tick().await;
         let t = Instant::now();
+        let (op, body) = if put {
+            fresh += 1;
+            ("PutItem", json!({"TableName": TABLE, "Item": item(fresh, Kind::Json, &mut rng)}))
+        } else {
+            ("GetItem", json!({"TableName": TABLE, "Key": key(rng.below(items))}))
+        };
         let ok = match conn.as_mut() {
-            Some(c) => matches!(
-                c.ddb("GetItem", &json!({"TableName": TABLE, "Key": key(rng.below(items))})).await,
-                Ok((200, _))
-            ),
+            Some(c) => matches!(c.ddb(op, &body).await, Ok((200, _))),
             None => false,
         };
         if ok {
@@ -515,6 +534,8 @@ enum Op {
     GetZipf,
     Query,
     Update,
+    /// Backups and point-in-time recovery (see the module doc).
+    Recovery,
 }
 
 struct Measured {
@@ -553,6 +574,7 @@ async fn measure(addr: SocketAddr, op: Op, items: u64, secs: u64, conns: usize, 
                             json!({"TableName": TABLE, "KeyConditionExpression": "pk = :p",
                                 "ExpressionAttributeValues": {":p": {"S": format!("p{}", rng.below(items / PER_PARTITION))}}}),
                         ),
+                        Op::Recovery => unreachable!("recovery is not a request loop"),
                         Op::Update => (
                             "UpdateItem",
                             json!({"TableName": TABLE, "Key": key(rng.below(items)), "UpdateExpression": "ADD hits :one",
@@ -710,6 +732,123 @@ async fn trigger_drain(addr: SocketAddr, round: usize) -> f64 {
     }
 }
 
+/// Polls `op` on `body` until `done` says so; the time it took.
+async fn until(c: &mut Conn, t0: Instant, op: &str, body: &Json, done: impl Fn(&Json) -> bool) -> Duration {
+    loop {
+        let out = c.ddb_ok(op, body).await;
+        if done(&out) {
+            return t0.elapsed();
+        }
+        assert!(t0.elapsed() < Duration::from_secs(1800), "{op} never finished: {out}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The `recovery` phase at `size` items (module doc); prints its rows.
+async fn recovery(server: &Server, size: u64, opts: &Opts, fresh: Arc<AtomicU64>) {
+    let addr = server.addr();
+    let mut c = Conn::open(addr).await.expect("connect");
+    let sample_for = |secs: u64| async move {
+        let (stop, second) = sampler_of(addr, size, true);
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+        stop.store(true, Ordering::Relaxed);
+        let mut l = second.await.expect("second client");
+        l.sort();
+        pct(&l, 0.99)
+    };
+    let idle_p99 = sample_for(5).await;
+    let (stop, second) = sampler_of(addr, size, true);
+    let t0 = Instant::now();
+    let out = c.ddb_ok("CreateBackup", &json!({"TableName": TABLE, "BackupName": format!("bench-{size}")})).await;
+    let arn = out["BackupDetails"]["BackupArn"].as_str().expect("a backup ARN").to_string();
+    let took = until(&mut c, t0, "DescribeBackup", &json!({"BackupArn": arn}), |o| {
+        o["BackupDescription"]["BackupDetails"]["BackupStatus"] == "AVAILABLE"
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    let mut during = second.await.expect("second client");
+    during.sort();
+    println!(
+        "| CreateBackup until AVAILABLE | {} | | | | PutItem p99 {} (idle {}) |",
+        ms(took),
+        ms(pct(&during, 0.99)),
+        ms(idle_p99)
+    );
+    let t0 = Instant::now();
+    let target = format!("{TABLE}-restored");
+    c.ddb_ok("RestoreTableFromBackup", &json!({"TargetTableName": target, "BackupArn": arn})).await;
+    let took =
+        until(&mut c, t0, "DescribeTable", &json!({"TableName": target}), |o| o["Table"]["TableStatus"] == "ACTIVE")
+            .await;
+    println!("| RestoreTableFromBackup until ACTIVE | {} | | | | |", ms(took));
+    c.ddb_ok("DeleteTable", &json!({"TableName": target})).await;
+    c.ddb_ok("DeleteBackup", &json!({"BackupArn": arn})).await;
+
+    // PutItem without and then with PITR, each with the disk it adds.
+    let put_phase = |label: &'static str| {
+        let fresh = fresh.clone();
+        async move {
+            let (disk0, n0) = (server.disk(), fresh.load(Ordering::Relaxed));
+            let m = measure(addr, Op::Put, size, opts.secs, opts.conns, fresh.clone()).await;
+            let writes = fresh.load(Ordering::Relaxed) - n0;
+            let per_write = server.disk().saturating_sub(disk0) as f64 / writes.max(1) as f64;
+            println!(
+                "| PutItem (new keys), {label} | {:.0} | {} | {} | {} | {} |",
+                m.rate,
+                ms(m.p50),
+                ms(m.p99),
+                m.errors,
+                ms(m.second_p99)
+            );
+            (m.rate, per_write)
+        }
+    };
+    let (plain_rate, plain_disk) = put_phase("PITR off").await;
+    let t0 = Instant::now();
+    c.ddb_ok(
+        "UpdateContinuousBackups",
+        &json!({"TableName": TABLE, "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": true}}),
+    )
+    .await;
+    let took = until(&mut c, t0, "DescribeContinuousBackups", &json!({"TableName": TABLE}), |o| {
+        o["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+    })
+    .await;
+    println!("| UpdateContinuousBackups until ENABLED (records the table) | {} | | | | |", ms(took));
+    let (pitr_rate, pitr_disk) = put_phase("PITR on").await;
+    // Disk grows by the items, their versions and the journal alike; the
+    // difference per write is what the history adds (a rough figure: the
+    // data directory is measured while compaction runs).
+    let version = (pitr_disk - plain_disk).max(0.0);
+    println!(
+        "- PITR on: PutItem at {:.0} % of its rate with PITR off; disk per write {:.0} bytes against {:.0}: \
+         about {:.0} bytes of history a write, {:.0} GB a day at 1,000 writes/s",
+        100.0 * pitr_rate / plain_rate.max(1.0),
+        pitr_disk,
+        plain_disk,
+        version,
+        version * 86_400.0 * 1000.0 / 1e9
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let t0 = Instant::now();
+    let target = format!("{TABLE}-pitr");
+    c.ddb_ok(
+        "RestoreTableToPointInTime",
+        &json!({"SourceTableName": TABLE, "TargetTableName": target, "UseLatestRestorableTime": true}),
+    )
+    .await;
+    let took =
+        until(&mut c, t0, "DescribeTable", &json!({"TableName": target}), |o| o["Table"]["TableStatus"] == "ACTIVE")
+            .await;
+    println!("| RestoreTableToPointInTime (latest) until ACTIVE | {} | | | | |", ms(took));
+    c.ddb_ok("DeleteTable", &json!({"TableName": target})).await;
+    c.ddb_ok(
+        "UpdateContinuousBackups",
+        &json!({"TableName": TABLE, "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": false}}),
+    )
+    .await;
+}
+
 async fn run_kind(opts: &Opts, kind: Kind, sustain: bool) {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut server = Server::new(dir.path(), opts);
@@ -738,7 +877,14 @@ async fn run_kind(opts: &Opts, kind: Kind, sustain: bool) {
         println!("| phase | ops/s | p50 | p99 | errors | second client p99 |");
         println!("|---|---|---|---|---|---|");
         for &op in &opts.phases {
+            if op == Op::Recovery {
+                if server.tidepool {
+                    recovery(&server, size, opts, fresh.clone()).await;
+                }
+                continue;
+            }
             let name = match op {
+                Op::Recovery => unreachable!(),
                 Op::Put => "PutItem (new keys)",
                 Op::GetUniform => "GetItem, uniform",
                 Op::GetZipf => "GetItem, Zipf 0.99",

@@ -798,3 +798,99 @@ async fn point_in_time_errors_and_a_deleted_table() {
         .unwrap_err();
     assert_eq!(code(&e), "SourceTableNotFoundException");
 }
+
+/// What PITR records survives `kill -9`; a longer period never claims
+/// moments whose history was not kept; turning PITR off drops it.
+#[tokio::test]
+async fn point_in_time_history_survives_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let args: Vec<&OsStr> = vec!["--data-dir".as_ref(), dir.path().as_os_str()];
+    let (mut child, endpoint) = common::spawn_server(&args);
+    let c = client(&endpoint);
+    common::create_table(&c, "crashy", None).await;
+    enable_pitr(&c, "crashy", Some(3)).await;
+    for i in 0..20 {
+        c.put_item().table_name("crashy").item("pk", s(&format!("k{i}"))).item("v", n(1)).send().await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let first = epoch_now();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    for i in 0..20 {
+        c.update_item()
+            .table_name("crashy")
+            .key("pk", s(&format!("k{i}")))
+            .update_expression("SET v = :two")
+            .expression_attribute_values(":two", n(2))
+            .send()
+            .await
+            .unwrap();
+    }
+    c.delete_item().table_name("crashy").key("pk", s("k0")).send().await.unwrap();
+    child.kill().expect("SIGKILL the server");
+    child.wait().unwrap();
+
+    let (mut child, endpoint) = common::spawn_server(&args);
+    let c = client(&endpoint);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    c.restore_table_to_point_in_time()
+        .source_table_name("crashy")
+        .target_table_name("crashy-first")
+        .restore_date_time(aws_sdk_dynamodb::primitives::DateTime::from_secs_f64(first))
+        .send()
+        .await
+        .unwrap();
+    wait_active(&c, "crashy-first").await;
+    let state = c.scan().table_name("crashy-first").send().await.unwrap();
+    assert_eq!(state.count, 20);
+    assert!(state.items().iter().all(|i| i["v"] == n(1)), "{:?}", state.items());
+    c.restore_table_to_point_in_time()
+        .source_table_name("crashy")
+        .target_table_name("crashy-last")
+        .use_latest_restorable_time(true)
+        .send()
+        .await
+        .unwrap();
+    wait_active(&c, "crashy-last").await;
+    let state = c.scan().table_name("crashy-last").send().await.unwrap();
+    assert_eq!(state.count, 19);
+    assert!(state.items().iter().all(|i| i["v"] == n(2)));
+
+    // A longer period keeps the earliest restorable moment where it was.
+    let before = c.describe_continuous_backups().table_name("crashy").send().await.unwrap();
+    let earliest = |d: aws_sdk_dynamodb::operation::describe_continuous_backups::DescribeContinuousBackupsOutput| {
+        d.continuous_backups_description
+            .unwrap()
+            .point_in_time_recovery_description
+            .unwrap()
+            .earliest_restorable_date_time
+            .unwrap()
+            .secs()
+    };
+    let e0 = earliest(before);
+    enable_pitr(&c, "crashy", Some(30)).await;
+    let e1 = earliest(c.describe_continuous_backups().table_name("crashy").send().await.unwrap());
+    assert!(e1 >= e0, "{e1} < {e0}");
+    // Off: the history goes, restores are refused.
+    c.update_continuous_backups()
+        .table_name("crashy")
+        .point_in_time_recovery_specification(
+            aws_sdk_dynamodb::types::PointInTimeRecoverySpecification::builder()
+                .point_in_time_recovery_enabled(false)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let e = c
+        .restore_table_to_point_in_time()
+        .source_table_name("crashy")
+        .target_table_name("crashy-off")
+        .use_latest_restorable_time(true)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "PointInTimeRecoveryUnavailableException");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

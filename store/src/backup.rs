@@ -386,6 +386,105 @@ pub enum RestoreSource {
     /// The history of table `table` (its internal id) at `at_us`,
     /// microseconds since the epoch (`history.rs`).
     PointInTime { table: u64, at_us: u64 },
+    /// ImportTable's files (read by the layer above: see [`BulkLoad`]).
+    Import(String),
+}
+
+/// A table being filled by the layer above (ImportTable): `CREATING`
+/// until [`BulkLoad::finish`]; dropped if it is dropped unfinished.
+pub struct BulkLoad {
+    store: Store,
+    handle: Arc<crate::TableHandle>,
+    batch: Option<fjall::OwnedWriteBatch>,
+    /// Keys in `batch`.
+    pending: HashSet<Vec<u8>>,
+    count: u64,
+    bytes: u64,
+    _slot: JobSlot,
+    _holding: crate::db::Holding,
+}
+
+impl BulkLoad {
+    /// Whether the store is closing (the load should stop; its table is
+    /// then removed at the next open).
+    pub fn closing(&self) -> bool {
+        self.store.closing()
+    }
+
+    pub fn table(&self) -> &Arc<crate::TableHandle> {
+        &self.handle
+    }
+
+    /// Adds an item (its key and indexes from the table's definition);
+    /// one already there with that key is replaced.
+    pub fn put(&mut self, item: &crate::value::Item) -> Result<()> {
+        let handle = self.handle.clone();
+        let def = &handle.def;
+        let key = item_key(&def.key_schema, item);
+        // A key repeated within the batch: what is pending goes first, so
+        // that the read below finds it.
+        if self.pending.contains(&key) {
+            self.commit()?;
+        }
+        let batch = self.batch.get_or_insert_with(|| self.store.inner().db.batch());
+        if let Some(old) = self.handle.items.get(&key)? {
+            let old = crate::stream::decode_stored(&old)?;
+            self.count -= 1;
+            self.bytes -= item_size(&old) as u64;
+            for idx in &def.indexes {
+                if let Some(k) = index_key(idx, &def.key_schema, &old) {
+                    batch.remove(&self.handle.index, k);
+                }
+            }
+        }
+        self.count += 1;
+        self.bytes += item_size(item) as u64;
+        batch.insert(&self.handle.items, key.clone(), encode_item_value(item));
+        for idx in &def.indexes {
+            if let Some(k) = index_key(idx, &def.key_schema, item) {
+                batch.insert(&self.handle.index, k, encode_item(&idx.project(item, &def.key_schema)));
+            }
+        }
+        self.pending.insert(key);
+        if batch.len() >= RESTORE_BATCH_ENTRIES {
+            self.commit()?;
+            self.store.seal_full_memtables();
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        self.pending.clear();
+        if let Some(b) = self.batch.take() {
+            let r = b.commit();
+            self.store.poison_on_err(r)?;
+        }
+        Ok(())
+    }
+
+    /// Items put so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Marks the table loaded (`ACTIVE`).
+    pub fn finish(mut self) -> Result<crate::TableStats> {
+        self.commit()?;
+        let stats = crate::TableStats { items: self.count, bytes: self.bytes };
+        self.store.finish_restore(&self.handle.def.name, self.handle.def.id, stats)?;
+        self.count = u64::MAX;
+        Ok(stats)
+    }
+}
+
+impl Drop for BulkLoad {
+    fn drop(&mut self) {
+        if self.count != u64::MAX
+            && let Err(e) = self.store.drop_restored(&self.handle.def.name)
+        {
+            tracing::error!(table = %self.handle.def.name, error = %e, "removing an unfinished import failed");
+        }
+    }
 }
 
 /// A restore's writes: items and index entries in batches, and the counts.
@@ -622,9 +721,35 @@ impl Store {
             restored_to: backup.created_at,
             in_progress: true,
         };
-        let handle = self.create_table_with(input, Some(summary))?;
+        let handle = self.create_table_with(input, Some(summary), || match self.backup(id) {
+            Ok(_) => Ok(()),
+            Err(_) => Err(not_found(id)),
+        })?;
         self.spawn_restore(handle.clone(), slot);
         Ok(handle)
+    }
+
+    /// Makes the table of an import (`CREATING`) and returns its loader.
+    pub fn begin_bulk_load(&self, import: &str, input: CreateTableInput) -> Result<BulkLoad> {
+        self.check_writable()?;
+        let slot = take_slot(&self.inner().backup_jobs, None)?;
+        let summary = RestoreSummary {
+            source: RestoreSource::Import(import.to_string()),
+            source_table: String::new(),
+            restored_to: now_secs(),
+            in_progress: true,
+        };
+        let handle = self.create_table_with(input, Some(summary), || Ok(()))?;
+        Ok(BulkLoad {
+            store: self.clone(),
+            handle,
+            batch: None,
+            pending: HashSet::new(),
+            count: 0,
+            bytes: 0,
+            _slot: slot,
+            _holding: self.hold(),
+        })
     }
 
     /// Tables whose restore has not finished.
@@ -635,6 +760,15 @@ impl Store {
     /// At open: starts again every restore a crash interrupted.
     pub(crate) fn resume_restores(&self) {
         for handle in self.restoring_tables() {
+            if let Some(RestoreSource::Import(id)) = handle.def.restore.as_ref().map(|r| &r.source) {
+                // The layer above reports the import failed (its files are
+                // read again only by a new ImportTable).
+                tracing::warn!(table = %handle.def.name, import = %id, "an import was interrupted by a restart; its table is removed");
+                if let Err(e) = self.drop_restored(&handle.def.name) {
+                    tracing::error!(table = %handle.def.name, error = %e, "removing an interrupted import failed");
+                }
+                continue;
+            }
             tracing::warn!(table = %handle.def.name, "a restore was interrupted by a restart; starting it again");
             // Outside the bound on jobs: these were admitted before.
             let jobs = self.inner().backup_jobs.clone();
@@ -679,6 +813,7 @@ impl Store {
         self.clear_keyspace(&handle.index)?;
         let mut loader = Loader { store: self, handle, batch: self.inner().db.batch(), count: 0, bytes: 0 };
         let finished = match &summary.source {
+            RestoreSource::Import(_) => return Ok(true),
             RestoreSource::Backup(id) => self.load_backup(id, &mut loader)?,
             RestoreSource::PointInTime { table, at_us } => self.items_at(*table, *at_us, |item| {
                 loader.put(&item)?;

@@ -756,18 +756,21 @@ impl Store {
 
     /// Creates a table. The definition is durable before this returns.
     pub fn create_table(&self, input: CreateTableInput) -> Result<Arc<TableHandle>> {
-        self.create_table_with(input, None)
+        self.create_table_with(input, None, || Ok(()))
     }
 
-    /// [`Store::create_table`], recording the restore that makes it.
+    /// [`Store::create_table`], recording the restore that makes it, once
+    /// `check` (run under the write lock) passes.
     pub(crate) fn create_table_with(
         &self,
         input: CreateTableInput,
         restore: Option<crate::table::RestoreSummary>,
+        check: impl FnOnce() -> Result<()>,
     ) -> Result<Arc<TableHandle>> {
         let (key_schema, indexes) = catalog::validate_create(&input)?;
         self.check_writable()?;
         let mut next_id = lock(&self.inner.write);
+        check()?;
         if self.table_any(&input.name).is_some() {
             return Err(StoreError::ResourceInUse(format!("Table already exists: {}", input.name)));
         }
@@ -848,18 +851,24 @@ impl Store {
         self.poison_on_err(r)?;
         // A table with point-in-time recovery stays restorable for its
         // period (`history.rs`); one still being enabled leaves nothing.
-        match &handle.def.pitr {
-            Some(p) if p.ready => self.record_deleted(&handle.def, handle.stats())?,
-            Some(_) => self.clear_history(handle.def.id)?,
-            None => {}
+        let keep_items = handle.def.pitr.is_some();
+        if keep_items {
+            self.record_deleted(&handle.def, handle.stats())?;
         }
         let mut gone = handle.def.clone();
         gone.stream = None;
         self.switch_stream(handle.def.stream.as_ref(), &mut gone)?;
         self.sync_now()?;
         self.inner.tables.write().unwrap_or_else(|p| p.into_inner()).remove(name);
-        let r = self.inner.db.delete_keyspace(handle.items.clone());
-        self.poison_on_err(r)?;
+        if keep_items {
+            // Kept for restores until the recovery period ends; its
+            // memtable is flushed so that it holds no journal back.
+            let r = handle.items.rotate_memtable();
+            self.poison_on_err(r.map(drop))?;
+        } else {
+            let r = self.inner.db.delete_keyspace(handle.items.clone());
+            self.poison_on_err(r)?;
+        }
         let r = self.inner.db.delete_keyspace(handle.index.clone());
         self.poison_on_err(r)?;
         if handle.def.ttl_attribute.is_some() {
@@ -877,6 +886,24 @@ impl Store {
             Arc::new(TableHandle { def, items: old.items.clone(), index: old.index.clone(), stats: old.stats.clone() });
         self.inner.tables.write().unwrap_or_else(|p| p.into_inner()).insert(new.def.name.clone(), new.clone());
         Ok(new)
+    }
+
+    /// The items keyspace kept for table `id`, deleted with PITR on.
+    pub(crate) fn kept_items(&self, id: u64) -> Result<Option<Keyspace>> {
+        let (t, _) = table_keyspace_names(id);
+        if !self.inner.db.keyspace_exists(&t) {
+            return Ok(None);
+        }
+        Ok(Some(self.inner.db.keyspace(&t, keyspace_options)?))
+    }
+
+    /// Drops the items keyspace kept for table `id`.
+    pub(crate) fn drop_kept_items(&self, id: u64) -> Result<()> {
+        if let Some(ks) = self.kept_items(id)? {
+            let r = self.inner.db.delete_keyspace(ks);
+            self.poison_on_err(r)?;
+        }
+        Ok(())
     }
 
     /// Removes a table whose restore failed.
@@ -1263,11 +1290,12 @@ impl Store {
             if c.handle.def.pitr.is_some()
                 && let Some((ks, at)) = &history
             {
-                let raw = c.new_raw.as_deref();
+                // What the change replaces (an undo entry: `history.rs`).
+                let old = net_old.old_raw.as_deref().map(crate::stream::stored_item).transpose()?;
                 batch.insert(
                     ks,
                     crate::history::history_key(c.handle.def.id, &c.key, *at),
-                    crate::history::version_value(raw),
+                    crate::history::version_value(old),
                 );
             }
             stage_change(&mut batch, &self.inner.ttl, &c.handle, &c.key, net_old.old.as_ref(), c.new.as_ref(), stored)?;

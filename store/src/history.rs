@@ -1,28 +1,32 @@
-//! Point-in-time recovery: every version of every item of a table with PITR
-//! on, kept for its recovery period, from which a table is restored as it
+//! Point-in-time recovery: a table with PITR on keeps, for its recovery
+//! period, what each change replaced, from which the table is restored as it
 //! was at any moment of that period.
 //!
 //! Keyspace `history`: `table id (u64 BE) ++ item key ++ time (u64 BE,
-//! microseconds since the epoch)` → `01 ++ encoded item`, or `00` when the
-//! write deleted the item. The item key is the table's own (`key.rs`), so an
-//! item's versions are adjacent and in time order, and a restore is one scan
-//! that keeps, of each item, its last version at or before the restore time.
+//! microseconds since the epoch)` → the item's state just *before* the
+//! change at that time: `01 ++ encoded item`, or `00` when it was absent (an
+//! insert). An undo log: the item key is the table's own (`key.rs`, prefix
+//! free), so an item's entries are adjacent and in time order.
 //!
-//! - Each commit writes the versions of the items it changes in the same
+//! - The table's state at a moment `T` is, per item, the value of its first
+//!   entry after `T` if it has one (what the first later change replaced),
+//!   else the item as it is now. A restore merges the history with the
+//!   table's items in key order, from one snapshot (`items_at`).
+//! - Each commit writes the entries of the items it changes in the same
 //!   fjall batch as the items (`db.rs::commit_unit`), under the write lock,
 //!   with one time for the whole commit, strictly after the previous
 //!   commit's (`HistoryClock`): whatever survives a crash survives with its
-//!   history, and no two commits share a time.
-//! - Enabling PITR copies the table's items, from a snapshot taken under the
-//!   write lock, as versions at the enabling time; writes after it are
-//!   recorded by their commits meanwhile. The table's PITR is `ENABLING`
-//!   until the copy is done (a crash restarts it at the next open).
-//! - The maintenance thread trims versions older than the recovery period
-//!   every [`TRIM_INTERVAL`]: of each item, the last version before the
-//!   cut-off stays (it is the item's state then) unless it is a deletion.
-//! - DeleteTable of a table with PITR keeps its history, recorded in `meta`
-//!   (`pitr\0<table id>` → [`DeletedTable`]) for the recovery period, and
-//!   shown as a `SYSTEM` backup (DynamoDB makes one on such a delete).
+//!   history, and no two commits share a time. An insert costs a marker; an
+//!   update or delete, the image it read anyway.
+//! - Enabling PITR only marks the table: from then on its changes are
+//!   recorded, and the items as they are need no copy.
+//! - The maintenance thread drops entries older than the recovery period
+//!   every [`TRIM_INTERVAL`]: no restore to a moment inside the period reads
+//!   them.
+//! - DeleteTable of a table with PITR keeps its items keyspace and history,
+//!   recorded in `meta` (`pitr\0<table id>` → [`DeletedTable`]) for the
+//!   recovery period, and shown as a `SYSTEM` backup (DynamoDB makes one on
+//!   such a delete).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,6 +56,11 @@ const META_DELETED: &[u8] = b"pitr\0";
 pub(crate) struct HistoryClock(AtomicU64);
 
 impl HistoryClock {
+    /// Never hands out a time at or before `us`.
+    pub(crate) fn at_least(&self, us: u64) {
+        self.0.fetch_max(us, Ordering::SeqCst);
+    }
+
     pub(crate) fn next(&self) -> u64 {
         let now = now_micros();
         let prev = self.0.fetch_max(now, Ordering::SeqCst);
@@ -123,11 +132,14 @@ fn deleted_key(id: u64) -> Vec<u8> {
     [META_DELETED, &id.to_be_bytes()].concat()
 }
 
-/// A table's restorable window, epoch seconds: from the later of enabling
-/// and the period's start, to `latest`.
-pub fn window(spec: &PitrSpec, latest: f64) -> (f64, f64) {
-    let earliest = spec.enabled_at.max(latest - f64::from(spec.period_days) * 86_400.0);
-    (earliest, latest)
+/// The earliest restorable moment at `now`: the latest of enabling, the
+/// start of what is kept whole, and the period's start.
+fn earliest(spec: &PitrSpec, now: f64) -> f64 {
+    spec.enabled_at.max(spec.history_from).max(now - f64::from(spec.period_days) * 86_400.0)
+}
+
+fn secs_of(us: u64) -> f64 {
+    us as f64 / 1_000_000.0
 }
 
 /// A table to restore to a point in time: a live one with PITR, or one
@@ -145,8 +157,7 @@ impl PitrSource {
     pub fn window(&self, now: f64) -> Option<(f64, f64)> {
         let spec = self.def.pitr.as_ref().filter(|p| p.ready)?;
         let latest = self.deleted_at.unwrap_or(now - 1.0).max(spec.enabled_at);
-        let earliest = spec.enabled_at.max(now - f64::from(spec.period_days) * 86_400.0);
-        Some((earliest.min(latest), latest))
+        Some((earliest(spec, now).min(latest), latest))
     }
 }
 
@@ -194,10 +205,12 @@ impl Store {
                 format!("Backup is being restored to a table: {}", d.backup_id()),
             ));
         }
-        self.clear_history(d.def.id)?;
+        // The record goes (durably) before the entries and the items.
         let r = self.inner().meta.remove(deleted_key(d.def.id));
         self.poison_on_err(r)?;
-        self.sync_now()
+        self.sync_now()?;
+        self.clear_history(d.def.id)?;
+        self.drop_kept_items(d.def.id)
     }
 
     /// Restores `source` as it was at `at` (epoch seconds, within its
@@ -213,18 +226,154 @@ impl Store {
             return Err(refused("TableAlreadyExistsException", format!("Table already exists: {}", input.name)));
         }
         let slot = crate::backup::take_slot(&self.inner().backup_jobs, None)?;
+        let id = source.def.id;
+        let gone = || refused("SourceTableNotFoundException", format!("Source table not found: {}", source.def.name));
+        // Under the write lock, with the table's creation: the source is
+        // still there (not disabled, deleted or dropped meanwhile).
+        let check = || -> Result<()> {
+            match source.deleted_at {
+                None => match self.table(&source.def.name) {
+                    Ok(t) if t.def.id == id && t.def.pitr.as_ref().is_some_and(|p| p.ready) => Ok(()),
+                    _ => Err(gone()),
+                },
+                Some(_) => match self.inner().meta.get(deleted_key(id))? {
+                    Some(_) => Ok(()),
+                    None => Err(gone()),
+                },
+            }
+        };
         let summary = crate::table::RestoreSummary {
             source: crate::backup::RestoreSource::PointInTime {
                 table: source.def.id,
-                at_us: (at * 1_000_000.0) as u64,
+                at_us: (at * 1_000_000.0).round() as u64,
             },
             source_table: source.def.name.clone(),
             restored_to: at,
             in_progress: true,
         };
-        let handle = self.create_table_with(input, Some(summary))?;
+        let handle = self.create_table_with(input, Some(summary), check)?;
         self.spawn_restore(handle.clone(), slot);
         Ok(handle)
+    }
+
+    /// The items of table `id` (its internal id) as they were at `at_us`,
+    /// microseconds since the epoch, in key order, to `f` until it answers
+    /// `false`: the history merged with the table's items (a live table's,
+    /// or a deleted one's kept keyspace), from one snapshot.
+    pub fn items_at(&self, id: u64, at_us: u64, mut f: impl FnMut(Item) -> Result<bool>) -> Result<bool> {
+        use fjall::Readable;
+        let Some(items) = self.pitr_items(id)? else {
+            return Err(StoreError::Corrupt(format!("the items of table {id} are gone")));
+        };
+        let snapshot = self.inner().db.snapshot();
+        // Per item with entries after `at_us`: the first one's value.
+        let mut undo = UndoReader::new(self, &snapshot, id, at_us);
+        let mut next_undo = undo.next()?;
+        let emit = |f: &mut dyn FnMut(Item) -> Result<bool>, v: &[u8]| -> Result<bool> {
+            match v.first() {
+                Some(1) => f(decode_item(&v[1..])?),
+                _ => Ok(true),
+            }
+        };
+        for kv in snapshot.iter(&items) {
+            let (k, v) = kv.into_inner()?;
+            // Items only the history knows of (deleted since): before this key.
+            while let Some((uk, uv)) = next_undo.as_ref().filter(|(uk, _)| uk.as_slice() < k.as_ref()) {
+                let _ = uk;
+                if !emit(&mut f, uv)? {
+                    return Ok(false);
+                }
+                next_undo = undo.next()?;
+            }
+            let keep_going = match next_undo.as_ref() {
+                Some((uk, uv)) if uk.as_slice() == k.as_ref() => {
+                    let go = emit(&mut f, uv)?;
+                    next_undo = undo.next()?;
+                    go
+                }
+                _ => f(crate::stream::decode_stored(&v)?)?,
+            };
+            if !keep_going {
+                return Ok(false);
+            }
+        }
+        while let Some((_, uv)) = next_undo.as_ref() {
+            if !emit(&mut f, uv)? {
+                return Ok(false);
+            }
+            next_undo = undo.next()?;
+        }
+        Ok(true)
+    }
+
+    /// The items keyspace of table `id`: a live table's, or the one kept for
+    /// a table deleted with PITR on.
+    fn pitr_items(&self, id: u64) -> Result<Option<fjall::Keyspace>> {
+        if let Some(t) = self.all_tables().into_iter().find(|t| t.def.id == id) {
+            return Ok(Some(t.items.clone()));
+        }
+        self.kept_items(id)
+    }
+
+    /// Every item of table `id` changed in `(from_us, to_us]`, in key
+    /// order, to `f(old, new, written_us)`: its state at `from_us` and at
+    /// `to_us` (`None` where absent), and when it last changed in that span.
+    /// An item absent at both ends is left out.
+    pub fn changes_between(
+        &self,
+        id: u64,
+        from_us: u64,
+        to_us: u64,
+        mut f: impl FnMut(Option<Item>, Option<Item>, u64) -> Result<()>,
+    ) -> Result<()> {
+        use fjall::Readable;
+        let Some(history) = self.inner().history.get() else { return Ok(()) };
+        let Some(items) = self.pitr_items(id)? else { return Ok(()) };
+        let snapshot = self.inner().db.snapshot();
+        // The item being read: key, state at `from` (the first entry after
+        // it), state at `to` (the first entry after it, if any), last change
+        // in the span.
+        type Cur = (Vec<u8>, Vec<u8>, Option<Vec<u8>>, u64);
+        let mut cur: Option<Cur> = None;
+        let dec = |v: &[u8]| -> Result<Option<Item>> {
+            match v.first() {
+                Some(1) => Ok(Some(decode_item(&v[1..])?)),
+                _ => Ok(None),
+            }
+        };
+        let mut flush = |c: Option<Cur>| -> Result<()> {
+            let Some((key, old, new, at)) = c else { return Ok(()) };
+            let old = dec(&old)?;
+            let new = match new {
+                Some(v) => dec(&v)?,
+                None => match snapshot.get(&items, &key)? {
+                    Some(v) => Some(crate::stream::decode_stored(&v)?),
+                    None => None,
+                },
+            };
+            if old.is_none() && new.is_none() {
+                return Ok(());
+            }
+            f(old, new, at)
+        };
+        for kv in snapshot.prefix(history, id.to_be_bytes()) {
+            let (k, v) = kv.into_inner()?;
+            let (item, time) = split_key(&k)?;
+            if cur.as_ref().is_some_and(|c| c.0.as_slice() != item) {
+                flush(cur.take())?;
+            }
+            if time <= from_us {
+                continue;
+            }
+            match cur.as_mut() {
+                None if time <= to_us => cur = Some((item.to_vec(), v.to_vec(), None, time)),
+                None => {}
+                Some(c) if time <= to_us => c.3 = time,
+                Some(c) if c.2.is_none() => c.2 = Some(v.to_vec()),
+                Some(_) => {}
+            }
+        }
+        flush(cur.take())
     }
 
     /// Turns PITR on (with a recovery period of `days`) or off for `table`.
@@ -238,9 +387,15 @@ impl Store {
         let old = self.table(table)?;
         let mut def = old.def.clone();
         match (days, &mut def.pitr) {
-            (Some(d), Some(spec)) => spec.period_days = d,
+            (Some(d), Some(spec)) => {
+                if spec.ready {
+                    spec.history_from = earliest(spec, now_secs());
+                }
+                spec.period_days = d;
+            }
             (Some(d), None) => {
-                def.pitr = Some(PitrSpec { enabled_at: now_secs(), period_days: d, ready: false });
+                let at = secs_of(self.inner().history_clock.next());
+                def.pitr = Some(PitrSpec { enabled_at: at, period_days: d, ready: true, history_from: 0.0 });
             }
             (None, None) => return Ok(old),
             (None, Some(_)) => def.pitr = None,
@@ -259,86 +414,19 @@ impl Store {
                     "Table {table} is being restored to another table; point-in-time recovery cannot be disabled until it finishes"
                 )));
             }
+        }
+        if starting {
+            // Versions a copy cut short by a restart may have left.
             self.clear_history(def.id)?;
         }
-        let snapshot = starting.then(|| self.inner().db.snapshot());
+        let id = def.id;
         let new = self.replace_def(&old, def)?;
+        if stopping {
+            // The definition says off (durably) before the entries go.
+            self.clear_history(id)?;
+        }
         drop(guard);
-        if let Some(snapshot) = snapshot {
-            self.spawn_base_copy(new.clone(), Some(snapshot));
-        }
         Ok(new)
-    }
-
-    fn spawn_base_copy(&self, handle: Arc<crate::TableHandle>, snapshot: Option<fjall::Snapshot>) {
-        let weak = self.downgrade();
-        let spawned = std::thread::Builder::new().name("tidepool-pitr".into()).spawn(move || {
-            let Some(store) = Store::from_weak(&weak) else { return };
-            let _holding = store.hold();
-            if let Err(e) = store.base_copy(&handle, snapshot) {
-                tracing::error!(table = %handle.def.name, error = %e, "enabling point-in-time recovery failed; it resumes at the next start");
-            }
-        });
-        if let Err(e) = spawned {
-            tracing::error!(error = %e, "could not start a thread to enable point-in-time recovery; it resumes at the next start");
-        }
-    }
-
-    /// Copies the table's items as versions at its enabling time, then marks
-    /// its PITR ready. Without a snapshot (resumed at open), takes one under
-    /// the write lock, with a new enabling time.
-    fn base_copy(&self, handle: &Arc<crate::TableHandle>, snapshot: Option<fjall::Snapshot>) -> Result<()> {
-        use fjall::Readable;
-        let (snapshot, handle) = match snapshot {
-            Some(s) => (s, handle.clone()),
-            None => {
-                let _guard = lock(&self.inner().write);
-                let Ok(current) = self.table(&handle.def.name) else { return Ok(()) };
-                if current.def.id != handle.def.id || current.def.pitr.as_ref().is_none_or(|p| p.ready) {
-                    return Ok(());
-                }
-                self.clear_history(current.def.id)?;
-                let mut def = current.def.clone();
-                if let Some(p) = def.pitr.as_mut() {
-                    p.enabled_at = now_secs();
-                }
-                let snapshot = self.inner().db.snapshot();
-                (snapshot, self.replace_def(&current, def)?)
-            }
-        };
-        let Some(spec) = handle.def.pitr.clone() else { return Ok(()) };
-        let at = (spec.enabled_at * 1_000_000.0) as u64;
-        let history = self.inner().history.get_or_create()?.clone();
-        let db = &self.inner().db;
-        let mut batch = db.batch();
-        for kv in snapshot.iter(&handle.items) {
-            let (k, v) = kv.into_inner()?;
-            let raw = crate::stream::stored_item(&v)?;
-            batch.insert(&history, history_key(handle.def.id, &k, at), version_value(Some(raw)));
-            if batch.len() >= BATCH_ENTRIES {
-                let r = std::mem::replace(&mut batch, db.batch()).commit();
-                self.poison_on_err(r)?;
-                self.seal_full_memtables();
-                if self.closing() {
-                    return Ok(());
-                }
-            }
-        }
-        let r = batch.commit();
-        self.poison_on_err(r)?;
-        drop(snapshot);
-        let _guard = lock(&self.inner().write);
-        let Ok(current) = self.table(&handle.def.name) else { return Ok(()) };
-        if current.def.id != handle.def.id || current.def.pitr.as_ref().map(|p| p.enabled_at) != Some(spec.enabled_at) {
-            return Ok(());
-        }
-        let mut def = current.def.clone();
-        if let Some(p) = def.pitr.as_mut() {
-            p.ready = true;
-        }
-        self.replace_def(&current, def)?;
-        tracing::info!(table = %handle.def.name, "point-in-time recovery enabled");
-        Ok(())
     }
 
     /// Removes every version of table `id`.
@@ -357,20 +445,27 @@ impl Store {
         self.poison_on_err(r)
     }
 
-    /// At open: resumes the enabling copies a crash interrupted.
+    /// At open: the history clock never goes back past a moment already
+    /// recorded (as far as definitions tell), even if the wall clock did.
     pub(crate) fn resume_pitr(&self) {
+        let mut seen = 0.0f64;
         for t in self.all_tables() {
-            if t.def.pitr.as_ref().is_some_and(|p| !p.ready) && !t.is_restoring() {
-                tracing::warn!(table = %t.def.name, "enabling point-in-time recovery was interrupted; starting it again");
-                self.spawn_base_copy(t, None);
+            if let Some(p) = &t.def.pitr {
+                seen = seen.max(p.enabled_at).max(p.history_from);
             }
         }
+        for d in self.deleted_tables().unwrap_or_default() {
+            seen = seen.max(d.deleted_at);
+        }
+        self.inner().history_clock.at_least((seen * 1_000_000.0) as u64);
     }
 
     /// Records a table deleted with PITR on (made durable with the
     /// deletion's own sync).
     pub(crate) fn record_deleted(&self, def: &TableDef, stats: crate::TableStats) -> Result<()> {
-        let d = DeletedTable { def: def.clone(), deleted_at: now_secs(), items: stats.items, bytes: stats.bytes };
+        // Under the write lock: after every version the table has.
+        let deleted_at = secs_of(self.inner().history_clock.next());
+        let d = DeletedTable { def: def.clone(), deleted_at, items: stats.items, bytes: stats.bytes };
         let json = serde_json::to_vec(&d).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let r = self.inner().meta.insert(deleted_key(def.id), json);
         self.poison_on_err(r)
@@ -391,81 +486,98 @@ impl Store {
         Ok(out)
     }
 
-    /// Drops versions past each table's recovery period, and the history
+    /// Drops entries past each table's recovery period, and what is kept
     /// of deleted tables past theirs.
     pub(crate) fn trim_history(&self, now: f64) -> Result<()> {
         let Some(history) = self.inner().history.get().cloned() else { return Ok(()) };
+        // The moment each source table is being restored to: its entries
+        // after it stay until the restore is done.
+        let restoring: Vec<(u64, u64)> = self
+            .all_tables()
+            .iter()
+            .filter(|t| t.is_restoring())
+            .filter_map(|t| match t.def.restore.as_ref().map(|r| &r.source) {
+                Some(crate::backup::RestoreSource::PointInTime { table, at_us }) => Some((*table, *at_us)),
+                _ => None,
+            })
+            .collect();
         for d in self.deleted_tables()? {
-            if d.expires_at() <= now {
-                self.clear_history(d.def.id)?;
-                let r = self.inner().meta.remove(deleted_key(d.def.id));
-                self.poison_on_err(r)?;
+            if d.expires_at() <= now && !restoring.iter().any(|(t, _)| *t == d.def.id) {
+                let _ = self.delete_system_backup(&d);
             }
         }
-        for t in self.all_tables() {
-            let Some(spec) = t.def.pitr.as_ref().filter(|p| p.ready) else { continue };
-            let cutoff = ((now - f64::from(spec.period_days) * 86_400.0) * 1_000_000.0) as u64;
-            self.trim_table(&history, t.def.id, cutoff)?;
+        let mut tables: Vec<(u64, u32)> =
+            self.all_tables().iter().filter_map(|t| t.def.pitr.as_ref().map(|p| (t.def.id, p.period_days))).collect();
+        tables.extend(
+            self.deleted_tables()?
+                .iter()
+                .map(|d| (d.def.id, d.def.pitr.as_ref().map_or(DEFAULT_RECOVERY_DAYS, |p| p.period_days))),
+        );
+        for (id, days) in tables {
+            let mut cutoff = ((now - f64::from(days) * 86_400.0) * 1_000_000.0) as u64;
+            for (_, at) in restoring.iter().filter(|(t, _)| *t == id) {
+                cutoff = cutoff.min(*at);
+            }
+            if !self.trim_table(&history, id, cutoff)? {
+                return Ok(());
+            }
         }
         Ok(())
     }
 
-    /// Of each item of table `id`, drops the versions before `cutoff` but
-    /// the last (unless that is a deletion): the state at the cut-off stays.
-    fn trim_table(&self, history: &fjall::Keyspace, id: u64, cutoff: u64) -> Result<()> {
+    /// Drops table `id`'s entries from before `cutoff`: no restore to a
+    /// moment at or after it reads them. `Ok(false)` when the store is
+    /// closing (the trim stopped).
+    fn trim_table(&self, history: &fjall::Keyspace, id: u64, cutoff: u64) -> Result<bool> {
         let db = &self.inner().db;
         let mut batch = db.batch();
-        // The last version before the cut-off of the item being read.
-        let mut held: Option<(Vec<u8>, Vec<u8>, bool)> = None;
         for kv in history.prefix(id.to_be_bytes()) {
-            let (k, v) = kv.into_inner()?;
-            let (item, time) = split_key(&k)?;
-            if let Some((hk, hitem, deletion)) = &held
-                && (hitem.as_slice() != item || time < cutoff)
-            {
-                // Superseded before the cut-off, or the item's last state
-                // before it was a deletion: not needed.
-                if hitem.as_slice() == item || *deletion {
-                    batch.remove(history, hk.clone());
-                }
-                held = None;
-            }
+            let k = kv.key()?;
+            let (_, time) = split_key(&k)?;
             if time < cutoff {
-                held = Some((k.to_vec(), item.to_vec(), v.first() == Some(&0)));
+                batch.remove(history, k.clone());
             }
             if batch.len() >= BATCH_ENTRIES {
                 let r = std::mem::replace(&mut batch, db.batch()).commit();
                 self.poison_on_err(r)?;
+                if self.closing() {
+                    return Ok(false);
+                }
             }
-        }
-        if let Some((hk, _, true)) = held {
-            batch.remove(history, hk);
         }
         let r = batch.commit();
-        self.poison_on_err(r)
+        self.poison_on_err(r)?;
+        Ok(true)
+    }
+}
+
+/// Reads table `id`'s history after `at_us`: per item, the value of its
+/// first entry after `at_us`, in key order.
+struct UndoReader<'a> {
+    iter: Option<fjall::Iter>,
+    at_us: u64,
+    last: Option<Vec<u8>>,
+    _store: std::marker::PhantomData<&'a Store>,
+}
+
+impl<'a> UndoReader<'a> {
+    fn new(store: &'a Store, snapshot: &fjall::Snapshot, id: u64, at_us: u64) -> Self {
+        use fjall::Readable;
+        let iter = store.inner().history.get().map(|h| snapshot.prefix(h, id.to_be_bytes()));
+        UndoReader { iter, at_us, last: None, _store: std::marker::PhantomData }
     }
 
-    /// The items of table `id` as they were at `at_us`, in key order, to `f`.
-    pub(crate) fn items_at(&self, id: u64, at_us: u64, mut f: impl FnMut(Item) -> Result<bool>) -> Result<bool> {
-        let Some(history) = self.inner().history.get() else { return Ok(true) };
-        let mut current: Option<(Vec<u8>, Option<Vec<u8>>)> = None;
-        let emit = |c: Option<(Vec<u8>, Option<Vec<u8>>)>, f: &mut dyn FnMut(Item) -> Result<bool>| -> Result<bool> {
-            match c {
-                Some((_, Some(v))) => f(decode_item(&v[1..])?),
-                _ => Ok(true),
-            }
-        };
-        for kv in history.prefix(id.to_be_bytes()) {
+    fn next(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        let Some(iter) = self.iter.as_mut() else { return Ok(None) };
+        for kv in iter.by_ref() {
             let (k, v) = kv.into_inner()?;
             let (item, time) = split_key(&k)?;
-            if current.as_ref().is_some_and(|(c, _)| c.as_slice() != item) && !emit(current.take(), &mut f)? {
-                return Ok(false);
+            if time <= self.at_us || self.last.as_deref() == Some(item) {
+                continue;
             }
-            if time <= at_us {
-                let value = (v.first() == Some(&1)).then(|| v.to_vec());
-                current = Some((item.to_vec(), value));
-            }
+            self.last = Some(item.to_vec());
+            return Ok(Some((item.to_vec(), v.to_vec())));
         }
-        emit(current.take(), &mut f)
+        Ok(None)
     }
 }

@@ -261,6 +261,11 @@ pub struct PitrSpec {
     /// Whether the items as they were when it was turned on are recorded
     /// (`ENABLED`; until then `ENABLING`).
     pub ready: bool,
+    /// The earliest moment whose versions are all kept, epoch seconds (0:
+    /// `enabled_at`). A longer period set later cannot bring back what a
+    /// trim under the shorter one dropped.
+    #[serde(default)]
+    pub history_from: f64,
 }
 
 /// How a table was restored (DynamoDB's `RestoreSummary`).
