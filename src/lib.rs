@@ -53,6 +53,9 @@ pub struct ServerConfig {
     /// Guest memory (MB) the running invocations may reserve together
     /// (0: [`tidepool_runtime::limits::DEFAULT_MAX_GUEST_MEMORY_MB`]).
     pub guest_memory_mb: u32,
+    /// Where exports go and imports come from: a directory per "S3
+    /// bucket" (`None`: `s3` under the data directory).
+    pub s3_dir: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -69,6 +72,7 @@ impl Default for ServerConfig {
             cache_bytes: 0,
             http: http::HttpLimits::default(),
             guest_memory_mb: 0,
+            s3_dir: None,
         }
     }
 }
@@ -156,12 +160,14 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
         .context("open the store")?;
     let listener = TcpListener::bind(config.listen).await.with_context(|| format!("bind {}", config.listen))?;
     let addr = listener.local_addr().context("read the bound address")?;
-    let app = Arc::new(dynamodb::App::new(
-        store.clone(),
-        config.region.clone(),
-        config.durability,
-        config.iterator_lifetime,
-    )?);
+    let mut app =
+        dynamodb::App::new(store.clone(), config.region.clone(), config.durability, config.iterator_lifetime)?;
+    if let Some(dir) = &config.s3_dir {
+        app.s3_dir = dir.clone();
+    }
+    let app = Arc::new(app);
+    dynamodb::export::fail_interrupted(&app);
+    dynamodb::import::fail_interrupted(&app);
     let weak = Arc::downgrade(&app);
     let (store2, region, guest_memory_mb) = (store.clone(), config.region.clone(), config.guest_memory_mb);
     let endpoint = Some(guest_endpoint(addr));

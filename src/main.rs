@@ -100,6 +100,10 @@ enum Command {
         /// and filter blocks of large tables (README, "Memory").
         #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(8..=1 << 20))]
         cache_mb: u64,
+        /// Where exports are written and imports read: a directory per S3
+        /// bucket (default: `s3` under the data directory).
+        #[arg(long, env = "TIDEPOOL_S3_DIR")]
+        s3_dir: Option<PathBuf>,
         /// Milliseconds between TTL sweeps that delete expired items.
         #[arg(long, default_value_t = 1000)]
         ttl_interval_ms: u64,
@@ -357,6 +361,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             shard_rollover_secs,
             stream_retention_hours,
             cache_mb,
+            s3_dir,
             ttl_interval_ms,
             manifest,
             log_functions,
@@ -401,6 +406,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ttl_interval: Duration::from_millis(ttl_interval_ms.max(10)),
                 manifest,
                 cache_bytes: cache_mb * 1024 * 1024,
+                s3_dir,
                 http: tidepool::http::HttpLimits {
                     max_connections,
                     header_read_timeout: Duration::from_secs(header_read_timeout_secs),

@@ -894,3 +894,359 @@ async fn point_in_time_history_survives_sigkill() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// Every DynamoDB type, for round trips through exports and imports.
+fn every_type(i: u32) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
+    use aws_sdk_dynamodb::primitives::Blob;
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    let mut m = std::collections::HashMap::new();
+    m.insert("pk".to_string(), s(&format!("item-{i}")));
+    m.insert("n".into(), n(format!("{i}.5")));
+    m.insert("b".into(), A::B(Blob::new(vec![0u8, 1, 2, i as u8])));
+    m.insert("t".into(), A::Bool(i.is_multiple_of(2)));
+    m.insert("z".into(), A::Null(true));
+    m.insert("l".into(), A::L(vec![s("x"), n(i), A::M([("k".to_string(), s("v"))].into())]));
+    m.insert("ss".into(), A::Ss(vec!["a".into(), format!("s{i}")]));
+    m.insert("ns".into(), A::Ns(vec!["1".into(), "2.25".into(), format!("{}", i + 10)]));
+    m.insert("bs".into(), A::Bs(vec![Blob::new(vec![9u8]), Blob::new(vec![i as u8, 7])]));
+    m.insert("quote".into(), s("a \"quoted\" line\nwith a break, and a comma"));
+    m
+}
+
+async fn wait_export(c: &Client, arn: &str) -> aws_sdk_dynamodb::types::ExportDescription {
+    for _ in 0..600 {
+        let d = c.describe_export().export_arn(arn).send().await.unwrap().export_description.unwrap();
+        if d.export_status != Some(aws_sdk_dynamodb::types::ExportStatus::InProgress) {
+            return d;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("export {arn} never finished");
+}
+
+async fn wait_import(c: &Client, arn: &str) -> aws_sdk_dynamodb::types::ImportTableDescription {
+    for _ in 0..600 {
+        let d = c.describe_import().import_arn(arn).send().await.unwrap().import_table_description.unwrap();
+        if d.import_status != Some(aws_sdk_dynamodb::types::ImportStatus::InProgress) {
+            return d;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("import {arn} never finished");
+}
+
+fn creation(table: &str) -> aws_sdk_dynamodb::types::TableCreationParameters {
+    aws_sdk_dynamodb::types::TableCreationParameters::builder()
+        .table_name(table)
+        .key_schema(key_elem("pk", KeyType::Hash))
+        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
+        .billing_mode(BillingMode::PayPerRequest)
+        .build()
+        .unwrap()
+}
+
+/// Exports in both formats land as DynamoDB lays them out in S3, and import
+/// back into new tables equal to the source.
+#[tokio::test]
+async fn exports_import_back_into_equal_tables() {
+    use aws_sdk_dynamodb::types::{ExportFormat, ExportStatus, ImportStatus, InputCompressionType, InputFormat};
+    let h = harness().await;
+    let c = &h.client;
+    common::create_table(c, "source", None).await;
+    for i in 0..120 {
+        c.put_item().table_name("source").set_item(Some(every_type(i))).send().await.unwrap();
+    }
+    let arn = c.describe_table().table_name("source").send().await.unwrap().table.unwrap().table_arn.unwrap();
+    let e = c.export_table_to_point_in_time().table_arn(&arn).s3_bucket("exports").send().await.unwrap_err();
+    assert_eq!(code(&e), "PointInTimeRecoveryUnavailableException");
+    enable_pitr(c, "source", None).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let original = c.scan().table_name("source").send().await.unwrap().items.unwrap();
+
+    for (format, target) in [(ExportFormat::DynamodbJson, "from-json"), (ExportFormat::Ion, "from-ion")] {
+        let out = c
+            .export_table_to_point_in_time()
+            .table_arn(&arn)
+            .s3_bucket("exports")
+            .s3_prefix("nightly")
+            .export_format(format.clone())
+            .send()
+            .await
+            .unwrap();
+        let export_arn = out.export_description.unwrap().export_arn.unwrap();
+        let d = wait_export(c, &export_arn).await;
+        assert_eq!(d.export_status, Some(ExportStatus::Completed), "{d:?}");
+        assert_eq!(d.item_count, Some(120));
+        let id = export_arn.rsplit('/').next().unwrap();
+        let root = h.dir.path().join("s3/exports/nightly/AWSDynamoDB").join(id);
+        let summary: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(root.join("manifest-summary.json")).unwrap()).unwrap();
+        assert_eq!(summary["itemCount"], 120);
+        assert_eq!(summary["exportArn"], export_arn.as_str());
+        assert_eq!(
+            d.export_manifest.as_deref(),
+            Some(format!("nightly/AWSDynamoDB/{id}/manifest-summary.json").as_str())
+        );
+        let files = std::fs::read_to_string(root.join("manifest-files.json")).unwrap();
+        let first: serde_json::Value = serde_json::from_str(files.lines().next().unwrap()).unwrap();
+        assert!(first["dataFileS3Key"].as_str().unwrap().starts_with(&format!("nightly/AWSDynamoDB/{id}/data/")));
+        assert!(root.join("_started").exists());
+
+        let input_format = if format == ExportFormat::Ion { InputFormat::Ion } else { InputFormat::DynamodbJson };
+        let out = c
+            .import_table()
+            .s3_bucket_source(
+                aws_sdk_dynamodb::types::S3BucketSource::builder()
+                    .s3_bucket("exports")
+                    .s3_key_prefix(format!("nightly/AWSDynamoDB/{id}/data/"))
+                    .build()
+                    .unwrap(),
+            )
+            .input_format(input_format)
+            .input_compression_type(InputCompressionType::Gzip)
+            .table_creation_parameters(creation(target))
+            .send()
+            .await
+            .unwrap();
+        let import_arn = out.import_table_description.unwrap().import_arn.unwrap();
+        let d = wait_import(c, &import_arn).await;
+        assert_eq!(d.import_status, Some(ImportStatus::Completed), "{d:?}");
+        assert_eq!((d.imported_item_count, d.error_count), (120, 0));
+        wait_active(c, target).await;
+        let mut copy = c.scan().table_name(target).send().await.unwrap().items.unwrap();
+        let mut want = original.clone();
+        let by_pk = |a: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>| {
+            a["pk"].as_s().unwrap().clone()
+        };
+        copy.sort_by_key(by_pk);
+        want.sort_by_key(by_pk);
+        assert_eq!(copy, want, "{format:?}");
+    }
+    let exports = c.list_exports().table_arn(&arn).send().await.unwrap();
+    assert_eq!(exports.export_summaries().len(), 2);
+    assert_eq!(c.list_imports().send().await.unwrap().import_summary_list().len(), 2);
+}
+
+/// CSV (zstd) with a bad line: counted, skipped, the rest imported; an
+/// import's refusals are DynamoDB's.
+#[tokio::test]
+async fn imports_count_bad_lines_and_refuse_as_dynamodb() {
+    use aws_sdk_dynamodb::types::{ImportStatus, InputCompressionType, InputFormat};
+    let h = harness().await;
+    let c = &h.client;
+    let bucket = h.dir.path().join("s3/seed-bucket/csv");
+    std::fs::create_dir_all(&bucket).unwrap();
+    let csv = "pk;name;age\na;Ann;31\nb;\"Bob; Jr\";40\n;nobody;1\nc;Cy;\n";
+    let compressed = zstd::encode_all(csv.as_bytes(), 3).unwrap();
+    std::fs::write(bucket.join("part-1.csv.zst"), compressed).unwrap();
+    let source = aws_sdk_dynamodb::types::S3BucketSource::builder()
+        .s3_bucket("seed-bucket")
+        .s3_key_prefix("csv/")
+        .build()
+        .unwrap();
+    let out = c
+        .import_table()
+        .s3_bucket_source(source.clone())
+        .input_format(InputFormat::Csv)
+        .input_format_options(
+            aws_sdk_dynamodb::types::InputFormatOptions::builder()
+                .csv(aws_sdk_dynamodb::types::CsvOptions::builder().delimiter(";").build())
+                .build(),
+        )
+        .input_compression_type(InputCompressionType::Zstd)
+        .table_creation_parameters(creation("people"))
+        .send()
+        .await
+        .unwrap();
+    let d = wait_import(c, &out.import_table_description.unwrap().import_arn.unwrap()).await;
+    assert_eq!(d.import_status, Some(ImportStatus::Completed), "{d:?}");
+    assert_eq!((d.processed_item_count, d.imported_item_count, d.error_count), (4, 3, 1));
+    let bob = c.get_item().table_name("people").key("pk", s("b")).send().await.unwrap().item.unwrap();
+    assert_eq!(bob["name"], s("Bob; Jr"));
+    assert_eq!(bob["age"], s("40"), "CSV cells other than keys are strings");
+    let cy = c.get_item().table_name("people").key("pk", s("c")).send().await.unwrap().item.unwrap();
+    assert!(!cy.contains_key("age"));
+
+    // The table exists: ImportTable makes a new one only.
+    let e = c
+        .import_table()
+        .s3_bucket_source(source.clone())
+        .input_format(InputFormat::Csv)
+        .input_compression_type(InputCompressionType::Zstd)
+        .table_creation_parameters(creation("people"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "ResourceInUseException");
+    // Nothing under the prefix: FAILED, and no table.
+    let empty = aws_sdk_dynamodb::types::S3BucketSource::builder()
+        .s3_bucket("seed-bucket")
+        .s3_key_prefix("none/")
+        .build()
+        .unwrap();
+    let out = c
+        .import_table()
+        .s3_bucket_source(empty)
+        .input_format(InputFormat::DynamodbJson)
+        .table_creation_parameters(creation("nothing"))
+        .send()
+        .await
+        .unwrap();
+    let d = wait_import(c, &out.import_table_description.unwrap().import_arn.unwrap()).await;
+    assert_eq!(d.import_status, Some(ImportStatus::Failed));
+    assert!(d.failure_message.is_some());
+    let e = c.describe_table().table_name("nothing").send().await.unwrap_err();
+    assert_eq!(code(&e), "ResourceNotFoundException");
+    // A bucket name that would leave the directory of buckets.
+    let bad = aws_sdk_dynamodb::types::S3BucketSource::builder().s3_bucket("../etc").build().unwrap();
+    let e = c
+        .import_table()
+        .s3_bucket_source(bad)
+        .input_format(InputFormat::DynamodbJson)
+        .table_creation_parameters(creation("evil"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "ValidationException");
+    let unknown = "arn:aws:dynamodb:us-east-1:000000000000:table/people/import/01700000000000-deadbeef";
+    let e = c.describe_import().import_arn(unknown).send().await.unwrap_err();
+    assert_eq!(code(&e), "ImportNotFoundException");
+    let e = c
+        .describe_export()
+        .export_arn("arn:aws:dynamodb:us-east-1:000000000000:table/people/export/01700000000000-deadbeef")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "ExportNotFoundException");
+    // An incremental export spans 15 minutes to a day, as on DynamoDB.
+    enable_pitr(c, "people", None).await;
+    let arn = c.describe_table().table_name("people").send().await.unwrap().table.unwrap().table_arn.unwrap();
+    let e = c
+        .export_table_to_point_in_time()
+        .table_arn(&arn)
+        .s3_bucket("exports")
+        .export_type(aws_sdk_dynamodb::types::ExportType::IncrementalExport)
+        .incremental_export_specification(
+            aws_sdk_dynamodb::types::IncrementalExportSpecification::builder()
+                .export_from_time(aws_sdk_dynamodb::primitives::DateTime::from_secs_f64(epoch_now() - 60.0))
+                .export_to_time(aws_sdk_dynamodb::primitives::DateTime::from_secs_f64(epoch_now()))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "ValidationException");
+}
+
+/// The AWS CLI round trip: a backup and its restore, then an export,
+/// an import of it into a new table, and the two tables compared.
+#[test]
+fn the_aws_cli_backs_up_exports_and_imports() {
+    let cli = common::tools::aws_cli_v1();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut server, endpoint) = common::spawn_server(&[OsStr::new("--data-dir"), data.as_os_str()]);
+    let aws = |args: &[&str]| -> serde_json::Value {
+        let out = std::process::Command::new(&cli.path)
+            .arg("--endpoint-url")
+            .arg(&endpoint)
+            .args(["--output", "json", "dynamodb"])
+            .args(args)
+            .env("HOME", dir.path())
+            .env("AWS_ACCESS_KEY_ID", "local")
+            .env("AWS_SECRET_ACCESS_KEY", "local")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_PAGER", "")
+            .env_remove("AWS_PROFILE")
+            .output()
+            .expect("run aws");
+        assert!(out.status.success(), "aws {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+    };
+    aws(&[
+        "create-table",
+        "--table-name",
+        "Music",
+        "--attribute-definitions",
+        "AttributeName=Artist,AttributeType=S",
+        "AttributeName=Song,AttributeType=S",
+        "--key-schema",
+        "AttributeName=Artist,KeyType=HASH",
+        "AttributeName=Song,KeyType=RANGE",
+        "--billing-mode",
+        "PAY_PER_REQUEST",
+    ]);
+    for i in 0..30 {
+        let item = format!(r#"{{"Artist":{{"S":"a{}"}},"Song":{{"S":"s{i}"}},"Year":{{"N":"{}"}}}}"#, i % 3, 1990 + i);
+        aws(&["put-item", "--table-name", "Music", "--item", &item]);
+    }
+    let backup = aws(&["create-backup", "--table-name", "Music", "--backup-name", "MusicBackup"]);
+    let backup_arn = backup["BackupDetails"]["BackupArn"].as_str().unwrap().to_string();
+    for _ in 0..200 {
+        let d = aws(&["describe-backup", "--backup-arn", &backup_arn]);
+        if d["BackupDescription"]["BackupDetails"]["BackupStatus"] == "AVAILABLE" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    aws(&["restore-table-from-backup", "--target-table-name", "MusicRestored", "--backup-arn", &backup_arn]);
+    aws(&[
+        "update-continuous-backups",
+        "--table-name",
+        "Music",
+        "--point-in-time-recovery-specification",
+        "PointInTimeRecoveryEnabled=true",
+    ]);
+    std::thread::sleep(Duration::from_millis(1100));
+    let table_arn =
+        aws(&["describe-table", "--table-name", "Music"])["Table"]["TableArn"].as_str().unwrap().to_string();
+    let export = aws(&["export-table-to-point-in-time", "--table-arn", &table_arn, "--s3-bucket", "music-exports"]);
+    let export_arn = export["ExportDescription"]["ExportArn"].as_str().unwrap().to_string();
+    let mut done = serde_json::Value::Null;
+    for _ in 0..200 {
+        done = aws(&["describe-export", "--export-arn", &export_arn]);
+        if done["ExportDescription"]["ExportStatus"] != "IN_PROGRESS" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(done["ExportDescription"]["ExportStatus"], "COMPLETED", "{done}");
+    let id = export_arn.rsplit('/').next().unwrap();
+    let import = aws(&[
+        "import-table",
+        "--s3-bucket-source",
+        &format!("S3Bucket=music-exports,S3KeyPrefix=AWSDynamoDB/{id}/data/"),
+        "--input-format",
+        "DYNAMODB_JSON",
+        "--input-compression-type",
+        "GZIP",
+        "--table-creation-parameters",
+        r#"{"TableName":"MusicImported","AttributeDefinitions":[{"AttributeName":"Artist","AttributeType":"S"},{"AttributeName":"Song","AttributeType":"S"}],"KeySchema":[{"AttributeName":"Artist","KeyType":"HASH"},{"AttributeName":"Song","KeyType":"RANGE"}],"BillingMode":"PAY_PER_REQUEST"}"#,
+    ]);
+    let import_arn = import["ImportTableDescription"]["ImportArn"].as_str().unwrap().to_string();
+    for _ in 0..200 {
+        let d = aws(&["describe-import", "--import-arn", &import_arn]);
+        if d["ImportTableDescription"]["ImportStatus"] != "IN_PROGRESS" {
+            assert_eq!(d["ImportTableDescription"]["ImportStatus"], "COMPLETED", "{d}");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let sorted = |table: &str| {
+        let mut items = aws(&["scan", "--table-name", table])["Items"].as_array().unwrap().clone();
+        items.sort_by_key(|i| i.to_string());
+        items
+    };
+    let source = sorted("Music");
+    assert_eq!(source.len(), 30);
+    assert_eq!(sorted("MusicImported"), source);
+    for _ in 0..200 {
+        if aws(&["describe-table", "--table-name", "MusicRestored"])["Table"]["TableStatus"] == "ACTIVE" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(sorted("MusicRestored"), source);
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

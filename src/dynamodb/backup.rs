@@ -173,7 +173,7 @@ fn throughput(t: Option<Throughput>) -> Json {
 }
 
 /// The member-constraint checks these operations share, in DynamoDB's words.
-fn check_length(member: &str, value: &str, min: usize, max: usize) -> ApiResult<()> {
+pub(super) fn check_length(member: &str, value: &str, min: usize, max: usize) -> ApiResult<()> {
     let n = value.chars().count();
     if n < min || n > max {
         let bound =

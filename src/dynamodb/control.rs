@@ -322,6 +322,16 @@ fn tags_input(r: &Req<'_>) -> ApiResult<BTreeMap<String, String>> {
 }
 
 pub fn create_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let input = create_table_input(app, r)?;
+    let name = input.name.clone();
+    let handle = app.store.create_table(input)?;
+    tracing::info!(table = name, "table created");
+    Ok(json!({"TableDescription": app.describe(&handle, "CREATING")}))
+}
+
+/// CreateTable's request as the store's input, validated as DynamoDB
+/// validates it (ImportTable's `TableCreationParameters` too).
+pub(super) fn create_table_input(app: &App, r: Req<'_>) -> ApiResult<CreateTableInput> {
     let name = r.str_opt("TableName")?.ok_or_else(|| {
         ApiError::validation("The parameter 'TableName' is required but was not present in the request")
     })?;
@@ -364,9 +374,7 @@ pub fn create_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
             max_write_request_units: on_demand.and_then(|(_, write)| write),
         },
     };
-    let handle = app.store.create_table(input)?;
-    tracing::info!(table = name, "table created");
-    Ok(json!({"TableDescription": app.describe(&handle, "CREATING")}))
+    Ok(input)
 }
 
 pub fn describe_table(app: &App, r: Req<'_>) -> ApiResult<Json> {

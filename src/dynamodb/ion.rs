@@ -267,7 +267,8 @@ impl<'a> Reader<'a> {
             Some(c) if c == b'-' || c == b'+' || c.is_ascii_digit() => {
                 let start = self.pos;
                 while self.pos < self.s.len()
-                    && (self.s[self.pos].is_ascii_alphanumeric() || matches!(self.s[self.pos], b'.' | b'-' | b'+' | b'_'))
+                    && (self.s[self.pos].is_ascii_alphanumeric()
+                        || matches!(self.s[self.pos], b'.' | b'-' | b'+' | b'_'))
                 {
                     self.pos += 1;
                 }
@@ -276,7 +277,9 @@ impl<'a> Reader<'a> {
             }
             Some(c) if c.is_ascii_alphabetic() || c == b'_' || c == b'$' => {
                 let start = self.pos;
-                while self.pos < self.s.len() && (self.s[self.pos].is_ascii_alphanumeric() || matches!(self.s[self.pos], b'_' | b'$')) {
+                while self.pos < self.s.len()
+                    && (self.s[self.pos].is_ascii_alphanumeric() || matches!(self.s[self.pos], b'_' | b'$'))
+                {
                     self.pos += 1;
                 }
                 let word = std::str::from_utf8(&self.s[start..self.pos]).map_err(|e| e.to_string())?;
@@ -302,14 +305,18 @@ impl<'a> Reader<'a> {
 
     fn blob(&mut self) -> Result<Ion, String> {
         self.pos += 2;
-        let end = self.s[self.pos..].windows(2).position(|w| w == b"}}").ok_or_else(|| self.err("a blob is not closed"))?;
+        let end =
+            self.s[self.pos..].windows(2).position(|w| w == b"}}").ok_or_else(|| self.err("a blob is not closed"))?;
         let text: String = std::str::from_utf8(&self.s[self.pos..self.pos + end])
             .map_err(|e| e.to_string())?
             .chars()
             .filter(|c| !c.is_whitespace())
             .collect();
         self.pos += end + 2;
-        base64::engine::general_purpose::STANDARD.decode(text).map(Ion::Blob).map_err(|e| self.err(&format!("a blob: {e}")))
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map(Ion::Blob)
+            .map_err(|e| self.err(&format!("a blob: {e}")))
     }
 
     fn structure(&mut self, depth: usize) -> Result<Ion, String> {
@@ -363,7 +370,8 @@ impl<'a> Reader<'a> {
                                 b'u' => 4,
                                 _ => 8,
                             };
-                            let hex = self.s.get(self.pos..self.pos + n).ok_or_else(|| self.err("an escape is cut short"))?;
+                            let hex =
+                                self.s.get(self.pos..self.pos + n).ok_or_else(|| self.err("an escape is cut short"))?;
                             let code = u32::from_str_radix(std::str::from_utf8(hex).map_err(|e| e.to_string())?, 16)
                                 .map_err(|e| e.to_string())?;
                             self.pos += n;

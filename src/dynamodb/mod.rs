@@ -6,7 +6,10 @@ mod backup;
 mod batch;
 mod control;
 pub mod error;
+pub mod export;
 mod expr;
+pub mod import;
+mod ion;
 mod items;
 mod layer;
 mod legacy;
@@ -77,6 +80,9 @@ pub struct App {
     /// Writes running on blocking threads ([`MAX_CONCURRENT_WRITES_SYNC`],
     /// [`MAX_CONCURRENT_WRITES_BUFFERED_PER_CORE`]).
     writers: Arc<tokio::sync::Semaphore>,
+    /// Where "S3 buckets" are (`--s3-dir`): exports are written to and
+    /// imports read from `<s3_dir>/<bucket>/<key>`.
+    pub s3_dir: std::path::PathBuf,
 }
 
 impl App {
@@ -89,8 +95,10 @@ impl App {
         iterator_lifetime: std::time::Duration,
     ) -> anyhow::Result<Self> {
         let streams = crate::streams::StreamsApi::new(&store, iterator_lifetime)?;
+        let s3_dir = store.path().join(DEFAULT_S3_DIR);
         Ok(App {
             store,
+            s3_dir,
             region,
             durability,
             tokens: Default::default(),
@@ -186,11 +194,21 @@ impl App {
     }
 }
 
+/// The "S3 buckets" of exports and imports, under the data directory
+/// unless `--s3-dir` says otherwise.
+pub const DEFAULT_S3_DIR: &str = "s3";
+
 /// Runs one DynamoDB operation (the `X-Amz-Target` suffix).
 /// The DynamoDB operations Tidepool serves; any other target is
 /// `UnknownOperationException`, as DynamoDB Local answers the operations
 /// it lacks.
-const OPERATIONS: [&str; 33] = [
+const OPERATIONS: [&str; 39] = [
+    "ExportTableToPointInTime",
+    "DescribeExport",
+    "ListExports",
+    "ImportTable",
+    "DescribeImport",
+    "ListImports",
     "UpdateContinuousBackups",
     "DescribeContinuousBackups",
     "RestoreTableToPointInTime",
@@ -248,6 +266,12 @@ fn run_operation(app: &App, op: &str, r: Req<'_>, host: &str) -> ApiResult<Json>
         "UpdateContinuousBackups" => pitr::update_continuous_backups(app, r),
         "DescribeContinuousBackups" => pitr::describe_continuous_backups(app, r),
         "RestoreTableToPointInTime" => pitr::restore_table_to_point_in_time(app, r),
+        "ExportTableToPointInTime" => export::export_table(app, r),
+        "DescribeExport" => export::describe_export(app, r),
+        "ListExports" => export::list_exports(app, r),
+        "ImportTable" => import::import_table(app, r),
+        "DescribeImport" => import::describe_import(app, r),
+        "ListImports" => import::list_imports(app, r),
         "DescribeTable" => control::describe_table(app, r),
         "ListTables" => control::list_tables(app, r),
         "DeleteTable" => control::delete_table(app, r),

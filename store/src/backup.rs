@@ -194,6 +194,7 @@ impl BackupJob {
 
     fn write(self) -> Result<Backup> {
         use fjall::Readable;
+        crate::db::lower_this_thread();
         let BackupJob { store, mut backup, snapshot, items, _slot } = self;
         let dir = {
             let Some(s) = Store::from_weak(&store) else { return Err(closed()) };
@@ -405,6 +406,11 @@ pub struct BulkLoad {
 }
 
 impl BulkLoad {
+    /// Gives the calling thread a background job's priority.
+    pub fn lower_priority(&self) {
+        crate::db::lower_this_thread();
+    }
+
     /// Whether the store is closing (the load should stop; its table is
     /// then removed at the next open).
     pub fn closing(&self) -> bool {
@@ -782,6 +788,7 @@ impl Store {
         let name = handle.def.name.clone();
         let spawned = std::thread::Builder::new().name("tidepool-restore".into()).spawn(move || {
             let _slot = slot;
+            crate::db::lower_this_thread();
             let Some(store) = Store::from_weak(&weak) else { return };
             let _holding = store.hold();
             match store.load_restore(&handle) {

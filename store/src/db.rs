@@ -355,6 +355,21 @@ fn lower_background_priority() {
     }
 }
 
+/// Gives the calling thread the priority of fjall's workers
+/// ([`BACKGROUND_NICE`]): backups, restores and imports take what the
+/// requests leave. Linux only; best effort.
+pub fn lower_this_thread() {
+    #[cfg(target_os = "linux")]
+    {
+        // `/proc/thread-self` links to `<pid>/task/<tid>`.
+        let Ok(link) = std::fs::read_link("/proc/thread-self") else { return };
+        let Some(tid) = link.file_name().and_then(|t| t.to_str()).and_then(|t| t.parse::<i32>().ok()) else { return };
+        if let Err(e) = rustix::process::setpriority_process(rustix::process::Pid::from_raw(tid), BACKGROUND_NICE) {
+            tracing::debug!(error = %e, "could not lower a background job's priority");
+        }
+    }
+}
+
 const FJALL_MEMTABLE_BYTES: u64 = 1 << 40;
 
 /// Options of every keyspace the store creates (fjall records them with the

@@ -22,7 +22,7 @@ pub mod value;
 
 pub use db::{
     DEFAULT_CACHE_BYTES, DEFAULT_CACHED_FILES, DEFAULT_TTL_INTERVAL, Decide, Decision, Store, StoreConfig, TableHandle,
-    TableStats, WriteOp, WriteOptions, WriteOutcome, format_timestamp_millis,
+    TableStats, WriteOp, WriteOptions, WriteOutcome, format_timestamp_millis, lower_this_thread,
 };
 pub use durability::Durability;
 pub use error::{CancellationReason, StoreError, WriteFailure};

@@ -1,0 +1,664 @@
+//! ExportTableToPointInTime, DescribeExport and ListExports: a table as it
+//! was at a moment (from its point-in-time history, which DynamoDB requires
+//! too), written as DynamoDB writes an export to S3. There is no S3 here: a
+//! bucket is a directory under `--s3-dir`, and the export lands in
+//! `<s3-dir>/<bucket>/<prefix>/AWSDynamoDB/<export id>/`, laid out as on S3:
+//! `_started`, `data/<name>.json.gz` (or `.ion.gz`) of gzipped lines,
+//! `manifest-files.json` (one line per data file: item count, MD5, ETag,
+//! key), `manifest-summary.json` and an `.md5` of each manifest. The summary
+//! is written last, after every data file is fsynced: an export whose
+//! summary exists is whole. An export a restart interrupted is `FAILED`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json, json};
+use tidepool_store::history::PitrSource;
+use tidepool_store::value::Item;
+
+use super::App;
+use super::error::{ApiError, ApiResult};
+use super::request::Req;
+
+/// Items per data file (DynamoDB splits an export into several files too).
+const ITEMS_PER_FILE: u64 = 100_000;
+/// Exports and imports running at once; past it a new one is refused with
+/// `LimitExceededException`.
+pub const MAX_TRANSFERS: usize = 4;
+/// How long ExportTableToPointInTime waits for a small export to finish
+/// before it answers `IN_PROGRESS` (DynamoDB always does).
+const ANSWER_WAIT: Duration = Duration::from_secs(2);
+/// DynamoDB's bounds on an incremental export's span.
+const MIN_INCREMENTAL_SECS: f64 = 15.0 * 60.0;
+const MAX_INCREMENTAL_SECS: f64 = 24.0 * 3600.0;
+/// ListExports' and ListImports' largest page.
+pub const MAX_PAGE: i64 = 25;
+
+const PREFIX: &str = "exp/";
+
+/// An export as kept in the store's system entries (`exp/<id>`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExportRecord {
+    pub id: String,
+    pub table: String,
+    pub table_id: String,
+    pub table_internal: u64,
+    pub export_time: f64,
+    pub start: f64,
+    pub end: Option<f64>,
+    /// IN_PROGRESS, COMPLETED or FAILED.
+    pub status: String,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    pub bucket: String,
+    pub prefix: Option<String>,
+    pub bucket_owner: Option<String>,
+    pub sse: Option<String>,
+    pub kms_key: Option<String>,
+    /// DYNAMODB_JSON or ION.
+    pub format: String,
+    /// FULL_EXPORT or INCREMENTAL_EXPORT.
+    pub export_type: String,
+    pub from: Option<f64>,
+    pub to: Option<f64>,
+    pub view: Option<String>,
+    pub items: u64,
+    pub bytes: u64,
+    pub manifest: Option<String>,
+    pub client_token: Option<String>,
+}
+
+/// Exports and imports running (see [`MAX_TRANSFERS`]).
+pub static RUNNING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A slot of [`MAX_TRANSFERS`], given back on drop.
+pub struct Slot;
+
+impl Slot {
+    pub fn take(what: &str) -> ApiResult<Slot> {
+        use std::sync::atomic::Ordering;
+        let n = RUNNING.fetch_add(1, Ordering::SeqCst);
+        if n >= MAX_TRANSFERS {
+            RUNNING.fetch_sub(1, Ordering::SeqCst);
+            return Err(ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "LimitExceededException",
+                format!(
+                    "Too many exports and imports in progress: at most {MAX_TRANSFERS} run at once; retry the {what} later"
+                ),
+            ));
+        }
+        Ok(Slot)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        RUNNING.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+pub(super) fn now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+/// An id as DynamoDB's exports and imports have: milliseconds (14 digits)
+/// and 8 hex digits.
+pub(super) fn new_id() -> String {
+    format!("{:014}-{}", (now() * 1000.0) as u64, &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
+
+/// ISO 8601 of epoch seconds, as the manifests write times.
+fn iso(secs: f64) -> String {
+    format!("{}Z", tidepool_store::format_timestamp_millis((secs * 1000.0) as u64))
+}
+
+/// A bucket's directory: S3's bucket naming rules, so that a name never
+/// leaves `--s3-dir`.
+pub(super) fn bucket_dir(app: &App, bucket: &str, member: &str) -> ApiResult<PathBuf> {
+    let ok = (3..=63).contains(&bucket.len())
+        && bucket.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+        && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && bucket.ends_with(|c: char| c.is_ascii_alphanumeric())
+        && !bucket.contains("..");
+    if !ok {
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{bucket}' at '{member}' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-z0-9A-Z]+[\\.\\-\\w]*[a-z0-9A-Z]+$"
+        )));
+    }
+    Ok(app.s3_dir.join(bucket))
+}
+
+/// A key prefix that names no parent directory or absolute path.
+pub(super) fn safe_prefix(prefix: &str) -> ApiResult<()> {
+    if prefix.len() > 1024 || prefix.starts_with('/') || prefix.split('/').any(|p| p == ".." || p == ".") {
+        return Err(ApiError::validation(format!(
+            "One or more parameter values were invalid: S3 prefix '{prefix}' is not a valid key prefix here"
+        )));
+    }
+    Ok(())
+}
+
+/// The records of exports or imports: the system entries under `prefix`.
+pub(super) fn load_records<T: serde::de::DeserializeOwned>(app: &App, prefix: &str) -> ApiResult<Vec<T>> {
+    Ok(app
+        .store
+        .sys_scan(prefix.as_bytes())?
+        .into_iter()
+        .filter_map(|(_, v)| serde_json::from_slice(&v).ok())
+        .collect())
+}
+
+/// Saves the record of an export or an import as `<prefix><id>`.
+pub(super) fn save_record<T: Serialize>(store: &tidepool_store::Store, prefix: &str, id: &str, r: &T) -> ApiResult<()> {
+    let json = serde_json::to_vec(r).map_err(|_| ApiError::internal())?;
+    store.sys_write(vec![(format!("{prefix}{id}").into_bytes(), Some(json))])?;
+    Ok(())
+}
+
+/// The record an ARN `<table arn>/<kind>/<id>` names, if it is this
+/// server's (`arn_of` gives a record's own ARN); else `kind_error`.
+pub(super) fn record_by_arn<T: serde::de::DeserializeOwned>(
+    app: &App,
+    prefix: &str,
+    arn: &str,
+    kind: &str,
+    kind_error: &str,
+    arn_of: impl Fn(&T) -> String,
+) -> ApiResult<T> {
+    let not_found = || {
+        let noun = kind_error.trim_end_matches("NotFoundException");
+        ApiError::new(axum::http::StatusCode::BAD_REQUEST, kind_error, format!("{noun} not found: {arn}"))
+    };
+    let id = arn.rsplit_once(&format!("/{kind}/")).map(|(_, id)| id).ok_or_else(not_found)?;
+    let r: T = match app.store.sys_get(format!("{prefix}{id}").as_bytes())? {
+        Some(v) => serde_json::from_slice(&v).map_err(|_| not_found())?,
+        None => return Err(not_found()),
+    };
+    if arn_of(&r) != arn {
+        return Err(not_found());
+    }
+    Ok(r)
+}
+
+/// One page of `all` (sorted by id) after `start`, and whether more follow.
+pub(super) fn page<'a, T>(all: &'a [T], start: Option<&str>, limit: usize, id: impl Fn(&T) -> &str) -> (&'a [T], bool) {
+    let from = all.iter().position(|r| start.is_none_or(|s| id(r) > s)).unwrap_or(all.len());
+    let end = (from + limit).min(all.len());
+    (&all[from..end], end < all.len())
+}
+
+fn records(app: &App) -> ApiResult<Vec<ExportRecord>> {
+    load_records(app, PREFIX)
+}
+
+fn save(app: &App, r: &ExportRecord) -> ApiResult<()> {
+    save_record(&app.store, PREFIX, &r.id, r)
+}
+
+impl App {
+    fn export_arn(&self, r: &ExportRecord) -> String {
+        format!("{}/export/{}", self.table_arn(&r.table), r.id)
+    }
+
+    fn export_description(&self, r: &ExportRecord) -> Json {
+        let mut d = Map::new();
+        d.insert("ExportArn".into(), json!(self.export_arn(r)));
+        d.insert("ExportStatus".into(), json!(r.status));
+        d.insert("StartTime".into(), json!(r.start));
+        if let Some(e) = r.end {
+            d.insert("EndTime".into(), json!(e));
+        }
+        d.insert("TableArn".into(), json!(self.table_arn(&r.table)));
+        d.insert("TableId".into(), json!(r.table_id));
+        d.insert("ExportTime".into(), json!(r.export_time));
+        if let Some(t) = &r.client_token {
+            d.insert("ClientToken".into(), json!(t));
+        }
+        d.insert("S3Bucket".into(), json!(r.bucket));
+        if let Some(o) = &r.bucket_owner {
+            d.insert("S3BucketOwner".into(), json!(o));
+        }
+        if let Some(p) = &r.prefix {
+            d.insert("S3Prefix".into(), json!(p));
+        }
+        d.insert("S3SseAlgorithm".into(), json!(r.sse.as_deref().unwrap_or("AES256")));
+        if let Some(k) = &r.kms_key {
+            d.insert("S3SseKmsKeyId".into(), json!(k));
+        }
+        if let Some(c) = &r.failure_code {
+            d.insert("FailureCode".into(), json!(c));
+        }
+        if let Some(m) = &r.failure_message {
+            d.insert("FailureMessage".into(), json!(m));
+        }
+        d.insert("ExportFormat".into(), json!(r.format));
+        if r.status == "COMPLETED" {
+            d.insert("BilledSizeBytes".into(), json!(r.bytes));
+            d.insert("ItemCount".into(), json!(r.items));
+            if let Some(m) = &r.manifest {
+                d.insert("ExportManifest".into(), json!(m));
+            }
+        }
+        d.insert("ExportType".into(), json!(r.export_type));
+        if let (Some(from), Some(to)) = (r.from, r.to) {
+            d.insert(
+                "IncrementalExportSpecification".into(),
+                json!({"ExportFromTime": from, "ExportToTime": to,
+                       "ExportViewType": r.view.as_deref().unwrap_or("NEW_AND_OLD_IMAGES")}),
+            );
+        }
+        Json::Object(d)
+    }
+
+    fn export_of(&self, arn: &str) -> ApiResult<ExportRecord> {
+        record_by_arn(self, PREFIX, arn, "export", "ExportNotFoundException", |r| self.export_arn(r))
+    }
+}
+
+/// A timestamp member (epoch seconds, as the SDKs send them).
+pub(super) fn time_member(r: &Req<'_>, member: &str) -> ApiResult<Option<f64>> {
+    match r.get(member) {
+        None | Some(Json::Null) => Ok(None),
+        Some(Json::Number(n)) => Ok(n.as_f64()),
+        Some(_) => Err(ApiError::serialization(format!("NUMBER_VALUE cannot be converted to Date for {member}"))),
+    }
+}
+
+fn table_of_arn<'a>(app: &App, arn: &'a str) -> ApiResult<&'a str> {
+    let prefix = format!("arn:aws:dynamodb:{}:{}:table/", app.region, super::ACCOUNT_ID);
+    match arn.strip_prefix(&prefix) {
+        Some(rest) if !rest.is_empty() => Ok(rest.split('/').next().unwrap_or(rest)),
+        _ => Err(ApiError::validation(format!("Invalid TableArn: Invalid ResourceArn provided as input {arn}"))),
+    }
+}
+
+pub fn export_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let arn = r.str("TableArn")?;
+    let name = table_of_arn(app, arn)?;
+    let bucket = r.str("S3Bucket")?.to_string();
+    let dir = bucket_dir(app, &bucket, "s3Bucket")?;
+    let prefix = r.str_opt("S3Prefix")?.map(str::to_string);
+    if let Some(p) = &prefix {
+        safe_prefix(p)?;
+    }
+    let format = r.enum_opt("ExportFormat", &["DYNAMODB_JSON", "ION"])?.unwrap_or("DYNAMODB_JSON").to_string();
+    let export_type =
+        r.enum_opt("ExportType", &["FULL_EXPORT", "INCREMENTAL_EXPORT"])?.unwrap_or("FULL_EXPORT").to_string();
+    let sse = r.enum_opt("S3SseAlgorithm", &["AES256", "KMS"])?.map(str::to_string);
+    let token = r.str_opt("ClientToken")?.map(str::to_string);
+    let (mut from, mut to, mut view) = (None, None, None);
+    let started = now();
+    if export_type == "INCREMENTAL_EXPORT" {
+        let spec = r.obj_opt("IncrementalExportSpecification")?.ok_or_else(|| {
+            ApiError::validation("One or more parameter values were invalid: IncrementalExportSpecification is required for an incremental export")
+        })?;
+        let f = time_member(&spec, "ExportFromTime")?.ok_or_else(|| {
+            ApiError::validation("One or more parameter values were invalid: ExportFromTime is required")
+        })?;
+        let t = time_member(&spec, "ExportToTime")?.unwrap_or(started);
+        if t <= f {
+            return Err(ApiError::validation(
+                "One or more parameter values were invalid: ExportFromTime must be before ExportToTime",
+            ));
+        }
+        if t - f < MIN_INCREMENTAL_SECS || t - f > MAX_INCREMENTAL_SECS {
+            return Err(ApiError::validation(
+                "One or more parameter values were invalid: The incremental export period must be at least 15 minutes and at most 24 hours",
+            ));
+        }
+        from = Some(f);
+        to = Some(t);
+        view = Some(
+            spec.enum_opt("ExportViewType", &["NEW_IMAGE", "NEW_AND_OLD_IMAGES"])?
+                .unwrap_or("NEW_AND_OLD_IMAGES")
+                .to_string(),
+        );
+    }
+    if let Some(t) = &token
+        && let Some(existing) = records(app)?.into_iter().find(|e| e.client_token.as_deref() == Some(t.as_str()))
+    {
+        return Ok(json!({"ExportDescription": app.export_description(&existing)}));
+    }
+    let table = app.store.table(name).map_err(|_| {
+        ApiError::new(axum::http::StatusCode::BAD_REQUEST, "TableNotFoundException", format!("Table not found: {name}"))
+    })?;
+    if table.def.pitr.is_none() {
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "PointInTimeRecoveryUnavailableException",
+            format!("Point in time recovery is not enabled for table '{name}'"),
+        ));
+    }
+    let source = PitrSource { def: table.def.clone(), deleted_at: None };
+    let (earliest, latest) = source.window(started).unwrap_or((started, started));
+    let export_time = match time_member(&r, "ExportTime")? {
+        Some(t) => t,
+        None => to.unwrap_or(started - 1.0),
+    };
+    let check = |t: f64| t >= earliest.floor() && t <= latest + 1.0;
+    if !check(export_time) || from.is_some_and(|f| !check(f)) || to.is_some_and(|t| !check(t)) {
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "InvalidExportTimeException",
+            format!(
+                "The specified ExportTime is outside of the point in time recovery window: from {} to {}",
+                earliest.floor(),
+                latest.floor()
+            ),
+        ));
+    }
+    let slot = Slot::take("export")?;
+    let record = ExportRecord {
+        id: new_id(),
+        table: name.to_string(),
+        table_id: table.def.table_id.clone(),
+        table_internal: table.def.id,
+        export_time: export_time.max(earliest),
+        start: started,
+        end: None,
+        status: "IN_PROGRESS".into(),
+        failure_code: None,
+        failure_message: None,
+        bucket,
+        prefix,
+        bucket_owner: r.str_opt("S3BucketOwner")?.map(str::to_string),
+        sse,
+        kms_key: r.str_opt("S3SseKmsKeyId")?.map(str::to_string),
+        format,
+        export_type,
+        from,
+        to,
+        view,
+        items: 0,
+        bytes: 0,
+        manifest: None,
+        client_token: token,
+    };
+    save(app, &record)?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let store = app.store.clone();
+    let arn_prefix = app.table_arn(&record.table);
+    let mut running = record.clone();
+    let spawned = std::thread::Builder::new().name("tidepool-export".into()).spawn(move || {
+        let _slot = slot;
+        tidepool_store::lower_this_thread();
+        let result = write_export(&store, &dir, &arn_prefix, &mut running);
+        match result {
+            Ok(()) => running.status = "COMPLETED".into(),
+            Err(e) => {
+                tracing::error!(export = %running.id, error = %e, "export failed");
+                running.status = "FAILED".into();
+                running.failure_code = Some("UNKNOWN".into());
+                running.failure_message = Some(e);
+            }
+        }
+        running.end = Some(now());
+        let json = serde_json::to_vec(&running).unwrap_or_default();
+        if let Err(e) = store.sys_write(vec![(format!("{PREFIX}{}", running.id).into_bytes(), Some(json))]) {
+            tracing::error!(export = %running.id, error = %e, "recording an export's end failed");
+        }
+        let _ = tx.send(running);
+    });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "could not start an export thread");
+        let mut failed = record.clone();
+        failed.status = "FAILED".into();
+        failed.failure_code = Some("UNKNOWN".into());
+        failed.failure_message = Some("the export could not start".into());
+        failed.end = Some(now());
+        save(app, &failed)?;
+        return Ok(json!({"ExportDescription": app.export_description(&failed)}));
+    }
+    let shown = rx.recv_timeout(ANSWER_WAIT).unwrap_or(record);
+    tracing::info!(table = name, export = %shown.id, status = %shown.status, "export started");
+    Ok(json!({"ExportDescription": app.export_description(&shown)}))
+}
+
+/// A data file being written: gzip over the file, with its MD5 and count.
+struct DataFile {
+    key: String,
+    path: PathBuf,
+    gz: flate2::write::GzEncoder<std::fs::File>,
+    items: u64,
+}
+
+fn io_err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// Writes the export's files; fills in its counts and manifest key.
+fn write_export(store: &tidepool_store::Store, bucket: &Path, _arn: &str, r: &mut ExportRecord) -> Result<(), String> {
+    let key_prefix = match r.prefix.as_deref().map(|p| p.trim_end_matches('/')) {
+        Some(p) if !p.is_empty() => format!("{p}/AWSDynamoDB/{}", r.id),
+        _ => format!("AWSDynamoDB/{}", r.id),
+    };
+    let root = bucket.join(&key_prefix);
+    std::fs::create_dir_all(root.join("data")).map_err(io_err)?;
+    std::fs::write(root.join("_started"), b"").map_err(io_err)?;
+    let ext = if r.format == "ION" { "ion.gz" } else { "json.gz" };
+    let mut files: Vec<(String, u64, String, String)> = Vec::new();
+    let mut current: Option<DataFile> = None;
+    let (mut items, mut bytes) = (0u64, 0u64);
+    let ion = r.format == "ION";
+    let mut emit = |line: Vec<u8>, size: u64, current: &mut Option<DataFile>| -> Result<(), String> {
+        if current.is_none() {
+            let name = format!("{}.{ext}", uuid::Uuid::new_v4().simple());
+            let key = format!("{key_prefix}/data/{name}");
+            let path = root.join("data").join(&name);
+            let file = std::fs::File::create(&path).map_err(io_err)?;
+            *current = Some(DataFile {
+                key,
+                path,
+                gz: flate2::write::GzEncoder::new(file, flate2::Compression::fast()),
+                items: 0,
+            });
+        }
+        let f = current.as_mut().expect("a data file");
+        f.gz.write_all(&line).map_err(io_err)?;
+        f.items += 1;
+        items += 1;
+        bytes += size;
+        if f.items >= ITEMS_PER_FILE {
+            files.push(close(current.take().expect("a data file"))?);
+        }
+        Ok(())
+    };
+    let at_us = |t: f64| (t * 1_000_000.0).round() as u64;
+    let mut failed: Option<String> = None;
+    match (r.from, r.to) {
+        (Some(from), Some(to)) => {
+            let new_and_old = r.view.as_deref() != Some("NEW_IMAGE");
+            let def = store.table(&r.table).map(|t| t.def.clone()).map_err(|e| e.to_string())?;
+            store
+                .changes_between(r.table_internal, at_us(from), at_us(to), |old, new, written| {
+                    let any = new.as_ref().or(old.as_ref()).expect("one image");
+                    let keys = def.key_of(any);
+                    let size = new.as_ref().map_or(0, |i| tidepool_store::value::item_size(i) as u64);
+                    let line =
+                        incremental_line(ion, written, &keys, old.as_ref().filter(|_| new_and_old), new.as_ref());
+                    emit(line, size, &mut current).map_err(tidepool_store::StoreError::Corrupt)
+                })
+                .map_err(|e| e.to_string())?;
+        }
+        _ => {
+            store
+                .items_at(r.table_internal, at_us(r.export_time), |item| {
+                    let size = tidepool_store::value::item_size(&item) as u64;
+                    let line = if ion { super::ion::export_line(&item).into_bytes() } else { json_line(&item) };
+                    if let Err(e) = emit(line, size, &mut current) {
+                        failed = Some(e);
+                        return Ok(false);
+                    }
+                    Ok(true)
+                })
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    if let Some(f) = current.take() {
+        files.push(close(f)?);
+    }
+    // manifest-files.json: one JSON object a line.
+    let mut manifest = String::new();
+    for (key, count, md5_b64, etag) in &files {
+        manifest.push_str(
+            &json!({"itemCount": count, "md5Checksum": md5_b64, "etag": etag, "dataFileS3Key": key}).to_string(),
+        );
+        manifest.push('\n');
+    }
+    let files_key = format!("{key_prefix}/manifest-files.json");
+    write_synced(&root.join("manifest-files.json"), manifest.as_bytes())?;
+    write_synced(&root.join("manifest-files.md5"), md5_b64(manifest.as_bytes()).as_bytes())?;
+    r.items = items;
+    r.bytes = bytes;
+    let summary_key = format!("{key_prefix}/manifest-summary.json");
+    let end = now();
+    let mut summary = json!({
+        "version": "2020-06-30",
+        "exportArn": format!("{_arn}/export/{}", r.id),
+        "startTime": iso(r.start),
+        "endTime": iso(end),
+        "tableArn": _arn,
+        "tableId": r.table_id,
+        "exportTime": iso(r.export_time),
+        "s3Bucket": r.bucket,
+        "s3Prefix": r.prefix,
+        "s3SseAlgorithm": r.sse.as_deref().unwrap_or("AES256"),
+        "s3SseKmsKeyId": r.kms_key,
+        "manifestFilesS3Key": files_key,
+        "billedSizeBytes": bytes,
+        "itemCount": items,
+        "outputFormat": r.format,
+        "exportType": r.export_type,
+    });
+    if let (Some(from), Some(to)) = (r.from, r.to) {
+        summary["exportFromTime"] = json!(iso(from));
+        summary["exportToTime"] = json!(iso(to));
+        summary["outputView"] = json!(r.view.as_deref().unwrap_or("NEW_AND_OLD_IMAGES"));
+    }
+    let text = summary.to_string();
+    write_synced(&root.join("manifest-summary.md5"), md5_b64(text.as_bytes()).as_bytes())?;
+    write_synced(&root.join("manifest-summary.json"), text.as_bytes())?;
+    r.manifest = Some(summary_key);
+    Ok(())
+}
+
+fn json_line(item: &Item) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"{\"Item\":");
+    tidepool_store::value::json::write_item(&mut out, item);
+    out.extend_from_slice(b"}\n");
+    out
+}
+
+/// A line of an incremental export: its write time, keys and images.
+fn incremental_line(ion: bool, written_us: u64, keys: &Item, old: Option<&Item>, new: Option<&Item>) -> Vec<u8> {
+    if ion {
+        let mut out = format!("$ion_1_0 {{Metadata:{{WriteTimestampMicros:{written_us}}},Keys:");
+        let strip = |s: String| s.trim_start_matches("$ion_1_0 {Item:").trim_end_matches("}\n").to_string();
+        out.push_str(&strip(super::ion::export_line(keys)));
+        if let Some(n) = new {
+            out.push_str(",NewImage:");
+            out.push_str(&strip(super::ion::export_line(n)));
+        }
+        if let Some(o) = old {
+            out.push_str(",OldImage:");
+            out.push_str(&strip(super::ion::export_line(o)));
+        }
+        out.push_str("}\n");
+        return out.into_bytes();
+    }
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(
+        format!("{{\"Metadata\":{{\"WriteTimestampMicros\":{{\"N\":\"{written_us}\"}}}},\"Keys\":").as_bytes(),
+    );
+    tidepool_store::value::json::write_item(&mut out, keys);
+    if let Some(n) = new {
+        out.extend_from_slice(b",\"NewImage\":");
+        tidepool_store::value::json::write_item(&mut out, n);
+    }
+    if let Some(o) = old {
+        out.extend_from_slice(b",\"OldImage\":");
+        tidepool_store::value::json::write_item(&mut out, o);
+    }
+    out.extend_from_slice(b"}\n");
+    out
+}
+
+fn md5_b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(md5::compute(bytes).0)
+}
+
+/// Finishes a data file (fsynced); its key, count, MD5 (base64) and ETag.
+fn close(f: DataFile) -> Result<(String, u64, String, String), String> {
+    let file = f.gz.finish().map_err(io_err)?;
+    file.sync_all().map_err(io_err)?;
+    drop(file);
+    let bytes = std::fs::read(&f.path).map_err(io_err)?;
+    let digest = md5::compute(&bytes);
+    Ok((f.key, f.items, base64::engine::general_purpose::STANDARD.encode(digest.0), format!("{digest:x}")))
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(io_err)?;
+    f.write_all(bytes).map_err(io_err)?;
+    f.sync_all().map_err(io_err)?;
+    std::fs::rename(&tmp, path).map_err(io_err)
+}
+
+pub fn describe_export(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let arn = r.str("ExportArn")?;
+    super::backup::check_length("exportArn", arn, 37, 1024)?;
+    Ok(json!({"ExportDescription": app.export_description(&app.export_of(arn)?)}))
+}
+
+pub fn list_exports(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let table = match r.str_opt("TableArn")? {
+        Some(arn) => Some(table_of_arn(app, arn)?.to_string()),
+        None => None,
+    };
+    let limit = r.int_opt("MaxResults")?.unwrap_or(MAX_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{limit}' at 'maxResults' failed to satisfy constraint: Member must have value {} {}",
+            if limit < 1 { "greater than or equal to" } else { "less than or equal to" },
+            if limit < 1 { 1 } else { MAX_PAGE }
+        )));
+    }
+    let mut all: Vec<ExportRecord> =
+        records(app)?.into_iter().filter(|e| table.as_ref().is_none_or(|t| &e.table == t)).collect();
+    all.sort_by(|a, b| a.id.cmp(&b.id));
+    let (page, more) = page(&all, r.str_opt("NextToken")?, limit as usize, |e| &e.id);
+    let summaries: Vec<Json> = page
+        .iter()
+        .map(|e| json!({"ExportArn": app.export_arn(e), "ExportStatus": e.status, "ExportType": e.export_type}))
+        .collect();
+    let mut out = json!({"ExportSummaries": summaries});
+    if more && let Some(last) = page.last() {
+        out["NextToken"] = json!(last.id);
+    }
+    Ok(out)
+}
+
+/// At start: an export a restart interrupted is `FAILED` (its files stay,
+/// without a summary).
+pub fn fail_interrupted(app: &Arc<App>) {
+    let Ok(all) = records(app) else { return };
+    for mut e in all.into_iter().filter(|e| e.status == "IN_PROGRESS") {
+        e.status = "FAILED".into();
+        e.failure_code = Some("UNKNOWN".into());
+        e.failure_message = Some("The export was interrupted by a restart of the server".into());
+        e.end = Some(now());
+        if let Err(err) = save(app, &e) {
+            tracing::error!(export = %e.id, error = ?err.message, "recording an interrupted export failed");
+        }
+    }
+}

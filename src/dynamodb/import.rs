@@ -1,0 +1,600 @@
+//! ImportTable, DescribeImport and ListImports: a new table filled from
+//! files in a "bucket" (a directory under `--s3-dir`), in DynamoDB's import
+//! formats: `DYNAMODB_JSON` (a line `{"Item": {...}}` per item, as an export
+//! writes them), `ION` (`{Item:{...}}` values) and `CSV` (a header row, or
+//! `HeaderList`; key attributes take their declared types, every other cell
+//! is a string), each uncompressed, gzip or zstd. Every object whose key
+//! starts with `S3KeyPrefix` is read, in key order.
+//!
+//! The table is `CREATING` while it loads. A line that does not parse or
+//! whose item DynamoDB would refuse (a missing or mistyped key, over
+//! 400 KB) is counted in `ErrorCount` and skipped; the good ones are
+//! imported. An import a restart interrupted is `FAILED` and its table
+//! removed.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json, json};
+use tidepool_store::table::TableDef;
+use tidepool_store::value::{Item, MAX_ITEM_SIZE, Value, item_size};
+
+use super::App;
+use super::error::{ApiError, ApiResult};
+use super::export::{
+    MAX_PAGE, Slot, bucket_dir, load_records, new_id, now, page, record_by_arn, safe_prefix, save_record,
+};
+use super::request::Req;
+
+/// How long ImportTable waits for a small import to finish before it
+/// answers `IN_PROGRESS` (DynamoDB always does).
+const ANSWER_WAIT: Duration = Duration::from_secs(2);
+/// The longest line read (an item is at most 400 KB; its JSON with
+/// escapes and base64 stays well under this).
+const MAX_LINE_BYTES: usize = 4 * 1024 * 1024;
+/// Objects an import reads at most.
+const MAX_OBJECTS: usize = 50_000;
+
+const PREFIX: &str = "imp/";
+
+/// An import as kept in the store's system entries (`imp/<id>`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImportRecord {
+    pub id: String,
+    pub table: String,
+    pub table_id: String,
+    /// IN_PROGRESS, COMPLETED or FAILED.
+    pub status: String,
+    pub bucket: String,
+    pub prefix: Option<String>,
+    pub bucket_owner: Option<String>,
+    pub format: String,
+    pub format_options: Option<Json>,
+    pub compression: String,
+    pub creation: Json,
+    pub start: f64,
+    pub end: Option<f64>,
+    pub processed_bytes: u64,
+    pub processed_items: u64,
+    pub imported_items: u64,
+    pub errors: u64,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    pub client_token: Option<String>,
+}
+
+fn records(app: &App) -> ApiResult<Vec<ImportRecord>> {
+    load_records(app, PREFIX)
+}
+
+fn save(store: &tidepool_store::Store, r: &ImportRecord) -> ApiResult<()> {
+    save_record(store, PREFIX, &r.id, r)
+}
+
+impl App {
+    fn import_arn(&self, r: &ImportRecord) -> String {
+        format!("{}/import/{}", self.table_arn(&r.table), r.id)
+    }
+
+    fn source_json(r: &ImportRecord) -> Json {
+        let mut s = Map::new();
+        s.insert("S3Bucket".into(), json!(r.bucket));
+        if let Some(o) = &r.bucket_owner {
+            s.insert("S3BucketOwner".into(), json!(o));
+        }
+        if let Some(p) = &r.prefix {
+            s.insert("S3KeyPrefix".into(), json!(p));
+        }
+        Json::Object(s)
+    }
+
+    fn import_description(&self, r: &ImportRecord) -> Json {
+        let mut d = Map::new();
+        d.insert("ImportArn".into(), json!(self.import_arn(r)));
+        d.insert("ImportStatus".into(), json!(r.status));
+        d.insert("TableArn".into(), json!(self.table_arn(&r.table)));
+        d.insert("TableId".into(), json!(r.table_id));
+        if let Some(t) = &r.client_token {
+            d.insert("ClientToken".into(), json!(t));
+        }
+        d.insert("S3BucketSource".into(), App::source_json(r));
+        d.insert("ErrorCount".into(), json!(r.errors));
+        d.insert(
+            "CloudWatchLogGroupArn".into(),
+            json!(format!("arn:aws:logs:{}:{}:log-group:/aws-dynamodb/imports:*", self.region, super::ACCOUNT_ID)),
+        );
+        d.insert("InputFormat".into(), json!(r.format));
+        if let Some(o) = &r.format_options {
+            d.insert("InputFormatOptions".into(), o.clone());
+        }
+        d.insert("InputCompressionType".into(), json!(r.compression));
+        d.insert("TableCreationParameters".into(), r.creation.clone());
+        d.insert("StartTime".into(), json!(r.start));
+        if let Some(e) = r.end {
+            d.insert("EndTime".into(), json!(e));
+        }
+        d.insert("ProcessedSizeBytes".into(), json!(r.processed_bytes));
+        d.insert("ProcessedItemCount".into(), json!(r.processed_items));
+        d.insert("ImportedItemCount".into(), json!(r.imported_items));
+        if let Some(c) = &r.failure_code {
+            d.insert("FailureCode".into(), json!(c));
+        }
+        if let Some(m) = &r.failure_message {
+            d.insert("FailureMessage".into(), json!(m));
+        }
+        Json::Object(d)
+    }
+
+    fn import_of(&self, arn: &str) -> ApiResult<ImportRecord> {
+        record_by_arn(self, PREFIX, arn, "import", "ImportNotFoundException", |r| self.import_arn(r))
+    }
+}
+
+/// How a line becomes an item.
+#[derive(Clone)]
+enum Format {
+    DynamoJson,
+    Ion,
+    Csv { delimiter: char, header: Option<Vec<String>> },
+}
+
+pub fn import_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let source = r.obj_opt("S3BucketSource")?.ok_or_else(|| {
+        ApiError::validation("1 validation error detected: Value null at 's3BucketSource' failed to satisfy constraint: Member must not be null")
+    })?;
+    let bucket = source.str("S3Bucket")?.to_string();
+    let dir = bucket_dir(app, &bucket, "s3BucketSource.s3Bucket")?;
+    let prefix = source.str_opt("S3KeyPrefix")?.map(str::to_string);
+    if let Some(p) = &prefix {
+        safe_prefix(p)?;
+    }
+    let format_name = r.enum_opt("InputFormat", &["DYNAMODB_JSON", "ION", "CSV"])?.ok_or_else(|| {
+        ApiError::validation("1 validation error detected: Value null at 'inputFormat' failed to satisfy constraint: Member must not be null")
+    })?;
+    let compression = r.enum_opt("InputCompressionType", &["GZIP", "ZSTD", "NONE"])?.unwrap_or("NONE").to_string();
+    let options = r.obj_opt("InputFormatOptions")?;
+    let format = match format_name {
+        "DYNAMODB_JSON" => Format::DynamoJson,
+        "ION" => Format::Ion,
+        _ => {
+            let csv = options.as_ref().map(|o| o.obj_opt("Csv")).transpose()?.flatten();
+            let delimiter = match csv.as_ref().map(|c| c.str_opt("Delimiter")).transpose()?.flatten() {
+                None => ',',
+                Some(d) if d.chars().count() == 1 && matches!(d, "," | "\t" | ":" | ";" | "|" | " ") => {
+                    d.chars().next().expect("one character")
+                }
+                Some(d) => {
+                    return Err(ApiError::validation(format!(
+                        "1 validation error detected: Value '{d}' at 'inputFormatOptions.csv.delimiter' failed to satisfy constraint: Member must satisfy regular expression pattern: [,;:|\\t ]"
+                    )));
+                }
+            };
+            let header = csv.as_ref().map(|c| c.strings("HeaderList")).transpose()?.flatten();
+            Format::Csv { delimiter, header }
+        }
+    };
+    if !matches!(format, Format::Csv { .. }) && options.is_some_and(|o| o.get("Csv").is_some()) {
+        return Err(ApiError::validation(
+            "One or more parameter values were invalid: InputFormatOptions can only be specified with the CSV input format",
+        ));
+    }
+    let creation = r.obj_opt("TableCreationParameters")?.ok_or_else(|| {
+        ApiError::validation(
+            "1 validation error detected: Value null at 'tableCreationParameters' failed to satisfy constraint: Member must not be null",
+        )
+    })?;
+    let creation_json = Json::Object(creation.0.clone());
+    let input = super::control::create_table_input(app, creation)?;
+    let token = r.str_opt("ClientToken")?.map(str::to_string);
+    if let Some(t) = &token
+        && let Some(existing) = records(app)?.into_iter().find(|e| e.client_token.as_deref() == Some(t.as_str()))
+    {
+        return Ok(json!({"ImportTableDescription": app.import_description(&existing)}));
+    }
+    let id = new_id();
+    let slot = Slot::take("import")?;
+    let load = app.store.begin_bulk_load(&id, input)?;
+    let def = load.table().def.clone();
+    let record = ImportRecord {
+        id,
+        table: def.name.clone(),
+        table_id: def.table_id.clone(),
+        status: "IN_PROGRESS".into(),
+        bucket,
+        prefix,
+        bucket_owner: source.str_opt("S3BucketOwner")?.map(str::to_string),
+        format: format_name.to_string(),
+        format_options: r.get("InputFormatOptions").filter(|v| !v.is_null()).cloned(),
+        compression,
+        creation: creation_json,
+        start: now(),
+        end: None,
+        processed_bytes: 0,
+        processed_items: 0,
+        imported_items: 0,
+        errors: 0,
+        failure_code: None,
+        failure_message: None,
+        client_token: token,
+    };
+    save(&app.store, &record)?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let store = app.store.clone();
+    let mut running = record.clone();
+    let spawned = std::thread::Builder::new().name("tidepool-import".into()).spawn(move || {
+        let _slot = slot;
+        let mut load = load;
+        load.lower_priority();
+        match run_import(&dir, &def, &format, &mut running, &mut load) {
+            Ok(()) => match load.finish() {
+                Ok(stats) => {
+                    running.status = "COMPLETED".into();
+                    running.imported_items = stats.items;
+                }
+                Err(e) => {
+                    running.status = "FAILED".into();
+                    running.failure_code = Some("InternalServerError".into());
+                    running.failure_message = Some(e.to_string());
+                }
+            },
+            Err((code, message)) => {
+                // Dropping the load removes the table.
+                drop(load);
+                tracing::warn!(import = %running.id, %code, %message, "import failed");
+                running.status = "FAILED".into();
+                running.failure_code = Some(code);
+                running.failure_message = Some(message);
+            }
+        }
+        running.end = Some(now());
+        if let Err(e) = save(&store, &running) {
+            tracing::error!(import = %running.id, error = ?e.message, "recording an import's end failed");
+        }
+        let _ = tx.send(running);
+    });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "could not start an import thread");
+        return Err(ApiError::internal());
+    }
+    let shown = rx.recv_timeout(ANSWER_WAIT).unwrap_or(record);
+    tracing::info!(table = %shown.table, import = %shown.id, status = %shown.status, "import started");
+    Ok(json!({"ImportTableDescription": app.import_description(&shown)}))
+}
+
+/// Every file under `bucket` whose key starts with `prefix`, in key order.
+fn objects(bucket: &Path, prefix: &str) -> Result<Vec<(String, PathBuf)>, (String, String)> {
+    fn walk(dir: &Path, rel: &str, out: &mut Vec<(String, PathBuf)>) -> std::io::Result<()> {
+        for e in std::fs::read_dir(dir)? {
+            let e = e?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let key = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+            let kind = e.file_type()?;
+            if kind.is_dir() {
+                walk(&e.path(), &key, out)?;
+            } else if kind.is_file() {
+                out.push((key, e.path()));
+            }
+            if out.len() > MAX_OBJECTS {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+    let mut all = Vec::new();
+    if bucket.is_dir() {
+        walk(bucket, "", &mut all).map_err(|e| ("S3AccessDenied".to_string(), e.to_string()))?;
+    }
+    let mut found: Vec<(String, PathBuf)> = all.into_iter().filter(|(k, _)| k.starts_with(prefix)).collect();
+    found.sort();
+    if found.len() > MAX_OBJECTS {
+        return Err(("ValidationError".into(), format!("More than {MAX_OBJECTS} objects match the prefix; narrow it")));
+    }
+    Ok(found)
+}
+
+/// Reads every object into the table; counts what was processed and what
+/// failed. `Err((code, message))` fails the whole import.
+fn run_import(
+    bucket: &Path,
+    def: &TableDef,
+    format: &Format,
+    r: &mut ImportRecord,
+    load: &mut tidepool_store::backup::BulkLoad,
+) -> Result<(), (String, String)> {
+    let prefix = r.prefix.clone().unwrap_or_default();
+    let found = objects(bucket, &prefix)?;
+    if found.is_empty() {
+        return Err(("ImportSourceNotFound".into(), format!("No objects were found in s3://{}/{prefix}", r.bucket)));
+    }
+    for (key, path) in found {
+        let file = std::fs::File::open(&path).map_err(|e| ("S3AccessDenied".to_string(), format!("{key}: {e}")))?;
+        let reader: Box<dyn Read> = match r.compression.as_str() {
+            "GZIP" => Box::new(flate2::read::MultiGzDecoder::new(file)),
+            "ZSTD" => Box::new(
+                zstd::stream::read::Decoder::new(file)
+                    .map_err(|e| ("InvalidCompression".to_string(), format!("{key}: {e}")))?,
+            ),
+            _ => Box::new(file),
+        };
+        let mut lines = BufReader::with_capacity(1 << 20, reader);
+        let mut header = match format {
+            Format::Csv { header, .. } => header.clone(),
+            _ => None,
+        };
+        let mut line = Vec::new();
+        let mut ion_text = String::new();
+        loop {
+            line.clear();
+            let n = read_line(&mut lines, &mut line)
+                .map_err(|e| ("InvalidCompression".to_string(), format!("{key}: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            r.processed_bytes += n as u64;
+            let text = match std::str::from_utf8(&line) {
+                Ok(t) => t.trim_end_matches(['\n', '\r']),
+                Err(_) => {
+                    r.processed_items += 1;
+                    r.errors += 1;
+                    continue;
+                }
+            };
+            if text.trim().is_empty() {
+                continue;
+            }
+            let parsed: Result<Option<Item>, String> = match format {
+                Format::DynamoJson => parse_json_line(text).map(Some),
+                Format::Ion => {
+                    // An Ion value may span lines: gather until one parses.
+                    ion_text.push_str(text);
+                    ion_text.push('\n');
+                    match parse_ion(&ion_text) {
+                        Ok(Some(item)) => {
+                            ion_text.clear();
+                            Ok(Some(item))
+                        }
+                        Ok(None) => {
+                            ion_text.clear();
+                            continue;
+                        }
+                        Err(_) if ion_text.len() < MAX_LINE_BYTES && !balanced(&ion_text) => continue,
+                        Err(e) => {
+                            ion_text.clear();
+                            Err(e)
+                        }
+                    }
+                }
+                Format::Csv { delimiter, .. } => {
+                    let fields = split_csv(text, *delimiter);
+                    match &header {
+                        None => {
+                            header = Some(fields);
+                            continue;
+                        }
+                        Some(h) => csv_item(h, &fields, def).map(Some),
+                    }
+                }
+            };
+            r.processed_items += 1;
+            let item = match parsed.and_then(|i| i.ok_or_else(|| "no item".to_string())) {
+                Ok(item) => item,
+                Err(e) => {
+                    r.errors += 1;
+                    tracing::debug!(import = %r.id, object = %key, error = %e, "an import line was refused");
+                    continue;
+                }
+            };
+            if def.check_key_attrs(&item, false).is_err() || item_size(&item) > MAX_ITEM_SIZE {
+                r.errors += 1;
+                continue;
+            }
+            load.put(&item).map_err(|e| ("InternalServerError".to_string(), e.to_string()))?;
+            if load.closing() {
+                return Err(("InternalServerError".into(), "The server stopped during the import".into()));
+            }
+        }
+        if !ion_text.trim().is_empty() {
+            r.processed_items += 1;
+            r.errors += 1;
+        }
+    }
+    Ok(())
+}
+
+/// One line (up to `\n`), bounded by [`MAX_LINE_BYTES`].
+fn read_line(r: &mut impl BufRead, out: &mut Vec<u8>) -> std::io::Result<usize> {
+    let mut total = 0;
+    loop {
+        let buf = r.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(total);
+        }
+        let (take, done) = match buf.iter().position(|b| *b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        if out.len() + take <= MAX_LINE_BYTES {
+            out.extend_from_slice(&buf[..take]);
+        }
+        r.consume(take);
+        total += take;
+        if done {
+            return Ok(total);
+        }
+    }
+}
+
+fn parse_json_line(text: &str) -> Result<Item, String> {
+    let v: Json = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let item = v.get("Item").ok_or("a line without \"Item\"")?;
+    super::attr::item_from_json(item).map_err(|e| e.message)
+}
+
+/// Whether braces and brackets outside strings close: an Ion value that
+/// does not parse yet but is not closed may go on on the next line.
+fn balanced(text: &str) -> bool {
+    let (mut depth, mut in_str, mut escaped) = (0i64, false, false);
+    for c in text.chars() {
+        if in_str {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => in_str = true,
+            '{' | '[' | '(' => depth += 1,
+            '}' | ']' | ')' => depth -= 1,
+            _ => {}
+        }
+    }
+    depth <= 0
+}
+
+/// The item of an Ion value `{Item:{...}}`; `None` for text without one
+/// (a version marker alone).
+fn parse_ion(text: &str) -> Result<Option<Item>, String> {
+    let mut reader = super::ion::Reader::new(text);
+    let Some(top) = reader.next_value()? else { return Ok(None) };
+    let super::ion::Ion::Struct(fields) = top else { return Err("a top-level value that is not a struct".into()) };
+    let Some((_, item)) = fields.into_iter().find(|(k, _)| k == "Item") else {
+        return Err("a value without Item".into());
+    };
+    match super::ion::to_value(item)? {
+        Value::M(m) => Ok(Some(m)),
+        _ => Err("Item is not a struct".into()),
+    }
+}
+
+/// A CSV line's fields (RFC 4180 quoting, with `delimiter`).
+fn split_csv(line: &str, delimiter: char) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut chars = line.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => field.push(c),
+            (false, '"') if field.is_empty() => quoted = true,
+            (false, c) if c == delimiter => fields.push(std::mem::take(&mut field)),
+            (false, c) => field.push(c),
+        }
+    }
+    fields.push(field);
+    fields
+}
+
+/// A CSV row as an item: key attributes in their declared types, every
+/// other non-empty cell a string (DynamoDB's CSV import).
+fn csv_item(header: &[String], fields: &[String], def: &TableDef) -> Result<Item, String> {
+    if fields.len() > header.len() {
+        return Err(format!("a row of {} fields under a header of {}", fields.len(), header.len()));
+    }
+    let mut item = Item::new();
+    for (name, cell) in header.iter().zip(fields) {
+        if cell.is_empty() {
+            continue;
+        }
+        let value = match def.attribute_definitions.iter().find(|a| &a.name == name).map(|a| a.ty.as_str()) {
+            Some("N") => Value::N(cell.parse().map_err(|_| format!("'{cell}' is not a number for key {name}"))?),
+            Some("B") => Value::B(
+                base64::Engine::decode(&base64::engine::general_purpose::STANDARD, cell)
+                    .map_err(|_| format!("'{cell}' is not base64 for key {name}"))?,
+            ),
+            _ => Value::S(cell.clone()),
+        };
+        item.insert(name.clone(), value);
+    }
+    Ok(item)
+}
+
+pub fn describe_import(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let arn = r.str("ImportArn")?;
+    super::backup::check_length("importArn", arn, 37, 1024)?;
+    Ok(json!({"ImportTableDescription": app.import_description(&app.import_of(arn)?)}))
+}
+
+pub fn list_imports(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let table = r.str_opt("TableArn")?.map(str::to_string);
+    let limit = r.int_opt("PageSize")?.unwrap_or(MAX_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{limit}' at 'pageSize' failed to satisfy constraint: Member must have value {} {}",
+            if limit < 1 { "greater than or equal to" } else { "less than or equal to" },
+            if limit < 1 { 1 } else { MAX_PAGE }
+        )));
+    }
+    let mut all: Vec<ImportRecord> =
+        records(app)?.into_iter().filter(|e| table.as_ref().is_none_or(|t| &app.table_arn(&e.table) == t)).collect();
+    all.sort_by(|a, b| a.id.cmp(&b.id));
+    let (page, more) = page(&all, r.str_opt("NextToken")?, limit as usize, |e| &e.id);
+    let list: Vec<Json> = page
+        .iter()
+        .map(|e| {
+            let mut o = Map::new();
+            o.insert("ImportArn".into(), json!(app.import_arn(e)));
+            o.insert("ImportStatus".into(), json!(e.status));
+            o.insert("TableArn".into(), json!(app.table_arn(&e.table)));
+            o.insert("S3BucketSource".into(), App::source_json(e));
+            o.insert(
+                "CloudWatchLogGroupArn".into(),
+                json!(format!("arn:aws:logs:{}:{}:log-group:/aws-dynamodb/imports:*", app.region, super::ACCOUNT_ID)),
+            );
+            o.insert("InputFormat".into(), json!(e.format));
+            o.insert("StartTime".into(), json!(e.start));
+            if let Some(end) = e.end {
+                o.insert("EndTime".into(), json!(end));
+            }
+            Json::Object(o)
+        })
+        .collect();
+    let mut out = json!({"ImportSummaryList": list});
+    if more && let Some(last) = page.last() {
+        out["NextToken"] = json!(last.id);
+    }
+    Ok(out)
+}
+
+/// At start: an import a restart interrupted is `FAILED` (the store has
+/// removed its table).
+pub fn fail_interrupted(app: &Arc<App>) {
+    let Ok(all) = records(app) else { return };
+    for mut e in all.into_iter().filter(|e| e.status == "IN_PROGRESS") {
+        e.status = "FAILED".into();
+        e.failure_code = Some("InternalServerError".into());
+        e.failure_message = Some("The import was interrupted by a restart of the server".into());
+        e.end = Some(now());
+        if let Err(err) = save(&app.store, &e) {
+            tracing::error!(import = %e.id, error = ?err.message, "recording an interrupted import failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_follow_rfc_4180_with_any_delimiter() {
+        assert_eq!(split_csv("a,\"b, c\",\"say \"\"hi\"\"\",", ','), vec!["a", "b, c", "say \"hi\"", ""]);
+        assert_eq!(split_csv("a|b", '|'), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn ion_values_may_span_lines() {
+        assert!(!balanced("$ion_1_0 {Item:{a:\"}\","));
+        assert!(balanced("{Item:{a:1.}}"));
+        assert_eq!(parse_ion("$ion_1_0").unwrap(), None);
+    }
+}
