@@ -2,6 +2,7 @@
 //! to a running server (`deploy`, `invoke`, `functions`, `mappings`, `logs`).
 
 mod cli;
+mod data_cli;
 mod dev;
 
 use std::io::Write;
@@ -220,6 +221,72 @@ enum Command {
     Schedules {
         #[command(subcommand)]
         action: Option<ScheduleCommand>,
+        #[command(flatten)]
+        endpoint: EndpointArg,
+    },
+    /// Back a table up (CreateBackup), with a progress bar, until it is AVAILABLE.
+    Backup {
+        table: String,
+        /// The backup's name (default: the table's, with the time).
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        endpoint: EndpointArg,
+    },
+    /// Restore a backup (its ARN) or a table's point in time (its name or
+    /// ARN) into a new table, with a progress bar, until it is ACTIVE.
+    Restore {
+        /// A backup ARN, or the name or ARN of a table with point-in-time recovery.
+        source: String,
+        /// The new table.
+        target: String,
+        /// The moment to restore a table to (epoch seconds, or
+        /// 2026-12-04T19:00:00Z); default: the latest restorable.
+        #[arg(long)]
+        time: Option<String>,
+        #[command(flatten)]
+        endpoint: EndpointArg,
+    },
+    /// Export a table (ExportTableToPointInTime; it needs point-in-time
+    /// recovery) into a bucket of the server's --s3-dir.
+    Export {
+        table: String,
+        #[arg(long)]
+        bucket: String,
+        #[arg(long)]
+        prefix: Option<String>,
+        /// DYNAMODB_JSON or ION.
+        #[arg(long, default_value = "DYNAMODB_JSON")]
+        format: String,
+        /// The moment to export (default: the latest).
+        #[arg(long)]
+        time: Option<String>,
+        #[command(flatten)]
+        endpoint: EndpointArg,
+    },
+    /// Import files into a new table (ImportTable): a local file or
+    /// directory (copied into the server's --s3-dir when it runs on this
+    /// machine), or with --bucket a key prefix of that bucket.
+    Import {
+        /// A file or directory (DynamoDB JSON, ION or CSV, maybe .gz or
+        /// .zst), or with --bucket a key prefix.
+        path: String,
+        /// The new table.
+        table: String,
+        /// The partition key, `name:S` (or :N, :B).
+        #[arg(long)]
+        key: String,
+        /// The sort key, `name:S` (or :N, :B).
+        #[arg(long)]
+        sort: Option<String>,
+        #[arg(long)]
+        bucket: Option<String>,
+        /// DYNAMODB_JSON, ION or CSV (default: from the file name).
+        #[arg(long)]
+        format: Option<String>,
+        /// GZIP, ZSTD or NONE (default: from the file name).
+        #[arg(long)]
+        compression: Option<String>,
         #[command(flatten)]
         endpoint: EndpointArg,
     },
@@ -501,6 +568,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Functions { endpoint } => cli::functions(&endpoint.parse()?).await?,
         Command::Mappings { endpoint } => cli::mappings(&endpoint.parse()?).await?,
         Command::Logs { function, follow, endpoint } => cli::logs(&function, follow, &endpoint.parse()?).await?,
+        Command::Backup { table, name, endpoint } => {
+            data_cli::backup(&table, name.as_deref(), &endpoint.parse()?).await?
+        }
+        Command::Restore { source, target, time, endpoint } => {
+            data_cli::restore(&source, &target, time.as_deref(), &endpoint.parse()?).await?
+        }
+        Command::Export { table, bucket, prefix, format, time, endpoint } => {
+            data_cli::export(&table, &bucket, prefix.as_deref(), &format, time.as_deref(), &endpoint.parse()?).await?
+        }
+        Command::Import { path, table, key, sort, bucket, format, compression, endpoint } => {
+            let source = data_cli::ImportSource {
+                path: &path,
+                bucket: bucket.as_deref(),
+                format: format.as_deref(),
+                compression: compression.as_deref(),
+            };
+            data_cli::import(source, &table, &key, sort.as_deref(), &endpoint.parse()?).await?
+        }
     }
     Ok(())
 }

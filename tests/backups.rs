@@ -1250,3 +1250,142 @@ fn the_aws_cli_backs_up_exports_and_imports() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+/// `kill -9` while a backup, an export and an import run: afterwards none
+/// is left half-done and marked finished, the source is intact, and each
+/// either finished or is reported failed (a backup cut short is gone).
+#[tokio::test]
+async fn sigkill_during_backup_export_and_import_leaves_nothing_half_done() {
+    use aws_sdk_dynamodb::types::{ExportStatus, ImportStatus, InputFormat};
+    let dir = tempfile::tempdir().unwrap();
+    let args: Vec<&OsStr> = vec!["--data-dir".as_ref(), dir.path().as_os_str()];
+    let (mut child, endpoint) = common::spawn_server(&args);
+    let c = client(&endpoint);
+    create_orders(&c, "big").await;
+    put_orders(&c, "big", 0, 6000).await;
+    enable_pitr(&c, "big", None).await;
+    // An import source: a large DynamoDB JSON file.
+    let src = dir.path().join("s3/seed/data");
+    std::fs::create_dir_all(&src).unwrap();
+    let mut lines = String::new();
+    for i in 0..50_000 {
+        lines
+            .push_str(&format!("{{\"Item\":{{\"pk\":{{\"S\":\"k{i}\"}},\"v\":{{\"S\":\"{}\"}}}}}}\n", "y".repeat(200)));
+    }
+    std::fs::write(src.join("items.json"), lines).unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let arn = c.describe_table().table_name("big").send().await.unwrap().table.unwrap().table_arn.unwrap();
+
+    let (c1, c2, c3) = (c.clone(), c.clone(), c.clone());
+    let backup =
+        tokio::spawn(async move { c1.create_backup().table_name("big").backup_name("cut-short").send().await });
+    let export =
+        tokio::spawn(
+            async move { c2.export_table_to_point_in_time().table_arn(arn).s3_bucket("exports").send().await },
+        );
+    let import = tokio::spawn(async move {
+        c3.import_table()
+            .s3_bucket_source(aws_sdk_dynamodb::types::S3BucketSource::builder().s3_bucket("seed").build().unwrap())
+            .input_format(InputFormat::DynamodbJson)
+            .table_creation_parameters(creation("seeded"))
+            .send()
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    child.kill().expect("SIGKILL the server");
+    child.wait().unwrap();
+    let (_, _, _) = (backup.await, export.await, import.await);
+
+    let (mut child, endpoint) = common::spawn_server(&args);
+    let c = client(&endpoint);
+    assert_eq!(scan_count(&c, "big").await, 6000, "the source is intact");
+    for b in c.list_backups().send().await.unwrap().backup_summaries() {
+        assert_eq!(b.backup_status(), Some(&BackupStatus::Available), "{b:?}");
+        let restored = format!("from-{}", b.backup_name().unwrap());
+        c.restore_table_from_backup()
+            .target_table_name(&restored)
+            .backup_arn(b.backup_arn().unwrap())
+            .send()
+            .await
+            .unwrap();
+        wait_active(&c, &restored).await;
+        assert_eq!(scan_count(&c, &restored).await, 6000);
+    }
+    for e in c.list_exports().send().await.unwrap().export_summaries() {
+        let d =
+            c.describe_export().export_arn(e.export_arn().unwrap()).send().await.unwrap().export_description.unwrap();
+        match d.export_status.unwrap() {
+            ExportStatus::Completed => assert_eq!(d.item_count, Some(6000)),
+            ExportStatus::Failed => assert!(d.failure_message.is_some()),
+            other => panic!("export left {other:?}"),
+        }
+    }
+    for i in c.list_imports().send().await.unwrap().import_summary_list() {
+        let d = c
+            .describe_import()
+            .import_arn(i.import_arn().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .import_table_description
+            .unwrap();
+        match d.import_status.unwrap() {
+            ImportStatus::Completed => assert_eq!(scan_count(&c, "seeded").await, 50_000),
+            ImportStatus::Failed => {
+                assert!(d.failure_message.is_some());
+                let e = c.describe_table().table_name("seeded").send().await.unwrap_err();
+                assert_eq!(code(&e), "ResourceNotFoundException");
+            }
+            other => panic!("import left {other:?}"),
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// `tidepool backup`, `restore`, `export` and `import` against a running
+/// server, as a user seeds and protects a prototype.
+#[tokio::test]
+async fn the_cli_backs_up_restores_exports_and_imports() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut server, endpoint) = common::spawn_server(&[OsStr::new("--data-dir"), data.as_os_str()]);
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tidepool"))
+            .args(args)
+            .env("TIDEPOOL_ENDPOINT", &endpoint)
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("run tidepool");
+        assert!(out.status.success(), "tidepool {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // Seed a prototype from a local CSV file.
+    let csv = dir.path().join("people.csv");
+    let mut text = String::from("id,name,city\n");
+    for i in 0..500 {
+        text.push_str(&format!("u{i},Name {i},City {}\n", i % 7));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let out = run(&["import", csv.to_str().unwrap(), "people", "--key", "id:S"]);
+    assert!(out.contains("table people imported: 500 items"), "{out}");
+    let c = client(&endpoint);
+    assert_eq!(scan_count(&c, "people").await, 500);
+
+    let out = run(&["backup", "people", "--name", "before-change"]);
+    assert!(out.contains("AVAILABLE: 500 items"), "{out}");
+    let arn = out.split_whitespace().nth(1).unwrap().to_string();
+    c.delete_item().table_name("people").key("id", s("u1")).send().await.unwrap();
+    let out = run(&["restore", &arn, "people-restored"]);
+    assert!(out.contains("table people-restored ACTIVE: 500 items"), "{out}");
+
+    enable_pitr(&c, "people", None).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let out = run(&["export", "people", "--bucket", "backups", "--prefix", "daily"]);
+    assert!(out.contains("COMPLETED: 499 items"), "{out}");
+    assert!(data.join("s3/backups/daily/AWSDynamoDB").is_dir());
+    let out = run(&["restore", "people", "people-latest"]);
+    assert!(out.contains("table people-latest ACTIVE: 499 items"), "{out}");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

@@ -387,7 +387,11 @@ pub fn export_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let spawned = std::thread::Builder::new().name("tidepool-export".into()).spawn(move || {
         let _slot = slot;
         tidepool_store::lower_this_thread();
-        let result = write_export(&store, &dir, &arn_prefix, &mut running);
+        let (total_items, total_bytes) =
+            store.table(&running.table).map(|t| (t.stats().items, t.stats().bytes)).unwrap_or((0, 0));
+        let tracked = store.track(&running.id, total_items, total_bytes);
+        let result = write_export(&store, &dir, &arn_prefix, &mut running, &tracked.progress);
+        drop(tracked);
         match result {
             Ok(()) => running.status = "COMPLETED".into(),
             Err(e) => {
@@ -432,7 +436,13 @@ fn io_err(e: impl std::fmt::Display) -> String {
 }
 
 /// Writes the export's files; fills in its counts and manifest key.
-fn write_export(store: &tidepool_store::Store, bucket: &Path, _arn: &str, r: &mut ExportRecord) -> Result<(), String> {
+fn write_export(
+    store: &tidepool_store::Store,
+    bucket: &Path,
+    _arn: &str,
+    r: &mut ExportRecord,
+    progress: &tidepool_store::backup::Progress,
+) -> Result<(), String> {
     let key_prefix = match r.prefix.as_deref().map(|p| p.trim_end_matches('/')) {
         Some(p) if !p.is_empty() => format!("{p}/AWSDynamoDB/{}", r.id),
         _ => format!("AWSDynamoDB/{}", r.id),
@@ -463,6 +473,7 @@ fn write_export(store: &tidepool_store::Store, bucket: &Path, _arn: &str, r: &mu
         f.items += 1;
         items += 1;
         bytes += size;
+        progress.add(1, size);
         if f.items >= ITEMS_PER_FILE {
             files.push(close(current.take().expect("a data file"))?);
         }

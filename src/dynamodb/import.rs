@@ -228,7 +228,10 @@ pub fn import_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         let _slot = slot;
         let mut load = load;
         load.lower_priority();
-        match run_import(&dir, &def, &format, &mut running, &mut load) {
+        let tracked = store.track(&running.id, 0, 0);
+        let outcome = run_import(&dir, &def, &format, &mut running, &mut load, &tracked.progress);
+        drop(tracked);
+        match outcome {
             Ok(()) => match load.finish() {
                 Ok(stats) => {
                     running.status = "COMPLETED".into();
@@ -303,13 +306,18 @@ fn run_import(
     format: &Format,
     r: &mut ImportRecord,
     load: &mut tidepool_store::backup::BulkLoad,
+    progress: &tidepool_store::backup::Progress,
 ) -> Result<(), (String, String)> {
     let prefix = r.prefix.clone().unwrap_or_default();
     let found = objects(bucket, &prefix)?;
+    let total: u64 = found.iter().filter_map(|(_, p)| p.metadata().ok()).map(|m| m.len()).sum();
+    progress.total_bytes.store(total, std::sync::atomic::Ordering::Relaxed);
     if found.is_empty() {
         return Err(("ImportSourceNotFound".into(), format!("No objects were found in s3://{}/{prefix}", r.bucket)));
     }
     for (key, path) in found {
+        // Progress counts the file's bytes as stored (compressed or not).
+        let size = path.metadata().map(|m| m.len()).unwrap_or(0);
         let file = std::fs::File::open(&path).map_err(|e| ("S3AccessDenied".to_string(), format!("{key}: {e}")))?;
         let reader: Box<dyn Read> = match r.compression.as_str() {
             "GZIP" => Box::new(flate2::read::MultiGzDecoder::new(file)),
@@ -379,6 +387,7 @@ fn run_import(
                 }
             };
             r.processed_items += 1;
+            progress.add(1, 0);
             let item = match parsed.and_then(|i| i.ok_or_else(|| "no item".to_string())) {
                 Ok(item) => item,
                 Err(e) => {
@@ -400,6 +409,7 @@ fn run_import(
             r.processed_items += 1;
             r.errors += 1;
         }
+        progress.add(0, size);
     }
     Ok(())
 }

@@ -184,6 +184,8 @@ pub fn routes() -> Router<Arc<App>> {
     router = route(router, "/tidepool/schedules", get(list_schedules));
     router = route(router, "/tidepool/schedules/{name}", get(get_schedule).put(put_schedule).delete(delete_schedule));
     router = route(router, "/tidepool/reset", post(reset));
+    router = route(router, "/tidepool/progress/{id}", get(progress));
+    router = route(router, "/tidepool/info", get(info));
     router = router.route("/tidepool", any(unknown_operation)).route("/tidepool/{*rest}", any(unknown_operation));
     for version in API_VERSIONS {
         router = router
@@ -1761,6 +1763,40 @@ fn stage_deploy(body: Vec<u8>, dir: &std::path::Path) -> Result<(manifest::Manif
 /// "CodeBodies": {"Bytes", "MaxBytes"}, "InvokeBodies": {...},
 /// "ControlBodies": {...}, "GuestMemory": {"ReservedMB", "MaxMB", "Waiting"},
 /// "RequestBytes": {...}, "ResponseBytes", "LogLineBytes", "StoreRequestBytes"}`.
+/// `GET /tidepool/progress/{id}`: how far a running backup (its id), restore
+/// (`restore:<table>`), export or import (its id) has come, for the CLI's
+/// progress bars: `{"Items", "Bytes", "TotalItems", "TotalBytes"}` (a total
+/// of 0 is unknown). 404 once the job has ended (its API says how).
+async fn progress(State(app): State<Arc<App>>, PathParam(id): PathParam) -> ApiResult {
+    use std::sync::atomic::Ordering::Relaxed;
+    let p =
+        app.store.progress(&id).ok_or_else(|| LambdaError::not_found(format!("No job in progress is called {id}")))?;
+    Ok(reply(
+        StatusCode::OK,
+        &json!({
+            "Id": id,
+            "Items": p.items.load(Relaxed),
+            "Bytes": p.bytes.load(Relaxed),
+            "TotalItems": p.total_items.load(Relaxed),
+            "TotalBytes": p.total_bytes.load(Relaxed),
+        }),
+    ))
+}
+
+/// `GET /tidepool/info`: where the server keeps its data and its "S3
+/// buckets" (the CLI's `tidepool import` of a local file copies it there
+/// when it runs on the same machine).
+async fn info(State(app): State<Arc<App>>) -> ApiResult {
+    Ok(reply(
+        StatusCode::OK,
+        &json!({
+            "DataDir": app.store.path().display().to_string(),
+            "S3Dir": app.s3_dir.display().to_string(),
+            "Region": app.region,
+        }),
+    ))
+}
+
 async fn limits(State(app): State<Arc<App>>) -> ApiResult {
     let lambda = lambda_state(&app)?;
     let queue = lambda.events.usage();

@@ -64,6 +64,40 @@ const RESTORE_BATCH_ENTRIES: usize = 10_000;
 
 const META_BACKUP: &[u8] = b"backup\0";
 
+/// How far a running job has come (a backup, a restore, or a job of the
+/// layers above: an export, an import), for progress bars.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub items: std::sync::atomic::AtomicU64,
+    pub bytes: std::sync::atomic::AtomicU64,
+    /// What the job expects to do, when known (0: unknown).
+    pub total_items: std::sync::atomic::AtomicU64,
+    pub total_bytes: std::sync::atomic::AtomicU64,
+}
+
+impl Progress {
+    pub fn add(&self, items: u64, bytes: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.items.fetch_add(items, Relaxed);
+        self.bytes.fetch_add(bytes, Relaxed);
+    }
+}
+
+/// A job's entry in the store's progress registry, removed on drop.
+pub struct Tracked {
+    pub progress: Arc<Progress>,
+    jobs: std::sync::Weak<Mutex<std::collections::HashMap<String, Arc<Progress>>>>,
+    id: String,
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        if let Some(jobs) = self.jobs.upgrade() {
+            lock(&jobs).remove(&self.id);
+        }
+    }
+}
+
 /// A backup's state, as DynamoDB's `BackupStatus` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BackupStatus {
@@ -169,6 +203,7 @@ fn not_found(id: &str) -> StoreError {
 
 /// A backup taken but not yet written: [`BackupJob::run`] writes it.
 pub struct BackupJob {
+    tracked: Tracked,
     store: std::sync::Weak<crate::db::Inner>,
     backup: Backup,
     snapshot: fjall::Snapshot,
@@ -195,7 +230,7 @@ impl BackupJob {
     fn write(self) -> Result<Backup> {
         use fjall::Readable;
         crate::db::lower_this_thread();
-        let BackupJob { store, mut backup, snapshot, items, _slot } = self;
+        let BackupJob { tracked, store, mut backup, snapshot, items, _slot } = self;
         let dir = {
             let Some(s) = Store::from_weak(&store) else { return Err(closed()) };
             s.path().join(BACKUPS_DIR)
@@ -220,7 +255,9 @@ impl BackupJob {
                 let raw = crate::stream::stored_item(&v)?;
                 let item = decode_item(raw)?;
                 count += 1;
-                bytes += item_size(&item) as u64;
+                let size = item_size(&item) as u64;
+                bytes += size;
+                tracked.progress.add(1, size);
                 block.extend_from_slice(&(raw.len() as u32).to_le_bytes());
                 block.extend_from_slice(raw);
                 if block.len() >= BLOCK_BYTES {
@@ -495,6 +532,7 @@ impl Drop for BulkLoad {
 
 /// A restore's writes: items and index entries in batches, and the counts.
 struct Loader<'a> {
+    progress: Arc<Progress>,
     store: &'a Store,
     handle: &'a crate::TableHandle,
     batch: fjall::OwnedWriteBatch,
@@ -506,7 +544,9 @@ impl Loader<'_> {
     fn put(&mut self, item: &crate::value::Item) -> Result<()> {
         let def = &self.handle.def;
         self.count += 1;
-        self.bytes += item_size(item) as u64;
+        let size = item_size(item) as u64;
+        self.bytes += size;
+        self.progress.add(1, size);
         self.batch.insert(&self.handle.items, item_key(&def.key_schema, item), encode_item_value(item));
         for idx in &def.indexes {
             if let Some(k) = index_key(idx, &def.key_schema, item) {
@@ -528,6 +568,21 @@ impl Loader<'_> {
 }
 
 impl Store {
+    /// Registers a job's progress under `id` (until the guard drops).
+    pub fn track(&self, id: &str, total_items: u64, total_bytes: u64) -> Tracked {
+        let progress = Arc::new(Progress::default());
+        progress.total_items.store(total_items, std::sync::atomic::Ordering::Relaxed);
+        progress.total_bytes.store(total_bytes, std::sync::atomic::Ordering::Relaxed);
+        let jobs = &self.inner().progress;
+        lock(jobs).insert(id.to_string(), progress.clone());
+        Tracked { progress, jobs: Arc::downgrade(jobs), id: id.to_string() }
+    }
+
+    /// A running job's progress (`None` once it has ended).
+    pub fn progress(&self, id: &str) -> Option<Arc<Progress>> {
+        lock(&self.inner().progress).get(id).cloned()
+    }
+
     fn backup_path(&self, id: &str) -> PathBuf {
         self.path().join(BACKUPS_DIR).join(format!("{id}.tpbk"))
     }
@@ -582,7 +637,9 @@ impl Store {
             bytes: 0,
         };
         self.put_backup(&backup)?;
-        Ok(BackupJob { store: self.downgrade(), backup, snapshot, items: handle.items.clone(), _slot: slot })
+        let stats = handle.stats();
+        let tracked = self.track(&backup.id, stats.items, stats.bytes);
+        Ok(BackupJob { tracked, store: self.downgrade(), backup, snapshot, items: handle.items.clone(), _slot: slot })
     }
 
     /// Removes the record of a backup still `CREATING` whose job is gone
@@ -818,7 +875,26 @@ impl Store {
         // What an interrupted attempt left behind goes first.
         self.clear_keyspace(&handle.items)?;
         self.clear_keyspace(&handle.index)?;
-        let mut loader = Loader { store: self, handle, batch: self.inner().db.batch(), count: 0, bytes: 0 };
+        // Progress goes by the restored table's name (`restore:<name>`).
+        let total = match &summary.source {
+            RestoreSource::Backup(id) => self.backup(id).map(|b| (b.items, b.bytes)).unwrap_or((0, 0)),
+            RestoreSource::PointInTime { table, .. } => self
+                .all_tables()
+                .iter()
+                .find(|t| t.def.id == *table)
+                .map(|t| (t.stats().items, t.stats().bytes))
+                .unwrap_or((0, 0)),
+            RestoreSource::Import(_) => (0, 0),
+        };
+        let tracked = self.track(&format!("restore:{}", handle.def.name), total.0, total.1);
+        let mut loader = Loader {
+            progress: tracked.progress.clone(),
+            store: self,
+            handle,
+            batch: self.inner().db.batch(),
+            count: 0,
+            bytes: 0,
+        };
         let finished = match &summary.source {
             RestoreSource::Import(_) => return Ok(true),
             RestoreSource::Backup(id) => self.load_backup(id, &mut loader)?,

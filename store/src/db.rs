@@ -195,6 +195,8 @@ pub(crate) struct Inner {
     pub(crate) history_clock: crate::history::HistoryClock,
     /// Background jobs holding a handle to the store (see `Store::hold`).
     background: Arc<AtomicUsize>,
+    /// Running jobs' progress by id (`backup.rs`, `Store::track`).
+    pub(crate) progress: Arc<Mutex<HashMap<String, Arc<crate::backup::Progress>>>>,
 }
 
 /// A background job's hold on the store (see [`Store::hold`]).
@@ -527,6 +529,7 @@ impl Store {
                 history,
                 history_clock: Default::default(),
                 background: Arc::new(AtomicUsize::new(0)),
+                progress: Arc::default(),
             }),
         };
         store.adopt_legacy_streams()?;
