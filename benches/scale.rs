@@ -756,6 +756,11 @@ async fn recovery(server: &Server, size: u64, opts: &Opts, fresh: Arc<AtomicU64>
         l.sort();
         pct(&l, 0.99)
     };
+    let count = |out: Json| out["Table"]["ItemCount"].as_u64().unwrap_or(0);
+    println!(
+        "| (the table now holds {} items) | | | | | |",
+        count(c.ddb_ok("DescribeTable", &json!({"TableName": TABLE})).await)
+    );
     let idle_p99 = sample_for(5).await;
     let (stop, second) = sampler_of(addr, size, true);
     let t0 = Instant::now();
@@ -840,6 +845,10 @@ async fn recovery(server: &Server, size: u64, opts: &Opts, fresh: Arc<AtomicU64>
         version * 86_400.0 * 1000.0 / 1e9
     );
     tokio::time::sleep(Duration::from_millis(1100)).await;
+    println!(
+        "| (the table now holds {} items) | | | | | |",
+        count(c.ddb_ok("DescribeTable", &json!({"TableName": TABLE})).await)
+    );
     let t0 = Instant::now();
     let target = format!("{TABLE}-pitr");
     c.ddb_ok(

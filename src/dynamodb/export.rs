@@ -5,7 +5,7 @@
 //! `<s3-dir>/<bucket>/<prefix>/AWSDynamoDB/<export id>/`, laid out as on S3:
 //! `_started`, `data/<name>.json.gz` (or `.ion.gz`) of gzipped lines,
 //! `manifest-files.json` (one line per data file: item count, MD5, ETag,
-//! key), `manifest-summary.json` and an `.md5` of each manifest. The summary
+//! key), `manifest-summary.json` and a `.checksum` of each manifest. The summary
 //! is written last, after every data file is fsynced: an export whose
 //! summary exists is whole. An export a restart interrupted is `FAILED`.
 
@@ -322,6 +322,15 @@ pub fn export_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     if let Some(t) = &token
         && let Some(existing) = records(app)?.into_iter().find(|e| e.client_token.as_deref() == Some(t.as_str()))
     {
+        // The same token for another export is a conflict, as on DynamoDB.
+        if existing.table != name || existing.bucket != bucket || existing.prefix != prefix || existing.format != format
+        {
+            return Err(ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "ExportConflictException",
+                format!("The client token {t} was used by another export request"),
+            ));
+        }
         return Ok(json!({"ExportDescription": app.export_description(&existing)}));
     }
     let table = app.store.table(name).map_err(|_| {
@@ -386,6 +395,7 @@ pub fn export_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let mut running = record.clone();
     let spawned = std::thread::Builder::new().name("tidepool-export".into()).spawn(move || {
         let _slot = slot;
+        let _hold = store.hold();
         tidepool_store::lower_this_thread();
         let (total_items, total_bytes) =
             store.table(&running.table).map(|t| (t.stats().items, t.stats().bytes)).unwrap_or((0, 0));
@@ -426,9 +436,26 @@ pub fn export_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
 /// A data file being written: gzip over the file, with its MD5 and count.
 struct DataFile {
     key: String,
-    path: PathBuf,
-    gz: flate2::write::GzEncoder<std::fs::File>,
+    gz: flate2::write::GzEncoder<Md5Writer>,
     items: u64,
+}
+
+/// A file whose MD5 is computed as it is written (never read back).
+struct Md5Writer {
+    file: std::fs::File,
+    md5: md5::Context,
+}
+
+impl Write for Md5Writer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.md5.consume(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
 }
 
 fn io_err(e: impl std::fmt::Display) -> String {
@@ -459,14 +486,10 @@ fn write_export(
         if current.is_none() {
             let name = format!("{}.{ext}", uuid::Uuid::new_v4().simple());
             let key = format!("{key_prefix}/data/{name}");
-            let path = root.join("data").join(&name);
-            let file = std::fs::File::create(&path).map_err(io_err)?;
-            *current = Some(DataFile {
-                key,
-                path,
-                gz: flate2::write::GzEncoder::new(file, flate2::Compression::fast()),
-                items: 0,
-            });
+            let file = std::fs::File::create(root.join("data").join(&name)).map_err(io_err)?;
+            let out = Md5Writer { file, md5: md5::Context::new() };
+            *current =
+                Some(DataFile { key, gz: flate2::write::GzEncoder::new(out, flate2::Compression::fast()), items: 0 });
         }
         let f = current.as_mut().expect("a data file");
         f.gz.write_all(&line).map_err(io_err)?;
@@ -481,6 +504,7 @@ fn write_export(
     };
     let at_us = |t: f64| (t * 1_000_000.0).round() as u64;
     let mut failed: Option<String> = None;
+    let mut seen = 0u64;
     match (r.from, r.to) {
         (Some(from), Some(to)) => {
             let new_and_old = r.view.as_deref() != Some("NEW_IMAGE");
@@ -499,6 +523,11 @@ fn write_export(
         _ => {
             store
                 .items_at(r.table_internal, at_us(r.export_time), |item| {
+                    seen += 1;
+                    if seen.is_multiple_of(10_000) && store.closing() {
+                        failed = Some("The server stopped during the export".into());
+                        return Ok(false);
+                    }
                     let size = tidepool_store::value::item_size(&item) as u64;
                     let line = if ion { super::ion::export_line(&item).into_bytes() } else { json_line(&item) };
                     if let Err(e) = emit(line, size, &mut current) {
@@ -526,7 +555,7 @@ fn write_export(
     }
     let files_key = format!("{key_prefix}/manifest-files.json");
     write_synced(&root.join("manifest-files.json"), manifest.as_bytes())?;
-    write_synced(&root.join("manifest-files.md5"), md5_b64(manifest.as_bytes()).as_bytes())?;
+    write_synced(&root.join("manifest-files.checksum"), md5_b64(manifest.as_bytes()).as_bytes())?;
     r.items = items;
     r.bytes = bytes;
     let summary_key = format!("{key_prefix}/manifest-summary.json");
@@ -555,7 +584,7 @@ fn write_export(
         summary["outputView"] = json!(r.view.as_deref().unwrap_or("NEW_AND_OLD_IMAGES"));
     }
     let text = summary.to_string();
-    write_synced(&root.join("manifest-summary.md5"), md5_b64(text.as_bytes()).as_bytes())?;
+    write_synced(&root.join("manifest-summary.checksum"), md5_b64(text.as_bytes()).as_bytes())?;
     write_synced(&root.join("manifest-summary.json"), text.as_bytes())?;
     r.manifest = Some(summary_key);
     Ok(())
@@ -609,11 +638,9 @@ fn md5_b64(bytes: &[u8]) -> String {
 
 /// Finishes a data file (fsynced); its key, count, MD5 (base64) and ETag.
 fn close(f: DataFile) -> Result<(String, u64, String, String), String> {
-    let file = f.gz.finish().map_err(io_err)?;
-    file.sync_all().map_err(io_err)?;
-    drop(file);
-    let bytes = std::fs::read(&f.path).map_err(io_err)?;
-    let digest = md5::compute(&bytes);
+    let out = f.gz.finish().map_err(io_err)?;
+    out.file.sync_all().map_err(io_err)?;
+    let digest = out.md5.compute();
     Ok((f.key, f.items, base64::engine::general_purpose::STANDARD.encode(digest.0), format!("{digest:x}")))
 }
 

@@ -192,6 +192,14 @@ pub fn import_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     if let Some(t) = &token
         && let Some(existing) = records(app)?.into_iter().find(|e| e.client_token.as_deref() == Some(t.as_str()))
     {
+        // The same token for another import is a conflict, as on DynamoDB.
+        if existing.creation != creation_json || existing.bucket != bucket || existing.prefix != prefix {
+            return Err(ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "ImportConflictException",
+                format!("The client token {t} was used by another import request"),
+            ));
+        }
         return Ok(json!({"ImportTableDescription": app.import_description(&existing)}));
     }
     let id = new_id();
@@ -226,6 +234,7 @@ pub fn import_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let mut running = record.clone();
     let spawned = std::thread::Builder::new().name("tidepool-import".into()).spawn(move || {
         let _slot = slot;
+        let _hold = store.hold();
         let mut load = load;
         load.lower_priority();
         let tracked = store.track(&running.id, 0, 0);
@@ -260,7 +269,14 @@ pub fn import_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     });
     if let Err(e) = spawned {
         tracing::error!(error = %e, "could not start an import thread");
-        return Err(ApiError::internal());
+        // The load went with the closure: its table is removed.
+        let mut failed = record.clone();
+        failed.status = "FAILED".into();
+        failed.failure_code = Some("InternalServerError".into());
+        failed.failure_message = Some("The import could not start".into());
+        failed.end = Some(now());
+        save(&app.store, &failed)?;
+        return Ok(json!({"ImportTableDescription": app.import_description(&failed)}));
     }
     let shown = rx.recv_timeout(ANSWER_WAIT).unwrap_or(record);
     tracing::info!(table = %shown.table, import = %shown.id, status = %shown.status, "import started");
@@ -269,15 +285,20 @@ pub fn import_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
 
 /// Every file under `bucket` whose key starts with `prefix`, in key order.
 fn objects(bucket: &Path, prefix: &str) -> Result<Vec<(String, PathBuf)>, (String, String)> {
-    fn walk(dir: &Path, rel: &str, out: &mut Vec<(String, PathBuf)>) -> std::io::Result<()> {
+    /// Files whose key starts with `prefix`, descending only into
+    /// directories that can hold such keys; stops past [`MAX_OBJECTS`].
+    fn walk(dir: &Path, rel: &str, prefix: &str, out: &mut Vec<(String, PathBuf)>) -> std::io::Result<()> {
         for e in std::fs::read_dir(dir)? {
             let e = e?;
             let name = e.file_name().to_string_lossy().into_owned();
             let key = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
             let kind = e.file_type()?;
             if kind.is_dir() {
-                walk(&e.path(), &key, out)?;
-            } else if kind.is_file() {
+                let as_dir = format!("{key}/");
+                if as_dir.starts_with(prefix) || prefix.starts_with(&as_dir) {
+                    walk(&e.path(), &key, prefix, out)?;
+                }
+            } else if kind.is_file() && key.starts_with(prefix) {
                 out.push((key, e.path()));
             }
             if out.len() > MAX_OBJECTS {
@@ -286,11 +307,10 @@ fn objects(bucket: &Path, prefix: &str) -> Result<Vec<(String, PathBuf)>, (Strin
         }
         Ok(())
     }
-    let mut all = Vec::new();
+    let mut found = Vec::new();
     if bucket.is_dir() {
-        walk(bucket, "", &mut all).map_err(|e| ("S3AccessDenied".to_string(), e.to_string()))?;
+        walk(bucket, "", prefix, &mut found).map_err(|e| ("S3AccessDenied".to_string(), e.to_string()))?;
     }
-    let mut found: Vec<(String, PathBuf)> = all.into_iter().filter(|(k, _)| k.starts_with(prefix)).collect();
     found.sort();
     if found.len() > MAX_OBJECTS {
         return Err(("ValidationError".into(), format!("More than {MAX_OBJECTS} objects match the prefix; narrow it")));
@@ -333,15 +353,22 @@ fn run_import(
             _ => None,
         };
         let mut line = Vec::new();
-        let mut ion_text = String::new();
+        let mut ion = IonGather::default();
+        let mut pending: Option<Item> = None;
         loop {
             line.clear();
-            let n = read_line(&mut lines, &mut line)
+            let (n, too_long) = read_line(&mut lines, &mut line)
                 .map_err(|e| ("InvalidCompression".to_string(), format!("{key}: {e}")))?;
             if n == 0 {
                 break;
             }
             r.processed_bytes += n as u64;
+            if too_long {
+                r.processed_items += 1;
+                r.errors += 1;
+                ion.clear();
+                continue;
+            }
             let text = match std::str::from_utf8(&line) {
                 Ok(t) => t.trim_end_matches(['\n', '\r']),
                 Err(_) => {
@@ -356,56 +383,61 @@ fn run_import(
             let parsed: Result<Option<Item>, String> = match format {
                 Format::DynamoJson => parse_json_line(text).map(Some),
                 Format::Ion => {
-                    // An Ion value may span lines: gather until one parses.
-                    ion_text.push_str(text);
-                    ion_text.push('\n');
-                    match parse_ion(&ion_text) {
-                        Ok(Some(item)) => {
-                            ion_text.clear();
-                            Ok(Some(item))
+                    // Values may span lines: gather until the braces and
+                    // brackets close, then read every value gathered.
+                    ion.push(text);
+                    if !ion.closed() {
+                        if ion.text.len() > MAX_LINE_BYTES {
+                            r.processed_items += 1;
+                            r.errors += 1;
+                            ion.clear();
                         }
-                        Ok(None) => {
-                            ion_text.clear();
-                            continue;
+                        continue;
+                    }
+                    let values = parse_ion(&ion.text);
+                    ion.clear();
+                    match values {
+                        Ok(items) if items.is_empty() => continue,
+                        Ok(items) => {
+                            let last = items.len() - 1;
+                            for (n, item) in items.into_iter().enumerate() {
+                                if n < last {
+                                    r.processed_items += 1;
+                                    progress.add(1, 0);
+                                    accept(r, def, load, item)?;
+                                } else {
+                                    pending = Some(item);
+                                }
+                            }
+                            Ok(pending.take())
                         }
-                        Err(_) if ion_text.len() < MAX_LINE_BYTES && !balanced(&ion_text) => continue,
-                        Err(e) => {
-                            ion_text.clear();
-                            Err(e)
-                        }
+                        Err(e) => Err(e),
                     }
                 }
-                Format::Csv { delimiter, .. } => {
-                    let fields = split_csv(text, *delimiter);
-                    match &header {
-                        None => {
-                            header = Some(fields);
-                            continue;
-                        }
-                        Some(h) => csv_item(h, &fields, def).map(Some),
+                Format::Csv { delimiter, .. } => match (split_csv(text, *delimiter), &header) {
+                    (Ok(fields), None) => {
+                        header = Some(fields);
+                        continue;
                     }
-                }
+                    (Ok(fields), Some(h)) => csv_item(h, &fields, def).map(Some),
+                    (Err(e), _) => Err(e),
+                },
             };
             r.processed_items += 1;
             progress.add(1, 0);
-            let item = match parsed.and_then(|i| i.ok_or_else(|| "no item".to_string())) {
-                Ok(item) => item,
+            match parsed.and_then(|i| i.ok_or_else(|| "no item".to_string())) {
+                Ok(item) => accept(r, def, load, item)?,
                 Err(e) => {
                     r.errors += 1;
                     tracing::debug!(import = %r.id, object = %key, error = %e, "an import line was refused");
                     continue;
                 }
-            };
-            if def.check_key_attrs(&item, false).is_err() || item_size(&item) > MAX_ITEM_SIZE {
-                r.errors += 1;
-                continue;
             }
-            load.put(&item).map_err(|e| ("InternalServerError".to_string(), e.to_string()))?;
             if load.closing() {
                 return Err(("InternalServerError".into(), "The server stopped during the import".into()));
             }
         }
-        if !ion_text.trim().is_empty() {
+        if !ion.text.trim().is_empty() {
             r.processed_items += 1;
             r.errors += 1;
         }
@@ -414,25 +446,86 @@ fn run_import(
     Ok(())
 }
 
-/// One line (up to `\n`), bounded by [`MAX_LINE_BYTES`].
-fn read_line(r: &mut impl BufRead, out: &mut Vec<u8>) -> std::io::Result<usize> {
-    let mut total = 0;
+/// Puts an item DynamoDB would take (its key present and typed, at most
+/// 400 KB); counts one it would refuse as an error.
+fn accept(
+    r: &mut ImportRecord,
+    def: &TableDef,
+    load: &mut tidepool_store::backup::BulkLoad,
+    item: Item,
+) -> Result<(), (String, String)> {
+    if def.check_key_attrs(&item, false).is_err() || item_size(&item) > MAX_ITEM_SIZE {
+        r.errors += 1;
+        return Ok(());
+    }
+    load.put(&item).map_err(|e| ("InternalServerError".to_string(), e.to_string()))
+}
+
+/// Ion text gathered line by line until its braces and brackets close
+/// (tracked as lines arrive, outside strings and blobs).
+#[derive(Default)]
+struct IonGather {
+    text: String,
+    depth: i64,
+    in_string: bool,
+    escaped: bool,
+}
+
+impl IonGather {
+    fn push(&mut self, line: &str) {
+        for c in line.chars() {
+            if self.in_string {
+                match (self.escaped, c) {
+                    (true, _) => self.escaped = false,
+                    (false, '\\') => self.escaped = true,
+                    (false, '"') => self.in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match c {
+                '"' => self.in_string = true,
+                '{' | '[' | '(' => self.depth += 1,
+                '}' | ']' | ')' => self.depth -= 1,
+                _ => {}
+            }
+        }
+        self.text.push_str(line);
+        self.text.push('\n');
+    }
+
+    fn closed(&self) -> bool {
+        self.depth <= 0 && !self.in_string
+    }
+
+    fn clear(&mut self) {
+        *self = IonGather::default();
+    }
+}
+
+/// One line (up to `\n`): its length read, and whether it was longer than
+/// [`MAX_LINE_BYTES`] (then `out` holds none of it).
+fn read_line(r: &mut impl BufRead, out: &mut Vec<u8>) -> std::io::Result<(usize, bool)> {
+    let (mut total, mut too_long) = (0, false);
     loop {
         let buf = r.fill_buf()?;
         if buf.is_empty() {
-            return Ok(total);
+            return Ok((total, too_long));
         }
         let (take, done) = match buf.iter().position(|b| *b == b'\n') {
             Some(i) => (i + 1, true),
             None => (buf.len(), false),
         };
-        if out.len() + take <= MAX_LINE_BYTES {
+        if !too_long && out.len() + take <= MAX_LINE_BYTES {
             out.extend_from_slice(&buf[..take]);
+        } else {
+            too_long = true;
+            out.clear();
         }
         r.consume(take);
         total += take;
         if done {
-            return Ok(total);
+            return Ok((total, too_long));
         }
     }
 }
@@ -443,47 +536,27 @@ fn parse_json_line(text: &str) -> Result<Item, String> {
     super::attr::item_from_json(item).map_err(|e| e.message)
 }
 
-/// Whether braces and brackets outside strings close: an Ion value that
-/// does not parse yet but is not closed may go on on the next line.
-fn balanced(text: &str) -> bool {
-    let (mut depth, mut in_str, mut escaped) = (0i64, false, false);
-    for c in text.chars() {
-        if in_str {
-            match (escaped, c) {
-                (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => in_str = false,
-                _ => {}
-            }
-            continue;
-        }
-        match c {
-            '"' => in_str = true,
-            '{' | '[' | '(' => depth += 1,
-            '}' | ']' | ')' => depth -= 1,
-            _ => {}
-        }
-    }
-    depth <= 0
-}
-
-/// The item of an Ion value `{Item:{...}}`; `None` for text without one
-/// (a version marker alone).
-fn parse_ion(text: &str) -> Result<Option<Item>, String> {
+/// The items of the Ion values in `text` (each `{Item:{...}}`), each
+/// checked as DynamoDB checks a DynamoDB JSON item (non-empty sets, 32
+/// levels of nesting). A version marker alone is no item.
+fn parse_ion(text: &str) -> Result<Vec<Item>, String> {
     let mut reader = super::ion::Reader::new(text);
-    let Some(top) = reader.next_value()? else { return Ok(None) };
-    let super::ion::Ion::Struct(fields) = top else { return Err("a top-level value that is not a struct".into()) };
-    let Some((_, item)) = fields.into_iter().find(|(k, _)| k == "Item") else {
-        return Err("a value without Item".into());
-    };
-    match super::ion::to_value(item)? {
-        Value::M(m) => Ok(Some(m)),
-        _ => Err("Item is not a struct".into()),
+    let mut items = Vec::new();
+    while let Some(top) = reader.next_value()? {
+        let super::ion::Ion::Struct(fields) = top else { return Err("a top-level value that is not a struct".into()) };
+        let Some((_, item)) = fields.into_iter().find(|(k, _)| k == "Item") else {
+            return Err("a value without Item".into());
+        };
+        let Value::M(m) = super::ion::to_value(item)? else { return Err("Item is not a struct".into()) };
+        let checked = super::attr::item_from_json(&super::attr::item_to_json(&m)).map_err(|e| e.message)?;
+        items.push(checked);
     }
+    Ok(items)
 }
 
-/// A CSV line's fields (RFC 4180 quoting, with `delimiter`).
-fn split_csv(line: &str, delimiter: char) -> Vec<String> {
+/// A CSV line's fields (RFC 4180 quoting, with `delimiter`); a quote left
+/// open is an error (a field across lines is not read).
+fn split_csv(line: &str, delimiter: char) -> Result<Vec<String>, String> {
     let mut fields = Vec::new();
     let mut field = String::new();
     let mut chars = line.chars().peekable();
@@ -501,8 +574,11 @@ fn split_csv(line: &str, delimiter: char) -> Vec<String> {
             (false, c) => field.push(c),
         }
     }
+    if quoted {
+        return Err("a quoted field is not closed on its line".into());
+    }
     fields.push(field);
-    fields
+    Ok(fields)
 }
 
 /// A CSV row as an item: key attributes in their declared types, every
@@ -597,14 +673,20 @@ mod tests {
 
     #[test]
     fn csv_fields_follow_rfc_4180_with_any_delimiter() {
-        assert_eq!(split_csv("a,\"b, c\",\"say \"\"hi\"\"\",", ','), vec!["a", "b, c", "say \"hi\"", ""]);
-        assert_eq!(split_csv("a|b", '|'), vec!["a", "b"]);
+        assert_eq!(split_csv("a,\"b, c\",\"say \"\"hi\"\"\",", ',').unwrap(), vec!["a", "b, c", "say \"hi\"", ""]);
+        assert_eq!(split_csv("a|b", '|').unwrap(), vec!["a", "b"]);
+        assert!(split_csv("a,\"open", ',').is_err());
     }
 
     #[test]
     fn ion_values_may_span_lines() {
-        assert!(!balanced("$ion_1_0 {Item:{a:\"}\","));
-        assert!(balanced("{Item:{a:1.}}"));
-        assert_eq!(parse_ion("$ion_1_0").unwrap(), None);
+        let mut g = IonGather::default();
+        g.push("$ion_1_0 {Item:{a:\"}\",");
+        assert!(!g.closed());
+        g.push("b:1.}}");
+        assert!(g.closed());
+        assert_eq!(parse_ion(&g.text).unwrap().len(), 1);
+        assert!(parse_ion("$ion_1_0").unwrap().is_empty());
+        assert!(parse_ion("{Item:{s:$dynamodb_SS::[]}}").is_err());
     }
 }

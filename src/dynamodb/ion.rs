@@ -12,7 +12,8 @@ use tidepool_store::value::{Item, Number, Value};
 const MAX_DEPTH: usize = 64;
 
 fn write_name(out: &mut String, name: &str) {
-    let bare = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
+    // A leading `$` would read as a symbol id (`$12`): quoted.
+    let bare = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
         && !matches!(name, "true" | "false" | "null" | "nan");
     if bare {
@@ -225,6 +226,9 @@ impl<'a> Reader<'a> {
     }
 
     fn atom(&mut self, depth: usize) -> Result<Ion, String> {
+        if depth > MAX_DEPTH {
+            return Err(self.err("nesting too deep"));
+        }
         match self.peek() {
             None => Err(self.err("a value is missing")),
             Some(b'{') if self.s[self.pos..].starts_with(b"{{") => self.blob(),
@@ -389,6 +393,16 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// A set's members, refused if one repeats (as DynamoDB refuses).
+fn unique(items: Vec<Ion>) -> Result<Vec<Ion>, String> {
+    for (i, a) in items.iter().enumerate() {
+        if items[..i].contains(a) {
+            return Err("a set holds a member twice".into());
+        }
+    }
+    Ok(items)
+}
+
 /// An Ion value as a DynamoDB value (the mapping of DynamoDB's exports).
 pub fn to_value(v: Ion) -> Result<Value, String> {
     let number = |s: &str| -> Result<Number, String> {
@@ -411,8 +425,11 @@ pub fn to_value(v: Ion) -> Result<Value, String> {
             Value::M(m)
         }
         Ion::List(annotations, items) => match annotations.first().map(String::as_str) {
+            Some(a) if a.starts_with("$dynamodb_") && items.is_empty() => {
+                return Err(format!("an empty set ({a}): DynamoDB sets may not be empty"));
+            }
             Some("$dynamodb_SS") => Value::Ss(
-                items
+                unique(items)?
                     .into_iter()
                     .map(|i| match i {
                         Ion::String(s) | Ion::Symbol(s) => Ok(s),
@@ -421,7 +438,7 @@ pub fn to_value(v: Ion) -> Result<Value, String> {
                     .collect::<Result<_, _>>()?,
             ),
             Some("$dynamodb_NS") => Value::Ns(
-                items
+                unique(items)?
                     .into_iter()
                     .map(|i| match i {
                         Ion::Number(n) => number(&n),
@@ -430,7 +447,7 @@ pub fn to_value(v: Ion) -> Result<Value, String> {
                     .collect::<Result<_, _>>()?,
             ),
             Some("$dynamodb_BS") => Value::Bs(
-                items
+                unique(items)?
                     .into_iter()
                     .map(|i| match i {
                         Ion::Blob(b) => Ok(b),

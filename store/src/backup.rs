@@ -492,6 +492,7 @@ impl BulkLoad {
         if batch.len() >= RESTORE_BATCH_ENTRIES {
             self.commit()?;
             self.store.seal_full_memtables();
+            self.store.wait_for_flushes();
         }
         Ok(())
     }
@@ -556,6 +557,7 @@ impl Loader<'_> {
         if self.batch.len() >= RESTORE_BATCH_ENTRIES {
             self.commit()?;
             self.store.seal_full_memtables();
+            self.store.wait_for_flushes();
         }
         Ok(())
     }

@@ -200,7 +200,7 @@ pub(crate) struct Inner {
 }
 
 /// A background job's hold on the store (see [`Store::hold`]).
-pub(crate) struct Holding(Arc<AtomicUsize>);
+pub struct Holding(Arc<AtomicUsize>);
 
 impl Drop for Holding {
     fn drop(&mut self) {
@@ -373,6 +373,12 @@ pub fn lower_this_thread() {
 }
 
 const FJALL_MEMTABLE_BYTES: u64 = 1 << 40;
+
+/// Memtables (active and sealed, not yet flushed) past which a bulk writer
+/// waits for flushes: four write buffers. A restore writes hundreds of MB a
+/// second, faster than a flush at background priority persists them; its
+/// sealed memtables would pile up in memory (2.8 GB at 1.4M items).
+const BULK_UNFLUSHED_BYTES: u64 = 4 * WRITE_BUFFER_BYTES;
 
 /// Options of every keyspace the store creates (fjall records them with the
 /// keyspace; one made by an older version keeps its own).
@@ -561,13 +567,13 @@ impl Store {
     /// Whether every handle to the store but those of background jobs
     /// (restores, PITR's enabling copies: see [`Store::hold`]) has been
     /// dropped: they should stop and let it close.
-    pub(crate) fn closing(&self) -> bool {
+    pub fn closing(&self) -> bool {
         Arc::strong_count(&self.inner) <= self.inner.background.load(Ordering::SeqCst)
     }
 
     /// Counts the caller as a background job holding the store until the
     /// guard drops (see [`Store::closing`]).
-    pub(crate) fn hold(&self) -> Holding {
+    pub fn hold(&self) -> Holding {
         self.inner.background.fetch_add(1, Ordering::SeqCst);
         Holding(self.inner.background.clone())
     }
@@ -634,6 +640,19 @@ impl Store {
     /// the largest until they hold half, now. Bulk loops that commit their
     /// own batches (index and TTL backfills, stream trimming) call it after
     /// each batch.
+    /// Bulk writers (restores, imports, history clean-ups) write faster than
+    /// flushes persist what they sealed; past [`BULK_UNFLUSHED_BYTES`] not
+    /// yet flushed they wait (up to a minute), so memory stays bounded.
+    pub(crate) fn wait_for_flushes(&self) {
+        let start = std::time::Instant::now();
+        while self.inner.db.write_buffer_size() > BULK_UNFLUSHED_BYTES
+            && start.elapsed() < Duration::from_secs(60)
+            && !self.closing()
+        {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
     pub(crate) fn seal_full_memtables(&self) {
         use fjall::AbstractTree;
         let mut active: Vec<(u64, Keyspace)> = self

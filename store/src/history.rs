@@ -315,9 +315,11 @@ impl Store {
         self.kept_items(id)
     }
 
-    /// Every item of table `id` changed in `(from_us, to_us]`, in key
-    /// order, to `f(old, new, written_us)`: its state at `from_us` and at
-    /// `to_us` (`None` where absent), and when it last changed in that span.
+    /// Every item of table `id` changed in `[from_us, to_us)` (DynamoDB's
+    /// incremental export: the start inclusive, the end exclusive), in key
+    /// order, to `f(old, new, written_us)`: its state just before `from_us`
+    /// and just before `to_us` (`None` where absent), and when it last
+    /// changed in that span.
     /// An item absent at both ends is left out.
     pub fn changes_between(
         &self,
@@ -362,13 +364,13 @@ impl Store {
             if cur.as_ref().is_some_and(|c| c.0.as_slice() != item) {
                 flush(cur.take())?;
             }
-            if time <= from_us {
+            if time < from_us {
                 continue;
             }
             match cur.as_mut() {
-                None if time <= to_us => cur = Some((item.to_vec(), v.to_vec(), None, time)),
+                None if time < to_us => cur = Some((item.to_vec(), v.to_vec(), None, time)),
                 None => {}
-                Some(c) if time <= to_us => c.3 = time,
+                Some(c) if time < to_us => c.3 = time,
                 Some(c) if c.2.is_none() => c.2 = Some(v.to_vec()),
                 Some(_) => {}
             }
