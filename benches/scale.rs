@@ -25,9 +25,9 @@
 //! point-in-time recovery at each size: CreateBackup until `AVAILABLE`,
 //! with the p99 of a second client's PutItem (one every 5 ms) before and
 //! during it; RestoreTableFromBackup until `ACTIVE`; enabling PITR until
-//! `ENABLED`; PutItem throughput with PITR on (beside the `put` phase's,
-//! without); RestoreTableToPointInTime (latest) until `ACTIVE`; and the
-//! disk one PITR'd write adds.
+//! `ENABLED`; PutItem and UpdateItem throughput with PITR off and on;
+//! RestoreTableToPointInTime (latest) until `ACTIVE`; an export
+//! (DynamoDB JSON, gzip) until `COMPLETED` and its import into a new table.
 //!
 //! Values: `json`, a 1,000-byte JSON document as a string (compresses as
 //! real documents do), and `random`, 1,000 random bytes as a binary (does
@@ -860,6 +860,52 @@ async fn recovery(server: &Server, size: u64, opts: &Opts, fresh: Arc<AtomicU64>
         until(&mut c, t0, "DescribeTable", &json!({"TableName": target}), |o| o["Table"]["TableStatus"] == "ACTIVE")
             .await;
     println!("| RestoreTableToPointInTime (latest) until ACTIVE | {} | | | | |", ms(took));
+    c.ddb_ok("DeleteTable", &json!({"TableName": target})).await;
+
+    // Export (DynamoDB JSON, gzip) and import it back.
+    let arn = c.ddb_ok("DescribeTable", &json!({"TableName": TABLE})).await["Table"]["TableArn"].clone();
+    let t0 = Instant::now();
+    let out = c.ddb_ok("ExportTableToPointInTime", &json!({"TableArn": arn, "S3Bucket": "bench"})).await;
+    let export_arn = out["ExportDescription"]["ExportArn"].as_str().expect("an export ARN").to_string();
+    let took = until(&mut c, t0, "DescribeExport", &json!({"ExportArn": export_arn}), |o| {
+        o["ExportDescription"]["ExportStatus"] != "IN_PROGRESS"
+    })
+    .await;
+    let d = c.ddb_ok("DescribeExport", &json!({"ExportArn": export_arn})).await;
+    let exported = d["ExportDescription"]["ItemCount"].as_u64().unwrap_or(0);
+    println!(
+        "| ExportTableToPointInTime until COMPLETED | {} ({:.0} items/s, {} items) | | | | |",
+        ms(took),
+        exported as f64 / took.as_secs_f64(),
+        exported
+    );
+    let id = export_arn.rsplit('/').next().unwrap_or_default().to_string();
+    let t0 = Instant::now();
+    let target = format!("{TABLE}-imported");
+    let out = c
+        .ddb_ok(
+            "ImportTable",
+            &json!({"S3BucketSource": {"S3Bucket": "bench", "S3KeyPrefix": format!("AWSDynamoDB/{id}/data/")},
+                "InputFormat": "DYNAMODB_JSON", "InputCompressionType": "GZIP",
+                "TableCreationParameters": {"TableName": target,
+                    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                    "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "N"}],
+                    "BillingMode": "PAY_PER_REQUEST"}}),
+        )
+        .await;
+    let import_arn = out["ImportTableDescription"]["ImportArn"].as_str().expect("an import ARN").to_string();
+    let took = until(&mut c, t0, "DescribeImport", &json!({"ImportArn": import_arn}), |o| {
+        o["ImportTableDescription"]["ImportStatus"] != "IN_PROGRESS"
+    })
+    .await;
+    let d = c.ddb_ok("DescribeImport", &json!({"ImportArn": import_arn})).await;
+    let imported = d["ImportTableDescription"]["ImportedItemCount"].as_u64().unwrap_or(0);
+    println!(
+        "| ImportTable of that export until COMPLETED | {} ({:.0} items/s, {} items) | | | | |",
+        ms(took),
+        imported as f64 / took.as_secs_f64(),
+        imported
+    );
     c.ddb_ok("DeleteTable", &json!({"TableName": target})).await;
     c.ddb_ok(
         "UpdateContinuousBackups",
