@@ -758,8 +758,9 @@ async fn recovery(server: &Server, size: u64, opts: &Opts, fresh: Arc<AtomicU64>
     };
     let count = |out: Json| out["Table"]["ItemCount"].as_u64().unwrap_or(0);
     println!(
-        "| (the table now holds {} items) | | | | | |",
-        count(c.ddb_ok("DescribeTable", &json!({"TableName": TABLE})).await)
+        "| (the table now holds {} items) | | | | | | peak RSS {:.0} MB",
+        count(c.ddb_ok("DescribeTable", &json!({"TableName": TABLE})).await),
+        server.rss().1
     );
     let idle_p99 = sample_for(5).await;
     let (stop, second) = sampler_of(addr, size, true);
@@ -774,10 +775,11 @@ async fn recovery(server: &Server, size: u64, opts: &Opts, fresh: Arc<AtomicU64>
     let mut during = second.await.expect("second client");
     during.sort();
     println!(
-        "| CreateBackup until AVAILABLE | {} | | | | PutItem p99 {} (idle {}) |",
+        "| CreateBackup until AVAILABLE | {} | | | | PutItem p99 {} (idle {}) | peak RSS {:.0} MB",
         ms(took),
         ms(pct(&during, 0.99)),
-        ms(idle_p99)
+        ms(idle_p99),
+        server.rss().1
     );
     let t0 = Instant::now();
     let target = format!("{TABLE}-restored");
@@ -785,7 +787,7 @@ async fn recovery(server: &Server, size: u64, opts: &Opts, fresh: Arc<AtomicU64>
     let took =
         until(&mut c, t0, "DescribeTable", &json!({"TableName": target}), |o| o["Table"]["TableStatus"] == "ACTIVE")
             .await;
-    println!("| RestoreTableFromBackup until ACTIVE | {} | | | | |", ms(took));
+    println!("| RestoreTableFromBackup until ACTIVE | {} | | | | | peak RSS {:.0} MB", ms(took), server.rss().1);
     c.ddb_ok("DeleteTable", &json!({"TableName": target})).await;
     c.ddb_ok("DeleteBackup", &json!({"BackupArn": arn})).await;
 
@@ -828,7 +830,11 @@ async fn recovery(server: &Server, size: u64, opts: &Opts, fresh: Arc<AtomicU64>
         o["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
     })
     .await;
-    println!("| UpdateContinuousBackups until ENABLED (records the table) | {} | | | | |", ms(took));
+    println!(
+        "| UpdateContinuousBackups until ENABLED (records the table) | {} | | | | | peak RSS {:.0} MB",
+        ms(took),
+        server.rss().1
+    );
     let (pitr_rate, pitr_update, pitr_disk) = put_phase("PITR on").await;
     // Disk grows by the items, their versions and the journal alike; the
     // difference per write is what the history adds (a rough figure: the
@@ -859,7 +865,11 @@ async fn recovery(server: &Server, size: u64, opts: &Opts, fresh: Arc<AtomicU64>
     let took =
         until(&mut c, t0, "DescribeTable", &json!({"TableName": target}), |o| o["Table"]["TableStatus"] == "ACTIVE")
             .await;
-    println!("| RestoreTableToPointInTime (latest) until ACTIVE | {} | | | | |", ms(took));
+    println!(
+        "| RestoreTableToPointInTime (latest) until ACTIVE | {} | | | | | peak RSS {:.0} MB",
+        ms(took),
+        server.rss().1
+    );
     c.ddb_ok("DeleteTable", &json!({"TableName": target})).await;
 
     // Export (DynamoDB JSON, gzip) and import it back.
@@ -874,10 +884,11 @@ async fn recovery(server: &Server, size: u64, opts: &Opts, fresh: Arc<AtomicU64>
     let d = c.ddb_ok("DescribeExport", &json!({"ExportArn": export_arn})).await;
     let exported = d["ExportDescription"]["ItemCount"].as_u64().unwrap_or(0);
     println!(
-        "| ExportTableToPointInTime until COMPLETED | {} ({:.0} items/s, {} items) | | | | |",
+        "| ExportTableToPointInTime until COMPLETED | {} ({:.0} items/s, {} items) | | | | | peak RSS {:.0} MB",
         ms(took),
         exported as f64 / took.as_secs_f64(),
-        exported
+        exported,
+        server.rss().1
     );
     let id = export_arn.rsplit('/').next().unwrap_or_default().to_string();
     let t0 = Instant::now();
@@ -901,10 +912,11 @@ async fn recovery(server: &Server, size: u64, opts: &Opts, fresh: Arc<AtomicU64>
     let d = c.ddb_ok("DescribeImport", &json!({"ImportArn": import_arn})).await;
     let imported = d["ImportTableDescription"]["ImportedItemCount"].as_u64().unwrap_or(0);
     println!(
-        "| ImportTable of that export until COMPLETED | {} ({:.0} items/s, {} items) | | | | |",
+        "| ImportTable of that export until COMPLETED | {} ({:.0} items/s, {} items) | | | | | peak RSS {:.0} MB",
         ms(took),
         imported as f64 / took.as_secs_f64(),
-        imported
+        imported,
+        server.rss().1
     );
     c.ddb_ok("DeleteTable", &json!({"TableName": target})).await;
     c.ddb_ok(
