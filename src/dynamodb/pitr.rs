@@ -57,7 +57,8 @@ fn table_not_found(name: &str) -> ApiError {
 
 pub fn describe_continuous_backups(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let name = table_name_member(app, &r, "TableName")?;
-    let t = app.store.table(name).map_err(|_| table_not_found(name))?;
+    // A table being restored is described too (its PITR is off).
+    let t = app.store.describe_table(name).map_err(|_| table_not_found(name))?;
     Ok(description(&t.def))
 }
 

@@ -583,3 +583,113 @@ impl<'a> UndoReader<'a> {
         Ok(None)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::catalog::{CreateTableInput, KeyType};
+    use crate::table::BillingMode;
+    use crate::value::{AttrType, Value};
+    use crate::{Decision, StoreConfig, WriteOp};
+
+    fn item(pk: &str, v: i64) -> Item {
+        [("pk".to_string(), Value::S(pk.into())), ("v".to_string(), Value::N(v.to_string().parse().unwrap()))].into()
+    }
+
+    fn put(store: &Store, it: Item) {
+        let key: Item = [("pk".to_string(), it["pk"].clone())].into();
+        let op = WriteOp { table: "tab".into(), key, decide: Box::new(move |_| Ok(Decision::Put(it))) };
+        store.write_many(vec![op], false).expect("put");
+    }
+
+    fn delete(store: &Store, pk: &str) {
+        let key: Item = [("pk".to_string(), Value::S(pk.into()))].into();
+        let op = WriteOp { table: "tab".into(), key, decide: Box::new(|_| Ok(Decision::Delete)) };
+        store.write_many(vec![op], false).expect("delete");
+    }
+
+    fn at(store: &Store, id: u64, us: u64) -> BTreeMap<String, i64> {
+        let mut out = BTreeMap::new();
+        store
+            .items_at(id, us, |i| {
+                let Value::S(pk) = &i["pk"] else { panic!("a string key") };
+                let Value::N(n) = &i["v"] else { panic!("a number") };
+                out.insert(pk.clone(), n.to_string().parse().unwrap());
+                Ok(true)
+            })
+            .expect("items at");
+        out
+    }
+
+    /// The undo log answers the table's state at any moment, and the
+    /// changes of a span `[from, to)` with the images at both ends.
+    #[test]
+    fn the_history_gives_states_and_changes_between_moments() {
+        let store = Store::open(StoreConfig::default()).expect("open");
+        let t = store
+            .create_table(CreateTableInput {
+                name: "tab".into(),
+                key_schema: vec![("pk".into(), KeyType::Hash)],
+                attribute_definitions: vec![("pk".into(), AttrType::S)],
+                billing_mode: BillingMode::PayPerRequest,
+                throughput: None,
+                indexes: Vec::new(),
+                stream: None,
+                tags: BTreeMap::new(),
+                deletion_protection: false,
+                table_class: None,
+                settings: Default::default(),
+            })
+            .expect("create");
+        let id = t.def.id;
+        put(&store, item("before", 1));
+        store.set_pitr("tab", Some(1)).expect("enable");
+        let mark = || store.inner().history_clock.next();
+        let t0 = mark();
+        put(&store, item("a", 1));
+        put(&store, item("b", 1));
+        let t1 = mark();
+        put(&store, item("a", 2));
+        delete(&store, "b");
+        put(&store, item("c", 1));
+        put(&store, item("before", 2));
+        let t2 = mark();
+        put(&store, item("c", 2));
+        delete(&store, "c");
+
+        let state = |pairs: &[(&str, i64)]| pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect::<BTreeMap<_, _>>();
+        assert_eq!(at(&store, id, t0), state(&[("before", 1)]));
+        assert_eq!(at(&store, id, t1), state(&[("a", 1), ("b", 1), ("before", 1)]));
+        assert_eq!(at(&store, id, t2), state(&[("a", 2), ("before", 2), ("c", 1)]));
+        assert_eq!(at(&store, id, mark()), state(&[("a", 2), ("before", 2)]));
+
+        // [t1, t2): a updated, b deleted, c inserted, before updated.
+        let mut seen = Vec::new();
+        store
+            .changes_between(id, t1, t2, |old, new, when| {
+                assert!(when >= t1 && when < t2);
+                let pk = |i: &Option<Item>| i.as_ref().map(|i| i["v"].clone());
+                let key = old.as_ref().or(new.as_ref()).map(|i| i["pk"].clone()).expect("an image");
+                seen.push((key, pk(&old), pk(&new)));
+                Ok(())
+            })
+            .expect("changes");
+        let n = |v: i64| Some(Value::N(v.to_string().parse().unwrap()));
+        let key = |k: &str| Value::S(k.into());
+        assert_eq!(
+            seen,
+            vec![(key("a"), n(1), n(2)), (key("b"), n(1), None), (key("before"), n(1), n(2)), (key("c"), None, n(1)),]
+        );
+        // [t2, now): c inserted earlier, updated and deleted: old 1, new none.
+        let mut after = Vec::new();
+        store
+            .changes_between(id, t2, mark(), |old, new, _| {
+                after.push((old.map(|i| i["v"].clone()), new.map(|i| i["v"].clone())));
+                Ok(())
+            })
+            .expect("changes");
+        assert_eq!(after, vec![(n(1), None)]);
+    }
+}
