@@ -172,6 +172,12 @@ fn throughput(t: Option<Throughput>) -> Json {
     json!({"ReadCapacityUnits": t.read, "WriteCapacityUnits": t.write})
 }
 
+/// `TableNotFoundException`, as the backup, PITR and export operations
+/// name a missing table.
+pub(super) fn table_not_found(name: &str) -> ApiError {
+    ApiError::new(axum::http::StatusCode::BAD_REQUEST, "TableNotFoundException", format!("Table not found: {name}"))
+}
+
 /// The member-constraint checks these operations share, in DynamoDB's words.
 pub(super) fn check_length(member: &str, value: &str, min: usize, max: usize) -> ApiResult<()> {
     let n = value.chars().count();
@@ -257,15 +263,6 @@ pub fn delete_backup(app: &App, r: Req<'_>) -> ApiResult<Json> {
     Ok(json!({"BackupDescription": app.backup_description(&shown, "DELETED")}))
 }
 
-/// A time bound of ListBackups (epoch seconds, as the SDKs send timestamps).
-fn time_bound(r: &Req<'_>, member: &str) -> ApiResult<Option<f64>> {
-    match r.get(member) {
-        None | Some(Json::Null) => Ok(None),
-        Some(Json::Number(n)) => Ok(n.as_f64()),
-        Some(_) => Err(ApiError::serialization(format!("NUMBER_VALUE cannot be converted to Date for {member}"))),
-    }
-}
-
 pub fn list_backups(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let table = match r.str_opt("TableName")? {
         Some(_) => Some(table_name_member(app, &r, "TableName")?),
@@ -280,8 +277,8 @@ pub fn list_backups(app: &App, r: Req<'_>) -> ApiResult<Json> {
         )));
     }
     let kind = r.enum_opt("BackupType", &["USER", "SYSTEM", "AWS_BACKUP", "ALL"])?.unwrap_or("USER");
-    let lower = time_bound(&r, "TimeRangeLowerBound")?;
-    let upper = time_bound(&r, "TimeRangeUpperBound")?;
+    let lower = r.time_opt("TimeRangeLowerBound")?;
+    let upper = r.time_opt("TimeRangeUpperBound")?;
     let start = match r.str_opt("ExclusiveStartBackupArn")? {
         Some(arn) => {
             check_length("exclusiveStartBackupArn", arn, 37, 1024)?;

@@ -260,15 +260,6 @@ impl App {
     }
 }
 
-/// A timestamp member (epoch seconds, as the SDKs send them).
-pub(super) fn time_member(r: &Req<'_>, member: &str) -> ApiResult<Option<f64>> {
-    match r.get(member) {
-        None | Some(Json::Null) => Ok(None),
-        Some(Json::Number(n)) => Ok(n.as_f64()),
-        Some(_) => Err(ApiError::serialization(format!("NUMBER_VALUE cannot be converted to Date for {member}"))),
-    }
-}
-
 fn table_of_arn<'a>(app: &App, arn: &'a str) -> ApiResult<&'a str> {
     let prefix = format!("arn:aws:dynamodb:{}:{}:table/", app.region, super::ACCOUNT_ID);
     match arn.strip_prefix(&prefix) {
@@ -297,10 +288,10 @@ pub fn export_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         let spec = r.obj_opt("IncrementalExportSpecification")?.ok_or_else(|| {
             ApiError::validation("One or more parameter values were invalid: IncrementalExportSpecification is required for an incremental export")
         })?;
-        let f = time_member(&spec, "ExportFromTime")?.ok_or_else(|| {
+        let f = spec.time_opt("ExportFromTime")?.ok_or_else(|| {
             ApiError::validation("One or more parameter values were invalid: ExportFromTime is required")
         })?;
-        let t = time_member(&spec, "ExportToTime")?.unwrap_or(started);
+        let t = spec.time_opt("ExportToTime")?.unwrap_or(started);
         if t <= f {
             return Err(ApiError::validation(
                 "One or more parameter values were invalid: ExportFromTime must be before ExportToTime",
@@ -333,9 +324,7 @@ pub fn export_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         }
         return Ok(json!({"ExportDescription": app.export_description(&existing)}));
     }
-    let table = app.store.table(name).map_err(|_| {
-        ApiError::new(axum::http::StatusCode::BAD_REQUEST, "TableNotFoundException", format!("Table not found: {name}"))
-    })?;
+    let table = app.store.table(name).map_err(|_| super::backup::table_not_found(name))?;
     if table.def.pitr.is_none() {
         return Err(ApiError::new(
             axum::http::StatusCode::BAD_REQUEST,
@@ -345,7 +334,7 @@ pub fn export_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     }
     let source = PitrSource { def: table.def.clone(), deleted_at: None };
     let (earliest, latest) = source.window(started).unwrap_or((started, started));
-    let export_time = match time_member(&r, "ExportTime")? {
+    let export_time = match r.time_opt("ExportTime")? {
         Some(t) => t,
         None => to.unwrap_or(started - 1.0),
     };

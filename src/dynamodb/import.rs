@@ -557,28 +557,7 @@ fn parse_ion(text: &str) -> Result<Vec<Item>, String> {
 /// A CSV line's fields (RFC 4180 quoting, with `delimiter`); a quote left
 /// open is an error (a field across lines is not read).
 fn split_csv(line: &str, delimiter: char) -> Result<Vec<String>, String> {
-    let mut fields = Vec::new();
-    let mut field = String::new();
-    let mut chars = line.chars().peekable();
-    let mut quoted = false;
-    while let Some(c) = chars.next() {
-        match (quoted, c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                chars.next();
-                field.push('"');
-            }
-            (true, '"') => quoted = false,
-            (true, c) => field.push(c),
-            (false, '"') if field.is_empty() => quoted = true,
-            (false, c) if c == delimiter => fields.push(std::mem::take(&mut field)),
-            (false, c) => field.push(c),
-        }
-    }
-    if quoted {
-        return Err("a quoted field is not closed on its line".into());
-    }
-    fields.push(field);
-    Ok(fields)
+    Ok(crate::lambda::seed::csv_rows(line, delimiter)?.into_iter().next().unwrap_or_default())
 }
 
 /// A CSV row as an item: key attributes in their declared types, every

@@ -57,55 +57,40 @@ fn write_number(out: &mut String, n: &Number) {
     }
 }
 
+/// `annotation[a,b,...]`, each element written by `each`.
+fn write_list<T>(
+    out: &mut String,
+    annotation: &str,
+    items: impl IntoIterator<Item = T>,
+    each: impl Fn(&mut String, T),
+) {
+    out.push_str(annotation);
+    out.push('[');
+    for (i, e) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        each(out, e);
+    }
+    out.push(']');
+}
+
+fn write_blob(out: &mut String, b: &[u8]) {
+    out.push_str(&format!("{{{{{}}}}}", base64::engine::general_purpose::STANDARD.encode(b)));
+}
+
 fn write_value(out: &mut String, v: &Value) {
-    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
     match v {
         Value::S(s) => write_string(out, s),
         Value::N(n) => write_number(out, n),
-        Value::B(b) => out.push_str(&format!("{{{{{}}}}}", b64(b))),
+        Value::B(b) => write_blob(out, b),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Null => out.push_str("null"),
-        Value::L(l) => {
-            out.push('[');
-            for (i, e) in l.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_value(out, e);
-            }
-            out.push(']');
-        }
+        Value::L(l) => write_list(out, "", l, write_value),
         Value::M(m) => write_struct(out, m),
-        Value::Ss(set) => {
-            out.push_str("$dynamodb_SS::[");
-            for (i, e) in set.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_string(out, e);
-            }
-            out.push(']');
-        }
-        Value::Ns(set) => {
-            out.push_str("$dynamodb_NS::[");
-            for (i, e) in set.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_number(out, e);
-            }
-            out.push(']');
-        }
-        Value::Bs(set) => {
-            out.push_str("$dynamodb_BS::[");
-            for (i, e) in set.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&format!("{{{{{}}}}}", b64(e)));
-            }
-            out.push(']');
-        }
+        Value::Ss(set) => write_list(out, "$dynamodb_SS::", set, |o, e| write_string(o, e)),
+        Value::Ns(set) => write_list(out, "$dynamodb_NS::", set, write_number),
+        Value::Bs(set) => write_list(out, "$dynamodb_BS::", set, |o, e| write_blob(o, e)),
     }
 }
 

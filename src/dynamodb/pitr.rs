@@ -2,24 +2,15 @@
 //! DescribeContinuousBackups and RestoreTableToPointInTime (the store's
 //! `history.rs` keeps the versions).
 
-use std::time::Duration;
-
 use serde_json::{Map, Value as Json, json};
 use tidepool_store::history::{DEFAULT_RECOVERY_DAYS, MAX_RECOVERY_DAYS, MIN_RECOVERY_DAYS, PitrSource};
 use tidepool_store::table::TableDef;
 
 use super::App;
-use super::backup::{check_name, restore_input, table_name_member};
+use super::backup::{check_name, restore_input, table_name_member, table_not_found};
 use super::error::{ApiError, ApiResult};
+use super::export::now;
 use super::request::Req;
-
-/// How long UpdateContinuousBackups waits for the table's items to be
-/// recorded before it answers `ENABLING`.
-const ENABLE_ANSWER_WAIT: Duration = Duration::from_secs(2);
-
-fn now() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
-}
 
 /// `ContinuousBackupsDescription` of a table. On-demand backups are always
 /// available (`ContinuousBackupsStatus` `ENABLED`), as on DynamoDB.
@@ -31,28 +22,17 @@ fn description(def: &TableDef) -> Json {
         }
         Some(spec) => {
             let source = PitrSource { def: def.clone(), deleted_at: None };
-            match source.window(now()) {
-                Some((earliest, latest)) => {
-                    pitr.insert("PointInTimeRecoveryStatus".into(), json!("ENABLED"));
-                    pitr.insert("RecoveryPeriodInDays".into(), json!(spec.period_days));
-                    pitr.insert("EarliestRestorableDateTime".into(), json!(earliest.floor()));
-                    pitr.insert("LatestRestorableDateTime".into(), json!(latest.floor()));
-                }
-                None => {
-                    pitr.insert("PointInTimeRecoveryStatus".into(), json!("ENABLING"));
-                    pitr.insert("RecoveryPeriodInDays".into(), json!(spec.period_days));
-                }
-            }
+            let (earliest, latest) = source.window(now()).unwrap_or((spec.enabled_at, spec.enabled_at));
+            pitr.insert("PointInTimeRecoveryStatus".into(), json!("ENABLED"));
+            pitr.insert("RecoveryPeriodInDays".into(), json!(spec.period_days));
+            pitr.insert("EarliestRestorableDateTime".into(), json!(earliest.floor()));
+            pitr.insert("LatestRestorableDateTime".into(), json!(latest.floor()));
         }
     }
     json!({"ContinuousBackupsDescription": {
         "ContinuousBackupsStatus": "ENABLED",
         "PointInTimeRecoveryDescription": pitr,
     }})
-}
-
-fn table_not_found(name: &str) -> ApiError {
-    ApiError::new(axum::http::StatusCode::BAD_REQUEST, "TableNotFoundException", format!("Table not found: {name}"))
 }
 
 pub fn describe_continuous_backups(app: &App, r: Req<'_>) -> ApiResult<Json> {
@@ -96,17 +76,8 @@ pub fn update_continuous_backups(app: &App, r: Req<'_>) -> ApiResult<Json> {
         return Err(table_not_found(name));
     }
     let days = enabled.then(|| days.map_or(DEFAULT_RECOVERY_DAYS, |d| d as u32));
-    let mut t = app.store.set_pitr(name, days)?;
+    let t = app.store.set_pitr(name, days)?;
     tracing::info!(table = name, enabled, "point-in-time recovery updated");
-    // A small table's items are recorded at once: answer ENABLED then.
-    let deadline = std::time::Instant::now() + ENABLE_ANSWER_WAIT;
-    while t.def.pitr.as_ref().is_some_and(|p| !p.ready) && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-        match app.store.table(name) {
-            Ok(now) if now.def.id == t.def.id => t = now,
-            _ => break,
-        }
-    }
     Ok(description(&t.def))
 }
 
@@ -132,13 +103,7 @@ pub fn restore_table_to_point_in_time(app: &App, r: Req<'_>) -> ApiResult<Json> 
         }
     };
     let latest = r.bool_opt("UseLatestRestorableTime")?.unwrap_or(false);
-    let at = match r.get("RestoreDateTime") {
-        None | Some(Json::Null) => None,
-        Some(Json::Number(n)) => n.as_f64(),
-        Some(_) => {
-            return Err(ApiError::serialization("NUMBER_VALUE cannot be converted to Date for RestoreDateTime"));
-        }
-    };
+    let at = r.time_opt("RestoreDateTime")?;
     if latest && at.is_some() {
         return Err(ApiError::validation(
             "One or more parameter values were invalid: Only one of RestoreDateTime or UseLatestRestorableTime should be specified",
@@ -154,7 +119,7 @@ pub fn restore_table_to_point_in_time(app: &App, r: Req<'_>) -> ApiResult<Json> 
         return Err(ApiError::new(
             axum::http::StatusCode::BAD_REQUEST,
             "PointInTimeRecoveryUnavailableException",
-            format!("Point in time recovery is being enabled for table '{source_name}'; retry once it is ENABLED"),
+            format!("Point in time recovery is not enabled for table '{source_name}'"),
         ));
     };
     let at = match at {

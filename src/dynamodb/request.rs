@@ -116,6 +116,15 @@ impl<'a> Req<'a> {
     }
 
     /// An enum member checked against its allowed values.
+    /// A timestamp member: epoch seconds, as the SDKs send timestamps.
+    pub fn time_opt(&self, name: &str) -> ApiResult<Option<f64>> {
+        match self.get(name) {
+            None | Some(Json::Null) => Ok(None),
+            Some(Json::Number(n)) => Ok(n.as_f64()),
+            Some(_) => Err(ApiError::serialization(format!("NUMBER_VALUE cannot be converted to Date for {name}"))),
+        }
+    }
+
     pub fn enum_opt(&self, name: &str, allowed: &[&str]) -> ApiResult<Option<&'a str>> {
         match self.str_opt(name)? {
             None => Ok(None),

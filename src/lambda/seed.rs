@@ -97,7 +97,7 @@ fn typed(v: Json) -> Json {
 }
 
 fn from_csv(text: &str, key_types: &[(String, String)]) -> Result<Vec<Json>, String> {
-    let mut rows = csv_rows(text)?.into_iter();
+    let mut rows = csv_rows(text, ',')?.into_iter();
     let header = rows.next().ok_or("no header row")?;
     if header.iter().any(String::is_empty) {
         return Err("the header row has an empty attribute name".into());
@@ -142,9 +142,10 @@ fn is_number(cell: &str) -> bool {
         && cell.parse::<f64>().is_ok()
 }
 
-/// RFC 4180 rows: commas between fields, double quotes around fields that
-/// hold commas, quotes or line breaks, `""` for a quote inside one.
-fn csv_rows(text: &str) -> Result<Vec<Vec<String>>, String> {
+/// RFC 4180 rows: `delimiter` (a comma, or ImportTable's choice) between
+/// fields, double quotes around fields that hold delimiters, quotes or line
+/// breaks, `""` for a quote inside one.
+pub(crate) fn csv_rows(text: &str, delimiter: char) -> Result<Vec<Vec<String>>, String> {
     let mut rows = Vec::new();
     let (mut row, mut field) = (Vec::new(), String::new());
     let mut chars = text.chars().peekable();
@@ -161,7 +162,7 @@ fn csv_rows(text: &str) -> Result<Vec<Vec<String>>, String> {
                 field.push(c);
             }
             (false, '"') if field.is_empty() => quoted = true,
-            (false, ',') => row.push(std::mem::take(&mut field)),
+            (false, c) if c == delimiter => row.push(std::mem::take(&mut field)),
             (false, '\r') => {}
             (false, '\n') => {
                 line += 1;

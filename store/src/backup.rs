@@ -482,12 +482,7 @@ impl BulkLoad {
         }
         self.count += 1;
         self.bytes += item_size(item) as u64;
-        batch.insert(&self.handle.items, key.clone(), encode_item_value(item));
-        for idx in &def.indexes {
-            if let Some(k) = index_key(idx, &def.key_schema, item) {
-                batch.insert(&self.handle.index, k, encode_item(&idx.project(item, &def.key_schema)));
-            }
-        }
+        stage_loaded(batch, &handle, key.clone(), item);
         self.pending.insert(key);
         if batch.len() >= RESTORE_BATCH_ENTRIES {
             self.commit()?;
@@ -531,6 +526,23 @@ impl Drop for BulkLoad {
     }
 }
 
+/// Stages a loaded item (restores, imports) under `key`, with its index
+/// entries. The table has no stream or TTL while it loads.
+fn stage_loaded(
+    batch: &mut fjall::OwnedWriteBatch,
+    handle: &crate::TableHandle,
+    key: Vec<u8>,
+    item: &crate::value::Item,
+) {
+    let def = &handle.def;
+    batch.insert(&handle.items, key, encode_item_value(item));
+    for idx in &def.indexes {
+        if let Some(k) = index_key(idx, &def.key_schema, item) {
+            batch.insert(&handle.index, k, encode_item(&idx.project(item, &def.key_schema)));
+        }
+    }
+}
+
 /// A restore's writes: items and index entries in batches, and the counts.
 struct Loader<'a> {
     progress: Arc<Progress>,
@@ -548,12 +560,7 @@ impl Loader<'_> {
         let size = item_size(item) as u64;
         self.bytes += size;
         self.progress.add(1, size);
-        self.batch.insert(&self.handle.items, item_key(&def.key_schema, item), encode_item_value(item));
-        for idx in &def.indexes {
-            if let Some(k) = index_key(idx, &def.key_schema, item) {
-                self.batch.insert(&self.handle.index, k, encode_item(&idx.project(item, &def.key_schema)));
-            }
-        }
+        stage_loaded(&mut self.batch, self.handle, item_key(&def.key_schema, item), item);
         if self.batch.len() >= RESTORE_BATCH_ENTRIES {
             self.commit()?;
             self.store.seal_full_memtables();

@@ -151,11 +151,10 @@ pub struct PitrSource {
 }
 
 impl PitrSource {
-    /// The restorable window at `now`, epoch seconds; `None` while PITR is
-    /// being enabled. A live table's ends a second ago, a deleted one's at
-    /// its deletion.
+    /// The restorable window at `now`, epoch seconds; `None` without PITR.
+    /// A live table's ends a second ago, a deleted one's at its deletion.
     pub fn window(&self, now: f64) -> Option<(f64, f64)> {
-        let spec = self.def.pitr.as_ref().filter(|p| p.ready)?;
+        let spec = self.def.pitr.as_ref()?;
         let latest = self.deleted_at.unwrap_or(now - 1.0).max(spec.enabled_at);
         Some((earliest(spec, now).min(latest), latest))
     }
@@ -233,7 +232,7 @@ impl Store {
         let check = || -> Result<()> {
             match source.deleted_at {
                 None => match self.table(&source.def.name) {
-                    Ok(t) if t.def.id == id && t.def.pitr.as_ref().is_some_and(|p| p.ready) => Ok(()),
+                    Ok(t) if t.def.id == id && t.def.pitr.is_some() => Ok(()),
                     _ => Err(gone()),
                 },
                 Some(_) => match self.inner().meta.get(deleted_key(id))? {
@@ -390,14 +389,12 @@ impl Store {
         let mut def = old.def.clone();
         match (days, &mut def.pitr) {
             (Some(d), Some(spec)) => {
-                if spec.ready {
-                    spec.history_from = earliest(spec, now_secs());
-                }
+                spec.history_from = earliest(spec, now_secs());
                 spec.period_days = d;
             }
             (Some(d), None) => {
                 let at = secs_of(self.inner().history_clock.next());
-                def.pitr = Some(PitrSpec { enabled_at: at, period_days: d, ready: true, history_from: 0.0 });
+                def.pitr = Some(PitrSpec { enabled_at: at, period_days: d, history_from: 0.0 });
             }
             (None, None) => return Ok(old),
             (None, Some(_)) => def.pitr = None,

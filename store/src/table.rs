@@ -258,9 +258,6 @@ pub struct PitrSpec {
     pub enabled_at: f64,
     /// `RecoveryPeriodInDays`: 1 to 35.
     pub period_days: u32,
-    /// Whether the items as they were when it was turned on are recorded
-    /// (`ENABLED`; until then `ENABLING`).
-    pub ready: bool,
     /// The earliest moment whose versions are all kept, epoch seconds (0:
     /// `enabled_at`). A longer period set later cannot bring back what a
     /// trim under the shorter one dropped.
