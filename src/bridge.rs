@@ -113,7 +113,7 @@ fn run_parsed(app: &Weak<App>, operation: &str, json: &Json, depth: u32) -> Resu
         return Err(ApiError::serialization("Request body must be a JSON object"));
     };
     let origin = Origin { ttl: false, depth };
-    with_origin(origin, || dispatch(&app, operation, Req(map), "localhost")).map(|body| body.to_string())
+    with_origin(origin, || dispatch(&app, operation, Req(map), "localhost")).map(|body| body.into_string())
 }
 
 /// A handler's in-process request that is not a DynamoDB call, in the

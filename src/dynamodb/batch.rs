@@ -6,10 +6,11 @@ use serde_json::{Map, Value as Json, json};
 use tidepool_store::expr;
 use tidepool_store::key::item_key;
 use tidepool_store::value::item_size;
+use tidepool_store::value::json::{write_item, write_str};
 use tidepool_store::{Decision, WriteOp};
 
 use super::App;
-use super::attr::{item_from_json, item_to_json};
+use super::attr::item_from_json;
 use super::error::{ApiError, ApiResult};
 use super::expr::{Capacity, Exprs, IndexUnits, Split, check_exclusive, read_units};
 use super::items::{check_item, write_capacity};
@@ -38,7 +39,7 @@ fn request_items<'a>(r: &Req<'a>, op: &str) -> ApiResult<Req<'a>> {
     Ok(items)
 }
 
-pub fn batch_get(app: &App, r: Req<'_>) -> ApiResult<Json> {
+pub fn batch_get(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
     let items = request_items(&r, "BatchGetItem")?;
     let cap = Capacity::from_request(&r)?;
     let keys_of = |v: &Json| v.get("Keys").and_then(Json::as_array).map_or(0, Vec::len);
@@ -66,7 +67,8 @@ pub fn batch_get(app: &App, r: Req<'_>) -> ApiResult<Json> {
             return Err(ApiError::validation("Provided list of item keys contains duplicates"));
         }
     }
-    let mut responses = Map::new();
+    // Each table's items written as DynamoDB JSON, without the tree.
+    let mut responses: Vec<(&String, Vec<u8>)> = Vec::new();
     let mut unprocessed = Map::new();
     let mut consumed = Vec::new();
     let mut bytes = 0usize;
@@ -91,7 +93,7 @@ pub fn batch_get(app: &App, r: Req<'_>) -> ApiResult<Json> {
             )));
         }
         let mut seen = HashSet::new();
-        let mut found = Vec::new();
+        let mut found = vec![b'['];
         let mut left = Vec::new();
         let mut units = 0.0;
         for k in keys {
@@ -113,10 +115,17 @@ pub fn batch_get(app: &App, r: Req<'_>) -> ApiResult<Json> {
                     Some(p) => expr::project(p, &i),
                     None => i,
                 };
-                found.push(item_to_json(&i));
+                if found.len() > 1 {
+                    found.push(b',');
+                }
+                match &projection {
+                    Some(p) => write_item(&mut found, &expr::project(p, &i)),
+                    None => write_item(&mut found, &i),
+                }
             }
         }
-        responses.insert(name.clone(), Json::Array(found));
+        found.push(b']');
+        responses.push((name, found));
         if !left.is_empty() {
             let mut spec_out = spec.0.clone();
             spec_out.insert("Keys".into(), Json::Array(left));
@@ -126,11 +135,27 @@ pub fn batch_get(app: &App, r: Req<'_>) -> ApiResult<Json> {
             consumed.push(c);
         }
     }
-    let mut body = json!({"Responses": responses, "UnprocessedKeys": unprocessed});
+    // The members in the order the tree would print them.
+    let mut out = Vec::with_capacity(bytes + bytes / 2 + 256);
+    out.push(b'{');
     if cap != Capacity::None {
-        body["ConsumedCapacity"] = Json::Array(consumed);
+        out.extend_from_slice(b"\"ConsumedCapacity\":");
+        out.extend_from_slice(Json::Array(consumed).to_string().as_bytes());
+        out.push(b',');
     }
-    Ok(body)
+    out.extend_from_slice(b"\"Responses\":{");
+    for (n, (name, items)) in responses.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        write_str(&mut out, name);
+        out.push(b':');
+        out.extend_from_slice(items);
+    }
+    out.extend_from_slice(b"},\"UnprocessedKeys\":");
+    out.extend_from_slice(Json::Object(unprocessed).to_string().as_bytes());
+    out.push(b'}');
+    Ok(out)
 }
 
 pub fn batch_write(app: &App, r: Req<'_>) -> ApiResult<Json> {

@@ -4,6 +4,7 @@ use serde_json::{Map, Value as Json, json};
 use tidepool_store::expr::{self, Condition, ExprKind, UpdateExpr};
 use tidepool_store::key::index_key;
 use tidepool_store::table::{IndexKind, TableDef};
+use tidepool_store::value::json::write_item;
 use tidepool_store::value::{Item, MAX_ITEM_SIZE, item_size};
 use tidepool_store::{Decision, StoreError, WriteOutcome};
 
@@ -227,7 +228,7 @@ pub fn put_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
     Ok(single_write_response(all_old, cap, metrics, &table.def, &out))
 }
 
-pub fn get_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
+pub fn get_item(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
     let table = app.store.table(r.str("TableName")?)?;
     check_exclusive(&r, &["AttributesToGet"], &["ProjectionExpression"])?;
     let mut ex = Exprs::names_only(&r)?;
@@ -240,19 +241,26 @@ pub fn get_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let strong = consistent(&r)?;
     let cap = Capacity::from_request(&r)?;
     let item = app.store.get_item(&table, &key)?;
-    let mut body = Map::new();
     let size = item.as_ref().map_or(0, item_size);
-    if let Some(item) = item {
-        let item = match &projection {
-            Some(p) => expr::project(p, &item),
-            None => item,
-        };
-        body.insert("Item".into(), item_to_json(&item));
-    }
+    // Written without the JSON tree, members in the order it prints them.
+    let mut out = Vec::with_capacity(size + size / 2 + 64);
+    out.push(b'{');
     if let Some(c) = cap.render(&table.def.name, read_units(size, strong), &[], Split::None) {
-        body.insert("ConsumedCapacity".into(), c);
+        out.extend_from_slice(b"\"ConsumedCapacity\":");
+        out.extend_from_slice(c.to_string().as_bytes());
     }
-    Ok(Json::Object(body))
+    if let Some(item) = item {
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"Item\":");
+        match &projection {
+            Some(p) => write_item(&mut out, &expr::project(p, &item)),
+            None => write_item(&mut out, &item),
+        }
+    }
+    out.push(b'}');
+    Ok(out)
 }
 
 pub fn delete_item(app: &App, r: Req<'_>) -> ApiResult<Json> {

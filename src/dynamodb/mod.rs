@@ -26,7 +26,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::Value as Json;
+use serde_json::{Map, Value as Json};
 use tidepool_store::value::Item;
 use tidepool_store::{Decision, Durability, Origin, Store, Unit, WriteOp, WriteOutcome};
 
@@ -249,13 +249,21 @@ pub fn is_operation(op: &str) -> bool {
     OPERATIONS.contains(&op)
 }
 
-pub fn dispatch(app: &App, op: &str, r: Req<'_>, host: &str) -> ApiResult<Json> {
+pub fn dispatch(app: &App, op: &str, r: Req<'_>, host: &str) -> ApiResult<Reply> {
     layer::serve(op, || run_operation(app, op, r, host))
 }
 
-fn run_operation(app: &App, op: &str, r: Req<'_>, host: &str) -> ApiResult<Json> {
+fn run_operation(app: &App, op: &str, r: Req<'_>, host: &str) -> ApiResult<Reply> {
     validate::before_lookup(op, &r)?;
     let raw = r.0;
+    // Reads write their answers without the JSON tree.
+    match op {
+        "Query" => return not_found_order(op, raw, read::query(app, r).map(Reply::Raw)),
+        "Scan" => return not_found_order(op, raw, read::scan(app, r).map(Reply::Raw)),
+        "GetItem" => return not_found_order(op, raw, items::get_item(app, r).map(Reply::Raw)),
+        "BatchGetItem" => return not_found_order(op, raw, batch::batch_get(app, r).map(Reply::Raw)),
+        _ => {}
+    }
     let result = match op {
         "CreateTable" => control::create_table(app, r),
         "CreateBackup" => backup::create_backup(app, r),
@@ -284,12 +292,8 @@ fn run_operation(app: &App, op: &str, r: Req<'_>, host: &str) -> ApiResult<Json>
         "DescribeLimits" => control::describe_limits(),
         "DescribeEndpoints" => control::describe_endpoints(host),
         "PutItem" => items::put_item(app, r),
-        "GetItem" => items::get_item(app, r),
         "DeleteItem" => items::delete_item(app, r),
         "UpdateItem" => items::update_item(app, r),
-        "Query" => read::query(app, r),
-        "Scan" => read::scan(app, r),
-        "BatchGetItem" => batch::batch_get(app, r),
         "BatchWriteItem" => batch::batch_write(app, r),
         "TransactWriteItems" => transact::transact_write(app, r),
         "TransactGetItems" => transact::transact_get(app, r),
@@ -298,6 +302,12 @@ fn run_operation(app: &App, op: &str, r: Req<'_>, host: &str) -> ApiResult<Json>
         "ExecuteTransaction" => partiql::execute_transaction(app, r),
         _ => Err(ApiError::bare(StatusCode::BAD_REQUEST, "UnknownOperationException")),
     };
+    not_found_order(op, raw, result.map(Reply::Json))
+}
+
+/// A missing table is reported only after the checks DynamoDB makes
+/// before it looks the table up ([`validate::table_free`]).
+fn not_found_order(op: &str, raw: &Map<String, Json>, result: ApiResult<Reply>) -> ApiResult<Reply> {
     match result {
         Err(e) if e.kind.ends_with("#ResourceNotFoundException") => {
             validate::table_free(op, &Req(raw))?;
@@ -387,6 +397,27 @@ fn may_block(op: &str) -> bool {
 pub enum Reply {
     Json(Json),
     Raw(Vec<u8>),
+}
+
+impl Reply {
+    /// The body as text (`null` for an empty answer, as the tree prints it).
+    pub fn into_string(self) -> String {
+        match self {
+            Reply::Json(j) => j.to_string(),
+            // Written by this server's own JSON writers: UTF-8 throughout.
+            Reply::Raw(b) => {
+                String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+            }
+        }
+    }
+
+    /// The body as a JSON tree.
+    pub fn into_json(self) -> Json {
+        match self {
+            Reply::Json(j) => j,
+            Reply::Raw(b) => serde_json::from_slice(&b).unwrap_or(Json::Null),
+        }
+    }
 }
 
 fn ok_response(body: Reply) -> Response {
@@ -537,7 +568,7 @@ async fn handle_json(app: Arc<App>, headers: HeaderMap, body: Body) -> Response 
         if streams {
             crate::streams::dispatch(app, &op, Req(&map))
         } else {
-            layer::deep_request(deep, || dispatch(app, &op, Req(&map), &host)).map(Reply::Json)
+            layer::deep_request(deep, || dispatch(app, &op, Req(&map), &host))
         }
     };
     let result = if off_workers {

@@ -304,11 +304,13 @@ pub fn plan(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle) -> Resu
 /// same validation and wording as the API, as a client error.
 fn ddb(app: &App, table: &str, op: &str, request: Json) -> Result<Json, LambdaError> {
     let Json::Object(map) = &request else { return Err(LambdaError::invalid("not an object")) };
-    crate::dynamodb::dispatch(app, op, crate::dynamodb::request::Req(map), "localhost").map_err(|e| {
-        let kind = e.kind.rsplit('#').next().unwrap_or(&e.kind).to_string();
-        let what = if e.status.is_server_error() { "ServiceException" } else { "InvalidParameterValueException" };
-        LambdaError::new(what, format!("table {table}: {kind}: {}", e.message))
-    })
+    crate::dynamodb::dispatch(app, op, crate::dynamodb::request::Req(map), "localhost").map(|r| r.into_json()).map_err(
+        |e| {
+            let kind = e.kind.rsplit('#').next().unwrap_or(&e.kind).to_string();
+            let what = if e.status.is_server_error() { "ServiceException" } else { "InvalidParameterValueException" };
+            LambdaError::new(what, format!("table {table}: {kind}: {}", e.message))
+        },
+    )
 }
 
 /// `name:type` as DynamoDB's key schema element and attribute definition.

@@ -32,33 +32,57 @@ pub fn item_to_json(item: &Item) -> Json {
     Json::Object(item.iter().map(|(k, v)| (k.clone(), value_to_json(v))).collect())
 }
 
-/// Appends `s` as a JSON string.
+/// Which bytes a JSON string escapes: control characters, `"` and `\`.
+const NEEDS_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = true;
+        b += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+/// Appends `s` as a JSON string, escaped as serde_json escapes it.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    out.reserve(s.len() + 2);
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0..=0x1f => {
-                out.extend_from_slice(&bytes[start..i]);
-                out.extend_from_slice(format!("\\u{b:04x}").as_bytes());
-                start = i + 1;
-                continue;
-            }
-            _ => continue,
-        };
+        if !NEEDS_ESCAPE[b as usize] {
+            continue;
+        }
         out.extend_from_slice(&bytes[start..i]);
-        out.extend_from_slice(esc);
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 0xf) as usize]]);
+            }
+        }
         start = i + 1;
     }
     out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// Appends `b` as a JSON string of its base64, encoded in place.
+fn write_b64(out: &mut Vec<u8>, b: &[u8]) {
+    out.push(b'"');
+    let start = out.len();
+    // Padded base64 of n bytes is 4 * ceil(n / 3) characters.
+    out.resize(start + b.len().div_ceil(3) * 4, 0);
+    let written = B64.encode_slice(b, &mut out[start..]).expect("the buffer is sized for the encoding");
+    out.truncate(start + written);
     out.push(b'"');
 }
 
@@ -87,9 +111,8 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value) {
             out.push(b'"');
         }
         Value::B(b) => {
-            out.extend_from_slice(b"{\"B\":\"");
-            out.extend_from_slice(B64.encode(b).as_bytes());
-            out.push(b'"');
+            out.extend_from_slice(b"{\"B\":");
+            write_b64(out, b);
         }
         Value::Bool(b) => out.extend_from_slice(if *b { b"{\"BOOL\":true" } else { b"{\"BOOL\":false" }),
         Value::Null => out.extend_from_slice(b"{\"NULL\":true"),
@@ -111,7 +134,7 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value) {
         }
         Value::Bs(s) => {
             out.extend_from_slice(b"{\"BS\":");
-            write_list(out, s.iter(), |o, e| write_str(o, &B64.encode(e)));
+            write_list(out, s.iter(), |o, e| write_b64(o, e));
         }
     }
     out.push(b'}');
