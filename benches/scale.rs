@@ -4,7 +4,7 @@
 //! ```sh
 //! cargo bench --bench scale -- [--sizes 10000,1000000,10000000] [--values json,random]
 //!     [--secs 10] [--sustain-secs 600] [--conns 16] [--cache-mb 256] [--hold-secs 0]
-//!     [--phases put,uniform,zipf,query,update,recovery]
+//!     [--phases put,uniform,zipf,query,update,recovery] [--auth off|sign|on]
 //! ```
 //!
 //! It starts `tidepool serve` as a child process on a fresh data directory
@@ -79,7 +79,25 @@ struct Opts {
     /// access pattern.
     phases: Vec<Op>,
     peer: Option<String>,
+    /// `--auth off|sign|on` (issue 16): `sign` signs every request with
+    /// SigV4 (an open server ignores it); `on` also starts the server with
+    /// `--auth`, so it verifies each. `sign` against `on` is the server's
+    /// cost of verifying.
+    auth: Auth,
 }
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Auth {
+    Off,
+    Sign,
+    On,
+}
+
+/// The bench's key, when it signs.
+const BENCH_KEY: &str = "AKIDBENCH";
+const BENCH_SECRET: &str = "bench-secret";
+/// Whether requests are signed (`--auth sign|on`).
+static SIGN: AtomicBool = AtomicBool::new(false);
 
 fn parse_opts() -> Opts {
     let mut o = Opts {
@@ -92,6 +110,7 @@ fn parse_opts() -> Opts {
         hold_secs: 0,
         phases: vec![Op::Put, Op::GetUniform, Op::GetZipf, Op::Query, Op::Update],
         peer: std::env::var("SCALE_PEER_CMD").ok().filter(|s| !s.is_empty()),
+        auth: Auth::Off,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -114,6 +133,14 @@ fn parse_opts() -> Opts {
             "--conns" => o.conns = v.parse().expect("connections"),
             "--cache-mb" => o.cache_mb = v.parse().expect("MiB"),
             "--hold-secs" => o.hold_secs = v.parse().expect("seconds"),
+            "--auth" => {
+                o.auth = match v.as_str() {
+                    "off" => Auth::Off,
+                    "sign" => Auth::Sign,
+                    "on" => Auth::On,
+                    other => panic!("unknown auth mode {other}"),
+                }
+            }
             "--phases" => {
                 o.phases = v
                     .split(',')
@@ -279,9 +306,36 @@ impl Conn {
             Some(t) => head.push_str(&format!("Content-Type: application/x-amz-json-1.0\r\nX-Amz-Target: {t}\r\n")),
             None => head.push_str("Content-Type: application/json\r\n"),
         }
-        head.push_str(
-            "Authorization: AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0\r\nX-Amz-Date: 20260101T000000Z\r\n\r\n",
-        );
+        if SIGN.load(Ordering::Relaxed) {
+            // Signed as the SDKs sign: host, content type, target and date.
+            let ct = if target.is_some() { "application/x-amz-json-1.0" } else { "application/json" };
+            let (path_only, query) = match path.split_once('?') {
+                Some((p, q)) => (p, Some(q)),
+                None => (path, None),
+            };
+            let mut signed: Vec<(&str, &[u8])> = vec![("host", self.host.as_bytes()), ("content-type", ct.as_bytes())];
+            if let Some(t) = target {
+                signed.push(("x-amz-target", t.as_bytes()));
+            }
+            let cred = tidepool::http::sigv4::Credential {
+                user: String::new(),
+                access_key_id: BENCH_KEY.into(),
+                secret_access_key: BENCH_SECRET.into(),
+                session_token: None,
+            };
+            let req = tidepool::http::sigv4::Request { method, path: path_only, query, headers: &signed };
+            let service = tidepool::http::auth::signing_service(path_only);
+            for (k, v) in
+                tidepool::http::sigv4::sign(&cred, "us-east-1", service, &req, body, std::time::SystemTime::now())
+            {
+                head.push_str(&format!("{k}: {v}\r\n"));
+            }
+            head.push_str("\r\n");
+        } else {
+            head.push_str(
+                "Authorization: AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0\r\nX-Amz-Date: 20260101T000000Z\r\n\r\n",
+            );
+        }
         let s = self.stream.get_mut();
         s.write_all(head.as_bytes()).await?;
         s.write_all(body).await?;
@@ -352,6 +406,15 @@ impl Server {
             ),
             None => {
                 let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/tidepool.toml");
+                let mut auth = Vec::new();
+                if opts.auth == Auth::On {
+                    let file = std::env::temp_dir().join(format!("tidepool-scale-auth-{}.toml", std::process::id()));
+                    let text = format!(
+                        "[[users]]\nname = \"bench\"\naccess_key_id = \"{BENCH_KEY}\"\nsecret_access_key = \"{BENCH_SECRET}\"\n"
+                    );
+                    std::fs::write(&file, text).expect("write the auth file");
+                    auth = vec!["--auth".to_string(), file.display().to_string()];
+                }
                 (
                     vec![
                         // SCALE_TIDEPOOL_BIN: another build, for an A/B run.
@@ -368,7 +431,10 @@ impl Server {
                         opts.cache_mb.to_string(),
                         "--manifest".into(),
                         manifest.display().to_string(),
-                    ],
+                    ]
+                    .into_iter()
+                    .chain(auth)
+                    .collect(),
                     true,
                 )
             }
@@ -1034,13 +1100,15 @@ async fn run_kind(opts: &Opts, kind: Kind, sustain: bool) {
 
 fn main() {
     let opts = parse_opts();
+    SIGN.store(opts.auth != Auth::Off, Ordering::Relaxed);
     println!(
-        "scale benchmark: sizes {:?}, values {:?}, {} s per phase, {} connections, cache {} MiB{}",
+        "scale benchmark: sizes {:?}, values {:?}, {} s per phase, {} connections, cache {} MiB, auth {:?}{}",
         opts.sizes,
         opts.kinds,
         opts.secs,
         opts.conns,
         opts.cache_mb,
+        opts.auth,
         opts.peer.as_deref().map(|p| format!(", peer `{p}`")).unwrap_or_default()
     );
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");

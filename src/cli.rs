@@ -106,6 +106,9 @@ pub async fn request(
         for (k, v) in headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
+        for (k, v) in signature(endpoint, method, path, headers, body) {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
         head.push_str("\r\n");
         stream.write_all(head.as_bytes()).await.context("send the request")?;
         stream.write_all(body).await.context("send the request body")?;
@@ -114,6 +117,40 @@ pub async fn request(
         parse_response(&raw)
     };
     tokio::time::timeout(timeout, exchange).await.with_context(|| format!("{method} {path}: timed out"))?
+}
+
+/// SigV4 headers for a request, when the standard variables give
+/// credentials (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, and
+/// `AWS_SESSION_TOKEN`, `AWS_REGION` or `AWS_DEFAULT_REGION`): a server
+/// with `--auth` takes only signed requests; an open one ignores them.
+fn signature(
+    endpoint: &Endpoint,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Vec<(String, String)> {
+    // A value that would break the request head is not used.
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty() && !v.chars().any(char::is_control));
+    let (Some(key), Some(secret)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) else {
+        return Vec::new();
+    };
+    let cred = tidepool::http::sigv4::Credential {
+        user: String::new(),
+        access_key_id: key,
+        secret_access_key: secret,
+        session_token: var("AWS_SESSION_TOKEN"),
+    };
+    let region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")).unwrap_or_else(|| "us-east-1".into());
+    let (path_only, query) = match path.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path, None),
+    };
+    let mut signed: Vec<(&str, &[u8])> = vec![("host", endpoint.authority.as_bytes())];
+    signed.extend(headers.iter().map(|(k, v)| (*k, v.as_bytes())));
+    let req = tidepool::http::sigv4::Request { method, path: path_only, query, headers: &signed };
+    let service = tidepool::http::auth::signing_service(path_only);
+    tidepool::http::sigv4::sign(&cred, &region, service, &req, body, std::time::SystemTime::now())
 }
 
 fn parse_response(raw: &[u8]) -> anyhow::Result<HttpResponse> {

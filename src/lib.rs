@@ -56,6 +56,8 @@ pub struct ServerConfig {
     /// Where exports go and imports come from: a directory per "S3
     /// bucket" (`None`: `s3` under the data directory).
     pub s3_dir: Option<PathBuf>,
+    /// Authentication (`--auth`): `None` accepts any credentials.
+    pub auth: Option<Arc<http::auth::Auth>>,
 }
 
 impl Default for ServerConfig {
@@ -73,6 +75,7 @@ impl Default for ServerConfig {
             http: http::HttpLimits::default(),
             guest_memory_mb: 0,
             s3_dir: None,
+            auth: None,
         }
     }
 }
@@ -164,6 +167,10 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
         dynamodb::App::new(store.clone(), config.region.clone(), config.durability, config.iterator_lifetime)?;
     if let Some(dir) = &config.s3_dir {
         app.s3_dir = dir.clone();
+    }
+    app.auth = config.auth.clone();
+    if let Some(a) = &app.auth {
+        tracing::info!(users = a.users(), "authentication on: requests must be signed (SigV4)");
     }
     let app = Arc::new(app);
     dynamodb::export::fail_interrupted(&app);

@@ -137,6 +137,10 @@ enum Command {
         /// together; each reserves its function's MemorySize (README, "Limits").
         #[arg(long, default_value_t = tidepool_runtime::limits::DEFAULT_MAX_GUEST_MEMORY_MB, value_parser = clap::value_parser!(u32).range(128..=1 << 20))]
         guest_memory_mb: u32,
+        /// Switch authentication on: every API request must be signed
+        /// (SigV4) by a key of this TOML file (README, "Security").
+        #[arg(long, env = "TIDEPOOL_AUTH")]
+        auth: Option<PathBuf>,
     },
     /// Apply a manifest (tables, functions, mappings) to a running server;
     /// code files are read here and uploaded.
@@ -438,6 +442,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             body_read_timeout_secs,
             write_timeout_secs,
             guest_memory_mb,
+            auth,
         } => {
             // Only the server logs: the client commands print their answers.
             init_server_log();
@@ -455,7 +460,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(d) = &data_dir {
                 std::fs::create_dir_all(d).with_context(|| format!("create data directory {}", d.display()))?;
             }
+            let auth = match &auth {
+                Some(path) => Some(std::sync::Arc::new(tidepool::http::auth::Auth::load(path)?)),
+                None => None,
+            };
             let config = ServerConfig {
+                auth,
                 listen: SocketAddr::new(host, port),
                 data_dir,
                 region,

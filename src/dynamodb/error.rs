@@ -31,6 +31,7 @@ impl ApiError {
             | "MissingAuthenticationTokenException"
             | "IncompleteSignatureException"
             | "InvalidSignatureException"
+            | "UnrecognizedClientException"
             | "RequestEntityTooLarge" => CORAL,
             // DynamoDB's request-rate throttling comes from its front end.
             "ThrottlingException" => "com.amazon.coral.availability#",

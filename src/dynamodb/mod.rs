@@ -83,6 +83,8 @@ pub struct App {
     /// Where "S3 buckets" are (`--s3-dir`): exports are written to and
     /// imports read from `<s3_dir>/<bucket>/<key>`.
     pub s3_dir: std::path::PathBuf,
+    /// Authentication (`--auth`); `None` accepts any credentials.
+    pub auth: Option<Arc<crate::http::auth::Auth>>,
 }
 
 impl App {
@@ -99,6 +101,7 @@ impl App {
         Ok(App {
             store,
             s3_dir,
+            auth: None,
             region,
             durability,
             tokens: Default::default(),

@@ -64,11 +64,7 @@ pub async fn front(State(app): State<Arc<App>>, req: Request, next: Next) -> Res
     } else if req.method() == Method::GET && req.uri().path() == "/" {
         health(&app.region)
     } else {
-        // Only the first Accept-Encoding header counts, as in DynamoDB.
-        let coding =
-            req.headers().get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()).and_then(encoding::negotiate);
-        let resp = next.run(req).await;
-        if resp.extensions().get::<DynamoReply>().is_some() { finish_dynamo(resp, coding).await } else { resp }
+        through(&app, req, next).await
     };
     let headers = resp.headers_mut();
     // axum's method routing adds `Allow` to some answers; no AWS API sends it.
@@ -82,6 +78,25 @@ pub async fn front(State(app): State<Arc<App>>, req: Request, next: Next) -> Res
         headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED_HEADERS));
     }
     resp
+}
+
+/// A request for the protocols: authenticated when auth is on, then
+/// served, and a DynamoDB answer coded and checksummed.
+async fn through(app: &App, req: Request, next: Next) -> Response {
+    // Only the first Accept-Encoding header counts, as in DynamoDB.
+    let coding = req.headers().get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()).and_then(encoding::negotiate);
+    // A verified body's bytes stay counted until its answer is made.
+    // A handler's in-process call ([`crate::bridge::GuestCall`], which no
+    // network request carries) is the server's own: not authenticated.
+    let guest = req.extensions().get::<crate::bridge::GuestCall>().is_some();
+    let (resp, _held) = match &app.auth {
+        Some(auth) if !guest => match super::auth::authenticate(auth, &app.region, req).await {
+            Ok((req, held)) => (next.run(req).await, held),
+            Err(refused) => (refused, None),
+        },
+        _ => (next.run(req).await, None),
+    };
+    if resp.extensions().get::<DynamoReply>().is_some() { finish_dynamo(resp, coding).await } else { resp }
 }
 
 /// The router's fallback: a `POST` to any path is a DynamoDB call (DynamoDB

@@ -19,6 +19,10 @@
 //! - `front.rs`: the middleware in front of the protocols: request ids,
 //!   CORS, the health check, the 404 of a non-API request, and DynamoDB's
 //!   response coding and checksum.
+//! - `sigv4.rs`: AWS Signature Version 4: parsing, the canonical request,
+//!   verification against a keyring, and signing (the CLI's requests).
+//! - `auth.rs`: authentication when it is on (`--auth`): the scope and
+//!   error shape of each API, the body read to check its hash.
 //! - `encoding.rs`: gzip and deflate, request decoding under a decoded-size
 //!   bound, and DynamoDB's `Accept-Encoding` negotiation.
 //!
@@ -31,11 +35,13 @@
 //! while cutting a slow head off after 10 s; nor does hyper bound a request
 //! body or a stalled write. `conn.rs` times every phase in one place instead.
 
+pub mod auth;
 mod conn;
 pub mod encoding;
 pub mod front;
 mod limits;
 mod serve;
+pub mod sigv4;
 
 pub use limits::{
     BODY_READ_TIMEOUT, DESCRIPTOR_RESERVE, DescriptorBudget, HEADER_READ_TIMEOUT, HttpLimits, IDLE_TIMEOUT,

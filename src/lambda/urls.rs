@@ -12,8 +12,9 @@
 //!
 //! A config lives in the store's system entries (`fnu/<function>/<qualifier>`,
 //! `$LATEST` for the unqualified function) with an index by URL id
-//! (`fnui/<url-id>`). `AuthType` `AWS_IAM` is kept and reported; while the
-//! server's authentication is off, as every other API, it admits any caller.
+//! (`fnui/<url-id>`). `AuthType` `AWS_IAM` takes only requests signed for
+//! `lambda` once the server's authentication is on (`--auth`); while it is
+//! off, as every other API, it admits any caller. `NONE` admits anyone.
 //! `InvokeMode` `RESPONSE_STREAM` is accepted and answered buffered.
 
 use std::collections::BTreeMap;
@@ -522,6 +523,16 @@ async fn serve_url(app: Arc<App>, url_id: String, raw_path: String, req: Request
     {
         return preflight(cors, origin.as_deref().unwrap_or_default(), req.headers());
     }
+    // `AWS_IAM` URLs take only signed requests once authentication is on.
+    let (req, _held) = match &app.auth {
+        Some(auth) if config.auth_type == "AWS_IAM" => {
+            match crate::http::auth::authenticate_function_url(auth, &app.region, req).await {
+                Ok(r) => r,
+                Err(refused) => return refused,
+            }
+        }
+        _ => (req, None),
+    };
     let mut resp = match invoke(&app, lambda, &config, &url_id, raw_path, req).await {
         Ok(resp) => resp,
         Err(resp) => resp,

@@ -1,0 +1,351 @@
+//! Authentication, when it is switched on (`--auth <file>`): every request
+//! to the DynamoDB, Streams and Lambda APIs and to `/tidepool/*` must carry
+//! a valid SigV4 signature ([`super::sigv4`]) by a key of the file.
+//!
+//! Open by default: without `--auth`, any credentials are accepted, as
+//! DynamoDB Local accepts them. The health check (`GET /`), CORS preflights
+//! and function URLs (whose `AuthType NONE` is their own choice) are not
+//! authenticated.
+//!
+//! This module picks the scope each API signs for and answers in its
+//! shape: DynamoDB's `__type` with 400, Lambda's `x-amzn-ErrorType` with
+//! 403. The body is read here (the signature covers its hash), within the
+//! API's request limit and a byte budget of its own, and handed on whole.
+//!
+//! The file, TOML:
+//!
+//! ```toml
+//! [[users]]
+//! name = "alice"                       # who signs (ARNs, logs)
+//! access_key_id = "AKIAALICE"
+//! secret_access_key = "a secret"
+//! # session_token = "..."              # temporary credentials: the token
+//! #                                    # every request must send
+//! ```
+
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, bail};
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::sigv4::{self, Credential, Expect, Keyring, Refusal};
+use crate::lambda::budget::{ByteBudget, Reservation};
+
+/// DynamoDB takes a request signed up to 15 minutes from its clock.
+pub const DYNAMODB_MAX_SKEW: Duration = Duration::from_secs(15 * 60);
+/// Lambda's window is 5 minutes ("... - 5 min." in its answers).
+pub const LAMBDA_MAX_SKEW: Duration = Duration::from_secs(5 * 60);
+/// Request bodies being read to check their signature, together: the
+/// bodies of every API are held here until verified and handed on.
+pub const MAX_AUTH_BODIES_IN_FLIGHT_BYTES: usize = 512 * 1024 * 1024;
+/// Identities in an auth file: a file of test users, not a directory.
+pub const MAX_USERS: usize = 10_000;
+/// The auth file's size.
+pub const MAX_AUTH_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Who signed a request, in its extensions once verified.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user: String,
+    pub access_key_id: String,
+}
+
+/// The keys the server accepts, and the room for bodies being checked.
+#[derive(Debug)]
+pub struct Auth {
+    keys: Keyring,
+    bodies: Arc<ByteBudget>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthFile {
+    #[serde(default)]
+    users: Vec<UserEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserEntry {
+    name: String,
+    access_key_id: String,
+    secret_access_key: String,
+    #[serde(default)]
+    session_token: Option<String>,
+}
+
+impl Auth {
+    pub fn new(credentials: Vec<Credential>) -> Self {
+        Auth { keys: Keyring::new(credentials), bodies: ByteBudget::new(MAX_AUTH_BODIES_IN_FLIGHT_BYTES) }
+    }
+
+    /// Reads an auth file (see the module comment).
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let size = std::fs::metadata(path).with_context(|| format!("read auth file {}", path.display()))?.len();
+        if size > MAX_AUTH_FILE_BYTES {
+            bail!("auth file {} is {size} bytes; at most {MAX_AUTH_FILE_BYTES}", path.display());
+        }
+        let text = std::fs::read_to_string(path).with_context(|| format!("read auth file {}", path.display()))?;
+        let file: AuthFile = toml::from_str(&text).with_context(|| format!("parse auth file {}", path.display()))?;
+        if file.users.is_empty() {
+            bail!("auth file {} names no users: nobody could sign in", path.display());
+        }
+        if file.users.len() > MAX_USERS {
+            bail!("auth file {} names {} users; at most {MAX_USERS}", path.display(), file.users.len());
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut credentials = Vec::with_capacity(file.users.len());
+        for u in file.users {
+            if u.access_key_id.is_empty() || u.secret_access_key.is_empty() || u.name.is_empty() {
+                bail!(
+                    "auth file {}: every user needs a name, an access_key_id and a secret_access_key",
+                    path.display()
+                );
+            }
+            if u.access_key_id.contains('/') || !u.access_key_id.is_ascii() {
+                bail!("auth file {}: access key id {:?} must be ASCII without '/'", path.display(), u.access_key_id);
+            }
+            if !seen.insert(u.access_key_id.clone()) {
+                bail!("auth file {}: access key id {} appears twice", path.display(), u.access_key_id);
+            }
+            credentials.push(Credential {
+                user: u.name,
+                access_key_id: u.access_key_id,
+                secret_access_key: u.secret_access_key,
+                session_token: u.session_token.filter(|t| !t.is_empty()),
+            });
+        }
+        Ok(Auth::new(credentials))
+    }
+
+    pub fn users(&self) -> usize {
+        self.keys.len()
+    }
+}
+
+/// Which API a request is for: the scope it signs for and the shape of its
+/// errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Api {
+    DynamoDb,
+    Lambda,
+    /// `/tidepool/*`: Lambda's error shape; any service name in the scope.
+    Tidepool,
+}
+
+fn api_of(path: &str) -> Api {
+    let b = path.as_bytes();
+    // Lambda's paths start with an API version: `/2015-03-31/...`.
+    let dated = b.len() > 12
+        && b[0] == b'/'
+        && b[11] == b'/'
+        && b[5] == b'-'
+        && b[8] == b'-'
+        && b[1..5].iter().chain(&b[6..8]).chain(&b[9..11]).all(u8::is_ascii_digit);
+    if dated {
+        Api::Lambda
+    } else if path == "/tidepool" || path.starts_with("/tidepool/") {
+        Api::Tidepool
+    } else {
+        Api::DynamoDb
+    }
+}
+
+/// The service a request to `path` signs for (what the CLI signs with).
+pub fn signing_service(path: &str) -> &'static str {
+    match api_of(path) {
+        Api::DynamoDb => "dynamodb",
+        Api::Lambda => "lambda",
+        Api::Tidepool => "tidepool",
+    }
+}
+
+/// Checks `req`'s signature: the request to serve (its body read and handed
+/// on, the [`Caller`] in its extensions) and the reservation of its body,
+/// or the API's error.
+pub async fn authenticate(auth: &Auth, region: &str, req: Request) -> Result<(Request, Option<Reservation>), Response> {
+    let api = api_of(req.uri().path());
+    authenticate_for(auth, region, req, api, None).await
+}
+
+/// [`authenticate`] for a function URL whose `AuthType` is `AWS_IAM`: a
+/// request signed for `lambda`, whatever its path.
+pub async fn authenticate_function_url(
+    auth: &Auth,
+    region: &str,
+    req: Request,
+) -> Result<(Request, Option<Reservation>), Response> {
+    authenticate_for(auth, region, req, Api::Lambda, Some(crate::lambda::api::MAX_SYNC_PAYLOAD_BYTES)).await
+}
+
+async fn authenticate_for(
+    auth: &Auth,
+    region: &str,
+    req: Request,
+    api: Api,
+    limit: Option<usize>,
+) -> Result<(Request, Option<Reservation>), Response> {
+    let expect = match api {
+        Api::DynamoDb => Expect { region, services: &["dynamodb"], max_skew: DYNAMODB_MAX_SKEW, explain: true },
+        Api::Lambda => Expect { region, services: &["lambda"], max_skew: LAMBDA_MAX_SKEW, explain: false },
+        // The CLI signs `/tidepool` for `tidepool`; any tool that signs it
+        // as one of the APIs it sits beside is taken too.
+        Api::Tidepool => Expect {
+            region,
+            services: &["tidepool", "lambda", "dynamodb"],
+            max_skew: DYNAMODB_MAX_SKEW,
+            explain: false,
+        },
+    };
+    let (parts, body) = req.into_parts();
+    let headers: Vec<(&str, &[u8])> = parts.headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect();
+    let signed = sigv4::Request {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        headers: &headers,
+    };
+    let claim = sigv4::parse(&signed).map_err(|r| refuse(api, &r))?;
+    // Everything that needs no body is checked before one is read.
+    auth.keys.precheck(&claim, &expect, SystemTime::now()).map_err(|r| refuse(api, &r))?;
+    // The body, unless the signer left it out of the signature.
+    let (body, hash, reservation) = if claim.unsigned_payload() {
+        (body, None, None)
+    } else {
+        let limit = limit.unwrap_or_else(|| body_limit(api, parts.uri.path()));
+        let (bytes, reservation) = read_body(auth, api, limit, &parts.headers, body).await?;
+        let hash = sigv4::sha256_hex(&bytes);
+        (Body::from(bytes), Some(hash), reservation)
+    };
+    let caller = match auth.keys.verify(&signed, &claim, hash.as_deref(), &expect, SystemTime::now()) {
+        Ok(c) => Caller { user: c.user.clone(), access_key_id: c.access_key_id.clone() },
+        Err(r) => return Err(refuse(api, &r)),
+    };
+    drop(headers);
+    let mut req = Request::from_parts(parts, body);
+    req.extensions_mut().insert(caller);
+    Ok((req, reservation))
+}
+
+/// Reads a body to hash it, within the API's request limit and the auth
+/// budget.
+async fn read_body(
+    auth: &Auth,
+    api: Api,
+    limit: usize,
+    headers: &axum::http::HeaderMap,
+    body: Body,
+) -> Result<(Bytes, Option<Reservation>), Response> {
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large(api, limit));
+    }
+    // Counted and allocated as the bytes arrive, not as declared.
+    let mut reservation = auth.bodies.try_reserve(0).ok_or_else(|| throttled(api))?;
+    let mut bytes = Vec::new();
+    let mut body = body;
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        // A body that breaks off is no request to verify.
+        let Ok(frame) = frame else { return Err(too_large(api, limit)) };
+        let Ok(data) = frame.into_data() else { continue };
+        let total = bytes.len() + data.len();
+        if total > limit {
+            return Err(too_large(api, limit));
+        }
+        if !reservation.grow_to(total) {
+            return Err(throttled(api));
+        }
+        bytes.extend_from_slice(&data);
+    }
+    // Small bodies are not counted: their room is the connection's.
+    let reservation = (reservation.bytes() > crate::dynamodb::SMALL_REQUEST_BYTES).then_some(reservation);
+    Ok((Bytes::from(bytes), reservation))
+}
+
+/// The largest body the route at `path` takes: its own limit, so a body
+/// held to check its signature is never larger than the route would read.
+fn body_limit(api: Api, path: &str) -> usize {
+    use crate::lambda::api::{MAX_CODE_REQUEST_BYTES, MAX_DEPLOY_REQUEST_BYTES, MAX_JSON_REQUEST_BYTES};
+    let path = path.trim_end_matches('/');
+    match api {
+        Api::DynamoDb => crate::dynamodb::MAX_REQUEST_BYTES,
+        Api::Tidepool if path == "/tidepool/deploy" => MAX_DEPLOY_REQUEST_BYTES,
+        Api::Tidepool => MAX_JSON_REQUEST_BYTES,
+        // CreateFunction and UpdateFunctionCode carry code.
+        Api::Lambda if path.ends_with("/functions") || path.ends_with("/code") => MAX_CODE_REQUEST_BYTES,
+        // Invoke, sync and async, and a function URL's request.
+        Api::Lambda if path.ends_with("/invocations") || path.ends_with("/invoke-async") => {
+            crate::lambda::api::MAX_SYNC_PAYLOAD_BYTES
+        }
+        Api::Lambda => MAX_JSON_REQUEST_BYTES,
+    }
+}
+
+fn refuse(api: Api, r: &Refusal) -> Response {
+    let message = match r {
+        Refusal::Missing => match api {
+            Api::DynamoDb => "Request is missing Authentication Token",
+            Api::Lambda | Api::Tidepool => "Missing Authentication Token",
+        },
+        Refusal::Incomplete(m) | Refusal::Invalid(m) | Refusal::Unrecognized(m) => m.as_str(),
+    };
+    match api {
+        Api::DynamoDb => dynamo_error(StatusCode::BAD_REQUEST, r.kind(), message),
+        Api::Lambda | Api::Tidepool => lambda_error(StatusCode::FORBIDDEN, r.kind(), message),
+    }
+}
+
+fn dynamo_error(status: StatusCode, kind: &str, message: &str) -> Response {
+    let mut resp = crate::dynamodb::error::ApiError::new(status, kind, message).into_response();
+    resp.extensions_mut().insert(super::front::DynamoReply);
+    resp
+}
+
+fn lambda_error(status: StatusCode, kind: &'static str, message: &str) -> Response {
+    let body = serde_json::json!({ "message": message }).to_string();
+    let mut resp = (status, body).into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert("x-amzn-ErrorType", HeaderValue::from_static(kind));
+    resp
+}
+
+fn too_large(api: Api, limit: usize) -> Response {
+    let message = format!("Request must be smaller than {limit} bytes for the operation");
+    match api {
+        Api::DynamoDb => dynamo_error(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", &message),
+        Api::Lambda | Api::Tidepool => {
+            lambda_error(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLargeException", &message)
+        }
+    }
+}
+
+fn throttled(api: Api) -> Response {
+    let message = "Too many large requests are being read at once; retry with backoff";
+    match api {
+        Api::DynamoDb => dynamo_error(StatusCode::BAD_REQUEST, "ThrottlingException", message),
+        Api::Lambda | Api::Tidepool => lambda_error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException", message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_name_their_api() {
+        assert_eq!(api_of("/"), Api::DynamoDb);
+        assert_eq!(api_of("/prefix/anything"), Api::DynamoDb);
+        assert_eq!(api_of("/2015-03-31/functions"), Api::Lambda);
+        assert_eq!(api_of("/2019-09-30/functions/f/concurrency"), Api::Lambda);
+        assert_eq!(api_of("/tidepool/logs"), Api::Tidepool);
+        assert_eq!(api_of("/tidepoolx"), Api::DynamoDb);
+    }
+}
