@@ -8,6 +8,7 @@ pub mod bridge;
 pub mod build;
 pub mod dynamodb;
 pub mod http;
+pub mod iam;
 pub mod lambda;
 pub mod recovery;
 pub mod scaffold;

@@ -19,20 +19,27 @@ const TEMP_KEY: &str = "ASIATEMP";
 const TEMP_SECRET: &str = "temp-secret";
 const TEMP_TOKEN: &str = "the-session-token";
 
+fn alice() -> Credential {
+    Credential {
+        user: "alice".into(),
+        access_key_id: ALICE_KEY.into(),
+        secret_access_key: ALICE_SECRET.into(),
+        session_token: None,
+    }
+}
+
 fn auth() -> Arc<Auth> {
     Arc::new(Auth::new(vec![
-        Credential {
-            user: "alice".into(),
-            access_key_id: ALICE_KEY.into(),
-            secret_access_key: ALICE_SECRET.into(),
-            session_token: None,
-        },
-        Credential {
-            user: "temp".into(),
-            access_key_id: TEMP_KEY.into(),
-            secret_access_key: TEMP_SECRET.into(),
-            session_token: Some(TEMP_TOKEN.into()),
-        },
+        (alice(), None),
+        (
+            Credential {
+                user: "temp".into(),
+                access_key_id: TEMP_KEY.into(),
+                secret_access_key: TEMP_SECRET.into(),
+                session_token: Some(TEMP_TOKEN.into()),
+            },
+            None,
+        ),
     ]))
 }
 
@@ -165,12 +172,7 @@ async fn unsigned_tampered_and_presigned_requests() {
     );
 
     // Signed, then the body changed: the signature no longer holds.
-    let alice = Credential {
-        user: "alice".into(),
-        access_key_id: ALICE_KEY.into(),
-        secret_access_key: ALICE_SECRET.into(),
-        session_token: None,
-    };
+    let alice = alice();
     let body = br#"{"Limit":5}"#;
     let base: Vec<(&str, &[u8])> =
         vec![("host", addr.as_bytes()), ("x-amz-target", target.1.as_bytes()), ("content-type", json.1.as_bytes())];
@@ -371,5 +373,137 @@ for service, op, key, secret in [("dynamodb", "list_tables", "{key}", "nope"), (
             "lambda InvalidSignatureException 403"
         ]
     );
+    server.stop().await.unwrap();
+}
+
+/// IAM's fine-grained access control: a user limited by
+/// `dynamodb:LeadingKeys` to the partition named after it reads and writes
+/// its own items and nothing else; an explicit deny wins; the Lambda API is
+/// authorized too.
+#[tokio::test]
+async fn a_user_limited_to_its_own_partition() {
+    const BOB_KEY: &str = "AKIDBOB";
+    let own_partition = r#"{"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Action":["dynamodb:GetItem","dynamodb:PutItem","dynamodb:UpdateItem","dynamodb:Query","dynamodb:BatchGetItem"],
+         "Resource":"arn:aws:dynamodb:*:*:table/scores",
+         "Condition":{"ForAllValues:StringEquals":{"dynamodb:LeadingKeys":["${aws:username}"]}}},
+        {"Effect":"Deny","Action":"dynamodb:UpdateItem","Resource":"*",
+         "Condition":{"StringEquals":{"dynamodb:ReturnValues":"ALL_OLD"}}},
+        {"Effect":"Allow","Action":"lambda:ListFunctions","Resource":"*"}]}"#;
+    let bob = Credential {
+        user: "bob".into(),
+        access_key_id: BOB_KEY.into(),
+        secret_access_key: "bob-secret".into(),
+        session_token: None,
+    };
+    let policies = vec![tidepool::iam::Policy::parse(own_partition).unwrap()];
+    let auth = Arc::new(Auth::new(vec![(alice(), None), (bob, Some(policies))]));
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::start_with(dir.path(), ServerConfig { auth: Some(auth), ..ServerConfig::default() }).await;
+    let ep = server.endpoint();
+    let admin = ddb(&ep, ALICE_KEY, ALICE_SECRET, None, "us-east-1");
+    common::create_table(&admin, "scores", Some(aws_sdk_dynamodb::types::ScalarAttributeType::N)).await;
+    admin.put_item().table_name("scores").item("pk", common::s("alice")).item("sk", common::n(1)).send().await.unwrap();
+
+    let bob = ddb(&ep, BOB_KEY, "bob-secret", None, "us-east-1");
+    // Its own partition: put, get, update, query, batch get.
+    bob.put_item().table_name("scores").item("pk", common::s("bob")).item("sk", common::n(1)).send().await.unwrap();
+    let got =
+        bob.get_item().table_name("scores").key("pk", common::s("bob")).key("sk", common::n(1)).send().await.unwrap();
+    assert!(got.item.is_some());
+    bob.update_item()
+        .table_name("scores")
+        .key("pk", common::s("bob"))
+        .key("sk", common::n(1))
+        .update_expression("SET points = :p")
+        .expression_attribute_values(":p", common::n(5))
+        .send()
+        .await
+        .unwrap();
+    let q = bob
+        .query()
+        .table_name("scores")
+        .key_condition_expression("pk = :me")
+        .expression_attribute_values(":me", common::s("bob"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(q.count, 1);
+
+    // Anyone else's: denied, with AWS's message.
+    let err = bob
+        .get_item()
+        .table_name("scores")
+        .key("pk", common::s("alice"))
+        .key("sk", common::n(1))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(common::code(&err), "AccessDeniedException");
+    assert_eq!(
+        message(&err),
+        "User: arn:aws:iam::000000000000:user/bob is not authorized to perform: dynamodb:GetItem on resource: arn:aws:dynamodb:us-east-1:000000000000:table/scores because no identity-based policy allows the dynamodb:GetItem action"
+    );
+    let err = bob
+        .put_item()
+        .table_name("scores")
+        .item("pk", common::s("alice"))
+        .item("sk", common::n(2))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(common::code(&err), "AccessDeniedException");
+    let err = bob
+        .query()
+        .table_name("scores")
+        .key_condition_expression("pk = :them")
+        .expression_attribute_values(":them", common::s("alice"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(common::code(&err), "AccessDeniedException");
+    // Actions it has no statement for, and an explicit deny.
+    let err = bob.scan().table_name("scores").send().await.unwrap_err();
+    assert_eq!(common::code(&err), "AccessDeniedException");
+    let err = bob.delete_table().table_name("scores").send().await.unwrap_err();
+    assert_eq!(common::code(&err), "AccessDeniedException");
+    let err = bob
+        .update_item()
+        .table_name("scores")
+        .key("pk", common::s("bob"))
+        .key("sk", common::n(1))
+        .update_expression("SET points = :p")
+        .expression_attribute_values(":p", common::n(6))
+        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(common::code(&err), "AccessDeniedException");
+    assert!(message(&err).ends_with("with an explicit deny in an identity-based policy"), "{}", message(&err));
+    // Alice's item is untouched.
+    let item = admin
+        .get_item()
+        .table_name("scores")
+        .key("pk", common::s("alice"))
+        .key("sk", common::n(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(item.item.unwrap().len(), 2);
+
+    // The Lambda API: ListFunctions allowed, GetFunction not (403).
+    let lambda = aws_sdk_lambda::Client::from_conf(
+        aws_sdk_lambda::Config::builder()
+            .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
+            .region(aws_sdk_lambda::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_lambda::config::Credentials::new(BOB_KEY, "bob-secret", None, None, "t"))
+            .endpoint_url(&ep)
+            .http_client(aws_smithy_http_client::Builder::new().build_http())
+            .build(),
+    );
+    lambda.list_functions().send().await.unwrap();
+    let err = lambda.get_function().function_name("anything").send().await.unwrap_err();
+    assert_eq!(err.as_service_error().and_then(|e| e.code()), Some("AccessDeniedException"));
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(403));
     server.stop().await.unwrap();
 }

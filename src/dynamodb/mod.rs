@@ -1,6 +1,7 @@
 //! The DynamoDB JSON 1.0 protocol: `POST /` with
 //! `X-Amz-Target: DynamoDB_20120810.<Operation>`.
 
+mod access;
 pub mod attr;
 mod backup;
 mod batch;
@@ -465,7 +466,13 @@ fn too_large() -> ApiError {
 
 /// Handles one DynamoDB or DynamoDB Streams request (any path; the HTTP
 /// front sends every `POST` outside the Lambda API here).
-pub async fn handle(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+pub async fn handle(
+    State(app): State<Arc<App>>,
+    caller: Option<axum::Extension<crate::http::auth::Caller>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let caller = caller.map(|axum::Extension(c)| c);
     // DynamoDB takes JSON bodies only, and answers in the JSON flavour asked.
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -484,7 +491,7 @@ pub async fn handle(State(app): State<Arc<App>>, headers: HeaderMap, body: Body)
     if has_body && !plain_json && content_type.as_deref() != Some(CONTENT_TYPE) {
         return crate::http::front::not_found();
     }
-    let mut resp = handle_json(app, headers, body).await;
+    let mut resp = handle_json(app, caller, headers, body).await;
     if plain_json && resp.headers().get(header::CONTENT_TYPE).is_some_and(|v| v == CONTENT_TYPE) {
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     }
@@ -492,7 +499,12 @@ pub async fn handle(State(app): State<Arc<App>>, headers: HeaderMap, body: Body)
     resp
 }
 
-async fn handle_json(app: Arc<App>, headers: HeaderMap, body: Body) -> Response {
+async fn handle_json(
+    app: Arc<App>,
+    caller: Option<crate::http::auth::Caller>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let coding = match crate::http::encoding::request_coding(
         headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()),
     ) {
@@ -564,6 +576,14 @@ async fn handle_json(app: Arc<App>, headers: HeaderMap, body: Body) -> Response 
     let Some(Json::Object(map)) = json else {
         return ApiError::bare(StatusCode::BAD_REQUEST, "SerializationException").into_response();
     };
+    // With authentication on, a caller with policies is authorized for
+    // what the request asks before it is served.
+    if let Some(principal) = caller.as_ref().map(|c| &c.principal).filter(|p| p.policies.is_some()) {
+        let checks = access::checks(&app, &op, &map, streams);
+        if let Err(denied) = principal.authorize(checks, &app.region) {
+            return ApiError::new(StatusCode::BAD_REQUEST, "AccessDeniedException", denied.message).into_response();
+        }
+    }
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost:8000").to_string();
     let writes = !streams && may_block(&op);
     let off_workers = app.durability == Durability::Sync || writes;

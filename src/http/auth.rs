@@ -21,9 +21,12 @@
 //! secret_access_key = "a secret"
 //! # session_token = "..."              # temporary credentials: the token
 //! #                                    # every request must send
+//! # policies = ['{"Statement": ...}']  # IAM policies (JSON); with neither
+//! # policy_files = ["bob.json"]        # key the user is an administrator
 //! ```
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -36,6 +39,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::sigv4::{self, Credential, Expect, Keyring, Refusal};
+use crate::iam::{Policy, Principal};
 use crate::lambda::budget::{ByteBudget, Reservation};
 
 /// DynamoDB takes a request signed up to 15 minutes from its clock.
@@ -53,14 +57,15 @@ pub const MAX_AUTH_FILE_BYTES: u64 = 16 * 1024 * 1024;
 /// Who signed a request, in its extensions once verified.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub user: String,
-    pub access_key_id: String,
+    pub principal: Arc<Principal>,
 }
 
-/// The keys the server accepts, and the room for bodies being checked.
+/// The keys the server accepts, who each is, and the room for bodies
+/// being checked.
 #[derive(Debug)]
 pub struct Auth {
     keys: Keyring,
+    principals: HashMap<String, Arc<Principal>>,
     bodies: Arc<ByteBudget>,
 }
 
@@ -79,11 +84,36 @@ struct UserEntry {
     secret_access_key: String,
     #[serde(default)]
     session_token: Option<String>,
+    /// IAM policy documents (JSON); without `policies` and `policy_files`
+    /// the user is an administrator.
+    #[serde(default)]
+    policies: Option<Vec<String>>,
+    /// Files of policy documents, relative to the auth file.
+    #[serde(default)]
+    policy_files: Option<Vec<PathBuf>>,
 }
 
 impl Auth {
-    pub fn new(credentials: Vec<Credential>) -> Self {
-        Auth { keys: Keyring::new(credentials), bodies: ByteBudget::new(MAX_AUTH_BODIES_IN_FLIGHT_BYTES) }
+    /// Users with their keys; each `Some` policy list limits its user to
+    /// what the list allows, `None` is an administrator.
+    pub fn new(users: Vec<(Credential, Option<Vec<Policy>>)>) -> Self {
+        let principals = users
+            .iter()
+            .map(|(c, policies)| {
+                let principal = Principal {
+                    name: c.user.clone(),
+                    arn: format!("arn:aws:iam::{}:user/{}", crate::dynamodb::ACCOUNT_ID, c.user),
+                    access_key_id: c.access_key_id.clone(),
+                    policies: policies.clone(),
+                };
+                (c.access_key_id.clone(), Arc::new(principal))
+            })
+            .collect();
+        Auth {
+            keys: Keyring::new(users.into_iter().map(|(c, _)| c)),
+            principals,
+            bodies: ByteBudget::new(MAX_AUTH_BODIES_IN_FLIGHT_BYTES),
+        }
     }
 
     /// Reads an auth file (see the module comment).
@@ -115,12 +145,31 @@ impl Auth {
             if !seen.insert(u.access_key_id.clone()) {
                 bail!("auth file {}: access key id {} appears twice", path.display(), u.access_key_id);
             }
-            credentials.push(Credential {
-                user: u.name,
-                access_key_id: u.access_key_id,
-                secret_access_key: u.secret_access_key,
-                session_token: u.session_token.filter(|t| !t.is_empty()),
-            });
+            let policies = match (u.policies, u.policy_files) {
+                (None, None) => None,
+                (docs, files) => {
+                    let mut texts = docs.unwrap_or_default();
+                    for f in files.unwrap_or_default() {
+                        let f = path.parent().unwrap_or(Path::new(".")).join(f);
+                        texts.push(
+                            std::fs::read_to_string(&f).with_context(|| format!("read policy file {}", f.display()))?,
+                        );
+                    }
+                    let parsed: Result<Vec<Policy>, _> = texts.iter().map(|t| Policy::parse(t)).collect();
+                    Some(parsed.map_err(|e| {
+                        anyhow::anyhow!("auth file {}: a policy of user {}: {e}", path.display(), u.name)
+                    })?)
+                }
+            };
+            credentials.push((
+                Credential {
+                    user: u.name,
+                    access_key_id: u.access_key_id,
+                    secret_access_key: u.secret_access_key,
+                    session_token: u.session_token.filter(|t| !t.is_empty()),
+                },
+                policies,
+            ));
         }
         Ok(Auth::new(credentials))
     }
@@ -216,21 +265,43 @@ async fn authenticate_for(
     // Everything that needs no body is checked before one is read.
     auth.keys.precheck(&claim, &expect, SystemTime::now()).map_err(|r| refuse(api, &r))?;
     // The body, unless the signer left it out of the signature.
-    let (body, hash, reservation) = if claim.unsigned_payload() {
-        (body, None, None)
+    let (body, bytes, hash, reservation) = if claim.unsigned_payload() {
+        (Some(body), None, None, None)
     } else {
         let limit = limit.unwrap_or_else(|| body_limit(api, parts.uri.path()));
         let (bytes, reservation) = read_body(auth, api, limit, &parts.headers, body).await?;
         let hash = sigv4::sha256_hex(&bytes);
-        (Body::from(bytes), Some(hash), reservation)
+        (None, Some(bytes), Some(hash), reservation)
     };
-    let caller = match auth.keys.verify(&signed, &claim, hash.as_deref(), &expect, SystemTime::now()) {
-        Ok(c) => Caller { user: c.user.clone(), access_key_id: c.access_key_id.clone() },
+    let principal = match auth.keys.verify(&signed, &claim, hash.as_deref(), &expect, SystemTime::now()) {
+        Ok(c) => auth.principals.get(&c.access_key_id).cloned(),
         Err(r) => return Err(refuse(api, &r)),
     };
+    let Some(principal) = principal else {
+        return Err(refuse(
+            api,
+            &Refusal::Unrecognized("The security token included in the request is invalid.".into()),
+        ));
+    };
     drop(headers);
+    // The Lambda API and `/tidepool` are authorized here, where the body is
+    // at hand (CreateFunction names its function in it); DynamoDB's
+    // requests where their operation is parsed.
+    if api != Api::DynamoDb && limit.is_none() && principal.policies.is_some() {
+        let check = crate::lambda::access::check(
+            parts.method.as_str(),
+            parts.uri.path(),
+            parts.uri.query(),
+            bytes.as_deref().unwrap_or_default(),
+            region,
+        );
+        if let Err(denied) = principal.authorize(vec![check], region) {
+            return Err(lambda_error(StatusCode::FORBIDDEN, "AccessDeniedException", &denied.message));
+        }
+    }
+    let body = body.unwrap_or_else(|| Body::from(bytes.unwrap_or_default()));
     let mut req = Request::from_parts(parts, body);
-    req.extensions_mut().insert(caller);
+    req.extensions_mut().insert(Caller { principal });
     Ok((req, reservation))
 }
 

@@ -105,7 +105,8 @@ async fn through(app: &App, req: Request, next: Next) -> Response {
 pub async fn fallback(State(app): State<Arc<App>>, req: Request) -> Response {
     if req.method() == Method::POST {
         let (parts, body) = req.into_parts();
-        crate::dynamodb::handle(State(app), parts.headers, body).await
+        let caller = parts.extensions.get::<super::auth::Caller>().cloned().map(axum::Extension);
+        crate::dynamodb::handle(State(app), caller, parts.headers, body).await
     } else {
         not_found()
     }

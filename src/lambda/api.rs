@@ -489,27 +489,9 @@ pub(super) fn query(uri: &Uri) -> HashMap<String, String> {
     out
 }
 
+/// A query component decoded: `+` is a space.
 pub(super) fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    crate::http::sigv4::percent_decode(&s.replace('+', " "))
 }
 
 pub(super) fn max_items(q: &HashMap<String, String>, default: usize) -> Result<usize, Failure> {

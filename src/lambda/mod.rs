@@ -1,6 +1,7 @@
 //! Lambda: deployed functions (the runtime's [`Registry`]) and event source
 //! mappings (persisted here, run by the runtime's delivery [`Engine`]).
 
+pub mod access;
 pub mod api;
 pub mod budget;
 pub mod events;

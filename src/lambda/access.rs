@@ -1,0 +1,131 @@
+//! What a Lambda API or `/tidepool` request asks of IAM: its action
+//! (`lambda:<Operation>` as IAM names Lambda's, `tidepool:<Operation>` for
+//! the server's own endpoints) and resource (the function's ARN, with its
+//! qualifier; `*` for account-wide operations).
+
+use serde_json::Value as Json;
+
+use crate::dynamodb::ACCOUNT_ID;
+use crate::http::sigv4::percent_decode;
+use crate::iam::Check;
+
+/// The check a Lambda or `/tidepool` request at `path` with `method` needs;
+/// `body` gives CreateFunction's function name.
+pub fn check(method: &str, path: &str, query: Option<&str>, body: &[u8], region: &str) -> Check {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let function = |name: &str| {
+        let name = percent_decode(name);
+        let base = if name.starts_with("arn:") {
+            name
+        } else {
+            format!("arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{name}")
+        };
+        match query.and_then(|q| q.split('&').find_map(|p| p.strip_prefix("Qualifier="))) {
+            Some(q) if !base[base.find(":function:").map_or(0, |i| i + 10)..].contains(':') => format!("{base}:{q}"),
+            _ => base,
+        }
+    };
+    let (action, resource): (&str, String) = match (method, segs.as_slice()) {
+        (_, ["tidepool", rest @ ..]) => {
+            let action = match (method, rest) {
+                (_, ["logs", ..]) => "ReadLogs",
+                (_, ["mappings"]) => "ListMappings",
+                (_, ["deploy"]) => "Deploy",
+                (_, ["limits"]) => "GetLimits",
+                ("GET", ["schedules"]) => "ListSchedules",
+                ("GET", ["schedules", _]) => "GetSchedule",
+                ("PUT", ["schedules", _]) => "PutSchedule",
+                ("DELETE", ["schedules", _]) => "DeleteSchedule",
+                (_, ["reset"]) => "Reset",
+                (_, ["progress", ..]) => "GetProgress",
+                (_, ["info"]) => "GetInfo",
+                _ => "Unknown",
+            };
+            return Check::new(format!("tidepool:{action}"), "*");
+        }
+        ("GET", [_, "functions"]) => ("ListFunctions", "*".into()),
+        ("POST", [_, "functions"]) => {
+            let name = serde_json::from_slice::<Json>(body)
+                .ok()
+                .and_then(|j| j.get("FunctionName").and_then(Json::as_str).map(str::to_string))
+                .unwrap_or_else(|| "*".into());
+            ("CreateFunction", function(&name))
+        }
+        ("GET", [_, "functions", f]) => ("GetFunction", function(f)),
+        ("DELETE", [_, "functions", f]) => ("DeleteFunction", function(f)),
+        ("GET", [_, "functions", f, "configuration"]) => ("GetFunctionConfiguration", function(f)),
+        ("PUT", [_, "functions", f, "configuration"]) => ("UpdateFunctionConfiguration", function(f)),
+        ("PUT", [_, "functions", f, "code"]) => ("UpdateFunctionCode", function(f)),
+        ("POST", [_, "functions", f, "invocations"]) => ("InvokeFunction", function(f)),
+        ("POST", [_, "functions", f, "invoke-async"]) => ("InvokeFunction", function(f)),
+        ("POST", [_, "functions", f, "versions"]) => ("PublishVersion", function(f)),
+        ("GET", [_, "functions", f, "versions"]) => ("ListVersionsByFunction", function(f)),
+        ("POST", [_, "functions", f, "aliases"]) => ("CreateAlias", function(f)),
+        ("GET", [_, "functions", f, "aliases"]) => ("ListAliases", function(f)),
+        ("GET", [_, "functions", f, "aliases", _]) => ("GetAlias", function(f)),
+        ("PUT", [_, "functions", f, "aliases", _]) => ("UpdateAlias", function(f)),
+        ("DELETE", [_, "functions", f, "aliases", _]) => ("DeleteAlias", function(f)),
+        ("PUT", [_, "functions", f, "concurrency"]) => ("PutFunctionConcurrency", function(f)),
+        ("DELETE", [_, "functions", f, "concurrency"]) => ("DeleteFunctionConcurrency", function(f)),
+        ("GET", [_, "functions", f, "concurrency"]) => ("GetFunctionConcurrency", function(f)),
+        ("PUT", [_, "functions", f, "event-invoke-config"]) => ("PutFunctionEventInvokeConfig", function(f)),
+        ("POST", [_, "functions", f, "event-invoke-config"]) => ("UpdateFunctionEventInvokeConfig", function(f)),
+        ("GET", [_, "functions", f, "event-invoke-config"]) => ("GetFunctionEventInvokeConfig", function(f)),
+        ("DELETE", [_, "functions", f, "event-invoke-config"]) => ("DeleteFunctionEventInvokeConfig", function(f)),
+        (_, [_, "functions", f, "event-invoke-config", "list"]) => ("ListFunctionEventInvokeConfigs", function(f)),
+        ("POST", [_, "functions", f, "url"]) => ("CreateFunctionUrlConfig", function(f)),
+        ("GET", [_, "functions", f, "url"]) => ("GetFunctionUrlConfig", function(f)),
+        ("PUT", [_, "functions", f, "url"]) => ("UpdateFunctionUrlConfig", function(f)),
+        ("DELETE", [_, "functions", f, "url"]) => ("DeleteFunctionUrlConfig", function(f)),
+        (_, [_, "functions", f, "urls"]) => ("ListFunctionUrlConfigs", function(f)),
+        ("POST", [_, "event-source-mappings"]) => ("CreateEventSourceMapping", "*".into()),
+        ("GET", [_, "event-source-mappings"]) => ("ListEventSourceMappings", "*".into()),
+        ("GET", [_, "event-source-mappings", _]) => ("GetEventSourceMapping", "*".into()),
+        ("PUT", [_, "event-source-mappings", _]) => ("UpdateEventSourceMapping", "*".into()),
+        ("DELETE", [_, "event-source-mappings", _]) => ("DeleteEventSourceMapping", "*".into()),
+        ("GET", [_, "tags", arn]) => ("ListTags", percent_decode(arn)),
+        ("POST", [_, "tags", arn]) => ("TagResource", percent_decode(arn)),
+        ("DELETE", [_, "tags", arn]) => ("UntagResource", percent_decode(arn)),
+        ("GET", [_, "account-settings"]) => ("GetAccountSettings", "*".into()),
+        // A route Lambda does not have answers its own error; an action no
+        // policy names keeps a restricted caller from learning even that.
+        _ => ("UnknownOperation", "*".into()),
+    };
+    Check::new(format!("lambda:{action}"), resource)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_name_lambdas_actions() {
+        let c = |m: &str, p: &str, q: Option<&str>, body: &str| {
+            let c = check(m, p, q, body.as_bytes(), "us-east-1");
+            (c.action, c.resource)
+        };
+        let f = "arn:aws:lambda:us-east-1:000000000000:function:";
+        assert_eq!(c("GET", "/2015-03-31/functions/", None, ""), ("lambda:ListFunctions".into(), "*".into()));
+        assert_eq!(
+            c("POST", "/2015-03-31/functions", None, r#"{"FunctionName":"fn"}"#),
+            ("lambda:CreateFunction".into(), format!("{f}fn"))
+        );
+        assert_eq!(
+            c("POST", "/2015-03-31/functions/fn/invocations", Some("Qualifier=live"), ""),
+            ("lambda:InvokeFunction".into(), format!("{f}fn:live"))
+        );
+        assert_eq!(
+            c(
+                "POST",
+                &format!(
+                    "/2015-03-31/functions/{}/invocations",
+                    "arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Afn"
+                ),
+                None,
+                ""
+            ),
+            ("lambda:InvokeFunction".into(), format!("{f}fn"))
+        );
+        assert_eq!(c("POST", "/tidepool/deploy", None, ""), ("tidepool:Deploy".into(), "*".into()));
+    }
+}
