@@ -208,6 +208,14 @@ impl StreamsApi {
         B64.encode(p)
     }
 
+    /// The ARN of the stream an iterator was issued for (authorization of
+    /// GetRecords), if it is a valid iterator of a stream that exists.
+    pub(crate) fn stream_of(&self, app: &App, token: &str) -> Option<String> {
+        let it = self.decode(token).ok()?;
+        let m = app.store.stream_by_num(it.stream)?;
+        Some(app.stream_arn(&m.table, &m.label))
+    }
+
     fn decode(&self, token: &str) -> ApiResult<Iterator> {
         let invalid = || ApiError::validation("Invalid ShardIterator");
         let raw = B64.decode(token).map_err(|_| invalid())?;

@@ -480,6 +480,45 @@ async fn a_user_limited_to_its_own_partition() {
         .unwrap_err();
     assert_eq!(common::code(&err), "AccessDeniedException");
     assert!(message(&err).ends_with("with an explicit deny in an identity-based policy"), "{}", message(&err));
+    // Requests no SDK sends, signed by bob: a put whose `Key` names bob but
+    // whose `Item` is alice's; a PartiQL read of alice's partition; a table
+    // named by its ARN.
+    let addr = ep.trim_start_matches("http://").to_string();
+    let bob_cred = Credential {
+        user: "bob".into(),
+        access_key_id: BOB_KEY.into(),
+        secret_access_key: "bob-secret".into(),
+        session_token: None,
+    };
+    let raw = |op: &str, body: String| {
+        let target = format!("DynamoDB_20120810.{op}");
+        let base: Vec<(&str, &[u8])> = vec![("host", addr.as_bytes()), ("x-amz-target", target.as_bytes())];
+        let req = sigv4::Request { method: "POST", path: "/", query: None, headers: &base };
+        let mut headers: Vec<(String, String)> =
+            sigv4::sign(&bob_cred, "us-east-1", "dynamodb", &req, body.as_bytes(), SystemTime::now());
+        headers.push(("X-Amz-Target".into(), target.clone()));
+        headers.push(("Content-Type".into(), "application/x-amz-json-1.0".into()));
+        (headers, body)
+    };
+    for (op, body) in [
+        (
+            "PutItem",
+            r#"{"TableName":"scores","Key":{"pk":{"S":"bob"},"sk":{"N":"9"}},"Item":{"pk":{"S":"alice"},"sk":{"N":"9"}}}"#
+                .to_string(),
+        ),
+        ("ExecuteStatement", r#"{"Statement":"SELECT * FROM\"scores\" WHERE pk='alice'"}"#.to_string()),
+        (
+            "GetItem",
+            r#"{"TableName":"arn:aws:dynamodb:us-east-1:000000000000:table/scores","Key":{"pk":{"S":"alice"},"sk":{"N":"1"}}}"#
+                .to_string(),
+        ),
+    ] {
+        let (headers, body) = raw(op, body);
+        let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let a = common::http::send(&addr, "POST", "/", &h, body.as_bytes()).await;
+        assert_eq!(a.json()["__type"], "com.amazon.coral.service#AccessDeniedException", "{op}: {}", a.json());
+    }
+
     // Alice's item is untouched.
     let item = admin
         .get_item()

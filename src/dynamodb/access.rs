@@ -22,9 +22,14 @@
 //! `SPECIFIC_ATTRIBUTES` with a projection and `ALL_ATTRIBUTES` without, so
 //! a read without a projection never passes a policy that asks for
 //! specific attributes), `dynamodb:ReturnValues`,
-//! `dynamodb:ReturnConsumedCapacity`. A request this module cannot read
-//! (a bad expression, a missing table) is checked without the keys it could
-//! not derive, and the operation then reports its own error.
+//! `dynamodb:ReturnConsumedCapacity`.
+//!
+//! Fail closed: a key this module cannot derive (a partition key missing
+//! from an item, an expression that does not parse, a PartiQL statement
+//! whose keys are not read here) is given [`UNKNOWN`], a value no policy
+//! names, so a condition on it denies rather than passing over an empty
+//! set. Table names given as ARNs are resolved as the operations resolve
+//! them, so a check is always on the table the operation touches.
 
 use base64::Engine;
 use serde_json::{Map, Value as Json};
@@ -37,11 +42,48 @@ use super::expr::Exprs;
 use super::request::Req;
 use crate::iam::Check;
 
+/// The value of a condition key that could not be derived: no policy
+/// names it, so `ForAllValues` over it fails.
+pub const UNKNOWN: &str = "\u{0}unknown";
+/// Entries of one request that are checked (a batch or transaction holds at
+/// most 100; a longer one is refused by its operation, which reads no more).
+const MAX_CHECKED_ENTRIES: usize = 128;
+/// A resource ARN longer than any DynamoDB takes (1,283 bytes) is checked
+/// as [`UNKNOWN`].
+const MAX_RESOURCE_BYTES: usize = 2048;
+
+/// A table named by its name or its ARN, as the operations resolve it: the
+/// segment after `table/`.
+fn table_name(raw: &str) -> &str {
+    match raw.strip_prefix("arn:").and_then(|_| raw.split_once(":table/")) {
+        Some((_, rest)) => rest.split('/').next().unwrap_or(rest),
+        None => raw,
+    }
+}
+
 /// The checks `op` with `body` needs.
 pub fn checks(app: &App, op: &str, body: &Map<String, Json>, streams: bool) -> Vec<Check> {
     let r = Req(body);
-    let arn = |table: &str| app.table_arn(table);
-    let table_name = r.str_opt("TableName").ok().flatten().unwrap_or_default().to_string();
+    let arn = |table: &str| app.table_arn(table_name(table));
+    let table = table_name(r.str_opt("TableName").ok().flatten().unwrap_or_default()).to_string();
+    let mut out = checks_of(app, op, body, streams, &table, &arn);
+    for c in &mut out {
+        if c.resource.len() > MAX_RESOURCE_BYTES {
+            c.resource = UNKNOWN.into();
+        }
+    }
+    out
+}
+
+fn checks_of(
+    app: &App,
+    op: &str,
+    body: &Map<String, Json>,
+    streams: bool,
+    named: &str,
+    arn: &dyn Fn(&str) -> String,
+) -> Vec<Check> {
+    let r = Req(body);
     if streams {
         let resource = match op {
             "DescribeStream" | "GetShardIterator" => r.str_opt("StreamArn").ok().flatten().unwrap_or("*").to_string(),
@@ -49,25 +91,32 @@ pub fn checks(app: &App, op: &str, body: &Map<String, Json>, streams: bool) -> V
                 Some(t) => format!("{}/stream/*", arn(t)),
                 None => "*".into(),
             },
-            // The iterator names its stream only inside its token.
-            _ => "*".into(),
+            // GetRecords: the stream its iterator was issued for.
+            _ => r
+                .str_opt("ShardIterator")
+                .ok()
+                .flatten()
+                .and_then(|t| app.streams.stream_of(app, t))
+                .unwrap_or_else(|| UNKNOWN.into()),
         };
         return vec![Check::new(format!("dynamodb:{op}"), resource)];
     }
     let action = format!("dynamodb:{op}");
     match op {
-        "GetItem" | "PutItem" | "UpdateItem" | "DeleteItem" => vec![item_check(app, &action, &r, op)],
+        "GetItem" | "PutItem" | "UpdateItem" | "DeleteItem" => {
+            vec![item_check(app, &action, &r, op, Exprs::from_request(&r).ok())]
+        }
         "Query" | "Scan" => {
-            let mut resource = arn(&table_name);
+            let mut resource = arn(named);
             if let Some(i) = r.str_opt("IndexName").ok().flatten() {
                 resource = format!("{resource}/index/{i}");
             }
             let mut check = Check::new(action, resource);
-            let schema = schema_of(app, &table_name, r.str_opt("IndexName").ok().flatten());
+            let schema = schema_of(app, named, r.str_opt("IndexName").ok().flatten());
             if op == "Query"
                 && let Some(schema) = &schema
-                && let Some(v) = query_hash(&r, schema)
             {
+                let v = query_hash(&r, schema).unwrap_or_else(|| UNKNOWN.into());
                 check = check.with("dynamodb:LeadingKeys", vec![v]);
             }
             vec![reads(check, &r)]
@@ -77,8 +126,9 @@ pub fn checks(app: &App, op: &str, body: &Map<String, Json>, streams: bool) -> V
             items
                 .0
                 .iter()
+                .take(MAX_CHECKED_ENTRIES)
                 .map(|(table, spec)| {
-                    let schema = schema_of(app, table, None);
+                    let schema = schema_of(app, table_name(table), None);
                     let mut keys = Vec::new();
                     let mut names = Vec::new();
                     let entries: Vec<&Json> = match spec {
@@ -93,30 +143,32 @@ pub fn checks(app: &App, op: &str, body: &Map<String, Json>, streams: bool) -> V
                         _ => None,
                     }
                     .unwrap_or_default();
-                    for e in entries {
-                        if let (Some(s), Json::Object(m)) = (&schema, e) {
-                            keys.extend(leading(m, s));
+                    for e in entries.into_iter().take(MAX_CHECKED_ENTRIES) {
+                        match (&schema, e) {
+                            (Some(s), Json::Object(m)) => keys.push(leading(m, s)),
+                            (Some(_), _) => keys.push(UNKNOWN.into()),
+                            (None, _) => {}
                         }
                         if let Json::Object(m) = e {
                             names.extend(m.keys().cloned());
                         }
                     }
-                    let mut check = Check::new(action.clone(), arn(table)).with("dynamodb:LeadingKeys", keys);
-                    if let Json::Object(m) = spec {
-                        check = reads(check, &Req(m));
-                    } else {
-                        names.sort();
-                        names.dedup();
-                        check = check.with("dynamodb:Attributes", names);
+                    names.sort();
+                    names.dedup();
+                    let check = Check::new(action.clone(), arn(table))
+                        .with("dynamodb:LeadingKeys", keys)
+                        .with("dynamodb:Attributes", names);
+                    match spec {
+                        Json::Object(m) => reads(check, &Req(m)),
+                        _ => check,
                     }
-                    check
                 })
                 .collect()
         }
         "TransactWriteItems" | "TransactGetItems" => {
             let list = r.list_opt("TransactItems").ok().flatten().map(Vec::as_slice).unwrap_or_default();
             let mut out = Vec::new();
-            for entry in list {
+            for entry in list.iter().take(MAX_CHECKED_ENTRIES) {
                 let Json::Object(m) = entry else { continue };
                 for (kind, inner) in m {
                     let Json::Object(inner) = inner else { continue };
@@ -130,9 +182,11 @@ pub fn checks(app: &App, op: &str, body: &Map<String, Json>, streams: bool) -> V
                     };
                     let item_op = action.trim_start_matches("dynamodb:");
                     let enclosing = vec![op.to_string()];
-                    out.push(
-                        item_check(app, action, &Req(inner), item_op).with("dynamodb:EnclosingOperation", enclosing),
-                    );
+                    // Each action's expressions are read as the transaction
+                    // reads them.
+                    let exprs = Exprs::from_action(&Req(inner)).ok();
+                    let check = item_check(app, action, &Req(inner), item_op, exprs);
+                    out.push(check.with("dynamodb:EnclosingOperation", enclosing));
                 }
             }
             if out.is_empty() {
@@ -146,6 +200,7 @@ pub fn checks(app: &App, op: &str, body: &Map<String, Json>, streams: bool) -> V
             let list = r.list_opt(member).ok().flatten().map(Vec::as_slice).unwrap_or_default();
             let mut out: Vec<Check> = list
                 .iter()
+                .take(MAX_CHECKED_ENTRIES)
                 .filter_map(|s| s.get("Statement").and_then(Json::as_str))
                 .map(|s| partiql_check(app, s).with("dynamodb:EnclosingOperation", vec![op.to_string()]))
                 .collect();
@@ -158,7 +213,8 @@ pub fn checks(app: &App, op: &str, body: &Map<String, Json>, streams: bool) -> V
             vec![Check::new(action, "*")]
         }
         "TagResource" | "UntagResource" | "ListTagsOfResource" => {
-            vec![Check::new(action, r.str_opt("ResourceArn").ok().flatten().unwrap_or("*"))]
+            let resource = r.str_opt("ResourceArn").ok().flatten().map_or_else(|| UNKNOWN.to_string(), arn);
+            vec![Check::new(action, resource)]
         }
         "DescribeBackup" | "DeleteBackup" | "RestoreTableFromBackup" => {
             vec![Check::new(action, r.str_opt("BackupArn").ok().flatten().unwrap_or("*"))]
@@ -166,32 +222,39 @@ pub fn checks(app: &App, op: &str, body: &Map<String, Json>, streams: bool) -> V
         "RestoreTableToPointInTime" => {
             let source = match (r.str_opt("SourceTableArn").ok().flatten(), r.str_opt("SourceTableName").ok().flatten())
             {
-                (Some(a), _) => a.to_string(),
+                (Some(a), _) => arn(a),
                 (None, Some(n)) => arn(n),
                 (None, None) => "*".into(),
             };
             vec![Check::new(action, source)]
         }
-        "ExportTableToPointInTime" => vec![Check::new(action, r.str_opt("TableArn").ok().flatten().unwrap_or("*"))],
+        "ExportTableToPointInTime" => {
+            vec![Check::new(action, r.str_opt("TableArn").ok().flatten().map_or_else(|| UNKNOWN.to_string(), arn))]
+        }
         "DescribeExport" => vec![Check::new(action, r.str_opt("ExportArn").ok().flatten().unwrap_or("*"))],
         "DescribeImport" => vec![Check::new(action, r.str_opt("ImportArn").ok().flatten().unwrap_or("*"))],
         "ImportTable" => {
             let name = body.get("TableCreationParameters").and_then(|p| p.get("TableName")).and_then(Json::as_str);
             vec![Check::new(action, name.map_or_else(|| "*".to_string(), arn))]
         }
-        _ => vec![Check::new(action, if table_name.is_empty() { "*".to_string() } else { arn(&table_name) })],
+        _ => vec![Check::new(action, if named.is_empty() { "*".to_string() } else { arn(named) })],
     }
 }
 
 /// A single-item operation on the request's table: its partition key and
 /// attribute names.
-fn item_check(app: &App, action: &str, r: &Req<'_>, op: &str) -> Check {
-    let table = r.str_opt("TableName").ok().flatten().unwrap_or_default();
+fn item_check(app: &App, action: &str, r: &Req<'_>, op: &str, exprs: Option<Exprs>) -> Check {
+    let table = table_name(r.str_opt("TableName").ok().flatten().unwrap_or_default());
     let mut check = Check::new(action, app.table_arn(table));
     let schema = schema_of(app, table, None);
-    let key = r.get("Key").or_else(|| r.get("Item"));
-    if let (Some(s), Some(Json::Object(k))) = (&schema, key) {
-        check = check.with("dynamodb:LeadingKeys", leading(k, s));
+    // The member the operation reads its key from: a put's item, else the key.
+    let key = if op == "PutItem" { r.get("Item") } else { r.get("Key") };
+    if let Some(s) = &schema {
+        let v = match key {
+            Some(Json::Object(k)) => leading(k, s),
+            _ => UNKNOWN.into(),
+        };
+        check = check.with("dynamodb:LeadingKeys", vec![v]);
     }
     let mut names: Vec<String> = Vec::new();
     if let Some(Json::Object(k)) = key {
@@ -201,10 +264,11 @@ fn item_check(app: &App, action: &str, r: &Req<'_>, op: &str) -> Check {
         if let Some(Json::Object(u)) = r.get("AttributeUpdates") {
             names.extend(u.keys().cloned());
         }
-        if let (Some(text), Ok(mut ex)) = (r.str_opt("UpdateExpression").ok().flatten(), Exprs::from_request(r))
-            && let Ok(update) = expr::parse_update(text, &mut ex.ph)
-        {
-            names.extend(update.top_level_names().map(str::to_string));
+        if let Some(text) = r.str_opt("UpdateExpression").ok().flatten() {
+            match exprs.map(|mut ex| expr::parse_update(text, &mut ex.ph)) {
+                Some(Ok(update)) => names.extend(update.top_level_names().map(str::to_string)),
+                _ => names.push(UNKNOWN.into()),
+            }
         }
     }
     if matches!(op, "GetItem") {
@@ -230,10 +294,11 @@ fn reads(mut check: Check, r: &Req<'_>) -> Check {
     if let Some(list) = r.strings("AttributesToGet").ok().flatten() {
         names.extend(list.iter().map(|s| s.to_string()));
         projected = true;
-    } else if let (Some(text), Ok(mut ex)) = (r.str_opt("ProjectionExpression").ok().flatten(), Exprs::names_only(r))
-        && let Ok(paths) = expr::parse_projection(text, &mut ex.ph)
-    {
-        names.extend(paths.iter().map(|p| p.top().to_string()));
+    } else if let Some(text) = r.str_opt("ProjectionExpression").ok().flatten() {
+        match Exprs::names_only(r).map(|mut ex| expr::parse_projection(text, &mut ex.ph)) {
+            Ok(Ok(paths)) => names.extend(paths.iter().map(|p| p.top().to_string())),
+            _ => names.push(UNKNOWN.into()),
+        }
         projected = true;
     }
     names.sort();
@@ -260,12 +325,12 @@ fn schema_of(app: &App, table: &str, index: Option<&str>) -> Option<KeySchema> {
     }
 }
 
-/// The partition key value of an item or key, as text.
-fn leading(item: &Map<String, Json>, schema: &KeySchema) -> Vec<String> {
+/// The partition key value of an item or key, as text ([`UNKNOWN`] when
+/// it has none).
+fn leading(item: &Map<String, Json>, schema: &KeySchema) -> String {
     item.get(&schema.hash.name)
         .and_then(|v| super::attr::value_from_json_unnested(v).ok())
-        .map(|v| vec![key_text(&v)])
-        .unwrap_or_default()
+        .map_or_else(|| UNKNOWN.into(), |v| key_text(&v))
 }
 
 fn key_text(v: &Value) -> String {
@@ -290,30 +355,28 @@ fn query_hash(r: &Req<'_>, schema: &KeySchema) -> Option<String> {
     split.hash.first().map(key_text)
 }
 
-/// A PartiQL statement: its verb's action on its table.
+/// A PartiQL statement, parsed as the operation parses it: its verb's
+/// action on its table (or index). Its keys and attributes are not read
+/// here, so they are [`UNKNOWN`]; one that does not parse is on
+/// [`UNKNOWN`], and the operation reports the syntax error to a caller
+/// allowed to send it.
 fn partiql_check(app: &App, statement: &str) -> Check {
-    let words: Vec<&str> = statement.split_whitespace().collect();
-    let verb = words.first().map(|w| w.to_ascii_uppercase()).unwrap_or_default();
-    let action = match verb.as_str() {
-        "SELECT" => "dynamodb:PartiQLSelect",
-        "INSERT" => "dynamodb:PartiQLInsert",
-        "UPDATE" => "dynamodb:PartiQLUpdate",
-        "DELETE" => "dynamodb:PartiQLDelete",
-        _ => "dynamodb:PartiQL",
+    use tidepool_store::partiql::Op;
+    let Ok(parsed) = tidepool_store::partiql::parse(statement) else {
+        return Check::new("dynamodb:PartiQL", UNKNOWN);
     };
-    // The table: the word after FROM, INTO or UPDATE.
-    let after = |kw: &str| {
-        words.iter().position(|w| w.eq_ignore_ascii_case(kw)).and_then(|i| words.get(i + 1)).map(|w| {
-            let w = w.trim_end_matches(';');
-            let name = w.split('.').next().unwrap_or(w);
-            name.trim_matches('"').to_string()
-        })
+    let action = match parsed.op {
+        Op::Select(_) => "dynamodb:PartiQLSelect",
+        Op::Exists(_) => "dynamodb:ConditionCheckItem",
+        Op::Insert { .. } => "dynamodb:PartiQLInsert",
+        Op::Update { .. } => "dynamodb:PartiQLUpdate",
+        Op::Delete { .. } => "dynamodb:PartiQLDelete",
     };
-    let table = match verb.as_str() {
-        "SELECT" | "DELETE" => after("FROM"),
-        "INSERT" => after("INTO"),
-        "UPDATE" => after("UPDATE"),
-        _ => None,
-    };
-    Check::new(action, table.map_or_else(|| "*".to_string(), |t| app.table_arn(&t)))
+    let mut resource = app.table_arn(parsed.table());
+    if let Some(i) = parsed.index() {
+        resource = format!("{resource}/index/{i}");
+    }
+    Check::new(action, resource)
+        .with("dynamodb:LeadingKeys", vec![UNKNOWN.into()])
+        .with("dynamodb:Attributes", vec![UNKNOWN.into()])
 }

@@ -1,7 +1,7 @@
 //! The DynamoDB JSON 1.0 protocol: `POST /` with
 //! `X-Amz-Target: DynamoDB_20120810.<Operation>`.
 
-mod access;
+pub(crate) mod access;
 pub mod attr;
 mod backup;
 mod batch;

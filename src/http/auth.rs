@@ -265,8 +265,15 @@ async fn authenticate_for(
     // Everything that needs no body is checked before one is read.
     auth.keys.precheck(&claim, &expect, SystemTime::now()).map_err(|r| refuse(api, &r))?;
     // The body, unless the signer left it out of the signature.
-    let (body, bytes, hash, reservation) = if claim.unsigned_payload() {
+    // A restricted caller's Lambda request is read even when its payload is
+    // unsigned: CreateFunction names its function in the body.
+    let restricted = auth.principals.get(&claim.access_key_id).is_some_and(|p| p.policies.is_some());
+    let (body, bytes, hash, reservation) = if claim.unsigned_payload() && !(restricted && api != Api::DynamoDb) {
         (Some(body), None, None, None)
+    } else if claim.unsigned_payload() {
+        let limit = limit.unwrap_or_else(|| body_limit(api, parts.uri.path()));
+        let (bytes, reservation) = read_body(auth, api, limit, &parts.headers, body).await?;
+        (None, Some(bytes), None, reservation)
     } else {
         let limit = limit.unwrap_or_else(|| body_limit(api, parts.uri.path()));
         let (bytes, reservation) = read_body(auth, api, limit, &parts.headers, body).await?;
@@ -291,7 +298,7 @@ async fn authenticate_for(
         let check = crate::lambda::access::check(
             parts.method.as_str(),
             parts.uri.path(),
-            parts.uri.query(),
+            &crate::lambda::api::query(&parts.uri),
             bytes.as_deref().unwrap_or_default(),
             region,
         );

@@ -65,8 +65,13 @@ impl Principal {
             check.context.set("aws:principaltype", vec!["User".into()]);
             check.context.set("aws:requestedregion", vec![region.to_string()]);
             check.context.set("aws:securetransport", vec!["false".into()]);
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-            check.context.set("aws:epochtime", vec![now.to_string()]);
+            let now = std::time::SystemTime::now();
+            let secs = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            check.context.set("aws:epochtime", vec![secs.to_string()]);
+            // `2026-12-04T10:00:00Z`, from SigV4's basic form.
+            let b = crate::http::sigv4::format_time(now);
+            let iso = format!("{}-{}-{}T{}:{}:{}Z", &b[0..4], &b[4..6], &b[6..8], &b[9..11], &b[11..13], &b[13..15]);
+            check.context.set("aws:currenttime", vec![iso]);
             let why = match policy::evaluate(policies, &check.action, &check.resource, &check.context) {
                 Decision::Allowed => continue,
                 Decision::ExplicitDeny => "with an explicit deny in an identity-based policy".to_string(),

@@ -304,9 +304,15 @@ impl Condition {
             return values.iter().any(|v| v.eq_ignore_ascii_case(if absent { "true" } else { "false" }));
         }
         let Some(found) = present else {
-            // A missing key: IfExists passes; a negated operator holds; and
-            // ForAllValues over nothing holds.
-            return self.if_exists || self.op.negated() || self.set == SetOp::ForAllValues;
+            // A missing key: IfExists passes; ForAllValues over nothing
+            // holds and ForAnyValue does not; a single-valued negated
+            // operator holds.
+            return self.if_exists
+                || match self.set {
+                    SetOp::ForAllValues => true,
+                    SetOp::ForAnyValue => false,
+                    SetOp::Single => self.op.negated(),
+                };
         };
         match self.set {
             SetOp::ForAllValues => found.iter().all(|f| self.one(f, &values)),

@@ -5,26 +5,34 @@
 
 use serde_json::Value as Json;
 
+use std::collections::HashMap;
+
 use crate::dynamodb::ACCOUNT_ID;
+use crate::dynamodb::access::UNKNOWN;
 use crate::http::sigv4::percent_decode;
 use crate::iam::Check;
 
+/// The function ARN a request names, resolved as the Lambda API resolves
+/// it (a name, `name:qualifier`, a partial or full ARN, whatever region or
+/// account an ARN gives; the qualifier from the name, else the decoded
+/// `Qualifier` parameter); [`UNKNOWN`] for a name Lambda would not read.
+pub fn function_arn(raw: &str, qualifier: Option<&str>, region: &str) -> String {
+    let (name, qual) = super::api::split_function_ref(raw);
+    if name.is_empty() {
+        return UNKNOWN.into();
+    }
+    match qual.or(qualifier) {
+        Some(q) => format!("arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{name}:{q}"),
+        None => format!("arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{name}"),
+    }
+}
+
 /// The check a Lambda or `/tidepool` request at `path` with `method` needs;
-/// `body` gives CreateFunction's function name.
-pub fn check(method: &str, path: &str, query: Option<&str>, body: &[u8], region: &str) -> Check {
+/// `query` is its decoded query string, `body` gives CreateFunction's
+/// function name.
+pub fn check(method: &str, path: &str, query: &HashMap<String, String>, body: &[u8], region: &str) -> Check {
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let function = |name: &str| {
-        let name = percent_decode(name);
-        let base = if name.starts_with("arn:") {
-            name
-        } else {
-            format!("arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{name}")
-        };
-        match query.and_then(|q| q.split('&').find_map(|p| p.strip_prefix("Qualifier="))) {
-            Some(q) if !base[base.find(":function:").map_or(0, |i| i + 10)..].contains(':') => format!("{base}:{q}"),
-            _ => base,
-        }
-    };
+    let function = |name: &str| function_arn(&percent_decode(name), query.get("Qualifier").map(String::as_str), region);
     let (action, resource): (&str, String) = match (method, segs.as_slice()) {
         (_, ["tidepool", rest @ ..]) => {
             let action = match (method, rest) {
@@ -48,8 +56,8 @@ pub fn check(method: &str, path: &str, query: Option<&str>, body: &[u8], region:
             let name = serde_json::from_slice::<Json>(body)
                 .ok()
                 .and_then(|j| j.get("FunctionName").and_then(Json::as_str).map(str::to_string))
-                .unwrap_or_else(|| "*".into());
-            ("CreateFunction", function(&name))
+                .unwrap_or_default();
+            ("CreateFunction", function_arn(&name, None, region))
         }
         ("GET", [_, "functions", f]) => ("GetFunction", function(f)),
         ("DELETE", [_, "functions", f]) => ("DeleteFunction", function(f)),
@@ -101,7 +109,10 @@ mod tests {
     #[test]
     fn routes_name_lambdas_actions() {
         let c = |m: &str, p: &str, q: Option<&str>, body: &str| {
-            let c = check(m, p, q, body.as_bytes(), "us-east-1");
+            let query: HashMap<String, String> = q
+                .map(|q| q.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).into_iter().collect())
+                .unwrap_or_default();
+            let c = check(m, p, &query, body.as_bytes(), "us-east-1");
             (c.action, c.resource)
         };
         let f = "arn:aws:lambda:us-east-1:000000000000:function:";
@@ -127,5 +138,12 @@ mod tests {
             ("lambda:InvokeFunction".into(), format!("{f}fn"))
         );
         assert_eq!(c("POST", "/tidepool/deploy", None, ""), ("tidepool:Deploy".into(), "*".into()));
+        // A partial ARN and another region's ARN name the same function.
+        assert_eq!(c("GET", "/2015-03-31/functions/1%3Afunction%3Afn", None, "").1, format!("{f}fn"));
+        assert_eq!(
+            c("GET", "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aeu-west-1%3A9%3Afunction%3Afn", None, "").1,
+            format!("{f}fn")
+        );
+        assert_eq!(c("POST", "/2015-03-31/functions", None, "{}").1, UNKNOWN);
     }
 }

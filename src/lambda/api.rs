@@ -480,7 +480,7 @@ fn bool_member(m: &Map<String, Json>, name: &str) -> Result<Option<bool>, Failur
 }
 
 /// The query string's parameters, percent-decoded.
-pub(super) fn query(uri: &Uri) -> HashMap<String, String> {
+pub(crate) fn query(uri: &Uri) -> HashMap<String, String> {
     let mut out = HashMap::new();
     for pair in uri.query().unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -523,12 +523,12 @@ pub fn function_name(lambda: &Lambda, raw: &str, qualifier: Option<&str>) -> Res
     }
 }
 
-/// Like [`function_name`], with the qualifier the name or the `Qualifier`
-/// parameter gives (they must agree), checked to name `$LATEST`, a version
-/// or an alias.
-pub fn function_ref(lambda: &Lambda, raw: &str, qualifier: Option<&str>) -> Result<(String, Option<String>), Failure> {
+/// A function name as Lambda reads one: a name, `name:qualifier`, a
+/// partial ARN (`account:function:name[:qualifier]`) or a full ARN; the
+/// name is empty when `raw` is none of these.
+pub(crate) fn split_function_ref(raw: &str) -> (&str, Option<&str>) {
     let parts: Vec<&str> = raw.split(':').collect();
-    let (name, qual) = match parts.as_slice() {
+    match parts.as_slice() {
         [name] => (*name, None),
         [name, q] => (*name, Some(*q)),
         [_, "function", name] => (*name, None),
@@ -536,7 +536,14 @@ pub fn function_ref(lambda: &Lambda, raw: &str, qualifier: Option<&str>) -> Resu
         ["arn", _, "lambda", _, _, "function", name] => (*name, None),
         ["arn", _, "lambda", _, _, "function", name, q] => (*name, Some(*q)),
         _ => ("", None),
-    };
+    }
+}
+
+/// Like [`function_name`], with the qualifier the name or the `Qualifier`
+/// parameter gives (they must agree), checked to name `$LATEST`, a version
+/// or an alias.
+pub fn function_ref(lambda: &Lambda, raw: &str, qualifier: Option<&str>) -> Result<(String, Option<String>), Failure> {
+    let (name, qual) = split_function_ref(raw);
     check_name(if name.is_empty() { raw } else { name }).map_err(LambdaError::from)?;
     if let (Some(a), Some(b)) = (qual, qualifier)
         && a != b
