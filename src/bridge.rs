@@ -100,20 +100,40 @@ fn stopping() -> ApiError {
 
 /// Runs one DynamoDB operation for a guest, its writes attributed to chain
 /// depth `depth`.
-fn run(app: &Weak<App>, operation: &str, request_json: &str, depth: u32) -> Result<String, ApiError> {
+fn run(app: &Weak<App>, operation: &str, request_json: &str, origin: &InvocationOrigin) -> Result<String, ApiError> {
     let json: Json = serde_json::from_str(request_json)
         .map_err(|e| ApiError::serialization(format!("Malformed request body: {e}")))?;
-    run_parsed(app, operation, &json, depth)
+    run_parsed(app, operation, &json, origin)
 }
 
 /// [`run`] on a request already parsed.
-fn run_parsed(app: &Weak<App>, operation: &str, json: &Json, depth: u32) -> Result<String, ApiError> {
+fn run_parsed(app: &Weak<App>, operation: &str, json: &Json, origin: &InvocationOrigin) -> Result<String, ApiError> {
     let app = app.upgrade().ok_or_else(stopping)?;
     let Json::Object(map) = json else {
         return Err(ApiError::serialization("Request body must be a JSON object"));
     };
-    let origin = Origin { ttl: false, depth };
+    authorize_role(&app, operation, map, &origin.function_name)?;
+    let origin = Origin { ttl: false, depth: origin.chain_depth };
     with_origin(origin, || dispatch(&app, operation, Req(map), "localhost")).map(|body| body.into_string())
+}
+
+/// With authentication on, a handler's call is authorized as its
+/// function's execution role when the auth file gives that role policies
+/// (`[[roles]]`); a role it does not name is not checked.
+fn authorize_role(
+    app: &App,
+    operation: &str,
+    map: &serde_json::Map<String, Json>,
+    function: &str,
+) -> Result<(), ApiError> {
+    let Some(auth) = app.auth.as_ref().filter(|a| a.has_roles()) else { return Ok(()) };
+    let Some(lambda) = app.lambda.get() else { return Ok(()) };
+    let Ok(record) = lambda.registry.get(function) else { return Ok(()) };
+    let Some(principal) = auth.role_principal(&record.role, function) else { return Ok(()) };
+    let checks = crate::dynamodb::access::checks(app, operation, map, false);
+    principal
+        .authorize(checks, &app.region)
+        .map_err(|d| ApiError::new(StatusCode::BAD_REQUEST, "AccessDeniedException", d.message))
 }
 
 /// A handler's in-process request that is not a DynamoDB call, in the
@@ -236,11 +256,11 @@ fn route(
 
 impl StoreBridge for ServerBridge {
     fn call(&self, operation: &str, request_json: &str, origin: &InvocationOrigin) -> Result<String, StoreCallError> {
-        run(&self.app, operation, request_json, origin.chain_depth).map_err(call_error)
+        run(&self.app, operation, request_json, origin).map_err(call_error)
     }
 
     fn call_wire(&self, operation: &str, request_json: &str, origin: &InvocationOrigin) -> WireResponse {
-        wire(run(&self.app, operation, request_json, origin.chain_depth))
+        wire(run(&self.app, operation, request_json, origin))
     }
 
     fn http(&self, request: axum::http::Request<Bytes>, origin: &InvocationOrigin) -> HttpFuture {
@@ -257,8 +277,14 @@ impl StoreBridge for ServerBridge {
 
     fn replay(&self, calls: &[DeferredCall], unit: &mut Unit) -> Result<(), StoreCallError> {
         for c in calls {
+            // Authorized when staged: the replay names no function.
+            let origin = InvocationOrigin {
+                function_name: String::new(),
+                request_id: String::new(),
+                chain_depth: c.chain_depth,
+            };
             let response =
-                with_unit(unit, || run(&self.app, &c.operation, &c.request_json, c.chain_depth)).map_err(call_error)?;
+                with_unit(unit, || run(&self.app, &c.operation, &c.request_json, &origin)).map_err(call_error)?;
             if outcome_of(&c.operation, &response) != c.outcome {
                 return Err(StoreCallError::new(
                     "TransactionConflictException",
@@ -336,7 +362,7 @@ impl StoreBridge for DeferringServerBridge {
 impl DeferringServerBridge {
     fn call_api(&self, operation: &str, request_json: &str, origin: &InvocationOrigin) -> Result<String, ApiError> {
         if READS.contains(&operation) {
-            return run(&self.app, operation, request_json, origin.chain_depth);
+            return run(&self.app, operation, request_json, origin);
         }
         if !WRITES.contains(&operation) {
             return Err(ApiError::validation(format!(
@@ -362,7 +388,7 @@ impl DeferringServerBridge {
             ));
         }
         let before = state.unit.len();
-        let result = with_unit(&mut state.unit, || run_parsed(&self.app, operation, &request, origin.chain_depth));
+        let result = with_unit(&mut state.unit, || run_parsed(&self.app, operation, &request, origin));
         match &result {
             Err(_) => state.unit.truncate(before),
             // Every write is replayed, even one that changed nothing now:

@@ -546,3 +546,86 @@ async fn a_user_limited_to_its_own_partition() {
     assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(403));
     server.stop().await.unwrap();
 }
+
+/// A function's execution role: its handler's store calls are authorized
+/// with the role's policies (a role the auth file does not name is not
+/// checked).
+#[tokio::test]
+async fn a_handler_runs_as_its_execution_role() {
+    let reader = tidepool::iam::Policy::parse(
+        r#"{"Statement":[{"Effect":"Allow","Action":"dynamodb:GetItem","Resource":"arn:aws:dynamodb:*:*:table/rolecheck"}]}"#,
+    )
+    .unwrap();
+    let auth = Auth::new(vec![(alice(), None)]).with_roles(vec![("reader".into(), vec![reader])]);
+    let dir = tempfile::tempdir().unwrap();
+    let server =
+        common::start_with(dir.path(), ServerConfig { auth: Some(Arc::new(auth)), ..ServerConfig::default() }).await;
+    let ep = server.endpoint();
+    let admin = ddb(&ep, ALICE_KEY, ALICE_SECRET, None, "us-east-1");
+    common::create_table(&admin, "rolecheck", None).await;
+    let lambda = aws_sdk_lambda::Client::from_conf(
+        aws_sdk_lambda::Config::builder()
+            .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
+            .region(aws_sdk_lambda::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_lambda::config::Credentials::new(ALICE_KEY, ALICE_SECRET, None, None, "t"))
+            .endpoint_url(&ep)
+            .http_client(aws_smithy_http_client::Builder::new().build_http())
+            .build(),
+    );
+    let code = tidepool_runtime::examples::example_bytes("misbehave");
+    for (name, role) in [("reader-fn", "reader"), ("admin-fn", "tidepool")] {
+        lambda
+            .create_function()
+            .function_name(name)
+            .runtime(aws_sdk_lambda::types::Runtime::from("wasm32-wasip2"))
+            .role(format!("arn:aws:iam::000000000000:role/{role}"))
+            .code(
+                aws_sdk_lambda::types::FunctionCode::builder()
+                    .zip_file(aws_sdk_lambda::primitives::Blob::new(code.clone()))
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let c = lambda.get_function_configuration().function_name(name).send().await.unwrap();
+            if c.state() == Some(&aws_sdk_lambda::types::State::Active) {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{name} never became Active");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let call = |function: &'static str, operation: &'static str, request: serde_json::Value| {
+        let lambda = lambda.clone();
+        async move {
+            let event = serde_json::json!({"action": "store", "operation": operation, "request": request});
+            let out = lambda
+                .invoke()
+                .function_name(function)
+                .payload(aws_sdk_lambda::primitives::Blob::new(event.to_string()))
+                .send()
+                .await
+                .unwrap();
+            serde_json::from_slice::<serde_json::Value>(out.payload().unwrap().as_ref()).unwrap()
+        }
+    };
+    let put = serde_json::json!({"TableName": "rolecheck", "Item": {"pk": {"S": "x"}}});
+    let get = serde_json::json!({"TableName": "rolecheck", "Key": {"pk": {"S": "x"}}});
+    // The reader role may read, not write.
+    let out = call("reader-fn", "PutItem", put.clone()).await;
+    assert_eq!(out["error"]["type"], "AccessDeniedException", "{out}");
+    assert_eq!(
+        out["error"]["message"],
+        "User: arn:aws:sts::000000000000:assumed-role/reader/reader-fn is not authorized to perform: dynamodb:PutItem on resource: arn:aws:dynamodb:us-east-1:000000000000:table/rolecheck because no identity-based policy allows the dynamodb:PutItem action"
+    );
+    let out = call("reader-fn", "GetItem", get.clone()).await;
+    assert!(out.get("ok").is_some(), "{out}");
+    // A role the file does not name: unchecked.
+    let out = call("admin-fn", "PutItem", put).await;
+    assert!(out.get("ok").is_some(), "{out}");
+    let out = call("reader-fn", "GetItem", get).await;
+    assert_eq!(out["ok"]["Item"]["pk"]["S"], "x", "{out}");
+    server.stop().await.unwrap();
+}

@@ -66,6 +66,8 @@ pub struct Caller {
 pub struct Auth {
     keys: Keyring,
     principals: HashMap<String, Arc<Principal>>,
+    /// Execution roles by name, with their policies.
+    roles: HashMap<String, Arc<Vec<Policy>>>,
     bodies: Arc<ByteBudget>,
 }
 
@@ -74,6 +76,33 @@ pub struct Auth {
 struct AuthFile {
     #[serde(default)]
     users: Vec<UserEntry>,
+    #[serde(default)]
+    roles: Vec<RoleEntry>,
+}
+
+/// An execution role: `name` as in a function's `Role` ARN.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleEntry {
+    name: String,
+    #[serde(default)]
+    policies: Vec<String>,
+    #[serde(default)]
+    policy_files: Vec<PathBuf>,
+}
+
+/// Policy documents given inline and in files relative to the auth file.
+fn read_policies(path: &Path, who: &str, docs: Vec<String>, files: Vec<PathBuf>) -> anyhow::Result<Vec<Policy>> {
+    let mut texts = docs;
+    for f in files {
+        let f = path.parent().unwrap_or(Path::new(".")).join(f);
+        texts.push(std::fs::read_to_string(&f).with_context(|| format!("read policy file {}", f.display()))?);
+    }
+    texts
+        .iter()
+        .map(|t| Policy::parse(t))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("auth file {}: a policy of {who}: {e}", path.display()))
 }
 
 #[derive(Deserialize)]
@@ -104,7 +133,7 @@ impl Auth {
                     name: c.user.clone(),
                     arn: format!("arn:aws:iam::{}:user/{}", crate::dynamodb::ACCOUNT_ID, c.user),
                     access_key_id: c.access_key_id.clone(),
-                    policies: policies.clone(),
+                    policies: policies.clone().map(Arc::new),
                 };
                 (c.access_key_id.clone(), Arc::new(principal))
             })
@@ -112,8 +141,35 @@ impl Auth {
         Auth {
             keys: Keyring::new(users.into_iter().map(|(c, _)| c)),
             principals,
+            roles: HashMap::new(),
             bodies: ByteBudget::new(MAX_AUTH_BODIES_IN_FLIGHT_BYTES),
         }
+    }
+
+    /// Adds execution roles: functions whose `Role` names one of them have
+    /// their handlers' store calls authorized with its policies.
+    pub fn with_roles(mut self, roles: Vec<(String, Vec<Policy>)>) -> Self {
+        self.roles = roles.into_iter().map(|(name, p)| (name, Arc::new(p))).collect();
+        self
+    }
+
+    /// Whether any role has policies (else handlers' calls are not checked).
+    pub fn has_roles(&self) -> bool {
+        !self.roles.is_empty()
+    }
+
+    /// The principal a handler of `function` runs as, when its role
+    /// (`arn:aws:iam::<account>:role/[path/]<name>`) is one of the file's:
+    /// the assumed role's session, as Lambda names it.
+    pub fn role_principal(&self, role_arn: &str, function: &str) -> Option<Principal> {
+        let name = role_arn.strip_prefix("arn:aws:iam::")?.split_once(":role/")?.1.rsplit('/').next()?;
+        let policies = self.roles.get(name)?.clone();
+        Some(Principal {
+            name: function.to_string(),
+            arn: format!("arn:aws:sts::{}:assumed-role/{name}/{function}", crate::dynamodb::ACCOUNT_ID),
+            access_key_id: String::new(),
+            policies: Some(policies),
+        })
     }
 
     /// Reads an auth file (see the module comment).
@@ -147,19 +203,12 @@ impl Auth {
             }
             let policies = match (u.policies, u.policy_files) {
                 (None, None) => None,
-                (docs, files) => {
-                    let mut texts = docs.unwrap_or_default();
-                    for f in files.unwrap_or_default() {
-                        let f = path.parent().unwrap_or(Path::new(".")).join(f);
-                        texts.push(
-                            std::fs::read_to_string(&f).with_context(|| format!("read policy file {}", f.display()))?,
-                        );
-                    }
-                    let parsed: Result<Vec<Policy>, _> = texts.iter().map(|t| Policy::parse(t)).collect();
-                    Some(parsed.map_err(|e| {
-                        anyhow::anyhow!("auth file {}: a policy of user {}: {e}", path.display(), u.name)
-                    })?)
-                }
+                (docs, files) => Some(read_policies(
+                    path,
+                    &format!("user {}", u.name),
+                    docs.unwrap_or_default(),
+                    files.unwrap_or_default(),
+                )?),
             };
             credentials.push((
                 Credential {
@@ -171,7 +220,15 @@ impl Auth {
                 policies,
             ));
         }
-        Ok(Auth::new(credentials))
+        let mut roles = Vec::with_capacity(file.roles.len());
+        for r in file.roles {
+            if r.name.is_empty() || r.name.contains('/') {
+                bail!("auth file {}: a role needs a name without '/'", path.display());
+            }
+            let policies = read_policies(path, &format!("role {}", r.name), r.policies, r.policy_files)?;
+            roles.push((r.name, policies));
+        }
+        Ok(Auth::new(credentials).with_roles(roles))
     }
 
     pub fn users(&self) -> usize {

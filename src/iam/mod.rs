@@ -24,7 +24,7 @@ pub struct Principal {
     /// The access key id the request was signed with.
     pub access_key_id: String,
     /// `None`: an administrator; `Some`: only what these allow.
-    pub policies: Option<Vec<Policy>>,
+    pub policies: Option<Arc<Vec<Policy>>>,
 }
 
 /// One authorization a request needs: an action on a resource, with the
