@@ -629,3 +629,104 @@ async fn a_handler_runs_as_its_execution_role() {
     assert_eq!(out["ok"]["Item"]["pk"]["S"], "x", "{out}");
     server.stop().await.unwrap();
 }
+
+/// Resource-based policies: the API (open server), and their part in
+/// authorization beside a user's own policies.
+#[tokio::test]
+async fn resource_based_policies() {
+    let policy = |effect: &str, principal: &str, action: &str| {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"{effect}","Principal":{{"AWS":"{principal}"}},"Action":"{action}","Resource":"*"}}]}}"#
+        )
+    };
+    let bob_arn = "arn:aws:iam::000000000000:user/bob";
+    // The API, on an open server.
+    let h = common::harness().await;
+    let c = &h.client;
+    common::create_table(c, "withpolicy", None).await;
+    let arn = "arn:aws:dynamodb:us-east-1:000000000000:table/withpolicy";
+    let err = c.get_resource_policy().resource_arn(arn).send().await.unwrap_err();
+    assert_eq!(common::code(&err), "PolicyNotFoundException");
+    let doc = policy("Allow", bob_arn, "dynamodb:GetItem");
+    let rev = c.put_resource_policy().resource_arn(arn).policy(&doc).send().await.unwrap().revision_id.unwrap();
+    let got = c.get_resource_policy().resource_arn(arn).send().await.unwrap();
+    assert_eq!((got.policy(), got.revision_id()), (Some(doc.as_str()), Some(rev.as_str())));
+    // The same document again keeps its revision.
+    let again = c.put_resource_policy().resource_arn(arn).policy(&doc).send().await.unwrap();
+    assert_eq!(again.revision_id(), Some(rev.as_str()));
+    for expected in ["123", "NO_POLICY"] {
+        let err = c
+            .put_resource_policy()
+            .resource_arn(arn)
+            .policy(&doc)
+            .expected_revision_id(expected)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(common::code(&err), "PolicyNotFoundException", "{expected}");
+    }
+    let err = c
+        .put_resource_policy()
+        .resource_arn(arn)
+        .policy(r#"{"Statement":[{"Effect":"Allow","Action":"dynamodb:GetItem","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(common::code(&err), "ValidationException");
+    let err = c
+        .put_resource_policy()
+        .resource_arn("arn:aws:dynamodb:us-east-1:000000000000:table/missing")
+        .policy(&doc)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(common::code(&err), "ResourceNotFoundException");
+    let deleted = c.delete_resource_policy().resource_arn(arn).expected_revision_id(&rev).send().await.unwrap();
+    assert_eq!(deleted.revision_id(), Some(rev.as_str()));
+    let err = c.delete_resource_policy().resource_arn(arn).send().await.unwrap_err();
+    assert_eq!(common::code(&err), "PolicyNotFoundException");
+    h.server.stop().await.unwrap();
+
+    // Authorization: bob's own policy allows Query only; the table's policy
+    // allows him GetItem and denies him Query.
+    let own = tidepool::iam::Policy::parse(
+        r#"{"Statement":[{"Effect":"Allow","Action":["dynamodb:Query","dynamodb:Scan"],"Resource":"*"}]}"#,
+    )
+    .unwrap();
+    let bob = Credential {
+        user: "bob".into(),
+        access_key_id: "AKIDBOB".into(),
+        secret_access_key: "bob-secret".into(),
+        session_token: None,
+    };
+    let auth = Arc::new(Auth::new(vec![(alice(), None), (bob, Some(vec![own]))]));
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::start_with(dir.path(), ServerConfig { auth: Some(auth), ..ServerConfig::default() }).await;
+    let ep = server.endpoint();
+    let admin = ddb(&ep, ALICE_KEY, ALICE_SECRET, None, "us-east-1");
+    common::create_table(&admin, "shared", None).await;
+    admin.put_item().table_name("shared").item("pk", common::s("k")).send().await.unwrap();
+    let shared = "arn:aws:dynamodb:us-east-1:000000000000:table/shared";
+    let doc = format!(
+        r#"{{"Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{bob_arn}"}},"Action":"dynamodb:GetItem","Resource":"{shared}"}},
+            {{"Effect":"Deny","Principal":"*","Action":"dynamodb:Query","Resource":"{shared}"}}]}}"#
+    );
+    admin.put_resource_policy().resource_arn(shared).policy(doc).send().await.unwrap();
+    let bob = ddb(&ep, "AKIDBOB", "bob-secret", None, "us-east-1");
+    let got = bob.get_item().table_name("shared").key("pk", common::s("k")).send().await.unwrap();
+    assert!(got.item.is_some(), "the resource policy allows GetItem");
+    let err = bob
+        .query()
+        .table_name("shared")
+        .key_condition_expression("pk = :k")
+        .expression_attribute_values(":k", common::s("k"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(common::code(&err), "AccessDeniedException");
+    assert!(message(&err).ends_with("with an explicit deny in a resource-based policy"), "{}", message(&err));
+    bob.scan().table_name("shared").send().await.unwrap();
+    let err = bob.put_item().table_name("shared").item("pk", common::s("x")).send().await.unwrap_err();
+    assert_eq!(common::code(&err), "AccessDeniedException");
+    server.stop().await.unwrap();
+}

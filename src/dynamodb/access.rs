@@ -67,10 +67,18 @@ pub fn checks(app: &App, op: &str, body: &Map<String, Json>, streams: bool) -> V
     let arn = |table: &str| app.table_arn(table_name(table));
     let table = table_name(r.str_opt("TableName").ok().flatten().unwrap_or_default()).to_string();
     let mut out = checks_of(app, op, body, streams, &table, &arn);
+    // Each resource's resource-based policy, read once per request.
+    let mut policies: std::collections::HashMap<String, Option<std::sync::Arc<crate::iam::Policy>>> =
+        std::collections::HashMap::new();
     for c in &mut out {
         if c.resource.len() > MAX_RESOURCE_BYTES {
             c.resource = UNKNOWN.into();
         }
+        let key = c.resource.split("/index/").next().unwrap_or(&c.resource).to_string();
+        c.resource_policy = policies
+            .entry(key)
+            .or_insert_with_key(|k| super::policy::governing(app, k).map(std::sync::Arc::new))
+            .clone();
     }
     out
 }
@@ -215,6 +223,9 @@ fn checks_of(
         "TagResource" | "UntagResource" | "ListTagsOfResource" => {
             let resource = r.str_opt("ResourceArn").ok().flatten().map_or_else(|| UNKNOWN.to_string(), arn);
             vec![Check::new(action, resource)]
+        }
+        "PutResourcePolicy" | "GetResourcePolicy" | "DeleteResourcePolicy" => {
+            vec![Check::new(action, r.str_opt("ResourceArn").ok().flatten().unwrap_or(UNKNOWN))]
         }
         "DescribeBackup" | "DeleteBackup" | "RestoreTableFromBackup" => {
             vec![Check::new(action, r.str_opt("BackupArn").ok().flatten().unwrap_or("*"))]

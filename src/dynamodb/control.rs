@@ -372,6 +372,11 @@ pub(super) fn create_table_input(app: &App, r: Req<'_>) -> ApiResult<CreateTable
             sse_kms_key_arn: sse_input(app, &r)?.flatten(),
             max_read_request_units: on_demand.and_then(|(read, _)| read),
             max_write_request_units: on_demand.and_then(|(_, write)| write),
+            resource_policy: match r.str_opt("ResourcePolicy")? {
+                Some(doc) => Some(super::policy::checked(doc)?),
+                None => None,
+            },
+            stream_resource_policy: None,
         },
     };
     Ok(input)

@@ -16,6 +16,7 @@ mod layer;
 mod legacy;
 mod partiql;
 mod pitr;
+mod policy;
 mod read;
 pub(crate) mod request;
 mod transact;
@@ -206,7 +207,10 @@ pub const DEFAULT_S3_DIR: &str = "s3";
 /// The DynamoDB operations Tidepool serves; any other target is
 /// `UnknownOperationException`, as DynamoDB Local answers the operations
 /// it lacks.
-const OPERATIONS: [&str; 39] = [
+const OPERATIONS: [&str; 42] = [
+    "PutResourcePolicy",
+    "GetResourcePolicy",
+    "DeleteResourcePolicy",
     "ExportTableToPointInTime",
     "DescribeExport",
     "ListExports",
@@ -295,6 +299,9 @@ fn run_operation(app: &App, op: &str, r: Req<'_>, host: &str) -> ApiResult<Reply
         "DescribeTimeToLive" => control::describe_ttl(app, r),
         "DescribeLimits" => control::describe_limits(),
         "DescribeEndpoints" => control::describe_endpoints(host),
+        "PutResourcePolicy" => policy::put_resource_policy(app, r),
+        "GetResourcePolicy" => policy::get_resource_policy(app, r),
+        "DeleteResourcePolicy" => policy::delete_resource_policy(app, r),
         "PutItem" => items::put_item(app, r),
         "DeleteItem" => items::delete_item(app, r),
         "UpdateItem" => items::update_item(app, r),

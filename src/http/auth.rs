@@ -134,6 +134,7 @@ impl Auth {
                     arn: format!("arn:aws:iam::{}:user/{}", crate::dynamodb::ACCOUNT_ID, c.user),
                     access_key_id: c.access_key_id.clone(),
                     policies: policies.clone().map(Arc::new),
+                    role_arn: None,
                 };
                 (c.access_key_id.clone(), Arc::new(principal))
             })
@@ -169,6 +170,7 @@ impl Auth {
             arn: format!("arn:aws:sts::{}:assumed-role/{name}/{function}", crate::dynamodb::ACCOUNT_ID),
             access_key_id: String::new(),
             policies: Some(policies),
+            role_arn: Some(format!("arn:aws:iam::{}:role/{name}", crate::dynamodb::ACCOUNT_ID)),
         })
     }
 

@@ -25,6 +25,9 @@ pub struct Principal {
     pub access_key_id: String,
     /// `None`: an administrator; `Some`: only what these allow.
     pub policies: Option<Arc<Vec<Policy>>>,
+    /// The role a handler's session assumed (`arn:aws:iam::...:role/...`),
+    /// which a resource-based policy may name instead of the session.
+    pub role_arn: Option<String>,
 }
 
 /// One authorization a request needs: an action on a resource, with the
@@ -34,11 +37,13 @@ pub struct Check {
     pub action: String,
     pub resource: String,
     pub context: Context,
+    /// The resource's resource-based policy, if it has one.
+    pub resource_policy: Option<Arc<Policy>>,
 }
 
 impl Check {
     pub fn new(action: impl Into<String>, resource: impl Into<String>) -> Check {
-        Check { action: action.into(), resource: resource.into(), context: Context::default() }
+        Check { action: action.into(), resource: resource.into(), context: Context::default(), resource_policy: None }
     }
 
     pub fn with(mut self, key: &str, values: Vec<String>) -> Check {
@@ -72,12 +77,21 @@ impl Principal {
             let b = crate::http::sigv4::format_time(now);
             let iso = format!("{}-{}-{}T{}:{}:{}Z", &b[0..4], &b[4..6], &b[6..8], &b[9..11], &b[11..13], &b[13..15]);
             check.context.set("aws:currenttime", vec![iso]);
-            let why = match policy::evaluate(policies, &check.action, &check.resource, &check.context) {
-                Decision::Allowed => continue,
-                Decision::ExplicitDeny => "with an explicit deny in an identity-based policy".to_string(),
-                Decision::ImplicitDeny => {
-                    format!("because no identity-based policy allows the {} action", check.action)
+            let identity = policy::evaluate(policies, &check.action, &check.resource, &check.context);
+            let resource = match &check.resource_policy {
+                Some(rp) => {
+                    let mut callers = vec![self.arn.as_str()];
+                    callers.extend(self.role_arn.as_deref());
+                    policy::evaluate_resource(rp, &callers, &check.action, &check.resource, &check.context)
                 }
+                None => Decision::ImplicitDeny,
+            };
+            // An explicit deny in either wins; then an allow in either.
+            let why = match (identity, resource) {
+                (_, Decision::ExplicitDeny) => "with an explicit deny in a resource-based policy".to_string(),
+                (Decision::ExplicitDeny, _) => "with an explicit deny in an identity-based policy".to_string(),
+                (Decision::Allowed, _) | (_, Decision::Allowed) => continue,
+                _ => format!("because no identity-based policy allows the {} action", check.action),
             };
             return Err(Denial {
                 message: format!(

@@ -47,6 +47,10 @@ pub enum Effect {
 #[derive(Debug, Clone)]
 struct Statement {
     effect: Effect,
+    /// A resource-based policy's `Principal`: `*`, or ARNs (`AWS`); other
+    /// kinds (`Service`, `Federated`) are kept with their kind and match no
+    /// caller of this server. `None` in identity-based policies.
+    principals: Option<Vec<String>>,
     /// `Action` (true) or `NotAction` (false), lower-cased.
     actions: (bool, Vec<String>),
     /// `Resource` (true) or `NotResource` (false).
@@ -199,6 +203,23 @@ impl Statement {
                 (None, None) => Err(PolicyError(format!("a statement needs {yes} or {no}"))),
             }
         };
+        if s.get("NotPrincipal").is_some() {
+            return Err(PolicyError("NotPrincipal is not supported".into()));
+        }
+        let principals = match s.get("Principal") {
+            None => None,
+            Some(Json::String(p)) if p == "*" => Some(vec!["*".to_string()]),
+            Some(Json::Object(kinds)) => {
+                let mut all = Vec::new();
+                for (kind, v) in kinds {
+                    for p in strings(v, "Principal")? {
+                        all.push(if kind == "AWS" { p } else { format!("{kind}:{p}") });
+                    }
+                }
+                Some(all)
+            }
+            Some(_) => return Err(PolicyError("Principal must be \"*\" or an object".into())),
+        };
         let (is, actions) = pick("Action", "NotAction")?;
         let actions = (is, actions.into_iter().map(|a| a.to_ascii_lowercase()).collect());
         let resources = pick("Resource", "NotResource")?;
@@ -232,8 +253,36 @@ impl Statement {
                 }
             }
         }
-        Ok(Statement { effect, actions, resources, conditions })
+        Ok(Statement { effect, principals, actions, resources, conditions })
     }
+}
+
+impl Policy {
+    /// Whether every statement names a `Principal`, as a resource-based
+    /// policy's must.
+    pub fn names_principals(&self) -> bool {
+        self.statements.iter().all(|s| s.principals.is_some())
+    }
+}
+
+/// Evaluates a resource-based policy for a caller known by `callers` (its
+/// ARNs): only statements whose `Principal` is `*` or one of them count.
+pub fn evaluate_resource(policy: &Policy, callers: &[&str], action: &str, resource: &str, ctx: &Context) -> Decision {
+    let action = action.to_ascii_lowercase();
+    let mut allowed = false;
+    for st in &policy.statements {
+        let names = st.principals.as_deref().unwrap_or_default();
+        if !names.iter().any(|p| p == "*" || callers.contains(&p.as_str())) {
+            continue;
+        }
+        if st.matches(&action, resource, ctx) {
+            match st.effect {
+                Effect::Deny => return Decision::ExplicitDeny,
+                Effect::Allow => allowed = true,
+            }
+        }
+    }
+    if allowed { Decision::Allowed } else { Decision::ImplicitDeny }
 }
 
 /// What a request is, for evaluation: the action, the resource, and the

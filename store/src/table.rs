@@ -291,6 +291,20 @@ pub struct TableSettings {
     pub max_read_request_units: Option<i64>,
     #[serde(default)]
     pub max_write_request_units: Option<i64>,
+    /// The table's resource-based policy (PutResourcePolicy), as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_policy: Option<ResourcePolicy>,
+    /// Its stream's, which goes with the stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_resource_policy: Option<ResourcePolicy>,
+}
+
+/// A resource-based policy document and its revision id (the time it was
+/// put, in milliseconds, as DynamoDB's revision ids read).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourcePolicy {
+    pub document: String,
+    pub revision: String,
 }
 
 impl TableDef {

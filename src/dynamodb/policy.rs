@@ -1,0 +1,162 @@
+//! Resource-based policies on tables and streams: PutResourcePolicy,
+//! GetResourcePolicy, DeleteResourcePolicy (and CreateTable's
+//! `ResourcePolicy`). A policy is kept with its table (a stream's with the
+//! table, for its current stream) and goes with it: DeleteTable removes it,
+//! a restore does not bring it back.
+//!
+//! As DynamoDB: a document of at most 20 KB, whitespace counted, whose
+//! statements each name a `Principal`; a revision id per version (the time
+//! it was put, in milliseconds); putting the same document again keeps its
+//! revision; `ExpectedRevisionId` (or `NO_POLICY`, to attach only when there
+//! is none) that does not match is `PolicyNotFoundException`.
+//!
+//! Evaluation ([`crate::iam`]): a statement whose `Principal` names the
+//! caller (`*`, its user ARN, or its role's ARN for a handler) allows or
+//! denies beside the caller's own policies; an explicit deny in either wins.
+
+use axum::http::StatusCode;
+use serde_json::{Value as Json, json};
+use tidepool_store::table::ResourcePolicy;
+
+use super::App;
+use super::error::{ApiError, ApiResult};
+use super::request::Req;
+
+/// A resource-based policy's largest document, whitespace counted.
+pub const MAX_RESOURCE_POLICY_BYTES: usize = 20 * 1024;
+/// `ExpectedRevisionId` that asks for no policy to be attached yet.
+const NO_POLICY: &str = "NO_POLICY";
+
+/// A document checked as DynamoDB checks it, with a fresh revision id.
+pub(crate) fn checked(document: &str) -> ApiResult<ResourcePolicy> {
+    if document.len() > MAX_RESOURCE_POLICY_BYTES {
+        return Err(ApiError::validation(format!(
+            "Resource-based policy document size {} bytes exceeds the maximum of {MAX_RESOURCE_POLICY_BYTES} bytes",
+            document.len()
+        )));
+    }
+    let policy = crate::iam::Policy::parse(document)
+        .map_err(|e| ApiError::validation(format!("Invalid policy document: {e}")))?;
+    if !policy.names_principals() {
+        return Err(ApiError::validation("Invalid policy document: Policy statements must contain a principal"));
+    }
+    Ok(ResourcePolicy { document: document.to_string(), revision: revision_now() })
+}
+
+fn revision_now() -> String {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis()).to_string()
+}
+
+fn policy_not_found(arn: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "PolicyNotFoundException",
+        format!("Resource-based policy not found for the provided ResourceArn: {arn}"),
+    )
+}
+
+fn revision_mismatch(arn: &str, expected: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "PolicyNotFoundException",
+        format!(
+            "Resource-based policy not found for the provided ResourceArn: Requested revision ID {expected} doesn't match with the current revision ID of the resource: {arn}"
+        ),
+    )
+}
+
+/// The table and whether the ARN names its stream.
+fn target(app: &App, arn: &str) -> ApiResult<(String, bool)> {
+    let not_found = || ApiError::not_found(format!("Requested resource not found: ResourceArn: {arn} not found"));
+    let prefix = format!("arn:aws:dynamodb:{}:{}:table/", app.region, super::ACCOUNT_ID);
+    let Some(rest) = arn.strip_prefix(&prefix) else {
+        return Err(ApiError::validation(format!("Invalid ResourceArn provided as input {arn}")));
+    };
+    let (table, stream) = match rest.split_once("/stream/") {
+        Some((t, label)) => (t, Some(label)),
+        None if !rest.contains('/') => (rest, None),
+        None => return Err(ApiError::validation(format!("Invalid ResourceArn provided as input {arn}"))),
+    };
+    let handle = app.store.table(table).map_err(|_| not_found())?;
+    if let Some(label) = stream
+        && handle.def.stream.as_ref().is_none_or(|s| s.label != label)
+    {
+        return Err(not_found());
+    }
+    Ok((table.to_string(), stream.is_some()))
+}
+
+pub fn put_resource_policy(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let arn = r.str("ResourceArn")?;
+    let document = r.str("Policy")?;
+    let expected = r.str_opt("ExpectedRevisionId")?.map(str::to_string);
+    let (table, stream) = target(app, arn)?;
+    let new = checked(document)?;
+    let mut revision = new.revision.clone();
+    app.store.alter_table(&table, |def| {
+        let slot = if stream { &mut def.settings.stream_resource_policy } else { &mut def.settings.resource_policy };
+        match (&expected, slot.as_ref()) {
+            (Some(e), None) if e != NO_POLICY => return Err(policy_not_found_store(arn)),
+            (Some(e), Some(cur)) if *e != cur.revision => return Err(revision_mismatch_store(arn, e)),
+            _ => {}
+        }
+        match slot.as_ref() {
+            // The same document again: the same revision.
+            Some(cur) if cur.document == new.document => revision = cur.revision.clone(),
+            _ => *slot = Some(new.clone()),
+        }
+        Ok(())
+    })?;
+    Ok(json!({"RevisionId": revision}))
+}
+
+pub fn get_resource_policy(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let arn = r.str("ResourceArn")?;
+    let (table, stream) = target(app, arn)?;
+    let handle = app.store.table(&table)?;
+    let slot = if stream { &handle.def.settings.stream_resource_policy } else { &handle.def.settings.resource_policy };
+    let p = slot.as_ref().ok_or_else(|| policy_not_found(arn))?;
+    Ok(json!({"Policy": p.document, "RevisionId": p.revision}))
+}
+
+pub fn delete_resource_policy(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let arn = r.str("ResourceArn")?;
+    let expected = r.str_opt("ExpectedRevisionId")?.map(str::to_string);
+    let (table, stream) = target(app, arn)?;
+    let mut revision = String::new();
+    app.store.alter_table(&table, |def| {
+        let slot = if stream { &mut def.settings.stream_resource_policy } else { &mut def.settings.resource_policy };
+        let Some(cur) = slot.as_ref() else { return Err(policy_not_found_store(arn)) };
+        if let Some(e) = &expected
+            && *e != cur.revision
+        {
+            return Err(revision_mismatch_store(arn, e));
+        }
+        revision = cur.revision.clone();
+        *slot = None;
+        Ok(())
+    })?;
+    Ok(json!({"RevisionId": revision}))
+}
+
+fn policy_not_found_store(arn: &str) -> tidepool_store::StoreError {
+    let e = policy_not_found(arn);
+    tidepool_store::StoreError::Refused { kind: "PolicyNotFoundException", message: e.message }
+}
+
+fn revision_mismatch_store(arn: &str, expected: &str) -> tidepool_store::StoreError {
+    let e = revision_mismatch(arn, expected);
+    tidepool_store::StoreError::Refused { kind: "PolicyNotFoundException", message: e.message }
+}
+
+/// The parsed resource policy that governs `resource` (a table, index or
+/// stream ARN of this server), if its table has one.
+pub(crate) fn governing(app: &App, resource: &str) -> Option<crate::iam::Policy> {
+    let prefix = format!("arn:aws:dynamodb:{}:{}:table/", app.region, super::ACCOUNT_ID);
+    let rest = resource.strip_prefix(&prefix)?;
+    let table = rest.split('/').next()?;
+    let handle = app.store.table(table).ok()?;
+    let stream = rest.contains("/stream/");
+    let slot = if stream { &handle.def.settings.stream_resource_policy } else { &handle.def.settings.resource_policy };
+    crate::iam::Policy::parse(&slot.as_ref()?.document).ok()
+}
