@@ -460,6 +460,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(d) = &data_dir {
                 std::fs::create_dir_all(d).with_context(|| format!("create data directory {}", d.display()))?;
             }
+            // `--auth`, else the manifest's `auth` (relative to it).
+            let auth = match &auth {
+                Some(path) => Some(path.clone()),
+                None => match &manifest {
+                    Some(m) => tidepool::lambda::manifest::Manifest::load(m)?.auth_file(),
+                    None => None,
+                },
+            };
             let auth = match &auth {
                 Some(path) => Some(std::sync::Arc::new(tidepool::http::auth::Auth::load(path)?)),
                 None => None,

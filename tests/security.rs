@@ -730,3 +730,70 @@ async fn resource_based_policies() {
     assert_eq!(common::code(&err), "AccessDeniedException");
     server.stop().await.unwrap();
 }
+
+/// The manifest's `auth` switches authentication on for `serve
+/// --manifest`, and a function's `role` there names its execution role.
+#[tokio::test]
+async fn a_manifest_names_the_auth_file_and_roles() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("auth.toml"),
+        format!(
+            r#"[[users]]
+name = "alice"
+access_key_id = "{ALICE_KEY}"
+secret_access_key = "{ALICE_SECRET}"
+
+[[roles]]
+name = "reader"
+policies = ['{{"Statement": [{{"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": "*"}}]}}']
+"#
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("tidepool.toml"),
+        r#"auth = "auth.toml"
+
+[[table]]
+name = "mtable"
+partition_key = "pk:S"
+
+[[function]]
+name = "mfn"
+code = "example:misbehave"
+role = "reader"
+"#,
+    )
+    .unwrap();
+    let manifest = dir.path().join("tidepool.toml");
+    let data = dir.path().join("data");
+    let (mut child, ep) =
+        common::spawn_server(&["--manifest".as_ref(), manifest.as_os_str(), "--data-dir".as_ref(), data.as_os_str()]);
+    let err = ddb(&ep, "AKIDNOBODY", "x", None, "us-east-1").list_tables().send().await.unwrap_err();
+    assert_eq!(common::code(&err), "UnrecognizedClientException");
+    let lambda = aws_sdk_lambda::Client::from_conf(
+        aws_sdk_lambda::Config::builder()
+            .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
+            .region(aws_sdk_lambda::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_lambda::config::Credentials::new(ALICE_KEY, ALICE_SECRET, None, None, "t"))
+            .endpoint_url(&ep)
+            .http_client(aws_smithy_http_client::Builder::new().build_http())
+            .build(),
+    );
+    let config = lambda.get_function_configuration().function_name("mfn").send().await.unwrap();
+    assert_eq!(config.role(), Some("arn:aws:iam::000000000000:role/reader"));
+    let event = serde_json::json!({"action": "store", "operation": "PutItem",
+        "request": {"TableName": "mtable", "Item": {"pk": {"S": "x"}}}});
+    let out = lambda
+        .invoke()
+        .function_name("mfn")
+        .payload(aws_sdk_lambda::primitives::Blob::new(event.to_string()))
+        .send()
+        .await
+        .unwrap();
+    let out: serde_json::Value = serde_json::from_slice(out.payload().unwrap().as_ref()).unwrap();
+    assert_eq!(out["error"]["type"], "AccessDeniedException", "{out}");
+    let _ = child.kill();
+    let _ = child.wait();
+}

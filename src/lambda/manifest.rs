@@ -58,6 +58,10 @@ pub struct Manifest {
     pub mappings: Vec<MappingDecl>,
     #[serde(default, rename = "schedule")]
     pub schedules: Vec<super::schedule::ScheduleDecl>,
+    /// An auth file (relative to the manifest) that `tidepool serve
+    /// --manifest` switches authentication on with, as `--auth` does
+    /// (which wins when both are given). Read only at start.
+    pub auth: Option<PathBuf>,
     /// Where relative code paths start: the manifest's folder.
     #[serde(skip)]
     pub base: PathBuf,
@@ -141,6 +145,9 @@ pub struct FunctionDecl {
     /// Lambda API, in the environment variable `TIDEPOOL_ALLOWED_HOSTS`.
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
+    /// The execution role: a role name (`reader`) or ARN. With `--auth`,
+    /// a role the auth file lists authorizes the handler's store calls.
+    pub role: Option<String>,
 }
 
 /// A `[[mapping]]`: the function, the table, and CreateEventSourceMapping's
@@ -232,6 +239,11 @@ impl Manifest {
         let mut m = Manifest::parse(&text).map_err(|e| anyhow::anyhow!("manifest {}: {e}", path.display()))?;
         m.base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Ok(m)
+    }
+
+    /// The auth file the manifest names, from its folder.
+    pub fn auth_file(&self) -> Option<PathBuf> {
+        self.auth.as_ref().map(|a| self.base.join(a))
     }
 
     pub fn parse(text: &str) -> Result<Manifest, toml::de::Error> {
@@ -708,6 +720,13 @@ fn run(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle, dry: bool) -
         }
         want.reserved_concurrency = f.reserved_concurrency;
         want.description = f.description.clone().unwrap_or_default();
+        if let Some(role) = &f.role {
+            want.role = if role.starts_with("arn:") {
+                role.clone()
+            } else {
+                format!("arn:aws:iam::{}:role/{role}", crate::dynamodb::ACCOUNT_ID)
+            };
+        }
         match lambda.registry.get(&f.name) {
             Err(RegistryError::Conflict(message)) if lambda.registry.is_pending(&f.name) => {
                 return Err(LambdaError::new("ResourceConflictException", format!("function {}: {message}", f.name)));
@@ -738,7 +757,9 @@ fn run(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle, dry: bool) -
                     && have.memory_mb == want.memory_mb
                     && have.environment == want.environment
                     && have.reserved_concurrency == want.reserved_concurrency
-                    && have.description == want.description;
+                    && have.description == want.description
+                    // A role the manifest does not give is left as it is.
+                    && (f.role.is_none() || have.role == want.role);
                 if !same && !dry {
                     lambda.registry.update_config(&f.name, |r| {
                         r.timeout_secs = want.timeout_secs;
@@ -746,6 +767,9 @@ fn run(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle, dry: bool) -
                         r.environment = want.environment.clone();
                         r.reserved_concurrency = want.reserved_concurrency;
                         r.description = want.description.clone();
+                        if f.role.is_some() {
+                            r.role = want.role.clone();
+                        }
                         Ok(())
                     })?;
                 }
