@@ -117,9 +117,9 @@ fn run_parsed(app: &Weak<App>, operation: &str, json: &Json, origin: &Invocation
     with_origin(origin, || dispatch(&app, operation, Req(map), "localhost")).map(|body| body.into_string())
 }
 
-/// With authentication on, a handler's call is authorized as its
-/// function's execution role when the auth file gives that role policies
-/// (`[[roles]]`); a role it does not name is not checked.
+/// With authentication on and roles in the auth file (`[[roles]]`), a
+/// handler's call is authorized as its function's execution role; a role
+/// the file does not list allows nothing.
 fn authorize_role(
     app: &App,
     operation: &str,
@@ -129,7 +129,7 @@ fn authorize_role(
     let Some(auth) = app.auth.as_ref().filter(|a| a.has_roles()) else { return Ok(()) };
     let Some(lambda) = app.lambda.get() else { return Ok(()) };
     let Ok(record) = lambda.registry.get(function) else { return Ok(()) };
-    let Some(principal) = auth.role_principal(&record.role, function) else { return Ok(()) };
+    let principal = auth.role_principal(&record.role, function);
     let checks = crate::dynamodb::access::checks(app, operation, map, false);
     principal
         .authorize(checks, &app.region)

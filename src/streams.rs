@@ -47,7 +47,7 @@ impl StreamsApi {
 }
 
 /// The table and label named by a stream ARN.
-fn parse_arn(arn: &str) -> Option<(&str, &str)> {
+pub(crate) fn parse_arn(arn: &str) -> Option<(&str, &str)> {
     let rest = arn.strip_prefix("arn:aws:dynamodb:")?;
     let (_, resource) = rest.split_once(":table/")?;
     resource.split_once("/stream/")

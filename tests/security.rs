@@ -548,8 +548,8 @@ async fn a_user_limited_to_its_own_partition() {
 }
 
 /// A function's execution role: its handler's store calls are authorized
-/// with the role's policies (a role the auth file does not name is not
-/// checked).
+/// with the role's policies (a role the auth file does not list allows
+/// nothing).
 #[tokio::test]
 async fn a_handler_runs_as_its_execution_role() {
     let reader = tidepool::iam::Policy::parse(
@@ -622,9 +622,10 @@ async fn a_handler_runs_as_its_execution_role() {
     );
     let out = call("reader-fn", "GetItem", get.clone()).await;
     assert!(out.get("ok").is_some(), "{out}");
-    // A role the file does not name: unchecked.
+    // A role the file does not list allows nothing.
     let out = call("admin-fn", "PutItem", put).await;
-    assert!(out.get("ok").is_some(), "{out}");
+    assert_eq!(out["error"]["type"], "AccessDeniedException", "{out}");
+    admin.put_item().table_name("rolecheck").item("pk", common::s("x")).send().await.unwrap();
     let out = call("reader-fn", "GetItem", get).await;
     assert_eq!(out["ok"]["Item"]["pk"]["S"], "x", "{out}");
     server.stop().await.unwrap();
@@ -683,8 +684,20 @@ async fn resource_based_policies() {
     assert_eq!(common::code(&err), "ResourceNotFoundException");
     let deleted = c.delete_resource_policy().resource_arn(arn).expected_revision_id(&rev).send().await.unwrap();
     assert_eq!(deleted.revision_id(), Some(rev.as_str()));
-    let err = c.delete_resource_policy().resource_arn(arn).send().await.unwrap_err();
+    // Idempotent, unless a revision is expected.
+    let again = c.delete_resource_policy().resource_arn(arn).send().await.unwrap();
+    assert_eq!(again.revision_id(), None);
+    let err = c.delete_resource_policy().resource_arn(arn).expected_revision_id(&rev).send().await.unwrap_err();
     assert_eq!(common::code(&err), "PolicyNotFoundException");
+    // A partial wildcard principal is refused, as IAM refuses it.
+    let err = c
+        .put_resource_policy()
+        .resource_arn(arn)
+        .policy(policy("Allow", "arn:aws:iam::000000000000:user/*", "dynamodb:GetItem"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(common::code(&err), "ValidationException");
     h.server.stop().await.unwrap();
 
     // Authorization: bob's own policy allows Query only; the table's policy

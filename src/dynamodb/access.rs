@@ -94,7 +94,13 @@ fn checks_of(
     let r = Req(body);
     if streams {
         let resource = match op {
-            "DescribeStream" | "GetShardIterator" => r.str_opt("StreamArn").ok().flatten().unwrap_or("*").to_string(),
+            // Rebuilt as the Streams API reads it (any region or account).
+            "DescribeStream" | "GetShardIterator" => r
+                .str_opt("StreamArn")
+                .ok()
+                .flatten()
+                .and_then(crate::streams::parse_arn)
+                .map_or_else(|| UNKNOWN.to_string(), |(t, label)| app.stream_arn(t, label)),
             "ListStreams" => match r.str_opt("TableName").ok().flatten() {
                 Some(t) => format!("{}/stream/*", arn(t)),
                 None => "*".into(),
@@ -223,6 +229,9 @@ fn checks_of(
         "TagResource" | "UntagResource" | "ListTagsOfResource" => {
             let resource = r.str_opt("ResourceArn").ok().flatten().map_or_else(|| UNKNOWN.to_string(), arn);
             vec![Check::new(action, resource)]
+        }
+        "CreateTable" if r.get("ResourcePolicy").is_some() => {
+            vec![Check::new(action, arn(named)), Check::new("dynamodb:PutResourcePolicy", arn(named))]
         }
         "PutResourcePolicy" | "GetResourcePolicy" | "DeleteResourcePolicy" => {
             vec![Check::new(action, r.str_opt("ResourceArn").ok().flatten().unwrap_or(UNKNOWN))]

@@ -59,7 +59,11 @@ impl App {
     pub(super) fn restore_summary(&self, def: &TableDef) -> Option<Json> {
         let r = def.restore.as_ref()?;
         let mut o = Map::new();
-        if let RestoreSource::Backup(id) = &r.source {
+        let backup = match &r.source {
+            RestoreSource::Backup(id) => Some(id),
+            _ => r.backup_id.as_ref(),
+        };
+        if let Some(id) = backup {
             o.insert("SourceBackupArn".into(), json!(format!("{}/backup/{id}", self.table_arn(&r.source_table))));
         }
         o.insert("SourceTableArn".into(), json!(self.table_arn(&r.source_table)));
@@ -409,6 +413,9 @@ pub(super) fn restore_input(app: &App, r: &Req<'_>, target: &str, source: &Table
         None => Some((source.settings.max_read_request_units, source.settings.max_write_request_units)),
     };
     let mut settings = source.settings.clone();
+    // A restored table has no resource-based policy, as in DynamoDB.
+    settings.resource_policy = None;
+    settings.stream_resource_policy = None;
     if billing == BillingMode::PayPerRequest {
         settings.max_read_request_units = on_demand.and_then(|(r, _)| r);
         settings.max_write_request_units = on_demand.and_then(|(_, w)| w);
@@ -463,7 +470,8 @@ pub fn restore_table_from_backup(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let handle = match shown.system {
         Some(d) => {
             let at = d.deleted_at;
-            app.store.restore_to_point_in_time(&PitrSource { def: d.def, deleted_at: Some(at) }, at, input)?
+            let source = PitrSource { def: d.def, deleted_at: Some(at) };
+            app.store.restore_to_point_in_time(&source, at, input, Some(shown.backup.id.clone()))?
         }
         None => app.store.restore_from_backup(&shown.backup.id, input)?,
     };

@@ -134,7 +134,7 @@ pub fn restore_table_to_point_in_time(app: &App, r: Req<'_>) -> ApiResult<Json> 
         None => newest,
     };
     let input = restore_input(app, &r, target, &source.def)?;
-    let handle = app.store.restore_to_point_in_time(&source, at, input)?;
+    let handle = app.store.restore_to_point_in_time(&source, at, input, None)?;
     tracing::info!(table = target, source = source_name, at, "point-in-time restore started");
     Ok(json!({"TableDescription": app.describe(&handle, "CREATING")}))
 }

@@ -24,6 +24,10 @@ use super::request::Req;
 
 /// A resource-based policy's largest document, whitespace counted.
 pub const MAX_RESOURCE_POLICY_BYTES: usize = 20 * 1024;
+/// The longest string (action, resource, condition value) of a resource
+/// policy: an ARN's length. Wildcard matching costs the pattern's length
+/// times the text's, and any user allowed PutResourcePolicy writes these.
+const MAX_POLICY_STRING_BYTES: usize = 2048;
 /// `ExpectedRevisionId` that asks for no policy to be attached yet.
 const NO_POLICY: &str = "NO_POLICY";
 
@@ -40,11 +44,26 @@ pub(crate) fn checked(document: &str) -> ApiResult<ResourcePolicy> {
     if !policy.names_principals() {
         return Err(ApiError::validation("Invalid policy document: Policy statements must contain a principal"));
     }
+    if let Some(bad) = policy.bad_principal() {
+        return Err(ApiError::validation(format!("Invalid policy document: Invalid principal in policy: {bad}")));
+    }
+    if policy.longest_text() > MAX_POLICY_STRING_BYTES {
+        return Err(ApiError::validation(format!(
+            "Invalid policy document: a string of the policy is longer than {MAX_POLICY_STRING_BYTES} bytes"
+        )));
+    }
     Ok(ResourcePolicy { document: document.to_string(), revision: revision_now() })
 }
 
+/// A revision id: the time in milliseconds, strictly increasing across
+/// the server's puts, so two in one millisecond differ.
 fn revision_now() -> String {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis()).to_string()
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let prev = LAST.fetch_max(now, Ordering::AcqRel);
+    let id = if now > prev { now } else { LAST.fetch_add(1, Ordering::AcqRel) + 1 };
+    id.to_string()
 }
 
 fn policy_not_found(arn: &str) -> ApiError {
@@ -90,8 +109,8 @@ pub fn put_resource_policy(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let arn = r.str("ResourceArn")?;
     let document = r.str("Policy")?;
     let expected = r.str_opt("ExpectedRevisionId")?.map(str::to_string);
-    let (table, stream) = target(app, arn)?;
     let new = checked(document)?;
+    let (table, stream) = target(app, arn)?;
     let mut revision = new.revision.clone();
     app.store.alter_table(&table, |def| {
         let slot = if stream { &mut def.settings.stream_resource_policy } else { &mut def.settings.resource_policy };
@@ -123,20 +142,26 @@ pub fn delete_resource_policy(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let arn = r.str("ResourceArn")?;
     let expected = r.str_opt("ExpectedRevisionId")?.map(str::to_string);
     let (table, stream) = target(app, arn)?;
-    let mut revision = String::new();
+    let mut revision = None;
     app.store.alter_table(&table, |def| {
         let slot = if stream { &mut def.settings.stream_resource_policy } else { &mut def.settings.resource_policy };
-        let Some(cur) = slot.as_ref() else { return Err(policy_not_found_store(arn)) };
+        // Idempotent: no policy is no error, unless a revision was expected.
+        let Some(cur) = slot.as_ref() else {
+            return if expected.is_some() { Err(policy_not_found_store(arn)) } else { Ok(()) };
+        };
         if let Some(e) = &expected
             && *e != cur.revision
         {
             return Err(revision_mismatch_store(arn, e));
         }
-        revision = cur.revision.clone();
+        revision = Some(cur.revision.clone());
         *slot = None;
         Ok(())
     })?;
-    Ok(json!({"RevisionId": revision}))
+    Ok(match revision {
+        Some(r) => json!({"RevisionId": r}),
+        None => json!({}),
+    })
 }
 
 fn policy_not_found_store(arn: &str) -> tidepool_store::StoreError {
@@ -156,7 +181,13 @@ pub(crate) fn governing(app: &App, resource: &str) -> Option<crate::iam::Policy>
     let rest = resource.strip_prefix(&prefix)?;
     let table = rest.split('/').next()?;
     let handle = app.store.table(table).ok()?;
-    let stream = rest.contains("/stream/");
-    let slot = if stream { &handle.def.settings.stream_resource_policy } else { &handle.def.settings.resource_policy };
+    let slot = match rest.split_once("/stream/") {
+        // A stream's policy is its current stream's.
+        Some((_, label)) if handle.def.stream.as_ref().is_some_and(|s| s.label == label) => {
+            &handle.def.settings.stream_resource_policy
+        }
+        Some(_) => return None,
+        None => &handle.def.settings.resource_policy,
+    };
     crate::iam::Policy::parse(&slot.as_ref()?.document).ok()
 }

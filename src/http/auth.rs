@@ -150,7 +150,7 @@ impl Auth {
     /// Adds execution roles: functions whose `Role` names one of them have
     /// their handlers' store calls authorized with its policies.
     pub fn with_roles(mut self, roles: Vec<(String, Vec<Policy>)>) -> Self {
-        self.roles = roles.into_iter().map(|(name, p)| (name, Arc::new(p))).collect();
+        self.roles = roles.into_iter().map(|(name, p)| (name.to_ascii_lowercase(), Arc::new(p))).collect();
         self
     }
 
@@ -159,19 +159,25 @@ impl Auth {
         !self.roles.is_empty()
     }
 
-    /// The principal a handler of `function` runs as, when its role
-    /// (`arn:aws:iam::<account>:role/[path/]<name>`) is one of the file's:
-    /// the assumed role's session, as Lambda names it.
-    pub fn role_principal(&self, role_arn: &str, function: &str) -> Option<Principal> {
-        let name = role_arn.strip_prefix("arn:aws:iam::")?.split_once(":role/")?.1.rsplit('/').next()?;
-        let policies = self.roles.get(name)?.clone();
-        Some(Principal {
+    /// The principal a handler of `function` runs as, once the file lists
+    /// roles: the assumed role's session, as Lambda names it, with the
+    /// role's policies (matched by name, case-insensitively, as IAM's
+    /// names are), or none for a role the file does not list: a role that
+    /// does not exist allows nothing.
+    pub fn role_principal(&self, role_arn: &str, function: &str) -> Principal {
+        let name = role_arn
+            .strip_prefix("arn:aws:iam::")
+            .and_then(|r| r.split_once(":role/"))
+            .and_then(|(_, r)| r.rsplit('/').next())
+            .unwrap_or(role_arn);
+        let policies = self.roles.get(&name.to_ascii_lowercase()).cloned().unwrap_or_default();
+        Principal {
             name: function.to_string(),
             arn: format!("arn:aws:sts::{}:assumed-role/{name}/{function}", crate::dynamodb::ACCOUNT_ID),
             access_key_id: String::new(),
             policies: Some(policies),
-            role_arn: Some(format!("arn:aws:iam::{}:role/{name}", crate::dynamodb::ACCOUNT_ID)),
-        })
+            role_arn: Some(role_arn.to_string()),
+        }
     }
 
     /// Reads an auth file (see the module comment).
@@ -354,14 +360,14 @@ async fn authenticate_for(
     // at hand (CreateFunction names its function in it); DynamoDB's
     // requests where their operation is parsed.
     if api != Api::DynamoDb && limit.is_none() && principal.policies.is_some() {
-        let check = crate::lambda::access::check(
+        let checks = crate::lambda::access::checks(
             parts.method.as_str(),
             parts.uri.path(),
             &crate::lambda::api::query(&parts.uri),
             bytes.as_deref().unwrap_or_default(),
             region,
         );
-        if let Err(denied) = principal.authorize(vec![check], region) {
+        if let Err(denied) = principal.authorize(checks, region) {
             return Err(lambda_error(StatusCode::FORBIDDEN, "AccessDeniedException", &denied.message));
         }
     }

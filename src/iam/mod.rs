@@ -64,10 +64,22 @@ impl Principal {
     pub fn authorize(&self, checks: Vec<Check>, region: &str) -> Result<(), Denial> {
         let Some(policies) = &self.policies else { return Ok(()) };
         for mut check in checks {
-            check.context.set("aws:username", vec![self.name.clone()]);
-            check.context.set("aws:userid", vec![self.access_key_id.clone()]);
-            check.context.set("aws:principalarn", vec![self.arn.clone()]);
-            check.context.set("aws:principaltype", vec!["User".into()]);
+            match &self.role_arn {
+                // A role's session, as IAM describes one: no user name; the
+                // role is the principal ARN; the id is `role:session`.
+                Some(role) => {
+                    let role_name = role.rsplit('/').next().unwrap_or(role);
+                    check.context.set("aws:userid", vec![format!("{role_name}:{}", self.name)]);
+                    check.context.set("aws:principalarn", vec![role.clone()]);
+                    check.context.set("aws:principaltype", vec!["AssumedRole".into()]);
+                }
+                None => {
+                    check.context.set("aws:username", vec![self.name.clone()]);
+                    check.context.set("aws:userid", vec![self.access_key_id.clone()]);
+                    check.context.set("aws:principalarn", vec![self.arn.clone()]);
+                    check.context.set("aws:principaltype", vec!["User".into()]);
+                }
+            }
             check.context.set("aws:requestedregion", vec![region.to_string()]);
             check.context.set("aws:securetransport", vec!["false".into()]);
             let now = std::time::SystemTime::now();
@@ -82,7 +94,8 @@ impl Principal {
                 Some(rp) => {
                     let mut callers = vec![self.arn.as_str()];
                     callers.extend(self.role_arn.as_deref());
-                    policy::evaluate_resource(rp, &callers, &check.action, &check.resource, &check.context)
+                    let account = crate::dynamodb::ACCOUNT_ID;
+                    policy::evaluate_resource(rp, &callers, account, &check.action, &check.resource, &check.context)
                 }
                 None => Decision::ImplicitDeny,
             };

@@ -261,18 +261,52 @@ impl Policy {
     /// Whether every statement names a `Principal`, as a resource-based
     /// policy's must.
     pub fn names_principals(&self) -> bool {
-        self.statements.iter().all(|s| s.principals.is_some())
+        self.statements.iter().all(|s| s.principals.as_ref().is_some_and(|p| !p.is_empty()))
+    }
+
+    /// A principal IAM would refuse in a resource-based policy: not `*`,
+    /// an account id or an IAM ARN, or an ARN with a wildcard.
+    pub fn bad_principal(&self) -> Option<&str> {
+        let ok = |p: &str| {
+            p == "*"
+                || (p.len() == 12 && p.bytes().all(|b| b.is_ascii_digit()))
+                || (p.starts_with("arn:aws:iam::") && !p.contains('*') && !p.contains('?'))
+                || p.contains(':') && !p.starts_with("arn:") // another kind (`Service:...`)
+        };
+        self.statements.iter().flat_map(|s| s.principals.iter().flatten()).map(String::as_str).find(|p| !ok(p))
+    }
+
+    /// The longest action, resource or condition value.
+    pub fn longest_text(&self) -> usize {
+        self.statements
+            .iter()
+            .flat_map(|s| s.actions.1.iter().chain(&s.resources.1).chain(s.conditions.iter().flat_map(|c| &c.values)))
+            .map(String::len)
+            .max()
+            .unwrap_or(0)
     }
 }
 
 /// Evaluates a resource-based policy for a caller known by `callers` (its
-/// ARNs): only statements whose `Principal` is `*` or one of them count.
-pub fn evaluate_resource(policy: &Policy, callers: &[&str], action: &str, resource: &str, ctx: &Context) -> Decision {
+/// ARNs) in account `account`: only statements whose `Principal` is `*` or
+/// one of them count; a `Deny` naming the account (its id or `root`)
+/// denies everyone in it.
+pub fn evaluate_resource(
+    policy: &Policy,
+    callers: &[&str],
+    account: &str,
+    action: &str,
+    resource: &str,
+    ctx: &Context,
+) -> Decision {
     let action = action.to_ascii_lowercase();
+    let root = format!("arn:aws:iam::{account}:root");
     let mut allowed = false;
     for st in &policy.statements {
         let names = st.principals.as_deref().unwrap_or_default();
-        if !names.iter().any(|p| p == "*" || callers.contains(&p.as_str())) {
+        let named = names.iter().any(|p| p == "*" || callers.contains(&p.as_str()));
+        let account_wide = st.effect == Effect::Deny && names.iter().any(|p| p == account || *p == root);
+        if !named && !account_wide {
             continue;
         }
         if st.matches(&action, resource, ctx) {

@@ -27,6 +27,24 @@ pub fn function_arn(raw: &str, qualifier: Option<&str>, region: &str) -> String 
     }
 }
 
+/// The checks a Lambda or `/tidepool` request needs: its action, and
+/// `iam:PassRole` on the role a CreateFunction or
+/// UpdateFunctionConfiguration gives the function (as Lambda asks of its
+/// caller).
+pub fn checks(method: &str, path: &str, query: &HashMap<String, String>, body: &[u8], region: &str) -> Vec<Check> {
+    let check = check(method, path, query, body, region);
+    let passes_role = matches!(check.action.as_str(), "lambda:CreateFunction" | "lambda:UpdateFunctionConfiguration");
+    let role = passes_role
+        .then(|| serde_json::from_slice::<Json>(body).ok())
+        .flatten()
+        .and_then(|j| j.get("Role").and_then(Json::as_str).map(str::to_string));
+    let mut out = vec![check];
+    if let Some(role) = role {
+        out.push(Check::new("iam:PassRole", role).with("iam:PassedToService", vec!["lambda.amazonaws.com".into()]));
+    }
+    out
+}
+
 /// The check a Lambda or `/tidepool` request at `path` with `method` needs;
 /// `query` is its decoded query string, `body` gives CreateFunction's
 /// function name.

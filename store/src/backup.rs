@@ -792,6 +792,7 @@ impl Store {
             source_table: backup.table.name.clone(),
             restored_to: backup.created_at,
             in_progress: true,
+            backup_id: None,
         };
         let handle = self.create_table_with(input, Some(summary), || match self.backup(id) {
             Ok(_) => Ok(()),
@@ -810,6 +811,7 @@ impl Store {
             source_table: String::new(),
             restored_to: now_secs(),
             in_progress: true,
+            backup_id: None,
         };
         let handle = self.create_table_with(input, Some(summary), || Ok(()))?;
         Ok(BulkLoad {

@@ -213,12 +213,14 @@ impl Store {
     }
 
     /// Restores `source` as it was at `at` (epoch seconds, within its
-    /// window) into a new table made from `input`, `CREATING` until loaded.
+    /// window) into a new table made from `input`, `CREATING` until loaded;
+    /// `backup_id` names the SYSTEM backup restored this way, if one was.
     pub fn restore_to_point_in_time(
         &self,
         source: &PitrSource,
         at: f64,
         input: crate::catalog::CreateTableInput,
+        backup_id: Option<String>,
     ) -> Result<Arc<crate::TableHandle>> {
         self.check_writable()?;
         if self.table_any(&input.name).is_some() {
@@ -249,6 +251,7 @@ impl Store {
             source_table: source.def.name.clone(),
             restored_to: at,
             in_progress: true,
+            backup_id,
         };
         let handle = self.create_table_with(input, Some(summary), check)?;
         self.spawn_restore(handle.clone(), slot);

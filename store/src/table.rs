@@ -275,6 +275,10 @@ pub struct RestoreSummary {
     /// backup's creation time).
     pub restored_to: f64,
     pub in_progress: bool,
+    /// The backup restored, when a SYSTEM backup (a deleted table's) was
+    /// restored through its history: `SourceBackupArn` names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_id: Option<String>,
 }
 
 /// Table settings DynamoDB records and describes that change nothing in how
