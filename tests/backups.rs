@@ -786,6 +786,12 @@ async fn point_in_time_errors_and_a_deleted_table() {
         .unwrap();
     wait_active(c, "keep-from-system").await;
     assert_eq!(scan_count(c, "keep-from-system").await, 2);
+    // Its RestoreSummary names the SYSTEM backup it came from.
+    let d = c.describe_table().table_name("keep-from-system").send().await.unwrap();
+    let restored = d.table().and_then(|t| t.restore_summary()).unwrap();
+    assert_eq!(restored.source_backup_arn(), summary.backup_arn());
+    let pitr = c.describe_table().table_name("keep-again").send().await.unwrap();
+    assert_eq!(pitr.table().and_then(|t| t.restore_summary()).and_then(|r| r.source_backup_arn()), None);
     // Deleting the system backup drops the history.
     c.delete_backup().backup_arn(summary.backup_arn().unwrap()).send().await.unwrap();
     let e = c
