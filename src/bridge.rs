@@ -126,22 +126,29 @@ fn authorize_role(
     map: &serde_json::Map<String, Json>,
     function: &str,
 ) -> Result<(), ApiError> {
-    let Some(auth) = app.auth.as_ref().filter(|a| a.has_roles()) else { return Ok(()) };
-    let Some(lambda) = app.lambda.get() else { return Ok(()) };
-    let Ok(record) = lambda.registry.get(function) else { return Ok(()) };
-    let principal = auth.role_principal(&record.role, function);
+    let Some(principal) = role_principal(app, function) else { return Ok(()) };
     let checks = crate::dynamodb::access::checks(app, operation, map, false);
     principal
         .authorize(checks, &app.region)
         .map_err(|d| ApiError::new(StatusCode::BAD_REQUEST, "AccessDeniedException", d.message))
 }
 
+/// The principal a handler of `function` runs as: its execution role's
+/// session, once the auth file lists roles (`None` otherwise, or for a
+/// function no longer there, whose handler has nothing left to do).
+pub(crate) fn role_principal(app: &App, function: &str) -> Option<crate::iam::Principal> {
+    let auth = app.auth.as_ref().filter(|a| a.has_roles())?;
+    let record = app.lambda.get()?.registry.get(function).ok()?;
+    Some(auth.role_principal(&record.role, function))
+}
+
 /// A handler's in-process request that is not a DynamoDB call, in the
 /// request's extensions: the chain depth of the invocation that made it,
-/// which an Invoke continues.
-#[derive(Debug, Clone, Copy)]
+/// which an Invoke continues, and its function (whose role authorizes it).
+#[derive(Debug, Clone)]
 pub struct GuestCall {
     pub depth: u32,
+    pub function: Arc<str>,
 }
 
 /// What a handler may ask of the server's router in process: DynamoDB
@@ -221,7 +228,9 @@ fn route(
         let response = refused(&request, message);
         return Box::pin(async move { response });
     }
-    request.extensions_mut().insert(GuestCall { depth: origin.chain_depth });
+    request
+        .extensions_mut()
+        .insert(GuestCall { depth: origin.chain_depth, function: origin.function_name.as_str().into() });
     let app = app.upgrade();
     let handle = handle.clone();
     Box::pin(async move {

@@ -810,3 +810,75 @@ role = "reader"
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// A handler's in-process Streams and Lambda requests (its AWS SDK's) run
+/// as its role too.
+#[tokio::test]
+async fn a_handlers_streams_and_lambda_calls_run_as_its_role() {
+    use tidepool::bridge::ServerBridge;
+    use tidepool_runtime::{InvocationOrigin, StoreBridge};
+
+    let reader = tidepool::iam::Policy::parse(
+        r#"{"Statement":[{"Effect":"Allow","Action":["dynamodb:GetItem","lambda:GetFunction"],"Resource":"*"}]}"#,
+    )
+    .unwrap();
+    let auth = Auth::new(vec![(alice(), None)]).with_roles(vec![("reader".into(), vec![reader])]);
+    let dir = tempfile::tempdir().unwrap();
+    let server =
+        common::start_with(dir.path(), ServerConfig { auth: Some(Arc::new(auth)), ..ServerConfig::default() }).await;
+    let ep = server.endpoint();
+    let lambda = aws_sdk_lambda::Client::from_conf(
+        aws_sdk_lambda::Config::builder()
+            .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
+            .region(aws_sdk_lambda::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_lambda::config::Credentials::new(ALICE_KEY, ALICE_SECRET, None, None, "t"))
+            .endpoint_url(&ep)
+            .http_client(aws_smithy_http_client::Builder::new().build_http())
+            .build(),
+    );
+    lambda
+        .create_function()
+        .function_name("reader-fn")
+        .runtime(aws_sdk_lambda::types::Runtime::from("wasm32-wasip2"))
+        .role("arn:aws:iam::000000000000:role/reader")
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(tidepool_runtime::examples::example_bytes("echo")))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let bridge = Arc::new(ServerBridge::new(Arc::downgrade(&server.app)));
+    let origin = InvocationOrigin { function_name: "reader-fn".into(), request_id: "r".into(), chain_depth: 0 };
+    let send = |request: axum::http::Request<axum::body::Bytes>| {
+        let (b, o) = (bridge.clone(), origin.clone());
+        async move {
+            tokio::task::spawn_blocking(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
+                    .build()
+                    .unwrap()
+                    .block_on(b.http(request, &o))
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let streams = axum::http::Request::post("/")
+        .header("x-amz-target", "DynamoDBStreams_20120810.ListStreams")
+        .header("content-type", "application/x-amz-json-1.0")
+        .body(axum::body::Bytes::from_static(b"{}"))
+        .unwrap();
+    let response = send(streams).await;
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+    assert_eq!(body["__type"], "com.amazon.coral.service#AccessDeniedException", "{body}");
+    let list = axum::http::Request::get("/2015-03-31/functions/").body(axum::body::Bytes::new()).unwrap();
+    let response = send(list).await;
+    assert_eq!(response.status(), 403);
+    assert_eq!(response.headers()["x-amzn-errortype"], "AccessDeniedException");
+    let get = axum::http::Request::get("/2015-03-31/functions/reader-fn").body(axum::body::Bytes::new()).unwrap();
+    assert_eq!(send(get).await.status(), 200, "the role allows GetFunction");
+    server.stop().await.unwrap();
+}

@@ -377,6 +377,21 @@ async fn authenticate_for(
     Ok((req, reservation))
 }
 
+/// A handler's in-process Lambda or `/tidepool` request, authorized as its
+/// role (its DynamoDB and Streams requests are, in the DynamoDB handler,
+/// through the [`Caller`] the front adds).
+pub fn authorize_guest(app: &crate::dynamodb::App, req: &Request, principal: &Principal) -> Result<(), Response> {
+    let api = api_of(req.uri().path());
+    if api == Api::DynamoDb {
+        return Ok(());
+    }
+    let query = crate::lambda::api::query(req.uri());
+    let checks = crate::lambda::access::checks(req.method().as_str(), req.uri().path(), &query, &[], &app.region);
+    principal
+        .authorize(checks, &app.region)
+        .map_err(|d| lambda_error(StatusCode::FORBIDDEN, "AccessDeniedException", &d.message))
+}
+
 /// Reads a body to hash it, within the API's request limit and the auth
 /// budget.
 async fn read_body(

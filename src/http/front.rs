@@ -87,10 +87,22 @@ async fn through(app: &App, req: Request, next: Next) -> Response {
     let coding = req.headers().get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()).and_then(encoding::negotiate);
     // A verified body's bytes stay counted until its answer is made.
     // A handler's in-process call ([`crate::bridge::GuestCall`], which no
-    // network request carries) is the server's own: not authenticated.
-    let guest = req.extensions().get::<crate::bridge::GuestCall>().is_some();
+    // network request carries) is not authenticated: it runs as its
+    // function's role, when the auth file lists roles.
+    let guest = req.extensions().get::<crate::bridge::GuestCall>().map(|g| g.function.clone());
+    if let Some(function) = &guest
+        && let Some(principal) = crate::bridge::role_principal(app, function)
+    {
+        let mut req = req;
+        if let Err(refused) = super::auth::authorize_guest(app, &req, &principal) {
+            return refused;
+        }
+        req.extensions_mut().insert(super::auth::Caller { principal: Arc::new(principal) });
+        let resp = next.run(req).await;
+        return if resp.extensions().get::<DynamoReply>().is_some() { finish_dynamo(resp, coding).await } else { resp };
+    }
     let (resp, _held) = match &app.auth {
-        Some(auth) if !guest => match super::auth::authenticate(auth, &app.region, req).await {
+        Some(auth) if guest.is_none() => match super::auth::authenticate(auth, &app.region, req).await {
             Ok((req, held)) => (next.run(req).await, held),
             Err(refused) => (refused, None),
         },
