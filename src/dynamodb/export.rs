@@ -39,6 +39,10 @@ const MAX_INCREMENTAL_SECS: f64 = 24.0 * 3600.0;
 pub const MAX_PAGE: i64 = 25;
 
 const PREFIX: &str = "exp/";
+/// A ClientToken names its request for 8 hours after that request ends
+/// (ExportTableToPointInTime, ImportTable); later the same token starts a
+/// new one, as on DynamoDB.
+pub const CLIENT_TOKEN_SECS: f64 = 8.0 * 3600.0;
 
 /// An export as kept in the store's system entries (`exp/<id>`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -311,7 +315,9 @@ pub fn export_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         );
     }
     if let Some(t) = &token
-        && let Some(existing) = records(app)?.into_iter().find(|e| e.client_token.as_deref() == Some(t.as_str()))
+        && let Some(existing) = records(app)?.into_iter().find(|e| {
+            e.client_token.as_deref() == Some(t.as_str()) && e.end.is_none_or(|end| started - end < CLIENT_TOKEN_SECS)
+        })
     {
         // The same token for another export is a conflict, as on DynamoDB.
         if existing.table != name || existing.bucket != bucket || existing.prefix != prefix || existing.format != format

@@ -190,7 +190,10 @@ pub fn import_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let input = super::control::create_table_input(app, creation)?;
     let token = r.str_opt("ClientToken")?.map(str::to_string);
     if let Some(t) = &token
-        && let Some(existing) = records(app)?.into_iter().find(|e| e.client_token.as_deref() == Some(t.as_str()))
+        && let Some(existing) = records(app)?.into_iter().find(|e| {
+            e.client_token.as_deref() == Some(t.as_str())
+                && e.end.is_none_or(|end| super::export::now() - end < super::export::CLIENT_TOKEN_SECS)
+        })
     {
         // The same token for another import is a conflict, as on DynamoDB.
         if existing.creation != creation_json || existing.bucket != bucket || existing.prefix != prefix {
