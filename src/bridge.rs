@@ -112,7 +112,9 @@ fn run_parsed(app: &Weak<App>, operation: &str, json: &Json, origin: &Invocation
     let Json::Object(map) = json else {
         return Err(ApiError::serialization("Request body must be a JSON object"));
     };
-    authorize_role(&app, operation, map, &origin.function_name)?;
+    if origin.function_name != REPLAY {
+        authorize_role(&app, operation, map, &origin.function_name)?;
+    }
     let origin = Origin { ttl: false, depth: origin.chain_depth };
     with_origin(origin, || dispatch(&app, operation, Req(map), "localhost")).map(|body| body.into_string())
 }
@@ -134,13 +136,18 @@ fn authorize_role(
 }
 
 /// The principal a handler of `function` runs as: its execution role's
-/// session, once the auth file lists roles (`None` otherwise, or for a
-/// function no longer there, whose handler has nothing left to do).
+/// session, once the auth file lists roles (`None` otherwise). A function
+/// that cannot be looked up (deleted while its handler runs) runs as a
+/// role that allows nothing.
 pub(crate) fn role_principal(app: &App, function: &str) -> Option<crate::iam::Principal> {
     let auth = app.auth.as_ref().filter(|a| a.has_roles())?;
-    let record = app.lambda.get()?.registry.get(function).ok()?;
-    Some(auth.role_principal(&record.role, function))
+    let role = app.lambda.get().and_then(|l| l.registry.get(function).ok()).map(|r| r.role).unwrap_or_default();
+    Some(auth.role_principal(&role, function))
 }
+
+/// The function name a replay of deferred writes runs under: no function
+/// has it (names are checked), and its writes were authorized when staged.
+const REPLAY: &str = "";
 
 /// A handler's in-process request that is not a DynamoDB call, in the
 /// request's extensions: the chain depth of the invocation that made it,
@@ -163,7 +170,13 @@ fn guest_may(request: &axum::http::Request<Bytes>, exactly_once: bool) -> Result
     use axum::http::Method;
     let target = request.headers().get("x-amz-target").and_then(|t| t.to_str().ok()).unwrap_or("");
     let path = request.uri().path();
-    if request.method() == Method::POST && target.starts_with("DynamoDBStreams_20120810.") {
+    // A Streams target, only where the router takes DynamoDB's protocol:
+    // on another path the router would serve the path instead.
+    if request.method() == Method::POST
+        && target.starts_with("DynamoDBStreams_20120810.")
+        && crate::http::auth::is_dynamodb_path(path)
+        && !path.starts_with("/lambda-url/")
+    {
         return Ok(());
     }
     let what = format!("{} {path}", request.method());
@@ -288,7 +301,7 @@ impl StoreBridge for ServerBridge {
         for c in calls {
             // Authorized when staged: the replay names no function.
             let origin = InvocationOrigin {
-                function_name: String::new(),
+                function_name: REPLAY.into(),
                 request_id: String::new(),
                 chain_depth: c.chain_depth,
             };

@@ -474,6 +474,14 @@ async fn the_bridge_serves_streams_and_lambda_requests_in_process() {
         assert_eq!(response.status(), 403, "{method} {path}");
         assert_eq!(response.headers()["x-amzn-errortype"], "AccessDeniedException");
     }
+    // A Streams target on a control-plane path is that path's, and refused.
+    let reset = axum::http::Request::post("/tidepool/reset")
+        .header("x-amz-target", "DynamoDBStreams_20120810.ListStreams")
+        .body(axum::body::Bytes::from_static(b"{}"))
+        .unwrap();
+    let (b, o) = (bridge.clone(), origin.clone());
+    let response = tokio::task::spawn_blocking(move || futures_block_on(b.http(reset, &o))).await.unwrap();
+    assert_eq!(response.status(), 403, "a Streams target does not open /tidepool/reset");
     let deferring = bridge.deferring().unwrap();
     let list = axum::http::Request::get("/2015-03-31/functions/").body(axum::body::Bytes::new()).unwrap();
     let o = origin.clone();

@@ -229,9 +229,14 @@ impl Auth {
             ));
         }
         let mut roles = Vec::with_capacity(file.roles.len());
+        let mut names = std::collections::HashSet::new();
         for r in file.roles {
             if r.name.is_empty() || r.name.contains('/') {
                 bail!("auth file {}: a role needs a name without '/'", path.display());
+            }
+            // IAM's role names are unique regardless of case.
+            if !names.insert(r.name.to_ascii_lowercase()) {
+                bail!("auth file {}: role {} appears twice (names differ only in case)", path.display(), r.name);
             }
             let policies = read_policies(path, &format!("role {}", r.name), r.policies, r.policy_files)?;
             roles.push((r.name, policies));
@@ -252,6 +257,12 @@ enum Api {
     Lambda,
     /// `/tidepool/*`: Lambda's error shape; any service name in the scope.
     Tidepool,
+}
+
+/// Whether the router serves `path` with DynamoDB's protocol (not
+/// Lambda's API or `/tidepool`).
+pub fn is_dynamodb_path(path: &str) -> bool {
+    api_of(path) == Api::DynamoDb
 }
 
 fn api_of(path: &str) -> Api {

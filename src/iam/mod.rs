@@ -93,7 +93,10 @@ impl Principal {
             let resource = match &check.resource_policy {
                 Some(rp) => {
                     let mut callers = vec![self.arn.as_str()];
-                    callers.extend(self.role_arn.as_deref());
+                    // Only a role's ARN names it: a `Role` set to anything
+                    // else (the account root) must not match as the role.
+                    let role_prefix = format!("arn:aws:iam::{}:role/", crate::dynamodb::ACCOUNT_ID);
+                    callers.extend(self.role_arn.as_deref().filter(|r| r.starts_with(&role_prefix)));
                     let account = crate::dynamodb::ACCOUNT_ID;
                     policy::evaluate_resource(rp, &callers, account, &check.action, &check.resource, &check.context)
                 }

@@ -26,6 +26,9 @@ use std::collections::HashMap;
 
 use serde_json::Value as Json;
 
+/// The mark of a `Principal` of a kind other than `AWS`.
+const OTHER_KIND: &str = "\u{1}";
+
 /// A policy document's size, as IAM's largest managed policy (6,144
 /// characters) with room for inline documents written by hand.
 pub const MAX_POLICY_BYTES: usize = 64 * 1024;
@@ -213,7 +216,9 @@ impl Statement {
                 let mut all = Vec::new();
                 for (kind, v) in kinds {
                     for p in strings(v, "Principal")? {
-                        all.push(if kind == "AWS" { p } else { format!("{kind}:{p}") });
+                        // Another kind (`Service`, `Federated`) is marked so
+                        // it can match no caller and is not read as `AWS`.
+                        all.push(if kind == "AWS" { p } else { format!("{OTHER_KIND}{kind}:{p}") });
                     }
                 }
                 Some(all)
@@ -269,9 +274,11 @@ impl Policy {
     pub fn bad_principal(&self) -> Option<&str> {
         let ok = |p: &str| {
             p == "*"
+                || p.starts_with(OTHER_KIND)
                 || (p.len() == 12 && p.bytes().all(|b| b.is_ascii_digit()))
-                || (p.starts_with("arn:aws:iam::") && !p.contains('*') && !p.contains('?'))
-                || p.contains(':') && !p.starts_with("arn:") // another kind (`Service:...`)
+                || ((p.starts_with("arn:aws:iam::") || p.starts_with("arn:aws:sts::"))
+                    && !p.contains('*')
+                    && !p.contains('?'))
         };
         self.statements.iter().flat_map(|s| s.principals.iter().flatten()).map(String::as_str).find(|p| !ok(p))
     }
