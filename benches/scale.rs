@@ -309,24 +309,16 @@ impl Conn {
         if SIGN.load(Ordering::Relaxed) {
             // Signed as the SDKs sign: host, content type, target and date.
             let ct = if target.is_some() { "application/x-amz-json-1.0" } else { "application/json" };
-            let (path_only, query) = match path.split_once('?') {
-                Some((p, q)) => (p, Some(q)),
-                None => (path, None),
-            };
-            let mut signed: Vec<(&str, &[u8])> = vec![("host", self.host.as_bytes()), ("content-type", ct.as_bytes())];
-            if let Some(t) = target {
-                signed.push(("x-amz-target", t.as_bytes()));
-            }
+            let mut signed = vec![("content-type", ct)];
+            signed.extend(target.map(|t| ("x-amz-target", t)));
             let cred = tidepool::http::sigv4::Credential {
                 user: String::new(),
                 access_key_id: BENCH_KEY.into(),
                 secret_access_key: BENCH_SECRET.into(),
                 session_token: None,
             };
-            let req = tidepool::http::sigv4::Request { method, path: path_only, query, headers: &signed };
-            let service = tidepool::http::auth::signing_service(path_only);
             for (k, v) in
-                tidepool::http::sigv4::sign(&cred, "us-east-1", service, &req, body, std::time::SystemTime::now())
+                tidepool::http::auth::sign_request(&cred, "us-east-1", method, &self.host, path, &signed, body)
             {
                 head.push_str(&format!("{k}: {v}\r\n"));
             }

@@ -142,15 +142,7 @@ fn signature(
         session_token: var("AWS_SESSION_TOKEN"),
     };
     let region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")).unwrap_or_else(|| "us-east-1".into());
-    let (path_only, query) = match path.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (path, None),
-    };
-    let mut signed: Vec<(&str, &[u8])> = vec![("host", endpoint.authority.as_bytes())];
-    signed.extend(headers.iter().map(|(k, v)| (*k, v.as_bytes())));
-    let req = tidepool::http::sigv4::Request { method, path: path_only, query, headers: &signed };
-    let service = tidepool::http::auth::signing_service(path_only);
-    tidepool::http::sigv4::sign(&cred, &region, service, &req, body, std::time::SystemTime::now())
+    tidepool::http::auth::sign_request(&cred, &region, method, &endpoint.authority, path, headers, body)
 }
 
 fn parse_response(raw: &[u8]) -> anyhow::Result<HttpResponse> {

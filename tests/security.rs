@@ -79,6 +79,20 @@ fn ddb_at(
     aws_sdk_dynamodb::Client::from_conf(conf.build())
 }
 
+/// An `aws-sdk-lambda` client for `endpoint` signing with `key`, one
+/// attempt per call.
+fn lambda_as(endpoint: &str, key: &str, secret: &str) -> aws_sdk_lambda::Client {
+    let conf = aws_sdk_lambda::Config::builder()
+        .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
+        .region(aws_sdk_lambda::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_lambda::config::Credentials::new(key, secret, None, None, "test"))
+        .endpoint_url(endpoint)
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_lambda::Client::from_conf(conf)
+}
+
 fn message<E, R>(err: &aws_sdk_dynamodb::error::SdkError<E, R>) -> String
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
@@ -273,17 +287,7 @@ async fn lambda_and_tidepool_endpoints_answer_in_lambda_shape() {
     let dir = tempfile::tempdir().unwrap();
     let server = common::start_with(dir.path(), ServerConfig { auth: Some(auth()), ..ServerConfig::default() }).await;
     let ep = server.endpoint();
-    let lambda = |key: &str, secret: &str| {
-        let conf = aws_sdk_lambda::Config::builder()
-            .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
-            .region(aws_sdk_lambda::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_lambda::config::Credentials::new(key, secret, None, None, "test"))
-            .endpoint_url(&ep)
-            .http_client(aws_smithy_http_client::Builder::new().build_http())
-            .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled())
-            .build();
-        aws_sdk_lambda::Client::from_conf(conf)
-    };
+    let lambda = |key: &str, secret: &str| lambda_as(&ep, key, secret);
     lambda(ALICE_KEY, ALICE_SECRET).list_functions().send().await.unwrap();
     let err = lambda(ALICE_KEY, "wrong").list_functions().send().await.unwrap_err();
     assert_eq!(err.as_service_error().and_then(|e| e.code()), Some("InvalidSignatureException"));
@@ -531,15 +535,7 @@ async fn a_user_limited_to_its_own_partition() {
     assert_eq!(item.item.unwrap().len(), 2);
 
     // The Lambda API: ListFunctions allowed, GetFunction not (403).
-    let lambda = aws_sdk_lambda::Client::from_conf(
-        aws_sdk_lambda::Config::builder()
-            .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
-            .region(aws_sdk_lambda::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_lambda::config::Credentials::new(BOB_KEY, "bob-secret", None, None, "t"))
-            .endpoint_url(&ep)
-            .http_client(aws_smithy_http_client::Builder::new().build_http())
-            .build(),
-    );
+    let lambda = lambda_as(&ep, BOB_KEY, "bob-secret");
     lambda.list_functions().send().await.unwrap();
     let err = lambda.get_function().function_name("anything").send().await.unwrap_err();
     assert_eq!(err.as_service_error().and_then(|e| e.code()), Some("AccessDeniedException"));
@@ -563,15 +559,7 @@ async fn a_handler_runs_as_its_execution_role() {
     let ep = server.endpoint();
     let admin = ddb(&ep, ALICE_KEY, ALICE_SECRET, None, "us-east-1");
     common::create_table(&admin, "rolecheck", None).await;
-    let lambda = aws_sdk_lambda::Client::from_conf(
-        aws_sdk_lambda::Config::builder()
-            .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
-            .region(aws_sdk_lambda::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_lambda::config::Credentials::new(ALICE_KEY, ALICE_SECRET, None, None, "t"))
-            .endpoint_url(&ep)
-            .http_client(aws_smithy_http_client::Builder::new().build_http())
-            .build(),
-    );
+    let lambda = lambda_as(&ep, ALICE_KEY, ALICE_SECRET);
     let code = tidepool_runtime::examples::example_bytes("misbehave");
     for (name, role) in [("reader-fn", "reader"), ("admin-fn", "tidepool")] {
         lambda
@@ -785,15 +773,7 @@ role = "reader"
         common::spawn_server(&["--manifest".as_ref(), manifest.as_os_str(), "--data-dir".as_ref(), data.as_os_str()]);
     let err = ddb(&ep, "AKIDNOBODY", "x", None, "us-east-1").list_tables().send().await.unwrap_err();
     assert_eq!(common::code(&err), "UnrecognizedClientException");
-    let lambda = aws_sdk_lambda::Client::from_conf(
-        aws_sdk_lambda::Config::builder()
-            .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
-            .region(aws_sdk_lambda::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_lambda::config::Credentials::new(ALICE_KEY, ALICE_SECRET, None, None, "t"))
-            .endpoint_url(&ep)
-            .http_client(aws_smithy_http_client::Builder::new().build_http())
-            .build(),
-    );
+    let lambda = lambda_as(&ep, ALICE_KEY, ALICE_SECRET);
     let config = lambda.get_function_configuration().function_name("mfn").send().await.unwrap();
     assert_eq!(config.role(), Some("arn:aws:iam::000000000000:role/reader"));
     let event = serde_json::json!({"action": "store", "operation": "PutItem",
@@ -827,15 +807,7 @@ async fn a_handlers_streams_and_lambda_calls_run_as_its_role() {
     let server =
         common::start_with(dir.path(), ServerConfig { auth: Some(Arc::new(auth)), ..ServerConfig::default() }).await;
     let ep = server.endpoint();
-    let lambda = aws_sdk_lambda::Client::from_conf(
-        aws_sdk_lambda::Config::builder()
-            .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
-            .region(aws_sdk_lambda::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_lambda::config::Credentials::new(ALICE_KEY, ALICE_SECRET, None, None, "t"))
-            .endpoint_url(&ep)
-            .http_client(aws_smithy_http_client::Builder::new().build_http())
-            .build(),
-    );
+    let lambda = lambda_as(&ep, ALICE_KEY, ALICE_SECRET);
     lambda
         .create_function()
         .function_name("reader-fn")

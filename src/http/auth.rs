@@ -284,12 +284,34 @@ fn api_of(path: &str) -> Api {
 }
 
 /// The service a request to `path` signs for (what the CLI signs with).
-pub fn signing_service(path: &str) -> &'static str {
+fn signing_service(path: &str) -> &'static str {
     match api_of(path) {
         Api::DynamoDb => "dynamodb",
         Api::Lambda => "lambda",
         Api::Tidepool => "tidepool",
     }
+}
+
+/// The SigV4 headers for a client's request to this server (the CLI's, the
+/// scale bench's): `path` with its query, signed for the service its path
+/// belongs to, with `host` and `headers` signed.
+pub fn sign_request(
+    cred: &Credential,
+    region: &str,
+    method: &str,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Vec<(String, String)> {
+    let (path_only, query) = match path.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path, None),
+    };
+    let mut signed: Vec<(&str, &[u8])> = vec![("host", host.as_bytes())];
+    signed.extend(headers.iter().map(|(k, v)| (*k, v.as_bytes())));
+    let req = sigv4::Request { method, path: path_only, query, headers: &signed };
+    sigv4::sign(cred, region, signing_service(path_only), &req, body, SystemTime::now())
 }
 
 /// Checks `req`'s signature: the request to serve (its body read and handed
