@@ -4,7 +4,7 @@
 //! ```sh
 //! cargo bench --bench scale -- [--sizes 10000,1000000,10000000] [--values json,random]
 //!     [--secs 10] [--sustain-secs 600] [--conns 16] [--cache-mb 256] [--hold-secs 0]
-//!     [--phases put,uniform,zipf,query,update,recovery] [--auth off|sign|on]
+//!     [--phases put,uniform,zipf,query,update,recovery] [--auth off|sign|on] [--tls off|on]
 //! ```
 //!
 //! It starts `tidepool serve` as a child process on a fresh data directory
@@ -84,6 +84,10 @@ struct Opts {
     /// `--auth`, so it verifies each. `sign` against `on` is the server's
     /// cost of verifying.
     auth: Auth,
+    /// `--tls on` (issue 16): the server serves HTTPS with `--tls
+    /// self-signed` and every connection of the client is TLS, trusting
+    /// its local CA.
+    tls: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -98,6 +102,12 @@ const BENCH_KEY: &str = "AKIDBENCH";
 const BENCH_SECRET: &str = "bench-secret";
 /// Whether requests are signed (`--auth sign|on`).
 static SIGN: AtomicBool = AtomicBool::new(false);
+/// The client's TLS, once the server under `--tls on` has made its CA.
+static TLS: std::sync::Mutex<Option<Arc<rustls::ClientConfig>>> = std::sync::Mutex::new(None);
+
+/// A connection: a socket, or TLS over it.
+trait Duplex: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Duplex for T {}
 
 fn parse_opts() -> Opts {
     let mut o = Opts {
@@ -111,6 +121,7 @@ fn parse_opts() -> Opts {
         phases: vec![Op::Put, Op::GetUniform, Op::GetZipf, Op::Query, Op::Update],
         peer: std::env::var("SCALE_PEER_CMD").ok().filter(|s| !s.is_empty()),
         auth: Auth::Off,
+        tls: false,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -139,6 +150,13 @@ fn parse_opts() -> Opts {
                     "sign" => Auth::Sign,
                     "on" => Auth::On,
                     other => panic!("unknown auth mode {other}"),
+                }
+            }
+            "--tls" => {
+                o.tls = match v.as_str() {
+                    "off" => false,
+                    "on" => true,
+                    other => panic!("unknown tls mode {other}"),
                 }
             }
             "--phases" => {
@@ -283,7 +301,7 @@ fn ddb_size(n: u64) -> u64 {
 
 /// One keep-alive HTTP/1.1 connection.
 struct Conn {
-    stream: BufReader<TcpStream>,
+    stream: BufReader<Box<dyn Duplex>>,
     host: String,
 }
 
@@ -291,7 +309,15 @@ impl Conn {
     async fn open(addr: SocketAddr) -> std::io::Result<Conn> {
         let s = TcpStream::connect(addr).await?;
         s.set_nodelay(true)?;
-        Ok(Conn { stream: BufReader::new(s), host: addr.to_string() })
+        let tls = TLS.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let stream: Box<dyn Duplex> = match tls {
+            None => Box::new(s),
+            Some(config) => {
+                let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+                Box::new(tokio_rustls::TlsConnector::from(config).connect(name, s).await?)
+            }
+        };
+        Ok(Conn { stream: BufReader::new(stream), host: addr.to_string() })
     }
 
     async fn request(
@@ -331,6 +357,8 @@ impl Conn {
         let s = self.stream.get_mut();
         s.write_all(head.as_bytes()).await?;
         s.write_all(body).await?;
+        // TLS holds written records until flushed.
+        s.flush().await?;
         let mut status = String::new();
         if self.stream.read_line(&mut status).await? == 0 {
             return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed"));
@@ -382,6 +410,8 @@ struct Server {
     port: u16,
     child: Option<Child>,
     tidepool: bool,
+    /// `--tls on`: the server makes its CA in `dir/tls`.
+    tls: bool,
 }
 
 impl Server {
@@ -407,6 +437,9 @@ impl Server {
                     std::fs::write(&file, text).expect("write the auth file");
                     auth = vec!["--auth".to_string(), file.display().to_string()];
                 }
+                if opts.tls {
+                    auth.extend(["--tls".to_string(), "self-signed".to_string()]);
+                }
                 (
                     vec![
                         // SCALE_TIDEPOOL_BIN: another build, for an A/B run.
@@ -431,7 +464,7 @@ impl Server {
                 )
             }
         };
-        Server { cmd, dir: dir.to_path_buf(), port, child: None, tidepool }
+        Server { cmd, dir: dir.to_path_buf(), port, child: None, tidepool, tls: tidepool && opts.tls }
     }
 
     fn addr(&self) -> SocketAddr {
@@ -451,6 +484,11 @@ impl Server {
             .expect("start the server");
         self.child = Some(child);
         loop {
+            let ca = self.dir.join("tls/ca.pem");
+            if self.tls && ca.is_file() {
+                let config = tidepool::http::tls::client_config(&[ca]).expect("trust the server's CA");
+                *TLS.lock().unwrap_or_else(|p| p.into_inner()) = Some(config);
+            }
             if let Ok(mut c) = Conn::open(self.addr()).await
                 && let Ok((200, _)) = c.ddb("ListTables", &json!({})).await
             {
@@ -1094,13 +1132,14 @@ fn main() {
     let opts = parse_opts();
     SIGN.store(opts.auth != Auth::Off, Ordering::Relaxed);
     println!(
-        "scale benchmark: sizes {:?}, values {:?}, {} s per phase, {} connections, cache {} MiB, auth {:?}{}",
+        "scale benchmark: sizes {:?}, values {:?}, {} s per phase, {} connections, cache {} MiB, auth {:?}, tls {}{}",
         opts.sizes,
         opts.kinds,
         opts.secs,
         opts.conns,
         opts.cache_mb,
         opts.auth,
+        if opts.tls { "on" } else { "off" },
         opts.peer.as_deref().map(|p| format!(", peer `{p}`")).unwrap_or_default()
     );
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");

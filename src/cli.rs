@@ -1,17 +1,22 @@
 //! The client commands of the `tidepool` CLI (`deploy`, `invoke`,
 //! `functions`, `mappings`, `logs`): each talks to a running server over
-//! plain HTTP/1.1 with a small client of its own (one connection per request,
+//! HTTP/1.1 with a small client of its own (one connection per request,
 //! `Connection: close`), since a development server is on this machine.
+//! An `https://` endpoint is reached over TLS, trusting the system's roots,
+//! the CA file of `--ca-bundle` or `AWS_CA_BUNDLE` (as the AWS CLI does) and
+//! the local CA `tidepool serve --tls self-signed` made under the default
+//! data directory.
 
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use base64::Engine as _;
 use serde_json::{Value, json};
 use tidepool::lambda::manifest::Manifest;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// The longest response the client reads (an Invoke payload is at most 6 MB).
@@ -26,29 +31,87 @@ const FOLLOW_WAIT_SECS: u64 = 5;
 /// Lambda's longest timeout, and a margin: an `invoke` waits this long.
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(900 + 30);
 
-/// A server's address, from `http://host:port`.
-#[derive(Debug, Clone)]
+/// The default data directory: `$XDG_DATA_HOME/tidepool`, else
+/// `~/.local/share/tidepool`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME") {
+        return PathBuf::from(d).join("tidepool");
+    }
+    match std::env::var_os("HOME") {
+        Some(h) => PathBuf::from(h).join(".local/share/tidepool"),
+        None => PathBuf::from("tidepool-data"),
+    }
+}
+
+/// The CA files a client trusts besides the system's: `ca_bundle` (else
+/// `AWS_CA_BUNDLE`), and the local CA of `--tls self-signed` in the data
+/// directory (`TIDEPOOL_DATA_DIR`, else the default one) when it exists.
+pub fn trusted_cas(ca_bundle: Option<&Path>) -> Vec<PathBuf> {
+    let mut cas: Vec<PathBuf> = match ca_bundle {
+        Some(p) => vec![p.to_path_buf()],
+        None => std::env::var_os("AWS_CA_BUNDLE").filter(|v| !v.is_empty()).map(PathBuf::from).into_iter().collect(),
+    };
+    let data =
+        std::env::var_os("TIDEPOOL_DATA_DIR").filter(|v| !v.is_empty()).map_or_else(default_data_dir, PathBuf::from);
+    cas.extend(local_ca(&data));
+    cas
+}
+
+/// The local CA `serve --tls self-signed` made in the data directory
+/// `data`, if it did.
+pub fn local_ca(data: &Path) -> Option<PathBuf> {
+    Some(data.join(tidepool::http::tls::SELF_SIGNED_DIR).join(tidepool::http::tls::CA_FILE)).filter(|p| p.is_file())
+}
+
+/// A server's address, from `http://host:port` or `https://host:port`.
+#[derive(Clone)]
 pub struct Endpoint {
     authority: String,
+    /// The client's TLS configuration, for an `https://` endpoint.
+    tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.url())
+    }
 }
 
 impl Endpoint {
-    pub fn parse(url: &str) -> anyhow::Result<Endpoint> {
-        let rest = url
-            .strip_prefix("http://")
-            .with_context(|| format!("endpoint {url}: only http:// endpoints are supported"))?;
+    /// An endpoint whose TLS, if any, trusts the system's roots and the CA
+    /// files `cas`.
+    pub fn parse_trusting(url: &str, cas: &[PathBuf]) -> anyhow::Result<Endpoint> {
+        let (rest, https) = if let Some(rest) = url.strip_prefix("http://") {
+            (rest, false)
+        } else if let Some(rest) = url.strip_prefix("https://") {
+            (rest, true)
+        } else {
+            bail!("endpoint {url}: expected http://host:port or https://host:port");
+        };
         let authority = rest.trim_end_matches('/');
         if authority.is_empty() || authority.contains('/') {
-            bail!("endpoint {url}: expected http://host:port");
+            bail!("endpoint {url}: expected http://host:port or https://host:port");
         }
-        let authority = if authority.contains(':') { authority.to_string() } else { format!("{authority}:80") };
-        Ok(Endpoint { authority })
+        let has_port = if authority.starts_with('[') { authority.contains("]:") } else { authority.contains(':') };
+        let authority =
+            if has_port { authority.to_string() } else { format!("{authority}:{}", if https { 443 } else { 80 }) };
+        let tls = if https {
+            tidepool::http::tls::server_name(&authority)?;
+            Some(tidepool::http::tls::client_config(cas)?)
+        } else {
+            None
+        };
+        Ok(Endpoint { authority, tls })
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.authority)
+        format!("{}://{}", if self.tls.is_some() { "https" } else { "http" }, self.authority)
     }
 }
+
+/// A connection to the server: a socket, or TLS over it.
+trait Duplex: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Duplex for T {}
 
 /// A response: status, headers (lowercase names) and body.
 pub struct HttpResponse {
@@ -95,9 +158,24 @@ pub async fn request(
     timeout: Duration,
 ) -> anyhow::Result<HttpResponse> {
     let exchange = async {
-        let mut stream = TcpStream::connect(&endpoint.authority)
+        let tcp = TcpStream::connect(&endpoint.authority)
             .await
             .with_context(|| format!("connect to {} (is `tidepool serve` running?)", endpoint.url()))?;
+        let mut stream: Box<dyn Duplex> = match &endpoint.tls {
+            None => Box::new(tcp),
+            Some(config) => {
+                let name = tidepool::http::tls::server_name(&endpoint.authority)?;
+                let tls =
+                    tokio_rustls::TlsConnector::from(config.clone()).connect(name, tcp).await.with_context(|| {
+                        format!(
+                            "TLS with {} (a server with `--tls self-signed` is trusted through its CA file: \
+                         --ca-bundle or AWS_CA_BUNDLE)",
+                            endpoint.url()
+                        )
+                    })?;
+                Box::new(tls)
+            }
+        };
         let mut head = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
             endpoint.authority,
@@ -112,6 +190,8 @@ pub async fn request(
         head.push_str("\r\n");
         stream.write_all(head.as_bytes()).await.context("send the request")?;
         stream.write_all(body).await.context("send the request body")?;
+        // TLS may hold the last records until flushed.
+        stream.flush().await.context("send the request")?;
         let mut raw = Vec::new();
         (&mut stream).take(MAX_RESPONSE_BYTES).read_to_end(&mut raw).await.context("read the response")?;
         parse_response(&raw)
@@ -146,7 +226,10 @@ fn signature(
 }
 
 fn parse_response(raw: &[u8]) -> anyhow::Result<HttpResponse> {
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").context("the response has no header end")?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("the response has no header end (is the server HTTPS? then use an https:// endpoint)")?;
     let head = std::str::from_utf8(&raw[..split]).context("the response head is not UTF-8")?;
     let mut lines = head.split("\r\n");
     let status = lines
@@ -600,10 +683,13 @@ mod tests {
 
     #[test]
     fn endpoints_parse() {
-        assert_eq!(Endpoint::parse("http://127.0.0.1:8000").unwrap().authority, "127.0.0.1:8000");
-        assert_eq!(Endpoint::parse("http://localhost/").unwrap().authority, "localhost:80");
-        assert!(Endpoint::parse("https://x").is_err());
-        assert!(Endpoint::parse("http://x/path").is_err());
+        assert_eq!(Endpoint::parse_trusting("http://127.0.0.1:8000", &[]).unwrap().authority, "127.0.0.1:8000");
+        assert_eq!(Endpoint::parse_trusting("http://localhost/", &[]).unwrap().authority, "localhost:80");
+        let tls = Endpoint::parse_trusting("https://localhost", &[]).unwrap();
+        assert_eq!((tls.authority.as_str(), tls.url().as_str()), ("localhost:443", "https://localhost:443"));
+        assert_eq!(Endpoint::parse_trusting("http://[::1]", &[]).unwrap().authority, "[::1]:80");
+        assert!(Endpoint::parse_trusting("ftp://x", &[]).is_err());
+        assert!(Endpoint::parse_trusting("http://x/path", &[]).is_err());
     }
 
     #[test]

@@ -162,6 +162,21 @@ async fn build(w: &mut Watched) -> anyhow::Result<bool> {
     Ok(ok)
 }
 
+/// The `--data-dir` among `serve` options.
+fn data_dir_arg(args: &[OsString]) -> Option<PathBuf> {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let a = a.to_string_lossy();
+        if a == "--data-dir" {
+            return it.next().map(PathBuf::from);
+        }
+        if let Some(d) = a.strip_prefix("--data-dir=") {
+            return Some(PathBuf::from(d));
+        }
+    }
+    None
+}
+
 /// Starts `tidepool serve --manifest <manifest> --log-functions <args>`;
 /// returns it with the address it printed.
 fn serve(manifest: &Path, args: &[OsString]) -> anyhow::Result<(Child, String)> {
@@ -219,7 +234,11 @@ pub async fn run(manifest_path: &Path, serve_args: Vec<OsString>) -> anyhow::Res
         }
     }
     let (mut child, url) = serve(manifest_path, &serve_args)?;
-    let endpoint = Endpoint::parse(&url)?;
+    // An https:// server with `--tls self-signed` and its own `--data-dir`
+    // keeps its CA there.
+    let mut cas = crate::cli::trusted_cas(None);
+    cas.extend(data_dir_arg(&serve_args).and_then(|d| crate::cli::local_ca(&d)));
+    let endpoint = Endpoint::parse_trusting(&url, &cas)?;
     eprintln!(
         "dev: watching {} handler source director{} (Ctrl-C or SIGTERM stops it and the server)",
         watched.len(),

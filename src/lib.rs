@@ -59,6 +59,9 @@ pub struct ServerConfig {
     pub s3_dir: Option<PathBuf>,
     /// Authentication (`--auth`): `None` accepts any credentials.
     pub auth: Option<Arc<http::auth::Auth>>,
+    /// HTTPS (`--tls-cert`/`--tls-key`, `--tls self-signed`): `None` serves
+    /// plain HTTP.
+    pub tls: Option<Arc<http::tls::Tls>>,
 }
 
 impl Default for ServerConfig {
@@ -77,6 +80,7 @@ impl Default for ServerConfig {
             guest_memory_mb: 0,
             s3_dir: None,
             auth: None,
+            tls: None,
         }
     }
 }
@@ -87,13 +91,23 @@ pub struct Server {
     pub store: Store,
     /// The server's state: the store, functions and mappings.
     pub app: Arc<dynamodb::App>,
+    /// Whether the server speaks HTTPS.
+    pub tls: bool,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
 }
 
 impl Server {
-    /// `http://addr`, for an SDK's endpoint URL.
+    /// `http://addr` (`https://` with TLS on), for an SDK's endpoint URL.
+    /// With TLS on, an unspecified address (`0.0.0.0`) is given as
+    /// `localhost`, a name the self-signed certificate covers.
     pub fn endpoint(&self) -> String {
+        if self.tls {
+            if self.addr.ip().is_unspecified() {
+                return format!("https://localhost:{}", self.addr.port());
+            }
+            return format!("https://{}", self.addr);
+        }
         format!("http://{}", self.addr)
     }
 
@@ -179,10 +193,11 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
     let weak = Arc::downgrade(&app);
     let (store2, region, guest_memory_mb) = (store.clone(), config.region.clone(), config.guest_memory_mb);
     let endpoint = Some(guest_endpoint(addr));
-    let lambda =
+    let mut lambda =
         tokio::task::spawn_blocking(move || lambda::Lambda::open(weak, &store2, &region, guest_memory_mb, endpoint))
             .await
             .context("join the function loader")??;
+    lambda.https = config.tls.is_some();
     // Set once, here: `set` cannot fail.
     let _ = app.lambda.set(lambda);
     if let Some(l) = app.lambda.get() {
@@ -207,7 +222,14 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
     }
     let (tx, rx) = oneshot::channel::<()>();
     let app2 = app.clone();
-    let task = tokio::spawn(http::serve(listener, router(app2), config.http, budget, rx));
-    tracing::info!(%addr, "listening");
-    Ok(Server { addr, store, app, shutdown: Some(tx), task })
+    let tls = config.tls.clone();
+    if let Some(t) = &tls {
+        tracing::info!("HTTPS: {}", t.description);
+        for hint in t.trust_hints() {
+            tracing::info!("to trust the local CA, {hint}");
+        }
+    }
+    let task = tokio::spawn(http::serve(listener, router(app2), config.http, budget, tls.clone(), rx));
+    tracing::info!(%addr, tls = tls.is_some(), "listening");
+    Ok(Server { addr, store, app, tls: tls.is_some(), shutdown: Some(tx), task })
 }

@@ -39,17 +39,27 @@ enum DurabilityArg {
     Buffered,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum TlsArg {
+    /// A certificate made and kept by Tidepool (a local CA signs it).
+    SelfSigned,
+}
+
 /// Where a client command finds the server.
 #[derive(clap::Args)]
 struct EndpointArg {
     /// The server's URL.
     #[arg(long, env = "TIDEPOOL_ENDPOINT", default_value = "http://127.0.0.1:8000", global = true)]
     endpoint: String,
+    /// A CA file (PEM) to trust for an https:// endpoint, besides the
+    /// system's and the local CA of `serve --tls self-signed`.
+    #[arg(long, env = "AWS_CA_BUNDLE", global = true)]
+    ca_bundle: Option<PathBuf>,
 }
 
 impl EndpointArg {
     fn parse(&self) -> anyhow::Result<cli::Endpoint> {
-        cli::Endpoint::parse(&self.endpoint)
+        cli::Endpoint::parse_trusting(&self.endpoint, &cli::trusted_cas(self.ca_bundle.as_deref()))
     }
 }
 
@@ -141,6 +151,17 @@ enum Command {
         /// (SigV4) by a key of this TOML file (README, "Security").
         #[arg(long, env = "TIDEPOOL_AUTH")]
         auth: Option<PathBuf>,
+        /// Serve HTTPS with this certificate chain (PEM, the server's first).
+        #[arg(long, env = "TIDEPOOL_TLS_CERT", requires = "tls_key", conflicts_with = "tls")]
+        tls_cert: Option<PathBuf>,
+        /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+        #[arg(long, env = "TIDEPOOL_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// `self-signed`: serve HTTPS with a certificate for localhost made by
+        /// a local CA under the data directory's `tls/`, reused on every start
+        /// (README, "Security").
+        #[arg(long, value_enum, env = "TIDEPOOL_TLS")]
+        tls: Option<TlsArg>,
     },
     /// Apply a manifest (tables, functions, mappings) to a running server;
     /// code files are read here and uploaded.
@@ -316,13 +337,7 @@ enum Command {
 }
 
 fn default_data_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("XDG_DATA_HOME") {
-        return PathBuf::from(d).join("tidepool");
-    }
-    match std::env::var_os("HOME") {
-        Some(h) => PathBuf::from(h).join(".local/share/tidepool"),
-        None => PathBuf::from("tidepool-data"),
-    }
+    cli::default_data_dir()
 }
 
 /// Starts the server. A server that restarted itself after a failed write
@@ -443,6 +458,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             write_timeout_secs,
             guest_memory_mb,
             auth,
+            tls_cert,
+            tls_key,
+            tls,
         } => {
             // Only the server logs: the client commands print their answers.
             init_server_log();
@@ -472,7 +490,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(path) => Some(std::sync::Arc::new(tidepool::http::auth::Auth::load(path)?)),
                 None => None,
             };
+            let tls = match (tls, &tls_cert, &tls_key) {
+                (Some(TlsArg::SelfSigned), _, _) => {
+                    // With --in-memory, under the default data directory:
+                    // a client trusts the CA once, not once per run.
+                    let dir =
+                        data_dir.clone().unwrap_or_else(default_data_dir).join(tidepool::http::tls::SELF_SIGNED_DIR);
+                    let names = tidepool::http::tls::self_signed_names(host, &region);
+                    Some(std::sync::Arc::new(tidepool::http::tls::Tls::self_signed(&dir, &names)?))
+                }
+                (None, Some(cert), Some(key)) => {
+                    Some(std::sync::Arc::new(tidepool::http::tls::Tls::from_files(cert, key)?))
+                }
+                _ => None,
+            };
             let config = ServerConfig {
+                tls,
                 auth,
                 listen: SocketAddr::new(host, port),
                 data_dir,

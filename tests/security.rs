@@ -57,6 +57,23 @@ fn ddb(endpoint: &str, key: &str, secret: &str, token: Option<&str>, region: &st
     ddb_at(endpoint, key, secret, token, region, None)
 }
 
+/// A `DynamoDB` client's configuration for `endpoint`, signing with `key`,
+/// one attempt per call (the errors are the point); no HTTP client yet.
+fn ddb_config(
+    endpoint: &str,
+    key: &str,
+    secret: &str,
+    token: Option<&str>,
+    region: &str,
+) -> aws_sdk_dynamodb::config::Builder {
+    aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region.to_string()))
+        .credentials_provider(Credentials::new(key, secret, token.map(str::to_string), None, "test"))
+        .endpoint_url(endpoint)
+        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+}
+
 fn ddb_at(
     endpoint: &str,
     key: &str,
@@ -65,14 +82,8 @@ fn ddb_at(
     region: &str,
     clock: Option<Skewed>,
 ) -> aws_sdk_dynamodb::Client {
-    let mut conf = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(region.to_string()))
-        .credentials_provider(Credentials::new(key, secret, token.map(str::to_string), None, "test"))
-        .endpoint_url(endpoint)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        // One attempt: the errors are the point.
-        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled());
+    let mut conf = ddb_config(endpoint, key, secret, token, region)
+        .http_client(aws_smithy_http_client::Builder::new().build_http());
     if let Some(c) = clock {
         conf = conf.time_source(c);
     }
@@ -324,6 +335,28 @@ async fn lambda_and_tidepool_endpoints_answer_in_lambda_shape() {
     server.stop().await.unwrap();
 }
 
+/// Runs a Python script with boto3 (HOME in `home`, no profile or CA
+/// bundle from the environment); returns what it printed.
+async fn boto3(script: String, home: &std::path::Path) -> String {
+    let py = common::tools::python_with_boto3();
+    let home = home.to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(py)
+            .arg("-c")
+            .arg(script)
+            .env("HOME", home)
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_CA_BUNDLE")
+            .output()
+            .expect("run python")
+    })
+    .await
+    .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    said
+}
+
 /// boto3, as Python users sign.
 #[tokio::test]
 async fn boto3_signs_and_is_refused_with_awss_codes() {
@@ -353,21 +386,7 @@ for service, op, key, secret in [("dynamodb", "list_tables", "{key}", "nope"), (
         key = ALICE_KEY,
         secret = ALICE_SECRET
     );
-    let py = common::tools::python_with_boto3();
-    let home = dir.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(py)
-            .arg("-c")
-            .arg(script)
-            .env("HOME", home)
-            .env_remove("AWS_PROFILE")
-            .output()
-            .expect("run python")
-    })
-    .await
-    .unwrap();
-    let said = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    let said = boto3(script, dir.path()).await;
     assert_eq!(
         said.lines().collect::<Vec<_>>(),
         [
@@ -853,4 +872,122 @@ async fn a_handlers_streams_and_lambda_calls_run_as_its_role() {
     let get = axum::http::Request::get("/2015-03-31/functions/reader-fn").body(axum::body::Bytes::new()).unwrap();
     assert_eq!(send(get).await.status(), 200, "the role allows GetFunction");
     server.stop().await.unwrap();
+}
+
+/// A `DynamoDB` client over HTTPS that trusts the CA certificates of
+/// `ca_pem` only (none: no certificate at all).
+fn ddb_https(endpoint: &str, ca_pem: Option<&[u8]>) -> aws_sdk_dynamodb::Client {
+    use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore, rustls_provider::CryptoMode};
+    let mut trust = TrustStore::empty().with_native_roots(false);
+    if let Some(pem) = ca_pem {
+        trust = trust.with_pem_certificate(pem.to_vec());
+    }
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .tls_context(TlsContext::builder().with_trust_store(trust).build().expect("a TLS context"))
+        .build_https();
+    let conf = ddb_config(endpoint, "AKIDTEST", "secret", None, "us-east-1").http_client(http).build();
+    aws_sdk_dynamodb::Client::from_conf(conf)
+}
+
+/// `--tls self-signed`: HTTPS with a certificate from a local CA kept in the
+/// data directory and reused after a restart, trusted by the Rust SDK,
+/// boto3 and the tidepool CLI through the CA file; refused by a client that
+/// does not trust it; a plain-HTTP request gets no answer. `--tls-cert` and
+/// `--tls-key` serve given files.
+#[tokio::test]
+async fn https_with_a_self_signed_certificate_and_with_given_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let args = ["--data-dir".as_ref(), data.as_os_str(), "--tls".as_ref(), "self-signed".as_ref()];
+    let (mut child, ep) = common::spawn_server(&args);
+    assert!(ep.starts_with("https://127.0.0.1:"), "{ep}");
+    let ca_file = data.join("tls/ca.pem");
+    let ca = std::fs::read(&ca_file).expect("the local CA is written");
+    let port = ep.rsplit(':').next().unwrap().to_string();
+
+    // The Rust SDK, trusting the CA: by IP address and by name.
+    let client = ddb_https(&ep, Some(&ca));
+    common::create_table(&client, "tlstable", None).await;
+    client.put_item().table_name("tlstable").item("pk", common::s("a")).send().await.unwrap();
+    let by_name = ddb_https(&format!("https://localhost:{port}"), Some(&ca));
+    let got = by_name.get_item().table_name("tlstable").key("pk", common::s("a")).send().await.unwrap();
+    assert!(got.item().is_some());
+    // Not trusting it: the handshake fails, no service answer.
+    let err = ddb_https(&ep, None).list_tables().send().await.unwrap_err();
+    assert!(err.as_service_error().is_none(), "{err:?}");
+    // Plain HTTP to the HTTPS port: no HTTP answer.
+    let mut raw = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}")).await.unwrap();
+    let answer = common::http::exchange(&mut raw, &common::http::dynamodb_request("ListTables", "{}")).await;
+    assert!(answer.is_none(), "a plain request was answered: {:?}", answer.map(|a| a.status));
+
+    // boto3 with `verify` and the AWS_CA_BUNDLE variable; refused without.
+    let script = format!(
+        r#"
+import boto3, botocore, os
+def client(**kw):
+    return boto3.client("dynamodb", endpoint_url="{ep}", region_name="us-east-1",
+        aws_access_key_id="k", aws_secret_access_key="s",
+        config=botocore.config.Config(retries={{"max_attempts": 1}}), **kw)
+print(client(verify="{ca}").list_tables()["TableNames"])
+os.environ["AWS_CA_BUNDLE"] = "{ca}"
+print(client().scan(TableName="tlstable")["Count"])
+del os.environ["AWS_CA_BUNDLE"]
+try:
+    client(verify=True).list_tables()
+    print("served")
+except botocore.exceptions.SSLError:
+    print("refused")
+"#,
+        ca = ca_file.display()
+    );
+    let said = boto3(script, dir.path()).await;
+    assert_eq!(said.lines().collect::<Vec<_>>(), ["['tlstable']", "1", "refused"]);
+
+    // The tidepool CLI: with --ca-bundle, and without (refused, saying why).
+    let cli = |extra: &[&std::ffi::OsStr]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tidepool"))
+            .args(["functions", "--endpoint", &ep])
+            .args(extra)
+            .env("HOME", dir.path())
+            .env_remove("AWS_CA_BUNDLE")
+            .env_remove("TIDEPOOL_DATA_DIR")
+            .env_remove("XDG_DATA_HOME")
+            .output()
+            .expect("run the CLI")
+    };
+    let ok = cli(&["--ca-bundle".as_ref(), ca_file.as_os_str()]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let refused = cli(&[]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("AWS_CA_BUNDLE"), "{refused:?}");
+
+    // A restart keeps the CA and the certificate: clients trust it still.
+    let cert = std::fs::read(data.join("tls/cert.pem")).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let (mut child, ep) = common::spawn_server(&args);
+    assert_eq!(std::fs::read(&ca_file).unwrap(), ca);
+    assert_eq!(std::fs::read(data.join("tls/cert.pem")).unwrap(), cert);
+    let client = ddb_https(&ep, Some(&ca));
+    assert_eq!(client.list_tables().send().await.unwrap().table_names(), ["tlstable"]);
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // --tls-cert and --tls-key: the same files, given to another server.
+    let other = dir.path().join("other");
+    let (cert_file, key_file) = (data.join("tls/cert.pem"), data.join("tls/key.pem"));
+    let (mut child, ep) = common::spawn_server(&[
+        "--data-dir".as_ref(),
+        other.as_os_str(),
+        "--tls-cert".as_ref(),
+        cert_file.as_os_str(),
+        "--tls-key".as_ref(),
+        key_file.as_os_str(),
+    ]);
+    assert!(ep.starts_with("https://"), "{ep}");
+    assert!(ddb_https(&ep, Some(&ca)).list_tables().send().await.unwrap().table_names().is_empty());
+    assert!(!other.join("tls").exists(), "given files need no local CA");
+    let _ = child.kill();
+    let _ = child.wait();
 }

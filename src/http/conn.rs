@@ -126,6 +126,17 @@ impl ConnState {
         });
     }
 
+    /// The TLS handshake finished: its bytes moved a fresh connection to
+    /// reading a head, but no byte of a request has been read, so it is
+    /// fresh again (and may be evicted), its deadline still counted from
+    /// accept.
+    pub(crate) fn handshake_done(&self) {
+        let _ = self.state.fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| match phase_of(s) {
+            Phase::Head => Some((s & !PHASE_MASK) | Phase::Fresh as u64),
+            _ => None,
+        });
+    }
+
     /// hyper parsed a head and called the service: the body phase begins
     /// (handling if there is no body). Returns the state set.
     pub(crate) fn begin_request(&self, body_done: bool) -> u64 {
@@ -428,6 +439,16 @@ pub(crate) fn millis_since(epoch: Instant) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_finished_handshake_leaves_the_connection_fresh() {
+        let c = ConnState::new(5);
+        let before = c.load();
+        c.on_bytes();
+        assert_eq!(c.idle_since(), None);
+        c.handshake_done();
+        assert_eq!((c.load(), c.idle_since()), (before, Some(5)));
+    }
 
     #[test]
     fn phases_move_and_bump_the_epoch() {

@@ -23,6 +23,8 @@
 //!   verification against a keyring, and signing (the CLI's requests).
 //! - `auth.rs`: authentication when it is on (`--auth`): the scope and
 //!   error shape of each API, the body read to check its hash.
+//! - `tls.rs`: HTTPS (`--tls-cert`/`--tls-key`, `--tls self-signed` and its
+//!   local CA), and the client side of the CLI's commands.
 //! - `encoding.rs`: gzip and deflate, request decoding under a decoded-size
 //!   bound, and DynamoDB's `Accept-Encoding` negotiation.
 //!
@@ -42,6 +44,7 @@ pub mod front;
 mod limits;
 mod serve;
 pub mod sigv4;
+pub mod tls;
 
 pub use limits::{
     BODY_READ_TIMEOUT, DESCRIPTOR_RESERVE, DescriptorBudget, HEADER_READ_TIMEOUT, HttpLimits, IDLE_TIMEOUT,

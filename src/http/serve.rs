@@ -14,14 +14,20 @@
 //!   both with backoff (their throttling error codes), and back off harder
 //!   than for a transient 5xx.
 //!
+//! With TLS on, the handshake follows admission (so a throttled client is
+//! told so over TLS too) and runs on the connection's clock: it counts
+//! towards the first head's timeout, and eviction or shutdown abandons it.
+//!
 //! `stop` (the shutdown signal) drops the listener, asks every connection to
 //! finish its request in flight and close, and returns once all have.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::io;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
@@ -30,6 +36,7 @@ use axum::response::IntoResponse;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot, watch};
 use tokio::time::Instant;
@@ -37,6 +44,7 @@ use tower_service::Service;
 
 use super::conn::{ConnState, RequestBody, ResponseBody, TimedIo, Timeouts, millis_since};
 use super::limits::{DescriptorBudget, HttpLimits, READ_BUFFER_BYTES};
+use super::tls::Tls;
 
 /// After an `accept` error other than a client's (EMFILE, ENFILE, ENOBUFS),
 /// wait this long before the next: the condition clears as connections
@@ -55,6 +63,8 @@ const FULL_LOG_INTERVAL_MS: u64 = 10_000;
 /// What the accept loop and the connection tasks share.
 struct Shared {
     router: Router,
+    /// HTTPS, when on.
+    tls: Option<Arc<Tls>>,
     timeouts: Timeouts,
     max_connections: usize,
     /// The server's start: connections' idle times count from it.
@@ -136,10 +146,12 @@ pub(crate) async fn serve(
     router: Router,
     limits: HttpLimits,
     budget: DescriptorBudget,
+    tls: Option<Arc<Tls>>,
     shutdown: oneshot::Receiver<()>,
 ) -> io::Result<()> {
     let shared = Arc::new(Shared {
         router,
+        tls,
         timeouts: Timeouts {
             header: limits.header_read_timeout,
             idle: limits.idle_timeout,
@@ -217,15 +229,43 @@ async fn connection(
     shared: Arc<Shared>,
     stream: TcpStream,
     _permit: OwnedSemaphorePermit,
-    stop: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
 ) {
     let conn = Arc::new(ConnState::new(shared.now_ms()));
     let peer = stream.peer_addr().ok().map(super::PeerAddr);
-    let io = TokioIo::new(TimedIo::new(stream, conn.clone(), shared.timeouts));
+    let timed = TimedIo::new(stream, conn.clone(), shared.timeouts);
+    let admission = shared.admit(&conn);
+    // Leaves the registry however the connection ends, a panic in a handler
+    // included (else its slot would never be freed).
+    let _leave = match admission {
+        Admission::Serve(id) => Some(Leave(&shared, id)),
+        Admission::Throttle => None,
+    };
+    let io = match &shared.tls {
+        None => Io::Plain(timed),
+        Some(tls) => {
+            let accepted = tokio::select! {
+                r = tls.acceptor.accept(timed) => r,
+                _ = conn.evict.notified() => return,
+                _ = stop.wait_for(|stop| *stop) => return,
+            };
+            match accepted {
+                Ok(s) => {
+                    conn.handshake_done();
+                    Io::Tls(Box::new(s))
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "TLS handshake failed");
+                    return;
+                }
+            }
+        }
+    };
+    let io = TokioIo::new(io);
     let mut builder = http1::Builder::new();
     builder.max_buf_size(READ_BUFFER_BYTES);
-    match shared.admit(&conn) {
-        Admission::Serve(id) => {
+    match admission {
+        Admission::Serve(_) => {
             let (svc_shared, svc_conn) = (shared.clone(), conn.clone());
             let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
                 let (shared, conn) = (svc_shared.clone(), svc_conn.clone());
@@ -243,9 +283,6 @@ async fn connection(
                     Ok::<_, Infallible>(resp.map(|b| ResponseBody::new(b, conn, shared.epoch)))
                 }
             });
-            // Leaves the registry however the connection ends, a panic in
-            // a handler included (else its slot would never be freed).
-            let _leave = Leave(&shared, id);
             let served = builder.serve_connection(io, svc);
             drive(served, &conn, stop).await;
         }
@@ -269,6 +306,62 @@ async fn connection(
     }
 }
 
+/// A connection's transport: the timed socket, or TLS over it.
+enum Io {
+    Plain(TimedIo),
+    Tls(Box<tokio_rustls::server::TlsStream<TimedIo>>),
+}
+
+impl AsyncRead for Io {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Io {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Io::Plain(s) => s.is_write_vectored(),
+            Io::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_flush(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
 /// Takes a served connection out of the registry when dropped.
 struct Leave<'a>(&'a Shared, u64);
 
@@ -280,7 +373,7 @@ impl Drop for Leave<'_> {
 
 /// Runs a hyper connection to its end; asked to close (eviction or server
 /// shutdown), lets it finish the request in flight first.
-async fn drive<S, B>(served: http1::Connection<TokioIo<TimedIo>, S>, conn: &ConnState, mut stop: watch::Receiver<bool>)
+async fn drive<S, B>(served: http1::Connection<TokioIo<Io>, S>, conn: &ConnState, mut stop: watch::Receiver<bool>)
 where
     S: hyper::service::HttpService<Incoming, ResBody = B>,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,

@@ -114,6 +114,9 @@ pub struct Lambda {
     /// The server's own endpoint (`http://127.0.0.1:8000`): function URLs
     /// are served on its port.
     pub endpoint: Option<String>,
+    /// Whether clients reach the server over HTTPS (`--tls-…`): function
+    /// URLs are `https://` then.
+    pub https: bool,
     /// How long CreateFunction waits for new code to compile before it
     /// answers `State: Pending` (milliseconds; [`api::ACTIVE_WAIT`] by
     /// default): a small Rust component is `Active` in the answer, a
@@ -255,6 +258,7 @@ impl Lambda {
             bodies: api::BodyBudgets::default(),
             schedules: schedule::Schedules::open(app, store, region)?,
             endpoint,
+            https: false,
             active_wait_ms: (api::ACTIVE_WAIT.as_millis() as u64).into(),
         })
     }

@@ -184,9 +184,10 @@ fn function_arn(lambda: &Lambda, c: &UrlConfig) -> String {
 /// under `localhost`.
 fn url_of(lambda: &Lambda, region: &str, url_id: &str) -> String {
     let port = lambda.endpoint.as_deref().and_then(|e| e.rsplit_once(':')).map(|(_, p)| p.trim_end_matches('/'));
+    let scheme = if lambda.https { "https" } else { "http" };
     match port {
-        Some(port) => format!("http://{url_id}.lambda-url.{region}.localhost:{port}/"),
-        None => format!("http://{url_id}.lambda-url.{region}.localhost/"),
+        Some(port) => format!("{scheme}://{url_id}.lambda-url.{region}.localhost:{port}/"),
+        None => format!("{scheme}://{url_id}.lambda-url.{region}.localhost/"),
     }
 }
 

@@ -128,7 +128,10 @@ pub fn spawn_server(args: &[&std::ffi::OsStr]) -> (std::process::Child, String) 
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).expect("read the listening line");
     let endpoint = line.trim().rsplit(' ').next().expect("endpoint on the line").to_string();
-    assert!(endpoint.starts_with("http://127.0.0.1:"), "unexpected line {line:?}");
+    assert!(
+        endpoint.starts_with("http://127.0.0.1:") || endpoint.starts_with("https://127.0.0.1:"),
+        "unexpected line {line:?}"
+    );
     (child, endpoint)
 }
 
