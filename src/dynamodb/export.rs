@@ -428,6 +428,63 @@ pub fn export_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     Ok(json!({"ExportDescription": app.export_description(&shown)}))
 }
 
+/// Rendered lines sent to the export's writer at a time.
+const CHUNK_BYTES: usize = 256 * 1024;
+/// Chunks in flight between the reader and the writer (at most this many
+/// times [`CHUNK_BYTES`] wait in memory).
+const PIPELINE_DEPTH: usize = 8;
+
+/// What the reader sends the writer: lines, or the end of a data file.
+enum Chunk {
+    /// Lines, and how many items they are.
+    Lines(Vec<u8>, u64),
+    EndFile,
+}
+
+/// The export's writer: gzips the lines it is sent into data files under
+/// `root/data` (a new file after each `EndFile`), each fsynced; returns
+/// their keys, counts, MD5s and ETags. It runs beside the reader, which
+/// renders the lines: gzip is about half of an exported item's cost.
+fn write_files(
+    rx: std::sync::mpsc::Receiver<Chunk>,
+    root: &Path,
+    key_prefix: &str,
+    ext: &str,
+) -> Result<Vec<(String, u64, String, String)>, String> {
+    tidepool_store::lower_this_thread();
+    let mut files = Vec::new();
+    let mut current: Option<DataFile> = None;
+    for chunk in rx {
+        match chunk {
+            Chunk::Lines(lines, count) => {
+                if current.is_none() {
+                    let name = format!("{}.{ext}", uuid::Uuid::new_v4().simple());
+                    let key = format!("{key_prefix}/data/{name}");
+                    let file = std::fs::File::create(root.join("data").join(&name)).map_err(io_err)?;
+                    let out = Md5Writer { file, md5: md5::Context::new() };
+                    current = Some(DataFile {
+                        key,
+                        gz: flate2::write::GzEncoder::new(out, flate2::Compression::fast()),
+                        items: 0,
+                    });
+                }
+                let f = current.as_mut().expect("a data file");
+                f.gz.write_all(&lines).map_err(io_err)?;
+                f.items += count;
+            }
+            Chunk::EndFile => {
+                if let Some(f) = current.take() {
+                    files.push(close(f)?);
+                }
+            }
+        }
+    }
+    if let Some(f) = current.take() {
+        files.push(close(f)?);
+    }
+    Ok(files)
+}
+
 /// A data file being written: gzip over the file, with its MD5 and count.
 struct DataFile {
     key: String,
@@ -473,50 +530,62 @@ fn write_export(
     std::fs::create_dir_all(root.join("data")).map_err(io_err)?;
     std::fs::write(root.join("_started"), b"").map_err(io_err)?;
     let ext = if r.format == "ION" { "ion.gz" } else { "json.gz" };
-    let mut files: Vec<(String, u64, String, String)> = Vec::new();
-    let mut current: Option<DataFile> = None;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(PIPELINE_DEPTH);
     let (mut items, mut bytes) = (0u64, 0u64);
     let ion = r.format == "ION";
-    let mut emit = |line: Vec<u8>, size: u64, current: &mut Option<DataFile>| -> Result<(), String> {
-        if current.is_none() {
-            let name = format!("{}.{ext}", uuid::Uuid::new_v4().simple());
-            let key = format!("{key_prefix}/data/{name}");
-            let file = std::fs::File::create(root.join("data").join(&name)).map_err(io_err)?;
-            let out = Md5Writer { file, md5: md5::Context::new() };
-            *current =
-                Some(DataFile { key, gz: flate2::write::GzEncoder::new(out, flate2::Compression::fast()), items: 0 });
-        }
-        let f = current.as_mut().expect("a data file");
-        f.gz.write_all(&line).map_err(io_err)?;
-        f.items += 1;
-        items += 1;
-        bytes += size;
-        progress.add(1, size);
-        if f.items >= ITEMS_PER_FILE {
-            files.push(close(current.take().expect("a data file"))?);
-        }
-        Ok(())
-    };
-    let at_us = |t: f64| (t * 1_000_000.0).round() as u64;
     let mut failed: Option<String> = None;
-    let mut seen = 0u64;
-    match (r.from, r.to) {
-        (Some(from), Some(to)) => {
-            let new_and_old = r.view.as_deref() != Some("NEW_IMAGE");
-            let def = store.table(&r.table).map(|t| t.def.clone()).map_err(|e| e.to_string())?;
-            store
-                .changes_between(r.table_internal, at_us(from), at_us(to), |old, new, written| {
-                    let any = new.as_ref().or(old.as_ref()).expect("one image");
-                    let keys = def.key_of(any);
-                    let size = new.as_ref().map_or(0, |i| tidepool_store::value::item_size(i) as u64);
-                    let line =
-                        incremental_line(ion, written, &keys, old.as_ref().filter(|_| new_and_old), new.as_ref());
-                    emit(line, size, &mut current).map_err(tidepool_store::StoreError::Corrupt)
-                })
-                .map_err(|e| e.to_string())?;
-        }
-        _ => {
-            store
+    let files = std::thread::scope(|scope| -> Result<Vec<(String, u64, String, String)>, String> {
+        let (root, key_prefix) = (&root, &key_prefix);
+        let writer = scope.spawn(move || write_files(rx, root, key_prefix, ext));
+        // Lines rendered and not yet sent, and how many the file being
+        // filled holds.
+        let mut buf: Vec<u8> = Vec::with_capacity(CHUNK_BYTES + 4096);
+        let (mut file_items, mut buf_items) = (0u64, 0u64);
+        // `Err` once the writer has stopped (its error is the export's).
+        let mut emit = |line: Vec<u8>, size: u64| -> Result<(), ()> {
+            buf.extend_from_slice(&line);
+            file_items += 1;
+            buf_items += 1;
+            items += 1;
+            bytes += size;
+            progress.add(1, size);
+            if file_items >= ITEMS_PER_FILE {
+                file_items = 0;
+                let lines = std::mem::replace(&mut buf, Vec::with_capacity(CHUNK_BYTES + 4096));
+                tx.send(Chunk::Lines(lines, std::mem::take(&mut buf_items))).map_err(drop)?;
+                tx.send(Chunk::EndFile).map_err(drop)?;
+            } else if buf.len() >= CHUNK_BYTES {
+                let lines = std::mem::replace(&mut buf, Vec::with_capacity(CHUNK_BYTES + 4096));
+                tx.send(Chunk::Lines(lines, std::mem::take(&mut buf_items))).map_err(drop)?;
+            }
+            Ok(())
+        };
+        let at_us = |t: f64| (t * 1_000_000.0).round() as u64;
+        let mut seen = 0u64;
+        let read = match (r.from, r.to) {
+            (Some(from), Some(to)) => {
+                let new_and_old = r.view.as_deref() != Some("NEW_IMAGE");
+                match store.table(&r.table).map(|t| t.def.clone()) {
+                    Err(e) => Err(e.to_string()),
+                    Ok(def) => store
+                        .changes_between(r.table_internal, at_us(from), at_us(to), |old, new, written| {
+                            let any = new.as_ref().or(old.as_ref()).expect("one image");
+                            let keys = def.key_of(any);
+                            let size = new.as_ref().map_or(0, |i| tidepool_store::value::item_size(i) as u64);
+                            let line = incremental_line(
+                                ion,
+                                written,
+                                &keys,
+                                old.as_ref().filter(|_| new_and_old),
+                                new.as_ref(),
+                            );
+                            emit(line, size)
+                                .map_err(|()| tidepool_store::StoreError::Corrupt("the export's writer stopped".into()))
+                        })
+                        .map_err(|e| e.to_string()),
+                }
+            }
+            _ => store
                 .items_at(r.table_internal, at_us(r.export_time), |item| {
                     seen += 1;
                     if seen.is_multiple_of(10_000) && store.closing() {
@@ -525,20 +594,23 @@ fn write_export(
                     }
                     let size = tidepool_store::value::item_size(&item) as u64;
                     let line = if ion { super::ion::export_line(&item).into_bytes() } else { json_line(&item) };
-                    if let Err(e) = emit(line, size, &mut current) {
-                        failed = Some(e);
-                        return Ok(false);
-                    }
-                    Ok(true)
+                    Ok(emit(line, size).is_ok())
                 })
-                .map_err(|e| e.to_string())?;
+                .map(drop)
+                .map_err(|e| e.to_string()),
+        };
+        if !buf.is_empty() {
+            let _ = tx.send(Chunk::Lines(buf, buf_items));
         }
-    }
+        drop(tx);
+        let written = writer.join().unwrap_or_else(|_| Err("the export's writer failed".into()));
+        // The writer's error explains a read stopped by it.
+        let files = written?;
+        read?;
+        Ok(files)
+    })?;
     if let Some(e) = failed {
         return Err(e);
-    }
-    if let Some(f) = current.take() {
-        files.push(close(f)?);
     }
     // manifest-files.json: one JSON object a line.
     let mut manifest = String::new();

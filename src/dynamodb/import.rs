@@ -321,8 +321,28 @@ fn objects(bucket: &Path, prefix: &str) -> Result<Vec<(String, PathBuf)>, (Strin
     Ok(found)
 }
 
+/// Items parsed and sent to the writer at a time.
+const PIPELINE_BATCH: usize = 512;
+/// Batches in flight between the parser and the writer: at most this many
+/// times [`PIPELINE_BATCH`] items (each at most 400 KB, typically 1 KB)
+/// wait in memory.
+const PIPELINE_DEPTH: usize = 4;
+
+/// What the parser counted: bytes and lines read, lines that did not parse.
+#[derive(Default)]
+struct Parsed {
+    bytes: u64,
+    items: u64,
+    errors: u64,
+}
+
 /// Reads every object into the table; counts what was processed and what
 /// failed. `Err((code, message))` fails the whole import.
+///
+/// Two threads: this one's helper reads, decompresses and parses the
+/// objects, and this one checks and writes the items, in batches through a
+/// bounded channel. Parsing and writing each take about half of an item's
+/// cost, so the pipeline nearly doubles an import's rate on two cores.
 fn run_import(
     bucket: &Path,
     def: &TableDef,
@@ -338,11 +358,68 @@ fn run_import(
     if found.is_empty() {
         return Err(("ImportSourceNotFound".into(), format!("No objects were found in s3://{}/{prefix}", r.bucket)));
     }
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Item>>(PIPELINE_DEPTH);
+    let compression = r.compression.clone();
+    let id = r.id.clone();
+    std::thread::scope(|scope| {
+        let parser = scope.spawn(move || {
+            tidepool_store::lower_this_thread();
+            let mut counts = Parsed::default();
+            let outcome = parse_objects(found, def, format, &compression, &id, &mut counts, progress, &tx);
+            (outcome, counts)
+        });
+        let mut written: Result<(), (String, String)> = Ok(());
+        for batch in rx.iter() {
+            for item in batch {
+                if let Err(e) = accept(r, def, load, item) {
+                    written = Err(e);
+                    break;
+                }
+            }
+            if written.is_ok() && load.closing() {
+                written = Err(("InternalServerError".into(), "The server stopped during the import".into()));
+            }
+            if written.is_err() {
+                break;
+            }
+        }
+        // The parser stops at its next send once the receiver is gone.
+        drop(rx);
+        let (parsed, counts) = parser.join().unwrap_or_else(|_| {
+            (Err(("InternalServerError".into(), "the import's parser failed".into())), Parsed::default())
+        });
+        r.processed_bytes += counts.bytes;
+        r.processed_items += counts.items;
+        r.errors += counts.errors;
+        written.and(parsed)
+    })
+}
+
+/// Reads, decompresses and parses `found` objects, sending their items to
+/// the writer in batches; returns early, with `Ok`, when the writer has
+/// stopped.
+#[allow(clippy::too_many_arguments)]
+fn parse_objects(
+    found: Vec<(String, PathBuf)>,
+    def: &TableDef,
+    format: &Format,
+    compression: &str,
+    id: &str,
+    r: &mut Parsed,
+    progress: &tidepool_store::backup::Progress,
+    tx: &std::sync::mpsc::SyncSender<Vec<Item>>,
+) -> Result<(), (String, String)> {
+    let mut batch: Vec<Item> = Vec::with_capacity(PIPELINE_BATCH);
+    // Sends a full batch; `false` once the writer has stopped.
+    let flush = |batch: &mut Vec<Item>| -> bool {
+        let full = std::mem::replace(batch, Vec::with_capacity(PIPELINE_BATCH));
+        full.is_empty() || tx.send(full).is_ok()
+    };
     for (key, path) in found {
         // Progress counts the file's bytes as stored (compressed or not).
         let size = path.metadata().map(|m| m.len()).unwrap_or(0);
         let file = std::fs::File::open(&path).map_err(|e| ("S3AccessDenied".to_string(), format!("{key}: {e}")))?;
-        let reader: Box<dyn Read> = match r.compression.as_str() {
+        let reader: Box<dyn Read> = match compression {
             "GZIP" => Box::new(flate2::read::MultiGzDecoder::new(file)),
             "ZSTD" => Box::new(
                 zstd::stream::read::Decoder::new(file)
@@ -365,9 +442,9 @@ fn run_import(
             if n == 0 {
                 break;
             }
-            r.processed_bytes += n as u64;
+            r.bytes += n as u64;
             if too_long {
-                r.processed_items += 1;
+                r.items += 1;
                 r.errors += 1;
                 ion.clear();
                 continue;
@@ -375,7 +452,7 @@ fn run_import(
             let text = match std::str::from_utf8(&line) {
                 Ok(t) => t.trim_end_matches(['\n', '\r']),
                 Err(_) => {
-                    r.processed_items += 1;
+                    r.items += 1;
                     r.errors += 1;
                     continue;
                 }
@@ -391,7 +468,7 @@ fn run_import(
                     ion.push(text);
                     if !ion.closed() {
                         if ion.text.len() > MAX_LINE_BYTES {
-                            r.processed_items += 1;
+                            r.items += 1;
                             r.errors += 1;
                             ion.clear();
                         }
@@ -405,9 +482,9 @@ fn run_import(
                             let last = items.len() - 1;
                             for (n, item) in items.into_iter().enumerate() {
                                 if n < last {
-                                    r.processed_items += 1;
+                                    r.items += 1;
                                     progress.add(1, 0);
-                                    accept(r, def, load, item)?;
+                                    batch.push(item);
                                 } else {
                                     pending = Some(item);
                                 }
@@ -426,26 +503,27 @@ fn run_import(
                     (Err(e), _) => Err(e),
                 },
             };
-            r.processed_items += 1;
+            r.items += 1;
             progress.add(1, 0);
             match parsed.and_then(|i| i.ok_or_else(|| "no item".to_string())) {
-                Ok(item) => accept(r, def, load, item)?,
+                Ok(item) => batch.push(item),
                 Err(e) => {
                     r.errors += 1;
-                    tracing::debug!(import = %r.id, object = %key, error = %e, "an import line was refused");
+                    tracing::debug!(import = %id, object = %key, error = %e, "an import line was refused");
                     continue;
                 }
             }
-            if load.closing() {
-                return Err(("InternalServerError".into(), "The server stopped during the import".into()));
+            if batch.len() >= PIPELINE_BATCH && !flush(&mut batch) {
+                return Ok(());
             }
         }
         if !ion.text.trim().is_empty() {
-            r.processed_items += 1;
+            r.items += 1;
             r.errors += 1;
         }
         progress.add(0, size);
     }
+    flush(&mut batch);
     Ok(())
 }
 
