@@ -5,6 +5,7 @@
 //! cargo bench --bench scale -- [--sizes 10000,1000000,10000000] [--values json,random]
 //!     [--secs 10] [--sustain-secs 600] [--conns 16] [--cache-mb 256] [--hold-secs 0]
 //!     [--phases put,uniform,zipf,query,update,recovery] [--auth off|sign|on] [--tls off|on]
+//!     [--encryption off|on]
 //! ```
 //!
 //! It starts `tidepool serve` as a child process on a fresh data directory
@@ -88,6 +89,9 @@ struct Opts {
     /// self-signed` and every connection of the client is TLS, trusting
     /// its local CA.
     tls: bool,
+    /// `--encryption on` (issue 16): the server encrypts values at rest
+    /// (`--encryption-key` with a key made for the run).
+    encryption: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -122,6 +126,7 @@ fn parse_opts() -> Opts {
         peer: std::env::var("SCALE_PEER_CMD").ok().filter(|s| !s.is_empty()),
         auth: Auth::Off,
         tls: false,
+        encryption: false,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -150,6 +155,13 @@ fn parse_opts() -> Opts {
                     "sign" => Auth::Sign,
                     "on" => Auth::On,
                     other => panic!("unknown auth mode {other}"),
+                }
+            }
+            "--encryption" => {
+                o.encryption = match v.as_str() {
+                    "off" => false,
+                    "on" => true,
+                    other => panic!("unknown encryption mode {other}"),
                 }
             }
             "--tls" => {
@@ -439,6 +451,11 @@ impl Server {
                 }
                 if opts.tls {
                     auth.extend(["--tls".to_string(), "self-signed".to_string()]);
+                }
+                if opts.encryption {
+                    let key = dir.with_extension("key");
+                    std::fs::write(&key, [7u8; 32]).expect("write the bench's key");
+                    auth.extend(["--encryption-key".to_string(), key.display().to_string()]);
                 }
                 (
                     vec![
@@ -1132,7 +1149,7 @@ fn main() {
     let opts = parse_opts();
     SIGN.store(opts.auth != Auth::Off, Ordering::Relaxed);
     println!(
-        "scale benchmark: sizes {:?}, values {:?}, {} s per phase, {} connections, cache {} MiB, auth {:?}, tls {}{}",
+        "scale benchmark: sizes {:?}, values {:?}, {} s per phase, {} connections, cache {} MiB, auth {:?}, tls {}, encryption {}{}",
         opts.sizes,
         opts.kinds,
         opts.secs,
@@ -1140,6 +1157,7 @@ fn main() {
         opts.cache_mb,
         opts.auth,
         if opts.tls { "on" } else { "off" },
+        if opts.encryption { "on" } else { "off" },
         opts.peer.as_deref().map(|p| format!(", peer `{p}`")).unwrap_or_default()
     );
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");

@@ -62,6 +62,8 @@ pub struct ServerConfig {
     /// HTTPS (`--tls-cert`/`--tls-key`, `--tls self-signed`): `None` serves
     /// plain HTTP.
     pub tls: Option<Arc<http::tls::Tls>>,
+    /// Encryption at rest (`--encryption-key`): `None` stores values plain.
+    pub encryption: Option<tidepool_store::cipher::EncryptionKey>,
 }
 
 impl Default for ServerConfig {
@@ -81,6 +83,7 @@ impl Default for ServerConfig {
             s3_dir: None,
             auth: None,
             tls: None,
+            encryption: None,
         }
     }
 }
@@ -171,6 +174,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
         streams: config.streams,
         ttl_interval: Some(config.ttl_interval),
         max_cached_files: budget.table_files,
+        encryption: config.encryption.clone(),
     };
     let store = tokio::task::spawn_blocking(move || Store::open(store_config))
         .await

@@ -162,6 +162,11 @@ enum Command {
         /// (README, "Security").
         #[arg(long, value_enum, env = "TIDEPOOL_TLS")]
         tls: Option<TlsArg>,
+        /// Encrypt values at rest with the key in this file (32 bytes, raw,
+        /// hex or base64; `head -c 32 /dev/urandom > key`). Chosen when the
+        /// data directory is made (README, "Security").
+        #[arg(long, env = "TIDEPOOL_ENCRYPTION_KEY")]
+        encryption_key: Option<PathBuf>,
     },
     /// Apply a manifest (tables, functions, mappings) to a running server;
     /// code files are read here and uploaded.
@@ -461,6 +466,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tls_cert,
             tls_key,
             tls,
+            encryption_key,
         } => {
             // Only the server logs: the client commands print their answers.
             init_server_log();
@@ -504,7 +510,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 _ => None,
             };
+            let encryption = match &encryption_key {
+                Some(path) => Some(tidepool_store::cipher::EncryptionKey::load(path).map_err(anyhow::Error::msg)?),
+                None => None,
+            };
             let config = ServerConfig {
+                encryption,
                 tls,
                 auth,
                 listen: SocketAddr::new(host, port),

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{
     CreateGlobalSecondaryIndexAction, Delete, ExpectedAttributeValue, GlobalSecondaryIndex, GlobalSecondaryIndexUpdate,
     KeyType, KeysAndAttributes, LocalSecondaryIndex, Projection, ProjectionType, Put, PutRequest,
     ReturnConsumedCapacity, ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, Select,
-    StreamSpecification, StreamViewType, Tag, TransactWriteItem, Update, WriteRequest,
+    StreamViewType, Tag, TransactWriteItem, Update, WriteRequest,
 };
 use common::{attr_def, code, create_table, harness, key_elem, n, s};
 
@@ -50,13 +50,7 @@ async fn table_lifecycle_reports_what_sdks_read() {
                 .build()
                 .unwrap(),
         )
-        .stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(StreamViewType::NewAndOldImages)
-                .build()
-                .unwrap(),
-        )
+        .stream_specification(common::new_and_old_images())
         .tags(Tag::builder().key("team").value("core").build().unwrap())
         .send()
         .await

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::io::Write;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{AttributeValue, KeyType, ScalarAttributeType, StreamSpecification, StreamViewType};
+use aws_sdk_dynamodb::types::{AttributeValue, KeyType, ScalarAttributeType};
 use aws_sdk_lambda::error::ProvideErrorMetadata;
 use aws_sdk_lambda::operation::RequestId;
 use aws_sdk_lambda::primitives::Blob;
@@ -504,13 +504,7 @@ async fn leaderboard_tables(ddb: &aws_sdk_dynamodb::Client) -> String {
         .key_schema(key_elem("game", KeyType::Range))
         .attribute_definitions(attr_def("player", ScalarAttributeType::S))
         .attribute_definitions(attr_def("game", ScalarAttributeType::S))
-        .stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(StreamViewType::NewAndOldImages)
-                .build()
-                .unwrap(),
-        )
+        .stream_specification(common::new_and_old_images())
         .send()
         .await
         .unwrap();

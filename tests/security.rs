@@ -991,3 +991,206 @@ except botocore.exceptions.SSLError:
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Every file under `dir` that holds `needle`, as bytes.
+fn files_holding(dir: &std::path::Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if std::fs::read(&path).unwrap_or_default().windows(needle.len()).any(|w| w == needle) {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// `--encryption-key`: items, index projections, stream images, PITR
+/// history and backups are sealed, so no file of the data directory holds
+/// a known value; everything reads back; the wrong key, or none, is
+/// refused at open with the key ids; a plain directory holding data is not
+/// silently mixed with sealed values.
+#[tokio::test]
+async fn encryption_at_rest() {
+    use aws_sdk_dynamodb::types::{
+        GlobalSecondaryIndex, KeyType, PointInTimeRecoverySpecification, Projection, ProjectionType,
+        ScalarAttributeType,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let key = tidepool_store::cipher::EncryptionKey::generate().unwrap();
+    let config = |key: Option<tidepool_store::cipher::EncryptionKey>| ServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: Some(data.clone()),
+        encryption: key,
+        ..ServerConfig::default()
+    };
+    let server = tidepool::start(config(Some(key.clone()))).await.unwrap();
+    let client = common::client(&server.endpoint());
+    client
+        .create_table()
+        .table_name("vault")
+        .key_schema(common::key_elem("pk", KeyType::Hash))
+        .attribute_definitions(common::attr_def("pk", ScalarAttributeType::S))
+        .attribute_definitions(common::attr_def("g", ScalarAttributeType::S))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("byg")
+                .key_schema(common::key_elem("g", KeyType::Hash))
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()
+                .unwrap(),
+        )
+        .stream_specification(common::new_and_old_images())
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+    client
+        .update_continuous_backups()
+        .table_name("vault")
+        .point_in_time_recovery_specification(
+            PointInTimeRecoverySpecification::builder().point_in_time_recovery_enabled(true).build().unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    const FIRST: &str = "canary-first-8f3b1c";
+    const SECOND: &str = "canary-second-5e2d9a";
+    for i in 0..50 {
+        client
+            .put_item()
+            .table_name("vault")
+            .item("pk", common::s(&format!("k{i}")))
+            .item("g", common::s("group"))
+            .item("secret", common::s(&format!("{FIRST}-{i}")))
+            .send()
+            .await
+            .unwrap();
+    }
+    // The first value goes to the history; the second is current.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let before_overwrite = aws_sdk_dynamodb::primitives::DateTime::from(SystemTime::now());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    client
+        .put_item()
+        .table_name("vault")
+        .item("pk", common::s("k0"))
+        .item("g", common::s("group"))
+        .item("secret", common::s(SECOND))
+        .send()
+        .await
+        .unwrap();
+    let backup = client.create_backup().table_name("vault").backup_name("vaultbk").send().await.unwrap();
+    let arn = backup.backup_details().unwrap().backup_arn().to_string();
+    for _ in 0..200 {
+        let d = client.describe_backup().backup_arn(&arn).send().await.unwrap();
+        let status = d.backup_description().unwrap().backup_details().unwrap().backup_status().as_str().to_string();
+        if status == "AVAILABLE" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Everything reads back: items, the index, the stream's images.
+    let got = client.get_item().table_name("vault").key("pk", common::s("k0")).send().await.unwrap();
+    assert_eq!(got.item().unwrap()["secret"], common::s(SECOND));
+    let by_index = client
+        .query()
+        .table_name("vault")
+        .index_name("byg")
+        .key_condition_expression("g = :g")
+        .expression_attribute_values(":g", common::s("group"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_index.count(), 50);
+    let streams = common::streams_client(&server.endpoint());
+    let described = client.describe_table().table_name("vault").send().await.unwrap();
+    let stream_arn = described.table().unwrap().latest_stream_arn().unwrap().to_string();
+    let shards = streams.describe_stream().stream_arn(&stream_arn).send().await.unwrap();
+    let mut images = 0;
+    for shard in shards.stream_description().unwrap().shards() {
+        let it = streams
+            .get_shard_iterator()
+            .stream_arn(&stream_arn)
+            .shard_id(shard.shard_id().unwrap())
+            .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .unwrap();
+        let records = streams.get_records().shard_iterator(it.shard_iterator().unwrap()).send().await.unwrap();
+        for r in records.records() {
+            let image = r.dynamodb().unwrap().new_image().unwrap();
+            assert!(
+                matches!(&image["secret"], aws_sdk_dynamodbstreams::types::AttributeValue::S(s) if s.starts_with("canary-"))
+            );
+            images += 1;
+        }
+    }
+    assert_eq!(images, 51);
+    server.stop().await.unwrap();
+
+    // No file holds either value: tables, indexes, records, history, the
+    // journal, the backup.
+    for canary in [FIRST, SECOND] {
+        assert_eq!(files_holding(&data, canary.as_bytes()), Vec::<std::path::PathBuf>::new(), "{canary} in the clear");
+    }
+
+    // The wrong key, or none: refused at open, naming the key ids.
+    let wrong = tidepool_store::cipher::EncryptionKey::generate().unwrap();
+    let err = tidepool::start(config(Some(wrong.clone()))).await.err().expect("the wrong key is refused");
+    let text = format!("{err:#}");
+    assert!(text.contains(&wrong.id()) && text.contains(&key.id()), "{text}");
+    let err = tidepool::start(config(None)).await.err().expect("no key is refused");
+    assert!(format!("{err:#}").contains("is encrypted"), "{err:#}");
+
+    // The right key: the data, a restore from the backup and a restore to
+    // the time before the overwrite all read back.
+    let server = tidepool::start(config(Some(key.clone()))).await.unwrap();
+    let client = common::client(&server.endpoint());
+    let got = client.get_item().table_name("vault").key("pk", common::s("k0")).send().await.unwrap();
+    assert_eq!(got.item().unwrap()["secret"], common::s(SECOND));
+    client.restore_table_from_backup().backup_arn(&arn).target_table_name("vaultcopy").send().await.unwrap();
+    common::until_active(&client, "vaultcopy").await;
+    let copy = client.get_item().table_name("vaultcopy").key("pk", common::s("k0")).send().await.unwrap();
+    assert_eq!(copy.item().unwrap()["secret"], common::s(SECOND));
+    let scanned = client.scan().table_name("vaultcopy").send().await.unwrap();
+    assert_eq!(scanned.count(), 50);
+    client
+        .restore_table_to_point_in_time()
+        .source_table_name("vault")
+        .target_table_name("vaultthen")
+        .restore_date_time(before_overwrite)
+        .send()
+        .await
+        .unwrap();
+    common::until_active(&client, "vaultthen").await;
+    let then = client.get_item().table_name("vaultthen").key("pk", common::s("k0")).send().await.unwrap();
+    assert_eq!(then.item().unwrap()["secret"], common::s(&format!("{FIRST}-0")), "the history's image");
+    server.stop().await.unwrap();
+
+    // A plain data directory that holds data does not take a key.
+    let plain = dir.path().join("plain");
+    let server = common::start_with(&plain, ServerConfig::default()).await;
+    let client = common::client(&server.endpoint());
+    common::create_table(&client, "open", None).await;
+    let put = client.put_item().table_name("open").item("pk", common::s("x"));
+    put.item("secret", common::s("canary-plain-77c1")).send().await.unwrap();
+    server.stop().await.unwrap();
+    // The search finds a value (not a key) where one is stored plain.
+    assert!(!files_holding(&plain, b"canary-plain-77c1").is_empty());
+    let err = tidepool::start(ServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: Some(plain),
+        encryption: Some(key),
+        ..ServerConfig::default()
+    })
+    .await
+    .err()
+    .expect("a plain directory with data is refused a key");
+    assert!(format!("{err:#}").contains("without encryption"), "{err:#}");
+}

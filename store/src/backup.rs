@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::catalog::CreateTableInput;
+use crate::cipher::{open_in as seal_open, seal_in};
 use crate::db::{Store, lock_pub as lock, now_secs};
 use crate::error::{Result, StoreError};
 use crate::key::{index_key, item_key};
@@ -231,6 +232,7 @@ impl BackupJob {
         use fjall::Readable;
         crate::db::lower_this_thread();
         let BackupJob { tracked, store, mut backup, snapshot, items, _slot } = self;
+        let cipher = store.upgrade().and_then(|inner| inner.cipher.clone());
         let dir = {
             let Some(s) = Store::from_weak(&store) else { return Err(closed()) };
             s.path().join(BACKUPS_DIR)
@@ -250,8 +252,19 @@ impl BackupJob {
             write_block(&mut out, BLOCK_DEFINITION, &serde_json::to_vec(&backup).map_err(corrupt)?)?;
             let (mut count, mut bytes) = (0u64, 0u64);
             let mut block = Vec::with_capacity(BLOCK_BYTES + 4096);
+            // Blocks are numbered from 1, the definition's.
+            let mut number = 1u64;
+            let scope = block_scope(&backup.id);
+            let mut write_items = |out: &mut BufWriter<std::fs::File>, block: &[u8]| -> Result<()> {
+                number += 1;
+                match &cipher {
+                    Some(c) => write_block(out, BLOCK_ITEMS, &c.seal(&scope, &number.to_le_bytes(), block)),
+                    None => write_block(out, BLOCK_ITEMS, block),
+                }
+            };
             for kv in snapshot.iter(&items) {
-                let (_, v) = kv.into_inner()?;
+                let (k, v) = kv.into_inner()?;
+                let v = seal_open(cipher.as_ref(), &items, &k, v)?;
                 let raw = crate::stream::stored_item(&v)?;
                 let item = decode_item(raw)?;
                 count += 1;
@@ -261,7 +274,7 @@ impl BackupJob {
                 block.extend_from_slice(&(raw.len() as u32).to_le_bytes());
                 block.extend_from_slice(raw);
                 if block.len() >= BLOCK_BYTES {
-                    write_block(&mut out, BLOCK_ITEMS, &block)?;
+                    write_items(&mut out, &block)?;
                     block.clear();
                     // Stop when the store closes: the snapshot would keep
                     // the data directory open.
@@ -271,7 +284,7 @@ impl BackupJob {
                 }
             }
             if !block.is_empty() {
-                write_block(&mut out, BLOCK_ITEMS, &block)?;
+                write_items(&mut out, &block)?;
             }
             let mut end = count.to_le_bytes().to_vec();
             end.extend_from_slice(&bytes.to_le_bytes());
@@ -315,6 +328,13 @@ fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
 }
 
+/// The scope of a backup's sealed items blocks: each backup has its own
+/// data key, and each block is bound to its number, so blocks cannot be
+/// moved between backups or within one.
+fn block_scope(id: &str) -> String {
+    format!("backup {id}")
+}
+
 fn write_block(out: &mut impl Write, kind: u8, payload: &[u8]) -> Result<()> {
     out.write_all(&[kind]).map_err(io)?;
     out.write_all(&(payload.len() as u32).to_le_bytes()).map_err(io)?;
@@ -327,12 +347,23 @@ struct Reader {
     file: BufReader<std::fs::File>,
     path: PathBuf,
     block: usize,
+    /// The store's cipher: items blocks are sealed ([`seal_block`]).
+    cipher: Option<crate::cipher::Cipher>,
+    /// The backup's id, once its definition is read: the items blocks'
+    /// scope.
+    id: String,
 }
 
 impl Reader {
-    fn open(path: &Path) -> Result<Reader> {
+    fn open(path: &Path, cipher: Option<crate::cipher::Cipher>) -> Result<Reader> {
         let file = std::fs::File::open(path).map_err(|e| damaged(path, &format!("cannot open it: {e}")))?;
-        let mut r = Reader { file: BufReader::with_capacity(1 << 20, file), path: path.to_path_buf(), block: 0 };
+        let mut r = Reader {
+            file: BufReader::with_capacity(1 << 20, file),
+            path: path.to_path_buf(),
+            block: 0,
+            cipher,
+            id: String::new(),
+        };
         let mut magic = [0u8; 8];
         r.file.read_exact(&mut magic).map_err(|_| damaged(path, "it is too short"))?;
         if &magic != MAGIC {
@@ -358,14 +389,24 @@ impl Reader {
         if xxh3_64(buf) != sum {
             return Err(damaged(&self.path, &format!("block {} fails its checksum", self.block)));
         }
+        if head[0] == BLOCK_DEFINITION && self.block == 1 {
+            self.id = serde_json::from_slice::<Backup>(buf).map(|b| b.id).unwrap_or_default();
+        }
+        if head[0] == BLOCK_ITEMS
+            && let Some(c) = &self.cipher
+        {
+            *buf = c.open(&block_scope(&self.id), &(self.block as u64).to_le_bytes(), buf).map_err(|_| {
+                damaged(&self.path, &format!("block {} does not open under the configured key", self.block))
+            })?;
+        }
         Ok(head[0])
     }
 
     /// Checks the whole file: every block's checksum, the definition first,
     /// the end last with the count of the items before it. Returns the
     /// backup record the file holds.
-    fn verify(path: &Path) -> Result<Backup> {
-        let mut r = Reader::open(path)?;
+    fn verify(path: &Path, cipher: Option<crate::cipher::Cipher>) -> Result<Backup> {
+        let mut r = Reader::open(path, cipher)?;
         let mut buf = Vec::new();
         if r.next(&mut buf)? != BLOCK_DEFINITION {
             return Err(damaged(path, "its first block is not the definition"));
@@ -471,6 +512,7 @@ impl BulkLoad {
         }
         let batch = self.batch.get_or_insert_with(|| self.store.inner().db.batch());
         if let Some(old) = self.handle.items.get(&key)? {
+            let old = seal_open(self.store.inner().cipher.as_ref(), &self.handle.items, &key, old)?;
             let old = crate::stream::decode_stored(&old)?;
             self.count -= 1;
             self.bytes -= item_size(&old) as u64;
@@ -482,7 +524,7 @@ impl BulkLoad {
         }
         self.count += 1;
         self.bytes += item_size(item) as u64;
-        stage_loaded(batch, &handle, key.clone(), item);
+        stage_loaded(batch, self.store.inner().cipher.as_ref(), &handle, key.clone(), item);
         self.pending.insert(key);
         if batch.len() >= RESTORE_BATCH_ENTRIES {
             self.commit()?;
@@ -530,15 +572,18 @@ impl Drop for BulkLoad {
 /// entries. The table has no stream or TTL while it loads.
 fn stage_loaded(
     batch: &mut fjall::OwnedWriteBatch,
+    cipher: Option<&crate::cipher::Cipher>,
     handle: &crate::TableHandle,
     key: Vec<u8>,
     item: &crate::value::Item,
 ) {
     let def = &handle.def;
-    batch.insert(&handle.items, key, encode_item_value(item));
+    let value = seal_in(cipher, &handle.items, &key, encode_item_value(item));
+    batch.insert(&handle.items, key, value);
     for idx in &def.indexes {
         if let Some(k) = index_key(idx, &def.key_schema, item) {
-            batch.insert(&handle.index, k, encode_item(&idx.project(item, &def.key_schema)));
+            let value = seal_in(cipher, &handle.index, &k, encode_item(&idx.project(item, &def.key_schema)).into());
+            batch.insert(&handle.index, k, value);
         }
     }
 }
@@ -560,7 +605,8 @@ impl Loader<'_> {
         let size = item_size(item) as u64;
         self.bytes += size;
         self.progress.add(1, size);
-        stage_loaded(&mut self.batch, self.handle, item_key(&def.key_schema, item), item);
+        let cipher = self.store.inner().cipher.as_ref();
+        stage_loaded(&mut self.batch, cipher, self.handle, item_key(&def.key_schema, item), item);
         if self.batch.len() >= RESTORE_BATCH_ENTRIES {
             self.commit()?;
             self.store.seal_full_memtables();
@@ -783,7 +829,7 @@ impl Store {
         if self.backup(id).is_err() {
             return Err(not_found(id));
         }
-        let in_file = Reader::verify(&self.backup_path(id))?;
+        let in_file = Reader::verify(&self.backup_path(id), self.inner().cipher.clone())?;
         if in_file.id != backup.id {
             return Err(damaged(&self.backup_path(id), "it holds another backup"));
         }
@@ -927,7 +973,7 @@ impl Store {
     /// closed first.
     fn load_backup(&self, id: &str, loader: &mut Loader<'_>) -> Result<bool> {
         let path = self.backup_path(id);
-        let mut reader = Reader::open(&path)?;
+        let mut reader = Reader::open(&path, self.inner().cipher.clone())?;
         let mut buf = Vec::new();
         if reader.next(&mut buf)? != BLOCK_DEFINITION {
             return Err(damaged(&path, "its first block is not the definition"));

@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 
 use crate::catalog::{self, CreateTableInput, IndexInput};
+use crate::cipher::{open_in, seal_in};
 use crate::durability::{Durability, GroupCommit};
 use crate::error::{CancellationReason, Result, StoreError, WriteFailure};
 use crate::key::{index_key, item_key};
@@ -43,6 +44,9 @@ pub struct StoreConfig {
     /// How often expired items are looked for and deleted; `None` picks
     /// [`DEFAULT_TTL_INTERVAL`].
     pub ttl_interval: Option<Duration>,
+    /// Encryption at rest (`cipher.rs`): chosen when the data directory is
+    /// made; a directory made with a key opens only with that key.
+    pub encryption: Option<crate::cipher::EncryptionKey>,
 }
 
 /// The block cache's default size: a laptop's share. The cache holds data
@@ -197,6 +201,9 @@ pub(crate) struct Inner {
     background: Arc<AtomicUsize>,
     /// Running jobs' progress by id (`backup.rs`, `Store::track`).
     pub(crate) progress: Arc<Mutex<HashMap<String, Arc<crate::backup::Progress>>>>,
+    /// Encryption at rest (`cipher.rs`): seals every value of the item,
+    /// index, stream, history and system keyspaces.
+    pub(crate) cipher: Option<crate::cipher::Cipher>,
 }
 
 /// A background job's hold on the store (see [`Store::hold`]).
@@ -402,6 +409,55 @@ fn keyspace_options() -> KeyspaceCreateOptions {
         .filter_block_partitioning_policy(PartitioningPolicy::new([false, false, true]))
 }
 
+/// The meta entry holding the check value of an encrypted data directory.
+const META_ENCRYPTION: &[u8] = b"encryption";
+
+/// The store's cipher for `key`, after checking that the data directory
+/// was made with it: a directory made with a key opens only with that key;
+/// one made without opens only without one (its values are plain, and
+/// plain and sealed values cannot be told apart), unless it holds nothing
+/// yet.
+fn open_cipher(
+    db: &Database,
+    meta: &Keyspace,
+    key: Option<&crate::cipher::EncryptionKey>,
+    path: &std::path::Path,
+) -> Result<Option<crate::cipher::Cipher>> {
+    let stored = meta.get(META_ENCRYPTION)?;
+    match (key, stored) {
+        (None, None) => Ok(None),
+        (None, Some(check)) => {
+            let id = String::from_utf8_lossy(check.split(|b| *b == b':').next().unwrap_or_default()).into_owned();
+            Err(StoreError::Open(format!(
+                "the data directory {} is encrypted (key id {id}): start with its key (--encryption-key)",
+                path.display()
+            )))
+        }
+        (Some(key), Some(check)) => {
+            let cipher = crate::cipher::Cipher::new(key);
+            crate::cipher::verify_check(&cipher, &check)
+                .map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
+            Ok(Some(cipher))
+        }
+        (Some(key), None) => {
+            let fresh = meta.get(META_NEXT_ID)?.is_none()
+                && meta.prefix(META_TABLE).next().is_none()
+                && ["sys", "streams", "history"].iter().all(|n| !db.keyspace_exists(n));
+            if !fresh {
+                return Err(StoreError::Open(format!(
+                    "the data directory {} was made without encryption and holds data: encryption is chosen when a \
+                     data directory is made (export the tables and import them into a new, encrypted one)",
+                    path.display()
+                )));
+            }
+            let cipher = crate::cipher::Cipher::new(key);
+            meta.insert(META_ENCRYPTION, crate::cipher::check_value(&cipher))?;
+            db.persist(fjall::PersistMode::SyncAll)?;
+            Ok(Some(cipher))
+        }
+    }
+}
+
 fn table_keyspace_names(id: u64) -> (String, String) {
     (format!("t{id}"), format!("x{id}"))
 }
@@ -477,6 +533,7 @@ impl Store {
         let history = LazyKeyspace::open(&db, "history", || {
             keyspace_options().with_kv_separation(Some(fjall::KvSeparationOptions::default().separation_threshold(512)))
         })?;
+        let cipher = open_cipher(&db, &meta, config.encryption.as_ref(), &path)?;
         let mut next_id = match meta.get(META_NEXT_ID)? {
             Some(v) => {
                 u64::from_be_bytes(v.as_ref().try_into().map_err(|_| StoreError::Corrupt("next table id".into()))?)
@@ -536,6 +593,7 @@ impl Store {
                 history_clock: Default::default(),
                 background: Arc::new(AtomicUsize::new(0)),
                 progress: Arc::default(),
+                cipher,
             }),
         };
         store.adopt_legacy_streams()?;
@@ -1018,12 +1076,14 @@ impl Store {
         }
         if !added.is_empty() {
             let mut batch = self.inner.db.batch();
+            let cipher = self.inner.cipher.as_ref();
             for kv in old.items.iter() {
-                let (_, v) = kv.into_inner()?;
-                let item = decode_stored(&v)?;
+                let (k, v) = kv.into_inner()?;
+                let item = decode_stored(&open_in(cipher, &old.items, &k, v)?)?;
                 for idx in &added {
                     if let Some(k) = index_key(idx, &new.def.key_schema, &item) {
-                        batch.insert(&old.index, k, encode_item(&idx.project(&item, &new.def.key_schema)));
+                        let value = encode_item(&idx.project(&item, &new.def.key_schema));
+                        batch.insert(&old.index, k.clone(), seal_in(cipher, &old.index, &k, value.into()));
                     }
                 }
                 if batch.len() >= 10_000 {
@@ -1050,8 +1110,8 @@ impl Store {
     /// Reads one item by its key item (strongly consistent).
     pub fn get_item(&self, table: &TableHandle, key: &Item) -> Result<Option<Item>> {
         let k = item_key(&table.def.key_schema, key);
-        match table.items.get(k)? {
-            Some(v) => Ok(Some(decode_stored(&v)?)),
+        match table.items.get(&k)? {
+            Some(v) => Ok(Some(decode_stored(&open_in(self.inner.cipher.as_ref(), &table.items, &k, v)?)?)),
             None => Ok(None),
         }
     }
@@ -1062,9 +1122,12 @@ impl Store {
         let snap = self.inner.db.snapshot();
         reads
             .iter()
-            .map(|(t, key)| match snap.get(&t.items, item_key(&t.def.key_schema, key))? {
-                Some(v) => Ok(Some(decode_stored(&v)?)),
-                None => Ok(None),
+            .map(|(t, key)| {
+                let k = item_key(&t.def.key_schema, key);
+                match snap.get(&t.items, &k)? {
+                    Some(v) => Ok(Some(decode_stored(&open_in(self.inner.cipher.as_ref(), &t.items, &k, v)?)?)),
+                    None => Ok(None),
+                }
             })
             .collect()
     }
@@ -1100,13 +1163,23 @@ impl Store {
     /// Reads a system entry (see [`WriteOptions::sys`]).
     pub fn sys_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let Some(sys) = self.inner.sys.get() else { return Ok(None) };
-        Ok(sys.get(key)?.map(|v| v.to_vec()))
+        match sys.get(key)? {
+            Some(v) => Ok(Some(open_in(self.inner.cipher.as_ref(), sys, key, v)?.to_vec())),
+            None => Ok(None),
+        }
     }
 
     /// Every system entry whose key starts with `prefix`, in key order.
     pub fn sys_scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let Some(sys) = self.inner.sys.get() else { return Ok(Vec::new()) };
-        sys.prefix(prefix).map(|kv| Ok(kv.into_inner().map(|(k, v)| (k.to_vec(), v.to_vec()))?)).collect()
+        let cipher = self.inner.cipher.as_ref();
+        sys.prefix(prefix)
+            .map(|kv| {
+                let (k, v) = kv.into_inner()?;
+                let v = open_in(cipher, sys, &k, v)?;
+                Ok((k.to_vec(), v.to_vec()))
+            })
+            .collect()
     }
 
     /// Sets (`Some`) or deletes (`None`) system entries in one atomic commit,
@@ -1143,7 +1216,10 @@ impl Store {
                 Some(c) => (c.new.clone(), c.new_raw.clone(), true),
                 None => {
                     // As stored: it may refer to its latest stream record.
-                    let raw = handle.items.get(&k)?;
+                    let raw = match handle.items.get(&k)? {
+                        Some(v) => Some(open_in(self.inner.cipher.as_ref(), &handle.items, &k, v)?),
+                        None => None,
+                    };
                     let old = match &raw {
                         Some(v) => Some(decode_stored(v)?),
                         None => None,
@@ -1329,13 +1405,20 @@ impl Store {
             {
                 // What the change replaces (an undo entry: `history.rs`).
                 let old = net_old.old_raw.as_deref().map(crate::stream::stored_item).transpose()?;
-                batch.insert(
-                    ks,
-                    crate::history::history_key(c.handle.def.id, &c.key, *at),
-                    crate::history::version_value(old),
-                );
+                let hk = crate::history::history_key(c.handle.def.id, &c.key, *at);
+                let value = seal_in(self.inner.cipher.as_ref(), ks, &hk, crate::history::version_value(old).into());
+                batch.insert(ks, hk, value);
             }
-            stage_change(&mut batch, &self.inner.ttl, &c.handle, &c.key, net_old.old.as_ref(), c.new.as_ref(), stored)?;
+            stage_change(
+                &mut batch,
+                self.inner.cipher.as_ref(),
+                &self.inner.ttl,
+                &c.handle,
+                &c.key,
+                net_old.old.as_ref(),
+                c.new.as_ref(),
+                stored,
+            )?;
             let entry = stat_changes.entry(c.handle.def.id).or_insert((c.handle.clone(), 0, 0));
             entry.1 += i64::from(c.new.is_some()) - i64::from(net_old.old.is_some());
             entry.2 += new_img.map_or(0, |i| i.size as i64) - old_img.map_or(0, |i| i.size as i64);
@@ -1343,7 +1426,11 @@ impl Store {
         drop(streams);
         for (k, v) in sys {
             match v {
-                Some(v) => batch.insert(self.inner.sys.get_or_create()?, k, v),
+                Some(v) => {
+                    let ks = self.inner.sys.get_or_create()?;
+                    let v = seal_in(self.inner.cipher.as_ref(), ks, &k, v.into());
+                    batch.insert(ks, k, v)
+                }
                 // Nothing to remove from a keyspace never written.
                 None => {
                     if let Some(ks) = self.inner.sys.get() {
@@ -1589,7 +1676,8 @@ impl Store {
         let seq = streams.next_seq;
         streams.next_seq += 1;
         let (value, by_ref) = encode_record(live.meta.view_type, &def.key_schema, old, new, now, origin, new_by_ref);
-        batch.insert(records, record_key(num, shard, seq), value);
+        let rk = record_key(num, shard, seq);
+        batch.insert(records, rk, seal_in(self.inner.cipher.as_ref(), records, &rk, value));
         live.last_seq.insert(shard, seq);
         Ok(Some((RecordRef { stream: num, shard, seq }, by_ref)))
     }
@@ -1600,10 +1688,16 @@ impl Store {
         let Some(records) = self.inner.records.get() else { return Ok(()) };
         for (r, image) in refs {
             // A record retention removed stays removed.
-            if let Some(rec) = records.get(r.key())?
+            let cipher = self.inner.cipher.as_ref();
+            let rk = r.key();
+            let rec = match records.get(rk)? {
+                Some(v) => Some(open_in(cipher, records, &rk, v)?),
+                None => None,
+            };
+            if let Some(rec) = rec
                 && record_new_by_ref(&rec)
             {
-                batch.insert(records, r.key(), materialize_record(&rec, image)?);
+                batch.insert(records, rk, seal_in(cipher, records, &rk, materialize_record(&rec, image)?));
             }
         }
         Ok(())
@@ -1622,7 +1716,8 @@ impl Store {
         let _trim = lock(&self.inner.trim);
         let mut batch = self.inner.db.batch();
         for kv in t.items.iter() {
-            let (_, v) = kv.into_inner()?;
+            let (k, v) = kv.into_inner()?;
+            let v = open_in(self.inner.cipher.as_ref(), &t.items, &k, v)?;
             if let (Some(r), image) = split_stored(&v)? {
                 self.stage_materialize(&mut batch, &[(r, image)])?;
             }
@@ -1723,8 +1818,10 @@ fn image<'a>(item: Option<&'a Item>, stored: Option<&'a fjall::Slice>) -> Result
 
 /// Adds the item, index and TTL changes for one write to `batch`;
 /// `new_raw` is `new` encoded.
+#[allow(clippy::too_many_arguments)]
 fn stage_change(
     batch: &mut fjall::OwnedWriteBatch,
+    cipher: Option<&crate::cipher::Cipher>,
     ttl: &LazyKeyspace,
     t: &TableHandle,
     k: &[u8],
@@ -1733,7 +1830,7 @@ fn stage_change(
     new_raw: Option<fjall::Slice>,
 ) -> Result<()> {
     match new_raw {
-        Some(raw) => batch.insert(&t.items, k.to_vec(), raw),
+        Some(raw) => batch.insert(&t.items, k.to_vec(), seal_in(cipher, &t.items, k, raw)),
         None => batch.remove(&t.items, k.to_vec()),
     }
     if let Some(attr) = &t.def.ttl_attribute {
@@ -1758,7 +1855,8 @@ fn stage_change(
             batch.remove(&t.index, ok.clone());
         }
         if let (Some(nk), Some(item)) = (new_k, new) {
-            batch.insert(&t.index, nk, encode_item(&idx.project(item, &t.def.key_schema)));
+            let value = seal_in(cipher, &t.index, &nk, encode_item(&idx.project(item, &t.def.key_schema)).into());
+            batch.insert(&t.index, nk, value);
         }
     }
     Ok(())

@@ -293,7 +293,10 @@ impl Store {
                     next_undo = undo.next()?;
                     go
                 }
-                _ => f(crate::stream::decode_stored(&v)?)?,
+                _ => {
+                    let v = crate::cipher::open_in(self.inner().cipher.as_ref(), &items, &k, v)?;
+                    f(crate::stream::decode_stored(&v)?)?
+                }
             };
             if !keep_going {
                 return Ok(false);
@@ -339,6 +342,7 @@ impl Store {
         // in the span.
         type Cur = (Vec<u8>, Vec<u8>, Option<Vec<u8>>, u64);
         let mut cur: Option<Cur> = None;
+        let cipher = self.inner().cipher.as_ref();
         let dec = |v: &[u8]| -> Result<Option<Item>> {
             match v.first() {
                 Some(1) => Ok(Some(decode_item(&v[1..])?)),
@@ -351,7 +355,10 @@ impl Store {
             let new = match new {
                 Some(v) => dec(&v)?,
                 None => match snapshot.get(&items, &key)? {
-                    Some(v) => Some(crate::stream::decode_stored(&v)?),
+                    Some(v) => {
+                        let v = crate::cipher::open_in(cipher, &items, &key, v)?;
+                        Some(crate::stream::decode_stored(&v)?)
+                    }
                     None => None,
                 },
             };
@@ -369,6 +376,7 @@ impl Store {
             if time < from_us {
                 continue;
             }
+            let v = crate::cipher::open_in(cipher, history, &k, v)?;
             match cur.as_mut() {
                 None if time < to_us => cur = Some((item.to_vec(), v.to_vec(), None, time)),
                 None => {}
@@ -559,14 +567,14 @@ struct UndoReader<'a> {
     iter: Option<fjall::Iter>,
     at_us: u64,
     last: Option<Vec<u8>>,
-    _store: std::marker::PhantomData<&'a Store>,
+    store: &'a Store,
 }
 
 impl<'a> UndoReader<'a> {
     fn new(store: &'a Store, snapshot: &fjall::Snapshot, id: u64, at_us: u64) -> Self {
         use fjall::Readable;
         let iter = store.inner().history.get().map(|h| snapshot.prefix(h, id.to_be_bytes()));
-        UndoReader { iter, at_us, last: None, _store: std::marker::PhantomData }
+        UndoReader { iter, at_us, last: None, store }
     }
 
     fn next(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
@@ -578,6 +586,11 @@ impl<'a> UndoReader<'a> {
                 continue;
             }
             self.last = Some(item.to_vec());
+            let inner = self.store.inner();
+            let v = match inner.history.get() {
+                Some(h) => crate::cipher::open_in(inner.cipher.as_ref(), h, &k, v)?,
+                None => v,
+            };
             return Ok(Some((item.to_vec(), v.to_vec())));
         }
         Ok(None)

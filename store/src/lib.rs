@@ -4,6 +4,7 @@
 
 pub mod backup;
 pub mod catalog;
+pub mod cipher;
 mod db;
 pub mod durability;
 pub mod error;

@@ -147,6 +147,7 @@ impl Store {
             {
                 continue;
             }
+            let v = crate::cipher::open_in(self.inner().cipher.as_ref(), ks, &k, v)?;
             let mut item = decode_stored(&v)?;
             page.scanned += 1;
             page.read_bytes += item_size(&item);
@@ -342,7 +343,8 @@ impl Store {
     pub fn index_stats(&self, t: &TableHandle, index: &IndexDef) -> Result<(u64, u64)> {
         let (mut count, mut bytes) = (0u64, 0u64);
         for kv in t.index.prefix(index.id.to_be_bytes()) {
-            let (_, v) = kv.into_inner()?;
+            let (k, v) = kv.into_inner()?;
+            let v = crate::cipher::open_in(self.inner().cipher.as_ref(), &t.index, &k, v)?;
             count += 1;
             // Index entries are projections, never stored items.
             bytes += item_size(&decode_item(&v)?) as u64;

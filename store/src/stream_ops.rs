@@ -113,13 +113,16 @@ impl Store {
         let snap = self.inner().db.snapshot();
         let handle = self.table(&table).ok();
         // No keyspace yet: no records yet.
-        for kv in self.inner().records.get().into_iter().flat_map(|r| snap.range::<[u8; 20], _>(r, range)) {
+        let records = self.inner().records.get();
+        for kv in records.into_iter().flat_map(|r| snap.range::<[u8; 20], _>(r, range)) {
             if page.records.len() >= limit || (bytes >= max_bytes && !page.records.is_empty()) {
                 full = true;
                 break;
             }
             let (k, v) = kv.into_inner()?;
             let seq = seq_of_key(&k).ok_or_else(|| StoreError::Corrupt("stream record key".into()))?;
+            let ks = records.ok_or_else(|| StoreError::Corrupt("a record without its keyspace".into()))?;
+            let v = crate::cipher::open_in(self.inner().cipher.as_ref(), ks, &k, v)?;
             let mut record = decode_record(num, seq, &v)?;
             let mut size = v.len();
             if record_new_by_ref(&v) {
@@ -159,8 +162,18 @@ impl Store {
         stored: usize,
     ) -> Result<Option<usize>> {
         let Some(records) = self.inner().records.get() else { return Ok(None) };
-        if let Some(t) = table
-            && let Ok(Some(v)) = snap.get(&t.items, item_key(schema, &record.keys))
+        let cipher = self.inner().cipher.as_ref();
+        let item = match table {
+            Some(t) => {
+                let k = item_key(schema, &record.keys);
+                match snap.get(&t.items, &k) {
+                    Ok(Some(v)) => Some(crate::cipher::open_in(cipher, &t.items, &k, v)?),
+                    _ => None,
+                }
+            }
+            None => None,
+        };
+        if let Some(v) = item
             && let (Some(at), raw) = split_stored(&v)?
             && at == r
         {
@@ -169,6 +182,7 @@ impl Store {
             return Ok(Some(stored + 4 + raw.len()));
         }
         let Some(v) = records.get(r.key())? else { return Ok(None) };
+        let v = crate::cipher::open_in(cipher, records, &r.key(), v)?;
         if record_new_by_ref(&v) {
             return Err(StoreError::Corrupt(format!(
                 "stream record {} refers to an item that does not refer to it",
@@ -256,6 +270,7 @@ impl Store {
             let Some(records) = inner.records.get() else { continue };
             for kv in records.range::<[u8; 20], _>(range) {
                 let (k, v) = kv.into_inner()?;
+                let v = crate::cipher::open_in(inner.cipher.as_ref(), records, &k, v)?;
                 if record_created_ms(&v).is_none_or(|c| c >= cutoff) {
                     break;
                 }

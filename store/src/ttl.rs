@@ -65,7 +65,7 @@ impl Store {
         let mut batch = self.inner().db.batch();
         for kv in t.items.iter() {
             let (k, v) = kv.into_inner()?;
-            let item = decode_stored(&v)?;
+            let item = decode_stored(&crate::cipher::open_in(self.inner().cipher.as_ref(), &t.items, &k, v)?)?;
             if let Some(secs) = ttl_secs(item.get(attr)) {
                 batch.insert(ttl, ttl_key(t.def.id, secs, &k), []);
             }
@@ -133,7 +133,8 @@ impl Store {
             let k = kv.key()?;
             let Some(item_key) = k.get(16..) else { continue };
             if let Some(v) = t.items.get(item_key)? {
-                let item = decode_stored(&v)?;
+                let item =
+                    decode_stored(&crate::cipher::open_in(self.inner().cipher.as_ref(), &t.items, item_key, v)?)?;
                 keys.push(
                     t.def.key_schema.names().filter_map(|n| item.get(n).map(|v| (n.to_string(), v.clone()))).collect(),
                 );

@@ -84,6 +84,27 @@ pub fn key_elem(name: &str, kt: KeyType) -> KeySchemaElement {
     KeySchemaElement::builder().attribute_name(name).key_type(kt).build().expect("key element")
 }
 
+/// A stream that carries both images.
+pub fn new_and_old_images() -> aws_sdk_dynamodb::types::StreamSpecification {
+    aws_sdk_dynamodb::types::StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::NewAndOldImages)
+        .build()
+        .expect("a stream specification")
+}
+
+/// Waits (up to 10 s) until table `name` is `ACTIVE` (a restore's target).
+pub async fn until_active(client: &Client, name: &str) {
+    for _ in 0..500 {
+        let d = client.describe_table().table_name(name).send().await.expect("describe the table");
+        if d.table().and_then(|t| t.table_status()) == Some(&aws_sdk_dynamodb::types::TableStatus::Active) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("{name} did not become ACTIVE");
+}
+
 pub fn attr_def(name: &str, t: ScalarAttributeType) -> AttributeDefinition {
     AttributeDefinition::builder().attribute_name(name).attribute_type(t).build().expect("attribute definition")
 }

@@ -1,0 +1,309 @@
+//! Encryption at rest: the AEAD that seals values before they reach fjall.
+//!
+//! With a key configured (`StoreConfig::encryption`), every value of the
+//! item, index, stream and history keyspaces is stored as
+//! `nonce (12 bytes) ‖ ciphertext ‖ tag (16 bytes)`: AES-256-GCM under a
+//! data key derived from the configured key (HKDF-SHA256), with a random
+//! nonce per value and the value's fjall key as associated data, so a
+//! value moved under another key fails to open instead of reading as
+//! someone else's item. Each keyspace (a table's items, its indexes, the
+//! streams, the history, system entries) has its own data key, derived
+//! from the configured key and the keyspace's name, so a value moved to
+//! another keyspace fails too. The journal, memtables'
+//! flushes and compaction only ever see sealed values.
+//!
+//! What stays in the clear, and why: the keys. fjall orders, looks up and
+//! range-scans by key bytes, so a table's key attribute values (and an
+//! index's key attributes, a stream record's sequence number, a history
+//! entry's time) are readable in the files; values are not. Table names and
+//! definitions (the catalog), function code and system entries are not
+//! encrypted either.
+//!
+//! A random 96-bit nonce per value keeps the chance of a repeated nonce
+//! under 2⁻³² for the first 2³² values sealed under one data key
+//! (NIST SP 800-38D's bound); each keyspace has its own data key, so the
+//! bound is per keyspace: about four billion writes to one table.
+//!
+//! A wrong key is found at open: the data directory keeps a check value
+//! sealed under its key (`Check`), and a key that cannot open it is
+//! refused with the key's id, never used to read garbage.
+
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::hkdf;
+use ring::rand::{SecureRandom, SystemRandom};
+
+use crate::error::{Result, StoreError};
+
+/// The configured key's length: AES-256.
+pub const KEY_BYTES: usize = 32;
+/// What sealing adds to a value: the nonce and the tag.
+pub const OVERHEAD: usize = NONCE_LEN + 16;
+/// A key file is read up to this size (a key in hex with a newline is 65
+/// bytes).
+const MAX_KEY_FILE_BYTES: u64 = 4096;
+/// Data keys kept derived: one per keyspace; past this many the map is
+/// cleared (deriving one again costs an HKDF).
+const MAX_CACHED_KEYS: usize = 4096;
+
+/// The configured key, as read from its file.
+#[derive(Clone)]
+pub struct EncryptionKey([u8; KEY_BYTES]);
+
+impl std::fmt::Debug for EncryptionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EncryptionKey({})", self.id())
+    }
+}
+
+impl EncryptionKey {
+    pub fn from_bytes(bytes: [u8; KEY_BYTES]) -> Self {
+        EncryptionKey(bytes)
+    }
+
+    /// A new random key.
+    pub fn generate() -> Result<Self> {
+        let mut bytes = [0u8; KEY_BYTES];
+        SystemRandom::new().fill(&mut bytes).map_err(|_| StoreError::Corrupt("no randomness for a key".into()))?;
+        Ok(EncryptionKey(bytes))
+    }
+
+    /// A key file: 32 raw bytes, or 64 hex digits, or the base64 of 32
+    /// bytes (surrounding whitespace ignored).
+    pub fn load(path: &Path) -> std::result::Result<Self, String> {
+        use std::io::Read as _;
+        let file = std::fs::File::open(path).map_err(|e| format!("open the encryption key {}: {e}", path.display()))?;
+        let mut raw = Vec::new();
+        file.take(MAX_KEY_FILE_BYTES)
+            .read_to_end(&mut raw)
+            .map_err(|e| format!("read the encryption key {}: {e}", path.display()))?;
+        Self::parse(&raw).ok_or_else(|| {
+            format!(
+                "the encryption key {} is not 32 bytes, 64 hex digits or the base64 of 32 bytes \
+                 (make one with `head -c 32 /dev/urandom > {}`)",
+                path.display(),
+                path.display()
+            )
+        })
+    }
+
+    fn parse(raw: &[u8]) -> Option<Self> {
+        if raw.len() == KEY_BYTES {
+            return Some(EncryptionKey(raw.try_into().ok()?));
+        }
+        let text = std::str::from_utf8(raw).ok()?.trim();
+        let mut out = [0u8; KEY_BYTES];
+        if text.len() == 2 * KEY_BYTES && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            for (i, pair) in text.as_bytes().chunks(2).enumerate() {
+                out[i] = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+            }
+            return Some(EncryptionKey(out));
+        }
+        use base64::Engine as _;
+        let decoded = base64::engine::general_purpose::STANDARD.decode(text).ok()?;
+        Some(EncryptionKey(decoded.try_into().ok()?))
+    }
+
+    /// A short public name for the key (the first 8 bytes of a hash of
+    /// it, in hex): which key a data directory wants, without revealing it.
+    pub fn id(&self) -> String {
+        let digest = ring::digest::digest(&ring::digest::SHA256, &[b"tidepool key id v1".as_slice(), &self.0].concat());
+        digest.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// The output length of `hkdf::Prk::expand` for an AES-256 key.
+struct Len;
+
+impl hkdf::KeyType for Len {
+    fn len(&self) -> usize {
+        KEY_BYTES
+    }
+}
+
+/// Seals and opens values; cheap to clone.
+#[derive(Clone)]
+pub struct Cipher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    prk: hkdf::Prk,
+    id: String,
+    rng: SystemRandom,
+    /// Data keys by scope (a keyspace's name).
+    keys: RwLock<std::collections::HashMap<String, Arc<LessSafeKey>>>,
+}
+
+impl std::fmt::Debug for Cipher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Cipher({})", self.inner.id)
+    }
+}
+
+impl Cipher {
+    pub fn new(key: &EncryptionKey) -> Cipher {
+        let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, b"tidepool encryption at rest v1");
+        Cipher {
+            inner: Arc::new(Inner {
+                prk: salt.extract(&key.0),
+                id: key.id(),
+                rng: SystemRandom::new(),
+                keys: RwLock::new(std::collections::HashMap::new()),
+            }),
+        }
+    }
+
+    /// The configured key's id ([`EncryptionKey::id`]).
+    pub fn key_id(&self) -> &str {
+        &self.inner.id
+    }
+
+    fn key(&self, scope: &str) -> Arc<LessSafeKey> {
+        if let Some(k) = self.inner.keys.read().unwrap_or_else(|p| p.into_inner()).get(scope) {
+            return k.clone();
+        }
+        let info = [b"data key for ".as_slice(), scope.as_bytes()];
+        let okm = self.inner.prk.expand(&info, Len).expect("HKDF-SHA256 expands 32 bytes");
+        let mut bytes = [0u8; KEY_BYTES];
+        okm.fill(&mut bytes).expect("HKDF-SHA256 fills 32 bytes");
+        let key = Arc::new(LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &bytes).expect("a 32-byte AES key")));
+        let mut keys = self.inner.keys.write().unwrap_or_else(|p| p.into_inner());
+        if keys.len() >= MAX_CACHED_KEYS {
+            keys.clear();
+        }
+        keys.insert(scope.to_string(), key.clone());
+        key
+    }
+
+    /// `plain` sealed under `scope`'s data key, bound to `aad`.
+    pub fn seal(&self, scope: &str, aad: &[u8], plain: &[u8]) -> Vec<u8> {
+        let mut nonce = [0u8; NONCE_LEN];
+        // The system's random source does not fail once it has worked.
+        self.inner.rng.fill(&mut nonce).expect("the system's random source");
+        let mut out = Vec::with_capacity(plain.len() + OVERHEAD);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(plain);
+        let tag = self
+            .key(scope)
+            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut out[NONCE_LEN..])
+            .expect("a value under 4 GB seals");
+        out.extend_from_slice(tag.as_ref());
+        out
+    }
+
+    /// The plaintext of `sealed`, if it was sealed under `scope`'s data key
+    /// and bound to `aad`; else the value is reported damaged.
+    pub fn open(&self, scope: &str, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>> {
+        if sealed.len() < OVERHEAD {
+            return Err(StoreError::Corrupt("an encrypted value is shorter than its nonce and tag".into()));
+        }
+        let (nonce, body) = sealed.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| StoreError::Corrupt("a nonce".into()))?;
+        let mut body = body.to_vec();
+        let plain = self.key(scope).open_in_place(nonce, Aad::from(aad), &mut body).map_err(|_| {
+            StoreError::Corrupt(
+                "an encrypted value does not open under the configured key: it was changed, or moved from another key"
+                    .into(),
+            )
+        })?;
+        let n = plain.len();
+        body.truncate(n);
+        Ok(body)
+    }
+}
+
+/// The value to store in `ks` under `key`: `plain` sealed when the store
+/// has a cipher, else `plain` itself.
+pub(crate) fn seal_in(c: Option<&Cipher>, ks: &fjall::Keyspace, key: &[u8], plain: fjall::Slice) -> fjall::Slice {
+    match c {
+        None => plain,
+        Some(c) => fjall::Slice::from(c.seal(ks.name(), key, &plain)),
+    }
+}
+
+/// The plaintext of `stored`, read from `ks` under `key`: opened when the
+/// store has a cipher, else `stored` itself.
+pub(crate) fn open_in(
+    c: Option<&Cipher>,
+    ks: &fjall::Keyspace,
+    key: &[u8],
+    stored: fjall::Slice,
+) -> Result<fjall::Slice> {
+    match c {
+        None => Ok(stored),
+        Some(c) => Ok(fjall::Slice::from(c.open(ks.name(), key, &stored)?)),
+    }
+}
+
+/// The check value a data directory keeps under its key: the sealed form
+/// of this text, bound to `CHECK_AAD`.
+const CHECK_TEXT: &[u8] = b"tidepool encrypted data directory v1";
+const CHECK_AAD: &[u8] = b"check";
+/// The check value's scope: no keyspace has this name.
+const CHECK_SCOPE: &str = "check value";
+
+/// The check value to keep for `cipher`: its key id and the sealed text.
+pub fn check_value(cipher: &Cipher) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(cipher.key_id().as_bytes());
+    out.push(b':');
+    out.extend_from_slice(&cipher.seal(CHECK_SCOPE, CHECK_AAD, CHECK_TEXT));
+    out
+}
+
+/// Whether `stored` (a check value) was made under `cipher`'s key; `Err`
+/// names the key the data directory wants.
+pub fn verify_check(cipher: &Cipher, stored: &[u8]) -> std::result::Result<(), String> {
+    let split = stored.iter().position(|b| *b == b':').unwrap_or(0);
+    let (id, sealed) =
+        (String::from_utf8_lossy(&stored[..split]).into_owned(), &stored[(split + 1).min(stored.len())..]);
+    match cipher.open(CHECK_SCOPE, CHECK_AAD, sealed) {
+        Ok(text) if text == CHECK_TEXT => Ok(()),
+        _ => Err(format!(
+            "the encryption key given (id {}) is not the data directory's (id {id}): start with the key it was written with",
+            cipher.key_id()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_open_only_under_their_key_scope_and_aad() {
+        let key = EncryptionKey::generate().unwrap();
+        let c = Cipher::new(&key);
+        let sealed = c.seal("t7", b"key-a", b"a secret value");
+        assert_eq!(sealed.len(), 14 + OVERHEAD);
+        assert!(!sealed.windows(6).any(|w| w == b"secret"));
+        assert_eq!(c.open("t7", b"key-a", &sealed).unwrap(), b"a secret value");
+        assert!(c.open("t7", b"key-b", &sealed).is_err(), "moved under another key");
+        assert!(c.open("t8", b"key-a", &sealed).is_err(), "another keyspace's data key");
+        let mut tampered = sealed.clone();
+        tampered[14] ^= 1;
+        assert!(c.open("t7", b"key-a", &tampered).is_err());
+        assert_ne!(c.seal("t7", b"key-a", b"x"), c.seal("t7", b"key-a", b"x"), "a nonce per value");
+        let other = Cipher::new(&EncryptionKey::generate().unwrap());
+        assert!(other.open("t7", b"key-a", &sealed).is_err());
+        assert!(verify_check(&c, &check_value(&c)).is_ok());
+        let err = verify_check(&other, &check_value(&c)).unwrap_err();
+        assert!(err.contains(c.key_id()) && err.contains(other.key_id()), "{err}");
+    }
+
+    #[test]
+    fn key_files_in_three_forms() {
+        let bytes: [u8; 32] = std::array::from_fn(|i| i as u8);
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+        for raw in [bytes.to_vec(), format!("{hex}\n").into_bytes(), format!("  {b64}\n").into_bytes()] {
+            assert_eq!(EncryptionKey::parse(&raw).unwrap().0, bytes);
+        }
+        assert!(EncryptionKey::parse(b"short").is_none());
+        assert!(EncryptionKey::parse(&[0u8; 31]).is_none());
+    }
+}
