@@ -188,6 +188,13 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
         app.s3_dir = dir.clone();
     }
     app.auth = config.auth.clone();
+    if config.encryption.is_some() && config.s3_dir.is_none() && config.data_dir.is_some() {
+        tracing::warn!(
+            s3_dir = %app.s3_dir.display(),
+            "values are encrypted at rest, but exports are written plain (as S3 objects) into the data directory's \
+             s3/: give --s3-dir a place of its own"
+        );
+    }
     if let Some(a) = &app.auth {
         tracing::info!(users = a.users(), "authentication on: requests must be signed (SigV4)");
     }

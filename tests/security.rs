@@ -992,21 +992,32 @@ except botocore.exceptions.SSLError:
     let _ = child.wait();
 }
 
-/// Every file under `dir` that holds `needle`, as bytes.
-fn files_holding(dir: &std::path::Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
-    let mut found = Vec::new();
+/// Every file under `dir`.
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for entry in std::fs::read_dir(&d).unwrap().flatten() {
             let path = entry.path();
             if path.is_dir() {
                 stack.push(path);
-            } else if std::fs::read(&path).unwrap_or_default().windows(needle.len()).any(|w| w == needle) {
-                found.push(path);
+            } else {
+                files.push(path);
             }
         }
     }
-    found
+    files
+}
+
+/// Every file under `dir` that holds `needle`, as bytes.
+fn files_holding(dir: &std::path::Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
+    walk_files(dir)
+        .into_iter()
+        .filter(|p| {
+            let bytes = std::fs::read(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()));
+            bytes.windows(needle.len()).any(|w| w == needle)
+        })
+        .collect()
 }
 
 /// `--encryption-key`: items, index projections, stream images, PITR
@@ -1061,6 +1072,10 @@ async fn encryption_at_rest() {
         .unwrap();
     const FIRST: &str = "canary-first-8f3b1c";
     const SECOND: &str = "canary-second-5e2d9a";
+    // 50 items of 380 KB: past the 16 MiB of memtables a clean stop
+    // flushes into table files, and past the 512 bytes over which stream
+    // records and history entries go to blob files.
+    let padding = "p".repeat(380_000);
     for i in 0..50 {
         client
             .put_item()
@@ -1068,6 +1083,7 @@ async fn encryption_at_rest() {
             .item("pk", common::s(&format!("k{i}")))
             .item("g", common::s("group"))
             .item("secret", common::s(&format!("{FIRST}-{i}")))
+            .item("padding", common::s(&padding))
             .send()
             .await
             .unwrap();
@@ -1082,6 +1098,7 @@ async fn encryption_at_rest() {
         .item("pk", common::s("k0"))
         .item("g", common::s("group"))
         .item("secret", common::s(SECOND))
+        .item("padding", common::s(&padding))
         .send()
         .await
         .unwrap();
@@ -1098,16 +1115,19 @@ async fn encryption_at_rest() {
     // Everything reads back: items, the index, the stream's images.
     let got = client.get_item().table_name("vault").key("pk", common::s("k0")).send().await.unwrap();
     assert_eq!(got.item().unwrap()["secret"], common::s(SECOND));
-    let by_index = client
+    let by_index: Vec<_> = client
         .query()
         .table_name("vault")
         .index_name("byg")
         .key_condition_expression("g = :g")
         .expression_attribute_values(":g", common::s("group"))
+        .into_paginator()
+        .items()
         .send()
+        .collect::<Result<Vec<_>, _>>()
         .await
         .unwrap();
-    assert_eq!(by_index.count(), 50);
+    assert_eq!(by_index.len(), 50);
     let streams = common::streams_client(&server.endpoint());
     let described = client.describe_table().table_name("vault").send().await.unwrap();
     let stream_arn = described.table().unwrap().latest_stream_arn().unwrap().to_string();
@@ -1122,20 +1142,31 @@ async fn encryption_at_rest() {
             .send()
             .await
             .unwrap();
-        let records = streams.get_records().shard_iterator(it.shard_iterator().unwrap()).send().await.unwrap();
-        for r in records.records() {
-            let image = r.dynamodb().unwrap().new_image().unwrap();
-            assert!(
-                matches!(&image["secret"], aws_sdk_dynamodbstreams::types::AttributeValue::S(s) if s.starts_with("canary-"))
-            );
-            images += 1;
+        let mut iterator = it.shard_iterator().map(str::to_string);
+        // Pages of at most 1 MB: until a page comes back empty.
+        while let Some(i) = iterator.take() {
+            let records = streams.get_records().shard_iterator(i).send().await.unwrap();
+            for r in records.records() {
+                let image = r.dynamodb().unwrap().new_image().unwrap();
+                assert!(
+                    matches!(&image["secret"], aws_sdk_dynamodbstreams::types::AttributeValue::S(s) if s.starts_with("canary-"))
+                );
+                images += 1;
+            }
+            if !records.records().is_empty() {
+                iterator = records.next_shard_iterator().map(str::to_string);
+            }
         }
     }
     assert_eq!(images, 51);
     server.stop().await.unwrap();
 
-    // No file holds either value: tables, indexes, records, history, the
-    // journal, the backup.
+    // No file holds either value: table files, indexes, records and
+    // history (with their blob files), the journal, the backup.
+    let names: Vec<String> = walk_files(&data).iter().map(|p| p.display().to_string()).collect();
+    assert!(names.iter().any(|n| n.contains("/tables/")), "table files were written: {names:?}");
+    assert!(names.iter().any(|n| n.contains("/blobs/")), "blob files were written: {names:?}");
+    assert!(names.iter().any(|n| n.ends_with(".tpbk")), "the backup was written: {names:?}");
     for canary in [FIRST, SECOND] {
         assert_eq!(files_holding(&data, canary.as_bytes()), Vec::<std::path::PathBuf>::new(), "{canary} in the clear");
     }
@@ -1158,8 +1189,8 @@ async fn encryption_at_rest() {
     common::until_active(&client, "vaultcopy").await;
     let copy = client.get_item().table_name("vaultcopy").key("pk", common::s("k0")).send().await.unwrap();
     assert_eq!(copy.item().unwrap()["secret"], common::s(SECOND));
-    let scanned = client.scan().table_name("vaultcopy").send().await.unwrap();
-    assert_eq!(scanned.count(), 50);
+    let scanned = client.scan().table_name("vaultcopy").into_paginator().items().send().collect::<Vec<_>>().await;
+    assert_eq!(scanned.len(), 50);
     client
         .restore_table_to_point_in_time()
         .source_table_name("vault")

@@ -255,11 +255,14 @@ impl BackupJob {
             // Blocks are numbered from 1, the definition's.
             let mut number = 1u64;
             let scope = block_scope(&backup.id);
-            let mut write_items = |out: &mut BufWriter<std::fs::File>, block: &[u8]| -> Result<()> {
+            // Items and end blocks are sealed with a key: bound to their
+            // backup and position, so none can be dropped, moved or
+            // replaced (the end's count catches a shortened file).
+            let mut write_sealed = |out: &mut BufWriter<std::fs::File>, kind: u8, block: &[u8]| -> Result<()> {
                 number += 1;
                 match &cipher {
-                    Some(c) => write_block(out, BLOCK_ITEMS, &c.seal(&scope, &number.to_le_bytes(), block)),
-                    None => write_block(out, BLOCK_ITEMS, block),
+                    Some(c) => write_block(out, kind, &c.seal(&scope, &number.to_le_bytes(), block)),
+                    None => write_block(out, kind, block),
                 }
             };
             for kv in snapshot.iter(&items) {
@@ -274,7 +277,7 @@ impl BackupJob {
                 block.extend_from_slice(&(raw.len() as u32).to_le_bytes());
                 block.extend_from_slice(raw);
                 if block.len() >= BLOCK_BYTES {
-                    write_items(&mut out, &block)?;
+                    write_sealed(&mut out, BLOCK_ITEMS, &block)?;
                     block.clear();
                     // Stop when the store closes: the snapshot would keep
                     // the data directory open.
@@ -284,11 +287,11 @@ impl BackupJob {
                 }
             }
             if !block.is_empty() {
-                write_items(&mut out, &block)?;
+                write_sealed(&mut out, BLOCK_ITEMS, &block)?;
             }
             let mut end = count.to_le_bytes().to_vec();
             end.extend_from_slice(&bytes.to_le_bytes());
-            write_block(&mut out, BLOCK_END, &end)?;
+            write_sealed(&mut out, BLOCK_END, &end)?;
             let file = out.into_inner().map_err(|e| io(e.into_error()))?;
             file.sync_all().map_err(io)?;
             drop(file);
@@ -347,7 +350,7 @@ struct Reader {
     file: BufReader<std::fs::File>,
     path: PathBuf,
     block: usize,
-    /// The store's cipher: items blocks are sealed ([`seal_block`]).
+    /// The store's cipher: items and end blocks are sealed (`block_scope`).
     cipher: Option<crate::cipher::Cipher>,
     /// The backup's id, once its definition is read: the items blocks'
     /// scope.
@@ -392,7 +395,7 @@ impl Reader {
         if head[0] == BLOCK_DEFINITION && self.block == 1 {
             self.id = serde_json::from_slice::<Backup>(buf).map(|b| b.id).unwrap_or_default();
         }
-        if head[0] == BLOCK_ITEMS
+        if (head[0] == BLOCK_ITEMS || head[0] == BLOCK_END)
             && let Some(c) = &self.cipher
         {
             *buf = c.open(&block_scope(&self.id), &(self.block as u64).to_le_bytes(), buf).map_err(|_| {
@@ -978,17 +981,25 @@ impl Store {
         if reader.next(&mut buf)? != BLOCK_DEFINITION {
             return Err(damaged(&path, "its first block is not the definition"));
         }
+        let mut loaded = 0u64;
         loop {
             match reader.next(&mut buf)? {
                 BLOCK_ITEMS => {
                     for raw in items_in(&buf).map_err(|m| damaged(&path, &m))? {
                         loader.put(&decode_item(raw)?)?;
+                        loaded += 1;
                     }
                     if self.closing() {
                         return Ok(false);
                     }
                 }
-                BLOCK_END => return Ok(true),
+                BLOCK_END => {
+                    let stated = u64::from_le_bytes(buf.get(..8).and_then(|b| b.try_into().ok()).unwrap_or([0xff; 8]));
+                    if stated != loaded {
+                        return Err(damaged(&path, &format!("it holds {loaded} items, its end says {stated}")));
+                    }
+                    return Ok(true);
+                }
                 other => return Err(damaged(&path, &format!("block {} has an unknown kind {other}", reader.block))),
             }
         }

@@ -14,19 +14,27 @@
 //!
 //! What stays in the clear, and why: the keys. fjall orders, looks up and
 //! range-scans by key bytes, so a table's key attribute values (and an
-//! index's key attributes, a stream record's sequence number, a history
-//! entry's time) are readable in the files; values are not. Table names and
-//! definitions (the catalog), function code and system entries are not
-//! encrypted either.
+//! index's key attributes, a TTL entry's expiry time, a stream record's
+//! sequence number, a history entry's time) are readable in the files;
+//! values are not. The `meta` keyspace (table names and definitions, item
+//! counts, stream and backup records, the shard iterators' signing secret)
+//! and function code are not encrypted either.
 //!
-//! A random 96-bit nonce per value keeps the chance of a repeated nonce
-//! under 2⁻³² for the first 2³² values sealed under one data key
-//! (NIST SP 800-38D's bound); each keyspace has its own data key, so the
-//! bound is per keyspace: about four billion writes to one table.
+//! Nonces are unique, not random: a 64-bit random prefix drawn when the
+//! cipher is made (and again every 2³² values) followed by a 32-bit
+//! counter. Values sealed under one data key never share a nonce within a
+//! run, and two runs share a prefix with a chance of about runs² / 2⁶⁵.
+//! Data keys are derived (HKDF-SHA256) from the configured key, a random
+//! salt made with the data directory, and the keyspace's name: the same key
+//! file in two directories gives unrelated data keys, so a value copied
+//! from one directory to the other does not open. There is no re-keying: a
+//! new key means an export and an import into a new directory.
 //!
 //! A wrong key is found at open: the data directory keeps a check value
-//! sealed under its key (`Check`), and a key that cannot open it is
-//! refused with the key's id, never used to read garbage.
+//! sealed under its key ([`check_value`]), and a key that cannot open it
+//! is refused with the key's id, never used to read garbage. What this
+//! does not detect: an older sealed value written back under the same key
+//! (a rollback of a file) opens as it did then.
 
 use std::path::Path;
 use std::sync::{Arc, RwLock};
@@ -39,6 +47,8 @@ use crate::error::{Result, StoreError};
 
 /// The configured key's length: AES-256.
 pub const KEY_BYTES: usize = 32;
+/// A data directory's salt.
+pub const SALT_BYTES: usize = 16;
 /// What sealing adds to a value: the nonce and the tag.
 pub const OVERHEAD: usize = NONCE_LEN + 16;
 /// A key file is read up to this size (a key in hex with a newline is 65
@@ -114,6 +124,12 @@ impl EncryptionKey {
     }
 }
 
+fn random_u64(rng: &SystemRandom) -> Result<u64> {
+    let mut b = [0u8; 8];
+    rng.fill(&mut b).map_err(|_| StoreError::Corrupt("no randomness for a nonce".into()))?;
+    Ok(u64::from_be_bytes(b))
+}
+
 /// The output length of `hkdf::Prk::expand` for an AES-256 key.
 struct Len;
 
@@ -132,7 +148,11 @@ pub struct Cipher {
 struct Inner {
     prk: hkdf::Prk,
     id: String,
+    /// The data directory's salt (`salt_hex` in its check value).
+    salt: [u8; SALT_BYTES],
     rng: SystemRandom,
+    /// The nonce's random prefix and the counter after it.
+    nonce: std::sync::Mutex<(u64, u32)>,
     /// Data keys by scope (a keyspace's name).
     keys: RwLock<std::collections::HashMap<String, Arc<LessSafeKey>>>,
 }
@@ -144,16 +164,44 @@ impl std::fmt::Debug for Cipher {
 }
 
 impl Cipher {
-    pub fn new(key: &EncryptionKey) -> Cipher {
-        let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, b"tidepool encryption at rest v1");
-        Cipher {
+    /// The cipher of a data directory whose salt is `salt`.
+    pub fn new(key: &EncryptionKey, salt: [u8; SALT_BYTES]) -> Result<Cipher> {
+        let hkdf_salt =
+            hkdf::Salt::new(hkdf::HKDF_SHA256, &[b"tidepool encryption at rest v1 ".as_slice(), &salt].concat());
+        let rng = SystemRandom::new();
+        let prefix = random_u64(&rng)?;
+        Ok(Cipher {
             inner: Arc::new(Inner {
-                prk: salt.extract(&key.0),
+                prk: hkdf_salt.extract(&key.0),
                 id: key.id(),
-                rng: SystemRandom::new(),
+                salt,
+                nonce: std::sync::Mutex::new((prefix, 0)),
+                rng,
                 keys: RwLock::new(std::collections::HashMap::new()),
             }),
+        })
+    }
+
+    /// A cipher for a new data directory: a new random salt.
+    pub fn for_new_directory(key: &EncryptionKey) -> Result<Cipher> {
+        let mut salt = [0u8; SALT_BYTES];
+        SystemRandom::new().fill(&mut salt).map_err(|_| StoreError::Corrupt("no randomness for a salt".into()))?;
+        Cipher::new(key, salt)
+    }
+
+    /// The next nonce: the prefix and the counter, a new prefix when the
+    /// counter is spent.
+    fn next_nonce(&self) -> [u8; NONCE_LEN] {
+        let mut n = self.inner.nonce.lock().unwrap_or_else(|p| p.into_inner());
+        if n.1 == u32::MAX {
+            // The system's random source does not fail once it has worked.
+            *n = (random_u64(&self.inner.rng).expect("the system's random source"), 0);
         }
+        n.1 += 1;
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce[..8].copy_from_slice(&n.0.to_be_bytes());
+        nonce[8..].copy_from_slice(&n.1.to_be_bytes());
+        nonce
     }
 
     /// The configured key's id ([`EncryptionKey::id`]).
@@ -180,9 +228,7 @@ impl Cipher {
 
     /// `plain` sealed under `scope`'s data key, bound to `aad`.
     pub fn seal(&self, scope: &str, aad: &[u8], plain: &[u8]) -> Vec<u8> {
-        let mut nonce = [0u8; NONCE_LEN];
-        // The system's random source does not fail once it has worked.
-        self.inner.rng.fill(&mut nonce).expect("the system's random source");
+        let nonce = self.next_nonce();
         let mut out = Vec::with_capacity(plain.len() + OVERHEAD);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(plain);
@@ -245,27 +291,51 @@ const CHECK_AAD: &[u8] = b"check";
 /// The check value's scope: no keyspace has this name.
 const CHECK_SCOPE: &str = "check value";
 
-/// The check value to keep for `cipher`: its key id and the sealed text.
+/// The check value to keep for `cipher`: `<key id>:<salt, hex>:` and the
+/// sealed text.
 pub fn check_value(cipher: &Cipher) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(cipher.key_id().as_bytes());
+    out.push(b':');
+    out.extend(cipher.inner.salt.iter().flat_map(|b| format!("{b:02x}").into_bytes()));
     out.push(b':');
     out.extend_from_slice(&cipher.seal(CHECK_SCOPE, CHECK_AAD, CHECK_TEXT));
     out
 }
 
-/// Whether `stored` (a check value) was made under `cipher`'s key; `Err`
-/// names the key the data directory wants.
-pub fn verify_check(cipher: &Cipher, stored: &[u8]) -> std::result::Result<(), String> {
-    let split = stored.iter().position(|b| *b == b':').unwrap_or(0);
-    let (id, sealed) =
-        (String::from_utf8_lossy(&stored[..split]).into_owned(), &stored[(split + 1).min(stored.len())..]);
-    match cipher.open(CHECK_SCOPE, CHECK_AAD, sealed) {
-        Ok(text) if text == CHECK_TEXT => Ok(()),
-        _ => Err(format!(
+/// The key id a check value names.
+pub fn check_key_id(stored: &[u8]) -> String {
+    String::from_utf8_lossy(stored.split(|b| *b == b':').next().unwrap_or_default()).into_owned()
+}
+
+/// The cipher of the data directory whose check value is `stored`, if
+/// `key` is its key; `Err` names the key the directory wants.
+pub fn open_checked(key: &EncryptionKey, stored: &[u8]) -> std::result::Result<Cipher, String> {
+    let mut parts = stored.splitn(3, |b| *b == b':');
+    let (id, salt, sealed) = (parts.next().unwrap_or_default(), parts.next(), parts.next());
+    let id = String::from_utf8_lossy(id).into_owned();
+    let salt = salt.and_then(|hex| {
+        let text = std::str::from_utf8(hex).ok()?;
+        let mut out = [0u8; SALT_BYTES];
+        if text.len() != 2 * SALT_BYTES {
+            return None;
+        }
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(out)
+    });
+    let refused = || {
+        format!(
             "the encryption key given (id {}) is not the data directory's (id {id}): start with the key it was written with",
-            cipher.key_id()
-        )),
+            key.id()
+        )
+    };
+    let (Some(salt), Some(sealed)) = (salt, sealed) else { return Err(refused()) };
+    let cipher = Cipher::new(key, salt).map_err(|e| e.to_string())?;
+    match cipher.open(CHECK_SCOPE, CHECK_AAD, sealed) {
+        Ok(text) if text == CHECK_TEXT => Ok(cipher),
+        _ => Err(refused()),
     }
 }
 
@@ -276,7 +346,7 @@ mod tests {
     #[test]
     fn values_open_only_under_their_key_scope_and_aad() {
         let key = EncryptionKey::generate().unwrap();
-        let c = Cipher::new(&key);
+        let c = Cipher::for_new_directory(&key).unwrap();
         let sealed = c.seal("t7", b"key-a", b"a secret value");
         assert_eq!(sealed.len(), 14 + OVERHEAD);
         assert!(!sealed.windows(6).any(|w| w == b"secret"));
@@ -287,11 +357,17 @@ mod tests {
         tampered[14] ^= 1;
         assert!(c.open("t7", b"key-a", &tampered).is_err());
         assert_ne!(c.seal("t7", b"key-a", b"x"), c.seal("t7", b"key-a", b"x"), "a nonce per value");
-        let other = Cipher::new(&EncryptionKey::generate().unwrap());
+        let other_key = EncryptionKey::generate().unwrap();
+        let other = Cipher::for_new_directory(&other_key).unwrap();
         assert!(other.open("t7", b"key-a", &sealed).is_err());
-        assert!(verify_check(&c, &check_value(&c)).is_ok());
-        let err = verify_check(&other, &check_value(&c)).unwrap_err();
+        // The same key in another directory (another salt) opens nothing of this one.
+        let elsewhere = Cipher::for_new_directory(&key).unwrap();
+        assert!(elsewhere.open("t7", b"key-a", &sealed).is_err());
+        let reopened = open_checked(&key, &check_value(&c)).unwrap();
+        assert_eq!(reopened.open("t7", b"key-a", &sealed).unwrap(), b"a secret value");
+        let err = open_checked(&other_key, &check_value(&c)).err().unwrap();
         assert!(err.contains(c.key_id()) && err.contains(other.key_id()), "{err}");
+        assert_eq!(check_key_id(&check_value(&c)), c.key_id());
     }
 
     #[test]

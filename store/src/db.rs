@@ -427,15 +427,14 @@ fn open_cipher(
     match (key, stored) {
         (None, None) => Ok(None),
         (None, Some(check)) => {
-            let id = String::from_utf8_lossy(check.split(|b| *b == b':').next().unwrap_or_default()).into_owned();
+            let id = crate::cipher::check_key_id(&check);
             Err(StoreError::Open(format!(
                 "the data directory {} is encrypted (key id {id}): start with its key (--encryption-key)",
                 path.display()
             )))
         }
         (Some(key), Some(check)) => {
-            let cipher = crate::cipher::Cipher::new(key);
-            crate::cipher::verify_check(&cipher, &check)
+            let cipher = crate::cipher::open_checked(key, &check)
                 .map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
             Ok(Some(cipher))
         }
@@ -450,7 +449,7 @@ fn open_cipher(
                     path.display()
                 )));
             }
-            let cipher = crate::cipher::Cipher::new(key);
+            let cipher = crate::cipher::Cipher::for_new_directory(key)?;
             meta.insert(META_ENCRYPTION, crate::cipher::check_value(&cipher))?;
             db.persist(fjall::PersistMode::SyncAll)?;
             Ok(Some(cipher))

@@ -270,7 +270,15 @@ impl Store {
             let Some(records) = inner.records.get() else { continue };
             for kv in records.range::<[u8; 20], _>(range) {
                 let (k, v) = kv.into_inner()?;
-                let v = crate::cipher::open_in(inner.cipher.as_ref(), records, &k, v)?;
+                // A record that does not open stops this shard's trimming,
+                // not every stream's.
+                let v = match crate::cipher::open_in(inner.cipher.as_ref(), records, &k, v) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        tracing::error!(stream = num, shard, error = %e, "a stream record does not open; not trimmed");
+                        break;
+                    }
+                };
                 if record_created_ms(&v).is_none_or(|c| c >= cutoff) {
                     break;
                 }
