@@ -536,7 +536,10 @@ fn write_export(
     let mut failed: Option<String> = None;
     let files = std::thread::scope(|scope| -> Result<Vec<(String, u64, String, String)>, String> {
         let (root, key_prefix) = (&root, &key_prefix);
-        let writer = scope.spawn(move || write_files(rx, root, key_prefix, ext));
+        let writer = std::thread::Builder::new()
+            .name("tidepool-export-gz".into())
+            .spawn_scoped(scope, move || write_files(rx, root, key_prefix, ext))
+            .map_err(|e| format!("could not start the export's writer: {e}"))?;
         // Lines rendered and not yet sent, and how many the file being
         // filled holds.
         let mut buf: Vec<u8> = Vec::with_capacity(CHUNK_BYTES + 4096);
@@ -569,6 +572,12 @@ fn write_export(
                     Err(e) => Err(e.to_string()),
                     Ok(def) => store
                         .changes_between(r.table_internal, at_us(from), at_us(to), |old, new, written| {
+                            seen += 1;
+                            if seen.is_multiple_of(10_000) && store.closing() {
+                                return Err(tidepool_store::StoreError::Corrupt(
+                                    "The server stopped during the export".into(),
+                                ));
+                            }
                             let any = new.as_ref().or(old.as_ref()).expect("one image");
                             let keys = def.key_of(any);
                             let size = new.as_ref().map_or(0, |i| tidepool_store::value::item_size(i) as u64);

@@ -321,12 +321,17 @@ fn objects(bucket: &Path, prefix: &str) -> Result<Vec<(String, PathBuf)>, (Strin
     Ok(found)
 }
 
-/// Items parsed and sent to the writer at a time.
+/// Items parsed and sent to the writer at a time, at most.
 const PIPELINE_BATCH: usize = 512;
-/// Batches in flight between the parser and the writer: at most this many
-/// times [`PIPELINE_BATCH`] items (each at most 400 KB, typically 1 KB)
-/// wait in memory.
+/// A batch is sent once its lines add up to this many bytes, whatever its
+/// count: items of 400 KB make batches of three.
+const PIPELINE_BATCH_BYTES: usize = 1024 * 1024;
+/// Batches in flight between the parser and the writer: with the one being
+/// filled and the one being written, about 6 MiB of items at most.
 const PIPELINE_DEPTH: usize = 4;
+/// How often the writer, waiting for a batch, checks whether the store is
+/// closing.
+const CLOSING_POLL: Duration = Duration::from_millis(100);
 
 /// What the parser counted: bytes and lines read, lines that did not parse.
 #[derive(Default)]
@@ -361,17 +366,31 @@ fn run_import(
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Item>>(PIPELINE_DEPTH);
     let compression = r.compression.clone();
     let id = r.id.clone();
-    std::thread::scope(|scope| {
-        let parser = scope.spawn(move || {
+    // Set by the writer when it stops early: the parser stops at its next
+    // line.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut counts = Parsed::default();
+    let outcome = std::thread::scope(|scope| {
+        let (stop, counts) = (&stop, &mut counts);
+        let parser = std::thread::Builder::new().name("tidepool-import-parse".into()).spawn_scoped(scope, move || {
             tidepool_store::lower_this_thread();
-            let mut counts = Parsed::default();
-            let outcome = parse_objects(found, def, format, &compression, &id, &mut counts, progress, &tx);
-            (outcome, counts)
+            parse_objects(found, def, format, &compression, &id, counts, progress, &tx, stop)
         });
+        let parser = match parser {
+            Ok(p) => p,
+            Err(e) => {
+                return Err(("InternalServerError".to_string(), format!("could not start the import's parser: {e}")));
+            }
+        };
         let mut written: Result<(), (String, String)> = Ok(());
-        for batch in rx.iter() {
+        loop {
+            let batch = match rx.recv_timeout(CLOSING_POLL) {
+                Ok(batch) => batch,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Vec::new(),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            };
             for item in batch {
-                if let Err(e) = accept(r, def, load, item) {
+                if let Err(e) = load.put(&item).map_err(|e| ("InternalServerError".to_string(), e.to_string())) {
                     written = Err(e);
                     break;
                 }
@@ -380,19 +399,21 @@ fn run_import(
                 written = Err(("InternalServerError".into(), "The server stopped during the import".into()));
             }
             if written.is_err() {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
                 break;
             }
         }
-        // The parser stops at its next send once the receiver is gone.
+        // The parser stops at its next line, or its next send once the
+        // receiver is gone.
         drop(rx);
-        let (parsed, counts) = parser.join().unwrap_or_else(|_| {
-            (Err(("InternalServerError".into(), "the import's parser failed".into())), Parsed::default())
-        });
-        r.processed_bytes += counts.bytes;
-        r.processed_items += counts.items;
-        r.errors += counts.errors;
+        let parsed =
+            parser.join().unwrap_or_else(|_| Err(("InternalServerError".into(), "the import's parser failed".into())));
         written.and(parsed)
-    })
+    });
+    r.processed_bytes += counts.bytes;
+    r.processed_items += counts.items;
+    r.errors += counts.errors;
+    outcome
 }
 
 /// Reads, decompresses and parses `found` objects, sending their items to
@@ -408,12 +429,24 @@ fn parse_objects(
     r: &mut Parsed,
     progress: &tidepool_store::backup::Progress,
     tx: &std::sync::mpsc::SyncSender<Vec<Item>>,
+    stop: &std::sync::atomic::AtomicBool,
 ) -> Result<(), (String, String)> {
     let mut batch: Vec<Item> = Vec::with_capacity(PIPELINE_BATCH);
+    let mut batch_bytes = 0usize;
     // Sends a full batch; `false` once the writer has stopped.
-    let flush = |batch: &mut Vec<Item>| -> bool {
+    let flush = |batch: &mut Vec<Item>, batch_bytes: &mut usize| -> bool {
+        *batch_bytes = 0;
         let full = std::mem::replace(batch, Vec::with_capacity(PIPELINE_BATCH));
         full.is_empty() || tx.send(full).is_ok()
+    };
+    // An item DynamoDB would refuse (a missing or mistyped key, over 400
+    // KB) is counted here and never sent.
+    let take = |item: Item, r: &mut Parsed, batch: &mut Vec<Item>| {
+        if def.check_key_attrs(&item, false).is_err() || item_size(&item) > MAX_ITEM_SIZE {
+            r.errors += 1;
+        } else {
+            batch.push(item);
+        }
     };
     for (key, path) in found {
         // Progress counts the file's bytes as stored (compressed or not).
@@ -443,6 +476,10 @@ fn parse_objects(
                 break;
             }
             r.bytes += n as u64;
+            batch_bytes += n;
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                return Ok(());
+            }
             if too_long {
                 r.items += 1;
                 r.errors += 1;
@@ -484,7 +521,7 @@ fn parse_objects(
                                 if n < last {
                                     r.items += 1;
                                     progress.add(1, 0);
-                                    batch.push(item);
+                                    take(item, r, &mut batch);
                                 } else {
                                     pending = Some(item);
                                 }
@@ -506,14 +543,16 @@ fn parse_objects(
             r.items += 1;
             progress.add(1, 0);
             match parsed.and_then(|i| i.ok_or_else(|| "no item".to_string())) {
-                Ok(item) => batch.push(item),
+                Ok(item) => take(item, r, &mut batch),
                 Err(e) => {
                     r.errors += 1;
                     tracing::debug!(import = %id, object = %key, error = %e, "an import line was refused");
                     continue;
                 }
             }
-            if batch.len() >= PIPELINE_BATCH && !flush(&mut batch) {
+            if (batch.len() >= PIPELINE_BATCH || batch_bytes >= PIPELINE_BATCH_BYTES)
+                && !flush(&mut batch, &mut batch_bytes)
+            {
                 return Ok(());
             }
         }
@@ -523,23 +562,8 @@ fn parse_objects(
         }
         progress.add(0, size);
     }
-    flush(&mut batch);
+    flush(&mut batch, &mut batch_bytes);
     Ok(())
-}
-
-/// Puts an item DynamoDB would take (its key present and typed, at most
-/// 400 KB); counts one it would refuse as an error.
-fn accept(
-    r: &mut ImportRecord,
-    def: &TableDef,
-    load: &mut tidepool_store::backup::BulkLoad,
-    item: Item,
-) -> Result<(), (String, String)> {
-    if def.check_key_attrs(&item, false).is_err() || item_size(&item) > MAX_ITEM_SIZE {
-        r.errors += 1;
-        return Ok(());
-    }
-    load.put(&item).map_err(|e| ("InternalServerError".to_string(), e.to_string()))
 }
 
 /// Ion text gathered line by line until its braces and brackets close
