@@ -363,7 +363,7 @@ fn run_import(
     if found.is_empty() {
         return Err(("ImportSourceNotFound".into(), format!("No objects were found in s3://{}/{prefix}", r.bucket)));
     }
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Item>>(PIPELINE_DEPTH);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Pending>>(PIPELINE_DEPTH);
     let compression = r.compression.clone();
     let id = r.id.clone();
     // Set by the writer when it stops early: the parser stops at its next
@@ -389,7 +389,19 @@ fn run_import(
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Vec::new(),
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
             };
-            for item in batch {
+            for pending in batch {
+                let item = match pending {
+                    Pending::Item(item) => item,
+                    // DynamoDB JSON is turned into an item here, on the
+                    // writer's core: parsing the line is the larger half.
+                    Pending::Json(json) => match super::attr::item_from_json(&json) {
+                        Ok(item) if acceptable(def, &item) => item,
+                        _ => {
+                            r.errors += 1;
+                            continue;
+                        }
+                    },
+                };
                 if let Err(e) = load.put(&item).map_err(|e| ("InternalServerError".to_string(), e.to_string())) {
                     written = Err(e);
                     break;
@@ -428,24 +440,24 @@ fn parse_objects(
     id: &str,
     r: &mut Parsed,
     progress: &tidepool_store::backup::Progress,
-    tx: &std::sync::mpsc::SyncSender<Vec<Item>>,
+    tx: &std::sync::mpsc::SyncSender<Vec<Pending>>,
     stop: &std::sync::atomic::AtomicBool,
 ) -> Result<(), (String, String)> {
-    let mut batch: Vec<Item> = Vec::with_capacity(PIPELINE_BATCH);
+    let mut batch: Vec<Pending> = Vec::with_capacity(PIPELINE_BATCH);
     let mut batch_bytes = 0usize;
     // Sends a full batch; `false` once the writer has stopped.
-    let flush = |batch: &mut Vec<Item>, batch_bytes: &mut usize| -> bool {
+    let flush = |batch: &mut Vec<Pending>, batch_bytes: &mut usize| -> bool {
         *batch_bytes = 0;
         let full = std::mem::replace(batch, Vec::with_capacity(PIPELINE_BATCH));
         full.is_empty() || tx.send(full).is_ok()
     };
     // An item DynamoDB would refuse (a missing or mistyped key, over 400
     // KB) is counted here and never sent.
-    let take = |item: Item, r: &mut Parsed, batch: &mut Vec<Item>| {
-        if def.check_key_attrs(&item, false).is_err() || item_size(&item) > MAX_ITEM_SIZE {
-            r.errors += 1;
+    let take = |item: Item, r: &mut Parsed, batch: &mut Vec<Pending>| {
+        if acceptable(def, &item) {
+            batch.push(Pending::Item(item));
         } else {
-            batch.push(item);
+            r.errors += 1;
         }
     };
     for (key, path) in found {
@@ -497,8 +509,25 @@ fn parse_objects(
             if text.trim().is_empty() {
                 continue;
             }
+            if let Format::DynamoJson = format {
+                r.items += 1;
+                progress.add(1, 0);
+                match parse_json_line(text) {
+                    Ok(json) => batch.push(Pending::Json(json)),
+                    Err(e) => {
+                        r.errors += 1;
+                        tracing::debug!(import = %id, object = %key, error = %e, "an import line was refused");
+                    }
+                }
+                if (batch.len() >= PIPELINE_BATCH || batch_bytes >= PIPELINE_BATCH_BYTES)
+                    && !flush(&mut batch, &mut batch_bytes)
+                {
+                    return Ok(());
+                }
+                continue;
+            }
             let parsed: Result<Option<Item>, String> = match format {
-                Format::DynamoJson => parse_json_line(text).map(Some),
+                Format::DynamoJson => unreachable!("DynamoDB JSON lines are sent as JSON above"),
                 Format::Ion => {
                     // Values may span lines: gather until the braces and
                     // brackets close, then read every value gathered.
@@ -617,7 +646,7 @@ fn read_line(r: &mut impl BufRead, out: &mut Vec<u8>) -> std::io::Result<(usize,
         if buf.is_empty() {
             return Ok((total, too_long));
         }
-        let (take, done) = match buf.iter().position(|b| *b == b'\n') {
+        let (take, done) = match memchr::memchr(b'\n', buf) {
             Some(i) => (i + 1, true),
             None => (buf.len(), false),
         };
@@ -635,10 +664,23 @@ fn read_line(r: &mut impl BufRead, out: &mut Vec<u8>) -> std::io::Result<(usize,
     }
 }
 
-fn parse_json_line(text: &str) -> Result<Item, String> {
-    let v: Json = serde_json::from_str(text).map_err(|e| e.to_string())?;
-    let item = v.get("Item").ok_or("a line without \"Item\"")?;
-    super::attr::item_from_json(item).map_err(|e| e.message)
+/// The `Item` of a DynamoDB JSON line, still as JSON.
+fn parse_json_line(text: &str) -> Result<Json, String> {
+    let mut v: Json = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    v.as_object_mut().and_then(|o| o.remove("Item")).ok_or_else(|| "a line without \"Item\"".to_string())
+}
+
+/// What the parser hands the writer: an item, or a DynamoDB JSON item the
+/// writer turns into one.
+enum Pending {
+    Item(Item),
+    Json(Json),
+}
+
+/// Whether DynamoDB would take `item` into `def`'s table: its key present
+/// and typed, at most 400 KB.
+fn acceptable(def: &TableDef, item: &Item) -> bool {
+    def.check_key_attrs(item, false).is_ok() && item_size(item) <= MAX_ITEM_SIZE
 }
 
 /// The items of the Ion values in `text` (each `{Item:{...}}`), each
