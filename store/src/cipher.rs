@@ -1,9 +1,9 @@
 //! Encryption at rest: the AEAD that seals values before they reach fjall.
 //!
 //! With a key configured (`StoreConfig::encryption`), every value of the
-//! item, index, stream and history keyspaces is stored as
+//! item, index, stream, history and system keyspaces is stored as
 //! `nonce (12 bytes) ‖ ciphertext ‖ tag (16 bytes)`: AES-256-GCM under a
-//! data key derived from the configured key (HKDF-SHA256), with a random
+//! data key derived from the configured key (HKDF-SHA256), with a unique
 //! nonce per value and the value's fjall key as associated data, so a
 //! value moved under another key fails to open instead of reading as
 //! someone else's item. Each keyspace (a table's items, its indexes, the
