@@ -6,6 +6,7 @@
 
 pub mod bridge;
 pub mod build;
+pub mod capacity;
 pub mod dynamodb;
 pub mod http;
 pub mod iam;
@@ -64,6 +65,9 @@ pub struct ServerConfig {
     pub tls: Option<Arc<http::tls::Tls>>,
     /// Encryption at rest (`--encryption-key`): `None` stores values plain.
     pub encryption: Option<tidepool_store::cipher::EncryptionKey>,
+    /// Whether tables' throughput limits are enforced or only reported
+    /// (`--capacity`); a manifest table may set its own.
+    pub capacity: capacity::Mode,
 }
 
 impl Default for ServerConfig {
@@ -84,6 +88,7 @@ impl Default for ServerConfig {
             auth: None,
             tls: None,
             encryption: None,
+            capacity: capacity::Mode::Report,
         }
     }
 }
@@ -188,6 +193,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
         app.s3_dir = dir.clone();
     }
     app.auth = config.auth.clone();
+    app.capacity = capacity::Limiter::new(&config.region, config.capacity);
     if config.encryption.is_some() && config.s3_dir.is_none() && config.data_dir.is_some() {
         tracing::warn!(
             s3_dir = %app.s3_dir.display(),

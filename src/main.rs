@@ -167,6 +167,12 @@ enum Command {
         /// data directory is made (README, "Security").
         #[arg(long, env = "TIDEPOOL_ENCRYPTION_KEY")]
         encryption_key: Option<PathBuf>,
+        /// `report` (the default, as DynamoDB Local: consumed capacity is
+        /// reported, nothing throttled) or `enforce`: tables are throttled
+        /// past their provisioned capacity, on-demand maximums and the
+        /// per-key limits, as on DynamoDB (README, "Capacity and throttling").
+        #[arg(long, default_value = "report", env = "TIDEPOOL_CAPACITY")]
+        capacity: tidepool::capacity::Mode,
     },
     /// Apply a manifest (tables, functions, mappings) to a running server;
     /// code files are read here and uploaded.
@@ -467,6 +473,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tls_key,
             tls,
             encryption_key,
+            capacity,
         } => {
             // Only the server logs: the client commands print their answers.
             init_server_log();
@@ -515,6 +522,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 None => None,
             };
             let config = ServerConfig {
+                capacity,
                 encryption,
                 tls,
                 auth,

@@ -753,3 +753,166 @@ async fn client_mistakes_get_dynamodb_errors() {
         .unwrap_err();
     assert_eq!(code(&bad_table), "ValidationException");
 }
+
+/// A client with `retry` (the shared client's configuration otherwise).
+fn client_retrying(endpoint: &str, retry: aws_sdk_dynamodb::config::retry::RetryConfig) -> aws_sdk_dynamodb::Client {
+    let conf = common::client(endpoint).config().to_builder().retry_config(retry).build();
+    aws_sdk_dynamodb::Client::from_conf(conf)
+}
+
+/// A client that does not retry, to see the first answer.
+fn no_retry_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    client_retrying(endpoint, aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+}
+
+/// An item of exactly `units` write units (1 KB each): `pk` and a binary.
+fn item_of_units(pk: &str, units: usize) -> HashMap<String, AttributeValue> {
+    // Size: "pk" + the key's bytes + "blob" + the binary's bytes.
+    let blob = units * 1024 - 2 - pk.len() - 4;
+    item(&[("pk", s(pk)), ("blob", AttributeValue::B(Blob::new(vec![7u8; blob])))])
+}
+
+#[tokio::test]
+async fn capacity_is_enforced_when_asked_and_sdk_retries_get_through() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = common::start_with(
+        dir.path(),
+        tidepool::ServerConfig { capacity: tidepool::capacity::Mode::Enforce, ..Default::default() },
+    )
+    .await;
+    let endpoint = server.endpoint();
+    let c = no_retry_client(&endpoint);
+    c.create_table()
+        .table_name("provisioned")
+        .key_schema(key_elem("pk", KeyType::Hash))
+        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
+        .provisioned_throughput(
+            aws_sdk_dynamodb::types::ProvisionedThroughput::builder()
+                .read_capacity_units(10)
+                .write_capacity_units(10)
+                .build()
+                .expect("throughput"),
+        )
+        .warm_throughput(aws_sdk_dynamodb::types::WarmThroughput::builder().read_units_per_second(20_000).build())
+        .send()
+        .await
+        .expect("create");
+    let d = c.describe_table().table_name("provisioned").send().await.expect("describe");
+    let warm = d.table().and_then(|t| t.warm_throughput()).expect("warm throughput described");
+    assert_eq!(warm.read_units_per_second(), Some(20_000));
+    assert_eq!(warm.write_units_per_second(), Some(4_000));
+
+    // 10 WCU with 300 s of burst: 3,000 units. Spend them in items of up
+    // to 400 KB; what refilled meanwhile admits one more write of 400
+    // units, which takes the bucket about 400 units (40 s) into debt.
+    for (n, units) in [400, 400, 400, 400, 400, 400, 400, 200, 400].into_iter().enumerate() {
+        let put = c.put_item().table_name("provisioned").set_item(Some(item_of_units(&format!("big{n}"), units)));
+        let out = put.return_consumed_capacity(ReturnConsumedCapacity::Total).send().await.expect("within burst");
+        assert_eq!(out.consumed_capacity().and_then(|c| c.capacity_units()), Some(units as f64));
+    }
+    // The next write is throttled as DynamoDB throttles it.
+    let err = c.put_item().table_name("provisioned").set_item(Some(item(&[("pk", s("small"))]))).send().await;
+    let err = err.expect_err("the bucket and its burst are spent");
+    assert_eq!(code(&err), "ProvisionedThroughputExceededException");
+    let service = err.into_service_error();
+    let aws_sdk_dynamodb::operation::put_item::PutItemError::ProvisionedThroughputExceededException(e) = &service
+    else {
+        panic!("not ProvisionedThroughputExceededException: {service:?}");
+    };
+    assert_eq!(e.throttling_reasons().len(), 1);
+    assert_eq!(e.throttling_reasons()[0].reason(), Some("TableWriteProvisionedThroughputExceeded"));
+    assert_eq!(e.throttling_reasons()[0].resource(), Some("arn:aws:dynamodb:us-east-1:000000000000:table/provisioned"));
+    // Reads have their own bucket.
+    c.get_item().table_name("provisioned").key("pk", s("big0")).send().await.expect("reads are not throttled");
+    // A batch of writes, every one throttled, fails as a whole.
+    let batch = c
+        .batch_write_item()
+        .request_items(
+            "provisioned",
+            vec![
+                WriteRequest::builder()
+                    .put_request(PutRequest::builder().item("pk", s("b1")).build().expect("put"))
+                    .build(),
+            ],
+        )
+        .send()
+        .await;
+    assert_eq!(code(&batch.expect_err("throttled")), "ProvisionedThroughputExceededException");
+
+    // More capacity: the debt carries over and refills at the new rate
+    // (0.4 s at 1,000 WCU), and the SDK's own retries (with backoff) get
+    // the write through.
+    c.update_table()
+        .table_name("provisioned")
+        .provisioned_throughput(
+            aws_sdk_dynamodb::types::ProvisionedThroughput::builder()
+                .read_capacity_units(10)
+                .write_capacity_units(1000)
+                .build()
+                .expect("throughput"),
+        )
+        .send()
+        .await
+        .expect("update");
+    let retrying =
+        client_retrying(&endpoint, aws_sdk_dynamodb::config::retry::RetryConfig::standard().with_max_attempts(20));
+    retrying
+        .put_item()
+        .table_name("provisioned")
+        .set_item(Some(item(&[("pk", s("small"))])))
+        .send()
+        .await
+        .expect("retried until the bucket refilled");
+
+    // An on-demand table's maximum throttles with ThrottlingException.
+    c.create_table()
+        .table_name("ondemand")
+        .key_schema(key_elem("pk", KeyType::Hash))
+        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
+        .billing_mode(BillingMode::PayPerRequest)
+        .on_demand_throughput(aws_sdk_dynamodb::types::OnDemandThroughput::builder().max_write_request_units(2).build())
+        .send()
+        .await
+        .expect("create");
+    c.put_item()
+        .table_name("ondemand")
+        .set_item(Some(item_of_units("a", 50)))
+        .send()
+        .await
+        .expect("the first write finds a full bucket");
+    let err = c.put_item().table_name("ondemand").set_item(Some(item(&[("pk", s("b"))]))).send().await;
+    let err = err.expect_err("past MaxWriteRequestUnits");
+    assert_eq!(code(&err), "ThrottlingException");
+    let service = err.into_service_error();
+    let aws_sdk_dynamodb::operation::put_item::PutItemError::ThrottlingException(e) = &service else {
+        panic!("not ThrottlingException: {service:?}");
+    };
+    assert_eq!(e.throttling_reasons()[0].reason(), Some("TableWriteMaxOnDemandThroughputExceeded"));
+    assert_eq!(e.message(), Some("Throughput exceeds the maximum OnDemandThroughput configured on table or index"));
+    server.stop().await.expect("stop");
+}
+
+#[tokio::test]
+async fn capacity_is_only_reported_by_default() {
+    let h = harness().await;
+    let c = no_retry_client(&h.server.endpoint());
+    c.create_table()
+        .table_name("tiny")
+        .key_schema(key_elem("pk", KeyType::Hash))
+        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
+        .provisioned_throughput(
+            aws_sdk_dynamodb::types::ProvisionedThroughput::builder()
+                .read_capacity_units(1)
+                .write_capacity_units(1)
+                .build()
+                .expect("throughput"),
+        )
+        .send()
+        .await
+        .expect("create");
+    // 800 units on a table of 1 WCU (300 of burst): nothing is throttled.
+    for i in 0..2 {
+        c.put_item().table_name("tiny").set_item(Some(item_of_units(&format!("k{i}"), 400))).send().await.expect("put");
+    }
+    c.put_item().table_name("tiny").set_item(Some(item(&[("pk", s("x"))]))).send().await.expect("not throttled");
+}

@@ -12,10 +12,12 @@ use tidepool_store::{Decision, WriteOp};
 use super::App;
 use super::attr::item_from_json;
 use super::error::{ApiError, ApiResult};
-use super::expr::{Capacity, Exprs, IndexUnits, Split, check_exclusive, read_units};
+use super::expr::{Capacity, Exprs, IndexUnits, Split, check_exclusive, read_units, write_units};
 use super::items::{check_item, write_capacity};
 use super::legacy;
 use super::request::{Req, missing};
+use crate::capacity::{Access, Target, Throttled};
+use tidepool_store::value::Item;
 
 /// BatchGetItem reads at most 100 keys.
 pub const MAX_BATCH_GET_KEYS: usize = 100;
@@ -72,6 +74,10 @@ pub fn batch_get(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
     let mut unprocessed = Map::new();
     let mut consumed = Vec::new();
     let mut bytes = 0usize;
+    // Keys throttled by their table's capacity are left unprocessed; if
+    // every key is, the request fails with the first one's throttling.
+    let mut throttled: Option<Throttled> = None;
+    let mut served = 0usize;
     for (name, spec) in items.0 {
         let spec = match spec {
             Json::Object(m) => Req(m),
@@ -106,10 +112,18 @@ pub fn batch_get(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
                 left.push(k.clone());
                 continue;
             }
+            let target = Target::item(&table.def, &key);
+            if let Err(t) = app.capacity.admit(Access::Read, target) {
+                throttled.get_or_insert(t);
+                left.push(k.clone());
+                continue;
+            }
+            served += 1;
             let item = app.store.get_item(&table, &key)?;
             let size = item.as_ref().map_or(0, item_size);
             bytes += size;
             units += read_units(size, strong);
+            app.capacity.charge(Access::Read, target, read_units(size, strong), &[]);
             if let Some(i) = item {
                 let i = match &projection {
                     Some(p) => expr::project(p, &i),
@@ -134,6 +148,11 @@ pub fn batch_get(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
         if let Some(c) = cap.render(name, units, &[], Split::None) {
             consumed.push(c);
         }
+    }
+    if served == 0
+        && let Some(t) = throttled
+    {
+        return Err(t.into());
     }
     // The members in the order the tree would print them.
     let mut out = Vec::with_capacity(bytes + bytes / 2 + 256);
@@ -172,6 +191,11 @@ pub fn batch_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let mut ops = Vec::with_capacity(total);
     let mut tables = Vec::with_capacity(total);
     let mut seen = HashSet::new();
+    // Writes throttled by their table's capacity are returned unprocessed;
+    // if every write is, the request fails with the first one's throttling.
+    let mut unprocessed: Map<String, Json> = Map::new();
+    let mut throttled: Option<Throttled> = None;
+    let mut estimates: Vec<f64> = Vec::with_capacity(total);
     for (name, list) in items.0 {
         let table = app.store.table(name)?;
         let list = list.as_array().ok_or_else(|| ApiError::serialization("Expected a list of WriteRequest"))?;
@@ -216,12 +240,46 @@ pub fn batch_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
             if !seen.insert((table.def.id, item_key(&table.def.key_schema, &key))) {
                 return Err(ApiError::validation("Provided list of item keys contains duplicates"));
             }
+            if app.capacity.enforces(&table.def) {
+                let target = Target::item(&table.def, &key);
+                if let Err(t) = app.capacity.admit(Access::Write, target) {
+                    throttled.get_or_insert(t);
+                    let left = unprocessed.entry(name.clone()).or_insert_with(|| Json::Array(Vec::new()));
+                    if let Json::Array(list) = left {
+                        list.push(Json::Object(w.0.clone()));
+                    }
+                    continue;
+                }
+                // Each write is admitted against what the ones before it
+                // take: a put's size is known now, a delete's later
+                // (charged then, past this estimate of one unit).
+                let estimate = match &decision {
+                    Decision::Put(item) => write_units(item_size(item)),
+                    _ => write_units(0),
+                };
+                app.capacity.charge(Access::Write, target, estimate, &[]);
+                estimates.push(estimate);
+            } else {
+                estimates.push(0.0);
+            }
             tables.push(table.clone());
             ops.push(WriteOp { table: name.clone(), key, decide: Box::new(move |_| Ok(decision)) });
         }
     }
+    if ops.is_empty()
+        && let Some(t) = throttled
+    {
+        return Err(t.into());
+    }
+    let keys: Vec<Item> = if app.capacity.any() { ops.iter().map(|o| o.key.clone()).collect() } else { Vec::new() };
     let outcomes = app.write_many(ops, false)?;
-    let mut body = json!({"UnprocessedItems": {}});
+    for (((t, key), out), estimate) in tables.iter().zip(&keys).zip(&outcomes).zip(&estimates) {
+        if app.capacity.enforces(&t.def) {
+            let (units, indexes) = write_capacity(&t.def, out);
+            app.capacity.charge(Access::Write, Target::item(&t.def, key), units - estimate, &indexes);
+        }
+    }
+    let mut body = json!({"UnprocessedItems": unprocessed});
     let writes = tables.iter().map(|t| &t.def).zip(&outcomes);
     if let Some(m) = super::items::collection_metrics_map(metrics, writes) {
         body["ItemCollectionMetrics"] = m;

@@ -85,6 +85,7 @@ impl App {
             if i.kind == IndexKind::Global {
                 o.insert("IndexStatus".into(), json!("ACTIVE"));
                 o.insert("ProvisionedThroughput".into(), throughput_json(i.throughput));
+                o.insert("WarmThroughput".into(), warm_json((None, None), i.throughput));
             }
             Json::Object(o)
         };
@@ -108,6 +109,10 @@ impl App {
         }
         d.insert("TableClassSummary".into(), json!({"TableClass": def.table_class}));
         d.insert("DeletionProtectionEnabled".into(), json!(def.deletion_protection));
+        d.insert(
+            "WarmThroughput".into(),
+            warm_json((def.settings.warm_read_units, def.settings.warm_write_units), def.throughput),
+        );
         if let Some(key) = &def.settings.sse_kms_key_arn {
             d.insert("SSEDescription".into(), json!({"Status": "ENABLED", "SSEType": "KMS", "KMSMasterKeyArn": key}));
         }
@@ -202,6 +207,44 @@ pub(super) fn sse_input(app: &App, r: &Req<'_>) -> ApiResult<Option<Option<Strin
         None => format!("{prefix}{}", uuid::Uuid::new_v4()),
     };
     Ok(Some(Some(arn)))
+}
+
+/// A table's warm throughput when nothing raised it: what DynamoDB
+/// describes for a new on-demand table (read and write units a second).
+pub const DEFAULT_WARM_READ_UNITS: i64 = 12_000;
+pub const DEFAULT_WARM_WRITE_UNITS: i64 = 4_000;
+
+/// `WarmThroughput`: read and write units a second, each at least 1.
+pub(super) fn warm_input(r: &Req<'_>) -> ApiResult<Option<(Option<i64>, Option<i64>)>> {
+    let Some(o) = r.obj_opt("WarmThroughput")? else { return Ok(None) };
+    let read = o.int_opt("ReadUnitsPerSecond")?;
+    let write = o.int_opt("WriteUnitsPerSecond")?;
+    let mut faults = Vec::new();
+    for (member, v) in [("readUnitsPerSecond", read), ("writeUnitsPerSecond", write)] {
+        if let Some(v) = v.filter(|v| *v < 1) {
+            faults.push(format!(
+                "Value '{v}' at 'warmThroughput.{member}' failed to satisfy constraint: Member must have value greater than or equal to 1"
+            ));
+        }
+    }
+    if !faults.is_empty() {
+        return Err(ApiError::validation(format!(
+            "{} validation error{} detected: {}",
+            faults.len(),
+            if faults.len() > 1 { "s" } else { "" },
+            faults.join("; ")
+        )));
+    }
+    Ok(Some((read, write)))
+}
+
+/// The `WarmThroughput` a table or index describes: DynamoDB's defaults,
+/// raised to its provisioned capacity and to what was asked for.
+fn warm_json(asked: (Option<i64>, Option<i64>), provisioned: Option<Throughput>) -> Json {
+    let p = provisioned.unwrap_or(Throughput { read: 0, write: 0 });
+    let read = DEFAULT_WARM_READ_UNITS.max(p.read as i64).max(asked.0.unwrap_or(0));
+    let write = DEFAULT_WARM_WRITE_UNITS.max(p.write as i64).max(asked.1.unwrap_or(0));
+    json!({"ReadUnitsPerSecond": read, "WriteUnitsPerSecond": write, "Status": "ACTIVE"})
 }
 
 /// `OnDemandThroughput`: the most read and write request units a second,
@@ -357,6 +400,7 @@ pub(super) fn create_table_input(app: &App, r: Req<'_>) -> ApiResult<CreateTable
         return Err(missing("AttributeDefinitions"));
     }
     let on_demand = on_demand_input(&r)?;
+    let warm = warm_input(&r)?;
     let input = CreateTableInput {
         name: name.to_string(),
         key_schema: key_schema_input(&key_schema)?,
@@ -372,6 +416,8 @@ pub(super) fn create_table_input(app: &App, r: Req<'_>) -> ApiResult<CreateTable
             sse_kms_key_arn: sse_input(app, &r)?.flatten(),
             max_read_request_units: on_demand.and_then(|(read, _)| read),
             max_write_request_units: on_demand.and_then(|(_, write)| write),
+            warm_read_units: warm.and_then(|(read, _)| read),
+            warm_write_units: warm.and_then(|(_, write)| write),
             resource_policy: match r.str_opt("ResourcePolicy")? {
                 Some(doc) => Some(super::policy::checked(doc)?),
                 None => None,
@@ -499,6 +545,7 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let billing = billing_mode(&r)?;
     let throughput = throughput_input(&r)?;
     let stream = stream_spec(&r, false)?;
+    let warm = warm_input(&r)?.filter(|(read, write)| read.is_some() || write.is_some());
     let mut handle = app.store.describe_table(name)?;
     let mut changed = false;
     if let (Some(want), Some(have)) = (&throughput, &handle.def.throughput)
@@ -539,7 +586,11 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
                         "Cannot update an index that is not a GlobalSecondaryIndex: {index}"
                     )));
                 }
-                idx.throughput = t;
+                // An update without throughput (OnDemandThroughput or
+                // WarmThroughput alone) keeps the index's.
+                if t.is_some() {
+                    idx.throughput = t;
+                }
                 Ok(())
             })?;
         } else {
@@ -570,6 +621,14 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     if let Some(sse) = sse_input(app, &r)? {
         handle = app.store.alter_table(name, |def| {
             def.settings.sse_kms_key_arn = sse;
+            Ok(())
+        })?;
+        changed = true;
+    }
+    if let Some((read, write)) = warm {
+        handle = app.store.alter_table(name, |def| {
+            def.settings.warm_read_units = read.or(def.settings.warm_read_units);
+            def.settings.warm_write_units = write.or(def.settings.warm_write_units);
             Ok(())
         })?;
         changed = true;

@@ -221,7 +221,7 @@ pub fn put_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let metrics = wants_collection_metrics(&r)?;
     check_item(&table.def, &item, false)?;
     let key = table.def.key_of(&item);
-    let out = app.write(&table.def.name, &key, |cur| {
+    let out = app.metered_write(&table.def, &key, |cur| {
         check_condition(cond.as_ref(), cur, on_fail)?;
         Ok(Decision::Put(item))
     })?;
@@ -240,8 +240,11 @@ pub fn get_item(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
     let key = key_param(&r, &table.def)?;
     let strong = consistent(&r)?;
     let cap = Capacity::from_request(&r)?;
+    let target = crate::capacity::Target::item(&table.def, &key);
+    app.capacity.admit(crate::capacity::Access::Read, target)?;
     let item = app.store.get_item(&table, &key)?;
     let size = item.as_ref().map_or(0, item_size);
+    app.capacity.charge(crate::capacity::Access::Read, target, read_units(size, strong), &[]);
     // Written without the JSON tree, members in the order it prints them.
     let mut out = Vec::with_capacity(size + size / 2 + 64);
     out.push(b'{');
@@ -273,7 +276,7 @@ pub fn delete_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let on_fail = return_on_failure(&r)?;
     let cap = Capacity::from_request(&r)?;
     let metrics = wants_collection_metrics(&r)?;
-    let out = app.write(&table.def.name, &key, |cur| {
+    let out = app.metered_write(&table.def, &key, |cur| {
         check_condition(cond.as_ref(), cur, on_fail)?;
         Ok(Decision::Delete)
     })?;
@@ -376,7 +379,7 @@ pub fn update_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let metrics = wants_collection_metrics(&r)?;
     let def = &table.def;
     let legacy_update = r.get("AttributeUpdates").is_some();
-    let out = app.write(&def.name, &key, |cur| {
+    let out = app.metered_write(def, &key, |cur| {
         check_condition(cond.as_ref(), cur, on_fail)?;
         // Before the update is applied: on a missing item DynamoDB ignores
         // even a REMOVE through a missing parent (`REMOVE x.y`), which it

@@ -87,6 +87,8 @@ pub struct App {
     pub s3_dir: std::path::PathBuf,
     /// Authentication (`--auth`); `None` accepts any credentials.
     pub auth: Option<Arc<crate::http::auth::Auth>>,
+    /// Tables' throughput limits (`--capacity`).
+    pub capacity: crate::capacity::Limiter,
 }
 
 impl App {
@@ -104,6 +106,7 @@ impl App {
             store,
             s3_dir,
             auth: None,
+            capacity: crate::capacity::Limiter::new(&region, crate::capacity::Mode::Report),
             region,
             durability,
             tokens: Default::default(),
@@ -179,6 +182,51 @@ impl App {
         let op = WriteOp { table: table.to_string(), key: key.clone(), decide: Box::new(decide) };
         let mut out = self.write_many(vec![op], false)?;
         Ok(out.pop().unwrap_or_default())
+    }
+
+    /// [`App::write`] of one item of `def`, within the table's capacity
+    /// when it is enforced ([`crate::capacity`]): admitted first, charged
+    /// what it consumed after. A write whose condition fails consumes the
+    /// units of the item it found (at least one), as on DynamoDB.
+    pub(crate) fn metered_write(
+        &self,
+        def: &tidepool_store::table::TableDef,
+        key: &Item,
+        decide: impl FnOnce(Option<&Item>) -> tidepool_store::error::Result<Decision>,
+    ) -> ApiResult<WriteOutcome> {
+        Ok(self.metered_write_raw(def, key, decide)??)
+    }
+
+    /// [`App::metered_write`] with the store's own error: the outer error
+    /// is the throttling, the inner the write's.
+    pub(crate) fn metered_write_raw(
+        &self,
+        def: &tidepool_store::table::TableDef,
+        key: &Item,
+        decide: impl FnOnce(Option<&Item>) -> tidepool_store::error::Result<Decision>,
+    ) -> ApiResult<tidepool_store::error::Result<WriteOutcome>> {
+        use crate::capacity::{Access, Target};
+        if !self.capacity.enforces(def) {
+            return Ok(self.write(&def.name, key, decide));
+        }
+        let target = Target::item(def, key);
+        self.capacity.admit(Access::Write, target)?;
+        let found = std::cell::Cell::new(0usize);
+        let result = self.write(&def.name, key, |cur| {
+            found.set(cur.map_or(0, tidepool_store::value::item_size));
+            decide(cur)
+        });
+        match &result {
+            Ok(out) => {
+                let (units, indexes) = items::write_capacity(def, out);
+                self.capacity.charge(Access::Write, target, units, &indexes);
+            }
+            Err(tidepool_store::StoreError::ConditionalCheckFailed { .. }) => {
+                self.capacity.charge(Access::Write, target, expr::write_units(found.get()), &[]);
+            }
+            Err(_) => {}
+        }
+        Ok(result)
     }
 
     /// [`Store::write_many`] on behalf of the current origin.

@@ -210,7 +210,7 @@ pub fn execute_statement(app: &App, r: Req<'_>) -> ApiResult<Json> {
         }
         write => {
             let w = prepare_write(&table, write, on_fail)?;
-            let out = app.write(&w.table.def.name, &w.key, w.decide).map_err(|e| write_error(e, w.insert))?;
+            let out = app.metered_write_raw(&w.table.def, &w.key, w.decide)?.map_err(|e| write_error(e, w.insert))?;
             let mut body = Map::new();
             let items: Vec<Json> = w.returned.item(&out).iter().map(item_to_json).collect();
             body.insert("Items".into(), Json::Array(items));

@@ -4,15 +4,16 @@ use tidepool_store::TableHandle;
 use tidepool_store::expr::{self, Condition, ExprKind, Path};
 use tidepool_store::query::{MAX_TOTAL_SEGMENTS, Page, ReadParams, Source};
 use tidepool_store::table::{IndexDef, IndexKind, Projection};
-use tidepool_store::value::Item;
 use tidepool_store::value::json::write_item;
+use tidepool_store::value::{Item, Value};
 
 use super::App;
 use super::attr::item_from_json;
 use super::error::{ApiError, ApiResult};
-use super::expr::{Capacity, Exprs, Split, check_exclusive, consistent, expr_err, read_units};
+use super::expr::{Capacity, Exprs, IndexUnits, Split, check_exclusive, consistent, expr_err, read_units};
 use super::legacy;
 use super::request::Req;
+use crate::capacity::{Access, Target};
 
 /// What a read returns per item.
 enum Select {
@@ -179,17 +180,36 @@ impl ReadRequest<'_> {
         }
     }
 
-    /// The answer, written without building a JSON tree (pages run to
-    /// 1 MB), in the order the tree would print its members.
-    fn respond(&self, page: Page) -> Vec<u8> {
+    /// The capacity a page consumed: the table's (a local index's
+    /// reach-back when read through one) and the index's.
+    fn consumed(&self, page: &Page) -> (f64, IndexUnits) {
         let units = read_units(page.read_bytes, self.consistent);
-        let (table_units, idx) = match self.index {
+        match self.index {
             Some(i) => (
                 fetch_units(&page.fetched, self.consistent),
                 vec![(i.name.clone(), i.kind == IndexKind::Global, units)],
             ),
             None => (units, vec![]),
-        };
+        }
+    }
+
+    /// Where a read of this request goes, for its capacity.
+    fn target<'a>(&'a self, partition: Option<&'a Value>) -> Target<'a> {
+        Target { def: &self.table.def, index: self.index, partition }
+    }
+
+    /// Charges what `page` consumed ([`crate::capacity`]).
+    fn charge(&self, app: &App, target: Target<'_>, page: &Page) {
+        if app.capacity.enforces(&self.table.def) {
+            let (units, indexes) = self.consumed(page);
+            app.capacity.charge(Access::Read, target, units, &indexes);
+        }
+    }
+
+    /// The answer, written without building a JSON tree (pages run to
+    /// 1 MB), in the order the tree would print its members.
+    fn respond(&self, page: Page) -> Vec<u8> {
+        let (table_units, idx) = self.consumed(&page);
         let capacity = self.cap.render(&self.table.def.name, table_units, &idx, Split::None);
         let mut out = Vec::with_capacity(page.read_bytes + page.read_bytes / 2 + 128);
         out.push(b'{');
@@ -252,6 +272,9 @@ pub fn query(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
         None => &table.def.key_schema,
     };
     let key = key_cond.split(schema).map_err(expr_err)?;
+    // One partition key value: a multi-attribute one is not metered per key.
+    let target = req.target(if key.hash.len() == 1 { key.hash.first() } else { None });
+    app.capacity.admit(Access::Read, target)?;
     let forward = r.bool_opt("ScanIndexForward")?.unwrap_or(true);
     let filter = |item: &Item| -> tidepool_store::error::Result<bool> {
         match &req.filter {
@@ -268,6 +291,7 @@ pub fn query(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
         forward,
         &req.params(&filter),
     )?;
+    req.charge(app, target, &page);
     Ok(req.respond(page))
 }
 
@@ -318,7 +342,10 @@ pub fn scan(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
             None => Ok(true),
         }
     };
+    let target = req.target(None);
+    app.capacity.admit(Access::Read, target)?;
     let page = app.store.scan(&table, req.source(), segment, &req.params(&filter))?;
+    req.charge(app, target, &page);
     Ok(req.respond(page))
 }
 

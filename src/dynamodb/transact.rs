@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::capacity::{Access, Target};
 use serde_json::{Map, Value as Json, json};
 use sha2::{Digest, Sha256};
 use tidepool_store::expr::{ExprKind, SetValue, UpdateAction, UpdateExpr, UpdateOperand};
@@ -358,7 +359,21 @@ pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
     if put_bytes > MAX_TRANSACTION_BYTES {
         return Err(ApiError::validation("Transaction request size cannot exceed 4 MB"));
     }
+    let keys: Vec<Item> = if app.capacity.any() { ops.iter().map(|o| o.key.clone()).collect() } else { Vec::new() };
+    admit_all(app, Access::Write, tables.iter().zip(&keys))?;
     let outcomes = app.write_many(ops, true)?;
+    for ((t, key), out) in tables.iter().zip(&keys).zip(&outcomes) {
+        if app.capacity.enforces(&t.def) {
+            // Transactional writes cost twice the units of plain ones.
+            let (units, indexes) = if out.old.is_none() && out.new.is_none() {
+                (write_units(0), vec![])
+            } else {
+                write_capacity(&t.def, out)
+            };
+            let indexes: IndexUnits = indexes.into_iter().map(|(n, g, u)| (n, g, 2.0 * u)).collect();
+            app.capacity.charge(Access::Write, Target::item(&t.def, key), 2.0 * units, &indexes);
+        }
+    }
     if let Some(t) = token
         && !super::staging()
     {
@@ -373,6 +388,30 @@ pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
         body.insert("ItemCollectionMetrics".into(), m);
     }
     Ok(Json::Object(body))
+}
+
+/// Admits each action of a transaction within its table's capacity
+/// ([`crate::capacity`]); if any is throttled, the transaction is cancelled
+/// with a reason for each (DynamoDB's `ProvisionedThroughputExceeded` or
+/// `ThrottlingError`, `None` for the others).
+fn admit_all<'a>(
+    app: &App,
+    access: Access,
+    actions: impl Iterator<Item = (&'a Arc<TableHandle>, &'a Item)>,
+) -> ApiResult<()> {
+    let verdicts: Vec<Result<(), crate::capacity::Throttled>> =
+        actions.map(|(t, key)| app.capacity.admit(access, Target::item(&t.def, key))).collect();
+    if verdicts.iter().all(Result::is_ok) {
+        return Ok(());
+    }
+    let reasons = verdicts
+        .into_iter()
+        .map(|v| match v {
+            Ok(()) => CancellationReason { code: "None", message: None, item: None },
+            Err(t) => CancellationReason { code: t.cancellation_code(), message: Some(t.message().into()), item: None },
+        })
+        .collect();
+    Err(StoreError::TransactionCanceled(reasons).into())
 }
 
 /// ConsumedCapacity of a write transaction, per table: transactional writes
@@ -428,7 +467,15 @@ pub fn transact_get(app: &App, r: Req<'_>) -> ApiResult<Json> {
             .collect();
         return Err(StoreError::TransactionCanceled(reasons).into());
     }
+    admit_all(app, Access::Read, reads.iter().map(|(t, k)| (t, k)))?;
     let items = app.store.get_items_consistent(&reads)?;
+    for (item, (t, key)) in items.iter().zip(&reads) {
+        if app.capacity.enforces(&t.def) {
+            let size = item.as_ref().map_or(0, tidepool_store::value::item_size);
+            let units = 2.0 * super::expr::read_units(size, true);
+            app.capacity.charge(Access::Read, Target::item(&t.def, key), units, &[]);
+        }
+    }
     let mut per_table: BTreeMap<String, f64> = BTreeMap::new();
     let responses: Vec<Json> = items
         .iter()

@@ -86,8 +86,13 @@ pub struct TableDecl {
     #[serde(default, rename = "local_index")]
     pub local_indexes: Vec<IndexDecl>,
     /// Items put when the manifest creates the table: a JSON or CSV file,
-    /// relative to the manifest (see [`super::seed`]).
+    /// relative to the manifest (see [`super::seed`]). Seeding is not
+    /// metered against the table's capacity.
     pub seed: Option<PathBuf>,
+    /// `enforce` or `report`: this table's throughput limits are enforced
+    /// or only reported, whatever the server's `--capacity` (see
+    /// [`crate::capacity`]). Left out, the server's mode applies.
+    pub capacity: Option<String>,
 }
 
 /// An index key role's attributes: one `"name:type"`, or, for a global
@@ -438,12 +443,14 @@ fn read_seed(t: &TableDecl, path: &Path) -> Result<Vec<Json>, LambdaError> {
 
 /// Puts the seed items into the new table.
 fn seed_table(app: &App, t: &TableDecl, items: &[Json]) -> Result<(), LambdaError> {
-    for (i, item) in items.iter().enumerate() {
-        ddb(app, &t.name, "PutItem", json!({"TableName": t.name, "Item": item})).map_err(|e| {
-            LambdaError::new(e.kind, format!("{} (seed item {}; the table was not made)", e.message, i + 1))
-        })?;
-    }
-    Ok(())
+    crate::capacity::unmetered(|| {
+        for (i, item) in items.iter().enumerate() {
+            ddb(app, &t.name, "PutItem", json!({"TableName": t.name, "Item": item})).map_err(|e| {
+                LambdaError::new(e.kind, format!("{} (seed item {}; the table was not made)", e.message, i + 1))
+            })?;
+        }
+        Ok(())
+    })
 }
 
 /// Adds the declared global indexes an existing table lacks; an index
@@ -582,6 +589,15 @@ fn run(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle, dry: bool) -
         let (pk, pk_ty) = key_attr(&t.partition_key, &t.name)?;
         let sk = t.sort_key.as_deref().map(|s| key_attr(s, &t.name)).transpose()?;
         let view = t.stream.as_deref().map(view_type).transpose()?;
+        let capacity = t
+            .capacity
+            .as_deref()
+            .map(str::parse::<crate::capacity::Mode>)
+            .transpose()
+            .map_err(|e| LambdaError::invalid(format!("table {}: {e}", t.name)))?;
+        if !dry {
+            app.capacity.set_table_mode(&t.name, capacity);
+        }
         // A table being restored exists: it is left as it is (its restore
         // decides what it holds), never made again.
         if store.describe_table(&t.name).is_ok_and(|h| h.is_restoring()) {

@@ -295,6 +295,12 @@ pub struct TableSettings {
     pub max_read_request_units: Option<i64>,
     #[serde(default)]
     pub max_write_request_units: Option<i64>,
+    /// `WarmThroughput` asked for: the read and write units a second the
+    /// table is prepared for (described; Tidepool needs no warming).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_read_units: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_write_units: Option<i64>,
     /// The table's resource-based policy (PutResourcePolicy), as written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_policy: Option<ResourcePolicy>,
