@@ -305,8 +305,11 @@ impl StoreBridge for ServerBridge {
                 request_id: String::new(),
                 chain_depth: c.chain_depth,
             };
-            let response =
-                with_unit(unit, || run(&self.app, &c.operation, &c.request_json, &origin)).map_err(call_error)?;
+            // Counted and charged when staged: the replay is not traffic.
+            let response = crate::capacity::unmetered(|| {
+                with_unit(unit, || run(&self.app, &c.operation, &c.request_json, &origin))
+            })
+            .map_err(call_error)?;
             if outcome_of(&c.operation, &response) != c.outcome {
                 return Err(StoreCallError::new(
                     "TransactionConflictException",

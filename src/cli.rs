@@ -535,6 +535,57 @@ pub async fn functions(endpoint: &Endpoint) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `tidepool cost`: each table's cost so far and a month at the observed
+/// rate, in its own mode and in both, with the cheaper one named.
+pub async fn cost(endpoint: &Endpoint, json: bool) -> anyhow::Result<()> {
+    let out = request(endpoint, "GET", "/tidepool/cost", &[], b"", REQUEST_TIMEOUT).await?.ok_json()?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    let usd = |v: &Value| {
+        let v = v.as_f64().unwrap_or(0.0);
+        if v.abs() < 1.0 { format!("${v:.6}") } else { format!("${v:.2}") }
+    };
+    let units = |v: &Value| format!("{:.0}", v.as_f64().unwrap_or(0.0));
+    let mut rows = Vec::new();
+    for t in out["Tables"].as_array().cloned().unwrap_or_default() {
+        let requests = &t["ProjectedMonthlyRequests"];
+        rows.push(vec![
+            cell(&t["TableName"]),
+            cell(&t["BillingMode"]),
+            usd(&t["CostSoFar"]["total"]),
+            usd(&t["ProjectedMonthly"]["total"]),
+            usd(&requests["OnDemand"]),
+            format!(
+                "{} ({} RCU, {} WCU)",
+                usd(&requests["Provisioned"]),
+                units(&requests["ProvisionedReadCapacityUnits"]),
+                units(&requests["ProvisionedWriteCapacityUnits"])
+            ),
+            cell(&requests["Cheaper"]),
+        ]);
+    }
+    if rows.is_empty() {
+        println!("no tables");
+        return Ok(());
+    }
+    print_table(
+        &["TABLE", "MODE", "SO FAR", "MONTH AT THIS RATE", "REQUESTS ON-DEMAND", "REQUESTS PROVISIONED", "CHEAPER"],
+        &rows,
+    );
+    println!(
+        "total so far {} ({} after the free tier); a month at this rate {} ({} after the free tier); {} prices of {}",
+        usd(&out["CostSoFar"]),
+        usd(&out["CostSoFarAfterFreeTier"]),
+        usd(&out["ProjectedMonthly"]),
+        usd(&out["ProjectedMonthlyAfterFreeTier"]),
+        cell(&out["Region"]),
+        cell(&out["PricesOn"]),
+    );
+    Ok(())
+}
+
 /// `tidepool mappings`: a table of the event source mappings with their
 /// delivery state: iterator age, counts and the last processing result.
 pub async fn mappings(endpoint: &Endpoint) -> anyhow::Result<()> {

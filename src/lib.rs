@@ -7,10 +7,12 @@
 pub mod bridge;
 pub mod build;
 pub mod capacity;
+pub mod cost;
 pub mod dynamodb;
 pub mod http;
 pub mod iam;
 pub mod lambda;
+pub mod metrics;
 pub mod recovery;
 pub mod scaffold;
 pub mod streams;
@@ -68,6 +70,8 @@ pub struct ServerConfig {
     /// Whether tables' throughput limits are enforced or only reported
     /// (`--capacity`); a manifest table may set its own.
     pub capacity: capacity::Mode,
+    /// The cost meter's price table (`--prices`; `None`: the shipped one).
+    pub prices: Option<cost::Prices>,
 }
 
 impl Default for ServerConfig {
@@ -89,6 +93,7 @@ impl Default for ServerConfig {
             tls: None,
             encryption: None,
             capacity: capacity::Mode::Report,
+            prices: None,
         }
     }
 }
@@ -138,6 +143,9 @@ impl Server {
 pub fn router(app: Arc<dynamodb::App>) -> Router {
     Router::new()
         .route("/", post(dynamodb::handle).fallback(|| async { http::front::not_found() }))
+        // DynamoDB ignores the path: a POST here is still one of its calls.
+        .route("/metrics", axum::routing::get(metrics::serve).fallback(http::front::fallback))
+        .route("/tidepool/cost", axum::routing::get(cost::serve))
         .merge(lambda::api::routes())
         .fallback(http::front::fallback)
         .layer(axum::middleware::from_fn_with_state(app.clone(), http::front::front))
@@ -193,7 +201,10 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
         app.s3_dir = dir.clone();
     }
     app.auth = config.auth.clone();
-    app.capacity = capacity::Limiter::new(&config.region, config.capacity);
+    app.capacity = capacity::Limiter::new(&config.region, config.capacity, app.metrics.clone());
+    if let Some(p) = &config.prices {
+        app.prices = p.clone();
+    }
     if config.encryption.is_some() && config.s3_dir.is_none() && config.data_dir.is_some() {
         tracing::warn!(
             s3_dir = %app.s3_dir.display(),

@@ -173,6 +173,10 @@ enum Command {
         /// per-key limits, as on DynamoDB (README, "Capacity and throttling").
         #[arg(long, default_value = "report", env = "TIDEPOOL_CAPACITY")]
         capacity: tidepool::capacity::Mode,
+        /// The cost meter's price table (TOML, the keys of the shipped
+        /// us-east-1 table; README, "What will this cost?").
+        #[arg(long, env = "TIDEPOOL_PRICES")]
+        prices: Option<PathBuf>,
     },
     /// Apply a manifest (tables, functions, mappings) to a running server;
     /// code files are read here and uploaded.
@@ -201,6 +205,16 @@ enum Command {
     },
     /// List the deployed functions.
     Functions {
+        #[command(flatten)]
+        endpoint: EndpointArg,
+    },
+    /// What each table's use since the server started would cost on
+    /// DynamoDB, a month of it at the observed rate, and the cheaper
+    /// capacity mode (README, "What will this cost?").
+    Cost {
+        /// Print the JSON of `GET /tidepool/cost` instead of the table.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         endpoint: EndpointArg,
     },
@@ -474,6 +488,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tls,
             encryption_key,
             capacity,
+            prices,
         } => {
             // Only the server logs: the client commands print their answers.
             init_server_log();
@@ -521,7 +536,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(path) => Some(tidepool_store::cipher::EncryptionKey::load(path).map_err(anyhow::Error::msg)?),
                 None => None,
             };
+            let prices = match &prices {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .with_context(|| format!("read the price table {}", path.display()))?;
+                    Some(tidepool::cost::Prices::parse(&text).map_err(anyhow::Error::msg)?)
+                }
+                None => None,
+            };
             let config = ServerConfig {
+                prices,
                 capacity,
                 encryption,
                 tls,
@@ -636,6 +660,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             cli::reset(&endpoint).await?
         }
         Command::Functions { endpoint } => cli::functions(&endpoint.parse()?).await?,
+        Command::Cost { json, endpoint } => cli::cost(&endpoint.parse()?, json).await?,
         Command::Mappings { endpoint } => cli::mappings(&endpoint.parse()?).await?,
         Command::Logs { function, follow, endpoint } => cli::logs(&function, follow, &endpoint.parse()?).await?,
         Command::Backup { table, name, endpoint } => {

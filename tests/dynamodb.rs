@@ -765,6 +765,23 @@ fn no_retry_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
     client_retrying(endpoint, aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
 }
 
+/// Makes provisioned table `name` (key `pk`) with `read` and `write` units.
+async fn create_provisioned(c: &aws_sdk_dynamodb::Client, name: &str, read: i64, write: i64) {
+    let throughput = aws_sdk_dynamodb::types::ProvisionedThroughput::builder()
+        .read_capacity_units(read)
+        .write_capacity_units(write)
+        .build()
+        .expect("throughput");
+    c.create_table()
+        .table_name(name)
+        .key_schema(key_elem("pk", KeyType::Hash))
+        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
+        .provisioned_throughput(throughput)
+        .send()
+        .await
+        .expect("create");
+}
+
 /// An item of exactly `units` write units (1 KB each): `pk` and a binary.
 fn item_of_units(pk: &str, units: usize) -> HashMap<String, AttributeValue> {
     // Size: "pk" + the key's bytes + "blob" + the binary's bytes.
@@ -896,23 +913,194 @@ async fn capacity_is_enforced_when_asked_and_sdk_retries_get_through() {
 async fn capacity_is_only_reported_by_default() {
     let h = harness().await;
     let c = no_retry_client(&h.server.endpoint());
-    c.create_table()
-        .table_name("tiny")
-        .key_schema(key_elem("pk", KeyType::Hash))
-        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
-        .provisioned_throughput(
-            aws_sdk_dynamodb::types::ProvisionedThroughput::builder()
-                .read_capacity_units(1)
-                .write_capacity_units(1)
-                .build()
-                .expect("throughput"),
-        )
-        .send()
-        .await
-        .expect("create");
+    create_provisioned(&c, "tiny", 1, 1).await;
     // 800 units on a table of 1 WCU (300 of burst): nothing is throttled.
     for i in 0..2 {
         c.put_item().table_name("tiny").set_item(Some(item_of_units(&format!("k{i}"), 400))).send().await.expect("put");
     }
     c.put_item().table_name("tiny").set_item(Some(item(&[("pk", s("x"))]))).send().await.expect("not throttled");
+}
+
+#[tokio::test]
+async fn metrics_count_what_the_requests_did() {
+    let h = harness().await;
+    let c = &h.client;
+    let endpoint = h.server.endpoint();
+    c.create_table()
+        .table_name("metered")
+        .key_schema(key_elem("pk", KeyType::Hash))
+        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
+        .attribute_definitions(attr_def("owner", ScalarAttributeType::S))
+        .billing_mode(BillingMode::PayPerRequest)
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("byOwner")
+                .key_schema(key_elem("owner", KeyType::Hash))
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()
+                .expect("index"),
+        )
+        .send()
+        .await
+        .expect("create");
+    // Three puts of about 520 bytes: a write unit each, and one each on the
+    // index that projects them.
+    for pk in ["a", "b", "c"] {
+        let it = item(&[("pk", s(pk)), ("owner", s("ann")), ("blob", AttributeValue::B(Blob::new(vec![1u8; 500])))]);
+        c.put_item().table_name("metered").set_item(Some(it)).send().await.expect("put");
+    }
+    // Reads: two eventually consistent (half a unit each), one strongly
+    // consistent (one unit), a Query of one partition (one item: half a
+    // unit) that returns it.
+    for pk in ["a", "b"] {
+        c.get_item().table_name("metered").key("pk", s(pk)).send().await.expect("get");
+    }
+    c.get_item().table_name("metered").key("pk", s("c")).consistent_read(true).send().await.expect("get");
+    let q = c
+        .query()
+        .table_name("metered")
+        .key_condition_expression("pk = :p")
+        .expression_attribute_values(":p", s("a"))
+        .send()
+        .await
+        .expect("query");
+    assert_eq!(q.count(), 1);
+    // A write whose condition fails (it found a 1-unit item), and a
+    // request on a table that does not exist.
+    let failed = c
+        .put_item()
+        .table_name("metered")
+        .item("pk", s("a"))
+        .condition_expression("attribute_not_exists(pk)")
+        .send()
+        .await;
+    assert_eq!(code(&failed.expect_err("exists")), "ConditionalCheckFailedException");
+    let missing = c.get_item().table_name("nothere").key("pk", s("a")).send().await;
+    assert_eq!(code(&missing.expect_err("missing")), "ResourceNotFoundException");
+
+    let m = common::scrape(&endpoint).await;
+    let get = |name: &str, labels: &str| -> f64 {
+        *m.get(&format!("{name}{labels}")).unwrap_or_else(|| panic!("no sample {name}{labels} in {m:?}"))
+    };
+    let table = r#"{"table_name":"metered"}"#;
+    assert_eq!(get("aws_dynamodb_consumed_write_capacity_units_total", table), 4.0);
+    assert_eq!(
+        get(
+            "aws_dynamodb_consumed_write_capacity_units_total",
+            r#"{"global_secondary_index_name":"byOwner","table_name":"metered"}"#
+        ),
+        3.0
+    );
+    assert_eq!(get("aws_dynamodb_consumed_read_capacity_units_total", table), 2.5);
+    let op = |o: &str| format!(r#"{{"operation":"{o}","table_name":"metered"}}"#);
+    assert_eq!(get("aws_dynamodb_successful_request_latency_count", &op("PutItem")), 3.0);
+    assert_eq!(get("aws_dynamodb_successful_request_latency_count", &op("GetItem")), 3.0);
+    assert!(get("aws_dynamodb_successful_request_latency_sum", &op("GetItem")) > 0.0);
+    assert_eq!(get("aws_dynamodb_returned_item_count_total", &op("Query")), 1.0);
+    assert_eq!(get("aws_dynamodb_conditional_check_failed_requests_total", table), 1.0);
+    assert_eq!(get("aws_dynamodb_user_errors_total", "{}"), 1.0);
+    assert!(!m.keys().any(|k| k.contains("nothere")), "a missing table is not a metric");
+    // Counters are typed as such (the parser names a family without
+    // `_total`), latencies as summaries.
+    assert!(m.contains_key("TYPE aws_dynamodb_consumed_read_capacity_units counter"), "{m:?}");
+    assert!(m.contains_key("TYPE aws_dynamodb_successful_request_latency summary"), "{m:?}");
+
+    // PartiQL is counted too: a SELECT of one item, strongly consistent.
+    c.execute_statement()
+        .statement(r#"SELECT * FROM "metered" WHERE pk = 'b'"#)
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("select");
+    let m = common::scrape(&endpoint).await;
+    assert_eq!(m[&format!("aws_dynamodb_consumed_read_capacity_units_total{table}")], 3.5);
+    assert_eq!(m[&format!("aws_dynamodb_returned_item_count_total{}", op("ExecuteStatement"))], 1.0);
+    assert_eq!(m[&format!("aws_dynamodb_successful_request_latency_count{}", op("ExecuteStatement"))], 1.0);
+}
+
+/// `GET path` on the server, its JSON body.
+async fn get_json(endpoint: &str, path: &str) -> serde_json::Value {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = endpoint.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.expect("read");
+    let text = String::from_utf8(buf).expect("utf-8");
+    let (head, body) = text.split_once("\r\n\r\n").expect("a response");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    serde_json::from_str(body).expect("json")
+}
+
+#[tokio::test]
+async fn the_cost_meter_prices_a_known_workload_in_both_modes() {
+    let h = harness().await;
+    let c = &h.client;
+    let endpoint = h.server.endpoint();
+    c.create_table()
+        .table_name("ondemand")
+        .key_schema(key_elem("pk", KeyType::Hash))
+        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("create");
+    create_provisioned(c, "provisioned", 5, 3).await;
+    // 20 writes of 3 units, 10 strongly consistent reads of 1 unit.
+    for i in 0..20 {
+        let it = item_of_units(&format!("k{i}"), 3);
+        c.put_item().table_name("ondemand").set_item(Some(it.clone())).send().await.expect("put");
+        c.put_item().table_name("provisioned").set_item(Some(it)).send().await.expect("put");
+    }
+    for i in 0..10 {
+        c.get_item()
+            .table_name("ondemand")
+            .key("pk", s(&format!("k{i}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("get");
+    }
+    let bill = get_json(&endpoint, "/tidepool/cost").await;
+    let table = |name: &str| {
+        bill["Tables"].as_array().expect("tables").iter().find(|t| t["TableName"] == name).cloned().expect(name)
+    };
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 + 1e-9 * b.abs();
+    let od = table("ondemand");
+    assert_eq!(od["ConsumedWriteUnits"], 60.0);
+    assert_eq!(od["ConsumedReadUnits"], 10.0);
+    // Prices since 2024-11-01: $0.625 a million writes, $0.125 reads.
+    assert!(close(od["CostSoFar"]["writes"].as_f64().unwrap(), 60.0 / 1e6 * 0.625), "{od}");
+    assert!(close(od["CostSoFar"]["reads"].as_f64().unwrap(), 10.0 / 1e6 * 0.125), "{od}");
+    // Storage: the items and 100 bytes each, $0.25 a GB-month, for the
+    // seconds metered.
+    let bytes = od["StorageBytes"].as_f64().unwrap();
+    assert_eq!(bytes, 20.0 * (3.0 * 1024.0 + 100.0));
+    let secs = od["MeteredSeconds"].as_f64().unwrap();
+    let storage = bytes / 1024f64.powi(3) * secs / 3600.0 / 730.0 * 0.25;
+    assert!(close(od["CostSoFar"]["storage"].as_f64().unwrap(), storage), "{od}");
+    // Provisioned: capacity-hours, used or not.
+    let pr = table("provisioned");
+    let secs = pr["MeteredSeconds"].as_f64().unwrap();
+    assert!(close(pr["CostSoFar"]["reads"].as_f64().unwrap(), 5.0 * secs / 3600.0 * 0.00013), "{pr}");
+    assert!(close(pr["CostSoFar"]["writes"].as_f64().unwrap(), 3.0 * secs / 3600.0 * 0.00065), "{pr}");
+    assert!(close(pr["ProjectedMonthly"]["writes"].as_f64().unwrap(), 3.0 * 730.0 * 0.00065), "{pr}");
+    for t in [&od, &pr] {
+        let cheaper = t["ProjectedMonthlyRequests"]["Cheaper"].as_str().unwrap();
+        let (on_demand, provisioned) = (
+            t["ProjectedMonthlyRequests"]["OnDemand"].as_f64().unwrap(),
+            t["ProjectedMonthlyRequests"]["Provisioned"].as_f64().unwrap(),
+        );
+        assert_eq!(cheaper, if provisioned < on_demand { "PROVISIONED" } else { "PAY_PER_REQUEST" });
+    }
+    // The free tier (25 GB, 25 RCU, 25 WCU a month) covers the storage and
+    // the provisioned capacity: what is left of a month is the on-demand
+    // table's requests.
+    let requests =
+        od["ProjectedMonthly"]["reads"].as_f64().unwrap() + od["ProjectedMonthly"]["writes"].as_f64().unwrap();
+    assert!(close(bill["ProjectedMonthlyAfterFreeTier"].as_f64().unwrap(), requests), "{bill}");
+    // And the meter is in /metrics.
+    let m = common::scrape(&endpoint).await;
+    assert!(m.contains_key(r#"tidepool_dynamodb_cost_dollars{"table_name":"ondemand"}"#), "{m:?}");
 }

@@ -431,6 +431,17 @@ async fn reserved_concurrency_throttles() {
     client.delete_function_concurrency().function_name("echo").send().await.unwrap();
     let out = client.invoke().function_name("echo").send().await.unwrap();
     assert_eq!(out.status_code(), 200);
+
+    // CloudWatch's Lambda metrics, scraped by a Prometheus parser.
+    let m = common::scrape(&server.endpoint()).await;
+    let echo = r#"{"function_name":"echo"}"#;
+    let get = |name: &str| m.get(&format!("{name}{echo}")).copied();
+    assert_eq!(get("aws_lambda_invocations_total"), Some(1.0));
+    // Each of the SDK's attempts at the throttled invoke counts.
+    assert!(get("aws_lambda_throttles_total").is_some_and(|t| t >= 1.0), "{m:?}");
+    assert_eq!(get("aws_lambda_errors_total"), Some(0.0));
+    assert_eq!(get("aws_lambda_duration_count"), Some(1.0));
+    assert_eq!(get("aws_lambda_concurrent_executions"), Some(0.0));
     server.stop().await.unwrap();
 }
 

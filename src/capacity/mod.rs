@@ -396,9 +396,16 @@ impl State {
 }
 
 thread_local! {
-    /// Set while the server itself writes on a table's behalf (a
-    /// manifest's seed items): not the table's traffic, not metered.
+    /// Set while the server itself reads or writes on a table's behalf (a
+    /// manifest's seed items, the replay of an exactly-once handler's
+    /// writes staged and counted before): not the table's traffic, neither
+    /// throttled nor counted in the metrics.
     static UNMETERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the current thread's requests are outside capacity and metrics.
+pub fn is_unmetered() -> bool {
+    UNMETERED.with(std::cell::Cell::get)
 }
 
 /// Runs `f` with its requests outside every table's capacity.
@@ -424,13 +431,17 @@ pub struct Limiter {
     any_enforced: AtomicBool,
     clock: Arc<dyn Clock>,
     state: Mutex<State>,
+    /// Where consumed capacity is counted, enforced or not.
+    metrics: Arc<crate::metrics::Metrics>,
     /// Keys the hot-key map's hashes (random per server).
     hasher: std::collections::hash_map::RandomState,
 }
 
 impl Limiter {
-    pub fn new(region: &str, default: Mode) -> Limiter {
-        Limiter::with_clock(region, default, Arc::new(WallClock(Instant::now())))
+    pub fn new(region: &str, default: Mode, metrics: Arc<crate::metrics::Metrics>) -> Limiter {
+        let mut l = Limiter::with_clock(region, default, Arc::new(WallClock(Instant::now())));
+        l.metrics = metrics;
+        l
     }
 
     pub fn with_clock(region: &str, default: Mode, clock: Arc<dyn Clock>) -> Limiter {
@@ -441,6 +452,7 @@ impl Limiter {
             any_enforced: AtomicBool::new(default == Mode::Enforce),
             clock,
             state: Mutex::new(State::default()),
+            metrics: Default::default(),
             hasher: Default::default(),
         }
     }
@@ -550,8 +562,13 @@ impl Limiter {
 
     /// Charges what a request on `t` consumed: `units` of the table (or of
     /// the global index it read through), and `indexes`' units of each
-    /// index a write updated (a local index's are the table's).
+    /// index a write updated (a local index's are the table's). Counted in
+    /// the metrics whether enforced or not.
     pub fn charge(&self, access: Access, t: Target<'_>, units: f64, indexes: &[(String, bool, f64)]) {
+        if is_unmetered() {
+            return;
+        }
+        self.metrics.consumed(&t.def.name, access, units, indexes);
         if !self.enforces(t.def) {
             return;
         }

@@ -273,11 +273,12 @@ pub fn batch_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
     }
     let keys: Vec<Item> = if app.capacity.any() { ops.iter().map(|o| o.key.clone()).collect() } else { Vec::new() };
     let outcomes = app.write_many(ops, false)?;
-    for (((t, key), out), estimate) in tables.iter().zip(&keys).zip(&outcomes).zip(&estimates) {
-        if app.capacity.enforces(&t.def) {
-            let (units, indexes) = write_capacity(&t.def, out);
-            app.capacity.charge(Access::Write, Target::item(&t.def, key), units - estimate, &indexes);
-        }
+    for (i, (t, out)) in tables.iter().zip(&outcomes).enumerate() {
+        // Keys are kept only while a table is enforced (for its per-key
+        // limit); the metrics need the table alone.
+        let target = keys.get(i).map_or(Target::table(&t.def), |k| Target::item(&t.def, k));
+        let (units, indexes) = write_capacity(&t.def, out);
+        app.capacity.charge(Access::Write, target, units - estimates[i], &indexes);
     }
     let mut body = json!({"UnprocessedItems": unprocessed});
     let writes = tables.iter().map(|t| &t.def).zip(&outcomes);

@@ -437,6 +437,7 @@ pub fn describe_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
 pub fn delete_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let name = r.str("TableName")?;
     let handle = app.store.delete_table(name)?;
+    app.metrics.forget_table(name);
     tracing::info!(table = name, "table deleted");
     // DeleteTable describes less than DescribeTable: no creation time, key
     // schema, attribute definitions or indexes (the API reference's example;

@@ -112,15 +112,16 @@ pub fn write_capacity(def: &TableDef, out: &WriteOutcome) -> (f64, IndexUnits) {
     for idx in &def.indexes {
         let old_k = out.old.as_ref().and_then(|o| index_key(idx, &def.key_schema, o));
         let new_k = out.new.as_ref().and_then(|n| index_key(idx, &def.key_schema, n));
-        let proj = |i: &Option<Item>| i.as_ref().map_or(0, |i| item_size(&idx.project(i, &def.key_schema)));
+        let proj = |i: &Option<Item>| i.as_ref().map_or(0, |i| idx.projected_size(i, &def.key_schema));
         let units = match (&old_k, &new_k) {
             (None, None) => continue,
             // The index's entry stays put: it is written only if what the
             // index stores of the item changed (an identical overwrite, or
             // a change to attributes it does not project, costs it nothing).
             (Some(a), Some(b)) if a == b => {
-                let view = |i: &Option<Item>| i.as_ref().map(|i| idx.project(i, &def.key_schema));
-                if view(&out.old) == view(&out.new) {
+                if let (Some(o), Some(n)) = (&out.old, &out.new)
+                    && idx.same_projection(o, n, &def.key_schema)
+                {
                     continue;
                 }
                 write_units(proj(&out.new))
@@ -201,9 +202,11 @@ fn with_capacity(
     if metrics && let Some(m) = collection_metrics(def, out) {
         body.insert("ItemCollectionMetrics".into(), m);
     }
-    let (units, idx) = write_capacity(def, out);
-    if let Some(c) = cap.render(&def.name, units, &idx, Split::None) {
-        body.insert("ConsumedCapacity".into(), c);
+    if cap != Capacity::None {
+        let (units, idx) = write_capacity(def, out);
+        if let Some(c) = cap.render(&def.name, units, &idx, Split::None) {
+            body.insert("ConsumedCapacity".into(), c);
+        }
     }
     Json::Object(body)
 }

@@ -89,6 +89,10 @@ pub struct App {
     pub auth: Option<Arc<crate::http::auth::Auth>>,
     /// Tables' throughput limits (`--capacity`).
     pub capacity: crate::capacity::Limiter,
+    /// What CloudWatch would show (`GET /metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// The price table of the cost meter (`--prices`).
+    pub prices: crate::cost::Prices,
 }
 
 impl App {
@@ -102,11 +106,14 @@ impl App {
     ) -> anyhow::Result<Self> {
         let streams = crate::streams::StreamsApi::new(&store, iterator_lifetime)?;
         let s3_dir = store.path().join(DEFAULT_S3_DIR);
+        let metrics = Arc::new(crate::metrics::Metrics::default());
         Ok(App {
             store,
             s3_dir,
             auth: None,
-            capacity: crate::capacity::Limiter::new(&region, crate::capacity::Mode::Report),
+            capacity: crate::capacity::Limiter::new(&region, crate::capacity::Mode::Report, metrics.clone()),
+            metrics,
+            prices: crate::cost::Prices::shipped(),
             region,
             durability,
             tokens: Default::default(),
@@ -206,15 +213,17 @@ impl App {
         decide: impl FnOnce(Option<&Item>) -> tidepool_store::error::Result<Decision>,
     ) -> ApiResult<tidepool_store::error::Result<WriteOutcome>> {
         use crate::capacity::{Access, Target};
-        if !self.capacity.enforces(def) {
-            return Ok(self.write(&def.name, key, decide));
-        }
         let target = Target::item(def, key);
         self.capacity.admit(Access::Write, target)?;
         let found = std::cell::Cell::new(0usize);
         let result = self.write(&def.name, key, |cur| {
-            found.set(cur.map_or(0, tidepool_store::value::item_size));
-            decide(cur)
+            let decided = decide(cur);
+            // Measured only when the condition failed: this runs under the
+            // store's write lock.
+            if matches!(decided, Err(tidepool_store::StoreError::ConditionalCheckFailed { .. })) {
+                found.set(cur.map_or(0, tidepool_store::value::item_size));
+            }
+            decided
         });
         match &result {
             Ok(out) => {
@@ -306,7 +315,91 @@ pub fn is_operation(op: &str) -> bool {
 }
 
 pub fn dispatch(app: &App, op: &str, r: Req<'_>, host: &str) -> ApiResult<Reply> {
-    layer::serve(op, || run_operation(app, op, r, host))
+    let started = std::time::Instant::now();
+    let raw = r.0;
+    let result = layer::serve(op, || run_operation(app, op, r, host));
+    record(app, op, raw, &result, started.elapsed());
+    result
+}
+
+/// Counts a request in the metrics, under each table it named that exists.
+fn record(app: &App, op: &str, raw: &Map<String, Json>, result: &ApiResult<Reply>, took: std::time::Duration) {
+    use crate::metrics::Outcome;
+    let outcome = match result {
+        Ok(_) => Outcome::Success,
+        Err(e)
+            if e.kind.ends_with("#ProvisionedThroughputExceededException")
+                || e.kind.ends_with("#ThrottlingException") =>
+        {
+            Outcome::Throttled
+        }
+        Err(e) if e.status.is_server_error() => Outcome::SystemError,
+        Err(e) if e.kind.ends_with("#ConditionalCheckFailedException") => Outcome::ConditionFailed,
+        // A cancelled transaction, by its reasons: throttled, a condition
+        // that did not hold, or another fault.
+        Err(e) if e.kind.ends_with("#TransactionCanceledException") => {
+            let codes: Vec<&str> = e
+                .extra
+                .get("CancellationReasons")
+                .and_then(Json::as_array)
+                .map(|l| l.iter().filter_map(|r| r.get("Code").and_then(Json::as_str)).collect())
+                .unwrap_or_default();
+            if codes.iter().any(|c| *c == "ThrottlingError" || *c == "ProvisionedThroughputExceeded") {
+                Outcome::Throttled
+            } else if codes.contains(&"ConditionalCheckFailed") {
+                Outcome::ConditionFailed
+            } else {
+                Outcome::UserError
+            }
+        }
+        Err(_) => Outcome::UserError,
+    };
+    if !crate::metrics::DATA_OPERATIONS.contains(&op) {
+        app.metrics.request(op, &[], outcome, took);
+        return;
+    }
+    // PartiQL names its tables in its statements.
+    let statements: Vec<&str> = match op {
+        "ExecuteStatement" => raw.get("Statement").and_then(Json::as_str).into_iter().collect(),
+        "BatchExecuteStatement" | "ExecuteTransaction" => {
+            let member = if op == "ExecuteTransaction" { "TransactStatements" } else { "Statements" };
+            let list = raw.get(member).and_then(Json::as_array).map(Vec::as_slice).unwrap_or_default();
+            list.iter().filter_map(|s| s.get("Statement").and_then(Json::as_str)).collect()
+        }
+        _ => Vec::new(),
+    };
+    let mut parsed: Vec<String> = Vec::new();
+    for text in statements {
+        if let Ok(stmt) = tidepool_store::partiql::parse(text)
+            && !parsed.iter().any(|n| n == stmt.table())
+        {
+            parsed.push(stmt.table().to_string());
+        }
+    }
+    let mut names: Vec<&str> = parsed.iter().map(String::as_str).collect();
+    match raw.get("TableName").and_then(Json::as_str) {
+        Some(name) => names.push(name),
+        None => {
+            if let Some(Json::Object(items)) = raw.get("RequestItems") {
+                names.extend(items.keys().map(String::as_str));
+            }
+            if let Some(Json::Array(list)) = raw.get("TransactItems") {
+                for action in list.iter().filter_map(Json::as_object) {
+                    let name = action.values().find_map(|a| a.get("TableName").and_then(Json::as_str));
+                    if let Some(n) = name.filter(|n| !names.contains(n)) {
+                        names.push(n);
+                    }
+                }
+            }
+        }
+    }
+    // Only tables that exist: a request naming a missing one counts as the
+    // account's user error alone, and names never grow the metrics.
+    // (A PartiQL batch succeeds with members on missing tables.)
+    if outcome != Outcome::Success || !parsed.is_empty() {
+        names.retain(|n| app.store.table(n).is_ok());
+    }
+    app.metrics.request(op, &names, outcome, took);
 }
 
 fn run_operation(app: &App, op: &str, r: Req<'_>, host: &str) -> ApiResult<Reply> {
@@ -636,6 +729,7 @@ async fn handle_json(
     if let Some(principal) = caller.as_ref().map(|c| &c.principal).filter(|p| p.policies.is_some()) {
         let checks = access::checks(&app, &op, &map, streams);
         if let Err(denied) = principal.authorize(checks, &app.region) {
+            app.metrics.user_error();
             return ApiError::new(StatusCode::BAD_REQUEST, "AccessDeniedException", denied.message).into_response();
         }
     }

@@ -288,6 +288,8 @@ impl SelectRead<'_> {
             Some(i) => Source::Index(i),
             None => Source::Table,
         };
+        let target = crate::capacity::Target { def, index, partition: None };
+        app.capacity.admit(crate::capacity::Access::Read, target)?;
         let resume = match next_token {
             Some(t) => decode_token(t, fingerprint)?,
             None => Resume { hash: 0, key: None },
@@ -371,6 +373,10 @@ impl SelectRead<'_> {
             ),
             None => (units, vec![]),
         };
+        app.capacity.charge(crate::capacity::Access::Read, target, table_units, &idx);
+        if let Some(Json::Array(items)) = body.get("Items") {
+            app.metrics.returned(&def.name, "ExecuteStatement", items.len());
+        }
         if let Some(c) = self.cap.render(&def.name, table_units, &idx, Split::None) {
             body.insert("ConsumedCapacity".into(), c);
         }
@@ -486,8 +492,14 @@ pub fn batch_execute_statement(app: &App, r: Req<'_>) -> ApiResult<Json> {
                     return Err(ApiError::validation("Only single item select is supported"));
                 };
                 let item = app.store.get_item(&table, key)?;
-                consumed.entry(table.def.name.clone()).or_default().0 +=
-                    read_units(item.as_ref().map_or(0, item_size), consistent);
+                let units = read_units(item.as_ref().map_or(0, item_size), consistent);
+                app.capacity.charge(
+                    crate::capacity::Access::Read,
+                    crate::capacity::Target::item(&table.def, key),
+                    units,
+                    &[],
+                );
+                consumed.entry(table.def.name.clone()).or_default().0 += units;
                 let mut out = Map::new();
                 out.insert("TableName".into(), json!(table.def.name));
                 if let Some(i) = item {
@@ -500,6 +512,8 @@ pub fn batch_execute_statement(app: &App, r: Req<'_>) -> ApiResult<Json> {
                 match app.write(&name, &w.key, w.decide) {
                     Ok(out) => {
                         let (units, idx) = write_capacity(&w.table.def, &out);
+                        let target = crate::capacity::Target::table(&w.table.def);
+                        app.capacity.charge(crate::capacity::Access::Write, target, units, &idx);
                         let e = consumed.entry(name.clone()).or_default();
                         e.0 += units;
                         e.1.extend(idx);
@@ -608,6 +622,9 @@ pub fn execute_transaction(app: &App, r: Req<'_>) -> ApiResult<Json> {
     {
         app.partiql_tokens.remember(t, hash, super::transact::replay_units(&tables, &outcomes));
     }
+    for (t, out) in tables.iter().zip(&outcomes) {
+        super::transact::charge_transactional_write(app, t, None, out);
+    }
     let mut body = Map::new();
     body.insert("Responses".into(), Json::Array(Vec::new()));
     if let Some(list) = super::transact::transact_write_capacity(cap, &tables, &outcomes) {
@@ -638,9 +655,10 @@ fn transact_reads(app: &App, planned: Vec<(Arc<TableHandle>, Plan)>, cap: Capaci
         .iter()
         .zip(&plans)
         .zip(&reads)
-        .map(|((item, plan), (t, _))| {
-            *per_table.entry(t.def.name.clone()).or_default() +=
-                2.0 * read_units(item.as_ref().map_or(0, item_size), true);
+        .map(|((item, plan), (t, key))| {
+            let units = 2.0 * read_units(item.as_ref().map_or(0, item_size), true);
+            app.capacity.charge(crate::capacity::Access::Read, crate::capacity::Target::item(&t.def, key), units, &[]);
+            *per_table.entry(t.def.name.clone()).or_default() += units;
             match item {
                 Some(i) => json!({"Item": item_to_json(&plan.project(i))}),
                 None => json!({}),

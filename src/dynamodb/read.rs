@@ -198,12 +198,12 @@ impl ReadRequest<'_> {
         Target { def: &self.table.def, index: self.index, partition }
     }
 
-    /// Charges what `page` consumed ([`crate::capacity`]).
-    fn charge(&self, app: &App, target: Target<'_>, page: &Page) {
-        if app.capacity.enforces(&self.table.def) {
-            let (units, indexes) = self.consumed(page);
-            app.capacity.charge(Access::Read, target, units, &indexes);
-        }
+    /// Charges what `page` consumed ([`crate::capacity`]) and counts the
+    /// items it returns.
+    fn charge(&self, app: &App, op: &str, target: Target<'_>, page: &Page) {
+        let (units, indexes) = self.consumed(page);
+        app.capacity.charge(Access::Read, target, units, &indexes);
+        app.metrics.returned(&self.table.def.name, op, page.items.len());
     }
 
     /// The answer, written without building a JSON tree (pages run to
@@ -291,7 +291,7 @@ pub fn query(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
         forward,
         &req.params(&filter),
     )?;
-    req.charge(app, target, &page);
+    req.charge(app, "Query", target, &page);
     Ok(req.respond(page))
 }
 
@@ -345,7 +345,7 @@ pub fn scan(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
     let target = req.target(None);
     app.capacity.admit(Access::Read, target)?;
     let page = app.store.scan(&table, req.source(), segment, &req.params(&filter))?;
-    req.charge(app, target, &page);
+    req.charge(app, "Scan", target, &page);
     Ok(req.respond(page))
 }
 

@@ -362,17 +362,8 @@ pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let keys: Vec<Item> = if app.capacity.any() { ops.iter().map(|o| o.key.clone()).collect() } else { Vec::new() };
     admit_all(app, Access::Write, tables.iter().zip(&keys))?;
     let outcomes = app.write_many(ops, true)?;
-    for ((t, key), out) in tables.iter().zip(&keys).zip(&outcomes) {
-        if app.capacity.enforces(&t.def) {
-            // Transactional writes cost twice the units of plain ones.
-            let (units, indexes) = if out.old.is_none() && out.new.is_none() {
-                (write_units(0), vec![])
-            } else {
-                write_capacity(&t.def, out)
-            };
-            let indexes: IndexUnits = indexes.into_iter().map(|(n, g, u)| (n, g, 2.0 * u)).collect();
-            app.capacity.charge(Access::Write, Target::item(&t.def, key), 2.0 * units, &indexes);
-        }
+    for (i, (t, out)) in tables.iter().zip(&outcomes).enumerate() {
+        charge_transactional_write(app, t, keys.get(i), out);
     }
     if let Some(t) = token
         && !super::staging()
@@ -388,6 +379,17 @@ pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
         body.insert("ItemCollectionMetrics".into(), m);
     }
     Ok(Json::Object(body))
+}
+
+/// Charges a transaction's write of `key` (when known, for its per-key
+/// limit) on `t`: twice the units of a plain write, a condition check one
+/// unit's worth.
+pub(crate) fn charge_transactional_write(app: &App, t: &Arc<TableHandle>, key: Option<&Item>, out: &WriteOutcome) {
+    let (units, indexes) =
+        if out.old.is_none() && out.new.is_none() { (write_units(0), vec![]) } else { write_capacity(&t.def, out) };
+    let indexes: IndexUnits = indexes.into_iter().map(|(n, g, u)| (n, g, 2.0 * u)).collect();
+    let target = key.map_or(Target::table(&t.def), |k| Target::item(&t.def, k));
+    app.capacity.charge(Access::Write, target, 2.0 * units, &indexes);
 }
 
 /// Admits each action of a transaction within its table's capacity
@@ -470,11 +472,9 @@ pub fn transact_get(app: &App, r: Req<'_>) -> ApiResult<Json> {
     admit_all(app, Access::Read, reads.iter().map(|(t, k)| (t, k)))?;
     let items = app.store.get_items_consistent(&reads)?;
     for (item, (t, key)) in items.iter().zip(&reads) {
-        if app.capacity.enforces(&t.def) {
-            let size = item.as_ref().map_or(0, tidepool_store::value::item_size);
-            let units = 2.0 * super::expr::read_units(size, true);
-            app.capacity.charge(Access::Read, Target::item(&t.def, key), units, &[]);
-        }
+        let size = item.as_ref().map_or(0, tidepool_store::value::item_size);
+        let units = 2.0 * super::expr::read_units(size, true);
+        app.capacity.charge(Access::Read, Target::item(&t.def, key), units, &[]);
     }
     let mut per_table: BTreeMap<String, f64> = BTreeMap::new();
     let responses: Vec<Json> = items

@@ -276,7 +276,7 @@ fn api_of(path: &str) -> Api {
         && b[1..5].iter().chain(&b[6..8]).chain(&b[9..11]).all(u8::is_ascii_digit);
     if dated {
         Api::Lambda
-    } else if path == "/tidepool" || path.starts_with("/tidepool/") {
+    } else if path == "/tidepool" || path.starts_with("/tidepool/") || path == "/metrics" {
         Api::Tidepool
     } else {
         Api::DynamoDb

@@ -52,6 +52,7 @@ pub fn check(method: &str, path: &str, query: &HashMap<String, String>, body: &[
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     let function = |name: &str| function_arn(&percent_decode(name), query.get("Qualifier").map(String::as_str), region);
     let (action, resource): (&str, String) = match (method, segs.as_slice()) {
+        (_, ["metrics"]) => return Check::new("tidepool:GetMetrics", "*"),
         (_, ["tidepool", rest @ ..]) => {
             let action = match (method, rest) {
                 (_, ["logs", ..]) => "ReadLogs",
@@ -65,6 +66,7 @@ pub fn check(method: &str, path: &str, query: &HashMap<String, String>, body: &[
                 (_, ["reset"]) => "Reset",
                 (_, ["progress", ..]) => "GetProgress",
                 (_, ["info"]) => "GetInfo",
+                (_, ["cost"]) => "GetCost",
                 _ => "Unknown",
             };
             return Check::new(format!("tidepool:{action}"), "*");

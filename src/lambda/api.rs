@@ -1176,6 +1176,7 @@ async fn delete_function(State(app): State<Arc<App>>, PathParam(raw): PathParam,
         lambda.registry.delete(&n)?;
         super::invoke_config::forget_function(&app2.store, &n).map_err(LambdaError::from)?;
         super::urls::forget(&app2.store, &n, None).map_err(LambdaError::from)?;
+        app2.metrics.forget_function(&n);
         Ok(())
     })
     .await?;
@@ -1413,10 +1414,14 @@ async fn invoke(
             Ok(resp)
         }
         _ => {
-            let permit = function.try_acquire().map_err(throttled)?;
+            let permit = function.try_acquire().map_err(|t| {
+                app.metrics.throttled(&name);
+                throttled(t)
+            })?;
             let logs = lambda.logs.clone();
             let (inv, lines) = blocking(move || {
                 let _reservation = reservation;
+                let _running = logs.running(&name);
                 let inv = function.invoke(permit, &event, InvokeOptions::new().chain_depth(depth));
                 let lines = logs.record(&name, &inv);
                 Ok((inv, lines))

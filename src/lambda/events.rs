@@ -442,6 +442,7 @@ async fn attempt_event(app: &Arc<App>, queued: &mut QueuedEvent, delays: [Durati
         let (logs, name, ev) = (lambda.logs.clone(), queued.function.clone(), event.clone());
         let options = InvokeOptions::new().request_id(queued.request_id.clone());
         let run = tokio::task::spawn_blocking(move || {
+            let _running = logs.running(&name);
             let inv = loaded.invoke(permit, &ev, options);
             logs.record(&name, &inv);
             inv

@@ -107,6 +107,8 @@ struct Inner {
 /// The logs of every function of a server.
 pub struct FunctionLogs {
     inner: Mutex<Inner>,
+    /// Where every invocation is counted (`GET /metrics`).
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// Bumped (to the next cursor) whenever lines are recorded; followers wait on it.
     changed: watch::Sender<u64>,
 }
@@ -149,7 +151,22 @@ pub fn tail_base64(lines: &[String]) -> String {
 
 impl FunctionLogs {
     pub fn new() -> Self {
-        FunctionLogs { inner: Mutex::new(Inner { functions: HashMap::new(), next: 1 }), changed: watch::channel(1).0 }
+        FunctionLogs::with_metrics(Default::default())
+    }
+
+    /// Logs that also count every invocation in `metrics`.
+    pub fn with_metrics(metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
+        FunctionLogs {
+            inner: Mutex::new(Inner { functions: HashMap::new(), next: 1 }),
+            metrics,
+            changed: watch::channel(1).0,
+        }
+    }
+
+    /// Counts an invocation of `function` as running (`ConcurrentExecutions`)
+    /// until the guard drops.
+    pub fn running(&self, function: &str) -> crate::metrics::Running {
+        self.metrics.running(function)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -160,6 +177,7 @@ impl FunctionLogs {
     /// Records invocation `inv` of `function`; returns its framed lines (for
     /// `LogType: Tail`).
     pub fn record(&self, function: &str, inv: &Invocation) -> Vec<String> {
+        self.metrics.invoked(function, inv);
         let lines = framed_lines(inv);
         let end = now_ms();
         let start = end.saturating_sub(inv.duration.as_millis() as u64);

@@ -199,6 +199,7 @@ impl Invoker for ByName {
                 options = options.bridge(d.clone());
             }
             let run = tokio::task::spawn_blocking(move || {
+                let _running = logs.running(&name);
                 let inv = function.invoke(permit, &request.event, options);
                 logs.record(&name, &inv);
                 inv
@@ -226,6 +227,7 @@ impl Lambda {
         endpoint: Option<String>,
     ) -> anyhow::Result<Lambda> {
         let cache = store.path().join("lambda").join("cache");
+        let metrics = app.upgrade().map(|a| a.metrics.clone()).unwrap_or_default();
         let bridge = Arc::new(ServerBridge::new(app.clone()));
         let mut config = RuntimeConfig::new(cache);
         config.endpoint = endpoint.clone();
@@ -253,7 +255,7 @@ impl Lambda {
             ),
             store: store.clone(),
             mappings: Mutex::new(mappings),
-            logs: Arc::new(logs::FunctionLogs::new()),
+            logs: Arc::new(logs::FunctionLogs::with_metrics(metrics)),
             events: events::EventQueue::new(),
             bodies: api::BodyBudgets::default(),
             schedules: schedule::Schedules::open(app, store, region)?,

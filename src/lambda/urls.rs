@@ -600,7 +600,10 @@ async fn invoke(
         .registry
         .resolve(&config.function, qualifier)
         .map_err(|_| message(StatusCode::FORBIDDEN, "Forbidden"))?;
-    let permit = function.try_acquire().map_err(|_| message(StatusCode::TOO_MANY_REQUESTS, "Rate Exceeded."))?;
+    let permit = function.try_acquire().map_err(|_| {
+        app.metrics.throttled(&config.function);
+        message(StatusCode::TOO_MANY_REQUESTS, "Rate Exceeded.")
+    })?;
     let (logs, name) = (lambda.logs.clone(), config.function.clone());
     let reservation = payload.reservation;
     let event = event.to_string();
@@ -612,6 +615,7 @@ async fn invoke(
     }
     let inv = tokio::task::spawn_blocking(move || {
         let _reservation = reservation;
+        let _running = logs.running(&name);
         let inv = function.invoke(permit, &event, InvokeOptions::new());
         logs.record(&name, &inv);
         inv

@@ -127,6 +127,36 @@ pub struct IndexDef {
 }
 
 impl IndexDef {
+    /// Whether this index stores attribute `name` of an item.
+    pub fn projects(&self, name: &str, table_keys: &KeySchema) -> bool {
+        match &self.projection {
+            Projection::All => true,
+            Projection::KeysOnly => table_keys.contains(name) || self.key_schema.contains(name),
+            Projection::Include(extra) => {
+                table_keys.contains(name) || self.key_schema.contains(name) || extra.iter().any(|e| e == name)
+            }
+        }
+    }
+
+    /// The size of [`IndexDef::project`]'s item, without making it.
+    pub fn projected_size(&self, item: &Item, table_keys: &KeySchema) -> usize {
+        crate::value::entries_size(
+            item.iter().filter(|(k, _)| self.projects(k, table_keys)).map(|(k, v)| (k.as_str(), v)),
+        )
+    }
+
+    /// Whether this index stores the same of `a` as of `b`, without
+    /// making either.
+    pub fn same_projection<'a>(&self, a: &'a Item, b: &'a Item, table_keys: &KeySchema) -> bool {
+        match &self.projection {
+            Projection::All => a == b,
+            _ => {
+                let view = |i: &'a Item| i.iter().filter(|(k, _)| self.projects(k, table_keys));
+                view(a).eq(view(b))
+            }
+        }
+    }
+
     /// The part of `item` this index stores: its projection plus the index
     /// and table keys.
     pub fn project(&self, item: &Item, table_keys: &KeySchema) -> Item {

@@ -167,3 +167,31 @@ pub fn lambda_client(endpoint: &str) -> aws_sdk_lambda::Client {
         .build();
     aws_sdk_lambda::Client::from_conf(conf)
 }
+
+/// `/metrics` scraped and parsed by the Prometheus client library's text
+/// parser: every sample as `name{labels as sorted JSON}` → value, and each
+/// family as `TYPE <name> <type>` → 1.
+pub async fn scrape(endpoint: &str) -> std::collections::HashMap<String, f64> {
+    let py = tools::python_with_prometheus_client();
+    let script = format!(
+        r#"
+import json, urllib.request
+from prometheus_client.parser import text_string_to_metric_families
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({{}}))
+text = opener.open("{endpoint}/metrics").read().decode()
+out = {{}}
+for family in text_string_to_metric_families(text):
+    out["TYPE " + family.name + " " + family.type] = 1.0
+    for s in family.samples:
+        out[s.name + json.dumps(s.labels, sort_keys=True, separators=(",", ":"))] = s.value
+print(json.dumps(out))
+"#
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(py).arg("-c").arg(script).output().expect("run python")
+    })
+    .await
+    .expect("join");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("samples")
+}

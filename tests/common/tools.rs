@@ -67,6 +67,20 @@ pub fn python_with_boto3() -> PathBuf {
     venv("boto3", BOTO3_VERSION, ready).join("bin").join("python")
 }
 
+/// The Prometheus client library installed from PyPI (its text parser).
+pub const PROMETHEUS_CLIENT_VERSION: &str = "0.26.0";
+
+/// A Python with `prometheus_client`, made once like [`python_with_boto3`].
+pub fn python_with_prometheus_client() -> PathBuf {
+    let ready = |root: &Path| {
+        Command::new(root.join("bin").join("python"))
+            .args(["-c", "import prometheus_client.parser"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    venv("prometheus_client", PROMETHEUS_CLIENT_VERSION, ready).join("bin").join("python")
+}
+
 /// A virtual environment under the target directory holding PyPI's
 /// `package` at `version`, made (once) unless `ready` says it is there.
 fn venv(package: &str, version: &str, ready: impl Fn(&Path) -> bool) -> PathBuf {
