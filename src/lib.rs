@@ -4,6 +4,7 @@
 //! the server's lifecycle. [`start`] runs a server in-process and returns
 //! its bound address, which is how the end-to-end tests embed it.
 
+pub mod autoscaling;
 pub mod bridge;
 pub mod build;
 pub mod capacity;
@@ -216,6 +217,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
         tracing::info!(users = a.users(), "authentication on: requests must be signed (SigV4)");
     }
     let app = Arc::new(app);
+    tokio::spawn(autoscaling::run(Arc::downgrade(&app)));
     dynamodb::export::fail_interrupted(&app);
     dynamodb::import::fail_interrupted(&app);
     let weak = Arc::downgrade(&app);

@@ -1104,3 +1104,94 @@ async fn the_cost_meter_prices_a_known_workload_in_both_modes() {
     let m = common::scrape(&endpoint).await;
     assert!(m.contains_key(r#"tidepool_dynamodb_cost_dollars{"table_name":"ondemand"}"#), "{m:?}");
 }
+
+/// `aws application-autoscaling` works unchanged against the server's
+/// port: a table's writes registered, a target tracking policy put,
+/// described, and both removed; a mistake gets the API's error.
+#[test]
+fn the_aws_cli_manages_auto_scaling() {
+    let cli = common::tools::aws_cli_v1();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let (mut server, endpoint) = common::spawn_server(&[std::ffi::OsStr::new("--data-dir"), data.as_os_str()]);
+    let aws = |args: &[&str]| -> (bool, serde_json::Value, String) {
+        let out = std::process::Command::new(&cli.path)
+            .arg("--endpoint-url")
+            .arg(&endpoint)
+            .args(["--output", "json"])
+            .args(args)
+            .env("HOME", dir.path())
+            .env("AWS_ACCESS_KEY_ID", "local")
+            .env("AWS_SECRET_ACCESS_KEY", "local")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_PAGER", "")
+            .env_remove("AWS_PROFILE")
+            .output()
+            .expect("run aws");
+        let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+        (out.status.success(), json, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let ok = |args: &[&str]| {
+        let (ok, json, err) = aws(args);
+        assert!(ok, "aws {args:?}: {err}");
+        json
+    };
+    ok(&[
+        "dynamodb",
+        "create-table",
+        "--table-name",
+        "Scaled",
+        "--attribute-definitions",
+        "AttributeName=pk,AttributeType=S",
+        "--key-schema",
+        "AttributeName=pk,KeyType=HASH",
+        "--provisioned-throughput",
+        "ReadCapacityUnits=5,WriteCapacityUnits=5",
+    ]);
+    let target = ["--service-namespace", "dynamodb", "--resource-id", "table/Scaled"];
+    let writes = ["--scalable-dimension", "dynamodb:table:WriteCapacityUnits"];
+    let (fine, _, err) =
+        aws(&[&["application-autoscaling", "put-scaling-policy", "--policy-name", "w"][..], &target, &writes].concat());
+    assert!(!fine && err.contains("ObjectNotFoundException"), "{err}");
+    let registered = ok(&[
+        &["application-autoscaling", "register-scalable-target"][..],
+        &target,
+        &writes,
+        &["--min-capacity", "10", "--max-capacity", "100"],
+    ]
+    .concat());
+    assert!(
+        registered["ScalableTargetARN"].as_str().is_some_and(|a| a.starts_with("arn:aws:application-autoscaling:"))
+    );
+    // The minimum applies at once.
+    let table = ok(&["dynamodb", "describe-table", "--table-name", "Scaled"]);
+    assert_eq!(table["Table"]["ProvisionedThroughput"]["WriteCapacityUnits"], 10);
+    let policy = ok(&[
+        &["application-autoscaling", "put-scaling-policy", "--policy-name", "writes", "--policy-type", "TargetTrackingScaling"][..],
+        &target,
+        &writes,
+        &[
+            "--target-tracking-scaling-policy-configuration",
+            r#"{"TargetValue":70.0,"PredefinedMetricSpecification":{"PredefinedMetricType":"DynamoDBWriteCapacityUtilization"},"ScaleOutCooldown":60,"ScaleInCooldown":60}"#,
+        ],
+    ]
+    .concat());
+    assert_eq!(policy["Alarms"].as_array().map(Vec::len), Some(2), "{policy}");
+    let targets = ok(&["application-autoscaling", "describe-scalable-targets", "--service-namespace", "dynamodb"]);
+    assert_eq!(targets["ScalableTargets"][0]["MaxCapacity"], 100, "{targets}");
+    let policies = ok(&["application-autoscaling", "describe-scaling-policies", "--service-namespace", "dynamodb"]);
+    let config = &policies["ScalingPolicies"][0]["TargetTrackingScalingPolicyConfiguration"];
+    assert_eq!(config["TargetValue"], 70.0, "{policies}");
+    let activities = ok(&["application-autoscaling", "describe-scaling-activities", "--service-namespace", "dynamodb"]);
+    assert_eq!(
+        activities["ScalingActivities"][0]["Description"], "Setting write capacity units to 10.",
+        "{activities}"
+    );
+    ok(&[&["application-autoscaling", "delete-scaling-policy", "--policy-name", "writes"][..], &target, &writes]
+        .concat());
+    ok(&[&["application-autoscaling", "deregister-scalable-target"][..], &target, &writes].concat());
+    let targets = ok(&["application-autoscaling", "describe-scalable-targets", "--service-namespace", "dynamodb"]);
+    assert_eq!(targets["ScalableTargets"], serde_json::json!([]));
+    let _ = server.kill();
+    let _ = server.wait();
+}

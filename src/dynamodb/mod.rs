@@ -93,6 +93,8 @@ pub struct App {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The price table of the cost meter (`--prices`).
     pub prices: crate::cost::Prices,
+    /// Application Auto Scaling's activities and controller state.
+    pub(crate) autoscaling: crate::autoscaling::AutoScaling,
 }
 
 impl App {
@@ -114,6 +116,7 @@ impl App {
             capacity: crate::capacity::Limiter::new(&region, crate::capacity::Mode::Report, metrics.clone()),
             metrics,
             prices: crate::cost::Prices::shipped(),
+            autoscaling: Default::default(),
             region,
             durability,
             tokens: Default::default(),
@@ -368,6 +371,17 @@ fn record(app: &App, op: &str, raw: &Map<String, Json>, result: &ApiResult<Reply
         }
         _ => Vec::new(),
     };
+    // The common case, one table named: no list to make.
+    if let Some(name) = raw.get("TableName").and_then(Json::as_str)
+        && statements.is_empty()
+    {
+        if outcome == Outcome::Success || app.store.table(name).is_ok() {
+            app.metrics.request(op, &[name], outcome, took);
+        } else {
+            app.metrics.request(op, &[], outcome, took);
+        }
+        return;
+    }
     let mut parsed: Vec<String> = Vec::new();
     for text in statements {
         if let Ok(stmt) = tidepool_store::partiql::parse(text)
@@ -636,12 +650,20 @@ pub async fn handle(
     if declared.is_some_and(|n| n > MAX_REQUEST_BYTES) {
         return too_large().into_response();
     }
-    if has_body && !plain_json && content_type.as_deref() != Some(CONTENT_TYPE) {
+    // Application Auto Scaling, on the same port, speaks JSON 1.1.
+    let scaling = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).is_some_and(|t| {
+        t.starts_with(crate::autoscaling::TARGET_API) && t[crate::autoscaling::TARGET_API.len()..].starts_with('.')
+    });
+    let json_1_1 = scaling && content_type.as_deref() == Some(crate::autoscaling::CONTENT_TYPE);
+    if has_body && !plain_json && !json_1_1 && content_type.as_deref() != Some(CONTENT_TYPE) {
         return crate::http::front::not_found();
     }
     let mut resp = handle_json(app, caller, headers, body).await;
     if plain_json && resp.headers().get(header::CONTENT_TYPE).is_some_and(|v| v == CONTENT_TYPE) {
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    if json_1_1 && resp.headers().get(header::CONTENT_TYPE).is_some_and(|v| v == CONTENT_TYPE) {
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(crate::autoscaling::CONTENT_TYPE));
     }
     resp.extensions_mut().insert(crate::http::front::DynamoReply);
     resp
@@ -716,9 +738,12 @@ async fn handle_json(
     };
     drop(body);
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let (streams, op) = match target.split_once('.') {
-        Some((TARGET_API, op)) if is_operation(op) => (false, op.to_string()),
-        Some((crate::streams::TARGET_API, op)) if crate::streams::is_operation(op) => (true, op.to_string()),
+    let (streams, scaling, op) = match target.split_once('.') {
+        Some((TARGET_API, op)) if is_operation(op) => (false, false, op.to_string()),
+        Some((crate::streams::TARGET_API, op)) if crate::streams::is_operation(op) => (true, false, op.to_string()),
+        Some((crate::autoscaling::TARGET_API, op)) if crate::autoscaling::OPERATIONS.contains(&op) => {
+            (false, true, op.to_string())
+        }
         _ => return ApiError::bare(StatusCode::BAD_REQUEST, "UnknownOperationException").into_response(),
     };
     let Some(Json::Object(map)) = json else {
@@ -727,17 +752,23 @@ async fn handle_json(
     // With authentication on, a caller with policies is authorized for
     // what the request asks before it is served.
     if let Some(principal) = caller.as_ref().map(|c| &c.principal).filter(|p| p.policies.is_some()) {
-        let checks = access::checks(&app, &op, &map, streams);
+        let checks = if scaling {
+            vec![crate::iam::Check::new(format!("application-autoscaling:{op}"), "*")]
+        } else {
+            access::checks(&app, &op, &map, streams)
+        };
         if let Err(denied) = principal.authorize(checks, &app.region) {
             app.metrics.user_error();
             return ApiError::new(StatusCode::BAD_REQUEST, "AccessDeniedException", denied.message).into_response();
         }
     }
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost:8000").to_string();
-    let writes = !streams && may_block(&op);
+    let writes = !streams && (scaling || may_block(&op));
     let off_workers = app.durability == Durability::Sync || writes;
     let run = move |app: &App| -> ApiResult<Reply> {
-        if streams {
+        if scaling {
+            crate::autoscaling::dispatch(app, &op, Req(&map)).map(Reply::Json)
+        } else if streams {
             crate::streams::dispatch(app, &op, Req(&map))
         } else {
             layer::deep_request(deep, || dispatch(app, &op, Req(&map), &host))

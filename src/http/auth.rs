@@ -339,7 +339,17 @@ async fn authenticate_for(
     api: Api,
     limit: Option<usize>,
 ) -> Result<(Request, Option<Reservation>), Response> {
+    // Application Auto Scaling shares DynamoDB's port and front end; its
+    // requests (and only they) sign for their own service.
+    let scaling = req
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.split_once('.').is_some_and(|(api, _)| api == crate::autoscaling::TARGET_API));
     let expect = match api {
+        Api::DynamoDb if scaling => {
+            Expect { region, services: &["application-autoscaling"], max_skew: DYNAMODB_MAX_SKEW, explain: true }
+        }
         Api::DynamoDb => Expect { region, services: &["dynamodb"], max_skew: DYNAMODB_MAX_SKEW, explain: true },
         Api::Lambda => Expect { region, services: &["lambda"], max_skew: LAMBDA_MAX_SKEW, explain: false },
         // The CLI signs `/tidepool` for `tidepool`; any tool that signs it

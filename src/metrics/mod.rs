@@ -11,8 +11,8 @@
 //! CloudWatch's `Average` is their ratio), and `ConcurrentExecutions` and
 //! `IteratorAge` gauges of the moment.
 //!
-//! Recording costs a request a read lock, a map lookup and a few atomic
-//! additions (BENCHMARKS.md).
+//! Recording costs a request a look in its thread's cache of the tables it
+//! counted last and a few atomic additions (BENCHMARKS.md).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -86,6 +86,10 @@ impl TableMetrics {
     }
 }
 
+/// A thread's cached table counters: the metrics' id, their generation
+/// when cached, the table's name, its counters.
+type Cached = (u64, u64, String, Arc<TableMetrics>);
+
 /// One function's counters.
 #[derive(Default)]
 pub struct FunctionMetrics {
@@ -110,6 +114,11 @@ impl FunctionMetrics {
 pub struct Metrics {
     /// When counting started (epoch seconds): the server's start.
     started: f64,
+    /// Bumped when a table's counters are forgotten (threads' caches).
+    generation: AtomicU64,
+    /// This server's metrics among others of the process (threads' caches
+    /// tell them apart; an address may be reused by a later server).
+    id: u64,
     tables: RwLock<HashMap<String, Arc<TableMetrics>>>,
     functions: RwLock<HashMap<String, Arc<FunctionMetrics>>>,
     user_errors: AtomicU64,
@@ -119,7 +128,15 @@ impl Default for Metrics {
     fn default() -> Self {
         let started =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
-        Metrics { started, tables: Default::default(), functions: Default::default(), user_errors: Default::default() }
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        Metrics {
+            started,
+            generation: AtomicU64::new(0),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            tables: Default::default(),
+            functions: Default::default(),
+            user_errors: Default::default(),
+        }
     }
 }
 
@@ -150,10 +167,47 @@ impl Metrics {
         Some(tables.entry(name.to_string()).or_default().clone())
     }
 
+    /// Runs `f` on table `name`'s counters, found through this thread's
+    /// cache of the last few tables it counted: the request path takes no
+    /// lock and touches no shared reference count in the common case. A
+    /// forgotten table bumps [`Metrics::generation`], which empties every
+    /// cache at its next use.
+    fn with_table(&self, name: &str, f: impl FnOnce(&TableMetrics)) {
+        thread_local! {
+            static CACHE: std::cell::RefCell<Vec<Cached>> =
+                const { std::cell::RefCell::new(Vec::new()) };
+        }
+        /// Tables a thread keeps at hand.
+        const CACHED: usize = 8;
+        let me = self.id;
+        let generation = self.generation.load(Ordering::Acquire);
+        let mut f = Some(f);
+        CACHE.with(|c| {
+            let mut c = c.borrow_mut();
+            c.retain(|(m, g, _, _)| *m != me || *g == generation);
+            if let Some((_, _, _, t)) = c.iter().find(|(m, _, n, _)| *m == me && n == name)
+                && let Some(f) = f.take()
+            {
+                f(t);
+            }
+        });
+        let Some(f) = f else { return };
+        let Some(t) = self.table(name) else { return };
+        f(&t);
+        CACHE.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.len() >= CACHED {
+                c.remove(0);
+            }
+            c.push((me, generation, name.to_string(), t));
+        });
+    }
+
     /// Forgets a deleted table's counters (so churn of tables does not
     /// fill [`MAX_METERED_TABLES`]).
     pub fn forget_table(&self, name: &str) {
         self.tables.write().unwrap_or_else(|e| e.into_inner()).remove(name);
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Forgets a deleted function's counters.
@@ -178,7 +232,10 @@ impl Metrics {
     /// each index (`global` ones counted apart; a local index's are the
     /// table's, as CloudWatch reports them).
     pub fn consumed(&self, table: &str, access: Access, units: f64, indexes: &[(String, bool, f64)]) {
-        let Some(t) = self.table(table) else { return };
+        self.with_table(table, |t| Self::count_consumed(t, access, units, indexes));
+    }
+
+    fn count_consumed(t: &TableMetrics, access: Access, units: f64, indexes: &[(String, bool, f64)]) {
         let local: f64 = indexes.iter().filter(|(_, g, _)| !g).map(|(_, _, u)| u).sum();
         let counter = match access {
             Access::Read => &t.read_half_units,
@@ -202,8 +259,10 @@ impl Metrics {
         if crate::capacity::is_unmetered() {
             return;
         }
-        if let (Some(t), Some(i)) = (self.table(table), op_index(op)) {
-            t.ops[i].returned_items.fetch_add(items as u64, Ordering::Relaxed);
+        if let Some(i) = op_index(op) {
+            self.with_table(table, |t| {
+                t.ops[i].returned_items.fetch_add(items as u64, Ordering::Relaxed);
+            });
         }
     }
 
@@ -220,18 +279,25 @@ impl Metrics {
         }
         let Some(i) = op_index(op) else { return };
         for name in tables {
-            let Some(t) = self.table(name) else { continue };
-            let m = &t.ops[i];
-            match outcome {
-                Outcome::Success => {
-                    m.successes.fetch_add(1, Ordering::Relaxed);
-                    m.latency_us.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+            self.with_table(name, |t| {
+                let m = &t.ops[i];
+                match outcome {
+                    Outcome::Success => {
+                        m.successes.fetch_add(1, Ordering::Relaxed);
+                        m.latency_us.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+                    }
+                    Outcome::Throttled => {
+                        m.throttled.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Outcome::ConditionFailed => {
+                        m.condition_failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Outcome::SystemError => {
+                        m.system_errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Outcome::UserError => {}
                 }
-                Outcome::Throttled => drop(m.throttled.fetch_add(1, Ordering::Relaxed)),
-                Outcome::ConditionFailed => drop(m.condition_failed.fetch_add(1, Ordering::Relaxed)),
-                Outcome::SystemError => drop(m.system_errors.fetch_add(1, Ordering::Relaxed)),
-                Outcome::UserError => {}
-            }
+            });
         }
     }
 
