@@ -1153,19 +1153,7 @@ fn the_aws_cli_backs_up_exports_and_imports() {
     let data = dir.path().join("data");
     let (mut server, endpoint) = common::spawn_server(&[OsStr::new("--data-dir"), data.as_os_str()]);
     let aws = |args: &[&str]| -> serde_json::Value {
-        let out = std::process::Command::new(&cli.path)
-            .arg("--endpoint-url")
-            .arg(&endpoint)
-            .args(["--output", "json", "dynamodb"])
-            .args(args)
-            .env("HOME", dir.path())
-            .env("AWS_ACCESS_KEY_ID", "local")
-            .env("AWS_SECRET_ACCESS_KEY", "local")
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env("AWS_PAGER", "")
-            .env_remove("AWS_PROFILE")
-            .output()
-            .expect("run aws");
+        let out = cli.command(&endpoint, dir.path()).arg("dynamodb").args(args).output().expect("run aws");
         assert!(out.status.success(), "aws {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
     };

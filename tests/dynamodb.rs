@@ -1115,19 +1115,7 @@ fn the_aws_cli_manages_auto_scaling() {
     let data = dir.path().join("data");
     let (mut server, endpoint) = common::spawn_server(&[std::ffi::OsStr::new("--data-dir"), data.as_os_str()]);
     let aws = |args: &[&str]| -> (bool, serde_json::Value, String) {
-        let out = std::process::Command::new(&cli.path)
-            .arg("--endpoint-url")
-            .arg(&endpoint)
-            .args(["--output", "json"])
-            .args(args)
-            .env("HOME", dir.path())
-            .env("AWS_ACCESS_KEY_ID", "local")
-            .env("AWS_SECRET_ACCESS_KEY", "local")
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env("AWS_PAGER", "")
-            .env_remove("AWS_PROFILE")
-            .output()
-            .expect("run aws");
+        let out = cli.command(&endpoint, dir.path()).args(args).output().expect("run aws");
         let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
         (out.status.success(), json, String::from_utf8_lossy(&out.stderr).into_owned())
     };

@@ -18,6 +18,24 @@ pub struct AwsCli {
     pub major: u32,
 }
 
+impl AwsCli {
+    /// `aws --endpoint-url <endpoint> --output json` with local
+    /// credentials, us-east-1, no pager or profile, `HOME` in `home`.
+    pub fn command(&self, endpoint: &str, home: &Path) -> Command {
+        let mut c = Command::new(&self.path);
+        c.arg("--endpoint-url")
+            .arg(endpoint)
+            .args(["--output", "json"])
+            .env("HOME", home)
+            .env("AWS_ACCESS_KEY_ID", "local")
+            .env("AWS_SECRET_ACCESS_KEY", "local")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_PAGER", "")
+            .env_remove("AWS_PROFILE");
+        c
+    }
+}
+
 /// The major version `aws --version` reports (`aws-cli/2.9.19 …`).
 fn major_version(path: &Path) -> Option<u32> {
     let out = Command::new(path).arg("--version").output().ok()?;
