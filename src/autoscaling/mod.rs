@@ -163,6 +163,13 @@ fn not_found(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "ObjectNotFoundException", message)
 }
 
+/// The error of a request naming a target not registered.
+fn no_target(resource: &str, dimension: &str) -> ApiError {
+    not_found(format!(
+        "No scalable target registered for service namespace: dynamodb, resource ID: {resource}, scalable dimension: {dimension}"
+    ))
+}
+
 fn key(prefix: &str, dimension: &str, resource: &str, policy: Option<&str>) -> Vec<u8> {
     let mut k = format!("{prefix}{dimension}/{resource}");
     if let Some(p) = policy {
@@ -480,9 +487,7 @@ fn deregister(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let dimension = r.str("ScalableDimension")?;
     parse_resource(resource, dimension)?;
     if app.target(dimension, resource)?.is_none() {
-        return Err(not_found(format!(
-            "No scalable target registered for service namespace: dynamodb, resource ID: {resource}, scalable dimension: {dimension}"
-        )));
+        return Err(no_target(resource, dimension));
     }
     let mut entries = vec![(key(TARGET_PREFIX, dimension, resource, None), None)];
     for p in app.policies()?.into_iter().filter(|p| p.resource_id == resource && p.dimension == dimension) {
@@ -525,9 +530,7 @@ fn put_policy(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let dimension = r.str("ScalableDimension")?.to_string();
     let (_, _, reads) = parse_resource(&resource, &dimension)?;
     if app.target(&dimension, &resource)?.is_none() {
-        return Err(not_found(format!(
-            "No scalable target registered for service namespace: dynamodb, resource ID: {resource}, scalable dimension: {dimension}"
-        )));
+        return Err(no_target(&resource, &dimension));
     }
     match r.str_opt("PolicyType")? {
         None | Some("TargetTrackingScaling") => {}

@@ -157,14 +157,7 @@ impl Metrics {
     /// The counters of table `name`, made on first use (`None` past
     /// [`MAX_METERED_TABLES`]).
     pub fn table(&self, name: &str) -> Option<Arc<TableMetrics>> {
-        if let Some(t) = self.tables.read().unwrap_or_else(|e| e.into_inner()).get(name) {
-            return Some(t.clone());
-        }
-        let mut tables = self.tables.write().unwrap_or_else(|e| e.into_inner());
-        if !tables.contains_key(name) && tables.len() >= MAX_METERED_TABLES {
-            return None;
-        }
-        Some(tables.entry(name.to_string()).or_default().clone())
+        counters(&self.tables, name, MAX_METERED_TABLES)
     }
 
     /// Runs `f` on table `name`'s counters, found through this thread's
@@ -222,10 +215,7 @@ impl Metrics {
 
     /// The tables with counters.
     pub fn tables(&self) -> Vec<(String, Arc<TableMetrics>)> {
-        let t = self.tables.read().unwrap_or_else(|e| e.into_inner());
-        let mut v: Vec<_> = t.iter().map(|(n, m)| (n.clone(), m.clone())).collect();
-        v.sort_by(|a, b| a.0.cmp(&b.0));
-        v
+        sorted(&self.tables)
     }
 
     /// Capacity consumed on `table`: `units` of the table itself, and of
@@ -303,22 +293,12 @@ impl Metrics {
 
     /// The counters of function `name`, made on first use.
     pub fn function(&self, name: &str) -> Option<Arc<FunctionMetrics>> {
-        if let Some(f) = self.functions.read().unwrap_or_else(|e| e.into_inner()).get(name) {
-            return Some(f.clone());
-        }
-        let mut functions = self.functions.write().unwrap_or_else(|e| e.into_inner());
-        if !functions.contains_key(name) && functions.len() >= MAX_METERED_FUNCTIONS {
-            return None;
-        }
-        Some(functions.entry(name.to_string()).or_default().clone())
+        counters(&self.functions, name, MAX_METERED_FUNCTIONS)
     }
 
     /// The functions with counters.
     pub fn functions(&self) -> Vec<(String, Arc<FunctionMetrics>)> {
-        let f = self.functions.read().unwrap_or_else(|e| e.into_inner());
-        let mut v: Vec<_> = f.iter().map(|(n, m)| (n.clone(), m.clone())).collect();
-        v.sort_by(|a, b| a.0.cmp(&b.0));
-        v
+        sorted(&self.functions)
     }
 
     /// One finished invocation of `function`.
@@ -359,6 +339,27 @@ impl Drop for Running {
             f.running.fetch_sub(1, Ordering::Relaxed);
         }
     }
+}
+
+/// The counters of `name` in `map`, made on first use unless `map` holds
+/// `max` names already.
+fn counters<T: Default>(map: &RwLock<HashMap<String, Arc<T>>>, name: &str, max: usize) -> Option<Arc<T>> {
+    if let Some(c) = map.read().unwrap_or_else(|e| e.into_inner()).get(name) {
+        return Some(c.clone());
+    }
+    let mut all = map.write().unwrap_or_else(|e| e.into_inner());
+    if !all.contains_key(name) && all.len() >= max {
+        return None;
+    }
+    Some(all.entry(name.to_string()).or_default().clone())
+}
+
+/// Every entry of `map`, by name.
+fn sorted<T>(map: &RwLock<HashMap<String, Arc<T>>>) -> Vec<(String, Arc<T>)> {
+    let all = map.read().unwrap_or_else(|e| e.into_inner());
+    let mut v: Vec<_> = all.iter().map(|(n, m)| (n.clone(), m.clone())).collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
 }
 
 /// How a request ended, as CloudWatch counts it.
