@@ -586,6 +586,69 @@ pub async fn cost(endpoint: &Endpoint, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `tidepool insights`: the keys of a table (or global index) accessed and
+/// throttled most over the last minutes, per Contributor Insights rule.
+pub async fn insights(
+    endpoint: &Endpoint,
+    table: &str,
+    index: Option<&str>,
+    minutes: u64,
+    top: usize,
+    json: bool,
+) -> anyhow::Result<()> {
+    let enc = |s: &str| -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    let mut path = format!("/tidepool/insights?table={}&minutes={minutes}&top={top}", enc(table));
+    if let Some(i) = index {
+        path.push_str(&format!("&index={}", enc(i)));
+    }
+    let out = request(endpoint, "GET", &path, &[], b"", REQUEST_TIMEOUT).await?.ok_json()?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    for rule in out["Rules"].as_array().cloned().unwrap_or_default() {
+        println!(
+            "{}: {} events in the last {minutes} min ({})",
+            cell(&rule["Description"]),
+            rule["AggregateValue"].as_u64().unwrap_or(0),
+            cell(&rule["RuleName"]),
+        );
+        let labels: Vec<String> = rule["KeyLabels"]
+            .as_array()
+            .map(|l| l.iter().map(|k| cell(k).to_uppercase()).collect())
+            .unwrap_or_default();
+        let mut header: Vec<&str> = labels.iter().map(String::as_str).collect();
+        header.push("EVENTS");
+        let rows: Vec<Vec<String>> = rule["Contributors"]
+            .as_array()
+            .map(|cs| {
+                cs.iter()
+                    .map(|c| {
+                        let mut row: Vec<String> =
+                            c["Keys"].as_array().map(|k| k.iter().map(cell).collect()).unwrap_or_default();
+                        row.push(c["ApproximateAggregateValue"].as_u64().unwrap_or(0).to_string());
+                        row
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if rows.is_empty() {
+            println!("  none");
+        } else {
+            print_table(&header, &rows);
+        }
+        println!();
+    }
+    Ok(())
+}
+
 /// `tidepool mappings`: a table of the event source mappings with their
 /// delivery state: iterator age, counts and the last processing result.
 pub async fn mappings(endpoint: &Endpoint) -> anyhow::Result<()> {

@@ -12,6 +12,7 @@ pub mod cost;
 pub mod dynamodb;
 pub mod http;
 pub mod iam;
+pub mod insights;
 pub mod lambda;
 pub mod metrics;
 pub mod recovery;
@@ -147,6 +148,7 @@ pub fn router(app: Arc<dynamodb::App>) -> Router {
         // DynamoDB ignores the path: a POST here is still one of its calls.
         .route("/metrics", axum::routing::get(metrics::serve).fallback(http::front::fallback))
         .route("/tidepool/cost", axum::routing::get(cost::serve))
+        .route("/tidepool/insights", axum::routing::get(insights::serve))
         .merge(lambda::api::routes())
         .fallback(http::front::fallback)
         .layer(axum::middleware::from_fn_with_state(app.clone(), http::front::front))
@@ -218,6 +220,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
     }
     let app = Arc::new(app);
     tokio::spawn(autoscaling::run(Arc::downgrade(&app)));
+    insights::restore(&app);
     dynamodb::export::fail_interrupted(&app);
     dynamodb::import::fail_interrupted(&app);
     let weak = Arc::downgrade(&app);

@@ -218,6 +218,27 @@ enum Command {
         #[command(flatten)]
         endpoint: EndpointArg,
     },
+    /// The keys of a table (or global index) accessed and throttled most,
+    /// from its Contributor Insights rules (enable them with `aws dynamodb
+    /// update-contributor-insights`).
+    Insights {
+        /// The table.
+        table: String,
+        /// A global secondary index of the table instead.
+        #[arg(long)]
+        index: Option<String>,
+        /// The last minutes to count (1 to 60).
+        #[arg(long, default_value_t = 60)]
+        minutes: u64,
+        /// The keys to list per rule at most (1 to 100).
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+        /// Print the JSON of `GET /tidepool/insights` instead of the tables.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        endpoint: EndpointArg,
+    },
     /// List the event source mappings with their state, iterator age and
     /// last processing result.
     Mappings {
@@ -661,6 +682,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Functions { endpoint } => cli::functions(&endpoint.parse()?).await?,
         Command::Cost { json, endpoint } => cli::cost(&endpoint.parse()?, json).await?,
+        Command::Insights { table, index, minutes, top, json, endpoint } => {
+            cli::insights(&endpoint.parse()?, &table, index.as_deref(), minutes, top, json).await?
+        }
         Command::Mappings { endpoint } => cli::mappings(&endpoint.parse()?).await?,
         Command::Logs { function, follow, endpoint } => cli::logs(&function, follow, &endpoint.parse()?).await?,
         Command::Backup { table, name, endpoint } => {

@@ -1183,3 +1183,341 @@ fn the_aws_cli_manages_auto_scaling() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+/// Polls DescribeContributorInsights until the status settles.
+async fn insights_settled(
+    c: &aws_sdk_dynamodb::Client,
+    table: &str,
+    index: Option<&str>,
+) -> aws_sdk_dynamodb::operation::describe_contributor_insights::DescribeContributorInsightsOutput {
+    for _ in 0..100 {
+        let d = c
+            .describe_contributor_insights()
+            .table_name(table)
+            .set_index_name(index.map(str::to_string))
+            .send()
+            .await
+            .expect("describe");
+        let status = d.contributor_insights_status().map(|s| s.as_str().to_string()).unwrap_or_default();
+        if !matches!(status.as_str(), "ENABLING" | "DISABLING") {
+            return d;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("contributor insights of {table} did not settle");
+}
+
+#[tokio::test]
+async fn contributor_insights_show_the_hot_key() {
+    use aws_sdk_dynamodb::types::{
+        ContributorInsightsAction as Action, ContributorInsightsMode as Mode, ContributorInsightsStatus as Status,
+        GlobalSecondaryIndex, LocalSecondaryIndex, Projection, ProjectionType,
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = common::start_with(
+        dir.path(),
+        tidepool::ServerConfig { capacity: tidepool::capacity::Mode::Enforce, ..Default::default() },
+    )
+    .await;
+    let endpoint = server.endpoint();
+    let c = no_retry_client(&endpoint);
+    let projection = Projection::builder().projection_type(ProjectionType::All).build();
+    c.create_table()
+        .table_name("orders")
+        .key_schema(key_elem("pk", KeyType::Hash))
+        .key_schema(key_elem("sk", KeyType::Range))
+        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
+        .attribute_definitions(attr_def("sk", ScalarAttributeType::N))
+        .attribute_definitions(attr_def("owner", ScalarAttributeType::S))
+        .billing_mode(BillingMode::PayPerRequest)
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("byOwner")
+                .key_schema(key_elem("owner", KeyType::Hash))
+                .projection(projection.clone())
+                .build()
+                .expect("gsi"),
+        )
+        .local_secondary_indexes(
+            LocalSecondaryIndex::builder()
+                .index_name("byOwnerLocal")
+                .key_schema(key_elem("pk", KeyType::Hash))
+                .key_schema(key_elem("owner", KeyType::Range))
+                .projection(projection)
+                .build()
+                .expect("lsi"),
+        )
+        .send()
+        .await
+        .expect("create");
+
+    // Never enabled: DISABLED, and nothing more.
+    let d = c.describe_contributor_insights().table_name("orders").send().await.expect("describe");
+    assert_eq!(d.contributor_insights_status(), Some(&Status::Disabled));
+    assert!(d.contributor_insights_mode().is_none() && d.last_update_date_time().is_none());
+    assert!(d.contributor_insights_rule_list().is_empty());
+    let l = c.list_contributor_insights().send().await.expect("list");
+    assert!(l.contributor_insights_summaries().is_empty(), "DISABLED is not listed");
+
+    // Enabling answers ENABLING and settles ENABLED with four rules (the
+    // table has a sort key) named as DynamoDB names them.
+    let u = c
+        .update_contributor_insights()
+        .table_name("orders")
+        .contributor_insights_action(Action::Enable)
+        .send()
+        .await
+        .expect("enable");
+    assert_eq!(u.contributor_insights_status(), Some(&Status::Enabling));
+    assert_eq!(u.contributor_insights_mode(), Some(&Mode::AccessedAndThrottledKeys));
+    let d = insights_settled(&c, "orders", None).await;
+    assert_eq!(d.contributor_insights_status(), Some(&Status::Enabled));
+    let rules = d.contributor_insights_rule_list();
+    assert_eq!(rules.len(), 4, "{rules:?}");
+    for (rule, code) in rules.iter().zip(["PKC", "PKT", "SKC", "SKT"]) {
+        let prefix = format!("DynamoDBContributorInsights-{code}-orders-");
+        let stamp = rule.strip_prefix(&prefix).unwrap_or_else(|| panic!("{rule} starts with {prefix}"));
+        assert!(stamp.len() == 13 && stamp.bytes().all(|b| b.is_ascii_digit()), "a timestamp in ms: {rule}");
+    }
+    assert!(d.last_update_date_time().is_some());
+    // The same ENABLE again changes nothing.
+    let again = c
+        .update_contributor_insights()
+        .table_name("orders")
+        .contributor_insights_action(Action::Enable)
+        .send()
+        .await
+        .expect("enable again");
+    assert_eq!(again.contributor_insights_status(), Some(&Status::Enabled));
+
+    // The global index has its own setting (two rules: no sort key); a
+    // local index and an unknown one have none.
+    c.update_contributor_insights()
+        .table_name("orders")
+        .index_name("byOwner")
+        .contributor_insights_action(Action::Enable)
+        .send()
+        .await
+        .expect("enable the index");
+    let d = insights_settled(&c, "orders", Some("byOwner")).await;
+    assert_eq!(d.contributor_insights_rule_list().len(), 2);
+    assert!(d.contributor_insights_rule_list()[0].starts_with("DynamoDBContributorInsights-PKC-orders-byOwner-"));
+    for index in ["byOwnerLocal", "nothere"] {
+        let err = c.describe_contributor_insights().table_name("orders").index_name(index).send().await;
+        let err = err.expect_err("no such global index");
+        assert_eq!(code(&err), "ResourceNotFoundException");
+        assert_eq!(
+            err.into_service_error().meta().message(),
+            Some(format!("Requested resource not found: Index: {index} not found for table: orders").as_str())
+        );
+    }
+    // Listed: the table before its index, one a page when asked.
+    let l = c.list_contributor_insights().table_name("orders").max_results(1).send().await.expect("list");
+    assert_eq!(l.contributor_insights_summaries().len(), 1);
+    assert!(l.contributor_insights_summaries()[0].index_name().is_none());
+    let token = l.next_token().expect("a second page").to_string();
+    let l = c.list_contributor_insights().next_token(token).max_results(1).send().await.expect("page 2");
+    assert_eq!(l.contributor_insights_summaries()[0].index_name(), Some("byOwner"));
+    assert_eq!(l.contributor_insights_summaries()[0].contributor_insights_status(), Some(&Status::Enabled));
+    assert!(l.next_token().is_none());
+
+    // Traffic: one hot partition among cold ones, and a hot owner read
+    // through the index.
+    for i in 0..30 {
+        let it = item(&[("pk", s("hot")), ("sk", n(i)), ("owner", s("alice"))]);
+        c.put_item().table_name("orders").set_item(Some(it)).send().await.expect("put hot");
+    }
+    for i in 0..5 {
+        let it = item(&[("pk", s(&format!("cold{i}"))), ("sk", n(1)), ("owner", s("bob"))]);
+        c.put_item().table_name("orders").set_item(Some(it)).send().await.expect("put cold");
+    }
+    for _ in 0..10 {
+        c.get_item().table_name("orders").key("pk", s("hot")).key("sk", n(7)).send().await.expect("get");
+    }
+    for _ in 0..3 {
+        c.query()
+            .table_name("orders")
+            .index_name("byOwner")
+            .key_condition_expression("#o = :o")
+            .expression_attribute_names("#o", "owner")
+            .expression_attribute_values(":o", s("alice"))
+            .send()
+            .await
+            .expect("query the index");
+    }
+    // 1,000 WCU a second on one partition key at most: the third write of
+    // 400 units spends it, and the next is throttled.
+    let big = |sk: i64| {
+        // 399 KB and the sort key: 400 units.
+        let mut it = item_of_units("hot", 399);
+        it.insert("sk".into(), n(sk));
+        it
+    };
+    let mut throttled = 0;
+    for sk in 100..106 {
+        if let Err(e) = c.put_item().table_name("orders").set_item(Some(big(sk))).send().await {
+            assert_eq!(code(&e), "ThrottlingException", "a hot key of an on-demand table");
+            throttled += 1;
+        }
+    }
+    assert!(throttled >= 1, "the hot key was throttled");
+
+    let report = get_json(&endpoint, "/tidepool/insights?table=orders").await;
+    let rules = report["Rules"].as_array().expect("rules");
+    assert_eq!(rules.len(), 4);
+    let (pkc, pkt, skc) = (&rules[0], &rules[1], &rules[2]);
+    assert_eq!(pkc["Description"], "Most accessed items (partition key)");
+    let top = &pkc["Contributors"][0];
+    assert_eq!(top["Keys"], serde_json::json!(["hot"]));
+    let hot_events = 30 + 10 + 6;
+    assert_eq!(top["ApproximateAggregateValue"], hot_events, "{report:#}");
+    assert_eq!(pkc["AggregateValue"], hot_events + 5);
+    assert_eq!(pkc["Contributors"].as_array().map(Vec::len), Some(6), "the hot key and five cold ones");
+    assert_eq!(pkt["Contributors"], serde_json::json!([{"Keys": ["hot"], "ApproximateAggregateValue": throttled}]));
+    assert_eq!(skc["KeyLabels"], serde_json::json!(["PartitionKey", "SortKey"]));
+    assert_eq!(skc["Contributors"][0], serde_json::json!({"Keys": ["hot", "7"], "ApproximateAggregateValue": 11}));
+    let report = get_json(&endpoint, "/tidepool/insights?table=orders&index=byOwner&top=1").await;
+    assert_eq!(
+        report["Rules"][0]["Contributors"],
+        serde_json::json!([{"Keys": ["alice"], "ApproximateAggregateValue": 3}])
+    );
+
+    // THROTTLED_KEYS narrows the rules in place (the same creation time);
+    // DISABLE takes them away.
+    let stamp = |d: &aws_sdk_dynamodb::operation::describe_contributor_insights::DescribeContributorInsightsOutput| {
+        d.contributor_insights_rule_list()[0].rsplit('-').next().map(str::to_string)
+    };
+    let before = stamp(&insights_settled(&c, "orders", None).await);
+    let u = c
+        .update_contributor_insights()
+        .table_name("orders")
+        .contributor_insights_action(Action::Enable)
+        .contributor_insights_mode(Mode::ThrottledKeys)
+        .send()
+        .await
+        .expect("narrow");
+    assert_eq!(u.contributor_insights_status(), Some(&Status::Enabling));
+    let d = insights_settled(&c, "orders", None).await;
+    assert_eq!(d.contributor_insights_mode(), Some(&Mode::ThrottledKeys));
+    assert_eq!(d.contributor_insights_rule_list().len(), 2);
+    assert!(d.contributor_insights_rule_list()[0].contains("-PKT-orders-"));
+    assert_eq!(stamp(&d), before);
+    let u = c
+        .update_contributor_insights()
+        .table_name("orders")
+        .index_name("byOwner")
+        .contributor_insights_action(Action::Disable)
+        .send()
+        .await
+        .expect("disable");
+    assert_eq!(u.contributor_insights_status(), Some(&Status::Disabling));
+    let d = insights_settled(&c, "orders", Some("byOwner")).await;
+    assert_eq!(d.contributor_insights_status(), Some(&Status::Disabled));
+    assert!(d.contributor_insights_rule_list().is_empty());
+    let l = c.list_contributor_insights().send().await.expect("list");
+    assert_eq!(l.contributor_insights_summaries().len(), 1, "the index is DISABLED now");
+
+    // Validation comes first and reports every violation; a missing table
+    // is ResourceNotFoundException.
+    let err = c
+        .update_contributor_insights()
+        .table_name("orders")
+        .index_name("x")
+        .contributor_insights_action(Action::from("START"))
+        .send()
+        .await
+        .expect_err("invalid");
+    assert_eq!(code(&err), "ValidationException");
+    let message = err.into_service_error().meta().message().unwrap_or_default().to_string();
+    assert!(message.starts_with("2 validation errors detected: "), "{message}");
+    assert!(message.contains("Value 'START' at 'contributorInsightsAction'"), "{message}");
+    let err = c.describe_contributor_insights().table_name("missing").send().await.expect_err("missing");
+    assert_eq!(code(&err), "ResourceNotFoundException");
+
+    // The settings survive a restart, and counting goes on.
+    server.stop().await.expect("stop");
+    let server = common::start_with(
+        dir.path(),
+        tidepool::ServerConfig { capacity: tidepool::capacity::Mode::Enforce, ..Default::default() },
+    )
+    .await;
+    let endpoint = server.endpoint();
+    let c = no_retry_client(&endpoint);
+    let d = c.describe_contributor_insights().table_name("orders").send().await.expect("describe");
+    assert_eq!(d.contributor_insights_status(), Some(&Status::Enabled));
+    assert_eq!(d.contributor_insights_mode(), Some(&Mode::ThrottledKeys));
+    assert_eq!(stamp(&d), before);
+    let mut throttled = 0;
+    for sk in 200..206 {
+        if c.put_item().table_name("orders").set_item(Some(big(sk))).send().await.is_err() {
+            throttled += 1;
+        }
+    }
+    let report = get_json(&endpoint, "/tidepool/insights?table=orders&top=1").await;
+    assert_eq!(report["Rules"][0]["Contributors"][0]["ApproximateAggregateValue"], throttled, "{report:#}");
+
+    // A table deleted and made again starts without insights.
+    c.delete_table().table_name("orders").send().await.expect("delete");
+    create_table(&c, "orders", None).await;
+    let d = c.describe_contributor_insights().table_name("orders").send().await.expect("describe");
+    assert_eq!(d.contributor_insights_status(), Some(&Status::Disabled));
+    server.stop().await.expect("stop");
+}
+
+#[tokio::test]
+async fn contributor_insights_past_the_rule_quota_fail_and_take_none() {
+    use aws_sdk_dynamodb::types::{ContributorInsightsAction as Action, ContributorInsightsStatus as Status};
+    let h = harness().await;
+    let c = no_retry_client(&h.server.endpoint());
+    let enable = |name: String| {
+        let c = c.clone();
+        async move {
+            let u = c.update_contributor_insights().table_name(name).contributor_insights_action(Action::Enable);
+            let u = u.send().await.expect("enable");
+            assert_eq!(u.contributor_insights_status(), Some(&Status::Enabling), "accepted either way");
+        }
+    };
+    // CloudWatch's 100 rules: a table without a sort key takes two, one
+    // with a sort key four. 2 + 24 * 4 = 98, and four more are too many.
+    create_table(&c, "quota", None).await;
+    enable("quota".into()).await;
+    for i in 0..25 {
+        let name = format!("quota-{i:02}");
+        create_table(&c, &name, Some(ScalarAttributeType::S)).await;
+        enable(name).await;
+    }
+    let d = insights_settled(&c, "quota-23", None).await;
+    assert_eq!(d.contributor_insights_status(), Some(&Status::Enabled));
+    let d = insights_settled(&c, "quota-24", None).await;
+    assert_eq!(d.contributor_insights_status(), Some(&Status::Failed));
+    assert!(d.contributor_insights_rule_list().is_empty(), "a failed enable creates no rules");
+    let failure = d.failure_exception().expect("the failure");
+    assert_eq!(failure.exception_name(), Some("LimitExceededException"));
+    // FAILED is listed; pages of two walk all 26 in order ("quota" before
+    // "quota-00").
+    let (mut listed, mut token) = (Vec::new(), None);
+    loop {
+        let l = c.list_contributor_insights().max_results(2).set_next_token(token).send().await.expect("list");
+        listed
+            .extend(l.contributor_insights_summaries().iter().map(|s| s.table_name().unwrap_or_default().to_string()));
+        token = l.next_token().map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+        assert!(listed.len() <= 26, "the pages end: {listed:?}");
+    }
+    let mut expected: Vec<String> = (0..25).map(|i| format!("quota-{i:02}")).collect();
+    expected.insert(0, "quota".into());
+    assert_eq!(listed, expected);
+    // Freeing two rules lets the four of the failed table in.
+    c.update_contributor_insights()
+        .table_name("quota")
+        .contributor_insights_action(Action::Disable)
+        .send()
+        .await
+        .expect("disable one");
+    enable("quota-24".into()).await;
+    let d = insights_settled(&c, "quota-24", None).await;
+    assert_eq!(d.contributor_insights_status(), Some(&Status::Enabled));
+    assert!(d.failure_exception().is_none());
+}

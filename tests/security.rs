@@ -308,7 +308,7 @@ async fn lambda_and_tidepool_endpoints_answer_in_lambda_shape() {
 
     let addr = ep.trim_start_matches("http://").to_string();
     // Lambda's front end answers `{"message": ...}` (no `Type`) with 403.
-    for path in ["/2015-03-31/functions", "/tidepool/info", "/metrics", "/tidepool/cost"] {
+    for path in ["/2015-03-31/functions", "/tidepool/info", "/metrics", "/tidepool/cost", "/tidepool/insights"] {
         let a = common::http::send(&addr, "GET", path, &[], b"").await;
         assert_eq!(a.status, 403, "{path}");
         assert_eq!(a.header("x-amzn-errortype"), Some("MissingAuthenticationTokenException"));
@@ -560,10 +560,10 @@ async fn a_user_limited_to_its_own_partition() {
     assert_eq!(err.as_service_error().and_then(|e| e.code()), Some("AccessDeniedException"));
     assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(403));
 
-    // `/metrics` and the cost meter are actions of their own
-    // (`tidepool:GetMetrics`, `tidepool:GetCost`), which bob's policies do
-    // not allow.
-    for path in ["/metrics", "/tidepool/cost"] {
+    // `/metrics`, the cost meter and Contributor Insights' reports are
+    // actions of their own (`tidepool:GetMetrics`, `tidepool:GetCost`,
+    // `tidepool:GetContributorInsights`), which bob's policies do not allow.
+    for path in ["/metrics", "/tidepool/cost", "/tidepool/insights"] {
         let base: Vec<(&str, &[u8])> = vec![("host", addr.as_bytes())];
         let req = sigv4::Request { method: "GET", path, query: None, headers: &base };
         let headers = sigv4::sign(&bob_cred, "us-east-1", "tidepool", &req, b"", SystemTime::now());

@@ -134,16 +134,24 @@ pub struct Target<'a> {
     pub def: &'a TableDef,
     pub index: Option<&'a IndexDef>,
     pub partition: Option<&'a Value>,
+    /// The item's sort key value, when it names one item of a table with
+    /// a sort key (Contributor Insights' per-item rules).
+    pub sort: Option<&'a Value>,
 }
 
 impl<'a> Target<'a> {
     pub fn table(def: &'a TableDef) -> Self {
-        Target { def, index: None, partition: None }
+        Target { def, index: None, partition: None, sort: None }
     }
 
     /// The table's item with this key's partition value.
     pub fn item(def: &'a TableDef, key: &'a tidepool_store::value::Item) -> Self {
-        Target { def, index: None, partition: key.get(&def.key_schema.hash.name) }
+        Target {
+            def,
+            index: None,
+            partition: key.get(&def.key_schema.hash.name),
+            sort: def.key_schema.range.as_ref().and_then(|r| key.get(&r.name)),
+        }
     }
 
     /// The global index a read goes through, if it is one.
@@ -508,8 +516,17 @@ impl Limiter {
         }
     }
 
-    /// Whether a read or write of `t` may start now.
+    /// Whether a read or write of `t` may start now. A throttled one is
+    /// counted by Contributor Insights.
     pub fn admit(&self, access: Access, t: Target<'_>) -> Result<(), Throttled> {
+        let verdict = self.admit_now(access, t);
+        if verdict.is_err() {
+            self.metrics.insights.record(&t, true);
+        }
+        verdict
+    }
+
+    fn admit_now(&self, access: Access, t: Target<'_>) -> Result<(), Throttled> {
         if !self.enforces(t.def) {
             return Ok(());
         }
@@ -564,7 +581,19 @@ impl Limiter {
     /// the global index it read through), and `indexes`' units of each
     /// index a write updated (a local index's are the table's). Counted in
     /// the metrics whether enforced or not.
+    /// Each access is charged once this way (Contributor Insights counts
+    /// it); more of it afterwards with [`Limiter::recharge`].
     pub fn charge(&self, access: Access, t: Target<'_>, units: f64, indexes: &[(String, bool, f64)]) {
+        if is_unmetered() {
+            return;
+        }
+        self.metrics.insights.record(&t, false);
+        self.recharge(access, t, units, indexes);
+    }
+
+    /// Charges more of an access already charged (a batch write's
+    /// correction of its estimate).
+    pub fn recharge(&self, access: Access, t: Target<'_>, units: f64, indexes: &[(String, bool, f64)]) {
         if is_unmetered() {
             return;
         }
@@ -624,6 +653,13 @@ impl Limiter {
     /// done only for metering.
     pub fn any(&self) -> bool {
         self.any_enforced.load(Ordering::Relaxed) && !UNMETERED.with(std::cell::Cell::get)
+    }
+
+    /// Whether requests should name the keys they touch: a table may be
+    /// enforced (per-key limits) or Contributor Insights is on somewhere.
+    pub fn wants_keys(&self) -> bool {
+        (self.any_enforced.load(Ordering::Relaxed) || self.metrics.insights.any())
+            && !UNMETERED.with(std::cell::Cell::get)
     }
 }
 

@@ -223,8 +223,17 @@ fn checks_of(
             }
             out
         }
-        "ListTables" | "DescribeLimits" | "DescribeEndpoints" | "ListBackups" | "ListExports" | "ListImports" => {
-            vec![Check::new(action, "*")]
+        "ListTables"
+        | "DescribeLimits"
+        | "DescribeEndpoints"
+        | "ListBackups"
+        | "ListExports"
+        | "ListImports"
+        | "ListContributorInsights" => vec![Check::new(action, "*")],
+        // On the index's ARN when an index is named.
+        "UpdateContributorInsights" | "DescribeContributorInsights" if r.get("IndexName").is_some() => {
+            let index = r.str_opt("IndexName").ok().flatten().unwrap_or(UNKNOWN);
+            vec![Check::new(action, format!("{}/index/{index}", arn(named)))]
         }
         "TagResource" | "UntagResource" | "ListTagsOfResource" => {
             let resource = r.str_opt("ResourceArn").ok().flatten().map_or_else(|| UNKNOWN.to_string(), arn);

@@ -271,14 +271,20 @@ pub fn batch_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
     {
         return Err(t.into());
     }
-    let keys: Vec<Item> = if app.capacity.any() { ops.iter().map(|o| o.key.clone()).collect() } else { Vec::new() };
+    let keys: Vec<Item> =
+        if app.capacity.wants_keys() { ops.iter().map(|o| o.key.clone()).collect() } else { Vec::new() };
     let outcomes = app.write_many(ops, false)?;
     for (i, (t, out)) in tables.iter().zip(&outcomes).enumerate() {
         // Keys are kept only while a table is enforced (for its per-key
-        // limit); the metrics need the table alone.
+        // limit) or Contributor Insights counts them; the metrics need the
+        // table alone. A write admitted was charged its estimate then.
         let target = keys.get(i).map_or(Target::table(&t.def), |k| Target::item(&t.def, k));
         let (units, indexes) = write_capacity(&t.def, out);
-        app.capacity.charge(Access::Write, target, units - estimates[i], &indexes);
+        if estimates[i] > 0.0 {
+            app.capacity.recharge(Access::Write, target, units - estimates[i], &indexes);
+        } else {
+            app.capacity.charge(Access::Write, target, units, &indexes);
+        }
     }
     let mut body = json!({"UnprocessedItems": unprocessed});
     let writes = tables.iter().map(|t| &t.def).zip(&outcomes);

@@ -438,6 +438,7 @@ pub fn delete_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let name = r.str("TableName")?;
     let handle = app.store.delete_table(name)?;
     app.metrics.forget_table(name);
+    crate::insights::forget_table(app, &handle.def);
     tracing::info!(table = name, "table deleted");
     // DeleteTable describes less than DescribeTable: no creation time, key
     // schema, attribute definitions or indexes (the API reference's example;
@@ -570,7 +571,12 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         if let Some(c) = u.obj_opt("Create")? {
             handle = app.store.add_index(name, index_input(&c, IndexKind::Global)?, defs.clone())?;
         } else if let Some(d) = u.obj_opt("Delete")? {
-            handle = app.store.remove_index(name, d.str("IndexName")?)?;
+            let index = d.str("IndexName")?;
+            let gone = handle.def.index(index).cloned();
+            handle = app.store.remove_index(name, index)?;
+            if let Some(i) = gone {
+                crate::insights::forget_index(app, &handle.def, &i);
+            }
         } else if let Some(up) = u.obj_opt("Update")? {
             let index = up.str("IndexName")?.to_string();
             let t = throughput_input(&up)?;

@@ -267,7 +267,7 @@ pub const DEFAULT_S3_DIR: &str = "s3";
 /// The DynamoDB operations Tidepool serves; any other target is
 /// `UnknownOperationException`, as DynamoDB Local answers the operations
 /// it lacks.
-const OPERATIONS: [&str; 42] = [
+const OPERATIONS: [&str; 45] = [
     "PutResourcePolicy",
     "GetResourcePolicy",
     "DeleteResourcePolicy",
@@ -295,6 +295,9 @@ const OPERATIONS: [&str; 42] = [
     "ListTagsOfResource",
     "UpdateTimeToLive",
     "DescribeTimeToLive",
+    "UpdateContributorInsights",
+    "DescribeContributorInsights",
+    "ListContributorInsights",
     "DescribeLimits",
     "DescribeEndpoints",
     "PutItem",
@@ -452,6 +455,9 @@ fn run_operation(app: &App, op: &str, r: Req<'_>, host: &str) -> ApiResult<Reply
         "ListTagsOfResource" => control::list_tags(app, r),
         "UpdateTimeToLive" => control::update_ttl(app, r),
         "DescribeTimeToLive" => control::describe_ttl(app, r),
+        "UpdateContributorInsights" => crate::insights::update(app, r),
+        "DescribeContributorInsights" => crate::insights::describe(app, r),
+        "ListContributorInsights" => crate::insights::list(app, r),
         "DescribeLimits" => control::describe_limits(),
         "DescribeEndpoints" => control::describe_endpoints(host),
         "PutResourcePolicy" => policy::put_resource_policy(app, r),

@@ -288,7 +288,12 @@ impl SelectRead<'_> {
             Some(i) => Source::Index(i),
             None => Source::Table,
         };
-        let target = crate::capacity::Target { def, index, partition: None };
+        // A statement on one partition key value touches that partition.
+        let partition = match &self.plan.access {
+            Access::Query { hashes, .. } if hashes.len() == 1 => hashes.first(),
+            _ => None,
+        };
+        let target = crate::capacity::Target { def, index, partition, sort: None };
         app.capacity.admit(crate::capacity::Access::Read, target)?;
         let resume = match next_token {
             Some(t) => decode_token(t, fingerprint)?,
@@ -512,7 +517,7 @@ pub fn batch_execute_statement(app: &App, r: Req<'_>) -> ApiResult<Json> {
                 match app.write(&name, &w.key, w.decide) {
                     Ok(out) => {
                         let (units, idx) = write_capacity(&w.table.def, &out);
-                        let target = crate::capacity::Target::table(&w.table.def);
+                        let target = crate::capacity::Target::item(&w.table.def, &w.key);
                         app.capacity.charge(crate::capacity::Access::Write, target, units, &idx);
                         let e = consumed.entry(name.clone()).or_default();
                         e.0 += units;
@@ -600,6 +605,8 @@ pub fn execute_transaction(app: &App, r: Req<'_>) -> ApiResult<Json> {
     }
     let inserts: Vec<bool> = writes.iter().map(|w| w.insert).collect();
     let tables: Vec<Arc<TableHandle>> = writes.iter().map(|w| w.table.clone()).collect();
+    let keys: Vec<Item> =
+        if app.capacity.wants_keys() { writes.iter().map(|w| w.key.clone()).collect() } else { Vec::new() };
     let ops: Vec<WriteOp<'static>> =
         writes.into_iter().map(|w| WriteOp { table: w.table.def.name.clone(), key: w.key, decide: w.decide }).collect();
     let outcomes = match app.write_many(ops, true) {
@@ -622,8 +629,8 @@ pub fn execute_transaction(app: &App, r: Req<'_>) -> ApiResult<Json> {
     {
         app.partiql_tokens.remember(t, hash, super::transact::replay_units(&tables, &outcomes));
     }
-    for (t, out) in tables.iter().zip(&outcomes) {
-        super::transact::charge_transactional_write(app, t, None, out);
+    for (i, (t, out)) in tables.iter().zip(&outcomes).enumerate() {
+        super::transact::charge_transactional_write(app, t, keys.get(i), out);
     }
     let mut body = Map::new();
     body.insert("Responses".into(), Json::Array(Vec::new()));

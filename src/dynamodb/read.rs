@@ -195,7 +195,7 @@ impl ReadRequest<'_> {
 
     /// Where a read of this request goes, for its capacity.
     fn target<'a>(&'a self, partition: Option<&'a Value>) -> Target<'a> {
-        Target { def: &self.table.def, index: self.index, partition }
+        Target { def: &self.table.def, index: self.index, partition, sort: None }
     }
 
     /// Charges what `page` consumed ([`crate::capacity`]) and counts the

@@ -359,7 +359,8 @@ pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
     if put_bytes > MAX_TRANSACTION_BYTES {
         return Err(ApiError::validation("Transaction request size cannot exceed 4 MB"));
     }
-    let keys: Vec<Item> = if app.capacity.any() { ops.iter().map(|o| o.key.clone()).collect() } else { Vec::new() };
+    let keys: Vec<Item> =
+        if app.capacity.wants_keys() { ops.iter().map(|o| o.key.clone()).collect() } else { Vec::new() };
     admit_all(app, Access::Write, tables.iter().zip(&keys))?;
     let outcomes = app.write_many(ops, true)?;
     for (i, (t, out)) in tables.iter().zip(&outcomes).enumerate() {

@@ -53,6 +53,15 @@ pub fn check(method: &str, path: &str, query: &HashMap<String, String>, body: &[
     let function = |name: &str| function_arn(&percent_decode(name), query.get("Qualifier").map(String::as_str), region);
     let (action, resource): (&str, String) = match (method, segs.as_slice()) {
         (_, ["metrics"]) => return Check::new("tidepool:GetMetrics", "*"),
+        // A report shows the keys of its table (or index): on its ARN.
+        (_, ["tidepool", "insights"]) => {
+            let table = query.get("table").map_or("", String::as_str);
+            let mut arn = format!("arn:aws:dynamodb:{region}:{}:table/{table}", crate::dynamodb::ACCOUNT_ID);
+            if let Some(i) = query.get("index") {
+                arn = format!("{arn}/index/{i}");
+            }
+            return Check::new("tidepool:GetContributorInsights", arn);
+        }
         (_, ["tidepool", rest @ ..]) => {
             let action = match (method, rest) {
                 (_, ["logs", ..]) => "ReadLogs",

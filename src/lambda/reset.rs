@@ -55,8 +55,9 @@ pub async fn reset(app: &App) -> Result<Json, LambdaError> {
         lambda.logs.remove(name);
     }
     let store = app.store.clone();
-    let (tables, kept) = tokio::task::spawn_blocking(move || -> Result<(Vec<String>, Vec<Json>), LambdaError> {
-        let (mut gone, mut kept) = (Vec::new(), Vec::new());
+    type Deleted = (Vec<String>, Vec<Json>, Vec<tidepool_store::table::TableDef>);
+    let (tables, kept, defs) = tokio::task::spawn_blocking(move || -> Result<Deleted, LambdaError> {
+        let (mut gone, mut kept, mut defs) = (Vec::new(), Vec::new(), Vec::new());
         loop {
             let (names, _) = store.list_tables(None, usize::MAX);
             let names: Vec<String> =
@@ -64,8 +65,9 @@ pub async fn reset(app: &App) -> Result<Json, LambdaError> {
             let mut progressed = false;
             for name in names {
                 match store.delete_table(&name) {
-                    Ok(_) => {
+                    Ok(h) => {
                         gone.push(name);
+                        defs.push(h.def.clone());
                         progressed = true;
                     }
                     Err(StoreError::Validation(reason)) => kept.push(json!({"Table": name, "Reason": reason})),
@@ -77,12 +79,16 @@ pub async fn reset(app: &App) -> Result<Json, LambdaError> {
                 }
             }
             if !progressed {
-                return Ok((gone, kept));
+                return Ok((gone, kept, defs));
             }
         }
     })
     .await
     .map_err(|e| LambdaError::new("ServiceException", e.to_string()))??;
+    for def in &defs {
+        app.metrics.forget_table(&def.name);
+        crate::insights::forget_table(app, def);
+    }
     // Backups outlive their tables; a reset drops them too (and the
     // history kept for tables deleted with point-in-time recovery on).
     let store = app.store.clone();

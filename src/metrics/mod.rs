@@ -122,6 +122,8 @@ pub struct Metrics {
     tables: RwLock<HashMap<String, Arc<TableMetrics>>>,
     functions: RwLock<HashMap<String, Arc<FunctionMetrics>>>,
     user_errors: AtomicU64,
+    /// Contributor Insights' counters (the keys accessed and throttled).
+    pub insights: crate::insights::Collector,
 }
 
 impl Default for Metrics {
@@ -136,6 +138,7 @@ impl Default for Metrics {
             tables: Default::default(),
             functions: Default::default(),
             user_errors: Default::default(),
+            insights: Default::default(),
         }
     }
 }
