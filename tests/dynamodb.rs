@@ -1521,3 +1521,141 @@ async fn contributor_insights_past_the_rule_quota_fail_and_take_none() {
     assert_eq!(d.contributor_insights_status(), Some(&Status::Enabled));
     assert!(d.failure_exception().is_none());
 }
+
+#[tokio::test]
+async fn replica_auto_scaling_is_the_tables_auto_scaling() {
+    use aws_sdk_dynamodb::types::{
+        AutoScalingPolicyUpdate, AutoScalingSettingsUpdate, AutoScalingTargetTrackingScalingPolicyConfigurationUpdate,
+        GlobalSecondaryIndex, GlobalSecondaryIndexAutoScalingUpdate, Projection, ProjectionType, ProvisionedThroughput,
+        ReplicaAutoScalingUpdate,
+    };
+    let h = harness().await;
+    let c = no_retry_client(&h.server.endpoint());
+    let throughput = |r, w| {
+        ProvisionedThroughput::builder().read_capacity_units(r).write_capacity_units(w).build().expect("throughput")
+    };
+    c.create_table()
+        .table_name("scaled")
+        .key_schema(key_elem("pk", KeyType::Hash))
+        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
+        .attribute_definitions(attr_def("g", ScalarAttributeType::S))
+        .provisioned_throughput(throughput(5, 5))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("byG")
+                .key_schema(key_elem("g", KeyType::Hash))
+                .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+                .provisioned_throughput(throughput(5, 5))
+                .build()
+                .expect("gsi"),
+        )
+        .send()
+        .await
+        .expect("create");
+    // Nothing registered: the replica (this server's region) and its index
+    // are described without settings.
+    let d = c.describe_table_replica_auto_scaling().table_name("scaled").send().await.expect("describe");
+    let t = d.table_auto_scaling_description().expect("description");
+    assert_eq!(t.table_name(), Some("scaled"));
+    assert_eq!(t.replicas().len(), 1);
+    assert_eq!(t.replicas()[0].region_name(), Some("us-east-1"));
+    assert!(t.replicas()[0].replica_provisioned_write_capacity_auto_scaling_settings().is_none());
+
+    let policy = |target: f64| {
+        AutoScalingPolicyUpdate::builder()
+            .target_tracking_scaling_policy_configuration(
+                AutoScalingTargetTrackingScalingPolicyConfigurationUpdate::builder()
+                    .target_value(target)
+                    .scale_in_cooldown(60)
+                    .build()
+                    .expect("config"),
+            )
+            .build()
+    };
+    let writes = AutoScalingSettingsUpdate::builder()
+        .minimum_units(10)
+        .maximum_units(100)
+        .scaling_policy_update(policy(70.0))
+        .build();
+    let u = c
+        .update_table_replica_auto_scaling()
+        .table_name("scaled")
+        .provisioned_write_capacity_auto_scaling_update(writes)
+        .global_secondary_index_updates(
+            GlobalSecondaryIndexAutoScalingUpdate::builder()
+                .index_name("byG")
+                .provisioned_write_capacity_auto_scaling_update(
+                    AutoScalingSettingsUpdate::builder().minimum_units(2).maximum_units(20).build(),
+                )
+                .build(),
+        )
+        .replica_updates(
+            ReplicaAutoScalingUpdate::builder()
+                .region_name("us-east-1")
+                .replica_provisioned_read_capacity_auto_scaling_update(
+                    AutoScalingSettingsUpdate::builder()
+                        .minimum_units(1)
+                        .maximum_units(50)
+                        .scaling_policy_update(policy(50.0))
+                        .build(),
+                )
+                .build()
+                .expect("replica update"),
+        )
+        .send()
+        .await
+        .expect("update");
+    let replica = &u.table_auto_scaling_description().expect("description").replicas()[0];
+    let w = replica.replica_provisioned_write_capacity_auto_scaling_settings().expect("write settings");
+    assert_eq!((w.minimum_units(), w.maximum_units(), w.auto_scaling_disabled()), (Some(10), Some(100), Some(false)));
+    assert_eq!(w.scaling_policies().len(), 1);
+    let p = &w.scaling_policies()[0];
+    assert_eq!(p.policy_name(), Some("DynamoDBWriteCapacityUtilization:table/scaled"));
+    let config = p.target_tracking_scaling_policy_configuration().expect("config");
+    assert_eq!((config.target_value(), config.scale_in_cooldown()), (70.0, Some(60)));
+    let r = replica.replica_provisioned_read_capacity_auto_scaling_settings().expect("read settings");
+    assert_eq!((r.minimum_units(), r.maximum_units()), (Some(1), Some(50)));
+    let g = &replica.global_secondary_indexes()[0];
+    assert_eq!(g.index_name(), Some("byG"));
+    let gw = g.provisioned_write_capacity_auto_scaling_settings().expect("index write settings");
+    assert_eq!((gw.minimum_units(), gw.maximum_units()), (Some(2), Some(20)));
+    assert!(gw.scaling_policies().is_empty());
+    // Registering brought capacity within the bounds at once (5 → 10).
+    let d = c.describe_table().table_name("scaled").send().await.expect("describe table");
+    let pt = d.table().and_then(|t| t.provisioned_throughput()).expect("throughput");
+    assert_eq!(pt.write_capacity_units(), Some(10));
+
+    // AutoScalingDisabled takes the target and its policy away.
+    let u = c
+        .update_table_replica_auto_scaling()
+        .table_name("scaled")
+        .provisioned_write_capacity_auto_scaling_update(
+            AutoScalingSettingsUpdate::builder().auto_scaling_disabled(true).build(),
+        )
+        .send()
+        .await
+        .expect("disable");
+    let replica = &u.table_auto_scaling_description().expect("description").replicas()[0];
+    assert!(replica.replica_provisioned_write_capacity_auto_scaling_settings().is_none());
+    assert!(replica.replica_provisioned_read_capacity_auto_scaling_settings().is_some());
+
+    // Another region, an unknown index and a missing table are refused.
+    let err = c
+        .update_table_replica_auto_scaling()
+        .table_name("scaled")
+        .replica_updates(ReplicaAutoScalingUpdate::builder().region_name("eu-west-1").build().expect("update"))
+        .send()
+        .await
+        .expect_err("no such replica");
+    assert_eq!(code(&err), "ValidationException");
+    let err = c
+        .update_table_replica_auto_scaling()
+        .table_name("scaled")
+        .global_secondary_index_updates(GlobalSecondaryIndexAutoScalingUpdate::builder().index_name("nope").build())
+        .send()
+        .await
+        .expect_err("no such index");
+    assert_eq!(code(&err), "ResourceNotFoundException");
+    let err = c.describe_table_replica_auto_scaling().table_name("missing").send().await.expect_err("missing");
+    assert_eq!(code(&err), "ResourceNotFoundException");
+}

@@ -9,6 +9,7 @@
 //! [`MAX_ACTIVITIES`], in memory).
 
 pub mod controller;
+pub mod replica;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;

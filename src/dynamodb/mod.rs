@@ -267,7 +267,7 @@ pub const DEFAULT_S3_DIR: &str = "s3";
 /// The DynamoDB operations Tidepool serves; any other target is
 /// `UnknownOperationException`, as DynamoDB Local answers the operations
 /// it lacks.
-const OPERATIONS: [&str; 45] = [
+const OPERATIONS: [&str; 47] = [
     "PutResourcePolicy",
     "GetResourcePolicy",
     "DeleteResourcePolicy",
@@ -298,6 +298,8 @@ const OPERATIONS: [&str; 45] = [
     "UpdateContributorInsights",
     "DescribeContributorInsights",
     "ListContributorInsights",
+    "DescribeTableReplicaAutoScaling",
+    "UpdateTableReplicaAutoScaling",
     "DescribeLimits",
     "DescribeEndpoints",
     "PutItem",
@@ -458,6 +460,8 @@ fn run_operation(app: &App, op: &str, r: Req<'_>, host: &str) -> ApiResult<Reply
         "UpdateContributorInsights" => crate::insights::update(app, r),
         "DescribeContributorInsights" => crate::insights::describe(app, r),
         "ListContributorInsights" => crate::insights::list(app, r),
+        "DescribeTableReplicaAutoScaling" => crate::autoscaling::replica::describe(app, r),
+        "UpdateTableReplicaAutoScaling" => crate::autoscaling::replica::update(app, r),
         "DescribeLimits" => control::describe_limits(),
         "DescribeEndpoints" => control::describe_endpoints(host),
         "PutResourcePolicy" => policy::put_resource_policy(app, r),

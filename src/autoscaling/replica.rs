@@ -1,0 +1,235 @@
+//! DynamoDB's `DescribeTableReplicaAutoScaling` and
+//! `UpdateTableReplicaAutoScaling`: a table's auto scaling settings, for its
+//! replicas and their global indexes at once, in DynamoDB's shapes, over the
+//! same scalable targets and target tracking policies the Application Auto
+//! Scaling API keeps. A Tidepool server is one region, so a table has one
+//! replica: this server's region. Writes are scaled for the table (every
+//! replica alike), reads per replica, as DynamoDB splits them.
+
+use serde_json::{Map, Value as Json, json};
+use tidepool_store::table::{BillingMode, IndexKind};
+
+use super::{Policy, ScalableTarget};
+use crate::dynamodb::App;
+use crate::dynamodb::error::{ApiError, ApiResult};
+use crate::dynamodb::request::Req;
+
+const READ: &str = "ReadCapacityUnits";
+const WRITE: &str = "WriteCapacityUnits";
+
+/// A table's or index's resource id and the scalable dimension of `units`.
+fn target_of(table: &str, index: Option<&str>, units: &str) -> (String, String) {
+    match index {
+        Some(i) => (format!("table/{table}/index/{i}"), format!("dynamodb:index:{units}")),
+        None => (format!("table/{table}"), format!("dynamodb:table:{units}")),
+    }
+}
+
+/// `AutoScalingSettingsDescription` of one target, or none when it is not
+/// registered.
+fn settings(targets: &[ScalableTarget], policies: &[Policy], resource: &str, dimension: &str) -> Option<Json> {
+    let t = targets.iter().find(|t| t.resource_id == resource && t.dimension == dimension)?;
+    let policies: Vec<Json> = policies
+        .iter()
+        .filter(|p| p.resource_id == resource && p.dimension == dimension)
+        .map(|p| {
+            json!({
+                "PolicyName": p.name,
+                "TargetTrackingScalingPolicyConfiguration": {
+                    "DisableScaleIn": p.disable_scale_in,
+                    "ScaleInCooldown": p.scale_in_cooldown,
+                    "ScaleOutCooldown": p.scale_out_cooldown,
+                    "TargetValue": p.target,
+                },
+            })
+        })
+        .collect();
+    Some(json!({
+        "MinimumUnits": t.min,
+        "MaximumUnits": t.max,
+        "AutoScalingDisabled": false,
+        "AutoScalingRoleArn": t.role_arn,
+        "ScalingPolicies": policies,
+    }))
+}
+
+/// The table named by name or ARN.
+fn table_name<'a>(app: &App, r: &Req<'a>) -> ApiResult<String> {
+    let name = r.str("TableName")?;
+    if name.is_empty() || name.chars().count() > 1024 {
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{name}' at 'tableName' failed to satisfy constraint: Member must have length {}",
+            if name.is_empty() { "greater than or equal to 1" } else { "less than or equal to 1024" }
+        )));
+    }
+    let prefix = format!("arn:aws:dynamodb:{}:{}:table/", app.region, crate::dynamodb::ACCOUNT_ID);
+    Ok(name.strip_prefix(&prefix).map_or(name, |n| n.split('/').next().unwrap_or(n)).to_string())
+}
+
+/// The `TableAutoScalingDescription` of `table`.
+fn description(app: &App, table: &str) -> ApiResult<Json> {
+    let t = app
+        .store
+        .table(table)
+        .map_err(|_| ApiError::not_found(format!("Requested resource not found: Table: {table} not found")))?;
+    let (targets, policies) = (app.targets()?, app.policies()?);
+    let settings_of = |index: Option<&str>, units: &str| {
+        let (resource, dimension) = target_of(table, index, units);
+        settings(&targets, &policies, &resource, &dimension)
+    };
+    let mut replica = Map::new();
+    replica.insert("RegionName".into(), json!(app.region));
+    let indexes: Vec<Json> = t
+        .def
+        .indexes
+        .iter()
+        .filter(|i| i.kind == IndexKind::Global)
+        .map(|i| {
+            let mut o = Map::new();
+            o.insert("IndexName".into(), json!(i.name));
+            o.insert("IndexStatus".into(), json!("ACTIVE"));
+            if let Some(s) = settings_of(Some(&i.name), READ) {
+                o.insert("ProvisionedReadCapacityAutoScalingSettings".into(), s);
+            }
+            if let Some(s) = settings_of(Some(&i.name), WRITE) {
+                o.insert("ProvisionedWriteCapacityAutoScalingSettings".into(), s);
+            }
+            Json::Object(o)
+        })
+        .collect();
+    replica.insert("GlobalSecondaryIndexes".into(), Json::Array(indexes));
+    if let Some(s) = settings_of(None, READ) {
+        replica.insert("ReplicaProvisionedReadCapacityAutoScalingSettings".into(), s);
+    }
+    if let Some(s) = settings_of(None, WRITE) {
+        replica.insert("ReplicaProvisionedWriteCapacityAutoScalingSettings".into(), s);
+    }
+    replica.insert("ReplicaStatus".into(), json!("ACTIVE"));
+    let status = if t.is_restoring() { "CREATING" } else { "ACTIVE" };
+    Ok(json!({
+        "TableAutoScalingDescription": {
+            "TableName": table,
+            "TableStatus": status,
+            "Replicas": [Json::Object(replica)],
+        }
+    }))
+}
+
+/// `DescribeTableReplicaAutoScaling`.
+pub fn describe(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let table = table_name(app, &r)?;
+    description(app, &table)
+}
+
+/// One `AutoScalingSettingsUpdate` of a table's or index's `units`, applied
+/// through the Application Auto Scaling operations (so their checks hold).
+fn apply(app: &App, table: &str, index: Option<&str>, units: &str, update: &Req<'_>) -> ApiResult<()> {
+    let (resource, dimension) = target_of(table, index, units);
+    let base = |m: &mut Map<String, Json>| {
+        m.insert("ServiceNamespace".into(), json!("dynamodb"));
+        m.insert("ResourceId".into(), json!(resource));
+        m.insert("ScalableDimension".into(), json!(dimension));
+    };
+    if update.bool_opt("AutoScalingDisabled")? == Some(true) {
+        if app.target(&dimension, &resource)?.is_some() {
+            let mut m = Map::new();
+            base(&mut m);
+            super::deregister(app, Req(&m))?;
+        }
+        return Ok(());
+    }
+    let mut m = Map::new();
+    base(&mut m);
+    for (from, to) in
+        [("MinimumUnits", "MinCapacity"), ("MaximumUnits", "MaxCapacity"), ("AutoScalingRoleArn", "RoleARN")]
+    {
+        if let Some(v) = update.get(from) {
+            m.insert(to.into(), v.clone());
+        }
+    }
+    super::register(app, Req(&m))?;
+    let Some(policy) = update.obj_opt("ScalingPolicyUpdate")? else { return Ok(()) };
+    let config = policy.obj_opt("TargetTrackingScalingPolicyConfiguration")?.ok_or_else(|| {
+        ApiError::validation(
+            "1 validation error detected: Value null at 'targetTrackingScalingPolicyConfiguration' failed to satisfy constraint: Member must not be null",
+        )
+    })?;
+    let metric = if units == READ { "DynamoDBReadCapacityUtilization" } else { "DynamoDBWriteCapacityUtilization" };
+    // The target's policy keeps its name unless another is given.
+    let existing = app.policies()?.into_iter().find(|p| p.resource_id == resource && p.dimension == dimension);
+    let name = match (policy.str_opt("PolicyName")?, existing) {
+        (Some(n), _) => n.to_string(),
+        (None, Some(p)) => p.name,
+        (None, None) => format!("{metric}:{resource}"),
+    };
+    let mut configuration = config.0.clone();
+    configuration.insert("PredefinedMetricSpecification".into(), json!({"PredefinedMetricType": metric}));
+    let mut m = Map::new();
+    base(&mut m);
+    m.insert("PolicyName".into(), json!(name));
+    m.insert("PolicyType".into(), json!("TargetTrackingScaling"));
+    m.insert("TargetTrackingScalingPolicyConfiguration".into(), Json::Object(configuration));
+    super::put_policy(app, Req(&m))?;
+    Ok(())
+}
+
+/// `UpdateTableReplicaAutoScaling`: the table's and its global indexes'
+/// write scaling, and each replica's read scaling (this server's region
+/// only).
+pub fn update(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let table = table_name(app, &r)?;
+    let t = app
+        .store
+        .table(&table)
+        .map_err(|_| ApiError::not_found(format!("Requested resource not found: Table: {table} not found")))?;
+    if t.def.billing_mode != BillingMode::Provisioned {
+        return Err(ApiError::validation(format!(
+            "Table {table} is in on-demand mode (PAY_PER_REQUEST): auto scaling applies to provisioned capacity"
+        )));
+    }
+    let gsi = |name: &str| -> ApiResult<()> {
+        match t.def.index(name) {
+            Some(i) if i.kind == IndexKind::Global => Ok(()),
+            _ => Err(ApiError::not_found(format!(
+                "Requested resource not found: Index: {name} not found for table: {table}"
+            ))),
+        }
+    };
+    // Everything named is checked before anything changes.
+    let indexes = r.objects("GlobalSecondaryIndexUpdates")?;
+    for u in &indexes {
+        gsi(u.str("IndexName")?)?;
+    }
+    let replicas = r.objects("ReplicaUpdates")?;
+    for u in &replicas {
+        let region = u.str("RegionName")?;
+        if region != app.region {
+            return Err(ApiError::validation(format!(
+                "Table {table} has no replica in region {region}: this server is region {}",
+                app.region
+            )));
+        }
+        for i in u.objects("ReplicaGlobalSecondaryIndexUpdates")? {
+            gsi(i.str("IndexName")?)?;
+        }
+    }
+    if let Some(u) = r.obj_opt("ProvisionedWriteCapacityAutoScalingUpdate")? {
+        apply(app, &table, None, WRITE, &u)?;
+    }
+    for u in &indexes {
+        if let Some(s) = u.obj_opt("ProvisionedWriteCapacityAutoScalingUpdate")? {
+            apply(app, &table, Some(u.str("IndexName")?), WRITE, &s)?;
+        }
+    }
+    for u in &replicas {
+        if let Some(s) = u.obj_opt("ReplicaProvisionedReadCapacityAutoScalingUpdate")? {
+            apply(app, &table, None, READ, &s)?;
+        }
+        for i in u.objects("ReplicaGlobalSecondaryIndexUpdates")? {
+            if let Some(s) = i.obj_opt("ProvisionedReadCapacityAutoScalingUpdate")? {
+                apply(app, &table, Some(i.str("IndexName")?), READ, &s)?;
+            }
+        }
+    }
+    description(app, &table)
+}
