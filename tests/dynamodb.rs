@@ -1659,3 +1659,41 @@ async fn replica_auto_scaling_is_the_tables_auto_scaling() {
     let err = c.describe_table_replica_auto_scaling().table_name("missing").send().await.expect_err("missing");
     assert_eq!(code(&err), "ResourceNotFoundException");
 }
+
+#[tokio::test]
+async fn capacity_decreases_are_limited_per_utc_day() {
+    let h = harness().await;
+    let c = no_retry_client(&h.server.endpoint());
+    create_provisioned(&c, "shrinking", 50, 50).await;
+    let set = |read: i64| {
+        let t = aws_sdk_dynamodb::types::ProvisionedThroughput::builder()
+            .read_capacity_units(read)
+            .write_capacity_units(50)
+            .build()
+            .expect("throughput");
+        c.update_table().table_name("shrinking").provisioned_throughput(t).send()
+    };
+    // An increase, then DynamoDB's four decreases at any time of the day.
+    set(60).await.expect("an increase");
+    for read in [40, 30, 20, 10] {
+        set(read).await.expect("one of the first four decreases");
+    }
+    let d = c.describe_table().table_name("shrinking").send().await.expect("describe");
+    let pt = d.table().and_then(|t| t.provisioned_throughput()).expect("throughput");
+    assert_eq!(pt.number_of_decreases_today(), Some(4));
+    assert!(pt.last_increase_date_time().is_some() && pt.last_decrease_date_time().is_some());
+    // A fifth within the hour is refused, in DynamoDB's words; increases
+    // are not limited.
+    let err = set(5).await.expect_err("a fifth decrease within the hour");
+    assert_eq!(code(&err), "LimitExceededException");
+    let message = err.into_service_error().meta().message().unwrap_or_default().to_string();
+    assert!(
+        message.starts_with(
+            "Subscriber limit exceeded: Provisioned throughput decreases are limited within a given UTC day. \
+             After the first 4 decreases, each subsequent decrease in the same UTC day can be performed at most once \
+             every 3600 seconds. Number of decreases today: 4. Last decrease at "
+        ),
+        "{message}"
+    );
+    set(100).await.expect("an increase");
+}

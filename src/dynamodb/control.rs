@@ -29,9 +29,25 @@ pub(super) fn projection_json(p: &Projection) -> Json {
     }
 }
 
-fn throughput_json(t: Option<Throughput>) -> Json {
+/// `ProvisionedThroughputDescription`, with the changes recorded (the
+/// table's, or a global index's).
+fn throughput_json(t: Option<Throughput>, changes: Option<&tidepool_store::table::ThroughputChanges>) -> Json {
     let t = t.unwrap_or(Throughput { read: 0, write: 0 });
-    json!({"NumberOfDecreasesToday": 0, "ReadCapacityUnits": t.read, "WriteCapacityUnits": t.write})
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+    let mut d = json!({
+        "NumberOfDecreasesToday": changes.map_or(0, |c| c.decreases_today(now)),
+        "ReadCapacityUnits": t.read,
+        "WriteCapacityUnits": t.write,
+    });
+    if let Some(c) = changes {
+        if let Some(at) = c.last_increase {
+            d["LastIncreaseDateTime"] = json!(at);
+        }
+        if let Some(at) = c.last_decrease {
+            d["LastDecreaseDateTime"] = json!(at);
+        }
+    }
+    d
 }
 
 impl App {
@@ -62,7 +78,10 @@ impl App {
         d.insert("KeySchema".into(), key_schema_json(&def.key_schema));
         d.insert("TableStatus".into(), json!(status));
         d.insert("CreationDateTime".into(), json!(def.created_at));
-        d.insert("ProvisionedThroughput".into(), throughput_json(def.throughput));
+        d.insert(
+            "ProvisionedThroughput".into(),
+            throughput_json(def.throughput, def.settings.throughput_changes.get("")),
+        );
         d.insert("TableSizeBytes".into(), json!(stats.bytes));
         d.insert("ItemCount".into(), json!(stats.items));
         d.insert("TableArn".into(), json!(arn));
@@ -84,7 +103,10 @@ impl App {
             o.insert("IndexArn".into(), json!(format!("{arn}/index/{}", i.name)));
             if i.kind == IndexKind::Global {
                 o.insert("IndexStatus".into(), json!("ACTIVE"));
-                o.insert("ProvisionedThroughput".into(), throughput_json(i.throughput));
+                o.insert(
+                    "ProvisionedThroughput".into(),
+                    throughput_json(i.throughput, def.settings.throughput_changes.get(&i.name)),
+                );
                 o.insert("WarmThroughput".into(), warm_json((None, None), i.throughput));
             }
             Json::Object(o)
@@ -423,6 +445,7 @@ pub(super) fn create_table_input(app: &App, r: Req<'_>) -> ApiResult<CreateTable
                 None => None,
             },
             stream_resource_policy: None,
+            throughput_changes: Default::default(),
         },
     };
     Ok(input)

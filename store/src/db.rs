@@ -1053,6 +1053,7 @@ impl Store {
         let old = self.table(name)?;
         let mut def = old.def.clone();
         change(&mut def)?;
+        def.record_throughput_changes(&old.def, now_ms() as f64 / 1000.0)?;
         catalog::check_index_set(&def.indexes)?;
         self.switch_stream(old.def.stream.as_ref(), &mut def)?;
         let new =

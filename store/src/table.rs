@@ -337,6 +337,107 @@ pub struct TableSettings {
     /// Its stream's, which goes with the stream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_resource_policy: Option<ResourcePolicy>,
+    /// The provisioned capacity's changes, of the table (key `""`) and of
+    /// each global index (its name).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub throughput_changes: BTreeMap<String, ThroughputChanges>,
+}
+
+/// When a table's or global index's provisioned capacity last went up and
+/// down, and how often it went down on the UTC day of the last decrease:
+/// DynamoDB allows [`ThroughputChanges::FREE_DECREASES`] decreases a UTC
+/// day, then one an hour.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ThroughputChanges {
+    /// Epoch seconds.
+    pub last_increase: Option<f64>,
+    pub last_decrease: Option<f64>,
+    /// Decreases on the UTC day of `last_decrease`.
+    pub decreases: u32,
+}
+
+impl TableDef {
+    /// Records how the table's and its global indexes' provisioned
+    /// capacity changed from `old` (refusing a decrease past the daily
+    /// limit), and forgets the changes of indexes gone.
+    pub fn record_throughput_changes(&mut self, old: &TableDef, now: f64) -> Result<()> {
+        let mut changed = Vec::new();
+        if let (Some(a), Some(b)) = (old.throughput, self.throughput)
+            && a != b
+        {
+            changed.push((String::new(), a, b));
+        }
+        for i in self.indexes.iter().filter(|i| i.kind == IndexKind::Global) {
+            if let Some(o) = old.index(&i.name)
+                && let (Some(a), Some(b)) = (o.throughput, i.throughput)
+                && a != b
+            {
+                changed.push((i.name.clone(), a, b));
+            }
+        }
+        for (key, a, b) in changed {
+            self.settings.throughput_changes.entry(key).or_default().record(a, b, now)?;
+        }
+        let indexes: Vec<String> = self.indexes.iter().map(|i| i.name.clone()).collect();
+        self.settings.throughput_changes.retain(|k, _| k.is_empty() || indexes.contains(k));
+        Ok(())
+    }
+}
+
+impl ThroughputChanges {
+    /// Decreases allowed at any time of a UTC day.
+    pub const FREE_DECREASES: u32 = 4;
+    /// After those, the least time between two decreases (seconds).
+    pub const DECREASE_INTERVAL_SECS: f64 = 3600.0;
+
+    fn day(secs: f64) -> i64 {
+        (secs / 86_400.0).floor() as i64
+    }
+
+    /// Decreases so far on the UTC day of `now`.
+    pub fn decreases_today(&self, now: f64) -> u32 {
+        match self.last_decrease {
+            Some(t) if Self::day(t) == Self::day(now) => self.decreases,
+            _ => 0,
+        }
+    }
+
+    /// Records a change of provisioned capacity from `old` to `new` at
+    /// `now` (epoch seconds), or refuses a decrease past DynamoDB's daily
+    /// limit with its `LimitExceededException`.
+    pub fn record(&mut self, old: Throughput, new: Throughput, now: f64) -> Result<()> {
+        let down = new.read < old.read || new.write < old.write;
+        let up = new.read > old.read || new.write > old.write;
+        if down {
+            let today = self.decreases_today(now);
+            if let Some(last) = self.last_decrease
+                && today >= Self::FREE_DECREASES
+                && now - last < Self::DECREASE_INTERVAL_SECS
+            {
+                let date = |secs: f64| {
+                    chrono::DateTime::from_timestamp(secs as i64, 0)
+                        .map(|d| d.format("%A, %B %-d, %Y at %-I:%M:%S %p Coordinated Universal Time").to_string())
+                        .unwrap_or_default()
+                };
+                return Err(StoreError::LimitExceeded(format!(
+                    "Subscriber limit exceeded: Provisioned throughput decreases are limited within a given UTC day. \
+                     After the first {} decreases, each subsequent decrease in the same UTC day can be performed at most \
+                     once every {} seconds. Number of decreases today: {today}. Last decrease at {}. Next decrease can be \
+                     made at {}",
+                    Self::FREE_DECREASES,
+                    Self::DECREASE_INTERVAL_SECS as u64,
+                    date(last),
+                    date(last + Self::DECREASE_INTERVAL_SECS),
+                )));
+            }
+            self.decreases = today + 1;
+            self.last_decrease = Some(now);
+        }
+        if up {
+            self.last_increase = Some(now);
+        }
+        Ok(())
+    }
 }
 
 /// A resource-based policy document and its revision id (the time it was
@@ -471,4 +572,44 @@ pub fn check_name(name: &str, field: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod throughput_change_tests {
+    use super::*;
+
+    const DAY: f64 = 86_400.0;
+
+    #[test]
+    fn four_decreases_a_day_then_one_an_hour() {
+        let mut c = ThroughputChanges::default();
+        let (hi, lo) = (Throughput { read: 10, write: 10 }, Throughput { read: 5, write: 10 });
+        let start = 100.0 * DAY + 60.0;
+        for i in 0..4 {
+            c.record(hi, lo, start + f64::from(i)).expect("the first four");
+        }
+        assert_eq!(c.decreases_today(start + 10.0), 4);
+        let err = c.record(hi, lo, start + 10.0).expect_err("a fifth within the hour");
+        let StoreError::LimitExceeded(m) = err else { panic!("{err:?}") };
+        assert!(
+            m.contains("Number of decreases today: 4. Last decrease at Saturday, April 11, 1970 at 12:01:03 AM"),
+            "{m}"
+        );
+        assert!(
+            m.ends_with(
+                "Next decrease can be made at Saturday, April 11, 1970 at 1:01:03 AM Coordinated Universal Time"
+            ),
+            "{m}"
+        );
+        // An increase is never limited; an hour after the last decrease one more may come.
+        c.record(lo, hi, start + 20.0).expect("an increase");
+        assert_eq!(c.last_increase, Some(start + 20.0));
+        c.record(hi, lo, start + 3.0 + 3600.0).expect("an hour later");
+        assert_eq!(c.decreases_today(start + 3700.0), 5);
+        // A new UTC day starts afresh.
+        assert_eq!(c.decreases_today(start + DAY), 0);
+        for i in 0..4 {
+            c.record(hi, lo, start + DAY + f64::from(i)).expect("four more the next day");
+        }
+    }
 }
