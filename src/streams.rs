@@ -292,6 +292,10 @@ fn get_records(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
         .stream_by_num(it.stream)
         .ok_or_else(|| ApiError::not_found("Requested resource not found: Stream does not exist"))?;
     let page = app.store.read_shard(it.stream, &it.shard, it.position, limit, MAX_READ_BYTES)?;
+    // Each GetRecords call is one streams read request unit (billed).
+    if app.store.table(&m.table).is_ok() {
+        app.metrics.moved(&m.table, crate::metrics::Moved::StreamReads, 1);
+    }
     // Written straight to bytes: a page holds up to 1000 records.
     let mut out = Vec::with_capacity(64 + page.records.iter().map(|r| 256 + 2 * r.size_bytes as usize).sum::<usize>());
     out.extend_from_slice(b"{\"Records\":[");

@@ -1103,6 +1103,54 @@ async fn the_cost_meter_prices_a_known_workload_in_both_modes() {
     // And the meter is in /metrics.
     let m = common::scrape(&endpoint).await;
     assert!(m.contains_key(r#"tidepool_dynamodb_cost_dollars{"table_name":"ondemand"}"#), "{m:?}");
+
+    // Streams' GetRecords calls are billed per call; a restore per GB
+    // restored (the backup's size).
+    c.update_table()
+        .table_name("ondemand")
+        .stream_specification(common::new_and_old_images())
+        .send()
+        .await
+        .expect("stream on");
+    let streams = common::streams_client(&endpoint);
+    let arn = c.describe_table().table_name("ondemand").send().await.expect("describe");
+    let arn = arn.table().and_then(|t| t.latest_stream_arn()).expect("stream").to_string();
+    let shard = streams.describe_stream().stream_arn(&arn).send().await.expect("describe stream");
+    let shard = shard.stream_description().map(|d| d.shards()[0].shard_id().unwrap_or_default().to_string());
+    for _ in 0..3 {
+        let it = streams
+            .get_shard_iterator()
+            .stream_arn(&arn)
+            .shard_id(shard.clone().unwrap_or_default())
+            .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .expect("iterator");
+        streams.get_records().shard_iterator(it.shard_iterator().unwrap_or_default()).send().await.expect("records");
+    }
+    let backup = c.create_backup().table_name("ondemand").backup_name("nightly").send().await.expect("backup");
+    let backup_arn = backup.backup_details().map(|d| d.backup_arn().to_string()).expect("arn");
+    let backup_bytes = loop {
+        let d = c.describe_backup().backup_arn(&backup_arn).send().await.expect("describe backup");
+        let d = d.backup_description().and_then(|d| d.backup_details()).expect("details");
+        if d.backup_status() == &aws_sdk_dynamodb::types::BackupStatus::Available {
+            break d.backup_size_bytes().unwrap_or_default();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    c.restore_table_from_backup().target_table_name("restored").backup_arn(&backup_arn).send().await.expect("restore");
+    let bill = get_json(&endpoint, "/tidepool/cost").await;
+    let table = |name: &str| {
+        bill["Tables"].as_array().expect("tables").iter().find(|t| t["TableName"] == name).cloned().expect(name)
+    };
+    let od = table("ondemand");
+    assert_eq!(od["StreamReadRequestUnits"], 3);
+    assert!(close(od["CostSoFar"]["streamReads"].as_f64().unwrap(), 3.0 / 1e5 * 0.02), "{od}");
+    let restored = table("restored");
+    assert!(backup_bytes > 0);
+    assert_eq!(restored["RestoredBytes"], backup_bytes);
+    let gb = 1024f64.powi(3);
+    assert!(close(restored["CostSoFar"]["restores"].as_f64().unwrap(), backup_bytes as f64 / gb * 0.15), "{restored}");
 }
 
 /// `aws application-autoscaling` works unchanged against the server's

@@ -134,6 +134,12 @@ pub struct Usage {
     pub pitr: bool,
     /// Bytes of the table's backups held.
     pub backup_bytes: u64,
+    /// DynamoDB Streams read request units (GetRecords calls).
+    pub stream_reads: u64,
+    /// Bytes restored into the table, exported from it, imported into it.
+    pub restored_bytes: u64,
+    pub exported_bytes: u64,
+    pub imported_bytes: u64,
     /// Seconds metered (since the server started or the table was made).
     pub seconds: f64,
 }
@@ -146,17 +152,30 @@ pub struct Charges {
     pub storage: f64,
     pub pitr: f64,
     pub backups: f64,
+    pub stream_reads: f64,
+    pub restores: f64,
+    pub exports: f64,
+    pub imports: f64,
 }
 
 impl Charges {
     pub fn total(&self) -> f64 {
-        self.reads + self.writes + self.storage + self.pitr + self.backups
+        self.reads
+            + self.writes
+            + self.storage
+            + self.pitr
+            + self.backups
+            + self.stream_reads
+            + self.restores
+            + self.exports
+            + self.imports
     }
 
     fn json(&self) -> Json {
         json!({
             "reads": self.reads, "writes": self.writes, "storage": self.storage,
-            "pointInTimeRecovery": self.pitr, "backups": self.backups, "total": self.total(),
+            "pointInTimeRecovery": self.pitr, "backups": self.backups, "streamReads": self.stream_reads,
+            "restores": self.restores, "exports": self.exports, "imports": self.imports, "total": self.total(),
         })
     }
 }
@@ -203,12 +222,21 @@ pub fn price(prices: &Prices, u: &Usage, day: &str) -> TableBill {
     let storage_gb = u.storage_bytes as f64 / GB;
     let pitr_gb = if u.pitr { u.table_bytes as f64 / GB } else { 0.0 };
     let backup_gb = u.backup_bytes as f64 / GB;
+    // What is charged per use: stream reads, restores, exports, imports.
+    let per_use = |scale: f64| Charges {
+        stream_reads: u.stream_reads as f64 * scale / 1e5 * p("stream_read_request_units_per_100k"),
+        restores: u.restored_bytes as f64 * scale / GB * p("restore_gb"),
+        exports: u.exported_bytes as f64 * scale / GB * p("export_gb"),
+        imports: u.imported_bytes as f64 * scale / GB * p("import_gb"),
+        ..Charges::default()
+    };
     let so_far = Charges {
         reads,
         writes,
         storage: storage_gb * months * p("storage_gb_months"),
         pitr: pitr_gb * months * p("pitr_gb_months"),
         backups: backup_gb * months * p("backup_gb_months"),
+        ..per_use(1.0)
     };
     // A month at the rate observed.
     let per_month = if u.seconds > 0.0 { HOURS_PER_MONTH * 3600.0 / u.seconds } else { 0.0 };
@@ -235,6 +263,7 @@ pub fn price(prices: &Prices, u: &Usage, day: &str) -> TableBill {
             storage: storage_gb * p("storage_gb_months"),
             pitr: pitr_gb * p("pitr_gb_months"),
             backups: backup_gb * p("backup_gb_months"),
+            ..per_use(per_month)
         },
         so_far,
         monthly_on_demand: on_demand_reads + on_demand_writes,
@@ -246,16 +275,20 @@ pub fn price(prices: &Prices, u: &Usage, day: &str) -> TableBill {
 
 /// The Free Tier's credit on the account's bills: storage up to its GB,
 /// provisioned capacity up to its units, over `months` (a month for a
-/// projection).
-pub fn free_tier_credit(prices: &Prices, bills: &[TableBill], months: f64, day: &str) -> f64 {
+/// projection), and stream reads up to its units a month (of those
+/// `stream_reads` the bills count: so far, or a month's).
+pub fn free_tier_credit(prices: &Prices, bills: &[TableBill], months: f64, day: &str, stream_reads: f64) -> f64 {
     let p = |k: &str| prices.at(k, day);
     let f = &prices.free_tier;
+    let streams =
+        stream_reads.min(f.stream_read_request_units * months) / 1e5 * p("stream_read_request_units_per_100k");
     let storage_gb: f64 = bills.iter().map(|b| b.usage.storage_bytes as f64 / GB).sum();
     let provisioned = bills.iter().filter(|b| b.usage.billing == Some(BillingMode::Provisioned));
     let (rcu, wcu) = provisioned.fold((0.0, 0.0), |(r, w), b| (r + b.usage.read_capacity, w + b.usage.write_capacity));
     storage_gb.min(f.storage_gb) * months * p("storage_gb_months")
         + rcu.min(f.read_capacity_units) * months * HOURS_PER_MONTH * p("read_capacity_unit_hours")
         + wcu.min(f.write_capacity_units) * months * HOURS_PER_MONTH * p("write_capacity_unit_hours")
+        + streams
 }
 
 /// Each table's use since the server started (or since it was made).
@@ -274,7 +307,14 @@ pub fn usage(app: &App) -> Vec<Usage> {
             storage += app.store.index_stats(&handle, idx).map_or(0, |(_, bytes)| bytes);
         }
         let (mut read_units, mut write_units) = (0.0, 0.0);
+        let mut moved = [0u64; 4];
         if let Some(m) = app.metrics.table(&name) {
+            use crate::metrics::Moved;
+            for (i, what) in
+                [Moved::StreamReads, Moved::Restored, Moved::Exported, Moved::Imported].into_iter().enumerate()
+            {
+                moved[i] = m.moved(what);
+            }
             let (r, w) = m.consumed();
             read_units += r;
             write_units += w;
@@ -301,6 +341,10 @@ pub fn usage(app: &App) -> Vec<Usage> {
             table_bytes: stats.bytes,
             pitr: def.pitr.is_some(),
             backup_bytes: backups.iter().filter(|b| b.table.name == name).map(|b| b.bytes).sum(),
+            stream_reads: moved[0],
+            restored_bytes: moved[1],
+            exported_bytes: moved[2],
+            imported_bytes: moved[3],
             seconds: (now - started.max(def.created_at)).max(0.0),
         });
     }
@@ -320,8 +364,11 @@ pub fn bill(app: &App) -> Json {
     let seconds = bills.iter().map(|b| b.usage.seconds).fold(0.0, f64::max);
     let so_far: f64 = bills.iter().map(|b| b.so_far.total()).sum();
     let monthly: f64 = bills.iter().map(|b| b.monthly.total()).sum();
-    let credit_so_far = free_tier_credit(prices, &bills, seconds / 3600.0 / HOURS_PER_MONTH, &day).min(so_far);
-    let credit_monthly = free_tier_credit(prices, &bills, 1.0, &day).min(monthly);
+    let months = seconds / 3600.0 / HOURS_PER_MONTH;
+    let stream_reads: f64 = bills.iter().map(|b| b.usage.stream_reads as f64).sum();
+    let monthly_stream_reads = if months > 0.0 { stream_reads / months } else { 0.0 };
+    let credit_so_far = free_tier_credit(prices, &bills, months, &day, stream_reads).min(so_far);
+    let credit_monthly = free_tier_credit(prices, &bills, 1.0, &day, monthly_stream_reads).min(monthly);
     let tables: Vec<Json> = bills
         .iter()
         .map(|b| {
@@ -337,6 +384,10 @@ pub fn bill(app: &App) -> Json {
                 "StorageBytes": u.storage_bytes,
                 "PointInTimeRecovery": u.pitr,
                 "BackupBytes": u.backup_bytes,
+                "StreamReadRequestUnits": u.stream_reads,
+                "RestoredBytes": u.restored_bytes,
+                "ExportedBytes": u.exported_bytes,
+                "ImportedBytes": u.imported_bytes,
                 "CostSoFar": b.so_far.json(),
                 "ProjectedMonthly": b.monthly.json(),
                 "ProjectedMonthlyRequests": {
@@ -447,7 +498,41 @@ mod tests {
         assert!((b.so_far.writes - 50.0 * 2.0 * 0.00065).abs() < 1e-12);
         assert_eq!(b.cheaper(), "PAY_PER_REQUEST", "a nearly idle table is cheaper on demand");
         // The free tier covers 25 RCU and 25 WCU and 25 GB of it a month.
-        let credit = free_tier_credit(&p, &[b], 1.0, day);
+        let credit = free_tier_credit(&p, &[b], 1.0, day, 0.0);
         assert!((credit - (10.0 * 0.25 + 25.0 * 730.0 * 0.00013 + 25.0 * 730.0 * 0.00065)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn stream_reads_restores_exports_and_imports_are_priced_per_use() {
+        let p = Prices::shipped();
+        let day = "2026-12-05";
+        let gb = 1024 * 1024 * 1024;
+        // In a day: 3 million GetRecords calls, 2 GB restored, 4 GB
+        // exported, 6 GB imported.
+        let u = Usage {
+            table: "t".into(),
+            billing: Some(BillingMode::PayPerRequest),
+            stream_reads: 3_000_000,
+            restored_bytes: 2 * gb,
+            exported_bytes: 4 * gb,
+            imported_bytes: 6 * gb,
+            seconds: 86_400.0,
+            ..Default::default()
+        };
+        let b = price(&p, &u, day);
+        assert!((b.so_far.stream_reads - 30.0 * 0.02).abs() < 1e-9, "30 × 100k × $0.02");
+        assert!((b.so_far.restores - 2.0 * 0.15).abs() < 1e-9);
+        assert!((b.so_far.exports - 4.0 * 0.10).abs() < 1e-9);
+        assert!((b.so_far.imports - 6.0 * 0.15).abs() < 1e-9);
+        assert!((b.so_far.total() - (0.6 + 0.3 + 0.4 + 0.9)).abs() < 1e-9);
+        // A month at that rate: 730 / 24 days of it.
+        assert!((b.monthly.stream_reads - 0.6 * 730.0 / 24.0).abs() < 1e-9);
+        // The free tier's 2.5 million stream reads a month: a day's share
+        // of them so far, all of them in a month.
+        let months = 24.0 / 730.0;
+        let credit = free_tier_credit(&p, std::slice::from_ref(&b), months, day, 3e6);
+        assert!((credit - 2.5e6 * months / 1e5 * 0.02).abs() < 1e-9, "{credit}");
+        let credit = free_tier_credit(&p, &[b], 1.0, day, 3e6 * 730.0 / 24.0);
+        assert!((credit - 25.0 * 0.02).abs() < 1e-9, "{credit}");
     }
 }

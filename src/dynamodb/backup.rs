@@ -477,6 +477,7 @@ pub fn restore_table_from_backup(app: &App, r: Req<'_>) -> ApiResult<Json> {
         }
         None => app.store.restore_from_backup(&shown.backup.id, input)?,
     };
+    app.metrics.moved(target, crate::metrics::Moved::Restored, shown.backup.bytes);
     tracing::info!(table = target, backup = %shown.backup.id, "restore started");
     Ok(json!({"TableDescription": app.describe(&handle, "CREATING")}))
 }

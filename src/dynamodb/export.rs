@@ -388,6 +388,7 @@ pub fn export_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let store = app.store.clone();
     let arn_prefix = app.table_arn(&record.table);
     let mut running = record.clone();
+    let metrics = app.metrics.clone();
     let spawned = std::thread::Builder::new().name("tidepool-export".into()).spawn(move || {
         let _slot = slot;
         let _hold = store.hold();
@@ -398,7 +399,10 @@ pub fn export_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         let result = write_export(&store, &dir, &arn_prefix, &mut running, &tracked.progress);
         drop(tracked);
         match result {
-            Ok(()) => running.status = "COMPLETED".into(),
+            Ok(()) => {
+                running.status = "COMPLETED".into();
+                metrics.moved(&running.table, crate::metrics::Moved::Exported, running.bytes);
+            }
             Err(e) => {
                 tracing::error!(export = %running.id, error = %e, "export failed");
                 running.status = "FAILED".into();

@@ -235,6 +235,7 @@ pub fn import_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let (tx, rx) = std::sync::mpsc::channel();
     let store = app.store.clone();
     let mut running = record.clone();
+    let metrics = app.metrics.clone();
     let spawned = std::thread::Builder::new().name("tidepool-import".into()).spawn(move || {
         let _slot = slot;
         let _hold = store.hold();
@@ -248,6 +249,7 @@ pub fn import_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
                 Ok(stats) => {
                     running.status = "COMPLETED".into();
                     running.imported_items = stats.items;
+                    metrics.moved(&running.table, crate::metrics::Moved::Imported, running.processed_bytes);
                 }
                 Err(e) => {
                     running.status = "FAILED".into();

@@ -135,6 +135,9 @@ pub fn restore_table_to_point_in_time(app: &App, r: Req<'_>) -> ApiResult<Json> 
     };
     let input = restore_input(app, &r, target, &source.def)?;
     let handle = app.store.restore_to_point_in_time(&source, at, input, None)?;
+    // Billed on the data restored: the source's size now stands for it.
+    let bytes = app.store.table(source_name).map_or(0, |t| t.stats().bytes);
+    app.metrics.moved(target, crate::metrics::Moved::Restored, bytes);
     tracing::info!(table = target, source = source_name, at, "point-in-time restore started");
     Ok(json!({"TableDescription": app.describe(&handle, "CREATING")}))
 }

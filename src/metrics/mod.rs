@@ -67,6 +67,22 @@ pub struct TableMetrics {
     /// Per global index: read and write half units.
     indexes: Mutex<BTreeMap<String, [u64; 2]>>,
     ops: [OpMetrics; DATA_OPERATIONS.len()],
+    /// What the table moved, by [`Moved`].
+    moved: [AtomicU64; 4],
+}
+
+/// What a table moved besides its requests, for the cost meter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Moved {
+    /// DynamoDB Streams read request units: GetRecords calls through the
+    /// Streams API (a trigger's reads are free, as Lambda's are).
+    StreamReads = 0,
+    /// Bytes restored into the table (from a backup or a point in time).
+    Restored = 1,
+    /// Bytes of the table exported.
+    Exported = 2,
+    /// Bytes of source data imported into the table.
+    Imported = 3,
 }
 
 impl TableMetrics {
@@ -77,6 +93,11 @@ impl TableMetrics {
             self.read_half_units.load(Ordering::Relaxed) as f64 / 2.0,
             self.write_half_units.load(Ordering::Relaxed) as f64 / 2.0,
         )
+    }
+
+    /// What the table moved of `what` (units or bytes).
+    pub fn moved(&self, what: Moved) -> u64 {
+        self.moved[what as usize].load(Ordering::Relaxed)
     }
 
     /// Read and write units consumed by each global index.
@@ -224,6 +245,14 @@ impl Metrics {
     /// Capacity consumed on `table`: `units` of the table itself, and of
     /// each index (`global` ones counted apart; a local index's are the
     /// table's, as CloudWatch reports them).
+    /// Counts `n` of `what` for `table` (whether it exists is the caller's
+    /// to know).
+    pub fn moved(&self, table: &str, what: Moved, n: u64) {
+        if let Some(t) = self.table(table) {
+            t.moved[what as usize].fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
     pub fn consumed(&self, table: &str, access: Access, units: f64, indexes: &[(String, bool, f64)]) {
         self.with_table(table, |t| Self::count_consumed(t, access, units, indexes));
     }
