@@ -137,6 +137,9 @@ impl Server {
             lambda.engine.shutdown().await;
         }
         self.task.await.context("join the server task")?.context("serve HTTP")?;
+        // The cost meter's accruals up to the stop.
+        let app = self.app.clone();
+        let _ = tokio::task::spawn_blocking(move || app.meter.save(&app, cost::now_secs())).await;
         Ok(())
     }
 }
@@ -221,6 +224,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
     let app = Arc::new(app);
     tokio::spawn(autoscaling::run(Arc::downgrade(&app)));
     insights::restore(&app);
+    tokio::spawn(cost::meter::run(Arc::downgrade(&app)));
     dynamodb::export::fail_interrupted(&app);
     dynamodb::import::fail_interrupted(&app);
     let weak = Arc::downgrade(&app);

@@ -1625,6 +1625,31 @@ async fn replica_auto_scaling_is_the_tables_auto_scaling() {
         .maximum_units(100)
         .scaling_policy_update(policy(70.0))
         .build();
+    // A request with one bad part changes nothing.
+    let err = c
+        .update_table_replica_auto_scaling()
+        .table_name("scaled")
+        .provisioned_write_capacity_auto_scaling_update(writes.clone())
+        .replica_updates(
+            ReplicaAutoScalingUpdate::builder()
+                .region_name("us-east-1")
+                .replica_provisioned_read_capacity_auto_scaling_update(
+                    AutoScalingSettingsUpdate::builder()
+                        .minimum_units(1)
+                        .maximum_units(50)
+                        .scaling_policy_update(policy(95.0))
+                        .build(),
+                )
+                .build()
+                .expect("replica update"),
+        )
+        .send()
+        .await
+        .expect_err("a target value past 90");
+    assert_eq!(code(&err), "ValidationException");
+    let d = c.describe_table_replica_auto_scaling().table_name("scaled").send().await.expect("describe");
+    let replica = &d.table_auto_scaling_description().expect("description").replicas()[0];
+    assert!(replica.replica_provisioned_write_capacity_auto_scaling_settings().is_none(), "nothing registered");
     let u = c
         .update_table_replica_auto_scaling()
         .table_name("scaled")
@@ -1645,6 +1670,14 @@ async fn replica_auto_scaling_is_the_tables_auto_scaling() {
                         .minimum_units(1)
                         .maximum_units(50)
                         .scaling_policy_update(policy(50.0))
+                        .build(),
+                )
+                .replica_global_secondary_index_updates(
+                    aws_sdk_dynamodb::types::ReplicaGlobalSecondaryIndexAutoScalingUpdate::builder()
+                        .index_name("byG")
+                        .provisioned_read_capacity_auto_scaling_update(
+                            AutoScalingSettingsUpdate::builder().minimum_units(3).maximum_units(30).build(),
+                        )
                         .build(),
                 )
                 .build()
@@ -1668,6 +1701,8 @@ async fn replica_auto_scaling_is_the_tables_auto_scaling() {
     let gw = g.provisioned_write_capacity_auto_scaling_settings().expect("index write settings");
     assert_eq!((gw.minimum_units(), gw.maximum_units()), (Some(2), Some(20)));
     assert!(gw.scaling_policies().is_empty());
+    let gr = g.provisioned_read_capacity_auto_scaling_settings().expect("index read settings");
+    assert_eq!((gr.minimum_units(), gr.maximum_units()), (Some(3), Some(30)));
     // Registering brought capacity within the bounds at once (5 → 10).
     let d = c.describe_table().table_name("scaled").send().await.expect("describe table");
     let pt = d.table().and_then(|t| t.provisioned_throughput()).expect("throughput");
@@ -1743,5 +1778,9 @@ async fn capacity_decreases_are_limited_per_utc_day() {
         ),
         "{message}"
     );
+    let d = c.describe_table().table_name("shrinking").send().await.expect("describe");
+    let pt = d.table().and_then(|t| t.provisioned_throughput()).expect("throughput");
+    assert_eq!(pt.read_capacity_units(), Some(10), "the refused decrease changed nothing");
+    assert!(message.contains(". Next decrease can be made at "), "{message}");
     set(100).await.expect("an increase");
 }

@@ -90,6 +90,8 @@ struct Activity {
     cause: String,
     time: f64,
     message: String,
+    /// `Successful`, or `Failed` (DynamoDB refused the change).
+    status: &'static str,
 }
 
 /// The controller's state per target: alarms, decreases, and the baseline
@@ -290,7 +292,30 @@ impl App {
     }
 
     fn record_activity(&self, target: &ScalableTarget, units: u64, cause: String) {
+        tracing::info!(resource = %target.resource_id, dimension = %target.dimension, units, "auto scaling: {cause}");
+        self.record(target, units, cause, None);
+    }
+
+    /// A scaling activity DynamoDB refused (its daily limit on decreases),
+    /// in AWS's words.
+    fn record_failed_activity(&self, target: &ScalableTarget, units: u64, cause: String, reason: &str) {
+        self.record(target, units, cause, Some(reason));
+    }
+
+    fn record(&self, target: &ScalableTarget, units: u64, cause: String, failure: Option<&str>) {
         let what = if target.dimension.ends_with("ReadCapacityUnits") { "read" } else { "write" };
+        let (message, status) = match failure {
+            None => (
+                format!(
+                    "Successfully set {what} capacity units to {units}. Change successfully fulfilled by dynamodb."
+                ),
+                "Successful",
+            ),
+            Some(reason) => (
+                format!("Failed to set {what} capacity units to {units}. Reason: Failed updating table: {reason}"),
+                "Failed",
+            ),
+        };
         let a = Activity {
             id: uuid::Uuid::new_v4().to_string(),
             resource_id: target.resource_id.clone(),
@@ -298,11 +323,9 @@ impl App {
             description: format!("Setting {what} capacity units to {units}."),
             cause,
             time: now_secs(),
-            message: format!(
-                "Successfully set {what} capacity units to {units}. Change successfully fulfilled by dynamodb."
-            ),
+            message,
+            status,
         };
-        tracing::info!(resource = %a.resource_id, dimension = %a.dimension, units, "auto scaling: {}", a.cause);
         let mut list = self.autoscaling.activities.lock().unwrap_or_else(|e| e.into_inner());
         list.push_front(a);
         list.truncate(MAX_ACTIVITIES);
@@ -405,12 +428,16 @@ fn register(app: &App, r: Req<'_>) -> ApiResult<Json> {
     if target.min < 1 {
         return Err(validation("Minimum capacity must be at least 1 for DynamoDB"));
     }
-    let bytes = serde_json::to_vec(&target).map_err(|_| ApiError::internal())?;
-    app.store.sys_write(vec![(key(TARGET_PREFIX, &dimension, &resource, None), Some(bytes))])?;
-    // Capacity outside the new bounds is brought within them at once.
+    // Capacity outside the new bounds is brought within them at once,
+    // before the target is saved: a change DynamoDB refuses (its daily
+    // limit on decreases) registers nothing.
     let within = current.clamp(target.min, target.max);
     if within != current {
         app.set_provisioned(&resource, &dimension, within)?;
+    }
+    let bytes = serde_json::to_vec(&target).map_err(|_| ApiError::internal())?;
+    app.store.sys_write(vec![(key(TARGET_PREFIX, &dimension, &resource, None), Some(bytes))])?;
+    if within != current {
         let side = if within > current { "minimum" } else { "maximum" };
         app.record_activity(&target, within, format!("{side} capacity was set to {within}"));
     }
@@ -696,7 +723,7 @@ fn describe_activities(app: &App, r: Req<'_>) -> ApiResult<Json> {
                 "Cause": a.cause,
                 "StartTime": a.time,
                 "EndTime": a.time,
-                "StatusCode": "Successful",
+                "StatusCode": a.status,
                 "StatusMessage": a.message,
             })
         })
@@ -782,19 +809,27 @@ pub fn evaluate(app: &App, now: u64) {
                 None => Err(not_found("the scalable target was deregistered")),
             }
         };
+        let cause = format!(
+            "monitor alarm TargetTracking-{}-{alarm}-{} in state ALARM triggered policy {}",
+            t.resource_id, p.id, p.name
+        );
         if let Err(e) = applied {
-            tracing::warn!(resource = %t.resource_id, error = e.message, "auto scaling could not set capacity");
-            // Not done: the alarms and the decrease count stay as they were.
+            // Not done: the alarms and the decrease count stay as they were
+            // (the alarm stays in ALARM and tries again next minute). A
+            // decrease past the table's daily limit (the table's own
+            // UpdateTable decreases count too) is a failed activity, as on
+            // AWS.
+            if e.kind.ends_with("#LimitExceededException") {
+                app.record_failed_activity(t, to, cause, &e.message);
+            } else {
+                tracing::warn!(resource = %t.resource_id, error = e.message, "auto scaling could not set capacity");
+            }
             let mut watches = app.autoscaling.watches.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(w) = watches.get_mut(&watch_key) {
                 (w.alarms, w.decreases) = before;
             }
             continue;
         }
-        let cause = format!(
-            "monitor alarm TargetTracking-{}-{alarm}-{} in state ALARM triggered policy {}",
-            t.resource_id, p.id, p.name
-        );
         app.record_activity(t, to, cause);
     }
 }

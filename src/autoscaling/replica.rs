@@ -68,10 +68,7 @@ fn table_name<'a>(app: &App, r: &Req<'a>) -> ApiResult<String> {
 
 /// The `TableAutoScalingDescription` of `table`.
 fn description(app: &App, table: &str) -> ApiResult<Json> {
-    let t = app
-        .store
-        .table(table)
-        .map_err(|_| ApiError::not_found(format!("Requested resource not found: Table: {table} not found")))?;
+    let t = app.store.describe_table(table)?;
     let (targets, policies) = (app.targets()?, app.policies()?);
     let settings_of = |index: Option<&str>, units: &str| {
         let (resource, dimension) = target_of(table, index, units);
@@ -119,6 +116,91 @@ fn description(app: &App, table: &str) -> ApiResult<Json> {
 pub fn describe(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let table = table_name(app, &r)?;
     description(app, &table)
+}
+
+/// The faults the Application Auto Scaling operations would find in one
+/// `AutoScalingSettingsUpdate`, found before any update of the request is
+/// applied (so a request changes all it names or nothing).
+fn check(app: &App, table: &str, index: Option<&str>, units: &str, update: &Req<'_>) -> ApiResult<()> {
+    let (resource, dimension) = target_of(table, index, units);
+    if update.bool_opt("AutoScalingDisabled")? == Some(true) {
+        return Ok(());
+    }
+    update.str_opt("AutoScalingRoleArn")?;
+    let existing = app.target(&dimension, &resource)?;
+    let bound = |name: &str| -> ApiResult<Option<u64>> {
+        match update.int_opt(name)? {
+            Some(v) if v < 1 || v > i64::from(i32::MAX) => {
+                Err(ApiError::validation(format!("{name} must be between 1 and {}, not {v}", i32::MAX)))
+            }
+            v => Ok(v.map(|v| v as u64)),
+        }
+    };
+    let (min, max) = (bound("MinimumUnits")?, bound("MaximumUnits")?);
+    let (Some(min), Some(max)) = (min.or(existing.as_ref().map(|t| t.min)), max.or(existing.as_ref().map(|t| t.max)))
+    else {
+        return Err(ApiError::validation(format!(
+            "MinimumUnits and MaximumUnits are required to enable auto scaling of {resource} ({dimension})"
+        )));
+    };
+    if min > max {
+        return Err(ApiError::validation("Minimum capacity cannot be greater than maximum capacity"));
+    }
+    // Capacity brought within the bounds must be a change DynamoDB takes.
+    let (current, _) = app.provisioned(&resource, &dimension)?;
+    let within = current.clamp(min, max);
+    if within < current {
+        let t = app.store.describe_table(table)?;
+        let (key, have) = match index {
+            Some(i) => (i, t.def.index(i).and_then(|x| x.throughput)),
+            None => ("", t.def.throughput),
+        };
+        if let (Some(have), Some(c)) = (have, t.def.settings.throughput_changes.get(key)) {
+            let mut want = have;
+            if units == READ {
+                want.read = within;
+            } else {
+                want.write = within;
+            }
+            c.check(have, want, super::now_secs())?;
+        }
+    }
+    let Some(policy) = update.obj_opt("ScalingPolicyUpdate")? else { return Ok(()) };
+    let config = policy.obj_opt("TargetTrackingScalingPolicyConfiguration")?.ok_or_else(|| {
+        ApiError::validation(
+            "1 validation error detected: Value null at 'targetTrackingScalingPolicyConfiguration' failed to satisfy constraint: Member must not be null",
+        )
+    })?;
+    match config.get("TargetValue").and_then(Json::as_f64) {
+        Some(v) if (20.0..=90.0).contains(&v) => {}
+        Some(v) => {
+            return Err(ApiError::validation(format!(
+                "The target value {v} is out of range for DynamoDB: it must be between 20.0 and 90.0"
+            )));
+        }
+        None => return Err(ApiError::validation("TargetValue is required")),
+    }
+    config.bool_opt("DisableScaleIn")?;
+    for name in ["ScaleInCooldown", "ScaleOutCooldown"] {
+        if let Some(v) = config.int_opt(name)?.filter(|v| !(0..=31_536_000).contains(v)) {
+            return Err(ApiError::validation(format!("{name} must be between 0 and 31536000 seconds, not {v}")));
+        }
+    }
+    if let Some(name) = policy.str_opt("PolicyName")? {
+        if name.is_empty() || name.chars().count() > 256 {
+            return Err(ApiError::validation(
+                "1 validation error detected: Value at 'policyName' failed to satisfy constraint: Member must have length between 1 and 256",
+            ));
+        }
+        let other = app.policies()?.into_iter().find(|p| p.resource_id == resource && p.dimension == dimension);
+        if let Some(p) = other.filter(|p| p.name != name) {
+            return Err(ApiError::validation(format!(
+                "{resource} ({dimension}) already has scaling policy {}: name it, or leave PolicyName out",
+                p.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// One `AutoScalingSettingsUpdate` of a table's or index's `units`, applied
@@ -178,10 +260,7 @@ fn apply(app: &App, table: &str, index: Option<&str>, units: &str, update: &Req<
 /// only).
 pub fn update(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let table = table_name(app, &r)?;
-    let t = app
-        .store
-        .table(&table)
-        .map_err(|_| ApiError::not_found(format!("Requested resource not found: Table: {table} not found")))?;
+    let t = app.store.describe_table(&table)?;
     if t.def.billing_mode != BillingMode::Provisioned {
         return Err(ApiError::validation(format!(
             "Table {table} is in on-demand mode (PAY_PER_REQUEST): auto scaling applies to provisioned capacity"
@@ -211,6 +290,24 @@ pub fn update(app: &App, r: Req<'_>) -> ApiResult<Json> {
         }
         for i in u.objects("ReplicaGlobalSecondaryIndexUpdates")? {
             gsi(i.str("IndexName")?)?;
+        }
+    }
+    if let Some(u) = r.obj_opt("ProvisionedWriteCapacityAutoScalingUpdate")? {
+        check(app, &table, None, WRITE, &u)?;
+    }
+    for u in &indexes {
+        if let Some(s) = u.obj_opt("ProvisionedWriteCapacityAutoScalingUpdate")? {
+            check(app, &table, Some(u.str("IndexName")?), WRITE, &s)?;
+        }
+    }
+    for u in &replicas {
+        if let Some(s) = u.obj_opt("ReplicaProvisionedReadCapacityAutoScalingUpdate")? {
+            check(app, &table, None, READ, &s)?;
+        }
+        for i in u.objects("ReplicaGlobalSecondaryIndexUpdates")? {
+            if let Some(s) = i.obj_opt("ProvisionedReadCapacityAutoScalingUpdate")? {
+                check(app, &table, Some(i.str("IndexName")?), READ, &s)?;
+            }
         }
     }
     if let Some(u) = r.obj_opt("ProvisionedWriteCapacityAutoScalingUpdate")? {

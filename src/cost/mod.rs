@@ -8,6 +8,8 @@
 //! price table ([`DEFAULT_PRICES`], `prices.toml`; `--prices` replaces it),
 //! and the AWS Free Tier is taken off the account's totals.
 
+pub mod meter;
+
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -140,8 +142,17 @@ pub struct Usage {
     pub restored_bytes: u64,
     pub exported_bytes: u64,
     pub imported_bytes: u64,
-    /// Seconds metered (since the server started or the table was made).
+    /// Seconds metered (since the table was made, or metering began).
     pub seconds: f64,
+    /// What was held over those seconds, integrated as it changed
+    /// ([`meter`]): byte-seconds stored, of the table while point-in-time
+    /// recovery was on, of backups; provisioned unit-seconds. Zero: the
+    /// sizes and capacity above, held all along.
+    pub storage_byte_secs: f64,
+    pub pitr_byte_secs: f64,
+    pub backup_byte_secs: f64,
+    pub read_capacity_secs: f64,
+    pub write_capacity_secs: f64,
 }
 
 /// What one table costs: so far, and a month at the observed rate.
@@ -205,13 +216,13 @@ impl TableBill {
 /// Prices `u` on `day`.
 pub fn price(prices: &Prices, u: &Usage, day: &str) -> TableBill {
     let p = |k: &str| prices.at(k, day);
-    let hours = u.seconds / 3600.0;
-    let months = hours / HOURS_PER_MONTH;
     let provisioned = u.billing == Some(BillingMode::Provisioned);
+    // Held over the metered time: integrated when metered so, else as now.
+    let held = |integrated: f64, now: f64| if integrated > 0.0 { integrated } else { now * u.seconds };
     let (reads, writes) = if provisioned {
         (
-            u.read_capacity * hours * p("read_capacity_unit_hours"),
-            u.write_capacity * hours * p("write_capacity_unit_hours"),
+            held(u.read_capacity_secs, u.read_capacity) / 3600.0 * p("read_capacity_unit_hours"),
+            held(u.write_capacity_secs, u.write_capacity) / 3600.0 * p("write_capacity_unit_hours"),
         )
     } else {
         (
@@ -230,12 +241,18 @@ pub fn price(prices: &Prices, u: &Usage, day: &str) -> TableBill {
         imports: u.imported_bytes as f64 * scale / GB * p("import_gb"),
         ..Charges::default()
     };
+    let month_secs = HOURS_PER_MONTH * 3600.0;
+    let gb_months = |integrated: f64, bytes: f64| held(integrated, bytes) / GB / month_secs;
     let so_far = Charges {
         reads,
         writes,
-        storage: storage_gb * months * p("storage_gb_months"),
-        pitr: pitr_gb * months * p("pitr_gb_months"),
-        backups: backup_gb * months * p("backup_gb_months"),
+        storage: gb_months(u.storage_byte_secs, u.storage_bytes as f64) * p("storage_gb_months"),
+        pitr: if u.pitr || u.pitr_byte_secs > 0.0 {
+            gb_months(u.pitr_byte_secs, if u.pitr { u.table_bytes as f64 } else { 0.0 }) * p("pitr_gb_months")
+        } else {
+            0.0
+        },
+        backups: gb_months(u.backup_byte_secs, u.backup_bytes as f64) * p("backup_gb_months"),
         ..per_use(1.0)
     };
     // A month at the rate observed.
@@ -291,64 +308,43 @@ pub fn free_tier_credit(prices: &Prices, bills: &[TableBill], months: f64, day: 
         + streams
 }
 
-/// Each table's use since the server started (or since it was made).
+/// Each table's use since it was made (or metering began), from the
+/// meter's accruals brought up to now.
 pub fn usage(app: &App) -> Vec<Usage> {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
-    let started = app.metrics.started();
-    let backups = app.store.backups().unwrap_or_default();
-    let mut out = Vec::new();
-    let (names, _) = app.store.list_tables(None, usize::MAX);
-    for name in names {
-        let Ok(handle) = app.store.describe_table(&name) else { continue };
-        let def = &handle.def;
-        let stats = handle.stats();
-        let mut storage = stats.bytes + ITEM_OVERHEAD_BYTES * stats.items;
-        for idx in &def.indexes {
-            storage += app.store.index_stats(&handle, idx).map_or(0, |(_, bytes)| bytes);
-        }
-        let (mut read_units, mut write_units) = (0.0, 0.0);
-        let mut moved = [0u64; 4];
-        if let Some(m) = app.metrics.table(&name) {
-            use crate::metrics::Moved;
-            for (i, what) in
-                [Moved::StreamReads, Moved::Restored, Moved::Exported, Moved::Imported].into_iter().enumerate()
-            {
-                moved[i] = m.moved(what);
-            }
-            let (r, w) = m.consumed();
-            read_units += r;
-            write_units += w;
-            for (_, r, w) in m.index_consumed() {
-                read_units += r;
-                write_units += w;
-            }
-        }
-        let (mut read_capacity, mut write_capacity) = (0.0, 0.0);
-        if def.billing_mode == BillingMode::Provisioned {
-            for t in def.throughput.iter().chain(def.gsis().filter_map(|i| i.throughput.as_ref())) {
-                read_capacity += t.read as f64;
-                write_capacity += t.write as f64;
-            }
-        }
-        out.push(Usage {
-            table: name.clone(),
-            billing: Some(def.billing_mode),
-            read_units,
-            write_units,
-            read_capacity,
-            write_capacity,
-            storage_bytes: storage,
-            table_bytes: stats.bytes,
-            pitr: def.pitr.is_some(),
-            backup_bytes: backups.iter().filter(|b| b.table.name == name).map(|b| b.bytes).sum(),
-            stream_reads: moved[0],
-            restored_bytes: moved[1],
-            exported_bytes: moved[2],
-            imported_bytes: moved[3],
-            seconds: (now - started.max(def.created_at)).max(0.0),
-        });
-    }
-    out
+    let now = now_secs();
+    app.meter
+        .accrue(app, now)
+        .into_iter()
+        .filter_map(|(name, a, held)| {
+            let def = app.store.describe_table(&name).ok()?.def.clone();
+            Some(Usage {
+                table: name,
+                billing: Some(def.billing_mode),
+                read_units: a.read_units,
+                write_units: a.write_units,
+                read_capacity: held.read_capacity,
+                write_capacity: held.write_capacity,
+                storage_bytes: held.storage_bytes,
+                table_bytes: held.table_bytes,
+                pitr: held.pitr,
+                backup_bytes: held.backup_bytes,
+                stream_reads: a.moved[0],
+                restored_bytes: a.moved[1],
+                exported_bytes: a.moved[2],
+                imported_bytes: a.moved[3],
+                seconds: (now - a.since).max(0.0),
+                storage_byte_secs: a.storage_byte_secs,
+                pitr_byte_secs: a.pitr_byte_secs,
+                backup_byte_secs: a.backup_byte_secs,
+                read_capacity_secs: a.read_capacity_secs,
+                write_capacity_secs: a.write_capacity_secs,
+            })
+        })
+        .collect()
+}
+
+pub fn now_secs() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// Today, as the price table's dates read (UTC).

@@ -152,7 +152,7 @@ impl App {
     }
 
     fn index_counts(&self, t: &TableHandle, i: &IndexDef) -> (u64, u64) {
-        self.store.index_stats(t, i).unwrap_or((0, 0))
+        self.index_sizes.get(&self.store, t, i)
     }
 }
 
@@ -451,6 +451,26 @@ pub(super) fn create_table_input(app: &App, r: Req<'_>) -> ApiResult<CreateTable
     Ok(input)
 }
 
+/// Refuses an UpdateTable whose capacity decreases (the table's, or a
+/// global index's) any one of DynamoDB's daily limits would refuse, before
+/// any of its changes is made (each is its own change of the table).
+fn check_decreases(def: &TableDef, throughput: Option<Throughput>, r: &Req<'_>) -> ApiResult<()> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+    let changes = |key: &str| def.settings.throughput_changes.get(key);
+    if let (Some(want), Some(have), Some(c)) = (throughput, def.throughput, changes("")) {
+        c.check(have, want, now)?;
+    }
+    for u in r.objects("GlobalSecondaryIndexUpdates")? {
+        let Some(up) = u.obj_opt("Update")? else { continue };
+        let index = up.str("IndexName")?;
+        let have = def.index(index).and_then(|i| i.throughput);
+        if let (Some(want), Some(have), Some(c)) = (throughput_input(&up)?, have, changes(index)) {
+            c.check(have, want, now)?;
+        }
+    }
+    Ok(())
+}
+
 pub fn describe_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let handle = app.store.describe_table(r.str("TableName")?)?;
     let status = if handle.is_restoring() { "CREATING" } else { "ACTIVE" };
@@ -462,6 +482,7 @@ pub fn delete_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let handle = app.store.delete_table(name)?;
     app.metrics.forget_table(name);
     crate::insights::forget_table(app, &handle.def);
+    app.index_sizes.forget_table(handle.def.id);
     tracing::info!(table = name, "table deleted");
     // DeleteTable describes less than DescribeTable: no creation time, key
     // schema, attribute definitions or indexes (the API reference's example;
@@ -586,6 +607,7 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
             have.read, want.read, have.write, want.write
         )));
     }
+    check_decreases(&handle.def, throughput, &r)?;
     if billing.is_some() || throughput.is_some() {
         handle = app.store.set_billing(name, billing, throughput)?;
         changed = true;

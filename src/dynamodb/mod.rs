@@ -19,6 +19,7 @@ mod pitr;
 mod policy;
 mod read;
 pub(crate) mod request;
+pub mod sizes;
 mod transact;
 mod validate;
 
@@ -95,6 +96,10 @@ pub struct App {
     pub prices: crate::cost::Prices,
     /// Application Auto Scaling's activities and controller state.
     pub(crate) autoscaling: crate::autoscaling::AutoScaling,
+    /// Secondary indexes' last counts (`sizes`).
+    pub index_sizes: sizes::IndexSizes,
+    /// The cost meter's accruals (`cost::meter`).
+    pub meter: crate::cost::meter::Meter,
 }
 
 impl App {
@@ -117,6 +122,8 @@ impl App {
             metrics,
             prices: crate::cost::Prices::shipped(),
             autoscaling: Default::default(),
+            index_sizes: Default::default(),
+            meter: Default::default(),
             region,
             durability,
             tokens: Default::default(),
@@ -822,5 +829,26 @@ async fn handle_json(
     match result {
         Ok(body) => ok_response(body),
         Err(e) => e.into_response(),
+    }
+}
+
+/// A server state over a temporary store, and requests to it (unit tests).
+#[cfg(test)]
+pub(crate) mod testing {
+    use serde_json::Value as Json;
+    use tidepool_store::{Durability, Store, StoreConfig};
+
+    use super::App;
+    use super::request::Req;
+
+    pub fn app() -> App {
+        let store = Store::open(StoreConfig::default()).expect("open");
+        App::new(store, "us-east-1".into(), Durability::default(), std::time::Duration::from_secs(900)).expect("app")
+    }
+
+    /// Runs DynamoDB operation `op` with `body`, panicking on its error.
+    pub fn call(app: &App, op: &str, body: Json) {
+        let Json::Object(map) = body else { panic!("a request is an object") };
+        super::dispatch(app, op, Req(&map), "localhost").map_err(|e| e.message).expect(op);
     }
 }

@@ -375,6 +375,11 @@ impl TableDef {
                 changed.push((i.name.clone(), a, b));
             }
         }
+        // All checked before any is recorded: one request changes all or
+        // none.
+        for (key, a, b) in &changed {
+            self.settings.throughput_changes.get(key).map_or(Ok(()), |c| c.check(*a, *b, now))?;
+        }
         for (key, a, b) in changed {
             self.settings.throughput_changes.entry(key).or_default().record(a, b, now)?;
         }
@@ -406,9 +411,21 @@ impl ThroughputChanges {
     /// `now` (epoch seconds), or refuses a decrease past DynamoDB's daily
     /// limit with its `LimitExceededException`.
     pub fn record(&mut self, old: Throughput, new: Throughput, now: f64) -> Result<()> {
-        let down = new.read < old.read || new.write < old.write;
-        let up = new.read > old.read || new.write > old.write;
-        if down {
+        self.check(old, new, now)?;
+        if new.read < old.read || new.write < old.write {
+            self.decreases = self.decreases_today(now) + 1;
+            self.last_decrease = Some(now);
+        }
+        if new.read > old.read || new.write > old.write {
+            self.last_increase = Some(now);
+        }
+        Ok(())
+    }
+
+    /// Whether a change from `old` to `new` at `now` is within the daily
+    /// limit on decreases (recording nothing).
+    pub fn check(&self, old: Throughput, new: Throughput, now: f64) -> Result<()> {
+        if new.read < old.read || new.write < old.write {
             let today = self.decreases_today(now);
             if let Some(last) = self.last_decrease
                 && today >= Self::FREE_DECREASES
@@ -430,11 +447,6 @@ impl ThroughputChanges {
                     date(last + Self::DECREASE_INTERVAL_SECS),
                 )));
             }
-            self.decreases = today + 1;
-            self.last_decrease = Some(now);
-        }
-        if up {
-            self.last_increase = Some(now);
         }
         Ok(())
     }

@@ -1,0 +1,152 @@
+//! The sizes of secondary indexes: `ItemCount` and `IndexSizeBytes` of
+//! each index in `DescribeTable`, and the indexes' storage in the cost
+//! meter. The store counts them by walking the index, which takes seconds
+//! at millions of entries, so a walk is bounded:
+//!
+//! - a table of at most [`EXACT_UP_TO_ITEMS`] items has its indexes walked
+//!   on each request (exact, as DynamoDB Local answers);
+//! - a larger table's indexes are walked in the background, at most once
+//!   per [`REFRESH`] each, and requests answer the last count (DynamoDB
+//!   itself updates these figures about every six hours); an index not yet
+//!   counted reads 0, as a new index does on DynamoDB.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tidepool_store::table::IndexDef;
+use tidepool_store::{Store, TableHandle};
+
+/// The most items a table may hold for its indexes to be walked on each
+/// request: about 50 ms of walking.
+pub const EXACT_UP_TO_ITEMS: u64 = 100_000;
+/// How old a larger table's index count may grow before a walk refreshes
+/// it.
+pub const REFRESH: Duration = Duration::from_secs(300);
+/// Indexes whose counts are kept at most (a table deleted leaves its own
+/// behind until this many are kept; then they all start again).
+const MAX_KEPT: usize = 10_000;
+
+#[derive(Clone, Copy)]
+struct Counted {
+    count: u64,
+    bytes: u64,
+    at: Option<Instant>,
+    walking: bool,
+}
+
+/// The last counts of large tables' indexes, by table id and index id.
+#[derive(Clone)]
+pub struct IndexSizes {
+    kept: Arc<Mutex<HashMap<(u64, u32), Counted>>>,
+    exact_up_to: u64,
+}
+
+impl Default for IndexSizes {
+    fn default() -> Self {
+        IndexSizes { kept: Default::default(), exact_up_to: EXACT_UP_TO_ITEMS }
+    }
+}
+
+impl IndexSizes {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(u64, u32), Counted>> {
+        self.kept.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The entries and bytes of index `i` of table `t`: exact for a small
+    /// table, else the last count (starting a walk when it is stale).
+    pub fn get(&self, store: &Store, t: &TableHandle, i: &IndexDef) -> (u64, u64) {
+        if t.stats().items <= self.exact_up_to {
+            return store.index_stats(t, i).unwrap_or((0, 0));
+        }
+        let key = (t.def.id, i.id);
+        let mut kept = self.lock();
+        if kept.len() >= MAX_KEPT && !kept.contains_key(&key) {
+            kept.clear();
+        }
+        let e = kept.entry(key).or_insert(Counted { count: 0, bytes: 0, at: None, walking: false });
+        let fresh = e.at.is_some_and(|at| at.elapsed() < REFRESH);
+        if fresh || e.walking {
+            return (e.count, e.bytes);
+        }
+        e.walking = true;
+        let answer = (e.count, e.bytes);
+        drop(kept);
+        let (sizes, store, name, table_id, index) =
+            (self.clone(), store.clone(), t.def.name.clone(), t.def.id, i.clone());
+        let spawned = std::thread::Builder::new().name("tidepool-index-sizes".into()).spawn(move || {
+            tidepool_store::lower_this_thread();
+            // The table as it is now (the same one, not one made again).
+            let counted = store
+                .describe_table(&name)
+                .ok()
+                .filter(|h| h.def.id == table_id)
+                .and_then(|h| store.index_stats(&h, &index).ok());
+            let mut kept = sizes.lock();
+            if let Some(e) = kept.get_mut(&(table_id, index.id)) {
+                e.walking = false;
+                if let Some((count, bytes)) = counted {
+                    (e.count, e.bytes, e.at) = (count, bytes, Some(Instant::now()));
+                }
+            }
+        });
+        if spawned.is_err()
+            && let Some(e) = self.lock().get_mut(&key)
+        {
+            e.walking = false;
+        }
+        answer
+    }
+
+    /// Forgets a deleted table's counts.
+    pub fn forget_table(&self, table_id: u64) {
+        self.lock().retain(|(t, _), _| *t != table_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::dynamodb::testing::{app, call};
+
+    #[test]
+    fn a_large_tables_indexes_are_counted_in_the_background() {
+        let app = app();
+        call(
+            &app,
+            "CreateTable",
+            json!({
+                "TableName": "big",
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "g", "AttributeType": "S"}],
+                "BillingMode": "PAY_PER_REQUEST",
+                "GlobalSecondaryIndexes": [{"IndexName": "byG", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}], "Projection": {"ProjectionType": "KEYS_ONLY"}}],
+            }),
+        );
+        // Twenty items, twelve of them in the index.
+        for i in 0..20 {
+            let mut item = json!({"pk": {"S": format!("k{i}")}});
+            if i < 12 {
+                item["g"] = json!({"S": "x"});
+            }
+            call(&app, "PutItem", json!({"TableName": "big", "Item": item}));
+        }
+        let t = app.store.describe_table("big").expect("table");
+        let index = t.def.index("byG").expect("index").clone();
+        let exact = IndexSizes::default().get(&app.store, &t, &index);
+        assert_eq!(exact.0, 12, "a small table is counted on the spot");
+        // Past the bound: 0 until the background walk has counted it.
+        let sizes = IndexSizes { kept: Default::default(), exact_up_to: 10 };
+        assert_eq!(sizes.get(&app.store, &t, &index), (0, 0));
+        let started = Instant::now();
+        while sizes.get(&app.store, &t, &index) == (0, 0) {
+            assert!(started.elapsed() < Duration::from_secs(10), "the walk finished");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(sizes.get(&app.store, &t, &index), exact);
+        sizes.forget_table(t.def.id);
+        assert!(sizes.lock().is_empty());
+    }
+}
