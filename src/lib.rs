@@ -8,6 +8,7 @@ pub mod autoscaling;
 pub mod bridge;
 pub mod build;
 pub mod capacity;
+pub mod console;
 pub mod cost;
 pub mod dynamodb;
 pub mod http;

@@ -63,6 +63,10 @@ pub async fn front(State(app): State<Arc<App>>, req: Request, next: Next) -> Res
         preflight(req.headers())
     } else if req.method() == Method::GET && req.uri().path() == "/" {
         health(&app.region)
+    } else if req.method() == Method::GET && crate::console::addressed(req.uri().path()) {
+        // The console's assets hold no data: served without authentication
+        // (its requests to the APIs are signed like any client's).
+        crate::console::serve(req.uri().path())
     } else {
         through(&app, req, next).await
     };

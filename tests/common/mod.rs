@@ -5,6 +5,7 @@
 
 pub mod http;
 pub mod tools;
+pub mod webdriver;
 
 use std::path::Path;
 

@@ -1,0 +1,594 @@
+// Tidepool's console: a client of the server's own DynamoDB API (the JSON
+// the SDKs send), signed with SigV4 when an access key is given.
+
+const enc = new TextEncoder();
+const $ = (sel, root = document) => root.querySelector(sel);
+
+// ---------------------------------------------------------------- requests
+
+function hex(buf) {
+  return [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function sha256(text) {
+  return hex(await crypto.subtle.digest("SHA-256", enc.encode(text)));
+}
+
+async function hmac(key, text) {
+  const k = await crypto.subtle.importKey("raw", key, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  return new Uint8Array(await crypto.subtle.sign("HMAC", k, enc.encode(text)));
+}
+
+function credentials() {
+  const raw = sessionStorage.getItem("tidepool.credentials");
+  return raw ? JSON.parse(raw) : null;
+}
+
+// The headers of a SigV4-signed POST to `/` for `service`.
+async function sign(headers, body, service) {
+  const c = credentials();
+  if (!c || !c.accessKey) return headers;
+  const now = new Date().toISOString().replace(/[:-]|\.\d{3}/g, "");
+  const day = now.slice(0, 8);
+  const all = { ...headers, host: location.host, "x-amz-date": now };
+  if (c.sessionToken) all["x-amz-security-token"] = c.sessionToken;
+  const names = Object.keys(all).map((n) => n.toLowerCase()).sort();
+  const lower = Object.fromEntries(Object.entries(all).map(([k, v]) => [k.toLowerCase(), String(v).trim()]));
+  const canonical = ["POST", "/", "", names.map((n) => `${n}:${lower[n]}\n`).join(""), names.join(";"), await sha256(body)].join("\n");
+  const scope = `${day}/${c.region || "us-east-1"}/${service}/aws4_request`;
+  const toSign = ["AWS4-HMAC-SHA256", now, scope, await sha256(canonical)].join("\n");
+  let key = await hmac(enc.encode("AWS4" + c.secretKey), day);
+  key = await hmac(key, c.region || "us-east-1");
+  key = await hmac(key, service);
+  key = await hmac(key, "aws4_request");
+  const signature = hex(await hmac(key, toSign));
+  const out = { ...headers, "x-amz-date": now };
+  if (c.sessionToken) out["x-amz-security-token"] = c.sessionToken;
+  out.authorization = `AWS4-HMAC-SHA256 Credential=${c.accessKey}/${scope}, SignedHeaders=${names.join(";")}, Signature=${signature}`;
+  return out;
+}
+
+class ApiError extends Error {
+  constructor(type, message) {
+    super(message ? `${type}: ${message}` : type);
+    this.type = type;
+  }
+}
+
+// One DynamoDB operation.
+export async function dynamo(op, input) {
+  const body = JSON.stringify(input || {});
+  const headers = await sign(
+    { "content-type": "application/x-amz-json-1.0", "x-amz-target": `DynamoDB_20120810.${op}` },
+    body,
+    "dynamodb",
+  );
+  const resp = await fetch("/", { method: "POST", headers, body });
+  const text = await resp.text();
+  const json = text ? JSON.parse(text) : {};
+  if (!resp.ok) {
+    const type = String(json.__type || resp.status).split("#").pop();
+    throw new ApiError(type, json.message || json.Message || "");
+  }
+  return json;
+}
+
+// ---------------------------------------------------------------- values
+
+// DynamoDB JSON to plain JSON (sets become arrays).
+export function plain(v) {
+  if (v === null || typeof v !== "object") return v;
+  if ("S" in v) return v.S;
+  if ("N" in v) return Number(v.N);
+  if ("BOOL" in v) return v.BOOL;
+  if ("NULL" in v) return null;
+  if ("B" in v) return v.B;
+  if ("SS" in v) return v.SS;
+  if ("NS" in v) return v.NS.map(Number);
+  if ("BS" in v) return v.BS;
+  if ("L" in v) return v.L.map(plain);
+  if ("M" in v) return plainItem(v.M);
+  return v;
+}
+
+export function plainItem(item) {
+  return Object.fromEntries(Object.entries(item || {}).map(([k, v]) => [k, plain(v)]));
+}
+
+// Plain JSON to DynamoDB JSON.
+export function typed(v) {
+  if (v === null || v === undefined) return { NULL: true };
+  if (typeof v === "string") return { S: v };
+  if (typeof v === "number") return { N: String(v) };
+  if (typeof v === "boolean") return { BOOL: v };
+  if (Array.isArray(v)) return { L: v.map(typed) };
+  return { M: typedItem(v) };
+}
+
+export function typedItem(obj) {
+  return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, typed(v)]));
+}
+
+function text(v) {
+  if (v === undefined) return "";
+  return typeof v === "string" ? v : JSON.stringify(v);
+}
+
+// ---------------------------------------------------------------- page
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "on") for (const [ev, f] of Object.entries(v)) e.addEventListener(ev, f);
+    else if (k === "class") e.className = v;
+    else if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined) e.append(c instanceof Node ? c : String(c));
+  return e;
+}
+
+let toastTimer;
+function toast(message, bad = false) {
+  const t = $("#toast");
+  t.textContent = message;
+  t.className = bad ? "bad" : "";
+  t.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => (t.hidden = true), bad ? 8000 : 3000);
+}
+
+function view(...children) {
+  const v = $("#view");
+  v.replaceChildren(...children);
+  return v;
+}
+
+function failure(e) {
+  return el("p", { class: "error", "data-testid": "error" }, e.message || String(e));
+}
+
+// ---------------------------------------------------------------- tables
+
+async function tablesView() {
+  const list = el("div", { class: "scroll" }, el("p", { class: "muted" }, "Loading tables…"));
+  view(
+    el("h1", {}, "Tables"),
+    el("div", { class: "row" }, el("button", { id: "create-table", on: { click: () => (location.hash = "#/create") } }, "Create table")),
+    list,
+  );
+  try {
+    const names = [];
+    let start;
+    do {
+      const page = await dynamo("ListTables", start ? { ExclusiveStartTableName: start } : {});
+      names.push(...page.TableNames);
+      start = page.LastEvaluatedTableName;
+    } while (start);
+    if (!names.length) {
+      list.replaceChildren(el("p", { class: "muted" }, "No tables yet."));
+      return;
+    }
+    const rows = await Promise.all(
+      names.map(async (n) => {
+        try {
+          return (await dynamo("DescribeTable", { TableName: n })).Table;
+        } catch {
+          return { TableName: n };
+        }
+      }),
+    );
+    list.replaceChildren(
+      el(
+        "table",
+        { id: "tables" },
+        el("thead", {}, el("tr", {}, ["Name", "Status", "Keys", "Items", "Size", "Capacity", "Stream"].map((h) => el("th", {}, h)))),
+        el(
+          "tbody",
+          {},
+          rows.map((t) =>
+            el(
+              "tr",
+              { class: "clickable", "data-table": t.TableName, on: { click: () => (location.hash = `#/table/${encodeURIComponent(t.TableName)}`) } },
+              el("td", {}, t.TableName),
+              el("td", {}, t.TableStatus || ""),
+              el("td", {}, (t.KeySchema || []).map((k) => `${k.AttributeName} (${k.KeyType})`).join(", ")),
+              el("td", {}, t.ItemCount ?? ""),
+              el("td", {}, t.TableSizeBytes === undefined ? "" : bytes(t.TableSizeBytes)),
+              el("td", {}, capacity(t)),
+              el("td", {}, t.StreamSpecification?.StreamEnabled ? t.StreamSpecification.StreamViewType : "off"),
+            ),
+          ),
+        ),
+      ),
+    );
+  } catch (e) {
+    list.replaceChildren(failure(e));
+  }
+}
+
+function bytes(n) {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GB`;
+}
+
+function capacity(t) {
+  if (t.BillingModeSummary?.BillingMode === "PAY_PER_REQUEST") return "on-demand";
+  const p = t.ProvisionedThroughput;
+  return p ? `${p.ReadCapacityUnits} RCU, ${p.WriteCapacityUnits} WCU` : "";
+}
+
+function typeSelect(id) {
+  return el("select", { id }, ["S", "N", "B"].map((t) => el("option", { value: t }, t)));
+}
+
+function createView() {
+  const error = el("div");
+  const form = el(
+    "form",
+    { id: "create-form", class: "panel" },
+    el("div", { class: "row" }, el("label", {}, "Table name", el("input", { id: "new-name", required: true, minlength: 3, maxlength: 255, pattern: "[a-zA-Z0-9_.\\-]+" }))),
+    el("div", { class: "row" },
+      el("label", {}, "Partition key", el("input", { id: "new-pk", required: true })),
+      el("label", {}, "Type", typeSelect("new-pk-type")),
+      el("label", {}, "Sort key (optional)", el("input", { id: "new-sk" })),
+      el("label", {}, "Type", typeSelect("new-sk-type")),
+    ),
+    el("div", { class: "row" },
+      el("label", {}, "Capacity mode",
+        el("select", { id: "new-billing" }, el("option", { value: "PAY_PER_REQUEST" }, "On-demand"), el("option", { value: "PROVISIONED" }, "Provisioned"))),
+      el("label", {}, "Read capacity", el("input", { id: "new-rcu", type: "number", min: 1, value: 5 })),
+      el("label", {}, "Write capacity", el("input", { id: "new-wcu", type: "number", min: 1, value: 5 })),
+    ),
+    el("div", { class: "row" },
+      el("label", {}, "Stream",
+        el("select", { id: "new-stream" }, ["", "NEW_AND_OLD_IMAGES", "NEW_IMAGE", "OLD_IMAGE", "KEYS_ONLY"].map((v) => el("option", { value: v }, v || "off")))),
+      el("label", {}, "TTL attribute (optional)", el("input", { id: "new-ttl" })),
+    ),
+    el("div", { class: "row" },
+      el("label", {}, "Global index (optional)", el("input", { id: "new-gsi" })),
+      el("label", {}, "Its partition key", el("input", { id: "new-gsi-pk" })),
+      el("label", {}, "Type", typeSelect("new-gsi-pk-type")),
+    ),
+    el("div", { class: "row" }, el("button", { id: "create-submit", type: "submit" }, "Create"), el("button", { type: "button", class: "quiet", on: { click: () => (location.hash = "#/tables") } }, "Cancel")),
+    error,
+  );
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const v = (id) => $(`#${id}`).value.trim();
+    const attrs = new Map([[v("new-pk"), v("new-pk-type")]]);
+    const keys = [{ AttributeName: v("new-pk"), KeyType: "HASH" }];
+    if (v("new-sk")) {
+      keys.push({ AttributeName: v("new-sk"), KeyType: "RANGE" });
+      attrs.set(v("new-sk"), v("new-sk-type"));
+    }
+    const input = { TableName: v("new-name"), KeySchema: keys, BillingMode: v("new-billing") };
+    if (input.BillingMode === "PROVISIONED") {
+      input.ProvisionedThroughput = { ReadCapacityUnits: Number(v("new-rcu")), WriteCapacityUnits: Number(v("new-wcu")) };
+    }
+    if (v("new-gsi") && v("new-gsi-pk")) {
+      attrs.set(v("new-gsi-pk"), v("new-gsi-pk-type"));
+      const gsi = { IndexName: v("new-gsi"), KeySchema: [{ AttributeName: v("new-gsi-pk"), KeyType: "HASH" }], Projection: { ProjectionType: "ALL" } };
+      if (input.ProvisionedThroughput) gsi.ProvisionedThroughput = input.ProvisionedThroughput;
+      input.GlobalSecondaryIndexes = [gsi];
+    }
+    input.AttributeDefinitions = [...attrs].map(([AttributeName, AttributeType]) => ({ AttributeName, AttributeType }));
+    if (v("new-stream")) input.StreamSpecification = { StreamEnabled: true, StreamViewType: v("new-stream") };
+    try {
+      await dynamo("CreateTable", input);
+      if (v("new-ttl")) {
+        await dynamo("UpdateTimeToLive", { TableName: input.TableName, TimeToLiveSpecification: { Enabled: true, AttributeName: v("new-ttl") } });
+      }
+      toast(`Table ${input.TableName} created`);
+      location.hash = `#/table/${encodeURIComponent(input.TableName)}`;
+    } catch (e) {
+      error.replaceChildren(failure(e));
+    }
+  });
+  view(el("h1", {}, "Create table"), form);
+}
+
+// ---------------------------------------------------------------- one table
+
+async function tableView(name) {
+  view(el("h1", {}, name), el("p", { class: "muted" }, "Loading…"));
+  let t;
+  try {
+    t = (await dynamo("DescribeTable", { TableName: name })).Table;
+  } catch (e) {
+    view(el("h1", {}, name), failure(e));
+    return;
+  }
+  const keyOf = (schema, type) => schema.find((k) => k.KeyType === type)?.AttributeName;
+  const indexes = [...(t.GlobalSecondaryIndexes || []), ...(t.LocalSecondaryIndexes || [])];
+  const facts = el(
+    "dl",
+    { class: "facts" },
+    el("dt", {}, "Status"), el("dd", {}, t.TableStatus),
+    el("dt", {}, "Keys"), el("dd", {}, t.KeySchema.map((k) => `${k.AttributeName} (${k.KeyType})`).join(", ")),
+    el("dt", {}, "Items"), el("dd", {}, `${t.ItemCount} (${bytes(t.TableSizeBytes)})`),
+    el("dt", {}, "Capacity"), el("dd", {}, capacity(t)),
+    el("dt", {}, "Stream"), el("dd", {}, t.LatestStreamArn || "off"),
+    el("dt", {}, "Indexes"), el("dd", {}, indexes.map((i) => i.IndexName).join(", ") || "none"),
+    el("dt", {}, "ARN"), el("dd", {}, t.TableArn),
+  );
+  const browser = itemBrowser(t, keyOf, indexes);
+  view(
+    el("h1", {}, name),
+    el("div", { class: "panel" }, facts, el("div", { class: "row" },
+      el("button", { id: "delete-table", class: "danger", on: { click: () => deleteTable(name) } }, "Delete table"))),
+    browser,
+  );
+  browser.run();
+}
+
+async function deleteTable(name) {
+  if (!confirm(`Delete table ${name} and all its items?`)) return;
+  try {
+    await dynamo("DeleteTable", { TableName: name });
+    toast(`Table ${name} deleted`);
+    location.hash = "#/tables";
+  } catch (e) {
+    toast(e.message, true);
+  }
+}
+
+// Scan and Query with paging both ways, and an item editor.
+function itemBrowser(t, keyOf, indexes) {
+  const pkOf = (index) => keyOf(index ? indexes.find((i) => i.IndexName === index).KeySchema : t.KeySchema, "HASH");
+  const skOf = (index) => keyOf(index ? indexes.find((i) => i.IndexName === index).KeySchema : t.KeySchema, "RANGE");
+  const tableKeys = [keyOf(t.KeySchema, "HASH"), keyOf(t.KeySchema, "RANGE")].filter(Boolean);
+  const results = el("div", { class: "scroll" });
+  const pager = el("div", { class: "pager" });
+  const error = el("div");
+  const mode = el("select", { id: "browse-mode" }, el("option", { value: "Scan" }, "Scan"), el("option", { value: "Query" }, "Query"));
+  const index = el("select", { id: "browse-index" }, el("option", { value: "" }, "table"), indexes.map((i) => el("option", { value: i.IndexName }, i.IndexName)));
+  const pk = el("input", { id: "query-pk", placeholder: "partition key value" });
+  const skOp = el("select", { id: "query-sk-op" }, ["", "=", "<", "<=", ">", ">=", "begins_with"].map((o) => el("option", { value: o }, o || "any sort key")));
+  const sk = el("input", { id: "query-sk", placeholder: "sort key value" });
+  const filter = el("input", { id: "browse-filter", placeholder: "#a = :v (optional)" });
+  const values = el("input", { id: "browse-values", placeholder: '{":v": "x"} (plain JSON)' });
+  const projection = el("input", { id: "browse-projection", placeholder: "pk, sk, name (optional)" });
+  const size = el("input", { id: "browse-size", type: "number", min: 1, max: 1000, value: 25 });
+  const queryFields = el("span", { class: "row" }, el("label", {}, "Partition key", pk), el("label", {}, "Sort key", skOp), el("label", {}, "Value", sk));
+  const syncMode = () => (queryFields.hidden = mode.value !== "Query");
+  mode.addEventListener("change", syncMode);
+  syncMode();
+  // Pages: the start key of each page seen, for going back.
+  let starts = [undefined];
+  let page = 0;
+
+  const typedValue = (name, raw, index) => {
+    const def = (t.AttributeDefinitions || []).find((a) => a.AttributeName === name);
+    const type = def?.AttributeType || "S";
+    return { [type]: raw };
+  };
+
+  const request = (start) => {
+    const input = { TableName: t.TableName, Limit: Number(size.value) || 25 };
+    if (index.value) input.IndexName = index.value;
+    if (start) input.ExclusiveStartKey = start;
+    const names = {};
+    const vals = {};
+    if (mode.value === "Query") {
+      const p = pkOf(index.value);
+      names["#pk"] = p;
+      vals[":pk"] = typedValue(p, pk.value, index.value);
+      let cond = "#pk = :pk";
+      const s = skOf(index.value);
+      if (s && skOp.value) {
+        names["#sk"] = s;
+        vals[":sk"] = typedValue(s, sk.value, index.value);
+        cond += skOp.value === "begins_with" ? " AND begins_with(#sk, :sk)" : ` AND #sk ${skOp.value} :sk`;
+      }
+      input.KeyConditionExpression = cond;
+    }
+    if (filter.value.trim()) {
+      input.FilterExpression = filter.value.trim();
+      for (const m of input.FilterExpression.matchAll(/#([A-Za-z0-9_]+)/g)) names[m[0]] ??= m[1];
+      if (values.value.trim()) Object.assign(vals, typedItem(JSON.parse(values.value)));
+    }
+    if (projection.value.trim()) {
+      const attrs = projection.value.split(",").map((a) => a.trim()).filter(Boolean);
+      input.ProjectionExpression = attrs.map((a, i) => ((names[`#p${i}`] = a), `#p${i}`)).join(", ");
+    }
+    if (Object.keys(names).length) input.ExpressionAttributeNames = names;
+    if (Object.keys(vals).length) input.ExpressionAttributeValues = vals;
+    return input;
+  };
+
+  const run = async () => {
+    error.replaceChildren();
+    results.replaceChildren(el("p", { class: "muted" }, "Loading…"));
+    try {
+      const out = await dynamo(mode.value, request(starts[page]));
+      const items = out.Items || [];
+      starts = starts.slice(0, page + 1);
+      if (out.LastEvaluatedKey) starts.push(out.LastEvaluatedKey);
+      render(items);
+      pager.replaceChildren(
+        el("button", { id: "page-prev", class: "quiet", disabled: page === 0, on: { click: () => { page -= 1; run(); } } }, "Previous"),
+        el("span", { class: "muted", id: "page-number" }, `page ${page + 1}, ${items.length} item${items.length === 1 ? "" : "s"}`),
+        el("button", { id: "page-next", class: "quiet", disabled: !out.LastEvaluatedKey, on: { click: () => { page += 1; run(); } } }, "Next"),
+      );
+    } catch (e) {
+      results.replaceChildren();
+      error.replaceChildren(failure(e));
+    }
+  };
+
+  const render = (items) => {
+    if (!items.length) {
+      results.replaceChildren(el("p", { class: "muted", id: "no-items" }, "No items."));
+      return;
+    }
+    const cols = [...tableKeys];
+    for (const it of items) for (const k of Object.keys(it)) if (!cols.includes(k) && cols.length < 12) cols.push(k);
+    results.replaceChildren(
+      el("table", { id: "items" },
+        el("thead", {}, el("tr", {}, cols.map((c) => el("th", {}, c)))),
+        el("tbody", {}, items.map((it) => el("tr", { class: "clickable", on: { click: () => editor.open(it) } },
+          cols.map((c) => el("td", { class: "json" }, text(it[c] === undefined ? undefined : plain(it[c])))))))),
+    );
+  };
+
+  const editor = itemEditor(t, tableKeys, () => run());
+  const box = el(
+    "div",
+    { class: "panel" },
+    el("h2", {}, "Items"),
+    el("div", { class: "row" },
+      el("label", {}, "Operation", mode),
+      el("label", {}, "Index", index),
+      queryFields,
+    ),
+    el("div", { class: "row" },
+      el("label", {}, "Filter", filter),
+      el("label", {}, "Values", values),
+      el("label", {}, "Projection", projection),
+      el("label", {}, "Page size", size),
+      el("button", { id: "browse-run", on: { click: () => { starts = [undefined]; page = 0; run(); } } }, "Run"),
+      el("button", { id: "item-new", class: "quiet", on: { click: () => editor.open(null) } }, "New item"),
+    ),
+    error,
+    results,
+    pager,
+    editor.panel,
+  );
+  box.run = run;
+  return box;
+}
+
+function itemEditor(t, tableKeys, refresh) {
+  const area = el("textarea", { id: "item-json", rows: 12, spellcheck: "false" });
+  const format = el("select", { id: "item-format" }, el("option", { value: "dynamo" }, "DynamoDB JSON"), el("option", { value: "plain" }, "plain JSON"));
+  const error = el("div");
+  let original = null;
+  const read = () => {
+    const parsed = JSON.parse(area.value);
+    return format.value === "plain" ? typedItem(parsed) : parsed;
+  };
+  const show = (item) => {
+    area.value = JSON.stringify(format.value === "plain" ? plainItem(item) : item, null, 2);
+  };
+  format.addEventListener("change", () => {
+    try {
+      // The text as it was, read in the other format.
+      const before = format.value === "plain" ? JSON.parse(area.value) : typedItem(JSON.parse(area.value));
+      show(before);
+    } catch (e) {
+      error.replaceChildren(failure(e));
+    }
+  });
+  const panel = el(
+    "div",
+    { class: "panel", id: "item-editor", hidden: true },
+    el("h2", {}, "Item"),
+    el("div", { class: "row" }, el("label", {}, "Format", format)),
+    area,
+    el("div", { class: "row" },
+      el("button", { id: "item-save", on: { click: async () => {
+        try {
+          await dynamo("PutItem", { TableName: t.TableName, Item: read() });
+          toast("Item saved");
+          panel.hidden = true;
+          refresh();
+        } catch (e) {
+          error.replaceChildren(failure(e));
+        }
+      } } }, "Save"),
+      el("button", { id: "item-delete", class: "danger", on: { click: async () => {
+        if (!original) return;
+        const key = Object.fromEntries(tableKeys.map((k) => [k, original[k]]));
+        try {
+          await dynamo("DeleteItem", { TableName: t.TableName, Key: key });
+          toast("Item deleted");
+          panel.hidden = true;
+          refresh();
+        } catch (e) {
+          error.replaceChildren(failure(e));
+        }
+      } } }, "Delete"),
+      el("button", { class: "quiet", on: { click: () => (panel.hidden = true) } }, "Close"),
+    ),
+    error,
+  );
+  return {
+    panel,
+    open(item) {
+      original = item;
+      error.replaceChildren();
+      const blank = Object.fromEntries(tableKeys.map((k) => [k, { S: "" }]));
+      show(item || blank);
+      panel.hidden = false;
+      panel.querySelector("#item-delete").disabled = !item;
+      area.focus();
+    },
+  };
+}
+
+// ---------------------------------------------------------------- PartiQL
+
+function partiqlView() {
+  const area = el("textarea", { id: "partiql-statement", rows: 5, spellcheck: "false", placeholder: 'SELECT * FROM "table" WHERE pk = \'a\'' });
+  const out = el("div", { class: "scroll", id: "partiql-result" });
+  view(
+    el("h1", {}, "PartiQL"),
+    el("div", { class: "panel" }, area, el("div", { class: "row" }, el("button", { id: "partiql-run", on: { click: async () => {
+      out.replaceChildren(el("p", { class: "muted" }, "Running…"));
+      try {
+        const r = await dynamo("ExecuteStatement", { Statement: area.value });
+        const items = (r.Items || []).map(plainItem);
+        out.replaceChildren(el("pre", {}, JSON.stringify(items, null, 2)), r.NextToken ? el("p", { class: "muted" }, "More results: add a LIMIT or page with NextToken.") : "");
+      } catch (e) {
+        out.replaceChildren(failure(e));
+      }
+    } } }, "Run"))),
+    out,
+  );
+}
+
+// ---------------------------------------------------------------- routes
+
+function route() {
+  const hash = location.hash || "#/tables";
+  for (const a of document.querySelectorAll("header nav a")) a.classList.toggle("active", hash.startsWith(a.getAttribute("href")));
+  const [, kind, arg] = hash.match(/^#\/([^/]*)\/?(.*)$/) || [];
+  if (kind === "create") return createView();
+  if (kind === "table" && arg) return tableView(decodeURIComponent(arg));
+  if (kind === "partiql") return partiqlView();
+  return tablesView();
+}
+
+function setUpCredentials() {
+  const panel = $("#credentials");
+  const c = credentials();
+  if (c) {
+    $("#access-key").value = c.accessKey || "";
+    $("#session-token").value = c.sessionToken || "";
+    $("#region").value = c.region || "us-east-1";
+  }
+  const label = () => ($("#credentials-toggle").textContent = credentials() ? `Signed as ${credentials().accessKey}` : "Sign in");
+  label();
+  $("#credentials-toggle").addEventListener("click", () => (panel.hidden = !panel.hidden));
+  $("#credentials-save").addEventListener("click", () => {
+    sessionStorage.setItem("tidepool.credentials", JSON.stringify({
+      accessKey: $("#access-key").value.trim(),
+      secretKey: $("#secret-key").value,
+      sessionToken: $("#session-token").value.trim(),
+      region: $("#region").value.trim() || "us-east-1",
+    }));
+    panel.hidden = true;
+    label();
+    route();
+  });
+  $("#credentials-clear").addEventListener("click", () => {
+    sessionStorage.removeItem("tidepool.credentials");
+    label();
+  });
+}
+
+setUpCredentials();
+window.addEventListener("hashchange", route);
+route();
