@@ -1,7 +1,9 @@
 //! The console (`/console`) in a real headless Chromium, driven over
 //! WebDriver: a table created in the form, an item added, edited and
-//! queried, a PartiQL statement run, with no errors in the page's console
-//! and a screenshot of each view (`target/tmp/console-screenshots`).
+//! queried, a live stream record followed, a function invoked with its log
+//! tail, a trigger's invocation seen in the followed log after a write, a
+//! PartiQL statement run, with no errors in the page's console and a
+//! screenshot of each view (`target/tmp/console-screenshots`).
 
 mod common;
 
@@ -71,6 +73,82 @@ async fn the_console_creates_a_table_and_edits_and_queries_its_items() {
     let shown = b.wait_text("#items", "second").await;
     assert!(!shown.contains("other"), "only partition a: {shown}");
     b.screenshot("query").await;
+
+    // A live stream record: followed from the shard's end, the write after
+    // it arrives with its images side by side.
+    b.click("#open-stream").await;
+    b.click("#follow-open").await;
+    b.wait_text("#follow-status", "Following").await;
+    // The iterator is taken at the latest position before the write.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    c.put_item()
+        .table_name("orders")
+        .item("pk", s("c"))
+        .item("sk", s("1"))
+        .item("name", s("live"))
+        .send()
+        .await
+        .expect("put");
+    c.put_item()
+        .table_name("orders")
+        .item("pk", s("c"))
+        .item("sk", s("1"))
+        .item("name", s("changed"))
+        .send()
+        .await
+        .expect("put");
+    let records = b.wait_text("#records", "MODIFY").await;
+    assert!(records.contains("INSERT") && records.contains("changed") && records.contains("live"), "{records}");
+    b.screenshot("stream").await;
+
+    // A function: invoked with its log tail; a trigger's invocation then
+    // appears in its followed log after a write.
+    let lambda = common::lambda_client(&endpoint);
+    lambda
+        .create_function()
+        .function_name("echo")
+        .runtime(aws_sdk_lambda::types::Runtime::from("wasm32-wasip2"))
+        .role("arn:aws:iam::000000000000:role/tidepool")
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(tidepool_runtime::examples::example_bytes("echo")))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create the function");
+    let arn = c.describe_table().table_name("orders").send().await.expect("describe");
+    let arn = arn.table().and_then(|t| t.latest_stream_arn()).expect("stream").to_string();
+    lambda
+        .create_event_source_mapping()
+        .function_name("echo")
+        .event_source_arn(&arn)
+        .starting_position(aws_sdk_lambda::types::EventSourcePosition::Latest)
+        .send()
+        .await
+        .expect("the trigger");
+    b.click("#nav-functions").await;
+    b.click("#functions tbody tr").await;
+    b.wait_text("#mappings", "orders").await;
+    b.set("#invoke-payload", r#"{"hello": "console"}"#).await;
+    b.click("#invoke-run").await;
+    b.wait_text("#invoke-result", "console").await;
+    b.wait_text("#invoke-log", "REPORT RequestId").await;
+    b.click("#logs-follow").await;
+    b.wait_text("#logs", "START RequestId").await;
+    c.put_item().table_name("orders").item("pk", s("d")).item("sk", s("1")).send().await.expect("put");
+    let started = std::time::Instant::now();
+    loop {
+        let n = b
+            .script("return document.querySelector('#logs').innerText.split('START RequestId').length - 1", json!([]))
+            .await;
+        if n.as_u64().unwrap_or(0) >= 2 {
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "the trigger's invocation shows in the log");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    b.screenshot("function").await;
 
     // PartiQL.
     b.click("#nav-partiql").await;

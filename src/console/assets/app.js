@@ -24,8 +24,14 @@ function credentials() {
   return raw ? JSON.parse(raw) : null;
 }
 
-// The headers of a SigV4-signed POST to `/` for `service`.
-async function sign(headers, body, service) {
+// RFC 3986 encoding, as SigV4 canonicalizes.
+function uriEncode(s) {
+  return encodeURIComponent(s).replace(/[!'()*]/g, (ch) => "%" + ch.charCodeAt(0).toString(16).toUpperCase());
+}
+
+// The headers of a SigV4-signed request (`path` already encoded, `query`
+// an object) for `service`.
+async function sign(headers, body, service, method = "POST", path = "/", query = {}) {
   const c = credentials();
   if (!c || !c.accessKey) return headers;
   const now = new Date().toISOString().replace(/[:-]|\.\d{3}/g, "");
@@ -34,7 +40,8 @@ async function sign(headers, body, service) {
   if (c.sessionToken) all["x-amz-security-token"] = c.sessionToken;
   const names = Object.keys(all).map((n) => n.toLowerCase()).sort();
   const lower = Object.fromEntries(Object.entries(all).map(([k, v]) => [k.toLowerCase(), String(v).trim()]));
-  const canonical = ["POST", "/", "", names.map((n) => `${n}:${lower[n]}\n`).join(""), names.join(";"), await sha256(body)].join("\n");
+  const canonicalQuery = Object.keys(query).sort().map((k) => `${uriEncode(k)}=${uriEncode(String(query[k]))}`).join("&");
+  const canonical = [method, path, canonicalQuery, names.map((n) => `${n}:${lower[n]}\n`).join(""), names.join(";"), await sha256(body)].join("\n");
   const scope = `${day}/${c.region || "us-east-1"}/${service}/aws4_request`;
   const toSign = ["AWS4-HMAC-SHA256", now, scope, await sha256(canonical)].join("\n");
   let key = await hmac(enc.encode("AWS4" + c.secretKey), day);
@@ -56,13 +63,18 @@ class ApiError extends Error {
 }
 
 // One DynamoDB operation.
-export async function dynamo(op, input) {
+export function dynamo(op, input) {
+  return jsonCall(`DynamoDB_20120810.${op}`, input);
+}
+
+// One DynamoDB Streams operation.
+export function streams(op, input) {
+  return jsonCall(`DynamoDBStreams_20120810.${op}`, input);
+}
+
+async function jsonCall(target, input) {
   const body = JSON.stringify(input || {});
-  const headers = await sign(
-    { "content-type": "application/x-amz-json-1.0", "x-amz-target": `DynamoDB_20120810.${op}` },
-    body,
-    "dynamodb",
-  );
+  const headers = await sign({ "content-type": "application/x-amz-json-1.0", "x-amz-target": target }, body, "dynamodb");
   const resp = await fetch("/", { method: "POST", headers, body });
   const text = await resp.text();
   const json = text ? JSON.parse(text) : {};
@@ -71,6 +83,25 @@ export async function dynamo(op, input) {
     throw new ApiError(type, json.message || json.Message || "");
   }
   return json;
+}
+
+// A request to a REST API of the server (the Lambda API, Tidepool's own):
+// its JSON answer, and the response for its headers.
+export async function rest(method, path, { query = {}, body, headers = {}, service = "lambda" } = {}) {
+  const text = body === undefined ? "" : typeof body === "string" ? body : JSON.stringify(body);
+  const encoded = path.split("/").map((seg) => uriEncode(decodeURIComponent(seg))).join("/");
+  const signed = await sign({ ...headers, ...(text ? { "content-type": "application/json" } : {}) }, text, service, method, encoded, query);
+  const qs = Object.keys(query).map((k) => `${uriEncode(k)}=${uriEncode(String(query[k]))}`).join("&");
+  const resp = await fetch(encoded + (qs ? `?${qs}` : ""), { method, headers: signed, body: text || undefined });
+  const raw = await resp.text();
+  let json = {};
+  try {
+    json = raw ? JSON.parse(raw) : {};
+  } catch {
+    json = { raw };
+  }
+  if (!resp.ok) throw new ApiError(json.Type || json.__type || String(resp.status), json.message || json.Message || raw);
+  return { json, resp };
 }
 
 // ---------------------------------------------------------------- values
@@ -317,6 +348,7 @@ async function tableView(name) {
   view(
     el("h1", {}, name),
     el("div", { class: "panel" }, facts, el("div", { class: "row" },
+      t.LatestStreamArn ? el("button", { id: "open-stream", class: "quiet", on: { click: () => (location.hash = `#/stream/${encodeURIComponent(name)}`) } }, "Stream records") : "",
       el("button", { id: "delete-table", class: "danger", on: { click: () => deleteTable(name) } }, "Delete table"))),
     browser,
   );
@@ -528,6 +560,216 @@ function itemEditor(t, tableKeys, refresh) {
   };
 }
 
+// ---------------------------------------------------------------- streams
+
+// Bumped at each navigation: a live view's loop stops when it changes.
+let navigation = 0;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function streamView(table) {
+  const mine = navigation;
+  const title = () => el("h1", {}, `${table}: stream`);
+  view(title(), el("p", { class: "muted" }, "Loading…"));
+  let arn;
+  let description;
+  const shards = [];
+  try {
+    const t = (await dynamo("DescribeTable", { TableName: table })).Table;
+    arn = t.LatestStreamArn;
+    if (!arn) {
+      view(title(), el("p", { class: "muted" }, "This table has no stream."));
+      return;
+    }
+    let start;
+    do {
+      description = (await streams("DescribeStream", { StreamArn: arn, ...(start ? { ExclusiveStartShardId: start } : {}) })).StreamDescription;
+      shards.push(...description.Shards);
+      start = description.LastEvaluatedShardId;
+    } while (start);
+  } catch (e) {
+    view(title(), failure(e));
+    return;
+  }
+  const records = el("tbody", { id: "records" });
+  const status = el("p", { class: "muted", id: "follow-status" }, "Follow a shard to see its records as they arrive.");
+  const from = el("select", { id: "follow-from" }, el("option", { value: "LATEST" }, "new records"), el("option", { value: "TRIM_HORIZON" }, "from the oldest"));
+  const children = (id) => shards.filter((s) => s.ParentShardId === id).map((s) => s.ShardId).join(", ");
+  let following = 0;
+  // Reads `shard` from its iterator until it closes or the view changes.
+  const read = async (me, shard) => {
+    let it = (await streams("GetShardIterator", { StreamArn: arn, ShardId: shard, ShardIteratorType: from.value })).ShardIterator;
+    while (it && mine === navigation && me === following) {
+      const page = await streams("GetRecords", { ShardIterator: it, Limit: 100 });
+      for (const r of page.Records) records.prepend(recordRow(r));
+      it = page.NextShardIterator;
+      if (!page.Records.length) await sleep(1000);
+    }
+  };
+  const follow = async (ids) => {
+    const me = ++following;
+    status.textContent = `Following ${ids.length === 1 ? ids[0] : `${ids.length} shards`}…`;
+    records.replaceChildren();
+    try {
+      await Promise.all(ids.map((id) => read(me, id)));
+      if (mine === navigation && me === following) status.textContent = "Closed: every record read.";
+    } catch (e) {
+      if (mine === navigation) status.replaceChildren(failure(e));
+    }
+  };
+  const open = shards.filter((s) => !s.SequenceNumberRange.EndingSequenceNumber).map((s) => s.ShardId);
+  const range = (s) => `${s.SequenceNumberRange.StartingSequenceNumber} – ${s.SequenceNumberRange.EndingSequenceNumber || "open"}`;
+  view(
+    title(),
+    el("dl", { class: "facts panel" },
+      el("dt", {}, "Stream"), el("dd", {}, arn),
+      el("dt", {}, "Status"), el("dd", {}, description.StreamStatus),
+      el("dt", {}, "View"), el("dd", {}, description.StreamViewType)),
+    el("h2", {}, "Shards"),
+    el("div", { class: "scroll" }, el("table", { id: "shards" },
+      el("thead", {}, el("tr", {}, ["Shard", "Parent", "Children", "Sequence numbers", ""].map((h) => el("th", {}, h)))),
+      el("tbody", {}, shards.map((s) => el("tr", {},
+        el("td", {}, s.ShardId),
+        el("td", {}, s.ParentShardId || ""),
+        el("td", {}, children(s.ShardId)),
+        el("td", {}, range(s)),
+        el("td", {}, el("button", {
+          class: s.SequenceNumberRange.EndingSequenceNumber ? "quiet follow" : "quiet follow open",
+          "data-shard": s.ShardId,
+          on: { click: () => follow([s.ShardId]) },
+        }, "Follow"))))))),
+    el("h2", {}, "Records"),
+    el("div", { class: "row" }, el("label", {}, "Show", from),
+      el("button", { id: "follow-open", disabled: !open.length, on: { click: () => follow(open) } }, "Follow the open shards")),
+    status,
+    el("div", { class: "scroll" }, el("table", {},
+      el("thead", {}, el("tr", {}, ["Time", "Event", "Keys", "Old image", "New image"].map((h) => el("th", {}, h)))),
+      records)),
+  );
+}
+
+// A stream record, its images side by side with the changed attributes marked.
+function recordRow(r) {
+  const d = r.dynamodb || {};
+  const oldI = plainItem(d.OldImage);
+  const newI = plainItem(d.NewImage);
+  const names = [...new Set([...Object.keys(oldI), ...Object.keys(newI)])].sort();
+  const side = (img, present) =>
+    present
+      ? el("td", { class: "json" }, names.filter((n) => n in img).map((n) => {
+          const changed = JSON.stringify(oldI[n]) !== JSON.stringify(newI[n]);
+          return el("div", { class: changed ? "changed" : "" }, `${n}: ${text(img[n])}`);
+        }))
+      : el("td", { class: "muted" }, "—");
+  const at = d.ApproximateCreationDateTime ? new Date(d.ApproximateCreationDateTime * 1000).toISOString().slice(11, 19) : "";
+  return el("tr", { class: "record" },
+    el("td", {}, at),
+    el("td", {}, r.eventName),
+    el("td", { class: "json" }, JSON.stringify(plainItem(d.Keys))),
+    side(oldI, !!d.OldImage),
+    side(newI, !!d.NewImage));
+}
+
+// ---------------------------------------------------------------- functions
+
+async function functionsView() {
+  const list = el("div", { class: "scroll" }, el("p", { class: "muted" }, "Loading functions…"));
+  view(el("h1", {}, "Functions"), list);
+  try {
+    const fns = [];
+    let marker;
+    do {
+      const { json } = await rest("GET", "/2015-03-31/functions", { query: marker ? { Marker: marker } : {} });
+      fns.push(...json.Functions);
+      marker = json.NextMarker;
+    } while (marker);
+    if (!fns.length) {
+      list.replaceChildren(el("p", { class: "muted" }, "No functions yet: deploy a handler (tidepool deploy) or CreateFunction."));
+      return;
+    }
+    list.replaceChildren(el("table", { id: "functions" },
+      el("thead", {}, el("tr", {}, ["Name", "Runtime", "Memory", "Timeout", "State", "Last modified"].map((h) => el("th", {}, h)))),
+      el("tbody", {}, fns.map((f) => el("tr", { class: "clickable", on: { click: () => (location.hash = `#/function/${encodeURIComponent(f.FunctionName)}`) } },
+        el("td", {}, f.FunctionName), el("td", {}, f.Runtime || ""), el("td", {}, `${f.MemorySize} MB`),
+        el("td", {}, `${f.Timeout} s`), el("td", {}, f.State || ""), el("td", {}, f.LastModified || ""))))));
+  } catch (e) {
+    list.replaceChildren(failure(e));
+  }
+}
+
+async function functionView(name) {
+  const mine = navigation;
+  view(el("h1", {}, name), el("p", { class: "muted" }, "Loading…"));
+  let config;
+  let mappings = [];
+  try {
+    config = (await rest("GET", `/2015-03-31/functions/${encodeURIComponent(name)}`)).json.Configuration;
+    mappings = (await rest("GET", "/2015-03-31/event-source-mappings", { query: { FunctionName: name } })).json.EventSourceMappings || [];
+  } catch (e) {
+    view(el("h1", {}, name), failure(e));
+    return;
+  }
+  const payload = el("textarea", { id: "invoke-payload", rows: 5, spellcheck: "false" }, "{}");
+  const result = el("pre", { id: "invoke-result", class: "panel", hidden: true });
+  const tail = el("pre", { id: "invoke-log", class: "panel", hidden: true });
+  const logs = el("pre", { id: "logs", class: "panel" });
+  const followButton = el("button", { id: "logs-follow", class: "quiet" }, "Follow logs");
+  followButton.addEventListener("click", async () => {
+    followButton.disabled = true;
+    let since = 0;
+    try {
+      while (mine === navigation) {
+        const { json } = await rest("GET", `/tidepool/logs/${encodeURIComponent(name)}`, { query: { since, wait: 5 }, service: "tidepool" });
+        for (const l of json.lines || []) logs.append(`${new Date(l.timestamp).toISOString().slice(11, 23)} ${l.message}\n`);
+        since = json.nextCursor ?? since;
+      }
+    } catch (e) {
+      if (mine === navigation) logs.append(failure(e));
+    }
+  });
+  const invoke = async () => {
+    try {
+      const { resp, json } = await rest("POST", `/2015-03-31/functions/${encodeURIComponent(name)}/invocations`, {
+        body: payload.value,
+        headers: { "x-amz-log-type": "Tail" },
+      });
+      const error = resp.headers.get("x-amz-function-error");
+      result.hidden = false;
+      result.textContent = `${resp.status}${error ? ` (${error})` : ""}\n${json.raw ?? JSON.stringify(json, null, 2)}`;
+      const log = resp.headers.get("x-amz-log-result");
+      tail.hidden = !log;
+      if (log) tail.textContent = new TextDecoder().decode(Uint8Array.from(atob(log), (ch) => ch.charCodeAt(0)));
+    } catch (e) {
+      result.hidden = false;
+      result.replaceChildren(failure(e));
+    }
+  };
+  view(
+    el("h1", {}, name),
+    el("dl", { class: "facts panel" },
+      el("dt", {}, "Runtime"), el("dd", {}, config.Runtime || ""),
+      el("dt", {}, "State"), el("dd", {}, config.State || ""),
+      el("dt", {}, "Memory"), el("dd", {}, `${config.MemorySize} MB`),
+      el("dt", {}, "Timeout"), el("dd", {}, `${config.Timeout} s`),
+      el("dt", {}, "Code"), el("dd", {}, `${bytes(config.CodeSize || 0)}, SHA-256 ${config.CodeSha256}`),
+      el("dt", {}, "Role"), el("dd", {}, config.Role || ""),
+      el("dt", {}, "Last modified"), el("dd", {}, config.LastModified || "")),
+    el("h2", {}, "Triggers"),
+    mappings.length
+      ? el("div", { class: "scroll" }, el("table", { id: "mappings" },
+          el("thead", {}, el("tr", {}, ["Source", "State", "Batch size", "Last result"].map((h) => el("th", {}, h)))),
+          el("tbody", {}, mappings.map((m) => el("tr", {},
+            el("td", {}, m.EventSourceArn), el("td", {}, m.State), el("td", {}, m.BatchSize), el("td", {}, m.LastProcessingResult || ""))))))
+      : el("p", { class: "muted" }, "No event source mappings."),
+    el("h2", {}, "Invoke"),
+    el("div", { class: "panel" }, payload, el("div", { class: "row" }, el("button", { id: "invoke-run", on: { click: invoke } }, "Invoke"))),
+    result,
+    tail,
+    el("h2", {}, "Logs"),
+    el("div", { class: "row" }, followButton),
+    logs,
+  );
+}
+
 // ---------------------------------------------------------------- PartiQL
 
 function partiqlView() {
@@ -552,12 +794,16 @@ function partiqlView() {
 // ---------------------------------------------------------------- routes
 
 function route() {
+  navigation += 1;
   const hash = location.hash || "#/tables";
   for (const a of document.querySelectorAll("header nav a")) a.classList.toggle("active", hash.startsWith(a.getAttribute("href")));
   const [, kind, arg] = hash.match(/^#\/([^/]*)\/?(.*)$/) || [];
   if (kind === "create") return createView();
   if (kind === "table" && arg) return tableView(decodeURIComponent(arg));
   if (kind === "partiql") return partiqlView();
+  if (kind === "stream" && arg) return streamView(decodeURIComponent(arg));
+  if (kind === "functions") return functionsView();
+  if (kind === "function" && arg) return functionView(decodeURIComponent(arg));
   return tablesView();
 }
 
