@@ -208,7 +208,7 @@ enum Command {
         #[command(flatten)]
         endpoint: EndpointArg,
     },
-    /// What each table's use since the server started would cost on
+    /// What each table's use since it was made would cost on
     /// DynamoDB, a month of it at the observed rate, and the cheaper
     /// capacity mode (README, "What will this cost?").
     Cost {

@@ -1650,6 +1650,9 @@ async fn replica_auto_scaling_is_the_tables_auto_scaling() {
     let d = c.describe_table_replica_auto_scaling().table_name("scaled").send().await.expect("describe");
     let replica = &d.table_auto_scaling_description().expect("description").replicas()[0];
     assert!(replica.replica_provisioned_write_capacity_auto_scaling_settings().is_none(), "nothing registered");
+    let d = c.describe_table().table_name("scaled").send().await.expect("describe table");
+    let pt = d.table().and_then(|t| t.provisioned_throughput()).expect("throughput");
+    assert_eq!(pt.write_capacity_units(), Some(5), "and no capacity changed");
     let u = c
         .update_table_replica_auto_scaling()
         .table_name("scaled")

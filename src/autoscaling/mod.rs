@@ -327,6 +327,16 @@ impl App {
             status,
         };
         let mut list = self.autoscaling.activities.lock().unwrap_or_else(|e| e.into_inner());
+        // A failure repeated each minute (a decrease the daily limit holds
+        // back) is one activity, brought up to date, not one a minute.
+        if let Some(last) = list.iter_mut().find(|x| x.resource_id == a.resource_id && x.dimension == a.dimension)
+            && last.status == "Failed"
+            && a.status == "Failed"
+            && last.description == a.description
+        {
+            *last = a;
+            return;
+        }
         list.push_front(a);
         list.truncate(MAX_ACTIVITIES);
     }

@@ -31,8 +31,9 @@ struct Seen {
     moved: [u64; 4],
 }
 
-/// One table's accruals.
+/// One table's accruals (members a later version adds read as zero).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Accrued {
     pub table_id: u64,
     /// When metering began (epoch seconds): the table's creation, or the
@@ -80,8 +81,25 @@ impl Meter {
     /// Brings every table's accruals up to `now` (epoch seconds) and
     /// returns them with what each holds now; tables gone are dropped.
     pub fn accrue(&self, app: &App, now: f64) -> Vec<(String, Accrued, Now)> {
-        let mut guard = self.accrued.lock().unwrap_or_else(|e| e.into_inner());
-        let accrued = guard.get_or_insert_with(|| load(app));
+        let mut guard = self.lock();
+        Self::accrue_locked(&mut guard, app, now)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<HashMap<String, Accrued>>> {
+        self.accrued.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn accrue_locked(guard: &mut Option<HashMap<String, Accrued>>, app: &App, now: f64) -> Vec<(String, Accrued, Now)> {
+        if guard.is_none() {
+            // Read back once; a store that cannot be read now is tried
+            // again next time (never taken for an empty meter, which the
+            // next save would write over the saved one).
+            match load(app) {
+                Some(map) => *guard = Some(map),
+                None => return Vec::new(),
+            }
+        }
+        let Some(accrued) = guard.as_mut() else { return Vec::new() };
         let backups = app.store.backups().unwrap_or_default();
         let started = app.metrics.started();
         let (names, _) = app.store.list_tables(None, usize::MAX);
@@ -92,7 +110,8 @@ impl Meter {
             let stats = handle.stats();
             let mut storage = stats.bytes + ITEM_OVERHEAD_BYTES * stats.items;
             for idx in &def.indexes {
-                storage += app.index_sizes.get(&app.store, &handle, idx).1;
+                // The last counts: the meter never walks an index itself.
+                storage += app.index_sizes.last(&app.store, &handle, idx).1;
             }
             let (mut read_capacity, mut write_capacity) = (0.0, 0.0);
             if def.billing_mode == BillingMode::Provisioned {
@@ -146,9 +165,15 @@ impl Meter {
         out
     }
 
-    /// Accrues and saves every table's accruals (and forgets the gone).
+    /// Accrues and saves every table's accruals (and forgets the gone),
+    /// holding the meter throughout: saves never cross.
     pub fn save(&self, app: &App, now: f64) {
-        let tables = self.accrue(app, now);
+        let mut guard = self.lock();
+        let tables = Self::accrue_locked(&mut guard, app, now);
+        if guard.is_none() {
+            // Not read back: nothing to save over.
+            return;
+        }
         let mut entries: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
         if let Ok(stored) = app.store.sys_scan(PREFIX.as_bytes()) {
             for (k, _) in stored {
@@ -169,15 +194,24 @@ impl Meter {
     }
 }
 
-fn load(app: &App) -> HashMap<String, Accrued> {
-    let stored = app.store.sys_scan(PREFIX.as_bytes()).unwrap_or_default();
-    stored
-        .into_iter()
-        .filter_map(|(k, v)| {
-            let name = String::from_utf8_lossy(&k[PREFIX.len()..]).into_owned();
-            serde_json::from_slice::<Accrued>(&v).ok().map(|a| (name, a))
-        })
-        .collect()
+/// The saved accruals, or `None` when the store cannot be read now.
+fn load(app: &App) -> Option<HashMap<String, Accrued>> {
+    let stored = match app.store.sys_scan(PREFIX.as_bytes()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the cost meter back");
+            return None;
+        }
+    };
+    Some(
+        stored
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let name = String::from_utf8_lossy(&k[PREFIX.len()..]).into_owned();
+                serde_json::from_slice::<Accrued>(&v).ok().map(|a| (name, a))
+            })
+            .collect(),
+    )
 }
 
 /// Saves the meter every [`ACCRUAL_PERIOD`] while the server runs.

@@ -1,4 +1,4 @@
-//! Cost: what the tables' use since the server started would cost on
+//! Cost: what the tables' use since they were made would cost on
 //! DynamoDB, and what it would cost a month at the rate observed, in both
 //! capacity modes ([`bill`]; `GET /tidepool/cost`, `tidepool cost`).
 //!
@@ -299,12 +299,30 @@ pub fn free_tier_credit(prices: &Prices, bills: &[TableBill], months: f64, day: 
     let f = &prices.free_tier;
     let streams =
         stream_reads.min(f.stream_read_request_units * months) / 1e5 * p("stream_read_request_units_per_100k");
-    let storage_gb: f64 = bills.iter().map(|b| b.usage.storage_bytes as f64 / GB).sum();
+    // What the bills held, in unit-months: over the metered time as
+    // integrated (so the credit never exceeds what was charged for), or for
+    // a projection (a month) as held now.
+    let month_secs = HOURS_PER_MONTH * 3600.0;
+    let projection = months >= 1.0;
+    let held = |integrated: f64, now: f64, u: &Usage| {
+        if projection {
+            now * months
+        } else if integrated > 0.0 {
+            integrated / month_secs
+        } else {
+            now * u.seconds / month_secs
+        }
+    };
+    let storage_gb_months: f64 =
+        bills.iter().map(|b| held(b.usage.storage_byte_secs, b.usage.storage_bytes as f64, &b.usage) / GB).sum();
     let provisioned = bills.iter().filter(|b| b.usage.billing == Some(BillingMode::Provisioned));
-    let (rcu, wcu) = provisioned.fold((0.0, 0.0), |(r, w), b| (r + b.usage.read_capacity, w + b.usage.write_capacity));
-    storage_gb.min(f.storage_gb) * months * p("storage_gb_months")
-        + rcu.min(f.read_capacity_units) * months * HOURS_PER_MONTH * p("read_capacity_unit_hours")
-        + wcu.min(f.write_capacity_units) * months * HOURS_PER_MONTH * p("write_capacity_unit_hours")
+    let (rcu_months, wcu_months) = provisioned.fold((0.0, 0.0), |(r, w), b| {
+        let u = &b.usage;
+        (r + held(u.read_capacity_secs, u.read_capacity, u), w + held(u.write_capacity_secs, u.write_capacity, u))
+    });
+    storage_gb_months.min(f.storage_gb * months) * p("storage_gb_months")
+        + rcu_months.min(f.read_capacity_units * months) * HOURS_PER_MONTH * p("read_capacity_unit_hours")
+        + wcu_months.min(f.write_capacity_units * months) * HOURS_PER_MONTH * p("write_capacity_unit_hours")
         + streams
 }
 
@@ -332,7 +350,8 @@ pub fn usage(app: &App) -> Vec<Usage> {
                 restored_bytes: a.moved[1],
                 exported_bytes: a.moved[2],
                 imported_bytes: a.moved[3],
-                seconds: (now - a.since).max(0.0),
+                // To the accrual's own time (a save may have run later).
+                seconds: (a.last.max(now) - a.since).max(0.0),
                 storage_byte_secs: a.storage_byte_secs,
                 pitr_byte_secs: a.pitr_byte_secs,
                 backup_byte_secs: a.backup_byte_secs,
@@ -418,7 +437,7 @@ pub fn prometheus(app: &App) -> String {
     let day = today();
     let mut out = String::new();
     let metric = "tidepool_dynamodb_cost_dollars";
-    let _ = writeln!(out, "# HELP {metric} What the table's use since the server started would cost on DynamoDB");
+    let _ = writeln!(out, "# HELP {metric} What the table's use since it was made would cost on DynamoDB");
     let _ = writeln!(out, "# TYPE {metric} gauge");
     for u in usage(app) {
         let b = price(&app.prices, &u, &day);

@@ -24,8 +24,12 @@ pub const EXACT_UP_TO_ITEMS: u64 = 100_000;
 /// it.
 pub const REFRESH: Duration = Duration::from_secs(300);
 /// Indexes whose counts are kept at most (a table deleted leaves its own
-/// behind until this many are kept; then they all start again).
+/// behind until this many are kept; then all but those being walked start
+/// again).
 const MAX_KEPT: usize = 10_000;
+/// Background walks at once: a stale index past them waits for a later
+/// request to start its walk.
+const MAX_WALKERS: usize = 2;
 
 #[derive(Clone, Copy)]
 struct Counted {
@@ -40,11 +44,27 @@ struct Counted {
 pub struct IndexSizes {
     kept: Arc<Mutex<HashMap<(u64, u32), Counted>>>,
     exact_up_to: u64,
+    walkers: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Default for IndexSizes {
     fn default() -> Self {
-        IndexSizes { kept: Default::default(), exact_up_to: EXACT_UP_TO_ITEMS }
+        IndexSizes { kept: Default::default(), exact_up_to: EXACT_UP_TO_ITEMS, walkers: Default::default() }
+    }
+}
+
+/// Ends a background walk's claim, even if the walk panicked.
+struct Walking {
+    sizes: IndexSizes,
+    key: (u64, u32),
+}
+
+impl Drop for Walking {
+    fn drop(&mut self) {
+        self.sizes.walkers.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some(e) = self.sizes.lock().get_mut(&self.key) {
+            e.walking = false;
+        }
     }
 }
 
@@ -57,24 +77,37 @@ impl IndexSizes {
     /// table, else the last count (starting a walk when it is stale).
     pub fn get(&self, store: &Store, t: &TableHandle, i: &IndexDef) -> (u64, u64) {
         if t.stats().items <= self.exact_up_to {
-            return store.index_stats(t, i).unwrap_or((0, 0));
+            let exact = store.index_stats(t, i).unwrap_or((0, 0));
+            // Kept, so a table growing past the bound starts from it.
+            self.keep(t.def.id, i.id, exact);
+            return exact;
         }
+        self.last(store, t, i)
+    }
+
+    /// The last count of index `i` (starting a background walk when it is
+    /// stale), whatever the table's size: the cost meter's, which never
+    /// walks on its own thread.
+    pub fn last(&self, store: &Store, t: &TableHandle, i: &IndexDef) -> (u64, u64) {
+        use std::sync::atomic::Ordering;
         let key = (t.def.id, i.id);
         let mut kept = self.lock();
         if kept.len() >= MAX_KEPT && !kept.contains_key(&key) {
-            kept.clear();
+            kept.retain(|_, e| e.walking);
         }
         let e = kept.entry(key).or_insert(Counted { count: 0, bytes: 0, at: None, walking: false });
         let fresh = e.at.is_some_and(|at| at.elapsed() < REFRESH);
-        if fresh || e.walking {
+        if fresh || e.walking || self.walkers.load(Ordering::Relaxed) >= MAX_WALKERS {
             return (e.count, e.bytes);
         }
         e.walking = true;
+        self.walkers.fetch_add(1, Ordering::Relaxed);
         let answer = (e.count, e.bytes);
         drop(kept);
         let (sizes, store, name, table_id, index) =
             (self.clone(), store.clone(), t.def.name.clone(), t.def.id, i.clone());
         let spawned = std::thread::Builder::new().name("tidepool-index-sizes".into()).spawn(move || {
+            let _claim = Walking { sizes: sizes.clone(), key: (table_id, index.id) };
             tidepool_store::lower_this_thread();
             // The table as it is now (the same one, not one made again).
             let counted = store
@@ -82,20 +115,26 @@ impl IndexSizes {
                 .ok()
                 .filter(|h| h.def.id == table_id)
                 .and_then(|h| store.index_stats(&h, &index).ok());
-            let mut kept = sizes.lock();
-            if let Some(e) = kept.get_mut(&(table_id, index.id)) {
-                e.walking = false;
-                if let Some((count, bytes)) = counted {
-                    (e.count, e.bytes, e.at) = (count, bytes, Some(Instant::now()));
-                }
+            if let Some((count, bytes)) = counted {
+                sizes.keep(table_id, index.id, (count, bytes));
             }
         });
-        if spawned.is_err()
-            && let Some(e) = self.lock().get_mut(&key)
-        {
-            e.walking = false;
+        if spawned.is_err() {
+            self.walkers.fetch_sub(1, Ordering::Relaxed);
+            if let Some(e) = self.lock().get_mut(&key) {
+                e.walking = false;
+            }
         }
         answer
+    }
+
+    fn keep(&self, table: u64, index: u32, (count, bytes): (u64, u64)) {
+        let mut kept = self.lock();
+        if kept.len() >= MAX_KEPT && !kept.contains_key(&(table, index)) {
+            kept.retain(|_, e| e.walking);
+        }
+        let e = kept.entry((table, index)).or_insert(Counted { count, bytes, at: None, walking: false });
+        (e.count, e.bytes, e.at) = (count, bytes, Some(Instant::now()));
     }
 
     /// Forgets a deleted table's counts.
@@ -138,7 +177,7 @@ mod tests {
         let exact = IndexSizes::default().get(&app.store, &t, &index);
         assert_eq!(exact.0, 12, "a small table is counted on the spot");
         // Past the bound: 0 until the background walk has counted it.
-        let sizes = IndexSizes { kept: Default::default(), exact_up_to: 10 };
+        let sizes = IndexSizes { exact_up_to: 10, ..IndexSizes::default() };
         assert_eq!(sizes.get(&app.store, &t, &index), (0, 0));
         let started = Instant::now();
         while sizes.get(&app.store, &t, &index) == (0, 0) {
@@ -146,6 +185,11 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         assert_eq!(sizes.get(&app.store, &t, &index), exact);
+        let started = Instant::now();
+        while sizes.walkers.load(std::sync::atomic::Ordering::Relaxed) != 0 {
+            assert!(started.elapsed() < Duration::from_secs(10), "the walk let go of its claim");
+            std::thread::sleep(Duration::from_millis(10));
+        }
         sizes.forget_table(t.def.id);
         assert!(sizes.lock().is_empty());
     }
