@@ -855,6 +855,22 @@ async fn capacity_is_enforced_when_asked_and_sdk_retries_get_through() {
         .send()
         .await;
     assert_eq!(code(&batch.expect_err("throttled")), "ProvisionedThroughputExceededException");
+    // PartiQL: a batch's throttled statement is its error; a transaction
+    // with one is cancelled.
+    let insert = |pk: &str| format!("INSERT INTO \"provisioned\" VALUE {{'pk': '{pk}'}}");
+    let statement = aws_sdk_dynamodb::types::BatchStatementRequest::builder().statement(insert("p1")).build();
+    let out = c
+        .batch_execute_statement()
+        .statements(statement.expect("statement"))
+        .send()
+        .await
+        .expect("a batch answers per statement");
+    let e = out.responses()[0].error().expect("the statement was throttled");
+    assert_eq!(e.code(), Some(&aws_sdk_dynamodb::types::BatchStatementErrorCodeEnum::ProvisionedThroughputExceeded));
+    let statement = aws_sdk_dynamodb::types::ParameterizedStatement::builder().statement(insert("p2")).build();
+    let err =
+        c.execute_transaction().transact_statements(statement.expect("statement")).send().await.expect_err("cancelled");
+    assert_eq!(code(&err), "TransactionCanceledException");
 
     // More capacity: the debt carries over and refills at the new rate
     // (0.4 s at 1,000 WCU), and the SDK's own retries (with backoff) get

@@ -54,8 +54,26 @@ pub struct Accrued {
     pub backup_byte_secs: f64,
     /// Streams read request units, bytes restored, exported, imported.
     pub moved: [u64; 4],
+    /// Each secondary index's share of the above, by name.
+    pub indexes: std::collections::BTreeMap<String, IndexAccrued>,
     #[serde(skip)]
     seen: Seen,
+}
+
+/// One secondary index's accruals (a global index's units and capacity;
+/// a local index's units are its table's, and its storage its own).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IndexAccrued {
+    pub read_units: f64,
+    pub write_units: f64,
+    pub read_capacity_secs: f64,
+    pub write_capacity_secs: f64,
+    pub storage_byte_secs: f64,
+    /// Its entries' bytes at the last accrual.
+    pub storage_bytes: u64,
+    #[serde(skip)]
+    seen: (f64, f64),
 }
 
 const MOVED: [Moved; 4] = [Moved::StreamReads, Moved::Restored, Moved::Exported, Moved::Imported];
@@ -109,10 +127,10 @@ impl Meter {
             let def = &handle.def;
             let stats = handle.stats();
             let mut storage = stats.bytes + ITEM_OVERHEAD_BYTES * stats.items;
-            for idx in &def.indexes {
-                // The last counts: the meter never walks an index itself.
-                storage += app.index_sizes.last(&app.store, &handle, idx).1;
-            }
+            // The last counts: the meter never walks an index itself.
+            let index_bytes: Vec<u64> =
+                def.indexes.iter().map(|idx| app.index_sizes.last(&app.store, &handle, idx).1).collect();
+            storage += index_bytes.iter().sum::<u64>();
             let (mut read_capacity, mut write_capacity) = (0.0, 0.0);
             if def.billing_mode == BillingMode::Provisioned {
                 for t in def.throughput.iter().chain(def.gsis().filter_map(|i| i.throughput.as_ref())) {
@@ -143,6 +161,23 @@ impl Meter {
             a.read_capacity_secs += held.read_capacity * dt;
             a.write_capacity_secs += held.write_capacity * dt;
             a.last = a.last.max(now);
+            let index_units = app.metrics.table(name).map(|m| m.index_consumed()).unwrap_or_default();
+            let provisioned = def.billing_mode == BillingMode::Provisioned;
+            for (idx, bytes) in def.indexes.iter().zip(&index_bytes) {
+                let ia = a.indexes.entry(idx.name.clone()).or_default();
+                ia.storage_byte_secs += *bytes as f64 * dt;
+                ia.storage_bytes = *bytes;
+                if provisioned && let Some(t) = idx.throughput {
+                    ia.read_capacity_secs += t.read as f64 * dt;
+                    ia.write_capacity_secs += t.write as f64 * dt;
+                }
+                if let Some((_, r, w)) = index_units.iter().find(|(n, _, _)| *n == idx.name) {
+                    ia.read_units += (r - ia.seen.0).max(0.0);
+                    ia.write_units += (w - ia.seen.1).max(0.0);
+                    ia.seen = (*r, *w);
+                }
+            }
+            a.indexes.retain(|n, _| def.index(n).is_some());
             if let Some(m) = app.metrics.table(name) {
                 let (mut read, mut write) = m.consumed();
                 for (_, r, w) in m.index_consumed() {
@@ -275,5 +310,40 @@ mod tests {
         // server here, so the write is counted again: a restart starts the
         // metrics at zero).
         assert_eq!(b.write_units, 2.0);
+    }
+
+    #[test]
+    fn each_index_has_its_share() {
+        let app = app();
+        call(
+            &app,
+            "CreateTable",
+            json!({
+                "TableName": "indexed",
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "g", "AttributeType": "S"}],
+                "BillingMode": "PAY_PER_REQUEST",
+                "GlobalSecondaryIndexes": [{"IndexName": "byG", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}], "Projection": {"ProjectionType": "ALL"}}],
+            }),
+        );
+        call(&app, "PutItem", json!({"TableName": "indexed", "Item": {"pk": {"S": "a"}, "g": {"S": "x"}}}));
+        let t = app.store.describe_table("indexed").expect("table");
+        let index = t.def.index("byG").expect("index").clone();
+        // The meter reads the last counts: a small table's are taken each
+        // time it is described (CreateTable's answer took them before the
+        // write), a large table's by a background walk.
+        call(&app, "DescribeTable", json!({"TableName": "indexed"}));
+        let started = std::time::Instant::now();
+        while app.index_sizes.last(&app.store, &t, &index).1 == 0 {
+            assert!(started.elapsed() < Duration::from_secs(10), "counted");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let since = app.meter.accrue(&app, super::super::now_secs())[0].1.since;
+        let (_, a, _) = &app.meter.accrue(&app, since + 100.0)[0];
+        let i = &a.indexes["byG"];
+        assert_eq!(i.write_units, 1.0, "the index's own write");
+        assert!(i.storage_bytes > 0);
+        assert!((i.storage_byte_secs - i.storage_bytes as f64 * 100.0).abs() < 1e-6, "{i:?}");
+        assert_eq!(a.write_units, 2.0, "the table's figures include the index's");
     }
 }

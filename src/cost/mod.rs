@@ -153,6 +153,8 @@ pub struct Usage {
     pub backup_byte_secs: f64,
     pub read_capacity_secs: f64,
     pub write_capacity_secs: f64,
+    /// Each secondary index's share, by name.
+    pub indexes: BTreeMap<String, meter::IndexAccrued>,
 }
 
 /// What one table costs: so far, and a month at the observed rate.
@@ -357,6 +359,7 @@ pub fn usage(app: &App) -> Vec<Usage> {
                 backup_byte_secs: a.backup_byte_secs,
                 read_capacity_secs: a.read_capacity_secs,
                 write_capacity_secs: a.write_capacity_secs,
+                indexes: a.indexes,
             })
         })
         .collect()
@@ -399,6 +402,7 @@ pub fn bill(app: &App) -> Json {
                 "StorageBytes": u.storage_bytes,
                 "PointInTimeRecovery": u.pitr,
                 "BackupBytes": u.backup_bytes,
+                "Indexes": index_bills(prices, u, &day),
                 "StreamReadRequestUnits": u.stream_reads,
                 "RestoredBytes": u.restored_bytes,
                 "ExportedBytes": u.exported_bytes,
@@ -429,6 +433,40 @@ pub fn bill(app: &App) -> Json {
         "CostSoFarAfterFreeTier": so_far - credit_so_far,
         "ProjectedMonthlyAfterFreeTier": monthly - credit_monthly,
     })
+}
+
+/// Each secondary index's share of a table's use and cost so far (part of
+/// the table's figures, not on top of them).
+fn index_bills(prices: &Prices, u: &Usage, day: &str) -> Json {
+    let p = |k: &str| prices.at(k, day);
+    let provisioned = u.billing == Some(BillingMode::Provisioned);
+    let month_secs = HOURS_PER_MONTH * 3600.0;
+    Json::Array(
+        u.indexes
+            .iter()
+            .map(|(name, i)| {
+                let (reads, writes) = if provisioned {
+                    (
+                        i.read_capacity_secs / 3600.0 * p("read_capacity_unit_hours"),
+                        i.write_capacity_secs / 3600.0 * p("write_capacity_unit_hours"),
+                    )
+                } else {
+                    (
+                        i.read_units / 1e6 * p("read_request_units_per_million"),
+                        i.write_units / 1e6 * p("write_request_units_per_million"),
+                    )
+                };
+                let storage = i.storage_byte_secs / GB / month_secs * p("storage_gb_months");
+                json!({
+                    "IndexName": name,
+                    "ConsumedReadUnits": i.read_units,
+                    "ConsumedWriteUnits": i.write_units,
+                    "StorageBytes": i.storage_bytes,
+                    "CostSoFar": {"reads": reads, "writes": writes, "storage": storage, "total": reads + writes + storage},
+                })
+            })
+            .collect(),
+    )
 }
 
 /// The cost meter's Prometheus families (appended to `/metrics`).

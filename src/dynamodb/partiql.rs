@@ -402,6 +402,7 @@ fn batch_error(e: &ApiError, table: Option<&str>, item: Option<&Item>) -> Json {
         "DuplicateItemException" => "DuplicateItem",
         "TransactionConflictException" => "TransactionConflict",
         "ProvisionedThroughputExceededException" => "ProvisionedThroughputExceeded",
+        "ThrottlingException" => "ThrottlingError",
         "RequestLimitExceeded" => "RequestLimitExceeded",
         "ItemCollectionSizeLimitExceededException" => "ItemCollectionSizeLimitExceeded",
         _ => "InternalServerError",
@@ -496,6 +497,13 @@ pub fn batch_execute_statement(app: &App, r: Req<'_>) -> ApiResult<Json> {
                 let Access::Get { key } = &plan.access else {
                     return Err(ApiError::validation("Only single item select is supported"));
                 };
+                // Each statement is admitted against capacity on its own; a
+                // throttled one is its error, the rest go on.
+                let target = crate::capacity::Target::item(&table.def, key);
+                if let Err(t) = app.capacity.admit(crate::capacity::Access::Read, target) {
+                    responses.push(batch_error(&t.into(), Some(&table.def.name), None));
+                    continue;
+                }
                 let item = app.store.get_item(&table, key)?;
                 let units = read_units(item.as_ref().map_or(0, item_size), consistent);
                 app.capacity.charge(
@@ -514,6 +522,11 @@ pub fn batch_execute_statement(app: &App, r: Req<'_>) -> ApiResult<Json> {
             }
             Member::Write(w) => {
                 let name = w.table.def.name.clone();
+                let target = crate::capacity::Target::item(&w.table.def, &w.key);
+                if let Err(t) = app.capacity.admit(crate::capacity::Access::Write, target) {
+                    responses.push(batch_error(&t.into(), Some(&name), None));
+                    continue;
+                }
                 match app.write(&name, &w.key, w.decide) {
                     Ok(out) => {
                         let (units, idx) = write_capacity(&w.table.def, &out);
@@ -607,6 +620,9 @@ pub fn execute_transaction(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let tables: Vec<Arc<TableHandle>> = writes.iter().map(|w| w.table.clone()).collect();
     let keys: Vec<Item> =
         if app.capacity.wants_keys() { writes.iter().map(|w| w.key.clone()).collect() } else { Vec::new() };
+    // Admitted as a whole, as TransactWriteItems: a throttled statement
+    // cancels the transaction with its reason.
+    super::transact::admit_all(app, crate::capacity::Access::Write, tables.iter().zip(&keys))?;
     let ops: Vec<WriteOp<'static>> =
         writes.into_iter().map(|w| WriteOp { table: w.table.def.name.clone(), key: w.key, decide: w.decide }).collect();
     let outcomes = match app.write_many(ops, true) {
@@ -656,6 +672,7 @@ fn transact_reads(app: &App, planned: Vec<(Arc<TableHandle>, Plan)>, cap: Capaci
         reads.push((table, key.clone()));
         plans.push(select);
     }
+    super::transact::admit_all(app, crate::capacity::Access::Read, reads.iter().map(|(t, k)| (t, k)))?;
     let items = app.store.get_items_consistent(&reads)?;
     let mut per_table: BTreeMap<String, f64> = BTreeMap::new();
     let responses: Vec<Json> = items

@@ -397,7 +397,7 @@ pub(crate) fn charge_transactional_write(app: &App, t: &Arc<TableHandle>, key: O
 /// ([`crate::capacity`]); if any is throttled, the transaction is cancelled
 /// with a reason for each (DynamoDB's `ProvisionedThroughputExceeded` or
 /// `ThrottlingError`, `None` for the others).
-fn admit_all<'a>(
+pub(super) fn admit_all<'a>(
     app: &App,
     access: Access,
     actions: impl Iterator<Item = (&'a Arc<TableHandle>, &'a Item)>,

@@ -144,6 +144,21 @@ impl Browser {
         }
     }
 
+    /// Waits until the value of field `css` contains `want`.
+    pub async fn wait_value(&self, css: &str, want: &str) {
+        let started = Instant::now();
+        loop {
+            let v = self
+                .script("const e = document.querySelector(arguments[0]); return e ? e.value : null", json!([css]))
+                .await;
+            if v.as_str().is_some_and(|v| v.contains(want)) {
+                return;
+            }
+            assert!(started.elapsed() < PATIENCE, "{css} never held {want:?} (it holds {v})");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Accepts the page's `confirm()`.
     pub async fn accept_dialog(&self) {
         let started = Instant::now();
@@ -192,7 +207,20 @@ impl Browser {
 }
 
 impl Drop for Browser {
+    /// Ends the session (the driver closes the browser and its profile),
+    /// then stops the driver.
     fn drop(&mut self) {
+        use std::io::{Read, Write};
+        if let Ok(mut s) = std::net::TcpStream::connect(&self.addr) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+            let req = format!(
+                "DELETE /session/{} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+                self.session, self.addr
+            );
+            if s.write_all(req.as_bytes()).is_ok() {
+                let _ = s.read_to_end(&mut Vec::new());
+            }
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }

@@ -34,6 +34,9 @@ function uriEncode(s) {
 async function sign(headers, body, service, method = "POST", path = "/", query = {}) {
   const c = credentials();
   if (!c || !c.accessKey) return headers;
+  if (!globalThis.crypto?.subtle) {
+    throw new ApiError("SigningUnavailable", "the browser signs only on localhost or over https: open the console there, or serve with --tls");
+  }
   const now = new Date().toISOString().replace(/[:-]|\.\d{3}/g, "");
   const day = now.slice(0, 8);
   const all = { ...headers, host: location.host, "x-amz-date": now };
@@ -77,7 +80,12 @@ async function jsonCall(target, input) {
   const headers = await sign({ "content-type": "application/x-amz-json-1.0", "x-amz-target": target }, body, "dynamodb");
   const resp = await fetch("/", { method: "POST", headers, body });
   const text = await resp.text();
-  const json = text ? JSON.parse(text) : {};
+  let json;
+  try {
+    json = text ? JSON.parse(text) : {};
+  } catch {
+    throw new ApiError(String(resp.status), text.slice(0, 200));
+  }
   if (!resp.ok) {
     const type = String(json.__type || resp.status).split("#").pop();
     throw new ApiError(type, json.message || json.Message || "");
@@ -90,18 +98,24 @@ async function jsonCall(target, input) {
 export async function rest(method, path, { query = {}, body, headers = {}, service = "lambda" } = {}) {
   const text = body === undefined ? "" : typeof body === "string" ? body : JSON.stringify(body);
   const encoded = path.split("/").map((seg) => uriEncode(decodeURIComponent(seg))).join("/");
-  const signed = await sign({ ...headers, ...(text ? { "content-type": "application/json" } : {}) }, text, service, method, encoded, query);
+  // SigV4 (every service but S3) canonicalizes the path as sent, encoded again.
+  const canonicalPath = encoded.split("/").map(uriEncode).join("/");
+  const signed = await sign({ ...headers, ...(text ? { "content-type": "application/json" } : {}) }, text, service, method, canonicalPath, query);
   const qs = Object.keys(query).map((k) => `${uriEncode(k)}=${uriEncode(String(query[k]))}`).join("&");
   const resp = await fetch(encoded + (qs ? `?${qs}` : ""), { method, headers: signed, body: text || undefined });
   const raw = await resp.text();
   let json = {};
   try {
-    json = raw ? JSON.parse(raw) : {};
+    json = (raw ? JSON.parse(raw) : {}) ?? { raw };
   } catch {
     json = { raw };
   }
-  if (!resp.ok) throw new ApiError(json.Type || json.__type || String(resp.status), json.message || json.Message || raw);
-  return { json, resp };
+  if (typeof json !== "object") json = { raw };
+  if (!resp.ok) {
+    const type = resp.headers.get("x-amzn-errortype") || json.__type || String(resp.status);
+    throw new ApiError(type.split(":")[0], json.message || json.Message || raw);
+  }
+  return { json, raw, resp };
 }
 
 // ---------------------------------------------------------------- values
@@ -138,6 +152,19 @@ export function typed(v) {
 
 export function typedItem(obj) {
   return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, typed(v)]));
+}
+
+// Whether an item (DynamoDB JSON) reads as plain JSON and back unchanged:
+// no sets, no binary, no number a double cannot hold exactly.
+function lossless(item) {
+  const ok = (v) => {
+    if ("SS" in v || "NS" in v || "BS" in v || "B" in v) return false;
+    if ("N" in v) return String(Number(v.N)) === v.N.replace(/^(-?)0+(?=\d)/, "$1");
+    if ("L" in v) return v.L.every(ok);
+    if ("M" in v) return Object.values(v.M).every(ok);
+    return true;
+  };
+  return Object.values(item || {}).every(ok);
 }
 
 function text(v) {
@@ -323,14 +350,17 @@ function createView() {
 // ---------------------------------------------------------------- one table
 
 async function tableView(name) {
+  const mine = navigation;
   view(el("h1", {}, name), el("p", { class: "muted" }, "Loading…"));
   let t;
   try {
     t = (await dynamo("DescribeTable", { TableName: name })).Table;
   } catch (e) {
-    view(el("h1", {}, name), failure(e));
+    if (mine === navigation) view(el("h1", {}, name), failure(e));
     return;
   }
+  // The user went elsewhere meanwhile: this view is not theirs any more.
+  if (mine !== navigation) return;
   const keyOf = (schema, type) => schema.find((k) => k.KeyType === type)?.AttributeName;
   const indexes = [...(t.GlobalSecondaryIndexes || []), ...(t.LocalSecondaryIndexes || [])];
   const facts = el(
@@ -430,21 +460,31 @@ function itemBrowser(t, keyOf, indexes) {
     return input;
   };
 
-  const run = async () => {
+  // The request of the last Run (pages follow it, not later edits of the
+  // form), and a counter that lets only the newest answer in.
+  let asked = null;
+  let runs = 0;
+  const run = async (to = 0) => {
+    const me = ++runs;
+    if (to === 0) asked = (start) => request(start);
     error.replaceChildren();
+    pager.replaceChildren();
     results.replaceChildren(el("p", { class: "muted" }, "Loading…"));
     try {
-      const out = await dynamo(mode.value, request(starts[page]));
+      const out = await dynamo(mode.value, asked(to === 0 ? undefined : starts[to]));
+      if (me !== runs) return;
       const items = out.Items || [];
+      page = to;
       starts = starts.slice(0, page + 1);
       if (out.LastEvaluatedKey) starts.push(out.LastEvaluatedKey);
       render(items);
       pager.replaceChildren(
-        el("button", { id: "page-prev", class: "quiet", disabled: page === 0, on: { click: () => { page -= 1; run(); } } }, "Previous"),
+        el("button", { id: "page-prev", class: "quiet", disabled: page === 0, on: { click: () => run(page - 1) } }, "Previous"),
         el("span", { class: "muted", id: "page-number" }, `page ${page + 1}, ${items.length} item${items.length === 1 ? "" : "s"}`),
-        el("button", { id: "page-next", class: "quiet", disabled: !out.LastEvaluatedKey, on: { click: () => { page += 1; run(); } } }, "Next"),
+        el("button", { id: "page-next", class: "quiet", disabled: !out.LastEvaluatedKey, on: { click: () => run(page + 1) } }, "Next"),
       );
     } catch (e) {
+      if (me !== runs) return;
       results.replaceChildren();
       error.replaceChildren(failure(e));
     }
@@ -465,7 +505,7 @@ function itemBrowser(t, keyOf, indexes) {
     );
   };
 
-  const editor = itemEditor(t, tableKeys, () => run());
+  const editor = itemEditor(t, tableKeys, () => run(page));
   const box = el(
     "div",
     { class: "panel" },
@@ -480,7 +520,7 @@ function itemBrowser(t, keyOf, indexes) {
       el("label", {}, "Values", values),
       el("label", {}, "Projection", projection),
       el("label", {}, "Page size", size),
-      el("button", { id: "browse-run", on: { click: () => { starts = [undefined]; page = 0; run(); } } }, "Run"),
+      el("button", { id: "browse-run", on: { click: () => { starts = [undefined]; run(0); } } }, "Run"),
       el("button", { id: "item-new", class: "quiet", on: { click: () => editor.open(null) } }, "New item"),
     ),
     error,
@@ -488,7 +528,7 @@ function itemBrowser(t, keyOf, indexes) {
     pager,
     editor.panel,
   );
-  box.run = run;
+  box.run = () => run(0);
   return box;
 }
 
@@ -505,11 +545,16 @@ function itemEditor(t, tableKeys, refresh) {
     area.value = JSON.stringify(format.value === "plain" ? plainItem(item) : item, null, 2);
   };
   format.addEventListener("change", () => {
+    const back = format.value === "plain" ? "dynamo" : "plain";
     try {
       // The text as it was, read in the other format.
       const before = format.value === "plain" ? JSON.parse(area.value) : typedItem(JSON.parse(area.value));
+      if (format.value === "plain" && !lossless(before)) {
+        throw new Error("This item has sets, binary values or numbers plain JSON cannot hold exactly: edit it as DynamoDB JSON.");
+      }
       show(before);
     } catch (e) {
+      format.value = back;
       error.replaceChildren(failure(e));
     }
   });
@@ -548,13 +593,30 @@ function itemEditor(t, tableKeys, refresh) {
   );
   return {
     panel,
-    open(item) {
-      original = item;
+    async open(item) {
       error.replaceChildren();
+      format.value = "dynamo";
+      let whole = item;
+      if (item) {
+        // The row may be a projection or an index's copy: the editor holds
+        // the whole item, read by its key.
+        const key = Object.fromEntries(tableKeys.map((k) => [k, item[k]]));
+        if (tableKeys.some((k) => !item[k])) {
+          error.replaceChildren(failure(new Error("This row lacks the table's key (a projection without it): it cannot be opened.")));
+          panel.hidden = false;
+          return;
+        }
+        try {
+          whole = (await dynamo("GetItem", { TableName: t.TableName, Key: key, ConsistentRead: true })).Item || item;
+        } catch (e) {
+          error.replaceChildren(failure(e));
+        }
+      }
+      original = whole;
       const blank = Object.fromEntries(tableKeys.map((k) => [k, { S: "" }]));
-      show(item || blank);
+      show(whole || blank);
       panel.hidden = false;
-      panel.querySelector("#item-delete").disabled = !item;
+      panel.querySelector("#item-delete").disabled = !whole;
       area.focus();
     },
   };
@@ -564,6 +626,8 @@ function itemEditor(t, tableKeys, refresh) {
 
 // Bumped at each navigation: a live view's loop stops when it changes.
 let navigation = 0;
+// Rows of live records and log lines kept on a page at most.
+const MAX_ROWS = 1000;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function streamView(table) {
@@ -587,33 +651,46 @@ async function streamView(table) {
       start = description.LastEvaluatedShardId;
     } while (start);
   } catch (e) {
-    view(title(), failure(e));
+    if (mine === navigation) view(title(), failure(e));
     return;
   }
+  if (mine !== navigation) return;
   const records = el("tbody", { id: "records" });
   const status = el("p", { class: "muted", id: "follow-status" }, "Follow a shard to see its records as they arrive.");
   const from = el("select", { id: "follow-from" }, el("option", { value: "LATEST" }, "new records"), el("option", { value: "TRIM_HORIZON" }, "from the oldest"));
   const children = (id) => shards.filter((s) => s.ParentShardId === id).map((s) => s.ShardId).join(", ");
   let following = 0;
   // Reads `shard` from its iterator until it closes or the view changes.
-  const read = async (me, shard) => {
-    let it = (await streams("GetShardIterator", { StreamArn: arn, ShardId: shard, ShardIteratorType: from.value })).ShardIterator;
-    while (it && mine === navigation && me === following) {
+  const current = (me) => mine === navigation && me === following;
+  const iterator = async (shard) =>
+    (await streams("GetShardIterator", { StreamArn: arn, ShardId: shard, ShardIteratorType: from.value })).ShardIterator;
+  const read = async (me, first) => {
+    let it = first;
+    while (it && current(me)) {
       const page = await streams("GetRecords", { ShardIterator: it, Limit: 100 });
+      if (!current(me)) return;
       for (const r of page.Records) records.prepend(recordRow(r));
+      // At most the newest rows are kept on the page.
+      while (records.children.length > MAX_ROWS) records.lastChild.remove();
       it = page.NextShardIterator;
       if (!page.Records.length) await sleep(1000);
     }
   };
   const follow = async (ids) => {
     const me = ++following;
-    status.textContent = `Following ${ids.length === 1 ? ids[0] : `${ids.length} shards`}…`;
+    status.textContent = "Starting…";
+    status.removeAttribute("data-following");
     records.replaceChildren();
     try {
-      await Promise.all(ids.map((id) => read(me, id)));
-      if (mine === navigation && me === following) status.textContent = "Closed: every record read.";
+      const iterators = await Promise.all(ids.map(iterator));
+      if (!current(me)) return;
+      // Every iterator is taken: records written from now on are shown.
+      status.textContent = `Following ${ids.length === 1 ? ids[0] : `${ids.length} shards`}…`;
+      status.setAttribute("data-following", "");
+      await Promise.all(iterators.map((it) => read(me, it)));
+      if (current(me)) status.textContent = "Closed: every record read (a closed shard's records continue in its children).";
     } catch (e) {
-      if (mine === navigation) status.replaceChildren(failure(e));
+      if (current(me)) status.replaceChildren(failure(e));
     }
   };
   const open = shards.filter((s) => !s.SequenceNumberRange.EndingSequenceNumber).map((s) => s.ShardId);
@@ -705,9 +782,10 @@ async function functionView(name) {
     config = (await rest("GET", `/2015-03-31/functions/${encodeURIComponent(name)}`)).json.Configuration;
     mappings = (await rest("GET", "/2015-03-31/event-source-mappings", { query: { FunctionName: name } })).json.EventSourceMappings || [];
   } catch (e) {
-    view(el("h1", {}, name), failure(e));
+    if (mine === navigation) view(el("h1", {}, name), failure(e));
     return;
   }
+  if (mine !== navigation) return;
   const payload = el("textarea", { id: "invoke-payload", rows: 5, spellcheck: "false" }, "{}");
   const result = el("pre", { id: "invoke-result", class: "panel", hidden: true });
   const tail = el("pre", { id: "invoke-log", class: "panel", hidden: true });
@@ -720,21 +798,24 @@ async function functionView(name) {
       while (mine === navigation) {
         const { json } = await rest("GET", `/tidepool/logs/${encodeURIComponent(name)}`, { query: { since, wait: 5 }, service: "tidepool" });
         for (const l of json.lines || []) logs.append(`${new Date(l.timestamp).toISOString().slice(11, 23)} ${l.message}\n`);
+        while (logs.childNodes.length > MAX_ROWS) logs.firstChild.remove();
         since = json.nextCursor ?? since;
       }
     } catch (e) {
       if (mine === navigation) logs.append(failure(e));
+    } finally {
+      followButton.disabled = false;
     }
   });
   const invoke = async () => {
     try {
-      const { resp, json } = await rest("POST", `/2015-03-31/functions/${encodeURIComponent(name)}/invocations`, {
+      const { resp, raw } = await rest("POST", `/2015-03-31/functions/${encodeURIComponent(name)}/invocations`, {
         body: payload.value,
         headers: { "x-amz-log-type": "Tail" },
       });
       const error = resp.headers.get("x-amz-function-error");
       result.hidden = false;
-      result.textContent = `${resp.status}${error ? ` (${error})` : ""}\n${json.raw ?? JSON.stringify(json, null, 2)}`;
+      result.textContent = `${resp.status}${error ? ` (${error})` : ""}\n${raw}`;
       const log = resp.headers.get("x-amz-log-result");
       tail.hidden = !log;
       if (log) tail.textContent = new TextDecoder().decode(Uint8Array.from(atob(log), (ch) => ch.charCodeAt(0)));
@@ -797,13 +878,19 @@ function route() {
   navigation += 1;
   const hash = location.hash || "#/tables";
   for (const a of document.querySelectorAll("header nav a")) a.classList.toggle("active", hash.startsWith(a.getAttribute("href")));
-  const [, kind, arg] = hash.match(/^#\/([^/]*)\/?(.*)$/) || [];
+  const [, kind, raw] = hash.match(/^#\/([^/]*)\/?(.*)$/) || [];
+  let arg = raw;
+  try {
+    arg = raw && decodeURIComponent(raw);
+  } catch {
+    // A hash typed with a stray `%`: taken as it is.
+  }
   if (kind === "create") return createView();
-  if (kind === "table" && arg) return tableView(decodeURIComponent(arg));
+  if (kind === "table" && arg) return tableView(arg);
   if (kind === "partiql") return partiqlView();
-  if (kind === "stream" && arg) return streamView(decodeURIComponent(arg));
+  if (kind === "stream" && arg) return streamView(arg);
   if (kind === "functions") return functionsView();
-  if (kind === "function" && arg) return functionView(decodeURIComponent(arg));
+  if (kind === "function" && arg) return functionView(arg);
   return tablesView();
 }
 
