@@ -76,6 +76,19 @@ async fn the_console_creates_a_table_and_edits_and_queries_its_items() {
     assert!(!shown.contains("other"), "only partition a: {shown}");
     b.screenshot("query").await;
 
+    // Capacity and cost: the meter's figures, and hot keys once counted.
+    b.wait_text("#cost", "Cost so far").await;
+    b.click("#insights-enable").await;
+    b.wait_text("#usage", "Most accessed items (partition key)").await;
+    b.click("#browse-run").await;
+    b.wait_text("#page-number", "1 item").await;
+    b.click("#nav-tables").await;
+    b.click("#tables tbody tr").await;
+    let hot = b.wait_text("#usage table.hot", "a").await;
+    assert!(hot.contains("Events"), "{hot}");
+    b.script("document.querySelector('#usage').scrollIntoView()", json!([])).await;
+    b.screenshot("usage").await;
+
     // A live stream record: followed from the shard's end, the write after
     // it arrives with its images side by side.
     b.click("#open-stream").await;

@@ -351,6 +351,7 @@ function createView() {
 
 async function tableView(name) {
   const mine = navigation;
+  // (`mine` also guards the capacity panel, which loads after the rest.)
   view(el("h1", {}, name), el("p", { class: "muted" }, "Loading…"));
   let t;
   try {
@@ -375,14 +376,70 @@ async function tableView(name) {
     el("dt", {}, "ARN"), el("dd", {}, t.TableArn),
   );
   const browser = itemBrowser(t, keyOf, indexes);
+  const usage = el("div", { class: "panel", id: "usage" }, el("h2", {}, "Capacity and cost"), el("p", { class: "muted" }, "Loading…"));
   view(
     el("h1", {}, name),
     el("div", { class: "panel" }, facts, el("div", { class: "row" },
       t.LatestStreamArn ? el("button", { id: "open-stream", class: "quiet", on: { click: () => (location.hash = `#/stream/${encodeURIComponent(name)}`) } }, "Stream records") : "",
       el("button", { id: "delete-table", class: "danger", on: { click: () => deleteTable(name) } }, "Delete table"))),
     browser,
+    usage,
   );
   browser.run();
+  usagePanel(usage, name, mine);
+}
+
+const dollars = (v) => (Math.abs(v || 0) < 1 ? `$${(v || 0).toFixed(6)}` : `$${v.toFixed(2)}`);
+
+// A table's cost (the cost meter) and its hot keys (Contributor Insights).
+async function usagePanel(panel, name, mine) {
+  const parts = [el("h2", {}, "Capacity and cost")];
+  try {
+    const { json } = await rest("GET", "/tidepool/cost", { service: "tidepool" });
+    const t = (json.Tables || []).find((x) => x.TableName === name);
+    if (t) {
+      const r = t.ProjectedMonthlyRequests || {};
+      parts.push(el("dl", { class: "facts", id: "cost" },
+        el("dt", {}, "Consumed"), el("dd", {}, `${t.ConsumedReadUnits} read units, ${t.ConsumedWriteUnits} write units`),
+        el("dt", {}, "Cost so far"), el("dd", {}, dollars(t.CostSoFar?.total)),
+        el("dt", {}, "A month at this rate"), el("dd", {}, dollars(t.ProjectedMonthly?.total)),
+        el("dt", {}, "Its requests on-demand"), el("dd", {}, dollars(r.OnDemand)),
+        el("dt", {}, "…provisioned"), el("dd", {}, `${dollars(r.Provisioned)} (${r.ProvisionedReadCapacityUnits} RCU, ${r.ProvisionedWriteCapacityUnits} WCU)`),
+        el("dt", {}, "Cheaper"), el("dd", {}, r.Cheaper || ""),
+        el("dt", {}, "Prices"), el("dd", {}, `${json.Region}, of ${json.PricesOn}`)));
+    }
+  } catch (e) {
+    parts.push(failure(e));
+  }
+  parts.push(el("h2", {}, "Hot keys"));
+  try {
+    const d = await dynamo("DescribeContributorInsights", { TableName: name });
+    if (d.ContributorInsightsStatus === "ENABLED" || d.ContributorInsightsStatus === "ENABLING") {
+      const { json } = await rest("GET", "/tidepool/insights", { query: { table: name, minutes: 60, top: 5 }, service: "tidepool" });
+      for (const rule of json.Rules || []) {
+        parts.push(el("p", { class: "muted" }, `${rule.Description}: ${rule.AggregateValue} events in the last hour`));
+        if (rule.Contributors.length) {
+          parts.push(el("table", { class: "hot" },
+            el("thead", {}, el("tr", {}, [...rule.KeyLabels, "Events"].map((h) => el("th", {}, h)))),
+            el("tbody", {}, rule.Contributors.map((c) => el("tr", {}, [...c.Keys, c.ApproximateAggregateValue].map((k) => el("td", { class: "json" }, String(k))))))));
+        }
+      }
+    } else {
+      parts.push(el("p", { class: "muted" }, `Contributor Insights is ${String(d.ContributorInsightsStatus).toLowerCase()} for this table.`),
+        el("button", { id: "insights-enable", class: "quiet", on: { click: async () => {
+          try {
+            await dynamo("UpdateContributorInsights", { TableName: name, ContributorInsightsAction: "ENABLE" });
+            toast("Contributor Insights enabled: keys are counted from now on");
+            usagePanel(panel, name, mine);
+          } catch (e) {
+            toast(e.message, true);
+          }
+        } } }, "Count hot keys"));
+    }
+  } catch (e) {
+    parts.push(failure(e));
+  }
+  if (mine === navigation) panel.replaceChildren(...parts);
 }
 
 async function deleteTable(name) {
