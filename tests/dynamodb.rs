@@ -1440,6 +1440,13 @@ async fn contributor_insights_show_the_hot_key() {
     assert_eq!(pkt["Contributors"], serde_json::json!([{"Keys": ["hot"], "ApproximateAggregateValue": throttled}]));
     assert_eq!(skc["KeyLabels"], serde_json::json!(["PartitionKey", "SortKey"]));
     assert_eq!(skc["Contributors"][0], serde_json::json!({"Keys": ["hot", "7"], "ApproximateAggregateValue": 11}));
+    // `/tidepool` answers in the Lambda API's error shape.
+    let addr = endpoint.trim_start_matches("http://");
+    let a = common::http::send(addr, "GET", "/tidepool/insights?table=missing", &[], b"").await;
+    assert_eq!((a.status, a.header("x-amzn-errortype")), (404, Some("ResourceNotFoundException")));
+    assert_eq!(a.json()["Type"], "User");
+    let a = common::http::send(addr, "GET", "/tidepool/insights?table=orders&minutes=0", &[], b"").await;
+    assert_eq!((a.status, a.header("x-amzn-errortype")), (400, Some("InvalidParameterValueException")));
     let report = get_json(&endpoint, "/tidepool/insights?table=orders&index=byOwner&top=1").await;
     assert_eq!(
         report["Rules"][0]["Contributors"],

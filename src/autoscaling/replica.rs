@@ -274,13 +274,19 @@ pub fn update(app: &App, r: Req<'_>) -> ApiResult<Json> {
             ))),
         }
     };
-    // Everything named is checked before anything changes.
-    let indexes = r.objects("GlobalSecondaryIndexUpdates")?;
-    for u in &indexes {
-        gsi(u.str("IndexName")?)?;
+    // Every part, each named thing checked: (index, units, settings).
+    let mut parts: Vec<(Option<&str>, &str, Req<'_>)> = Vec::new();
+    if let Some(u) = r.obj_opt("ProvisionedWriteCapacityAutoScalingUpdate")? {
+        parts.push((None, WRITE, u));
     }
-    let replicas = r.objects("ReplicaUpdates")?;
-    for u in &replicas {
+    for u in r.objects("GlobalSecondaryIndexUpdates")? {
+        let index = u.str("IndexName")?;
+        gsi(index)?;
+        if let Some(s) = u.obj_opt("ProvisionedWriteCapacityAutoScalingUpdate")? {
+            parts.push((Some(index), WRITE, s));
+        }
+    }
+    for u in r.objects("ReplicaUpdates")? {
         let region = u.str("RegionName")?;
         if region != app.region {
             return Err(ApiError::validation(format!(
@@ -288,45 +294,23 @@ pub fn update(app: &App, r: Req<'_>) -> ApiResult<Json> {
                 app.region
             )));
         }
-        for i in u.objects("ReplicaGlobalSecondaryIndexUpdates")? {
-            gsi(i.str("IndexName")?)?;
-        }
-    }
-    if let Some(u) = r.obj_opt("ProvisionedWriteCapacityAutoScalingUpdate")? {
-        check(app, &table, None, WRITE, &u)?;
-    }
-    for u in &indexes {
-        if let Some(s) = u.obj_opt("ProvisionedWriteCapacityAutoScalingUpdate")? {
-            check(app, &table, Some(u.str("IndexName")?), WRITE, &s)?;
-        }
-    }
-    for u in &replicas {
         if let Some(s) = u.obj_opt("ReplicaProvisionedReadCapacityAutoScalingUpdate")? {
-            check(app, &table, None, READ, &s)?;
+            parts.push((None, READ, s));
         }
         for i in u.objects("ReplicaGlobalSecondaryIndexUpdates")? {
+            let index = i.str("IndexName")?;
+            gsi(index)?;
             if let Some(s) = i.obj_opt("ProvisionedReadCapacityAutoScalingUpdate")? {
-                check(app, &table, Some(i.str("IndexName")?), READ, &s)?;
+                parts.push((Some(index), READ, s));
             }
         }
     }
-    if let Some(u) = r.obj_opt("ProvisionedWriteCapacityAutoScalingUpdate")? {
-        apply(app, &table, None, WRITE, &u)?;
+    // Every part is checked before any changes.
+    for (index, units, update) in &parts {
+        check(app, &table, *index, units, update)?;
     }
-    for u in &indexes {
-        if let Some(s) = u.obj_opt("ProvisionedWriteCapacityAutoScalingUpdate")? {
-            apply(app, &table, Some(u.str("IndexName")?), WRITE, &s)?;
-        }
-    }
-    for u in &replicas {
-        if let Some(s) = u.obj_opt("ReplicaProvisionedReadCapacityAutoScalingUpdate")? {
-            apply(app, &table, None, READ, &s)?;
-        }
-        for i in u.objects("ReplicaGlobalSecondaryIndexUpdates")? {
-            if let Some(s) = i.obj_opt("ProvisionedReadCapacityAutoScalingUpdate")? {
-                apply(app, &table, Some(i.str("IndexName")?), READ, &s)?;
-            }
-        }
+    for (index, units, update) in &parts {
+        apply(app, &table, *index, units, update)?;
     }
     description(app, &table)
 }

@@ -292,11 +292,22 @@ pub fn price(prices: &Prices, u: &Usage, day: &str) -> TableBill {
     }
 }
 
-/// The Free Tier's credit on the account's bills: storage up to its GB,
-/// provisioned capacity up to its units, over `months` (a month for a
-/// projection), and stream reads up to its units a month (of those
-/// `stream_reads` the bills count: so far, or a month's).
-pub fn free_tier_credit(prices: &Prices, bills: &[TableBill], months: f64, day: &str, stream_reads: f64) -> f64 {
+/// What a Free Tier credit is for: the metered time so far (in months),
+/// or a month projected at what is held now.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Span {
+    SoFar { months: f64 },
+    Month,
+}
+
+/// The Free Tier's credit on the account's bills over `span`: storage up
+/// to its GB, provisioned capacity up to its units, and stream reads up to
+/// its units a month (of those `stream_reads` the bills count in `span`).
+pub fn free_tier_credit(prices: &Prices, bills: &[TableBill], span: Span, day: &str, stream_reads: f64) -> f64 {
+    let (months, projection) = match span {
+        Span::SoFar { months } => (months, false),
+        Span::Month => (1.0, true),
+    };
     let p = |k: &str| prices.at(k, day);
     let f = &prices.free_tier;
     let streams =
@@ -305,7 +316,6 @@ pub fn free_tier_credit(prices: &Prices, bills: &[TableBill], months: f64, day: 
     // integrated (so the credit never exceeds what was charged for), or for
     // a projection (a month) as held now.
     let month_secs = HOURS_PER_MONTH * 3600.0;
-    let projection = months >= 1.0;
     let held = |integrated: f64, now: f64, u: &Usage| {
         if projection {
             now * months
@@ -385,8 +395,8 @@ pub fn bill(app: &App) -> Json {
     let months = seconds / 3600.0 / HOURS_PER_MONTH;
     let stream_reads: f64 = bills.iter().map(|b| b.usage.stream_reads as f64).sum();
     let monthly_stream_reads = if months > 0.0 { stream_reads / months } else { 0.0 };
-    let credit_so_far = free_tier_credit(prices, &bills, months, &day, stream_reads).min(so_far);
-    let credit_monthly = free_tier_credit(prices, &bills, 1.0, &day, monthly_stream_reads).min(monthly);
+    let credit_so_far = free_tier_credit(prices, &bills, Span::SoFar { months }, &day, stream_reads).min(so_far);
+    let credit_monthly = free_tier_credit(prices, &bills, Span::Month, &day, monthly_stream_reads).min(monthly);
     let tables: Vec<Json> = bills
         .iter()
         .map(|b| {
@@ -551,7 +561,7 @@ mod tests {
         assert!((b.so_far.writes - 50.0 * 2.0 * 0.00065).abs() < 1e-12);
         assert_eq!(b.cheaper(), "PAY_PER_REQUEST", "a nearly idle table is cheaper on demand");
         // The free tier covers 25 RCU and 25 WCU and 25 GB of it a month.
-        let credit = free_tier_credit(&p, &[b], 1.0, day, 0.0);
+        let credit = free_tier_credit(&p, &[b], Span::Month, day, 0.0);
         assert!((credit - (10.0 * 0.25 + 25.0 * 730.0 * 0.00013 + 25.0 * 730.0 * 0.00065)).abs() < 1e-9);
     }
 
@@ -583,9 +593,9 @@ mod tests {
         // The free tier's 2.5 million stream reads a month: a day's share
         // of them so far, all of them in a month.
         let months = 24.0 / 730.0;
-        let credit = free_tier_credit(&p, std::slice::from_ref(&b), months, day, 3e6);
+        let credit = free_tier_credit(&p, std::slice::from_ref(&b), Span::SoFar { months }, day, 3e6);
         assert!((credit - 2.5e6 * months / 1e5 * 0.02).abs() < 1e-9, "{credit}");
-        let credit = free_tier_credit(&p, &[b], 1.0, day, 3e6 * 730.0 / 24.0);
+        let credit = free_tier_credit(&p, &[b], Span::Month, day, 3e6 * 730.0 / 24.0);
         assert!((credit - 25.0 * 0.02).abs() < 1e-9, "{credit}");
     }
 }

@@ -55,6 +55,14 @@ impl App {
         format!("arn:aws:dynamodb:{}:{}:table/{name}", self.region, super::ACCOUNT_ID)
     }
 
+    /// Drops what the server kept of a deleted table besides the store:
+    /// its metrics, Contributor Insights settings and counters, index counts.
+    pub fn forget_table(&self, def: &TableDef) {
+        self.metrics.forget_table(&def.name);
+        crate::insights::forget_table(self, def);
+        self.index_sizes.forget_table(def.id);
+    }
+
     pub fn stream_arn(&self, table: &str, label: &str) -> String {
         format!("{}/stream/{label}", self.table_arn(table))
     }
@@ -480,9 +488,7 @@ pub fn describe_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
 pub fn delete_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let name = r.str("TableName")?;
     let handle = app.store.delete_table(name)?;
-    app.metrics.forget_table(name);
-    crate::insights::forget_table(app, &handle.def);
-    app.index_sizes.forget_table(handle.def.id);
+    app.forget_table(&handle.def);
     tracing::info!(table = name, "table deleted");
     // DeleteTable describes less than DescribeTable: no creation time, key
     // schema, attribute definitions or indexes (the API reference's example;

@@ -731,6 +731,14 @@ pub async fn serve(
     .unwrap_or_else(|_| Err(ApiError::internal()));
     match result {
         Ok(j) => axum::Json(j).into_response(),
-        Err(e) => e.into_response(),
+        // `/tidepool` answers in the Lambda API's error shape.
+        Err(e) => {
+            let kind = match e.kind.rsplit('#').next() {
+                Some("ResourceNotFoundException") => "ResourceNotFoundException",
+                Some("ValidationException") => "InvalidParameterValueException",
+                _ => "ServiceException",
+            };
+            crate::lambda::api::Failure::from(crate::lambda::LambdaError::new(kind, e.message)).into_response()
+        }
     }
 }

@@ -86,8 +86,7 @@ pub async fn reset(app: &App) -> Result<Json, LambdaError> {
     .await
     .map_err(|e| LambdaError::new("ServiceException", e.to_string()))??;
     for def in &defs {
-        app.metrics.forget_table(&def.name);
-        crate::insights::forget_table(app, def);
+        app.forget_table(def);
     }
     // Backups outlive their tables; a reset drops them too (and the
     // history kept for tables deleted with point-in-time recovery on).

@@ -615,6 +615,18 @@ function itemEditor(t, tableKeys, refresh) {
       error.replaceChildren(failure(e));
     }
   });
+  // Runs `op` on the table with what `input` gives, then closes the editor
+  // and refreshes the page of items; an error stays in the editor.
+  const act = async (op, input, done) => {
+    try {
+      await dynamo(op, { TableName: t.TableName, ...input() });
+      toast(done);
+      panel.hidden = true;
+      refresh();
+    } catch (e) {
+      error.replaceChildren(failure(e));
+    }
+  };
   const panel = el(
     "div",
     { class: "panel", id: "item-editor", hidden: true },
@@ -622,27 +634,11 @@ function itemEditor(t, tableKeys, refresh) {
     el("div", { class: "row" }, el("label", {}, "Format", format)),
     area,
     el("div", { class: "row" },
-      el("button", { id: "item-save", on: { click: async () => {
-        try {
-          await dynamo("PutItem", { TableName: t.TableName, Item: read() });
-          toast("Item saved");
-          panel.hidden = true;
-          refresh();
-        } catch (e) {
-          error.replaceChildren(failure(e));
-        }
-      } } }, "Save"),
-      el("button", { id: "item-delete", class: "danger", on: { click: async () => {
+      el("button", { id: "item-save", on: { click: () => act("PutItem", () => ({ Item: read() }), "Item saved") } }, "Save"),
+      el("button", { id: "item-delete", class: "danger", on: { click: () => {
         if (!original) return;
         const key = Object.fromEntries(tableKeys.map((k) => [k, original[k]]));
-        try {
-          await dynamo("DeleteItem", { TableName: t.TableName, Key: key });
-          toast("Item deleted");
-          panel.hidden = true;
-          refresh();
-        } catch (e) {
-          error.replaceChildren(failure(e));
-        }
+        act("DeleteItem", () => ({ Key: key }), "Item deleted");
       } } }, "Delete"),
       el("button", { class: "quiet", on: { click: () => (panel.hidden = true) } }, "Close"),
     ),
