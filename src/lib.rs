@@ -153,6 +153,7 @@ pub fn router(app: Arc<dynamodb::App>) -> Router {
         .route("/metrics", axum::routing::get(metrics::serve).fallback(http::front::fallback))
         .route("/tidepool/cost", axum::routing::get(cost::serve))
         .route("/tidepool/insights", axum::routing::get(insights::serve))
+        .route("/tidepool/history", axum::routing::get(metrics::history::serve))
         .merge(lambda::api::routes())
         .fallback(http::front::fallback)
         .layer(axum::middleware::from_fn_with_state(app.clone(), http::front::front))
@@ -226,6 +227,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
     tokio::spawn(autoscaling::run(Arc::downgrade(&app)));
     insights::restore(&app);
     tokio::spawn(cost::meter::run(Arc::downgrade(&app)));
+    tokio::spawn(metrics::history::run(Arc::downgrade(&app)));
     dynamodb::export::fail_interrupted(&app);
     dynamodb::import::fail_interrupted(&app);
     let weak = Arc::downgrade(&app);

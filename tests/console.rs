@@ -141,8 +141,63 @@ async fn the_console_creates_a_table_and_edits_and_queries_its_items() {
         .send()
         .await
         .expect("the trigger");
+    // A second trigger whose function always fails: its batch is given up
+    // at once and described in its on-failure destination table.
+    c.create_table()
+        .table_name("failures")
+        .key_schema(
+            aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+                .build()
+                .expect("key"),
+        )
+        .attribute_definitions(
+            aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                .build()
+                .expect("attribute"),
+        )
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("the destination table");
+    lambda
+        .create_function()
+        .function_name("fails")
+        .runtime(aws_sdk_lambda::types::Runtime::from("wasm32-wasip2"))
+        .role("arn:aws:iam::000000000000:role/tidepool")
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(tidepool_runtime::examples::example_bytes(
+                    "always-fail",
+                )))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create the failing function");
+    lambda
+        .create_event_source_mapping()
+        .function_name("fails")
+        .event_source_arn(&arn)
+        .starting_position(aws_sdk_lambda::types::EventSourcePosition::Latest)
+        .maximum_retry_attempts(0)
+        .destination_config(
+            aws_sdk_lambda::types::DestinationConfig::builder()
+                .on_failure(
+                    aws_sdk_lambda::types::OnFailure::builder()
+                        .destination("arn:aws:dynamodb:us-east-1:000000000000:table/failures")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("the failing trigger");
     b.click("#nav-functions").await;
-    b.click("#functions tbody tr").await;
+    b.click_text("#functions tbody tr", "echo").await;
     b.wait_text("#mappings", "orders").await;
     b.set("#invoke-payload", r#"{"hello": "console"}"#).await;
     b.click("#invoke-run").await;
@@ -162,7 +217,42 @@ async fn the_console_creates_a_table_and_edits_and_queries_its_items() {
         assert!(started.elapsed() < std::time::Duration::from_secs(20), "the trigger's invocation shows in the log");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    // The mapping's plots show the invocation (they refresh every few
+    // seconds).
+    let started = std::time::Instant::now();
+    loop {
+        let n = b
+            .script(
+                "const f = document.querySelector('.mapping [data-plot=\"Invocations\"]'); return f ? Number(f.dataset.total) : 0",
+                json!([]),
+            )
+            .await;
+        if n.as_f64().unwrap_or(0.0) >= 1.0 {
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "the invocation shows in the mapping's plot");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
     b.screenshot("function").await;
+
+    // The failing trigger's batch, linked to its destination record.
+    b.click("#nav-functions").await;
+    b.click_text("#functions tbody tr", "fails").await;
+    b.wait_text("#mappings", "orders").await;
+    let started = std::time::Instant::now();
+    loop {
+        b.click(".failed-refresh").await;
+        let text = b.script("return document.querySelector('.failed-batches').innerText", json!([])).await;
+        if text.as_str().unwrap_or_default().contains("RetryAttemptsExhausted") {
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "the failed batch shows: {text}");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    b.screenshot("mapping").await;
+    b.click(".destination-record").await;
+    let record = b.wait_text("#item-view", "DDBStreamBatchInfo").await;
+    assert!(record.contains("RetryAttemptsExhausted"), "{record}");
 
     // PartiQL.
     b.click("#nav-partiql").await;
@@ -172,6 +262,7 @@ async fn the_console_creates_a_table_and_edits_and_queries_its_items() {
     b.screenshot("partiql").await;
 
     // The tables list, and a delete through the page.
+    c.delete_table().table_name("failures").send().await.expect("drop the destination");
     b.click("#nav-tables").await;
     b.wait_text("#tables", "orders").await;
     b.screenshot("tables").await;

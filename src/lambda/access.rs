@@ -76,6 +76,7 @@ pub fn check(method: &str, path: &str, query: &HashMap<String, String>, body: &[
                 (_, ["progress", ..]) => "GetProgress",
                 (_, ["info"]) => "GetInfo",
                 (_, ["cost"]) => "GetCost",
+                (_, ["history"]) => "GetMetricHistory",
                 _ => "Unknown",
             };
             return Check::new(format!("tidepool:{action}"), "*");

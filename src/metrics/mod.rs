@@ -22,6 +22,8 @@ use std::time::Duration;
 
 use crate::capacity::Access;
 
+pub mod history;
+
 /// The DynamoDB operations CloudWatch reports per table and operation.
 pub const DATA_OPERATIONS: [&str; 13] = [
     "BatchExecuteStatement",
@@ -145,6 +147,8 @@ pub struct Metrics {
     user_errors: AtomicU64,
     /// Contributor Insights' counters (the keys accessed and throttled).
     pub insights: crate::insights::Collector,
+    /// The counters over time ([`history`]).
+    pub history: history::History,
 }
 
 impl Default for Metrics {
@@ -160,6 +164,7 @@ impl Default for Metrics {
             functions: Default::default(),
             user_errors: Default::default(),
             insights: Default::default(),
+            history: history::History::new(started),
         }
     }
 }
@@ -182,6 +187,16 @@ impl Metrics {
     /// [`MAX_METERED_TABLES`]).
     pub fn table(&self, name: &str) -> Option<Arc<TableMetrics>> {
         counters(&self.tables, name, MAX_METERED_TABLES)
+    }
+
+    /// The counters of table `name`, if it has any.
+    pub fn table_if_counted(&self, name: &str) -> Option<Arc<TableMetrics>> {
+        self.tables.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+    }
+
+    /// The counters of function `name`, if it has any.
+    pub fn function_if_counted(&self, name: &str) -> Option<Arc<FunctionMetrics>> {
+        self.functions.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
     }
 
     /// Runs `f` on table `name`'s counters, found through this thread's

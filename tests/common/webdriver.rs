@@ -111,6 +111,26 @@ impl Browser {
         self.call("POST", &self.at(&format!("/element/{id}/click")), json!({})).await;
     }
 
+    /// Waits until an element `css` whose text contains `want` is in the
+    /// page, and clicks the first.
+    pub async fn click_text(&self, css: &str, want: &str) {
+        let started = Instant::now();
+        loop {
+            let clicked = self
+                .script(
+                    "const e = [...document.querySelectorAll(arguments[0])].find((e) => e.innerText.includes(arguments[1])); \
+                     if (e) e.click(); return !!e",
+                    json!([css, want]),
+                )
+                .await;
+            if clicked == json!(true) {
+                return;
+            }
+            assert!(started.elapsed() < PATIENCE, "no element {css} showing {want:?} in the page");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Types `text` into the field `css` (emptied first).
     pub async fn fill(&self, css: &str, text: &str) {
         let id = self.find(css).await;

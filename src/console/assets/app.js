@@ -205,6 +205,68 @@ function failure(e) {
   return el("p", { class: "error", "data-testid": "error" }, e.message || String(e));
 }
 
+
+// ---------------------------------------------------------------- plots
+
+const SVG = "http://www.w3.org/2000/svg";
+function svg(tag, attrs = {}) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  return e;
+}
+
+const number = (v) => (v || 0).toLocaleString("en-US", { maximumFractionDigits: 2 });
+
+// A line plot of `values` over `times` (epoch seconds), with its latest
+// value; the figure carries its last, largest and total values as data.
+function plot(title, times, values, format = number) {
+  const W = 300;
+  const H = 80;
+  const max = Math.max(0, ...values);
+  const t0 = times[0] ?? 0;
+  const span = Math.max((times[times.length - 1] ?? 0) - t0, 1);
+  const x = (t) => ((t - t0) / span) * W;
+  const y = (v) => H - 2 - (v / (max || 1)) * (H - 4);
+  const points = times.map((t, i) => `${x(t).toFixed(1)},${y(values[i]).toFixed(1)}`);
+  const picture = svg("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", role: "img", "aria-label": title });
+  if (points.length > 1) {
+    picture.append(svg("polygon", { points: `0,${H} ${points.join(" ")} ${W},${H}`, class: "fill" }));
+    picture.append(svg("polyline", { points: points.join(" "), class: "line" }));
+  } else if (points.length === 1) {
+    picture.append(svg("circle", { cx: W - 3, cy: y(values[0]), r: 3, class: "dot" }));
+  }
+  const last = values.length ? values[values.length - 1] : 0;
+  const total = values.reduce((a, b) => a + b, 0);
+  const ago = span < 120 ? `${Math.round(span)} s ago` : `${Math.round(span / 60)} min ago`;
+  return el("figure", { class: "plot", "data-plot": title, "data-last": last, "data-max": max, "data-total": total },
+    el("figcaption", {}, el("span", {}, title), el("strong", {}, format(last))),
+    picture,
+    el("div", { class: "axis" }, el("span", {}, ago), el("span", {}, `max ${format(max)}`), el("span", {}, "now")));
+}
+
+// Plots of a source's history (`query`: `{table}`, `{mapping}` or
+// `{function}`), refreshed every few seconds while `box` is shown. Each
+// spec is [title, (values, i, seconds) => number, format].
+async function historyPlots(box, query, specs, mine) {
+  while (mine === navigation && box.isConnected) {
+    try {
+      const { json } = await rest("GET", "/tidepool/history", { query, service: "tidepool" });
+      const times = json.Timestamps;
+      box.replaceChildren(...specs.map(([title, f, format]) =>
+        plot(title, times, times.map((_, i) => f(json.Values, i, json.Seconds[i] || 1)), format)));
+    } catch (e) {
+      if (mine === navigation) box.replaceChildren(failure(e));
+      return;
+    }
+    await sleep(5000);
+  }
+}
+
+const perSecond = (name) => (v, i, secs) => v[name][i] / secs;
+const count = (name) => (v, i) => v[name][i];
+const ratio = (a, b) => (v, i) => (v[b][i] ? v[a][i] / v[b][i] : 0);
+const millis = (v) => `${number(v)} ms`;
+
 // ---------------------------------------------------------------- tables
 
 async function tablesView() {
@@ -377,15 +439,23 @@ async function tableView(name) {
   );
   const browser = itemBrowser(t, keyOf, indexes);
   const usage = el("div", { class: "panel", id: "usage" }, el("h2", {}, "Capacity and cost"), el("p", { class: "muted" }, "Loading…"));
+  const activity = el("div", { class: "plots", id: "table-plots" });
   view(
     el("h1", {}, name),
     el("div", { class: "panel" }, facts, el("div", { class: "row" },
       t.LatestStreamArn ? el("button", { id: "open-stream", class: "quiet", on: { click: () => (location.hash = `#/stream/${encodeURIComponent(name)}`) } }, "Stream records") : "",
       el("button", { id: "delete-table", class: "danger", on: { click: () => deleteTable(name) } }, "Delete table"))),
     browser,
+    el("div", { class: "panel" }, el("h2", {}, "Activity"), activity),
     usage,
   );
   browser.run();
+  historyPlots(activity, { table: name }, [
+    ["Read units / s", perSecond("ConsumedReadCapacityUnits")],
+    ["Write units / s", perSecond("ConsumedWriteCapacityUnits")],
+    ["Requests", count("SuccessfulRequests")],
+    ["Throttled requests", count("ThrottledRequests")],
+  ], mine);
   usagePanel(usage, name, mine);
 }
 
@@ -839,6 +909,8 @@ async function functionView(name) {
     return;
   }
   if (mine !== navigation) return;
+  const fnPlots = el("div", { class: "plots", id: "function-plots" });
+  const mappingPanels = el("div", { id: "mappings" }, mappings.map((m) => mappingPanel(m, mine)));
   const payload = el("textarea", { id: "invoke-payload", rows: 5, spellcheck: "false" }, "{}");
   const result = el("pre", { id: "invoke-result", class: "panel", hidden: true });
   const tail = el("pre", { id: "invoke-log", class: "panel", hidden: true });
@@ -887,13 +959,10 @@ async function functionView(name) {
       el("dt", {}, "Code"), el("dd", {}, `${bytes(config.CodeSize || 0)}, SHA-256 ${config.CodeSha256}`),
       el("dt", {}, "Role"), el("dd", {}, config.Role || ""),
       el("dt", {}, "Last modified"), el("dd", {}, config.LastModified || "")),
+    el("h2", {}, "Activity"),
+    fnPlots,
     el("h2", {}, "Triggers"),
-    mappings.length
-      ? el("div", { class: "scroll" }, el("table", { id: "mappings" },
-          el("thead", {}, el("tr", {}, ["Source", "State", "Batch size", "Last result"].map((h) => el("th", {}, h)))),
-          el("tbody", {}, mappings.map((m) => el("tr", {},
-            el("td", {}, m.EventSourceArn), el("td", {}, m.State), el("td", {}, m.BatchSize), el("td", {}, m.LastProcessingResult || ""))))))
-      : el("p", { class: "muted" }, "No event source mappings."),
+    mappings.length ? mappingPanels : el("p", { class: "muted" }, "No event source mappings."),
     el("h2", {}, "Invoke"),
     el("div", { class: "panel" }, payload, el("div", { class: "row" }, el("button", { id: "invoke-run", on: { click: invoke } }, "Invoke"))),
     result,
@@ -902,6 +971,132 @@ async function functionView(name) {
     el("div", { class: "row" }, followButton),
     logs,
   );
+  historyPlots(fnPlots, { function: name }, [
+    ["Invocations", count("Invocations")],
+    ["Errors", count("Errors")],
+    ["Duration (average)", ratio("DurationMs", "Invocations"), millis],
+    ["Concurrent executions", count("ConcurrentExecutions")],
+  ], mine);
+  for (const panel of mappingPanels.children) panel.load();
+}
+
+const tableOfArn = (arn) => (arn || "").split(":").slice(5).join(":").split("/")[1] || "";
+const yesNo = (b) => (b ? "yes" : "no");
+
+// An event source mapping: its settings, state and last result, its
+// shards' checkpoints, plots of its work and the batches it gave up on.
+function mappingPanel(m, mine) {
+  const table = tableOfArn(m.EventSourceArn);
+  const destination = m.DestinationConfig?.OnFailure?.Destination;
+  const retries = m.MaximumRetryAttempts === undefined || m.MaximumRetryAttempts === -1 ? "until the record expires" : m.MaximumRetryAttempts;
+  const age = m.MaximumRecordAgeInSeconds === undefined || m.MaximumRecordAgeInSeconds === -1 ? "the stream's retention" : `${m.MaximumRecordAgeInSeconds} s`;
+  const counters = el("dl", { class: "facts" });
+  const shards = el("div", { class: "scroll" });
+  const plots = el("div", { class: "plots" });
+  const failed = el("div", { class: "failed-batches" });
+  const panel = el("div", { class: "panel mapping", "data-uuid": m.UUID },
+    el("h3", {}, el("a", { href: `#/stream/${encodeURIComponent(table)}` }, table), " stream"),
+    el("dl", { class: "facts" },
+      el("dt", {}, "State"), el("dd", { class: "mapping-state" }, `${m.State}${m.StateTransitionReason ? ` (${m.StateTransitionReason})` : ""}`),
+      el("dt", {}, "Last result"), el("dd", { class: "mapping-result" }, m.LastProcessingResult || ""),
+      el("dt", {}, "Batch"), el("dd", {}, `${m.BatchSize} records, window ${m.MaximumBatchingWindowInSeconds || 0} s, from ${m.StartingPosition || ""}`),
+      el("dt", {}, "Retries"), el("dd", {}, `${retries}; records up to ${age} old; bisect on error: ${yesNo(m.BisectBatchOnFunctionError)}`),
+      el("dt", {}, "Parallelization"), el("dd", {}, `${m.ParallelizationFactor || 1} per shard${m.TumblingWindowInSeconds ? `, tumbling window ${m.TumblingWindowInSeconds} s` : ""}`),
+      el("dt", {}, "Responses"), el("dd", {}, (m.FunctionResponseTypes || []).join(", ") || "whole batches"),
+      el("dt", {}, "Filters"), el("dd", {}, String(m.FilterCriteria?.Filters?.length || 0)),
+      el("dt", {}, "On failure"), el("dd", {}, destination ? el("a", { href: `#/table/${encodeURIComponent(tableOfArn(destination))}` }, destination) : "discarded"),
+      el("dt", {}, "UUID"), el("dd", {}, m.UUID)),
+    counters,
+    plots,
+    shards,
+    el("h3", {}, "Failed batches"),
+    failed,
+    destination ? el("button", { class: "quiet failed-refresh", on: { click: () => showFailed() } }, "Look again") : "");
+  const showFailed = async () => {
+    try {
+      failed.replaceChildren(...(await failedBatches(destination, m)));
+    } catch (e) {
+      failed.replaceChildren(failure(e));
+    }
+  };
+  panel.load = async () => {
+    historyPlots(plots, { mapping: m.UUID }, [
+      ["Iterator age", count("IteratorAge"), millis],
+      ["Invocations", count("Invocations")],
+      ["Failed records", count("FailedRecords")],
+      ["Batch size (average)", ratio("RecordsInvoked", "Invocations")],
+    ], mine);
+    try {
+      const { json } = await rest("GET", "/tidepool/mappings", { service: "tidepool" });
+      const x = (json.Mappings || []).find((y) => y.UUID === m.UUID)?.Metrics;
+      if (x && mine === navigation) {
+        const t = x.total || {};
+        counters.replaceChildren(
+          el("dt", {}, "Records"), el("dd", {}, `${number(t.polled)} read, ${number(t.filtered)} filtered out, ${number(t.invoked)} delivered in ${number(t.invocations)} invocations`),
+          el("dt", {}, "Failures"), el("dd", {}, `${number(t.failed)} records failed, ${number(t.dropped)} given up, ${number(t.sentToDestination)} sent to the destination`));
+        shards.replaceChildren(el("table", { class: "shard-checkpoints" },
+          el("thead", {}, el("tr", {}, ["Shard", "Checkpoint", "Iterator age", ""].map((h) => el("th", {}, h)))),
+          el("tbody", {}, Object.entries(x.shards || {}).map(([id, sm]) => el("tr", {},
+            el("td", {}, id), el("td", {}, sm.checkpoint || "—"), el("td", {}, millis(sm.iteratorAgeMs)), el("td", {}, sm.finished ? "finished" : ""))))));
+      }
+    } catch (e) {
+      counters.replaceChildren(failure(e));
+    }
+    if (!destination) {
+      failed.replaceChildren(el("p", { class: "muted" }, "Without an on-failure destination, batches given up are only counted."));
+      return;
+    }
+    await showFailed();
+  };
+  return panel;
+}
+
+// The batches mapping `m` gave up on, as its on-failure destination table
+// holds them (the newest hundred items looked at), each linked to its item.
+async function failedBatches(destination, m) {
+  const dest = tableOfArn(destination);
+  const t = (await dynamo("DescribeTable", { TableName: dest })).Table;
+  const keys = t.KeySchema.map((k) => k.AttributeName);
+  const items = (await dynamo("Scan", { TableName: dest, Limit: 100 })).Items || [];
+  const mine = items.map((i) => ({ item: i, p: plainItem(i) }))
+    .filter(({ p }) => p.DDBStreamBatchInfo?.streamArn === m.EventSourceArn && String(p.requestContext?.functionArn || "").split(":")[6] === m.FunctionArn.split(":")[6])
+    .sort((a, b) => String(b.p.timestamp).localeCompare(String(a.p.timestamp)));
+  if (!mine.length) return [el("p", { class: "muted" }, `None in ${dest}.`)];
+  return [el("table", { class: "failed" },
+    el("thead", {}, el("tr", {}, ["Time", "Condition", "Shard", "Sequence numbers", "Records", ""].map((h) => el("th", {}, h)))),
+    el("tbody", {}, mine.map(({ item, p }) => {
+      const info = p.DDBStreamBatchInfo || {};
+      const key = Object.fromEntries(keys.map((k) => [k, item[k]]));
+      return el("tr", {},
+        el("td", {}, String(p.timestamp || "")),
+        el("td", {}, p.requestContext?.condition || ""),
+        el("td", {}, info.shardId || ""),
+        el("td", {}, `${info.startSequenceNumber} – ${info.endSequenceNumber}`),
+        el("td", {}, String(info.batchSize ?? "")),
+        el("td", {}, el("a", { class: "destination-record", href: itemHref(dest, key) }, "record")));
+    })))];
+}
+
+const itemHref = (table, key) => `#/item/${encodeURIComponent(table)}/${encodeURIComponent(JSON.stringify(key))}`;
+
+// One item by its key (DynamoDB JSON), read consistently.
+async function itemView(table, rawKey) {
+  const mine = navigation;
+  const title = el("h1", {}, el("a", { href: `#/table/${encodeURIComponent(table)}` }, table), ": item");
+  view(title, el("p", { class: "muted" }, "Loading…"));
+  let key;
+  let item;
+  try {
+    key = JSON.parse(decodeURIComponent(rawKey));
+    item = (await dynamo("GetItem", { TableName: table, Key: key, ConsistentRead: true })).Item;
+  } catch (e) {
+    if (mine === navigation) view(title, failure(e));
+    return;
+  }
+  if (mine !== navigation) return;
+  view(title,
+    el("p", { class: "json muted" }, JSON.stringify(plainItem(key))),
+    item ? el("pre", { class: "panel", id: "item-view" }, JSON.stringify(item, null, 2)) : el("p", { class: "muted", id: "item-view" }, "No such item (deleted, or never written)."));
 }
 
 // ---------------------------------------------------------------- PartiQL
@@ -944,6 +1139,10 @@ function route() {
   if (kind === "stream" && arg) return streamView(arg);
   if (kind === "functions") return functionsView();
   if (kind === "function" && arg) return functionView(arg);
+  if (kind === "item" && raw) {
+    const [table, key] = raw.split("/");
+    return itemView(arg.split("/")[0] === arg ? table : arg.slice(0, arg.indexOf("/")), key || "");
+  }
   return tablesView();
 }
 
