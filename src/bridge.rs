@@ -115,8 +115,13 @@ fn run_parsed(app: &Weak<App>, operation: &str, json: &Json, origin: &Invocation
     if origin.function_name != REPLAY {
         authorize_role(&app, operation, map, &origin.function_name)?;
     }
-    let origin = Origin { ttl: false, depth: origin.chain_depth };
-    with_origin(origin, || dispatch(&app, operation, Req(map), "localhost")).map(|body| body.into_string())
+    let depth = Origin { ttl: false, depth: origin.chain_depth };
+    let body = with_origin(depth, || dispatch(&app, operation, Req(map), "localhost"))?;
+    // A deferred write is traced as the handler made it, not at replay.
+    if origin.function_name != REPLAY {
+        app.traces.record(&app, &origin.request_id, operation, map);
+    }
+    Ok(body.into_string())
 }
 
 /// With authentication on and roles in the auth file (`[[roles]]`), a

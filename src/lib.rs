@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod recovery;
 pub mod scaffold;
 pub mod streams;
+pub mod trace;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -154,6 +155,7 @@ pub fn router(app: Arc<dynamodb::App>) -> Router {
         .route("/tidepool/cost", axum::routing::get(cost::serve))
         .route("/tidepool/insights", axum::routing::get(insights::serve))
         .route("/tidepool/history", axum::routing::get(metrics::history::serve))
+        .route("/tidepool/trace", axum::routing::get(trace::serve))
         .merge(lambda::api::routes())
         .fallback(http::front::fallback)
         .layer(axum::middleware::from_fn_with_state(app.clone(), http::front::front))

@@ -254,6 +254,25 @@ async fn the_console_creates_a_table_and_edits_and_queries_its_items() {
     let record = b.wait_text("#item-view", "DDBStreamBatchInfo").await;
     assert!(record.contains("RetryAttemptsExhausted"), "{record}");
 
+    // The write that fired both triggers, traced: its record and the two
+    // invocations, one failed, with their log lines.
+    let key = json!({"pk": {"S": "d"}, "sk": {"S": "1"}}).to_string();
+    b.script("location.hash = '#/item/orders/' + encodeURIComponent(arguments[0]); return 0", json!([key])).await;
+    b.wait_text("#trace", "INSERT").await;
+    let started = std::time::Instant::now();
+    loop {
+        let text = b.script("return document.querySelector('#trace').innerText", json!([])).await;
+        let text = text.as_str().unwrap_or_default().to_string();
+        if text.contains("echo") && text.contains("fails") && text.contains("START RequestId") {
+            assert!(text.contains("failed ("), "the failed invocation is marked: {text}");
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "the trace shows both invocations: {text}");
+        b.click("#trace-again").await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    b.screenshot("trace").await;
+
     // PartiQL.
     b.click("#nav-partiql").await;
     b.set("#partiql-statement", "SELECT * FROM \"orders\" WHERE pk = 'b'").await;

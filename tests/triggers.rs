@@ -588,3 +588,91 @@ async fn deferred_writes_are_answered_now_and_committed_by_replay() {
     let a = h.client.get_item().table_name("Tab").key("pk", s("a")).consistent_read(true).send().await.unwrap();
     assert_eq!(a.item.unwrap()["n"], n(2), "the ADDs before the failed put were not committed");
 }
+
+/// `GET /tidepool/trace` on `table` and the item `key` (DynamoDB JSON).
+async fn trace(server: &tidepool::Server, table: &str, key: serde_json::Value) -> serde_json::Value {
+    let q = |s: &str| s.bytes().map(|b| format!("%{b:02X}")).collect::<String>();
+    let path = format!("/tidepool/trace?table={table}&key={}", q(&key.to_string()));
+    let a = common::http::send(&server.addr.to_string(), "GET", &path, &[], b"").await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    a.json()
+}
+
+/// [`trace`] until it shows `invocations` invocations (an invocation is
+/// recorded when its outcome is back, a moment after its writes land).
+async fn trace_until(
+    server: &tidepool::Server,
+    table: &str,
+    key: serde_json::Value,
+    invocations: usize,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let t = trace(server, table, key.clone()).await;
+        if t["Invocations"].as_array().map_or(0, Vec::len) >= invocations || Instant::now() > deadline {
+            return t;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A trace follows a write to its stream record, the invocation whose
+/// batch held it (with its log), and the items that invocation wrote; a
+/// deleted item's REMOVE is found among the stream's newest records.
+#[tokio::test]
+async fn a_trace_follows_a_write_to_its_record_invocation_and_the_handlers_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = leaderboard_manifest(dir.path(), "");
+    let config = ServerConfig { manifest: Some(manifest), ..ServerConfig::default() };
+    let server = start_with(&dir.path().join("data"), config).await;
+    let c = client(&server.endpoint());
+    c.put_item()
+        .table_name("Scores")
+        .item("player", s("ada"))
+        .item("game", s("chess"))
+        .item("score", n(10))
+        .send()
+        .await
+        .unwrap();
+    let want = BTreeMap::from([("chess".to_string(), 10)]);
+    assert_eq!(wait_for(&c, Duration::from_secs(30), |t| *t == want).await, want);
+    let key = serde_json::json!({"player": {"S": "ada"}, "game": {"S": "chess"}});
+    let t = trace_until(&server, "Scores", key.clone(), 1).await;
+    assert_eq!(t["Item"]["score"], serde_json::json!({"N": "10"}), "{t}");
+    assert_eq!(t["Record"]["eventName"], "INSERT", "{t}");
+    assert_eq!(t["Record"]["dynamodb"]["Keys"], key, "{t}");
+    let inv = &t["Invocations"][0];
+    assert_eq!(inv["FunctionName"], "leaderboard", "{t}");
+    assert_eq!(inv["BatchSize"], 1, "{t}");
+    assert!(inv["FunctionError"].is_null(), "{t}");
+    let request = inv["RequestId"].as_str().unwrap();
+    let log: Vec<&str> = inv["Log"].as_array().unwrap().iter().filter_map(|l| l.as_str()).collect();
+    assert!(log.iter().any(|l| l.starts_with("START RequestId: ") && l.contains(request)), "{t}");
+    assert_eq!(
+        inv["Writes"],
+        serde_json::json!([{"Operation": "UpdateItem", "TableName": "Leaderboard", "Key": {"game": {"S": "chess"}}}]),
+        "{t}"
+    );
+    // The handler's write traced in turn: Leaderboard has no stream.
+    let t2 = trace(&server, "Leaderboard", serde_json::json!({"game": {"S": "chess"}})).await;
+    assert_eq!(t2["Item"]["total"], serde_json::json!({"N": "10"}), "{t2}");
+    assert!(t2["Record"].is_null(), "{t2}");
+
+    // A deleted item: its REMOVE record, and the invocation of it.
+    c.delete_item().table_name("Scores").key("player", s("ada")).key("game", s("chess")).send().await.unwrap();
+    let want = BTreeMap::from([("chess".to_string(), 0)]);
+    assert_eq!(wait_for(&c, Duration::from_secs(30), |t| *t == want).await, want);
+    let t = trace_until(&server, "Scores", key, 1).await;
+    assert!(t["Item"].is_null(), "{t}");
+    assert_eq!(t["Record"]["eventName"], "REMOVE", "{t}");
+    assert_eq!(t["Invocations"].as_array().map(Vec::len), Some(1), "{t}");
+    assert_ne!(t["Invocations"][0]["RequestId"].as_str(), Some(request), "{t}");
+
+    // Bad requests answer the Lambda API's errors.
+    let addr = server.addr.to_string();
+    let a = common::http::send(&addr, "GET", "/tidepool/trace?table=Scores", &[], b"").await;
+    a.lambda_error(400, "InvalidParameterValueException");
+    let a = common::http::send(&addr, "GET", "/tidepool/trace?table=Nope&key=%7B%7D", &[], b"").await;
+    a.lambda_error(404, "ResourceNotFoundException");
+    server.stop().await.unwrap();
+}

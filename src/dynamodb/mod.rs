@@ -100,6 +100,8 @@ pub struct App {
     pub index_sizes: sizes::IndexSizes,
     /// The cost meter's accruals (`cost::meter`).
     pub meter: crate::cost::meter::Meter,
+    /// Handlers' writes by request id, for traces (`crate::trace`).
+    pub traces: crate::trace::Writes,
 }
 
 impl App {
@@ -124,6 +126,7 @@ impl App {
             autoscaling: Default::default(),
             index_sizes: Default::default(),
             meter: Default::default(),
+            traces: Default::default(),
             region,
             durability,
             tokens: Default::default(),

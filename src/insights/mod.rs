@@ -732,13 +732,6 @@ pub async fn serve(
     match result {
         Ok(j) => axum::Json(j).into_response(),
         // `/tidepool` answers in the Lambda API's error shape.
-        Err(e) => {
-            let kind = match e.kind.rsplit('#').next() {
-                Some("ResourceNotFoundException") => "ResourceNotFoundException",
-                Some("ValidationException") => "InvalidParameterValueException",
-                _ => "ServiceException",
-            };
-            crate::lambda::api::Failure::from(crate::lambda::LambdaError::new(kind, e.message)).into_response()
-        }
+        Err(e) => crate::lambda::api::Failure::from(&e).into_response(),
     }
 }

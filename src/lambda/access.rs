@@ -62,6 +62,12 @@ pub fn check(method: &str, path: &str, query: &HashMap<String, String>, body: &[
             }
             return Check::new("tidepool:GetContributorInsights", arn);
         }
+        // A trace shows an item and what was done with it: on its table.
+        (_, ["tidepool", "trace"]) => {
+            let table = query.get("table").map_or("", String::as_str);
+            let arn = format!("arn:aws:dynamodb:{region}:{}:table/{table}", crate::dynamodb::ACCOUNT_ID);
+            return Check::new("tidepool:TraceItem", arn);
+        }
         (_, ["tidepool", rest @ ..]) => {
             let action = match (method, rest) {
                 (_, ["logs", ..]) => "ReadLogs",

@@ -209,6 +209,18 @@ pub struct Failure {
     reason: Option<&'static str>,
 }
 
+impl From<&crate::dynamodb::error::ApiError> for Failure {
+    /// A store error of a `/tidepool` route, in the Lambda API's shape.
+    fn from(e: &crate::dynamodb::error::ApiError) -> Self {
+        let kind = match e.kind.rsplit('#').next() {
+            Some("ResourceNotFoundException") => "ResourceNotFoundException",
+            Some("ValidationException") => "InvalidParameterValueException",
+            _ => "ServiceException",
+        };
+        Failure::from(LambdaError::new(kind, e.message.clone()))
+    }
+}
+
 impl From<LambdaError> for Failure {
     fn from(error: LambdaError) -> Self {
         Failure { error, reason: None }

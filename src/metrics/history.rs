@@ -6,9 +6,10 @@
 //! `function=F`), with a last, partial point read at the request, so a
 //! change shows at once rather than at the next sample.
 //!
-//! The counters start at zero with the server, so a series' first point is
-//! the change since the start. A counter that went back (a mapping's
-//! metrics begin again when its task restarts) counts from zero again.
+//! The counters start at zero with the server (a mapping's saved metrics
+//! less what they held when loaded), so a series' first point is the change
+//! since the start. A counter that went back (a mapping forgets a finished
+//! shard's counts) adds nothing until it passes its last reading again.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -183,10 +184,7 @@ fn change(kind: Kind, last: &[f64], now: &[f64]) -> Vec<f64> {
         .enumerate()
         .map(|(i, ((_, v), x))| match v {
             Value::Gauge => *x,
-            Value::Counter => {
-                let before = last.get(i).copied().unwrap_or(0.0);
-                if *x >= before { x - before } else { *x }
-            }
+            Value::Counter => (x - last.get(i).copied().unwrap_or(0.0)).max(0.0),
         })
         .collect()
 }
@@ -254,15 +252,18 @@ fn function_reading(f: &super::FunctionMetrics) -> Vec<f64> {
     ]
 }
 
+/// A mapping's counts of this run (its saved metrics, loaded at start, hold
+/// its earlier runs').
 fn mapping_reading(m: &tidepool_runtime::esm::MappingMetrics) -> Vec<f64> {
-    let t = &m.total;
+    let (t, l) = (&m.total, &m.at_load);
+    let since = |now: u64, then: u64| now.saturating_sub(then) as f64;
     vec![
         t.iterator_age_ms as f64,
-        t.invocations as f64,
-        t.invoked as f64,
-        t.failed as f64,
-        t.dropped as f64,
-        t.polled as f64,
+        since(t.invocations, l.invocations),
+        since(t.invoked, l.invoked),
+        since(t.failed, l.failed),
+        since(t.dropped, l.dropped),
+        since(t.polled, l.polled),
     ]
 }
 
@@ -327,14 +328,14 @@ mod tests {
         let key = (Kind::Mapping, "m".to_string());
         h.record(110.0, vec![(key.clone(), vec![500.0, 2.0, 20.0, 0.0, 0.0, 20.0])]);
         h.record(120.0, vec![(key.clone(), vec![0.0, 5.0, 50.0, 1.0, 0.0, 50.0])]);
-        // The metrics began again (a restarted task): counted from zero.
+        // A finished shard's counts forgotten: nothing added until they pass.
         h.record(130.0, vec![(key.clone(), vec![7.0, 1.0, 3.0, 0.0, 0.0, 3.0])]);
         let j = h.to_json(&key, Some(vec![9.0, 2.0, 4.0, 0.0, 0.0, 4.0]), 135.0).unwrap();
         assert_eq!(j["Timestamps"], json!([110.0, 120.0, 130.0, 135.0]));
         assert_eq!(j["Seconds"], json!([10.0, 10.0, 10.0, 5.0]));
         assert_eq!(j["Values"]["IteratorAge"], json!([500.0, 0.0, 7.0, 9.0]));
-        assert_eq!(j["Values"]["Invocations"], json!([2.0, 3.0, 1.0, 1.0]));
-        assert_eq!(j["Values"]["RecordsInvoked"], json!([20.0, 30.0, 3.0, 1.0]));
+        assert_eq!(j["Values"]["Invocations"], json!([2.0, 3.0, 0.0, 1.0]));
+        assert_eq!(j["Values"]["RecordsInvoked"], json!([20.0, 30.0, 0.0, 1.0]));
         assert_eq!(j["Values"]["FailedRecords"], json!([0.0, 1.0, 0.0, 0.0]));
     }
 

@@ -18,6 +18,12 @@ use crate::stream::{
 use crate::table::KeySchema;
 use crate::value::decode_item;
 
+/// The most records [`Store::latest_record`] looks through when the item
+/// does not point at its record (a stream without new images, a deleted
+/// item): the newest ones of each shard, so a trace costs at most this
+/// many record decodes, whatever the stream holds.
+pub const MAX_TRACE_SCAN: usize = 10_000;
+
 /// The most records one read returns, and its byte budget (GetRecords').
 pub const MAX_READ_RECORDS: usize = 1000;
 pub const MAX_READ_BYTES: usize = 1024 * 1024;
@@ -87,6 +93,76 @@ impl Store {
                 seq + 1
             }
         })
+    }
+
+    /// The latest record of the item with key `key` (its key attributes
+    /// only) in table `table`'s stream that the stream still holds: the
+    /// stream, the shard's id and the record, as `read_shard` reads it.
+    /// Found through the item, which points at its latest record when the
+    /// stream carries new images, or else among the newest
+    /// [`MAX_TRACE_SCAN`] records of the stream.
+    pub fn latest_record(
+        &self,
+        table: &str,
+        key: &crate::value::Item,
+    ) -> Result<Option<(StreamMeta, String, StreamRecord)>> {
+        let Some(meta) = self.list_streams().into_iter().filter(|m| m.table == table).max_by_key(|m| m.num) else {
+            return Ok(None);
+        };
+        let read = |shard: &str, seq: u64| -> Result<Option<StreamRecord>> {
+            match self.read_shard(meta.num, shard, seq, 1, MAX_READ_BYTES) {
+                Ok(page) => Ok(page.records.into_iter().find(|r| r.seq == seq)),
+                Err(StoreError::TrimmedDataAccess(_)) => Ok(None),
+                Err(e) => Err(e),
+            }
+        };
+        // The item's pointer to its latest record.
+        if let Ok(handle) = self.table(table) {
+            let k = item_key(&handle.def.key_schema, key);
+            if let Some(v) = handle.items.get(&k)? {
+                let v = crate::cipher::open_in(self.inner().cipher.as_ref(), &handle.items, &k, v)?;
+                if let (Some(r), _) = split_stored(&v)?
+                    && r.stream == meta.num
+                    && let Some(shard) = meta.shards.iter().find(|s| s.num == r.shard)
+                    && let Some(record) = read(&shard.id, r.seq)?
+                {
+                    return Ok(Some((meta.clone(), shard.id.clone(), record)));
+                }
+            }
+        }
+        // Else the newest records, shard by shard.
+        let Some(records) = self.inner().records.get() else { return Ok(None) };
+        let cipher = self.inner().cipher.as_ref();
+        let mut budget = MAX_TRACE_SCAN;
+        let mut best: Option<(u64, u32)> = None;
+        let mut shards: Vec<_> = meta.shards.iter().collect();
+        shards.sort_by_key(|s| std::cmp::Reverse(s.start_seq));
+        for shard in shards {
+            if budget == 0 || best.is_some_and(|(seq, _)| shard.end_seq.is_some_and(|e| e < seq)) {
+                continue;
+            }
+            let range = record_key(meta.num, shard.num, 0)..=record_key(meta.num, shard.num, u64::MAX);
+            for kv in records.range::<[u8; 20], _>(range).rev() {
+                if budget == 0 {
+                    break;
+                }
+                budget -= 1;
+                let (k, v) = kv.into_inner()?;
+                let seq = seq_of_key(&k).ok_or_else(|| StoreError::Corrupt("stream record key".into()))?;
+                if best.is_some_and(|(b, _)| b > seq) {
+                    break;
+                }
+                let v = crate::cipher::open_in(cipher, records, &k, v)?;
+                if decode_record(meta.num, seq, &v)?.keys == *key {
+                    best = Some((seq, shard.num));
+                    break;
+                }
+            }
+        }
+        let Some((seq, num)) = best else { return Ok(None) };
+        let Some(shard) = meta.shards.iter().find(|s| s.num == num) else { return Ok(None) };
+        let id = shard.id.clone();
+        Ok(read(&id, seq)?.map(|r| (meta, id, r)))
     }
 
     /// Reads records of shard `shard` of stream `num` from sequence number

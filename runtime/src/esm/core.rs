@@ -115,7 +115,8 @@ pub struct MappingCore {
     /// The last checkpoint committed (or about to be) per shard.
     committed: BTreeMap<String, ShardCheckpoint>,
     active: BTreeMap<String, ShardCore>,
-    jobs: HashMap<u64, (String, usize)>,
+    /// Jobs running: their shard, lane and records' sequence numbers.
+    jobs: HashMap<u64, (String, usize, Vec<u64>)>,
     next_job: u64,
     metrics: Arc<Mutex<MappingMetrics>>,
 }
@@ -158,7 +159,7 @@ impl MappingCore {
             commit.forget.push(id);
         }
         self.active.retain(|id, _| ids.contains(id.as_str()));
-        self.jobs.retain(|_, (shard, _)| ids.contains(shard.as_str()));
+        self.jobs.retain(|_, (shard, _, _)| ids.contains(shard.as_str()));
         let mut metrics = lock(&self.metrics);
         loop {
             for sh in &layout.shards {
@@ -202,7 +203,7 @@ impl MappingCore {
                 finished_any |= shard.finished();
             }
             for j in &jobs {
-                self.jobs.insert(j.id, (j.shard.clone(), j.lane));
+                self.jobs.insert(j.id, (j.shard.clone(), j.lane, j.seqs.clone()));
             }
             if !finished_any {
                 break;
@@ -234,9 +235,11 @@ impl MappingCore {
     /// Applies the outcome of job `job`. An unknown job (of a shard gone
     /// since) is ignored.
     pub fn complete(&mut self, job: u64, outcome: &InvokeOutcome, now: u64) {
-        let Some((shard, lane)) = self.jobs.remove(&job) else { return };
+        let Some((shard, lane, seqs)) = self.jobs.remove(&job) else { return };
         let Some(core) = self.active.get_mut(&shard) else { return };
         let mut metrics = lock(&self.metrics);
+        let error = outcome.result.as_ref().err().map(|e| e.error_type.clone());
+        metrics.batches.push(&shard, &outcome.request_id, now, seqs, error);
         let result = core.complete(lane, outcome, &self.settings, now, metrics.shard(&shard));
         metrics.last_processing_result = result.to_string();
     }

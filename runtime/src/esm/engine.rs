@@ -68,6 +68,12 @@ fn metrics_key(uuid: &str) -> Vec<u8> {
 
 /// Mapping `uuid`'s saved metrics, or empty ones.
 fn load_metrics(store: &Store, uuid: &str) -> MappingMetrics {
+    let mut m = read_metrics(store, uuid);
+    m.at_load = m.snapshot().total;
+    m
+}
+
+fn read_metrics(store: &Store, uuid: &str) -> MappingMetrics {
     match store.sys_get(&metrics_key(uuid)) {
         Ok(Some(bytes)) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
             tracing::warn!(mapping = uuid, error = %e, "unreadable saved metrics; counting from zero");
@@ -209,6 +215,13 @@ impl Engine {
     /// A snapshot of mapping `uuid`'s metrics (kept while it is disabled).
     pub fn metrics(&self, uuid: &str) -> Option<MappingMetrics> {
         lock(&self.inner.metrics).get(uuid).map(|m| lock(m).snapshot())
+    }
+
+    /// The batches of mapping `uuid` lately invoked that held record `seq`
+    /// of shard `shard`, oldest first.
+    pub fn batches_with(&self, uuid: &str, shard: &str, seq: u64) -> Vec<super::trace::TracedBatch> {
+        let log = lock(&self.inner.metrics).get(uuid).map(|m| lock(m).batches.clone());
+        log.map(|l| l.containing(shard, seq)).unwrap_or_default()
     }
 
     /// Whether mapping `uuid` has a running delivery task.

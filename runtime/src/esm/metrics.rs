@@ -61,6 +61,13 @@ pub struct MappingMetrics {
     /// Sums over the shards (`iteratorAgeMs` is the largest).
     pub total: ShardMetrics,
     pub shards: BTreeMap<String, ShardMetrics>,
+    /// `total` when this process loaded the saved metrics: what this run
+    /// counted is `total` less it.
+    #[serde(skip)]
+    pub at_load: ShardMetrics,
+    /// The batches invoked lately, by record (shared, not saved).
+    #[serde(skip)]
+    pub batches: super::trace::BatchLog,
 }
 
 impl MappingMetrics {

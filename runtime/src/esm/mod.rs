@@ -106,6 +106,7 @@ mod ledger;
 mod metrics;
 mod shard;
 mod source;
+pub mod trace;
 
 pub use self::core::{Job, MappingCore, Settings, Step};
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -710,6 +710,9 @@ function itemEditor(t, tableKeys, refresh) {
         const key = Object.fromEntries(tableKeys.map((k) => [k, original[k]]));
         act("DeleteItem", () => ({ Key: key }), "Item deleted");
       } } }, "Delete"),
+      el("button", { id: "item-trace", class: "quiet", on: { click: () => {
+        if (original) location.hash = itemHref(t.TableName, Object.fromEntries(tableKeys.map((k) => [k, original[k]])));
+      } } }, "Trace"),
       el("button", { class: "quiet", on: { click: () => (panel.hidden = true) } }, "Close"),
     ),
     error,
@@ -740,6 +743,7 @@ function itemEditor(t, tableKeys, refresh) {
       show(whole || blank);
       panel.hidden = false;
       panel.querySelector("#item-delete").disabled = !whole;
+      panel.querySelector("#item-trace").disabled = !whole;
       area.focus();
     },
   };
@@ -1094,9 +1098,55 @@ async function itemView(table, rawKey) {
     return;
   }
   if (mine !== navigation) return;
+  const trace = el("div", { id: "trace" }, el("p", { class: "muted" }, "Tracing…"));
   view(title,
     el("p", { class: "json muted" }, JSON.stringify(plainItem(key))),
-    item ? el("pre", { class: "panel", id: "item-view" }, JSON.stringify(item, null, 2)) : el("p", { class: "muted", id: "item-view" }, "No such item (deleted, or never written)."));
+    item ? el("pre", { class: "panel", id: "item-view" }, JSON.stringify(item, null, 2)) : el("p", { class: "muted", id: "item-view" }, "No such item (deleted, or never written)."),
+    el("h2", {}, "Trace"),
+    el("p", { class: "muted" }, "The item's latest stream record, the trigger invocations whose batch held it, their log lines and the items they wrote (each traced in turn)."),
+    el("div", { class: "row" }, el("button", { id: "trace-again", class: "quiet", on: { click: () => showTrace(trace, table, key, mine) } }, "Trace again")),
+    trace);
+  showTrace(trace, table, key, mine);
+}
+
+// A write → its record → the invocations → their writes, as one row of
+// cards.
+async function showTrace(box, table, key, mine) {
+  let t;
+  try {
+    t = (await rest("GET", "/tidepool/trace", { query: { table, key: JSON.stringify(key) }, service: "tidepool" })).json;
+  } catch (e) {
+    if (mine === navigation) box.replaceChildren(failure(e));
+    return;
+  }
+  if (mine !== navigation) return;
+  const arrow = () => el("div", { class: "arrow", "aria-hidden": "true" }, "→");
+  const card = (cls, heading, ...body) => el("div", { class: `card ${cls}` }, el("h3", {}, heading), ...body);
+  const steps = [card("write", "Write", el("p", {}, t.Item ? "The item as it is now" : "The item is gone"), el("p", { class: "json" }, JSON.stringify(plainItem(t.Key))))];
+  if (!t.Record) {
+    steps.push(arrow(), card("record", "Stream record", el("p", { class: "muted" }, "None in the table's stream (no stream, or trimmed).")));
+    box.replaceChildren(el("div", { class: "flow" }, steps));
+    return;
+  }
+  const r = t.Record;
+  const d = r.dynamodb || {};
+  steps.push(arrow(), card("record", "Stream record",
+    el("p", {}, el("strong", {}, r.eventName), ` at ${new Date((d.ApproximateCreationDateTime || 0) * 1000).toISOString().slice(0, 19)}Z`),
+    el("p", { class: "muted" }, `${d.SequenceNumber} in ${t.ShardId}`),
+    ...[["Old image", d.OldImage], ["New image", d.NewImage]].filter(([, img]) => img).map(([label, img]) =>
+      el("div", {}, el("p", { class: "muted" }, label), el("p", { class: "json" }, JSON.stringify(plainItem(img)))))));
+  const invocations = t.Invocations || [];
+  steps.push(arrow(), el("div", { class: "stack" }, invocations.length
+    ? invocations.map((i) => card(`invocation${i.FunctionError ? " failed" : ""}`, el("a", { href: `#/function/${encodeURIComponent(i.FunctionName)}` }, i.FunctionName),
+        el("p", {}, `${i.Finished}: ${i.BatchSize} record${i.BatchSize === 1 ? "" : "s"}, ${i.FunctionError ? `failed (${i.FunctionError})` : "succeeded"}`),
+        el("p", { class: "muted" }, `RequestId ${i.RequestId}`),
+        el("pre", { class: "log" }, i.Log.join("\n")),
+        el("div", { class: "writes" }, i.Writes.length
+          ? [el("p", {}, "Its writes:"), ...i.Writes.map((w) => el("p", {}, el("a", { class: "trace-write", href: itemHref(w.TableName, w.Key) }, `${w.Operation} ${w.TableName} ${JSON.stringify(plainItem(w.Key))}`)))]
+          : el("p", { class: "muted" }, "No writes."),
+          i.MoreWrites ? el("p", { class: "muted" }, `…and ${i.MoreWrites} more`) : "")))
+    : card("invocation", "Invocations", el("p", { class: "muted" }, "No trigger has invoked a batch with this record (yet, or within the batches remembered)."))));
+  box.replaceChildren(el("div", { class: "flow" }, steps));
 }
 
 // ---------------------------------------------------------------- PartiQL
