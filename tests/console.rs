@@ -196,9 +196,29 @@ async fn the_console_creates_a_table_and_edits_and_queries_its_items() {
         .send()
         .await
         .expect("the failing trigger");
+    // A published version with an alias, and a schedule.
+    lambda.publish_version().function_name("echo").send().await.expect("publish");
+    lambda.create_alias().function_name("echo").name("live").function_version("1").send().await.expect("alias");
+    let put = common::http::send(
+        &h.server.addr.to_string(),
+        "PUT",
+        "/tidepool/schedules/weekly",
+        &[("Content-Type", "application/json")],
+        br#"{"Function": "echo", "Expression": "rate(7 days)"}"#,
+    )
+    .await;
+    assert_eq!(put.status, 200, "{}", String::from_utf8_lossy(&put.body));
     b.click("#nav-functions").await;
+    b.wait_text("#schedules", "rate(7 days)").await;
     b.click_text("#functions tbody tr", "echo").await;
     b.wait_text("#mappings", "orders").await;
+    b.wait_text("#versions", "live").await;
+    let schedules = b.wait_text("#function-schedules", "rate(7 days)").await;
+    assert!(schedules.contains("weekly") && schedules.contains("ENABLED"), "{schedules}");
+    let next = b.script("return document.querySelector('#function-schedules .next-fire').innerText", json!([])).await;
+    assert!(next.as_str().is_some_and(|n| n.ends_with('Z')), "the next fire time: {next}");
+    b.script("window.scrollTo(0, 0); return 0", json!([])).await;
+    b.screenshot("function-config").await;
     b.set("#invoke-payload", r#"{"hello": "console"}"#).await;
     b.click("#invoke-run").await;
     b.wait_text("#invoke-result", "console").await;

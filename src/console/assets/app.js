@@ -877,15 +877,11 @@ function recordRow(r) {
 
 async function functionsView() {
   const list = el("div", { class: "scroll" }, el("p", { class: "muted" }, "Loading functions…"));
-  view(el("h1", {}, "Functions"), list);
+  const allSchedules = el("div", { class: "scroll", id: "schedules" });
+  view(el("h1", {}, "Functions"), list, el("h2", {}, "Schedules"), allSchedules);
+  schedulesOf(allSchedules, () => true);
   try {
-    const fns = [];
-    let marker;
-    do {
-      const { json } = await rest("GET", "/2015-03-31/functions", { query: marker ? { Marker: marker } : {} });
-      fns.push(...json.Functions);
-      marker = json.NextMarker;
-    } while (marker);
+    const fns = await allPages("/2015-03-31/functions", "Functions");
     if (!fns.length) {
       list.replaceChildren(el("p", { class: "muted" }, "No functions yet: deploy a handler (tidepool deploy) or CreateFunction."));
       return;
@@ -914,6 +910,8 @@ async function functionView(name) {
   }
   if (mine !== navigation) return;
   const fnPlots = el("div", { class: "plots", id: "function-plots" });
+  const versions = el("div", { class: "scroll", id: "versions" }, el("p", { class: "muted" }, "Loading…"));
+  const schedules = el("div", { class: "scroll", id: "function-schedules" }, el("p", { class: "muted" }, "Loading…"));
   const mappingPanels = el("div", { id: "mappings" }, mappings.map((m) => mappingPanel(m, mine)));
   const payload = el("textarea", { id: "invoke-payload", rows: 5, spellcheck: "false" }, "{}");
   const result = el("pre", { id: "invoke-result", class: "panel", hidden: true });
@@ -963,6 +961,10 @@ async function functionView(name) {
       el("dt", {}, "Code"), el("dd", {}, `${bytes(config.CodeSize || 0)}, SHA-256 ${config.CodeSha256}`),
       el("dt", {}, "Role"), el("dd", {}, config.Role || ""),
       el("dt", {}, "Last modified"), el("dd", {}, config.LastModified || "")),
+    el("h2", {}, "Versions and aliases"),
+    versions,
+    el("h2", {}, "Schedules"),
+    schedules,
     el("h2", {}, "Activity"),
     fnPlots,
     el("h2", {}, "Triggers"),
@@ -982,6 +984,65 @@ async function functionView(name) {
     ["Concurrent executions", count("ConcurrentExecutions")],
   ], mine);
   for (const panel of mappingPanels.children) panel.load();
+  versionsOf(versions, name);
+  schedulesOf(schedules, (x) => x.Function === name || x.Function.split(":")[6] === name);
+}
+
+// Every page of a Lambda list call (`Marker`/`NextMarker`).
+async function allPages(path, member) {
+  const out = [];
+  let marker;
+  do {
+    const { json } = await rest("GET", path, { query: marker ? { Marker: marker } : {} });
+    out.push(...(json[member] || []));
+    marker = json.NextMarker;
+  } while (marker);
+  return out;
+}
+
+// A function's published versions and its aliases (with their weights).
+async function versionsOf(box, name) {
+  try {
+    const fn = encodeURIComponent(name);
+    const [vs, as] = await Promise.all([allPages(`/2015-03-31/functions/${fn}/versions`, "Versions"), allPages(`/2015-03-31/functions/${fn}/aliases`, "Aliases")]);
+    const aliasesOf = (v) => as.filter((a) => a.FunctionVersion === v).map((a) => a.Name);
+    const weighted = as.flatMap((a) => Object.entries(a.RoutingConfig?.AdditionalVersionWeights || {}).map(([v, w]) => [v, `${a.Name} (${Math.round(w * 100)} %)`]));
+    box.replaceChildren(el("table", {},
+      el("thead", {}, el("tr", {}, ["Version", "Aliases", "Code SHA-256", "Description", "Last modified"].map((h) => el("th", {}, h)))),
+      el("tbody", {}, vs.map((v) => el("tr", {},
+        el("td", {}, v.Version),
+        el("td", {}, [...aliasesOf(v.Version), ...weighted.filter(([x]) => x === v.Version).map(([, a]) => a)].join(", ")),
+        el("td", { class: "json" }, v.CodeSha256 || ""),
+        el("td", {}, v.Description || ""),
+        el("td", {}, v.LastModified || ""))))));
+  } catch (e) {
+    box.replaceChildren(failure(e));
+  }
+}
+
+// The schedules `which` picks, with their next and last fire times.
+async function schedulesOf(box, which) {
+  try {
+    const { json } = await rest("GET", "/tidepool/schedules", { service: "tidepool" });
+    const list = (json.Schedules || []).filter(which);
+    if (!list.length) {
+      box.replaceChildren(el("p", { class: "muted" }, "No schedules (a manifest's [[schedule]], or PUT /tidepool/schedules/<name>)."));
+      return;
+    }
+    box.replaceChildren(el("table", { class: "schedules" },
+      el("thead", {}, el("tr", {}, ["Name", "Function", "Expression", "State", "Next fire", "Last fire", "Fired", "Last error"].map((h) => el("th", {}, h)))),
+      el("tbody", {}, list.map((x) => el("tr", {},
+        el("td", {}, x.Name),
+        el("td", {}, el("a", { href: `#/function/${encodeURIComponent(x.Function.split(":")[6] || x.Function)}` }, x.Function)),
+        el("td", { class: "json" }, x.Expression),
+        el("td", {}, x.State),
+        el("td", { class: "next-fire" }, x.NextFire || "—"),
+        el("td", {}, x.LastFire || "—"),
+        el("td", {}, `${x.Succeeded} ok, ${x.Failed} failed${x.Coalesced ? `, ${x.Coalesced} coalesced` : ""}`),
+        el("td", {}, x.LastError || ""))))));
+  } catch (e) {
+    box.replaceChildren(failure(e));
+  }
 }
 
 const tableOfArn = (arn) => (arn || "").split(":").slice(5).join(":").split("/")[1] || "";
