@@ -89,6 +89,23 @@ async fn the_console_creates_a_table_and_edits_and_queries_its_items() {
     b.script("document.querySelector('#usage').scrollIntoView()", json!([])).await;
     b.screenshot("usage").await;
 
+    // A backup made and restored into a new table, whose page follows the
+    // load until the table is ACTIVE.
+    b.click("#backup-now").await;
+    b.wait_text("#backup-list", "AVAILABLE").await;
+    b.script("document.querySelector('#backups').scrollIntoView()", json!([])).await;
+    b.screenshot("backups").await;
+    b.fill("#restore-target", "orders-copy").await;
+    b.click("#backup-list .restore").await;
+    b.wait_text("h1", "orders-copy").await;
+    b.wait_text("#view", "Activity").await;
+    let facts = b.wait_text("#view dl.facts", "ACTIVE").await;
+    assert!(facts.contains("pk (HASH), sk (RANGE)"), "{facts}");
+    c.delete_table().table_name("orders-copy").send().await.expect("drop the copy");
+    b.click("#nav-tables").await;
+    b.click_text("#tables tbody tr", "orders").await;
+    b.wait_text("#view", "Activity").await;
+
     // A live stream record: followed from the shard's end, the write after
     // it arrives with its images side by side.
     b.click("#open-stream").await;

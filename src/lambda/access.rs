@@ -39,6 +39,14 @@ pub fn checks(method: &str, path: &str, query: &HashMap<String, String>, body: &
         .flatten()
         .and_then(|j| j.get("Role").and_then(Json::as_str).map(str::to_string));
     let mut out = vec![check];
+    // A trace shows the item, its stream record and the invocations' logs:
+    // what GetItem, GetRecords and reading logs would.
+    if out[0].action == "tidepool:TraceItem" {
+        let table = out[0].resource.clone();
+        out.push(Check::new("dynamodb:GetItem", table.clone()));
+        out.push(Check::new("dynamodb:GetRecords", format!("{table}/stream/*")));
+        out.push(Check::new("tidepool:ReadLogs", "*"));
+    }
     if let Some(role) = role {
         out.push(Check::new("iam:PassRole", role).with("iam:PassedToService", vec!["lambda.amazonaws.com".into()]));
     }
@@ -62,6 +70,15 @@ pub fn check(method: &str, path: &str, query: &HashMap<String, String>, body: &[
             }
             return Check::new("tidepool:GetContributorInsights", arn);
         }
+        // A table's metrics over time: on the table; a function's or a
+        // mapping's on `*`, as the other metrics.
+        (_, ["tidepool", "history"]) => {
+            let arn = match query.get("table") {
+                Some(t) => format!("arn:aws:dynamodb:{region}:{}:table/{t}", crate::dynamodb::ACCOUNT_ID),
+                None => "*".to_string(),
+            };
+            return Check::new("tidepool:GetMetricHistory", arn);
+        }
         // A trace shows an item and what was done with it: on its table.
         (_, ["tidepool", "trace"]) => {
             let table = query.get("table").map_or("", String::as_str);
@@ -82,7 +99,6 @@ pub fn check(method: &str, path: &str, query: &HashMap<String, String>, body: &[
                 (_, ["progress", ..]) => "GetProgress",
                 (_, ["info"]) => "GetInfo",
                 (_, ["cost"]) => "GetCost",
-                (_, ["history"]) => "GetMetricHistory",
                 _ => "Unknown",
             };
             return Check::new(format!("tidepool:{action}"), "*");
@@ -181,5 +197,26 @@ mod tests {
             format!("{f}fn")
         );
         assert_eq!(c("POST", "/2015-03-31/functions", None, "{}").1, UNKNOWN);
+        let t = "arn:aws:dynamodb:us-east-1:000000000000:table/orders";
+        assert_eq!(
+            c("GET", "/tidepool/history", Some("table=orders"), ""),
+            ("tidepool:GetMetricHistory".into(), t.into())
+        );
+        assert_eq!(c("GET", "/tidepool/history", Some("function=f"), "").1, "*");
+        // A trace needs what its parts would: the item, the stream, the logs.
+        let query = HashMap::from([("table".to_string(), "orders".to_string()), ("key".to_string(), "{}".into())]);
+        let all: Vec<(String, String)> = checks("GET", "/tidepool/trace", &query, b"", "us-east-1")
+            .into_iter()
+            .map(|c| (c.action, c.resource))
+            .collect();
+        assert_eq!(
+            all,
+            [
+                ("tidepool:TraceItem".to_string(), t.to_string()),
+                ("dynamodb:GetItem".into(), t.into()),
+                ("dynamodb:GetRecords".into(), format!("{t}/stream/*")),
+                ("tidepool:ReadLogs".into(), "*".into()),
+            ]
+        );
     }
 }

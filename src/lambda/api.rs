@@ -214,7 +214,8 @@ impl From<&crate::dynamodb::error::ApiError> for Failure {
     fn from(e: &crate::dynamodb::error::ApiError) -> Self {
         let kind = match e.kind.rsplit('#').next() {
             Some("ResourceNotFoundException") => "ResourceNotFoundException",
-            Some("ValidationException") => "InvalidParameterValueException",
+            // Any other mistake of the client's (a malformed key, say).
+            _ if e.status.is_client_error() => "InvalidParameterValueException",
             _ => "ServiceException",
         };
         Failure::from(LambdaError::new(kind, e.message.clone()))

@@ -217,17 +217,17 @@ impl FunctionLogs {
         self.lock().functions.contains_key(function)
     }
 
-    /// Up to `limit` (at most [`MAX_LINES_PER_READ`]) lines of `function`
-    /// with a cursor of `since` or more; with `tail`, only the last `tail`
-    /// of those.
     /// The lines of invocation `request_id` of `function` still kept (at
     /// most `limit`).
     pub fn of_request(&self, function: &str, request_id: &str, limit: usize) -> Vec<LogLine> {
-        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let inner = self.lock();
         let Some(log) = inner.functions.get(function) else { return Vec::new() };
         log.lines.iter().filter(|l| l.request_id == request_id).take(limit).cloned().collect()
     }
 
+    /// Up to `limit` (at most [`MAX_LINES_PER_READ`]) lines of `function`
+    /// with a cursor of `since` or more; with `tail`, only the last `tail`
+    /// of those.
     pub fn read(&self, function: &str, since: u64, limit: usize, tail: Option<usize>) -> LogPage {
         let limit = limit.clamp(1, MAX_LINES_PER_READ);
         let inner = self.lock();

@@ -6,10 +6,10 @@
 //! `function=F`), with a last, partial point read at the request, so a
 //! change shows at once rather than at the next sample.
 //!
-//! The counters start at zero with the server (a mapping's saved metrics
-//! less what they held when loaded), so a series' first point is the change
-//! since the start. A counter that went back (a mapping forgets a finished
-//! shard's counts) adds nothing until it passes its last reading again.
+//! The counters start at zero with the server (a mapping's are its run's:
+//! `MappingMetrics::this_run`), so a series' first point is the change
+//! since the start. A counter that went back (a table deleted and made
+//! again under its name) adds nothing for that period.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -26,9 +26,11 @@ pub const SAMPLE_PERIOD: Duration = Duration::from_secs(10);
 /// Samples kept per series: an hour at [`SAMPLE_PERIOD`].
 pub const SAMPLES_KEPT: usize = 360;
 /// Series kept (tables, mappings and functions together). Each holds at
-/// most [`SAMPLES_KEPT`] points of a few values, about 10 KB, so this bounds
+/// most [`SAMPLES_KEPT`] points of 40 bytes, about 15 KB, so this bounds
 /// the history at about 30 MB; past it a new source is not sampled.
-pub const MAX_SERIES: usize = 3_000;
+pub const MAX_SERIES: usize = 2_000;
+/// The most values a series has ([`Kind::values`]).
+const MAX_VALUES: usize = 6;
 
 /// What a series follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -85,7 +87,7 @@ struct Series {
     /// The readings at the last sample.
     last: Vec<f64>,
     /// (end of the period, epoch seconds; its length, seconds; its values).
-    points: VecDeque<(f64, f32, Vec<f64>)>,
+    points: VecDeque<(f64, f32, [f32; MAX_VALUES])>,
     /// When the last sample was taken (the server's start before any).
     at: f64,
 }
@@ -125,7 +127,7 @@ impl History {
                 at: self.started,
             });
             let point = change(kind, &s.last, &reading);
-            s.points.push_back((now, (now - s.at).max(0.0) as f32, point));
+            s.points.push_back((now, (now - s.at).max(0.0) as f32, compact(&point)));
             while s.points.len() > SAMPLES_KEPT {
                 s.points.pop_front();
             }
@@ -156,7 +158,7 @@ impl History {
             }
         };
         for (t, secs, v) in s.iter().flat_map(|s| s.points.iter()) {
-            push(*t, *secs, v);
+            push(*t, *secs, &v.map(f64::from));
         }
         if let Some(live) = live {
             let (last, at) = match s {
@@ -174,6 +176,15 @@ impl History {
             "Values": values,
         }))
     }
+}
+
+/// A point's values as kept.
+fn compact(v: &[f64]) -> [f32; MAX_VALUES] {
+    let mut out = [0.0; MAX_VALUES];
+    for (o, x) in out.iter_mut().zip(v) {
+        *o = *x as f32;
+    }
+    out
 }
 
 /// The point between readings `last` and `now` of a `kind` series.
@@ -255,15 +266,14 @@ fn function_reading(f: &super::FunctionMetrics) -> Vec<f64> {
 /// A mapping's counts of this run (its saved metrics, loaded at start, hold
 /// its earlier runs').
 fn mapping_reading(m: &tidepool_runtime::esm::MappingMetrics) -> Vec<f64> {
-    let (t, l) = (&m.total, &m.at_load);
-    let since = |now: u64, then: u64| now.saturating_sub(then) as f64;
+    let r = m.this_run();
     vec![
-        t.iterator_age_ms as f64,
-        since(t.invocations, l.invocations),
-        since(t.invoked, l.invoked),
-        since(t.failed, l.failed),
-        since(t.dropped, l.dropped),
-        since(t.polled, l.polled),
+        m.total.iterator_age_ms as f64,
+        r.invocations as f64,
+        r.invoked as f64,
+        r.failed as f64,
+        r.dropped as f64,
+        r.polled as f64,
     ]
 }
 
@@ -321,6 +331,13 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_kind_fits_a_point() {
+        for k in [Kind::Table, Kind::Mapping, Kind::Function] {
+            assert!(k.values().len() <= MAX_VALUES, "{k:?}");
+        }
+    }
 
     #[test]
     fn counters_become_changes_per_period_and_gauges_stay_readings() {

@@ -24,6 +24,10 @@ pub const MAX_TRACED_INVOCATIONS: usize = 10_000;
 /// Writes kept per invocation (a batch write counts each item); past it a
 /// trace says how many more there were.
 pub const MAX_WRITES_PER_INVOCATION: usize = 25;
+/// Bytes of the writes kept (keys and table names), over all invocations:
+/// keys may be large (up to 2 KB of partition key and 1 KB of sort key), so
+/// the count above alone would allow about a gigabyte.
+pub const MAX_TRACED_WRITE_BYTES: usize = 16 * 1024 * 1024;
 /// Log lines a trace shows per invocation.
 pub const MAX_LOG_LINES: usize = 50;
 
@@ -42,6 +46,15 @@ struct Kept {
     order: VecDeque<String>,
     /// Writes by request id, and how many were not kept.
     by_request: HashMap<String, (Vec<Write>, usize)>,
+    /// The bytes of the writes kept ([`Write::bytes`]).
+    bytes: usize,
+}
+
+impl Write {
+    /// About what the write takes in memory.
+    fn bytes(&self) -> usize {
+        self.operation.len() + self.table_name.len() + self.key.to_string().len() + 64
+    }
 }
 
 /// The writes of recent invocations, by request id.
@@ -60,17 +73,27 @@ impl Writes {
         if writes.is_empty() {
             return;
         }
+        let added: usize = writes.iter().map(Write::bytes).sum();
         let mut kept = self.lock();
-        if !kept.by_request.contains_key(request_id) {
-            while kept.order.len() >= MAX_TRACED_INVOCATIONS {
-                let Some(old) = kept.order.pop_front() else { break };
-                kept.by_request.remove(&old);
+        let kept = &mut *kept;
+        let new = !kept.by_request.contains_key(request_id);
+        // The oldest invocations go first, never the one being recorded.
+        while (new && kept.order.len() >= MAX_TRACED_INVOCATIONS)
+            || (kept.bytes + added > MAX_TRACED_WRITE_BYTES && kept.order.front().is_some_and(|r| r != request_id))
+        {
+            let Some(old) = kept.order.pop_front() else { break };
+            if let Some((list, _)) = kept.by_request.remove(&old) {
+                kept.bytes -= list.iter().map(Write::bytes).sum::<usize>();
             }
+        }
+        if new {
             kept.order.push_back(request_id.to_string());
         }
         let (list, more) = kept.by_request.entry(request_id.to_string()).or_default();
         for w in writes {
-            if list.len() < MAX_WRITES_PER_INVOCATION {
+            let size = w.bytes();
+            if list.len() < MAX_WRITES_PER_INVOCATION && kept.bytes + size <= MAX_TRACED_WRITE_BYTES {
+                kept.bytes += size;
                 list.push(w);
             } else {
                 *more += 1;
@@ -270,5 +293,17 @@ mod tests {
         }
         assert!(writes.of("r1").0.is_empty(), "the oldest invocation forgotten");
         assert_eq!(writes.lock().by_request.len(), MAX_TRACED_INVOCATIONS);
+        let total: usize = writes.lock().by_request.values().flat_map(|(l, _)| l).map(Write::bytes).sum();
+        assert_eq!(writes.lock().bytes, total);
+
+        // And within bytes: large keys push the oldest out.
+        let big = json!({"TableName": "traced", "Key": {"pk": {"S": "k".repeat(2000)}, "sk": {"N": "1"}}});
+        let writes = Writes::default();
+        for i in 0..20_000 {
+            writes.record(&app, &format!("b{i}"), "UpdateItem", big.as_object().unwrap());
+        }
+        let kept = writes.lock();
+        assert!(kept.bytes <= MAX_TRACED_WRITE_BYTES && kept.bytes > MAX_TRACED_WRITE_BYTES / 2, "{}", kept.bytes);
+        assert!(kept.by_request.contains_key("b19999") && !kept.by_request.contains_key("b0"));
     }
 }

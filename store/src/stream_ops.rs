@@ -20,8 +20,9 @@ use crate::value::decode_item;
 
 /// The most records [`Store::latest_record`] looks through when the item
 /// does not point at its record (a stream without new images, a deleted
-/// item): the newest ones of each shard, so a trace costs at most this
-/// many record decodes, whatever the stream holds.
+/// item): the newest ones of the shards the key's records go to, so a
+/// trace costs at most this many record decodes, whatever the stream
+/// holds.
 pub const MAX_TRACE_SCAN: usize = 10_000;
 
 /// The most records one read returns, and its byte budget (GetRecords').
@@ -96,46 +97,51 @@ impl Store {
     }
 
     /// The latest record of the item with key `key` (its key attributes
-    /// only) in table `table`'s stream that the stream still holds: the
+    /// exactly) in table `table`'s stream that the stream still holds: the
     /// stream, the shard's id and the record, as `read_shard` reads it.
     /// Found through the item, which points at its latest record when the
     /// stream carries new images, or else among the newest
-    /// [`MAX_TRACE_SCAN`] records of the stream.
+    /// [`MAX_TRACE_SCAN`] records of the shards the key's records go to.
+    /// Only the table's own streams are searched (not those of an earlier
+    /// table of the same name).
     pub fn latest_record(
         &self,
         table: &str,
         key: &crate::value::Item,
     ) -> Result<Option<(StreamMeta, String, StreamRecord)>> {
-        let Some(meta) = self.list_streams().into_iter().filter(|m| m.table == table).max_by_key(|m| m.num) else {
+        let handle = self.table(table)?;
+        handle.def.check_key_attrs(key, true)?;
+        let own: Vec<u64> = handle.def.stream.iter().chain(&handle.def.old_streams).map(|s| s.num).collect();
+        let Some(meta) = self.list_streams().into_iter().filter(|m| own.contains(&m.num)).max_by_key(|m| m.num) else {
             return Ok(None);
         };
         let read = |shard: &str, seq: u64| -> Result<Option<StreamRecord>> {
             match self.read_shard(meta.num, shard, seq, 1, MAX_READ_BYTES) {
                 Ok(page) => Ok(page.records.into_iter().find(|r| r.seq == seq)),
-                Err(StoreError::TrimmedDataAccess(_)) => Ok(None),
+                // Trimmed, or the shard removed, since.
+                Err(StoreError::TrimmedDataAccess(_) | StoreError::ResourceNotFound(_)) => Ok(None),
                 Err(e) => Err(e),
             }
         };
         // The item's pointer to its latest record.
-        if let Ok(handle) = self.table(table) {
-            let k = item_key(&handle.def.key_schema, key);
-            if let Some(v) = handle.items.get(&k)? {
-                let v = crate::cipher::open_in(self.inner().cipher.as_ref(), &handle.items, &k, v)?;
-                if let (Some(r), _) = split_stored(&v)?
-                    && r.stream == meta.num
-                    && let Some(shard) = meta.shards.iter().find(|s| s.num == r.shard)
-                    && let Some(record) = read(&shard.id, r.seq)?
-                {
-                    return Ok(Some((meta.clone(), shard.id.clone(), record)));
-                }
+        let k = item_key(&handle.def.key_schema, key);
+        if let Some(v) = handle.items.get(&k)? {
+            let v = crate::cipher::open_in(self.inner().cipher.as_ref(), &handle.items, &k, v)?;
+            if let (Some(r), _) = split_stored(&v)?
+                && r.stream == meta.num
+                && let Some(shard) = meta.shards.iter().find(|s| s.num == r.shard)
+                && let Some(record) = read(&shard.id, r.seq)?
+            {
+                return Ok(Some((meta.clone(), shard.id.clone(), record)));
             }
         }
-        // Else the newest records, shard by shard.
+        // Else the newest records of the key's shards.
         let Some(records) = self.inner().records.get() else { return Ok(None) };
         let cipher = self.inner().cipher.as_ref();
+        let slot = crate::stream::slot_of(&meta.key_schema, key, meta.slots);
         let mut budget = MAX_TRACE_SCAN;
         let mut best: Option<(u64, u32)> = None;
-        let mut shards: Vec<_> = meta.shards.iter().collect();
+        let mut shards: Vec<_> = meta.shards.iter().filter(|s| s.slot == slot).collect();
         shards.sort_by_key(|s| std::cmp::Reverse(s.start_seq));
         for shard in shards {
             if budget == 0 || best.is_some_and(|(seq, _)| shard.end_seq.is_some_and(|e| e < seq)) {

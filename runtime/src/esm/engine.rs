@@ -69,7 +69,7 @@ fn metrics_key(uuid: &str) -> Vec<u8> {
 /// Mapping `uuid`'s saved metrics, or empty ones.
 fn load_metrics(store: &Store, uuid: &str) -> MappingMetrics {
     let mut m = read_metrics(store, uuid);
-    m.at_load = m.snapshot().total;
+    m.at_load = m.shards.clone();
     m
 }
 

@@ -39,6 +39,22 @@ pub struct ShardMetrics {
 }
 
 impl ShardMetrics {
+    /// The counts since `base` (an earlier reading of the same shard).
+    fn since(&self, base: &ShardMetrics) -> ShardMetrics {
+        ShardMetrics {
+            iterator_age_ms: self.iterator_age_ms,
+            polled: self.polled.saturating_sub(base.polled),
+            filtered: self.filtered.saturating_sub(base.filtered),
+            invoked: self.invoked.saturating_sub(base.invoked),
+            invocations: self.invocations.saturating_sub(base.invocations),
+            failed: self.failed.saturating_sub(base.failed),
+            dropped: self.dropped.saturating_sub(base.dropped),
+            sent_to_destination: self.sent_to_destination.saturating_sub(base.sent_to_destination),
+            checkpoint: None,
+            finished: false,
+        }
+    }
+
     fn add(&mut self, o: &ShardMetrics) {
         self.iterator_age_ms = self.iterator_age_ms.max(o.iterator_age_ms);
         self.polled += o.polled;
@@ -61,10 +77,13 @@ pub struct MappingMetrics {
     /// Sums over the shards (`iteratorAgeMs` is the largest).
     pub total: ShardMetrics,
     pub shards: BTreeMap<String, ShardMetrics>,
-    /// `total` when this process loaded the saved metrics: what this run
-    /// counted is `total` less it.
+    /// Each shard's counts when this process loaded the saved metrics.
     #[serde(skip)]
-    pub at_load: ShardMetrics,
+    pub at_load: BTreeMap<String, ShardMetrics>,
+    /// What this run counted on shards forgotten since (finished, or gone
+    /// from the stream).
+    #[serde(skip)]
+    pub forgotten: ShardMetrics,
     /// The batches invoked lately, by record (shared, not saved).
     #[serde(skip)]
     pub batches: super::trace::BatchLog,
@@ -95,8 +114,23 @@ impl MappingMetrics {
             m.finished = cp.finished;
         }
         for id in &commit.forget {
-            self.shards.remove(id);
+            if let Some(gone) = self.shards.remove(id) {
+                let base = self.at_load.remove(id).unwrap_or_default();
+                self.forgotten.add(&gone.since(&base));
+            }
         }
+    }
+
+    /// The counts of this process's run (the saved metrics hold earlier
+    /// runs' too): they only grow, whatever shards come and go.
+    /// `iteratorAgeMs` is the largest now.
+    pub fn this_run(&self) -> ShardMetrics {
+        let mut out = self.forgotten.clone();
+        out.iterator_age_ms = 0;
+        for (id, s) in &self.shards {
+            out.add(&s.since(self.at_load.get(id).unwrap_or(&ShardMetrics::default())));
+        }
+        out
     }
 
     /// The snapshot with `total` summed.
@@ -108,5 +142,29 @@ impl MappingMetrics {
         }
         out.total = total;
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_runs_counts_only_grow_as_shards_come_and_go() {
+        let mut m = MappingMetrics::new("m");
+        // Loaded from an earlier run: five invocations on s1, two on s0.
+        m.shard("s0").invocations = 2;
+        m.shard("s1").invocations = 5;
+        m.at_load = m.shards.clone();
+        assert_eq!(m.this_run().invocations, 0);
+        m.shard("s1").invocations += 2;
+        m.shard("s2").invocations = 3;
+        assert_eq!(m.this_run().invocations, 5);
+        // s0 (nothing this run) and s1 (two this run) forgotten.
+        m.record_commit(&Commit { forget: vec!["s0".into(), "s1".into()], ..Default::default() });
+        assert_eq!(m.this_run().invocations, 5);
+        m.shard("s2").invocations += 1;
+        assert_eq!(m.this_run().invocations, 6);
+        assert_eq!(m.snapshot().total.invocations, 4, "the total is the shards kept");
     }
 }

@@ -61,6 +61,7 @@ impl BatchLog {
     /// Remembers an invocation of the records `seqs` (in order) of `shard`.
     pub(crate) fn push(&self, shard: &str, request_id: &str, finished_ms: u64, seqs: Vec<u64>, error: Option<String>) {
         let (Some(first), Some(last)) = (seqs.first().copied(), seqs.last().copied()) else { return };
+        let batch_size = seqs.len();
         let mut seqs = seqs;
         // A batch larger than the whole budget keeps its ends only.
         if seqs.len() > MAX_TRACED_RECORDS {
@@ -76,7 +77,7 @@ impl BatchLog {
             shard_id: shard.to_string(),
             request_id: request_id.to_string(),
             finished_ms,
-            batch_size: seqs.len(),
+            batch_size,
             first_sequence_number: format_seq(first),
             last_sequence_number: format_seq(last),
             function_error: error,

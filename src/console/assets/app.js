@@ -437,7 +437,12 @@ async function tableView(name) {
     el("dt", {}, "Indexes"), el("dd", {}, indexes.map((i) => i.IndexName).join(", ") || "none"),
     el("dt", {}, "ARN"), el("dd", {}, t.TableArn),
   );
+  if (t.TableStatus === "CREATING" || t.RestoreSummary?.RestoreInProgress) {
+    view(el("h1", {}, name), facts, creating(name, t, mine));
+    return;
+  }
   const browser = itemBrowser(t, keyOf, indexes);
+  const backups = el("div", { class: "panel", id: "backups" }, el("h2", {}, "Backups"), el("p", { class: "muted" }, "Loading…"));
   const usage = el("div", { class: "panel", id: "usage" }, el("h2", {}, "Capacity and cost"), el("p", { class: "muted" }, "Loading…"));
   const activity = el("div", { class: "plots", id: "table-plots" });
   view(
@@ -448,7 +453,9 @@ async function tableView(name) {
     browser,
     el("div", { class: "panel" }, el("h2", {}, "Activity"), activity),
     usage,
+    backups,
   );
+  backupsPanel(backups, name, mine);
   browser.run();
   historyPlots(activity, { table: name }, [
     ["Read units / s", perSecond("ConsumedReadCapacityUnits")],
@@ -457,6 +464,100 @@ async function tableView(name) {
     ["Throttled requests", count("ThrottledRequests")],
   ], mine);
   usagePanel(usage, name, mine);
+}
+
+// A table being made (a restore, an import): how far its load has got,
+// polled until it is ACTIVE, then the table's page.
+function creating(name, t, mine) {
+  const bar = el("progress", { id: "restore-progress" });
+  const label = el("p", { class: "muted", id: "restore-status" }, t.RestoreSummary ? "Restoring…" : "Creating…");
+  const box = el("div", { class: "panel" }, el("h2", {}, t.RestoreSummary ? "Restoring" : "Creating"), bar, label);
+  (async () => {
+    const started = Date.now();
+    while (mine === navigation) {
+      try {
+        const { json } = await rest("GET", `/tidepool/progress/${encodeURIComponent(`restore:${name}`)}`, { service: "tidepool" });
+        if (json.TotalItems) {
+          bar.max = json.TotalItems;
+          bar.value = json.Items;
+          label.textContent = `${number(json.Items)} of ${number(json.TotalItems)} items (${Math.floor((100 * json.Items) / json.TotalItems)} %), ${bytes(json.Bytes)}`;
+        } else {
+          label.textContent = `${number(json.Items)} items, ${bytes(json.Bytes)}`;
+        }
+      } catch {
+        // No load under way (ended, or not a restore): the status says.
+        label.textContent = `Waiting for the table, ${Math.round((Date.now() - started) / 1000)} s…`;
+      }
+      try {
+        const now = (await dynamo("DescribeTable", { TableName: name })).Table;
+        if (now.TableStatus === "ACTIVE" && !now.RestoreSummary?.RestoreInProgress) {
+          if (mine === navigation) tableView(name);
+          return;
+        }
+      } catch (e) {
+        if (mine === navigation) label.replaceChildren(failure(e));
+        return;
+      }
+      await sleep(1000);
+    }
+  })();
+  return box;
+}
+
+// A table's point-in-time recovery and on-demand backups: back up now, and
+// restore a backup into a new table.
+async function backupsPanel(panel, name, mine) {
+  const parts = [el("h2", {}, "Backups")];
+  try {
+    const d = (await dynamo("DescribeContinuousBackups", { TableName: name })).ContinuousBackupsDescription;
+    const p = d.PointInTimeRecoveryDescription || {};
+    const at = (v) => (v ? new Date(v * 1000).toISOString().slice(0, 19) + "Z" : "");
+    parts.push(el("p", { id: "pitr" }, p.PointInTimeRecoveryStatus === "ENABLED"
+      ? `Point-in-time recovery is on: restorable from ${at(p.EarliestRestorableDateTime)} to ${at(p.LatestRestorableDateTime)} (${p.RecoveryPeriodInDays || 35} days kept).`
+      : "Point-in-time recovery is off (UpdateContinuousBackups turns it on)."));
+    const list = [];
+    let start;
+    do {
+      const page = await dynamo("ListBackups", { TableName: name, ...(start ? { ExclusiveStartBackupArn: start } : {}) });
+      list.push(...(page.BackupSummaries || []));
+      start = page.LastEvaluatedBackupArn;
+    } while (start);
+    const target = el("input", { id: "restore-target", value: `${name}-restored`, "aria-label": "New table name" });
+    const restore = async (b) => {
+      try {
+        await dynamo("RestoreTableFromBackup", { TargetTableName: target.value.trim(), BackupArn: b.BackupArn });
+        toast(`Restoring ${b.BackupName} into ${target.value.trim()}`);
+        location.hash = `#/table/${encodeURIComponent(target.value.trim())}`;
+      } catch (e) {
+        toast(e.message, true);
+      }
+    };
+    parts.push(el("div", { class: "row" },
+      el("button", { id: "backup-now", class: "quiet", on: { click: async () => {
+        const stamp = new Date().toISOString().replace(/[^0-9]/g, "").slice(0, 14);
+        try {
+          await dynamo("CreateBackup", { TableName: name, BackupName: `${name}-${stamp}` });
+          toast("Backup made");
+          backupsPanel(panel, name, mine);
+        } catch (e) {
+          toast(e.message, true);
+        }
+      } } }, "Back up now"),
+      el("label", {}, "Restore into a new table", target)));
+    parts.push(list.length
+      ? el("div", { class: "scroll" }, el("table", { id: "backup-list" },
+          el("thead", {}, el("tr", {}, ["Backup", "Status", "Made", "Size", ""].map((h) => el("th", {}, h)))),
+          el("tbody", {}, list.map((b) => el("tr", {},
+            el("td", {}, b.BackupName),
+            el("td", {}, b.BackupStatus),
+            el("td", {}, at(b.BackupCreationDateTime)),
+            el("td", {}, bytes(b.BackupSizeBytes || 0)),
+            el("td", {}, el("button", { class: "quiet restore", disabled: b.BackupStatus !== "AVAILABLE", on: { click: () => restore(b) } }, "Restore")))))))
+      : el("p", { class: "muted" }, "No backups of this table."));
+  } catch (e) {
+    parts.push(failure(e));
+  }
+  if (mine === navigation) panel.replaceChildren(...parts);
 }
 
 const dollars = (v) => (Math.abs(v || 0) < 1 ? `$${(v || 0).toFixed(6)}` : `$${v.toFixed(2)}`);
@@ -514,12 +615,21 @@ async function usagePanel(panel, name, mine) {
 
 async function deleteTable(name) {
   if (!confirm(`Delete table ${name} and all its items?`)) return;
+  const button = $("#delete-table");
+  if (button) {
+    button.disabled = true;
+    button.textContent = "Deleting…";
+  }
   try {
     await dynamo("DeleteTable", { TableName: name });
     toast(`Table ${name} deleted`);
     location.hash = "#/tables";
   } catch (e) {
     toast(e.message, true);
+    if (button) {
+      button.disabled = false;
+      button.textContent = "Delete table";
+    }
   }
 }
 
@@ -1117,7 +1227,8 @@ function mappingPanel(m, mine) {
 }
 
 // The batches mapping `m` gave up on, as its on-failure destination table
-// holds them (the newest hundred items looked at), each linked to its item.
+// holds them, each linked to its item: a Scan of at most a hundred items
+// (in the table's order, not by time), the newest of them first.
 async function failedBatches(destination, m) {
   const dest = tableOfArn(destination);
   const t = (await dynamo("DescribeTable", { TableName: dest })).Table;
@@ -1203,7 +1314,7 @@ async function showTrace(box, table, key, mine) {
         el("p", { class: "muted" }, `RequestId ${i.RequestId}`),
         el("pre", { class: "log" }, i.Log.join("\n")),
         el("div", { class: "writes" }, i.Writes.length
-          ? [el("p", {}, "Its writes:"), ...i.Writes.map((w) => el("p", {}, el("a", { class: "trace-write", href: itemHref(w.TableName, w.Key) }, `${w.Operation} ${w.TableName} ${JSON.stringify(plainItem(w.Key))}`)))]
+          ? [el("p", {}, i.FunctionError ? "Its writes (it failed: with exactly-once delivery they were not applied):" : "Its writes:"), ...i.Writes.map((w) => el("p", {}, el("a", { class: "trace-write", href: itemHref(w.TableName, w.Key) }, `${w.Operation} ${w.TableName} ${JSON.stringify(plainItem(w.Key))}`)))]
           : el("p", { class: "muted" }, "No writes."),
           i.MoreWrites ? el("p", { class: "muted" }, `…and ${i.MoreWrites} more`) : "")))
     : card("invocation", "Invocations", el("p", { class: "muted" }, "No trigger has invoked a batch with this record (yet, or within the batches remembered)."))));
