@@ -380,3 +380,80 @@ async fn the_console_signs_its_requests_when_auth_is_on() {
     drop(b);
     server.stop().await.expect("stop");
 }
+
+/// Following a stream goes on across a rollover: when a followed shard
+/// closes, its child is read from its start, so the records after the
+/// rollover show too.
+#[tokio::test]
+async fn the_console_follows_a_stream_across_a_shard_rollover() {
+    use std::time::Duration;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let streams = tidepool_store::StreamConfig { shards: 1, rollover: Duration::from_secs(2), ..Default::default() };
+    let server = common::start_with(dir.path(), tidepool::ServerConfig { streams, ..Default::default() }).await;
+    let endpoint = server.endpoint();
+    let c = common::client(&endpoint);
+    c.create_table()
+        .table_name("rolling")
+        .key_schema(
+            aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+                .build()
+                .expect("key"),
+        )
+        .attribute_definitions(
+            aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                .build()
+                .expect("attribute"),
+        )
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .stream_specification(
+            aws_sdk_dynamodb::types::StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::NewAndOldImages)
+                .build()
+                .expect("stream"),
+        )
+        .send()
+        .await
+        .expect("create the table");
+    let b = Browser::start().await;
+    b.goto(&format!("{endpoint}/console#/stream/rolling")).await;
+    b.click("#follow-open").await;
+    b.find("#follow-status[data-following]").await;
+    c.put_item().table_name("rolling").item("pk", s("before")).send().await.expect("put");
+    b.wait_text("#records", "before").await;
+    // The shard closes and a child opens; the next write lands there.
+    let started = std::time::Instant::now();
+    loop {
+        let d = common::streams_client(&endpoint)
+            .describe_stream()
+            .stream_arn(
+                c.describe_table()
+                    .table_name("rolling")
+                    .send()
+                    .await
+                    .expect("describe")
+                    .table()
+                    .and_then(|t| t.latest_stream_arn())
+                    .expect("a stream"),
+            )
+            .send()
+            .await
+            .expect("describe the stream");
+        if d.stream_description().is_some_and(|s| s.shards().len() >= 2) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "the shard rolled over");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    c.put_item().table_name("rolling").item("pk", s("after")).send().await.expect("put");
+    let records = b.wait_text("#records", "after").await;
+    assert!(records.contains("before"), "{records}");
+    let status = b.wait_text("#follow-status", "following its child").await;
+    assert!(status.contains("closed"), "{status}");
+    let errors = b.console_errors().await;
+    assert!(errors.is_empty(), "no errors in the page's console: {errors:?}");
+}

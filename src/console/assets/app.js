@@ -901,7 +901,10 @@ async function streamView(table) {
   const current = (me) => mine === navigation && me === following;
   const iterator = async (shard) =>
     (await streams("GetShardIterator", { StreamArn: arn, ShardId: shard, ShardIteratorType: from.value })).ShardIterator;
-  const read = async (me, first) => {
+  // Reads `shard` from iterator `first` to its end, then its children
+  // (a rollover closes a shard and opens one) from their start, as a
+  // stream's consumers do: so the records of every key keep their order.
+  const read = async (me, shard, first) => {
     let it = first;
     while (it && current(me)) {
       const page = await streams("GetRecords", { ShardIterator: it, Limit: 100 });
@@ -912,6 +915,14 @@ async function streamView(table) {
       it = page.NextShardIterator;
       if (!page.Records.length) await sleep(1000);
     }
+    if (!current(me)) return;
+    const kids = (await streams("DescribeStream", { StreamArn: arn, ShardFilter: { Type: "CHILD_SHARDS", ShardId: shard } })).StreamDescription.Shards;
+    if (!current(me) || !kids.length) return;
+    status.textContent = `${shard} closed; following its child ${kids.map((k) => k.ShardId).join(", ")}…`;
+    await Promise.all(kids.map(async (k) => {
+      const child = (await streams("GetShardIterator", { StreamArn: arn, ShardId: k.ShardId, ShardIteratorType: "TRIM_HORIZON" })).ShardIterator;
+      return read(me, k.ShardId, child);
+    }));
   };
   const follow = async (ids) => {
     const me = ++following;
@@ -924,8 +935,8 @@ async function streamView(table) {
       // Every iterator is taken: records written from now on are shown.
       status.textContent = `Following ${ids.length === 1 ? ids[0] : `${ids.length} shards`}…`;
       status.setAttribute("data-following", "");
-      await Promise.all(iterators.map((it) => read(me, it)));
-      if (current(me)) status.textContent = "Closed: every record read (a closed shard's records continue in its children).";
+      await Promise.all(iterators.map((it, i) => read(me, ids[i], it)));
+      if (current(me)) status.textContent = "Closed: every record read (the stream was disabled, or its table deleted).";
     } catch (e) {
       if (current(me)) status.replaceChildren(failure(e));
     }
