@@ -317,6 +317,29 @@ async fn the_console_creates_a_table_and_edits_and_queries_its_items() {
     b.wait_text("#partiql-result", "other").await;
     b.screenshot("partiql").await;
 
+    // A narrow window (a phone's): every page fits its width; wide tables
+    // scroll within themselves.
+    b.window(400, 860).await;
+    let fits = "return document.documentElement.scrollWidth <= window.innerWidth + 1";
+    for (hash, ready) in [("#/tables", "#tables"), ("#/table/orders", "#page-number"), ("#/function/echo", "#mappings")]
+    {
+        b.script("location.hash = arguments[0]; return 0", json!([hash])).await;
+        b.find(ready).await;
+        let width = b
+            .script(
+                "return [document.documentElement.scrollWidth, window.innerWidth, [...document.querySelectorAll('#view *')]\
+                 .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1 && !e.closest('.scroll'))\
+                 .slice(-5).map((e) => e.tagName + '#' + e.id + '.' + e.className)]",
+                json!([]),
+            )
+            .await;
+        assert_eq!(b.script(fits, json!([])).await, json!(true), "{hash} fits a narrow window: {width}");
+    }
+    b.script("location.hash = '#/table/orders'; return 0", json!([])).await;
+    b.find("#page-number").await;
+    b.screenshot("narrow").await;
+    b.window(1280, 900).await;
+
     // The tables list, and a delete through the page.
     c.delete_table().table_name("failures").send().await.expect("drop the destination");
     b.click("#nav-tables").await;

@@ -111,6 +111,11 @@ impl Browser {
         self.call("POST", &self.at(&format!("/element/{id}/click")), json!({})).await;
     }
 
+    /// Sets the window's size (CSS pixels).
+    pub async fn window(&self, width: u32, height: u32) {
+        self.call("POST", &self.at("/window/rect"), json!({"width": width, "height": height})).await;
+    }
+
     /// Waits until an element `css` whose text contains `want` is in the
     /// page, and clicks the first.
     pub async fn click_text(&self, css: &str, want: &str) {
