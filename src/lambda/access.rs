@@ -47,10 +47,41 @@ pub fn checks(method: &str, path: &str, query: &HashMap<String, String>, body: &
         out.push(Check::new("dynamodb:GetRecords", format!("{table}/stream/*")));
         out.push(Check::new("tidepool:ReadLogs", "*"));
     }
-    if let Some(role) = role {
+    let mut roles: Vec<String> = role.into_iter().collect();
+    // A deploy gives its functions the manifest's roles, as CreateFunction
+    // would: each is passed to Lambda. (A body that does not parse passes
+    // nothing; the deploy then refuses it.)
+    if out[0].action == "tidepool:Deploy" {
+        roles.extend(deployed_roles(body));
+    }
+    roles.sort();
+    roles.dedup();
+    for role in roles {
         out.push(Check::new("iam:PassRole", role).with("iam:PassedToService", vec!["lambda.amazonaws.com".into()]));
     }
     out
+}
+
+/// The role ARNs a `/tidepool/deploy` body's manifest gives its functions.
+fn deployed_roles(body: &[u8]) -> Vec<String> {
+    let Some(text) = serde_json::from_slice::<Json>(body)
+        .ok()
+        .and_then(|j| j.get("Manifest").and_then(Json::as_str).map(str::to_string))
+    else {
+        return Vec::new();
+    };
+    let Ok(m) = super::manifest::Manifest::parse(&text) else { return Vec::new() };
+    m.functions
+        .iter()
+        .filter_map(|f| f.role.as_deref())
+        .map(|r| {
+            if r.starts_with("arn:") {
+                r.to_string()
+            } else {
+                format!("arn:aws:iam::{}:role/{r}", crate::dynamodb::ACCOUNT_ID)
+            }
+        })
+        .collect()
 }
 
 /// The check a Lambda or `/tidepool` request at `path` with `method` needs;
@@ -157,6 +188,7 @@ pub fn check(method: &str, path: &str, query: &HashMap<String, String>, body: &[
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn routes_name_lambdas_actions() {
@@ -203,6 +235,21 @@ mod tests {
             ("tidepool:GetMetricHistory".into(), t.into())
         );
         assert_eq!(c("GET", "/tidepool/history", Some("function=f"), "").1, "*");
+        // A deploy passes its functions' roles.
+        let body =
+            json!({"Manifest": "[[function]]\nname = \"f\"\ncode = \"f.wasm\"\nrole = \"reader\"\n"}).to_string();
+        let all: Vec<(String, String)> =
+            checks("POST", "/tidepool/deploy", &HashMap::new(), body.as_bytes(), "us-east-1")
+                .into_iter()
+                .map(|c| (c.action, c.resource))
+                .collect();
+        assert_eq!(
+            all,
+            [
+                ("tidepool:Deploy".to_string(), "*".to_string()),
+                ("iam:PassRole".into(), "arn:aws:iam::000000000000:role/reader".into()),
+            ]
+        );
         // A trace needs what its parts would: the item, the stream, the logs.
         let query = HashMap::from([("table".to_string(), "orders".to_string()), ("key".to_string(), "{}".into())]);
         let all: Vec<(String, String)> = checks("GET", "/tidepool/trace", &query, b"", "us-east-1")
