@@ -113,7 +113,7 @@ fn run_parsed(app: &Weak<App>, operation: &str, json: &Json, origin: &Invocation
         return Err(ApiError::serialization("Request body must be a JSON object"));
     };
     if origin.function_name != REPLAY {
-        authorize_role(&app, operation, map, &origin.function_name)?;
+        authorize_role(&app, operation, map, origin)?;
     }
     let depth = Origin { ttl: false, depth: origin.chain_depth };
     let body = with_origin(depth, || dispatch(&app, operation, Req(map), "localhost"))?;
@@ -131,9 +131,11 @@ fn authorize_role(
     app: &App,
     operation: &str,
     map: &serde_json::Map<String, Json>,
-    function: &str,
+    origin: &InvocationOrigin,
 ) -> Result<(), ApiError> {
-    let Some(principal) = role_principal(app, function) else { return Ok(()) };
+    let Some(principal) = role_principal(app, &origin.function_name, &origin.function_version) else {
+        return Ok(());
+    };
     let checks = crate::dynamodb::access::checks(app, operation, map, false);
     principal
         .authorize(checks, &app.region)
@@ -144,9 +146,17 @@ fn authorize_role(
 /// session, once the auth file lists roles (`None` otherwise). A function
 /// that cannot be looked up (deleted while its handler runs) runs as a
 /// role that allows nothing.
-pub(crate) fn role_principal(app: &App, function: &str) -> Option<crate::iam::Principal> {
+pub(crate) fn role_principal(app: &App, function: &str, version: &str) -> Option<crate::iam::Principal> {
     let auth = app.auth.as_ref().filter(|a| a.has_roles())?;
-    let role = app.lambda.get().and_then(|l| l.registry.get(function).ok()).map(|r| r.role).unwrap_or_default();
+    let registry = app.lambda.get().map(|l| &l.registry);
+    // A published version runs with its own configuration's role.
+    let record = match tidepool_runtime::registry::version_number(version) {
+        Some(n) => registry
+            .and_then(|r| r.versions(function).ok())
+            .and_then(|all| all.into_iter().find(|v| v.version == n.to_string())),
+        None => registry.and_then(|r| r.get(function).ok()),
+    };
+    let role = record.map(|r| r.role).unwrap_or_default();
     Some(auth.role_principal(&role, function))
 }
 
@@ -161,6 +171,8 @@ const REPLAY: &str = "";
 pub struct GuestCall {
     pub depth: u32,
     pub function: Arc<str>,
+    /// The function's version that runs (its role authorizes the call).
+    pub version: Arc<str>,
 }
 
 /// What a handler may ask of the server's router in process: DynamoDB
@@ -246,9 +258,11 @@ fn route(
         let response = refused(&request, message);
         return Box::pin(async move { response });
     }
-    request
-        .extensions_mut()
-        .insert(GuestCall { depth: origin.chain_depth, function: origin.function_name.as_str().into() });
+    request.extensions_mut().insert(GuestCall {
+        depth: origin.chain_depth,
+        function: origin.function_name.as_str().into(),
+        version: origin.function_version.as_str().into(),
+    });
     let app = app.upgrade();
     let handle = handle.clone();
     Box::pin(async move {
@@ -307,6 +321,7 @@ impl StoreBridge for ServerBridge {
             // Authorized when staged: the replay names no function.
             let origin = InvocationOrigin {
                 function_name: REPLAY.into(),
+                function_version: String::new(),
                 request_id: String::new(),
                 chain_depth: c.chain_depth,
             };

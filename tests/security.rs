@@ -646,7 +646,22 @@ async fn a_handler_runs_as_its_execution_role() {
     let out = call("admin-fn", "PutItem", put).await;
     assert_eq!(out["error"]["type"], "AccessDeniedException", "{out}");
     admin.put_item().table_name("rolecheck").item("pk", common::s("x")).send().await.unwrap();
-    let out = call("reader-fn", "GetItem", get).await;
+    let out = call("reader-fn", "GetItem", get.clone()).await;
+    assert_eq!(out["ok"]["Item"]["pk"]["S"], "x", "{out}");
+    // A published version keeps its own role: `$LATEST` moved to a role the
+    // file does not list, version 1 still reads as `reader`.
+    lambda.publish_version().function_name("reader-fn").send().await.unwrap();
+    lambda
+        .update_function_configuration()
+        .function_name("reader-fn")
+        .role("arn:aws:iam::000000000000:role/nobody")
+        .send()
+        .await
+        .unwrap();
+    let out = call("reader-fn", "GetItem", get.clone()).await;
+    assert_eq!(out["error"]["type"], "AccessDeniedException", "{out}");
+    assert!(out["error"]["message"].as_str().unwrap().contains("assumed-role/nobody/reader-fn"), "{out}");
+    let out = call("reader-fn:1", "GetItem", get).await;
     assert_eq!(out["ok"]["Item"]["pk"]["S"], "x", "{out}");
     server.stop().await.unwrap();
 }
@@ -854,7 +869,12 @@ async fn a_handlers_streams_and_lambda_calls_run_as_its_role() {
         .await
         .unwrap();
     let bridge = Arc::new(ServerBridge::new(Arc::downgrade(&server.app)));
-    let origin = InvocationOrigin { function_name: "reader-fn".into(), request_id: "r".into(), chain_depth: 0 };
+    let origin = InvocationOrigin {
+        function_name: "reader-fn".into(),
+        function_version: "$LATEST".into(),
+        request_id: "r".into(),
+        chain_depth: 0,
+    };
     let send = |request: axum::http::Request<axum::body::Bytes>| {
         let (b, o) = (bridge.clone(), origin.clone());
         async move {

@@ -448,7 +448,12 @@ async fn the_bridge_serves_streams_and_lambda_requests_in_process() {
     let h = common::harness().await;
     common::create_table(&h.client, "Tab", None).await;
     let bridge = Arc::new(ServerBridge::new(Arc::downgrade(&h.server.app)));
-    let origin = InvocationOrigin { function_name: "f".into(), request_id: "r".into(), chain_depth: 0 };
+    let origin = InvocationOrigin {
+        function_name: "f".into(),
+        function_version: "$LATEST".into(),
+        request_id: "r".into(),
+        chain_depth: 0,
+    };
     let streams = axum::http::Request::post("/")
         .header("x-amz-target", "DynamoDBStreams_20120810.ListStreams")
         .header("content-type", "application/x-amz-json-1.0")
@@ -516,7 +521,12 @@ async fn deferred_writes_are_answered_now_and_committed_by_replay() {
     common::create_table(&h.client, "Tab", None).await;
     let bridge = ServerBridge::new(Arc::downgrade(&h.server.app));
     let deferring = bridge.deferring().expect("the server's bridge defers");
-    let origin = InvocationOrigin { function_name: "f".into(), request_id: "r".into(), chain_depth: 1 };
+    let origin = InvocationOrigin {
+        function_name: "f".into(),
+        function_version: "$LATEST".into(),
+        request_id: "r".into(),
+        chain_depth: 1,
+    };
     let call = |op: &str, body: serde_json::Value| deferring.call(op, &body.to_string(), &origin);
     let add = serde_json::json!({
         "TableName": "Tab", "Key": {"pk": {"S": "a"}}, "UpdateExpression": "ADD n :one",

@@ -15,6 +15,9 @@ use tidepool_store::Unit;
 pub struct InvocationOrigin {
     /// The function that runs.
     pub function_name: String,
+    /// Its version that runs: `$LATEST` or a published version's number
+    /// (whose own configuration, its role included, applies).
+    pub function_version: String,
     /// The invocation's request id.
     pub request_id: String,
     /// Opaque to the runtime: whatever the invoker put in [`InvokeOptions::chain_depth`](crate::InvokeOptions::chain_depth).

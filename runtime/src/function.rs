@@ -202,6 +202,7 @@ impl LoadedFunction {
         let bridge = options.bridge.unwrap_or_else(|| runtime.bridge.clone());
         let origin = InvocationOrigin {
             function_name: self.config.name.clone(),
+            function_version: self.config.version.clone(),
             request_id: request_id.clone(),
             chain_depth: options.chain_depth,
         };

@@ -420,7 +420,12 @@ fn store_calls_go_to_the_bridge_with_their_origin() {
     assert_eq!((operation.as_str(), sent), ("PutItem", &request));
     assert_eq!(
         origin,
-        &InvocationOrigin { function_name: "store".into(), request_id: "r-store".into(), chain_depth: 7 }
+        &InvocationOrigin {
+            function_name: "store".into(),
+            function_version: "$LATEST".into(),
+            request_id: "r-store".into(),
+            chain_depth: 7,
+        }
     );
 
     let failing = Arc::new(RecordingBridge {

@@ -93,9 +93,9 @@ async fn through(app: &App, req: Request, next: Next) -> Response {
     // A handler's in-process call ([`crate::bridge::GuestCall`], which no
     // network request carries) is not authenticated: it runs as its
     // function's role, when the auth file lists roles.
-    let guest = req.extensions().get::<crate::bridge::GuestCall>().map(|g| g.function.clone());
-    if let Some(function) = &guest
-        && let Some(principal) = crate::bridge::role_principal(app, function)
+    let guest = req.extensions().get::<crate::bridge::GuestCall>().map(|g| (g.function.clone(), g.version.clone()));
+    if let Some((function, version)) = &guest
+        && let Some(principal) = crate::bridge::role_principal(app, function, version)
     {
         let mut req = req;
         if let Err(refused) = super::auth::authorize_guest(app, &req, &principal) {
