@@ -151,9 +151,7 @@ pub(crate) fn role_principal(app: &App, function: &str, version: &str) -> Option
     let registry = app.lambda.get().map(|l| &l.registry);
     // A published version runs with its own configuration's role.
     let record = match tidepool_runtime::registry::version_number(version) {
-        Some(n) => registry
-            .and_then(|r| r.versions(function).ok())
-            .and_then(|all| all.into_iter().find(|v| v.version == n.to_string())),
+        Some(n) => registry.and_then(|r| r.version(function, n)),
         None => registry.and_then(|r| r.get(function).ok()),
     };
     let role = record.map(|r| r.role).unwrap_or_default();

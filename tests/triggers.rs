@@ -684,5 +684,12 @@ async fn a_trace_follows_a_write_to_its_record_invocation_and_the_handlers_write
     a.lambda_error(400, "InvalidParameterValueException");
     let a = common::http::send(&addr, "GET", "/tidepool/trace?table=Nope&key=%7B%7D", &[], b"").await;
     a.lambda_error(404, "ResourceNotFoundException");
+    let a = common::http::send(&addr, "GET", "/tidepool/trace?table=Scores&key=%5B%5D", &[], b"").await;
+    a.lambda_error(400, "InvalidParameterValueException");
+    // No job: a 404, or with `missing=idle` (the console's restore view), idle.
+    let a = common::http::send(&addr, "GET", "/tidepool/progress/restore:Nope", &[], b"").await;
+    a.lambda_error(404, "ResourceNotFoundException");
+    let a = common::http::send(&addr, "GET", "/tidepool/progress/restore:Nope?missing=idle", &[], b"").await;
+    assert_eq!((a.status, a.json()), (200, serde_json::json!({"Id": "restore:Nope", "Running": false})));
     server.stop().await.unwrap();
 }

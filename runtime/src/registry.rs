@@ -755,6 +755,11 @@ impl Registry {
         Ok(version)
     }
 
+    /// Published version `n` of `name`, if it exists.
+    pub fn version(&self, name: &str, n: u64) -> Option<FunctionRecord> {
+        self.read_versions().get(&(name.to_string(), n)).map(|(r, _)| r.clone())
+    }
+
     /// The published versions of `name`, oldest first (`$LATEST` not included).
     pub fn versions(&self, name: &str) -> Result<Vec<FunctionRecord>, RegistryError> {
         self.get(name)?;

@@ -64,10 +64,14 @@ pub fn checks(method: &str, path: &str, query: &HashMap<String, String>, body: &
 
 /// The role ARNs a `/tidepool/deploy` body's manifest gives its functions.
 fn deployed_roles(body: &[u8]) -> Vec<String> {
-    let Some(text) = serde_json::from_slice::<Json>(body)
-        .ok()
-        .and_then(|j| j.get("Manifest").and_then(Json::as_str).map(str::to_string))
-    else {
+    /// Only the manifest, borrowed: the files (up to the deploy limit) are
+    /// skipped, not copied.
+    #[derive(serde::Deserialize)]
+    struct Deploy<'a> {
+        #[serde(rename = "Manifest", borrow)]
+        manifest: Option<std::borrow::Cow<'a, str>>,
+    }
+    let Some(text) = serde_json::from_slice::<Deploy<'_>>(body).ok().and_then(|d| d.manifest) else {
         return Vec::new();
     };
     let Ok(m) = super::manifest::Manifest::parse(&text) else { return Vec::new() };

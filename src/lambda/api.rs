@@ -1773,15 +1773,22 @@ fn stage_deploy(body: Vec<u8>, dir: &std::path::Path) -> Result<(manifest::Manif
 /// `GET /tidepool/progress/{id}`: how far a running backup (its id), restore
 /// (`restore:<table>`), export or import (its id) has come, for the CLI's
 /// progress bars: `{"Items", "Bytes", "TotalItems", "TotalBytes"}` (a total
-/// of 0 is unknown). 404 once the job has ended (its API says how).
-async fn progress(State(app): State<Arc<App>>, PathParam(id): PathParam) -> ApiResult {
+/// of 0 is unknown). 404 when no such job runs (not yet, or no longer: its
+/// API says how it ended); with `?missing=idle`, `{"Id", "Running":
+/// false}` instead (the console polls a restore that may not have begun).
+async fn progress(State(app): State<Arc<App>>, PathParam(id): PathParam, uri: Uri) -> ApiResult {
     use std::sync::atomic::Ordering::Relaxed;
-    let p =
-        app.store.progress(&id).ok_or_else(|| LambdaError::not_found(format!("No job in progress is called {id}")))?;
+    let Some(p) = app.store.progress(&id) else {
+        if query(&uri).get("missing").is_some_and(|m| m == "idle") {
+            return Ok(reply(StatusCode::OK, &json!({"Id": id, "Running": false})));
+        }
+        return Err(LambdaError::not_found(format!("No job in progress is called {id}")).into());
+    };
     Ok(reply(
         StatusCode::OK,
         &json!({
             "Id": id,
+            "Running": true,
             "Items": p.items.load(Relaxed),
             "Bytes": p.bytes.load(Relaxed),
             "TotalItems": p.total_items.load(Relaxed),

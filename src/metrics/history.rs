@@ -123,7 +123,7 @@ impl History {
             let kind = key.0;
             let s = all.entry(key).or_insert_with(|| Series {
                 last: vec![0.0; reading.len()],
-                points: VecDeque::new(),
+                points: VecDeque::with_capacity(SAMPLES_KEPT + 1),
                 at: self.started,
             });
             let point = change(kind, &s.last, &reading);

@@ -73,10 +73,12 @@ impl Writes {
         if writes.is_empty() {
             return;
         }
-        let added: usize = writes.iter().map(Write::bytes).sum();
         let mut kept = self.lock();
         let kept = &mut *kept;
         let new = !kept.by_request.contains_key(request_id);
+        // Room is made for the writes that may be kept, no more.
+        let room = MAX_WRITES_PER_INVOCATION - kept.by_request.get(request_id).map_or(0, |(l, _)| l.len());
+        let added: usize = writes.iter().take(room).map(Write::bytes).sum();
         // The oldest invocations go first, never the one being recorded.
         while (new && kept.order.len() >= MAX_TRACED_INVOCATIONS)
             || (kept.bytes + added > MAX_TRACED_WRITE_BYTES && kept.order.front().is_some_and(|r| r != request_id))

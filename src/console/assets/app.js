@@ -469,14 +469,20 @@ async function tableView(name) {
 // A table being made (a restore, an import): how far its load has got,
 // polled until it is ACTIVE, then the table's page.
 function creating(name, t, mine) {
+  // A restore (from a backup or a point in time) counts its items under
+  // `restore:<table>`; an import (no source in its summary) under its own id.
+  const restoring = !!(t.RestoreSummary?.SourceBackupArn || t.RestoreSummary?.SourceTableArn);
+  const what = restoring ? "Restoring" : t.RestoreSummary ? "Importing" : "Creating";
   const bar = el("progress", { id: "restore-progress" });
-  const label = el("p", { class: "muted", id: "restore-status" }, t.RestoreSummary ? "Restoring…" : "Creating…");
-  const box = el("div", { class: "panel" }, el("h2", {}, t.RestoreSummary ? "Restoring" : "Creating"), bar, label);
+  const label = el("p", { class: "muted", id: "restore-status" }, `${what}…`);
+  const box = el("div", { class: "panel" }, el("h2", {}, what), bar, label);
   (async () => {
     const started = Date.now();
     while (mine === navigation) {
       try {
-        const { json } = await rest("GET", `/tidepool/progress/${encodeURIComponent(`restore:${name}`)}`, { service: "tidepool" });
+        if (!restoring) throw new Error("no count");
+        const { json } = await rest("GET", `/tidepool/progress/${encodeURIComponent(`restore:${name}`)}`, { query: { missing: "idle" }, service: "tidepool" });
+        if (!json.Running) throw new Error("not running");
         if (json.TotalItems) {
           bar.max = json.TotalItems;
           bar.value = json.Items;
@@ -486,7 +492,7 @@ function creating(name, t, mine) {
         }
       } catch {
         // No load under way (ended, or not a restore): the status says.
-        label.textContent = `Waiting for the table, ${Math.round((Date.now() - started) / 1000)} s…`;
+        label.textContent = `${what}: ${Math.round((Date.now() - started) / 1000)} s…`;
       }
       try {
         const now = (await dynamo("DescribeTable", { TableName: name })).Table;
@@ -1325,7 +1331,7 @@ async function showTrace(box, table, key, mine) {
         el("p", { class: "muted" }, `RequestId ${i.RequestId}`),
         el("pre", { class: "log" }, i.Log.join("\n")),
         el("div", { class: "writes" }, i.Writes.length
-          ? [el("p", {}, i.FunctionError ? "Its writes (it failed: with exactly-once delivery they were not applied):" : "Its writes:"), ...i.Writes.map((w) => el("p", {}, el("a", { class: "trace-write", href: itemHref(w.TableName, w.Key) }, `${w.Operation} ${w.TableName} ${JSON.stringify(plainItem(w.Key))}`)))]
+          ? [el("p", {}, i.FunctionError ? "Its writes (it failed: they stand, unless its mapping is exactly-once):" : "Its writes:"), ...i.Writes.map((w) => el("p", {}, el("a", { class: "trace-write", href: itemHref(w.TableName, w.Key) }, `${w.Operation} ${w.TableName} ${JSON.stringify(plainItem(w.Key))}`)))]
           : el("p", { class: "muted" }, "No writes."),
           i.MoreWrites ? el("p", { class: "muted" }, `…and ${i.MoreWrites} more`) : "")))
     : card("invocation", "Invocations", el("p", { class: "muted" }, "No trigger has invoked a batch with this record (yet, or within the batches remembered)."))));
