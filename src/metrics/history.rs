@@ -26,8 +26,9 @@ pub const SAMPLE_PERIOD: Duration = Duration::from_secs(10);
 /// Samples kept per series: an hour at [`SAMPLE_PERIOD`].
 pub const SAMPLES_KEPT: usize = 360;
 /// Series kept (tables, mappings and functions together). Each holds at
-/// most [`SAMPLES_KEPT`] points of 40 bytes, about 15 KB, so this bounds
-/// the history at about 30 MB; past it a new source is not sampled.
+/// most [`SAMPLES_KEPT`] points of 40 bytes (a ring of 361, about 15 KB,
+/// allocated once), so this bounds the history at about 30 MB (40 MB with
+/// the allocator's rounding); past it a new source is not sampled.
 pub const MAX_SERIES: usize = 2_000;
 /// The most values a series has ([`Kind::values`]).
 const MAX_VALUES: usize = 6;
