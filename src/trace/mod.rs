@@ -173,8 +173,10 @@ struct Invocation {
     more_writes: usize,
 }
 
-/// The trace of the item with key `key` in table `table`.
-pub fn trace(app: &App, table: &str, key: &Json) -> Result<Json, ApiError> {
+/// The trace of the item with key `key` in table `table`, as `caller` (a
+/// principal with policies, when authentication is on) may see it: the
+/// writes shown are those to tables it may read (GetItem).
+pub fn trace(app: &App, table: &str, key: &Json, caller: Option<&crate::iam::Principal>) -> Result<Json, ApiError> {
     let key_item = crate::dynamodb::attr::item_from_json(key)?;
     let handle = app.store.table(table).map_err(|_| {
         ApiError::new(
@@ -208,7 +210,15 @@ pub fn trace(app: &App, table: &str, key: &Json) -> Result<Json, ApiError> {
                 .into_iter()
                 .map(|l| l.message)
                 .collect();
-            let (writes, more_writes) = app.traces.of(&batch.request_id);
+            let (mut writes, mut more_writes) = app.traces.of(&batch.request_id);
+            if let Some(p) = caller {
+                let before = writes.len();
+                writes.retain(|w| {
+                    let check = crate::iam::Check::new("dynamodb:GetItem", app.table_arn(&w.table_name));
+                    p.authorize(vec![check], &app.region).is_ok()
+                });
+                more_writes += before - writes.len();
+            }
             invocations.push(Invocation {
                 function_name: function.clone(),
                 uuid: m.uuid.clone(),
@@ -225,20 +235,24 @@ pub fn trace(app: &App, table: &str, key: &Json) -> Result<Json, ApiError> {
     Ok(out)
 }
 
-/// `GET /tidepool/trace?table=T&key=K`.
+/// `GET /tidepool/trace?table=T&key=K`. A write the caller may not read
+/// (its table's GetItem) is counted in `MoreWrites`, not shown.
 pub async fn serve(
     axum::extract::State(app): axum::extract::State<Arc<App>>,
+    caller: Option<axum::Extension<crate::http::auth::Caller>>,
     uri: axum::http::Uri,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     let q = crate::lambda::api::query(&uri);
+    // Only a caller with policies is limited (an administrator sees all).
+    let caller = caller.map(|c| c.0.principal).filter(|p| p.policies.is_some());
     let result = tokio::task::spawn_blocking(move || {
         let (Some(table), Some(key)) = (q.get("table"), q.get("key")) else {
             return Err(ApiError::validation("The query parameters table and key are required"));
         };
         let key: Json = serde_json::from_str(key)
             .map_err(|e| ApiError::validation(format!("key is not JSON (DynamoDB JSON of the item's key): {e}")))?;
-        trace(&app, table, &key)
+        trace(&app, table, &key, caller.as_deref())
     })
     .await
     .unwrap_or_else(|_| Err(ApiError::internal()));
