@@ -438,7 +438,7 @@ async function tableView(name) {
     el("dt", {}, "ARN"), el("dd", {}, t.TableArn),
   );
   if (t.TableStatus === "CREATING" || t.RestoreSummary?.RestoreInProgress) {
-    view(el("h1", {}, name), facts, creating(name, t, mine));
+    view(el("h1", {}, name), el("div", { class: "panel" }, facts), creating(name, t, mine));
     return;
   }
   const browser = itemBrowser(t, keyOf, indexes);
