@@ -106,6 +106,17 @@ async fn the_console_creates_a_table_and_edits_and_queries_its_items() {
     b.click_text("#tables tbody tr", "orders").await;
     b.wait_text("#view", "Activity").await;
 
+    // A global index added through the page, backfilled from the items.
+    b.fill("#gsi-name", "by-name").await;
+    b.fill("#gsi-pk", "name").await;
+    b.click("#gsi-add").await;
+    let indexes = b.wait_text("#index-list", "by-name").await;
+    assert!(indexes.contains("ACTIVE") && indexes.contains("name (HASH)"), "{indexes}");
+    let d = c.describe_table().table_name("orders").send().await.expect("describe");
+    let gsi = d.table().map(|t| t.global_secondary_indexes()).unwrap_or_default();
+    assert_eq!(gsi.first().and_then(|i| i.index_name()), Some("by-name"));
+    b.wait_text("#browse-index", "by-name").await;
+
     // A live stream record: followed from the shard's end, the write after
     // it arrives with its images side by side.
     b.click("#open-stream").await;

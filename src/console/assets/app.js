@@ -443,6 +443,7 @@ async function tableView(name) {
   }
   const browser = itemBrowser(t, keyOf, indexes);
   const backups = el("div", { class: "panel", id: "backups" }, el("h2", {}, "Backups"), el("p", { class: "muted" }, "Loading…"));
+  const indexPanel = indexesPanel(t, mine);
   const usage = el("div", { class: "panel", id: "usage" }, el("h2", {}, "Capacity and cost"), el("p", { class: "muted" }, "Loading…"));
   const activity = el("div", { class: "plots", id: "table-plots" });
   view(
@@ -451,6 +452,7 @@ async function tableView(name) {
       t.LatestStreamArn ? el("button", { id: "open-stream", class: "quiet", on: { click: () => (location.hash = `#/stream/${encodeURIComponent(name)}`) } }, "Stream records") : "",
       el("button", { id: "delete-table", class: "danger", on: { click: () => deleteTable(name) } }, "Delete table"))),
     browser,
+    indexPanel,
     el("div", { class: "panel" }, el("h2", {}, "Activity"), activity),
     usage,
     backups,
@@ -464,6 +466,75 @@ async function tableView(name) {
     ["Throttled requests", count("ThrottledRequests")],
   ], mine);
   usagePanel(usage, name, mine);
+}
+
+// A table's secondary indexes (status, keys, projection, items), a form
+// that adds a global index (its backfill followed until ACTIVE) and a
+// button that deletes one.
+function indexesPanel(t, mine) {
+  const name = t.TableName;
+  const gsis = t.GlobalSecondaryIndexes || [];
+  const lsis = t.LocalSecondaryIndexes || [];
+  const keys = (schema) => schema.map((k) => `${k.AttributeName} (${k.KeyType})`).join(", ");
+  const status = el("p", { class: "muted", id: "index-status" });
+  const update = async (change, attributes, doing) => {
+    const started = Date.now();
+    const tick = setInterval(() => (status.textContent = `${doing}… ${Math.round((Date.now() - started) / 1000)} s`), 250);
+    try {
+      await dynamo("UpdateTable", { TableName: name, ...(attributes ? { AttributeDefinitions: attributes } : {}), GlobalSecondaryIndexUpdates: [change] });
+      // DynamoDB backfills after answering: followed until every index is ACTIVE.
+      while (mine === navigation) {
+        const now = (await dynamo("DescribeTable", { TableName: name })).Table;
+        if ((now.GlobalSecondaryIndexes || []).every((i) => i.IndexStatus === "ACTIVE")) break;
+        await sleep(500);
+      }
+      clearInterval(tick);
+      if (mine === navigation) tableView(name);
+    } catch (e) {
+      clearInterval(tick);
+      status.replaceChildren(failure(e));
+    }
+  };
+  const type = () => el("select", {}, ["S", "N", "B"].map((v) => el("option", { value: v }, v)));
+  const [iname, pk, pkType, sk, skType] = [el("input", { id: "gsi-name" }), el("input", { id: "gsi-pk" }), type(), el("input", { id: "gsi-sk", placeholder: "optional" }), type()];
+  const add = () => {
+    const schema = [{ AttributeName: pk.value.trim(), KeyType: "HASH" }];
+    const defs = [{ AttributeName: pk.value.trim(), AttributeType: pkType.value }];
+    if (sk.value.trim()) {
+      schema.push({ AttributeName: sk.value.trim(), KeyType: "RANGE" });
+      defs.push({ AttributeName: sk.value.trim(), AttributeType: skType.value });
+    }
+    const have = t.AttributeDefinitions || [];
+    const attributes = [...have, ...defs.filter((d) => !have.some((h) => h.AttributeName === d.AttributeName))];
+    const create = { IndexName: iname.value.trim(), KeySchema: schema, Projection: { ProjectionType: "ALL" } };
+    if (t.ProvisionedThroughput?.ReadCapacityUnits && t.BillingModeSummary?.BillingMode !== "PAY_PER_REQUEST") {
+      create.ProvisionedThroughput = { ReadCapacityUnits: t.ProvisionedThroughput.ReadCapacityUnits, WriteCapacityUnits: t.ProvisionedThroughput.WriteCapacityUnits };
+    }
+    update({ Create: create }, attributes, `Adding ${create.IndexName}: backfilling it from the table's items`);
+  };
+  const rows = [...gsis.map((i) => ["global", i]), ...lsis.map((i) => ["local", i])];
+  return el("div", { class: "panel", id: "indexes" },
+    el("h2", {}, "Indexes"),
+    rows.length
+      ? el("div", { class: "scroll" }, el("table", { id: "index-list" },
+          el("thead", {}, el("tr", {}, ["Index", "Kind", "Keys", "Projection", "Status", "Items", ""].map((h) => el("th", {}, h)))),
+          el("tbody", {}, rows.map(([kind, i]) => el("tr", {},
+            el("td", {}, i.IndexName),
+            el("td", {}, kind),
+            el("td", {}, keys(i.KeySchema)),
+            el("td", {}, i.Projection?.ProjectionType || ""),
+            el("td", {}, `${i.IndexStatus || "ACTIVE"}${i.Backfilling ? " (backfilling)" : ""}`),
+            el("td", {}, i.ItemCount ?? ""),
+            el("td", {}, kind === "global" ? el("button", { class: "quiet danger index-delete", on: { click: () => {
+              if (confirm(`Delete index ${i.IndexName}?`)) update({ Delete: { IndexName: i.IndexName } }, null, `Deleting ${i.IndexName}`);
+            } } }, "Delete") : ""))))))
+      : el("p", { class: "muted" }, "No secondary indexes."),
+    el("div", { class: "row" },
+      el("label", {}, "New global index", iname),
+      el("label", {}, "Partition key", pk), el("label", {}, "Type", pkType),
+      el("label", {}, "Sort key", sk), el("label", {}, "Type", skType),
+      el("button", { id: "gsi-add", class: "quiet", on: { click: add } }, "Add index")),
+    status);
 }
 
 // A table being made (a restore, an import): how far its load has got,
