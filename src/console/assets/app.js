@@ -1314,17 +1314,37 @@ function mappingPanel(m, mine) {
   return panel;
 }
 
+// Destination items a failed-batch list looks through at most (a Scan in
+// the table's order, not by time), and the newest of them it shows.
+const FAILED_SCANNED = 5000;
+const FAILED_SHOWN = 50;
+
 // The batches mapping `m` gave up on, as its on-failure destination table
-// holds them, each linked to its item: a Scan of at most a hundred items
-// (in the table's order, not by time), the newest of them first.
+// holds them (a destination may serve several mappings), newest first,
+// each linked to its item.
 async function failedBatches(destination, m) {
   const dest = tableOfArn(destination);
   const t = (await dynamo("DescribeTable", { TableName: dest })).Table;
   const keys = t.KeySchema.map((k) => k.AttributeName);
-  const items = (await dynamo("Scan", { TableName: dest, Limit: 100 })).Items || [];
+  const items = [];
+  let scanned = 0;
+  let start;
+  do {
+    const page = await dynamo("Scan", {
+      TableName: dest,
+      Limit: 1000,
+      FilterExpression: "DDBStreamBatchInfo.streamArn = :arn",
+      ExpressionAttributeValues: { ":arn": { S: m.EventSourceArn } },
+      ...(start ? { ExclusiveStartKey: start } : {}),
+    });
+    items.push(...(page.Items || []));
+    scanned += page.ScannedCount || 0;
+    start = page.LastEvaluatedKey;
+  } while (start && scanned < FAILED_SCANNED);
   const mine = items.map((i) => ({ item: i, p: plainItem(i) }))
-    .filter(({ p }) => p.DDBStreamBatchInfo?.streamArn === m.EventSourceArn && String(p.requestContext?.functionArn || "").split(":")[6] === m.FunctionArn.split(":")[6])
-    .sort((a, b) => String(b.p.timestamp).localeCompare(String(a.p.timestamp)));
+    .filter(({ p }) => String(p.requestContext?.functionArn || "").split(":")[6] === m.FunctionArn.split(":")[6])
+    .sort((a, b) => String(b.p.timestamp).localeCompare(String(a.p.timestamp)))
+    .slice(0, FAILED_SHOWN);
   if (!mine.length) return [el("p", { class: "muted" }, `None in ${dest}.`)];
   return [el("table", { class: "failed" },
     el("thead", {}, el("tr", {}, ["Time", "Condition", "Shard", "Sequence numbers", "Records", ""].map((h) => el("th", {}, h)))),
