@@ -498,6 +498,7 @@ async fn gsi_is_sparse_maintained_and_backfilled() {
         .send()
         .await
         .unwrap();
+    common::wait_index_active(c, "gtab", "by-color").await;
     let q = |color: &'static str| {
         c.query()
             .table_name("gtab")

@@ -1088,6 +1088,7 @@ async fn an_added_index_skips_items_it_cannot_key() {
         .send()
         .await
         .expect("add the index");
+    common::wait_index_active(c, "backfill", "by-g").await;
     let scanned = c.scan().table_name("backfill").index_name("by-g").send().await.expect("scan the index");
     let keys: Vec<&AttributeValue> = scanned.items().iter().filter_map(|i| i.get("pk")).collect();
     assert_eq!(keys, vec![&s("fine")]);
@@ -1719,6 +1720,7 @@ async fn multi_attribute_index_keys() {
         .send()
         .await
         .expect("add a multi-attribute index");
+    common::wait_index_active(c, "multi", "by-h-a").await;
     for (pk, rank) in [("p1", 10), ("p2", 9), ("p3", 100)] {
         c.update_item()
             .table_name("multi")
@@ -1936,4 +1938,97 @@ async fn value_layers_and_request_members_are_worded_as_dynamodb() {
     )
     .await;
     assert_eq!(ok.status, 200, "{}", ok.json());
+}
+
+/// An index UpdateTable adds is `CREATING` with `Backfilling` while it is
+/// filled from the table's items, and reading it meanwhile is refused as
+/// DynamoDB refuses it; then it is `ACTIVE` (`Backfilling` false) and holds
+/// every item. An index made with its table shows no `Backfilling`.
+#[tokio::test]
+async fn an_added_index_is_creating_and_unreadable_while_it_fills() {
+    use aws_sdk_dynamodb::types::{
+        CreateGlobalSecondaryIndexAction, GlobalSecondaryIndexUpdate, IndexStatus, PutRequest, WriteRequest,
+    };
+    let h = harness().await;
+    let c = &h.client;
+    create_table(c, "filling", None).await;
+    const ITEMS: usize = 20_000;
+    for chunk in (0..ITEMS).collect::<Vec<_>>().chunks(25) {
+        let writes: Vec<WriteRequest> = chunk
+            .iter()
+            .map(|i| {
+                let put = PutRequest::builder()
+                    .item("pk", s(&format!("k{i}")))
+                    .item("g", s(&format!("g{}", i % 7)))
+                    .build()
+                    .expect("put");
+                WriteRequest::builder().put_request(put).build()
+            })
+            .collect();
+        c.batch_write_item().request_items("filling", writes).send().await.expect("load");
+    }
+    let out = c
+        .update_table()
+        .table_name("filling")
+        .attribute_definitions(attr_def("g", ScalarAttributeType::S))
+        .global_secondary_index_updates(
+            GlobalSecondaryIndexUpdate::builder()
+                .create(
+                    CreateGlobalSecondaryIndexAction::builder()
+                        .index_name("by-g")
+                        .key_schema(key_elem("g", KeyType::Hash))
+                        .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+                        .build()
+                        .expect("the index"),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("add the index");
+    let gsi = &out.table_description().expect("a description").global_secondary_indexes()[0];
+    assert_eq!(gsi.index_status(), Some(&IndexStatus::Creating), "{gsi:?}");
+    assert_eq!(gsi.backfilling(), Some(true), "{gsi:?}");
+    let query = || {
+        c.query()
+            .table_name("filling")
+            .index_name("by-g")
+            .key_condition_expression("g = :g")
+            .expression_attribute_values(":g", s("g3"))
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .send()
+    };
+    let err = query().await.expect_err("a backfilling index is not read");
+    assert_eq!(code(&err), "ValidationException");
+    assert_eq!(
+        err.as_service_error().and_then(|e| e.meta().message()),
+        Some("Cannot read from backfilling global secondary index: by-g")
+    );
+    common::wait_index_active(c, "filling", "by-g").await;
+    let d = c.describe_table().table_name("filling").send().await.expect("describe");
+    let gsi = &d.table().expect("a table").global_secondary_indexes()[0];
+    assert_eq!(gsi.backfilling(), Some(false), "{gsi:?}");
+    let want = (0..ITEMS).filter(|i| i % 7 == 3).count() as i32;
+    assert_eq!(query().await.expect("read the index").count, want);
+    // Made with its table: ACTIVE at once, no Backfilling member.
+    c.create_table()
+        .table_name("with-index")
+        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
+        .attribute_definitions(attr_def("g", ScalarAttributeType::S))
+        .key_schema(key_elem("pk", KeyType::Hash))
+        .global_secondary_indexes(
+            aws_sdk_dynamodb::types::GlobalSecondaryIndex::builder()
+                .index_name("by-g")
+                .key_schema(key_elem("g", KeyType::Hash))
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()
+                .expect("the index"),
+        )
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("create");
+    let d = c.describe_table().table_name("with-index").send().await.expect("describe");
+    let gsi = &d.table().expect("a table").global_secondary_indexes()[0];
+    assert_eq!((gsi.index_status(), gsi.backfilling()), (Some(&IndexStatus::Active), None));
 }

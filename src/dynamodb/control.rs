@@ -110,7 +110,13 @@ impl App {
             o.insert("ItemCount".into(), json!(count));
             o.insert("IndexArn".into(), json!(format!("{arn}/index/{}", i.name)));
             if i.kind == IndexKind::Global {
-                o.insert("IndexStatus".into(), json!("ACTIVE"));
+                // One UpdateTable added is `CREATING` while it is filled,
+                // and says whether it is (one made with its table never does).
+                let filling = i.backfill == Some(true);
+                o.insert("IndexStatus".into(), json!(if filling { "CREATING" } else { "ACTIVE" }));
+                if let Some(b) = i.backfill {
+                    o.insert("Backfilling".into(), json!(b));
+                }
                 o.insert(
                     "ProvisionedThroughput".into(),
                     throughput_json(i.throughput, def.settings.throughput_changes.get(&i.name)),

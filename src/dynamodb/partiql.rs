@@ -281,6 +281,9 @@ impl SelectRead<'_> {
             ),
             None => None,
         };
+        if let Some(i) = index {
+            super::read::readable(i)?;
+        }
         if self.consistent && index.is_some_and(|i| i.kind == IndexKind::Global) {
             return Err(ApiError::validation("Strongly consistent read is not supported on Global Secondary Indexes"));
         }

@@ -37,11 +37,24 @@ struct ReadRequest<'t> {
 
 fn index_of<'t>(table: &'t TableHandle, r: &Req<'_>) -> ApiResult<Option<&'t IndexDef>> {
     let Some(name) = r.str_opt("IndexName")? else { return Ok(None) };
-    table
+    let index = table
         .def
         .index(name)
-        .map(Some)
-        .ok_or_else(|| ApiError::validation(format!("The table does not have the specified index: {name}")))
+        .ok_or_else(|| ApiError::validation(format!("The table does not have the specified index: {name}")))?;
+    readable(index)?;
+    Ok(Some(index))
+}
+
+/// An index UpdateTable added cannot be read until it is filled, as in
+/// DynamoDB.
+pub(crate) fn readable(index: &IndexDef) -> ApiResult<()> {
+    if index.backfill == Some(true) {
+        return Err(ApiError::validation(format!(
+            "Cannot read from backfilling global secondary index: {}",
+            index.name
+        )));
+    }
+    Ok(())
 }
 
 fn parse_common<'t>(

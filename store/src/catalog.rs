@@ -42,6 +42,26 @@ pub struct CreateTableInput {
     pub settings: crate::table::TableSettings,
 }
 
+#[cfg(test)]
+impl CreateTableInput {
+    /// An on-demand table keyed by `pk` of type `ty` alone, for tests.
+    pub(crate) fn for_test(name: &str, pk: &str, ty: AttrType) -> Self {
+        CreateTableInput {
+            name: name.into(),
+            key_schema: vec![(pk.into(), KeyType::Hash)],
+            attribute_definitions: vec![(pk.into(), ty)],
+            billing_mode: BillingMode::PayPerRequest,
+            throughput: None,
+            indexes: Vec::new(),
+            stream: None,
+            tags: BTreeMap::new(),
+            deletion_protection: false,
+            table_class: None,
+            settings: Default::default(),
+        }
+    }
+}
+
 /// Resolves a key schema against attribute definitions. `index` names the
 /// index whose key it is, and says whether it is a global one: only a
 /// global secondary index's key may have several attributes in a role.
@@ -227,6 +247,7 @@ pub(crate) fn resolve_index(
         key_schema,
         projection: input.projection.clone(),
         throughput: input.throughput,
+        backfill: None,
     })
 }
 

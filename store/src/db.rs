@@ -599,6 +599,7 @@ impl Store {
         store.start_maintenance();
         store.recover_backups()?;
         store.resume_restores();
+        store.resume_backfills();
         store.resume_pitr();
         Ok(store)
     }
@@ -1059,7 +1060,9 @@ impl Store {
         let new =
             Arc::new(TableHandle { def, items: old.items.clone(), index: old.index.clone(), stats: old.stats.clone() });
         // Backfill indexes that are new, drop entries of removed ones.
-        let added: Vec<_> = new.def.indexes.iter().filter(|i| old.def.index(&i.name).is_none()).collect();
+        // (One filled in the background, `backfill.rs`, is not filled here.)
+        let added: Vec<_> =
+            new.def.indexes.iter().filter(|i| old.def.index(&i.name).is_none() && i.backfill != Some(true)).collect();
         let removed: Vec<_> = old.def.indexes.iter().filter(|i| new.def.index(&i.name).is_none()).collect();
         for idx in &removed {
             let mut batch = self.inner.db.batch();
@@ -1480,14 +1483,16 @@ impl Store {
         })
     }
 
-    /// Adds a global secondary index and backfills it from existing items.
+    /// Adds a global secondary index, `CREATING` while a background thread
+    /// fills it from the table's items (`backfill.rs`).
     pub fn add_index(
         &self,
         name: &str,
         input: IndexInput,
         defs: Vec<(String, crate::value::AttrType)>,
     ) -> Result<Arc<TableHandle>> {
-        self.alter_table(name, |def| {
+        let index = input.name.clone();
+        let handle = self.alter_table(name, |def| {
             if def.index(&input.name).is_some() {
                 return Err(StoreError::validation("Attempting to create an index which already exists"));
             }
@@ -1521,9 +1526,11 @@ impl Store {
                     def.attribute_definitions.push(crate::table::KeyAttr { name: n.clone(), ty: *t });
                 }
             }
-            def.indexes.push(idx);
+            def.indexes.push(crate::table::IndexDef { backfill: Some(true), ..idx });
             Ok(())
-        })
+        })?;
+        self.spawn_backfill(name, &index);
+        Ok(handle)
     }
 
     /// Removes a global secondary index and its entries.

@@ -602,8 +602,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::catalog::{CreateTableInput, KeyType};
-    use crate::table::BillingMode;
+    use crate::catalog::CreateTableInput;
     use crate::value::{AttrType, Value};
     use crate::{Decision, StoreConfig, WriteOp};
 
@@ -641,21 +640,7 @@ mod tests {
     #[test]
     fn the_history_gives_states_and_changes_between_moments() {
         let store = Store::open(StoreConfig::default()).expect("open");
-        let t = store
-            .create_table(CreateTableInput {
-                name: "tab".into(),
-                key_schema: vec![("pk".into(), KeyType::Hash)],
-                attribute_definitions: vec![("pk".into(), AttrType::S)],
-                billing_mode: BillingMode::PayPerRequest,
-                throughput: None,
-                indexes: Vec::new(),
-                stream: None,
-                tags: BTreeMap::new(),
-                deletion_protection: false,
-                table_class: None,
-                settings: Default::default(),
-            })
-            .expect("create");
+        let t = store.create_table(CreateTableInput::for_test("tab", "pk", AttrType::S)).expect("create");
         let id = t.def.id;
         put(&store, item("before", 1));
         store.set_pitr("tab", Some(1)).expect("enable");

@@ -2,6 +2,7 @@
 //! expressions, indexes, transactions, change streams and TTL. It knows
 //! nothing of HTTP or wasm.
 
+pub mod backfill;
 pub mod backup;
 pub mod catalog;
 pub mod cipher;

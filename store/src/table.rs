@@ -124,6 +124,12 @@ pub struct IndexDef {
     pub key_schema: KeySchema,
     pub projection: Projection,
     pub throughput: Option<Throughput>,
+    /// A global index UpdateTable added: `Some(true)` while it is being
+    /// filled from the table's items (`CREATING`, unreadable), then
+    /// `Some(false)`; `None` for one made with its table (DynamoDB shows
+    /// `Backfilling` only for the former). See `backfill.rs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfill: Option<bool>,
 }
 
 impl IndexDef {

@@ -196,3 +196,24 @@ print(json.dumps(out))
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("samples")
 }
+
+/// Waits until index `index` of `table` is `ACTIVE` (an index UpdateTable
+/// adds is `CREATING` while it is filled, as in DynamoDB).
+pub async fn wait_index_active(c: &Client, table: &str, index: &str) {
+    let started = std::time::Instant::now();
+    loop {
+        let d = c.describe_table().table_name(table).send().await.expect("describe the table");
+        let status = d
+            .table()
+            .map(|t| t.global_secondary_indexes())
+            .unwrap_or_default()
+            .iter()
+            .find(|i| i.index_name() == Some(index))
+            .and_then(|i| i.index_status().cloned());
+        if status == Some(aws_sdk_dynamodb::types::IndexStatus::Active) {
+            return;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "{index} never became ACTIVE ({status:?})");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,198 @@
+//! Online index creation, as DynamoDB's: `add_index` puts a global index in
+//! the table's definition as `CREATING` with `Backfilling` and returns at
+//! once; a background thread then fills it from the table's items and marks
+//! it `ACTIVE` (its `backfill` goes from `Some(true)` to `Some(false)`).
+//!
+//! The index is in the definition from the start, so every write maintains
+//! it as it maintains the others. The thread reads the items' keys without
+//! a lock and fills the index a chunk of [`BACKFILL_CHUNK`] keys at a time
+//! under the store's write lock, reading each item as it is then: a write
+//! before the chunk is seen by it, a write after it maintains the entry, so
+//! no entry is ever stale. Writers wait at most one chunk, never the whole
+//! backfill. An index deleted meanwhile stops the thread; a restart starts
+//! the backfill again from the first item (its entries are rewritten to
+//! what they already are).
+
+use std::ops::Bound;
+
+use crate::cipher::{open_in, seal_in};
+use crate::db::{Store, lock_pub as lock};
+use crate::error::Result;
+use crate::key::index_key;
+use crate::stream::decode_stored;
+use crate::value::encode_item;
+
+/// Items filled per turn of the write lock: about a millisecond of work, so
+/// a write waits at most that long for the backfill.
+pub const BACKFILL_CHUNK: usize = 1_000;
+
+impl Store {
+    /// Starts filling index `index` of `table` in the background.
+    pub(crate) fn spawn_backfill(&self, table: &str, index: &str) {
+        let weak = self.downgrade();
+        let (table, index) = (table.to_string(), index.to_string());
+        let spawned = std::thread::Builder::new().name("tidepool-backfill".into()).spawn(move || {
+            crate::db::lower_this_thread();
+            let Some(store) = Store::from_weak(&weak) else { return };
+            let _holding = store.hold();
+            match store.backfill(&table, &index) {
+                Ok(true) => tracing::info!(table, index, "index backfilled"),
+                Ok(false) => {}
+                // The index stays `CREATING` until the next open resumes it.
+                Err(e) => tracing::error!(table, index, error = %e, "index backfill failed"),
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "could not start an index backfill thread; it starts at the next open");
+        }
+    }
+
+    /// At open: starts again every backfill a stop interrupted.
+    pub(crate) fn resume_backfills(&self) {
+        for t in self.all_tables() {
+            for idx in t.def.indexes.iter().filter(|i| i.backfill == Some(true)) {
+                tracing::info!(table = %t.def.name, index = %idx.name, "resuming an index backfill");
+                self.spawn_backfill(&t.def.name, &idx.name);
+            }
+        }
+    }
+
+    /// Fills index `index` of `table`, then marks it filled. `Ok(false)`
+    /// when it stopped first: the store closing (it resumes at the next
+    /// open), or the index or its table gone.
+    fn backfill(&self, table: &str, index: &str) -> Result<bool> {
+        let Ok(handle) = self.table(table) else { return Ok(false) };
+        let Some(id) = handle.def.index(index).filter(|i| i.backfill == Some(true)).map(|i| i.id) else {
+            return Ok(false);
+        };
+        let cipher = self.inner().cipher.as_ref();
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            if self.closing() {
+                return Ok(false);
+            }
+            let start = match &after {
+                Some(k) => Bound::Excluded(k.clone()),
+                None => Bound::Unbounded,
+            };
+            let mut keys = Vec::with_capacity(BACKFILL_CHUNK);
+            for kv in handle.items.range::<Vec<u8>, _>((start, Bound::Unbounded)).take(BACKFILL_CHUNK) {
+                keys.push(kv.key()?.to_vec());
+            }
+            {
+                let _guard = lock(&self.inner().write);
+                // The table and index as they are now: a delete or a
+                // re-creation under the same name stops the backfill.
+                let Ok(now) = self.table(table) else { return Ok(false) };
+                let Some(idx) = now.def.index(index).filter(|i| i.id == id && i.backfill == Some(true)) else {
+                    return Ok(false);
+                };
+                if now.def.id != handle.def.id {
+                    return Ok(false);
+                }
+                let mut batch = self.inner().db.batch();
+                for k in &keys {
+                    let Some(v) = now.items.get(k)? else { continue };
+                    let item = decode_stored(&open_in(cipher, &now.items, k, v)?)?;
+                    if let Some(ik) = index_key(idx, &now.def.key_schema, &item) {
+                        let value = encode_item(&idx.project(&item, &now.def.key_schema));
+                        batch.insert(&now.index, ik.clone(), seal_in(cipher, &now.index, &ik, value.into()));
+                    }
+                }
+                let r = batch.commit();
+                self.poison_on_err(r)?;
+            }
+            self.seal_full_memtables();
+            if keys.len() < BACKFILL_CHUNK {
+                break;
+            }
+            after = keys.pop();
+        }
+        let mut done = false;
+        self.alter_table(table, |def| {
+            if let Some(i) = def.indexes.iter_mut().find(|i| i.name == index && i.id == id) {
+                i.backfill = Some(false);
+                done = true;
+            }
+            Ok(())
+        })?;
+        Ok(done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use crate::catalog::{CreateTableInput, IndexInput, KeyType};
+    use crate::table::{IndexKind, Projection};
+    use crate::value::{AttrType, Item, Value};
+    use crate::{Decision, Store, StoreConfig, WriteOp};
+
+    fn item(pk: u64, g: u64) -> Item {
+        BTreeMap::from([
+            ("pk".to_string(), Value::N(pk.to_string().parse().unwrap())),
+            ("g".to_string(), Value::N(g.to_string().parse().unwrap())),
+        ])
+    }
+
+    fn write(store: &Store, pk: u64, new: Option<Item>) {
+        let key: Item = BTreeMap::from([("pk".to_string(), Value::N(pk.to_string().parse().unwrap()))]);
+        let decide = move |_: Option<&Item>| Ok(new.map_or(Decision::Delete, Decision::Put));
+        let op = WriteOp { table: "backfilled".into(), key, decide: Box::new(decide) };
+        store.write_many(vec![op], false).expect("write");
+    }
+
+    /// The index is filled in the background; writes during it (changes,
+    /// deletes) leave it holding exactly the table's items.
+    #[test]
+    fn an_index_is_filled_in_the_background_and_kept_right_under_writes() {
+        let store = Store::open(StoreConfig::default()).expect("open");
+        store.create_table(CreateTableInput::for_test("backfilled", "pk", AttrType::N)).expect("create");
+        let n = 5 * super::BACKFILL_CHUNK as u64 + 7;
+        for i in 0..n {
+            write(&store, i, Some(item(i, i % 10)));
+        }
+        let input = IndexInput {
+            name: "by-g".into(),
+            kind: IndexKind::Global,
+            key_schema: vec![("g".into(), KeyType::Hash)],
+            projection: Projection::All,
+            throughput: None,
+        };
+        store.add_index("backfilled", input, vec![("g".into(), AttrType::N)]).expect("add the index");
+        assert_eq!(
+            store.table("backfilled").unwrap().def.index("by-g").unwrap().backfill,
+            Some(true),
+            "it answers first"
+        );
+        for i in 0..n / 2 {
+            write(&store, i, Some(item(i, 100 + i % 3)));
+        }
+        for i in n / 2..n / 2 + 50 {
+            write(&store, i, None);
+        }
+        let started = std::time::Instant::now();
+        while store.table("backfilled").unwrap().def.index("by-g").unwrap().backfill != Some(false) {
+            assert!(started.elapsed() < std::time::Duration::from_secs(60), "the backfill finished");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let t = store.table("backfilled").unwrap();
+        let idx = t.def.index("by-g").unwrap();
+        let mut want: Vec<Vec<u8>> = t
+            .items
+            .iter()
+            .map(|kv| {
+                let (_, v) = kv.into_inner().unwrap();
+                let item = crate::stream::decode_stored(&v).unwrap();
+                crate::key::index_key(idx, &t.def.key_schema, &item).unwrap()
+            })
+            .collect();
+        want.sort();
+        let mut have: Vec<Vec<u8>> =
+            t.index.prefix(idx.id.to_be_bytes()).map(|kv| kv.key().unwrap().to_vec()).collect();
+        have.sort();
+        assert_eq!(have.len() as u64, n - 50);
+        assert_eq!(have, want);
+    }
+}
