@@ -31,8 +31,9 @@ impl Store {
     pub(crate) fn spawn_backfill(&self, table: &str, index: &str) {
         let weak = self.downgrade();
         let (table, index) = (table.to_string(), index.to_string());
+        // At normal priority: it holds the write lock a chunk at a time, and
+        // a lowered holder would keep writers waiting longer.
         let spawned = std::thread::Builder::new().name("tidepool-backfill".into()).spawn(move || {
-            crate::db::lower_this_thread();
             let Some(store) = Store::from_weak(&weak) else { return };
             let _holding = store.hold();
             match store.backfill(&table, &index) {
@@ -81,6 +82,8 @@ impl Store {
             }
             {
                 let _guard = lock(&self.inner().write);
+                // Nothing is written after a failed fsync, until a reopen.
+                self.check_writable()?;
                 // The table and index as they are now: a delete or a
                 // re-creation under the same name stops the backfill.
                 let Ok(now) = self.table(table) else { return Ok(false) };
@@ -103,20 +106,32 @@ impl Store {
                 self.poison_on_err(r)?;
             }
             self.seal_full_memtables();
+            // A bulk writer: sealed memtables are flushed before more.
+            self.wait_for_flushes();
             if keys.len() < BACKFILL_CHUNK {
                 break;
             }
             after = keys.pop();
         }
+        // Marked filled only on this table (not one made since under its
+        // name, whose index may have the same id).
+        let table_id = handle.def.id;
         let mut done = false;
-        self.alter_table(table, |def| {
+        let marked = self.alter_table(table, |def| {
+            if def.id != table_id {
+                return Ok(());
+            }
             if let Some(i) = def.indexes.iter_mut().find(|i| i.name == index && i.id == id) {
                 i.backfill = Some(false);
                 done = true;
             }
             Ok(())
-        })?;
-        Ok(done)
+        });
+        match marked {
+            Ok(_) => Ok(done),
+            Err(crate::error::StoreError::ResourceNotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 }
 
