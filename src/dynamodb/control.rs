@@ -579,10 +579,15 @@ fn refuse_combined_changes(r: &Req<'_>) -> ApiResult<()> {
             named.push(name);
         }
     }
-    let index_created_or_deleted = r
-        .get("GlobalSecondaryIndexUpdates")
-        .and_then(Json::as_array)
-        .is_some_and(|l| l.iter().any(|u| u.get("Create").is_some() || u.get("Delete").is_some()));
+    let online = updates.iter().filter(|u| u.get("Create").is_some() || u.get("Delete").is_some()).count();
+    if online > 1 {
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "LimitExceededException",
+            "Subscriber limit exceeded: Only 1 online index can be created or deleted simultaneously per table",
+        ));
+    }
+    let index_created_or_deleted = online > 0;
     if has("StreamSpecification") && has("ProvisionedThroughput") {
         return refuse("You cannot modify stream status while updating table IOPS");
     }

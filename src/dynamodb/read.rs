@@ -368,3 +368,83 @@ pub(crate) fn fetch_units(fetched: &[usize], consistent: bool) -> f64 {
     // A fold from +0: an empty f64 `sum()` is -0, which JSON would show.
     fetched.iter().fold(0.0, |total, size| total + read_units(*size, consistent))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value as Json, json};
+    use tidepool_store::table::{IndexDef, IndexKind, KeyAttr, KeySchema, Projection};
+    use tidepool_store::value::AttrType;
+
+    use crate::dynamodb::request::Req;
+    use crate::dynamodb::testing::{app, call};
+
+    /// An index still being filled (its thread not run here) is refused to
+    /// Query, Scan and PartiQL, and so is creating another meanwhile.
+    #[test]
+    fn a_backfilling_index_is_unreadable_and_blocks_another() {
+        let app = app();
+        call(
+            &app,
+            "CreateTable",
+            json!({
+                "TableName": "filling",
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                "BillingMode": "PAY_PER_REQUEST",
+            }),
+        );
+        app.store
+            .alter_table("filling", |def| {
+                let id = def.next_index_id;
+                def.next_index_id += 1;
+                def.indexes.push(IndexDef {
+                    name: "by-g".into(),
+                    id,
+                    kind: IndexKind::Global,
+                    key_schema: KeySchema {
+                        hash: KeyAttr { name: "g".into(), ty: AttrType::S },
+                        range: None,
+                        more_hash: Vec::new(),
+                        more_range: Vec::new(),
+                    },
+                    projection: Projection::All,
+                    throughput: None,
+                    backfill: Some(true),
+                });
+                Ok(())
+            })
+            .expect("an index being filled");
+        let run = |op: &str, body: Json| {
+            let Json::Object(map) = body else { panic!("an object") };
+            crate::dynamodb::dispatch(&app, op, Req(&map), "localhost").map(|_| ()).map_err(|e| (e.kind, e.message))
+        };
+        let refused = "Cannot read from backfilling global secondary index: by-g".to_string();
+        let query = json!({"TableName": "filling", "IndexName": "by-g", "KeyConditionExpression": "g = :g",
+            "ExpressionAttributeValues": {":g": {"S": "x"}}});
+        for (op, body) in [
+            ("Query", query),
+            ("Scan", json!({"TableName": "filling", "IndexName": "by-g"})),
+            ("ExecuteStatement", json!({"Statement": "SELECT * FROM \"filling\".\"by-g\""})),
+        ] {
+            let (kind, message) = run(op, body).expect_err(op);
+            assert!(kind.ends_with("ValidationException"), "{op}: {kind}");
+            assert_eq!(message, refused, "{op}");
+        }
+        let create = json!({"TableName": "filling",
+            "AttributeDefinitions": [{"AttributeName": "h", "AttributeType": "S"}],
+            "GlobalSecondaryIndexUpdates": [{"Create": {"IndexName": "by-h",
+                "KeySchema": [{"AttributeName": "h", "KeyType": "HASH"}], "Projection": {"ProjectionType": "ALL"}}}]});
+        let (kind, message) = run("UpdateTable", create).expect_err("a second index while one fills");
+        assert!(kind.ends_with("LimitExceededException"), "{kind}");
+        assert_eq!(
+            message,
+            "Subscriber limit exceeded: Only 1 online index can be created or deleted simultaneously per table"
+        );
+        // The index being filled itself may be deleted.
+        run(
+            "UpdateTable",
+            json!({"TableName": "filling", "GlobalSecondaryIndexUpdates": [{"Delete": {"IndexName": "by-g"}}]}),
+        )
+        .expect("delete the index being filled");
+    }
+}

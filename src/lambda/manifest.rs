@@ -456,6 +456,29 @@ fn seed_table(app: &App, t: &TableDecl, items: &[Json]) -> Result<(), LambdaErro
 /// Adds the declared global indexes an existing table lacks; an index
 /// that exists with other keys, or a local index the table lacks (those
 /// are made with the table only), is drift.
+/// How long a deploy waits for an index it added to be filled before it
+/// adds the next on the same table.
+const MAX_BACKFILL_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Waits until no index of `table` is being filled.
+fn wait_for_backfills(app: &App, table: &str) -> Result<(), LambdaError> {
+    let started = std::time::Instant::now();
+    loop {
+        let filling =
+            app.store.table(table).map(|t| t.def.indexes.iter().any(|i| i.backfill == Some(true))).unwrap_or(false);
+        if !filling {
+            return Ok(());
+        }
+        if started.elapsed() > MAX_BACKFILL_WAIT {
+            return Err(LambdaError::new(
+                "TooManyRequestsException",
+                format!("table {table}: an index is still being filled; deploy again once it is ACTIVE"),
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 fn sync_indexes(
     app: &App,
     t: &TableDecl,
@@ -530,6 +553,9 @@ fn sync_indexes(
             }
             None => {
                 if !dry {
+                    // One index is filled at a time per table (DynamoDB's
+                    // limit): the one made before this one first.
+                    wait_for_backfills(app, &t.name)?;
                     let update = json!({
                         "TableName": t.name,
                         "AttributeDefinitions": defs,

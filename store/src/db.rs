@@ -1493,6 +1493,9 @@ impl Store {
     ) -> Result<Arc<TableHandle>> {
         let index = input.name.clone();
         let handle = self.alter_table(name, |def| {
+            if def.indexes.iter().any(|i| i.backfill == Some(true)) {
+                return Err(one_online_index());
+            }
             if def.index(&input.name).is_some() {
                 return Err(StoreError::validation("Attempting to create an index which already exists"));
             }
@@ -1536,6 +1539,10 @@ impl Store {
     /// Removes a global secondary index and its entries.
     pub fn remove_index(&self, name: &str, index: &str) -> Result<Arc<TableHandle>> {
         self.alter_table(name, |def| {
+            // The index being filled may go; nothing else meanwhile.
+            if def.indexes.iter().any(|i| i.backfill == Some(true) && i.name != index) {
+                return Err(one_online_index());
+            }
             match def.indexes.iter().find(|i| i.name == index) {
                 None => {
                     return Err(StoreError::ResourceNotFound(format!(
@@ -1887,6 +1894,14 @@ pub fn format_timestamp_millis(ms: u64) -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}", rem / 3600, (rem % 3600) / 60, rem % 60, ms % 1000)
+}
+
+/// DynamoDB's refusal of an index created or deleted while another is
+/// being created on the same table.
+pub(crate) fn one_online_index() -> StoreError {
+    StoreError::LimitExceeded(
+        "Subscriber limit exceeded: Only 1 online index can be created or deleted simultaneously per table".into(),
+    )
 }
 
 #[cfg(test)]
