@@ -1989,6 +1989,7 @@ async fn an_added_index_is_creating_and_unreadable_while_it_fills() {
     let gsi = &out.table_description().expect("a description").global_secondary_indexes()[0];
     assert_eq!(gsi.index_status(), Some(&IndexStatus::Creating), "{gsi:?}");
     assert_eq!(gsi.backfilling(), Some(true), "{gsi:?}");
+    assert_eq!((gsi.item_count(), gsi.index_size_bytes()), (Some(0), Some(0)), "nothing counted while it fills");
     // One index is created or deleted at a time per table.
     let another = |name: &str| {
         GlobalSecondaryIndexUpdate::builder()

@@ -101,7 +101,9 @@ impl App {
             );
         }
         let index_json = |i: &IndexDef| {
-            let (count, bytes) = self.index_counts(t, i);
+            // An index being filled counts nothing yet, as DynamoDB shows it
+            // (and no partial count is walked and kept for later).
+            let (count, bytes) = if i.backfill == Some(true) { (0, 0) } else { self.index_counts(t, i) };
             let mut o = Map::new();
             o.insert("IndexName".into(), json!(i.name));
             o.insert("KeySchema".into(), key_schema_json(&i.key_schema));
