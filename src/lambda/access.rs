@@ -75,17 +75,7 @@ fn deployed_roles(body: &[u8]) -> Vec<String> {
         return Vec::new();
     };
     let Ok(m) = super::manifest::Manifest::parse(&text) else { return Vec::new() };
-    m.functions
-        .iter()
-        .filter_map(|f| f.role.as_deref())
-        .map(|r| {
-            if r.starts_with("arn:") {
-                r.to_string()
-            } else {
-                format!("arn:aws:iam::{}:role/{r}", crate::dynamodb::ACCOUNT_ID)
-            }
-        })
-        .collect()
+    m.functions.iter().filter_map(|f| f.role.as_deref()).map(super::manifest::role_arn).collect()
 }
 
 /// The check a Lambda or `/tidepool` request at `path` with `method` needs;

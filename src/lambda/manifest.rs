@@ -456,6 +456,16 @@ fn seed_table(app: &App, t: &TableDecl, items: &[Json]) -> Result<(), LambdaErro
 /// Adds the declared global indexes an existing table lacks; an index
 /// that exists with other keys, or a local index the table lacks (those
 /// are made with the table only), is drift.
+/// A manifest function's role: an ARN as given, or a role name in this
+/// account.
+pub(crate) fn role_arn(role: &str) -> String {
+    if role.starts_with("arn:") {
+        role.to_string()
+    } else {
+        format!("arn:aws:iam::{}:role/{role}", crate::dynamodb::ACCOUNT_ID)
+    }
+}
+
 /// How long a deploy waits for an index it added to be filled before it
 /// adds the next on the same table.
 const MAX_BACKFILL_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
@@ -763,11 +773,7 @@ fn run(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle, dry: bool) -
         want.reserved_concurrency = f.reserved_concurrency;
         want.description = f.description.clone().unwrap_or_default();
         if let Some(role) = &f.role {
-            want.role = if role.starts_with("arn:") {
-                role.clone()
-            } else {
-                format!("arn:aws:iam::{}:role/{role}", crate::dynamodb::ACCOUNT_ID)
-            };
+            want.role = role_arn(role);
         }
         match lambda.registry.get(&f.name) {
             Err(RegistryError::Conflict(message)) if lambda.registry.is_pending(&f.name) => {

@@ -278,10 +278,6 @@ fn mapping_reading(m: &tidepool_runtime::esm::MappingMetrics) -> Vec<f64> {
     ]
 }
 
-fn now_secs() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
-}
-
 /// Samples every [`SAMPLE_PERIOD`] while the server runs.
 pub async fn run(app: std::sync::Weak<App>) {
     let mut tick = tokio::time::interval(SAMPLE_PERIOD);
@@ -291,7 +287,7 @@ pub async fn run(app: std::sync::Weak<App>) {
         tick.tick().await;
         let Some(app) = app.upgrade() else { return };
         let readings = read_all(&app);
-        app.metrics.history.record(now_secs(), readings);
+        app.metrics.history.record(crate::cost::now_secs(), readings);
     }
 }
 
@@ -316,7 +312,7 @@ pub async fn serve(
         );
     };
     let live = read(&app, key);
-    match app.metrics.history.to_json(key, live, now_secs()) {
+    match app.metrics.history.to_json(key, live, crate::cost::now_secs()) {
         Some(j) => axum::Json(j).into_response(),
         None => {
             let what = match key.0 {
