@@ -106,7 +106,16 @@ enabled = false
     assert!(!inputs.is_empty() && inputs.iter().all(|i| i == r#"{"hello":"world"}"#), "{inputs:?}");
 
     let lambda = server.app.lambda.get().unwrap();
-    let (def, status) = lambda.schedules.get("every-second").unwrap();
+    // The handler's write lands before the scheduler counts its success, so
+    // the count may trail the items briefly.
+    let start = Instant::now();
+    let (def, status) = loop {
+        let (def, status) = lambda.schedules.get("every-second").unwrap();
+        if status.succeeded >= 3 || start.elapsed() > Duration::from_secs(30) {
+            break (def, status);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(def.function, "tick");
     assert!(status.succeeded >= 3 && status.failed == 0, "{status:?}");
     let last = status.last_fire_ms.expect("a persisted last fire");
@@ -124,7 +133,14 @@ enabled = false
     assert_eq!(lambda.schedules.list().len(), 3);
     let items = wait_for(&c, |items| scheduled(items).len() >= before + 2).await;
     assert!(scheduled(&items).len() >= before + 2);
-    let status = lambda.schedules.get("every-second").unwrap().1;
+    let start = Instant::now();
+    let status = loop {
+        let status = lambda.schedules.get("every-second").unwrap().1;
+        if status.last_fire_ms.is_some_and(|l| l > last) || start.elapsed() > Duration::from_secs(30) {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert!(status.last_fire_ms.is_some_and(|l| l > last), "{status:?} after {last}");
 
     // Deleting a schedule stops it.
