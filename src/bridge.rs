@@ -115,7 +115,7 @@ fn run_parsed(app: &Weak<App>, operation: &str, json: &Json, origin: &Invocation
     if origin.function_name != REPLAY {
         authorize_role(&app, operation, map, origin)?;
     }
-    let depth = Origin { ttl: false, depth: origin.chain_depth };
+    let depth = Origin { ttl: false, depth: origin.chain_depth, replicated: None };
     let body = with_origin(depth, || dispatch(&app, operation, Req(map), "localhost"))?;
     // A deferred write is traced as the handler made it, not at replay.
     if origin.function_name != REPLAY {

@@ -11,6 +11,7 @@ pub mod capacity;
 pub mod console;
 pub mod cost;
 pub mod dynamodb;
+pub mod global_tables;
 pub mod http;
 pub mod iam;
 pub mod insights;
@@ -76,6 +77,9 @@ pub struct ServerConfig {
     pub capacity: capacity::Mode,
     /// The cost meter's price table (`--prices`; `None`: the shipped one).
     pub prices: Option<cost::Prices>,
+    /// Peer regions' endpoints for global tables (`--peers`): region name
+    /// to `http://host:port`.
+    pub peers: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for ServerConfig {
@@ -98,6 +102,7 @@ impl Default for ServerConfig {
             encryption: None,
             capacity: capacity::Mode::Report,
             prices: None,
+            peers: Default::default(),
         }
     }
 }
@@ -157,6 +162,7 @@ pub fn router(app: Arc<dynamodb::App>) -> Router {
         .route("/tidepool/history", axum::routing::get(metrics::history::serve))
         .route("/tidepool/trace", axum::routing::get(trace::serve))
         .merge(lambda::api::routes())
+        .merge(global_tables::api::routes())
         .fallback(http::front::fallback)
         .layer(axum::middleware::from_fn_with_state(app.clone(), http::front::front))
         .with_state(app)
@@ -198,6 +204,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
         ttl_interval: Some(config.ttl_interval),
         max_cached_files: budget.table_files,
         encryption: config.encryption.clone(),
+        region: config.region.clone(),
     };
     let store = tokio::task::spawn_blocking(move || Store::open(store_config))
         .await
@@ -225,8 +232,10 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
     if let Some(a) = &app.auth {
         tracing::info!(users = a.users(), "authentication on: requests must be signed (SigV4)");
     }
+    app.global.set_peers(&config.peers)?;
     let app = Arc::new(app);
     tokio::spawn(autoscaling::run(Arc::downgrade(&app)));
+    tokio::spawn(global_tables::replicator::run(Arc::downgrade(&app)));
     insights::restore(&app);
     tokio::spawn(cost::meter::run(Arc::downgrade(&app)));
     tokio::spawn(metrics::history::run(Arc::downgrade(&app)));

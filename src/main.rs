@@ -92,6 +92,10 @@ enum Command {
         /// Region used in ARNs.
         #[arg(long, default_value = "us-east-1", env = "AWS_REGION")]
         region: String,
+        /// Peer regions for global tables: `region=http://host:port`,
+        /// comma-separated (each server is one region).
+        #[arg(long, value_delimiter = ',', value_parser = parse_peer)]
+        peers: Vec<(String, String)>,
         /// When an acknowledged write is on disk.
         #[arg(long, value_enum, default_value = "buffered")]
         durability: DurabilityArg,
@@ -477,6 +481,13 @@ fn init_server_log() {
 
 /// The server's log filter when `RUST_LOG` is not set: fjall and its LSM
 /// tree log every open, recovery and ingestion at INFO.
+/// `region=http://host:port`.
+fn parse_peer(s: &str) -> Result<(String, String), String> {
+    let (region, url) = s.split_once('=').ok_or_else(|| format!("a peer is region=http://host:port (got {s})"))?;
+    tidepool::global_tables::client::authority(url).map_err(|e| e.to_string())?;
+    Ok((region.trim().to_string(), url.trim().to_string()))
+}
+
 const DEFAULT_LOG_FILTER: &str = "info,fjall=warn,lsm_tree=warn";
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -487,6 +498,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             data_dir,
             in_memory,
             region,
+            peers,
             durability,
             flush_interval_ms,
             stream_shards,
@@ -597,6 +609,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     write_timeout: Duration::from_secs(write_timeout_secs),
                 },
                 guest_memory_mb,
+                peers: peers.into_iter().collect(),
                 ..ServerConfig::default()
             };
             let persistent = config.data_dir.is_some();

@@ -106,8 +106,9 @@ impl SimStream {
             keys,
             new_image: Some(image),
             old_image: None,
-            origin: Origin { ttl: false, depth },
+            origin: Origin { ttl: false, depth, replicated: None },
             event_id: format!("ev{seq}"),
+            stamp: None,
         });
         (shard.info.id.clone(), seq)
     }

@@ -486,7 +486,7 @@ async fn writes_deep_in_a_trigger_chain_are_not_delivered() {
     let write = |pk: &str, depth: u32| {
         let i = item(pk, &[]);
         let op = WriteOp { table: "Loop".into(), key: i.clone(), decide: Box::new(move |_| Ok(Decision::Put(i))) };
-        store.write_many_as(vec![op], false, tidepool_store::Origin { ttl: false, depth }).unwrap();
+        store.write_many_as(vec![op], false, tidepool_store::Origin { ttl: false, depth, replicated: None }).unwrap();
     };
     write("deep", 16);
     write("shallow", 15);

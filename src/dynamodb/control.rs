@@ -22,7 +22,7 @@ pub(super) fn key_schema_json(k: &KeySchema) -> Json {
     Json::Array(hash.chain(range).collect())
 }
 
-pub(super) fn projection_json(p: &Projection) -> Json {
+pub(crate) fn projection_json(p: &Projection) -> Json {
     match p {
         Projection::Include(a) => json!({"ProjectionType": "INCLUDE", "NonKeyAttributes": a}),
         other => json!({"ProjectionType": other.type_name()}),
@@ -154,6 +154,7 @@ impl App {
         if let Some(key) = &def.settings.sse_kms_key_arn {
             d.insert("SSEDescription".into(), json!({"Status": "ENABLED", "SSEType": "KMS", "KMSMasterKeyArn": key}));
         }
+        crate::global_tables::api::describe(def, &mut d);
         if let Some(summary) = self.restore_summary(def) {
             d.insert("RestoreSummary".into(), summary);
         }
@@ -672,7 +673,16 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         changed = true;
     }
     if let Some(spec) = stream {
+        if !handle.def.replicas.is_empty() {
+            return Err(ApiError::validation(format!(
+                "One or more parameter values were invalid: Table {name} has replicas: its stream (NEW_AND_OLD_IMAGES) carries replication and cannot be changed or disabled"
+            )));
+        }
         handle = app.store.set_stream(name, spec)?;
+        changed = true;
+    }
+    if let Some(h) = crate::global_tables::api::update(app, name, &r)? {
+        handle = h;
         changed = true;
     }
     if let Some(p) = r.bool_opt("DeletionProtectionEnabled")? {

@@ -5,7 +5,7 @@ pub(crate) mod access;
 pub mod attr;
 mod backup;
 mod batch;
-mod control;
+pub(crate) mod control;
 pub mod error;
 pub mod export;
 mod expr;
@@ -102,6 +102,8 @@ pub struct App {
     pub meter: crate::cost::meter::Meter,
     /// Handlers' writes by request id, for traces (`crate::trace`).
     pub traces: crate::trace::Writes,
+    /// Peer regions and replication state (`crate::global_tables`).
+    pub global: crate::global_tables::GlobalTables,
 }
 
 impl App {
@@ -127,6 +129,7 @@ impl App {
             index_sizes: Default::default(),
             meter: Default::default(),
             traces: Default::default(),
+            global: Default::default(),
             region,
             durability,
             tokens: Default::default(),
@@ -147,7 +150,7 @@ impl App {
 
 thread_local! {
     /// Who the current request writes for; see [`with_origin`].
-    static ORIGIN: std::cell::Cell<Origin> = const { std::cell::Cell::new(Origin { ttl: false, depth: 0 }) };
+    static ORIGIN: std::cell::Cell<Origin> = const { std::cell::Cell::new(Origin { ttl: false, depth: 0, replicated: None }) };
 }
 
 /// Runs `f` with its writes attributed to `origin` (a trigger's writes carry

@@ -47,6 +47,10 @@ pub struct StoreConfig {
     /// Encryption at rest (`cipher.rs`): chosen when the data directory is
     /// made; a directory made with a key opens only with that key.
     pub encryption: Option<crate::cipher::EncryptionKey>,
+    /// The region this store is (`replication.rs`): the writes it makes to
+    /// global tables are stamped with its node number. Empty means
+    /// `us-east-1`.
+    pub region: String,
 }
 
 /// The block cache's default size: a laptop's share. The cache holds data
@@ -204,6 +208,8 @@ pub(crate) struct Inner {
     /// Encryption at rest (`cipher.rs`): seals every value of the item,
     /// index, stream, history and system keyspaces.
     pub(crate) cipher: Option<crate::cipher::Cipher>,
+    /// This region's node number in replication stamps.
+    pub(crate) node: u32,
 }
 
 /// A background job's hold on the store (see [`Store::hold`]).
@@ -593,6 +599,11 @@ impl Store {
                 background: Arc::new(AtomicUsize::new(0)),
                 progress: Arc::default(),
                 cipher,
+                node: crate::replication::region_node(if config.region.is_empty() {
+                    "us-east-1"
+                } else {
+                    &config.region
+                }),
             }),
         };
         store.adopt_legacy_streams()?;
@@ -895,6 +906,7 @@ impl Store {
             settings: input.settings,
             restore,
             pitr: None,
+            replicas: Vec::new(),
         };
         let mut def = def;
         self.switch_stream(None, &mut def)?;
@@ -969,6 +981,7 @@ impl Store {
         if handle.def.ttl_attribute.is_some() {
             self.clear_ttl_entries(handle.def.id)?;
         }
+        self.clear_stamps(handle.def.id)?;
         Ok(())
     }
 
@@ -1313,12 +1326,18 @@ impl Store {
     /// group-commit ticket to wait for, unless there was nothing to write.
     fn commit_unit(
         &self,
-        unit: Unit,
-        sys: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+        mut unit: Unit,
+        mut sys: Vec<(Vec<u8>, Option<Vec<u8>>)>,
         wakes: &mut Vec<(u64, u32, u64)>,
     ) -> Result<Option<u64>> {
         if unit.is_empty() && sys.is_empty() {
             return Ok(None);
+        }
+        sys.append(&mut unit.sys);
+        // Changes to global tables carry stamps (`replication.rs`), kept
+        // as system entries.
+        if unit.changes.iter().any(|c| !c.handle.def.replicas.is_empty()) {
+            self.inner.sys.get_or_create()?;
         }
         // Keyspaces not made yet are made first: once staging starts (and
         // moves the stream counters), only the commit itself may fail.
@@ -1353,6 +1372,10 @@ impl Store {
         let mut stat_changes: BTreeMap<u64, (Arc<TableHandle>, i64, i64)> = BTreeMap::new();
         let mut streams = None;
         let now = now_ms();
+        // The stamp each global item got in this commit so far.
+        let mut stamped: HashMap<(u64, Vec<u8>), crate::replication::Stamp> = HashMap::new();
+        // Each global item's last stamp, and whether it marks a delete.
+        let mut stamp_entries: HashMap<(u64, Vec<u8>), (crate::replication::Stamp, bool)> = HashMap::new();
         // An item changed more than once commits its net change: from its
         // first old image to its last new one. Its stream gets every change.
         let last: HashMap<(u64, &[u8]), usize> = if unit.repeats {
@@ -1373,6 +1396,17 @@ impl Store {
             let old_img = image(c.old.as_ref(), c.old_raw.as_ref())?;
             let new_img = image(c.new.as_ref(), c.new_raw.as_ref())?;
             let mut stored = c.new_raw.clone();
+            let stamp = if c.handle.def.replicas.is_empty() {
+                None
+            } else {
+                let stamp = match c.origin.replicated {
+                    Some(s) => s,
+                    None => self.next_stamp(c.handle.def.id, &c.key, &stamped, now)?,
+                };
+                stamped.insert((c.handle.def.id, c.key.clone()), stamp);
+                stamp_entries.insert((c.handle.def.id, c.key.clone()), (stamp, c.new.is_none()));
+                Some(stamp)
+            };
             if let Some(spec) = &c.handle.def.stream {
                 let streams = streams.get_or_insert_with(|| lock(&self.inner.streams));
                 let staged = self.stage_record(
@@ -1384,6 +1418,7 @@ impl Store {
                     new_img,
                     now,
                     c.origin,
+                    stamp,
                     by_ref,
                 )?;
                 if let Some((r, by_ref)) = staged {
@@ -1427,6 +1462,10 @@ impl Store {
             entry.2 += new_img.map_or(0, |i| i.size as i64) - old_img.map_or(0, |i| i.size as i64);
         }
         drop(streams);
+        for ((table, key), (stamp, deleted)) in stamp_entries {
+            let (k, v) = Self::stamp_entry(table, &key, stamp, deleted);
+            sys.push((k, Some(v)));
+        }
         for (k, v) in sys {
             match v {
                 Some(v) => {
@@ -1679,6 +1718,7 @@ impl Store {
         new: Option<Image<'_>>,
         now: u64,
         origin: Origin,
+        stamp: Option<crate::replication::Stamp>,
         new_by_ref: bool,
     ) -> Result<Option<(RecordRef, bool)>> {
         let Some(live) = streams.live.get_mut(&num) else { return Ok(None) };
@@ -1689,7 +1729,8 @@ impl Store {
         let records = self.inner.records.get_or_create()?;
         let seq = streams.next_seq;
         streams.next_seq += 1;
-        let (value, by_ref) = encode_record(live.meta.view_type, &def.key_schema, old, new, now, origin, new_by_ref);
+        let (value, by_ref) =
+            encode_record(live.meta.view_type, &def.key_schema, old, new, now, origin, stamp, new_by_ref);
         let rk = record_key(num, shard, seq);
         batch.insert(records, rk, seal_in(self.inner.cipher.as_ref(), records, &rk, value));
         live.last_seq.insert(shard, seq);

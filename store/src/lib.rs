@@ -14,6 +14,7 @@ pub mod history;
 pub mod key;
 pub mod partiql;
 pub mod query;
+pub mod replication;
 pub mod space;
 pub mod stream;
 mod stream_ops;

@@ -81,6 +81,10 @@ pub struct Origin {
     /// How many trigger invocations led to this write (0 for a client's
     /// write). Records carry it so the trigger engine can stop loops.
     pub depth: u32,
+    /// The change was made in another region and replicated here, with
+    /// this stamp (`replication.rs`). Its record carries DynamoDB's
+    /// replication `userIdentity`, and the replicator does not send it on.
+    pub replicated: Option<crate::replication::Stamp>,
 }
 
 /// One stream record as stored.
@@ -98,6 +102,8 @@ pub struct StreamRecord {
     pub origin: Origin,
     /// A unique id (the `eventID`).
     pub event_id: String,
+    /// The replication stamp of the change, on a global table's records.
+    pub stamp: Option<crate::replication::Stamp>,
 }
 
 impl StreamRecord {
@@ -144,6 +150,14 @@ impl StreamRecord {
                 b",\"userIdentity\":{\"type\":\"Service\",\"principalId\":\"dynamodb.amazonaws.com\"}"
             } else {
                 b",\"userIdentity\":{\"Type\":\"Service\",\"PrincipalId\":\"dynamodb.amazonaws.com\"}"
+            });
+        } else if self.origin.replicated.is_some() {
+            // A write another region made: the replication service's
+            // principal (`replication.rs`).
+            out.extend_from_slice(if lambda {
+                b",\"userIdentity\":{\"type\":\"Service\",\"principalId\":\"replication.dynamodb.amazonaws.com\"}"
+            } else {
+                b",\"userIdentity\":{\"Type\":\"Service\",\"PrincipalId\":\"replication.dynamodb.amazonaws.com\"}"
             });
         }
         if let Some(arn) = source_arn {
@@ -364,6 +378,11 @@ const BY_TTL: u8 = 4;
 /// The record's new image is the stored item that refers to it (see the
 /// module doc); the record has no new image section until it is put in.
 const NEW_BY_REF: u8 = 8;
+/// The record ends with the change's replication stamp (a global table's).
+const STAMPED: u8 = 16;
+/// The change was replicated from another region.
+const REPLICATED: u8 = 32;
+const STAMP_LEN: usize = 8 + 4;
 
 /// The first byte of a stored item value that refers to a record. An
 /// encoded item never starts with it: its attribute count comes first, and
@@ -436,6 +455,7 @@ impl<'a> Image<'a> {
 /// The keys and images a record of `view` carries for a change from `old`
 /// to `new`. With `new_by_ref` the new image (if the view has one) is left
 /// to the stored item; the result says whether it was.
+#[allow(clippy::too_many_arguments)] // a record's parts, each used once
 pub(crate) fn encode_record(
     view: StreamViewType,
     schema: &KeySchema,
@@ -443,6 +463,7 @@ pub(crate) fn encode_record(
     new: Option<Image<'_>>,
     created_ms: u64,
     origin: Origin,
+    stamp: Option<crate::replication::Stamp>,
     new_by_ref: bool,
 ) -> (fjall::Slice, bool) {
     let event = match (old, new) {
@@ -473,6 +494,15 @@ pub(crate) fn encode_record(
     if origin.ttl {
         flags |= BY_TTL;
     }
+    let mut stamp_raw = [0u8; STAMP_LEN];
+    if let Some(st) = stamp {
+        flags |= STAMPED;
+        stamp_raw[..8].copy_from_slice(&st.ms.to_be_bytes());
+        stamp_raw[8..].copy_from_slice(&st.node.to_be_bytes());
+    }
+    if origin.replicated.is_some() {
+        flags |= REPLICATED;
+    }
     let mut header = [0u8; HEADER_LEN];
     header[0] = RECORD_VERSION;
     header[1] = event as u8;
@@ -491,6 +521,7 @@ pub(crate) fn encode_record(
             new,
             old.map(|_| lens[2].as_slice()),
             old,
+            stamp.map(|_| stamp_raw.as_slice()),
         ]
         .map(Option::unwrap_or_default),
     );
@@ -568,6 +599,15 @@ pub(crate) fn decode_record(stream: u64, seq: u64, buf: &[u8]) -> Result<StreamR
     let keys = next()?;
     let new_image = if flags & HAS_NEW != 0 { Some(next()?) } else { None };
     let old_image = if flags & HAS_OLD != 0 { Some(next()?) } else { None };
+    let stamp = if flags & STAMPED != 0 {
+        let raw = rest.get(..STAMP_LEN).ok_or_else(corrupt)?;
+        Some(crate::replication::Stamp {
+            ms: u64::from_be_bytes(raw[..8].try_into().map_err(|_| corrupt())?),
+            node: u32::from_be_bytes(raw[8..].try_into().map_err(|_| corrupt())?),
+        })
+    } else {
+        None
+    };
     Ok(StreamRecord {
         seq,
         event,
@@ -576,8 +616,9 @@ pub(crate) fn decode_record(stream: u64, seq: u64, buf: &[u8]) -> Result<StreamR
         keys,
         new_image,
         old_image,
-        origin: Origin { ttl: flags & BY_TTL != 0, depth },
+        origin: Origin { ttl: flags & BY_TTL != 0, depth, replicated: stamp.filter(|_| flags & REPLICATED != 0) },
         event_id: format!("{:08x}{seq:024x}", (stream as u32).wrapping_mul(0x9E37_79B9)),
+        stamp,
     })
 }
 
@@ -625,6 +666,10 @@ mod tests {
             StreamViewType::NewAndOldImages,
         ] {
             let (old_raw, new_raw) = (encode_item(&old), encode_item(&new));
+            // A replicated change's stamp travels at the record's end, past
+            // the new image put in later.
+            let stamp = crate::replication::Stamp { ms: 77, node: 9 };
+            let origin = Origin { ttl: true, depth: 3, replicated: Some(stamp) };
             let encode = |by_ref| {
                 encode_record(
                     view,
@@ -632,7 +677,8 @@ mod tests {
                     Some(Image::new(&old, &old_raw)),
                     Some(Image::new(&new, &new_raw)),
                     5,
-                    Origin { ttl: true, depth: 3 },
+                    origin,
+                    Some(stamp),
                     by_ref,
                 )
             };
@@ -657,7 +703,8 @@ mod tests {
             let with_old = view.has_old_image();
             assert_eq!(r.new_image.is_some(), with_new);
             assert_eq!(r.old_image.is_some(), with_old);
-            assert_eq!(r.origin, Origin { ttl: true, depth: 3 });
+            assert_eq!(r.origin, origin);
+            assert_eq!(r.stamp, Some(stamp));
             assert_eq!(r.created_ms, 5);
             assert_eq!(record_created_ms(&buf), Some(5));
         }
@@ -673,7 +720,8 @@ mod tests {
             Some(Image::new(&old, &old_raw)),
             None,
             1_700_000_000_999,
-            Origin { ttl: true, depth: 0 },
+            Origin { ttl: true, ..Origin::default() },
+            None,
             true,
         );
         let r = decode_record(2, 7, &buf).unwrap();

@@ -285,6 +285,10 @@ pub struct TableDef {
     /// Point-in-time recovery, when on (`history.rs`).
     #[serde(default)]
     pub pitr: Option<PitrSpec>,
+    /// The other regions' replicas of a global table (`replication.rs`);
+    /// empty for a table of this region alone.
+    #[serde(default)]
+    pub replicas: Vec<crate::replication::ReplicaDef>,
 }
 
 /// A table's point-in-time recovery settings.

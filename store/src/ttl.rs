@@ -107,7 +107,7 @@ impl Store {
                         }
                     })
                     .collect();
-                match self.write_many_as(ops, false, Origin { ttl: true, depth: 0 }) {
+                match self.write_many_as(ops, false, Origin { ttl: true, ..Origin::default() }) {
                     Ok(outcomes) => deleted += outcomes.iter().filter(|o| o.old.is_some() && o.new.is_none()).count(),
                     // The table went away or changed under the sweep.
                     Err(e) if e.is_client_error() => break,

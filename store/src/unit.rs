@@ -22,6 +22,9 @@ pub struct Unit {
     latest: Option<HashMap<(u64, Vec<u8>), usize>>,
     /// Some item changes more than once.
     pub(crate) repeats: bool,
+    /// System entries committed with the changes (`replication.rs`'s
+    /// tombstones of deletes that changed no item).
+    pub(crate) sys: Vec<(Vec<u8>, Option<Vec<u8>>)>,
 }
 
 /// One change of one item.
@@ -48,7 +51,7 @@ impl Unit {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.changes.is_empty()
+        self.changes.is_empty() && self.sys.is_empty()
     }
 
     /// The latest staged change of an item.

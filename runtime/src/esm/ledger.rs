@@ -262,7 +262,7 @@ impl Ledger for StoreLedger {
             let key = item.clone();
             ops.push(WriteOp { table, key, decide: Box::new(move |_| Ok(Decision::Put(item))) });
         }
-        let origin = Origin { ttl: false, depth };
+        let origin = Origin { ttl: false, depth, replicated: None };
         if commit.effects.is_empty() {
             let options = WriteOptions { transaction: false, origin, sys };
             return self.store.write_with(ops, options).map(drop).map_err(|e| destination_error(commit, e));
@@ -318,7 +318,8 @@ pub fn write_destination_record(store: &Store, destination: &str, record: Json) 
     }
     let key = item.clone();
     let op = WriteOp { table, key, decide: Box::new(move |_| Ok(Decision::Put(item))) };
-    let options = WriteOptions { transaction: false, origin: Origin { ttl: false, depth: 1 }, sys: Vec::new() };
+    let options =
+        WriteOptions { transaction: false, origin: Origin { ttl: false, depth: 1, replicated: None }, sys: Vec::new() };
     store
         .write_with(vec![op], options)
         .map(drop)

@@ -1,0 +1,512 @@
+//! UpdateTable's `ReplicaUpdates`, DescribeTable's `Replicas`, the jobs
+//! that add and remove a replica, and the peer endpoints.
+//!
+//! Adding region R to table T in this region A: UpdateTable records R as
+//! `CREATING` and answers. A job (started by the supervisor, so it resumes
+//! after a restart) then
+//! 1. asks R to create T with T's keys, indexes and billing, a
+//!    `NEW_AND_OLD_IMAGES` stream, and the replica set (A and T's other
+//!    replicas);
+//! 2. tells T's other replicas that R joined, so their replicators start
+//!    sending their own changes to R (from the start of their streams);
+//! 3. fills R from a snapshot of T, each item with its stamp, while A's
+//!    replicator for R sends every change from the start of T's stream;
+//! 4. marks R `ACTIVE` once the fill is done and the replicator has read
+//!    T's stream to its end.
+//!
+//! The stamps make every step repeatable: an item sent twice, or sent
+//! after a newer change, changes nothing.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value as Json, json};
+use tidepool_store::TableHandle;
+use tidepool_store::replication::{ReplicaDef, ReplicatedChange, Stamp};
+use tidepool_store::table::{BillingMode, IndexKind, StreamViewType};
+
+use crate::dynamodb::App;
+use crate::dynamodb::attr::item_from_json;
+use crate::dynamodb::error::{ApiError, ApiResult};
+use crate::dynamodb::request::Req;
+
+pub const APPLY_PATH: &str = "/tidepool/replication/apply";
+pub const TABLE_PATH: &str = "/tidepool/replication/table";
+pub const DROP_PATH: &str = "/tidepool/replication/drop";
+
+/// The largest body a peer sends: a replicator's batch
+/// ([`super::replicator::BATCH_BYTES`] of records) as JSON, or a fill page.
+pub const MAX_PEER_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// Items sent to a new replica per request while it is filled.
+const FILL_PAGE_ITEMS: usize = 500;
+
+/// The version DescribeTable reports for a table with replicas.
+pub const GLOBAL_TABLE_VERSION: &str = "2019.11.21";
+
+pub fn routes() -> axum::Router<Arc<App>> {
+    use axum::routing::post;
+    axum::Router::new()
+        .route(APPLY_PATH, post(apply))
+        .route(TABLE_PATH, post(table))
+        .route(DROP_PATH, post(drop_table))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_PEER_BODY_BYTES))
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// DescribeTable's members of a global table.
+pub fn describe(def: &tidepool_store::table::TableDef, d: &mut Map<String, Json>) {
+    if def.replicas.is_empty() {
+        return;
+    }
+    d.insert("GlobalTableVersion".into(), json!(GLOBAL_TABLE_VERSION));
+    let replicas: Vec<Json> =
+        def.replicas.iter().map(|r| json!({"RegionName": r.region, "ReplicaStatus": r.status})).collect();
+    d.insert("Replicas".into(), Json::Array(replicas));
+}
+
+/// Applies UpdateTable's `ReplicaUpdates`; `None` when it has none.
+pub fn update(app: &App, name: &str, r: &Req<'_>) -> ApiResult<Option<Arc<TableHandle>>> {
+    let updates = r.objects("ReplicaUpdates")?;
+    if updates.is_empty() {
+        return Ok(None);
+    }
+    let mut handle = app.store.describe_table(name)?;
+    for u in updates {
+        let (action, region) = if let Some(c) = u.obj_opt("Create")? {
+            ("Create", c.str("RegionName")?.to_string())
+        } else if let Some(d) = u.obj_opt("Delete")? {
+            ("Delete", d.str("RegionName")?.to_string())
+        } else if let Some(up) = u.obj_opt("Update")? {
+            ("Update", up.str("RegionName")?.to_string())
+        } else {
+            return Err(ApiError::validation(
+                "One or more parameter values were invalid: One of ReplicationGroupUpdate.Create, ReplicationGroupUpdate.Update, ReplicationGroupUpdate.Delete must not be null",
+            ));
+        };
+        let known = handle.def.replicas.iter().find(|x| x.region == region).cloned();
+        match action {
+            "Create" => {
+                if region == app.region {
+                    return Err(ApiError::validation(format!(
+                        "One or more parameter values were invalid: Cannot add replica in the table's own region: {region}"
+                    )));
+                }
+                if known.is_some() {
+                    return Err(ApiError::validation(format!(
+                        "One or more parameter values were invalid: Table {name} already has a replica in region {region}"
+                    )));
+                }
+                if app.global.peer(&region).is_none() {
+                    return Err(ApiError::validation(format!(
+                        "One or more parameter values were invalid: Region {region} is not a peer of this server \
+                         (give it with --peers {region}=http://host:port)"
+                    )));
+                }
+                if handle.def.stream.is_none() {
+                    handle = app.store.set_stream(name, Some(StreamViewType::NewAndOldImages))?;
+                }
+                if handle.def.stream.as_ref().is_some_and(|s| s.view_type != StreamViewType::NewAndOldImages) {
+                    return Err(ApiError::validation(
+                        "One or more parameter values were invalid: Table must have DynamoDB Streams enabled with StreamViewType set to NEW_AND_OLD_IMAGES",
+                    ));
+                }
+                let mut replicas = handle.def.replicas.clone();
+                replicas.push(ReplicaDef { region: region.clone(), status: "CREATING".into(), created_ms: now_ms() });
+                handle = app.store.set_replicas(name, replicas)?;
+                tracing::info!(table = name, region, "replica requested");
+            }
+            "Delete" => {
+                let Some(_) = known else {
+                    return Err(ApiError::validation(format!(
+                        "One or more parameter values were invalid: Table {name} has no replica in region {region}"
+                    )));
+                };
+                let mut replicas = handle.def.replicas.clone();
+                if let Some(x) = replicas.iter_mut().find(|x| x.region == region) {
+                    x.status = "DELETING".into();
+                }
+                handle = app.store.set_replicas(name, replicas)?;
+                tracing::info!(table = name, region, "replica removal requested");
+            }
+            _ => {
+                // Replica settings (table class, read capacity overrides)
+                // are recorded by the replica's own region.
+                if known.is_none() {
+                    return Err(ApiError::validation(format!(
+                        "One or more parameter values were invalid: Table {name} has no replica in region {region}"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(Some(handle))
+}
+
+/// The CreateTable request that makes `def`'s replica elsewhere.
+fn create_request(def: &tidepool_store::table::TableDef) -> Json {
+    let keys = |k: &tidepool_store::table::KeySchema| -> Json {
+        let mut out = vec![json!({"AttributeName": k.hash.name, "KeyType": "HASH"})];
+        if let Some(r) = &k.range {
+            out.push(json!({"AttributeName": r.name, "KeyType": "RANGE"}));
+        }
+        Json::Array(out)
+    };
+    let throughput = |t: Option<tidepool_store::table::Throughput>| {
+        t.map(|t| json!({"ReadCapacityUnits": t.read, "WriteCapacityUnits": t.write}))
+    };
+    let mut req = json!({
+        "TableName": def.name,
+        "AttributeDefinitions": def.attribute_definitions.iter()
+            .map(|a| json!({"AttributeName": a.name, "AttributeType": a.ty.as_str()})).collect::<Vec<_>>(),
+        "KeySchema": keys(&def.key_schema),
+        "BillingMode": if def.billing_mode == BillingMode::Provisioned { "PROVISIONED" } else { "PAY_PER_REQUEST" },
+        "StreamSpecification": {"StreamEnabled": true, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    });
+    if let Some(t) = throughput(def.throughput).filter(|_| def.billing_mode == BillingMode::Provisioned) {
+        req["ProvisionedThroughput"] = t;
+    }
+    let index = |i: &tidepool_store::table::IndexDef| {
+        let mut o = json!({
+            "IndexName": i.name,
+            "KeySchema": keys(&i.key_schema),
+            "Projection": crate::dynamodb::control::projection_json(&i.projection),
+        });
+        if i.kind == IndexKind::Global
+            && def.billing_mode == BillingMode::Provisioned
+            && let Some(t) = throughput(i.throughput)
+        {
+            o["ProvisionedThroughput"] = t;
+        }
+        o
+    };
+    let gsis: Vec<Json> = def.gsis().map(index).collect();
+    let lsis: Vec<Json> = def.lsis().map(index).collect();
+    if !gsis.is_empty() {
+        req["GlobalSecondaryIndexes"] = Json::Array(gsis);
+    }
+    if !lsis.is_empty() {
+        req["LocalSecondaryIndexes"] = Json::Array(lsis);
+    }
+    req
+}
+
+/// Sends `body` to `region`'s `path` until it answers 200, while the app
+/// lives; `Err` with the peer's answer on a 4xx (a refusal, not an outage).
+async fn send_until_done(app: &std::sync::Weak<App>, region: &str, path: &str, body: Json) -> Result<(), String> {
+    let mut backoff = std::time::Duration::from_millis(50);
+    let body = body.to_string().into_bytes();
+    loop {
+        let Some(peer) = app.upgrade().and_then(|a| a.global.peer(region)) else {
+            return Err(format!("region {region} is no longer a peer"));
+        };
+        match peer.post(path, body.clone()).await {
+            Ok((200, _)) => return Ok(()),
+            Ok((status, answer)) if (400..500).contains(&status) && status != 429 => {
+                return Err(String::from_utf8_lossy(&answer).into_owned());
+            }
+            Ok((status, _)) => tracing::debug!(region, status, path, "peer busy or failing; retrying"),
+            Err(e) => tracing::debug!(region, error = %e, path, "peer unreachable; retrying"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
+    }
+}
+
+fn set_status(app: &App, table: &str, region: &str, status: Option<&str>) {
+    let r = app.store.alter_table(table, |def| {
+        match status {
+            Some(s) => {
+                if let Some(x) = def.replicas.iter_mut().find(|x| x.region == region) {
+                    x.status = s.to_string();
+                }
+            }
+            None => def.replicas.retain(|x| x.region != region),
+        }
+        Ok(())
+    });
+    if let Err(e) = r {
+        tracing::warn!(table, region, error = %e, "record a replica's status");
+    }
+}
+
+/// Makes and fills the replica of `table` in `region` (see the module doc).
+pub async fn create_replica(app: std::sync::Weak<App>, id: u64, table: String, region: String) {
+    let Some(a) = app.upgrade() else { return };
+    let Ok(handle) = a.store.table(&table) else { return };
+    if handle.def.id != id {
+        return;
+    }
+    let mut others: Vec<String> = vec![a.region.clone()];
+    others.extend(handle.def.replicas.iter().filter(|x| x.region != region).map(|x| x.region.clone()));
+    let body = json!({"Create": create_request(&handle.def), "Replicas": others});
+    let joined: Vec<String> = handle
+        .def
+        .replicas
+        .iter()
+        .filter(|x| x.region != region && x.status == "ACTIVE")
+        .map(|x| x.region.clone())
+        .collect();
+    drop(a);
+    if let Err(why) = send_until_done(&app, &region, TABLE_PATH, body).await {
+        tracing::warn!(table, region, why, "the replica could not be created");
+        if let Some(a) = app.upgrade() {
+            set_status(&a, &table, &region, Some("CREATION_FAILED"));
+        }
+        return;
+    }
+    for other in joined {
+        let body = json!({"TableName": table, "AddReplica": region});
+        if let Err(why) = send_until_done(&app, &other, TABLE_PATH, body).await {
+            tracing::warn!(table, region, other, why, "a replica did not take the new region");
+        }
+    }
+    // Fill from a snapshot, a page at a time.
+    let mut after: Option<Vec<u8>> = None;
+    loop {
+        let Some(a) = app.upgrade() else { return };
+        let page = {
+            let (store, table, after) = (a.store.clone(), table.clone(), after.clone());
+            tokio::task::spawn_blocking(move || store.stamped_items(&table, after.as_deref(), FILL_PAGE_ITEMS)).await
+        };
+        let (items, next) = match page {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => {
+                tracing::warn!(table, region, error = %e, "read the table to fill a replica");
+                return;
+            }
+            Err(_) => return,
+        };
+        let key_names: Vec<String> =
+            a.store.table(&table).map(|t| t.def.key_schema.names().map(str::to_string).collect()).unwrap_or_default();
+        drop(a);
+        if !items.is_empty() {
+            let changes: Vec<Json> = items
+                .iter()
+                .map(|(item, stamp)| {
+                    let keys: tidepool_store::value::Item = item
+                        .iter()
+                        .filter(|(k, _)| key_names.contains(k))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    json!({
+                        "Keys": tidepool_store::value::json::item_to_json(&keys),
+                        "Item": tidepool_store::value::json::item_to_json(item),
+                        "Ms": stamp.ms,
+                        "Node": stamp.node,
+                    })
+                })
+                .collect();
+            let body = json!({"TableName": table, "Changes": changes});
+            if let Err(why) = send_until_done(&app, &region, APPLY_PATH, body).await {
+                tracing::warn!(table, region, why, "the new replica refused its fill");
+                return;
+            }
+        }
+        match next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    // Active once the replicator has read the stream to its end after the fill.
+    let filled_at = app.upgrade().and_then(|a| super::replicator::idle_since(&a, id, &region)).unwrap_or(0);
+    loop {
+        let Some(a) = app.upgrade() else { return };
+        if super::replicator::idle_since(&a, id, &region).is_some_and(|p| p > filled_at) {
+            set_status(&a, &table, &region, Some("ACTIVE"));
+            tracing::info!(table, region, "replica active");
+            return;
+        }
+        drop(a);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Removes the replica of `table` in `region`, and tells the others.
+pub async fn delete_replica(app: std::sync::Weak<App>, id: u64, table: String, region: String) {
+    let Some(a) = app.upgrade() else { return };
+    let Ok(handle) = a.store.table(&table) else { return };
+    if handle.def.id != id {
+        return;
+    }
+    let others: Vec<String> =
+        handle.def.replicas.iter().filter(|x| x.region != region).map(|x| x.region.clone()).collect();
+    drop(a);
+    if let Err(why) = send_until_done(&app, &region, DROP_PATH, json!({"TableName": table})).await {
+        tracing::warn!(table, region, why, "the replica's region refused to drop it");
+    }
+    for other in others {
+        let body = json!({"TableName": table, "RemoveReplica": region});
+        if let Err(why) = send_until_done(&app, &other, TABLE_PATH, body).await {
+            tracing::warn!(table, region, other, why, "a replica did not drop the region");
+        }
+    }
+    if let Some(a) = app.upgrade() {
+        set_status(&a, &table, &region, None);
+        super::replicator::forget_positions(&a, id, &region);
+        tracing::info!(table, region, "replica removed");
+    }
+}
+
+fn parse(body: &[u8]) -> ApiResult<Map<String, Json>> {
+    match serde_json::from_slice::<Json>(body) {
+        Ok(Json::Object(m)) => Ok(m),
+        _ => Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "com.amazon.coral.service#SerializationException",
+            "The request body is not a JSON object",
+        )),
+    }
+}
+
+/// A peer endpoint's answer: the JSON, or the error in DynamoDB's shape.
+fn answer(r: ApiResult<Json>) -> Response {
+    match r {
+        Ok(j) => axum::Json(j).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|_| ApiError::internal())?
+}
+
+/// `POST /tidepool/replication/apply`: changes another region made.
+async fn apply(State(app): State<Arc<App>>, body: Bytes) -> Response {
+    let r = async {
+        let m = parse(&body)?;
+        let req = Req(&m);
+        let table = req.str("TableName")?.to_string();
+        let mut changes = Vec::new();
+        for c in req.objects("Changes")? {
+            let keys = item_from_json(c.get("Keys").ok_or_else(|| ApiError::validation("Keys is required"))?)?;
+            let item = match c.get("Item") {
+                Some(i) => Some(item_from_json(i)?),
+                None => None,
+            };
+            let num = |n: &str| {
+                c.get(n).and_then(Json::as_u64).ok_or_else(|| ApiError::validation(format!("{n} is required")))
+            };
+            let stamp =
+                Stamp { ms: num("Ms")?, node: u32::try_from(num("Node")?).map_err(|_| ApiError::validation("Node"))? };
+            changes.push(ReplicatedChange { keys, item, stamp });
+        }
+        let stamps: Vec<Stamp> = changes.iter().map(|c| c.stamp).collect();
+        let a = app.clone();
+        let t = table.clone();
+        let applied = blocking(move || Ok(a.store.apply_replicated(&t, changes)?)).await?;
+        let regions: Vec<String> = app
+            .store
+            .table(&table)
+            .map(|h| h.def.replicas.iter().map(|x| x.region.clone()).collect())
+            .unwrap_or_default();
+        let now = now_ms();
+        for s in stamps.iter().filter(|s| s.ms > 0) {
+            app.global.record_latency(s.node, &regions, now.saturating_sub(s.ms));
+        }
+        Ok::<_, ApiError>(json!({"Applied": applied.applied, "Superseded": applied.superseded}))
+    }
+    .await;
+    answer(r)
+}
+
+/// `POST /tidepool/replication/table`: make this region's replica
+/// (`Create`, `Replicas`), or add or remove a region of a replica set.
+async fn table(State(app): State<Arc<App>>, body: Bytes) -> Response {
+    let r = async {
+        let m = parse(&body)?;
+        let a = app.clone();
+        blocking(move || {
+            let req = Req(&m);
+            let now = now_ms();
+            if let Some(create) = req.obj_opt("Create")? {
+                let name = create.str("TableName")?.to_string();
+                let regions: Vec<String> = match req.get("Replicas") {
+                    Some(Json::Array(l)) => l.iter().filter_map(Json::as_str).map(str::to_string).collect(),
+                    _ => return Err(ApiError::validation("Replicas is required")),
+                };
+                match a.store.table(&name) {
+                    Ok(t) if t.def.replicas.is_empty() => {
+                        return Err(ApiError::validation(format!(
+                            "Table {name} already exists in region {} and is not a replica of this global table",
+                            a.region
+                        )));
+                    }
+                    Ok(_) => {}
+                    Err(_) => {
+                        crate::dynamodb::control::create_table(&a, Req(create.0))?;
+                    }
+                }
+                a.store.alter_table(&name, |def| {
+                    for r in &regions {
+                        if !def.replicas.iter().any(|x| &x.region == r) && r != &a.region {
+                            def.replicas.push(ReplicaDef {
+                                region: r.clone(),
+                                status: "ACTIVE".into(),
+                                created_ms: now,
+                            });
+                        }
+                    }
+                    Ok(())
+                })?;
+                return Ok(json!({}));
+            }
+            let name = req.str("TableName")?.to_string();
+            if let Some(region) = req.str_opt("AddReplica")? {
+                a.store.alter_table(&name, |def| {
+                    if !def.replicas.iter().any(|x| x.region == region) && region != a.region {
+                        def.replicas.push(ReplicaDef {
+                            region: region.to_string(),
+                            status: "ACTIVE".into(),
+                            created_ms: now,
+                        });
+                    }
+                    Ok(())
+                })?;
+            } else if let Some(region) = req.str_opt("RemoveReplica")? {
+                let t = a.store.alter_table(&name, |def| {
+                    def.replicas.retain(|x| x.region != region);
+                    Ok(())
+                })?;
+                super::replicator::forget_positions(&a, t.def.id, region);
+            } else {
+                return Err(ApiError::validation("One of Create, AddReplica, RemoveReplica is required"));
+            }
+            Ok(json!({}))
+        })
+        .await
+    }
+    .await;
+    answer(r)
+}
+
+/// `POST /tidepool/replication/drop`: this region's replica is removed.
+async fn drop_table(State(app): State<Arc<App>>, body: Bytes) -> Response {
+    let r = async {
+        let m = parse(&body)?;
+        let a = app.clone();
+        blocking(move || {
+            let name = Req(&m).str("TableName")?.to_string();
+            if a.store.table(&name).is_err() {
+                return Ok(json!({}));
+            }
+            a.store.alter_table(&name, |def| {
+                def.replicas.clear();
+                def.deletion_protection = false;
+                Ok(())
+            })?;
+            let handle = a.store.delete_table(&name)?;
+            a.forget_table(&handle.def);
+            tracing::info!(table = name, "replica dropped at another region's request");
+            Ok(json!({}))
+        })
+        .await
+    }
+    .await;
+    answer(r)
+}

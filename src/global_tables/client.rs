@@ -1,0 +1,80 @@
+//! A kept-alive HTTP/1.1 connection to a peer region's server, for the
+//! replicator's and the replica jobs' requests.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use axum::body::Body;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+/// How long a peer has to answer one request before the connection is
+/// dropped and the request retried: a peer that is down or partitioned
+/// must not hold a replicator forever.
+pub const PEER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The largest answer read from a peer (its answers are small summaries).
+const MAX_PEER_RESPONSE_BYTES: usize = 1024 * 1024;
+
+/// One peer's endpoint and the connection to it, opened on first use and
+/// again after a failure.
+pub struct PeerClient {
+    authority: String,
+    conn: tokio::sync::Mutex<Option<hyper::client::conn::http1::SendRequest<Body>>>,
+}
+
+/// `host:port` of an `http://host:port[/]` endpoint.
+pub fn authority(url: &str) -> anyhow::Result<String> {
+    let Some(rest) = url.strip_prefix("http://") else {
+        bail!("a peer endpoint is http://host:port (got {url})");
+    };
+    let rest = rest.trim_end_matches('/');
+    if rest.is_empty() || rest.contains('/') {
+        bail!("a peer endpoint is http://host:port (got {url})");
+    }
+    Ok(rest.to_string())
+}
+
+impl PeerClient {
+    pub fn new(authority: String) -> Self {
+        PeerClient { authority, conn: tokio::sync::Mutex::new(None) }
+    }
+
+    /// POSTs a JSON body to `path`; the status and body of the answer.
+    pub async fn post(&self, path: &str, body: Vec<u8>) -> anyhow::Result<(u16, Vec<u8>)> {
+        let r = tokio::time::timeout(PEER_TIMEOUT, self.exchange(path, body)).await;
+        let r = match r {
+            Ok(r) => r,
+            Err(_) => Err(anyhow::anyhow!("no answer from {} within {PEER_TIMEOUT:?}", self.authority)),
+        };
+        if r.is_err() {
+            *self.conn.lock().await = None;
+        }
+        r
+    }
+
+    async fn exchange(&self, path: &str, body: Vec<u8>) -> anyhow::Result<(u16, Vec<u8>)> {
+        let mut conn = self.conn.lock().await;
+        if conn.as_ref().is_none_or(|c| c.is_closed()) {
+            let tcp = TcpStream::connect(&self.authority)
+                .await
+                .with_context(|| format!("connect to peer {}", self.authority))?;
+            tcp.set_nodelay(true)?;
+            let (send, driver) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
+            tokio::spawn(async move {
+                let _ = driver.await;
+            });
+            *conn = Some(send);
+        }
+        let send = conn.as_mut().expect("connected above");
+        send.ready().await?;
+        let request = axum::http::Request::post(path)
+            .header("host", &self.authority)
+            .header("content-type", "application/json")
+            .body(Body::from(body))?;
+        let response = send.send_request(request).await?;
+        let status = response.status().as_u16();
+        let bytes = axum::body::to_bytes(Body::new(response.into_body()), MAX_PEER_RESPONSE_BYTES).await?;
+        Ok((status, bytes.to_vec()))
+    }
+}

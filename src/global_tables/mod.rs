@@ -1,0 +1,128 @@
+//! Global tables (version 2019.11.21): each server is one region, and a
+//! table with replicas is kept in every replica's region, every one of
+//! them taking writes.
+//!
+//! - `api.rs`: UpdateTable's `ReplicaUpdates` (`Create`, `Delete`), the
+//!   jobs that make and remove a replica in a peer region and fill a new
+//!   one, and the peer endpoints under `/tidepool/replication/`.
+//! - `replicator.rs`: one task per table and peer region, shipping the
+//!   table's local changes from its stream to the peer, with a durable
+//!   checkpoint per shard.
+//! - `client.rs`: the kept-alive connection to a peer.
+//!
+//! The conflict rule lives in the store (`tidepool_store::replication`):
+//! every write carries a stamp (time, region), and a replicated change is
+//! applied only over an older stamp. Conditions and transactions are
+//! checked in the region that takes the write only; other regions apply its
+//! outcome.
+
+pub mod api;
+pub mod client;
+pub mod replicator;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+
+use client::PeerClient;
+
+/// Most peer regions one server knows: each adds a replicator task per
+/// global table.
+pub const MAX_PEERS: usize = 16;
+
+/// Global tables' state in one server.
+#[derive(Default)]
+pub struct GlobalTables {
+    /// Peer regions' endpoints (`--peers region=http://host:port,...`).
+    peers: RwLock<BTreeMap<String, Arc<PeerClient>>>,
+    /// Replication lag samples by source region (`api.rs`).
+    pub(crate) latency: Mutex<HashMap<String, LatencyWindow>>,
+    /// Replicators that have read their stream to its end since they last
+    /// found something: (table id, region) → the pass count when idle.
+    pub(crate) idle: Mutex<HashMap<(u64, String), u64>>,
+}
+
+impl GlobalTables {
+    /// Sets the peer regions, replacing any known before.
+    pub fn set_peers(&self, peers: &BTreeMap<String, String>) -> anyhow::Result<()> {
+        if peers.len() > MAX_PEERS {
+            anyhow::bail!("at most {MAX_PEERS} peer regions");
+        }
+        let mut map = BTreeMap::new();
+        for (region, url) in peers {
+            map.insert(region.clone(), Arc::new(PeerClient::new(client::authority(url)?)));
+        }
+        *self.peers.write().unwrap_or_else(|p| p.into_inner()) = map;
+        Ok(())
+    }
+
+    /// Adds or replaces one peer region.
+    pub fn set_peer(&self, region: &str, url: &str) -> anyhow::Result<()> {
+        let client = Arc::new(PeerClient::new(client::authority(url)?));
+        let mut peers = self.peers.write().unwrap_or_else(|p| p.into_inner());
+        if !peers.contains_key(region) && peers.len() >= MAX_PEERS {
+            anyhow::bail!("at most {MAX_PEERS} peer regions");
+        }
+        peers.insert(region.to_string(), client);
+        Ok(())
+    }
+
+    pub fn peer(&self, region: &str) -> Option<Arc<PeerClient>> {
+        self.peers.read().unwrap_or_else(|p| p.into_inner()).get(region).cloned()
+    }
+
+    pub fn peer_regions(&self) -> Vec<String> {
+        self.peers.read().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect()
+    }
+
+    /// Records how long a replicated change took from its write to its
+    /// apply here.
+    pub(crate) fn record_latency(&self, from_node: u32, regions: &[String], ms: u64) {
+        let Some(region) = regions.iter().find(|r| tidepool_store::replication::region_node(r) == from_node) else {
+            return;
+        };
+        let mut l = self.latency.lock().unwrap_or_else(|p| p.into_inner());
+        l.entry(region.clone()).or_default().push(ms);
+    }
+
+    /// `(source region, p50 ms, p99 ms, samples)` over the latest window.
+    pub fn latency(&self) -> Vec<(String, u64, u64, usize)> {
+        let l = self.latency.lock().unwrap_or_else(|p| p.into_inner());
+        l.iter()
+            .map(|(r, w)| {
+                let (p50, p99) = w.percentiles();
+                (r.clone(), p50, p99, w.samples.len())
+            })
+            .collect()
+    }
+}
+
+/// Samples kept per source region for replication latency percentiles.
+const LATENCY_SAMPLES: usize = 4096;
+
+/// The latest [`LATENCY_SAMPLES`] replication latencies from one region.
+#[derive(Default)]
+pub(crate) struct LatencyWindow {
+    samples: Vec<u64>,
+    next: usize,
+}
+
+impl LatencyWindow {
+    fn push(&mut self, ms: u64) {
+        if self.samples.len() < LATENCY_SAMPLES {
+            self.samples.push(ms);
+        } else {
+            self.samples[self.next] = ms;
+        }
+        self.next = (self.next + 1) % LATENCY_SAMPLES;
+    }
+
+    fn percentiles(&self) -> (u64, u64) {
+        if self.samples.is_empty() {
+            return (0, 0);
+        }
+        let mut s = self.samples.clone();
+        s.sort_unstable();
+        let at = |q: f64| s[((s.len() as f64 * q) as usize).min(s.len() - 1)];
+        (at(0.5), at(0.99))
+    }
+}

@@ -1,0 +1,292 @@
+//! Replicators: for each global table and each of its other regions, a
+//! task reads the table's stream and sends the changes made here (not
+//! those replicated here from elsewhere) to that region, in order per
+//! shard, so in order per item.
+//!
+//! A shard's position is a system entry (`grep/<table id>/<region>/<shard>`)
+//! written after the peer acknowledged what precedes it: a crash repeats
+//! at most the last batch, which the peer's stamps make harmless. A child
+//! shard starts once its parent is read to its end. A peer that is down
+//! is retried with backoff; nothing is skipped, and the stream keeps the
+//! records for its retention period (24 hours).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Weak;
+use std::time::Duration;
+
+use serde_json::{Value as Json, json};
+use tidepool_store::stream::{StartingPosition, StreamRecord};
+use tidepool_store::value::json::item_to_json;
+
+use super::api;
+use crate::dynamodb::App;
+
+/// How often the supervisor looks for tables whose replica set changed.
+const SUPERVISE_EVERY: Duration = Duration::from_millis(200);
+
+/// How often an idle replicator looks at its shards' last sequence
+/// numbers (a read of a watch value each, no store read).
+const IDLE_POLL: Duration = Duration::from_millis(2);
+
+/// Records read from a shard per batch, and their bytes: one request to
+/// the peer, within its body limit.
+pub const BATCH_RECORDS: usize = 500;
+pub const BATCH_BYTES: usize = 2 * 1024 * 1024;
+
+/// Backoff after a failed send: from the first to the last.
+const BACKOFF_MIN: Duration = Duration::from_millis(50);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// Starts and stops replicators as tables' replica sets change.
+pub async fn run(app: Weak<App>) {
+    let mut running: HashMap<(u64, String), tokio::task::JoinHandle<()>> = HashMap::new();
+    // Replica jobs (adding or removing a region), by table and region.
+    let mut jobs: HashMap<(u64, String), tokio::task::JoinHandle<()>> = HashMap::new();
+    loop {
+        let Some(a) = app.upgrade() else { break };
+        let peers = a.global.peer_regions();
+        let mut want: Vec<(u64, String, String)> = Vec::new();
+        let (names, _) = a.store.list_tables(None, usize::MAX);
+        for name in names {
+            let Ok(t) = a.store.table(&name) else { continue };
+            for r in &t.def.replicas {
+                if !peers.contains(&r.region) {
+                    continue;
+                }
+                if r.status != "DELETING" && r.status != "CREATION_FAILED" {
+                    want.push((t.def.id, name.clone(), r.region.clone()));
+                }
+                let key = (t.def.id, r.region.clone());
+                if jobs.get(&key).is_some_and(|h| !h.is_finished()) {
+                    continue;
+                }
+                let job = match r.status.as_str() {
+                    "CREATING" => {
+                        tokio::spawn(api::create_replica(app.clone(), t.def.id, name.clone(), r.region.clone()))
+                    }
+                    "DELETING" => {
+                        tokio::spawn(api::delete_replica(app.clone(), t.def.id, name.clone(), r.region.clone()))
+                    }
+                    _ => continue,
+                };
+                jobs.insert(key, job);
+            }
+        }
+        drop(a);
+        jobs.retain(|_, h| !h.is_finished());
+        running.retain(|k, h| {
+            let keep = !h.is_finished() && want.iter().any(|(id, _, r)| (*id, r.clone()) == *k);
+            if !keep {
+                h.abort();
+            }
+            keep
+        });
+        for (id, table, region) in want {
+            running
+                .entry((id, region.clone()))
+                .or_insert_with(|| tokio::spawn(replicate(app.clone(), id, table, region)));
+        }
+        tokio::time::sleep(SUPERVISE_EVERY).await;
+    }
+    for (_, h) in running.into_iter().chain(jobs) {
+        h.abort();
+    }
+}
+
+/// Where a replicator is in one shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Position {
+    /// The next sequence number to read.
+    At(u64),
+    /// Read to its end (a closed shard).
+    Done,
+}
+
+fn checkpoint_prefix(table: u64, region: &str) -> Vec<u8> {
+    format!("grep/{table:016x}/{region}/").into_bytes()
+}
+
+fn load_positions(app: &App, table: u64, region: &str) -> BTreeMap<String, Position> {
+    let prefix = checkpoint_prefix(table, region);
+    let mut out = BTreeMap::new();
+    for (k, v) in app.store.sys_scan(&prefix).unwrap_or_default() {
+        let shard = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+        let pos = match <[u8; 8]>::try_from(v.as_slice()) {
+            Ok(b) => Position::At(u64::from_be_bytes(b)),
+            Err(_) => Position::Done,
+        };
+        out.insert(shard, pos);
+    }
+    out
+}
+
+fn save_position(app: &App, table: u64, region: &str, shard: &str, pos: Position) -> tidepool_store::error::Result<()> {
+    let mut key = checkpoint_prefix(table, region);
+    key.extend_from_slice(shard.as_bytes());
+    let value = match pos {
+        Position::At(seq) => seq.to_be_bytes().to_vec(),
+        Position::Done => b"done".to_vec(),
+    };
+    app.store.sys_write(vec![(key, Some(value))])
+}
+
+/// Drops a replicator's positions (its replica was removed).
+pub fn forget_positions(app: &App, table: u64, region: &str) {
+    let prefix = checkpoint_prefix(table, region);
+    let keys: Vec<_> = app.store.sys_scan(&prefix).unwrap_or_default().into_iter().map(|(k, _)| (k, None)).collect();
+    if !keys.is_empty()
+        && let Err(e) = app.store.sys_write(keys)
+    {
+        tracing::warn!(error = %e, "forget replication positions");
+    }
+}
+
+/// A change as the peer's apply endpoint takes it.
+fn change_json(r: &StreamRecord) -> Option<Json> {
+    let stamp = r.stamp?;
+    if r.origin.replicated.is_some() {
+        return None;
+    }
+    let item = match r.event {
+        tidepool_store::stream::EventName::Remove => Json::Null,
+        _ => item_to_json(r.new_image.as_ref()?),
+    };
+    Some(json!({"Keys": item_to_json(&r.keys), "Item": item, "Ms": stamp.ms, "Node": stamp.node}))
+}
+
+/// Ships `table`'s local changes to `region` until the task is aborted or
+/// the table goes.
+async fn replicate(app: Weak<App>, id: u64, table: String, region: String) {
+    let mut positions = match app.upgrade() {
+        Some(a) => load_positions(&a, id, &region),
+        None => return,
+    };
+    let mut backoff = BACKOFF_MIN;
+    let mut passes = 0u64;
+    loop {
+        let Some(a) = app.upgrade() else { return };
+        let Ok(handle) = a.store.table(&table) else { return };
+        if handle.def.id != id {
+            return;
+        }
+        let Some(peer) = a.global.peer(&region) else { return };
+        let Some(meta) = handle.def.stream.as_ref().and_then(|s| a.store.stream_by_num(s.num)) else {
+            drop(a);
+            tokio::time::sleep(SUPERVISE_EVERY).await;
+            continue;
+        };
+        passes += 1;
+        let mut read_any = false;
+        let mut failed = false;
+        let mut shards = meta.shards.clone();
+        shards.sort_by_key(|s| s.start_seq);
+        for shard in &shards {
+            if positions.get(&shard.id) == Some(&Position::Done) {
+                continue;
+            }
+            // A child waits for its parent, so an item's changes go in order.
+            if let Some(p) = &shard.parent
+                && meta.shard(p).is_some()
+                && positions.get(p) != Some(&Position::Done)
+            {
+                continue;
+            }
+            let from = match positions.get(&shard.id) {
+                Some(Position::At(seq)) => *seq,
+                _ => a
+                    .store
+                    .shard_position(meta.num, &shard.id, StartingPosition::TrimHorizon)
+                    .unwrap_or(shard.start_seq),
+            };
+            let page = match a.store.read_shard(meta.num, &shard.id, from, BATCH_RECORDS, BATCH_BYTES) {
+                Ok(p) => p,
+                Err(tidepool_store::StoreError::TrimmedDataAccess(_)) => {
+                    // Past retention: what is left starts at the trim horizon.
+                    tracing::warn!(table, region, shard = shard.id, "replication fell behind the stream's retention");
+                    positions.remove(&shard.id);
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(table, region, error = %e, "read the stream for replication");
+                    failed = true;
+                    break;
+                }
+            };
+            let changes: Vec<Json> = page.records.iter().filter_map(change_json).collect();
+            if !changes.is_empty() {
+                let body = json!({"TableName": table, "Changes": changes}).to_string().into_bytes();
+                match peer.post(api::APPLY_PATH, body).await {
+                    Ok((200, _)) => backoff = BACKOFF_MIN,
+                    Ok((status, body)) => {
+                        tracing::debug!(table, region, status, body = %String::from_utf8_lossy(&body), "peer refused changes");
+                        failed = true;
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::debug!(table, region, error = %e, "peer unreachable");
+                        failed = true;
+                        break;
+                    }
+                }
+            }
+            let next = match page.next {
+                Some(n) => Position::At(n),
+                None => Position::Done,
+            };
+            if positions.get(&shard.id) != Some(&next) {
+                if let Err(e) = save_position(&a, id, &region, &shard.id, next) {
+                    tracing::warn!(error = %e, "save a replication position");
+                    failed = true;
+                    break;
+                }
+                positions.insert(shard.id.clone(), next);
+            }
+            read_any |= !page.records.is_empty();
+        }
+        // Positions of shards retention removed are dropped.
+        positions.retain(|s, _| meta.shard(s).is_some());
+        if failed {
+            drop(a);
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+            continue;
+        }
+        if read_any {
+            continue;
+        }
+        a.global.idle.lock().unwrap_or_else(|p| p.into_inner()).insert((id, region.clone()), passes);
+        // Idle: wait until an open shard has a record past the position,
+        // or the layout changes.
+        let watches: Vec<_> = shards
+            .iter()
+            .filter(|s| s.end_seq.is_none())
+            .filter_map(|s| a.store.subscribe_shard(meta.num, &s.id).map(|w| (s.id.clone(), w)))
+            .collect();
+        let layout = a.store.subscribe_layout(meta.num);
+        let layout_at = layout.as_ref().map(|l| *l.borrow());
+        drop(a);
+        let waited = std::time::Instant::now();
+        loop {
+            tokio::time::sleep(IDLE_POLL).await;
+            let fresh = watches.iter().any(|(shard, w)| {
+                let s = *w.borrow();
+                s.closed
+                    || match (s.last_seq, positions.get(shard)) {
+                        (Some(last), Some(Position::At(at))) => last >= *at,
+                        (Some(_), None) => true,
+                        _ => false,
+                    }
+            });
+            let moved = layout.as_ref().map(|l| *l.borrow()) != layout_at;
+            if fresh || moved || waited.elapsed() > SUPERVISE_EVERY {
+                break;
+            }
+        }
+    }
+}
+
+/// Whether the replicator of `table` to `region` has read its stream to
+/// the end since `after` passes.
+pub fn idle_since(app: &App, table: u64, region: &str) -> Option<u64> {
+    app.global.idle.lock().unwrap_or_else(|p| p.into_inner()).get(&(table, region.to_string())).copied()
+}

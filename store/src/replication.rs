@@ -1,0 +1,398 @@
+//! Global tables in the store: the replica set of a table, the hidden
+//! replication stamp of each of its items, and the last-writer-wins apply
+//! of a write that another region made.
+//!
+//! Every write to a table with replicas gets a [`Stamp`]: the commit time
+//! in milliseconds and the writing region's node number. A local write's
+//! time is at least one past the item's current stamp, so a region's own
+//! writes to an item are ordered even when its clock steps back. The stamp
+//! is kept beside the item (a system entry `rep/<table id><item key>`, also
+//! for a deleted item: a tombstone), and its stream record carries it, so
+//! the replicator ships each change with the stamp it was made with.
+//!
+//! A replicated change is applied only when its stamp is greater than the
+//! item's: the later time wins, and at the same millisecond the greater
+//! node. Every region applies the same rule to the same stamps, so they
+//! converge whatever order changes arrive in, and a delivery repeated after
+//! a crash changes nothing. A delete wins or loses by the same rule, and its
+//! tombstone keeps an older write from bringing the item back.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cipher::open_in;
+use crate::db::{Store, TableHandle, now_ms};
+use crate::error::{Result, StoreError};
+use crate::key::item_key;
+use crate::stream::{Origin, decode_stored};
+use crate::unit::{Change, Unit};
+use crate::value::{Item, encode_item_value};
+
+/// When and where a version of an item was written. Ordered by time, then
+/// node: the order every region resolves conflicts by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Stamp {
+    /// Epoch milliseconds.
+    pub ms: u64,
+    /// The writing region's [`region_node`].
+    pub node: u32,
+}
+
+/// The number a region's stamps carry: FNV-1a of its name, the same in
+/// every process.
+pub fn region_node(region: &str) -> u32 {
+    region.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
+}
+
+/// One replica of a global table, as this region knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaDef {
+    pub region: String,
+    /// `CREATING`, `ACTIVE`, `DELETING` (DynamoDB's `ReplicaStatus`).
+    pub status: String,
+    /// When the replica was asked for, epoch milliseconds.
+    pub created_ms: u64,
+}
+
+const REP_PREFIX: &[u8] = b"rep/";
+const DELETED: u8 = 1;
+const STAMP_VALUE_LEN: usize = 8 + 4 + 1;
+
+fn stamp_key(table: u64, key: &[u8]) -> Vec<u8> {
+    [REP_PREFIX, &table.to_be_bytes(), key].concat()
+}
+
+pub(crate) fn stamp_value(stamp: Stamp, deleted: bool) -> Vec<u8> {
+    let mut v = Vec::with_capacity(STAMP_VALUE_LEN);
+    v.extend_from_slice(&stamp.ms.to_be_bytes());
+    v.extend_from_slice(&stamp.node.to_be_bytes());
+    v.push(if deleted { DELETED } else { 0 });
+    v
+}
+
+fn parse_stamp(v: &[u8]) -> Result<(Stamp, bool)> {
+    if v.len() != STAMP_VALUE_LEN {
+        return Err(StoreError::Corrupt("replication stamp".into()));
+    }
+    let ms = u64::from_be_bytes(v[..8].try_into().expect("8 bytes"));
+    let node = u32::from_be_bytes(v[8..12].try_into().expect("4 bytes"));
+    Ok((Stamp { ms, node }, v[12] & DELETED != 0))
+}
+
+/// A change another region made, to apply here.
+#[derive(Debug, Clone)]
+pub struct ReplicatedChange {
+    /// The item's key attributes.
+    pub keys: Item,
+    /// The item as written, or `None` for a delete.
+    pub item: Option<Item>,
+    pub stamp: Stamp,
+}
+
+/// What [`Store::apply_replicated`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Changes newer than the item's stamp, now written.
+    pub applied: usize,
+    /// Changes older than (or the same as) the item's stamp, dropped.
+    pub superseded: usize,
+}
+
+impl Store {
+    /// This store's node number (its region's, [`region_node`]).
+    pub fn node(&self) -> u32 {
+        self.inner().node
+    }
+
+    /// The stamp of an item of a global table, if it has one, and whether
+    /// it marks a delete.
+    pub(crate) fn read_stamp(&self, table: u64, key: &[u8]) -> Result<Option<(Stamp, bool)>> {
+        let Some(sys) = self.inner().sys.get() else { return Ok(None) };
+        let k = stamp_key(table, key);
+        match sys.get(&k)? {
+            Some(v) => Ok(Some(parse_stamp(&open_in(self.inner().cipher.as_ref(), sys, &k, v)?)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The stamp a local write to an item now gets: the time, but past the
+    /// item's current stamp (`stamped`, within one commit) or stored one.
+    pub(crate) fn next_stamp(
+        &self,
+        table: u64,
+        key: &[u8],
+        stamped: &HashMap<(u64, Vec<u8>), Stamp>,
+        now: u64,
+    ) -> Result<Stamp> {
+        let prev = match stamped.get(&(table, key.to_vec())) {
+            Some(s) => Some(*s),
+            None => self.read_stamp(table, key)?.map(|(s, _)| s),
+        };
+        let ms = prev.map_or(now, |p| now.max(p.ms + 1));
+        Ok(Stamp { ms, node: self.inner().node })
+    }
+
+    /// The system entry recording an item's stamp.
+    pub(crate) fn stamp_entry(table: u64, key: &[u8], stamp: Stamp, deleted: bool) -> (Vec<u8>, Vec<u8>) {
+        (stamp_key(table, key), stamp_value(stamp, deleted))
+    }
+
+    /// Applies changes another region made to `table`, each only if its
+    /// stamp is newer than the item's, in one atomic commit. Their stream
+    /// records are marked as replicated. Conditions, transactions and
+    /// capacity are the origin's business: none is checked here.
+    pub fn apply_replicated(&self, table: &str, changes: Vec<ReplicatedChange>) -> Result<Applied> {
+        let handle = self.table(table)?;
+        if handle.def.replicas.is_empty() {
+            return Err(StoreError::validation(format!("Table {table} is not a global table in this region")));
+        }
+        let mut applied = Applied::default();
+        self.atomically(Vec::new(), |unit| {
+            // The newest stamp staged per item in this commit.
+            let mut latest: HashMap<Vec<u8>, Stamp> = HashMap::new();
+            for c in changes {
+                let key = item_key(&handle.def.key_schema, &c.keys);
+                let current = match latest.get(&key) {
+                    Some(s) => Some(*s),
+                    None => self.read_stamp(handle.def.id, &key)?.map(|(s, _)| s),
+                };
+                if current.is_some_and(|s| s >= c.stamp) {
+                    applied.superseded += 1;
+                    continue;
+                }
+                handle.def.check_key_attrs(&c.keys, true)?;
+                if let Some(item) = &c.item {
+                    handle.def.check_key_attrs(item, false)?;
+                    handle.def.check_index_attrs(item)?;
+                    if item_key(&handle.def.key_schema, item) != key {
+                        return Err(StoreError::validation("The item's key is not the change's key"));
+                    }
+                }
+                latest.insert(key.clone(), c.stamp);
+                applied.applied += 1;
+                self.stage_replicated(unit, &handle, key, c)?;
+            }
+            Ok(())
+        })?;
+        Ok(applied)
+    }
+
+    fn stage_replicated(
+        &self,
+        unit: &mut Unit,
+        handle: &Arc<TableHandle>,
+        key: Vec<u8>,
+        c: ReplicatedChange,
+    ) -> Result<()> {
+        let (old, old_raw) = match unit.latest(handle.def.id, &key) {
+            Some(ch) => (ch.new.clone(), ch.new_raw.clone()),
+            None => {
+                let raw = match handle.items.get(&key)? {
+                    Some(v) => Some(open_in(self.inner().cipher.as_ref(), &handle.items, &key, v)?),
+                    None => None,
+                };
+                (raw.as_deref().map(decode_stored).transpose()?, raw)
+            }
+        };
+        if old.is_none() && c.item.is_none() {
+            // A delete of an item this region does not have: nothing
+            // changes, but its tombstone is kept in the same commit.
+            let (k, v) = Self::stamp_entry(handle.def.id, &key, c.stamp, true);
+            unit.sys.push((k, Some(v)));
+            return Ok(());
+        }
+        let new_raw = c.item.as_ref().map(encode_item_value);
+        let repeat = unit.latest(handle.def.id, &key).is_some();
+        unit.repeats |= repeat;
+        unit.push(Change {
+            handle: handle.clone(),
+            key,
+            old,
+            old_raw,
+            new: c.item,
+            new_raw,
+            origin: Origin { replicated: Some(c.stamp), ..Origin::default() },
+        });
+        Ok(())
+    }
+
+    /// A page of a global table's items with their stamps, read from one
+    /// snapshot, after `after` (a raw item key) in key order: what a new
+    /// replica is filled with. Items written before the table became global
+    /// have no stamp and get the zero time (any later write wins).
+    #[allow(clippy::type_complexity)]
+    pub fn stamped_items(
+        &self,
+        table: &str,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<(Vec<(Item, Stamp)>, Option<Vec<u8>>)> {
+        use fjall::Readable;
+        let handle = self.table(table)?;
+        let snap = self.inner().db.snapshot();
+        let cipher = self.inner().cipher.as_ref();
+        let range = match after {
+            Some(a) => snap.range(&handle.items, (std::ops::Bound::Excluded(a.to_vec()), std::ops::Bound::Unbounded)),
+            None => snap.range::<Vec<u8>, _>(&handle.items, ..),
+        };
+        let mut out = Vec::new();
+        for kv in range {
+            let (k, v) = kv.into_inner()?;
+            let item = decode_stored(&open_in(cipher, &handle.items, &k, v)?)?;
+            let stamp = match self.inner().sys.get() {
+                Some(sys) => {
+                    let sk = stamp_key(handle.def.id, &k);
+                    match snap.get(sys, &sk)? {
+                        Some(v) => parse_stamp(&open_in(cipher, sys, &sk, v)?)?.0,
+                        None => Stamp::default(),
+                    }
+                }
+                None => Stamp::default(),
+            };
+            out.push((item, stamp));
+            if out.len() >= limit {
+                return Ok((out, Some(k.to_vec())));
+            }
+        }
+        Ok((out, None))
+    }
+
+    /// Sets the replica set of a table (empty: not global). A table with
+    /// replicas needs a `NEW_AND_OLD_IMAGES` stream, which the replicator
+    /// reads; the caller sees to it.
+    pub fn set_replicas(&self, name: &str, replicas: Vec<ReplicaDef>) -> Result<Arc<TableHandle>> {
+        self.alter_table(name, |def| {
+            def.replicas = replicas;
+            Ok(())
+        })
+    }
+
+    /// Removes the stamps of a deleted table's items, a batch at a time.
+    pub(crate) fn clear_stamps(&self, table: u64) -> Result<()> {
+        let Some(sys) = self.inner().sys.get() else { return Ok(()) };
+        let mut batch = self.inner().db.batch();
+        for kv in sys.prefix([REP_PREFIX, &table.to_be_bytes()].concat()) {
+            batch.remove(sys, kv.key()?);
+            if batch.len() >= 10_000 {
+                std::mem::replace(&mut batch, self.inner().db.batch()).commit()?;
+                self.seal_full_memtables();
+            }
+        }
+        batch.commit()?;
+        Ok(())
+    }
+}
+
+/// The time a stamp for a write made now would carry.
+pub fn now_stamp_ms() -> u64 {
+    now_ms()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::CreateTableInput;
+    use crate::stream::{StartingPosition, StreamRecord};
+    use crate::table::StreamViewType;
+    use crate::value::{AttrType, Value};
+    use crate::{Decision, StoreConfig, WriteOp};
+
+    fn item(pk: &str, v: &str) -> Item {
+        [("pk".to_string(), Value::S(pk.into())), ("v".to_string(), Value::S(v.into()))].into()
+    }
+
+    fn keys(pk: &str) -> Item {
+        [("pk".to_string(), Value::S(pk.into()))].into()
+    }
+
+    fn global(region: &str) -> Store {
+        let store = Store::open(StoreConfig { region: region.into(), ..Default::default() }).expect("open");
+        let mut input = CreateTableInput::for_test("glob", "pk", AttrType::S);
+        input.stream = Some(StreamViewType::NewAndOldImages);
+        store.create_table(input).expect("create");
+        let other = ReplicaDef { region: "eu-west-1".into(), status: "ACTIVE".into(), created_ms: 0 };
+        store.set_replicas("glob", vec![other]).expect("replicas");
+        store
+    }
+
+    fn put(store: &Store, it: Item) {
+        let op = WriteOp { table: "glob".into(), key: keys("a"), decide: Box::new(move |_| Ok(Decision::Put(it))) };
+        store.write_many(vec![op], false).expect("put");
+    }
+
+    fn records(store: &Store) -> Vec<StreamRecord> {
+        let meta = store.list_streams().pop().expect("the stream");
+        let mut out = Vec::new();
+        for sh in &meta.shards {
+            let pos = store.shard_position(meta.num, &sh.id, StartingPosition::TrimHorizon).expect("position");
+            out.extend(store.read_shard(meta.num, &sh.id, pos, 1000, usize::MAX).expect("read").records);
+        }
+        out.sort_by_key(|r| r.seq);
+        out
+    }
+
+    fn v(store: &Store) -> Option<Value> {
+        let t = store.table("glob").expect("table");
+        store.get_item(&t, &keys("a")).expect("get").and_then(|i| i.get("v").cloned())
+    }
+
+    #[test]
+    fn the_later_stamp_wins_and_deletes_leave_tombstones() {
+        let store = global("us-east-1");
+        put(&store, item("a", "local"));
+        let local = records(&store).pop().expect("a record").stamp.expect("a stamp");
+        assert_eq!(local.node, region_node("us-east-1"));
+        let eu = region_node("eu-west-1");
+
+        // Older than the local write: dropped; newer: applied.
+        let older =
+            ReplicatedChange { keys: keys("a"), item: Some(item("a", "old")), stamp: Stamp { ms: 1, node: eu } };
+        assert_eq!(store.apply_replicated("glob", vec![older.clone()]).expect("apply").superseded, 1);
+        assert_eq!(v(&store), Some(Value::S("local".into())));
+        let newer = Stamp { ms: local.ms + 10, node: eu };
+        let change = ReplicatedChange { keys: keys("a"), item: Some(item("a", "remote")), stamp: newer };
+        assert_eq!(store.apply_replicated("glob", vec![change.clone()]).expect("apply").applied, 1);
+        assert_eq!(v(&store), Some(Value::S("remote".into())));
+        // Applying it again changes nothing (a redelivery).
+        assert_eq!(store.apply_replicated("glob", vec![change]).expect("apply").superseded, 1);
+        let last = records(&store).pop().expect("a record");
+        assert_eq!(last.origin.replicated, Some(newer));
+        let json = last.to_json(StreamViewType::NewAndOldImages, "us-east-1", false);
+        assert_eq!(json["userIdentity"]["PrincipalId"], "replication.dynamodb.amazonaws.com");
+
+        // A local write after it is stamped past it, whatever the clock says.
+        put(&store, item("a", "after"));
+        let after = records(&store).pop().expect("a record");
+        assert!(after.stamp.expect("stamp") > newer && after.origin.replicated.is_none());
+
+        // A replicated delete of an absent item keeps a tombstone that an
+        // older put loses to; a newer one wins.
+        let gone = Stamp { ms: u64::MAX / 4, node: eu };
+        let del = ReplicatedChange { keys: keys("b"), item: None, stamp: gone };
+        assert_eq!(store.apply_replicated("glob", vec![del]).expect("apply").applied, 1);
+        let t = store.table("glob").expect("table");
+        let id = t.def.id;
+        let key = item_key(&t.def.key_schema, &keys("b"));
+        assert_eq!(store.read_stamp(id, &key).expect("stamp"), Some((gone, true)));
+        let late = ReplicatedChange { keys: keys("b"), item: Some(item("b", "x")), stamp: Stamp { ms: 5, node: eu } };
+        assert_eq!(store.apply_replicated("glob", vec![late]).expect("apply").superseded, 1);
+        assert_eq!(store.get_item(&t, &keys("b")).expect("get"), None);
+
+        // The same time from two regions: the greater node wins everywhere.
+        let (lo, hi) =
+            if eu < region_node("us-east-1") { (eu, region_node("us-east-1")) } else { (region_node("us-east-1"), eu) };
+        let at = u64::MAX / 2;
+        let c = |n, v| ReplicatedChange { keys: keys("c"), item: Some(item("c", v)), stamp: Stamp { ms: at, node: n } };
+        store.apply_replicated("glob", vec![c(hi, "hi"), c(lo, "lo")]).expect("apply");
+        let got = store.get_item(&t, &keys("c")).expect("get").and_then(|i| i.get("v").cloned());
+        assert_eq!(got, Some(Value::S("hi".into())));
+
+        // The snapshot a new replica is filled from carries the stamps.
+        let (page, next) = store.stamped_items("glob", None, 10).expect("page");
+        assert_eq!(next, None);
+        assert_eq!(page.len(), 2);
+        assert!(page.iter().any(|(i, s)| i.get("v") == Some(&Value::S("hi".into())) && s.ms == at));
+    }
+}

@@ -1,0 +1,199 @@
+//! Global tables end to end: two real servers, each its own region, peers
+//! of each other over HTTP on 127.0.0.1, driven by the AWS SDK.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, CreateReplicationGroupMemberAction, KeySchemaElement, KeyType,
+    ReplicaStatus, ReplicationGroupUpdate, ScalarAttributeType,
+};
+use common::{client, start_with, streams_client};
+use tidepool::{Server, ServerConfig};
+
+type Item = HashMap<String, AttributeValue>;
+
+async fn region(dir: &std::path::Path, name: &str) -> Server {
+    start_with(dir, ServerConfig { region: name.into(), ..ServerConfig::default() }).await
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+async fn put(c: &Client, pk: &str, v: &str) {
+    c.put_item().table_name("Users").item("pk", s(pk)).item("v", s(v)).send().await.expect("put");
+}
+
+async fn scan_all(c: &Client) -> Vec<Item> {
+    let mut items = c.scan().table_name("Users").consistent_read(true).send().await.expect("scan").items().to_vec();
+    items.sort_by_key(|i| format!("{:?}", i.get("pk")));
+    items
+}
+
+/// Waits up to 30 s for `ok`.
+async fn eventually<F: std::future::Future<Output = bool>>(what: &str, mut ok: impl FnMut() -> F) {
+    let start = Instant::now();
+    while !ok().await {
+        assert!(start.elapsed() < Duration::from_secs(30), "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn replica_status(c: &Client, region: &str) -> Option<ReplicaStatus> {
+    let t = c.describe_table().table_name("Users").send().await.ok()?.table?;
+    t.replicas().iter().find(|r| r.region_name() == Some(region)).and_then(|r| r.replica_status().cloned())
+}
+
+#[tokio::test]
+async fn two_regions_replicate_both_ways_and_converge_by_last_writer() {
+    let (d1, d2) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    let us = region(d1.path(), "us-east-1").await;
+    let eu = region(d2.path(), "eu-west-1").await;
+    us.app.global.set_peer("eu-west-1", &eu.endpoint()).expect("peer");
+    eu.app.global.set_peer("us-east-1", &us.endpoint()).expect("peer");
+    let (cu, ce) = (client(&us.endpoint()), client(&eu.endpoint()));
+
+    cu.create_table()
+        .table_name("Users")
+        .attribute_definitions(
+            AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build().unwrap(),
+        )
+        .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().unwrap())
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("create");
+    // Items written before the table is global are filled into the replica.
+    for i in 0..50 {
+        put(&cu, &format!("old{i}"), "before").await;
+    }
+
+    // A replica in an unknown region, or in the table's own, is refused.
+    let create = |r: &str| {
+        ReplicationGroupUpdate::builder()
+            .create(CreateReplicationGroupMemberAction::builder().region_name(r).build().unwrap())
+            .build()
+    };
+    for bad in ["ap-south-1", "us-east-1"] {
+        let e = cu.update_table().table_name("Users").replica_updates(create(bad)).send().await.expect_err("refused");
+        assert_eq!(e.into_service_error().meta().code(), Some("ValidationException"));
+    }
+
+    let out = cu.update_table().table_name("Users").replica_updates(create("eu-west-1")).send().await.expect("add");
+    let desc = out.table_description().expect("description");
+    assert_eq!(desc.global_table_version(), Some("2019.11.21"));
+    assert_eq!(desc.replicas().len(), 1);
+    // Writes go on while the replica is made and filled.
+    for i in 0..20 {
+        put(&cu, &format!("during{i}"), "during").await;
+    }
+    eventually("the replica to be ACTIVE", || async {
+        replica_status(&cu, "eu-west-1").await == Some(ReplicaStatus::Active)
+    })
+    .await;
+    let stream = cu.describe_table().table_name("Users").send().await.unwrap().table.unwrap();
+    assert_eq!(
+        stream.stream_specification().and_then(|s| s.stream_view_type()).map(|v| v.as_str()),
+        Some("NEW_AND_OLD_IMAGES"),
+        "a global table's stream carries its changes"
+    );
+    // The new region knows its table as a replica of the same global table.
+    assert_eq!(replica_status(&ce, "us-east-1").await, Some(ReplicaStatus::Active));
+    eventually("the fill", || async { scan_all(&ce).await.len() == 70 }).await;
+
+    // Each region's writes reach the other.
+    put(&ce, "from-eu", "eu").await;
+    put(&cu, "from-us", "us").await;
+    ce.delete_item().table_name("Users").key("pk", s("old0")).send().await.expect("delete");
+    eventually("both ways", || async {
+        let (a, b) = (scan_all(&cu).await, scan_all(&ce).await);
+        a == b && a.len() == 71
+    })
+    .await;
+
+    // Conflicting writes to the same keys in both regions at once: both
+    // end with the same item, one of the two written.
+    let mut tasks = Vec::new();
+    for round in 0..20 {
+        for (c, who) in [(cu.clone(), "us"), (ce.clone(), "eu")] {
+            tasks.push(tokio::spawn(async move {
+                for k in 0..5 {
+                    put(&c, &format!("hot{k}"), &format!("{who}-{round}")).await;
+                }
+            }));
+        }
+    }
+    for t in tasks {
+        t.await.expect("writer");
+    }
+    eventually("convergence", || async { scan_all(&cu).await == scan_all(&ce).await }).await;
+    let items = scan_all(&cu).await;
+    for k in 0..5 {
+        let hot = items.iter().find(|i| i.get("pk") == Some(&s(&format!("hot{k}")))).expect("hot item");
+        let v = hot.get("v").and_then(|v| v.as_s().ok()).expect("v");
+        assert!(v.starts_with("us-") || v.starts_with("eu-"), "{v}");
+    }
+
+    // A replicated write appears in the receiving region's own stream,
+    // marked as the replication service's.
+    let streams = streams_client(&eu.endpoint());
+    let arn = ce.describe_table().table_name("Users").send().await.unwrap().table.unwrap().latest_stream_arn.unwrap();
+    let shards = streams.describe_stream().stream_arn(&arn).send().await.unwrap().stream_description.unwrap().shards;
+    let mut principals = Vec::new();
+    for sh in shards.unwrap_or_default() {
+        let it = streams
+            .get_shard_iterator()
+            .stream_arn(&arn)
+            .shard_id(sh.shard_id().unwrap())
+            .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .unwrap()
+            .shard_iterator
+            .unwrap();
+        let recs = streams.get_records().shard_iterator(it).send().await.unwrap();
+        for r in recs.records() {
+            let key = r.dynamodb().and_then(|d| d.keys()).and_then(|k| k.get("pk")).cloned();
+            let who = r.user_identity().and_then(|u| u.principal_id()).map(str::to_string);
+            principals.push((format!("{key:?}"), who));
+        }
+    }
+    let of = |pk: &str| principals.iter().find(|(k, _)| k.contains(&format!("\"{pk}\""))).map(|(_, w)| w.clone());
+    assert_eq!(of("from-us"), Some(Some("replication.dynamodb.amazonaws.com".into())), "{principals:?}");
+    assert_eq!(of("from-eu"), Some(None), "a local write is no one's but the caller's");
+
+    // Stopping replication needs the stream: it cannot be turned off.
+    let e = cu
+        .update_table()
+        .table_name("Users")
+        .stream_specification(
+            aws_sdk_dynamodb::types::StreamSpecification::builder().stream_enabled(false).build().unwrap(),
+        )
+        .send()
+        .await
+        .expect_err("refused");
+    assert_eq!(e.into_service_error().meta().code(), Some("ValidationException"));
+
+    // Removing the replica drops the other region's table.
+    let delete = ReplicationGroupUpdate::builder()
+        .delete(
+            aws_sdk_dynamodb::types::DeleteReplicationGroupMemberAction::builder()
+                .region_name("eu-west-1")
+                .build()
+                .unwrap(),
+        )
+        .build();
+    cu.update_table().table_name("Users").replica_updates(delete).send().await.expect("remove");
+    eventually("the replica's removal", || async {
+        let gone = ce.describe_table().table_name("Users").send().await.is_err();
+        let t = cu.describe_table().table_name("Users").send().await.unwrap().table.unwrap();
+        gone && t.replicas().is_empty() && t.global_table_version().is_none()
+    })
+    .await;
+    us.stop().await.unwrap();
+    eu.stop().await.unwrap();
+}
