@@ -80,6 +80,9 @@ struct Region {
     endpoint: String,
 }
 
+/// (region, key) → (last acknowledged value, last attempted value).
+type Acked = HashMap<(usize, String), (u64, u64)>;
+
 /// `links[(from, to)]`: the proxy `from` reaches `to` through.
 type Links = BTreeMap<(usize, usize), Link>;
 
@@ -186,8 +189,7 @@ async fn three_regions_converge_through_kills_and_partitions() {
     // the shared hot keys, and records what was acknowledged.
     let endpoints: Vec<Arc<Mutex<String>>> = regions.iter().map(|r| Arc::new(Mutex::new(r.endpoint.clone()))).collect();
     let stop = Arc::new(AtomicBool::new(false));
-    // (region, key) → (last acknowledged value, last attempted value)
-    let acked: Arc<Mutex<HashMap<(usize, String), (u64, u64)>>> = Arc::default();
+    let acked: Arc<Mutex<Acked>> = Arc::default();
     let hot_written: Arc<Mutex<HashMap<String, Vec<u64>>>> = Arc::default();
     let acked_count: Arc<[std::sync::atomic::AtomicU64; 3]> = Arc::default();
     let mut writers = Vec::new();
