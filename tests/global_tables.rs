@@ -197,3 +197,137 @@ async fn two_regions_replicate_both_ways_and_converge_by_last_writer() {
     us.stop().await.unwrap();
     eu.stop().await.unwrap();
 }
+
+async fn table(c: &Client, name: &str, hash: &str, range: Option<&str>) {
+    let mut b = c
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder().attribute_name(hash).attribute_type(ScalarAttributeType::S).build().unwrap(),
+        )
+        .key_schema(KeySchemaElement::builder().attribute_name(hash).key_type(KeyType::Hash).build().unwrap());
+    if let Some(r) = range {
+        b = b
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(r)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(KeySchemaElement::builder().attribute_name(r).key_type(KeyType::Range).build().unwrap());
+    }
+    b.send().await.expect("create a table");
+}
+
+fn score(player: &str, game: &str, points: i64) -> aws_sdk_dynamodb::types::TransactWriteItem {
+    let put = aws_sdk_dynamodb::types::Put::builder()
+        .table_name("Scores")
+        .item("player", s(player))
+        .item("game", s(game))
+        .item("score", AttributeValue::N(points.to_string()))
+        .build()
+        .unwrap();
+    aws_sdk_dynamodb::types::TransactWriteItem::builder().put(put).build()
+}
+
+/// A trigger in the replica's region fires for the writes replicated
+/// there, as on AWS; a transaction commits whole in the region that took
+/// it, and its items arrive in the other region.
+#[tokio::test]
+async fn a_trigger_in_a_replica_region_sees_replicated_writes() {
+    let (d1, d2) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    let us = region(d1.path(), "us-east-1").await;
+    let eu = region(d2.path(), "eu-west-1").await;
+    us.app.global.set_peer("eu-west-1", &eu.endpoint()).expect("peer");
+    eu.app.global.set_peer("us-east-1", &us.endpoint()).expect("peer");
+    let (cu, ce) = (client(&us.endpoint()), client(&eu.endpoint()));
+    table(&cu, "Scores", "player", Some("game")).await;
+    let add = ReplicationGroupUpdate::builder()
+        .create(CreateReplicationGroupMemberAction::builder().region_name("eu-west-1").build().unwrap())
+        .build();
+    cu.update_table().table_name("Scores").replica_updates(add).send().await.expect("add");
+    eventually("the replica", || async {
+        let t = cu.describe_table().table_name("Scores").send().await.unwrap().table.unwrap();
+        t.replicas().first().and_then(|r| r.replica_status()) == Some(&ReplicaStatus::Active)
+    })
+    .await;
+
+    // The trigger lives in eu-west-1 only, on its replica's stream.
+    table(&ce, "Leaderboard", "game", None).await;
+    let lambda = common::lambda_client(&eu.endpoint());
+    lambda
+        .create_function()
+        .function_name("leaderboard")
+        .runtime(aws_sdk_lambda::types::Runtime::from("wasm32-wasip2"))
+        .role("arn:aws:iam::000000000000:role/tidepool")
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(tidepool_runtime::examples::example_bytes(
+                    "leaderboard",
+                )))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create the function");
+    let arn = ce.describe_table().table_name("Scores").send().await.unwrap().table.unwrap().latest_stream_arn.unwrap();
+    lambda
+        .create_event_source_mapping()
+        .function_name("leaderboard")
+        .event_source_arn(&arn)
+        .starting_position(aws_sdk_lambda::types::EventSourcePosition::TrimHorizon)
+        .send()
+        .await
+        .expect("the trigger");
+
+    // Writes in us-east-1: single puts, and a transaction of two.
+    for (player, points) in [("ann", 10), ("bob", 20), ("cy", 30)] {
+        cu.put_item()
+            .table_name("Scores")
+            .item("player", s(player))
+            .item("game", s("g1"))
+            .item("score", AttributeValue::N(points.to_string()))
+            .send()
+            .await
+            .expect("put");
+    }
+    cu.transact_write_items()
+        .transact_items(score("dee", "g2", 5))
+        .transact_items(score("eve", "g2", 7))
+        .send()
+        .await
+        .expect("transaction");
+    // The transaction is whole in its own region at once.
+    let g2 = |c: Client| async move {
+        c.scan()
+            .table_name("Scores")
+            .filter_expression("game = :g")
+            .expression_attribute_values(":g", s("g2"))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .count
+    };
+    assert_eq!(g2(cu.clone()).await, 2);
+    eventually("the transaction's items in eu-west-1", || {
+        let ce = ce.clone();
+        async move { g2(ce).await == 2 }
+    })
+    .await;
+
+    // eu-west-1's trigger saw every replicated write.
+    let total = |game: &'static str| {
+        let ce = ce.clone();
+        async move {
+            let got = ce.get_item().table_name("Leaderboard").key("game", s(game)).send().await.ok()?.item?;
+            got.get("total")?.as_n().ok()?.parse::<i64>().ok()
+        }
+    };
+    eventually("the replica's trigger", || async { total("g1").await == Some(60) && total("g2").await == Some(12) })
+        .await;
+    us.stop().await.unwrap();
+    eu.stop().await.unwrap();
+}
