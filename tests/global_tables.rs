@@ -115,6 +115,14 @@ async fn two_regions_replicate_both_ways_and_converge_by_last_writer() {
     })
     .await;
 
+    // Each region reports what it replicates and how late changes arrive.
+    let status = common::http::send(&eu.addr.to_string(), "GET", "/tidepool/replication", &[], b"").await.json();
+    assert_eq!(status["Region"], "eu-west-1");
+    assert_eq!(status["GlobalTables"][0]["TableName"], "Users");
+    let latency = &status["ReplicationLatency"][0];
+    assert_eq!(latency["SourceRegion"], "us-east-1", "{status}");
+    assert!(latency["Samples"].as_u64().unwrap() >= 20 && latency["P99Ms"].as_u64().is_some(), "{status}");
+
     // Conflicting writes to the same keys in both regions at once: both
     // end with the same item, one of the two written.
     let mut tasks = Vec::new();

@@ -35,6 +35,8 @@ use crate::dynamodb::request::Req;
 pub const APPLY_PATH: &str = "/tidepool/replication/apply";
 pub const TABLE_PATH: &str = "/tidepool/replication/table";
 pub const DROP_PATH: &str = "/tidepool/replication/drop";
+/// What this region replicates and how late changes arrive (GET).
+pub const STATUS_PATH: &str = "/tidepool/replication";
 
 /// The largest body a peer sends: a replicator's batch
 /// ([`super::replicator::BATCH_BYTES`] of records) as JSON, or a fill page.
@@ -53,6 +55,38 @@ pub fn routes() -> axum::Router<Arc<App>> {
         .route(TABLE_PATH, post(table))
         .route(DROP_PATH, post(drop_table))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_PEER_BODY_BYTES))
+        .route(STATUS_PATH, axum::routing::get(status))
+}
+
+/// `GET /tidepool/replication`: this region, its peers, its global tables
+/// with their replicas, and the replication latency from each region
+/// (write in the origin to apply here, p50 and p99 over the latest
+/// changes).
+async fn status(State(app): State<Arc<App>>) -> Response {
+    let (names, _) = app.store.list_tables(None, usize::MAX);
+    let mut tables = Vec::new();
+    for name in names {
+        let Ok(t) = app.store.table(&name) else { continue };
+        if t.def.replicas.is_empty() {
+            continue;
+        }
+        let replicas: Vec<Json> =
+            t.def.replicas.iter().map(|r| json!({"RegionName": r.region, "ReplicaStatus": r.status})).collect();
+        tables.push(json!({"TableName": name, "Replicas": replicas}));
+    }
+    let latency: Vec<Json> = app
+        .global
+        .latency()
+        .into_iter()
+        .map(|(from, p50, p99, n)| json!({"SourceRegion": from, "P50Ms": p50, "P99Ms": p99, "Samples": n}))
+        .collect();
+    axum::Json(json!({
+        "Region": app.region,
+        "Peers": app.global.peer_regions(),
+        "GlobalTables": tables,
+        "ReplicationLatency": latency,
+    }))
+    .into_response()
 }
 
 fn now_ms() -> u64 {
@@ -302,7 +336,8 @@ pub async fn create_replica(app: std::sync::Weak<App>, id: u64, table: String, r
                     })
                 })
                 .collect();
-            let body = json!({"TableName": table, "Changes": changes});
+            // A fill's changes are not counted as replication latency.
+            let body = json!({"TableName": table, "Changes": changes, "Fill": true});
             if let Err(why) = send_until_done(&app, &region, APPLY_PATH, body).await {
                 tracing::warn!(table, region, why, "the new replica refused its fill");
                 return;
@@ -396,7 +431,8 @@ async fn apply(State(app): State<Arc<App>>, body: Bytes) -> Response {
                 Stamp { ms: num("Ms")?, node: u32::try_from(num("Node")?).map_err(|_| ApiError::validation("Node"))? };
             changes.push(ReplicatedChange { keys, item, stamp });
         }
-        let stamps: Vec<Stamp> = changes.iter().map(|c| c.stamp).collect();
+        let fill = req.get("Fill").and_then(Json::as_bool).unwrap_or(false);
+        let stamps: Vec<Stamp> = if fill { Vec::new() } else { changes.iter().map(|c| c.stamp).collect() };
         let a = app.clone();
         let t = table.clone();
         let applied = blocking(move || Ok(a.store.apply_replicated(&t, changes)?)).await?;
