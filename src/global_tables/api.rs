@@ -58,11 +58,13 @@ pub fn routes() -> axum::Router<Arc<App>> {
         .route(STATUS_PATH, axum::routing::get(status))
 }
 
-/// `GET /tidepool/replication`: this region, its peers, its global tables
-/// with their replicas, and the replication latency from each region
-/// (write in the origin to apply here, p50 and p99 over the latest
-/// changes).
-async fn status(State(app): State<Arc<App>>) -> Response {
+/// `GET /tidepool/replication[?reset=true]`: this region, its peers, its
+/// global tables with their replicas, and the replication latency from
+/// each region (write in the origin to apply here, p50 and p99 over the
+/// latest changes); `reset` starts the latency windows afresh after the
+/// answer.
+async fn status(State(app): State<Arc<App>>, uri: axum::http::Uri) -> Response {
+    let q = crate::lambda::api::query(&uri);
     let (names, _) = app.store.list_tables(None, usize::MAX);
     let mut tables = Vec::new();
     for name in names {
@@ -80,6 +82,9 @@ async fn status(State(app): State<Arc<App>>) -> Response {
         .into_iter()
         .map(|(from, p50, p99, n)| json!({"SourceRegion": from, "P50Ms": p50, "P99Ms": p99, "Samples": n}))
         .collect();
+    if q.get("reset").is_some_and(|v| v == "true") {
+        app.global.latency.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
     axum::Json(json!({
         "Region": app.region,
         "Peers": app.global.peer_regions(),

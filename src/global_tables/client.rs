@@ -42,7 +42,18 @@ impl PeerClient {
 
     /// POSTs a JSON body to `path`; the status and body of the answer.
     pub async fn post(&self, path: &str, body: Vec<u8>) -> anyhow::Result<(u16, Vec<u8>)> {
-        let r = tokio::time::timeout(PEER_TIMEOUT, self.exchange(path, body)).await;
+        self.post_with(path, &[("content-type", "application/json")], body).await
+    }
+
+    /// [`PeerClient::post`] with these headers (a DynamoDB call's target
+    /// and content type, say).
+    pub async fn post_with(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> anyhow::Result<(u16, Vec<u8>)> {
+        let r = tokio::time::timeout(PEER_TIMEOUT, self.exchange(path, headers, body)).await;
         let r = match r {
             Ok(r) => r,
             Err(_) => Err(anyhow::anyhow!("no answer from {} within {PEER_TIMEOUT:?}", self.authority)),
@@ -53,7 +64,7 @@ impl PeerClient {
         r
     }
 
-    async fn exchange(&self, path: &str, body: Vec<u8>) -> anyhow::Result<(u16, Vec<u8>)> {
+    async fn exchange(&self, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> anyhow::Result<(u16, Vec<u8>)> {
         let mut conn = self.conn.lock().await;
         if conn.as_ref().is_none_or(|c| c.is_closed()) {
             let tcp = TcpStream::connect(&self.authority)
@@ -68,10 +79,11 @@ impl PeerClient {
         }
         let send = conn.as_mut().expect("connected above");
         send.ready().await?;
-        let request = axum::http::Request::post(path)
-            .header("host", &self.authority)
-            .header("content-type", "application/json")
-            .body(Body::from(body))?;
+        let mut request = axum::http::Request::post(path).header("host", &self.authority);
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let request = request.body(Body::from(body))?;
         let response = send.send_request(request).await?;
         let status = response.status().as_u16();
         let bytes = axum::body::to_bytes(Body::new(response.into_body()), MAX_PEER_RESPONSE_BYTES).await?;
