@@ -16,7 +16,7 @@ use super::error::{ApiError, ApiResult};
 use super::request::{Req, missing};
 
 /// A key schema as declared: its HASH elements, then its RANGE elements.
-pub(super) fn key_schema_json(k: &KeySchema) -> Json {
+pub(crate) fn key_schema_json(k: &KeySchema) -> Json {
     let hash = k.hash_attrs().map(|a| json!({"AttributeName": a.name, "KeyType": "HASH"}));
     let range = k.range_attrs().map(|a| json!({"AttributeName": a.name, "KeyType": "RANGE"}));
     Json::Array(hash.chain(range).collect())

@@ -42,8 +42,15 @@ pub const STATUS_PATH: &str = "/tidepool/replication";
 /// ([`super::replicator::BATCH_BYTES`] of records) as JSON, or a fill page.
 pub const MAX_PEER_BODY_BYTES: usize = 16 * 1024 * 1024;
 
-/// Items sent to a new replica per request while it is filled.
+/// Items sent to a new replica per request while it is filled, and their
+/// bytes at most (DynamoDB's size): a request well within
+/// [`MAX_PEER_BODY_BYTES`] as JSON.
 const FILL_PAGE_ITEMS: usize = 500;
+const FILL_PAGE_BYTES: usize = 2 * 1024 * 1024;
+
+/// How far past this region's clock a peer's stamp may be: further is a
+/// broken clock, which would make its writes win for as long.
+const MAX_CLOCK_AHEAD_MS: u64 = 24 * 3600 * 1000;
 
 /// The version DescribeTable reports for a table with replicas.
 pub const GLOBAL_TABLE_VERSION: &str = "2019.11.21";
@@ -116,6 +123,13 @@ pub fn update(app: &App, name: &str, r: &Req<'_>) -> ApiResult<Option<Arc<TableH
         return Ok(None);
     }
     let mut handle = app.store.describe_table(name)?;
+    if let Some(busy) = handle.def.replicas.iter().find(|x| x.status == "CREATING" || x.status == "DELETING") {
+        return Err(ApiError::from(tidepool_store::StoreError::ResourceInUse(format!(
+            "Attempt to change a resource which is still in use: Table {name} has a replica being {} in region {}",
+            if busy.status == "CREATING" { "created" } else { "deleted" },
+            busy.region
+        ))));
+    }
     for u in updates {
         let (action, region) = if let Some(c) = u.obj_opt("Create")? {
             ("Create", c.str("RegionName")?.to_string())
@@ -155,9 +169,15 @@ pub fn update(app: &App, name: &str, r: &Req<'_>) -> ApiResult<Option<Arc<TableH
                         "One or more parameter values were invalid: Table must have DynamoDB Streams enabled with StreamViewType set to NEW_AND_OLD_IMAGES",
                     ));
                 }
-                let mut replicas = handle.def.replicas.clone();
-                replicas.push(ReplicaDef { region: region.clone(), status: "CREATING".into(), created_ms: now_ms() });
-                handle = app.store.set_replicas(name, replicas)?;
+                handle = app.store.alter_table(name, |def| {
+                    if def.replicas.iter().any(|x| x.region == region) {
+                        return Err(tidepool_store::StoreError::ResourceInUse(format!(
+                            "Attempt to change a resource which is still in use: Table {name} already has a replica in region {region}"
+                        )));
+                    }
+                    def.replicas.push(ReplicaDef { region: region.clone(), status: "CREATING".into(), created_ms: now_ms() });
+                    Ok(())
+                })?;
                 tracing::info!(table = name, region, "replica requested");
             }
             "Delete" => {
@@ -166,11 +186,17 @@ pub fn update(app: &App, name: &str, r: &Req<'_>) -> ApiResult<Option<Arc<TableH
                         "One or more parameter values were invalid: Table {name} has no replica in region {region}"
                     )));
                 };
-                let mut replicas = handle.def.replicas.clone();
-                if let Some(x) = replicas.iter_mut().find(|x| x.region == region) {
-                    x.status = "DELETING".into();
-                }
-                handle = app.store.set_replicas(name, replicas)?;
+                handle = app.store.alter_table(name, |def| {
+                    if let Some(x) = def.replicas.iter_mut().find(|x| x.region == region) {
+                        // One that was never made has nothing to drop.
+                        if x.status == "CREATION_FAILED" {
+                            def.replicas.retain(|x| x.region != region);
+                        } else {
+                            x.status = "DELETING".into();
+                        }
+                    }
+                    Ok(())
+                })?;
                 tracing::info!(table = name, region, "replica removal requested");
             }
             _ => {
@@ -189,13 +215,7 @@ pub fn update(app: &App, name: &str, r: &Req<'_>) -> ApiResult<Option<Arc<TableH
 
 /// The CreateTable request that makes `def`'s replica elsewhere.
 fn create_request(def: &tidepool_store::table::TableDef) -> Json {
-    let keys = |k: &tidepool_store::table::KeySchema| -> Json {
-        let mut out = vec![json!({"AttributeName": k.hash.name, "KeyType": "HASH"})];
-        if let Some(r) = &k.range {
-            out.push(json!({"AttributeName": r.name, "KeyType": "RANGE"}));
-        }
-        Json::Array(out)
-    };
+    let keys = crate::dynamodb::control::key_schema_json;
     let throughput = |t: Option<tidepool_store::table::Throughput>| {
         t.map(|t| json!({"ReadCapacityUnits": t.read, "WriteCapacityUnits": t.write}))
     };
@@ -257,9 +277,14 @@ async fn send_until_done(app: &std::sync::Weak<App>, region: &str, path: &str, b
     }
 }
 
-fn set_status(app: &App, table: &str, region: &str, status: Option<&str>) {
+/// Moves a replica from status `from` to `to` (`None`: removes it); a
+/// replica no longer in `from` (a delete asked for meanwhile) is left.
+fn set_status(app: &App, table: &str, region: &str, from: &str, to: Option<&str>) {
     let r = app.store.alter_table(table, |def| {
-        match status {
+        if !def.replicas.iter().any(|x| x.region == region && x.status == from) {
+            return Ok(());
+        }
+        match to {
             Some(s) => {
                 if let Some(x) = def.replicas.iter_mut().find(|x| x.region == region) {
                     x.status = s.to_string();
@@ -274,7 +299,17 @@ fn set_status(app: &App, table: &str, region: &str, status: Option<&str>) {
     }
 }
 
+/// Whether `table` (still the one numbered `id`) has its replica in
+/// `region` in `status`.
+fn replica_is(app: &App, id: u64, table: &str, region: &str, status: &str) -> bool {
+    app.store
+        .table(table)
+        .is_ok_and(|t| t.def.id == id && t.def.replicas.iter().any(|x| x.region == region && x.status == status))
+}
+
 /// Makes and fills the replica of `table` in `region` (see the module doc).
+/// It stops, leaving the status to the delete, once the replica is no
+/// longer `CREATING`.
 pub async fn create_replica(app: std::sync::Weak<App>, id: u64, table: String, region: String) {
     let Some(a) = app.upgrade() else { return };
     let Ok(handle) = a.store.table(&table) else { return };
@@ -282,22 +317,20 @@ pub async fn create_replica(app: std::sync::Weak<App>, id: u64, table: String, r
         return;
     }
     let mut others: Vec<String> = vec![a.region.clone()];
-    others.extend(handle.def.replicas.iter().filter(|x| x.region != region).map(|x| x.region.clone()));
-    let body = json!({"Create": create_request(&handle.def), "Replicas": others});
-    let joined: Vec<String> = handle
-        .def
-        .replicas
-        .iter()
-        .filter(|x| x.region != region && x.status == "ACTIVE")
-        .map(|x| x.region.clone())
-        .collect();
+    others.extend(
+        handle.def.replicas.iter().filter(|x| x.region != region && x.status == "ACTIVE").map(|x| x.region.clone()),
+    );
+    let body = json!({"Create": create_request(&handle.def), "Replicas": others, "From": a.region});
+    let joined: Vec<String> = others.iter().skip(1).cloned().collect();
     drop(a);
-    if let Err(why) = send_until_done(&app, &region, TABLE_PATH, body).await {
-        tracing::warn!(table, region, why, "the replica could not be created");
+    let failed = |why: String| {
+        tracing::warn!(table, region, why, "the replica could not be made");
         if let Some(a) = app.upgrade() {
-            set_status(&a, &table, &region, Some("CREATION_FAILED"));
+            set_status(&a, &table, &region, "CREATING", Some("CREATION_FAILED"));
         }
-        return;
+    };
+    if let Err(why) = send_until_done(&app, &region, TABLE_PATH, body).await {
+        return failed(why);
     }
     for other in joined {
         let body = json!({"TableName": table, "AddReplica": region});
@@ -309,16 +342,19 @@ pub async fn create_replica(app: std::sync::Weak<App>, id: u64, table: String, r
     let mut after: Option<Vec<u8>> = None;
     loop {
         let Some(a) = app.upgrade() else { return };
+        if !replica_is(&a, id, &table, &region, "CREATING") {
+            return;
+        }
         let page = {
             let (store, table, after) = (a.store.clone(), table.clone(), after.clone());
-            tokio::task::spawn_blocking(move || store.stamped_items(&table, after.as_deref(), FILL_PAGE_ITEMS)).await
+            tokio::task::spawn_blocking(move || {
+                store.stamped_items(&table, after.as_deref(), FILL_PAGE_ITEMS, FILL_PAGE_BYTES)
+            })
+            .await
         };
         let (items, next) = match page {
             Ok(Ok(p)) => p,
-            Ok(Err(e)) => {
-                tracing::warn!(table, region, error = %e, "read the table to fill a replica");
-                return;
-            }
+            Ok(Err(e)) => return failed(format!("reading the table: {e}")),
             Err(_) => return,
         };
         let key_names: Vec<String> =
@@ -344,8 +380,7 @@ pub async fn create_replica(app: std::sync::Weak<App>, id: u64, table: String, r
             // A fill's changes are not counted as replication latency.
             let body = json!({"TableName": table, "Changes": changes, "Fill": true});
             if let Err(why) = send_until_done(&app, &region, APPLY_PATH, body).await {
-                tracing::warn!(table, region, why, "the new replica refused its fill");
-                return;
+                return failed(format!("the fill was refused: {why}"));
             }
         }
         match next {
@@ -354,11 +389,17 @@ pub async fn create_replica(app: std::sync::Weak<App>, id: u64, table: String, r
         }
     }
     // Active once the replicator has read the stream to its end after the fill.
-    let filled_at = app.upgrade().and_then(|a| super::replicator::idle_since(&a, id, &region)).unwrap_or(0);
+    let filled_at = match app.upgrade() {
+        Some(a) => a.global.passes.load(std::sync::atomic::Ordering::SeqCst),
+        None => return,
+    };
     loop {
         let Some(a) = app.upgrade() else { return };
+        if !replica_is(&a, id, &table, &region, "CREATING") {
+            return;
+        }
         if super::replicator::idle_since(&a, id, &region).is_some_and(|p| p > filled_at) {
-            set_status(&a, &table, &region, Some("ACTIVE"));
+            set_status(&a, &table, &region, "CREATING", Some("ACTIVE"));
             tracing::info!(table, region, "replica active");
             return;
         }
@@ -377,7 +418,8 @@ pub async fn delete_replica(app: std::sync::Weak<App>, id: u64, table: String, r
     let others: Vec<String> =
         handle.def.replicas.iter().filter(|x| x.region != region).map(|x| x.region.clone()).collect();
     drop(a);
-    if let Err(why) = send_until_done(&app, &region, DROP_PATH, json!({"TableName": table})).await {
+    let me = app.upgrade().map(|a| a.region.clone()).unwrap_or_default();
+    if let Err(why) = send_until_done(&app, &region, DROP_PATH, json!({"TableName": table, "From": me})).await {
         tracing::warn!(table, region, why, "the replica's region refused to drop it");
     }
     for other in others {
@@ -387,7 +429,7 @@ pub async fn delete_replica(app: std::sync::Weak<App>, id: u64, table: String, r
         }
     }
     if let Some(a) = app.upgrade() {
-        set_status(&a, &table, &region, None);
+        set_status(&a, &table, &region, "DELETING", None);
         super::replicator::forget_positions(&a, id, &region);
         tracing::info!(table, region, "replica removed");
     }
@@ -434,6 +476,12 @@ async fn apply(State(app): State<Arc<App>>, body: Bytes) -> Response {
             };
             let stamp =
                 Stamp { ms: num("Ms")?, node: u32::try_from(num("Node")?).map_err(|_| ApiError::validation("Node"))? };
+            if stamp.ms > now_ms().saturating_add(MAX_CLOCK_AHEAD_MS) {
+                return Err(ApiError::validation(format!(
+                    "A change is stamped {} ms, more than a day past this region's clock",
+                    stamp.ms
+                )));
+            }
             changes.push(ReplicatedChange { keys, item, stamp });
         }
         let fill = req.get("Fill").and_then(Json::as_bool).unwrap_or(false);
@@ -532,9 +580,16 @@ async fn drop_table(State(app): State<Arc<App>>, body: Bytes) -> Response {
         let m = parse(&body)?;
         let a = app.clone();
         blocking(move || {
-            let name = Req(&m).str("TableName")?.to_string();
-            if a.store.table(&name).is_err() {
-                return Ok(json!({}));
+            let req = Req(&m);
+            let name = req.str("TableName")?.to_string();
+            let from = req.str("From")?.to_string();
+            let Ok(t) = a.store.table(&name) else { return Ok(json!({})) };
+            // Only a table that is a replica of the asking region's.
+            if !t.def.replicas.iter().any(|x| x.region == from) {
+                return Err(ApiError::validation(format!(
+                    "Table {name} in region {} is not a replica of a global table in region {from}",
+                    a.region
+                )));
             }
             a.store.alter_table(&name, |def| {
                 def.replicas.clear();

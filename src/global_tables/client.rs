@@ -53,19 +53,26 @@ impl PeerClient {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> anyhow::Result<(u16, Vec<u8>)> {
-        let r = tokio::time::timeout(PEER_TIMEOUT, self.exchange(path, headers, body)).await;
+        // The wait for the connection is not the peer's time.
+        let mut conn = self.conn.lock().await;
+        let r = tokio::time::timeout(PEER_TIMEOUT, self.exchange(&mut conn, path, headers, body)).await;
         let r = match r {
             Ok(r) => r,
             Err(_) => Err(anyhow::anyhow!("no answer from {} within {PEER_TIMEOUT:?}", self.authority)),
         };
         if r.is_err() {
-            *self.conn.lock().await = None;
+            *conn = None;
         }
         r
     }
 
-    async fn exchange(&self, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> anyhow::Result<(u16, Vec<u8>)> {
-        let mut conn = self.conn.lock().await;
+    async fn exchange(
+        &self,
+        conn: &mut Option<hyper::client::conn::http1::SendRequest<Body>>,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> anyhow::Result<(u16, Vec<u8>)> {
         if conn.as_ref().is_none_or(|c| c.is_closed()) {
             let tcp = TcpStream::connect(&self.authority)
                 .await

@@ -36,9 +36,13 @@ pub struct GlobalTables {
     peers: RwLock<BTreeMap<String, Arc<PeerClient>>>,
     /// Replication lag samples by source region (`api.rs`).
     pub(crate) latency: Mutex<HashMap<String, LatencyWindow>>,
-    /// Replicators that have read their stream to its end since they last
-    /// found something: (table id, region) → the pass count when idle.
+    /// Replicators that have read their stream to its end: (table id,
+    /// region) → the value of `passes` then.
     pub(crate) idle: Mutex<HashMap<(u64, String), u64>>,
+    /// Passes over their streams of all replicators, ever growing: a
+    /// replicator idle at a value past a moment's has read everything
+    /// committed before that moment.
+    pub(crate) passes: std::sync::atomic::AtomicU64,
 }
 
 impl GlobalTables {

@@ -41,7 +41,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 pub async fn run(app: Weak<App>) {
     let mut running: HashMap<(u64, String), tokio::task::JoinHandle<()>> = HashMap::new();
     // Replica jobs (adding or removing a region), by table and region.
-    let mut jobs: HashMap<(u64, String), tokio::task::JoinHandle<()>> = HashMap::new();
+    let mut jobs: HashMap<(u64, String), (String, tokio::task::JoinHandle<()>)> = HashMap::new();
     loop {
         let Some(a) = app.upgrade() else { break };
         let peers = a.global.peer_regions();
@@ -57,8 +57,12 @@ pub async fn run(app: Weak<App>) {
                     want.push((t.def.id, name.clone(), r.region.clone()));
                 }
                 let key = (t.def.id, r.region.clone());
-                if jobs.get(&key).is_some_and(|h| !h.is_finished()) {
-                    continue;
+                match jobs.get(&key) {
+                    // A replica being made that is to be deleted instead:
+                    // its job stops (it may wait on a peer that is gone).
+                    Some((kind, h)) if kind == "CREATING" && r.status == "DELETING" => h.abort(),
+                    Some((_, h)) if !h.is_finished() => continue,
+                    _ => {}
                 }
                 let job = match r.status.as_str() {
                     "CREATING" => {
@@ -69,11 +73,11 @@ pub async fn run(app: Weak<App>) {
                     }
                     _ => continue,
                 };
-                jobs.insert(key, job);
+                jobs.insert(key, (r.status.clone(), job));
             }
         }
         drop(a);
-        jobs.retain(|_, h| !h.is_finished());
+        jobs.retain(|_, (_, h)| !h.is_finished());
         running.retain(|k, h| {
             let keep = !h.is_finished() && want.iter().any(|(id, _, r)| (*id, r.clone()) == *k);
             if !keep {
@@ -88,7 +92,7 @@ pub async fn run(app: Weak<App>) {
         }
         tokio::time::sleep(SUPERVISE_EVERY).await;
     }
-    for (_, h) in running.into_iter().chain(jobs) {
+    for h in running.into_values().chain(jobs.into_values().map(|(_, h)| h)) {
         h.abort();
     }
 }
@@ -162,7 +166,6 @@ async fn replicate(app: Weak<App>, id: u64, table: String, region: String) {
         None => return,
     };
     let mut backoff = BACKOFF_MIN;
-    let mut passes = 0u64;
     loop {
         let Some(a) = app.upgrade() else { return };
         let Ok(handle) = a.store.table(&table) else { return };
@@ -175,7 +178,9 @@ async fn replicate(app: Weak<App>, id: u64, table: String, region: String) {
             tokio::time::sleep(SUPERVISE_EVERY).await;
             continue;
         };
-        passes += 1;
+        // Taken before the pass reads: an idle pass read all committed
+        // before this value was.
+        let passes = a.global.passes.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         let mut read_any = false;
         let mut failed = false;
         let mut shards = meta.shards.clone();
@@ -198,8 +203,20 @@ async fn replicate(app: Weak<App>, id: u64, table: String, region: String) {
                     .shard_position(meta.num, &shard.id, StartingPosition::TrimHorizon)
                     .unwrap_or(shard.start_seq),
             };
+            // Only what is durable is sent: a change a crash could still
+            // take back must not live on in another region alone. A
+            // shard's signal moves once its commit is acknowledged.
+            let durable = a.store.subscribe_shard(meta.num, &shard.id).map(|w| *w.borrow());
             let page = match a.store.read_shard(meta.num, &shard.id, from, BATCH_RECORDS, BATCH_BYTES) {
-                Ok(p) => p,
+                Ok(mut p) => {
+                    if let Some(signal) = durable
+                        && let Some(cut) = p.records.iter().position(|r| signal.last_seq.is_none_or(|l| r.seq > l))
+                    {
+                        p.next = Some(p.records[cut].seq);
+                        p.records.truncate(cut);
+                    }
+                    p
+                }
                 Err(tidepool_store::StoreError::TrimmedDataAccess(_)) => {
                     // Past retention: what is left starts at the trim horizon.
                     tracing::warn!(table, region, shard = shard.id, "replication fell behind the stream's retention");
@@ -218,7 +235,7 @@ async fn replicate(app: Weak<App>, id: u64, table: String, region: String) {
                 match peer.post(api::APPLY_PATH, body).await {
                     Ok((200, _)) => backoff = BACKOFF_MIN,
                     Ok((status, body)) => {
-                        tracing::debug!(table, region, status, body = %String::from_utf8_lossy(&body), "peer refused changes");
+                        tracing::warn!(table, region, status, body = %String::from_utf8_lossy(&body), "peer refused changes; retrying");
                         failed = true;
                         break;
                     }

@@ -1333,10 +1333,9 @@ impl Store {
         if unit.is_empty() && sys.is_empty() {
             return Ok(None);
         }
-        sys.append(&mut unit.sys);
         // Changes to global tables carry stamps (`replication.rs`), kept
         // as system entries.
-        if unit.changes.iter().any(|c| !c.handle.def.replicas.is_empty()) {
+        if !unit.tombstones.is_empty() || unit.changes.iter().any(|c| !c.handle.def.replicas.is_empty()) {
             self.inner.sys.get_or_create()?;
         }
         // Keyspaces not made yet are made first: once staging starts (and
@@ -1462,6 +1461,15 @@ impl Store {
             entry.2 += new_img.map_or(0, |i| i.size as i64) - old_img.map_or(0, |i| i.size as i64);
         }
         drop(streams);
+        for ((table, key), stamp) in std::mem::take(&mut unit.tombstones) {
+            match stamp_entries.get_mut(&(table, key.clone())) {
+                Some(e) if e.0 >= stamp => {}
+                Some(e) => *e = (stamp, true),
+                None => {
+                    stamp_entries.insert((table, key), (stamp, true));
+                }
+            }
+        }
         for ((table, key), (stamp, deleted)) in stamp_entries {
             let (k, v) = Self::stamp_entry(table, &key, stamp, deleted);
             sys.push((k, Some(v)));

@@ -130,7 +130,7 @@ impl Store {
             Some(s) => Some(*s),
             None => self.read_stamp(table, key)?.map(|(s, _)| s),
         };
-        let ms = prev.map_or(now, |p| now.max(p.ms + 1));
+        let ms = prev.map_or(now, |p| now.max(p.ms.saturating_add(1)));
         Ok(Stamp { ms, node: self.inner().node })
     }
 
@@ -144,12 +144,13 @@ impl Store {
     /// records are marked as replicated. Conditions, transactions and
     /// capacity are the origin's business: none is checked here.
     pub fn apply_replicated(&self, table: &str, changes: Vec<ReplicatedChange>) -> Result<Applied> {
-        let handle = self.table(table)?;
-        if handle.def.replicas.is_empty() {
-            return Err(StoreError::validation(format!("Table {table} is not a global table in this region")));
-        }
         let mut applied = Applied::default();
         self.atomically(Vec::new(), |unit| {
+            // Read under the write lock: the definition the commit uses.
+            let handle = self.table(table)?;
+            if handle.def.replicas.is_empty() {
+                return Err(StoreError::validation(format!("Table {table} is not a global table in this region")));
+            }
             // The newest stamp staged per item in this commit.
             let mut latest: HashMap<Vec<u8>, Stamp> = HashMap::new();
             for c in changes {
@@ -199,8 +200,8 @@ impl Store {
         if old.is_none() && c.item.is_none() {
             // A delete of an item this region does not have: nothing
             // changes, but its tombstone is kept in the same commit.
-            let (k, v) = Self::stamp_entry(handle.def.id, &key, c.stamp, true);
-            unit.sys.push((k, Some(v)));
+            let slot = unit.tombstones.entry((handle.def.id, key)).or_insert(c.stamp);
+            *slot = (*slot).max(c.stamp);
             return Ok(());
         }
         let new_raw = c.item.as_ref().map(encode_item_value);
@@ -228,6 +229,7 @@ impl Store {
         table: &str,
         after: Option<&[u8]>,
         limit: usize,
+        max_bytes: usize,
     ) -> Result<(Vec<(Item, Stamp)>, Option<Vec<u8>>)> {
         use fjall::Readable;
         let handle = self.table(table)?;
@@ -238,6 +240,7 @@ impl Store {
             None => snap.range::<Vec<u8>, _>(&handle.items, ..),
         };
         let mut out = Vec::new();
+        let mut bytes = 0;
         for kv in range {
             let (k, v) = kv.into_inner()?;
             let item = decode_stored(&open_in(cipher, &handle.items, &k, v)?)?;
@@ -251,8 +254,9 @@ impl Store {
                 }
                 None => Stamp::default(),
             };
+            bytes += crate::value::item_size(&item);
             out.push((item, stamp));
-            if out.len() >= limit {
+            if out.len() >= limit || bytes >= max_bytes {
                 return Ok((out, Some(k.to_vec())));
             }
         }
@@ -389,10 +393,25 @@ mod tests {
         let got = store.get_item(&t, &keys("c")).expect("get").and_then(|i| i.get("v").cloned());
         assert_eq!(got, Some(Value::S("hi".into())));
 
+        // One batch deleting an item twice (the second finds it gone):
+        // the later stamp is the one kept, whatever the order in the batch.
+        let st = |ms| Stamp { ms, node: eu };
+        let ch = |k: &str, it: Option<Item>, ms| ReplicatedChange { keys: keys(k), item: it, stamp: st(ms) };
+        store.apply_replicated("glob", vec![ch("d", Some(item("d", "x")), 10)]).expect("apply");
+        store.apply_replicated("glob", vec![ch("d", None, 11), ch("d", None, 13)]).expect("apply");
+        let kd = item_key(&t.def.key_schema, &keys("d"));
+        assert_eq!(store.read_stamp(id, &kd).expect("stamp"), Some((st(13), true)));
+        // A tombstone then a put of the same item: the put's stamp.
+        store.apply_replicated("glob", vec![ch("e", None, 20), ch("e", Some(item("e", "y")), 21)]).expect("apply");
+        let ke = item_key(&t.def.key_schema, &keys("e"));
+        assert_eq!(store.read_stamp(id, &ke).expect("stamp"), Some((st(21), false)));
+        store.apply_replicated("glob", vec![ch("d", Some(item("d", "late")), 12)]).expect("apply");
+        assert_eq!(store.get_item(&t, &keys("d")).expect("get"), None, "older than the second delete");
+
         // The snapshot a new replica is filled from carries the stamps.
-        let (page, next) = store.stamped_items("glob", None, 10).expect("page");
+        let (page, next) = store.stamped_items("glob", None, 10, usize::MAX).expect("page");
         assert_eq!(next, None);
-        assert_eq!(page.len(), 2);
+        assert_eq!(page.len(), 3);
         assert!(page.iter().any(|(i, s)| i.get("v") == Some(&Value::S("hi".into())) && s.ms == at));
     }
 }

@@ -22,9 +22,10 @@ pub struct Unit {
     latest: Option<HashMap<(u64, Vec<u8>), usize>>,
     /// Some item changes more than once.
     pub(crate) repeats: bool,
-    /// System entries committed with the changes (`replication.rs`'s
-    /// tombstones of deletes that changed no item).
-    pub(crate) sys: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// Stamps of replicated deletes that changed no item (`replication.rs`):
+    /// (table id, item key) → stamp, merged with the changes' stamps at the
+    /// commit so that each item's stamp is written once, the greatest.
+    pub(crate) tombstones: HashMap<(u64, Vec<u8>), crate::replication::Stamp>,
 }
 
 /// One change of one item.
@@ -51,7 +52,7 @@ impl Unit {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.changes.is_empty() && self.sys.is_empty()
+        self.changes.is_empty() && self.tombstones.is_empty()
     }
 
     /// The latest staged change of an item.
