@@ -339,3 +339,131 @@ async fn a_trigger_in_a_replica_region_sees_replicated_writes() {
     us.stop().await.unwrap();
     eu.stop().await.unwrap();
 }
+
+async fn legacy_table(c: &Client, name: &str) {
+    c.create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build().unwrap(),
+        )
+        .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().unwrap())
+        .stream_specification(
+            aws_sdk_dynamodb::types::StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::NewAndOldImages)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("create a table");
+}
+
+/// Version 2017.11.29: tables made in each region, joined by
+/// CreateGlobalTable, described and changed by its own operations.
+#[tokio::test]
+async fn legacy_global_tables_join_existing_tables() {
+    use aws_sdk_dynamodb::types::{Replica, ReplicaUpdate};
+    let (d1, d2) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    let us = region(d1.path(), "us-east-1").await;
+    let eu = region(d2.path(), "eu-west-1").await;
+    us.app.global.set_peer("eu-west-1", &eu.endpoint()).expect("peer");
+    eu.app.global.set_peer("us-east-1", &us.endpoint()).expect("peer");
+    let (cu, ce) = (client(&us.endpoint()), client(&eu.endpoint()));
+    let code = |e: &dyn aws_sdk_dynamodb::error::ProvideErrorMetadata| e.code().map(str::to_string);
+    let group =
+        |regions: &[&str]| regions.iter().map(|r| Replica::builder().region_name(*r).build()).collect::<Vec<_>>();
+
+    // The other region's table must exist first.
+    legacy_table(&cu, "Legacy").await;
+    let e = cu
+        .create_global_table()
+        .global_table_name("Legacy")
+        .set_replication_group(Some(group(&["us-east-1", "eu-west-1"])))
+        .send()
+        .await
+        .expect_err("no table in eu-west-1");
+    assert_eq!(code(e.as_service_error().unwrap()).as_deref(), Some("TableNotFoundException"));
+    legacy_table(&ce, "Legacy").await;
+    let out = cu
+        .create_global_table()
+        .global_table_name("Legacy")
+        .set_replication_group(Some(group(&["us-east-1", "eu-west-1"])))
+        .send()
+        .await
+        .expect("create the global table");
+    let d = out.global_table_description.unwrap();
+    assert_eq!(d.global_table_name(), Some("Legacy"));
+    assert_eq!(d.replication_group().len(), 2);
+    assert_eq!(d.global_table_arn(), Some("arn:aws:dynamodb::000000000000:global-table/Legacy"));
+    let e = cu
+        .create_global_table()
+        .global_table_name("Legacy")
+        .set_replication_group(Some(group(&["us-east-1", "eu-west-1"])))
+        .send()
+        .await
+        .expect_err("exists");
+    assert_eq!(code(e.as_service_error().unwrap()).as_deref(), Some("GlobalTableAlreadyExistsException"));
+
+    // Both regions describe and list it; DescribeTable does not call it a
+    // version 2019.11.21 table.
+    for c in [&cu, &ce] {
+        let d = c.describe_global_table().global_table_name("Legacy").send().await.expect("describe");
+        let d = d.global_table_description.unwrap();
+        assert_eq!(d.global_table_status().map(|s| s.as_str()), Some("ACTIVE"));
+        let mut regions: Vec<&str> = d.replication_group().iter().filter_map(|r| r.region_name()).collect();
+        regions.sort();
+        assert_eq!(regions, ["eu-west-1", "us-east-1"]);
+        let t = c.describe_table().table_name("Legacy").send().await.unwrap().table.unwrap();
+        assert!(t.global_table_version().is_none() && t.replicas().is_empty());
+        let l = c.list_global_tables().send().await.expect("list");
+        assert_eq!(l.global_tables().len(), 1);
+    }
+    let e = cu.describe_global_table().global_table_name("Nope").send().await.expect_err("none");
+    assert_eq!(code(e.as_service_error().unwrap()).as_deref(), Some("GlobalTableNotFoundException"));
+    let l = cu.list_global_tables().region_name("ap-south-1").send().await.expect("list");
+    assert!(l.global_tables().is_empty());
+
+    // Writes replicate both ways.
+    cu.put_item().table_name("Legacy").item("pk", s("a")).item("v", s("us")).send().await.unwrap();
+    ce.put_item().table_name("Legacy").item("pk", s("b")).item("v", s("eu")).send().await.unwrap();
+    let count =
+        |c: Client| async move { c.scan().table_name("Legacy").consistent_read(true).send().await.unwrap().count };
+    eventually("legacy replication", || {
+        let (a, b) = (cu.clone(), ce.clone());
+        async move { count(a).await == 2 && count(b).await == 2 }
+    })
+    .await;
+
+    // Settings for the whole group.
+    let s1 = cu
+        .update_global_table_settings()
+        .global_table_name("Legacy")
+        .global_table_billing_mode(BillingMode::Provisioned)
+        .global_table_provisioned_write_capacity_units(7)
+        .send()
+        .await
+        .expect("settings");
+    assert_eq!(s1.replica_settings().len(), 2);
+    let s2 = ce.describe_global_table_settings().global_table_name("Legacy").send().await.expect("settings");
+    for r in s2.replica_settings() {
+        assert_eq!(r.replica_provisioned_write_capacity_units(), Some(7), "{r:?}");
+    }
+
+    // Removing a region leaves its table, out of the group.
+    let delete = ReplicaUpdate::builder()
+        .delete(aws_sdk_dynamodb::types::DeleteReplicaAction::builder().region_name("eu-west-1").build().unwrap())
+        .build();
+    cu.update_global_table().global_table_name("Legacy").replica_updates(delete).send().await.expect("remove");
+    let d = cu.describe_global_table().global_table_name("Legacy").send().await.unwrap();
+    assert_eq!(d.global_table_description.unwrap().replication_group().len(), 1);
+    let e = ce.describe_global_table().global_table_name("Legacy").send().await.expect_err("left");
+    assert_eq!(code(e.as_service_error().unwrap()).as_deref(), Some("GlobalTableNotFoundException"));
+    assert_eq!(count(ce.clone()).await, 2, "its table and items stay");
+    ce.put_item().table_name("Legacy").item("pk", s("c")).item("v", s("eu")).send().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(count(cu.clone()).await, 2, "no longer replicated");
+    us.stop().await.unwrap();
+    eu.stop().await.unwrap();
+}

@@ -229,7 +229,17 @@ fn checks_of(
         | "ListBackups"
         | "ListExports"
         | "ListImports"
-        | "ListContributorInsights" => vec![Check::new(action, "*")],
+        | "ListContributorInsights"
+        | "ListGlobalTables" => vec![Check::new(action, "*")],
+        // A version 2017.11.29 global table's ARN has no region.
+        "CreateGlobalTable"
+        | "DescribeGlobalTable"
+        | "UpdateGlobalTable"
+        | "DescribeGlobalTableSettings"
+        | "UpdateGlobalTableSettings" => {
+            let name = r.str_opt("GlobalTableName").ok().flatten().unwrap_or(UNKNOWN);
+            vec![Check::new(action, format!("arn:aws:dynamodb::{}:global-table/{name}", super::ACCOUNT_ID))]
+        }
         // On the index's ARN when an index is named.
         "UpdateContributorInsights" | "DescribeContributorInsights" if r.get("IndexName").is_some() => {
             let index = r.str_opt("IndexName").ok().flatten().unwrap_or(UNKNOWN);

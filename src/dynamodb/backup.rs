@@ -178,7 +178,7 @@ fn throughput(t: Option<Throughput>) -> Json {
 
 /// `TableNotFoundException`, as the backup, PITR and export operations
 /// name a missing table.
-pub(super) fn table_not_found(name: &str) -> ApiError {
+pub(crate) fn table_not_found(name: &str) -> ApiError {
     ApiError::new(axum::http::StatusCode::BAD_REQUEST, "TableNotFoundException", format!("Table not found: {name}"))
 }
 

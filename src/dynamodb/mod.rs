@@ -3,7 +3,7 @@
 
 pub(crate) mod access;
 pub mod attr;
-mod backup;
+pub(crate) mod backup;
 mod batch;
 pub(crate) mod control;
 pub mod error;
@@ -280,7 +280,7 @@ pub const DEFAULT_S3_DIR: &str = "s3";
 /// The DynamoDB operations Tidepool serves; any other target is
 /// `UnknownOperationException`, as DynamoDB Local answers the operations
 /// it lacks.
-const OPERATIONS: [&str; 47] = [
+const OPERATIONS: [&str; 53] = [
     "PutResourcePolicy",
     "GetResourcePolicy",
     "DeleteResourcePolicy",
@@ -313,6 +313,12 @@ const OPERATIONS: [&str; 47] = [
     "ListContributorInsights",
     "DescribeTableReplicaAutoScaling",
     "UpdateTableReplicaAutoScaling",
+    "CreateGlobalTable",
+    "DescribeGlobalTable",
+    "UpdateGlobalTable",
+    "ListGlobalTables",
+    "DescribeGlobalTableSettings",
+    "UpdateGlobalTableSettings",
     "DescribeLimits",
     "DescribeEndpoints",
     "PutItem",
@@ -475,6 +481,12 @@ fn run_operation(app: &App, op: &str, r: Req<'_>, host: &str) -> ApiResult<Reply
         "ListContributorInsights" => crate::insights::list(app, r),
         "DescribeTableReplicaAutoScaling" => crate::autoscaling::replica::describe(app, r),
         "UpdateTableReplicaAutoScaling" => crate::autoscaling::replica::update(app, r),
+        "CreateGlobalTable" => crate::global_tables::legacy::create_global_table(app, r),
+        "DescribeGlobalTable" => crate::global_tables::legacy::describe_global_table(app, r),
+        "UpdateGlobalTable" => crate::global_tables::legacy::update_global_table(app, r),
+        "ListGlobalTables" => crate::global_tables::legacy::list_global_tables(app, r),
+        "DescribeGlobalTableSettings" => crate::global_tables::legacy::describe_global_table_settings(app, r),
+        "UpdateGlobalTableSettings" => crate::global_tables::legacy::update_global_table_settings(app, r),
         "DescribeLimits" => control::describe_limits(),
         "DescribeEndpoints" => control::describe_endpoints(host),
         "PutResourcePolicy" => policy::put_resource_policy(app, r),

@@ -105,15 +105,21 @@ fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-/// DescribeTable's members of a global table.
+/// DescribeTable's members of a global table (version 2019.11.21; a
+/// 2017.11.29 one's replicas are described by DescribeGlobalTable).
 pub fn describe(def: &tidepool_store::table::TableDef, d: &mut Map<String, Json>) {
-    if def.replicas.is_empty() {
+    if def.replicas.is_empty() || def.replicas.iter().all(|r| r.legacy) {
         return;
     }
     d.insert("GlobalTableVersion".into(), json!(GLOBAL_TABLE_VERSION));
     let replicas: Vec<Json> =
         def.replicas.iter().map(|r| json!({"RegionName": r.region, "ReplicaStatus": r.status})).collect();
     d.insert("Replicas".into(), Json::Array(replicas));
+}
+
+/// The regions of a table's replicas.
+pub(crate) fn regions_of(t: &TableHandle) -> Vec<String> {
+    t.def.replicas.iter().map(|r| r.region.clone()).collect()
 }
 
 /// Applies UpdateTable's `ReplicaUpdates`; `None` when it has none.
@@ -123,6 +129,11 @@ pub fn update(app: &App, name: &str, r: &Req<'_>) -> ApiResult<Option<Arc<TableH
         return Ok(None);
     }
     let mut handle = app.store.describe_table(name)?;
+    if handle.def.replicas.iter().any(|x| x.legacy) {
+        return Err(ApiError::validation(format!(
+            "One or more parameter values were invalid: Table {name} is a replica of a version 2017.11.29 global table: use UpdateGlobalTable"
+        )));
+    }
     if let Some(busy) = handle.def.replicas.iter().find(|x| x.status == "CREATING" || x.status == "DELETING") {
         return Err(ApiError::from(tidepool_store::StoreError::ResourceInUse(format!(
             "Attempt to change a resource which is still in use: Table {name} has a replica being {} in region {}",
@@ -175,7 +186,12 @@ pub fn update(app: &App, name: &str, r: &Req<'_>) -> ApiResult<Option<Arc<TableH
                             "Attempt to change a resource which is still in use: Table {name} already has a replica in region {region}"
                         )));
                     }
-                    def.replicas.push(ReplicaDef { region: region.clone(), status: "CREATING".into(), created_ms: now_ms() });
+                    def.replicas.push(ReplicaDef {
+                        region: region.clone(),
+                        status: "CREATING".into(),
+                        created_ms: now_ms(),
+                        legacy: false,
+                    });
                     Ok(())
                 })?;
                 tracing::info!(table = name, region, "replica requested");
@@ -257,7 +273,12 @@ fn create_request(def: &tidepool_store::table::TableDef) -> Json {
 
 /// Sends `body` to `region`'s `path` until it answers 200, while the app
 /// lives; `Err` with the peer's answer on a 4xx (a refusal, not an outage).
-async fn send_until_done(app: &std::sync::Weak<App>, region: &str, path: &str, body: Json) -> Result<(), String> {
+pub(crate) async fn send_until_done(
+    app: &std::sync::Weak<App>,
+    region: &str,
+    path: &str,
+    body: Json,
+) -> Result<(), String> {
     let mut backoff = std::time::Duration::from_millis(50);
     let body = body.to_string().into_bytes();
     loop {
@@ -538,6 +559,7 @@ async fn table(State(app): State<Arc<App>>, body: Bytes) -> Response {
                                 region: r.clone(),
                                 status: "ACTIVE".into(),
                                 created_ms: now,
+                                legacy: false,
                             });
                         }
                     }
@@ -545,7 +567,20 @@ async fn table(State(app): State<Arc<App>>, body: Bytes) -> Response {
                 })?;
                 return Ok(json!({}));
             }
+            if let Some(join) = req.obj_opt("Join")? {
+                super::legacy::join(&a, &join)?;
+                return Ok(json!({}));
+            }
             let name = req.str("TableName")?.to_string();
+            if req.get("Leave").is_some() {
+                super::legacy::leave(&a, &name)?;
+                return Ok(json!({}));
+            }
+            if req.get("Settings").is_some() {
+                super::legacy::apply_settings(&a, &req)?;
+                return Ok(json!({}));
+            }
+            let legacy = req.get("Legacy").and_then(Json::as_bool).unwrap_or(false);
             if let Some(region) = req.str_opt("AddReplica")? {
                 a.store.alter_table(&name, |def| {
                     if !def.replicas.iter().any(|x| x.region == region) && region != a.region {
@@ -553,6 +588,7 @@ async fn table(State(app): State<Arc<App>>, body: Bytes) -> Response {
                             region: region.to_string(),
                             status: "ACTIVE".into(),
                             created_ms: now,
+                            legacy,
                         });
                     }
                     Ok(())

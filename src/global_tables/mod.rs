@@ -18,6 +18,7 @@
 
 pub mod api;
 pub mod client;
+pub mod legacy;
 pub mod replicator;
 
 use std::collections::{BTreeMap, HashMap};

@@ -54,6 +54,10 @@ pub struct ReplicaDef {
     pub status: String,
     /// When the replica was asked for, epoch milliseconds.
     pub created_ms: u64,
+    /// A replica of a version 2017.11.29 global table (CreateGlobalTable),
+    /// which DescribeTable does not list.
+    #[serde(default)]
+    pub legacy: bool,
 }
 
 const REP_PREFIX: &[u8] = b"rep/";
@@ -316,7 +320,7 @@ mod tests {
         let mut input = CreateTableInput::for_test("glob", "pk", AttrType::S);
         input.stream = Some(StreamViewType::NewAndOldImages);
         store.create_table(input).expect("create");
-        let other = ReplicaDef { region: "eu-west-1".into(), status: "ACTIVE".into(), created_ms: 0 };
+        let other = ReplicaDef { region: "eu-west-1".into(), status: "ACTIVE".into(), created_ms: 0, legacy: false };
         store.set_replicas("glob", vec![other]).expect("replicas");
         store
     }

@@ -1,0 +1,422 @@
+//! Global tables version 2017.11.29 (legacy): `CreateGlobalTable`,
+//! `DescribeGlobalTable`, `UpdateGlobalTable`, `ListGlobalTables`,
+//! `DescribeGlobalTableSettings`, `UpdateGlobalTableSettings`.
+//!
+//! A legacy global table is made of tables the user created in each region
+//! (same name and keys, a `NEW_AND_OLD_IMAGES` stream, no items), joined by
+//! CreateGlobalTable or UpdateGlobalTable in one of them. Once joined they
+//! replicate exactly as version 2019.11.21 replicas do (`replicator.rs`);
+//! what differs is the API: their replicas are `legacy` (DescribeTable
+//! does not list them), the group is described by the operations here, and
+//! removing a region leaves its table in place, out of the group.
+//!
+//! Each region keeps `lgt/<name>` (the creation time) in its system
+//! entries; the group is this region and the table's replicas.
+
+use serde_json::{Value as Json, json};
+use tidepool_store::replication::ReplicaDef;
+use tidepool_store::table::{BillingMode, StreamViewType};
+
+use super::api::TABLE_PATH;
+use crate::dynamodb::App;
+use crate::dynamodb::error::{ApiError, ApiResult};
+use crate::dynamodb::request::Req;
+
+fn record_key(name: &str) -> Vec<u8> {
+    format!("lgt/{name}").into_bytes()
+}
+
+fn error(kind: &str, message: impl Into<String>) -> ApiError {
+    ApiError::new(axum::http::StatusCode::BAD_REQUEST, kind, message)
+}
+
+fn not_found(name: &str) -> ApiError {
+    error("GlobalTableNotFoundException", format!("Global table not found: {name}"))
+}
+
+fn created(app: &App, name: &str) -> ApiResult<Option<f64>> {
+    Ok(app.store.sys_get(&record_key(name))?.and_then(|v| String::from_utf8(v).ok()).and_then(|s| s.parse().ok()))
+}
+
+fn now_secs() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_millis() as f64 / 1000.0)
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The regions of `name`'s group, this one first.
+fn group(app: &App, name: &str) -> Vec<String> {
+    let mut regions = vec![app.region.clone()];
+    if let Ok(t) = app.store.table(name) {
+        regions.extend(t.def.replicas.iter().filter(|r| r.legacy).map(|r| r.region.clone()));
+    }
+    regions
+}
+
+fn description(app: &App, name: &str, status: &str) -> ApiResult<Json> {
+    let created = created(app, name)?.ok_or_else(|| not_found(name))?;
+    let mut regions = group(app, name);
+    regions.sort();
+    let group: Vec<Json> = regions.iter().map(|r| json!({"RegionName": r})).collect();
+    Ok(json!({
+        "ReplicationGroup": group,
+        "GlobalTableArn": format!("arn:aws:dynamodb::{}:global-table/{name}", crate::dynamodb::ACCOUNT_ID),
+        "CreationDateTime": created,
+        "GlobalTableStatus": status,
+        "GlobalTableName": name,
+    }))
+}
+
+/// One request to a peer region, answered now: its refusal in its own
+/// words, or `ServiceUnavailable` (retryable) when it does not answer.
+fn call_peer(app: &App, region: &str, body: Json) -> ApiResult<()> {
+    let peer = app.global.peer(region).ok_or_else(|| {
+        ApiError::validation(format!(
+            "One or more parameter values were invalid: Region {region} is not a peer of this server (give it with --peers {region}=http://host:port)"
+        ))
+    })?;
+    let sent = tokio::runtime::Handle::current().block_on(peer.post(TABLE_PATH, body.to_string().into_bytes()));
+    match sent {
+        Ok((200, _)) => Ok(()),
+        Ok((status, answer)) if (400..500).contains(&status) => {
+            let j: Json = serde_json::from_slice(&answer).unwrap_or(Json::Null);
+            let kind = j["__type"].as_str().and_then(|t| t.rsplit('#').next()).unwrap_or("ValidationException");
+            let message = j["message"].as_str().or_else(|| j["Message"].as_str()).unwrap_or("refused");
+            Err(error(kind, format!("Region {region}: {message}")))
+        }
+        Ok((status, _)) => Err(unavailable(region, &format!("HTTP {status}"))),
+        Err(e) => Err(unavailable(region, &e.to_string())),
+    }
+}
+
+fn unavailable(region: &str, why: &str) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "ServiceUnavailable",
+        format!("Region {region} did not answer: {why}"),
+    )
+}
+
+/// Checks that `name` here may join a legacy group: it exists, has the
+/// stream replication reads, no items, and is in no other global table.
+fn check_joinable(app: &App, name: &str) -> ApiResult<std::sync::Arc<tidepool_store::TableHandle>> {
+    let t = app.store.table(name).map_err(|_| crate::dynamodb::backup::table_not_found(name))?;
+    if t.def.stream.as_ref().is_none_or(|s| s.view_type != StreamViewType::NewAndOldImages) {
+        return Err(ApiError::validation(format!(
+            "One or more parameter values were invalid: Table {name} in region {} must have DynamoDB Streams enabled with StreamViewType NEW_AND_OLD_IMAGES",
+            app.region
+        )));
+    }
+    if !t.def.replicas.is_empty() {
+        return Err(error(
+            "GlobalTableAlreadyExistsException",
+            format!("Table {name} in region {} is already a replica of a global table", app.region),
+        ));
+    }
+    if !app.store.stamped_items(name, None, 1, 1)?.0.is_empty() {
+        return Err(ApiError::validation(format!(
+            "One or more parameter values were invalid: Table {name} in region {} must be empty to join a global table",
+            app.region
+        )));
+    }
+    Ok(t)
+}
+
+fn key_schema(t: &tidepool_store::TableHandle) -> Json {
+    crate::dynamodb::control::key_schema_json(&t.def.key_schema)
+}
+
+/// Makes this region's table a member of a legacy group (`Join` from a
+/// peer, or this region itself).
+fn join_here(app: &App, name: &str, regions: &[String], keys: Option<&Json>) -> ApiResult<()> {
+    let t = check_joinable(app, name)?;
+    if keys.is_some_and(|k| *k != key_schema(&t)) {
+        return Err(ApiError::validation(format!(
+            "One or more parameter values were invalid: Table {name} in region {} has another key schema",
+            app.region
+        )));
+    }
+    let now = now_ms();
+    app.store.alter_table(name, |def| {
+        for r in regions.iter().filter(|r| **r != app.region) {
+            if !def.replicas.iter().any(|x| &x.region == r) {
+                def.replicas.push(ReplicaDef {
+                    region: r.clone(),
+                    status: "ACTIVE".into(),
+                    created_ms: now,
+                    legacy: true,
+                });
+            }
+        }
+        Ok(())
+    })?;
+    if created(app, name)?.is_none() {
+        app.store.sys_write(vec![(record_key(name), Some(now_secs().to_string().into_bytes()))])?;
+    }
+    Ok(())
+}
+
+/// A peer's `Join`: `TableName`, `Regions`, `KeySchema`.
+pub(super) fn join(app: &App, r: &Req<'_>) -> ApiResult<()> {
+    let name = r.str("TableName")?;
+    let regions: Vec<String> = match r.get("Regions") {
+        Some(Json::Array(l)) => l.iter().filter_map(Json::as_str).map(str::to_string).collect(),
+        _ => return Err(ApiError::validation("Regions is required")),
+    };
+    join_here(app, name, &regions, r.get("KeySchema"))
+}
+
+/// A peer's `Leave`: this region's table leaves its legacy group and stays.
+pub(super) fn leave(app: &App, name: &str) -> ApiResult<()> {
+    let t = app.store.alter_table(name, |def| {
+        def.replicas.retain(|x| !x.legacy);
+        Ok(())
+    })?;
+    for r in super::api::regions_of(&t) {
+        super::replicator::forget_positions(app, t.def.id, &r);
+    }
+    app.store.sys_write(vec![(record_key(name), None)])?;
+    Ok(())
+}
+
+fn regions_input(r: &Req<'_>) -> ApiResult<Vec<String>> {
+    let mut out = Vec::new();
+    for g in r.objects("ReplicationGroup")? {
+        let region = g.str("RegionName")?.to_string();
+        if !out.contains(&region) {
+            out.push(region);
+        }
+    }
+    Ok(out)
+}
+
+pub fn create_global_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let name = r.str("GlobalTableName")?.to_string();
+    let regions = regions_input(&r)?;
+    if created(app, &name)?.is_some() {
+        return Err(error("GlobalTableAlreadyExistsException", "Global table with this name already exists"));
+    }
+    if !regions.contains(&app.region) {
+        return Err(ApiError::validation(format!(
+            "One or more parameter values were invalid: The replication group must include this region, {}",
+            app.region
+        )));
+    }
+    let t = check_joinable(app, &name)?;
+    let keys = key_schema(&t);
+    for region in regions.iter().filter(|r| **r != app.region) {
+        let body = json!({"Join": {"TableName": name, "Regions": regions, "KeySchema": keys}, "From": app.region});
+        call_peer(app, region, body)?;
+    }
+    join_here(app, &name, &regions, None)?;
+    tracing::info!(table = name, ?regions, "global table (2017.11.29) created");
+    Ok(json!({"GlobalTableDescription": description(app, &name, "CREATING")?}))
+}
+
+pub fn describe_global_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let name = r.str("GlobalTableName")?;
+    Ok(json!({"GlobalTableDescription": description(app, name, "ACTIVE")?}))
+}
+
+pub fn update_global_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let name = r.str("GlobalTableName")?.to_string();
+    let updates = r.objects("ReplicaUpdates")?;
+    if created(app, &name)?.is_none() {
+        return Err(not_found(&name));
+    }
+    for u in updates {
+        let members = group(app, &name);
+        if let Some(c) = u.obj_opt("Create")? {
+            let region = c.str("RegionName")?.to_string();
+            if members.contains(&region) {
+                return Err(error(
+                    "ReplicaAlreadyExistsException",
+                    format!("Replica already exists in region {region}"),
+                ));
+            }
+            let t = app.store.table(&name)?;
+            let mut regions = members.clone();
+            regions.push(region.clone());
+            let body = json!({"Join": {"TableName": name, "Regions": regions, "KeySchema": key_schema(&t)}, "From": app.region});
+            call_peer(app, &region, body)?;
+            for other in members.iter().filter(|m| **m != app.region) {
+                call_peer(app, other, json!({"TableName": name, "AddReplica": region, "Legacy": true}))?;
+            }
+            let now = now_ms();
+            app.store.alter_table(&name, |def| {
+                def.replicas.push(ReplicaDef {
+                    region: region.clone(),
+                    status: "ACTIVE".into(),
+                    created_ms: now,
+                    legacy: true,
+                });
+                Ok(())
+            })?;
+        } else if let Some(d) = u.obj_opt("Delete")? {
+            let region = d.str("RegionName")?.to_string();
+            if !members.contains(&region) {
+                return Err(error("ReplicaNotFoundException", format!("Replica not found in region {region}")));
+            }
+            if region == app.region {
+                // This region leaves; the others forget it.
+                for other in members.iter().filter(|m| **m != app.region) {
+                    call_peer(app, other, json!({"TableName": name, "RemoveReplica": region}))?;
+                }
+                leave(app, &name)?;
+                return Ok(json!({"GlobalTableDescription": {
+                    "ReplicationGroup": members.iter().filter(|m| **m != region).map(|m| json!({"RegionName": m})).collect::<Vec<_>>(),
+                    "GlobalTableName": name,
+                    "GlobalTableStatus": "UPDATING",
+                }}));
+            }
+            call_peer(app, &region, json!({"TableName": name, "Leave": true}))?;
+            for other in members.iter().filter(|m| **m != app.region && **m != region) {
+                call_peer(app, other, json!({"TableName": name, "RemoveReplica": region}))?;
+            }
+            let t = app.store.alter_table(&name, |def| {
+                def.replicas.retain(|x| x.region != region);
+                Ok(())
+            })?;
+            super::replicator::forget_positions(app, t.def.id, &region);
+        } else {
+            return Err(ApiError::validation(
+                "One or more parameter values were invalid: One of ReplicaUpdate.Create, ReplicaUpdate.Delete must not be null",
+            ));
+        }
+    }
+    Ok(json!({"GlobalTableDescription": description(app, &name, "UPDATING")?}))
+}
+
+pub fn list_global_tables(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let start = r.str_opt("ExclusiveStartGlobalTableName")?;
+    let limit = match r.get("Limit").and_then(Json::as_i64) {
+        Some(l) if l < 1 => {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{l}' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1"
+            )));
+        }
+        Some(l) => l.min(100) as usize,
+        None => 100,
+    };
+    let in_region = r.str_opt("RegionName")?;
+    let mut names: Vec<String> = app
+        .store
+        .sys_scan(b"lgt/")?
+        .into_iter()
+        .filter_map(|(k, _)| String::from_utf8(k[4..].to_vec()).ok())
+        .filter(|n| start.is_none_or(|s| n.as_str() > s))
+        .collect();
+    names.sort();
+    let mut out = Vec::new();
+    let mut last = None;
+    for name in names {
+        let regions = group(app, &name);
+        if in_region.is_some_and(|r| !regions.iter().any(|x| x == r)) {
+            continue;
+        }
+        if out.len() == limit {
+            last = out.last().and_then(|g: &Json| g["GlobalTableName"].as_str().map(str::to_string));
+            break;
+        }
+        let group: Vec<Json> = regions.iter().map(|r| json!({"RegionName": r})).collect();
+        out.push(json!({"GlobalTableName": name, "ReplicationGroup": group}));
+    }
+    let mut answer = json!({"GlobalTables": out});
+    if let Some(l) = last {
+        answer["LastEvaluatedGlobalTableName"] = json!(l);
+    }
+    Ok(answer)
+}
+
+fn settings(app: &App, name: &str) -> ApiResult<Json> {
+    if created(app, name)?.is_none() {
+        return Err(not_found(name));
+    }
+    let t = app.store.table(name)?;
+    let provisioned = t.def.billing_mode == BillingMode::Provisioned;
+    let mut regions = group(app, name);
+    regions.sort();
+    // Every replica has the same settings: UpdateGlobalTableSettings sets
+    // them in every region.
+    let replica = |region: &String| {
+        let mut s = json!({
+            "RegionName": region,
+            "ReplicaStatus": "ACTIVE",
+            "ReplicaBillingModeSummary": {"BillingMode": if provisioned { "PROVISIONED" } else { "PAY_PER_REQUEST" }},
+        });
+        if let Some(tp) = t.def.throughput.filter(|_| provisioned) {
+            s["ReplicaProvisionedReadCapacityUnits"] = json!(tp.read);
+            s["ReplicaProvisionedWriteCapacityUnits"] = json!(tp.write);
+        }
+        let gsis: Vec<Json> = t
+            .def
+            .gsis()
+            .map(|i| {
+                let mut g = json!({"IndexName": i.name, "IndexStatus": "ACTIVE"});
+                if let Some(tp) = i.throughput.filter(|_| provisioned) {
+                    g["ProvisionedReadCapacityUnits"] = json!(tp.read);
+                    g["ProvisionedWriteCapacityUnits"] = json!(tp.write);
+                }
+                g
+            })
+            .collect();
+        if !gsis.is_empty() {
+            s["ReplicaGlobalSecondaryIndexSettings"] = Json::Array(gsis);
+        }
+        s
+    };
+    Ok(json!({"GlobalTableName": name, "ReplicaSettings": regions.iter().map(replica).collect::<Vec<_>>()}))
+}
+
+pub fn describe_global_table_settings(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    settings(app, r.str("GlobalTableName")?)
+}
+
+/// Billing mode and write capacity for the whole group: applied here and
+/// sent to every other region, which applies it to its table.
+pub fn update_global_table_settings(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let name = r.str("GlobalTableName")?.to_string();
+    if created(app, &name)?.is_none() {
+        return Err(not_found(&name));
+    }
+    let billing = r.enum_opt("GlobalTableBillingMode", &["PROVISIONED", "PAY_PER_REQUEST"])?;
+    let write = r.get("GlobalTableProvisionedWriteCapacityUnits").and_then(Json::as_i64);
+    if billing.is_none() && write.is_none() {
+        return Err(ApiError::validation(
+            "One or more parameter values were invalid: At least one of GlobalTableBillingMode or GlobalTableProvisionedWriteCapacityUnits is required",
+        ));
+    }
+    let apply = json!({"TableName": name, "Settings": {"BillingMode": billing, "WriteCapacityUnits": write}});
+    apply_settings(app, &Req(apply.as_object().expect("an object")))?;
+    for other in group(app, &name).iter().filter(|m| **m != app.region) {
+        call_peer(app, other, apply.clone())?;
+    }
+    settings(app, &name)
+}
+
+/// `Settings` (`BillingMode`, `WriteCapacityUnits`) applied to this
+/// region's table of a legacy group.
+pub(super) fn apply_settings(app: &App, r: &Req<'_>) -> ApiResult<()> {
+    let name = r.str("TableName")?;
+    let s = r.obj_opt("Settings")?.ok_or_else(|| ApiError::validation("Settings is required"))?;
+    let billing = match s.str_opt("BillingMode")? {
+        Some("PROVISIONED") => Some(BillingMode::Provisioned),
+        Some("PAY_PER_REQUEST") => Some(BillingMode::PayPerRequest),
+        _ => None,
+    };
+    let t = app.store.table(name)?;
+    let write = s.get("WriteCapacityUnits").and_then(Json::as_i64);
+    let mode = billing.unwrap_or(t.def.billing_mode);
+    let throughput = match mode {
+        BillingMode::PayPerRequest => None,
+        BillingMode::Provisioned => {
+            let old = t.def.throughput.unwrap_or(tidepool_store::table::Throughput { read: 5, write: 5 });
+            let write = write.map_or(old.write, |w| w.max(1) as u64);
+            Some(tidepool_store::table::Throughput { read: old.read, write })
+        }
+    };
+    app.store.set_billing(name, billing, throughput)?;
+    Ok(())
+}
