@@ -96,6 +96,12 @@ enum Command {
         /// comma-separated (each server is one region).
         #[arg(long, value_delimiter = ',', value_parser = parse_peer)]
         peers: Vec<(String, String)>,
+        /// A local multi-region set in this process: one server per region
+        /// (comma-separated), on consecutive ports from `--port`, each with
+        /// its data under `<data-dir>/<region>`, peers of each other. The
+        /// manifest applies to the first.
+        #[arg(long, value_delimiter = ',', conflicts_with = "peers")]
+        regions: Vec<String>,
         /// When an acknowledged write is on disk.
         #[arg(long, value_enum, default_value = "buffered")]
         durability: DurabilityArg,
@@ -394,6 +400,74 @@ fn default_data_dir() -> PathBuf {
 /// (`tidepool::recovery`) tries again, backing off, if the data directory
 /// cannot be opened yet (the disk filled up again), up to
 /// `MAX_START_TRIES` times; then it exits with the error.
+/// Most regions `--regions` starts in one process.
+const MAX_LOCAL_REGIONS: usize = 8;
+
+/// `serve --regions a,b,c`: one server per region in this process, peers
+/// of each other, until a shutdown signal.
+async fn serve_regions(config: ServerConfig, regions: &[String]) -> anyhow::Result<()> {
+    if regions.len() > MAX_LOCAL_REGIONS {
+        anyhow::bail!("--regions takes at most {MAX_LOCAL_REGIONS} regions");
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(dup) = regions.iter().find(|r| !seen.insert(r.as_str())) {
+        anyhow::bail!("--regions names {dup} twice");
+    }
+    // Ports: consecutive from --port, or free ones for --port 0.
+    let base = config.listen.port();
+    let mut ports = Vec::new();
+    for i in 0..regions.len() {
+        ports.push(if base == 0 {
+            std::net::TcpListener::bind((config.listen.ip(), 0))?.local_addr()?.port()
+        } else {
+            base.checked_add(i as u16).context("--port leaves no room for the regions' ports")?
+        });
+    }
+    let host = match config.listen.ip() {
+        ip if ip.is_unspecified() => IpAddr::from([127, 0, 0, 1]),
+        ip => ip,
+    };
+    // In memory, every region shares one temporary directory.
+    let scratch = if config.data_dir.is_none() { Some(tempfile_dir()?) } else { None };
+    let root = config.data_dir.clone().or_else(|| scratch.clone()).context("a data directory")?;
+    let mut servers = Vec::new();
+    for (i, region) in regions.iter().enumerate() {
+        let peers = regions
+            .iter()
+            .zip(&ports)
+            .filter(|(r, _)| *r != region)
+            .map(|(r, p)| (r.clone(), format!("http://{}", SocketAddr::new(host, *p))))
+            .collect();
+        let c = ServerConfig {
+            listen: SocketAddr::new(config.listen.ip(), ports[i]),
+            data_dir: Some(root.join(region)),
+            region: region.clone(),
+            peers,
+            manifest: if i == 0 { config.manifest.clone() } else { None },
+            ..config.clone()
+        };
+        let server = start_serving(c).await.with_context(|| format!("start region {region}"))?;
+        let _ = writeln!(std::io::stdout().lock(), "tidepool listening on {} ({region})", server.endpoint());
+        servers.push(server);
+    }
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    for s in servers {
+        s.stop().await?;
+    }
+    if let Some(dir) = scratch {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    Ok(())
+}
+
+/// A fresh temporary directory for `--in-memory --regions`.
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("tidepool-regions-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    Ok(dir)
+}
+
 async fn start_serving(config: ServerConfig) -> anyhow::Result<tidepool::Server> {
     let restarted = tidepool::recovery::attempt();
     let mut tries = 0;
@@ -499,6 +573,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             in_memory,
             region,
             peers,
+            regions,
             durability,
             flush_interval_ms,
             stream_shards,
@@ -612,6 +687,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 peers: peers.into_iter().collect(),
                 ..ServerConfig::default()
             };
+            if !regions.is_empty() {
+                return serve_regions(config, &regions).await;
+            }
             let persistent = config.data_dir.is_some();
             let server = start_serving(config).await?;
             // Not `println!`: it panics if stdout is closed, which a server

@@ -467,3 +467,37 @@ async fn legacy_global_tables_join_existing_tables() {
     us.stop().await.unwrap();
     eu.stop().await.unwrap();
 }
+
+/// The local multi-region quick start: `tidepool serve --regions a,b`
+/// serves both regions from one process, peers of each other.
+#[tokio::test]
+async fn serve_regions_starts_a_local_multi_region_set() {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tidepool"))
+        .args(["serve", "--in-memory", "--port", "0", "--regions", "us-east-1,eu-west-1"])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn tidepool");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut endpoints = Vec::new();
+    for region in ["us-east-1", "eu-west-1"] {
+        let line = lines.next().expect("a listening line").expect("read");
+        assert!(line.ends_with(&format!("({region})")), "{line}");
+        endpoints.push(line.split(' ').nth(3).expect("the endpoint").to_string());
+    }
+    let (cu, ce) = (client(&endpoints[0]), client(&endpoints[1]));
+    table(&cu, "Users", "pk", None).await;
+    let add = ReplicationGroupUpdate::builder()
+        .create(CreateReplicationGroupMemberAction::builder().region_name("eu-west-1").build().unwrap())
+        .build();
+    cu.update_table().table_name("Users").replica_updates(add).send().await.expect("add");
+    eventually("the replica", || async { replica_status(&cu, "eu-west-1").await == Some(ReplicaStatus::Active) }).await;
+    put(&cu, "a", "1").await;
+    eventually("the write in eu-west-1", || async { scan_all(&ce).await.len() == 1 }).await;
+    // SIGTERM: a clean stop, which removes the in-memory data.
+    let _ = std::process::Command::new("kill").arg(child.id().to_string()).status();
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "{status:?}");
+}
