@@ -14,9 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Weak;
 use std::time::Duration;
 
-use serde_json::{Value as Json, json};
 use tidepool_store::stream::{StartingPosition, StreamRecord};
-use tidepool_store::value::json::item_to_json;
 
 use super::api;
 use crate::dynamodb::App;
@@ -145,17 +143,42 @@ pub fn forget_positions(app: &App, table: u64, region: &str) {
     }
 }
 
-/// A change as the peer's apply endpoint takes it.
-fn change_json(r: &StreamRecord) -> Option<Json> {
-    let stamp = r.stamp?;
-    if r.origin.replicated.is_some() {
-        return None;
+/// The apply endpoint's body for the local changes among `records`, written
+/// straight from the items (no JSON tree); `None` when there are none.
+fn changes_body(table: &str, records: &[StreamRecord]) -> Option<Vec<u8>> {
+    use tidepool_store::value::json::{write_item, write_str};
+    let mut out = Vec::with_capacity(4096);
+    out.extend_from_slice(b"{\"TableName\":");
+    write_str(&mut out, table);
+    out.extend_from_slice(b",\"Changes\":[");
+    let mut any = false;
+    for r in records {
+        let Some(stamp) = r.stamp else { continue };
+        if r.origin.replicated.is_some() {
+            continue;
+        }
+        let image = match r.event {
+            tidepool_store::stream::EventName::Remove => None,
+            _ => match &r.new_image {
+                Some(i) => Some(i),
+                None => continue,
+            },
+        };
+        if any {
+            out.push(b',');
+        }
+        any = true;
+        out.extend_from_slice(b"{\"Keys\":");
+        write_item(&mut out, &r.keys);
+        out.extend_from_slice(b",\"Item\":");
+        match image {
+            Some(i) => write_item(&mut out, i),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(format!(",\"Ms\":{},\"Node\":{}}}", stamp.ms, stamp.node).as_bytes());
     }
-    let item = match r.event {
-        tidepool_store::stream::EventName::Remove => Json::Null,
-        _ => item_to_json(r.new_image.as_ref()?),
-    };
-    Some(json!({"Keys": item_to_json(&r.keys), "Item": item, "Ms": stamp.ms, "Node": stamp.node}))
+    out.extend_from_slice(b"]}");
+    any.then_some(out)
 }
 
 /// Ships `table`'s local changes to `region` until the task is aborted or
@@ -229,9 +252,7 @@ async fn replicate(app: Weak<App>, id: u64, table: String, region: String) {
                     break;
                 }
             };
-            let changes: Vec<Json> = page.records.iter().filter_map(change_json).collect();
-            if !changes.is_empty() {
-                let body = json!({"TableName": table, "Changes": changes}).to_string().into_bytes();
+            if let Some(body) = changes_body(&table, &page.records) {
                 match peer.post(api::APPLY_PATH, body).await {
                     Ok((200, _)) => backoff = BACKOFF_MIN,
                     Ok((status, body)) => {
