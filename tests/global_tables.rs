@@ -86,6 +86,7 @@ async fn two_regions_replicate_both_ways_and_converge_by_last_writer() {
     let out = cu.update_table().table_name("Users").replica_updates(create("eu-west-1")).send().await.expect("add");
     let desc = out.table_description().expect("description");
     assert_eq!(desc.global_table_version(), Some("2019.11.21"));
+    assert_eq!(desc.multi_region_consistency(), Some(&aws_sdk_dynamodb::types::MultiRegionConsistency::Eventual));
     assert_eq!(desc.replicas().len(), 1);
     // Writes go on while the replica is made and filled.
     for i in 0..20 {
@@ -173,6 +174,16 @@ async fn two_regions_replicate_both_ways_and_converge_by_last_writer() {
     let of = |pk: &str| principals.iter().find(|(k, _)| k.contains(&format!("\"{pk}\""))).map(|(_, w)| w.clone());
     assert_eq!(of("from-us"), Some(Some("replication.dynamodb.amazonaws.com".into())), "{principals:?}");
     assert_eq!(of("from-eu"), Some(None), "a local write is no one's but the caller's");
+
+    // Multi-region strong consistency is not offered: refused, not ignored.
+    let e = cu
+        .update_table()
+        .table_name("Users")
+        .multi_region_consistency(aws_sdk_dynamodb::types::MultiRegionConsistency::Strong)
+        .send()
+        .await
+        .expect_err("refused");
+    assert_eq!(e.into_service_error().meta().code(), Some("ValidationException"));
 
     // Stopping replication needs the stream: it cannot be turned off.
     let e = cu
@@ -336,6 +347,14 @@ async fn a_trigger_in_a_replica_region_sees_replicated_writes() {
     };
     eventually("the replica's trigger", || async { total("g1").await == Some(60) && total("g2").await == Some(12) })
         .await;
+
+    // DeleteTable of a replica: the other region drops it from its replicas.
+    ce.delete_table().table_name("Scores").send().await.expect("delete the replica");
+    eventually("the other region to forget the replica", || async {
+        let t = cu.describe_table().table_name("Scores").send().await.unwrap().table.unwrap();
+        t.replicas().is_empty()
+    })
+    .await;
     us.stop().await.unwrap();
     eu.stop().await.unwrap();
 }
@@ -500,4 +519,61 @@ async fn serve_regions_starts_a_local_multi_region_set() {
     let _ = std::process::Command::new("kill").arg(child.id().to_string()).status();
     let status = child.wait().expect("wait");
     assert!(status.success(), "{status:?}");
+}
+
+/// With authentication on, the regions sign their requests to each other
+/// (with the auth file's first administrator, which both files hold), and
+/// an unsigned request to a peer endpoint is refused.
+#[tokio::test]
+async fn peers_sign_their_requests_when_auth_is_on() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("auth.toml");
+    std::fs::write(
+        &file,
+        "[[users]]\nname = \"admin\"\naccess_key_id = \"AKIDTEST\"\nsecret_access_key = \"secret\"\n",
+    )
+    .unwrap();
+    let auth = std::sync::Arc::new(tidepool::http::auth::Auth::load(&file).expect("auth file"));
+    let start = |sub: &str, name: &str| {
+        let config = ServerConfig { region: name.into(), auth: Some(auth.clone()), ..ServerConfig::default() };
+        let path = dir.path().join(sub);
+        async move { start_with(&path, config).await }
+    };
+    let us = start("us", "us-east-1").await;
+    let eu = start("eu", "eu-west-1").await;
+    us.app.global.set_peer("eu-west-1", &eu.endpoint()).expect("peer");
+    eu.app.global.set_peer("us-east-1", &us.endpoint()).expect("peer");
+    // A signature is scoped to the region of the server it goes to.
+    let ce = {
+        let conf = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("eu-west-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("AKIDTEST", "secret", None, None, "t"))
+            .endpoint_url(eu.endpoint())
+            .http_client(aws_smithy_http_client::Builder::new().build_http())
+            .build();
+        Client::from_conf(conf)
+    };
+    let cu = client(&us.endpoint());
+    table(&cu, "Users", "pk", None).await;
+    let add = ReplicationGroupUpdate::builder()
+        .create(CreateReplicationGroupMemberAction::builder().region_name("eu-west-1").build().unwrap())
+        .build();
+    cu.update_table().table_name("Users").replica_updates(add).send().await.expect("add");
+    eventually("the replica", || async { replica_status(&cu, "eu-west-1").await == Some(ReplicaStatus::Active) }).await;
+    put(&cu, "a", "1").await;
+    eventually("the signed replication", || async { scan_all(&ce).await.len() == 1 }).await;
+
+    let unsigned = common::http::send(
+        &eu.addr.to_string(),
+        "POST",
+        "/tidepool/replication/drop",
+        &[("content-type", "application/json")],
+        br#"{"TableName":"Users","From":"us-east-1"}"#,
+    )
+    .await;
+    assert!(unsigned.status >= 400, "an unsigned peer request is refused: {}", unsigned.status);
+    assert_eq!(scan_all(&ce).await.len(), 1, "and changes nothing");
+    us.stop().await.unwrap();
+    eu.stop().await.unwrap();
 }

@@ -498,6 +498,8 @@ pub fn delete_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let name = r.str("TableName")?;
     let handle = app.store.delete_table(name)?;
     app.forget_table(&handle.def);
+    // The other regions of a global table drop this one (`global_tables`).
+    crate::global_tables::replicator::announce_deleted(app, &handle.def);
     tracing::info!(table = name, "table deleted");
     // DeleteTable describes less than DescribeTable: no creation time, key
     // schema, attribute definitions or indexes (the API reference's example;

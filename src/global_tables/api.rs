@@ -112,6 +112,7 @@ pub fn describe(def: &tidepool_store::table::TableDef, d: &mut Map<String, Json>
         return;
     }
     d.insert("GlobalTableVersion".into(), json!(GLOBAL_TABLE_VERSION));
+    d.insert("MultiRegionConsistency".into(), json!("EVENTUAL"));
     let replicas: Vec<Json> =
         def.replicas.iter().map(|r| json!({"RegionName": r.region, "ReplicaStatus": r.status})).collect();
     d.insert("Replicas".into(), Json::Array(replicas));
@@ -124,6 +125,11 @@ pub(crate) fn regions_of(t: &TableHandle) -> Vec<String> {
 
 /// Applies UpdateTable's `ReplicaUpdates`; `None` when it has none.
 pub fn update(app: &App, name: &str, r: &Req<'_>) -> ApiResult<Option<Arc<TableHandle>>> {
+    if r.enum_opt("MultiRegionConsistency", &["EVENTUAL", "STRONG"])? == Some("STRONG") {
+        return Err(ApiError::validation(
+            "One or more parameter values were invalid: MultiRegionConsistency STRONG is not supported by Tidepool yet; global tables replicate with EVENTUAL consistency",
+        ));
+    }
     let updates = r.objects("ReplicaUpdates")?;
     if updates.is_empty() {
         return Ok(None);
@@ -467,6 +473,25 @@ fn parse(body: &[u8]) -> ApiResult<Map<String, Json>> {
     }
 }
 
+type Caller = axum::Extension<crate::http::auth::Caller>;
+
+/// With `--auth`, a peer's request is signed (by the peers' administrator
+/// key); a caller with policies also needs `tidepool:Replicate` on the
+/// table it names.
+fn authorize(app: &App, caller: Option<Caller>, body: &Map<String, Json>) -> ApiResult<()> {
+    let Some(principal) = caller.map(|c| c.0.principal).filter(|p| p.policies.is_some()) else { return Ok(()) };
+    let table = body
+        .get("TableName")
+        .or_else(|| body.get("Create").and_then(|c| c.get("TableName")))
+        .or_else(|| body.get("Join").and_then(|c| c.get("TableName")))
+        .and_then(Json::as_str)
+        .unwrap_or("*");
+    let check = crate::iam::Check::new("tidepool:Replicate", app.table_arn(table));
+    principal
+        .authorize(vec![check], &app.region)
+        .map_err(|denied| ApiError::new(axum::http::StatusCode::BAD_REQUEST, "AccessDeniedException", denied.message))
+}
+
 /// A peer endpoint's answer: the JSON, or the error in DynamoDB's shape.
 fn answer(r: ApiResult<Json>) -> Response {
     match r {
@@ -480,9 +505,10 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + '
 }
 
 /// `POST /tidepool/replication/apply`: changes another region made.
-async fn apply(State(app): State<Arc<App>>, body: Bytes) -> Response {
+async fn apply(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes) -> Response {
     let r = async {
         let m = parse(&body)?;
+        authorize(&app, caller, &m)?;
         let req = Req(&m);
         let table = req.str("TableName")?.to_string();
         let mut changes = Vec::new();
@@ -527,9 +553,10 @@ async fn apply(State(app): State<Arc<App>>, body: Bytes) -> Response {
 
 /// `POST /tidepool/replication/table`: make this region's replica
 /// (`Create`, `Replicas`), or add or remove a region of a replica set.
-async fn table(State(app): State<Arc<App>>, body: Bytes) -> Response {
+async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes) -> Response {
     let r = async {
         let m = parse(&body)?;
+        authorize(&app, caller, &m)?;
         let a = app.clone();
         blocking(move || {
             let req = Req(&m);
@@ -611,9 +638,10 @@ async fn table(State(app): State<Arc<App>>, body: Bytes) -> Response {
 }
 
 /// `POST /tidepool/replication/drop`: this region's replica is removed.
-async fn drop_table(State(app): State<Arc<App>>, body: Bytes) -> Response {
+async fn drop_table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes) -> Response {
     let r = async {
         let m = parse(&body)?;
+        authorize(&app, caller, &m)?;
         let a = app.clone();
         blocking(move || {
             let req = Req(&m);

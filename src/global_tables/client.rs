@@ -20,6 +20,9 @@ const MAX_PEER_RESPONSE_BYTES: usize = 1024 * 1024;
 /// again after a failure.
 pub struct PeerClient {
     authority: String,
+    /// The peer's region and the key its requests are signed with (when
+    /// authentication is on): SigV4 scopes a signature to the region.
+    signer: Option<(String, crate::http::sigv4::Credential)>,
     conn: tokio::sync::Mutex<Option<hyper::client::conn::http1::SendRequest<Body>>>,
 }
 
@@ -37,7 +40,12 @@ pub fn authority(url: &str) -> anyhow::Result<String> {
 
 impl PeerClient {
     pub fn new(authority: String) -> Self {
-        PeerClient { authority, conn: tokio::sync::Mutex::new(None) }
+        PeerClient { authority, signer: None, conn: tokio::sync::Mutex::new(None) }
+    }
+
+    /// A client whose requests are signed with `credential` for `region`.
+    pub fn signed(authority: String, region: &str, credential: crate::http::sigv4::Credential) -> Self {
+        PeerClient { authority, signer: Some((region.to_string(), credential)), conn: tokio::sync::Mutex::new(None) }
     }
 
     /// POSTs a JSON body to `path`; the status and body of the answer.
@@ -89,6 +97,11 @@ impl PeerClient {
         let mut request = axum::http::Request::post(path).header("host", &self.authority);
         for (k, v) in headers {
             request = request.header(*k, *v);
+        }
+        if let Some((region, cred)) = &self.signer {
+            for (k, v) in crate::http::auth::sign_request(cred, region, "POST", &self.authority, path, headers, &body) {
+                request = request.header(k, v);
+            }
         }
         let request = request.body(Body::from(body))?;
         let response = send.send_request(request).await?;

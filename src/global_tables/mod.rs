@@ -44,9 +44,25 @@ pub struct GlobalTables {
     /// replicator idle at a value past a moment's has read everything
     /// committed before that moment.
     pub(crate) passes: std::sync::atomic::AtomicU64,
+    /// The key requests to peers are signed with (`--auth` on).
+    credential: RwLock<Option<crate::http::sigv4::Credential>>,
 }
 
 impl GlobalTables {
+    /// Signs requests to peers with `credential` from now on (set before
+    /// the peers).
+    pub fn set_credential(&self, credential: Option<crate::http::sigv4::Credential>) {
+        *self.credential.write().unwrap_or_else(|p| p.into_inner()) = credential;
+    }
+
+    fn client(&self, region: &str, url: &str) -> anyhow::Result<Arc<PeerClient>> {
+        let authority = client::authority(url)?;
+        Ok(Arc::new(match self.credential.read().unwrap_or_else(|p| p.into_inner()).clone() {
+            Some(c) => PeerClient::signed(authority, region, c),
+            None => PeerClient::new(authority),
+        }))
+    }
+
     /// Sets the peer regions, replacing any known before.
     pub fn set_peers(&self, peers: &BTreeMap<String, String>) -> anyhow::Result<()> {
         if peers.len() > MAX_PEERS {
@@ -54,7 +70,7 @@ impl GlobalTables {
         }
         let mut map = BTreeMap::new();
         for (region, url) in peers {
-            map.insert(region.clone(), Arc::new(PeerClient::new(client::authority(url)?)));
+            map.insert(region.clone(), self.client(region, url)?);
         }
         *self.peers.write().unwrap_or_else(|p| p.into_inner()) = map;
         Ok(())
@@ -62,7 +78,7 @@ impl GlobalTables {
 
     /// Adds or replaces one peer region.
     pub fn set_peer(&self, region: &str, url: &str) -> anyhow::Result<()> {
-        let client = Arc::new(PeerClient::new(client::authority(url)?));
+        let client = self.client(region, url)?;
         let mut peers = self.peers.write().unwrap_or_else(|p| p.into_inner());
         if !peers.contains_key(region) && peers.len() >= MAX_PEERS {
             anyhow::bail!("at most {MAX_PEERS} peer regions");

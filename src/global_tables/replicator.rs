@@ -40,8 +40,11 @@ pub async fn run(app: Weak<App>) {
     let mut running: HashMap<(u64, String), tokio::task::JoinHandle<()>> = HashMap::new();
     // Replica jobs (adding or removing a region), by table and region.
     let mut jobs: HashMap<(u64, String), (String, tokio::task::JoinHandle<()>)> = HashMap::new();
+    // Announcements of replicas deleted here, by their `gdel/` key.
+    let mut departures: HashMap<Vec<u8>, tokio::task::JoinHandle<()>> = HashMap::new();
     loop {
         let Some(a) = app.upgrade() else { break };
+        announce_departures(&a, &app, &mut departures);
         let peers = a.global.peer_regions();
         let mut want: Vec<(u64, String, String)> = Vec::new();
         let (names, _) = a.store.list_tables(None, usize::MAX);
@@ -130,6 +133,57 @@ fn save_position(app: &App, table: u64, region: &str, shard: &str, pos: Position
         Position::Done => b"done".to_vec(),
     };
     app.store.sys_write(vec![(key, Some(value))])
+}
+
+const LEAVING_PREFIX: &[u8] = b"gdel/";
+
+/// Records that this region's replica of `def` was deleted (DeleteTable):
+/// the supervisor tells each other region to drop it from its replicas.
+pub fn announce_deleted(app: &App, def: &tidepool_store::table::TableDef) {
+    let entries: Vec<_> = def
+        .replicas
+        .iter()
+        .map(|r| {
+            let key = [LEAVING_PREFIX, def.name.as_bytes(), b"\0", r.region.as_bytes()].concat();
+            (key, Some(Vec::new()))
+        })
+        .collect();
+    if !entries.is_empty()
+        && let Err(e) = app.store.sys_write(entries)
+    {
+        tracing::warn!(table = def.name, error = %e, "record a deleted replica for its peers");
+    }
+}
+
+/// Tells the regions named by `gdel/` entries that a replica here is gone.
+fn announce_departures(
+    app: &std::sync::Arc<App>,
+    weak: &Weak<App>,
+    jobs: &mut HashMap<Vec<u8>, tokio::task::JoinHandle<()>>,
+) {
+    jobs.retain(|_, h| !h.is_finished());
+    for (key, _) in app.store.sys_scan(LEAVING_PREFIX).unwrap_or_default() {
+        if jobs.contains_key(&key) {
+            continue;
+        }
+        let rest = String::from_utf8_lossy(&key[LEAVING_PREFIX.len()..]).into_owned();
+        let Some((table, region)) = rest.split_once('\0') else { continue };
+        let (weak, key2, table, region) = (weak.clone(), key.clone(), table.to_string(), region.to_string());
+        jobs.insert(
+            key,
+            tokio::spawn(async move {
+                let me = weak.upgrade().map(|a| a.region.clone()).unwrap_or_default();
+                let body = serde_json::json!({"TableName": table, "RemoveReplica": me});
+                // A region that no longer has the table has nothing to drop.
+                let _ = api::send_until_done(&weak, &region, api::TABLE_PATH, body).await;
+                if let Some(a) = weak.upgrade()
+                    && let Err(e) = a.store.sys_write(vec![(key2, None)])
+                {
+                    tracing::warn!(error = %e, "forget a deleted replica's announcement");
+                }
+            }),
+        );
+    }
 }
 
 /// Drops a replicator's positions (its replica was removed).

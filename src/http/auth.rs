@@ -69,6 +69,9 @@ pub struct Auth {
     /// Execution roles by name, with their policies.
     roles: HashMap<String, Arc<Vec<Policy>>>,
     bodies: Arc<ByteBudget>,
+    /// The key this server signs its requests to peer regions with (global
+    /// tables): the file's first administrator's.
+    peer: Option<Credential>,
 }
 
 #[derive(Deserialize)]
@@ -126,6 +129,7 @@ impl Auth {
     /// Users with their keys; each `Some` policy list limits its user to
     /// what the list allows, `None` is an administrator.
     pub fn new(users: Vec<(Credential, Option<Vec<Policy>>)>) -> Self {
+        let peer = users.iter().find(|(_, p)| p.is_none()).map(|(c, _)| c.clone());
         let principals = users
             .iter()
             .map(|(c, policies)| {
@@ -144,7 +148,15 @@ impl Auth {
             principals,
             roles: HashMap::new(),
             bodies: ByteBudget::new(MAX_AUTH_BODIES_IN_FLIGHT_BYTES),
+            peer,
         }
+    }
+
+    /// The key requests to peer regions are signed with: the first
+    /// administrator (a user without policies) of the file, which the
+    /// peers' auth files must also hold.
+    pub fn peer_credential(&self) -> Option<Credential> {
+        self.peer.clone()
     }
 
     /// Adds execution roles: functions whose `Role` names one of them have
