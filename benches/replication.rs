@@ -125,17 +125,31 @@ fn item(table: &str, n: u64) -> Json {
 }
 
 async fn create(c: &PeerClient, table: &str) {
-    ddb_ok(
-        c,
-        "CreateTable",
-        &json!({
-            "TableName": table,
-            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
-            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
-            "BillingMode": "PAY_PER_REQUEST",
-        }),
-    )
-    .await;
+    create_with(c, table, false).await;
+}
+
+/// A table keyed by `pk`, with a `NEW_AND_OLD_IMAGES` stream when `stream`.
+async fn create_with(c: &PeerClient, table: &str, stream: bool) {
+    let mut body = json!({
+        "TableName": table,
+        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+        "BillingMode": "PAY_PER_REQUEST",
+    });
+    if stream {
+        body["StreamSpecification"] = json!({"StreamEnabled": true, "StreamViewType": "NEW_AND_OLD_IMAGES"});
+    }
+    ddb_ok(c, "CreateTable", &body).await;
+}
+
+/// CPU seconds a process has used (user and system), from `/proc`.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command's closing parenthesis; utime and stime are
+    // the 12th and 13th of them, in clock ticks (100 a second on Linux).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0)).collect();
+    (f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)) as f64 / 100.0
 }
 
 async fn add_replicas(c: &PeerClient, table: &str, regions: &[&str]) -> Duration {
@@ -281,11 +295,27 @@ fn main() {
         let c = client(origin);
         println!("replication bench: {} s phases, {} connections", opts.secs, opts.conns);
 
-        for (table, replicas) in [("none", &[][..]), ("one", &REGIONS[1..2]), ("two", &REGIONS[1..])] {
-            create(&c, table).await;
+        let phases = [
+            ("none", "no stream, no replica", false, &[][..]),
+            ("stream", "a NEW_AND_OLD_IMAGES stream, no replica", true, &[][..]),
+            ("one", "one replica", false, &REGIONS[1..2]),
+            ("two", "two replicas", false, &REGIONS[1..]),
+        ];
+        for (table, what, stream, replicas) in phases {
+            create_with(&c, table, stream).await;
             add_replicas(&c, table, replicas).await;
+            let pids: Vec<u32> = regions.iter().map(|r| r.child.id()).collect();
+            let before: Vec<f64> = pids.iter().map(|p| cpu_secs(*p)).collect();
             let rate = put_throughput(origin, table, opts.secs, opts.conns).await;
-            println!("PutItem/s on the origin with {} replica(s): {rate:.0}", replicas.len());
+            // Let replication drain, so the peers' share is counted whole.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let used: Vec<f64> = pids.iter().zip(&before).map(|(p, b)| cpu_secs(*p) - b).collect();
+            let puts = rate * opts.secs as f64;
+            println!(
+                "PutItem/s on the origin, {what}: {rate:.0}; CPU per PutItem: origin {:.0} µs, other regions {:.0} µs",
+                used[0] / puts * 1e6,
+                used[1..].iter().sum::<f64>() / puts * 1e6
+            );
         }
 
         create(&c, "paced").await;
