@@ -233,6 +233,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
         tracing::info!(users = a.users(), "authentication on: requests must be signed (SigV4)");
     }
     app.global.set_credential(config.auth.as_ref().and_then(|a| a.peer_credential()));
+    let _ = app.global.runtime.set(tokio::runtime::Handle::current());
     app.global.set_peers(&config.peers)?;
     let app = Arc::new(app);
     tokio::spawn(autoscaling::run(Arc::downgrade(&app)));

@@ -463,7 +463,8 @@ async fn serve_regions(config: ServerConfig, regions: &[String]) -> anyhow::Resu
 
 /// A fresh temporary directory for `--in-memory --regions`.
 fn tempfile_dir() -> anyhow::Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("tidepool-regions-{}", std::process::id()));
+    // Named afresh each run (a container's process id repeats).
+    let dir = std::env::temp_dir().join(format!("tidepool-regions-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
     Ok(dir)
 }

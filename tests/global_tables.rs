@@ -175,6 +175,43 @@ async fn two_regions_replicate_both_ways_and_converge_by_last_writer() {
     assert_eq!(of("from-us"), Some(Some("replication.dynamodb.amazonaws.com".into())), "{principals:?}");
     assert_eq!(of("from-eu"), Some(None), "a local write is no one's but the caller's");
 
+    // One replica change a request; index changes are not carried to the
+    // other regions, so they are refused rather than left to diverge.
+    let e = cu
+        .update_table()
+        .table_name("Users")
+        .replica_updates(create("ap-south-1"))
+        .replica_updates(create("ca-central-1"))
+        .send()
+        .await
+        .expect_err("refused");
+    assert_eq!(e.into_service_error().meta().code(), Some("ValidationException"));
+    let gsi = aws_sdk_dynamodb::types::GlobalSecondaryIndexUpdate::builder()
+        .create(
+            aws_sdk_dynamodb::types::CreateGlobalSecondaryIndexAction::builder()
+                .index_name("by-v")
+                .key_schema(KeySchemaElement::builder().attribute_name("v").key_type(KeyType::Hash).build().unwrap())
+                .projection(
+                    aws_sdk_dynamodb::types::Projection::builder()
+                        .projection_type(aws_sdk_dynamodb::types::ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .build();
+    let e = cu
+        .update_table()
+        .table_name("Users")
+        .attribute_definitions(
+            AttributeDefinition::builder().attribute_name("v").attribute_type(ScalarAttributeType::S).build().unwrap(),
+        )
+        .global_secondary_index_updates(gsi)
+        .send()
+        .await
+        .expect_err("refused");
+    assert_eq!(e.into_service_error().meta().code(), Some("ValidationException"));
+
     // Multi-region strong consistency is not offered: refused, not ignored.
     let e = cu
         .update_table()

@@ -110,6 +110,20 @@ fn spawn(region: &mut Region, me: usize, links: &Links) {
     region.endpoint = endpoint;
 }
 
+/// A client that does not retry: a write to a killed region fails at once
+/// and the writer goes on.
+fn writer(endpoint: &str) -> Client {
+    let conf = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("AKIDTEST", "secret", None, None, "t"))
+        .endpoint_url(endpoint)
+        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    Client::from_conf(conf)
+}
+
 fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.into())
 }
@@ -200,7 +214,7 @@ async fn three_regions_converge_through_kills_and_partitions() {
             let mut seq = 0u64;
             while !stop.load(Ordering::SeqCst) {
                 seq += 1;
-                let c = common::client(&ep.lock().unwrap().clone());
+                let c = writer(&ep.lock().unwrap().clone());
                 let own = format!("own-{i}-{}", seq % 10);
                 let hot = format!("hot-{}", seq % 5);
                 // Values are unique per region: seq * 10 + region.
@@ -219,14 +233,29 @@ async fn three_regions_converge_through_kills_and_partitions() {
         }));
     }
 
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Waits until `region` has acknowledged `n` more writes (on a slow
+    // machine a fixed time may see none).
+    let progress = |region: usize, n: u64| {
+        let acked_count = acked_count.clone();
+        async move {
+            let target = acked_count[region].load(Ordering::SeqCst) + n;
+            let start = Instant::now();
+            while acked_count[region].load(Ordering::SeqCst) < target {
+                assert!(start.elapsed() < Duration::from_secs(30), "{} took no writes", REGIONS[region]);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    for r in 0..3 {
+        progress(r, 20).await;
+    }
     // SIGKILL ap-south-1 in the middle of its writes, and restart it.
     regions[2].child.as_mut().unwrap().kill().expect("SIGKILL");
     regions[2].child.as_mut().unwrap().wait().unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     spawn(&mut regions[2], 2, &links);
     *endpoints[2].lock().unwrap() = regions[2].endpoint.clone();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    progress(2, 20).await;
     // Cut eu-west-1 off from its peers (both ways) for a while.
     for ((from, to), link) in &links {
         if *from == 1 || *to == 1 {
@@ -234,6 +263,7 @@ async fn three_regions_converge_through_kills_and_partitions() {
         }
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    progress(1, 10).await;
     for link in links.values() {
         link.set_cut(false);
     }
@@ -243,7 +273,7 @@ async fn three_regions_converge_through_kills_and_partitions() {
     regions[0].child.as_mut().unwrap().wait().unwrap();
     spawn(&mut regions[0], 0, &links);
     *endpoints[0].lock().unwrap() = regions[0].endpoint.clone();
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    progress(0, 20).await;
     stop.store(true, Ordering::SeqCst);
     for w in writers {
         w.await.unwrap();
@@ -266,7 +296,7 @@ async fn three_regions_converge_through_kills_and_partitions() {
 
     // Each region took writes throughout (the test measures something).
     for (i, c) in acked_count.iter().enumerate() {
-        assert!(c.load(Ordering::SeqCst) >= 50, "{} acknowledged only {c:?} writes", REGIONS[i]);
+        assert!(c.load(Ordering::SeqCst) >= 40, "{} acknowledged only {c:?} writes", REGIONS[i]);
     }
     // No acknowledged write is lost.
     for ((i, key), (last_acked, last_tried)) in acked.lock().unwrap().iter() {

@@ -634,7 +634,15 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         handle = app.store.set_billing(name, billing, throughput)?;
         changed = true;
     }
-    for u in r.objects("GlobalSecondaryIndexUpdates")? {
+    let index_updates = r.objects("GlobalSecondaryIndexUpdates")?;
+    if !handle.def.replicas.is_empty()
+        && index_updates.iter().any(|u| u.get("Create").is_some() || u.get("Delete").is_some())
+    {
+        return Err(ApiError::validation(format!(
+            "One or more parameter values were invalid: Table {name} has replicas: Tidepool does not carry index changes to other regions yet, so a global table's indexes cannot be created or deleted"
+        )));
+    }
+    for u in index_updates {
         if let Some(c) = u.obj_opt("Create")? {
             handle = app.store.add_index(name, index_input(&c, IndexKind::Global)?, defs.clone())?;
         } else if let Some(d) = u.obj_opt("Delete")? {

@@ -118,6 +118,24 @@ pub fn describe(def: &tidepool_store::table::TableDef, d: &mut Map<String, Json>
     d.insert("Replicas".into(), Json::Array(replicas));
 }
 
+/// One replica change at a time per table: refused while a replica (other
+/// than `except`) is being made or removed.
+fn busy(def: &tidepool_store::table::TableDef, except: Option<&str>) -> tidepool_store::error::Result<()> {
+    let Some(b) = def
+        .replicas
+        .iter()
+        .find(|x| (x.status == "CREATING" || x.status == "DELETING") && Some(x.region.as_str()) != except)
+    else {
+        return Ok(());
+    };
+    Err(tidepool_store::StoreError::ResourceInUse(format!(
+        "Attempt to change a resource which is still in use: Table {} has a replica being {} in region {}",
+        def.name,
+        if b.status == "CREATING" { "created" } else { "deleted" },
+        b.region
+    )))
+}
+
 /// The regions of a table's replicas.
 pub(crate) fn regions_of(t: &TableHandle) -> Vec<String> {
     t.def.replicas.iter().map(|r| r.region.clone()).collect()
@@ -134,18 +152,16 @@ pub fn update(app: &App, name: &str, r: &Req<'_>) -> ApiResult<Option<Arc<TableH
     if updates.is_empty() {
         return Ok(None);
     }
+    if updates.len() > 1 {
+        return Err(ApiError::validation(
+            "One or more parameter values were invalid: Only one replica update is allowed per request",
+        ));
+    }
     let mut handle = app.store.describe_table(name)?;
     if handle.def.replicas.iter().any(|x| x.legacy) {
         return Err(ApiError::validation(format!(
             "One or more parameter values were invalid: Table {name} is a replica of a version 2017.11.29 global table: use UpdateGlobalTable"
         )));
-    }
-    if let Some(busy) = handle.def.replicas.iter().find(|x| x.status == "CREATING" || x.status == "DELETING") {
-        return Err(ApiError::from(tidepool_store::StoreError::ResourceInUse(format!(
-            "Attempt to change a resource which is still in use: Table {name} has a replica being {} in region {}",
-            if busy.status == "CREATING" { "created" } else { "deleted" },
-            busy.region
-        ))));
     }
     for u in updates {
         let (action, region) = if let Some(c) = u.obj_opt("Create")? {
@@ -187,6 +203,7 @@ pub fn update(app: &App, name: &str, r: &Req<'_>) -> ApiResult<Option<Arc<TableH
                     ));
                 }
                 handle = app.store.alter_table(name, |def| {
+                    busy(def, None)?;
                     if def.replicas.iter().any(|x| x.region == region) {
                         return Err(tidepool_store::StoreError::ResourceInUse(format!(
                             "Attempt to change a resource which is still in use: Table {name} already has a replica in region {region}"
@@ -209,6 +226,9 @@ pub fn update(app: &App, name: &str, r: &Req<'_>) -> ApiResult<Option<Arc<TableH
                     )));
                 };
                 handle = app.store.alter_table(name, |def| {
+                    // The replica being made may be deleted (its region may
+                    // be gone for good); others wait their turn.
+                    busy(def, Some(&region))?;
                     if let Some(x) = def.replicas.iter_mut().find(|x| x.region == region) {
                         // One that was never made has nothing to drop.
                         if x.status == "CREATION_FAILED" {

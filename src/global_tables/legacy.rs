@@ -72,12 +72,22 @@ fn description(app: &App, name: &str, status: &str) -> ApiResult<Json> {
 /// One request to a peer region, answered now: its refusal in its own
 /// words, or `ServiceUnavailable` (retryable) when it does not answer.
 fn call_peer(app: &App, region: &str, body: Json) -> ApiResult<()> {
+    // The request runs on the server's runtime; this thread (a blocking
+    // one, or a handler's, inside its own executor) only waits for it.
+    let Some(rt) = app.global.runtime.get() else {
+        return Err(unavailable(region, "the server is starting"));
+    };
     let peer = app.global.peer(region).ok_or_else(|| {
         ApiError::validation(format!(
             "One or more parameter values were invalid: Region {region} is not a peer of this server (give it with --peers {region}=http://host:port)"
         ))
     })?;
-    let sent = tokio::runtime::Handle::current().block_on(peer.post(TABLE_PATH, body.to_string().into_bytes()));
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let body = body.to_string().into_bytes();
+    rt.spawn(async move {
+        let _ = tx.send(peer.post(TABLE_PATH, body).await);
+    });
+    let sent = rx.recv().unwrap_or_else(|_| Err(anyhow::anyhow!("the server is stopping")));
     match sent {
         Ok((200, _)) => Ok(()),
         Ok((status, answer)) if (400..500).contains(&status) => {
@@ -235,6 +245,13 @@ pub fn update_global_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
                     "ReplicaAlreadyExistsException",
                     format!("Replica already exists in region {region}"),
                 ));
+            }
+            // A region joins only a global table with no data, as DynamoDB
+            // requires (there is no fill in version 2017.11.29).
+            if !app.store.stamped_items(&name, None, 1, 1)?.0.is_empty() {
+                return Err(ApiError::validation(format!(
+                    "One or more parameter values were invalid: Global table {name} has items: a replica can be added only to an empty global table"
+                )));
             }
             let t = app.store.table(&name)?;
             let mut regions = members.clone();

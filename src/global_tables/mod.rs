@@ -44,6 +44,9 @@ pub struct GlobalTables {
     /// replicator idle at a value past a moment's has read everything
     /// committed before that moment.
     pub(crate) passes: std::sync::atomic::AtomicU64,
+    /// The server's runtime, on which synchronous operations (the version
+    /// 2017.11.29 ones) run their requests to peers.
+    pub runtime: std::sync::OnceLock<tokio::runtime::Handle>,
     /// The key requests to peers are signed with (`--auth` on).
     credential: RwLock<Option<crate::http::sigv4::Credential>>,
 }

@@ -37,7 +37,9 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// Starts and stops replicators as tables' replica sets change.
 pub async fn run(app: Weak<App>) {
-    let mut running: HashMap<(u64, String), tokio::task::JoinHandle<()>> = HashMap::new();
+    // Replicators by table, region and the replica's creation (a region
+    // removed and added again starts afresh).
+    let mut running: HashMap<(u64, String, u64), tokio::task::JoinHandle<()>> = HashMap::new();
     // Replica jobs (adding or removing a region), by table and region.
     let mut jobs: HashMap<(u64, String), (String, tokio::task::JoinHandle<()>)> = HashMap::new();
     // Announcements of replicas deleted here, by their `gdel/` key.
@@ -46,7 +48,7 @@ pub async fn run(app: Weak<App>) {
         let Some(a) = app.upgrade() else { break };
         announce_departures(&a, &app, &mut departures);
         let peers = a.global.peer_regions();
-        let mut want: Vec<(u64, String, String)> = Vec::new();
+        let mut want: Vec<(u64, String, String, u64)> = Vec::new();
         let (names, _) = a.store.list_tables(None, usize::MAX);
         for name in names {
             let Ok(t) = a.store.table(&name) else { continue };
@@ -55,7 +57,7 @@ pub async fn run(app: Weak<App>) {
                     continue;
                 }
                 if r.status != "DELETING" && r.status != "CREATION_FAILED" {
-                    want.push((t.def.id, name.clone(), r.region.clone()));
+                    want.push((t.def.id, name.clone(), r.region.clone(), r.created_ms));
                 }
                 let key = (t.def.id, r.region.clone());
                 match jobs.get(&key) {
@@ -80,16 +82,16 @@ pub async fn run(app: Weak<App>) {
         drop(a);
         jobs.retain(|_, (_, h)| !h.is_finished());
         running.retain(|k, h| {
-            let keep = !h.is_finished() && want.iter().any(|(id, _, r)| (*id, r.clone()) == *k);
+            let keep = !h.is_finished() && want.iter().any(|(id, _, r, e)| (*id, r.clone(), *e) == *k);
             if !keep {
                 h.abort();
             }
             keep
         });
-        for (id, table, region) in want {
+        for (id, table, region, epoch) in want {
             running
-                .entry((id, region.clone()))
-                .or_insert_with(|| tokio::spawn(replicate(app.clone(), id, table, region)));
+                .entry((id, region.clone(), epoch))
+                .or_insert_with(|| tokio::spawn(replicate(app.clone(), id, table, region, epoch)));
         }
         tokio::time::sleep(SUPERVISE_EVERY).await;
     }
@@ -111,8 +113,14 @@ fn checkpoint_prefix(table: u64, region: &str) -> Vec<u8> {
     format!("grep/{table:016x}/{region}/").into_bytes()
 }
 
-fn load_positions(app: &App, table: u64, region: &str) -> BTreeMap<String, Position> {
-    let prefix = checkpoint_prefix(table, region);
+/// Positions of one replica (`epoch`: its creation time), so that a region
+/// removed and added again never resumes from its earlier positions.
+fn epoch_prefix(table: u64, region: &str, epoch: u64) -> Vec<u8> {
+    format!("grep/{table:016x}/{region}/{epoch}/").into_bytes()
+}
+
+fn load_positions(app: &App, table: u64, region: &str, epoch: u64) -> BTreeMap<String, Position> {
+    let prefix = epoch_prefix(table, region, epoch);
     let mut out = BTreeMap::new();
     for (k, v) in app.store.sys_scan(&prefix).unwrap_or_default() {
         let shard = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
@@ -125,8 +133,15 @@ fn load_positions(app: &App, table: u64, region: &str) -> BTreeMap<String, Posit
     out
 }
 
-fn save_position(app: &App, table: u64, region: &str, shard: &str, pos: Position) -> tidepool_store::error::Result<()> {
-    let mut key = checkpoint_prefix(table, region);
+fn save_position(
+    app: &App,
+    table: u64,
+    region: &str,
+    epoch: u64,
+    shard: &str,
+    pos: Position,
+) -> tidepool_store::error::Result<()> {
+    let mut key = epoch_prefix(table, region, epoch);
     key.extend_from_slice(shard.as_bytes());
     let value = match pos {
         Position::At(seq) => seq.to_be_bytes().to_vec(),
@@ -148,6 +163,11 @@ pub fn announce_deleted(app: &App, def: &tidepool_store::table::TableDef) {
             (key, Some(Vec::new()))
         })
         .collect();
+    // A version 2017.11.29 table's group is gone with it here.
+    let mut entries = entries;
+    if def.replicas.iter().any(|r| r.legacy) {
+        entries.push((format!("lgt/{}", def.name).into_bytes(), None));
+    }
     if !entries.is_empty()
         && let Err(e) = app.store.sys_write(entries)
     {
@@ -197,16 +217,27 @@ pub fn forget_positions(app: &App, table: u64, region: &str) {
     }
 }
 
+/// The most JSON one batch to a peer holds: items whose JSON is much larger
+/// than their DynamoDB size (lists of booleans, say) end a batch early.
+const MAX_BATCH_JSON_BYTES: usize = 8 * 1024 * 1024;
+
 /// The apply endpoint's body for the local changes among `records`, written
-/// straight from the items (no JSON tree); `None` when there are none.
-fn changes_body(table: &str, records: &[StreamRecord]) -> Option<Vec<u8>> {
+/// straight from the items (no JSON tree), and how many records it covers
+/// (all, or fewer once [`MAX_BATCH_JSON_BYTES`] is reached); `None` when
+/// there are no local changes among them.
+fn changes_body(table: &str, records: &[StreamRecord]) -> (Option<Vec<u8>>, usize) {
     use tidepool_store::value::json::{write_item, write_str};
     let mut out = Vec::with_capacity(4096);
     out.extend_from_slice(b"{\"TableName\":");
     write_str(&mut out, table);
     out.extend_from_slice(b",\"Changes\":[");
     let mut any = false;
-    for r in records {
+    let mut covered = records.len();
+    for (i, r) in records.iter().enumerate() {
+        if out.len() >= MAX_BATCH_JSON_BYTES {
+            covered = i;
+            break;
+        }
         let Some(stamp) = r.stamp else { continue };
         if r.origin.replicated.is_some() {
             continue;
@@ -232,14 +263,14 @@ fn changes_body(table: &str, records: &[StreamRecord]) -> Option<Vec<u8>> {
         out.extend_from_slice(format!(",\"Ms\":{},\"Node\":{}}}", stamp.ms, stamp.node).as_bytes());
     }
     out.extend_from_slice(b"]}");
-    any.then_some(out)
+    (any.then_some(out), covered)
 }
 
 /// Ships `table`'s local changes to `region` until the task is aborted or
 /// the table goes.
-async fn replicate(app: Weak<App>, id: u64, table: String, region: String) {
+async fn replicate(app: Weak<App>, id: u64, table: String, region: String, epoch: u64) {
     let mut positions = match app.upgrade() {
-        Some(a) => load_positions(&a, id, &region),
+        Some(a) => load_positions(&a, id, &region, epoch),
         None => return,
     };
     let mut backoff = BACKOFF_MIN;
@@ -259,6 +290,7 @@ async fn replicate(app: Weak<App>, id: u64, table: String, region: String) {
         // before this value was.
         let passes = a.global.passes.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         let mut read_any = false;
+        let mut behind = false;
         let mut failed = false;
         let mut shards = meta.shards.clone();
         shards.sort_by_key(|s| s.start_seq);
@@ -284,7 +316,7 @@ async fn replicate(app: Weak<App>, id: u64, table: String, region: String) {
             // take back must not live on in another region alone. A
             // shard's signal moves once its commit is acknowledged.
             let durable = a.store.subscribe_shard(meta.num, &shard.id).map(|w| *w.borrow());
-            let page = match a.store.read_shard(meta.num, &shard.id, from, BATCH_RECORDS, BATCH_BYTES) {
+            let mut page = match a.store.read_shard(meta.num, &shard.id, from, BATCH_RECORDS, BATCH_BYTES) {
                 Ok(mut p) => {
                     if let Some(signal) = durable
                         && let Some(cut) = p.records.iter().position(|r| signal.last_seq.is_none_or(|l| r.seq > l))
@@ -306,7 +338,15 @@ async fn replicate(app: Weak<App>, id: u64, table: String, region: String) {
                     break;
                 }
             };
-            if let Some(body) = changes_body(&table, &page.records) {
+            let (body, covered) = changes_body(&table, &page.records);
+            // Caught up means no shard had more than half a batch waiting:
+            // under steady writes a pass never reads nothing.
+            behind |= page.records.len() * 2 >= BATCH_RECORDS || covered < page.records.len();
+            if covered < page.records.len() {
+                page.next = Some(page.records[covered].seq);
+                page.records.truncate(covered);
+            }
+            if let Some(body) = body {
                 match peer.post(api::APPLY_PATH, body).await {
                     Ok((200, _)) => backoff = BACKOFF_MIN,
                     Ok((status, body)) => {
@@ -326,7 +366,12 @@ async fn replicate(app: Weak<App>, id: u64, table: String, region: String) {
                 None => Position::Done,
             };
             if positions.get(&shard.id) != Some(&next) {
-                if let Err(e) = save_position(&a, id, &region, &shard.id, next) {
+                // On a blocking thread: a commit may wait for an fsync.
+                let saved = {
+                    let (a, region, shard) = (a.clone(), region.clone(), shard.id.clone());
+                    tokio::task::spawn_blocking(move || save_position(&a, id, &region, epoch, &shard, next)).await
+                };
+                if let Err(e) = saved.unwrap_or_else(|_| Err(tidepool_store::StoreError::Corrupt("join".into()))) {
                     tracing::warn!(error = %e, "save a replication position");
                     failed = true;
                     break;
@@ -343,10 +388,12 @@ async fn replicate(app: Weak<App>, id: u64, table: String, region: String) {
             backoff = (backoff * 2).min(BACKOFF_MAX);
             continue;
         }
+        if !behind {
+            a.global.idle.lock().unwrap_or_else(|p| p.into_inner()).insert((id, region.clone()), passes);
+        }
         if read_any {
             continue;
         }
-        a.global.idle.lock().unwrap_or_else(|p| p.into_inner()).insert((id, region.clone()), passes);
         // Idle: wait until an open shard has a record past the position,
         // or the layout changes.
         let watches: Vec<_> = shards

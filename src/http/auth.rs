@@ -491,6 +491,8 @@ fn body_limit(api: Api, path: &str) -> usize {
     match api {
         Api::DynamoDb => crate::dynamodb::MAX_REQUEST_BYTES,
         Api::Tidepool if path == "/tidepool/deploy" => MAX_DEPLOY_REQUEST_BYTES,
+        // A peer region's batch of changes or fill page.
+        Api::Tidepool if path.starts_with("/tidepool/replication/") => crate::global_tables::api::MAX_PEER_BODY_BYTES,
         Api::Tidepool => MAX_JSON_REQUEST_BYTES,
         // CreateFunction and UpdateFunctionCode carry code.
         Api::Lambda if path.ends_with("/functions") || path.ends_with("/code") => MAX_CODE_REQUEST_BYTES,
