@@ -614,3 +614,112 @@ async fn peers_sign_their_requests_when_auth_is_on() {
     us.stop().await.unwrap();
     eu.stop().await.unwrap();
 }
+
+/// Multi-Region strong consistency: three regions; a write succeeds once
+/// a second region has it, a strongly consistent read anywhere sees the
+/// latest write; with one region down both go on, with two they fail.
+#[tokio::test]
+async fn strong_consistency_across_three_regions() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().expect("dir")).collect();
+    let names = ["us-east-1", "eu-west-1", "ap-south-1"];
+    let mut servers = Vec::new();
+    for (d, n) in dirs.iter().zip(names) {
+        servers.push(region(d.path(), n).await);
+    }
+    for (i, s) in servers.iter().enumerate() {
+        for (j, o) in servers.iter().enumerate() {
+            if i != j {
+                s.app.global.set_peer(names[j], &o.endpoint()).expect("peer");
+            }
+        }
+    }
+    let clients: Vec<Client> = servers.iter().map(|s| client(&s.endpoint())).collect();
+    let cu = &clients[0];
+    table(cu, "Strong", "pk", None).await;
+    cu.update_table()
+        .table_name("Strong")
+        .replica_updates(
+            ReplicationGroupUpdate::builder()
+                .create(CreateReplicationGroupMemberAction::builder().region_name("eu-west-1").build().unwrap())
+                .build(),
+        )
+        .replica_updates(
+            ReplicationGroupUpdate::builder()
+                .create(CreateReplicationGroupMemberAction::builder().region_name("ap-south-1").build().unwrap())
+                .build(),
+        )
+        .multi_region_consistency(aws_sdk_dynamodb::types::MultiRegionConsistency::Strong)
+        .send()
+        .await
+        .expect("make it strongly consistent");
+    eventually("both replicas", || async {
+        let t = cu.describe_table().table_name("Strong").send().await.unwrap().table.unwrap();
+        t.replicas().len() == 2 && t.replicas().iter().all(|r| r.replica_status() == Some(&ReplicaStatus::Active))
+    })
+    .await;
+    let t = cu.describe_table().table_name("Strong").send().await.unwrap().table.unwrap();
+    assert_eq!(t.multi_region_consistency(), Some(&aws_sdk_dynamodb::types::MultiRegionConsistency::Strong));
+
+    let get = |c: &Client| c.get_item().table_name("Strong").key("pk", s("k")).consistent_read(true).send();
+    let value = |out: aws_sdk_dynamodb::operation::get_item::GetItemOutput| {
+        out.item.and_then(|i| i.get("v").and_then(|v| v.as_s().ok()).cloned())
+    };
+    // Every write is read at once, strongly, in every region.
+    for round in 0..20 {
+        let writer = &clients[round % 3];
+        let v = format!("v{round}");
+        writer.put_item().table_name("Strong").item("pk", s("k")).item("v", s(&v)).send().await.expect("put");
+        for c in &clients {
+            assert_eq!(value(get(c).await.expect("read")), Some(v.clone()), "round {round}");
+        }
+    }
+    // Transactions are refused on such a table.
+    let e = cu
+        .transact_write_items()
+        .transact_items(
+            aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                .put(aws_sdk_dynamodb::types::Put::builder().table_name("Strong").item("pk", s("t")).build().unwrap())
+                .build(),
+        )
+        .send()
+        .await
+        .expect_err("refused");
+    assert_eq!(e.into_service_error().meta().code(), Some("ValidationException"));
+
+    // One region down: writes and strong reads go on.
+    let ap = servers.pop().unwrap();
+    ap.stop().await.unwrap();
+    cu.put_item().table_name("Strong").item("pk", s("k")).item("v", s("one-down")).send().await.expect("put");
+    assert_eq!(value(get(&clients[1]).await.expect("read")), Some("one-down".into()));
+
+    // Two down: a write fails, as does a strong read, and nothing is written.
+    let eu = servers.pop().unwrap();
+    eu.stop().await.unwrap();
+    let once = {
+        let conf = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("AKIDTEST", "secret", None, None, "t"))
+            .endpoint_url(servers[0].endpoint())
+            .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+            .http_client(aws_smithy_http_client::Builder::new().build_http())
+            .build();
+        Client::from_conf(conf)
+    };
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let e = once
+        .put_item()
+        .table_name("Strong")
+        .item("pk", s("k"))
+        .item("v", s("lost"))
+        .send()
+        .await
+        .expect_err("no quorum");
+    assert_eq!(e.into_service_error().meta().code(), Some("ServiceUnavailable"));
+    let e = get(&once).await.expect_err("no quorum");
+    assert_eq!(e.into_service_error().meta().code(), Some("ServiceUnavailable"));
+    let plain =
+        once.get_item().table_name("Strong").key("pk", s("k")).send().await.expect("an eventually consistent read");
+    assert_eq!(value(plain), Some("one-down".into()), "the refused write was not made");
+    servers.pop().unwrap().stop().await.unwrap();
+}

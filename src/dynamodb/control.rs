@@ -463,6 +463,7 @@ pub(super) fn create_table_input(app: &App, r: Req<'_>) -> ApiResult<CreateTable
             },
             stream_resource_policy: None,
             throughput_changes: Default::default(),
+            multi_region_strong: false,
         },
     };
     Ok(input)

@@ -344,7 +344,11 @@ pub fn is_operation(op: &str) -> bool {
 pub fn dispatch(app: &App, op: &str, r: Req<'_>, host: &str) -> ApiResult<Reply> {
     let started = std::time::Instant::now();
     let raw = r.0;
-    let result = layer::serve(op, || run_operation(app, op, r, host));
+    // A strongly consistent global table's writes and reads consult
+    // another region (`global_tables::strong`).
+    let result = crate::global_tables::strong::before(app, op, raw)
+        .and_then(|()| layer::serve(op, || run_operation(app, op, r, host)))
+        .and_then(|reply| crate::global_tables::strong::after(app, op, raw).map(|()| reply));
     record(app, op, raw, &result, started.elapsed());
     result
 }
@@ -799,7 +803,9 @@ async fn handle_json(
     }
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost:8000").to_string();
     let writes = !streams && (scaling || may_block(&op));
-    let off_workers = app.durability == Durability::Sync || writes;
+    let off_workers = app.durability == Durability::Sync
+        || writes
+        || (!streams && !scaling && crate::global_tables::strong::needs_peers(&app, &op, &map));
     let run = move |app: &App| -> ApiResult<Reply> {
         if scaling {
             crate::autoscaling::dispatch(app, &op, Req(&map)).map(Reply::Json)

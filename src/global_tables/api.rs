@@ -61,6 +61,7 @@ pub fn routes() -> axum::Router<Arc<App>> {
         .route(APPLY_PATH, post(apply))
         .route(TABLE_PATH, post(table))
         .route(DROP_PATH, post(drop_table))
+        .route(super::strong::READ_PATH, post(read))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_PEER_BODY_BYTES))
         .route(STATUS_PATH, axum::routing::get(status))
 }
@@ -112,10 +113,76 @@ pub fn describe(def: &tidepool_store::table::TableDef, d: &mut Map<String, Json>
         return;
     }
     d.insert("GlobalTableVersion".into(), json!(GLOBAL_TABLE_VERSION));
-    d.insert("MultiRegionConsistency".into(), json!("EVENTUAL"));
+    let consistency = if def.settings.multi_region_strong { "STRONG" } else { "EVENTUAL" };
+    d.insert("MultiRegionConsistency".into(), json!(consistency));
     let replicas: Vec<Json> =
         def.replicas.iter().map(|r| json!({"RegionName": r.region, "ReplicaStatus": r.status})).collect();
     d.insert("Replicas".into(), Json::Array(replicas));
+}
+
+/// A table with multi-Region strong consistency: exactly two replicas, made
+/// at once, of an empty table.
+fn create_strong(app: &App, name: &str, updates: &[Req<'_>]) -> ApiResult<Arc<TableHandle>> {
+    let mut regions = Vec::new();
+    for u in updates {
+        let Some(c) = u.obj_opt("Create")? else {
+            return Err(ApiError::validation(
+                "One or more parameter values were invalid: MultiRegionConsistency STRONG takes Create replica updates only",
+            ));
+        };
+        let region = c.str("RegionName")?.to_string();
+        if region == app.region || regions.contains(&region) {
+            return Err(ApiError::validation(format!(
+                "One or more parameter values were invalid: Region {region} is named twice, or is the table's own"
+            )));
+        }
+        if app.global.peer(&region).is_none() {
+            return Err(ApiError::validation(format!(
+                "One or more parameter values were invalid: Region {region} is not a peer of this server (give it with --peers {region}=http://host:port)"
+            )));
+        }
+        regions.push(region);
+    }
+    if regions.len() != 2 {
+        return Err(ApiError::validation(
+            "One or more parameter values were invalid: a table with MultiRegionConsistency STRONG has exactly three regions: create two replicas",
+        ));
+    }
+    let handle = app.store.describe_table(name)?;
+    if !handle.def.replicas.is_empty() {
+        return Err(ApiError::validation(format!(
+            "One or more parameter values were invalid: Table {name} already has replicas: its MultiRegionConsistency cannot be changed"
+        )));
+    }
+    if handle.stats().items > 0 {
+        return Err(ApiError::validation(format!(
+            "One or more parameter values were invalid: Table {name} must be empty to be given MultiRegionConsistency STRONG"
+        )));
+    }
+    if handle.def.stream.is_none() {
+        app.store.set_stream(name, Some(StreamViewType::NewAndOldImages))?;
+    }
+    let now = now_ms();
+    let handle = app.store.alter_table(name, |def| {
+        if def.stream.as_ref().is_some_and(|s| s.view_type != StreamViewType::NewAndOldImages) {
+            return Err(tidepool_store::StoreError::validation(
+                "One or more parameter values were invalid: Table must have DynamoDB Streams enabled with StreamViewType set to NEW_AND_OLD_IMAGES",
+            ));
+        }
+        busy(def, None)?;
+        def.settings.multi_region_strong = true;
+        for region in &regions {
+            def.replicas.push(ReplicaDef {
+                region: region.clone(),
+                status: "CREATING".into(),
+                created_ms: now,
+                legacy: false,
+            });
+        }
+        Ok(())
+    })?;
+    tracing::info!(table = name, ?regions, "replicas with multi-Region strong consistency requested");
+    Ok(handle)
 }
 
 /// One replica change at a time per table: refused while a replica (other
@@ -143,14 +210,28 @@ pub(crate) fn regions_of(t: &TableHandle) -> Vec<String> {
 
 /// Applies UpdateTable's `ReplicaUpdates`; `None` when it has none.
 pub fn update(app: &App, name: &str, r: &Req<'_>) -> ApiResult<Option<Arc<TableHandle>>> {
-    if r.enum_opt("MultiRegionConsistency", &["EVENTUAL", "STRONG"])? == Some("STRONG") {
+    let strong = r.enum_opt("MultiRegionConsistency", &["EVENTUAL", "STRONG"])? == Some("STRONG");
+    if r.get("GlobalTableWitnessUpdates").is_some() {
         return Err(ApiError::validation(
-            "One or more parameter values were invalid: MultiRegionConsistency STRONG is not supported by Tidepool yet; global tables replicate with EVENTUAL consistency",
+            "One or more parameter values were invalid: global table witnesses are not supported by Tidepool yet: give a table with MultiRegionConsistency STRONG two replica regions",
         ));
     }
     let updates = r.objects("ReplicaUpdates")?;
     if updates.is_empty() {
+        if strong {
+            return Err(ApiError::validation(
+                "One or more parameter values were invalid: MultiRegionConsistency is set with the ReplicaUpdates that create a global table's replicas",
+            ));
+        }
         return Ok(None);
+    }
+    if strong {
+        return create_strong(app, name, &updates).map(Some);
+    }
+    if app.store.describe_table(name)?.def.settings.multi_region_strong {
+        return Err(ApiError::validation(format!(
+            "One or more parameter values were invalid: Table {name} has multi-Region strong consistency: its three regions cannot be changed"
+        )));
     }
     if updates.len() > 1 {
         return Err(ApiError::validation(
@@ -363,12 +444,31 @@ pub async fn create_replica(app: std::sync::Weak<App>, id: u64, table: String, r
     if handle.def.id != id {
         return;
     }
+    // The new region sends to every other replica, those being made with it
+    // too (a strongly consistent table makes two at once).
     let mut others: Vec<String> = vec![a.region.clone()];
     others.extend(
-        handle.def.replicas.iter().filter(|x| x.region != region && x.status == "ACTIVE").map(|x| x.region.clone()),
+        handle
+            .def
+            .replicas
+            .iter()
+            .filter(|x| x.region != region && (x.status == "ACTIVE" || x.status == "CREATING"))
+            .map(|x| x.region.clone()),
     );
-    let body = json!({"Create": create_request(&handle.def), "Replicas": others, "From": a.region});
-    let joined: Vec<String> = others.iter().skip(1).cloned().collect();
+    let body = json!({
+        "Create": create_request(&handle.def),
+        "Replicas": others,
+        "From": a.region,
+        "Strong": handle.def.settings.multi_region_strong,
+    });
+    // Existing replicas learn of the new one; one being made lists it.
+    let joined: Vec<String> = handle
+        .def
+        .replicas
+        .iter()
+        .filter(|x| x.region != region && x.status == "ACTIVE")
+        .map(|x| x.region.clone())
+        .collect();
     drop(a);
     let failed = |why: String| {
         tracing::warn!(table, region, why, "the replica could not be made");
@@ -581,7 +681,11 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
         blocking(move || {
             let req = Req(&m);
             let now = now_ms();
+            if req.get("Ping").is_some() {
+                return Ok(json!({}));
+            }
             if let Some(create) = req.obj_opt("Create")? {
+                let strong = req.get("Strong").and_then(Json::as_bool).unwrap_or(false);
                 let name = create.str("TableName")?.to_string();
                 let regions: Vec<String> = match req.get("Replicas") {
                     Some(Json::Array(l)) => l.iter().filter_map(Json::as_str).map(str::to_string).collect(),
@@ -600,6 +704,7 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
                     }
                 }
                 a.store.alter_table(&name, |def| {
+                    def.settings.multi_region_strong |= strong;
                     for r in &regions {
                         if !def.replicas.iter().any(|x| &x.region == r) && r != &a.region {
                             def.replicas.push(ReplicaDef {
@@ -652,6 +757,19 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
             Ok(json!({}))
         })
         .await
+    }
+    .await;
+    answer(r)
+}
+
+/// `POST /tidepool/replication/read`: this region's version of an item
+/// (`strong.rs`).
+async fn read(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes) -> Response {
+    let r = async {
+        let m = parse(&body)?;
+        authorize(&app, caller, &m)?;
+        let a = app.clone();
+        blocking(move || super::strong::read(&a, &m)).await
     }
     .await;
     answer(r)

@@ -20,6 +20,7 @@ pub mod api;
 pub mod client;
 pub mod legacy;
 pub mod replicator;
+pub mod strong;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -49,6 +50,11 @@ pub struct GlobalTables {
     pub runtime: std::sync::OnceLock<tokio::runtime::Handle>,
     /// The key requests to peers are signed with (`--auth` on).
     credential: RwLock<Option<crate::http::sigv4::Credential>>,
+    /// When each peer last answered.
+    heard: Mutex<HashMap<String, std::time::Instant>>,
+    /// What each replicator has delivered: (table id, region) → shard →
+    /// the next sequence number to send (`u64::MAX` once read to its end).
+    delivered: Mutex<HashMap<(u64, String), HashMap<String, u64>>>,
 }
 
 impl GlobalTables {
@@ -90,8 +96,38 @@ impl GlobalTables {
         Ok(())
     }
 
+    /// A peer answered just now.
+    pub(crate) fn heard(&self, region: &str) {
+        self.heard.lock().unwrap_or_else(|p| p.into_inner()).insert(region.to_string(), std::time::Instant::now());
+    }
+
+    pub(crate) fn heard_within(&self, region: &str, within: std::time::Duration) -> bool {
+        self.heard.lock().unwrap_or_else(|p| p.into_inner()).get(region).is_some_and(|t| t.elapsed() <= within)
+    }
+
+    /// A replicator of `table` has delivered `shard` to `region` up to
+    /// `next` (exclusive).
+    pub(crate) fn record_delivered(&self, table: u64, region: &str, shard: &str, next: u64) {
+        let mut d = self.delivered.lock().unwrap_or_else(|p| p.into_inner());
+        let e = d.entry((table, region.to_string())).or_default().entry(shard.to_string()).or_insert(0);
+        *e = (*e).max(next);
+    }
+
+    /// Whether `region` has every record up to `heads` (shard → last
+    /// sequence number) of `table`'s stream.
+    pub(crate) fn delivered(&self, table: u64, region: &str, heads: &HashMap<String, u64>) -> bool {
+        let d = self.delivered.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(shards) = d.get(&(table, region.to_string())) else { return heads.is_empty() };
+        heads.iter().all(|(shard, last)| shards.get(shard).is_some_and(|next| next > last))
+    }
+
     pub fn peer(&self, region: &str) -> Option<Arc<PeerClient>> {
         self.peers.read().unwrap_or_else(|p| p.into_inner()).get(region).cloned()
+    }
+
+    /// Whether any peer region is known (most servers have none).
+    pub fn has_peers(&self) -> bool {
+        !self.peers.read().unwrap_or_else(|p| p.into_inner()).is_empty()
     }
 
     pub fn peer_regions(&self) -> Vec<String> {

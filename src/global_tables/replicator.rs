@@ -348,7 +348,10 @@ async fn replicate(app: Weak<App>, id: u64, table: String, region: String, epoch
             }
             if let Some(body) = body {
                 match peer.post(api::APPLY_PATH, body).await {
-                    Ok((200, _)) => backoff = BACKOFF_MIN,
+                    Ok((200, _)) => {
+                        backoff = BACKOFF_MIN;
+                        a.global.heard(&region);
+                    }
                     Ok((status, body)) => {
                         tracing::warn!(table, region, status, body = %String::from_utf8_lossy(&body), "peer refused changes; retrying");
                         failed = true;
@@ -365,6 +368,13 @@ async fn replicate(app: Weak<App>, id: u64, table: String, region: String, epoch
                 Some(n) => Position::At(n),
                 None => Position::Done,
             };
+            // What the peer now holds, for writes that wait for a second
+            // region (`strong.rs`).
+            let delivered = match next {
+                Position::At(n) => n,
+                Position::Done => u64::MAX,
+            };
+            a.global.record_delivered(id, &region, &shard.id, delivered);
             if positions.get(&shard.id) != Some(&next) {
                 // On a blocking thread: a commit may wait for an fsync.
                 let saved = {

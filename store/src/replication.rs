@@ -267,6 +267,34 @@ impl Store {
         Ok((out, None))
     }
 
+    /// An item of a global table and its stamp (with whether it marks a
+    /// delete), read from one snapshot: what a strongly consistent read in
+    /// another region compares with its own.
+    #[allow(clippy::type_complexity)]
+    pub fn item_with_stamp(&self, table: &str, keys: &Item) -> Result<(Option<Item>, Option<(Stamp, bool)>)> {
+        use fjall::Readable;
+        let handle = self.table(table)?;
+        handle.def.check_key_attrs(keys, true)?;
+        let key = item_key(&handle.def.key_schema, keys);
+        let snap = self.inner().db.snapshot();
+        let cipher = self.inner().cipher.as_ref();
+        let item = match snap.get(&handle.items, &key)? {
+            Some(v) => Some(decode_stored(&open_in(cipher, &handle.items, &key, v)?)?),
+            None => None,
+        };
+        let stamp = match self.inner().sys.get() {
+            Some(sys) => {
+                let sk = stamp_key(handle.def.id, &key);
+                match snap.get(sys, &sk)? {
+                    Some(v) => Some(parse_stamp(&open_in(cipher, sys, &sk, v)?)?),
+                    None => None,
+                }
+            }
+            None => None,
+        };
+        Ok((item, stamp))
+    }
+
     /// Sets the replica set of a table (empty: not global). A table with
     /// replicas needs a `NEW_AND_OLD_IMAGES` stream, which the replicator
     /// reads; the caller sees to it.

@@ -351,6 +351,10 @@ pub struct TableSettings {
     /// each global index (its name).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub throughput_changes: BTreeMap<String, ThroughputChanges>,
+    /// A global table with multi-Region strong consistency
+    /// (`MultiRegionConsistency: STRONG`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub multi_region_strong: bool,
 }
 
 /// When a table's or global index's provisioned capacity last went up and
