@@ -673,6 +673,16 @@ async fn strong_consistency_across_three_regions() {
             assert_eq!(value(get(c).await.expect("read")), Some(v.clone()), "round {round}");
         }
     }
+    // A malformed key is refused as DynamoDB words it, not as an outage.
+    let e = cu
+        .get_item()
+        .table_name("Strong")
+        .key("pk", AttributeValue::N("1".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect_err("wrong key type");
+    assert_eq!(e.into_service_error().meta().code(), Some("ValidationException"));
     // Transactions are refused on such a table.
     let e = cu
         .transact_write_items()

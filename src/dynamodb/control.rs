@@ -630,11 +630,6 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
             have.read, want.read, have.write, want.write
         )));
     }
-    check_decreases(&handle.def, throughput, &r)?;
-    if billing.is_some() || throughput.is_some() {
-        handle = app.store.set_billing(name, billing, throughput)?;
-        changed = true;
-    }
     let index_updates = r.objects("GlobalSecondaryIndexUpdates")?;
     if !handle.def.replicas.is_empty()
         && index_updates.iter().any(|u| u.get("Create").is_some() || u.get("Delete").is_some())
@@ -642,6 +637,11 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         return Err(ApiError::validation(format!(
             "One or more parameter values were invalid: Table {name} has replicas: Tidepool does not carry index changes to other regions yet, so a global table's indexes cannot be created or deleted"
         )));
+    }
+    check_decreases(&handle.def, throughput, &r)?;
+    if billing.is_some() || throughput.is_some() {
+        handle = app.store.set_billing(name, billing, throughput)?;
+        changed = true;
     }
     for u in index_updates {
         if let Some(c) = u.obj_opt("Create")? {

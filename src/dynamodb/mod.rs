@@ -803,9 +803,11 @@ async fn handle_json(
     }
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost:8000").to_string();
     let writes = !streams && (scaling || may_block(&op));
-    let off_workers = app.durability == Durability::Sync
-        || writes
-        || (!streams && !scaling && crate::global_tables::strong::needs_peers(&app, &op, &map));
+    // A strongly consistent global table's request waits on another region:
+    // on a blocking thread, and without a writer's permit (which bounds
+    // writers waiting on this store, not on a peer).
+    let peers = !streams && !scaling && crate::global_tables::strong::needs_peers(&app, &op, &map);
+    let off_workers = app.durability == Durability::Sync || writes || peers;
     let run = move |app: &App| -> ApiResult<Reply> {
         if scaling {
             crate::autoscaling::dispatch(app, &op, Req(&map)).map(Reply::Json)
@@ -825,7 +827,7 @@ async fn handle_json(
         // Only writes count against the bound; a read that sync mode
         // moves off the workers does not queue behind them. The semaphore
         // is never closed, so acquiring only waits.
-        let permit = if writes {
+        let permit = if writes && !peers {
             let Ok(permit) = app.writers.clone().acquire_owned().await else {
                 return ApiError::internal().into_response();
             };

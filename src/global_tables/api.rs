@@ -228,9 +228,11 @@ pub fn update(app: &App, name: &str, r: &Req<'_>) -> ApiResult<Option<Arc<TableH
     if strong {
         return create_strong(app, name, &updates).map(Some);
     }
-    if app.store.describe_table(name)?.def.settings.multi_region_strong {
+    if app.store.describe_table(name)?.def.settings.multi_region_strong
+        && updates.iter().any(|u| u.get("Create").is_some())
+    {
         return Err(ApiError::validation(format!(
-            "One or more parameter values were invalid: Table {name} has multi-Region strong consistency: its three regions cannot be changed"
+            "One or more parameter values were invalid: Table {name} has multi-Region strong consistency: no region can be added to it"
         )));
     }
     if updates.len() > 1 {
@@ -418,7 +420,11 @@ fn set_status(app: &App, table: &str, region: &str, from: &str, to: Option<&str>
                     x.status = s.to_string();
                 }
             }
-            None => def.replicas.retain(|x| x.region != region),
+            None => {
+                def.replicas.retain(|x| x.region != region);
+                // A table of one region is no longer strongly consistent.
+                def.settings.multi_region_strong &= !def.replicas.is_empty();
+            }
         }
         Ok(())
     });
@@ -748,6 +754,7 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
             } else if let Some(region) = req.str_opt("RemoveReplica")? {
                 let t = a.store.alter_table(&name, |def| {
                     def.replicas.retain(|x| x.region != region);
+                    def.settings.multi_region_strong &= !def.replicas.is_empty();
                     Ok(())
                 })?;
                 super::replicator::forget_positions(&a, t.def.id, region);
@@ -795,6 +802,7 @@ async fn drop_table(State(app): State<Arc<App>>, caller: Option<Caller>, body: B
             }
             a.store.alter_table(&name, |def| {
                 def.replicas.clear();
+                def.settings.multi_region_strong = false;
                 def.deletion_protection = false;
                 Ok(())
             })?;

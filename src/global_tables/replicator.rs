@@ -296,6 +296,8 @@ async fn replicate(app: Weak<App>, id: u64, table: String, region: String, epoch
         shards.sort_by_key(|s| s.start_seq);
         for shard in &shards {
             if positions.get(&shard.id) == Some(&Position::Done) {
+                // Known delivered, also after a restart (`strong.rs`).
+                a.global.record_delivered(id, &region, &shard.id, u64::MAX);
                 continue;
             }
             // A child waits for its parent, so an item's changes go in order.

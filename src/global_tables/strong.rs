@@ -109,6 +109,9 @@ fn strong_tables(app: &App, op: &str, raw: &Map<String, Json>) -> Vec<std::sync:
 /// Whether serving this request may wait on another region (it must then
 /// run on a blocking thread).
 pub fn needs_peers(app: &App, op: &str, raw: &Map<String, Json>) -> bool {
+    if !app.global.has_peers() {
+        return false;
+    }
     if op == "GetItem" {
         return raw.get("ConsistentRead").and_then(Json::as_bool) == Some(true)
             && raw
@@ -150,7 +153,9 @@ const WRITES: [&str; 8] = [
 
 /// What a request needs from other regions before it is served.
 pub fn before(app: &App, op: &str, raw: &Map<String, Json>) -> ApiResult<()> {
-    if !app.global.has_peers() {
+    // Writes staged for a trigger's exactly-once commit are made under the
+    // store's write lock, later: no waiting on peers there.
+    if !app.global.has_peers() || crate::dynamodb::staging() {
         return Ok(());
     }
     if op == "GetItem" && raw.get("ConsistentRead").and_then(Json::as_bool) == Some(true) {
@@ -164,7 +169,7 @@ pub fn before(app: &App, op: &str, raw: &Map<String, Json>) -> ApiResult<()> {
 
 /// What a request waits for from other regions once served.
 pub fn after(app: &App, op: &str, raw: &Map<String, Json>) -> ApiResult<()> {
-    if WRITES.contains(&op) && app.global.has_peers() {
+    if WRITES.contains(&op) && app.global.has_peers() && !crate::dynamodb::staging() {
         return after_write(app, op, raw);
     }
     Ok(())
@@ -237,20 +242,31 @@ pub fn before_consistent_read(app: &App, raw: &Map<String, Json>) -> ApiResult<(
         return Ok(());
     }
     let Some(key) = raw.get("Key") else { return Ok(()) };
+    // A malformed key is the local read's to refuse, in DynamoDB's words.
+    let Ok(keys) = crate::dynamodb::attr::item_from_json(key) else { return Ok(()) };
+    if t.def.check_key_attrs(&keys, true).is_err() {
+        return Ok(());
+    }
     for region in other_regions(&t) {
-        let Some((200, body)) = call(app, &region, READ_PATH, json!({"TableName": name, "Key": key})) else {
-            continue;
+        let body = match call(app, &region, READ_PATH, json!({"TableName": name, "Key": key})) {
+            Some((200, body)) => body,
+            // Reached, but it refused: the local read answers.
+            Some((status, _)) if (400..500).contains(&status) => return Ok(()),
+            _ => continue,
         };
         app.global.heard(&region);
         let answer: Json = serde_json::from_slice(&body).unwrap_or(Json::Null);
         let (Some(ms), Some(node)) = (answer["Ms"].as_u64(), answer["Node"].as_u64()) else { return Ok(()) };
-        let keys = crate::dynamodb::attr::item_from_json(key)?;
+        let theirs = Stamp { ms, node: node as u32 };
+        // Only a newer version is applied (a write, under the write lock).
+        if app.store.item_with_stamp(name, &keys)?.1.is_some_and(|(mine, _)| mine >= theirs) {
+            return Ok(());
+        }
         let item = match answer.get("Item").filter(|i| !i.is_null()) {
             Some(i) => Some(crate::dynamodb::attr::item_from_json(i)?),
             None => None,
         };
-        let stamp = Stamp { ms, node: node as u32 };
-        app.store.apply_replicated(name, vec![ReplicatedChange { keys, item, stamp }])?;
+        app.store.apply_replicated(name, vec![ReplicatedChange { keys, item, stamp: theirs }])?;
         return Ok(());
     }
     Err(unavailable(name, "no other region of it can be reached for a strongly consistent read"))
