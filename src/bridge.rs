@@ -49,7 +49,7 @@ const READS: &[&str] = &[
 
 /// Operations whose item writes an exactly-once handler defers. PartiQL
 /// SELECTs among them read the committed store and defer nothing.
-const WRITES: &[&str] = &[
+pub(crate) const WRITES: &[&str] = &[
     "PutItem",
     "UpdateItem",
     "DeleteItem",

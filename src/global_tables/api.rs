@@ -618,6 +618,23 @@ fn authorize(app: &App, caller: Option<Caller>, body: &Map<String, Json>) -> Api
         .map_err(|denied| ApiError::new(axum::http::StatusCode::BAD_REQUEST, "AccessDeniedException", denied.message))
 }
 
+/// A peer endpoint: its body parsed and authorized, then `f` on a blocking
+/// thread, answered as JSON or in DynamoDB's error shape.
+async fn peer_request(
+    app: Arc<App>,
+    caller: Option<Caller>,
+    body: Bytes,
+    f: impl FnOnce(&App, &Map<String, Json>) -> ApiResult<Json> + Send + 'static,
+) -> Response {
+    let r = async {
+        let m = parse(&body)?;
+        authorize(&app, caller, &m)?;
+        blocking(move || f(&app, &m)).await
+    }
+    .await;
+    answer(r)
+}
+
 /// A peer endpoint's answer: the JSON, or the error in DynamoDB's shape.
 fn answer(r: ApiResult<Json>) -> Response {
     match r {
@@ -680,139 +697,118 @@ async fn apply(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
 /// `POST /tidepool/replication/table`: make this region's replica
 /// (`Create`, `Replicas`), or add or remove a region of a replica set.
 async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes) -> Response {
-    let r = async {
-        let m = parse(&body)?;
-        authorize(&app, caller, &m)?;
-        let a = app.clone();
-        blocking(move || {
-            let req = Req(&m);
-            let now = now_ms();
-            if req.get("Ping").is_some() {
-                return Ok(json!({}));
-            }
-            if let Some(create) = req.obj_opt("Create")? {
-                let strong = req.get("Strong").and_then(Json::as_bool).unwrap_or(false);
-                let name = create.str("TableName")?.to_string();
-                let regions: Vec<String> = match req.get("Replicas") {
-                    Some(Json::Array(l)) => l.iter().filter_map(Json::as_str).map(str::to_string).collect(),
-                    _ => return Err(ApiError::validation("Replicas is required")),
-                };
-                match a.store.table(&name) {
-                    Ok(t) if t.def.replicas.is_empty() => {
-                        return Err(ApiError::validation(format!(
-                            "Table {name} already exists in region {} and is not a replica of this global table",
-                            a.region
-                        )));
-                    }
-                    Ok(_) => {}
-                    Err(_) => {
-                        crate::dynamodb::control::create_table(&a, Req(create.0))?;
-                    }
+    peer_request(app, caller, body, |a, m| {
+        let req = Req(m);
+        let now = now_ms();
+        if req.get("Ping").is_some() {
+            return Ok(json!({}));
+        }
+        if let Some(create) = req.obj_opt("Create")? {
+            let strong = req.get("Strong").and_then(Json::as_bool).unwrap_or(false);
+            let name = create.str("TableName")?.to_string();
+            let regions: Vec<String> = match req.get("Replicas") {
+                Some(Json::Array(l)) => l.iter().filter_map(Json::as_str).map(str::to_string).collect(),
+                _ => return Err(ApiError::validation("Replicas is required")),
+            };
+            match a.store.table(&name) {
+                Ok(t) if t.def.replicas.is_empty() => {
+                    return Err(ApiError::validation(format!(
+                        "Table {name} already exists in region {} and is not a replica of this global table",
+                        a.region
+                    )));
                 }
-                a.store.alter_table(&name, |def| {
-                    def.settings.multi_region_strong |= strong;
-                    for r in &regions {
-                        if !def.replicas.iter().any(|x| &x.region == r) && r != &a.region {
-                            def.replicas.push(ReplicaDef {
-                                region: r.clone(),
-                                status: "ACTIVE".into(),
-                                created_ms: now,
-                                legacy: false,
-                            });
-                        }
-                    }
-                    Ok(())
-                })?;
-                return Ok(json!({}));
+                Ok(_) => {}
+                Err(_) => {
+                    crate::dynamodb::control::create_table(a, Req(create.0))?;
+                }
             }
-            if let Some(join) = req.obj_opt("Join")? {
-                super::legacy::join(&a, &join)?;
-                return Ok(json!({}));
-            }
-            let name = req.str("TableName")?.to_string();
-            if req.get("Leave").is_some() {
-                super::legacy::leave(&a, &name)?;
-                return Ok(json!({}));
-            }
-            if req.get("Settings").is_some() {
-                super::legacy::apply_settings(&a, &req)?;
-                return Ok(json!({}));
-            }
-            let legacy = req.get("Legacy").and_then(Json::as_bool).unwrap_or(false);
-            if let Some(region) = req.str_opt("AddReplica")? {
-                a.store.alter_table(&name, |def| {
-                    if !def.replicas.iter().any(|x| x.region == region) && region != a.region {
+            a.store.alter_table(&name, |def| {
+                def.settings.multi_region_strong |= strong;
+                for r in &regions {
+                    if !def.replicas.iter().any(|x| &x.region == r) && r != &a.region {
                         def.replicas.push(ReplicaDef {
-                            region: region.to_string(),
+                            region: r.clone(),
                             status: "ACTIVE".into(),
                             created_ms: now,
-                            legacy,
+                            legacy: false,
                         });
                     }
-                    Ok(())
-                })?;
-            } else if let Some(region) = req.str_opt("RemoveReplica")? {
-                let t = a.store.alter_table(&name, |def| {
-                    def.replicas.retain(|x| x.region != region);
-                    def.settings.multi_region_strong &= !def.replicas.is_empty();
-                    Ok(())
-                })?;
-                super::replicator::forget_positions(&a, t.def.id, region);
-            } else {
-                return Err(ApiError::validation("One of Create, AddReplica, RemoveReplica is required"));
-            }
-            Ok(json!({}))
-        })
-        .await
-    }
-    .await;
-    answer(r)
+                }
+                Ok(())
+            })?;
+            return Ok(json!({}));
+        }
+        if let Some(join) = req.obj_opt("Join")? {
+            super::legacy::join(a, &join)?;
+            return Ok(json!({}));
+        }
+        let name = req.str("TableName")?.to_string();
+        if req.get("Leave").is_some() {
+            super::legacy::leave(a, &name)?;
+            return Ok(json!({}));
+        }
+        if req.get("Settings").is_some() {
+            super::legacy::apply_settings(a, &req)?;
+            return Ok(json!({}));
+        }
+        let legacy = req.get("Legacy").and_then(Json::as_bool).unwrap_or(false);
+        if let Some(region) = req.str_opt("AddReplica")? {
+            a.store.alter_table(&name, |def| {
+                if !def.replicas.iter().any(|x| x.region == region) && region != a.region {
+                    def.replicas.push(ReplicaDef {
+                        region: region.to_string(),
+                        status: "ACTIVE".into(),
+                        created_ms: now,
+                        legacy,
+                    });
+                }
+                Ok(())
+            })?;
+        } else if let Some(region) = req.str_opt("RemoveReplica")? {
+            let t = a.store.alter_table(&name, |def| {
+                def.replicas.retain(|x| x.region != region);
+                def.settings.multi_region_strong &= !def.replicas.is_empty();
+                Ok(())
+            })?;
+            super::replicator::forget_positions(a, t.def.id, region);
+        } else {
+            return Err(ApiError::validation("One of Create, AddReplica, RemoveReplica is required"));
+        }
+        Ok(json!({}))
+    })
+    .await
 }
 
 /// `POST /tidepool/replication/read`: this region's version of an item
 /// (`strong.rs`).
 async fn read(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes) -> Response {
-    let r = async {
-        let m = parse(&body)?;
-        authorize(&app, caller, &m)?;
-        let a = app.clone();
-        blocking(move || super::strong::read(&a, &m)).await
-    }
-    .await;
-    answer(r)
+    peer_request(app, caller, body, super::strong::read).await
 }
 
 /// `POST /tidepool/replication/drop`: this region's replica is removed.
 async fn drop_table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes) -> Response {
-    let r = async {
-        let m = parse(&body)?;
-        authorize(&app, caller, &m)?;
-        let a = app.clone();
-        blocking(move || {
-            let req = Req(&m);
-            let name = req.str("TableName")?.to_string();
-            let from = req.str("From")?.to_string();
-            let Ok(t) = a.store.table(&name) else { return Ok(json!({})) };
-            // Only a table that is a replica of the asking region's.
-            if !t.def.replicas.iter().any(|x| x.region == from) {
-                return Err(ApiError::validation(format!(
-                    "Table {name} in region {} is not a replica of a global table in region {from}",
-                    a.region
-                )));
-            }
-            a.store.alter_table(&name, |def| {
-                def.replicas.clear();
-                def.settings.multi_region_strong = false;
-                def.deletion_protection = false;
-                Ok(())
-            })?;
-            let handle = a.store.delete_table(&name)?;
-            a.forget_table(&handle.def);
-            tracing::info!(table = name, "replica dropped at another region's request");
-            Ok(json!({}))
-        })
-        .await
-    }
-    .await;
-    answer(r)
+    peer_request(app, caller, body, |a, m| {
+        let req = Req(m);
+        let name = req.str("TableName")?.to_string();
+        let from = req.str("From")?.to_string();
+        let Ok(t) = a.store.table(&name) else { return Ok(json!({})) };
+        // Only a table that is a replica of the asking region's.
+        if !t.def.replicas.iter().any(|x| x.region == from) {
+            return Err(ApiError::validation(format!(
+                "Table {name} in region {} is not a replica of a global table in region {from}",
+                a.region
+            )));
+        }
+        a.store.alter_table(&name, |def| {
+            def.replicas.clear();
+            def.settings.multi_region_strong = false;
+            def.deletion_protection = false;
+            Ok(())
+        })?;
+        let handle = a.store.delete_table(&name)?;
+        a.forget_table(&handle.def);
+        tracing::info!(table = name, "replica dropped at another region's request");
+        Ok(json!({}))
+    })
+    .await
 }

@@ -140,16 +140,8 @@ fn other_regions(t: &tidepool_store::TableHandle) -> Vec<String> {
     t.def.replicas.iter().filter(|r| r.status == "ACTIVE").map(|r| r.region.clone()).collect()
 }
 
-const WRITES: [&str; 8] = [
-    "PutItem",
-    "UpdateItem",
-    "DeleteItem",
-    "BatchWriteItem",
-    "TransactWriteItems",
-    "ExecuteStatement",
-    "BatchExecuteStatement",
-    "ExecuteTransaction",
-];
+/// The DynamoDB operations that write items (the bridge's list).
+use crate::bridge::WRITES;
 
 /// What a request needs from other regions before it is served.
 pub fn before(app: &App, op: &str, raw: &Map<String, Json>) -> ApiResult<()> {
