@@ -405,6 +405,24 @@ const BULK_UNFLUSHED_BYTES: u64 = 4 * WRITE_BUFFER_BYTES;
 /// items re-read and re-checksummed it (GetItem fell from 41k/s to 0.9k/s;
 /// BENCHMARKS.md, "Scale"). L0 and L1 filters and indexes are pinned: they
 /// are small (L1 is 256 MiB of data) and hit by every read.
+/// Values of at least this many bytes (an item as stored, or an index
+/// entry that projects one) are kept out of a table's LSM tree, in blob
+/// files: compaction then rewrites keys and 20-byte pointers instead of
+/// whole items, which is most of its work on a table of 1 KB items (a 10M
+/// item bulk load's compactions held reads back for minutes, BENCHMARKS.md).
+/// Smaller values stay inline, where a lookup costs one block read instead
+/// of a block and a blob.
+pub const ITEM_SEPARATION_BYTES: u32 = 512;
+
+/// A table's items and index keyspaces: the common options plus key-value
+/// separation of large values ([`ITEM_SEPARATION_BYTES`]). fjall records a
+/// keyspace's options when it is created, so tables made before this keep
+/// their inline values.
+fn table_keyspace_options() -> KeyspaceCreateOptions {
+    keyspace_options()
+        .with_kv_separation(Some(fjall::KvSeparationOptions::default().separation_threshold(ITEM_SEPARATION_BYTES)))
+}
+
 fn keyspace_options() -> KeyspaceCreateOptions {
     use fjall::config::{PartitioningPolicy, PinningPolicy};
     KeyspaceCreateOptions::default()
@@ -560,8 +578,8 @@ impl Store {
             };
             let (t, x) = table_keyspace_names(def.id);
             let handle = TableHandle {
-                items: db.keyspace(&t, keyspace_options)?,
-                index: db.keyspace(&x, keyspace_options)?,
+                items: db.keyspace(&t, table_keyspace_options)?,
+                index: db.keyspace(&x, table_keyspace_options)?,
                 def,
                 stats: Arc::new(Mutex::new(stats)),
             };
@@ -911,8 +929,8 @@ impl Store {
         let mut def = def;
         self.switch_stream(None, &mut def)?;
         let (t, x) = table_keyspace_names(id);
-        let items = self.inner.db.keyspace(&t, keyspace_options)?;
-        let index = self.inner.db.keyspace(&x, keyspace_options)?;
+        let items = self.inner.db.keyspace(&t, table_keyspace_options)?;
+        let index = self.inner.db.keyspace(&x, table_keyspace_options)?;
         let r = self.inner.meta.insert(META_NEXT_ID, (id + 1).to_be_bytes());
         self.poison_on_err(r)?;
         self.persist_def(&def)?;
@@ -1002,7 +1020,7 @@ impl Store {
         if !self.inner.db.keyspace_exists(&t) {
             return Ok(None);
         }
-        Ok(Some(self.inner.db.keyspace(&t, keyspace_options)?))
+        Ok(Some(self.inner.db.keyspace(&t, table_keyspace_options)?))
     }
 
     /// Drops the items keyspace kept for table `id`.
