@@ -75,10 +75,7 @@ pub fn checks(app: &App, op: &str, body: &Map<String, Json>, streams: bool) -> V
             c.resource = UNKNOWN.into();
         }
         let key = c.resource.split("/index/").next().unwrap_or(&c.resource).to_string();
-        c.resource_policy = policies
-            .entry(key)
-            .or_insert_with_key(|k| super::policy::governing(app, k).map(std::sync::Arc::new))
-            .clone();
+        c.resource_policy = policies.entry(key).or_insert_with_key(|k| super::policy::governing(app, k)).clone();
     }
     out
 }

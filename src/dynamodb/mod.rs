@@ -104,6 +104,8 @@ pub struct App {
     pub traces: crate::trace::Writes,
     /// Peer regions and replication state (`crate::global_tables`).
     pub global: crate::global_tables::GlobalTables,
+    /// Tables' resource policies, parsed once (`policy::governing`).
+    pub(crate) parsed_policies: policy::ParsedPolicies,
 }
 
 impl App {
@@ -130,6 +132,7 @@ impl App {
             meter: Default::default(),
             traces: Default::default(),
             global: Default::default(),
+            parsed_policies: Default::default(),
             region,
             durability,
             tokens: Default::default(),
@@ -789,8 +792,11 @@ async fn handle_json(
         return ApiError::bare(StatusCode::BAD_REQUEST, "SerializationException").into_response();
     };
     // With authentication on, a caller with policies is authorized for
-    // what the request asks before it is served.
-    if let Some(principal) = caller.as_ref().map(|c| &c.principal).filter(|p| p.policies.is_some()) {
+    // what the request asks before it is served; so is an administrator
+    // once some table has a resource-based policy, which may deny it.
+    if let Some(principal) =
+        caller.as_ref().map(|c| &c.principal).filter(|p| p.policies.is_some() || app.store.any_resource_policy())
+    {
         let checks = if scaling {
             vec![crate::iam::Check::new(format!("application-autoscaling:{op}"), "*")]
         } else {

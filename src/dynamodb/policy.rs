@@ -30,6 +30,31 @@ pub const MAX_RESOURCE_POLICY_BYTES: usize = 20 * 1024;
 const MAX_POLICY_STRING_BYTES: usize = 2048;
 /// `ExpectedRevisionId` that asks for no policy to be attached yet.
 const NO_POLICY: &str = "NO_POLICY";
+/// Parsed resource policies kept for authorization, by document: a table's
+/// policy is parsed once, not per request. Past this many the cache starts
+/// over (at most 256 × 20 KB of documents, plus their parsed form).
+const MAX_PARSED_POLICIES: usize = 256;
+
+/// Resource policies parsed for authorization ([`MAX_PARSED_POLICIES`]).
+#[derive(Default)]
+pub struct ParsedPolicies(std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<crate::iam::Policy>>>);
+
+impl ParsedPolicies {
+    fn get(&self, document: &str) -> Option<std::sync::Arc<crate::iam::Policy>> {
+        let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = cache.get(document) {
+            return Some(p.clone());
+        }
+        // Stored documents were checked when put; one that no longer
+        // parses governs nothing, as before.
+        let parsed = std::sync::Arc::new(crate::iam::Policy::parse(document).ok()?);
+        if cache.len() >= MAX_PARSED_POLICIES {
+            cache.clear();
+        }
+        cache.insert(document.to_string(), parsed.clone());
+        Some(parsed)
+    }
+}
 
 /// A document checked as DynamoDB checks it, with a fresh revision id.
 pub(crate) fn checked(document: &str) -> ApiResult<ResourcePolicy> {
@@ -176,7 +201,7 @@ fn revision_mismatch_store(arn: &str, expected: &str) -> tidepool_store::StoreEr
 
 /// The parsed resource policy that governs `resource` (a table, index or
 /// stream ARN of this server), if its table has one.
-pub(crate) fn governing(app: &App, resource: &str) -> Option<crate::iam::Policy> {
+pub(crate) fn governing(app: &App, resource: &str) -> Option<std::sync::Arc<crate::iam::Policy>> {
     let prefix = format!("arn:aws:dynamodb:{}:{}:table/", app.region, super::ACCOUNT_ID);
     let rest = resource.strip_prefix(&prefix)?;
     let table = rest.split('/').next()?;
@@ -189,5 +214,5 @@ pub(crate) fn governing(app: &App, resource: &str) -> Option<crate::iam::Policy>
         Some(_) => return None,
         None => &handle.def.settings.resource_policy,
     };
-    crate::iam::Policy::parse(&slot.as_ref()?.document).ok()
+    app.parsed_policies.get(&slot.as_ref()?.document)
 }

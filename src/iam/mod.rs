@@ -5,8 +5,10 @@
 //! no protocol.
 //!
 //! A principal without a policy list is the account's administrator, as
-//! the root user is: everything is allowed. One with a list, even an empty
-//! one, is allowed only what a policy allows, and an explicit `Deny` wins.
+//! the root user is: everything is allowed, except what a resource-based
+//! policy explicitly denies it (an explicit deny in any policy wins, in
+//! IAM's evaluation). One with a list, even an empty one, is allowed only
+//! what a policy allows, and an explicit `Deny` wins.
 
 pub mod policy;
 
@@ -60,10 +62,13 @@ pub struct Denial {
 
 impl Principal {
     /// Runs every check (each with the principal's own keys added); the
-    /// first that fails is the answer.
+    /// first that fails is the answer. An administrator's checks consult
+    /// only resource-based policies, for an explicit deny.
     pub fn authorize(&self, checks: Vec<Check>, region: &str) -> Result<(), Denial> {
-        let Some(policies) = &self.policies else { return Ok(()) };
         for mut check in checks {
+            if self.policies.is_none() && check.resource_policy.is_none() {
+                continue;
+            }
             match &self.role_arn {
                 // A role's session, as IAM describes one: no user name; the
                 // role is the principal ARN; the id is `role:session`.
@@ -89,7 +94,10 @@ impl Principal {
             let b = crate::http::sigv4::format_time(now);
             let iso = format!("{}-{}-{}T{}:{}:{}Z", &b[0..4], &b[4..6], &b[6..8], &b[9..11], &b[11..13], &b[13..15]);
             check.context.set("aws:currenttime", vec![iso]);
-            let identity = policy::evaluate(policies, &check.action, &check.resource, &check.context);
+            let identity = match &self.policies {
+                Some(policies) => policy::evaluate(policies, &check.action, &check.resource, &check.context),
+                None => Decision::Allowed,
+            };
             let resource = match &check.resource_policy {
                 Some(rp) => {
                     let mut callers = vec![self.arn.as_str()];

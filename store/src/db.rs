@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -201,6 +201,11 @@ pub(crate) struct Inner {
     /// Item versions of tables with point-in-time recovery (`history.rs`).
     pub(crate) history: LazyKeyspace,
     pub(crate) history_clock: crate::history::HistoryClock,
+    /// Set once any table definition carries a resource-based policy (at
+    /// open, or when one is saved), and never cleared while the store is
+    /// open: until then, authorization may skip looking policies up for
+    /// callers whose own policies allow everything.
+    resource_policies: AtomicBool,
     /// Background jobs holding a handle to the store (see `Store::hold`).
     background: Arc<AtomicUsize>,
     /// Running jobs' progress by id (`backup.rs`, `Store::track`).
@@ -405,24 +410,6 @@ const BULK_UNFLUSHED_BYTES: u64 = 4 * WRITE_BUFFER_BYTES;
 /// items re-read and re-checksummed it (GetItem fell from 41k/s to 0.9k/s;
 /// BENCHMARKS.md, "Scale"). L0 and L1 filters and indexes are pinned: they
 /// are small (L1 is 256 MiB of data) and hit by every read.
-/// Values of at least this many bytes (an item as stored, or an index
-/// entry that projects one) are kept out of a table's LSM tree, in blob
-/// files: compaction then rewrites keys and 20-byte pointers instead of
-/// whole items, which is most of its work on a table of 1 KB items (a 10M
-/// item bulk load's compactions held reads back for minutes, BENCHMARKS.md).
-/// Smaller values stay inline, where a lookup costs one block read instead
-/// of a block and a blob.
-pub const ITEM_SEPARATION_BYTES: u32 = 512;
-
-/// A table's items and index keyspaces: the common options plus key-value
-/// separation of large values ([`ITEM_SEPARATION_BYTES`]). fjall records a
-/// keyspace's options when it is created, so tables made before this keep
-/// their inline values.
-fn table_keyspace_options() -> KeyspaceCreateOptions {
-    keyspace_options()
-        .with_kv_separation(Some(fjall::KvSeparationOptions::default().separation_threshold(ITEM_SEPARATION_BYTES)))
-}
-
 fn keyspace_options() -> KeyspaceCreateOptions {
     use fjall::config::{PartitioningPolicy, PinningPolicy};
     KeyspaceCreateOptions::default()
@@ -483,6 +470,10 @@ fn open_cipher(
 
 fn table_keyspace_names(id: u64) -> (String, String) {
     (format!("t{id}"), format!("x{id}"))
+}
+
+fn has_resource_policy(def: &TableDef) -> bool {
+    def.settings.resource_policy.is_some() || def.settings.stream_resource_policy.is_some()
 }
 
 fn stats_key(id: u64) -> Vec<u8> {
@@ -578,13 +569,14 @@ impl Store {
             };
             let (t, x) = table_keyspace_names(def.id);
             let handle = TableHandle {
-                items: db.keyspace(&t, table_keyspace_options)?,
-                index: db.keyspace(&x, table_keyspace_options)?,
+                items: db.keyspace(&t, keyspace_options)?,
+                index: db.keyspace(&x, keyspace_options)?,
                 def,
                 stats: Arc::new(Mutex::new(stats)),
             };
             tables.insert(handle.def.name.clone(), Arc::new(handle));
         }
+        let resource_policies = AtomicBool::new(tables.values().any(|t| has_resource_policy(&t.def)));
         let streams = load_streams(&meta, records.get())?;
         let (group, flusher) = GroupCommit::start(db.clone(), path.clone(), config.durability);
         tracing::info!(path = %path.display(), tables = tables.len(), streams = streams.live.len(), "store opened");
@@ -614,6 +606,7 @@ impl Store {
                 backup_jobs: Arc::default(),
                 history,
                 history_clock: Default::default(),
+                resource_policies,
                 background: Arc::new(AtomicUsize::new(0)),
                 progress: Arc::default(),
                 cipher,
@@ -631,6 +624,12 @@ impl Store {
         store.resume_backfills();
         store.resume_pitr();
         Ok(store)
+    }
+
+    /// Whether any table may have a resource-based policy: false only while
+    /// no definition saved or loaded since the store opened had one.
+    pub fn any_resource_policy(&self) -> bool {
+        self.inner.resource_policies.load(Ordering::SeqCst)
     }
 
     /// The data directory (a temporary one is removed with the store, with
@@ -868,6 +867,9 @@ impl Store {
     }
 
     fn persist_def(&self, def: &TableDef) -> Result<()> {
+        if has_resource_policy(def) {
+            self.inner.resource_policies.store(true, Ordering::SeqCst);
+        }
         let json = serde_json::to_vec(def).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let r = self.inner.meta.insert([META_TABLE, def.name.as_bytes()].concat(), json);
         self.poison_on_err(r)
@@ -929,8 +931,8 @@ impl Store {
         let mut def = def;
         self.switch_stream(None, &mut def)?;
         let (t, x) = table_keyspace_names(id);
-        let items = self.inner.db.keyspace(&t, table_keyspace_options)?;
-        let index = self.inner.db.keyspace(&x, table_keyspace_options)?;
+        let items = self.inner.db.keyspace(&t, keyspace_options)?;
+        let index = self.inner.db.keyspace(&x, keyspace_options)?;
         let r = self.inner.meta.insert(META_NEXT_ID, (id + 1).to_be_bytes());
         self.poison_on_err(r)?;
         self.persist_def(&def)?;
@@ -1020,7 +1022,7 @@ impl Store {
         if !self.inner.db.keyspace_exists(&t) {
             return Ok(None);
         }
-        Ok(Some(self.inner.db.keyspace(&t, table_keyspace_options)?))
+        Ok(Some(self.inner.db.keyspace(&t, keyspace_options)?))
     }
 
     /// Drops the items keyspace kept for table `id`.
