@@ -763,14 +763,7 @@ async fn resource_based_policies() {
     let bob = ddb(&ep, "AKIDBOB", "bob-secret", None, "us-east-1");
     let got = bob.get_item().table_name("shared").key("pk", common::s("k")).send().await.unwrap();
     assert!(got.item.is_some(), "the resource policy allows GetItem");
-    let err = bob
-        .query()
-        .table_name("shared")
-        .key_condition_expression("pk = :k")
-        .expression_attribute_values(":k", common::s("k"))
-        .send()
-        .await
-        .unwrap_err();
+    let err = query_k(&bob, "shared").await.unwrap_err();
     assert_eq!(common::code(&err), "AccessDeniedException");
     assert!(message(&err).ends_with("with an explicit deny in a resource-based policy"), "{}", message(&err));
     bob.scan().table_name("shared").send().await.unwrap();
@@ -778,14 +771,7 @@ async fn resource_based_policies() {
     assert_eq!(common::code(&err), "AccessDeniedException");
     // An explicit deny binds the administrator too (IAM: a deny in any
     // policy wins); what the policy does not deny, the administrator may.
-    let err = admin
-        .query()
-        .table_name("shared")
-        .key_condition_expression("pk = :k")
-        .expression_attribute_values(":k", common::s("k"))
-        .send()
-        .await
-        .unwrap_err();
+    let err = query_k(&admin, "shared").await.unwrap_err();
     assert_eq!(common::code(&err), "AccessDeniedException");
     assert_eq!(
         message(&err),
@@ -796,25 +782,27 @@ async fn resource_based_policies() {
     );
     admin.put_item().table_name("shared").item("pk", common::s("y")).send().await.unwrap();
     common::create_table(&admin, "other", None).await;
-    admin
-        .query()
-        .table_name("other")
-        .key_condition_expression("pk = :k")
-        .expression_attribute_values(":k", common::s("k"))
-        .send()
-        .await
-        .unwrap();
+    query_k(&admin, "other").await.unwrap();
     // Once the policy is gone, so is the deny.
     admin.delete_resource_policy().resource_arn(shared).send().await.unwrap();
-    admin
-        .query()
-        .table_name("shared")
+    query_k(&admin, "shared").await.unwrap();
+    server.stop().await.unwrap();
+}
+
+/// Query of partition "k" of `table`.
+async fn query_k(
+    c: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Result<
+    aws_sdk_dynamodb::operation::query::QueryOutput,
+    aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::query::QueryError>,
+> {
+    c.query()
+        .table_name(table)
         .key_condition_expression("pk = :k")
         .expression_attribute_values(":k", common::s("k"))
         .send()
         .await
-        .unwrap();
-    server.stop().await.unwrap();
 }
 
 /// The manifest's `auth` switches authentication on for `serve
