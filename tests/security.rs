@@ -783,6 +783,16 @@ async fn resource_based_policies() {
     admin.put_item().table_name("shared").item("pk", common::s("y")).send().await.unwrap();
     common::create_table(&admin, "other", None).await;
     query_k(&admin, "other").await.unwrap();
+    // Even a policy that denies its own removal to everyone: the
+    // administrator may delete it, as the account's root may on AWS.
+    let locked = format!(
+        r#"{{"Statement":[{{"Effect":"Deny","Principal":"*","Action":["dynamodb:Query","dynamodb:DeleteResourcePolicy","dynamodb:PutResourcePolicy"],"Resource":"{shared}"}}]}}"#
+    );
+    admin.put_resource_policy().resource_arn(shared).policy(&locked).send().await.unwrap();
+    let err = admin.put_resource_policy().resource_arn(shared).policy(&locked).send().await.unwrap_err();
+    assert_eq!(common::code(&err), "AccessDeniedException");
+    let err = bob.delete_resource_policy().resource_arn(shared).send().await.unwrap_err();
+    assert_eq!(common::code(&err), "AccessDeniedException");
     // Once the policy is gone, so is the deny.
     admin.delete_resource_policy().resource_arn(shared).send().await.unwrap();
     query_k(&admin, "shared").await.unwrap();

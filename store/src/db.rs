@@ -206,6 +206,8 @@ pub(crate) struct Inner {
     /// open: until then, authorization may skip looking policies up for
     /// callers whose own policies allow everything.
     resource_policies: AtomicBool,
+    /// Point-in-time reads running (`history.rs`).
+    pub(crate) history_readers: crate::history::Readers,
     /// Background jobs holding a handle to the store (see `Store::hold`).
     background: Arc<AtomicUsize>,
     /// Running jobs' progress by id (`backup.rs`, `Store::track`).
@@ -607,6 +609,7 @@ impl Store {
                 history,
                 history_clock: Default::default(),
                 resource_policies,
+                history_readers: Default::default(),
                 background: Arc::new(AtomicUsize::new(0)),
                 progress: Arc::default(),
                 cipher,

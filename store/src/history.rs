@@ -60,6 +60,38 @@ const META_DELETED: &[u8] = b"pitr\0";
 #[derive(Default)]
 pub(crate) struct HistoryClock(AtomicU64);
 
+/// The point-in-time reads running (`Store::items_at`): table id and
+/// moment, one entry per read. The trim keeps their versions and a deleted
+/// table's history stays while one reads it.
+#[derive(Default)]
+pub(crate) struct Readers(std::sync::Mutex<Vec<(u64, u64)>>);
+
+/// A read's entry in [`Readers`], removed when it drops.
+struct Reading<'a> {
+    readers: &'a Readers,
+    entry: (u64, u64),
+}
+
+impl Readers {
+    fn enter(&self, id: u64, at_us: u64) -> Reading<'_> {
+        lock(&self.0).push((id, at_us));
+        Reading { readers: self, entry: (id, at_us) }
+    }
+
+    fn of(&self) -> Vec<(u64, u64)> {
+        lock(&self.0).clone()
+    }
+}
+
+impl Drop for Reading<'_> {
+    fn drop(&mut self) {
+        let mut all = lock(&self.readers.0);
+        if let Some(i) = all.iter().position(|e| *e == self.entry) {
+            all.swap_remove(i);
+        }
+    }
+}
+
 impl HistoryClock {
     /// Never hands out a time at or before `us`.
     pub(crate) fn at_least(&self, us: u64) {
@@ -203,7 +235,8 @@ impl Store {
                     |r| matches!(r.source, crate::backup::RestoreSource::PointInTime { table, .. } if table == d.def.id),
                 )
         });
-        if in_use {
+        let read = self.inner().history_readers.of().iter().any(|(t, _)| *t == d.def.id);
+        if in_use || read {
             return Err(refused(
                 "BackupInUseException",
                 format!("Backup is being restored to a table: {}", d.backup_id()),
@@ -299,19 +332,24 @@ impl Store {
                 _ => Ok(true),
             }
         };
-        // A live table's history goes when PITR is switched off (and again
-        // when it is switched on): each run checks, after taking its
-        // snapshot, that it is still the history the read began with.
-        let enabled_at = |store: &Store| {
-            store.all_tables().into_iter().find(|t| t.def.id == id).map(|t| t.def.pitr.as_ref().map(|p| p.enabled_at))
-        };
-        let began = enabled_at(self);
+        // The trim keeps this read's versions, and a deleted table's
+        // history stays, until it ends.
+        let _reading = self.inner().history_readers.enter(id, at_us);
+        // A history goes when PITR is switched off (and again when it is
+        // switched on), or with a deleted table's system backup: each run
+        // checks, after taking its snapshot, that the history the read
+        // began with is still there.
+        let began = self.history_began(id)?;
+        if began.is_none_or(|e| (at_us as f64) / 1e6 + 0.001 < e) {
+            return Err(StoreError::Validation(format!(
+                "point-in-time recovery of table {id} does not reach back to the requested time"
+            )));
+        }
         // The last item key handled: the next run starts after it.
         let mut after: Option<Vec<u8>> = None;
         loop {
             let snapshot = self.inner().db.snapshot();
-            // (A table deleted meanwhile keeps its history, with PITR on.)
-            if after.is_some() && enabled_at(self).is_some_and(|now| Some(now) != began) {
+            if after.is_some() && self.history_began(id)? != began {
                 return Err(StoreError::ResourceInUse(format!(
                     "point-in-time recovery of table {id} was switched off while its items were read"
                 )));
@@ -362,6 +400,19 @@ impl Store {
                 }
             }
         }
+    }
+
+    /// When table `id`'s history began (PITR enabled), live or deleted with
+    /// PITR on; `None` once it has none.
+    fn history_began(&self, id: u64) -> Result<Option<f64>> {
+        if let Some(t) = self.all_tables().into_iter().find(|t| t.def.id == id) {
+            return Ok(t.def.pitr.as_ref().map(|p| p.enabled_at));
+        }
+        Ok(self
+            .deleted_tables()?
+            .into_iter()
+            .find(|d| d.def.id == id)
+            .map(|d| d.def.pitr.map_or(0.0, |p| p.enabled_at)))
     }
 
     /// The items keyspace of table `id`: a live table's, or the one kept for
@@ -563,6 +614,7 @@ impl Store {
                 Some(crate::backup::RestoreSource::PointInTime { table, at_us }) => Some((*table, *at_us)),
                 _ => None,
             })
+            .chain(self.inner().history_readers.of())
             .collect();
         for d in self.deleted_tables()? {
             if d.expires_at() <= now && !restoring.iter().any(|(t, _)| *t == d.def.id) {
@@ -796,8 +848,12 @@ mod tests {
                     let Value::N(v) = &i["v"] else { panic!("a number") };
                     seen.insert(pk.clone(), v.to_string().parse::<i64>().unwrap());
                     // Between runs: rewrite, delete and re-insert items on
-                    // both sides of the read's position.
+                    // both sides of the read's position, and trim as if
+                    // the period had passed (the read's versions stay).
                     n += 1;
+                    if n == 5 {
+                        store.trim_history(now_secs() + 7.0 * 86_400.0).expect("trim");
+                    }
                     put(&store, item(&key(n % 40), 100 + n as i64));
                     delete(&store, &key((n * 7) % 40));
                     put(&store, item(&key((n * 13) % 40), 200));
