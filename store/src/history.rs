@@ -117,6 +117,25 @@ pub(crate) fn history_key(table: u64, item_key: &[u8], time_us: u64) -> Vec<u8> 
     k
 }
 
+/// Table `id`'s history entries in `snapshot`, from the first item past
+/// `after` (every item when `None`). An item key is self-delimiting
+/// (`enc`), so every entry of a later item sorts after the last possible
+/// entry of `after`.
+fn entries_after(snapshot: &fjall::Snapshot, history: &fjall::Keyspace, id: u64, after: Option<&[u8]>) -> fjall::Iter {
+    use fjall::Readable;
+    use std::ops::Bound;
+    match after {
+        Some(k) => {
+            let end = match id.checked_add(1) {
+                Some(next) => Bound::Excluded(next.to_be_bytes().to_vec()),
+                None => Bound::Unbounded,
+            };
+            snapshot.range(history, (Bound::Excluded(history_key(id, k, u64::MAX)), end))
+        }
+        None => snapshot.prefix(history, id.to_be_bytes()),
+    }
+}
+
 /// A version's value: the item's encoding after `01`, or `00` for a deletion.
 pub(crate) fn version_value(raw: Option<&[u8]>) -> Vec<u8> {
     match raw {
@@ -348,12 +367,7 @@ impl Store {
         // The last item key handled: the next run starts after it.
         let mut after: Option<Vec<u8>> = None;
         loop {
-            let snapshot = self.inner().db.snapshot();
-            if after.is_some() && self.history_began(id)? != began {
-                return Err(StoreError::ResourceInUse(format!(
-                    "point-in-time recovery of table {id} was switched off while its items were read"
-                )));
-            }
+            let snapshot = self.run_snapshot(id, began, after.is_none())?;
             let mut undo = UndoReader::new(self, &snapshot, id, at_us, after.as_deref());
             let mut next_undo = undo.next()?;
             let mut iter = match &after {
@@ -402,6 +416,19 @@ impl Store {
         }
     }
 
+    /// A run's snapshot for a read of table `id`'s history that began when
+    /// the history began at `began`: past the first run, an error if that
+    /// history has gone since (PITR switched off, or on again).
+    fn run_snapshot(&self, id: u64, began: Option<f64>, first: bool) -> Result<fjall::Snapshot> {
+        let snapshot = self.inner().db.snapshot();
+        if !first && self.history_began(id)? != began {
+            return Err(StoreError::ResourceInUse(format!(
+                "point-in-time recovery of table {id} was switched off while its history was read"
+            )));
+        }
+        Ok(snapshot)
+    }
+
     /// When table `id`'s history began (PITR enabled), live or deleted with
     /// PITR on; `None` once it has none.
     fn history_began(&self, id: u64) -> Result<Option<f64>> {
@@ -435,17 +462,26 @@ impl Store {
         id: u64,
         from_us: u64,
         to_us: u64,
+        f: impl FnMut(Option<Item>, Option<Item>, u64) -> Result<()>,
+    ) -> Result<()> {
+        self.changes_between_in_runs(id, from_us, to_us, ITEMS_AT_RUN, f)
+    }
+
+    fn changes_between_in_runs(
+        &self,
+        id: u64,
+        from_us: u64,
+        to_us: u64,
+        run_entries: usize,
         mut f: impl FnMut(Option<Item>, Option<Item>, u64) -> Result<()>,
     ) -> Result<()> {
         use fjall::Readable;
         let Some(history) = self.inner().history.get() else { return Ok(()) };
         let Some(items) = self.pitr_items(id)? else { return Ok(()) };
-        let snapshot = self.inner().db.snapshot();
-        // The item being read: key, state at `from` (the first entry after
-        // it), state at `to` (the first entry after it, if any), last change
-        // in the span.
-        type Cur = (Vec<u8>, Vec<u8>, Option<Vec<u8>>, u64);
-        let mut cur: Option<Cur> = None;
+        // As `items_at`: the trim keeps what this read needs, and each run
+        // of entries has its own snapshot, ending at an item's last entry.
+        let _reading = self.inner().history_readers.enter(id, from_us);
+        let began = self.history_began(id)?;
         let cipher = self.inner().cipher.as_ref();
         let dec = |v: &[u8]| -> Result<Option<Item>> {
             match v.first() {
@@ -453,43 +489,66 @@ impl Store {
                 _ => Ok(None),
             }
         };
-        let mut flush = |c: Option<Cur>| -> Result<()> {
-            let Some((key, old, new, at)) = c else { return Ok(()) };
-            let old = dec(&old)?;
-            let new = match new {
-                Some(v) => dec(&v)?,
-                None => match snapshot.get(&items, &key)? {
-                    Some(v) => {
-                        let v = crate::cipher::open_in(cipher, &items, &key, v)?;
-                        Some(crate::stream::decode_stored(&v)?)
-                    }
-                    None => None,
-                },
+        // The item being read: key, state at `from` (the first entry after
+        // it), state at `to` (the first entry after it, if any), last change
+        // in the span.
+        type Cur = (Vec<u8>, Vec<u8>, Option<Vec<u8>>, u64);
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let snapshot = self.run_snapshot(id, began, after.is_none())?;
+            let mut flush = |c: Option<Cur>| -> Result<()> {
+                let Some((key, old, new, at)) = c else { return Ok(()) };
+                let old = dec(&old)?;
+                let new = match new {
+                    Some(v) => dec(&v)?,
+                    None => match snapshot.get(&items, &key)? {
+                        Some(v) => {
+                            let v = crate::cipher::open_in(cipher, &items, &key, v)?;
+                            Some(crate::stream::decode_stored(&v)?)
+                        }
+                        None => None,
+                    },
+                };
+                if old.is_none() && new.is_none() {
+                    return Ok(());
+                }
+                f(old, new, at)
             };
-            if old.is_none() && new.is_none() {
-                return Ok(());
+            let entries = entries_after(&snapshot, history, id, after.as_deref());
+            let mut cur: Option<Cur> = None;
+            // The last item whose entries were all read, once the run is full.
+            let mut stop_after: Option<Vec<u8>> = None;
+            for (seen, kv) in entries.enumerate() {
+                let (k, v) = kv.into_inner()?;
+                let (item, time) = split_key(&k)?;
+                if let Some(last) = &stop_after {
+                    if last.as_slice() != item {
+                        break;
+                    }
+                } else if seen >= run_entries {
+                    stop_after = Some(item.to_vec());
+                }
+                if cur.as_ref().is_some_and(|c| c.0.as_slice() != item) {
+                    flush(cur.take())?;
+                }
+                if time < from_us {
+                    continue;
+                }
+                let v = crate::cipher::open_in(cipher, history, &k, v)?;
+                match cur.as_mut() {
+                    None if time < to_us => cur = Some((item.to_vec(), v.to_vec(), None, time)),
+                    None => {}
+                    Some(c) if time < to_us => c.3 = time,
+                    Some(c) if c.2.is_none() => c.2 = Some(v.to_vec()),
+                    Some(_) => {}
+                }
             }
-            f(old, new, at)
-        };
-        for kv in snapshot.prefix(history, id.to_be_bytes()) {
-            let (k, v) = kv.into_inner()?;
-            let (item, time) = split_key(&k)?;
-            if cur.as_ref().is_some_and(|c| c.0.as_slice() != item) {
-                flush(cur.take())?;
-            }
-            if time < from_us {
-                continue;
-            }
-            let v = crate::cipher::open_in(cipher, history, &k, v)?;
-            match cur.as_mut() {
-                None if time < to_us => cur = Some((item.to_vec(), v.to_vec(), None, time)),
-                None => {}
-                Some(c) if time < to_us => c.3 = time,
-                Some(c) if c.2.is_none() => c.2 = Some(v.to_vec()),
-                Some(_) => {}
+            flush(cur.take())?;
+            match stop_after {
+                Some(last) => after = Some(last),
+                None => return Ok(()),
             }
         }
-        flush(cur.take())
     }
 
     /// Turns PITR on (with a recovery period of `days`) or off for `table`.
@@ -679,21 +738,7 @@ impl<'a> UndoReader<'a> {
     /// The versions of table `id`'s items, from the first item key past
     /// `after` (every key when `None`).
     fn new(store: &'a Store, snapshot: &fjall::Snapshot, id: u64, at_us: u64, after: Option<&[u8]>) -> Self {
-        use fjall::Readable;
-        use std::ops::Bound;
-        let iter = store.inner().history.get().map(|h| match after {
-            // An item key is self-delimiting (`enc`), so every version of a
-            // later item sorts after the last possible version of `after`.
-            Some(k) => {
-                let start = history_key(id, k, u64::MAX);
-                let end = match id.checked_add(1) {
-                    Some(next) => Bound::Excluded(next.to_be_bytes().to_vec()),
-                    None => Bound::Unbounded,
-                };
-                snapshot.range(h, (Bound::Excluded(start), end))
-            }
-            None => snapshot.prefix(h, id.to_be_bytes()),
-        });
+        let iter = store.inner().history.get().map(|h| entries_after(snapshot, h, id, after));
         UndoReader { iter, at_us, last: None, store }
     }
 
@@ -809,6 +854,52 @@ mod tests {
             })
             .expect("changes");
         assert_eq!(after, vec![(n(1), None)]);
+    }
+
+    /// The changes of a span read in runs of a few entries, each from its
+    /// own snapshot, while items keep changing: the same as in one run.
+    #[test]
+    fn changes_read_in_runs_are_the_same_while_writes_go_on() {
+        let store = Store::open(StoreConfig::default()).expect("open");
+        let t = store.create_table(CreateTableInput::for_test("tab", "pk", AttrType::S)).expect("create");
+        let id = t.def.id;
+        let key = |i: usize| format!("k{i:02}");
+        for i in 0..12 {
+            put(&store, item(&key(i), 0));
+        }
+        store.set_pitr("tab", Some(1)).expect("enable");
+        let from = store.inner().history_clock.next();
+        for round in 1..4 {
+            for i in (0..12).filter(|i| i % (round + 1) == 0) {
+                put(&store, item(&key(i), round as i64));
+            }
+            delete(&store, &key(round * 3));
+        }
+        let to = store.inner().history_clock.next();
+        put(&store, item(&key(1), 99));
+        let read = |run: usize, write: bool| {
+            let mut seen = Vec::new();
+            let mut n = 0;
+            store
+                .changes_between_in_runs(id, from, to, run, |old, new, at| {
+                    let v = |i: &Option<Item>| i.as_ref().map(|i| i["v"].clone());
+                    let k = old.as_ref().or(new.as_ref()).map(|i| i["pk"].clone()).expect("an image");
+                    seen.push((k, v(&old), v(&new), at));
+                    n += 1;
+                    if write {
+                        put(&store, item(&key((n * 5) % 12), 500 + n as i64));
+                        delete(&store, &key((n * 7) % 12));
+                    }
+                    Ok(())
+                })
+                .expect("changes");
+            seen
+        };
+        let whole = read(usize::MAX, false);
+        assert!(whole.len() >= 8, "{whole:?}");
+        for run in [1, 2, 3, 5] {
+            assert_eq!(read(run, true), whole, "runs of {run}");
+        }
     }
 
     /// Read in runs of a few keys, each from its own snapshot, while the
