@@ -27,8 +27,8 @@
 //! Fail closed: a key this module cannot derive (a partition key missing
 //! from an item, an expression that does not parse, a PartiQL statement
 //! whose keys are not read here) is given [`UNKNOWN`], a value no policy
-//! names, so a condition on it denies rather than passing over an empty
-//! set. Table names given as ARNs are resolved as the operations resolve
+//! names, so an `Allow` conditioned on it does not apply (rather than
+//! passing over an empty set) and a `Deny` conditioned on it does. Table names given as ARNs are resolved as the operations resolve
 //! them, so a check is always on the table the operation touches.
 
 use base64::Engine;
@@ -43,8 +43,9 @@ use super::request::Req;
 use crate::iam::Check;
 
 /// The value of a condition key that could not be derived: no policy
-/// names it, so `ForAllValues` over it fails.
-pub const UNKNOWN: &str = "\u{0}unknown";
+/// names it, so `ForAllValues` over it fails, and a `Deny` on the key
+/// applies (`iam::policy`).
+pub const UNKNOWN: &str = crate::iam::policy::UNKNOWN_VALUE;
 /// Entries of one request that are checked (a batch or transaction holds at
 /// most 100; a longer one is refused by its operation, which reads no more).
 const MAX_CHECKED_ENTRIES: usize = 128;

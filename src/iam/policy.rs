@@ -32,6 +32,11 @@ const OTHER_KIND: &str = "\u{1}";
 /// A policy document's size, as IAM's largest managed policy (6,144
 /// characters) with room for inline documents written by hand.
 pub const MAX_POLICY_BYTES: usize = 64 * 1024;
+/// The value a protocol gives a condition key it could not derive (a
+/// partition key missing from an item, a PartiQL statement's keys). No
+/// policy names it, so an `Allow` conditioned on the key never matches,
+/// and a `Deny` conditioned on it always does: both fail closed.
+pub const UNKNOWN_VALUE: &str = "\u{0}unknown";
 /// Statements in one document.
 pub const MAX_STATEMENTS: usize = 256;
 
@@ -380,11 +385,18 @@ impl Statement {
         if patterns.iter().any(|p| wildcard(&substitute(p, ctx), resource)) != *is {
             return false;
         }
-        self.conditions.iter().all(|c| c.holds(ctx))
+        let deny = self.effect == Effect::Deny;
+        self.conditions.iter().all(|c| (deny && c.unknown(ctx)) || c.holds(ctx))
     }
 }
 
 impl Condition {
+    /// Whether the request's value of this condition's key could not be
+    /// derived ([`UNKNOWN_VALUE`]).
+    fn unknown(&self, ctx: &Context) -> bool {
+        ctx.get(&self.key).is_some_and(|v| v.iter().any(|x| x == UNKNOWN_VALUE))
+    }
+
     fn holds(&self, ctx: &Context) -> bool {
         let values: Vec<String> = self.values.iter().map(|v| substitute(v, ctx)).collect();
         let present = ctx.get(&self.key);
@@ -561,6 +573,8 @@ mod tests {
             "Condition":{"NumericLessThan":{"n":"10"},"Bool":{"aws:SecureTransport":"false"}}}]}"#;
         let null = r#"{"Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"Null":{"dynamodb:ReturnValues":"false"}}},
             {"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+        let deny_tenant = r#"{"Statement":[{"Effect":"Deny","Action":"*","Resource":"*",
+            "Condition":{"ForAnyValue:StringEquals":{"dynamodb:LeadingKeys":["tenantA"]}}}]}"#;
         // (policies, action, resource, context keys, outcome)
         type Case<'a> = (&'a [&'a str], &'a str, &'a str, &'a [(&'a str, &'a [&'a str])], Decision);
         let cases: &[Case] = &[
@@ -631,6 +645,29 @@ mod tests {
             (&[numeric], "s3:Get", "*", &[("aws:SecureTransport", &["false"])], ImplicitDeny),
             (&[null], "dynamodb:PutItem", TABLE, &[], Allowed),
             (&[null], "dynamodb:PutItem", TABLE, &[("dynamodb:ReturnValues", &["ALL_OLD"])], ExplicitDeny),
+            // A key that could not be derived fails closed either way.
+            (&[allow_put, deny_tenant], "dynamodb:PutItem", TABLE, &[("dynamodb:LeadingKeys", &["tenantB"])], Allowed),
+            (
+                &[allow_put, deny_tenant],
+                "dynamodb:PutItem",
+                TABLE,
+                &[("dynamodb:LeadingKeys", &["tenantA"])],
+                ExplicitDeny,
+            ),
+            (
+                &[allow_put, deny_tenant],
+                "dynamodb:PutItem",
+                TABLE,
+                &[("dynamodb:LeadingKeys", &[UNKNOWN_VALUE])],
+                ExplicitDeny,
+            ),
+            (
+                &[leading],
+                "dynamodb:PutItem",
+                TABLE,
+                &[("aws:username", &["alice"]), ("dynamodb:LeadingKeys", &[UNKNOWN_VALUE])],
+                ImplicitDeny,
+            ),
         ];
         for (i, (docs, action, resource, keys, want)) in cases.iter().enumerate() {
             let policies: Vec<Policy> = docs.iter().map(|d| Policy::parse(d).unwrap()).collect();
