@@ -386,7 +386,7 @@ impl Statement {
             return false;
         }
         let deny = self.effect == Effect::Deny;
-        self.conditions.iter().all(|c| (deny && c.unknown(ctx)) || c.holds(ctx))
+        self.conditions.iter().all(|c| if c.unknown(ctx) { deny } else { c.holds(ctx) })
     }
 }
 
@@ -573,6 +573,8 @@ mod tests {
             "Condition":{"NumericLessThan":{"n":"10"},"Bool":{"aws:SecureTransport":"false"}}}]}"#;
         let null = r#"{"Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"Null":{"dynamodb:ReturnValues":"false"}}},
             {"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+        let not_ssn = r#"{"Statement":[{"Effect":"Allow","Action":"dynamodb:GetItem","Resource":"*",
+            "Condition":{"ForAllValues:StringNotEquals":{"dynamodb:Attributes":["ssn"]}}}]}"#;
         let deny_tenant = r#"{"Statement":[{"Effect":"Deny","Action":"*","Resource":"*",
             "Condition":{"ForAnyValue:StringEquals":{"dynamodb:LeadingKeys":["tenantA"]}}}]}"#;
         // (policies, action, resource, context keys, outcome)
@@ -668,6 +670,9 @@ mod tests {
                 &[("aws:username", &["alice"]), ("dynamodb:LeadingKeys", &[UNKNOWN_VALUE])],
                 ImplicitDeny,
             ),
+            (&[not_ssn], "dynamodb:GetItem", TABLE, &[("dynamodb:Attributes", &["pk", "title"])], Allowed),
+            (&[not_ssn], "dynamodb:GetItem", TABLE, &[("dynamodb:Attributes", &["pk", "ssn"])], ImplicitDeny),
+            (&[not_ssn], "dynamodb:GetItem", TABLE, &[("dynamodb:Attributes", &[UNKNOWN_VALUE])], ImplicitDeny),
         ];
         for (i, (docs, action, resource, keys, want)) in cases.iter().enumerate() {
             let policies: Vec<Policy> = docs.iter().map(|d| Policy::parse(d).unwrap()).collect();

@@ -254,11 +254,16 @@ impl Store {
                     |r| matches!(r.source, crate::backup::RestoreSource::PointInTime { table, .. } if table == d.def.id),
                 )
         });
-        let read = self.inner().history_readers.of().iter().any(|(t, _)| *t == d.def.id);
-        if in_use || read {
+        if in_use {
             return Err(refused(
                 "BackupInUseException",
                 format!("Backup is being restored to a table: {}", d.backup_id()),
+            ));
+        }
+        if self.inner().history_readers.of().iter().any(|(t, _)| *t == d.def.id) {
+            return Err(refused(
+                "BackupInUseException",
+                format!("Backup is being read by an export: {}", d.backup_id()),
             ));
         }
         // The record goes (durably) before the entries and the items.
@@ -367,7 +372,7 @@ impl Store {
         // The last item key handled: the next run starts after it.
         let mut after: Option<Vec<u8>> = None;
         loop {
-            let snapshot = self.run_snapshot(id, began, after.is_none())?;
+            let snapshot = self.run_snapshot(id, began)?;
             let mut undo = UndoReader::new(self, &snapshot, id, at_us, after.as_deref());
             let mut next_undo = undo.next()?;
             let mut iter = match &after {
@@ -416,12 +421,14 @@ impl Store {
         }
     }
 
-    /// A run's snapshot for a read of table `id`'s history that began when
-    /// the history began at `began`: past the first run, an error if that
-    /// history has gone since (PITR switched off, or on again).
-    fn run_snapshot(&self, id: u64, began: Option<f64>, first: bool) -> Result<fjall::Snapshot> {
+    /// A run's snapshot for a read of table `id`'s history, which began at
+    /// `began` when the read started: an error if that history has gone
+    /// since (PITR switched off, or on again; a deleted table's history
+    /// deleted). Checked after the snapshot is taken: a history's record
+    /// goes before its entries, so a snapshot taken while they go fails.
+    fn run_snapshot(&self, id: u64, began: Option<f64>) -> Result<fjall::Snapshot> {
         let snapshot = self.inner().db.snapshot();
-        if !first && self.history_began(id)? != began {
+        if self.history_began(id)? != began {
             return Err(StoreError::ResourceInUse(format!(
                 "point-in-time recovery of table {id} was switched off while its history was read"
             )));
@@ -482,6 +489,13 @@ impl Store {
         // of entries has its own snapshot, ending at an item's last entry.
         let _reading = self.inner().history_readers.enter(id, from_us);
         let began = self.history_began(id)?;
+        // An export's start may be the window's first whole second, up to
+        // a second before the history began.
+        if began.is_none_or(|e| (from_us as f64) / 1e6 + 1.0 < e) {
+            return Err(StoreError::Validation(format!(
+                "point-in-time recovery of table {id} does not reach back to the requested time"
+            )));
+        }
         let cipher = self.inner().cipher.as_ref();
         let dec = |v: &[u8]| -> Result<Option<Item>> {
             match v.first() {
@@ -495,7 +509,7 @@ impl Store {
         type Cur = (Vec<u8>, Vec<u8>, Option<Vec<u8>>, u64);
         let mut after: Option<Vec<u8>> = None;
         loop {
-            let snapshot = self.run_snapshot(id, began, after.is_none())?;
+            let snapshot = self.run_snapshot(id, began)?;
             let mut flush = |c: Option<Cur>| -> Result<()> {
                 let Some((key, old, new, at)) = c else { return Ok(()) };
                 let old = dec(&old)?;
