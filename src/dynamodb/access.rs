@@ -28,8 +28,9 @@
 //! from an item, an expression that does not parse, a PartiQL statement
 //! whose keys are not read here) is given [`UNKNOWN`], a value no policy
 //! names, so an `Allow` conditioned on it does not apply (rather than
-//! passing over an empty set) and a `Deny` conditioned on it does. Table names given as ARNs are resolved as the operations resolve
-//! them, so a check is always on the table the operation touches.
+//! passing over an empty set) and a `Deny` conditioned on it does. Table
+//! names given as ARNs are resolved as the operations resolve them, so a
+//! check is always on the table the operation touches.
 
 use base64::Engine;
 use serde_json::{Map, Value as Json};

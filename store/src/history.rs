@@ -60,9 +60,10 @@ const META_DELETED: &[u8] = b"pitr\0";
 #[derive(Default)]
 pub(crate) struct HistoryClock(AtomicU64);
 
-/// The point-in-time reads running (`Store::items_at`): table id and
-/// moment, one entry per read. The trim keeps their versions and a deleted
-/// table's history stays while one reads it.
+/// The point-in-time reads running (`Store::items_at`,
+/// `Store::changes_between`): table id and moment, one entry per read. The
+/// trim keeps their versions and a deleted table's history stays while one
+/// reads it.
 #[derive(Default)]
 pub(crate) struct Readers(std::sync::Mutex<Vec<(u64, u64)>>);
 
@@ -356,19 +357,7 @@ impl Store {
                 _ => Ok(true),
             }
         };
-        // The trim keeps this read's versions, and a deleted table's
-        // history stays, until it ends.
-        let _reading = self.inner().history_readers.enter(id, at_us);
-        // A history goes when PITR is switched off (and again when it is
-        // switched on), or with a deleted table's system backup: each run
-        // checks, after taking its snapshot, that the history the read
-        // began with is still there.
-        let began = self.history_began(id)?;
-        if began.is_none_or(|e| (at_us as f64) / 1e6 + 0.001 < e) {
-            return Err(StoreError::Validation(format!(
-                "point-in-time recovery of table {id} does not reach back to the requested time"
-            )));
-        }
+        let (_reading, began) = self.start_read(id, at_us, 0.001)?;
         // The last item key handled: the next run starts after it.
         let mut after: Option<Vec<u8>> = None;
         loop {
@@ -419,6 +408,25 @@ impl Store {
                 }
             }
         }
+    }
+
+    /// Starts a read of table `id`'s history back to `from_us`: registers
+    /// it, so that the trim keeps its versions and a deleted table's
+    /// history stays until it ends, and refuses a moment more than
+    /// `slack_secs` before the history began. Returns the registration and
+    /// when the history began, which each run checks again
+    /// ([`Store::run_snapshot`]): a history goes when PITR is switched off
+    /// (and again when it is switched on), or with a deleted table's system
+    /// backup.
+    fn start_read(&self, id: u64, from_us: u64, slack_secs: f64) -> Result<(Reading<'_>, Option<f64>)> {
+        let reading = self.inner().history_readers.enter(id, from_us);
+        let began = self.history_began(id)?;
+        if began.is_none_or(|e| (from_us as f64) / 1e6 + slack_secs < e) {
+            return Err(StoreError::Validation(format!(
+                "point-in-time recovery of table {id} does not reach back to the requested time"
+            )));
+        }
+        Ok((reading, began))
     }
 
     /// A run's snapshot for a read of table `id`'s history, which began at
@@ -485,17 +493,10 @@ impl Store {
         use fjall::Readable;
         let Some(history) = self.inner().history.get() else { return Ok(()) };
         let Some(items) = self.pitr_items(id)? else { return Ok(()) };
-        // As `items_at`: the trim keeps what this read needs, and each run
-        // of entries has its own snapshot, ending at an item's last entry.
-        let _reading = self.inner().history_readers.enter(id, from_us);
-        let began = self.history_began(id)?;
-        // An export's start may be the window's first whole second, up to
-        // a second before the history began.
-        if began.is_none_or(|e| (from_us as f64) / 1e6 + 1.0 < e) {
-            return Err(StoreError::Validation(format!(
-                "point-in-time recovery of table {id} does not reach back to the requested time"
-            )));
-        }
+        // As `items_at`, with a run ending at an item's last entry. An
+        // export's start may be the window's first whole second, up to a
+        // second before the history began.
+        let (_reading, began) = self.start_read(id, from_us, 1.0)?;
         let cipher = self.inner().cipher.as_ref();
         let dec = |v: &[u8]| -> Result<Option<Item>> {
             match v.first() {
