@@ -126,7 +126,9 @@ fn run_parsed(app: &Weak<App>, operation: &str, json: &Json, origin: &Invocation
 
 /// With authentication on and roles in the auth file (`[[roles]]`), a
 /// handler's call is authorized as its function's execution role; a role
-/// the file does not list allows nothing.
+/// the file does not list allows nothing. Without roles, the call runs as
+/// an administrator, refused only by an explicit deny in a table's or
+/// stream's resource-based policy.
 fn authorize_role(
     app: &App,
     operation: &str,
@@ -143,11 +145,13 @@ fn authorize_role(
 }
 
 /// The principal a handler of `function` runs as: its execution role's
-/// session, once the auth file lists roles (`None` otherwise). A function
+/// session, once the auth file lists roles, or an administrator's session
+/// of that role once some table has a resource-based policy (`None`
+/// otherwise, and with authentication off: nothing to check). A function
 /// that cannot be looked up (deleted while its handler runs) runs as a
 /// role that allows nothing.
 pub(crate) fn role_principal(app: &App, function: &str, version: &str) -> Option<crate::iam::Principal> {
-    let auth = app.auth.as_ref().filter(|a| a.has_roles())?;
+    let auth = app.auth.as_ref().filter(|a| a.has_roles() || app.store.any_resource_policy())?;
     let registry = app.lambda.get().map(|l| &l.registry);
     // A published version runs with its own configuration's role.
     let record = match tidepool_runtime::registry::version_number(version) {

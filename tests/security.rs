@@ -592,44 +592,11 @@ async fn a_handler_runs_as_its_execution_role() {
     let admin = ddb(&ep, ALICE_KEY, ALICE_SECRET, None, "us-east-1");
     common::create_table(&admin, "rolecheck", None).await;
     let lambda = lambda_as(&ep, ALICE_KEY, ALICE_SECRET);
-    let code = tidepool_runtime::examples::example_bytes("misbehave");
     for (name, role) in [("reader-fn", "reader"), ("admin-fn", "tidepool")] {
-        lambda
-            .create_function()
-            .function_name(name)
-            .runtime(aws_sdk_lambda::types::Runtime::from("wasm32-wasip2"))
-            .role(format!("arn:aws:iam::000000000000:role/{role}"))
-            .code(
-                aws_sdk_lambda::types::FunctionCode::builder()
-                    .zip_file(aws_sdk_lambda::primitives::Blob::new(code.clone()))
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-        let deadline = std::time::Instant::now() + Duration::from_secs(120);
-        loop {
-            let c = lambda.get_function_configuration().function_name(name).send().await.unwrap();
-            if c.state() == Some(&aws_sdk_lambda::types::State::Active) {
-                break;
-            }
-            assert!(std::time::Instant::now() < deadline, "{name} never became Active");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        create_store_caller(&lambda, name, role).await;
     }
     let call = |function: &'static str, operation: &'static str, request: serde_json::Value| {
-        let lambda = lambda.clone();
-        async move {
-            let event = serde_json::json!({"action": "store", "operation": operation, "request": request});
-            let out = lambda
-                .invoke()
-                .function_name(function)
-                .payload(aws_sdk_lambda::primitives::Blob::new(event.to_string()))
-                .send()
-                .await
-                .unwrap();
-            serde_json::from_slice::<serde_json::Value>(out.payload().unwrap().as_ref()).unwrap()
-        }
+        store_call(&lambda, function, operation, request)
     };
     let put = serde_json::json!({"TableName": "rolecheck", "Item": {"pk": {"S": "x"}}});
     let get = serde_json::json!({"TableName": "rolecheck", "Key": {"pk": {"S": "x"}}});
@@ -662,6 +629,87 @@ async fn a_handler_runs_as_its_execution_role() {
     assert_eq!(out["error"]["type"], "AccessDeniedException", "{out}");
     assert!(out["error"]["message"].as_str().unwrap().contains("assumed-role/nobody/reader-fn"), "{out}");
     let out = call("reader-fn:1", "GetItem", get).await;
+    assert_eq!(out["ok"]["Item"]["pk"]["S"], "x", "{out}");
+    server.stop().await.unwrap();
+}
+
+/// Creates `name` from the `misbehave` example (whose `store` action makes
+/// one DynamoDB call) with execution role `role`, and waits until Active.
+async fn create_store_caller(lambda: &aws_sdk_lambda::Client, name: &str, role: &str) {
+    let code = tidepool_runtime::examples::example_bytes("misbehave");
+    lambda
+        .create_function()
+        .function_name(name)
+        .runtime(aws_sdk_lambda::types::Runtime::from("wasm32-wasip2"))
+        .role(format!("arn:aws:iam::000000000000:role/{role}"))
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(code))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let c = lambda.get_function_configuration().function_name(name).send().await.unwrap();
+        if c.state() == Some(&aws_sdk_lambda::types::State::Active) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{name} never became Active");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Invokes a `misbehave` function to make one DynamoDB call from its
+/// handler; its answer (`{"ok": ...}` or `{"error": ...}`).
+async fn store_call(
+    lambda: &aws_sdk_lambda::Client,
+    function: &str,
+    operation: &str,
+    request: serde_json::Value,
+) -> serde_json::Value {
+    let event = serde_json::json!({"action": "store", "operation": operation, "request": request});
+    let out = lambda
+        .invoke()
+        .function_name(function)
+        .payload(aws_sdk_lambda::primitives::Blob::new(event.to_string()))
+        .send()
+        .await
+        .unwrap();
+    serde_json::from_slice::<serde_json::Value>(out.payload().unwrap().as_ref()).unwrap()
+}
+
+/// With authentication on and no roles in the auth file, a handler's calls
+/// run as an administrator's session of its role: allowed, except where a
+/// table's resource-based policy explicitly denies them.
+#[tokio::test]
+async fn a_handler_without_listed_roles_meets_resource_policy_denials() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::start_with(dir.path(), ServerConfig { auth: Some(auth()), ..ServerConfig::default() }).await;
+    let ep = server.endpoint();
+    let admin = ddb(&ep, ALICE_KEY, ALICE_SECRET, None, "us-east-1");
+    common::create_table(&admin, "guarded", None).await;
+    let lambda = lambda_as(&ep, ALICE_KEY, ALICE_SECRET);
+    create_store_caller(&lambda, "writer-fn", "writer").await;
+    let put = serde_json::json!({"TableName": "guarded", "Item": {"pk": {"S": "x"}}});
+    let get = serde_json::json!({"TableName": "guarded", "Key": {"pk": {"S": "x"}}});
+    let out = store_call(&lambda, "writer-fn", "PutItem", put.clone()).await;
+    assert!(out.get("ok").is_some(), "{out}");
+    let arn = "arn:aws:dynamodb:us-east-1:000000000000:table/guarded";
+    let doc = format!(
+        r#"{{"Statement":[{{"Effect":"Deny","Principal":"*","Action":"dynamodb:PutItem","Resource":"{arn}"}}]}}"#
+    );
+    admin.put_resource_policy().resource_arn(arn).policy(doc).send().await.unwrap();
+    let out = store_call(&lambda, "writer-fn", "PutItem", put).await;
+    assert_eq!(out["error"]["type"], "AccessDeniedException", "{out}");
+    assert_eq!(
+        out["error"]["message"],
+        format!(
+            "User: arn:aws:sts::000000000000:assumed-role/writer/writer-fn is not authorized to perform: dynamodb:PutItem on resource: {arn} with an explicit deny in a resource-based policy"
+        )
+    );
+    let out = store_call(&lambda, "writer-fn", "GetItem", get).await;
     assert_eq!(out["ok"]["Item"]["pk"]["S"], "x", "{out}");
     server.stop().await.unwrap();
 }

@@ -171,23 +171,25 @@ impl Auth {
         !self.roles.is_empty()
     }
 
-    /// The principal a handler of `function` runs as, once the file lists
-    /// roles: the assumed role's session, as Lambda names it, with the
+    /// The principal a handler of `function` runs as: the assumed role's
+    /// session, as Lambda names it. Once the file lists roles, it has the
     /// role's policies (matched by name, case-insensitively, as IAM's
     /// names are), or none for a role the file does not list: a role that
-    /// does not exist allows nothing.
+    /// does not exist allows nothing. Before, it is an administrator, whom
+    /// only an explicit deny in a resource-based policy refuses.
     pub fn role_principal(&self, role_arn: &str, function: &str) -> Principal {
         let name = role_arn
             .strip_prefix("arn:aws:iam::")
             .and_then(|r| r.split_once(":role/"))
             .and_then(|(_, r)| r.rsplit('/').next())
             .unwrap_or(role_arn);
-        let policies = self.roles.get(&name.to_ascii_lowercase()).cloned().unwrap_or_default();
+        let policies =
+            self.has_roles().then(|| self.roles.get(&name.to_ascii_lowercase()).cloned().unwrap_or_default());
         Principal {
             name: function.to_string(),
             arn: format!("arn:aws:sts::{}:assumed-role/{name}/{function}", crate::dynamodb::ACCOUNT_ID),
             access_key_id: String::new(),
-            policies: Some(policies),
+            policies,
             role_arn: Some(role_arn.to_string()),
         }
     }

@@ -166,6 +166,10 @@ struct WorkerState {
     stats: Arc<Stats>,
 }
 
+/// TIDEPOOL PATCH: how long worker 0 pauses after handing a compaction back
+/// to the other workers (see `worker_tick`).
+const COMPACT_BOUNCE_PAUSE_MS: u64 = 1;
+
 fn worker_tick(ctx: &WorkerState) -> crate::Result<bool> {
     let Ok(item) = ctx.rx.recv() else {
         return Ok(true);
@@ -251,6 +255,12 @@ fn worker_tick(ctx: &WorkerState) -> crate::Result<bool> {
             // NOTE: Let one worker prioritize flushing if there are pending flushes
             if ctx.pool_size > 1 && ctx.worker_id == 0 {
                 ctx.sender.try_send(WorkerMessage::Compact(keyspace)).ok();
+                // TIDEPOOL PATCH: while the other workers are all busy
+                // compacting, this worker took the message it had just handed
+                // back, again and again: a spin that held a core for as long
+                // as any compaction ran. A short pause lets another worker
+                // take it, and delays a flush on this worker by at most that.
+                std::thread::sleep(std::time::Duration::from_millis(COMPACT_BOUNCE_PAUSE_MS));
                 return Ok(false);
             }
 
