@@ -147,9 +147,9 @@ fn authorize_role(
 /// The principal a handler of `function` runs as: its execution role's
 /// session, once the auth file lists roles, or an administrator's session
 /// of that role once some table has a resource-based policy (`None`
-/// otherwise, and with authentication off: nothing to check). A function
-/// that cannot be looked up (deleted while its handler runs) runs as a
-/// role that allows nothing.
+/// otherwise, and with authentication off: nothing to check). Once the
+/// file lists roles, a function that cannot be looked up (deleted while
+/// its handler runs) runs as a role that allows nothing.
 pub(crate) fn role_principal(app: &App, function: &str, version: &str) -> Option<crate::iam::Principal> {
     let auth = app.auth.as_ref().filter(|a| a.has_roles() || app.store.any_resource_policy())?;
     let registry = app.lambda.get().map(|l| &l.registry);

@@ -698,7 +698,7 @@ async fn a_handler_without_listed_roles_meets_resource_policy_denials() {
     assert!(out.get("ok").is_some(), "{out}");
     let arn = "arn:aws:dynamodb:us-east-1:000000000000:table/guarded";
     let doc = format!(
-        r#"{{"Statement":[{{"Effect":"Deny","Principal":"*","Action":"dynamodb:PutItem","Resource":"{arn}"}}]}}"#
+        r#"{{"Statement":[{{"Effect":"Deny","Principal":"*","Action":["dynamodb:PutItem","dynamodb:DeleteResourcePolicy"],"Resource":"{arn}"}}]}}"#
     );
     admin.put_resource_policy().resource_arn(arn).policy(doc).send().await.unwrap();
     let out = store_call(&lambda, "writer-fn", "PutItem", put).await;
@@ -711,6 +711,11 @@ async fn a_handler_without_listed_roles_meets_resource_policy_denials() {
     );
     let out = store_call(&lambda, "writer-fn", "GetItem", get).await;
     assert_eq!(out["ok"]["Item"]["pk"]["S"], "x", "{out}");
+    // A role's session is not the account's root: it may not remove the
+    // policy that denies it; the administrator may.
+    let out = store_call(&lambda, "writer-fn", "DeleteResourcePolicy", serde_json::json!({"ResourceArn": arn})).await;
+    assert_eq!(out["error"]["type"], "AccessDeniedException", "{out}");
+    admin.delete_resource_policy().resource_arn(arn).send().await.unwrap();
     server.stop().await.unwrap();
 }
 

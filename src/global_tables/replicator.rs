@@ -22,6 +22,10 @@ use crate::dynamodb::App;
 /// How often the supervisor looks for tables whose replica set changed.
 const SUPERVISE_EVERY: Duration = Duration::from_millis(200);
 
+/// How often tombstones past their retention are collected
+/// ([`tidepool_store::replication::TOMBSTONE_RETENTION_MS`]).
+const COLLECT_TOMBSTONES_EVERY: Duration = Duration::from_secs(600);
+
 /// How often an idle replicator looks at its shards' last sequence
 /// numbers (a read of a watch value each, no store read).
 const IDLE_POLL: Duration = Duration::from_millis(2);
@@ -44,9 +48,24 @@ pub async fn run(app: Weak<App>) {
     let mut jobs: HashMap<(u64, String), (String, tokio::task::JoinHandle<()>)> = HashMap::new();
     // Announcements of replicas deleted here, by their `gdel/` key.
     let mut departures: HashMap<Vec<u8>, tokio::task::JoinHandle<()>> = HashMap::new();
+    let mut collector: Option<tokio::task::JoinHandle<()>> = None;
+    let mut collected_at = tokio::time::Instant::now();
     loop {
         let Some(a) = app.upgrade() else { break };
         announce_departures(&a, &app, &mut departures);
+        if collected_at.elapsed() >= COLLECT_TOMBSTONES_EVERY && collector.as_ref().is_none_or(|h| h.is_finished()) {
+            collected_at = tokio::time::Instant::now();
+            let store = a.store.clone();
+            collector = Some(tokio::task::spawn_blocking(move || {
+                let before = tidepool_store::replication::now_stamp_ms()
+                    .saturating_sub(tidepool_store::replication::TOMBSTONE_RETENTION_MS);
+                match store.collect_tombstones(before) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(tombstones = n, "collected global tables' tombstones"),
+                    Err(e) => tracing::warn!(error = %e, "collect global tables' tombstones"),
+                }
+            }));
+        }
         let peers = a.global.peer_regions();
         let mut want: Vec<(u64, String, String, u64)> = Vec::new();
         let (names, _) = a.store.list_tables(None, usize::MAX);

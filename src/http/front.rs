@@ -92,7 +92,7 @@ async fn through(app: &App, req: Request, next: Next) -> Response {
     // A verified body's bytes stay counted until its answer is made.
     // A handler's in-process call ([`crate::bridge::GuestCall`], which no
     // network request carries) is not authenticated: it runs as its
-    // function's role, when the auth file lists roles.
+    // function's role ([`crate::bridge::role_principal`]).
     let guest = req.extensions().get::<crate::bridge::GuestCall>().map(|g| (g.function.clone(), g.version.clone()));
     if let Some((function, version)) = &guest
         && let Some(principal) = crate::bridge::role_principal(app, function, version)

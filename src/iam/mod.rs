@@ -67,9 +67,11 @@ impl Principal {
     pub fn authorize(&self, checks: Vec<Check>, region: &str) -> Result<(), Denial> {
         for mut check in checks {
             // DynamoDB lets the account's root remove a table's policy even
-            // when the policy denies it, so that no one is locked out.
+            // when the policy denies it, so that no one is locked out; a
+            // handler's role session is not the root.
             if self.policies.is_none()
-                && (check.resource_policy.is_none() || check.action == "dynamodb:DeleteResourcePolicy")
+                && (check.resource_policy.is_none()
+                    || (check.action == "dynamodb:DeleteResourcePolicy" && self.role_arn.is_none()))
             {
                 continue;
             }

@@ -1494,8 +1494,7 @@ impl Store {
             }
         }
         for ((table, key), (stamp, deleted)) in stamp_entries {
-            let (k, v) = Self::stamp_entry(table, &key, stamp, deleted);
-            sys.push((k, Some(v)));
+            sys.extend(Self::stamp_entries(table, &key, stamp, deleted).map(|(k, v)| (k, Some(v))));
         }
         for (k, v) in sys {
             match v {

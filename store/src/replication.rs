@@ -64,8 +64,31 @@ const REP_PREFIX: &[u8] = b"rep/";
 const DELETED: u8 = 1;
 const STAMP_VALUE_LEN: usize = 8 + 4 + 1;
 
+/// Tombstones by time (`rept/<table id><stamp ms><item key>`, no value),
+/// written with each tombstone so that [`Store::collect_tombstones`] reads
+/// only those old enough to go.
+const TOMBSTONE_PREFIX: &[u8] = b"rept/";
+
+/// How long a tombstone is kept: the stream retention (24 hours), within
+/// which a change reaches every region or never does (a region down for
+/// longer misses the changes its peers' streams dropped), and an hour for
+/// regions' clocks to disagree. After that no change older than the delete
+/// can still arrive, so none needs the tombstone to lose.
+pub const TOMBSTONE_RETENTION_MS: u64 = 25 * 3600 * 1000;
+
+/// Stamps removed per batch when a table goes.
+const COLLECT_BATCH: usize = 10_000;
+
+/// Tombstone index entries looked at per batch of a collection, which holds
+/// the write lock: about a millisecond of point reads.
+const TOMBSTONE_BATCH: usize = 1_000;
+
 fn stamp_key(table: u64, key: &[u8]) -> Vec<u8> {
     [REP_PREFIX, &table.to_be_bytes(), key].concat()
+}
+
+fn tombstone_key(table: u64, ms: u64, key: &[u8]) -> Vec<u8> {
+    [TOMBSTONE_PREFIX, &table.to_be_bytes(), &ms.to_be_bytes(), key].concat()
 }
 
 pub(crate) fn stamp_value(stamp: Stamp, deleted: bool) -> Vec<u8> {
@@ -138,9 +161,68 @@ impl Store {
         Ok(Stamp { ms, node: self.inner().node })
     }
 
-    /// The system entry recording an item's stamp.
-    pub(crate) fn stamp_entry(table: u64, key: &[u8], stamp: Stamp, deleted: bool) -> (Vec<u8>, Vec<u8>) {
-        (stamp_key(table, key), stamp_value(stamp, deleted))
+    /// The system entries recording an item's stamp: the stamp, and for a
+    /// tombstone its entry by time.
+    pub(crate) fn stamp_entries(
+        table: u64,
+        key: &[u8],
+        stamp: Stamp,
+        deleted: bool,
+    ) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> {
+        let by_time = deleted.then(|| (tombstone_key(table, stamp.ms, key), Vec::new()));
+        std::iter::once((stamp_key(table, key), stamp_value(stamp, deleted))).chain(by_time)
+    }
+
+    /// Removes the tombstones stamped before `before_ms` (epoch ms) of every
+    /// table, and the index of those that no longer are (the item was
+    /// written again). Run every so often with now less
+    /// [`TOMBSTONE_RETENTION_MS`]; returns how many tombstones went.
+    pub fn collect_tombstones(&self, before_ms: u64) -> Result<usize> {
+        let Some(sys) = self.inner().sys.get() else { return Ok(0) };
+        // The end of the index: the prefix with its last byte one past.
+        let end = [&TOMBSTONE_PREFIX[..TOMBSTONE_PREFIX.len() - 1], b"0"].concat();
+        let mut from = TOMBSTONE_PREFIX.to_vec();
+        let mut collected = 0;
+        loop {
+            // A batch at a time under the write lock: a write to one of
+            // these items in between would otherwise have its new stamp
+            // removed.
+            let _guard = crate::db::lock_pub(&self.inner().write);
+            let mut batch = self.inner().db.batch();
+            let mut next = None;
+            for kv in sys.range(from.clone()..end.clone()) {
+                let k = kv.key()?;
+                let Some(rest) = k.strip_prefix(TOMBSTONE_PREFIX).filter(|r| r.len() >= 16) else {
+                    return Err(StoreError::Corrupt("tombstone index entry".into()));
+                };
+                let table = u64::from_be_bytes(rest[..8].try_into().expect("8 bytes"));
+                let ms = u64::from_be_bytes(rest[8..16].try_into().expect("8 bytes"));
+                if ms >= before_ms {
+                    // A table's entries are in time order: the rest of this
+                    // one stays; on to the next table's.
+                    next = table.checked_add(1).map(|t| [TOMBSTONE_PREFIX, &t.to_be_bytes()].concat());
+                    break;
+                }
+                let item_key = &rest[16..];
+                if let Some((stamp, true)) = self.read_stamp(table, item_key)?
+                    && stamp.ms == ms
+                {
+                    batch.remove(sys, stamp_key(table, item_key));
+                    collected += 1;
+                }
+                batch.remove(sys, k.to_vec());
+                if batch.len() >= TOMBSTONE_BATCH {
+                    // Removed by this batch: the next one starts past it.
+                    next = Some(k.to_vec());
+                    break;
+                }
+            }
+            batch.commit()?;
+            match next {
+                Some(n) => from = n,
+                None => return Ok(collected),
+            }
+        }
     }
 
     /// Applies changes another region made to `table`, each only if its
@@ -305,15 +387,18 @@ impl Store {
         })
     }
 
-    /// Removes the stamps of a deleted table's items, a batch at a time.
+    /// Removes the stamps of a deleted table's items (and its tombstones'
+    /// index), a batch at a time.
     pub(crate) fn clear_stamps(&self, table: u64) -> Result<()> {
         let Some(sys) = self.inner().sys.get() else { return Ok(()) };
         let mut batch = self.inner().db.batch();
-        for kv in sys.prefix([REP_PREFIX, &table.to_be_bytes()].concat()) {
-            batch.remove(sys, kv.key()?);
-            if batch.len() >= 10_000 {
-                std::mem::replace(&mut batch, self.inner().db.batch()).commit()?;
-                self.seal_full_memtables();
+        for prefix in [REP_PREFIX, TOMBSTONE_PREFIX] {
+            for kv in sys.prefix([prefix, &table.to_be_bytes()].concat()) {
+                batch.remove(sys, kv.key()?);
+                if batch.len() >= COLLECT_BATCH {
+                    std::mem::replace(&mut batch, self.inner().db.batch()).commit()?;
+                    self.seal_full_memtables();
+                }
             }
         }
         batch.commit()?;
@@ -372,6 +457,48 @@ mod tests {
     fn v(store: &Store) -> Option<Value> {
         let t = store.table("glob").expect("table");
         store.get_item(&t, &keys("a")).expect("get").and_then(|i| i.get("v").cloned())
+    }
+
+    #[test]
+    fn tombstones_go_after_their_retention() {
+        let store = global("us-east-1");
+        let eu = region_node("eu-west-1");
+        let t = store.table("glob").expect("table");
+        let key_of = |pk: &str| item_key(&t.def.key_schema, &keys(pk));
+        let stamp = |ms| Stamp { ms, node: eu };
+        let del = |pk: &str, ms| ReplicatedChange { keys: keys(pk), item: None, stamp: stamp(ms) };
+        // b deleted at 1000; c deleted at 2000 and written again at 2500; d
+        // deleted at 5000.
+        store.apply_replicated("glob", vec![del("b", 1000), del("c", 2000), del("d", 5000)]).expect("apply");
+        let back = ReplicatedChange { keys: keys("c"), item: Some(item("c", "back")), stamp: stamp(2500) };
+        store.apply_replicated("glob", vec![back]).expect("apply");
+        // a written and deleted here, now.
+        put(&store, item("a", "x"));
+        let op = WriteOp { table: "glob".into(), key: keys("a"), decide: Box::new(|_| Ok(Decision::Delete)) };
+        store.write_many(vec![op], false).expect("delete");
+        let (a_stamp, a_deleted) = store.read_stamp(t.def.id, &key_of("a")).expect("stamp").expect("a stamp");
+        assert!(a_deleted);
+        assert_eq!(store.sys_scan(TOMBSTONE_PREFIX).expect("scan").len(), 4);
+
+        // Before 3000: only b's tombstone goes; c's index entry goes too,
+        // its live stamp stays.
+        assert_eq!(store.collect_tombstones(3000).expect("collect"), 1);
+        assert_eq!(store.read_stamp(t.def.id, &key_of("b")).expect("stamp"), None);
+        assert_eq!(store.read_stamp(t.def.id, &key_of("c")).expect("stamp"), Some((stamp(2500), false)));
+        assert_eq!(store.read_stamp(t.def.id, &key_of("d")).expect("stamp"), Some((stamp(5000), true)));
+        assert_eq!(store.sys_scan(TOMBSTONE_PREFIX).expect("scan").len(), 2);
+        // A kept tombstone still wins over an older write; a collected one
+        // no longer stands in the way.
+        let late_d = ReplicatedChange { keys: keys("d"), item: Some(item("d", "late")), stamp: stamp(4000) };
+        assert_eq!(store.apply_replicated("glob", vec![late_d]).expect("apply").superseded, 1);
+        let late_b = ReplicatedChange { keys: keys("b"), item: Some(item("b", "late")), stamp: stamp(900) };
+        assert_eq!(store.apply_replicated("glob", vec![late_b]).expect("apply").applied, 1);
+
+        // Past everything: d's and a's go, and the index is empty.
+        assert_eq!(store.collect_tombstones(a_stamp.ms + 1).expect("collect"), 2);
+        assert_eq!(store.read_stamp(t.def.id, &key_of("a")).expect("stamp"), None);
+        assert!(store.sys_scan(TOMBSTONE_PREFIX).expect("scan").is_empty());
+        assert_eq!(store.collect_tombstones(u64::MAX).expect("collect"), 0);
     }
 
     #[test]

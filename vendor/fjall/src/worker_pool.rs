@@ -81,6 +81,7 @@ impl WorkerPool {
                         supervisor: supervisor.clone(),
                         stats: stats.clone(),
                         sender: self.sender.clone(),
+                        bounced: std::cell::Cell::new(0),
                     };
 
                     let thread_counter = thread_counter.clone();
@@ -164,10 +165,13 @@ struct WorkerState {
     rx: flume::Receiver<WorkerMessage>,
     sender: flume::Sender<WorkerMessage>,
     stats: Arc<Stats>,
+    /// TIDEPOOL PATCH: compaction requests this worker has handed back in a
+    /// row, without another message in between (see `worker_tick`).
+    bounced: std::cell::Cell<usize>,
 }
 
-/// TIDEPOOL PATCH: how long worker 0 pauses after handing a compaction back
-/// to the other workers (see `worker_tick`).
+/// TIDEPOOL PATCH: how long worker 0 pauses once it has handed back every
+/// compaction request in the channel (see `worker_tick`).
 const COMPACT_BOUNCE_PAUSE_MS: u64 = 1;
 
 fn worker_tick(ctx: &WorkerState) -> crate::Result<bool> {
@@ -176,6 +180,10 @@ fn worker_tick(ctx: &WorkerState) -> crate::Result<bool> {
     };
 
     log::trace!("Worker #{} got message: {item:?}", ctx.worker_id);
+
+    if !matches!(item, WorkerMessage::Compact(_)) {
+        ctx.bounced.set(0);
+    }
 
     match item {
         WorkerMessage::Close => {
@@ -256,11 +264,20 @@ fn worker_tick(ctx: &WorkerState) -> crate::Result<bool> {
             if ctx.pool_size > 1 && ctx.worker_id == 0 {
                 ctx.sender.try_send(WorkerMessage::Compact(keyspace)).ok();
                 // TIDEPOOL PATCH: while the other workers are all busy
-                // compacting, this worker took the message it had just handed
-                // back, again and again: a spin that held a core for as long
-                // as any compaction ran. A short pause lets another worker
-                // take it, and delays a flush on this worker by at most that.
-                std::thread::sleep(std::time::Duration::from_millis(COMPACT_BOUNCE_PAUSE_MS));
+                // compacting, this worker took the messages it had just
+                // handed back, again and again: a spin that held a core for
+                // as long as any compaction ran. Once it has handed back as
+                // many in a row as the channel holds, it has gone round the
+                // whole queue without finding a flush: it pauses, so a flush
+                // sent meanwhile waits at most that pause (and each other
+                // message resets the count).
+                let bounced = ctx.bounced.get() + 1;
+                if bounced > ctx.rx.len() {
+                    ctx.bounced.set(0);
+                    std::thread::sleep(std::time::Duration::from_millis(COMPACT_BOUNCE_PAUSE_MS));
+                } else {
+                    ctx.bounced.set(bounced);
+                }
                 return Ok(false);
             }
 
