@@ -716,6 +716,29 @@ async fn a_handler_without_listed_roles_meets_resource_policy_denials() {
     let out = store_call(&lambda, "writer-fn", "DeleteResourcePolicy", serde_json::json!({"ResourceArn": arn})).await;
     assert_eq!(out["error"]["type"], "AccessDeniedException", "{out}");
     admin.delete_resource_policy().resource_arn(arn).send().await.unwrap();
+
+    // A trace shows the item only to whom its table's policy does not deny
+    // GetItem, an administrator included.
+    let addr = ep.trim_start_matches("http://").to_string();
+    let query = "table=guarded&key=%7B%22pk%22%3A%7B%22S%22%3A%22x%22%7D%7D";
+    let trace = || async {
+        let base: Vec<(&str, &[u8])> = vec![("host", addr.as_bytes())];
+        let req = sigv4::Request { method: "GET", path: "/tidepool/trace", query: Some(query), headers: &base };
+        let headers = sigv4::sign(&alice(), "us-east-1", "tidepool", &req, b"", SystemTime::now());
+        let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        common::http::send(&addr, "GET", &format!("/tidepool/trace?{query}"), &h, b"").await
+    };
+    let a = trace().await;
+    assert_eq!(a.status, 200, "{:?}", a.json());
+    assert_eq!(a.json()["Item"]["pk"]["S"], "x");
+    let doc = format!(
+        r#"{{"Statement":[{{"Effect":"Deny","Principal":"*","Action":"dynamodb:GetItem","Resource":"{arn}"}}]}}"#
+    );
+    admin.put_resource_policy().resource_arn(arn).policy(doc).send().await.unwrap();
+    let a = trace().await;
+    assert_eq!(a.status, 403, "{:?}", a.json());
+    assert_eq!(a.header("x-amzn-errortype"), Some("AccessDeniedException"));
+    assert!(a.json()["message"].as_str().unwrap().ends_with("with an explicit deny in a resource-based policy"));
     server.stop().await.unwrap();
 }
 

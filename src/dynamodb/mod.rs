@@ -16,7 +16,7 @@ mod layer;
 mod legacy;
 mod partiql;
 mod pitr;
-mod policy;
+pub(crate) mod policy;
 mod read;
 pub(crate) mod request;
 pub mod sizes;

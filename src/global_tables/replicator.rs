@@ -57,6 +57,7 @@ pub async fn run(app: Weak<App>) {
             collected_at = tokio::time::Instant::now();
             let store = a.store.clone();
             collector = Some(tokio::task::spawn_blocking(move || {
+                let _hold = store.hold();
                 let before = tidepool_store::replication::now_stamp_ms()
                     .saturating_sub(tidepool_store::replication::TOMBSTONE_RETENTION_MS);
                 match store.collect_tombstones(before) {

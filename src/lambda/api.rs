@@ -214,6 +214,7 @@ impl From<&crate::dynamodb::error::ApiError> for Failure {
     fn from(e: &crate::dynamodb::error::ApiError) -> Self {
         let kind = match e.kind.rsplit('#').next() {
             Some("ResourceNotFoundException") => "ResourceNotFoundException",
+            Some("AccessDeniedException") => "AccessDeniedException",
             // Any other mistake of the client's (a malformed key, say).
             _ if e.status.is_client_error() => "InvalidParameterValueException",
             _ => "ServiceException",
@@ -275,6 +276,7 @@ fn status_of(kind: &str) -> StatusCode {
     match kind {
         "ResourceNotFoundException" | "UnknownOperationException" => StatusCode::NOT_FOUND,
         "ResourceConflictException" => StatusCode::CONFLICT,
+        "AccessDeniedException" => StatusCode::FORBIDDEN,
         "TooManyRequestsException" => StatusCode::TOO_MANY_REQUESTS,
         "RequestTooLargeException" | "RequestEntityTooLargeException" => StatusCode::PAYLOAD_TOO_LARGE,
         "UnsupportedMediaTypeException" => StatusCode::UNSUPPORTED_MEDIA_TYPE,

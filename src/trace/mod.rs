@@ -173,11 +173,25 @@ struct Invocation {
     more_writes: usize,
 }
 
-/// The trace of the item with key `key` in table `table`, as `caller` (a
-/// principal with policies, when authentication is on) may see it: the
-/// writes shown are those to tables it may read (GetItem).
+/// The trace of the item with key `key` in table `table`, as `caller` (when
+/// authentication is on: a principal with policies, or any once some table
+/// has a resource-based policy) may see it: the item and its record only
+/// if the table's and its stream's resource-based policies do not deny it
+/// GetItem and GetRecords (its own policies were checked with the request),
+/// and the writes to tables it may read (GetItem).
 pub fn trace(app: &App, table: &str, key: &Json, caller: Option<&crate::iam::Principal>) -> Result<Json, ApiError> {
     let key_item = crate::dynamodb::attr::item_from_json(key)?;
+    // A check with the resource-based policy that governs its resource.
+    let check = |action: &str, arn: String| {
+        let mut check = crate::iam::Check::new(action, arn);
+        check.resource_policy = crate::dynamodb::policy::governing(app, &check.resource);
+        check
+    };
+    let denied =
+        |d: crate::iam::Denial| ApiError::new(axum::http::StatusCode::FORBIDDEN, "AccessDeniedException", d.message);
+    if let Some(p) = caller {
+        p.authorize(vec![check("dynamodb:GetItem", app.table_arn(table))], &app.region).map_err(denied)?;
+    }
     let handle = app.store.table(table).map_err(|_| {
         ApiError::new(
             axum::http::StatusCode::BAD_REQUEST,
@@ -196,6 +210,9 @@ pub fn trace(app: &App, table: &str, key: &Json, caller: Option<&crate::iam::Pri
     });
     let Some((meta, shard, record)) = found else { return Ok(out) };
     let stream_arn = app.stream_arn(&meta.table, &meta.label);
+    if let Some(p) = caller {
+        p.authorize(vec![check("dynamodb:GetRecords", stream_arn.clone())], &app.region).map_err(denied)?;
+    }
     out["StreamArn"] = json!(stream_arn);
     out["ShardId"] = json!(shard);
     out["Record"] = record.to_json(meta.view_type, &app.region, false);
@@ -214,8 +231,7 @@ pub fn trace(app: &App, table: &str, key: &Json, caller: Option<&crate::iam::Pri
             if let Some(p) = caller {
                 let before = writes.len();
                 writes.retain(|w| {
-                    let check = crate::iam::Check::new("dynamodb:GetItem", app.table_arn(&w.table_name));
-                    p.authorize(vec![check], &app.region).is_ok()
+                    p.authorize(vec![check("dynamodb:GetItem", app.table_arn(&w.table_name))], &app.region).is_ok()
                 });
                 more_writes += before - writes.len();
             }
@@ -244,8 +260,9 @@ pub async fn serve(
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     let q = crate::lambda::api::query(&uri);
-    // Only a caller with policies is limited (an administrator sees all).
-    let caller = caller.map(|c| c.0.principal).filter(|p| p.policies.is_some());
+    // Only a caller with policies is limited, and an administrator by a
+    // resource-based policy's explicit deny.
+    let caller = caller.map(|c| c.0.principal).filter(|p| p.policies.is_some() || app.store.any_resource_policy());
     let result = tokio::task::spawn_blocking(move || {
         let (Some(table), Some(key)) = (q.get("table"), q.get("key")) else {
             return Err(ApiError::validation("The query parameters table and key are required"));

@@ -15,7 +15,8 @@
 //! What stays in the clear, and why: the keys. fjall orders, looks up and
 //! range-scans by key bytes, so a table's key attribute values (and an
 //! index's key attributes, a TTL entry's expiry time, a stream record's
-//! sequence number, a history entry's time) are readable in the files;
+//! sequence number, a history entry's time, a global table's tombstone's
+//! time) are readable in the files;
 //! values are not. The `meta` keyspace (table names and definitions, item
 //! counts, stream and backup records, the shard iterators' signing secret)
 //! and function code are not encrypted either.

@@ -176,7 +176,9 @@ impl Store {
     /// Removes the tombstones stamped before `before_ms` (epoch ms) of every
     /// table, and the index of those that no longer are (the item was
     /// written again). Run every so often with now less
-    /// [`TOMBSTONE_RETENTION_MS`]; returns how many tombstones went.
+    /// [`TOMBSTONE_RETENTION_MS`], by a background job holding the store
+    /// ([`Store::hold`]): it stops between batches once the store closes.
+    /// Returns how many tombstones went.
     pub fn collect_tombstones(&self, before_ms: u64) -> Result<usize> {
         let Some(sys) = self.inner().sys.get() else { return Ok(0) };
         // The end of the index: the prefix with its last byte one past.
@@ -184,10 +186,14 @@ impl Store {
         let mut from = TOMBSTONE_PREFIX.to_vec();
         let mut collected = 0;
         loop {
+            if self.closing() {
+                return Ok(collected);
+            }
+            self.check_writable()?;
             // A batch at a time under the write lock: a write to one of
             // these items in between would otherwise have its new stamp
             // removed.
-            let _guard = crate::db::lock_pub(&self.inner().write);
+            let guard = crate::db::lock_pub(&self.inner().write);
             let mut batch = self.inner().db.batch();
             let mut next = None;
             for kv in sys.range(from.clone()..end.clone()) {
@@ -217,7 +223,10 @@ impl Store {
                     break;
                 }
             }
-            batch.commit()?;
+            let committed = batch.commit();
+            drop(guard);
+            self.poison_on_err(committed)?;
+            self.seal_full_memtables();
             match next {
                 Some(n) => from = n,
                 None => return Ok(collected),
@@ -478,11 +487,21 @@ mod tests {
         store.write_many(vec![op], false).expect("delete");
         let (a_stamp, a_deleted) = store.read_stamp(t.def.id, &key_of("a")).expect("stamp").expect("a stamp");
         assert!(a_deleted);
-        assert_eq!(store.sys_scan(TOMBSTONE_PREFIX).expect("scan").len(), 4);
+        // A second table, made later (its entries sort after glob's), with
+        // more old tombstones than one batch of a collection takes.
+        let mut input = CreateTableInput::for_test("glob2", "pk", AttrType::S);
+        input.stream = Some(StreamViewType::NewAndOldImages);
+        store.create_table(input).expect("create");
+        let other = ReplicaDef { region: "eu-west-1".into(), status: "ACTIVE".into(), created_ms: 0, legacy: false };
+        store.set_replicas("glob2", vec![other]).expect("replicas");
+        let many: Vec<_> = (0..1500).map(|i| del(&format!("k{i}"), 100 + i)).collect();
+        assert_eq!(store.apply_replicated("glob2", many).expect("apply").applied, 1500);
+        assert_eq!(store.sys_scan(TOMBSTONE_PREFIX).expect("scan").len(), 1504);
 
-        // Before 3000: only b's tombstone goes; c's index entry goes too,
-        // its live stamp stays.
-        assert_eq!(store.collect_tombstones(3000).expect("collect"), 1);
+        // Before 3000: b's tombstone goes (glob's newer ones stay, and the
+        // collection goes on to glob2's, all of which go); c's index entry
+        // goes too, its live stamp stays.
+        assert_eq!(store.collect_tombstones(3000).expect("collect"), 1 + 1500);
         assert_eq!(store.read_stamp(t.def.id, &key_of("b")).expect("stamp"), None);
         assert_eq!(store.read_stamp(t.def.id, &key_of("c")).expect("stamp"), Some((stamp(2500), false)));
         assert_eq!(store.read_stamp(t.def.id, &key_of("d")).expect("stamp"), Some((stamp(5000), true)));
