@@ -711,14 +711,8 @@ async fn a_handler_without_listed_roles_meets_resource_policy_denials() {
     );
     let out = store_call(&lambda, "writer-fn", "GetItem", get).await;
     assert_eq!(out["ok"]["Item"]["pk"]["S"], "x", "{out}");
-    // A role's session is not the account's root: it may not remove the
-    // policy that denies it; the administrator may.
-    let out = store_call(&lambda, "writer-fn", "DeleteResourcePolicy", serde_json::json!({"ResourceArn": arn})).await;
-    assert_eq!(out["error"]["type"], "AccessDeniedException", "{out}");
-    admin.delete_resource_policy().resource_arn(arn).send().await.unwrap();
-
     // A trace shows the item only to whom its table's policy does not deny
-    // GetItem, an administrator included.
+    // GetItem, an administrator included: this policy denies PutItem.
     let addr = ep.trim_start_matches("http://").to_string();
     let query = "table=guarded&key=%7B%22pk%22%3A%7B%22S%22%3A%22x%22%7D%7D";
     let trace = || async {
@@ -731,6 +725,12 @@ async fn a_handler_without_listed_roles_meets_resource_policy_denials() {
     let a = trace().await;
     assert_eq!(a.status, 200, "{:?}", a.json());
     assert_eq!(a.json()["Item"]["pk"]["S"], "x");
+    // A role's session is not the account's root: it may not remove the
+    // policy that denies it; the administrator may.
+    let out = store_call(&lambda, "writer-fn", "DeleteResourcePolicy", serde_json::json!({"ResourceArn": arn})).await;
+    assert_eq!(out["error"]["type"], "AccessDeniedException", "{out}");
+    admin.delete_resource_policy().resource_arn(arn).send().await.unwrap();
+
     let doc = format!(
         r#"{{"Statement":[{{"Effect":"Deny","Principal":"*","Action":"dynamodb:GetItem","Resource":"{arn}"}}]}}"#
     );

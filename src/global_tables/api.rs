@@ -675,22 +675,16 @@ async fn apply(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
             changes.push(ReplicatedChange { keys, item, stamp });
         }
         let fill = req.get("Fill").and_then(Json::as_bool).unwrap_or(false);
-        // A change older than a tombstone is kept (a region that was down
-        // past its stream's retention) may be one a collected tombstone
-        // would have refused: it is dropped as superseded. A fill is an
-        // item's current version, whatever its age.
-        let mut stale = 0;
-        if !fill {
-            let horizon = now_ms().saturating_sub(tidepool_store::replication::TOMBSTONE_RETENTION_MS);
-            let before = changes.len();
-            changes.retain(|c| c.stamp.ms >= horizon);
-            stale = before - changes.len();
-        }
         let stamps: Vec<Stamp> = if fill { Vec::new() } else { changes.iter().map(|c| c.stamp).collect() };
         let a = app.clone();
         let t = table.clone();
-        let mut applied = blocking(move || Ok(a.store.apply_replicated(&t, changes)?)).await?;
-        applied.superseded += stale;
+        // A fill is each item's current version, whatever its age; other
+        // changes older than a tombstone is kept are superseded when the
+        // item has no stamp here (`apply_replicated`).
+        let applied = blocking(move || {
+            Ok(if fill { a.store.apply_fill(&t, changes)? } else { a.store.apply_replicated(&t, changes)? })
+        })
+        .await?;
         let regions: Vec<String> = app
             .store
             .table(&table)

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value as Json, json};
-use tidepool_store::replication::{ReplicatedChange, Stamp, now_stamp_ms};
+use tidepool_store::replication::{ReplicatedChange, Stamp};
 
 use super::api::TABLE_PATH;
 use crate::dynamodb::App;
@@ -250,11 +250,11 @@ pub fn before_consistent_read(app: &App, raw: &Map<String, Json>) -> ApiResult<(
         let answer: Json = serde_json::from_slice(&body).unwrap_or(Json::Null);
         let (Some(ms), Some(node)) = (answer["Ms"].as_u64(), answer["Node"].as_u64()) else { return Ok(()) };
         let theirs = Stamp { ms, node: node as u32 };
-        // Only a newer version is applied (a write, under the write lock),
-        // and none older than a tombstone is kept here: a region that
-        // missed a delete for that long must not bring the item back.
-        let horizon = now_stamp_ms().saturating_sub(tidepool_store::replication::TOMBSTONE_RETENTION_MS);
-        if theirs.ms < horizon || app.store.item_with_stamp(name, &keys)?.1.is_some_and(|(mine, _)| mine >= theirs) {
+        // Only a newer version is applied (a write, under the write lock;
+        // `apply_replicated` also refuses one older than a tombstone is
+        // kept for an item with no stamp here: a region that missed a
+        // delete for that long must not bring the item back).
+        if app.store.item_with_stamp(name, &keys)?.1.is_some_and(|(mine, _)| mine >= theirs) {
             return Ok(());
         }
         let item = match answer.get("Item").filter(|i| !i.is_null()) {

@@ -238,7 +238,25 @@ impl Store {
     /// stamp is newer than the item's, in one atomic commit. Their stream
     /// records are marked as replicated. Conditions, transactions and
     /// capacity are the origin's business: none is checked here.
+    ///
+    /// A change to an item with no stamp here that is older than a
+    /// tombstone is kept ([`TOMBSTONE_RETENTION_MS`]) is superseded too: the
+    /// item's tombstone may have been collected (a region down for longer
+    /// than its stream keeps records sends such changes when it returns).
+    /// Checked under the write lock, so no collection runs in between.
     pub fn apply_replicated(&self, table: &str, changes: Vec<ReplicatedChange>) -> Result<Applied> {
+        self.apply_replicated_since(table, changes, now_ms().saturating_sub(TOMBSTONE_RETENTION_MS))
+    }
+
+    /// [`Store::apply_replicated`] for a new replica's fill: each item's
+    /// current version, whatever its age.
+    pub fn apply_fill(&self, table: &str, changes: Vec<ReplicatedChange>) -> Result<Applied> {
+        self.apply_replicated_since(table, changes, 0)
+    }
+
+    /// Applies `changes`; one to an item without a stamp here stamped
+    /// before `horizon_ms` is superseded.
+    fn apply_replicated_since(&self, table: &str, changes: Vec<ReplicatedChange>, horizon_ms: u64) -> Result<Applied> {
         let mut applied = Applied::default();
         self.atomically(Vec::new(), |unit| {
             // Read under the write lock: the definition the commit uses.
@@ -254,7 +272,7 @@ impl Store {
                     Some(s) => Some(*s),
                     None => self.read_stamp(handle.def.id, &key)?.map(|(s, _)| s),
                 };
-                if current.is_some_and(|s| s >= c.stamp) {
+                if current.map_or(c.stamp.ms < horizon_ms, |s| s >= c.stamp) {
                     applied.superseded += 1;
                     continue;
                 }
@@ -478,9 +496,9 @@ mod tests {
         let del = |pk: &str, ms| ReplicatedChange { keys: keys(pk), item: None, stamp: stamp(ms) };
         // b deleted at 1000; c deleted at 2000 and written again at 2500; d
         // deleted at 5000.
-        store.apply_replicated("glob", vec![del("b", 1000), del("c", 2000), del("d", 5000)]).expect("apply");
+        store.apply_replicated_since("glob", vec![del("b", 1000), del("c", 2000), del("d", 5000)], 0).expect("apply");
         let back = ReplicatedChange { keys: keys("c"), item: Some(item("c", "back")), stamp: stamp(2500) };
-        store.apply_replicated("glob", vec![back]).expect("apply");
+        store.apply_replicated_since("glob", vec![back], 0).expect("apply");
         // a written and deleted here, now.
         put(&store, item("a", "x"));
         let op = WriteOp { table: "glob".into(), key: keys("a"), decide: Box::new(|_| Ok(Decision::Delete)) };
@@ -495,7 +513,7 @@ mod tests {
         let other = ReplicaDef { region: "eu-west-1".into(), status: "ACTIVE".into(), created_ms: 0, legacy: false };
         store.set_replicas("glob2", vec![other]).expect("replicas");
         let many: Vec<_> = (0..1500).map(|i| del(&format!("k{i}"), 100 + i)).collect();
-        assert_eq!(store.apply_replicated("glob2", many).expect("apply").applied, 1500);
+        assert_eq!(store.apply_replicated_since("glob2", many, 0).expect("apply").applied, 1500);
         assert_eq!(store.sys_scan(TOMBSTONE_PREFIX).expect("scan").len(), 1504);
 
         // Before 3000: b's tombstone goes (glob's newer ones stay, and the
@@ -509,15 +527,26 @@ mod tests {
         // A kept tombstone still wins over an older write; a collected one
         // no longer stands in the way.
         let late_d = ReplicatedChange { keys: keys("d"), item: Some(item("d", "late")), stamp: stamp(4000) };
-        assert_eq!(store.apply_replicated("glob", vec![late_d]).expect("apply").superseded, 1);
+        assert_eq!(store.apply_replicated_since("glob", vec![late_d], 0).expect("apply").superseded, 1);
         let late_b = ReplicatedChange { keys: keys("b"), item: Some(item("b", "late")), stamp: stamp(900) };
-        assert_eq!(store.apply_replicated("glob", vec![late_b]).expect("apply").applied, 1);
+        assert_eq!(store.apply_replicated_since("glob", vec![late_b], 0).expect("apply").applied, 1);
 
         // Past everything: d's and a's go, and the index is empty.
         assert_eq!(store.collect_tombstones(a_stamp.ms + 1).expect("collect"), 2);
         assert_eq!(store.read_stamp(t.def.id, &key_of("a")).expect("stamp"), None);
         assert!(store.sys_scan(TOMBSTONE_PREFIX).expect("scan").is_empty());
         assert_eq!(store.collect_tombstones(u64::MAX).expect("collect"), 0);
+
+        // Past the horizon a change to an item with no stamp here is
+        // superseded (its tombstone may be gone); one to an item with a
+        // stamp is compared with it as ever.
+        let old_a = ReplicatedChange { keys: keys("a"), item: Some(item("a", "old")), stamp: stamp(6000) };
+        assert_eq!(store.apply_replicated_since("glob", vec![old_a], 10_000).expect("apply").superseded, 1);
+        let newer_c = ReplicatedChange { keys: keys("c"), item: Some(item("c", "newer")), stamp: stamp(6000) };
+        assert_eq!(store.apply_replicated_since("glob", vec![newer_c], 10_000).expect("apply").applied, 1);
+        // A fill is an item's current version, whatever its age.
+        let fill_a = ReplicatedChange { keys: keys("a"), item: Some(item("a", "fill")), stamp: stamp(6000) };
+        assert_eq!(store.apply_fill("glob", vec![fill_a]).expect("fill").applied, 1);
     }
 
     #[test]
@@ -531,14 +560,14 @@ mod tests {
         // Older than the local write: dropped; newer: applied.
         let older =
             ReplicatedChange { keys: keys("a"), item: Some(item("a", "old")), stamp: Stamp { ms: 1, node: eu } };
-        assert_eq!(store.apply_replicated("glob", vec![older.clone()]).expect("apply").superseded, 1);
+        assert_eq!(store.apply_replicated_since("glob", vec![older.clone()], 0).expect("apply").superseded, 1);
         assert_eq!(v(&store), Some(Value::S("local".into())));
         let newer = Stamp { ms: local.ms + 10, node: eu };
         let change = ReplicatedChange { keys: keys("a"), item: Some(item("a", "remote")), stamp: newer };
-        assert_eq!(store.apply_replicated("glob", vec![change.clone()]).expect("apply").applied, 1);
+        assert_eq!(store.apply_replicated_since("glob", vec![change.clone()], 0).expect("apply").applied, 1);
         assert_eq!(v(&store), Some(Value::S("remote".into())));
         // Applying it again changes nothing (a redelivery).
-        assert_eq!(store.apply_replicated("glob", vec![change]).expect("apply").superseded, 1);
+        assert_eq!(store.apply_replicated_since("glob", vec![change], 0).expect("apply").superseded, 1);
         let last = records(&store).pop().expect("a record");
         assert_eq!(last.origin.replicated, Some(newer));
         let json = last.to_json(StreamViewType::NewAndOldImages, "us-east-1", false);
@@ -553,13 +582,13 @@ mod tests {
         // older put loses to; a newer one wins.
         let gone = Stamp { ms: u64::MAX / 4, node: eu };
         let del = ReplicatedChange { keys: keys("b"), item: None, stamp: gone };
-        assert_eq!(store.apply_replicated("glob", vec![del]).expect("apply").applied, 1);
+        assert_eq!(store.apply_replicated_since("glob", vec![del], 0).expect("apply").applied, 1);
         let t = store.table("glob").expect("table");
         let id = t.def.id;
         let key = item_key(&t.def.key_schema, &keys("b"));
         assert_eq!(store.read_stamp(id, &key).expect("stamp"), Some((gone, true)));
         let late = ReplicatedChange { keys: keys("b"), item: Some(item("b", "x")), stamp: Stamp { ms: 5, node: eu } };
-        assert_eq!(store.apply_replicated("glob", vec![late]).expect("apply").superseded, 1);
+        assert_eq!(store.apply_replicated_since("glob", vec![late], 0).expect("apply").superseded, 1);
         assert_eq!(store.get_item(&t, &keys("b")).expect("get"), None);
 
         // The same time from two regions: the greater node wins everywhere.
@@ -567,7 +596,7 @@ mod tests {
             if eu < region_node("us-east-1") { (eu, region_node("us-east-1")) } else { (region_node("us-east-1"), eu) };
         let at = u64::MAX / 2;
         let c = |n, v| ReplicatedChange { keys: keys("c"), item: Some(item("c", v)), stamp: Stamp { ms: at, node: n } };
-        store.apply_replicated("glob", vec![c(hi, "hi"), c(lo, "lo")]).expect("apply");
+        store.apply_replicated_since("glob", vec![c(hi, "hi"), c(lo, "lo")], 0).expect("apply");
         let got = store.get_item(&t, &keys("c")).expect("get").and_then(|i| i.get("v").cloned());
         assert_eq!(got, Some(Value::S("hi".into())));
 
@@ -575,15 +604,17 @@ mod tests {
         // the later stamp is the one kept, whatever the order in the batch.
         let st = |ms| Stamp { ms, node: eu };
         let ch = |k: &str, it: Option<Item>, ms| ReplicatedChange { keys: keys(k), item: it, stamp: st(ms) };
-        store.apply_replicated("glob", vec![ch("d", Some(item("d", "x")), 10)]).expect("apply");
-        store.apply_replicated("glob", vec![ch("d", None, 11), ch("d", None, 13)]).expect("apply");
+        store.apply_replicated_since("glob", vec![ch("d", Some(item("d", "x")), 10)], 0).expect("apply");
+        store.apply_replicated_since("glob", vec![ch("d", None, 11), ch("d", None, 13)], 0).expect("apply");
         let kd = item_key(&t.def.key_schema, &keys("d"));
         assert_eq!(store.read_stamp(id, &kd).expect("stamp"), Some((st(13), true)));
         // A tombstone then a put of the same item: the put's stamp.
-        store.apply_replicated("glob", vec![ch("e", None, 20), ch("e", Some(item("e", "y")), 21)]).expect("apply");
+        store
+            .apply_replicated_since("glob", vec![ch("e", None, 20), ch("e", Some(item("e", "y")), 21)], 0)
+            .expect("apply");
         let ke = item_key(&t.def.key_schema, &keys("e"));
         assert_eq!(store.read_stamp(id, &ke).expect("stamp"), Some((st(21), false)));
-        store.apply_replicated("glob", vec![ch("d", Some(item("d", "late")), 12)]).expect("apply");
+        store.apply_replicated_since("glob", vec![ch("d", Some(item("d", "late")), 12)], 0).expect("apply");
         assert_eq!(store.get_item(&t, &keys("d")).expect("get"), None, "older than the second delete");
 
         // The snapshot a new replica is filled from carries the stamps.
