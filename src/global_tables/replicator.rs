@@ -58,9 +58,7 @@ pub async fn run(app: Weak<App>) {
             let store = a.store.clone();
             collector = Some(tokio::task::spawn_blocking(move || {
                 let _hold = store.hold();
-                let before = tidepool_store::replication::now_stamp_ms()
-                    .saturating_sub(tidepool_store::replication::TOMBSTONE_RETENTION_MS);
-                match store.collect_tombstones(before) {
+                match store.collect_tombstones(tidepool_store::replication::tombstone_horizon()) {
                     Ok(0) => {}
                     Ok(n) => tracing::debug!(tombstones = n, "collected global tables' tombstones"),
                     Err(e) => tracing::warn!(error = %e, "collect global tables' tombstones"),

@@ -76,6 +76,13 @@ const TOMBSTONE_PREFIX: &[u8] = b"rept/";
 /// can still arrive, so none needs the tombstone to lose.
 pub const TOMBSTONE_RETENTION_MS: u64 = 25 * 3600 * 1000;
 
+/// The stamp time before which a tombstone may be gone: the cutoff of
+/// [`Store::collect_tombstones`], and the age past which
+/// [`Store::apply_replicated`] supersedes a change to an item with no stamp.
+pub fn tombstone_horizon() -> u64 {
+    now_ms().saturating_sub(TOMBSTONE_RETENTION_MS)
+}
+
 /// Stamps removed per batch when a table goes.
 const COLLECT_BATCH: usize = 10_000;
 
@@ -175,10 +182,9 @@ impl Store {
 
     /// Removes the tombstones stamped before `before_ms` (epoch ms) of every
     /// table, and the index of those that no longer are (the item was
-    /// written again). Run every so often with now less
-    /// [`TOMBSTONE_RETENTION_MS`], by a background job holding the store
-    /// ([`Store::hold`]): it stops between batches once the store closes.
-    /// Returns how many tombstones went.
+    /// written again). Run every so often with [`tombstone_horizon`], by a
+    /// background job holding the store ([`Store::hold`]): it stops between
+    /// batches once the store closes. Returns how many tombstones went.
     pub fn collect_tombstones(&self, before_ms: u64) -> Result<usize> {
         let Some(sys) = self.inner().sys.get() else { return Ok(0) };
         // The end of the index: the prefix with its last byte one past.
@@ -245,7 +251,7 @@ impl Store {
     /// than its stream keeps records sends such changes when it returns).
     /// Checked under the write lock, so no collection runs in between.
     pub fn apply_replicated(&self, table: &str, changes: Vec<ReplicatedChange>) -> Result<Applied> {
-        self.apply_replicated_since(table, changes, now_ms().saturating_sub(TOMBSTONE_RETENTION_MS))
+        self.apply_replicated_since(table, changes, tombstone_horizon())
     }
 
     /// [`Store::apply_replicated`] for a new replica's fill: each item's
