@@ -297,12 +297,87 @@ fn route(
     })
 }
 
+/// The engine a worker's handlers call (`tidepool workers --source`): the
+/// one its mappings read, not this server's store.
+fn source_engine(app: &Weak<App>) -> Option<Arc<tidepool_runtime::endpoint::Endpoint>> {
+    app.upgrade()?.lambda.get()?.stream_source.clone()
+}
+
+/// Runs a guest's DynamoDB call on the source engine, on the server's
+/// runtime (where the connection lives), waiting on this invocation's
+/// thread: DynamoDB's status and body as the engine answered them.
+fn call_source(
+    endpoint: Arc<tidepool_runtime::endpoint::Endpoint>,
+    handle: &Option<tokio::runtime::Handle>,
+    operation: &str,
+    request_json: &str,
+) -> WireResponse {
+    let unreachable = |message: String| {
+        let e = ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", message);
+        WireResponse { status: e.status.as_u16(), body: e.body() }
+    };
+    let Some(handle) = handle else { return unreachable("the server is stopping".into()) };
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let (op, body) = (operation.to_string(), request_json.as_bytes().to_vec());
+    let _task = AbortOnDrop(handle.spawn(async move {
+        let _ = tx.send(endpoint.call_raw(tidepool_runtime::endpoint::Service::DynamoDb, &op, body).await);
+    }));
+    // The call times out on its own; this wait is a second bound.
+    let wait = tidepool_runtime::endpoint::ENDPOINT_TIMEOUT + std::time::Duration::from_secs(1);
+    match rx.recv_timeout(wait) {
+        Ok(Ok((status, body))) => WireResponse { status, body: String::from_utf8_lossy(&body).into_owned() },
+        Ok(Err(e)) => unreachable(format!("the source engine did not answer: {e}")),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            unreachable(format!("the source engine did not answer within {wait:?}"))
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => unreachable("the server is stopping".into()),
+    }
+}
+
+/// A forwarded call is authorized here first, as the handler's execution
+/// role, as a call to this server's store would be.
+fn authorize_forwarded(
+    app: &Weak<App>,
+    operation: &str,
+    request_json: &str,
+    origin: &InvocationOrigin,
+) -> Result<(), ApiError> {
+    let app = app.upgrade().ok_or_else(stopping)?;
+    let json: Json = serde_json::from_str(request_json)
+        .map_err(|e| ApiError::serialization(format!("Malformed request body: {e}")))?;
+    let Json::Object(map) = &json else {
+        return Err(ApiError::serialization("Request body must be a JSON object"));
+    };
+    authorize_role(&app, operation, map, origin)
+}
+
+/// A wire answer as the `store` import's result.
+fn from_wire(w: WireResponse) -> Result<String, StoreCallError> {
+    if (200..300).contains(&w.status) {
+        return Ok(w.body);
+    }
+    let json: Json = serde_json::from_str(&w.body).unwrap_or(Json::Null);
+    let kind = json.get("__type").and_then(Json::as_str).unwrap_or("InternalServerError");
+    let message = json.get("message").or_else(|| json.get("Message")).and_then(Json::as_str).unwrap_or_default();
+    Err(StoreCallError::new(kind.rsplit('#').next().unwrap_or(kind), message))
+}
+
 impl StoreBridge for ServerBridge {
     fn call(&self, operation: &str, request_json: &str, origin: &InvocationOrigin) -> Result<String, StoreCallError> {
+        if let Some(endpoint) = source_engine(&self.app) {
+            authorize_forwarded(&self.app, operation, request_json, origin).map_err(call_error)?;
+            return from_wire(call_source(endpoint, &self.handle, operation, request_json));
+        }
         run(&self.app, operation, request_json, origin).map_err(call_error)
     }
 
     fn call_wire(&self, operation: &str, request_json: &str, origin: &InvocationOrigin) -> WireResponse {
+        if let Some(endpoint) = source_engine(&self.app) {
+            if let Err(e) = authorize_forwarded(&self.app, operation, request_json, origin) {
+                return wire(Err(e));
+            }
+            return call_source(endpoint, &self.handle, operation, request_json);
+        }
         wire(run(&self.app, operation, request_json, origin))
     }
 

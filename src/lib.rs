@@ -80,6 +80,9 @@ pub struct ServerConfig {
     /// Peer regions' endpoints for global tables (`--peers`): region name
     /// to `http://host:port`.
     pub peers: std::collections::BTreeMap<String, String>,
+    /// Another engine whose streams the mappings read (`--source`,
+    /// `tidepool workers`): `http://host:port`. `None`: this server's own.
+    pub stream_source: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -103,6 +106,7 @@ impl Default for ServerConfig {
             capacity: capacity::Mode::Report,
             prices: None,
             peers: Default::default(),
+            stream_source: None,
         }
     }
 }
@@ -251,6 +255,12 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
             .await
             .context("join the function loader")??;
     lambda.https = config.tls.is_some();
+    if let Some(url) = &config.stream_source {
+        let endpoint = tidepool_runtime::endpoint::Endpoint::new(url, &config.region)
+            .map_err(|e| anyhow::anyhow!("--source: {e}"))?;
+        tracing::info!(source = %url, "event source mappings read their streams from another engine");
+        lambda.stream_source = Some(Arc::new(endpoint));
+    }
     // Set once, here: `set` cannot fail.
     let _ = app.lambda.set(lambda);
     if let Some(l) = app.lambda.get() {

@@ -75,7 +75,10 @@ enum ScheduleCommand {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the DynamoDB API.
+    /// Serve the DynamoDB API. `tidepool workers --source URL` runs the
+    /// same server as a trigger worker: its mappings read another engine's
+    /// streams.
+    #[command(visible_alias = "workers")]
     Serve {
         /// Port to listen on (DynamoDB Local's default).
         #[arg(long, default_value_t = 8000, env = "TIDEPOOL_PORT")]
@@ -187,6 +190,14 @@ enum Command {
         /// us-east-1 table; README, "What will this cost?").
         #[arg(long, env = "TIDEPOOL_PRICES")]
         prices: Option<PathBuf>,
+        /// Read every event source mapping's stream from this engine's
+        /// DynamoDB Streams API (`http://host:port`: another Tidepool,
+        /// DynamoDB Local, moto…) instead of this server's own streams:
+        /// `tidepool workers --source URL` (README, "Running triggers on
+        /// another engine"). Requests are signed for `--region` with the
+        /// environment's AWS credentials.
+        #[arg(long, visible_alias = "stream-source", env = "TIDEPOOL_SOURCE")]
+        source: Option<String>,
     },
     /// Apply a manifest (tables, functions, mappings) to a running server;
     /// code files are read here and uploaded.
@@ -598,6 +609,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             encryption_key,
             capacity,
             prices,
+            source,
         } => {
             // Only the server logs: the client commands print their answers.
             init_server_log();
@@ -654,6 +666,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 None => None,
             };
             let config = ServerConfig {
+                stream_source: source,
                 prices,
                 capacity,
                 encryption,

@@ -313,21 +313,7 @@ async fn a_trigger_in_a_replica_region_sees_replicated_writes() {
     // The trigger lives in eu-west-1 only, on its replica's stream.
     table(&ce, "Leaderboard", "game", None).await;
     let lambda = common::lambda_client(&eu.endpoint());
-    lambda
-        .create_function()
-        .function_name("leaderboard")
-        .runtime(aws_sdk_lambda::types::Runtime::from("wasm32-wasip2"))
-        .role("arn:aws:iam::000000000000:role/tidepool")
-        .code(
-            aws_sdk_lambda::types::FunctionCode::builder()
-                .zip_file(aws_sdk_lambda::primitives::Blob::new(tidepool_runtime::examples::example_bytes(
-                    "leaderboard",
-                )))
-                .build(),
-        )
-        .send()
-        .await
-        .expect("create the function");
+    common::create_example_function(&lambda, "leaderboard").await;
     let arn = ce.describe_table().table_name("Scores").send().await.unwrap().table.unwrap().latest_stream_arn.unwrap();
     lambda
         .create_event_source_mapping()

@@ -25,6 +25,7 @@ mod bridge;
 mod code;
 mod config;
 pub mod cron;
+pub mod endpoint;
 mod error;
 pub mod esm;
 pub mod examples;

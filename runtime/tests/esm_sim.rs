@@ -16,10 +16,11 @@ use serde_json::{Value as Json, json};
 use tidepool_runtime::DeferredCall;
 use tidepool_runtime::esm::{
     Commit, FailureRecord, InvokeError, InvokeOutcome, LedgerState, MappingConfig, MappingCore, MappingMetrics,
-    MappingParams, ReadError, RecordSource, STREAM_RETENTION_MS, Settings, ShardCheckpoint, ShardInfo, StreamLayout,
+    MappingParams, ReadError, RecordSource, STREAM_RETENTION_MS, Seq, Settings, ShardCheckpoint, ShardInfo, SourcePage,
+    StreamLayout, format_seq,
 };
 use tidepool_store::Origin;
-use tidepool_store::stream::{EventName, RecordPage, StreamRecord, format_seq};
+use tidepool_store::stream::{EventName, RecordPage, StreamRecord};
 use tidepool_store::table::StreamViewType;
 use tidepool_store::value::{Item, Number, Value};
 
@@ -138,33 +139,35 @@ impl SimStream {
 fn open_shard(st: &mut StreamState, slot: u32, parent: Option<String>) {
     let num = st.next_shard;
     st.next_shard += 1;
-    let info = ShardInfo { id: format!("shardId-{num:04}"), parent, start_seq: st.next_seq, closed: false };
+    let info = ShardInfo { id: format!("shardId-{num:04}"), parent, start_seq: st.next_seq.into(), closed: false };
     st.shards.push(SimShard { info, slot, records: Vec::new() });
 }
 
 impl RecordSource for SimStream {
     fn layout(&self) -> Option<StreamLayout> {
         Some(StreamLayout {
-            view_type: StreamViewType::NewAndOldImages,
-            hash_key: "pk".into(),
             shards: self.state().shards.iter().map(|s| s.info.clone()).collect(),
             retention_ms: STREAM_RETENTION_MS,
         })
     }
 
-    fn position(&self, shard: &str, latest: bool) -> Result<u64, ReadError> {
+    fn position(&self, shard: &str, latest: bool) -> Result<Seq, ReadError> {
         let st = self.state();
         let s = st.shards.iter().find(|s| s.info.id == shard).ok_or(ReadError::Gone)?;
-        Ok(if latest { s.records.last().map_or(s.info.start_seq, |r| r.seq + 1) } else { s.info.start_seq })
+        Ok(if latest { s.records.last().map_or(s.info.start_seq, |r| Seq::from(r.seq) + 1) } else { s.info.start_seq })
     }
 
-    fn read(&self, shard: &str, from: u64, limit: usize) -> Result<RecordPage, ReadError> {
+    fn read(&self, shard: &str, from: Seq, limit: usize) -> Result<SourcePage, ReadError> {
         let st = self.state();
         let s = st.shards.iter().find(|s| s.info.id == shard).ok_or(ReadError::Gone)?;
-        let records: Vec<StreamRecord> = s.records.iter().filter(|r| r.seq >= from).take(limit).cloned().collect();
-        let rest = s.records.iter().filter(|r| r.seq >= from).count() > records.len();
-        let next = records.last().map_or(from, |r| r.seq + 1);
-        Ok(RecordPage { records, next: (!s.info.closed || rest).then_some(next) })
+        let at = |r: &&StreamRecord| Seq::from(r.seq) >= from;
+        let records: Vec<StreamRecord> = s.records.iter().filter(at).take(limit).cloned().collect();
+        let rest = s.records.iter().filter(at).count() > records.len();
+        let next = records.last().map_or(from, |r| Seq::from(r.seq) + 1);
+        let page = RecordPage { records, next: None };
+        let mut page = SourcePage::from_store(page, StreamViewType::NewAndOldImages, "pk", "us-east-1", STREAM_ARN);
+        page.next = (!s.info.closed || rest).then_some(next);
+        Ok(page)
     }
 }
 
@@ -175,7 +178,7 @@ impl RecordSource for SimStream {
 struct Call {
     at: u64,
     shard: String,
-    seqs: Vec<u64>,
+    seqs: Vec<Seq>,
     keys: Vec<String>,
     event: Json,
     final_window: bool,
@@ -187,7 +190,7 @@ struct Call {
 struct Reply {
     result: Result<String, InvokeError>,
     duration: u64,
-    handled: Vec<u64>,
+    handled: Vec<Seq>,
 }
 
 fn ok(call: &Call, payload: &str) -> Reply {
@@ -203,8 +206,8 @@ fn fail(unhandled: bool) -> Reply {
     }
 }
 
-fn partial(call: &Call, failed: &[u64]) -> Reply {
-    let lowest = failed.iter().min().copied().unwrap_or(u64::MAX);
+fn partial(call: &Call, failed: &[Seq]) -> Reply {
+    let lowest = failed.iter().min().copied().unwrap_or(Seq::MAX);
     let items: Vec<Json> = failed.iter().map(|s| json!({"itemIdentifier": format_seq(*s)})).collect();
     Reply {
         result: Ok(json!({"batchItemFailures": items}).to_string()),
@@ -251,13 +254,13 @@ struct World {
     metrics: Arc<Mutex<MappingMetrics>>,
     inflight: Vec<InFlight>,
     calls: Vec<Call>,
-    truth: BTreeMap<u64, Truth>,
+    truth: BTreeMap<Seq, Truth>,
     next_request: u64,
     trace: bool,
     max_concurrent: usize,
     crashes: u32,
     /// Exactly-once mode: how many times each record's effect committed.
-    applied: BTreeMap<u64, u32>,
+    applied: BTreeMap<Seq, u32>,
 }
 
 fn config(params: Json) -> MappingConfig {
@@ -312,7 +315,10 @@ impl World {
     /// depth limit let it through.
     fn write(&mut self, key: &str, item: Item, depth: u32, deliverable: bool) -> u64 {
         let (shard, seq) = self.stream.write(self.now, key, item, depth);
-        self.truth.insert(seq, Truth { shard, key: key.into(), depth, deliverable, handled: false, discarded: false });
+        self.truth.insert(
+            Seq::from(seq),
+            Truth { shard, key: key.into(), depth, deliverable, handled: false, discarded: false },
+        );
         self.log(|| format!("write {key} seq {seq} depth {depth} deliverable {deliverable}"));
         seq
     }
@@ -382,7 +388,7 @@ impl World {
         for e in &commit.effects {
             let done = commit.checkpoints.iter().find(|(s, _)| *s == e.shard).and_then(|(_, cp)| cp.done_through);
             for w in &e.writes {
-                let seq: u64 = w.request_json.parse().expect("a sequence number");
+                let seq: Seq = w.request_json.parse().expect("a sequence number");
                 assert!(done.is_some_and(|d| seq <= d), "effect of {seq} committed without the checkpoint passing it");
                 *self.applied.entry(seq).or_default() += 1;
             }
@@ -415,7 +421,7 @@ impl World {
         for job in step.jobs {
             let event: Json = serde_json::from_str(&job.event).expect("the event is JSON");
             let records = event["Records"].as_array().expect("Records").clone();
-            let seqs: Vec<u64> =
+            let seqs: Vec<Seq> =
                 records.iter().map(|r| r["dynamodb"]["SequenceNumber"].as_str().unwrap().parse().unwrap()).collect();
             assert_eq!(seqs, job.seqs);
             let keys: Vec<String> =
@@ -552,7 +558,7 @@ impl World {
         }
     }
 
-    fn call_seqs(&self) -> Vec<Vec<u64>> {
+    fn call_seqs(&self) -> Vec<Vec<Seq>> {
         self.calls.iter().filter(|c| !c.final_window).map(|c| c.seqs.clone()).collect()
     }
 }
@@ -972,7 +978,7 @@ fn parallelization_runs_keys_concurrently_and_each_key_in_order() {
     w.assert_all_done();
     assert_eq!(w.ledger.shards["shardId-0000"].done_through, Some(40));
     // Per key, first deliveries are in order.
-    let mut last: HashMap<String, u64> = HashMap::new();
+    let mut last: HashMap<String, Seq> = HashMap::new();
     for c in &w.calls {
         for (s, k) in c.seqs.iter().zip(&c.keys) {
             assert!(last.get(k).is_none_or(|l| l < s), "key {k} out of order");
@@ -1020,7 +1026,7 @@ fn tumbling_windows_carry_state_and_end_with_a_final_invocation() {
     w.now = T0 + 12_000;
     w.put("d");
     w.settle(&mut handler, &mut rng);
-    let seqs: Vec<(Vec<u64>, bool)> = w.calls.iter().map(|c| (c.seqs.clone(), c.final_window)).collect();
+    let seqs: Vec<(Vec<Seq>, bool)> = w.calls.iter().map(|c| (c.seqs.clone(), c.final_window)).collect();
     assert_eq!(seqs, vec![(vec![1, 2], false), (vec![3], false), (vec![], true), (vec![4], false), (vec![], true)]);
     assert_eq!(states[0].0, json!({}));
     assert_eq!(states[1].0, json!({"n": 2}));
@@ -1302,6 +1308,6 @@ fn shards_unknown_to_the_ledger_start_at_the_horizon() {
         w.put(&format!("k{i}"));
     }
     w.settle(&mut always_ok, &mut rng);
-    let delivered: BTreeSet<u64> = w.calls.iter().flat_map(|c| c.seqs.clone()).collect();
+    let delivered: BTreeSet<Seq> = w.calls.iter().flat_map(|c| c.seqs.clone()).collect();
     assert_eq!(delivered, (1..=10).collect());
 }

@@ -122,6 +122,9 @@ pub struct Lambda {
     /// default): a small Rust component is `Active` in the answer, a
     /// JavaScript or Python one (tens of MB, seconds to compile) is not.
     pub active_wait_ms: std::sync::atomic::AtomicU64,
+    /// Where mappings read their streams (`tidepool workers --source`):
+    /// another engine's Streams API instead of this store's streams.
+    pub stream_source: Option<Arc<tidepool_runtime::endpoint::Endpoint>>,
 }
 
 /// Invokes a function by name, resolving it at each invocation, so a mapping
@@ -209,6 +212,10 @@ impl Invoker for ByName {
     }
 }
 
+/// Why a worker (`--source`) refuses an exactly-once mapping.
+const WORKER_EXACTLY_ONCE: &str = "ExactlyOnce is not available on a worker (--source): the handler's writes and the \
+     checkpoint must commit in one transaction of the source engine, and this worker keeps its checkpoints itself";
+
 pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
@@ -262,6 +269,7 @@ impl Lambda {
             endpoint,
             https: false,
             active_wait_ms: (api::ACTIVE_WAIT.as_millis() as u64).into(),
+            stream_source: None,
         })
     }
 
@@ -299,9 +307,30 @@ impl Lambda {
     pub async fn start_mappings(&self) {
         let all: Vec<MappingConfig> = self.lock().values().cloned().collect();
         for m in all {
-            let invoker = self.mapping_invoker(&m);
-            if let Err(e) = self.engine.upsert(m.clone(), invoker).await {
+            if let Err(e) = self.run_mapping(&m).await {
                 tracing::error!(mapping = %m.uuid, error = %e, "event source mapping not started");
+            }
+        }
+    }
+
+    /// Refuses what a worker (`--source`) cannot deliver as promised.
+    fn check_worker(&self, m: &MappingConfig) -> Result<(), LambdaError> {
+        if self.stream_source.is_some() && m.exactly_once {
+            return Err(LambdaError::invalid(WORKER_EXACTLY_ONCE));
+        }
+        Ok(())
+    }
+
+    /// Starts or restarts delivery for `m`, from this store's stream or from
+    /// the stream source's.
+    async fn run_mapping(&self, m: &MappingConfig) -> Result<(), tidepool_runtime::esm::ConfigError> {
+        let invoker = self.mapping_invoker(m);
+        match &self.stream_source {
+            None => self.engine.upsert(m.clone(), invoker).await,
+            Some(_) if m.exactly_once => Err(tidepool_runtime::esm::ConfigError::invalid(WORKER_EXACTLY_ONCE)),
+            Some(endpoint) => {
+                let source = tidepool_runtime::esm::StreamsSource::new(endpoint.clone(), &m.event_source_arn);
+                self.engine.upsert_from(m.clone(), invoker, Arc::new(source)).await
             }
         }
     }
@@ -312,12 +341,26 @@ impl Lambda {
         Ok(())
     }
 
-    /// Checks that the stream a mapping reads exists.
-    fn check_source(&self, arn: &str) -> Result<(), LambdaError> {
-        let found = tidepool_runtime::esm::config::parse_stream_arn(arn)
-            .and_then(|(table, label)| self.store.stream(table, label))
-            .is_some();
-        if found { Ok(()) } else { Err(LambdaError::invalid(format!("Stream not found: {arn}"))) }
+    /// Checks that the stream a mapping reads exists (here, or at the
+    /// stream source: an engine that does not answer is given the benefit
+    /// of the doubt, and the mapping waits for it).
+    async fn check_source(&self, arn: &str) -> Result<(), LambdaError> {
+        let not_found = || LambdaError::invalid(format!("Stream not found: {arn}"));
+        let Some(endpoint) = &self.stream_source else {
+            let found = tidepool_runtime::esm::config::parse_stream_arn(arn)
+                .and_then(|(table, label)| self.store.stream(table, label))
+                .is_some();
+            return if found { Ok(()) } else { Err(not_found()) };
+        };
+        let request = serde_json::json!({"StreamArn": arn, "Limit": 1});
+        match endpoint.call(tidepool_runtime::endpoint::Service::Streams, "DescribeStream", &request).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == "ResourceNotFoundException" || e.kind() == "ValidationException" => Err(not_found()),
+            Err(e) => {
+                tracing::warn!(stream = arn, error = %e, "the stream source did not describe the stream; the mapping waits for it");
+                Ok(())
+            }
+        }
     }
 
     /// CreateEventSourceMapping: maps `params.event_source_arn` to `function`.
@@ -330,7 +373,8 @@ impl Lambda {
         let record = self.registry.get(function)?;
         let arn = self.registry.qualified_arn(&record.name, qualifier);
         let m = MappingConfig::create(params, &record.name, &arn, now_ms())?;
-        self.check_source(&m.event_source_arn)?;
+        self.check_source(&m.event_source_arn).await?;
+        self.check_worker(&m)?;
         if self.lock().values().any(|o| o.function_arn == m.function_arn && o.event_source_arn == m.event_source_arn) {
             return Err(LambdaError::new(
                 "ResourceConflictException",
@@ -348,7 +392,7 @@ impl Lambda {
         }
         self.persist(&m)?;
         self.lock().insert(m.uuid.clone(), m.clone());
-        self.engine.upsert(m.clone(), self.mapping_invoker(&m)).await?;
+        self.run_mapping(&m).await?;
         Ok(m)
     }
 
@@ -367,9 +411,10 @@ impl Lambda {
             m.function_arn = self.registry.qualified_arn(&record.name, qualifier);
         }
         m.update(params, now_ms())?;
+        self.check_worker(&m)?;
         self.persist(&m)?;
         self.lock().insert(m.uuid.clone(), m.clone());
-        self.engine.upsert(m.clone(), self.mapping_invoker(&m)).await?;
+        self.run_mapping(&m).await?;
         Ok(m)
     }
 

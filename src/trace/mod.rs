@@ -220,7 +220,7 @@ pub fn trace(app: &App, table: &str, key: &Json, caller: Option<&crate::iam::Pri
     let mut invocations = Vec::new();
     for m in lambda.mappings(None, Some(&stream_arn)) {
         let function = m.function_name.split(':').next().unwrap_or_default().to_string();
-        for batch in lambda.engine.batches_with(&m.uuid, &shard, record.seq) {
+        for batch in lambda.engine.batches_with(&m.uuid, &shard, u128::from(record.seq)) {
             let log = lambda
                 .logs
                 .of_request(&function, &batch.request_id, MAX_LOG_LINES)

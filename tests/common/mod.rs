@@ -125,6 +125,23 @@ pub async fn create_table(client: &Client, name: &str, sort: Option<ScalarAttrib
     req.send().await.expect("create table");
 }
 
+/// Creates function `name` from the example component of that name.
+pub async fn create_example_function(lambda: &aws_sdk_lambda::Client, name: &str) {
+    lambda
+        .create_function()
+        .function_name(name)
+        .runtime(aws_sdk_lambda::types::Runtime::from("wasm32-wasip2"))
+        .role("arn:aws:iam::000000000000:role/tidepool")
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(tidepool_runtime::examples::example_bytes(name)))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create the function");
+}
+
 /// The error code the SDK parsed from a failed call.
 pub fn code<E, R>(err: &aws_sdk_dynamodb::error::SdkError<E, R>) -> String
 where

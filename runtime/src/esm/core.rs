@@ -95,7 +95,7 @@ pub struct Job {
     /// Max `origin.depth` of the records, plus one.
     pub chain_depth: u32,
     /// The records' sequence numbers, in order.
-    pub seqs: Vec<u64>,
+    pub seqs: Vec<super::source::Seq>,
     /// The final invocation of a tumbling window.
     pub final_window: bool,
 }
@@ -112,11 +112,16 @@ pub struct Step {
 pub struct MappingCore {
     settings: Settings,
     started: bool,
+    /// A mapping starting at `LATEST` whose positions are not all fixed yet:
+    /// the shards listed when it first looked, and whether each was open.
+    /// An open one starts only once its source knows its latest position; a
+    /// shard not listed then (a child opened since) starts at its beginning.
+    latest_pending: Option<BTreeMap<String, bool>>,
     /// The last checkpoint committed (or about to be) per shard.
     committed: BTreeMap<String, ShardCheckpoint>,
     active: BTreeMap<String, ShardCore>,
     /// Jobs running: their shard, lane and records' sequence numbers.
-    jobs: HashMap<u64, (String, usize, Vec<u64>)>,
+    jobs: HashMap<u64, (String, usize, Vec<super::source::Seq>)>,
     next_job: u64,
     metrics: Arc<Mutex<MappingMetrics>>,
 }
@@ -131,6 +136,7 @@ impl MappingCore {
         MappingCore {
             settings,
             started: state.started,
+            latest_pending: None,
             committed: state.shards,
             active: BTreeMap::new(),
             jobs: HashMap::new(),
@@ -167,6 +173,10 @@ impl MappingCore {
                 if self.active.contains_key(&sh.id) || cp.is_some_and(|c| c.finished) {
                     continue;
                 }
+                // Waiting for the source to find its latest position.
+                if cp.is_none() && self.latest_pending.as_ref().is_some_and(|p| p.get(&sh.id) == Some(&true)) {
+                    continue;
+                }
                 let parent_done = match &sh.parent {
                     None => true,
                     Some(p) => !ids.contains(p.as_str()) || self.committed.get(p).is_some_and(|c| c.finished),
@@ -187,11 +197,13 @@ impl MappingCore {
             let mut finished_any = false;
             for (id, shard) in &mut self.active {
                 let m = metrics.shard(id);
-                fill(shard, src, &layout, &self.settings, now, m);
+                fill(shard, src, &self.settings, now, m);
                 shard.plan(&self.settings, now, &mut self.next_job, m, &mut jobs);
                 commit.failures.append(&mut shard.failures);
                 let cp = shard.checkpoint();
-                let passed = |through: &Option<u64>| through.is_none_or(|t| cp.done_through.is_some_and(|d| t <= d));
+                let passed = |through: &Option<super::source::Seq>| {
+                    through.is_none_or(|t| cp.done_through.is_some_and(|d| t <= d))
+                };
                 let (now_due, later): (Vec<_>, Vec<_>) =
                     std::mem::take(&mut shard.effects).into_iter().partition(|(t, _)| passed(t));
                 shard.effects = later;
@@ -213,21 +225,42 @@ impl MappingCore {
         Step { commit: (!commit.is_empty()).then_some(commit), jobs }
     }
 
+    /// Fixes where a new mapping starts. At `LATEST`, each shard open when
+    /// the mapping first looked is fixed once the source knows its latest
+    /// position (at once for the store's streams; at the first record after
+    /// the start for another engine's, see `remote.rs`), and starts then; the
+    /// mapping is marked started once every one is.
     fn fix_starting_positions(&mut self, src: &dyn RecordSource, layout: &StreamLayout, commit: &mut Commit) {
         if self.settings.starting == StartingPosition::Latest {
-            for sh in &layout.shards {
-                let cp = if sh.closed {
+            let listed = self
+                .latest_pending
+                .get_or_insert_with(|| layout.shards.iter().map(|s| (s.id.clone(), !s.closed)).collect())
+                .clone();
+            let mut waiting = false;
+            for (id, open) in listed {
+                if self.committed.contains_key(&id) || !layout.shards.iter().any(|s| s.id == id) {
+                    continue;
+                }
+                let cp = if !open {
                     ShardCheckpoint { finished: true, ..ShardCheckpoint::default() }
                 } else {
-                    match src.position(&sh.id, true) {
+                    match src.position(&id, true) {
                         Ok(p) => ShardCheckpoint { done_through: p.checked_sub(1), ..ShardCheckpoint::default() },
+                        Err(ReadError::Pending) => {
+                            waiting = true;
+                            continue;
+                        }
                         Err(_) => continue,
                     }
                 };
-                self.committed.insert(sh.id.clone(), cp.clone());
-                commit.checkpoints.push((sh.id.clone(), cp));
+                self.committed.insert(id.clone(), cp.clone());
+                commit.checkpoints.push((id, cp));
+            }
+            if waiting {
+                return;
             }
         }
+        self.latest_pending = None;
         commit.mark_started = true;
         self.started = true;
     }
@@ -267,19 +300,12 @@ impl MappingCore {
 }
 
 /// Reads into `shard` what it has room for.
-fn fill(
-    shard: &mut ShardCore,
-    src: &dyn RecordSource,
-    layout: &StreamLayout,
-    s: &Settings,
-    now: u64,
-    m: &mut super::metrics::ShardMetrics,
-) {
+fn fill(shard: &mut ShardCore, src: &dyn RecordSource, s: &Settings, now: u64, m: &mut super::metrics::ShardMetrics) {
     while let Some(limit) = shard.wants_records(s) {
         match src.read(&shard.id, shard.read_pos(), limit) {
             Ok(page) => {
                 let stop = page.records.is_empty() || page.next.is_none();
-                shard.push(page, layout, s, now, m);
+                shard.push(page, s, now, m);
                 if stop {
                     break;
                 }
@@ -298,6 +324,7 @@ fn fill(
                 shard.mark_drained();
                 break;
             }
+            Err(ReadError::Pending) => break,
             Err(ReadError::Failed(e)) => {
                 tracing::warn!(shard = %shard.id, error = %e, "stream read failed");
                 break;

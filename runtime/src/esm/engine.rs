@@ -18,7 +18,7 @@ use super::core::{MappingCore, Settings};
 use super::invoker::{InvokeOutcome, InvokeRequest, Invoker};
 use super::ledger::{Ledger, LedgerError, StoreLedger};
 use super::metrics::MappingMetrics;
-use super::source::StoreSource;
+use super::source::{RecordSource, StoreSource};
 
 /// The longest a mapping task waits without being woken: a safety net, not
 /// the delivery path.
@@ -120,7 +120,7 @@ struct Ctx {
     metrics_dirty: std::sync::atomic::AtomicBool,
     uuid: String,
     settings: Settings,
-    source: StoreSource,
+    source: Arc<dyn RecordSource>,
     invoker: Arc<dyn Invoker>,
     clock: Arc<dyn Clock>,
     ledger: Arc<dyn Ledger>,
@@ -159,9 +159,21 @@ impl Engine {
     /// mapping's checkpoints either way. Must be called within a tokio
     /// runtime.
     pub async fn upsert(&self, mapping: MappingConfig, function: Arc<dyn Invoker>) -> Result<(), ConfigError> {
-        let settings = Settings::new(&mapping, &self.inner.region)?;
-        let source = StoreSource::new(self.inner.store.clone(), &mapping.event_source_arn)
+        let source = StoreSource::new(self.inner.store.clone(), &mapping.event_source_arn, &self.inner.region)
             .ok_or_else(|| ConfigError::invalid(format!("Unrecognized event source: {}", mapping.event_source_arn)))?;
+        self.upsert_from(mapping, function, Arc::new(source)).await
+    }
+
+    /// [`Engine::upsert`] with the mapping's records read from `source`
+    /// (another engine's stream, say) instead of the store's stream its ARN
+    /// names; checkpoints and metrics stay in this engine's ledger and store.
+    pub async fn upsert_from(
+        &self,
+        mapping: MappingConfig,
+        function: Arc<dyn Invoker>,
+        source: Arc<dyn RecordSource>,
+    ) -> Result<(), ConfigError> {
+        let settings = Settings::new(&mapping, &self.inner.region)?;
         let mut mappings = self.inner.mappings.lock().await;
         if let Some(old) = mappings.remove(&mapping.uuid) {
             stop(old).await;
@@ -219,7 +231,7 @@ impl Engine {
 
     /// The batches of mapping `uuid` lately invoked that held record `seq`
     /// of shard `shard`, oldest first.
-    pub fn batches_with(&self, uuid: &str, shard: &str, seq: u64) -> Vec<super::trace::TracedBatch> {
+    pub fn batches_with(&self, uuid: &str, shard: &str, seq: super::source::Seq) -> Vec<super::trace::TracedBatch> {
         let log = lock(&self.inner.metrics).get(uuid).map(|m| lock(m).batches.clone());
         log.map(|l| l.containing(shard, seq)).unwrap_or_default()
     }
@@ -318,17 +330,6 @@ async fn commit_all(ctx: &Ctx, commit: super::ledger::Commit) -> Result<(), Ledg
     Ok(())
 }
 
-/// Forwards changes of a watch channel to `notify`, once at the start too (a
-/// change between the last read and the subscription is not lost).
-fn forward<T: Send + Sync + 'static>(mut rx: watch::Receiver<T>, notify: Arc<Notify>) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        notify.notify_one();
-        while rx.changed().await.is_ok() {
-            notify.notify_one();
-        }
-    })
-}
-
 async fn drive(ctx: &Ctx, core: &mut MappingCore, stop: &mut watch::Receiver<bool>) -> Result<(), LedgerError> {
     let notify = Arc::new(Notify::new());
     let mut watchers: HashMap<String, JoinHandle<()>> = HashMap::new();
@@ -340,12 +341,12 @@ async fn drive(ctx: &Ctx, core: &mut MappingCore, stop: &mut watch::Receiver<boo
             break Ok(());
         }
         if layout_watch.as_ref().is_none_or(|h| h.is_finished())
-            && let Some(rx) = ctx.source.subscribe_layout()
+            && let Some(h) = ctx.source.watch_layout(notify.clone())
         {
-            layout_watch = Some(forward(rx, notify.clone()));
+            layout_watch = Some(h);
         }
         let now = ctx.clock.now_ms();
-        let step = core.poll(&ctx.source, now);
+        let step = core.poll(ctx.source.as_ref(), now);
         if let Some(commit) = step.commit
             && let Err(e) = commit_all(ctx, commit).await
         {
@@ -372,9 +373,9 @@ async fn drive(ctx: &Ctx, core: &mut MappingCore, stop: &mut watch::Receiver<boo
         });
         for id in active {
             if !watchers.contains_key(&id)
-                && let Some(rx) = ctx.source.subscribe_shard(&id)
+                && let Some(h) = ctx.source.watch_shard(&id, notify.clone())
             {
-                watchers.insert(id, forward(rx, notify.clone()));
+                watchers.insert(id, h);
             }
         }
         let wait = core

@@ -22,7 +22,7 @@ use crate::bridge::{DeferredCall, StoreBridge};
 pub struct ShardCheckpoint {
     /// Every record at or below this sequence number was handled, filtered
     /// out, dropped or described to the destination.
-    pub done_through: Option<u64>,
+    pub done_through: Option<super::source::Seq>,
     /// The shard is closed and every record of it was done: its children may
     /// start.
     #[serde(default)]
@@ -58,7 +58,7 @@ pub struct FailureRecord {
     /// The sequence numbers of the records it describes (with
     /// `ParallelizationFactor` > 1 not every record between the first and
     /// the last).
-    pub seqs: Vec<u64>,
+    pub seqs: Vec<super::source::Seq>,
 }
 
 /// Changes to commit atomically.

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use super::source::format_seq;
 use serde::{Deserialize, Serialize};
-use tidepool_store::stream::format_seq;
 
 use super::ledger::Commit;
 

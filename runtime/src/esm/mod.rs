@@ -104,6 +104,7 @@ pub mod filter;
 mod invoker;
 mod ledger;
 mod metrics;
+mod remote;
 mod shard;
 mod source;
 pub mod trace;
@@ -118,8 +119,14 @@ pub use ledger::{
     WindowCheckpoint, write_destination_record,
 };
 pub use metrics::{MappingMetrics, ShardMetrics};
+pub use remote::{
+    FEED_MAX_BYTES, FEED_MAX_RECORDS, LAYOUT_REFRESH, POLLS_PER_SECOND, SHARD_CALLS_PER_SECOND, StreamsSource,
+};
 pub use shard::{
     MAX_CHAIN_DEPTH, MAX_PAYLOAD_BYTES, MAX_WINDOW_STATE_BYTES, RESULT_FUNCTION_FAILED, RESULT_INVALID_RESPONSE,
     RESULT_OK,
 };
-pub use source::{ReadError, RecordSource, STREAM_RETENTION_MS, ShardInfo, StoreSource, StreamLayout};
+pub use source::{
+    ReadError, RecordSource, STREAM_RETENTION_MS, Seq, ShardInfo, SourcePage, SourceRecord, StoreSource, StreamLayout,
+    format_seq, parse_seq,
+};

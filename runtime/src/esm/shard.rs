@@ -16,14 +16,12 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use tidepool_store::stream::{RecordPage, format_seq, parse_seq};
-use tidepool_store::value::json::value_to_json;
 
 use super::core::{Job, Settings};
 use super::invoker::InvokeOutcome;
 use super::ledger::{FailureRecord, ShardCheckpoint, WindowCheckpoint};
 use super::metrics::ShardMetrics;
-use super::source::StreamLayout;
+use super::source::{Seq, SourcePage, format_seq, parse_seq};
 use crate::bridge::DeferredCall;
 
 /// Lambda's limit on a synchronous invocation's payload: a batch is cut
@@ -52,7 +50,7 @@ pub const RESULT_INVALID_RESPONSE: &str = "PROBLEM: Function response was invali
 /// A record read and kept for delivery.
 #[derive(Debug, Clone)]
 struct Rec {
-    seq: u64,
+    seq: Seq,
     created_ms: u64,
     read_ms: u64,
     depth: u32,
@@ -131,7 +129,7 @@ enum Verdict {
 pub(crate) struct ShardCore {
     pub(crate) id: String,
     /// The next sequence number to read.
-    read_pos: u64,
+    read_pos: Seq,
     /// Closed and read to its end.
     drained: bool,
     lanes: Vec<Lane>,
@@ -143,7 +141,7 @@ pub(crate) struct ShardCore {
     /// Store writes of handled pieces (exactly-once), each with the last
     /// sequence number it covers (`None`: a window's final invocation), to
     /// commit with the checkpoint that passes it.
-    pub(crate) effects: Vec<(Option<u64>, Vec<DeferredCall>)>,
+    pub(crate) effects: Vec<(Option<Seq>, Vec<DeferredCall>)>,
 }
 
 fn fnv(bytes: &[u8]) -> u64 {
@@ -171,7 +169,7 @@ fn backoff(retries: u32) -> u64 {
 }
 
 impl ShardCore {
-    pub(crate) fn new(id: String, read_pos: u64, cp: Option<&ShardCheckpoint>, lanes: usize) -> Self {
+    pub(crate) fn new(id: String, read_pos: Seq, cp: Option<&ShardCheckpoint>, lanes: usize) -> Self {
         let window = cp.and_then(|c| c.window.as_ref()).map(|w| Window {
             start_ms: w.start_ms,
             state: serde_json::from_str(&w.state).unwrap_or_else(|_| json!({})),
@@ -198,12 +196,12 @@ impl ShardCore {
             .then(|| (cap - self.buffered).min(tidepool_store::MAX_READ_RECORDS))
     }
 
-    pub(crate) fn read_pos(&self) -> u64 {
+    pub(crate) fn read_pos(&self) -> Seq {
         self.read_pos
     }
 
     /// Moves past records the stream no longer has.
-    pub(crate) fn skip_to(&mut self, pos: u64) {
+    pub(crate) fn skip_to(&mut self, pos: Seq) {
         self.read_pos = self.read_pos.max(pos);
     }
 
@@ -214,14 +212,7 @@ impl ShardCore {
 
     /// Takes a page read at `read_pos`: drops records too deep in a trigger
     /// chain, filters, and queues the rest in their lanes.
-    pub(crate) fn push(
-        &mut self,
-        page: RecordPage,
-        layout: &StreamLayout,
-        s: &Settings,
-        now: u64,
-        m: &mut ShardMetrics,
-    ) {
+    pub(crate) fn push(&mut self, page: SourcePage, s: &Settings, now: u64, m: &mut ShardMetrics) {
         if let Some(last) = page.records.last() {
             m.iterator_age_ms = now.saturating_sub(last.created_ms);
             self.read_pos = self.read_pos.max(last.seq + 1);
@@ -233,42 +224,30 @@ impl ShardCore {
         let lanes = self.lanes.len() as u64;
         for r in page.records {
             m.polled += 1;
-            if r.origin.depth >= MAX_CHAIN_DEPTH {
+            if r.depth >= MAX_CHAIN_DEPTH {
                 m.dropped += 1;
                 tracing::warn!(
-                    shard = %self.id, seq = r.seq, depth = r.origin.depth,
+                    shard = %self.id, seq = %r.seq, depth = r.depth,
                     "record not delivered: written by a chain of {} trigger invocations (recursive loop)",
-                    r.origin.depth
+                    r.depth
                 );
                 continue;
             }
-            // The record's JSON is written once, straight to bytes; it is
-            // parsed only when there are filters to match.
-            let mut buf = Vec::with_capacity(256 + 2 * r.size_bytes as usize);
-            r.write_json(&mut buf, layout.view_type, &s.region, true, Some(&s.stream_arn));
+            // The record is parsed only when there are filters to match.
             if !s.filters.is_empty() {
-                let matched = serde_json::from_slice::<Value>(&buf).is_ok_and(|v| s.filters.matches(&v));
+                let matched = serde_json::from_str::<Value>(&r.json).is_ok_and(|v| s.filters.matches(&v));
                 if !matched {
                     m.filtered += 1;
                     continue;
                 }
             }
-            let lane = if lanes > 1 {
-                let key = r.keys.get(&layout.hash_key).map(|k| value_to_json(k).to_string()).unwrap_or_default();
-                (fnv(key.as_bytes()) % lanes) as usize
-            } else {
-                0
-            };
-            let json: Arc<str> = match String::from_utf8(buf) {
-                Ok(text) => text.into(),
-                // The writer only writes UTF-8 (it copies strings and ASCII).
-                Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned().into(),
-            };
+            let lane = if lanes > 1 { (fnv(r.partition.as_bytes()) % lanes) as usize } else { 0 };
+            let json: Arc<str> = r.json.into();
             self.buffered += 1;
             self.buffered_bytes += json.len();
             let l = &mut self.lanes[lane];
             l.queue_bytes += json.len();
-            l.queue.push_back(Rec { seq: r.seq, created_ms: r.created_ms, read_ms: now, depth: r.origin.depth, json });
+            l.queue.push_back(Rec { seq: r.seq, created_ms: r.created_ms, read_ms: now, depth: r.depth, json });
         }
     }
 

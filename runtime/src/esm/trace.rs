@@ -6,8 +6,8 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
+use super::source::format_seq;
 use serde::Serialize;
-use tidepool_store::stream::format_seq;
 
 /// Batches remembered per mapping.
 pub const MAX_TRACED_BATCHES: usize = 1_000;
@@ -29,7 +29,7 @@ pub struct TracedBatch {
     /// The function's error type, if it failed.
     pub function_error: Option<String>,
     #[serde(skip)]
-    pub seqs: Vec<u64>,
+    pub seqs: Vec<super::source::Seq>,
 }
 
 /// A mapping's recent batches.
@@ -59,7 +59,14 @@ impl BatchLog {
     }
 
     /// Remembers an invocation of the records `seqs` (in order) of `shard`.
-    pub(crate) fn push(&self, shard: &str, request_id: &str, finished_ms: u64, seqs: Vec<u64>, error: Option<String>) {
+    pub(crate) fn push(
+        &self,
+        shard: &str,
+        request_id: &str,
+        finished_ms: u64,
+        seqs: Vec<super::source::Seq>,
+        error: Option<String>,
+    ) {
         let (Some(first), Some(last)) = (seqs.first().copied(), seqs.last().copied()) else { return };
         let batch_size = seqs.len();
         let mut seqs = seqs;
@@ -87,7 +94,7 @@ impl BatchLog {
 
     /// The remembered invocations whose batch held record `seq` of `shard`,
     /// oldest first.
-    pub fn containing(&self, shard: &str, seq: u64) -> Vec<TracedBatch> {
+    pub fn containing(&self, shard: &str, seq: super::source::Seq) -> Vec<TracedBatch> {
         self.lock()
             .batches
             .iter()
@@ -112,12 +119,12 @@ mod tests {
         assert_eq!(found, ["r1", "r2"]);
         assert!(log.containing("s1", 4).is_empty());
         assert_eq!(log.containing("s2", 4)[0].first_sequence_number, format_seq(4));
-        for i in 0..MAX_TRACED_BATCHES as u64 {
+        for i in 0..MAX_TRACED_BATCHES as u128 {
             log.push("s3", "x", 5, vec![i], None);
         }
         assert_eq!(log.lock().batches.len(), MAX_TRACED_BATCHES);
         assert!(log.containing("s1", 5).is_empty(), "the oldest went first");
-        log.push("s4", "big", 6, (0..MAX_TRACED_RECORDS as u64).collect(), None);
+        log.push("s4", "big", 6, (0..MAX_TRACED_RECORDS as u128).collect(), None);
         let l = log.lock();
         assert!(l.records <= MAX_TRACED_RECORDS && l.batches.len() == 1, "{}", l.records);
     }

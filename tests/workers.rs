@@ -1,0 +1,203 @@
+//! Issue 20: a worker (`tidepool workers --source URL`) runs functions and
+//! event source mappings on another engine's stream, read through its
+//! DynamoDB Streams API, and its handlers' calls go to that engine.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+use aws_sdk_lambda::types::EventSourcePosition;
+use common::{attr_def, client, lambda_client, new_and_old_images, s};
+use tidepool::ServerConfig;
+use tidepool_store::stream::StreamConfig;
+
+async fn eventually<F: std::future::Future<Output = bool>>(what: &str, mut ok: impl FnMut() -> F) {
+    let start = Instant::now();
+    while !ok().await {
+        assert!(start.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `Scores` (player, game; a stream with both images) and `Leaderboard`
+/// (game) on `c`; the `Scores` stream's ARN.
+async fn tables(c: &Client) -> String {
+    c.create_table()
+        .table_name("Scores")
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr_def("player", ScalarAttributeType::S))
+        .attribute_definitions(attr_def("game", ScalarAttributeType::S))
+        .key_schema(KeySchemaElement::builder().attribute_name("player").key_type(KeyType::Hash).build().unwrap())
+        .key_schema(KeySchemaElement::builder().attribute_name("game").key_type(KeyType::Range).build().unwrap())
+        .stream_specification(new_and_old_images())
+        .send()
+        .await
+        .expect("Scores");
+    c.create_table()
+        .table_name("Leaderboard")
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr_def("game", ScalarAttributeType::S))
+        .key_schema(KeySchemaElement::builder().attribute_name("game").key_type(KeyType::Hash).build().unwrap())
+        .send()
+        .await
+        .expect("Leaderboard");
+    c.describe_table().table_name("Scores").send().await.unwrap().table.unwrap().latest_stream_arn.unwrap()
+}
+
+async fn put_score(c: &Client, player: &str, game: &str, score: i64) {
+    c.put_item()
+        .table_name("Scores")
+        .item("player", s(player))
+        .item("game", s(game))
+        .item("score", AttributeValue::N(score.to_string()))
+        .send()
+        .await
+        .expect("put a score");
+}
+
+/// `Leaderboard`'s totals on `c`.
+async fn totals(c: &Client) -> BTreeMap<String, i64> {
+    let items = c.scan().table_name("Leaderboard").send().await.expect("scan").items.unwrap_or_default();
+    items
+        .iter()
+        .filter_map(|i| {
+            let game = i.get("game")?.as_s().ok()?.clone();
+            let total = i.get("total")?.as_n().ok()?.parse().ok()?;
+            Some((game, total))
+        })
+        .collect()
+}
+
+/// A worker delivers another engine's stream to its function with the
+/// mapping's semantics: every record once, across shards that close and
+/// open (the source rolls its shards over every second), and the handler's
+/// writes land in the source engine, not in the worker's own store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_runs_a_trigger_on_another_engines_stream() {
+    let (d1, d2) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    let streams = StreamConfig { shards: 2, rollover: Duration::from_secs(1), ..StreamConfig::default() };
+    let source = common::start_with(d1.path(), ServerConfig { streams, ..ServerConfig::default() }).await;
+    let sc = client(&source.endpoint());
+    let arn = tables(&sc).await;
+    // Written before the worker exists: a TRIM_HORIZON mapping delivers them.
+    for (player, score) in [("ann", 10), ("bob", 20)] {
+        put_score(&sc, player, "g1", score).await;
+    }
+
+    let worker = common::start_with(
+        d2.path(),
+        ServerConfig { stream_source: Some(source.endpoint()), ..ServerConfig::default() },
+    )
+    .await;
+    let lambda = lambda_client(&worker.endpoint());
+    common::create_example_function(&lambda, "leaderboard").await;
+
+    // A stream the source does not have is refused, as on AWS.
+    let missing = arn.replace("Scores", "Nothing");
+    let e = lambda
+        .create_event_source_mapping()
+        .function_name("leaderboard")
+        .event_source_arn(&missing)
+        .starting_position(EventSourcePosition::TrimHorizon)
+        .send()
+        .await
+        .expect_err("a missing stream");
+    assert_eq!(e.as_service_error().and_then(|e| e.meta().code()), Some("InvalidParameterValueException"), "{e:?}");
+    // Exactly-once needs the writes and the checkpoint in one transaction
+    // of the source engine: refused on a worker, with the reason.
+    let body = serde_json::json!({
+        "FunctionName": "leaderboard", "EventSourceArn": arn, "StartingPosition": "TRIM_HORIZON", "ExactlyOnce": true,
+    });
+    let addr = worker.addr.to_string();
+    let json = [("content-type", "application/json")];
+    let a = common::http::send(&addr, "POST", "/2015-03-31/event-source-mappings/", &json, body.to_string().as_bytes())
+        .await;
+    assert_eq!(a.status, 400, "{}", String::from_utf8_lossy(&a.body));
+    assert!(String::from_utf8_lossy(&a.body).contains("ExactlyOnce is not available on a worker"));
+    let uuid = lambda
+        .create_event_source_mapping()
+        .function_name("leaderboard")
+        .event_source_arn(&arn)
+        .starting_position(EventSourcePosition::TrimHorizon)
+        .batch_size(7)
+        .send()
+        .await
+        .expect("the mapping")
+        .uuid
+        .unwrap();
+
+    // Writes, updates and a delete, spread over several shard generations.
+    let mut expected: BTreeMap<String, i64> = BTreeMap::new();
+    expected.insert("g1".into(), 30);
+    for round in 0..4 {
+        for i in 0..10 {
+            let game = format!("g{}", i % 3);
+            put_score(&sc, &format!("p{round}-{i}"), &game, i64::from(i + 1)).await;
+            *expected.entry(game).or_default() += i64::from(i + 1);
+        }
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    put_score(&sc, "ann", "g1", 15).await;
+    *expected.entry("g1".into()).or_default() += 5;
+    sc.delete_item().table_name("Scores").key("player", s("bob")).key("game", s("g1")).send().await.expect("delete");
+    *expected.entry("g1".into()).or_default() -= 20;
+
+    eventually("the source's leaderboard to add up", || async { totals(&sc).await == expected }).await;
+    // The handler's writes went to the source engine only.
+    let wc = client(&worker.endpoint());
+    assert!(wc.describe_table().table_name("Leaderboard").send().await.is_err(), "the worker has no Leaderboard");
+    // The mapping reports its shards on the worker.
+    let m = lambda.get_event_source_mapping().uuid(&uuid).send().await.expect("the mapping");
+    assert_eq!(m.event_source_arn(), Some(arn.as_str()));
+    assert_eq!(m.last_processing_result(), Some("OK"));
+
+    // Nothing more arrives: every record was delivered once.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(totals(&sc).await, expected);
+    worker.stop().await.expect("stop the worker");
+    source.stop().await.expect("stop the source");
+}
+
+/// A mapping that starts at `LATEST` on another engine delivers what is
+/// written after it started, not what was there before, and a worker that
+/// restarts goes on from its checkpoints.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_starts_at_latest_and_resumes_after_a_restart() {
+    let (d1, d2) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    let streams = StreamConfig { shards: 1, ..StreamConfig::default() };
+    let source = common::start_with(d1.path(), ServerConfig { streams, ..ServerConfig::default() }).await;
+    let sc = client(&source.endpoint());
+    let arn = tables(&sc).await;
+    put_score(&sc, "old", "g", 1000).await;
+
+    let config = || ServerConfig { stream_source: Some(source.endpoint()), ..ServerConfig::default() };
+    let worker = common::start_with(d2.path(), config()).await;
+    let lambda = lambda_client(&worker.endpoint());
+    common::create_example_function(&lambda, "leaderboard").await;
+    lambda
+        .create_event_source_mapping()
+        .function_name("leaderboard")
+        .event_source_arn(&arn)
+        .starting_position(EventSourcePosition::Latest)
+        .send()
+        .await
+        .expect("the mapping");
+    // The position is fixed at the first record after the start.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    put_score(&sc, "a", "g", 1).await;
+    eventually("the first record", || async { totals(&sc).await.get("g") == Some(&1) }).await;
+
+    // Restarted, the worker goes on from its checkpoint.
+    worker.stop().await.expect("stop the worker");
+    put_score(&sc, "b", "g", 2).await;
+    let worker = common::start_with(d2.path(), config()).await;
+    put_score(&sc, "c", "g", 4).await;
+    eventually("the records after the restart", || async { totals(&sc).await.get("g") == Some(&7) }).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(totals(&sc).await.get("g"), Some(&7), "no record twice, and not the old one");
+    worker.stop().await.expect("stop the worker");
+    source.stop().await.expect("stop the source");
+}
