@@ -348,7 +348,7 @@ fn authorize_forwarded(
     let Json::Object(map) = &json else {
         return Err(ApiError::serialization("Request body must be a JSON object"));
     };
-    authorize_role(&app, operation, map, origin)
+    crate::dynamodb::access::for_elsewhere(|| authorize_role(&app, operation, map, origin))
 }
 
 /// A wire answer as the `store` import's result.

@@ -201,3 +201,75 @@ async fn a_worker_starts_at_latest_and_resumes_after_a_restart() {
     worker.stop().await.expect("stop the worker");
     source.stop().await.expect("stop the source");
 }
+
+/// A `moto_server` on a free loopback port, killed when dropped.
+struct Moto {
+    child: std::process::Child,
+    endpoint: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn moto() -> Moto {
+    let server = common::tools::moto_server();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().unwrap().port();
+    let child = std::process::Command::new(server)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start moto_server");
+    let moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
+    let start = Instant::now();
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(start.elapsed() < Duration::from_secs(60), "moto_server did not listen");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    moto
+}
+
+/// The worker needs nothing of Tidepool in its source: the same trigger on
+/// moto's DynamoDB Streams (an independent implementation, from PyPI).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_runs_a_trigger_on_motos_stream() {
+    let moto = moto().await;
+    let mc = client(&moto.endpoint);
+    let arn = tables(&mc).await;
+    put_score(&mc, "ann", "g", 10).await;
+
+    let dir = tempfile::tempdir().expect("dir");
+    let worker = common::start_with(
+        dir.path(),
+        ServerConfig { stream_source: Some(moto.endpoint.clone()), ..ServerConfig::default() },
+    )
+    .await;
+    let lambda = lambda_client(&worker.endpoint());
+    common::create_example_function(&lambda, "leaderboard").await;
+    lambda
+        .create_event_source_mapping()
+        .function_name("leaderboard")
+        .event_source_arn(&arn)
+        .starting_position(EventSourcePosition::TrimHorizon)
+        .batch_size(3)
+        .send()
+        .await
+        .expect("the mapping");
+    let mut total = 10;
+    for i in 1..=8 {
+        put_score(&mc, &format!("p{i}"), "g", i).await;
+        total += i;
+    }
+    put_score(&mc, "ann", "g", 15).await;
+    total += 5;
+    mc.delete_item().table_name("Scores").key("player", s("p8")).key("game", s("g")).send().await.expect("delete");
+    total -= 8;
+    eventually("moto's leaderboard to add up", || async { totals(&mc).await.get("g") == Some(&total) }).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(totals(&mc).await.get("g"), Some(&total), "every record once");
+    worker.stop().await.expect("stop the worker");
+}

@@ -22,10 +22,10 @@ use tokio::net::TcpStream;
 /// that is down or partitioned must not hold a reader forever.
 pub const ENDPOINT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The largest answer read: a `GetRecords` page is at most 1 MB of records,
-/// which its JSON (base64 binaries, escapes) can double; past this the answer
-/// is refused rather than buffered.
-pub const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+/// The largest answer read: a handler's `BatchGetItem` answers up to 16 MB
+/// of items (a `GetRecords` page is at most 1 MB), with room for the JSON
+/// envelope; past this the answer is refused rather than buffered.
+pub const MAX_RESPONSE_BYTES: usize = 20 * 1024 * 1024;
 
 /// Requests in flight to one endpoint at once, each on a connection of its
 /// own (a feed per shard, the layout, handlers' calls); more wait.
@@ -180,15 +180,16 @@ impl Endpoint {
                 Some(c) => c,
                 None => self.connect().await?,
             };
-            let answer = match self.exchange(&mut conn, service, &target, body.clone()).await {
-                // A kept connection the endpoint had closed meanwhile: once
-                // more on a new one.
-                Err(_) if !fresh => {
-                    conn = self.connect().await?;
-                    self.exchange(&mut conn, service, &target, body).await?
+            // A kept connection the endpoint closed meanwhile fails before the
+            // request is sent: then on a new one. A request that may have
+            // been sent is never sent again (a write could apply twice).
+            if conn.ready().await.is_err() {
+                if fresh {
+                    return Err(format!("the connection to {} closed at once", self.authority));
                 }
-                other => other?,
-            };
+                conn = self.connect().await?;
+            }
+            let answer = self.exchange(&mut conn, service, &target, body).await?;
             self.put_back(conn);
             Ok::<_, String>(answer)
         };

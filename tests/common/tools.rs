@@ -99,6 +99,16 @@ pub fn python_with_prometheus_client() -> PathBuf {
     venv("prometheus_client", PROMETHEUS_CLIENT_VERSION, ready).join("bin").join("python")
 }
 
+/// moto, the AWS mock whose server speaks DynamoDB and DynamoDB Streams:
+/// an independent Streams implementation from PyPI (issue 20).
+pub const MOTO_VERSION: &str = "5.2.6";
+
+/// moto's `moto_server` executable, installed once like [`python_with_boto3`].
+pub fn moto_server() -> PathBuf {
+    let ready = |root: &Path| root.join("bin").join("moto_server").exists();
+    venv("moto[server]", MOTO_VERSION, ready).join("bin").join("moto_server")
+}
+
 /// A virtual environment under the target directory holding PyPI's
 /// `package` at `version`, made (once) unless `ready` says it is there.
 fn venv(package: &str, version: &str, ready: impl Fn(&Path) -> bool) -> PathBuf {

@@ -237,24 +237,29 @@ impl MappingCore {
                 .get_or_insert_with(|| layout.shards.iter().map(|s| (s.id.clone(), !s.closed)).collect())
                 .clone();
             let mut waiting = false;
-            for (id, open) in listed {
-                if self.committed.contains_key(&id) || !layout.shards.iter().any(|s| s.id == id) {
+            for sh in &layout.shards {
+                if self.committed.contains_key(&sh.id) {
                     continue;
                 }
-                let cp = if !open {
-                    ShardCheckpoint { finished: true, ..ShardCheckpoint::default() }
-                } else {
-                    match src.position(&id, true) {
+                let cp = match listed.get(&sh.id) {
+                    // Opened since the first look: from its beginning. Its
+                    // checkpoint is committed now, so that a rebuilt core (whose
+                    // first look would list it) does not start it at LATEST.
+                    None => ShardCheckpoint::default(),
+                    Some(false) => ShardCheckpoint { finished: true, ..ShardCheckpoint::default() },
+                    Some(true) => match src.position(&sh.id, true) {
                         Ok(p) => ShardCheckpoint { done_through: p.checked_sub(1), ..ShardCheckpoint::default() },
                         Err(ReadError::Pending) => {
                             waiting = true;
                             continue;
                         }
-                        Err(_) => continue,
-                    }
+                        // No latest position (the shard went): as before the
+                        // start, from its beginning.
+                        Err(_) => ShardCheckpoint::default(),
+                    },
                 };
-                self.committed.insert(id.clone(), cp.clone());
-                commit.checkpoints.push((id, cp));
+                self.committed.insert(sh.id.clone(), cp.clone());
+                commit.checkpoints.push((sh.id.clone(), cp));
             }
             if waiting {
                 return;

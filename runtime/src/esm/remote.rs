@@ -60,9 +60,10 @@ pub const FEED_MAX_BYTES: usize = 8 * 1024 * 1024;
 const GET_RECORDS_LIMIT: u32 = 1000;
 /// How often the whole shard layout is described again.
 pub const LAYOUT_REFRESH: Duration = Duration::from_secs(10);
-/// Descriptions in a row a shard must be missing from before it leaves the
-/// layout.
+/// A shard leaves the layout once it has been missing from this many
+/// descriptions in a row over at least [`ABSENT_FOR`].
 const ABSENT_DESCRIPTIONS: u32 = 3;
+const ABSENT_FOR: Duration = Duration::from_secs(20);
 /// Shards per `DescribeStream` page (DynamoDB Streams' maximum).
 const DESCRIBE_LIMIT: u32 = 100;
 /// First wait after a failed call, doubled per failure up to
@@ -135,8 +136,8 @@ struct State {
     /// Feeds started, so a stale poller can tell it was replaced.
     next_feed: u64,
     /// Shards of the layout missing from the last descriptions: how many
-    /// in a row.
-    absent: HashMap<String, u32>,
+    /// in a row, since when.
+    absent: HashMap<String, (u32, Instant)>,
     layout_task: Option<JoinHandle<()>>,
 }
 
@@ -619,16 +620,18 @@ async fn describe(shared: &Shared) -> Result<(), CallError> {
     // forgets a shard gone from the layout, checkpoint and all.
     let described: std::collections::HashSet<String> = shards.iter().map(|s| s.id.clone()).collect();
     let known: Vec<ShardInfo> = st.layout.as_ref().map(|l| l.shards.clone()).unwrap_or_default();
+    let now = Instant::now();
+    let gone = |(n, since): &(u32, Instant)| *n >= ABSENT_DESCRIPTIONS && now.duration_since(*since) >= ABSENT_FOR;
     for s in known {
         if !described.contains(&s.id) {
-            let n = st.absent.entry(s.id.clone()).or_insert(0);
-            *n += 1;
-            if *n < ABSENT_DESCRIPTIONS {
+            let seen = st.absent.entry(s.id.clone()).or_insert((0, now));
+            seen.0 += 1;
+            if !gone(seen) {
                 shards.push(s);
             }
         }
     }
-    st.absent.retain(|id, n| !described.contains(id) && *n < ABSENT_DESCRIPTIONS);
+    st.absent.retain(|id, seen| !described.contains(id) && !gone(seen));
     let layout = StreamLayout { shards: parents_first(shards), retention_ms: STREAM_RETENTION_MS };
     st.hash_key = hash_key;
     // Shards the engine no longer lists (trimmed away): their feeds go.
