@@ -140,6 +140,7 @@ impl Server {
     /// Stops accepting, finishes in-flight requests, stops trigger delivery
     /// and closes the store.
     pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.app.streams.stop_waits();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

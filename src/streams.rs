@@ -27,9 +27,84 @@ pub const TARGET_API: &str = "DynamoDBStreams_20120810";
 /// The operations of the Streams API.
 const OPERATIONS: [&str; 4] = ["ListStreams", "DescribeStream", "GetShardIterator", "GetRecords"];
 
+/// Tidepool's extension of the Streams API, the push subscription of a
+/// remote consumer (`tidepool workers --source`): answers as soon as a shard
+/// has a durable record past a sequence number, or closes, or the wait
+/// ends. Other engines answer it `UnknownOperationException`, which tells a
+/// consumer to poll.
+pub const WAIT_OPERATION: &str = "WaitForRecords";
+
+/// The longest one `WaitForRecords` call waits (`TimeoutMillis`, and its
+/// default): a client's connection is held that long, within the server's
+/// idle timeout.
+pub const MAX_WAIT: Duration = Duration::from_secs(20);
+
 /// Whether `op` names a Streams operation.
 pub fn is_operation(op: &str) -> bool {
-    OPERATIONS.contains(&op)
+    OPERATIONS.contains(&op) || op == WAIT_OPERATION
+}
+
+/// `WaitForRecords`: `StreamArn`, `ShardId`, `AfterSequenceNumber`
+/// (optional: without it any record will do) and `TimeoutMillis` (at most
+/// [`MAX_WAIT`]). Answers the shard's `LastSequenceNumber` (absent while it
+/// has none), whether it is `Closed`, and whether the wait `TimedOut`.
+pub async fn wait_for_records(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    let arn = r.str("StreamArn")?;
+    let shard = r.str("ShardId")?;
+    let after = match r.str_opt("AfterSequenceNumber")? {
+        Some(s) => Some(parse_seq(s).ok_or_else(|| ApiError::validation(format!("Invalid SequenceNumber: {s}")))?),
+        None => None,
+    };
+    let max = MAX_WAIT.as_millis() as i64;
+    let wait = match r.int_opt("TimeoutMillis")? {
+        None => max,
+        Some(n) if (0..=max).contains(&n) => n,
+        Some(n) => {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{n}' at 'timeoutMillis' failed to satisfy constraint: Member must have value between 0 and {max}"
+            )));
+        }
+    };
+    let Ok(_waiting) = app.streams.waiters.try_acquire() else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "LimitExceededException",
+            format!("Too many consumers are waiting for records (at most {MAX_WAITERS}): poll with GetRecords"),
+        ));
+    };
+    let mut stopping = app.streams.stopping.subscribe();
+    let m = find_stream(app, arn)?;
+    let mut rx = app
+        .store
+        .subscribe_shard(m.num, shard)
+        .ok_or_else(|| ApiError::not_found(format!("Requested resource not found: Shard: {shard} in Stream: {arn}")))?;
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(wait as u64);
+    let answer = |last: Option<u64>, closed: bool, timed_out: bool| {
+        let mut out = json!({"Closed": closed, "TimedOut": timed_out});
+        if let Some(l) = last {
+            out["LastSequenceNumber"] = format_seq(l).into();
+        }
+        out
+    };
+    loop {
+        let signal = *rx.borrow_and_update();
+        if signal.closed || signal.last_seq.is_some_and(|l| after.is_none_or(|a| l > a)) {
+            return Ok(answer(signal.last_seq, signal.closed, false));
+        }
+        if *stopping.borrow_and_update() {
+            return Ok(answer(signal.last_seq, signal.closed, true));
+        }
+        tokio::select! {
+            changed = rx.changed() => {
+                // The stream went (its table deleted): nothing more will come.
+                if changed.is_err() {
+                    return Ok(answer(signal.last_seq, true, false));
+                }
+            }
+            _ = stopping.changed() => {}
+            _ = tokio::time::sleep_until(deadline) => return Ok(answer(signal.last_seq, signal.closed, true)),
+        }
+    }
 }
 /// AWS: shard iterators expire 15 minutes after they are returned.
 pub const ITERATOR_LIFETIME: Duration = Duration::from_secs(15 * 60);
@@ -38,11 +113,31 @@ pub const ITERATOR_LIFETIME: Duration = Duration::from_secs(15 * 60);
 pub struct StreamsApi {
     key: [u8; 32],
     pub iterator_lifetime: Duration,
+    /// `WaitForRecords` calls waiting at once, at most [`MAX_WAITERS`].
+    waiters: tokio::sync::Semaphore,
+    /// Set when the server stops: every wait answers at once, so that the
+    /// connections drain.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
+
+/// `WaitForRecords` calls that may wait at once: each holds a connection
+/// the server cannot evict while it waits. Past this a call is answered
+/// `LimitExceededException` at once, and its consumer polls.
+pub const MAX_WAITERS: usize = 256;
 
 impl StreamsApi {
     pub fn new(store: &Store, iterator_lifetime: Duration) -> anyhow::Result<Self> {
-        Ok(StreamsApi { key: store.secret("shard-iterator")?, iterator_lifetime })
+        Ok(StreamsApi {
+            key: store.secret("shard-iterator")?,
+            iterator_lifetime,
+            waiters: tokio::sync::Semaphore::new(MAX_WAITERS),
+            stopping: tokio::sync::watch::Sender::new(false),
+        })
+    }
+
+    /// Ends every `WaitForRecords` wait, now and to come (the server stops).
+    pub fn stop_waits(&self) {
+        self.stopping.send_replace(true);
     }
 }
 

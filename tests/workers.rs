@@ -273,3 +273,64 @@ async fn a_worker_runs_a_trigger_on_motos_stream() {
     assert_eq!(totals(&mc).await.get("g"), Some(&total), "every record once");
     worker.stop().await.expect("stop the worker");
 }
+
+/// A Tidepool source's push subscription (`WaitForRecords`, Tidepool's
+/// extension of the Streams API): it answers once a record past the given
+/// sequence number is durable, or when its time runs out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tidepool_source_pushes_new_records_to_a_waiting_consumer() {
+    let dir = tempfile::tempdir().expect("dir");
+    let streams = StreamConfig { shards: 1, ..StreamConfig::default() };
+    let source = common::start_with(dir.path(), ServerConfig { streams, ..ServerConfig::default() }).await;
+    let sc = client(&source.endpoint());
+    let arn = tables(&sc).await;
+    put_score(&sc, "ann", "g", 1).await;
+    let desc = common::streams_client(&source.endpoint()).describe_stream().stream_arn(&arn).send().await.unwrap();
+    let shard = desc.stream_description.unwrap().shards.unwrap()[0].shard_id.clone().unwrap();
+    let addr = source.addr.to_string();
+    let wait = |body: serde_json::Value| {
+        let addr = addr.clone();
+        async move {
+            let headers = [
+                ("x-amz-target", "DynamoDBStreams_20120810.WaitForRecords"),
+                ("content-type", "application/x-amz-json-1.0"),
+            ];
+            common::http::send(&addr, "POST", "/", &headers, body.to_string().as_bytes()).await
+        }
+    };
+
+    // A record is there: at once, with its number.
+    let a = wait(serde_json::json!({"StreamArn": arn, "ShardId": shard})).await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let first = a.json()["LastSequenceNumber"].as_str().expect("a number").to_string();
+    assert_eq!(a.json()["TimedOut"], false);
+    // Nothing past it: the wait runs out.
+    let a = wait(
+        serde_json::json!({"StreamArn": arn, "ShardId": shard, "AfterSequenceNumber": first, "TimeoutMillis": 50}),
+    )
+    .await;
+    assert_eq!(a.json()["TimedOut"], true, "{:?}", a.json());
+    // A write wakes a waiting consumer.
+    let request = wait(
+        serde_json::json!({"StreamArn": arn, "ShardId": shard, "AfterSequenceNumber": first, "TimeoutMillis": 20000}),
+    );
+    let waiting = tokio::spawn(async move {
+        let a = request.await;
+        (a, Instant::now())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let written = Instant::now();
+    put_score(&sc, "bob", "g", 2).await;
+    let (a, answered) = waiting.await.expect("the wait");
+    assert!(answered >= written, "the wait answered before the write");
+    assert_eq!(a.json()["TimedOut"], false, "{:?}", a.json());
+    let next = a.json()["LastSequenceNumber"].as_str().expect("a number").to_string();
+    assert!(next > first, "{next} after {first}");
+    // Bad requests get the API's errors.
+    let a = wait(serde_json::json!({"StreamArn": arn, "ShardId": shard, "TimeoutMillis": 20001})).await;
+    assert_eq!(a.status, 400);
+    assert!(a.json()["__type"].as_str().unwrap().ends_with("ValidationException"), "{:?}", a.json());
+    let a = wait(serde_json::json!({"StreamArn": arn, "ShardId": "shardId-nothing"})).await;
+    assert!(a.json()["__type"].as_str().unwrap().ends_with("ResourceNotFoundException"), "{:?}", a.json());
+    source.stop().await.expect("stop the source");
+}

@@ -114,7 +114,14 @@ pub struct Endpoint {
     idle: std::sync::Mutex<Vec<Connection>>,
     /// At most [`MAX_CONNECTIONS`] requests at once.
     slots: tokio::sync::Semaphore,
+    /// At most [`MAX_WAITS`] long waits (push subscriptions) at once, apart
+    /// from the other requests, which they would otherwise hold up.
+    wait_slots: tokio::sync::Semaphore,
 }
+
+/// Long waits (`WaitForRecords`, one per shard being read) at once; a feed
+/// past them polls. Below a Tidepool source's own limit (256).
+pub const MAX_WAITS: usize = 128;
 
 type Connection = hyper::client::conn::http1::SendRequest<Full<bytes::Bytes>>;
 
@@ -155,6 +162,7 @@ impl Endpoint {
             credentials,
             idle: std::sync::Mutex::new(Vec::new()),
             slots: tokio::sync::Semaphore::new(MAX_CONNECTIONS),
+            wait_slots: tokio::sync::Semaphore::new(MAX_WAITS),
         })
     }
 
@@ -170,10 +178,39 @@ impl Endpoint {
         operation: &str,
         body: Vec<u8>,
     ) -> Result<(u16, Vec<u8>), CallError> {
+        self.send(service, operation, body, None).await
+    }
+
+    /// A call the endpoint may hold for up to `wait` before answering (a
+    /// push subscription's), on a slot of its own; the answer's JSON.
+    pub async fn call_waiting(
+        &self,
+        service: Service,
+        operation: &str,
+        request: &Value,
+        wait: Duration,
+    ) -> Result<Value, CallError> {
+        let body = serde_json::to_vec(request).map_err(|e| CallError::Transport(e.to_string()))?;
+        let answer = self.send(service, operation, body, Some(wait)).await?;
+        Self::parse(operation, answer)
+    }
+
+    async fn send(
+        &self,
+        service: Service,
+        operation: &str,
+        body: Vec<u8>,
+        wait: Option<Duration>,
+    ) -> Result<(u16, Vec<u8>), CallError> {
         let target = format!("{}.{operation}", service.target_prefix());
+        let timeout = ENDPOINT_TIMEOUT + wait.unwrap_or_default();
         // The wait for a slot counts: a caller is answered within the timeout.
+        // A long wait takes a free slot or none (its caller polls instead).
         let call = async {
-            let _slot = self.slots.acquire().await.map_err(|e| e.to_string())?;
+            let _slot = match wait {
+                None => self.slots.acquire().await.map_err(|e| e.to_string())?,
+                Some(_) => self.wait_slots.try_acquire().map_err(|_| format!("{MAX_WAITS} waits already under way"))?,
+            };
             let reused = self.take_idle();
             let fresh = reused.is_none();
             let mut conn = match reused {
@@ -193,12 +230,10 @@ impl Endpoint {
             self.put_back(conn);
             Ok::<_, String>(answer)
         };
-        match tokio::time::timeout(ENDPOINT_TIMEOUT, call).await {
+        match tokio::time::timeout(timeout, call).await {
             Ok(Ok(a)) => Ok(a),
             Ok(Err(e)) => Err(CallError::Transport(e)),
-            Err(_) => {
-                Err(CallError::Transport(format!("no answer from {} within {ENDPOINT_TIMEOUT:?}", self.authority)))
-            }
+            Err(_) => Err(CallError::Transport(format!("no answer from {} within {timeout:?}", self.authority))),
         }
     }
 
@@ -234,7 +269,12 @@ impl Endpoint {
     /// Calls `operation` of `service` with `request`; the answer's JSON.
     pub async fn call(&self, service: Service, operation: &str, request: &Value) -> Result<Value, CallError> {
         let body = serde_json::to_vec(request).map_err(|e| CallError::Transport(e.to_string()))?;
-        let (status, bytes) = self.call_raw(service, operation, body).await?;
+        let answer = self.call_raw(service, operation, body).await?;
+        Self::parse(operation, answer)
+    }
+
+    /// An answer's JSON, or the API's error it carries.
+    fn parse(operation: &str, (status, bytes): (u16, Vec<u8>)) -> Result<Value, CallError> {
         let json: Value = serde_json::from_slice(&bytes).map_err(|_| {
             CallError::Transport(format!(
                 "{operation}: {status} answer that is not JSON: {}",

@@ -94,7 +94,7 @@ fn checks_of(
     if streams {
         let resource = match op {
             // Rebuilt as the Streams API reads it (any region or account).
-            "DescribeStream" | "GetShardIterator" => r
+            "DescribeStream" | "GetShardIterator" | crate::streams::WAIT_OPERATION => r
                 .str_opt("StreamArn")
                 .ok()
                 .flatten()
@@ -112,6 +112,8 @@ fn checks_of(
                 .and_then(|t| app.streams.stream_of(app, t))
                 .unwrap_or_else(|| UNKNOWN.into()),
         };
+        // Waiting for records is reading them.
+        let op = if op == crate::streams::WAIT_OPERATION { "GetRecords" } else { op };
         return vec![Check::new(format!("dynamodb:{op}"), resource)];
     }
     let action = format!("dynamodb:{op}");

@@ -807,6 +807,15 @@ async fn handle_json(
             return ApiError::new(StatusCode::BAD_REQUEST, "AccessDeniedException", denied.message).into_response();
         }
     }
+    if streams && op == crate::streams::WAIT_OPERATION {
+        // The body is read: its budget is not held through the wait.
+        drop(_reserved);
+        drop(decoded_held);
+        return match crate::streams::wait_for_records(&app, Req(&map)).await {
+            Ok(body) => ok_response(Reply::Json(body)),
+            Err(e) => e.into_response(),
+        };
+    }
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost:8000").to_string();
     let writes = !streams && (scaling || may_block(&op));
     // A strongly consistent global table's request waits on another region:

@@ -91,7 +91,24 @@ struct Shared {
     refresh_tx: tokio::sync::mpsc::UnboundedSender<Option<String>>,
     /// When each shard was last asked for records by this process.
     calls: Arc<ShardCalls>,
+    /// The engine answered a push subscription's wait at least once.
+    push_seen: std::sync::atomic::AtomicBool,
+    /// No push subscription is tried before this time (epoch ms): the
+    /// engine had none when last asked.
+    push_off_until: std::sync::atomic::AtomicU64,
 }
+
+/// How long a source without a push subscription is polled before it is
+/// asked again (a Tidepool node upgraded meanwhile, say).
+pub const PUSH_RETRY: Duration = Duration::from_secs(300);
+
+/// Wake-ups in a row whose read found no record before the feed keeps the
+/// polling pace until a read finds records (a guard against a busy loop).
+const MAX_EMPTY_WAKES: u32 = 3;
+
+/// The longest one wait on a push subscription lasts (the engine's own
+/// limit is 20 s); the shard is read again after it either way.
+pub const PUSH_WAIT: Duration = Duration::from_secs(10);
 
 /// The spacing of `GetRecords` calls per shard, shared by every feed of the
 /// process.
@@ -191,6 +208,12 @@ impl StreamsSource {
             layout_tx: watch::Sender::new(0),
             refresh_tx,
             calls: shard_calls(),
+            push_seen: std::sync::atomic::AtomicBool::new(false),
+            // `TIDEPOOL_SOURCE_PUSH=off` polls even a Tidepool source (to
+            // compare the two, as bench/workers.py does).
+            push_off_until: std::sync::atomic::AtomicU64::new(
+                if std::env::var("TIDEPOOL_SOURCE_PUSH").is_ok_and(|v| v == "off") { u64::MAX } else { 0 },
+            ),
         });
         let task = tokio::spawn(keep_layout(shared.clone(), refresh_rx));
         lock(&shared.state).layout_task = Some(task);
@@ -333,6 +356,8 @@ async fn poll_shard(shared: Arc<Shared>, shard: String, id: u64, mut start: Star
     let mut iterator: Option<String> = None;
     let mut failures = 0u32;
     let mut last_poll: Option<Instant> = None;
+    let mut pushed = false;
+    let mut empty_wakes = 0u32;
     let poll_gap = Duration::from_secs(1) / POLLS_PER_SECOND;
     loop {
         // Wait for room in the buffer.
@@ -379,10 +404,15 @@ async fn poll_shard(shared: Arc<Shared>, shard: String, id: u64, mut start: Star
                 }
             },
         };
-        if let Some(at) = last_poll {
-            tokio::time::sleep_until((at + poll_gap).into()).await;
+        // Woken by the engine's push subscription: straight to the records.
+        // Polled: within Lambda's rate and DynamoDB Streams' limit.
+        let was_pushed = std::mem::take(&mut pushed);
+        if !was_pushed {
+            if let Some(at) = last_poll {
+                tokio::time::sleep_until((at + poll_gap).into()).await;
+            }
+            shared.calls.book(&shared.arn, &shard).await;
         }
-        shared.calls.book(&shared.arn, &shard).await;
         last_poll = Some(Instant::now());
         let answer = shared
             .endpoint
@@ -396,6 +426,7 @@ async fn poll_shard(shared: Arc<Shared>, shard: String, id: u64, mut start: Star
                 if let Some(last) = records.last() {
                     start = Start::After(last.seq);
                 }
+                let got = records.len();
                 let next = page.get("NextShardIterator").and_then(Value::as_str).map(str::to_string);
                 let ended = next.is_none();
                 {
@@ -434,6 +465,22 @@ async fn poll_shard(shared: Arc<Shared>, shard: String, id: u64, mut start: Star
                     return;
                 }
                 iterator = next;
+                // A page that was not full read what there was: wait for the
+                // next record past the last one where the engine offers a
+                // push subscription (it answers at once if one is there). A
+                // wake-up whose read found nothing, several in a row, falls
+                // back to the polling pace until a read finds records.
+                if got > 0 {
+                    empty_wakes = 0;
+                } else if was_pushed {
+                    empty_wakes += 1;
+                }
+                if (got as u32) < GET_RECORDS_LIMIT
+                    && empty_wakes < MAX_EMPTY_WAKES
+                    && let Start::After(after) = start
+                {
+                    pushed = wait_for_records(&shared, &shard, after).await;
+                }
             }
             Err(e) => match e.kind() {
                 "ExpiredIteratorException" => {
@@ -453,6 +500,52 @@ async fn poll_shard(shared: Arc<Shared>, shard: String, id: u64, mut start: Star
                     failures += 1;
                 }
             },
+        }
+    }
+}
+
+/// Waits on a Tidepool source's push subscription (`WaitForRecords`) until
+/// `shard` has a record past `after`, or closes, or [`PUSH_WAIT`] passes.
+/// True when the answer says records (or the shard's end) are there to be
+/// read at once; false when the next read keeps the polling pace: the wait
+/// ran out, the engine has no such subscription (anything but Tidepool's
+/// answer before one was seen turns it off for [`PUSH_RETRY`]), or the
+/// call failed.
+async fn wait_for_records(shared: &Shared, shard: &str, after: Seq) -> bool {
+    use std::sync::atomic::Ordering;
+    let now = now_ms();
+    if now < shared.push_off_until.load(Ordering::Relaxed) {
+        return false;
+    }
+    let request = json!({
+        "StreamArn": shared.arn,
+        "ShardId": shard,
+        "AfterSequenceNumber": super::source::format_seq(after),
+        "TimeoutMillis": PUSH_WAIT.as_millis() as u64,
+    });
+    let answer = shared.endpoint.call_waiting(Service::Streams, "WaitForRecords", &request, PUSH_WAIT).await;
+    let seen = shared.push_seen.load(Ordering::Relaxed);
+    match answer {
+        // Tidepool's answer: `TimedOut` is a boolean.
+        Ok(a) if a.get("TimedOut").is_some_and(Value::is_boolean) => {
+            if !shared.push_seen.swap(true, Ordering::Relaxed) {
+                tracing::info!(stream = %shared.arn, "the source pushes: its shards are read as records commit");
+            }
+            let closed = a.get("Closed").and_then(Value::as_bool).unwrap_or(false);
+            let past =
+                a.get("LastSequenceNumber").and_then(Value::as_str).and_then(parse_seq).is_some_and(|l| l > after);
+            a.get("TimedOut") == Some(&Value::Bool(false)) && (closed || past)
+        }
+        // Busy, or a passing failure of an engine known to push: poll now.
+        Err(e) if seen && (e.retryable() || e.kind() == "LimitExceededException") => false,
+        other => {
+            let why = match other {
+                Ok(_) => "an answer that is not Tidepool's".to_string(),
+                Err(e) => e.to_string(),
+            };
+            tracing::debug!(stream = %shared.arn, reason = %why, "no push subscription: polling");
+            shared.push_off_until.store(now + PUSH_RETRY.as_millis() as u64, Ordering::Relaxed);
+            false
         }
     }
 }
