@@ -61,9 +61,12 @@ def free_port():
 
 
 def start(args, port, work, name, env=None):
+    # Nothing of the caller's environment chooses the source or the push.
+    base = {k: v for k, v in os.environ.items() if k not in ("TIDEPOOL_SOURCE", "TIDEPOOL_SOURCE_PUSH")}
+    log = open(os.path.join(work, f"{name}.log"), "w")
     proc = subprocess.Popen([BIN, *args, "--port", str(port), "--data-dir", os.path.join(work, name)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "RUST_LOG": "warn", **(env or {})})
+                            stdout=subprocess.DEVNULL, stderr=log,
+                            env={**base, "RUST_LOG": "info", **(env or {})})
     for _ in range(1000):
         try:
             c = Client(port)
@@ -71,8 +74,16 @@ def start(args, port, work, name, env=None):
                                               "Content-Type": "application/x-amz-json-1.0"})[0] == 200:
                 return proc, c
         except OSError:
-            time.sleep(0.02)
+            pass
+        time.sleep(0.02)
+    proc.kill()
     raise RuntimeError(f"{name} did not start")
+
+
+def pushed(work, name):
+    """Whether the worker's log says the source pushed to it."""
+    with open(os.path.join(work, f"{name}.log")) as f:
+        return "the source pushes" in f.read()
 
 
 def leaderboard_component():
@@ -164,11 +175,15 @@ def main():
                 ("a worker woken by the source's push subscription", {}, "pushed")]
         for label, env, game in rows:
             proc, worker = start(["workers", "--source", f"http://127.0.0.1:{sp}"], free_port(), work, game, env)
+            procs.append(proc)
             uuid = deploy(worker, component, arn)
-            print(f"| {label} | {measure(src, game, N)} |")
+            row = measure(src, game, N)
+            assert pushed(work, game) == (game == "pushed"), f"the {game} worker was not {game}"
+            print(f"| {label} | {row} |")
             worker.lambda_api("DELETE", f"/2015-03-31/event-source-mappings/{uuid}", {})
             proc.terminate()
             proc.wait()
+            procs.remove(proc)
 
         deploy(src, component, arn)
         print(f"| the source itself (woken by each commit) | {measure(src, 'local', N)} |")

@@ -219,6 +219,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
     let addr = listener.local_addr().context("read the bound address")?;
     let mut app =
         dynamodb::App::new(store.clone(), config.region.clone(), config.durability, config.iterator_lifetime)?;
+    app.streams.fit_waiters(budget.connections);
     if let Some(dir) = &config.s3_dir {
         app.s3_dir = dir.clone();
     }

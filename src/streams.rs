@@ -65,11 +65,11 @@ pub async fn wait_for_records(app: &App, r: Req<'_>) -> ApiResult<Json> {
             )));
         }
     };
-    let Ok(_waiting) = app.streams.waiters.try_acquire() else {
+    let Some(_waiting) = app.streams.try_wait() else {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "LimitExceededException",
-            format!("Too many consumers are waiting for records (at most {MAX_WAITERS}): poll with GetRecords"),
+            "Too many consumers are waiting for records: poll with GetRecords",
         ));
     };
     let mut stopping = app.streams.stopping.subscribe();
@@ -113,15 +113,18 @@ pub const ITERATOR_LIFETIME: Duration = Duration::from_secs(15 * 60);
 pub struct StreamsApi {
     key: [u8; 32],
     pub iterator_lifetime: Duration,
-    /// `WaitForRecords` calls waiting at once, at most [`MAX_WAITERS`].
-    waiters: tokio::sync::Semaphore,
+    /// `WaitForRecords` calls waiting now, and how many may (at most
+    /// [`MAX_WAITERS`], and a quarter of the server's connections).
+    waiting: std::sync::atomic::AtomicUsize,
+    max_waiters: std::sync::atomic::AtomicUsize,
     /// Set when the server stops: every wait answers at once, so that the
     /// connections drain.
     stopping: tokio::sync::watch::Sender<bool>,
 }
 
-/// `WaitForRecords` calls that may wait at once: each holds a connection
-/// the server cannot evict while it waits. Past this a call is answered
+/// `WaitForRecords` calls that may wait at once (and at most a quarter of
+/// the server's connections): each holds a connection the server cannot
+/// evict while it waits. Past this a call is answered
 /// `LimitExceededException` at once, and its consumer polls.
 pub const MAX_WAITERS: usize = 256;
 
@@ -130,7 +133,8 @@ impl StreamsApi {
         Ok(StreamsApi {
             key: store.secret("shard-iterator")?,
             iterator_lifetime,
-            waiters: tokio::sync::Semaphore::new(MAX_WAITERS),
+            waiting: std::sync::atomic::AtomicUsize::new(0),
+            max_waiters: std::sync::atomic::AtomicUsize::new(MAX_WAITERS),
             stopping: tokio::sync::watch::Sender::new(false),
         })
     }
@@ -138,6 +142,32 @@ impl StreamsApi {
     /// Ends every `WaitForRecords` wait, now and to come (the server stops).
     pub fn stop_waits(&self) {
         self.stopping.send_replace(true);
+    }
+
+    /// Holds waiters to a quarter of the server's `connections`: a waiting
+    /// connection cannot be evicted for another client.
+    pub fn fit_waiters(&self, connections: usize) {
+        let max = (connections / 4).clamp(1, MAX_WAITERS);
+        self.max_waiters.store(max, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn try_wait(&self) -> Option<Waiter<'_>> {
+        use std::sync::atomic::Ordering;
+        let max = self.max_waiters.load(Ordering::Relaxed);
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= max {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Waiter(&self.waiting))
+    }
+}
+
+/// One `WaitForRecords` call counted among the waiters while it lives.
+struct Waiter<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 

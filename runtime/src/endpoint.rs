@@ -40,8 +40,11 @@ pub enum CallError {
     /// The endpoint answered with the API's error: its `__type` (without the
     /// namespace) and message.
     Api { status: u16, kind: String, message: String },
-    /// No answer: connection, timeout, or a body that is not the API's JSON.
+    /// No answer: connection, timeout, or no free slot.
     Transport(String),
+    /// An answer that is not the API's JSON (another kind of server, or an
+    /// engine that does not know the operation and says so in HTML).
+    NotJson { status: u16, body: String },
 }
 
 impl CallError {
@@ -50,7 +53,7 @@ impl CallError {
     pub fn kind(&self) -> &str {
         match self {
             CallError::Api { kind, .. } => kind,
-            CallError::Transport(_) => "",
+            CallError::Transport(_) | CallError::NotJson { .. } => "",
         }
     }
 
@@ -69,6 +72,7 @@ impl CallError {
                     )
             }
             CallError::Transport(_) => true,
+            CallError::NotJson { status, .. } => *status >= 500,
         }
     }
 }
@@ -78,6 +82,7 @@ impl std::fmt::Display for CallError {
         match self {
             CallError::Api { status, kind, message } => write!(f, "{kind} ({status}): {message}"),
             CallError::Transport(e) => write!(f, "{e}"),
+            CallError::NotJson { status, body } => write!(f, "a {status} answer that is not JSON: {body}"),
         }
     }
 }
@@ -118,6 +123,9 @@ pub struct Endpoint {
     /// from the other requests, which they would otherwise hold up.
     wait_slots: tokio::sync::Semaphore,
 }
+
+/// Why a long wait was not sent: every wait slot is taken.
+pub const WAITS_FULL: &str = "every wait slot is taken";
 
 /// Long waits (`WaitForRecords`, one per shard being read) at once; a feed
 /// past them polls. Below a Tidepool source's own limit (256).
@@ -209,7 +217,7 @@ impl Endpoint {
         let call = async {
             let _slot = match wait {
                 None => self.slots.acquire().await.map_err(|e| e.to_string())?,
-                Some(_) => self.wait_slots.try_acquire().map_err(|_| format!("{MAX_WAITS} waits already under way"))?,
+                Some(_) => self.wait_slots.try_acquire().map_err(|_| WAITS_FULL.to_string())?,
             };
             let reused = self.take_idle();
             let fresh = reused.is_none();
@@ -275,11 +283,9 @@ impl Endpoint {
 
     /// An answer's JSON, or the API's error it carries.
     fn parse(operation: &str, (status, bytes): (u16, Vec<u8>)) -> Result<Value, CallError> {
-        let json: Value = serde_json::from_slice(&bytes).map_err(|_| {
-            CallError::Transport(format!(
-                "{operation}: {status} answer that is not JSON: {}",
-                String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
-            ))
+        let json: Value = serde_json::from_slice(&bytes).map_err(|_| CallError::NotJson {
+            status,
+            body: format!("{operation}: {}", String::from_utf8_lossy(&bytes[..bytes.len().min(200)])),
         })?;
         if (200..300).contains(&status) {
             return Ok(json);

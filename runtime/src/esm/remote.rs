@@ -101,6 +101,11 @@ struct Shared {
 /// How long a source without a push subscription is polled before it is
 /// asked again (a Tidepool node upgraded meanwhile, say).
 pub const PUSH_RETRY: Duration = Duration::from_secs(300);
+/// How long after a first wait that failed (not for want of the operation)
+/// it is tried again.
+const PUSH_FIRST_RETRY: Duration = Duration::from_secs(15);
+/// The least time between two pushed reads of one shard.
+const PUSHED_READ_GAP: Duration = Duration::from_millis(5);
 
 /// Wake-ups in a row whose read found no record before the feed keeps the
 /// polling pace until a read finds records (a guard against a busy loop).
@@ -407,7 +412,12 @@ async fn poll_shard(shared: Arc<Shared>, shard: String, id: u64, mut start: Star
         // Woken by the engine's push subscription: straight to the records.
         // Polled: within Lambda's rate and DynamoDB Streams' limit.
         let was_pushed = std::mem::take(&mut pushed);
-        if !was_pushed {
+        if was_pushed {
+            // Even pushed, reads of one shard are a few milliseconds apart.
+            if let Some(at) = last_poll {
+                tokio::time::sleep_until((at + PUSHED_READ_GAP).into()).await;
+            }
+        } else {
             if let Some(at) = last_poll {
                 tokio::time::sleep_until((at + poll_gap).into()).await;
             }
@@ -475,9 +485,15 @@ async fn poll_shard(shared: Arc<Shared>, shard: String, id: u64, mut start: Star
                 } else if was_pushed {
                     empty_wakes += 1;
                 }
+                // From the trim horizon with nothing read yet, any record will do.
+                let after = match start {
+                    Start::After(a) => Some(Some(a)),
+                    Start::Horizon => Some(None),
+                    Start::Latest => None,
+                };
                 if (got as u32) < GET_RECORDS_LIMIT
                     && empty_wakes < MAX_EMPTY_WAKES
-                    && let Start::After(after) = start
+                    && let Some(after) = after
                 {
                     pushed = wait_for_records(&shared, &shard, after).await;
                 }
@@ -511,20 +527,22 @@ async fn poll_shard(shared: Arc<Shared>, shard: String, id: u64, mut start: Star
 /// ran out, the engine has no such subscription (anything but Tidepool's
 /// answer before one was seen turns it off for [`PUSH_RETRY`]), or the
 /// call failed.
-async fn wait_for_records(shared: &Shared, shard: &str, after: Seq) -> bool {
+async fn wait_for_records(shared: &Shared, shard: &str, after: Option<Seq>) -> bool {
     use std::sync::atomic::Ordering;
     let now = now_ms();
     if now < shared.push_off_until.load(Ordering::Relaxed) {
         return false;
     }
-    let request = json!({
-        "StreamArn": shared.arn,
-        "ShardId": shard,
-        "AfterSequenceNumber": super::source::format_seq(after),
-        "TimeoutMillis": PUSH_WAIT.as_millis() as u64,
-    });
+    let mut request = json!({"StreamArn": shared.arn, "ShardId": shard, "TimeoutMillis": PUSH_WAIT.as_millis() as u64});
+    if let Some(a) = after {
+        request["AfterSequenceNumber"] = super::source::format_seq(a).into();
+    }
     let answer = shared.endpoint.call_waiting(Service::Streams, "WaitForRecords", &request, PUSH_WAIT).await;
-    let seen = shared.push_seen.load(Ordering::Relaxed);
+    let off_for = |d: Duration, why: &dyn std::fmt::Display| {
+        tracing::debug!(stream = %shared.arn, reason = %why, "no push subscription for now: polling");
+        shared.push_off_until.store(now + d.as_millis() as u64, Ordering::Relaxed);
+        false
+    };
     match answer {
         // Tidepool's answer: `TimedOut` is a boolean.
         Ok(a) if a.get("TimedOut").is_some_and(Value::is_boolean) => {
@@ -532,21 +550,25 @@ async fn wait_for_records(shared: &Shared, shard: &str, after: Seq) -> bool {
                 tracing::info!(stream = %shared.arn, "the source pushes: its shards are read as records commit");
             }
             let closed = a.get("Closed").and_then(Value::as_bool).unwrap_or(false);
-            let past =
-                a.get("LastSequenceNumber").and_then(Value::as_str).and_then(parse_seq).is_some_and(|l| l > after);
+            let last = a.get("LastSequenceNumber").and_then(Value::as_str).and_then(parse_seq);
+            let past = last.is_some_and(|l| after.is_none_or(|a| l > a));
             a.get("TimedOut") == Some(&Value::Bool(false)) && (closed || past)
         }
-        // Busy, or a passing failure of an engine known to push: poll now.
-        Err(e) if seen && (e.retryable() || e.kind() == "LimitExceededException") => false,
-        other => {
-            let why = match other {
-                Ok(_) => "an answer that is not Tidepool's".to_string(),
-                Err(e) => e.to_string(),
-            };
-            tracing::debug!(stream = %shared.arn, reason = %why, "no push subscription: polling");
-            shared.push_off_until.store(now + PUSH_RETRY.as_millis() as u64, Ordering::Relaxed);
+        // The engine has no such operation: poll, and ask again later.
+        Ok(_) => off_for(PUSH_RETRY, &"an answer that is not Tidepool's"),
+        Err(e @ CallError::NotJson { .. }) => off_for(PUSH_RETRY, &e),
+        Err(e) if e.kind() == "UnknownOperationException" || e.kind() == "UnknownOperation" => off_for(PUSH_RETRY, &e),
+        // Tidepool, too busy for another waiter: poll this time.
+        Err(e) if e.kind() == "LimitExceededException" => {
+            shared.push_seen.store(true, Ordering::Relaxed);
             false
         }
+        // This worker's wait slots are taken, or a passing failure of an
+        // engine known to push: poll this time.
+        Err(CallError::Transport(e)) if e == crate::endpoint::WAITS_FULL => false,
+        Err(_) if shared.push_seen.load(Ordering::Relaxed) => false,
+        // A first wait that failed otherwise: ask again soon.
+        Err(e) => off_for(PUSH_FIRST_RETRY, &e),
     }
 }
 
