@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use axum::body::Body;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -26,16 +26,10 @@ pub struct PeerClient {
     conn: tokio::sync::Mutex<Option<hyper::client::conn::http1::SendRequest<Body>>>,
 }
 
-/// `host:port` of an `http://host:port[/]` endpoint.
+/// `host:port` of an `http://host:port[/]` peer endpoint (the runtime's
+/// reading of an engine's URL).
 pub fn authority(url: &str) -> anyhow::Result<String> {
-    let Some(rest) = url.strip_prefix("http://") else {
-        bail!("a peer endpoint is http://host:port (got {url})");
-    };
-    let rest = rest.trim_end_matches('/');
-    if rest.is_empty() || rest.contains('/') {
-        bail!("a peer endpoint is http://host:port (got {url})");
-    }
-    Ok(rest.to_string())
+    tidepool_runtime::endpoint::authority(url).map_err(|e| anyhow::anyhow!("peer: {e}"))
 }
 
 impl PeerClient {

@@ -529,7 +529,7 @@ async fn poll_shard(shared: Arc<Shared>, shard: String, id: u64, mut start: Star
 /// call failed.
 async fn wait_for_records(shared: &Shared, shard: &str, after: Option<Seq>) -> bool {
     use std::sync::atomic::Ordering;
-    let now = now_ms();
+    let now = super::clock::Clock::now_ms(&super::clock::SystemClock);
     if now < shared.push_off_until.load(Ordering::Relaxed) {
         return false;
     }
@@ -599,10 +599,6 @@ async fn shard_iterator(shared: &Shared, shard: &str, start: Start) -> Result<St
         .ok_or_else(|| CallError::Transport("GetShardIterator answered no ShardIterator".into()))
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
 /// The records of a `GetRecords` answer, as the function receives them. A
 /// record without a sequence number this engine can order is skipped, with
 /// a warning: it cannot be delivered in order or checkpointed.
@@ -628,11 +624,11 @@ fn page_records(page: &Value, arn: &str, hash_key: &str, shard: &str) -> Vec<Sou
             continue;
         };
         // Without a creation time, the time it was read: never "too old".
-        let created_ms = ddb
-            .get("ApproximateCreationDateTime")
-            .and_then(Value::as_f64)
-            .filter(|s| *s > 0.0)
-            .map_or_else(now_ms, |s| if s > 1e11 { s as u64 } else { (s * 1000.0) as u64 });
+        let created_ms =
+            ddb.get("ApproximateCreationDateTime").and_then(Value::as_f64).filter(|s| *s > 0.0).map_or_else(
+                || super::clock::Clock::now_ms(&super::clock::SystemClock),
+                |s| if s > 1e11 { s as u64 } else { (s * 1000.0) as u64 },
+            );
         let partition = ddb.get("Keys").and_then(|k| k.get(hash_key)).map(Value::to_string).unwrap_or_default();
         if let Some(o) = r.as_object_mut() {
             o.insert("eventSourceARN".into(), Value::String(arn.to_string()));
