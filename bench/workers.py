@@ -12,6 +12,14 @@ fall anywhere in the worker's polling cycle.
 The same is then measured with the mapping on the source itself (the local
 engine, woken by each commit) for comparison.
 
+Then failover: two workers share the stream through leases while a score is
+put every 20 ms; the worker holding the shard is stopped (`kill -9`, or
+SIGTERM, which hands its leases back) and the time from the stop to the
+first delivery by the other worker is measured (a delivery is the
+`Leaderboard` total moving, watched from 50 ms after the stop, when nothing
+of the stopped worker's is on its way any more), for lease durations of 10 s
+(the default) and 3 s. The stopped worker is started again between samples.
+
 Usage: python3 bench/workers.py [N]   (TIDEPOOL_BIN picks the server
 binary, default target/release/tidepool.) Only the standard library is used.
 """
@@ -147,6 +155,82 @@ def measure(src, game, n):
     return f"{statistics.median(samples):.1f} ms | {q(0.9):.1f} ms | {q(0.99):.1f} ms | {samples[-1]:.1f} ms"
 
 
+def lease_owner(src, table):
+    items = src.dynamodb("Scan", {"TableName": table, "ConsistentRead": True}).get("Items", [])
+    owners = [i["leaseOwner"]["S"] for i in items
+              if "leaseOwner" in i and i["checkpoint"]["S"] != "SHARD_END" and not i["leaseKey"]["S"].startswith("#")]
+    return owners[0] if len(owners) == 1 else None
+
+
+def worker_name(work, name):
+    with open(os.path.join(work, f"{name}.log")) as f:
+        for line in f:
+            if "shards are shared by leases" in line and "worker=" in line:
+                return line.split("worker=")[1].split()[0].strip('"')
+    return None
+
+
+def failover(src, sp, work, component, arn, duration, signal_name, samples):
+    """Stop the worker holding the shard; time to the other worker's first delivery (ms)."""
+    import threading
+    table = f"leases-{duration}-{signal_name}"
+    game = table
+    procs = {}
+    args = lambda: ["workers", "--source", f"http://127.0.0.1:{sp}", "--lease-table", table,
+                    "--lease-duration", str(duration)]
+    for name in ("fa", "fb"):
+        wname = f"{table}-{name}"
+        proc, c = start(args(), free_port(), work, wname)
+        procs[wname] = proc
+        deploy(c, component, arn)
+    stop = threading.Event()
+
+    def writer():
+        w = Client(sp)
+        i = 0
+        while not stop.is_set():
+            w.dynamodb("PutItem", {"TableName": "Scores", "Item": {
+                "player": {"S": f"f{i}"}, "game": {"S": game}, "score": {"N": "1"}}})
+            i += 1
+            time.sleep(0.02)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    out = []
+    try:
+        for _ in range(samples):
+            deadline = time.time() + 120
+            while True:
+                owner = lease_owner(src, table)
+                holder = next((n for n in procs if worker_name(work, n) == owner), None)
+                if holder and total(src, game) > 0:
+                    break
+                assert time.time() < deadline, "no worker holds the shard"
+                time.sleep(0.2)
+            time.sleep(1.0)
+            proc = procs[holder]
+            t0 = time.perf_counter()
+            if signal_name == "kill":
+                proc.kill()
+            else:
+                proc.terminate()
+            proc.wait()
+            time.sleep(0.05)
+            before = total(src, game)
+            while total(src, game) == before:
+                assert time.perf_counter() - t0 < 120, "no other worker delivered"
+                time.sleep(0.002)
+            out.append((time.perf_counter() - t0) * 1e3)
+            procs[holder], _ = start(args(), free_port(), work, holder)
+    finally:
+        stop.set()
+        t.join()
+        for p in procs.values():
+            p.terminate()
+            p.wait()
+    return out
+
+
 def main():
     random.seed(7)
     work = tempfile.mkdtemp()
@@ -187,6 +271,16 @@ def main():
 
         deploy(src, component, arn)
         print(f"| the source itself (woken by each commit) | {measure(src, 'local', N)} |")
+
+        print()
+        print("Failover: the worker holding the shard stopped, until the other worker's first delivery")
+        print("| lease duration | stop | samples | min | median | max |")
+        print("|---|---|---|---|---|---|")
+        for duration in (10, 3):
+            for how in ("kill", "term"):
+                s = sorted(failover(src, sp, work, component, arn, duration, how, 3))
+                label = "`kill -9`" if how == "kill" else "SIGTERM"
+                print(f"| {duration} s | {label} | {len(s)} | {s[0]:.0f} ms | {statistics.median(s):.0f} ms | {s[-1]:.0f} ms |")
     finally:
         for p in reversed(procs):
             p.terminate()

@@ -83,6 +83,11 @@ pub struct ServerConfig {
     /// Another engine whose streams the mappings read (`--source`,
     /// `tidepool workers`): `http://host:port`. `None`: this server's own.
     pub stream_source: Option<String>,
+    /// The lease table in the stream source (`--lease-table`).
+    pub lease_table: String,
+    /// How long a worker's lease lasts unrenewed (`--lease-duration`): about
+    /// the failover time when a worker dies.
+    pub lease_duration: Duration,
 }
 
 impl Default for ServerConfig {
@@ -107,6 +112,8 @@ impl Default for ServerConfig {
             prices: None,
             peers: Default::default(),
             stream_source: None,
+            lease_table: tidepool_runtime::esm::LEASE_TABLE.to_string(),
+            lease_duration: tidepool_runtime::esm::LEASE_DURATION,
         }
     }
 }
@@ -262,6 +269,18 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
             .map_err(|e| anyhow::anyhow!("--source: {e}"))?;
         tracing::info!(source = %url, "event source mappings read their streams from another engine");
         lambda.stream_source = Some(Arc::new(endpoint));
+        let worker = worker_id(&store)?;
+        tracing::info!(worker = %worker, table = %config.lease_table, "shards are shared by leases");
+        // An endpoint of the leases' own: renewals never wait behind feeds
+        // or handlers' calls.
+        let endpoint = tidepool_runtime::endpoint::Endpoint::new(url, &config.region)
+            .map_err(|e| anyhow::anyhow!("--source: {e}"))?;
+        lambda.leases = Some(tidepool_runtime::esm::LeaseOptions {
+            endpoint: Arc::new(endpoint),
+            table: config.lease_table.clone(),
+            duration: config.lease_duration.max(Duration::from_secs(1)),
+            worker,
+        });
     }
     // Set once, here: `set` cannot fail.
     let _ = app.lambda.set(lambda);
@@ -297,4 +316,18 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
     let task = tokio::spawn(http::serve(listener, router(app2), config.http, budget, tls.clone(), rx));
     tracing::info!(%addr, tls = tls.is_some(), "listening");
     Ok(Server { addr, store, app, tls: tls.is_some(), shutdown: Some(tx), task })
+}
+
+/// This worker's name in the lease table, kept in its store: a worker that
+/// restarts (after `kill -9` too) takes its own leases back at once.
+fn worker_id(store: &Store) -> anyhow::Result<String> {
+    const KEY: &[u8] = b"worker/id";
+    if let Some(id) = store.sys_get(KEY)? {
+        return Ok(String::from_utf8_lossy(&id).into_owned());
+    }
+    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
+    let short = uuid::Uuid::new_v4().simple().to_string();
+    let id = if host.is_empty() { format!("worker-{}", &short[..12]) } else { format!("{host}-{}", &short[..12]) };
+    store.sys_write(vec![(KEY.to_vec(), Some(id.clone().into_bytes()))])?;
+    Ok(id)
 }

@@ -63,6 +63,29 @@ impl EndpointArg {
     }
 }
 
+/// The options of `tidepool workers` (`serve --source`).
+#[derive(clap::Args, Debug)]
+struct WorkerArgs {
+    /// Read every event source mapping's stream from this engine's
+    /// DynamoDB Streams API (`http://host:port`: another Tidepool,
+    /// DynamoDB Local, moto…) instead of this server's own streams:
+    /// `tidepool workers --source URL` (README, "Running triggers on
+    /// another engine"). Requests are signed for `--region` with the
+    /// environment's AWS credentials.
+    #[arg(long, visible_alias = "stream-source", env = "TIDEPOOL_SOURCE")]
+    source: Option<String>,
+    /// With `--source`: the table of the source engine where the workers
+    /// of a fleet keep their leases and checkpoints (created on first
+    /// use; README, "Running a worker fleet").
+    #[arg(long, default_value = tidepool_runtime::esm::LEASE_TABLE, env = "TIDEPOOL_LEASE_TABLE")]
+    lease_table: String,
+    /// With `--source`: seconds a worker's lease lasts without renewal
+    /// before another worker takes it; a dead worker's shards move after
+    /// about this plus a third.
+    #[arg(long, default_value_t = 10, env = "TIDEPOOL_LEASE_DURATION")]
+    lease_duration: u64,
+}
+
 #[derive(Subcommand)]
 enum ScheduleCommand {
     /// Fire the schedule again (missed fires are not caught up).
@@ -190,14 +213,8 @@ enum Command {
         /// us-east-1 table; README, "What will this cost?").
         #[arg(long, env = "TIDEPOOL_PRICES")]
         prices: Option<PathBuf>,
-        /// Read every event source mapping's stream from this engine's
-        /// DynamoDB Streams API (`http://host:port`: another Tidepool,
-        /// DynamoDB Local, moto…) instead of this server's own streams:
-        /// `tidepool workers --source URL` (README, "Running triggers on
-        /// another engine"). Requests are signed for `--region` with the
-        /// environment's AWS credentials.
-        #[arg(long, visible_alias = "stream-source", env = "TIDEPOOL_SOURCE")]
-        source: Option<String>,
+        #[command(flatten)]
+        worker: Box<WorkerArgs>,
     },
     /// Apply a manifest (tables, functions, mappings) to a running server;
     /// code files are read here and uploaded.
@@ -609,8 +626,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             encryption_key,
             capacity,
             prices,
-            source,
+            worker,
         } => {
+            let WorkerArgs { source, lease_table, lease_duration } = *worker;
             // Only the server logs: the client commands print their answers.
             init_server_log();
             tidepool::lambda::logs::set_show_at_info(log_functions);
@@ -667,6 +685,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let config = ServerConfig {
                 stream_source: source,
+                lease_table,
+                lease_duration: Duration::from_secs(lease_duration.max(1)),
                 prices,
                 capacity,
                 encryption,

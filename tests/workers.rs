@@ -202,42 +202,11 @@ async fn a_worker_starts_at_latest_and_resumes_after_a_restart() {
     source.stop().await.expect("stop the source");
 }
 
-/// A `moto_server` on a free loopback port, killed when dropped.
-struct Moto {
-    child: std::process::Child,
-    endpoint: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn moto() -> Moto {
-    let server = common::tools::moto_server();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().unwrap().port();
-    let child = std::process::Command::new(server)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start moto_server");
-    let moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
-    let start = Instant::now();
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(start.elapsed() < Duration::from_secs(60), "moto_server did not listen");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    moto
-}
-
 /// The worker needs nothing of Tidepool in its source: the same trigger on
 /// moto's DynamoDB Streams (an independent implementation, from PyPI).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_runs_a_trigger_on_motos_stream() {
-    let moto = moto().await;
+    let moto = common::moto().await;
     let mc = client(&moto.endpoint);
     let arn = tables(&mc).await;
     put_score(&mc, "ann", "g", 10).await;

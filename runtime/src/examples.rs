@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 
 /// The guest handlers `examples/` holds, by crate name.
 pub const EXAMPLES: &[&str] =
-    &["echo", "leaderboard", "leaderboard-sdk", "partial-batch", "always-fail", "misbehave", "tick"];
+    &["echo", "leaderboard", "leaderboard-sdk", "partial-batch", "always-fail", "misbehave", "tick", "order-check"];
 
 /// The repository root (this crate is `<root>/runtime`).
 fn repo_root() -> &'static Path {

@@ -125,6 +125,9 @@ pub struct Lambda {
     /// Where mappings read their streams (`tidepool workers --source`):
     /// another engine's Streams API instead of this store's streams.
     pub stream_source: Option<Arc<tidepool_runtime::endpoint::Endpoint>>,
+    /// How a worker shares the source's shards with the rest of its fleet
+    /// (with `stream_source`).
+    pub leases: Option<tidepool_runtime::esm::LeaseOptions>,
 }
 
 /// Invokes a function by name, resolving it at each invocation, so a mapping
@@ -270,6 +273,7 @@ impl Lambda {
             https: false,
             active_wait_ms: (api::ACTIVE_WAIT.as_millis() as u64).into(),
             stream_source: None,
+            leases: None,
         })
     }
 
@@ -329,8 +333,19 @@ impl Lambda {
             None => self.engine.upsert(m.clone(), invoker).await,
             Some(_) if m.exactly_once => Err(tidepool_runtime::esm::ConfigError::invalid(WORKER_EXACTLY_ONCE)),
             Some(endpoint) => {
-                let source = tidepool_runtime::esm::StreamsSource::new(endpoint.clone(), &m.event_source_arn);
-                self.engine.upsert_from(m.clone(), invoker, Arc::new(source)).await
+                let source = Arc::new(tidepool_runtime::esm::StreamsSource::new(endpoint.clone(), &m.event_source_arn));
+                match &self.leases {
+                    Some(options) => {
+                        let leases = tidepool_runtime::esm::Leases::new(
+                            options.clone(),
+                            &m.function_arn,
+                            &m.event_source_arn,
+                            m.starting_position,
+                        );
+                        self.engine.upsert_leased(m.clone(), invoker, source, leases).await
+                    }
+                    None => self.engine.upsert_from(m.clone(), invoker, source).await,
+                }
             }
         }
     }
@@ -422,6 +437,19 @@ impl Lambda {
     pub async fn delete_mapping(&self, uuid: &str) -> Result<MappingConfig, LambdaError> {
         let m = self.mapping(uuid)?;
         self.engine.remove(uuid).await.map_err(|e| LambdaError::new("ServiceException", e.to_string()))?;
+        // A worker's mapping: its leases were handed back as it stopped; the
+        // last of its group takes the checkpoints with it.
+        if let Some(options) = &self.leases {
+            let leases = tidepool_runtime::esm::Leases::new(
+                options.clone(),
+                &m.function_arn,
+                &m.event_source_arn,
+                m.starting_position,
+            );
+            if let Err(e) = leases.forget_if_unheld().await {
+                tracing::warn!(group = leases.group(), error = %e, "the group's leases were not forgotten");
+            }
+        }
         self.store.sys_write(vec![([MAP_PREFIX, uuid.as_bytes()].concat(), None)])?;
         self.lock().remove(uuid);
         Ok(m)

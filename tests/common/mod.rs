@@ -234,3 +234,34 @@ pub async fn wait_index_active(c: &Client, table: &str, index: &str) {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// A `moto_server` on a free loopback port, killed when dropped.
+pub struct Moto {
+    child: std::process::Child,
+    pub endpoint: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub async fn moto() -> Moto {
+    let server = tools::moto_server();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().unwrap().port();
+    let child = std::process::Command::new(server)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start moto_server");
+    let moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
+    let start = std::time::Instant::now();
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(start.elapsed() < std::time::Duration::from_secs(60), "moto_server did not listen");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    moto
+}

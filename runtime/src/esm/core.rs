@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use super::config::{ConfigError, MappingConfig, StartingPosition, parse_table_arn};
 use super::filter::FilterSet;
 use super::invoker::InvokeOutcome;
+use super::lease::{LeaseStart, LeaseView};
 use super::ledger::{Commit, Effects, LedgerState, ShardCheckpoint};
 use super::metrics::MappingMetrics;
 use super::shard::ShardCore;
@@ -117,6 +118,12 @@ pub struct MappingCore {
     /// An open one starts only once its source knows its latest position; a
     /// shard not listed then (a child opened since) starts at its beginning.
     latest_pending: Option<BTreeMap<String, bool>>,
+    /// With leases (a worker of a fleet): the shards this core may deliver,
+    /// each with the take of its lease; `None`: every shard of the stream.
+    owned: Option<BTreeMap<String, u64>>,
+    /// Held shards whose lease says `LATEST`: they start after the newest
+    /// record once the source knows it.
+    latest_leased: BTreeSet<String>,
     /// The last checkpoint committed (or about to be) per shard.
     committed: BTreeMap<String, ShardCheckpoint>,
     active: BTreeMap<String, ShardCore>,
@@ -137,6 +144,8 @@ impl MappingCore {
             settings,
             started: state.started,
             latest_pending: None,
+            owned: None,
+            latest_leased: BTreeSet::new(),
             committed: state.shards,
             active: BTreeMap::new(),
             jobs: HashMap::new(),
@@ -147,6 +156,58 @@ impl MappingCore {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// Delivers only the shards of `view` (the leases held), each from where
+    /// its lease says; shards no longer held (or held by a new take) are
+    /// dropped, their running jobs forgotten. The shards dropped.
+    pub fn sync_leases(&mut self, view: &LeaseView) -> Vec<String> {
+        let owned = self.owned.take().unwrap_or_default();
+        let mut kept = BTreeMap::new();
+        let mut released = Vec::new();
+        for (shard, take) in owned {
+            if view.shards.get(&shard).map(|(t, _)| *t) == Some(take) {
+                kept.insert(shard, take);
+            } else {
+                released.push(shard);
+            }
+        }
+        for shard in &released {
+            self.active.remove(shard);
+            self.committed.remove(shard);
+            self.latest_leased.remove(shard);
+            self.jobs.retain(|_, (s, _, _)| s != shard);
+        }
+        for (shard, (take, start)) in &view.shards {
+            if kept.contains_key(shard) {
+                continue;
+            }
+            kept.insert(shard.clone(), *take);
+            self.active.remove(shard);
+            self.latest_leased.remove(shard);
+            match start {
+                LeaseStart::TrimHorizon => {
+                    self.committed.remove(shard);
+                }
+                LeaseStart::Latest => {
+                    self.committed.remove(shard);
+                    self.latest_leased.insert(shard.clone());
+                }
+                LeaseStart::At(cp) => {
+                    self.committed.insert(shard.clone(), cp.clone());
+                }
+            }
+        }
+        self.owned = Some(kept);
+        // Leases fix starting positions themselves.
+        self.started = true;
+        self.latest_pending = None;
+        released
+    }
+
+    /// Whether this core delivers `shard`.
+    pub fn owns(&self, shard: &str) -> bool {
+        self.owned.as_ref().is_none_or(|o| o.contains_key(shard))
     }
 
     /// Reads, plans and checkpoints what can be done at `now`.
@@ -169,6 +230,21 @@ impl MappingCore {
         let mut metrics = lock(&self.metrics);
         loop {
             for sh in &layout.shards {
+                if !self.owns(&sh.id) {
+                    continue;
+                }
+                if !self.committed.contains_key(&sh.id) && self.latest_leased.contains(&sh.id) {
+                    match src.position(&sh.id, true) {
+                        Ok(p) => {
+                            let cp = ShardCheckpoint { done_through: p.checked_sub(1), ..ShardCheckpoint::default() };
+                            self.committed.insert(sh.id.clone(), cp.clone());
+                            commit.checkpoints.push((sh.id.clone(), cp));
+                        }
+                        Err(ReadError::Pending) => continue,
+                        Err(_) => {}
+                    }
+                    self.latest_leased.remove(&sh.id);
+                }
                 let cp = self.committed.get(&sh.id);
                 if self.active.contains_key(&sh.id) || cp.is_some_and(|c| c.finished) {
                     continue;
@@ -177,10 +253,12 @@ impl MappingCore {
                 if cp.is_none() && self.latest_pending.as_ref().is_some_and(|p| p.get(&sh.id) == Some(&true)) {
                     continue;
                 }
-                let parent_done = match &sh.parent {
-                    None => true,
-                    Some(p) => !ids.contains(p.as_str()) || self.committed.get(p).is_some_and(|c| c.finished),
-                };
+                // A lease is taken only once its parent's is finished.
+                let parent_done = self.owned.is_some()
+                    || match &sh.parent {
+                        None => true,
+                        Some(p) => !ids.contains(p.as_str()) || self.committed.get(p).is_some_and(|c| c.finished),
+                    };
                 if !parent_done {
                     continue;
                 }

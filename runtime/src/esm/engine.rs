@@ -16,6 +16,7 @@ use super::clock::{Clock, SystemClock};
 use super::config::{ConfigError, MappingConfig};
 use super::core::{MappingCore, Settings};
 use super::invoker::{InvokeOutcome, InvokeRequest, Invoker};
+use super::lease::Leases;
 use super::ledger::{Ledger, LedgerError, StoreLedger};
 use super::metrics::MappingMetrics;
 use super::source::{RecordSource, StoreSource};
@@ -125,6 +126,9 @@ struct Ctx {
     clock: Arc<dyn Clock>,
     ledger: Arc<dyn Ledger>,
     metrics: Arc<Mutex<MappingMetrics>>,
+    /// A worker's leases of the stream's shards: only the shards held are
+    /// delivered, and their checkpoints live in the lease table.
+    leases: Option<Arc<Leases>>,
 }
 
 impl Engine {
@@ -173,6 +177,29 @@ impl Engine {
         function: Arc<dyn Invoker>,
         source: Arc<dyn RecordSource>,
     ) -> Result<(), ConfigError> {
+        self.start(mapping, function, source, None).await
+    }
+
+    /// [`Engine::upsert_from`] for a worker of a fleet: only the shards whose
+    /// leases it holds in `leases` are delivered, from the checkpoints kept
+    /// there (destination records and metrics stay in this engine's store).
+    pub async fn upsert_leased(
+        &self,
+        mapping: MappingConfig,
+        function: Arc<dyn Invoker>,
+        source: Arc<dyn RecordSource>,
+        leases: Arc<Leases>,
+    ) -> Result<(), ConfigError> {
+        self.start(mapping, function, source, Some(leases)).await
+    }
+
+    async fn start(
+        &self,
+        mapping: MappingConfig,
+        function: Arc<dyn Invoker>,
+        source: Arc<dyn RecordSource>,
+        leases: Option<Arc<Leases>>,
+    ) -> Result<(), ConfigError> {
         let settings = Settings::new(&mapping, &self.inner.region)?;
         let mut mappings = self.inner.mappings.lock().await;
         if let Some(old) = mappings.remove(&mapping.uuid) {
@@ -196,6 +223,7 @@ impl Engine {
             clock: self.inner.clock.clone(),
             ledger: self.inner.ledger.clone(),
             metrics,
+            leases,
         });
         let (stop_tx, stop_rx) = watch::channel(false);
         tracing::info!(mapping = %mapping.uuid, function = %mapping.function_name, source = %mapping.event_source_arn, "mapping enabled");
@@ -265,7 +293,12 @@ async fn stop(r: Running) {
 #[tracing::instrument(skip_all, fields(mapping = %ctx.uuid))]
 async fn run(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {
     let saver = tokio::spawn(save_metrics_while_running(ctx.clone(), stop.clone()));
+    let leases = ctx.leases.clone().map(|l| tokio::spawn(l.run(ctx.source.clone(), stop.clone())));
     deliver(&ctx, stop).await;
+    // Hands the leases back once delivery stopped.
+    if let Some(l) = leases {
+        let _ = l.await;
+    }
     // The saver has seen the stop too; waited for, so that no save of its
     // lands after the last one (or after a removal deleted the metrics).
     let _ = saver.await;
@@ -280,7 +313,16 @@ async fn deliver(ctx: &Arc<Ctx>, mut stop: watch::Receiver<bool>) {
         }
         let ledger = ctx.ledger.clone();
         let uuid = ctx.uuid.clone();
-        let loaded = tokio::task::spawn_blocking(move || ledger.load(&uuid)).await;
+        let leased = ctx.leases.is_some();
+        // A worker's checkpoints come with its leases.
+        let loaded = tokio::task::spawn_blocking(move || {
+            if leased {
+                Ok(super::ledger::LedgerState { started: true, ..Default::default() })
+            } else {
+                ledger.load(&uuid)
+            }
+        })
+        .await;
         let error = match loaded {
             Ok(Ok(state)) => {
                 let mut core = MappingCore::new(ctx.settings.clone(), state, ctx.metrics.clone());
@@ -315,7 +357,35 @@ async fn deliver(ctx: &Arc<Ctx>, mut stop: watch::Receiver<bool>) {
 
 /// Commits `commit` durably (in parts when it carries several shards'
 /// exactly-once effects) and records it in the metrics.
-async fn commit_all(ctx: &Ctx, commit: super::ledger::Commit) -> Result<(), LedgerError> {
+async fn commit_all(ctx: &Ctx, mut commit: super::ledger::Commit) -> Result<(), LedgerError> {
+    if let Some(leases) = &ctx.leases {
+        // Destination records first, in this engine's store, then each
+        // checkpoint under its lease: a crash between them describes a batch
+        // twice, never loses one. A checkpoint of a lease lost meanwhile is
+        // not written; its shard is dropped at the next look at the leases.
+        let checkpoints = std::mem::take(&mut commit.checkpoints);
+        let failures = super::ledger::Commit { failures: std::mem::take(&mut commit.failures), ..Default::default() };
+        let (ledger, uuid) = (ctx.ledger.clone(), ctx.uuid.clone());
+        let failures = tokio::task::spawn_blocking(move || ledger.commit(&uuid, &failures).map(|()| failures))
+            .await
+            .map_err(|e| LedgerError::Storage(e.to_string()))??;
+        lock(&ctx.metrics).record_commit(&failures);
+        for (shard, cp) in &checkpoints {
+            // A checkpoint not written (its lease lost, or the table not
+            // answering) drops its shard, and only it: it starts again from
+            // its last checkpoint, here or on another worker.
+            if let Err(e) = leases.checkpoint(shard, cp).await {
+                tracing::debug!(shard, error = %e, "checkpoint not written under the lease");
+            }
+        }
+        lock(&ctx.metrics).record_commit(&super::ledger::Commit {
+            checkpoints,
+            forget: commit.forget,
+            ..Default::default()
+        });
+        ctx.metrics_dirty.store(true, std::sync::atomic::Ordering::Relaxed);
+        return Ok(());
+    }
     for part in commit.split_by_shard() {
         let ledger = ctx.ledger.clone();
         let uuid = ctx.uuid.clone();
@@ -336,10 +406,15 @@ async fn drive(ctx: &Ctx, core: &mut MappingCore, stop: &mut watch::Receiver<boo
     let mut layout_watch: Option<JoinHandle<()>> = None;
     let mut inflight: JoinSet<InvokeOutcome> = JoinSet::new();
     let mut job_of: HashMap<tokio::task::Id, u64> = HashMap::new();
+    let mut lease_generation = 0;
+    if let Some(l) = &ctx.leases {
+        l.subscribe(notify.clone());
+    }
     let result = loop {
         if *stop.borrow() {
             break Ok(());
         }
+        sync_leases(ctx, core, &mut lease_generation);
         if layout_watch.as_ref().is_none_or(|h| h.is_finished())
             && let Some(h) = ctx.source.watch_layout(notify.clone())
         {
@@ -352,7 +427,14 @@ async fn drive(ctx: &Ctx, core: &mut MappingCore, stop: &mut watch::Receiver<boo
         {
             break Err(e);
         }
-        for job in step.jobs {
+        let mut jobs = step.jobs;
+        if ctx.leases.is_some() {
+            // A lease lost while the checkpoints were written: its shard's
+            // batches do not start.
+            let dropped = sync_leases(ctx, core, &mut lease_generation);
+            jobs.retain(|j| core.owns(&j.shard) && !dropped.contains(&j.shard));
+        }
+        for job in jobs {
             let invoker = ctx.invoker.clone();
             tracing::debug!(shard = %job.shard, records = job.seqs.len(), first = job.seqs.first(), "invoke");
             let request = InvokeRequest {
@@ -417,4 +499,21 @@ async fn drive(ctx: &Ctx, core: &mut MappingCore, stop: &mut watch::Receiver<boo
         h.abort();
     }
     result
+}
+
+/// Brings the core's shards in line with the leases held, if they changed.
+/// The shards dropped (their planned jobs must not start, even if the shard
+/// came back under a new take).
+fn sync_leases(ctx: &Ctx, core: &mut MappingCore, generation: &mut u64) -> Vec<String> {
+    let Some(leases) = &ctx.leases else { return Vec::new() };
+    if !leases.changed_since(*generation) {
+        return Vec::new();
+    }
+    let view = leases.view();
+    *generation = view.generation;
+    let dropped = core.sync_leases(&view);
+    for shard in &dropped {
+        ctx.source.release(shard);
+    }
+    dropped
 }

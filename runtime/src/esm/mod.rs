@@ -102,6 +102,7 @@ mod core;
 mod engine;
 pub mod filter;
 mod invoker;
+pub mod lease;
 mod ledger;
 mod metrics;
 mod remote;
@@ -114,6 +115,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConfigError, ConfigErrorKind, MappingConfig, MappingParams, MappingState, StartingPosition};
 pub use engine::Engine;
 pub use invoker::{FunctionInvoker, InvokeError, InvokeFuture, InvokeOutcome, InvokeRequest, Invoker};
+pub use lease::{LEASE_DURATION, LEASE_TABLE, LeaseOptions, Leases};
 pub use ledger::{
     Commit, FailureRecord, Ledger, LedgerError, LedgerState, SYS_PREFIX, ShardCheckpoint, StoreLedger,
     WindowCheckpoint, write_destination_record,

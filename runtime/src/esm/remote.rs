@@ -259,6 +259,12 @@ impl RecordSource for StreamsSource {
         lock(&self.shared.state).layout.clone()
     }
 
+    fn release(&self, shard: &str) {
+        if let Some(f) = lock(&self.shared.state).feeds.remove(shard) {
+            f.task.abort();
+        }
+    }
+
     fn position(&self, shard: &str, latest: bool) -> Result<Seq, ReadError> {
         let mut st = lock(&self.shared.state);
         if !latest {

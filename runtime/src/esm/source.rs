@@ -168,6 +168,9 @@ pub trait RecordSource: Send + Sync {
     fn watch_layout(&self, _wake: Arc<Notify>) -> Option<JoinHandle<()>> {
         None
     }
+    /// `shard` is no longer read here (its lease went to another worker):
+    /// whatever is read ahead for it may go.
+    fn release(&self, _shard: &str) {}
 }
 
 /// Forwards changes of a watch channel to `notify`, once at the start too (a

@@ -1,0 +1,792 @@
+//! Leases: how the workers of a fleet (`tidepool workers --source URL`)
+//! share the shards of a stream, in a lease table of the source engine, as
+//! the Kinesis Client Library and Lambda's own pollers do.
+//!
+//! A mapping's leases form a group, named by its function and its stream
+//! (`<function name>|<stream ARN>`): workers that run the same function on
+//! the same stream share its shards, whatever their mappings' UUIDs. The
+//! table (created on first use, on demand) holds one item per shard of the
+//! group:
+//!
+//! | attribute | |
+//! |---|---|
+//! | `leaseGroup` (hash key) | `<function name>\|<stream ARN>` |
+//! | `leaseKey` (sort key) | the shard's id |
+//! | `leaseOwner` | the worker holding it (absent: free) |
+//! | `leaseCounter` | the fencing token: raised by every renewal, take and checkpoint |
+//! | `checkpoint` | `TRIM_HORIZON`, `LATEST`, `SHARD_END`, or the last sequence number done |
+//! | `checkpointState` | the whole checkpoint (with a tumbling window's state), JSON |
+//! | `parentShardId` | the shard's parent, if any |
+//!
+//! and one item `#start` recording that the group's starting position was
+//! fixed. Every write is conditional on the counter the writer last saw, so
+//! a worker that lost a lease (it was taken after it stopped renewing, or
+//! stolen to balance the load) can never move its checkpoint: its write
+//! fails and it drops the shard.
+//!
+//! A worker renews its leases every third of [`LEASE_DURATION`]; a lease
+//! whose counter did not move for a whole duration, as this worker saw it,
+//! is expired and taken. Workers balance by taking expired leases up to an
+//! even share, then stealing one at a time from the most loaded worker. A
+//! shard's lease is taken only once its parent's lease is finished (or the
+//! parent has gone from the stream), so a parent finishes before its
+//! children start. On a clean stop (SIGTERM) a worker hands its leases back
+//! at once.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::sync::{Notify, watch};
+
+use super::config::StartingPosition;
+use super::ledger::ShardCheckpoint;
+use super::source::{RecordSource, format_seq, parse_seq};
+use crate::endpoint::{CallError, Endpoint, Service};
+
+/// The lease table's name when none is given (`--lease-table`).
+pub const LEASE_TABLE: &str = "tidepool-leases";
+
+/// How long a lease lasts without renewal before other workers take it
+/// (`--lease-duration`): the failover time after a worker dies is about
+/// this plus a third of it. The Kinesis Client Library's default.
+pub const LEASE_DURATION: Duration = Duration::from_secs(10);
+
+/// The most lease items of one group read per pass: a stream keeps its
+/// shards for 24 hours, a few thousand at most; past this the rest wait.
+const MAX_LEASES: usize = 20_000;
+
+/// The longest the lease table may take to become `ACTIVE` after it is
+/// created before the worker tries again.
+const TABLE_WAIT: Duration = Duration::from_secs(60);
+
+/// The first wait after a failed pass, doubled up to the lease duration.
+const RETRY: Duration = Duration::from_millis(200);
+
+/// How long a lease's shard must be missing from this worker's view of the
+/// stream before the lease is deleted: longer than a layout refresh or two,
+/// so a view that is merely behind (a shard another worker already saw
+/// open) never deletes a live lease and has it made again from the start.
+const GONE_AFTER: Duration = Duration::from_secs(60);
+
+/// What a worker remembers between passes.
+#[derive(Default)]
+struct PassState {
+    /// Per lease, its counter and when this worker saw it last move.
+    seen: HashMap<String, (u64, Instant)>,
+    /// Per lease whose shard this worker's view lacks, since when.
+    absent: HashMap<String, Instant>,
+}
+
+/// The sort key of the item that records the group's start.
+const START_KEY: &str = "#start";
+
+const SHARD_END: &str = "SHARD_END";
+
+/// Where the leases live and who this worker is.
+#[derive(Debug, Clone)]
+pub struct LeaseOptions {
+    /// The source engine, through an endpoint of the leases' own, so that
+    /// renewals never wait behind feeds or handlers' calls.
+    pub endpoint: Arc<Endpoint>,
+    pub table: String,
+    pub duration: Duration,
+    /// This worker's name in `leaseOwner`: kept in its data directory, so a
+    /// worker restarted after a crash takes its own leases back at once.
+    pub worker: String,
+}
+
+impl LeaseOptions {
+    pub fn new(endpoint: Arc<Endpoint>, worker: impl Into<String>) -> LeaseOptions {
+        LeaseOptions { endpoint, table: LEASE_TABLE.to_string(), duration: LEASE_DURATION, worker: worker.into() }
+    }
+
+    /// How long one call to the lease table may take: a renewal answered
+    /// later than this is of no use (the lease is about to expire for the
+    /// others), so it is given up and tried again.
+    fn call_timeout(&self) -> Duration {
+        (self.duration / 3).clamp(Duration::from_secs(1), crate::endpoint::ENDPOINT_TIMEOUT)
+    }
+}
+
+/// Where a newly held shard starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseStart {
+    TrimHorizon,
+    /// After the newest record when the shard is first read.
+    Latest,
+    At(ShardCheckpoint),
+}
+
+/// The shards this worker holds, each with the counter of the take that
+/// gave it (a shard lost and taken again is a new take) and where it starts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeaseView {
+    pub generation: u64,
+    pub shards: BTreeMap<String, (u64, LeaseStart)>,
+}
+
+/// Why a checkpoint was not written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LeaseError {
+    /// The lease is no longer this worker's: the shard is dropped.
+    #[error("the lease of {0} was lost")]
+    Lost(String),
+    #[error("lease table: {0}")]
+    Failed(String),
+}
+
+/// A lease held by this worker.
+#[derive(Debug)]
+struct Held {
+    /// The counter of the take.
+    take: u64,
+    /// The counter as last written.
+    counter: u64,
+    start: LeaseStart,
+    renewed: Instant,
+    /// Writes of this lease (renewals, checkpoints) go one at a time, each
+    /// conditional on the counter the last one left.
+    io: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// The leases of one group, as one worker takes part in it.
+pub struct Leases {
+    options: LeaseOptions,
+    group: String,
+    starting: StartingPosition,
+    held: std::sync::Mutex<BTreeMap<String, Held>>,
+    generation: AtomicU64,
+    /// Woken when the held shards change (the mapping's delivery task).
+    wake: std::sync::Mutex<Option<Arc<Notify>>>,
+    /// Runs a pass now (a shard finished: its children are wanted).
+    pass: Notify,
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// One lease item as read.
+#[derive(Debug, Clone)]
+struct Lease {
+    shard: String,
+    owner: Option<String>,
+    counter: u64,
+    checkpoint: String,
+    state: Option<String>,
+    parent: Option<String>,
+}
+
+impl Lease {
+    fn parse(item: &Value) -> Option<Lease> {
+        let s = |k: &str| item.get(k).and_then(|v| v.get("S")).and_then(Value::as_str).map(str::to_string);
+        Some(Lease {
+            shard: s("leaseKey")?,
+            owner: s("leaseOwner"),
+            counter: item.get("leaseCounter")?.get("N")?.as_str()?.parse().ok()?,
+            checkpoint: s("checkpoint").unwrap_or_else(|| "TRIM_HORIZON".into()),
+            state: s("checkpointState"),
+            parent: s("parentShardId"),
+        })
+    }
+
+    fn finished(&self) -> bool {
+        self.checkpoint == SHARD_END
+    }
+
+    fn start(&self) -> LeaseStart {
+        if let Some(cp) = self.state.as_deref().and_then(|s| serde_json::from_str::<ShardCheckpoint>(s).ok()) {
+            return LeaseStart::At(cp);
+        }
+        match self.checkpoint.as_str() {
+            "LATEST" => LeaseStart::Latest,
+            SHARD_END => LeaseStart::At(ShardCheckpoint { finished: true, ..ShardCheckpoint::default() }),
+            other => match parse_seq(other) {
+                Some(seq) => LeaseStart::At(ShardCheckpoint { done_through: Some(seq), ..ShardCheckpoint::default() }),
+                None => LeaseStart::TrimHorizon,
+            },
+        }
+    }
+}
+
+fn failed(e: CallError) -> LeaseError {
+    LeaseError::Failed(e.to_string())
+}
+
+fn n(v: u64) -> Value {
+    json!({"N": v.to_string()})
+}
+
+impl Leases {
+    /// The leases of `function` (its ARN, qualified as the mapping's) on
+    /// `stream_arn`.
+    pub fn new(options: LeaseOptions, function_arn: &str, stream_arn: &str, starting: StartingPosition) -> Arc<Leases> {
+        Arc::new(Leases {
+            options,
+            group: format!("{function_arn}|{stream_arn}"),
+            starting,
+            held: std::sync::Mutex::new(BTreeMap::new()),
+            generation: AtomicU64::new(1),
+            wake: std::sync::Mutex::new(None),
+            pass: Notify::new(),
+        })
+    }
+
+    async fn call(&self, operation: &str, request: &Value) -> Result<Value, CallError> {
+        let call = self.options.endpoint.call(Service::DynamoDb, operation, request);
+        match tokio::time::timeout(self.options.call_timeout(), call).await {
+            Ok(answer) => answer,
+            Err(_) => Err(CallError::Transport(format!("{operation} on the lease table timed out"))),
+        }
+    }
+
+    /// The group's name in `leaseGroup`.
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    /// The shards held now. A lease not renewed for a whole duration (the
+    /// lease table could not be reached) counts as lost: another worker may
+    /// have taken it.
+    pub fn view(&self) -> LeaseView {
+        let mut held = lock(&self.held);
+        let before = held.len();
+        held.retain(|shard, h| {
+            let keep = h.renewed.elapsed() < self.options.duration;
+            if !keep {
+                tracing::warn!(group = %self.group, shard, "lease not renewed in time: the shard is dropped");
+            }
+            keep
+        });
+        if held.len() != before {
+            self.generation.fetch_add(1, Ordering::Relaxed);
+        }
+        LeaseView {
+            generation: self.generation.load(Ordering::Relaxed),
+            shards: held.iter().map(|(k, h)| (k.clone(), (h.take, h.start.clone()))).collect(),
+        }
+    }
+
+    /// Whether the held shards changed since `generation`.
+    pub fn changed_since(&self, generation: u64) -> bool {
+        self.generation.load(Ordering::Relaxed) != generation
+            || lock(&self.held).values().any(|h| h.renewed.elapsed() >= self.options.duration)
+    }
+
+    /// Wakes `wake` whenever the held shards change.
+    pub fn subscribe(&self, wake: Arc<Notify>) {
+        *lock(&self.wake) = Some(wake);
+    }
+
+    fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::Relaxed);
+        if let Some(w) = lock(&self.wake).as_ref() {
+            w.notify_one();
+        }
+    }
+
+    fn key(&self, shard: &str) -> Value {
+        json!({"leaseGroup": {"S": self.group}, "leaseKey": {"S": shard}})
+    }
+
+    /// Drops `shard` if it is still held by take `take`.
+    fn lose(&self, shard: &str, take: u64) {
+        let mut held = lock(&self.held);
+        if held.get(shard).is_some_and(|h| h.take == take) {
+            held.remove(shard);
+            drop(held);
+            tracing::info!(group = %self.group, shard, "lease lost");
+            self.changed();
+        }
+    }
+
+    /// Writes `cp` as the checkpoint of `shard`, conditional on this
+    /// worker's lease: [`LeaseError::Lost`] when it is no longer held.
+    pub async fn checkpoint(&self, shard: &str, cp: &ShardCheckpoint) -> Result<(), LeaseError> {
+        let Some((take, io)) = lock(&self.held).get(shard).map(|h| (h.take, h.io.clone())) else {
+            return Err(LeaseError::Lost(shard.to_string()));
+        };
+        let _turn = io.lock().await;
+        let Some(counter) = lock(&self.held).get(shard).filter(|h| h.take == take).map(|h| h.counter) else {
+            return Err(LeaseError::Lost(shard.to_string()));
+        };
+        let text = if cp.finished {
+            SHARD_END.to_string()
+        } else {
+            match cp.done_through {
+                Some(d) => format_seq(d),
+                None => "TRIM_HORIZON".to_string(),
+            }
+        };
+        let state = serde_json::to_string(cp).map_err(|e| LeaseError::Failed(e.to_string()))?;
+        // A finished shard's lease is handed back with its last checkpoint.
+        let update = if cp.finished {
+            "SET checkpoint = :c, checkpointState = :s, leaseCounter = leaseCounter + :one REMOVE leaseOwner"
+        } else {
+            "SET checkpoint = :c, checkpointState = :s, leaseCounter = leaseCounter + :one"
+        };
+        let sent = Instant::now();
+        let request = json!({
+            "TableName": self.options.table,
+            "Key": self.key(shard),
+            "UpdateExpression": update,
+            "ConditionExpression": "leaseOwner = :me AND leaseCounter = :n",
+            "ExpressionAttributeValues": {
+                ":c": {"S": text}, ":s": {"S": state}, ":one": n(1), ":me": {"S": self.options.worker}, ":n": n(counter),
+            },
+        });
+        match self.call("UpdateItem", &request).await {
+            Ok(_) => {
+                let mut held = lock(&self.held);
+                if cp.finished {
+                    // Done: its children may be taken (by anyone).
+                    held.remove(shard);
+                    drop(held);
+                    self.changed();
+                    self.pass.notify_one();
+                } else if let Some(h) = held.get_mut(shard).filter(|h| h.take == take) {
+                    h.counter = counter + 1;
+                    h.renewed = sent;
+                    h.start = LeaseStart::At(cp.clone());
+                }
+                Ok(())
+            }
+            Err(e) if e.kind() == "ConditionalCheckFailedException" => {
+                self.lose(shard, take);
+                Err(LeaseError::Lost(shard.to_string()))
+            }
+            // Whether it landed is unknown, so the counter is: the shard is
+            // dropped and taken again (by this worker, at its next pass)
+            // from its last checkpoint known to be written.
+            Err(e) => {
+                tracing::warn!(group = %self.group, shard, error = %e, "checkpoint not written; the shard starts again from the last one");
+                self.lose(shard, take);
+                Err(failed(e))
+            }
+        }
+    }
+
+    /// Takes part in the group until `stop`: creates the table and the
+    /// leases of new shards, renews, takes and balances; then hands the
+    /// leases back.
+    pub async fn run(self: Arc<Self>, source: Arc<dyn RecordSource>, mut stop: watch::Receiver<bool>) {
+        let mut retry = RETRY;
+        while let Err(e) = self.ensure_table().await {
+            tracing::warn!(table = %self.options.table, error = %e, "lease table not ready; trying again");
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = tokio::time::sleep(retry) => {}
+            }
+            retry = (retry * 2).min(self.options.duration);
+        }
+        let renewer = tokio::spawn(self.clone().keep_renewing(stop.clone()));
+        let mut state = PassState::default();
+        let mut retry = RETRY;
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            let wait = match self.pass_once(source.as_ref(), &mut state).await {
+                Ok(()) => {
+                    retry = RETRY;
+                    self.options.duration / 3
+                }
+                Err(e) => {
+                    tracing::warn!(group = %self.group, error = %e, "lease pass failed");
+                    retry = (retry * 2).min(self.options.duration / 3);
+                    retry
+                }
+            };
+            tokio::select! {
+                changed = stop.changed() => {
+                    // The engine went without a shutdown: stop too.
+                    if changed.is_err() {
+                        break;
+                    }
+                }
+                _ = self.pass.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+        let _ = renewer.await;
+        self.release_all().await;
+    }
+
+    /// Renews the leases held every quarter of a duration, apart from the
+    /// passes (whose calls could otherwise hold renewals past expiry).
+    async fn keep_renewing(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                changed = stop.changed() => {
+                    if changed.is_err() || *stop.borrow() {
+                        return;
+                    }
+                }
+                _ = tokio::time::sleep(self.options.duration / 4) => {}
+            }
+            self.renew().await;
+        }
+    }
+
+    /// Deletes the group's leases and checkpoints if no worker holds any of
+    /// them (the last worker of the group deleted its mapping: a new mapping
+    /// starts afresh, as a new mapping on Lambda does). Whether it did.
+    pub async fn forget_if_unheld(&self) -> Result<bool, CallError> {
+        let (leases, started) = match self.read_all().await {
+            Ok(found) => found,
+            Err(e) if e.kind() == "ResourceNotFoundException" => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        if leases.iter().any(|l| l.owner.is_some() && !l.finished()) {
+            return Ok(false);
+        }
+        let mut items: Vec<(String, Option<u64>)> = leases.iter().map(|l| (l.shard.clone(), Some(l.counter))).collect();
+        if started {
+            items.push((START_KEY.to_string(), None));
+        }
+        for (key, counter) in items {
+            let mut delete = json!({"TableName": self.options.table, "Key": self.key(&key)});
+            if let Some(c) = counter {
+                delete["ConditionExpression"] = json!("leaseCounter = :n");
+                delete["ExpressionAttributeValues"] = json!({":n": n(c)});
+            }
+            match self.call("DeleteItem", &delete).await {
+                Ok(_) => {}
+                // Taken meanwhile: another worker goes on with the group.
+                Err(e) if e.kind() == "ConditionalCheckFailedException" => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+        tracing::info!(group = %self.group, "no worker holds the group's leases: its checkpoints are forgotten");
+        Ok(true)
+    }
+
+    async fn ensure_table(&self) -> Result<(), CallError> {
+        let describe = json!({"TableName": self.options.table});
+        match self.call("DescribeTable", &describe).await {
+            Ok(t) if t["Table"]["TableStatus"] == "ACTIVE" => return Ok(()),
+            Ok(_) => {}
+            Err(e) if e.kind() == "ResourceNotFoundException" => {
+                let create = json!({
+                    "TableName": self.options.table,
+                    "BillingMode": "PAY_PER_REQUEST",
+                    "AttributeDefinitions": [
+                        {"AttributeName": "leaseGroup", "AttributeType": "S"},
+                        {"AttributeName": "leaseKey", "AttributeType": "S"},
+                    ],
+                    "KeySchema": [
+                        {"AttributeName": "leaseGroup", "KeyType": "HASH"},
+                        {"AttributeName": "leaseKey", "KeyType": "RANGE"},
+                    ],
+                });
+                match self.call("CreateTable", &create).await {
+                    Ok(_) => tracing::info!(table = %self.options.table, "lease table created"),
+                    Err(e) if e.kind() == "ResourceInUseException" => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        let start = Instant::now();
+        loop {
+            let t = self.call("DescribeTable", &describe).await?;
+            if t["Table"]["TableStatus"] == "ACTIVE" {
+                return Ok(());
+            }
+            if start.elapsed() > TABLE_WAIT {
+                return Err(CallError::Transport(format!("{} is not ACTIVE", self.options.table)));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Every lease item of the group, the start item apart: `(leases, started)`.
+    async fn read_all(&self) -> Result<(Vec<Lease>, bool), CallError> {
+        let mut leases = Vec::new();
+        let mut started = false;
+        let mut start_key: Option<Value> = None;
+        loop {
+            let mut request = json!({
+                "TableName": self.options.table,
+                "KeyConditionExpression": "leaseGroup = :g",
+                "ExpressionAttributeValues": {":g": {"S": self.group}},
+                "ConsistentRead": true,
+            });
+            if let Some(k) = start_key.take() {
+                request["ExclusiveStartKey"] = k;
+            }
+            let page = self.call("Query", &request).await?;
+            for item in page["Items"].as_array().into_iter().flatten() {
+                if item["leaseKey"]["S"] == START_KEY {
+                    started = true;
+                } else if let Some(l) = Lease::parse(item) {
+                    leases.push(l);
+                }
+            }
+            match page.get("LastEvaluatedKey") {
+                Some(k) if !k.is_null() && leases.len() < MAX_LEASES => start_key = Some(k.clone()),
+                _ => return Ok((leases, started)),
+            }
+        }
+    }
+
+    /// One pass: renew, read, create, clean up, take.
+    async fn pass_once(&self, source: &dyn RecordSource, state: &mut PassState) -> Result<(), CallError> {
+        let PassState { seen, absent } = state;
+        let (mut leases, mut started) = self.read_all().await?;
+        let Some(layout) = source.layout() else { return Ok(()) };
+        let in_stream: BTreeSet<&str> = layout.shards.iter().map(|s| s.id.as_str()).collect();
+
+        if !started {
+            let mut item = self.key(START_KEY);
+            item["startingPosition"] = json!({"S": self.starting.as_str()});
+            let put = json!({
+                "TableName": self.options.table,
+                "Item": item,
+                "ConditionExpression": "attribute_not_exists(leaseKey)",
+            });
+            // Written before the leases: should the pass stop between the
+            // two, shards are delivered from their beginning (more, not less).
+            match self.call("PutItem", &put).await {
+                Ok(_) => {}
+                Err(e) if e.kind() == "ConditionalCheckFailedException" => started = true,
+                Err(e) => return Err(e),
+            }
+        }
+
+        // Leases for shards new to the group.
+        let known: BTreeSet<String> = leases.iter().map(|l| l.shard.clone()).collect();
+        for sh in layout.shards.iter().filter(|s| !known.contains(&s.id)) {
+            // A group's first shards start where the mapping says; a shard
+            // opened later starts at its beginning.
+            let checkpoint = match (started, self.starting) {
+                (false, StartingPosition::Latest) if sh.closed => SHARD_END,
+                (false, StartingPosition::Latest) => "LATEST",
+                _ => "TRIM_HORIZON",
+            };
+            let mut item = self.key(&sh.id);
+            item["leaseCounter"] = n(0);
+            item["checkpoint"] = json!({"S": checkpoint});
+            if let Some(p) = &sh.parent {
+                item["parentShardId"] = json!({"S": p});
+            }
+            let put = json!({
+                "TableName": self.options.table,
+                "Item": item,
+                "ConditionExpression": "attribute_not_exists(leaseKey)",
+            });
+            match self.call("PutItem", &put).await {
+                Ok(_) => {
+                    if let Some(l) = Lease::parse(&put["Item"]) {
+                        leases.push(l);
+                    }
+                }
+                Err(e) if e.kind() == "ConditionalCheckFailedException" => {}
+                Err(e) => return Err(e),
+            }
+        }
+        // Leases of shards gone from the stream are deleted: a finished one
+        // once this worker's view has missed its shard for a while, any
+        // other once it has for the stream's retention (a view merely behind
+        // must never delete a lease still in use: it would be made again,
+        // from the shard's beginning).
+        let now = Instant::now();
+        let retention = Duration::from_millis(layout.retention_ms);
+        absent.retain(|k, _| !in_stream.contains(k.as_str()) && leases.iter().any(|l| &l.shard == k));
+        for l in leases.iter().filter(|l| !in_stream.contains(l.shard.as_str())) {
+            absent.entry(l.shard.clone()).or_insert(now);
+        }
+        let (gone, mut leases): (Vec<Lease>, Vec<Lease>) = leases.into_iter().partition(|l| {
+            let after = if l.finished() { GONE_AFTER } else { retention.max(GONE_AFTER) };
+            absent.get(&l.shard).is_some_and(|t| now.duration_since(*t) >= after)
+        });
+        for l in gone {
+            let delete = json!({
+                "TableName": self.options.table,
+                "Key": self.key(&l.shard),
+                "ConditionExpression": "leaseCounter = :n AND (checkpoint = :end OR attribute_not_exists(leaseOwner))",
+                "ExpressionAttributeValues": {":n": n(l.counter), ":end": {"S": SHARD_END}},
+            });
+            match self.call("DeleteItem", &delete).await {
+                Ok(_) | Err(CallError::Api { .. }) => {}
+                Err(e) => return Err(e),
+            }
+            seen.remove(&l.shard);
+            absent.remove(&l.shard);
+        }
+        leases.sort_by(|a, b| a.shard.cmp(&b.shard));
+
+        // When each lease's counter last moved, as this worker saw it.
+        let me = &self.options.worker;
+        let held: BTreeMap<String, u64> = lock(&self.held).iter().map(|(k, h)| (k.clone(), h.take)).collect();
+        seen.retain(|k, _| leases.iter().any(|l| &l.shard == k));
+        let mut free: Vec<&Lease> = Vec::new();
+        let mut load: BTreeMap<&str, Vec<&Lease>> = BTreeMap::new();
+        let finished: BTreeSet<&str> = leases.iter().filter(|l| l.finished()).map(|l| l.shard.as_str()).collect();
+        let leased: BTreeSet<&str> = leases.iter().map(|l| l.shard.as_str()).collect();
+        for l in &leases {
+            let first = !seen.contains_key(&l.shard);
+            let entry = seen.entry(l.shard.clone()).or_insert((l.counter, now));
+            if entry.0 != l.counter {
+                *entry = (l.counter, now);
+            }
+            // A shard this worker's view does not have yet (another worker
+            // saw it open first) waits for the view to catch up.
+            if l.finished() || !in_stream.contains(l.shard.as_str()) {
+                continue;
+            }
+            // A parent finishes before its children start.
+            let parent_done = match &l.parent {
+                None => true,
+                Some(p) => {
+                    finished.contains(p.as_str()) || (!leased.contains(p.as_str()) && !in_stream.contains(p.as_str()))
+                }
+            };
+            if !parent_done {
+                continue;
+            }
+            if held.contains_key(&l.shard) {
+                load.entry(me.as_str()).or_default().push(l);
+                continue;
+            }
+            let expired = match &l.owner {
+                None => true,
+                // A lease of this worker's before a restart.
+                Some(o) if o == me => true,
+                Some(_) => !first && now.duration_since(entry.1) >= self.options.duration,
+            };
+            if expired {
+                free.push(l);
+            } else if let Some(o) = &l.owner {
+                load.entry(o.as_str()).or_default().push(l);
+            }
+        }
+        let eligible = free.len() + load.values().map(Vec::len).sum::<usize>();
+        let workers = load.keys().filter(|o| **o != me.as_str()).count() + 1;
+        let target = eligible.div_ceil(workers);
+        let mine = held.len();
+        let mut want = target.saturating_sub(mine);
+        for l in free {
+            if want == 0 {
+                break;
+            }
+            if self.take(l).await? {
+                want -= 1;
+            }
+        }
+        if want > 0 && mine < target {
+            // Steal one from the most loaded worker, if it holds two more
+            // than this one (a difference of one stays: no ping-pong).
+            let victim = load
+                .iter()
+                .filter(|(o, _)| **o != me.as_str())
+                .max_by_key(|(_, ls)| ls.len())
+                .filter(|(_, ls)| ls.len() >= mine + 2)
+                .and_then(|(_, ls)| ls.last().copied());
+            if let Some(l) = victim {
+                tracing::info!(group = %self.group, shard = %l.shard, from = ?l.owner, "lease taken to balance the load");
+                self.take(l).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes `l` if its counter has not moved since it was read.
+    async fn take(&self, l: &Lease) -> Result<bool, CallError> {
+        let request = json!({
+            "TableName": self.options.table,
+            "Key": self.key(&l.shard),
+            "UpdateExpression": "SET leaseOwner = :me, leaseCounter = leaseCounter + :one",
+            "ConditionExpression": "leaseCounter = :n",
+            "ExpressionAttributeValues": {":me": {"S": self.options.worker}, ":one": n(1), ":n": n(l.counter)},
+            "ReturnValues": "ALL_NEW",
+        });
+        let sent = Instant::now();
+        match self.call("UpdateItem", &request).await {
+            Ok(answer) => {
+                let now = Lease::parse(&answer["Attributes"])
+                    .unwrap_or_else(|| Lease { counter: l.counter + 1, ..l.clone() });
+                tracing::info!(group = %self.group, shard = %l.shard, "lease taken");
+                lock(&self.held).insert(
+                    l.shard.clone(),
+                    Held {
+                        take: now.counter,
+                        counter: now.counter,
+                        start: now.start(),
+                        renewed: sent,
+                        io: Arc::new(tokio::sync::Mutex::new(())),
+                    },
+                );
+                self.changed();
+                Ok(true)
+            }
+            Err(e) if e.kind() == "ConditionalCheckFailedException" => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Raises the counter of every lease held whose last write is a quarter
+    /// of a duration old, all at once.
+    async fn renew(self: &Arc<Self>) {
+        let due: Vec<(String, u64, Arc<tokio::sync::Mutex<()>>)> = lock(&self.held)
+            .iter()
+            .filter(|(_, h)| h.renewed.elapsed() >= self.options.duration / 4)
+            .map(|(k, h)| (k.clone(), h.take, h.io.clone()))
+            .collect();
+        let mut calls = tokio::task::JoinSet::new();
+        for (shard, take, io) in due {
+            calls.spawn(self.clone().write_lease(shard, take, io, false));
+        }
+        while calls.join_next().await.is_some() {}
+    }
+
+    /// Hands every held lease back (a clean stop), all at once, so other
+    /// workers take them at their next pass instead of after a duration.
+    async fn release_all(self: &Arc<Self>) {
+        let all: Vec<(String, u64, Arc<tokio::sync::Mutex<()>>)> =
+            lock(&self.held).iter().map(|(k, h)| (k.clone(), h.take, h.io.clone())).collect();
+        let mut calls = tokio::task::JoinSet::new();
+        for (shard, take, io) in all {
+            calls.spawn(self.clone().write_lease(shard, take, io, true));
+        }
+        while calls.join_next().await.is_some() {}
+        lock(&self.held).clear();
+        self.changed();
+    }
+
+    /// Renews the lease of `shard` (take `take`), or hands it back.
+    async fn write_lease(self: Arc<Self>, shard: String, take: u64, io: Arc<tokio::sync::Mutex<()>>, release: bool) {
+        let _turn = io.lock().await;
+        let Some(counter) = lock(&self.held).get(&shard).filter(|h| h.take == take).map(|h| h.counter) else {
+            return;
+        };
+        let update = if release {
+            "REMOVE leaseOwner SET leaseCounter = leaseCounter + :one"
+        } else {
+            "SET leaseCounter = leaseCounter + :one"
+        };
+        let sent = Instant::now();
+        let request = json!({
+            "TableName": self.options.table,
+            "Key": self.key(&shard),
+            "UpdateExpression": update,
+            "ConditionExpression": "leaseOwner = :me AND leaseCounter = :n",
+            "ExpressionAttributeValues": {":one": n(1), ":me": {"S": self.options.worker}, ":n": n(counter)},
+        });
+        match self.call("UpdateItem", &request).await {
+            Ok(_) if release => tracing::info!(group = %self.group, shard, "lease handed back"),
+            Ok(_) => {
+                if let Some(h) = lock(&self.held).get_mut(&shard).filter(|h| h.take == take) {
+                    h.counter = counter + 1;
+                    h.renewed = sent;
+                }
+            }
+            Err(e) if release => tracing::debug!(group = %self.group, shard, error = %e, "lease not handed back"),
+            Err(e) if e.kind() == "ConditionalCheckFailedException" => self.lose(&shard, take),
+            Err(e) => tracing::warn!(group = %self.group, shard, error = %e, "lease not renewed"),
+        }
+    }
+}
