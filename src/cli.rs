@@ -669,6 +669,7 @@ pub async fn mappings(endpoint: &Endpoint) -> anyhow::Result<()> {
             count("invoked"),
             count("failed"),
             count("dropped"),
+            m["Leases"]["Held"].as_array().map_or("-".to_string(), |h| h.len().to_string()),
             cell(&m["LastProcessingResult"]),
         ]);
     }
@@ -677,9 +678,27 @@ pub async fn mappings(endpoint: &Endpoint) -> anyhow::Result<()> {
         return Ok(());
     }
     print_table(
-        &["UUID", "FUNCTION", "TABLE", "STATE", "BATCH", "ITERATOR AGE", "INVOKED", "FAILED", "DROPPED", "LAST RESULT"],
+        &[
+            "UUID",
+            "FUNCTION",
+            "TABLE",
+            "STATE",
+            "BATCH",
+            "ITERATOR AGE",
+            "INVOKED",
+            "FAILED",
+            "DROPPED",
+            "LEASES",
+            "LAST RESULT",
+        ],
         &rows,
     );
+    // A worker of a fleet says who it is.
+    let workers: std::collections::BTreeSet<&str> =
+        out["Mappings"].as_array().into_iter().flatten().filter_map(|m| m["Leases"]["Worker"].as_str()).collect();
+    for w in workers {
+        println!("leases held as {w}");
+    }
     Ok(())
 }
 

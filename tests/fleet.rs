@@ -68,6 +68,12 @@ impl Drop for Worker {
 }
 
 async fn start_worker(dir: &Path, source: &str, mapping: bool) -> Worker {
+    let arn = if mapping { Some(stream_arn(&client(source)).await) } else { None };
+    start_worker_with(dir, source, arn.as_deref(), &[]).await
+}
+
+/// A worker whose mapping (if `stream_arn`) reads that stream, with `env`.
+async fn start_worker_with(dir: &Path, source: &str, stream_arn: Option<&str>, env: &[(&str, &Path)]) -> Worker {
     use std::io::{BufRead, BufReader};
     std::fs::create_dir_all(dir).expect("worker dir");
     let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("worker.log")).expect("log");
@@ -76,6 +82,8 @@ async fn start_worker(dir: &Path, source: &str, mapping: bool) -> Worker {
         .arg(dir.join("data"))
         .args(["--source", source, "--lease-duration", &LEASE_SECS.to_string()])
         .env("RUST_LOG", "warn,tidepool=info,tidepool_runtime::esm::lease=info")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(log)
         .spawn()
@@ -84,19 +92,9 @@ async fn start_worker(dir: &Path, source: &str, mapping: bool) -> Worker {
     BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("the listening line");
     let endpoint = line.trim().rsplit(' ').next().expect("endpoint").to_string();
     assert!(endpoint.starts_with("http://127.0.0.1:"), "{line:?}");
-    if mapping {
+    if let Some(arn) = stream_arn {
         let lambda = lambda_client(&endpoint);
         common::create_example_function(&lambda, "order-check").await;
-        let arn = client(source)
-            .describe_table()
-            .table_name("Events")
-            .send()
-            .await
-            .unwrap()
-            .table
-            .unwrap()
-            .latest_stream_arn
-            .unwrap();
         lambda
             .create_event_source_mapping()
             .function_name("order-check")
@@ -395,9 +393,75 @@ async fn fleet(dir: &Path, url: &str, shape: Shape) {
     let m = &mappings.event_source_mappings()[0];
     assert_eq!(m.state(), Some("Enabled"));
     assert_eq!(m.last_processing_result(), Some("OK"));
+    // Its view of the mapping names it and the shards it holds (the others
+    // are gone).
+    let addr = a.endpoint.trim_start_matches("http://");
+    let view = common::http::send(addr, "GET", "/tidepool/mappings", &[], b"").await.json();
+    let leases = &view["Mappings"][0]["Leases"];
+    assert_eq!(leases["Worker"].as_str(), Some(worker_name(&w(1)).as_str()), "{view}");
+    let held = leases["Held"].as_array().map_or(0, Vec::len);
+    assert!(held >= 1, "{view}");
     drop(a);
 }
 
 async fn stream_arn(c: &Client) -> String {
     c.describe_table().table_name("Events").send().await.unwrap().table.unwrap().latest_stream_arn.unwrap()
+}
+
+/// A DynamoDB client over HTTPS that trusts the CA of `ca_pem` only.
+fn https_client(endpoint: &str, ca_pem: &[u8]) -> Client {
+    use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore, rustls_provider::CryptoMode};
+    let trust = TrustStore::empty().with_native_roots(false).with_pem_certificate(ca_pem.to_vec());
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .tls_context(TlsContext::builder().with_trust_store(trust).build().expect("a TLS context"))
+        .build_https();
+    let conf = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("AKIDTEST", "secret", None, None, "test"))
+        .endpoint_url(endpoint)
+        .http_client(http)
+        .build();
+    Client::from_conf(conf)
+}
+
+/// A worker reads a source over HTTPS (as it reads AWS), trusting the
+/// system's roots: here the source's own CA, through `SSL_CERT_FILE`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_reads_a_source_over_https() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("source");
+    let (mut source, url) =
+        common::spawn_server(&["--data-dir".as_ref(), data.as_os_str(), "--tls".as_ref(), "self-signed".as_ref()]);
+    assert!(url.starts_with("https://"), "{url}");
+    let ca_file = data.join("tls/ca.pem");
+    let sc = https_client(&url, &std::fs::read(&ca_file).expect("the CA"));
+    table(&sc, "Events", true).await;
+    table(&sc, "Seen", false).await;
+    let arn = stream_arn(&sc).await;
+    let env: [(&str, &Path); 3] = [
+        ("SSL_CERT_FILE", &ca_file),
+        ("AWS_ACCESS_KEY_ID", Path::new("AKIDTEST")),
+        ("AWS_SECRET_ACCESS_KEY", Path::new("secret")),
+    ];
+    let worker = start_worker_with(&dir.path().join("worker"), &url, Some(&arn), &env).await;
+    for v in 1..=20 {
+        sc.put_item()
+            .table_name("Events")
+            .item("k", s("key-0"))
+            .item("v", AttributeValue::N(v.to_string()))
+            .send()
+            .await
+            .expect("write an event");
+    }
+    eventually("the records, read over HTTPS", Duration::from_secs(60), || async {
+        let item = sc.get_item().table_name("Seen").key("k", s("key-0")).consistent_read(true).send().await;
+        item.ok().and_then(|i| i.item).and_then(|i| i.get("v").and_then(|v| v.as_n().ok()).cloned()).as_deref()
+            == Some("20")
+    })
+    .await;
+    drop(worker);
+    let _ = source.kill();
+    let _ = source.wait();
 }

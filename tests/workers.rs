@@ -303,3 +303,48 @@ async fn a_tidepool_source_pushes_new_records_to_a_waiting_consumer() {
     assert!(a.json()["__type"].as_str().unwrap().ends_with("ResourceNotFoundException"), "{:?}", a.json());
     source.stop().await.expect("stop the source");
 }
+
+/// A worker applies a manifest: its functions and mappings, each mapping
+/// on the named table of the source engine; the manifest's tables are the
+/// source's, so the worker makes none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_applies_a_manifest_whose_mappings_name_the_sources_tables() {
+    let (d1, d2) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    let source = common::start_with(d1.path(), ServerConfig::default()).await;
+    let sc = client(&source.endpoint());
+    tables(&sc).await;
+    put_score(&sc, "ann", "g", 5).await;
+    let manifest = d2.path().join("tidepool.toml");
+    std::fs::write(
+        &manifest,
+        r#"
+[[table]]
+name = "Scores"
+partition_key = "player:S"
+sort_key = "game:S"
+stream = "NEW_AND_OLD_IMAGES"
+
+[[function]]
+name = "leaderboard"
+code = "example:leaderboard"
+
+[[mapping]]
+function = "leaderboard"
+table = "Scores"
+StartingPosition = "TRIM_HORIZON"
+"#,
+    )
+    .unwrap();
+    let config =
+        ServerConfig { stream_source: Some(source.endpoint()), manifest: Some(manifest), ..ServerConfig::default() };
+    let worker = common::start_with(&d2.path().join("data"), config).await;
+    put_score(&sc, "bob", "g", 7).await;
+    eventually("the source's leaderboard", || async { totals(&sc).await.get("g") == Some(&12) }).await;
+    let wc = client(&worker.endpoint());
+    assert!(wc.list_tables().send().await.unwrap().table_names().is_empty(), "the worker made no table");
+    let mappings = lambda_client(&worker.endpoint()).list_event_source_mappings().send().await.unwrap();
+    let arn = sc.describe_table().table_name("Scores").send().await.unwrap().table.unwrap().latest_stream_arn;
+    assert_eq!(mappings.event_source_mappings()[0].event_source_arn(), arn.as_deref());
+    worker.stop().await.expect("stop the worker");
+    source.stop().await.expect("stop the source");
+}

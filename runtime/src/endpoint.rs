@@ -10,6 +10,7 @@
 //! connection of its own (at most [`MAX_CONNECTIONS`]), kept alive for the
 //! next.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use http_body_util::{BodyExt, Full, Limited};
@@ -108,15 +109,103 @@ impl Service {
     }
 }
 
+/// Where one service's requests go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Host {
+    https: bool,
+    /// `host[:port]` as the URL gives it: the `Host` header, and what is
+    /// signed.
+    authority: String,
+    /// `host:port`, with the scheme's port when the URL gives none.
+    address: String,
+}
+
+impl Host {
+    fn url(&self) -> String {
+        format!("{}://{}/", if self.https { "https" } else { "http" }, self.authority)
+    }
+}
+
+/// The hosts of DynamoDB and DynamoDB Streams at `url`: both at its host,
+/// or, for an AWS region's DynamoDB (`https://dynamodb.<region>.amazonaws.com`,
+/// or `aws` for `region`'s), Streams at `streams.dynamodb.<region>…`.
+fn hosts(url: &str, region: &str) -> Result<(Host, Host), String> {
+    let bad = || format!("an endpoint is http://host:port, https://host[:port] or aws (got {url})");
+    let url = if url == "aws" { format!("https://dynamodb.{region}.amazonaws.com") } else { url.to_string() };
+    let (https, rest) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+        (Some(rest), _) => (false, rest),
+        (_, Some(rest)) => (true, rest),
+        _ => return Err(bad()),
+    };
+    let authority = rest.trim_end_matches('/');
+    if authority.is_empty() || authority.contains('/') || authority.contains('@') {
+        return Err(bad());
+    }
+    let has_port = match authority.rsplit_once(':') {
+        Some((_, port)) => !port.contains(']') && port.parse::<u16>().is_ok(),
+        None => false,
+    };
+    let host = |authority: &str| Host {
+        https,
+        authority: authority.to_string(),
+        address: if has_port { authority.to_string() } else { format!("{authority}:{}", if https { 443 } else { 80 }) },
+    };
+    let dynamodb = host(authority);
+    // AWS serves Streams from a host of its own.
+    let streams = match aws_region(authority) {
+        Some(_) => host(&format!("streams.{authority}")),
+        None => dynamodb.clone(),
+    };
+    Ok((dynamodb, streams))
+}
+
+/// The region of an AWS DynamoDB host (`dynamodb.<region>.amazonaws.com`,
+/// with or without a port), which its requests are signed for.
+fn aws_region(authority: &str) -> Option<&str> {
+    let host = match authority.rsplit_once(':') {
+        Some((h, port)) if port.parse::<u16>().is_ok() => h,
+        _ => authority,
+    };
+    let tail = host.strip_prefix("dynamodb.")?;
+    let region = tail.strip_suffix(".amazonaws.com").or_else(|| tail.strip_suffix(".amazonaws.com.cn"))?;
+    (!region.is_empty() && !region.contains('.')).then_some(region)
+}
+
+/// Where the signing keys come from.
+enum Keys {
+    /// Fixed: the environment's, or the placeholder.
+    Fixed(aws_credential_types::Credentials),
+    /// The AWS SDKs' default chain (environment, profile files, web
+    /// identity, the container's and the instance's credentials), asked
+    /// again five minutes before they expire.
+    Chain(Box<Chain>),
+}
+
+struct Chain {
+    region: String,
+    /// Another engine than AWS: without credentials from the chain, it gets
+    /// the placeholder key (as an `http://` one does).
+    placeholder_allowed: bool,
+    /// Built at the first request (building it is asynchronous).
+    chain: tokio::sync::OnceCell<aws_config::default_provider::credentials::DefaultCredentialsChain>,
+    /// One refresh at a time; the others wait for it and take its keys.
+    cached: tokio::sync::Mutex<Option<aws_credential_types::Credentials>>,
+}
+
 /// A DynamoDB-compatible endpoint.
 pub struct Endpoint {
     authority: String,
+    dynamodb: Host,
+    streams: Host,
     region: String,
-    credentials: aws_credential_types::Credentials,
-    /// Connections between requests. A request takes one (or opens one) and
-    /// puts it back only once it has its whole answer: a request abandoned
-    /// half-way (its task aborted) drops its connection with it.
-    idle: std::sync::Mutex<Vec<Connection>>,
+    keys: Keys,
+    /// TLS for `https://` hosts.
+    tls: Option<tokio_rustls::TlsConnector>,
+    /// Connections between requests, with the host each is to. A request
+    /// takes one (or opens one) and puts it back only once it has its whole
+    /// answer: a request abandoned half-way (its task aborted) drops its
+    /// connection with it.
+    idle: std::sync::Mutex<Vec<(bool, Connection)>>,
     /// At most [`MAX_CONNECTIONS`] requests at once.
     slots: tokio::sync::Semaphore,
     /// At most [`MAX_WAITS`] long waits (push subscriptions) at once, apart
@@ -139,6 +228,28 @@ impl std::fmt::Debug for Endpoint {
     }
 }
 
+/// The client TLS configuration of `https://` sources: the system's trusted
+/// roots (`SSL_CERT_FILE` or `SSL_CERT_DIR` replace them), or Mozilla's
+/// (`webpki-roots`) when there are none.
+fn tls_connector() -> Result<tokio_rustls::TlsConnector, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for e in &native.errors {
+        tracing::warn!(error = %e, "trusted roots: a certificate store did not load");
+    }
+    roots.add_parsable_certificates(native.certs);
+    if roots.is_empty() {
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
+
 /// `host:port` of an `http://host:port[/]` URL.
 pub fn authority(url: &str) -> Result<String, String> {
     let Some(rest) = url.strip_prefix("http://") else {
@@ -154,20 +265,46 @@ pub fn authority(url: &str) -> Result<String, String> {
 impl Endpoint {
     /// The endpoint at `url`, its requests signed for `region` with the
     /// environment's credentials.
+    ///
+    /// An `https://` endpoint (AWS itself, say) signs with the AWS SDKs'
+    /// default credential chain; an `http://` one with the environment's
+    /// keys or a placeholder that servers accepting any take. Must be called
+    /// within a tokio runtime.
     pub fn new(url: &str, region: &str) -> Result<Endpoint, String> {
+        let (dynamodb, streams) = hosts(url, region)?;
+        // AWS checks the region signed for against its host's.
+        let signing_region = aws_region(&dynamodb.authority).unwrap_or(region).to_string();
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let credentials = match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
-            (Some(id), Some(secret)) => {
-                aws_credential_types::Credentials::new(id, secret, env("AWS_SESSION_TOKEN"), None, "environment")
-            }
-            _ => {
-                aws_credential_types::Credentials::new(PLACEHOLDER_KEY.0, PLACEHOLDER_KEY.1, None, None, "placeholder")
-            }
+        let keys = match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+            (Some(id), Some(secret)) => Keys::Fixed(aws_credential_types::Credentials::new(
+                id,
+                secret,
+                env("AWS_SESSION_TOKEN"),
+                None,
+                "environment",
+            )),
+            _ if dynamodb.https => Keys::Chain(Box::new(Chain {
+                region: signing_region.clone(),
+                placeholder_allowed: aws_region(&dynamodb.authority).is_none(),
+                chain: tokio::sync::OnceCell::new(),
+                cached: tokio::sync::Mutex::new(None),
+            })),
+            _ => Keys::Fixed(aws_credential_types::Credentials::new(
+                PLACEHOLDER_KEY.0,
+                PLACEHOLDER_KEY.1,
+                None,
+                None,
+                "placeholder",
+            )),
         };
+        let tls = if dynamodb.https { Some(tls_connector()?) } else { None };
         Ok(Endpoint {
-            authority: authority(url)?,
-            region: region.to_string(),
-            credentials,
+            authority: dynamodb.authority.clone(),
+            dynamodb,
+            streams,
+            region: signing_region,
+            keys,
+            tls,
             idle: std::sync::Mutex::new(Vec::new()),
             slots: tokio::sync::Semaphore::new(MAX_CONNECTIONS),
             wait_slots: tokio::sync::Semaphore::new(MAX_WAITS),
@@ -215,15 +352,19 @@ impl Endpoint {
         // The wait for a slot counts: a caller is answered within the timeout.
         // A long wait takes a free slot or none (its caller polls instead).
         let call = async {
+            // Before a slot is taken: a refresh of the keys holds none.
+            let credentials = self.credentials().await?;
             let _slot = match wait {
                 None => self.slots.acquire().await.map_err(|e| e.to_string())?,
                 Some(_) => self.wait_slots.try_acquire().map_err(|_| WAITS_FULL.to_string())?,
             };
-            let reused = self.take_idle();
+            let streams = service == Service::Streams && self.streams != self.dynamodb;
+            let host = if streams { &self.streams } else { &self.dynamodb };
+            let reused = self.take_idle(streams);
             let fresh = reused.is_none();
             let mut conn = match reused {
                 Some(c) => c,
-                None => self.connect().await?,
+                None => self.connect(host).await?,
             };
             // A kept connection the endpoint closed meanwhile fails before the
             // request is sent: then on a new one. A request that may have
@@ -232,10 +373,10 @@ impl Endpoint {
                 if fresh {
                     return Err(format!("the connection to {} closed at once", self.authority));
                 }
-                conn = self.connect().await?;
+                conn = self.connect(host).await?;
             }
-            let answer = self.exchange(&mut conn, service, &target, body).await?;
-            self.put_back(conn);
+            let answer = self.exchange(&mut conn, host, &credentials, service, &target, body).await?;
+            self.put_back(streams, conn);
             Ok::<_, String>(answer)
         };
         match tokio::time::timeout(timeout, call).await {
@@ -245,9 +386,55 @@ impl Endpoint {
         }
     }
 
-    fn take_idle(&self) -> Option<Connection> {
+    /// The keys to sign with now.
+    async fn credentials(&self) -> Result<aws_credential_types::Credentials, String> {
+        use aws_credential_types::provider::ProvideCredentials as _;
+        match &self.keys {
+            Keys::Fixed(c) => Ok(c.clone()),
+            Keys::Chain(c) => {
+                let mut cached = c.cached.lock().await;
+                let now = SystemTime::now();
+                let usable = |k: &aws_credential_types::Credentials, margin: Duration| {
+                    k.expiry().is_none_or(|t| t > now + margin)
+                };
+                if let Some(k) = cached.as_ref().filter(|k| usable(k, Duration::from_secs(300))) {
+                    return Ok(k.clone());
+                }
+                // Built afresh by each attempt until one completes (an
+                // attempt cut short by its caller's timeout leaves nothing
+                // half-made).
+                let chain = c.chain.get_or_init(|| default_chain(&c.region).build()).await;
+                match chain.provide_credentials().await {
+                    Ok(k) => {
+                        *cached = Some(k.clone());
+                        Ok(k)
+                    }
+                    // Still valid for a while: used until the chain answers.
+                    Err(_) if cached.as_ref().is_some_and(|k| usable(k, Duration::ZERO)) => {
+                        Ok(cached.clone().expect("cached keys"))
+                    }
+                    Err(e) if c.placeholder_allowed => {
+                        tracing::info!(error = %e, "no AWS credentials for the source: signing with a placeholder key");
+                        let k = aws_credential_types::Credentials::new(
+                            PLACEHOLDER_KEY.0,
+                            PLACEHOLDER_KEY.1,
+                            None,
+                            None,
+                            "placeholder",
+                        );
+                        *cached = Some(k.clone());
+                        Ok(k)
+                    }
+                    Err(e) => Err(format!("AWS credentials: {e}")),
+                }
+            }
+        }
+    }
+
+    fn take_idle(&self, streams: bool) -> Option<Connection> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some(c) = idle.pop() {
+        while let Some(at) = idle.iter().rposition(|(s, _)| *s == streams) {
+            let (_, c) = idle.swap_remove(at);
             if !c.is_closed() {
                 return Some(c);
             }
@@ -255,19 +442,29 @@ impl Endpoint {
         None
     }
 
-    fn put_back(&self, conn: Connection) {
+    fn put_back(&self, streams: bool, conn: Connection) {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < MAX_CONNECTIONS && !conn.is_closed() {
-            idle.push(conn);
+            idle.push((streams, conn));
         }
     }
 
-    async fn connect(&self) -> Result<Connection, String> {
-        let tcp =
-            TcpStream::connect(&self.authority).await.map_err(|e| format!("connect to {}: {e}", self.authority))?;
+    async fn connect(&self, host: &Host) -> Result<Connection, String> {
+        let tcp = TcpStream::connect(&host.address).await.map_err(|e| format!("connect to {}: {e}", host.address))?;
         let _ = tcp.set_nodelay(true);
-        let (send, driver) =
-            hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.map_err(|e| e.to_string())?;
+        let (send, driver) = match (&self.tls, host.https) {
+            (Some(tls), true) => {
+                let name = server_name(&host.address)?;
+                let stream = tls.connect(name, tcp).await.map_err(|e| format!("TLS with {}: {e}", host.address))?;
+                let (send, conn) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+                return Ok(send);
+            }
+            _ => hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.map_err(|e| e.to_string())?,
+        };
         tokio::spawn(async move {
             let _ = driver.await;
         });
@@ -300,6 +497,8 @@ impl Endpoint {
     async fn exchange(
         &self,
         send: &mut Connection,
+        host: &Host,
+        credentials: &aws_credential_types::Credentials,
         service: Service,
         target: &str,
         body: Vec<u8>,
@@ -307,10 +506,10 @@ impl Endpoint {
         send.ready().await.map_err(|e| e.to_string())?;
         let content_type = "application/x-amz-json-1.0";
         let mut request = http::Request::post("/")
-            .header("host", &self.authority)
+            .header("host", &host.authority)
             .header("content-type", content_type)
             .header("x-amz-target", target);
-        for (k, v) in self.sign(service, target, content_type, &body)? {
+        for (k, v) in self.sign(host, credentials, service, target, content_type, &body)? {
             request = request.header(k, v);
         }
         let request = request.body(Full::new(bytes::Bytes::from(body))).map_err(|e| e.to_string())?;
@@ -327,13 +526,15 @@ impl Endpoint {
     /// The headers that sign a POST of `body` to `/`.
     fn sign(
         &self,
+        host: &Host,
+        credentials: &aws_credential_types::Credentials,
         service: Service,
         target: &str,
         content_type: &str,
         body: &[u8],
     ) -> Result<Vec<(String, String)>, String> {
         use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-        let identity = self.credentials.clone().into();
+        let identity = credentials.clone().into();
         let params = aws_sigv4::sign::v4::SigningParams::builder()
             .identity(&identity)
             .region(&self.region)
@@ -343,11 +544,69 @@ impl Endpoint {
             .build()
             .map_err(|e| e.to_string())?
             .into();
-        let url = format!("http://{}/", self.authority);
-        let headers = [("host", self.authority.as_str()), ("content-type", content_type), ("x-amz-target", target)];
+        let url = host.url();
+        let headers = [("host", host.authority.as_str()), ("content-type", content_type), ("x-amz-target", target)];
         let signable = SignableRequest::new("POST", &url, headers.into_iter(), SignableBody::Bytes(body))
             .map_err(|e| e.to_string())?;
         let (instructions, _) = sign(signable, &params).map_err(|e| e.to_string())?.into_parts();
         Ok(instructions.headers().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+}
+
+/// The name to check an `https://` host's certificate against: the host of
+/// `address` (`host:port`, `[v6]:port`).
+fn server_name(address: &str) -> Result<rustls::pki_types::ServerName<'static>, String> {
+    let host = match address.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(rest),
+        None => address.rsplit_once(':').map_or(address, |(h, _)| h),
+    };
+    rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| format!("{host}: {e}"))
+}
+
+/// The AWS SDKs' default credential chain for `region`, its own requests
+/// (STS, SSO, the instance metadata service) made with rustls and ring.
+fn default_chain(region: &str) -> aws_config::default_provider::credentials::Builder {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let conf = aws_config::provider_config::ProviderConfig::default().with_http_client(http);
+    aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
+        .configure(conf)
+        .region(aws_config::Region::new(region.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_source_url_names_the_hosts_of_both_services() {
+        let (d, s) = hosts("http://127.0.0.1:8000", "us-east-1").unwrap();
+        assert_eq!((d.https, d.authority.as_str(), d.address.as_str()), (false, "127.0.0.1:8000", "127.0.0.1:8000"));
+        assert_eq!(s, d);
+        let (d, s) = hosts("https://tidepool.internal/", "us-east-1").unwrap();
+        assert_eq!((d.authority.as_str(), d.address.as_str()), ("tidepool.internal", "tidepool.internal:443"));
+        assert_eq!(s, d);
+        // AWS serves Streams from a host of its own.
+        let (d, s) = hosts("aws", "eu-west-1").unwrap();
+        assert_eq!(d.url(), "https://dynamodb.eu-west-1.amazonaws.com/");
+        assert_eq!(s.url(), "https://streams.dynamodb.eu-west-1.amazonaws.com/");
+        assert_eq!(s.address, "streams.dynamodb.eu-west-1.amazonaws.com:443");
+        let (_, s) = hosts("https://dynamodb.cn-north-1.amazonaws.com.cn", "cn-north-1").unwrap();
+        assert_eq!(s.authority, "streams.dynamodb.cn-north-1.amazonaws.com.cn");
+        let (_, s) = hosts("https://dynamodb.eu-west-1.amazonaws.com:443", "us-east-1").unwrap();
+        assert_eq!(s.address, "streams.dynamodb.eu-west-1.amazonaws.com:443");
+        // Signed for the region of an AWS host, whatever --region says.
+        assert_eq!(aws_region("dynamodb.eu-west-1.amazonaws.com:443"), Some("eu-west-1"));
+        assert_eq!(aws_region("dynamodb.cn-north-1.amazonaws.com.cn"), Some("cn-north-1"));
+        assert_eq!(aws_region("127.0.0.1:8000"), None);
+        assert_eq!(aws_region("dynamodb.amazonaws.com"), None);
+        let (d, _) = hosts("http://[::1]:8000", "us-east-1").unwrap();
+        assert_eq!(d.address, "[::1]:8000");
+        for bad in ["ftp://x", "http://", "http://h/path", "https://u@h", "dynamodb"] {
+            assert!(hosts(bad, "us-east-1").is_err(), "{bad}");
+        }
     }
 }

@@ -22,7 +22,7 @@
 //! | UpdateEventSourceMapping | `PUT /2015-03-31/event-source-mappings/{uuid}` | 202 |
 //! | DeleteEventSourceMapping | `DELETE /2015-03-31/event-source-mappings/{uuid}` | 202 |
 //! | (Tidepool) function logs | `GET /tidepool/logs/{name}?since=&limit=&tail=&wait=` | 200 |
-//! | (Tidepool) mappings with metrics | `GET /tidepool/mappings` | 200 |
+//! | (Tidepool) mappings with metrics (and a worker's leases) | `GET /tidepool/mappings` | 200 |
 //! | (Tidepool) apply a manifest | `POST /tidepool/deploy` | 200 |
 //! | (Tidepool) limits and their use | `GET /tidepool/limits` | 200 |
 //!
@@ -1573,18 +1573,24 @@ async fn read_logs(State(app): State<Arc<App>>, PathParam(raw): PathParam, uri: 
 /// (`Metrics`: iterator age, counts, checkpoints per shard).
 async fn mappings_with_metrics(State(app): State<Arc<App>>) -> ApiResult {
     let lambda = lambda_state(&app)?;
-    let all: Vec<Json> = lambda
-        .mappings(None, None)
-        .iter()
-        .map(|m| {
-            let mut j = m.to_lambda_json();
-            j["FunctionName"] = json!(m.function_name);
-            if let Some(metrics) = lambda.engine.metrics(&m.uuid) {
-                j["Metrics"] = serde_json::to_value(metrics).unwrap_or(Json::Null);
-            }
-            j
-        })
-        .collect();
+    let mut all: Vec<Json> = Vec::new();
+    for m in lambda.mappings(None, None) {
+        let mut j = m.to_lambda_json();
+        j["FunctionName"] = json!(m.function_name);
+        if let Some(metrics) = lambda.engine.metrics(&m.uuid) {
+            j["Metrics"] = serde_json::to_value(metrics).unwrap_or(Json::Null);
+        }
+        // A worker of a fleet: the shards it holds of the group's.
+        if let Some(leases) = lambda.engine.leases(&m.uuid) {
+            j["Leases"] = json!({
+                "Worker": leases.worker(),
+                "Table": leases.table(),
+                "Group": leases.group(),
+                "Held": leases.held(),
+            });
+        }
+        all.push(j);
+    }
     Ok(reply(StatusCode::OK, &json!({"Mappings": all})))
 }
 

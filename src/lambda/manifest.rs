@@ -580,6 +580,20 @@ fn sync_indexes(
     Ok(())
 }
 
+/// The ARN of the latest stream of `table` at the stream source.
+async fn source_stream_arn(endpoint: &tidepool_runtime::endpoint::Endpoint, table: &str) -> Result<String, String> {
+    let request = serde_json::json!({"TableName": table});
+    let t = endpoint
+        .call(tidepool_runtime::endpoint::Service::DynamoDb, "DescribeTable", &request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let enabled = t["Table"]["StreamSpecification"]["StreamEnabled"].as_bool().unwrap_or(false);
+    match t["Table"]["LatestStreamArn"].as_str() {
+        Some(arn) if enabled => Ok(arn.to_string()),
+        _ => Err("it has no stream".to_string()),
+    }
+}
+
 /// Refuses mapping `m` on stream `arn` as CreateEventSourceMapping would,
 /// creating nothing.
 fn check_mapping(lambda: &Lambda, m: &MappingDecl, arn: String) -> Result<(), LambdaError> {
@@ -589,6 +603,45 @@ fn check_mapping(lambda: &Lambda, m: &MappingDecl, arn: String) -> Result<(), La
     tidepool_runtime::esm::MappingConfig::create(params, &m.function, &function_arn, 0)
         .map(|_| ())
         .map_err(LambdaError::from)
+}
+
+/// Creates or updates the mapping `m` declares on the stream `arn`.
+fn apply_mapping(
+    lambda: &Lambda,
+    m: &MappingDecl,
+    arn: String,
+    rt: &tokio::runtime::Handle,
+    dry: bool,
+    applied: &mut Applied,
+) -> Result<(), LambdaError> {
+    // The manifest's mapping is on the unqualified function, not on one of its aliases.
+    let unqualified = lambda.registry.function_arn(&m.function);
+    let existing =
+        lambda.mappings(Some(&m.function), Some(&arn)).into_iter().find(|have| have.function_arn == unqualified);
+    match existing {
+        None if dry => {
+            check_mapping(lambda, m, arn)?;
+            applied.changes.push(format!("created mapping ({} ← {})", m.function, m.table));
+        }
+        None => {
+            let mut params = m.params.clone();
+            params.event_source_arn = Some(arn);
+            let created = rt.block_on(lambda.create_mapping(&m.function, None, params))?;
+            applied.changes.push(format!("created mapping {} ({} ← {})", created.uuid, m.function, m.table));
+        }
+        Some(have) => {
+            let mut next = have.clone();
+            next.update(m.params.clone(), have.last_modified_ms).map_err(LambdaError::from)?;
+            next.last_processing_result = have.last_processing_result.clone();
+            if next != have {
+                if !dry {
+                    rt.block_on(lambda.update_mapping(&have.uuid, None, m.params.clone()))?;
+                }
+                applied.changes.push(format!("updated mapping {} ({} ← {})", have.uuid, m.function, m.table));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `name:type` of a key attribute, as the manifest writes it.
@@ -621,7 +674,13 @@ fn run(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle, dry: bool) -
     let lambda: &Lambda = app.lambda.get().ok_or_else(|| LambdaError::new("ServiceException", "not started"))?;
     let store = &app.store;
     let mut applied = Applied::default();
-    for t in &manifest.tables {
+    // A worker's tables are its source engine's: the manifest's are left to
+    // the source (one manifest serves both).
+    let tables: &[_] = if lambda.stream_source.is_some() { &[] } else { &manifest.tables };
+    if lambda.stream_source.is_some() && !manifest.tables.is_empty() && !dry {
+        tracing::info!("a worker leaves the manifest's tables to its stream source");
+    }
+    for t in tables {
         let (pk, pk_ty) = key_attr(&t.partition_key, &t.name)?;
         let sk = t.sort_key.as_deref().map(|s| key_attr(s, &t.name)).transpose()?;
         let view = t.stream.as_deref().map(view_type).transpose()?;
@@ -828,6 +887,14 @@ fn run(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle, dry: bool) -
         }
     }
     for m in &manifest.mappings {
+        // A worker's mappings read the tables of its source engine.
+        if let Some(endpoint) = &lambda.stream_source {
+            let arn = rt.block_on(source_stream_arn(endpoint, &m.table)).map_err(|e| {
+                LambdaError::invalid(format!("mapping of {}: table {} of the stream source: {e}", m.function, m.table))
+            })?;
+            apply_mapping(lambda, m, arn, rt, dry, &mut applied)?;
+            continue;
+        }
         // In a plan, a table (or its stream) the manifest makes is not there yet.
         let declared = manifest.tables.iter().find(|t| t.name == m.table);
         let table = match store.table(&m.table) {
@@ -856,33 +923,7 @@ fn run(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle, dry: bool) -
         };
         let spec = &spec;
         let arn = app.stream_arn(&m.table, &spec.label);
-        // The manifest's mapping is on the unqualified function, not on one of its aliases.
-        let unqualified = lambda.registry.function_arn(&m.function);
-        let existing =
-            lambda.mappings(Some(&m.function), Some(&arn)).into_iter().find(|have| have.function_arn == unqualified);
-        match existing {
-            None if dry => {
-                check_mapping(lambda, m, arn)?;
-                applied.changes.push(format!("created mapping ({} ← {})", m.function, m.table));
-            }
-            None => {
-                let mut params = m.params.clone();
-                params.event_source_arn = Some(arn);
-                let created = rt.block_on(lambda.create_mapping(&m.function, None, params))?;
-                applied.changes.push(format!("created mapping {} ({} ← {})", created.uuid, m.function, m.table));
-            }
-            Some(have) => {
-                let mut next = have.clone();
-                next.update(m.params.clone(), have.last_modified_ms).map_err(LambdaError::from)?;
-                next.last_processing_result = have.last_processing_result.clone();
-                if next != have {
-                    if !dry {
-                        rt.block_on(lambda.update_mapping(&have.uuid, None, m.params.clone()))?;
-                    }
-                    applied.changes.push(format!("updated mapping {} ({} ← {})", have.uuid, m.function, m.table));
-                }
-            }
-        }
+        apply_mapping(lambda, m, arn, rt, dry, &mut applied)?;
     }
     applied.changes.extend(super::schedule::apply(lambda, &manifest.schedules, rt, dry)?);
     Ok(applied)

@@ -437,19 +437,6 @@ impl Lambda {
     pub async fn delete_mapping(&self, uuid: &str) -> Result<MappingConfig, LambdaError> {
         let m = self.mapping(uuid)?;
         self.engine.remove(uuid).await.map_err(|e| LambdaError::new("ServiceException", e.to_string()))?;
-        // A worker's mapping: its leases were handed back as it stopped; the
-        // last of its group takes the checkpoints with it.
-        if let Some(options) = &self.leases {
-            let leases = tidepool_runtime::esm::Leases::new(
-                options.clone(),
-                &m.function_arn,
-                &m.event_source_arn,
-                m.starting_position,
-            );
-            if let Err(e) = leases.forget_if_unheld().await {
-                tracing::warn!(group = leases.group(), error = %e, "the group's leases were not forgotten");
-            }
-        }
         self.store.sys_write(vec![([MAP_PREFIX, uuid.as_bytes()].concat(), None)])?;
         self.lock().remove(uuid);
         Ok(m)

@@ -431,17 +431,35 @@ pub async fn serve(
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     let mut ages: BTreeMap<String, u64> = BTreeMap::new();
+    let mut leases = String::new();
     if let Some(lambda) = app.lambda.get() {
         for m in lambda.mappings(None, None) {
             let age = lambda.engine.metrics(&m.uuid).map_or(0, |x| x.total.iterator_age_ms);
             let name = m.function_name.split(':').next().unwrap_or_default().to_string();
             let slot = ages.entry(name).or_default();
             *slot = (*slot).max(age);
+            if let Some(l) = lambda.engine.leases(&m.uuid) {
+                if leases.is_empty() {
+                    family(
+                        &mut leases,
+                        "tidepool_worker_leases_held",
+                        "gauge",
+                        "Shards whose leases this worker holds, by event source mapping (a worker of a fleet)",
+                    );
+                }
+                let _ = writeln!(
+                    leases,
+                    "tidepool_worker_leases_held{{uuid=\"{}\",function_name=\"{}\"}} {}",
+                    label(&m.uuid),
+                    label(m.function_name.split(':').next().unwrap_or_default()),
+                    l.held().len()
+                );
+            }
         }
     }
     let app2 = app.clone();
     let cost = tokio::task::spawn_blocking(move || crate::cost::prometheus(&app2)).await.unwrap_or_default();
-    let body = render(&app.metrics, &ages, &cost);
+    let body = render(&app.metrics, &ages, &format!("{cost}{leases}"));
     ([(axum::http::header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response()
 }
 

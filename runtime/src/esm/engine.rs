@@ -46,6 +46,10 @@ struct Inner {
     ledger: Arc<dyn Ledger>,
     mappings: tokio::sync::Mutex<HashMap<String, Running>>,
     metrics: Mutex<HashMap<String, Arc<Mutex<MappingMetrics>>>>,
+    /// The leases of running workers' mappings, apart from `mappings`
+    /// (whose lock is held while a mapping stops), for views that must not
+    /// wait.
+    leases: Mutex<HashMap<String, Arc<Leases>>>,
 }
 
 struct Running {
@@ -154,6 +158,7 @@ impl Engine {
                 ledger,
                 mappings: tokio::sync::Mutex::new(HashMap::new()),
                 metrics: Mutex::new(HashMap::new()),
+                leases: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -203,6 +208,7 @@ impl Engine {
         let settings = Settings::new(&mapping, &self.inner.region)?;
         let mut mappings = self.inner.mappings.lock().await;
         if let Some(old) = mappings.remove(&mapping.uuid) {
+            lock(&self.inner.leases).remove(&mapping.uuid);
             stop(old).await;
         }
         let metrics = lock(&self.inner.metrics)
@@ -213,6 +219,7 @@ impl Engine {
             tracing::info!(mapping = %mapping.uuid, "mapping disabled");
             return Ok(());
         }
+        let lease_handle = leases.clone();
         let ctx = Arc::new(Ctx {
             store: self.inner.store.clone(),
             metrics_dirty: std::sync::atomic::AtomicBool::new(false),
@@ -228,6 +235,10 @@ impl Engine {
         let (stop_tx, stop_rx) = watch::channel(false);
         tracing::info!(mapping = %mapping.uuid, function = %mapping.function_name, source = %mapping.event_source_arn, "mapping enabled");
         let task = tokio::spawn(run(ctx, stop_rx));
+        match lease_handle {
+            Some(l) => lock(&self.inner.leases).insert(mapping.uuid.clone(), l),
+            None => lock(&self.inner.leases).remove(&mapping.uuid),
+        };
         mappings.insert(mapping.uuid, Running { stop: stop_tx, task });
         Ok(())
     }
@@ -236,6 +247,7 @@ impl Engine {
     /// it was running.
     pub async fn remove(&self, uuid: &str) -> Result<bool, LedgerError> {
         let running = self.inner.mappings.lock().await.remove(uuid);
+        lock(&self.inner.leases).remove(uuid);
         let was = running.is_some();
         if let Some(r) = running {
             stop(r).await;
@@ -264,6 +276,11 @@ impl Engine {
         log.map(|l| l.containing(shard, seq)).unwrap_or_default()
     }
 
+    /// The leases of mapping `uuid` (a worker's, while it runs).
+    pub fn leases(&self, uuid: &str) -> Option<Arc<Leases>> {
+        lock(&self.inner.leases).get(uuid).cloned()
+    }
+
     /// Whether mapping `uuid` has a running delivery task.
     pub async fn is_running(&self, uuid: &str) -> bool {
         self.inner.mappings.lock().await.get(uuid).is_some_and(|r| !r.task.is_finished())
@@ -273,6 +290,7 @@ impl Engine {
     /// their results are not checkpointed (they are delivered again).
     pub async fn shutdown(&self) {
         let all: Vec<Running> = self.inner.mappings.lock().await.drain().map(|(_, r)| r).collect();
+        lock(&self.inner.leases).clear();
         for r in all {
             stop(r).await;
         }

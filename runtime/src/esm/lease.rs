@@ -248,6 +248,21 @@ impl Leases {
         &self.group
     }
 
+    /// This worker's name in `leaseOwner`.
+    pub fn worker(&self) -> &str {
+        &self.options.worker
+    }
+
+    /// The lease table.
+    pub fn table(&self) -> &str {
+        &self.options.table
+    }
+
+    /// The shards whose leases this worker holds now.
+    pub fn held(&self) -> Vec<String> {
+        lock(&self.held).keys().cloned().collect()
+    }
+
     /// The shards held now. A lease not renewed for a whole duration (the
     /// lease table could not be reached) counts as lost: another worker may
     /// have taken it.
@@ -429,39 +444,6 @@ impl Leases {
             }
             self.renew().await;
         }
-    }
-
-    /// Deletes the group's leases and checkpoints if no worker holds any of
-    /// them (the last worker of the group deleted its mapping: a new mapping
-    /// starts afresh, as a new mapping on Lambda does). Whether it did.
-    pub async fn forget_if_unheld(&self) -> Result<bool, CallError> {
-        let (leases, started) = match self.read_all().await {
-            Ok(found) => found,
-            Err(e) if e.kind() == "ResourceNotFoundException" => return Ok(false),
-            Err(e) => return Err(e),
-        };
-        if leases.iter().any(|l| l.owner.is_some() && !l.finished()) {
-            return Ok(false);
-        }
-        let mut items: Vec<(String, Option<u64>)> = leases.iter().map(|l| (l.shard.clone(), Some(l.counter))).collect();
-        if started {
-            items.push((START_KEY.to_string(), None));
-        }
-        for (key, counter) in items {
-            let mut delete = json!({"TableName": self.options.table, "Key": self.key(&key)});
-            if let Some(c) = counter {
-                delete["ConditionExpression"] = json!("leaseCounter = :n");
-                delete["ExpressionAttributeValues"] = json!({":n": n(c)});
-            }
-            match self.call("DeleteItem", &delete).await {
-                Ok(_) => {}
-                // Taken meanwhile: another worker goes on with the group.
-                Err(e) if e.kind() == "ConditionalCheckFailedException" => return Ok(false),
-                Err(e) => return Err(e),
-            }
-        }
-        tracing::info!(group = %self.group, "no worker holds the group's leases: its checkpoints are forgotten");
-        Ok(true)
     }
 
     async fn ensure_table(&self) -> Result<(), CallError> {
@@ -728,12 +710,13 @@ impl Leases {
         }
     }
 
-    /// Raises the counter of every lease held whose last write is a quarter
-    /// of a duration old, all at once.
+    /// Raises the counter of every lease held whose last write is an eighth
+    /// of a duration old (so, on the quarter-duration timer, none waits past
+    /// a quarter plus a call), all at once.
     async fn renew(self: &Arc<Self>) {
         let due: Vec<(String, u64, Arc<tokio::sync::Mutex<()>>)> = lock(&self.held)
             .iter()
-            .filter(|(_, h)| h.renewed.elapsed() >= self.options.duration / 4)
+            .filter(|(_, h)| h.renewed.elapsed() >= self.options.duration / 8)
             .map(|(k, h)| (k.clone(), h.take, h.io.clone()))
             .collect();
         let mut calls = tokio::task::JoinSet::new();
