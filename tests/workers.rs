@@ -305,15 +305,23 @@ async fn a_tidepool_source_pushes_new_records_to_a_waiting_consumer() {
 }
 
 /// A worker applies a manifest: its functions and mappings, each mapping
-/// on the named table of the source engine; the manifest's tables are the
-/// source's, so the worker makes none.
+/// on the named table of the source engine (waiting for the source to make
+/// it); the manifest's tables are the source's, so the worker makes none.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_applies_a_manifest_whose_mappings_name_the_sources_tables() {
     let (d1, d2) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
     let source = common::start_with(d1.path(), ServerConfig::default()).await;
     let sc = client(&source.endpoint());
-    tables(&sc).await;
-    put_score(&sc, "ann", "g", 5).await;
+    // The source makes its tables a moment after the worker starts: the
+    // worker's manifest waits for them.
+    let making = {
+        let sc = sc.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            tables(&sc).await;
+            put_score(&sc, "ann", "g", 5).await;
+        })
+    };
     let manifest = d2.path().join("tidepool.toml");
     std::fs::write(
         &manifest,
@@ -338,6 +346,7 @@ StartingPosition = "TRIM_HORIZON"
     let config =
         ServerConfig { stream_source: Some(source.endpoint()), manifest: Some(manifest), ..ServerConfig::default() };
     let worker = common::start_with(&d2.path().join("data"), config).await;
+    making.await.expect("the source's tables");
     put_score(&sc, "bob", "g", 7).await;
     eventually("the source's leaderboard", || async { totals(&sc).await.get("g") == Some(&12) }).await;
     let wc = client(&worker.endpoint());

@@ -580,6 +580,35 @@ fn sync_indexes(
     Ok(())
 }
 
+/// How long a worker's manifest waits for a mapping's table (with its
+/// stream) to appear at the stream source: a worker started together with
+/// its source, from one manifest, finds the tables the source makes.
+const SOURCE_TABLE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// [`source_stream_arn`], asked again every half second for at most
+/// [`SOURCE_TABLE_WAIT`] while the table is missing, streamless, or the
+/// source does not answer.
+async fn source_stream_arn_waiting(
+    endpoint: &tidepool_runtime::endpoint::Endpoint,
+    table: &str,
+) -> Result<String, String> {
+    let start = std::time::Instant::now();
+    let mut said = false;
+    loop {
+        match source_stream_arn(endpoint, table).await {
+            Ok(arn) => return Ok(arn),
+            Err(e) if start.elapsed() < SOURCE_TABLE_WAIT => {
+                if !said {
+                    tracing::info!(table, error = %e, "waiting for the table's stream at the stream source");
+                    said = true;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// The ARN of the latest stream of `table` at the stream source.
 async fn source_stream_arn(endpoint: &tidepool_runtime::endpoint::Endpoint, table: &str) -> Result<String, String> {
     let request = serde_json::json!({"TableName": table});
@@ -889,7 +918,7 @@ fn run(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle, dry: bool) -
     for m in &manifest.mappings {
         // A worker's mappings read the tables of its source engine.
         if let Some(endpoint) = &lambda.stream_source {
-            let arn = rt.block_on(source_stream_arn(endpoint, &m.table)).map_err(|e| {
+            let arn = rt.block_on(source_stream_arn_waiting(endpoint, &m.table)).map_err(|e| {
                 LambdaError::invalid(format!("mapping of {}: table {} of the stream source: {e}", m.function, m.table))
             })?;
             apply_mapping(lambda, m, arn, rt, dry, &mut applied)?;
