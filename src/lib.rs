@@ -278,7 +278,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
         lambda.leases = Some(tidepool_runtime::esm::LeaseOptions {
             endpoint: Arc::new(endpoint),
             table: config.lease_table.clone(),
-            duration: config.lease_duration.max(Duration::from_secs(1)),
+            duration: config.lease_duration.max(tidepool_runtime::esm::lease::MIN_LEASE_DURATION),
             worker,
         });
     }

@@ -80,8 +80,8 @@ struct WorkerArgs {
     #[arg(long, default_value = tidepool_runtime::esm::LEASE_TABLE, env = "TIDEPOOL_LEASE_TABLE")]
     lease_table: String,
     /// With `--source`: seconds a worker's lease lasts without renewal
-    /// before another worker takes it; a dead worker's shards move after
-    /// about this plus a third.
+    /// before another worker takes it (at least 3); a dead worker's shards
+    /// move after 1 to 1⅔ times this.
     #[arg(long, default_value_t = 10, env = "TIDEPOOL_LEASE_DURATION")]
     lease_duration: u64,
 }
@@ -686,7 +686,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = ServerConfig {
                 stream_source: source,
                 lease_table,
-                lease_duration: Duration::from_secs(lease_duration.max(1)),
+                lease_duration: Duration::from_secs(lease_duration),
                 prices,
                 capacity,
                 encryption,

@@ -125,7 +125,9 @@ pub async fn create_table(client: &Client, name: &str, sort: Option<ScalarAttrib
     req.send().await.expect("create table");
 }
 
-/// Creates function `name` from the example component of that name.
+/// Creates function `name` from the example component of that name, and
+/// waits until it is `Active`, as the SDKs' `FunctionActiveV2` waiter does
+/// (CreateFunction answers `Pending` while a loaded machine compiles it).
 pub async fn create_example_function(lambda: &aws_sdk_lambda::Client, name: &str) {
     lambda
         .create_function()
@@ -140,6 +142,15 @@ pub async fn create_example_function(lambda: &aws_sdk_lambda::Client, name: &str
         .send()
         .await
         .expect("create the function");
+    let start = std::time::Instant::now();
+    loop {
+        let c = lambda.get_function_configuration().function_name(name).send().await.expect("the function");
+        if c.state() == Some(&aws_sdk_lambda::types::State::Active) {
+            return;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(120), "{name} did not become Active: {c:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 /// The error code the SDK parsed from a failed call.

@@ -311,9 +311,12 @@ async fn stop(r: Running) {
 #[tracing::instrument(skip_all, fields(mapping = %ctx.uuid))]
 async fn run(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {
     let saver = tokio::spawn(save_metrics_while_running(ctx.clone(), stop.clone()));
-    let leases = ctx.leases.clone().map(|l| tokio::spawn(l.run(ctx.source.clone(), stop.clone())));
+    // The leases stop after delivery has (its last checkpoints written),
+    // then are handed back.
+    let (lease_stop, lease_stopped) = watch::channel(false);
+    let leases = ctx.leases.clone().map(|l| tokio::spawn(l.run(ctx.source.clone(), lease_stopped)));
     deliver(&ctx, stop).await;
-    // Hands the leases back once delivery stopped.
+    let _ = lease_stop.send(true);
     if let Some(l) = leases {
         let _ = l.await;
     }

@@ -24,7 +24,7 @@
 //! stolen to balance the load) can never move its checkpoint: its write
 //! fails and it drops the shard.
 //!
-//! A worker renews its leases every third of [`LEASE_DURATION`]; a lease
+//! A worker renews its leases every eighth of [`LEASE_DURATION`]; a lease
 //! whose counter did not move for a whole duration, as this worker saw it,
 //! is expired and taken. Workers balance by taking expired leases up to an
 //! even share, then stealing one at a time from the most loaded worker. A
@@ -53,6 +53,10 @@ pub const LEASE_TABLE: &str = "tidepool-leases";
 /// (`--lease-duration`): the failover time after a worker dies is about
 /// this plus a third of it. The Kinesis Client Library's default.
 pub const LEASE_DURATION: Duration = Duration::from_secs(10);
+
+/// The shortest lease duration taken: a third of it is the longest a lease
+/// call may take, and a second is as short as that may be.
+pub const MIN_LEASE_DURATION: Duration = Duration::from_secs(3);
 
 /// The most lease items of one group read per pass: a stream keeps its
 /// shards for 24 hours, a few thousand at most; past this the rest wait.
@@ -363,7 +367,7 @@ impl Leases {
                     self.changed();
                     self.pass.notify_one();
                 } else if let Some(h) = held.get_mut(shard).filter(|h| h.take == take) {
-                    h.counter = counter + 1;
+                    h.counter = counter.saturating_add(1);
                     h.renewed = sent;
                     h.start = LeaseStart::At(cp.clone());
                 }
@@ -389,7 +393,12 @@ impl Leases {
     /// leases back.
     pub async fn run(self: Arc<Self>, source: Arc<dyn RecordSource>, mut stop: watch::Receiver<bool>) {
         let mut retry = RETRY;
-        while let Err(e) = self.ensure_table().await {
+        loop {
+            let ready = tokio::select! {
+                _ = stop.changed() => return,
+                ready = self.ensure_table() => ready,
+            };
+            let Err(e) = ready else { break };
             tracing::warn!(table = %self.options.table, error = %e, "lease table not ready; trying again");
             tokio::select! {
                 _ = stop.changed() => return,
@@ -430,20 +439,25 @@ impl Leases {
         self.release_all().await;
     }
 
-    /// Renews the leases held every quarter of a duration, apart from the
+    /// Renews the leases held every eighth of a duration, apart from the
     /// passes (whose calls could otherwise hold renewals past expiry).
     async fn keep_renewing(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(self.options.duration / 8);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut calls = tokio::task::JoinSet::new();
         loop {
             tokio::select! {
                 changed = stop.changed() => {
                     if changed.is_err() || *stop.borrow() {
-                        return;
+                        break;
                     }
                 }
-                _ = tokio::time::sleep(self.options.duration / 4) => {}
+                _ = tick.tick() => {}
+                Some(_) = calls.join_next(), if !calls.is_empty() => continue,
             }
-            self.renew().await;
+            self.renew(&mut calls);
         }
+        while calls.join_next().await.is_some() {}
     }
 
     async fn ensure_table(&self) -> Result<(), CallError> {
@@ -506,6 +520,8 @@ impl Leases {
                     started = true;
                 } else if let Some(l) = Lease::parse(item) {
                     leases.push(l);
+                } else {
+                    tracing::warn!(group = %self.group, item = %item, "a lease item that cannot be read is left alone");
                 }
             }
             match page.get("LastEvaluatedKey") {
@@ -690,7 +706,7 @@ impl Leases {
         match self.call("UpdateItem", &request).await {
             Ok(answer) => {
                 let now = Lease::parse(&answer["Attributes"])
-                    .unwrap_or_else(|| Lease { counter: l.counter + 1, ..l.clone() });
+                    .unwrap_or_else(|| Lease { counter: l.counter.saturating_add(1), ..l.clone() });
                 tracing::info!(group = %self.group, shard = %l.shard, "lease taken");
                 lock(&self.held).insert(
                     l.shard.clone(),
@@ -711,19 +727,21 @@ impl Leases {
     }
 
     /// Raises the counter of every lease held whose last write is an eighth
-    /// of a duration old (so, on the quarter-duration timer, none waits past
-    /// a quarter plus a call), all at once.
-    async fn renew(self: &Arc<Self>) {
-        let due: Vec<(String, u64, Arc<tokio::sync::Mutex<()>>)> = lock(&self.held)
+    /// of a duration old (checked every eighth of a duration, so a renewal
+    /// cut short by its timeout is followed by another well within the
+    /// duration).
+    /// Each renewal goes on its own, without waiting for the others; a lease
+    /// whose last write is still under way (a renewal or a checkpoint) is
+    /// left to the next tick.
+    fn renew(self: &Arc<Self>, calls: &mut tokio::task::JoinSet<()>) {
+        let due: Vec<(String, u64, tokio::sync::OwnedMutexGuard<()>)> = lock(&self.held)
             .iter()
             .filter(|(_, h)| h.renewed.elapsed() >= self.options.duration / 8)
-            .map(|(k, h)| (k.clone(), h.take, h.io.clone()))
+            .filter_map(|(k, h)| h.io.clone().try_lock_owned().ok().map(|turn| (k.clone(), h.take, turn)))
             .collect();
-        let mut calls = tokio::task::JoinSet::new();
-        for (shard, take, io) in due {
-            calls.spawn(self.clone().write_lease(shard, take, io, false));
+        for (shard, take, turn) in due {
+            calls.spawn(self.clone().write_lease(shard, take, turn, false));
         }
-        while calls.join_next().await.is_some() {}
     }
 
     /// Hands every held lease back (a clean stop), all at once, so other
@@ -733,7 +751,11 @@ impl Leases {
             lock(&self.held).iter().map(|(k, h)| (k.clone(), h.take, h.io.clone())).collect();
         let mut calls = tokio::task::JoinSet::new();
         for (shard, take, io) in all {
-            calls.spawn(self.clone().write_lease(shard, take, io, true));
+            let me = self.clone();
+            calls.spawn(async move {
+                let turn = io.lock_owned().await;
+                me.write_lease(shard, take, turn, true).await;
+            });
         }
         while calls.join_next().await.is_some() {}
         lock(&self.held).clear();
@@ -741,8 +763,13 @@ impl Leases {
     }
 
     /// Renews the lease of `shard` (take `take`), or hands it back.
-    async fn write_lease(self: Arc<Self>, shard: String, take: u64, io: Arc<tokio::sync::Mutex<()>>, release: bool) {
-        let _turn = io.lock().await;
+    async fn write_lease(
+        self: Arc<Self>,
+        shard: String,
+        take: u64,
+        _turn: tokio::sync::OwnedMutexGuard<()>,
+        release: bool,
+    ) {
         let Some(counter) = lock(&self.held).get(&shard).filter(|h| h.take == take).map(|h| h.counter) else {
             return;
         };
@@ -763,7 +790,7 @@ impl Leases {
             Ok(_) if release => tracing::info!(group = %self.group, shard, "lease handed back"),
             Ok(_) => {
                 if let Some(h) = lock(&self.held).get_mut(&shard).filter(|h| h.take == take) {
-                    h.counter = counter + 1;
+                    h.counter = counter.saturating_add(1);
                     h.renewed = sent;
                 }
             }
