@@ -1,12 +1,17 @@
 //! Another engine's DynamoDB-compatible JSON API (DynamoDB, DynamoDB
-//! Streams) over HTTP, requests signed with SigV4. The record source of a remote stream reads through it
-//! ([`StreamsSource`](crate::esm::StreamsSource)).
+//! Streams) over HTTP or HTTPS, requests signed with SigV4. The record
+//! source of a remote stream reads through it
+//! ([`StreamsSource`](crate::esm::StreamsSource)), and so do a worker's
+//! leases. AWS itself (`aws`, `https://dynamodb.<region>.amazonaws.com`)
+//! serves Streams from a host of its own.
 //!
 //! Credentials come from the environment (`AWS_ACCESS_KEY_ID`,
-//! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), the first link of the AWS
-//! SDKs' chain. Without them requests are signed with a placeholder key, which
-//! servers that accept any credentials (Tidepool without `--auth`, DynamoDB
-//! Local, moto) take. Only `http://` endpoints for now. Each request in flight has a
+//! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`); without them an `https://`
+//! endpoint asks the AWS SDKs' default chain (`aws-config`), and an
+//! `http://` one (or an `https://` one that is not AWS, when the chain has
+//! none) is signed with a placeholder key, which servers that accept any
+//! credentials (Tidepool without `--auth`, DynamoDB Local, moto) take. Each
+//! request in flight has a
 //! connection of its own (at most [`MAX_CONNECTIONS`]), kept alive for the
 //! next.
 

@@ -311,6 +311,22 @@ impl Leases {
         json!({"leaseGroup": {"S": self.group}, "leaseKey": {"S": shard}})
     }
 
+    /// An UpdateItem of `shard`'s lease that holds only while this worker
+    /// owns it at `counter` (`update` may use `:one`, `:me` and the members
+    /// of `values`).
+    fn owned_update(&self, shard: &str, update: &str, counter: u64, mut values: Value) -> Value {
+        values[":one"] = n(1);
+        values[":me"] = json!({"S": self.options.worker});
+        values[":n"] = n(counter);
+        json!({
+            "TableName": self.options.table,
+            "Key": self.key(shard),
+            "UpdateExpression": update,
+            "ConditionExpression": "leaseOwner = :me AND leaseCounter = :n",
+            "ExpressionAttributeValues": values,
+        })
+    }
+
     /// Drops `shard` if it is still held by take `take`.
     fn lose(&self, shard: &str, take: u64) {
         let mut held = lock(&self.held);
@@ -348,15 +364,7 @@ impl Leases {
             "SET checkpoint = :c, checkpointState = :s, leaseCounter = leaseCounter + :one"
         };
         let sent = Instant::now();
-        let request = json!({
-            "TableName": self.options.table,
-            "Key": self.key(shard),
-            "UpdateExpression": update,
-            "ConditionExpression": "leaseOwner = :me AND leaseCounter = :n",
-            "ExpressionAttributeValues": {
-                ":c": {"S": text}, ":s": {"S": state}, ":one": n(1), ":me": {"S": self.options.worker}, ":n": n(counter),
-            },
-        });
+        let request = self.owned_update(shard, update, counter, json!({":c": {"S": text}, ":s": {"S": state}}));
         match self.call("UpdateItem", &request).await {
             Ok(_) => {
                 let mut held = lock(&self.held);
@@ -779,13 +787,7 @@ impl Leases {
             "SET leaseCounter = leaseCounter + :one"
         };
         let sent = Instant::now();
-        let request = json!({
-            "TableName": self.options.table,
-            "Key": self.key(&shard),
-            "UpdateExpression": update,
-            "ConditionExpression": "leaseOwner = :me AND leaseCounter = :n",
-            "ExpressionAttributeValues": {":one": n(1), ":me": {"S": self.options.worker}, ":n": n(counter)},
-        });
+        let request = self.owned_update(&shard, update, counter, json!({}));
         match self.call("UpdateItem", &request).await {
             Ok(_) if release => tracing::info!(group = %self.group, shard, "lease handed back"),
             Ok(_) => {
