@@ -18,6 +18,7 @@ pub mod insights;
 pub mod lambda;
 pub mod metrics;
 pub mod recovery;
+pub mod s3;
 pub mod scaffold;
 pub mod streams;
 pub mod trace;
@@ -230,6 +231,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
     if let Some(dir) = &config.s3_dir {
         app.s3_dir = dir.clone();
     }
+    s3::clear_staged(&app.s3_dir);
     app.auth = config.auth.clone();
     app.capacity = capacity::Limiter::new(&config.region, config.capacity, app.metrics.clone());
     if let Some(p) = &config.prices {

@@ -1207,6 +1207,20 @@ async fn refusals_are_worded_as_dynamodb() {
         t
     };
     let cases: Vec<(&str, serde_json::Value, &str, String)> = vec![
+        // A property of the statement: checked before the table is looked up.
+        (
+            "ExecuteStatement",
+            json!({"Statement": "SELECT pk FROM \"missing\" WHERE pk = ? AND val < ?",
+                "Parameters": [{"S": "x"}, {"BOOL": true}]}),
+            v,
+            "Incorrect operand type for operator or function; operator or function: <, operand type: BOOL".into(),
+        ),
+        (
+            "ExecuteStatement",
+            json!({"Statement": "SELECT pk FROM \"missing\" WHERE pk = ?", "Parameters": [{"S": "x"}]}),
+            nf,
+            "Requested resource not found".into(),
+        ),
         (
             "UpdateTable",
             json!({"TableName": "present", "StreamSpecification": {"StreamEnabled": true}}),

@@ -335,28 +335,6 @@ async fn lambda_and_tidepool_endpoints_answer_in_lambda_shape() {
     server.stop().await.unwrap();
 }
 
-/// Runs a Python script with boto3 (HOME in `home`, no profile or CA
-/// bundle from the environment); returns what it printed.
-async fn boto3(script: String, home: &std::path::Path) -> String {
-    let py = common::tools::python_with_boto3();
-    let home = home.to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(py)
-            .arg("-c")
-            .arg(script)
-            .env("HOME", home)
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_CA_BUNDLE")
-            .output()
-            .expect("run python")
-    })
-    .await
-    .unwrap();
-    let said = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
-    said
-}
-
 /// boto3, as Python users sign.
 #[tokio::test]
 async fn boto3_signs_and_is_refused_with_awss_codes() {
@@ -386,7 +364,7 @@ for service, op, key, secret in [("dynamodb", "list_tables", "{key}", "nope"), (
         key = ALICE_KEY,
         secret = ALICE_SECRET
     );
-    let said = boto3(script, dir.path()).await;
+    let said = common::tools::boto3(script, dir.path()).await;
     assert_eq!(
         said.lines().collect::<Vec<_>>(),
         [
@@ -1086,7 +1064,7 @@ except botocore.exceptions.SSLError:
 "#,
         ca = ca_file.display()
     );
-    let said = boto3(script, dir.path()).await;
+    let said = common::tools::boto3(script, dir.path()).await;
     assert_eq!(said.lines().collect::<Vec<_>>(), ["['tlstable']", "1", "refused"]);
 
     // The tidepool CLI: with --ca-bundle, and without (refused, saying why).

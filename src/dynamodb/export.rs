@@ -12,7 +12,6 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -29,9 +28,6 @@ const ITEMS_PER_FILE: u64 = 100_000;
 /// Exports and imports running at once; past it a new one is refused with
 /// `LimitExceededException`.
 pub const MAX_TRANSFERS: usize = 4;
-/// How long ExportTableToPointInTime waits for a small export to finish
-/// before it answers `IN_PROGRESS` (DynamoDB always does).
-const ANSWER_WAIT: Duration = Duration::from_secs(2);
 /// DynamoDB's bounds on an incremental export's span.
 const MIN_INCREMENTAL_SECS: f64 = 15.0 * 60.0;
 const MAX_INCREMENTAL_SECS: f64 = 24.0 * 3600.0;
@@ -342,7 +338,10 @@ pub fn export_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let (earliest, latest) = source.window(started).unwrap_or((started, started));
     let export_time = match r.time_opt("ExportTime")? {
         Some(t) => t,
-        None => to.unwrap_or(started - 1.0),
+        // "Now" by default, as DynamoDB's: a second ago, or the moment
+        // recovery was enabled if that is later (an export right after
+        // enabling it is taken, as on AWS).
+        None => to.unwrap_or((started - 1.0).max(earliest)),
     };
     let check = |t: f64| t >= earliest.floor() && t <= latest + 1.0;
     if !check(export_time) || from.is_some_and(|f| !check(f)) || to.is_some_and(|t| !check(t)) {
@@ -384,7 +383,6 @@ pub fn export_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         client_token: token,
     };
     save(app, &record)?;
-    let (tx, rx) = std::sync::mpsc::channel();
     let store = app.store.clone();
     let arn_prefix = app.table_arn(&record.table);
     let mut running = record.clone();
@@ -415,7 +413,6 @@ pub fn export_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         if let Err(e) = store.sys_write(vec![(format!("{PREFIX}{}", running.id).into_bytes(), Some(json))]) {
             tracing::error!(export = %running.id, error = %e, "recording an export's end failed");
         }
-        let _ = tx.send(running);
     });
     if let Err(e) = spawned {
         tracing::error!(error = %e, "could not start an export thread");
@@ -427,9 +424,9 @@ pub fn export_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         save(app, &failed)?;
         return Ok(json!({"ExportDescription": app.export_description(&failed)}));
     }
-    let shown = rx.recv_timeout(ANSWER_WAIT).unwrap_or(record);
-    tracing::info!(table = name, export = %shown.id, status = %shown.status, "export started");
-    Ok(json!({"ExportDescription": app.export_description(&shown)}))
+    // `IN_PROGRESS`, as DynamoDB always answers, however small the table.
+    tracing::info!(table = name, export = %record.id, "export started");
+    Ok(json!({"ExportDescription": app.export_description(&record)}))
 }
 
 /// Rendered lines sent to the export's writer at a time.

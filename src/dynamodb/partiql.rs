@@ -200,6 +200,7 @@ pub fn execute_statement(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let cap = Capacity::from_request(&r)?;
     let on_fail = return_on_failure(&r)?;
     let stmt = partiql::parse(text).map_err(pq_err)?;
+    partiql::check(&stmt, &params).map_err(pq_err)?;
     let table = app.store.table(stmt.table())?;
     let plan = partiql::plan(&stmt, &params, &table.def, Mode::Single).map_err(pq_err)?;
     match plan {
@@ -458,6 +459,7 @@ pub fn batch_execute_statement(app: &App, r: Req<'_>) -> ApiResult<Json> {
         let prepared = (|| -> ApiResult<(Statement, Arc<TableHandle>, Plan)> {
             let params = parameters(s)?;
             let stmt = partiql::parse(text).map_err(pq_err)?;
+            partiql::check(&stmt, &params).map_err(pq_err)?;
             let table = app.store.table(stmt.table())?;
             let plan = partiql::plan(&stmt, &params, &table.def, Mode::Batch).map_err(pq_err)?;
             Ok((stmt, table, plan))
@@ -589,6 +591,7 @@ pub fn execute_transaction(app: &App, r: Req<'_>) -> ApiResult<Json> {
         let in_statement =
             |e: PartiqlError| ApiError::validation(format!("Validation failed in TransactStatements[{i}]: {e}"));
         let stmt = partiql::parse(text).map_err(in_statement)?;
+        partiql::check(&stmt, &params).map_err(in_statement)?;
         let table = app.store.table(stmt.table())?;
         let plan = partiql::plan(&stmt, &params, &table.def, Mode::Transaction).map_err(in_statement)?;
         planned.push((stmt.is_read(), table, plan, on_fail));

@@ -61,6 +61,9 @@ pub async fn front(State(app): State<Arc<App>>, req: Request, next: Next) -> Res
     let origin = req.headers().contains_key(header::ORIGIN);
     let mut resp = if origin && req.method() == Method::OPTIONS {
         preflight(req.headers())
+    } else if crate::s3::addressed(&req) {
+        // S3's object API (exports' and imports' buckets): signed for `s3`.
+        crate::s3::serve(app.clone(), req).await
     } else if req.method() == Method::GET && req.uri().path() == "/" {
         health(&app.region)
     } else if req.method() == Method::GET && crate::console::addressed(req.uri().path()) {

@@ -5,6 +5,30 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// Runs a Python script with boto3 (HOME in `home`, no profile, CA bundle
+/// or endpoint from the environment); returns what it printed, and fails
+/// the test with its output if it fails.
+pub async fn boto3(script: String, home: &Path) -> String {
+    let py = python_with_boto3();
+    let home = home.to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(py)
+            .arg("-c")
+            .arg(script)
+            .env("HOME", home)
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_CA_BUNDLE")
+            .env_remove("AWS_ENDPOINT_URL")
+            .output()
+            .expect("run python")
+    })
+    .await
+    .expect("join the python runner");
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    said
+}
+
 /// Held while a tool is checked and installed.
 static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 

@@ -30,7 +30,7 @@ use crate::error::StoreError;
 use crate::expr::ExprError;
 
 pub use ast::{Action, ArithOp, Expr, Literal, Op, OrderKey, Returning, Select, Span, Statement, SynPath, SynStep};
-pub use plan::{Access, Mode, Plan, Projected, SelectPlan, plan};
+pub use plan::{Access, Mode, Plan, Projected, SelectPlan, check, plan};
 
 /// DynamoDB caps a statement at 8192 bytes.
 pub const MAX_STATEMENT_LEN: usize = 8192;

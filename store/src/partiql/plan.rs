@@ -150,6 +150,27 @@ fn lookup<'i>(item: &'i Item, path: &Path) -> Option<&'i Value> {
     Some(cur)
 }
 
+/// The checks that are properties of the statement alone, which DynamoDB
+/// makes before it resolves the table: the number of parameters, and the
+/// operands of every comparison and function in its conditions (a missing
+/// table with `val < ?` bound to a BOOL is "Incorrect operand type", not
+/// ResourceNotFoundException).
+pub fn check(stmt: &Statement, params: &[Value]) -> Result<()> {
+    if stmt.params != params.len() {
+        return Err(PartiqlError::invalid("Number of parameters in request and statement don't match."));
+    }
+    let lower = Lower { params };
+    let filter = match &stmt.op {
+        Op::Select(select) | Op::Exists(select) => select.filter.as_ref(),
+        Op::Update { filter, .. } | Op::Delete { filter, .. } => Some(filter),
+        Op::Insert { .. } => None,
+    };
+    if let Some(filter) = filter {
+        lower.condition(filter)?;
+    }
+    Ok(())
+}
+
 /// Plans `stmt` against `def` with `params` bound to its `?`s.
 pub fn plan(stmt: &Statement, params: &[Value], def: &TableDef, mode: Mode) -> Result<Plan> {
     if stmt.params != params.len() {

@@ -1,0 +1,131 @@
+//! S3's object API on the server's port (src/s3), driven by boto3 as an
+//! application's code drives S3: a bucket made, an import's file uploaded,
+//! ImportTable and ExportTableToPointInTime through it, the export read
+//! back with S3 calls, a multipart upload and ranged reads, S3's errors,
+//! and the bucket emptied and deleted.
+
+mod common;
+
+#[tokio::test]
+async fn boto3_uploads_an_import_and_reads_an_export_through_s3() {
+    let h = common::harness().await;
+    let home = tempfile::tempdir().unwrap();
+    let big = home.path().join("big.bin");
+    let script = format!(
+        r#"
+import boto3, botocore, gzip, json, os, time
+from boto3.s3.transfer import TransferConfig
+kw = dict(endpoint_url="{ep}", region_name="us-east-1", aws_access_key_id="any", aws_secret_access_key="any")
+config = botocore.config.Config(s3={{"addressing_style": "path"}}, retries={{"max_attempts": 1}})
+s3 = boto3.client("s3", config=config, **kw)
+ddb = boto3.client("dynamodb", **kw)
+def code(f):
+    try:
+        f()
+        return "ok"
+    except botocore.exceptions.ClientError as e:
+        return e.response["Error"]["Code"]
+def settled(describe, member, status):
+    for _ in range(300):
+        d = describe()[member]
+        if d[status] != "IN_PROGRESS":
+            return d
+        time.sleep(0.1)
+    return d
+out = {{}}
+out["head_missing"] = code(lambda: s3.head_bucket(Bucket="absent-bucket"))
+out["put_missing"] = code(lambda: s3.put_object(Bucket="absent-bucket", Key="k", Body=b"x"))
+out["bad_name"] = code(lambda: s3.create_bucket(Bucket="Bad_Name"))
+s3.create_bucket(Bucket="data")
+out["buckets"] = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+lines = "".join(json.dumps({{"Item": {{"pk": {{"S": "k%d" % i}}, "n": {{"N": str(i)}}}}}}) + "\n" for i in range(100))
+put = s3.put_object(Bucket="data", Key="seed/part 1.json", Body=lines.encode())
+out["put_etag_is_md5"] = put["ETag"].strip('"') == __import__("hashlib").md5(lines.encode()).hexdigest()
+out["no_key"] = code(lambda: s3.get_object(Bucket="data", Key="seed/nothing"))
+# A multipart upload, as boto3's transfer manager makes one: three parts.
+blob = os.urandom(11 * 1024 * 1024)
+open("{big}", "wb").write(blob)
+tc = TransferConfig(multipart_threshold=5 * 1024 * 1024, multipart_chunksize=5 * 1024 * 1024)
+s3.upload_file("{big}", "data", "blobs/big.bin", Config=tc)
+head = s3.head_object(Bucket="data", Key="blobs/big.bin")
+out["multipart_size"] = head["ContentLength"]
+out["multipart_etag"] = head["ETag"].strip('"').endswith("-3")
+out["multipart_equal"] = s3.get_object(Bucket="data", Key="blobs/big.bin")["Body"].read() == blob
+ranged = s3.get_object(Bucket="data", Key="blobs/big.bin", Range="bytes=10-19")
+out["range"] = ranged["Body"].read() == blob[10:20] and ranged["ContentRange"] == "bytes 10-19/%d" % len(blob)
+# ImportTable from what was uploaded.
+imp = ddb.import_table(
+    S3BucketSource={{"S3Bucket": "data", "S3KeyPrefix": "seed/"}},
+    InputFormat="DYNAMODB_JSON", InputCompressionType="NONE",
+    TableCreationParameters={{"TableName": "seeded", "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{{"AttributeName": "pk", "AttributeType": "S"}}],
+        "KeySchema": [{{"AttributeName": "pk", "KeyType": "HASH"}}]}})
+arn = imp["ImportTableDescription"]["ImportArn"]
+out["import_answer"] = imp["ImportTableDescription"]["ImportStatus"]
+d = settled(lambda: ddb.describe_import(ImportArn=arn), "ImportTableDescription", "ImportStatus")
+out["import"] = [d["ImportStatus"], d.get("ImportedItemCount")]
+# ExportTableToPointInTime, and the export read back with S3 calls.
+table_arn = ddb.describe_table(TableName="seeded")["Table"]["TableArn"]
+ddb.update_continuous_backups(TableName="seeded",
+    PointInTimeRecoverySpecification={{"PointInTimeRecoveryEnabled": True}})
+exp = ddb.export_table_to_point_in_time(TableArn=table_arn, S3Bucket="data", S3Prefix="out")
+earn = exp["ExportDescription"]["ExportArn"]
+out["export_answer"] = exp["ExportDescription"]["ExportStatus"]
+d = settled(lambda: ddb.describe_export(ExportArn=earn), "ExportDescription", "ExportStatus")
+out["export"] = d["ExportStatus"]
+keys = []
+for page in s3.get_paginator("list_objects_v2").paginate(Bucket="data", Prefix="out/", PaginationConfig={{"PageSize": 2}}):
+    keys += [o["Key"] for o in page.get("Contents", [])]
+out["keys_sorted"] = keys == sorted(keys)
+summary = [k for k in keys if k.endswith("manifest-summary.json")]
+manifest = json.loads(s3.get_object(Bucket="data", Key=summary[0])["Body"].read())
+out["summary_items"] = manifest["itemCount"]
+count = 0
+for k in keys:
+    if k.endswith(".json.gz"):
+        count += len(gzip.decompress(s3.get_object(Bucket="data", Key=k)["Body"].read()).splitlines())
+out["exported_lines"] = count
+top = s3.list_objects_v2(Bucket="data", Delimiter="/")
+out["prefixes"] = [p["Prefix"] for p in top.get("CommonPrefixes", [])]
+out["not_empty"] = code(lambda: s3.delete_bucket(Bucket="data"))
+every = [o["Key"] for p in s3.get_paginator("list_objects_v2").paginate(Bucket="data") for o in p.get("Contents", [])]
+deleted = s3.delete_objects(Bucket="data", Delete={{"Objects": [{{"Key": k}} for k in every]}})
+out["deleted"] = len(deleted.get("Deleted", [])) == len(every)
+out["delete_bucket"] = code(lambda: s3.delete_bucket(Bucket="data"))
+out["gone"] = code(lambda: s3.head_bucket(Bucket="data"))
+print(json.dumps(out))
+"#,
+        ep = h.server.endpoint(),
+        big = big.display(),
+    );
+    let said = common::tools::boto3(script, home.path()).await;
+    let got: serde_json::Value = serde_json::from_str(said.trim()).unwrap_or_else(|e| panic!("{e}: {said}"));
+    let want = serde_json::json!({
+        "head_missing": "404",
+        "put_missing": "NoSuchBucket",
+        "bad_name": "InvalidBucketName",
+        "buckets": ["data"],
+        "put_etag_is_md5": true,
+        "no_key": "NoSuchKey",
+        "multipart_size": 11 * 1024 * 1024,
+        "multipart_etag": true,
+        "multipart_equal": true,
+        "range": true,
+        // DynamoDB answers IN_PROGRESS however small the job.
+        "import_answer": "IN_PROGRESS",
+        "import": ["COMPLETED", 100],
+        "export_answer": "IN_PROGRESS",
+        "export": "COMPLETED",
+        "keys_sorted": true,
+        "summary_items": 100,
+        "exported_lines": 100,
+        "prefixes": ["blobs/", "out/", "seed/"],
+        "not_empty": "BucketNotEmpty",
+        "deleted": true,
+        "delete_bucket": "ok",
+        "gone": "404",
+    });
+    assert_eq!(got, want);
+    // The bucket was a directory of `--s3-dir`, and is gone with it.
+    assert!(!h.server.app.s3_dir.join("data").exists());
+}
