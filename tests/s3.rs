@@ -87,6 +87,27 @@ for k in keys:
 out["exported_lines"] = count
 top = s3.list_objects_v2(Bucket="data", Delimiter="/")
 out["prefixes"] = [p["Prefix"] for p in top.get("CommonPrefixes", [])]
+# A marker inside a common prefix still lists that prefix once.
+after = s3.list_objects_v2(Bucket="data", Delimiter="/", StartAfter="blobs/a")
+out["after_marker"] = [p["Prefix"] for p in after.get("CommonPrefixes", [])]
+paged, token = [], None
+while True:
+    args = dict(Bucket="data", Delimiter="/", MaxKeys=1)
+    if token:
+        args["ContinuationToken"] = token
+    page = s3.list_objects_v2(**args)
+    paged += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
+    if not page["IsTruncated"]:
+        break
+    token = page["NextContinuationToken"]
+out["paged_prefixes"] = paged
+# A presigned URL, fetched without an SDK.
+import urllib.request
+url = s3.generate_presigned_url("get_object", Params={{"Bucket": "data", "Key": summary[0]}}, ExpiresIn=60)
+out["presigned"] = json.loads(urllib.request.urlopen(url).read())["itemCount"]
+# Keys no file can hold: none exists, and deleting one is no error.
+out["odd_get"] = code(lambda: s3.get_object(Bucket="data", Key="a//b"))
+out["odd_delete"] = code(lambda: s3.delete_object(Bucket="data", Key="blobs/"))
 out["not_empty"] = code(lambda: s3.delete_bucket(Bucket="data"))
 every = [o["Key"] for p in s3.get_paginator("list_objects_v2").paginate(Bucket="data") for o in p.get("Contents", [])]
 deleted = s3.delete_objects(Bucket="data", Delete={{"Objects": [{{"Key": k}} for k in every]}})
@@ -120,6 +141,11 @@ print(json.dumps(out))
         "summary_items": 100,
         "exported_lines": 100,
         "prefixes": ["blobs/", "out/", "seed/"],
+        "after_marker": ["blobs/", "out/", "seed/"],
+        "paged_prefixes": ["blobs/", "out/", "seed/"],
+        "presigned": 100,
+        "odd_get": "NoSuchKey",
+        "odd_delete": "ok",
         "not_empty": "BucketNotEmpty",
         "deleted": true,
         "delete_bucket": "ok",

@@ -46,7 +46,7 @@ const NOT_FOUND_BODY: &str = "<UnknownOperationException/>\n";
 const PREFLIGHT_MAX_AGE_SECS: &str = "172800";
 /// Response headers a browser script may read: the request id and error
 /// type the AWS SDK for JavaScript reports, and the checksum it verifies.
-const EXPOSED_HEADERS: &str = "x-amzn-RequestId,x-amzn-ErrorType,x-amz-crc32,Date";
+const EXPOSED_HEADERS: &str = "x-amzn-RequestId,x-amzn-ErrorType,x-amz-crc32,Date,ETag,x-amz-request-id";
 /// DynamoDB's `Server` header.
 const SERVER: &str = "Server";
 

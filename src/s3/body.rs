@@ -182,6 +182,9 @@ pub(super) async fn read_xml(req: Request) -> S3Result<String> {
         let mut d = Chunked::default();
         let mut out = Vec::new();
         d.feed(&bytes, &mut out).map_err(incomplete)?;
+        if !d.done {
+            return Err(incomplete("the aws-chunked body ended before its last chunk"));
+        }
         out
     } else {
         bytes.to_vec()

@@ -142,10 +142,16 @@ pub(super) async fn objects(dir: PathBuf, bucket: String, q: Vec<(String, String
         _ if v2 => param(&q, "start-after").map(str::to_string),
         _ => param(&q, "marker").map(str::to_string),
     };
-    let walk_dir = dir.clone();
+    // Only the directory the prefix names is walked (`exp/AWSDynamoDB/`
+    // walks that directory, not the bucket).
+    let root = dir.clone();
+    let start = match prefix.rfind('/') {
+        Some(at) if super::object_path(&dir, &prefix[..at]).is_ok() => dir.join(&prefix[..at]),
+        _ => dir.clone(),
+    };
     let mut entries = super::blocking(move || {
         let mut out = Vec::new();
-        walk(&walk_dir, &walk_dir, &mut out).map_err(S3Error::internal)?;
+        walk(&root, &start, &mut out).map_err(S3Error::internal)?;
         Ok(out)
     })
     .await?;
@@ -162,8 +168,9 @@ pub(super) async fn objects(dir: PathBuf, bucket: String, q: Vec<(String, String
             let rest = &e.key[prefix.len()..];
             rest.find(d).map(|at| format!("{prefix}{}", &rest[..at + d.len()]))
         });
-        let name = common.as_deref().unwrap_or(&e.key);
-        if after.as_deref().is_some_and(|a| name <= a) {
+        // Keys up to the marker are past; so is a common prefix the marker
+        // names (the previous page ended on it).
+        if after.as_deref().is_some_and(|a| e.key.as_str() <= a || common.as_deref() == Some(a)) {
             continue;
         }
         match common {

@@ -52,7 +52,9 @@ const UPLOADS_DIR: &str = ".tidepool-uploads";
 const XMLNS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 
 /// Whether `req` is S3's: signed for the service `s3`, in its
-/// `Authorization` header or a presigned URL's `X-Amz-Credential`.
+/// `Authorization` header or a presigned URL's `X-Amz-Credential`, or
+/// signed in S3's older query form (`AWSAccessKeyId` and `Signature`, which
+/// boto3 still presigns with and no other API here takes).
 pub fn addressed(req: &Request) -> bool {
     let scope_is_s3 = |credential: &str| credential.split('/').nth(3) == Some("s3");
     if let Some(auth) = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
@@ -63,6 +65,10 @@ pub fn addressed(req: &Request) -> bool {
             .any(|w| w[0].trim() == "Credential" && scope_is_s3(w[1]));
     }
     req.uri().query().is_some_and(|q| {
+        let names = || q.split('&').map(|kv| kv.split_once('=').map_or(kv, |(k, _)| k));
+        if names().any(|k| k == "AWSAccessKeyId") && names().any(|k| k == "Signature") {
+            return true;
+        }
         q.split('&').any(|kv| {
             kv.split_once('=').is_some_and(|(k, v)| {
                 k == "X-Amz-Credential"
@@ -218,6 +224,16 @@ fn object_path(bucket_dir: &Path, key: &str) -> S3Result<PathBuf> {
     Ok(bucket_dir.join(key))
 }
 
+/// The file of `key` for a read or a delete: a key no file can hold is an
+/// object that does not exist (`None`), as S3 would find none there.
+fn existing_path(bucket_dir: &Path, key: &str) -> S3Result<Option<PathBuf>> {
+    match object_path(bucket_dir, key) {
+        Ok(p) => Ok(Some(p)),
+        Err(e) if e.code == "InvalidArgument" => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// The request's target: `/<bucket>/<key>` with the key percent-decoded.
 fn target(path: &str) -> S3Result<(Option<String>, Option<String>)> {
     let decode = |s: &str| {
@@ -247,6 +263,10 @@ fn query(uri: &axum::http::Uri) -> Vec<(String, String)> {
         // The JS SDK names the operation in `x-id` (`?x-id=PutObject`): a
         // marker, not a parameter.
         .filter(|kv| !kv.starts_with("x-id="))
+        // A presigned URL's signature (`X-Amz-Credential`, `X-Amz-Signature`,
+        // …) is no parameter of the operation.
+        .filter(|kv| !kv.starts_with("X-Amz-"))
+        .filter(|kv| !["AWSAccessKeyId=", "Signature=", "Expires="].iter().any(|p| kv.starts_with(p)))
         .map(|kv| match kv.split_once('=') {
             Some((k, v)) => (decode(k), decode(v)),
             None => (decode(kv), String::new()),
@@ -345,6 +365,7 @@ async fn route(app: &App, req: Request) -> S3Result<Response> {
     }
     match method {
         Method::PUT if has("partNumber") && has("uploadId") => {
+            exists(&dir, &bucket)?;
             let upload = upload_dir(&root, param(&q, "uploadId").unwrap_or_default(), &bucket, &key)?;
             let number = part_number(param(&q, "partNumber").unwrap_or_default())?;
             let written = body::write_body(req, upload.join(format!("{number:05}.part"))).await?;
@@ -357,33 +378,30 @@ async fn route(app: &App, req: Request) -> S3Result<Response> {
         Method::PUT if q.is_empty() => {
             exists(&dir, &bucket)?;
             let path = object_path(&dir, &key)?;
-            let staged = root.join(UPLOADS_DIR).join(format!("put-{}", uuid::Uuid::new_v4().simple()));
-            let written = body::write_body(req, staged.clone()).await?;
-            let placed = place(&staged, &path);
-            if placed.is_err() {
-                let _ = std::fs::remove_file(&staged);
-            }
-            placed?;
-            let mut resp = StatusCode::OK.into_response();
+            let staged = Staged(root.join(UPLOADS_DIR).join(format!("put-{}", uuid::Uuid::new_v4().simple())));
+            let written = body::write_body(req, staged.0.clone()).await?;
             let etag = format!("\"{}\"", written.md5_hex);
-            remember_etag(&path, &etag);
+            let tag = etag.clone();
+            blocking(move || place(&staged.0, &path, &tag)).await?;
+            let mut resp = StatusCode::OK.into_response();
             resp.headers_mut().insert(header::ETAG, HeaderValue::from_str(&etag).map_err(S3Error::internal)?);
             Ok(resp)
         }
         Method::GET | Method::HEAD if q.iter().all(|(k, _)| k.starts_with("response-") || k == "partNumber") => {
             exists(&dir, &bucket)?;
-            let path = object_path(&dir, &key)?;
+            let Some(path) = existing_path(&dir, &key)? else { return Err(S3Error::no_key(&key)) };
             body::get_object(path, key, req.headers(), method == Method::HEAD).await
         }
         Method::DELETE if has("uploadId") => {
             let upload = upload_dir(&root, param(&q, "uploadId").unwrap_or_default(), &bucket, &key)?;
-            std::fs::remove_dir_all(upload).map_err(S3Error::internal)?;
+            blocking(move || std::fs::remove_dir_all(upload).map_err(S3Error::internal)).await?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         Method::DELETE if q.is_empty() => {
             exists(&dir, &bucket)?;
-            let path = object_path(&dir, &key)?;
-            blocking(move || remove_object(&dir, &path)).await?;
+            if let Some(path) = existing_path(&dir, &key)? {
+                blocking(move || remove_object(&dir, &path)).await?;
+            }
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         Method::POST if has("uploads") => {
@@ -403,6 +421,7 @@ async fn route(app: &App, req: Request) -> S3Result<Response> {
             ))
         }
         Method::POST if has("uploadId") => {
+            exists(&dir, &bucket)?;
             let upload = upload_dir(&root, param(&q, "uploadId").unwrap_or_default(), &bucket, &key)?;
             let path = object_path(&dir, &key)?;
             let xml = body::read_xml(req).await?;
@@ -474,8 +493,20 @@ async fn delete_bucket(dir: PathBuf, bucket: String) -> S3Result<Response> {
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// Moves a staged file to its key's path, making the key's directories.
-fn place(staged: &Path, path: &Path) -> S3Result<()> {
+/// A staged upload's file, removed when dropped unless it was placed (the
+/// request failed, or its connection went away mid-body).
+struct Staged(PathBuf);
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Moves a staged file to its key's path, making the key's directories, and
+/// remembers its ETag (keyed by the staged file's size and time, which the
+/// rename keeps: a concurrent write of the same key cannot swap them).
+fn place(staged: &Path, path: &Path, etag: &str) -> S3Result<()> {
     if path.is_dir() {
         return Err(S3Error::invalid(
             "Tidepool keeps an object as the file at its key: this key is a prefix of other keys' files",
@@ -486,7 +517,11 @@ fn place(staged: &Path, path: &Path) -> S3Result<()> {
             S3Error::invalid("Tidepool keeps an object as the file at its key: a prefix of this key is another object")
         })?;
     }
-    std::fs::rename(staged, path).map_err(S3Error::internal)
+    let (len, modified) =
+        std::fs::metadata(staged).and_then(|m| Ok((m.len(), m.modified()?))).map_err(S3Error::internal)?;
+    std::fs::rename(staged, path).map_err(S3Error::internal)?;
+    remember_etag((path.to_path_buf(), len, modified), etag);
+    Ok(())
 }
 
 /// Removes an object's file and the directories its removal empties (up to
@@ -494,9 +529,14 @@ fn place(staged: &Path, path: &Path) -> S3Result<()> {
 fn remove_object(bucket_dir: &Path, path: &Path) -> S3Result<()> {
     match std::fs::remove_file(path) {
         Ok(()) => {}
-        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::IsADirectory) => return Ok(()),
-        Err(e) if path.is_dir() => {
-            let _ = e;
+        // A key under another object's file, or a prefix of other keys,
+        // is no object: deleting it is no error.
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::IsADirectory | std::io::ErrorKind::NotADirectory
+            ) || path.is_dir() =>
+        {
             return Ok(());
         }
         Err(e) => return Err(S3Error::internal(e)),
@@ -524,7 +564,8 @@ async fn delete_objects(dir: PathBuf, bucket: String, xml: String) -> S3Result<R
     let body = blocking(move || {
         let mut out = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DeleteResult xmlns=\"{XMLNS}\">");
         for key in keys {
-            match object_path(&dir, &key).and_then(|p| remove_object(&dir, &p)) {
+            let removed = existing_path(&dir, &key).and_then(|p| p.map_or(Ok(()), |p| remove_object(&dir, &p)));
+            match removed {
                 Ok(()) if quiet => {}
                 Ok(()) => out.push_str(&format!("<Deleted><Key>{}</Key></Deleted>", escape(&key))),
                 Err(e) => out.push_str(&format!(
@@ -617,10 +658,13 @@ fn complete_upload(upload: &Path, path: &Path, xml: &str) -> S3Result<String> {
     }
     out.flush().map_err(S3Error::internal)?;
     drop(out);
-    place(&joined, path)?;
-    let _ = std::fs::remove_dir_all(upload);
     let etag = format!("\"{:x}-{}\"", md5::compute(&md5s), parts.len());
-    remember_etag(path, &etag);
+    let placed = place(&joined, path, &etag);
+    if placed.is_err() {
+        let _ = std::fs::remove_file(&joined);
+    }
+    placed?;
+    let _ = std::fs::remove_dir_all(upload);
     Ok(etag)
 }
 
@@ -654,16 +698,21 @@ fn etag_key(path: &Path) -> std::io::Result<EtagKey> {
     Ok((path.to_path_buf(), meta.len(), meta.modified()?))
 }
 
-/// Remembers the ETag of the file at `path` as it is now.
-fn remember_etag(path: &Path, etag: &str) {
-    if let Ok(key) = etag_key(path) {
-        let mut known = KNOWN_ETAGS.lock().unwrap_or_else(|p| p.into_inner());
-        if known.len() >= MAX_KNOWN_ETAGS {
-            known.clear();
-        }
-        known.insert(key, etag.to_string());
+/// Remembers the ETag of a version of a file.
+fn remember_etag(key: EtagKey, etag: &str) {
+    let mut known = KNOWN_ETAGS.lock().unwrap_or_else(|p| p.into_inner());
+    if known.len() >= MAX_KNOWN_ETAGS {
+        known.clear();
     }
+    known.insert(key, etag.to_string());
 }
+
+/// The largest file not written through S3 whose ETag is its MD5, hashed
+/// when first read: 16 MiB, a fraction of a second. A larger one (an
+/// export's data file) gets an ETag of its size and time, as S3's own
+/// ETags of multipart objects are no MD5 either, so that a HEAD or a list
+/// page never reads gigabytes.
+const MAX_HASHED_BYTES: u64 = 16 * 1024 * 1024;
 
 /// An object's ETag: the MD5 of its content (quoted), hashed once per
 /// version of the file.
@@ -672,6 +721,10 @@ pub(crate) fn etag_of(path: &Path) -> std::io::Result<String> {
     let key = etag_key(path)?;
     if let Some(etag) = KNOWN_ETAGS.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
         return Ok(etag.clone());
+    }
+    if key.1 > MAX_HASHED_BYTES {
+        let nanos = key.2.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        return Ok(format!("\"{:x}-1\"", md5::compute(format!("{}:{nanos}", key.1))));
     }
     let mut f = std::fs::File::open(path)?;
     let mut ctx = md5::Context::new();
@@ -684,7 +737,7 @@ pub(crate) fn etag_of(path: &Path) -> std::io::Result<String> {
         ctx.consume(&buf[..n]);
     }
     let etag = format!("\"{:x}\"", ctx.compute());
-    remember_etag(path, &etag);
+    remember_etag(key, &etag);
     Ok(etag)
 }
 
