@@ -6,6 +6,14 @@
 
 mod common;
 
+/// A Python function that runs an S3 call and gives its error code, or `ok`.
+const CODE: &str = r#"def code(f):
+    try:
+        f()
+        return "ok"
+    except botocore.exceptions.ClientError as e:
+        return e.response["Error"]["Code"]"#;
+
 #[tokio::test]
 async fn boto3_uploads_an_import_and_reads_an_export_through_s3() {
     let h = common::harness().await;
@@ -19,12 +27,7 @@ kw = dict(endpoint_url="{ep}", region_name="us-east-1", aws_access_key_id="any",
 config = botocore.config.Config(s3={{"addressing_style": "path"}}, retries={{"max_attempts": 1}})
 s3 = boto3.client("s3", config=config, **kw)
 ddb = boto3.client("dynamodb", **kw)
-def code(f):
-    try:
-        f()
-        return "ok"
-    except botocore.exceptions.ClientError as e:
-        return e.response["Error"]["Code"]
+{CODE}
 def settled(describe, member, status):
     for _ in range(300):
         d = describe()[member]
@@ -117,6 +120,7 @@ out["gone"] = code(lambda: s3.head_bucket(Bucket="data"))
 print(json.dumps(out))
 "#,
         ep = h.server.endpoint(),
+        CODE = CODE,
         big = big.display(),
     );
     let said = common::tools::boto3(script, home.path()).await;
@@ -154,4 +158,79 @@ print(json.dumps(out))
     assert_eq!(got, want);
     // The bucket was a directory of `--s3-dir`, and is gone with it.
     assert!(!h.server.app.s3_dir.join("data").exists());
+}
+
+/// With `--auth`, S3 requests are verified as AWS verifies them (SigV4 over
+/// the path as sent, the declared payload hash checked against the body)
+/// and authorized by the caller's IAM policies, with S3's error codes.
+#[tokio::test]
+async fn with_auth_s3_requests_are_signed_and_authorized() {
+    use std::sync::Arc;
+    use tidepool::http::auth::Auth;
+    use tidepool::http::sigv4::Credential;
+    let user = |name: &str, key: &str| Credential {
+        user: name.into(),
+        access_key_id: key.into(),
+        secret_access_key: format!("{key}-secret"),
+        session_token: None,
+    };
+    // The reader may list the bucket and read its objects, nothing else.
+    let reader = tidepool::iam::Policy::parse(
+        r#"{"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"],
+             "Resource": ["arn:aws:s3:::shared", "arn:aws:s3:::shared/*"]}]}"#,
+    )
+    .unwrap();
+    let auth = Arc::new(Auth::new(vec![
+        (user("admin", "AKIDADMIN"), None),
+        (user("reader", "AKIDREADER"), Some(vec![reader])),
+    ]));
+    let dir = tempfile::tempdir().unwrap();
+    let config = tidepool::ServerConfig { auth: Some(auth), ..tidepool::ServerConfig::default() };
+    let server = common::start_with(&dir.path().join("data"), config).await;
+    let script = format!(
+        r#"
+import boto3, botocore, json
+def s3(key, secret):
+    return boto3.client("s3", endpoint_url="{ep}", region_name="us-east-1",
+        aws_access_key_id=key, aws_secret_access_key=secret,
+        config=botocore.config.Config(s3={{"addressing_style": "path"}}, signature_version="s3v4",
+            retries={{"max_attempts": 1}}))
+{CODE}
+admin, reader = s3("AKIDADMIN", "AKIDADMIN-secret"), s3("AKIDREADER", "AKIDREADER-secret")
+out = {{}}
+out["create"] = code(lambda: admin.create_bucket(Bucket="shared"))
+out["put"] = code(lambda: admin.put_object(Bucket="shared", Key="dir/a b+c.json", Body=b'{{"x": 1}}'))
+out["reader_get"] = json.loads(reader.get_object(Bucket="shared", Key="dir/a b+c.json")["Body"].read())["x"]
+out["reader_list"] = [o["Key"] for o in reader.list_objects_v2(Bucket="shared")["Contents"]]
+out["reader_put"] = code(lambda: reader.put_object(Bucket="shared", Key="x", Body=b"x"))
+out["reader_delete"] = reader.delete_objects(Bucket="shared", Delete={{"Objects": [{{"Key": "dir/a b+c.json"}}]}})["Errors"][0]["Code"]
+out["reader_buckets"] = code(lambda: reader.list_buckets())
+out["wrong_secret"] = code(lambda: s3("AKIDADMIN", "nope").list_buckets())
+out["unknown_key"] = code(lambda: s3("AKIDNOBODY", "nope").list_buckets())
+url = reader.generate_presigned_url("get_object", Params={{"Bucket": "shared", "Key": "dir/a b+c.json"}}, ExpiresIn=60)
+import urllib.request
+out["presigned"] = json.loads(urllib.request.urlopen(url).read())["x"]
+print(json.dumps(out))
+"#,
+        ep = server.endpoint(),
+        CODE = CODE,
+    );
+    let home = tempfile::tempdir().unwrap();
+    let said = common::tools::boto3(script, home.path()).await;
+    let got: serde_json::Value = serde_json::from_str(said.trim()).unwrap_or_else(|e| panic!("{e}: {said}"));
+    let want = serde_json::json!({
+        "create": "ok",
+        "put": "ok",
+        "reader_get": 1,
+        "reader_list": ["dir/a b+c.json"],
+        "reader_put": "AccessDenied",
+        "reader_delete": "AccessDenied",
+        "reader_buckets": "AccessDenied",
+        "wrong_secret": "SignatureDoesNotMatch",
+        "unknown_key": "InvalidAccessKeyId",
+        "presigned": 1,
+    });
+    assert_eq!(got, want);
+    server.stop().await.unwrap();
 }

@@ -336,6 +336,64 @@ pub async fn authenticate(auth: &Auth, region: &str, req: Request) -> Result<(Re
     authenticate_for(auth, region, req, api, None).await
 }
 
+/// A verified S3 caller, and the body's SHA-256 its signature declared.
+pub type S3Caller = (Arc<Principal>, Option<String>);
+/// An S3 refusal: status, code and message.
+pub type S3Refusal = (StatusCode, &'static str, String);
+
+/// A request's headers as the signature sees them.
+fn header_pairs(parts: &axum::http::request::Parts) -> Vec<(&str, &[u8])> {
+    parts.headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect()
+}
+
+/// The parts of `parts` a signature covers.
+fn signed_request<'a>(parts: &'a axum::http::request::Parts, headers: &'a [(&'a str, &'a [u8])]) -> sigv4::Request<'a> {
+    sigv4::Request { method: parts.method.as_str(), path: parts.uri.path(), query: parts.uri.query(), headers }
+}
+
+/// S3's largest clock skew (15 minutes, as DynamoDB's).
+const S3_MAX_SKEW: Duration = Duration::from_secs(15 * 60);
+
+/// An S3 request's signature checked (`crate::s3`): who signed it, and the
+/// payload hash it declared (S3 checks a hex one against the body as it
+/// streams, so the body is not read here). A refusal is S3's status, code
+/// and message.
+pub fn authenticate_s3(auth: &Auth, region: &str, parts: &axum::http::request::Parts) -> Result<S3Caller, S3Refusal> {
+    let headers = header_pairs(parts);
+    let signed = signed_request(parts, &headers);
+    let refused = |r: Refusal| {
+        match r {
+        Refusal::Missing => (StatusCode::FORBIDDEN, "AccessDenied", "Access Denied".to_string()),
+        Refusal::Incomplete(m) => (StatusCode::BAD_REQUEST, "AuthorizationHeaderMalformed", m),
+        Refusal::Invalid(m) if m.contains("expired") || m.contains("Signature not yet current") => {
+            (StatusCode::FORBIDDEN, "RequestTimeTooSkewed", m)
+        }
+        Refusal::Invalid(_) => (
+            StatusCode::FORBIDDEN,
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the signature you provided. Check your key and signing method."
+                .to_string(),
+        ),
+        Refusal::Unrecognized(_) => (
+            StatusCode::FORBIDDEN,
+            "InvalidAccessKeyId",
+            "The AWS Access Key Id you provided does not exist in our records.".to_string(),
+        ),
+    }
+    };
+    let claim = sigv4::parse(&signed).map_err(refused)?;
+    let expect = Expect { region, services: &["s3"], max_skew: S3_MAX_SKEW, explain: false };
+    let payload = claim.s3_payload().map(str::to_string);
+    let cred = auth.keys.verify(&signed, &claim, payload.as_deref(), &expect, SystemTime::now()).map_err(refused)?;
+    let principal = auth
+        .principals
+        .get(&cred.access_key_id)
+        .cloned()
+        .ok_or_else(|| refused(Refusal::Unrecognized(String::new())))?;
+    let sha256 = payload.filter(|p| p.len() == 64 && p.bytes().all(|b| b.is_ascii_hexdigit()));
+    Ok((principal, sha256))
+}
+
 /// [`authenticate`] for a function URL whose `AuthType` is `AWS_IAM`: a
 /// request signed for `lambda`, whatever its path.
 pub async fn authenticate_function_url(
@@ -376,13 +434,8 @@ async fn authenticate_for(
         },
     };
     let (parts, body) = req.into_parts();
-    let headers: Vec<(&str, &[u8])> = parts.headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect();
-    let signed = sigv4::Request {
-        method: parts.method.as_str(),
-        path: parts.uri.path(),
-        query: parts.uri.query(),
-        headers: &headers,
-    };
+    let headers = header_pairs(&parts);
+    let signed = signed_request(&parts, &headers);
     let claim = sigv4::parse(&signed).map_err(|r| refuse(api, &r))?;
     // Everything that needs no body is checked before one is read.
     auth.keys.precheck(&claim, &expect, SystemTime::now()).map_err(|r| refuse(api, &r))?;

@@ -158,6 +158,14 @@ impl Claim {
         self.expires.is_some()
     }
 
+    /// The payload hash an S3 request signed with, as S3 takes it: the
+    /// declared `x-amz-content-sha256` (a hex SHA-256, `UNSIGNED-PAYLOAD` or
+    /// a `STREAMING-` form), or `UNSIGNED-PAYLOAD` for a presigned URL that
+    /// declares none. S3 checks a hex hash against the body as it reads it.
+    pub fn s3_payload(&self) -> Option<&str> {
+        self.declared_payload.as_deref().or(self.presigned().then_some(UNSIGNED_PAYLOAD))
+    }
+
     /// Whether the signer left the payload out (`UNSIGNED-PAYLOAD`), so the
     /// body need not be read to verify the signature.
     pub fn unsigned_payload(&self) -> bool {
@@ -630,7 +638,12 @@ pub fn canonical_request(req: &Request<'_>, claim: &Claim, payload: &str) -> Str
     let mut out = String::with_capacity(256);
     out.push_str(req.method);
     out.push('\n');
-    out.push_str(&canonical_path(req.path));
+    // S3 signs the path as sent: encoded once, not normalized.
+    if claim.scope_service == "s3" {
+        out.push_str(if req.path.is_empty() { "/" } else { req.path });
+    } else {
+        out.push_str(&canonical_path(req.path));
+    }
     out.push('\n');
     out.push_str(&canonical_query(req.query.unwrap_or(""), claim.presigned()));
     out.push('\n');

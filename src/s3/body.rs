@@ -109,7 +109,22 @@ fn incomplete(e: impl std::fmt::Display) -> S3Error {
 /// Streams `req`'s body into the file `path` (made with its directory),
 /// decoding `aws-chunked`, up to [`MAX_OBJECT_BYTES`]; on failure the file
 /// is removed.
-pub(super) async fn write_body(req: Request, path: PathBuf) -> S3Result<Written> {
+/// The answer to a body whose SHA-256 is not the one its signature
+/// declared.
+fn sha256_mismatch() -> S3Error {
+    S3Error::new(
+        StatusCode::BAD_REQUEST,
+        "XAmzContentSHA256Mismatch",
+        "The provided 'x-amz-content-sha256' header does not match what was computed.",
+    )
+}
+
+fn sha256_hex(hasher: sha2::Sha256) -> String {
+    use sha2::Digest;
+    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub(super) async fn write_body(req: Request, path: PathBuf, sha256: Option<&str>) -> S3Result<Written> {
     let chunked = is_chunked(req.headers());
     let declared = super::headers_of(req.headers(), "x-amz-decoded-content-length")
         .or_else(|| if chunked { None } else { super::headers_of(req.headers(), "content-length") })
@@ -122,6 +137,10 @@ pub(super) async fn write_body(req: Request, path: PathBuf) -> S3Result<Written>
     }
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
     let file_path = path.clone();
+    // The body's SHA-256 is what was sent on the wire, `aws-chunked` framing
+    // included; a signed chunked body declares a STREAMING- form instead.
+    let want = sha256.map(str::to_ascii_lowercase);
+    let mut wire = want.as_ref().map(|_| <sha2::Sha256 as sha2::Digest>::new());
     let writer = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
         let mut file = std::fs::File::create(&file_path)?;
         let mut md5 = md5::Context::new();
@@ -132,9 +151,13 @@ pub(super) async fn write_body(req: Request, path: PathBuf) -> S3Result<Written>
         file.flush()?;
         Ok(format!("{:x}", md5.compute()))
     });
-    let fed = feed(req.into_body(), chunked, &tx).await;
+    let fed = feed(req.into_body(), chunked, &tx, wire.as_mut()).await;
     drop(tx);
     let wrote = writer.await.map_err(S3Error::internal).and_then(|r| r.map_err(S3Error::internal));
+    let fed = match (fed, wire.map(sha256_hex), want) {
+        (Ok(()), Some(got), Some(want)) if got != want => Err(sha256_mismatch()),
+        (fed, _, _) => fed,
+    };
     match (fed, wrote) {
         (Ok(()), Ok(md5_hex)) => Ok(Written { md5_hex }),
         (Err(e), _) | (Ok(()), Err(e)) => {
@@ -144,12 +167,20 @@ pub(super) async fn write_body(req: Request, path: PathBuf) -> S3Result<Written>
     }
 }
 
-async fn feed(mut body: Body, chunked: bool, tx: &tokio::sync::mpsc::Sender<Bytes>) -> S3Result<()> {
+async fn feed(
+    mut body: Body,
+    chunked: bool,
+    tx: &tokio::sync::mpsc::Sender<Bytes>,
+    mut wire: Option<&mut sha2::Sha256>,
+) -> S3Result<()> {
     let mut decoder = chunked.then(Chunked::default);
     let mut total: u64 = 0;
     while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
         let frame = frame.map_err(incomplete)?;
         let Ok(data) = frame.into_data() else { continue };
+        if let Some(h) = wire.as_deref_mut() {
+            sha2::Digest::update(h, &data);
+        }
         let data = match &mut decoder {
             Some(d) => {
                 let mut out = Vec::with_capacity(data.len());
@@ -173,11 +204,18 @@ async fn feed(mut body: Body, chunked: bool, tx: &tokio::sync::mpsc::Sender<Byte
 }
 
 /// An XML request body, at most [`MAX_XML_BODY_BYTES`].
-pub(super) async fn read_xml(req: Request) -> S3Result<String> {
+pub(super) async fn read_xml(req: Request, sha256: Option<&str>) -> S3Result<String> {
     let chunked = is_chunked(req.headers());
     let bytes = axum::body::to_bytes(req.into_body(), MAX_XML_BODY_BYTES)
         .await
         .map_err(|_| S3Error::new(StatusCode::BAD_REQUEST, "MaxMessageLengthExceeded", "Your request was too big."))?;
+    if let Some(want) = sha256 {
+        let mut h = <sha2::Sha256 as sha2::Digest>::new();
+        sha2::Digest::update(&mut h, &bytes);
+        if sha256_hex(h) != want.to_ascii_lowercase() {
+            return Err(sha256_mismatch());
+        }
+    }
     let bytes = if chunked {
         let mut d = Chunked::default();
         let mut out = Vec::new();

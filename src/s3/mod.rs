@@ -15,9 +15,14 @@
 //! (with `Range`), HeadObject, DeleteObject, DeleteObjects and multipart
 //! uploads (Create, UploadPart, Complete, Abort). Anything else answers
 //! S3's `NotImplemented`. Bodies in `aws-chunked` encoding (the SDKs'
-//! streaming uploads with trailing checksums) are decoded; checksums are
-//! not verified. While authentication is on (`--auth`) S3 requests are
-//! refused (`AccessDenied`): their signatures are not verified yet.
+//! streaming uploads with trailing checksums) are decoded; the checksums
+//! they carry are not verified. While authentication is on (`--auth`) a
+//! request's SigV4 signature is verified over the path as sent (S3's
+//! canonical form), a declared payload SHA-256 is checked against the body
+//! as it streams (`XAmzContentSHA256Mismatch`), and the caller's IAM
+//! policies are evaluated for S3's actions (`s3:GetObject` on
+//! `arn:aws:s3:::bucket/key`, …); the chunk signatures of a
+//! `STREAMING-AWS4-HMAC-SHA256-PAYLOAD` body are not checked.
 
 mod body;
 mod list;
@@ -295,21 +300,77 @@ fn iso_date(t: std::time::SystemTime) -> String {
 /// Serves one S3 request.
 pub async fn serve(app: Arc<App>, req: Request) -> Response {
     let head = req.method() == Method::HEAD;
-    if app.auth.is_some() {
-        return S3Error::new(
-            StatusCode::FORBIDDEN,
-            "AccessDenied",
-            "Access Denied: S3 requests are not served while authentication is on (--auth)",
-        )
-        .into_response(head);
+    let sends_body = matches!(*req.method(), Method::PUT | Method::POST);
+    let mut resp = answer(app, req, head).await;
+    // An error may come before the body was read: the connection is closed
+    // after it, so that the unread body is never taken for the next request.
+    if sends_body && !resp.status().is_success() {
+        resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
-    match route(&app, req).await {
+    resp
+}
+
+async fn answer(app: Arc<App>, req: Request, head: bool) -> Response {
+    let mut access = Access { caller: None, sha256: None, region: app.region.clone() };
+    let req = match &app.auth {
+        None => req,
+        Some(auth) => {
+            let (parts, body) = req.into_parts();
+            match crate::http::auth::authenticate_s3(auth, &app.region, &parts) {
+                Ok((caller, sha256)) => {
+                    access.caller = Some(caller);
+                    access.sha256 = sha256;
+                    Request::from_parts(parts, body)
+                }
+                Err((status, code, message)) => return S3Error::new(status, code, message).into_response(head),
+            }
+        }
+    };
+    match route(&app, req, &access).await {
         Ok(resp) => resp,
         Err(e) => e.into_response(head),
     }
 }
 
-async fn route(app: &App, req: Request) -> S3Result<Response> {
+/// Who may do what (`--auth`): the verified caller, and the body's SHA-256
+/// its signature declared.
+struct Access {
+    /// `None` while authentication is off.
+    caller: Option<Arc<crate::iam::Principal>>,
+    sha256: Option<String>,
+    region: String,
+}
+
+impl Access {
+    /// Authorizes `action` on `resource` as IAM does for S3 (an
+    /// administrator, one without policies, may do anything).
+    fn allow(&self, action: &str, resource: &str) -> S3Result<()> {
+        let Some(caller) = &self.caller else { return Ok(()) };
+        caller
+            .authorize(vec![crate::iam::Check::new(action, resource)], &self.region)
+            .map_err(|d| S3Error::new(StatusCode::FORBIDDEN, "AccessDenied", d.message))
+    }
+}
+
+/// The IAM action a request needs, as S3 names it (DeleteObjects is
+/// authorized key by key, as `s3:DeleteObject`).
+fn action(method: &Method, q: &[(String, String)], on_object: bool) -> &'static str {
+    let has = |name: &str| q.iter().any(|(k, _)| k == name);
+    match (method.as_str(), on_object) {
+        ("GET" | "HEAD", true) => "s3:GetObject",
+        ("PUT", true) => "s3:PutObject",
+        ("POST", true) if has("uploads") || has("uploadId") => "s3:PutObject",
+        ("DELETE", true) if has("uploadId") => "s3:AbortMultipartUpload",
+        ("DELETE", true) => "s3:DeleteObject",
+        ("PUT", false) => "s3:CreateBucket",
+        ("DELETE", false) => "s3:DeleteBucket",
+        ("GET", false) if has("location") => "s3:GetBucketLocation",
+        ("POST", false) if has("delete") => "s3:DeleteObject",
+        _ => "s3:ListBucket",
+    }
+}
+
+async fn route(app: &App, req: Request, access: &Access) -> S3Result<Response> {
     let (bucket, key) = target(req.uri().path())?;
     let q = query(req.uri());
     let has = |name: &str| q.iter().any(|(k, _)| k == name);
@@ -317,13 +378,24 @@ async fn route(app: &App, req: Request) -> S3Result<Response> {
     let method = req.method().clone();
     let Some(bucket) = bucket else {
         return match method {
-            Method::GET => list::buckets(root).await,
+            Method::GET => {
+                access.allow("s3:ListAllMyBuckets", "arn:aws:s3:::*")?;
+                list::buckets(root).await
+            }
             _ => Err(method_not_allowed()),
         };
     };
     if !valid_bucket(&bucket) {
         return Err(S3Error::new(StatusCode::BAD_REQUEST, "InvalidBucketName", "The specified bucket is not valid.")
             .naming("BucketName", &bucket));
+    }
+    let needed = action(&method, &q, key.is_some());
+    if needed != "s3:DeleteObject" || key.is_some() {
+        let resource = match &key {
+            Some(k) => format!("arn:aws:s3:::{bucket}/{k}"),
+            None => format!("arn:aws:s3:::{bucket}"),
+        };
+        access.allow(needed, &resource)?;
     }
     let dir = root.join(&bucket);
     let Some(key) = key else {
@@ -351,8 +423,8 @@ async fn route(app: &App, req: Request) -> S3Result<Response> {
                 list::objects(dir, bucket, q).await
             }
             Method::POST if has("delete") => {
-                let xml = body::read_xml(req).await?;
-                delete_objects(dir, bucket, xml).await
+                let xml = body::read_xml(req, access.sha256.as_deref()).await?;
+                delete_objects(dir, bucket, xml, access).await
             }
             _ => Err(S3Error::not_implemented(&format!(
                 "{method} on a bucket with {:?}",
@@ -368,7 +440,8 @@ async fn route(app: &App, req: Request) -> S3Result<Response> {
             exists(&dir, &bucket)?;
             let upload = upload_dir(&root, param(&q, "uploadId").unwrap_or_default(), &bucket, &key)?;
             let number = part_number(param(&q, "partNumber").unwrap_or_default())?;
-            let written = body::write_body(req, upload.join(format!("{number:05}.part"))).await?;
+            let part = upload.join(format!("{number:05}.part"));
+            let written = body::write_body(req, part, access.sha256.as_deref()).await?;
             let etag = format!("\"{}\"", written.md5_hex);
             std::fs::write(upload.join(format!("{number:05}.etag")), &etag).map_err(S3Error::internal)?;
             let mut resp = StatusCode::OK.into_response();
@@ -379,7 +452,7 @@ async fn route(app: &App, req: Request) -> S3Result<Response> {
             exists(&dir, &bucket)?;
             let path = object_path(&dir, &key)?;
             let staged = Staged(root.join(UPLOADS_DIR).join(format!("put-{}", uuid::Uuid::new_v4().simple())));
-            let written = body::write_body(req, staged.0.clone()).await?;
+            let written = body::write_body(req, staged.0.clone(), access.sha256.as_deref()).await?;
             let etag = format!("\"{}\"", written.md5_hex);
             let tag = etag.clone();
             blocking(move || place(&staged.0, &path, &tag)).await?;
@@ -424,7 +497,7 @@ async fn route(app: &App, req: Request) -> S3Result<Response> {
             exists(&dir, &bucket)?;
             let upload = upload_dir(&root, param(&q, "uploadId").unwrap_or_default(), &bucket, &key)?;
             let path = object_path(&dir, &key)?;
-            let xml = body::read_xml(req).await?;
+            let xml = body::read_xml(req, access.sha256.as_deref()).await?;
             let etag = blocking(move || complete_upload(&upload, &path, &xml)).await?;
             Ok(xml_response(
                 StatusCode::OK,
@@ -551,7 +624,7 @@ fn remove_object(bucket_dir: &Path, path: &Path) -> S3Result<()> {
     Ok(())
 }
 
-async fn delete_objects(dir: PathBuf, bucket: String, xml: String) -> S3Result<Response> {
+async fn delete_objects(dir: PathBuf, bucket: String, xml: String, access: &Access) -> S3Result<Response> {
     exists(&dir, &bucket)?;
     let quiet = elements(&xml, "Quiet").first().is_some_and(|q| q.trim() == "true");
     let keys: Vec<String> = elements(&xml, "Key").into_iter().map(unescape).collect();
@@ -561,10 +634,15 @@ async fn delete_objects(dir: PathBuf, bucket: String, xml: String) -> S3Result<R
     if keys.len() > MAX_KEYS {
         return Err(S3Error::malformed());
     }
+    // Each key is authorized on its own, as S3 does: a denied one is an
+    // error entry, the others are deleted.
+    let allowed: Vec<S3Result<()>> =
+        keys.iter().map(|k| access.allow("s3:DeleteObject", &format!("arn:aws:s3:::{bucket}/{k}"))).collect();
     let body = blocking(move || {
         let mut out = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DeleteResult xmlns=\"{XMLNS}\">");
-        for key in keys {
-            let removed = existing_path(&dir, &key).and_then(|p| p.map_or(Ok(()), |p| remove_object(&dir, &p)));
+        for (key, allowed) in keys.into_iter().zip(allowed) {
+            let removed = allowed
+                .and_then(|()| existing_path(&dir, &key).and_then(|p| p.map_or(Ok(()), |p| remove_object(&dir, &p))));
             match removed {
                 Ok(()) if quiet => {}
                 Ok(()) => out.push_str(&format!("<Deleted><Key>{}</Key></Deleted>", escape(&key))),
