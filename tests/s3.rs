@@ -178,7 +178,9 @@ async fn with_auth_s3_requests_are_signed_and_authorized() {
     let reader = tidepool::iam::Policy::parse(
         r#"{"Version": "2012-10-17", "Statement": [
             {"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"],
-             "Resource": ["arn:aws:s3:::shared", "arn:aws:s3:::shared/*"]}]}"#,
+             "Resource": ["arn:aws:s3:::shared", "arn:aws:s3:::shared/*"]},
+            {"Effect": "Deny", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::shared",
+             "Condition": {"StringLike": {"s3:prefix": "private/*"}}}]}"#,
     )
     .unwrap();
     let auth = Arc::new(Auth::new(vec![
@@ -203,6 +205,7 @@ out["create"] = code(lambda: admin.create_bucket(Bucket="shared"))
 out["put"] = code(lambda: admin.put_object(Bucket="shared", Key="dir/a b+c.json", Body=b'{{"x": 1}}'))
 out["reader_get"] = json.loads(reader.get_object(Bucket="shared", Key="dir/a b+c.json")["Body"].read())["x"]
 out["reader_list"] = [o["Key"] for o in reader.list_objects_v2(Bucket="shared")["Contents"]]
+out["reader_private"] = code(lambda: reader.list_objects_v2(Bucket="shared", Prefix="private/"))
 out["reader_put"] = code(lambda: reader.put_object(Bucket="shared", Key="x", Body=b"x"))
 out["reader_delete"] = reader.delete_objects(Bucket="shared", Delete={{"Objects": [{{"Key": "dir/a b+c.json"}}]}})["Errors"][0]["Code"]
 out["reader_buckets"] = code(lambda: reader.list_buckets())
@@ -224,6 +227,7 @@ print(json.dumps(out))
         "put": "ok",
         "reader_get": 1,
         "reader_list": ["dir/a b+c.json"],
+        "reader_private": "AccessDenied",
         "reader_put": "AccessDenied",
         "reader_delete": "AccessDenied",
         "reader_buckets": "AccessDenied",

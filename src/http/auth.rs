@@ -390,7 +390,32 @@ pub fn authenticate_s3(auth: &Auth, region: &str, parts: &axum::http::request::P
         .get(&cred.access_key_id)
         .cloned()
         .ok_or_else(|| refused(Refusal::Unrecognized(String::new())))?;
-    let sha256 = payload.filter(|p| p.len() == 64 && p.bytes().all(|b| b.is_ascii_hexdigit()));
+    let hex = |p: &str| p.len() == 64 && p.bytes().all(|b| b.is_ascii_hexdigit());
+    match payload.as_deref() {
+        None => {
+            return Err((
+                StatusCode::BAD_REQUEST,
+                "InvalidRequest",
+                "Missing required header for this request: x-amz-content-sha256".into(),
+            ));
+        }
+        Some(p) if hex(p) || p == sigv4::UNSIGNED_PAYLOAD || p == "STREAMING-UNSIGNED-PAYLOAD-TRAILER" => {}
+        // The chunk signatures of a signed streaming body are not checked
+        // here: its content would go unauthenticated, so it is refused.
+        Some(p) if p.starts_with("STREAMING-AWS4-HMAC-SHA256-PAYLOAD") => {
+            return Err((
+                StatusCode::NOT_IMPLEMENTED,
+                "NotImplemented",
+                format!(
+                    "A header you provided implies functionality that is not implemented: x-amz-content-sha256 {p} (send the payload's SHA-256 or UNSIGNED-PAYLOAD)"
+                ),
+            ));
+        }
+        Some(_) => {
+            return Err((StatusCode::BAD_REQUEST, "InvalidArgument", "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, or a valid sha256 value.".into()));
+        }
+    }
+    let sha256 = payload.filter(|p| hex(p));
     Ok((principal, sha256))
 }
 

@@ -21,8 +21,8 @@
 //! canonical form), a declared payload SHA-256 is checked against the body
 //! as it streams (`XAmzContentSHA256Mismatch`), and the caller's IAM
 //! policies are evaluated for S3's actions (`s3:GetObject` on
-//! `arn:aws:s3:::bucket/key`, …); the chunk signatures of a
-//! `STREAMING-AWS4-HMAC-SHA256-PAYLOAD` body are not checked.
+//! `arn:aws:s3:::bucket/key`, …); a `STREAMING-AWS4-HMAC-SHA256-PAYLOAD`
+//! body, whose chunk signatures are not checked here, is refused.
 
 mod body;
 mod list;
@@ -345,9 +345,13 @@ impl Access {
     /// Authorizes `action` on `resource` as IAM does for S3 (an
     /// administrator, one without policies, may do anything).
     fn allow(&self, action: &str, resource: &str) -> S3Result<()> {
+        self.allow_check(crate::iam::Check::new(action, resource))
+    }
+
+    fn allow_check(&self, check: crate::iam::Check) -> S3Result<()> {
         let Some(caller) = &self.caller else { return Ok(()) };
         caller
-            .authorize(vec![crate::iam::Check::new(action, resource)], &self.region)
+            .authorize(vec![check], &self.region)
             .map_err(|d| S3Error::new(StatusCode::FORBIDDEN, "AccessDenied", d.message))
     }
 }
@@ -395,7 +399,19 @@ async fn route(app: &App, req: Request, access: &Access) -> S3Result<Response> {
             Some(k) => format!("arn:aws:s3:::{bucket}/{k}"),
             None => format!("arn:aws:s3:::{bucket}"),
         };
-        access.allow(needed, &resource)?;
+        let mut check = crate::iam::Check::new(needed, resource);
+        // ListBucket's condition keys, as S3 sets them (a policy may allow
+        // or deny listing by prefix).
+        if needed == "s3:ListBucket" {
+            for (key, param_name) in
+                [("s3:prefix", "prefix"), ("s3:delimiter", "delimiter"), ("s3:max-keys", "max-keys")]
+            {
+                if let Some(v) = param(&q, param_name) {
+                    check = check.with(key, vec![v.to_string()]);
+                }
+            }
+        }
+        access.allow_check(check)?;
     }
     let dir = root.join(&bucket);
     let Some(key) = key else {
@@ -440,10 +456,14 @@ async fn route(app: &App, req: Request, access: &Access) -> S3Result<Response> {
             exists(&dir, &bucket)?;
             let upload = upload_dir(&root, param(&q, "uploadId").unwrap_or_default(), &bucket, &key)?;
             let number = part_number(param(&q, "partNumber").unwrap_or_default())?;
-            let part = upload.join(format!("{number:05}.part"));
-            let written = body::write_body(req, part, access.sha256.as_deref()).await?;
+            // A part is written aside, then renamed to its number and MD5:
+            // Complete finds exactly the part whose ETag it names, and a
+            // failed or dropped upload leaves no partial part.
+            let staged = Staged(upload.join(format!("{number:05}-{}.staged", uuid::Uuid::new_v4().simple())));
+            let written = body::write_body(req, staged.0.clone(), access.sha256.as_deref()).await?;
             let etag = format!("\"{}\"", written.md5_hex);
-            std::fs::write(upload.join(format!("{number:05}.etag")), &etag).map_err(S3Error::internal)?;
+            let part = upload.join(format!("{number:05}-{}.part", written.md5_hex));
+            std::fs::rename(&staged.0, part).map_err(S3Error::internal)?;
             let mut resp = StatusCode::OK.into_response();
             resp.headers_mut().insert(header::ETAG, HeaderValue::from_str(&etag).map_err(S3Error::internal)?);
             Ok(resp)
@@ -719,12 +739,15 @@ fn complete_upload(upload: &Path, path: &Path, xml: &str) -> S3Result<String> {
             ));
         }
         last = n;
-        let stored = std::fs::read_to_string(upload.join(format!("{n:05}.etag"))).map_err(|_| invalid_part())?;
-        let given = unescape(etag.trim());
-        if given.trim_matches('"') != stored.trim_matches('"') {
+        let given = unescape(etag.trim()).trim_matches('"').to_ascii_lowercase();
+        if given.len() != 32 || !given.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(invalid_part());
         }
-        parts.push((upload.join(format!("{n:05}.part")), stored));
+        let part = upload.join(format!("{n:05}-{given}.part"));
+        if !part.is_file() {
+            return Err(invalid_part());
+        }
+        parts.push((part, given));
     }
     let joined = upload.join("joined");
     let mut out = std::fs::File::create(&joined).map_err(S3Error::internal)?;
@@ -732,7 +755,7 @@ fn complete_upload(upload: &Path, path: &Path, xml: &str) -> S3Result<String> {
     for (part, etag) in &parts {
         let mut f = std::fs::File::open(part).map_err(|_| invalid_part())?;
         std::io::copy(&mut f, &mut out).map_err(S3Error::internal)?;
-        md5s.extend(hex::decode(etag.trim_matches('"')).map_err(S3Error::internal)?);
+        md5s.extend(hex::decode(etag).map_err(S3Error::internal)?);
     }
     out.flush().map_err(S3Error::internal)?;
     drop(out);
@@ -779,8 +802,10 @@ fn etag_key(path: &Path) -> std::io::Result<EtagKey> {
 /// Remembers the ETag of a version of a file.
 fn remember_etag(key: EtagKey, etag: &str) {
     let mut known = KNOWN_ETAGS.lock().unwrap_or_else(|p| p.into_inner());
-    if known.len() >= MAX_KNOWN_ETAGS {
-        known.clear();
+    if known.len() >= MAX_KNOWN_ETAGS
+        && let Some(evicted) = known.keys().next().cloned()
+    {
+        known.remove(&evicted);
     }
     known.insert(key, etag.to_string());
 }
