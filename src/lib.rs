@@ -30,7 +30,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use axum::routing::post;
 use tidepool_store::{Durability, Store, StoreConfig, StreamConfig};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -167,7 +166,9 @@ impl Server {
 /// The HTTP routes of every protocol the server speaks.
 pub fn router(app: Arc<dynamodb::App>) -> Router {
     Router::new()
-        .route("/", post(dynamodb::handle).fallback(|| async { http::front::not_found() }))
+        // Any method: a POST is a DynamoDB call, anything else DynamoDB's 404
+        // (method routing would add an `Allow` header DynamoDB never sends).
+        .route("/", axum::routing::any(http::front::fallback))
         // DynamoDB ignores the path: a POST here is still one of its calls.
         .route("/metrics", axum::routing::get(metrics::serve).fallback(http::front::fallback))
         .route("/tidepool/cost", axum::routing::get(cost::serve))

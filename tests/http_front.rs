@@ -58,6 +58,7 @@ async fn health_not_found_and_cors_are_dynamodbs() {
     assert_eq!(health.body, b"healthy: dynamodb.us-east-1.amazonaws.com ");
     assert_eq!(health.header("x-amz-crc32"), Some("3128867991"));
     assert_eq!(health.header("server"), Some("Server"));
+    assert_eq!(health.header("allow"), None, "DynamoDB sends no Allow");
     assert!(request_id_ok(&health));
 
     // Not an API call: other methods, OPTIONS without Origin, a body that
@@ -76,6 +77,7 @@ async fn health_not_found_and_cors_are_dynamodbs() {
         assert_eq!(a.status, 404, "{method} {path} {headers:?}");
         assert_eq!(a.body, b"<UnknownOperationException/>\n");
         assert_eq!(a.header("x-amz-crc32"), Some("3552371480"));
+        assert_eq!(a.header("allow"), None, "{method} {path}");
         assert!(request_id_ok(&a));
     }
 
