@@ -1206,6 +1206,27 @@ fn the_aws_cli_backs_up_exports_and_imports() {
     }
     assert_eq!(done["ExportDescription"]["ExportStatus"], "COMPLETED", "{done}");
     let id = export_arn.rsplit('/').next().unwrap();
+    // The export read with `aws s3`, as from S3: listed, and its data files
+    // downloaded (the server's port serves S3's API for the bucket).
+    let s3 = |args: &[&str]| -> String {
+        let out = cli.command(&endpoint, dir.path()).arg("s3").args(args).output().expect("run aws s3");
+        assert!(out.status.success(), "aws s3 {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let listed = s3(&["ls", "--recursive", "s3://music-exports"]);
+    assert!(listed.contains(&format!("AWSDynamoDB/{id}/manifest-summary.json")), "{listed}");
+    let fetched = dir.path().join("fetched");
+    s3(&["cp", "--recursive", &format!("s3://music-exports/AWSDynamoDB/{id}/data/"), fetched.to_str().unwrap()]);
+    let lines: usize = std::fs::read_dir(&fetched)
+        .unwrap()
+        .map(|f| {
+            let gz = std::fs::read(f.unwrap().path()).unwrap();
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut text).unwrap();
+            text.lines().count()
+        })
+        .sum();
+    assert_eq!(lines, 30, "every item exported once");
     let import = aws(&[
         "import-table",
         "--s3-bucket-source",
