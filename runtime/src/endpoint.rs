@@ -376,7 +376,7 @@ impl Endpoint {
             // been sent is never sent again (a write could apply twice).
             if conn.ready().await.is_err() {
                 if fresh {
-                    return Err(format!("the connection to {} closed at once", self.authority));
+                    return Err(format!("the connection to {} closed at once", host.authority));
                 }
                 conn = self.connect(host).await?;
             }
@@ -387,7 +387,11 @@ impl Endpoint {
         match tokio::time::timeout(timeout, call).await {
             Ok(Ok(a)) => Ok(a),
             Ok(Err(e)) => Err(CallError::Transport(e)),
-            Err(_) => Err(CallError::Transport(format!("no answer from {} within {timeout:?}", self.authority))),
+            Err(_) => {
+                // The host the call went to: Streams' own, when it has one.
+                let host = if service == Service::Streams { &self.streams } else { &self.dynamodb };
+                Err(CallError::Transport(format!("no answer from {} within {timeout:?}", host.authority)))
+            }
         }
     }
 
@@ -523,7 +527,7 @@ impl Endpoint {
         let bytes = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
             .collect()
             .await
-            .map_err(|e| format!("reading the answer from {}: {e}", self.authority))?
+            .map_err(|e| format!("reading the answer from {}: {e}", host.authority))?
             .to_bytes();
         Ok((status, bytes.to_vec()))
     }
