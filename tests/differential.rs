@@ -835,6 +835,8 @@ fn value_fault(m: &str) -> bool {
         "cannot be converted to a numeric value",
         "Number overflow",
         "Supplied AttributeValue",
+        // BatchWriteItem's older wording of a set with a duplicate.
+        "Input collection contains duplicates",
     ]
     .iter()
     .any(|f| m.contains(f))
