@@ -120,12 +120,7 @@ fn iso(secs: f64) -> String {
 /// A bucket's directory: S3's bucket naming rules, so that a name never
 /// leaves `--s3-dir`.
 pub(super) fn bucket_dir(app: &App, bucket: &str, member: &str) -> ApiResult<PathBuf> {
-    let ok = (3..=63).contains(&bucket.len())
-        && bucket.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
-        && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && bucket.ends_with(|c: char| c.is_ascii_alphanumeric())
-        && !bucket.contains("..");
-    if !ok {
+    if !crate::s3::valid_bucket(bucket) {
         return Err(ApiError::validation(format!(
             "1 validation error detected: Value '{bucket}' at '{member}' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-z0-9A-Z]+[\\.\\-\\w]*[a-z0-9A-Z]+$"
         )));
