@@ -82,6 +82,7 @@ fn table(name: &str, view: StreamViewType) -> CreateTableInput {
         deletion_protection: false,
         table_class: None,
         settings: Default::default(),
+        vector_indexes: Vec::new(),
     }
 }
 

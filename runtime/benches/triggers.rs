@@ -72,6 +72,7 @@ fn table(name: &str) -> CreateTableInput {
         deletion_protection: false,
         table_class: None,
         settings: Default::default(),
+        vector_indexes: Vec::new(),
     }
 }
 

@@ -70,6 +70,7 @@ fn table(store: &Store, name: &str, stream: bool) -> Option<String> {
             deletion_protection: false,
             table_class: None,
             settings: Default::default(),
+            vector_indexes: Vec::new(),
         })
         .expect("create the table");
     t.def.stream.as_ref().map(|s| format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}/stream/{}", s.label))

@@ -45,6 +45,7 @@ fn table(store: &Store, name: &str, billing: BillingMode, t: Option<Throughput>,
             deletion_protection: false,
             table_class: None,
             settings,
+            vector_indexes: Vec::new(),
         })
         .expect("create")
         .def

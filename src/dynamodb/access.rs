@@ -121,7 +121,8 @@ fn checks_of(
         "GetItem" | "PutItem" | "UpdateItem" | "DeleteItem" => {
             vec![item_check(app, &action, &r, op, Exprs::from_request(&r).ok())]
         }
-        "Query" | "Scan" => {
+        // SearchVectors is authorized on its vector index's ARN.
+        "Query" | "Scan" | "SearchVectors" => {
             let mut resource = arn(named);
             if let Some(i) = r.str_opt("IndexName").ok().flatten() {
                 resource = format!("{resource}/index/{i}");

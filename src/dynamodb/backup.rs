@@ -127,6 +127,10 @@ impl App {
         if !gsis.is_empty() {
             features.insert("GlobalSecondaryIndexes".into(), Json::Array(gsis));
         }
+        if !t.vector_indexes.is_empty() {
+            let vectors = t.vector_indexes.iter().map(|v| Json::Object(super::vector::definition_json(v))).collect();
+            features.insert("VectorIndexes".into(), Json::Array(vectors));
+        }
         if let Some(s) = &t.stream {
             features.insert(
                 "StreamDescription".into(),
@@ -395,12 +399,27 @@ pub(super) fn restore_input(app: &App, r: &Req<'_>, target: &str, source: &Table
             )));
         }
     }
+    // Vector indexes: the source's, or those of the override, each one of
+    // the source's.
+    let vector_indexes = if r.get("VectorIndexOverride").is_some() {
+        let chosen = super::vector::inputs(r, "VectorIndexOverride")?;
+        if let Some(v) = chosen.iter().find(|v| source.vector_index(&v.name).is_none()) {
+            return Err(ApiError::validation(format!(
+                "One or more parameter values were invalid: Index {} does not exist in the source table",
+                v.name
+            )));
+        }
+        chosen
+    } else {
+        source.vector_indexes.iter().map(super::vector::input_of).collect()
+    };
     // Attribute definitions of the keys that remain.
     let table_keys = key_input(&source.key_schema);
     let used: Vec<&str> = table_keys
         .iter()
         .chain(indexes.iter().flat_map(|i| i.key_schema.iter()))
         .map(|(n, _)| n.as_str())
+        .chain(vector_indexes.iter().flat_map(|v| v.search_schema.iter().map(|(n, _)| n.as_str())))
         .collect::<Vec<_>>();
     let attribute_definitions = source
         .attribute_definitions
@@ -441,6 +460,7 @@ pub(super) fn restore_input(app: &App, r: &Req<'_>, target: &str, source: &Table
         deletion_protection: false,
         table_class: Some(source.table_class.clone()),
         settings,
+        vector_indexes,
     })
 }
 

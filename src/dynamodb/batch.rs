@@ -301,6 +301,11 @@ pub fn batch_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
         }
         body["ConsumedCapacity"] =
             Json::Array(per_table.iter().filter_map(|(n, (u, idx))| cap.render(n, *u, idx, Split::None)).collect());
+        super::vector::add_writes_capacity(
+            &mut body["ConsumedCapacity"],
+            cap,
+            tables.iter().map(|t| &t.def).zip(&outcomes),
+        );
     }
     Ok(body)
 }

@@ -135,6 +135,9 @@ impl App {
         if !gsis.is_empty() {
             d.insert("GlobalSecondaryIndexes".into(), Json::Array(gsis));
         }
+        if let Some(v) = super::vector::describe(self, t, &arn) {
+            d.insert("VectorIndexes".into(), v);
+        }
         if let Some(s) = &def.stream {
             d.insert(
                 "StreamSpecification".into(),
@@ -302,7 +305,7 @@ pub(super) fn on_demand_input(r: &Req<'_>) -> ApiResult<Option<(Option<i64>, Opt
     Ok(Some((read, write)))
 }
 
-fn projection_input(r: &Req<'_>) -> ApiResult<Projection> {
+pub(super) fn projection_input(r: &Req<'_>) -> ApiResult<Projection> {
     let p = r.obj_opt("Projection")?.ok_or_else(|| missing("Projection"))?;
     let attrs = p.strings("NonKeyAttributes")?;
     match (p.enum_opt("ProjectionType", &["ALL", "KEYS_ONLY", "INCLUDE"])?, attrs) {
@@ -451,6 +454,7 @@ pub(super) fn create_table_input(app: &App, r: Req<'_>) -> ApiResult<CreateTable
         tags: tags_input(&r)?,
         deletion_protection: r.bool_opt("DeletionProtectionEnabled")?.unwrap_or(false),
         table_class: r.enum_opt("TableClass", &["STANDARD", "STANDARD_INFREQUENT_ACCESS"])?.map(str::to_string),
+        vector_indexes: super::vector::inputs(&r, "VectorIndexes")?,
         settings: TableSettings {
             sse_kms_key_arn: sse_input(app, &r)?.flatten(),
             max_read_request_units: on_demand.and_then(|(read, _)| read),
@@ -491,7 +495,13 @@ fn check_decreases(def: &TableDef, throughput: Option<Throughput>, r: &Req<'_>) 
 
 pub fn describe_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let handle = app.store.describe_table(r.str("TableName")?)?;
-    let status = if handle.is_restoring() { "CREATING" } else { "ACTIVE" };
+    let status = if handle.is_restoring() {
+        "CREATING"
+    } else if super::vector::updating(&handle.def) {
+        "UPDATING"
+    } else {
+        "ACTIVE"
+    };
     Ok(json!({"Table": app.describe(&handle, status)}))
 }
 
@@ -507,9 +517,14 @@ pub fn delete_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     // Alternator's tests against DynamoDB).
     let mut description = app.describe(&handle, "DELETING");
     if let Some(d) = description.as_object_mut() {
-        for member in
-            ["CreationDateTime", "KeySchema", "AttributeDefinitions", "GlobalSecondaryIndexes", "LocalSecondaryIndexes"]
-        {
+        for member in [
+            "CreationDateTime",
+            "KeySchema",
+            "AttributeDefinitions",
+            "GlobalSecondaryIndexes",
+            "LocalSecondaryIndexes",
+            "VectorIndexes",
+        ] {
             d.remove(member);
         }
     }
@@ -547,6 +562,7 @@ fn refuse_combined_changes(r: &Req<'_>) -> ApiResult<()> {
         "BillingMode",
         "StreamSpecification",
         "GlobalSecondaryIndexUpdates",
+        "VectorIndexUpdates",
         "SSESpecification",
         "TableClass",
         "DeletionProtectionEnabled",
@@ -585,13 +601,11 @@ fn refuse_combined_changes(r: &Req<'_>) -> ApiResult<()> {
             named.push(name);
         }
     }
-    let online = updates.iter().filter(|u| u.get("Create").is_some() || u.get("Delete").is_some()).count();
+    let vector_updates = r.get("VectorIndexUpdates").and_then(Json::as_array).map(Vec::len).unwrap_or_default();
+    let online =
+        updates.iter().filter(|u| u.get("Create").is_some() || u.get("Delete").is_some()).count() + vector_updates;
     if online > 1 {
-        return Err(ApiError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "LimitExceededException",
-            "Subscriber limit exceeded: Only 1 online index can be created or deleted simultaneously per table",
-        ));
+        return Err(one_online_index());
     }
     let index_created_or_deleted = online > 0;
     if has("StreamSpecification") && has("ProvisionedThroughput") {
@@ -604,6 +618,15 @@ fn refuse_combined_changes(r: &Req<'_>) -> ApiResult<()> {
         return refuse("You cannot create or delete index while changing stream status");
     }
     Ok(())
+}
+
+/// DynamoDB's refusal of a second index created or deleted while one is.
+pub(super) fn one_online_index() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::BAD_REQUEST,
+        "LimitExceededException",
+        "Subscriber limit exceeded: Only 1 online index can be created or deleted simultaneously per table",
+    )
 }
 
 pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
@@ -639,6 +662,11 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         )));
     }
     check_decreases(&handle.def, throughput, &r)?;
+    if billing == Some(BillingMode::Provisioned) && !handle.def.vector_indexes.is_empty() {
+        return Err(ApiError::validation(
+            "One or more parameter values were invalid: Vector indexes are only supported for PAY_PER_REQUEST tables",
+        ));
+    }
     if billing.is_some() || throughput.is_some() {
         handle = app.store.set_billing(name, billing, throughput)?;
         changed = true;
@@ -681,6 +709,10 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
                 "One or more parameter values were invalid: One of GlobalSecondaryIndexUpdate.Update, GlobalSecondaryIndexUpdate.Create, GlobalSecondaryIndexUpdate.Delete must not be null",
             ));
         }
+        changed = true;
+    }
+    if let Some(h) = super::vector::update(app, name, &r, &defs)? {
+        handle = h;
         changed = true;
     }
     if let Some(spec) = stream {
@@ -738,7 +770,8 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
             "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates, SSESpecification, ReplicaUpdates, MultiAccountReplicaReady, ReplicaTransitRoleArn, MultiRegionConsistency, DeletionProtectionEnabled, OnDemandThroughput, WarmThroughput or TableClass is required",
         ));
     }
-    Ok(json!({"TableDescription": app.describe(&handle, "ACTIVE")}))
+    let status = if super::vector::updating(&handle.def) { "UPDATING" } else { "ACTIVE" };
+    Ok(json!({"TableDescription": app.describe(&handle, status)}))
 }
 
 /// The table named by a table ARN of this server.

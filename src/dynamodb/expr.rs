@@ -32,8 +32,14 @@ pub struct Exprs {
 }
 
 /// Members whose presence means the request uses expressions.
-const EXPRESSION_MEMBERS: &[&str] =
-    &["ConditionExpression", "UpdateExpression", "KeyConditionExpression", "FilterExpression", "ProjectionExpression"];
+const EXPRESSION_MEMBERS: &[&str] = &[
+    "ConditionExpression",
+    "UpdateExpression",
+    "KeyConditionExpression",
+    "FilterExpression",
+    "ProjectionExpression",
+    "SearchConditionExpression",
+];
 
 /// DynamoDB names the placeholder whose value is invalid:
 /// `ExpressionAttributeValues contains invalid value: <why> for key :k`.

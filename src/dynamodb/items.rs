@@ -204,7 +204,8 @@ fn with_capacity(
     }
     if cap != Capacity::None {
         let (units, idx) = write_capacity(def, out);
-        if let Some(c) = cap.render(&def.name, units, &idx, Split::None) {
+        if let Some(mut c) = cap.render(&def.name, units, &idx, Split::None) {
+            super::vector::add_write_capacity(&mut c, cap, def, out);
             body.insert("ConsumedCapacity".into(), c);
         }
     }

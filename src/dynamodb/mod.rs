@@ -22,6 +22,7 @@ pub(crate) mod request;
 pub mod sizes;
 mod transact;
 mod validate;
+pub(crate) mod vector;
 
 use std::sync::Arc;
 
@@ -283,7 +284,7 @@ pub const DEFAULT_S3_DIR: &str = "s3";
 /// The DynamoDB operations Tidepool serves; any other target is
 /// `UnknownOperationException`, as DynamoDB Local answers the operations
 /// it lacks.
-const OPERATIONS: [&str; 53] = [
+const OPERATIONS: [&str; 54] = [
     "PutResourcePolicy",
     "GetResourcePolicy",
     "DeleteResourcePolicy",
@@ -337,6 +338,7 @@ const OPERATIONS: [&str; 53] = [
     "ExecuteStatement",
     "BatchExecuteStatement",
     "ExecuteTransaction",
+    "SearchVectors",
 ];
 
 /// Whether `op` names an operation [`dispatch`] serves.
@@ -508,6 +510,7 @@ fn run_operation(app: &App, op: &str, r: Req<'_>, host: &str) -> ApiResult<Reply
         "ExecuteStatement" => partiql::execute_statement(app, r),
         "BatchExecuteStatement" => partiql::batch_execute_statement(app, r),
         "ExecuteTransaction" => partiql::execute_transaction(app, r),
+        "SearchVectors" => vector::search_vectors(app, r),
         _ => Err(ApiError::bare(StatusCode::BAD_REQUEST, "UnknownOperationException")),
     };
     not_found_order(op, raw, result.map(Reply::Json))

@@ -35,8 +35,11 @@ struct ReadRequest<'t> {
     cap: Capacity,
 }
 
-fn index_of<'t>(table: &'t TableHandle, r: &Req<'_>) -> ApiResult<Option<&'t IndexDef>> {
+fn index_of<'t>(table: &'t TableHandle, r: &Req<'_>, op: &str) -> ApiResult<Option<&'t IndexDef>> {
     let Some(name) = r.str_opt("IndexName")? else { return Ok(None) };
+    if table.def.vector_index(name).is_some() {
+        return Err(super::vector::not_readable(op));
+    }
     let index = table
         .def
         .index(name)
@@ -63,7 +66,8 @@ fn parse_common<'t>(
     ex: &mut Exprs,
     legacy_filter: &str,
 ) -> ApiResult<ReadRequest<'t>> {
-    let index = index_of(table, r)?;
+    let op = if legacy_filter == "QueryFilter" { "Query" } else { "Scan" };
+    let index = index_of(table, r, op)?;
     check_exclusive(r, &[legacy_filter], &["FilterExpression"])?;
     check_exclusive(r, &["AttributesToGet"], &["ProjectionExpression"])?;
     let filter = if r.get(legacy_filter).is_some() {

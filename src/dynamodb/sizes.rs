@@ -15,7 +15,43 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tidepool_store::table::IndexDef;
+use tidepool_store::vector::VectorIndexDef;
 use tidepool_store::{Store, TableHandle};
+
+/// An index whose entries are counted: a secondary index or a vector one.
+#[derive(Clone)]
+pub enum Counting {
+    Secondary(IndexDef),
+    Vector(VectorIndexDef),
+}
+
+impl Counting {
+    fn id(&self) -> u32 {
+        match self {
+            Counting::Secondary(i) => i.id,
+            Counting::Vector(v) => v.id,
+        }
+    }
+
+    fn count(&self, store: &Store, t: &TableHandle) -> tidepool_store::error::Result<(u64, u64)> {
+        match self {
+            Counting::Secondary(i) => store.index_stats(t, i),
+            Counting::Vector(v) => store.vector_index_stats(t, v),
+        }
+    }
+}
+
+impl From<&IndexDef> for Counting {
+    fn from(i: &IndexDef) -> Counting {
+        Counting::Secondary(i.clone())
+    }
+}
+
+impl From<&VectorIndexDef> for Counting {
+    fn from(v: &VectorIndexDef) -> Counting {
+        Counting::Vector(v.clone())
+    }
+}
 
 /// The most items a table may hold for its indexes to be walked on each
 /// request: about 50 ms of walking.
@@ -75,11 +111,12 @@ impl IndexSizes {
 
     /// The entries and bytes of index `i` of table `t`: exact for a small
     /// table, else the last count (starting a walk when it is stale).
-    pub fn get(&self, store: &Store, t: &TableHandle, i: &IndexDef) -> (u64, u64) {
+    pub fn get(&self, store: &Store, t: &TableHandle, i: impl Into<Counting>) -> (u64, u64) {
+        let i = i.into();
         if t.stats().items <= self.exact_up_to {
-            let exact = store.index_stats(t, i).unwrap_or((0, 0));
+            let exact = i.count(store, t).unwrap_or((0, 0));
             // Kept, so a table growing past the bound starts from it.
-            self.keep(t.def.id, i.id, exact);
+            self.keep(t.def.id, i.id(), exact);
             return exact;
         }
         self.last(store, t, i)
@@ -88,9 +125,10 @@ impl IndexSizes {
     /// The last count of index `i` (starting a background walk when it is
     /// stale), whatever the table's size: the cost meter's, which never
     /// walks on its own thread.
-    pub fn last(&self, store: &Store, t: &TableHandle, i: &IndexDef) -> (u64, u64) {
+    pub fn last(&self, store: &Store, t: &TableHandle, i: impl Into<Counting>) -> (u64, u64) {
         use std::sync::atomic::Ordering;
-        let key = (t.def.id, i.id);
+        let index = i.into();
+        let key = (t.def.id, index.id());
         let mut kept = self.lock();
         if kept.len() >= MAX_KEPT && !kept.contains_key(&key) {
             kept.retain(|_, e| e.walking);
@@ -104,19 +142,18 @@ impl IndexSizes {
         self.walkers.fetch_add(1, Ordering::Relaxed);
         let answer = (e.count, e.bytes);
         drop(kept);
-        let (sizes, store, name, table_id, index) =
-            (self.clone(), store.clone(), t.def.name.clone(), t.def.id, i.clone());
+        let (sizes, store, name, table_id) = (self.clone(), store.clone(), t.def.name.clone(), t.def.id);
         let spawned = std::thread::Builder::new().name("tidepool-index-sizes".into()).spawn(move || {
-            let _claim = Walking { sizes: sizes.clone(), key: (table_id, index.id) };
+            let _claim = Walking { sizes: sizes.clone(), key: (table_id, index.id()) };
             tidepool_store::lower_this_thread();
             // The table as it is now (the same one, not one made again).
             let counted = store
                 .describe_table(&name)
                 .ok()
                 .filter(|h| h.def.id == table_id)
-                .and_then(|h| store.index_stats(&h, &index).ok());
+                .and_then(|h| index.count(&store, &h).ok());
             if let Some((count, bytes)) = counted {
-                sizes.keep(table_id, index.id, (count, bytes));
+                sizes.keep(table_id, index.id(), (count, bytes));
             }
         });
         if spawned.is_err() {

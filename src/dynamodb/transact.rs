@@ -435,7 +435,10 @@ pub(crate) fn transact_write_capacity(
         e.0 += 2.0 * units;
         e.1.extend(idx.into_iter().map(|(n, g, u)| (n, g, 2.0 * u)));
     }
-    Some(Json::Array(per_table.iter().filter_map(|(name, (u, idx))| cap.render(name, *u, idx, Split::Write)).collect()))
+    let mut list =
+        Json::Array(per_table.iter().filter_map(|(name, (u, idx))| cap.render(name, *u, idx, Split::Write)).collect());
+    super::vector::add_writes_capacity(&mut list, cap, tables.iter().map(|t| &t.def).zip(outcomes));
+    Some(list)
 }
 
 pub fn transact_get(app: &App, r: Req<'_>) -> ApiResult<Json> {

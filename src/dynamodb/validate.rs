@@ -34,7 +34,7 @@ const MAX_TABLE_NAME: usize = 255;
 const MAX_TABLE_ARN: usize = 1024;
 
 /// One constraint violation, in DynamoDB's words.
-struct Violation(String);
+pub(super) struct Violation(pub(super) String);
 
 /// Validates the members of `op` that DynamoDB checks before resolving its
 /// table. Operations without such checks pass.
@@ -184,7 +184,7 @@ fn enum_violations(r: &Req<'_>, members: &[(&str, &[&str])]) -> Vec<Violation> {
 
 /// A table name that breaks its member constraints (1 to 255 characters of
 /// `[a-zA-Z0-9_.-]`, or an ARN): the constraints it breaks.
-fn name_constraints(name: &str) -> Vec<&'static str> {
+pub(super) fn name_constraints(name: &str) -> Vec<&'static str> {
     let mut broken = Vec::new();
     if name.starts_with("arn:") {
         return broken;
@@ -341,7 +341,7 @@ fn table_name(r: &Req<'_>) -> Option<Violation> {
 
 /// DynamoDB's envelope: `1 validation error detected: …` or
 /// `N validation errors detected: …; …`.
-fn report(found: Vec<Violation>) -> ApiError {
+pub(super) fn report(found: Vec<Violation>) -> ApiError {
     let n = found.len();
     let list: Vec<String> = found.into_iter().map(|v| v.0).collect();
     let noun = if n == 1 { "error" } else { "errors" };

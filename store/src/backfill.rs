@@ -20,7 +20,9 @@ use crate::db::{Store, lock_pub as lock};
 use crate::error::Result;
 use crate::key::index_key;
 use crate::stream::decode_stored;
-use crate::value::encode_item;
+use crate::table::{IndexDef, KeySchema, TableDef};
+use crate::value::{Item, encode_item};
+use crate::vector::{ALLOCATION_MS, MIN_BACKFILL_MS, VectorIndexDef};
 
 /// Items filled per turn of the write lock: about a millisecond of work, so
 /// a write waits at most that long for the backfill.
@@ -51,9 +53,11 @@ impl Store {
     /// At open: starts again every backfill a stop interrupted.
     pub(crate) fn resume_backfills(&self) {
         for t in self.all_tables() {
-            for idx in t.def.indexes.iter().filter(|i| i.backfill == Some(true)) {
-                tracing::info!(table = %t.def.name, index = %idx.name, "resuming an index backfill");
-                self.spawn_backfill(&t.def.name, &idx.name);
+            let secondary = t.def.indexes.iter().filter(|i| i.backfill == Some(true)).map(|i| &i.name);
+            let vector = t.def.vector_indexes.iter().filter(|v| v.backfill == Some(true)).map(|v| &v.name);
+            for name in secondary.chain(vector) {
+                tracing::info!(table = %t.def.name, index = %name, "resuming an index backfill");
+                self.spawn_backfill(&t.def.name, name);
             }
         }
     }
@@ -63,9 +67,18 @@ impl Store {
     /// open), or the index or its table gone.
     fn backfill(&self, table: &str, index: &str) -> Result<bool> {
         let Ok(handle) = self.table(table) else { return Ok(false) };
-        let Some(id) = handle.def.index(index).filter(|i| i.backfill == Some(true)).map(|i| i.id) else {
-            return Ok(false);
+        let Some(target) = Target::of(&handle.def, index, None) else { return Ok(false) };
+        let id = target.id();
+        // A vector index allocates its resources first (`vector.rs`).
+        let added_ms = match target {
+            Target::Vector(v) => v.added_ms,
+            Target::Secondary(_) => None,
         };
+        if let Some(added) = added_ms
+            && !self.wait_until(table, handle.def.id, index, id, added + ALLOCATION_MS)
+        {
+            return Ok(false);
+        }
         let cipher = self.inner().cipher.as_ref();
         let mut after: Option<Vec<u8>> = None;
         loop {
@@ -87,9 +100,7 @@ impl Store {
                 // The table and index as they are now: a delete or a
                 // re-creation under the same name stops the backfill.
                 let Ok(now) = self.table(table) else { return Ok(false) };
-                let Some(idx) = now.def.index(index).filter(|i| i.id == id && i.backfill == Some(true)) else {
-                    return Ok(false);
-                };
+                let Some(idx) = Target::of(&now.def, index, Some(id)) else { return Ok(false) };
                 if now.def.id != handle.def.id {
                     return Ok(false);
                 }
@@ -97,8 +108,7 @@ impl Store {
                 for k in &keys {
                     let Some(v) = now.items.get(k)? else { continue };
                     let item = decode_stored(&open_in(cipher, &now.items, k, v)?)?;
-                    if let Some(ik) = index_key(idx, &now.def.key_schema, &item) {
-                        let value = encode_item(&idx.project(&item, &now.def.key_schema));
+                    if let Some((ik, value)) = idx.entry(&now.def.key_schema, &item) {
                         batch.insert(&now.index, ik.clone(), seal_in(cipher, &now.index, &ik, value.into()));
                     }
                 }
@@ -113,6 +123,12 @@ impl Store {
             }
             after = keys.pop();
         }
+        // A vector index's backfill phase lasts its least time.
+        if let Some(added) = added_ms
+            && !self.wait_until(table, handle.def.id, index, id, added + ALLOCATION_MS + MIN_BACKFILL_MS)
+        {
+            return Ok(false);
+        }
         // Marked filled only on this table (not one made since under its
         // name, whose index may have the same id).
         let table_id = handle.def.id;
@@ -125,12 +141,72 @@ impl Store {
                 i.backfill = Some(false);
                 done = true;
             }
+            if let Some(v) = def.vector_indexes.iter_mut().find(|v| v.name == index && v.id == id) {
+                v.backfill = Some(false);
+                done = true;
+            }
             Ok(())
         });
         match marked {
             Ok(_) => Ok(done),
             Err(crate::error::StoreError::ResourceNotFound(_)) => Ok(false),
             Err(e) => Err(e),
+        }
+    }
+
+    /// Sleeps until `at_ms` (ms since the epoch). False when the store
+    /// closes, or the index (`id` of table `table_id`) stops being filled,
+    /// first.
+    fn wait_until(&self, table: &str, table_id: u64, index: &str, id: u32, at_ms: u64) -> bool {
+        loop {
+            if self.closing() {
+                return false;
+            }
+            match self.table(table) {
+                Ok(t) if t.def.id == table_id && Target::of(&t.def, index, Some(id)).is_some() => {}
+                _ => return false,
+            }
+            let now = crate::db::now_ms();
+            if now >= at_ms {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis((at_ms - now).min(50)));
+        }
+    }
+}
+
+/// The index a backfill fills.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    Secondary(&'a IndexDef),
+    Vector(&'a VectorIndexDef),
+}
+
+impl<'a> Target<'a> {
+    /// Index `name` of `def` while it is being filled (with id `id`, when
+    /// given).
+    fn of(def: &'a TableDef, name: &str, id: Option<u32>) -> Option<Target<'a>> {
+        let filling = |i: u32, b: Option<bool>| b == Some(true) && id.is_none_or(|id| id == i);
+        if let Some(i) = def.index(name).filter(|i| filling(i.id, i.backfill)) {
+            return Some(Target::Secondary(i));
+        }
+        def.vector_index(name).filter(|v| filling(v.id, v.backfill)).map(Target::Vector)
+    }
+
+    fn id(self) -> u32 {
+        match self {
+            Target::Secondary(i) => i.id,
+            Target::Vector(v) => v.id,
+        }
+    }
+
+    /// The index entry of `item`: key and value, before sealing.
+    fn entry(self, table_keys: &KeySchema, item: &Item) -> Option<(Vec<u8>, Vec<u8>)> {
+        match self {
+            Target::Secondary(i) => {
+                index_key(i, table_keys, item).map(|k| (k, encode_item(&i.project(item, table_keys))))
+            }
+            Target::Vector(v) => v.entry(table_keys, item),
         }
     }
 }

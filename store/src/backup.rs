@@ -524,6 +524,11 @@ impl BulkLoad {
                     batch.remove(&self.handle.index, k);
                 }
             }
+            for v in &def.vector_indexes {
+                if let Some((k, _)) = v.entry(&def.key_schema, &old) {
+                    batch.remove(&self.handle.index, k);
+                }
+            }
         }
         self.count += 1;
         self.bytes += item_size(item) as u64;
@@ -586,6 +591,12 @@ fn stage_loaded(
     for idx in &def.indexes {
         if let Some(k) = index_key(idx, &def.key_schema, item) {
             let value = seal_in(cipher, &handle.index, &k, encode_item(&idx.project(item, &def.key_schema)).into());
+            batch.insert(&handle.index, k, value);
+        }
+    }
+    for v in &def.vector_indexes {
+        if let Some((k, value)) = v.entry(&def.key_schema, item) {
+            let value = seal_in(cipher, &handle.index, &k, value.into());
             batch.insert(&handle.index, k, value);
         }
     }

@@ -40,6 +40,7 @@ pub struct CreateTableInput {
     pub deletion_protection: bool,
     pub table_class: Option<String>,
     pub settings: crate::table::TableSettings,
+    pub vector_indexes: Vec<crate::vector::VectorIndexInput>,
 }
 
 #[cfg(test)]
@@ -58,6 +59,7 @@ impl CreateTableInput {
             deletion_protection: false,
             table_class: None,
             settings: Default::default(),
+            vector_indexes: Vec::new(),
         }
     }
 }
@@ -290,8 +292,11 @@ pub(crate) fn check_index_set(indexes: &[IndexDef]) -> Result<()> {
     Ok(())
 }
 
+/// A table's key schema, secondary indexes and vector indexes.
+pub(crate) type Resolved = (KeySchema, Vec<IndexDef>, Vec<crate::vector::VectorIndexDef>);
+
 /// Validates CreateTable input; returns the resolved key schema and indexes.
-pub(crate) fn validate_create(input: &CreateTableInput) -> Result<(KeySchema, Vec<IndexDef>)> {
+pub(crate) fn validate_create(input: &CreateTableInput) -> Result<Resolved> {
     check_name(&input.name, "tableName")?;
     let mut seen = BTreeSet::new();
     for (name, ty) in &input.attribute_definitions {
@@ -311,14 +316,24 @@ pub(crate) fn validate_create(input: &CreateTableInput) -> Result<(KeySchema, Ve
         indexes.push(resolve_index(idx, &input.attribute_definitions, &key_schema, input.billing_mode, n as u32 + 1)?);
     }
     check_index_set(&indexes)?;
-    let used: BTreeSet<&str> = key_schema.names().chain(indexes.iter().flat_map(|i| i.key_schema.names())).collect();
+    let mut vectors = Vec::with_capacity(input.vector_indexes.len());
+    for v in &input.vector_indexes {
+        let id = (indexes.len() + vectors.len()) as u32 + 1;
+        vectors.push(crate::vector::resolve(v, &input.attribute_definitions, input.billing_mode, id)?);
+    }
+    crate::vector::check_set(&vectors, &indexes)?;
+    let used: BTreeSet<&str> = key_schema
+        .names()
+        .chain(indexes.iter().flat_map(|i| i.key_schema.names()))
+        .chain(vectors.iter().flat_map(|v| v.search_schema.iter().map(|a| a.name.as_str())))
+        .collect();
     if used.len() != input.attribute_definitions.len() {
         return Err(StoreError::validation(
             "One or more parameter values were invalid: Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions",
         ));
     }
     check_tags(&input.tags)?;
-    Ok((key_schema, indexes))
+    Ok((key_schema, indexes, vectors))
 }
 
 /// Tag keys are 1..=128 characters, values up to 256, at most 50 per resource.

@@ -896,7 +896,7 @@ impl Store {
         restore: Option<crate::table::RestoreSummary>,
         check: impl FnOnce() -> Result<()>,
     ) -> Result<Arc<TableHandle>> {
-        let (key_schema, indexes) = catalog::validate_create(&input)?;
+        let (key_schema, indexes, vector_indexes) = catalog::validate_create(&input)?;
         self.check_writable()?;
         let mut next_id = lock(&self.inner.write);
         check()?;
@@ -904,7 +904,7 @@ impl Store {
             return Err(StoreError::ResourceInUse(format!("Table already exists: {}", input.name)));
         }
         let id = *next_id;
-        let next_index_id = indexes.len() as u32 + 1;
+        let next_index_id = (indexes.len() + vector_indexes.len()) as u32 + 1;
         let def = TableDef {
             name: input.name.clone(),
             id,
@@ -930,6 +930,7 @@ impl Store {
             restore,
             pitr: None,
             replicas: Vec::new(),
+            vector_indexes,
         };
         let mut def = def;
         self.switch_stream(None, &mut def)?;
@@ -964,6 +965,11 @@ impl Store {
         if handle.def.deletion_protection {
             return Err(StoreError::validation(
                 "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first.",
+            ));
+        }
+        if handle.def.vector_indexes.iter().any(|v| v.backfill == Some(true)) {
+            return Err(StoreError::ResourceInUse(
+                "Attempt to change a resource which is still in use: Cannot delete table while indexes are being created, updated, or deleted.".into(),
             ));
         }
         self.remove_table(&handle)?;
@@ -1092,6 +1098,7 @@ impl Store {
         change(&mut def)?;
         def.record_throughput_changes(&old.def, now_ms() as f64 / 1000.0)?;
         catalog::check_index_set(&def.indexes)?;
+        crate::vector::check_set(&def.vector_indexes, &def.indexes)?;
         self.switch_stream(old.def.stream.as_ref(), &mut def)?;
         let new =
             Arc::new(TableHandle { def, items: old.items.clone(), index: old.index.clone(), stats: old.stats.clone() });
@@ -1099,10 +1106,23 @@ impl Store {
         // (One filled in the background, `backfill.rs`, is not filled here.)
         let added: Vec<_> =
             new.def.indexes.iter().filter(|i| old.def.index(&i.name).is_none() && i.backfill != Some(true)).collect();
-        let removed: Vec<_> = old.def.indexes.iter().filter(|i| new.def.index(&i.name).is_none()).collect();
-        for idx in &removed {
+        let removed: Vec<u32> = old
+            .def
+            .indexes
+            .iter()
+            .filter(|i| new.def.index(&i.name).is_none())
+            .map(|i| i.id)
+            .chain(
+                old.def
+                    .vector_indexes
+                    .iter()
+                    .filter(|v| new.def.vector_index(&v.name).is_none_or(|n| n.id != v.id))
+                    .map(|v| v.id),
+            )
+            .collect();
+        for id in removed {
             let mut batch = self.inner.db.batch();
-            for kv in old.index.prefix(idx.id.to_be_bytes()) {
+            for kv in old.index.prefix(id.to_be_bytes()) {
                 batch.remove(&old.index, kv.key()?);
                 if batch.len() >= 10_000 {
                     let r = std::mem::replace(&mut batch, self.inner.db.batch()).commit();
@@ -1562,7 +1582,9 @@ impl Store {
     ) -> Result<Arc<TableHandle>> {
         let index = input.name.clone();
         let handle = self.alter_table(name, |def| {
-            if def.indexes.iter().any(|i| i.backfill == Some(true)) {
+            if def.indexes.iter().any(|i| i.backfill == Some(true))
+                || def.vector_indexes.iter().any(|v| v.backfill == Some(true))
+            {
                 return Err(one_online_index());
             }
             if def.index(&input.name).is_some() {
@@ -1609,7 +1631,9 @@ impl Store {
     pub fn remove_index(&self, name: &str, index: &str) -> Result<Arc<TableHandle>> {
         self.alter_table(name, |def| {
             // The index being filled may go; nothing else meanwhile.
-            if def.indexes.iter().any(|i| i.backfill == Some(true) && i.name != index) {
+            if def.indexes.iter().any(|i| i.backfill == Some(true) && i.name != index)
+                || def.vector_indexes.iter().any(|v| v.backfill == Some(true))
+            {
                 return Err(one_online_index());
             }
             match def.indexes.iter().find(|i| i.name == index) {
@@ -1626,14 +1650,7 @@ impl Store {
                 Some(_) => {}
             }
             def.indexes.retain(|i| i.name != index);
-            // Attribute definitions only list attributes used by a key.
-            let used: Vec<String> = def
-                .key_schema
-                .names()
-                .chain(def.indexes.iter().flat_map(|i| i.key_schema.names()))
-                .map(str::to_string)
-                .collect();
-            def.attribute_definitions.retain(|a| used.contains(&a.name));
+            def.drop_unused_definitions();
             Ok(())
         })
     }
@@ -1944,6 +1961,22 @@ fn stage_change(
             batch.insert(&t.index, nk, value);
         }
     }
+    for v in &t.def.vector_indexes {
+        let old_e = old.and_then(|o| v.entry(&t.def.key_schema, o));
+        let new_e = new.and_then(|n| v.entry(&t.def.key_schema, n));
+        if old_e == new_e {
+            continue;
+        }
+        if let Some((ok, _)) = &old_e
+            && new_e.as_ref().map(|(k, _)| k) != Some(ok)
+        {
+            batch.remove(&t.index, ok.clone());
+        }
+        if let Some((nk, nv)) = new_e {
+            let value = seal_in(cipher, &t.index, &nk, nv.into());
+            batch.insert(&t.index, nk, value);
+        }
+    }
     Ok(())
 }
 
@@ -2002,6 +2035,7 @@ mod tests {
                 deletion_protection: false,
                 table_class: None,
                 settings: Default::default(),
+                vector_indexes: Vec::new(),
             })
             .expect("create table");
     }

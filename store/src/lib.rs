@@ -22,6 +22,7 @@ pub mod table;
 mod ttl;
 mod unit;
 pub mod value;
+pub mod vector;
 
 pub use db::{
     DEFAULT_CACHE_BYTES, DEFAULT_CACHED_FILES, DEFAULT_TTL_INTERVAL, Decide, Decision, Store, StoreConfig, TableHandle,

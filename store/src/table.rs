@@ -289,6 +289,9 @@ pub struct TableDef {
     /// empty for a table of this region alone.
     #[serde(default)]
     pub replicas: Vec<crate::replication::ReplicaDef>,
+    /// Vector indexes (`vector.rs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vector_indexes: Vec<crate::vector::VectorIndexDef>,
 }
 
 /// A table's point-in-time recovery settings.
@@ -545,7 +548,29 @@ impl TableDef {
                 }
             }
         }
+        for v in &self.vector_indexes {
+            v.check(item)?;
+        }
         Ok(())
+    }
+
+    /// Drops the attribute definitions no key uses (a table's, a secondary
+    /// index's or a vector index's search schema): DynamoDB lists only
+    /// those.
+    pub fn drop_unused_definitions(&mut self) {
+        let used: Vec<String> = self
+            .key_schema
+            .names()
+            .chain(self.indexes.iter().flat_map(|i| i.key_schema.names()))
+            .chain(self.vector_indexes.iter().flat_map(|v| v.search_schema.iter().map(|a| a.name.as_str())))
+            .map(str::to_string)
+            .collect();
+        self.attribute_definitions.retain(|a| used.contains(&a.name));
+    }
+
+    /// The vector index named `name`.
+    pub fn vector_index(&self, name: &str) -> Option<&crate::vector::VectorIndexDef> {
+        self.vector_indexes.iter().find(|v| v.name == name)
     }
 }
 

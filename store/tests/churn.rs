@@ -25,6 +25,7 @@ fn input(name: &str) -> CreateTableInput {
         deletion_protection: false,
         table_class: None,
         settings: Default::default(),
+        vector_indexes: Vec::new(),
     }
 }
 

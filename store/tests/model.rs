@@ -152,6 +152,7 @@ fn create(store: &Store) {
             deletion_protection: false,
             table_class: None,
             settings: Default::default(),
+            vector_indexes: Vec::new(),
         })
         .expect("create table");
 }

@@ -77,6 +77,8 @@ pub enum ExprKind {
     Update,
     /// `ProjectionExpression`.
     Projection,
+    /// `SearchConditionExpression` (SearchVectors).
+    SearchCondition,
 }
 
 impl ExprKind {
@@ -88,6 +90,7 @@ impl ExprKind {
             ExprKind::KeyCondition => "KeyConditionExpression",
             ExprKind::Update => "UpdateExpression",
             ExprKind::Projection => "ProjectionExpression",
+            ExprKind::SearchCondition => "SearchConditionExpression",
         }
     }
 }

@@ -253,8 +253,14 @@ fn plan_select(lower: &Lower<'_>, select: &Select, def: &TableDef, mode: Mode) -
             if mode == Mode::Transaction {
                 return Err(PartiqlError::invalid("Reads on indices are not supported within transactions."));
             }
-            let idx =
-                def.index(name).ok_or_else(|| PartiqlError::invalid("The table does not have the specified index"))?;
+            let idx = def.index(name).ok_or_else(|| {
+                // A vector index is read by SearchVectors alone.
+                PartiqlError::invalid(if def.vector_index(name).is_some() {
+                    "Scan operation not supported on this index type"
+                } else {
+                    "The table does not have the specified index"
+                })
+            })?;
             // DynamoDB's PartiQL cannot read an index whose key has several
             // attributes in a role (the base table and other indexes can).
             if idx.key_schema.is_multi_attribute() {

@@ -30,6 +30,7 @@ fn input(
         deletion_protection: false,
         table_class: None,
         settings: Default::default(),
+        vector_indexes: Vec::new(),
     }
 }
 

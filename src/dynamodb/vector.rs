@@ -1,0 +1,516 @@
+//! Vector indexes on the wire: `VectorIndexes` in CreateTable, DescribeTable
+//! and backups, `VectorIndexUpdates` in UpdateTable, the `SearchVectors`
+//! operation, and the vector members of `ConsumedCapacity`. The index and
+//! the search are the store's (`tidepool_store::vector`).
+//!
+//! The words of every refusal are DynamoDB's, as the public conformance
+//! suite (nubo-db/dynamodb-conformance, `tests/tier2/vectorSearch` and
+//! `tests/tier3/error-messages`) and the Developer Guide record them.
+
+use serde_json::{Map, Value as Json, json};
+use tidepool_store::expr::{Comparator, Condition, ExprKind, Operand};
+use tidepool_store::table::TableDef;
+use tidepool_store::value::{AttrType, Value};
+use tidepool_store::vector::{
+    Distance, Hit, MAX_DIMENSIONS, MAX_TOP_K, Phase, SearchQuery, SearchRole, VectorIndexDef, VectorIndexInput, to_f32,
+};
+use tidepool_store::{TableHandle, WriteOutcome};
+
+use super::App;
+use super::attr::{item_to_json, value_from_json};
+use super::control::projection_input;
+use super::error::{ApiError, ApiResult};
+use super::expr::{Capacity, Exprs};
+use super::request::{Req, missing};
+use super::validate::{Violation, name_constraints, report};
+
+const DISTANCES: &[&str] = &["COSINE", "EUCLIDEAN", "DOT_PRODUCT"];
+const ROLES: &[&str] = &["HASH", "INLINE_FILTER"];
+
+/// The vector indexes of a CreateTable (or a restore's override), checked
+/// against the request model first: every violation is reported together,
+/// named by its member path (`vectorIndexes.1.member.dimensions`).
+pub(super) fn inputs(r: &Req<'_>, member: &str) -> ApiResult<Vec<VectorIndexInput>> {
+    let list = r.objects(member)?;
+    let path = super::request::lower_first(member);
+    let mut found = Vec::new();
+    for (i, v) in list.iter().enumerate() {
+        found.extend(model_faults(v, &format!("{path}.{}.member", i + 1)));
+    }
+    if !found.is_empty() {
+        return Err(report(found));
+    }
+    list.iter().map(input).collect()
+}
+
+/// What the request model refuses in one vector index, under `at`.
+fn model_faults(v: &Req<'_>, at: &str) -> Vec<Violation> {
+    let mut found = Vec::new();
+    match v.get("IndexName") {
+        Some(Json::String(name)) => {
+            for rule in name_constraints(name) {
+                found.push(Violation(format!(
+                    "Value '{name}' at '{at}.indexName' failed to satisfy constraint: {rule}"
+                )));
+            }
+        }
+        _ => found.push(Violation(format!(
+            "Value null at '{at}.indexName' failed to satisfy constraint: Member must not be null"
+        ))),
+    }
+    match v.get("Dimensions").and_then(Json::as_i64) {
+        Some(d) if d < 1 => found.push(Violation(format!(
+            "Value '{d}' at '{at}.dimensions' failed to satisfy constraint: Member must have value greater than or equal to 1"
+        ))),
+        Some(_) => {}
+        None => found.push(Violation(format!(
+            "Value null at '{at}.dimensions' failed to satisfy constraint: Member must not be null"
+        ))),
+    }
+    match v.get("DistanceFunction").and_then(Json::as_str) {
+        Some(d) if !DISTANCES.contains(&d) => found.push(Violation(format!(
+            "Value '{d}' at '{at}.distanceFunction' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+            DISTANCES.join(", ")
+        ))),
+        Some(_) => {}
+        None => found.push(Violation(format!(
+            "Value null at '{at}.distanceFunction' failed to satisfy constraint: Member must not be null"
+        ))),
+    }
+    match v.get("VectorAttribute").and_then(|a| a.get("AttributeName")).and_then(Json::as_str) {
+        Some(n) if n.is_empty() || n.len() > 255 => found.push(Violation(format!(
+            "Value '{n}' at '{at}.vectorAttribute.attributeName' failed to satisfy constraint: Member must have length {}",
+            if n.is_empty() { "greater than or equal to 1" } else { "less than or equal to 255" }
+        ))),
+        Some(_) => {}
+        None => found.push(Violation(format!(
+            "Value null at '{at}.vectorAttribute' failed to satisfy constraint: Member must not be null"
+        ))),
+    }
+    if v.get("Projection").is_none() {
+        found.push(Violation(format!(
+            "Value null at '{at}.projection' failed to satisfy constraint: Member must not be null"
+        )));
+    }
+    if let Some(Json::Array(schema)) = v.get("SearchSchema") {
+        if schema.is_empty() {
+            found.push(Violation(format!(
+                "Value '[]' at '{at}.searchSchema' failed to satisfy constraint: Member must have length greater than or equal to 1"
+            )));
+        }
+        for (j, e) in schema.iter().enumerate() {
+            match e.get("SearchSchemaElementType").and_then(Json::as_str) {
+                Some(t) if !ROLES.contains(&t) => found.push(Violation(format!(
+                    "Value '{t}' at '{at}.searchSchema.{}.member.searchSchemaElementType' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+                    j + 1,
+                    ROLES.join(", ")
+                ))),
+                Some(_) => {}
+                None => found.push(Violation(format!(
+                    "Value null at '{at}.searchSchema.{}.member.searchSchemaElementType' failed to satisfy constraint: Member must not be null",
+                    j + 1
+                ))),
+            }
+        }
+    }
+    found
+}
+
+/// One vector index as the store takes it (the request model already
+/// checked).
+fn input(v: &Req<'_>) -> ApiResult<VectorIndexInput> {
+    let attribute = v.obj_opt("VectorAttribute")?.ok_or_else(|| missing("VectorAttribute"))?;
+    let mut search_schema = Vec::new();
+    for e in v.objects("SearchSchema")? {
+        let role = e.str("SearchSchemaElementType")?;
+        search_schema.push((
+            e.str("AttributeName")?.to_string(),
+            SearchRole::parse(role).ok_or_else(|| missing("SearchSchemaElementType"))?,
+        ));
+    }
+    Ok(VectorIndexInput {
+        name: v.str("IndexName")?.to_string(),
+        attribute: attribute.str("AttributeName")?.to_string(),
+        dimensions: v.int_opt("Dimensions")?.ok_or_else(|| missing("Dimensions"))?,
+        distance: Distance::parse(v.str("DistanceFunction")?).ok_or_else(|| missing("DistanceFunction"))?,
+        search_schema,
+        projection: projection_input(v)?,
+    })
+}
+
+/// A vector index as CreateTable would make it again (a restore's).
+pub(super) fn input_of(v: &VectorIndexDef) -> VectorIndexInput {
+    VectorIndexInput {
+        name: v.name.clone(),
+        attribute: v.attribute.clone(),
+        dimensions: i64::from(v.dimensions),
+        distance: v.distance,
+        search_schema: v.search_schema.iter().map(|a| (a.name.clone(), a.role)).collect(),
+        projection: v.projection.clone(),
+    }
+}
+
+/// A vector index's definition, as CreateTable takes it (and a backup's
+/// `SourceTableFeatureDetails` describes it).
+pub(crate) fn definition_json(v: &VectorIndexDef) -> Map<String, Json> {
+    let mut o = Map::new();
+    o.insert("IndexName".into(), json!(v.name));
+    if !v.search_schema.is_empty() {
+        o.insert(
+            "SearchSchema".into(),
+            Json::Array(
+                v.search_schema
+                    .iter()
+                    .map(|a| json!({"AttributeName": a.name, "SearchSchemaElementType": a.role.as_str()}))
+                    .collect(),
+            ),
+        );
+    }
+    o.insert("Projection".into(), super::control::projection_json(&v.projection));
+    o.insert("VectorAttribute".into(), json!({"AttributeName": v.attribute}));
+    o.insert("Dimensions".into(), json!(v.dimensions));
+    o.insert("DistanceFunction".into(), json!(v.distance.as_str()));
+    o
+}
+
+/// DescribeTable's `VectorIndexes`, or `None` for a table without any.
+pub(crate) fn describe(app: &App, t: &TableHandle, arn: &str) -> Option<Json> {
+    if t.def.vector_indexes.is_empty() {
+        return None;
+    }
+    let now = now_ms();
+    let list = t
+        .def
+        .vector_indexes
+        .iter()
+        .map(|v| {
+            let mut o = definition_json(v);
+            let phase = v.phase(now);
+            o.insert("IndexStatus".into(), json!(if phase == Phase::Active { "ACTIVE" } else { "CREATING" }));
+            // Only an index UpdateTable added says whether it is being
+            // filled, and only until it is `ACTIVE`.
+            if phase != Phase::Active {
+                o.insert("Backfilling".into(), json!(phase == Phase::Backfilling));
+            }
+            let (count, bytes) = if phase == Phase::Active { app.index_sizes.get(&app.store, t, v) } else { (0, 0) };
+            o.insert("IndexSizeBytes".into(), json!(bytes));
+            o.insert("ItemCount".into(), json!(count));
+            o.insert("IndexArn".into(), json!(format!("{arn}/index/{}", v.name)));
+            Json::Object(o)
+        })
+        .collect();
+    Some(Json::Array(list))
+}
+
+/// Whether the table is `UPDATING` for an index still allocating its
+/// resources.
+pub(crate) fn updating(def: &TableDef) -> bool {
+    let now = now_ms();
+    def.vector_indexes.iter().any(|v| v.phase(now) == Phase::Allocating)
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// UpdateTable's `VectorIndexUpdates`: one create or delete (the online
+/// index limit DynamoDB shares with global secondary indexes). `defs` are
+/// the request's attribute definitions. `None` when there are none.
+pub(super) fn update(
+    app: &App,
+    name: &str,
+    r: &Req<'_>,
+    defs: &[(String, AttrType)],
+) -> ApiResult<Option<std::sync::Arc<TableHandle>>> {
+    let updates = r.objects("VectorIndexUpdates")?;
+    if updates.is_empty() {
+        return Ok(None);
+    }
+    if updates.len() > 1 {
+        return Err(super::control::one_online_index());
+    }
+    let u = &updates[0];
+    if let Some(c) = u.obj_opt("Create")? {
+        let found = model_faults(&c, "vectorIndexUpdates.1.member.create");
+        if !found.is_empty() {
+            return Err(report(found));
+        }
+        return Ok(Some(app.store.add_vector_index(name, input(&c)?, defs.to_vec())?));
+    }
+    if let Some(d) = u.obj_opt("Delete")? {
+        return Ok(Some(app.store.remove_vector_index(name, d.str("IndexName")?)?));
+    }
+    Err(ApiError::validation(
+        "One or more parameter values were invalid: One of VectorIndexUpdate.Create, VectorIndexUpdate.Delete must not be null",
+    ))
+}
+
+/// The refusal of a Query or Scan (or a PartiQL read) of a vector index.
+pub(crate) fn not_readable(op: &str) -> ApiError {
+    // Query's sentence ends with a period, Scan's does not (DynamoDB's
+    // answers, 2026-08).
+    let end = if op == "Query" { "." } else { "" };
+    ApiError::validation(format!("{op} operation not supported on this index type{end}"))
+}
+
+/// The `VectorIndexes` member a write's ConsumedCapacity carries under
+/// `INDEXES`: the bytes each index's entry took, for the indexes whose
+/// entries changed. `None` when none did.
+pub(crate) fn write_capacity(def: &TableDef, out: &WriteOutcome) -> Option<Json> {
+    let mut m = Map::new();
+    for v in &def.vector_indexes {
+        let bytes = v.write_bytes(&def.key_schema, out.old.as_ref(), out.new.as_ref());
+        if bytes > 0 {
+            m.insert(v.name.clone(), json!({"VectorWriteRequestBytes": bytes as f64}));
+        }
+    }
+    (!m.is_empty()).then_some(Json::Object(m))
+}
+
+/// Adds the vector members to a write's rendered ConsumedCapacity (only
+/// under `INDEXES`, as DynamoDB reports them).
+pub(crate) fn add_write_capacity(consumed: &mut Json, cap: Capacity, def: &TableDef, out: &WriteOutcome) {
+    if cap != Capacity::Indexes {
+        return;
+    }
+    if let (Some(o), Some(v)) = (consumed.as_object_mut(), write_capacity(def, out)) {
+        o.insert("VectorIndexes".into(), v);
+    }
+}
+
+/// Adds the vector members to the per-table ConsumedCapacity list of a
+/// batch or transaction of `writes` (under `INDEXES` only): each table's
+/// indexes' bytes, summed over its writes.
+pub(crate) fn add_writes_capacity<'a>(
+    consumed: &mut Json,
+    cap: Capacity,
+    writes: impl Iterator<Item = (&'a TableDef, &'a WriteOutcome)>,
+) {
+    if cap != Capacity::Indexes {
+        return;
+    }
+    let mut per_table: std::collections::BTreeMap<&str, Map<String, Json>> = Default::default();
+    for (def, out) in writes {
+        for v in &def.vector_indexes {
+            let bytes = v.write_bytes(&def.key_schema, out.old.as_ref(), out.new.as_ref());
+            if bytes > 0 {
+                let m = per_table.entry(def.name.as_str()).or_default();
+                let e = m.entry(v.name.clone()).or_insert_with(|| json!({"VectorWriteRequestBytes": 0.0}));
+                let sum = e["VectorWriteRequestBytes"].as_f64().unwrap_or(0.0) + bytes as f64;
+                e["VectorWriteRequestBytes"] = json!(sum);
+            }
+        }
+    }
+    for entry in consumed.as_array_mut().into_iter().flatten() {
+        let Some(name) = entry.get("TableName").and_then(Json::as_str) else { continue };
+        if let Some(m) = per_table.remove(name) {
+            entry["VectorIndexes"] = Json::Object(m);
+        }
+    }
+}
+
+/// SearchVectors: the `TopK` items of a vector index closest to a vector.
+pub fn search_vectors(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    check_model(&r)?;
+    let cap = Capacity::from_request(&r)?;
+    let table = app.store.table(r.str("TableName")?)?;
+    let index_name = r.str("IndexName")?;
+    let index =
+        table.def.vector_index(index_name).filter(|v| v.phase(now_ms()) != Phase::Allocating).ok_or_else(|| {
+            ApiError::validation(format!("The table does not have the specified index: {index_name}"))
+        })?;
+    if index.phase(now_ms()) == Phase::Backfilling {
+        return Err(ApiError::validation(format!("Cannot search backfilling vector index: {index_name}")));
+    }
+    let top_k = r.int_opt("TopK")?.ok_or_else(|| missing("TopK"))?;
+    if top_k > MAX_TOP_K {
+        return Err(ApiError::validation(format!(
+            "Provided TopK value '{top_k}' is out of valid range. The value must be between 1 and {MAX_TOP_K} inclusive"
+        )));
+    }
+    let vector = search_vector(&r, index)?;
+    let mut ex = Exprs::from_request(&r)?;
+    let condition = ex.condition(&r, "SearchConditionExpression", ExprKind::SearchCondition)?;
+    let projection = ex.projection(&r)?;
+    ex.finish()?;
+    let (hash, filters) = search_condition(index, condition.as_ref())?;
+    let query = SearchQuery { vector, top_k: top_k as usize, hash, filters };
+    let hits = app.store.search_vectors(&table, index, &query)?;
+    let bytes = index.search_bytes(&table.def.key_schema, &hits);
+    let results: Vec<Json> = hits
+        .into_iter()
+        .map(|Hit { mut item, score }| {
+            item = match &projection {
+                Some(paths) => tidepool_store::expr::project(paths, &item),
+                None => {
+                    item.remove(&index.attribute);
+                    item
+                }
+            };
+            // Only what the index projects can come back (the vector of
+            // a KEYS_ONLY index never does).
+            item.retain(|n, _| index.projects(n, &table.def.key_schema));
+            json!({"Item": item_to_json(&item), "Score": f64::from(score)})
+        })
+        .collect();
+    let mut out = json!({"SearchResults": results});
+    if cap != Capacity::None {
+        out["ConsumedCapacity"] = json!({"VectorSearchRequestBytes": bytes as f64});
+    }
+    Ok(out)
+}
+
+/// SearchVectors' members against the request model, before the table is
+/// looked up.
+fn check_model(r: &Req<'_>) -> ApiResult<()> {
+    let mut found = Vec::new();
+    match r.get("IndexName") {
+        Some(Json::String(name)) => {
+            for rule in name_constraints(name) {
+                found.push(Violation(format!("Value '{name}' at 'indexName' failed to satisfy constraint: {rule}")));
+            }
+        }
+        _ => found
+            .push(Violation("Value null at 'indexName' failed to satisfy constraint: Member must not be null".into())),
+    }
+    match r.get("SearchVector") {
+        Some(Json::Array(v)) if v.is_empty() => found.push(Violation(
+            "Value '[]' at 'searchVector' failed to satisfy constraint: Member must have length greater than or equal to 1"
+                .into(),
+        )),
+        Some(Json::Array(v)) if v.len() > MAX_DIMENSIONS as usize => found.push(Violation(format!(
+            "Value at 'searchVector' failed to satisfy constraint: Member must have length less than or equal to {MAX_DIMENSIONS}"
+        ))),
+        Some(_) => {}
+        None => found.push(Violation(
+            "Value null at 'searchVector' failed to satisfy constraint: Member must not be null".into(),
+        )),
+    }
+    match r.get("TopK").and_then(Json::as_i64) {
+        Some(k) if k < 1 => found.push(Violation(format!(
+            "Value '{k}' at 'topK' failed to satisfy constraint: Member must have value greater than or equal to 1"
+        ))),
+        Some(_) => {}
+        None => {
+            found.push(Violation("Value null at 'topK' failed to satisfy constraint: Member must not be null".into()))
+        }
+    }
+    if let Some(Json::String(v)) = r.get("ReturnConsumedCapacity")
+        && !["INDEXES", "TOTAL", "NONE"].contains(&v.as_str())
+    {
+        found.push(Violation(format!(
+            "Value '{v}' at 'returnConsumedCapacity' failed to satisfy constraint: Member must satisfy enum value set: [INDEXES, TOTAL, NONE]"
+        )));
+    }
+    if found.is_empty() { Ok(()) } else { Err(report(found)) }
+}
+
+/// The query vector: numbers that fit an `f32`, as many as the index's
+/// dimensions.
+fn search_vector(r: &Req<'_>, index: &VectorIndexDef) -> ApiResult<Vec<f32>> {
+    let list = r.list_opt("SearchVector")?.ok_or_else(|| missing("SearchVector"))?;
+    let invalid = || {
+        ApiError::validation(
+            "Search vector contains invalid values. All values in the search vector must be a 32-bit floating-point number attribute",
+        )
+    };
+    let mut vector = Vec::with_capacity(list.len());
+    for e in list {
+        match value_from_json(e, 0).map_err(|_| invalid())? {
+            Value::N(n) => vector.push(to_f32(&n).ok_or_else(invalid)?),
+            _ => return Err(invalid()),
+        }
+    }
+    if vector.len() != index.dimensions as usize {
+        return Err(ApiError::validation(format!(
+            "Input search vector dimension {} does not match vector index dimension {}",
+            vector.len(),
+            index.dimensions
+        )));
+    }
+    Ok(vector)
+}
+
+/// Equality filters: attribute names and the values they must hold.
+type Filters = Vec<(String, Value)>;
+
+/// The search condition as the store takes it: the HASH value and the
+/// inline filters' values. Only equalities joined by `AND`, on the search
+/// schema's attributes (DynamoDB Developer Guide, "Filtering").
+fn search_condition(
+    index: &VectorIndexDef,
+    condition: Option<&Condition>,
+) -> ApiResult<(Option<Value>, Filters)> {
+    let hash_attr = index.hash_attr();
+    let Some(condition) = condition else {
+        if hash_attr.is_some() {
+            return Err(ApiError::validation(
+                "SearchConditionExpression must be provided when SearchSchema has a HASH key",
+            ));
+        }
+        return Ok((None, Vec::new()));
+    };
+    let mut equalities = Vec::new();
+    collect_equalities(condition, &mut equalities)?;
+    let mut hash = None;
+    let mut filters = Vec::new();
+    for (name, value) in equalities {
+        let Some(attr) = index.search_schema.iter().find(|a| a.name == name) else {
+            return Err(ApiError::validation(format!(
+                "SearchConditionExpression must not contain any attributes that is not in SearchSchema. Invalid attribute: {name}"
+            )));
+        };
+        if attr.role == SearchRole::Hash {
+            if value.attr_type() != attr.ty {
+                return Err(ApiError::validation(format!(
+                    "Type of '{name}' attribute in SearchConditionExpression ({}) does not match type in search schema ({})",
+                    value.attr_type(),
+                    attr.ty
+                )));
+            }
+            tidepool_store::table::check_key_value(&name, &value, true, None)?;
+            hash = Some(value);
+        } else {
+            filters.push((name, value));
+        }
+    }
+    if hash_attr.is_some() && hash.is_none() {
+        return Err(ApiError::validation(
+            "SearchConditionExpression must be provided when SearchSchema has a HASH key",
+        ));
+    }
+    Ok((hash, filters))
+}
+
+/// The `name = value` terms of a conjunction.
+fn collect_equalities(c: &Condition, out: &mut Vec<(String, Value)>) -> ApiResult<()> {
+    let operator = || {
+        ApiError::validation("Invalid SearchConditionExpression: Invalid operator used in SearchConditionExpression")
+    };
+    match c {
+        Condition::And(a, b) => {
+            collect_equalities(a, out)?;
+            collect_equalities(b, out)
+        }
+        Condition::Compare { op, left, right } => {
+            if *op != Comparator::Eq {
+                return Err(ApiError::validation(
+                    "Invalid SearchConditionExpression: Invalid comparator used in SearchConditionExpression",
+                ));
+            }
+            let (path, value) = match (left, right) {
+                (Operand::Path(p), Operand::Value(v)) | (Operand::Value(v), Operand::Path(p)) => (p, v),
+                _ => return Err(operator()),
+            };
+            if !path.rest().is_empty() {
+                return Err(ApiError::validation(format!(
+                    "SearchConditionExpression must not contain any attributes that is not in SearchSchema. Invalid attribute: {}",
+                    path.top()
+                )));
+            }
+            out.push((path.top().to_string(), value.clone()));
+            Ok(())
+        }
+        _ => Err(operator()),
+    }
+}
