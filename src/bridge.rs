@@ -39,6 +39,7 @@ const READS: &[&str] = &[
     "Scan",
     "BatchGetItem",
     "TransactGetItems",
+    "SearchVectors",
     "DescribeTable",
     "ListTables",
     "DescribeTimeToLive",

@@ -352,11 +352,11 @@ async fn refusals_are_dynamodbs() {
     assert_eq!(code, "ResourceNotFoundException");
 }
 
-fn added_index() -> VectorIndexUpdate {
+fn added_index(name: &str) -> VectorIndexUpdate {
     VectorIndexUpdate::builder()
         .create(
             CreateVectorIndexAction::builder()
-                .index_name("later")
+                .index_name(name)
                 .vector_attribute(VectorAttributeDefinition::builder().attribute_name("embedding").build().unwrap())
                 .dimensions(DIMS as i64)
                 .distance_function(VectorDistanceFunction::Euclidean)
@@ -388,7 +388,7 @@ async fn an_index_added_later_allocates_backfills_then_serves() {
             .await
             .unwrap();
     }
-    let out = c.update_table().table_name("docs").vector_index_updates(added_index()).send().await.unwrap();
+    let out = c.update_table().table_name("docs").vector_index_updates(added_index("later")).send().await.unwrap();
     assert_eq!(out.table_description().unwrap().table_status(), Some(&TableStatus::Updating));
     let d = c.describe_table().table_name("docs").send().await.unwrap();
     let v = &d.table().unwrap().vector_indexes()[0];
@@ -401,7 +401,17 @@ async fn an_index_added_later_allocates_backfills_then_serves() {
         refused(c.update_table().table_name("docs").vector_index_updates(del.clone()).send().await).await;
     assert_eq!(code, "ResourceInUseException");
     assert!(message.contains("Index creation is in resource allocation phase"), "{message}");
-    let (code, _) = refused(c.update_table().table_name("docs").vector_index_updates(added_index()).send().await).await;
+    let (code, message) =
+        refused(c.update_table().table_name("docs").vector_index_updates(added_index("later")).send().await).await;
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        (
+            "ResourceInUseException",
+            "Attempt to change a resource which is still in use: Index is being created.  Table: docs Index: later"
+        )
+    );
+    let (code, _) =
+        refused(c.update_table().table_name("docs").vector_index_updates(added_index("other")).send().await).await;
     assert_eq!(code, "LimitExceededException");
     let (code, _) = refused(c.delete_table().table_name("docs").send().await).await;
     assert_eq!(code, "ResourceInUseException");

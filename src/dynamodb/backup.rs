@@ -401,7 +401,7 @@ pub(super) fn restore_input(app: &App, r: &Req<'_>, target: &str, source: &Table
     }
     // Vector indexes: the source's, or those of the override, each one of
     // the source's.
-    let vector_indexes = if r.get("VectorIndexOverride").is_some() {
+    let vector_indexes: Vec<tidepool_store::vector::VectorIndexInput> = if r.get("VectorIndexOverride").is_some() {
         let chosen = super::vector::inputs(r, "VectorIndexOverride")?;
         if let Some(v) = chosen.iter().find(|v| source.vector_index(&v.name).is_none()) {
             return Err(ApiError::validation(format!(
@@ -409,7 +409,8 @@ pub(super) fn restore_input(app: &App, r: &Req<'_>, target: &str, source: &Table
                 v.name
             )));
         }
-        chosen
+        // As the source defined them: an override chooses, it does not change.
+        chosen.iter().filter_map(|v| source.vector_index(&v.name)).map(super::vector::input_of).collect()
     } else {
         source.vector_indexes.iter().map(super::vector::input_of).collect()
     };

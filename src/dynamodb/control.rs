@@ -507,6 +507,14 @@ pub fn describe_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
 
 pub fn delete_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let name = r.str("TableName")?;
+    // Refused to clients only: the server's own removals (a reset, a
+    // replica dropped) go on.
+    if app.store.describe_table(name).is_ok_and(|t| t.def.vector_indexes.iter().any(|v| v.backfill == Some(true))) {
+        return Err(StoreError::ResourceInUse(
+            "Attempt to change a resource which is still in use: Cannot delete table while indexes are being created, updated, or deleted.".into(),
+        )
+        .into());
+    }
     let handle = app.store.delete_table(name)?;
     app.forget_table(&handle.def);
     // The other regions of a global table drop this one (`global_tables`).
@@ -655,7 +663,8 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     }
     let index_updates = r.objects("GlobalSecondaryIndexUpdates")?;
     if !handle.def.replicas.is_empty()
-        && index_updates.iter().any(|u| u.get("Create").is_some() || u.get("Delete").is_some())
+        && (index_updates.iter().any(|u| u.get("Create").is_some() || u.get("Delete").is_some())
+            || r.get("VectorIndexUpdates").is_some())
     {
         return Err(ApiError::validation(format!(
             "One or more parameter values were invalid: Table {name} has replicas: Tidepool does not carry index changes to other regions yet, so a global table's indexes cannot be created or deleted"

@@ -376,6 +376,11 @@ pub fn update_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let cond = write_condition(&r, &mut ex)?;
     ex.finish()?;
     let key = key_param(&r, &table.def)?;
+    // An index key set to an empty value by the expression is a fault of
+    // the request, in DynamoDB's update wording (as in a transaction).
+    if let Some(u) = &update {
+        super::transact::check_update_index_keys(&table.def, u)?;
+    }
     let ret =
         r.enum_opt("ReturnValues", &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"])?.unwrap_or("NONE");
     let on_fail = return_on_failure(&r)?;

@@ -38,6 +38,11 @@ struct ReadRequest<'t> {
 fn index_of<'t>(table: &'t TableHandle, r: &Req<'_>, op: &str) -> ApiResult<Option<&'t IndexDef>> {
     let Some(name) = r.str_opt("IndexName")? else { return Ok(None) };
     if table.def.vector_index(name).is_some() {
+        // A Query refuses a consistent read first, a Scan the index first
+        // (DynamoDB's answers, 2026-08).
+        if op == "Query" && r.bool_opt("ConsistentRead")? == Some(true) {
+            return Err(ApiError::validation("Consistent reads are not supported on global secondary indexes"));
+        }
         return Err(super::vector::not_readable(op));
     }
     let index = table

@@ -191,7 +191,7 @@ fn put_fault(def: &TableDef, item: &Item) -> ApiResult<Option<String>> {
 
 /// An Update that sets an index key attribute to an empty string or binary
 /// given in the request: a fault of the request, in DynamoDB's update wording.
-fn check_update_index_keys(def: &TableDef, update: &UpdateExpr) -> ApiResult<()> {
+pub(super) fn check_update_index_keys(def: &TableDef, update: &UpdateExpr) -> ApiResult<()> {
     for action in &update.actions {
         let UpdateAction::Set(path, SetValue::Operand(UpdateOperand::Value(v))) = action else { continue };
         // A table key attribute is refused as such when the update runs.
@@ -207,7 +207,12 @@ fn check_update_index_keys(def: &TableDef, update: &UpdateExpr) -> ApiResult<()>
             .indexes
             .iter()
             .flat_map(|idx| key_attrs(&idx.key_schema))
-            .any(|(attr, _)| attr.name == path.top() && attr.ty == v.attr_type());
+            .any(|(attr, _)| attr.name == path.top() && attr.ty == v.attr_type())
+            || def
+                .vector_indexes
+                .iter()
+                .filter_map(|x| x.hash_attr())
+                .any(|a| a.name == path.top() && a.ty == v.attr_type());
         if is_index_key {
             return Err(ApiError::validation(format!(
                 "One or more parameter values are not valid. The update expression attempted to update a secondary index key to a value that is not supported. The AttributeValue for a key attribute cannot contain an empty {kind} value."

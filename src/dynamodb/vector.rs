@@ -24,7 +24,7 @@ use super::expr::{Capacity, Exprs};
 use super::request::{Req, missing};
 use super::validate::{Violation, name_constraints, report};
 
-const DISTANCES: &[&str] = &["COSINE", "EUCLIDEAN", "DOT_PRODUCT"];
+const DISTANCES: &[&str] = &["COSINE", "DOT_PRODUCT", "EUCLIDEAN"];
 const ROLES: &[&str] = &["HASH", "INLINE_FILTER"];
 
 /// The vector indexes of a CreateTable (or a restore's override), checked
@@ -32,6 +32,9 @@ const ROLES: &[&str] = &["HASH", "INLINE_FILTER"];
 /// named by its member path (`vectorIndexes.1.member.dimensions`).
 pub(super) fn inputs(r: &Req<'_>, member: &str) -> ApiResult<Vec<VectorIndexInput>> {
     let list = r.objects(member)?;
+    if member == "VectorIndexes" && r.get(member).and_then(Json::as_array).is_some_and(Vec::is_empty) {
+        return Err(ApiError::validation("One or more parameter values were invalid: List of VectorIndexes is empty"));
+    }
     let path = super::request::lower_first(member);
     let mut found = Vec::new();
     for (i, v) in list.iter().enumerate() {
@@ -310,9 +313,26 @@ pub(crate) fn add_writes_capacity<'a>(
 }
 
 /// SearchVectors: the `TopK` items of a vector index closest to a vector.
+/// The checks come in DynamoDB's order: the request model, `TopK`'s range,
+/// the expressions (syntax, equalities only), the table, the index and its
+/// phase, the vector, then the condition against the search schema.
 pub fn search_vectors(app: &App, r: Req<'_>) -> ApiResult<Json> {
     check_model(&r)?;
     let cap = Capacity::from_request(&r)?;
+    let top_k = r.int_opt("TopK")?.ok_or_else(|| missing("TopK"))?;
+    if top_k > MAX_TOP_K {
+        return Err(ApiError::validation(format!(
+            "Provided TopK value '{top_k}' is out of valid range. The value must be between 1 and {MAX_TOP_K} inclusive"
+        )));
+    }
+    let mut ex = Exprs::from_request(&r)?;
+    let condition = ex.condition(&r, "SearchConditionExpression", ExprKind::SearchCondition)?;
+    let mut equalities = Vec::new();
+    if let Some(c) = &condition {
+        collect_equalities(c, &mut equalities)?;
+    }
+    let projection = ex.projection(&r)?;
+    ex.finish()?;
     let table = app.store.table(r.str("TableName")?)?;
     let index_name = r.str("IndexName")?;
     let index =
@@ -322,18 +342,8 @@ pub fn search_vectors(app: &App, r: Req<'_>) -> ApiResult<Json> {
     if index.phase(now_ms()) == Phase::Backfilling {
         return Err(ApiError::validation(format!("Cannot search backfilling vector index: {index_name}")));
     }
-    let top_k = r.int_opt("TopK")?.ok_or_else(|| missing("TopK"))?;
-    if top_k > MAX_TOP_K {
-        return Err(ApiError::validation(format!(
-            "Provided TopK value '{top_k}' is out of valid range. The value must be between 1 and {MAX_TOP_K} inclusive"
-        )));
-    }
     let vector = search_vector(&r, index)?;
-    let mut ex = Exprs::from_request(&r)?;
-    let condition = ex.condition(&r, "SearchConditionExpression", ExprKind::SearchCondition)?;
-    let projection = ex.projection(&r)?;
-    ex.finish()?;
-    let (hash, filters) = search_condition(index, condition.as_ref())?;
+    let (hash, filters) = search_condition(index, condition.is_some(), equalities)?;
     let query = SearchQuery { vector, top_k: top_k as usize, hash, filters };
     let hits = app.store.search_vectors(&table, index, &query)?;
     let bytes = index.search_bytes(&table.def.key_schema, &hits);
@@ -350,7 +360,7 @@ pub fn search_vectors(app: &App, r: Req<'_>) -> ApiResult<Json> {
             // Only what the index projects can come back (the vector of
             // a KEYS_ONLY index never does).
             item.retain(|n, _| index.projects(n, &table.def.key_schema));
-            json!({"Item": item_to_json(&item), "Score": f64::from(score)})
+            json!({"Item": item_to_json(&item), "Score": score})
         })
         .collect();
     let mut out = json!({"SearchResults": results});
@@ -364,10 +374,12 @@ pub fn search_vectors(app: &App, r: Req<'_>) -> ApiResult<Json> {
 /// looked up.
 fn check_model(r: &Req<'_>) -> ApiResult<()> {
     let mut found = Vec::new();
+    // IndexName and SearchVector are named as sent, without their values
+    // (DynamoDB's answers, 2026-08).
     match r.get("IndexName") {
         Some(Json::String(name)) => {
             for rule in name_constraints(name) {
-                found.push(Violation(format!("Value '{name}' at 'indexName' failed to satisfy constraint: {rule}")));
+                found.push(Violation(format!("Value at 'IndexName' failed to satisfy constraint: {rule}")));
             }
         }
         _ => found
@@ -375,11 +387,11 @@ fn check_model(r: &Req<'_>) -> ApiResult<()> {
     }
     match r.get("SearchVector") {
         Some(Json::Array(v)) if v.is_empty() => found.push(Violation(
-            "Value '[]' at 'searchVector' failed to satisfy constraint: Member must have length greater than or equal to 1"
+            "Value at 'SearchVector' failed to satisfy constraint: Member must have length greater than or equal to 1"
                 .into(),
         )),
         Some(Json::Array(v)) if v.len() > MAX_DIMENSIONS as usize => found.push(Violation(format!(
-            "Value at 'searchVector' failed to satisfy constraint: Member must have length less than or equal to {MAX_DIMENSIONS}"
+            "Value at 'SearchVector' failed to satisfy constraint: Member must have length less than or equal to {MAX_DIMENSIONS}"
         ))),
         Some(_) => {}
         None => found.push(Violation(
@@ -387,9 +399,9 @@ fn check_model(r: &Req<'_>) -> ApiResult<()> {
         )),
     }
     match r.get("TopK").and_then(Json::as_i64) {
-        Some(k) if k < 1 => found.push(Violation(format!(
-            "Value '{k}' at 'topK' failed to satisfy constraint: Member must have value greater than or equal to 1"
-        ))),
+        Some(k) if k < 1 => found.push(Violation(
+            "Value at 'TopK' failed to satisfy constraint: Member must have value greater than or equal to 1".into(),
+        )),
         Some(_) => {}
         None => {
             found.push(Violation("Value null at 'topK' failed to satisfy constraint: Member must not be null".into()))
@@ -434,59 +446,72 @@ fn search_vector(r: &Req<'_>, index: &VectorIndexDef) -> ApiResult<Vec<f32>> {
 /// Equality filters: attribute names and the values they must hold.
 type Filters = Vec<(String, Value)>;
 
+/// One `name = value` term of a search condition; `nested` when its path
+/// goes below the top-level attribute.
+struct Equality {
+    name: String,
+    nested: bool,
+    value: Value,
+}
+
 /// The search condition as the store takes it: the HASH value and the
-/// inline filters' values. Only equalities joined by `AND`, on the search
-/// schema's attributes (DynamoDB Developer Guide, "Filtering").
+/// inline filters' values, checked against the index's search schema in
+/// DynamoDB's order (DynamoDB Developer Guide, "Filtering", and the
+/// service's answers as recorded in 2026-08).
 fn search_condition(
     index: &VectorIndexDef,
-    condition: Option<&Condition>,
+    given: bool,
+    equalities: Vec<Equality>,
 ) -> ApiResult<(Option<Value>, Filters)> {
-    let hash_attr = index.hash_attr();
-    let Some(condition) = condition else {
-        if hash_attr.is_some() {
-            return Err(ApiError::validation(
-                "SearchConditionExpression must be provided when SearchSchema has a HASH key",
-            ));
-        }
-        return Ok((None, Vec::new()));
-    };
-    let mut equalities = Vec::new();
-    collect_equalities(condition, &mut equalities)?;
-    let mut hash = None;
-    let mut filters = Vec::new();
-    for (name, value) in equalities {
-        let Some(attr) = index.search_schema.iter().find(|a| a.name == name) else {
+    let invalid = |why: &str| ApiError::validation(format!("Invalid SearchConditionExpression: {why}"));
+    for e in &equalities {
+        if !index.search_schema.iter().any(|a| a.name == e.name) {
             return Err(ApiError::validation(format!(
-                "SearchConditionExpression must not contain any attributes that is not in SearchSchema. Invalid attribute: {name}"
+                "SearchConditionExpression must not contain any attributes that is not in SearchSchema. Invalid attribute: {}",
+                e.name
             )));
-        };
-        if attr.role == SearchRole::Hash {
-            if value.attr_type() != attr.ty {
-                return Err(ApiError::validation(format!(
-                    "Type of '{name}' attribute in SearchConditionExpression ({}) does not match type in search schema ({})",
-                    value.attr_type(),
-                    attr.ty
-                )));
-            }
-            tidepool_store::table::check_key_value(&name, &value, true, None)?;
-            hash = Some(value);
-        } else {
-            filters.push((name, value));
         }
     }
-    if hash_attr.is_some() && hash.is_none() {
+    if equalities.iter().any(|e| e.nested) {
+        return Err(invalid("SearchConditionExpression cannot have conditions on nested attributes"));
+    }
+    for (i, e) in equalities.iter().enumerate() {
+        if equalities[..i].iter().any(|o| o.name == e.name) {
+            return Err(invalid("SearchConditionExpression must only contain one condition per attribute"));
+        }
+    }
+    let hash_attr = index.hash_attr();
+    if hash_attr.is_some_and(|h| !equalities.iter().any(|e| e.name == h.name)) || (!given && hash_attr.is_some()) {
         return Err(ApiError::validation(
             "SearchConditionExpression must be provided when SearchSchema has a HASH key",
         ));
     }
+    let mut hash = None;
+    let mut filters = Vec::new();
+    for Equality { name, value, .. } in equalities {
+        match hash_attr {
+            Some(h) if h.name == name => {
+                if value.attr_type() != h.ty {
+                    return Err(ApiError::validation(format!(
+                        "Type of '{name}' attribute in SearchConditionExpression ({}) does not match type in search schema ({})",
+                        value.attr_type(),
+                        h.ty
+                    )));
+                }
+                tidepool_store::table::check_key_value(&name, &value, true, None)?;
+                hash = Some(value);
+            }
+            _ => filters.push((name, value)),
+        }
+    }
     Ok((hash, filters))
 }
 
-/// The `name = value` terms of a conjunction.
-fn collect_equalities(c: &Condition, out: &mut Vec<(String, Value)>) -> ApiResult<()> {
-    let operator = || {
-        ApiError::validation("Invalid SearchConditionExpression: Invalid operator used in SearchConditionExpression")
-    };
+/// The `name = value` terms of a conjunction: any other comparator, or
+/// another shape (OR, NOT, a function), is refused.
+fn collect_equalities(c: &Condition, out: &mut Vec<Equality>) -> ApiResult<()> {
+    let invalid = |why: &str| ApiError::validation(format!("Invalid SearchConditionExpression: {why}"));
+    let comparator = || invalid("Invalid comparator used in SearchConditionExpression");
     match c {
         Condition::And(a, b) => {
             collect_equalities(a, out)?;
@@ -494,23 +519,19 @@ fn collect_equalities(c: &Condition, out: &mut Vec<(String, Value)>) -> ApiResul
         }
         Condition::Compare { op, left, right } => {
             if *op != Comparator::Eq {
-                return Err(ApiError::validation(
-                    "Invalid SearchConditionExpression: Invalid comparator used in SearchConditionExpression",
-                ));
+                return Err(comparator());
             }
             let (path, value) = match (left, right) {
                 (Operand::Path(p), Operand::Value(v)) | (Operand::Value(v), Operand::Path(p)) => (p, v),
-                _ => return Err(operator()),
+                _ => return Err(comparator()),
             };
-            if !path.rest().is_empty() {
-                return Err(ApiError::validation(format!(
-                    "SearchConditionExpression must not contain any attributes that is not in SearchSchema. Invalid attribute: {}",
-                    path.top()
-                )));
-            }
-            out.push((path.top().to_string(), value.clone()));
+            out.push(Equality { name: path.top().to_string(), nested: !path.rest().is_empty(), value: value.clone() });
             Ok(())
         }
-        _ => Err(operator()),
+        // DynamoDB's word for these (2026-08): an operator, not a comparator.
+        Condition::Between { .. } | Condition::In { .. } => {
+            Err(invalid("Invalid operator used in SearchConditionExpression"))
+        }
+        _ => Err(comparator()),
     }
 }

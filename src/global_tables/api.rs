@@ -377,6 +377,11 @@ fn create_request(def: &tidepool_store::table::TableDef) -> Json {
     if !lsis.is_empty() {
         req["LocalSecondaryIndexes"] = Json::Array(lsis);
     }
+    if !def.vector_indexes.is_empty() {
+        let vectors =
+            def.vector_indexes.iter().map(|v| Json::Object(crate::dynamodb::vector::definition_json(v))).collect();
+        req["VectorIndexes"] = Json::Array(vectors);
+    }
     req
 }
 

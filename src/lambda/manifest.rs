@@ -474,8 +474,7 @@ const MAX_BACKFILL_WAIT: std::time::Duration = std::time::Duration::from_secs(60
 fn wait_for_backfills(app: &App, table: &str) -> Result<(), LambdaError> {
     let started = std::time::Instant::now();
     loop {
-        let filling =
-            app.store.table(table).map(|t| t.def.indexes.iter().any(|i| i.backfill == Some(true))).unwrap_or(false);
+        let filling = app.store.table(table).map(|t| t.def.index_in_progress()).unwrap_or(false);
         if !filling {
             return Ok(());
         }

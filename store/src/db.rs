@@ -967,11 +967,6 @@ impl Store {
                 "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first.",
             ));
         }
-        if handle.def.vector_indexes.iter().any(|v| v.backfill == Some(true)) {
-            return Err(StoreError::ResourceInUse(
-                "Attempt to change a resource which is still in use: Cannot delete table while indexes are being created, updated, or deleted.".into(),
-            ));
-        }
         self.remove_table(&handle)?;
         Ok(handle)
     }
@@ -1582,13 +1577,18 @@ impl Store {
     ) -> Result<Arc<TableHandle>> {
         let index = input.name.clone();
         let handle = self.alter_table(name, |def| {
-            if def.indexes.iter().any(|i| i.backfill == Some(true))
-                || def.vector_indexes.iter().any(|v| v.backfill == Some(true))
-            {
+            if def.index_in_progress() {
                 return Err(one_online_index());
             }
-            if def.index(&input.name).is_some() {
+            if def.index(&input.name).is_some() || def.vector_index(&input.name).is_some() {
                 return Err(StoreError::validation("Attempting to create an index which already exists"));
+            }
+            // A vector attribute cannot key another index (it holds a list).
+            if let Some(v) = def.vector_indexes.iter().find(|v| input.key_schema.iter().any(|(n, _)| *n == v.attribute)) {
+                return Err(StoreError::validation(format!(
+                    "One or more parameter values were invalid: Conflicting attribute definition for '{}'. An attribute cannot be defined in AttributeDefinitions when used as a VectorAttribute.",
+                    v.attribute
+                )));
             }
             let gsis = def.indexes.iter().filter(|i| i.kind == crate::table::IndexKind::Global).count();
             if gsis >= crate::table::MAX_GSIS {

@@ -568,6 +568,13 @@ impl TableDef {
         self.attribute_definitions.retain(|a| used.contains(&a.name));
     }
 
+    /// Whether an index (secondary or vector) is being created: DynamoDB
+    /// creates or deletes one at a time.
+    pub fn index_in_progress(&self) -> bool {
+        self.indexes.iter().any(|i| i.backfill == Some(true))
+            || self.vector_indexes.iter().any(|v| v.backfill == Some(true))
+    }
+
     /// The vector index named `name`.
     pub fn vector_index(&self, name: &str) -> Option<&crate::vector::VectorIndexDef> {
         self.vector_indexes.iter().find(|v| v.name == name)

@@ -87,10 +87,10 @@ impl Distance {
     }
 
     /// The score of `b` against the query `a`, computed in `f64` from the
-    /// stored `f32`s and rounded to `f32`, the index's precision. A zero
-    /// vector has no direction: its cosine score is 1, as for an
-    /// orthogonal one.
-    pub fn score(self, a: &[f32], b: &[f32]) -> f32 {
+    /// stored `f32`s, as DynamoDB computes it: a vector against itself
+    /// scores exactly the extreme, a zero vector (no direction) scores 1
+    /// for cosine, and a score past `f32`'s range saturates at its bound.
+    pub fn score(self, a: &[f32], b: &[f32]) -> f64 {
         let (mut dot, mut aa, mut bb, mut sq) = (0f64, 0f64, 0f64, 0f64);
         for (x, y) in a.iter().zip(b) {
             let (x, y) = (f64::from(*x), f64::from(*y));
@@ -101,16 +101,16 @@ impl Distance {
         }
         let s = match self {
             Distance::Cosine if aa == 0.0 || bb == 0.0 => 1.0,
+            Distance::Cosine if a == b => 0.0,
             Distance::Cosine => (1.0 - dot / (aa.sqrt() * bb.sqrt())).clamp(0.0, 2.0),
             Distance::Euclidean => sq.sqrt(),
             Distance::DotProduct => dot,
         };
-        // Saturates at f32's range rather than overflowing to infinity.
-        s.clamp(-f64::from(f32::MAX), f64::from(f32::MAX)) as f32
+        s.clamp(-f64::from(f32::MAX), f64::from(f32::MAX))
     }
 
     /// Whether score `a` is closer than score `b`.
-    fn closer(self, a: f32, b: f32) -> bool {
+    fn closer(self, a: f64, b: f64) -> bool {
         match self {
             Distance::DotProduct => a > b,
             _ => a < b,
@@ -232,11 +232,16 @@ impl VectorIndexDef {
         for name in table_keys.names() {
             encode_key_component(item.get(name)?, &mut key);
         }
-        let filters: Item = self
-            .search_schema
-            .iter()
-            .filter_map(|a| item.get(&a.name).filter(|v| v.attr_type() == a.ty).map(|v| (a.name.clone(), v.clone())))
-            .collect();
+        let mut filters = Item::new();
+        for a in &self.search_schema {
+            match item.get(&a.name) {
+                // A value of another type keeps the item out, as a write
+                // with it is refused (DynamoDB's backfill skips it too).
+                Some(v) if v.attr_type() != a.ty => return None,
+                Some(v) => drop(filters.insert(a.name.clone(), v.clone())),
+                None => {}
+            }
+        }
         let mut value = Vec::with_capacity(vector.len() * 4 + 16);
         for x in &vector {
             value.extend_from_slice(&x.to_le_bytes());
@@ -259,10 +264,15 @@ impl VectorIndexDef {
                 )));
             };
             for (i, e) in list.iter().enumerate() {
-                if !matches!(e, Value::N(n) if to_f32(n).is_some()) {
+                let Value::N(n) = e else {
                     return Err(StoreError::validation(format!(
                         "One or more parameter values were invalid. Invalid type for parameter {attr}[{i}], Expected: 32-bit floating point number, Actual: {}. IndexName: {name}",
                         e.attr_type()
+                    )));
+                };
+                if to_f32(n).is_none() {
+                    return Err(StoreError::validation(format!(
+                        "One or more parameter values were invalid. Invalid value for parameter {attr}[{i}], Value: {n} is outside valid range [-3.4028235E38, 3.4028235E38]. IndexName: {name}"
                     )));
                 }
             }
@@ -278,7 +288,7 @@ impl VectorIndexDef {
             let Some(v) = item.get(&a.name) else { continue };
             if v.attr_type() != a.ty {
                 return Err(StoreError::validation(format!(
-                    "One or more parameter values were invalid: Type mismatch for Index Key {} Expected: {} Actual: {} IndexName: {name}",
+                    "One or more parameter values were invalid. Attribute '{}' type mismatch. Expected: {}, Actual: {}. IndexName: {name}",
                     a.name,
                     a.ty,
                     v.attr_type()
@@ -334,18 +344,16 @@ impl VectorIndexDef {
     /// The `VectorWriteRequestBytes` of a change from `old` to `new`: none
     /// when what the index holds of the item stays as it was (DynamoDB
     /// meters vector writes by what changes), else the size of the entry
-    /// written (or, for a removal, removed), at least
-    /// [`VECTOR_METERING_MIN`].
+    /// written or removed (the larger of the two when one replaces the
+    /// other), at least [`VECTOR_METERING_MIN`].
     pub fn write_bytes(&self, table_keys: &KeySchema, old: Option<&Item>, new: Option<&Item>) -> u64 {
         let old = old.and_then(|i| self.view(table_keys, i));
         let new = new.and_then(|i| self.view(table_keys, i));
         if old == new {
             return 0;
         }
-        match new.or(old) {
-            Some((_, projected)) => self.entry_size(&projected).max(VECTOR_METERING_MIN),
-            None => 0,
-        }
+        let size = |v: &Option<View<'_>>| v.as_ref().map_or(0, |(_, projected)| self.entry_size(projected));
+        size(&old).max(size(&new)).max(VECTOR_METERING_MIN)
     }
 
     /// The `VectorSearchRequestBytes` of a search that returned `hits`:
@@ -379,8 +387,8 @@ pub const VECTOR_METERING_MIN: u64 = 1024;
 
 /// A number as the `f32` a vector index stores, or `None` past its range.
 pub fn to_f32(n: &Number) -> Option<f32> {
-    let x: f64 = n.to_string().parse().ok()?;
-    let f = x as f32;
+    // Rounded once, from the decimal (through an f64 it could round twice).
+    let f: f32 = n.to_string().parse().ok()?;
     f.is_finite().then_some(f)
 }
 
@@ -448,8 +456,11 @@ pub(crate) fn resolve(
         }
         search_schema.push(SearchAttr { name: name.clone(), ty, role: *role });
     }
-    if search_schema.iter().filter(|a| a.role == SearchRole::Hash).count() > 1 {
-        return Err(invalid("SearchSchema can have at most one HASH element"));
+    let hashes = search_schema.iter().filter(|a| a.role == SearchRole::Hash).count();
+    if hashes > 1 {
+        return Err(invalid(&format!(
+            "Value '{hashes}' at 'SearchSchema' failed to satisfy constraint: Member must have HASH count less than or equal to 1"
+        )));
     }
     if search_schema.iter().any(|a| a.name == input.attribute) {
         return Err(invalid(&format!("The vector attribute cannot be part of the SearchSchema: {}", input.attribute)));
@@ -513,13 +524,13 @@ pub struct SearchQuery {
 #[derive(Debug, Clone)]
 pub struct Hit {
     pub item: Item,
-    pub score: f32,
+    pub score: f64,
 }
 
 /// A candidate in the search's heap: the worst on top, so it is the one
 /// replaced.
 struct Candidate {
-    score: f32,
+    score: f64,
     key: Vec<u8>,
     vector: Vec<f32>,
     distance: Distance,
@@ -577,9 +588,13 @@ impl Store {
     ) -> Result<Arc<TableHandle>> {
         let index = input.name.clone();
         let handle = self.alter_table(table, |def| {
-            if def.indexes.iter().any(|i| i.backfill == Some(true))
-                || def.vector_indexes.iter().any(|v| v.backfill == Some(true))
-            {
+            if def.vector_index(&input.name).is_some_and(|v| v.backfill == Some(true)) {
+                return Err(StoreError::ResourceInUse(format!(
+                    "Attempt to change a resource which is still in use: Index is being created.  Table: {table} Index: {}",
+                    input.name
+                )));
+            }
+            if def.index_in_progress() {
                 return Err(crate::db::one_online_index());
             }
             if def.index(&input.name).is_some() || def.vector_index(&input.name).is_some() {
@@ -590,13 +605,28 @@ impl Store {
                     "Subscriber limit exceeded: Number of vector secondary indexes exceeds per-table limit of {MAX_VECTOR_INDEXES}"
                 )));
             }
-            // A key attribute cannot hold the vector (DynamoDB's words for
-            // the clash of the two schemas).
-            if let Some(k) = def.key_schema.attrs().find(|k| k.name == input.attribute) {
-                let role = if def.key_schema.is_hash(&k.name) { "HASH" } else { "RANGE" };
+            // A key attribute (of the table, an index or a search schema)
+            // cannot hold the vector: DynamoDB's words for the clash of the
+            // two schemas.
+            if let Some(k) = def.attribute_definitions.iter().find(|k| k.name == input.attribute) {
+                let role = if def.key_schema.is_hash(&k.name) {
+                    "HASH"
+                } else if def.key_schema.contains(&k.name) {
+                    "RANGE"
+                } else {
+                    "INDEX"
+                };
                 return Err(StoreError::validation(format!(
                     "One or more parameter values were invalid: Attributes cannot be redefined. Please check that your attribute has the same type as previously defined. Existing schema: Schema:[SchemaElement: key{{{}:{}:{role}}}] New schema: VectorIndexSchema:[VectorAttribute: key{{{}:L:{}}}]",
                     k.name, k.ty, input.attribute, input.dimensions
+                )));
+            }
+            // Nor may a search schema name another index's vector.
+            if let Some((n, _)) =
+                input.search_schema.iter().find(|(n, _)| def.vector_indexes.iter().any(|v| v.attribute == *n))
+            {
+                return Err(StoreError::validation(format!(
+                    "One or more parameter values were invalid: Conflicting attribute definition for '{n}'. An attribute cannot be defined in AttributeDefinitions when used as a VectorAttribute."
                 )));
             }
             for (n, t) in &defs {
@@ -710,9 +740,13 @@ mod tests {
         assert_eq!(Distance::Cosine.score(&q, &[-1.0, 0.0, 0.0]), 2.0);
         assert!((Distance::Cosine.score(&q, &[0.6, 0.8, 0.0]) - 0.4).abs() < 1e-6);
         assert_eq!(Distance::Euclidean.score(&q, &[-1.0, 0.0, 0.0]), 2.0);
-        assert!((Distance::Euclidean.score(&q, &[0.0, 1.0, 0.0]) - std::f32::consts::SQRT_2).abs() < 1e-6);
+        assert!((Distance::Euclidean.score(&q, &[0.0, 1.0, 0.0]) - std::f64::consts::SQRT_2).abs() < 1e-12);
         assert_eq!(Distance::DotProduct.score(&q, &[-1.0, 0.0, 0.0]), -1.0);
         assert_eq!(Distance::Cosine.score(&q, &[0.0, 0.0, 0.0]), 1.0, "a zero vector has no direction");
+        let big = [f32::MAX, f32::MAX];
+        assert_eq!(Distance::Euclidean.score(&big, &[-f32::MAX, -f32::MAX]), f64::from(f32::MAX), "saturates");
+        let odd = [0.3, -0.7, 0.11];
+        assert_eq!(Distance::Cosine.score(&odd, &odd), 0.0, "itself, exactly");
     }
 
     #[test]
