@@ -238,3 +238,110 @@ print(json.dumps(out))
     assert_eq!(got, want);
     server.stop().await.unwrap();
 }
+
+/// A body signed chunk by chunk (`STREAMING-AWS4-HMAC-SHA256-PAYLOAD`, as
+/// the Java and other SDKs upload over plain HTTP) is stored when every
+/// chunk's signature chains from the request's, and refused with S3's
+/// `SignatureDoesNotMatch` when a chunk was changed on the way.
+#[tokio::test]
+async fn with_auth_a_chunk_signed_upload_is_checked_chunk_by_chunk() {
+    use std::sync::Arc;
+    use std::time::SystemTime;
+
+    use aws_sigv4::http_request::{PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings, sign};
+    use tidepool::http::auth::Auth;
+    use tidepool::http::sigv4::{ChunkChain, Credential, sha256_hex};
+
+    const KEY: &str = "AKIDSTREAM";
+    const SECRET: &str = "stream-secret";
+    let user = Credential {
+        user: "admin".into(),
+        access_key_id: KEY.into(),
+        secret_access_key: SECRET.into(),
+        session_token: None,
+    };
+    let auth = Arc::new(Auth::new(vec![(user, None)]));
+    let dir = tempfile::tempdir().unwrap();
+    let config = tidepool::ServerConfig { auth: Some(auth), ..tidepool::ServerConfig::default() };
+    let server = common::start_with(&dir.path().join("data"), config).await;
+    let addr = server.endpoint().trim_start_matches("http://").to_string();
+
+    // Signs `method path` with the payload hash `payload` and `extra`
+    // headers, as aws-sigv4 (the SDKs' signer) does for S3.
+    let signed = |method: &str, path: &str, payload: &str, extra: &[(&str, &str)]| -> Vec<(String, String)> {
+        let identity = aws_credential_types::Credentials::new(KEY, SECRET, None, None, "t").into();
+        let mut settings = SigningSettings::default();
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        settings.percent_encoding_mode = aws_sigv4::http_request::PercentEncodingMode::Single;
+        settings.uri_path_normalization_mode = aws_sigv4::http_request::UriPathNormalizationMode::Disabled;
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name("s3")
+            .time(SystemTime::now())
+            .settings(settings)
+            .build()
+            .unwrap()
+            .into();
+        let url = format!("http://{addr}{path}");
+        let headers = std::iter::once(("host", addr.as_str())).chain(extra.iter().copied());
+        let signable = SignableRequest::new(method, &url, headers, SignableBody::Precomputed(payload.into())).unwrap();
+        let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+        let mut out: Vec<(String, String)> = extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        out.extend(instructions.headers().map(|(k, v)| (k.to_string(), v.to_string())));
+        out
+    };
+    let send = |method: &'static str, path: String, headers: Vec<(String, String)>, body: Vec<u8>| {
+        let addr = addr.clone();
+        async move {
+            let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            common::http::send(&addr, method, &path, &h, &body).await
+        }
+    };
+    let a = send("PUT", "/streamed".into(), signed("PUT", "/streamed", "UNSIGNED-PAYLOAD", &[]), vec![]).await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+
+    let data: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
+    // The body in chunks of 64 KiB, each signed on from the one before.
+    let upload = |key: &str, tamper: bool| {
+        let len = data.len().to_string();
+        let path = format!("/streamed/{key}");
+        let headers = signed(
+            "PUT",
+            &path,
+            "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+            &[("content-encoding", "aws-chunked"), ("x-amz-decoded-content-length", &len)],
+        );
+        let auth = headers.iter().find(|(k, _)| k == "authorization").unwrap().1.clone();
+        let seed = auth.rsplit("Signature=").next().unwrap().to_string();
+        let date = headers.iter().find(|(k, _)| k == "x-amz-date").unwrap().1.clone();
+        let mut chain = ChunkChain::for_client(SECRET, "us-east-1", &date, &seed);
+        let mut body = Vec::new();
+        for chunk in data.chunks(64 * 1024).chain(std::iter::once(&[][..])) {
+            let signature = chain.sign_next(&sha256_hex(chunk));
+            body.extend_from_slice(format!("{:x};chunk-signature={signature}\r\n", chunk.len()).as_bytes());
+            body.extend_from_slice(chunk);
+            body.extend_from_slice(b"\r\n");
+        }
+        if tamper {
+            // A byte of the first chunk's data, after it was signed.
+            let at = body.iter().position(|b| *b == b'\n').unwrap() + 10;
+            body[at] ^= 1;
+        }
+        (path, headers, body)
+    };
+    let (path, headers, body) = upload("good.bin", false);
+    let a = send("PUT", path.clone(), headers, body).await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let a = send("GET", path.clone(), signed("GET", &path, "UNSIGNED-PAYLOAD", &[]), vec![]).await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.body, data, "stored without its framing");
+
+    let (path, headers, body) = upload("bad.bin", true);
+    let a = send("PUT", path.clone(), headers, body).await;
+    assert_eq!(a.status, 403, "{}", String::from_utf8_lossy(&a.body));
+    assert!(String::from_utf8_lossy(&a.body).contains("<Code>SignatureDoesNotMatch</Code>"));
+    let a = send("GET", path.clone(), signed("GET", &path, "UNSIGNED-PAYLOAD", &[]), vec![]).await;
+    assert_eq!(a.status, 404, "nothing was stored");
+    server.stop().await.unwrap();
+}

@@ -336,8 +336,20 @@ pub async fn authenticate(auth: &Auth, region: &str, req: Request) -> Result<(Re
     authenticate_for(auth, region, req, api, None).await
 }
 
-/// A verified S3 caller, and the body's SHA-256 its signature declared.
-pub type S3Caller = (Arc<Principal>, Option<String>);
+/// How an S3 request's body is authenticated, as its signature declared.
+#[derive(Clone)]
+pub enum S3Payload {
+    /// `UNSIGNED-PAYLOAD` (or no signature at all, without `--auth`).
+    Unsigned,
+    /// The body's SHA-256, checked as it streams.
+    Sha256(String),
+    /// `STREAMING-AWS4-HMAC-SHA256-PAYLOAD`: each `aws-chunked` chunk's
+    /// signature, checked as it arrives.
+    Chunks(sigv4::ChunkChain),
+}
+
+/// A verified S3 caller, and how its body is authenticated.
+pub type S3Caller = (Arc<Principal>, S3Payload);
 /// An S3 refusal: status, code and message.
 pub type S3Refusal = (StatusCode, &'static str, String);
 
@@ -399,15 +411,19 @@ pub fn authenticate_s3(auth: &Auth, region: &str, parts: &axum::http::request::P
                 "Missing required header for this request: x-amz-content-sha256".into(),
             ));
         }
-        Some(p) if hex(p) || p == sigv4::UNSIGNED_PAYLOAD || p == "STREAMING-UNSIGNED-PAYLOAD-TRAILER" => {}
-        // The chunk signatures of a signed streaming body are not checked
-        // here: its content would go unauthenticated, so it is refused.
+        Some(p) if hex(p) => return Ok((principal, S3Payload::Sha256(p.to_ascii_lowercase()))),
+        Some(p) if p == sigv4::UNSIGNED_PAYLOAD || p == "STREAMING-UNSIGNED-PAYLOAD-TRAILER" => {}
+        Some("STREAMING-AWS4-HMAC-SHA256-PAYLOAD") => {
+            return Ok((principal, S3Payload::Chunks(auth.keys.chunk_chain(cred, &claim))));
+        }
+        // A signed trailer (a checksum after the last chunk) is not
+        // checked: its content would go unauthenticated, so it is refused.
         Some(p) if p.starts_with("STREAMING-AWS4-HMAC-SHA256-PAYLOAD") => {
             return Err((
                 StatusCode::NOT_IMPLEMENTED,
                 "NotImplemented",
                 format!(
-                    "A header you provided implies functionality that is not implemented: x-amz-content-sha256 {p} (send the payload's SHA-256 or UNSIGNED-PAYLOAD)"
+                    "A header you provided implies functionality that is not implemented: x-amz-content-sha256 {p} (send the payload's SHA-256, UNSIGNED-PAYLOAD or STREAMING-AWS4-HMAC-SHA256-PAYLOAD)"
                 ),
             ));
         }
@@ -415,8 +431,7 @@ pub fn authenticate_s3(auth: &Auth, region: &str, parts: &axum::http::request::P
             return Err((StatusCode::BAD_REQUEST, "InvalidArgument", "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, or a valid sha256 value.".into()));
         }
     }
-    let sha256 = payload.filter(|p| hex(p));
-    Ok((principal, sha256))
+    Ok((principal, S3Payload::Unsigned))
 }
 
 /// [`authenticate`] for a function URL whose `AuthType` is `AWS_IAM`: a

@@ -85,6 +85,8 @@ pub struct TableDecl {
     pub global_indexes: Vec<IndexDecl>,
     #[serde(default, rename = "local_index")]
     pub local_indexes: Vec<IndexDecl>,
+    #[serde(default, rename = "vector_index")]
+    pub vector_indexes: Vec<VectorIndexDecl>,
     /// Items put when the manifest creates the table: a JSON or CSV file,
     /// relative to the manifest (see [`super::seed`]). Seeding is not
     /// metered against the table's capacity.
@@ -125,6 +127,26 @@ pub struct IndexDecl {
     pub projection: Option<ProjectionDecl>,
     pub read_capacity: Option<i64>,
     pub write_capacity: Option<i64>,
+}
+
+/// A `[[table.vector_index]]`: DynamoDB's `VectorIndexes` member.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VectorIndexDecl {
+    pub name: String,
+    /// The attribute holding the vector (a list of numbers).
+    pub attribute: String,
+    pub dimensions: i64,
+    /// `COSINE` (the default), `EUCLIDEAN` or `DOT_PRODUCT`.
+    pub distance: Option<String>,
+    /// The search schema's `HASH` attribute, `"name:type"`: every search
+    /// names one value of it.
+    pub partition_key: Option<String>,
+    /// Inline filter attributes, `"name:type"` each.
+    #[serde(default)]
+    pub filters: Vec<String>,
+    /// `"ALL"` (the default), `"KEYS_ONLY"`, or the attributes to include.
+    pub projection: Option<ProjectionDecl>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -398,6 +420,8 @@ fn create_table_request(t: &TableDecl) -> Result<Json, LambdaError> {
     }
     let gsis = t.global_indexes.iter().map(|i| index_request(t, i, true, &mut defs)).collect::<Result<Vec<_>, _>>()?;
     let lsis = t.local_indexes.iter().map(|i| index_request(t, i, false, &mut defs)).collect::<Result<Vec<_>, _>>()?;
+    let vectors =
+        t.vector_indexes.iter().map(|v| vector_index_request(t, v, &mut defs)).collect::<Result<Vec<_>, _>>()?;
     let mut request = json!({
         "TableName": t.name,
         "KeySchema": schema,
@@ -413,11 +437,40 @@ fn create_table_request(t: &TableDecl) -> Result<Json, LambdaError> {
     if !lsis.is_empty() {
         request["LocalSecondaryIndexes"] = Json::Array(lsis);
     }
+    if !vectors.is_empty() {
+        request["VectorIndexes"] = Json::Array(vectors);
+    }
     if let Some(view) = &t.stream {
         view_type(view)?;
         request["StreamSpecification"] = json!({"StreamEnabled": true, "StreamViewType": view});
     }
     Ok(request)
+}
+
+/// A vector index declaration as CreateTable's `VectorIndexes` member (and
+/// UpdateTable's `Create`); its search schema's attributes join `defs`.
+fn vector_index_request(t: &TableDecl, v: &VectorIndexDecl, defs: &mut Vec<Json>) -> Result<Json, LambdaError> {
+    let mut schema = Vec::new();
+    for (decl, role) in
+        v.partition_key.iter().map(|p| (p, "HASH")).chain(v.filters.iter().map(|f| (f, "INLINE_FILTER")))
+    {
+        let (element, def) = key_member(decl, &t.name, role)?;
+        schema.push(json!({"AttributeName": element["AttributeName"], "SearchSchemaElementType": role}));
+        if !defs.contains(&def) {
+            defs.push(def);
+        }
+    }
+    let mut index = json!({
+        "IndexName": v.name,
+        "VectorAttribute": {"AttributeName": v.attribute},
+        "Dimensions": v.dimensions,
+        "DistanceFunction": v.distance.clone().unwrap_or_else(|| "COSINE".into()),
+        "Projection": projection(&v.projection),
+    });
+    if !schema.is_empty() {
+        index["SearchSchema"] = Json::Array(schema);
+    }
+    Ok(index)
 }
 
 /// The declared type of each key attribute of the table and its indexes.
@@ -573,6 +626,41 @@ fn sync_indexes(
                     ddb(app, &t.name, "UpdateTable", update)?;
                 }
                 applied.changes.push(format!("created index {} on table {}", i.name, t.name));
+            }
+        }
+    }
+    for v in &t.vector_indexes {
+        let mut defs = Vec::new();
+        let request = vector_index_request(t, v, &mut defs)?;
+        match handle.def.vector_index(&v.name) {
+            Some(have) => {
+                let distance = v.distance.as_deref().unwrap_or("COSINE");
+                if have.attribute != v.attribute
+                    || i64::from(have.dimensions) != v.dimensions
+                    || have.distance.as_str() != distance
+                {
+                    return Err(drift(format!(
+                        "vector index {} is declared on {} ({} dimensions, {distance}) but is on {} ({} dimensions, {});                          a vector index cannot change (delete it, or name the new one differently)",
+                        v.name,
+                        v.attribute,
+                        v.dimensions,
+                        have.attribute,
+                        have.dimensions,
+                        have.distance.as_str()
+                    )));
+                }
+            }
+            None => {
+                if !dry {
+                    wait_for_backfills(app, &t.name)?;
+                    let update = json!({
+                        "TableName": t.name,
+                        "AttributeDefinitions": defs,
+                        "VectorIndexUpdates": [{"Create": request}],
+                    });
+                    ddb(app, &t.name, "UpdateTable", update)?;
+                }
+                applied.changes.push(format!("created vector index {} on table {}", v.name, t.name));
             }
         }
     }
@@ -993,6 +1081,53 @@ mod tests {
         assert!(m.mappings[0].params.destination_config.is_some());
         assert!(Manifest::parse("[[table]]\nname = 1").is_err());
         assert!(Manifest::parse("[[nonsense]]").is_err());
+    }
+
+    #[test]
+    fn a_vector_index_is_declared_as_createtable_takes_it() {
+        let m = Manifest::parse(
+            r#"
+            [[table]]
+            name = "Docs"
+            partition_key = "id:S"
+
+            [[table.vector_index]]
+            name = "by-meaning"
+            attribute = "embedding"
+            dimensions = 384
+            partition_key = "tenant:S"
+            filters = ["kind:N"]
+            projection = "KEYS_ONLY"
+            "#,
+        )
+        .unwrap();
+        let request = create_table_request(&m.tables[0]).unwrap();
+        assert_eq!(
+            request["VectorIndexes"],
+            json!([{
+                "IndexName": "by-meaning",
+                "VectorAttribute": {"AttributeName": "embedding"},
+                "Dimensions": 384,
+                "DistanceFunction": "COSINE",
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+                "SearchSchema": [
+                    {"AttributeName": "tenant", "SearchSchemaElementType": "HASH"},
+                    {"AttributeName": "kind", "SearchSchemaElementType": "INLINE_FILTER"},
+                ],
+            }])
+        );
+        assert_eq!(
+            request["AttributeDefinitions"],
+            json!([
+                {"AttributeName": "id", "AttributeType": "S"},
+                {"AttributeName": "tenant", "AttributeType": "S"},
+                {"AttributeName": "kind", "AttributeType": "N"},
+            ])
+        );
+        let app = crate::dynamodb::testing::app();
+        crate::dynamodb::testing::call(&app, "CreateTable", request);
+        let t = app.store.table("Docs").unwrap();
+        assert_eq!(t.def.vector_indexes[0].dimensions, 384);
     }
 
     #[test]

@@ -13,6 +13,8 @@ use axum::response::{IntoResponse, Response};
 use hyper::body::{Body as _, Frame};
 
 use super::{MAX_OBJECT_BYTES, MAX_XML_BODY_BYTES, S3Error, S3Result};
+use crate::http::auth::S3Payload;
+use crate::http::sigv4::ChunkChain;
 
 /// Chunks in flight between the connection and the file writer (or the
 /// file reader and the connection): with 64 KiB reads, about 1 MiB a
@@ -31,6 +33,8 @@ pub(super) struct Written {
 
 /// The `aws-chunked` content coding: `<hex size>[;chunk-signature=…]\r\n`,
 /// the chunk, `\r\n`, …, a zero-size chunk, then trailers and a blank line.
+/// With a [`ChunkChain`], every chunk (the last, empty one included) must
+/// carry the signature that chains it to the one before.
 #[derive(Default)]
 struct Chunked {
     buf: Vec<u8>,
@@ -39,11 +43,66 @@ struct Chunked {
     remaining: usize,
     in_chunk: bool,
     done: bool,
+    /// The signatures to check, the current chunk's, and its data's hash.
+    chain: Option<ChunkChain>,
+    signature: String,
+    hash: Option<sha2::Sha256>,
+}
+
+/// Why an `aws-chunked` body was refused.
+#[derive(Debug)]
+enum Fault {
+    Malformed(String),
+    /// A chunk's signature is missing or does not chain.
+    Signature,
+}
+
+impl From<String> for Fault {
+    fn from(m: String) -> Fault {
+        Fault::Malformed(m)
+    }
+}
+
+impl From<&str> for Fault {
+    fn from(m: &str) -> Fault {
+        Fault::Malformed(m.into())
+    }
+}
+
+impl From<Fault> for S3Error {
+    fn from(f: Fault) -> S3Error {
+        match f {
+            Fault::Malformed(m) => incomplete(m),
+            Fault::Signature => S3Error::new(
+                StatusCode::FORBIDDEN,
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+            ),
+        }
+    }
 }
 
 impl Chunked {
+    fn signed(chain: Option<ChunkChain>) -> Chunked {
+        Chunked { chain, ..Chunked::default() }
+    }
+
+    /// Checks the signature of the chunk that just ended (`data_sha256`).
+    fn verify(&mut self, data_sha256: &str) -> Result<(), Fault> {
+        match &mut self.chain {
+            Some(chain) => {
+                if chain.next(data_sha256, &self.signature) {
+                    Ok(())
+                } else {
+                    Err(Fault::Signature)
+                }
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Decodes what `data` completes into `out`.
-    fn feed(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+    fn feed(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), Fault> {
         self.buf.extend_from_slice(data);
         let mut at = 0;
         loop {
@@ -55,6 +114,9 @@ impl Chunked {
             if self.in_chunk {
                 let take = self.remaining.min(self.buf.len() - at);
                 out.extend_from_slice(&self.buf[at..at + take]);
+                if let Some(h) = &mut self.hash {
+                    sha2::Digest::update(h, &self.buf[at..at + take]);
+                }
                 at += take;
                 self.remaining -= take;
                 if self.remaining > 0 {
@@ -68,6 +130,9 @@ impl Chunked {
                 }
                 at += 2;
                 self.in_chunk = false;
+                if let Some(h) = self.hash.take() {
+                    self.verify(&sha256_hex(h))?;
+                }
                 continue;
             }
             let Some(end) = self.buf[at..].windows(2).position(|w| w == b"\r\n") else {
@@ -77,18 +142,40 @@ impl Chunked {
                 break;
             };
             let line = std::str::from_utf8(&self.buf[at..at + end]).map_err(|_| "a chunk's size line is not text")?;
-            let size = line.split(';').next().unwrap_or_default().trim();
+            let mut fields = line.split(';');
+            let size = fields.next().unwrap_or_default().trim();
             let size = usize::from_str_radix(size, 16).map_err(|_| format!("a chunk's size {size:?} is not hex"))?;
+            if self.chain.is_some() {
+                let signature = fields.find_map(|f| f.trim().strip_prefix("chunk-signature="));
+                self.signature = signature.ok_or(Fault::Signature)?.to_string();
+            }
             at += end + 2;
             if size == 0 {
                 self.done = true;
+                // The last chunk signs no data.
+                self.verify(EMPTY_SHA256)?;
             } else {
                 self.remaining = size;
                 self.in_chunk = true;
+                if self.chain.is_some() {
+                    self.hash = Some(<sha2::Sha256 as sha2::Digest>::new());
+                }
             }
         }
         self.buf.drain(..at);
         Ok(())
+    }
+}
+
+/// The SHA-256 of nothing, which the last chunk's signature covers.
+const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/// The SHA-256 a body must have, or the chunk signatures it must carry.
+fn split(payload: &S3Payload) -> (Option<&str>, Option<ChunkChain>) {
+    match payload {
+        S3Payload::Unsigned => (None, None),
+        S3Payload::Sha256(h) => (Some(h.as_str()), None),
+        S3Payload::Chunks(chain) => (None, Some(chain.clone())),
     }
 }
 
@@ -124,8 +211,9 @@ fn sha256_hex(hasher: sha2::Sha256) -> String {
     hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub(super) async fn write_body(req: Request, path: PathBuf, sha256: Option<&str>) -> S3Result<Written> {
-    let chunked = is_chunked(req.headers());
+pub(super) async fn write_body(req: Request, path: PathBuf, payload: &S3Payload) -> S3Result<Written> {
+    let (sha256, chain) = split(payload);
+    let chunked = is_chunked(req.headers()) || chain.is_some();
     let declared = super::headers_of(req.headers(), "x-amz-decoded-content-length")
         .or_else(|| if chunked { None } else { super::headers_of(req.headers(), "content-length") })
         .and_then(|v| v.trim().parse::<u64>().ok());
@@ -151,7 +239,7 @@ pub(super) async fn write_body(req: Request, path: PathBuf, sha256: Option<&str>
         file.flush()?;
         Ok(format!("{:x}", md5.compute()))
     });
-    let fed = feed(req.into_body(), chunked, &tx, wire.as_mut()).await;
+    let fed = feed(req.into_body(), chunked.then(|| Chunked::signed(chain)), &tx, wire.as_mut()).await;
     drop(tx);
     let wrote = writer.await.map_err(S3Error::internal).and_then(|r| r.map_err(S3Error::internal));
     let fed = match (fed, wire.map(sha256_hex), want) {
@@ -169,11 +257,10 @@ pub(super) async fn write_body(req: Request, path: PathBuf, sha256: Option<&str>
 
 async fn feed(
     mut body: Body,
-    chunked: bool,
+    mut decoder: Option<Chunked>,
     tx: &tokio::sync::mpsc::Sender<Bytes>,
     mut wire: Option<&mut sha2::Sha256>,
 ) -> S3Result<()> {
-    let mut decoder = chunked.then(Chunked::default);
     let mut total: u64 = 0;
     while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
         let frame = frame.map_err(incomplete)?;
@@ -184,7 +271,7 @@ async fn feed(
         let data = match &mut decoder {
             Some(d) => {
                 let mut out = Vec::with_capacity(data.len());
-                d.feed(&data, &mut out).map_err(incomplete)?;
+                d.feed(&data, &mut out)?;
                 Bytes::from(out)
             }
             None => data,
@@ -204,8 +291,9 @@ async fn feed(
 }
 
 /// An XML request body, at most [`MAX_XML_BODY_BYTES`].
-pub(super) async fn read_xml(req: Request, sha256: Option<&str>) -> S3Result<String> {
-    let chunked = is_chunked(req.headers());
+pub(super) async fn read_xml(req: Request, payload: &S3Payload) -> S3Result<String> {
+    let (sha256, chain) = split(payload);
+    let chunked = is_chunked(req.headers()) || chain.is_some();
     let bytes = axum::body::to_bytes(req.into_body(), MAX_XML_BODY_BYTES)
         .await
         .map_err(|_| S3Error::new(StatusCode::BAD_REQUEST, "MaxMessageLengthExceeded", "Your request was too big."))?;
@@ -217,9 +305,9 @@ pub(super) async fn read_xml(req: Request, sha256: Option<&str>) -> S3Result<Str
         }
     }
     let bytes = if chunked {
-        let mut d = Chunked::default();
+        let mut d = Chunked::signed(chain);
         let mut out = Vec::new();
-        d.feed(&bytes, &mut out).map_err(incomplete)?;
+        d.feed(&bytes, &mut out)?;
         if !d.done {
             return Err(incomplete("the aws-chunked body ended before its last chunk"));
         }

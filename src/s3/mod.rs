@@ -22,7 +22,8 @@
 //! as it streams (`XAmzContentSHA256Mismatch`), and the caller's IAM
 //! policies are evaluated for S3's actions (`s3:GetObject` on
 //! `arn:aws:s3:::bucket/key`, …); a `STREAMING-AWS4-HMAC-SHA256-PAYLOAD`
-//! body, whose chunk signatures are not checked here, is refused.
+//! body has each chunk's signature checked as it is decoded
+//! (`http::sigv4::ChunkChain`), a signed trailer is refused.
 
 mod body;
 mod list;
@@ -36,6 +37,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::dynamodb::App;
+use crate::http::auth::S3Payload;
 
 /// S3's largest object in one PutObject (5 GiB): the bound on the disk one
 /// request can fill.
@@ -308,15 +310,15 @@ pub async fn serve(app: Arc<App>, req: Request) -> Response {
 }
 
 async fn answer(app: Arc<App>, req: Request, head: bool) -> Response {
-    let mut access = Access { caller: None, sha256: None, region: app.region.clone() };
+    let mut access = Access { caller: None, payload: S3Payload::Unsigned, region: app.region.clone() };
     let req = match &app.auth {
         None => req,
         Some(auth) => {
             let (parts, body) = req.into_parts();
             match crate::http::auth::authenticate_s3(auth, &app.region, &parts) {
-                Ok((caller, sha256)) => {
+                Ok((caller, payload)) => {
                     access.caller = Some(caller);
-                    access.sha256 = sha256;
+                    access.payload = payload;
                     Request::from_parts(parts, body)
                 }
                 Err((status, code, message)) => return S3Error::new(status, code, message).into_response(head),
@@ -329,12 +331,12 @@ async fn answer(app: Arc<App>, req: Request, head: bool) -> Response {
     }
 }
 
-/// Who may do what (`--auth`): the verified caller, and the body's SHA-256
-/// its signature declared.
+/// Who may do what (`--auth`): the verified caller, and how its signature
+/// authenticates the body.
 struct Access {
     /// `None` while authentication is off.
     caller: Option<Arc<crate::iam::Principal>>,
-    sha256: Option<String>,
+    payload: S3Payload,
     region: String,
 }
 
@@ -436,7 +438,7 @@ async fn route(app: &App, req: Request, access: &Access) -> S3Result<Response> {
                 list::objects(dir, bucket, q).await
             }
             Method::POST if has("delete") => {
-                let xml = body::read_xml(req, access.sha256.as_deref()).await?;
+                let xml = body::read_xml(req, &access.payload).await?;
                 delete_objects(dir, bucket, xml, access).await
             }
             _ => Err(S3Error::not_implemented(&format!(
@@ -457,7 +459,7 @@ async fn route(app: &App, req: Request, access: &Access) -> S3Result<Response> {
             // Complete finds exactly the part whose ETag it names, and a
             // failed or dropped upload leaves no partial part.
             let staged = Staged(upload.join(format!("{number:05}-{}.staged", uuid::Uuid::new_v4().simple())));
-            let written = body::write_body(req, staged.0.clone(), access.sha256.as_deref()).await?;
+            let written = body::write_body(req, staged.0.clone(), &access.payload).await?;
             let etag = format!("\"{}\"", written.md5_hex);
             let part = upload.join(format!("{number:05}-{}.part", written.md5_hex));
             std::fs::rename(&staged.0, part).map_err(S3Error::internal)?;
@@ -469,7 +471,7 @@ async fn route(app: &App, req: Request, access: &Access) -> S3Result<Response> {
             exists(&dir, &bucket)?;
             let path = object_path(&dir, &key)?;
             let staged = Staged(root.join(UPLOADS_DIR).join(format!("put-{}", uuid::Uuid::new_v4().simple())));
-            let written = body::write_body(req, staged.0.clone(), access.sha256.as_deref()).await?;
+            let written = body::write_body(req, staged.0.clone(), &access.payload).await?;
             let etag = format!("\"{}\"", written.md5_hex);
             let tag = etag.clone();
             blocking(move || place(&staged.0, &path, &tag)).await?;
@@ -514,7 +516,7 @@ async fn route(app: &App, req: Request, access: &Access) -> S3Result<Response> {
             exists(&dir, &bucket)?;
             let upload = upload_dir(&root, param(&q, "uploadId").unwrap_or_default(), &bucket, &key)?;
             let path = object_path(&dir, &key)?;
-            let xml = body::read_xml(req, access.sha256.as_deref()).await?;
+            let xml = body::read_xml(req, &access.payload).await?;
             let etag = blocking(move || complete_upload(&upload, &path, &xml)).await?;
             Ok(xml_response(
                 StatusCode::OK,
