@@ -345,3 +345,40 @@ async fn with_auth_a_chunk_signed_upload_is_checked_chunk_by_chunk() {
     assert_eq!(a.status, 404, "nothing was stored");
     server.stop().await.unwrap();
 }
+
+/// A virtual-hosted request (`Host: <bucket>.localhost`, the JavaScript
+/// SDK's default for a `localhost` endpoint) names its bucket in the host
+/// and its key in the whole path.
+#[tokio::test]
+async fn virtual_hosted_requests_name_the_bucket_in_the_host() {
+    let h = common::harness().await;
+    let addr = h.server.endpoint().trim_start_matches("http://").to_string();
+    let port = addr.rsplit(':').next().unwrap().to_string();
+    // Open access: any S3-scoped signature is taken unverified.
+    let auth = "AWS4-HMAC-SHA256 Credential=AKID/20261206/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0";
+    let hosted = format!("media.localhost:{port}");
+    let send = |method: &'static str, host: String, path: &'static str, body: &'static [u8]| {
+        let addr = addr.clone();
+        async move {
+            let headers =
+                [("Host", host.as_str()), ("Authorization", auth), ("x-amz-content-sha256", "UNSIGNED-PAYLOAD")];
+            common::http::send(&addr, method, path, &headers, body).await
+        }
+    };
+    let a = send("PUT", hosted.clone(), "/", b"").await;
+    assert_eq!(a.status, 200, "CreateBucket: {}", String::from_utf8_lossy(&a.body));
+    let a = send("PUT", hosted.clone(), "/photos/cat.txt", b"meow").await;
+    assert_eq!(a.status, 200, "PutObject: {}", String::from_utf8_lossy(&a.body));
+    let a = send("GET", hosted.clone(), "/?list-type=2", b"").await;
+    assert!(
+        String::from_utf8_lossy(&a.body).contains("<Key>photos/cat.txt</Key>"),
+        "{}",
+        String::from_utf8_lossy(&a.body)
+    );
+    // The same object, path-style.
+    let a = send("GET", addr.clone(), "/media/photos/cat.txt", b"").await;
+    assert_eq!((a.status, a.body.as_slice()), (200, &b"meow"[..]));
+    let a = send("GET", format!("media.s3.localhost:{port}"), "/photos/cat.txt", b"").await;
+    assert_eq!((a.status, a.body.as_slice()), (200, &b"meow"[..]));
+    assert!(h.server.app.s3_dir.join("media/photos/cat.txt").is_file());
+}

@@ -7,8 +7,9 @@
 //! key below it: the same layout ExportTableToPointInTime writes and
 //! ImportTable reads ([`crate::dynamodb`]). A request is S3's when it signs
 //! for the service `s3` (every S3 SDK signs, and nothing else here signs
-//! for it), whatever its path; only path-style addressing is served
-//! (`/<bucket>/<key>`).
+//! for it), whatever its path. Path-style addressing (`/<bucket>/<key>`)
+//! is served, and virtual-hosted addressing for a `localhost` endpoint
+//! (`Host: <bucket>.localhost`, [`hosted_bucket`]).
 //!
 //! Served: ListBuckets, CreateBucket, HeadBucket, DeleteBucket,
 //! GetBucketLocation, ListObjectsV2 and ListObjects, PutObject, GetObject
@@ -239,7 +240,7 @@ fn existing_path(bucket_dir: &Path, key: &str) -> S3Result<Option<PathBuf>> {
 }
 
 /// The request's target: `/<bucket>/<key>` with the key percent-decoded.
-fn target(path: &str) -> S3Result<(Option<String>, Option<String>)> {
+fn target(host: Option<&str>, path: &str) -> S3Result<(Option<String>, Option<String>)> {
     let decode = |s: &str| {
         percent_encoding::percent_decode_str(s)
             .decode_utf8()
@@ -247,6 +248,9 @@ fn target(path: &str) -> S3Result<(Option<String>, Option<String>)> {
             .map_err(|_| S3Error::invalid("The path is not UTF-8 once decoded"))
     };
     let rest = path.strip_prefix('/').unwrap_or(path);
+    if let Some(bucket) = host.and_then(hosted_bucket) {
+        return Ok((Some(bucket.to_string()), (!rest.is_empty()).then(|| decode(rest)).transpose()?));
+    }
     if rest.is_empty() {
         return Ok((None, None));
     }
@@ -255,6 +259,20 @@ fn target(path: &str) -> S3Result<(Option<String>, Option<String>)> {
         Some((bucket, "")) => Ok((Some(decode(bucket)?), None)),
         Some((bucket, key)) => Ok((Some(decode(bucket)?), Some(decode(key)?))),
     }
+}
+
+/// The bucket a virtual-hosted request names in its `Host`:
+/// `<bucket>.localhost` or `<bucket>.s3.localhost` (any port), what the
+/// SDKs send to a `localhost` endpoint unless told to use paths (the
+/// JavaScript SDK's default). Any other host is path-style.
+fn hosted_bucket(host: &str) -> Option<&str> {
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    let bucket = name.strip_suffix(".localhost")?;
+    let bucket = bucket.strip_suffix(".s3").unwrap_or(bucket);
+    (!bucket.is_empty() && bucket != "s3").then_some(bucket)
 }
 
 /// The query's parameters, decoded (`+` is a space, as S3 reads it).
@@ -374,7 +392,8 @@ fn action(method: &Method, q: &[(String, String)], on_object: bool) -> &'static 
 }
 
 async fn route(app: &App, req: Request, access: &Access) -> S3Result<Response> {
-    let (bucket, key) = target(req.uri().path())?;
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).or(req.uri().host());
+    let (bucket, key) = target(host, req.uri().path())?;
     let q = query(req.uri());
     let has = |name: &str| q.iter().any(|(k, _)| k == name);
     let root = app.s3_dir.clone();
