@@ -172,8 +172,9 @@ impl Rng {
 
 // ---------------------------------------------------------------- the generator
 
-/// The tables of one sequence: `h` (hash key `pk` S) and `r` (`pk` S, `sk` N,
-/// a global index `gsi` on `g` S).
+/// The tables of one sequence: `h` (hash key `pk` S, a vector index `vix`
+/// on `v`, 3 dimensions) and `r` (`pk` S, `sk` N, a global index `gsi` on
+/// `g` S).
 struct Tables {
     h: String,
     r: String,
@@ -189,6 +190,13 @@ impl Tables {
                     "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
                     "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
                     "BillingMode": "PAY_PER_REQUEST",
+                    "VectorIndexes": [{
+                        "IndexName": "vix",
+                        "VectorAttribute": {"AttributeName": "v"},
+                        "Dimensions": 3,
+                        "DistanceFunction": "EUCLIDEAN",
+                        "Projection": {"ProjectionType": "ALL"},
+                    }],
                 }),
             ),
             (
@@ -429,14 +437,32 @@ impl Gen<'_> {
 
     fn item(&mut self, table: &str) -> Value {
         let mut item = self.key(table);
-        let map = item.as_object_mut().unwrap();
         let n = self.rng.below(4) + usize::from(self.faulty(Fault::Value));
         for _ in 0..n {
             let name = self.rng.pick(NON_KEY);
             let v = if name == "g" { json!({"S": self.rng.pick(&["G1", "G2"])}) } else { self.value(0) };
-            map.insert(name.into(), v);
+            item.as_object_mut().unwrap().insert(name.into(), v);
+        }
+        // A vector now and then (`h` indexes it), of the wrong shape only
+        // under [`Fault::Value`].
+        if self.faulty(Fault::Value) && self.rng.chance(30) {
+            let bad = self.rng.pick(&[
+                json!({"L": [{"N": "1"}, {"N": "2"}]}),
+                json!({"L": [{"N": "1"}, {"S": "x"}, {"N": "2"}]}),
+                json!({"S": "v"}),
+                json!({"L": [{"N": "1"}, {"N": "1e39"}, {"N": "2"}]}),
+            ]);
+            item.as_object_mut().unwrap().insert("v".into(), bad);
+        } else if self.rng.chance(30) {
+            let v = self.vector();
+            item.as_object_mut().unwrap().insert("v".into(), v);
         }
         item
+    }
+
+    /// A 3-dimension vector of small numbers (so that scores tie often).
+    fn vector(&mut self) -> Value {
+        json!({"L": (0..3).map(|_| json!({"N": self.rng.pick(&["-1", "0", "1", "2", "0.5"])})).collect::<Vec<_>>()})
     }
 
     fn condition(&mut self) -> &'static str {
@@ -446,9 +472,13 @@ impl Gen<'_> {
     fn update(&mut self) -> String {
         let mut u =
             if self.faulty(Fault::Update) { self.rng.pick(BAD_UPDATES) } else { self.rng.pick(UPDATES) }.to_string();
-        if self.rng.chance(25) && !u.contains("REMOVE") {
-            u.push(' ');
-            u.push_str(self.rng.pick(&["REMOVE b", "REMOVE a"]));
+        // A REMOVE of an attribute the update does not name already (that
+        // would be a second fault: paths that overlap).
+        let named = |attr: &str| u.split(|c: char| !c.is_alphanumeric()).any(|w| w == attr);
+        let extra = self.rng.pick(&["b", "a"]);
+        if self.rng.chance(25) && !u.contains("REMOVE") && !named(extra) {
+            u.push_str(" REMOVE ");
+            u.push_str(extra);
         }
         u
     }
@@ -752,6 +782,25 @@ impl Gen<'_> {
                 }
                 return ("TransactWriteItems", json!({"TransactItems": items}));
             }
+            97..=98 => {
+                body.insert("IndexName".into(), json!("vix"));
+                let v = self.vector();
+                body.insert("SearchVector".into(), v["L"].clone());
+                body.insert("TopK".into(), json!(1 + self.rng.below(4)));
+                if self.faulty(Fault::Member) {
+                    match self.rng.below(4) {
+                        0 => body.insert("TopK".into(), json!(self.rng.pick(&[0, 101]))),
+                        1 => body.insert("SearchVector".into(), json!([{"N": "1"}, {"N": "2"}])),
+                        2 => body.insert("SearchVector".into(), json!([{"L": [{"N": "1"}]}, {"N": "2"}, {"N": "3"}])),
+                        _ => body.insert("IndexName".into(), json!("nope")),
+                    };
+                } else if self.rng.chance(30) {
+                    let p = self.rng.pick(&["pk", "pk, v", "a, n", "#a"]);
+                    body.insert("ProjectionExpression".into(), json!(p));
+                    exprs.push(p);
+                }
+                "SearchVectors"
+            }
             _ => return ("DescribeTable", json!({"TableName": table})),
         };
         if !exprs.is_empty() || self.faulty(Fault::Placeholder) {
@@ -809,6 +858,28 @@ fn comparable(op: &str, request: &Value, body: &Value) -> Value {
                 .unwrap_or_default();
             items.sort();
             json!(items)
+        }
+        // The items found and their scores (a projected vector's numbers
+        // as numbers: dynoxide writes `1.0` for the `1` Tidepool writes).
+        "SearchVectors" => {
+            let results = body["SearchResults"].as_array().cloned().unwrap_or_default();
+            let numbers = |v: &Value| -> Value {
+                v["L"].as_array().map_or(Value::Null, |l| {
+                    json!(l.iter().map(|n| n["N"].as_str().and_then(|s| s.parse::<f64>().ok())).collect::<Vec<_>>())
+                })
+            };
+            json!(
+                results
+                    .iter()
+                    .map(|r| {
+                        let mut item = r["Item"].clone();
+                        if let Some(v) = item.get("v").map(numbers) {
+                            item["v"] = v;
+                        }
+                        json!({"Item": item, "Score": r["Score"]})
+                    })
+                    .collect::<Vec<_>>()
+            )
         }
         _ => Value::Null,
     }
@@ -1029,6 +1100,34 @@ const DIVERGENCES: &[Divergence] = &[
         why: "Values without an expression to use them: DynamoDB names the members that would, `ExpressionAttributeValues \
               can only be specified when using expressions: ConditionExpression is null` (UpdateItem: `UpdateExpression \
               and ConditionExpression are null`), as dynalite recorded from the live service.",
+    },
+    Divergence {
+        matches: |op, a, b| {
+            let ours = a.body["CancellationReasons"].as_array().cloned().unwrap_or_default();
+            let key_update = |r: &Value| {
+                r["Code"] == "ValidationError"
+                    && r["Message"].as_str().is_some_and(|m| m.ends_with("This attribute is part of the key"))
+            };
+            op == "TransactWriteItems"
+                && a.kind == "TransactionCanceledException"
+                && ours.iter().any(key_update)
+                && reasons(b).iter().zip(&ours).all(|(d, t)| key_update(t) || t["Code"].as_str() == Some(d.as_str()))
+        },
+        why: "An Update that sets a key attribute is refused (`Cannot update attribute pk. This attribute is part of the \
+              key`), in a transaction as in UpdateItem (API reference, UpdateItem and TransactWriteItems: a key \
+              attribute cannot be updated). dynoxide's transaction lets it through.",
+    },
+    Divergence {
+        matches: |op, a, b| {
+            op == "SearchVectors"
+                && both_refuse(a, b, |t, d| {
+                    t.starts_with("ExpressionAttributeValues can only be specified when using expressions: ")
+                        && d == "ExpressionAttributeValues must not be empty"
+                })
+        },
+        why: "Values without an expression to use them are refused as such, whether or not the map is empty, as \
+              for every other operation (dynalite's recording of the live service); dynoxide's SearchVectors checks \
+              the map's emptiness first (its own note: uncaptured for this operation).",
     },
     Divergence {
         matches: |_, a, b| {

@@ -122,6 +122,7 @@ impl Exprs {
             "UpdateItem" | "Update" => "UpdateExpression and ConditionExpression",
             "Query" => "FilterExpression and KeyConditionExpression",
             "Scan" => "FilterExpression",
+            "SearchVectors" => "SearchConditionExpression",
             _ => "ConditionExpression",
         };
         self.envelops = super::layer::envelops(op);

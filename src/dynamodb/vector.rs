@@ -325,14 +325,22 @@ pub fn search_vectors(app: &App, r: Req<'_>) -> ApiResult<Json> {
             "Provided TopK value '{top_k}' is out of valid range. The value must be between 1 and {MAX_TOP_K} inclusive"
         )));
     }
-    let mut ex = Exprs::from_request(&r)?;
+    let mut ex = Exprs::from_request(&r)?.for_operation("SearchVectors");
     let condition = ex.condition(&r, "SearchConditionExpression", ExprKind::SearchCondition)?;
     let mut equalities = Vec::new();
     if let Some(c) = &condition {
         collect_equalities(c, &mut equalities)?;
     }
     let projection = ex.projection(&r)?;
+    // Only the search condition takes values (a projection names, never
+    // values), as DynamoDB words it for Scan's filter.
+    if condition.is_none() && r.get("ExpressionAttributeValues").is_some() {
+        return Err(ApiError::validation(
+            "ExpressionAttributeValues can only be specified when using expressions: SearchConditionExpression is null",
+        ));
+    }
     ex.finish()?;
+    let vector = search_vector(&r)?;
     let table = app.store.table(r.str("TableName")?)?;
     let index_name = r.str("IndexName")?;
     let index =
@@ -342,7 +350,13 @@ pub fn search_vectors(app: &App, r: Req<'_>) -> ApiResult<Json> {
     if index.phase(now_ms()) == Phase::Backfilling {
         return Err(ApiError::validation(format!("Cannot search backfilling vector index: {index_name}")));
     }
-    let vector = search_vector(&r, index)?;
+    if vector.len() != index.dimensions as usize {
+        return Err(ApiError::validation(format!(
+            "Input search vector dimension {} does not match vector index dimension {}",
+            vector.len(),
+            index.dimensions
+        )));
+    }
     let (hash, filters) = search_condition(index, condition.is_some(), equalities)?;
     let query = SearchQuery { vector, top_k: top_k as usize, hash, filters };
     let hits = app.store.search_vectors(&table, index, &query)?;
@@ -417,9 +431,9 @@ fn check_model(r: &Req<'_>) -> ApiResult<()> {
     if found.is_empty() { Ok(()) } else { Err(report(found)) }
 }
 
-/// The query vector: numbers that fit an `f32`, as many as the index's
-/// dimensions.
-fn search_vector(r: &Req<'_>, index: &VectorIndexDef) -> ApiResult<Vec<f32>> {
+/// The query vector: numbers that fit an `f32` (checked before the table
+/// is looked up, as every attribute value is).
+fn search_vector(r: &Req<'_>) -> ApiResult<Vec<f32>> {
     let list = r.list_opt("SearchVector")?.ok_or_else(|| missing("SearchVector"))?;
     let invalid = || {
         ApiError::validation(
@@ -432,13 +446,6 @@ fn search_vector(r: &Req<'_>, index: &VectorIndexDef) -> ApiResult<Vec<f32>> {
             Value::N(n) => vector.push(to_f32(&n).ok_or_else(invalid)?),
             _ => return Err(invalid()),
         }
-    }
-    if vector.len() != index.dimensions as usize {
-        return Err(ApiError::validation(format!(
-            "Input search vector dimension {} does not match vector index dimension {}",
-            vector.len(),
-            index.dimensions
-        )));
     }
     Ok(vector)
 }
