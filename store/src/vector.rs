@@ -91,20 +91,36 @@ impl Distance {
     /// scores exactly the extreme, a zero vector (no direction) scores 1
     /// for cosine, and a score past `f32`'s range saturates at its bound.
     pub fn score(self, a: &[f32], b: &[f32]) -> f64 {
-        let (mut dot, mut aa, mut bb, mut sq) = (0f64, 0f64, 0f64, 0f64);
-        for (x, y) in a.iter().zip(b) {
-            let (x, y) = (f64::from(*x), f64::from(*y));
-            dot += x * y;
-            aa += x * x;
-            bb += y * y;
-            sq += (x - y) * (x - y);
-        }
+        self.score_of(a, b.iter().copied())
+    }
+
+    /// [`Distance::score`] of a vector read as it goes (a search reads
+    /// each stored one once, without making it a vector first).
+    fn score_of(self, a: &[f32], b: impl Iterator<Item = f32>) -> f64 {
+        // Each function sums only what it needs: a search scores every
+        // entry of the partition.
         let s = match self {
-            Distance::Cosine if aa == 0.0 || bb == 0.0 => 1.0,
-            Distance::Cosine if a == b => 0.0,
-            Distance::Cosine => (1.0 - dot / (aa.sqrt() * bb.sqrt())).clamp(0.0, 2.0),
-            Distance::Euclidean => sq.sqrt(),
-            Distance::DotProduct => dot,
+            Distance::Cosine => {
+                let (mut dot, mut aa, mut bb, mut same) = (0f64, 0f64, 0f64, true);
+                for (x, y) in a.iter().zip(b) {
+                    same &= *x == y;
+                    let (x, y) = (f64::from(*x), f64::from(y));
+                    dot += x * y;
+                    aa += x * x;
+                    bb += y * y;
+                }
+                if aa == 0.0 || bb == 0.0 {
+                    1.0
+                } else if same {
+                    0.0
+                } else {
+                    (1.0 - dot / (aa.sqrt() * bb.sqrt())).clamp(0.0, 2.0)
+                }
+            }
+            Distance::Euclidean => {
+                a.iter().zip(b).map(|(x, y)| (f64::from(*x) - f64::from(y)).powi(2)).sum::<f64>().sqrt()
+            }
+            Distance::DotProduct => a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(y)).sum(),
         };
         s.clamp(-f64::from(f32::MAX), f64::from(f32::MAX))
     }
@@ -701,15 +717,22 @@ impl Store {
                     continue;
                 }
             }
-            let vector: Vec<f32> =
-                vector.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-            let score = index.distance.score(&q.vector, &vector);
-            let c = Candidate { score, key: k.to_vec(), vector, distance: index.distance };
-            if heap.len() < q.top_k {
-                heap.push(c);
-            } else if heap.peek().is_some_and(|worst| c < *worst) {
-                heap.pop();
-                heap.push(c);
+            let floats = || vector.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+            let score = index.distance.score_of(&q.vector, floats());
+            // Only an entry that makes the best `top_k` is kept (and
+            // copied): one closer than the worst kept, or as close with a
+            // smaller key.
+            let distance = index.distance;
+            let enters = heap.len() < q.top_k
+                || heap.peek().is_some_and(|worst| {
+                    distance.closer(score, worst.score)
+                        || (!distance.closer(worst.score, score) && k.as_ref() < worst.key.as_slice())
+                });
+            if enters {
+                heap.push(Candidate { score, key: k.to_vec(), vector: floats().collect(), distance });
+                if heap.len() > q.top_k {
+                    heap.pop();
+                }
             }
         }
         let mut hits = Vec::with_capacity(heap.len());
