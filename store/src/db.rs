@@ -1115,6 +1115,15 @@ impl Store {
                     .map(|v| v.id),
             )
             .collect();
+        if !removed.is_empty() {
+            // The definition without the index is durable before its
+            // entries go: a crash in between leaves entries of an id no
+            // index has (ids are never reused), never an index that lacks
+            // some of its entries.
+            self.persist_def(&new.def)?;
+            self.sync_now()?;
+            self.inner.tables.write().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), new.clone());
+        }
         for id in removed {
             let mut batch = self.inner.db.batch();
             for kv in old.index.prefix(id.to_be_bytes()) {
