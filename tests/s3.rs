@@ -380,5 +380,9 @@ async fn virtual_hosted_requests_name_the_bucket_in_the_host() {
     assert_eq!((a.status, a.body.as_slice()), (200, &b"meow"[..]));
     let a = send("GET", format!("media.s3.localhost:{port}"), "/photos/cat.txt", b"").await;
     assert_eq!((a.status, a.body.as_slice()), (200, &b"meow"[..]));
+    // An endpoint that is itself a `*.localhost` name, path-style: its
+    // first label is no bucket.
+    let a = send("GET", format!("tidepool.localhost:{port}"), "/media/photos/cat.txt", b"").await;
+    assert_eq!((a.status, a.body.as_slice()), (200, &b"meow"[..]));
     assert!(h.server.app.s3_dir.join("media/photos/cat.txt").is_file());
 }

@@ -475,12 +475,16 @@ fn vector_index_request(t: &TableDecl, v: &VectorIndexDecl, defs: &mut Vec<Json>
 
 /// The declared type of each key attribute of the table and its indexes.
 fn key_types(t: &TableDecl) -> Vec<(String, String)> {
-    let decls = [&t.partition_key].into_iter().chain(&t.sort_key).chain(
-        t.global_indexes
-            .iter()
-            .chain(&t.local_indexes)
-            .flat_map(|i| i.partition_key.iter().chain(&i.sort_key).flat_map(KeyDecl::iter)),
-    );
+    let decls = [&t.partition_key]
+        .into_iter()
+        .chain(&t.sort_key)
+        .chain(
+            t.global_indexes
+                .iter()
+                .chain(&t.local_indexes)
+                .flat_map(|i| i.partition_key.iter().chain(&i.sort_key).flat_map(KeyDecl::iter)),
+        )
+        .chain(t.vector_indexes.iter().flat_map(|v| v.partition_key.iter().chain(&v.filters)));
     decls
         .map(|d| {
             let (name, ty) = d.rsplit_once(':').unwrap_or((d, "S"));
@@ -634,19 +638,51 @@ fn sync_indexes(
         let request = vector_index_request(t, v, &mut defs)?;
         match handle.def.vector_index(&v.name) {
             Some(have) => {
-                let distance = v.distance.as_deref().unwrap_or("COSINE");
-                if have.attribute != v.attribute
-                    || i64::from(have.dimensions) != v.dimensions
-                    || have.distance.as_str() != distance
-                {
+                // What is declared and what the table has, in the same words.
+                let schema = |elems: Vec<(String, &str)>| {
+                    elems.iter().map(|(n, role)| format!("{n} {role}")).collect::<Vec<_>>().join(", ")
+                };
+                let declared = format!(
+                    "{} ({} dimensions, {}, search schema [{}], projection {})",
+                    v.attribute,
+                    v.dimensions,
+                    v.distance.as_deref().unwrap_or("COSINE"),
+                    schema(
+                        request["SearchSchema"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .map(|e| {
+                                (
+                                    e["AttributeName"].as_str().unwrap_or_default().to_string(),
+                                    e["SearchSchemaElementType"].as_str().unwrap_or_default(),
+                                )
+                            })
+                            .collect()
+                    ),
+                    match &v.projection {
+                        None => "ALL".to_string(),
+                        Some(ProjectionDecl::Type(t)) => t.clone(),
+                        Some(ProjectionDecl::Include(attrs)) => include_text(attrs),
+                    }
+                );
+                let actual = format!(
+                    "{} ({} dimensions, {}, search schema [{}], projection {})",
+                    have.attribute,
+                    have.dimensions,
+                    have.distance.as_str(),
+                    schema(have.search_schema.iter().map(|a| (a.name.clone(), a.role.as_str())).collect()),
+                    match &have.projection {
+                        tidepool_store::table::Projection::All => "ALL".to_string(),
+                        tidepool_store::table::Projection::KeysOnly => "KEYS_ONLY".to_string(),
+                        tidepool_store::table::Projection::Include(attrs) => include_text(attrs),
+                    }
+                );
+                if declared != actual {
                     return Err(drift(format!(
-                        "vector index {} is declared on {} ({} dimensions, {distance}) but is on {} ({} dimensions, {});                          a vector index cannot change (delete it, or name the new one differently)",
-                        v.name,
-                        v.attribute,
-                        v.dimensions,
-                        have.attribute,
-                        have.dimensions,
-                        have.distance.as_str()
+                        "vector index {} is declared on {declared} but is on {actual}; a vector index cannot \
+                         change (delete it, or name the new one differently)",
+                        v.name
                     )));
                 }
             }

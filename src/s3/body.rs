@@ -26,6 +26,10 @@ const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// 64-digit chunk signature, with room).
 const MAX_CHUNK_LINE_BYTES: usize = 4096;
 
+/// The most bytes an `aws-chunked` body may carry after its last chunk:
+/// trailing checksum headers take well under a hundred.
+const MAX_TRAILER_BYTES: usize = 16 * 1024;
+
 /// What an upload wrote.
 pub(super) struct Written {
     pub(super) md5_hex: String,
@@ -47,6 +51,8 @@ struct Chunked {
     chain: Option<ChunkChain>,
     signature: String,
     hash: Option<sha2::Sha256>,
+    /// Bytes after the last chunk so far (trailing headers).
+    trailer: usize,
 }
 
 /// Why an `aws-chunked` body was refused.
@@ -107,8 +113,13 @@ impl Chunked {
         let mut at = 0;
         loop {
             if self.done {
-                // Trailers: taken and ignored.
+                // Trailers: taken and ignored, up to a bound (nothing after
+                // the last chunk is stored, but it must not go on forever).
+                self.trailer += self.buf.len() - at;
                 self.buf.clear();
+                if self.trailer > MAX_TRAILER_BYTES {
+                    return Err("the aws-chunked body goes on after its last chunk".into());
+                }
                 return Ok(());
             }
             if self.in_chunk {

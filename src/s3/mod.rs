@@ -240,7 +240,9 @@ fn existing_path(bucket_dir: &Path, key: &str) -> S3Result<Option<PathBuf>> {
 }
 
 /// The request's target: `/<bucket>/<key>` with the key percent-decoded.
-fn target(host: Option<&str>, path: &str) -> S3Result<(Option<String>, Option<String>)> {
+/// The bucket and key a request names: in its `Host` (virtual-hosted, see
+/// [`hosted_bucket`]) when `hosted` accepts that bucket, else in its path.
+fn target(host: Option<&str>, path: &str, hosted: impl Fn(&str) -> bool) -> S3Result<(Option<String>, Option<String>)> {
     let decode = |s: &str| {
         percent_encoding::percent_decode_str(s)
             .decode_utf8()
@@ -248,7 +250,7 @@ fn target(host: Option<&str>, path: &str) -> S3Result<(Option<String>, Option<St
             .map_err(|_| S3Error::invalid("The path is not UTF-8 once decoded"))
     };
     let rest = path.strip_prefix('/').unwrap_or(path);
-    if let Some(bucket) = host.and_then(hosted_bucket) {
+    if let Some(bucket) = host.and_then(hosted_bucket).filter(|b| hosted(b)) {
         return Ok((Some(bucket.to_string()), (!rest.is_empty()).then(|| decode(rest)).transpose()?));
     }
     if rest.is_empty() {
@@ -393,10 +395,14 @@ fn action(method: &Method, q: &[(String, String)], on_object: bool) -> &'static 
 
 async fn route(app: &App, req: Request, access: &Access) -> S3Result<Response> {
     let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).or(req.uri().host());
-    let (bucket, key) = target(host, req.uri().path())?;
+    let root = app.s3_dir.clone();
+    // A `*.localhost` host names a bucket only if the bucket exists, or the
+    // request makes it (PUT on `/`): an endpoint such as
+    // `tidepool.localhost` still serves path-style requests.
+    let create = req.method() == Method::PUT && req.uri().path() == "/" && req.uri().query().is_none();
+    let (bucket, key) = target(host, req.uri().path(), |b| create || (valid_bucket(b) && root.join(b).is_dir()))?;
     let q = query(req.uri());
     let has = |name: &str| q.iter().any(|(k, _)| k == name);
-    let root = app.s3_dir.clone();
     let method = req.method().clone();
     let Some(bucket) = bucket else {
         return match method {

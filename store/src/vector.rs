@@ -334,13 +334,9 @@ impl VectorIndexDef {
     /// What this index holds of `item`: its vector (as `f32`s) and the
     /// attributes it projects, or `None` when the item is not in it.
     fn view<'i>(&self, table_keys: &KeySchema, item: &'i Item) -> Option<View<'i>> {
+        // In the index exactly when it has an entry.
+        self.entry(table_keys, item)?;
         let vector = vector_of(item.get(&self.attribute)?, self.dimensions as usize)?;
-        if let Some(a) = self.hash_attr() {
-            let v = item.get(&a.name)?;
-            if v.attr_type() != a.ty || check_key_value(&a.name, v, true, Some(&self.name)).is_err() {
-                return None;
-            }
-        }
         let projected = item
             .iter()
             .filter(|(n, _)| **n != self.attribute && self.projects(n, table_keys))
