@@ -1123,8 +1123,10 @@ const DIVERGENCES: &[Divergence] = &[
         matches: |op, a, b| {
             op == "SearchVectors"
                 && both_refuse(a, b, |t, d| {
-                    t.starts_with("ExpressionAttributeValues can only be specified when using expressions: ")
-                        && d == "ExpressionAttributeValues must not be empty"
+                    (t.starts_with("ExpressionAttributeValues can only be specified when using expressions: ")
+                        && d == "ExpressionAttributeValues must not be empty")
+                        || (t == "ExpressionAttributeNames can only be specified when using expressions"
+                            && d == "ExpressionAttributeNames must not be empty")
                 })
         },
         why: "Values without an expression to use them are refused as such, whether or not the map is empty, as \
@@ -1199,12 +1201,15 @@ struct Difference {
 /// The items a BatchWriteItem or TransactWriteItems names: table, key, and
 /// whether a remove-only update touches it.
 fn touched(op: &str, request: &Value) -> Vec<(Value, Value, bool)> {
-    let key_of = |item: &Value| -> Value {
+    // A table's key attributes: `h` is keyed by `pk` alone (an `sk` there
+    // is an ordinary attribute), `r` by `pk` and `sk`.
+    let key_of = |item: &Value, table: &Value| -> Value {
+        let hashed_only = table.as_str().is_some_and(|t| t.ends_with("_h"));
         let m: Map<String, Value> = item
             .as_object()
             .map(|o| {
                 o.iter()
-                    .filter(|(k, _)| matches!(k.as_str(), "pk" | "sk"))
+                    .filter(|(k, _)| k.as_str() == "pk" || (k.as_str() == "sk" && !hashed_only))
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect()
             })
@@ -1216,7 +1221,11 @@ fn touched(op: &str, request: &Value) -> Vec<(Value, Value, bool)> {
         "TransactWriteItems" => {
             for entry in request["TransactItems"].as_array().into_iter().flatten() {
                 for (kind, inner) in entry.as_object().into_iter().flatten() {
-                    let key = if kind == "Put" { key_of(&inner["Item"]) } else { key_of(&inner["Key"]) };
+                    let key = if kind == "Put" {
+                        key_of(&inner["Item"], &inner["TableName"])
+                    } else {
+                        key_of(&inner["Key"], &inner["TableName"])
+                    };
                     out.push((inner["TableName"].clone(), key, kind == "Update" && remove_only(inner)));
                 }
             }
@@ -1226,8 +1235,8 @@ fn touched(op: &str, request: &Value) -> Vec<(Value, Value, bool)> {
                 for w in writes.as_array().into_iter().flatten() {
                     let key = w
                         .get("PutRequest")
-                        .map(|p| key_of(&p["Item"]))
-                        .unwrap_or_else(|| key_of(&w["DeleteRequest"]["Key"]));
+                        .map(|p| key_of(&p["Item"], &json!(table)))
+                        .unwrap_or_else(|| key_of(&w["DeleteRequest"]["Key"], &json!(table)));
                     out.push((json!(table), key, false));
                 }
             }
@@ -1380,6 +1389,14 @@ async fn run_sequence(seed: u64, tidepool: &mut Peer, dynoxide: &mut Peer, expla
         let (op, request) = Gen { rng: &mut rng, tables: &tables, fault: Fault::None }.request();
         let a = tidepool.call(op, &request).await;
         let b = dynoxide.call(op, &request).await;
+        // `TIDEPOOL_DIFF_TRACE=1`: every request and both answers, to see
+        // how a sequence reached a difference.
+        if std::env::var_os("TIDEPOOL_DIFF_TRACE").is_some() {
+            eprintln!(
+                "#{index} {op} {request}\n  tidepool {} {} | dynoxide {} {}",
+                a.status, a.message, b.status, b.message
+            );
+        }
         let same = if a.status == 200 && b.status == 200 {
             comparable(op, &request, &a.body) == comparable(op, &request, &b.body)
         } else {
