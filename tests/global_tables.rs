@@ -647,6 +647,7 @@ async fn strong_consistency_across_three_regions() {
     assert_eq!(t.multi_region_consistency(), Some(&aws_sdk_dynamodb::types::MultiRegionConsistency::Strong));
 
     let get = |c: &Client| c.get_item().table_name("Strong").key("pk", s("k")).consistent_read(true).send();
+    let get_key = |c: &Client, k: &str| c.get_item().table_name("Strong").key("pk", s(k)).consistent_read(true).send();
     let value = |out: aws_sdk_dynamodb::operation::get_item::GetItemOutput| {
         out.item.and_then(|i| i.get("v").and_then(|v| v.as_s().ok()).cloned())
     };
@@ -682,6 +683,132 @@ async fn strong_consistency_across_three_regions() {
         .expect_err("refused");
     assert_eq!(e.into_service_error().meta().code(), Some("ValidationException"));
 
+    // A condition and an update see the latest acknowledged write, even in
+    // a region it has not reached: here a write stamped now is in us-east-1
+    // and eu-west-1 only (as if ap-south-1's copy were still on its way).
+    let latest = tidepool_store::replication::ReplicatedChange {
+        keys: [("pk".to_string(), tidepool_store::value::Value::S("c".into()))].into(),
+        item: Some(
+            [
+                ("pk".to_string(), tidepool_store::value::Value::S("c".into())),
+                ("v".to_string(), tidepool_store::value::Value::S("latest".into())),
+                ("n".to_string(), tidepool_store::value::Value::N("41".parse().unwrap())),
+            ]
+            .into(),
+        ),
+        stamp: tidepool_store::replication::Stamp {
+            ms: tidepool_store::replication::now_stamp_ms() + 1000,
+            node: tidepool_store::replication::region_node("eu-west-1"),
+        },
+    };
+    for s in &servers[..2] {
+        s.app.store.apply_replicated("Strong", vec![latest.clone()]).expect("apply");
+    }
+    let ap = common::client_without_retries(&servers[2].endpoint());
+    let out = ap
+        .update_item()
+        .table_name("Strong")
+        .key("pk", s("c"))
+        .update_expression("ADD n :one")
+        .condition_expression("v = :latest")
+        .expression_attribute_values(":one", AttributeValue::N("1".into()))
+        .expression_attribute_values(":latest", s("latest"))
+        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+        .send()
+        .await
+        .expect("the condition holds on the latest version");
+    assert_eq!(out.attributes().and_then(|a| a.get("n")), Some(&AttributeValue::N("42".into())));
+    // A strongly consistent BatchGetItem too, item by item.
+    let mut newer = latest.clone();
+    newer.keys.insert("pk".into(), tidepool_store::value::Value::S("b".into()));
+    newer.item.as_mut().unwrap().insert("pk".into(), tidepool_store::value::Value::S("b".into()));
+    for s in &servers[..2] {
+        s.app.store.apply_replicated("Strong", vec![newer.clone()]).expect("apply");
+    }
+    let keys = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+        .keys([("pk".to_string(), s("b"))].into())
+        .keys([("pk".to_string(), s("k"))].into())
+        .consistent_read(true)
+        .build()
+        .unwrap();
+    let out = ap.batch_get_item().request_items("Strong", keys).send().await.expect("batch read");
+    let mut read: Vec<_> =
+        out.responses().and_then(|r| r.get("Strong")).unwrap().iter().map(|i| i["v"].clone()).collect();
+    read.sort_by_key(|v| format!("{v:?}"));
+    assert_eq!(read, vec![s("latest"), s("v19")]);
+
+    // An item another region is writing: ReplicatedWriteConflictException
+    // (retryable) in every region, until that write is done. (Claims lapse
+    // after 10 s: what follows takes well under that.)
+    let put_d = ap.batch_write_item().request_items(
+        "Strong",
+        vec![
+            aws_sdk_dynamodb::types::WriteRequest::builder()
+                .put_request(aws_sdk_dynamodb::types::PutRequest::builder().item("pk", s("d")).build().unwrap())
+                .build(),
+        ],
+    );
+    let claim = |endpoint: String, from: &'static str, release: bool| async move {
+        let body = serde_json::json!({
+            "TableName": "Strong", "Keys": [{"pk": {"S": "c"}}], "From": from, "Token": 7, "Release": release,
+        });
+        post(&endpoint, "/tidepool/replication/claim", &body.to_string()).await
+    };
+    let (status, _) = claim(servers[0].endpoint(), "eu-west-1", false).await;
+    assert_eq!(status, 200);
+    let (status, _) = claim(servers[1].endpoint(), "us-east-1", false).await;
+    assert_eq!(status, 200);
+    // A third region may not claim it meanwhile.
+    let (status, body) = claim(servers[0].endpoint(), "ap-south-1", false).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("ReplicatedWriteConflictException"), "{body}");
+    for endpoint in [servers[2].endpoint(), servers[0].endpoint(), servers[1].endpoint()] {
+        let e = common::client_without_retries(&endpoint)
+            .put_item()
+            .table_name("Strong")
+            .item("pk", s("c"))
+            .item("v", s("mine"))
+            .send()
+            .await
+            .expect_err("another region is writing it");
+        let e = e.into_service_error();
+        assert_eq!(e.meta().code(), Some("ReplicatedWriteConflictException"), "{e:?}");
+        assert_eq!(
+            e.meta().message(),
+            Some(
+                "The request was rejected because one or more items in the request are being modified by a request in another Region."
+            )
+        );
+    }
+    // Other items are not held up.
+    put_d.send().await.expect("another item");
+    let e = ap
+        .batch_write_item()
+        .request_items(
+            "Strong",
+            ["c", "e"]
+                .iter()
+                .map(|k| {
+                    aws_sdk_dynamodb::types::WriteRequest::builder()
+                        .delete_request(
+                            aws_sdk_dynamodb::types::DeleteRequest::builder().key("pk", s(k)).build().unwrap(),
+                        )
+                        .build()
+                })
+                .collect(),
+        )
+        .send()
+        .await
+        .expect_err("a batch naming the held item");
+    assert_eq!(e.into_service_error().meta().code(), Some("ReplicatedWriteConflictException"));
+    // The write done (its claims released), the item is free again.
+    claim(servers[0].endpoint(), "eu-west-1", true).await;
+    claim(servers[1].endpoint(), "us-east-1", true).await;
+    ap.put_item().table_name("Strong").item("pk", s("c")).item("v", s("mine")).send().await.expect("free again");
+    for c in &clients {
+        assert_eq!(get_key(c, "c").await.expect("read").item.and_then(|i| i.get("v").cloned()), Some(s("mine")));
+    }
+
     // One region down: writes and strong reads go on.
     let ap = servers.pop().unwrap();
     ap.stop().await.unwrap();
@@ -691,17 +818,7 @@ async fn strong_consistency_across_three_regions() {
     // Two down: a write fails, as does a strong read, and nothing is written.
     let eu = servers.pop().unwrap();
     eu.stop().await.unwrap();
-    let once = {
-        let conf = aws_sdk_dynamodb::Config::builder()
-            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("AKIDTEST", "secret", None, None, "t"))
-            .endpoint_url(servers[0].endpoint())
-            .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
-            .http_client(aws_smithy_http_client::Builder::new().build_http())
-            .build();
-        Client::from_conf(conf)
-    };
+    let once = common::client_without_retries(&servers[0].endpoint());
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let e = once
         .put_item()
@@ -718,4 +835,17 @@ async fn strong_consistency_across_three_regions() {
         once.get_item().table_name("Strong").key("pk", s("k")).send().await.expect("an eventually consistent read");
     assert_eq!(value(plain), Some("one-down".into()), "the refused write was not made");
     servers.pop().unwrap().stop().await.unwrap();
+}
+
+/// A JSON POST to a peer endpoint: its status and body.
+async fn post(endpoint: &str, path: &str, body: &str) -> (u16, String) {
+    let addr = endpoint.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut stream, head.as_bytes()).await.unwrap();
+    let answer = common::http::read_answer(&mut stream).await;
+    (answer.status, String::from_utf8_lossy(&answer.body).into_owned())
 }

@@ -110,20 +110,6 @@ fn spawn(region: &mut Region, me: usize, links: &Links) {
     region.endpoint = endpoint;
 }
 
-/// A client that does not retry: a write to a killed region fails at once
-/// and the writer goes on.
-fn writer(endpoint: &str) -> Client {
-    let conf = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("AKIDTEST", "secret", None, None, "t"))
-        .endpoint_url(endpoint)
-        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .build();
-    Client::from_conf(conf)
-}
-
 fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.into())
 }
@@ -214,7 +200,7 @@ async fn three_regions_converge_through_kills_and_partitions() {
             let mut seq = 0u64;
             while !stop.load(Ordering::SeqCst) {
                 seq += 1;
-                let c = writer(&ep.lock().unwrap().clone());
+                let c = common::client_without_retries(&ep.lock().unwrap().clone());
                 let own = format!("own-{i}-{}", seq % 10);
                 let hot = format!("hot-{}", seq % 5);
                 // Values are unique per region: seq * 10 + region.

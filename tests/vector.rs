@@ -211,6 +211,29 @@ async fn a_search_returns_the_exact_nearest_items() {
     let per_index = changed.consumed_capacity().unwrap().vector_indexes().unwrap();
     assert_eq!(per_index.len(), 4);
     assert!(per_index.values().all(|v| v.vector_write_request_bytes().unwrap() >= 1024.0));
+    // PartiQL writes too, alone and in a batch.
+    let update = |v: usize| {
+        format!(
+            "UPDATE docs SET embedding = [{}] WHERE pk = 'd000'",
+            vector(v).iter().map(|x| format!("{x}")).collect::<Vec<_>>().join(", ")
+        )
+    };
+    let one = c
+        .execute_statement()
+        .statement(update(6_000))
+        .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(one.consumed_capacity().unwrap().vector_indexes().map(|m| m.len()), Some(4));
+    let batch = c
+        .batch_execute_statement()
+        .statements(aws_sdk_dynamodb::types::BatchStatementRequest::builder().statement(update(7_000)).build().unwrap())
+        .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(batch.consumed_capacity()[0].vector_indexes().map(|m| m.len()), Some(4));
 
     // DescribeTable counts each index's entries.
     let d = c.describe_table().table_name("docs").send().await.unwrap();

@@ -351,9 +351,12 @@ pub fn dispatch(app: &App, op: &str, r: Req<'_>, host: &str) -> ApiResult<Reply>
     let raw = r.0;
     // A strongly consistent global table's writes and reads consult
     // another region (`global_tables::strong`).
-    let result = crate::global_tables::strong::before(app, op, raw)
-        .and_then(|()| layer::serve(op, || run_operation(app, op, r, host)))
-        .and_then(|reply| crate::global_tables::strong::after(app, op, raw).map(|()| reply));
+    let result = crate::global_tables::strong::before(app, op, raw).and_then(|held| {
+        let result = layer::serve(op, || run_operation(app, op, r, host))
+            .and_then(|reply| crate::global_tables::strong::after(app, op, raw).map(|()| reply));
+        crate::global_tables::strong::release(app, held);
+        result
+    });
     record(app, op, raw, &result, started.elapsed());
     result
 }

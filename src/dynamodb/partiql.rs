@@ -216,7 +216,8 @@ pub fn execute_statement(app: &App, r: Req<'_>) -> ApiResult<Json> {
             let items: Vec<Json> = w.returned.item(&out).iter().map(item_to_json).collect();
             body.insert("Items".into(), Json::Array(items));
             let (units, idx) = write_capacity(&table.def, &out);
-            if let Some(c) = cap.render(&table.def.name, units, &idx, Split::None) {
+            if let Some(mut c) = cap.render(&table.def.name, units, &idx, Split::None) {
+                super::vector::add_write_capacity(&mut c, cap, &table.def, &out);
                 body.insert("ConsumedCapacity".into(), c);
             }
             Ok(Json::Object(body))
@@ -494,6 +495,9 @@ pub fn batch_execute_statement(app: &App, r: Req<'_>) -> ApiResult<Json> {
         }
     }
     let mut consumed: BTreeMap<String, (f64, IndexUnits)> = BTreeMap::new();
+    // The writes to tables with vector indexes, whose bytes ConsumedCapacity
+    // reports under `INDEXES`.
+    let mut vector_writes: Vec<(Arc<TableHandle>, tidepool_store::WriteOutcome)> = Vec::new();
     let mut responses = Vec::with_capacity(members.len());
     for m in members {
         responses.push(match m {
@@ -545,6 +549,9 @@ pub fn batch_execute_statement(app: &App, r: Req<'_>) -> ApiResult<Json> {
                         if let Some(i) = w.returned.item(&out) {
                             o.insert("Item".into(), item_to_json(&i));
                         }
+                        if !w.table.def.vector_indexes.is_empty() {
+                            vector_writes.push((w.table.clone(), out));
+                        }
                         Json::Object(o)
                     }
                     Err(e) if e.is_client_error() => {
@@ -563,7 +570,9 @@ pub fn batch_execute_statement(app: &App, r: Req<'_>) -> ApiResult<Json> {
     body.insert("Responses".into(), Json::Array(responses));
     if cap != Capacity::None {
         let list: Vec<Json> = consumed.iter().filter_map(|(n, (u, idx))| cap.render(n, *u, idx, Split::None)).collect();
-        body.insert("ConsumedCapacity".into(), Json::Array(list));
+        let mut list = Json::Array(list);
+        super::vector::add_writes_capacity(&mut list, cap, vector_writes.iter().map(|(t, out)| (&t.def, out)));
+        body.insert("ConsumedCapacity".into(), list);
     }
     Ok(Json::Object(body))
 }

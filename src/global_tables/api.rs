@@ -62,6 +62,7 @@ pub fn routes() -> axum::Router<Arc<App>> {
         .route(TABLE_PATH, post(table))
         .route(DROP_PATH, post(drop_table))
         .route(super::strong::READ_PATH, post(read))
+        .route(super::strong::CLAIM_PATH, post(claim))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_PEER_BODY_BYTES))
         .route(STATUS_PATH, axum::routing::get(status))
 }
@@ -794,6 +795,12 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
 /// (`strong.rs`).
 async fn read(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes) -> Response {
     peer_request(app, caller, body, super::strong::read).await
+}
+
+/// `POST /tidepool/replication/claim`: another region's write claims items
+/// (`strong.rs`).
+async fn claim(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes) -> Response {
+    peer_request(app, caller, body, super::strong::claim_items).await
 }
 
 /// `POST /tidepool/replication/drop`: this region's replica is removed.

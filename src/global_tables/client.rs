@@ -13,8 +13,15 @@ use tokio::net::TcpStream;
 /// must not hold a replicator forever.
 pub const PEER_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The largest answer read from a peer (its answers are small summaries).
-const MAX_PEER_RESPONSE_BYTES: usize = 1024 * 1024;
+/// The largest answer read from a peer: a strongly consistent read's
+/// items (`strong.rs`) at most, as large as a request to it.
+const MAX_PEER_RESPONSE_BYTES: usize = super::api::MAX_PEER_BODY_BYTES;
+
+/// Connections kept for short requests (`strong.rs`'s claims and reads),
+/// besides the one the replicator's batches use: a write that claims its
+/// items must not queue behind a batch of changes, nor behind more than a
+/// few other claims.
+const QUICK_CONNECTIONS: usize = 4;
 
 /// One peer's endpoint and the connection to it, opened on first use and
 /// again after a failure.
@@ -23,8 +30,14 @@ pub struct PeerClient {
     /// The peer's region and the key its requests are signed with (when
     /// authentication is on): SigV4 scopes a signature to the region.
     signer: Option<(String, crate::http::sigv4::Credential)>,
-    conn: tokio::sync::Mutex<Option<hyper::client::conn::http1::SendRequest<Body>>>,
+    conn: Connection,
+    /// Connections for [`PeerClient::post_quick`].
+    quick: [Connection; QUICK_CONNECTIONS],
+    /// Round robin over `quick` when all are busy.
+    next_quick: std::sync::atomic::AtomicUsize,
 }
+
+type Connection = tokio::sync::Mutex<Option<hyper::client::conn::http1::SendRequest<Body>>>;
 
 /// `host:port` of an `http://host:port[/]` peer endpoint (the runtime's
 /// reading of an engine's URL).
@@ -34,12 +47,32 @@ pub fn authority(url: &str) -> anyhow::Result<String> {
 
 impl PeerClient {
     pub fn new(authority: String) -> Self {
-        PeerClient { authority, signer: None, conn: tokio::sync::Mutex::new(None) }
+        PeerClient {
+            authority,
+            signer: None,
+            conn: Connection::default(),
+            quick: Default::default(),
+            next_quick: Default::default(),
+        }
     }
 
     /// A client whose requests are signed with `credential` for `region`.
     pub fn signed(authority: String, region: &str, credential: crate::http::sigv4::Credential) -> Self {
-        PeerClient { authority, signer: Some((region.to_string(), credential)), conn: tokio::sync::Mutex::new(None) }
+        PeerClient { signer: Some((region.to_string(), credential)), ..PeerClient::new(authority) }
+    }
+
+    /// [`PeerClient::post`] on one of the connections kept for short
+    /// requests: the first idle one, else the next in turn.
+    pub async fn post_quick(&self, path: &str, body: Vec<u8>) -> anyhow::Result<(u16, Vec<u8>)> {
+        let idle = self.quick.iter().find_map(|c| c.try_lock().ok());
+        let conn = match idle {
+            Some(c) => c,
+            None => {
+                let i = self.next_quick.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % QUICK_CONNECTIONS;
+                self.quick[i].lock().await
+            }
+        };
+        self.post_on(conn, path, &[("content-type", "application/json")], body).await
     }
 
     /// POSTs a JSON body to `path`; the status and body of the answer.
@@ -56,7 +89,17 @@ impl PeerClient {
         body: Vec<u8>,
     ) -> anyhow::Result<(u16, Vec<u8>)> {
         // The wait for the connection is not the peer's time.
-        let mut conn = self.conn.lock().await;
+        let conn = self.conn.lock().await;
+        self.post_on(conn, path, headers, body).await
+    }
+
+    async fn post_on(
+        &self,
+        mut conn: tokio::sync::MutexGuard<'_, Option<hyper::client::conn::http1::SendRequest<Body>>>,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> anyhow::Result<(u16, Vec<u8>)> {
         let r = tokio::time::timeout(PEER_TIMEOUT, self.exchange(&mut conn, path, headers, body)).await;
         let r = match r {
             Ok(r) => r,

@@ -55,6 +55,39 @@ pub struct GlobalTables {
     /// What each replicator has delivered: (table id, region) → shard →
     /// the next sequence number to send (`u64::MAX` once read to its end).
     delivered: Mutex<HashMap<(u64, String), HashMap<String, u64>>>,
+    /// Items of strongly consistent tables being written, here or by
+    /// another region (`strong.rs`): (table name, item key) → who.
+    intents: Mutex<HashMap<(String, Vec<u8>), Intent>>,
+}
+
+/// Most items claimed at once (`strong.rs`): a write claims at most 25
+/// (BatchWriteItem's limit) for a few seconds, so this is thousands of
+/// concurrent writes; past it a write is refused as throttled.
+pub const MAX_INTENTS: usize = 100_000;
+
+/// A region's claims on an item of a strongly consistent table while its
+/// writes are made and replicated.
+struct Intent {
+    region: String,
+    /// Each write's claim (a token it chose) and when it lapses. One
+    /// region's writes to an item are serialised by its store, so they do
+    /// not conflict with each other.
+    claims: HashMap<u64, std::time::Instant>,
+}
+
+impl Intent {
+    fn live(&self, now: std::time::Instant) -> bool {
+        self.claims.values().any(|&t| t > now)
+    }
+}
+
+/// Why a claim was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ClaimRefused {
+    /// Another region holds one of the items.
+    Conflict,
+    /// [`MAX_INTENTS`] are held.
+    Full,
 }
 
 impl GlobalTables {
@@ -119,6 +152,62 @@ impl GlobalTables {
         let d = self.delivered.lock().unwrap_or_else(|p| p.into_inner());
         let Some(shards) = d.get(&(table, region.to_string())) else { return heads.is_empty() };
         heads.iter().all(|(shard, last)| shards.get(shard).is_some_and(|next| next > last))
+    }
+
+    /// Claims `keys` of `table` for `region`'s write `token` until `ttl`
+    /// from now, all or none: refused if another region holds any of them
+    /// (a lapsed claim holds nothing). Claiming again with the same token
+    /// extends it.
+    pub(crate) fn claim(
+        &self,
+        table: &str,
+        keys: &[Vec<u8>],
+        region: &str,
+        token: u64,
+        ttl: std::time::Duration,
+    ) -> Result<(), ClaimRefused> {
+        let now = std::time::Instant::now();
+        let mut intents = self.intents.lock().unwrap_or_else(|p| p.into_inner());
+        let busy = |k: &Vec<u8>| {
+            intents.get(&(table.to_string(), k.clone())).is_some_and(|i| i.region != region && i.live(now))
+        };
+        if keys.iter().any(busy) {
+            return Err(ClaimRefused::Conflict);
+        }
+        if intents.len() + keys.len() > MAX_INTENTS {
+            intents.retain(|_, i| i.live(now));
+            if intents.len() + keys.len() > MAX_INTENTS {
+                return Err(ClaimRefused::Full);
+            }
+        }
+        for k in keys {
+            let slot = intents
+                .entry((table.to_string(), k.clone()))
+                .or_insert_with(|| Intent { region: region.to_string(), claims: HashMap::new() });
+            if slot.region != region {
+                // Another region's claims, all lapsed.
+                *slot = Intent { region: region.to_string(), claims: HashMap::new() };
+            }
+            slot.claims.retain(|_, t| *t > now);
+            slot.claims.insert(token, now + ttl);
+        }
+        Ok(())
+    }
+
+    /// Releases `region`'s write `token`'s claim on each of `keys` of
+    /// `table` (a claim already released or lapsed is no matter).
+    pub(crate) fn release(&self, table: &str, keys: &[Vec<u8>], region: &str, token: u64) {
+        let now = std::time::Instant::now();
+        let mut intents = self.intents.lock().unwrap_or_else(|p| p.into_inner());
+        for k in keys {
+            let id = (table.to_string(), k.clone());
+            if let Some(i) = intents.get_mut(&id).filter(|i| i.region == region) {
+                i.claims.remove(&token);
+                if !i.live(now) {
+                    intents.remove(&id);
+                }
+            }
+        }
     }
 
     pub fn peer(&self, region: &str) -> Option<Arc<PeerClient>> {

@@ -2,15 +2,23 @@
 //! three regions, where a write succeeds only once another region has it,
 //! and a strongly consistent read in any region returns the latest write.
 //!
-//! - A write: before it, some other region must answer (a write that
-//!   could not reach a second region is refused before it is made); after
-//!   it, the request waits until a replicator has delivered everything the
-//!   table's stream held at that moment to at least one other region
-//!   (`replicator.rs` publishes each acknowledged position).
-//! - A strongly consistent GetItem asks another region for its version of
-//!   the item (with its stamp) and applies it first if it is newer. Every
+//! - A write: before it, the items it writes are claimed here and in one
+//!   other region, which answers with its version of each (applied here
+//!   first if newer, so a condition or an update sees the latest
+//!   acknowledged write). An item another region is writing is refused
+//!   with `ReplicatedWriteConflictException`: two regions' claims on an
+//!   item always meet in one of the three, since each takes two. A write
+//!   that could not reach a second region is refused before it is made.
+//!   After it, the request waits until a replicator has delivered
+//!   everything the table's stream held at that moment to at least one
+//!   other region (`replicator.rs` publishes each acknowledged position),
+//!   and then releases its claims (each also lapses after
+//!   [`CLAIM_TTL`]).
+//! - A strongly consistent GetItem (or BatchGetItem, per table read with
+//!   `ConsistentRead`) asks another region for its version of each item
+//!   (with its stamp) and applies it first if it is newer. Every
 //!   acknowledged write is in two of the three regions, and the read
-//!   consults two, so it sees it.
+//!   consults two, so it sees it. Query and Scan read this region.
 //! - With one region down both go on; with two down they fail with
 //!   `ServiceUnavailable` (503, retryable).
 //!
@@ -21,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value as Json, json};
 use tidepool_store::replication::{ReplicatedChange, Stamp};
+use tidepool_store::value::Item;
 
 use super::api::TABLE_PATH;
 use crate::dynamodb::App;
@@ -37,6 +46,38 @@ const PEER_CALL_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// The read endpoint a strongly consistent read asks a peer.
 pub const READ_PATH: &str = "/tidepool/replication/read";
+
+/// The endpoint where a write claims its items in a peer (and releases
+/// them).
+pub const CLAIM_PATH: &str = "/tidepool/replication/claim";
+
+/// How long a claim on an item holds at most: more than a write's longest
+/// path (a peer call for each of two other regions before it, 3 s, the
+/// write, and the wait for a second region after it, 2 s), so a claim
+/// does not lapse while its write runs. A region that dies holding claims
+/// blocks writes to those items no longer.
+pub const CLAIM_TTL: Duration = Duration::from_secs(10);
+
+const CONFLICT: &str = "ReplicatedWriteConflictException";
+
+/// DynamoDB's words for an item being written in another region.
+fn conflict() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::BAD_REQUEST,
+        CONFLICT,
+        "The request was rejected because one or more items in the request are being modified by a request in another Region.",
+    )
+}
+
+fn claims_full(table: &str) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::BAD_REQUEST,
+        "ThrottlingException",
+        format!(
+            "Table {table} has multi-Region strong consistency and too many of its items are being written at once; retry"
+        ),
+    )
+}
 
 fn unavailable(table: &str, why: &str) -> ApiError {
     ApiError::new(
@@ -112,13 +153,8 @@ pub fn needs_peers(app: &App, op: &str, raw: &Map<String, Json>) -> bool {
     if !app.global.has_peers() {
         return false;
     }
-    if op == "GetItem" {
-        return raw.get("ConsistentRead").and_then(Json::as_bool) == Some(true)
-            && raw
-                .get("TableName")
-                .and_then(Json::as_str)
-                .and_then(|t| app.store.table(t).ok())
-                .is_some_and(|t| t.def.settings.multi_region_strong);
+    if op == "GetItem" || op == "BatchGetItem" {
+        return !consistent_reads(app, op, raw).is_empty();
     }
     !strong_tables(app, op, raw).is_empty()
 }
@@ -130,7 +166,7 @@ fn call(app: &App, region: &str, path: &'static str, body: Json) -> Option<(u16,
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     let body = body.to_string().into_bytes();
     rt.spawn(async move {
-        let r = tokio::time::timeout(PEER_CALL_TIMEOUT, peer.post(path, body)).await;
+        let r = tokio::time::timeout(PEER_CALL_TIMEOUT, peer.post_quick(path, body)).await;
         let _ = tx.send(r.ok().and_then(Result::ok));
     });
     rx.recv().ok().flatten()
@@ -143,20 +179,51 @@ fn other_regions(t: &tidepool_store::TableHandle) -> Vec<String> {
 /// The DynamoDB operations that write items (the bridge's list).
 use crate::bridge::WRITES;
 
+/// A write's claims on items of strongly consistent tables: released by
+/// [`release`] once the write is done (or lapsing after [`CLAIM_TTL`]).
+#[derive(Default)]
+#[must_use]
+pub struct Held {
+    claims: Vec<Claim>,
+}
+
+struct Claim {
+    table: String,
+    /// The write's own mark on its claims (`GlobalTables::claim`).
+    token: u64,
+    keys: Vec<Vec<u8>>,
+    /// The key attributes of each item, as the peer is sent them.
+    key_items: Vec<Json>,
+    /// The region that claimed them too.
+    peer: String,
+    /// Regions asked to claim them that did not answer in time (they may
+    /// have claimed them all the same).
+    unanswered: Vec<String>,
+}
+
+/// A new write's token: unique among this process's writes (and unlikely
+/// to meet one of an earlier run's, whose claims lapse anyway).
+fn next_token() -> u64 {
+    static NEXT: std::sync::OnceLock<std::sync::atomic::AtomicU64> = std::sync::OnceLock::new();
+    NEXT.get_or_init(|| std::sync::atomic::AtomicU64::new(tidepool_store::replication::now_stamp_ms() << 20))
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// What a request needs from other regions before it is served.
-pub fn before(app: &App, op: &str, raw: &Map<String, Json>) -> ApiResult<()> {
+pub fn before(app: &App, op: &str, raw: &Map<String, Json>) -> ApiResult<Held> {
     // Writes staged for a trigger's exactly-once commit are made under the
     // store's write lock, later: no waiting on peers there.
     if !app.global.has_peers() || crate::dynamodb::staging() {
-        return Ok(());
+        return Ok(Held::default());
     }
-    if op == "GetItem" && raw.get("ConsistentRead").and_then(Json::as_bool) == Some(true) {
-        return before_consistent_read(app, raw);
+    if op == "GetItem" || op == "BatchGetItem" {
+        before_consistent_read(app, op, raw)?;
+        return Ok(Held::default());
     }
     if WRITES.contains(&op) {
         return before_write(app, op, raw);
     }
-    Ok(())
+    Ok(Held::default())
 }
 
 /// What a request waits for from other regions once served.
@@ -167,30 +234,200 @@ pub fn after(app: &App, op: &str, raw: &Map<String, Json>) -> ApiResult<()> {
     Ok(())
 }
 
-/// Before a write: refused outright (nothing written) if no other region
-/// of a strongly consistent table answers.
-pub fn before_write(app: &App, op: &str, raw: &Map<String, Json>) -> ApiResult<()> {
+/// Releases a write's claims: here, in the peer that shares them (waited
+/// for, so that a write to the item in another region right after this
+/// one's answer finds it free), and in any region that did not answer the
+/// claim in time (in the background).
+pub fn release(app: &App, held: Held) {
+    for c in held.claims {
+        app.global.release(&c.table, &c.keys, &app.region, c.token);
+        let body = json!({
+            "TableName": c.table, "Keys": c.key_items, "From": app.region, "Token": c.token, "Release": true,
+        });
+        // No peer holds it for certain when none answered the claim.
+        if !c.peer.is_empty() && call(app, &c.peer, CLAIM_PATH, body.clone()).is_none() {
+            tracing::debug!(table = c.table, region = c.peer, "a claim's release went unanswered; it lapses");
+        }
+        for region in c.unanswered {
+            let (Some(peer), Some(rt)) = (app.global.peer(&region), app.global.runtime.get()) else { continue };
+            let body = body.to_string().into_bytes();
+            rt.spawn(async move {
+                let _ = tokio::time::timeout(PEER_CALL_TIMEOUT, peer.post_quick(CLAIM_PATH, body)).await;
+            });
+        }
+    }
+}
+
+/// The key attributes of the items `op` writes in `t`: `None` when the
+/// request does not name them plainly (PartiQL) or names one malformed
+/// (the local write refuses it in DynamoDB's words).
+fn written_keys(op: &str, raw: &Map<String, Json>, t: &tidepool_store::TableHandle) -> Option<Vec<Item>> {
+    let key_of = |v: Option<&Json>, is_key: bool| -> Option<Item> {
+        let item = crate::dynamodb::attr::item_from_json(v?).ok()?;
+        t.def.check_key_attrs(&item, is_key).ok()?;
+        Some(t.def.key_schema.names().filter_map(|n| item.get(n).map(|v| (n.to_string(), v.clone()))).collect())
+    };
+    match op {
+        "PutItem" => Some(vec![key_of(raw.get("Item"), false)?]),
+        "UpdateItem" | "DeleteItem" => Some(vec![key_of(raw.get("Key"), true)?]),
+        "BatchWriteItem" => {
+            // Past BatchWriteItem's limits the local write refuses it.
+            let tables = raw.get("RequestItems")?.as_object()?;
+            let total: usize = tables.values().map(|l| l.as_array().map_or(0, Vec::len)).sum();
+            let list = tables.get(&t.def.name)?.as_array()?;
+            if list.is_empty() || total > MAX_CLAIM_KEYS {
+                return None;
+            }
+            list.iter()
+                .map(|w| match (w.get("PutRequest"), w.get("DeleteRequest")) {
+                    (Some(p), None) => key_of(p.get("Item"), false),
+                    (None, Some(d)) => key_of(d.get("Key"), true),
+                    _ => None,
+                })
+                .collect()
+        }
+        _ => None,
+    }
+}
+
+/// Before a write: its items claimed here and in another region, whose
+/// newer versions are applied here first; refused outright (nothing
+/// written) if no other region of a strongly consistent table answers, or
+/// another region is writing one of the items.
+pub fn before_write(app: &App, op: &str, raw: &Map<String, Json>) -> ApiResult<Held> {
+    let mut held = Held::default();
     for t in strong_tables(app, op, raw) {
         if op == "TransactWriteItems" || op == "ExecuteTransaction" {
+            release(app, held);
             return Err(ApiError::validation(format!(
                 "Transactions are not supported on table {} with multi-Region strong consistency",
                 t.def.name
             )));
         }
-        let regions = other_regions(&t);
-        if regions.iter().any(|r| app.global.heard_within(r, FRESH)) {
+        let r = match written_keys(op, raw, &t) {
+            Some(keys) => claim(app, &t, keys).map(|c| held.claims.extend(c)),
+            None => ping(app, &t),
+        };
+        if let Err(e) = r {
+            release(app, held);
+            return Err(e);
+        }
+    }
+    Ok(held)
+}
+
+/// Some other region of `t` answers (recently, or now).
+fn ping(app: &App, t: &tidepool_store::TableHandle) -> ApiResult<()> {
+    let regions = other_regions(t);
+    if regions.iter().any(|r| app.global.heard_within(r, FRESH)) {
+        return Ok(());
+    }
+    let ping = regions.iter().any(|r| {
+        let ok = matches!(call(app, r, TABLE_PATH, json!({"Ping": true})), Some((200, _)));
+        if ok {
+            app.global.heard(r);
+        }
+        ok
+    });
+    if ping { Ok(()) } else { Err(unavailable(&t.def.name, "no other region of it can be reached")) }
+}
+
+/// Claims `keys` of `t` here and in the first other region that answers,
+/// and applies that region's newer versions of them here.
+fn claim(app: &App, t: &tidepool_store::TableHandle, keys: Vec<Item>) -> ApiResult<Option<Claim>> {
+    let name = t.def.name.clone();
+    let token = next_token();
+    let mut raw_keys: Vec<Vec<u8>> = keys.iter().map(|k| tidepool_store::key::item_key(&t.def.key_schema, k)).collect();
+    raw_keys.sort();
+    raw_keys.dedup();
+    match app.global.claim(&name, &raw_keys, &app.region, token, CLAIM_TTL) {
+        Ok(()) => {}
+        Err(super::ClaimRefused::Conflict) => return Err(conflict()),
+        Err(super::ClaimRefused::Full) => return Err(claims_full(&name)),
+    }
+    let key_items: Vec<Json> = keys.iter().map(tidepool_store::value::json::item_to_json).collect();
+    // This region's stamp of each item: the peer sends back only newer
+    // items.
+    let mut stamps = Vec::with_capacity(keys.len());
+    for k in &keys {
+        let stamp = match app.store.item_with_stamp(&name, k) {
+            Ok((_, stamp)) => stamp,
+            Err(e) => {
+                app.global.release(&name, &raw_keys, &app.region, token);
+                return Err(e.into());
+            }
+        };
+        stamps.push(stamp.map_or(Json::Null, |(s, _)| json!([s.ms, s.node])));
+    }
+    let body = json!({"TableName": name, "Keys": key_items, "Stamps": stamps, "From": app.region, "Token": token});
+    let mut held =
+        Claim { table: name.clone(), token, keys: raw_keys, key_items, peer: String::new(), unanswered: vec![] };
+    // Regions heard from lately first: a region that is down costs a
+    // timeout.
+    let mut regions = other_regions(t);
+    regions.sort_by_key(|r| !app.global.heard_within(r, FRESH));
+    for region in regions {
+        let answer = match call(app, &region, CLAIM_PATH, body.clone()) {
+            Some((200, answer)) => answer,
+            Some((status, answer)) if (400..500).contains(&status) => {
+                app.global.heard(&region);
+                let answer: Json = serde_json::from_slice(&answer).unwrap_or(Json::Null);
+                let kind = answer["__type"].as_str().unwrap_or_default();
+                let refusal = if kind.ends_with(CONFLICT) {
+                    conflict()
+                } else if kind.ends_with("ThrottlingException") {
+                    claims_full(&name)
+                } else {
+                    // A replica that does not know the table (yet): another
+                    // region may.
+                    tracing::debug!(table = name, region, answer = %answer, "a claim was refused");
+                    continue;
+                };
+                release(app, Held { claims: vec![held] });
+                return Err(refusal);
+            }
+            _ => {
+                held.unanswered.push(region);
+                continue;
+            }
+        };
+        app.global.heard(&region);
+        held.peer = region;
+        let answer: Json = serde_json::from_slice(&answer).unwrap_or(Json::Null);
+        let versions = answer["Items"].as_array().map(Vec::as_slice).unwrap_or_default();
+        if let Err(e) = apply_newer(app, &name, keys.iter().zip(versions)) {
+            release(app, Held { claims: vec![held] });
+            return Err(e);
+        }
+        return Ok(Some(held));
+    }
+    release(app, Held { claims: vec![held] });
+    Err(unavailable(&name, "no other region of it can be reached"))
+}
+
+/// Applies here each version another region sent (`{"Ms", "Node",
+/// "Item"}`, or `{}` for an item it has no stamp for) that is newer than
+/// this region's.
+fn apply_newer<'a>(app: &App, table: &str, versions: impl Iterator<Item = (&'a Item, &'a Json)>) -> ApiResult<()> {
+    let mut changes = Vec::new();
+    for (keys, answer) in versions {
+        let (Some(ms), Some(node)) = (answer["Ms"].as_u64(), answer["Node"].as_u64()) else { continue };
+        let theirs = Stamp { ms, node: node as u32 };
+        // Only a newer version is applied (a write, under the write lock;
+        // `apply_replicated` also refuses one older than a tombstone is
+        // kept for an item with no stamp here: a region that missed a
+        // delete for that long must not bring the item back).
+        if app.store.item_with_stamp(table, keys)?.1.is_some_and(|(mine, _)| mine >= theirs) {
             continue;
         }
-        let ping = regions.iter().any(|r| {
-            let ok = matches!(call(app, r, TABLE_PATH, json!({"Ping": true})), Some((200, _)));
-            if ok {
-                app.global.heard(r);
-            }
-            ok
-        });
-        if !ping {
-            return Err(unavailable(&t.def.name, "no other region of it can be reached"));
-        }
+        let item = match answer.get("Item").filter(|i| !i.is_null()) {
+            Some(i) => Some(crate::dynamodb::attr::item_from_json(i)?),
+            None => None,
+        };
+        changes.push(ReplicatedChange { keys: keys.clone(), item, stamp: theirs });
+    }
+    if !changes.is_empty() {
+        app.store.apply_replicated(table, changes)?;
     }
     Ok(())
 }
@@ -225,46 +462,85 @@ pub fn after_write(app: &App, op: &str, raw: &Map<String, Json>) -> ApiResult<()
     Ok(())
 }
 
-/// Before a strongly consistent GetItem: another region's newer version of
-/// the item, if any, is applied here first.
-pub fn before_consistent_read(app: &App, raw: &Map<String, Json>) -> ApiResult<()> {
-    let Some(name) = raw.get("TableName").and_then(Json::as_str) else { return Ok(()) };
-    let Ok(t) = app.store.table(name) else { return Ok(()) };
-    if !t.def.settings.multi_region_strong {
-        return Ok(());
-    }
-    let Some(key) = raw.get("Key") else { return Ok(()) };
-    // A malformed key is the local read's to refuse, in DynamoDB's words.
-    let Ok(keys) = crate::dynamodb::attr::item_from_json(key) else { return Ok(()) };
-    if t.def.check_key_attrs(&keys, true).is_err() {
-        return Ok(());
-    }
-    for region in other_regions(&t) {
-        let body = match call(app, &region, READ_PATH, json!({"TableName": name, "Key": key})) {
-            Some((200, body)) => body,
-            // Reached, but it refused: the local read answers.
-            Some((status, _)) if (400..500).contains(&status) => return Ok(()),
-            _ => continue,
-        };
-        app.global.heard(&region);
-        let answer: Json = serde_json::from_slice(&body).unwrap_or(Json::Null);
-        let (Some(ms), Some(node)) = (answer["Ms"].as_u64(), answer["Node"].as_u64()) else { return Ok(()) };
-        let theirs = Stamp { ms, node: node as u32 };
-        // Only a newer version is applied (a write, under the write lock;
-        // `apply_replicated` also refuses one older than a tombstone is
-        // kept for an item with no stamp here: a region that missed a
-        // delete for that long must not bring the item back).
-        if app.store.item_with_stamp(name, &keys)?.1.is_some_and(|(mine, _)| mine >= theirs) {
-            return Ok(());
+/// The items a strongly consistent read names in strongly consistent
+/// tables: GetItem's, and BatchGetItem's of each table read with
+/// `ConsistentRead`. A malformed key is left out: the local read refuses
+/// it in DynamoDB's words.
+fn consistent_reads(app: &App, op: &str, raw: &Map<String, Json>) -> Vec<(String, Vec<Item>)> {
+    let strong = |name: &str| app.store.table(name).ok().filter(|t| t.def.settings.multi_region_strong);
+    let keys_of = |t: &tidepool_store::TableHandle, list: &[&Json]| -> Option<Vec<Item>> {
+        list.iter()
+            .map(|k| {
+                let keys = crate::dynamodb::attr::item_from_json(k).ok()?;
+                t.def.check_key_attrs(&keys, true).ok()?;
+                Some(keys)
+            })
+            .collect()
+    };
+    let mut out = Vec::new();
+    match op {
+        "GetItem" if raw.get("ConsistentRead").and_then(Json::as_bool) == Some(true) => {
+            let name = raw.get("TableName").and_then(Json::as_str).unwrap_or_default();
+            if let (Some(t), Some(key)) = (strong(name), raw.get("Key"))
+                && let Some(keys) = keys_of(&t, &[key])
+            {
+                out.push((name.to_string(), keys));
+            }
         }
-        let item = match answer.get("Item").filter(|i| !i.is_null()) {
-            Some(i) => Some(crate::dynamodb::attr::item_from_json(i)?),
-            None => None,
-        };
-        app.store.apply_replicated(name, vec![ReplicatedChange { keys, item, stamp: theirs }])?;
-        return Ok(());
+        "BatchGetItem" => {
+            let Some(tables) = raw.get("RequestItems").and_then(Json::as_object) else { return out };
+            for (name, read) in tables {
+                if read.get("ConsistentRead").and_then(Json::as_bool) != Some(true) {
+                    continue;
+                }
+                let Some(t) = strong(name) else { continue };
+                let list: Vec<&Json> = read.get("Keys").and_then(Json::as_array).into_iter().flatten().collect();
+                // Past BatchGetItem's 100 keys the local read refuses it.
+                if list.is_empty() || list.len() > MAX_READ_KEYS {
+                    continue;
+                }
+                if let Some(keys) = keys_of(&t, &list) {
+                    out.push((name.clone(), keys));
+                }
+            }
+        }
+        _ => {}
     }
-    Err(unavailable(name, "no other region of it can be reached for a strongly consistent read"))
+    out
+}
+
+/// Most items one read of a peer names: BatchGetItem's 100.
+const MAX_READ_KEYS: usize = 100;
+
+/// Before a strongly consistent GetItem or BatchGetItem: another region's
+/// newer version of each item, if any, is applied here first.
+pub fn before_consistent_read(app: &App, op: &str, raw: &Map<String, Json>) -> ApiResult<()> {
+    for (name, keys) in consistent_reads(app, op, raw) {
+        let Ok(t) = app.store.table(&name) else { continue };
+        let key_items: Vec<Json> = keys.iter().map(tidepool_store::value::json::item_to_json).collect();
+        let mut reached = false;
+        for region in other_regions(&t) {
+            let body = match call(app, &region, READ_PATH, json!({"TableName": name, "Keys": key_items})) {
+                Some((200, body)) => body,
+                // Reached, but it refused: the local read answers.
+                Some((status, _)) if (400..500).contains(&status) => {
+                    reached = true;
+                    break;
+                }
+                _ => continue,
+            };
+            app.global.heard(&region);
+            let answer: Json = serde_json::from_slice(&body).unwrap_or(Json::Null);
+            let versions = answer["Items"].as_array().map(Vec::as_slice).unwrap_or_default();
+            apply_newer(app, &name, keys.iter().zip(versions))?;
+            reached = true;
+            break;
+        }
+        if !reached {
+            return Err(unavailable(&name, "no other region of it can be reached for a strongly consistent read"));
+        }
+    }
+    Ok(())
 }
 
 /// `POST /tidepool/replication/read`: this region's version of an item,
@@ -272,8 +548,23 @@ pub fn before_consistent_read(app: &App, raw: &Map<String, Json>) -> ApiResult<(
 pub(super) fn read(app: &App, body: &Map<String, Json>) -> ApiResult<Json> {
     let r = crate::dynamodb::request::Req(body);
     let name = r.str("TableName")?;
+    if let Some(list) = r.get("Keys").and_then(Json::as_array) {
+        if list.len() > MAX_READ_KEYS {
+            return Err(ApiError::validation(format!("At most {MAX_READ_KEYS} keys are read at once")));
+        }
+        let items: ApiResult<Vec<Json>> =
+            list.iter().map(|k| version(app, name, &crate::dynamodb::attr::item_from_json(k)?)).collect();
+        return Ok(json!({"Items": items?}));
+    }
     let key = crate::dynamodb::attr::item_from_json(r.get("Key").ok_or_else(|| ApiError::validation("Key"))?)?;
-    let (item, stamp) = app.store.item_with_stamp(name, &key)?;
+    version(app, name, &key)
+}
+
+/// This region's version of an item: `{"Ms", "Node"}` and the `Item`
+/// unless its stamp marks a delete; `{}` for an item never written as a
+/// global one.
+fn version(app: &App, table: &str, key: &Item) -> ApiResult<Json> {
+    let (item, stamp) = app.store.item_with_stamp(table, key)?;
     let mut out = json!({});
     if let Some((s, deleted)) = stamp {
         out["Ms"] = json!(s.ms);
@@ -283,4 +574,81 @@ pub(super) fn read(app: &App, body: &Map<String, Json>) -> ApiResult<Json> {
         }
     }
     Ok(out)
+}
+
+/// Most items one claim names: BatchWriteItem's 25, the most a write
+/// names.
+const MAX_CLAIM_KEYS: usize = 25;
+
+/// `POST /tidepool/replication/claim`: another region (`From`) claims
+/// items of a strongly consistent table for its write (`ReplicatedWrite
+/// ConflictException` if a third region, or this one, is writing one of
+/// them), answered with this region's version of each (`Items`, in the
+/// order of `Keys`); with `Release`, it releases them.
+pub(super) fn claim_items(app: &App, body: &Map<String, Json>) -> ApiResult<Json> {
+    let r = crate::dynamodb::request::Req(body);
+    let name = r.str("TableName")?;
+    let from = r.str("From")?;
+    let t = app.store.table(name)?;
+    if !t.def.replicas.iter().any(|x| x.region == from) {
+        return Err(ApiError::validation(format!(
+            "Table {name} in region {} is not a replica of a global table in region {from}",
+            app.region
+        )));
+    }
+    let list = r.get("Keys").and_then(Json::as_array).ok_or_else(|| ApiError::validation("Keys is required"))?;
+    if list.len() > MAX_CLAIM_KEYS {
+        return Err(ApiError::validation(format!("At most {MAX_CLAIM_KEYS} keys are claimed at once")));
+    }
+    let mut keys = Vec::with_capacity(list.len());
+    for k in list {
+        let k = crate::dynamodb::attr::item_from_json(k)?;
+        t.def.check_key_attrs(&k, true)?;
+        keys.push(k);
+    }
+    let token = r.get("Token").and_then(Json::as_u64).ok_or_else(|| ApiError::validation("Token is required"))?;
+    let mut raw_keys: Vec<Vec<u8>> = keys.iter().map(|k| tidepool_store::key::item_key(&t.def.key_schema, k)).collect();
+    raw_keys.sort();
+    raw_keys.dedup();
+    if r.get("Release").and_then(Json::as_bool) == Some(true) {
+        app.global.release(name, &raw_keys, from, token);
+        return Ok(json!({}));
+    }
+    // The asking region's stamp of each item: an item is sent only if
+    // newer here.
+    let stamps: Vec<Option<Stamp>> = match r.get("Stamps").and_then(Json::as_array) {
+        Some(l) => l
+            .iter()
+            .map(|s| Some(Stamp { ms: s.get(0)?.as_u64()?, node: u32::try_from(s.get(1)?.as_u64()?).ok()? }))
+            .collect(),
+        None => Vec::new(),
+    };
+    match app.global.claim(name, &raw_keys, from, token, CLAIM_TTL) {
+        Ok(()) => {}
+        Err(super::ClaimRefused::Conflict) => return Err(conflict()),
+        Err(super::ClaimRefused::Full) => return Err(claims_full(name)),
+    }
+    let versions: ApiResult<Vec<Json>> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let mut v = version(app, name, k)?;
+            let theirs = stamps.get(i).copied().flatten();
+            let mine = v["Ms"].as_u64().zip(v["Node"].as_u64()).map(|(ms, node)| Stamp { ms, node: node as u32 });
+            if let (Some(theirs), Some(mine)) = (theirs, mine)
+                && mine <= theirs
+                && let Some(o) = v.as_object_mut()
+            {
+                o.remove("Item");
+            }
+            Ok(v)
+        })
+        .collect();
+    match versions {
+        Ok(items) => Ok(json!({"Items": items})),
+        Err(e) => {
+            app.global.release(name, &raw_keys, from, token);
+            Err(e)
+        }
+    }
 }

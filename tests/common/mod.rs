@@ -59,6 +59,21 @@ pub fn client(endpoint: &str) -> Client {
     Client::from_conf(conf)
 }
 
+/// [`client`] without retries: the error a request met, as it was (a
+/// write to a region that is down fails at once, a retryable refusal is
+/// seen).
+pub fn client_without_retries(endpoint: &str) -> Client {
+    let conf = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
+        .endpoint_url(endpoint)
+        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    Client::from_conf(conf)
+}
+
 /// A server in a fresh temporary directory, with a client.
 pub struct Harness {
     pub server: Server,
