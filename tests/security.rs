@@ -842,8 +842,30 @@ async fn resource_based_policies() {
     let locked = format!(
         r#"{{"Statement":[{{"Effect":"Deny","Principal":"*","Action":["dynamodb:Query","dynamodb:DeleteResourcePolicy","dynamodb:PutResourcePolicy"],"Resource":"{shared}"}}]}}"#
     );
-    admin.put_resource_policy().resource_arn(shared).policy(&locked).send().await.unwrap();
+    // DynamoDB's lockout check: a policy that would deny its author
+    // PutResourcePolicy needs ConfirmRemoveSelfResourceAccess.
     let err = admin.put_resource_policy().resource_arn(shared).policy(&locked).send().await.unwrap_err();
+    assert_eq!(common::code(&err), "AccessDeniedException");
+    assert_eq!(
+        message(&err),
+        "The new resource policy will not allow you to update the resource policy in the future."
+    );
+    let only_delete = format!(
+        r#"{{"Statement":[{{"Effect":"Deny","Principal":"*","Action":"dynamodb:DeleteResourcePolicy","Resource":"{shared}"}}]}}"#
+    );
+    let kept = admin.get_resource_policy().resource_arn(shared).send().await.unwrap();
+    assert!(kept.policy().unwrap().contains("dynamodb:GetItem"), "the refused policy was not put");
+    admin.put_resource_policy().resource_arn(shared).policy(&only_delete).send().await.expect("only Put is checked");
+    let confirmed = || {
+        admin
+            .put_resource_policy()
+            .resource_arn(shared)
+            .policy(&locked)
+            .confirm_remove_self_resource_access(true)
+            .send()
+    };
+    confirmed().await.unwrap();
+    let err = confirmed().await.unwrap_err();
     assert_eq!(common::code(&err), "AccessDeniedException");
     let err = bob.delete_resource_policy().resource_arn(shared).send().await.unwrap_err();
     assert_eq!(common::code(&err), "AccessDeniedException");

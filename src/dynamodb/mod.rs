@@ -813,6 +813,15 @@ async fn handle_json(
             return ApiError::new(StatusCode::BAD_REQUEST, "AccessDeniedException", denied.message).into_response();
         }
     }
+    if !streams
+        && !scaling
+        && op == "PutResourcePolicy"
+        && let Some(principal) = caller.as_ref().map(|c| &c.principal)
+        && let Err(e) = policy::lockout_check(&app, principal, &map)
+    {
+        app.metrics.user_error();
+        return e.into_response();
+    }
     if streams && op == crate::streams::WAIT_OPERATION {
         // The body is read: its budget is not held through the wait.
         drop(_reserved);

@@ -70,7 +70,10 @@ pub(crate) fn checked(document: &str) -> ApiResult<ResourcePolicy> {
         return Err(ApiError::validation("Invalid policy document: Policy statements must contain a principal"));
     }
     if let Some(bad) = policy.bad_principal() {
-        return Err(ApiError::validation(format!("Invalid policy document: Invalid principal in policy: {bad}")));
+        tracing::debug!(principal = bad, "a resource policy names an invalid principal");
+        return Err(ApiError::validation(
+            "One or more parameter values were invalid: Invalid principal in policy document.",
+        ));
     }
     if policy.longest_text() > MAX_POLICY_STRING_BYTES {
         return Err(ApiError::validation(format!(
@@ -128,6 +131,46 @@ fn target(app: &App, arn: &str) -> ApiResult<(String, bool)> {
         return Err(not_found());
     }
     Ok((table.to_string(), stream.is_some()))
+}
+
+/// DynamoDB's lockout check: a PutResourcePolicy whose new document would
+/// deny its caller `dynamodb:PutResourcePolicy` on the resource (the
+/// caller simulated against the new document, conditions included) is
+/// refused unless `ConfirmRemoveSelfResourceAccess` is true. Only that
+/// action is checked, as DynamoDB checks only it. A request the operation
+/// itself refuses (a bad document or ARN) is left to it.
+pub fn lockout_check(
+    app: &App,
+    principal: &crate::iam::Principal,
+    body: &serde_json::Map<String, Json>,
+) -> ApiResult<()> {
+    if body.get("ConfirmRemoveSelfResourceAccess").and_then(Json::as_bool) == Some(true) {
+        return Ok(());
+    }
+    let (Some(document), Some(arn)) =
+        (body.get("Policy").and_then(Json::as_str), body.get("ResourceArn").and_then(Json::as_str))
+    else {
+        return Ok(());
+    };
+    if checked(document).is_err() || target(app, arn).is_err() {
+        return Ok(());
+    }
+    let Ok(new) = crate::iam::Policy::parse(document) else { return Ok(()) };
+    let new = std::sync::Arc::new(new);
+    let checks = super::access::checks(app, "PutResourcePolicy", body, false)
+        .into_iter()
+        .map(|mut c| {
+            c.resource_policy = Some(new.clone());
+            c
+        })
+        .collect();
+    principal.authorize(checks, &app.region).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "AccessDeniedException",
+            "The new resource policy will not allow you to update the resource policy in the future.",
+        )
+    })
 }
 
 pub fn put_resource_policy(app: &App, r: Req<'_>) -> ApiResult<Json> {
