@@ -6,7 +6,7 @@
 //! client cannot forge or alter one and iterators stay valid across a
 //! restart. They expire after 15 minutes, as AWS's do.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::http::StatusCode;
 use base64::Engine;
@@ -14,6 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use hmac::{Hmac, Mac};
 use serde_json::{Value as Json, json};
 use sha2::Sha256;
+use tidepool_store::now_ms;
 use tidepool_store::stream::{ShardMeta, StartingPosition, StreamMeta, format_seq, parse_seq};
 use tidepool_store::{MAX_READ_BYTES, Store};
 
@@ -176,10 +177,6 @@ pub(crate) fn parse_arn(arn: &str) -> Option<(&str, &str)> {
     let rest = arn.strip_prefix("arn:aws:dynamodb:")?;
     let (_, resource) = rest.split_once(":table/")?;
     resource.split_once("/stream/")
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// The stream an ARN names: `ValidationException` for a string that is not

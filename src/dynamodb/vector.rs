@@ -9,6 +9,7 @@
 
 use serde_json::{Map, Value as Json, json};
 use tidepool_store::expr::{Comparator, Condition, ExprKind, Operand};
+use tidepool_store::now_ms;
 use tidepool_store::table::TableDef;
 use tidepool_store::value::{AttrType, Value};
 use tidepool_store::vector::{
@@ -210,10 +211,6 @@ pub(crate) fn describe(app: &App, t: &TableHandle, arn: &str) -> Option<Json> {
 pub(crate) fn updating(def: &TableDef) -> bool {
     let now = now_ms();
     def.vector_indexes.iter().any(|v| v.phase(now) == Phase::Allocating)
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// UpdateTable's `VectorIndexUpdates`: one create or delete (the online

@@ -24,6 +24,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value as Json, json};
 use tidepool_store::TableHandle;
+use tidepool_store::now_ms;
 use tidepool_store::replication::{ReplicaDef, ReplicatedChange, Stamp};
 use tidepool_store::table::{BillingMode, IndexKind, StreamViewType};
 
@@ -101,10 +102,6 @@ async fn status(State(app): State<Arc<App>>, uri: axum::http::Uri) -> Response {
         "ReplicationLatency": latency,
     }))
     .into_response()
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// DescribeTable's members of a global table (version 2019.11.21; a

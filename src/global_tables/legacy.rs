@@ -14,6 +14,7 @@
 //! entries; the group is this region and the table's replicas.
 
 use serde_json::{Value as Json, json};
+use tidepool_store::now_ms;
 use tidepool_store::replication::ReplicaDef;
 use tidepool_store::table::{BillingMode, StreamViewType};
 
@@ -40,10 +41,6 @@ fn created(app: &App, name: &str) -> ApiResult<Option<f64>> {
 
 fn now_secs() -> f64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_millis() as f64 / 1000.0)
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// The regions of `name`'s group, this one first.

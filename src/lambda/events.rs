@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use tidepool_runtime::limits::MAX_LOGGED_TEXT_BYTES;
 use tidepool_runtime::text::Bounded;
 use tidepool_runtime::{Invocation, InvokeOptions};
+use tidepool_store::now_ms;
 
 use super::budget::{ByteBudget, Reservation};
 use super::{LambdaError, invoke_config};
@@ -56,12 +57,6 @@ pub const EVENT_OVERHEAD_BYTES: usize = 1024;
 /// milliseconds (first retry; the second waits twice as long). For tests and
 /// local development.
 pub const ASYNC_RETRY_DELAY_ENV: &str = "TIDEPOOL_ASYNC_RETRY_DELAY_MS";
-
-/// Milliseconds since the epoch: an event's age is wall-clock time, so it
-/// carries across a restart.
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
 
 /// How long a throttled event waits on one view of its function before it
 /// looks again (its concurrency may have changed).

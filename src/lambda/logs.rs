@@ -26,13 +26,14 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine as _;
 use serde::Serialize;
 use tidepool_runtime::Invocation;
 use tidepool_runtime::limits::{MAX_LOG_LINE_BYTES, MAX_LOGGED_TEXT_BYTES};
 use tidepool_runtime::text::{Bounded, bounded};
+use tidepool_store::now_ms;
 use tokio::sync::watch;
 
 /// Lines kept per function: about a hundred invocations' worth of chatty output.
@@ -117,10 +118,6 @@ impl Default for FunctionLogs {
     fn default() -> Self {
         FunctionLogs::new()
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// Lambda's framing of one invocation's log: START, the guest's lines, END,

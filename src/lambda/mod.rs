@@ -25,6 +25,7 @@ use tidepool_runtime::esm::{
 use tidepool_runtime::registry::{Registry, RegistryError};
 use tidepool_runtime::{InvokeOptions, Runtime, RuntimeConfig};
 use tidepool_store::Store;
+pub(crate) use tidepool_store::now_ms;
 
 use crate::bridge::ServerBridge;
 use crate::dynamodb::{ACCOUNT_ID, App};
@@ -218,10 +219,6 @@ impl Invoker for ByName {
 /// Why a worker (`--source`) refuses an exactly-once mapping.
 const WORKER_EXACTLY_ONCE: &str = "ExactlyOnce is not available on a worker (--source): the handler's writes and the \
      checkpoint must commit in one transaction of the source engine, and this worker keeps its checkpoints itself";
-
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
 
 impl Lambda {
     /// Starts the wasm runtime (its compile cache under the data directory),

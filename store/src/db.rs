@@ -155,7 +155,9 @@ pub(crate) fn now_secs() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
-pub(crate) fn now_ms() -> u64 {
+/// Milliseconds since the epoch, by the wall clock (0 before 1970): the
+/// time the store stamps records, revisions and ages with.
+pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 

@@ -26,7 +26,7 @@ pub mod vector;
 
 pub use db::{
     DEFAULT_CACHE_BYTES, DEFAULT_CACHED_FILES, DEFAULT_TTL_INTERVAL, Decide, Decision, Store, StoreConfig, TableHandle,
-    TableStats, WriteOp, WriteOptions, WriteOutcome, format_timestamp_millis, lower_this_thread,
+    TableStats, WriteOp, WriteOptions, WriteOutcome, format_timestamp_millis, lower_this_thread, now_ms,
 };
 pub use durability::Durability;
 pub use error::{CancellationReason, StoreError, WriteFailure};
