@@ -7,6 +7,7 @@ use std::ffi::OsStr;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
     BackupStatus, BillingMode, GlobalSecondaryIndex, KeyType, LocalSecondaryIndex, Projection, ProjectionType,
     ProvisionedThroughput, PutRequest, ScalarAttributeType, StreamSpecification, StreamViewType, TableStatus,
@@ -726,7 +727,71 @@ async fn point_in_time_errors_and_a_deleted_table() {
         .send()
         .await
         .unwrap_err();
-    assert_eq!(code(&e), "SourceTableNotFoundException");
+    assert_eq!(code(&e), "TableNotFoundException");
+    assert_eq!(e.as_service_error().and_then(|e| e.message()), Some("Table not found: missing"));
+    // The time members are checked first, then the source, in DynamoDB's
+    // words.
+    let now = aws_sdk_dynamodb::primitives::DateTime::from_secs_f64(epoch_now());
+    let pitr = |latest: Option<bool>, at: Option<aws_sdk_dynamodb::primitives::DateTime>| {
+        c.restore_table_to_point_in_time()
+            .target_table_name("plain2")
+            .set_use_latest_restorable_time(latest)
+            .set_restore_date_time(at)
+    };
+    let cases = [
+        (
+            pitr(Some(true), Some(now)),
+            "Invalid Request: Both RestoreDateTime and UseLatestRestorableTime cannot be set for point-in-time restore request. Please specify either RestoreDateTime time or UseLatestRestorableTime",
+        ),
+        (
+            pitr(Some(false), None).source_table_name("plain"),
+            "Invalid Request: Either one of RestoreDateTime or UseLatestRestorableTime must be specified, but not both",
+        ),
+        (pitr(Some(true), None), "The parameter 'TableName' is required but was not present in the request"),
+        (
+            pitr(Some(true), None)
+                .source_table_name("plain")
+                .source_table_arn("arn:aws:dynamodb:us-east-1:000000000000:table/plain"),
+            "Must provide exactly one of: sourceTableArn, sourceTableName",
+        ),
+    ];
+    for (request, text) in cases {
+        let e = request.send().await.unwrap_err();
+        assert_eq!(
+            (code(&e).as_str(), e.as_service_error().and_then(|e| e.message())),
+            ("ValidationException", Some(text))
+        );
+    }
+    let e = c
+        .update_continuous_backups()
+        .table_name("plain")
+        .point_in_time_recovery_specification(
+            aws_sdk_dynamodb::types::PointInTimeRecoverySpecification::builder()
+                .point_in_time_recovery_enabled(false)
+                .recovery_period_in_days(7)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.as_service_error().and_then(|e| e.message()),
+        Some("Invalid Request: Cannot specify RecoveryPeriodInDays when disabling point-in-time recovery.")
+    );
+    let e = c
+        .list_backups()
+        .time_range_lower_bound(now)
+        .time_range_upper_bound(aws_sdk_dynamodb::primitives::DateTime::from_secs_f64(epoch_now() - 60.0))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.as_service_error().and_then(|e| e.message()),
+        Some(
+            "One or more parameter values were invalid: Time range lower bound must be less than or equal to upper bound"
+        )
+    );
     let e = c
         .update_continuous_backups()
         .table_name("plain")
@@ -758,6 +823,11 @@ async fn point_in_time_errors_and_a_deleted_table() {
         .await
         .unwrap_err();
     assert_eq!(code(&e), "InvalidRestoreTimeException");
+    let text = e.as_service_error().and_then(|e| e.message()).unwrap_or_default().to_string();
+    assert!(
+        text.starts_with("RestoreDateTime '") && text.contains("Z' must be within EarliestRestorableDateTime '"),
+        "{text}"
+    );
 
     c.put_item().table_name("keep").item("pk", s("b")).item("v", n(2)).send().await.unwrap();
     c.delete_table().table_name("keep").send().await.unwrap();
@@ -802,7 +872,7 @@ async fn point_in_time_errors_and_a_deleted_table() {
         .send()
         .await
         .unwrap_err();
-    assert_eq!(code(&e), "SourceTableNotFoundException");
+    assert_eq!(code(&e), "TableNotFoundException");
 }
 
 /// What PITR records survives `kill -9`; a longer period never claims

@@ -787,6 +787,64 @@ async fn resource_based_policies() {
         .await
         .unwrap_err();
     assert_eq!(common::code(&err), "ValidationException");
+    assert_eq!(message(&err), "One or more parameter values were invalid: Invalid principal in policy document.");
+    // Refusals in DynamoDB's words: (resource ARN, document) -> (type, message).
+    let invalid = "One or more parameter values were invalid: ";
+    let stmt = |body: &str| format!(r#"{{"Version":"2012-10-17","Statement":[{body}]}}"#);
+    let bob_get = format!(r#"{{"Effect":"Allow","Principal":{{"AWS":"{bob_arn}"}},"Action":"dynamodb:GetItem""#);
+    let cases: Vec<(String, String, &str, String)> = vec![
+        (arn.into(), "{".into(), "ValidationException", format!("{invalid}Invalid policy document: This policy contains invalid Json")),
+        (arn.into(), r#"{"Statement":[]}"#.into(), "ValidationException", format!("{invalid}Invalid policy document: Could not parse the policy: Statement is empty!")),
+        (arn.into(), stmt(&format!("{bob_get}}}")), "ValidationException", format!("{invalid}Invalid policy document: Missing required field Resource")),
+        (
+            arn.into(),
+            stmt(&format!(r#"{bob_get},"Resource":"*","Sid":"a"}},{bob_get},"Resource":"*","Sid":"a"}}"#)),
+            "ValidationException",
+            format!("{invalid}Invalid policy document: The Statement Ids in the policy are not unique"),
+        ),
+        (
+            arn.into(),
+            stmt(r#"{"Effect":"Allow","Principal":"*","Action":"dynamodb:GetItem","Resource":"*"}"#),
+            "ValidationException",
+            "Resource-based policy grants unbounded access in one or more elements. Please revise the policy to ensure least-privilege form of access".into(),
+        ),
+        (arn.into(), format!("{:<20481}", doc), "ValidationException", format!("{invalid}Maximum policy size of 20480 bytes exceeded")),
+        ("withpolicy".into(), doc.clone(), "ValidationException", format!("{invalid}ARNs must start with 'arn:': withpolicy")),
+        (
+            format!("{arn}/index/byname"),
+            doc.clone(),
+            "ValidationException",
+            format!("{invalid}Invalid resource arn provided, only table or stream is accepted. Provided resource arn: {arn}/index/byname"),
+        ),
+        (
+            "arn:aws:dynamodb:eu-west-1:000000000000:table/withpolicy".into(),
+            doc.clone(),
+            "ValidationException",
+            format!("{invalid}Invalid resource Arn: arn:aws:dynamodb:eu-west-1:000000000000:table/withpolicy"),
+        ),
+        (
+            "arn:aws:dynamodb:us-east-1:111122223333:table/withpolicy".into(),
+            doc.clone(),
+            "ValidationException",
+            "This action is only supported by accounts that match the resource owner\u{2019}s account.".into(),
+        ),
+        (
+            "arn:aws:dynamodb:us-east-1:000000000000:table/missing".into(),
+            doc.clone(),
+            "ResourceNotFoundException",
+            "Requested resource not found: Table: missing not found".into(),
+        ),
+        (
+            format!("{arn}/stream/2026-01-01T00:00:00.000"),
+            doc.clone(),
+            "ResourceNotFoundException",
+            "Requested resource not found: Stream: 2026-01-01T00:00:00.000 not found for Table: withpolicy".into(),
+        ),
+    ];
+    for (resource, document, code, text) in cases {
+        let err = c.put_resource_policy().resource_arn(&resource).policy(&document).send().await.unwrap_err();
+        assert_eq!((common::code(&err).as_str(), message(&err)), (code, text), "{resource} {document}");
+    }
     h.server.stop().await.unwrap();
 
     // Authorization: bob's own policy allows Query only; the table's policy

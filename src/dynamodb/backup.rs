@@ -287,6 +287,13 @@ pub fn list_backups(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let kind = r.enum_opt("BackupType", &["USER", "SYSTEM", "AWS_BACKUP", "ALL"])?.unwrap_or("USER");
     let lower = r.time_opt("TimeRangeLowerBound")?;
     let upper = r.time_opt("TimeRangeUpperBound")?;
+    if let (Some(l), Some(u)) = (lower, upper)
+        && l > u
+    {
+        return Err(ApiError::validation(
+            "One or more parameter values were invalid: Time range lower bound must be less than or equal to upper bound",
+        ));
+    }
     let start = match r.str_opt("ExclusiveStartBackupArn")? {
         Some(arn) => {
             check_length("exclusiveStartBackupArn", arn, 37, 1024)?;

@@ -69,7 +69,7 @@ pub fn update_continuous_backups(app: &App, r: Req<'_>) -> ApiResult<Json> {
     }
     if !enabled && days.is_some() {
         return Err(ApiError::validation(
-            "One or more parameter values were invalid: RecoveryPeriodInDays can only be specified when PointInTimeRecoveryEnabled is true",
+            "Invalid Request: Cannot specify RecoveryPeriodInDays when disabling point-in-time recovery.",
         ));
     }
     if app.store.table(name).is_err() {
@@ -81,6 +81,18 @@ pub fn update_continuous_backups(app: &App, r: Req<'_>) -> ApiResult<Json> {
     Ok(description(&t.def))
 }
 
+/// `2026-10-06T23:16:32Z`: how DynamoDB quotes a restore time (seconds
+/// since the epoch in, whole seconds out).
+fn iso_seconds(t: f64) -> String {
+    let ms = (t.max(0.0).floor() as u64) * 1000;
+    let full = tidepool_store::format_timestamp_millis(ms);
+    // `…T23:16:32.000Z` → `…T23:16:32Z`
+    match full.split_once('.') {
+        Some((head, _)) => format!("{head}Z"),
+        None => full,
+    }
+}
+
 fn invalid_time(message: String) -> ApiError {
     ApiError::new(axum::http::StatusCode::BAD_REQUEST, "InvalidRestoreTimeException", message)
 }
@@ -88,32 +100,32 @@ fn invalid_time(message: String) -> ApiError {
 pub fn restore_table_to_point_in_time(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let target = r.str("TargetTableName")?;
     check_name("targetTableName", target)?;
+    // The time members are checked before anything else (DynamoDB's
+    // order), then the source.
+    let latest = r.bool_opt("UseLatestRestorableTime")?.unwrap_or(false);
+    let at = r.time_opt("RestoreDateTime")?;
+    if latest && at.is_some() {
+        return Err(ApiError::validation(
+            "Invalid Request: Both RestoreDateTime and UseLatestRestorableTime cannot be set for point-in-time restore request. Please specify either RestoreDateTime time or UseLatestRestorableTime",
+        ));
+    }
+    if !latest && at.is_none() {
+        return Err(ApiError::validation(
+            "Invalid Request: Either one of RestoreDateTime or UseLatestRestorableTime must be specified, but not both",
+        ));
+    }
     let source_name = match (r.str_opt("SourceTableName")?, r.str_opt("SourceTableArn")?) {
         (Some(_), Some(_)) => {
-            return Err(ApiError::validation(
-                "One or more parameter values were invalid: Only one of SourceTableArn or SourceTableName must be specified",
-            ));
+            return Err(ApiError::validation("Must provide exactly one of: sourceTableArn, sourceTableName"));
         }
         (Some(_), None) => table_name_member(app, &r, "SourceTableName")?,
         (None, Some(_)) => table_name_member(app, &r, "SourceTableArn")?,
         (None, None) => {
             return Err(ApiError::validation(
-                "One or more parameter values were invalid: Either SourceTableArn or SourceTableName must be specified",
+                "The parameter 'TableName' is required but was not present in the request",
             ));
         }
     };
-    let latest = r.bool_opt("UseLatestRestorableTime")?.unwrap_or(false);
-    let at = r.time_opt("RestoreDateTime")?;
-    if latest && at.is_some() {
-        return Err(ApiError::validation(
-            "One or more parameter values were invalid: Only one of RestoreDateTime or UseLatestRestorableTime should be specified",
-        ));
-    }
-    if !latest && at.is_none() {
-        return Err(ApiError::validation(
-            "One or more parameter values were invalid: Either RestoreDateTime or UseLatestRestorableTime must be specified",
-        ));
-    }
     let source = app.store.pitr_source(source_name)?;
     let Some((earliest, newest)) = source.window(now()) else {
         return Err(ApiError::new(
@@ -125,9 +137,10 @@ pub fn restore_table_to_point_in_time(app: &App, r: Req<'_>) -> ApiResult<Json> 
     let at = match at {
         Some(t) if t < earliest.floor() || t > newest => {
             return Err(invalid_time(format!(
-                "Restore time {t} is outside the restorable window: from {} to {}",
-                earliest.floor(),
-                newest.floor()
+                "RestoreDateTime '{}' must be within EarliestRestorableDateTime '{}' and LatestRestorableDateTime '{}'",
+                iso_seconds(t),
+                iso_seconds(earliest),
+                iso_seconds(newest)
             )));
         }
         Some(t) => t.max(earliest),

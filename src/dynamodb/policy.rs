@@ -56,18 +56,54 @@ impl ParsedPolicies {
     }
 }
 
+/// The prefix of DynamoDB's refusals of a policy document.
+const INVALID: &str = "One or more parameter values were invalid: ";
+
+fn invalid_document(why: impl std::fmt::Display) -> ApiError {
+    ApiError::validation(format!("{INVALID}Invalid policy document: {why}"))
+}
+
+/// The shape checks DynamoDB makes before it reads a document's
+/// statements, in its words: JSON, a non-empty `Statement`, a `Resource`
+/// in each statement, unique `Sid`s.
+fn check_shape(document: &str) -> ApiResult<()> {
+    let Ok(doc) = serde_json::from_str::<Json>(document) else {
+        return Err(invalid_document("This policy contains invalid Json"));
+    };
+    let statements = match doc.get("Statement") {
+        Some(Json::Array(a)) => a.iter().collect(),
+        Some(s @ Json::Object(_)) => vec![s],
+        _ => Vec::new(),
+    };
+    if statements.is_empty() {
+        return Err(invalid_document("Could not parse the policy: Statement is empty!"));
+    }
+    if statements.iter().any(|s| s.get("Resource").is_none() && s.get("NotResource").is_none()) {
+        return Err(invalid_document("Missing required field Resource"));
+    }
+    let mut sids = std::collections::HashSet::new();
+    if statements.iter().filter_map(|s| s.get("Sid").and_then(Json::as_str)).any(|sid| !sids.insert(sid)) {
+        return Err(invalid_document("The Statement Ids in the policy are not unique"));
+    }
+    Ok(())
+}
+
 /// A document checked as DynamoDB checks it, with a fresh revision id.
 pub(crate) fn checked(document: &str) -> ApiResult<ResourcePolicy> {
     if document.len() > MAX_RESOURCE_POLICY_BYTES {
         return Err(ApiError::validation(format!(
-            "Resource-based policy document size {} bytes exceeds the maximum of {MAX_RESOURCE_POLICY_BYTES} bytes",
-            document.len()
+            "{INVALID}Maximum policy size of {MAX_RESOURCE_POLICY_BYTES} bytes exceeded"
         )));
     }
-    let policy = crate::iam::Policy::parse(document)
-        .map_err(|e| ApiError::validation(format!("Invalid policy document: {e}")))?;
+    check_shape(document)?;
+    let policy = crate::iam::Policy::parse(document).map_err(invalid_document)?;
     if !policy.names_principals() {
-        return Err(ApiError::validation("Invalid policy document: Policy statements must contain a principal"));
+        return Err(invalid_document("Policy statements must contain a principal"));
+    }
+    if policy.allows_anyone_unconditionally() {
+        return Err(ApiError::validation(
+            "Resource-based policy grants unbounded access in one or more elements. Please revise the policy to ensure least-privilege form of access",
+        ));
     }
     if let Some(bad) = policy.bad_principal() {
         tracing::debug!(principal = bad, "a resource policy names an invalid principal");
@@ -76,9 +112,7 @@ pub(crate) fn checked(document: &str) -> ApiResult<ResourcePolicy> {
         ));
     }
     if policy.longest_text() > MAX_POLICY_STRING_BYTES {
-        return Err(ApiError::validation(format!(
-            "Invalid policy document: a string of the policy is longer than {MAX_POLICY_STRING_BYTES} bytes"
-        )));
+        return Err(invalid_document(format!("a string of the policy is longer than {MAX_POLICY_STRING_BYTES} bytes")));
     }
     Ok(ResourcePolicy { document: document.to_string(), revision: revision_now() })
 }
@@ -112,23 +146,51 @@ fn revision_mismatch(arn: &str, expected: &str) -> ApiError {
     )
 }
 
-/// The table and whether the ARN names its stream.
+/// The table and whether the ARN names its stream, or DynamoDB's refusal
+/// of the ARN: not an ARN, not a DynamoDB table or stream (an index's ARN
+/// named as such), another account, another region or partition, then a
+/// table or stream that does not exist.
 fn target(app: &App, arn: &str) -> ApiResult<(String, bool)> {
-    let not_found = || ApiError::not_found(format!("Requested resource not found: ResourceArn: {arn} not found"));
-    let prefix = format!("arn:aws:dynamodb:{}:{}:table/", app.region, super::ACCOUNT_ID);
-    let Some(rest) = arn.strip_prefix(&prefix) else {
-        return Err(ApiError::validation(format!("Invalid ResourceArn provided as input {arn}")));
+    if !arn.starts_with("arn:") {
+        return Err(ApiError::validation(format!("{INVALID}ARNs must start with 'arn:': {arn}")));
+    }
+    let not_dynamodb = || ApiError::validation(format!("{INVALID}Provided Arn is not a DynamoDB resource arn: {arn}"));
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let [_, partition, service, region, account, resource] = parts[..] else { return Err(not_dynamodb()) };
+    if service != "dynamodb" {
+        return Err(not_dynamodb());
+    }
+    if account != super::ACCOUNT_ID {
+        return Err(ApiError::validation(
+            "This action is only supported by accounts that match the resource owner\u{2019}s account.",
+        ));
+    }
+    if partition != "aws" || region != app.region {
+        return Err(ApiError::validation(format!("{INVALID}Invalid resource Arn: {arn}")));
+    }
+    let Some(rest) = resource.strip_prefix("table/") else { return Err(not_dynamodb()) };
+    let (table, stream) = match rest.split_once('/') {
+        None => (rest, None),
+        Some((t, tail)) => match tail.split_once('/') {
+            Some(("stream", label)) if !label.is_empty() && !label.contains('/') => (t, Some(label)),
+            Some(("index", _)) => {
+                return Err(ApiError::validation(format!(
+                    "{INVALID}Invalid resource arn provided, only table or stream is accepted. Provided resource arn: {arn}"
+                )));
+            }
+            _ => return Err(not_dynamodb()),
+        },
     };
-    let (table, stream) = match rest.split_once("/stream/") {
-        Some((t, label)) => (t, Some(label)),
-        None if !rest.contains('/') => (rest, None),
-        None => return Err(ApiError::validation(format!("Invalid ResourceArn provided as input {arn}"))),
-    };
-    let handle = app.store.table(table).map_err(|_| not_found())?;
+    let handle = app
+        .store
+        .table(table)
+        .map_err(|_| ApiError::not_found(format!("Requested resource not found: Table: {table} not found")))?;
     if let Some(label) = stream
         && handle.def.stream.as_ref().is_none_or(|s| s.label != label)
     {
-        return Err(not_found());
+        return Err(ApiError::not_found(format!(
+            "Requested resource not found: Stream: {label} not found for Table: {table}"
+        )));
     }
     Ok((table.to_string(), stream.is_some()))
 }

@@ -288,6 +288,17 @@ impl Policy {
         self.statements.iter().flat_map(|s| s.principals.iter().flatten()).map(String::as_str).find(|p| !ok(p))
     }
 
+    /// Whether a statement allows everyone (`*`, or `{"AWS": "*"}`) with no
+    /// condition: what DynamoDB refuses in a resource-based policy as
+    /// unbounded access.
+    pub fn allows_anyone_unconditionally(&self) -> bool {
+        self.statements.iter().any(|s| {
+            s.effect == Effect::Allow
+                && s.conditions.is_empty()
+                && s.principals.as_ref().is_some_and(|p| p.iter().any(|p| p == "*"))
+        })
+    }
+
     /// The longest action, resource or condition value.
     pub fn longest_text(&self) -> usize {
         self.statements

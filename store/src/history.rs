@@ -236,7 +236,7 @@ impl Store {
         }
         match self.deleted_tables()?.into_iter().rev().find(|d| d.def.name == name) {
             Some(d) => Ok(PitrSource { def: d.def, deleted_at: Some(d.deleted_at) }),
-            None => Err(refused("SourceTableNotFoundException", format!("Source table not found: {name}"))),
+            None => Err(refused("TableNotFoundException", format!("Table not found: {name}"))),
         }
     }
 
@@ -291,7 +291,7 @@ impl Store {
         }
         let slot = crate::backup::take_slot(&self.inner().backup_jobs, None)?;
         let id = source.def.id;
-        let gone = || refused("SourceTableNotFoundException", format!("Source table not found: {}", source.def.name));
+        let gone = || refused("TableNotFoundException", format!("Table not found: {}", source.def.name));
         // Under the write lock, with the table's creation: the source is
         // still there (not disabled, deleted or dropped meanwhile).
         let check = || -> Result<()> {
