@@ -142,7 +142,12 @@ fn authorize_role(
     let checks = crate::dynamodb::access::checks(app, operation, map, false);
     principal
         .authorize(checks, &app.region)
-        .map_err(|d| ApiError::new(StatusCode::BAD_REQUEST, "AccessDeniedException", d.message))
+        .map_err(|d| ApiError::new(StatusCode::BAD_REQUEST, "AccessDeniedException", d.message))?;
+    // A handler's role is held to DynamoDB's lockout check as any caller.
+    if operation == "PutResourcePolicy" {
+        crate::dynamodb::policy::lockout_check(app, &principal, map)?;
+    }
+    Ok(())
 }
 
 /// The principal a handler of `function` runs as: its execution role's

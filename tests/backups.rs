@@ -281,6 +281,40 @@ async fn backup_errors_are_dynamodbs() {
         .await
         .unwrap_err();
     assert_eq!(code(&e), "ValidationException");
+    assert_eq!(
+        e.as_service_error().and_then(|e| e.message()),
+        Some("Invalid Request: Must override ProvisionedThroughput if BillingMode is overridden to PROVISIONED")
+    );
+    // The other override refusals, in DynamoDB's words.
+    let restore = || c.restore_table_from_backup().target_table_name("tab-bad").backup_arn(&arn);
+    let throughput = ProvisionedThroughput::builder().read_capacity_units(1).write_capacity_units(1).build().unwrap();
+    let cases = [
+        (
+            restore().provisioned_throughput_override(throughput.clone()),
+            "Invalid Request: Cannot override ProvisionedThroughput unless BillingMode is PROVISIONED",
+        ),
+        (
+            restore().billing_mode_override(BillingMode::PayPerRequest).provisioned_throughput_override(throughput),
+            "Invalid Request: Cannot override ProvisionedThroughput if BillingMode is overridden to PAY_PER_REQUEST",
+        ),
+        (
+            restore().global_secondary_index_override(
+                aws_sdk_dynamodb::types::GlobalSecondaryIndex::builder()
+                    .index_name("invented")
+                    .key_schema(key_elem("pk", KeyType::Hash))
+                    .projection(
+                        aws_sdk_dynamodb::types::Projection::builder().projection_type(ProjectionType::All).build(),
+                    )
+                    .build()
+                    .unwrap(),
+            ),
+            "Invalid Request: Index invented does not match a secondary index that existed in the source table and cannot be created during the restore operation",
+        ),
+    ];
+    for (request, text) in cases {
+        let e = request.send().await.unwrap_err();
+        assert_eq!(e.as_service_error().and_then(|e| e.message()), Some(text));
+    }
 
     // A backup's name need not be unique; list filters and pages.
     let second = backup(c, "tab", "nightly-1").await;
@@ -1211,7 +1245,61 @@ async fn imports_count_bad_lines_and_refuse_as_dynamodb() {
         .send()
         .await
         .unwrap_err();
-    assert_eq!(code(&e), "ValidationException");
+    assert_eq!(code(&e), "InvalidExportTimeException");
+    assert_eq!(
+        e.as_service_error().and_then(|e| e.message()),
+        Some("Difference between export period from time and export period to time is less than 15 minutes")
+    );
+    // The shape of an export request, in DynamoDB's words.
+    let export = || c.export_table_to_point_in_time().table_arn(&arn).s3_bucket("exports");
+    let spec = aws_sdk_dynamodb::types::IncrementalExportSpecification::builder()
+        .export_to_time(aws_sdk_dynamodb::primitives::DateTime::from_secs_f64(epoch_now()))
+        .build();
+    let cases = [
+        (
+            export().export_type(aws_sdk_dynamodb::types::ExportType::IncrementalExport),
+            "Invalid Request: Incremental Export Specification expected when export type is set as Incremental Export",
+        ),
+        (
+            export()
+                .export_type(aws_sdk_dynamodb::types::ExportType::IncrementalExport)
+                .incremental_export_specification(spec.clone()),
+            "Invalid Request: ExportFromTime must be provided in IncrementalExportSpecification",
+        ),
+        (
+            export().incremental_export_specification(spec.clone()),
+            "Invalid Request: Export Type expected to be Incremental Export when incremental export specification is provided",
+        ),
+        (
+            export()
+                .export_type(aws_sdk_dynamodb::types::ExportType::FullExport)
+                .incremental_export_specification(spec),
+            "Invalid Request: When Export Type is Full Export , Incremental Export Specification should not be provided",
+        ),
+        (
+            c.export_table_to_point_in_time().table_arn("people").s3_bucket("exports"),
+            "One or more parameter values were invalid: tableArn is not a valid ARN",
+        ),
+        (
+            c.export_table_to_point_in_time().table_arn(format!("{arn}/index/byname")).s3_bucket("exports"),
+            "Invalid Request: Table ARN is invalid.",
+        ),
+    ];
+    for (request, text) in cases {
+        let e = request.send().await.unwrap_err();
+        assert_eq!(e.as_service_error().and_then(|e| e.message()), Some(text));
+    }
+    let e = c
+        .export_table_to_point_in_time()
+        .table_arn("arn:aws:dynamodb:us-east-1:000000000000:table/nothing")
+        .s3_bucket("exports")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.as_service_error().and_then(|e| e.message()),
+        Some("Table not found: arn:aws:dynamodb:us-east-1:000000000000:table/nothing")
+    );
 }
 
 /// The AWS CLI round trip: a backup and its restore, then an export,

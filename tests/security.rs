@@ -845,6 +845,11 @@ async fn resource_based_policies() {
         let err = c.put_resource_policy().resource_arn(&resource).policy(&document).send().await.unwrap_err();
         assert_eq!((common::code(&err).as_str(), message(&err)), (code, text), "{resource} {document}");
     }
+    let anyone = r#"{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"dynamodb:GetItem","Resource":"*""#;
+    let err = c.put_resource_policy().resource_arn(arn).policy(stmt(&format!("{anyone}}}"))).send().await.unwrap_err();
+    assert!(message(&err).starts_with("Resource-based policy grants unbounded access"), "{}", message(&err));
+    let conditioned = format!(r#"{anyone},"Condition":{{"StringEquals":{{"aws:username":"bob"}}}}}}"#);
+    c.put_resource_policy().resource_arn(arn).policy(stmt(&conditioned)).send().await.expect("a condition bounds it");
     h.server.stop().await.unwrap();
 
     // Authorization: bob's own policy allows Query only; the table's policy

@@ -347,7 +347,22 @@ pub fn list_backups(app: &App, r: Req<'_>) -> ApiResult<Json> {
 /// (`<Member>Override`), without what a restore does not carry over
 /// (stream, TTL, tags, deletion protection).
 pub(super) fn restore_input(app: &App, r: &Req<'_>, target: &str, source: &TableDef) -> ApiResult<CreateTableInput> {
-    let billing = billing_mode_override(r)?.unwrap_or(source.billing_mode);
+    let billing_override = billing_mode_override(r)?;
+    let billing = billing_override.unwrap_or(source.billing_mode);
+    let throughput_override = r.obj_opt("ProvisionedThroughputOverride")?.is_some();
+    // DynamoDB's checks of the capacity overrides against the billing mode.
+    if throughput_override && billing == BillingMode::PayPerRequest {
+        return Err(ApiError::validation(if billing_override.is_some() {
+            "Invalid Request: Cannot override ProvisionedThroughput if BillingMode is overridden to PAY_PER_REQUEST"
+        } else {
+            "Invalid Request: Cannot override ProvisionedThroughput unless BillingMode is PROVISIONED"
+        }));
+    }
+    if r.obj_opt("OnDemandThroughputOverride")?.is_some() && billing == BillingMode::Provisioned {
+        return Err(ApiError::validation(
+            "Invalid Request: Cannot override MaxReadRequestUnits for OnDemandThroughput unless BillingModeOverride is PAY_PER_REQUEST",
+        ));
+    }
     let throughput = match r.obj_opt("ProvisionedThroughputOverride")? {
         Some(t) => Some(Throughput {
             read: t.int_opt("ReadCapacityUnits")?.unwrap_or(0).max(0) as u64,
@@ -358,7 +373,7 @@ pub(super) fn restore_input(app: &App, r: &Req<'_>, target: &str, source: &Table
     let throughput = if billing == BillingMode::PayPerRequest { None } else { throughput };
     if billing == BillingMode::Provisioned && throughput.is_none_or(|t| t.read == 0 || t.write == 0) {
         return Err(ApiError::validation(
-            "One or more parameter values were invalid: ProvisionedThroughputOverride must be specified when BillingModeOverride is PROVISIONED",
+            "Invalid Request: Must override ProvisionedThroughput if BillingMode is overridden to PROVISIONED",
         ));
     }
     let key_input = |k: &KeySchema| -> Vec<(String, KeyType)> {
@@ -396,14 +411,12 @@ pub(super) fn restore_input(app: &App, r: &Req<'_>, target: &str, source: &Table
             throughput: None,
         }));
     }
-    // An override may drop an index but not invent one (DynamoDB: "The
-    // indexes provided should match existing secondary indexes").
+    // An override may drop an index but not invent one. (DynamoDB matches
+    // an override to a source index by its key schema and projection, so it
+    // may rename one; Tidepool matches by name.)
     for i in &indexes {
         if source.index(&i.name).is_none() {
-            return Err(ApiError::validation(format!(
-                "One or more parameter values were invalid: Index {} does not exist in the source table",
-                i.name
-            )));
+            return Err(no_such_index(&i.name));
         }
     }
     // Vector indexes: the source's, or those of the override, each one of
@@ -411,10 +424,7 @@ pub(super) fn restore_input(app: &App, r: &Req<'_>, target: &str, source: &Table
     let vector_indexes: Vec<tidepool_store::vector::VectorIndexInput> = if r.get("VectorIndexOverride").is_some() {
         let chosen = super::vector::inputs(r, "VectorIndexOverride")?;
         if let Some(v) = chosen.iter().find(|v| source.vector_index(&v.name).is_none()) {
-            return Err(ApiError::validation(format!(
-                "One or more parameter values were invalid: Index {} does not exist in the source table",
-                v.name
-            )));
+            return Err(no_such_index(&v.name));
         }
         // As the source defined them: an override chooses, it does not change.
         chosen.iter().filter_map(|v| source.vector_index(&v.name)).map(super::vector::input_of).collect()
@@ -470,6 +480,14 @@ pub(super) fn restore_input(app: &App, r: &Req<'_>, target: &str, source: &Table
         settings,
         vector_indexes,
     })
+}
+
+/// DynamoDB's refusal of an index override that names no index of the
+/// source.
+fn no_such_index(name: &str) -> ApiError {
+    ApiError::validation(format!(
+        "Invalid Request: Index {name} does not match a secondary index that existed in the source table and cannot be created during the restore operation"
+    ))
 }
 
 fn billing_mode_override(r: &Req<'_>) -> ApiResult<Option<BillingMode>> {

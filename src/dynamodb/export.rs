@@ -255,12 +255,22 @@ impl App {
     }
 }
 
+/// The table an export's `TableArn` names, or DynamoDB's refusal: not an
+/// ARN, or an ARN of something inside a table (an index).
 fn table_of_arn<'a>(app: &App, arn: &'a str) -> ApiResult<&'a str> {
+    if !arn.starts_with("arn:") {
+        return Err(ApiError::validation("One or more parameter values were invalid: tableArn is not a valid ARN"));
+    }
     let prefix = format!("arn:aws:dynamodb:{}:{}:table/", app.region, super::ACCOUNT_ID);
     match arn.strip_prefix(&prefix) {
-        Some(rest) if !rest.is_empty() => Ok(rest.split('/').next().unwrap_or(rest)),
-        _ => Err(ApiError::validation(format!("Invalid TableArn: Invalid ResourceArn provided as input {arn}"))),
+        Some(rest) if !rest.is_empty() && !rest.contains('/') => Ok(rest),
+        Some(_) => Err(ApiError::validation("Invalid Request: Table ARN is invalid.")),
+        None => Err(ApiError::validation(format!("Invalid TableArn: Invalid ResourceArn provided as input {arn}"))),
     }
+}
+
+fn invalid_export_time(message: impl Into<String>) -> ApiError {
+    ApiError::new(axum::http::StatusCode::BAD_REQUEST, "InvalidExportTimeException", message)
 }
 
 pub fn export_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
@@ -273,28 +283,53 @@ pub fn export_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         safe_prefix(p)?;
     }
     let format = r.enum_opt("ExportFormat", &["DYNAMODB_JSON", "ION"])?.unwrap_or("DYNAMODB_JSON").to_string();
-    let export_type =
-        r.enum_opt("ExportType", &["FULL_EXPORT", "INCREMENTAL_EXPORT"])?.unwrap_or("FULL_EXPORT").to_string();
+    let export_type = r.enum_opt("ExportType", &["FULL_EXPORT", "INCREMENTAL_EXPORT"])?;
+    match (export_type, r.get("IncrementalExportSpecification").is_some_and(|v| !v.is_null())) {
+        (Some("INCREMENTAL_EXPORT"), false) => {
+            return Err(ApiError::validation(
+                "Invalid Request: Incremental Export Specification expected when export type is set as Incremental Export",
+            ));
+        }
+        (None, true) => {
+            return Err(ApiError::validation(
+                "Invalid Request: Export Type expected to be Incremental Export when incremental export specification is provided",
+            ));
+        }
+        (Some("FULL_EXPORT"), true) => {
+            return Err(ApiError::validation(
+                "Invalid Request: When Export Type is Full Export , Incremental Export Specification should not be provided",
+            ));
+        }
+        _ => {}
+    }
+    let export_type = export_type.unwrap_or("FULL_EXPORT").to_string();
     let sse = r.enum_opt("S3SseAlgorithm", &["AES256", "KMS"])?.map(str::to_string);
     let token = r.str_opt("ClientToken")?.map(str::to_string);
     let (mut from, mut to, mut view) = (None, None, None);
     let started = now();
     if export_type == "INCREMENTAL_EXPORT" {
         let spec = r.obj_opt("IncrementalExportSpecification")?.ok_or_else(|| {
-            ApiError::validation("One or more parameter values were invalid: IncrementalExportSpecification is required for an incremental export")
+            ApiError::validation(
+                "Invalid Request: Incremental Export Specification expected when export type is set as Incremental Export",
+            )
         })?;
         let f = spec.time_opt("ExportFromTime")?.ok_or_else(|| {
-            ApiError::validation("One or more parameter values were invalid: ExportFromTime is required")
+            ApiError::validation("Invalid Request: ExportFromTime must be provided in IncrementalExportSpecification")
         })?;
         let t = spec.time_opt("ExportToTime")?.unwrap_or(started);
         if t <= f {
-            return Err(ApiError::validation(
-                "One or more parameter values were invalid: ExportFromTime must be before ExportToTime",
+            return Err(invalid_export_time(
+                "Incremental export period from time must be before the export period to time",
             ));
         }
-        if t - f < MIN_INCREMENTAL_SECS || t - f > MAX_INCREMENTAL_SECS {
-            return Err(ApiError::validation(
-                "One or more parameter values were invalid: The incremental export period must be at least 15 minutes and at most 24 hours",
+        if t - f < MIN_INCREMENTAL_SECS {
+            return Err(invalid_export_time(
+                "Difference between export period from time and export period to time is less than 15 minutes",
+            ));
+        }
+        if t - f > MAX_INCREMENTAL_SECS {
+            return Err(invalid_export_time(
+                "Difference between export period from time and export period to time is more than 24 hours",
             ));
         }
         from = Some(f);
@@ -316,12 +351,13 @@ pub fn export_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
             return Err(ApiError::new(
                 axum::http::StatusCode::BAD_REQUEST,
                 "ExportConflictException",
-                format!("The client token {t} was used by another export request"),
+                "Export conflict: Duplicate request detected with conflicting parameters",
             ));
         }
         return Ok(json!({"ExportDescription": app.export_description(&existing)}));
     }
-    let table = app.store.table(name).map_err(|_| super::backup::table_not_found(name))?;
+    // The ARN echoed, as DynamoDB's export words a missing table.
+    let table = app.store.table(name).map_err(|_| super::backup::table_not_found(arn))?;
     if table.def.pitr.is_none() {
         return Err(ApiError::new(
             axum::http::StatusCode::BAD_REQUEST,
@@ -339,6 +375,9 @@ pub fn export_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         None => to.unwrap_or((started - 1.0).max(earliest)),
     };
     let check = |t: f64| t >= earliest.floor() && t <= latest + 1.0;
+    if from.is_none() && !check(export_time) {
+        return Err(invalid_export_time("Export Time is invalid"));
+    }
     if !check(export_time) || from.is_some_and(|f| !check(f)) || to.is_some_and(|t| !check(t)) {
         return Err(ApiError::new(
             axum::http::StatusCode::BAD_REQUEST,

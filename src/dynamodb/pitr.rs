@@ -81,12 +81,15 @@ pub fn update_continuous_backups(app: &App, r: Req<'_>) -> ApiResult<Json> {
     Ok(description(&t.def))
 }
 
+/// The last second of year 9999: a later time is quoted as this one.
+const MAX_QUOTED_SECS: f64 = 253_402_300_799.0;
+
 /// `2026-10-06T23:16:32Z`: how DynamoDB quotes a restore time (seconds
 /// since the epoch in, whole seconds out).
 fn iso_seconds(t: f64) -> String {
-    let ms = (t.max(0.0).floor() as u64) * 1000;
+    let ms = (t.clamp(0.0, MAX_QUOTED_SECS).floor() as u64) * 1000;
     let full = tidepool_store::format_timestamp_millis(ms);
-    // `…T23:16:32.000Z` → `…T23:16:32Z`
+    // `…T23:16:32.000` → `…T23:16:32Z`
     match full.split_once('.') {
         Some((head, _)) => format!("{head}Z"),
         None => full,
@@ -100,8 +103,7 @@ fn invalid_time(message: String) -> ApiError {
 pub fn restore_table_to_point_in_time(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let target = r.str("TargetTableName")?;
     check_name("targetTableName", target)?;
-    // The time members are checked before anything else (DynamoDB's
-    // order), then the source.
+    // The time members are checked before the source (DynamoDB's order).
     let latest = r.bool_opt("UseLatestRestorableTime")?.unwrap_or(false);
     let at = r.time_opt("RestoreDateTime")?;
     if latest && at.is_some() {

@@ -206,7 +206,8 @@ pub fn lockout_check(
     principal: &crate::iam::Principal,
     body: &serde_json::Map<String, Json>,
 ) -> ApiResult<()> {
-    if body.get("ConfirmRemoveSelfResourceAccess").and_then(Json::as_bool) == Some(true) {
+    // Confirmed, or not a boolean (the operation refuses that itself).
+    if body.get("ConfirmRemoveSelfResourceAccess").is_some_and(|v| v.as_bool() != Some(false)) {
         return Ok(());
     }
     let (Some(document), Some(arn)) =
@@ -239,6 +240,9 @@ pub fn put_resource_policy(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let arn = r.str("ResourceArn")?;
     let document = r.str("Policy")?;
     let expected = r.str_opt("ExpectedRevisionId")?.map(str::to_string);
+    // Checked before the request is served (`lockout_check`); read here so
+    // a value of another type is refused as the model refuses it.
+    r.bool_opt("ConfirmRemoveSelfResourceAccess")?;
     let new = checked(document)?;
     let (table, stream) = target(app, arn)?;
     let mut revision = new.revision.clone();
