@@ -638,6 +638,40 @@ async fn update_table_without_a_change() {
     assert_eq!(summary.billing_mode(), Some(&BillingMode::PayPerRequest));
 }
 
+/// Table settings refused in DynamoDB's words (the AWS error catalogue of
+/// 2026-10): a malformed table name before the lookup, every constraint it
+/// breaks; an unknown table class; tags without a key or a value.
+#[tokio::test]
+async fn table_settings_are_refused_in_dynamodbs_words() {
+    let h = harness().await;
+    let c = &h.client;
+    create_table(c, "settings", None).await;
+    let short = "1 validation error detected: Value 'ab' at 'tableName' failed to satisfy constraint: Member must have length greater than or equal to 3";
+    assert_eq!(
+        failure(c.update_table().table_name("ab").deletion_protection_enabled(true).send().await),
+        ("ValidationException".into(), short.into())
+    );
+    assert_eq!(failure(c.describe_time_to_live().table_name("ab").send().await).1, short);
+    let (_, two) = failure(c.describe_time_to_live().table_name("a!").send().await);
+    assert!(two.starts_with("2 validation errors detected: Value 'a!' at 'tableName'"), "{two}");
+    assert_eq!(
+        failure(
+            c.update_table()
+                .table_name("settings")
+                .table_class(aws_sdk_dynamodb::types::TableClass::from("GLACIER"))
+                .send()
+                .await
+        )
+        .1,
+        "Invalid table-class parameter provided. Please try again with a valid table-class value: [STANDARD, STANDARD_INFREQUENT_ACCESS]."
+    );
+    let arn = "arn:aws:dynamodb:us-east-1:000000000000:table/settings";
+    assert_eq!(
+        failure(c.untag_resource().resource_arn(arn).tag_keys("").send().await).1,
+        "The Tag Key provided is invalid, Key: "
+    );
+}
+
 #[tokio::test]
 async fn transact_get_items_rejects_the_same_item_twice() {
     let h = harness().await;

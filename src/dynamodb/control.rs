@@ -367,6 +367,17 @@ pub(super) fn billing_mode(r: &Req<'_>) -> ApiResult<Option<BillingMode>> {
     })
 }
 
+/// `TableClass`, refused in DynamoDB's words when it names no class.
+fn table_class<'a>(r: &Req<'a>) -> ApiResult<Option<&'a str>> {
+    match r.str_opt("TableClass")? {
+        Some(c @ ("STANDARD" | "STANDARD_INFREQUENT_ACCESS")) => Ok(Some(c)),
+        Some(_) => Err(ApiError::validation(
+            "Invalid table-class parameter provided. Please try again with a valid table-class value: [STANDARD, STANDARD_INFREQUENT_ACCESS].",
+        )),
+        None => Ok(None),
+    }
+}
+
 /// Parses StreamSpecification: `Some(Some(view))` enables, `Some(None)` disables.
 /// `creating`: CreateTable words its refusals differently from UpdateTable.
 fn stream_spec(r: &Req<'_>, creating: bool) -> ApiResult<Option<Option<StreamViewType>>> {
@@ -392,7 +403,12 @@ fn stream_spec(r: &Req<'_>, creating: bool) -> ApiResult<Option<Option<StreamVie
 fn tags_input(r: &Req<'_>) -> ApiResult<BTreeMap<String, String>> {
     let mut tags = BTreeMap::new();
     for t in r.objects("Tags")? {
-        let key = t.str("Key")?.to_string();
+        // A member left out is named `null`, as DynamoDB words it.
+        let key = match t.get("Key") {
+            Some(Json::String(k)) => k.to_string(),
+            None | Some(Json::Null) => return Err(ApiError::validation("The Tag Key provided is invalid, Key: null")),
+            Some(_) => t.str("Key")?.to_string(),
+        };
         if key.starts_with("aws:") {
             return Err(ApiError::validation(format!("Tag Key cannot be prefixed with aws:, Key: {key}")));
         }
@@ -401,7 +417,14 @@ fn tags_input(r: &Req<'_>) -> ApiResult<BTreeMap<String, String>> {
                 "Duplicate Tag Keys provided as input: Duplicate Tag Key found {key}"
             )));
         }
-        tags.insert(key, t.str("Value")?.to_string());
+        let value = match t.get("Value") {
+            Some(Json::String(v)) => v.to_string(),
+            None | Some(Json::Null) => {
+                return Err(ApiError::validation("The Tag Value provided is invalid, Value: null"));
+            }
+            Some(_) => t.str("Value")?.to_string(),
+        };
+        tags.insert(key, value);
     }
     Ok(tags)
 }
@@ -453,7 +476,7 @@ pub(super) fn create_table_input(app: &App, r: Req<'_>) -> ApiResult<CreateTable
         stream: stream_spec(&r, true)?.flatten(),
         tags: tags_input(&r)?,
         deletion_protection: r.bool_opt("DeletionProtectionEnabled")?.unwrap_or(false),
-        table_class: r.enum_opt("TableClass", &["STANDARD", "STANDARD_INFREQUENT_ACCESS"])?.map(str::to_string),
+        table_class: table_class(&r)?.map(str::to_string),
         vector_indexes: super::vector::inputs(&r, "VectorIndexes")?,
         settings: TableSettings {
             sse_kms_key_arn: sse_input(app, &r)?.flatten(),
@@ -725,10 +748,12 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         changed = true;
     }
     if let Some(spec) = stream {
-        if !handle.def.replicas.is_empty() {
-            return Err(ApiError::validation(format!(
-                "One or more parameter values were invalid: Table {name} has replicas: its stream (NEW_AND_OLD_IMAGES) carries replication and cannot be changed or disabled"
-            )));
+        // A global table's stream carries its replication. (Enabling it
+        // again is refused below as the stream is already enabled.)
+        if !handle.def.replicas.is_empty() && spec.is_none() {
+            return Err(ApiError::validation(
+                "One or more parameter values were invalid: Disabling Stream is not allowed for a Global Table replica.",
+            ));
         }
         handle = app.store.set_stream(name, spec)?;
         changed = true;
@@ -744,7 +769,7 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         })?;
         changed = true;
     }
-    if let Some(c) = r.enum_opt("TableClass", &["STANDARD", "STANDARD_INFREQUENT_ACCESS"])? {
+    if let Some(c) = table_class(&r)? {
         handle = app.store.alter_table(name, |def| {
             def.table_class = c.to_string();
             Ok(())
@@ -828,6 +853,9 @@ pub fn untag_resource(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let keys = r.strings("TagKeys")?.ok_or_else(|| missing("TagKeys"))?;
     if keys.is_empty() {
         return Err(ApiError::validation("Atleast one Tag Key needs to be provided as Input."));
+    }
+    if let Some(k) = keys.iter().find(|k| k.is_empty()) {
+        return Err(ApiError::validation(format!("The Tag Key provided is invalid, Key: {k}")));
     }
     app.store.alter_table(name, |def| {
         for k in &keys {

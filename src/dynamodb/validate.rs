@@ -57,6 +57,11 @@ pub fn before_lookup(op: &str, r: &Req<'_>) -> ApiResult<()> {
         "BatchGetItem" | "BatchWriteItem" | "TransactWriteItems" | "TransactGetItems" | "CreateTable" => {
             return multi_table(op, r);
         }
+        // A table's settings: its name's constraints first, all of them.
+        "UpdateTable" | "UpdateTimeToLive" | "DescribeTimeToLive" => {
+            let found = control_table_name(r);
+            return if found.is_empty() { Ok(()) } else { Err(report(found)) };
+        }
         _ => return Ok(()),
     };
     if super::layer::is_deep() && super::layer::envelops(op) {
@@ -337,6 +342,34 @@ fn table_name(r: &Req<'_>) -> Option<Violation> {
         )));
     }
     None
+}
+
+/// The constraints of a table name (not an ARN) in the operations on a
+/// table's settings, every one broken: at least 3 characters, at most
+/// 255, of `[a-zA-Z0-9_.-]`.
+fn control_table_name(r: &Req<'_>) -> Vec<Violation> {
+    let Some(Json::String(name)) = r.get("TableName") else { return Vec::new() };
+    if name.starts_with("arn:") {
+        return Vec::new();
+    }
+    let mut found = Vec::new();
+    let len = name.chars().count();
+    if len < 3 {
+        found.push(Violation(format!(
+            "Value '{name}' at 'tableName' failed to satisfy constraint: Member must have length greater than or equal to 3"
+        )));
+    }
+    if len > MAX_TABLE_NAME {
+        found.push(Violation(format!(
+            "Value '{name}' at 'tableName' failed to satisfy constraint: Member must have length less than or equal to {MAX_TABLE_NAME}"
+        )));
+    }
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.') {
+        found.push(Violation(format!(
+            "Value '{name}' at 'tableName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"
+        )));
+    }
+    found
 }
 
 /// DynamoDB's envelope: `1 validation error detected: …` or

@@ -147,24 +147,24 @@ pub(crate) fn resolve_key_schema(
 /// twice (DynamoDB Developer Guide, "Multi-attribute key schema").
 fn check_multi_attribute(input: &KeySchemaInput, hashes: usize, index: &str) -> Result<()> {
     if input[hashes..].iter().any(|(_, kt)| *kt == KeyType::Hash) {
-        return Err(StoreError::validation(format!(
-            "Invalid KeySchema: All HASH key type elements must precede all RANGE key type elements for index: {index}"
-        )));
+        tracing::debug!(index, "a RANGE key attribute precedes a HASH one");
+        return Err(StoreError::validation(
+            "One or more parameter values were invalid: All HASH key attributes must precede RANGE key attributes in the KeySchema",
+        ));
     }
     let ranges = input.len() - hashes;
     for (count, role) in [(hashes, "HASH"), (ranges, "RANGE")] {
         if count > MAX_KEY_ATTRS_PER_ROLE {
             return Err(StoreError::validation(format!(
-                "Invalid KeySchema: A global secondary index key schema can have at most {MAX_KEY_ATTRS_PER_ROLE} {role} key type elements; index: {index} has {count}"
+                "One or more parameter values were invalid: The KeySchema exceeds the maximum allowed number of {role} key attributes"
             )));
         }
     }
     let mut seen = BTreeSet::new();
     for (name, _) in input {
         if !seen.insert(name.as_str()) {
-            return Err(StoreError::validation(format!(
-                "Invalid KeySchema: Some KeySchemaElements have the same name: {name}"
-            )));
+            tracing::debug!(index, name, "a key attribute named twice");
+            return Err(StoreError::validation("The KeySchema contains multiple key attributes with the same name"));
         }
     }
     Ok(())
