@@ -670,6 +670,68 @@ async fn table_settings_are_refused_in_dynamodbs_words() {
         failure(c.untag_resource().resource_arn(arn).tag_keys("").send().await).1,
         "The Tag Key provided is invalid, Key: "
     );
+
+    // Capacity changes of a table with a global index.
+    create_indexed_table(c, "cap").await;
+    let throughput =
+        || ProvisionedThroughput::builder().read_capacity_units(4).write_capacity_units(4).build().unwrap();
+    let index_update = |t: Option<ProvisionedThroughput>| {
+        aws_sdk_dynamodb::types::GlobalSecondaryIndexUpdate::builder()
+            .update(
+                aws_sdk_dynamodb::types::UpdateGlobalSecondaryIndexAction::builder()
+                    .index_name("gsi-inc")
+                    .set_provisioned_throughput(t)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    };
+    let invalid = "One or more parameter values were invalid: ";
+    assert_eq!(
+        failure(
+            c.update_table()
+                .table_name("cap")
+                .global_secondary_index_updates(index_update(Some(throughput())))
+                .send()
+                .await
+        )
+        .1,
+        format!(
+            "{invalid}The only Updates for index: gsi-inc when TableThroughputMode is PAY_PER_REQUEST can be to OnDemandThroughput, WarmThroughput"
+        )
+    );
+    assert_eq!(
+        failure(
+            c.update_table()
+                .table_name("cap")
+                .billing_mode(BillingMode::Provisioned)
+                .provisioned_throughput(throughput())
+                .send()
+                .await
+        )
+        .1,
+        format!("{invalid}ProvisionedThroughput must be specified for index: gsi-inc")
+    );
+    c.update_table()
+        .table_name("cap")
+        .billing_mode(BillingMode::Provisioned)
+        .provisioned_throughput(throughput())
+        .global_secondary_index_updates(index_update(Some(throughput())))
+        .send()
+        .await
+        .expect("the index's throughput given");
+    assert_eq!(
+        failure(c.update_table().table_name("cap").billing_mode(BillingMode::Provisioned).send().await).1,
+        format!("{invalid}ProvisionedThroughput must be specified when BillingMode is PROVISIONED")
+    );
+    let (_, same) = failure(
+        c.update_table()
+            .table_name("cap")
+            .global_secondary_index_updates(index_update(Some(throughput())))
+            .send()
+            .await,
+    );
+    assert!(same.starts_with("The provisioned throughput for the index gsi-inc will not change."), "{same}");
 }
 
 #[tokio::test]

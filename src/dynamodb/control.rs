@@ -699,6 +699,34 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
             "One or more parameter values were invalid: Vector indexes are only supported for PAY_PER_REQUEST tables",
         ));
     }
+    if billing == Some(BillingMode::Provisioned) {
+        // DynamoDB's capacity checks of a switch to (or a restatement of)
+        // provisioned mode: the table's throughput, and each global index's
+        // unless it has one or the request gives it.
+        if throughput.is_none() {
+            return Err(ApiError::validation(
+                "One or more parameter values were invalid: ProvisionedThroughput must be specified when BillingMode is PROVISIONED",
+            ));
+        }
+        let given: Vec<&str> = index_updates
+            .iter()
+            .filter_map(|u| u.get("Update"))
+            .filter(|up| up.get("ProvisionedThroughput").is_some())
+            .filter_map(|up| up.get("IndexName").and_then(Json::as_str))
+            .collect();
+        let missing: Vec<&str> = handle
+            .def
+            .gsis()
+            .filter(|i| i.throughput.is_none() && !given.contains(&i.name.as_str()))
+            .map(|i| i.name.as_str())
+            .collect();
+        if !missing.is_empty() {
+            return Err(ApiError::validation(format!(
+                "One or more parameter values were invalid: ProvisionedThroughput must be specified for index: {}",
+                missing.join(",")
+            )));
+        }
+    }
     if billing.is_some() || throughput.is_some() {
         handle = app.store.set_billing(name, billing, throughput)?;
         changed = true;
@@ -716,6 +744,32 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         } else if let Some(up) = u.obj_opt("Update")? {
             let index = up.str("IndexName")?.to_string();
             let t = throughput_input(&up)?;
+            // What an on-demand table's index may change: its on-demand or
+            // warm throughput, nothing else (not even nothing).
+            let on_demand = up.get("OnDemandThroughput").and_then(Json::as_object).is_some_and(|o| !o.is_empty());
+            let only = || {
+                ApiError::validation(format!(
+                    "One or more parameter values were invalid: The only Updates for index: {index} when TableThroughputMode is PAY_PER_REQUEST can be to OnDemandThroughput, WarmThroughput"
+                ))
+            };
+            if handle.def.billing_mode == BillingMode::PayPerRequest
+                && handle.def.index(&index).is_some()
+                && (t.is_some() || (!on_demand && up.get("WarmThroughput").is_none()))
+            {
+                return Err(only());
+            }
+            if let (Some(want), Some(have)) = (t, handle.def.index(&index).and_then(|i| i.throughput))
+                && handle.def.billing_mode == BillingMode::Provisioned
+                && want == have
+            {
+                return Err(ApiError::validation(format!(
+                    "The provisioned throughput for the index {index} will not change. The requested value equals the current value. \
+                     Current ReadCapacityUnits provisioned for index {index}: {}. Requested ReadCapacityUnits: {}. \
+                     Current WriteCapacityUnits provisioned for index {index}: {}. Requested WriteCapacityUnits: {}. \
+                     Refer to the Amazon DynamoDB Developer Guide for current limits and how to request higher limits.",
+                    have.read, want.read, have.write, want.write
+                )));
+            }
             handle = app.store.alter_table(name, |def| {
                 let table = def.name.clone();
                 let idx = def.indexes.iter_mut().find(|i| i.name == index);

@@ -916,6 +916,21 @@ fn run(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle, dry: bool) -
                 let mut request = json!({"TableName": t.name, "BillingMode": mode});
                 if let Some((r, w)) = want_throughput {
                     request["ProvisionedThroughput"] = json!({"ReadCapacityUnits": r, "WriteCapacityUnits": w});
+                    // DynamoDB wants each global index's throughput with a
+                    // switch to provisioned mode: the table's, for those
+                    // without one.
+                    let updates: Vec<Json> = handle
+                        .def
+                        .gsis()
+                        .filter(|i| i.throughput.is_none())
+                        .map(|i| {
+                            json!({"Update": {"IndexName": i.name,
+                                "ProvisionedThroughput": {"ReadCapacityUnits": r, "WriteCapacityUnits": w}}})
+                        })
+                        .collect();
+                    if !updates.is_empty() {
+                        request["GlobalSecondaryIndexUpdates"] = Json::Array(updates);
+                    }
                 }
                 if !dry {
                     ddb(app, &t.name, "UpdateTable", request)?;
