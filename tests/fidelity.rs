@@ -732,6 +732,37 @@ async fn table_settings_are_refused_in_dynamodbs_words() {
             .await,
     );
     assert!(same.starts_with("The provisioned throughput for the index gsi-inc will not change."), "{same}");
+
+    // On-demand maxima: at least 1, or -1 (none) in an update only.
+    let on_demand = |read: i64| OnDemandThroughput::builder().max_read_request_units(read).build();
+    let out_of_range =
+        format!("{invalid}Requested MaxReadRequestUnits for OnDemandThroughput for table is outside of valid range");
+    let create = |name: &str, read: i64| {
+        c.create_table()
+            .table_name(name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key_elem("pk", KeyType::Hash))
+            .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
+            .on_demand_throughput(on_demand(read))
+            .send()
+    };
+    assert_eq!(failure(create("od1", -1).await).1, out_of_range);
+    assert_eq!(failure(create("od2", 0).await).1, out_of_range);
+    create("od3", 10).await.unwrap();
+    c.update_table().table_name("od3").on_demand_throughput(on_demand(-1)).send().await.expect("-1 clears it");
+    assert_eq!(
+        failure(c.update_table().table_name("od3").on_demand_throughput(on_demand(0)).send().await).1,
+        out_of_range
+    );
+
+    // Tags go on tables (and streams), not indexes.
+    let index_arn = format!("{arn}/index/gsi");
+    assert_eq!(
+        failure(c.list_tags_of_resource().resource_arn(&index_arn).send().await).1,
+        format!(
+            "{invalid}Invalid resource arn provided, only table or stream is accepted. Provided resource arn: {index_arn}"
+        )
+    );
 }
 
 #[tokio::test]

@@ -497,7 +497,7 @@ fn billing_mode_override(r: &Req<'_>) -> ApiResult<Option<BillingMode>> {
 
 fn on_demand_override(r: &Req<'_>) -> ApiResult<Option<(Option<i64>, Option<i64>)>> {
     let wrapped = rename(r, "OnDemandThroughputOverride", "OnDemandThroughput");
-    on_demand_input(&Req(&wrapped))
+    on_demand_input(&Req(&wrapped), super::control::OnDemandIn::Restore)
 }
 
 /// A request of one member, `from`'s value under the name `to`, so that an

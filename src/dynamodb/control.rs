@@ -289,18 +289,34 @@ fn warm_json(asked: (Option<i64>, Option<i64>), provisioned: Option<Throughput>)
     json!({"ReadUnitsPerSecond": read, "WriteUnitsPerSecond": write, "Status": "ACTIVE"})
 }
 
+/// Where an `OnDemandThroughput` is read: DynamoDB words its range
+/// differently in each, and only an update may clear a maximum with -1.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum OnDemandIn {
+    Create,
+    Update,
+    Restore,
+}
+
 /// `OnDemandThroughput`: the most read and write request units a second,
-/// each at least 1 or -1 for no maximum.
-pub(super) fn on_demand_input(r: &Req<'_>) -> ApiResult<Option<(Option<i64>, Option<i64>)>> {
+/// each at least 1 (or -1, no maximum, in an update).
+pub(super) fn on_demand_input(r: &Req<'_>, at: OnDemandIn) -> ApiResult<Option<(Option<i64>, Option<i64>)>> {
     let Some(o) = r.obj_opt("OnDemandThroughput")? else { return Ok(None) };
     let read = o.int_opt("MaxReadRequestUnits")?;
     let write = o.int_opt("MaxWriteRequestUnits")?;
-    for v in [read, write].into_iter().flatten() {
-        if v < 1 && v != -1 {
-            return Err(ApiError::validation(
-                "One or more parameter values were invalid: MaxReadRequestUnits and MaxWriteRequestUnits must be at least 1 or -1",
-            ));
+    for (v, member) in [(read, "MaxReadRequestUnits"), (write, "MaxWriteRequestUnits")] {
+        let Some(v) = v else { continue };
+        if v >= 1 || (v == -1 && at != OnDemandIn::Create) {
+            continue;
         }
+        return Err(ApiError::validation(match at {
+            OnDemandIn::Restore => {
+                format!("Invalid Request: Requested {member} for OnDemandThroughput is outside of valid range")
+            }
+            _ => format!(
+                "One or more parameter values were invalid: Requested {member} for OnDemandThroughput for table is outside of valid range"
+            ),
+        }));
     }
     Ok(Some((read, write)))
 }
@@ -464,7 +480,7 @@ pub(super) fn create_table_input(app: &App, r: Req<'_>) -> ApiResult<CreateTable
     if r.get("AttributeDefinitions").is_none() {
         return Err(missing("AttributeDefinitions"));
     }
-    let on_demand = on_demand_input(&r)?;
+    let on_demand = on_demand_input(&r, OnDemandIn::Create)?;
     let warm = warm_input(&r)?;
     let input = CreateTableInput {
         name: name.to_string(),
@@ -845,7 +861,7 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         })?;
         changed = true;
     }
-    if let Some((read, write)) = on_demand_input(&r)? {
+    if let Some((read, write)) = on_demand_input(&r, OnDemandIn::Update)? {
         handle = app.store.alter_table(name, |def| {
             def.settings.max_read_request_units = read.or(def.settings.max_read_request_units);
             def.settings.max_write_request_units = write.or(def.settings.max_write_request_units);
@@ -878,6 +894,11 @@ fn table_from_arn<'a>(app: &App, arn: &'a str) -> ApiResult<&'a str> {
     let name = arn.strip_prefix(&prefix).ok_or_else(|| {
         ApiError::validation(format!("Invalid TableArn: Invalid ResourceArn provided as input {arn}"))
     })?;
+    if name.split('/').nth(1) == Some("index") {
+        return Err(ApiError::validation(format!(
+            "One or more parameter values were invalid: Invalid resource arn provided, only table or stream is accepted. Provided resource arn: {arn}"
+        )));
+    }
     let name = name.split('/').next().unwrap_or(name);
     app.store
         .table(name)
@@ -934,9 +955,23 @@ const MAX_TTL_ATTRIBUTE_NAME: usize = 255;
 pub fn update_ttl(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let name = r.str("TableName")?;
     let spec = r.obj_opt("TimeToLiveSpecification")?.ok_or_else(|| missing("TimeToLiveSpecification"))?;
-    let enabled = spec.bool_opt("Enabled")?.ok_or_else(|| missing("timeToLiveSpecification.enabled"))?;
-    let attr =
-        spec.str_opt("AttributeName")?.ok_or_else(|| missing("timeToLiveSpecification.attributeName"))?.to_string();
+    let enabled = spec.bool_opt("Enabled")?;
+    let attr = spec.str_opt("AttributeName")?;
+    // Both members left out are both reported, the attribute name first.
+    if enabled.is_none() && attr.is_none() {
+        return Err(super::validate::report(
+            ["attributeName", "enabled"]
+                .iter()
+                .map(|m| {
+                    super::validate::Violation(format!(
+                        "Value null at 'timeToLiveSpecification.{m}' failed to satisfy constraint: Member must not be null"
+                    ))
+                })
+                .collect(),
+        ));
+    }
+    let enabled = enabled.ok_or_else(|| missing("timeToLiveSpecification.enabled"))?;
+    let attr = attr.ok_or_else(|| missing("timeToLiveSpecification.attributeName"))?.to_string();
     if attr.is_empty() || attr.len() > MAX_TTL_ATTRIBUTE_NAME {
         return Err(ApiError::validation(format!(
             "1 validation error detected: Value '{attr}' at 'timeToLiveSpecification.attributeName' failed to satisfy constraint: Member must have length {}",
