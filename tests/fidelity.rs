@@ -755,6 +755,39 @@ async fn table_settings_are_refused_in_dynamodbs_words() {
         out_of_range
     );
 
+    // A global index added by UpdateTable: its attributes defined, its
+    // throughput as the table's mode wants it, in UpdateTable's words.
+    let create_index = |table: &str, defs: bool, t: Option<ProvisionedThroughput>| {
+        let action = aws_sdk_dynamodb::types::CreateGlobalSecondaryIndexAction::builder()
+            .index_name("added")
+            .key_schema(key_elem("pk", KeyType::Hash))
+            .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+            .set_provisioned_throughput(t)
+            .build()
+            .unwrap();
+        let mut request = c.update_table().table_name(table).global_secondary_index_updates(
+            aws_sdk_dynamodb::types::GlobalSecondaryIndexUpdate::builder().create(action).build(),
+        );
+        if defs {
+            request = request.attribute_definitions(attr_def("pk", ScalarAttributeType::S));
+        }
+        request.send()
+    };
+    assert_eq!(
+        failure(create_index("od3", false, None).await).1,
+        format!("{invalid}AttributeDefinitions is not specified for index: added")
+    );
+    assert_eq!(
+        failure(create_index("od3", true, Some(throughput())).await).1,
+        format!(
+            "{invalid}Neither ReadCapacityUnits nor WriteCapacityUnits can be specified for index: added when BillingMode is PAY_PER_REQUEST"
+        )
+    );
+    assert_eq!(
+        failure(create_index("cap", true, None).await).1,
+        format!("{invalid}Both ReadCapacityUnits and WriteCapacityUnits must be specified for index: added")
+    );
+
     // Tags go on tables (and streams), not indexes.
     let index_arn = format!("{arn}/index/gsi");
     assert_eq!(

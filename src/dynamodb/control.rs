@@ -749,7 +749,15 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     }
     for u in index_updates {
         if let Some(c) = u.obj_opt("Create")? {
-            handle = app.store.add_index(name, index_input(&c, IndexKind::Global)?, defs.clone())?;
+            let input = index_input(&c, IndexKind::Global)?;
+            // The new index's key attributes are defined in the request.
+            if defs.is_empty() {
+                return Err(ApiError::validation(format!(
+                    "One or more parameter values were invalid: AttributeDefinitions is not specified for index: {}",
+                    input.name
+                )));
+            }
+            handle = app.store.add_index(name, input, defs.clone())?;
         } else if let Some(d) = u.obj_opt("Delete")? {
             let index = d.str("IndexName")?;
             let gone = handle.def.index(index).cloned();

@@ -185,6 +185,14 @@ fn check_throughput(billing: BillingMode, t: Option<Throughput>, what: &str) -> 
     }
 }
 
+/// Where an index is defined: with its table, or added by UpdateTable
+/// (DynamoDB words a missing or needless throughput differently).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Defining {
+    CreateTable,
+    UpdateTable,
+}
+
 /// Validates an index definition against the table and returns it resolved.
 pub(crate) fn resolve_index(
     input: &IndexInput,
@@ -192,6 +200,7 @@ pub(crate) fn resolve_index(
     table_keys: &KeySchema,
     billing: BillingMode,
     id: u32,
+    defining: Defining,
 ) -> Result<IndexDef> {
     check_name(&input.name, "indexName")?;
     let key_schema = resolve_key_schema(&input.key_schema, defs, Some((&input.name, input.kind)))?;
@@ -222,12 +231,20 @@ pub(crate) fn resolve_index(
         }
     } else {
         check_throughput(billing, input.throughput, &format!(" for index {}", input.name))
-            .map_err(|_| match billing {
-                BillingMode::Provisioned => StoreError::validation(format!(
+            .map_err(|_| match (billing, defining) {
+                (BillingMode::Provisioned, Defining::UpdateTable) => StoreError::validation(format!(
+                    "One or more parameter values were invalid: Both ReadCapacityUnits and WriteCapacityUnits must be specified for index: {}",
+                    input.name
+                )),
+                (BillingMode::PayPerRequest, Defining::UpdateTable) => StoreError::validation(format!(
+                    "One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be specified for index: {} when BillingMode is PAY_PER_REQUEST",
+                    input.name
+                )),
+                (BillingMode::Provisioned, Defining::CreateTable) => StoreError::validation(format!(
                     "One or more parameter values were invalid: ProvisionedThroughput is not specified for index: {}",
                     input.name
                 )),
-                BillingMode::PayPerRequest => StoreError::validation(
+                (BillingMode::PayPerRequest, Defining::CreateTable) => StoreError::validation(
                     "One or more parameter values were invalid: ProvisionedThroughput should not be specified for index: "
                         .to_string()
                         + &input.name
@@ -313,7 +330,14 @@ pub(crate) fn validate_create(input: &CreateTableInput) -> Result<Resolved> {
     check_throughput(input.billing_mode, input.throughput, "")?;
     let mut indexes = Vec::with_capacity(input.indexes.len());
     for (n, idx) in input.indexes.iter().enumerate() {
-        indexes.push(resolve_index(idx, &input.attribute_definitions, &key_schema, input.billing_mode, n as u32 + 1)?);
+        indexes.push(resolve_index(
+            idx,
+            &input.attribute_definitions,
+            &key_schema,
+            input.billing_mode,
+            n as u32 + 1,
+            Defining::CreateTable,
+        )?);
     }
     check_index_set(&indexes)?;
     let mut vectors = Vec::with_capacity(input.vector_indexes.len());

@@ -1622,7 +1622,14 @@ impl Store {
                     None => all.push((n, t)),
                 }
             }
-            let idx = catalog::resolve_index(&input, &all, &def.key_schema, def.billing_mode, def.next_index_id)?;
+            let idx = catalog::resolve_index(
+                &input,
+                &all,
+                &def.key_schema,
+                def.billing_mode,
+                def.next_index_id,
+                catalog::Defining::UpdateTable,
+            )?;
             def.next_index_id += 1;
             for attr in idx.key_schema.names() {
                 if !def.attribute_definitions.iter().any(|a| a.name == attr)
