@@ -294,8 +294,25 @@ async fn backup_errors_are_dynamodbs() {
             "Invalid Request: Cannot override ProvisionedThroughput unless BillingMode is PROVISIONED",
         ),
         (
-            restore().billing_mode_override(BillingMode::PayPerRequest).provisioned_throughput_override(throughput),
+            restore()
+                .billing_mode_override(BillingMode::PayPerRequest)
+                .provisioned_throughput_override(throughput.clone()),
             "Invalid Request: Cannot override ProvisionedThroughput if BillingMode is overridden to PAY_PER_REQUEST",
+        ),
+        (
+            restore()
+                .billing_mode_override(BillingMode::Provisioned)
+                .provisioned_throughput_override(throughput)
+                .on_demand_throughput_override(
+                    aws_sdk_dynamodb::types::OnDemandThroughput::builder().max_write_request_units(5).build(),
+                ),
+            "Invalid Request: Cannot override MaxWriteRequestUnits for OnDemandThroughput unless BillingModeOverride is PAY_PER_REQUEST",
+        ),
+        (
+            restore().on_demand_throughput_override(
+                aws_sdk_dynamodb::types::OnDemandThroughput::builder().max_read_request_units(0).build(),
+            ),
+            "Invalid Request: Requested MaxReadRequestUnits for OnDemandThroughput is outside of valid range",
         ),
         (
             restore().global_secondary_index_override(

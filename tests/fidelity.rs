@@ -777,6 +777,18 @@ async fn table_settings_are_refused_in_dynamodbs_words() {
         failure(create_index("od3", false, None).await).1,
         format!("{invalid}AttributeDefinitions is not specified for index: added")
     );
+    // Nothing of a refused request is made: the billing mode stays.
+    let refused = c
+        .update_table()
+        .table_name("od3")
+        .billing_mode(BillingMode::Provisioned)
+        .provisioned_throughput(throughput())
+        .global_secondary_index_updates(index_update(None))
+        .send()
+        .await;
+    assert_eq!(failure(refused).0, "ResourceNotFoundException", "od3 has no index gsi-inc");
+    let d = c.describe_table().table_name("od3").send().await.unwrap().table.unwrap();
+    assert_eq!(d.billing_mode_summary.and_then(|b| b.billing_mode), Some(BillingMode::PayPerRequest));
     assert_eq!(
         failure(create_index("od3", true, Some(throughput())).await).1,
         format!(

@@ -358,10 +358,13 @@ pub(super) fn restore_input(app: &App, r: &Req<'_>, target: &str, source: &Table
             "Invalid Request: Cannot override ProvisionedThroughput unless BillingMode is PROVISIONED"
         }));
     }
-    if r.obj_opt("OnDemandThroughputOverride")?.is_some() && billing == BillingMode::Provisioned {
-        return Err(ApiError::validation(
-            "Invalid Request: Cannot override MaxReadRequestUnits for OnDemandThroughput unless BillingModeOverride is PAY_PER_REQUEST",
-        ));
+    if let Some(o) = r.obj_opt("OnDemandThroughputOverride")?
+        && billing == BillingMode::Provisioned
+        && let Some(member) = ["MaxReadRequestUnits", "MaxWriteRequestUnits"].into_iter().find(|m| o.get(m).is_some())
+    {
+        return Err(ApiError::validation(format!(
+            "Invalid Request: Cannot override {member} for OnDemandThroughput unless BillingModeOverride is PAY_PER_REQUEST"
+        )));
     }
     let throughput = match r.obj_opt("ProvisionedThroughputOverride")? {
         Some(t) => Some(Throughput {

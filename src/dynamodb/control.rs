@@ -306,7 +306,7 @@ pub(super) fn on_demand_input(r: &Req<'_>, at: OnDemandIn) -> ApiResult<Option<(
     let write = o.int_opt("MaxWriteRequestUnits")?;
     for (v, member) in [(read, "MaxReadRequestUnits"), (write, "MaxWriteRequestUnits")] {
         let Some(v) = v else { continue };
-        if v >= 1 || (v == -1 && at != OnDemandIn::Create) {
+        if v >= 1 || (v == -1 && at == OnDemandIn::Update) {
             continue;
         }
         return Err(ApiError::validation(match at {
@@ -715,6 +715,54 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
             "One or more parameter values were invalid: Vector indexes are only supported for PAY_PER_REQUEST tables",
         ));
     }
+    // Each index update checked before anything of the request is made.
+    let billing_after = billing.unwrap_or(handle.def.billing_mode);
+    for u in &index_updates {
+        if let Some(c) = u.obj_opt("Create")? {
+            // The new index's key attributes are defined in the request.
+            if defs.is_empty() {
+                return Err(ApiError::validation(format!(
+                    "One or more parameter values were invalid: AttributeDefinitions is not specified for index: {}",
+                    c.str_opt("IndexName")?.unwrap_or_default()
+                )));
+            }
+        } else if let Some(up) = u.obj_opt("Update")? {
+            let index = up.str("IndexName")?;
+            let Some(current) = handle.def.index(index) else {
+                return Err(ApiError::not_found(format!(
+                    "Requested resource not found: Index {index} for table {name}"
+                )));
+            };
+            if current.kind != IndexKind::Global {
+                return Err(ApiError::validation(format!(
+                    "Cannot update an index that is not a GlobalSecondaryIndex: {index}"
+                )));
+            }
+            let t = throughput_input(&up)?;
+            // What an on-demand table's index may change: its on-demand or
+            // warm throughput, nothing else (not even nothing).
+            let on_demand = up.get("OnDemandThroughput").and_then(Json::as_object).is_some_and(|o| !o.is_empty());
+            if billing_after == BillingMode::PayPerRequest
+                && (t.is_some() || (!on_demand && up.get("WarmThroughput").is_none()))
+            {
+                return Err(ApiError::validation(format!(
+                    "One or more parameter values were invalid: The only Updates for index: {index} when TableThroughputMode is PAY_PER_REQUEST can be to OnDemandThroughput, WarmThroughput"
+                )));
+            }
+            if let (Some(want), Some(have)) = (t, current.throughput)
+                && billing_after == BillingMode::Provisioned
+                && want == have
+            {
+                return Err(ApiError::validation(format!(
+                    "The provisioned throughput for the index {index} will not change. The requested value equals the current value. \
+                     Current ReadCapacityUnits provisioned for index {index}: {}. Requested ReadCapacityUnits: {}. \
+                     Current WriteCapacityUnits provisioned for index {index}: {}. Requested WriteCapacityUnits: {}. \
+                     Refer to the Amazon DynamoDB Developer Guide for current limits and how to request higher limits.",
+                    have.read, want.read, have.write, want.write
+                )));
+            }
+        }
+    }
     if billing == Some(BillingMode::Provisioned) {
         // DynamoDB's capacity checks of a switch to (or a restatement of)
         // provisioned mode: the table's throughput, and each global index's
@@ -749,15 +797,7 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     }
     for u in index_updates {
         if let Some(c) = u.obj_opt("Create")? {
-            let input = index_input(&c, IndexKind::Global)?;
-            // The new index's key attributes are defined in the request.
-            if defs.is_empty() {
-                return Err(ApiError::validation(format!(
-                    "One or more parameter values were invalid: AttributeDefinitions is not specified for index: {}",
-                    input.name
-                )));
-            }
-            handle = app.store.add_index(name, input, defs.clone())?;
+            handle = app.store.add_index(name, index_input(&c, IndexKind::Global)?, defs.clone())?;
         } else if let Some(d) = u.obj_opt("Delete")? {
             let index = d.str("IndexName")?;
             let gone = handle.def.index(index).cloned();
@@ -768,32 +808,6 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         } else if let Some(up) = u.obj_opt("Update")? {
             let index = up.str("IndexName")?.to_string();
             let t = throughput_input(&up)?;
-            // What an on-demand table's index may change: its on-demand or
-            // warm throughput, nothing else (not even nothing).
-            let on_demand = up.get("OnDemandThroughput").and_then(Json::as_object).is_some_and(|o| !o.is_empty());
-            let only = || {
-                ApiError::validation(format!(
-                    "One or more parameter values were invalid: The only Updates for index: {index} when TableThroughputMode is PAY_PER_REQUEST can be to OnDemandThroughput, WarmThroughput"
-                ))
-            };
-            if handle.def.billing_mode == BillingMode::PayPerRequest
-                && handle.def.index(&index).is_some()
-                && (t.is_some() || (!on_demand && up.get("WarmThroughput").is_none()))
-            {
-                return Err(only());
-            }
-            if let (Some(want), Some(have)) = (t, handle.def.index(&index).and_then(|i| i.throughput))
-                && handle.def.billing_mode == BillingMode::Provisioned
-                && want == have
-            {
-                return Err(ApiError::validation(format!(
-                    "The provisioned throughput for the index {index} will not change. The requested value equals the current value. \
-                     Current ReadCapacityUnits provisioned for index {index}: {}. Requested ReadCapacityUnits: {}. \
-                     Current WriteCapacityUnits provisioned for index {index}: {}. Requested WriteCapacityUnits: {}. \
-                     Refer to the Amazon DynamoDB Developer Guide for current limits and how to request higher limits.",
-                    have.read, want.read, have.write, want.write
-                )));
-            }
             handle = app.store.alter_table(name, |def| {
                 let table = def.name.clone();
                 let idx = def.indexes.iter_mut().find(|i| i.name == index);

@@ -207,7 +207,7 @@ pub fn lockout_check(
     body: &serde_json::Map<String, Json>,
 ) -> ApiResult<()> {
     // Confirmed, or not a boolean (the operation refuses that itself).
-    if body.get("ConfirmRemoveSelfResourceAccess").is_some_and(|v| v.as_bool() != Some(false)) {
+    if body.get("ConfirmRemoveSelfResourceAccess").is_some_and(|v| !v.is_null() && v.as_bool() != Some(false)) {
         return Ok(());
     }
     let (Some(document), Some(arn)) =

@@ -903,6 +903,9 @@ fn run(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle, dry: bool) -
             )));
         }
         sync_indexes(app, t, &handle, dry, &mut applied)?;
+        // With the indexes just made.
+        let handle =
+            if dry { handle } else { store.table(&t.name).map_err(|e| LambdaError::invalid(e.to_string()))? };
         if let Some(mode) = &t.billing_mode {
             let want_throughput = match (t.read_capacity, t.write_capacity) {
                 (Some(r), Some(w)) => Some((r.max(0) as u64, w.max(0) as u64)),
@@ -917,15 +920,20 @@ fn run(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle, dry: bool) -
                 if let Some((r, w)) = want_throughput {
                     request["ProvisionedThroughput"] = json!({"ReadCapacityUnits": r, "WriteCapacityUnits": w});
                     // DynamoDB wants each global index's throughput with a
-                    // switch to provisioned mode: the table's, for those
-                    // without one.
+                    // switch to provisioned mode: the one the manifest
+                    // declares for it, else the table's, for those without.
                     let updates: Vec<Json> = handle
                         .def
                         .gsis()
                         .filter(|i| i.throughput.is_none())
                         .map(|i| {
+                            let declared = t.global_indexes.iter().find(|d| d.name == i.name);
+                            let (ir, iw) = match declared.map(|d| (d.read_capacity, d.write_capacity)) {
+                                Some((Some(ir), Some(iw))) => (ir.max(0) as u64, iw.max(0) as u64),
+                                _ => (r, w),
+                            };
                             json!({"Update": {"IndexName": i.name,
-                                "ProvisionedThroughput": {"ReadCapacityUnits": r, "WriteCapacityUnits": w}}})
+                                "ProvisionedThroughput": {"ReadCapacityUnits": ir, "WriteCapacityUnits": iw}}})
                         })
                         .collect();
                     if !updates.is_empty() {
