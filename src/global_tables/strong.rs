@@ -346,20 +346,16 @@ fn claim(app: &App, t: &tidepool_store::TableHandle, keys: Vec<Item>) -> ApiResu
         Err(super::ClaimRefused::Full) => return Err(claims_full(&name)),
     }
     let key_items: Vec<Json> = keys.iter().map(tidepool_store::value::json::item_to_json).collect();
-    // This region's stamp of each item: the peer sends back only newer
-    // items.
-    let mut stamps = Vec::with_capacity(keys.len());
-    for k in &keys {
-        let stamp = match app.store.item_with_stamp(&name, k) {
-            Ok((_, stamp)) => stamp,
-            Err(e) => {
-                app.global.release(&name, &raw_keys, &app.region, token);
-                return Err(e.into());
-            }
-        };
-        stamps.push(stamp.map_or(Json::Null, |(s, _)| json!([s.ms, s.node])));
-    }
-    let body = json!({"TableName": name, "Keys": key_items, "Stamps": stamps, "From": app.region, "Token": token});
+    let mine = match local_stamps(app, &name, &keys) {
+        Ok(s) => s,
+        Err(e) => {
+            app.global.release(&name, &raw_keys, &app.region, token);
+            return Err(e);
+        }
+    };
+    let body = json!({
+        "TableName": name, "Keys": key_items, "Stamps": stamps_json(&mine), "From": app.region, "Token": token,
+    });
     let mut held =
         Claim { table: name.clone(), token, keys: raw_keys, key_items, peer: String::new(), unanswered: vec![] };
     // Regions heard from lately first: a region that is down costs a
@@ -395,7 +391,7 @@ fn claim(app: &App, t: &tidepool_store::TableHandle, keys: Vec<Item>) -> ApiResu
         held.peer = region;
         let answer: Json = serde_json::from_slice(&answer).unwrap_or(Json::Null);
         let versions = answer["Items"].as_array().map(Vec::as_slice).unwrap_or_default();
-        if let Err(e) = apply_newer(app, &name, keys.iter().zip(versions)) {
+        if let Err(e) = apply_newer(app, &name, &keys, &mine, versions) {
             release(app, Held { claims: vec![held] });
             return Err(e);
         }
@@ -405,19 +401,30 @@ fn claim(app: &App, t: &tidepool_store::TableHandle, keys: Vec<Item>) -> ApiResu
     Err(unavailable(&name, "no other region of it can be reached"))
 }
 
+/// This region's stamp of each item (none for one never written as a
+/// global one): what a peer is sent, so that it answers only with newer
+/// items.
+fn local_stamps(app: &App, table: &str, keys: &[Item]) -> ApiResult<Vec<Option<Stamp>>> {
+    keys.iter().map(|k| Ok(app.store.item_with_stamp(table, k)?.1.map(|(s, _)| s))).collect()
+}
+
+fn stamps_json(stamps: &[Option<Stamp>]) -> Json {
+    stamps.iter().map(|s| s.map_or(Json::Null, |s| json!([s.ms, s.node]))).collect()
+}
+
 /// Applies here each version another region sent (`{"Ms", "Node",
 /// "Item"}`, or `{}` for an item it has no stamp for) that is newer than
-/// this region's.
-fn apply_newer<'a>(app: &App, table: &str, versions: impl Iterator<Item = (&'a Item, &'a Json)>) -> ApiResult<()> {
+/// this region's (`mine`, read before the peer was asked).
+fn apply_newer(app: &App, table: &str, keys: &[Item], mine: &[Option<Stamp>], versions: &[Json]) -> ApiResult<()> {
     let mut changes = Vec::new();
-    for (keys, answer) in versions {
+    for ((keys, mine), answer) in keys.iter().zip(mine).zip(versions) {
         let (Some(ms), Some(node)) = (answer["Ms"].as_u64(), answer["Node"].as_u64()) else { continue };
         let theirs = Stamp { ms, node: node as u32 };
-        // Only a newer version is applied (a write, under the write lock;
-        // `apply_replicated` also refuses one older than a tombstone is
-        // kept for an item with no stamp here: a region that missed a
+        // Only a newer version is applied (`apply_replicated` checks again
+        // under the write lock, and also refuses one older than a tombstone
+        // is kept for an item with no stamp here: a region that missed a
         // delete for that long must not bring the item back).
-        if app.store.item_with_stamp(table, keys)?.1.is_some_and(|(mine, _)| mine >= theirs) {
+        if mine.is_some_and(|mine| mine >= theirs) {
             continue;
         }
         let item = match answer.get("Item").filter(|i| !i.is_null()) {
@@ -518,9 +525,11 @@ pub fn before_consistent_read(app: &App, op: &str, raw: &Map<String, Json>) -> A
     for (name, keys) in consistent_reads(app, op, raw) {
         let Ok(t) = app.store.table(&name) else { continue };
         let key_items: Vec<Json> = keys.iter().map(tidepool_store::value::json::item_to_json).collect();
+        let mine = local_stamps(app, &name, &keys)?;
+        let request = json!({"TableName": name, "Keys": key_items, "Stamps": stamps_json(&mine)});
         let mut reached = false;
         for region in other_regions(&t) {
-            let body = match call(app, &region, READ_PATH, json!({"TableName": name, "Keys": key_items})) {
+            let body = match call(app, &region, READ_PATH, request.clone()) {
                 Some((200, body)) => body,
                 // Reached, but it refused: the local read answers.
                 Some((status, _)) if (400..500).contains(&status) => {
@@ -532,7 +541,7 @@ pub fn before_consistent_read(app: &App, op: &str, raw: &Map<String, Json>) -> A
             app.global.heard(&region);
             let answer: Json = serde_json::from_slice(&body).unwrap_or(Json::Null);
             let versions = answer["Items"].as_array().map(Vec::as_slice).unwrap_or_default();
-            apply_newer(app, &name, keys.iter().zip(versions))?;
+            apply_newer(app, &name, &keys, &mine, versions)?;
             reached = true;
             break;
         }
@@ -552,9 +561,8 @@ pub(super) fn read(app: &App, body: &Map<String, Json>) -> ApiResult<Json> {
         if list.len() > MAX_READ_KEYS {
             return Err(ApiError::validation(format!("At most {MAX_READ_KEYS} keys are read at once")));
         }
-        let items: ApiResult<Vec<Json>> =
-            list.iter().map(|k| version(app, name, &crate::dynamodb::attr::item_from_json(k)?)).collect();
-        return Ok(json!({"Items": items?}));
+        let keys: Vec<Item> = list.iter().map(crate::dynamodb::attr::item_from_json).collect::<ApiResult<_>>()?;
+        return versions(app, name, &keys, &r);
     }
     let key = crate::dynamodb::attr::item_from_json(r.get("Key").ok_or_else(|| ApiError::validation("Key"))?)?;
     version(app, name, &key)
@@ -616,26 +624,32 @@ pub(super) fn claim_items(app: &App, body: &Map<String, Json>) -> ApiResult<Json
     }
     // The asking region's stamp of each item: an item is sent only if
     // newer here.
-    let stamps: Vec<Option<Stamp>> = match r.get("Stamps").and_then(Json::as_array) {
+    match app.global.claim(name, &raw_keys, from, token, CLAIM_TTL) {
+        Ok(()) => {}
+        Err(super::ClaimRefused::Conflict) => return Err(conflict()),
+        Err(super::ClaimRefused::Full) => return Err(claims_full(name)),
+    }
+    versions(app, name, &keys, &r).inspect_err(|_| app.global.release(name, &raw_keys, from, token))
+}
+
+/// `{"Items": [...]}`: this region's version of each of `keys` (in their
+/// order), the item itself left out where the asker's stamp (`Stamps`, in
+/// the same order) is as new.
+fn versions(app: &App, table: &str, keys: &[Item], r: &crate::dynamodb::request::Req<'_>) -> ApiResult<Json> {
+    let theirs: Vec<Option<Stamp>> = match r.get("Stamps").and_then(Json::as_array) {
         Some(l) => l
             .iter()
             .map(|s| Some(Stamp { ms: s.get(0)?.as_u64()?, node: u32::try_from(s.get(1)?.as_u64()?).ok()? }))
             .collect(),
         None => Vec::new(),
     };
-    match app.global.claim(name, &raw_keys, from, token, CLAIM_TTL) {
-        Ok(()) => {}
-        Err(super::ClaimRefused::Conflict) => return Err(conflict()),
-        Err(super::ClaimRefused::Full) => return Err(claims_full(name)),
-    }
-    let versions: ApiResult<Vec<Json>> = keys
+    let items: ApiResult<Vec<Json>> = keys
         .iter()
         .enumerate()
         .map(|(i, k)| {
-            let mut v = version(app, name, k)?;
-            let theirs = stamps.get(i).copied().flatten();
+            let mut v = version(app, table, k)?;
             let mine = v["Ms"].as_u64().zip(v["Node"].as_u64()).map(|(ms, node)| Stamp { ms, node: node as u32 });
-            if let (Some(theirs), Some(mine)) = (theirs, mine)
+            if let (Some(theirs), Some(mine)) = (theirs.get(i).copied().flatten(), mine)
                 && mine <= theirs
                 && let Some(o) = v.as_object_mut()
             {
@@ -644,11 +658,5 @@ pub(super) fn claim_items(app: &App, body: &Map<String, Json>) -> ApiResult<Json
             Ok(v)
         })
         .collect();
-    match versions {
-        Ok(items) => Ok(json!({"Items": items})),
-        Err(e) => {
-            app.global.release(name, &raw_keys, from, token);
-            Err(e)
-        }
-    }
+    Ok(json!({"Items": items?}))
 }
