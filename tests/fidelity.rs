@@ -610,6 +610,29 @@ async fn sse_and_on_demand_throughput_round_trip() {
         .await
         .unwrap();
     assert_eq!(limits(&describe("capped").await), (Some(20), Some(15)));
+
+    // Re-sends DynamoDB refuses: the default encryption of a table that
+    // has it, and the table's own key by its ARN; a key needs SSEType.
+    let invalid = "One or more parameter values were invalid: ";
+    let update_sse =
+        |name: &'static str, spec: SseSpecification| c.update_table().table_name(name).sse_specification(spec).send();
+    assert_eq!(
+        failure(update_sse("plain", SseSpecification::builder().enabled(false).build()).await).1,
+        format!("{invalid}Table is already encrypted by default")
+    );
+    assert_eq!(
+        failure(update_sse("encrypted", SseSpecification::builder().kms_master_key_id(arn).build()).await).1,
+        format!("{invalid}SSEType KMS is required if KMSMasterKeyId is specified")
+    );
+    let same_key = SseSpecification::builder().enabled(true).sse_type(SseType::Kms).kms_master_key_id(arn).build();
+    assert_eq!(
+        failure(update_sse("encrypted", same_key).await).1,
+        format!(
+            "{invalid}Table is already encrypted with given KMSMasterKeyId. Use KMSMasterKeyId parameter if you want to change Master Key"
+        )
+    );
+    update_sse("encrypted", SseSpecification::builder().enabled(false).build()).await.expect("back to the default key");
+    assert!(describe("encrypted").await.sse_description.is_none());
 }
 
 #[tokio::test]
@@ -643,6 +666,7 @@ async fn update_table_without_a_change() {
 /// breaks; an unknown table class; tags without a key or a value.
 #[tokio::test]
 async fn table_settings_are_refused_in_dynamodbs_words() {
+    use aws_sdk_dynamodb::types::{StreamSpecification, StreamViewType};
     let h = harness().await;
     let c = &h.client;
     create_table(c, "settings", None).await;
@@ -669,6 +693,95 @@ async fn table_settings_are_refused_in_dynamodbs_words() {
     assert_eq!(
         failure(c.untag_resource().resource_arn(arn).tag_keys("").send().await).1,
         "The Tag Key provided is invalid, Key: "
+    );
+
+    // A request that changes nothing, before the lookup; the list leaves
+    // out what the request has.
+    let all = "ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates, SSESpecification, ReplicaUpdates, MultiAccountReplicaReady, ReplicaTransitRoleArn, MultiRegionConsistency, DeletionProtectionEnabled, OnDemandThroughput, WarmThroughput or TableClass is required";
+    assert_eq!(
+        failure(c.update_table().table_name("no-such-table").send().await),
+        ("ValidationException".into(), format!("At least one of {all}"))
+    );
+    assert_eq!(
+        failure(
+            c.update_table()
+                .table_name("settings")
+                .multi_region_consistency(aws_sdk_dynamodb::types::MultiRegionConsistency::Strong)
+                .send()
+                .await
+        )
+        .1,
+        format!("At least one of {}", all.replace("MultiRegionConsistency, ", ""))
+    );
+    // Warm throughput is a change of its own; deletion protection is
+    // named first.
+    let warm = aws_sdk_dynamodb::types::WarmThroughput::builder().read_units_per_second(20_000).build();
+    let keys_only = || {
+        StreamSpecification::builder().stream_enabled(true).stream_view_type(StreamViewType::KeysOnly).build().unwrap()
+    };
+    let invalid = "One or more parameter values were invalid: ";
+    assert_eq!(
+        failure(
+            c.update_table()
+                .table_name("settings")
+                .warm_throughput(warm.clone())
+                .table_class(aws_sdk_dynamodb::types::TableClass::Standard)
+                .send()
+                .await
+        )
+        .1,
+        format!("{invalid}TableClass modification must be the only operation in the request")
+    );
+    assert_eq!(
+        failure(
+            c.update_table()
+                .table_name("settings")
+                .warm_throughput(warm.clone())
+                .stream_specification(keys_only())
+                .send()
+                .await
+        )
+        .1,
+        format!("{invalid}WarmThroughput must be the only operation in the request")
+    );
+    assert_eq!(
+        failure(
+            c.update_table()
+                .table_name("settings")
+                .billing_mode(BillingMode::Provisioned)
+                .stream_specification(keys_only())
+                .send()
+                .await
+        )
+        .1,
+        format!("{invalid}You cannot modify stream status while updating table IOPS")
+    );
+    c.update_table().table_name("settings").warm_throughput(warm).send().await.expect("warm throughput alone");
+
+    // Definitions no key uses, with indexes: both sets named.
+    let unused = c
+        .create_table()
+        .table_name("unused")
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
+        .attribute_definitions(attr_def("extra", ScalarAttributeType::N))
+        .attribute_definitions(attr_def("g", ScalarAttributeType::S))
+        .key_schema(key_elem("pk", KeyType::Hash))
+        .global_secondary_indexes(
+            aws_sdk_dynamodb::types::GlobalSecondaryIndex::builder()
+                .index_name("by-g")
+                .key_schema(key_elem("g", KeyType::Hash))
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await;
+    assert_eq!(
+        failure(unused).1,
+        format!(
+            "{invalid}Some AttributeDefinitions are not used. AttributeDefinitions: [pk, extra, g], keys used: [pk, g]"
+        )
     );
 
     // Capacity changes of a table with a global index.

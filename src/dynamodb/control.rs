@@ -241,6 +241,11 @@ pub(super) fn sse_input(app: &App, r: &Req<'_>) -> ApiResult<Option<Option<Strin
     if enabled.is_none() && key.is_none() && kind.is_none() {
         return Ok(Some(None));
     }
+    if key.is_some() && kind.is_none() {
+        return Err(ApiError::validation(
+            "One or more parameter values were invalid: SSEType KMS is required if KMSMasterKeyId is specified",
+        ));
+    }
     let prefix = format!("arn:aws:kms:{}:{}:key/", app.region, super::ACCOUNT_ID);
     let arn = match key {
         Some(k) if k.starts_with("arn:") => k.to_string(),
@@ -603,22 +608,18 @@ pub fn list_tables(app: &App, r: Req<'_>) -> ApiResult<Json> {
 /// change of their request, and a throughput, stream and index change
 /// exclude each other.
 fn refuse_combined_changes(r: &Req<'_>) -> ApiResult<()> {
-    let has = |m: &str| r.get(m).is_some_and(|v| !v.is_null());
-    let changes = [
-        "ProvisionedThroughput",
-        "BillingMode",
-        "StreamSpecification",
-        "GlobalSecondaryIndexUpdates",
-        "VectorIndexUpdates",
-        "SSESpecification",
-        "TableClass",
-        "DeletionProtectionEnabled",
-        "OnDemandThroughput",
-        "WarmThroughput",
-        "ReplicaUpdates",
-    ];
-    let others = |me: &[&str]| changes.iter().any(|m| !me.contains(m) && has(m));
+    let has = |m: &str| member_given(r, m);
+    let others = |me: &[&str]| UPDATE_CHANGES.iter().any(|m| !me.contains(m) && has(m));
     let refuse = |why: &str| Err(ApiError::validation(format!("One or more parameter values were invalid: {why}")));
+    // A change of the replica set comes alone, and is named first.
+    if has("ReplicaUpdates") && others(&["ReplicaUpdates"]) {
+        let witnesses = has("GlobalTableWitnessUpdates") || has("MultiRegionConsistency");
+        return refuse(if witnesses {
+            "Requests that modify replicas or witnesses must not also modify other fields"
+        } else {
+            "Replica modification must be the only operation in the request"
+        });
+    }
     if has("SSESpecification") && others(&["SSESpecification"]) {
         return refuse("Server-Side Encryption modification must be the only operation in the request");
     }
@@ -630,6 +631,9 @@ fn refuse_combined_changes(r: &Req<'_>) -> ApiResult<()> {
     }
     if has("OnDemandThroughput") && others(&["OnDemandThroughput", "BillingMode"]) {
         return refuse("OnDemandThroughput can only be combined with BillingMode in an UpdateTable request");
+    }
+    if has("WarmThroughput") && others(&["WarmThroughput"]) {
+        return refuse("WarmThroughput must be the only operation in the request");
     }
     let updates = r.get("GlobalSecondaryIndexUpdates").and_then(Json::as_array).map(Vec::as_slice).unwrap_or_default();
     let mut named = Vec::new();
@@ -655,7 +659,9 @@ fn refuse_combined_changes(r: &Req<'_>) -> ApiResult<()> {
         return Err(one_online_index());
     }
     let index_created_or_deleted = online > 0;
-    if has("StreamSpecification") && has("ProvisionedThroughput") {
+    // A switch to provisioned capacity is an IOPS update too.
+    let iops = has("ProvisionedThroughput") || r.get("BillingMode").and_then(Json::as_str) == Some("PROVISIONED");
+    if has("StreamSpecification") && iops {
         return refuse("You cannot modify stream status while updating table IOPS");
     }
     if index_created_or_deleted && has("ProvisionedThroughput") {
@@ -676,6 +682,63 @@ pub(super) fn one_online_index() -> ApiError {
     )
 }
 
+/// UpdateTable's members that change a table. (MultiRegionConsistency and
+/// witness updates alone change nothing: they go with ReplicaUpdates.)
+const UPDATE_CHANGES: [&str; 12] = [
+    "ProvisionedThroughput",
+    "BillingMode",
+    "StreamSpecification",
+    "GlobalSecondaryIndexUpdates",
+    "VectorIndexUpdates",
+    "SSESpecification",
+    "ReplicaUpdates",
+    "DeletionProtectionEnabled",
+    "OnDemandThroughput",
+    "WarmThroughput",
+    "TableClass",
+    "MultiAccountReplicaReady",
+];
+
+/// Whether UpdateTable's member `m` asks for something: present, not
+/// null, and (for the throughput structures) not empty, as DynamoDB counts
+/// them.
+fn member_given(r: &Req<'_>, m: &str) -> bool {
+    match r.get(m) {
+        None | Some(Json::Null) => false,
+        Some(Json::Object(o)) if matches!(m, "WarmThroughput" | "OnDemandThroughput") => {
+            o.values().any(|v| !v.is_null())
+        }
+        Some(_) => true,
+    }
+}
+
+/// UpdateTable's refusal of a request that changes nothing, before the
+/// table is looked up; DynamoDB leaves out of its list a member the
+/// request already has (MultiRegionConsistency alone changes nothing).
+fn require_a_change(r: &Req<'_>) -> ApiResult<()> {
+    if UPDATE_CHANGES.iter().any(|m| member_given(r, m)) {
+        return Ok(());
+    }
+    let listed = [
+        "ProvisionedThroughput",
+        "BillingMode",
+        "UpdateStreamEnabled",
+        "GlobalSecondaryIndexUpdates",
+        "SSESpecification",
+        "ReplicaUpdates",
+        "MultiAccountReplicaReady",
+        "ReplicaTransitRoleArn",
+        "MultiRegionConsistency",
+        "DeletionProtectionEnabled",
+        "OnDemandThroughput",
+        "WarmThroughput",
+        "TableClass",
+    ];
+    let names: Vec<&str> = listed.into_iter().filter(|m| r.get(m).is_none_or(Json::is_null)).collect();
+    let (last, rest) = names.split_last().expect("TableClass is never a given member here");
+    Err(ApiError::validation(format!("At least one of {} or {last} is required", rest.join(", "))))
+}
+
 pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let name = r.str("TableName")?;
     refuse_combined_changes(&r)?;
@@ -685,6 +748,7 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let throughput = throughput_input(&r)?;
     let stream = stream_spec(&r, false)?;
     let warm = warm_input(&r)?.filter(|(read, write)| read.is_some() || write.is_some());
+    require_a_change(&r)?;
     let mut handle = app.store.describe_table(name)?;
     let mut changed = false;
     if let (Some(want), Some(have)) = (&throughput, &handle.def.throughput)
@@ -869,6 +933,21 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         changed = true;
     }
     if let Some(sse) = sse_input(app, &r)? {
+        // Re-sends DynamoDB refuses as changing nothing: the default
+        // encryption asked of a table that has it, and the table's own
+        // key by its ARN (an alias or key id re-encrypts, and is taken).
+        let current = handle.def.settings.sse_kms_key_arn.as_deref();
+        let by_arn = r.get("SSESpecification").and_then(|s| s.get("KMSMasterKeyId")).and_then(Json::as_str);
+        if sse.is_none() && current.is_none() {
+            return Err(ApiError::validation(
+                "One or more parameter values were invalid: Table is already encrypted by default",
+            ));
+        }
+        if by_arn.is_some() && by_arn == current {
+            return Err(ApiError::validation(
+                "One or more parameter values were invalid: Table is already encrypted with given KMSMasterKeyId. Use KMSMasterKeyId parameter if you want to change Master Key",
+            ));
+        }
         handle = app.store.alter_table(name, |def| {
             def.settings.sse_kms_key_arn = sse;
             Ok(())
@@ -1030,6 +1109,12 @@ pub fn update_ttl(app: &App, r: Req<'_>) -> ApiResult<Json> {
 
 pub fn describe_ttl(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let t = app.store.describe_table(r.str("TableName")?)?;
+    // A table being restored is CREATING, as DynamoDB's new tables are.
+    if t.is_restoring() {
+        return Err(ApiError::validation(
+            "Cannot describe time to live while table is in CREATING state: Current table state is CREATING",
+        ));
+    }
     Ok(match &t.def.ttl_attribute {
         Some(a) => json!({"TimeToLiveDescription": {"TimeToLiveStatus": "ENABLED", "AttributeName": a}}),
         None => json!({"TimeToLiveDescription": {"TimeToLiveStatus": "DISABLED"}}),

@@ -351,6 +351,26 @@ pub(crate) fn validate_create(input: &CreateTableInput) -> Result<Resolved> {
         .chain(indexes.iter().flat_map(|i| i.key_schema.names()))
         .chain(vectors.iter().flat_map(|v| v.search_schema.iter().map(|a| a.name.as_str())))
         .collect();
+    if used.len() < input.attribute_definitions.len() && !(input.indexes.is_empty() && input.vector_indexes.is_empty())
+    {
+        // With indexes, DynamoDB names the sets: the definitions as sent,
+        // the keys in the order the schemas name them.
+        let mut keys: Vec<&str> = Vec::new();
+        for name in key_schema
+            .names()
+            .chain(indexes.iter().flat_map(|i| i.key_schema.names()))
+            .chain(vectors.iter().flat_map(|v| v.search_schema.iter().map(|a| a.name.as_str())))
+        {
+            if !keys.contains(&name) {
+                keys.push(name);
+            }
+        }
+        return Err(StoreError::validation(format!(
+            "One or more parameter values were invalid: Some AttributeDefinitions are not used. AttributeDefinitions: [{}], keys used: [{}]",
+            input.attribute_definitions.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),
+            keys.join(", ")
+        )));
+    }
     if used.len() != input.attribute_definitions.len() {
         return Err(StoreError::validation(
             "One or more parameter values were invalid: Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions",
