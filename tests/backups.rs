@@ -133,15 +133,18 @@ async fn wait_active(c: &Client, table: &str) -> aws_sdk_dynamodb::types::TableD
     panic!("table {table} never became ACTIVE");
 }
 
+/// An error's type and message.
+fn message(e: &impl ProvideErrorMetadata) -> (String, String) {
+    (e.code().unwrap_or_default().to_string(), e.message().unwrap_or_default().to_string())
+}
+
 async fn backup(c: &Client, table: &str, name: &str) -> String {
     let out = c.create_backup().table_name(table).backup_name(name).send().await.expect("create backup");
     let d = out.backup_details.unwrap();
     assert_eq!(d.backup_name, name);
-    assert!(
-        matches!(d.backup_status, BackupStatus::Creating | BackupStatus::Available),
-        "status {:?}",
-        d.backup_status
-    );
+    // CreateBackup always answers CREATING, as DynamoDB does.
+    assert_eq!(d.backup_status, BackupStatus::Creating);
+    assert!(d.backup_size_bytes.is_some());
     wait_available(c, &d.backup_arn).await;
     d.backup_arn
 }
@@ -188,7 +191,8 @@ async fn a_backup_restores_its_items_and_indexes_after_the_table_is_gone() {
     assert!(summary.restore_in_progress);
     let t = wait_active(c, "orders2").await;
     assert_eq!(t.item_count, Some(600));
-    assert!(!t.restore_summary.unwrap().restore_in_progress);
+    // Once ACTIVE nothing marks a table as restored, as in DynamoDB.
+    assert!(t.restore_summary.is_none());
     // What DynamoDB does not restore: the stream, TTL and tags.
     assert!(t.stream_specification.is_none());
     let ttl = c.describe_time_to_live().table_name("orders2").send().await.unwrap();
@@ -255,6 +259,41 @@ async fn backup_errors_are_dynamodbs() {
     let arn = backup(c, "tab", "nightly-1").await;
     let e = c.restore_table_from_backup().target_table_name("tab").backup_arn(&arn).send().await.unwrap_err();
     assert_eq!(code(&e), "TableAlreadyExistsException");
+
+    // ARNs by form, as DynamoDB reads them: another region's names the
+    // same backup (echoed as sent); the rest are malformed or foreign.
+    let id = arn.rsplit_once("/backup/").unwrap().1;
+    let elsewhere = format!("arn:aws:dynamodb:eu-west-1:000000000000:table/tab/backup/{id}");
+    let d = c.describe_backup().backup_arn(&elsewhere).send().await.unwrap();
+    assert_eq!(d.backup_description.and_then(|d| d.backup_details).map(|d| d.backup_arn), Some(elsewhere.clone()));
+    let forms = [
+        ("arn:aws:dynamodb:us-east-1:000000000000:table/tab".to_string(), "ValidationException", "Invalid Backup ARN"),
+        ("x".repeat(48), "ValidationException", "Invalid Backup ARN"),
+        (
+            format!("arn:aws:dynamodb:xx-fake-1:000000000000:table/tab/backup/{id}"),
+            "ValidationException",
+            "Invalid Request: BackupArn is not valid",
+        ),
+        (
+            format!("arn:aws-cn:dynamodb:us-east-1:000000000000:table/tab/backup/{id}"),
+            "ValidationException",
+            "Invalid Request: BackupArn is not valid",
+        ),
+        (
+            format!("arn:aws:dynamodb:us-east-1:111111111111:table/tab/backup/{id}"),
+            "AccessDeniedException",
+            "Access is denied",
+        ),
+    ];
+    for (form, want_code, want) in &forms {
+        let e = c.describe_backup().backup_arn(form).send().await.unwrap_err();
+        assert_eq!(message(&e), (want_code.to_string(), want.to_string()), "{form}");
+    }
+    let e = c.restore_table_from_backup().target_table_name("tab-x").backup_arn(&elsewhere).send().await.unwrap_err();
+    assert_eq!(message(&e).1, "Invalid Request: sseSpecificationOverride must be provided for cross-region restores");
+    let swapped = format!("arn:aws:dynamodb:us-west-2:000000000000:table/tab/backup/{id}");
+    let e = c.list_backups().exclusive_start_backup_arn(&swapped).send().await.unwrap_err();
+    assert_eq!(message(&e).1, "Invalid Request: The supplied ExclusiveStartBackupArn does not match the region");
 
     // Overrides: provisioned, without the indexes.
     let out = c
@@ -352,8 +391,14 @@ async fn backup_errors_are_dynamodbs() {
     assert_eq!(c.list_backups().send().await.unwrap().backup_summaries().len(), 1);
 
     // A reset drops backups too.
+    // Backups of one table may be taken at once.
+    let (a, b) = tokio::join!(
+        c.create_backup().table_name("tab").backup_name("twin").send(),
+        c.create_backup().table_name("tab").backup_name("twin").send()
+    );
+    assert_ne!(a.unwrap().backup_details.unwrap().backup_arn, b.unwrap().backup_details.unwrap().backup_arn);
     let deleted = reset(&h.server.endpoint()).await;
-    assert_eq!(deleted["Deleted"]["Backups"], 1, "{deleted}");
+    assert_eq!(deleted["Deleted"]["Backups"], 3, "{deleted}");
     assert!(c.list_backups().send().await.unwrap().backup_summaries().is_empty());
 }
 
@@ -770,6 +815,30 @@ async fn point_in_time_errors_and_a_deleted_table() {
     assert_eq!(code(&e), "PointInTimeRecoveryUnavailableException");
     let e = c.describe_continuous_backups().table_name("missing").send().await.unwrap_err();
     assert_eq!(code(&e), "TableNotFoundException");
+    // A source ARN by its form.
+    let from_arn = |arn: &str| {
+        c.restore_table_to_point_in_time()
+            .source_table_arn(arn)
+            .target_table_name("plain2")
+            .use_latest_restorable_time(true)
+            .send()
+    };
+    let invalid = "One or more parameter values were invalid: ";
+    for (arn, want) in [
+        ("not-an-arn-at-all", format!("{invalid}ARNs must start with 'arn:': not-an-arn-at-all")),
+        ("arn:aws:dynamodb:us-east-1:000000000000:bogus", format!("{invalid}sourceTableArn is not a valid ARN")),
+        (
+            "arn:aws:dynamodb:us-east-1:111111111111:table/plain",
+            "This action is only supported by accounts that match the resource owner\u{2019}s account.".to_string(),
+        ),
+        (
+            "arn:aws:dynamodb:us-west-2:000000000000:table/plain",
+            "Invalid Request: sseSpecificationOverride must be provided for cross-region restores".to_string(),
+        ),
+    ] {
+        let e = from_arn(arn).await.unwrap_err();
+        assert_eq!(message(&e), ("ValidationException".to_string(), want), "{arn}");
+    }
     let e = c
         .restore_table_to_point_in_time()
         .source_table_name("missing")
@@ -899,31 +968,28 @@ async fn point_in_time_errors_and_a_deleted_table() {
         .unwrap();
     wait_active(c, "keep-again").await;
     assert_eq!(scan_count(c, "keep-again").await, 2);
-    c.restore_table_from_backup()
+    let system_arn = summary.backup_arn().unwrap();
+    assert!(system_arn.ends_with("-00000000"), "{system_arn}");
+    let started = c
+        .restore_table_from_backup()
         .target_table_name("keep-from-system")
-        .backup_arn(summary.backup_arn().unwrap())
+        .backup_arn(system_arn)
         .send()
         .await
         .unwrap();
+    // While it is made, its RestoreSummary names the SYSTEM backup.
+    let restoring = started.table_description.and_then(|t| t.restore_summary).unwrap();
+    assert_eq!(restoring.source_backup_arn(), Some(system_arn));
     wait_active(c, "keep-from-system").await;
     assert_eq!(scan_count(c, "keep-from-system").await, 2);
-    // Its RestoreSummary names the SYSTEM backup it came from.
-    let d = c.describe_table().table_name("keep-from-system").send().await.unwrap();
-    let restored = d.table().and_then(|t| t.restore_summary()).unwrap();
-    assert_eq!(restored.source_backup_arn(), summary.backup_arn());
-    let pitr = c.describe_table().table_name("keep-again").send().await.unwrap();
-    assert_eq!(pitr.table().and_then(|t| t.restore_summary()).and_then(|r| r.source_backup_arn()), None);
-    // Deleting the system backup drops the history.
-    c.delete_backup().backup_arn(summary.backup_arn().unwrap()).send().await.unwrap();
-    let e = c
-        .restore_table_to_point_in_time()
-        .source_table_name("keep")
-        .target_table_name("keep-3")
-        .use_latest_restorable_time(true)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&e), "TableNotFoundException");
+    // No one deletes a system backup: it expires with its period.
+    let e = c.delete_backup().backup_arn(system_arn).send().await.unwrap_err();
+    assert_eq!(code(&e), "ValidationException");
+    let text = e.as_service_error().and_then(|e| e.message()).unwrap_or_default().to_string();
+    let refusal = format!(
+        "Invalid Request: User is not allowed to delete the system backup with arn {system_arn}. It will automatically expire on "
+    );
+    assert!(text.starts_with(&refusal) && text.ends_with('Z'), "{text}");
 }
 
 /// What PITR records survives `kill -9`; a longer period never claims
@@ -1238,6 +1304,16 @@ async fn imports_count_bad_lines_and_refuse_as_dynamodb() {
     let unknown = "arn:aws:dynamodb:us-east-1:000000000000:table/people/import/01700000000000-deadbeef";
     let e = c.describe_import().import_arn(unknown).send().await.unwrap_err();
     assert_eq!(code(&e), "ImportNotFoundException");
+    // Not an import's or an export's ARN at all; a page token never given.
+    let table_arn = "arn:aws:dynamodb:us-east-1:000000000000:table/people";
+    let e = c.describe_import().import_arn(table_arn).send().await.unwrap_err();
+    assert_eq!(message(&e), ("ValidationException".into(), "Invalid Import ARN".into()));
+    let e = c.describe_export().export_arn(table_arn).send().await.unwrap_err();
+    assert_eq!(message(&e), ("ValidationException".into(), "Invalid Export ARN".into()));
+    let e = c.list_exports().next_token("deadbeef").send().await.unwrap_err();
+    assert_eq!(message(&e).1, "Invalid Request: Provided nextToken is invalid: deadbeef");
+    let e = c.list_imports().next_token("deadbeef").send().await.unwrap_err();
+    assert_eq!(message(&e).1, "Invalid Request: Provided nextToken is invalid: deadbeef");
     let e = c
         .describe_export()
         .export_arn("arn:aws:dynamodb:us-east-1:000000000000:table/people/export/01700000000000-deadbeef")

@@ -16,10 +16,13 @@ use super::error::{ApiError, ApiResult};
 use super::request::Req;
 
 /// How long CreateBackup waits for its backup to be written before it
-/// answers `CREATING` (DynamoDB always does; a small table's backup is
-/// `AVAILABLE` in the answer here, which no client written against
-/// DynamoDB can tell from a fast one).
+/// answers. It answers `CREATING` either way, as DynamoDB does; a small
+/// table's backup is `AVAILABLE` by the time a client asks again.
 const BACKUP_ANSWER_WAIT: Duration = Duration::from_secs(2);
+/// How long CreateBackup waits for one of the store's backup slots when
+/// all are busy (a burst of backups, which DynamoDB takes), before it
+/// answers `LimitExceededException`.
+const BACKUP_SLOT_WAIT: Duration = Duration::from_secs(2);
 /// ListBackups answers at most this many a page (its `Limit`'s maximum).
 const LIST_BACKUPS_MAX: i64 = 100;
 
@@ -55,9 +58,10 @@ impl App {
         format!("{}/backup/{}", self.table_arn(&b.table.name), b.id)
     }
 
-    /// `RestoreSummary` of a restored table.
+    /// `RestoreSummary` of a table being restored. (DynamoDB drops it once
+    /// the table is `ACTIVE`: nothing marks a table born of a restore.)
     pub(super) fn restore_summary(&self, def: &TableDef) -> Option<Json> {
-        let r = def.restore.as_ref()?;
+        let r = def.restore.as_ref().filter(|r| r.in_progress)?;
         let mut o = Map::new();
         let backup = match &r.source {
             RestoreSource::Backup(id) => Some(id),
@@ -77,9 +81,7 @@ impl App {
         let mut o = Map::new();
         o.insert("BackupArn".into(), json!(self.backup_arn(b)));
         o.insert("BackupName".into(), json!(b.name));
-        if b.status == BackupStatus::Available {
-            o.insert("BackupSizeBytes".into(), json!(b.bytes));
-        }
+        o.insert("BackupSizeBytes".into(), json!(b.bytes));
         o.insert("BackupStatus".into(), json!(status));
         o.insert("BackupType".into(), json!(if shown.system.is_some() { "SYSTEM" } else { "USER" }));
         o.insert("BackupCreationDateTime".into(), json!(b.created_at));
@@ -153,8 +155,11 @@ impl App {
         })
     }
 
-    /// The backup a `BackupArn` names.
+    /// The backup a `BackupArn` names, read as DynamoDB reads it: by its
+    /// account and id (the region and table name in it are not compared;
+    /// the answer echoes the ARN as sent).
     fn backup_of(&self, arn: &str) -> ApiResult<Shown> {
+        let (table, id) = self.parse_backup_arn(arn)?;
         let not_found = || {
             ApiError::new(
                 axum::http::StatusCode::BAD_REQUEST,
@@ -162,16 +167,57 @@ impl App {
                 format!("Backup not found: {arn}"),
             )
         };
-        let id = arn.rsplit_once("/backup/").map(|(_, id)| id).ok_or_else(not_found)?;
-        let shown = match self.store.backup(id) {
-            Ok(b) => Shown::user(b),
-            Err(_) => Shown::system(self.store.system_backup(id)?.ok_or_else(not_found)?),
-        };
-        // The ARN must name this backup's table and this server's region.
-        if self.backup_arn(&shown.backup) != arn {
-            return Err(not_found());
+        match self.store.backup(id) {
+            Ok(b) => Ok(Shown::user(b)),
+            Err(_) => Ok(Shown::system(self.store.system_backup(id, table)?.ok_or_else(not_found)?)),
         }
-        Ok(shown)
+    }
+
+    /// A backup ARN's table name and backup id, or DynamoDB's refusal of
+    /// its form: not a backup's ARN; an unknown region, partition or
+    /// service; another account's.
+    fn parse_backup_arn<'a>(&self, arn: &'a str) -> ApiResult<(&'a str, &'a str)> {
+        let invalid = || ApiError::validation("Invalid Backup ARN");
+        let parts = super::arn::Arn::parse(arn).ok_or_else(invalid)?;
+        let (table, id) = parts
+            .resource
+            .strip_prefix("table/")
+            .and_then(|r| r.split_once("/backup/"))
+            .filter(|(t, id)| !t.is_empty() && !id.is_empty() && !id.contains('/'))
+            .ok_or_else(invalid)?;
+        if parts.region.is_empty() || parts.account != super::ACCOUNT_ID {
+            return Err(access_denied());
+        }
+        if parts.partition != "aws"
+            || parts.service != "dynamodb"
+            || !super::arn::known_region(&self.region, parts.region)
+        {
+            return Err(ApiError::validation("Invalid Request: BackupArn is not valid"));
+        }
+        Ok((table, id))
+    }
+}
+
+/// DynamoDB's answer to a backup ARN of another account.
+fn access_denied() -> ApiError {
+    ApiError::new(axum::http::StatusCode::BAD_REQUEST, "AccessDeniedException", "Access is denied")
+}
+
+/// A backup's details with its ARN as the request sent it.
+fn echo_arn(mut description: Json, arn: &str) -> Json {
+    if let Some(d) = description.get_mut("BackupDetails").and_then(Json::as_object_mut) {
+        d.insert("BackupArn".into(), json!(arn));
+    }
+    description
+}
+
+/// A store refusal naming backup `id`, reworded to name it by `arn`.
+fn naming_arn(e: tidepool_store::StoreError, id: &str, arn: &str) -> ApiError {
+    match e {
+        tidepool_store::StoreError::Refused { kind, message } => {
+            tidepool_store::StoreError::Refused { kind, message: message.replace(id, arn) }.into()
+        }
+        e => e.into(),
     }
 }
 
@@ -231,7 +277,15 @@ pub fn create_backup(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let table = table_name_member(app, &r, "TableName")?;
     let name = r.str("BackupName")?;
     check_name("backupName", name)?;
-    let job = app.store.begin_backup(table, name)?;
+    let deadline = std::time::Instant::now() + BACKUP_SLOT_WAIT;
+    let job = loop {
+        match app.store.begin_backup(table, name) {
+            Err(tidepool_store::StoreError::LimitExceeded(_)) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            r => break r?,
+        }
+    };
     let started = job.backup().clone();
     let (tx, rx) = std::sync::mpsc::channel();
     let spawned = std::thread::Builder::new().name("tidepool-backup".into()).spawn(move || {
@@ -252,23 +306,30 @@ pub fn create_backup(app: &App, r: Req<'_>) -> ApiResult<Json> {
         }
     };
     tracing::info!(table, backup = %backup.id, status = backup.status.as_str(), "backup created");
-    let status = backup.status.as_str();
-    Ok(json!({"BackupDetails": app.backup_details(&Shown::user(backup), status)}))
+    Ok(json!({"BackupDetails": app.backup_details(&Shown::user(backup), "CREATING")}))
 }
 
 pub fn describe_backup(app: &App, r: Req<'_>) -> ApiResult<Json> {
-    let shown = app.backup_of(&backup_arn_member(&r)?)?;
-    Ok(json!({"BackupDescription": app.backup_description(&shown, shown.backup.status.as_str())}))
+    let arn = backup_arn_member(&r)?;
+    let shown = app.backup_of(&arn)?;
+    let description = app.backup_description(&shown, shown.backup.status.as_str());
+    Ok(json!({"BackupDescription": echo_arn(description, &arn)}))
 }
 
 pub fn delete_backup(app: &App, r: Req<'_>) -> ApiResult<Json> {
-    let shown = app.backup_of(&backup_arn_member(&r)?)?;
-    match &shown.system {
-        Some(d) => app.store.delete_system_backup(d)?,
-        None => drop(app.store.delete_backup(&shown.backup.id)?),
+    let arn = backup_arn_member(&r)?;
+    let shown = app.backup_of(&arn)?;
+    // A system backup expires with its recovery period; no one deletes it.
+    if let Some(d) = &shown.system {
+        return Err(ApiError::validation(format!(
+            "Invalid Request: User is not allowed to delete the system backup with arn {arn}. It will automatically expire on {}",
+            super::pitr::iso_millis(d.expires_at())
+        )));
     }
-    tracing::info!(backup = %shown.backup.id, "backup deleted");
-    Ok(json!({"BackupDescription": app.backup_description(&shown, "DELETED")}))
+    let id = &shown.backup.id;
+    app.store.delete_backup(id).map_err(|e| naming_arn(e, id, &arn))?;
+    tracing::info!(backup = %id, "backup deleted");
+    Ok(json!({"BackupDescription": echo_arn(app.backup_description(&shown, "DELETED"), &arn)}))
 }
 
 pub fn list_backups(app: &App, r: Req<'_>) -> ApiResult<Json> {
@@ -297,6 +358,11 @@ pub fn list_backups(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let start = match r.str_opt("ExclusiveStartBackupArn")? {
         Some(arn) => {
             check_length("exclusiveStartBackupArn", arn, 37, 1024)?;
+            if super::arn::Arn::parse(arn).is_some_and(|a| a.region != app.region) {
+                return Err(ApiError::validation(
+                    "Invalid Request: The supplied ExclusiveStartBackupArn does not match the region",
+                ));
+            }
             // By its id alone: the backup may have been deleted since the
             // page that named it (list, delete, list on).
             Some(arn.rsplit_once("/backup/").map_or(arn, |(_, id)| id).to_string())
@@ -414,11 +480,14 @@ pub(super) fn restore_input(app: &App, r: &Req<'_>, target: &str, source: &Table
             throughput: None,
         }));
     }
-    // An override may drop an index but not invent one. (DynamoDB matches
-    // an override to a source index by its key schema and projection, so it
-    // may rename one; Tidepool matches by name.)
+    // An override may drop an index but not invent one: it names one of
+    // the source's, or has one's kind, key schema and projection (a
+    // rename, which DynamoDB allows).
     for i in &indexes {
-        if source.index(&i.name).is_none() {
+        let same_shape = |s: &tidepool_store::table::IndexDef| {
+            s.kind == i.kind && key_input(&s.key_schema) == i.key_schema && s.projection == i.projection
+        };
+        if source.index(&i.name).is_none() && !source.indexes.iter().any(same_shape) {
             return Err(no_such_index(&i.name));
         }
     }
@@ -479,7 +548,8 @@ pub(super) fn restore_input(app: &App, r: &Req<'_>, target: &str, source: &Table
         stream: None,
         tags: Default::default(),
         deletion_protection: false,
-        table_class: Some(source.table_class.clone()),
+        // Nor its table class: a restored table is STANDARD.
+        table_class: None,
         settings,
         vector_indexes,
     })
@@ -513,18 +583,43 @@ fn rename(r: &Req<'_>, from: &str, to: &str) -> Map<String, Json> {
     m
 }
 
+/// DynamoDB's refusal of a restore into a table another restore is
+/// filling (from a backup; one from a point in time is a table that
+/// exists).
+pub(super) fn check_restore_target(app: &App, target: &str) -> ApiResult<()> {
+    let Ok(t) = app.store.describe_table(target) else { return Ok(()) };
+    let from =
+        app.restore_summary(&t.def).and_then(|s| s.get("SourceBackupArn").and_then(Json::as_str).map(String::from));
+    match from {
+        Some(arn) if t.is_restoring() => Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "TableInUseException",
+            format!("Table: {target} is already being restored from backup: {arn}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 pub fn restore_table_from_backup(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let target = r.str("TargetTableName")?;
     check_name("targetTableName", target)?;
-    let shown = app.backup_of(&backup_arn_member(&r)?)?;
+    let arn = backup_arn_member(&r)?;
+    let shown = app.backup_of(&arn)?;
+    if super::arn::Arn::parse(&arn).is_some_and(|a| a.region != app.region)
+        && r.get("SSESpecificationOverride").is_none_or(Json::is_null)
+    {
+        return Err(super::pitr::cross_region_needs_sse());
+    }
     let input = restore_input(app, &r, target, &shown.backup.table)?;
+    check_restore_target(app, target)?;
+    let id = &shown.backup.id;
     let handle = match shown.system {
         Some(d) => {
             let at = d.deleted_at;
             let source = PitrSource { def: d.def, deleted_at: Some(at) };
-            app.store.restore_to_point_in_time(&source, at, input, Some(shown.backup.id.clone()))?
+            app.store.restore_to_point_in_time(&source, at, input, Some(id.clone()))?
         }
-        None => app.store.restore_from_backup(&shown.backup.id, input)?,
+        None => app.store.restore_from_backup(id, input).map_err(|e| naming_arn(e, id, &arn))?,
     };
     app.metrics.moved(target, crate::metrics::Moved::Restored, shown.backup.bytes);
     tracing::info!(table = target, backup = %shown.backup.id, "restore started");

@@ -1109,11 +1109,9 @@ pub fn update_ttl(app: &App, r: Req<'_>) -> ApiResult<Json> {
 
 pub fn describe_ttl(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let t = app.store.describe_table(r.str("TableName")?)?;
-    // A table being restored is CREATING, as DynamoDB's new tables are.
+    // A table being restored is not there yet, as in DynamoDB.
     if t.is_restoring() {
-        return Err(ApiError::validation(
-            "Cannot describe time to live while table is in CREATING state: Current table state is CREATING",
-        ));
+        return Err(ApiError::not_found(format!("Requested resource not found: Table: {} not found", t.def.name)));
     }
     Ok(match &t.def.ttl_attribute {
         Some(a) => json!({"TimeToLiveDescription": {"TimeToLiveStatus": "ENABLED", "AttributeName": a}}),

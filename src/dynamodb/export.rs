@@ -112,6 +112,22 @@ pub(super) fn new_id() -> String {
     format!("{:014}-{}", (now() * 1000.0) as u64, &uuid::Uuid::new_v4().simple().to_string()[..8])
 }
 
+/// A `NextToken` of ListExports or ListImports (the last id of a page), or
+/// DynamoDB's refusal of one it never gave.
+pub(super) fn next_token<'a>(r: &Req<'a>) -> ApiResult<Option<&'a str>> {
+    let Some(token) = r.str_opt("NextToken")? else { return Ok(None) };
+    let valid = token.split_once('-').is_some_and(|(ms, hex)| {
+        ms.len() == 14
+            && ms.bytes().all(|b| b.is_ascii_digit())
+            && hex.len() == 8
+            && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    });
+    if !valid {
+        return Err(ApiError::validation(format!("Invalid Request: Provided nextToken is invalid: {token}")));
+    }
+    Ok(Some(token))
+}
+
 /// ISO 8601 of epoch seconds, as the manifests write times.
 fn iso(secs: f64) -> String {
     format!("{}Z", tidepool_store::format_timestamp_millis((secs * 1000.0) as u64))
@@ -169,7 +185,18 @@ pub(super) fn record_by_arn<T: serde::de::DeserializeOwned>(
         let noun = kind_error.trim_end_matches("NotFoundException");
         ApiError::new(axum::http::StatusCode::BAD_REQUEST, kind_error, format!("{noun} not found: {arn}"))
     };
-    let id = arn.rsplit_once(&format!("/{kind}/")).map(|(_, id)| id).ok_or_else(not_found)?;
+    // Not an ARN of this kind at all is malformed, not missing.
+    let malformed = || {
+        let mut noun = kind.to_string();
+        noun[..1].make_ascii_uppercase();
+        ApiError::validation(format!("Invalid {noun} ARN"))
+    };
+    let id = arn
+        .strip_prefix("arn:")
+        .and_then(|_| arn.rsplit_once(&format!("/{kind}/")))
+        .map(|(_, id)| id)
+        .filter(|id| !id.is_empty())
+        .ok_or_else(malformed)?;
     let r: T = match app.store.sys_get(format!("{prefix}{id}").as_bytes())? {
         Some(v) => serde_json::from_slice(&v).map_err(|_| not_found())?,
         None => return Err(not_found()),
@@ -304,6 +331,9 @@ pub fn export_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     }
     let export_type = export_type.unwrap_or("FULL_EXPORT").to_string();
     let sse = r.enum_opt("S3SseAlgorithm", &["AES256", "KMS"])?.map(str::to_string);
+    if sse.as_deref() != Some("KMS") && r.str_opt("S3SseKmsKeyId")?.is_some() {
+        return Err(ApiError::validation("Invalid Request: KMS Key Id is not supported for this encryption type"));
+    }
     let token = r.str_opt("ClientToken")?.map(str::to_string);
     let (mut from, mut to, mut view) = (None, None, None);
     let started = now();
@@ -785,7 +815,7 @@ pub fn list_exports(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let mut all: Vec<ExportRecord> =
         records(app)?.into_iter().filter(|e| table.as_ref().is_none_or(|t| &e.table == t)).collect();
     all.sort_by(|a, b| a.id.cmp(&b.id));
-    let (page, more) = page(&all, r.str_opt("NextToken")?, limit as usize, |e| &e.id);
+    let (page, more) = page(&all, next_token(&r)?, limit as usize, |e| &e.id);
     let summaries: Vec<Json> = page
         .iter()
         .map(|e| json!({"ExportArn": app.export_arn(e), "ExportStatus": e.status, "ExportType": e.export_type}))

@@ -174,9 +174,9 @@ pub fn import_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         }
     };
     if !matches!(format, Format::Csv { .. }) && options.is_some_and(|o| o.get("Csv").is_some()) {
-        return Err(ApiError::validation(
-            "One or more parameter values were invalid: InputFormatOptions can only be specified with the CSV input format",
-        ));
+        return Err(ApiError::validation(format!(
+            "Invalid Request: Unsupported InputFormatOptions for the given input format: {format_name}."
+        )));
     }
     let creation = r.obj_opt("TableCreationParameters")?.ok_or_else(|| {
         ApiError::validation(
@@ -747,7 +747,7 @@ pub fn list_imports(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let mut all: Vec<ImportRecord> =
         records(app)?.into_iter().filter(|e| table.as_ref().is_none_or(|t| &app.table_arn(&e.table) == t)).collect();
     all.sort_by(|a, b| a.id.cmp(&b.id));
-    let (page, more) = page(&all, r.str_opt("NextToken")?, limit as usize, |e| &e.id);
+    let (page, more) = page(&all, super::export::next_token(&r)?, limit as usize, |e| &e.id);
     let list: Vec<Json> = page
         .iter()
         .map(|e| {

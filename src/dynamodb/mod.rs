@@ -2,6 +2,7 @@
 //! `X-Amz-Target: DynamoDB_20120810.<Operation>`.
 
 pub(crate) mod access;
+mod arn;
 pub mod attr;
 pub(crate) mod backup;
 mod batch;

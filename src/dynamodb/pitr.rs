@@ -37,8 +37,11 @@ fn description(def: &TableDef) -> Json {
 
 pub fn describe_continuous_backups(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let name = table_name_member(app, &r, "TableName")?;
-    // A table being restored is described too (its PITR is off).
+    // A table being restored is not there yet, as in DynamoDB.
     let t = app.store.describe_table(name).map_err(|_| table_not_found(name))?;
+    if t.is_restoring() {
+        return Err(table_not_found(name));
+    }
     Ok(description(&t.def))
 }
 
@@ -96,8 +99,48 @@ fn iso_seconds(t: f64) -> String {
     }
 }
 
+/// `t` as Java's `Instant` prints it (DynamoDB's expiry in a system
+/// backup's refusal): to the millisecond, without a zero fraction.
+pub(super) fn iso_millis(t: f64) -> String {
+    let ms = (t.clamp(0.0, MAX_QUOTED_SECS) * 1000.0) as u64;
+    let full = tidepool_store::format_timestamp_millis(ms);
+    match full.strip_suffix(".000") {
+        Some(whole) => format!("{whole}Z"),
+        None => format!("{full}Z"),
+    }
+}
+
 fn invalid_time(message: String) -> ApiError {
     ApiError::new(axum::http::StatusCode::BAD_REQUEST, "InvalidRestoreTimeException", message)
+}
+
+/// DynamoDB's refusals of a `SourceTableArn` by its form: not an ARN, not
+/// a table's, another account's, another region's without the key to
+/// encrypt the copy with.
+fn check_source_arn(app: &App, r: &Req<'_>, arn: &str) -> ApiResult<()> {
+    let invalid = "One or more parameter values were invalid: ";
+    let Some(parts) = super::arn::Arn::parse(arn) else {
+        return Err(ApiError::validation(format!("{invalid}ARNs must start with 'arn:': {arn}")));
+    };
+    let table = parts.resource.strip_prefix("table/").filter(|t| !t.is_empty() && !t.contains('/'));
+    if parts.service != "dynamodb" || table.is_none() {
+        return Err(ApiError::validation(format!("{invalid}sourceTableArn is not a valid ARN")));
+    }
+    if parts.account != super::ACCOUNT_ID {
+        return Err(ApiError::validation(
+            "This action is only supported by accounts that match the resource owner\u{2019}s account.",
+        ));
+    }
+    if parts.region != app.region && r.get("SSESpecificationOverride").is_none_or(Json::is_null) {
+        return Err(cross_region_needs_sse());
+    }
+    Ok(())
+}
+
+/// DynamoDB's refusal of a restore from another region that does not say
+/// how to encrypt the new table.
+pub(super) fn cross_region_needs_sse() -> ApiError {
+    ApiError::validation("Invalid Request: sseSpecificationOverride must be provided for cross-region restores")
 }
 
 pub fn restore_table_to_point_in_time(app: &App, r: Req<'_>) -> ApiResult<Json> {
@@ -121,7 +164,10 @@ pub fn restore_table_to_point_in_time(app: &App, r: Req<'_>) -> ApiResult<Json> 
             return Err(ApiError::validation("Must provide exactly one of: sourceTableArn, sourceTableName"));
         }
         (Some(_), None) => table_name_member(app, &r, "SourceTableName")?,
-        (None, Some(_)) => table_name_member(app, &r, "SourceTableArn")?,
+        (None, Some(arn)) => {
+            check_source_arn(app, &r, arn)?;
+            table_name_member(app, &r, "SourceTableArn")?
+        }
         (None, None) => {
             return Err(ApiError::validation(
                 "The parameter 'TableName' is required but was not present in the request",
@@ -149,6 +195,7 @@ pub fn restore_table_to_point_in_time(app: &App, r: Req<'_>) -> ApiResult<Json> 
         None => newest,
     };
     let input = restore_input(app, &r, target, &source.def)?;
+    super::backup::check_restore_target(app, target)?;
     let handle = app.store.restore_to_point_in_time(&source, at, input, None)?;
     // Billed on the data restored: the source's size now stands for it.
     let bytes = app.store.table(source_name).map_or(0, |t| t.stats().bytes);

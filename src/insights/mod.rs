@@ -445,21 +445,12 @@ pub fn update(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let _changing = app.metrics.insights.changing();
     let t = app.store.table(&table).map_err(|_| table_not_found(&table))?;
     let (sort_key, index_id) = resource(&t.def, index.as_deref())?;
-    // DynamoDB enables insights on an ACTIVE table and index only.
-    if enable {
-        let index_building = index.as_deref().and_then(|i| t.def.index(i)).is_some_and(|i| i.backfill == Some(true));
-        let not_active = if t.is_restoring() {
-            Some("TableStatus")
-        } else if index_building {
-            Some("IndexStatus")
-        } else {
-            None
-        };
-        if let Some(status) = not_active {
-            return Err(ApiError::validation(format!(
-                "Table or Index is not in a valid state to update Key Access Insights: {status} must be ACTIVE to enable ContributorInsights."
-            )));
-        }
+    // DynamoDB enables insights on an ACTIVE index only (a table being
+    // restored is not found above).
+    if enable && index.as_deref().and_then(|i| t.def.index(i)).is_some_and(|i| i.backfill == Some(true)) {
+        return Err(ApiError::validation(
+            "Table or Index is not in a valid state to update Key Access Insights: IndexStatus must be ACTIVE to enable ContributorInsights.",
+        ));
     }
     let now = now_secs();
     let current = setting(app, &t.def, index.as_deref())?;

@@ -136,12 +136,11 @@ fn backup_key(id: &str) -> Vec<u8> {
     [META_BACKUP, id.as_bytes()].concat()
 }
 
-/// Backups and restores running now (see [`MAX_BACKUP_JOBS`]), and the
-/// tables a backup is being taken of.
+/// Backups and restores running now (see [`MAX_BACKUP_JOBS`]). A table
+/// may have several backups being taken at once, as in DynamoDB.
 #[derive(Default)]
 pub(crate) struct Jobs {
     running: usize,
-    tables: HashSet<u64>,
     /// Backups a restore is reading (from before its file check to the
     /// end of its load): DeleteBackup refuses them.
     reading: Vec<String>,
@@ -150,7 +149,6 @@ pub(crate) struct Jobs {
 /// A slot of [`MAX_BACKUP_JOBS`], given back on drop.
 pub(crate) struct JobSlot {
     jobs: Arc<Mutex<Jobs>>,
-    table: Option<u64>,
     reading: Option<String>,
 }
 
@@ -158,9 +156,6 @@ impl Drop for JobSlot {
     fn drop(&mut self) {
         let mut jobs = lock(&self.jobs);
         jobs.running -= 1;
-        if let Some(t) = self.table {
-            jobs.tables.remove(&t);
-        }
         if let Some(id) = &self.reading
             && let Some(i) = jobs.reading.iter().position(|r| r == id)
         {
@@ -169,33 +164,22 @@ impl Drop for JobSlot {
     }
 }
 
-pub(crate) fn take_slot(jobs: &Arc<Mutex<Jobs>>, table: Option<u64>) -> Result<JobSlot> {
-    take_slot_reading(jobs, table, None)
+pub(crate) fn take_slot(jobs: &Arc<Mutex<Jobs>>) -> Result<JobSlot> {
+    take_slot_reading(jobs, None)
 }
 
-fn take_slot_reading(jobs: &Arc<Mutex<Jobs>>, table: Option<u64>, reading: Option<&str>) -> Result<JobSlot> {
+fn take_slot_reading(jobs: &Arc<Mutex<Jobs>>, reading: Option<&str>) -> Result<JobSlot> {
     let mut j = lock(jobs);
-    if let Some(t) = table
-        && j.tables.contains(&t)
-    {
-        return Err(StoreError::Refused {
-            kind: "BackupInUseException",
-            message: "Backup is already being created for this table; wait for it to finish".into(),
-        });
-    }
     if j.running >= MAX_BACKUP_JOBS {
         return Err(StoreError::LimitExceeded(format!(
             "Too many backup and restore operations in progress: at most {MAX_BACKUP_JOBS} run at once; retry later"
         )));
     }
     j.running += 1;
-    if let Some(t) = table {
-        j.tables.insert(t);
-    }
     if let Some(id) = reading {
         j.reading.push(id.to_string());
     }
-    Ok(JobSlot { jobs: jobs.clone(), table, reading: reading.map(str::to_string) })
+    Ok(JobSlot { jobs: jobs.clone(), reading: reading.map(str::to_string) })
 }
 
 fn not_found(id: &str) -> StoreError {
@@ -678,7 +662,7 @@ impl Store {
             kind: "TableNotFoundException",
             message: format!("Table not found: {table}"),
         })?;
-        let slot = take_slot(&self.inner().backup_jobs, Some(handle.def.id))?;
+        let slot = take_slot(&self.inner().backup_jobs)?;
         // Under the write lock the snapshot and the definition agree (an
         // UpdateTable changes both under it); the table must still be the
         // one whose slot was taken (not deleted and made again meanwhile).
@@ -694,8 +678,10 @@ impl Store {
                 }
             }
         };
-        let now = now_secs();
-        let id = format!("{:014}-{}", (now * 1000.0) as u64, &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        // The request's time to the millisecond, as DynamoDB records it.
+        let ms = (now_secs() * 1000.0) as u64;
+        let now = ms as f64 / 1000.0;
+        let id = format!("{ms:014}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let backup = Backup {
             id,
             name: name.to_string(),
@@ -753,15 +739,10 @@ impl Store {
                 message: format!("Backup is being created: {id}"),
             });
         }
-        if lock(&self.inner().backup_jobs).reading.iter().any(|r| r == id)
-            || self
-                .restoring_tables()
-                .iter()
-                .any(|t| t.def.restore.as_ref().is_some_and(|r| r.source == RestoreSource::Backup(id.to_string())))
-        {
+        if lock(&self.inner().backup_jobs).reading.iter().any(|r| r == id) || self.backup_in_restore(id) {
             return Err(StoreError::Refused {
                 kind: "BackupInUseException",
-                message: format!("Backup is being restored to a table: {id}"),
+                message: format!("Backup is being used to restore table: {id}"),
             });
         }
         self.remove_backup_record(id)?;
@@ -832,6 +813,13 @@ impl Store {
                 message: format!("Backup is being created: {id}"),
             });
         }
+        // One restore at a time reads a backup, as in DynamoDB.
+        if lock(&self.inner().backup_jobs).reading.iter().any(|r| r == id) || self.backup_in_restore(id) {
+            return Err(StoreError::Refused {
+                kind: "BackupInUseException",
+                message: format!("Backup is being used to restore another table: {id}"),
+            });
+        }
         if self.table_any(&input.name).is_some() {
             return Err(StoreError::Refused {
                 kind: "TableAlreadyExistsException",
@@ -839,7 +827,7 @@ impl Store {
             });
         }
         // From here to the end of the load DeleteBackup refuses it.
-        let slot = take_slot_reading(&self.inner().backup_jobs, None, Some(id))?;
+        let slot = take_slot_reading(&self.inner().backup_jobs, Some(id))?;
         if self.backup(id).is_err() {
             return Err(not_found(id));
         }
@@ -865,7 +853,7 @@ impl Store {
     /// Makes the table of an import (`CREATING`) and returns its loader.
     pub fn begin_bulk_load(&self, import: &str, input: CreateTableInput) -> Result<BulkLoad> {
         self.check_writable()?;
-        let slot = take_slot(&self.inner().backup_jobs, None)?;
+        let slot = take_slot(&self.inner().backup_jobs)?;
         let summary = RestoreSummary {
             source: RestoreSource::Import(import.to_string()),
             source_table: String::new(),
@@ -887,6 +875,13 @@ impl Store {
     }
 
     /// Tables whose restore has not finished.
+    /// Whether a table is being restored from backup `id`.
+    pub fn backup_in_restore(&self, id: &str) -> bool {
+        self.restoring_tables()
+            .iter()
+            .any(|t| t.def.restore.as_ref().is_some_and(|r| r.source == RestoreSource::Backup(id.to_string())))
+    }
+
     fn restoring_tables(&self) -> Vec<Arc<crate::TableHandle>> {
         self.all_tables().into_iter().filter(|t| t.def.restore.as_ref().is_some_and(|r| r.in_progress)).collect()
     }
@@ -907,7 +902,7 @@ impl Store {
             // Outside the bound on jobs: these were admitted before.
             let jobs = self.inner().backup_jobs.clone();
             lock(&jobs).running += 1;
-            self.spawn_restore(handle, JobSlot { jobs, table: None, reading: None });
+            self.spawn_restore(handle, JobSlot { jobs, reading: None });
         }
     }
 

@@ -902,8 +902,13 @@ impl Store {
         self.check_writable()?;
         let mut next_id = lock(&self.inner.write);
         check()?;
-        if self.table_any(&input.name).is_some() {
-            return Err(StoreError::ResourceInUse(format!("Table already exists: {}", input.name)));
+        if let Some(t) = self.table_any(&input.name) {
+            // DynamoDB's words for a name a restore is filling.
+            return Err(StoreError::ResourceInUse(if t.is_restoring() {
+                format!("Table is being used: {}", input.name)
+            } else {
+                format!("Table already exists: {}", input.name)
+            }));
         }
         let id = *next_id;
         let next_index_id = (indexes.len() + vector_indexes.len()) as u32 + 1;
@@ -1085,10 +1090,9 @@ impl Store {
     ) -> Result<Arc<TableHandle>> {
         self.check_writable()?;
         let _guard = lock(&self.inner.write);
+        // A restore's table is not there to change until it is ACTIVE.
         if self.table_any(name).is_some_and(|t| t.is_restoring()) {
-            return Err(StoreError::ResourceInUse(format!(
-                "Attempt to change a resource which is still in use: Table is being created: {name}"
-            )));
+            return Err(StoreError::ResourceNotFound(format!("Requested resource not found: Table: {name} not found")));
         }
         let old = self.table(name)?;
         let mut def = old.def.clone();

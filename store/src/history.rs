@@ -179,9 +179,10 @@ impl DeletedTable {
         self.deleted_at + f64::from(days) * 86_400.0
     }
 
-    /// The id DynamoDB's system backup of it goes by.
+    /// The id DynamoDB's system backup of it goes by: the deletion's time,
+    /// and eight zeros.
     pub fn backup_id(&self) -> String {
-        format!("{:014}-{:08x}", (self.deleted_at * 1000.0) as u64, self.def.id as u32)
+        format!("{:014}-00000000", (self.deleted_at * 1000.0) as u64)
     }
 }
 
@@ -241,8 +242,12 @@ impl Store {
     }
 
     /// The table deleted with PITR on whose system backup has `id`.
-    pub fn system_backup(&self, id: &str) -> Result<Option<DeletedTable>> {
-        Ok(self.deleted_tables()?.into_iter().find(|d| d.backup_id() == id))
+    /// The deleted table whose system backup is `id`; tables deleted in
+    /// the same millisecond are told apart by `table`, the ARN's name.
+    pub fn system_backup(&self, id: &str, table: &str) -> Result<Option<DeletedTable>> {
+        let mut found: Vec<DeletedTable> = self.deleted_tables()?.into_iter().filter(|d| d.backup_id() == id).collect();
+        let named = found.iter().position(|d| d.def.name == table).unwrap_or(0);
+        Ok((!found.is_empty()).then(|| found.swap_remove(named)))
     }
 
     /// Drops a deleted table's history (DeleteBackup of its system backup).
@@ -289,7 +294,7 @@ impl Store {
         if self.table_any(&input.name).is_some() {
             return Err(refused("TableAlreadyExistsException", format!("Table already exists: {}", input.name)));
         }
-        let slot = crate::backup::take_slot(&self.inner().backup_jobs, None)?;
+        let slot = crate::backup::take_slot(&self.inner().backup_jobs)?;
         let id = source.def.id;
         let gone = || refused("TableNotFoundException", format!("Table not found: {}", source.def.name));
         // Under the write lock, with the table's creation: the source is
