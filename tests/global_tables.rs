@@ -78,16 +78,60 @@ async fn two_regions_replicate_both_ways_and_converge_by_last_writer() {
             .create(CreateReplicationGroupMemberAction::builder().region_name(r).build().unwrap())
             .build()
     };
-    for bad in ["ap-south-1", "us-east-1"] {
-        let e = cu.update_table().table_name("Users").replica_updates(create(bad)).send().await.expect_err("refused");
-        assert_eq!(e.into_service_error().meta().code(), Some("ValidationException"));
-    }
+    let refusal = |e: aws_sdk_dynamodb::error::SdkError<_, _>| {
+        let e: aws_sdk_dynamodb::operation::update_table::UpdateTableError = e.into_service_error();
+        (e.meta().code().unwrap_or_default().to_string(), e.meta().message().unwrap_or_default().to_string())
+    };
+    let e = cu.update_table().table_name("Users").replica_updates(create("ap-south-1")).send().await.unwrap_err();
+    let (code, text) = refusal(e);
+    assert_eq!(code, "ValidationException");
+    assert!(text.starts_with("Region ap-south-1 is not supported. The latest version of global tables are only supported in the following regions: [eu-west-1]"), "{text}");
+    let e = cu.update_table().table_name("Users").replica_updates(create("us-east-1")).send().await.unwrap_err();
+    assert_eq!(
+        refusal(e).1,
+        "Cannot add or delete the local region through ReplicaUpdates. Use CreateTable, DeleteTable, or UpdateTable as required."
+    );
+    // A replica change comes alone; an element names one action.
+    let e = cu
+        .update_table()
+        .table_name("Users")
+        .replica_updates(create("eu-west-1"))
+        .deletion_protection_enabled(false)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refusal(e).1,
+        "One or more parameter values were invalid: Replica modification must be the only operation in the request"
+    );
+    let e = cu
+        .update_table()
+        .table_name("Users")
+        .replica_updates(ReplicationGroupUpdate::builder().build())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(refusal(e).1, "There are no actions specified in the Replica Update Action of the request.");
+    let delete = |r: &str| {
+        ReplicationGroupUpdate::builder()
+            .delete(
+                aws_sdk_dynamodb::types::DeleteReplicationGroupMemberAction::builder().region_name(r).build().unwrap(),
+            )
+            .build()
+    };
+    let e = cu.update_table().table_name("Users").replica_updates(delete("eu-west-1")).send().await.unwrap_err();
+    assert_eq!(
+        refusal(e).1,
+        "Update global table operation failed because one or more replicas were not part of the global table. Please retry the request without these replicas: [eu-west-1]."
+    );
 
     let out = cu.update_table().table_name("Users").replica_updates(create("eu-west-1")).send().await.expect("add");
     let desc = out.table_description().expect("description");
     assert_eq!(desc.global_table_version(), Some("2019.11.21"));
-    assert_eq!(desc.multi_region_consistency(), Some(&aws_sdk_dynamodb::types::MultiRegionConsistency::Eventual));
+    // EVENTUAL, the default, is not named.
+    assert_eq!(desc.multi_region_consistency(), None);
     assert_eq!(desc.replicas().len(), 1);
+
     // Writes go on while the replica is made and filled.
     for i in 0..20 {
         put(&cu, &format!("during{i}"), "during").await;
@@ -96,6 +140,11 @@ async fn two_regions_replicate_both_ways_and_converge_by_last_writer() {
         replica_status(&cu, "eu-west-1").await == Some(ReplicaStatus::Active)
     })
     .await;
+    let e = cu.update_table().table_name("Users").replica_updates(create("eu-west-1")).send().await.unwrap_err();
+    assert_eq!(
+        refusal(e).1,
+        "Failed to create a the new replica of table with name: \u{2018}Users\u{2019} because one or more replicas already existed as tables."
+    );
     let stream = cu.describe_table().table_name("Users").send().await.unwrap().table.unwrap();
     assert_eq!(
         stream.stream_specification().and_then(|s| s.stream_view_type()).map(|v| v.as_str()),
@@ -808,6 +857,63 @@ async fn strong_consistency_across_three_regions() {
     for c in &clients {
         assert_eq!(get_key(c, "c").await.expect("read").item.and_then(|i| i.get("v").cloned()), Some(s("mine")));
     }
+
+    // Its replicas are removed all together, or not at all; none is added,
+    // and no region's table is deleted alone.
+    let refusal = |e: aws_sdk_dynamodb::error::SdkError<_, _>| {
+        let e: aws_sdk_dynamodb::operation::update_table::UpdateTableError = e.into_service_error();
+        e.meta().message().unwrap_or_default().to_string()
+    };
+    let member = |kind: &str, r: &str| {
+        let b = ReplicationGroupUpdate::builder();
+        if kind == "create" {
+            b.create(CreateReplicationGroupMemberAction::builder().region_name(r).build().unwrap()).build()
+        } else {
+            b.delete(
+                aws_sdk_dynamodb::types::DeleteReplicationGroupMemberAction::builder().region_name(r).build().unwrap(),
+            )
+            .build()
+        }
+    };
+    let only_one = "Deletion of only one table replica is not supported for global tables with MultiRegionConsistency set to STRONG.";
+    let e =
+        cu.update_table().table_name("Strong").replica_updates(member("delete", "eu-west-1")).send().await.unwrap_err();
+    assert_eq!(refusal(e), only_one);
+    let e =
+        cu.update_table().table_name("Strong").replica_updates(member("create", "sa-east-1")).send().await.unwrap_err();
+    assert_eq!(refusal(e), "Cannot add replicas to a global table with strong MultiRegionConsistency");
+    let e = clients[1].delete_table().table_name("Strong").send().await.unwrap_err();
+    assert_eq!(e.into_service_error().meta().message(), Some(only_one));
+    // All together, in one request: a regional table again.
+    table(cu, "Gone", "pk", None).await;
+    cu.update_table()
+        .table_name("Gone")
+        .replica_updates(member("create", "eu-west-1"))
+        .replica_updates(member("create", "ap-south-1"))
+        .multi_region_consistency(aws_sdk_dynamodb::types::MultiRegionConsistency::Strong)
+        .send()
+        .await
+        .expect("strong");
+    eventually("Gone's replicas", || async {
+        let t = cu.describe_table().table_name("Gone").send().await.unwrap().table.unwrap();
+        t.replicas().len() == 2 && t.replicas().iter().all(|r| r.replica_status() == Some(&ReplicaStatus::Active))
+    })
+    .await;
+    cu.update_table()
+        .table_name("Gone")
+        .replica_updates(member("delete", "eu-west-1"))
+        .replica_updates(member("delete", "ap-south-1"))
+        .send()
+        .await
+        .expect("both removed at once");
+    eventually("a regional table", || async {
+        let t = cu.describe_table().table_name("Gone").send().await.unwrap().table.unwrap();
+        let others_gone = clients[1].describe_table().table_name("Gone").send().await.is_err()
+            && clients[2].describe_table().table_name("Gone").send().await.is_err();
+        t.replicas().is_empty() && t.multi_region_consistency().is_none() && others_gone
+    })
+    .await;
+    cu.delete_table().table_name("Gone").send().await.expect("a regional table is deleted alone");
 
     // One region down: writes and strong reads go on.
     let ap = servers.pop().unwrap();

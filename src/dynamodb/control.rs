@@ -553,6 +553,11 @@ pub fn delete_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let name = r.str("TableName")?;
     // Refused to clients only: the server's own removals (a reset, a
     // replica dropped) go on.
+    if app.store.describe_table(name).is_ok_and(|t| t.def.settings.multi_region_strong && !t.def.replicas.is_empty()) {
+        return Err(ApiError::validation(
+            "Deletion of only one table replica is not supported for global tables with MultiRegionConsistency set to STRONG.",
+        ));
+    }
     if app.store.describe_table(name).is_ok_and(|t| t.def.vector_indexes.iter().any(|v| v.backfill == Some(true))) {
         return Err(StoreError::ResourceInUse(
             "Attempt to change a resource which is still in use: Cannot delete table while indexes are being created, updated, or deleted.".into(),

@@ -111,8 +111,10 @@ pub fn describe(def: &tidepool_store::table::TableDef, d: &mut Map<String, Json>
         return;
     }
     d.insert("GlobalTableVersion".into(), json!(GLOBAL_TABLE_VERSION));
-    let consistency = if def.settings.multi_region_strong { "STRONG" } else { "EVENTUAL" };
-    d.insert("MultiRegionConsistency".into(), json!(consistency));
+    // DynamoDB names it only when it is not the default.
+    if def.settings.multi_region_strong {
+        d.insert("MultiRegionConsistency".into(), json!("STRONG"));
+    }
     let replicas: Vec<Json> =
         def.replicas.iter().map(|r| json!({"RegionName": r.region, "ReplicaStatus": r.status})).collect();
     d.insert("Replicas".into(), Json::Array(replicas));
@@ -120,37 +122,26 @@ pub fn describe(def: &tidepool_store::table::TableDef, d: &mut Map<String, Json>
 
 /// A table with multi-Region strong consistency: exactly two replicas, made
 /// at once, of an empty table.
-fn create_strong(app: &App, name: &str, updates: &[Req<'_>]) -> ApiResult<Arc<TableHandle>> {
-    let mut regions = Vec::new();
-    for u in updates {
-        let Some(c) = u.obj_opt("Create")? else {
-            return Err(ApiError::validation(
-                "One or more parameter values were invalid: MultiRegionConsistency STRONG takes Create replica updates only",
-            ));
-        };
-        let region = c.str("RegionName")?.to_string();
-        if region == app.region || regions.contains(&region) {
-            return Err(ApiError::validation(format!(
-                "One or more parameter values were invalid: Region {region} is named twice, or is the table's own"
-            )));
-        }
-        if app.global.peer(&region).is_none() {
-            return Err(ApiError::validation(format!(
-                "One or more parameter values were invalid: Region {region} is not a peer of this server (give it with --peers {region}=http://host:port)"
-            )));
-        }
-        regions.push(region);
-    }
+fn create_strong(
+    app: &App,
+    name: &str,
+    handle: &TableHandle,
+    actions: &[ReplicaAction],
+) -> ApiResult<Arc<TableHandle>> {
+    let regions: Vec<String> = actions.iter().map(|a| a.region.clone()).collect();
     if regions.len() != 2 {
-        return Err(ApiError::validation(
-            "One or more parameter values were invalid: a table with MultiRegionConsistency STRONG has exactly three regions: create two replicas",
+        return Err(replica_refusal(
+            "Unsupported replica count for global tables with MultiRegionConsistency set to STRONG.",
         ));
     }
-    let handle = app.store.describe_table(name)?;
+    if regions.contains(&app.region) {
+        return Err(local_region());
+    }
+    if let Some(r) = regions.iter().find(|r| app.global.peer(r).is_none()) {
+        return Err(unknown_region(app, r));
+    }
     if !handle.def.replicas.is_empty() {
-        return Err(ApiError::validation(format!(
-            "One or more parameter values were invalid: Table {name} already has replicas: its MultiRegionConsistency cannot be changed"
-        )));
+        return Err(replica_refusal("MultiRegionConsistency parameter is unsupported on existing global table"));
     }
     if handle.stats().items > 0 {
         return Err(ApiError::validation(format!(
@@ -186,19 +177,11 @@ fn create_strong(app: &App, name: &str, updates: &[Req<'_>]) -> ApiResult<Arc<Ta
 /// One replica change at a time per table: refused while a replica (other
 /// than `except`) is being made or removed.
 fn busy(def: &tidepool_store::table::TableDef, except: Option<&str>) -> tidepool_store::error::Result<()> {
-    let Some(b) = def
+    let changing = def
         .replicas
         .iter()
-        .find(|x| (x.status == "CREATING" || x.status == "DELETING") && Some(x.region.as_str()) != except)
-    else {
-        return Ok(());
-    };
-    Err(tidepool_store::StoreError::ResourceInUse(format!(
-        "Attempt to change a resource which is still in use: Table {} has a replica being {} in region {}",
-        def.name,
-        if b.status == "CREATING" { "created" } else { "deleted" },
-        b.region
-    )))
+        .any(|x| (x.status == "CREATING" || x.status == "DELETING") && Some(x.region.as_str()) != except);
+    if changing { Err(in_use_store()) } else { Ok(()) }
 }
 
 /// The regions of a table's replicas.
@@ -206,89 +189,164 @@ pub(crate) fn regions_of(t: &TableHandle) -> Vec<String> {
     t.def.replicas.iter().map(|r| r.region.clone()).collect()
 }
 
+/// One of UpdateTable's `ReplicaUpdates`: its action and region.
+struct ReplicaAction {
+    kind: Action,
+    region: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Create,
+    Update,
+    Delete,
+}
+
+/// DynamoDB's words for a refused replica update.
+fn replica_refusal(why: &str) -> ApiError {
+    ApiError::validation(why)
+}
+
+/// The replica actions of a request, in DynamoDB's words when one is
+/// malformed: an element without an action (an `Update` of nothing is
+/// none), or with two. Identical `Create`s are one.
+fn replica_actions(updates: &[Req<'_>]) -> ApiResult<Vec<ReplicaAction>> {
+    let mut actions: Vec<ReplicaAction> = Vec::new();
+    for u in updates {
+        let given: Vec<(Action, Req<'_>)> =
+            [("Create", Action::Create), ("Update", Action::Update), ("Delete", Action::Delete)]
+                .into_iter()
+                .filter_map(|(member, kind)| u.obj_opt(member).ok().flatten().map(|o| (kind, o)))
+                .collect();
+        if given.len() > 1 {
+            return Err(replica_refusal(
+                "Update table operation with more than one type of replica actions not allowed.",
+            ));
+        }
+        let Some((kind, o)) = given.into_iter().next() else {
+            return Err(replica_refusal("There are no actions specified in the Replica Update Action of the request."));
+        };
+        if kind == Action::Update && o.0.keys().all(|k| k == "RegionName") {
+            return Err(replica_refusal("There are no actions specified in the Replica Update Action of the request."));
+        }
+        let region = o.str("RegionName")?.to_string();
+        if kind == Action::Create && actions.iter().any(|a| a.kind == Action::Create && a.region == region) {
+            continue;
+        }
+        actions.push(ReplicaAction { kind, region });
+    }
+    Ok(actions)
+}
+
+/// "…were not part of the global table…", naming the regions.
+fn not_members(regions: &[&str]) -> ApiError {
+    replica_refusal(&format!(
+        "Update global table operation failed because one or more replicas were not part of the global table. Please retry the request without these replicas: [{}].",
+        regions.join(", ")
+    ))
+}
+
+fn local_region() -> ApiError {
+    replica_refusal(
+        "Cannot add or delete the local region through ReplicaUpdates. Use CreateTable, DeleteTable, or UpdateTable as required.",
+    )
+}
+
+/// A region that is not one of this server's peers: DynamoDB's refusal of a
+/// region it does not serve, listing the regions that can be replicas here.
+fn unknown_region(app: &App, region: &str) -> ApiError {
+    replica_refusal(&format!(
+        "Region {region} is not supported. The latest version of global tables are only supported in the following regions: [{}]. (Tidepool: give a region's endpoint with --peers {region}=http://host:port)",
+        app.global.peer_regions().join(", ")
+    ))
+}
+
+/// DynamoDB's refusal while a replica is being added or removed.
+fn in_use_store() -> tidepool_store::StoreError {
+    tidepool_store::StoreError::ResourceInUse("The resource which you are attempting to change is in use.".into())
+}
+
+fn in_use() -> ApiError {
+    in_use_store().into()
+}
+
 /// Applies UpdateTable's `ReplicaUpdates`; `None` when it has none.
 pub fn update(app: &App, name: &str, r: &Req<'_>) -> ApiResult<Option<Arc<TableHandle>>> {
-    let strong = r.enum_opt("MultiRegionConsistency", &["EVENTUAL", "STRONG"])? == Some("STRONG");
-    if r.get("GlobalTableWitnessUpdates").is_some() {
-        return Err(ApiError::validation(
-            "One or more parameter values were invalid: global table witnesses are not supported by Tidepool yet: give a table with MultiRegionConsistency STRONG two replica regions",
-        ));
-    }
+    let consistency = r.enum_opt("MultiRegionConsistency", &["EVENTUAL", "STRONG"])?;
+    let witnesses = r.get("GlobalTableWitnessUpdates").and_then(Json::as_array).is_some_and(|w| !w.is_empty());
     let updates = r.objects("ReplicaUpdates")?;
     if updates.is_empty() {
-        if strong {
-            return Err(ApiError::validation(
-                "One or more parameter values were invalid: MultiRegionConsistency is set with the ReplicaUpdates that create a global table's replicas",
+        if consistency.is_some() || witnesses {
+            return Err(replica_refusal(
+                "One or more parameter values were invalid: Requests that modify replicas or witnesses must not also modify other fields",
             ));
         }
         return Ok(None);
     }
-    if strong {
-        return create_strong(app, name, &updates).map(Some);
-    }
-    if app.store.describe_table(name)?.def.settings.multi_region_strong
-        && updates.iter().any(|u| u.get("Create").is_some())
-    {
-        return Err(ApiError::validation(format!(
-            "One or more parameter values were invalid: Table {name} has multi-Region strong consistency: no region can be added to it"
-        )));
-    }
-    if updates.len() > 1 {
-        return Err(ApiError::validation(
-            "One or more parameter values were invalid: Only one replica update is allowed per request",
-        ));
-    }
-    let mut handle = app.store.describe_table(name)?;
+    let actions = replica_actions(&updates)?;
+    let handle = app.store.describe_table(name)?;
     if handle.def.replicas.iter().any(|x| x.legacy) {
         return Err(ApiError::validation(format!(
             "One or more parameter values were invalid: Table {name} is a replica of a version 2017.11.29 global table: use UpdateGlobalTable"
         )));
     }
-    for u in updates {
-        let (action, region) = if let Some(c) = u.obj_opt("Create")? {
-            ("Create", c.str("RegionName")?.to_string())
-        } else if let Some(d) = u.obj_opt("Delete")? {
-            ("Delete", d.str("RegionName")?.to_string())
-        } else if let Some(up) = u.obj_opt("Update")? {
-            ("Update", up.str("RegionName")?.to_string())
-        } else {
-            return Err(ApiError::validation(
-                "One or more parameter values were invalid: One of ReplicationGroupUpdate.Create, ReplicationGroupUpdate.Update, ReplicationGroupUpdate.Delete must not be null",
+    if handle.def.settings.multi_region_strong {
+        return update_strong(app, name, &handle, consistency, &actions).map(Some);
+    }
+    if witnesses && consistency != Some("STRONG") {
+        return Err(replica_refusal(
+            "MultiRegionConsistency must be set as STRONG when GlobalTableWitnessUpdates parameter is present.",
+        ));
+    }
+    if consistency == Some("STRONG") {
+        if actions.iter().any(|a| a.kind != Action::Create) {
+            return Err(replica_refusal(
+                "Only Replica Create actions are supported when MultiRegionConsistency parameter is provided.",
             ));
-        };
+        }
+        if witnesses {
+            return Err(ApiError::validation(
+                "One or more parameter values were invalid: global table witnesses are not supported by Tidepool yet: give a table with MultiRegionConsistency STRONG two replica regions",
+            ));
+        }
+        return create_strong(app, name, &handle, &actions).map(Some);
+    }
+    if actions.iter().filter(|a| a.kind != Action::Update).count() > 1 {
+        return Err(replica_refusal(
+            "Update table operation with more than one create or delete replica actions not allowed",
+        ));
+    }
+    let mut handle = handle;
+    for a in actions {
+        let region = a.region;
         let known = handle.def.replicas.iter().find(|x| x.region == region).cloned();
-        match action {
-            "Create" => {
+        match a.kind {
+            Action::Create => {
                 if region == app.region {
-                    return Err(ApiError::validation(format!(
-                        "One or more parameter values were invalid: Cannot add replica in the table's own region: {region}"
-                    )));
+                    return Err(local_region());
                 }
                 if known.is_some() {
-                    return Err(ApiError::validation(format!(
-                        "One or more parameter values were invalid: Table {name} already has a replica in region {region}"
+                    return Err(replica_refusal(&format!(
+                        "Failed to create a the new replica of table with name: \u{2018}{name}\u{2019} because one or more replicas already existed as tables."
                     )));
                 }
                 if app.global.peer(&region).is_none() {
-                    return Err(ApiError::validation(format!(
-                        "One or more parameter values were invalid: Region {region} is not a peer of this server \
-                         (give it with --peers {region}=http://host:port)"
-                    )));
+                    return Err(unknown_region(app, &region));
                 }
-                if handle.def.stream.is_none() {
-                    handle = app.store.set_stream(name, Some(StreamViewType::NewAndOldImages))?;
-                }
+                busy(&handle.def, None)?;
                 if handle.def.stream.as_ref().is_some_and(|s| s.view_type != StreamViewType::NewAndOldImages) {
                     return Err(ApiError::validation(
                         "One or more parameter values were invalid: Table must have DynamoDB Streams enabled with StreamViewType set to NEW_AND_OLD_IMAGES",
                     ));
                 }
+                // (A busy table was refused above, before its stream is set.)
+                if handle.def.stream.is_none() {
+                    app.store.set_stream(name, Some(StreamViewType::NewAndOldImages))?;
+                }
                 handle = app.store.alter_table(name, |def| {
                     busy(def, None)?;
                     if def.replicas.iter().any(|x| x.region == region) {
-                        return Err(tidepool_store::StoreError::ResourceInUse(format!(
-                            "Attempt to change a resource which is still in use: Table {name} already has a replica in region {region}"
-                        )));
+                        return Err(in_use_store());
                     }
                     def.replicas.push(ReplicaDef {
                         region: region.clone(),
@@ -300,15 +358,18 @@ pub fn update(app: &App, name: &str, r: &Req<'_>) -> ApiResult<Option<Arc<TableH
                 })?;
                 tracing::info!(table = name, region, "replica requested");
             }
-            "Delete" => {
-                let Some(_) = known else {
-                    return Err(ApiError::validation(format!(
-                        "One or more parameter values were invalid: Table {name} has no replica in region {region}"
-                    )));
-                };
+            Action::Delete => {
+                if region == app.region {
+                    return Err(local_region());
+                }
+                let Some(x) = known else { return Err(not_members(&[&region])) };
+                // A replica being added or removed is in use; one being
+                // made in a region no longer a peer (gone for good) may go.
+                let abandoned = x.status == "CREATING" && app.global.peer(&region).is_none();
+                if (x.status == "DELETING" || x.status == "CREATING") && !abandoned {
+                    return Err(in_use());
+                }
                 handle = app.store.alter_table(name, |def| {
-                    // The replica being made may be deleted (its region may
-                    // be gone for good); others wait their turn.
                     busy(def, Some(&region))?;
                     if let Some(x) = def.replicas.iter_mut().find(|x| x.region == region) {
                         // One that was never made has nothing to drop.
@@ -322,18 +383,74 @@ pub fn update(app: &App, name: &str, r: &Req<'_>) -> ApiResult<Option<Arc<TableH
                 })?;
                 tracing::info!(table = name, region, "replica removal requested");
             }
-            _ => {
+            Action::Update => {
                 // Replica settings (table class, read capacity overrides)
                 // are recorded by the replica's own region.
                 if known.is_none() {
-                    return Err(ApiError::validation(format!(
-                        "One or more parameter values were invalid: Table {name} has no replica in region {region}"
-                    )));
+                    return Err(not_members(&[&region]));
                 }
             }
         }
     }
     Ok(Some(handle))
+}
+
+/// ReplicaUpdates on a table with multi-Region strong consistency: none
+/// is added, and its replicas are removed all together, in one request.
+fn update_strong(
+    app: &App,
+    name: &str,
+    handle: &TableHandle,
+    consistency: Option<&str>,
+    actions: &[ReplicaAction],
+) -> ApiResult<Arc<TableHandle>> {
+    if actions.iter().any(|a| a.kind == Action::Create) {
+        return Err(replica_refusal(match consistency {
+            Some("STRONG") => "Unsupported replica count for global tables with MultiRegionConsistency set to STRONG.",
+            Some(_) => "MultiRegionConsistency parameter is unsupported on existing global table",
+            None => "Cannot add replicas to a global table with strong MultiRegionConsistency",
+        }));
+    }
+    if consistency.is_some() {
+        return Err(replica_refusal(
+            "Only Replica Create actions are supported when MultiRegionConsistency parameter is provided.",
+        ));
+    }
+    let deleted: Vec<&str> = actions.iter().filter(|a| a.kind == Action::Delete).map(|a| a.region.as_str()).collect();
+    if deleted.is_empty() {
+        // Updates of replica settings, recorded by each replica's region.
+        let strangers: Vec<&str> = actions
+            .iter()
+            .filter(|a| !handle.def.replicas.iter().any(|x| x.region == a.region))
+            .map(|a| a.region.as_str())
+            .collect();
+        if !strangers.is_empty() {
+            return Err(not_members(&strangers));
+        }
+        return Ok(app.store.describe_table(name)?);
+    }
+    if deleted.contains(&app.region.as_str()) {
+        return Err(local_region());
+    }
+    let strangers: Vec<&str> =
+        deleted.iter().copied().filter(|d| !handle.def.replicas.iter().any(|x| x.region == *d)).collect();
+    if !strangers.is_empty() {
+        return Err(not_members(&strangers));
+    }
+    if handle.def.replicas.iter().any(|x| !deleted.contains(&x.region.as_str())) {
+        return Err(replica_refusal(
+            "Deletion of only one table replica is not supported for global tables with MultiRegionConsistency set to STRONG.",
+        ));
+    }
+    let handle = app.store.alter_table(name, |def| {
+        busy(def, None)?;
+        for x in def.replicas.iter_mut() {
+            x.status = "DELETING".into();
+        }
+        Ok(())
+    })?;
+    tracing::info!(table = name, "the strongly consistent replicas' removal requested");
+    Ok(handle)
 }
 
 /// The CreateTable request that makes `def`'s replica elsewhere.
