@@ -232,6 +232,36 @@ async fn a_backup_restores_its_items_and_indexes_after_the_table_is_gone() {
     assert_eq!(by_total.count, 10);
     // The restored table takes writes.
     c.put_item().table_name("orders2").item("pk", s("new")).item("sk", n(1)).send().await.unwrap();
+
+    // An override may rename an index (same keys and projection), once.
+    let renamed = |name: &str| {
+        aws_sdk_dynamodb::types::GlobalSecondaryIndex::builder()
+            .index_name(name)
+            .key_schema(key_elem("status", KeyType::Hash))
+            .projection(Projection::builder().projection_type(ProjectionType::All).build())
+            .build()
+            .unwrap()
+    };
+    c.restore_table_from_backup()
+        .target_table_name("orders3")
+        .backup_arn(&arn)
+        .global_secondary_index_override(renamed("by-state"))
+        .send()
+        .await
+        .expect("a renamed index");
+    let t = wait_active(c, "orders3").await;
+    let names: Vec<_> = t.global_secondary_indexes().iter().filter_map(|i| i.index_name()).collect();
+    assert_eq!(names, ["by-state"]);
+    let e = c
+        .restore_table_from_backup()
+        .target_table_name("orders4")
+        .backup_arn(&arn)
+        .global_secondary_index_override(renamed("one"))
+        .global_secondary_index_override(renamed("two"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "ValidationException");
 }
 
 #[tokio::test]
@@ -396,7 +426,10 @@ async fn backup_errors_are_dynamodbs() {
         c.create_backup().table_name("tab").backup_name("twin").send(),
         c.create_backup().table_name("tab").backup_name("twin").send()
     );
-    assert_ne!(a.unwrap().backup_details.unwrap().backup_arn, b.unwrap().backup_details.unwrap().backup_arn);
+    let (a, b) = (a.unwrap().backup_details.unwrap().backup_arn, b.unwrap().backup_details.unwrap().backup_arn);
+    assert_ne!(a, b);
+    wait_available(c, &a).await;
+    wait_available(c, &b).await;
     let deleted = reset(&h.server.endpoint()).await;
     assert_eq!(deleted["Deleted"]["Backups"], 3, "{deleted}");
     assert!(c.list_backups().send().await.unwrap().backup_summaries().is_empty());

@@ -390,7 +390,8 @@ async fn a_user_limited_to_its_own_partition() {
          "Condition":{"ForAllValues:StringEquals":{"dynamodb:LeadingKeys":["${aws:username}"]}}},
         {"Effect":"Deny","Action":"dynamodb:UpdateItem","Resource":"*",
          "Condition":{"StringEquals":{"dynamodb:ReturnValues":"ALL_OLD"}}},
-        {"Effect":"Allow","Action":"lambda:ListFunctions","Resource":"*"}]}"#;
+        {"Effect":"Allow","Action":"lambda:ListFunctions","Resource":"*"},
+        {"Effect":"Allow","Action":"dynamodb:DescribeBackup","Resource":"arn:aws:dynamodb:*:*:table/scores/backup/*"}]}"#;
     let bob = Credential {
         user: "bob".into(),
         access_key_id: BOB_KEY.into(),
@@ -550,6 +551,18 @@ async fn a_user_limited_to_its_own_partition() {
         assert_eq!(a.status, 403, "{path}");
         assert_eq!(a.header("x-amzn-errortype"), Some("AccessDeniedException"), "{path}");
     }
+
+    // Backups are checked as the backup the ARN finds: another table's
+    // backup id under this table's name is another table's backup.
+    let own = admin.create_backup().table_name("scores").backup_name("bkp").send().await.unwrap();
+    let own = own.backup_details.unwrap().backup_arn;
+    bob.describe_backup().backup_arn(&own).send().await.expect("its own table's backup");
+    common::create_table(&admin, "secret", None).await;
+    let other = admin.create_backup().table_name("secret").backup_name("bkp").send().await.unwrap();
+    let id = other.backup_details.unwrap().backup_arn.rsplit_once("/backup/").unwrap().1.to_string();
+    let disguised = format!("arn:aws:dynamodb:us-east-1:000000000000:table/scores/backup/{id}");
+    let err = bob.describe_backup().backup_arn(&disguised).send().await.unwrap_err();
+    assert_eq!(err.as_service_error().and_then(|e| e.code()), Some("AccessDeniedException"));
     server.stop().await.unwrap();
 }
 

@@ -258,7 +258,10 @@ fn checks_of(
             vec![Check::new(action, r.str_opt("ResourceArn").ok().flatten().unwrap_or(UNKNOWN))]
         }
         "DescribeBackup" | "DeleteBackup" | "RestoreTableFromBackup" => {
-            vec![Check::new(action, r.str_opt("BackupArn").ok().flatten().unwrap_or("*"))]
+            // The backup's own ARN: DynamoDB finds a backup by its id,
+            // whatever table name or region the ARN sent has.
+            let sent = r.str_opt("BackupArn").ok().flatten().unwrap_or("*");
+            vec![Check::new(action, app.backup_resource(sent).unwrap_or_else(|| sent.to_string()))]
         }
         "RestoreTableToPointInTime" => {
             let source = match (r.str_opt("SourceTableArn").ok().flatten(), r.str_opt("SourceTableName").ok().flatten())

@@ -2,8 +2,6 @@
 //! DeleteBackup and RestoreTableFromBackup (the store's `backup.rs` keeps
 //! them; this is their wire form).
 
-use std::time::Duration;
-
 use serde_json::{Map, Value as Json, json};
 use tidepool_store::backup::{Backup, BackupStatus, RestoreSource};
 use tidepool_store::catalog::{CreateTableInput, IndexInput, KeyType};
@@ -15,14 +13,6 @@ use super::control::{billing_mode, index_input, key_schema_json, on_demand_input
 use super::error::{ApiError, ApiResult};
 use super::request::Req;
 
-/// How long CreateBackup waits for its backup to be written before it
-/// answers. It answers `CREATING` either way, as DynamoDB does; a small
-/// table's backup is `AVAILABLE` by the time a client asks again.
-const BACKUP_ANSWER_WAIT: Duration = Duration::from_secs(2);
-/// How long CreateBackup waits for one of the store's backup slots when
-/// all are busy (a burst of backups, which DynamoDB takes), before it
-/// answers `LimitExceededException`.
-const BACKUP_SLOT_WAIT: Duration = Duration::from_secs(2);
 /// ListBackups answers at most this many a page (its `Limit`'s maximum).
 const LIST_BACKUPS_MAX: i64 = 100;
 
@@ -173,6 +163,12 @@ impl App {
         }
     }
 
+    /// The ARN of the backup `arn` names, as this server writes it (what
+    /// policies are checked against); `None` if it names none.
+    pub(super) fn backup_resource(&self, arn: &str) -> Option<String> {
+        self.backup_of(arn).ok().map(|shown| self.backup_arn(&shown.backup))
+    }
+
     /// A backup ARN's table name and backup id, or DynamoDB's refusal of
     /// its form: not a backup's ARN; an unknown region, partition or
     /// service; another account's.
@@ -277,35 +273,26 @@ pub fn create_backup(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let table = table_name_member(app, &r, "TableName")?;
     let name = r.str("BackupName")?;
     check_name("backupName", name)?;
-    let deadline = std::time::Instant::now() + BACKUP_SLOT_WAIT;
-    let job = loop {
-        match app.store.begin_backup(table, name) {
-            Err(tidepool_store::StoreError::LimitExceeded(_)) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            r => break r?,
-        }
-    };
-    let started = job.backup().clone();
-    let (tx, rx) = std::sync::mpsc::channel();
+    let job = app.store.begin_backup(table, name)?;
+    let mut backup = job.backup().clone();
+    let id = backup.id.clone();
+    // The job waits for a slot and writes the file on its own thread; a
+    // panic there removes the backup's record, as a failure does.
+    let store = app.store.clone();
     let spawned = std::thread::Builder::new().name("tidepool-backup".into()).spawn(move || {
-        let _ = tx.send(job.run());
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run())).is_err() {
+            tracing::error!(backup = %id, "the backup's job panicked; removed");
+            let _ = store.forget_backup(&id);
+        }
     });
     if let Err(e) = spawned {
         tracing::error!(error = %e, "could not start a backup thread");
-        let _ = app.store.forget_backup(&started.id);
+        let _ = app.store.forget_backup(&backup.id);
         return Err(ApiError::internal());
     }
-    let backup = match rx.recv_timeout(BACKUP_ANSWER_WAIT) {
-        Ok(result) => result?,
-        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => started,
-        // The job died without an answer (a panic): nothing was made.
-        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-            let _ = app.store.forget_backup(&started.id);
-            return Err(ApiError::internal());
-        }
-    };
-    tracing::info!(table, backup = %backup.id, status = backup.status.as_str(), "backup created");
+    // DynamoDB answers at once, its size from the table's statistics.
+    backup.bytes = app.store.table(table).map_or(0, |t| t.stats().bytes);
+    tracing::info!(table, backup = %backup.id, "backup started");
     Ok(json!({"BackupDetails": app.backup_details(&Shown::user(backup), "CREATING")}))
 }
 
@@ -483,12 +470,19 @@ pub(super) fn restore_input(app: &App, r: &Req<'_>, target: &str, source: &Table
     // An override may drop an index but not invent one: it names one of
     // the source's, or has one's kind, key schema and projection (a
     // rename, which DynamoDB allows).
-    for i in &indexes {
-        let same_shape = |s: &tidepool_store::table::IndexDef| {
-            s.kind == i.kind && key_input(&s.key_schema) == i.key_schema && s.projection == i.projection
+    // Each source index stands for one override at most.
+    let mut matched: Vec<&str> =
+        indexes.iter().filter_map(|i| source.index(&i.name)).map(|s| s.name.as_str()).collect();
+    for i in indexes.iter().filter(|i| source.index(&i.name).is_none()) {
+        let same_shape = |s: &&tidepool_store::table::IndexDef| {
+            !matched.contains(&s.name.as_str())
+                && s.kind == i.kind
+                && key_input(&s.key_schema) == i.key_schema
+                && s.projection == i.projection
         };
-        if source.index(&i.name).is_none() && !source.indexes.iter().any(same_shape) {
-            return Err(no_such_index(&i.name));
+        match source.indexes.iter().find(same_shape) {
+            Some(s) => matched.push(&s.name),
+            None => return Err(no_such_index(&i.name)),
         }
     }
     // Vector indexes: the source's, or those of the override, each one of

@@ -616,9 +616,10 @@ fn refuse_combined_changes(r: &Req<'_>) -> ApiResult<()> {
     let has = |m: &str| member_given(r, m);
     let others = |me: &[&str]| UPDATE_CHANGES.iter().any(|m| !me.contains(m) && has(m));
     let refuse = |why: &str| Err(ApiError::validation(format!("One or more parameter values were invalid: {why}")));
-    // A change of the replica set comes alone, and is named first.
-    if has("ReplicaUpdates") && others(&["ReplicaUpdates"]) {
-        let witnesses = has("GlobalTableWitnessUpdates") || has("MultiRegionConsistency");
+    // A change of the replica set (or its witnesses and consistency, which
+    // go with one) comes alone, and is named first.
+    let witnesses = has("GlobalTableWitnessUpdates") || has("MultiRegionConsistency");
+    if (has("ReplicaUpdates") || witnesses) && others(&["ReplicaUpdates"]) {
         return refuse(if witnesses {
             "Requests that modify replicas or witnesses must not also modify other fields"
         } else {
@@ -713,6 +714,7 @@ fn member_given(r: &Req<'_>, m: &str) -> bool {
         Some(Json::Object(o)) if matches!(m, "WarmThroughput" | "OnDemandThroughput") => {
             o.values().any(|v| !v.is_null())
         }
+        Some(Json::Array(a)) if matches!(m, "ReplicaUpdates" | "GlobalTableWitnessUpdates") => !a.is_empty(),
         Some(_) => true,
     }
 }
@@ -755,6 +757,7 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let warm = warm_input(&r)?.filter(|(read, write)| read.is_some() || write.is_some());
     require_a_change(&r)?;
     let mut handle = app.store.describe_table(name)?;
+    app.store.changeable(name)?;
     let mut changed = false;
     if let (Some(want), Some(have)) = (&throughput, &handle.def.throughput)
         && handle.def.billing_mode == BillingMode::Provisioned
@@ -1114,7 +1117,13 @@ pub fn update_ttl(app: &App, r: Req<'_>) -> ApiResult<Json> {
 
 pub fn describe_ttl(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let t = app.store.describe_table(r.str("TableName")?)?;
-    // A table being restored is not there yet, as in DynamoDB.
+    // A table being imported is CREATING; one being restored is not there
+    // yet, as in DynamoDB.
+    if t.is_importing() {
+        return Err(ApiError::validation(
+            "Cannot describe time to live while table is in CREATING state: Current table state is CREATING",
+        ));
+    }
     if t.is_restoring() {
         return Err(ApiError::not_found(format!("Requested resource not found: Table: {} not found", t.def.name)));
     }

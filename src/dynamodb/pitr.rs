@@ -37,9 +37,10 @@ fn description(def: &TableDef) -> Json {
 
 pub fn describe_continuous_backups(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let name = table_name_member(app, &r, "TableName")?;
-    // A table being restored is not there yet, as in DynamoDB.
+    // A table being restored is not there yet, as in DynamoDB (one being
+    // imported is described: its PITR is off).
     let t = app.store.describe_table(name).map_err(|_| table_not_found(name))?;
-    if t.is_restoring() {
+    if t.is_restoring() && !t.is_importing() {
         return Err(table_not_found(name));
     }
     Ok(description(&t.def))

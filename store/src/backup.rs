@@ -60,6 +60,11 @@ const MAX_BLOCK_BYTES: usize = 4 << 20;
 /// backup, a snapshot that keeps compaction from dropping what it covers;
 /// past this CreateBackup and the restores answer `LimitExceededException`.
 pub const MAX_BACKUP_JOBS: usize = 4;
+/// Backups taken (their snapshots held) and waiting for one of the
+/// [`MAX_BACKUP_JOBS`] slots: CreateBackup answers at once, as DynamoDB
+/// does, and a burst of them is written a few at a time. Past this many
+/// waiting, CreateBackup answers `LimitExceededException`.
+pub const MAX_QUEUED_BACKUPS: usize = 64;
 /// Entries (items and index entries) a restore commits at once.
 const RESTORE_BATCH_ENTRIES: usize = 10_000;
 
@@ -141,6 +146,8 @@ fn backup_key(id: &str) -> Vec<u8> {
 #[derive(Default)]
 pub(crate) struct Jobs {
     running: usize,
+    /// Backups waiting for a slot (see [`MAX_QUEUED_BACKUPS`]).
+    queued: usize,
     /// Backups a restore is reading (from before its file check to the
     /// end of its load): DeleteBackup refuses them.
     reading: Vec<String>,
@@ -164,12 +171,43 @@ impl Drop for JobSlot {
     }
 }
 
+/// A place among the backups waiting for a slot, given back on drop.
+struct QueueTicket {
+    jobs: Arc<Mutex<Jobs>>,
+}
+
+impl Drop for QueueTicket {
+    fn drop(&mut self) {
+        lock(&self.jobs).queued -= 1;
+    }
+}
+
+fn enqueue(jobs: &Arc<Mutex<Jobs>>) -> Result<QueueTicket> {
+    let mut j = lock(jobs);
+    if j.queued >= MAX_QUEUED_BACKUPS {
+        return Err(StoreError::LimitExceeded(format!(
+            "Too many backups in progress: at most {MAX_QUEUED_BACKUPS} wait to be written; retry later"
+        )));
+    }
+    j.queued += 1;
+    Ok(QueueTicket { jobs: jobs.clone() })
+}
+
 pub(crate) fn take_slot(jobs: &Arc<Mutex<Jobs>>) -> Result<JobSlot> {
     take_slot_reading(jobs, None)
 }
 
 fn take_slot_reading(jobs: &Arc<Mutex<Jobs>>, reading: Option<&str>) -> Result<JobSlot> {
     let mut j = lock(jobs);
+    // One restore at a time reads a backup, as in DynamoDB.
+    if let Some(id) = reading
+        && j.reading.iter().any(|r| r == id)
+    {
+        return Err(StoreError::Refused {
+            kind: "BackupInUseException",
+            message: format!("Backup is being used to restore another table: {id}"),
+        });
+    }
     if j.running >= MAX_BACKUP_JOBS {
         return Err(StoreError::LimitExceeded(format!(
             "Too many backup and restore operations in progress: at most {MAX_BACKUP_JOBS} run at once; retry later"
@@ -193,7 +231,7 @@ pub struct BackupJob {
     backup: Backup,
     snapshot: fjall::Snapshot,
     items: fjall::Keyspace,
-    _slot: JobSlot,
+    ticket: QueueTicket,
 }
 
 impl BackupJob {
@@ -201,21 +239,29 @@ impl BackupJob {
         &self.backup
     }
 
-    /// Writes the backup's file and marks it `AVAILABLE`; on failure
-    /// removes it (file and record) and says why.
+    /// Waits for a slot, writes the backup's file and marks it `AVAILABLE`;
+    /// on failure removes it (file and record) and says why.
     pub fn run(self) -> Result<Backup> {
         let id = self.backup.id.clone();
-        let result = self.write();
+        let slot = loop {
+            match take_slot(&self.ticket.jobs) {
+                Ok(slot) => break slot,
+                Err(StoreError::LimitExceeded(_)) => std::thread::sleep(std::time::Duration::from_millis(20)),
+                Err(e) => return Err(e),
+            }
+        };
+        let result = self.write(slot);
         if let Err(e) = &result {
             tracing::error!(backup = %id, error = %e, "backup failed; removed");
         }
         result
     }
 
-    fn write(self) -> Result<Backup> {
+    fn write(self, _slot: JobSlot) -> Result<Backup> {
         use fjall::Readable;
         crate::db::lower_this_thread();
-        let BackupJob { tracked, store, mut backup, snapshot, items, _slot } = self;
+        let BackupJob { tracked, store, mut backup, snapshot, items, ticket } = self;
+        drop(ticket);
         let cipher = store.upgrade().and_then(|inner| inner.cipher.clone());
         let dir = {
             let Some(s) = Store::from_weak(&store) else { return Err(closed()) };
@@ -662,7 +708,7 @@ impl Store {
             kind: "TableNotFoundException",
             message: format!("Table not found: {table}"),
         })?;
-        let slot = take_slot(&self.inner().backup_jobs)?;
+        let ticket = enqueue(&self.inner().backup_jobs)?;
         // Under the write lock the snapshot and the definition agree (an
         // UpdateTable changes both under it); the table must still be the
         // one whose slot was taken (not deleted and made again meanwhile).
@@ -694,7 +740,7 @@ impl Store {
         self.put_backup(&backup)?;
         let stats = handle.stats();
         let tracked = self.track(&backup.id, stats.items, stats.bytes);
-        Ok(BackupJob { tracked, store: self.downgrade(), backup, snapshot, items: handle.items.clone(), _slot: slot })
+        Ok(BackupJob { tracked, store: self.downgrade(), backup, snapshot, items: handle.items.clone(), ticket })
     }
 
     /// Removes the record of a backup still `CREATING` whose job is gone
@@ -874,7 +920,6 @@ impl Store {
         })
     }
 
-    /// Tables whose restore has not finished.
     /// Whether a table is being restored from backup `id`.
     pub fn backup_in_restore(&self, id: &str) -> bool {
         self.restoring_tables()
@@ -882,6 +927,7 @@ impl Store {
             .any(|t| t.def.restore.as_ref().is_some_and(|r| r.source == RestoreSource::Backup(id.to_string())))
     }
 
+    /// Tables whose restore has not finished.
     fn restoring_tables(&self) -> Vec<Arc<crate::TableHandle>> {
         self.all_tables().into_iter().filter(|t| t.def.restore.as_ref().is_some_and(|r| r.in_progress)).collect()
     }

@@ -88,9 +88,18 @@ impl TableHandle {
         *lock(&self.stats)
     }
 
-    /// Whether the table is being restored (`CREATING`).
+    /// Whether the table is being restored or imported (`CREATING`).
     pub fn is_restoring(&self) -> bool {
         self.def.restore.as_ref().is_some_and(|r| r.in_progress)
+    }
+
+    /// Whether the table is being filled by an import (`CREATING`, as a
+    /// table being made; one being restored is not yet a table at all).
+    pub fn is_importing(&self) -> bool {
+        self.def
+            .restore
+            .as_ref()
+            .is_some_and(|r| r.in_progress && matches!(r.source, crate::backup::RestoreSource::Import(_)))
     }
 }
 
@@ -1081,6 +1090,20 @@ impl Store {
         Ok(())
     }
 
+    /// Refuses a change of a table that is `CREATING`: a restore's is not
+    /// there until it is ACTIVE (as in DynamoDB); an import's is being made.
+    pub fn changeable(&self, name: &str) -> Result<()> {
+        match self.table_any(name) {
+            Some(t) if t.is_importing() => Err(StoreError::ResourceInUse(format!(
+                "Attempt to change a resource which is still in use: Table is being created: {name}"
+            ))),
+            Some(t) if t.is_restoring() => {
+                Err(StoreError::ResourceNotFound(format!("Requested resource not found: Table: {name} not found")))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Replaces a table's definition through `change`, under the write lock;
     /// backfills indexes the change added and clears those it removed.
     pub fn alter_table(
@@ -1090,10 +1113,7 @@ impl Store {
     ) -> Result<Arc<TableHandle>> {
         self.check_writable()?;
         let _guard = lock(&self.inner.write);
-        // A restore's table is not there to change until it is ACTIVE.
-        if self.table_any(name).is_some_and(|t| t.is_restoring()) {
-            return Err(StoreError::ResourceNotFound(format!("Requested resource not found: Table: {name} not found")));
-        }
+        self.changeable(name)?;
         let old = self.table(name)?;
         let mut def = old.def.clone();
         change(&mut def)?;

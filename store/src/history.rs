@@ -241,8 +241,7 @@ impl Store {
         }
     }
 
-    /// The table deleted with PITR on whose system backup has `id`.
-    /// The deleted table whose system backup is `id`; tables deleted in
+    /// The table deleted with PITR on whose system backup is `id`; tables deleted in
     /// the same millisecond are told apart by `table`, the ARN's name.
     pub fn system_backup(&self, id: &str, table: &str) -> Result<Option<DeletedTable>> {
         let mut found: Vec<DeletedTable> = self.deleted_tables()?.into_iter().filter(|d| d.backup_id() == id).collect();
@@ -657,7 +656,15 @@ impl Store {
     /// deletion's own sync).
     pub(crate) fn record_deleted(&self, def: &TableDef, stats: crate::TableStats) -> Result<()> {
         // Under the write lock: after every version the table has.
-        let deleted_at = secs_of(self.inner().history_clock.next());
+        let mut deleted_at = secs_of(self.inner().history_clock.next());
+        // Its system backup is named by the millisecond (`backup_id`): one
+        // no other deleted table has. (Later than the clock's reading is
+        // still after every version the table has.)
+        let taken: std::collections::HashSet<u64> =
+            self.deleted_tables()?.iter().map(|d| (d.deleted_at * 1000.0) as u64).collect();
+        while taken.contains(&((deleted_at * 1000.0) as u64)) {
+            deleted_at = (((deleted_at * 1000.0) as u64 + 1) as f64 + 0.5) / 1000.0;
+        }
         let d = DeletedTable { def: def.clone(), deleted_at, items: stats.items, bytes: stats.bytes };
         let json = serde_json::to_vec(&d).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let r = self.inner().meta.insert(deleted_key(def.id), json);
