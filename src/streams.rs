@@ -222,6 +222,8 @@ fn list_streams(app: &App, r: Req<'_>) -> ApiResult<Json> {
         .list_streams()
         .into_iter()
         .filter(|m| table.is_none_or(|t| m.table == t))
+        // A witness copy's stream is no client's (`global_tables::witness`).
+        .filter(|m| crate::global_tables::witness::visible(app, &m.table))
         .map(|m| (app.stream_arn(&m.table, &m.label), m))
         .collect();
     let skip = match start {

@@ -284,14 +284,7 @@ async fn two_regions_replicate_both_ways_and_converge_by_last_writer() {
     assert_eq!(e.into_service_error().meta().code(), Some("ValidationException"));
 
     // Removing the replica drops the other region's table.
-    let delete = ReplicationGroupUpdate::builder()
-        .delete(
-            aws_sdk_dynamodb::types::DeleteReplicationGroupMemberAction::builder()
-                .region_name("eu-west-1")
-                .build()
-                .unwrap(),
-        )
-        .build();
+    let delete = remove_replica("eu-west-1");
     cu.update_table().table_name("Users").replica_updates(delete).send().await.expect("remove");
     eventually("the replica's removal", || async {
         let gone = ce.describe_table().table_name("Users").send().await.is_err();
@@ -656,18 +649,7 @@ async fn peers_sign_their_requests_when_auth_is_on() {
 #[tokio::test]
 async fn strong_consistency_across_three_regions() {
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().expect("dir")).collect();
-    let names = ["us-east-1", "eu-west-1", "ap-south-1"];
-    let mut servers = Vec::new();
-    for (d, n) in dirs.iter().zip(names) {
-        servers.push(region(d.path(), n).await);
-    }
-    for (i, s) in servers.iter().enumerate() {
-        for (j, o) in servers.iter().enumerate() {
-            if i != j {
-                s.app.global.set_peer(names[j], &o.endpoint()).expect("peer");
-            }
-        }
-    }
+    let mut servers = three_regions(&dirs).await;
     let clients: Vec<Client> = servers.iter().map(|s| client(&s.endpoint())).collect();
     let cu = &clients[0];
     table(cu, "Strong", "pk", None).await;
@@ -943,6 +925,33 @@ async fn strong_consistency_across_three_regions() {
     servers.pop().unwrap().stop().await.unwrap();
 }
 
+/// ReplicaUpdates' removal of `region`.
+fn remove_replica(region: &str) -> ReplicationGroupUpdate {
+    ReplicationGroupUpdate::builder()
+        .delete(
+            aws_sdk_dynamodb::types::DeleteReplicationGroupMemberAction::builder().region_name(region).build().unwrap(),
+        )
+        .build()
+}
+
+/// Servers in us-east-1, eu-west-1 and ap-south-1 (in `dirs`), each the
+/// others' peer.
+async fn three_regions(dirs: &[tempfile::TempDir]) -> Vec<Server> {
+    let names = ["us-east-1", "eu-west-1", "ap-south-1"];
+    let mut servers = Vec::new();
+    for (d, n) in dirs.iter().zip(names) {
+        servers.push(region(d.path(), n).await);
+    }
+    for (i, s) in servers.iter().enumerate() {
+        for (j, o) in servers.iter().enumerate() {
+            if i != j {
+                s.app.global.set_peer(names[j], &o.endpoint()).expect("peer");
+            }
+        }
+    }
+    servers
+}
+
 /// A JSON POST to a peer endpoint: its status and body.
 async fn post(endpoint: &str, path: &str, body: &str) -> (u16, String) {
     let addr = endpoint.trim_start_matches("http://").to_string();
@@ -954,4 +963,192 @@ async fn post(endpoint: &str, path: &str, body: &str) -> (u16, String) {
     tokio::io::AsyncWriteExt::write_all(&mut stream, head.as_bytes()).await.unwrap();
     let answer = common::http::read_answer(&mut stream).await;
     (answer.status, String::from_utf8_lossy(&answer.body).into_owned())
+}
+
+/// Multi-Region strong consistency with two replicas and a witness: the
+/// witness region takes part in every write's quorum and serves no client;
+/// the replicas are removed with the witness, in one request.
+#[tokio::test]
+async fn two_replicas_and_a_witness() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().expect("dir")).collect();
+    let mut servers = three_regions(&dirs).await;
+    let clients: Vec<Client> = servers.iter().map(|s| client(&s.endpoint())).collect();
+    let (cu, ce, ca) = (&clients[0], &clients[1], &clients[2]);
+    let replica = |r: &str| {
+        ReplicationGroupUpdate::builder()
+            .create(CreateReplicationGroupMemberAction::builder().region_name(r).build().unwrap())
+            .build()
+    };
+    let witness = |create: bool, r: &str| {
+        let b = aws_sdk_dynamodb::types::GlobalTableWitnessGroupUpdate::builder();
+        if create {
+            b.create(
+                aws_sdk_dynamodb::types::CreateGlobalTableWitnessGroupMemberAction::builder()
+                    .region_name(r)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+        } else {
+            b.delete(
+                aws_sdk_dynamodb::types::DeleteGlobalTableWitnessGroupMemberAction::builder()
+                    .region_name(r)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+        }
+    };
+    let strong = aws_sdk_dynamodb::types::MultiRegionConsistency::Strong;
+    let message = |e: aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::update_table::UpdateTableError,
+        _,
+    >| { e.into_service_error().meta().message().unwrap_or_default().to_string() };
+    table(cu, "Witnessed", "pk", None).await;
+    // DynamoDB's refusals: a witness without STRONG, or where a replica is.
+    let e = cu
+        .update_table()
+        .table_name("Witnessed")
+        .replica_updates(replica("eu-west-1"))
+        .global_table_witness_updates(witness(true, "ap-south-1"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        message(e),
+        "MultiRegionConsistency must be set as STRONG when GlobalTableWitnessUpdates parameter is present."
+    );
+    let e = cu
+        .update_table()
+        .table_name("Witnessed")
+        .replica_updates(replica("eu-west-1"))
+        .global_table_witness_updates(witness(true, "eu-west-1"))
+        .multi_region_consistency(strong.clone())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(message(e), "Cannot target multiple regions with the same action");
+    let e = cu
+        .update_table()
+        .table_name("Witnessed")
+        .replica_updates(replica("eu-west-1"))
+        .multi_region_consistency(strong.clone())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(message(e), "Unsupported replica count for global tables with MultiRegionConsistency set to STRONG.");
+
+    cu.update_table()
+        .table_name("Witnessed")
+        .replica_updates(replica("eu-west-1"))
+        .global_table_witness_updates(witness(true, "ap-south-1"))
+        .multi_region_consistency(strong.clone())
+        .send()
+        .await
+        .expect("a replica and a witness");
+    eventually("the replica and the witness", || async {
+        let t = cu.describe_table().table_name("Witnessed").send().await.unwrap().table.unwrap();
+        let w = t.global_table_witnesses();
+        t.replicas().len() == 1
+            && t.replicas()[0].replica_status() == Some(&ReplicaStatus::Active)
+            && w.len() == 1
+            && w[0].region_name() == Some("ap-south-1")
+            && w[0].witness_status() == Some(&aws_sdk_dynamodb::types::WitnessStatus::Active)
+    })
+    .await;
+    let t = ce.describe_table().table_name("Witnessed").send().await.unwrap().table.unwrap();
+    assert_eq!(t.replicas().iter().filter_map(|r| r.region_name()).collect::<Vec<_>>(), ["us-east-1"]);
+    assert_eq!(t.global_table_witnesses().len(), 1);
+    // The witness region has no table a client can see.
+    assert!(!ca.list_tables().send().await.unwrap().table_names().contains(&"Witnessed".to_string()));
+    let e = ca.describe_table().table_name("Witnessed").send().await.unwrap_err();
+    assert_eq!(e.into_service_error().meta().code(), Some("ResourceNotFoundException"));
+    let e = ca.put_item().table_name("Witnessed").item("pk", s("x")).send().await.unwrap_err();
+    assert_eq!(e.into_service_error().meta().code(), Some("ResourceNotFoundException"));
+
+    // Every write is read at once, strongly, in both replicas.
+    let read = |c: &Client, k: &str| {
+        let c = c.clone();
+        let k = k.to_string();
+        async move {
+            let out = c.get_item().table_name("Witnessed").key("pk", s(&k)).consistent_read(true).send().await;
+            out.expect("read").item.and_then(|i| i.get("v").and_then(|v| v.as_s().ok()).cloned())
+        }
+    };
+    for round in 0..6 {
+        let writer = [cu, ce][round % 2];
+        let v = format!("v{round}");
+        writer.put_item().table_name("Witnessed").item("pk", s("k")).item("v", s(&v)).send().await.expect("put");
+        for c in [cu, ce] {
+            assert_eq!(read(c, "k").await, Some(v.clone()), "round {round}");
+        }
+    }
+    // The witness keeps what the replicas write (for the quorum).
+    eventually("the witness's copy", || async {
+        servers[2].app.store.describe_table("Witnessed").is_ok_and(|t| t.def.settings.witness_copy)
+    })
+    .await;
+
+    // Removing a replica without the witness is refused; all together, the
+    // table is regional again and the witness's copy is gone.
+    let delete = remove_replica("eu-west-1");
+    let e = cu.update_table().table_name("Witnessed").replica_updates(delete.clone()).send().await.unwrap_err();
+    assert_eq!(message(e), "Update table delete operation does not include all witnesses.");
+    cu.update_table()
+        .table_name("Witnessed")
+        .replica_updates(delete)
+        .global_table_witness_updates(witness(false, "ap-south-1"))
+        .send()
+        .await
+        .expect("the replica and the witness removed");
+    eventually("a regional table", || async {
+        let t = cu.describe_table().table_name("Witnessed").send().await.unwrap().table.unwrap();
+        t.replicas().is_empty()
+            && t.global_table_witnesses().is_empty()
+            && servers[2].app.store.describe_table("Witnessed").is_err()
+            && ce.describe_table().table_name("Witnessed").send().await.is_err()
+    })
+    .await;
+
+    // With the other replica down, the witness completes the quorum.
+    table(cu, "Quorum", "pk", None).await;
+    cu.update_table()
+        .table_name("Quorum")
+        .replica_updates(replica("eu-west-1"))
+        .global_table_witness_updates(witness(true, "ap-south-1"))
+        .multi_region_consistency(strong)
+        .send()
+        .await
+        .expect("a replica and a witness");
+    eventually("Quorum's replica and witness", || async {
+        let t = cu.describe_table().table_name("Quorum").send().await.unwrap().table.unwrap();
+        t.replicas().iter().all(|r| r.replica_status() == Some(&ReplicaStatus::Active))
+            && t.global_table_witnesses()
+                .iter()
+                .all(|w| w.witness_status() == Some(&aws_sdk_dynamodb::types::WitnessStatus::Active))
+            && t.global_table_witnesses().len() == 1
+    })
+    .await;
+    let ap = servers.pop().unwrap();
+    let eu = servers.pop().unwrap();
+    eu.stop().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    cu.put_item()
+        .table_name("Quorum")
+        .item("pk", s("q"))
+        .item("v", s("with-the-witness"))
+        .send()
+        .await
+        .expect("a write the witness holds");
+    assert_eq!(
+        ap.app
+            .store
+            .item_with_stamp("Quorum", &[("pk".to_string(), tidepool_store::value::Value::S("q".into()))].into())
+            .ok()
+            .and_then(|(i, _)| i)
+            .and_then(|i| i.get("v").cloned()),
+        Some(tidepool_store::value::Value::S("with-the-witness".into()))
+    );
+    ap.stop().await.unwrap();
+    servers.pop().unwrap().stop().await.unwrap();
 }

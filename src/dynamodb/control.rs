@@ -512,6 +512,7 @@ pub(super) fn create_table_input(app: &App, r: Req<'_>) -> ApiResult<CreateTable
             stream_resource_policy: None,
             throughput_changes: Default::default(),
             multi_region_strong: false,
+            witness_copy: false,
         },
     };
     Ok(input)
@@ -600,7 +601,9 @@ pub fn list_tables(app: &App, r: Req<'_>) -> ApiResult<Json> {
             if limit < 1 { 1 } else { LIST_TABLES_MAX }
         )));
     }
-    let (names, more) = app.store.list_tables(r.str_opt("ExclusiveStartTableName")?, limit as usize);
+    let (mut names, more) = app.store.list_tables(r.str_opt("ExclusiveStartTableName")?, limit as usize);
+    // A witness copy of a global table is no client's table.
+    names.retain(|n| crate::global_tables::witness::visible(app, n));
     let mut out = json!({"TableNames": names});
     if more {
         out["LastEvaluatedTableName"] = json!(names.last());

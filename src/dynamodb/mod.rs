@@ -352,14 +352,30 @@ pub fn dispatch(app: &App, op: &str, r: Req<'_>, host: &str) -> ApiResult<Reply>
     let raw = r.0;
     // A strongly consistent global table's writes and reads consult
     // another region (`global_tables::strong`).
-    let result = crate::global_tables::strong::before(app, op, raw).and_then(|held| {
-        let result = layer::serve(op, || run_operation(app, op, r, host))
-            .and_then(|reply| crate::global_tables::strong::after(app, op, raw).map(|()| reply));
-        crate::global_tables::strong::release(app, held);
-        result
-    });
+    // A witness copy of a global table serves no client (`witness.rs`).
+    let result = crate::global_tables::witness::refuse_hidden(app, op, raw)
+        .and_then(|()| crate::global_tables::strong::before(app, op, raw))
+        .and_then(|held| {
+            let result = layer::serve(op, || run_operation(app, op, r, host))
+                .and_then(|reply| crate::global_tables::strong::after(app, op, raw).map(|()| reply));
+            crate::global_tables::strong::release(app, held);
+            result
+        });
     record(app, op, raw, &result, started.elapsed());
     result
+}
+
+/// The PartiQL statements of a request (none for other operations).
+pub(crate) fn statements_of<'a>(op: &str, raw: &'a Map<String, Json>) -> Vec<&'a str> {
+    match op {
+        "ExecuteStatement" => raw.get("Statement").and_then(Json::as_str).into_iter().collect(),
+        "BatchExecuteStatement" | "ExecuteTransaction" => {
+            let member = if op == "ExecuteTransaction" { "TransactStatements" } else { "Statements" };
+            let list = raw.get(member).and_then(Json::as_array).map(Vec::as_slice).unwrap_or_default();
+            list.iter().filter_map(|s| s.get("Statement").and_then(Json::as_str)).collect()
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// Counts a request in the metrics, under each table it named that exists.
@@ -399,15 +415,7 @@ fn record(app: &App, op: &str, raw: &Map<String, Json>, result: &ApiResult<Reply
         return;
     }
     // PartiQL names its tables in its statements.
-    let statements: Vec<&str> = match op {
-        "ExecuteStatement" => raw.get("Statement").and_then(Json::as_str).into_iter().collect(),
-        "BatchExecuteStatement" | "ExecuteTransaction" => {
-            let member = if op == "ExecuteTransaction" { "TransactStatements" } else { "Statements" };
-            let list = raw.get(member).and_then(Json::as_array).map(Vec::as_slice).unwrap_or_default();
-            list.iter().filter_map(|s| s.get("Statement").and_then(Json::as_str)).collect()
-        }
-        _ => Vec::new(),
-    };
+    let statements = statements_of(op, raw);
     // The common case, one table named: no list to make.
     if let Some(name) = raw.get("TableName").and_then(Json::as_str)
         && statements.is_empty()

@@ -115,9 +115,14 @@ pub fn describe(def: &tidepool_store::table::TableDef, d: &mut Map<String, Json>
     if def.settings.multi_region_strong {
         d.insert("MultiRegionConsistency".into(), json!("STRONG"));
     }
-    let replicas: Vec<Json> =
-        def.replicas.iter().map(|r| json!({"RegionName": r.region, "ReplicaStatus": r.status})).collect();
+    let replicas: Vec<Json> = def
+        .replicas
+        .iter()
+        .filter(|r| !r.witness)
+        .map(|r| json!({"RegionName": r.region, "ReplicaStatus": r.status}))
+        .collect();
     d.insert("Replicas".into(), Json::Array(replicas));
+    super::witness::describe(def, d);
 }
 
 /// A table with multi-Region strong consistency: exactly two replicas, made
@@ -127,9 +132,15 @@ fn create_strong(
     name: &str,
     handle: &TableHandle,
     actions: &[ReplicaAction],
+    witness_updates: &[super::witness::WitnessUpdate],
 ) -> ApiResult<Arc<TableHandle>> {
     let regions: Vec<String> = actions.iter().map(|a| a.region.clone()).collect();
-    if regions.len() != 2 {
+    let witnesses: Vec<String> = witness_updates.iter().map(|w| w.region.clone()).collect();
+    if let Some(w) = witness_updates.iter().find(|w| !w.create) {
+        return Err(not_witnesses(&[&w.region]));
+    }
+    // Three regions: this one, and two replicas or a replica and a witness.
+    if regions.len() + witnesses.len() != 2 {
         return Err(replica_refusal(
             "Unsupported replica count for global tables with MultiRegionConsistency set to STRONG.",
         ));
@@ -137,7 +148,15 @@ fn create_strong(
     if regions.contains(&app.region) {
         return Err(local_region());
     }
-    if let Some(r) = regions.iter().find(|r| app.global.peer(r).is_none()) {
+    if witnesses.contains(&app.region) {
+        return Err(replica_refusal(
+            "Cannot add a witness in the same region as an existing replica when creating a global table with MultiRegionConsistency set to STRONG.",
+        ));
+    }
+    if witnesses.iter().any(|w| regions.contains(w)) {
+        return Err(replica_refusal("Cannot target multiple regions with the same action"));
+    }
+    if let Some(r) = regions.iter().chain(&witnesses).find(|r| app.global.peer(r).is_none()) {
         return Err(unknown_region(app, r));
     }
     if !handle.def.replicas.is_empty() {
@@ -160,17 +179,19 @@ fn create_strong(
         }
         busy(def, None)?;
         def.settings.multi_region_strong = true;
-        for region in &regions {
+        let members = regions.iter().map(|r| (r, false)).chain(witnesses.iter().map(|w| (w, true)));
+        for (region, witness) in members {
             def.replicas.push(ReplicaDef {
                 region: region.clone(),
                 status: "CREATING".into(),
                 created_ms: now,
                 legacy: false,
+                witness,
             });
         }
         Ok(())
     })?;
-    tracing::info!(table = name, ?regions, "replicas with multi-Region strong consistency requested");
+    tracing::info!(table = name, ?regions, ?witnesses, "replicas with multi-Region strong consistency requested");
     Ok(handle)
 }
 
@@ -246,6 +267,14 @@ fn not_members(regions: &[&str]) -> ApiError {
     ))
 }
 
+/// "…were not part of the global table…", naming the witness regions.
+fn not_witnesses(regions: &[&str]) -> ApiError {
+    replica_refusal(&format!(
+        "Update global table operation failed because one or more witnesses were not part of the global table. Please retry the request without these witnesses: [{}].",
+        regions.join(", ")
+    ))
+}
+
 fn local_region() -> ApiError {
     replica_refusal(
         "Cannot add or delete the local region through ReplicaUpdates. Use CreateTable, DeleteTable, or UpdateTable as required.",
@@ -273,7 +302,8 @@ fn in_use() -> ApiError {
 /// Applies UpdateTable's `ReplicaUpdates`; `None` when it has none.
 pub fn update(app: &App, name: &str, r: &Req<'_>) -> ApiResult<Option<Arc<TableHandle>>> {
     let consistency = r.enum_opt("MultiRegionConsistency", &["EVENTUAL", "STRONG"])?;
-    let witnesses = r.get("GlobalTableWitnessUpdates").and_then(Json::as_array).is_some_and(|w| !w.is_empty());
+    let witness_updates = super::witness::updates(r)?;
+    let witnesses = !witness_updates.is_empty();
     let updates = r.objects("ReplicaUpdates")?;
     if updates.is_empty() {
         if consistency.is_some() || witnesses {
@@ -291,7 +321,7 @@ pub fn update(app: &App, name: &str, r: &Req<'_>) -> ApiResult<Option<Arc<TableH
         )));
     }
     if handle.def.settings.multi_region_strong {
-        return update_strong(app, name, &handle, consistency, &actions).map(Some);
+        return update_strong(app, name, &handle, consistency, &actions, &witness_updates).map(Some);
     }
     if witnesses && consistency != Some("STRONG") {
         return Err(replica_refusal(
@@ -304,12 +334,7 @@ pub fn update(app: &App, name: &str, r: &Req<'_>) -> ApiResult<Option<Arc<TableH
                 "Only Replica Create actions are supported when MultiRegionConsistency parameter is provided.",
             ));
         }
-        if witnesses {
-            return Err(ApiError::validation(
-                "One or more parameter values were invalid: global table witnesses are not supported by Tidepool yet: give a table with MultiRegionConsistency STRONG two replica regions",
-            ));
-        }
-        return create_strong(app, name, &handle, &actions).map(Some);
+        return create_strong(app, name, &handle, &actions, &witness_updates).map(Some);
     }
     if actions.iter().filter(|a| a.kind != Action::Update).count() > 1 {
         return Err(replica_refusal(
@@ -353,6 +378,7 @@ pub fn update(app: &App, name: &str, r: &Req<'_>) -> ApiResult<Option<Arc<TableH
                         status: "CREATING".into(),
                         created_ms: now_ms(),
                         legacy: false,
+                        witness: false,
                     });
                     Ok(())
                 })?;
@@ -403,6 +429,7 @@ fn update_strong(
     handle: &TableHandle,
     consistency: Option<&str>,
     actions: &[ReplicaAction],
+    witness_updates: &[super::witness::WitnessUpdate],
 ) -> ApiResult<Arc<TableHandle>> {
     if actions.iter().any(|a| a.kind == Action::Create) {
         return Err(replica_refusal(match consistency {
@@ -416,14 +443,25 @@ fn update_strong(
             "Only Replica Create actions are supported when MultiRegionConsistency parameter is provided.",
         ));
     }
-    let deleted: Vec<&str> = actions.iter().filter(|a| a.kind == Action::Delete).map(|a| a.region.as_str()).collect();
+    if witness_updates.iter().any(|w| w.create) {
+        return Err(replica_refusal("Cannot add replicas to a global table with strong MultiRegionConsistency"));
+    }
+    let is_witness = |r: &str| handle.def.replicas.iter().any(|x| x.region == r && x.witness);
+    let is_replica = |r: &str| handle.def.replicas.iter().any(|x| x.region == r && !x.witness);
+    let strange: Vec<&str> = witness_updates.iter().map(|w| w.region.as_str()).filter(|w| !is_witness(w)).collect();
+    if !strange.is_empty() {
+        return Err(not_witnesses(&strange));
+    }
+    let deleted: Vec<&str> = actions
+        .iter()
+        .filter(|a| a.kind == Action::Delete)
+        .map(|a| a.region.as_str())
+        .chain(witness_updates.iter().map(|w| w.region.as_str()))
+        .collect();
     if deleted.is_empty() {
         // Updates of replica settings, recorded by each replica's region.
-        let strangers: Vec<&str> = actions
-            .iter()
-            .filter(|a| !handle.def.replicas.iter().any(|x| x.region == a.region))
-            .map(|a| a.region.as_str())
-            .collect();
+        let strangers: Vec<&str> =
+            actions.iter().filter(|a| !is_replica(&a.region)).map(|a| a.region.as_str()).collect();
         if !strangers.is_empty() {
             return Err(not_members(&strangers));
         }
@@ -432,10 +470,16 @@ fn update_strong(
     if deleted.contains(&app.region.as_str()) {
         return Err(local_region());
     }
-    let strangers: Vec<&str> =
-        deleted.iter().copied().filter(|d| !handle.def.replicas.iter().any(|x| x.region == *d)).collect();
+    let strangers: Vec<&str> = actions
+        .iter()
+        .filter(|a| a.kind == Action::Delete && !is_replica(&a.region))
+        .map(|a| a.region.as_str())
+        .collect();
     if !strangers.is_empty() {
         return Err(not_members(&strangers));
+    }
+    if handle.def.replicas.iter().any(|x| x.witness && !deleted.contains(&x.region.as_str())) {
+        return Err(replica_refusal("Update table delete operation does not include all witnesses."));
     }
     if handle.def.replicas.iter().any(|x| !deleted.contains(&x.region.as_str())) {
         return Err(replica_refusal(
@@ -581,12 +625,19 @@ pub async fn create_replica(app: std::sync::Weak<App>, id: u64, table: String, r
             .filter(|x| x.region != region && (x.status == "ACTIVE" || x.status == "CREATING"))
             .map(|x| x.region.clone()),
     );
+    // A witness keeps a copy no client sees; every region knows which
+    // of the others are witnesses.
+    let is_witness = |r: &str| handle.def.replicas.iter().any(|x| x.region == r && x.witness);
+    let witnesses: Vec<&String> = others.iter().filter(|r| is_witness(r)).collect();
     let body = json!({
         "Create": create_request(&handle.def),
         "Replicas": others,
+        "Witnesses": witnesses,
+        "Witness": is_witness(&region),
         "From": a.region,
         "Strong": handle.def.settings.multi_region_strong,
     });
+    let joining_witness = is_witness(&region);
     // Existing replicas learn of the new one; one being made lists it.
     let joined: Vec<String> = handle
         .def
@@ -606,7 +657,7 @@ pub async fn create_replica(app: std::sync::Weak<App>, id: u64, table: String, r
         return failed(why);
     }
     for other in joined {
-        let body = json!({"TableName": table, "AddReplica": region});
+        let body = json!({"TableName": table, "AddReplica": region, "Witness": joining_witness});
         if let Err(why) = send_until_done(&app, &other, TABLE_PATH, body).await {
             tracing::warn!(table, region, other, why, "a replica did not take the new region");
         }
@@ -836,6 +887,9 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
                 Some(Json::Array(l)) => l.iter().filter_map(Json::as_str).map(str::to_string).collect(),
                 _ => return Err(ApiError::validation("Replicas is required")),
             };
+            let witnesses: Vec<&str> =
+                req.get("Witnesses").and_then(Json::as_array).into_iter().flatten().filter_map(Json::as_str).collect();
+            let witness_copy = req.get("Witness").and_then(Json::as_bool).unwrap_or(false);
             match a.store.table(&name) {
                 Ok(t) if t.def.replicas.is_empty() => {
                     return Err(ApiError::validation(format!(
@@ -850,6 +904,7 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
             }
             a.store.alter_table(&name, |def| {
                 def.settings.multi_region_strong |= strong;
+                def.settings.witness_copy |= witness_copy;
                 for r in &regions {
                     if !def.replicas.iter().any(|x| &x.region == r) && r != &a.region {
                         def.replicas.push(ReplicaDef {
@@ -857,11 +912,15 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
                             status: "ACTIVE".into(),
                             created_ms: now,
                             legacy: false,
+                            witness: witnesses.contains(&r.as_str()),
                         });
                     }
                 }
                 Ok(())
             })?;
+            if witness_copy {
+                a.global.hosts_witness.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
             return Ok(json!({}));
         }
         if let Some(join) = req.obj_opt("Join")? {
@@ -886,6 +945,7 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
                         status: "ACTIVE".into(),
                         created_ms: now,
                         legacy,
+                        witness: req.get("Witness").and_then(Json::as_bool).unwrap_or(false),
                     });
                 }
                 Ok(())

@@ -154,6 +154,7 @@ fn join_here(app: &App, name: &str, regions: &[String], keys: Option<&Json>) -> 
                     status: "ACTIVE".into(),
                     created_ms: now,
                     legacy: true,
+                    witness: false,
                 });
             }
         }
@@ -265,6 +266,7 @@ pub fn update_global_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
                     status: "ACTIVE".into(),
                     created_ms: now,
                     legacy: true,
+                    witness: false,
                 });
                 Ok(())
             })?;

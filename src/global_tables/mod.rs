@@ -21,6 +21,7 @@ pub mod client;
 pub mod legacy;
 pub mod replicator;
 pub mod strong;
+pub mod witness;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -58,6 +59,9 @@ pub struct GlobalTables {
     /// Items of strongly consistent tables being written, here or by
     /// another region (`strong.rs`): (table name, item key) → who.
     intents: Mutex<HashMap<(String, Vec<u8>), Intent>>,
+    /// This server keeps a witness copy of some table (`witness.rs`): the
+    /// DynamoDB API then checks the tables a request names.
+    pub(crate) hosts_witness: std::sync::atomic::AtomicBool,
 }
 
 /// Most items claimed at once (`strong.rs`): a write claims at most 25

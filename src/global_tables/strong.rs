@@ -116,15 +116,7 @@ fn tables_written(op: &str, raw: &Map<String, Json>) -> Vec<String> {
             }
         }
         "ExecuteStatement" | "BatchExecuteStatement" | "ExecuteTransaction" => {
-            let statements: Vec<&str> = match op {
-                "ExecuteStatement" => raw.get("Statement").and_then(Json::as_str).into_iter().collect(),
-                _ => {
-                    let member = if op == "ExecuteTransaction" { "TransactStatements" } else { "Statements" };
-                    let list = raw.get(member).and_then(Json::as_array).map(Vec::as_slice).unwrap_or_default();
-                    list.iter().filter_map(|s| s.get("Statement").and_then(Json::as_str)).collect()
-                }
-            };
-            for s in statements {
+            for s in crate::dynamodb::statements_of(op, raw) {
                 if let Ok(stmt) = tidepool_store::partiql::parse(s) {
                     add(stmt.table());
                 }

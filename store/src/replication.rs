@@ -58,6 +58,11 @@ pub struct ReplicaDef {
     /// which DescribeTable does not list.
     #[serde(default)]
     pub legacy: bool,
+    /// A witness of a table with multi-Region strong consistency
+    /// (`GlobalTableWitnesses`), not a replica: it keeps the items for the
+    /// others and serves no client.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub witness: bool,
 }
 
 const REP_PREFIX: &[u8] = b"rep/";
@@ -453,6 +458,11 @@ mod tests {
     use crate::value::{AttrType, Value};
     use crate::{Decision, StoreConfig, WriteOp};
 
+    /// An ACTIVE replica in eu-west-1.
+    fn eu_replica() -> ReplicaDef {
+        ReplicaDef { region: "eu-west-1".into(), status: "ACTIVE".into(), created_ms: 0, legacy: false, witness: false }
+    }
+
     fn item(pk: &str, v: &str) -> Item {
         [("pk".to_string(), Value::S(pk.into())), ("v".to_string(), Value::S(v.into()))].into()
     }
@@ -466,7 +476,7 @@ mod tests {
         let mut input = CreateTableInput::for_test("glob", "pk", AttrType::S);
         input.stream = Some(StreamViewType::NewAndOldImages);
         store.create_table(input).expect("create");
-        let other = ReplicaDef { region: "eu-west-1".into(), status: "ACTIVE".into(), created_ms: 0, legacy: false };
+        let other = eu_replica();
         store.set_replicas("glob", vec![other]).expect("replicas");
         store
     }
@@ -516,7 +526,7 @@ mod tests {
         let mut input = CreateTableInput::for_test("glob2", "pk", AttrType::S);
         input.stream = Some(StreamViewType::NewAndOldImages);
         store.create_table(input).expect("create");
-        let other = ReplicaDef { region: "eu-west-1".into(), status: "ACTIVE".into(), created_ms: 0, legacy: false };
+        let other = eu_replica();
         store.set_replicas("glob2", vec![other]).expect("replicas");
         let many: Vec<_> = (0..1500).map(|i| del(&format!("k{i}"), 100 + i)).collect();
         assert_eq!(store.apply_replicated_since("glob2", many, 0).expect("apply").applied, 1500);

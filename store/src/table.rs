@@ -358,6 +358,11 @@ pub struct TableSettings {
     /// (`MultiRegionConsistency: STRONG`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub multi_region_strong: bool,
+    /// This region is a witness of the global table: it keeps a copy of
+    /// the items for the other regions' strong consistency and serves no
+    /// client (DynamoDB's witness region has no table).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub witness_copy: bool,
 }
 
 /// When a table's or global index's provisioned capacity last went up and
