@@ -758,6 +758,17 @@ async fn table_settings_are_refused_in_dynamodbs_words() {
     );
     c.update_table().table_name("settings").warm_throughput(warm).send().await.expect("warm throughput alone");
 
+    // A stream view type by its path, the values in DynamoDB's order.
+    let lower = StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(StreamViewType::from("new_image"))
+        .build()
+        .unwrap();
+    assert_eq!(
+        failure(c.update_table().table_name("settings").stream_specification(lower).send().await).1,
+        "1 validation error detected: Value 'new_image' at 'streamSpecification.streamViewType' failed to satisfy constraint: Member must satisfy enum value set: [OLD_IMAGE, KEYS_ONLY, NEW_AND_OLD_IMAGES, NEW_IMAGE]"
+    );
+
     // Definitions no key uses, with indexes: both sets named.
     let unused = c
         .create_table()

@@ -404,7 +404,16 @@ fn table_class<'a>(r: &Req<'a>) -> ApiResult<Option<&'a str>> {
 fn stream_spec(r: &Req<'_>, creating: bool) -> ApiResult<Option<Option<StreamViewType>>> {
     let Some(s) = r.obj_opt("StreamSpecification")? else { return Ok(None) };
     let enabled = s.bool_opt("StreamEnabled")?.ok_or_else(|| missing("streamSpecification.streamEnabled"))?;
-    let view = s.enum_opt("StreamViewType", &["NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"])?;
+    // DynamoDB names the member by its path, and the values in its order.
+    let view = match s.str_opt("StreamViewType")? {
+        None => None,
+        Some(v) if StreamViewType::parse(v).is_some() => Some(v),
+        Some(v) => {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{v}' at 'streamSpecification.streamViewType' failed to satisfy constraint: Member must satisfy enum value set: [OLD_IMAGE, KEYS_ONLY, NEW_AND_OLD_IMAGES, NEW_IMAGE]"
+            )));
+        }
+    };
     match (enabled, view) {
         (true, Some(v)) => Ok(Some(Some(StreamViewType::parse(v).expect("checked enum")))),
         (true, None) => Err(ApiError::validation(if creating {
