@@ -186,6 +186,8 @@ fn find_stream(app: &App, arn: &str) -> ApiResult<StreamMeta> {
     let (table, label) = parse_arn(arn).ok_or_else(|| ApiError::validation("Invalid StreamArn"))?;
     app.store
         .stream(table, label)
+        // A witness copy's stream is no client's (`global_tables::witness`).
+        .filter(|_| crate::global_tables::witness::visible(app, table))
         .ok_or_else(|| ApiError::not_found(format!("Requested resource not found: Stream: {arn} not found")))
 }
 

@@ -1084,8 +1084,11 @@ async fn two_replicas_and_a_witness() {
         }
     }
     // The witness keeps what the replicas write (for the quorum).
+    let key: tidepool_store::value::Item = [("pk".to_string(), tidepool_store::value::Value::S("k".into()))].into();
     eventually("the witness's copy", || async {
-        servers[2].app.store.describe_table("Witnessed").is_ok_and(|t| t.def.settings.witness_copy)
+        let copy = servers[2].app.store.describe_table("Witnessed").is_ok_and(|t| t.def.settings.witness_copy);
+        let held = servers[2].app.store.item_with_stamp("Witnessed", &key).ok().and_then(|(i, _)| i);
+        copy && held.and_then(|i| i.get("v").cloned()) == Some(tidepool_store::value::Value::S("v5".into()))
     })
     .await;
 

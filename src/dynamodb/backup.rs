@@ -519,8 +519,11 @@ pub(super) fn restore_input(app: &App, r: &Req<'_>, target: &str, source: &Table
     // A restored table has no resource-based policy, as in DynamoDB.
     settings.resource_policy = None;
     settings.stream_resource_policy = None;
-    // Nor the source's history of capacity changes: it is a new table.
+    // Nor the source's history of capacity changes: it is a new table,
+    // and a regional one.
     settings.throughput_changes.clear();
+    settings.multi_region_strong = false;
+    settings.witness_copy = false;
     if billing == BillingMode::PayPerRequest {
         settings.max_read_request_units = on_demand.and_then(|(r, _)| r);
         settings.max_write_request_units = on_demand.and_then(|(_, w)| w);

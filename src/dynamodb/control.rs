@@ -469,7 +469,7 @@ pub fn create_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
 
 /// CreateTable's request as the store's input, validated as DynamoDB
 /// validates it (ImportTable's `TableCreationParameters` too).
-pub(super) fn create_table_input(app: &App, r: Req<'_>) -> ApiResult<CreateTableInput> {
+pub(crate) fn create_table_input(app: &App, r: Req<'_>) -> ApiResult<CreateTableInput> {
     let name = r.str_opt("TableName")?.ok_or_else(|| {
         ApiError::validation("The parameter 'TableName' is required but was not present in the request")
     })?;
@@ -611,11 +611,13 @@ pub fn list_tables(app: &App, r: Req<'_>) -> ApiResult<Json> {
         )));
     }
     let (mut names, more) = app.store.list_tables(r.str_opt("ExclusiveStartTableName")?, limit as usize);
-    // A witness copy of a global table is no client's table.
+    // The page ends at the last name read, shown or not: a witness copy of
+    // a global table is no client's table.
+    let last = names.last().cloned();
     names.retain(|n| crate::global_tables::witness::visible(app, n));
     let mut out = json!({"TableNames": names});
     if more {
-        out["LastEvaluatedTableName"] = json!(names.last());
+        out["LastEvaluatedTableName"] = json!(last);
     }
     Ok(out)
 }

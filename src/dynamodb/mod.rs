@@ -122,6 +122,13 @@ impl App {
         let streams = crate::streams::StreamsApi::new(&store, iterator_lifetime)?;
         let s3_dir = store.path().join(DEFAULT_S3_DIR);
         let metrics = Arc::new(crate::metrics::Metrics::default());
+        // A witness copy kept from before a restart is hidden from the first
+        // request (`global_tables::witness`).
+        let global = crate::global_tables::GlobalTables::default();
+        let (names, _) = store.list_tables(None, usize::MAX);
+        if names.iter().any(|n| store.describe_table(n).is_ok_and(|t| t.def.settings.witness_copy)) {
+            global.hosts_witness.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         Ok(App {
             store,
             s3_dir,
@@ -133,7 +140,7 @@ impl App {
             index_sizes: Default::default(),
             meter: Default::default(),
             traces: Default::default(),
-            global: Default::default(),
+            global,
             parsed_policies: Default::default(),
             region,
             durability,

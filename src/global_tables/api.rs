@@ -398,8 +398,9 @@ pub fn update(app: &App, name: &str, r: &Req<'_>) -> ApiResult<Option<Arc<TableH
                 handle = app.store.alter_table(name, |def| {
                     busy(def, Some(&region))?;
                     if let Some(x) = def.replicas.iter_mut().find(|x| x.region == region) {
-                        // One that was never made has nothing to drop.
-                        if x.status == "CREATION_FAILED" {
+                        // One that was never made, or is in a region gone
+                        // for good, has nothing to drop that can be asked.
+                        if x.status == "CREATION_FAILED" || abandoned {
                             def.replicas.retain(|x| x.region != region);
                         } else {
                             x.status = "DELETING".into();
@@ -487,10 +488,14 @@ fn update_strong(
         ));
     }
     let handle = app.store.alter_table(name, |def| {
+        // A member in a region that is no longer a peer (gone for good)
+        // goes at once; the others are dropped by their regions.
+        def.replicas.retain(|x| app.global.peer(&x.region).is_some());
         busy(def, None)?;
         for x in def.replicas.iter_mut() {
             x.status = "DELETING".into();
         }
+        def.settings.multi_region_strong &= !def.replicas.is_empty();
         Ok(())
     })?;
     tracing::info!(table = name, "the strongly consistent replicas' removal requested");
@@ -890,8 +895,11 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
             let witnesses: Vec<&str> =
                 req.get("Witnesses").and_then(Json::as_array).into_iter().flatten().filter_map(Json::as_str).collect();
             let witness_copy = req.get("Witness").and_then(Json::as_bool).unwrap_or(false);
+            let from = req.str_opt("From")?.unwrap_or_default();
             match a.store.table(&name) {
-                Ok(t) if t.def.replicas.is_empty() => {
+                // Only a replica of the asking region's global table (a
+                // request made again) is taken as it is.
+                Ok(t) if t.def.replicas.is_empty() || !t.def.replicas.iter().any(|x| x.region == from) => {
                     return Err(ApiError::validation(format!(
                         "Table {name} already exists in region {} and is not a replica of this global table",
                         a.region
@@ -899,12 +907,18 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
                 }
                 Ok(_) => {}
                 Err(_) => {
-                    crate::dynamodb::control::create_table(a, Req(create.0))?;
+                    // A witness's copy is hidden from its first moment.
+                    let mut input = crate::dynamodb::control::create_table_input(a, Req(create.0))?;
+                    if witness_copy {
+                        a.global.hosts_witness.store(true, std::sync::atomic::Ordering::Relaxed);
+                        input.settings.witness_copy = true;
+                    }
+                    a.store.create_table(input)?;
                 }
             }
             a.store.alter_table(&name, |def| {
                 def.settings.multi_region_strong |= strong;
-                def.settings.witness_copy |= witness_copy;
+                def.settings.witness_copy = witness_copy;
                 for r in &regions {
                     if !def.replicas.iter().any(|x| &x.region == r) && r != &a.region {
                         def.replicas.push(ReplicaDef {
@@ -918,9 +932,6 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
                 }
                 Ok(())
             })?;
-            if witness_copy {
-                a.global.hosts_witness.store(true, std::sync::atomic::Ordering::Relaxed);
-            }
             return Ok(json!({}));
         }
         if let Some(join) = req.obj_opt("Join")? {

@@ -359,7 +359,9 @@ impl Lambda {
     async fn check_source(&self, arn: &str) -> Result<(), LambdaError> {
         let not_found = || LambdaError::invalid(format!("Stream not found: {arn}"));
         let Some(endpoint) = &self.stream_source else {
+            // (A witness copy's stream is no client's: `global_tables::witness`.)
             let found = tidepool_runtime::esm::config::parse_stream_arn(arn)
+                .filter(|(table, _)| !self.store.describe_table(table).is_ok_and(|t| t.def.settings.witness_copy))
                 .and_then(|(table, label)| self.store.stream(table, label))
                 .is_some();
             return if found { Ok(()) } else { Err(not_found()) };

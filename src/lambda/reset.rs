@@ -60,8 +60,13 @@ pub async fn reset(app: &App) -> Result<Json, LambdaError> {
         let (mut gone, mut kept, mut defs) = (Vec::new(), Vec::new(), Vec::new());
         loop {
             let (names, _) = store.list_tables(None, usize::MAX);
-            let names: Vec<String> =
-                names.into_iter().filter(|n| !kept.iter().any(|k: &Json| k["Table"] == n.as_str())).collect();
+            // A witness copy of another region's global table is not this
+            // server's to drop (that region removes it).
+            let names: Vec<String> = names
+                .into_iter()
+                .filter(|n| !kept.iter().any(|k: &Json| k["Table"] == n.as_str()))
+                .filter(|n| !store.describe_table(n).is_ok_and(|t| t.def.settings.witness_copy))
+                .collect();
             let mut progressed = false;
             for name in names {
                 match store.delete_table(&name) {
