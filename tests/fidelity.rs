@@ -1791,6 +1791,87 @@ async fn refusals_are_worded_as_dynamodb() {
             v,
             "Invalid UpdateExpression: An expression attribute value used in expression is not defined; attribute value: :v".into(),
         ),
+        // Degenerate members (empty structures and strings, zeros), as the
+        // live service answers them (the ack-api-quirks catalogue, 2026-10).
+        (
+            "CreateTable",
+            key_table(json!({"KeySchema": [{}]})),
+            v,
+            "2 validation errors detected: Value null at 'keySchema.1.member.attributeName' failed to satisfy constraint: Member must not be null; Value null at 'keySchema.1.member.keyType' failed to satisfy constraint: Member must not be null".into(),
+        ),
+        (
+            "CreateTable",
+            key_table(json!({"AttributeDefinitions": [{}]})),
+            v,
+            "2 validation errors detected: Value null at 'attributeDefinitions.1.member.attributeType' failed to satisfy constraint: Member must not be null; Value null at 'attributeDefinitions.1.member.attributeName' failed to satisfy constraint: Member must not be null".into(),
+        ),
+        (
+            "CreateTable",
+            key_table(json!({"KeySchema": []})),
+            v,
+            "1 validation error detected: Value '[]' at 'keySchema' failed to satisfy constraint: Member must have length greater than or equal to 1".into(),
+        ),
+        (
+            "CreateTable",
+            key_table(json!({"WarmThroughput": {"ReadUnitsPerSecond": -1, "WriteUnitsPerSecond": -1}})),
+            v,
+            "One or more parameter values were invalid: Requested ReadUnitsPerSecond for WarmThroughput for table is lower than initial throughput for OnDemand. See: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/on-demand-capacity-mode.html#on-demand-capacity-mode-initial".into(),
+        ),
+        (
+            "UpdateTable",
+            json!({"TableName": "present", "WarmThroughput": {"ReadUnitsPerSecond": 0, "WriteUnitsPerSecond": 0}}),
+            v,
+            "One or more parameter values were invalid: Requested ReadUnitsPerSecond for WarmThroughput for table is lower than current WarmThroughput, decreasing WarmThroughput is not supported".into(),
+        ),
+        (
+            "UpdateTable",
+            json!({"TableName": "absent", "GlobalSecondaryIndexUpdates": [{"Update": {"IndexName": "ghost", "WarmThroughput": {}}}]}),
+            v,
+            "One or more parameter values were invalid: WarmThroughput must have at least one of ReadUnitsPerSecond or WriteUnitsPerSecond specified for index: ghost".into(),
+        ),
+        (
+            "DescribeTable",
+            json!({"TableName": ""}),
+            v,
+            "2 validation errors detected: Value '' at 'tableName' failed to satisfy constraint: Member must have length greater than or equal to 3; Value '' at 'tableName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+".into(),
+        ),
+        (
+            "ListTables",
+            json!({"ExclusiveStartTableName": ""}),
+            v,
+            "2 validation errors detected: Value '' at 'exclusiveStartTableName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+; Value '' at 'exclusiveStartTableName' failed to satisfy constraint: Member must have length greater than or equal to 3".into(),
+        ),
+        (
+            "CreateBackup",
+            json!({"TableName": "present", "BackupName": ""}),
+            v,
+            "2 validation errors detected: Value '' at 'backupName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+; Value '' at 'backupName' failed to satisfy constraint: Member must have length greater than or equal to 3".into(),
+        ),
+        ("DescribeBackup", json!({"BackupArn": ""}), v, "Invalid Backup ARN".into()),
+        (
+            "DeleteResourcePolicy",
+            json!({"ResourceArn": "arn:aws:dynamodb:us-east-1:000000000000:table/present", "ExpectedRevisionId": ""}),
+            v,
+            "1 validation error detected: Value '' at 'expectedRevisionId' failed to satisfy constraint: Member must have length greater than or equal to 1".into(),
+        ),
+        (
+            "DescribeContributorInsights",
+            json!({"TableName": "present", "IndexName": ""}),
+            v,
+            "IndexName must be at least 3 characters long and at most 255 characters long".into(),
+        ),
+        (
+            "DescribeGlobalTable",
+            json!({"GlobalTableName": ""}),
+            v,
+            "TableName must be at least 3 characters long and at most 255 characters long".into(),
+        ),
+        (
+            "ExportTableToPointInTime",
+            json!({"TableArn": "", "S3Bucket": "bucket"}),
+            v,
+            "Invalid TableArn: Invalid Table ARN".into(),
+        ),
     ];
     for (op, body, kind, want) in cases {
         let target = format!("DynamoDB_20120810.{op}");

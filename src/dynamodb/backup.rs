@@ -241,19 +241,44 @@ pub(super) fn check_length(member: &str, value: &str, min: usize, max: usize) ->
     Ok(())
 }
 
+/// A name of `[a-zA-Z0-9_.-]`, 3 to 255 characters: every constraint it
+/// breaks, the pattern first, as DynamoDB lists them for these members.
 pub(super) fn check_name(member: &str, value: &str) -> ApiResult<()> {
-    check_length(member, value, 3, 255)?;
-    if !value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) {
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"
-        )));
+    let mut found = Vec::new();
+    if value.is_empty() || !value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) {
+        found.push(format!(
+            "Value '{value}' at '{member}' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"
+        ));
     }
-    Ok(())
+    let n = value.chars().count();
+    if !(3..=255).contains(&n) {
+        let bound = if n < 3 { "greater than or equal to 3" } else { "less than or equal to 255" };
+        found.push(format!(
+            "Value '{value}' at '{member}' failed to satisfy constraint: Member must have length {bound}"
+        ));
+    }
+    if found.is_empty() {
+        return Ok(());
+    }
+    let noun = if found.len() == 1 { "error" } else { "errors" };
+    Err(ApiError::validation(format!("{} validation {noun} detected: {}", found.len(), found.join("; "))))
+}
+
+/// A restore's `TargetTableName`, refused as DynamoDB words it.
+pub(super) fn check_target_name(value: &str) -> ApiResult<()> {
+    let n = value.chars().count();
+    if !(3..=255).contains(&n) {
+        return Err(ApiError::validation(
+            "TableName must be at least 3 characters long and at most 255 characters long",
+        ));
+    }
+    check_name("targetTableName", value)
 }
 
 fn backup_arn_member(r: &Req<'_>) -> ApiResult<String> {
+    // (Too short to be a backup's ARN is not a backup's ARN.)
     let arn = r.str("BackupArn")?;
-    check_length("backupArn", arn, 37, 1024)?;
+    check_length("backupArn", arn, 0, 1024)?;
     Ok(arn.to_string())
 }
 
@@ -599,7 +624,7 @@ pub(super) fn check_restore_target(app: &App, target: &str) -> ApiResult<()> {
 
 pub fn restore_table_from_backup(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let target = r.str("TargetTableName")?;
-    check_name("targetTableName", target)?;
+    check_target_name(target)?;
     let arn = backup_arn_member(&r)?;
     let shown = app.backup_of(&arn)?;
     if super::arn::Arn::parse(&arn).is_some_and(|a| a.region != app.region)

@@ -176,7 +176,34 @@ impl App {
     }
 }
 
-fn key_schema_input(list: &[Req<'_>]) -> ApiResult<KeySchemaInput> {
+/// The null members of the list `member`'s elements, every one, in the
+/// order given, as DynamoDB lists them (`keySchema.1.member.keyType`).
+fn null_members(list: &[Req<'_>], member: &str, order: &[&str]) -> ApiResult<()> {
+    let mut found = Vec::new();
+    for (i, e) in list.iter().enumerate() {
+        for m in order {
+            if e.get(m).is_none() {
+                found.push(format!(
+                    "Value null at '{member}.{}.member.{}' failed to satisfy constraint: Member must not be null",
+                    i + 1,
+                    super::request::lower_first(m)
+                ));
+            }
+        }
+    }
+    if found.is_empty() {
+        return Ok(());
+    }
+    let noun = if found.len() == 1 { "error" } else { "errors" };
+    Err(ApiError::validation(format!("{} validation {noun} detected: {}", found.len(), found.join("; "))))
+}
+
+/// A key schema; `path` names the table's (`keySchema`) in a refusal of
+/// its null members.
+fn key_schema_input(list: &[Req<'_>], path: Option<&str>) -> ApiResult<KeySchemaInput> {
+    if let Some(path) = path {
+        null_members(list, path, &["AttributeName", "KeyType"])?;
+    }
     list.iter()
         .enumerate()
         .map(|(i, e)| {
@@ -261,28 +288,41 @@ pub(super) fn sse_input(app: &App, r: &Req<'_>) -> ApiResult<Option<Option<Strin
 pub const DEFAULT_WARM_READ_UNITS: i64 = 12_000;
 pub const DEFAULT_WARM_WRITE_UNITS: i64 = 4_000;
 
-/// `WarmThroughput`: read and write units a second, each at least 1.
+/// `WarmThroughput`: read and write units a second (checked against the
+/// table's floor by [`check_warm`]).
 pub(super) fn warm_input(r: &Req<'_>) -> ApiResult<Option<(Option<i64>, Option<i64>)>> {
     let Some(o) = r.obj_opt("WarmThroughput")? else { return Ok(None) };
-    let read = o.int_opt("ReadUnitsPerSecond")?;
-    let write = o.int_opt("WriteUnitsPerSecond")?;
-    let mut faults = Vec::new();
-    for (member, v) in [("readUnitsPerSecond", read), ("writeUnitsPerSecond", write)] {
-        if let Some(v) = v.filter(|v| *v < 1) {
-            faults.push(format!(
-                "Value '{v}' at 'warmThroughput.{member}' failed to satisfy constraint: Member must have value greater than or equal to 1"
-            ));
+    Ok(Some((o.int_opt("ReadUnitsPerSecond")?, o.int_opt("WriteUnitsPerSecond")?)))
+}
+
+/// What a table's warm throughput may not go below, in DynamoDB's words.
+#[derive(Clone, Copy)]
+enum WarmFloor {
+    /// A new on-demand table's initial throughput.
+    OnDemand,
+    /// A new provisioned table's capacity.
+    Provisioned,
+    /// The table's current warm throughput (it only grows).
+    Current,
+}
+
+/// Refuses warm throughput `asked` below `floor` (read and write units).
+fn check_warm(asked: (Option<i64>, Option<i64>), floor: (i64, i64), why: WarmFloor, of: &str) -> ApiResult<()> {
+    for (member, capacity, given, least) in
+        [("Read", "ReadCapacityUnits", asked.0, floor.0), ("Write", "WriteCapacityUnits", asked.1, floor.1)]
+    {
+        if given.is_some_and(|g| g < least) {
+            let reason = match why {
+                WarmFloor::OnDemand => "lower than initial throughput for OnDemand. See: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/on-demand-capacity-mode.html#on-demand-capacity-mode-initial".to_string(),
+                WarmFloor::Provisioned => format!("lower than {capacity} of ProvisionedThroughput"),
+                WarmFloor::Current => "lower than current WarmThroughput, decreasing WarmThroughput is not supported".to_string(),
+            };
+            return Err(ApiError::validation(format!(
+                "One or more parameter values were invalid: Requested {member}UnitsPerSecond for WarmThroughput for {of} is {reason}"
+            )));
         }
     }
-    if !faults.is_empty() {
-        return Err(ApiError::validation(format!(
-            "{} validation error{} detected: {}",
-            faults.len(),
-            if faults.len() > 1 { "s" } else { "" },
-            faults.join("; ")
-        )));
-    }
-    Ok(Some((read, write)))
+    Ok(())
 }
 
 /// The `WarmThroughput` a table or index describes: DynamoDB's defaults,
@@ -356,15 +396,16 @@ pub(super) fn index_input(r: &Req<'_>, kind: IndexKind) -> ApiResult<IndexInput>
     Ok(IndexInput {
         name: r.str("IndexName")?.to_string(),
         kind,
-        key_schema: key_schema_input(&r.objects("KeySchema")?)?,
+        key_schema: key_schema_input(&r.objects("KeySchema")?, None)?,
         projection: projection_input(r)?,
         throughput: throughput_input(r)?,
     })
 }
 
 fn attribute_definitions(r: &Req<'_>) -> ApiResult<Vec<(String, AttrType)>> {
-    r.objects("AttributeDefinitions")?
-        .iter()
+    let list = r.objects("AttributeDefinitions")?;
+    null_members(&list, "attributeDefinitions", &["AttributeType", "AttributeName"])?;
+    list.iter()
         .enumerate()
         .map(|(i, a)| {
             let name = a.str("AttributeName")?.to_string();
@@ -498,7 +539,7 @@ pub(crate) fn create_table_input(app: &App, r: Req<'_>) -> ApiResult<CreateTable
     let warm = warm_input(&r)?;
     let input = CreateTableInput {
         name: name.to_string(),
-        key_schema: key_schema_input(&key_schema)?,
+        key_schema: key_schema_input(&key_schema, Some("keySchema"))?,
         attribute_definitions: attribute_definitions(&r)?,
         billing_mode: billing_mode(&r)?.unwrap_or(BillingMode::Provisioned),
         throughput: throughput_input(&r)?,
@@ -524,6 +565,17 @@ pub(crate) fn create_table_input(app: &App, r: Req<'_>) -> ApiResult<CreateTable
             witness_copy: false,
         },
     };
+    if let Some(asked) = warm {
+        match (input.billing_mode, input.throughput) {
+            (BillingMode::Provisioned, Some(t)) => {
+                check_warm(asked, (t.read as i64, t.write as i64), WarmFloor::Provisioned, "table")?;
+            }
+            (BillingMode::PayPerRequest, _) => {
+                check_warm(asked, (DEFAULT_WARM_READ_UNITS, DEFAULT_WARM_WRITE_UNITS), WarmFloor::OnDemand, "table")?;
+            }
+            _ => {}
+        }
+    }
     Ok(input)
 }
 
@@ -610,7 +662,11 @@ pub fn list_tables(app: &App, r: Req<'_>) -> ApiResult<Json> {
             if limit < 1 { 1 } else { LIST_TABLES_MAX }
         )));
     }
-    let (mut names, more) = app.store.list_tables(r.str_opt("ExclusiveStartTableName")?, limit as usize);
+    let start = r.str_opt("ExclusiveStartTableName")?;
+    if let Some(s) = start.filter(|s| !s.starts_with("arn:")) {
+        super::backup::check_name("exclusiveStartTableName", s)?;
+    }
+    let (mut names, more) = app.store.list_tables(start, limit as usize);
     // The page ends at the last name read, shown or not: a witness copy of
     // a global table is no client's table.
     let last = names.last().cloned();
@@ -762,6 +818,16 @@ fn require_a_change(r: &Req<'_>) -> ApiResult<()> {
 
 pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let name = r.str("TableName")?;
+    // An index's empty warm throughput, before anything else (even the
+    // table's existence), as DynamoDB checks it.
+    for up in r.objects("GlobalSecondaryIndexUpdates")?.iter().filter_map(|u| u.obj_opt("Update").ok().flatten()) {
+        if up.get("WarmThroughput").and_then(Json::as_object).is_some_and(|w| w.values().all(Json::is_null)) {
+            return Err(ApiError::validation(format!(
+                "One or more parameter values were invalid: WarmThroughput must have at least one of ReadUnitsPerSecond or WriteUnitsPerSecond specified for index: {}",
+                up.str_opt("IndexName")?.unwrap_or_default()
+            )));
+        }
+    }
     refuse_combined_changes(&r)?;
     // What needs no table is checked before the table is looked up.
     let defs = attribute_definitions(&r)?;
@@ -834,6 +900,12 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
                 return Err(ApiError::validation(format!(
                     "One or more parameter values were invalid: The only Updates for index: {index} when TableThroughputMode is PAY_PER_REQUEST can be to OnDemandThroughput, WarmThroughput"
                 )));
+            }
+            if let Some(asked) = warm_input(&up)? {
+                let now = warm_json((None, None), current.throughput);
+                let floor =
+                    (now["ReadUnitsPerSecond"].as_i64().unwrap_or(0), now["WriteUnitsPerSecond"].as_i64().unwrap_or(0));
+                check_warm(asked, floor, WarmFloor::Current, &format!("index {index}"))?;
             }
             if let (Some(want), Some(have)) = (t, current.throughput)
                 && billing_after == BillingMode::Provisioned
@@ -977,6 +1049,17 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         changed = true;
     }
     if let Some((read, write)) = warm {
+        let current = warm_json(
+            (handle.def.settings.warm_read_units, handle.def.settings.warm_write_units),
+            handle.def.throughput,
+        );
+        let now = |m: &str| current[m].as_i64().unwrap_or(0);
+        check_warm(
+            (read, write),
+            (now("ReadUnitsPerSecond"), now("WriteUnitsPerSecond")),
+            WarmFloor::Current,
+            "table",
+        )?;
         handle = app.store.alter_table(name, |def| {
             def.settings.warm_read_units = read.or(def.settings.warm_read_units);
             def.settings.warm_write_units = write.or(def.settings.warm_write_units);

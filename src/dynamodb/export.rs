@@ -285,6 +285,9 @@ impl App {
 /// The table an export's `TableArn` names, or DynamoDB's refusal: not an
 /// ARN, or an ARN of something inside a table (an index).
 fn table_of_arn<'a>(app: &App, arn: &'a str) -> ApiResult<&'a str> {
+    if arn.is_empty() {
+        return Err(ApiError::validation("Invalid TableArn: Invalid Table ARN"));
+    }
     if !arn.starts_with("arn:") {
         return Err(ApiError::validation("One or more parameter values were invalid: tableArn is not a valid ARN"));
     }

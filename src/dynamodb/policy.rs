@@ -136,6 +136,18 @@ fn policy_not_found(arn: &str) -> ApiError {
     )
 }
 
+/// `ExpectedRevisionId`: 1 to 256 characters.
+fn expected_revision(r: &Req<'_>) -> ApiResult<Option<String>> {
+    let e = r.str_opt("ExpectedRevisionId")?;
+    if let Some(e) = e.filter(|e| e.is_empty() || e.chars().count() > 256) {
+        let bound = if e.is_empty() { "greater than or equal to 1" } else { "less than or equal to 256" };
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{e}' at 'expectedRevisionId' failed to satisfy constraint: Member must have length {bound}"
+        )));
+    }
+    Ok(e.map(str::to_string))
+}
+
 fn revision_mismatch(arn: &str, expected: &str) -> ApiError {
     ApiError::new(
         StatusCode::BAD_REQUEST,
@@ -239,7 +251,7 @@ pub fn lockout_check(
 pub fn put_resource_policy(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let arn = r.str("ResourceArn")?;
     let document = r.str("Policy")?;
-    let expected = r.str_opt("ExpectedRevisionId")?.map(str::to_string);
+    let expected = expected_revision(&r)?;
     // Checked before the request is served (`lockout_check`); read here so
     // a value of another type is refused as the model refuses it.
     r.bool_opt("ConfirmRemoveSelfResourceAccess")?;
@@ -274,7 +286,7 @@ pub fn get_resource_policy(app: &App, r: Req<'_>) -> ApiResult<Json> {
 
 pub fn delete_resource_policy(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let arn = r.str("ResourceArn")?;
-    let expected = r.str_opt("ExpectedRevisionId")?.map(str::to_string);
+    let expected = expected_revision(&r)?;
     let (table, stream) = target(app, arn)?;
     let mut revision = None;
     app.store.alter_table(&table, |def| {

@@ -58,7 +58,7 @@ pub fn before_lookup(op: &str, r: &Req<'_>) -> ApiResult<()> {
             return multi_table(op, r);
         }
         // A table's settings: its name's constraints first, all of them.
-        "UpdateTable" | "UpdateTimeToLive" | "DescribeTimeToLive" => {
+        "UpdateTable" | "UpdateTimeToLive" | "DescribeTimeToLive" | "DescribeTable" => {
             let found = control_table_name(r);
             return if found.is_empty() { Ok(()) } else { Err(report(found)) };
         }

@@ -200,8 +200,20 @@ fn regions_input(r: &Req<'_>) -> ApiResult<Vec<String>> {
     Ok(out)
 }
 
+/// A global table's name (2017.11.29), refused in the words these
+/// operations use.
+fn global_table_name<'a>(r: &Req<'a>) -> ApiResult<&'a str> {
+    let name = r.str("GlobalTableName")?;
+    if !(3..=255).contains(&name.chars().count()) {
+        return Err(ApiError::validation(
+            "TableName must be at least 3 characters long and at most 255 characters long",
+        ));
+    }
+    Ok(name)
+}
+
 pub fn create_global_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
-    let name = r.str("GlobalTableName")?.to_string();
+    let name = global_table_name(&r)?.to_string();
     let regions = regions_input(&r)?;
     if created(app, &name)?.is_some() {
         return Err(error("GlobalTableAlreadyExistsException", "Global table with this name already exists"));
@@ -224,13 +236,17 @@ pub fn create_global_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
 }
 
 pub fn describe_global_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
-    let name = r.str("GlobalTableName")?;
+    let name = global_table_name(&r)?;
     Ok(json!({"GlobalTableDescription": description(app, name, "ACTIVE")?}))
 }
 
 pub fn update_global_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
-    let name = r.str("GlobalTableName")?.to_string();
+    let name = global_table_name(&r)?.to_string();
     let updates = r.objects("ReplicaUpdates")?;
+    // An update with neither action is refused bare, before the lookup.
+    if updates.iter().any(|u| u.get("Create").is_none() && u.get("Delete").is_none()) {
+        return Err(ApiError::validation("One or more parameter values were invalid"));
+    }
     if created(app, &name)?.is_none() {
         return Err(not_found(&name));
     }
@@ -387,13 +403,21 @@ fn settings(app: &App, name: &str) -> ApiResult<Json> {
 }
 
 pub fn describe_global_table_settings(app: &App, r: Req<'_>) -> ApiResult<Json> {
-    settings(app, r.str("GlobalTableName")?)
+    settings(app, global_table_name(&r)?)
 }
 
 /// Billing mode and write capacity for the whole group: applied here and
 /// sent to every other region, which applies it to its table.
 pub fn update_global_table_settings(app: &App, r: Req<'_>) -> ApiResult<Json> {
-    let name = r.str("GlobalTableName")?.to_string();
+    let name = global_table_name(&r)?.to_string();
+    for (i, u) in r.objects("ReplicaSettingsUpdate")?.iter().enumerate() {
+        if u.get("RegionName").is_none() {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value null at 'replicaSettingsUpdate.{}.member.regionName' failed to satisfy constraint: Member must not be null",
+                i + 1
+            )));
+        }
+    }
     if created(app, &name)?.is_none() {
         return Err(not_found(&name));
     }

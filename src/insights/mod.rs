@@ -387,14 +387,21 @@ fn names(app: &App, r: &Req<'_>, list: bool, found: &mut Vec<String>) -> ApiResu
     }
     let index = r.str_opt("IndexName")?;
     if let Some(i) = index {
+        // An index name's length alone is refused in words of its own;
+        // beside other faults, as a member constraint.
         let n = i.chars().count();
         if !(3..=255).contains(&n) {
+            if found.is_empty() {
+                return Err(ApiError::validation(
+                    "IndexName must be at least 3 characters long and at most 255 characters long",
+                ));
+            }
             found.push(format!(
                 "Value '{i}' at 'indexName' failed to satisfy constraint: Member must have length {}",
                 if n < 3 { "greater than or equal to 3" } else { "less than or equal to 255" }
             ));
         }
-        if !i.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) {
+        if !i.is_empty() && !i.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) {
             found.push(format!(
                 "Value '{i}' at 'indexName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"
             ));
@@ -433,8 +440,7 @@ pub fn update(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let mode = r.str_opt("ContributorInsightsMode")?;
     if let Some(m) = mode.filter(|m| !MODES.contains(m)) {
         found.push(format!(
-            "Value '{m}' at 'contributorInsightsMode' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
-            MODES.join(", ")
+            "Value '{m}' at 'contributorInsightsMode' failed to satisfy constraint: Member must satisfy enum value set: [THROTTLED_KEYS, ACCESSED_AND_THROTTLED_KEYS]"
         ));
     }
     let (table, index) = names(app, &r, false, &mut found)?;

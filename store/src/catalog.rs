@@ -76,7 +76,7 @@ pub(crate) fn resolve_key_schema(
     if input.is_empty() || (input.len() > 2 && !multi) {
         // DynamoDB echoes a too-long list as Java prints it.
         let echo = if input.is_empty() {
-            String::new()
+            "'[]' ".to_string()
         } else {
             let elems: Vec<String> = input
                 .iter()
