@@ -1873,6 +1873,22 @@ async fn refusals_are_worded_as_dynamodb() {
             "Invalid TableArn: Invalid Table ARN".into(),
         ),
     ];
+    // Policy documents that are not policies.
+    let policy_arn = "arn:aws:dynamodb:us-east-1:000000000000:table/present";
+    let mut cases = cases;
+    for (doc, why) in [
+        ("{}", "Syntax error at position (1,3)"),
+        ("[]", "This policy contains invalid Json"),
+        ("null", "This text appears not to be a policy"),
+        (r#"{"Version":"2012-10-17","Statement":[{}]}"#, "Missing required field Effect"),
+    ] {
+        cases.push((
+            "PutResourcePolicy",
+            json!({"ResourceArn": policy_arn, "Policy": doc}),
+            v,
+            format!("One or more parameter values were invalid: Invalid policy document: {why}"),
+        ));
+    }
     for (op, body, kind, want) in cases {
         let target = format!("DynamoDB_20120810.{op}");
         let headers = [("Content-Type", "application/x-amz-json-1.0"), ("X-Amz-Target", target.as_str())];

@@ -754,9 +754,27 @@ async fn resource_based_policies() {
     let rev = c.put_resource_policy().resource_arn(arn).policy(&doc).send().await.unwrap().revision_id.unwrap();
     let got = c.get_resource_policy().resource_arn(arn).send().await.unwrap();
     assert_eq!((got.policy(), got.revision_id()), (Some(doc.as_str()), Some(rev.as_str())));
-    // The same document again keeps its revision.
+    // The same document again keeps its revision; so does the same policy
+    // written otherwise (whitespace, member order, a list of one, an
+    // account id for its root), and it reads back in DynamoDB's form.
     let again = c.put_resource_policy().resource_arn(arn).policy(&doc).send().await.unwrap();
     assert_eq!(again.revision_id(), Some(rev.as_str()));
+    let loose = format!(
+        "{{\n  \"Statement\": [{{\"Resource\": [\"*\"], \"Action\": [\"dynamodb:GetItem\"],\n    \"Principal\": {{\"AWS\": \"{bob_arn}\"}}, \"Effect\": \"allow\"}}],\n  \"Version\": \"2012-10-17\"\n}}"
+    );
+    let same = c.put_resource_policy().resource_arn(arn).policy(&loose).send().await.unwrap();
+    assert_eq!(same.revision_id(), Some(rev.as_str()));
+    let no_version = r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":["000000000000"]},"Action":"dynamodb:GetItem","Resource":"*"}}"#;
+    let other = c.put_resource_policy().resource_arn(arn).policy(no_version).send().await.unwrap();
+    assert_ne!(other.revision_id(), Some(rev.as_str()));
+    let got = c.get_resource_policy().resource_arn(arn).send().await.unwrap();
+    assert_eq!(
+        got.policy(),
+        Some(
+            r#"{"Version":"2008-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:root"},"Action":"dynamodb:GetItem","Resource":"*"}]}"#
+        )
+    );
+    let rev = c.put_resource_policy().resource_arn(arn).policy(&doc).send().await.unwrap().revision_id.unwrap();
     for expected in ["123", "NO_POLICY"] {
         let err = c
             .put_resource_policy()

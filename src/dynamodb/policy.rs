@@ -67,8 +67,16 @@ fn invalid_document(why: impl std::fmt::Display) -> ApiError {
 /// statements, in its words: JSON, a non-empty `Statement`, a `Resource`
 /// in each statement, unique `Sid`s.
 fn check_shape(document: &str) -> ApiResult<()> {
-    let Ok(doc) = serde_json::from_str::<Json>(document) else {
-        return Err(invalid_document("This policy contains invalid Json"));
+    let doc = match serde_json::from_str::<Json>(document) {
+        Ok(Json::Null) => return Err(invalid_document("This text appears not to be a policy")),
+        Ok(Json::Object(o)) if o.is_empty() => {
+            // The parser's position at the end of the text (line, column).
+            let line = document.lines().count().max(1);
+            let column = document.lines().last().map_or(0, |l| l.chars().count()) + 1;
+            return Err(invalid_document(format!("Syntax error at position ({line},{column})")));
+        }
+        Ok(d @ Json::Object(_)) => d,
+        _ => return Err(invalid_document("This policy contains invalid Json")),
     };
     let statements = match doc.get("Statement") {
         Some(Json::Array(a)) => a.iter().collect(),
@@ -77,6 +85,9 @@ fn check_shape(document: &str) -> ApiResult<()> {
     };
     if statements.is_empty() {
         return Err(invalid_document("Could not parse the policy: Statement is empty!"));
+    }
+    if statements.iter().any(|s| s.get("Effect").is_none()) {
+        return Err(invalid_document("Missing required field Effect"));
     }
     if statements.iter().any(|s| s.get("Resource").is_none() && s.get("NotResource").is_none()) {
         return Err(invalid_document("Missing required field Resource"));
@@ -88,6 +99,119 @@ fn check_shape(document: &str) -> ApiResult<()> {
     Ok(())
 }
 
+/// IAM's default policy language version, which DynamoDB names in a
+/// document put without one.
+const DEFAULT_POLICY_VERSION: &str = "2008-10-17";
+
+/// A document as DynamoDB keeps and returns it: minified, its members in
+/// DynamoDB's order (`Version`, `Id`, `Statement`; in a statement `Sid`,
+/// `Effect`, `Principal`, `Action`, `Resource`, `Condition`), a list of
+/// one as its element, an account id principal as the account's root
+/// ARN, `Effect` capitalized, and a lone statement as a list of one. Two
+/// documents with the same canonical form are the same policy (a re-put
+/// keeps its revision). With `fill_version`, a document without a
+/// `Version` names IAM's default (GetResourcePolicy's answer). `None` if
+/// `document` is not a JSON object.
+pub(crate) fn canonical(document: &str, fill_version: bool) -> Option<String> {
+    let doc: Json = serde_json::from_str(document).ok()?;
+    let top = doc.as_object()?;
+    let mut parts = Vec::new();
+    match top.get("Version") {
+        Some(v) => parts.push(format!("\"Version\":{v}")),
+        None if fill_version => parts.push(format!("\"Version\":\"{DEFAULT_POLICY_VERSION}\"")),
+        None => {}
+    }
+    if let Some(id) = top.get("Id") {
+        parts.push(format!("\"Id\":{id}"));
+    }
+    let statements: Vec<&Json> = match top.get("Statement") {
+        Some(Json::Array(a)) => a.iter().collect(),
+        Some(s) => vec![s],
+        None => Vec::new(),
+    };
+    let statements: Vec<String> = statements.into_iter().map(canonical_statement).collect();
+    parts.push(format!("\"Statement\":[{}]", statements.join(",")));
+    for (k, v) in top.iter().filter(|(k, _)| !["Version", "Id", "Statement"].contains(&k.as_str())) {
+        parts.push(format!("{}:{v}", Json::from(k.as_str())));
+    }
+    Some(format!("{{{}}}", parts.join(",")))
+}
+
+/// A list of one as its element.
+fn single(v: &Json) -> Json {
+    match v {
+        Json::Array(a) if a.len() == 1 => a[0].clone(),
+        v => v.clone(),
+    }
+}
+
+fn canonical_statement(s: &Json) -> String {
+    const ORDER: [&str; 9] =
+        ["Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource", "NotResource", "Condition"];
+    let Some(o) = s.as_object() else { return s.to_string() };
+    let value = |k: &str, v: &Json| -> Json {
+        match k {
+            "Effect" => match v.as_str() {
+                Some(e) if e.eq_ignore_ascii_case("allow") => Json::from("Allow"),
+                Some(e) if e.eq_ignore_ascii_case("deny") => Json::from("Deny"),
+                _ => v.clone(),
+            },
+            "Action" | "NotAction" | "Resource" | "NotResource" => single(v),
+            "Principal" | "NotPrincipal" => match v {
+                Json::Object(p) => Json::Object(p.iter().map(|(kind, who)| (kind.clone(), principals(who))).collect()),
+                v => v.clone(),
+            },
+            "Condition" => match v {
+                Json::Object(ops) => Json::Object(
+                    ops.iter()
+                        .map(|(op, keys)| {
+                            let keys = match keys {
+                                Json::Object(k) => {
+                                    Json::Object(k.iter().map(|(n, v)| (n.clone(), single(v))).collect())
+                                }
+                                v => v.clone(),
+                            };
+                            (op.clone(), keys)
+                        })
+                        .collect(),
+                ),
+                v => v.clone(),
+            },
+            _ => v.clone(),
+        }
+    };
+    let known = ORDER.iter().filter_map(|k| o.get(*k).map(|v| (*k, v)));
+    let others = o.iter().filter(|(k, _)| !ORDER.contains(&k.as_str())).map(|(k, v)| (k.as_str(), v));
+    let members: Vec<String> = known.chain(others).map(|(k, v)| format!("{}:{}", Json::from(k), value(k, v))).collect();
+    format!("{{{}}}", members.join(","))
+}
+
+/// A principal's value: an account id as the account's root ARN, the
+/// same principal once, a list of one as its element.
+fn principals(who: &Json) -> Json {
+    let root = |s: &str| {
+        if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
+            format!("arn:aws:iam::{s}:root")
+        } else {
+            s.to_string()
+        }
+    };
+    match who {
+        Json::String(s) => Json::from(root(s)),
+        Json::Array(list) => {
+            let mut out: Vec<Json> = Vec::new();
+            for w in list {
+                let w = w.as_str().map_or_else(|| w.clone(), |s| Json::from(root(s)));
+                if !out.contains(&w) {
+                    out.push(w);
+                }
+            }
+            single(&Json::Array(out))
+        }
+        w => w.clone(),
+    }
+}
+
 /// A document checked as DynamoDB checks it, with a fresh revision id.
 pub(crate) fn checked(document: &str) -> ApiResult<ResourcePolicy> {
     if document.len() > MAX_RESOURCE_POLICY_BYTES {
@@ -96,6 +220,8 @@ pub(crate) fn checked(document: &str) -> ApiResult<ResourcePolicy> {
         )));
     }
     check_shape(document)?;
+    // Kept, compared and evaluated in DynamoDB's canonical form.
+    let document = &canonical(document, false).ok_or_else(|| invalid_document("This policy contains invalid Json"))?;
     let policy = crate::iam::Policy::parse(document).map_err(invalid_document)?;
     if !policy.names_principals() {
         return Err(invalid_document("Policy statements must contain a principal"));
@@ -230,7 +356,8 @@ pub fn lockout_check(
     if checked(document).is_err() || target(app, arn).is_err() {
         return Ok(());
     }
-    let Ok(new) = crate::iam::Policy::parse(document) else { return Ok(()) };
+    let Some(document) = canonical(document, false) else { return Ok(()) };
+    let Ok(new) = crate::iam::Policy::parse(&document) else { return Ok(()) };
     let new = std::sync::Arc::new(new);
     let checks = super::access::checks(app, "PutResourcePolicy", body, false)
         .into_iter()
@@ -266,8 +393,10 @@ pub fn put_resource_policy(app: &App, r: Req<'_>) -> ApiResult<Json> {
             _ => {}
         }
         match slot.as_ref() {
-            // The same document again: the same revision.
-            Some(cur) if cur.document == new.document => revision = cur.revision.clone(),
+            // The same policy again: the same revision.
+            Some(cur) if canonical(&cur.document, false).as_deref() == Some(&new.document) => {
+                revision = cur.revision.clone()
+            }
             _ => *slot = Some(new.clone()),
         }
         Ok(())
@@ -281,7 +410,8 @@ pub fn get_resource_policy(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let handle = app.store.table(&table)?;
     let slot = if stream { &handle.def.settings.stream_resource_policy } else { &handle.def.settings.resource_policy };
     let p = slot.as_ref().ok_or_else(|| policy_not_found(arn))?;
-    Ok(json!({"Policy": p.document, "RevisionId": p.revision}))
+    let document = canonical(&p.document, true).unwrap_or_else(|| p.document.clone());
+    Ok(json!({"Policy": document, "RevisionId": p.revision}))
 }
 
 pub fn delete_resource_policy(app: &App, r: Req<'_>) -> ApiResult<Json> {

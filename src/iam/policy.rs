@@ -201,7 +201,8 @@ impl Statement {
         let effect = match s.get("Effect").and_then(Json::as_str) {
             Some("Allow") => Effect::Allow,
             Some("Deny") => Effect::Deny,
-            other => return Err(PolicyError(format!("Effect must be Allow or Deny, not {other:?}"))),
+            Some(other) => return Err(PolicyError(format!("Invalid effect: {other}"))),
+            None => return Err(PolicyError("Missing required field Effect".into())),
         };
         let pick = |yes: &str, no: &str| -> Result<(bool, Vec<String>), PolicyError> {
             match (s.get(yes), s.get(no)) {
