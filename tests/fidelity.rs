@@ -1873,9 +1873,36 @@ async fn refusals_are_worded_as_dynamodb() {
             "Invalid TableArn: Invalid Table ARN".into(),
         ),
     ];
+    let more: Vec<(&str, serde_json::Value, &str, String)> = vec![
+        (
+            "UpdateTable",
+            json!({"TableName": "absent", "GlobalSecondaryIndexUpdates": [{"Update": {"IndexName": "gsi1", "ProvisionedThroughput": {}}}]}),
+            v,
+            "2 validation errors detected: Value null at 'globalSecondaryIndexUpdates.1.member.update.provisionedThroughput.writeCapacityUnits' failed to satisfy constraint: Member must not be null; Value null at 'globalSecondaryIndexUpdates.1.member.update.provisionedThroughput.readCapacityUnits' failed to satisfy constraint: Member must not be null".into(),
+        ),
+        (
+            "UpdateTable",
+            json!({"TableName": "present", "ReplicaUpdates": [{"Update": {}}]}),
+            v,
+            "1 validation error detected: Value null at 'replicaUpdates.1.member.update.regionName' failed to satisfy constraint: Member must not be null".into(),
+        ),
+        (
+            "UpdateTable",
+            json!({"TableName": "present", "ReplicaUpdates": [{"Create": {}}]}),
+            v,
+            "One or more parameter values were invalid".into(),
+        ),
+        (
+            "CreateTable",
+            key_table(json!({"SSESpecification": {"Enabled": true, "SSEType": "KMS", "KMSMasterKeyId": ""}})),
+            v,
+            "1 validation error detected: Value '' at 'sSESpecification.kMSMasterKeyId' failed to satisfy constraint: Member must have length greater than or equal to 1".into(),
+        ),
+    ];
+    let mut cases = cases;
+    cases.extend(more);
     // Policy documents that are not policies.
     let policy_arn = "arn:aws:dynamodb:us-east-1:000000000000:table/present";
-    let mut cases = cases;
     for (doc, why) in [
         ("{}", "Syntax error at position (1,3)"),
         ("[]", "This policy contains invalid Json"),

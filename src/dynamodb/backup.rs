@@ -9,7 +9,7 @@ use tidepool_store::history::{DeletedTable, PitrSource};
 use tidepool_store::table::{BillingMode, IndexKind, KeySchema, TableDef, Throughput};
 
 use super::App;
-use super::control::{billing_mode, index_input, key_schema_json, on_demand_input, projection_json, sse_input};
+use super::control::{index_input, key_schema_json, on_demand_input, projection_json};
 use super::error::{ApiError, ApiResult};
 use super::request::Req;
 
@@ -426,6 +426,8 @@ pub fn list_backups(app: &App, r: Req<'_>) -> ApiResult<Json> {
 /// (stream, TTL, tags, deletion protection).
 pub(super) fn restore_input(app: &App, r: &Req<'_>, target: &str, source: &TableDef) -> ApiResult<CreateTableInput> {
     let billing_override = billing_mode_override(r)?;
+    // Its members' shape before how they combine.
+    super::control::throughput_at(r, "ProvisionedThroughputOverride", "provisionedThroughputOverride")?;
     let billing = billing_override.unwrap_or(source.billing_mode);
     let throughput_override = r.obj_opt("ProvisionedThroughputOverride")?.is_some();
     // DynamoDB's checks of the capacity overrides against the billing mode.
@@ -558,7 +560,8 @@ pub(super) fn restore_input(app: &App, r: &Req<'_>, target: &str, source: &Table
     }
     if r.obj_opt("SSESpecificationOverride")?.is_some() {
         let wrapped = rename(r, "SSESpecificationOverride", "SSESpecification");
-        settings.sse_kms_key_arn = sse_input(app, &Req(&wrapped))?.flatten();
+        settings.sse_kms_key_arn =
+            super::control::sse_input_at(app, &Req(&wrapped), "sSESpecificationOverride")?.flatten();
     }
     Ok(CreateTableInput {
         name: target.to_string(),
@@ -586,8 +589,14 @@ fn no_such_index(name: &str) -> ApiError {
 }
 
 fn billing_mode_override(r: &Req<'_>) -> ApiResult<Option<BillingMode>> {
-    let wrapped = rename(r, "BillingModeOverride", "BillingMode");
-    billing_mode(&Req(&wrapped))
+    match r.str_opt("BillingModeOverride")? {
+        None => Ok(None),
+        Some("PROVISIONED") => Ok(Some(BillingMode::Provisioned)),
+        Some("PAY_PER_REQUEST") => Ok(Some(BillingMode::PayPerRequest)),
+        Some(v) => Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{v}' at 'billingModeOverride' failed to satisfy constraint: Member must satisfy enum value set: [PROVISIONED, PAY_PER_REQUEST]"
+        ))),
+    }
 }
 
 fn on_demand_override(r: &Req<'_>) -> ApiResult<Option<(Option<i64>, Option<i64>)>> {

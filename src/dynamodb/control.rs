@@ -225,14 +225,29 @@ fn key_schema_input(list: &[Req<'_>], path: Option<&str>) -> ApiResult<KeySchema
 }
 
 fn throughput_input(r: &Req<'_>) -> ApiResult<Option<Throughput>> {
-    let Some(t) = r.obj_opt("ProvisionedThroughput")? else { return Ok(None) };
-    let read = t.int_opt("ReadCapacityUnits")?.ok_or_else(|| missing("provisionedThroughput.readCapacityUnits"))?;
-    let write = t.int_opt("WriteCapacityUnits")?.ok_or_else(|| missing("provisionedThroughput.writeCapacityUnits"))?;
+    throughput_at(r, "ProvisionedThroughput", "provisionedThroughput")
+}
+
+/// Capacity units given in `member`, each at least 1; `path` names it in
+/// a refusal (every null member named, the write units first, as DynamoDB
+/// lists them).
+pub(super) fn throughput_at(r: &Req<'_>, member: &str, path: &str) -> ApiResult<Option<Throughput>> {
+    let Some(t) = r.obj_opt(member)? else { return Ok(None) };
+    let (read, write) = (t.int_opt("ReadCapacityUnits")?, t.int_opt("WriteCapacityUnits")?);
+    let nulls: Vec<String> = [("writeCapacityUnits", write), ("readCapacityUnits", read)]
+        .iter()
+        .filter(|(_, v)| v.is_none())
+        .map(|(m, _)| format!("Value null at '{path}.{m}' failed to satisfy constraint: Member must not be null"))
+        .collect();
+    let (Some(read), Some(write)) = (read, write) else {
+        let noun = if nulls.len() == 1 { "error" } else { "errors" };
+        return Err(ApiError::validation(format!("{} validation {noun} detected: {}", nulls.len(), nulls.join("; "))));
+    };
     let low: Vec<String> = [("readCapacityUnits", read), ("writeCapacityUnits", write)]
         .iter()
         .filter(|(_, v)| *v < 1)
         .map(|(m, v)| {
-            format!("Value '{v}' at 'provisionedThroughput.{m}' failed to satisfy constraint: Member must have value greater than or equal to 1")
+            format!("Value '{v}' at '{path}.{m}' failed to satisfy constraint: Member must have value greater than or equal to 1")
         })
         .collect();
     if !low.is_empty() {
@@ -245,10 +260,21 @@ fn throughput_input(r: &Req<'_>) -> ApiResult<Option<Throughput>> {
 /// `SSESpecification`: `Some(Some(arn))` for a KMS key, `Some(None)` for
 /// the AWS-owned key (`Enabled: false`), `None` when absent.
 pub(super) fn sse_input(app: &App, r: &Req<'_>) -> ApiResult<Option<Option<String>>> {
+    sse_input_at(app, r, "sSESpecification")
+}
+
+/// [`sse_input`], its member named `path` in a refusal (a restore's
+/// `SSESpecificationOverride`, read as `SSESpecification`).
+pub(super) fn sse_input_at(app: &App, r: &Req<'_>, path: &str) -> ApiResult<Option<Option<String>>> {
     let Some(sse) = r.obj_opt("SSESpecification")? else { return Ok(None) };
     let enabled = sse.bool_opt("Enabled")?;
     let kind = sse.enum_opt("SSEType", &["AES256", "KMS"])?;
     let key = sse.str_opt("KMSMasterKeyId")?;
+    if key == Some("") {
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value '' at '{path}.kMSMasterKeyId' failed to satisfy constraint: Member must have length greater than or equal to 1"
+        )));
+    }
     if kind == Some("AES256") {
         return Err(ApiError::validation("One or more parameter values were invalid: SSEType AES256 is not supported"));
     }
@@ -820,7 +846,10 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let name = r.str("TableName")?;
     // An index's empty warm throughput, before anything else (even the
     // table's existence), as DynamoDB checks it.
-    for up in r.objects("GlobalSecondaryIndexUpdates")?.iter().filter_map(|u| u.obj_opt("Update").ok().flatten()) {
+    for (i, u) in r.objects("GlobalSecondaryIndexUpdates")?.iter().enumerate() {
+        let Some(up) = u.obj_opt("Update")? else { continue };
+        let path = format!("globalSecondaryIndexUpdates.{}.member.update.provisionedThroughput", i + 1);
+        throughput_at(&up, "ProvisionedThroughput", &path)?;
         if up.get("WarmThroughput").and_then(Json::as_object).is_some_and(|w| w.values().all(Json::is_null)) {
             return Err(ApiError::validation(format!(
                 "One or more parameter values were invalid: WarmThroughput must have at least one of ReadUnitsPerSecond or WriteUnitsPerSecond specified for index: {}",

@@ -231,9 +231,9 @@ fn replica_refusal(why: &str) -> ApiError {
 /// The replica actions of a request, in DynamoDB's words when one is
 /// malformed: an element without an action (an `Update` of nothing is
 /// none), or with two. Identical `Create`s are one.
-fn replica_actions(updates: &[Req<'_>]) -> ApiResult<Vec<ReplicaAction>> {
+fn replica_actions(app: &App, updates: &[Req<'_>]) -> ApiResult<Vec<ReplicaAction>> {
     let mut actions: Vec<ReplicaAction> = Vec::new();
-    for u in updates {
+    for (i, u) in updates.iter().enumerate() {
         let given: Vec<(Action, Req<'_>)> =
             [("Create", Action::Create), ("Update", Action::Update), ("Delete", Action::Delete)]
                 .into_iter()
@@ -247,10 +247,24 @@ fn replica_actions(updates: &[Req<'_>]) -> ApiResult<Vec<ReplicaAction>> {
         let Some((kind, o)) = given.into_iter().next() else {
             return Err(replica_refusal("There are no actions specified in the Replica Update Action of the request."));
         };
+        // A member without its region, in DynamoDB's words for each.
+        let Some(region) = o.str_opt("RegionName")? else {
+            if kind == Action::Create {
+                return Err(replica_refusal("One or more parameter values were invalid"));
+            }
+            let member = if kind == Action::Update { "update" } else { "delete" };
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value null at 'replicaUpdates.{}.member.{member}.regionName' failed to satisfy constraint: Member must not be null",
+                i + 1
+            )));
+        };
+        if region.is_empty() {
+            return Err(unknown_region(app, region));
+        }
         if kind == Action::Update && o.0.keys().all(|k| k == "RegionName") {
             return Err(replica_refusal("There are no actions specified in the Replica Update Action of the request."));
         }
-        let region = o.str("RegionName")?.to_string();
+        let region = region.to_string();
         if kind == Action::Create && actions.iter().any(|a| a.kind == Action::Create && a.region == region) {
             continue;
         }
@@ -284,8 +298,13 @@ fn local_region() -> ApiError {
 /// A region that is not one of this server's peers: DynamoDB's refusal of a
 /// region it does not serve, listing the regions that can be replicas here.
 fn unknown_region(app: &App, region: &str) -> ApiError {
+    let hint = if region.is_empty() {
+        String::new()
+    } else {
+        format!(" (Tidepool: give a region's endpoint with --peers {region}=http://host:port)")
+    };
     replica_refusal(&format!(
-        "Region {region} is not supported. The latest version of global tables are only supported in the following regions: [{}]. (Tidepool: give a region's endpoint with --peers {region}=http://host:port)",
+        "Region {region} is not supported. The latest version of global tables are only supported in the following regions: [{}].{hint}",
         app.global.peer_regions().join(", ")
     ))
 }
@@ -313,7 +332,7 @@ pub fn update(app: &App, name: &str, r: &Req<'_>) -> ApiResult<Option<Arc<TableH
         }
         return Ok(None);
     }
-    let actions = replica_actions(&updates)?;
+    let actions = replica_actions(app, &updates)?;
     let handle = app.store.describe_table(name)?;
     if handle.def.replicas.iter().any(|x| x.legacy) {
         return Err(ApiError::validation(format!(
