@@ -757,6 +757,34 @@ async fn table_settings_are_refused_in_dynamodbs_words() {
         format!("{invalid}You cannot modify stream status while updating table IOPS")
     );
     c.update_table().table_name("settings").warm_throughput(warm).send().await.expect("warm throughput alone");
+    // A provisioned table's warm throughput follows its capacity: above it
+    // is taken, below it is a decrease.
+    c.create_table()
+        .table_name("provisioned-warm")
+        .billing_mode(BillingMode::Provisioned)
+        .provisioned_throughput(
+            ProvisionedThroughput::builder().read_capacity_units(5).write_capacity_units(5).build().unwrap(),
+        )
+        .key_schema(key_elem("pk", KeyType::Hash))
+        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
+        .send()
+        .await
+        .unwrap();
+    let units = |n: i64| {
+        aws_sdk_dynamodb::types::WarmThroughput::builder().read_units_per_second(n).write_units_per_second(n).build()
+    };
+    c.update_table()
+        .table_name("provisioned-warm")
+        .warm_throughput(units(50))
+        .send()
+        .await
+        .expect("above the capacity");
+    assert_eq!(
+        failure(c.update_table().table_name("provisioned-warm").warm_throughput(units(10)).send().await).1,
+        format!(
+            "{invalid}Requested ReadUnitsPerSecond for WarmThroughput for table is lower than current WarmThroughput, decreasing WarmThroughput is not supported"
+        )
+    );
 
     // A stream view type by its path, the values in DynamoDB's order.
     let lower = StreamSpecification::builder()

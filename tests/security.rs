@@ -775,6 +775,15 @@ async fn resource_based_policies() {
         )
     );
     let rev = c.put_resource_policy().resource_arn(arn).policy(&doc).send().await.unwrap().revision_id.unwrap();
+    // A table's policy names no stream action.
+    let streamish = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:user/bob"},"Action":["dynamodb:GetRecords","dynamodb:DescribeStream"],"Resource":"*"}]}"#;
+    let err = c.put_resource_policy().resource_arn(arn).policy(streamish).send().await.unwrap_err();
+    assert_eq!(
+        err.as_service_error().and_then(|e| e.message()),
+        Some(
+            "One or more parameter values were invalid: Invalid policy document: The following action names are invalid: \"dynamodb:GetRecords\", \"dynamodb:DescribeStream\""
+        )
+    );
     for expected in ["123", "NO_POLICY"] {
         let err = c
             .put_resource_policy()

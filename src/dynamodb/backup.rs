@@ -242,8 +242,18 @@ pub(super) fn check_length(member: &str, value: &str, min: usize, max: usize) ->
 }
 
 /// A name of `[a-zA-Z0-9_.-]`, 3 to 255 characters: every constraint it
-/// breaks, the pattern first, as DynamoDB lists them for these members.
+/// breaks, its length first (a table name's order, as DynamoDB lists it).
 pub(super) fn check_name(member: &str, value: &str) -> ApiResult<()> {
+    name_faults(member, value, false)
+}
+
+/// [`check_name`] in the order DynamoDB lists a backup's name and
+/// ListTables' start: the pattern first.
+pub(super) fn check_name_pattern_first(member: &str, value: &str) -> ApiResult<()> {
+    name_faults(member, value, true)
+}
+
+fn name_faults(member: &str, value: &str, pattern_first: bool) -> ApiResult<()> {
     let mut found = Vec::new();
     if value.is_empty() || !value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) {
         found.push(format!(
@@ -256,6 +266,9 @@ pub(super) fn check_name(member: &str, value: &str) -> ApiResult<()> {
         found.push(format!(
             "Value '{value}' at '{member}' failed to satisfy constraint: Member must have length {bound}"
         ));
+    }
+    if !pattern_first {
+        found.reverse();
     }
     if found.is_empty() {
         return Ok(());
@@ -297,7 +310,7 @@ pub(super) fn table_name_member<'a>(app: &App, r: &Req<'a>, member: &str) -> Api
 pub fn create_backup(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let table = table_name_member(app, &r, "TableName")?;
     let name = r.str("BackupName")?;
-    check_name("backupName", name)?;
+    check_name_pattern_first("backupName", name)?;
     let job = app.store.begin_backup(table, name)?;
     let mut backup = job.backup().clone();
     let id = backup.id.clone();

@@ -321,6 +321,26 @@ pub(super) fn warm_input(r: &Req<'_>) -> ApiResult<Option<(Option<i64>, Option<i
     Ok(Some((o.int_opt("ReadUnitsPerSecond")?, o.int_opt("WriteUnitsPerSecond")?)))
 }
 
+/// The warm throughput a table or index has now, below which an update
+/// may not go: a provisioned one's follows its capacity (and what was
+/// asked), an on-demand one's starts at DynamoDB's initial throughput.
+fn current_warm(
+    billing: BillingMode,
+    asked: (Option<i64>, Option<i64>),
+    provisioned: Option<Throughput>,
+) -> (i64, i64) {
+    match billing {
+        BillingMode::Provisioned => {
+            let p = provisioned.unwrap_or(Throughput { read: 0, write: 0 });
+            (asked.0.unwrap_or(0).max(p.read as i64), asked.1.unwrap_or(0).max(p.write as i64))
+        }
+        BillingMode::PayPerRequest => {
+            let now = warm_json(asked, provisioned);
+            (now["ReadUnitsPerSecond"].as_i64().unwrap_or(0), now["WriteUnitsPerSecond"].as_i64().unwrap_or(0))
+        }
+    }
+}
+
 /// What a table's warm throughput may not go below, in DynamoDB's words.
 #[derive(Clone, Copy)]
 enum WarmFloor {
@@ -582,7 +602,11 @@ pub(crate) fn create_table_input(app: &App, r: Req<'_>) -> ApiResult<CreateTable
             warm_read_units: warm.and_then(|(read, _)| read),
             warm_write_units: warm.and_then(|(_, write)| write),
             resource_policy: match r.str_opt("ResourcePolicy")? {
-                Some(doc) => Some(super::policy::checked(doc)?),
+                Some(doc) => {
+                    let checked = super::policy::checked(doc)?;
+                    super::policy::check_table_actions(doc)?;
+                    Some(checked)
+                }
                 None => None,
             },
             stream_resource_policy: None,
@@ -690,7 +714,7 @@ pub fn list_tables(app: &App, r: Req<'_>) -> ApiResult<Json> {
     }
     let start = r.str_opt("ExclusiveStartTableName")?;
     if let Some(s) = start.filter(|s| !s.starts_with("arn:")) {
-        super::backup::check_name("exclusiveStartTableName", s)?;
+        super::backup::check_name_pattern_first("exclusiveStartTableName", s)?;
     }
     let (mut names, more) = app.store.list_tables(start, limit as usize);
     // The page ends at the last name read, shown or not: a witness copy of
@@ -931,9 +955,7 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
                 )));
             }
             if let Some(asked) = warm_input(&up)? {
-                let now = warm_json((None, None), current.throughput);
-                let floor =
-                    (now["ReadUnitsPerSecond"].as_i64().unwrap_or(0), now["WriteUnitsPerSecond"].as_i64().unwrap_or(0));
+                let floor = current_warm(billing_after, (None, None), current.throughput);
                 check_warm(asked, floor, WarmFloor::Current, &format!("index {index}"))?;
             }
             if let (Some(want), Some(have)) = (t, current.throughput)
@@ -1078,17 +1100,10 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         changed = true;
     }
     if let Some((read, write)) = warm {
-        let current = warm_json(
-            (handle.def.settings.warm_read_units, handle.def.settings.warm_write_units),
-            handle.def.throughput,
-        );
-        let now = |m: &str| current[m].as_i64().unwrap_or(0);
-        check_warm(
-            (read, write),
-            (now("ReadUnitsPerSecond"), now("WriteUnitsPerSecond")),
-            WarmFloor::Current,
-            "table",
-        )?;
+        let s = &handle.def.settings;
+        let floor =
+            current_warm(handle.def.billing_mode, (s.warm_read_units, s.warm_write_units), handle.def.throughput);
+        check_warm((read, write), floor, WarmFloor::Current, "table")?;
         handle = app.store.alter_table(name, |def| {
             def.settings.warm_read_units = read.or(def.settings.warm_read_units);
             def.settings.warm_write_units = write.or(def.settings.warm_write_units);

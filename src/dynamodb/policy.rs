@@ -158,7 +158,11 @@ fn canonical_statement(s: &Json) -> String {
             },
             "Action" | "NotAction" | "Resource" | "NotResource" => single(v),
             "Principal" | "NotPrincipal" => match v {
-                Json::Object(p) => Json::Object(p.iter().map(|(kind, who)| (kind.clone(), principals(who))).collect()),
+                Json::Object(p) => Json::Object(
+                    p.iter()
+                        .map(|(kind, who)| (kind.clone(), if kind == "AWS" { principals(who) } else { single(who) }))
+                        .collect(),
+                ),
                 v => v.clone(),
             },
             "Condition" => match v {
@@ -210,6 +214,48 @@ fn principals(who: &Json) -> Json {
         }
         w => w.clone(),
     }
+}
+
+/// Actions a table's policy may not name (they are a stream's, or act on
+/// no table), which DynamoDB refuses by name.
+const NOT_TABLE_ACTIONS: [&str; 6] = [
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:ExecuteStatement",
+    "dynamodb:BatchExecuteStatement",
+    "dynamodb:RestoreTableFromBackup",
+];
+
+/// DynamoDB's refusal of a table policy naming actions no table policy
+/// supports (a stream's policy takes the stream's), each quoted as written.
+pub(crate) fn check_table_actions(document: &str) -> ApiResult<()> {
+    let Ok(doc) = serde_json::from_str::<Json>(document) else { return Ok(()) };
+    let statements: Vec<&Json> = match doc.get("Statement") {
+        Some(Json::Array(a)) => a.iter().collect(),
+        Some(s) => vec![s],
+        None => Vec::new(),
+    };
+    let mut invalid: Vec<String> = Vec::new();
+    for s in statements {
+        for member in ["Action", "NotAction"] {
+            let actions: Vec<&str> = match s.get(member) {
+                Some(Json::String(a)) => vec![a.as_str()],
+                Some(Json::Array(l)) => l.iter().filter_map(Json::as_str).collect(),
+                _ => Vec::new(),
+            };
+            for a in actions {
+                if NOT_TABLE_ACTIONS.iter().any(|n| n.eq_ignore_ascii_case(a)) && !invalid.iter().any(|x| x == a) {
+                    invalid.push(a.to_string());
+                }
+            }
+        }
+    }
+    if invalid.is_empty() {
+        return Ok(());
+    }
+    let quoted: Vec<String> = invalid.iter().map(|a| format!("\"{a}\"")).collect();
+    Err(invalid_document(format!("The following action names are invalid: {}", quoted.join(", "))))
 }
 
 /// A document checked as DynamoDB checks it, with a fresh revision id.
@@ -384,6 +430,9 @@ pub fn put_resource_policy(app: &App, r: Req<'_>) -> ApiResult<Json> {
     r.bool_opt("ConfirmRemoveSelfResourceAccess")?;
     let new = checked(document)?;
     let (table, stream) = target(app, arn)?;
+    if !stream {
+        check_table_actions(document)?;
+    }
     let mut revision = new.revision.clone();
     app.store.alter_table(&table, |def| {
         let slot = if stream { &mut def.settings.stream_resource_policy } else { &mut def.settings.resource_policy };

@@ -401,7 +401,7 @@ fn names(app: &App, r: &Req<'_>, list: bool, found: &mut Vec<String>) -> ApiResu
                 if n < 3 { "greater than or equal to 3" } else { "less than or equal to 255" }
             ));
         }
-        if !i.is_empty() && !i.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) {
+        if i.is_empty() || !i.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) {
             found.push(format!(
                 "Value '{i}' at 'indexName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"
             ));
