@@ -813,9 +813,13 @@ async fn resource_based_policies() {
     assert_eq!(common::code(&err), "ResourceNotFoundException");
     let deleted = c.delete_resource_policy().resource_arn(arn).expected_revision_id(&rev).send().await.unwrap();
     assert_eq!(deleted.revision_id(), Some(rev.as_str()));
-    // Idempotent, unless a revision is expected.
+    // Idempotent, unless a revision is expected; once a policy was deleted
+    // the answer names the deletion (a later revision id).
     let again = c.delete_resource_policy().resource_arn(arn).send().await.unwrap();
-    assert_eq!(again.revision_id(), None);
+    let tombstone = again.revision_id().expect("the deletion's revision").to_string();
+    assert!(tombstone.parse::<u64>().unwrap() > rev.parse::<u64>().unwrap(), "{tombstone} after {rev}");
+    let twice = c.delete_resource_policy().resource_arn(arn).send().await.unwrap();
+    assert_eq!(twice.revision_id(), Some(tombstone.as_str()));
     let err = c.delete_resource_policy().resource_arn(arn).expected_revision_id(&rev).send().await.unwrap_err();
     assert_eq!(common::code(&err), "PolicyNotFoundException");
     // A partial wildcard principal is refused, as IAM refuses it.

@@ -559,6 +559,8 @@ pub(super) fn restore_input(app: &App, r: &Req<'_>, target: &str, source: &Table
     // A restored table has no resource-based policy, as in DynamoDB.
     settings.resource_policy = None;
     settings.stream_resource_policy = None;
+    settings.resource_policy_deleted = None;
+    settings.stream_resource_policy_deleted = None;
     // Nor the source's history of capacity changes: it is a new table,
     // and a regional one.
     settings.throughput_changes.clear();

@@ -610,6 +610,8 @@ pub(crate) fn create_table_input(app: &App, r: Req<'_>) -> ApiResult<CreateTable
                 None => None,
             },
             stream_resource_policy: None,
+            resource_policy_deleted: None,
+            stream_resource_policy_deleted: None,
             throughput_changes: Default::default(),
             multi_region_strong: false,
             witness_copy: false,

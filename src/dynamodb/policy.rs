@@ -469,10 +469,20 @@ pub fn delete_resource_policy(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let (table, stream) = target(app, arn)?;
     let mut revision = None;
     app.store.alter_table(&table, |def| {
-        let slot = if stream { &mut def.settings.stream_resource_policy } else { &mut def.settings.resource_policy };
-        // Idempotent: no policy is no error, unless a revision was expected.
+        let s = &mut def.settings;
+        let (slot, deleted) = if stream {
+            (&mut s.stream_resource_policy, &mut s.stream_resource_policy_deleted)
+        } else {
+            (&mut s.resource_policy, &mut s.resource_policy_deleted)
+        };
+        // Idempotent: no policy is no error, unless a revision was expected;
+        // after a deletion, its time is the answer's revision.
         let Some(cur) = slot.as_ref() else {
-            return if expected.is_some() { Err(policy_not_found_store(arn)) } else { Ok(()) };
+            if expected.is_some() {
+                return Err(policy_not_found_store(arn));
+            }
+            revision = deleted.clone();
+            return Ok(());
         };
         if let Some(e) = &expected
             && *e != cur.revision
@@ -481,6 +491,7 @@ pub fn delete_resource_policy(app: &App, r: Req<'_>) -> ApiResult<Json> {
         }
         revision = Some(cur.revision.clone());
         *slot = None;
+        *deleted = Some(revision_now());
         Ok(())
     })?;
     Ok(match revision {

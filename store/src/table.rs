@@ -350,6 +350,13 @@ pub struct TableSettings {
     /// Its stream's, which goes with the stream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_resource_policy: Option<ResourcePolicy>,
+    /// When the table's (and its stream's) policy was last deleted, as a
+    /// revision id: DynamoDB answers a DeleteResourcePolicy of a policy
+    /// already deleted with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_policy_deleted: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_resource_policy_deleted: Option<String>,
     /// The provisioned capacity's changes, of the table (key `""`) and of
     /// each global index (its name).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
