@@ -1910,6 +1910,14 @@ async fn refusals_are_worded_as_dynamodb() {
         ),
         (
             "UpdateTable",
+            json!({"TableName": "present", "AttributeDefinitions": [{"AttributeName": "g", "AttributeType": "S"}],
+                "GlobalSecondaryIndexUpdates": [{"Create": {"IndexName": "", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                    "Projection": {"ProjectionType": "ALL"}}}]}),
+            v,
+            "2 validation errors detected: Value '' at 'globalSecondaryIndexUpdates.1.member.create.indexName' failed to satisfy constraint: Member must have length greater than or equal to 3; Value '' at 'globalSecondaryIndexUpdates.1.member.create.indexName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+".into(),
+        ),
+        (
+            "UpdateTable",
             json!({"TableName": "present", "ReplicaUpdates": [{"Update": {}}]}),
             v,
             "1 validation error detected: Value null at 'replicaUpdates.1.member.update.regionName' failed to satisfy constraint: Member must not be null".into(),

@@ -873,6 +873,31 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     // An index's empty warm throughput, before anything else (even the
     // table's existence), as DynamoDB checks it.
     for (i, u) in r.objects("GlobalSecondaryIndexUpdates")?.iter().enumerate() {
+        // A created index's name: every constraint it breaks, by its path.
+        if let Some(name) = u.obj_opt("Create")?.and_then(|c| c.get("IndexName")).and_then(Json::as_str) {
+            let path = format!("globalSecondaryIndexUpdates.{}.member.create.indexName", i + 1);
+            let mut found = Vec::new();
+            let n = name.chars().count();
+            if !(3..=255).contains(&n) {
+                let bound = if n < 3 { "greater than or equal to 3" } else { "less than or equal to 255" };
+                found.push(format!(
+                    "Value '{name}' at '{path}' failed to satisfy constraint: Member must have length {bound}"
+                ));
+            }
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')) {
+                found.push(format!(
+                    "Value '{name}' at '{path}' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"
+                ));
+            }
+            if !found.is_empty() {
+                let noun = if found.len() == 1 { "error" } else { "errors" };
+                return Err(ApiError::validation(format!(
+                    "{} validation {noun} detected: {}",
+                    found.len(),
+                    found.join("; ")
+                )));
+            }
+        }
         let Some(up) = u.obj_opt("Update")? else { continue };
         let path = format!("globalSecondaryIndexUpdates.{}.member.update.provisionedThroughput", i + 1);
         throughput_at(&up, "ProvisionedThroughput", &path)?;
