@@ -270,11 +270,7 @@ fn name_faults(member: &str, value: &str, pattern_first: bool) -> ApiResult<()> 
     if !pattern_first {
         found.reverse();
     }
-    if found.is_empty() {
-        return Ok(());
-    }
-    let noun = if found.len() == 1 { "error" } else { "errors" };
-    Err(ApiError::validation(format!("{} validation {noun} detected: {}", found.len(), found.join("; "))))
+    super::validate::none_of(&found)
 }
 
 /// A restore's `TargetTableName`, refused as DynamoDB words it.

@@ -191,11 +191,7 @@ fn null_members(list: &[Req<'_>], member: &str, order: &[&str]) -> ApiResult<()>
             }
         }
     }
-    if found.is_empty() {
-        return Ok(());
-    }
-    let noun = if found.len() == 1 { "error" } else { "errors" };
-    Err(ApiError::validation(format!("{} validation {noun} detected: {}", found.len(), found.join("; "))))
+    super::validate::none_of(&found)
 }
 
 /// A key schema; `path` names the table's (`keySchema`) in a refusal of
@@ -239,10 +235,7 @@ pub(super) fn throughput_at(r: &Req<'_>, member: &str, path: &str) -> ApiResult<
         .filter(|(_, v)| v.is_none())
         .map(|(m, _)| format!("Value null at '{path}.{m}' failed to satisfy constraint: Member must not be null"))
         .collect();
-    let (Some(read), Some(write)) = (read, write) else {
-        let noun = if nulls.len() == 1 { "error" } else { "errors" };
-        return Err(ApiError::validation(format!("{} validation {noun} detected: {}", nulls.len(), nulls.join("; "))));
-    };
+    let (Some(read), Some(write)) = (read, write) else { return Err(super::validate::envelope(&nulls)) };
     let low: Vec<String> = [("readCapacityUnits", read), ("writeCapacityUnits", write)]
         .iter()
         .filter(|(_, v)| *v < 1)
@@ -250,10 +243,7 @@ pub(super) fn throughput_at(r: &Req<'_>, member: &str, path: &str) -> ApiResult<
             format!("Value '{v}' at '{path}.{m}' failed to satisfy constraint: Member must have value greater than or equal to 1")
         })
         .collect();
-    if !low.is_empty() {
-        let noun = if low.len() == 1 { "error" } else { "errors" };
-        return Err(ApiError::validation(format!("{} validation {noun} detected: {}", low.len(), low.join("; "))));
-    }
+    super::validate::none_of(&low)?;
     Ok(Some(Throughput { read: read as u64, write: write as u64 }))
 }
 
@@ -875,28 +865,7 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     for (i, u) in r.objects("GlobalSecondaryIndexUpdates")?.iter().enumerate() {
         // A created index's name: every constraint it breaks, by its path.
         if let Some(name) = u.obj_opt("Create")?.and_then(|c| c.get("IndexName")).and_then(Json::as_str) {
-            let path = format!("globalSecondaryIndexUpdates.{}.member.create.indexName", i + 1);
-            let mut found = Vec::new();
-            let n = name.chars().count();
-            if !(3..=255).contains(&n) {
-                let bound = if n < 3 { "greater than or equal to 3" } else { "less than or equal to 255" };
-                found.push(format!(
-                    "Value '{name}' at '{path}' failed to satisfy constraint: Member must have length {bound}"
-                ));
-            }
-            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')) {
-                found.push(format!(
-                    "Value '{name}' at '{path}' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"
-                ));
-            }
-            if !found.is_empty() {
-                let noun = if found.len() == 1 { "error" } else { "errors" };
-                return Err(ApiError::validation(format!(
-                    "{} validation {noun} detected: {}",
-                    found.len(),
-                    found.join("; ")
-                )));
-            }
+            super::backup::check_name(&format!("globalSecondaryIndexUpdates.{}.member.create.indexName", i + 1), name)?;
         }
         let Some(up) = u.obj_opt("Update")? else { continue };
         let path = format!("globalSecondaryIndexUpdates.{}.member.update.provisionedThroughput", i + 1);

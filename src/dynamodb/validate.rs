@@ -375,10 +375,19 @@ fn control_table_name(r: &Req<'_>) -> Vec<Violation> {
 /// DynamoDB's envelope: `1 validation error detected: …` or
 /// `N validation errors detected: …; …`.
 pub(super) fn report(found: Vec<Violation>) -> ApiError {
+    envelope(&found.into_iter().map(|v| v.0).collect::<Vec<_>>())
+}
+
+/// [`report`] of constraint texts.
+pub(super) fn envelope(found: &[String]) -> ApiError {
     let n = found.len();
-    let list: Vec<String> = found.into_iter().map(|v| v.0).collect();
     let noun = if n == 1 { "error" } else { "errors" };
-    ApiError::validation(format!("{n} validation {noun} detected: {}", list.join("; ")))
+    ApiError::validation(format!("{n} validation {noun} detected: {}", found.join("; ")))
+}
+
+/// `Ok` if nothing was found, else DynamoDB's envelope of it.
+pub(super) fn none_of(found: &[String]) -> ApiResult<()> {
+    if found.is_empty() { Ok(()) } else { Err(envelope(found)) }
 }
 
 /// Faults of a request that need no table: its attribute values, its

@@ -70,9 +70,6 @@ pub async fn run(app: Weak<App>) {
         let (names, _) = a.store.list_tables(None, usize::MAX);
         for name in names {
             let Ok(t) = a.store.table(&name) else { continue };
-            if t.def.settings.witness_copy {
-                a.global.hosts_witness.store(true, std::sync::atomic::Ordering::Relaxed);
-            }
             for r in &t.def.replicas {
                 if !peers.contains(&r.region) {
                     continue;
