@@ -768,6 +768,91 @@ async fn strong_consistency_across_three_regions() {
     read.sort_by_key(|v| format!("{v:?}"));
     assert_eq!(read, vec![s("latest"), s("v19")]);
 
+    // A strongly consistent Query, Scan and PartiQL SELECT too: here an item
+    // written and another deleted in us-east-1 and eu-west-1 only.
+    for k in ["q0", "t0"] {
+        cu.put_item().table_name("Strong").item("pk", s(k)).item("v", s("old")).send().await.expect("put");
+        eventually("q0 and t0 everywhere", || async {
+            ap.get_item().table_name("Strong").key("pk", s(k)).send().await.unwrap().item.is_some()
+        })
+        .await;
+    }
+    let stamp = tidepool_store::replication::Stamp {
+        ms: tidepool_store::replication::now_stamp_ms() + 1000,
+        node: tidepool_store::replication::region_node("eu-west-1"),
+    };
+    let key = |k: &str| -> tidepool_store::value::Item {
+        [("pk".to_string(), tidepool_store::value::Value::S(k.into()))].into()
+    };
+    let mut unseen = Vec::new();
+    for (new, gone) in [("q1", "q0"), ("t1", "t0")] {
+        let mut item = key(new);
+        item.insert("v".into(), tidepool_store::value::Value::S("fresh".into()));
+        unseen.push(tidepool_store::replication::ReplicatedChange { keys: key(new), item: Some(item), stamp });
+        unseen.push(tidepool_store::replication::ReplicatedChange { keys: key(gone), item: None, stamp });
+    }
+    for s in &servers[..2] {
+        s.app.store.apply_replicated("Strong", unseen.clone()).expect("apply");
+    }
+    let keys_of = |items: &[Item]| {
+        let mut keys: Vec<String> = items.iter().map(|i| i["pk"].as_s().unwrap().clone()).collect();
+        keys.sort();
+        keys
+    };
+    let plain = ap.scan().table_name("Strong").send().await.expect("scan");
+    assert_eq!(keys_of(plain.items()), ["b", "c", "k", "q0", "t0"], "ap-south-1 has not got them");
+    let tget = |k: &str| {
+        aws_sdk_dynamodb::types::TransactGetItem::builder()
+            .get(aws_sdk_dynamodb::types::Get::builder().table_name("Strong").key("pk", s(k)).build().unwrap())
+            .build()
+    };
+    let out = ap.transact_get_items().transact_items(tget("t1")).transact_items(tget("t0")).send().await;
+    let read: Vec<Option<AttributeValue>> =
+        out.expect("transact get").responses().iter().map(|r| r.item().and_then(|i| i.get("v").cloned())).collect();
+    assert_eq!(read, [Some(s("fresh")), None], "a transaction reads the latest versions");
+
+    let expected = ["b", "c", "k", "q1", "t1"];
+    for limit in [None, Some(1), Some(2)] {
+        let (mut items, mut start) = (Vec::new(), None);
+        loop {
+            let page = ap
+                .scan()
+                .table_name("Strong")
+                .consistent_read(true)
+                .set_limit(limit)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("strong scan");
+            items.extend_from_slice(page.items());
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        assert_eq!(keys_of(&items), expected, "limit {limit:?}");
+    }
+    let q = |k: &str| {
+        ap.query()
+            .table_name("Strong")
+            .key_condition_expression("pk = :k")
+            .expression_attribute_values(":k", s(k))
+            .consistent_read(true)
+            .send()
+    };
+    assert_eq!(q("q0").await.expect("query").count, 0, "deleted");
+    assert_eq!(q("q1").await.expect("query").items()[0]["v"], s("fresh"));
+    let out = ap
+        .execute_statement()
+        .statement("SELECT * FROM \"Strong\"")
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("select");
+    assert_eq!(keys_of(out.items()), expected);
+    // What the reads brought is here now.
+    assert_eq!(keys_of(ap.scan().table_name("Strong").send().await.expect("scan").items()), expected);
+
     // An item another region is writing: ReplicatedWriteConflictException
     // (retryable) in every region, until that write is done. (Claims lapse
     // after 10 s: what follows takes well under that.)

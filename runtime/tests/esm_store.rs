@@ -226,7 +226,8 @@ async fn eventually(what: &str, done: impl Fn() -> bool) {
 /// The items of a destination table and the invocation records their
 /// `payload` holds.
 fn destination_records(store: &Store, table: &tidepool_store::TableHandle) -> (Vec<Item>, Vec<Json>) {
-    let params = ReadParams { limit: None, exclusive_start: None, filter: &|_| Ok(true), fetch_from_table: false };
+    let params =
+        ReadParams { limit: None, exclusive_start: None, filter: &|_| Ok(true), fetch_from_table: false, until: None };
     let items = store.scan(table, Source::Table, None, &params).unwrap().items;
     let records = items
         .iter()

@@ -275,6 +275,23 @@ struct SelectRead<'a> {
 }
 
 impl SelectRead<'_> {
+    /// A strongly consistent read of a multi-Region strongly consistent
+    /// table consults another region first (as Query and Scan do).
+    #[allow(clippy::too_many_arguments)]
+    fn consult_peer(
+        &self,
+        app: &App,
+        index: Option<&tidepool_store::table::IndexDef>,
+        range: impl FnOnce() -> tidepool_store::error::Result<tidepool_store::query::KeyRange>,
+        forward: bool,
+        start: Option<&Item>,
+        limit: Option<usize>,
+    ) -> ApiResult<Option<Item>> {
+        if !self.consistent || index.is_some() || !self.table.def.settings.multi_region_strong {
+            return Ok(None);
+        }
+        crate::global_tables::strong::consistent_page(app, self.table, &range()?, forward, start, None, limit)
+    }
     fn run(&self, app: &App, next_token: Option<&str>, fingerprint: &str) -> ApiResult<Json> {
         let def = &self.table.def;
         let index = match &self.plan.index {
@@ -319,11 +336,20 @@ impl SelectRead<'_> {
                 if resume.hash != 0 {
                     return Err(ApiError::validation("Invalid NextToken"));
                 }
+                let until = self.consult_peer(
+                    app,
+                    index,
+                    || Ok(tidepool_store::query::scan_range(&source())),
+                    true,
+                    resume.key.as_ref(),
+                    self.limit,
+                )?;
                 let params = ReadParams {
                     limit: self.limit,
                     exclusive_start: resume.key.as_ref(),
                     filter: &filter,
                     fetch_from_table: self.plan.fetch_from_table,
+                    until: until.as_ref(),
                 };
                 let page = app.store.scan(self.table, source(), None, &params)?;
                 read_bytes = page.read_bytes;
@@ -338,11 +364,29 @@ impl SelectRead<'_> {
                 let mut scanned = 0usize;
                 for (i, hash) in hashes.iter().enumerate().skip(resume.hash) {
                     let start = if i == resume.hash { resume.key.as_ref() } else { None };
+                    let limit = self.limit.map(|l| l.saturating_sub(scanned));
+                    let until = self.consult_peer(
+                        app,
+                        index,
+                        || {
+                            tidepool_store::query::query_range(
+                                self.table,
+                                &source(),
+                                std::slice::from_ref(hash),
+                                &[],
+                                range.as_ref(),
+                            )
+                        },
+                        self.plan.forward,
+                        start,
+                        limit,
+                    )?;
                     let params = ReadParams {
-                        limit: self.limit.map(|l| l.saturating_sub(scanned)),
+                        limit,
                         exclusive_start: start,
                         filter: &filter,
                         fetch_from_table: self.plan.fetch_from_table,
+                        until: until.as_ref(),
                     };
                     let page = app.store.query(
                         self.table,
@@ -512,6 +556,9 @@ pub fn batch_execute_statement(app: &App, r: Req<'_>) -> ApiResult<Json> {
                 if let Err(t) = app.capacity.admit(crate::capacity::Access::Read, target) {
                     responses.push(batch_error(&t.into(), Some(&table.def.name), None));
                     continue;
+                }
+                if consistent {
+                    crate::global_tables::strong::consult_items(app, &table.def.name, std::slice::from_ref(key))?;
                 }
                 let item = app.store.get_item(&table, key)?;
                 let units = read_units(item.as_ref().map_or(0, item_size), consistent);

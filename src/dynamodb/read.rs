@@ -2,7 +2,7 @@
 
 use tidepool_store::TableHandle;
 use tidepool_store::expr::{self, Condition, ExprKind, Path};
-use tidepool_store::query::{MAX_TOTAL_SEGMENTS, Page, ReadParams, Source};
+use tidepool_store::query::{KeyRange, MAX_TOTAL_SEGMENTS, Page, ReadParams, Source};
 use tidepool_store::table::{IndexDef, IndexKind, Projection};
 use tidepool_store::value::json::write_item;
 use tidepool_store::value::{Item, Value};
@@ -186,12 +186,46 @@ impl ReadRequest<'_> {
         }
     }
 
-    fn params<'a>(&'a self, filter: &'a dyn Fn(&Item) -> tidepool_store::error::Result<bool>) -> ReadParams<'a> {
+    fn params<'a>(
+        &'a self,
+        filter: &'a dyn Fn(&Item) -> tidepool_store::error::Result<bool>,
+        until: Option<&'a Item>,
+    ) -> ReadParams<'a> {
         ReadParams {
             limit: self.limit,
             exclusive_start: self.start.as_ref(),
             filter,
             fetch_from_table: self.fetch_from_table(),
+            until,
+        }
+    }
+
+    /// For a strongly consistent read of a multi-Region strongly consistent
+    /// table: another region's newer items in `range` applied here first,
+    /// and where its page ended (`global_tables/strong.rs`).
+    /// `range` is the read's, `partition` the table's keys a local index's
+    /// read covers (compared whole: the index's order is not the table's).
+    fn consult_peer(
+        &self,
+        app: &App,
+        range: impl FnOnce() -> tidepool_store::error::Result<KeyRange>,
+        partition: impl FnOnce() -> tidepool_store::error::Result<KeyRange>,
+        forward: bool,
+        segment: Option<(u32, u32)>,
+    ) -> ApiResult<Option<Item>> {
+        if !self.consistent || !self.table.def.settings.multi_region_strong {
+            return Ok(None);
+        }
+        use crate::global_tables::strong;
+        match self.index {
+            None => {
+                strong::consistent_page(app, &self.table, &range()?, forward, self.start.as_ref(), segment, self.limit)
+            }
+            Some(i) if i.kind == IndexKind::Local => {
+                strong::consistent_partition(app, &self.table, &partition()?)?;
+                Ok(None)
+            }
+            Some(_) => Ok(None),
         }
     }
 
@@ -304,6 +338,13 @@ pub fn query(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
             None => Ok(true),
         }
     };
+    let until = req.consult_peer(
+        app,
+        || tidepool_store::query::query_range(&table, &req.source(), &key.hash, &key.sort_eq, key.sort.as_ref()),
+        || tidepool_store::query::query_range(&table, &Source::Table, &key.hash, &[], None),
+        forward,
+        None,
+    )?;
     let page = app.store.query(
         &table,
         req.source(),
@@ -311,7 +352,7 @@ pub fn query(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
         &key.sort_eq,
         key.sort.as_ref(),
         forward,
-        &req.params(&filter),
+        &req.params(&filter, until.as_ref()),
     )?;
     req.charge(app, "Query", target, &page);
     Ok(req.respond(page))
@@ -366,7 +407,14 @@ pub fn scan(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
     };
     let target = req.target(None);
     app.capacity.admit(Access::Read, target)?;
-    let page = app.store.scan(&table, req.source(), segment, &req.params(&filter))?;
+    let until = req.consult_peer(
+        app,
+        || Ok(tidepool_store::query::scan_range(&req.source())),
+        || Ok(tidepool_store::query::scan_range(&Source::Table)),
+        true,
+        segment,
+    )?;
+    let page = app.store.scan(&table, req.source(), segment, &req.params(&filter, until.as_ref()))?;
     req.charge(app, "Scan", target, &page);
     Ok(req.respond(page))
 }

@@ -64,6 +64,7 @@ pub fn routes() -> axum::Router<Arc<App>> {
         .route(DROP_PATH, post(drop_table))
         .route(super::strong::READ_PATH, post(read))
         .route(super::strong::CLAIM_PATH, post(claim))
+        .route(super::strong::RANGE_PATH, post(range))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_PEER_BODY_BYTES))
         .route(STATUS_PATH, axum::routing::get(status))
 }
@@ -999,6 +1000,12 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
 /// (`strong.rs`).
 async fn read(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes) -> Response {
     peer_request(app, caller, body, super::strong::read).await
+}
+
+/// `POST /tidepool/replication/range`: this region's stamped items in a
+/// range of a table's keys (`strong.rs`).
+async fn range(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes) -> Response {
+    peer_request(app, caller, body, super::strong::range).await
 }
 
 /// `POST /tidepool/replication/claim`: another region's write claims items

@@ -18,13 +18,20 @@
 //!   `ConsistentRead`) asks another region for its version of each item
 //!   (with its stamp) and applies it first if it is newer. Every
 //!   acknowledged write is in two of the three regions, and the read
-//!   consults two, so it sees it. Query and Scan read this region.
+//!   consults two, so it sees it.
+//! - A strongly consistent Query or Scan of the table asks another region
+//!   for its stamped items (and deletes) in the same key range, from the
+//!   same ExclusiveStartKey, up to the same Limit or 1 MB; it applies the
+//!   newer ones here and then reads its page here, ending it (with a
+//!   LastEvaluatedKey) where the other region's ended if that comes
+//!   first, so every item it returns was compared with a second region.
 //! - With one region down both go on; with two down they fail with
 //!   `ServiceUnavailable` (503, retryable).
 //!
 //! Transactions are refused on such a table, as DynamoDB refuses them.
 
 use std::collections::HashMap;
+use std::ops::Bound;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value as Json, json};
@@ -46,6 +53,20 @@ const PEER_CALL_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// The read endpoint a strongly consistent read asks a peer.
 pub const READ_PATH: &str = "/tidepool/replication/read";
+
+/// The endpoint a strongly consistent Query or Scan asks a peer for its
+/// page of stamped items.
+pub const RANGE_PATH: &str = "/tidepool/replication/range";
+
+/// Deletes a peer's page of stamped items holds at most: each costs the
+/// reader a lookup.
+const MAX_RANGE_DELETES: usize = 1_000;
+
+/// Entries a peer's page of stamped items holds at most, so that its
+/// answer stays within a peer call's time and body limit however small
+/// the items (a page of small items then ends early, with a
+/// LastEvaluatedKey, as DynamoDB's pages may).
+const MAX_RANGE_ENTRIES: usize = 5_000;
 
 /// The endpoint where a write claims its items in a peer (and releases
 /// them).
@@ -145,8 +166,17 @@ pub fn needs_peers(app: &App, op: &str, raw: &Map<String, Json>) -> bool {
     if !app.global.has_peers() {
         return false;
     }
-    if op == "GetItem" || op == "BatchGetItem" {
+    if matches!(op, "GetItem" | "BatchGetItem" | "TransactGetItems") {
         return !consistent_reads(app, op, raw).is_empty();
+    }
+    if op == "Query" || op == "Scan" {
+        // Read from this thread by `consistent_page`, which blocks.
+        return raw.get("ConsistentRead").and_then(Json::as_bool) == Some(true)
+            && raw
+                .get("TableName")
+                .and_then(Json::as_str)
+                .and_then(|n| app.store.table(n).ok())
+                .is_some_and(|t| t.def.settings.multi_region_strong);
     }
     !strong_tables(app, op, raw).is_empty()
 }
@@ -166,6 +196,14 @@ fn call(app: &App, region: &str, path: &'static str, body: Json) -> Option<(u16,
 
 fn other_regions(t: &tidepool_store::TableHandle) -> Vec<String> {
     t.def.replicas.iter().filter(|r| r.status == "ACTIVE").map(|r| r.region.clone()).collect()
+}
+
+/// [`other_regions`], those heard from lately first: a region that is
+/// down costs a timeout.
+fn regions_to_ask(app: &App, t: &tidepool_store::TableHandle) -> Vec<String> {
+    let mut regions = other_regions(t);
+    regions.sort_by_key(|r| !app.global.heard_within(r, FRESH));
+    regions
 }
 
 /// The DynamoDB operations that write items (the bridge's list).
@@ -208,7 +246,7 @@ pub fn before(app: &App, op: &str, raw: &Map<String, Json>) -> ApiResult<Held> {
     if !app.global.has_peers() || crate::dynamodb::staging() {
         return Ok(Held::default());
     }
-    if op == "GetItem" || op == "BatchGetItem" {
+    if matches!(op, "GetItem" | "BatchGetItem" | "TransactGetItems") {
         before_consistent_read(app, op, raw)?;
         return Ok(Held::default());
     }
@@ -350,11 +388,7 @@ fn claim(app: &App, t: &tidepool_store::TableHandle, keys: Vec<Item>) -> ApiResu
     });
     let mut held =
         Claim { table: name.clone(), token, keys: raw_keys, key_items, peer: String::new(), unanswered: vec![] };
-    // Regions heard from lately first: a region that is down costs a
-    // timeout.
-    let mut regions = other_regions(t);
-    regions.sort_by_key(|r| !app.global.heard_within(r, FRESH));
-    for region in regions {
+    for region in regions_to_ask(app, t) {
         let answer = match call(app, &region, CLAIM_PATH, body.clone()) {
             Some((200, answer)) => answer,
             Some((status, answer)) if (400..500).contains(&status) => {
@@ -486,6 +520,28 @@ fn consistent_reads(app: &App, op: &str, raw: &Map<String, Json>) -> Vec<(String
                 out.push((name.to_string(), keys));
             }
         }
+        "TransactGetItems" => {
+            // A transaction reads the latest committed version of each item.
+            let mut by_table: Vec<(String, Vec<&Json>)> = Vec::new();
+            for get in raw.get("TransactItems").and_then(Json::as_array).map(Vec::as_slice).unwrap_or_default() {
+                let get = &get["Get"];
+                let (Some(name), Some(key)) = (get["TableName"].as_str(), get.get("Key")) else { continue };
+                match by_table.iter_mut().find(|(n, _)| n == name) {
+                    Some((_, keys)) => keys.push(key),
+                    None => by_table.push((name.to_string(), vec![key])),
+                }
+            }
+            for (name, list) in by_table {
+                let Some(t) = strong(&name) else { continue };
+                // Past TransactGetItems' 100 items the local read refuses it.
+                if list.len() > MAX_READ_KEYS {
+                    continue;
+                }
+                if let Some(keys) = keys_of(&t, &list) {
+                    out.push((name, keys));
+                }
+            }
+        }
         "BatchGetItem" => {
             let Some(tables) = raw.get("RequestItems").and_then(Json::as_object) else { return out };
             for (name, read) in tables {
@@ -515,36 +571,242 @@ const MAX_READ_KEYS: usize = 100;
 /// newer version of each item, if any, is applied here first.
 pub fn before_consistent_read(app: &App, op: &str, raw: &Map<String, Json>) -> ApiResult<()> {
     for (name, keys) in consistent_reads(app, op, raw) {
-        let Ok(t) = app.store.table(&name) else { continue };
-        let key_items: Vec<Json> = keys.iter().map(tidepool_store::value::json::item_to_json).collect();
-        let mine = local_stamps(app, &name, &keys)?;
-        let request = json!({"TableName": name, "Keys": key_items, "Stamps": stamps_json(&mine)});
-        let mut reached = false;
-        for region in other_regions(&t) {
-            let body = match call(app, &region, READ_PATH, request.clone()) {
-                Some((200, body)) => body,
-                // A region without the table (not yet, or no longer) has
-                // nothing to say: another may.
-                Some((_, answer)) if String::from_utf8_lossy(&answer).contains("ResourceNotFoundException") => continue,
-                // Reached, but it refused: the local read answers.
-                Some((status, _)) if (400..500).contains(&status) => {
-                    reached = true;
-                    break;
-                }
-                _ => continue,
-            };
-            app.global.heard(&region);
-            let answer: Json = serde_json::from_slice(&body).unwrap_or(Json::Null);
-            let versions = answer["Items"].as_array().map(Vec::as_slice).unwrap_or_default();
-            apply_newer(app, &name, &keys, &mine, versions)?;
-            reached = true;
-            break;
-        }
-        if !reached {
-            return Err(unavailable(&name, "no other region of it can be reached for a strongly consistent read"));
-        }
+        consult_items(app, &name, &keys)?;
     }
     Ok(())
+}
+
+/// Another region's newer version of each of `keys` (at most 100) of a
+/// strongly consistent table, if any, applied here: what a strongly
+/// consistent read of them needs first. A table that is not (or not
+/// here) needs nothing.
+pub fn consult_items(app: &App, name: &str, keys: &[Item]) -> ApiResult<()> {
+    let Ok(t) = app.store.table(name) else { return Ok(()) };
+    if !t.def.settings.multi_region_strong || !app.global.has_peers() || crate::dynamodb::staging() {
+        return Ok(());
+    }
+    let key_items: Vec<Json> = keys.iter().map(tidepool_store::value::json::item_to_json).collect();
+    let mine = local_stamps(app, name, keys)?;
+    let request = json!({"TableName": name, "Keys": key_items, "Stamps": stamps_json(&mine)});
+    let mut reached = false;
+    for region in regions_to_ask(app, &t) {
+        let body = match call(app, &region, READ_PATH, request.clone()) {
+            Some((200, body)) => body,
+            // A region without the table (not yet, or no longer) has
+            // nothing to say: another may.
+            Some((_, answer)) if String::from_utf8_lossy(&answer).contains("ResourceNotFoundException") => continue,
+            // Reached, but it refused: the local read answers.
+            Some((status, _)) if (400..500).contains(&status) => {
+                reached = true;
+                break;
+            }
+            _ => continue,
+        };
+        app.global.heard(&region);
+        let answer: Json = serde_json::from_slice(&body).unwrap_or(Json::Null);
+        let versions = answer["Items"].as_array().map(Vec::as_slice).unwrap_or_default();
+        apply_newer(app, name, keys, &mine, versions)?;
+        reached = true;
+        break;
+    }
+    if !reached {
+        return Err(unavailable(name, "no other region of it can be reached for a strongly consistent read"));
+    }
+    Ok(())
+}
+
+/// Before a strongly consistent Query or Scan of a strongly consistent
+/// table: another region's stamped items in the page's range (`range` of
+/// physical keys, walked `forward` or back from `after`, in `segment`, up
+/// to `limit` items) are applied here when newer. Returns where that
+/// region's page ended, if it ended before the range did: the read here
+/// goes no further ([`tidepool_store::query::ReadParams::until`]). A
+/// region that does not answer, or answers something else than such a
+/// page, is passed over for the next; with none, `ServiceUnavailable`.
+pub fn consistent_page(
+    app: &App,
+    t: &tidepool_store::TableHandle,
+    range: &tidepool_store::query::KeyRange,
+    forward: bool,
+    after: Option<&Item>,
+    segment: Option<(u32, u32)>,
+    limit: Option<usize>,
+) -> ApiResult<Option<Item>> {
+    if !t.def.settings.multi_region_strong || !app.global.has_peers() || crate::dynamodb::staging() {
+        return Ok(None);
+    }
+    // A bad start key is the client's fault, answered as the read here
+    // answers it, before any region is asked.
+    tidepool_store::query::check_start(t, &tidepool_store::query::Source::Table, range, after, segment)?;
+    let name = t.def.name.as_str();
+    let request = json!({
+        "TableName": name,
+        "From": app.region,
+        "Lo": bound_json(&range.0),
+        "Hi": bound_json(&range.1),
+        "Forward": forward,
+        "After": after.map(tidepool_store::value::json::item_to_json),
+        "Segment": segment.map(|(s, n)| json!([s, n])),
+        "Limit": limit,
+    });
+    for region in regions_to_ask(app, t) {
+        let Some((200, body)) = call(app, &region, RANGE_PATH, request.clone()) else { continue };
+        let Some((keys, entries, cut)) = peer_page(t, range, forward, after, &body) else {
+            tracing::warn!(table = name, region, "a region answered a strongly consistent read with no page");
+            continue;
+        };
+        app.global.heard(&region);
+        let mine = local_stamps(app, name, &keys)?;
+        apply_newer(app, name, &keys, &mine, &entries)?;
+        return Ok(cut);
+    }
+    Err(unavailable(name, "no other region of it can be reached for a strongly consistent read"))
+}
+
+/// Pages of another region a strongly consistent read of a local index
+/// compares at most: the index's order is not the table's, so the whole
+/// partition is compared first.
+const MAX_PARTITION_PAGES: usize = 16;
+
+/// Before a strongly consistent Query of a local secondary index of a
+/// strongly consistent table: another region's newer items of the whole
+/// partition (`range`, the table's keys of it) applied here.
+pub fn consistent_partition(
+    app: &App,
+    t: &tidepool_store::TableHandle,
+    range: &tidepool_store::query::KeyRange,
+) -> ApiResult<()> {
+    let mut after = None;
+    for _ in 0..MAX_PARTITION_PAGES {
+        match consistent_page(app, t, range, true, after.as_ref(), None, None)? {
+            Some(cut) => after = Some(cut),
+            None => return Ok(()),
+        }
+    }
+    Err(unavailable(
+        &t.def.name,
+        "too many items of this partition were written lately to compare them for a strongly consistent read of a local index; retry",
+    ))
+}
+
+/// A peer's answer to [`RANGE_PATH`], checked: each entry's keys match
+/// the table's schema (and its item's), and the cut lies in the range,
+/// past the start. `None` for anything else.
+#[allow(clippy::type_complexity)]
+fn peer_page(
+    t: &tidepool_store::TableHandle,
+    range: &tidepool_store::query::KeyRange,
+    forward: bool,
+    after: Option<&Item>,
+    body: &[u8],
+) -> Option<(Vec<Item>, Vec<Json>, Option<Item>)> {
+    let answer: Json = serde_json::from_slice(body).ok()?;
+    let entries = answer.get("Entries")?.as_array()?.clone();
+    let mut keys = Vec::with_capacity(entries.len());
+    for e in &entries {
+        let k = crate::dynamodb::attr::item_from_json(e.get("Keys")?).ok()?;
+        t.def.check_key_attrs(&k, true).ok()?;
+        e.get("Ms")?.as_u64()?;
+        e.get("Node")?.as_u64()?;
+        if let Some(item) = e.get("Item") {
+            let item = crate::dynamodb::attr::item_from_json(item).ok()?;
+            if t.def.key_of(&item) != k {
+                return None;
+            }
+        }
+        keys.push(k);
+    }
+    let cut = match answer.get("Cut").filter(|c| !c.is_null()) {
+        Some(c) => {
+            let c = crate::dynamodb::attr::item_from_json(c).ok()?;
+            t.def.check_key_attrs(&c, true).ok()?;
+            let raw = tidepool_store::key::item_key(&t.def.key_schema, &c);
+            let past = after.is_none_or(|a| {
+                let a = tidepool_store::key::item_key(&t.def.key_schema, a);
+                if forward { raw > a } else { raw < a }
+            });
+            if !past || !tidepool_store::query::in_range(range, &raw) {
+                return None;
+            }
+            Some(c)
+        }
+        None => None,
+    };
+    Some((keys, entries, cut))
+}
+
+fn bound_json(b: &Bound<Vec<u8>>) -> Json {
+    match b {
+        Bound::Included(k) => json!({"Included": hex::encode(k)}),
+        Bound::Excluded(k) => json!({"Excluded": hex::encode(k)}),
+        Bound::Unbounded => Json::Null,
+    }
+}
+
+fn bound_of(v: Option<&Json>) -> ApiResult<Bound<Vec<u8>>> {
+    let bad = || ApiError::validation("a bound is an object with Included or Excluded, in hex");
+    let Some(v) = v.filter(|v| !v.is_null()) else { return Ok(Bound::Unbounded) };
+    let key = |s: &Json| s.as_str().and_then(|s| hex::decode(s).ok()).ok_or_else(bad);
+    match (v.get("Included"), v.get("Excluded")) {
+        (Some(k), None) => Ok(Bound::Included(key(k)?)),
+        (None, Some(k)) => Ok(Bound::Excluded(key(k)?)),
+        _ => Err(bad()),
+    }
+}
+
+/// `POST /tidepool/replication/range`: this region's stamped items (and
+/// deletes) of a global table in a range of its keys, for another
+/// region's strongly consistent Query or Scan: `{"Entries": [{"Keys",
+/// "Ms", "Node", "Item"?}], "Cut"?}`.
+pub(super) fn range(app: &App, body: &Map<String, Json>) -> ApiResult<Json> {
+    use tidepool_store::replication::PageCaps;
+    let r = crate::dynamodb::request::Req(body);
+    let name = r.str("TableName")?;
+    let range = (bound_of(r.get("Lo"))?, bound_of(r.get("Hi"))?);
+    let forward = r.get("Forward").and_then(Json::as_bool).unwrap_or(true);
+    let after = match r.get("After").filter(|a| !a.is_null()) {
+        Some(a) => Some(crate::dynamodb::attr::item_from_json(a)?),
+        None => None,
+    };
+    let segment = match r.get("Segment").and_then(Json::as_array).map(Vec::as_slice) {
+        Some([s, n]) => match (s.as_u64(), n.as_u64()) {
+            (Some(s), Some(n)) if s < n && n <= u64::from(tidepool_store::query::MAX_TOTAL_SEGMENTS) => {
+                Some((s as u32, n as u32))
+            }
+            _ => return Err(ApiError::validation("Segment is [segment, total segments]")),
+        },
+        _ => None,
+    };
+    let t = app.store.table(name)?;
+    let from = r.str("From")?;
+    if !t.def.replicas.iter().any(|x| x.region == from) {
+        return Err(ApiError::validation(format!(
+            "Table {name} in region {} is not a replica of a global table in region {from}",
+            app.region
+        )));
+    }
+    let caps = PageCaps {
+        limit: r.get("Limit").and_then(Json::as_u64).map_or(usize::MAX, |l| l.max(1) as usize),
+        max_bytes: tidepool_store::query::MAX_PAGE_BYTES,
+        max_deletes: MAX_RANGE_DELETES,
+        max_entries: MAX_RANGE_ENTRIES,
+    };
+    let (entries, cut) = app.store.stamped_page(name, range, forward, after.as_ref(), segment, caps)?;
+    let entries: Vec<Json> = entries
+        .iter()
+        .map(|e| {
+            let mut o = json!({
+                "Keys": tidepool_store::value::json::item_to_json(&e.keys),
+                "Ms": e.stamp.ms,
+                "Node": e.stamp.node,
+            });
+            if let Some(i) = &e.item {
+                o["Item"] = tidepool_store::value::json::item_to_json(i);
+            }
+            o
+        })
+        .collect();
+    Ok(json!({"Entries": entries, "Cut": cut.as_ref().map(tidepool_store::value::json::item_to_json)}))
 }
 
 /// `POST /tidepool/replication/read`: this region's version of an item,

@@ -19,6 +19,19 @@ pub fn item_key(schema: &KeySchema, item: &Item) -> Vec<u8> {
     out
 }
 
+/// The key attributes an item key (written by [`item_key`]) encodes, or
+/// `None` if `raw` is not one.
+pub fn item_key_attrs(schema: &KeySchema, raw: &[u8]) -> Option<Item> {
+    let mut keys = Item::new();
+    let mut at = 0;
+    for attr in schema.attrs() {
+        let (v, len) = crate::value::decode_key_component(attr.ty, raw.get(at..)?)?;
+        keys.insert(attr.name.clone(), v);
+        at += len;
+    }
+    (at == raw.len()).then_some(keys)
+}
+
 /// The index entry key for `item`, or `None` when the item lacks an index key
 /// attribute (indexes are sparse) or has it with another type.
 pub fn index_key(index: &IndexDef, table: &KeySchema, item: &Item) -> Option<Vec<u8>> {

@@ -50,6 +50,12 @@ pub struct ReadParams<'a> {
     /// For a local index whose projection lacks requested attributes: fetch
     /// the whole item from the table.
     pub fetch_from_table: bool,
+    /// A table key (read in the table's order) past which the read does not
+    /// go: if it gets there, the page ends with this key as its
+    /// LastEvaluatedKey. A strongly consistent read of a multi-Region table
+    /// stops where the other region's page it consulted ended
+    /// (`global_tables/strong.rs`).
+    pub until: Option<&'a Item>,
 }
 
 fn schema_of<'a>(t: &'a TableHandle, source: &Source<'a>) -> &'a KeySchema {
@@ -73,7 +79,7 @@ fn last_key_of(t: &TableHandle, source: &Source<'_>, item: &Item) -> Item {
 }
 
 /// The physical key of an ExclusiveStartKey.
-fn start_key_bytes(t: &TableHandle, source: &Source<'_>, start: &Item) -> Result<Vec<u8>> {
+pub(crate) fn start_key_bytes(t: &TableHandle, source: &Source<'_>, start: &Item) -> Result<Vec<u8>> {
     let invalid = || {
         StoreError::validation(
             "The provided starting key is invalid: The provided key element does not match the schema",
@@ -121,14 +127,36 @@ impl Store {
                 hi = Bound::Excluded(k);
             }
         }
+        let until = match (params.until, source) {
+            (Some(u), Source::Table) => Some((u, item_key(&t.def.key_schema, u))),
+            _ => None,
+        };
+        let mut clipped = false;
+        if let Some((_, u)) = &until {
+            if forward {
+                let before = hi.clone();
+                hi = tighter_upper(hi, u);
+                clipped = hi != before;
+            } else {
+                let before = lo.clone();
+                lo = tighter_lower(lo, u);
+                clipped = lo != before;
+            }
+        }
         let ks = match source {
             Source::Table => &t.items,
             Source::Index(_) => &t.index,
         };
+        let mut page = Page::default();
+        // A start past `until` (a peer's page that ended before it) reads
+        // nothing, and ends where `until` does.
+        if is_empty(&lo, &hi) {
+            page.last_key = until.filter(|_| clipped).map(|(u, _)| u.clone());
+            return Ok(page);
+        }
         let iter = ks.range::<Vec<u8>, _>((lo, hi));
         let mut iter: Box<dyn Iterator<Item = fjall::Guard>> =
             if forward { Box::new(iter) } else { Box::new(iter.rev()) };
-        let mut page = Page::default();
         let limit = params.limit.unwrap_or(usize::MAX);
         let mut last: Option<Item> = None;
         loop {
@@ -140,7 +168,13 @@ impl Store {
                 page.last_key = last.as_ref().or(page.items.last()).map(|i| last_key_of(t, source, i));
                 break;
             }
-            let Some(guard) = iter.next() else { break };
+            let Some(guard) = iter.next() else {
+                // Read to `until`: the next page starts past it.
+                if let Some((u, _)) = until.filter(|_| clipped) {
+                    page.last_key = Some(u.clone());
+                }
+                break;
+            };
             let (k, v) = guard.into_inner()?;
             if let Some(seg) = segment
                 && !in_segment(t, source, &k, seg)
@@ -184,95 +218,8 @@ impl Store {
         forward: bool,
         params: &ReadParams<'_>,
     ) -> Result<Page> {
-        let mut prefix = Vec::with_capacity(32);
-        if let Source::Index(i) = &source {
-            prefix.extend_from_slice(&i.id.to_be_bytes());
-        }
-        let schema = schema_of(t, &source);
-        let mismatch = || {
-            StoreError::validation(
-                "One or more parameter values were invalid: Condition parameter type does not match schema type",
-            )
-        };
-        let hash_attrs: Vec<_> = schema.hash_attrs().collect();
-        let range_attrs: Vec<_> = schema.range_attrs().collect();
-        if hash.len() != hash_attrs.len() || sort_eq.len() > range_attrs.len() {
-            return Err(StoreError::validation("Query key condition not supported"));
-        }
-        for (v, attr) in hash.iter().zip(&hash_attrs).chain(sort_eq.iter().zip(&range_attrs)) {
-            if v.attr_type() != attr.ty {
-                return Err(mismatch());
-            }
-            encode_key_component(v, &mut prefix);
-        }
-        // The sort-key attribute the last condition is on.
-        let range_ty = range_attrs.get(sort_eq.len()).map(|a| a.ty);
-        let whole = || (Bound::Included(prefix.clone()), succ_bound(&prefix));
-        let with = |v: &Value| -> Result<Vec<u8>> {
-            if Some(v.attr_type()) != range_ty {
-                return Err(mismatch());
-            }
-            let mut k = prefix.clone();
-            encode_key_component(v, &mut k);
-            Ok(k)
-        };
-        let range = match sort {
-            None => whole(),
-            Some(SortCondition::Eq(v)) => {
-                let k = with(v)?;
-                (Bound::Included(k.clone()), succ_bound(&k))
-            }
-            Some(SortCondition::Lt(v)) => (Bound::Included(prefix.clone()), Bound::Excluded(with(v)?)),
-            Some(SortCondition::Le(v)) => (Bound::Included(prefix.clone()), succ_bound(&with(v)?)),
-            Some(SortCondition::Gt(v)) => (succ_incl(&with(v)?), succ_bound(&prefix)),
-            Some(SortCondition::Ge(v)) => (Bound::Included(with(v)?), succ_bound(&prefix)),
-            Some(SortCondition::Between(a, b)) => {
-                let (ka, kb) = (with(a)?, with(b)?);
-                if ka > kb {
-                    return Err(StoreError::validation(format!(
-                        "Invalid KeyConditionExpression: The BETWEEN operator requires upper bound to be greater than or equal to lower bound; lower bound operand: AttributeValue: {{{}}}, upper bound operand: AttributeValue: {{{}}}",
-                        short(a),
-                        short(b)
-                    )));
-                }
-                (Bound::Included(ka), succ_bound(&kb))
-            }
-            Some(SortCondition::BeginsWith(v)) => {
-                if Some(v.attr_type()) != range_ty {
-                    return Err(mismatch());
-                }
-                let mut k = prefix.clone();
-                match v {
-                    Value::S(s) => escape_bytes(s.as_bytes(), &mut k, false),
-                    Value::B(b) => escape_bytes(b, &mut k, false),
-                    _ => {
-                        return Err(StoreError::validation(
-                            "Invalid KeyConditionExpression: Incorrect operand type for operator or function; operator or function: begins_with, operand type: N",
-                        ));
-                    }
-                }
-                (Bound::Included(k.clone()), succ_bound(&k))
-            }
-        };
-        // An ExclusiveStartKey must lie within the key condition's range.
-        if let Some(start) = params.exclusive_start {
-            let k = start_key_bytes(t, &source, start)?;
-            let above = match &range.0 {
-                Bound::Included(l) => k >= *l,
-                Bound::Excluded(l) => k > *l,
-                Bound::Unbounded => true,
-            };
-            let below = match &range.1 {
-                Bound::Included(u) => k <= *u,
-                Bound::Excluded(u) => k < *u,
-                Bound::Unbounded => true,
-            };
-            if !(above && below) {
-                return Err(StoreError::validation(
-                    "The provided starting key is outside query boundaries based on provided conditions",
-                ));
-            }
-        }
+        let range = query_range(t, &source, hash, sort_eq, sort)?;
+        check_start(t, &source, &range, params.exclusive_start, None)?;
         self.walk(t, &source, range, forward, params, None)
     }
 
@@ -285,14 +232,169 @@ impl Store {
         segment: Option<(u32, u32)>,
         params: &ReadParams<'_>,
     ) -> Result<Page> {
-        let range = match &source {
-            Source::Table => (Bound::Unbounded, Bound::Unbounded),
-            Source::Index(i) => {
-                let p = i.id.to_be_bytes().to_vec();
-                (Bound::Included(p.clone()), succ_bound(&p))
+        self.walk(t, &source, scan_range(&source), true, params, segment)
+    }
+}
+
+/// A range of physical keys.
+pub type KeyRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
+
+/// Whether physical key `k` lies in `range`.
+pub fn in_range(range: &KeyRange, k: &[u8]) -> bool {
+    let above = match &range.0 {
+        Bound::Included(l) => k >= l.as_slice(),
+        Bound::Excluded(l) => k > l.as_slice(),
+        Bound::Unbounded => true,
+    };
+    let below = match &range.1 {
+        Bound::Included(u) => k <= u.as_slice(),
+        Bound::Excluded(u) => k < u.as_slice(),
+        Bound::Unbounded => true,
+    };
+    above && below
+}
+
+/// An ExclusiveStartKey's faults, in DynamoDB's words: it must match the
+/// schema of `source`, lie within a Query's `range`, and in a parallel
+/// scan's segment.
+pub fn check_start(
+    t: &TableHandle,
+    source: &Source<'_>,
+    range: &KeyRange,
+    start: Option<&Item>,
+    segment: Option<(u32, u32)>,
+) -> Result<()> {
+    let Some(start) = start else { return Ok(()) };
+    let k = start_key_bytes(t, source, start)?;
+    if !in_range(range, &k) {
+        return Err(StoreError::validation(
+            "The provided starting key is outside query boundaries based on provided conditions",
+        ));
+    }
+    if let Some((seg, total)) = segment
+        && !in_segment(t, source, &k, (seg, total))
+    {
+        return Err(StoreError::validation(format!(
+            "The provided starting key is invalid: Invalid ExclusiveStartKey. Please use ExclusiveStartKey with correct Segment. TotalSegments: {total} Segment: {seg}"
+        )));
+    }
+    Ok(())
+}
+
+/// The physical keys a Scan of `source` walks.
+pub fn scan_range(source: &Source<'_>) -> KeyRange {
+    match source {
+        Source::Table => (Bound::Unbounded, Bound::Unbounded),
+        Source::Index(i) => {
+            let p = i.id.to_be_bytes().to_vec();
+            (Bound::Included(p.clone()), succ_bound(&p))
+        }
+    }
+}
+
+/// The physical keys a Query of `source` walks (see [`Store::query`]).
+pub fn query_range(
+    t: &TableHandle,
+    source: &Source<'_>,
+    hash: &[Value],
+    sort_eq: &[Value],
+    sort: Option<&SortCondition>,
+) -> Result<KeyRange> {
+    let mut prefix = Vec::with_capacity(32);
+    if let Source::Index(i) = &source {
+        prefix.extend_from_slice(&i.id.to_be_bytes());
+    }
+    let schema = schema_of(t, source);
+    let mismatch = || {
+        StoreError::validation(
+            "One or more parameter values were invalid: Condition parameter type does not match schema type",
+        )
+    };
+    let hash_attrs: Vec<_> = schema.hash_attrs().collect();
+    let range_attrs: Vec<_> = schema.range_attrs().collect();
+    if hash.len() != hash_attrs.len() || sort_eq.len() > range_attrs.len() {
+        return Err(StoreError::validation("Query key condition not supported"));
+    }
+    for (v, attr) in hash.iter().zip(&hash_attrs).chain(sort_eq.iter().zip(&range_attrs)) {
+        if v.attr_type() != attr.ty {
+            return Err(mismatch());
+        }
+        encode_key_component(v, &mut prefix);
+    }
+    // The sort-key attribute the last condition is on.
+    let range_ty = range_attrs.get(sort_eq.len()).map(|a| a.ty);
+    let whole = || (Bound::Included(prefix.clone()), succ_bound(&prefix));
+    let with = |v: &Value| -> Result<Vec<u8>> {
+        if Some(v.attr_type()) != range_ty {
+            return Err(mismatch());
+        }
+        let mut k = prefix.clone();
+        encode_key_component(v, &mut k);
+        Ok(k)
+    };
+    let range = match sort {
+        None => whole(),
+        Some(SortCondition::Eq(v)) => {
+            let k = with(v)?;
+            (Bound::Included(k.clone()), succ_bound(&k))
+        }
+        Some(SortCondition::Lt(v)) => (Bound::Included(prefix.clone()), Bound::Excluded(with(v)?)),
+        Some(SortCondition::Le(v)) => (Bound::Included(prefix.clone()), succ_bound(&with(v)?)),
+        Some(SortCondition::Gt(v)) => (succ_incl(&with(v)?), succ_bound(&prefix)),
+        Some(SortCondition::Ge(v)) => (Bound::Included(with(v)?), succ_bound(&prefix)),
+        Some(SortCondition::Between(a, b)) => {
+            let (ka, kb) = (with(a)?, with(b)?);
+            if ka > kb {
+                return Err(StoreError::validation(format!(
+                    "Invalid KeyConditionExpression: The BETWEEN operator requires upper bound to be greater than or equal to lower bound; lower bound operand: AttributeValue: {{{}}}, upper bound operand: AttributeValue: {{{}}}",
+                    short(a),
+                    short(b)
+                )));
             }
-        };
-        self.walk(t, &source, range, true, params, segment)
+            (Bound::Included(ka), succ_bound(&kb))
+        }
+        Some(SortCondition::BeginsWith(v)) => {
+            if Some(v.attr_type()) != range_ty {
+                return Err(mismatch());
+            }
+            let mut k = prefix.clone();
+            match v {
+                Value::S(s) => escape_bytes(s.as_bytes(), &mut k, false),
+                Value::B(b) => escape_bytes(b, &mut k, false),
+                _ => {
+                    return Err(StoreError::validation(
+                        "Invalid KeyConditionExpression: Incorrect operand type for operator or function; operator or function: begins_with, operand type: N",
+                    ));
+                }
+            }
+            (Bound::Included(k.clone()), succ_bound(&k))
+        }
+    };
+    Ok(range)
+}
+
+/// `hi` narrowed to end at `u` (inclusive), if that is narrower.
+fn tighter_upper(hi: Bound<Vec<u8>>, u: &[u8]) -> Bound<Vec<u8>> {
+    match &hi {
+        Bound::Included(h) | Bound::Excluded(h) if h.as_slice() <= u => hi,
+        _ => Bound::Included(u.to_vec()),
+    }
+}
+
+/// `lo` narrowed to start at `u` (inclusive), if that is narrower.
+fn tighter_lower(lo: Bound<Vec<u8>>, u: &[u8]) -> Bound<Vec<u8>> {
+    match &lo {
+        Bound::Included(l) | Bound::Excluded(l) if l.as_slice() >= u => lo,
+        _ => Bound::Included(u.to_vec()),
+    }
+}
+
+/// Whether no key lies between `lo` and `hi`.
+pub(crate) fn is_empty(lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> bool {
+    match (lo, hi) {
+        (Bound::Included(l), Bound::Included(h)) => l > h,
+        (Bound::Included(l) | Bound::Excluded(l), Bound::Included(h) | Bound::Excluded(h)) => l >= h,
+        _ => false,
     }
 }
 
@@ -321,7 +423,7 @@ fn succ_incl(k: &[u8]) -> Bound<Vec<u8>> {
 
 /// Parallel-scan segment of an entry: a stable hash of its partition key,
 /// read off the physical key (tables) or of the whole entry key (indexes).
-fn in_segment(t: &TableHandle, source: &Source<'_>, key: &[u8], (seg, total): (u32, u32)) -> bool {
+pub(crate) fn in_segment(t: &TableHandle, source: &Source<'_>, key: &[u8], (seg, total): (u32, u32)) -> bool {
     let hashed = match source {
         Source::Table => key_component_len(t.def.key_schema.hash.ty, key).map_or(key, |len| &key[..len]),
         Source::Index(_) => key,

@@ -130,6 +130,28 @@ pub struct ReplicatedChange {
     pub stamp: Stamp,
 }
 
+/// One entry of a [`Store::stamped_page`]: an item's key attributes, the
+/// item (none for a delete), and its stamp.
+#[derive(Debug, Clone)]
+pub struct StampedEntry {
+    pub keys: Item,
+    pub item: Option<Item>,
+    pub stamp: Stamp,
+}
+
+/// Where a [`Store::stamped_page`] stops.
+#[derive(Debug, Clone, Copy)]
+pub struct PageCaps {
+    /// Items (a read's Limit).
+    pub limit: usize,
+    /// Bytes of items (a page's 1 MB).
+    pub max_bytes: usize,
+    /// Deletes: they cost the reader a lookup each.
+    pub max_deletes: usize,
+    /// Entries of both kinds: the answer's size, however small the items.
+    pub max_entries: usize,
+}
+
 /// What [`Store::apply_replicated`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Applied {
@@ -382,6 +404,104 @@ impl Store {
             out.push((item, stamp));
             if out.len() >= limit || bytes >= max_bytes {
                 return Ok((out, Some(k.to_vec())));
+            }
+        }
+        Ok((out, None))
+    }
+
+    /// The stamped items and deletes of a global table in `range` of its
+    /// physical keys, walked in order (or reverse) past `after` (an
+    /// ExclusiveStartKey) from one snapshot, optionally in one segment of
+    /// a parallel scan: what a strongly consistent Query or Scan in another
+    /// region compares with its own. It stops once it holds `limit` items
+    /// or `max_bytes` of them, or `max_deletes` deletes, and then returns
+    /// the key of the last entry it read: the reader reads no further.
+    /// Items never written since the table became global (no stamp, or the
+    /// zero stamp of a copy filled in) are not returned: every region holds
+    /// them as they are.
+    #[allow(clippy::too_many_arguments)]
+    pub fn stamped_page(
+        &self,
+        table: &str,
+        range: crate::query::KeyRange,
+        forward: bool,
+        after: Option<&Item>,
+        segment: Option<(u32, u32)>,
+        caps: PageCaps,
+    ) -> Result<(Vec<StampedEntry>, Option<Item>)> {
+        use fjall::Readable;
+        use std::ops::Bound;
+        let handle = self.table(table)?;
+        let source = crate::query::Source::Table;
+        let (mut lo, mut hi) = range;
+        if let Some(start) = after {
+            // Past the start key, and still within the range.
+            let k = crate::query::start_key_bytes(&handle, &source, start)?;
+            if forward {
+                if !matches!(&lo, Bound::Included(l) | Bound::Excluded(l) if *l > k) {
+                    lo = Bound::Excluded(k);
+                }
+            } else if !matches!(&hi, Bound::Included(h) | Bound::Excluded(h) if *h < k) {
+                hi = Bound::Excluded(k);
+            }
+        }
+        let Some(sys) = self.inner().sys.get() else { return Ok((Vec::new(), None)) };
+        let prefix = stamp_key(handle.def.id, &[]);
+        let with = |b: Bound<Vec<u8>>, low: bool| match b {
+            Bound::Included(k) => Bound::Included([&prefix[..], &k].concat()),
+            Bound::Excluded(k) => Bound::Excluded([&prefix[..], &k].concat()),
+            Bound::Unbounded if low => Bound::Included(prefix.clone()),
+            Bound::Unbounded => match crate::key::prefix_successor(&prefix) {
+                Some(s) => Bound::Excluded(s),
+                None => Bound::Unbounded,
+            },
+        };
+        let (lo, hi) = (with(lo, true), with(hi, false));
+        if crate::query::is_empty(&lo, &hi) {
+            return Ok((Vec::new(), None));
+        }
+        let snap = self.inner().db.snapshot();
+        let cipher = self.inner().cipher.as_ref();
+        let iter = snap.range(sys, (lo, hi));
+        let iter: Box<dyn Iterator<Item = fjall::Guard>> = if forward { Box::new(iter) } else { Box::new(iter.rev()) };
+        let (mut out, mut items, mut bytes, mut deletes) = (Vec::new(), 0, 0, 0);
+        for guard in iter {
+            let (k, v) = guard.into_inner()?;
+            let raw = &k[prefix.len()..];
+            if let Some(seg) = segment
+                && !crate::query::in_segment(&handle, &source, raw, seg)
+            {
+                continue;
+            }
+            let (stamp, deleted) = parse_stamp(&open_in(cipher, sys, &k, v)?)?;
+            // A copy filled in from the region that had it before the table
+            // became global: every region holds it, or something newer.
+            if stamp == Stamp::default() {
+                continue;
+            }
+            let Some(keys) = crate::key::item_key_attrs(&handle.def.key_schema, raw) else {
+                return Err(StoreError::Corrupt("replication stamp key".into()));
+            };
+            let item = if deleted {
+                deletes += 1;
+                None
+            } else {
+                // A stamp without its item is a write this snapshot does
+                // not hold whole; the reader's own copy stands.
+                let Some(v) = snap.get(&handle.items, raw)? else { continue };
+                let item = decode_stored(&open_in(cipher, &handle.items, raw, v)?)?;
+                items += 1;
+                bytes += crate::value::item_size(&item);
+                Some(item)
+            };
+            out.push(StampedEntry { keys, item, stamp });
+            if items >= caps.limit
+                || bytes >= caps.max_bytes
+                || deletes >= caps.max_deletes
+                || out.len() >= caps.max_entries
+            {
+                let cut = out.last().map(|e: &StampedEntry| e.keys.clone());
+                return Ok((out, cut));
             }
         }
         Ok((out, None))

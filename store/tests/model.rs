@@ -221,7 +221,7 @@ fn check(store: &Store, model: &Model, log: &Log) {
         }
     }
     let keep = |_: &Item| Ok(true);
-    let params = ReadParams { limit: None, exclusive_start: None, filter: &keep, fetch_from_table: false };
+    let params = ReadParams { limit: None, exclusive_start: None, filter: &keep, fetch_from_table: false, until: None };
     let scanned = store.scan(&t, Source::Table, None, &params).expect("scan").items;
     let want: Vec<Item> = model.iter().map(|(k, v)| model_item(k, v)).collect();
     assert_eq!(scanned, want, "scan in key order");
@@ -237,6 +237,23 @@ fn check(store: &Store, model: &Model, log: &Log) {
             .items;
         back.reverse();
         assert_eq!(back, want, "query p{p} backwards");
+        // Stopped at a key (a strongly consistent read's other region's
+        // page end): the items up to it, and that key to go on from.
+        let until = key(p, 1);
+        let stop = ReadParams { until: Some(&until), ..params };
+        for forward in [true, false] {
+            let page = store
+                .query(&t, Source::Table, std::slice::from_ref(&hash), &[], None, forward, &stop)
+                .expect("query until");
+            let before: Vec<Item> =
+                want.iter().filter(|i| (int(i.get("sk")) <= 1) == forward || int(i.get("sk")) == 1).cloned().collect();
+            let mut got = page.items;
+            if !forward {
+                got.reverse();
+            }
+            assert_eq!(got, before, "query p{p} until sk 1, forward {forward}");
+            assert_eq!(page.last_key.as_ref(), Some(&until), "query p{p} until sk 1 goes on from there");
+        }
     }
     let idx = t.def.index("by_g").expect("index");
     for g in ["g0", "g1"] {

@@ -326,6 +326,30 @@ pub fn key_component_len(ty: AttrType, bytes: &[u8]) -> Option<usize> {
     }
 }
 
+/// Decodes the key component [`encode_key_component`] wrote at the start
+/// of `bytes` from a value of type `ty`: the value and the bytes it took.
+pub fn decode_key_component(ty: AttrType, bytes: &[u8]) -> Option<(Value, usize)> {
+    match ty {
+        AttrType::N => Number::decode_ordered(bytes).map(|(n, len)| (Value::N(n), len)),
+        AttrType::S | AttrType::B => {
+            let len = key_component_len(ty, bytes)?;
+            let mut raw = Vec::with_capacity(len - 2);
+            let mut i = 0;
+            while i < len - 2 {
+                raw.push(bytes[i]);
+                // An escaped 0x00 is `00 FF`.
+                i += if bytes[i] == 0 { 2 } else { 1 };
+            }
+            let value = match ty {
+                AttrType::S => Value::S(String::from_utf8(raw).ok()?),
+                _ => Value::B(raw),
+            };
+            Some((value, len))
+        }
+        _ => None,
+    }
+}
+
 /// The escaped form of a string or binary without its terminator: the byte
 /// prefix shared by the encodings of every value that starts with `b`, used
 /// for `begins_with` key conditions.
@@ -402,6 +426,19 @@ mod tests {
                 let len = enc.len();
                 enc.extend_from_slice(&tail);
                 prop_assert_eq!(key_component_len(ty, &enc), Some(len));
+            }
+        }
+
+        #[test]
+        fn key_components_decode(s in ".{0,6}", b in proptest::collection::vec(any::<u8>(), 0..6), m in any::<i64>(),
+                                 e in -130i32..100, tail in proptest::collection::vec(any::<u8>(), 0..4)) {
+            let num: Number = format!("{m}e{e}").parse().unwrap();
+            for (ty, v) in [(AttrType::S, Value::S(s.clone())), (AttrType::B, Value::B(b.clone())), (AttrType::N, Value::N(num))] {
+                let mut enc = Vec::new();
+                encode_key_component(&v, &mut enc);
+                let len = enc.len();
+                enc.extend_from_slice(&tail);
+                prop_assert_eq!(decode_key_component(ty, &enc), Some((v, len)));
             }
         }
 

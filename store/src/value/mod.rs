@@ -11,8 +11,8 @@ pub mod json;
 
 pub(crate) use codec::with_scratch;
 pub use codec::{
-    CodecError, decode_item, encode_entries, encode_item, encode_item_value, encode_key_component, escape_bytes,
-    key_component_len,
+    CodecError, decode_item, decode_key_component, encode_entries, encode_item, encode_item_value,
+    encode_key_component, escape_bytes, key_component_len,
 };
 pub use number::{MAX_DIGITS, Number, NumberError};
 

@@ -146,6 +146,36 @@ impl Number {
     }
 }
 
+impl Number {
+    /// Decodes the encoding [`Number::encode_ordered`] wrote at the start
+    /// of `bytes`: the number and the bytes it took, or `None` if they hold
+    /// no valid encoding.
+    pub(crate) fn decode_ordered(bytes: &[u8]) -> Option<(Number, usize)> {
+        let negative = match *bytes.first()? {
+            0x80 => return Some((Number::zero(), 1)),
+            0xC0 => false,
+            0x40 => true,
+            _ => return None,
+        };
+        let flip = |b: u8| if negative { !b } else { b };
+        let exponent = i32::from(flip(*bytes.get(1)?)) + MIN_EXPONENT;
+        let mut digits = Vec::new();
+        let mut at = 2;
+        loop {
+            match flip(*bytes.get(at)?) {
+                0x00 => break,
+                d @ 1..=10 => digits.push(d - 1),
+                _ => return None,
+            }
+            at += 1;
+        }
+        if digits.is_empty() || digits.len() > MAX_DIGITS || exponent > MAX_EXPONENT {
+            return None;
+        }
+        Some((Number { negative, digits, exponent }, at + 1))
+    }
+}
+
 impl FromStr for Number {
     type Err = NumberError;
 
