@@ -1115,7 +1115,7 @@ async fn validation_comes_first_and_is_worded_as_dynamodb() {
         let a = common::http::send(&addr, "POST", "/", &headers, body.to_string().as_bytes()).await;
         let v = a.json();
         assert_eq!(a.status, 400, "{op}: {v}");
-        assert_eq!(v["__type"], "com.amazonaws.dynamodb.v20120810#ValidationException", "{op}: {v}");
+        assert_eq!(v["__type"], "com.amazon.coral.validate#ValidationException", "{op}: {v}");
         assert_eq!(v["message"].as_str(), Some(want.as_str()), "{op}");
     }
 
@@ -2395,7 +2395,7 @@ async fn value_layers_and_request_members_are_worded_as_dynamodb() {
         let a = common::http::send(&addr, "POST", "/", &headers, body.to_string().as_bytes()).await;
         let got = a.json();
         assert_eq!(a.status, 400, "{op} {body}: {got}");
-        assert_eq!(got["__type"], "com.amazonaws.dynamodb.v20120810#ValidationException", "{op}: {got}");
+        assert_eq!(got["__type"], "com.amazon.coral.validate#ValidationException", "{op}: {got}");
         assert_eq!(got["message"].as_str(), Some(want.as_str()), "{op} {body}");
     }
     // {NULL: false} is refused; a value nested 31 levels is stored.

@@ -478,8 +478,9 @@ pub(super) fn restore_input(app: &App, r: &Req<'_>, target: &str, source: &Table
     let gsi_override = r.get("GlobalSecondaryIndexOverride").is_some_and(|v| !v.is_null());
     let lsi_override = r.get("LocalSecondaryIndexOverride").is_some_and(|v| !v.is_null());
     if gsi_override {
-        for g in r.objects("GlobalSecondaryIndexOverride")? {
-            indexes.push(index_input(&g, IndexKind::Global)?);
+        for (i, g) in r.objects("GlobalSecondaryIndexOverride")?.iter().enumerate() {
+            let path = format!("globalSecondaryIndexOverride.{}.member.", i + 1);
+            indexes.push(index_input(g, IndexKind::Global).map_err(|e| e.within(&path))?);
         }
     } else {
         indexes.extend(source.gsis().map(|i| IndexInput {
@@ -491,8 +492,9 @@ pub(super) fn restore_input(app: &App, r: &Req<'_>, target: &str, source: &Table
         }));
     }
     if lsi_override {
-        for l in r.objects("LocalSecondaryIndexOverride")? {
-            indexes.push(index_input(&l, IndexKind::Local)?);
+        for (i, l) in r.objects("LocalSecondaryIndexOverride")?.iter().enumerate() {
+            let path = format!("localSecondaryIndexOverride.{}.member.", i + 1);
+            indexes.push(index_input(l, IndexKind::Local).map_err(|e| e.within(&path))?);
         }
     } else {
         indexes.extend(source.lsis().map(|i| IndexInput {

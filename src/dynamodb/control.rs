@@ -258,7 +258,7 @@ pub(super) fn sse_input(app: &App, r: &Req<'_>) -> ApiResult<Option<Option<Strin
 pub(super) fn sse_input_at(app: &App, r: &Req<'_>, path: &str) -> ApiResult<Option<Option<String>>> {
     let Some(sse) = r.obj_opt("SSESpecification")? else { return Ok(None) };
     let enabled = sse.bool_opt("Enabled")?;
-    let kind = sse.enum_opt("SSEType", &["AES256", "KMS"])?;
+    let kind = sse.enum_opt("SSEType", &["AES256", "KMS"]).map_err(|e| e.within(&format!("{path}.")))?;
     let key = sse.str_opt("KMSMasterKeyId")?;
     if key == Some("") {
         return Err(ApiError::validation(format!(
@@ -404,8 +404,9 @@ pub(super) fn on_demand_input(r: &Req<'_>, at: OnDemandIn) -> ApiResult<Option<(
 
 pub(super) fn projection_input(r: &Req<'_>) -> ApiResult<Projection> {
     let p = r.obj_opt("Projection")?.ok_or_else(|| missing("Projection"))?;
-    let attrs = p.strings("NonKeyAttributes")?;
-    match (p.enum_opt("ProjectionType", &["ALL", "KEYS_ONLY", "INCLUDE"])?, attrs) {
+    let attrs = p.strings("NonKeyAttributes").map_err(|e| e.within("projection."))?;
+    let kind = p.enum_opt("ProjectionType", &["ALL", "KEYS_ONLY", "INCLUDE"]).map_err(|e| e.within("projection."))?;
+    match (kind, attrs) {
         (Some("INCLUDE"), Some(a)) => {
             if let Some(dup) = a.iter().enumerate().find_map(|(i, n)| a[..i].contains(n).then_some(n)) {
                 return Err(ApiError::validation(format!(
@@ -432,7 +433,7 @@ pub(super) fn index_input(r: &Req<'_>, kind: IndexKind) -> ApiResult<IndexInput>
     Ok(IndexInput {
         name: r.str("IndexName")?.to_string(),
         kind,
-        key_schema: key_schema_input(&r.objects("KeySchema")?, None)?,
+        key_schema: key_schema_input(&r.objects("KeySchema")?, Some("keySchema"))?,
         projection: projection_input(r)?,
         throughput: throughput_input(r)?,
     })
@@ -558,11 +559,17 @@ pub(crate) fn create_table_input(app: &App, r: Req<'_>) -> ApiResult<CreateTable
         }
     }
     let mut indexes = Vec::new();
-    for g in r.objects("GlobalSecondaryIndexes")? {
-        indexes.push(index_input(&g, IndexKind::Global)?);
+    for (i, g) in r.objects("GlobalSecondaryIndexes")?.iter().enumerate() {
+        indexes.push(
+            index_input(g, IndexKind::Global)
+                .map_err(|e| e.within(&format!("globalSecondaryIndexes.{}.member.", i + 1)))?,
+        );
     }
-    for l in r.objects("LocalSecondaryIndexes")? {
-        indexes.push(index_input(&l, IndexKind::Local)?);
+    for (i, l) in r.objects("LocalSecondaryIndexes")?.iter().enumerate() {
+        indexes.push(
+            index_input(l, IndexKind::Local)
+                .map_err(|e| e.within(&format!("localSecondaryIndexes.{}.member.", i + 1)))?,
+        );
     }
     let key_schema = r.objects("KeySchema")?;
     if r.get("KeySchema").is_none() {
@@ -918,7 +925,9 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     }
     // Each index update checked before anything of the request is made.
     let billing_after = billing.unwrap_or(handle.def.billing_mode);
-    for u in &index_updates {
+    // Each created index's definition, read before anything is changed.
+    let mut created = Vec::new();
+    for (i, u) in index_updates.iter().enumerate() {
         if let Some(c) = u.obj_opt("Create")? {
             // The new index's key attributes are defined in the request.
             if defs.is_empty() {
@@ -927,6 +936,10 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
                     c.str_opt("IndexName")?.unwrap_or_default()
                 )));
             }
+            created.push(
+                index_input(&c, IndexKind::Global)
+                    .map_err(|e| e.within(&format!("globalSecondaryIndexUpdates.{}.member.create.", i + 1)))?,
+            );
         } else if let Some(up) = u.obj_opt("Update")? {
             let index = up.str("IndexName")?;
             let Some(current) = handle.def.index(index) else {
@@ -1000,9 +1013,11 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         handle = app.store.set_billing(name, billing, throughput)?;
         changed = true;
     }
-    for u in index_updates {
-        if let Some(c) = u.obj_opt("Create")? {
-            handle = app.store.add_index(name, index_input(&c, IndexKind::Global)?, defs.clone())?;
+    let mut created = created.into_iter();
+    for u in &index_updates {
+        if u.obj_opt("Create")?.is_some() {
+            let Some(input) = created.next() else { break };
+            handle = app.store.add_index(name, input, defs.clone())?;
         } else if let Some(d) = u.obj_opt("Delete")? {
             let index = d.str("IndexName")?;
             let gone = handle.def.index(index).cloned();

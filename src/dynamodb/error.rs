@@ -35,6 +35,10 @@ impl ApiError {
             | "RequestEntityTooLarge" => CORAL,
             // DynamoDB's request-rate throttling comes from its front end.
             "ThrottlingException" => "com.amazon.coral.availability#",
+            // Its validation, too: the live service answers
+            // `com.amazon.coral.validate#ValidationException` (as DynamoDB
+            // Local does not); the SDKs read the name after the `#`.
+            "ValidationException" => "com.amazon.coral.validate#",
             _ => DYNAMO,
         };
         ApiError { status, kind: format!("{ns}{kind}"), message: message.into(), extra: Map::new() }
@@ -48,6 +52,31 @@ impl ApiError {
 
     pub fn validation(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::BAD_REQUEST, "ValidationException", message)
+    }
+
+    /// A constraint violation found in a nested structure, its member paths
+    /// put under `prefix` (`globalSecondaryIndexes.1.member.`): DynamoDB
+    /// names a member by its whole path. Other errors are left as they are.
+    pub fn within(mut self, prefix: &str) -> Self {
+        if !self.kind.ends_with("#ValidationException") || !self.message.contains(" detected: ") {
+            return self;
+        }
+        const AT: &str = " at '";
+        const AFTER: &str = "' failed to satisfy constraint";
+        let mut out = String::with_capacity(self.message.len() + prefix.len());
+        let mut rest = self.message.as_str();
+        while let Some(at) = rest.find(AT) {
+            let (head, tail) = rest.split_at(at + AT.len());
+            out.push_str(head);
+            // A path: no quote or space in it, and the constraint after it.
+            if tail.find('\'').is_some_and(|end| !tail[..end].contains(' ') && tail[end..].starts_with(AFTER)) {
+                out.push_str(prefix);
+            }
+            rest = tail;
+        }
+        out.push_str(rest);
+        self.message = out;
+        self
     }
 
     pub fn serialization(message: impl Into<String>) -> Self {

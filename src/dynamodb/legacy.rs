@@ -81,6 +81,13 @@ pub fn key_conditions(r: &Req<'_>) -> ApiResult<KeyCondition> {
     expr::key_conditions_to_key_condition(&map).map_err(expr_err)
 }
 
+/// `KeyConditions`' comparison operators, each one of DynamoDB's: what
+/// needs no key schema.
+pub fn key_condition_operators(r: &Req<'_>) -> ApiResult<()> {
+    let map = conditions(r, "KeyConditions")?;
+    expr::key_condition_operators(&map).map_err(expr_err)
+}
+
 /// `AttributeUpdates`.
 pub fn attribute_updates(r: &Req<'_>) -> ApiResult<UpdateExpr> {
     let map = entries(r, "AttributeUpdates")?

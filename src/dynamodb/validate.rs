@@ -57,9 +57,16 @@ pub fn before_lookup(op: &str, r: &Req<'_>) -> ApiResult<()> {
         "BatchGetItem" | "BatchWriteItem" | "TransactWriteItems" | "TransactGetItems" | "CreateTable" => {
             return multi_table(op, r);
         }
+        "BatchExecuteStatement" | "ExecuteTransaction" => {
+            let found = nested(op, r);
+            return if found.is_empty() { Ok(()) } else { Err(report(found)) };
+        }
         // A table's settings: its name's constraints first, all of them.
         "UpdateTable" | "UpdateTimeToLive" | "DescribeTimeToLive" | "DescribeTable" => {
-            let found = control_table_name(r);
+            let mut found = control_table_name(r);
+            if found.is_empty() {
+                found = nested(op, r);
+            }
             return if found.is_empty() { Ok(()) } else { Err(report(found)) };
         }
         _ => return Ok(()),
@@ -106,17 +113,7 @@ pub fn before_lookup(op: &str, r: &Req<'_>) -> ApiResult<()> {
             )));
         }
     }
-    for (member, allowed) in enums {
-        if let Some(Json::String(v)) = r.get(member)
-            && !allowed.contains(&v.as_str())
-        {
-            found.push(Violation(format!(
-                "Value '{v}' at '{}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
-                lower_first(member),
-                allowed.join(", ")
-            )));
-        }
-    }
+    found.extend(enum_violations(r, enums));
     if op == "UpdateItem" {
         found.truncate(1);
     }
@@ -174,17 +171,25 @@ fn deep_item_write(op: &str, r: &Req<'_>) -> ApiResult<()> {
 
 /// The enum members `op` has, checked in this order.
 fn enum_violations(r: &Req<'_>, members: &[(&str, &[&str])]) -> Vec<Violation> {
-    members
-        .iter()
-        .filter_map(|(member, allowed)| match r.get(member) {
-            Some(Json::String(v)) if !allowed.contains(&v.as_str()) => Some(Violation(format!(
-                "Value '{v}' at '{}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
-                lower_first(member),
-                allowed.join(", ")
-            ))),
-            _ => None,
-        })
-        .collect()
+    let mut found = Vec::new();
+    for (member, allowed) in members {
+        enum_at(r.get(member), || lower_first(member), allowed, &mut found);
+    }
+    found
+}
+
+/// A member's `value`, if it is a string outside `allowed`, by its path
+/// (made only then).
+fn enum_at(value: Option<&Json>, path: impl FnOnce() -> String, allowed: &[&str], found: &mut Vec<Violation>) {
+    if let Some(Json::String(v)) = value
+        && !allowed.contains(&v.as_str())
+    {
+        found.push(Violation(format!(
+            "Value '{v}' at '{}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+            path(),
+            allowed.join(", ")
+        )));
+    }
 }
 
 /// A table name that breaks its member constraints (1 to 255 characters of
@@ -230,6 +235,7 @@ fn multi_table(op: &str, r: &Req<'_>) -> ApiResult<()> {
                 found.push(Violation(format!("Value '{echo}' at 'requestItems' {rule}")));
             }
             found.extend(enum_violations(r, &[("ReturnConsumedCapacity", RETURN_CONSUMED_CAPACITY)]));
+            found.extend(nested(op, r));
             found
         }
         "BatchWriteItem" => {
@@ -240,13 +246,15 @@ fn multi_table(op: &str, r: &Req<'_>) -> ApiResult<()> {
                     ("ReturnItemCollectionMetrics", RETURN_ITEM_COLLECTION_METRICS),
                 ],
             );
-            match (bad_key(), items) {
+            let mut found = match (bad_key(), items) {
                 (Some(rule), Some(m)) if found.is_empty() => {
                     let echo = super::batch::java::request_items(m);
                     vec![Violation(format!("Value '{echo}' at 'requestItems' {rule}"))]
                 }
                 _ => found,
-            }
+            };
+            found.extend(nested(op, r));
+            found
         }
         "TransactWriteItems" | "TransactGetItems" => {
             let write = op == "TransactWriteItems";
@@ -267,6 +275,7 @@ fn multi_table(op: &str, r: &Req<'_>) -> ApiResult<()> {
                 &[("ReturnConsumedCapacity", RETURN_CONSUMED_CAPACITY)]
             };
             found.extend(enum_violations(r, enums));
+            found.extend(nested(op, r));
             if found.is_empty() {
                 found.extend(transact_table_name(r).into_iter().take(1));
             }
@@ -289,14 +298,172 @@ fn multi_table(op: &str, r: &Req<'_>) -> ApiResult<()> {
                 }
             }
             // One index name alone is worded by the table's own check.
-            if found.len() < 2 {
+            let missing = nested(op, r);
+            if found.len() < 2 && missing.is_empty() {
                 return Ok(());
             }
+            found.extend(missing);
+            found.truncate(MAX_VIOLATIONS);
             found
         }
         _ => Vec::new(),
     };
     if found.is_empty() { Ok(()) } else { Err(report(found)) }
+}
+
+/// Most violations DynamoDB reports in one envelope.
+const MAX_VIOLATIONS: usize = 10;
+
+fn null_at(path: String) -> Violation {
+    Violation(format!("Value null at '{path}' failed to satisfy constraint: Member must not be null"))
+}
+
+/// Each of `required` (in the model's order) that `obj` lacks, by its path
+/// under `path` (made only then).
+fn nulls_in(obj: &Json, path: impl Fn() -> String, required: &[&str], found: &mut Vec<Violation>) {
+    for m in required {
+        if obj.get(m).is_none_or(Json::is_null) {
+            found.push(null_at(format!("{}.{}", path(), lower_first(m))));
+        }
+    }
+}
+
+/// `member` of `obj`, if it is set and not in `allowed`, by its path.
+fn enum_in(obj: &Json, path: &str, member: &str, allowed: &[&str], found: &mut Vec<Violation>) {
+    enum_at(obj.get(member), || format!("{path}.{}", lower_first(member)), allowed, found);
+}
+
+/// The elements of a list with their 1-based positions: none unless every
+/// one is an object, so that a list of the wrong shape is refused by its
+/// parse (`SerializationException`), as DynamoDB reads types before it
+/// checks constraints.
+fn elements(list: Option<&Json>) -> Vec<(usize, &Json)> {
+    match list.and_then(Json::as_array) {
+        Some(l) if l.iter().all(Json::is_object) => l.iter().enumerate().map(|(i, e)| (i + 1, e)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// An index definition's required members (CreateTable's indexes, a
+/// created global index), and its key schema's, under `path`.
+fn index_nulls(index: &Json, path: &str, found: &mut Vec<Violation>) {
+    nulls_in(index, || path.to_string(), &["IndexName", "KeySchema", "Projection"], found);
+    for (j, k) in elements(index.get("KeySchema")) {
+        nulls_in(k, || format!("{path}.keySchema.{j}.member"), &["AttributeName", "KeyType"], found);
+    }
+}
+
+/// What DynamoDB's model requires of members inside a request's lists and
+/// maps, and their enums, checked before any table is looked up and named
+/// by their whole paths (`transactItems.1.member.update.updateExpression`,
+/// `requestItems.<table>.member.1.member.putRequest.item`,
+/// `globalSecondaryIndexUpdates.1.member.delete.indexName`); at most
+/// [`MAX_VIOLATIONS`] of them.
+fn nested(op: &str, r: &Req<'_>) -> Vec<Violation> {
+    let mut found = Vec::new();
+    match op {
+        "TransactWriteItems" | "TransactGetItems" => {
+            let kinds: &[(&str, &[&str])] = if op == "TransactWriteItems" {
+                &[
+                    ("ConditionCheck", &["Key", "TableName", "ConditionExpression"]),
+                    ("Put", &["Item", "TableName"]),
+                    ("Delete", &["Key", "TableName"]),
+                    ("Update", &["Key", "UpdateExpression", "TableName"]),
+                ]
+            } else {
+                &[("Get", &["Key", "TableName"])]
+            };
+            for (i, action) in elements(r.get("TransactItems")) {
+                for (kind, required) in kinds {
+                    let Some(inner) = action.get(kind).filter(|a| a.is_object()) else { continue };
+                    let path = || format!("transactItems.{i}.member.{}", lower_first(kind));
+                    nulls_in(inner, path, required, &mut found);
+                    if op == "TransactWriteItems" {
+                        enum_at(
+                            inner.get("ReturnValuesOnConditionCheckFailure"),
+                            || format!("{}.returnValuesOnConditionCheckFailure", path()),
+                            RETURN_ON_FAILURE,
+                            &mut found,
+                        );
+                    }
+                }
+            }
+        }
+        "BatchWriteItem" => {
+            for (table, list) in r.get("RequestItems").and_then(Json::as_object).into_iter().flatten() {
+                for (j, request) in elements(Some(list)) {
+                    let path = |kind: &str| format!("requestItems.{table}.member.{j}.member.{kind}");
+                    if let Some(d) = request.get("DeleteRequest").filter(|d| d.is_object()) {
+                        nulls_in(d, || path("deleteRequest"), &["Key"], &mut found);
+                    }
+                    if let Some(p) = request.get("PutRequest").filter(|p| p.is_object()) {
+                        nulls_in(p, || path("putRequest"), &["Item"], &mut found);
+                    }
+                }
+            }
+        }
+        "BatchExecuteStatement" | "ExecuteTransaction" => {
+            let (list, path) = if op == "ExecuteTransaction" {
+                ("TransactStatements", "transactStatements")
+            } else {
+                ("Statements", "statements")
+            };
+            for (i, s) in elements(r.get(list)) {
+                nulls_in(s, || format!("{path}.{i}.member"), &["Statement"], &mut found);
+            }
+        }
+        "BatchGetItem" => {
+            for (table, read) in r.get("RequestItems").and_then(Json::as_object).into_iter().flatten() {
+                if read.is_object() {
+                    nulls_in(read, || format!("requestItems.{table}.member"), &["Keys"], &mut found);
+                }
+            }
+        }
+        "CreateTable" => {
+            for (list, path) in [
+                ("LocalSecondaryIndexes", "localSecondaryIndexes"),
+                ("GlobalSecondaryIndexes", "globalSecondaryIndexes"),
+            ] {
+                for (i, index) in elements(r.get(list)) {
+                    index_nulls(index, &format!("{path}.{i}.member"), &mut found);
+                }
+            }
+        }
+        "UpdateTable" => {
+            for (i, u) in elements(r.get("GlobalSecondaryIndexUpdates")) {
+                let path = format!("globalSecondaryIndexUpdates.{i}.member");
+                if let Some(up) = u.get("Update").filter(|x| x.is_object()) {
+                    nulls_in(up, || format!("{path}.update"), &["IndexName"], &mut found);
+                }
+                if let Some(c) = u.get("Create").filter(|x| x.is_object()) {
+                    index_nulls(c, &format!("{path}.create"), &mut found);
+                }
+                if let Some(d) = u.get("Delete").filter(|x| x.is_object()) {
+                    nulls_in(d, || format!("{path}.delete"), &["IndexName"], &mut found);
+                }
+            }
+            // (A Create without its region is refused otherwise, after the
+            // lookup, in words of its own: `global_tables::api`.)
+            for (i, u) in elements(r.get("ReplicaUpdates")) {
+                for kind in ["Update", "Delete"] {
+                    if let Some(a) = u.get(kind).filter(|x| x.is_object()) {
+                        nulls_in(
+                            a,
+                            || format!("replicaUpdates.{i}.member.{}", lower_first(kind)),
+                            &["RegionName"],
+                            &mut found,
+                        );
+                    }
+                }
+            }
+            if let Some(sse) = r.get("SSESpecification").filter(|x| x.is_object()) {
+                enum_in(sse, "sSESpecification", "SSEType", &["AES256", "KMS"], &mut found);
+            }
+        }
+        _ => {}
+    }
+    found.truncate(MAX_VIOLATIONS);
+    found
 }
 
 /// The first transaction action whose TableName breaks its constraints,
@@ -375,7 +542,7 @@ fn control_table_name(r: &Req<'_>) -> Vec<Violation> {
 /// DynamoDB's envelope: `1 validation error detected: …` or
 /// `N validation errors detected: …; …`.
 pub(super) fn report(found: Vec<Violation>) -> ApiError {
-    envelope(&found.into_iter().map(|v| v.0).collect::<Vec<_>>())
+    envelope(&found.into_iter().take(MAX_VIOLATIONS).map(|v| v.0).collect::<Vec<_>>())
 }
 
 /// [`report`] of constraint texts.
@@ -399,7 +566,14 @@ pub(super) fn none_of(found: &[String]) -> ApiResult<()> {
 pub fn table_free(op: &str, r: &Req<'_>) -> ApiResult<()> {
     let member = |name: &str| r.get(name).and_then(Json::as_object).map(Req);
     match op {
-        "PutItem" | "DeleteItem" | "UpdateItem" | "GetItem" | "Query" | "Scan" => one_request(op, r),
+        "PutItem" | "DeleteItem" | "UpdateItem" | "GetItem" | "Query" | "Scan" => {
+            one_request(op, r)?;
+            // A write's legacy conditions need no table either.
+            if matches!(op, "PutItem" | "DeleteItem" | "UpdateItem") && r.get("Expected").is_some() {
+                super::legacy::expected(r)?;
+            }
+            Ok(())
+        }
         "TransactWriteItems" | "TransactGetItems" => {
             for entry in r.get("TransactItems").and_then(Json::as_array).into_iter().flatten() {
                 for (kind, inner) in entry.as_object().into_iter().flatten() {
@@ -453,11 +627,16 @@ fn one_request(op: &str, r: &Req<'_>) -> ApiResult<()> {
             item_from_json(v)?;
         }
     }
-    // Legacy filters' values (their nesting, their numbers) need no table.
+    // Legacy filters' values (their nesting, their numbers) need no table,
+    // nor do legacy conditions' operators.
     for member in ["ScanFilter", "QueryFilter"] {
         if r.get(member).is_some() {
             super::legacy::filter(r, member)?;
         }
+    }
+    if op == "Query" && r.get("KeyConditions").is_some() {
+        // Only the operators: the rest is checked against the key schema.
+        super::legacy::key_condition_operators(r)?;
     }
     let mut ex = if op == "GetItem" { Exprs::names_only(r)? } else { Exprs::from_request(r)?.for_operation(op) };
     if op == "UpdateItem" {
@@ -482,6 +661,102 @@ mod tests {
     fn check(op: &str, body: Json) -> Result<(), String> {
         let Json::Object(map) = body else { unreachable!("an object") };
         before_lookup(op, &Req(&map)).map_err(|e| e.message)
+    }
+
+    /// Members required inside lists and maps are named by their whole
+    /// paths, before any table is looked up (dynalite's tests, checked
+    /// against DynamoDB, give the batch paths).
+    #[test]
+    fn nested_members_by_their_paths() {
+        let null = |p: &str| format!("Value null at '{p}' failed to satisfy constraint: Member must not be null");
+        let one = |p: &str| Err(format!("1 validation error detected: {}", null(p)));
+        let cases: Vec<(&str, Json, Result<(), String>)> = vec![
+            (
+                "TransactWriteItems",
+                json!({"TransactItems": [{"Put": {"TableName": "ttt", "Item": {}}}, {"Update": {"TableName": "ttt", "Key": {}}}]}),
+                one("transactItems.2.member.update.updateExpression"),
+            ),
+            (
+                "TransactWriteItems",
+                json!({"TransactItems": [{"ConditionCheck": {}}]}),
+                Err(format!(
+                    "3 validation errors detected: {}; {}; {}",
+                    null("transactItems.1.member.conditionCheck.key"),
+                    null("transactItems.1.member.conditionCheck.tableName"),
+                    null("transactItems.1.member.conditionCheck.conditionExpression")
+                )),
+            ),
+            (
+                "TransactWriteItems",
+                json!({"TransactItems": [{"Delete": {"TableName": "ttt", "Key": {}, "ReturnValuesOnConditionCheckFailure": "X"}}]}),
+                Err("1 validation error detected: Value 'X' at 'transactItems.1.member.delete.returnValuesOnConditionCheckFailure' failed to satisfy constraint: Member must satisfy enum value set: [ALL_OLD, NONE]".into()),
+            ),
+            ("TransactGetItems", json!({"TransactItems": [{"Get": {"TableName": "ttt"}}]}), one("transactItems.1.member.get.key")),
+            (
+                "BatchWriteItem",
+                json!({"RequestItems": {"ttt": [{"PutRequest": {"Item": {}}}, {"PutRequest": {}, "DeleteRequest": {}}]}}),
+                Err(format!(
+                    "2 validation errors detected: {}; {}",
+                    null("requestItems.ttt.member.2.member.deleteRequest.key"),
+                    null("requestItems.ttt.member.2.member.putRequest.item")
+                )),
+            ),
+            ("BatchGetItem", json!({"RequestItems": {"ttt": {}}}), one("requestItems.ttt.member.keys")),
+            (
+                "BatchExecuteStatement",
+                json!({"Statements": [{"Statement": "SELECT * FROM t"}, {"Parameters": []}]}),
+                one("statements.2.member.statement"),
+            ),
+            ("ExecuteTransaction", json!({"TransactStatements": [{}]}), one("transactStatements.1.member.statement")),
+            (
+                "UpdateTable",
+                json!({"TableName": "ttt", "GlobalSecondaryIndexUpdates": [{"Delete": {}}]}),
+                one("globalSecondaryIndexUpdates.1.member.delete.indexName"),
+            ),
+            (
+                "UpdateTable",
+                json!({"TableName": "ttt", "GlobalSecondaryIndexUpdates": [{"Create": {"IndexName": "idx", "KeySchema": [{"KeyType": "HASH"}]}}]}),
+                Err(format!(
+                    "2 validation errors detected: {}; {}",
+                    null("globalSecondaryIndexUpdates.1.member.create.projection"),
+                    null("globalSecondaryIndexUpdates.1.member.create.keySchema.1.member.attributeName")
+                )),
+            ),
+            ("UpdateTable", json!({"TableName": "ttt", "ReplicaUpdates": [{"Delete": {}}]}), one("replicaUpdates.1.member.delete.regionName")),
+            (
+                "UpdateTable",
+                json!({"TableName": "ttt", "SSESpecification": {"SSEType": "X"}}),
+                Err("1 validation error detected: Value 'X' at 'sSESpecification.sSEType' failed to satisfy constraint: Member must satisfy enum value set: [AES256, KMS]".into()),
+            ),
+            (
+                "CreateTable",
+                json!({"TableName": "ttt", "LocalSecondaryIndexes": [{"IndexName": "lsi", "KeySchema": []}], "GlobalSecondaryIndexes": [{"Projection": {}}]}),
+                Err(format!(
+                    "3 validation errors detected: {}; {}; {}",
+                    null("localSecondaryIndexes.1.member.projection"),
+                    null("globalSecondaryIndexes.1.member.indexName"),
+                    null("globalSecondaryIndexes.1.member.keySchema")
+                )),
+            ),
+        ];
+        for (op, body, want) in cases {
+            assert_eq!(check(op, body.clone()), want, "{op} {body}");
+        }
+        // An error of a nested structure, named under its parent's path.
+        let e = ApiError::validation(
+            "2 validation errors detected: Value 'x at 'y' at 'keySchema.1.member.keyType' failed to satisfy constraint: Member must satisfy enum value set: [HASH, RANGE]; Value null at 'projection' failed to satisfy constraint: Member must not be null",
+        )
+        .within("globalSecondaryIndexes.2.member.");
+        assert_eq!(
+            e.message,
+            "2 validation errors detected: Value 'x at 'y' at 'globalSecondaryIndexes.2.member.keySchema.1.member.keyType' failed to satisfy constraint: Member must satisfy enum value set: [HASH, RANGE]; Value null at 'globalSecondaryIndexes.2.member.projection' failed to satisfy constraint: Member must not be null"
+        );
+        let plain =
+            ApiError::validation("One or more parameter values were invalid: x at 'y' failed to satisfy constraint");
+        assert_eq!(
+            plain.within("p.").message,
+            "One or more parameter values were invalid: x at 'y' failed to satisfy constraint"
+        );
     }
 
     #[test]

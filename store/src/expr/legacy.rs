@@ -252,6 +252,17 @@ pub fn filter_to_condition(
     Ok(combine(conds, or))
 }
 
+/// Checks that each of `KeyConditions`' comparison operators is one of
+/// DynamoDB's (and its arguments fit it): what needs no key schema.
+pub fn key_condition_operators(conditions: &BTreeMap<String, LegacyCondition>) -> Result<(), ExprError> {
+    for (name, c) in conditions {
+        let (op, op_name) =
+            parse_op(&c.comparison_operator, format!("keyConditions.{name}.member.comparisonOperator"))?;
+        check_args(op, op_name, &c.attribute_value_list)?;
+    }
+    Ok(())
+}
+
 /// Converts `KeyConditions` into a key condition. Only EQ, LE, LT, GE, GT,
 /// BEGINS_WITH and BETWEEN can select keys.
 pub fn key_conditions_to_key_condition(

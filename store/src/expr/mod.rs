@@ -42,7 +42,7 @@ pub use ast::{
 };
 pub use legacy::{
     AttributeValueUpdate, ExpectedAttribute, LegacyCondition, attribute_updates_to_update, attributes_to_get_to_paths,
-    expected_to_condition, filter_to_condition, key_conditions_to_key_condition,
+    expected_to_condition, filter_to_condition, key_condition_operators, key_conditions_to_key_condition,
 };
 pub use project::project;
 
