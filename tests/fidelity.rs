@@ -1530,7 +1530,37 @@ async fn refusals_are_worded_as_dynamodb() {
         t.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
         t
     };
+    let big = "x".repeat(401 * 1024);
     let cases: Vec<(&str, serde_json::Value, &str, String)> = vec![
+        // What dynalite's tests (checked against DynamoDB) find before the
+        // table, or before the key conditions are read against a key.
+        (
+            "PutItem",
+            json!({"TableName": "missing", "Item": {"pk": {"S": "a"}}, "ReturnValues": "ALL_NEW"}),
+            v,
+            // (Enveloped by the current layer, as `layer.rs` records.)
+            "1 validation error detected: ReturnValues can only be ALL_OLD or NONE".into(),
+        ),
+        (
+            "PutItem",
+            json!({"TableName": "missing", "Item": {"pk": {"S": "a"}, "b": {"S": big}}}),
+            v,
+            "Item size has exceeded the maximum allowed size".into(),
+        ),
+        (
+            "Query",
+            json!({"TableName": "present", "IndexName": "nope",
+                "KeyConditions": {"z": {"ComparisonOperator": "NULL"}}}),
+            v,
+            "The table does not have the specified index: nope".into(),
+        ),
+        (
+            "Query",
+            json!({"TableName": "present", "ExclusiveStartKey": {"a": {"S": "x"}},
+                "KeyConditionExpression": "z = :z", "ExpressionAttributeValues": {":z": {"S": "x"}}}),
+            v,
+            "The provided starting key is invalid: The provided key element does not match the schema".into(),
+        ),
         // A property of the statement: checked before the table is looked up.
         (
             "ExecuteStatement",

@@ -55,6 +55,15 @@ async fn malformed_requests_get_4xx_with_dynamodb_types() {
         assert_eq!(got_status, status, "{target:?}: {got_body}");
         assert_eq!(error_type(&got_body), kind, "{target:?}: {got_body}");
     }
+    // Coral's deserializer writes its text as `Message`, the service's
+    // validation `message`, in its own namespace.
+    let (_, body) = raw(addr, Some("DynamoDB_20120810.GetItem"), br#"{"TableName": 5}"#).await;
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert!(v["Message"].is_string() && v.get("message").is_none(), "{body}");
+    let (_, body) = raw(addr, Some("DynamoDB_20120810.PutItem"), br#"{"TableName":"abc"}"#).await;
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["__type"], "com.amazon.coral.validate#ValidationException", "{body}");
+    assert!(v["message"].is_string(), "{body}");
 }
 
 #[tokio::test]

@@ -166,9 +166,12 @@ impl ApiError {
     /// The error's JSON body, as DynamoDB sends it.
     pub fn body(self) -> String {
         let mut body = self.extra;
+        // Coral's deserializer names it `Message` (dynalite's tests,
+        // checked against DynamoDB); the service's own errors `message`.
+        let key = if self.kind.ends_with("#SerializationException") { "Message" } else { "message" };
         body.insert("__type".into(), Json::String(self.kind));
         if !self.message.is_empty() {
-            body.insert("message".into(), Json::String(self.message));
+            body.insert(key.into(), Json::String(self.message));
         }
         Json::Object(body).to_string()
     }

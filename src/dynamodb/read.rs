@@ -14,6 +14,7 @@ use super::expr::{Capacity, Exprs, IndexUnits, Split, check_exclusive, consisten
 use super::legacy;
 use super::request::Req;
 use crate::capacity::{Access, Target};
+use std::ops::Bound;
 
 /// What a read returns per item.
 enum Select {
@@ -310,8 +311,8 @@ pub fn query(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
         &["FilterExpression", "KeyConditionExpression", "ProjectionExpression"],
     )?;
     check_exclusive(&r, &["KeyConditions"], &["KeyConditionExpression"])?;
-    let key_cond = if r.get("KeyConditions").is_some() {
-        legacy::key_conditions(&r)?
+    let key_expr = if r.get("KeyConditions").is_some() {
+        None
     } else {
         let text = r.str_opt("KeyConditionExpression")?.ok_or_else(|| {
             ApiError::validation(
@@ -319,10 +320,24 @@ pub fn query(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
             )
         })?;
         ex.mark_used();
-        expr::parse_key_condition(text, &mut ex.ph).map_err(expr_err)?
+        Some(expr::parse_key_condition(text, &mut ex.ph).map_err(expr_err)?)
     };
     let req = parse_common(&table, &r, &mut ex, "QueryFilter")?;
     ex.finish()?;
+    // The index, ConsistentRead and the start key's schema come before the
+    // key conditions are read against a key (dynalite's tests, checked
+    // against DynamoDB).
+    tidepool_store::query::check_start(
+        &table,
+        &req.source(),
+        &(Bound::Unbounded, Bound::Unbounded),
+        req.start.as_ref(),
+        None,
+    )?;
+    let key_cond = match key_expr {
+        Some(k) => k,
+        None => legacy::key_conditions(&r)?,
+    };
     let schema = match req.index {
         Some(i) => &i.key_schema,
         None => &table.def.key_schema,

@@ -112,6 +112,17 @@ pub fn before_lookup(op: &str, r: &Req<'_>) -> ApiResult<()> {
                 "Value '{s}' at 'segment' failed to satisfy constraint: Member must have value greater than or equal to 0"
             )));
         }
+        // An index name's constraints need no table (dynalite's tests,
+        // checked against DynamoDB).
+        if let Some(Json::String(name)) = r.get("IndexName") {
+            let mut rules = name_constraints(name);
+            if name.starts_with("arn:") {
+                rules.push("Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+");
+            }
+            for rule in rules {
+                found.push(Violation(format!("Value '{name}' at 'indexName' failed to satisfy constraint: {rule}")));
+            }
+        }
     }
     found.extend(enum_violations(r, enums));
     if op == "UpdateItem" {
@@ -624,7 +635,19 @@ pub fn table_free(op: &str, r: &Req<'_>) -> ApiResult<()> {
 fn one_request(op: &str, r: &Req<'_>) -> ApiResult<()> {
     for member in ["Item", "Key"] {
         if let Some(v) = r.get(member) {
-            item_from_json(v)?;
+            let item = item_from_json(v)?;
+            // Then, as dynalite's tests against DynamoDB order them, a
+            // write's ReturnValues and a put's size.
+            if member == "Item" && op == "PutItem" {
+                if let Some(Json::String(rv)) = r.get("ReturnValues")
+                    && !matches!(rv.as_str(), "NONE" | "ALL_OLD")
+                {
+                    return Err(ApiError::validation("ReturnValues can only be ALL_OLD or NONE"));
+                }
+                if tidepool_store::value::item_size(&item) > tidepool_store::value::MAX_ITEM_SIZE {
+                    return Err(ApiError::validation("Item size has exceeded the maximum allowed size"));
+                }
+            }
         }
     }
     // Legacy filters' values (their nesting, their numbers) need no table,
@@ -708,6 +731,11 @@ mod tests {
                 one("statements.2.member.statement"),
             ),
             ("ExecuteTransaction", json!({"TransactStatements": [{}]}), one("transactStatements.1.member.statement")),
+            (
+                "Query",
+                json!({"TableName": "ttt", "IndexName": "a!"}),
+                Err("2 validation errors detected: Value 'a!' at 'indexName' failed to satisfy constraint: Member must have length greater than or equal to 3; Value 'a!' at 'indexName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+".into()),
+            ),
             (
                 "UpdateTable",
                 json!({"TableName": "ttt", "GlobalSecondaryIndexUpdates": [{"Delete": {}}]}),

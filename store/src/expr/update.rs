@@ -165,7 +165,20 @@ impl UpdateExpr {
         for path in removes {
             remove_path(&mut next, path)?;
         }
-        for action in &self.actions {
+        // ADD and DELETE in path order too: elements added past a list's
+        // end are appended by element number, after those SET appended
+        // (dynalite's tests, checked against DynamoDB: `SET c[4] = …,
+        // c[2] = … ADD c[8] :b, c[6] :a` appends c[2], c[4], c[6], c[8]).
+        let mut later: Vec<&UpdateAction> =
+            self.actions.iter().filter(|a| matches!(a, UpdateAction::Add(..) | UpdateAction::Delete(..))).collect();
+        later.sort_by(|a, b| match (a, b) {
+            (
+                UpdateAction::Add(p, _) | UpdateAction::Delete(p, _),
+                UpdateAction::Add(q, _) | UpdateAction::Delete(q, _),
+            ) => p.cmp(q),
+            _ => std::cmp::Ordering::Equal,
+        });
+        for action in later {
             match action {
                 UpdateAction::Add(path, v) => {
                     let sum = add(lookup(&next, path), v)?;

@@ -71,6 +71,11 @@ fn set_actions() {
         changed("SET lst[99] = :s, lst[50] = :one"),
         one("lst", l(vec![n("0"), n("1"), n("2"), n("3"), n("1"), s("abc")]))
     );
+    // ... and ADD's after SET's, by element number too.
+    assert_eq!(
+        changed("SET lst[9] = :s, lst[5] = :one ADD lst[99] :n, lst[50] :ten"),
+        one("lst", l(vec![n("0"), n("1"), n("2"), n("3"), n("1"), s("abc"), n("10"), n("5")]))
+    );
     // Values come from the item before the update.
     assert_eq!(changed("SET num = str, str = num"), vec![("num".into(), Some(s("abc"))), ("str".into(), Some(n("5")))]);
 }
