@@ -896,6 +896,14 @@ async fn strong_consistency_across_three_regions() {
             )
         );
     }
+    // A PartiQL write of it too (it claims its item as PutItem does).
+    let e = ap
+        .execute_statement()
+        .statement("UPDATE \"Strong\" SET v = 'partiql' WHERE pk = 'c'")
+        .send()
+        .await
+        .expect_err("another region is writing it");
+    assert_eq!(e.into_service_error().meta().code(), Some("ReplicatedWriteConflictException"));
     // Other items are not held up.
     put_d.send().await.expect("another item");
     let e = ap

@@ -15,7 +15,7 @@ mod ion;
 mod items;
 mod layer;
 mod legacy;
-mod partiql;
+pub(crate) mod partiql;
 mod pitr;
 pub(crate) mod policy;
 mod read;

@@ -65,7 +65,7 @@ fn statement_text<'a>(r: &Req<'a>) -> ApiResult<&'a str> {
 }
 
 /// The `Parameters` member, decoded.
-fn parameters(r: &Req<'_>) -> ApiResult<Vec<Value>> {
+pub(crate) fn parameters(r: &Req<'_>) -> ApiResult<Vec<Value>> {
     let Some(list) = r.list_opt("Parameters")? else { return Ok(Vec::new()) };
     if list.is_empty() {
         return Err(length_error("parameters", "'[]' ", "greater than or equal to 1"));

@@ -292,10 +292,27 @@ pub fn release(app: &App, held: Held) {
 /// request does not name them plainly (PartiQL) or names one malformed
 /// (the local write refuses it in DynamoDB's words).
 fn written_keys(op: &str, raw: &Map<String, Json>, t: &tidepool_store::TableHandle) -> Option<Vec<Item>> {
-    let key_of = |v: Option<&Json>, is_key: bool| -> Option<Item> {
-        let item = crate::dynamodb::attr::item_from_json(v?).ok()?;
-        t.def.check_key_attrs(&item, is_key).ok()?;
+    let key_of_item = |item: &Item, is_key: bool| -> Option<Item> {
+        t.def.check_key_attrs(item, is_key).ok()?;
         Some(t.def.key_schema.names().filter_map(|n| item.get(n).map(|v| (n.to_string(), v.clone()))).collect())
+    };
+    let key_of = |v: Option<&Json>, is_key: bool| -> Option<Item> {
+        key_of_item(&crate::dynamodb::attr::item_from_json(v?).ok()?, is_key)
+    };
+    // The key a PartiQL write of this table names (none for a read, or a
+    // statement that does not plan: the local write refuses it).
+    let statement_key = |s: &Map<String, Json>| -> Option<Option<Item>> {
+        use tidepool_store::partiql::{Mode, Plan};
+        let stmt = tidepool_store::partiql::parse(s.get("Statement")?.as_str()?).ok()?;
+        if stmt.table() != t.def.name {
+            return Some(None);
+        }
+        let params = crate::dynamodb::partiql::parameters(&crate::dynamodb::request::Req(s)).ok()?;
+        match tidepool_store::partiql::plan(&stmt, &params, &t.def, Mode::Single).ok()? {
+            Plan::Insert { item } => Some(Some(key_of_item(&item, false)?)),
+            Plan::Update { key, .. } | Plan::Delete { key, .. } => Some(Some(key_of_item(&key, true)?)),
+            _ => Some(None),
+        }
     };
     match op {
         "PutItem" => Some(vec![key_of(raw.get("Item"), false)?]),
@@ -315,6 +332,18 @@ fn written_keys(op: &str, raw: &Map<String, Json>, t: &tidepool_store::TableHand
                     _ => None,
                 })
                 .collect()
+        }
+        // A PartiQL write claims its item as the item writes do.
+        "ExecuteStatement" => statement_key(raw)?.map(|k| vec![k]),
+        "BatchExecuteStatement" => {
+            let list = raw.get("Statements")?.as_array()?;
+            let mut keys = Vec::new();
+            for s in list {
+                if let Some(k) = statement_key(s.as_object()?)? {
+                    keys.push(k);
+                }
+            }
+            (!keys.is_empty() && keys.len() <= MAX_CLAIM_KEYS).then_some(keys)
         }
         _ => None,
     }
