@@ -1158,6 +1158,13 @@ async fn two_replicas_and_a_witness() {
     assert_eq!(e.into_service_error().meta().code(), Some("ResourceNotFoundException"));
     let e = ca.put_item().table_name("Witnessed").item("pk", s("x")).send().await.unwrap_err();
     assert_eq!(e.into_service_error().meta().code(), Some("ResourceNotFoundException"));
+    // Nor a bill or a trace of one.
+    let addr = servers[2].addr.to_string();
+    let bill = common::http::send(&addr, "GET", "/tidepool/cost", &[], b"").await.json();
+    assert!(bill["Tables"].as_array().expect("tables").iter().all(|t| t["TableName"] != "Witnessed"), "{bill}");
+    let path = "/tidepool/trace?table=Witnessed&key=%7B%22pk%22%3A%7B%22S%22%3A%22x%22%7D%7D";
+    let trace = common::http::send(&addr, "GET", path, &[], b"").await.json();
+    assert_eq!(trace["message"], "Requested resource not found: Table: Witnessed not found", "{trace}");
 
     // Every write is read at once, strongly, in both replicas.
     let read = |c: &Client, k: &str| {

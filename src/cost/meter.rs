@@ -124,6 +124,11 @@ impl Meter {
         let mut out = Vec::with_capacity(names.len());
         for name in &names {
             let Ok(handle) = app.store.describe_table(name) else { continue };
+            // A witness copy costs nothing on AWS: a witness region keeps
+            // no table (`global_tables::witness`).
+            if handle.def.settings.witness_copy {
+                continue;
+            }
             let def = &handle.def;
             let stats = handle.stats();
             let mut storage = stats.bytes + ITEM_OVERHEAD_BYTES * stats.items;

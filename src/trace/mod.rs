@@ -192,7 +192,9 @@ pub fn trace(app: &App, table: &str, key: &Json, caller: Option<&crate::iam::Pri
     if let Some(p) = caller {
         p.authorize(vec![check("dynamodb:GetItem", app.table_arn(table))], &app.region).map_err(denied)?;
     }
-    let handle = app.store.table(table).map_err(|_| {
+    // A witness copy is no table to clients (`global_tables::witness`).
+    let handle = app.store.table(table).ok().filter(|_| crate::global_tables::witness::visible(app, table));
+    let handle = handle.ok_or_else(|| {
         ApiError::new(
             axum::http::StatusCode::BAD_REQUEST,
             "ResourceNotFoundException",
