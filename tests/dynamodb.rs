@@ -1811,3 +1811,60 @@ async fn capacity_decreases_are_limited_per_utc_day() {
     assert!(message.contains(". Next decrease can be made at "), "{message}");
     set(100).await.expect("an increase");
 }
+
+/// A global index's warm throughput is kept: given at CreateTable or by
+/// UpdateTable, described, and never lowered.
+#[tokio::test]
+async fn an_index_keeps_its_warm_throughput() {
+    use aws_sdk_dynamodb::types::{
+        BillingMode, GlobalSecondaryIndex, GlobalSecondaryIndexUpdate, KeyType, Projection, ProjectionType,
+        ScalarAttributeType, UpdateGlobalSecondaryIndexAction, WarmThroughput,
+    };
+    let h = harness().await;
+    let c = &h.client;
+    let warm = |read: Option<i64>, write: Option<i64>| {
+        WarmThroughput::builder().set_read_units_per_second(read).set_write_units_per_second(write).build()
+    };
+    c.create_table()
+        .table_name("warm")
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key_elem("pk", KeyType::Hash))
+        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
+        .attribute_definitions(attr_def("g", ScalarAttributeType::S))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("by-g")
+                .key_schema(key_elem("g", KeyType::Hash))
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .warm_throughput(warm(Some(15_000), None))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("create");
+    let described = || async {
+        let t = c.describe_table().table_name("warm").send().await.unwrap().table.unwrap();
+        let w = t.global_secondary_indexes()[0].warm_throughput().cloned().unwrap();
+        (w.read_units_per_second(), w.write_units_per_second())
+    };
+    assert_eq!(described().await, (Some(15_000), Some(4_000)));
+    let update = |w: WarmThroughput| {
+        c.update_table().table_name("warm").global_secondary_index_updates(
+            GlobalSecondaryIndexUpdate::builder()
+                .update(
+                    UpdateGlobalSecondaryIndexAction::builder().index_name("by-g").warm_throughput(w).build().unwrap(),
+                )
+                .build(),
+        )
+    };
+    update(warm(None, Some(5_000))).send().await.expect("raise the writes");
+    assert_eq!(described().await, (Some(15_000), Some(5_000)));
+    let e = update(warm(Some(13_000), None)).send().await.expect_err("lower");
+    assert_eq!(
+        e.into_service_error().meta().message(),
+        Some(
+            "One or more parameter values were invalid: Requested ReadUnitsPerSecond for WarmThroughput for index by-g is lower than current WarmThroughput, decreasing WarmThroughput is not supported"
+        )
+    );
+}

@@ -123,7 +123,8 @@ impl App {
                     "ProvisionedThroughput".into(),
                     throughput_json(i.throughput, def.settings.throughput_changes.get(&i.name)),
                 );
-                o.insert("WarmThroughput".into(), warm_json((None, None), i.throughput));
+                let [read, write] = def.settings.index_warm.get(&i.name).copied().unwrap_or_default();
+                o.insert("WarmThroughput".into(), warm_json((read, write), i.throughput));
             }
             Json::Object(o)
         };
@@ -559,11 +560,15 @@ pub(crate) fn create_table_input(app: &App, r: Req<'_>) -> ApiResult<CreateTable
         }
     }
     let mut indexes = Vec::new();
+    // Each global index's warm throughput, checked with the table's below.
+    let mut index_warm = BTreeMap::new();
     for (i, g) in r.objects("GlobalSecondaryIndexes")?.iter().enumerate() {
-        indexes.push(
-            index_input(g, IndexKind::Global)
-                .map_err(|e| e.within(&format!("globalSecondaryIndexes.{}.member.", i + 1)))?,
-        );
+        let index = index_input(g, IndexKind::Global)
+            .map_err(|e| e.within(&format!("globalSecondaryIndexes.{}.member.", i + 1)))?;
+        if let Some((read, write)) = warm_input(g)?.filter(|(read, write)| read.is_some() || write.is_some()) {
+            index_warm.insert(index.name.clone(), [read, write]);
+        }
+        indexes.push(index);
     }
     for (i, l) in r.objects("LocalSecondaryIndexes")?.iter().enumerate() {
         indexes.push(
@@ -610,17 +615,24 @@ pub(crate) fn create_table_input(app: &App, r: Req<'_>) -> ApiResult<CreateTable
             resource_policy_deleted: None,
             stream_resource_policy_deleted: None,
             throughput_changes: Default::default(),
+            index_warm,
             multi_region_strong: false,
             witness_copy: false,
         },
     };
-    if let Some(asked) = warm {
-        match (input.billing_mode, input.throughput) {
+    let asked = warm.map(|w| ("table".to_string(), w, input.throughput)).into_iter().chain(
+        input.settings.index_warm.iter().map(|(name, [read, write])| {
+            let throughput = input.indexes.iter().find(|i| &i.name == name).and_then(|i| i.throughput);
+            (format!("index {name}"), (*read, *write), throughput)
+        }),
+    );
+    for (of, asked, throughput) in asked.collect::<Vec<_>>() {
+        match (input.billing_mode, throughput) {
             (BillingMode::Provisioned, Some(t)) => {
-                check_warm(asked, (t.read as i64, t.write as i64), WarmFloor::Provisioned, "table")?;
+                check_warm(asked, (t.read as i64, t.write as i64), WarmFloor::Provisioned, &of)?;
             }
             (BillingMode::PayPerRequest, _) => {
-                check_warm(asked, (DEFAULT_WARM_READ_UNITS, DEFAULT_WARM_WRITE_UNITS), WarmFloor::OnDemand, "table")?;
+                check_warm(asked, (DEFAULT_WARM_READ_UNITS, DEFAULT_WARM_WRITE_UNITS), WarmFloor::OnDemand, &of)?;
             }
             _ => {}
         }
@@ -936,10 +948,16 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
                     c.str_opt("IndexName")?.unwrap_or_default()
                 )));
             }
-            created.push(
-                index_input(&c, IndexKind::Global)
-                    .map_err(|e| e.within(&format!("globalSecondaryIndexUpdates.{}.member.create.", i + 1)))?,
-            );
+            let input = index_input(&c, IndexKind::Global)
+                .map_err(|e| e.within(&format!("globalSecondaryIndexUpdates.{}.member.create.", i + 1)))?;
+            if let Some(asked) = warm_input(&c)? {
+                let (floor, why) = match (billing_after, input.throughput) {
+                    (BillingMode::Provisioned, Some(t)) => ((t.read as i64, t.write as i64), WarmFloor::Provisioned),
+                    _ => ((DEFAULT_WARM_READ_UNITS, DEFAULT_WARM_WRITE_UNITS), WarmFloor::OnDemand),
+                };
+                check_warm(asked, floor, why, &format!("index {}", input.name))?;
+            }
+            created.push(input);
         } else if let Some(up) = u.obj_opt("Update")? {
             let index = up.str("IndexName")?;
             let Some(current) = handle.def.index(index) else {
@@ -964,7 +982,8 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
                 )));
             }
             if let Some(asked) = warm_input(&up)? {
-                let floor = current_warm(billing_after, (None, None), current.throughput);
+                let [read, write] = handle.def.settings.index_warm.get(index).copied().unwrap_or_default();
+                let floor = current_warm(billing_after, (read, write), current.throughput);
                 check_warm(asked, floor, WarmFloor::Current, &format!("index {index}"))?;
             }
             if let (Some(want), Some(have)) = (t, current.throughput)
@@ -1017,7 +1036,21 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     for u in &index_updates {
         if u.obj_opt("Create")?.is_some() {
             let Some(input) = created.next() else { break };
+            let index = input.name.clone();
             handle = app.store.add_index(name, input, defs.clone())?;
+            // Its warm throughput (none kept from an index of its name
+            // before it).
+            let warm = u.obj_opt("Create")?.map(|c| warm_input(&c)).transpose()?.flatten();
+            let warm = warm.filter(|(read, write)| read.is_some() || write.is_some());
+            if warm.is_some() || handle.def.settings.index_warm.contains_key(&index) {
+                handle = app.store.alter_table(name, |def| {
+                    match warm {
+                        Some((read, write)) => def.settings.index_warm.insert(index.clone(), [read, write]),
+                        None => def.settings.index_warm.remove(&index),
+                    };
+                    Ok(())
+                })?;
+            }
         } else if let Some(d) = u.obj_opt("Delete")? {
             let index = d.str("IndexName")?;
             let gone = handle.def.index(index).cloned();
@@ -1028,7 +1061,12 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         } else if let Some(up) = u.obj_opt("Update")? {
             let index = up.str("IndexName")?.to_string();
             let t = throughput_input(&up)?;
+            let warm = warm_input(&up)?;
             handle = app.store.alter_table(name, |def| {
+                if let Some((read, write)) = warm {
+                    let w = def.settings.index_warm.entry(index.clone()).or_default();
+                    *w = [read.or(w[0]), write.or(w[1])];
+                }
                 let table = def.name.clone();
                 let idx = def.indexes.iter_mut().find(|i| i.name == index);
                 let idx = idx.ok_or_else(|| {

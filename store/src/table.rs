@@ -361,6 +361,10 @@ pub struct TableSettings {
     /// each global index (its name).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub throughput_changes: BTreeMap<String, ThroughputChanges>,
+    /// `WarmThroughput` asked for each global index (by name): read and
+    /// write units a second, as the table's above.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub index_warm: BTreeMap<String, [Option<i64>; 2]>,
     /// A global table with multi-Region strong consistency
     /// (`MultiRegionConsistency: STRONG`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
