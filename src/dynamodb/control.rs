@@ -621,9 +621,10 @@ pub(crate) fn create_table_input(app: &App, r: Req<'_>) -> ApiResult<CreateTable
         },
     };
     let asked = warm.map(|w| ("table".to_string(), w, input.throughput)).into_iter().chain(
-        input.settings.index_warm.iter().map(|(name, [read, write])| {
-            let throughput = input.indexes.iter().find(|i| &i.name == name).and_then(|i| i.throughput);
-            (format!("index {name}"), (*read, *write), throughput)
+        // In the request's order.
+        input.indexes.iter().filter_map(|i| {
+            let [read, write] = input.settings.index_warm.get(&i.name)?;
+            Some((format!("index {}", i.name), (*read, *write), i.throughput))
         }),
     );
     for (of, asked, throughput) in asked.collect::<Vec<_>>() {
@@ -1055,6 +1056,12 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
             let index = d.str("IndexName")?;
             let gone = handle.def.index(index).cloned();
             handle = app.store.remove_index(name, index)?;
+            if handle.def.settings.index_warm.contains_key(index) {
+                handle = app.store.alter_table(name, |def| {
+                    def.settings.index_warm.remove(index);
+                    Ok(())
+                })?;
+            }
             if let Some(i) = gone {
                 crate::insights::forget_index(app, &handle.def, &i);
             }

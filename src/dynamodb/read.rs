@@ -312,6 +312,9 @@ pub fn query(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
     )?;
     check_exclusive(&r, &["KeyConditions"], &["KeyConditionExpression"])?;
     let key_expr = if r.get("KeyConditions").is_some() {
+        // Its values and operators need no table: checked first (what
+        // needs the key schema, after the index and the start key).
+        legacy::key_condition_operators(&r)?;
         None
     } else {
         let text = r.str_opt("KeyConditionExpression")?.ok_or_else(|| {

@@ -633,20 +633,12 @@ pub fn table_free(op: &str, r: &Req<'_>) -> ApiResult<()> {
 /// [`table_free`] for one item request (or one transaction entry, as the
 /// operation whose members it has).
 fn one_request(op: &str, r: &Req<'_>) -> ApiResult<()> {
+    let mut put = None;
     for member in ["Item", "Key"] {
         if let Some(v) = r.get(member) {
             let item = item_from_json(v)?;
-            // Then, as dynalite's tests against DynamoDB order them, a
-            // write's ReturnValues and a put's size.
-            if member == "Item" && op == "PutItem" {
-                if let Some(Json::String(rv)) = r.get("ReturnValues")
-                    && !matches!(rv.as_str(), "NONE" | "ALL_OLD")
-                {
-                    return Err(ApiError::validation("ReturnValues can only be ALL_OLD or NONE"));
-                }
-                if tidepool_store::value::item_size(&item) > tidepool_store::value::MAX_ITEM_SIZE {
-                    return Err(ApiError::validation("Item size has exceeded the maximum allowed size"));
-                }
+            if member == "Item" {
+                put = Some(item);
             }
         }
     }
@@ -672,7 +664,22 @@ fn one_request(op: &str, r: &Req<'_>) -> ApiResult<()> {
     ex.condition(r, "ConditionExpression", ExprKind::Condition)?;
     ex.condition(r, "FilterExpression", ExprKind::Filter)?;
     ex.projection(r)?;
-    ex.finish()
+    ex.finish()?;
+    // Then a put's ReturnValues and size (in the order PutItem checks
+    // them on a table that exists).
+    if op == "PutItem"
+        && let Some(item) = put
+    {
+        if let Some(Json::String(rv)) = r.get("ReturnValues")
+            && !matches!(rv.as_str(), "NONE" | "ALL_OLD")
+        {
+            return Err(ApiError::validation("ReturnValues can only be ALL_OLD or NONE"));
+        }
+        if tidepool_store::value::item_size(&item) > tidepool_store::value::MAX_ITEM_SIZE {
+            return Err(ApiError::validation("Item size has exceeded the maximum allowed size"));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

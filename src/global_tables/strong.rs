@@ -338,8 +338,10 @@ fn written_keys(op: &str, raw: &Map<String, Json>, t: &tidepool_store::TableHand
         "BatchExecuteStatement" => {
             let list = raw.get("Statements")?.as_array()?;
             let mut keys = Vec::new();
+            // A statement that does not parse or plan fails alone (the
+            // others are still written, and claim their items).
             for s in list {
-                if let Some(k) = statement_key(s.as_object()?)? {
+                if let Some(Some(k)) = s.as_object().and_then(&statement_key) {
                     keys.push(k);
                 }
             }

@@ -178,6 +178,7 @@ impl UpdateExpr {
             ) => p.cmp(q),
             _ => std::cmp::Ordering::Equal,
         });
+        let mut emptied = Vec::new();
         for action in later {
             match action {
                 UpdateAction::Add(path, v) => {
@@ -190,11 +191,18 @@ impl UpdateExpr {
                     };
                     match delete(current, v)? {
                         Some(left) => set_path(&mut next, path, left)?,
-                        None => remove_path(&mut next, path)?,
+                        // Removed once every action is done, as REMOVE's
+                        // are, so that the list's other elements keep
+                        // their places meanwhile.
+                        None => emptied.push(path),
                     }
                 }
                 UpdateAction::Set(..) | UpdateAction::Remove(_) => {}
             }
+        }
+        emptied.sort_unstable_by(|a, b| b.cmp(a));
+        for path in emptied {
+            remove_path(&mut next, path)?;
         }
         for name in self.top_level_names() {
             if next.get(name).is_some_and(|v| v.levels() > MAX_NESTING_DEPTH) {

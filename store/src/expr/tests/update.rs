@@ -76,6 +76,13 @@ fn set_actions() {
         changed("SET lst[9] = :s, lst[5] = :one ADD lst[99] :n, lst[50] :ten"),
         one("lst", l(vec![n("0"), n("1"), n("2"), n("3"), n("1"), s("abc"), n("10"), n("5")]))
     );
+    // A set emptied inside a list goes once every action is done: the
+    // others still find their elements where they were.
+    let sets = item(&[("id", s("k")), ("l", l(vec![ss(&["x", "y"]), n("1")])), ("m", l(vec![ss(&["x"]), ss(&["y"])]))]);
+    let done = apply("ADD l[1] :one DELETE l[0] :ss", &sets).expect("apply");
+    assert_eq!(done.get("l"), Some(&l(vec![n("2")])));
+    let done = apply("DELETE m[1] :ss, m[0] :ss", &sets).expect("apply");
+    assert_eq!(done.get("m"), Some(&l(vec![])));
     // Values come from the item before the update.
     assert_eq!(changed("SET num = str, str = num"), vec![("num".into(), Some(s("abc"))), ("str".into(), Some(n("5")))]);
 }
