@@ -205,12 +205,13 @@ impl ReadRequest<'_> {
     /// table: another region's newer items in `range` applied here first,
     /// and where its page ended (`global_tables/strong.rs`).
     /// `range` is the read's, `partition` the table's keys a local index's
-    /// read covers (compared whole: the index's order is not the table's).
+    /// Query covers (compared first: the index's order is not the
+    /// table's); `None` for a Scan, whose local index is read here.
     fn consult_peer(
         &self,
         app: &App,
         range: impl FnOnce() -> tidepool_store::error::Result<KeyRange>,
-        partition: impl FnOnce() -> tidepool_store::error::Result<KeyRange>,
+        partition: Option<&dyn Fn() -> tidepool_store::error::Result<KeyRange>>,
         forward: bool,
         segment: Option<(u32, u32)>,
     ) -> ApiResult<Option<Item>> {
@@ -223,7 +224,9 @@ impl ReadRequest<'_> {
                 strong::consistent_page(app, &self.table, &range()?, forward, self.start.as_ref(), segment, self.limit)
             }
             Some(i) if i.kind == IndexKind::Local => {
-                strong::consistent_partition(app, &self.table, &partition()?)?;
+                if let Some(partition) = partition {
+                    strong::consistent_partition(app, &self.table, &partition()?)?;
+                }
                 Ok(None)
             }
             Some(_) => Ok(None),
@@ -359,7 +362,7 @@ pub fn query(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
     let until = req.consult_peer(
         app,
         || tidepool_store::query::query_range(&table, &req.source(), &key.hash, &key.sort_eq, key.sort.as_ref()),
-        || tidepool_store::query::query_range(&table, &Source::Table, &key.hash, &[], None),
+        Some(&|| tidepool_store::query::query_range(&table, &Source::Table, &key.hash, &[], None)),
         forward,
         None,
     )?;
@@ -425,13 +428,7 @@ pub fn scan(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
     };
     let target = req.target(None);
     app.capacity.admit(Access::Read, target)?;
-    let until = req.consult_peer(
-        app,
-        || Ok(tidepool_store::query::scan_range(&req.source())),
-        || Ok(tidepool_store::query::scan_range(&Source::Table)),
-        true,
-        segment,
-    )?;
+    let until = req.consult_peer(app, || Ok(tidepool_store::query::scan_range(&req.source())), None, true, segment)?;
     let page = app.store.scan(&table, req.source(), segment, &req.params(&filter, until.as_ref()))?;
     req.charge(app, "Scan", target, &page);
     Ok(req.respond(page))

@@ -577,14 +577,7 @@ pub(super) fn none_of(found: &[String]) -> ApiResult<()> {
 pub fn table_free(op: &str, r: &Req<'_>) -> ApiResult<()> {
     let member = |name: &str| r.get(name).and_then(Json::as_object).map(Req);
     match op {
-        "PutItem" | "DeleteItem" | "UpdateItem" | "GetItem" | "Query" | "Scan" => {
-            one_request(op, r)?;
-            // A write's legacy conditions need no table either.
-            if matches!(op, "PutItem" | "DeleteItem" | "UpdateItem") && r.get("Expected").is_some() {
-                super::legacy::expected(r)?;
-            }
-            Ok(())
-        }
+        "PutItem" | "DeleteItem" | "UpdateItem" | "GetItem" | "Query" | "Scan" => one_request(op, r, true),
         "TransactWriteItems" | "TransactGetItems" => {
             for entry in r.get("TransactItems").and_then(Json::as_array).into_iter().flatten() {
                 for (kind, inner) in entry.as_object().into_iter().flatten() {
@@ -595,7 +588,7 @@ pub fn table_free(op: &str, r: &Req<'_>) -> ApiResult<()> {
                         "Delete" | "ConditionCheck" => "DeleteItem",
                         _ => "GetItem",
                     };
-                    one_request(op, &inner)?;
+                    one_request(op, &inner, false)?;
                 }
             }
             Ok(())
@@ -632,7 +625,7 @@ pub fn table_free(op: &str, r: &Req<'_>) -> ApiResult<()> {
 
 /// [`table_free`] for one item request (or one transaction entry, as the
 /// operation whose members it has).
-fn one_request(op: &str, r: &Req<'_>) -> ApiResult<()> {
+fn one_request(op: &str, r: &Req<'_>, top: bool) -> ApiResult<()> {
     let mut put = None;
     for member in ["Item", "Key"] {
         if let Some(v) = r.get(member) {
@@ -665,6 +658,11 @@ fn one_request(op: &str, r: &Req<'_>) -> ApiResult<()> {
     ex.condition(r, "FilterExpression", ExprKind::Filter)?;
     ex.projection(r)?;
     ex.finish()?;
+    // A write's legacy conditions need no table either (a transaction's
+    // actions have none).
+    if top && matches!(op, "PutItem" | "DeleteItem" | "UpdateItem") && r.get("Expected").is_some() {
+        super::legacy::expected(r)?;
+    }
     // Then a put's ReturnValues and size (in the order PutItem checks
     // them on a table that exists).
     if op == "PutItem"
