@@ -133,14 +133,10 @@ impl Store {
         };
         let mut clipped = false;
         if let Some((_, u)) = &until {
-            if forward {
-                let before = hi.clone();
-                hi = tighter_upper(hi, u);
-                clipped = hi != before;
-            } else {
-                let before = lo.clone();
-                lo = tighter_lower(lo, u);
-                clipped = lo != before;
+            let bound = if forward { tighter_upper(&hi, u) } else { tighter_lower(&lo, u) };
+            if let Some(b) = bound {
+                clipped = true;
+                if forward { hi = b } else { lo = b }
             }
         }
         let ks = match source {
@@ -373,19 +369,19 @@ pub fn query_range(
     Ok(range)
 }
 
-/// `hi` narrowed to end at `u` (inclusive), if that is narrower.
-fn tighter_upper(hi: Bound<Vec<u8>>, u: &[u8]) -> Bound<Vec<u8>> {
-    match &hi {
-        Bound::Included(h) | Bound::Excluded(h) if h.as_slice() <= u => hi,
-        _ => Bound::Included(u.to_vec()),
+/// The bound ending at `u` (inclusive), if that is narrower than `hi`.
+fn tighter_upper(hi: &Bound<Vec<u8>>, u: &[u8]) -> Option<Bound<Vec<u8>>> {
+    match hi {
+        Bound::Included(h) | Bound::Excluded(h) if h.as_slice() <= u => None,
+        _ => Some(Bound::Included(u.to_vec())),
     }
 }
 
-/// `lo` narrowed to start at `u` (inclusive), if that is narrower.
-fn tighter_lower(lo: Bound<Vec<u8>>, u: &[u8]) -> Bound<Vec<u8>> {
-    match &lo {
-        Bound::Included(l) | Bound::Excluded(l) if l.as_slice() >= u => lo,
-        _ => Bound::Included(u.to_vec()),
+/// The bound starting at `u` (inclusive), if that is narrower than `lo`.
+fn tighter_lower(lo: &Bound<Vec<u8>>, u: &[u8]) -> Option<Bound<Vec<u8>>> {
+    match lo {
+        Bound::Included(l) | Bound::Excluded(l) if l.as_slice() >= u => None,
+        _ => Some(Bound::Included(u.to_vec())),
     }
 }
 

@@ -148,11 +148,14 @@ impl UpdateExpr {
         // past a list's end are appended by element number, as DynamoDB
         // documents ("sorted in order by element number").
         let mut sets = Vec::new();
+        // ADD and DELETE, applied after SET and REMOVE (`true` for ADD).
+        let mut later = Vec::new();
         for action in &self.actions {
             match action {
                 UpdateAction::Set(path, v) => sets.push((path, set_value(v, original)?)),
                 UpdateAction::Remove(path) => removes.push(path),
-                UpdateAction::Add(..) | UpdateAction::Delete(..) => {}
+                UpdateAction::Add(path, v) => later.push((path, v, true)),
+                UpdateAction::Delete(path, v) => later.push((path, v, false)),
             }
         }
         sets.sort_by(|a, b| a.0.cmp(b.0));
@@ -169,35 +172,21 @@ impl UpdateExpr {
         // end are appended by element number, after those SET appended
         // (dynalite's tests, checked against DynamoDB: `SET c[4] = …,
         // c[2] = … ADD c[8] :b, c[6] :a` appends c[2], c[4], c[6], c[8]).
-        let mut later: Vec<&UpdateAction> =
-            self.actions.iter().filter(|a| matches!(a, UpdateAction::Add(..) | UpdateAction::Delete(..))).collect();
-        later.sort_by(|a, b| match (a, b) {
-            (
-                UpdateAction::Add(p, _) | UpdateAction::Delete(p, _),
-                UpdateAction::Add(q, _) | UpdateAction::Delete(q, _),
-            ) => p.cmp(q),
-            _ => std::cmp::Ordering::Equal,
-        });
+        later.sort_by(|a, b| a.0.cmp(b.0));
         let mut emptied = Vec::new();
-        for action in later {
-            match action {
-                UpdateAction::Add(path, v) => {
-                    let sum = add(lookup(&next, path), v)?;
-                    set_path(&mut next, path, sum)?;
-                }
-                UpdateAction::Delete(path, v) => {
-                    let Some(current) = lookup(&next, path) else {
-                        continue;
-                    };
-                    match delete(current, v)? {
-                        Some(left) => set_path(&mut next, path, left)?,
-                        // Removed once every action is done, as REMOVE's
-                        // are, so that the list's other elements keep
-                        // their places meanwhile.
-                        None => emptied.push(path),
-                    }
-                }
-                UpdateAction::Set(..) | UpdateAction::Remove(_) => {}
+        for (path, v, is_add) in later {
+            if is_add {
+                let sum = add(lookup(&next, path), v)?;
+                set_path(&mut next, path, sum)?;
+                continue;
+            }
+            let Some(current) = lookup(&next, path) else { continue };
+            match delete(current, v)? {
+                Some(left) => set_path(&mut next, path, left)?,
+                // Removed once every action is done, as REMOVE's are, so
+                // that the list's other elements keep their places
+                // meanwhile.
+                None => emptied.push(path),
             }
         }
         emptied.sort_unstable_by(|a, b| b.cmp(a));
