@@ -102,17 +102,25 @@ fn stopping() -> ApiError {
 /// Runs one DynamoDB operation for a guest, its writes attributed to chain
 /// depth `depth`.
 fn run(app: &Weak<App>, operation: &str, request_json: &str, origin: &InvocationOrigin) -> Result<String, ApiError> {
-    let json: Json = serde_json::from_str(request_json)
+    let mut json: Json = serde_json::from_str(request_json)
         .map_err(|e| ApiError::serialization(format!("Malformed request body: {e}")))?;
-    run_parsed(app, operation, &json, origin)
+    run_parsed(app, operation, &mut json, origin)
 }
 
-/// [`run`] on a request already parsed.
-fn run_parsed(app: &Weak<App>, operation: &str, json: &Json, origin: &InvocationOrigin) -> Result<String, ApiError> {
+/// [`run`] on a request already parsed. Its members are read as their
+/// declared types first, as over HTTP (`dynamodb::shapes`).
+fn run_parsed(
+    app: &Weak<App>,
+    operation: &str,
+    json: &mut Json,
+    origin: &InvocationOrigin,
+) -> Result<String, ApiError> {
     let app = app.upgrade().ok_or_else(stopping)?;
     let Json::Object(map) = json else {
         return Err(ApiError::serialization("Request body must be a JSON object"));
     };
+    crate::dynamodb::shapes::deserialize(operation, false, map)?;
+    let map = &*map;
     if origin.function_name != REPLAY {
         authorize_role(&app, operation, map, origin)?;
     }
@@ -498,7 +506,7 @@ impl DeferringServerBridge {
                  only item reads and writes can be (writes are deferred to the checkpoint)"
             )));
         }
-        let request: Json = serde_json::from_str(request_json)
+        let mut request: Json = serde_json::from_str(request_json)
             .map_err(|e| ApiError::serialization(format!("Malformed request body: {e}")))?;
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let state = &mut *state;
@@ -516,7 +524,7 @@ impl DeferringServerBridge {
             ));
         }
         let before = state.unit.len();
-        let result = with_unit(&mut state.unit, || run_parsed(&self.app, operation, &request, origin));
+        let result = with_unit(&mut state.unit, || run_parsed(&self.app, operation, &mut request, origin));
         match &result {
             Err(_) => state.unit.truncate(before),
             // Every write is replayed, even one that changed nothing now:

@@ -66,6 +66,105 @@ async fn malformed_requests_get_4xx_with_dynamodb_types() {
     assert!(v["message"].is_string(), "{body}");
 }
 
+/// A member of the wrong JSON type ends a request with DynamoDB's
+/// deserializer's `SerializationException` before any validation or table
+/// lookup, in its words (dynalite's suite, run against DynamoDB); unknown
+/// members are ignored and booleans sent as strings are read as DynamoDB
+/// reads them.
+#[tokio::test]
+async fn wrong_member_types_fail_deserialization_before_validation() {
+    let h = common::harness().await;
+    common::create_table(&h.client, "typed", None).await;
+    let addr = h.server.addr;
+    let cast = "class sun.reflect.generics.reflectiveObjects.ParameterizedTypeImpl cannot be cast to class \
+                java.lang.Class (sun.reflect.generics.reflectiveObjects.ParameterizedTypeImpl and java.lang.Class \
+                are in module java.base of loader 'bootstrap')";
+    let cases = [
+        // Validation (a missing table name, key schema) would answer first.
+        (
+            "DynamoDB_20120810.CreateTable",
+            r#"{"ProvisionedThroughput":{"WriteCapacityUnits":"23"}}"#,
+            "STRING_VALUE cannot be converted to Long",
+        ),
+        (
+            "DynamoDB_20120810.CreateTable",
+            r#"{"TableName":"abc;","KeySchema":[5]}"#,
+            "Unexpected value type in payload",
+        ),
+        // The table lookup, and the ReturnValues enum, would answer first.
+        (
+            "DynamoDB_20120810.PutItem",
+            r#"{"TableName":"missing","ReturnValues":"hi","Item":{"a":{"S":true}}}"#,
+            "TRUE_VALUE cannot be converted to String",
+        ),
+        (
+            "DynamoDB_20120810.PutItem",
+            r#"{"TableName":"typed","Item":[]}"#,
+            "Unrecognized collection type java.util.Map<java.lang.String, com.amazonaws.dynamodb.v20120810.AttributeValue>",
+        ),
+        (
+            "DynamoDB_20120810.GetItem",
+            r#"{"TableName":"typed","Key":{"pk":{"B":"23456"}}}"#,
+            "Base64 encoded length is expected a multiple of 4 bytes but found: 5",
+        ),
+        (
+            "DynamoDB_20120810.Query",
+            r#"{"TableName":"typed","Limit":34.56,"ConsistentRead":23}"#,
+            "NUMBER_VALUE cannot be converted to Boolean",
+        ),
+        (
+            "DynamoDB_20120810.Scan",
+            r#"{"TableName":"typed","Limit":"1"}"#,
+            "STRING_VALUE cannot be converted to Integer",
+        ),
+        ("DynamoDB_20120810.BatchWriteItem", r#"{"RequestItems":{"typed":5}}"#, cast),
+        (
+            "DynamoDB_20120810.BatchGetItem",
+            r#"{"RequestItems":{"typed":{"Keys":[[]]}}}"#,
+            "Unrecognized collection type java.util.Map<java.lang.String, com.amazonaws.dynamodb.v20120810.AttributeValue>",
+        ),
+        (
+            "DynamoDB_20120810.ExecuteStatement",
+            r#"{"Statement":"SELECT * FROM typed","Parameters":{}}"#,
+            "Start of structure or map found where not expected",
+        ),
+        (
+            "DynamoDBStreams_20120810.GetRecords",
+            r#"{"ShardIterator":"x","Limit":true}"#,
+            "TRUE_VALUE cannot be converted to Integer",
+        ),
+    ];
+    for (target, body, message) in cases {
+        let (status, out) = raw(addr, Some(target), body.as_bytes()).await;
+        let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+        assert_eq!(status, 400, "{target} {body}: {out}");
+        assert_eq!(v["__type"], "com.amazon.coral.service#SerializationException", "{target} {body}: {out}");
+        assert_eq!(v["Message"], message, "{target} {body}: {out}");
+    }
+    // Read as DynamoDB reads them: an unknown member is ignored (so this
+    // value is empty), a boolean may be a string.
+    let (_, out) =
+        raw(addr, Some("DynamoDB_20120810.PutItem"), br#"{"TableName":"typed","Item":{"pk":{"S":"a"},"x":{"Q":"1"}}}"#)
+            .await;
+    assert!(
+        out.contains("Supplied AttributeValue is empty, must contain exactly one of the supported datatypes"),
+        "{out}"
+    );
+    let put = r#"{"TableName":"typed","Item":{"pk":{"S":"a"},"no":{"BOOL":"no"},"yes":{"BOOL":"TRUE"},"z":{"NULL":"1"}},"Whatever":[1]}"#;
+    let (status, out) = raw(addr, Some("DynamoDB_20120810.PutItem"), put.as_bytes()).await;
+    assert_eq!(status, 200, "{out}");
+    let (_, out) = raw(
+        addr,
+        Some("DynamoDB_20120810.GetItem"),
+        br#"{"TableName":"typed","Key":{"pk":{"S":"a"}},"ConsistentRead":"true"}"#,
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["Item"]["no"], serde_json::json!({"BOOL": false}), "{out}");
+    assert_eq!(v["Item"]["yes"], serde_json::json!({"BOOL": true}), "{out}");
+    assert_eq!(v["Item"]["z"], serde_json::json!({"NULL": true}), "{out}");
+}
+
 #[tokio::test]
 async fn deep_expressions_and_documents_are_refused() {
     let h = common::harness().await;

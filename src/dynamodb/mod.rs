@@ -20,6 +20,7 @@ mod pitr;
 pub(crate) mod policy;
 mod read;
 pub(crate) mod request;
+pub(crate) mod shapes;
 pub mod sizes;
 mod transact;
 mod validate;
@@ -810,9 +811,15 @@ async fn handle_json(
         }
         _ => return ApiError::bare(StatusCode::BAD_REQUEST, "UnknownOperationException").into_response(),
     };
-    let Some(Json::Object(map)) = json else {
+    let Some(Json::Object(mut map)) = json else {
         return ApiError::bare(StatusCode::BAD_REQUEST, "SerializationException").into_response();
     };
+    // Every member is read as its declared type before anything else
+    // looks at the request, authorization included.
+    if !scaling && let Err(e) = shapes::deserialize(&op, streams, &mut map) {
+        app.metrics.user_error();
+        return e.into_response();
+    }
     // With authentication on, a caller with policies is authorized for
     // what the request asks before it is served; so is an administrator
     // once some table has a resource-based policy, which may deny it.

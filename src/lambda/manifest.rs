@@ -341,15 +341,16 @@ pub fn plan(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle) -> Resu
 
 /// Runs DynamoDB operation `op` for the manifest's table `table`: the
 /// same validation and wording as the API, as a client error.
-fn ddb(app: &App, table: &str, op: &str, request: Json) -> Result<Json, LambdaError> {
-    let Json::Object(map) = &request else { return Err(LambdaError::invalid("not an object")) };
-    crate::dynamodb::dispatch(app, op, crate::dynamodb::request::Req(map), "localhost").map(|r| r.into_json()).map_err(
-        |e| {
+fn ddb(app: &App, table: &str, op: &str, mut request: Json) -> Result<Json, LambdaError> {
+    let Json::Object(map) = &mut request else { return Err(LambdaError::invalid("not an object")) };
+    crate::dynamodb::shapes::deserialize(op, false, map)
+        .and_then(|()| crate::dynamodb::dispatch(app, op, crate::dynamodb::request::Req(map), "localhost"))
+        .map(|r| r.into_json())
+        .map_err(|e| {
             let kind = e.kind.rsplit('#').next().unwrap_or(&e.kind).to_string();
             let what = if e.status.is_server_error() { "ServiceException" } else { "InvalidParameterValueException" };
             LambdaError::new(what, format!("table {table}: {kind}: {}", e.message))
-        },
-    )
+        })
 }
 
 /// `name:type` as DynamoDB's key schema element and attribute definition.
