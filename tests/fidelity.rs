@@ -2569,3 +2569,93 @@ async fn an_added_index_is_creating_and_unreadable_while_it_fills() {
     let d = c.describe_table().table_name("with-index").send().await.expect("describe");
     assert_eq!(d.table().expect("a table").global_secondary_indexes().len(), 1);
 }
+
+/// A path into a key attribute (`pk.b`, `gsiPk[0]`) in a projection,
+/// filter or update expression is refused: key attributes are scalars
+/// (dynalite's suite, run against DynamoDB). An update that writes under a
+/// table key is an update of the key.
+#[tokio::test]
+async fn paths_into_key_attributes_are_refused() {
+    let h = harness().await;
+    let c = &h.client;
+    create_indexed_table(c, "scalars").await;
+    let key = item(&[("pk", s("a")), ("sk", s("b"))]);
+    let scalars = "Key attributes must be scalars; list random access '[]' and map lookup '.' are not allowed";
+    let want = |what: &str| (String::from("ValidationException"), format!("{scalars}: {what}"));
+
+    let got = failure(
+        c.get_item().table_name("scalars").set_key(Some(key.clone())).projection_expression("pk.b").send().await,
+    );
+    assert_eq!(got, want("Key: pk"));
+    let got = failure(
+        c.get_item()
+            .table_name("scalars")
+            .set_key(Some(key.clone()))
+            .projection_expression("x, #g[0]")
+            .expression_attribute_names("#g", "gsiPk")
+            .send()
+            .await,
+    );
+    assert_eq!(got, want("IndexKey: gsiPk"));
+    let got = failure(
+        c.query()
+            .table_name("scalars")
+            .key_condition_expression("pk = :a")
+            .filter_expression("attribute_exists(lsiSk.c)")
+            .expression_attribute_values(":a", s("a"))
+            .send()
+            .await,
+    );
+    assert_eq!(got, want("IndexKey: lsiSk"));
+    let got = failure(c.scan().table_name("scalars").projection_expression("sk[1]").send().await);
+    assert_eq!(got, want("Key: sk"));
+    let got = failure(
+        c.update_item()
+            .table_name("scalars")
+            .set_key(Some(key.clone()))
+            .update_expression("SET x = list_append(y, gsiPk[1])")
+            .send()
+            .await,
+    );
+    assert_eq!(got, want("IndexKey: gsiPk"));
+    let update = Update::builder()
+        .table_name("scalars")
+        .set_key(Some(key.clone()))
+        .update_expression("SET x = if_not_exists(gsiPk.a, :v)")
+        .expression_attribute_values(":v", n("1"))
+        .build()
+        .unwrap();
+    let got = failure(
+        c.transact_write_items().transact_items(TransactWriteItem::builder().update(update).build()).send().await,
+    );
+    assert_eq!(got, want("IndexKey: gsiPk"));
+    let got = failure(
+        c.update_item()
+            .table_name("scalars")
+            .set_key(Some(key.clone()))
+            .update_expression("SET pk.b = :v")
+            .expression_attribute_values(":v", n("1"))
+            .send()
+            .await,
+    );
+    assert_eq!(
+        got.1,
+        "One or more parameter values were invalid: Cannot update attribute pk. This attribute is part of the key"
+    );
+    // Top-level key attributes and nested paths elsewhere are fine.
+    c.put_item()
+        .table_name("scalars")
+        .set_item(Some(item(&[("pk", s("a")), ("sk", s("b")), ("m", AttributeValue::M(item(&[("c", n("1"))])))])))
+        .send()
+        .await
+        .unwrap();
+    let got = c
+        .get_item()
+        .table_name("scalars")
+        .set_key(Some(key))
+        .projection_expression("pk, gsiPk, m.c")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.item.unwrap().len(), 2);
+}

@@ -98,6 +98,9 @@ pub fn batch_get(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
                 "1 validation error detected: Value at 'RequestItems.{name}.member.Keys' failed to satisfy constraint: Member must have length greater than or equal to 1"
             )));
         }
+        if let Some(p) = &projection {
+            super::expr::scalar_keys(&table.def, p)?;
+        }
         let mut seen = HashSet::new();
         let mut found = vec![b'['];
         let mut left = Vec::new();

@@ -200,6 +200,31 @@ pub fn check_exclusive(r: &Req<'_>, legacy: &[&str], modern: &[&str]) -> ApiResu
     Ok(())
 }
 
+/// Refuses a document path into a key attribute of the table (`Key: a`)
+/// or of one of its indexes (`IndexKey: d`): key attributes are scalars,
+/// so `a.b` or `d[0]` can never name anything. DynamoDB checks the
+/// projection, filter and update expressions so (dynalite's suite, run
+/// against DynamoDB); the table's key attributes first, then the indexes'.
+pub fn scalar_keys<'a>(def: &TableDef, paths: impl IntoIterator<Item = &'a Path>) -> ApiResult<()> {
+    let nested: Vec<&str> = paths.into_iter().filter(|p| !p.rest().is_empty()).map(Path::top).collect();
+    if nested.is_empty() {
+        return Ok(());
+    }
+    let refused = |what: &str, name: &str| {
+        ApiError::validation(format!(
+            "Key attributes must be scalars; list random access '[]' and map lookup '.' are not allowed: {what}: {name}"
+        ))
+    };
+    if let Some(k) = def.key_schema.attrs().find(|k| nested.contains(&k.name.as_str())) {
+        return Err(refused("Key", &k.name));
+    }
+    let index_key = def.indexes.iter().flat_map(|i| i.key_schema.attrs()).find(|k| nested.contains(&k.name.as_str()));
+    match index_key {
+        Some(k) => Err(refused("IndexKey", &k.name)),
+        None => Ok(()),
+    }
+}
+
 /// The `Key` member, checked against the table's key schema.
 pub fn key_param(r: &Req<'_>, def: &TableDef) -> ApiResult<Item> {
     let key = item_from_json(r.get("Key").ok_or_else(|| super::request::missing("Key"))?)?;

@@ -242,6 +242,9 @@ pub fn get_item(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
     };
     ex.finish()?;
     let key = key_param(&r, &table.def)?;
+    if let Some(p) = &projection {
+        super::expr::scalar_keys(&table.def, p)?;
+    }
     let strong = consistent(&r)?;
     let cap = Capacity::from_request(&r)?;
     let target = crate::capacity::Target::item(&table.def, &key);
@@ -376,9 +379,15 @@ pub fn update_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let cond = write_condition(&r, &mut ex)?;
     ex.finish()?;
     let key = key_param(&r, &table.def)?;
-    // An index key set to an empty value by the expression is a fault of
-    // the request, in DynamoDB's update wording (as in a transaction).
     if let Some(u) = &update {
+        // A path into a key attribute, unless the update writes under one
+        // of the table's key attributes: that is refused when applied, as
+        // an update of the key.
+        if !u.top_level_names().any(|name| table.def.key_schema.contains(name)) {
+            super::expr::scalar_keys(&table.def, u.paths())?;
+        }
+        // An index key set to an empty value by the expression is a fault
+        // of the request, in DynamoDB's update wording (as in a transaction).
         super::transact::check_update_index_keys(&table.def, u)?;
     }
     let ret =

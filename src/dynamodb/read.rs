@@ -167,6 +167,18 @@ fn parse_common<'t>(
 }
 
 impl ReadRequest<'_> {
+    /// Refuses a path into a key attribute in the projection, then in the
+    /// filter (`expr::scalar_keys`).
+    fn scalar_keys(&self) -> ApiResult<()> {
+        if let Select::Specific(paths) = &self.select {
+            super::expr::scalar_keys(&self.table.def, paths)?;
+        }
+        match &self.filter {
+            Some(f) => super::expr::scalar_keys(&self.table.def, f.paths()),
+            None => Ok(()),
+        }
+    }
+
     /// A local index must read the table for attributes it does not project.
     fn fetch_from_table(&self) -> bool {
         match (self.index, &self.select) {
@@ -349,6 +361,7 @@ pub fn query(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
         None => &table.def.key_schema,
     };
     let key = key_cond.split(schema).map_err(expr_err)?;
+    req.scalar_keys()?;
     // One partition key value: a multi-attribute one is not metered per key.
     let target = req.target(if key.hash.len() == 1 { key.hash.first() } else { None });
     app.capacity.admit(Access::Read, target)?;
@@ -389,6 +402,7 @@ pub fn scan(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
     )?;
     let req = parse_common(&table, &r, &mut ex, "ScanFilter")?;
     ex.finish()?;
+    req.scalar_keys()?;
     let segment = match (r.int_opt("Segment")?, r.int_opt("TotalSegments")?) {
         (None, None) => None,
         (Some(_), None) => {

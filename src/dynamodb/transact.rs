@@ -330,6 +330,11 @@ pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
             _ => {
                 let (key, fault) = key_fault(&a, def)?;
                 let update = update_of(&a, &mut ex)?.ok_or_else(|| missing("UpdateExpression"))?;
+                // As UpdateItem: a path into a key attribute, unless the
+                // update writes under a table key (an update of the key).
+                if !update.top_level_names().any(|name| def.key_schema.contains(name)) {
+                    super::expr::scalar_keys(def, update.paths())?;
+                }
                 check_update_index_keys(def, &update)?;
                 let cond = ex.condition(&a, "ConditionExpression", ExprKind::Condition)?;
                 let d = def.clone();
@@ -457,8 +462,12 @@ pub fn transact_get(app: &App, r: Req<'_>) -> ApiResult<Json> {
         let g = action.obj_opt("Get")?.ok_or_else(|| ApiError::validation("TransactItems can only contain Get"))?;
         let table = app.store.table(g.str("TableName")?)?;
         let mut ex = Exprs::names_only(&g)?;
-        projections.push(ex.projection(&g)?);
+        let projection = ex.projection(&g)?;
         ex.finish()?;
+        if let Some(p) = &projection {
+            super::expr::scalar_keys(&table.def, p)?;
+        }
+        projections.push(projection);
         let (key, fault) = key_fault(&g, &table.def)?;
         if is_well_typed(&table.def, &key) && !seen.insert((table.def.id, item_key(&table.def.key_schema, &key))) {
             return Err(ApiError::validation("Transaction request cannot include multiple operations on one item"));

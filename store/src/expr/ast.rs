@@ -205,17 +205,23 @@ impl Condition {
     /// Every top-level attribute name the condition reads, sorted and
     /// deduplicated.
     pub fn top_level_names(&self) -> Vec<&str> {
-        let mut out = Vec::new();
-        self.collect_names(&mut out);
+        let mut out: Vec<&str> = self.paths().into_iter().map(Path::top).collect();
         out.sort_unstable();
         out.dedup();
         out
     }
 
-    fn collect_names<'a>(&'a self, out: &mut Vec<&'a str>) {
-        fn operand<'a>(o: &'a Operand, out: &mut Vec<&'a str>) {
+    /// Every document path the condition reads, in the order written.
+    pub fn paths(&self) -> Vec<&Path> {
+        let mut out = Vec::new();
+        self.collect_paths(&mut out);
+        out
+    }
+
+    fn collect_paths<'a>(&'a self, out: &mut Vec<&'a Path>) {
+        fn operand<'a>(o: &'a Operand, out: &mut Vec<&'a Path>) {
             match o {
-                Operand::Path(p) => out.push(p.top()),
+                Operand::Path(p) => out.push(p),
                 Operand::Value(_) => {}
                 Operand::Size(inner) => operand(inner, out),
             }
@@ -235,17 +241,17 @@ impl Condition {
                 list.iter().for_each(|o| operand(o, out));
             }
             Condition::AttributeExists(p) | Condition::AttributeNotExists(p) | Condition::AttributeType(p, _) => {
-                out.push(p.top())
+                out.push(p)
             }
             Condition::BeginsWith(a, b) | Condition::Contains(a, b) => {
                 operand(a, out);
                 operand(b, out);
             }
             Condition::And(a, b) | Condition::Or(a, b) => {
-                a.collect_names(out);
-                b.collect_names(out);
+                a.collect_paths(out);
+                b.collect_paths(out);
             }
-            Condition::Not(c) => c.collect_names(out),
+            Condition::Not(c) => c.collect_paths(out),
         }
     }
 }
@@ -312,6 +318,39 @@ impl UpdateExpr {
     /// updates of key attributes.
     pub fn top_level_names(&self) -> impl Iterator<Item = &str> {
         self.actions.iter().map(|a| a.target().top())
+    }
+
+    /// Every document path the update writes or reads, in the order
+    /// written: each action's target, then the paths its value reads.
+    pub fn paths(&self) -> Vec<&Path> {
+        fn operand<'a>(o: &'a UpdateOperand, out: &mut Vec<&'a Path>) {
+            match o {
+                UpdateOperand::Path(p) => out.push(p),
+                UpdateOperand::Value(_) => {}
+                UpdateOperand::IfNotExists(p, inner) => {
+                    out.push(p);
+                    operand(inner, out);
+                }
+                UpdateOperand::ListAppend(a, b) => {
+                    operand(a, out);
+                    operand(b, out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for action in &self.actions {
+            out.push(action.target());
+            if let UpdateAction::Set(_, value) = action {
+                match value {
+                    SetValue::Operand(o) => operand(o, &mut out),
+                    SetValue::Plus(a, b) | SetValue::Minus(a, b) => {
+                        operand(a, &mut out);
+                        operand(b, &mut out);
+                    }
+                }
+            }
+        }
+        out
     }
 }
 
