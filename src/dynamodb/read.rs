@@ -351,6 +351,7 @@ pub fn query(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
         &(Bound::Unbounded, Bound::Unbounded),
         req.start.as_ref(),
         None,
+        true,
     )?;
     let key_cond = match key_expr {
         Some(k) => k,

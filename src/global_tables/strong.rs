@@ -668,7 +668,8 @@ pub fn consistent_page(
     }
     // A bad start key is the client's fault, answered as the read here
     // answers it, before any region is asked.
-    tidepool_store::query::check_start(t, &tidepool_store::query::Source::Table, range, after, segment)?;
+    // (A Query's start key was checked, in its words, before this.)
+    tidepool_store::query::check_start(t, &tidepool_store::query::Source::Table, range, after, segment, false)?;
     let name = t.def.name.as_str();
     let request = json!({
         "TableName": name,
