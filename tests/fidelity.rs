@@ -1561,6 +1561,22 @@ async fn refusals_are_worded_as_dynamodb() {
             v,
             "The provided starting key is invalid".into(),
         ),
+        // A restore's overrides are checked before its source is looked up.
+        (
+            "RestoreTableFromBackup",
+            json!({"TargetTableName": "restored", "BackupArn":
+                "arn:aws:dynamodb:us-east-1:000000000000:table/gone/backup/01700000000000-abcdefgh",
+                "GlobalSecondaryIndexOverride": [{"IndexName": "g", "KeySchema": [{"AttributeName": "a"}]}]}),
+            v,
+            "2 validation errors detected: Value null at 'globalSecondaryIndexOverride.1.member.projection' failed to satisfy constraint: Member must not be null; Value null at 'globalSecondaryIndexOverride.1.member.keySchema.1.member.keyType' failed to satisfy constraint: Member must not be null".into(),
+        ),
+        (
+            "RestoreTableToPointInTime",
+            json!({"TargetTableName": "restored", "SourceTableName": "gone", "UseLatestRestorableTime": true,
+                "SSESpecificationOverride": {"SSEType": "DES"}}),
+            v,
+            "1 validation error detected: Value 'DES' at 'sSESpecificationOverride.sSEType' failed to satisfy constraint: Member must satisfy enum value set: [AES256, KMS]".into(),
+        ),
         // A property of the statement: checked before the table is looked up.
         (
             "ExecuteStatement",

@@ -648,6 +648,7 @@ pub fn restore_table_from_backup(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let target = r.str("TargetTableName")?;
     check_target_name(target)?;
     let arn = backup_arn_member(&r)?;
+    super::validate::restore_overrides(&r)?;
     let shown = app.backup_of(&arn)?;
     if super::arn::Arn::parse(&arn).is_some_and(|a| a.region != app.region)
         && r.get("SSESpecificationOverride").is_none_or(Json::is_null)

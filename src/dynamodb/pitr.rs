@@ -147,6 +147,7 @@ pub(super) fn cross_region_needs_sse() -> ApiError {
 pub fn restore_table_to_point_in_time(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let target = r.str("TargetTableName")?;
     check_name("targetTableName", target)?;
+    super::validate::restore_overrides(&r)?;
     // The time members are checked before the source (DynamoDB's order).
     let latest = r.bool_opt("UseLatestRestorableTime")?.unwrap_or(false);
     let at = r.time_opt("RestoreDateTime")?;

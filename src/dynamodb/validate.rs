@@ -477,6 +477,29 @@ fn nested(op: &str, r: &Req<'_>) -> Vec<Violation> {
     found
 }
 
+/// A restore's overrides: each index override's required members (and its
+/// key schema's), and the SSE override's type, named by their whole paths
+/// (`globalSecondaryIndexOverride.1.member.projection`). The restores
+/// check them after the target's name and before the source is looked up,
+/// so an override missing a member of a missing backup is a
+/// `ValidationException`.
+pub(super) fn restore_overrides(r: &Req<'_>) -> ApiResult<()> {
+    let mut found = Vec::new();
+    for (list, path) in [
+        ("GlobalSecondaryIndexOverride", "globalSecondaryIndexOverride"),
+        ("LocalSecondaryIndexOverride", "localSecondaryIndexOverride"),
+    ] {
+        for (i, index) in elements(r.get(list)) {
+            index_nulls(index, &format!("{path}.{i}.member"), &mut found);
+        }
+    }
+    if let Some(sse) = r.get("SSESpecificationOverride").filter(|x| x.is_object()) {
+        enum_in(sse, "sSESpecificationOverride", "SSEType", &["AES256", "KMS"], &mut found);
+    }
+    found.truncate(MAX_VIOLATIONS);
+    if found.is_empty() { Ok(()) } else { Err(report(found)) }
+}
+
 /// The first transaction action whose TableName breaks its constraints,
 /// named by its position and kind (`transactItems.2.member.get.tableName`).
 fn transact_table_name(r: &Req<'_>) -> Option<Violation> {
