@@ -120,6 +120,7 @@ fn run_parsed(
         return Err(ApiError::serialization("Request body must be a JSON object"));
     };
     crate::dynamodb::shapes::deserialize(operation, false, map)?;
+    crate::dynamodb::arn::table_names(&app.region, operation, map);
     let map = &*map;
     if origin.function_name != REPLAY {
         authorize_role(&app, operation, map, origin)?;

@@ -2714,3 +2714,49 @@ async fn start_keys_off_the_schema_are_refused_per_operation() {
     );
     assert_eq!(got, short);
 }
+
+/// A table's ARN stands for its name in every member that names a table
+/// (DynamoDB since 2024); an index's or another region's ARN names none.
+#[tokio::test]
+async fn table_arns_stand_for_table_names() {
+    use aws_sdk_dynamodb::types::{KeysAndAttributes, PutRequest, WriteRequest};
+    let h = harness().await;
+    let c = &h.client;
+    create_table(c, "byarn", None).await;
+    let arn = c.describe_table().table_name("byarn").send().await.unwrap().table.unwrap().table_arn.unwrap();
+    assert_eq!(
+        c.describe_table().table_name(&arn).send().await.unwrap().table.unwrap().table_name.as_deref(),
+        Some("byarn")
+    );
+    c.put_item().table_name(&arn).item("pk", s("a")).item("v", n("1")).send().await.unwrap();
+    let got = c.get_item().table_name(&arn).key("pk", s("a")).consistent_read(true).send().await.unwrap();
+    assert_eq!(got.item.unwrap()["v"], n("1"));
+    let q = c
+        .query()
+        .table_name(&arn)
+        .key_condition_expression("pk = :a")
+        .expression_attribute_values(":a", s("a"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(q.count, 1);
+    let put = WriteRequest::builder().put_request(PutRequest::builder().item("pk", s("b")).build().unwrap()).build();
+    c.batch_write_item().request_items(&arn, vec![put]).send().await.unwrap();
+    let keys = KeysAndAttributes::builder().keys(item(&[("pk", s("b"))])).build().unwrap();
+    let got = c.batch_get_item().request_items(&arn, keys).send().await.unwrap();
+    assert_eq!(got.responses.unwrap().values().map(Vec::len).sum::<usize>(), 1);
+    let update = Update::builder()
+        .table_name(&arn)
+        .key("pk", s("a"))
+        .update_expression("SET v = :v")
+        .expression_attribute_values(":v", n("2"))
+        .build()
+        .unwrap();
+    c.transact_write_items().transact_items(TransactWriteItem::builder().update(update).build()).send().await.unwrap();
+    let got = c.get_item().table_name("byarn").key("pk", s("a")).consistent_read(true).send().await.unwrap();
+    assert_eq!(got.item.unwrap()["v"], n("2"));
+    for other in [format!("{arn}/index/nope"), arn.replace(":us-east-1:", ":eu-west-3:")] {
+        let got = failure(c.get_item().table_name(&other).key("pk", s("a")).send().await);
+        assert_eq!(got.0, "ResourceNotFoundException", "{other}");
+    }
+}

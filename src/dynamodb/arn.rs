@@ -1,4 +1,7 @@
-//! ARNs as DynamoDB reads them: their six parts, and which regions exist.
+//! ARNs as DynamoDB reads them: their six parts, which regions exist, and
+//! the table ARNs that stand for table names in requests.
+
+use serde_json::{Map, Value as Json};
 
 /// The regions of the `aws` partition (2026). An ARN naming another region
 /// is malformed to DynamoDB, not merely elsewhere; the server's own
@@ -68,9 +71,98 @@ impl<'a> Arn<'a> {
     }
 }
 
+/// The table an ARN of this region's names (`arn:aws:dynamodb:<region>:
+/// <account>:table/<name>`), if it is one: an index's, a stream's or
+/// another region's ARN names no table here.
+pub(crate) fn table_of<'a>(region: &str, value: &'a str) -> Option<&'a str> {
+    let a = Arn::parse(value)?;
+    let name = a.resource.strip_prefix("table/")?;
+    (a.partition == "aws"
+        && a.service == "dynamodb"
+        && a.region == region
+        && a.account == super::ACCOUNT_ID
+        && !name.is_empty()
+        && !name.contains('/'))
+    .then_some(name)
+}
+
+/// Every member of `op`'s request that names a table (`TableName`, a
+/// transaction action's, the keys of a batch's `RequestItems`) may be the
+/// table's ARN, as DynamoDB takes since 2024: such ARNs are replaced by the
+/// names before anything reads the request. Two entries of a batch that
+/// name one table (by name and by ARN) become one, their lists joined.
+pub(crate) fn table_names(region: &str, op: &str, map: &mut Map<String, Json>) {
+    let rename = |v: &mut Json| {
+        if let Json::String(s) = v
+            && let Some(name) = table_of(region, s)
+        {
+            *s = name.to_string();
+        }
+    };
+    if let Some(v) = map.get_mut("TableName") {
+        rename(v);
+    }
+    match op {
+        "TransactWriteItems" | "TransactGetItems" => {
+            for action in map.get_mut("TransactItems").and_then(Json::as_array_mut).into_iter().flatten() {
+                for kind in ["Get", "Put", "Update", "Delete", "ConditionCheck"] {
+                    if let Some(v) = action.get_mut(kind).and_then(|a| a.get_mut("TableName")) {
+                        rename(v);
+                    }
+                }
+            }
+        }
+        "BatchGetItem" | "BatchWriteItem" => {
+            let Some(Json::Object(items)) = map.get_mut("RequestItems") else { return };
+            if !items.keys().any(|k| table_of(region, k).is_some()) {
+                return;
+            }
+            let mut renamed = Map::new();
+            for (key, value) in std::mem::take(items) {
+                let name = table_of(region, &key).map_or(key.clone(), str::to_string);
+                match (renamed.get_mut(&name), value) {
+                    (Some(Json::Array(list)), Json::Array(more)) => list.extend(more),
+                    (Some(Json::Object(spec)), Json::Object(more)) => {
+                        if let (Some(Json::Array(keys)), Some(Json::Array(more))) =
+                            (spec.get_mut("Keys"), more.get("Keys").cloned())
+                        {
+                            keys.extend(more);
+                        }
+                    }
+                    (Some(_), _) => {}
+                    (None, value) => {
+                        renamed.insert(name, value);
+                    }
+                }
+            }
+            *items = renamed;
+        }
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn table_arns_name_tables_of_this_region() {
+        let arn = |r: &str| format!("arn:aws:dynamodb:{r}:000000000000:table/t");
+        assert_eq!(table_of("us-east-1", &arn("us-east-1")), Some("t"));
+        assert_eq!(table_of("us-east-1", &arn("eu-west-1")), None);
+        assert_eq!(table_of("us-east-1", "arn:aws:dynamodb:us-east-1:000000000000:table/t/index/g"), None);
+        assert_eq!(table_of("us-east-1", "arn:aws:dynamodb:us-east-1:111111111111:table/t"), None);
+        assert_eq!(table_of("us-east-1", "t"), None);
+        let mut body = serde_json::json!({
+            "RequestItems": {(arn("us-east-1")): {"Keys": [{"k": {"S": "a"}}]}, "t": {"Keys": [{"k": {"S": "b"}}]}},
+        });
+        table_names("us-east-1", "BatchGetItem", body.as_object_mut().unwrap());
+        assert_eq!(body["RequestItems"]["t"]["Keys"].as_array().unwrap().len(), 2);
+        assert_eq!(body["RequestItems"].as_object().unwrap().len(), 1);
+        let mut body = serde_json::json!({"TransactItems": [{"Put": {"TableName": arn("us-east-1")}}]});
+        table_names("us-east-1", "TransactWriteItems", body.as_object_mut().unwrap());
+        assert_eq!(body["TransactItems"][0]["Put"]["TableName"], "t");
+    }
 
     #[test]
     fn parts_and_regions() {

@@ -2,7 +2,7 @@
 //! `X-Amz-Target: DynamoDB_20120810.<Operation>`.
 
 pub(crate) mod access;
-mod arn;
+pub(crate) mod arn;
 pub mod attr;
 pub(crate) mod backup;
 mod batch;
@@ -819,6 +819,9 @@ async fn handle_json(
     if !scaling && let Err(e) = shapes::deserialize(&op, streams, &mut map) {
         app.metrics.user_error();
         return e.into_response();
+    }
+    if !scaling && !streams {
+        arn::table_names(&app.region, &op, &mut map);
     }
     // With authentication on, a caller with policies is authorized for
     // what the request asks before it is served; so is an administrator
