@@ -550,7 +550,8 @@ async fn select_conflicts_with_projections() {
         (
             "Query COUNT + ProjectionExpression",
             failure(query().select(Select::Count).projection_expression("pk").send().await),
-            "Cannot specify the ProjectionExpression when choosing to get only the Count",
+            // Enveloped in a Query alone (ExtendDB's capture, us-east-1, 2026).
+            "1 validation error detected: Cannot specify the ProjectionExpression when choosing to get only the Count",
         ),
         (
             "Scan ALL_ATTRIBUTES + AttributesToGet",
@@ -2759,4 +2760,98 @@ async fn table_arns_stand_for_table_names() {
         let got = failure(c.get_item().table_name(&other).key("pk", s("a")).send().await);
         assert_eq!(got.0, "ResourceNotFoundException", "{other}");
     }
+}
+
+/// Placeholder maps' entries, transactions' unused placeholders, null set
+/// members and two reworded refusals, as captured against DynamoDB in
+/// 2026 (ExtendDB's suite, us-east-1).
+#[tokio::test]
+async fn placeholders_and_sets_are_checked_as_dynamodb_does() {
+    use serde_json::json;
+    let h = harness().await;
+    create_table(&h.client, "phs", None).await;
+    let addr = h.server.addr.to_string();
+    let long = "a".repeat(255);
+    let cases = [
+        (
+            "GetItem",
+            json!({"TableName": "phs", "Key": {"pk": {"S": "a"}}, "ProjectionExpression": "#a",
+                "ExpressionAttributeNames": {"#a-b": "n"}}),
+            "ExpressionAttributeNames contains invalid key: Syntax error; key: \"#a-b\"".to_string(),
+        ),
+        (
+            "GetItem",
+            json!({"TableName": "phs", "Key": {"pk": {"S": "a"}}, "ProjectionExpression": "#a",
+                "ExpressionAttributeNames": {(format!("#{long}-x")): "n"}}),
+            "ExpressionAttributeNames contains invalid key: The expression attribute map contains a key that is too long; size of key: 258".to_string(),
+        ),
+        (
+            "GetItem",
+            json!({"TableName": "phs", "Key": {"pk": {"S": "a"}}, "ProjectionExpression": "#a",
+                "ExpressionAttributeNames": {"#a": ""}}),
+            "ExpressionAttributeNames contains invalid value: Empty attribute name for key #a".to_string(),
+        ),
+        (
+            "Scan",
+            json!({"TableName": "phs", "FilterExpression": "n = :v", "ExpressionAttributeValues": {":a-b": {"S": "x"}}}),
+            "ExpressionAttributeValues contains invalid key: Syntax error; key: \":a-b\"".to_string(),
+        ),
+        (
+            "Scan",
+            json!({"TableName": "phs", "FilterExpression": "n = :v",
+                "ExpressionAttributeValues": {(format!(":{long}")): {"S": "x"}}}),
+            "ExpressionAttributeValues contains invalid key: The expression attribute map contains a key that is too long;".to_string(),
+        ),
+        (
+            "BatchWriteItem",
+            json!({"RequestItems": {"phs": [{"PutRequest": {"Item": {"pk": {"S": "a"}, "s": {"SS": ["a", null]}}}}]}}),
+            "One or more parameter values were invalid: An string set may not have a null string as a member".to_string(),
+        ),
+        (
+            "Query",
+            json!({"TableName": "phs", "KeyConditionExpression": "pk = :a", "ExpressionAttributeValues": {":a": {"S": "a"}},
+                "Select": "COUNT", "ProjectionExpression": "pk"}),
+            "1 validation error detected: Cannot specify the ProjectionExpression when choosing to get only the Count".to_string(),
+        ),
+        (
+            "Scan",
+            json!({"TableName": "phs", "Select": "COUNT", "ProjectionExpression": "pk"}),
+            "Cannot specify the ProjectionExpression when choosing to get only the Count".to_string(),
+        ),
+        (
+            "Query",
+            json!({"TableName": "phs", "KeyConditionExpression": "pk.a = :a", "ExpressionAttributeValues": {":a": {"S": "a"}}}),
+            "Invalid KeyConditionExpression: KeyConditionExpressions cannot have conditions on nested attributes".to_string(),
+        ),
+    ];
+    let send = |op: &str, body: serde_json::Value| {
+        let addr = addr.clone();
+        let target = format!("DynamoDB_20120810.{op}");
+        async move {
+            let headers = [("Content-Type", "application/x-amz-json-1.0"), ("X-Amz-Target", target.as_str())];
+            common::http::send(&addr, "POST", "/", &headers, body.to_string().as_bytes()).await
+        }
+    };
+    for (op, body, want) in cases {
+        let a = send(op, body.clone()).await;
+        let v = a.json();
+        assert_eq!(a.status, 400, "{op} {body}: {v}");
+        assert_eq!(v["__type"], "com.amazon.coral.validate#ValidationException", "{op} {body}: {v}");
+        assert_eq!(v["message"].as_str(), Some(want.as_str()), "{op} {body}");
+    }
+    // A transaction's action takes names and values with no expression.
+    let put = json!({"TransactItems": [{"Put": {"TableName": "phs", "Item": {"pk": {"S": "t"}},
+        "ExpressionAttributeNames": {"#n": "x"}, "ExpressionAttributeValues": {":v": {"N": "1"}}}}]});
+    let a = send("TransactWriteItems", put).await;
+    assert_eq!(a.status, 200, "{}", a.json());
+    let get = json!({"TransactItems": [{"Get": {"TableName": "phs", "Key": {"pk": {"S": "t"}},
+        "ExpressionAttributeNames": {"#n": "x"}}}]});
+    let a = send("TransactGetItems", get).await;
+    assert_eq!(a.status, 200, "{}", a.json());
+    assert_eq!(a.json()["Responses"][0]["Item"]["pk"]["S"], "t");
+    // With an expression, an unused one is still refused.
+    let put = json!({"TransactItems": [{"Put": {"TableName": "phs", "Item": {"pk": {"S": "u"}},
+        "ConditionExpression": "attribute_not_exists(pk)", "ExpressionAttributeNames": {"#n": "x"}}}]});
+    let a = send("TransactWriteItems", put).await;
+    assert_eq!(a.json()["message"], "Value provided in ExpressionAttributeNames unused in expressions: keys: {#n}");
 }

@@ -99,6 +99,15 @@ fn set<T: Ord + Clone>(
             ),
         }));
     }
+    // A null member, in each kind's words (DynamoDB's, as DynamoDB Local
+    // and ExtendDB's captures record them).
+    if list.iter().any(Json::is_null) {
+        return Err(ApiError::validation(match kind {
+            "SS" => "One or more parameter values were invalid: An string set may not have a null string as a member",
+            "NS" => "The parameter cannot be converted to a numeric value",
+            _ => "The supplied Item contains a null AttributeValue",
+        }));
+    }
     let mut out = BTreeSet::new();
     let mut members = Vec::with_capacity(list.len());
     for e in list {
@@ -249,6 +258,7 @@ mod tests {
             (json!({"a": {"SS": []}}), "ValidationException", "may not be empty"),
             (json!({"a": {"SS": ["x", "x"]}}), "ValidationException", "contains duplicates"),
             (json!({"a": {"BS": []}}), "ValidationException", "Binary sets should not be empty"),
+            (json!({"a": {"SS": ["a", null]}}), "ValidationException", "An string set may not have a null string"),
             (json!({"a": {"S": 5}}), "SerializationException", "NUMBER_VALUE"),
             (json!({"a": {"Q": "x"}}), "ValidationException", "Supplied AttributeValue is empty"),
         ] {

@@ -29,6 +29,9 @@ pub struct Exprs {
     /// The operation puts its faults in the `1 validation error detected: `
     /// envelope, and words values without an expression its own way.
     envelops: bool,
+    /// A transaction's action: names and values without any expression
+    /// are accepted (and ignored), as DynamoDB does there alone.
+    in_transaction: bool,
 }
 
 /// Members whose presence means the request uses expressions.
@@ -72,39 +75,41 @@ impl Exprs {
         Exprs::build_with(r, with_values, |v| value_from_json(v, 0))
     }
 
+    /// The maps' entries are checked in DynamoDB's order (captured against
+    /// the live service by ExtendDB's suite, 2026): the names' keys (length,
+    /// then syntax) and values, then the values' keys and values.
     fn build_with(r: &Req<'_>, with_values: bool, value: fn(&Json) -> ApiResult<Value>) -> ApiResult<Exprs> {
-        let names = r.string_map("ExpressionAttributeNames")?;
-        let values = match r.obj_opt("ExpressionAttributeValues")? {
-            _ if !with_values => None,
-            None => None,
-            Some(m) => Some(
-                m.0.iter()
-                    .map(|(k, v)| Ok((k.clone(), value(v).map_err(|e| invalid_value(e, k))?)))
-                    .collect::<ApiResult<HashMap<String, Value>>>()?,
-            ),
-        };
         // Without any expression, [`Exprs::finish`] says that instead.
         let expressions = EXPRESSION_MEMBERS.iter().any(|m| r.get(m).is_some());
+        let names = r.string_map("ExpressionAttributeNames")?;
         if expressions && names.as_ref().is_some_and(|n| n.is_empty()) {
             return Err(ApiError::validation("ExpressionAttributeNames must not be empty"));
         }
-        if expressions && values.as_ref().is_some_and(|v| v.is_empty()) {
-            return Err(ApiError::validation("ExpressionAttributeValues must not be empty"));
-        }
-        for k in names.iter().flatten().map(|(k, _)| k) {
-            if !k.starts_with('#') || k.len() < 2 {
+        for (k, v) in names.iter().flatten() {
+            placeholder_key("ExpressionAttributeNames", '#', k)?;
+            if v.is_empty() {
                 return Err(ApiError::validation(format!(
-                    "ExpressionAttributeNames contains invalid key: Syntax error; key: \"{k}\""
+                    "ExpressionAttributeNames contains invalid value: Empty attribute name for key {k}"
                 )));
             }
         }
-        for k in values.iter().flat_map(|v| v.keys()) {
-            if !k.starts_with(':') || k.len() < 2 {
-                return Err(ApiError::validation(format!(
-                    "ExpressionAttributeValues contains invalid key: Syntax error; key: \"{k}\""
-                )));
+        let values = match r.obj_opt("ExpressionAttributeValues")? {
+            _ if !with_values => None,
+            None => None,
+            Some(m) => {
+                if expressions && m.0.is_empty() {
+                    return Err(ApiError::validation("ExpressionAttributeValues must not be empty"));
+                }
+                for k in m.0.keys() {
+                    placeholder_key("ExpressionAttributeValues", ':', k)?;
+                }
+                Some(
+                    m.0.iter()
+                        .map(|(k, v)| Ok((k.clone(), value(v).map_err(|e| invalid_value(e, k))?)))
+                        .collect::<ApiResult<HashMap<String, Value>>>()?,
+                )
             }
-        }
+        };
         Ok(Exprs {
             has_names: names.is_some(),
             has_values: values.is_some(),
@@ -112,6 +117,7 @@ impl Exprs {
             used_expression: false,
             value_members: "ConditionExpression",
             envelops: false,
+            in_transaction: false,
         })
     }
 
@@ -146,7 +152,19 @@ impl Exprs {
     }
 
     /// After all expressions were parsed: unused or orphan placeholders are errors.
+    /// For an action of TransactWriteItems or TransactGetItems, which take
+    /// names and values with no expression to use them (captured against
+    /// the live service by ExtendDB's suite, 2026); with an expression,
+    /// unused ones are refused as elsewhere.
+    pub fn in_transaction(mut self) -> Exprs {
+        self.in_transaction = true;
+        self
+    }
+
     pub fn finish(&self) -> ApiResult<()> {
+        if !self.used_expression && self.in_transaction {
+            return Ok(());
+        }
         if !self.used_expression {
             if self.has_values {
                 // The item writes' layer names no members (it envelops the
@@ -184,6 +202,26 @@ impl Exprs {
         }
         Ok(())
     }
+}
+
+/// The longest placeholder DynamoDB takes, its prefix included (bytes).
+const MAX_PLACEHOLDER: usize = 255;
+
+/// A placeholder key of `member` (`#name`, `:value`): at most 255 bytes,
+/// then its prefix and one or more of `[A-Za-z0-9_]`. The values' map says
+/// less about a long key than the names' (as DynamoDB does).
+fn placeholder_key(member: &str, prefix: char, key: &str) -> ApiResult<()> {
+    if key.len() > MAX_PLACEHOLDER {
+        let size = if prefix == '#' { format!(" size of key: {}", key.len()) } else { String::new() };
+        return Err(ApiError::validation(format!(
+            "{member} contains invalid key: The expression attribute map contains a key that is too long;{size}"
+        )));
+    }
+    let ident = key.strip_prefix(prefix).unwrap_or_default();
+    if ident.is_empty() || !ident.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(ApiError::validation(format!("{member} contains invalid key: Syntax error; key: \"{key}\"")));
+    }
+    Ok(())
 }
 
 /// Refuses a request that mixes legacy and expression parameters.

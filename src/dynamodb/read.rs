@@ -109,8 +109,11 @@ fn parse_common<'t>(
         }
         (Some(s), Some(_)) => {
             let what = if s == "COUNT" { "only the Count" } else { s };
+            // A Query's Count refusal comes enveloped, a Scan's bare
+            // (captured against us-east-1 by ExtendDB's suite, 2026).
+            let envelope = if s == "COUNT" && op == "Query" { "1 validation error detected: " } else { "" };
             return Err(ApiError::validation(format!(
-                "Cannot specify the {projection_member} when choosing to get {what}"
+                "{envelope}Cannot specify the {projection_member} when choosing to get {what}"
             )));
         }
         (Some("COUNT"), None) => Select::Count,

@@ -283,7 +283,7 @@ pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
             }
         };
         let table = app.store.table(a.str("TableName")?)?;
-        let mut ex = Exprs::from_action(&a)?.for_operation(kind);
+        let mut ex = Exprs::from_action(&a)?.for_operation(kind).in_transaction();
         let on_fail = a.enum_opt("ReturnValuesOnConditionCheckFailure", &["ALL_OLD", "NONE"])? == Some("ALL_OLD");
         let def = &table.def;
         let (key, decide, fault): (Item, Decide<'static>, Option<String>) = match kind {
@@ -461,7 +461,7 @@ pub fn transact_get(app: &App, r: Req<'_>) -> ApiResult<Json> {
     for action in &list {
         let g = action.obj_opt("Get")?.ok_or_else(|| ApiError::validation("TransactItems can only contain Get"))?;
         let table = app.store.table(g.str("TableName")?)?;
-        let mut ex = Exprs::names_only(&g)?;
+        let mut ex = Exprs::names_only(&g)?.in_transaction();
         let projection = ex.projection(&g)?;
         ex.finish()?;
         if let Some(p) = &projection {

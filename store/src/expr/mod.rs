@@ -292,7 +292,7 @@ pub enum ExprError {
     #[error("Invalid KeyConditionExpression: KeyConditionExpressions must only contain one condition per key")]
     KeyConditionDuplicate,
     /// A key condition names a nested attribute.
-    #[error("KeyConditionExpressions cannot have conditions on nested attributes")]
+    #[error("Invalid KeyConditionExpression: KeyConditionExpressions cannot have conditions on nested attributes")]
     KeyConditionNested,
     /// A key condition does not constrain a key attribute it must, or
     /// constrains an attribute that is not a key; carries the key's name.

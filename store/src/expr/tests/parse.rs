@@ -449,7 +449,12 @@ fn key_conditions() {
             "error: Invalid KeyConditionExpression: KeyConditionExpressions must only contain one condition per key"
         ],
     );
-    check_key("pk.a = :s", expect!["error: KeyConditionExpressions cannot have conditions on nested attributes"]);
+    check_key(
+        "pk.a = :s",
+        expect![
+            "error: Invalid KeyConditionExpression: KeyConditionExpressions cannot have conditions on nested attributes"
+        ],
+    );
     check_key("pk = sk", expect!["error: Query key condition not supported"]);
     check_key("sk < :n", expect!["error: Query key condition not supported"]);
     check_key(
