@@ -120,7 +120,7 @@ fn run_parsed(
         return Err(ApiError::serialization("Request body must be a JSON object"));
     };
     crate::dynamodb::shapes::deserialize(operation, false, map)?;
-    crate::dynamodb::arn::table_names(&app.region, operation, map);
+    let renamed = crate::dynamodb::arn::table_names(&app.region, operation, map)?;
     let map = &*map;
     if origin.function_name != REPLAY {
         authorize_role(&app, operation, map, origin)?;
@@ -131,7 +131,7 @@ fn run_parsed(
     if origin.function_name != REPLAY {
         app.traces.record(&app, &origin.request_id, operation, map);
     }
-    Ok(body.into_string())
+    if renamed.is_empty() { Ok(body.into_string()) } else { Ok(renamed.restore(body.into_json()).to_string()) }
 }
 
 /// With authentication on and roles in the auth file (`[[roles]]`), a

@@ -2745,7 +2745,17 @@ async fn table_arns_stand_for_table_names() {
     c.batch_write_item().request_items(&arn, vec![put]).send().await.unwrap();
     let keys = KeysAndAttributes::builder().keys(item(&[("pk", s("b"))])).build().unwrap();
     let got = c.batch_get_item().request_items(&arn, keys).send().await.unwrap();
-    assert_eq!(got.responses.unwrap().values().map(Vec::len).sum::<usize>(), 1);
+    // Answered as named: the responses under the ARN, its capacity too.
+    assert_eq!(got.responses.unwrap()[&arn].len(), 1);
+    let got = c
+        .get_item()
+        .table_name(&arn)
+        .key("pk", s("a"))
+        .return_consumed_capacity(ReturnConsumedCapacity::Total)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.consumed_capacity.unwrap().table_name.as_deref(), Some(arn.as_str()));
     let update = Update::builder()
         .table_name(&arn)
         .key("pk", s("a"))
@@ -2854,4 +2864,37 @@ async fn placeholders_and_sets_are_checked_as_dynamodb_does() {
         "ConditionExpression": "attribute_not_exists(pk)", "ExpressionAttributeNames": {"#n": "x"}}}]});
     let a = send("TransactWriteItems", put).await;
     assert_eq!(a.json()["message"], "Value provided in ExpressionAttributeNames unused in expressions: keys: {#n}");
+}
+
+/// An UpdateTable that declares an attribute the table defines already,
+/// with another type, is served and the table's type kept (measured in
+/// us-east-1, 2026-08, by ExtendDB's suite).
+#[tokio::test]
+async fn a_redeclared_attribute_keeps_its_type() {
+    use aws_sdk_dynamodb::types::{CreateGlobalSecondaryIndexAction, GlobalSecondaryIndexUpdate};
+    let h = harness().await;
+    let c = &h.client;
+    create_table(c, "redecl", None).await;
+    let create = CreateGlobalSecondaryIndexAction::builder()
+        .index_name("g1-index")
+        .key_schema(key_elem("g1", KeyType::Hash))
+        .projection(Projection::builder().projection_type(ProjectionType::All).build())
+        .build()
+        .unwrap();
+    c.update_table()
+        .table_name("redecl")
+        .attribute_definitions(attr_def("pk", ScalarAttributeType::N))
+        .attribute_definitions(attr_def("g1", ScalarAttributeType::S))
+        .global_secondary_index_updates(GlobalSecondaryIndexUpdate::builder().create(create).build())
+        .send()
+        .await
+        .unwrap();
+    let table = c.describe_table().table_name("redecl").send().await.unwrap().table.unwrap();
+    let types: HashMap<String, String> = table
+        .attribute_definitions()
+        .iter()
+        .map(|a| (a.attribute_name().to_string(), a.attribute_type().as_str().to_string()))
+        .collect();
+    assert_eq!(types.get("pk").map(String::as_str), Some("S"));
+    assert_eq!(types.get("g1").map(String::as_str), Some("S"));
 }

@@ -66,7 +66,12 @@ impl WireResponse {
             "ThrottlingException" => "com.amazon.coral.availability#",
             _ => "com.amazonaws.dynamodb.v20120810#",
         };
-        let body = serde_json::json!({"__type": format!("{namespace}{}", e.error_type), "message": e.message});
+        // Coral's deserializer names its text `Message`, the service `message`.
+        let key = if e.error_type == "SerializationException" { "Message" } else { "message" };
+        let mut body = serde_json::Map::new();
+        body.insert("__type".into(), format!("{namespace}{}", e.error_type).into());
+        body.insert(key.into(), e.message.clone().into());
+        let body = serde_json::Value::Object(body);
         WireResponse { status, body: body.to_string() }
     }
 }

@@ -266,7 +266,7 @@ async fn serve_own(
         let Ok(text) = std::str::from_utf8(&bytes) else {
             return Ok(json_response(
                 400,
-                r#"{"__type":"com.amazon.coral.service#SerializationException","message":"The request body is not UTF-8"}"#.into(),
+                r#"{"__type":"com.amazon.coral.service#SerializationException","Message":"The request body is not UTF-8"}"#.into(),
             ));
         };
         let wire = bridge.call_wire(operation, text, origin);

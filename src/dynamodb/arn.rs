@@ -3,6 +3,8 @@
 
 use serde_json::{Map, Value as Json};
 
+use super::error::{ApiError, ApiResult};
+
 /// The regions of the `aws` partition (2026). An ARN naming another region
 /// is malformed to DynamoDB, not merely elsewhere; the server's own
 /// `--region` is always one.
@@ -86,58 +88,123 @@ pub(crate) fn table_of<'a>(region: &str, value: &'a str) -> Option<&'a str> {
     .then_some(name)
 }
 
+/// The tables a request named by ARN: each name with the ARN as sent, so
+/// that the answer names them as the request did ([`Renamed::restore`]).
+#[derive(Default)]
+pub(crate) struct Renamed(Vec<(String, String)>);
+
 /// Every member of `op`'s request that names a table (`TableName`, a
 /// transaction action's, the keys of a batch's `RequestItems`) may be the
 /// table's ARN, as DynamoDB takes since 2024: such ARNs are replaced by the
 /// names before anything reads the request. Two entries of a batch that
-/// name one table (by name and by ARN) become one, their lists joined.
-pub(crate) fn table_names(region: &str, op: &str, map: &mut Map<String, Json>) {
-    let rename = |v: &mut Json| {
+/// name one table (by name and by ARN) become one when they differ only in
+/// their keys or requests (joined); otherwise the request is refused.
+pub(crate) fn table_names(region: &str, op: &str, map: &mut Map<String, Json>) -> ApiResult<Renamed> {
+    let mut renamed = Renamed::default();
+    let rename = |v: &mut Json, renamed: &mut Renamed| {
         if let Json::String(s) = v
             && let Some(name) = table_of(region, s)
         {
-            *s = name.to_string();
+            let name = name.to_string();
+            renamed.0.push((name.clone(), std::mem::replace(s, name)));
         }
     };
     if let Some(v) = map.get_mut("TableName") {
-        rename(v);
+        rename(v, &mut renamed);
     }
     match op {
         "TransactWriteItems" | "TransactGetItems" => {
             for action in map.get_mut("TransactItems").and_then(Json::as_array_mut).into_iter().flatten() {
                 for kind in ["Get", "Put", "Update", "Delete", "ConditionCheck"] {
                     if let Some(v) = action.get_mut(kind).and_then(|a| a.get_mut("TableName")) {
-                        rename(v);
+                        rename(v, &mut renamed);
                     }
                 }
             }
         }
         "BatchGetItem" | "BatchWriteItem" => {
-            let Some(Json::Object(items)) = map.get_mut("RequestItems") else { return };
+            let Some(Json::Object(items)) = map.get_mut("RequestItems") else { return Ok(renamed) };
             if !items.keys().any(|k| table_of(region, k).is_some()) {
-                return;
+                return Ok(renamed);
             }
-            let mut renamed = Map::new();
+            let mut out = Map::new();
+            let mut joined = Vec::new();
             for (key, value) in std::mem::take(items) {
                 let name = table_of(region, &key).map_or(key.clone(), str::to_string);
-                match (renamed.get_mut(&name), value) {
-                    (Some(Json::Array(list)), Json::Array(more)) => list.extend(more),
-                    (Some(Json::Object(spec)), Json::Object(more)) => {
-                        if let (Some(Json::Array(keys)), Some(Json::Array(more))) =
-                            (spec.get_mut("Keys"), more.get("Keys").cloned())
-                        {
-                            keys.extend(more);
+                if name != key {
+                    renamed.0.push((name.clone(), key));
+                }
+                match (out.get_mut(&name), value) {
+                    (None, value) => {
+                        out.insert(name, value);
+                    }
+                    (Some(Json::Array(list)), Json::Array(more)) => {
+                        list.extend(more);
+                        joined.push(name);
+                    }
+                    (Some(Json::Object(spec)), Json::Object(mut more)) => {
+                        let keys = more.remove("Keys");
+                        let mut settings = spec.clone();
+                        let mine = settings.remove("Keys");
+                        match (mine, keys) {
+                            (Some(Json::Array(mut mine)), Some(Json::Array(keys))) if settings == more => {
+                                mine.extend(keys);
+                                spec.insert("Keys".into(), Json::Array(mine));
+                                joined.push(name);
+                            }
+                            _ => return Err(twice(&name)),
                         }
                     }
-                    (Some(_), _) => {}
-                    (None, value) => {
-                        renamed.insert(name, value);
-                    }
+                    (Some(_), _) => return Err(twice(&name)),
                 }
             }
-            *items = renamed;
+            *items = out;
+            // A table named both ways is answered by its name.
+            renamed.0.retain(|(name, _)| !joined.contains(name));
         }
         _ => {}
+    }
+    Ok(renamed)
+}
+
+/// One table named twice in a batch, by name and by ARN, with different
+/// settings: which to read it with cannot be told.
+fn twice(name: &str) -> ApiError {
+    ApiError::validation(format!(
+        "One or more parameter values were invalid: Table {name} is named more than once in RequestItems, by its name and by its ARN, with different settings"
+    ))
+}
+
+impl Renamed {
+    /// Whether the request named no table by ARN.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `reply` naming each table as the request did: the keys of
+    /// `Responses`, `UnprocessedKeys`, `UnprocessedItems` and
+    /// `ItemCollectionMetrics`, and `ConsumedCapacity`'s `TableName`.
+    pub(crate) fn restore(&self, reply: Json) -> Json {
+        let Json::Object(mut body) = reply else { return reply };
+        let sent = |name: &str| self.0.iter().find(|(n, _)| n == name).map(|(_, s)| s.clone());
+        for member in ["Responses", "UnprocessedKeys", "UnprocessedItems", "ItemCollectionMetrics"] {
+            if let Some(Json::Object(m)) = body.get_mut(member) {
+                *m = std::mem::take(m).into_iter().map(|(k, v)| (sent(&k).unwrap_or(k), v)).collect();
+            }
+        }
+        let mut capacity = |c: &mut Json| {
+            if let Some(Json::String(t)) = c.get_mut("TableName")
+                && let Some(s) = sent(t)
+            {
+                *t = s;
+            }
+        };
+        match body.get_mut("ConsumedCapacity") {
+            Some(Json::Array(list)) => list.iter_mut().for_each(&mut capacity),
+            Some(c @ Json::Object(_)) => capacity(c),
+            _ => {}
+        }
+        Json::Object(body)
     }
 }
 
@@ -156,12 +223,20 @@ mod tests {
         let mut body = serde_json::json!({
             "RequestItems": {(arn("us-east-1")): {"Keys": [{"k": {"S": "a"}}]}, "t": {"Keys": [{"k": {"S": "b"}}]}},
         });
-        table_names("us-east-1", "BatchGetItem", body.as_object_mut().unwrap());
+        let renamed = table_names("us-east-1", "BatchGetItem", body.as_object_mut().unwrap()).ok().unwrap();
         assert_eq!(body["RequestItems"]["t"]["Keys"].as_array().unwrap().len(), 2);
         assert_eq!(body["RequestItems"].as_object().unwrap().len(), 1);
+        assert!(renamed.is_empty(), "a table named both ways is answered by its name");
+        let mut body = serde_json::json!({
+            "RequestItems": {(arn("us-east-1")): {"Keys": [], "ConsistentRead": true}, "t": {"Keys": []}},
+        });
+        assert!(table_names("us-east-1", "BatchGetItem", body.as_object_mut().unwrap()).is_err());
         let mut body = serde_json::json!({"TransactItems": [{"Put": {"TableName": arn("us-east-1")}}]});
-        table_names("us-east-1", "TransactWriteItems", body.as_object_mut().unwrap());
+        let renamed = table_names("us-east-1", "TransactWriteItems", body.as_object_mut().unwrap()).ok().unwrap();
         assert_eq!(body["TransactItems"][0]["Put"]["TableName"], "t");
+        let reply = renamed.restore(serde_json::json!({"ConsumedCapacity": [{"TableName": "t"}, {"TableName": "u"}]}));
+        assert_eq!(reply["ConsumedCapacity"][0]["TableName"], arn("us-east-1").as_str());
+        assert_eq!(reply["ConsumedCapacity"][1]["TableName"], "u");
     }
 
     #[test]

@@ -820,9 +820,18 @@ async fn handle_json(
         app.metrics.user_error();
         return e.into_response();
     }
-    if !scaling && !streams {
-        arn::table_names(&app.region, &op, &mut map);
-    }
+    // A table named by its ARN is served by its name, and answered as named.
+    let renamed = if scaling || streams {
+        arn::Renamed::default()
+    } else {
+        match arn::table_names(&app.region, &op, &mut map) {
+            Ok(renamed) => renamed,
+            Err(e) => {
+                app.metrics.user_error();
+                return e.into_response();
+            }
+        }
+    };
     // With authentication on, a caller with policies is authorized for
     // what the request asks before it is served; so is an administrator
     // once some table has a resource-based policy, which may deny it.
@@ -909,7 +918,8 @@ async fn handle_json(
         run(&app)
     };
     match result {
-        Ok(body) => ok_response(body),
+        Ok(body) if renamed.is_empty() => ok_response(body),
+        Ok(body) => ok_response(Reply::Json(renamed.restore(body.into_json()))),
         Err(e) => e.into_response(),
     }
 }

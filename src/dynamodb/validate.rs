@@ -670,6 +670,10 @@ fn one_request(op: &str, r: &Req<'_>, top: bool) -> ApiResult<()> {
         super::legacy::key_condition_operators(r)?;
     }
     let mut ex = if op == "GetItem" { Exprs::names_only(r)? } else { Exprs::from_request(r)?.for_operation(op) };
+    // A transaction's action takes names and values with no expression.
+    if !top {
+        ex = ex.in_transaction();
+    }
     if op == "UpdateItem" {
         update_of(r, &mut ex)?;
     }
