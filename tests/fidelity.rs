@@ -2898,3 +2898,27 @@ async fn a_redeclared_attribute_keeps_its_type() {
     assert_eq!(types.get("pk").map(String::as_str), Some("S"));
     assert_eq!(types.get("g1").map(String::as_str), Some("S"));
 }
+
+/// `LastUpdateToPayPerRequestDateTime` is when the table last became
+/// on-demand: its creation, or the UpdateTable that switched it.
+#[tokio::test]
+async fn the_switch_to_on_demand_is_dated() {
+    let h = harness().await;
+    let c = &h.client;
+    c.create_table()
+        .table_name("switched")
+        .key_schema(key_elem("pk", KeyType::Hash))
+        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
+        .provisioned_throughput(
+            ProvisionedThroughput::builder().read_capacity_units(1).write_capacity_units(1).build().unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    c.update_table().table_name("switched").billing_mode(BillingMode::PayPerRequest).send().await.unwrap();
+    let table = c.describe_table().table_name("switched").send().await.unwrap().table.unwrap();
+    let created = table.creation_date_time.unwrap();
+    let switched = table.billing_mode_summary.unwrap().last_update_to_pay_per_request_date_time.unwrap();
+    assert!(switched.as_secs_f64() > created.as_secs_f64(), "{switched:?} after {created:?}");
+}

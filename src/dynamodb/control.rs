@@ -97,7 +97,8 @@ impl App {
         if def.billing_mode == BillingMode::PayPerRequest {
             d.insert(
                 "BillingModeSummary".into(),
-                json!({"BillingMode": "PAY_PER_REQUEST", "LastUpdateToPayPerRequestDateTime": def.created_at}),
+                json!({"BillingMode": "PAY_PER_REQUEST",
+                    "LastUpdateToPayPerRequestDateTime": def.settings.on_demand_since.unwrap_or(def.created_at)}),
             );
         }
         let index_json = |i: &IndexDef| {
@@ -616,6 +617,7 @@ pub(crate) fn create_table_input(app: &App, r: Req<'_>) -> ApiResult<CreateTable
             stream_resource_policy_deleted: None,
             throughput_changes: Default::default(),
             index_warm,
+            on_demand_since: None,
             multi_region_strong: false,
             witness_copy: false,
         },

@@ -1703,6 +1703,9 @@ impl Store {
     ) -> Result<Arc<TableHandle>> {
         self.alter_table(name, |def| {
             if let Some(m) = mode {
+                if m == BillingMode::PayPerRequest && def.billing_mode != m {
+                    def.settings.on_demand_since = Some(now_secs());
+                }
                 def.billing_mode = m;
                 if m == BillingMode::PayPerRequest {
                     def.throughput = None;

@@ -365,6 +365,11 @@ pub struct TableSettings {
     /// write units a second, as the table's above.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub index_warm: BTreeMap<String, [Option<i64>; 2]>,
+    /// When an UpdateTable last switched the table to on-demand (epoch
+    /// seconds): `BillingModeSummary.LastUpdateToPayPerRequestDateTime`.
+    /// `None` for a table created on-demand, which shows its creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_demand_since: Option<f64>,
     /// A global table with multi-Region strong consistency
     /// (`MultiRegionConsistency: STRONG`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
