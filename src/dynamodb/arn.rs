@@ -91,7 +91,11 @@ pub(crate) fn table_of<'a>(region: &str, value: &'a str) -> Option<&'a str> {
 /// The tables a request named by ARN: each name with the ARN as sent, so
 /// that the answer names them as the request did ([`Renamed::restore`]).
 #[derive(Default)]
-pub(crate) struct Renamed(Vec<(String, String)>);
+pub(crate) struct Renamed {
+    names: Vec<(String, String)>,
+    /// The answer keys maps by table (a batch's, a transaction's metrics).
+    keyed: bool,
+}
 
 /// Every member of `op`'s request that names a table (`TableName`, a
 /// transaction action's, the keys of a batch's `RequestItems`) may be the
@@ -106,7 +110,7 @@ pub(crate) fn table_names(region: &str, op: &str, map: &mut Map<String, Json>) -
             && let Some(name) = table_of(region, s)
         {
             let name = name.to_string();
-            renamed.0.push((name.clone(), std::mem::replace(s, name)));
+            renamed.names.push((name.clone(), std::mem::replace(s, name)));
         }
     };
     if let Some(v) = map.get_mut("TableName") {
@@ -132,7 +136,7 @@ pub(crate) fn table_names(region: &str, op: &str, map: &mut Map<String, Json>) -
             for (key, value) in std::mem::take(items) {
                 let name = table_of(region, &key).map_or(key.clone(), str::to_string);
                 if name != key {
-                    renamed.0.push((name.clone(), key));
+                    renamed.names.push((name.clone(), key));
                 }
                 match (out.get_mut(&name), value) {
                     (None, value) => {
@@ -160,10 +164,17 @@ pub(crate) fn table_names(region: &str, op: &str, map: &mut Map<String, Json>) -
             }
             *items = out;
             // A table named both ways is answered by its name.
-            renamed.0.retain(|(name, _)| !joined.contains(name));
+            renamed.names.retain(|(name, _)| !joined.contains(name));
         }
         _ => {}
     }
+    // Elsewhere a table is named in the answer only by its capacity: with
+    // none asked for, the answer is left as written.
+    let keyed = matches!(op, "BatchGetItem" | "BatchWriteItem" | "TransactWriteItems");
+    if !keyed && !matches!(map.get("ReturnConsumedCapacity").and_then(Json::as_str), Some("TOTAL" | "INDEXES")) {
+        renamed.names.clear();
+    }
+    renamed.keyed = keyed;
     Ok(renamed)
 }
 
@@ -178,7 +189,7 @@ fn twice(name: &str) -> ApiError {
 impl Renamed {
     /// Whether the request named no table by ARN.
     pub(crate) fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.names.is_empty()
     }
 
     /// `reply` naming each table as the request did: the keys of
@@ -186,9 +197,10 @@ impl Renamed {
     /// `ItemCollectionMetrics`, and `ConsumedCapacity`'s `TableName`.
     pub(crate) fn restore(&self, reply: Json) -> Json {
         let Json::Object(mut body) = reply else { return reply };
-        let sent = |name: &str| self.0.iter().find(|(n, _)| n == name).map(|(_, s)| s.clone());
+        let sent = |name: &str| self.names.iter().find(|(n, _)| n == name).map(|(_, s)| s.clone());
+        // (A single write's ItemCollectionMetrics is not keyed by table.)
         for member in ["Responses", "UnprocessedKeys", "UnprocessedItems", "ItemCollectionMetrics"] {
-            if let Some(Json::Object(m)) = body.get_mut(member) {
+            if let Some(Json::Object(m)) = body.get_mut(member).filter(|_| self.keyed) {
                 *m = std::mem::take(m).into_iter().map(|(k, v)| (sent(&k).unwrap_or(k), v)).collect();
             }
         }

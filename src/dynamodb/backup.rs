@@ -562,6 +562,8 @@ pub(super) fn restore_input(app: &App, r: &Req<'_>, target: &str, source: &Table
     // Nor the source's history of capacity changes: it is a new table,
     // and a regional one.
     settings.throughput_changes.clear();
+    // A restored table is a new table: on-demand since its creation.
+    settings.on_demand_since = None;
     settings.multi_region_strong = false;
     settings.witness_copy = false;
     if billing == BillingMode::PayPerRequest {
