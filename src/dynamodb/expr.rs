@@ -151,7 +151,6 @@ impl Exprs {
         self.used_expression = true;
     }
 
-    /// After all expressions were parsed: unused or orphan placeholders are errors.
     /// For an action of TransactWriteItems or TransactGetItems, which take
     /// names and values with no expression to use them (captured against
     /// the live service by ExtendDB's suite, 2026); with an expression,
@@ -161,6 +160,7 @@ impl Exprs {
         self
     }
 
+    /// After all expressions were parsed: unused or orphan placeholders are errors.
     pub fn finish(&self) -> ApiResult<()> {
         if !self.used_expression && self.in_transaction {
             return Ok(());
@@ -261,6 +261,16 @@ pub fn scalar_keys<'a>(def: &TableDef, paths: impl IntoIterator<Item = &'a Path>
         Some(k) => Err(refused("IndexKey", &k.name)),
         None => Ok(()),
     }
+}
+
+/// [`scalar_keys`] of an update's paths, unless the update writes under
+/// one of the table's key attributes: that is refused when applied, as an
+/// update of the key.
+pub fn scalar_keys_of_update(def: &TableDef, u: &expr::UpdateExpr) -> ApiResult<()> {
+    if u.top_level_names().any(|name| def.key_schema.contains(name)) {
+        return Ok(());
+    }
+    scalar_keys(def, u.paths())
 }
 
 /// The `Key` member, checked against the table's key schema.

@@ -380,12 +380,7 @@ pub fn update_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
     ex.finish()?;
     let key = key_param(&r, &table.def)?;
     if let Some(u) = &update {
-        // A path into a key attribute, unless the update writes under one
-        // of the table's key attributes: that is refused when applied, as
-        // an update of the key.
-        if !u.top_level_names().any(|name| table.def.key_schema.contains(name)) {
-            super::expr::scalar_keys(&table.def, u.paths())?;
-        }
+        super::expr::scalar_keys_of_update(&table.def, u)?;
         // An index key set to an empty value by the expression is a fault
         // of the request, in DynamoDB's update wording (as in a transaction).
         super::transact::check_update_index_keys(&table.def, u)?;

@@ -330,11 +330,7 @@ pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
             _ => {
                 let (key, fault) = key_fault(&a, def)?;
                 let update = update_of(&a, &mut ex)?.ok_or_else(|| missing("UpdateExpression"))?;
-                // As UpdateItem: a path into a key attribute, unless the
-                // update writes under a table key (an update of the key).
-                if !update.top_level_names().any(|name| def.key_schema.contains(name)) {
-                    super::expr::scalar_keys(def, update.paths())?;
-                }
+                super::expr::scalar_keys_of_update(def, &update)?;
                 check_update_index_keys(def, &update)?;
                 let cond = ex.condition(&a, "ConditionExpression", ExprKind::Condition)?;
                 let d = def.clone();
