@@ -2866,6 +2866,103 @@ async fn placeholders_and_sets_are_checked_as_dynamodb_does() {
     assert_eq!(a.json()["message"], "Value provided in ExpressionAttributeNames unused in expressions: keys: {#n}");
 }
 
+/// A key condition is read as DynamoDB reads it: every expression of the
+/// request first (an empty filter is reported before a bad key condition),
+/// then each leaf in full, operands in order, before the key schema; and a
+/// legacy `KeyConditions` against the schema in its order, partition key
+/// first (dynalite's tests, recorded against DynamoDB). A batch write's
+/// item size and request shape need no table.
+#[tokio::test]
+async fn key_conditions_are_read_as_dynamodb_reads_them() {
+    use serde_json::json;
+    let h = harness().await;
+    create_table(&h.client, "kcs", Some(ScalarAttributeType::N)).await;
+    let addr = h.server.addr.to_string();
+    let kc = |table: &str, expr: &str| {
+        json!({"TableName": table, "KeyConditionExpression": expr,
+            "ExpressionAttributeValues": {":s": {"S": "a"}, ":n": {"N": "1"}}})
+    };
+    let cases = [
+        (
+            json!({"TableName": "absent", "KeyConditionExpression": "attribute_type(pk, :s)", "FilterExpression": "",
+                "ExpressionAttributeValues": {":s": {"S": "N"}}}),
+            "Invalid FilterExpression: The expression can not be empty;",
+        ),
+        (kc("absent", "pk <> :s AND sk = :n"), "Invalid operator used in KeyConditionExpression: <>"),
+        (kc("absent", "pk = :s AND (sk = :n OR sk = :n)"), "Invalid operator used in KeyConditionExpression: OR"),
+        (
+            kc("absent", "pk = sk AND begins_with(pk, :s) AND sk > :n"),
+            "Invalid condition in KeyConditionExpression: Multiple attribute names used in one condition",
+        ),
+        (
+            kc("absent", ":s BETWEEN pk AND :s AND sk = :n"),
+            "Invalid condition in KeyConditionExpression: BETWEEN operator must have the key attribute as its first operand",
+        ),
+        (
+            kc("absent", "begins_with(:s, pk) AND sk = :n"),
+            "Invalid condition in KeyConditionExpression: begins_with operator must have the key attribute as its first operand",
+        ),
+        (
+            kc("absent", "pk = :s AND size(sk) > :n"),
+            "Invalid KeyConditionExpression: KeyConditionExpressions cannot contain nested operations",
+        ),
+        (
+            kc("absent", ":s = :n AND pk = :s"),
+            "Invalid condition in KeyConditionExpression: No key attribute specified",
+        ),
+        (kc("kcs", "sk BETWEEN :n AND :n AND x = :s"), "Query condition missed key schema element: pk"),
+        (kc("kcs", "pk = :s AND x = :n"), "Query condition missed key schema element: sk"),
+        (
+            kc("kcs", ":n > pk AND begins_with(x, :s)"),
+            "One or more parameter values were invalid: Condition parameter type does not match schema type",
+        ),
+        (kc("kcs", "pk > :s AND sk = :n"), "Query key condition not supported"),
+        (
+            json!({"TableName": "kcs", "KeyConditions": {"z": {"ComparisonOperator": "NULL"}}}),
+            "Query condition missed key schema element: pk",
+        ),
+        (
+            json!({"TableName": "kcs", "KeyConditions": {
+                "pk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "a"}]},
+                "sk": {"ComparisonOperator": "NOT_NULL"}}}),
+            "Attempted conditional constraint is not an indexable operation",
+        ),
+        (
+            json!({"TableName": "absent", "KeyConditions": {}, "QueryFilter": {}}),
+            "Conditions can be of length 1 or 2 only",
+        ),
+    ];
+    let send = |op: &'static str, body: serde_json::Value| {
+        let addr = addr.clone();
+        async move {
+            let target = format!("DynamoDB_20120810.{op}");
+            let headers = [("Content-Type", "application/x-amz-json-1.0"), ("X-Amz-Target", target.as_str())];
+            common::http::send(&addr, "POST", "/", &headers, body.to_string().as_bytes()).await
+        }
+    };
+    let batch = |request: serde_json::Value| json!({"RequestItems": {"absent": [request]}});
+    let big = "a".repeat(400 * 1024);
+    let cases = cases.into_iter().map(|(b, m)| ("Query", b, m)).chain([
+        (
+            "BatchWriteItem",
+            batch(json!({"PutRequest": {"Item": {"pk": {"S": "a"}, "b": {"S": big}}}})),
+            "Item size has exceeded the maximum allowed size",
+        ),
+        (
+            "BatchWriteItem",
+            batch(json!({})),
+            "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes",
+        ),
+    ]);
+    for (op, body, want) in cases {
+        let a = send(op, body.clone()).await;
+        let v = a.json();
+        assert_eq!(a.status, 400, "{op} {body}: {v}");
+        assert_eq!(v["__type"], "com.amazon.coral.validate#ValidationException", "{op} {body}: {v}");
+        assert_eq!(v["message"].as_str(), Some(want), "{op} {body}");
+    }
+}
+
 /// An UpdateTable that declares an attribute the table defines already,
 /// with another type, is served and the table's type kept (measured in
 /// us-east-1, 2026-08, by ExtendDB's suite).

@@ -341,10 +341,12 @@ pub fn query(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
             )
         })?;
         ex.mark_used();
-        Some(expr::parse_key_condition(text, &mut ex.ph).map_err(expr_err)?)
+        Some(expr::parse_key_condition_text(text, &mut ex.ph).map_err(expr_err)?)
     };
     let req = parse_common(&table, &r, &mut ex, "QueryFilter")?;
     ex.finish()?;
+    // Every expression is read before the key condition is read as one.
+    let key_expr = key_expr.map(expr::key_condition).transpose().map_err(expr_err)?;
     // The index, ConsistentRead and the start key's schema come before the
     // key conditions are read against a key (dynalite's tests, checked
     // against DynamoDB).

@@ -620,9 +620,21 @@ pub fn table_free(op: &str, r: &Req<'_>) -> ApiResult<()> {
             let tables = member("RequestItems");
             for writes in tables.iter().flat_map(|t| t.0.values()).filter_map(Json::as_array) {
                 for w in writes {
+                    // A request with both kinds or neither (the
+                    // operation's own check, which needs no table).
+                    if w.get("PutRequest").is_some() == w.get("DeleteRequest").is_some() {
+                        return Err(ApiError::validation(
+                            "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes",
+                        ));
+                    }
                     for (kind, field) in [("PutRequest", "Item"), ("DeleteRequest", "Key")] {
                         if let Some(v) = w.get(kind).and_then(|x| x.get(field)) {
-                            item_from_json(v)?;
+                            let item = item_from_json(v)?;
+                            if kind == "PutRequest"
+                                && tidepool_store::value::item_size(&item) > tidepool_store::value::MAX_ITEM_SIZE
+                            {
+                                return Err(ApiError::validation("Item size has exceeded the maximum allowed size"));
+                            }
                         }
                     }
                 }
@@ -677,14 +689,21 @@ fn one_request(op: &str, r: &Req<'_>, top: bool) -> ApiResult<()> {
     if op == "UpdateItem" {
         update_of(r, &mut ex)?;
     }
-    if let Some(text) = r.str_opt("KeyConditionExpression")? {
-        ex.mark_used();
-        expr::parse_key_condition(text, &mut ex.ph).map_err(expr_err)?;
-    }
+    let key_cond = match r.str_opt("KeyConditionExpression")? {
+        Some(text) => {
+            ex.mark_used();
+            Some(expr::parse_key_condition_text(text, &mut ex.ph).map_err(expr_err)?)
+        }
+        None => None,
+    };
     ex.condition(r, "ConditionExpression", ExprKind::Condition)?;
     ex.condition(r, "FilterExpression", ExprKind::Filter)?;
     ex.projection(r)?;
     ex.finish()?;
+    // Every expression is read before the key condition is read as one.
+    if let Some(cond) = key_cond {
+        expr::key_condition(cond).map_err(expr_err)?;
+    }
     // A write's legacy conditions need no table either (a transaction's
     // actions have none).
     if top && matches!(op, "PutItem" | "DeleteItem" | "UpdateItem") && r.get("Expected").is_some() {

@@ -373,19 +373,36 @@ pub enum RangeCondition {
     BeginsWith(Value),
 }
 
-/// A parsed key condition: one or two conditions, each on a distinct
-/// top-level attribute.
+impl RangeCondition {
+    /// The values the condition compares with.
+    pub fn values(&self) -> impl Iterator<Item = &Value> {
+        let (a, b) = match self {
+            RangeCondition::Between(a, b) => (a, Some(b)),
+            RangeCondition::Eq(v)
+            | RangeCondition::Lt(v)
+            | RangeCondition::Le(v)
+            | RangeCondition::Gt(v)
+            | RangeCondition::Ge(v)
+            | RangeCondition::BeginsWith(v) => (v, None),
+        };
+        std::iter::once(a).chain(b)
+    }
+}
+
+/// A parsed key condition: conditions, each on a distinct top-level
+/// attribute.
 ///
 /// The parser cannot know the table's key schema, so it does not decide which
-/// condition is on the partition key. It guarantees that `conditions` has one
-/// or two entries and that the first is an [`RangeCondition::Eq`]; when the
-/// second is not `Eq`, the first must be the partition key. Use
+/// condition is on the partition key, nor whether there are too many. Use
 /// [`KeyCondition::split`] to match the conditions to a schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyCondition {
-    /// `(attribute name, condition)`; with one or two, an `Eq` first.
+    /// `(attribute name, condition)`; of two, an `Eq` first when either is.
     pub conditions: Vec<(String, RangeCondition)>,
     /// From legacy `KeyConditions`, which words too many conditions its
     /// own way.
     pub legacy: bool,
+    /// Legacy conditions whose operator (`NULL`, `CONTAINS`, ...) cannot
+    /// select keys; their entry in `conditions` holds no value.
+    pub not_indexable: Vec<String>,
 }

@@ -260,6 +260,11 @@ pub fn key_condition_operators(conditions: &BTreeMap<String, LegacyCondition>) -
             parse_op(&c.comparison_operator, format!("keyConditions.{name}.member.comparisonOperator"))?;
         check_args(op, op_name, &c.attribute_value_list)?;
     }
+    // Too many is counted against the key schema (a multi-attribute index
+    // key takes more than two).
+    if conditions.is_empty() {
+        return Err(ExprError::KeyConditionCount);
+    }
     Ok(())
 }
 
@@ -269,6 +274,7 @@ pub fn key_conditions_to_key_condition(
     conditions: &BTreeMap<String, LegacyCondition>,
 ) -> Result<KeyCondition, ExprError> {
     let mut parts = Vec::with_capacity(conditions.len());
+    let mut not_indexable = Vec::new();
     for (name, c) in conditions {
         let (op, op_name) =
             parse_op(&c.comparison_operator, format!("keyConditions.{name}.member.comparisonOperator"))?;
@@ -286,11 +292,14 @@ pub fn key_conditions_to_key_condition(
                 let low = next();
                 RangeCondition::Between(low, next())
             }
-            _ => return Err(ExprError::NotIndexable),
+            _ => {
+                not_indexable.push(name.clone());
+                RangeCondition::Eq(Value::Null)
+            }
         };
         parts.push((name.clone(), range));
     }
-    key::from_parts(parts)
+    key::from_legacy(parts, not_indexable)
 }
 
 /// Converts `AttributeUpdates` into an update expression. ADD of a list

@@ -261,9 +261,23 @@ pub enum ExprError {
     /// A key condition uses an operator queries cannot use.
     #[error("Invalid operator used in KeyConditionExpression: {0}")]
     KeyConditionOperator(String),
-    /// A key condition has a shape queries cannot use (two paths, two values).
+    /// A partition-key condition holds a value of another type than the key.
+    #[error("One or more parameter values were invalid: Condition parameter type does not match schema type")]
+    KeyConditionType,
+    /// A key condition has a shape queries cannot use (a range condition on
+    /// the partition key, no equality at all).
     #[error("Query key condition not supported")]
     KeyConditionNotSupported,
+    /// A leaf of a key condition names two attributes, none, or has a value
+    /// before the attribute of `BETWEEN` or `begins_with` (DynamoDB's
+    /// words, as dynalite's tests against DynamoDB record them).
+    #[error("Invalid condition in KeyConditionExpression: {0}")]
+    KeyConditionInvalid(String),
+    /// A key condition applies `size()`. Prefixed as DynamoDB prefixes the
+    /// other `KeyConditionExpressions ...` faults since 2026 (captured for
+    /// nested attributes and repeated keys).
+    #[error("Invalid KeyConditionExpression: KeyConditionExpressions cannot contain nested operations")]
+    KeyConditionNestedOperation,
     /// A key condition has more than two conditions.
     #[error("Conditions can be of length 1 or 2 only")]
     KeyConditionCount,
@@ -419,6 +433,20 @@ pub fn parse_projection(expr: &str, ph: &mut Placeholders) -> Result<Vec<Path>, 
 /// with one of `=`, `<`, `<=`, `>`, `>=`, `BETWEEN` or `begins_with` on
 /// another. See [`KeyCondition`] for what is and is not decided here.
 pub fn parse_key_condition(expr: &str, ph: &mut Placeholders) -> Result<KeyCondition, ExprError> {
-    let cond = parse_condition(expr, ph, ExprKind::KeyCondition)?;
+    key_condition(parse_key_condition_text(expr, ph)?)
+}
+
+/// The first half of [`parse_key_condition`]: the text read as a condition
+/// (syntax, placeholders). DynamoDB reads every expression of a request
+/// this way before it reads the key condition as one ([`key_condition`]),
+/// so an empty `FilterExpression` is reported before an `OR` in the key
+/// condition.
+pub fn parse_key_condition_text(expr: &str, ph: &mut Placeholders) -> Result<Condition, ExprError> {
+    parse_condition(expr, ph, ExprKind::KeyCondition)
+}
+
+/// The second half of [`parse_key_condition`]: a parsed condition read as
+/// a key condition.
+pub fn key_condition(cond: Condition) -> Result<KeyCondition, ExprError> {
     key::from_condition(cond)
 }

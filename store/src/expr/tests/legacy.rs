@@ -200,12 +200,25 @@ fn key_conditions() {
         key_conditions_to_key_condition(&filter(&[("pk", "EQ", vec![s("x")]), ("sk", "BEGINS_WITH", vec![s("p")])]))
             .unwrap();
     assert_eq!(k.conditions[1], ("sk".to_string(), RangeCondition::BeginsWith(s("p"))));
+    assert_eq!(
+        key_conditions_to_key_condition(&filter(&[])).unwrap_err().to_string(),
+        "Conditions can be of length 1 or 2 only"
+    );
+    // What the key schema decides: the partition key's attribute first.
+    let attr = |n: &str| crate::table::KeyAttr { name: n.to_string(), ty: crate::value::AttrType::S };
+    let pk = crate::table::KeySchema::simple(attr("pk"), None);
     for (entries, want) in [
         (vec![("pk", "NE", vec![s("x")])], "Attempted conditional constraint is not an indexable operation"),
         (vec![("pk", "LT", vec![s("x")])], "Query key condition not supported"),
-        (vec![], "Conditions can be of length 1 or 2 only"),
+        (
+            vec![("pk", "LT", vec![n("1")])],
+            "One or more parameter values were invalid: Condition parameter type does not match schema type",
+        ),
+        (vec![("z", "NULL", vec![])], "Query condition missed key schema element: pk"),
+        (vec![("pk", "EQ", vec![s("x")]), ("z", "EQ", vec![s("x")])], "Query key condition not supported"),
     ] {
-        assert_eq!(key_conditions_to_key_condition(&filter(&entries)).unwrap_err().to_string(), want);
+        let k = key_conditions_to_key_condition(&filter(&entries)).unwrap();
+        assert_eq!(k.split(&pk).unwrap_err().to_string(), want);
     }
     // More than two are counted against the key schema (a multi-attribute
     // index key takes them), in the legacy wording when too many.

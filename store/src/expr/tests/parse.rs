@@ -455,8 +455,73 @@ fn key_conditions() {
             "error: Invalid KeyConditionExpression: KeyConditionExpressions cannot have conditions on nested attributes"
         ],
     );
-    check_key("pk = sk", expect!["error: Query key condition not supported"]);
-    check_key("sk < :n", expect!["error: Query key condition not supported"]);
+    check_key(
+        "pk = sk",
+        expect!["error: Invalid condition in KeyConditionExpression: Multiple attribute names used in one condition"],
+    );
+    check_key("sk < :n", expect!["sk < N(5)"]);
+    // Each leaf is read in full, operands in order, before the next
+    // (dynalite's cases, recorded against DynamoDB).
+    check_key("pk <> sk", expect!["error: Invalid operator used in KeyConditionExpression: <>"]);
+    check_key(
+        "pk > sk.a",
+        expect!["error: Invalid condition in KeyConditionExpression: Multiple attribute names used in one condition"],
+    );
+    check_key(
+        "pk BETWEEN sk AND size(pk)",
+        expect!["error: Invalid condition in KeyConditionExpression: Multiple attribute names used in one condition"],
+    );
+    check_key(
+        "begins_with(pk, sk)",
+        expect!["error: Invalid condition in KeyConditionExpression: Multiple attribute names used in one condition"],
+    );
+    check_key(
+        ":s BETWEEN size(pk) AND size(sk) AND sk > :n",
+        expect![
+            "error: Invalid condition in KeyConditionExpression: BETWEEN operator must have the key attribute as its first operand"
+        ],
+    );
+    check_key(
+        "begins_with(:s, pk) AND sk > :n",
+        expect![
+            "error: Invalid condition in KeyConditionExpression: begins_with operator must have the key attribute as its first operand"
+        ],
+    );
+    check_key(
+        "size(pk) > sk AND sk.a > pk",
+        expect!["error: Invalid KeyConditionExpression: KeyConditionExpressions cannot contain nested operations"],
+    );
+    check_key(
+        "pk > size(sk.a)",
+        expect!["error: Invalid KeyConditionExpression: KeyConditionExpressions cannot contain nested operations"],
+    );
+    check_key(
+        "pk.a > sk AND sk.b > pk.c",
+        expect![
+            "error: Invalid KeyConditionExpression: KeyConditionExpressions cannot have conditions on nested attributes"
+        ],
+    );
+    check_key(
+        "pk[0] > sk",
+        expect![
+            "error: Invalid KeyConditionExpression: KeyConditionExpressions cannot have conditions on nested attributes"
+        ],
+    );
+    check_key(
+        ":s > :n AND pk < :s",
+        expect!["error: Invalid condition in KeyConditionExpression: No key attribute specified"],
+    );
+    check_key(
+        "(pk > :n AND sk > :n) AND (sk > :n AND x > :n)",
+        expect![
+            "error: Invalid KeyConditionExpression: KeyConditionExpressions must only contain one condition per key"
+        ],
+    );
+    check_key(
+        "pk = :s AND (sk.a = :n OR x = :n)",
+        expect!["error: Invalid operator used in KeyConditionExpression: OR"],
+    );
+    check_key(":n < sk AND pk = :s", expect![[r#"pk = S("abc") | sk > N(5)"#]]);
     check_key(
         "pk = :zz",
         expect![
@@ -465,9 +530,14 @@ fn key_conditions() {
     );
 }
 
-/// A key schema of string attributes: `hash` then `range` names.
+/// A key schema of `hash` then `range` names: `sk` and `h2` are numbers
+/// (as `:n` is), the others strings (as `:s` is).
 fn schema(hash: &[&str], range: &[&str]) -> crate::table::KeySchema {
-    let attr = |n: &&str| crate::table::KeyAttr { name: n.to_string(), ty: crate::value::AttrType::S };
+    use crate::value::AttrType;
+    let attr = |n: &&str| crate::table::KeyAttr {
+        name: n.to_string(),
+        ty: if matches!(*n, "sk" | "h2") { AttrType::N } else { AttrType::S },
+    };
     let hash: Vec<_> = hash.iter().map(attr).collect();
     let range: Vec<_> = range.iter().map(attr).collect();
     crate::table::KeySchema {
@@ -517,22 +587,22 @@ fn key_condition_split_against_a_multi_attribute_schema() {
     assert_eq!(split.hash, vec![super::s("abc"), super::n("5")]);
     assert_eq!(split.sort_eq, vec![super::s("abc")]);
     assert_eq!(split.sort, Some(RangeCondition::Gt(super::n("5"))));
-    let k = parse_key_condition("h1 = :s AND h2 = :s", &mut ph).unwrap();
+    let k = parse_key_condition("h1 = :s AND h2 = :n", &mut ph).unwrap();
     let split = k.split(&multi).unwrap();
     assert_eq!((split.sort_eq.len(), split.sort), (0, None));
     for (text, message) in [
         ("h1 = :s AND a = :s", "Query condition missed key schema element: h2"),
-        ("h1 = :s AND h2 > :s", "Query key condition not supported"),
+        ("h1 = :s AND h2 > :n", "Query key condition not supported"),
         (
-            "h1 = :s AND h2 = :s AND b = :s",
+            "h1 = :s AND h2 = :n AND b = :s",
             "RANGE key attributes a must have equality conditions specified in the query because a condition is present on key attribute b",
         ),
         (
-            "h1 = :s AND h2 = :s AND a < :s AND c = :s",
+            "h1 = :s AND h2 = :n AND a < :s AND c = :s",
             "RANGE key attributes a must have equality conditions specified in the query because a condition is present on key attribute c",
         ),
         (
-            "h1 = :s AND h2 = :s AND a = :s AND b = :s AND c = :s AND x = :s",
+            "h1 = :s AND h2 = :n AND a = :s AND b = :s AND c = :s AND x = :s",
             "The number of query conditions (6) exceeds the number of key attributes defined in the schema (5)",
         ),
     ] {
