@@ -2949,6 +2949,29 @@ async fn key_conditions_are_read_as_dynamodb_reads_them() {
             "Item size has exceeded the maximum allowed size",
         ),
         (
+            "UpdateItem",
+            json!({"TableName": "absent", "Key": {}, "UpdateExpression": "SET #a = if_not_exists(:c)",
+                "ExpressionAttributeNames": {"#a": "a"}, "ExpressionAttributeValues": {":a": {"S": "a"}}}),
+            "Invalid UpdateExpression: An expression attribute value used in expression is not defined; attribute value: :c",
+        ),
+        (
+            "UpdateItem",
+            json!({"TableName": "absent", "Key": {}, "UpdateExpression": "SET c[1].a = a, #c = if_not_exists(a)",
+                "ExpressionAttributeNames": {"#c": "c"}}),
+            "Invalid UpdateExpression: Two document paths overlap with each other; must remove or rewrite one of these paths; path one: [c, [1], a], path two: [c]",
+        ),
+        (
+            "UpdateItem",
+            json!({"TableName": "absent", "Key": {}, "UpdateExpression": "SET b = list_append(:a, a) ADD a.b :a",
+                "ExpressionAttributeValues": {":a": {"S": "a"}}}),
+            "Invalid UpdateExpression: Incorrect operand type for operator or function; operator: ADD, operand type: STRING, typeSet: ALLOWED_FOR_ADD_OPERAND",
+        ),
+        (
+            "PutItem",
+            json!({"TableName": "absent", "Item": {"a": {}}, "Expected": {"a": {}}, "ConditionExpression": ""}),
+            "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {Expected} Expression parameters: {ConditionExpression}",
+        ),
+        (
             "BatchWriteItem",
             batch(json!({})),
             "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes",

@@ -416,8 +416,12 @@ fn query_hash(r: &Req<'_>, schema: &KeySchema) -> Option<String> {
     let text = r.str_opt("KeyConditionExpression").ok().flatten()?;
     let mut ex = Exprs::from_request(r).ok()?;
     let cond = expr::parse_key_condition(text, &mut ex.ph).ok()?;
-    let split = cond.split(schema).ok()?;
-    split.hash.first().map(key_text)
+    // The partition key's value as sent, whatever its type (a wrong one is
+    // the operation's fault to report, once allowed).
+    cond.conditions.iter().find_map(|(name, c)| match c {
+        tidepool_store::expr::RangeCondition::Eq(v) if *name == schema.hash.name => Some(key_text(v)),
+        _ => None,
+    })
 }
 
 /// A PartiQL statement, parsed as the operation parses it: its verb's

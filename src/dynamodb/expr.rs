@@ -71,6 +71,19 @@ impl Exprs {
         Exprs::build(r, false)
     }
 
+    /// No placeholders, no expression.
+    fn empty() -> Exprs {
+        Exprs {
+            has_names: false,
+            has_values: false,
+            ph: Placeholders::new(HashMap::new(), HashMap::new()),
+            used_expression: false,
+            value_members: "ConditionExpression",
+            envelops: false,
+            in_transaction: false,
+        }
+    }
+
     fn build(r: &Req<'_>, with_values: bool) -> ApiResult<Exprs> {
         Exprs::build_with(r, with_values, |v| value_from_json(v, 0))
     }
@@ -220,6 +233,52 @@ fn placeholder_key(member: &str, prefix: char, key: &str) -> ApiResult<()> {
     let ident = key.strip_prefix(prefix).unwrap_or_default();
     if ident.is_empty() || !ident.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
         return Err(ApiError::validation(format!("{member} contains invalid key: Syntax error; key: \"{key}\"")));
+    }
+    Ok(())
+}
+
+/// The legacy and the expression parameters operation `op` refuses
+/// together (DynamoDB names each group's members in alphabetical order).
+fn exclusive_params(op: &str) -> (&'static [&'static str], &'static [&'static str]) {
+    match op {
+        "PutItem" | "DeleteItem" => (&["ConditionalOperator", "Expected"], &["ConditionExpression"]),
+        "UpdateItem" => {
+            (&["AttributeUpdates", "ConditionalOperator", "Expected"], &["ConditionExpression", "UpdateExpression"])
+        }
+        "GetItem" => (&["AttributesToGet"], &["ProjectionExpression"]),
+        "Query" => (
+            &["AttributesToGet", "ConditionalOperator", "QueryFilter"],
+            &["FilterExpression", "KeyConditionExpression", "ProjectionExpression"],
+        ),
+        "Scan" => {
+            (&["AttributesToGet", "ConditionalOperator", "ScanFilter"], &["FilterExpression", "ProjectionExpression"])
+        }
+        _ => (&[], &[]),
+    }
+}
+
+/// The parameters of operation `op`'s request, before anything in them is
+/// read: legacy and expression parameters not mixed (KeyConditions goes
+/// with either kind, but not with KeyConditionExpression, as Alternator's
+/// tests against DynamoDB show), and placeholders only with an expression.
+/// DynamoDB checks these first (dynalite's tests: before an item's values).
+pub fn check_params(op: &str, r: &Req<'_>) -> ApiResult<()> {
+    let (legacy, modern) = exclusive_params(op);
+    check_exclusive(r, legacy, modern)?;
+    if op == "Query" {
+        check_exclusive(r, &["KeyConditions"], &["KeyConditionExpression"])?;
+    }
+    if EXPRESSION_MEMBERS.iter().any(|m| r.get(m).is_some()) {
+        return Ok(());
+    }
+    // Without an expression, [`Exprs::finish`] refuses placeholders.
+    let has = |m: &str| r.get(m).is_some();
+    if has("ExpressionAttributeValues") && op != "GetItem" {
+        let ex = Exprs { has_values: true, ..Exprs::empty() }.for_operation(op);
+        return ex.finish();
+    }
+    if has("ExpressionAttributeNames") {
+        return Exprs { has_names: true, ..Exprs::empty() }.finish();
     }
     Ok(())
 }

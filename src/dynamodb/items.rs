@@ -12,7 +12,8 @@ use super::App;
 use super::attr::{item_from_json, item_to_json};
 use super::error::{ApiError, ApiResult};
 use super::expr::{
-    Capacity, Exprs, IndexUnits, Split, check_exclusive, consistent, expr_err, key_param, read_units, write_units,
+    Capacity, Exprs, IndexUnits, Split, check_exclusive, check_params, consistent, expr_err, key_param, read_units,
+    write_units,
 };
 use super::legacy;
 use super::request::{Req, missing};
@@ -214,6 +215,7 @@ fn with_capacity(
 
 pub fn put_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let name = r.str("TableName")?;
+    check_params("PutItem", &r)?;
     let item = item_from_json(r.get("Item").ok_or_else(|| missing("Item"))?)?;
     let table = app.store.table(name)?;
     let mut ex = Exprs::from_request(&r)?.for_operation("PutItem");
@@ -234,7 +236,7 @@ pub fn put_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
 
 pub fn get_item(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
     let table = app.store.table(r.str("TableName")?)?;
-    check_exclusive(&r, &["AttributesToGet"], &["ProjectionExpression"])?;
+    check_params("GetItem", &r)?;
     let mut ex = Exprs::names_only(&r)?;
     let projection = match r.strings("AttributesToGet")? {
         Some(names) => Some(legacy::attributes_to_get(names)?),
@@ -275,6 +277,7 @@ pub fn get_item(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
 
 pub fn delete_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let table = app.store.table(r.str("TableName")?)?;
+    check_params("DeleteItem", &r)?;
     let mut ex = Exprs::from_request(&r)?.for_operation("DeleteItem");
     let cond = write_condition(&r, &mut ex)?;
     ex.finish()?;
@@ -369,11 +372,7 @@ fn legacy_mismatch(e: StoreError, legacy: bool) -> StoreError {
 
 pub fn update_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let table = app.store.table(r.str("TableName")?)?;
-    check_exclusive(
-        &r,
-        &["AttributeUpdates", "ConditionalOperator", "Expected"],
-        &["ConditionExpression", "UpdateExpression"],
-    )?;
+    check_params("UpdateItem", &r)?;
     let mut ex = Exprs::from_request(&r)?.for_operation("UpdateItem");
     let update = update_of(&r, &mut ex)?;
     let cond = write_condition(&r, &mut ex)?;

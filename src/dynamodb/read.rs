@@ -10,7 +10,9 @@ use tidepool_store::value::{Item, Value};
 use super::App;
 use super::attr::item_from_json;
 use super::error::{ApiError, ApiResult};
-use super::expr::{Capacity, Exprs, IndexUnits, Split, check_exclusive, consistent, expr_err, read_units};
+use super::expr::{
+    Capacity, Exprs, IndexUnits, Split, check_exclusive, check_params, consistent, expr_err, read_units,
+};
 use super::legacy;
 use super::request::Req;
 use crate::capacity::{Access, Target};
@@ -318,17 +320,8 @@ impl ReadRequest<'_> {
 
 pub fn query(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
     let table = app.store.table(r.str("TableName")?)?;
+    check_params("Query", &r)?;
     let mut ex = Exprs::from_request(&r)?.for_operation("Query");
-    // KeyConditions goes with either kind (Alternator's tests against
-    // DynamoDB: KeyConditions with a ProjectionExpression is served), but
-    // not with KeyConditionExpression. DynamoDB names the members in
-    // alphabetical order.
-    check_exclusive(
-        &r,
-        &["AttributesToGet", "ConditionalOperator", "QueryFilter"],
-        &["FilterExpression", "KeyConditionExpression", "ProjectionExpression"],
-    )?;
-    check_exclusive(&r, &["KeyConditions"], &["KeyConditionExpression"])?;
     let key_expr = if r.get("KeyConditions").is_some() {
         // Its values and operators need no table: checked first (what
         // needs the key schema, after the index and the start key).
@@ -341,12 +334,20 @@ pub fn query(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
             )
         })?;
         ex.mark_used();
-        Some(expr::parse_key_condition_text(text, &mut ex.ph).map_err(expr_err)?)
+        let tree = expr::parse_key_condition_text(text, &mut ex.ph).map_err(expr_err)?;
+        match expr::key_condition(tree) {
+            Ok(k) => Some(k),
+            // A fault of the key condition's shape needs no table: it comes
+            // after the other expressions' faults (read as without a table)
+            // and before anything the table decides.
+            Err(e) => {
+                super::validate::table_free("Query", &r)?;
+                return Err(expr_err(e));
+            }
+        }
     };
     let req = parse_common(&table, &r, &mut ex, "QueryFilter")?;
     ex.finish()?;
-    // Every expression is read before the key condition is read as one.
-    let key_expr = key_expr.map(expr::key_condition).transpose().map_err(expr_err)?;
     // The index, ConsistentRead and the start key's schema come before the
     // key conditions are read against a key (dynalite's tests, checked
     // against DynamoDB).
@@ -400,12 +401,8 @@ pub fn query(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
 
 pub fn scan(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
     let table = app.store.table(r.str("TableName")?)?;
+    check_params("Scan", &r)?;
     let mut ex = Exprs::from_request(&r)?.for_operation("Scan");
-    check_exclusive(
-        &r,
-        &["AttributesToGet", "ConditionalOperator", "ScanFilter"],
-        &["FilterExpression", "ProjectionExpression"],
-    )?;
     let req = parse_common(&table, &r, &mut ex, "ScanFilter")?;
     ex.finish()?;
     req.scalar_keys()?;

@@ -621,14 +621,17 @@ pub fn table_free(op: &str, r: &Req<'_>) -> ApiResult<()> {
             for writes in tables.iter().flat_map(|t| t.0.values()).filter_map(Json::as_array) {
                 for w in writes {
                     // A request with both kinds or neither (the
-                    // operation's own check, which needs no table).
+                    // operation's own checks, which need no table).
+                    let Some(w) = w.as_object().map(Req) else {
+                        return Err(ApiError::serialization("Expected a WriteRequest structure"));
+                    };
                     if w.get("PutRequest").is_some() == w.get("DeleteRequest").is_some() {
                         return Err(ApiError::validation(
                             "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes",
                         ));
                     }
                     for (kind, field) in [("PutRequest", "Item"), ("DeleteRequest", "Key")] {
-                        if let Some(v) = w.get(kind).and_then(|x| x.get(field)) {
+                        if let Some(v) = w.obj_opt(kind)?.and_then(|x| x.get(field)) {
                             let item = item_from_json(v)?;
                             if kind == "PutRequest"
                                 && tidepool_store::value::item_size(&item) > tidepool_store::value::MAX_ITEM_SIZE
@@ -661,6 +664,9 @@ pub fn table_free(op: &str, r: &Req<'_>) -> ApiResult<()> {
 /// [`table_free`] for one item request (or one transaction entry, as the
 /// operation whose members it has).
 fn one_request(op: &str, r: &Req<'_>, top: bool) -> ApiResult<()> {
+    if top {
+        super::expr::check_params(op, r)?;
+    }
     let mut put = None;
     for member in ["Item", "Key"] {
         if let Some(v) = r.get(member) {

@@ -21,7 +21,12 @@ const RANK_UNDEFINED_NAME: u8 = 5;
 const RANK_UNDEFINED_VALUE: u8 = 6;
 const RANK_OVERLAP: u8 = 7;
 const RANK_CONFLICT: u8 = 8;
-const RANK_OPERAND: u8 = 9;
+/// An ADD or DELETE value of a type the action cannot take: before the
+/// functions' operands (dynalite's tests, recorded against DynamoDB:
+/// `SET b = list_append(:a, a), c = if_not_exists(a) ADD a.b :a` with a
+/// string `:a` is refused for ADD).
+const RANK_ACTION_OPERAND: u8 = 9;
+const RANK_OPERAND: u8 = 10;
 
 /// Condition functions that yield a boolean.
 const BOOLEAN_FUNCTIONS: &[&str] =
@@ -114,6 +119,20 @@ impl<'p> Resolver<'p> {
             return false;
         }
         true
+    }
+
+    /// [`Self::operand_count`] for an update function: with the wrong
+    /// count, its operands are still read, so an undefined name or value
+    /// among them is what is reported (dynalite's tests, recorded against
+    /// DynamoDB: `SET #a = if_not_exists(:c)`).
+    fn update_operand_count(&mut self, function: &str, args: &[Syn<'_>], want: usize) -> bool {
+        if self.operand_count(function, args, want) {
+            return true;
+        }
+        for a in args {
+            let _ = self.update_operand(a);
+        }
+        false
     }
 
     fn operand_type(&mut self, function: &str, t: AttrType) {
@@ -374,7 +393,7 @@ impl<'p> Resolver<'p> {
             Syn::Path(p) => Some(UpdateOperand::Path(self.path(p)?)),
             Syn::Value(v) => Some(UpdateOperand::Value(self.value(v)?)),
             Syn::Call { name: "if_not_exists", args } => {
-                if !self.operand_count("if_not_exists", args, 2) {
+                if !self.update_operand_count("if_not_exists", args, 2) {
                     return None;
                 }
                 let path = match strip_parens(&args[0]) {
@@ -389,7 +408,7 @@ impl<'p> Resolver<'p> {
                 Some(UpdateOperand::IfNotExists(path?, Box::new(fallback?)))
             }
             Syn::Call { name: "list_append", args } => {
-                if !self.operand_count("list_append", args, 2) {
+                if !self.update_operand_count("list_append", args, 2) {
                     return None;
                 }
                 let (a, b) = (self.update_operand(&args[0]), self.update_operand(&args[1]));
@@ -439,7 +458,7 @@ impl<'p> Resolver<'p> {
         };
         if !allowed {
             self.problem(
-                RANK_OPERAND,
+                RANK_ACTION_OPERAND,
                 Invalid::ActionOperandType { action: section.as_str(), operand_type: long_type_name(v.attr_type()) },
             );
         }
@@ -562,6 +581,9 @@ pub(crate) fn update(tree: SynUpdate<'_>, ph: &mut Placeholders) -> Result<Updat
     let mut r = Resolver::new(ph);
     let mut seen: Vec<Section> = Vec::new();
     let mut actions = Some(Vec::new());
+    // Every action's target whose path resolved, whether or not its value
+    // did: paths overlap whatever their values.
+    let mut targets = Vec::new();
     for (section, syn_actions) in &tree.sections {
         if seen.contains(section) {
             r.problem(RANK_SECTION, Invalid::DuplicateSection(section.as_str()));
@@ -571,15 +593,22 @@ pub(crate) fn update(tree: SynUpdate<'_>, ph: &mut Placeholders) -> Result<Updat
             let action = match a {
                 SynAction::Set(p, v) => {
                     let (p, v) = (r.path(p), r.set_value(v));
+                    targets.extend(p.clone());
                     p.zip(v).map(|(p, v)| UpdateAction::Set(p, v))
                 }
-                SynAction::Remove(p) => r.path(p).map(UpdateAction::Remove),
+                SynAction::Remove(p) => {
+                    let p = r.path(p);
+                    targets.extend(p.clone());
+                    p.map(UpdateAction::Remove)
+                }
                 SynAction::Add(p, v) => {
                     let (p, v) = (r.path(p), r.action_value(Section::Add, v));
+                    targets.extend(p.clone());
                     p.zip(v).map(|(p, v)| UpdateAction::Add(p, v))
                 }
                 SynAction::Delete(p, v) => {
                     let (p, v) = (r.path(p), r.action_value(Section::Delete, v));
+                    targets.extend(p.clone());
                     p.zip(v).map(|(p, v)| UpdateAction::Delete(p, v))
                 }
             };
@@ -589,10 +618,8 @@ pub(crate) fn update(tree: SynUpdate<'_>, ph: &mut Placeholders) -> Result<Updat
             }
         }
     }
-    if let Some(list) = &actions {
-        let targets: Vec<&Path> = list.iter().map(UpdateAction::target).collect();
-        r.check_overlaps(&targets);
-    }
+    let targets: Vec<&Path> = targets.iter().collect();
+    r.check_overlaps(&targets);
     r.finish(ExprKind::Update, actions.map(|actions| UpdateExpr { actions }))
 }
 
