@@ -1709,7 +1709,7 @@ async fn refusals_are_worded_as_dynamodb() {
         (
             "CreateTable",
             key_table(json!({"AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "g", "AttributeType": "S"}],
-                "GlobalSecondaryIndexes": [{"IndexName": "gi", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                "GlobalSecondaryIndexes": [{"IndexName": "gix", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
                     "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["a", "a"]}}]})),
             v,
             "One or more parameter values were invalid: Duplicate element in NonKeyAttributes: a".into(),
@@ -2983,6 +2983,60 @@ async fn key_conditions_are_read_as_dynamodb_reads_them() {
         assert_eq!(a.status, 400, "{op} {body}: {v}");
         assert_eq!(v["__type"], "com.amazon.coral.validate#ValidationException", "{op} {body}: {v}");
         assert_eq!(v["message"].as_str(), Some(want), "{op} {body}");
+    }
+}
+
+/// CreateTable checks a request in DynamoDB's order (dynalite's tests,
+/// recorded against it): the billing mode's throughput, the table's key
+/// against its definitions, then each index's key before its projection.
+#[tokio::test]
+async fn create_table_checks_in_dynamodb_order() {
+    use serde_json::json;
+    let h = harness().await;
+    let addr = h.server.addr.to_string();
+    let defs = json!([{"AttributeName": "a", "AttributeType": "S"}, {"AttributeName": "b", "AttributeType": "S"}]);
+    let range = json!([{"AttributeName": "a", "KeyType": "HASH"}, {"AttributeName": "b", "KeyType": "RANGE"}]);
+    let t = json!({"ReadCapacityUnits": 1, "WriteCapacityUnits": 1});
+    let lsi = |keys: serde_json::Value| json!([{"IndexName": "lsi", "KeySchema": keys, "Projection": {}}]);
+    let cases = [
+        (
+            json!({"TableName": "ctx", "AttributeDefinitions": [{"AttributeName": "b", "AttributeType": "S"}],
+                "KeySchema": range, "ProvisionedThroughput": t}),
+            "Invalid KeySchema: Some index key attribute have no definition",
+        ),
+        (
+            json!({"TableName": "ctx", "AttributeDefinitions": [], "KeySchema": [{"AttributeName": "a", "KeyType": "HASH"}],
+                "ProvisionedThroughput": {"ReadCapacityUnits": 1_000_000_000_001_i64, "WriteCapacityUnits": 1}}),
+            "Given value 1000000000001 for ReadCapacityUnits is out of bounds",
+        ),
+        (
+            json!({"TableName": "ctx", "AttributeDefinitions": defs, "KeySchema": range, "ProvisionedThroughput": t,
+                "LocalSecondaryIndexes": lsi(json!([{"AttributeName": "a", "KeyType": "HASH"}, {"AttributeName": "c", "KeyType": "RANGE"}]))}),
+            "One or more parameter values were invalid: Some index key attributes are not defined in AttributeDefinitions. Keys: [a, c], AttributeDefinitions: [a, b]",
+        ),
+        (
+            json!({"TableName": "ctx", "AttributeDefinitions": defs, "KeySchema": range, "ProvisionedThroughput": t,
+                "LocalSecondaryIndexes": lsi(json!([{"AttributeName": "b", "KeyType": "HASH"}]))}),
+            "One or more parameter values were invalid: Index KeySchema does not have a range key for index: lsi",
+        ),
+        (
+            json!({"TableName": "ctx", "AttributeDefinitions": defs, "KeySchema": range, "ProvisionedThroughput": t,
+                "LocalSecondaryIndexes": lsi(range.clone())}),
+            "One or more parameter values were invalid: Unknown ProjectionType: null",
+        ),
+        (
+            json!({"TableName": "ctx", "AttributeDefinitions": defs, "KeySchema": [{"AttributeName": "a", "KeyType": "HASH"}],
+                "ProvisionedThroughput": t, "LocalSecondaryIndexes": lsi(json!([{"AttributeName": "c", "KeyType": "HASH"}]))}),
+            "One or more parameter values were invalid: Table KeySchema does not have a range key, which is required when specifying a LocalSecondaryIndex",
+        ),
+    ];
+    for (body, want) in cases {
+        let headers =
+            [("Content-Type", "application/x-amz-json-1.0"), ("X-Amz-Target", "DynamoDB_20120810.CreateTable")];
+        let a = common::http::send(&addr, "POST", "/", &headers, body.to_string().as_bytes()).await;
+        let v = a.json();
+        assert_eq!(a.status, 400, "{body}: {v}");
+        assert_eq!(v["message"].as_str(), Some(want), "{body}");
     }
 }
 

@@ -29,6 +29,7 @@ fn table(store: &Store, name: &str, billing: BillingMode, t: Option<Throughput>,
             key_schema: vec![("owner".into(), KeyType::Hash)],
             projection: Projection::All,
             throughput: Some(g),
+            projection_fault: None,
         })
         .into_iter()
         .collect();

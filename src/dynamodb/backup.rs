@@ -489,6 +489,7 @@ pub(super) fn restore_input(app: &App, r: &Req<'_>, target: &str, source: &Table
             key_schema: key_input(&i.key_schema),
             projection: i.projection.clone(),
             throughput: if billing == BillingMode::PayPerRequest { None } else { i.throughput.or(throughput) },
+            projection_fault: None,
         }));
     }
     if lsi_override {
@@ -503,6 +504,7 @@ pub(super) fn restore_input(app: &App, r: &Req<'_>, target: &str, source: &Table
             key_schema: key_input(&i.key_schema),
             projection: i.projection.clone(),
             throughput: None,
+            projection_fault: None,
         }));
     }
     // An override may drop an index but not invent one: it names one of

@@ -222,6 +222,11 @@ fn key_schema_input(list: &[Req<'_>], path: Option<&str>) -> ApiResult<KeySchema
         .collect()
 }
 
+/// The most capacity units DynamoDB takes in a request, far past any
+/// account's quota (dynalite's tests, recorded against DynamoDB: one more
+/// is "out of bounds").
+const MAX_CAPACITY_UNITS: i64 = 1_000_000_000_000;
+
 fn throughput_input(r: &Req<'_>) -> ApiResult<Option<Throughput>> {
     throughput_at(r, "ProvisionedThroughput", "provisionedThroughput")
 }
@@ -246,6 +251,11 @@ pub(super) fn throughput_at(r: &Req<'_>, member: &str, path: &str) -> ApiResult<
         })
         .collect();
     super::validate::none_of(&low)?;
+    for (v, member) in [(read, "ReadCapacityUnits"), (write, "WriteCapacityUnits")] {
+        if v > MAX_CAPACITY_UNITS {
+            return Err(ApiError::validation(format!("Given value {v} for {member} is out of bounds")));
+        }
+    }
     Ok(Some(Throughput { read: read as u64, write: write as u64 }))
 }
 
@@ -404,41 +414,35 @@ pub(super) fn on_demand_input(r: &Req<'_>, at: OnDemandIn) -> ApiResult<Option<(
     Ok(Some((read, write)))
 }
 
-pub(super) fn projection_input(r: &Req<'_>) -> ApiResult<Projection> {
+/// An index's `Projection`: its members' types and enum now, and what is
+/// wrong with their combination as a fault for the store to report in
+/// its turn (see `IndexInput::projection_fault`).
+pub(super) fn projection_input(r: &Req<'_>) -> ApiResult<(Projection, Option<String>)> {
     let p = r.obj_opt("Projection")?.ok_or_else(|| missing("Projection"))?;
     let attrs = p.strings("NonKeyAttributes").map_err(|e| e.within("projection."))?;
     let kind = p.enum_opt("ProjectionType", &["ALL", "KEYS_ONLY", "INCLUDE"]).map_err(|e| e.within("projection."))?;
+    let invalid =
+        |why: String| Ok((Projection::All, Some(format!("One or more parameter values were invalid: {why}"))));
     match (kind, attrs) {
         (Some("INCLUDE"), Some(a)) => {
             if let Some(dup) = a.iter().enumerate().find_map(|(i, n)| a[..i].contains(n).then_some(n)) {
-                return Err(ApiError::validation(format!(
-                    "One or more parameter values were invalid: Duplicate element in NonKeyAttributes: {dup}"
-                )));
+                return invalid(format!("Duplicate element in NonKeyAttributes: {dup}"));
             }
-            Ok(Projection::Include(a))
+            Ok((Projection::Include(a), None))
         }
-        (Some("INCLUDE"), None) => Err(ApiError::validation(
-            "One or more parameter values were invalid: ProjectionType is INCLUDE, but NonKeyAttributes is not specified",
-        )),
-        (Some(t), Some(_)) => Err(ApiError::validation(format!(
-            "One or more parameter values were invalid: ProjectionType is {t}, but NonKeyAttributes is specified"
-        ))),
-        (Some("KEYS_ONLY"), None) => Ok(Projection::KeysOnly),
-        (Some(_), None) => Ok(Projection::All),
-        (None, _) => {
-            Err(ApiError::validation("One or more parameter values were invalid: Unknown ProjectionType: null"))
-        }
+        (Some("INCLUDE"), None) => invalid("ProjectionType is INCLUDE, but NonKeyAttributes is not specified".into()),
+        (Some(t), Some(_)) => invalid(format!("ProjectionType is {t}, but NonKeyAttributes is specified")),
+        (Some("KEYS_ONLY"), None) => Ok((Projection::KeysOnly, None)),
+        (Some(_), None) => Ok((Projection::All, None)),
+        (None, _) => invalid("Unknown ProjectionType: null".into()),
     }
 }
 
 pub(super) fn index_input(r: &Req<'_>, kind: IndexKind) -> ApiResult<IndexInput> {
-    Ok(IndexInput {
-        name: r.str("IndexName")?.to_string(),
-        kind,
-        key_schema: key_schema_input(&r.objects("KeySchema")?, Some("keySchema"))?,
-        projection: projection_input(r)?,
-        throughput: throughput_input(r)?,
-    })
+    let name = r.str("IndexName")?.to_string();
+    let key_schema = key_schema_input(&r.objects("KeySchema")?, Some("keySchema"))?;
+    let (projection, projection_fault) = projection_input(r)?;
+    Ok(IndexInput { name, kind, key_schema, projection, throughput: throughput_input(r)?, projection_fault })
 }
 
 fn attribute_definitions(r: &Req<'_>) -> ApiResult<Vec<(String, AttrType)>> {

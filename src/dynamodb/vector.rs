@@ -138,7 +138,10 @@ fn input(v: &Req<'_>) -> ApiResult<VectorIndexInput> {
         dimensions: v.int_opt("Dimensions")?.ok_or_else(|| missing("Dimensions"))?,
         distance: Distance::parse(v.str("DistanceFunction")?).ok_or_else(|| missing("DistanceFunction"))?,
         search_schema,
-        projection: projection_input(v)?,
+        projection: match projection_input(v)? {
+            (_, Some(fault)) => return Err(ApiError::validation(fault)),
+            (p, None) => p,
+        },
     })
 }
 

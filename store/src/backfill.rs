@@ -250,6 +250,7 @@ mod tests {
             key_schema: vec![("g".into(), KeyType::Hash)],
             projection: Projection::All,
             throughput: None,
+            projection_fault: None,
         };
         store.add_index("backfilled", input, vec![("g".into(), AttrType::N)]).expect("add the index");
         assert_eq!(

@@ -146,6 +146,7 @@ fn create(store: &Store) {
                 key_schema: vec![("g".into(), KeyType::Hash), ("v".into(), KeyType::Range)],
                 projection: Projection::All,
                 throughput: None,
+                projection_fault: None,
             }],
             stream: Some(StreamViewType::NewAndOldImages),
             tags: BTreeMap::new(),

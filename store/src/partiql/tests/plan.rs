@@ -41,6 +41,7 @@ fn index(name: &str, kind: IndexKind, keys: &[(&str, KeyType)], projection: Proj
         key_schema: keys.iter().map(|(n, k)| (n.to_string(), *k)).collect(),
         projection,
         throughput: None,
+        projection_fault: None,
     }
 }
 
