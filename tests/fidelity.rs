@@ -2988,7 +2988,8 @@ async fn key_conditions_are_read_as_dynamodb_reads_them() {
 
 /// CreateTable checks a request in DynamoDB's order (dynalite's tests,
 /// recorded against it): the billing mode's throughput, the table's key
-/// against its definitions, then each index's key before its projection.
+/// against its definitions, then each index's key before its projection;
+/// UpdateTable an index update's shape and bounds before the table.
 #[tokio::test]
 async fn create_table_checks_in_dynamodb_order() {
     use serde_json::json;
@@ -3030,9 +3031,22 @@ async fn create_table_checks_in_dynamodb_order() {
             "One or more parameter values were invalid: Table KeySchema does not have a range key, which is required when specifying a LocalSecondaryIndex",
         ),
     ];
-    for (body, want) in cases {
-        let headers =
-            [("Content-Type", "application/x-amz-json-1.0"), ("X-Amz-Target", "DynamoDB_20120810.CreateTable")];
+    let updates = [
+        (
+            json!({"TableName": "absent", "GlobalSecondaryIndexUpdates": [{"Update": {"IndexName": "abc",
+                "ProvisionedThroughput": {"ReadCapacityUnits": 1_000_000_000_001_i64, "WriteCapacityUnits": 1}}}]}),
+            "Given value 1000000000001 for ReadCapacityUnits is out of bounds for index abc",
+        ),
+        (
+            json!({"TableName": "absent", "GlobalSecondaryIndexUpdates": [{}]}),
+            "One or more parameter values were invalid: One of GlobalSecondaryIndexUpdate.Update, GlobalSecondaryIndexUpdate.Create, GlobalSecondaryIndexUpdate.Delete must not be null",
+        ),
+    ];
+    let cases =
+        cases.into_iter().map(|(b, m)| ("CreateTable", b, m)).chain(updates.map(|(b, m)| ("UpdateTable", b, m)));
+    for (op, body, want) in cases {
+        let target = format!("DynamoDB_20120810.{op}");
+        let headers = [("Content-Type", "application/x-amz-json-1.0"), ("X-Amz-Target", target.as_str())];
         let a = common::http::send(&addr, "POST", "/", &headers, body.to_string().as_bytes()).await;
         let v = a.json();
         assert_eq!(a.status, 400, "{body}: {v}");

@@ -235,6 +235,12 @@ fn throughput_input(r: &Req<'_>) -> ApiResult<Option<Throughput>> {
 /// a refusal (every null member named, the write units first, as DynamoDB
 /// lists them).
 pub(super) fn throughput_at(r: &Req<'_>, member: &str, path: &str) -> ApiResult<Option<Throughput>> {
+    throughput_of(r, member, path, None)
+}
+
+/// [`throughput_at`] of an index's update, which names the index when a
+/// value is out of bounds.
+fn throughput_of(r: &Req<'_>, member: &str, path: &str, index: Option<&str>) -> ApiResult<Option<Throughput>> {
     let Some(t) = r.obj_opt(member)? else { return Ok(None) };
     let (read, write) = (t.int_opt("ReadCapacityUnits")?, t.int_opt("WriteCapacityUnits")?);
     let nulls: Vec<String> = [("writeCapacityUnits", write), ("readCapacityUnits", read)]
@@ -253,7 +259,8 @@ pub(super) fn throughput_at(r: &Req<'_>, member: &str, path: &str) -> ApiResult<
     super::validate::none_of(&low)?;
     for (v, member) in [(read, "ReadCapacityUnits"), (write, "WriteCapacityUnits")] {
         if v > MAX_CAPACITY_UNITS {
-            return Err(ApiError::validation(format!("Given value {v} for {member} is out of bounds")));
+            let of = index.map(|i| format!(" for index {i}")).unwrap_or_default();
+            return Err(ApiError::validation(format!("Given value {v} for {member} is out of bounds{of}")));
         }
     }
     Ok(Some(Throughput { read: read as u64, write: write as u64 }))
@@ -852,7 +859,11 @@ fn member_given(r: &Req<'_>, m: &str) -> bool {
         Some(Json::Object(o)) if matches!(m, "WarmThroughput" | "OnDemandThroughput") => {
             o.values().any(|v| !v.is_null())
         }
-        Some(Json::Array(a)) if matches!(m, "ReplicaUpdates" | "GlobalTableWitnessUpdates") => !a.is_empty(),
+        Some(Json::Array(a))
+            if matches!(m, "ReplicaUpdates" | "GlobalTableWitnessUpdates" | "GlobalSecondaryIndexUpdates") =>
+        {
+            !a.is_empty()
+        }
         Some(_) => true,
     }
 }
@@ -889,13 +900,18 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     // An index's empty warm throughput, before anything else (even the
     // table's existence), as DynamoDB checks it.
     for (i, u) in r.objects("GlobalSecondaryIndexUpdates")?.iter().enumerate() {
+        if ["Update", "Create", "Delete"].iter().all(|m| u.get(m).is_none()) {
+            return Err(ApiError::validation(
+                "One or more parameter values were invalid: One of GlobalSecondaryIndexUpdate.Update, GlobalSecondaryIndexUpdate.Create, GlobalSecondaryIndexUpdate.Delete must not be null",
+            ));
+        }
         // A created index's name: every constraint it breaks, by its path.
         if let Some(name) = u.obj_opt("Create")?.and_then(|c| c.get("IndexName")).and_then(Json::as_str) {
             super::backup::check_name(&format!("globalSecondaryIndexUpdates.{}.member.create.indexName", i + 1), name)?;
         }
         let Some(up) = u.obj_opt("Update")? else { continue };
         let path = format!("globalSecondaryIndexUpdates.{}.member.update.provisionedThroughput", i + 1);
-        throughput_at(&up, "ProvisionedThroughput", &path)?;
+        throughput_of(&up, "ProvisionedThroughput", &path, up.str_opt("IndexName")?)?;
         if up.get("WarmThroughput").and_then(Json::as_object).is_some_and(|w| w.values().all(Json::is_null)) {
             return Err(ApiError::validation(format!(
                 "One or more parameter values were invalid: WarmThroughput must have at least one of ReadUnitsPerSecond or WriteUnitsPerSecond specified for index: {}",
