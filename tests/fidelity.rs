@@ -2972,6 +2972,16 @@ async fn key_conditions_are_read_as_dynamodb_reads_them() {
             "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {Expected} Expression parameters: {ConditionExpression}",
         ),
         (
+            "GetItem",
+            json!({"TableName": "absent", "Key": {}, "AttributesToGet": ["a", "a"]}),
+            "One or more parameter values were invalid: Duplicate value in attribute name: a",
+        ),
+        (
+            "BatchGetItem",
+            json!({"RequestItems": {"absent": {"Keys": [{"a": {"S": "x"}}, {"a": {"S": "x"}}], "ProjectionExpression": ""}}}),
+            "Invalid ProjectionExpression: The expression can not be empty;",
+        ),
+        (
             "BatchWriteItem",
             batch(json!({})),
             "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes",

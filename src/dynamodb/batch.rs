@@ -62,8 +62,21 @@ pub fn batch_get(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
             "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {AttributesToGet} Expression parameters: {ProjectionExpression}",
         ));
     }
-    // Keys sent twice are refused before any table is looked up.
+    // Each table's projection, then its keys sent twice, before any table
+    // is looked up (dynalite's tests, recorded against DynamoDB).
+    let mut projections = Vec::with_capacity(items.0.len());
     for spec in items.0.values() {
+        let spec = match spec {
+            Json::Object(m) => Req(m),
+            _ => return Err(ApiError::serialization("Expected a structure for KeysAndAttributes")),
+        };
+        check_exclusive(&spec, &["AttributesToGet"], &["ProjectionExpression"])?;
+        let mut ex = Exprs::names_only(&spec)?;
+        projections.push(match spec.strings("AttributesToGet")? {
+            Some(names) => Some(legacy::attributes_to_get(names)?),
+            None => ex.projection(&spec)?,
+        });
+        ex.finish()?;
         let keys = spec.get("Keys").and_then(Json::as_array).map(Vec::as_slice).unwrap_or_default();
         if keys.iter().enumerate().any(|(i, k)| keys[..i].contains(k)) {
             return Err(ApiError::validation("Provided list of item keys contains duplicates"));
@@ -78,19 +91,12 @@ pub fn batch_get(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
     // every key is, the request fails with the first one's throttling.
     let mut throttled: Option<Throttled> = None;
     let mut served = 0usize;
-    for (name, spec) in items.0 {
+    for ((name, spec), projection) in items.0.iter().zip(projections) {
         let spec = match spec {
             Json::Object(m) => Req(m),
             _ => return Err(ApiError::serialization("Expected a structure for KeysAndAttributes")),
         };
         let table = app.store.table(name)?;
-        check_exclusive(&spec, &["AttributesToGet"], &["ProjectionExpression"])?;
-        let mut ex = Exprs::names_only(&spec)?;
-        let projection = match spec.strings("AttributesToGet")? {
-            Some(names) => Some(legacy::attributes_to_get(names)?),
-            None => ex.projection(&spec)?,
-        };
-        ex.finish()?;
         let strong = spec.bool_opt("ConsistentRead")?.unwrap_or(false);
         let keys = spec.list_opt("Keys")?.ok_or_else(|| missing("Keys"))?;
         if keys.is_empty() {

@@ -222,10 +222,7 @@ fn key_schema_input(list: &[Req<'_>], path: Option<&str>) -> ApiResult<KeySchema
         .collect()
 }
 
-/// The most capacity units DynamoDB takes in a request, far past any
-/// account's quota (dynalite's tests, recorded against DynamoDB: one more
-/// is "out of bounds").
-const MAX_CAPACITY_UNITS: i64 = 1_000_000_000_000;
+use tidepool_store::catalog::capacity_in_bounds;
 
 fn throughput_input(r: &Req<'_>) -> ApiResult<Option<Throughput>> {
     throughput_at(r, "ProvisionedThroughput", "provisionedThroughput")
@@ -257,13 +254,12 @@ fn throughput_of(r: &Req<'_>, member: &str, path: &str, index: Option<&str>) -> 
         })
         .collect();
     super::validate::none_of(&low)?;
-    for (v, member) in [(read, "ReadCapacityUnits"), (write, "WriteCapacityUnits")] {
-        if v > MAX_CAPACITY_UNITS {
-            let of = index.map(|i| format!(" for index {i}")).unwrap_or_default();
-            return Err(ApiError::validation(format!("Given value {v} for {member} is out of bounds{of}")));
-        }
+    let t = Throughput { read: read as u64, write: write as u64 };
+    // A table's bound is checked with its billing mode (the store's).
+    if let Some(i) = index {
+        capacity_in_bounds(t, &format!(" for index {i}"))?;
     }
-    Ok(Some(Throughput { read: read as u64, write: write as u64 }))
+    Ok(Some(t))
 }
 
 /// `SSESpecification`: `Some(Some(arn))` for a KMS key, `Some(None)` for
@@ -924,6 +920,9 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let defs = attribute_definitions(&r)?;
     let billing = billing_mode(&r)?;
     let throughput = throughput_input(&r)?;
+    if let Some(t) = throughput {
+        capacity_in_bounds(t, "")?;
+    }
     let stream = stream_spec(&r, false)?;
     let warm = warm_input(&r)?.filter(|(read, write)| read.is_some() || write.is_some());
     require_a_change(&r)?;
@@ -973,6 +972,10 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
             }
             let input = index_input(&c, IndexKind::Global)
                 .map_err(|e| e.within(&format!("globalSecondaryIndexUpdates.{}.member.create.", i + 1)))?;
+            // Before anything of the request is made.
+            if let Some(fault) = &input.projection_fault {
+                return Err(ApiError::validation(fault.clone()));
+            }
             if let Some(asked) = warm_input(&c)? {
                 let (floor, why) = match (billing_after, input.throughput) {
                     (BillingMode::Provisioned, Some(t)) => ((t.read as i64, t.write as i64), WarmFloor::Provisioned),

@@ -263,6 +263,9 @@ fn exclusive_params(op: &str) -> (&'static [&'static str], &'static [&'static st
 /// tests against DynamoDB show), and placeholders only with an expression.
 /// DynamoDB checks these first (dynalite's tests: before an item's values).
 pub fn check_params(op: &str, r: &Req<'_>) -> ApiResult<()> {
+    // Maps of the wrong shape are the deserializer's to refuse.
+    r.string_map("ExpressionAttributeNames")?;
+    r.obj_opt("ExpressionAttributeValues")?;
     let (legacy, modern) = exclusive_params(op);
     check_exclusive(r, legacy, modern)?;
     if op == "Query" {

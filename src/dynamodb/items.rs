@@ -37,7 +37,7 @@ pub fn check_condition(cond: Option<&Condition>, current: Option<&Item>, return_
 
 /// The write condition of a request: ConditionExpression or legacy Expected.
 pub fn write_condition(r: &Req<'_>, ex: &mut Exprs) -> ApiResult<Option<Condition>> {
-    check_exclusive(r, &["ConditionalOperator", "Expected"], &["ConditionExpression"])?;
+    // Legacy and expression parameters were kept apart by `check_params`.
     if r.get("Expected").is_some() {
         return legacy::expected(r);
     }

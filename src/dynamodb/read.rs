@@ -10,9 +10,7 @@ use tidepool_store::value::{Item, Value};
 use super::App;
 use super::attr::item_from_json;
 use super::error::{ApiError, ApiResult};
-use super::expr::{
-    Capacity, Exprs, IndexUnits, Split, check_exclusive, check_params, consistent, expr_err, read_units,
-};
+use super::expr::{Capacity, Exprs, IndexUnits, Split, check_params, consistent, expr_err, read_units};
 use super::legacy;
 use super::request::Req;
 use crate::capacity::{Access, Target};
@@ -75,9 +73,8 @@ fn parse_common<'t>(
     legacy_filter: &str,
 ) -> ApiResult<ReadRequest<'t>> {
     let op = if legacy_filter == "QueryFilter" { "Query" } else { "Scan" };
+    // Legacy and expression parameters were kept apart by `check_params`.
     let index = index_of(table, r, op)?;
-    check_exclusive(r, &[legacy_filter], &["FilterExpression"])?;
-    check_exclusive(r, &["AttributesToGet"], &["ProjectionExpression"])?;
     let filter = if r.get(legacy_filter).is_some() {
         legacy::filter(r, legacy_filter)?
     } else {

@@ -667,6 +667,15 @@ fn one_request(op: &str, r: &Req<'_>, top: bool) -> ApiResult<()> {
     if top {
         super::expr::check_params(op, r)?;
     }
+    // A legacy projection's names, before any value; a Query's after its
+    // filter's (dynalite's tests, recorded against DynamoDB).
+    let attributes_to_get = || match r.strings("AttributesToGet")? {
+        Some(names) => super::legacy::attributes_to_get(names).map(drop),
+        None => Ok(()),
+    };
+    if op != "Query" {
+        attributes_to_get()?;
+    }
     let mut put = None;
     for member in ["Item", "Key"] {
         if let Some(v) = r.get(member) {
@@ -682,6 +691,9 @@ fn one_request(op: &str, r: &Req<'_>, top: bool) -> ApiResult<()> {
         if r.get(member).is_some() {
             super::legacy::filter(r, member)?;
         }
+    }
+    if op == "Query" {
+        attributes_to_get()?;
     }
     if op == "Query" && r.get("KeyConditions").is_some() {
         // Only the operators: the rest is checked against the key schema.

@@ -176,7 +176,26 @@ fn check_multi_attribute(input: &KeySchemaInput, hashes: usize, index: &str) -> 
     Ok(())
 }
 
+/// The most capacity units DynamoDB takes in a request, far past any
+/// account's quota (dynalite's tests, recorded against DynamoDB: one more
+/// is "out of bounds", checked for a provisioned table).
+pub const MAX_CAPACITY_UNITS: i64 = 1_000_000_000_000;
+
+/// Refuses capacity units past [`MAX_CAPACITY_UNITS`]; `of` ends the
+/// message (` for index i`, or nothing for a table).
+pub fn capacity_in_bounds(t: Throughput, of: &str) -> Result<()> {
+    for (v, member) in [(t.read, "ReadCapacityUnits"), (t.write, "WriteCapacityUnits")] {
+        if v > MAX_CAPACITY_UNITS as u64 {
+            return Err(StoreError::validation(format!("Given value {v} for {member} is out of bounds{of}")));
+        }
+    }
+    Ok(())
+}
+
 fn check_throughput(billing: BillingMode, t: Option<Throughput>, what: &str) -> Result<()> {
+    if let (BillingMode::Provisioned, Some(t), "") = (billing, t, what) {
+        capacity_in_bounds(t, "")?;
+    }
     match (billing, t) {
         (BillingMode::Provisioned, None) => Err(StoreError::validation(format!(
             "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED{what}"
