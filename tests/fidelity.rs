@@ -2972,6 +2972,16 @@ async fn key_conditions_are_read_as_dynamodb_reads_them() {
             "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {Expected} Expression parameters: {ConditionExpression}",
         ),
         (
+            "BatchGetItem",
+            json!({"RequestItems": {"kcs": {"Keys": [{"pk": {"S": "a"}}], "ProjectionExpression": "pk.a"}}}),
+            "The provided key element does not match the schema",
+        ),
+        (
+            "PutItem",
+            json!({"TableName": "absent", "Item": {"pk": {"S": "a"}, "b": {"S": big}}, "Expected": {"a": {}}}),
+            "Item size has exceeded the maximum allowed size",
+        ),
+        (
             "GetItem",
             json!({"TableName": "absent", "Key": {}, "AttributesToGet": ["a", "a"]}),
             "One or more parameter values were invalid: Duplicate value in attribute name: a",

@@ -104,19 +104,25 @@ pub fn batch_get(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
                 "1 validation error detected: Value at 'RequestItems.{name}.member.Keys' failed to satisfy constraint: Member must have length greater than or equal to 1"
             )));
         }
-        if let Some(p) = &projection {
-            super::expr::scalar_keys(&table.def, p)?;
-        }
+        // The keys against the schema, then the projection's paths into
+        // key attributes (GetItem's order), then the reads.
         let mut seen = HashSet::new();
-        let mut found = vec![b'['];
-        let mut left = Vec::new();
-        let mut units = 0.0;
+        let mut parsed = Vec::with_capacity(keys.len());
         for k in keys {
             let key = item_from_json(k)?;
             table.def.check_key_attrs(&key, true)?;
             if !seen.insert(item_key(&table.def.key_schema, &key)) {
                 return Err(ApiError::validation("Provided list of item keys contains duplicates"));
             }
+            parsed.push((k, key));
+        }
+        if let Some(p) = &projection {
+            super::expr::scalar_keys(&table.def, p)?;
+        }
+        let mut found = vec![b'['];
+        let mut left = Vec::new();
+        let mut units = 0.0;
+        for (k, key) in parsed {
             if bytes >= MAX_BATCH_GET_BYTES {
                 left.push(k.clone());
                 continue;

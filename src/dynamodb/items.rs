@@ -137,6 +137,17 @@ pub fn write_capacity(def: &TableDef, out: &WriteOutcome) -> (f64, IndexUnits) {
 }
 
 /// ReturnValues of PutItem and DeleteItem: only ALL_OLD or NONE.
+/// What PutItem checks of its request right after its item, before its
+/// conditions (dynalite's tests, recorded against DynamoDB): ReturnValues,
+/// then the item's size.
+pub(super) fn put_checks(r: &Req<'_>, item: &tidepool_store::value::Item) -> ApiResult<bool> {
+    let all_old = wants_all_old(r)?;
+    if item_size(item) > tidepool_store::value::MAX_ITEM_SIZE {
+        return Err(ApiError::validation("Item size has exceeded the maximum allowed size"));
+    }
+    Ok(all_old)
+}
+
 fn wants_all_old(r: &Req<'_>) -> ApiResult<bool> {
     match r.enum_opt("ReturnValues", &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"])? {
         None | Some("NONE") => Ok(false),
@@ -218,10 +229,10 @@ pub fn put_item(app: &App, r: Req<'_>) -> ApiResult<Json> {
     check_params("PutItem", &r)?;
     let item = item_from_json(r.get("Item").ok_or_else(|| missing("Item"))?)?;
     let table = app.store.table(name)?;
+    let all_old = put_checks(&r, &item)?;
     let mut ex = Exprs::from_request(&r)?.for_operation("PutItem");
     let cond = write_condition(&r, &mut ex)?;
     ex.finish()?;
-    let all_old = wants_all_old(&r)?;
     let on_fail = return_on_failure(&r)?;
     let cap = Capacity::from_request(&r)?;
     let metrics = wants_collection_metrics(&r)?;

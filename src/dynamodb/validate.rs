@@ -676,12 +676,13 @@ fn one_request(op: &str, r: &Req<'_>, top: bool) -> ApiResult<()> {
     if op != "Query" {
         attributes_to_get()?;
     }
-    let mut put = None;
     for member in ["Item", "Key"] {
         if let Some(v) = r.get(member) {
             let item = item_from_json(v)?;
-            if member == "Item" {
-                put = Some(item);
+            // A put's ReturnValues and size right after its item, before
+            // its conditions (dynalite's tests, recorded against DynamoDB).
+            if op == "PutItem" && member == "Item" {
+                super::items::put_checks(r, &item)?;
             }
         }
     }
@@ -726,20 +727,6 @@ fn one_request(op: &str, r: &Req<'_>, top: bool) -> ApiResult<()> {
     // actions have none).
     if top && matches!(op, "PutItem" | "DeleteItem" | "UpdateItem") && r.get("Expected").is_some() {
         super::legacy::expected(r)?;
-    }
-    // Then a put's ReturnValues and size (in the order PutItem checks
-    // them on a table that exists).
-    if op == "PutItem"
-        && let Some(item) = put
-    {
-        if let Some(Json::String(rv)) = r.get("ReturnValues")
-            && !matches!(rv.as_str(), "NONE" | "ALL_OLD")
-        {
-            return Err(ApiError::validation("ReturnValues can only be ALL_OLD or NONE"));
-        }
-        if tidepool_store::value::item_size(&item) > tidepool_store::value::MAX_ITEM_SIZE {
-            return Err(ApiError::validation("Item size has exceeded the maximum allowed size"));
-        }
     }
     Ok(())
 }

@@ -624,8 +624,10 @@ pub fn check_key_value(name: &str, v: &Value, is_hash: bool, index: Option<&str>
     let max = if is_hash { crate::value::MAX_PARTITION_KEY_LEN } else { crate::value::MAX_SORT_KEY_LEN };
     if len > max {
         return Err(StoreError::validation(if is_hash {
+            // No space before the number: DynamoDB's own typo (recorded by
+            // dynalite's and moto's tests against it).
             format!(
-                "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of {max} bytes"
+                "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of{max} bytes"
             )
         } else {
             format!(
