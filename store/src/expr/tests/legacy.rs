@@ -159,6 +159,18 @@ fn expected_forms() {
             "AttributeValueList can only be used with a ComparisonOperator for Attribute: a",
         ),
         (op("EQ", vec![n("1"), n("2")]), "Invalid number of argument(s) for the EQ ComparisonOperator"),
+        // Value with a list is refused whatever else is there; an empty
+        // list is given, with the wrong count.
+        (
+            ExpectedAttribute { value: Some(n("1")), attribute_value_list: Some(vec![]), ..Default::default() },
+            "Value and AttributeValueList cannot be used together for Attribute: a",
+        ),
+        (op("EQ", vec![]), "Invalid number of argument(s) for the EQ ComparisonOperator"),
+        (op("IN", vec![]), "Invalid number of argument(s) for the IN ComparisonOperator"),
+        (
+            ExpectedAttribute { comparison_operator: Some("LT".into()), ..Default::default() },
+            "Value or AttributeValueList must be used with ComparisonOperator: LT for Attribute: a",
+        ),
     ];
     for (e, want) in errors {
         assert_eq!(
