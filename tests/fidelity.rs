@@ -2459,7 +2459,7 @@ async fn value_layers_and_request_members_are_worded_as_dynamodb() {
 
 /// An index UpdateTable adds is `CREATING` with `Backfilling` while it is
 /// filled from the table's items, and reading it meanwhile is refused as
-/// DynamoDB refuses it; then it is `ACTIVE` (`Backfilling` false) and holds
+/// DynamoDB refuses it; then it is `ACTIVE` (`Backfilling` gone) and holds
 /// every item. An index made with its table shows no `Backfilling`.
 #[tokio::test]
 async fn an_added_index_is_creating_and_unreadable_while_it_fills() {
@@ -2547,7 +2547,7 @@ async fn an_added_index_is_creating_and_unreadable_while_it_fills() {
     common::wait_index_active(c, "filling", "by-g").await;
     let d = c.describe_table().table_name("filling").send().await.expect("describe");
     let gsi = &d.table().expect("a table").global_secondary_indexes()[0];
-    assert_eq!(gsi.backfilling(), Some(false), "{gsi:?}");
+    assert_eq!(gsi.backfilling(), None, "{gsi:?}");
     assert_eq!(query().await.expect("read the index").count, want);
     // Made with its table: ACTIVE at once, no Backfilling member.
     c.create_table()

@@ -269,6 +269,11 @@ pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let mut ops = Vec::with_capacity(list.len());
     let mut seen = HashSet::new();
     let mut put_bytes = 0usize;
+    // The first action with a fault of its own (a key of the wrong type,
+    // ...): DynamoDB stops there, that action's reason is ValidationError
+    // and every other one None, conditions unevaluated (Alternator's
+    // tests, recorded against DynamoDB).
+    let mut first_fault: Option<(usize, String)> = None;
     let mut tables = Vec::new();
     for action in &list {
         let (kind, a) = match ["ConditionCheck", "Put", "Delete", "Update"]
@@ -353,8 +358,13 @@ pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
         if well_typed && !seen.insert((def.id, item_key(&def.key_schema, &key))) {
             return Err(ApiError::validation("Transaction request cannot include multiple operations on one item"));
         }
-        // An action that cancels still takes its place in the transaction,
-        // so the others report their own reasons; it writes nothing.
+        if first_fault.is_none()
+            && let Some(reason) = &fault
+        {
+            first_fault = Some((ops.len(), reason.clone()));
+        }
+        // An action that cancels still takes its place in the transaction;
+        // it writes nothing.
         let (key, decide) = match fault {
             None => (key, decide),
             Some(reason) => (if well_typed { def.key_of(&key) } else { placeholder_key(def) }, cancel_with(reason)),
@@ -364,6 +374,15 @@ pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
     }
     if put_bytes > MAX_TRANSACTION_BYTES {
         return Err(ApiError::validation("Transaction request size cannot exceed 4 MB"));
+    }
+    if let Some((at, reason)) = first_fault {
+        let reasons = (0..ops.len())
+            .map(|i| match i == at {
+                true => CancellationReason { code: "ValidationError", message: Some(reason.clone()), item: None },
+                false => CancellationReason { code: "None", message: None, item: None },
+            })
+            .collect();
+        return Err(StoreError::TransactionCanceled(reasons).into());
     }
     let keys: Vec<Item> =
         if app.capacity.wants_keys() { ops.iter().map(|o| o.key.clone()).collect() } else { Vec::new() };
@@ -473,12 +492,14 @@ pub fn transact_get(app: &App, r: Req<'_>) -> ApiResult<Json> {
     }
     // A Key that does not match the table's schema cancels the transaction
     // (found as it runs), once the whole request has passed validation.
-    if faults.iter().any(Option::is_some) {
+    // Only the first: DynamoDB stops there (as TransactWriteItems does).
+    if let Some(at) = faults.iter().position(Option::is_some) {
         let reasons = faults
             .into_iter()
-            .map(|f| match f {
-                Some(m) => CancellationReason { code: "ValidationError", message: Some(m), item: None },
-                None => CancellationReason { code: "None", message: None, item: None },
+            .enumerate()
+            .map(|(i, f)| match (i == at, f) {
+                (true, Some(m)) => CancellationReason { code: "ValidationError", message: Some(m), item: None },
+                _ => CancellationReason { code: "None", message: None, item: None },
             })
             .collect();
         return Err(StoreError::TransactionCanceled(reasons).into());

@@ -411,6 +411,11 @@ impl<'p> Resolver<'p> {
                 if !self.update_operand_count("list_append", args, 2) {
                     return None;
                 }
+                // One list_append may not take another (Alternator's tests,
+                // recorded against DynamoDB); if_not_exists is fine.
+                if args.iter().any(|a| matches!(strip_parens(a), Syn::Call { name: "list_append", .. })) {
+                    self.problem(RANK_MISUSED_FUNCTION, Invalid::MisusedFunction("list_append".into()));
+                }
                 let (a, b) = (self.update_operand(&args[0]), self.update_operand(&args[1]));
                 let (a, b) = (a?, b?);
                 for o in [&a, &b] {

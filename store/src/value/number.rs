@@ -114,11 +114,21 @@ impl Number {
     }
 
     pub fn checked_add(&self, other: &Number) -> Result<Number, NumberError> {
-        Number::from_big(&(self.to_big() + other.to_big()))
+        Number::arithmetic(&(self.to_big() + other.to_big()))
     }
 
     pub fn checked_sub(&self, other: &Number) -> Result<Number, NumberError> {
-        Number::from_big(&(self.to_big() - other.to_big()))
+        Number::arithmetic(&(self.to_big() - other.to_big()))
+    }
+
+    /// The result of arithmetic: one that needs more than 38 digits is an
+    /// overflow in DynamoDB's words, whatever its magnitude (1e50 + 1;
+    /// Alternator's tests, recorded against DynamoDB).
+    fn arithmetic(b: &BigDecimal) -> Result<Self, NumberError> {
+        Number::from_big(b).map_err(|e| match e {
+            NumberError::TooPrecise => NumberError::Overflow,
+            other => other,
+        })
     }
 
     /// Encodes the number so that byte order equals numeric order, and the
@@ -452,5 +462,8 @@ mod tests {
             n("9.9999999999999999999999999999999999999e125").checked_add(&n("1e125")),
             Err(NumberError::Overflow)
         );
+        // A result past 38 digits is an overflow too, as DynamoDB words it.
+        assert_eq!(n("1e50").checked_sub(&n("1")), Err(NumberError::Overflow));
+        assert_eq!(n("1e50").checked_add(&n("1")), Err(NumberError::Overflow));
     }
 }

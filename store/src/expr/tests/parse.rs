@@ -321,6 +321,12 @@ fn update_errors() {
         ],
     );
     check_update(
+        "SET a = list_append(list_append(:l, :l), :l)",
+        expect![
+            "error: Invalid UpdateExpression: The function is not allowed to be used this way in an expression; function: list_append"
+        ],
+    );
+    check_update(
         "SET a = if_not_exists(:n, a)",
         expect![
             "error: Invalid UpdateExpression: Operator or function requires a document path; operator or function: if_not_exists"
