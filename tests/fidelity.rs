@@ -3130,3 +3130,37 @@ async fn the_switch_to_on_demand_is_dated() {
     let switched = table.billing_mode_summary.unwrap().last_update_to_pay_per_request_date_time.unwrap();
     assert!(switched.as_secs_f64() > created.as_secs_f64(), "{switched:?} after {created:?}");
 }
+
+/// BatchGetItem projects each item once, as GetItem does: list elements
+/// picked by index come back as GetItem returns them.
+#[tokio::test]
+async fn batch_get_projects_list_elements_as_get_item_does() {
+    use aws_sdk_dynamodb::types::KeysAndAttributes;
+    let h = harness().await;
+    let c = &h.client;
+    create_table(c, "lists", None).await;
+    let list = AttributeValue::L(vec![s("a"), s("b"), s("c")]);
+    c.put_item().table_name("lists").item("pk", s("p")).item("l", list).send().await.unwrap();
+    for projection in ["l[1]", "l[0], l[2]", "pk, l[2]"] {
+        let got = c
+            .get_item()
+            .table_name("lists")
+            .key("pk", s("p"))
+            .projection_expression(projection)
+            .send()
+            .await
+            .unwrap()
+            .item
+            .unwrap();
+        if projection == "l[1]" {
+            assert_eq!(got.get("l"), Some(&AttributeValue::L(vec![s("b")])));
+        }
+        let keys = KeysAndAttributes::builder()
+            .keys(HashMap::from([("pk".to_string(), s("p"))]))
+            .projection_expression(projection)
+            .build()
+            .unwrap();
+        let batch = c.batch_get_item().request_items("lists", keys).send().await.unwrap();
+        assert_eq!(batch.responses.unwrap()["lists"], vec![got], "{projection}");
+    }
+}

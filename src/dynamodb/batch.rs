@@ -140,10 +140,6 @@ pub fn batch_get(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
             units += read_units(size, strong);
             app.capacity.charge(Access::Read, target, read_units(size, strong), &[]);
             if let Some(i) = item {
-                let i = match &projection {
-                    Some(p) => expr::project(p, &i),
-                    None => i,
-                };
                 if found.len() > 1 {
                     found.push(b',');
                 }

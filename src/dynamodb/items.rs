@@ -136,7 +136,6 @@ pub fn write_capacity(def: &TableDef, out: &WriteOutcome) -> (f64, IndexUnits) {
     (table, indexes)
 }
 
-/// ReturnValues of PutItem and DeleteItem: only ALL_OLD or NONE.
 /// What PutItem checks of its request right after its item, before its
 /// conditions (dynalite's tests, recorded against DynamoDB): ReturnValues,
 /// then the item's size.
@@ -148,6 +147,7 @@ pub(super) fn put_checks(r: &Req<'_>, item: &tidepool_store::value::Item) -> Api
     Ok(all_old)
 }
 
+/// ReturnValues of PutItem and DeleteItem: only ALL_OLD or NONE.
 fn wants_all_old(r: &Req<'_>) -> ApiResult<bool> {
     match r.enum_opt("ReturnValues", &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"])? {
         None | Some("NONE") => Ok(false),

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use tidepool_store::expr::{ExprKind, SetValue, UpdateAction, UpdateExpr, UpdateOperand};
 use tidepool_store::key::item_key;
 use tidepool_store::table::{KeyAttr, KeySchema, TableDef, check_key_value};
-use tidepool_store::value::{AttrType, Item, MAX_ITEM_SIZE, Number, Value, item_size};
+use tidepool_store::value::{Item, MAX_ITEM_SIZE, Value, item_size};
 use tidepool_store::{CancellationReason, Decide, Decision, StoreError, TableHandle, WriteOp, WriteOutcome};
 
 use super::App;
@@ -222,30 +222,10 @@ pub(super) fn check_update_index_keys(def: &TableDef, update: &UpdateExpr) -> Ap
     Ok(())
 }
 
-/// A well-typed key for an action that cancels before it touches an item:
-/// the store looks it up, and the action's decision fails whatever it finds.
-fn placeholder_key(def: &TableDef) -> Item {
-    key_attrs(&def.key_schema)
-        .map(|(attr, _)| {
-            let v = match attr.ty {
-                AttrType::N => Value::N(Number::zero()),
-                AttrType::B => Value::B(Vec::new()),
-                _ => Value::S(String::new()),
-            };
-            (attr.name.clone(), v)
-        })
-        .collect()
-}
-
 /// Whether `key` holds each key attribute of the table with its type, so it
 /// names an item.
 fn is_well_typed(def: &TableDef, key: &Item) -> bool {
     key_attrs(&def.key_schema).all(|(attr, _)| key.get(&attr.name).is_some_and(|v| v.attr_type() == attr.ty))
-}
-
-/// The decision of an action that cancels the transaction with `reason`.
-fn cancel_with(reason: String) -> Decide<'static> {
-    Box::new(move |_| Err(StoreError::Validation(reason)))
 }
 
 pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
@@ -358,17 +338,11 @@ pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
         if well_typed && !seen.insert((def.id, item_key(&def.key_schema, &key))) {
             return Err(ApiError::validation("Transaction request cannot include multiple operations on one item"));
         }
-        if first_fault.is_none()
-            && let Some(reason) = &fault
-        {
-            first_fault = Some((ops.len(), reason.clone()));
+        // The request's other actions are still read for faults of the
+        // request itself (a top-level ValidationException comes first).
+        if let Some(reason) = fault {
+            first_fault.get_or_insert((ops.len(), reason));
         }
-        // An action that cancels still takes its place in the transaction;
-        // it writes nothing.
-        let (key, decide) = match fault {
-            None => (key, decide),
-            Some(reason) => (if well_typed { def.key_of(&key) } else { placeholder_key(def) }, cancel_with(reason)),
-        };
         tables.push(table.clone());
         ops.push(WriteOp { table: table.def.name.clone(), key, decide });
     }

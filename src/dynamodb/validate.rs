@@ -681,8 +681,13 @@ fn one_request(op: &str, r: &Req<'_>, top: bool) -> ApiResult<()> {
             let item = item_from_json(v)?;
             // A put's ReturnValues and size right after its item, before
             // its conditions (dynalite's tests, recorded against DynamoDB).
+            // (A transaction's Put has no ReturnValues: its size alone.)
             if op == "PutItem" && member == "Item" {
-                super::items::put_checks(r, &item)?;
+                if top {
+                    super::items::put_checks(r, &item)?;
+                } else if tidepool_store::value::item_size(&item) > tidepool_store::value::MAX_ITEM_SIZE {
+                    return Err(ApiError::validation("Item size has exceeded the maximum allowed size"));
+                }
             }
         }
     }
