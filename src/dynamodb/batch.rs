@@ -91,6 +91,9 @@ pub fn batch_get(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
     // every key is, the request fails with the first one's throttling.
     let mut throttled: Option<Throttled> = None;
     let mut served = 0usize;
+    // Every table and its keys are checked before any is read, so a fault
+    // in one table's request reads (and charges) nothing.
+    let mut checked = Vec::with_capacity(items.0.len());
     for ((name, spec), projection) in items.0.iter().zip(projections) {
         let spec = match spec {
             Json::Object(m) => Req(m),
@@ -119,6 +122,9 @@ pub fn batch_get(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
         if let Some(p) = &projection {
             super::expr::scalar_keys(&table.def, p)?;
         }
+        checked.push((name, spec, table, strong, projection, parsed));
+    }
+    for (name, spec, table, strong, projection, parsed) in checked {
         let mut found = vec![b'['];
         let mut left = Vec::new();
         let mut units = 0.0;
