@@ -16,7 +16,7 @@ THREADS=${3:-1}
 PORT=${BENCH_PORT:-8765}
 URL="http://127.0.0.1:$PORT/"
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
-cargo build --profile dist --quiet
+[ -n "${BENCH_SERVER_CMD:-}" ] || cargo build --profile dist --quiet
 BIN=./target/dist/tidepool
 DATA=$(mktemp -d)
 PID=

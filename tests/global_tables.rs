@@ -43,6 +43,16 @@ async fn eventually<F: std::future::Future<Output = bool>>(what: &str, mut ok: i
     }
 }
 
+/// us-east-1 and eu-west-1, peers of each other (with their directories).
+async fn two_regions() -> ([tempfile::TempDir; 2], Server, Server) {
+    let (d1, d2) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    let us = region(d1.path(), "us-east-1").await;
+    let eu = region(d2.path(), "eu-west-1").await;
+    us.app.global.set_peer("eu-west-1", &eu.endpoint()).expect("peer");
+    eu.app.global.set_peer("us-east-1", &us.endpoint()).expect("peer");
+    ([d1, d2], us, eu)
+}
+
 async fn replica_status(c: &Client, region: &str) -> Option<ReplicaStatus> {
     let t = c.describe_table().table_name("Users").send().await.ok()?.table?;
     t.replicas().iter().find(|r| r.region_name() == Some(region)).and_then(|r| r.replica_status().cloned())
@@ -50,11 +60,7 @@ async fn replica_status(c: &Client, region: &str) -> Option<ReplicaStatus> {
 
 #[tokio::test]
 async fn two_regions_replicate_both_ways_and_converge_by_last_writer() {
-    let (d1, d2) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
-    let us = region(d1.path(), "us-east-1").await;
-    let eu = region(d2.path(), "eu-west-1").await;
-    us.app.global.set_peer("eu-west-1", &eu.endpoint()).expect("peer");
-    eu.app.global.set_peer("us-east-1", &us.endpoint()).expect("peer");
+    let (_dirs, us, eu) = two_regions().await;
     let (cu, ce) = (client(&us.endpoint()), client(&eu.endpoint()));
 
     cu.create_table()
@@ -335,11 +341,7 @@ fn score(player: &str, game: &str, points: i64) -> aws_sdk_dynamodb::types::Tran
 /// it, and its items arrive in the other region.
 #[tokio::test]
 async fn a_trigger_in_a_replica_region_sees_replicated_writes() {
-    let (d1, d2) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
-    let us = region(d1.path(), "us-east-1").await;
-    let eu = region(d2.path(), "eu-west-1").await;
-    us.app.global.set_peer("eu-west-1", &eu.endpoint()).expect("peer");
-    eu.app.global.set_peer("us-east-1", &us.endpoint()).expect("peer");
+    let (_dirs, us, eu) = two_regions().await;
     let (cu, ce) = (client(&us.endpoint()), client(&eu.endpoint()));
     table(&cu, "Scores", "player", Some("game")).await;
     let add = ReplicationGroupUpdate::builder()
@@ -449,11 +451,7 @@ async fn legacy_table(c: &Client, name: &str) {
 #[tokio::test]
 async fn legacy_global_tables_join_existing_tables() {
     use aws_sdk_dynamodb::types::{Replica, ReplicaUpdate};
-    let (d1, d2) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
-    let us = region(d1.path(), "us-east-1").await;
-    let eu = region(d2.path(), "eu-west-1").await;
-    us.app.global.set_peer("eu-west-1", &eu.endpoint()).expect("peer");
-    eu.app.global.set_peer("us-east-1", &us.endpoint()).expect("peer");
+    let (_dirs, us, eu) = two_regions().await;
     let (cu, ce) = (client(&us.endpoint()), client(&eu.endpoint()));
     let code = |e: &dyn aws_sdk_dynamodb::error::ProvideErrorMetadata| e.code().map(str::to_string);
     let group =
@@ -1254,4 +1252,220 @@ async fn two_replicas_and_a_witness() {
     );
     ap.stop().await.unwrap();
     servers.pop().unwrap().stop().await.unwrap();
+}
+
+/// A replica's `Create` and `Update` overrides (table class, read capacity,
+/// an index's read capacity): recorded and described in every region, and
+/// taken by the replica's own table; the table's own value takes an
+/// override away.
+#[tokio::test]
+async fn a_replicas_overrides_are_described_everywhere_and_taken_by_its_table() {
+    use aws_sdk_dynamodb::types::{
+        GlobalSecondaryIndex, Projection, ProjectionType, ProvisionedThroughput, ProvisionedThroughputOverride,
+        ReplicaGlobalSecondaryIndex, TableClass, UpdateReplicationGroupMemberAction,
+    };
+    let (_dirs, us, eu) = two_regions().await;
+    let (cu, ce) = (client(&us.endpoint()), client(&eu.endpoint()));
+    let throughput =
+        |r, w| ProvisionedThroughput::builder().read_capacity_units(r).write_capacity_units(w).build().unwrap();
+    let attr = |n: &str| {
+        AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build().unwrap()
+    };
+    let key = |n: &str| KeySchemaElement::builder().attribute_name(n).key_type(KeyType::Hash).build().unwrap();
+    cu.create_table()
+        .table_name("Users")
+        .attribute_definitions(attr("pk"))
+        .attribute_definitions(attr("email"))
+        .key_schema(key("pk"))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("byEmail")
+                .key_schema(key("email"))
+                .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+                .provisioned_throughput(throughput(5, 5))
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::Provisioned)
+        .provisioned_throughput(throughput(5, 6))
+        .send()
+        .await
+        .expect("create");
+    let read_override = |r| ProvisionedThroughputOverride::builder().read_capacity_units(r).build();
+    let create = CreateReplicationGroupMemberAction::builder()
+        .region_name("eu-west-1")
+        .table_class_override(TableClass::StandardInfrequentAccess)
+        .provisioned_throughput_override(read_override(7))
+        .build()
+        .unwrap();
+    cu.update_table()
+        .table_name("Users")
+        .replica_updates(ReplicationGroupUpdate::builder().create(create).build())
+        .send()
+        .await
+        .expect("add");
+    eventually("the replica", || async { replica_status(&cu, "eu-west-1").await == Some(ReplicaStatus::Active) }).await;
+    // The replica's table has its overrides and the table's other settings.
+    let t = ce.describe_table().table_name("Users").send().await.expect("describe").table.expect("table");
+    assert_eq!(t.table_class_summary().and_then(|c| c.table_class()), Some(&TableClass::StandardInfrequentAccess));
+    let p = t.provisioned_throughput().expect("throughput");
+    assert_eq!((p.read_capacity_units(), p.write_capacity_units()), (Some(7), Some(6)));
+    let replica = |t: &aws_sdk_dynamodb::types::TableDescription| {
+        t.replicas().iter().find(|r| r.region_name() == Some("eu-west-1")).cloned().expect("the replica")
+    };
+    let t = cu.describe_table().table_name("Users").send().await.expect("describe").table.expect("table");
+    let r = replica(&t);
+    assert_eq!(r.provisioned_throughput_override().and_then(|p| p.read_capacity_units()), Some(7));
+    assert_eq!(
+        r.replica_table_class_summary().and_then(|c| c.table_class()),
+        Some(&TableClass::StandardInfrequentAccess)
+    );
+
+    // Refused: an Update of nothing, of the key, of a region not a member.
+    let refusal = |e: aws_sdk_dynamodb::error::SdkError<_, _>| {
+        let e: aws_sdk_dynamodb::operation::update_table::UpdateTableError = e.into_service_error();
+        (e.meta().code().unwrap_or_default().to_string(), e.meta().message().unwrap_or_default().to_string())
+    };
+    let update = |b: aws_sdk_dynamodb::types::builders::UpdateReplicationGroupMemberActionBuilder| {
+        ReplicationGroupUpdate::builder().update(b.build().unwrap()).build()
+    };
+    let in_eu = || UpdateReplicationGroupMemberAction::builder().region_name("eu-west-1");
+    let e = cu.update_table().table_name("Users").replica_updates(update(in_eu())).send().await.unwrap_err();
+    assert_eq!(refusal(e).1, "There are no actions specified in the Replica Update Action of the request.");
+    let e = cu
+        .update_table()
+        .table_name("Users")
+        .replica_updates(update(in_eu().kms_master_key_id("alias/mine")))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refusal(e).1,
+        "One or more parameter values were invalid: KMSMasterKeyId must be specified for each replica."
+    );
+    let in_ap = UpdateReplicationGroupMemberAction::builder()
+        .region_name("ap-south-1")
+        .table_class_override(TableClass::Standard);
+    let e = cu.update_table().table_name("Users").replica_updates(update(in_ap)).send().await.unwrap_err();
+    assert_eq!(
+        refusal(e).1,
+        "Update global table operation failed because one or more replicas were not part of the global table. Please retry the request without these replicas: [ap-south-1]."
+    );
+
+    // An Update: the replica's read capacity and its index's.
+    let gsi = ReplicaGlobalSecondaryIndex::builder()
+        .index_name("byEmail")
+        .provisioned_throughput_override(read_override(4))
+        .build()
+        .unwrap();
+    let out = cu
+        .update_table()
+        .table_name("Users")
+        .replica_updates(update(
+            in_eu().provisioned_throughput_override(read_override(9)).global_secondary_indexes(gsi),
+        ))
+        .send()
+        .await
+        .expect("update");
+    let r = replica(out.table_description().expect("description"));
+    assert_eq!(r.provisioned_throughput_override().and_then(|p| p.read_capacity_units()), Some(9));
+    assert_eq!(
+        r.global_secondary_indexes()[0].provisioned_throughput_override().and_then(|p| p.read_capacity_units()),
+        Some(4)
+    );
+    eventually("the replica's new settings", || async {
+        let t = ce.describe_table().table_name("Users").send().await.expect("describe").table.expect("table");
+        let gsi_read = t.global_secondary_indexes()[0].provisioned_throughput().and_then(|p| p.read_capacity_units());
+        t.provisioned_throughput().and_then(|p| p.read_capacity_units()) == Some(9) && gsi_read == Some(4)
+    })
+    .await;
+    eventually("the update's end", || async { replica_status(&cu, "eu-west-1").await == Some(ReplicaStatus::Active) })
+        .await;
+    // Untouched: the table class, the write capacity.
+    let t = ce.describe_table().table_name("Users").send().await.expect("describe").table.expect("table");
+    assert_eq!(t.table_class_summary().and_then(|c| c.table_class()), Some(&TableClass::StandardInfrequentAccess));
+    assert_eq!(t.provisioned_throughput().and_then(|p| p.write_capacity_units()), Some(6));
+
+    // The table's own read capacity takes the override away.
+    cu.update_table()
+        .table_name("Users")
+        .replica_updates(update(in_eu().provisioned_throughput_override(read_override(5))))
+        .send()
+        .await
+        .expect("update");
+    let t = cu.describe_table().table_name("Users").send().await.expect("describe").table.expect("table");
+    assert!(replica(&t).provisioned_throughput_override().is_none(), "{t:?}");
+    eventually("the table's read capacity again", || async {
+        let t = ce.describe_table().table_name("Users").send().await.expect("describe").table.expect("table");
+        t.provisioned_throughput().and_then(|p| p.read_capacity_units()) == Some(5)
+    })
+    .await;
+
+    // An Update taken by the replica's region for another: that one's
+    // table changes class and keeps its own read capacity, not the
+    // overridden one of the region that asked.
+    ce.update_table()
+        .table_name("Users")
+        .replica_updates(update(
+            UpdateReplicationGroupMemberAction::builder()
+                .region_name("us-east-1")
+                .table_class_override(TableClass::StandardInfrequentAccess),
+        ))
+        .send()
+        .await
+        .expect("update from eu");
+    eventually("us's new table class", || async {
+        let t = cu.describe_table().table_name("Users").send().await.expect("describe").table.expect("table");
+        t.table_class_summary().and_then(|c| c.table_class()) == Some(&TableClass::StandardInfrequentAccess)
+    })
+    .await;
+    let t = cu.describe_table().table_name("Users").send().await.expect("describe").table.expect("table");
+    assert_eq!(t.provisioned_throughput().and_then(|p| p.read_capacity_units()), Some(5));
+    assert_eq!(t.global_secondary_indexes()[0].provisioned_throughput().and_then(|p| p.read_capacity_units()), Some(5));
+
+    // An on-demand table's replica has no read capacity to override; its
+    // most read request units are the table's.
+    cu.create_table()
+        .table_name("Flags")
+        .attribute_definitions(attr("pk"))
+        .key_schema(key("pk"))
+        .on_demand_throughput(
+            aws_sdk_dynamodb::types::OnDemandThroughput::builder().max_read_request_units(100).build(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("create");
+    cu.update_table()
+        .table_name("Flags")
+        .replica_updates(
+            ReplicationGroupUpdate::builder()
+                .create(CreateReplicationGroupMemberAction::builder().region_name("eu-west-1").build().unwrap())
+                .build(),
+        )
+        .send()
+        .await
+        .expect("add");
+    eventually("the on-demand replica", || async {
+        let t = cu.describe_table().table_name("Flags").send().await.ok().and_then(|o| o.table);
+        t.is_some_and(|t| t.replicas().iter().any(|r| r.replica_status() == Some(&ReplicaStatus::Active)))
+    })
+    .await;
+    let e = cu
+        .update_table()
+        .table_name("Flags")
+        .replica_updates(update(in_eu().provisioned_throughput_override(read_override(9))))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refusal(e),
+        (
+            "ValidationException".to_string(),
+            "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST"
+                .to_string()
+        )
+    );
+    let t = ce.describe_table().table_name("Flags").send().await.expect("describe").table.expect("table");
+    assert_eq!(t.on_demand_throughput().and_then(|o| o.max_read_request_units()), Some(100));
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value as Json, json};
-use tidepool_store::catalog::{CreateTableInput, IndexInput, KeySchemaInput, KeyType, check_tags};
+use tidepool_store::catalog::{CreateTableInput, IndexInput, KeySchemaInput, KeyType, capacity_in_bounds, check_tags};
 use tidepool_store::table::{
     BillingMode, IndexDef, IndexKind, KeySchema, Projection, StreamViewType, TableDef, TableSettings, Throughput,
 };
@@ -223,8 +223,6 @@ fn key_schema_input(list: &[Req<'_>], path: Option<&str>) -> ApiResult<KeySchema
         })
         .collect()
 }
-
-use tidepool_store::catalog::capacity_in_bounds;
 
 fn throughput_input(r: &Req<'_>) -> ApiResult<Option<Throughput>> {
     throughput_at(r, "ProvisionedThroughput", "provisionedThroughput")
@@ -629,6 +627,8 @@ pub(crate) fn create_table_input(app: &App, r: Req<'_>) -> ApiResult<CreateTable
             on_demand_since: None,
             multi_region_strong: false,
             witness_copy: false,
+            own_overrides: Default::default(),
+            replica_base: None,
         },
     };
     let asked = warm.map(|w| ("table".to_string(), w, input.throughput)).into_iter().chain(

@@ -127,10 +127,7 @@ impl Exprs {
             has_names: names.is_some(),
             has_values: values.is_some(),
             ph: Placeholders::new(names.unwrap_or_default().into_iter().collect(), values.unwrap_or_default()),
-            used_expression: false,
-            value_members: "ConditionExpression",
-            envelops: false,
-            in_transaction: false,
+            ..Exprs::empty()
         })
     }
 

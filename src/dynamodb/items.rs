@@ -139,12 +139,19 @@ pub fn write_capacity(def: &TableDef, out: &WriteOutcome) -> (f64, IndexUnits) {
 /// What PutItem checks of its request right after its item, before its
 /// conditions (dynalite's tests, recorded against DynamoDB): ReturnValues,
 /// then the item's size.
-pub(super) fn put_checks(r: &Req<'_>, item: &tidepool_store::value::Item) -> ApiResult<bool> {
+pub(super) fn put_checks(r: &Req<'_>, item: &Item) -> ApiResult<bool> {
     let all_old = wants_all_old(r)?;
-    if item_size(item) > tidepool_store::value::MAX_ITEM_SIZE {
+    check_item_size(item)?;
+    Ok(all_old)
+}
+
+/// An item to be written, held to DynamoDB's 400 KB before anything else
+/// looks at it (PutItem, a transaction's Put, BatchWriteItem's PutRequest).
+pub(super) fn check_item_size(item: &Item) -> ApiResult<()> {
+    if item_size(item) > MAX_ITEM_SIZE {
         return Err(ApiError::validation("Item size has exceeded the maximum allowed size"));
     }
-    Ok(all_old)
+    Ok(())
 }
 
 /// ReturnValues of PutItem and DeleteItem: only ALL_OLD or NONE.

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use tidepool_store::expr::{ExprKind, SetValue, UpdateAction, UpdateExpr, UpdateOperand};
 use tidepool_store::key::item_key;
 use tidepool_store::table::{KeyAttr, KeySchema, TableDef, check_key_value};
-use tidepool_store::value::{Item, MAX_ITEM_SIZE, Value, item_size};
+use tidepool_store::value::{Item, Value};
 use tidepool_store::{CancellationReason, Decide, Decision, StoreError, TableHandle, WriteOp, WriteOutcome};
 
 use super::App;
@@ -178,9 +178,7 @@ fn put_fault(def: &TableDef, item: &Item) -> ApiResult<Option<String>> {
             }
         }
     }
-    if item_size(item) > MAX_ITEM_SIZE {
-        return Err(ApiError::validation("Item size has exceeded the maximum allowed size"));
-    }
+    super::items::check_item_size(item)?;
     // What is left for the full check to find is a type mismatch.
     match check_item(def, item, false) {
         Ok(()) => Ok(None),

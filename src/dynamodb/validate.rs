@@ -633,10 +633,8 @@ pub fn table_free(op: &str, r: &Req<'_>) -> ApiResult<()> {
                     for (kind, field) in [("PutRequest", "Item"), ("DeleteRequest", "Key")] {
                         if let Some(v) = w.obj_opt(kind)?.and_then(|x| x.get(field)) {
                             let item = item_from_json(v)?;
-                            if kind == "PutRequest"
-                                && tidepool_store::value::item_size(&item) > tidepool_store::value::MAX_ITEM_SIZE
-                            {
-                                return Err(ApiError::validation("Item size has exceeded the maximum allowed size"));
+                            if kind == "PutRequest" {
+                                super::items::check_item_size(&item)?;
                             }
                         }
                     }
@@ -685,8 +683,8 @@ fn one_request(op: &str, r: &Req<'_>, top: bool) -> ApiResult<()> {
             if op == "PutItem" && member == "Item" {
                 if top {
                     super::items::put_checks(r, &item)?;
-                } else if tidepool_store::value::item_size(&item) > tidepool_store::value::MAX_ITEM_SIZE {
-                    return Err(ApiError::validation("Item size has exceeded the maximum allowed size"));
+                } else {
+                    super::items::check_item_size(&item)?;
                 }
             }
         }

@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value as Json, json};
 use tidepool_store::TableHandle;
 use tidepool_store::now_ms;
-use tidepool_store::replication::{ReplicaDef, ReplicatedChange, Stamp};
+use tidepool_store::replication::{IndexOverride, ReplicaBase, ReplicaDef, ReplicaOverrides, ReplicatedChange, Stamp};
 use tidepool_store::table::{BillingMode, IndexKind, StreamViewType};
 
 use crate::dynamodb::App;
@@ -116,14 +116,51 @@ pub fn describe(def: &tidepool_store::table::TableDef, d: &mut Map<String, Json>
     if def.settings.multi_region_strong {
         d.insert("MultiRegionConsistency".into(), json!("STRONG"));
     }
-    let replicas: Vec<Json> = def
-        .replicas
-        .iter()
-        .filter(|r| !r.witness)
-        .map(|r| json!({"RegionName": r.region, "ReplicaStatus": r.status}))
-        .collect();
+    let warm = d.get("WarmThroughput").cloned();
+    let replicas: Vec<Json> =
+        def.replicas.iter().filter(|r| !r.witness).map(|r| replica_json(r, warm.as_ref())).collect();
     d.insert("Replicas".into(), Json::Array(replicas));
     super::witness::describe(def, d);
+}
+
+/// One of DescribeTable's `Replicas`: its status (`UPDATING` until its
+/// new settings reached every region), its warm throughput (the table's)
+/// and the overrides it has.
+fn replica_json(r: &ReplicaDef, warm: Option<&Json>) -> Json {
+    let o = &r.overrides;
+    let status = if o.unsent && r.status == "ACTIVE" { "UPDATING" } else { r.status.as_str() };
+    let mut j = json!({"RegionName": r.region, "ReplicaStatus": status});
+    if let Some(w) = warm {
+        j["WarmThroughput"] = w.clone();
+    }
+    if let Some(read) = o.read_capacity {
+        j["ProvisionedThroughputOverride"] = json!({"ReadCapacityUnits": read});
+    }
+    if let Some(max) = o.max_read_request_units {
+        j["OnDemandThroughputOverride"] = json!({"MaxReadRequestUnits": max});
+    }
+    if !o.indexes.is_empty() {
+        let indexes: Vec<Json> = o
+            .indexes
+            .iter()
+            .map(|i| {
+                let mut g = json!({"IndexName": i.name});
+                if let Some(read) = i.read_capacity {
+                    g["ProvisionedThroughputOverride"] = json!({"ReadCapacityUnits": read});
+                }
+                if let Some(max) = i.max_read_request_units {
+                    g["OnDemandThroughputOverride"] = json!({"MaxReadRequestUnits": max});
+                }
+                g
+            })
+            .collect();
+        j["GlobalSecondaryIndexes"] = Json::Array(indexes);
+    }
+    if let Some(class) = &o.table_class {
+        j["ReplicaTableClassSummary"] =
+            json!({"TableClass": class, "LastUpdateDateTime": o.table_class_ms as f64 / 1000.0});
+    }
+    j
 }
 
 /// A table with multi-Region strong consistency: exactly two replicas, made
@@ -182,12 +219,15 @@ fn create_strong(
         def.settings.multi_region_strong = true;
         let members = regions.iter().map(|r| (r, false)).chain(witnesses.iter().map(|w| (w, true)));
         for (region, witness) in members {
+            let asked = actions.iter().find(|a| !witness && &a.region == region).map(|a| a.overrides.clone());
+            let overrides = normalized(def, asked.unwrap_or_default());
             def.replicas.push(ReplicaDef {
                 region: region.clone(),
                 status: "CREATING".into(),
                 created_ms: now,
                 legacy: false,
                 witness,
+                overrides,
             });
         }
         Ok(())
@@ -215,6 +255,11 @@ pub(crate) fn regions_of(t: &TableHandle) -> Vec<String> {
 struct ReplicaAction {
     kind: Action,
     region: String,
+    /// A `Create`'s or `Update`'s overrides of the table's settings.
+    overrides: ReplicaOverrides,
+    /// Whether it names `ProvisionedThroughputOverride` (an `Update` may
+    /// not on an on-demand table).
+    provisioned_override: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -222,6 +267,142 @@ enum Action {
     Create,
     Update,
     Delete,
+}
+
+impl Action {
+    /// The member's name in a constraint's path.
+    fn member(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Delete => "delete",
+        }
+    }
+}
+
+/// A `Create`'s or `Update`'s overrides of the replica's settings (`path`
+/// names the action in a constraint's message), and whether it named a
+/// `ProvisionedThroughputOverride`. Index overrides without a setting are
+/// none.
+fn overrides_of(o: &Req<'_>, path: &str) -> ApiResult<(ReplicaOverrides, bool)> {
+    let read_of = |o: &Req<'_>, path: &str| -> ApiResult<(Option<u64>, Option<i64>, bool)> {
+        let mut read = None;
+        let given = o.obj_opt("ProvisionedThroughputOverride")?;
+        if let Some(p) = &given
+            && let Some(r) = p.int_opt("ReadCapacityUnits")?
+        {
+            if r < 1 {
+                return Err(ApiError::validation(format!(
+                    "1 validation error detected: Value '{r}' at '{path}.provisionedThroughputOverride.readCapacityUnits' failed to satisfy constraint: Member must have value greater than or equal to 1"
+                )));
+            }
+            let read_only = tidepool_store::table::Throughput { read: r as u64, write: 1 };
+            tidepool_store::catalog::capacity_in_bounds(read_only, "")?;
+            read = Some(r as u64);
+        }
+        let mut max_read = None;
+        if let Some(d) = o.obj_opt("OnDemandThroughputOverride")?
+            && let Some(m) = d.int_opt("MaxReadRequestUnits")?
+        {
+            // -1 takes the maximum away, as on a table.
+            if m < 1 && m != -1 {
+                return Err(ApiError::validation(
+                    "One or more parameter values were invalid: Requested MaxReadRequestUnits for OnDemandThroughputOverride is outside of valid range",
+                ));
+            }
+            max_read = Some(m);
+        }
+        Ok((read, max_read, given.is_some()))
+    };
+    let (read_capacity, max_read_request_units, mut provisioned) = read_of(o, path)?;
+    let table_class = o
+        .str_opt("TableClassOverride")?
+        .map(|c| match c {
+            "STANDARD" | "STANDARD_INFREQUENT_ACCESS" => Ok(c.to_string()),
+            _ => Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{c}' at '{path}.tableClassOverride' failed to satisfy constraint: Member must satisfy enum value set: [STANDARD, STANDARD_INFREQUENT_ACCESS]"
+            ))),
+        })
+        .transpose()?;
+    let mut indexes = Vec::new();
+    for (j, g) in o.objects("GlobalSecondaryIndexes")?.iter().enumerate() {
+        let at = format!("{path}.globalSecondaryIndexes.{}.member", j + 1);
+        let Some(name) = g.str_opt("IndexName")? else {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value null at '{at}.indexName' failed to satisfy constraint: Member must not be null"
+            )));
+        };
+        let (read_capacity, max_read_request_units, index_provisioned) = read_of(g, &at)?;
+        provisioned |= index_provisioned;
+        if read_capacity.is_some() || max_read_request_units.is_some() {
+            indexes.push(IndexOverride { name: name.to_string(), read_capacity, max_read_request_units });
+        }
+    }
+    let now = now_ms();
+    let table_class_ms = if table_class.is_some() { now } else { 0 };
+    let overrides = ReplicaOverrides {
+        read_capacity,
+        max_read_request_units,
+        table_class,
+        table_class_ms,
+        updated_ms: now,
+        indexes,
+        unsent: false,
+    };
+    Ok((overrides, provisioned))
+}
+
+/// `overrides` as a replica of table `def` keeps them: a provisioned read
+/// capacity only on a provisioned table, and not when it is the table's own
+/// (sending the table's value takes the override away, as in DynamoDB); an
+/// on-demand maximum of -1 is none; an index the table lacks is ignored.
+fn normalized(def: &tidepool_store::table::TableDef, mut o: ReplicaOverrides) -> ReplicaOverrides {
+    let provisioned = def.billing_mode == BillingMode::Provisioned;
+    let base = base_of(def);
+    o.read_capacity = o.read_capacity.filter(|r| provisioned && Some(*r) != base.read_capacity);
+    o.max_read_request_units = o.max_read_request_units.filter(|m| *m != -1);
+    for i in &mut o.indexes {
+        let index_read = base.indexes.iter().find(|(n, _)| *n == i.name).and_then(|(_, r)| *r);
+        i.read_capacity = i.read_capacity.filter(|r| provisioned && Some(*r) != index_read);
+        i.max_read_request_units = i.max_read_request_units.filter(|m| *m != -1);
+    }
+    o.indexes.retain(|i| {
+        def.gsis().any(|g| g.name == i.name) && (i.read_capacity.is_some() || i.max_read_request_units.is_some())
+    });
+    o
+}
+
+/// The table's settings before this region's own overrides: what every
+/// replica has where it overrides nothing.
+fn base_of(def: &tidepool_store::table::TableDef) -> ReplicaBase {
+    let live = ReplicaBase {
+        read_capacity: def.throughput.filter(|_| def.billing_mode == BillingMode::Provisioned).map(|t| t.read),
+        max_read_request_units: def.settings.max_read_request_units,
+        table_class: def.table_class.clone(),
+        indexes: def.gsis().map(|g| (g.name.clone(), g.throughput.map(|t| t.read))).collect(),
+    };
+    // A setting this region overrides has its value from before; any
+    // other is what the table has now (an UpdateTable may have changed it).
+    let (Some(before), own) = (&def.settings.replica_base, &def.settings.own_overrides) else { return live };
+    ReplicaBase {
+        read_capacity: if own.read_capacity.is_some() { before.read_capacity } else { live.read_capacity },
+        max_read_request_units: if own.max_read_request_units.is_some() {
+            before.max_read_request_units
+        } else {
+            live.max_read_request_units
+        },
+        table_class: if own.table_class.is_some() { before.table_class.clone() } else { live.table_class },
+        indexes: live
+            .indexes
+            .into_iter()
+            .map(|(name, read)| {
+                let overridden = own.indexes.iter().any(|i| i.name == name && i.read_capacity.is_some());
+                let was = before.indexes.iter().find(|(n, _)| *n == name).and_then(|(_, r)| *r);
+                let read = if overridden { was } else { read };
+                (name, read)
+            })
+            .collect(),
+    }
 }
 
 /// DynamoDB's words for a refused replica update.
@@ -262,14 +443,23 @@ fn replica_actions(app: &App, updates: &[Req<'_>]) -> ApiResult<Vec<ReplicaActio
         if region.is_empty() {
             return Err(unknown_region(app, region));
         }
-        if kind == Action::Update && o.0.keys().all(|k| k == "RegionName") {
+        let (overrides, provisioned_override) = match kind {
+            Action::Delete => (ReplicaOverrides::default(), false),
+            _ => overrides_of(&o, &format!("replicaUpdates.{}.member.{}", i + 1, kind.member()))?,
+        };
+        if kind == Action::Update && o.get("KMSMasterKeyId").is_some() {
+            return Err(replica_refusal(
+                "One or more parameter values were invalid: KMSMasterKeyId must be specified for each replica.",
+            ));
+        }
+        if kind == Action::Update && overrides.is_empty() {
             return Err(replica_refusal("There are no actions specified in the Replica Update Action of the request."));
         }
         let region = region.to_string();
         if kind == Action::Create && actions.iter().any(|a| a.kind == Action::Create && a.region == region) {
             continue;
         }
-        actions.push(ReplicaAction { kind, region });
+        actions.push(ReplicaAction { kind, region, overrides, provisioned_override });
     }
     Ok(actions)
 }
@@ -361,9 +551,12 @@ pub fn update(app: &App, name: &str, r: &Req<'_>) -> ApiResult<Option<Arc<TableH
             "Update table operation with more than one create or delete replica actions not allowed",
         ));
     }
+    for a in actions.iter().filter(|a| a.kind == Action::Update) {
+        check_update(&handle.def, a)?;
+    }
     let mut handle = handle;
-    for a in actions {
-        let region = a.region;
+    for a in &actions {
+        let region = a.region.clone();
         let known = handle.def.replicas.iter().find(|x| x.region == region).cloned();
         match a.kind {
             Action::Create => {
@@ -393,13 +586,9 @@ pub fn update(app: &App, name: &str, r: &Req<'_>) -> ApiResult<Option<Arc<TableH
                     if def.replicas.iter().any(|x| x.region == region) {
                         return Err(in_use_store());
                     }
-                    def.replicas.push(ReplicaDef {
-                        region: region.clone(),
-                        status: "CREATING".into(),
-                        created_ms: now_ms(),
-                        legacy: false,
-                        witness: false,
-                    });
+                    let overrides = normalized(def, a.overrides.clone());
+                    def.replicas
+                        .push(ReplicaDef { overrides, ..ReplicaDef::new(region.clone(), "CREATING", now_ms()) });
                     Ok(())
                 })?;
                 tracing::info!(table = name, region, "replica requested");
@@ -430,16 +619,54 @@ pub fn update(app: &App, name: &str, r: &Req<'_>) -> ApiResult<Option<Arc<TableH
                 })?;
                 tracing::info!(table = name, region, "replica removal requested");
             }
-            Action::Update => {
-                // Replica settings (table class, read capacity overrides)
-                // are recorded by the replica's own region.
-                if known.is_none() {
-                    return Err(not_members(&[&region]));
-                }
-            }
+            // Taken once the others are (checked first, below).
+            Action::Update => {}
         }
     }
+    for a in actions.iter().filter(|a| a.kind == Action::Update) {
+        handle = record_update(app, name, a)?;
+    }
     Ok(Some(handle))
+}
+
+/// Whether an `Update` of a replica may be taken, checked for every one
+/// before a request changes anything: a member, `ACTIVE`, no replica being
+/// made or removed, no read capacity on an on-demand table.
+fn check_update(def: &tidepool_store::table::TableDef, a: &ReplicaAction) -> ApiResult<()> {
+    let Some(x) = def.replicas.iter().find(|x| x.region == a.region && !x.witness) else {
+        return Err(not_members(&[&a.region]));
+    };
+    if a.provisioned_override && def.billing_mode == BillingMode::PayPerRequest {
+        return Err(ApiError::validation(
+            "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
+        ));
+    }
+    if x.status != "ACTIVE" || busy(def, None).is_err() {
+        return Err(in_use());
+    }
+    Ok(())
+}
+
+/// An `Update` of a replica (checked by [`check_update`]): its overrides
+/// merged into those recorded here, which the supervisor then sends to
+/// every region of the table ([`send_overrides`]); the replica is
+/// `UPDATING` until they are sent.
+fn record_update(app: &App, name: &str, a: &ReplicaAction) -> ApiResult<Arc<TableHandle>> {
+    let region = &a.region;
+    let handle = app.store.alter_table(name, |def| {
+        let Some(mut merged) = def.replicas.iter().find(|x| &x.region == region).map(|x| x.overrides.clone()) else {
+            return Err(in_use_store());
+        };
+        merged.merge(&a.overrides);
+        let mut merged = normalized(def, merged);
+        merged.unsent = true;
+        if let Some(x) = def.replicas.iter_mut().find(|x| &x.region == region) {
+            x.overrides = merged;
+        }
+        Ok(())
+    })?;
+    tracing::info!(table = name, region, "replica settings updated");
+    Ok(handle)
 }
 
 /// ReplicaUpdates on a table with multi-Region strong consistency: none
@@ -486,7 +713,14 @@ fn update_strong(
         if !strangers.is_empty() {
             return Err(not_members(&strangers));
         }
-        return Ok(app.store.describe_table(name)?);
+        for a in actions {
+            check_update(&handle.def, a)?;
+        }
+        let mut handle = app.store.describe_table(name)?;
+        for a in actions {
+            handle = record_update(app, name, a)?;
+        }
+        return Ok(handle);
     }
     if deleted.contains(&app.region.as_str()) {
         return Err(local_region());
@@ -567,6 +801,142 @@ fn create_request(def: &tidepool_store::table::TableDef) -> Json {
         req["VectorIndexes"] = Json::Array(vectors);
     }
     req
+}
+
+/// A replica's overrides as sent to another region (which has them once
+/// it answers).
+fn sent(o: &ReplicaOverrides) -> ReplicaOverrides {
+    ReplicaOverrides { unsent: false, ..o.clone() }
+}
+
+/// A replica's CreateTable with its overrides in place of the table's
+/// settings (the table's own where this region overrides them): its table
+/// class, read capacity and most read request units, table and indexes.
+fn with_overrides(mut req: Json, def: &tidepool_store::table::TableDef, o: &ReplicaOverrides) -> Json {
+    let base = base_of(def);
+    req["TableClass"] = json!(o.table_class.as_deref().unwrap_or(&base.table_class));
+    if let Some(read) = o.read_capacity.or(base.read_capacity)
+        && req.get("ProvisionedThroughput").is_some()
+    {
+        req["ProvisionedThroughput"]["ReadCapacityUnits"] = json!(read);
+    }
+    // Only the maximums set: a CreateTable takes no -1.
+    let mut on_demand = Map::new();
+    if let Some(max) = o.max_read_request_units.or(base.max_read_request_units).filter(|m| *m >= 1) {
+        on_demand.insert("MaxReadRequestUnits".into(), json!(max));
+    }
+    if let Some(max) = def.settings.max_write_request_units.filter(|m| *m >= 1) {
+        on_demand.insert("MaxWriteRequestUnits".into(), json!(max));
+    }
+    if def.billing_mode == BillingMode::PayPerRequest && !on_demand.is_empty() {
+        req["OnDemandThroughput"] = Json::Object(on_demand);
+    }
+    if let Some(Json::Array(gsis)) = req.get_mut("GlobalSecondaryIndexes") {
+        for g in gsis {
+            let Some(name) = g["IndexName"].as_str().map(str::to_string) else { continue };
+            let own = o.indexes.iter().find(|i| i.name == name).and_then(|i| i.read_capacity);
+            let base = base.indexes.iter().find(|(n, _)| *n == name).and_then(|(_, r)| *r);
+            if let Some(read) = own.or(base)
+                && g.get("ProvisionedThroughput").is_some()
+            {
+                g["ProvisionedThroughput"]["ReadCapacityUnits"] = json!(read);
+            }
+        }
+    }
+    req
+}
+
+/// How long a region's settings job waits on one region before it leaves
+/// the replica's overrides unsent for the supervisor's next pass (a region
+/// down for good holds nothing up but its own copy).
+const SEND_OVERRIDES_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Sends a replica's updated overrides to every region of the table, the
+/// replica's own included (which takes them as its table's settings), then
+/// marks them sent unless they changed meanwhile or a region did not
+/// answer in time. Started by the supervisor while a replica's overrides
+/// are unsent.
+pub async fn send_overrides(app: std::sync::Weak<App>, id: u64, table: String, region: String) {
+    let Some(a) = app.upgrade() else { return };
+    let Ok(handle) = a.store.table(&table) else { return };
+    let Some(x) = handle.def.replicas.iter().find(|x| x.region == region) else { return };
+    if handle.def.id != id || !x.overrides.unsent {
+        return;
+    }
+    let overrides = sent(&x.overrides);
+    let body = json!({"TableName": table, "ReplicaSettings": region, "Overrides": overrides});
+    let targets: Vec<String> =
+        handle.def.replicas.iter().filter(|x| !x.witness && x.status == "ACTIVE").map(|x| x.region.clone()).collect();
+    drop((a, handle));
+    let mut answered = true;
+    for target in targets {
+        match tokio::time::timeout(SEND_OVERRIDES_TIMEOUT, send_until_done(&app, &target, TABLE_PATH, body.clone()))
+            .await
+        {
+            Ok(Ok(())) => {}
+            // A refusal, or a region no longer a peer: nothing to retry.
+            Ok(Err(why)) => tracing::warn!(table, region, target, why, "a region did not take a replica's settings"),
+            Err(_) => answered = false,
+        }
+    }
+    let Some(a) = app.upgrade() else { return };
+    // A replica being made learns of these once it is active.
+    let making = a.store.table(&table).is_ok_and(|t| t.def.replicas.iter().any(|x| x.status == "CREATING"));
+    if !answered || making {
+        tracing::debug!(table, region, "a region has not answered; the replica's settings are sent again later");
+        return;
+    }
+    let r = a.store.alter_table(&table, |def| {
+        if def.id == id
+            && let Some(x) = def.replicas.iter_mut().find(|x| x.region == region)
+            && sent(&x.overrides) == overrides
+        {
+            x.overrides.unsent = false;
+        }
+        Ok(())
+    });
+    if let Err(e) = r {
+        tracing::warn!(table, region, error = %e, "record a replica's settings as sent");
+    }
+}
+
+/// A replica's overrides as its own region takes them (`send_overrides`),
+/// unless it has later ones: each setting that changed becomes the
+/// override, or the region's setting from before its first override.
+fn apply_own_overrides(app: &App, name: &str, o: &ReplicaOverrides) -> ApiResult<()> {
+    app.store.alter_table(name, |def| {
+        let before = def.settings.own_overrides.clone();
+        if !o.supersedes(&before) {
+            return Ok(());
+        }
+        let base = base_of(def);
+        def.settings.replica_base = Some(base.clone());
+        if o.table_class != before.table_class {
+            def.table_class = o.table_class.clone().unwrap_or_else(|| base.table_class.clone());
+        }
+        if o.read_capacity != before.read_capacity
+            && let (Some(t), Some(read)) = (def.throughput.as_mut(), o.read_capacity.or(base.read_capacity))
+        {
+            t.read = read;
+        }
+        if o.max_read_request_units != before.max_read_request_units {
+            def.settings.max_read_request_units = o.max_read_request_units.or(base.max_read_request_units);
+        }
+        for g in def.indexes.iter_mut().filter(|g| g.kind == IndexKind::Global) {
+            let read_of =
+                |x: &ReplicaOverrides| x.indexes.iter().find(|i| i.name == g.name).and_then(|i| i.read_capacity);
+            let (own, was) = (read_of(o), read_of(&before));
+            let base = base.indexes.iter().find(|(n, _)| *n == g.name).and_then(|(_, r)| *r);
+            if own != was
+                && let (Some(t), Some(read)) = (g.throughput.as_mut(), own.or(base))
+            {
+                t.read = read;
+            }
+        }
+        def.settings.own_overrides = sent(o);
+        Ok(())
+    })?;
+    Ok(())
 }
 
 /// Sends `body` to `region`'s `path` until it answers 200, while the app
@@ -654,8 +1024,22 @@ pub async fn create_replica(app: std::sync::Weak<App>, id: u64, table: String, r
     // of the others are witnesses.
     let is_witness = |r: &str| handle.def.replicas.iter().any(|x| x.region == r && x.witness);
     let witnesses: Vec<&String> = others.iter().filter(|r| is_witness(r)).collect();
+    let own = handle.def.replicas.iter().find(|x| x.region == region).map(|x| x.overrides.clone()).unwrap_or_default();
+    // What each other replica overrides, for the new region to describe.
+    let known: Map<String, Json> = handle
+        .def
+        .replicas
+        .iter()
+        .filter(|x| x.region != region && !x.overrides.is_unset())
+        .map(|x| (x.region.clone(), &x.overrides))
+        .chain(Some((a.region.clone(), &handle.def.settings.own_overrides)).filter(|(_, o)| !o.is_unset()))
+        .filter_map(|(r, o)| Some((r, serde_json::to_value(sent(o)).ok()?)))
+        .collect();
     let body = json!({
-        "Create": create_request(&handle.def),
+        "Create": with_overrides(create_request(&handle.def), &handle.def, &own),
+        "OwnOverrides": sent(&own),
+        "Base": base_of(&handle.def),
+        "ReplicaOverrides": known,
         "Replicas": others,
         "Witnesses": witnesses,
         "Witness": is_witness(&region),
@@ -682,7 +1066,8 @@ pub async fn create_replica(app: std::sync::Weak<App>, id: u64, table: String, r
         return failed(why);
     }
     for other in joined {
-        let body = json!({"TableName": table, "AddReplica": region, "Witness": joining_witness});
+        let body =
+            json!({"TableName": table, "AddReplica": region, "Witness": joining_witness, "Overrides": sent(&own)});
         if let Err(why) = send_until_done(&app, &other, TABLE_PATH, body).await {
             tracing::warn!(table, region, other, why, "a replica did not take the new region");
         }
@@ -916,6 +1301,12 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
                 req.get("Witnesses").and_then(Json::as_array).into_iter().flatten().filter_map(Json::as_str).collect();
             let witness_copy = req.get("Witness").and_then(Json::as_bool).unwrap_or(false);
             let from = req.str_opt("From")?.unwrap_or_default();
+            // The other replicas' overrides, by region.
+            let known: std::collections::HashMap<String, ReplicaOverrides> = match req.get("ReplicaOverrides") {
+                None | Some(Json::Null) => Default::default(),
+                Some(o) => serde_json::from_value(o.clone())
+                    .map_err(|e| ApiError::validation(format!("ReplicaOverrides is not replicas' overrides: {e}")))?,
+            };
             match a.store.table(&name) {
                 // Only a replica of the asking region's global table (a
                 // request made again) is taken as it is.
@@ -936,9 +1327,27 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
                     a.store.create_table(input)?;
                 }
             }
+            let own: ReplicaOverrides = match req.get("OwnOverrides") {
+                None | Some(Json::Null) => Default::default(),
+                Some(o) => serde_json::from_value(o.clone())
+                    .map_err(|e| ApiError::validation(format!("OwnOverrides is not a replica's overrides: {e}")))?,
+            };
+            let base: Option<ReplicaBase> = match req.get("Base") {
+                None | Some(Json::Null) => None,
+                Some(b) => Some(
+                    serde_json::from_value(b.clone())
+                        .map_err(|e| ApiError::validation(format!("Base is not a table's settings: {e}")))?,
+                ),
+            };
             a.store.alter_table(&name, |def| {
                 def.settings.multi_region_strong |= strong;
                 def.settings.witness_copy = witness_copy;
+                // Made with its overrides in place: what it had without
+                // them is the table's own.
+                if !own.is_unset() && def.settings.replica_base.is_none() {
+                    def.settings.own_overrides = own.clone();
+                    def.settings.replica_base = base.clone();
+                }
                 for r in &regions {
                     if !def.replicas.iter().any(|x| &x.region == r) && r != &a.region {
                         def.replicas.push(ReplicaDef {
@@ -947,6 +1356,7 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
                             created_ms: now,
                             legacy: false,
                             witness: witnesses.contains(&r.as_str()),
+                            overrides: known.get(r).cloned().unwrap_or_default(),
                         });
                     }
                 }
@@ -968,7 +1378,36 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
             return Ok(json!({}));
         }
         let legacy = req.get("Legacy").and_then(Json::as_bool).unwrap_or(false);
+        let overrides = |member: &str| -> ApiResult<ReplicaOverrides> {
+            match req.get(member) {
+                None | Some(Json::Null) => Ok(ReplicaOverrides::default()),
+                Some(o) => serde_json::from_value(o.clone())
+                    .map_err(|e| ApiError::validation(format!("{member} is not a replica's overrides: {e}"))),
+            }
+        };
+        if let Some(region) = req.str_opt("ReplicaSettings")? {
+            let o = overrides("Overrides")?;
+            if region == a.region {
+                apply_own_overrides(a, &name, &o)?;
+            } else {
+                // The later of two regions' updates wins everywhere; one
+                // still to be sent from here stays so.
+                a.store.alter_table(&name, |def| {
+                    // A replica being made here has not got them: this
+                    // region sends them on once it is active.
+                    let making = def.replicas.iter().any(|x| x.status == "CREATING");
+                    if let Some(x) = def.replicas.iter_mut().find(|x| x.region == region)
+                        && o.supersedes(&x.overrides)
+                    {
+                        x.overrides = ReplicaOverrides { unsent: x.overrides.unsent || making, ..o.clone() };
+                    }
+                    Ok(())
+                })?;
+            }
+            return Ok(json!({}));
+        }
         if let Some(region) = req.str_opt("AddReplica")? {
+            let o = overrides("Overrides")?;
             a.store.alter_table(&name, |def| {
                 if !def.replicas.iter().any(|x| x.region == region) && region != a.region {
                     def.replicas.push(ReplicaDef {
@@ -977,6 +1416,7 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
                         created_ms: now,
                         legacy,
                         witness: req.get("Witness").and_then(Json::as_bool).unwrap_or(false),
+                        overrides: o.clone(),
                     });
                 }
                 Ok(())

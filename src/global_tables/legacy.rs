@@ -155,6 +155,7 @@ fn join_here(app: &App, name: &str, regions: &[String], keys: Option<&Json>) -> 
                     created_ms: now,
                     legacy: true,
                     witness: false,
+                    overrides: Default::default(),
                 });
             }
         }
@@ -283,6 +284,7 @@ pub fn update_global_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
                     created_ms: now,
                     legacy: true,
                     witness: false,
+                    overrides: Default::default(),
                 });
                 Ok(())
             })?;

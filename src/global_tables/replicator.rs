@@ -79,13 +79,17 @@ pub async fn run(app: Weak<App>) {
                 }
                 let key = (t.def.id, r.region.clone());
                 match jobs.get(&key) {
-                    // A replica being made that is to be deleted instead:
-                    // its job stops (it may wait on a peer that is gone).
-                    Some((kind, h)) if kind == "CREATING" && r.status == "DELETING" => h.abort(),
+                    // A replica being made, or sent its settings, that is
+                    // to be deleted instead: its job stops (it may wait on
+                    // a peer that is gone).
+                    Some((kind, h)) if kind != "DELETING" && r.status == "DELETING" => h.abort(),
                     Some((_, h)) if !h.is_finished() => continue,
                     _ => {}
                 }
                 let job = match r.status.as_str() {
+                    "ACTIVE" if r.overrides.unsent => {
+                        tokio::spawn(api::send_overrides(app.clone(), t.def.id, name.clone(), r.region.clone()))
+                    }
                     "CREATING" => {
                         tokio::spawn(api::create_replica(app.clone(), t.def.id, name.clone(), r.region.clone()))
                     }

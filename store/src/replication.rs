@@ -63,6 +63,135 @@ pub struct ReplicaDef {
     /// others and serves no client.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub witness: bool,
+    /// What the replica sets for itself over the table's settings.
+    #[serde(default, skip_serializing_if = "ReplicaOverrides::is_unset")]
+    pub overrides: ReplicaOverrides,
+}
+
+impl ReplicaDef {
+    /// A replica as a region first learns of it, with no overrides.
+    pub fn new(region: impl Into<String>, status: &str, created_ms: u64) -> ReplicaDef {
+        ReplicaDef {
+            region: region.into(),
+            status: status.into(),
+            created_ms,
+            legacy: false,
+            witness: false,
+            overrides: ReplicaOverrides::default(),
+        }
+    }
+}
+
+/// A replica's own settings over its table's (UpdateTable's `ReplicaUpdates`
+/// `Create` and `Update`: DynamoDB's `ProvisionedThroughputOverride`,
+/// `OnDemandThroughputOverride`, `TableClassOverride` and index overrides),
+/// which every region of the table records and DescribeTable reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaOverrides {
+    /// Read capacity units of a provisioned replica.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_capacity: Option<u64>,
+    /// The most read request units a second of an on-demand replica.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_read_request_units: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_class: Option<String>,
+    /// When the table class was set, epoch milliseconds.
+    #[serde(default)]
+    pub table_class_ms: u64,
+    /// When these were last changed, epoch milliseconds: of two regions'
+    /// updates of one replica, every region keeps the later.
+    #[serde(default)]
+    pub updated_ms: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub indexes: Vec<IndexOverride>,
+    /// Set where an `Update` was asked until every region of the table has
+    /// these (DescribeTable says `UPDATING` meanwhile); the supervisor
+    /// sends them, so that a restart or a peer down only delays them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unsent: bool,
+}
+
+impl ReplicaOverrides {
+    pub fn is_empty(&self) -> bool {
+        self.read_capacity.is_none()
+            && self.max_read_request_units.is_none()
+            && self.table_class.is_none()
+            && self.indexes.is_empty()
+            && !self.unsent
+    }
+
+    /// Never set: no override, nothing to send, no time of a change (which
+    /// must be kept once there was one, so that an older update arriving
+    /// later is told apart).
+    pub fn is_unset(&self) -> bool {
+        self.is_empty() && self.updated_ms == 0
+    }
+
+    /// Whether `self`, arrived from another region, replaces `current`: the
+    /// later change, and of two at the same millisecond the same one in
+    /// every region (the greater by their JSON).
+    pub fn supersedes(&self, current: &ReplicaOverrides) -> bool {
+        let key = |o: &ReplicaOverrides| {
+            let sent = ReplicaOverrides { unsent: false, ..o.clone() };
+            (o.updated_ms, serde_json::to_string(&sent).unwrap_or_default())
+        };
+        key(self) >= key(current)
+    }
+
+    /// `update` laid over these: what it names replaces what was there,
+    /// index by index.
+    pub fn merge(&mut self, update: &ReplicaOverrides) {
+        self.updated_ms = self.updated_ms.max(update.updated_ms);
+        if update.read_capacity.is_some() {
+            self.read_capacity = update.read_capacity;
+        }
+        if update.max_read_request_units.is_some() {
+            self.max_read_request_units = update.max_read_request_units;
+        }
+        if update.table_class.is_some() {
+            self.table_class.clone_from(&update.table_class);
+            self.table_class_ms = update.table_class_ms;
+        }
+        for i in &update.indexes {
+            match self.indexes.iter_mut().find(|x| x.name == i.name) {
+                Some(x) => {
+                    if i.read_capacity.is_some() {
+                        x.read_capacity = i.read_capacity;
+                    }
+                    if i.max_read_request_units.is_some() {
+                        x.max_read_request_units = i.max_read_request_units;
+                    }
+                }
+                None => self.indexes.push(i.clone()),
+            }
+        }
+        self.indexes.retain(|i| i.read_capacity.is_some() || i.max_read_request_units.is_some());
+    }
+}
+
+/// A replica's own settings from before it took its first override: what
+/// an override taken away gives back.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaBase {
+    #[serde(default)]
+    pub read_capacity: Option<u64>,
+    #[serde(default)]
+    pub max_read_request_units: Option<i64>,
+    pub table_class: String,
+    /// Global secondary indexes' read capacity, by name.
+    #[serde(default)]
+    pub indexes: Vec<(String, Option<u64>)>,
+}
+
+/// A replica's override of one global secondary index's read settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexOverride {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_capacity: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_read_request_units: Option<i64>,
 }
 
 const REP_PREFIX: &[u8] = b"rep/";
@@ -578,9 +707,41 @@ mod tests {
     use crate::value::{AttrType, Value};
     use crate::{Decision, StoreConfig, WriteOp};
 
+    #[test]
+    fn overrides_merge_by_member_and_the_later_supersedes_everywhere() {
+        let index = |read| IndexOverride { name: "g".into(), read_capacity: read, max_read_request_units: None };
+        let mut o = ReplicaOverrides { read_capacity: Some(7), updated_ms: 10, ..Default::default() };
+        let update = ReplicaOverrides {
+            table_class: Some("STANDARD_INFREQUENT_ACCESS".into()),
+            table_class_ms: 20,
+            updated_ms: 20,
+            indexes: vec![index(Some(4))],
+            ..Default::default()
+        };
+        o.merge(&update);
+        assert_eq!(o.read_capacity, Some(7), "a member not named is kept");
+        assert_eq!(o.table_class.as_deref(), Some("STANDARD_INFREQUENT_ACCESS"));
+        assert_eq!((o.updated_ms, o.indexes.clone()), (20, vec![index(Some(4))]));
+        // Later wins; at the same millisecond, one of the two in every region.
+        let older = ReplicaOverrides { updated_ms: 15, ..Default::default() };
+        assert!(!older.supersedes(&o) && o.supersedes(&older));
+        let twin = ReplicaOverrides { read_capacity: Some(8), ..o.clone() };
+        assert!(twin.supersedes(&o) != o.supersedes(&twin));
+        assert!(o.supersedes(&o), "the same again is taken (it changes nothing)");
+        // No override left still keeps its time, so an older one is refused.
+        let cleared = ReplicaOverrides { updated_ms: 30, ..Default::default() };
+        assert!(cleared.is_empty() && !cleared.is_unset());
+        let json = serde_json::to_string(&ReplicaDef { overrides: cleared, ..eu_replica() }).unwrap();
+        let back: ReplicaDef = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.overrides.updated_ms, 30);
+        // A definition stored before overrides existed still reads.
+        let old = r#"{"region":"eu-west-1","status":"ACTIVE","created_ms":0}"#;
+        assert_eq!(serde_json::from_str::<ReplicaDef>(old).unwrap(), eu_replica());
+    }
+
     /// An ACTIVE replica in eu-west-1.
     fn eu_replica() -> ReplicaDef {
-        ReplicaDef { region: "eu-west-1".into(), status: "ACTIVE".into(), created_ms: 0, legacy: false, witness: false }
+        ReplicaDef::new("eu-west-1", "ACTIVE", 0)
     }
 
     fn item(pk: &str, v: &str) -> Item {

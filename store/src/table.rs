@@ -379,6 +379,13 @@ pub struct TableSettings {
     /// client (DynamoDB's witness region has no table).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub witness_copy: bool,
+    /// This region's replica of a global table: the overrides it took as
+    /// its settings (`ReplicaUpdates`), and its settings from before the
+    /// first, which an override taken away restores.
+    #[serde(default, skip_serializing_if = "crate::replication::ReplicaOverrides::is_unset")]
+    pub own_overrides: crate::replication::ReplicaOverrides,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica_base: Option<crate::replication::ReplicaBase>,
 }
 
 /// When a table's or global index's provisioned capacity last went up and
