@@ -230,8 +230,7 @@ async fn two_regions_replicate_both_ways_and_converge_by_last_writer() {
     assert_eq!(of("from-us"), Some(Some("replication.dynamodb.amazonaws.com".into())), "{principals:?}");
     assert_eq!(of("from-eu"), Some(None), "a local write is no one's but the caller's");
 
-    // One replica change a request; index changes are not carried to the
-    // other regions, so they are refused rather than left to diverge.
+    // One replica change a request.
     let e = cu
         .update_table()
         .table_name("Users")
@@ -255,8 +254,9 @@ async fn two_regions_replicate_both_ways_and_converge_by_last_writer() {
                 .unwrap(),
         )
         .build();
-    let e = cu
-        .update_table()
+    // An index created in one region is created in the other, filled from
+    // its own items; one deleted in the other is deleted in the first.
+    cu.update_table()
         .table_name("Users")
         .attribute_definitions(
             AttributeDefinition::builder().attribute_name("v").attribute_type(ScalarAttributeType::S).build().unwrap(),
@@ -264,8 +264,45 @@ async fn two_regions_replicate_both_ways_and_converge_by_last_writer() {
         .global_secondary_index_updates(gsi)
         .send()
         .await
-        .expect_err("refused");
-    assert_eq!(e.into_service_error().meta().code(), Some("ValidationException"));
+        .expect("an index of a global table");
+    let by_v = |c: Client| async move {
+        let q = c
+            .query()
+            .table_name("Users")
+            .index_name("by-v")
+            .key_condition_expression("v = :v")
+            .expression_attribute_values(":v", s("before"))
+            .send()
+            .await
+            .ok()?;
+        Some(q.count())
+    };
+    eventually("the index in both regions", || async {
+        let (u, e) = (by_v(cu.clone()).await, by_v(ce.clone()).await);
+        u.is_some() && u == e
+    })
+    .await;
+    assert!(by_v(ce.clone()).await > Some(0));
+    ce.update_table()
+        .table_name("Users")
+        .global_secondary_index_updates(
+            aws_sdk_dynamodb::types::GlobalSecondaryIndexUpdate::builder()
+                .delete(
+                    aws_sdk_dynamodb::types::DeleteGlobalSecondaryIndexAction::builder()
+                        .index_name("by-v")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("delete the index");
+    eventually("the index gone from both regions", || async {
+        let t = cu.describe_table().table_name("Users").send().await.expect("describe").table.expect("table");
+        t.global_secondary_indexes().is_empty()
+    })
+    .await;
 
     // Multi-region strong consistency is not offered: refused, not ignored.
     let e = cu

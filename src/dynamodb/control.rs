@@ -894,6 +894,14 @@ fn require_a_change(r: &Req<'_>) -> ApiResult<()> {
 }
 
 pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    update_table_from(app, r, None)
+}
+
+/// UpdateTable, asked by a client (`peer` `None`) or by another region of
+/// a global table, carrying an index change made there
+/// (`global_tables::api`) and already queued for the regions `peer` names:
+/// it is passed on to this region's other replicas only.
+pub(crate) fn update_table_from(app: &App, r: Req<'_>, peer: Option<&[String]>) -> ApiResult<Json> {
     let name = r.str("TableName")?;
     // An index's empty warm throughput, before anything else (even the
     // table's existence), as DynamoDB checks it.
@@ -945,12 +953,15 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         )));
     }
     let index_updates = r.objects("GlobalSecondaryIndexUpdates")?;
-    if !handle.def.replicas.is_empty()
-        && (index_updates.iter().any(|u| u.get("Create").is_some() || u.get("Delete").is_some())
-            || r.get("VectorIndexUpdates").is_some())
-    {
+    let index_changes = index_updates.iter().any(|u| u.get("Create").is_some() || u.get("Delete").is_some());
+    if !handle.def.replicas.is_empty() && r.get("VectorIndexUpdates").is_some() {
         return Err(ApiError::validation(format!(
-            "One or more parameter values were invalid: Table {name} has replicas: Tidepool does not carry index changes to other regions yet, so a global table's indexes cannot be created or deleted"
+            "One or more parameter values were invalid: Table {name} has replicas: Tidepool does not carry vector index changes to other regions yet, so a global table's vector indexes cannot be created or deleted"
+        )));
+    }
+    if index_changes && handle.def.replicas.iter().any(|x| x.legacy) {
+        return Err(ApiError::validation(format!(
+            "One or more parameter values were invalid: Table {name} is a replica of a version 2017.11.29 global table, whose indexes are made in each region"
         )));
     }
     check_decreases(&handle.def, throughput, &r)?;
@@ -1060,12 +1071,18 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         handle = app.store.set_billing(name, billing, throughput)?;
         changed = true;
     }
+    // A global table's index change, asked by a client, is queued for
+    // every replica's region in the write that makes it here.
+    let queue = |def: &mut tidepool_store::table::TableDef, u: &Req<'_>| {
+        let queued_for = peer.unwrap_or_default();
+        crate::global_tables::api::queue_index_change(def, &app.region, u, r.get("AttributeDefinitions"), queued_for);
+    };
     let mut created = created.into_iter();
     for u in &index_updates {
         if u.obj_opt("Create")?.is_some() {
             let Some(input) = created.next() else { break };
             let index = input.name.clone();
-            handle = app.store.add_index(name, input, defs.clone())?;
+            handle = app.store.add_index_and(name, input, defs.clone(), |def| queue(def, u))?;
             // Its warm throughput (none kept from an index of its name
             // before it).
             let warm = u.obj_opt("Create")?.map(|c| warm_input(&c)).transpose()?.flatten();
@@ -1082,7 +1099,7 @@ pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         } else if let Some(d) = u.obj_opt("Delete")? {
             let index = d.str("IndexName")?;
             let gone = handle.def.index(index).cloned();
-            handle = app.store.remove_index(name, index)?;
+            handle = app.store.remove_index_and(name, index, |def| queue(def, u))?;
             if handle.def.settings.index_warm.contains_key(index) {
                 handle = app.store.alter_table(name, |def| {
                     def.settings.index_warm.remove(index);

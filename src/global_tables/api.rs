@@ -228,6 +228,7 @@ fn create_strong(
                 legacy: false,
                 witness,
                 overrides,
+                index_changes: Vec::new(),
             });
         }
         Ok(())
@@ -846,6 +847,146 @@ fn with_overrides(mut req: Json, def: &tidepool_store::table::TableDef, o: &Repl
     req
 }
 
+/// Queues index change `u` (a `GlobalSecondaryIndexUpdates` element,
+/// `Create` or `Delete`), made here in `region` in the same write, for
+/// every replica's region to make too (witnesses keep no index), which the
+/// supervisor sends ([`send_index_changes`]). The change names the regions
+/// it was queued for, so a region that has a replica they lack (one it
+/// added meanwhile) passes it on.
+pub fn queue_index_change(
+    def: &mut tidepool_store::table::TableDef,
+    region: &str,
+    u: &Req<'_>,
+    attribute_definitions: Option<&Json>,
+    queued_for: &[String],
+) {
+    let targets: Vec<String> = def
+        .replicas
+        .iter()
+        .filter(|x| !x.witness && !queued_for.contains(&x.region))
+        .map(|x| x.region.clone())
+        .collect();
+    if targets.is_empty() {
+        return;
+    }
+    let mut queued_for: Vec<String> = queued_for.iter().chain(&targets).cloned().collect();
+    queued_for.push(region.to_string());
+    let mut change = json!({"GlobalSecondaryIndexUpdates": [Json::Object(u.0.clone())], "QueuedFor": queued_for});
+    if let Some(defs) = attribute_definitions {
+        change["AttributeDefinitions"] = defs.clone();
+    }
+    let change = change.to_string();
+    for x in def.replicas.iter_mut().filter(|x| targets.contains(&x.region)) {
+        x.index_changes.push(change.clone());
+    }
+}
+
+/// How long to wait before asking again a region that is making or
+/// removing another index of the table (one at a time, as in DynamoDB).
+const INDEX_CHANGE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Sends `region` the index changes queued for it, in order, each removed
+/// once made there (or refused for good: it cannot be made there). Started
+/// by the supervisor while a replica has changes queued; then sends the
+/// replica's overrides if they are unsent.
+pub async fn send_index_changes(app: std::sync::Weak<App>, id: u64, table: String, region: String) {
+    loop {
+        let Some(a) = app.upgrade() else { return };
+        let Ok(handle) = a.store.table(&table) else { return };
+        let Some(x) = handle.def.replicas.iter().find(|x| x.region == region) else { return };
+        if handle.def.id != id || x.status != "ACTIVE" {
+            return;
+        }
+        let Some(change) = x.index_changes.first().cloned() else { break };
+        let body = json!({"TableName": table, "IndexChange": change, "From": a.region});
+        drop((a, handle));
+        let sent = tokio::time::timeout(SEND_OVERRIDES_TIMEOUT, send_until_done(&app, &region, TABLE_PATH, body));
+        match sent.await {
+            Ok(Ok(())) => {}
+            // Busy with another index there: one at a time.
+            Ok(Err(why)) if why.contains("ResourceInUseException") || why.contains("Only 1 online index") => {
+                tokio::time::sleep(INDEX_CHANGE_RETRY).await;
+                continue;
+            }
+            Ok(Err(why)) => tracing::warn!(table, region, why, "a region refused an index change"),
+            // Not answering: the supervisor starts this again later.
+            Err(_) => return,
+        }
+        let Some(a) = app.upgrade() else { return };
+        let r = a.store.alter_table(&table, |def| {
+            if def.id == id
+                && let Some(x) = def.replicas.iter_mut().find(|x| x.region == region)
+                && x.index_changes.first() == Some(&change)
+            {
+                x.index_changes.remove(0);
+            }
+            Ok(())
+        });
+        if let Err(e) = r {
+            tracing::warn!(table, region, error = %e, "record an index change as made");
+            return;
+        }
+    }
+    send_overrides(app, id, table, region).await;
+}
+
+/// An index change made in another region (`send_index_changes`), made
+/// here unless it is already: an index created that exists, or deleted
+/// that does not, is left as it is.
+fn make_index_change(app: &App, name: &str, change: &str, from: &str) -> ApiResult<()> {
+    let mut change: Map<String, Json> = serde_json::from_str(change)
+        .map_err(|e| ApiError::validation(format!("IndexChange is not an UpdateTable request: {e}")))?;
+    let t = app.store.table(name)?;
+    if !t.def.replicas.iter().any(|x| x.region == from) {
+        return Err(ApiError::validation(format!(
+            "Table {name} in region {} is not a replica of region {from}'s global table",
+            app.region
+        )));
+    }
+    let wanted = |u: &Json| {
+        let named = |m: &str| u.get(m).and_then(|c| c.get("IndexName")).and_then(Json::as_str);
+        match (named("Create"), named("Delete")) {
+            (Some(i), _) => match t.def.index(i) {
+                None => true,
+                // Made already; one of another key is two regions' creates
+                // of one name at once, which Tidepool does not reconcile.
+                Some(have) => {
+                    let asked = u["Create"].get("KeySchema");
+                    if asked != Some(&crate::dynamodb::control::key_schema_json(&have.key_schema)) {
+                        tracing::error!(
+                            table = name,
+                            index = i,
+                            from,
+                            "an index created in another region has another key schema than this region's of the same name; they stay different"
+                        );
+                    }
+                    false
+                }
+            },
+            (_, Some(i)) => t.def.index(i).is_some(),
+            _ => false,
+        }
+    };
+    let queued_for: Vec<String> = change
+        .get("QueuedFor")
+        .and_then(Json::as_array)
+        .map(|l| l.iter().filter_map(Json::as_str).map(str::to_string).collect())
+        .unwrap_or_default();
+    let updates: Vec<Json> = match change.get("GlobalSecondaryIndexUpdates") {
+        Some(Json::Array(l)) => l.iter().filter(|u| wanted(u)).cloned().collect(),
+        _ => Vec::new(),
+    };
+    if updates.is_empty() {
+        return Ok(());
+    }
+    change.insert("GlobalSecondaryIndexUpdates".into(), Json::Array(updates));
+    change.insert("TableName".into(), json!(name));
+    change.remove("QueuedFor");
+    crate::dynamodb::control::update_table_from(app, Req(&change), Some(&queued_for))?;
+    tracing::info!(table = name, from, "index change from another region made");
+    Ok(())
+}
+
 /// How long a region's settings job waits on one region before it leaves
 /// the replica's overrides unsent for the supervisor's next pass (a region
 /// down for good holds nothing up but its own copy).
@@ -1357,6 +1498,7 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
                             legacy: false,
                             witness: witnesses.contains(&r.as_str()),
                             overrides: known.get(r).cloned().unwrap_or_default(),
+                            index_changes: Vec::new(),
                         });
                     }
                 }
@@ -1385,6 +1527,11 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
                     .map_err(|e| ApiError::validation(format!("{member} is not a replica's overrides: {e}"))),
             }
         };
+        if let Some(change) = req.str_opt("IndexChange")? {
+            let from = req.str_opt("From")?.unwrap_or_default();
+            make_index_change(a, &name, change, from)?;
+            return Ok(json!({}));
+        }
         if let Some(region) = req.str_opt("ReplicaSettings")? {
             let o = overrides("Overrides")?;
             if region == a.region {
@@ -1417,6 +1564,7 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
                         legacy,
                         witness: req.get("Witness").and_then(Json::as_bool).unwrap_or(false),
                         overrides: o.clone(),
+                        index_changes: Vec::new(),
                     });
                 }
                 Ok(())

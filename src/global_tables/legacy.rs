@@ -156,6 +156,7 @@ fn join_here(app: &App, name: &str, regions: &[String], keys: Option<&Json>) -> 
                     legacy: true,
                     witness: false,
                     overrides: Default::default(),
+                    index_changes: Vec::new(),
                 });
             }
         }
@@ -285,6 +286,7 @@ pub fn update_global_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
                     legacy: true,
                     witness: false,
                     overrides: Default::default(),
+                    index_changes: Vec::new(),
                 });
                 Ok(())
             })?;

@@ -87,6 +87,9 @@ pub async fn run(app: Weak<App>) {
                     _ => {}
                 }
                 let job = match r.status.as_str() {
+                    "ACTIVE" if !r.index_changes.is_empty() => {
+                        tokio::spawn(api::send_index_changes(app.clone(), t.def.id, name.clone(), r.region.clone()))
+                    }
                     "ACTIVE" if r.overrides.unsent => {
                         tokio::spawn(api::send_overrides(app.clone(), t.def.id, name.clone(), r.region.clone()))
                     }

@@ -1610,6 +1610,18 @@ impl Store {
         input: IndexInput,
         defs: Vec<(String, crate::value::AttrType)>,
     ) -> Result<Arc<TableHandle>> {
+        self.add_index_and(name, input, defs, |_| {})
+    }
+
+    /// [`Store::add_index`], with `also` changing the definition in the
+    /// same write (a global table queues the change for its replicas).
+    pub fn add_index_and(
+        &self,
+        name: &str,
+        input: IndexInput,
+        defs: Vec<(String, crate::value::AttrType)>,
+        also: impl Fn(&mut TableDef),
+    ) -> Result<Arc<TableHandle>> {
         let index = input.name.clone();
         let handle = self.alter_table(name, |def| {
             if def.index_in_progress() {
@@ -1660,6 +1672,7 @@ impl Store {
                 }
             }
             def.indexes.push(crate::table::IndexDef { backfill: Some(true), ..idx });
+            also(def);
             Ok(())
         })?;
         self.spawn_backfill(name, &index);
@@ -1668,6 +1681,12 @@ impl Store {
 
     /// Removes a global secondary index and its entries.
     pub fn remove_index(&self, name: &str, index: &str) -> Result<Arc<TableHandle>> {
+        self.remove_index_and(name, index, |_| {})
+    }
+
+    /// [`Store::remove_index`], with `also` changing the definition in the
+    /// same write.
+    pub fn remove_index_and(&self, name: &str, index: &str, also: impl Fn(&mut TableDef)) -> Result<Arc<TableHandle>> {
         self.alter_table(name, |def| {
             // The index being filled may go; nothing else meanwhile.
             if def.indexes.iter().any(|i| i.backfill == Some(true) && i.name != index)
@@ -1690,6 +1709,7 @@ impl Store {
             }
             def.indexes.retain(|i| i.name != index);
             def.drop_unused_definitions();
+            also(def);
             Ok(())
         })
     }

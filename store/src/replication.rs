@@ -66,6 +66,11 @@ pub struct ReplicaDef {
     /// What the replica sets for itself over the table's settings.
     #[serde(default, skip_serializing_if = "ReplicaOverrides::is_unset")]
     pub overrides: ReplicaOverrides,
+    /// Index changes made to the table here that the replica's region has
+    /// yet to make, in order: UpdateTable requests (`AttributeDefinitions`
+    /// and `GlobalSecondaryIndexUpdates`) as JSON.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub index_changes: Vec<String>,
 }
 
 impl ReplicaDef {
@@ -78,6 +83,7 @@ impl ReplicaDef {
             legacy: false,
             witness: false,
             overrides: ReplicaOverrides::default(),
+            index_changes: Vec::new(),
         }
     }
 }
