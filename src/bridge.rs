@@ -10,6 +10,11 @@
 //! through [`StoreBridge::replay`] into the unit that commits the
 //! checkpoint.
 //!
+//! On a worker (`tidepool workers --source`) the calls go to the source
+//! engine instead, and an exactly-once invocation gets a
+//! [`worker::WorkerDeferringBridge`], whose writes commit in the source's
+//! `TransactWriteItems` with the lease's checkpoint.
+//!
 //! A guest's AWS SDK reaches the same bridge over `wasi:http`
 //! (`runtime/src/outbound.rs`): its DynamoDB calls come through
 //! [`StoreBridge::call_wire`], which keeps DynamoDB's whole error body, and
@@ -30,6 +35,8 @@ use tower_service::Service;
 use crate::dynamodb::error::ApiError;
 use crate::dynamodb::request::Req;
 use crate::dynamodb::{App, dispatch, with_origin, with_unit};
+
+pub mod worker;
 
 /// Operations an exactly-once handler runs at once: they read the
 /// committed store.
@@ -72,11 +79,25 @@ pub struct ServerBridge {
     app: Weak<App>,
     /// The server's runtime, where a guest's requests to the router run.
     handle: Option<tokio::runtime::Handle>,
+    /// On a worker, the source's table definitions its exactly-once
+    /// handlers' writes are staged against (made at the first).
+    mirror: Mutex<Option<Arc<worker::Mirror>>>,
 }
 
 impl ServerBridge {
     pub fn new(app: Weak<App>) -> Self {
-        ServerBridge { app, handle: tokio::runtime::Handle::try_current().ok() }
+        ServerBridge { app, handle: tokio::runtime::Handle::try_current().ok(), mirror: Mutex::default() }
+    }
+
+    fn mirror(&self) -> Result<Arc<worker::Mirror>, ApiError> {
+        let mut mirror = self.mirror.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(m) = &*mirror {
+            return Ok(m.clone());
+        }
+        let region = self.app.upgrade().ok_or_else(stopping)?.region.clone();
+        let made = Arc::new(worker::Mirror::open(&region)?);
+        *mirror = Some(made.clone());
+        Ok(made)
     }
 }
 
@@ -401,6 +422,20 @@ impl StoreBridge for ServerBridge {
     }
 
     fn deferring(&self) -> Option<Arc<dyn DeferringBridge>> {
+        if let Some(endpoint) = source_engine(&self.app) {
+            return match self.mirror() {
+                Ok(mirror) => Some(Arc::new(worker::WorkerDeferringBridge::new(
+                    self.app.clone(),
+                    self.handle.clone(),
+                    endpoint,
+                    mirror,
+                ))),
+                Err(e) => {
+                    tracing::error!(error = %e.message, "exactly-once writes cannot be staged on this worker");
+                    None
+                }
+            };
+        }
         Some(Arc::new(DeferringServerBridge {
             app: self.app.clone(),
             handle: self.handle.clone(),

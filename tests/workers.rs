@@ -106,17 +106,6 @@ async fn a_worker_runs_a_trigger_on_another_engines_stream() {
         .await
         .expect_err("a missing stream");
     assert_eq!(e.as_service_error().and_then(|e| e.meta().code()), Some("InvalidParameterValueException"), "{e:?}");
-    // Exactly-once needs the writes and the checkpoint in one transaction
-    // of the source engine: refused on a worker, with the reason.
-    let body = serde_json::json!({
-        "FunctionName": "leaderboard", "EventSourceArn": arn, "StartingPosition": "TRIM_HORIZON", "ExactlyOnce": true,
-    });
-    let addr = worker.addr.to_string();
-    let json = [("content-type", "application/json")];
-    let a = common::http::send(&addr, "POST", "/2015-03-31/event-source-mappings/", &json, body.to_string().as_bytes())
-        .await;
-    assert_eq!(a.status, 400, "{}", String::from_utf8_lossy(&a.body));
-    assert!(String::from_utf8_lossy(&a.body).contains("ExactlyOnce is not available on a worker"));
     let uuid = lambda
         .create_event_source_mapping()
         .function_name("leaderboard")
@@ -356,4 +345,257 @@ StartingPosition = "TRIM_HORIZON"
     assert_eq!(mappings.event_source_mappings()[0].event_source_arn(), arn.as_deref());
     worker.stop().await.expect("stop the worker");
     source.stop().await.expect("stop the source");
+}
+
+/// A worker's manifest: the leaderboard, on the source's `Scores`, in
+/// exactly-once mode, half of its invocations failing after their writes.
+fn exactly_once_manifest(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("tidepool.toml");
+    std::fs::write(
+        &path,
+        r#"
+[[function]]
+name = "leaderboard"
+code = "example:leaderboard"
+timeout = 10
+environment = { FAIL_AFTER_WRITES = "0.5" }
+
+[[mapping]]
+function = "leaderboard"
+table = "Scores"
+StartingPosition = "TRIM_HORIZON"
+BatchSize = 3
+MaximumRetryAttempts = -1
+ExactlyOnce = true
+"#,
+    )
+    .unwrap();
+    path
+}
+
+/// Exactly-once on a worker: the handler's writes and the checkpoint commit
+/// in one TransactWriteItems of the source engine. Invocations that fail
+/// after their writes are retried, two shards add to the same totals (their
+/// commits conflict and are delivered again), and every total on the source
+/// comes out exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workers_exactly_once_writes_commit_with_its_checkpoints_in_the_source() {
+    let (d1, d2) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    let streams = StreamConfig { shards: 2, ..StreamConfig::default() };
+    let source = common::start_with(d1.path(), ServerConfig { streams, ..ServerConfig::default() }).await;
+    let sc = client(&source.endpoint());
+    tables(&sc).await;
+    let mut want: BTreeMap<String, i64> = BTreeMap::new();
+    let put = |want: &mut BTreeMap<String, i64>, i: i64| {
+        let game = format!("g{}", i % 3);
+        *want.entry(game.clone()).or_default() += i;
+        let sc = sc.clone();
+        async move { put_score(&sc, &format!("p{i}"), &game, i).await }
+    };
+    for i in 1..=15 {
+        put(&mut want, i).await;
+    }
+    let config = ServerConfig {
+        stream_source: Some(source.endpoint()),
+        manifest: Some(exactly_once_manifest(d2.path())),
+        ..ServerConfig::default()
+    };
+    let worker = common::start_with(&d2.path().join("data"), config).await;
+    // Some written while the worker delivers.
+    for i in 16..=30 {
+        put(&mut want, i).await;
+    }
+    eventually("the source's leaderboard to add up", || async { totals(&sc).await == want }).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(totals(&sc).await, want, "no retried batch applied its writes twice");
+    let lambda = worker.app.lambda.get().unwrap();
+    let mapping = &lambda.mappings(None, None)[0];
+    assert!(mapping.exactly_once);
+    let metrics = lambda.engine.metrics(&mapping.uuid).unwrap();
+    assert!(metrics.total.failed > 0, "some invocations failed and were retried: {metrics:?}");
+    // The handler's writes went to the source only; the checkpoints are in
+    // its lease table.
+    let wc = client(&worker.endpoint());
+    assert!(wc.list_tables().send().await.unwrap().table_names().is_empty(), "the worker made no table");
+    let leases = sc.scan().table_name("tidepool-leases").send().await.expect("the lease table");
+    assert!(leases.items().iter().any(|l| l.get("checkpointState").is_some()), "{leases:?}");
+    worker.stop().await.expect("stop the worker");
+    source.stop().await.expect("stop the source");
+}
+
+/// The same on moto (an independent engine, from PyPI): the net writes'
+/// conditions and the lease's update in one TransactWriteItems are
+/// DynamoDB's, not Tidepool's dialect. (One worker, one shard: moto's
+/// conditions are not atomic under concurrent requests.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workers_exactly_once_writes_commit_in_motos_transactions() {
+    let moto = common::moto().await;
+    let mc = client(&moto.endpoint);
+    tables(&mc).await;
+    let mut want: BTreeMap<String, i64> = BTreeMap::new();
+    for i in 1..=12 {
+        let game = format!("g{}", i % 2);
+        put_score(&mc, &format!("p{i}"), &game, i).await;
+        *want.entry(game).or_default() += i;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let config = ServerConfig {
+        stream_source: Some(moto.endpoint.clone()),
+        manifest: Some(exactly_once_manifest(dir.path())),
+        ..ServerConfig::default()
+    };
+    let worker = common::start_with(&dir.path().join("data"), config).await;
+    // A score changed and one deleted: updates and deletes count once too.
+    put_score(&mc, "p1", "g1", 100).await;
+    *want.entry("g1".into()).or_default() += 99;
+    mc.delete_item().table_name("Scores").key("player", s("p2")).key("game", s("g0")).send().await.expect("delete");
+    *want.entry("g0".into()).or_default() -= 2;
+    eventually("moto's leaderboard to add up", || async { totals(&mc).await == want }).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(totals(&mc).await, want, "no retried batch applied its writes twice");
+    let lambda = worker.app.lambda.get().unwrap();
+    let metrics = lambda.engine.metrics(&lambda.mappings(None, None)[0].uuid).unwrap();
+    assert!(metrics.total.failed > 0, "some invocations failed and were retried: {metrics:?}");
+    assert_eq!(metrics.last_processing_result, "OK", "{metrics:?}");
+    worker.stop().await.expect("stop the worker");
+}
+
+/// A worker's exactly-once bridge, as a handler's calls meet it: writes are
+/// answered as the source would answer them after the invocation's earlier
+/// writes, reads see the source's committed items, nothing reaches the
+/// source until the commit, and an invocation's writes stop at 99 items.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workers_exactly_once_bridge_answers_as_the_source_and_defers_the_writes() {
+    use std::sync::Arc;
+    use tidepool_runtime::{InvocationOrigin, StoreBridge};
+
+    let (d1, d2) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    let source = common::start_with(d1.path(), ServerConfig::default()).await;
+    let sc = client(&source.endpoint());
+    tables(&sc).await;
+    let put = sc.put_item().table_name("Leaderboard").item("game", s("g0"));
+    put.item("total", AttributeValue::N("5".into())).send().await.expect("a total");
+    let config = ServerConfig { stream_source: Some(source.endpoint()), ..ServerConfig::default() };
+    let worker = common::start_with(d2.path(), config).await;
+    let bridge = tidepool::bridge::ServerBridge::new(Arc::downgrade(&worker.app));
+    let deferring = bridge.deferring().expect("a worker defers exactly-once writes");
+    let actions = tokio::task::spawn_blocking(move || {
+        let origin = InvocationOrigin {
+            function_name: "f".into(),
+            function_version: "$LATEST".into(),
+            request_id: "r".into(),
+            chain_depth: 1,
+        };
+        let call = |op: &str, request: serde_json::Value| deferring.call(op, &request.to_string(), &origin);
+        let add = |n: i64| {
+            serde_json::json!({"TableName": "Leaderboard", "Key": {"game": {"S": "g0"}}, "UpdateExpression": "ADD #t :d", "ExpressionAttributeNames": {"#t": "total"},
+                "ExpressionAttributeValues": {":d": {"N": n.to_string()}}, "ReturnValues": "UPDATED_NEW"})
+        };
+        let answer: serde_json::Value = serde_json::from_str(&call("UpdateItem", add(2)).unwrap()).unwrap();
+        assert_eq!(answer["Attributes"]["total"]["N"], "7", "answered after the source's item");
+        let answer: serde_json::Value = serde_json::from_str(&call("UpdateItem", add(3)).unwrap()).unwrap();
+        assert_eq!(answer["Attributes"]["total"]["N"], "10", "and after the invocation's earlier write");
+        let e = call(
+            "PutItem",
+            serde_json::json!({"TableName": "Leaderboard", "Item": {"game": {"S": "g0"}},
+                "ConditionExpression": "attribute_not_exists(game)"}),
+        )
+        .unwrap_err();
+        assert_eq!(e.error_type, "ConditionalCheckFailedException");
+        // Reads see what the source has committed.
+        let read = call("GetItem", serde_json::json!({"TableName": "Leaderboard", "Key": {"game": {"S": "g0"}}}));
+        let read: serde_json::Value = serde_json::from_str(&read.unwrap()).unwrap();
+        assert_eq!(read["Item"]["total"]["N"], "5");
+        let e = call("ExecuteStatement", serde_json::json!({"Statement": "DELETE FROM Leaderboard WHERE game = 'g0'"}))
+            .unwrap_err();
+        assert_eq!(e.error_type, "ValidationException", "{e}");
+        // 98 more items make 99; the 100th does not fit the transaction.
+        for i in 1..=98 {
+            let item = serde_json::json!({"TableName": "Leaderboard", "Item": {"game": {"S": format!("g{i}")}, "total": {"N": "1"}}});
+            call("PutItem", item).expect("an item that fits");
+        }
+        let item = serde_json::json!({"TableName": "Leaderboard", "Item": {"game": {"S": "g99"}, "total": {"N": "1"}}});
+        let e = call("PutItem", item).unwrap_err();
+        assert_eq!(e.error_type, "ValidationException");
+        assert!(e.message.contains("at most 99 items per batch"), "{e}");
+        deferring.take()
+    })
+    .await
+    .expect("the handler's calls");
+    // One net action per item: g0's update of its total, as read.
+    assert_eq!(actions.len(), 99);
+    let first: serde_json::Value = serde_json::from_str(&actions[0].request_json).unwrap();
+    let update = &first["Update"];
+    assert_eq!(update["UpdateExpression"], "SET #n1 = :v1", "{first}");
+    assert_eq!(update["ExpressionAttributeValues"][":v1"], serde_json::json!({"N": "10"}), "{first}");
+    assert_eq!(update["ExpressionAttributeValues"][":v0"], serde_json::json!({"N": "5"}), "as read: {first}");
+    let last: serde_json::Value = serde_json::from_str(&actions[98].request_json).unwrap();
+    assert_eq!(last["Put"]["ConditionExpression"], "attribute_not_exists(#n0)", "{last}");
+    // Nothing reached the source.
+    assert_eq!(totals(&sc).await, BTreeMap::from([("g0".to_string(), 5)]));
+    worker.stop().await.expect("stop the worker");
+    source.stop().await.expect("stop the source");
+}
+
+/// An engine without transactions, as far as a worker can tell: every
+/// request is answered as an engine that does not know its operation
+/// answers (DynamoDB's `UnknownOperationException`).
+async fn engine_without_transactions() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().fallback(|| async {
+        (
+            axum::http::StatusCode::BAD_REQUEST,
+            [("content-type", "application/x-amz-json-1.0")],
+            r#"{"__type":"com.amazon.coral.service#UnknownOperationException","message":"An unknown operation was requested."}"#,
+        )
+    });
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, task)
+}
+
+/// On an engine without transactions an exactly-once mapping is refused
+/// when it is made, with the reason; an at-least-once one is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_refuses_exactly_once_on_an_engine_without_transactions() {
+    let (url, stub) = engine_without_transactions().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let worker =
+        common::start_with(dir.path(), ServerConfig { stream_source: Some(url), ..ServerConfig::default() }).await;
+    let lambda = lambda_client(&worker.endpoint());
+    common::create_example_function(&lambda, "leaderboard").await;
+    let arn = "arn:aws:dynamodb:us-east-1:000000000000:table/Scores/stream/2026-01-01T00:00:00.000";
+    let addr = worker.addr.to_string();
+    let json = [("content-type", "application/json")];
+    let create = |exactly_once: bool| {
+        let body = serde_json::json!({
+            "FunctionName": "leaderboard", "EventSourceArn": arn, "StartingPosition": "TRIM_HORIZON",
+            "ExactlyOnce": exactly_once, "Enabled": false,
+        });
+        let addr = addr.clone();
+        async move {
+            common::http::send(&addr, "POST", "/2015-03-31/event-source-mappings/", &json, body.to_string().as_bytes())
+                .await
+        }
+    };
+    let a = create(true).await;
+    let message = a.lambda_error(400, "InvalidParameterValueException")["message"].to_string();
+    assert!(message.contains("ExactlyOnce on a worker needs a source engine with transactions"), "{message}");
+    assert!(message.contains("UnknownOperationException"), "the engine's answer is named: {message}");
+    assert!(lambda.list_event_source_mappings().send().await.unwrap().event_source_mappings().is_empty());
+    // At-least-once needs no transaction; turning it exactly-once is refused too.
+    let a = create(false).await;
+    assert_eq!(a.status, 202, "{}", String::from_utf8_lossy(&a.body));
+    let uuid = a.json()["UUID"].as_str().expect("a UUID").to_string();
+    let update = serde_json::json!({"ExactlyOnce": true});
+    let path = format!("/2015-03-31/event-source-mappings/{uuid}");
+    let a = common::http::send(&addr, "PUT", &path, &json, update.to_string().as_bytes()).await;
+    let message = a.lambda_error(400, "InvalidParameterValueException")["message"].to_string();
+    assert!(message.contains("needs a source engine with transactions"), "{message}");
+    let m = lambda.get_event_source_mapping().uuid(&uuid).send().await.unwrap();
+    assert_eq!(m.state(), Some("Disabled"), "the mapping is as it was");
+    worker.stop().await.expect("stop the worker");
+    stub.abort();
 }

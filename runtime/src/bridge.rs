@@ -151,7 +151,9 @@ pub struct DeferredCall {
     /// The chain depth its stream records carry.
     pub chain_depth: u32,
     /// What the call came to, as far as the bridge checks it again at
-    /// replay (opaque to the runtime).
+    /// replay (opaque to the runtime); for a worker's transaction action
+    /// ([`TRANSACT_ACTION`](crate::esm::lease::TRANSACT_ACTION)), the item
+    /// it writes.
     pub outcome: String,
 }
 

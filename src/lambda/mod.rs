@@ -216,9 +216,60 @@ impl Invoker for ByName {
     }
 }
 
-/// Why a worker (`--source`) refuses an exactly-once mapping.
-const WORKER_EXACTLY_ONCE: &str = "ExactlyOnce is not available on a worker (--source): the handler's writes and the \
-     checkpoint must commit in one transaction of the source engine, and this worker keeps its checkpoints itself";
+/// Whether an engine runs `TransactWriteItems`, as its answer to
+/// [`probe_transactions`] tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Probe {
+    Supported,
+    /// It does not (or does not let this worker): the error it answered.
+    Unsupported(String),
+    /// No answer to go by (unreachable, a server error, throttled).
+    Unknown(String),
+}
+
+/// What an engine's answer to the probe says. An engine that knows the
+/// operation looks at the request: it runs it, cancels it (the condition),
+/// or finds no lease table yet (made when the mapping first runs), or
+/// finds the request wanting.
+pub(crate) fn classify_probe(answer: Result<serde_json::Value, tidepool_runtime::endpoint::CallError>) -> Probe {
+    use tidepool_runtime::endpoint::CallError;
+    match answer {
+        Ok(_) => Probe::Supported,
+        Err(e) if e.retryable() => Probe::Unknown(e.to_string()),
+        Err(CallError::Api { kind, .. })
+            if matches!(
+                kind.as_str(),
+                "TransactionCanceledException" | "ResourceNotFoundException" | "ConditionalCheckFailedException"
+            ) =>
+        {
+            Probe::Supported
+        }
+        Err(CallError::Api { kind, message, .. }) => Probe::Unsupported(format!("{kind}: {message}")),
+        Err(e) => Probe::Unsupported(e.to_string()),
+    }
+}
+
+/// Asks the source engine whether it runs `TransactWriteItems`, with a
+/// transaction that writes nothing: a condition check on an item of the
+/// lease table that never exists.
+pub(crate) async fn probe_transactions(endpoint: &tidepool_runtime::endpoint::Endpoint, table: &str) -> Probe {
+    let request = serde_json::json!({"TransactItems": [{"ConditionCheck": {
+        "TableName": table,
+        "Key": {"leaseGroup": {"S": "#probe"}, "leaseKey": {"S": "#probe"}},
+        "ConditionExpression": "attribute_not_exists(leaseKey)",
+    }}]});
+    let call = endpoint.call(tidepool_runtime::endpoint::Service::DynamoDb, "TransactWriteItems", &request);
+    let wait = tidepool_runtime::endpoint::ENDPOINT_TIMEOUT + std::time::Duration::from_secs(1);
+    match tokio::time::timeout(wait, call).await {
+        Ok(answer) => classify_probe(answer),
+        Err(_) => Probe::Unknown("no answer in time".into()),
+    }
+}
+
+/// Why a worker without leases refuses an exactly-once mapping: its
+/// checkpoints commit with the handler's writes through the leases.
+const WORKER_WITHOUT_LEASES: &str = "ExactlyOnce on a worker (--source) commits the handler's writes with the checkpoint under the worker's lease, \
+     and this worker has no lease table";
 
 impl Lambda {
     /// Starts the wasm runtime (its compile cache under the data directory),
@@ -314,12 +365,31 @@ impl Lambda {
         }
     }
 
-    /// Refuses what a worker (`--source`) cannot deliver as promised.
-    fn check_worker(&self, m: &MappingConfig) -> Result<(), LambdaError> {
-        if self.stream_source.is_some() && m.exactly_once {
-            return Err(LambdaError::invalid(WORKER_EXACTLY_ONCE));
+    /// Refuses what a worker (`--source`) cannot deliver as promised: an
+    /// exactly-once mapping commits its handler's writes with its
+    /// checkpoint in one `TransactWriteItems` of the source engine, which
+    /// must run it. An engine that cannot be asked now is given the benefit
+    /// of the doubt (the commit would then stop delivery with a `PROBLEM`
+    /// saying why).
+    async fn check_worker(&self, m: &MappingConfig) -> Result<(), LambdaError> {
+        if self.stream_source.is_none() || !m.exactly_once {
+            return Ok(());
         }
-        Ok(())
+        let Some(leases) = &self.leases else {
+            return Err(LambdaError::invalid(WORKER_WITHOUT_LEASES));
+        };
+        match probe_transactions(&leases.endpoint, &leases.table).await {
+            Probe::Supported => Ok(()),
+            Probe::Unsupported(said) => Err(LambdaError::invalid(format!(
+                "ExactlyOnce on a worker needs a source engine with transactions: the handler's writes and the \
+                 checkpoint commit in one TransactWriteItems, and {} answered it with {said}",
+                leases.endpoint.authority()
+            ))),
+            Probe::Unknown(why) => {
+                tracing::warn!(mapping = %m.uuid, error = %why, "could not ask the source engine whether it runs transactions; the mapping is kept");
+                Ok(())
+            }
+        }
     }
 
     /// Starts or restarts delivery for `m`, from this store's stream or from
@@ -328,7 +398,9 @@ impl Lambda {
         let invoker = self.mapping_invoker(m);
         match &self.stream_source {
             None => self.engine.upsert(m.clone(), invoker).await,
-            Some(_) if m.exactly_once => Err(tidepool_runtime::esm::ConfigError::invalid(WORKER_EXACTLY_ONCE)),
+            Some(_) if m.exactly_once && self.leases.is_none() => {
+                Err(tidepool_runtime::esm::ConfigError::invalid(WORKER_WITHOUT_LEASES))
+            }
             Some(endpoint) => {
                 let source = Arc::new(tidepool_runtime::esm::StreamsSource::new(endpoint.clone(), &m.event_source_arn));
                 match &self.leases {
@@ -388,7 +460,7 @@ impl Lambda {
         let arn = self.registry.qualified_arn(&record.name, qualifier);
         let m = MappingConfig::create(params, &record.name, &arn, now_ms())?;
         self.check_source(&m.event_source_arn).await?;
-        self.check_worker(&m)?;
+        self.check_worker(&m).await?;
         if self.lock().values().any(|o| o.function_arn == m.function_arn && o.event_source_arn == m.event_source_arn) {
             return Err(LambdaError::new(
                 "ResourceConflictException",
@@ -425,7 +497,7 @@ impl Lambda {
             m.function_arn = self.registry.qualified_arn(&record.name, qualifier);
         }
         m.update(params, now_ms())?;
-        self.check_worker(&m)?;
+        self.check_worker(&m).await?;
         self.persist(&m)?;
         self.lock().insert(m.uuid.clone(), m.clone());
         self.run_mapping(&m).await?;
@@ -464,5 +536,36 @@ impl Lambda {
             .map(|m| m.uuid.clone())
             .collect();
         uuids.iter().filter_map(|u| self.mapping(u).ok()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tidepool_runtime::endpoint::CallError;
+
+    fn api(status: u16, kind: &str) -> Result<serde_json::Value, CallError> {
+        Err(CallError::Api { status, kind: kind.into(), message: "m".into() })
+    }
+
+    #[test]
+    fn the_probe_tells_engines_with_transactions_from_those_without() {
+        assert_eq!(classify_probe(Ok(serde_json::json!({}))), Probe::Supported);
+        // The operation is known: it cancelled, or the lease table is not made yet.
+        for kind in ["TransactionCanceledException", "ResourceNotFoundException", "ConditionalCheckFailedException"] {
+            assert_eq!(classify_probe(api(400, kind)), Probe::Supported, "{kind}");
+        }
+        // Not known, or not allowed: refused, with what the engine said.
+        assert_eq!(
+            classify_probe(api(400, "UnknownOperationException")),
+            Probe::Unsupported("UnknownOperationException: m".into())
+        );
+        assert!(matches!(classify_probe(api(400, "AccessDeniedException")), Probe::Unsupported(_)));
+        let html = Err(CallError::NotJson { status: 404, body: "<html>".into() });
+        assert!(matches!(classify_probe(html), Probe::Unsupported(_)));
+        // No answer to go by: the benefit of the doubt.
+        assert!(matches!(classify_probe(Err(CallError::Transport("refused".into()))), Probe::Unknown(_)));
+        assert!(matches!(classify_probe(api(500, "InternalServerError")), Probe::Unknown(_)));
+        assert!(matches!(classify_probe(api(400, "ThrottlingException")), Probe::Unknown(_)));
     }
 }

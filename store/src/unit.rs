@@ -67,6 +67,14 @@ impl Unit {
         index.get(&(table, key.to_vec())).map(|&i| &self.changes[i])
     }
 
+    /// The item of `table` whose encoded key is `key` as the staged changes
+    /// leave it: `None` if no change touched it, `Some(None)` if they
+    /// deleted it. (`key` is [`item_key`](crate::key::item_key) of the
+    /// table's key schema.)
+    pub fn staged(&mut self, table: &TableHandle, key: &[u8]) -> Option<Option<Item>> {
+        self.latest(table.def.id, key).map(|c| c.new.clone())
+    }
+
     /// Drops the changes staged after the first `len`.
     pub fn truncate(&mut self, len: usize) {
         if len < self.changes.len() {

@@ -4,7 +4,7 @@
 //! (batching window, retry backoff, window end). A one-second timeout on the
 //! wait is only a safety net.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use super::clock::{Clock, SystemClock};
 use super::config::{ConfigError, MappingConfig};
 use super::core::{MappingCore, Settings};
 use super::invoker::{InvokeOutcome, InvokeRequest, Invoker};
-use super::lease::Leases;
+use super::lease::{LeaseError, Leases, MAX_EFFECT_ITEMS, TRANSACT_ACTION};
 use super::ledger::{Ledger, LedgerError, StoreLedger};
 use super::metrics::MappingMetrics;
 use super::source::{RecordSource, StoreSource};
@@ -391,13 +391,41 @@ async fn commit_all(ctx: &Ctx, mut commit: super::ledger::Commit) -> Result<(), 
             .await
             .map_err(|e| LedgerError::Storage(e.to_string()))??;
         lock(&ctx.metrics).record_commit(&failures);
+        let mut effects = lease_effects(std::mem::take(&mut commit.effects));
+        let mut refused = None;
         for (shard, cp) in &checkpoints {
-            // A checkpoint not written (its lease lost, or the table not
-            // answering) drops its shard, and only it: it starts again from
-            // its last checkpoint, here or on another worker.
-            if let Err(e) = leases.checkpoint(shard, cp).await {
-                tracing::debug!(shard, error = %e, "checkpoint not written under the lease");
+            let writes = effects.remove(shard).unwrap_or_else(|| Ok(Vec::new()));
+            let writes = match writes {
+                Ok(w) => w,
+                Err(e) => {
+                    // Not one transaction's worth: delivered again, as a
+                    // conflict is (the checkpoint stays where it was).
+                    tracing::warn!(shard, error = %e, "exactly-once writes not committed; the shard's batches are delivered again");
+                    leases.drop_shard(shard);
+                    continue;
+                }
+            };
+            // A checkpoint not written (its lease lost, its writes in
+            // conflict, or the table not answering) drops its shard, and
+            // only it: it starts again from its last checkpoint, here or on
+            // another worker.
+            match leases.checkpoint_with(shard, cp, &writes).await {
+                Ok(()) => {}
+                Err(e @ (LeaseError::Unsupported(_) | LeaseError::Rejected(_))) => {
+                    refused.get_or_insert(e);
+                }
+                Err(e) => tracing::debug!(shard, error = %e, "checkpoint not written under the lease"),
             }
+        }
+        // Writes whose records no checkpoint of this commit passes: not
+        // expected (a batch's checkpoint comes with its writes); delivered
+        // again rather than lost.
+        for shard in effects.keys() {
+            tracing::error!(
+                shard,
+                "exactly-once writes without their checkpoint; the shard's batches are delivered again"
+            );
+            leases.drop_shard(shard);
         }
         lock(&ctx.metrics).record_commit(&super::ledger::Commit {
             checkpoints,
@@ -405,7 +433,12 @@ async fn commit_all(ctx: &Ctx, mut commit: super::ledger::Commit) -> Result<(), 
             ..Default::default()
         });
         ctx.metrics_dirty.store(true, std::sync::atomic::Ordering::Relaxed);
-        return Ok(());
+        // The source cannot take this mapping's writes: delivery stops with a
+        // problem and goes on from the leases' checkpoints after a while.
+        return match refused {
+            Some(e) => Err(LedgerError::Storage(e.to_string())),
+            None => Ok(()),
+        };
     }
     for part in commit.split_by_shard() {
         let ledger = ctx.ledger.clone();
@@ -418,6 +451,55 @@ async fn commit_all(ctx: &Ctx, mut commit: super::ledger::Commit) -> Result<(), 
         }
     }
     ctx.metrics_dirty.store(true, std::sync::atomic::Ordering::Relaxed);
+    Ok(())
+}
+
+/// A worker's exactly-once writes per shard, as `TransactWriteItems`
+/// actions for [`Leases::checkpoint_with`]: an error when they are not one
+/// transaction's worth (more than [`MAX_EFFECT_ITEMS`] actions, two on one
+/// item, or a write that is not such an action).
+fn lease_effects(effects: Vec<super::ledger::Effects>) -> HashMap<String, Result<Vec<serde_json::Value>, String>> {
+    let mut out: HashMap<String, Result<Vec<serde_json::Value>, String>> = HashMap::new();
+    let mut items: HashMap<String, HashSet<String>> = HashMap::new();
+    for e in effects {
+        let seen = items.entry(e.shard.clone()).or_default();
+        let entry = out.entry(e.shard).or_insert_with(|| Ok(Vec::new()));
+        let mut failed = None;
+        if let Ok(actions) = entry {
+            for w in &e.writes {
+                if let Err(why) = push_action(actions, seen, w) {
+                    failed = Some(why);
+                    break;
+                }
+            }
+        }
+        if let Some(why) = failed {
+            *entry = Err(why);
+        }
+    }
+    out
+}
+
+/// Adds write `w` to one shard's `actions`, unless it is not an action, it
+/// names an item already written (`seen`), or there is no room.
+fn push_action(
+    actions: &mut Vec<serde_json::Value>,
+    seen: &mut HashSet<String>,
+    w: &crate::bridge::DeferredCall,
+) -> Result<(), String> {
+    let action = match serde_json::from_str::<serde_json::Value>(&w.request_json) {
+        Ok(a) if w.operation == TRANSACT_ACTION => a,
+        _ => return Err(format!("{} is not a transaction action", w.operation)),
+    };
+    // The item an action names (a put has no `Key` member), as the bridge
+    // names it.
+    if !seen.insert(w.outcome.clone()) {
+        return Err("two invocations' writes to one item in one commit".into());
+    }
+    if actions.len() >= MAX_EFFECT_ITEMS {
+        return Err(format!("more than {MAX_EFFECT_ITEMS} items in one commit"));
+    }
+    actions.push(action);
     Ok(())
 }
 
@@ -537,4 +619,48 @@ fn sync_leases(ctx: &Ctx, core: &mut MappingCore, generation: &mut u64) -> Vec<S
         ctx.source.release(shard);
     }
     dropped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bridge::DeferredCall;
+    use crate::esm::ledger::Effects;
+
+    fn action(item: &str) -> DeferredCall {
+        DeferredCall {
+            operation: TRANSACT_ACTION.into(),
+            request_json: format!(r#"{{"Put":{{"TableName":"T","Item":{{"k":{{"S":"{item}"}}}}}}}}"#),
+            chain_depth: 1,
+            outcome: format!("T|{item}"),
+        }
+    }
+
+    #[test]
+    fn a_workers_writes_go_per_shard_as_one_transactions_actions() {
+        let effects = vec![
+            Effects { shard: "a".into(), writes: vec![action("1"), action("2")] },
+            Effects { shard: "b".into(), writes: vec![action("1")] },
+            // Another invocation of shard a: other items join its actions.
+            Effects { shard: "a".into(), writes: vec![action("3")] },
+        ];
+        let out = lease_effects(effects);
+        let a = out["a"].as_ref().unwrap();
+        assert_eq!(a.iter().map(|x| x["Put"]["Item"]["k"]["S"].as_str().unwrap()).collect::<Vec<_>>(), ["1", "2", "3"]);
+        assert_eq!(out["b"].as_ref().unwrap().len(), 1);
+        // Two invocations' actions on one item cannot share a transaction.
+        let twice = vec![
+            Effects { shard: "a".into(), writes: vec![action("1")] },
+            Effects { shard: "a".into(), writes: vec![action("1")] },
+        ];
+        assert!(lease_effects(twice)["a"].is_err());
+        // Nor can more than the transaction takes, nor a call that is no action.
+        let many = vec![Effects {
+            shard: "a".into(),
+            writes: (0..=MAX_EFFECT_ITEMS).map(|i| action(&i.to_string())).collect(),
+        }];
+        assert!(lease_effects(many)["a"].is_err());
+        let call = DeferredCall { operation: "UpdateItem".into(), ..action("1") };
+        assert!(lease_effects(vec![Effects { shard: "a".into(), writes: vec![call] }])["a"].is_err());
+    }
 }

@@ -132,14 +132,137 @@ pub struct LeaseView {
     pub shards: BTreeMap<String, (u64, LeaseStart)>,
 }
 
+/// The most item actions an exactly-once invocation on a worker may commit
+/// with its checkpoint: they and the lease's conditional update go in one
+/// `TransactWriteItems`, which takes at most 100 actions.
+pub const MAX_EFFECT_ITEMS: usize = 99;
+
+/// The room kept for the lease's update in that transaction (its checkpoint
+/// state, a tumbling window's included, beside the keys and expressions).
+pub const LEASE_UPDATE_RESERVE_BYTES: usize = 64 * 1024;
+
+/// The most bytes (as request JSON) of an exactly-once invocation's item
+/// actions: `TransactWriteItems` takes at most 4 MB, and the lease's update
+/// needs [`LEASE_UPDATE_RESERVE_BYTES`] of them.
+pub const MAX_EFFECT_BYTES: usize = 4 * 1024 * 1024 - LEASE_UPDATE_RESERVE_BYTES;
+
+/// The `operation` of a worker's exactly-once write
+/// ([`DeferredCall`](crate::DeferredCall)): one `TransactWriteItems`
+/// action (`{"Put": ...}`, `{"Update": ...}`, `{"Delete": ...}` or
+/// `{"ConditionCheck": ...}`), net of the invocation's calls on its item,
+/// committed by [`Leases::checkpoint_with`]. Its `outcome` names the item
+/// (its table and key), so that two invocations' actions on one item are
+/// told apart (a transaction takes one action per item).
+pub const TRANSACT_ACTION: &str = "TransactWriteItem";
+
 /// Why a checkpoint was not written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum LeaseError {
     /// The lease is no longer this worker's: the shard is dropped.
     #[error("the lease of {0} was lost")]
     Lost(String),
+    /// Whether the write landed is unknown: the shard is dropped and taken
+    /// again from the checkpoint the lease table holds.
     #[error("lease table: {0}")]
     Failed(String),
+    /// An exactly-once commit did not apply because an item it writes is no
+    /// longer as the handler read it (or the engine saw a conflicting
+    /// transaction): the shard is dropped and taken again, so its batches
+    /// are delivered again and see the writes they raced with.
+    #[error("exactly-once writes conflicted: {0}")]
+    Conflict(String),
+    /// The source engine does not run `TransactWriteItems`: exactly-once
+    /// writes cannot commit there.
+    #[error(
+        "ExactlyOnce on a worker needs a source engine with transactions: the handler's writes and the \
+         checkpoint commit in one TransactWriteItems, and the source answered {0}"
+    )]
+    Unsupported(String),
+    /// The source engine refused the transaction as it stands (its size,
+    /// an expression): it would refuse it again.
+    #[error("the source engine refused the exactly-once commit: {0}")]
+    Rejected(String),
+}
+
+/// What a `TransactWriteItems` of a checkpoint and its writes came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitAnswer {
+    Applied,
+    /// The lease's own condition failed: another worker holds it.
+    Lost,
+    /// An item's condition failed, a conflicting transaction or throttling:
+    /// nothing applied; delivering the batches again may succeed.
+    Conflict(String),
+    /// The engine does not know the operation.
+    Unsupported(String),
+    /// The engine refused the request itself; it always will.
+    Rejected(String),
+    /// No answer, or a server error: it may have applied.
+    Unknown(String),
+}
+
+/// Classifies the answer to a `TransactWriteItems` whose last action
+/// (`lease`, its index) is the lease's conditional update.
+pub fn classify_commit(answer: &Result<(u16, Vec<u8>), CallError>, lease: usize) -> CommitAnswer {
+    let (status, body) = match answer {
+        Ok(answer) => answer,
+        Err(e) => return CommitAnswer::Unknown(e.to_string()),
+    };
+    let status = *status;
+    if (200..300).contains(&status) {
+        return CommitAnswer::Applied;
+    }
+    let text = || String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+    let Ok(json) = serde_json::from_slice::<Value>(body) else {
+        return if status == 404 || status == 501 || (400..500).contains(&status) {
+            CommitAnswer::Unsupported(format!("a {status} answer that is not JSON: {}", text()))
+        } else {
+            CommitAnswer::Unknown(format!("a {status} answer that is not JSON: {}", text()))
+        };
+    };
+    let kind = json.get("__type").and_then(Value::as_str).unwrap_or("");
+    let kind = kind.rsplit('#').next().unwrap_or(kind);
+    let message = json.get("message").or_else(|| json.get("Message")).and_then(Value::as_str).unwrap_or_default();
+    let said = format!("{kind}: {message}");
+    match kind {
+        "TransactionCanceledException" => {
+            let codes = cancellation_codes(&json, message);
+            if codes.get(lease).is_some_and(|c| c == "ConditionalCheckFailed") {
+                return CommitAnswer::Lost;
+            }
+            let retryable = ["None", "ConditionalCheckFailed", "TransactionConflict", "ThrottlingError"];
+            if codes.iter().all(|c| retryable.contains(&c.as_str()) || c.starts_with("ProvisionedThroughput")) {
+                CommitAnswer::Conflict(said)
+            } else {
+                CommitAnswer::Rejected(said)
+            }
+        }
+        "TransactionConflictException"
+        | "TransactionInProgressException"
+        | "ThrottlingException"
+        | "ProvisionedThroughputExceededException"
+        | "RequestLimitExceeded"
+        | "LimitExceededException" => CommitAnswer::Conflict(said),
+        "UnknownOperationException" => CommitAnswer::Unsupported(said),
+        _ if status == 501 => CommitAnswer::Unsupported(said),
+        _ if status >= 500 || kind.is_empty() => CommitAnswer::Unknown(said),
+        _ => CommitAnswer::Rejected(said),
+    }
+}
+
+/// The reasons' codes of a `TransactionCanceledException`, in action order:
+/// its `CancellationReasons`, or else the list its message ends with
+/// (`... reasons [None, ConditionalCheckFailed]`, as DynamoDB, Tidepool and
+/// moto word it).
+fn cancellation_codes(error: &Value, message: &str) -> Vec<String> {
+    if let Some(reasons) = error.get("CancellationReasons").and_then(Value::as_array) {
+        return reasons.iter().map(|r| r.get("Code").and_then(Value::as_str).unwrap_or("None").to_string()).collect();
+    }
+    let Some(list) = message.rsplit_once('[').and_then(|(_, rest)| rest.split_once(']')).map(|(l, _)| l) else {
+        return Vec::new();
+    };
+    list.split(',').map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect()
 }
 
 /// A lease held by this worker.
@@ -214,10 +337,6 @@ impl Lease {
             },
         }
     }
-}
-
-fn failed(e: CallError) -> LeaseError {
-    LeaseError::Failed(e.to_string())
 }
 
 fn n(v: u64) -> Value {
@@ -341,6 +460,20 @@ impl Leases {
     /// Writes `cp` as the checkpoint of `shard`, conditional on this
     /// worker's lease: [`LeaseError::Lost`] when it is no longer held.
     pub async fn checkpoint(&self, shard: &str, cp: &ShardCheckpoint) -> Result<(), LeaseError> {
+        self.checkpoint_with(shard, cp, &[]).await
+    }
+
+    /// [`Leases::checkpoint`] together with an exactly-once invocation's
+    /// item writes (`TransactWriteItems` actions, at most
+    /// [`MAX_EFFECT_ITEMS`]): all of them and the lease's conditional
+    /// update commit in one `TransactWriteItems`, or none does. Without
+    /// writes it is the lease's `UpdateItem` alone.
+    pub async fn checkpoint_with(
+        &self,
+        shard: &str,
+        cp: &ShardCheckpoint,
+        effects: &[Value],
+    ) -> Result<(), LeaseError> {
         let Some((take, io)) = lock(&self.held).get(shard).map(|h| (h.take, h.io.clone())) else {
             return Err(LeaseError::Lost(shard.to_string()));
         };
@@ -365,8 +498,17 @@ impl Leases {
         };
         let sent = Instant::now();
         let request = self.owned_update(shard, update, counter, json!({":c": {"S": text}, ":s": {"S": state}}));
-        match self.call("UpdateItem", &request).await {
-            Ok(_) => {
+        let answer = if effects.is_empty() {
+            match self.call("UpdateItem", &request).await {
+                Ok(_) => CommitAnswer::Applied,
+                Err(e) if e.kind() == "ConditionalCheckFailedException" => CommitAnswer::Lost,
+                Err(e) => CommitAnswer::Unknown(e.to_string()),
+            }
+        } else {
+            self.transact(effects, request).await
+        };
+        match answer {
+            CommitAnswer::Applied => {
                 let mut held = lock(&self.held);
                 if cp.finished {
                     // Done: its children may be taken (by anyone).
@@ -381,18 +523,64 @@ impl Leases {
                 }
                 Ok(())
             }
-            Err(e) if e.kind() == "ConditionalCheckFailedException" => {
+            CommitAnswer::Lost => {
                 self.lose(shard, take);
                 Err(LeaseError::Lost(shard.to_string()))
             }
+            // Nothing applied: the shard is taken again at once (by this
+            // worker, whose lease it still is) from its last checkpoint.
+            CommitAnswer::Conflict(e) => {
+                tracing::info!(group = %self.group, shard, error = %e, "exactly-once writes conflicted; the shard's batches are delivered again");
+                self.lose(shard, take);
+                self.pass.notify_one();
+                Err(LeaseError::Conflict(e))
+            }
+            // Nothing applied, and the lease still holds: the mapping stops
+            // with a problem and goes on from the lease's checkpoint.
+            CommitAnswer::Unsupported(e) => Err(LeaseError::Unsupported(e)),
+            CommitAnswer::Rejected(e) => Err(LeaseError::Rejected(e)),
             // Whether it landed is unknown, so the counter is: the shard is
             // dropped and taken again (by this worker, at its next pass)
-            // from its last checkpoint known to be written.
-            Err(e) => {
+            // from its last checkpoint known to be written. (With writes,
+            // the checkpoint and the writes landed together or not at all.)
+            CommitAnswer::Unknown(e) => {
                 tracing::warn!(group = %self.group, shard, error = %e, "checkpoint not written; the shard starts again from the last one");
                 self.lose(shard, take);
-                Err(failed(e))
+                Err(LeaseError::Failed(e))
             }
+        }
+    }
+
+    /// Sends `effects` and the lease's `update` (last) in one
+    /// `TransactWriteItems`.
+    async fn transact(&self, effects: &[Value], update: Value) -> CommitAnswer {
+        let mut items: Vec<Value> = effects.to_vec();
+        items.push(json!({"Update": update}));
+        let lease = items.len() - 1;
+        let body = match serde_json::to_vec(&json!({"TransactItems": items})) {
+            Ok(b) => b,
+            Err(e) => return CommitAnswer::Rejected(e.to_string()),
+        };
+        // Up to 4 MB: given the endpoint's own bound rather than a lease
+        // call's. Should it outlive the lease, the lease's condition in the
+        // same transaction keeps it from landing after another worker took
+        // the shard.
+        let call = self.options.endpoint.call_raw(Service::DynamoDb, "TransactWriteItems", body);
+        let wait = crate::endpoint::ENDPOINT_TIMEOUT + Duration::from_secs(1);
+        let answer = match tokio::time::timeout(wait, call).await {
+            Ok(answer) => answer,
+            Err(_) => Err(CallError::Transport("TransactWriteItems of a checkpoint timed out".into())),
+        };
+        classify_commit(&answer, lease)
+    }
+
+    /// Drops `shard` (its current take), so that it is taken again from its
+    /// last checkpoint: its batches since are delivered again.
+    pub fn drop_shard(&self, shard: &str) {
+        let take = lock(&self.held).get(shard).map(|h| h.take);
+        if let Some(take) = take {
+            self.lose(shard, take);
+            self.pass.notify_one();
         }
     }
 
@@ -800,5 +988,66 @@ impl Leases {
             Err(e) if e.kind() == "ConditionalCheckFailedException" => self.lose(&shard, take),
             Err(e) => tracing::warn!(group = %self.group, shard, error = %e, "lease not renewed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, body: Value) -> Result<(u16, Vec<u8>), CallError> {
+        Ok((status, body.to_string().into_bytes()))
+    }
+
+    fn canceled(codes: &[&str]) -> Value {
+        let reasons: Vec<Value> = codes.iter().map(|c| json!({"Code": c})).collect();
+        json!({
+            "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+            "message": "Transaction cancelled, please refer cancellation reasons for specific reasons [...]",
+            "CancellationReasons": reasons,
+        })
+    }
+
+    #[test]
+    fn a_commits_answer_is_classified_by_its_reasons() {
+        assert_eq!(classify_commit(&answer(200, json!({})), 2), CommitAnswer::Applied);
+        // The lease's condition (the last action) failed: another worker has it.
+        let lost = answer(400, canceled(&["None", "None", "ConditionalCheckFailed"]));
+        assert_eq!(classify_commit(&lost, 2), CommitAnswer::Lost);
+        let both = answer(400, canceled(&["ConditionalCheckFailed", "None", "ConditionalCheckFailed"]));
+        assert_eq!(classify_commit(&both, 2), CommitAnswer::Lost);
+        // A handler's item changed since it was read: delivered again.
+        for codes in [["ConditionalCheckFailed", "None", "None"], ["None", "TransactionConflict", "None"]] {
+            let c = classify_commit(&answer(400, canceled(&codes)), 2);
+            assert!(matches!(c, CommitAnswer::Conflict(_)), "{codes:?}: {c:?}");
+        }
+        // A reason that would come again: refused for good.
+        let c = classify_commit(&answer(400, canceled(&["ValidationError", "None", "None"])), 2);
+        assert!(matches!(c, CommitAnswer::Rejected(_)), "{c:?}");
+        // Without CancellationReasons, the message's list tells them.
+        let moto = json!({
+            "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+            "message": "Transaction cancelled, please refer cancellation reasons for specific reasons [None, ConditionalCheckFailed]",
+        });
+        assert_eq!(classify_commit(&answer(400, moto.clone()), 1), CommitAnswer::Lost);
+        assert!(matches!(classify_commit(&answer(400, moto), 0), CommitAnswer::Conflict(_)));
+        let c = classify_commit(
+            &answer(400, json!({"__type": "com.amazonaws.dynamodb.v20120810#TransactionConflictException"})),
+            0,
+        );
+        assert!(matches!(c, CommitAnswer::Conflict(_)), "{c:?}");
+        // An engine without transactions.
+        let unknown = json!({"__type": "com.amazon.coral.service#UnknownOperationException", "message": "An unknown operation was requested."});
+        assert!(matches!(classify_commit(&answer(400, unknown), 0), CommitAnswer::Unsupported(_)));
+        let html = Ok((404, b"<html>not found</html>".to_vec()));
+        assert!(matches!(classify_commit(&html, 0), CommitAnswer::Unsupported(_)));
+        // Refused as sent: it would be again.
+        let big = json!({"__type": "com.amazonaws.dynamodb.v20120810#ValidationException", "message": "too large"});
+        assert!(matches!(classify_commit(&answer(400, big), 0), CommitAnswer::Rejected(_)));
+        // No answer, or the server's failure: it may have applied.
+        let c = classify_commit(&Err(CallError::Transport("reset".into())), 0);
+        assert!(matches!(c, CommitAnswer::Unknown(_)), "{c:?}");
+        let c = classify_commit(&answer(500, json!({"__type": "InternalServerError", "message": "x"})), 0);
+        assert!(matches!(c, CommitAnswer::Unknown(_)), "{c:?}");
     }
 }

@@ -95,6 +95,12 @@
 //! shards' effects is split per shard ([`Commit::split_by_shard`]) so one
 //! shard's conflict does not hold back another's. The mode requires
 //! `ParallelizationFactor` 1 and excludes `ReportBatchItemFailures`.
+//!
+//! On a worker (leased mappings) the record is instead one
+//! `TransactWriteItems` action per item ([`lease::TRANSACT_ACTION`]), and
+//! [`Leases::checkpoint_with`] commits a shard's actions and its checkpoint
+//! in one transaction of the source engine; a conflict drops the shard,
+//! which is taken again and delivered from its checkpoint.
 
 pub mod clock;
 pub mod config;
