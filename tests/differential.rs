@@ -1200,6 +1200,25 @@ const DIVERGENCES: &[Divergence] = &[
         why: "An item with several invalid values: each server reports one of them, and DynamoDB does not document \
               which it checks first (the generator may put two faulty values in one item).",
     },
+    Divergence {
+        matches: |op, a, b| {
+            let (ours, theirs) = (reasons(a), reasons(b));
+            let faulted: Vec<usize> = (0..ours.len()).filter(|i| ours[*i] != "None").collect();
+            op == "TransactWriteItems"
+                && a.kind == "TransactionCanceledException"
+                && b.kind == "TransactionCanceledException"
+                && ours.len() == theirs.len()
+                && faulted.len() == 1
+                && ours[faulted[0]] == "ValidationError"
+                && theirs[faulted[0]] == "ValidationError"
+                && theirs[..faulted[0]].iter().all(|r| r == "None" || r == "ConditionalCheckFailed")
+        },
+        why: "A transaction whose action has a ValidationError stops there: DynamoDB validates every action before \
+              any runs, reports only the first faulted one and None for all the others, their conditions unevaluated \
+              (ScyllaDB's Alternator suite, test_transact.py test_transact_write_cancellation_reasons_validationerror, \
+              recorded against DynamoDB; tests/transact_errors.rs). dynoxide evaluates the other actions' conditions \
+              and goes on to further faults.",
+    },
 ];
 
 #[derive(Debug)]

@@ -1853,6 +1853,22 @@ async fn refusals_are_worded_as_dynamodb() {
             v,
             "Provided list of item keys contains duplicates".into(),
         ),
+        // Every write's values before any two are compared.
+        (
+            "BatchWriteItem",
+            json!({"RequestItems": {"present": [
+                {"DeleteRequest": {"Key": {"pk": {"S": "x"}}}}, {"DeleteRequest": {"Key": {"pk": {"S": "x"}}}},
+                {"PutRequest": {"Item": {"pk": {"S": "y"}, "n": {"N": "abc"}}}}]}}),
+            v,
+            "The parameter cannot be converted to a numeric value: abc".into(),
+        ),
+        (
+            "BatchWriteItem",
+            json!({"RequestItems": {"present": [
+                {"DeleteRequest": {"Key": {"pk": {"S": "x"}}}}, {"DeleteRequest": {"Key": {"pk": {"S": "x"}}}}]}}),
+            v,
+            "Provided list of item keys contains duplicates".into(),
+        ),
         (
             "UpdateItem",
             json!({"TableName": "absent", "Key": {"pk": {"S": "x"}}, "UpdateExpression": "SET = :v",

@@ -205,6 +205,11 @@ pub fn batch_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
             java::request_items(items.0)
         )));
     }
+    // Every request's values before any two are compared for duplicates
+    // (dynalite's order, written against DynamoDB); one request has none.
+    if total > 1 {
+        super::validate::table_free("BatchWriteItem", &r)?;
+    }
     let mut ops = Vec::with_capacity(total);
     let mut tables = Vec::with_capacity(total);
     let mut seen = HashSet::new();
