@@ -64,9 +64,15 @@ const MAX_EXPRESSION_BYTES: usize = tidepool_store::expr::MAX_EXPRESSION_LEN;
 /// an item. Made once per worker.
 pub(crate) struct Mirror {
     app: App,
-    /// Tables are made one at a time.
-    making: Mutex<()>,
+    /// Tables are made one at a time; when each was last compared with the
+    /// source, and the CreateTable it was made by.
+    making: Mutex<HashMap<String, (std::time::Instant, Json)>>,
 }
+
+/// How long a mirrored table's definition is used before it is compared
+/// with the source's again (a table re-created there with other keys, or
+/// an index added or removed, is mirrored anew within this).
+const MIRROR_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(30);
 
 fn internal(message: impl std::fmt::Display) -> ApiError {
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", message.to_string())
@@ -78,7 +84,7 @@ impl Mirror {
         let store = Store::open(config).map_err(|e| internal(format!("the worker's mirror store: {e}")))?;
         let app = App::new(store, region.to_string(), Durability::default(), crate::streams::ITERATOR_LIFETIME)
             .map_err(|e| internal(format!("the worker's mirror store: {e}")))?;
-        Ok(Mirror { app, making: Mutex::new(()) })
+        Ok(Mirror { app, making: Mutex::new(HashMap::new()) })
     }
 
     /// The mirror of source table `name`, made from its `DescribeTable`
@@ -88,12 +94,30 @@ impl Mirror {
         name: &str,
         describe: impl FnOnce() -> Result<Json, ApiError>,
     ) -> Result<Arc<TableHandle>, ApiError> {
-        if let Ok(t) = self.app.store.table(name) {
+        let mut made = self.making.lock().unwrap_or_else(|p| p.into_inner());
+        let fresh = made.get(name).is_some_and(|(at, _)| at.elapsed() < MIRROR_FRESH_FOR);
+        if fresh && let Ok(t) = self.app.store.table(name) {
             return Ok(t);
         }
-        let _one = self.making.lock().unwrap_or_else(|p| p.into_inner());
-        if let Ok(t) = self.app.store.table(name) {
-            return Ok(t);
+        let Json::Object(create) = create_request(&describe()?) else {
+            return Err(internal("a table definition that is not an object"));
+        };
+        let create = Json::Object(create);
+        if let Some((at, was)) = made.get_mut(name)
+            && let Ok(t) = self.app.store.table(name)
+        {
+            if *was == create {
+                *at = std::time::Instant::now();
+                return Ok(t);
+            }
+            // Changed at the source: made anew.
+            let _ = dispatch(
+                &self.app,
+                "DeleteTable",
+                Req(&Map::from_iter([("TableName".into(), json!(name))])),
+                "localhost",
+            );
+            made.remove(name);
         }
         if self.app.store.list_tables(None, MAX_MIRRORED_TABLES).0.len() >= MAX_MIRRORED_TABLES {
             return Err(ApiError::new(
@@ -102,11 +126,10 @@ impl Mirror {
                 format!("an exactly-once handler on a worker writes to at most {MAX_MIRRORED_TABLES} tables"),
             ));
         }
-        let Json::Object(create) = create_request(&describe()?) else {
-            return Err(internal("a table definition that is not an object"));
-        };
-        dispatch(&self.app, "CreateTable", Req(&create), "localhost")
+        let Json::Object(request) = &create else { return Err(internal("a table definition that is not an object")) };
+        dispatch(&self.app, "CreateTable", Req(request), "localhost")
             .map_err(|e| internal(format!("the source's table {name} cannot be mirrored: {}", e.message)))?;
+        made.insert(name.to_string(), (std::time::Instant::now(), create.clone()));
         self.app.store.table(name).map_err(|e| internal(format!("the mirror of {name}: {e}")))
     }
 }
@@ -313,7 +336,9 @@ impl WorkerDeferringBridge {
             return Err(ApiError::serialization("Request body must be a JSON object"));
         };
         crate::dynamodb::shapes::deserialize(operation, false, map)?;
-        let renamed = crate::dynamodb::arn::table_names(&self.mirror.app.region, operation, map)?;
+        // Another engine's table ARNs (any region, any account) name the
+        // mirror's tables.
+        let renamed = crate::dynamodb::arn::table_names(crate::dynamodb::arn::ANY_REGION, operation, map)?;
         let map = &*map;
         // The items it names, each read once from the source.
         let mut named: Vec<(usize, Target)> = Vec::new();
@@ -387,6 +412,20 @@ impl WorkerDeferringBridge {
                 .map(|m| body[m].as_str().map_or(0, str::len))
                 .max()
                 .unwrap_or(0);
+            let operators = ["ConditionExpression", "UpdateExpression"]
+                .iter()
+                .map(|m| body[m].as_str().map_or(0, operators))
+                .max()
+                .unwrap_or(0);
+            if operators > tidepool_store::expr::MAX_OPERATORS {
+                return Err(ApiError::validation(format!(
+                    "An exactly-once handler on a worker cannot write this item of {}: its commit checks that the \
+                     item is as read, attribute by attribute, in one expression of at most {} operators, and this \
+                     one needs {operators}",
+                    state.items[at].table.def.name,
+                    tidepool_store::expr::MAX_OPERATORS
+                )));
+            }
             if longest > MAX_EXPRESSION_BYTES {
                 return Err(ApiError::validation(format!(
                     "An exactly-once handler on a worker cannot write this item of {}: its commit checks that the \
@@ -580,6 +619,16 @@ impl Placeheld {
     }
 }
 
+/// The operators and functions of an expression this module writes (as
+/// DynamoDB counts them against its 300): each comparison, function and
+/// `AND`.
+fn operators(expression: &str) -> usize {
+    [" AND ", " = ", "attribute_exists(", "attribute_not_exists(", "attribute_type("]
+        .iter()
+        .map(|op| expression.matches(op).count())
+        .sum()
+}
+
 /// The condition that item as read (`original`, parsed and as sent) is
 /// still so: each of its attributes equal (`NULL`s by type), and each
 /// attribute in `names` that it lacked still absent; for an item that was
@@ -601,11 +650,13 @@ fn as_read(ph: &mut Placeheld, keys: &[String], original: Option<(&Item, &Json)>
             parts.push(format!("{n} = {v}"));
         }
     }
-    for name in names.iter().filter(|n| !item.contains_key(*n) && !keys.contains(n)) {
-        parts.push(format!("attribute_not_exists({})", ph.name(name)));
-    }
+    // An item of its key alone is still there (the comparisons above say
+    // so of any other).
     if parts.is_empty() {
         parts.push(format!("attribute_exists({})", ph.name(hash)));
+    }
+    for name in names.iter().filter(|n| !item.contains_key(*n) && !keys.contains(n)) {
+        parts.push(format!("attribute_not_exists({})", ph.name(name)));
     }
     parts.join(" AND ")
 }
@@ -784,6 +835,13 @@ mod tests {
         let a = net_action("T", &keys(), &key, Some((&bare, &key)), Some(&bare), false, &none);
         assert_eq!(a["ConditionCheck"]["ConditionExpression"], "attribute_exists(#n0)");
         assert!(a["ConditionCheck"].get("ExpressionAttributeValues").is_none(), "no empty values: {a}");
+        // ... and still so when the writes named attributes it lacked (a
+        // delete by another client meanwhile must fail the commit).
+        let grown = item(json!({"game": {"S": "g"}, "best": {"N": "7"}}));
+        let a = net_action("T", &keys(), &key, Some((&bare, &key)), Some(&grown), false, &names);
+        let c = a["Update"]["ConditionExpression"].as_str().unwrap();
+        assert!(c.starts_with("attribute_exists(#n0) AND attribute_not_exists("), "{c}");
+        assert_eq!(operators(c), 7, "four functions and three ANDs: {c}");
     }
 
     #[test]

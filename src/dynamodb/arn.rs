@@ -75,18 +75,23 @@ impl<'a> Arn<'a> {
 
 /// The table an ARN of this region's names (`arn:aws:dynamodb:<region>:
 /// <account>:table/<name>`), if it is one: an index's, a stream's or
-/// another region's ARN names no table here.
+/// another region's ARN names no table here. Region [`ANY_REGION`] takes
+/// a table's ARN of any region and account (a worker's mirror of another
+/// engine's tables, `bridge/worker.rs`).
 pub(crate) fn table_of<'a>(region: &str, value: &'a str) -> Option<&'a str> {
     let a = Arn::parse(value)?;
     let name = a.resource.strip_prefix("table/")?;
-    (a.partition == "aws"
-        && a.service == "dynamodb"
-        && a.region == region
-        && a.account == super::ACCOUNT_ID
+    let here = region == ANY_REGION || (a.region == region && a.account == super::ACCOUNT_ID);
+    (a.service == "dynamodb"
+        && here
+        && (a.partition == "aws" || region == ANY_REGION)
         && !name.is_empty()
         && !name.contains('/'))
     .then_some(name)
 }
+
+/// See [`table_of`].
+pub(crate) const ANY_REGION: &str = "*";
 
 /// The tables a request named by ARN: each name with the ARN as sent, so
 /// that the answer names them as the request did ([`Renamed::restore`]).

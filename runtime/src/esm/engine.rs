@@ -393,7 +393,17 @@ async fn commit_all(ctx: &Ctx, mut commit: super::ledger::Commit) -> Result<(), 
         lock(&ctx.metrics).record_commit(&failures);
         let mut effects = lease_effects(std::mem::take(&mut commit.effects));
         let mut refused = None;
+        // One checkpoint per shard, its last, which every write of the
+        // shard in this commit goes with: an earlier one failing could
+        // otherwise leave a later one to pass its writes by.
+        let mut last: Vec<(String, super::ledger::ShardCheckpoint)> = Vec::new();
         for (shard, cp) in &checkpoints {
+            match last.iter_mut().find(|(s, _)| s == shard) {
+                Some(entry) => entry.1 = cp.clone(),
+                None => last.push((shard.clone(), cp.clone())),
+            }
+        }
+        for (shard, cp) in &last {
             let writes = effects.remove(shard).unwrap_or_else(|| Ok(Vec::new()));
             let writes = match writes {
                 Ok(w) => w,

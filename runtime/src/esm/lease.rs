@@ -137,9 +137,11 @@ pub struct LeaseView {
 /// `TransactWriteItems`, which takes at most 100 actions.
 pub const MAX_EFFECT_ITEMS: usize = 99;
 
-/// The room kept for the lease's update in that transaction (its checkpoint
-/// state, a tumbling window's included, beside the keys and expressions).
-pub const LEASE_UPDATE_RESERVE_BYTES: usize = 64 * 1024;
+/// The room kept for the lease's update in that transaction: its checkpoint
+/// state, which holds a tumbling window's state of up to
+/// [`MAX_WINDOW_STATE_BYTES`](super::shard::MAX_WINDOW_STATE_BYTES) as JSON
+/// (escaped, so up to about twice that), beside the keys and expressions.
+pub const LEASE_UPDATE_RESERVE_BYTES: usize = 2 * super::shard::MAX_WINDOW_STATE_BYTES + 64 * 1024;
 
 /// The most bytes (as request JSON) of an exactly-once invocation's item
 /// actions: `TransactWriteItems` takes at most 4 MB, and the lease's update
@@ -215,7 +217,11 @@ pub fn classify_commit(answer: &Result<(u16, Vec<u8>), CallError>, lease: usize)
     }
     let text = || String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
     let Ok(json) = serde_json::from_slice::<Value>(body) else {
-        return if status == 404 || status == 501 || (400..500).contains(&status) {
+        // A proxy's throttling in front of the engine is a retry; other
+        // answers not from an engine, no transactions.
+        return if status == 429 {
+            CommitAnswer::Conflict(format!("a 429 answer that is not JSON: {}", text()))
+        } else if status == 404 || status == 501 || (400..500).contains(&status) {
             CommitAnswer::Unsupported(format!("a {status} answer that is not JSON: {}", text()))
         } else {
             CommitAnswer::Unknown(format!("a {status} answer that is not JSON: {}", text()))
@@ -529,10 +535,14 @@ impl Leases {
             }
             // Nothing applied: the shard is taken again at once (by this
             // worker, whose lease it still is) from its last checkpoint.
+            // (Throttled, it waits for the next pass instead.)
             CommitAnswer::Conflict(e) => {
                 tracing::info!(group = %self.group, shard, error = %e, "exactly-once writes conflicted; the shard's batches are delivered again");
                 self.lose(shard, take);
-                self.pass.notify_one();
+                let throttled = ["Throttl", "ProvisionedThroughput", "RequestLimit", "LimitExceeded", "a 429 answer"];
+                if !throttled.iter().any(|t| e.contains(t)) {
+                    self.pass.notify_one();
+                }
                 Err(LeaseError::Conflict(e))
             }
             // Nothing applied, and the lease still holds: the mapping stops
