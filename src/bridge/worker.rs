@@ -94,30 +94,34 @@ impl Mirror {
         name: &str,
         describe: impl FnOnce() -> Result<Json, ApiError>,
     ) -> Result<Arc<TableHandle>, ApiError> {
-        let mut made = self.making.lock().unwrap_or_else(|p| p.into_inner());
-        let fresh = made.get(name).is_some_and(|(at, _)| at.elapsed() < MIRROR_FRESH_FOR);
-        if fresh && let Ok(t) = self.app.store.table(name) {
-            return Ok(t);
-        }
-        let Json::Object(create) = create_request(&describe()?) else {
-            return Err(internal("a table definition that is not an object"));
-        };
-        let create = Json::Object(create);
-        if let Some((at, was)) = made.get_mut(name)
-            && let Ok(t) = self.app.store.table(name)
+        let lock = || self.making.lock().unwrap_or_else(|p| p.into_inner());
         {
-            if *was == create {
-                *at = std::time::Instant::now();
-                return Ok(t);
+            let mut made = lock();
+            match made.get_mut(name) {
+                Some((at, _)) if at.elapsed() < MIRROR_FRESH_FOR => {
+                    if let Ok(t) = self.app.store.table(name) {
+                        return Ok(t);
+                    }
+                }
+                // Stale: this caller compares it with the source; the
+                // others meanwhile go on with it (one refresh at a time).
+                Some((at, _)) => {
+                    if let Ok(t) = self.app.store.table(name) {
+                        *at = std::time::Instant::now();
+                        drop(made);
+                        return Ok(self.refresh(name, t, describe));
+                    }
+                }
+                None => {}
             }
-            // Changed at the source: made anew.
-            let _ = dispatch(
-                &self.app,
-                "DeleteTable",
-                Req(&Map::from_iter([("TableName".into(), json!(name))])),
-                "localhost",
-            );
-            made.remove(name);
+        }
+        // Asked of the source without the lock (a call of up to seconds).
+        let create = create_request(&describe()?);
+        let mut made = lock();
+        if let Ok(t) = self.app.store.table(name)
+            && made.contains_key(name)
+        {
+            return Ok(t);
         }
         if self.app.store.list_tables(None, MAX_MIRRORED_TABLES).0.len() >= MAX_MIRRORED_TABLES {
             return Err(ApiError::new(
@@ -131,6 +135,38 @@ impl Mirror {
             .map_err(|e| internal(format!("the source's table {name} cannot be mirrored: {}", e.message)))?;
         made.insert(name.to_string(), (std::time::Instant::now(), create.clone()));
         self.app.store.table(name).map_err(|e| internal(format!("the mirror of {name}: {e}")))
+    }
+
+    /// Mirror `t` of table `name` compared with the source's definition:
+    /// made anew if that changed (a table of the same name with other keys
+    /// or indexes), else kept, as it is kept when the source cannot be
+    /// asked now.
+    fn refresh(
+        &self,
+        name: &str,
+        t: Arc<TableHandle>,
+        describe: impl FnOnce() -> Result<Json, ApiError>,
+    ) -> Arc<TableHandle> {
+        let Ok(described) = describe() else { return t };
+        let create = create_request(&described);
+        let mut made = self.making.lock().unwrap_or_else(|p| p.into_inner());
+        if made.get(name).is_some_and(|(_, was)| *was == create) {
+            return t;
+        }
+        let Json::Object(request) = &create else { return t };
+        let delete = Map::from_iter([("TableName".into(), json!(name))]);
+        let _ = dispatch(&self.app, "DeleteTable", Req(&delete), "localhost");
+        match dispatch(&self.app, "CreateTable", Req(request), "localhost") {
+            Ok(_) => {
+                made.insert(name.to_string(), (std::time::Instant::now(), create.clone()));
+                tracing::info!(table = name, "the source's table changed; mirrored anew");
+            }
+            Err(e) => {
+                made.remove(name);
+                tracing::warn!(table = name, error = %e.message, "the source's table cannot be mirrored anew");
+            }
+        }
+        self.app.store.table(name).unwrap_or(t)
     }
 }
 
@@ -345,6 +381,15 @@ impl WorkerDeferringBridge {
         let mut wanted = Vec::new();
         for target in targets(operation, map) {
             let table = self.mirrored(&target.table)?;
+            // Mirrored anew since this invocation read from it (the source's
+            // table changed): its items are staged against the old one, so
+            // the invocation fails and its batch is delivered again.
+            if state.items.iter().any(|e| e.table.def.name == table.def.name && e.table.def.id != table.def.id) {
+                return Err(internal(format!(
+                    "the source's table {} changed during the invocation; its batch is delivered again",
+                    table.def.name
+                )));
+            }
             // A key the table's schema does not make: the write fails below.
             let Ok(item) = item_from_json(&target.item) else { continue };
             let key = table.def.key_of(&item);

@@ -81,17 +81,22 @@ impl<'a> Arn<'a> {
 pub(crate) fn table_of<'a>(region: &str, value: &'a str) -> Option<&'a str> {
     let a = Arn::parse(value)?;
     let name = a.resource.strip_prefix("table/")?;
-    let here = region == ANY_REGION || (a.region == region && a.account == super::ACCOUNT_ID);
-    (a.service == "dynamodb"
-        && here
-        && (a.partition == "aws" || region == ANY_REGION)
-        && !name.is_empty()
-        && !name.contains('/'))
-    .then_some(name)
+    let here = if region == ANY_REGION {
+        // Well formed, so that the name is read as IAM reads it.
+        a.partition.starts_with("aws")
+            && a.partition.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+            && !a.region.is_empty()
+            && a.region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && a.account.len() == 12
+            && a.account.bytes().all(|b| b.is_ascii_digit())
+    } else {
+        a.partition == "aws" && a.region == region && a.account == super::ACCOUNT_ID
+    };
+    (a.service == "dynamodb" && here && !name.is_empty() && !name.contains('/')).then_some(name)
 }
 
-/// See [`table_of`].
-pub(crate) const ANY_REGION: &str = "*";
+/// See [`table_of`]: not a region any server can be of.
+pub(crate) const ANY_REGION: &str = "(any region)";
 
 /// The tables a request named by ARN: each name with the ARN as sent, so
 /// that the answer names them as the request did ([`Renamed::restore`]).
@@ -237,6 +242,14 @@ mod tests {
         assert_eq!(table_of("us-east-1", "arn:aws:dynamodb:us-east-1:000000000000:table/t/index/g"), None);
         assert_eq!(table_of("us-east-1", "arn:aws:dynamodb:us-east-1:111111111111:table/t"), None);
         assert_eq!(table_of("us-east-1", "t"), None);
+        // Any region's and account's, well formed only (read as IAM reads
+        // the ARN: no `table/` before the resource).
+        assert_eq!(table_of(ANY_REGION, "arn:aws:dynamodb:eu-west-1:111111111111:table/t"), Some("t"));
+        assert_eq!(table_of(ANY_REGION, "arn:aws-cn:dynamodb:cn-north-1:111111111111:table/t"), Some("t"));
+        assert_eq!(table_of(ANY_REGION, "arn:x:dynamodb:table/Allowed/z:1:table/Secret"), None);
+        assert_eq!(table_of(ANY_REGION, "arn:aws:dynamodb:table/a:111111111111:table/t"), None);
+        assert_eq!(table_of(ANY_REGION, "arn:aws:dynamodb:us-east-1:table/a:table/t"), None);
+        assert_eq!(table_of(ANY_REGION, "arn:aws:dynamodb:us-east-1:111111111111:table/t/stream/x"), None);
         let mut body = serde_json::json!({
             "RequestItems": {(arn("us-east-1")): {"Keys": [{"k": {"S": "a"}}]}, "t": {"Keys": [{"k": {"S": "b"}}]}},
         });
