@@ -67,9 +67,29 @@ impl Drop for Worker {
     }
 }
 
-async fn start_worker(dir: &Path, source: &str, mapping: bool) -> Worker {
+async fn start_worker(dir: &Path, source: &str, mapping: bool, exactly_once: bool) -> Worker {
     let arn = if mapping { Some(stream_arn(&client(source)).await) } else { None };
-    start_worker_with(dir, source, arn.as_deref(), &[]).await
+    let worker = start_worker_with(dir, source, arn.as_deref().filter(|_| !exactly_once), &[]).await;
+    if let Some(arn) = arn.filter(|_| exactly_once) {
+        // The SDKs have no `ExactlyOnce`: the request as JSON.
+        common::create_example_function(&lambda_client(&worker.endpoint), "order-check").await;
+        let body = serde_json::json!({
+            "FunctionName": "order-check", "EventSourceArn": arn, "StartingPosition": "TRIM_HORIZON",
+            "BatchSize": BATCH, "ExactlyOnce": true,
+        });
+        let addr = worker.endpoint.trim_start_matches("http://");
+        let headers = [("content-type", "application/json")];
+        let answer = common::http::send(
+            addr,
+            "POST",
+            "/2015-03-31/event-source-mappings/",
+            &headers,
+            body.to_string().as_bytes(),
+        )
+        .await;
+        assert_eq!(answer.status, 202, "an exactly-once mapping: {}", answer.json());
+    }
+    worker
 }
 
 /// A worker whose mapping (if `stream_arn`) reads that stream, with `env`.
@@ -179,7 +199,21 @@ async fn a_fleet_of_workers_shares_the_shards_through_kills_restarts_and_joins()
     let streams = StreamConfig { shards: 4, rollover: Duration::from_secs(6), ..StreamConfig::default() };
     let source =
         common::start_with(&dir.path().join("source"), ServerConfig { streams, ..ServerConfig::default() }).await;
-    let shape = Shape { shared_by: [2, 3], shards_at_least: 8, atomic_conditions: true };
+    let shape = Shape { shared_by: [2, 3], shards_at_least: 8, atomic_conditions: true, exactly_once: false };
+    fleet(dir.path(), &source.endpoint(), shape).await;
+    source.stop().await.expect("stop the source");
+}
+
+/// The same fleet with `ExactlyOnce`: each batch's writes commit with its
+/// checkpoint in one TransactWriteItems of the source, so through the kills,
+/// the stolen lease and the clean stop no record is applied twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exactly_once_fleet_applies_every_record_once_through_kills_and_failovers() {
+    let dir = tempfile::tempdir().expect("dir");
+    let streams = StreamConfig { shards: 4, rollover: Duration::from_secs(6), ..StreamConfig::default() };
+    let source =
+        common::start_with(&dir.path().join("source"), ServerConfig { streams, ..ServerConfig::default() }).await;
+    let shape = Shape { shared_by: [2, 3], shards_at_least: 8, atomic_conditions: true, exactly_once: true };
     fleet(dir.path(), &source.endpoint(), shape).await;
     source.stop().await.expect("stop the source");
 }
@@ -191,7 +225,8 @@ async fn a_fleet_of_workers_shares_the_shards_through_kills_restarts_and_joins()
 async fn a_fleet_of_workers_shares_motos_stream() {
     let dir = tempfile::tempdir().expect("dir");
     let moto = common::moto().await;
-    fleet(dir.path(), &moto.endpoint, Shape { shared_by: [1, 1], shards_at_least: 1, atomic_conditions: false }).await;
+    let shape = Shape { shared_by: [1, 1], shards_at_least: 1, atomic_conditions: false, exactly_once: false };
+    fleet(dir.path(), &moto.endpoint, shape).await;
 }
 
 /// What a source's stream lets the fleet show.
@@ -203,6 +238,8 @@ struct Shape {
     /// A conditional write is checked and applied atomically (moto's are
     /// not, under concurrent requests).
     atomic_conditions: bool,
+    /// The mapping is exactly-once: no record is applied twice.
+    exactly_once: bool,
 }
 
 async fn fleet(dir: &Path, url: &str, shape: Shape) {
@@ -260,8 +297,9 @@ async fn fleet(dir: &Path, url: &str, shape: Shape) {
     };
 
     let w = |i: usize| dir.join(format!("worker-{i}"));
-    let mut a = start_worker(&w(1), &url, true).await;
-    let b = start_worker(&w(2), &url, true).await;
+    let eo = shape.exactly_once;
+    let mut a = start_worker(&w(1), &url, true, eo).await;
+    let b = start_worker(&w(2), &url, true, eo).await;
     eventually("the leases to be shared by two workers", Duration::from_secs(30), || async {
         owners(&sc).await.len() == shape.shared_by[0]
     })
@@ -272,9 +310,9 @@ async fn fleet(dir: &Path, url: &str, shape: Shape) {
     a.child.kill().expect("kill -9 a worker");
     let _ = a.child.wait();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let a = start_worker(&w(1), &url, false).await;
+    let a = start_worker(&w(1), &url, false, eo).await;
     // A third joins: it takes a share from the others.
-    let c = start_worker(&w(3), &url, true).await;
+    let c = start_worker(&w(3), &url, true, eo).await;
     eventually("the third worker to hold leases", Duration::from_secs(30), || async {
         owners(&sc).await.len() == shape.shared_by[1]
     })
@@ -380,7 +418,7 @@ async fn fleet(dir: &Path, url: &str, shape: Shape) {
     assert_eq!(gaps, 0, "records out of order: {seen:?}");
     // Each failover delivers again at most the batches in flight: a batch
     // per shard the dead or robbed worker held.
-    let bound = 3 * 8 * BATCH as u64;
+    let bound = if shape.exactly_once { 0 } else { 3 * 8 * BATCH as u64 };
     assert!(dups <= bound, "{dups} duplicates of {written} records, more than {bound}");
     eprintln!("{written} records, {dups} delivered twice");
 
