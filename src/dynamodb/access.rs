@@ -54,11 +54,13 @@ const MAX_CHECKED_ENTRIES: usize = 128;
 /// as [`UNKNOWN`].
 const MAX_RESOURCE_BYTES: usize = 2048;
 
-/// A table named by its name or its ARN, as the operations resolve it: the
-/// segment after `table/`.
+/// A table named by its name or its ARN, as the operations resolve it
+/// (`arn::table_of`): the segment after `table/` of the ARN's resource part
+/// (so that an ARN whose region or account holds `:table/` names no other
+/// table here than there).
 fn table_name(raw: &str) -> &str {
-    match raw.strip_prefix("arn:").and_then(|_| raw.split_once(":table/")) {
-        Some((_, rest)) => rest.split('/').next().unwrap_or(rest),
+    match super::arn::Arn::parse(raw).and_then(|a| a.resource.strip_prefix("table/")) {
+        Some(rest) => rest.split('/').next().unwrap_or(rest),
         None => raw,
     }
 }
@@ -448,4 +450,18 @@ fn partiql_check(app: &App, statement: &str) -> Check {
     Check::new(action, resource)
         .with("dynamodb:LeadingKeys", vec![UNKNOWN.into()])
         .with("dynamodb:Attributes", vec![UNKNOWN.into()])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::table_name;
+
+    #[test]
+    fn a_table_is_read_from_its_arns_resource_part() {
+        assert_eq!(table_name("t"), "t");
+        assert_eq!(table_name("arn:aws:dynamodb:us-east-1:000000000000:table/t"), "t");
+        assert_eq!(table_name("arn:aws:dynamodb:us-east-1:000000000000:table/t/index/g"), "t");
+        // As the worker's mirror reads it, not as the first `:table/`.
+        assert_eq!(table_name("arn:x:dynamodb:table/Allowed/z:1:table/Secret"), "Secret");
+    }
 }
