@@ -547,17 +547,8 @@ impl DeferringServerBridge {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let state = &mut *state;
         let token = request["ClientRequestToken"].as_str().map(str::to_string);
-        if let Some(t) = &token
-            && let Some(seen) = state.tokens.get(t)
-        {
-            if *seen == request_json {
-                return Ok("{}".into());
-            }
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "IdempotentParameterMismatchException",
-                "The request uses the same client token as a previous, but non-identical request.",
-            ));
+        if let Some(answer) = repeated_token(&state.tokens, token.as_deref(), request_json) {
+            return answer;
         }
         let before = state.unit.len();
         let result = with_unit(&mut state.unit, || run_parsed(&self.app, operation, &mut request, origin));
@@ -589,6 +580,26 @@ impl DeferringBridge for DeferringServerBridge {
         state.tokens.clear();
         std::mem::take(&mut state.calls)
     }
+}
+
+/// A deferred transaction's `ClientRequestToken` seen before in the
+/// invocation (`tokens`: token → request): the same request again answers
+/// `{}` and is not staged twice; another request with it is refused.
+pub(crate) fn repeated_token(
+    tokens: &std::collections::HashMap<String, String>,
+    token: Option<&str>,
+    request_json: &str,
+) -> Option<Result<String, ApiError>> {
+    let seen = tokens.get(token?)?;
+    Some(if seen == request_json {
+        Ok("{}".into())
+    } else {
+        Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "IdempotentParameterMismatchException",
+            "The request uses the same client token as a previous, but non-identical request.",
+        ))
+    })
 }
 
 #[cfg(test)]

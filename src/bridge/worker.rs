@@ -34,7 +34,9 @@ use tidepool_store::expr::{ExprKind, Placeholders};
 use tidepool_store::value::Item;
 use tidepool_store::{Decision, Durability, Origin, Store, StoreConfig, TableHandle, Unit, WriteOp};
 
-use super::{READS, WRITES, authorize_forwarded, call_source, from_wire, partiql_reads_only, route, wire};
+use super::{
+    READS, WRITES, authorize_forwarded, call_source, from_wire, partiql_reads_only, repeated_token, route, wire,
+};
 use crate::dynamodb::attr::{item_from_json, item_to_json, value_from_json};
 use crate::dynamodb::error::ApiError;
 use crate::dynamodb::request::Req;
@@ -356,17 +358,8 @@ impl WorkerDeferringBridge {
         let state = &mut *state;
         state.depth = origin.chain_depth;
         let token = request["ClientRequestToken"].as_str().map(str::to_string);
-        if let Some(t) = &token
-            && let Some(seen) = state.tokens.get(t)
-        {
-            if *seen == request_json {
-                return Ok("{}".into());
-            }
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "IdempotentParameterMismatchException",
-                "The request uses the same client token as a previous, but non-identical request.",
-            ));
+        if let Some(answer) = repeated_token(&state.tokens, token.as_deref(), request_json) {
+            return answer;
         }
         let Json::Object(map) = &mut request else {
             return Err(ApiError::serialization("Request body must be a JSON object"));
