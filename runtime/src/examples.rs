@@ -14,6 +14,46 @@ use std::sync::OnceLock;
 pub const EXAMPLES: &[&str] =
     &["echo", "leaderboard", "leaderboard-sdk", "partial-batch", "always-fail", "misbehave", "tick", "order-check"];
 
+/// The target guest components are built for.
+pub const WASM_TARGET: &str = "wasm32-wasip2";
+
+/// Adds [`WASM_TARGET`] to the toolchain that builds in `dir` when rustup
+/// manages it and the target is missing: `rust-toolchain.toml` adds it only
+/// when rustup installs the toolchain, not to one already installed without
+/// it. With `crate_toolchain`, `RUSTUP_TOOLCHAIN` is ignored (the crate's own
+/// `rust-toolchain.toml` decides, as in its own build). Without rustup this
+/// does nothing, and cargo's error says what is missing.
+///
+/// # Errors
+/// When `rustup target add` fails (for example offline).
+pub fn ensure_wasm_target(dir: &Path, crate_toolchain: bool) -> Result<(), String> {
+    let rustup = |args: &[&str]| {
+        let mut c = Command::new("rustup");
+        c.current_dir(dir).args(args);
+        if crate_toolchain {
+            c.env_remove("RUSTUP_TOOLCHAIN");
+        }
+        c
+    };
+    let installed = match rustup(&["target", "list", "--installed"]).output() {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+        // No rustup, or a toolchain it does not manage.
+        _ => return Ok(()),
+    };
+    if installed.lines().any(|l| l.trim() == WASM_TARGET) {
+        return Ok(());
+    }
+    tracing::info!("adding the {WASM_TARGET} target to the Rust toolchain (rustup target add {WASM_TARGET})");
+    let status = rustup(&["target", "add", WASM_TARGET])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("run rustup: {e}"))?;
+    if !status.success() {
+        return Err(format!("rustup target add {WASM_TARGET} failed ({status}); run it, then build again"));
+    }
+    Ok(())
+}
+
 /// The repository root (this crate is `<root>/runtime`).
 fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the runtime crate lives in the repository root")
@@ -68,10 +108,11 @@ fn build() -> Result<PathBuf, String> {
     let target_dir = target_dir();
     let manifest = repo_root().join("examples").join("Cargo.toml");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    ensure_wasm_target(&repo_root().join("examples"), false)?;
     let started = std::time::Instant::now();
     let mut child = Command::new(cargo)
         .current_dir(repo_root().join("examples"))
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+        .args(["build", "--release", "--target", WASM_TARGET, "--manifest-path"])
         .arg(&manifest)
         .arg("--target-dir")
         .arg(&target_dir)

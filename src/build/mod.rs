@@ -230,6 +230,7 @@ pub fn build(dir: &Path, out: Option<&Path>, handler: Option<&str>) -> anyhow::R
 
 fn build_rust(dir: &Path, out: Option<&Path>) -> anyhow::Result<PathBuf> {
     eprintln!("building the Rust handler in {} (cargo, wasm32-wasip2)", dir.display());
+    tidepool_runtime::examples::ensure_wasm_target(dir, true).map_err(anyhow::Error::msg)?;
     // Plain `cargo` through rustup, so the crate's own rust-toolchain.toml
     // holds (not the toolchain of whatever cargo started this process).
     let output = Command::new("cargo")

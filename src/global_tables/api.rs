@@ -1422,6 +1422,17 @@ async fn apply(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
     answer(r)
 }
 
+/// A peer message's optional member `name`, read as a `T` (`what` names
+/// it in the refusal); absent or null is `None`.
+fn member<T: serde::de::DeserializeOwned>(req: &Req<'_>, name: &str, what: &str) -> ApiResult<Option<T>> {
+    match req.get(name) {
+        None | Some(Json::Null) => Ok(None),
+        Some(v) => serde_json::from_value(v.clone())
+            .map(Some)
+            .map_err(|e| ApiError::validation(format!("{name} is not {what}: {e}"))),
+    }
+}
+
 /// `POST /tidepool/replication/table`: make this region's replica
 /// (`Create`, `Replicas`), or add or remove a region of a replica set.
 async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes) -> Response {
@@ -1443,11 +1454,8 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
             let witness_copy = req.get("Witness").and_then(Json::as_bool).unwrap_or(false);
             let from = req.str_opt("From")?.unwrap_or_default();
             // The other replicas' overrides, by region.
-            let known: std::collections::HashMap<String, ReplicaOverrides> = match req.get("ReplicaOverrides") {
-                None | Some(Json::Null) => Default::default(),
-                Some(o) => serde_json::from_value(o.clone())
-                    .map_err(|e| ApiError::validation(format!("ReplicaOverrides is not replicas' overrides: {e}")))?,
-            };
+            let known: std::collections::HashMap<String, ReplicaOverrides> =
+                member(&req, "ReplicaOverrides", "replicas' overrides")?.unwrap_or_default();
             match a.store.table(&name) {
                 // Only a replica of the asking region's global table (a
                 // request made again) is taken as it is.
@@ -1468,18 +1476,8 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
                     a.store.create_table(input)?;
                 }
             }
-            let own: ReplicaOverrides = match req.get("OwnOverrides") {
-                None | Some(Json::Null) => Default::default(),
-                Some(o) => serde_json::from_value(o.clone())
-                    .map_err(|e| ApiError::validation(format!("OwnOverrides is not a replica's overrides: {e}")))?,
-            };
-            let base: Option<ReplicaBase> = match req.get("Base") {
-                None | Some(Json::Null) => None,
-                Some(b) => Some(
-                    serde_json::from_value(b.clone())
-                        .map_err(|e| ApiError::validation(format!("Base is not a table's settings: {e}")))?,
-                ),
-            };
+            let own: ReplicaOverrides = member(&req, "OwnOverrides", "a replica's overrides")?.unwrap_or_default();
+            let base: Option<ReplicaBase> = member(&req, "Base", "a table's settings")?;
             a.store.alter_table(&name, |def| {
                 def.settings.multi_region_strong |= strong;
                 def.settings.witness_copy = witness_copy;
@@ -1520,12 +1518,8 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
             return Ok(json!({}));
         }
         let legacy = req.get("Legacy").and_then(Json::as_bool).unwrap_or(false);
-        let overrides = |member: &str| -> ApiResult<ReplicaOverrides> {
-            match req.get(member) {
-                None | Some(Json::Null) => Ok(ReplicaOverrides::default()),
-                Some(o) => serde_json::from_value(o.clone())
-                    .map_err(|e| ApiError::validation(format!("{member} is not a replica's overrides: {e}"))),
-            }
+        let overrides = |name: &str| -> ApiResult<ReplicaOverrides> {
+            Ok(member(&req, name, "a replica's overrides")?.unwrap_or_default())
         };
         if let Some(change) = req.str_opt("IndexChange")? {
             let from = req.str_opt("From")?.unwrap_or_default();
