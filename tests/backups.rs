@@ -1251,6 +1251,16 @@ async fn exports_import_back_into_equal_tables() {
     let exports = c.list_exports().table_arn(&arn).send().await.unwrap();
     assert_eq!(exports.export_summaries().len(), 2);
     assert_eq!(c.list_imports().send().await.unwrap().import_summary_list().len(), 2);
+    // Paged: a token of the form DynamoDB's model gives it (112 or more
+    // hex digits in groups of 16), which boto3 and the CLI check.
+    let first = c.list_imports().page_size(1).send().await.unwrap();
+    let token = first.next_token().expect("a next page").to_string();
+    assert!(token.len() >= 112 && token.len() % 16 == 0, "{token}");
+    assert!(token.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)), "{token}");
+    let second = c.list_imports().page_size(1).next_token(&token).send().await.unwrap();
+    assert_eq!(second.import_summary_list().len(), 1);
+    assert_ne!(first.import_summary_list()[0].import_arn(), second.import_summary_list()[0].import_arn());
+    assert!(second.next_token().is_none());
 }
 
 /// CSV (zstd) with a bad line: counted, skipped, the rest imported; an
@@ -1281,9 +1291,33 @@ async fn imports_count_bad_lines_and_refuse_as_dynamodb() {
         )
         .input_compression_type(InputCompressionType::Zstd)
         .table_creation_parameters(creation("people"))
+        .client_token("seed-people")
         .send()
         .await
         .unwrap();
+    // The token again with another format, delimiter or compression is
+    // another request: a conflict, not the first import's answer.
+    let again = |format: InputFormat, delimiter: &str, compression: InputCompressionType| {
+        c.import_table()
+            .s3_bucket_source(source.clone())
+            .input_format(format)
+            .input_format_options(
+                aws_sdk_dynamodb::types::InputFormatOptions::builder()
+                    .csv(aws_sdk_dynamodb::types::CsvOptions::builder().delimiter(delimiter).build())
+                    .build(),
+            )
+            .input_compression_type(compression)
+            .table_creation_parameters(creation("people"))
+            .client_token("seed-people")
+            .send()
+    };
+    let first = out.import_table_description.as_ref().and_then(|d| d.import_arn.clone());
+    let same = again(InputFormat::Csv, ";", InputCompressionType::Zstd).await.unwrap();
+    assert_eq!(same.import_table_description.and_then(|d| d.import_arn), first);
+    for (delimiter, compression) in [(",", InputCompressionType::Zstd), (";", InputCompressionType::Gzip)] {
+        let e = again(InputFormat::Csv, delimiter, compression).await.unwrap_err();
+        assert_eq!(code(&e), "ImportConflictException");
+    }
     let d = wait_import(c, &out.import_table_description.unwrap().import_arn.unwrap()).await;
     assert_eq!(d.import_status, Some(ImportStatus::Completed), "{d:?}");
     assert_eq!((d.processed_item_count, d.imported_item_count, d.error_count), (4, 3, 1));

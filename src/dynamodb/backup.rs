@@ -308,7 +308,7 @@ pub fn create_backup(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let name = r.str("BackupName")?;
     check_name_pattern_first("backupName", name)?;
     let job = app.store.begin_backup(table, name)?;
-    let mut backup = job.backup().clone();
+    let backup = job.backup().clone();
     let id = backup.id.clone();
     // The job waits for a slot and writes the file on its own thread; a
     // panic there removes the backup's record, as a failure does.
@@ -324,8 +324,6 @@ pub fn create_backup(app: &App, r: Req<'_>) -> ApiResult<Json> {
         let _ = app.store.forget_backup(&backup.id);
         return Err(ApiError::internal());
     }
-    // DynamoDB answers at once, its size from the table's statistics.
-    backup.bytes = app.store.table(table).map_or(0, |t| t.stats().bytes);
     tracing::info!(table, backup = %backup.id, "backup started");
     Ok(json!({"BackupDetails": app.backup_details(&Shown::user(backup), "CREATING")}))
 }

@@ -114,15 +114,20 @@ pub(super) fn new_id() -> String {
 
 /// A `NextToken` of ListExports or ListImports (the last id of a page), or
 /// DynamoDB's refusal of one it never gave.
-pub(super) fn next_token<'a>(r: &Req<'a>) -> ApiResult<Option<&'a str>> {
-    let Some(token) = r.str_opt("NextToken")? else { return Ok(None) };
-    let valid = token.split_once('-').is_some_and(|(ms, hex)| {
+/// Whether `s` has the form of an export's or import's id: 14 digits of
+/// milliseconds, `-`, 8 hex digits.
+pub(super) fn is_job_id(s: &str) -> bool {
+    s.split_once('-').is_some_and(|(ms, hex)| {
         ms.len() == 14
             && ms.bytes().all(|b| b.is_ascii_digit())
             && hex.len() == 8
             && hex.bytes().all(|b| b.is_ascii_hexdigit())
-    });
-    if !valid {
+    })
+}
+
+pub(super) fn next_token<'a>(r: &Req<'a>) -> ApiResult<Option<&'a str>> {
+    let Some(token) = r.str_opt("NextToken")? else { return Ok(None) };
+    if !is_job_id(token) {
         return Err(ApiError::validation(format!("Invalid Request: Provided nextToken is invalid: {token}")));
     }
     Ok(Some(token))

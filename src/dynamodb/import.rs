@@ -193,7 +193,13 @@ pub fn import_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         })
     {
         // The same token for another import is a conflict, as on DynamoDB.
-        if existing.creation != creation_json || existing.bucket != bucket || existing.prefix != prefix {
+        let same = existing.creation == creation_json
+            && existing.bucket == bucket
+            && existing.prefix == prefix
+            && existing.format == format_name
+            && existing.compression == compression
+            && existing.format_options == r.get("InputFormatOptions").filter(|v| !v.is_null()).cloned();
+        if !same {
             return Err(ApiError::new(
                 axum::http::StatusCode::BAD_REQUEST,
                 "ImportConflictException",
@@ -747,7 +753,8 @@ pub fn list_imports(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let mut all: Vec<ImportRecord> =
         records(app)?.into_iter().filter(|e| table.as_ref().is_none_or(|t| &app.table_arn(&e.table) == t)).collect();
     all.sort_by(|a, b| a.id.cmp(&b.id));
-    let (page, more) = page(&all, super::export::next_token(&r)?, limit as usize, |e| &e.id);
+    let after = import_token_id(&r)?;
+    let (page, more) = page(&all, after.as_deref(), limit as usize, |e| &e.id);
     let list: Vec<Json> = page
         .iter()
         .map(|e| {
@@ -770,9 +777,51 @@ pub fn list_imports(app: &App, r: Req<'_>) -> ApiResult<Json> {
         .collect();
     let mut out = json!({"ImportSummaryList": list});
     if more && let Some(last) = page.last() {
-        out["NextToken"] = json!(last.id);
+        out["NextToken"] = json!(import_token(&last.id));
     }
     Ok(out)
+}
+
+/// The shortest NextToken of ListImports: DynamoDB's model has 112 to 1,024
+/// characters of `([0-9a-f]{16})+`, and the SDKs check a token against it
+/// before they send it back.
+const MIN_IMPORT_TOKEN_CHARS: usize = 112;
+
+/// ListImports' NextToken for the page after import `id`: the id's length
+/// (16 hex digits), the id in hex, then `0`s to a whole number of 16-digit
+/// groups and at least [`MIN_IMPORT_TOKEN_CHARS`].
+fn import_token(id: &str) -> String {
+    let mut t = format!("{:016x}", id.len());
+    for b in id.bytes() {
+        t.push_str(&format!("{b:02x}"));
+    }
+    while t.len() < MIN_IMPORT_TOKEN_CHARS || !t.len().is_multiple_of(16) {
+        t.push('0');
+    }
+    t
+}
+
+/// The import id a ListImports NextToken ([`import_token`]) continues
+/// after; a token of another form is refused as DynamoDB refuses it.
+fn import_token_id(r: &Req<'_>) -> ApiResult<Option<String>> {
+    let Some(token) = r.str_opt("NextToken")? else { return Ok(None) };
+    let invalid = || ApiError::validation(format!("Invalid Request: Provided nextToken is invalid: {token}"));
+    let hex = |s: &str| u64::from_str_radix(s, 16).ok();
+    if !(MIN_IMPORT_TOKEN_CHARS..=1024).contains(&token.len())
+        || !token.len().is_multiple_of(16)
+        || !token.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err(invalid());
+    }
+    // At most what the token holds (a length near u64::MAX is no length).
+    let len = hex(&token[..16]).filter(|&n| n <= (token.len() as u64 - 16) / 2).ok_or_else(invalid)? as usize;
+    let body = token.get(16..16 + 2 * len).ok_or_else(invalid)?;
+    let bytes: Option<Vec<u8>> = (0..len).map(|i| hex(&body[2 * i..2 * i + 2]).map(|b| b as u8)).collect();
+    let id = bytes.and_then(|b| String::from_utf8(b).ok()).ok_or_else(invalid)?;
+    if !super::export::is_job_id(&id) {
+        return Err(invalid());
+    }
+    Ok(Some(id))
 }
 
 /// At start: an import a restart interrupted is `FAILED` (the store has
@@ -793,6 +842,22 @@ pub fn fail_interrupted(app: &Arc<App>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn list_imports_tokens_have_the_models_form_and_round_trip() {
+        let id = "01796624501059-a1248012";
+        let token = import_token(id);
+        assert!(token.len() >= MIN_IMPORT_TOKEN_CHARS && token.len().is_multiple_of(16), "{token}");
+        assert!(token.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)), "{token}");
+        let body = serde_json::json!({"NextToken": token});
+        let Json::Object(m) = body else { unreachable!() };
+        assert_eq!(import_token_id(&Req(&m)).unwrap().as_deref(), Some(id));
+        for bad in ["deadbeef", &"0".repeat(112), &"f".repeat(112), &format!("{}x", &token[..token.len() - 1])] {
+            let body = serde_json::json!({"NextToken": bad});
+            let Json::Object(m) = body else { unreachable!() };
+            assert!(import_token_id(&Req(&m)).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn csv_fields_follow_rfc_4180_with_any_delimiter() {

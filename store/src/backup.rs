@@ -728,6 +728,10 @@ impl Store {
         let ms = (now_secs() * 1000.0) as u64;
         let now = ms as f64 / 1000.0;
         let id = format!("{ms:014}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let stats = handle.stats();
+        // Its size while `CREATING` is the table's now (what CreateBackup
+        // answers, and DescribeBackup and ListBackups too); its own once
+        // it is made.
         let backup = Backup {
             id,
             name: name.to_string(),
@@ -735,10 +739,9 @@ impl Store {
             created_at: now,
             status: BackupStatus::Creating,
             items: 0,
-            bytes: 0,
+            bytes: stats.bytes,
         };
         self.put_backup(&backup)?;
-        let stats = handle.stats();
         let tracked = self.track(&backup.id, stats.items, stats.bytes);
         Ok(BackupJob { tracked, store: self.downgrade(), backup, snapshot, items: handle.items.clone(), ticket })
     }
