@@ -53,6 +53,36 @@ async fn two_regions() -> ([tempfile::TempDir; 2], Server, Server) {
     ([d1, d2], us, eu)
 }
 
+/// Registers a scalable target and a target tracking policy on a table's
+/// (`kind` "table") or index's ("index") write capacity, through
+/// Application Auto Scaling's JSON protocol on the server's port.
+async fn autoscale_writes(endpoint: &str, resource: &str, kind: &str) {
+    let addr = endpoint.trim_start_matches("http://");
+    let call = |op: &'static str, body: serde_json::Value| {
+        let target = format!("AnyScaleFrontendService.{op}");
+        async move {
+            let headers = [("X-Amz-Target", target.as_str()), ("Content-Type", "application/x-amz-json-1.1")];
+            let a = common::http::send(addr, "POST", "/", &headers, body.to_string().as_bytes()).await;
+            assert_eq!(a.status, 200, "{op}: {}", String::from_utf8_lossy(&a.body));
+        }
+    };
+    let dimension = format!("dynamodb:{kind}:WriteCapacityUnits");
+    let target = serde_json::json!({
+        "ServiceNamespace": "dynamodb", "ResourceId": resource, "ScalableDimension": dimension,
+        "MinCapacity": 1, "MaxCapacity": 100,
+    });
+    call("RegisterScalableTarget", target).await;
+    let policy = serde_json::json!({
+        "ServiceNamespace": "dynamodb", "ResourceId": resource, "ScalableDimension": dimension,
+        "PolicyName": "writes", "PolicyType": "TargetTrackingScaling",
+        "TargetTrackingScalingPolicyConfiguration": {
+            "TargetValue": 70.0,
+            "PredefinedMetricSpecification": {"PredefinedMetricType": "DynamoDBWriteCapacityUtilization"},
+        },
+    });
+    call("PutScalingPolicy", policy).await;
+}
+
 async fn replica_status(c: &Client, region: &str) -> Option<ReplicaStatus> {
     let t = c.describe_table().table_name("Users").send().await.ok()?.table?;
     t.replicas().iter().find(|r| r.region_name() == Some(region)).and_then(|r| r.replica_status().cloned())
@@ -1335,12 +1365,26 @@ async fn a_replicas_overrides_are_described_everywhere_and_taken_by_its_table() 
         .provisioned_throughput_override(read_override(7))
         .build()
         .unwrap();
-    cu.update_table()
-        .table_name("Users")
-        .replica_updates(ReplicationGroupUpdate::builder().create(create).build())
-        .send()
-        .await
-        .expect("add");
+    let add = || {
+        cu.update_table()
+            .table_name("Users")
+            .replica_updates(ReplicationGroupUpdate::builder().create(create.clone()).build())
+            .send()
+    };
+    // A provisioned table takes a replica once its writes scale, the
+    // table's and each global index's.
+    let refused = |e: aws_sdk_dynamodb::error::SdkError<_, _>| {
+        let e: aws_sdk_dynamodb::operation::update_table::UpdateTableError = e.into_service_error();
+        e.meta().message().unwrap_or_default().to_string()
+    };
+    assert_eq!(
+        refused(add().await.unwrap_err()),
+        "Table write capacity should either be Pay-Per-Request or AutoScaled."
+    );
+    autoscale_writes(&us.endpoint(), "table/Users", "table").await;
+    assert_eq!(refused(add().await.unwrap_err()), "GSI write capacity should either be Pay-Per-Request or AutoScaled.");
+    autoscale_writes(&us.endpoint(), "table/Users/index/byEmail", "index").await;
+    add().await.expect("add");
     eventually("the replica", || async { replica_status(&cu, "eu-west-1").await == Some(ReplicaStatus::Active) }).await;
     // The replica's table has its overrides and the table's other settings.
     let t = ce.describe_table().table_name("Users").send().await.expect("describe").table.expect("table");
@@ -1460,6 +1504,47 @@ async fn a_replicas_overrides_are_described_everywhere_and_taken_by_its_table() 
     assert_eq!(t.provisioned_throughput().and_then(|p| p.read_capacity_units()), Some(5));
     assert_eq!(t.global_secondary_indexes()[0].provisioned_throughput().and_then(|p| p.read_capacity_units()), Some(5));
 
+    // Capacity is group-wide: a client's change in us-east-1 reaches
+    // eu-west-1, whose index keeps its own read capacity (an override),
+    // and a change of another setting there (Time to Live) carries no
+    // capacity back.
+    let gsi = ReplicaGlobalSecondaryIndex::builder()
+        .index_name("byEmail")
+        .provisioned_throughput_override(read_override(4))
+        .build()
+        .unwrap();
+    cu.update_table()
+        .table_name("Users")
+        .replica_updates(update(in_eu().global_secondary_indexes(gsi)))
+        .send()
+        .await
+        .expect("index override");
+    let capacity = |c: Client| async move {
+        let t = c.describe_table().table_name("Users").send().await.unwrap().table.unwrap();
+        let p = t.provisioned_throughput().cloned().unwrap();
+        let g = t.global_secondary_indexes()[0].provisioned_throughput().cloned().unwrap();
+        (p.read_capacity_units(), p.write_capacity_units(), g.read_capacity_units(), g.write_capacity_units())
+    };
+    eventually("eu-west-1's index override", || async { capacity(ce.clone()).await.2 == Some(4) }).await;
+    let ttl = aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
+        .enabled(true)
+        .attribute_name("expires")
+        .build()
+        .unwrap();
+    ce.update_time_to_live().table_name("Users").time_to_live_specification(ttl).send().await.expect("ttl");
+    eventually("Time to Live in us-east-1", || async {
+        let d = cu.describe_time_to_live().table_name("Users").send().await.unwrap();
+        d.time_to_live_description().and_then(|d| d.attribute_name()) == Some("expires")
+    })
+    .await;
+    assert_eq!(capacity(cu.clone()).await, (Some(5), Some(6), Some(5), Some(5)));
+    cu.update_table().table_name("Users").provisioned_throughput(throughput(8, 12)).send().await.expect("capacity");
+    eventually("the capacity in eu-west-1", || async {
+        capacity(ce.clone()).await == (Some(8), Some(12), Some(4), Some(5))
+    })
+    .await;
+    assert_eq!(capacity(cu.clone()).await, (Some(8), Some(12), Some(5), Some(5)));
+
     // An on-demand table's replica has no read capacity to override; its
     // most read request units are the table's.
     cu.create_table()
@@ -1505,4 +1590,160 @@ async fn a_replicas_overrides_are_described_everywhere_and_taken_by_its_table() 
     );
     let t = ce.describe_table().table_name("Flags").send().await.expect("describe").table.expect("table");
     assert_eq!(t.on_demand_throughput().and_then(|o| o.max_read_request_units()), Some(100));
+}
+
+/// A table named `name` keyed by `pk`, on demand, with a stream of `view`.
+async fn keyed_table(c: &Client, name: &str, view: Option<aws_sdk_dynamodb::types::StreamViewType>) {
+    let mut create = c
+        .create_table()
+        .table_name(name)
+        .attribute_definitions(
+            AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build().unwrap(),
+        )
+        .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().unwrap())
+        .billing_mode(BillingMode::PayPerRequest);
+    if let Some(v) = view {
+        create = create.stream_specification(
+            aws_sdk_dynamodb::types::StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(v)
+                .build()
+                .unwrap(),
+        );
+    }
+    create.send().await.expect("create");
+}
+
+fn replica_update(region: &str, create: bool) -> ReplicationGroupUpdate {
+    let b = ReplicationGroupUpdate::builder();
+    if create {
+        b.create(CreateReplicationGroupMemberAction::builder().region_name(region).build().unwrap()).build()
+    } else {
+        b.delete(
+            aws_sdk_dynamodb::types::DeleteReplicationGroupMemberAction::builder().region_name(region).build().unwrap(),
+        )
+        .build()
+    }
+}
+
+fn message<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(e: aws_sdk_dynamodb::error::SdkError<E, R>) -> String {
+    aws_sdk_dynamodb::error::ProvideErrorMetadata::message(&e).unwrap_or_default().to_string()
+}
+
+/// A replica protected against deletion in its own region stays (a Delete
+/// from another region and a DeleteTable there are refused in DynamoDB's
+/// words), and a region that added a replica in the last 24 hours cannot
+/// be deleted until that replica is gone.
+#[tokio::test]
+async fn deletion_protection_and_the_source_rule_hold_a_global_tables_regions() {
+    let (_dirs, us, eu) = two_regions().await;
+    let (cu, ce) = (client(&us.endpoint()), client(&eu.endpoint()));
+    keyed_table(&cu, "Users", None).await;
+    let out = cu.update_table().table_name("Users").replica_updates(replica_update("eu-west-1", true)).send().await;
+    // UPDATING while the replica is made, as in DynamoDB.
+    let desc = out.expect("add").table_description.expect("description");
+    assert_eq!(desc.table_status(), Some(&aws_sdk_dynamodb::types::TableStatus::Updating));
+    eventually("the replica", || async { replica_status(&cu, "eu-west-1").await == Some(ReplicaStatus::Active) }).await;
+    let t = cu.describe_table().table_name("Users").send().await.unwrap().table.unwrap();
+    assert_eq!(t.table_status(), Some(&aws_sdk_dynamodb::types::TableStatus::Active));
+    assert_eq!(t.global_table_settings_replication_mode().map(|m| m.as_str()), Some("ENABLED_WITH_OVERRIDES"));
+
+    ce.update_table().table_name("Users").deletion_protection_enabled(true).send().await.expect("protect");
+    let protected = "Cannot delete table Users in region eu-west-1 because it has deletion protection enabled. Disable deletion protection first.";
+    let e = cu.update_table().table_name("Users").replica_updates(replica_update("eu-west-1", false)).send().await;
+    assert_eq!(message(e.unwrap_err()), protected);
+    assert_eq!(message(ce.delete_table().table_name("Users").send().await.unwrap_err()), protected);
+    assert_eq!(replica_status(&cu, "eu-west-1").await, Some(ReplicaStatus::Active));
+
+    // us-east-1 added eu-west-1's replica: neither goes while it is there.
+    let source = "Replica cannot be deleted because it has acted as a source region for new replica(s) being added to the table in the last 24 hours.";
+    assert_eq!(message(cu.delete_table().table_name("Users").send().await.unwrap_err()), source);
+    let e = ce.update_table().table_name("Users").replica_updates(replica_update("us-east-1", false)).send().await;
+    assert_eq!(message(e.unwrap_err()), source);
+
+    // Unprotected, the replica goes; then its source may.
+    ce.update_table().table_name("Users").deletion_protection_enabled(false).send().await.expect("unprotect");
+    cu.update_table()
+        .table_name("Users")
+        .replica_updates(replica_update("eu-west-1", false))
+        .send()
+        .await
+        .expect("delete");
+    eventually("the replica's table gone", || async { ce.describe_table().table_name("Users").send().await.is_err() })
+        .await;
+    eventually("no replicas", || async {
+        cu.describe_table().table_name("Users").send().await.unwrap().table.unwrap().replicas().is_empty()
+    })
+    .await;
+    cu.delete_table().table_name("Users").send().await.expect("a regional table again");
+    us.stop().await.unwrap();
+    eu.stop().await.unwrap();
+}
+
+/// A table whose stream has keys only takes a replica (DynamoDB keeps any
+/// view type, and the replica's stream is the same), and its changes
+/// replicate; Time to Live and the table class, changed in one region,
+/// reach the other.
+#[tokio::test]
+async fn a_keys_only_table_replicates_and_group_settings_reach_every_region() {
+    use aws_sdk_dynamodb::types::{StreamViewType, TableClass, TimeToLiveSpecification, TimeToLiveStatus};
+    let (_dirs, us, eu) = two_regions().await;
+    let (cu, ce) = (client(&us.endpoint()), client(&eu.endpoint()));
+    keyed_table(&cu, "Keys", Some(StreamViewType::KeysOnly)).await;
+    let ttl = TimeToLiveSpecification::builder().enabled(true).attribute_name("expires").build().unwrap();
+    cu.update_time_to_live().table_name("Keys").time_to_live_specification(ttl).send().await.expect("ttl");
+    cu.update_table().table_name("Keys").replica_updates(replica_update("eu-west-1", true)).send().await.expect("add");
+    let active = || async {
+        let t = cu.describe_table().table_name("Keys").send().await.ok().and_then(|o| o.table);
+        t.is_some_and(|t| t.replicas().iter().any(|r| r.replica_status() == Some(&ReplicaStatus::Active)))
+    };
+    eventually("the replica", active).await;
+    let t = ce.describe_table().table_name("Keys").send().await.unwrap().table.unwrap();
+    assert_eq!(t.stream_specification().and_then(|s| s.stream_view_type()), Some(&StreamViewType::KeysOnly));
+    // Time to Live set before the replica was made is the replica's too.
+    let ttl_of = |c: Client| async move {
+        let d = c.describe_time_to_live().table_name("Keys").send().await.unwrap().time_to_live_description.unwrap();
+        (d.time_to_live_status().cloned(), d.attribute_name().map(str::to_string))
+    };
+    assert_eq!(ttl_of(ce.clone()).await, (Some(TimeToLiveStatus::Enabled), Some("expires".into())));
+
+    // Writes both ways, an update and a delete included.
+    let get = |c: Client, pk: &'static str| async move {
+        c.get_item().table_name("Keys").key("pk", s(pk)).send().await.unwrap().item.and_then(|i| i.get("v").cloned())
+    };
+    for (pk, v) in [("a", "1"), ("b", "2")] {
+        cu.put_item().table_name("Keys").item("pk", s(pk)).item("v", s(v)).send().await.unwrap();
+    }
+    cu.update_item()
+        .table_name("Keys")
+        .key("pk", s("a"))
+        .update_expression("SET v = :v")
+        .expression_attribute_values(":v", s("3"))
+        .send()
+        .await
+        .unwrap();
+    cu.delete_item().table_name("Keys").key("pk", s("b")).send().await.unwrap();
+    ce.put_item().table_name("Keys").item("pk", s("c")).item("v", s("4")).send().await.unwrap();
+    eventually("the changes in both regions", || async {
+        get(ce.clone(), "a").await == Some(s("3"))
+            && get(ce.clone(), "b").await.is_none()
+            && get(cu.clone(), "c").await == Some(s("4"))
+    })
+    .await;
+
+    // Settings changed in either region reach the other.
+    let off = TimeToLiveSpecification::builder().enabled(false).attribute_name("expires").build().unwrap();
+    ce.update_time_to_live().table_name("Keys").time_to_live_specification(off).send().await.expect("ttl off");
+    eventually("Time to Live off in us-east-1", || async {
+        ttl_of(cu.clone()).await.0 == Some(TimeToLiveStatus::Disabled)
+    })
+    .await;
+    cu.update_table().table_name("Keys").table_class(TableClass::StandardInfrequentAccess).send().await.expect("class");
+    eventually("the table class in eu-west-1", || async {
+        let t = ce.describe_table().table_name("Keys").send().await.unwrap().table.unwrap();
+        t.table_class_summary().and_then(|c| c.table_class()) == Some(&TableClass::StandardInfrequentAccess)
+    })
+    .await;
+    us.stop().await.unwrap();
+    eu.stop().await.unwrap();
 }

@@ -166,6 +166,20 @@ fn not_found(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "ObjectNotFoundException", message)
 }
 
+/// Whether a table's write capacity (or, with `index`, one of its global
+/// indexes') is auto scaled: a scalable target with a scaling policy on its
+/// write dimension, as DynamoDB requires of every write dimension of a
+/// provisioned table before it takes a replica.
+pub fn writes_autoscaled(app: &App, table: &str, index: Option<&str>) -> bool {
+    let (dimension, resource) = match index {
+        None => ("dynamodb:table:WriteCapacityUnits", format!("table/{table}")),
+        Some(i) => ("dynamodb:index:WriteCapacityUnits", format!("table/{table}/index/{i}")),
+    };
+    let target = app.target(dimension, &resource).ok().flatten().is_some();
+    let policies = app.store.sys_scan(&key(POLICY_PREFIX, dimension, &resource, Some("")));
+    target && policies.is_ok_and(|p| !p.is_empty())
+}
+
 /// The error of a request naming a target not registered.
 fn no_target(resource: &str, dimension: &str) -> ApiError {
     not_found(format!(

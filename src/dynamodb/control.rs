@@ -1,6 +1,7 @@
 //! Control plane: CreateTable, DescribeTable, ListTables, UpdateTable,
 //! DeleteTable, tags, TTL, DescribeLimits and DescribeEndpoints.
 
+use crate::global_tables::api::GroupPart;
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value as Json, json};
@@ -118,7 +119,9 @@ impl App {
                 // (Alternator's tests against DynamoDB), and one made with
                 // its table never has it.
                 let filling = i.backfill == Some(true);
-                o.insert("IndexStatus".into(), json!(if filling { "CREATING" } else { "ACTIVE" }));
+                // A table being made (or restored) makes its indexes too.
+                let creating = filling || status == "CREATING";
+                o.insert("IndexStatus".into(), json!(if creating { "CREATING" } else { "ACTIVE" }));
                 if filling {
                     o.insert("Backfilling".into(), json!(true));
                 }
@@ -629,6 +632,8 @@ pub(crate) fn create_table_input(app: &App, r: Req<'_>) -> ApiResult<CreateTable
             witness_copy: false,
             own_overrides: Default::default(),
             replica_base: None,
+            replica_source: None,
+            group_stamps: Default::default(),
         },
     };
     let asked = warm.map(|w| ("table".to_string(), w, input.throughput)).into_iter().chain(
@@ -676,7 +681,7 @@ pub fn describe_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let handle = app.store.describe_table(r.str("TableName")?)?;
     let status = if handle.is_restoring() {
         "CREATING"
-    } else if super::vector::updating(&handle.def) {
+    } else if super::vector::updating(&handle.def) || crate::global_tables::api::updating(&handle.def) {
         "UPDATING"
     } else {
         "ACTIVE"
@@ -692,6 +697,14 @@ pub fn delete_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         return Err(ApiError::validation(
             "Deletion of only one table replica is not supported for global tables with MultiRegionConsistency set to STRONG.",
         ));
+    }
+    if app.store.describe_table(name).is_ok_and(|t| crate::global_tables::api::sourced_recently(&t.def, &app.region)) {
+        return Err(crate::global_tables::api::recent_source());
+    }
+    // A replica of a global table is named with its region.
+    let global = |t: &TableDef| t.replicas.iter().any(|x| !x.legacy);
+    if app.store.describe_table(name).is_ok_and(|t| t.def.deletion_protection && global(&t.def)) {
+        return Err(crate::global_tables::api::protected_replica(name, &app.region));
     }
     if app.store.describe_table(name).is_ok_and(|t| t.def.vector_indexes.iter().any(|v| v.backfill == Some(true))) {
         return Err(StoreError::ResourceInUse(
@@ -1067,8 +1080,17 @@ pub(crate) fn update_table_from(app: &App, r: Req<'_>, peer: Option<&[String]>) 
             )));
         }
     }
+    // A global table's capacity is the same in every region: a client's
+    // change here is queued for the others in each write that makes it.
+    let group = |def: &mut tidepool_store::table::TableDef, part, asked: &[&str]| {
+        if peer.is_none() {
+            crate::global_tables::api::queue_group_change(def, &app.region, part, asked);
+        }
+    };
+    let table_read: &[&str] = if throughput.is_some() { &[""] } else { &[] };
     if billing.is_some() || throughput.is_some() {
-        handle = app.store.set_billing(name, billing, throughput)?;
+        handle =
+            app.store.set_billing_and(name, billing, throughput, |def| group(def, GroupPart::Capacity, table_read))?;
         changed = true;
     }
     // A global table's index change, asked by a client, is queued for
@@ -1134,6 +1156,8 @@ pub(crate) fn update_table_from(app: &App, r: Req<'_>, peer: Option<&[String]>) 
                 // WarmThroughput alone) keeps the index's.
                 if t.is_some() {
                     idx.throughput = t;
+                    let asked: Vec<&str> = table_read.iter().copied().chain([index.as_str()]).collect();
+                    group(def, GroupPart::Capacity, &asked);
                 }
                 Ok(())
             })?;
@@ -1170,9 +1194,11 @@ pub(crate) fn update_table_from(app: &App, r: Req<'_>, peer: Option<&[String]>) 
         })?;
         changed = true;
     }
-    if let Some(c) = table_class(&r)? {
+    let class = table_class(&r)?;
+    if let Some(c) = class {
         handle = app.store.alter_table(name, |def| {
             def.table_class = c.to_string();
+            group(def, GroupPart::Class, &[]);
             Ok(())
         })?;
         changed = true;
@@ -1215,6 +1241,9 @@ pub(crate) fn update_table_from(app: &App, r: Req<'_>, peer: Option<&[String]>) 
         handle = app.store.alter_table(name, |def| {
             def.settings.max_read_request_units = read.or(def.settings.max_read_request_units);
             def.settings.max_write_request_units = write.or(def.settings.max_write_request_units);
+            if write.is_some() {
+                group(def, GroupPart::MaxWrite, &[]);
+            }
             Ok(())
         })?;
         changed = true;
@@ -1224,7 +1253,8 @@ pub(crate) fn update_table_from(app: &App, r: Req<'_>, peer: Option<&[String]>) 
             "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates, SSESpecification, ReplicaUpdates, MultiAccountReplicaReady, ReplicaTransitRoleArn, MultiRegionConsistency, DeletionProtectionEnabled, OnDemandThroughput, WarmThroughput or TableClass is required",
         ));
     }
-    let status = if super::vector::updating(&handle.def) { "UPDATING" } else { "ACTIVE" };
+    let updating = super::vector::updating(&handle.def) || crate::global_tables::api::updating(&handle.def);
+    let status = if updating { "UPDATING" } else { "ACTIVE" };
     Ok(json!({"TableDescription": app.describe(&handle, status)}))
 }
 
@@ -1351,6 +1381,8 @@ pub fn update_ttl(app: &App, r: Req<'_>) -> ApiResult<Json> {
             _ => {}
         }
         def.ttl_attribute = enabled.then_some(attr2);
+        // Time to Live is the same in every region of a global table.
+        crate::global_tables::api::queue_group_change(def, &app.region, GroupPart::Ttl, &[]);
         Ok(())
     })?;
     Ok(json!({"TimeToLiveSpecification": {"Enabled": enabled, "AttributeName": attr}}))

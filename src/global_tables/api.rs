@@ -5,7 +5,7 @@
 //! `CREATING` and answers. A job (started by the supervisor, so it resumes
 //! after a restart) then
 //! 1. asks R to create T with T's keys, indexes and billing, a
-//!    `NEW_AND_OLD_IMAGES` stream, and the replica set (A and T's other
+//!    stream of T's view type, and the replica set (A and T's other
 //!    replicas);
 //! 2. tells T's other replicas that R joined, so their replicators start
 //!    sending their own changes to R (from the start of their streams);
@@ -105,6 +105,55 @@ async fn status(State(app): State<Arc<App>>, uri: axum::http::Uri) -> Response {
     .into_response()
 }
 
+/// How long a region that added a replica cannot be deleted (DynamoDB's
+/// rule: its replica could still be filling from it).
+const SOURCE_HOLD_MS: u64 = 24 * 3600 * 1000;
+
+/// DynamoDB's refusal to delete a region that added a replica in the last
+/// 24 hours, by DeleteTable there or a replica Delete anywhere.
+pub fn recent_source() -> ApiError {
+    ApiError::validation(
+        "Replica cannot be deleted because it has acted as a source region for new replica(s) being added to the table in the last 24 hours.",
+    )
+}
+
+/// Whether `region` added one of the table's replicas (this region's own
+/// included) less than [`SOURCE_HOLD_MS`] ago and that replica is still
+/// there (being deleted counts: it is gone once deleted).
+pub fn sourced_recently(def: &tidepool_store::table::TableDef, region: &str) -> bool {
+    let now = now_ms();
+    let recent = |ms: u64| now.saturating_sub(ms) < SOURCE_HOLD_MS;
+    let own_ms = (def.created_at * 1000.0) as u64;
+    let live = |x: &&ReplicaDef| !x.legacy && x.status != "CREATION_FAILED";
+    def.replicas.iter().filter(live).any(|x| x.source.as_deref() == Some(region) && recent(x.created_ms))
+        || (def.settings.replica_source.as_deref() == Some(region)
+            && recent(own_ms)
+            && def.replicas.iter().any(|x| live(&x)))
+}
+
+/// Which region added each replica and when, for a new replica's region
+/// (this region's own replica included): `{region: {Source, Ms}}`.
+fn sources_of(def: &tidepool_store::table::TableDef, region: &str) -> Json {
+    let mut out = Map::new();
+    for x in def.replicas.iter().filter(|x| x.source.is_some()) {
+        out.insert(x.region.clone(), json!({"Source": x.source, "Ms": x.created_ms}));
+    }
+    if let Some(s) = &def.settings.replica_source {
+        out.insert(region.to_string(), json!({"Source": s, "Ms": (def.created_at * 1000.0) as u64}));
+    }
+    Json::Object(out)
+}
+
+/// How a global table's settings reach its replicas, as DescribeTable
+/// names it: group-wide, with per-replica overrides.
+const SETTINGS_REPLICATION_MODE: &str = "ENABLED_WITH_OVERRIDES";
+
+/// Whether a table is `UPDATING` for its replicas: one being added or
+/// removed (DynamoDB's table is `UPDATING` meanwhile).
+pub fn updating(def: &tidepool_store::table::TableDef) -> bool {
+    def.replicas.iter().any(|r| !r.legacy && (r.status == "CREATING" || r.status == "DELETING"))
+}
+
 /// DescribeTable's members of a global table (version 2019.11.21; a
 /// 2017.11.29 one's replicas are described by DescribeGlobalTable).
 pub fn describe(def: &tidepool_store::table::TableDef, d: &mut Map<String, Json>) {
@@ -112,6 +161,9 @@ pub fn describe(def: &tidepool_store::table::TableDef, d: &mut Map<String, Json>
         return;
     }
     d.insert("GlobalTableVersion".into(), json!(GLOBAL_TABLE_VERSION));
+    // Settings replication, with each replica's overrides: DynamoDB's
+    // default, which it names once a table has replicas.
+    d.insert("GlobalTableSettingsReplicationMode".into(), json!(SETTINGS_REPLICATION_MODE));
     // DynamoDB names it only when it is not the default.
     if def.settings.multi_region_strong {
         d.insert("MultiRegionConsistency".into(), json!("STRONG"));
@@ -129,7 +181,11 @@ pub fn describe(def: &tidepool_store::table::TableDef, d: &mut Map<String, Json>
 fn replica_json(r: &ReplicaDef, warm: Option<&Json>) -> Json {
     let o = &r.overrides;
     let status = if o.unsent && r.status == "ACTIVE" { "UPDATING" } else { r.status.as_str() };
-    let mut j = json!({"RegionName": r.region, "ReplicaStatus": status});
+    let mut j = json!({
+        "RegionName": r.region,
+        "ReplicaStatus": status,
+        "GlobalTableSettingsReplicationMode": SETTINGS_REPLICATION_MODE,
+    });
     if let Some(w) = warm {
         j["WarmThroughput"] = w.clone();
     }
@@ -229,6 +285,7 @@ fn create_strong(
                 witness,
                 overrides,
                 index_changes: Vec::new(),
+                source: Some(app.region.clone()),
             });
         }
         Ok(())
@@ -573,11 +630,22 @@ pub fn update(app: &App, name: &str, r: &Req<'_>) -> ApiResult<Option<Arc<TableH
                     return Err(unknown_region(app, &region));
                 }
                 busy(&handle.def, None)?;
-                if handle.def.stream.as_ref().is_some_and(|s| s.view_type != StreamViewType::NewAndOldImages) {
-                    return Err(ApiError::validation(
-                        "One or more parameter values were invalid: Table must have DynamoDB Streams enabled with StreamViewType set to NEW_AND_OLD_IMAGES",
-                    ));
+                // A provisioned table's writes must scale with its replicas'.
+                if handle.def.billing_mode == BillingMode::Provisioned {
+                    if !crate::autoscaling::writes_autoscaled(app, name, None) {
+                        return Err(ApiError::validation(
+                            "Table write capacity should either be Pay-Per-Request or AutoScaled.",
+                        ));
+                    }
+                    if handle.def.gsis().any(|g| !crate::autoscaling::writes_autoscaled(app, name, Some(&g.name))) {
+                        return Err(ApiError::validation(
+                            "GSI write capacity should either be Pay-Per-Request or AutoScaled.",
+                        ));
+                    }
                 }
+                // Any view type is taken and kept (the replicator reads an
+                // item whose record has no new image); a table without a
+                // stream gets one with both images, as in DynamoDB.
                 // (A busy table was refused above, before its stream is set.)
                 if handle.def.stream.is_none() {
                     app.store.set_stream(name, Some(StreamViewType::NewAndOldImages))?;
@@ -588,8 +656,12 @@ pub fn update(app: &App, name: &str, r: &Req<'_>) -> ApiResult<Option<Arc<TableH
                         return Err(in_use_store());
                     }
                     let overrides = normalized(def, a.overrides.clone());
-                    def.replicas
-                        .push(ReplicaDef { overrides, ..ReplicaDef::new(region.clone(), "CREATING", now_ms()) });
+                    let source = Some(app.region.clone());
+                    def.replicas.push(ReplicaDef {
+                        overrides,
+                        source,
+                        ..ReplicaDef::new(region.clone(), "CREATING", now_ms())
+                    });
                     Ok(())
                 })?;
                 tracing::info!(table = name, region, "replica requested");
@@ -599,11 +671,17 @@ pub fn update(app: &App, name: &str, r: &Req<'_>) -> ApiResult<Option<Arc<TableH
                     return Err(local_region());
                 }
                 let Some(x) = known else { return Err(not_members(&[&region])) };
+                if sourced_recently(&handle.def, &region) {
+                    return Err(recent_source());
+                }
                 // A replica being added or removed is in use; one being
                 // made in a region no longer a peer (gone for good) may go.
                 let abandoned = x.status == "CREATING" && app.global.peer(&region).is_none();
                 if (x.status == "DELETING" || x.status == "CREATING") && !abandoned {
                     return Err(in_use());
+                }
+                if x.status == "ACTIVE" {
+                    refuse_if_protected(app, name, &region, false)?;
                 }
                 handle = app.store.alter_table(name, |def| {
                     busy(def, Some(&region))?;
@@ -628,6 +706,42 @@ pub fn update(app: &App, name: &str, r: &Req<'_>) -> ApiResult<Option<Arc<TableH
         handle = record_update(app, name, a)?;
     }
     Ok(Some(handle))
+}
+
+/// DynamoDB's refusal to delete a replica whose own table has deletion
+/// protection on (set in its region: protection is regional).
+pub fn protected_replica(name: &str, region: &str) -> ApiError {
+    ApiError::validation(format!(
+        "Cannot delete table {name} in region {region} because it has deletion protection enabled. Disable deletion protection first."
+    ))
+}
+
+/// Asks `region` whether its replica of `name` may be deleted (its table's
+/// deletion protection is off), as DynamoDB refuses a replica Delete when
+/// it is on. A region that does not answer in time is not waited for: its
+/// drop ([`delete_replica`]) is refused there, and the replica stays.
+/// Called on a blocking thread.
+///
+/// With `strict` (a strongly consistent table, whose replicas go all
+/// together), a region that does not answer refuses the Delete, to be
+/// asked again: one replica kept back would leave the others gone.
+fn refuse_if_protected(app: &App, name: &str, region: &str, strict: bool) -> ApiResult<()> {
+    if app.global.peer(region).is_none() {
+        return Ok(());
+    }
+    let body = json!({"TableName": name, "CanDrop": true});
+    match super::strong::call(app, region, TABLE_PATH, body) {
+        Some((400, answer)) if String::from_utf8_lossy(&answer).contains("deletion protection") => {
+            Err(protected_replica(name, region))
+        }
+        Some((200, _)) => Ok(()),
+        _ if strict => Err(ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+            format!("Region {region} did not answer whether its replica of table {name} may be deleted; try again"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Whether an `Update` of a replica may be taken, checked for every one
@@ -742,6 +856,9 @@ fn update_strong(
             "Deletion of only one table replica is not supported for global tables with MultiRegionConsistency set to STRONG.",
         ));
     }
+    for x in handle.def.replicas.iter().filter(|x| !x.witness) {
+        refuse_if_protected(app, name, &x.region, true)?;
+    }
     let handle = app.store.alter_table(name, |def| {
         // A member in a region that is no longer a peer (gone for good)
         // goes at once; the others are dropped by their regions.
@@ -769,7 +886,15 @@ fn create_request(def: &tidepool_store::table::TableDef) -> Json {
             .map(|a| json!({"AttributeName": a.name, "AttributeType": a.ty.as_str()})).collect::<Vec<_>>(),
         "KeySchema": keys(&def.key_schema),
         "BillingMode": if def.billing_mode == BillingMode::Provisioned { "PROVISIONED" } else { "PAY_PER_REQUEST" },
-        "StreamSpecification": {"StreamEnabled": true, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        // The table's own view type: a replica's stream is as its table's.
+        "StreamSpecification": {
+            "StreamEnabled": true,
+            "StreamViewType": def.stream.as_ref().map_or(StreamViewType::NewAndOldImages, |s| s.view_type).as_str(),
+        },
+        "TableClass": match (&def.settings.replica_base, &def.settings.own_overrides.table_class) {
+            (Some(base), Some(_)) => &base.table_class,
+            _ => &def.table_class,
+        },
     });
     if let Some(t) = throughput(def.throughput).filter(|_| def.billing_mode == BillingMode::Provisioned) {
         req["ProvisionedThroughput"] = t;
@@ -869,15 +994,204 @@ pub fn queue_index_change(
     if targets.is_empty() {
         return;
     }
-    let mut queued_for: Vec<String> = queued_for.iter().chain(&targets).cloned().collect();
-    queued_for.push(region.to_string());
-    let mut change = json!({"GlobalSecondaryIndexUpdates": [Json::Object(u.0.clone())], "QueuedFor": queued_for});
+    let mut change = json!({"GlobalSecondaryIndexUpdates": [Json::Object(u.0.clone())]});
     if let Some(defs) = attribute_definitions {
         change["AttributeDefinitions"] = defs.clone();
     }
+    queue_change(def, region, change, queued_for);
+}
+
+/// Queues `change` (a JSON object: an index change, or the table's
+/// group-wide settings from [`group_settings`]) for every replica's region
+/// not in `queued_for` (those that have it, or had it queued by another
+/// region), in the caller's write of the table. The regions it is queued
+/// for go with it, so that a region passing it on queues it for the rest.
+fn queue_change(def: &mut tidepool_store::table::TableDef, region: &str, mut change: Json, queued_for: &[String]) {
+    let targets: Vec<String> = def
+        .replicas
+        .iter()
+        .filter(|x| !x.witness && !x.legacy && !queued_for.contains(&x.region))
+        .map(|x| x.region.clone())
+        .collect();
+    if targets.is_empty() {
+        return;
+    }
+    let mut queued_for: Vec<String> = queued_for.iter().chain(&targets).cloned().collect();
+    queued_for.push(region.to_string());
+    change["QueuedFor"] = json!(queued_for);
     let change = change.to_string();
     for x in def.replicas.iter_mut().filter(|x| targets.contains(&x.region)) {
         x.index_changes.push(change.clone());
+    }
+}
+
+/// A setting DynamoDB keeps the same in every region of a global table
+/// (its developer guide: changed in any region, it reaches the others).
+/// Each is sent on its own, stamped, and a region takes one only over an
+/// older stamp of its own: two regions' changes of different settings both
+/// hold everywhere, and of one setting the later wins everywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupPart {
+    /// Time to Live.
+    Ttl,
+    /// The billing mode and the table's and its global indexes' capacity.
+    Capacity,
+    /// The table class.
+    Class,
+    /// The most write request units of an on-demand table.
+    MaxWrite,
+}
+
+impl GroupPart {
+    fn name(self) -> &'static str {
+        match self {
+            GroupPart::Ttl => "ttl",
+            GroupPart::Capacity => "capacity",
+            GroupPart::Class => "class",
+            GroupPart::MaxWrite => "max_write",
+        }
+    }
+
+    fn parse(s: &str) -> Option<GroupPart> {
+        [GroupPart::Ttl, GroupPart::Capacity, GroupPart::Class, GroupPart::MaxWrite].into_iter().find(|p| p.name() == s)
+    }
+}
+
+/// `part` of this region's settings as the group's: what a replica
+/// overrides here (read capacity, the table's or an index's) is sent as
+/// the value the override covers, unless the request that changed it named
+/// it (`asked`: the table's read capacity, `""`, or an index's name).
+fn group_value(def: &tidepool_store::table::TableDef, part: GroupPart, asked: &[&str]) -> Json {
+    let capacity = |t: Option<tidepool_store::table::Throughput>| {
+        t.map_or(Json::Null, |t| json!({"ReadCapacityUnits": t.read, "WriteCapacityUnits": t.write}))
+    };
+    let own = &def.settings.own_overrides;
+    let base = def.settings.replica_base.as_ref().filter(|_| !own.is_unset());
+    match part {
+        GroupPart::Ttl => json!({"TimeToLive": def.ttl_attribute}),
+        GroupPart::Class => json!({"TableClass": def.table_class}),
+        GroupPart::MaxWrite => json!({"MaxWriteRequestUnits": def.settings.max_write_request_units}),
+        GroupPart::Capacity => {
+            let mut table = def.throughput;
+            if let (Some(t), Some(b), Some(_), false) = (table.as_mut(), base, own.read_capacity, asked.contains(&"")) {
+                t.read = b.read_capacity.unwrap_or(t.read);
+            }
+            let indexes: Map<String, Json> = def
+                .gsis()
+                .map(|g| {
+                    let mut t = g.throughput;
+                    let overridden = own.indexes.iter().any(|i| i.name == g.name && i.read_capacity.is_some());
+                    let covered = base.and_then(|b| b.indexes.iter().find(|(n, _)| *n == g.name)).and_then(|(_, r)| *r);
+                    if let (Some(t), Some(read), true, false) =
+                        (t.as_mut(), covered, overridden, asked.contains(&g.name.as_str()))
+                    {
+                        t.read = read;
+                    }
+                    (g.name.clone(), capacity(t))
+                })
+                .collect();
+            let mode = if def.billing_mode == BillingMode::Provisioned { "PROVISIONED" } else { "PAY_PER_REQUEST" };
+            json!({"BillingMode": mode, "ProvisionedThroughput": capacity(table), "Indexes": indexes})
+        }
+    }
+}
+
+/// Queues `part` of this region's settings ([`group_value`]) for the other
+/// regions of a global table, stamped now, in the caller's write of the
+/// table (the one that made the change, in `def`). Nothing for a regional
+/// table or a version 2017.11.29 one, whose settings each region keeps.
+pub fn queue_group_change(def: &mut tidepool_store::table::TableDef, region: &str, part: GroupPart, asked: &[&str]) {
+    if def.replicas.is_empty() || def.replicas.iter().any(|x| x.legacy) {
+        return;
+    }
+    // Later than any stamp of the part seen here, so it wins over them.
+    let seen = def.settings.group_stamps.get(part.name()).map_or(0, |(ms, _)| *ms);
+    let stamp = (now_ms().max(seen + 1), region.to_string());
+    def.settings.group_stamps.insert(part.name().to_string(), stamp.clone());
+    let mut change = group_value(def, part, asked);
+    change["GroupSettings"] = json!(part.name());
+    change["Ms"] = json!(stamp.0);
+    change["Region"] = json!(stamp.1);
+    queue_change(def, region, change, &[]);
+}
+
+/// Another region's group-wide setting ([`queue_group_change`]) taken
+/// here if its stamp is later than this region's for it: set, except where
+/// this replica overrides it (its read capacity, its table class), where
+/// the value the override covers changes instead.
+fn apply_group_settings(def: &mut tidepool_store::table::TableDef, change: &Map<String, Json>) {
+    use tidepool_store::table::Throughput;
+    let Some(part) = change.get("GroupSettings").and_then(Json::as_str).and_then(GroupPart::parse) else { return };
+    let stamp = (
+        change.get("Ms").and_then(Json::as_u64).unwrap_or(0),
+        change.get("Region").and_then(Json::as_str).unwrap_or_default().to_string(),
+    );
+    if def.settings.group_stamps.get(part.name()).is_some_and(|have| *have >= stamp) {
+        return;
+    }
+    def.settings.group_stamps.insert(part.name().to_string(), stamp);
+    let own = def.settings.own_overrides.clone();
+    let mut base = def.settings.replica_base.clone().filter(|_| !own.is_unset());
+    match part {
+        GroupPart::Ttl => def.ttl_attribute = change.get("TimeToLive").and_then(Json::as_str).map(str::to_string),
+        GroupPart::MaxWrite => {
+            def.settings.max_write_request_units = change.get("MaxWriteRequestUnits").and_then(Json::as_i64);
+        }
+        GroupPart::Class => {
+            let Some(class) = change.get("TableClass").and_then(Json::as_str) else { return };
+            match (base.as_mut(), &own.table_class) {
+                (Some(b), Some(_)) => b.table_class = class.to_string(),
+                _ => def.table_class = class.to_string(),
+            }
+        }
+        GroupPart::Capacity => {
+            let throughput_of = |v: Option<&Json>| -> Option<Throughput> {
+                let v = v?;
+                Some(Throughput {
+                    read: v.get("ReadCapacityUnits")?.as_u64()?,
+                    write: v.get("WriteCapacityUnits")?.as_u64()?,
+                })
+            };
+            let provisioned = change.get("BillingMode").and_then(Json::as_str) == Some("PROVISIONED");
+            let mode = if provisioned { BillingMode::Provisioned } else { BillingMode::PayPerRequest };
+            if mode == BillingMode::PayPerRequest && def.billing_mode != mode {
+                def.settings.on_demand_since = Some(now_ms() as f64 / 1000.0);
+            }
+            def.billing_mode = mode;
+            let mut table = throughput_of(change.get("ProvisionedThroughput"));
+            if let (Some(t), Some(read)) = (table.as_mut(), own.read_capacity) {
+                if let Some(b) = base.as_mut() {
+                    b.read_capacity = Some(t.read);
+                }
+                t.read = read;
+            }
+            def.throughput = table;
+            let indexes = change.get("Indexes").and_then(Json::as_object);
+            for g in def.indexes.iter_mut().filter(|g| g.kind == IndexKind::Global) {
+                let Some(v) = indexes.and_then(|m| m.get(&g.name)) else {
+                    // An index the sender does not have yet: on demand it
+                    // has no capacity; provisioned, it keeps its own.
+                    if mode == BillingMode::PayPerRequest {
+                        g.throughput = None;
+                    }
+                    continue;
+                };
+                let mut t = throughput_of(Some(v));
+                let own_read = own.indexes.iter().find(|i| i.name == g.name).and_then(|i| i.read_capacity);
+                if let (Some(t), Some(read)) = (t.as_mut(), own_read) {
+                    if let Some(b) = base.as_mut()
+                        && let Some(e) = b.indexes.iter_mut().find(|(n, _)| *n == g.name)
+                    {
+                        e.1 = Some(t.read);
+                    }
+                    t.read = read;
+                }
+                g.throughput = t;
+            }
+        }
+    }
+    if base.is_some() {
+        def.settings.replica_base = base;
     }
 }
 
@@ -943,6 +1257,24 @@ fn make_index_change(app: &App, name: &str, change: &str, from: &str) -> ApiResu
             app.region
         )));
     }
+    if change.get("GroupSettings").is_some() {
+        let queued_for = queued_for_of(&change);
+        let region = app.region.clone();
+        app.store.alter_table(name, |def| {
+            apply_group_settings(def, &change);
+            let targets = def.replicas.iter().filter(|x| !queued_for.contains(&x.region)).count();
+            if targets > 0 {
+                let mut passed = Json::Object(change.clone());
+                if let Some(m) = passed.as_object_mut() {
+                    m.remove("QueuedFor");
+                }
+                queue_change(def, &region, passed, &queued_for);
+            }
+            Ok(())
+        })?;
+        tracing::info!(table = name, from, "group-wide settings from another region taken");
+        return Ok(());
+    }
     let wanted = |u: &Json| {
         let named = |m: &str| u.get(m).and_then(|c| c.get("IndexName")).and_then(Json::as_str);
         match (named("Create"), named("Delete")) {
@@ -967,11 +1299,7 @@ fn make_index_change(app: &App, name: &str, change: &str, from: &str) -> ApiResu
             _ => false,
         }
     };
-    let queued_for: Vec<String> = change
-        .get("QueuedFor")
-        .and_then(Json::as_array)
-        .map(|l| l.iter().filter_map(Json::as_str).map(str::to_string).collect())
-        .unwrap_or_default();
+    let queued_for = queued_for_of(&change);
     let updates: Vec<Json> = match change.get("GlobalSecondaryIndexUpdates") {
         Some(Json::Array(l)) => l.iter().filter(|u| wanted(u)).cloned().collect(),
         _ => Vec::new(),
@@ -985,6 +1313,15 @@ fn make_index_change(app: &App, name: &str, change: &str, from: &str) -> ApiResu
     crate::dynamodb::control::update_table_from(app, Req(&change), Some(&queued_for))?;
     tracing::info!(table = name, from, "index change from another region made");
     Ok(())
+}
+
+/// The regions a queued change names as having it (`QueuedFor`).
+fn queued_for_of(change: &Map<String, Json>) -> Vec<String> {
+    change
+        .get("QueuedFor")
+        .and_then(Json::as_array)
+        .map(|l| l.iter().filter_map(Json::as_str).map(str::to_string).collect())
+        .unwrap_or_default()
 }
 
 /// How long a region's settings job waits on one region before it leaves
@@ -1186,6 +1523,9 @@ pub async fn create_replica(app: std::sync::Weak<App>, id: u64, table: String, r
         "Witness": is_witness(&region),
         "From": a.region,
         "Strong": handle.def.settings.multi_region_strong,
+        // Time to Live is the global table's, from its first moment.
+        "TimeToLive": handle.def.ttl_attribute,
+        "Sources": sources_of(&handle.def, &a.region),
     });
     let joining_witness = is_witness(&region);
     // Existing replicas learn of the new one; one being made lists it.
@@ -1196,6 +1536,7 @@ pub async fn create_replica(app: std::sync::Weak<App>, id: u64, table: String, r
         .filter(|x| x.region != region && x.status == "ACTIVE")
         .map(|x| x.region.clone())
         .collect();
+    let me = a.region.clone();
     drop(a);
     let failed = |why: String| {
         tracing::warn!(table, region, why, "the replica could not be made");
@@ -1207,8 +1548,7 @@ pub async fn create_replica(app: std::sync::Weak<App>, id: u64, table: String, r
         return failed(why);
     }
     for other in joined {
-        let body =
-            json!({"TableName": table, "AddReplica": region, "Witness": joining_witness, "Overrides": sent(&own)});
+        let body = json!({"TableName": table, "AddReplica": region, "Witness": joining_witness, "Overrides": sent(&own), "Source": me});
         if let Err(why) = send_until_done(&app, &other, TABLE_PATH, body).await {
             tracing::warn!(table, region, other, why, "a replica did not take the new region");
         }
@@ -1295,6 +1635,14 @@ pub async fn delete_replica(app: std::sync::Weak<App>, id: u64, table: String, r
     drop(a);
     let me = app.upgrade().map(|a| a.region.clone()).unwrap_or_default();
     if let Err(why) = send_until_done(&app, &region, DROP_PATH, json!({"TableName": table, "From": me})).await {
+        // Protected since the Delete was taken: the replica stays.
+        if why.contains("deletion protection") {
+            tracing::warn!(table, region, why, "the replica is protected against deletion; it stays");
+            if let Some(a) = app.upgrade() {
+                set_status(&a, &table, &region, "DELETING", Some("ACTIVE"));
+            }
+            return;
+        }
         tracing::warn!(table, region, why, "the replica's region refused to drop it");
     }
     for other in others {
@@ -1478,8 +1826,21 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
             }
             let own: ReplicaOverrides = member(&req, "OwnOverrides", "a replica's overrides")?.unwrap_or_default();
             let base: Option<ReplicaBase> = member(&req, "Base", "a table's settings")?;
+            let ttl = req.str_opt("TimeToLive")?.map(str::to_string);
+            let sources = req.obj_opt("Sources")?;
+            let source_of = |r: &str| -> (Option<String>, u64) {
+                let s = sources.as_ref().and_then(|m| m.get(r));
+                let source = s.and_then(|s| s.get("Source")).and_then(Json::as_str).map(str::to_string);
+                (source, s.and_then(|s| s.get("Ms")).and_then(Json::as_u64).unwrap_or(now))
+            };
             a.store.alter_table(&name, |def| {
                 def.settings.multi_region_strong |= strong;
+                if ttl.is_some() {
+                    def.ttl_attribute = ttl.clone();
+                }
+                if def.settings.replica_source.is_none() && !from.is_empty() {
+                    def.settings.replica_source = Some(from.to_string());
+                }
                 def.settings.witness_copy = witness_copy;
                 // Made with its overrides in place: what it had without
                 // them is the table's own.
@@ -1489,14 +1850,16 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
                 }
                 for r in &regions {
                     if !def.replicas.iter().any(|x| &x.region == r) && r != &a.region {
+                        let (source, created_ms) = source_of(r);
                         def.replicas.push(ReplicaDef {
                             region: r.clone(),
                             status: "ACTIVE".into(),
-                            created_ms: now,
+                            created_ms,
                             legacy: false,
                             witness: witnesses.contains(&r.as_str()),
                             overrides: known.get(r).cloned().unwrap_or_default(),
                             index_changes: Vec::new(),
+                            source,
                         });
                     }
                 }
@@ -1525,6 +1888,12 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
             let from = req.str_opt("From")?.unwrap_or_default();
             make_index_change(a, &name, change, from)?;
             return Ok(json!({}));
+        }
+        if req.get("CanDrop").is_some() {
+            return match a.store.table(&name) {
+                Ok(t) if t.def.deletion_protection => Err(protected_replica(&name, &a.region)),
+                _ => Ok(json!({})),
+            };
         }
         if let Some(region) = req.str_opt("ReplicaSettings")? {
             let o = overrides("Overrides")?;
@@ -1559,6 +1928,7 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
                         witness: req.get("Witness").and_then(Json::as_bool).unwrap_or(false),
                         overrides: o.clone(),
                         index_changes: Vec::new(),
+                        source: req.str_opt("Source").ok().flatten().map(str::to_string),
                     });
                 }
                 Ok(())
@@ -1610,10 +1980,13 @@ async fn drop_table(State(app): State<Arc<App>>, caller: Option<Caller>, body: B
                 a.region
             )));
         }
+        // Protection is the replica's own (regional) setting, and holds.
+        if t.def.deletion_protection {
+            return Err(protected_replica(&name, &a.region));
+        }
         a.store.alter_table(&name, |def| {
             def.replicas.clear();
             def.settings.multi_region_strong = false;
-            def.deletion_protection = false;
             Ok(())
         })?;
         let handle = a.store.delete_table(&name)?;

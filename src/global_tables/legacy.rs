@@ -157,6 +157,7 @@ fn join_here(app: &App, name: &str, regions: &[String], keys: Option<&Json>) -> 
                     witness: false,
                     overrides: Default::default(),
                     index_changes: Vec::new(),
+                    source: None,
                 });
             }
         }
@@ -287,6 +288,7 @@ pub fn update_global_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
                     witness: false,
                     overrides: Default::default(),
                     index_changes: Vec::new(),
+                    source: None,
                 });
                 Ok(())
             })?;

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Weak;
 use std::time::Duration;
 
+use tidepool_store::replication::Stamp;
 use tidepool_store::stream::{StartingPosition, StreamRecord};
 
 use super::api;
@@ -250,7 +251,16 @@ const MAX_BATCH_JSON_BYTES: usize = 8 * 1024 * 1024;
 /// straight from the items (no JSON tree), and how many records it covers
 /// (all, or fewer once [`MAX_BATCH_JSON_BYTES`] is reached); `None` when
 /// there are no local changes among them.
-fn changes_body(table: &str, records: &[StreamRecord]) -> (Option<Vec<u8>>, usize) {
+///
+/// A record without its new image (a stream whose view type has none:
+/// DynamoDB takes any view type for a global table) is sent as the item is
+/// now, with its stamp, from `current`: a state at least as new as the
+/// record's, which the peer's stamps order as they would the record.
+fn changes_body(
+    table: &str,
+    records: &[StreamRecord],
+    current: impl Fn(&tidepool_store::value::Item) -> Option<(Option<tidepool_store::value::Item>, Stamp)>,
+) -> (Option<Vec<u8>>, usize) {
     use tidepool_store::value::json::{write_item, write_str};
     let mut out = Vec::with_capacity(4096);
     out.extend_from_slice(b"{\"TableName\":");
@@ -267,12 +277,21 @@ fn changes_body(table: &str, records: &[StreamRecord]) -> (Option<Vec<u8>>, usiz
         if r.origin.replicated.is_some() {
             continue;
         }
-        let image = match r.event {
-            tidepool_store::stream::EventName::Remove => None,
-            _ => match &r.new_image {
-                Some(i) => Some(i),
-                None => continue,
-            },
+        let fetched;
+        let image = match (r.event, &r.new_image) {
+            (tidepool_store::stream::EventName::Remove, _) => None,
+            (_, Some(i)) => Some(i),
+            (_, None) => {
+                // Only the item as this record left it: a later change,
+                // perhaps not yet durable, goes with its own record (or,
+                // replicated here, is its region's to send).
+                let Some((item, now)) = current(&r.keys) else { continue };
+                if now != stamp {
+                    continue;
+                }
+                fetched = item;
+                fetched.as_ref()
+            }
         };
         if any {
             out.push(b',');
@@ -365,7 +384,11 @@ async fn replicate(app: Weak<App>, id: u64, table: String, region: String, epoch
                     break;
                 }
             };
-            let (body, covered) = changes_body(&table, &page.records);
+            let current = |keys: &tidepool_store::value::Item| match a.store.item_with_stamp(&table, keys) {
+                Ok((item, Some((stamp, _)))) => Some((item, stamp)),
+                _ => None,
+            };
+            let (body, covered) = changes_body(&table, &page.records, current);
             // Caught up means no shard had more than half a batch waiting:
             // under steady writes a pass never reads nothing.
             behind |= page.records.len() * 2 >= BATCH_RECORDS || covered < page.records.len();

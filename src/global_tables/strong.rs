@@ -166,6 +166,10 @@ pub fn needs_peers(app: &App, op: &str, raw: &Map<String, Json>) -> bool {
     if !app.global.has_peers() {
         return false;
     }
+    // A replica Delete asks the replica's region first (`api::update`).
+    if op == "UpdateTable" && raw.contains_key("ReplicaUpdates") {
+        return true;
+    }
     if matches!(op, "GetItem" | "BatchGetItem" | "TransactGetItems") {
         return !consistent_reads(app, op, raw).is_empty();
     }
@@ -181,8 +185,10 @@ pub fn needs_peers(app: &App, op: &str, raw: &Map<String, Json>) -> bool {
     !strong_tables(app, op, raw).is_empty()
 }
 
-/// One request to a peer, waited for on this (blocking) thread.
-fn call(app: &App, region: &str, path: &'static str, body: Json) -> Option<(u16, Vec<u8>)> {
+/// One request to a peer, waited for on this (blocking) thread: run on the
+/// server's runtime, so that it also serves a handler's call, which runs
+/// inside another runtime.
+pub(super) fn call(app: &App, region: &str, path: &'static str, body: Json) -> Option<(u16, Vec<u8>)> {
     let peer = app.global.peer(region)?;
     let rt = app.global.runtime.get()?;
     let (tx, rx) = std::sync::mpsc::sync_channel(1);

@@ -1721,6 +1721,18 @@ impl Store {
         mode: Option<BillingMode>,
         throughput: Option<Throughput>,
     ) -> Result<Arc<TableHandle>> {
+        self.set_billing_and(name, mode, throughput, |_| {})
+    }
+
+    /// [`Store::set_billing`], and `also` on the table's definition in the
+    /// same write.
+    pub fn set_billing_and(
+        &self,
+        name: &str,
+        mode: Option<BillingMode>,
+        throughput: Option<Throughput>,
+        also: impl Fn(&mut TableDef),
+    ) -> Result<Arc<TableHandle>> {
         self.alter_table(name, |def| {
             if let Some(m) = mode {
                 if m == BillingMode::PayPerRequest && def.billing_mode != m {
@@ -1746,6 +1758,7 @@ impl Store {
                     "One or more parameter values were invalid: ProvisionedThroughput must be specified when BillingMode is PROVISIONED",
                 ));
             }
+            also(def);
             Ok(())
         })
     }

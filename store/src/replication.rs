@@ -71,6 +71,11 @@ pub struct ReplicaDef {
     /// and `GlobalSecondaryIndexUpdates`) as JSON.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub index_changes: Vec<String>,
+    /// The region that added this replica (DynamoDB refuses to delete a
+    /// region that added a replica in the last 24 hours). `None` for one
+    /// added before Tidepool recorded it, or a version 2017.11.29 one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl ReplicaDef {
@@ -84,6 +89,7 @@ impl ReplicaDef {
             witness: false,
             overrides: ReplicaOverrides::default(),
             index_changes: Vec::new(),
+            source: None,
         }
     }
 }

@@ -386,6 +386,15 @@ pub struct TableSettings {
     pub own_overrides: crate::replication::ReplicaOverrides,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replica_base: Option<crate::replication::ReplicaBase>,
+    /// The region that added this region's replica of a global table
+    /// (when the table was made: its `created_at`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica_source: Option<String>,
+    /// When each group-wide setting of a global table (by name: `ttl`,
+    /// `capacity`, `class`, `max_write`) last changed, and in which region:
+    /// another region's change is taken only over an older one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub group_stamps: BTreeMap<String, (u64, String)>,
 }
 
 /// When a table's or global index's provisioned capacity last went up and
