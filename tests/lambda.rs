@@ -291,7 +291,7 @@ async fn client_mistakes_get_lambdas_errors() {
     assert!(headers.contains(&("x-amzn-errortype".into(), "ResourceNotFoundException".into())), "{headers:?}");
     let body: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(body["Type"], "User");
-    assert!(body["message"].as_str().unwrap().starts_with("Function not found"));
+    assert!(body["Message"].as_str().unwrap().starts_with("Function not found"));
     let (status, headers, _) = http(&ep, "POST", "/2015-03-31/functions", b"{not json").await;
     assert_eq!(status, 400);
     assert!(headers.contains(&("x-amzn-errortype".into(), "InvalidRequestContentException".into())));

@@ -257,7 +257,7 @@ async fn a_flood_of_async_events_is_throttled_at_the_queues_byte_bound() {
     };
     let body = refused.lambda_error(429, "TooManyRequestsException");
     assert_eq!(body["Reason"], "ConcurrentInvocationLimitExceeded");
-    assert!(body["message"].as_str().unwrap().contains("asynchronous invocation queue"), "{body}");
+    assert!(body["Message"].as_str().unwrap().contains("asynchronous invocation queue"), "{body}");
     assert!(accepted + 1 >= max_bytes / (size + 2048), "only {accepted} of about {fit} events fit");
 
     let now = limits(&endpoint).await;
@@ -293,7 +293,7 @@ async fn concurrent_large_deploy_bodies_are_throttled_and_oversized_ones_refused
     let mut second = announce(&endpoint, "/tidepool/deploy", budget - per_request + 1).await;
     let answer = read_answer(&mut second).await;
     let body = answer.lambda_error(429, "TooManyRequestsException");
-    assert!(body["message"].as_str().unwrap().contains("retry"), "{body}");
+    assert!(body["Message"].as_str().unwrap().contains("retry"), "{body}");
     // So is a large CreateFunction (code uploads share the budget).
     let mut third = announce(&endpoint, "/2015-03-31/functions", 70_000_000).await;
     read_answer(&mut third).await.lambda_error(429, "TooManyRequestsException");
@@ -329,7 +329,7 @@ async fn client_mistakes_get_lambdas_json_errors() {
     let bad_table = deploy("[[table]]\nname = \"x\"\npartition_key = \"pk:S\"\n");
     let answer = http(&endpoint, "POST", "/tidepool/deploy", &[], bad_table.as_bytes()).await;
     let body = answer.lambda_error(400, "InvalidParameterValueException");
-    assert!(body["message"].as_str().unwrap().to_lowercase().contains("table"), "{body}");
+    assert!(body["Message"].as_str().unwrap().to_lowercase().contains("table"), "{body}");
     // One that does not parse, one with an unknown section, one without code.
     for manifest in ["[[table]\nname =", "[[nonsense]]\n", "[[function]]\nname = \"f\"\ncode = \"f.wasm\"\n"] {
         let answer = http(&endpoint, "POST", "/tidepool/deploy", &[], deploy(manifest).as_bytes()).await;
@@ -406,7 +406,7 @@ async fn the_guest_memory_budget_throttles_sync_invokes_and_delays_async_ones() 
     let answer = invoke(&endpoint, "small", &json!({"action": "counter"}), "RequestResponse").await;
     let body = answer.lambda_error(429, "TooManyRequestsException");
     assert_eq!(body["Reason"], "ConcurrentInvocationLimitExceeded", "{body}");
-    assert!(body["message"].as_str().unwrap().contains("guest memory"), "{body}");
+    assert!(body["Message"].as_str().unwrap().contains("guest memory"), "{body}");
 
     // An asynchronous event that leaves a mark when it runs: the item `ran`.
     let mark = json!({"TableName": "Gate", "Item": {"pk": {"S": "ran"}}});
@@ -477,7 +477,7 @@ async fn invoke_payloads_never_lock_out_the_control_plane() {
     let mut refused = announce(&endpoint, path, payload).await;
     let body = read_answer(&mut refused).await.lambda_error(429, "TooManyRequestsException");
     assert_eq!(body["Reason"], "CallerRateLimitExceeded", "{body}");
-    assert!(body["message"].as_str().unwrap().contains("retry"), "{body}");
+    assert!(body["Message"].as_str().unwrap().contains("retry"), "{body}");
 
     // The control plane is not held up.
     client.put_function_concurrency().function_name("busy").reserved_concurrent_executions(5).send().await.unwrap();

@@ -583,7 +583,7 @@ async fn a_worker_refuses_exactly_once_on_an_engine_without_transactions() {
         }
     };
     let a = create(true).await;
-    let message = a.lambda_error(400, "InvalidParameterValueException")["message"].to_string();
+    let message = a.lambda_error(400, "InvalidParameterValueException")["Message"].to_string();
     assert!(message.contains("ExactlyOnce on a worker needs a source engine with transactions"), "{message}");
     assert!(message.contains("UnknownOperationException"), "the engine's answer is named: {message}");
     assert!(lambda.list_event_source_mappings().send().await.unwrap().event_source_mappings().is_empty());
@@ -594,7 +594,7 @@ async fn a_worker_refuses_exactly_once_on_an_engine_without_transactions() {
     let update = serde_json::json!({"ExactlyOnce": true});
     let path = format!("/2015-03-31/event-source-mappings/{uuid}");
     let a = common::http::send(&addr, "PUT", &path, &json, update.to_string().as_bytes()).await;
-    let message = a.lambda_error(400, "InvalidParameterValueException")["message"].to_string();
+    let message = a.lambda_error(400, "InvalidParameterValueException")["Message"].to_string();
     assert!(message.contains("needs a source engine with transactions"), "{message}");
     let m = lambda.get_event_source_mapping().uuid(&uuid).send().await.unwrap();
     assert_eq!(m.state(), Some("Disabled"), "the mapping is as it was");

@@ -27,7 +27,7 @@
 //! | (Tidepool) limits and their use | `GET /tidepool/limits` | 200 |
 //!
 //! Errors are Lambda's REST JSON errors: the status, an `x-amzn-ErrorType`
-//! header and `{"Type": "User", "message": ...}` (`"Service"` for a
+//! header and `{"Type": "User", "Message": ...}` (`"Service"` for a
 //! `ServiceException`), which the SDKs parse into typed errors. Every answer
 //! on these paths has that shape, also for a request no handler gets to: an
 //! unknown operation (a path under a Lambda API version, or `/tidepool/`,
@@ -293,7 +293,8 @@ impl IntoResponse for Failure {
         if service {
             tracing::error!(error = %Bounded(&self.error.message, MAX_LOGGED_TEXT_BYTES), "Lambda API request failed");
         }
-        let mut body = json!({"Type": if service { "Service" } else { "User" }, "message": self.error.message});
+        // `Message`, as Lambda writes it (the SDKs take either case).
+        let mut body = json!({"Type": if service { "Service" } else { "User" }, "Message": self.error.message});
         if let Some(reason) = self.reason {
             body["Reason"] = json!(reason);
         }

@@ -157,7 +157,7 @@ impl Answer {
         assert_eq!(self.header("content-type"), Some("application/json"), "{body}");
         let v = self.json();
         assert_eq!(v["Type"], "User", "{v}");
-        assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+        assert!(v["Message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
         v
     }
 }
