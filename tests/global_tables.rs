@@ -1229,7 +1229,7 @@ async fn two_replicas_and_a_witness() {
     assert!(bill["Tables"].as_array().expect("tables").iter().all(|t| t["TableName"] != "Witnessed"), "{bill}");
     let path = "/tidepool/trace?table=Witnessed&key=%7B%22pk%22%3A%7B%22S%22%3A%22x%22%7D%7D";
     let trace = common::http::send(&addr, "GET", path, &[], b"").await.json();
-    assert_eq!(trace["message"], "Requested resource not found: Table: Witnessed not found", "{trace}");
+    assert_eq!(trace["Message"], "Requested resource not found: Table: Witnessed not found", "{trace}");
 
     // Every write is read at once, strongly, in both replicas.
     let read = |c: &Client, k: &str| {

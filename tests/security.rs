@@ -729,7 +729,7 @@ async fn a_handler_without_listed_roles_meets_resource_policy_denials() {
     let a = trace().await;
     assert_eq!(a.status, 403, "{:?}", a.json());
     assert_eq!(a.header("x-amzn-errortype"), Some("AccessDeniedException"));
-    assert!(a.json()["message"].as_str().unwrap().ends_with("with an explicit deny in a resource-based policy"));
+    assert!(a.json()["Message"].as_str().unwrap().ends_with("with an explicit deny in a resource-based policy"));
     server.stop().await.unwrap();
 }
 

@@ -1082,15 +1082,13 @@ pub(crate) fn update_table_from(app: &App, r: Req<'_>, peer: Option<&[String]>) 
     }
     // A global table's capacity is the same in every region: a client's
     // change here is queued for the others in each write that makes it.
-    let group = |def: &mut tidepool_store::table::TableDef, part, asked: &[&str]| {
+    let group = |def: &mut tidepool_store::table::TableDef, part: GroupPart<'_>| {
         if peer.is_none() {
-            crate::global_tables::api::queue_group_change(def, &app.region, part, asked);
+            crate::global_tables::api::queue_group_change(def, &app.region, part);
         }
     };
-    let table_read: &[&str] = if throughput.is_some() { &[""] } else { &[] };
     if billing.is_some() || throughput.is_some() {
-        handle =
-            app.store.set_billing_and(name, billing, throughput, |def| group(def, GroupPart::Capacity, table_read))?;
+        handle = app.store.set_billing_and(name, billing, throughput, |def| group(def, GroupPart::Capacity))?;
         changed = true;
     }
     // A global table's index change, asked by a client, is queued for
@@ -1156,8 +1154,7 @@ pub(crate) fn update_table_from(app: &App, r: Req<'_>, peer: Option<&[String]>) 
                 // WarmThroughput alone) keeps the index's.
                 if t.is_some() {
                     idx.throughput = t;
-                    let asked: Vec<&str> = table_read.iter().copied().chain([index.as_str()]).collect();
-                    group(def, GroupPart::Capacity, &asked);
+                    group(def, GroupPart::Index(&index));
                 }
                 Ok(())
             })?;
@@ -1198,7 +1195,7 @@ pub(crate) fn update_table_from(app: &App, r: Req<'_>, peer: Option<&[String]>) 
     if let Some(c) = class {
         handle = app.store.alter_table(name, |def| {
             def.table_class = c.to_string();
-            group(def, GroupPart::Class, &[]);
+            group(def, GroupPart::Class);
             Ok(())
         })?;
         changed = true;
@@ -1242,7 +1239,7 @@ pub(crate) fn update_table_from(app: &App, r: Req<'_>, peer: Option<&[String]>) 
             def.settings.max_read_request_units = read.or(def.settings.max_read_request_units);
             def.settings.max_write_request_units = write.or(def.settings.max_write_request_units);
             if write.is_some() {
-                group(def, GroupPart::MaxWrite, &[]);
+                group(def, GroupPart::MaxWrite);
             }
             Ok(())
         })?;
@@ -1382,7 +1379,7 @@ pub fn update_ttl(app: &App, r: Req<'_>) -> ApiResult<Json> {
         }
         def.ttl_attribute = enabled.then_some(attr2);
         // Time to Live is the same in every region of a global table.
-        crate::global_tables::api::queue_group_change(def, &app.region, GroupPart::Ttl, &[]);
+        crate::global_tables::api::queue_group_change(def, &app.region, GroupPart::Ttl);
         Ok(())
     })?;
     Ok(json!({"TimeToLiveSpecification": {"Enabled": enabled, "AttributeName": attr}}))

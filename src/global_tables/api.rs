@@ -1031,105 +1031,165 @@ fn queue_change(def: &mut tidepool_store::table::TableDef, region: &str, mut cha
 /// older stamp of its own: two regions' changes of different settings both
 /// hold everywhere, and of one setting the later wins everywhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GroupPart {
+pub enum GroupPart<'a> {
     /// Time to Live.
     Ttl,
-    /// The billing mode and the table's and its global indexes' capacity.
+    /// The billing mode and the table's capacity.
     Capacity,
+    /// A global secondary index's capacity.
+    Index(&'a str),
     /// The table class.
     Class,
     /// The most write request units of an on-demand table.
     MaxWrite,
 }
 
-impl GroupPart {
-    fn name(self) -> &'static str {
+impl<'a> GroupPart<'a> {
+    /// The part's name in stamps and messages.
+    fn key(self) -> String {
         match self {
-            GroupPart::Ttl => "ttl",
-            GroupPart::Capacity => "capacity",
-            GroupPart::Class => "class",
-            GroupPart::MaxWrite => "max_write",
+            GroupPart::Ttl => "ttl".into(),
+            GroupPart::Capacity => "capacity".into(),
+            GroupPart::Index(name) => format!("index:{name}"),
+            GroupPart::Class => "class".into(),
+            GroupPart::MaxWrite => "max_write".into(),
         }
     }
 
-    fn parse(s: &str) -> Option<GroupPart> {
-        [GroupPart::Ttl, GroupPart::Capacity, GroupPart::Class, GroupPart::MaxWrite].into_iter().find(|p| p.name() == s)
+    fn parse(s: &'a str) -> Option<GroupPart<'a>> {
+        Some(match s {
+            "ttl" => GroupPart::Ttl,
+            "capacity" => GroupPart::Capacity,
+            "class" => GroupPart::Class,
+            "max_write" => GroupPart::MaxWrite,
+            _ => GroupPart::Index(s.strip_prefix("index:")?),
+        })
     }
 }
 
-/// `part` of this region's settings as the group's: what a replica
-/// overrides here (read capacity, the table's or an index's) is sent as
-/// the value the override covers, unless the request that changed it named
-/// it (`asked`: the table's read capacity, `""`, or an index's name).
-fn group_value(def: &tidepool_store::table::TableDef, part: GroupPart, asked: &[&str]) -> Json {
-    let capacity = |t: Option<tidepool_store::table::Throughput>| {
-        t.map_or(Json::Null, |t| json!({"ReadCapacityUnits": t.read, "WriteCapacityUnits": t.write}))
-    };
+fn capacity_json(t: Option<tidepool_store::table::Throughput>) -> Json {
+    t.map_or(Json::Null, |t| json!({"ReadCapacityUnits": t.read, "WriteCapacityUnits": t.write}))
+}
+
+fn capacity_of(v: Option<&Json>) -> Option<tidepool_store::table::Throughput> {
+    let v = v?;
+    Some(tidepool_store::table::Throughput {
+        read: v.get("ReadCapacityUnits")?.as_u64()?,
+        write: v.get("WriteCapacityUnits")?.as_u64()?,
+    })
+}
+
+/// `part` of this region's settings as the group's: a setting this replica
+/// overrides (read capacity, the table's or an index's; the table class)
+/// is sent as the value the override covers.
+fn group_value(def: &tidepool_store::table::TableDef, part: GroupPart<'_>) -> Json {
     let own = &def.settings.own_overrides;
     let base = def.settings.replica_base.as_ref().filter(|_| !own.is_unset());
     match part {
         GroupPart::Ttl => json!({"TimeToLive": def.ttl_attribute}),
-        GroupPart::Class => json!({"TableClass": def.table_class}),
         GroupPart::MaxWrite => json!({"MaxWriteRequestUnits": def.settings.max_write_request_units}),
+        GroupPart::Class => {
+            let class = match (base, &own.table_class) {
+                (Some(b), Some(_)) => &b.table_class,
+                _ => &def.table_class,
+            };
+            json!({"TableClass": class})
+        }
         GroupPart::Capacity => {
             let mut table = def.throughput;
-            if let (Some(t), Some(b), Some(_), false) = (table.as_mut(), base, own.read_capacity, asked.contains(&"")) {
-                t.read = b.read_capacity.unwrap_or(t.read);
+            if let (Some(t), Some(read), Some(_)) =
+                (table.as_mut(), base.and_then(|b| b.read_capacity), own.read_capacity)
+            {
+                t.read = read;
             }
-            let indexes: Map<String, Json> = def
-                .gsis()
-                .map(|g| {
-                    let mut t = g.throughput;
-                    let overridden = own.indexes.iter().any(|i| i.name == g.name && i.read_capacity.is_some());
-                    let covered = base.and_then(|b| b.indexes.iter().find(|(n, _)| *n == g.name)).and_then(|(_, r)| *r);
-                    if let (Some(t), Some(read), true, false) =
-                        (t.as_mut(), covered, overridden, asked.contains(&g.name.as_str()))
-                    {
-                        t.read = read;
-                    }
-                    (g.name.clone(), capacity(t))
-                })
-                .collect();
             let mode = if def.billing_mode == BillingMode::Provisioned { "PROVISIONED" } else { "PAY_PER_REQUEST" };
-            json!({"BillingMode": mode, "ProvisionedThroughput": capacity(table), "Indexes": indexes})
+            json!({"BillingMode": mode, "ProvisionedThroughput": capacity_json(table)})
+        }
+        GroupPart::Index(name) => {
+            let mut t = def.index(name).and_then(|g| g.throughput);
+            let overridden = own.indexes.iter().any(|i| i.name == name && i.read_capacity.is_some());
+            let covered = base.and_then(|b| b.indexes.iter().find(|(n, _)| n == name)).and_then(|(_, r)| *r);
+            if let (Some(t), Some(read), true) = (t.as_mut(), covered, overridden) {
+                t.read = read;
+            }
+            json!({"ProvisionedThroughput": capacity_json(t)})
         }
     }
+}
+
+/// A client's change here of a setting this replica overrides is the
+/// group's: it becomes the value the override covers, and the override
+/// holds here.
+fn keep_overrides(def: &mut tidepool_store::table::TableDef, part: GroupPart<'_>) {
+    let own = def.settings.own_overrides.clone();
+    if own.is_unset() {
+        return;
+    }
+    let Some(mut base) = def.settings.replica_base.clone() else { return };
+    match part {
+        GroupPart::Capacity => {
+            if let (Some(t), Some(read)) = (def.throughput.as_mut(), own.read_capacity) {
+                base.read_capacity = Some(t.read);
+                t.read = read;
+            }
+        }
+        GroupPart::Index(name) => {
+            let read = own.indexes.iter().find(|i| i.name == name).and_then(|i| i.read_capacity);
+            if let (Some(t), Some(read)) =
+                (def.indexes.iter_mut().find(|g| g.name == name).and_then(|g| g.throughput.as_mut()), read)
+            {
+                match base.indexes.iter_mut().find(|(n, _)| n == name) {
+                    Some(e) => e.1 = Some(t.read),
+                    None => base.indexes.push((name.to_string(), Some(t.read))),
+                }
+                t.read = read;
+            }
+        }
+        GroupPart::Class => {
+            if let Some(class) = &own.table_class {
+                base.table_class = std::mem::replace(&mut def.table_class, class.clone());
+            }
+        }
+        GroupPart::Ttl | GroupPart::MaxWrite => {}
+    }
+    def.settings.replica_base = Some(base);
 }
 
 /// Queues `part` of this region's settings ([`group_value`]) for the other
 /// regions of a global table, stamped now, in the caller's write of the
 /// table (the one that made the change, in `def`). Nothing for a regional
 /// table or a version 2017.11.29 one, whose settings each region keeps.
-pub fn queue_group_change(def: &mut tidepool_store::table::TableDef, region: &str, part: GroupPart, asked: &[&str]) {
+pub fn queue_group_change(def: &mut tidepool_store::table::TableDef, region: &str, part: GroupPart<'_>) {
     if def.replicas.is_empty() || def.replicas.iter().any(|x| x.legacy) {
         return;
     }
+    keep_overrides(def, part);
     // Later than any stamp of the part seen here, so it wins over them.
-    let seen = def.settings.group_stamps.get(part.name()).map_or(0, |(ms, _)| *ms);
-    let stamp = (now_ms().max(seen + 1), region.to_string());
-    def.settings.group_stamps.insert(part.name().to_string(), stamp.clone());
-    let mut change = group_value(def, part, asked);
-    change["GroupSettings"] = json!(part.name());
+    let seen = def.settings.group_stamps.get(&part.key()).map_or(0, |(ms, _)| *ms);
+    let stamp = (now_ms().max(seen.saturating_add(1)), region.to_string());
+    def.settings.group_stamps.insert(part.key(), stamp.clone());
+    let mut change = group_value(def, part);
+    change["GroupSettings"] = json!(part.key());
     change["Ms"] = json!(stamp.0);
     change["Region"] = json!(stamp.1);
     queue_change(def, region, change, &[]);
 }
 
 /// Another region's group-wide setting ([`queue_group_change`]) taken
-/// here if its stamp is later than this region's for it: set, except where
-/// this replica overrides it (its read capacity, its table class), where
-/// the value the override covers changes instead.
+/// here if its stamp is later than this region's for it (and not past
+/// this region's clock by more than [`MAX_CLOCK_AHEAD_MS`]): set, except
+/// where this replica overrides it (its read capacity, its table class),
+/// where the value the override covers changes instead.
 fn apply_group_settings(def: &mut tidepool_store::table::TableDef, change: &Map<String, Json>) {
-    use tidepool_store::table::Throughput;
-    let Some(part) = change.get("GroupSettings").and_then(Json::as_str).and_then(GroupPart::parse) else { return };
-    let stamp = (
-        change.get("Ms").and_then(Json::as_u64).unwrap_or(0),
-        change.get("Region").and_then(Json::as_str).unwrap_or_default().to_string(),
-    );
-    if def.settings.group_stamps.get(part.name()).is_some_and(|have| *have >= stamp) {
+    let Some(key) = change.get("GroupSettings").and_then(Json::as_str) else { return };
+    let Some(part) = GroupPart::parse(key) else { return };
+    let ms = change.get("Ms").and_then(Json::as_u64).unwrap_or(0);
+    let stamp = (ms, change.get("Region").and_then(Json::as_str).unwrap_or_default().to_string());
+    if ms > now_ms().saturating_add(MAX_CLOCK_AHEAD_MS)
+        || def.settings.group_stamps.get(key).is_some_and(|have| *have >= stamp)
+    {
         return;
     }
-    def.settings.group_stamps.insert(part.name().to_string(), stamp);
     let own = def.settings.own_overrides.clone();
     let mut base = def.settings.replica_base.clone().filter(|_| !own.is_unset());
     match part {
@@ -1145,20 +1205,18 @@ fn apply_group_settings(def: &mut tidepool_store::table::TableDef, change: &Map<
             }
         }
         GroupPart::Capacity => {
-            let throughput_of = |v: Option<&Json>| -> Option<Throughput> {
-                let v = v?;
-                Some(Throughput {
-                    read: v.get("ReadCapacityUnits")?.as_u64()?,
-                    write: v.get("WriteCapacityUnits")?.as_u64()?,
-                })
-            };
             let provisioned = change.get("BillingMode").and_then(Json::as_str) == Some("PROVISIONED");
             let mode = if provisioned { BillingMode::Provisioned } else { BillingMode::PayPerRequest };
             if mode == BillingMode::PayPerRequest && def.billing_mode != mode {
                 def.settings.on_demand_since = Some(now_ms() as f64 / 1000.0);
             }
             def.billing_mode = mode;
-            let mut table = throughput_of(change.get("ProvisionedThroughput"));
+            if mode == BillingMode::PayPerRequest {
+                for g in def.indexes.iter_mut() {
+                    g.throughput = None;
+                }
+            }
+            let mut table = capacity_of(change.get("ProvisionedThroughput"));
             if let (Some(t), Some(read)) = (table.as_mut(), own.read_capacity) {
                 if let Some(b) = base.as_mut() {
                     b.read_capacity = Some(t.read);
@@ -1166,30 +1224,26 @@ fn apply_group_settings(def: &mut tidepool_store::table::TableDef, change: &Map<
                 t.read = read;
             }
             def.throughput = table;
-            let indexes = change.get("Indexes").and_then(Json::as_object);
-            for g in def.indexes.iter_mut().filter(|g| g.kind == IndexKind::Global) {
-                let Some(v) = indexes.and_then(|m| m.get(&g.name)) else {
-                    // An index the sender does not have yet: on demand it
-                    // has no capacity; provisioned, it keeps its own.
-                    if mode == BillingMode::PayPerRequest {
-                        g.throughput = None;
+        }
+        GroupPart::Index(name) => {
+            let own_read = own.indexes.iter().find(|i| i.name == name).and_then(|i| i.read_capacity);
+            let Some(g) = def.indexes.iter_mut().find(|g| g.name == name && g.kind == IndexKind::Global) else {
+                return;
+            };
+            let mut t = capacity_of(change.get("ProvisionedThroughput"));
+            if let (Some(t), Some(read)) = (t.as_mut(), own_read) {
+                if let Some(b) = base.as_mut() {
+                    match b.indexes.iter_mut().find(|(n, _)| n == name) {
+                        Some(e) => e.1 = Some(t.read),
+                        None => b.indexes.push((name.to_string(), Some(t.read))),
                     }
-                    continue;
-                };
-                let mut t = throughput_of(Some(v));
-                let own_read = own.indexes.iter().find(|i| i.name == g.name).and_then(|i| i.read_capacity);
-                if let (Some(t), Some(read)) = (t.as_mut(), own_read) {
-                    if let Some(b) = base.as_mut()
-                        && let Some(e) = b.indexes.iter_mut().find(|(n, _)| *n == g.name)
-                    {
-                        e.1 = Some(t.read);
-                    }
-                    t.read = read;
                 }
-                g.throughput = t;
+                t.read = read;
             }
+            g.throughput = t;
         }
     }
+    def.settings.group_stamps.insert(key.to_string(), stamp);
     if base.is_some() {
         def.settings.replica_base = base;
     }
@@ -1260,7 +1314,8 @@ fn make_index_change(app: &App, name: &str, change: &str, from: &str) -> ApiResu
     if change.get("GroupSettings").is_some() {
         let queued_for = queued_for_of(&change);
         let region = app.region.clone();
-        app.store.alter_table(name, |def| {
+        // The daily limit on capacity decreases held where it was made.
+        app.store.alter_table_replicated(name, |def| {
             apply_group_settings(def, &change);
             let targets = def.replicas.iter().filter(|x| !queued_for.contains(&x.region)).count();
             if targets > 0 {
@@ -1526,6 +1581,8 @@ pub async fn create_replica(app: std::sync::Weak<App>, id: u64, table: String, r
         // Time to Live is the global table's, from its first moment.
         "TimeToLive": handle.def.ttl_attribute,
         "Sources": sources_of(&handle.def, &a.region),
+        // The group's settings are the new region's as of these changes.
+        "GroupStamps": handle.def.settings.group_stamps,
     });
     let joining_witness = is_witness(&region);
     // Existing replicas learn of the new one; one being made lists it.
@@ -1635,10 +1692,14 @@ pub async fn delete_replica(app: std::sync::Weak<App>, id: u64, table: String, r
     drop(a);
     let me = app.upgrade().map(|a| a.region.clone()).unwrap_or_default();
     if let Err(why) = send_until_done(&app, &region, DROP_PATH, json!({"TableName": table, "From": me})).await {
-        // Protected since the Delete was taken: the replica stays.
+        // Protected since the Delete was taken: the replica stays; of a
+        // strongly consistent table, whose replicas go together, it stays
+        // `DELETING` and is asked again on the supervisor's next pass.
         if why.contains("deletion protection") {
-            tracing::warn!(table, region, why, "the replica is protected against deletion; it stays");
-            if let Some(a) = app.upgrade() {
+            tracing::warn!(table, region, why, "the replica is protected against deletion");
+            if let Some(a) = app.upgrade()
+                && !a.store.table(&table).is_ok_and(|t| t.def.settings.multi_region_strong)
+            {
                 set_status(&a, &table, &region, "DELETING", Some("ACTIVE"));
             }
             return;
@@ -1827,6 +1888,8 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
             let own: ReplicaOverrides = member(&req, "OwnOverrides", "a replica's overrides")?.unwrap_or_default();
             let base: Option<ReplicaBase> = member(&req, "Base", "a table's settings")?;
             let ttl = req.str_opt("TimeToLive")?.map(str::to_string);
+            let stamps: std::collections::BTreeMap<String, (u64, String)> =
+                member(&req, "GroupStamps", "settings' stamps")?.unwrap_or_default();
             let sources = req.obj_opt("Sources")?;
             let source_of = |r: &str| -> (Option<String>, u64) {
                 let s = sources.as_ref().and_then(|m| m.get(r));
@@ -1837,6 +1900,12 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
                 def.settings.multi_region_strong |= strong;
                 if ttl.is_some() {
                     def.ttl_attribute = ttl.clone();
+                }
+                for (key, stamp) in &stamps {
+                    let have = def.settings.group_stamps.entry(key.clone()).or_default();
+                    if *have < *stamp {
+                        *have = stamp.clone();
+                    }
                 }
                 if def.settings.replica_source.is_none() && !from.is_empty() {
                     def.settings.replica_source = Some(from.to_string());

@@ -1111,13 +1111,33 @@ impl Store {
         name: &str,
         change: impl FnOnce(&mut TableDef) -> Result<()>,
     ) -> Result<Arc<TableHandle>> {
+        self.alter_table_as(name, change, true)
+    }
+
+    /// [`Store::alter_table`] for a change another region of a global table
+    /// made: a capacity decrease past the daily limit there held is taken
+    /// (and counted), not refused.
+    pub fn alter_table_replicated(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut TableDef) -> Result<()>,
+    ) -> Result<Arc<TableHandle>> {
+        self.alter_table_as(name, change, false)
+    }
+
+    fn alter_table_as(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut TableDef) -> Result<()>,
+        enforce_decreases: bool,
+    ) -> Result<Arc<TableHandle>> {
         self.check_writable()?;
         let _guard = lock(&self.inner.write);
         self.changeable(name)?;
         let old = self.table(name)?;
         let mut def = old.def.clone();
         change(&mut def)?;
-        def.record_throughput_changes(&old.def, now_ms() as f64 / 1000.0)?;
+        def.record_throughput_changes_as(&old.def, now_ms() as f64 / 1000.0, enforce_decreases)?;
         catalog::check_index_set(&def.indexes)?;
         crate::vector::check_set(&def.vector_indexes, &def.indexes)?;
         self.switch_stream(old.def.stream.as_ref(), &mut def)?;

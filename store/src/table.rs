@@ -415,6 +415,13 @@ impl TableDef {
     /// capacity changed from `old` (refusing a decrease past the daily
     /// limit), and forgets the changes of indexes gone.
     pub fn record_throughput_changes(&mut self, old: &TableDef, now: f64) -> Result<()> {
+        self.record_throughput_changes_as(old, now, true)
+    }
+
+    /// [`TableDef::record_throughput_changes`]; without `enforce`, a change
+    /// past the daily limit on decreases is recorded, not refused (one
+    /// another region of a global table made, where the limit held).
+    pub fn record_throughput_changes_as(&mut self, old: &TableDef, now: f64, enforce: bool) -> Result<()> {
         let mut changed = Vec::new();
         if let (Some(a), Some(b)) = (old.throughput, self.throughput)
             && a != b
@@ -431,11 +438,16 @@ impl TableDef {
         }
         // All checked before any is recorded: one request changes all or
         // none.
-        for (key, a, b) in &changed {
+        for (key, a, b) in changed.iter().filter(|_| enforce) {
             self.settings.throughput_changes.get(key).map_or(Ok(()), |c| c.check(*a, *b, now))?;
         }
         for (key, a, b) in changed {
-            self.settings.throughput_changes.entry(key).or_default().record(a, b, now)?;
+            let c = self.settings.throughput_changes.entry(key).or_default();
+            if enforce {
+                c.record(a, b, now)?;
+            } else {
+                c.note(a, b, now);
+            }
         }
         let indexes: Vec<String> = self.indexes.iter().map(|i| i.name.clone()).collect();
         self.settings.throughput_changes.retain(|k, _| k.is_empty() || indexes.contains(k));
@@ -466,6 +478,13 @@ impl ThroughputChanges {
     /// limit with its `LimitExceededException`.
     pub fn record(&mut self, old: Throughput, new: Throughput, now: f64) -> Result<()> {
         self.check(old, new, now)?;
+        self.note(old, new, now);
+        Ok(())
+    }
+
+    /// Records a change from `old` to `new` at `now`, within the limit or
+    /// not.
+    pub fn note(&mut self, old: Throughput, new: Throughput, now: f64) {
         if new.read < old.read || new.write < old.write {
             self.decreases = self.decreases_today(now) + 1;
             self.last_decrease = Some(now);
@@ -473,7 +492,6 @@ impl ThroughputChanges {
         if new.read > old.read || new.write > old.write {
             self.last_increase = Some(now);
         }
-        Ok(())
     }
 
     /// Whether a change from `old` to `new` at `now` is within the daily
