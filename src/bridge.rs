@@ -170,12 +170,15 @@ fn authorize_role(
         return Ok(());
     };
     let checks = crate::dynamodb::access::checks(app, operation, map, false);
+    // An in-process call: no source address, as AWS leaves `aws:SourceIp`
+    // out of a call a service makes on your behalf.
+    let origin = crate::iam::Origin::IN_PROCESS;
     principal
-        .authorize(checks, &app.region)
+        .authorize(checks, &app.region, &origin)
         .map_err(|d| ApiError::new(StatusCode::BAD_REQUEST, "AccessDeniedException", d.message))?;
     // A handler's role is held to DynamoDB's lockout check as any caller.
     if operation == "PutResourcePolicy" {
-        crate::dynamodb::policy::lockout_check(app, &principal, map)?;
+        crate::dynamodb::policy::lockout_check(app, &principal, &origin, map)?;
     }
     Ok(())
 }

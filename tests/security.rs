@@ -210,6 +210,47 @@ async fn unsigned_tampered_and_presigned_requests() {
     let a = common::http::send(&addr, "POST", "/", &headers, br#"{"Limit":6}"#).await;
     assert_eq!(a.json()["__type"], "com.amazon.coral.service#InvalidSignatureException");
 
+    // Signed with `x-amz-content-sha256: UNSIGNED-PAYLOAD`, Amazon S3's
+    // option: DynamoDB and Lambda hash the body they receive, so the
+    // signature does not match, whether the body was changed or not.
+    let unsigned = unsigned_payload_headers(&addr, "POST", "/", "dynamodb", &[target, json]);
+    let mut headers: Vec<(&str, &str)> = vec![target, json];
+    headers.extend(unsigned.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    assert!(headers.contains(&("x-amz-content-sha256", "UNSIGNED-PAYLOAD")), "{headers:?}");
+    for body in [&br#"{"Limit":5}"#[..], br#"{"Limit":1}"#] {
+        let a = common::http::send(&addr, "POST", "/", &headers, body).await;
+        assert_eq!(a.json()["__type"], "com.amazon.coral.service#InvalidSignatureException", "{}", a.json());
+        let m = a.json()["message"].as_str().unwrap_or_default().to_string();
+        assert!(m.starts_with("The request signature we calculated does not match the signature you provided."), "{m}");
+    }
+    let path = "/2015-03-31/functions/";
+    let unsigned = unsigned_payload_headers(&addr, "GET", path, "lambda", &[]);
+    let headers: Vec<(&str, &str)> = unsigned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let a = common::http::send(&addr, "GET", path, &headers, b"").await;
+    assert_eq!(a.status, 403);
+    assert_eq!(a.header("x-amzn-errortype"), Some("InvalidSignatureException"));
+
+    // A space after `Credential=` (a key pasted with one before it):
+    // refused as AWS refuses it, naming the part that has no `=`.
+    let req = sigv4::Request { method: "POST", path: "/", query: None, headers: &base };
+    let mut added = sigv4::sign(&alice, "us-east-1", "dynamodb", &req, b"{}", SystemTime::now());
+    for (k, v) in &mut added {
+        if k == "Authorization" {
+            *v = v.replacen("Credential=", "Credential= ", 1);
+        }
+    }
+    let header = added.iter().find(|(k, _)| k == "Authorization").map(|(_, v)| v.clone()).unwrap();
+    let credential = header.split(' ').nth(2).unwrap().trim_end_matches(',').to_string();
+    assert!(credential.starts_with(ALICE_KEY), "{credential}");
+    let mut headers: Vec<(&str, &str)> = vec![target, json];
+    headers.extend(added.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let a = common::http::send(&addr, "POST", "/", &headers, b"{}").await;
+    assert_eq!(a.json()["__type"], "com.amazon.coral.service#IncompleteSignatureException");
+    assert_eq!(
+        a.json()["message"],
+        format!("'{credential}' not a valid key=value pair (missing equal-sign) in Authorization header: '{header}'.")
+    );
+
     // Presigned by aws-sigv4, the SDKs' signer: the signature in the query.
     let presigned = |secret: &str, expires: u64| {
         use aws_sigv4::http_request::{SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign};
@@ -291,6 +332,37 @@ async fn unsigned_tampered_and_presigned_requests() {
     let a = common::http::send(&addr, "GET", "/", &[], b"").await;
     assert_eq!(a.status, 200);
     server.stop().await.unwrap();
+}
+
+/// The headers that sign a request to `addr` for `service` with
+/// `x-amz-content-sha256: UNSIGNED-PAYLOAD` (the body left out), as
+/// aws-sigv4 signs for S3.
+fn unsigned_payload_headers(
+    addr: &str,
+    method: &str,
+    path: &str,
+    service: &str,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    use aws_sigv4::http_request::{PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings, sign};
+    let identity = aws_credential_types::Credentials::new(ALICE_KEY, ALICE_SECRET, None, None, "t").into();
+    let mut settings = SigningSettings::default();
+    settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name(service)
+        .time(SystemTime::now())
+        .settings(settings)
+        .build()
+        .unwrap()
+        .into();
+    let url = format!("http://{addr}{path}");
+    let mut headers = vec![("host", addr)];
+    headers.extend(extra.iter().copied());
+    let signable = SignableRequest::new(method, &url, headers.into_iter(), SignableBody::UnsignedPayload).unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    instructions.headers().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 #[tokio::test]
@@ -563,6 +635,335 @@ async fn a_user_limited_to_its_own_partition() {
     let disguised = format!("arn:aws:dynamodb:us-east-1:000000000000:table/scores/backup/{id}");
     let err = bob.describe_backup().backup_arn(&disguised).send().await.unwrap_err();
     assert_eq!(err.as_service_error().and_then(|e| e.code()), Some("AccessDeniedException"));
+    server.stop().await.unwrap();
+}
+
+/// A user of the auth file with `policies`, signing with `key` and
+/// secret `secret`.
+fn user_with(name: &str, key: &str, policies: &[&str]) -> (Credential, Option<Vec<tidepool::iam::Policy>>) {
+    let credential = Credential {
+        user: name.into(),
+        access_key_id: key.into(),
+        secret_access_key: "secret".into(),
+        session_token: None,
+    };
+    (credential, Some(policies.iter().map(|p| tidepool::iam::Policy::parse(p).unwrap()).collect()))
+}
+
+/// `dynamodb:Attributes` holds the attributes a request evaluates as well
+/// as those it reads and writes: with the developer guide's example 2 (an
+/// allow-list of attributes), a condition or filter on another attribute
+/// is denied, in expressions and in the legacy `Expected`, `QueryFilter`
+/// and `ScanFilter`, for single-item writes, transactions, queries and
+/// scans; the same requests on listed attributes are served.
+#[tokio::test]
+async fn conditions_and_filters_count_as_attributes() {
+    use aws_sdk_dynamodb::types::{
+        AttributeAction, AttributeValueUpdate, ComparisonOperator, Condition, ConditionCheck, ExpectedAttributeValue,
+        TransactWriteItem,
+    };
+    let only_some = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+        "Action":["dynamodb:GetItem","dynamodb:Query","dynamodb:Scan","dynamodb:PutItem","dynamodb:UpdateItem","dynamodb:ConditionCheckItem"],
+        "Resource":"arn:aws:dynamodb:*:*:table/scores",
+        "Condition":{"ForAllValues:StringEquals":{"dynamodb:Attributes":["pk","sk","v"]},
+                     "StringEqualsIfExists":{"dynamodb:Select":"SPECIFIC_ATTRIBUTES","dynamodb:ReturnValues":["NONE","UPDATED_OLD","UPDATED_NEW"]}}}]}"#;
+    let auth = Arc::new(Auth::new(vec![(alice(), None), user_with("frank", "AKIDFRANK", &[only_some])]));
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::start_with(dir.path(), ServerConfig { auth: Some(auth), ..ServerConfig::default() }).await;
+    let ep = server.endpoint();
+    let admin = ddb(&ep, ALICE_KEY, ALICE_SECRET, None, "us-east-1");
+    common::create_table(&admin, "scores", Some(aws_sdk_dynamodb::types::ScalarAttributeType::N)).await;
+    admin
+        .put_item()
+        .table_name("scores")
+        .item("pk", common::s("frank"))
+        .item("sk", common::n(1))
+        .item("v", common::n(1))
+        .item("secret", common::s("x"))
+        .send()
+        .await
+        .unwrap();
+    let frank = ddb(&ep, "AKIDFRANK", "secret", None, "us-east-1");
+    let denied = |what: &str, code: String| assert_eq!(code, "AccessDeniedException", "{what}");
+    let eq = |v: aws_sdk_dynamodb::types::AttributeValue| {
+        Condition::builder().comparison_operator(ComparisonOperator::Eq).attribute_value_list(v).build().unwrap()
+    };
+    let check = |condition: &str, value: aws_sdk_dynamodb::types::AttributeValue| {
+        let check = ConditionCheck::builder()
+            .table_name("scores")
+            .key("pk", common::s("frank"))
+            .key("sk", common::n(1))
+            .condition_expression(condition)
+            .expression_attribute_values(":x", value)
+            .build()
+            .unwrap();
+        TransactWriteItem::builder().condition_check(check).build()
+    };
+
+    // On the listed attributes: served.
+    frank
+        .update_item()
+        .table_name("scores")
+        .key("pk", common::s("frank"))
+        .key("sk", common::n(1))
+        .update_expression("SET v = :v")
+        .condition_expression("v = :old")
+        .expression_attribute_values(":v", common::n(2))
+        .expression_attribute_values(":old", common::n(1))
+        .send()
+        .await
+        .unwrap();
+    frank
+        .put_item()
+        .table_name("scores")
+        .item("pk", common::s("frank"))
+        .item("sk", common::n(2))
+        .item("v", common::n(3))
+        .condition_expression("attribute_not_exists(pk)")
+        .send()
+        .await
+        .unwrap();
+    let scan = frank
+        .scan()
+        .table_name("scores")
+        .projection_expression("pk, sk, v")
+        .filter_expression("v > :z")
+        .expression_attribute_values(":z", common::n(0))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scan.count, 2);
+    let query = frank
+        .query()
+        .table_name("scores")
+        .key_condition_expression("pk = :p")
+        .filter_expression("#v = :v")
+        .expression_attribute_names("#v", "v")
+        .expression_attribute_values(":p", common::s("frank"))
+        .expression_attribute_values(":v", common::n(2))
+        .projection_expression("pk, sk, v")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(query.count, 1);
+    frank.transact_write_items().transact_items(check("v = :x", common::n(2))).send().await.unwrap();
+
+    // A condition or filter on `secret`: denied.
+    let err = frank
+        .update_item()
+        .table_name("scores")
+        .key("pk", common::s("frank"))
+        .key("sk", common::n(1))
+        .update_expression("SET v = :v")
+        .condition_expression("secret = :s")
+        .expression_attribute_values(":v", common::n(5))
+        .expression_attribute_values(":s", common::s("guess"))
+        .send()
+        .await
+        .unwrap_err();
+    denied("a ConditionExpression", common::code(&err));
+    assert!(message(&err).contains("dynamodb:UpdateItem"), "{}", message(&err));
+    let err = frank
+        .update_item()
+        .table_name("scores")
+        .key("pk", common::s("frank"))
+        .key("sk", common::n(1))
+        .attribute_updates(
+            "v",
+            AttributeValueUpdate::builder().action(AttributeAction::Put).value(common::n(5)).build(),
+        )
+        .expected("secret", ExpectedAttributeValue::builder().exists(false).build())
+        .send()
+        .await
+        .unwrap_err();
+    denied("Expected", common::code(&err));
+    let err = frank
+        .put_item()
+        .table_name("scores")
+        .item("pk", common::s("frank"))
+        .item("sk", common::n(3))
+        .condition_expression("attribute_not_exists(secret)")
+        .send()
+        .await
+        .unwrap_err();
+    denied("a put's ConditionExpression", common::code(&err));
+    let err = frank
+        .scan()
+        .table_name("scores")
+        .projection_expression("pk, sk, v")
+        .filter_expression("secret = :s")
+        .expression_attribute_values(":s", common::s("x"))
+        .send()
+        .await
+        .unwrap_err();
+    denied("a scan's FilterExpression", common::code(&err));
+    let err = frank
+        .scan()
+        .table_name("scores")
+        .attributes_to_get("pk")
+        .attributes_to_get("v")
+        .scan_filter("secret", eq(common::s("x")))
+        .send()
+        .await
+        .unwrap_err();
+    denied("ScanFilter", common::code(&err));
+    let err = frank
+        .query()
+        .table_name("scores")
+        .key_condition_expression("pk = :p")
+        .filter_expression("#s = :s")
+        .expression_attribute_names("#s", "secret")
+        .expression_attribute_values(":p", common::s("frank"))
+        .expression_attribute_values(":s", common::s("x"))
+        .projection_expression("pk, sk, v")
+        .send()
+        .await
+        .unwrap_err();
+    denied("a query's FilterExpression", common::code(&err));
+    let err = frank
+        .query()
+        .table_name("scores")
+        .key_conditions("pk", eq(common::s("frank")))
+        .query_filter("secret", eq(common::s("x")))
+        .attributes_to_get("v")
+        .send()
+        .await
+        .unwrap_err();
+    denied("QueryFilter", common::code(&err));
+    let err =
+        frank.transact_write_items().transact_items(check("secret = :x", common::s("x"))).send().await.unwrap_err();
+    denied("a ConditionCheck", common::code(&err));
+    // A condition that does not parse names attributes no one can tell:
+    // denied, not served.
+    let err = frank
+        .update_item()
+        .table_name("scores")
+        .key("pk", common::s("frank"))
+        .key("sk", common::n(1))
+        .update_expression("SET v = :v")
+        .condition_expression("v = = :v")
+        .expression_attribute_values(":v", common::n(5))
+        .send()
+        .await
+        .unwrap_err();
+    denied("an unparsable ConditionExpression", common::code(&err));
+
+    // Nothing denied was written.
+    let item = admin
+        .get_item()
+        .table_name("scores")
+        .key("pk", common::s("frank"))
+        .key("sk", common::n(1))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(item["v"], common::n(2));
+    server.stop().await.unwrap();
+}
+
+/// Policy variables are variables only in version 2012-10-17 documents: in
+/// 2008-10-17, and without a `Version`, `${aws:username}` is literal text,
+/// so a resource written with it names no table these users have.
+#[tokio::test]
+async fn policy_variables_need_version_2012_10_17() {
+    let doc = |version: &str| {
+        format!(
+            r#"{{{version}"Statement":[{{"Effect":"Allow","Action":"dynamodb:GetItem","Resource":"arn:aws:dynamodb:us-east-1:000000000000:table/${{aws:username}}"}}]}}"#
+        )
+    };
+    let (v2012, v2008) = (doc(r#""Version":"2012-10-17","#), doc(r#""Version":"2008-10-17","#));
+    let auth = Arc::new(Auth::new(vec![
+        (alice(), None),
+        user_with("pp5", "AKIDPP5", &[&v2008]),
+        user_with("pp6", "AKIDPP6", &[&doc("")]),
+        user_with("pp7", "AKIDPP7", &[&v2012]),
+    ]));
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::start_with(dir.path(), ServerConfig { auth: Some(auth), ..ServerConfig::default() }).await;
+    let ep = server.endpoint();
+    let admin = ddb(&ep, ALICE_KEY, ALICE_SECRET, None, "us-east-1");
+    for (name, key, served) in [("pp5", "AKIDPP5", false), ("pp6", "AKIDPP6", false), ("pp7", "AKIDPP7", true)] {
+        common::create_table(&admin, name, None).await;
+        let got = ddb(&ep, key, "secret", None, "us-east-1")
+            .get_item()
+            .table_name(name)
+            .key("pk", common::s("a"))
+            .send()
+            .await;
+        match got {
+            Ok(_) => assert!(served, "{name} was served"),
+            Err(e) => {
+                assert!(!served, "{name}: {e:?}");
+                assert_eq!(common::code(&e), "AccessDeniedException", "{name}");
+            }
+        }
+    }
+    server.stop().await.unwrap();
+}
+
+/// IAM's global keys describe the principal and the connection:
+/// `aws:PrincipalAccount` and `aws:ResourceAccount` are the account;
+/// `aws:SourceIp` is the client's address, compared with `IpAddress` and
+/// `NotIpAddress` on the DynamoDB and Lambda APIs alike, and absent from
+/// a handler's in-process calls; `aws:SecureTransport` is false over
+/// plain HTTP.
+#[tokio::test]
+async fn global_keys_describe_the_principal_and_the_connection() {
+    let allow_if = |condition: &str| {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":["dynamodb:ListTables","dynamodb:GetItem","lambda:ListFunctions"],"Resource":"*","Condition":{condition}}}]}}"#
+        )
+    };
+    let account =
+        allow_if(r#"{"StringEquals":{"aws:PrincipalAccount":"000000000000","aws:ResourceAccount":"000000000000"}}"#);
+    let loopback = allow_if(r#"{"IpAddress":{"aws:SourceIp":["127.0.0.0/8","::1"]}}"#);
+    let private = allow_if(r#"{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}"#);
+    let tls_only = allow_if(r#"{"Bool":{"aws:SecureTransport":"true"}}"#);
+    let fenced = r#"{"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Action":"*","Resource":"*"},
+        {"Effect":"Deny","Action":"*","Resource":"*","Condition":{"NotIpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}]}"#;
+    let loopback_policy = tidepool::iam::Policy::parse(&loopback).unwrap();
+    let auth = Auth::new(vec![
+        (alice(), None),
+        user_with("acct", "AKIDACCT", &[&account]),
+        user_with("local", "AKIDLOCAL", &[&loopback]),
+        user_with("private", "AKIDPRIVATE", &[&private]),
+        user_with("fenced", "AKIDFENCED", &[fenced]),
+        user_with("tls", "AKIDTLS", &[&tls_only]),
+    ])
+    .with_roles(vec![("iponly".into(), vec![loopback_policy])]);
+    let dir = tempfile::tempdir().unwrap();
+    let server =
+        common::start_with(dir.path(), ServerConfig { auth: Some(Arc::new(auth)), ..ServerConfig::default() }).await;
+    let ep = server.endpoint();
+    assert!(ep.starts_with("http://127.0.0.1:"), "{ep}");
+    let as_user = |key: &str| ddb(&ep, key, "secret", None, "us-east-1");
+
+    as_user("AKIDACCT").list_tables().send().await.expect("the account's keys");
+    as_user("AKIDLOCAL").list_tables().send().await.expect("a loopback client");
+    lambda_as(&ep, "AKIDLOCAL", "secret").list_functions().send().await.expect("a loopback client of Lambda");
+    let err = as_user("AKIDPRIVATE").list_tables().send().await.unwrap_err();
+    assert_eq!(common::code(&err), "AccessDeniedException");
+    let err = lambda_as(&ep, "AKIDPRIVATE", "secret").list_functions().send().await.unwrap_err();
+    assert_eq!(err.as_service_error().and_then(|e| e.code()), Some("AccessDeniedException"));
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(403));
+    let err = as_user("AKIDFENCED").list_tables().send().await.unwrap_err();
+    assert!(message(&err).ends_with("with an explicit deny in an identity-based policy"), "{}", message(&err));
+    let err = as_user("AKIDTLS").list_tables().send().await.unwrap_err();
+    assert_eq!(common::code(&err), "AccessDeniedException");
+
+    // A handler's in-process call has no source address: the role that a
+    // loopback client's policy would allow is allowed nothing by it.
+    let admin = ddb(&ep, ALICE_KEY, ALICE_SECRET, None, "us-east-1");
+    common::create_table(&admin, "ipcheck", None).await;
+    as_user("AKIDLOCAL").get_item().table_name("ipcheck").key("pk", common::s("x")).send().await.unwrap();
+    let lambda = lambda_as(&ep, ALICE_KEY, ALICE_SECRET);
+    create_store_caller(&lambda, "ip-fn", "iponly").await;
+    let get = serde_json::json!({"TableName": "ipcheck", "Key": {"pk": {"S": "x"}}});
+    let out = store_call(&lambda, "ip-fn", "GetItem", get).await;
+    assert_eq!(out["error"]["type"], "AccessDeniedException", "{out}");
     server.stop().await.unwrap();
 }
 
@@ -1242,6 +1643,42 @@ except botocore.exceptions.SSLError:
     assert!(!other.join("tls").exists(), "given files need no local CA");
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Over TLS, `aws:SecureTransport` is `true`, and `aws:SourceIp` is the
+/// client's address there too: a policy that allows only requests over
+/// TLS from loopback serves them, one that allows only plain HTTP does not.
+#[tokio::test]
+async fn secure_transport_is_true_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let auth_file = dir.path().join("auth.toml");
+    let policy = r#"{"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Action":"dynamodb:ListTables","Resource":"*",
+         "Condition":{"Bool":{"aws:SecureTransport":"true"},"IpAddress":{"aws:SourceIp":["127.0.0.0/8","::1"]}}},
+        {"Effect":"Allow","Action":"dynamodb:DescribeLimits","Resource":"*",
+         "Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}"#;
+    let file = format!(
+        "[[users]]\nname = \"tester\"\naccess_key_id = \"AKIDTEST\"\nsecret_access_key = \"secret\"\npolicies = ['''{policy}''']\n"
+    );
+    std::fs::write(&auth_file, file).unwrap();
+    let args = [
+        "--data-dir".as_ref(),
+        data.as_os_str(),
+        "--tls".as_ref(),
+        "self-signed".as_ref(),
+        "--auth".as_ref(),
+        auth_file.as_os_str(),
+    ];
+    let (mut child, ep) = common::spawn_server(&args);
+    let ca = std::fs::read(data.join("tls/ca.pem")).expect("the local CA is written");
+    let client = ddb_https(&ep, Some(&ca));
+    let served = client.list_tables().send().await;
+    let refused = client.describe_limits().send().await;
+    let _ = child.kill();
+    let _ = child.wait();
+    served.expect("served over TLS from loopback");
+    assert_eq!(common::code(&refused.unwrap_err()), "AccessDeniedException");
 }
 
 /// Every file under `dir`.

@@ -17,11 +17,14 @@
 //!
 //! Condition keys: `dynamodb:LeadingKeys` (the partition key values the
 //! request touches, as text), `dynamodb:Attributes` (the attribute names it
-//! reads or writes: a projection, an item's names, an update's targets and
-//! the key's names), `dynamodb:Select` (the request's, else
-//! `SPECIFIC_ATTRIBUTES` with a projection and `ALL_ATTRIBUTES` without, so
-//! a read without a projection never passes a policy that asks for
-//! specific attributes), `dynamodb:ReturnValues`,
+//! reads, writes or evaluates: a projection, an item's names, an update's
+//! targets, the key's names, and the top-level names of a condition or
+//! filter, `Expected`, `QueryFilter` and `ScanFilter` included, as the
+//! developer guide counts attributes "evaluated in a conditional write or
+//! scan filter"; not the key condition's), `dynamodb:Select` (the
+//! request's, else `SPECIFIC_ATTRIBUTES` with a projection and
+//! `ALL_ATTRIBUTES` without, so a read without a projection never passes a
+//! policy that asks for specific attributes), `dynamodb:ReturnValues`,
 //! `dynamodb:ReturnConsumedCapacity`.
 //!
 //! Fail closed: a key this module cannot derive (a partition key missing
@@ -34,7 +37,7 @@
 
 use base64::Engine;
 use serde_json::{Map, Value as Json};
-use tidepool_store::expr;
+use tidepool_store::expr::{self, ExprKind};
 use tidepool_store::table::KeySchema;
 use tidepool_store::value::Value;
 
@@ -302,6 +305,7 @@ fn item_check(app: &App, action: &str, r: &Req<'_>, op: &str, exprs: Option<Expr
         };
         check = check.with("dynamodb:LeadingKeys", vec![v]);
     }
+    let mut exprs = exprs;
     let mut names: Vec<String> = Vec::new();
     if let Some(Json::Object(k)) = key {
         names.extend(k.keys().cloned());
@@ -311,12 +315,14 @@ fn item_check(app: &App, action: &str, r: &Req<'_>, op: &str, exprs: Option<Expr
             names.extend(u.keys().cloned());
         }
         if let Some(text) = r.str_opt("UpdateExpression").ok().flatten() {
-            match exprs.map(|mut ex| expr::parse_update(text, &mut ex.ph)) {
+            match exprs.as_mut().map(|ex| expr::parse_update(text, &mut ex.ph)) {
                 Some(Ok(update)) => names.extend(update.top_level_names().map(str::to_string)),
                 _ => names.push(UNKNOWN.into()),
             }
         }
     }
+    names.extend(legacy_names(r, "Expected"));
+    names.extend(evaluated(r, exprs.as_mut(), "ConditionExpression", ExprKind::Condition));
     if matches!(op, "GetItem") {
         return reads(check.with("dynamodb:Attributes", names), r);
     }
@@ -347,6 +353,7 @@ fn reads(mut check: Check, r: &Req<'_>) -> Check {
         }
         projected = true;
     }
+    names.extend(filter_names(r));
     names.sort();
     names.dedup();
     check = check.with("dynamodb:Attributes", names);
@@ -360,6 +367,43 @@ fn reads(mut check: Check, r: &Req<'_>) -> Check {
         check = check.with("dynamodb:ReturnConsumedCapacity", vec![v.to_string()]);
     }
     check
+}
+
+/// The attribute names a read's filter evaluates: `FilterExpression`
+/// (and SearchVectors' `SearchConditionExpression`), `QueryFilter`,
+/// `ScanFilter`. A filter is evaluated against every item read, so the
+/// attributes it names are disclosed as surely as projected ones.
+fn filter_names(r: &Req<'_>) -> Vec<String> {
+    let mut names = legacy_names(r, "QueryFilter");
+    names.extend(legacy_names(r, "ScanFilter"));
+    let mut exprs = Exprs::from_request(r).ok();
+    names.extend(evaluated(r, exprs.as_mut(), "FilterExpression", ExprKind::Filter));
+    names.extend(evaluated(r, exprs.as_mut(), "SearchConditionExpression", ExprKind::SearchCondition));
+    names
+}
+
+/// The top-level attribute names the condition expression in `member`
+/// evaluates; [`UNKNOWN`] when it (or its placeholders) does not parse.
+fn evaluated(r: &Req<'_>, exprs: Option<&mut Exprs>, member: &str, kind: ExprKind) -> Vec<String> {
+    if r.get(member).is_none() {
+        return Vec::new();
+    }
+    match exprs.map(|ex| ex.condition(r, member, kind)) {
+        Some(Ok(Some(condition))) => condition.top_level_names().into_iter().map(str::to_string).collect(),
+        Some(Ok(None)) => Vec::new(),
+        _ => vec![UNKNOWN.into()],
+    }
+}
+
+/// The attribute names a legacy condition map (`Expected`, `QueryFilter`,
+/// `ScanFilter`) evaluates: its keys ([`UNKNOWN`] for a member that is no
+/// map).
+fn legacy_names(r: &Req<'_>, member: &str) -> Vec<String> {
+    match r.get(member) {
+        None | Some(Json::Null) => Vec::new(),
+        Some(Json::Object(m)) => m.keys().cloned().collect(),
+        Some(_) => vec![UNKNOWN.into()],
+    }
 }
 
 thread_local! {

@@ -835,15 +835,14 @@ async fn handle_json(
     // With authentication on, a caller with policies is authorized for
     // what the request asks before it is served; so is an administrator
     // once some table has a resource-based policy, which may deny it.
-    if let Some(principal) =
-        caller.as_ref().map(|c| &c.principal).filter(|p| p.policies.is_some() || app.store.any_resource_policy())
+    if let Some(caller) = caller.as_ref().filter(|c| c.principal.policies.is_some() || app.store.any_resource_policy())
     {
         let checks = if scaling {
             vec![crate::iam::Check::new(format!("application-autoscaling:{op}"), "*")]
         } else {
             access::checks(&app, &op, &map, streams)
         };
-        if let Err(denied) = principal.authorize(checks, &app.region) {
+        if let Err(denied) = caller.authorize(checks, &app.region) {
             app.metrics.user_error();
             return ApiError::new(StatusCode::BAD_REQUEST, "AccessDeniedException", denied.message).into_response();
         }
@@ -851,8 +850,8 @@ async fn handle_json(
     if !streams
         && !scaling
         && op == "PutResourcePolicy"
-        && let Some(principal) = caller.as_ref().map(|c| &c.principal)
-        && let Err(e) = policy::lockout_check(&app, principal, &map)
+        && let Some(caller) = caller.as_ref()
+        && let Err(e) = policy::lockout_check(&app, &caller.principal, &caller.origin, &map)
     {
         app.metrics.user_error();
         return e.into_response();

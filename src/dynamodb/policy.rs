@@ -384,10 +384,12 @@ fn target(app: &App, arn: &str) -> ApiResult<(String, bool)> {
 /// caller simulated against the new document, conditions included) is
 /// refused unless `ConfirmRemoveSelfResourceAccess` is true. Only that
 /// action is checked, as DynamoDB checks only it. A request the operation
-/// itself refuses (a bad document or ARN) is left to it.
+/// itself refuses (a bad document or ARN) is left to it. `origin` is
+/// where the request came from, as its own authorization saw it.
 pub fn lockout_check(
     app: &App,
     principal: &crate::iam::Principal,
+    origin: &crate::iam::Origin,
     body: &serde_json::Map<String, Json>,
 ) -> ApiResult<()> {
     // Confirmed, or not a boolean (the operation refuses that itself).
@@ -412,7 +414,7 @@ pub fn lockout_check(
             c
         })
         .collect();
-    principal.authorize(checks, &app.region).map_err(|_| {
+    principal.authorize(checks, &app.region, origin).map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "AccessDeniedException",

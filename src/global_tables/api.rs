@@ -1736,7 +1736,7 @@ type Caller = axum::Extension<crate::http::auth::Caller>;
 /// key); a caller with policies also needs `tidepool:Replicate` on the
 /// table it names.
 fn authorize(app: &App, caller: Option<Caller>, body: &Map<String, Json>) -> ApiResult<()> {
-    let Some(principal) = caller.map(|c| c.0.principal).filter(|p| p.policies.is_some()) else { return Ok(()) };
+    let Some(caller) = caller.map(|c| c.0).filter(|c| c.principal.policies.is_some()) else { return Ok(()) };
     let table = body
         .get("TableName")
         .or_else(|| body.get("Create").and_then(|c| c.get("TableName")))
@@ -1744,7 +1744,7 @@ fn authorize(app: &App, caller: Option<Caller>, body: &Map<String, Json>) -> Api
         .and_then(Json::as_str)
         .unwrap_or("*");
     let check = crate::iam::Check::new("tidepool:Replicate", app.table_arn(table));
-    principal
+    caller
         .authorize(vec![check], &app.region)
         .map_err(|denied| ApiError::new(axum::http::StatusCode::BAD_REQUEST, "AccessDeniedException", denied.message))
 }

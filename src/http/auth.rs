@@ -39,7 +39,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::sigv4::{self, Credential, Expect, Keyring, Refusal};
-use crate::iam::{Policy, Principal};
+use crate::iam::{Check, Denial, Origin, Policy, Principal};
 use crate::lambda::budget::{ByteBudget, Reservation};
 
 /// DynamoDB takes a request signed up to 15 minutes from its clock.
@@ -54,10 +54,21 @@ pub const MAX_USERS: usize = 10_000;
 /// The auth file's size.
 pub const MAX_AUTH_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
-/// Who signed a request, in its extensions once verified.
+/// Who signed a request, in its extensions once verified, and where the
+/// request came from.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub principal: Arc<Principal>,
+    /// [`Origin::IN_PROCESS`] for a handler's call.
+    pub origin: Origin,
+}
+
+impl Caller {
+    /// Authorizes the caller for `checks`, with the request's origin in
+    /// the global keys (`aws:SourceIp`, `aws:SecureTransport`).
+    pub fn authorize(&self, checks: Vec<Check>, region: &str) -> Result<(), Denial> {
+        self.principal.authorize(checks, region, &self.origin)
+    }
 }
 
 /// The keys the server accepts, who each is, and the room for bodies
@@ -479,23 +490,15 @@ async fn authenticate_for(
     let claim = sigv4::parse(&signed).map_err(|r| refuse(api, &r))?;
     // Everything that needs no body is checked before one is read.
     auth.keys.precheck(&claim, &expect, SystemTime::now()).map_err(|r| refuse(api, &r))?;
-    // The body, unless the signer left it out of the signature.
-    // A restricted caller's Lambda request is read even when its payload is
-    // unsigned: CreateFunction names its function in the body.
-    let restricted = auth.principals.get(&claim.access_key_id).is_some_and(|p| p.policies.is_some());
-    let (body, bytes, hash, reservation) = if claim.unsigned_payload() && !(restricted && api != Api::DynamoDb) {
-        (Some(body), None, None, None)
-    } else if claim.unsigned_payload() {
-        let limit = limit.unwrap_or_else(|| body_limit(api, parts.uri.path()));
-        let (bytes, reservation) = read_body(auth, api, limit, &parts.headers, body).await?;
-        (None, Some(bytes), None, reservation)
-    } else {
-        let limit = limit.unwrap_or_else(|| body_limit(api, parts.uri.path()));
-        let (bytes, reservation) = read_body(auth, api, limit, &parts.headers, body).await?;
-        let hash = sigv4::sha256_hex(&bytes);
-        (None, Some(bytes), Some(hash), reservation)
-    };
-    let principal = match auth.keys.verify(&signed, &claim, hash.as_deref(), &expect, SystemTime::now()) {
+    // Only a function URL's request comes with a limit of its own.
+    let function_url = limit.is_some();
+    // The signature covers the body's hash, always: `UNSIGNED-PAYLOAD` is
+    // Amazon S3's option, and these APIs hash the body they receive, so a
+    // request signed with it does not match, as on AWS.
+    let limit = limit.unwrap_or_else(|| body_limit(api, parts.uri.path()));
+    let (bytes, reservation) = read_body(auth, api, limit, &parts.headers, body).await?;
+    let hash = sigv4::sha256_hex(&bytes);
+    let principal = match auth.keys.verify(&signed, &claim, Some(&hash), &expect, SystemTime::now()) {
         Ok(c) => auth.principals.get(&c.access_key_id).cloned(),
         Err(r) => return Err(refuse(api, &r)),
     };
@@ -506,24 +509,20 @@ async fn authenticate_for(
         ));
     };
     drop(headers);
+    let caller = Caller { principal, origin: super::origin_of(&parts.extensions) };
     // The Lambda API and `/tidepool` are authorized here, where the body is
     // at hand (CreateFunction names its function in it); DynamoDB's
-    // requests where their operation is parsed.
-    if api != Api::DynamoDb && limit.is_none() && principal.policies.is_some() {
-        let checks = crate::lambda::access::checks(
-            parts.method.as_str(),
-            parts.uri.path(),
-            &crate::lambda::api::query(&parts.uri),
-            bytes.as_deref().unwrap_or_default(),
-            region,
-        );
-        if let Err(denied) = principal.authorize(checks, region) {
+    // requests where their operation is parsed; a function URL's where it
+    // is served.
+    if api != Api::DynamoDb && !function_url && caller.principal.policies.is_some() {
+        let query = crate::lambda::api::query(&parts.uri);
+        let checks = crate::lambda::access::checks(parts.method.as_str(), parts.uri.path(), &query, &bytes, region);
+        if let Err(denied) = caller.authorize(checks, region) {
             return Err(lambda_error(StatusCode::FORBIDDEN, "AccessDeniedException", &denied.message));
         }
     }
-    let body = body.unwrap_or_else(|| Body::from(bytes.unwrap_or_default()));
-    let mut req = Request::from_parts(parts, body);
-    req.extensions_mut().insert(Caller { principal });
+    let mut req = Request::from_parts(parts, Body::from(bytes));
+    req.extensions_mut().insert(caller);
     Ok((req, reservation))
 }
 
@@ -538,7 +537,7 @@ pub fn authorize_guest(app: &crate::dynamodb::App, req: &Request, principal: &Pr
     let query = crate::lambda::api::query(req.uri());
     let checks = crate::lambda::access::checks(req.method().as_str(), req.uri().path(), &query, &[], &app.region);
     principal
-        .authorize(checks, &app.region)
+        .authorize(checks, &app.region, &Origin::IN_PROCESS)
         .map_err(|d| lambda_error(StatusCode::FORBIDDEN, "AccessDeniedException", &d.message))
 }
 

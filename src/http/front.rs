@@ -104,7 +104,8 @@ async fn through(app: &App, req: Request, next: Next) -> Response {
         if let Err(refused) = super::auth::authorize_guest(app, &req, &principal) {
             return refused;
         }
-        req.extensions_mut().insert(super::auth::Caller { principal: Arc::new(principal) });
+        let origin = crate::iam::Origin::IN_PROCESS;
+        req.extensions_mut().insert(super::auth::Caller { principal: Arc::new(principal), origin });
         let resp = next.run(req).await;
         return if resp.extensions().get::<DynamoReply>().is_some() { finish_dynamo(resp, coding).await } else { resp };
     }

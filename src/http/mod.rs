@@ -54,6 +54,20 @@ pub use limits::{
 pub(crate) use serve::serve;
 
 /// The client's address, in every request's extensions (function URLs'
-/// `sourceIp`).
+/// `sourceIp`, IAM's `aws:SourceIp`).
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub std::net::SocketAddr);
+
+/// In the extensions of a request that arrived over TLS (IAM's
+/// `aws:SecureTransport`).
+#[derive(Debug, Clone, Copy)]
+pub struct SecureTransport;
+
+/// Where a network request came from, from what the server put in its
+/// extensions: its client's address and whether it came over TLS.
+pub fn origin_of(extensions: &axum::http::Extensions) -> crate::iam::Origin {
+    crate::iam::Origin {
+        source_ip: extensions.get::<PeerAddr>().map(|p| p.0.ip().to_canonical()),
+        secure_transport: extensions.get::<SecureTransport>().is_some(),
+    }
+}

@@ -261,6 +261,7 @@ async fn connection(
             }
         }
     };
+    let secure = matches!(io, Io::Tls(_));
     let io = TokioIo::new(io);
     let mut builder = http1::Builder::new();
     builder.max_buf_size(READ_BUFFER_BYTES);
@@ -274,6 +275,9 @@ async fn connection(
                     let mut req = req.map(|b| RequestBody::new(b, conn.clone(), body_state));
                     if let Some(peer) = peer {
                         req.extensions_mut().insert(peer);
+                    }
+                    if secure {
+                        req.extensions_mut().insert(super::SecureTransport);
                     }
                     let mut router = shared.router.clone();
                     let resp = match router.call(req).await {

@@ -37,8 +37,9 @@ use sha2::{Digest, Sha256};
 
 /// The one algorithm SigV4 names.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
-/// The payload hash a signer may send instead of the body's
-/// (`x-amz-content-sha256`, or a presigned URL).
+/// The payload hash an Amazon S3 signer may send instead of the body's
+/// (`x-amz-content-sha256`, or a presigned URL). Other services hash the
+/// body they receive, so for them it never matches.
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 /// A presigned URL lasts at most a week (`X-Amz-Expires`), as in every AWS
 /// service that takes them.
@@ -165,12 +166,6 @@ impl Claim {
     pub fn s3_payload(&self) -> Option<&str> {
         self.declared_payload.as_deref().or(self.presigned().then_some(UNSIGNED_PAYLOAD))
     }
-
-    /// Whether the signer left the payload out (`UNSIGNED-PAYLOAD`), so the
-    /// body need not be read to verify the signature.
-    pub fn unsigned_payload(&self) -> bool {
-        self.declared_payload.as_deref() == Some(UNSIGNED_PAYLOAD)
-    }
 }
 
 /// The keys a server accepts, and the signing keys derived from them.
@@ -201,38 +196,34 @@ impl Keyring {
         self.by_key.is_empty()
     }
 
-    /// Checks `claim` (from [`parse`]) on `req` with the body's SHA-256
-    /// (`None` when the body was not read because the payload is unsigned):
-    /// the identity it proves, or why not.
+    /// Checks `claim` (from [`parse`]) on `req` with `payload` as the
+    /// payload hash of its canonical request: the identity it proves, or
+    /// why not. `payload` is the body's SHA-256, except for S3, which
+    /// takes the hash its signer declared (`UNSIGNED-PAYLOAD` among them)
+    /// and checks the body against it as it streams; `None` (an S3 request
+    /// that declared none) matches no signature.
     pub fn verify(
         &self,
         req: &Request<'_>,
         claim: &Claim,
-        body_sha256: Option<&str>,
+        payload: Option<&str>,
         expect: &Expect<'_>,
         now: SystemTime,
     ) -> Result<&Credential, Refusal> {
         let cred = self.precheck(claim, expect, now)?;
         let (key, cached) = self.signing_key(cred, claim);
-        // The payload hash the signer used: the body's, or UNSIGNED-PAYLOAD
-        // when it said so (a presigned URL may say so without a header).
-        let mut tries: Vec<&str> = Vec::with_capacity(2);
-        if claim.unsigned_payload() {
-            tries.push(UNSIGNED_PAYLOAD);
-        } else if let Some(h) = body_sha256 {
-            tries.push(h);
-        }
+        let explained = payload.unwrap_or(UNSIGNED_PAYLOAD);
         let Some(given) = decode_hex(&claim.signature) else {
-            return Err(mismatch(req, claim, tries.first().copied().unwrap_or(UNSIGNED_PAYLOAD), expect));
+            return Err(mismatch(req, claim, explained, expect));
         };
-        let matched = tries.iter().any(|payload| {
+        let matched = payload.is_some_and(|payload| {
             let to_sign = string_to_sign(claim, &canonical_request(req, claim, payload));
             let mut mac = HmacSha256::new_from_slice(&key).expect("HMAC takes a key of any length");
             mac.update(to_sign.as_bytes());
             mac.verify_slice(&given).is_ok()
         });
         if !matched {
-            return Err(mismatch(req, claim, tries.first().copied().unwrap_or(UNSIGNED_PAYLOAD), expect));
+            return Err(mismatch(req, claim, explained, expect));
         }
         // Only a key that has signed a request is kept.
         if !cached {
@@ -455,13 +446,16 @@ pub fn parse(req: &Request<'_>) -> Result<Claim, Refusal> {
 fn parse_header(req: &Request<'_>, header: &str) -> Result<Claim, Refusal> {
     let (algorithm, rest) = header.split_once(char::is_whitespace).unwrap_or((header, ""));
     let mut params: HashMap<&str, &str> = HashMap::new();
-    for part in rest.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+    // Pairs are separated by commas and by whitespace, as AWS reads them:
+    // `Credential= AKID/...` (a key pasted with a space before it) is an
+    // empty `Credential` and a part without `=`, refused as AWS refuses it.
+    for part in rest.split(|c: char| c == ',' || c.is_whitespace()).filter(|p| !p.is_empty()) {
         let Some((k, v)) = part.split_once('=') else {
             return Err(Refusal::Incomplete(format!(
                 "'{part}' not a valid key=value pair (missing equal-sign) in Authorization header: '{header}'."
             )));
         };
-        params.insert(k.trim(), v.trim());
+        params.insert(k, v);
     }
     let date = req.header_str("x-amz-date").or_else(|| req.header_str("date")).map(str::trim);
     let mut missing = Vec::new();
@@ -991,6 +985,12 @@ mod tests {
             "AWS4-HMAC-SHA256 Signature=b,    Credential,    SignedHeaders",
             Some("20150830T123600Z"),
             "'Credential' not a valid key=value pair (missing equal-sign) in Authorization header: 'AWS4-HMAC-SHA256 Signature=b,    Credential,    SignedHeaders'.",
+        );
+        // A space after `Credential=` (a key pasted with a space before it).
+        check(
+            "AWS4-HMAC-SHA256 Credential= AKID/20150830/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=00",
+            Some("20150830T123600Z"),
+            "'AKID/20150830/us-east-1/dynamodb/aws4_request' not a valid key=value pair (missing equal-sign) in Authorization header: 'AWS4-HMAC-SHA256 Credential= AKID/20150830/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=00'.",
         );
         check(
             "AWS4-HMAC-SHA256 Credential=a/b/c/d, SignedHeaders=host, Signature=00",

@@ -12,9 +12,27 @@
 
 pub mod policy;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 pub use policy::{Context, Decision, Policy};
+
+/// Where a request came from, for the global condition keys that describe
+/// its transport.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// The client's address (`aws:SourceIp`). `None` for a call a handler
+    /// makes in process, as AWS leaves the key out when a service calls on
+    /// your behalf.
+    pub source_ip: Option<IpAddr>,
+    /// Whether the request arrived over TLS (`aws:SecureTransport`).
+    pub secure_transport: bool,
+}
+
+impl Origin {
+    /// A handler's call that stays in the process: no address, no TLS.
+    pub const IN_PROCESS: Origin = Origin { source_ip: None, secure_transport: false };
+}
 
 /// Who signed a request, as IAM names it.
 #[derive(Debug)]
@@ -61,10 +79,11 @@ pub struct Denial {
 }
 
 impl Principal {
-    /// Runs every check (each with the principal's own keys added); the
-    /// first that fails is the answer. An administrator's checks consult
-    /// only resource-based policies, for an explicit deny.
-    pub fn authorize(&self, checks: Vec<Check>, region: &str) -> Result<(), Denial> {
+    /// Runs every check (each with the principal's own keys and the
+    /// request's global keys added, `origin` telling where it came from);
+    /// the first that fails is the answer. An administrator's checks
+    /// consult only resource-based policies, for an explicit deny.
+    pub fn authorize(&self, checks: Vec<Check>, region: &str, origin: &Origin) -> Result<(), Denial> {
         for mut check in checks {
             // DynamoDB lets the account's root remove a table's policy even
             // when the policy denies it, so that no one is locked out; a
@@ -75,31 +94,8 @@ impl Principal {
             {
                 continue;
             }
-            match &self.role_arn {
-                // A role's session, as IAM describes one: no user name; the
-                // role is the principal ARN; the id is `role:session`.
-                Some(role) => {
-                    let role_name = role.rsplit('/').next().unwrap_or(role);
-                    check.context.set("aws:userid", vec![format!("{role_name}:{}", self.name)]);
-                    check.context.set("aws:principalarn", vec![role.clone()]);
-                    check.context.set("aws:principaltype", vec!["AssumedRole".into()]);
-                }
-                None => {
-                    check.context.set("aws:username", vec![self.name.clone()]);
-                    check.context.set("aws:userid", vec![self.access_key_id.clone()]);
-                    check.context.set("aws:principalarn", vec![self.arn.clone()]);
-                    check.context.set("aws:principaltype", vec!["User".into()]);
-                }
-            }
-            check.context.set("aws:requestedregion", vec![region.to_string()]);
-            check.context.set("aws:securetransport", vec!["false".into()]);
-            let now = std::time::SystemTime::now();
-            let secs = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-            check.context.set("aws:epochtime", vec![secs.to_string()]);
-            // `2026-12-04T10:00:00Z`, from SigV4's basic form.
-            let b = crate::http::sigv4::format_time(now);
-            let iso = format!("{}-{}-{}T{}:{}:{}Z", &b[0..4], &b[4..6], &b[6..8], &b[9..11], &b[11..13], &b[13..15]);
-            check.context.set("aws:currenttime", vec![iso]);
+            self.principal_keys(&mut check.context);
+            global_keys(&mut check.context, region, origin);
             let identity = match &self.policies {
                 Some(policies) => policy::evaluate(policies, &check.action, &check.resource, &check.context),
                 None => Decision::Allowed,
@@ -132,6 +128,49 @@ impl Principal {
         }
         Ok(())
     }
+
+    /// The keys that name the principal.
+    fn principal_keys(&self, context: &mut Context) {
+        match &self.role_arn {
+            // A role's session, as IAM describes one: no user name; the
+            // role is the principal ARN; the id is `role:session`.
+            Some(role) => {
+                let role_name = role.rsplit('/').next().unwrap_or(role);
+                context.set("aws:userid", vec![format!("{role_name}:{}", self.name)]);
+                context.set("aws:principalarn", vec![role.clone()]);
+                context.set("aws:principaltype", vec!["AssumedRole".into()]);
+            }
+            None => {
+                context.set("aws:username", vec![self.name.clone()]);
+                context.set("aws:userid", vec![self.access_key_id.clone()]);
+                context.set("aws:principalarn", vec![self.arn.clone()]);
+                context.set("aws:principaltype", vec!["User".into()]);
+            }
+        }
+    }
+}
+
+/// The global keys of every request: the one account is both the
+/// principal's and the resource's (`aws:PrincipalAccount`,
+/// `aws:ResourceAccount`, which IAM sets on every signed request); the
+/// region, the transport and the time.
+fn global_keys(context: &mut Context, region: &str, origin: &Origin) {
+    let account = crate::dynamodb::ACCOUNT_ID;
+    context.set("aws:principalaccount", vec![account.to_string()]);
+    context.set("aws:resourceaccount", vec![account.to_string()]);
+    context.set("aws:requestedregion", vec![region.to_string()]);
+    context.set("aws:securetransport", vec![origin.secure_transport.to_string()]);
+    if let Some(ip) = origin.source_ip {
+        // An IPv4 client through an IPv6 socket is its IPv4 address.
+        context.set("aws:sourceip", vec![ip.to_canonical().to_string()]);
+    }
+    let now = std::time::SystemTime::now();
+    let secs = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    context.set("aws:epochtime", vec![secs.to_string()]);
+    // `2026-12-04T10:00:00Z`, from SigV4's basic form.
+    let b = crate::http::sigv4::format_time(now);
+    let iso = format!("{}-{}-{}T{}:{}:{}Z", &b[0..4], &b[4..6], &b[6..8], &b[9..11], &b[11..13], &b[13..15]);
+    context.set("aws:currenttime", vec![iso]);
 }
 
 /// A principal shared by every request its key signs.

@@ -8,12 +8,17 @@
 //! both with the `*` and `?` wildcards. Policy variables (`${aws:username}`
 //! and the other single-valued keys of the request) are replaced in
 //! resources and condition values; `${*}`, `${?}` and `${$}` stand for the
-//! characters themselves.
+//! characters themselves. As in IAM, only a document whose `Version` is
+//! `2012-10-17` has variables: in `2008-10-17`, the default when `Version`
+//! is left out, `${aws:username}` is literal text (IAM User Guide, "IAM
+//! JSON policy elements: Version").
 //!
 //! Condition operators: `String{Not}Equals{IgnoreCase}`, `String{Not}Like`,
 //! `Numeric{Not}Equals`, `NumericLessThan{Equals}`,
 //! `NumericGreaterThan{Equals}`, `Date...` (ISO 8601 or epoch seconds),
-//! `Bool`, `Null`, `Arn{Not}Equals`, `Arn{Not}Like`, each with an
+//! `Bool`, `Null`, `Arn{Not}Equals`, `Arn{Not}Like`, `{Not}IpAddress` (an
+//! IPv4 or IPv6 address or CIDR block; another value refuses the
+//! document), each with an
 //! `IfExists` suffix, and the set prefixes `ForAllValues:` and
 //! `ForAnyValue:` for multivalued keys such as `dynamodb:LeadingKeys` and
 //! `dynamodb:Attributes`. An operator this module does not know makes its
@@ -22,7 +27,9 @@
 //! Documents are checked when they are loaded, so that case is refused
 //! there.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::net::IpAddr;
 
 use serde_json::Value as Json;
 
@@ -39,6 +46,9 @@ pub const MAX_POLICY_BYTES: usize = 64 * 1024;
 pub const UNKNOWN_VALUE: &str = "\u{0}unknown";
 /// Statements in one document.
 pub const MAX_STATEMENTS: usize = 256;
+/// The policy language version that has policy variables; the older
+/// `2008-10-17`, and a document without `Version`, has none.
+pub const VARIABLES_VERSION: &str = "2012-10-17";
 
 /// A policy document, parsed.
 #[derive(Debug, Clone)]
@@ -64,6 +74,9 @@ struct Statement {
     /// `Resource` (true) or `NotResource` (false).
     resources: (bool, Vec<String>),
     conditions: Vec<Condition>,
+    /// Whether `${...}` is a policy variable here (the document's
+    /// `Version` is [`VARIABLES_VERSION`]) or literal text.
+    variables: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +104,7 @@ enum Op {
     Bool,
     Null,
     ArnLike { negate: bool },
+    IpAddress { negate: bool },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,7 +123,8 @@ impl Op {
             | Op::StringLike { negate }
             | Op::Numeric { negate, .. }
             | Op::Date { negate, .. }
-            | Op::ArnLike { negate } => negate,
+            | Op::ArnLike { negate }
+            | Op::IpAddress { negate } => negate,
             Op::Bool | Op::Null => false,
         }
     }
@@ -136,6 +151,8 @@ fn parse_op(name: &str) -> Option<Op> {
         "Null" => Op::Null,
         "ArnEquals" | "ArnLike" => Op::ArnLike { negate: false },
         "ArnNotEquals" | "ArnNotLike" => Op::ArnLike { negate: true },
+        "IpAddress" => Op::IpAddress { negate: false },
+        "NotIpAddress" => Op::IpAddress { negate: true },
         n if n.starts_with("Numeric") => {
             let (cmp, negate) = cmp(&n["Numeric".len()..])?;
             Op::Numeric { cmp, negate }
@@ -191,13 +208,14 @@ impl Policy {
         if list.len() > MAX_STATEMENTS {
             return Err(PolicyError(format!("{} statements; at most {MAX_STATEMENTS}", list.len())));
         }
-        let statements = list.iter().map(Statement::parse).collect::<Result<_, _>>()?;
+        let variables = doc.get("Version").and_then(Json::as_str) == Some(VARIABLES_VERSION);
+        let statements = list.iter().map(|s| Statement::parse(s, variables)).collect::<Result<_, _>>()?;
         Ok(Policy { statements })
     }
 }
 
 impl Statement {
-    fn parse(s: &Json) -> Result<Statement, PolicyError> {
+    fn parse(s: &Json, variables: bool) -> Result<Statement, PolicyError> {
         let effect = match s.get("Effect").and_then(Json::as_str) {
             Some("Allow") => Effect::Allow,
             Some("Deny") => Effect::Deny,
@@ -254,18 +272,29 @@ impl Statement {
                     return Err(PolicyError(format!("condition {name} must map keys to values")));
                 };
                 for (key, values) in keys {
-                    conditions.push(Condition {
-                        set,
-                        op,
-                        if_exists,
-                        key: key.to_ascii_lowercase(),
-                        values: strings(values, key)?,
-                    });
+                    let values = strings(values, key)?;
+                    check_values(name, key, op, &values)?;
+                    conditions.push(Condition { set, op, if_exists, key: key.to_ascii_lowercase(), values });
                 }
             }
         }
-        Ok(Statement { effect, principals, actions, resources, conditions })
+        Ok(Statement { effect, principals, actions, resources, conditions, variables })
     }
+}
+
+/// Refuses a value `op` could never compare, as IAM refuses the document:
+/// an `IpAddress` value that is no address or CIDR block would otherwise
+/// match nothing, silently (an `Allow` granting nothing, a `Deny` denying
+/// nothing, or a `NotIpAddress` deny denying everyone).
+fn check_values(name: &str, key: &str, op: Op, values: &[String]) -> Result<(), PolicyError> {
+    if let Op::IpAddress { .. } = op
+        && let Some(bad) = values.iter().find(|v| ip_block(v).is_none())
+    {
+        return Err(PolicyError(format!(
+            "condition {name}: {bad:?} (for {key}) is not an IP address or CIDR block, such as 203.0.113.0/24 or 2001:db8::/32"
+        )));
+    }
+    Ok(())
 }
 
 impl Policy {
@@ -394,11 +423,17 @@ impl Statement {
             return false;
         }
         let (is, patterns) = &self.resources;
-        if patterns.iter().any(|p| wildcard(&substitute(p, ctx), resource)) != *is {
+        if patterns.iter().any(|p| wildcard(&self.expand(p, ctx), resource)) != *is {
             return false;
         }
         let deny = self.effect == Effect::Deny;
-        self.conditions.iter().all(|c| if c.unknown(ctx) { deny } else { c.holds(ctx) })
+        self.conditions.iter().all(|c| if c.unknown(ctx) { deny } else { c.holds(ctx, |v| self.expand(v, ctx)) })
+    }
+
+    /// `text` with its policy variables replaced, in a document that has
+    /// them; as written otherwise.
+    fn expand<'a>(&self, text: &'a str, ctx: &Context) -> Cow<'a, str> {
+        if self.variables { Cow::Owned(substitute(text, ctx)) } else { Cow::Borrowed(text) }
     }
 }
 
@@ -409,8 +444,10 @@ impl Condition {
         ctx.get(&self.key).is_some_and(|v| v.iter().any(|x| x == UNKNOWN_VALUE))
     }
 
-    fn holds(&self, ctx: &Context) -> bool {
-        let values: Vec<String> = self.values.iter().map(|v| substitute(v, ctx)).collect();
+    /// Whether the condition holds, its values read through `expand`
+    /// (policy variables replaced, where the document has them).
+    fn holds<'a>(&'a self, ctx: &Context, expand: impl Fn(&'a str) -> Cow<'a, str>) -> bool {
+        let values: Vec<Cow<'a, str>> = self.values.iter().map(|v| expand(v)).collect();
         let present = ctx.get(&self.key);
         if self.op == Op::Null {
             // `Null: true` asks that the key be absent.
@@ -440,7 +477,7 @@ impl Condition {
     }
 
     /// Whether one request value `found` matches the condition's values.
-    fn one(&self, found: &str, values: &[String]) -> bool {
+    fn one(&self, found: &str, values: &[Cow<'_, str>]) -> bool {
         let any = |f: &dyn Fn(&str) -> bool| values.iter().any(|v| f(v));
         match self.op {
             Op::StringEquals { negate, ignore_case } => {
@@ -458,8 +495,43 @@ impl Condition {
             }
             Op::Bool => any(&|v| v.eq_ignore_ascii_case(found)),
             Op::Null => false,
+            Op::IpAddress { negate } => {
+                let Ok(f) = found.parse::<IpAddr>() else { return false };
+                any(&|v| ip_block(v).is_some_and(|b| in_block(f, b))) != negate
+            }
         }
     }
+}
+
+/// An `IpAddress` value: an address and its prefix length in bits (a lone
+/// address is a block of one, as IAM reads `203.0.113.7`).
+fn ip_block(text: &str) -> Option<(IpAddr, u32)> {
+    let (addr, prefix) = match text.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (text, None),
+    };
+    let addr: IpAddr = addr.parse().ok()?;
+    let bits = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = match prefix {
+        Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => p.parse::<u32>().ok()?,
+        Some(_) => return None,
+        None => bits,
+    };
+    (prefix <= bits).then_some((addr, prefix))
+}
+
+/// Whether `found` lies in the block `(net, prefix)`: the same family and
+/// the same first `prefix` bits. An IPv4 client seen through an IPv6
+/// socket (`::ffff:a.b.c.d`) is its IPv4 address.
+fn in_block(found: IpAddr, (net, prefix): (IpAddr, u32)) -> bool {
+    // Either family in the high bits of 128, so a prefix masks the same way.
+    let wide = |a: IpAddr| match a {
+        IpAddr::V4(v) => (u128::from(u32::from(v)) << 96, true),
+        IpAddr::V6(v) => (u128::from(v), false),
+    };
+    let ((f, f4), (n, n4)) = (wide(found.to_canonical()), wide(net));
+    let mask = u128::MAX.checked_shl(128 - prefix).unwrap_or(0);
+    f4 == n4 && f & mask == n & mask
 }
 
 fn compare(a: f64, b: f64, cmp: Cmp) -> bool {
@@ -576,7 +648,7 @@ mod tests {
         let deny_delete = r#"{"Statement":[{"Effect":"Deny","Action":["dynamodb:Delete*"],"Resource":"*"}]}"#;
         let not_action = r#"{"Statement":[{"Effect":"Allow","NotAction":"dynamodb:Delete*","Resource":"*"}]}"#;
         let not_resource = r#"{"Statement":[{"Effect":"Allow","Action":"dynamodb:GetItem","NotResource":"arn:aws:dynamodb:*:*:table/Secret"}]}"#;
-        let leading = r#"{"Statement":[{"Effect":"Allow","Action":["dynamodb:GetItem","dynamodb:PutItem"],"Resource":"*",
+        let leading = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["dynamodb:GetItem","dynamodb:PutItem"],"Resource":"*",
             "Condition":{"ForAllValues:StringEquals":{"dynamodb:LeadingKeys":["${aws:username}"]}}}]}"#;
         let attrs = r#"{"Statement":[{"Effect":"Allow","Action":"dynamodb:GetItem","Resource":"*",
             "Condition":{"ForAllValues:StringEquals":{"dynamodb:Attributes":["pk","title"]},
@@ -689,6 +761,91 @@ mod tests {
         for (i, (docs, action, resource, keys, want)) in cases.iter().enumerate() {
             let policies: Vec<Policy> = docs.iter().map(|d| Policy::parse(d).unwrap()).collect();
             assert_eq!(evaluate(&policies, action, resource, &ctx(keys)), *want, "case {i}: {action} on {resource}");
+        }
+    }
+
+    /// Policy variables exist only in version 2012-10-17; in 2008-10-17,
+    /// and without a `Version`, `${aws:username}` is the text itself.
+    #[test]
+    fn variables_only_in_version_2012_10_17() {
+        use Decision::*;
+        let doc = |version: &str| {
+            format!(
+                r#"{{{version}"Statement":[{{"Effect":"Allow","Action":"dynamodb:GetItem",
+                "Resource":"arn:aws:dynamodb:*:*:table/${{aws:username}}",
+                "Condition":{{"StringEquals":{{"dynamodb:LeadingKeys":"${{aws:username}}"}}}}}}]}}"#
+            )
+        };
+        let bob = "arn:aws:dynamodb:us-east-1:000000000000:table/bob";
+        let literal = "arn:aws:dynamodb:us-east-1:000000000000:table/${aws:username}";
+        let keys = |leading: &str| ctx(&[("aws:username", &["bob"]), ("dynamodb:LeadingKeys", &[leading])]);
+        // (Version member, resource, partition key, outcome)
+        let cases = [
+            (r#""Version":"2012-10-17","#, bob, "bob", Allowed),
+            (r#""Version":"2012-10-17","#, literal, "${aws:username}", ImplicitDeny),
+            (r#""Version":"2008-10-17","#, bob, "bob", ImplicitDeny),
+            (r#""Version":"2008-10-17","#, literal, "${aws:username}", Allowed),
+            ("", bob, "bob", ImplicitDeny),
+            ("", literal, "${aws:username}", Allowed),
+        ];
+        for (version, resource, leading, want) in cases {
+            let policy = Policy::parse(&doc(version)).unwrap();
+            let got = evaluate(&[policy], "dynamodb:GetItem", resource, &keys(leading));
+            assert_eq!(got, want, "{version} {resource} {leading}");
+        }
+    }
+
+    /// `IpAddress` and `NotIpAddress` on `aws:SourceIp`: IPv4 and IPv6,
+    /// blocks and lone addresses; an IPv4 client seen as `::ffff:a.b.c.d`
+    /// is its IPv4 address; an absent key matches `NotIpAddress` only.
+    #[test]
+    fn ip_address_conditions() {
+        use Decision::*;
+        let allow = |op: &str, values: &str| {
+            let doc = format!(
+                r#"{{"Statement":[{{"Effect":"Allow","Action":"*","Resource":"*","Condition":{{"{op}":{{"aws:SourceIp":{values}}}}}}}]}}"#
+            );
+            Policy::parse(&doc).unwrap()
+        };
+        let nets = r#"["10.0.0.0/8","192.0.2.7","2001:db8::/32"]"#;
+        // (operator, source address or none, outcome)
+        let cases: &[(&str, Option<&str>, Decision)] = &[
+            ("IpAddress", Some("10.1.2.3"), Allowed),
+            ("IpAddress", Some("11.0.0.1"), ImplicitDeny),
+            ("IpAddress", Some("192.0.2.7"), Allowed),
+            ("IpAddress", Some("192.0.2.8"), ImplicitDeny),
+            ("IpAddress", Some("2001:db8:1::5"), Allowed),
+            ("IpAddress", Some("2001:db9::5"), ImplicitDeny),
+            ("IpAddress", Some("::ffff:10.9.9.9"), Allowed),
+            ("IpAddress", None, ImplicitDeny),
+            ("NotIpAddress", Some("10.1.2.3"), ImplicitDeny),
+            ("NotIpAddress", Some("127.0.0.1"), Allowed),
+            ("NotIpAddress", None, Allowed),
+            ("IpAddressIfExists", None, Allowed),
+        ];
+        for (op, ip, want) in cases {
+            let c = match ip {
+                Some(ip) => ctx(&[("aws:SourceIp", &[ip])]),
+                None => Context::default(),
+            };
+            assert_eq!(evaluate(&[allow(op, nets)], "dynamodb:GetItem", TABLE, &c), *want, "{op} {ip:?}");
+        }
+        assert_eq!(
+            evaluate(&[allow("IpAddress", r#""0.0.0.0/0""#)], "x:Y", "*", &ctx(&[("aws:SourceIp", &["8.8.8.8"])])),
+            Allowed
+        );
+        assert_eq!(
+            evaluate(&[allow("IpAddress", r#""::/0""#)], "x:Y", "*", &ctx(&[("aws:SourceIp", &["8.8.8.8"])])),
+            ImplicitDeny
+        );
+        // A value that is no address or block refuses the document.
+        for bad in [r#""10.0.0.0/33""#, r#""example.com""#, r#""10.0.0.0/""#, r#""2001:db8::/129""#, r#""10.0.0.0/+8""#]
+        {
+            let doc = format!(
+                r#"{{"Statement":[{{"Effect":"Deny","Action":"*","Resource":"*","Condition":{{"NotIpAddress":{{"aws:SourceIp":{bad}}}}}}}]}}"#
+            );
+            let err = Policy::parse(&doc).unwrap_err();
+            assert!(err.0.contains("is not an IP address or CIDR block"), "{bad}: {err}");
         }
     }
 

@@ -530,13 +530,13 @@ async fn serve_url(app: Arc<App>, url_id: String, raw_path: String, req: Request
             match crate::http::auth::authenticate_function_url(auth, &app.region, req).await {
                 Ok((req, held)) => {
                     // A caller with policies needs lambda:InvokeFunctionUrl.
-                    let principal = req.extensions().get::<crate::http::auth::Caller>().map(|c| c.principal.clone());
-                    if let Some(p) = principal.filter(|p| p.policies.is_some()) {
+                    let caller = req.extensions().get::<crate::http::auth::Caller>().cloned();
+                    if let Some(caller) = caller.filter(|c| c.principal.policies.is_some()) {
                         let qualifier = (config.qualifier != "$LATEST").then_some(config.qualifier.as_str());
                         let arn = super::access::function_arn(&config.function, qualifier, &app.region);
                         let check = crate::iam::Check::new("lambda:InvokeFunctionUrl", arn)
                             .with("lambda:FunctionUrlAuthType", vec!["AWS_IAM".into()]);
-                        if let Err(denied) = p.authorize(vec![check], &app.region) {
+                        if let Err(denied) = caller.authorize(vec![check], &app.region) {
                             return message(StatusCode::FORBIDDEN, &denied.message);
                         }
                     }

@@ -330,7 +330,8 @@ pub async fn serve(app: Arc<App>, req: Request) -> Response {
 }
 
 async fn answer(app: Arc<App>, req: Request, head: bool) -> Response {
-    let mut access = Access { caller: None, payload: S3Payload::Unsigned, region: app.region.clone() };
+    let origin = crate::http::origin_of(req.extensions());
+    let mut access = Access { caller: None, origin, payload: S3Payload::Unsigned, region: app.region.clone() };
     let req = match &app.auth {
         None => req,
         Some(auth) => {
@@ -356,6 +357,8 @@ async fn answer(app: Arc<App>, req: Request, head: bool) -> Response {
 struct Access {
     /// `None` while authentication is off.
     caller: Option<Arc<crate::iam::Principal>>,
+    /// Where the request came from (`aws:SourceIp`, `aws:SecureTransport`).
+    origin: crate::iam::Origin,
     payload: S3Payload,
     region: String,
 }
@@ -370,7 +373,7 @@ impl Access {
     fn allow_check(&self, check: crate::iam::Check) -> S3Result<()> {
         let Some(caller) = &self.caller else { return Ok(()) };
         caller
-            .authorize(vec![check], &self.region)
+            .authorize(vec![check], &self.region, &self.origin)
             .map_err(|d| S3Error::new(StatusCode::FORBIDDEN, "AccessDenied", d.message))
     }
 }

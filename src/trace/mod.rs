@@ -179,7 +179,7 @@ struct Invocation {
 /// if the table's and its stream's resource-based policies do not deny it
 /// GetItem and GetRecords (its own policies were checked with the request),
 /// and the writes to tables it may read (GetItem).
-pub fn trace(app: &App, table: &str, key: &Json, caller: Option<&crate::iam::Principal>) -> Result<Json, ApiError> {
+pub fn trace(app: &App, table: &str, key: &Json, caller: Option<&crate::http::auth::Caller>) -> Result<Json, ApiError> {
     let key_item = crate::dynamodb::attr::item_from_json(key)?;
     // A check with the resource-based policy that governs its resource.
     let check = |action: &str, arn: String| {
@@ -264,14 +264,14 @@ pub async fn serve(
     let q = crate::lambda::api::query(&uri);
     // Only a caller with policies is limited, and an administrator by a
     // resource-based policy's explicit deny.
-    let caller = caller.map(|c| c.0.principal).filter(|p| p.policies.is_some() || app.store.any_resource_policy());
+    let caller = caller.map(|c| c.0).filter(|c| c.principal.policies.is_some() || app.store.any_resource_policy());
     let result = tokio::task::spawn_blocking(move || {
         let (Some(table), Some(key)) = (q.get("table"), q.get("key")) else {
             return Err(ApiError::validation("The query parameters table and key are required"));
         };
         let key: Json = serde_json::from_str(key)
             .map_err(|e| ApiError::validation(format!("key is not JSON (DynamoDB JSON of the item's key): {e}")))?;
-        trace(&app, table, &key, caller.as_deref())
+        trace(&app, table, &key, caller.as_ref())
     })
     .await
     .unwrap_or_else(|_| Err(ApiError::internal()));
