@@ -1444,6 +1444,11 @@ async fn imports_count_bad_lines_and_refuse_as_dynamodb() {
             c.export_table_to_point_in_time().table_arn(format!("{arn}/index/byname")).s3_bucket("exports"),
             "Invalid Request: Table ARN is invalid.",
         ),
+        // A prefix no directory can stand for (S3 keeps `a//b` a key).
+        (
+            export().s3_prefix("a//b"),
+            "One or more parameter values were invalid: S3 prefix 'a//b' is not a valid key prefix here",
+        ),
     ];
     for (request, text) in cases {
         let e = request.send().await.unwrap_err();

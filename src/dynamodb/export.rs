@@ -149,9 +149,15 @@ pub(super) fn bucket_dir(app: &App, bucket: &str, member: &str) -> ApiResult<Pat
     Ok(app.s3_dir.join(bucket))
 }
 
-/// A key prefix that names no parent directory or absolute path.
+/// A key prefix that names no parent directory or absolute path, and no
+/// empty segment (`a//b`), which S3 keeps as a key of its own and a
+/// directory cannot hold: refused rather than written under another key.
 pub(super) fn safe_prefix(prefix: &str) -> ApiResult<()> {
-    if prefix.len() > 1024 || prefix.starts_with('/') || prefix.split('/').any(|p| p == ".." || p == ".") {
+    if prefix.len() > 1024
+        || prefix.starts_with('/')
+        || prefix.contains("//")
+        || prefix.split('/').any(|p| p == ".." || p == ".")
+    {
         return Err(ApiError::validation(format!(
             "One or more parameter values were invalid: S3 prefix '{prefix}' is not a valid key prefix here"
         )));
