@@ -700,6 +700,19 @@ async fn conditions_and_filters_count_as_attributes() {
         TransactWriteItem::builder().condition_check(check).build()
     };
 
+    // An update's value that reads another attribute reads it.
+    let e = frank
+        .update_item()
+        .table_name("scores")
+        .key("pk", common::s("frank"))
+        .key("sk", common::n(1))
+        .update_expression("SET v = if_not_exists(secret, :v)")
+        .expression_attribute_values(":v", common::n(2))
+        .send()
+        .await
+        .unwrap_err();
+    denied("SET from another attribute", common::code(&e));
+
     // On the listed attributes: served.
     frank
         .update_item()
@@ -908,7 +921,7 @@ async fn policy_variables_need_version_2012_10_17() {
 /// `aws:SourceIp` is the client's address, compared with `IpAddress` and
 /// `NotIpAddress` on the DynamoDB and Lambda APIs alike, and absent from
 /// a handler's in-process calls; `aws:SecureTransport` is false over
-/// plain HTTP.
+/// plain HTTP and true for a handler's in-process calls.
 #[tokio::test]
 async fn global_keys_describe_the_principal_and_the_connection() {
     let allow_if = |condition: &str| {
@@ -925,6 +938,7 @@ async fn global_keys_describe_the_principal_and_the_connection() {
         {"Effect":"Allow","Action":"*","Resource":"*"},
         {"Effect":"Deny","Action":"*","Resource":"*","Condition":{"NotIpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}]}"#;
     let loopback_policy = tidepool::iam::Policy::parse(&loopback).unwrap();
+    let tls_policy = tidepool::iam::Policy::parse(&tls_only).unwrap();
     let auth = Auth::new(vec![
         (alice(), None),
         user_with("acct", "AKIDACCT", &[&account]),
@@ -933,7 +947,7 @@ async fn global_keys_describe_the_principal_and_the_connection() {
         user_with("fenced", "AKIDFENCED", &[fenced]),
         user_with("tls", "AKIDTLS", &[&tls_only]),
     ])
-    .with_roles(vec![("iponly".into(), vec![loopback_policy])]);
+    .with_roles(vec![("iponly".into(), vec![loopback_policy]), ("tlsonly".into(), vec![tls_policy])]);
     let dir = tempfile::tempdir().unwrap();
     let server =
         common::start_with(dir.path(), ServerConfig { auth: Some(Arc::new(auth)), ..ServerConfig::default() }).await;
@@ -962,8 +976,13 @@ async fn global_keys_describe_the_principal_and_the_connection() {
     let lambda = lambda_as(&ep, ALICE_KEY, ALICE_SECRET);
     create_store_caller(&lambda, "ip-fn", "iponly").await;
     let get = serde_json::json!({"TableName": "ipcheck", "Key": {"pk": {"S": "x"}}});
-    let out = store_call(&lambda, "ip-fn", "GetItem", get).await;
+    let out = store_call(&lambda, "ip-fn", "GetItem", get.clone()).await;
     assert_eq!(out["error"]["type"], "AccessDeniedException", "{out}");
+    // It crosses no network: secure, as a function's HTTPS calls on AWS
+    // are, so a role allowed only secure transport is allowed it.
+    create_store_caller(&lambda, "tls-fn", "tlsonly").await;
+    let out = store_call(&lambda, "tls-fn", "GetItem", get).await;
+    assert!(out["error"].is_null(), "{out}");
     server.stop().await.unwrap();
 }
 

@@ -18,7 +18,7 @@
 //! Condition keys: `dynamodb:LeadingKeys` (the partition key values the
 //! request touches, as text), `dynamodb:Attributes` (the attribute names it
 //! reads, writes or evaluates: a projection, an item's names, an update's
-//! targets, the key's names, and the top-level names of a condition or
+//! targets and what its values read, the key's names, and the top-level names of a condition or
 //! filter, `Expected`, `QueryFilter` and `ScanFilter` included, as the
 //! developer guide counts attributes "evaluated in a conditional write or
 //! scan filter"; not the key condition's), `dynamodb:Select` (the
@@ -316,7 +316,9 @@ fn item_check(app: &App, action: &str, r: &Req<'_>, op: &str, exprs: Option<Expr
         }
         if let Some(text) = r.str_opt("UpdateExpression").ok().flatten() {
             match exprs.as_mut().map(|ex| expr::parse_update(text, &mut ex.ph)) {
-                Some(Ok(update)) => names.extend(update.top_level_names().map(str::to_string)),
+                // What it writes and what its values read (`SET v = secret`
+                // reads `secret`).
+                Some(Ok(update)) => names.extend(update.paths().into_iter().map(|p| p.top().to_string())),
                 _ => names.push(UNKNOWN.into()),
             }
         }

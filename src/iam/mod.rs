@@ -30,8 +30,10 @@ pub struct Origin {
 }
 
 impl Origin {
-    /// A handler's call that stays in the process: no address, no TLS.
-    pub const IN_PROCESS: Origin = Origin { source_ip: None, secure_transport: false };
+    /// A handler's call that stays in the process: no address, and secure
+    /// (it crosses no network; a function's SDK calls on AWS go over
+    /// HTTPS, so a policy denying insecure transport must not refuse it).
+    pub const IN_PROCESS: Origin = Origin { source_ip: None, secure_transport: true };
 }
 
 /// Who signed a request, as IAM names it.

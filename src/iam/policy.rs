@@ -517,7 +517,17 @@ fn ip_block(text: &str) -> Option<(IpAddr, u32)> {
         Some(_) => return None,
         None => bits,
     };
-    (prefix <= bits).then_some((addr, prefix))
+    if prefix > bits {
+        return None;
+    }
+    // An IPv4-mapped block (`::ffff:10.0.0.0/104`) is the IPv4 block it
+    // maps, as the client it describes is seen as IPv4.
+    match addr {
+        IpAddr::V6(v) if prefix >= 96 && v.to_ipv4_mapped().is_some() => {
+            Some((IpAddr::V4(v.to_ipv4_mapped()?), prefix - 96))
+        }
+        _ => Some((addr, prefix)),
+    }
 }
 
 /// Whether `found` lies in the block `(net, prefix)`: the same family and
@@ -838,6 +848,11 @@ mod tests {
             evaluate(&[allow("IpAddress", r#""::/0""#)], "x:Y", "*", &ctx(&[("aws:SourceIp", &["8.8.8.8"])])),
             ImplicitDeny
         );
+        // An IPv4-mapped block is the IPv4 block it maps.
+        for block in [r#""::ffff:10.0.0.0/104""#, r#""::ffff:10.1.2.3""#] {
+            let c = ctx(&[("aws:SourceIp", &["10.1.2.3"])]);
+            assert_eq!(evaluate(&[allow("IpAddress", block)], "x:Y", "*", &c), Allowed, "{block}");
+        }
         // A value that is no address or block refuses the document.
         for bad in [r#""10.0.0.0/33""#, r#""example.com""#, r#""10.0.0.0/""#, r#""2001:db8::/129""#, r#""10.0.0.0/+8""#]
         {
