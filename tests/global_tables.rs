@@ -1386,6 +1386,33 @@ async fn a_replicas_overrides_are_described_everywhere_and_taken_by_its_table() 
     autoscale_writes(&us.endpoint(), "table/Users/index/byEmail", "index").await;
     add().await.expect("add");
     eventually("the replica", || async { replica_status(&cu, "eu-west-1").await == Some(ReplicaStatus::Active) }).await;
+    // The replica's region has the table's write auto scaling too.
+    let targets = common::http::send(
+        eu.endpoint().trim_start_matches("http://"),
+        "POST",
+        "/",
+        &[
+            ("X-Amz-Target", "AnyScaleFrontendService.DescribeScalableTargets"),
+            ("Content-Type", "application/x-amz-json-1.1"),
+        ],
+        br#"{"ServiceNamespace":"dynamodb"}"#,
+    )
+    .await
+    .json();
+    let mut scaled: Vec<(String, String)> = targets["ScalableTargets"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .map(|t| (t["ResourceId"].as_str().unwrap().to_string(), t["ScalableDimension"].as_str().unwrap().to_string()))
+        .collect();
+    scaled.sort();
+    assert_eq!(
+        scaled,
+        [
+            ("table/Users".to_string(), "dynamodb:table:WriteCapacityUnits".to_string()),
+            ("table/Users/index/byEmail".to_string(), "dynamodb:index:WriteCapacityUnits".to_string()),
+        ]
+    );
     // The replica's table has its overrides and the table's other settings.
     let t = ce.describe_table().table_name("Users").send().await.expect("describe").table.expect("table");
     assert_eq!(t.table_class_summary().and_then(|c| c.table_class()), Some(&TableClass::StandardInfrequentAccess));

@@ -180,6 +180,60 @@ pub fn writes_autoscaled(app: &App, table: &str, index: Option<&str>) -> bool {
     target && policies.is_ok_and(|p| !p.is_empty())
 }
 
+/// Whether a target or policy on `resource` and `dimension` is on the write
+/// capacity of `table` or of one of its global indexes.
+fn on_writes_of(table: &str, resource: &str, dimension: &str) -> bool {
+    let own = format!("table/{table}");
+    dimension.ends_with(":WriteCapacityUnits")
+        && (resource == own || resource.strip_prefix(&own).is_some_and(|r| r.starts_with("/index/")))
+}
+
+/// The auto scaling of `table`'s write capacity (and its global indexes'):
+/// its targets and policies, for a new replica's region, which DynamoDB
+/// gives the same (a replica of a provisioned table needs it).
+pub fn write_scaling_of(app: &App, table: &str) -> Json {
+    let targets: Vec<ScalableTarget> = app
+        .targets()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|t| on_writes_of(table, &t.resource_id, &t.dimension))
+        .collect();
+    let policies: Vec<Policy> = app
+        .policies()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| on_writes_of(table, &p.resource_id, &p.dimension))
+        .collect();
+    json!({"Targets": targets, "Policies": policies})
+}
+
+/// Another region's write auto scaling of `table` ([`write_scaling_of`])
+/// registered here for this region's replica, with ids of its own; a
+/// target past [`MAX_TARGETS`] is left out, and anything not on the
+/// table's write capacity is ignored.
+pub fn take_write_scaling(app: &App, table: &str, scaling: &Json) -> ApiResult<()> {
+    let targets: Vec<ScalableTarget> = serde_json::from_value(scaling["Targets"].clone()).unwrap_or_default();
+    let policies: Vec<Policy> = serde_json::from_value(scaling["Policies"].clone()).unwrap_or_default();
+    let room = MAX_TARGETS.saturating_sub(app.targets()?.len());
+    let mut writes = Vec::new();
+    for mut t in targets.into_iter().filter(|t| on_writes_of(table, &t.resource_id, &t.dimension)).take(room) {
+        t.id = uuid::Uuid::new_v4().simple().to_string();
+        t.created = now_secs();
+        let bytes = serde_json::to_vec(&t).map_err(|_| ApiError::internal())?;
+        writes.push((key(TARGET_PREFIX, &t.dimension, &t.resource_id, None), Some(bytes)));
+    }
+    for mut p in policies.into_iter().filter(|p| on_writes_of(table, &p.resource_id, &p.dimension)) {
+        p.id = uuid::Uuid::new_v4().simple().to_string();
+        p.created = now_secs();
+        let bytes = serde_json::to_vec(&p).map_err(|_| ApiError::internal())?;
+        writes.push((key(POLICY_PREFIX, &p.dimension, &p.resource_id, Some(&p.name)), Some(bytes)));
+    }
+    if !writes.is_empty() {
+        app.store.sys_write(writes)?;
+    }
+    Ok(())
+}
+
 /// The error of a request naming a target not registered.
 fn no_target(resource: &str, dimension: &str) -> ApiError {
     not_found(format!(

@@ -1583,6 +1583,8 @@ pub async fn create_replica(app: std::sync::Weak<App>, id: u64, table: String, r
         "Sources": sources_of(&handle.def, &a.region),
         // The group's settings are the new region's as of these changes.
         "GroupStamps": handle.def.settings.group_stamps,
+        // A provisioned table's write auto scaling, which its replicas get.
+        "WriteScaling": crate::autoscaling::write_scaling_of(&a, &table),
     });
     let joining_witness = is_witness(&region);
     // Existing replicas learn of the new one; one being made lists it.
@@ -1883,6 +1885,9 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
                         input.settings.witness_copy = true;
                     }
                     a.store.create_table(input)?;
+                    if let Some(scaling) = req.get("WriteScaling") {
+                        crate::autoscaling::take_write_scaling(a, &name, scaling)?;
+                    }
                 }
             }
             let own: ReplicaOverrides = member(&req, "OwnOverrides", "a replica's overrides")?.unwrap_or_default();
