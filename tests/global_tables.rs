@@ -1774,3 +1774,50 @@ async fn a_keys_only_table_replicates_and_group_settings_reach_every_region() {
     us.stop().await.unwrap();
     eu.stop().await.unwrap();
 }
+
+/// Three regions, two of them changing different group-wide settings at
+/// once (Time to Live in one, the table class in another), and the third
+/// added by a region that had not yet heard of the other's change: every
+/// region ends with both changes.
+#[tokio::test]
+async fn concurrent_group_settings_converge_in_three_regions() {
+    use aws_sdk_dynamodb::types::{TableClass, TimeToLiveSpecification, TimeToLiveStatus};
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().expect("dir")).collect();
+    let servers = three_regions(&dirs).await;
+    let clients: Vec<Client> = servers.iter().map(|s| client(&s.endpoint())).collect();
+    let (cu, ce, ca) = (&clients[0], &clients[1], &clients[2]);
+    keyed_table(cu, "Settings", None).await;
+    let active = |c: Client, n: usize| async move {
+        let t = c.describe_table().table_name("Settings").send().await.ok().and_then(|o| o.table);
+        t.is_some_and(|t| {
+            t.replicas().len() == n && t.replicas().iter().all(|r| r.replica_status() == Some(&ReplicaStatus::Active))
+        })
+    };
+    cu.update_table().table_name("Settings").replica_updates(replica_update("eu-west-1", true)).send().await.unwrap();
+    eventually("eu-west-1's replica", || active(cu.clone(), 1)).await;
+
+    // At once: Time to Live in eu-west-1, the class in us-east-1, and
+    // ap-south-1 added from us-east-1.
+    let ttl = TimeToLiveSpecification::builder().enabled(true).attribute_name("expires").build().unwrap();
+    let (a, b) = tokio::join!(
+        ce.update_time_to_live().table_name("Settings").time_to_live_specification(ttl).send(),
+        cu.update_table().table_name("Settings").table_class(TableClass::StandardInfrequentAccess).send(),
+    );
+    a.expect("ttl");
+    b.expect("class");
+    cu.update_table().table_name("Settings").replica_updates(replica_update("ap-south-1", true)).send().await.unwrap();
+    eventually("ap-south-1's replica", || active(cu.clone(), 2)).await;
+    for (c, region) in [(cu, "us-east-1"), (ce, "eu-west-1"), (ca, "ap-south-1")] {
+        eventually(&format!("both changes in {region}"), || async {
+            let t = c.describe_table().table_name("Settings").send().await.unwrap().table.unwrap();
+            let class = t.table_class_summary().and_then(|s| s.table_class()).cloned();
+            let d = c.describe_time_to_live().table_name("Settings").send().await.unwrap();
+            let ttl = d.time_to_live_description().and_then(|d| d.time_to_live_status()).cloned();
+            class == Some(TableClass::StandardInfrequentAccess) && ttl == Some(TimeToLiveStatus::Enabled)
+        })
+        .await;
+    }
+    for s in servers {
+        s.stop().await.unwrap();
+    }
+}
