@@ -885,16 +885,13 @@ fn create_request(def: &tidepool_store::table::TableDef) -> Json {
         "AttributeDefinitions": def.attribute_definitions.iter()
             .map(|a| json!({"AttributeName": a.name, "AttributeType": a.ty.as_str()})).collect::<Vec<_>>(),
         "KeySchema": keys(&def.key_schema),
-        "BillingMode": if def.billing_mode == BillingMode::Provisioned { "PROVISIONED" } else { "PAY_PER_REQUEST" },
+        "BillingMode": def.billing_mode.as_str(),
         // The table's own view type: a replica's stream is as its table's.
         "StreamSpecification": {
             "StreamEnabled": true,
             "StreamViewType": def.stream.as_ref().map_or(StreamViewType::NewAndOldImages, |s| s.view_type).as_str(),
         },
-        "TableClass": match (&def.settings.replica_base, &def.settings.own_overrides.table_class) {
-            (Some(base), Some(_)) => &base.table_class,
-            _ => &def.table_class,
-        },
+        "TableClass": group_class(def),
     });
     if let Some(t) = throughput(def.throughput).filter(|_| def.billing_mode == BillingMode::Provisioned) {
         req["ProvisionedThroughput"] = t;
@@ -1001,8 +998,8 @@ pub fn queue_index_change(
     queue_change(def, region, change, queued_for);
 }
 
-/// Queues `change` (a JSON object: an index change, or the table's
-/// group-wide settings from [`group_settings`]) for every replica's region
+/// Queues `change` (a JSON object: an index change, or a group-wide
+/// setting from [`queue_group_change`]) for every replica's region
 /// not in `queued_for` (those that have it, or had it queued by another
 /// region), in the caller's write of the table. The regions it is queued
 /// for go with it, so that a region passing it on queues it for the rest.
@@ -1079,6 +1076,15 @@ fn capacity_of(v: Option<&Json>) -> Option<tidepool_store::table::Throughput> {
     })
 }
 
+/// The table class of the group: this replica's own class unless it
+/// overrides it, then the class the override covers.
+fn group_class(def: &tidepool_store::table::TableDef) -> &str {
+    match (&def.settings.replica_base, &def.settings.own_overrides.table_class) {
+        (Some(base), Some(_)) => &base.table_class,
+        _ => &def.table_class,
+    }
+}
+
 /// `part` of this region's settings as the group's: a setting this replica
 /// overrides (read capacity, the table's or an index's; the table class)
 /// is sent as the value the override covers.
@@ -1088,13 +1094,7 @@ fn group_value(def: &tidepool_store::table::TableDef, part: GroupPart<'_>) -> Js
     match part {
         GroupPart::Ttl => json!({"TimeToLive": def.ttl_attribute}),
         GroupPart::MaxWrite => json!({"MaxWriteRequestUnits": def.settings.max_write_request_units}),
-        GroupPart::Class => {
-            let class = match (base, &own.table_class) {
-                (Some(b), Some(_)) => &b.table_class,
-                _ => &def.table_class,
-            };
-            json!({"TableClass": class})
-        }
+        GroupPart::Class => json!({"TableClass": group_class(def)}),
         GroupPart::Capacity => {
             let mut table = def.throughput;
             if let (Some(t), Some(read), Some(_)) =
@@ -1102,8 +1102,7 @@ fn group_value(def: &tidepool_store::table::TableDef, part: GroupPart<'_>) -> Js
             {
                 t.read = read;
             }
-            let mode = if def.billing_mode == BillingMode::Provisioned { "PROVISIONED" } else { "PAY_PER_REQUEST" };
-            json!({"BillingMode": mode, "ProvisionedThroughput": capacity_json(table)})
+            json!({"BillingMode": def.billing_mode.as_str(), "ProvisionedThroughput": capacity_json(table)})
         }
         GroupPart::Index(name) => {
             let mut t = def.index(name).and_then(|g| g.throughput);
@@ -1206,16 +1205,7 @@ fn apply_group_settings(def: &mut tidepool_store::table::TableDef, change: &Map<
         }
         GroupPart::Capacity => {
             let provisioned = change.get("BillingMode").and_then(Json::as_str) == Some("PROVISIONED");
-            let mode = if provisioned { BillingMode::Provisioned } else { BillingMode::PayPerRequest };
-            if mode == BillingMode::PayPerRequest && def.billing_mode != mode {
-                def.settings.on_demand_since = Some(now_ms() as f64 / 1000.0);
-            }
-            def.billing_mode = mode;
-            if mode == BillingMode::PayPerRequest {
-                for g in def.indexes.iter_mut() {
-                    g.throughput = None;
-                }
-            }
+            def.set_billing_mode(if provisioned { BillingMode::Provisioned } else { BillingMode::PayPerRequest });
             let mut table = capacity_of(change.get("ProvisionedThroughput"));
             if let (Some(t), Some(read)) = (table.as_mut(), own.read_capacity) {
                 if let Some(b) = base.as_mut() {
@@ -1317,14 +1307,8 @@ fn make_index_change(app: &App, name: &str, change: &str, from: &str) -> ApiResu
         // The daily limit on capacity decreases held where it was made.
         app.store.alter_table_replicated(name, |def| {
             apply_group_settings(def, &change);
-            let targets = def.replicas.iter().filter(|x| !queued_for.contains(&x.region)).count();
-            if targets > 0 {
-                let mut passed = Json::Object(change.clone());
-                if let Some(m) = passed.as_object_mut() {
-                    m.remove("QueuedFor");
-                }
-                queue_change(def, &region, passed, &queued_for);
-            }
+            // Passed on to any region the sender did not queue it for.
+            queue_change(def, &region, Json::Object(change.clone()), &queued_for);
             Ok(())
         })?;
         tracing::info!(table = name, from, "group-wide settings from another region taken");

@@ -254,8 +254,9 @@ const MAX_BATCH_JSON_BYTES: usize = 8 * 1024 * 1024;
 ///
 /// A record without its new image (a stream whose view type has none:
 /// DynamoDB takes any view type for a global table) is sent as the item is
-/// now, with its stamp, from `current`: a state at least as new as the
-/// record's, which the peer's stamps order as they would the record.
+/// now (`current`, with its stamp) while it still holds the record's change
+/// (the same stamp); once a later change holds it, that change's own
+/// record sends it, so nothing not yet durable is sent.
 fn changes_body(
     table: &str,
     records: &[StreamRecord],

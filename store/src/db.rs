@@ -1755,16 +1755,7 @@ impl Store {
     ) -> Result<Arc<TableHandle>> {
         self.alter_table(name, |def| {
             if let Some(m) = mode {
-                if m == BillingMode::PayPerRequest && def.billing_mode != m {
-                    def.settings.on_demand_since = Some(now_secs());
-                }
-                def.billing_mode = m;
-                if m == BillingMode::PayPerRequest {
-                    def.throughput = None;
-                    for i in &mut def.indexes {
-                        i.throughput = None;
-                    }
-                }
+                def.set_billing_mode(m);
             }
             if let Some(t) = throughput {
                 if def.billing_mode == BillingMode::PayPerRequest {

@@ -411,6 +411,22 @@ pub struct ThroughputChanges {
 }
 
 impl TableDef {
+    /// Switches the billing mode: on demand has no provisioned capacity
+    /// (the table's and its indexes' go) and records when it began; the
+    /// capacity of a switch to provisioned is the caller's to set.
+    pub fn set_billing_mode(&mut self, mode: BillingMode) {
+        if mode == BillingMode::PayPerRequest {
+            if self.billing_mode != mode {
+                self.settings.on_demand_since = Some(crate::db::now_secs());
+            }
+            self.throughput = None;
+            for i in &mut self.indexes {
+                i.throughput = None;
+            }
+        }
+        self.billing_mode = mode;
+    }
+
     /// Records how the table's and its global indexes' provisioned
     /// capacity changed from `old` (refusing a decrease past the daily
     /// limit), and forgets the changes of indexes gone.
