@@ -19,7 +19,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, BillingMode, Capacity, ConsumedCapacity, Get, GlobalSecondaryIndex, ItemCollectionMetrics, KeyType,
     LocalSecondaryIndex, OnDemandThroughput, Projection, ProjectionType, ProvisionedThroughput, Put,
     ReturnConsumedCapacity, ReturnItemCollectionMetrics, ScalarAttributeType, Select, SseSpecification, SseStatus,
-    SseType, TransactGetItem, TransactWriteItem, Update,
+    SseType, Tag, TransactGetItem, TransactWriteItem, Update,
 };
 use common::{attr_def, code, create_table, harness, key_elem, n, s};
 
@@ -959,6 +959,30 @@ async fn table_settings_are_refused_in_dynamodbs_words() {
         failure(c.list_tags_of_resource().resource_arn(&index_arn).send().await).1,
         format!(
             "{invalid}Invalid resource arn provided, only table or stream is accepted. Provided resource arn: {index_arn}"
+        )
+    );
+    // Listing the tags of a table that is not there is unauthorized, as the
+    // live service answers (its account's or another's); tagging it is
+    // not found.
+    let gone = arn.replace(":table/settings", ":table/nonexistent_table_xyz");
+    let other = arn.replace(":000000000000:", ":123456789012:");
+    for missing in [&gone, &other] {
+        assert_eq!(
+            failure(c.list_tags_of_resource().resource_arn(missing).send().await),
+            (
+                "AccessDeniedException".to_string(),
+                format!(
+                    "User: arn:aws:iam::000000000000:root is not authorized to perform: dynamodb:ListTagsOfResource on resource: {missing}"
+                )
+            )
+        );
+    }
+    let tag = Tag::builder().key("k").value("v").build().unwrap();
+    assert_eq!(
+        failure(c.tag_resource().resource_arn(&gone).tags(tag).send().await),
+        (
+            "ResourceNotFoundException".to_string(),
+            format!("Requested resource not found: ResourceArn: {gone} not found")
         )
     );
 }

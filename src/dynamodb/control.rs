@@ -1256,6 +1256,20 @@ pub(crate) fn update_table_from(app: &App, r: Req<'_>, peer: Option<&[String]>) 
 }
 
 /// The table named by a table ARN of this server.
+/// DynamoDB's refusal of an action on a resource the caller may not reach,
+/// worded as IAM words it for the account's root user (the caller of a
+/// server without `--auth`).
+fn not_authorized(action: &str, resource: &str) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::BAD_REQUEST,
+        "AccessDeniedException",
+        format!(
+            "User: arn:aws:iam::{}:root is not authorized to perform: {action} on resource: {resource}",
+            super::ACCOUNT_ID
+        ),
+    )
+}
+
 fn table_from_arn<'a>(app: &App, arn: &'a str) -> ApiResult<&'a str> {
     if !arn.starts_with("arn:") {
         return Err(ApiError::validation(format!(
@@ -1320,7 +1334,22 @@ pub fn untag_resource(app: &App, r: Req<'_>) -> ApiResult<Json> {
 }
 
 pub fn list_tags(app: &App, r: Req<'_>) -> ApiResult<Json> {
-    let name = table_from_arn(app, r.str("ResourceArn")?)?;
+    let arn = r.str("ResourceArn")?;
+    // Listing the tags of a table that is not there (or not this
+    // account's) is refused as unauthorized, not as not found: the live
+    // service's answer (recorded by the public conformance suite, 2026),
+    // where TagResource and UntagResource say ResourceNotFoundException.
+    let other_account = arn
+        .strip_prefix(&format!("arn:aws:dynamodb:{}:", app.region))
+        .and_then(|rest| rest.split_once(":table/"))
+        .is_some_and(|(account, _)| account != super::ACCOUNT_ID);
+    let name = table_from_arn(app, arn).map_err(|e| {
+        if e.kind.ends_with("#ResourceNotFoundException") || other_account {
+            not_authorized("dynamodb:ListTagsOfResource", arn)
+        } else {
+            e
+        }
+    })?;
     let t = app.store.table(name)?;
     let tags: Vec<Json> = t.def.tags.iter().map(|(k, v)| json!({"Key": k, "Value": v})).collect();
     Ok(json!({"Tags": tags}))
