@@ -1263,8 +1263,8 @@ async fn exports_import_back_into_equal_tables() {
     assert!(second.next_token().is_none());
 }
 
-/// CSV (zstd) with a bad line: counted, skipped, the rest imported; an
-/// import's refusals are DynamoDB's.
+/// CSV (zstd, saved with a byte order mark) with a bad line: counted,
+/// skipped, the rest imported; an import's refusals are DynamoDB's.
 #[tokio::test]
 async fn imports_count_bad_lines_and_refuse_as_dynamodb() {
     use aws_sdk_dynamodb::types::{ImportStatus, InputCompressionType, InputFormat};
@@ -1272,7 +1272,7 @@ async fn imports_count_bad_lines_and_refuse_as_dynamodb() {
     let c = &h.client;
     let bucket = h.dir.path().join("s3/seed-bucket/csv");
     std::fs::create_dir_all(&bucket).unwrap();
-    let csv = "pk;name;age\na;Ann;31\nb;\"Bob; Jr\";40\n;nobody;1\nc;Cy;\n";
+    let csv = "\u{feff}pk;name;age\na;Ann;31\nb;\"Bob; Jr\";40\n;nobody;1\nc;Cy;\n";
     let compressed = zstd::encode_all(csv.as_bytes(), 3).unwrap();
     std::fs::write(bucket.join("part-1.csv.zst"), compressed).unwrap();
     let source = aws_sdk_dynamodb::types::S3BucketSource::builder()

@@ -483,6 +483,7 @@ fn parse_objects(
         let mut line = Vec::new();
         let mut ion = IonGather::default();
         let mut pending: Option<Item> = None;
+        let mut first_line = true;
         loop {
             line.clear();
             let (n, too_long) = read_line(&mut lines, &mut line)
@@ -502,6 +503,12 @@ fn parse_objects(
                 continue;
             }
             let text = match std::str::from_utf8(&line) {
+                // A file saved with a UTF-8 byte order mark (spreadsheets
+                // export CSV so) begins with it: it is not part of the
+                // first line's text (a CSV header's first name).
+                Ok(t) if std::mem::take(&mut first_line) => {
+                    t.trim_start_matches('\u{feff}').trim_end_matches(['\n', '\r'])
+                }
                 Ok(t) => t.trim_end_matches(['\n', '\r']),
                 Err(_) => {
                     r.items += 1;

@@ -983,6 +983,17 @@ impl Store {
                 "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first.",
             ));
         }
+        // "While a backup is in progress, you can't delete the source table
+        // of the backup" (the developer guide's on-demand backups).
+        if self
+            .backups()?
+            .iter()
+            .any(|b| b.status == crate::backup::BackupStatus::Creating && b.table.id == handle.def.id)
+        {
+            return Err(StoreError::ResourceInUse(format!(
+                "Attempt to change a resource which is still in use: Table is being backed up: {name}"
+            )));
+        }
         self.remove_table(&handle)?;
         Ok(handle)
     }
@@ -2262,5 +2273,21 @@ mod tests {
     fn formats_labels() {
         assert_eq!(format_timestamp_millis(0), "1970-01-01T00:00:00.000");
         assert_eq!(format_timestamp_millis(1_700_000_000_123), "2023-11-14T22:13:20.123");
+    }
+
+    #[test]
+    fn a_table_being_backed_up_is_not_deleted() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = open(dir.path());
+        create_tbl(&store);
+        let job = store.begin_backup("tbl", "b").expect("begin backup");
+        match store.delete_table("tbl") {
+            Err(StoreError::ResourceInUse(m)) => {
+                assert_eq!(m, "Attempt to change a resource which is still in use: Table is being backed up: tbl")
+            }
+            other => panic!("deleted during its backup: {:?}", other.map(|_| ())),
+        }
+        job.run().expect("backup written");
+        store.delete_table("tbl").expect("deleted once the backup is made");
     }
 }
