@@ -395,9 +395,10 @@ fn get_shard_iterator(app: &App, r: Req<'_>) -> ApiResult<Json> {
 fn get_records(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
     let token = r.str("ShardIterator")?;
     if token.is_empty() || token.len() > 2048 {
-        return Err(ApiError::validation(
-            "1 validation error detected: Value at 'shardIterator' failed to satisfy constraint: Member must have length less than or equal to 2048",
-        ));
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value at 'shardIterator' failed to satisfy constraint: Member must have length {}",
+            if token.is_empty() { "greater than or equal to 1" } else { "less than or equal to 2048" }
+        )));
     }
     let limit = limit(&r, "Limit", 1000)?.unwrap_or(1000);
     let it = app.streams.decode(token)?;

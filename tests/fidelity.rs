@@ -1314,6 +1314,13 @@ async fn streams_and_ttl_details() {
         let err = res.expect_err("a sequence number with TRIM_HORIZON or LATEST");
         assert_eq!(err.as_service_error().and_then(|e| e.meta().code()), Some("ValidationException"), "{kind:?}");
     }
+    let empty = streams.get_records().shard_iterator("").send().await.expect_err("an empty iterator");
+    assert_eq!(
+        empty.as_service_error().and_then(|e| e.meta().message()),
+        Some(
+            "1 validation error detected: Value at 'shardIterator' failed to satisfy constraint: Member must have length greater than or equal to 1"
+        )
+    );
     let listed = streams.list_streams().exclusive_start_stream_arn("not-an-arn").send().await;
     let err = listed.expect_err("a malformed ExclusiveStartStreamArn");
     assert_eq!(err.as_service_error().and_then(|e| e.meta().code()), Some("ValidationException"));
