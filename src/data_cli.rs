@@ -171,7 +171,8 @@ pub async fn backup(table: &str, name: Option<&str>, endpoint: &Endpoint) -> any
     Ok(())
 }
 
-/// Epoch seconds from `1733338800.5` or `2026-12-04T19:00:00Z` (UTC).
+/// Epoch seconds from `1733338800.5`, `2026-12-04T19:00:00Z` (UTC) or
+/// `2026-12-04T20:00:00+01:00` (an offset from UTC).
 fn parse_time(text: &str) -> anyhow::Result<f64> {
     if let Ok(secs) = text.parse::<f64>() {
         return Ok(secs);
@@ -179,6 +180,19 @@ fn parse_time(text: &str) -> anyhow::Result<f64> {
     let t = text.trim_end_matches('Z');
     let (date, time) =
         t.split_once(['T', ' ']).with_context(|| format!("{text}: expected epoch seconds or YYYY-MM-DDThh:mm:ssZ"))?;
+    // `+hh:mm` or `-hh:mm` after the time: the seconds east of UTC.
+    let (time, offset) = match time.rfind(['+', '-']) {
+        Some(at) => {
+            let (hm, sign) = (&time[at + 1..], if time.as_bytes()[at] == b'-' { -1 } else { 1 });
+            let (h, m) = hm.split_once(':').unwrap_or((hm, "0"));
+            let (h, m): (i64, i64) = (
+                h.parse().with_context(|| format!("{text}: the offset from UTC"))?,
+                m.parse().with_context(|| format!("{text}: the offset from UTC"))?,
+            );
+            (&time[..at], sign * (h * 3600 + m * 60))
+        }
+        None => (time, 0),
+    };
     let d: Vec<i64> = date.split('-').map(str::parse).collect::<Result<_, _>>().context("the date")?;
     let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
     let h: Vec<i64> = hms.split(':').map(str::parse).collect::<Result<_, _>>().context("the time")?;
@@ -193,7 +207,7 @@ fn parse_time(text: &str) -> anyhow::Result<f64> {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
     let frac: f64 = format!("0.{frac}").parse().unwrap_or(0.0);
-    Ok((days * 86_400 + h[0] * 3600 + h[1] * 60 + h[2]) as f64 + frac)
+    Ok((days * 86_400 + h[0] * 3600 + h[1] * 60 + h[2] - offset) as f64 + frac)
 }
 
 /// `tidepool restore <backup ARN | table> <target> [--time T]`: from a
@@ -300,6 +314,19 @@ fn guess(name: &str) -> (&'static str, &'static str) {
     (format, compression)
 }
 
+/// The files `tidepool import` copied into the server's buckets, removed
+/// once the import has ended (or could not start): the server has read
+/// them by then.
+struct Copied(Option<PathBuf>);
+
+impl Drop for Copied {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
 /// What `tidepool import` reads: a key prefix of a bucket, or local files
 /// copied into the server's directory of buckets.
 pub struct ImportSource<'a> {
@@ -321,13 +348,20 @@ pub async fn import(
     endpoint: &Endpoint,
 ) -> anyhow::Result<()> {
     let bar = Bar::new();
+    let mut copied = Copied(None);
     let (bucket, prefix, name) = match source.bucket {
         Some(b) => (b.to_string(), source.path.to_string(), source.path.to_string()),
         None => {
             let info = request(endpoint, "GET", "/tidepool/info", &[], b"", CALL_TIMEOUT).await?;
             let info: Value = serde_json::from_slice(&info.body).context("the server's /tidepool/info")?;
             let s3 = PathBuf::from(info["S3Dir"].as_str().context("the server's S3 directory")?);
-            let local = Path::new(source.path);
+            let mut local = Path::new(source.path).to_path_buf();
+            // An export's own directory (`AWSDynamoDB/<export id>/`, its
+            // manifests beside `data/`): its data files are what imports.
+            if local.join("manifest-summary.json").is_file() && local.join("data").is_dir() {
+                local = local.join("data");
+            }
+            let local = local.as_path();
             if !local.exists() {
                 bail!(
                     "{}: no such file or directory (use --bucket to name a key prefix in the server's buckets)",
@@ -342,6 +376,7 @@ pub async fn import(
                     s3.display()
                 )
             })?;
+            copied.0 = Some(dest.clone());
             let files: Vec<PathBuf> = if local.is_dir() {
                 let mut v: Vec<PathBuf> =
                     std::fs::read_dir(local)?.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
@@ -387,22 +422,26 @@ pub async fn import(
     })
     .await?;
     let i = &d["ImportTableDescription"];
-    if i["ImportStatus"] != "COMPLETED" {
-        bail!(
-            "import {arn} {}: {}",
-            i["ImportStatus"].as_str().unwrap_or("?"),
-            i["FailureMessage"].as_str().unwrap_or("")
-        );
-    }
-    println!(
-        "table {table} imported: {} items ({} lines read, {} refused), {} in {}",
+    let counts = format!(
+        "{} items ({} lines read, {} refused), {} in {}",
         thousands(i["ImportedItemCount"].as_u64().unwrap_or(0)),
         thousands(i["ProcessedItemCount"].as_u64().unwrap_or(0)),
         thousands(i["ErrorCount"].as_u64().unwrap_or(0)),
         mb(i["ProcessedSizeBytes"].as_u64().unwrap_or(0)),
         bar.elapsed()
     );
-    Ok(())
+    match (i["ImportStatus"].as_str(), i["FailureCode"].as_str()) {
+        (Some("COMPLETED"), _) => {
+            println!("table {table} imported: {counts}");
+            Ok(())
+        }
+        // Refused lines fail the import, as on DynamoDB; the good ones are
+        // in the table.
+        (_, Some("ItemValidationError")) => bail!(
+            "import {arn} FAILED: some lines were refused; table {table} holds the rest: {counts} (the server's log at debug level names each refused line)"
+        ),
+        (status, _) => bail!("import {arn} {}: {}", status.unwrap_or("?"), i["FailureMessage"].as_str().unwrap_or("")),
+    }
 }
 
 #[cfg(test)]
@@ -414,7 +453,11 @@ mod tests {
         assert_eq!(parse_time("1700000000.5").unwrap(), 1_700_000_000.5);
         assert_eq!(parse_time("2023-11-14T22:13:20Z").unwrap(), 1_700_000_000.0);
         assert_eq!(parse_time("1970-01-01T00:00:00.250Z").unwrap(), 0.25);
+        assert_eq!(parse_time("2023-11-14T23:13:20+01:00").unwrap(), 1_700_000_000.0);
+        assert_eq!(parse_time("2023-11-14T17:43:20.5-04:30").unwrap(), 1_700_000_000.5);
+        assert_eq!(parse_time("2023-11-14T22:13:20+00:00").unwrap(), 1_700_000_000.0);
         assert!(parse_time("yesterday").is_err());
+        assert!(parse_time("2023-11-14T22:13:20+xx:00").is_err());
     }
 
     #[test]

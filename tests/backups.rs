@@ -1318,8 +1318,17 @@ async fn imports_count_bad_lines_and_refuse_as_dynamodb() {
         let e = again(InputFormat::Csv, delimiter, compression).await.unwrap_err();
         assert_eq!(code(&e), "ImportConflictException");
     }
+    // A refused line fails the import, yet the good ones are in the table
+    // (the live service's answer).
     let d = wait_import(c, &out.import_table_description.unwrap().import_arn.unwrap()).await;
-    assert_eq!(d.import_status, Some(ImportStatus::Completed), "{d:?}");
+    assert_eq!(d.import_status, Some(ImportStatus::Failed), "{d:?}");
+    assert_eq!(d.failure_code.as_deref(), Some("ItemValidationError"));
+    assert_eq!(
+        d.failure_message.as_deref(),
+        Some(
+            "Some of the items failed validation checks and were not imported. Please check CloudWatch error logs for more details."
+        )
+    );
     assert_eq!((d.processed_item_count, d.imported_item_count, d.error_count), (4, 3, 1));
     let bob = c.get_item().table_name("people").key("pk", s("b")).send().await.unwrap().item.unwrap();
     assert_eq!(bob["name"], s("Bob; Jr"));
@@ -1338,7 +1347,7 @@ async fn imports_count_bad_lines_and_refuse_as_dynamodb() {
         .await
         .unwrap_err();
     assert_eq!(code(&e), "ResourceInUseException");
-    // Nothing under the prefix: FAILED, and no table.
+    // Nothing under the prefix: COMPLETED, an empty table.
     let empty = aws_sdk_dynamodb::types::S3BucketSource::builder()
         .s3_bucket("seed-bucket")
         .s3_key_prefix("none/")
@@ -1348,15 +1357,31 @@ async fn imports_count_bad_lines_and_refuse_as_dynamodb() {
         .import_table()
         .s3_bucket_source(empty)
         .input_format(InputFormat::DynamodbJson)
-        .table_creation_parameters(creation("nothing"))
+        .table_creation_parameters(creation("empty-import"))
         .send()
         .await
         .unwrap();
     let d = wait_import(c, &out.import_table_description.unwrap().import_arn.unwrap()).await;
-    assert_eq!(d.import_status, Some(ImportStatus::Failed));
-    assert!(d.failure_message.is_some());
-    let e = c.describe_table().table_name("nothing").send().await.unwrap_err();
-    assert_eq!(code(&e), "ResourceNotFoundException");
+    assert_eq!(d.import_status, Some(ImportStatus::Completed), "{d:?}");
+    assert_eq!((d.processed_item_count, d.imported_item_count, d.error_count), (0, 0, 0));
+    assert_eq!(scan_count(c, "empty-import").await, 0);
+    // A bucket that does not exist (and one DynamoDB takes but S3 cannot
+    // have): FAILED S3NoSuchBucket, and no table.
+    for (bucket, table) in [("no-such-bucket", "nobucket"), ("My_Bucket", "badbucket")] {
+        let out = c
+            .import_table()
+            .s3_bucket_source(aws_sdk_dynamodb::types::S3BucketSource::builder().s3_bucket(bucket).build().unwrap())
+            .input_format(InputFormat::DynamodbJson)
+            .table_creation_parameters(creation(table))
+            .send()
+            .await
+            .unwrap();
+        let d = wait_import(c, &out.import_table_description.unwrap().import_arn.unwrap()).await;
+        assert_eq!(d.import_status, Some(ImportStatus::Failed), "{d:?}");
+        assert_eq!(d.failure_code.as_deref(), Some("S3NoSuchBucket"), "{bucket}");
+        let e = c.describe_table().table_name(table).send().await.unwrap_err();
+        assert_eq!(code(&e), "ResourceNotFoundException");
+    }
     // A bucket name that would leave the directory of buckets.
     let bad = aws_sdk_dynamodb::types::S3BucketSource::builder().s3_bucket("../etc").build().unwrap();
     let e = c
@@ -1722,6 +1747,18 @@ async fn the_cli_backs_up_restores_exports_and_imports() {
     let out = run(&["export", "people", "--bucket", "backups", "--prefix", "daily"]);
     assert!(out.contains("COMPLETED: 499 items"), "{out}");
     assert!(data.join("s3/backups/daily/AWSDynamoDB").is_dir());
+    // The export's own directory imports: its data files, not its
+    // manifests; the copies made for it are removed after.
+    let export_dir = std::fs::read_dir(data.join("s3/backups/daily/AWSDynamoDB"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join("manifest-summary.json").is_file())
+        .expect("the export's directory");
+    let out = run(&["import", export_dir.to_str().unwrap(), "people-copy", "--key", "id:S"]);
+    assert!(out.contains("table people-copy imported: 499 items"), "{out}");
+    let left = std::fs::read_dir(data.join("s3/tidepool-imports")).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(left, 0, "the import's copies are removed");
     let out = run(&["restore", "people", "people-latest"]);
     assert!(out.contains("table people-latest ACTIVE: 499 items"), "{out}");
     server.kill().unwrap();

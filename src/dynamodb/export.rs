@@ -138,15 +138,42 @@ fn iso(secs: f64) -> String {
     format!("{}Z", tidepool_store::format_timestamp_millis((secs * 1000.0) as u64))
 }
 
-/// A bucket's directory: S3's bucket naming rules, so that a name never
-/// leaves `--s3-dir`.
-pub(super) fn bucket_dir(app: &App, bucket: &str, member: &str) -> ApiResult<PathBuf> {
-    if !crate::s3::valid_bucket(bucket) {
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{bucket}' at '{member}' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-z0-9A-Z]+[\\.\\-\\w]*[a-z0-9A-Z]+$"
-        )));
+/// The longest `S3Bucket` DynamoDB takes (its member constraint).
+const MAX_BUCKET_MEMBER: usize = 255;
+
+/// A bucket's directory, checked against DynamoDB's member constraints
+/// (`^[a-z0-9A-Z]+[\.\-\w]*[a-z0-9A-Z]+$`, at most 255 characters);
+/// `None` for a name DynamoDB takes but S3 cannot have (`My_Bucket`): on
+/// AWS such an export or import fails later, its bucket not found. Either
+/// way the name never leaves `--s3-dir`.
+pub(super) fn bucket_dir(app: &App, bucket: &str, member: &str) -> ApiResult<Option<PathBuf>> {
+    let word = |c: char| c.is_ascii_alphanumeric();
+    let mut broken = Vec::new();
+    if bucket.chars().count() > MAX_BUCKET_MEMBER {
+        broken.push(format!(
+            "Value '{bucket}' at '{member}' failed to satisfy constraint: Member must have length less than or equal to {MAX_BUCKET_MEMBER}"
+        ));
     }
-    Ok(app.s3_dir.join(bucket))
+    let pattern = bucket.len() >= 2
+        && bucket.starts_with(word)
+        && bucket.ends_with(word)
+        && bucket.chars().all(|c| word(c) || matches!(c, '.' | '-' | '_'));
+    if !pattern {
+        broken.push(format!(
+            "Value '{bucket}' at '{member}' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-z0-9A-Z]+[\\.\\-\\w]*[a-z0-9A-Z]+$"
+        ));
+    }
+    super::validate::none_of(&broken)?;
+    Ok(crate::s3::valid_bucket(bucket).then(|| app.s3_dir.join(bucket)))
+}
+
+/// DynamoDB's failure of an export or import whose bucket does not exist
+/// (`FailureCode`, `FailureMessage`), as S3 words it.
+pub(super) fn no_such_bucket() -> (String, String) {
+    (
+        "S3NoSuchBucket".into(),
+        "The specified bucket does not exist (Service: Amazon S3; Status Code: 404; Error Code: NoSuchBucket)".into(),
+    )
 }
 
 /// A key prefix that names no parent directory or absolute path, and no
@@ -472,17 +499,21 @@ pub fn export_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         let (total_items, total_bytes) =
             store.table(&running.table).map(|t| (t.stats().items, t.stats().bytes)).unwrap_or((0, 0));
         let tracked = store.track(&running.id, total_items, total_bytes);
-        let result = write_export(&store, &dir, &arn_prefix, &mut running, &tracked.progress);
+        let result = match &dir {
+            Some(dir) => write_export(&store, dir, &arn_prefix, &mut running, &tracked.progress)
+                .map_err(|e| ("UNKNOWN".to_string(), e)),
+            None => Err(no_such_bucket()),
+        };
         drop(tracked);
         match result {
             Ok(()) => {
                 running.status = "COMPLETED".into();
                 metrics.moved(&running.table, crate::metrics::Moved::Exported, running.bytes);
             }
-            Err(e) => {
+            Err((code, e)) => {
                 tracing::error!(export = %running.id, error = %e, "export failed");
                 running.status = "FAILED".into();
-                running.failure_code = Some("UNKNOWN".into());
+                running.failure_code = Some(code);
                 running.failure_message = Some(e);
             }
         }

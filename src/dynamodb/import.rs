@@ -244,14 +244,26 @@ pub fn import_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         let mut load = load;
         load.lower_priority();
         let tracked = store.track(&running.id, 0, 0);
-        let outcome = run_import(&dir, &def, &format, &mut running, &mut load, &tracked.progress);
+        let outcome = match &dir {
+            Some(dir) => run_import(dir, &def, &format, &mut running, &mut load, &tracked.progress),
+            None => Err(super::export::no_such_bucket()),
+        };
         drop(tracked);
         match outcome {
             Ok(()) => match load.finish() {
                 Ok(stats) => {
-                    running.status = "COMPLETED".into();
                     running.imported_items = stats.items;
                     metrics.moved(&running.table, crate::metrics::Moved::Imported, running.processed_bytes);
+                    // Any refused line fails the import, yet the table
+                    // stays with the items that were good (DynamoDB's
+                    // answer, as the live service records it).
+                    if running.errors > 0 {
+                        running.status = "FAILED".into();
+                        running.failure_code = Some("ItemValidationError".into());
+                        running.failure_message = Some(ITEM_VALIDATION_ERROR.into());
+                    } else {
+                        running.status = "COMPLETED".into();
+                    }
                 }
                 Err(e) => {
                     running.status = "FAILED".into();
@@ -289,6 +301,9 @@ pub fn import_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     Ok(json!({"ImportTableDescription": app.import_description(&record)}))
 }
 
+/// DynamoDB's `FailureMessage` of an import with refused lines.
+const ITEM_VALIDATION_ERROR: &str = "Some of the items failed validation checks and were not imported. Please check CloudWatch error logs for more details.";
+
 /// Every file under `bucket` whose key starts with `prefix`, in key order.
 fn objects(bucket: &Path, prefix: &str) -> Result<Vec<(String, PathBuf)>, (String, String)> {
     /// Files whose key starts with `prefix`, descending only into
@@ -313,10 +328,11 @@ fn objects(bucket: &Path, prefix: &str) -> Result<Vec<(String, PathBuf)>, (Strin
         }
         Ok(())
     }
-    let mut found = Vec::new();
-    if bucket.is_dir() {
-        walk(bucket, "", prefix, &mut found).map_err(|e| ("S3AccessDenied".to_string(), e.to_string()))?;
+    if !bucket.is_dir() {
+        return Err(super::export::no_such_bucket());
     }
+    let mut found = Vec::new();
+    walk(bucket, "", prefix, &mut found).map_err(|e| ("S3AccessDenied".to_string(), e.to_string()))?;
     found.sort();
     if found.len() > MAX_OBJECTS {
         return Err(("ValidationError".into(), format!("More than {MAX_OBJECTS} objects match the prefix; narrow it")));
@@ -363,8 +379,9 @@ fn run_import(
     let found = objects(bucket, &prefix)?;
     let total: u64 = found.iter().filter_map(|(_, p)| p.metadata().ok()).map(|m| m.len()).sum();
     progress.total_bytes.store(total, std::sync::atomic::Ordering::Relaxed);
+    // No object under the prefix is an empty table, as on DynamoDB.
     if found.is_empty() {
-        return Err(("ImportSourceNotFound".into(), format!("No objects were found in s3://{}/{prefix}", r.bucket)));
+        return Ok(());
     }
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Pending>>(PIPELINE_DEPTH);
     let compression = r.compression.clone();
@@ -464,9 +481,10 @@ fn parse_objects(
         }
     };
     for (key, path) in found {
-        // Progress counts the file's bytes as stored (compressed or not).
-        let size = path.metadata().map(|m| m.len()).unwrap_or(0);
+        // Progress counts the file's bytes as stored (compressed or not),
+        // as they are read.
         let file = std::fs::File::open(&path).map_err(|e| ("S3AccessDenied".to_string(), format!("{key}: {e}")))?;
+        let file = Counted { inner: file, progress };
         let reader: Box<dyn Read> = match compression {
             "GZIP" => Box::new(flate2::read::MultiGzDecoder::new(file)),
             "ZSTD" => Box::new(
@@ -599,10 +617,23 @@ fn parse_objects(
             r.items += 1;
             r.errors += 1;
         }
-        progress.add(0, size);
     }
     flush(&mut batch, &mut batch_bytes);
     Ok(())
+}
+
+/// A file whose bytes count toward an import's progress as they are read.
+struct Counted<'a> {
+    inner: std::fs::File,
+    progress: &'a tidepool_store::backup::Progress,
+}
+
+impl Read for Counted<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.add(0, n as u64);
+        Ok(n)
+    }
 }
 
 /// Ion text gathered line by line until its braces and brackets close

@@ -587,7 +587,7 @@ pub(super) fn envelope(found: &[String]) -> ApiError {
 }
 
 /// `Ok` if nothing was found, else DynamoDB's envelope of it.
-pub(super) fn none_of(found: &[String]) -> ApiResult<()> {
+pub(crate) fn none_of(found: &[String]) -> ApiResult<()> {
     if found.is_empty() { Ok(()) } else { Err(envelope(found)) }
 }
 
