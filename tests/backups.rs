@@ -262,6 +262,44 @@ async fn a_backup_restores_its_items_and_indexes_after_the_table_is_gone() {
         .await
         .unwrap_err();
     assert_eq!(code(&e), "ValidationException");
+    // An index under its own name must keep its keys and projection.
+    let changed = aws_sdk_dynamodb::types::GlobalSecondaryIndex::builder()
+        .index_name("by-status")
+        .key_schema(key_elem("status", KeyType::Hash))
+        .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+        .build()
+        .unwrap();
+    let e = c
+        .restore_table_from_backup()
+        .target_table_name("orders5")
+        .backup_arn(&arn)
+        .global_secondary_index_override(changed)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.as_service_error().and_then(|e| e.message()),
+        Some(
+            "Invalid Request: Index by-status does not match a secondary index that existed in the source table and cannot be created during the restore operation"
+        )
+    );
+    // Restored as provisioned, each index override names its capacity.
+    let e = c
+        .restore_table_from_backup()
+        .target_table_name("orders5")
+        .backup_arn(&arn)
+        .billing_mode_override(BillingMode::Provisioned)
+        .provisioned_throughput_override(
+            ProvisionedThroughput::builder().read_capacity_units(5).write_capacity_units(5).build().unwrap(),
+        )
+        .global_secondary_index_override(renamed("by-status"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.as_service_error().and_then(|e| e.message()),
+        Some("Invalid Request: Must specify provisioned throughput for index by-status")
+    );
 }
 
 #[tokio::test]
@@ -860,6 +898,7 @@ async fn point_in_time_errors_and_a_deleted_table() {
     for (arn, want) in [
         ("not-an-arn-at-all", format!("{invalid}ARNs must start with 'arn:': not-an-arn-at-all")),
         ("arn:aws:dynamodb:us-east-1:000000000000:bogus", format!("{invalid}sourceTableArn is not a valid ARN")),
+        ("arn:foo", format!("{invalid}sourceTableArn is not a valid ARN")),
         (
             "arn:aws:dynamodb:us-east-1:111111111111:table/plain",
             "This action is only supported by accounts that match the resource owner\u{2019}s account.".to_string(),
@@ -882,6 +921,9 @@ async fn point_in_time_errors_and_a_deleted_table() {
         .unwrap_err();
     assert_eq!(code(&e), "TableNotFoundException");
     assert_eq!(e.as_service_error().and_then(|e| e.message()), Some("Table not found: missing"));
+    // By its ARN, the answer names nothing.
+    let e = from_arn("arn:aws:dynamodb:us-east-1:000000000000:table/missing").await.unwrap_err();
+    assert_eq!(message(&e), ("TableNotFoundException".to_string(), "Table not found".to_string()));
     // The time members are checked first, then the source, in DynamoDB's
     // words.
     let now = aws_sdk_dynamodb::primitives::DateTime::from_secs_f64(epoch_now());
@@ -1413,23 +1455,47 @@ async fn imports_count_bad_lines_and_refuse_as_dynamodb() {
         .await
         .unwrap_err();
     assert_eq!(code(&e), "ExportNotFoundException");
-    // An incremental export spans 15 minutes to a day, as on DynamoDB.
+    // An incremental export's period, checked as DynamoDB checks it: its
+    // start within recovery, its end not past now, then 15 minutes to a
+    // day.
     enable_pitr(c, "people", None).await;
     let arn = c.describe_table().table_name("people").send().await.unwrap().table.unwrap().table_arn.unwrap();
-    let e = c
-        .export_table_to_point_in_time()
-        .table_arn(&arn)
-        .s3_bucket("exports")
-        .export_type(aws_sdk_dynamodb::types::ExportType::IncrementalExport)
-        .incremental_export_specification(
-            aws_sdk_dynamodb::types::IncrementalExportSpecification::builder()
-                .export_from_time(aws_sdk_dynamodb::primitives::DateTime::from_secs_f64(epoch_now() - 60.0))
-                .export_to_time(aws_sdk_dynamodb::primitives::DateTime::from_secs_f64(epoch_now()))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap_err();
+    let incremental = |from: f64, to: Option<f64>| {
+        c.export_table_to_point_in_time()
+            .table_arn(&arn)
+            .s3_bucket("exports")
+            .export_type(aws_sdk_dynamodb::types::ExportType::IncrementalExport)
+            .incremental_export_specification(
+                aws_sdk_dynamodb::types::IncrementalExportSpecification::builder()
+                    .export_from_time(aws_sdk_dynamodb::primitives::DateTime::from_secs_f64(from))
+                    .set_export_to_time(to.map(aws_sdk_dynamodb::primitives::DateTime::from_secs_f64))
+                    .build(),
+            )
+            .send()
+    };
+    let at = |t: f64| {
+        aws_sdk_dynamodb::primitives::DateTime::from_secs(t as i64)
+            .fmt(aws_sdk_dynamodb::primitives::DateTimeFormat::DateTime)
+            .unwrap()
+    };
+    let before = (epoch_now() - 600.0).floor();
+    let e = incremental(before, Some(epoch_now())).await.unwrap_err();
+    assert_eq!(code(&e), "InvalidExportTimeException");
+    assert_eq!(
+        e.as_service_error().and_then(|e| e.message()).map(str::to_string),
+        Some(format!(
+            "Incremental export period from time cannot be less than the table creation time : {}",
+            at(before)
+        ))
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let future = (epoch_now() + 3600.0).floor();
+    let e = incremental(epoch_now() - 0.2, Some(future)).await.unwrap_err();
+    assert_eq!(
+        e.as_service_error().and_then(|e| e.message()).map(str::to_string),
+        Some(format!("Incremental export period to time cannot be greater than the current time : {}", at(future)))
+    );
+    let e = incremental(epoch_now() - 0.2, None).await.unwrap_err();
     assert_eq!(code(&e), "InvalidExportTimeException");
     assert_eq!(
         e.as_service_error().and_then(|e| e.message()),
@@ -1490,6 +1556,18 @@ async fn imports_count_bad_lines_and_refuse_as_dynamodb() {
         e.as_service_error().and_then(|e| e.message()),
         Some("Table not found: arn:aws:dynamodb:us-east-1:000000000000:table/nothing")
     );
+    // Another account's table is denied; another region's ARN names a
+    // table looked up here.
+    for (arn, want) in [
+        ("arn:aws:dynamodb:us-east-1:111111111111:table/people", ("AccessDeniedException", "Access is denied")),
+        (
+            "arn:aws:dynamodb:us-west-2:000000000000:table/nothing",
+            ("TableNotFoundException", "Table not found: arn:aws:dynamodb:us-west-2:000000000000:table/nothing"),
+        ),
+    ] {
+        let e = c.export_table_to_point_in_time().table_arn(arn).s3_bucket("exports").send().await.unwrap_err();
+        assert_eq!(message(&e), (want.0.to_string(), want.1.to_string()), "{arn}");
+    }
 }
 
 /// The AWS CLI round trip: a backup and its restore, then an export,

@@ -195,7 +195,7 @@ impl App {
 }
 
 /// DynamoDB's answer to a backup ARN of another account.
-fn access_denied() -> ApiError {
+pub(super) fn access_denied() -> ApiError {
     ApiError::new(axum::http::StatusCode::BAD_REQUEST, "AccessDeniedException", "Access is denied")
 }
 
@@ -478,7 +478,24 @@ pub(super) fn restore_input(app: &App, r: &Req<'_>, target: &str, source: &Table
     if gsi_override {
         for (i, g) in r.objects("GlobalSecondaryIndexOverride")?.iter().enumerate() {
             let path = format!("globalSecondaryIndexOverride.{}.member.", i + 1);
-            indexes.push(index_input(g, IndexKind::Global).map_err(|e| e.within(&path))?);
+            let index = index_input(g, IndexKind::Global).map_err(|e| e.within(&path))?;
+            // An index's capacity follows the new table's billing mode.
+            match (billing, index.throughput.is_some()) {
+                (BillingMode::Provisioned, false) => {
+                    return Err(ApiError::validation(format!(
+                        "Invalid Request: Must specify provisioned throughput for index {}",
+                        index.name
+                    )));
+                }
+                (BillingMode::PayPerRequest, true) => {
+                    return Err(ApiError::validation(format!(
+                        "Invalid Request: Cannot override ProvisionedThroughput if BillingMode is overridden to PAY_PER_REQUEST for index {}",
+                        index.name
+                    )));
+                }
+                _ => {}
+            }
+            indexes.push(index);
         }
     } else {
         indexes.extend(source.gsis().map(|i| IndexInput {
@@ -505,12 +522,22 @@ pub(super) fn restore_input(app: &App, r: &Req<'_>, target: &str, source: &Table
             projection_fault: None,
         }));
     }
-    // An override may drop an index but not invent one: it names one of
-    // the source's, or has one's kind, key schema and projection (a
-    // rename, which DynamoDB allows).
+    // An override may drop an index but not invent one: it has the kind,
+    // key schema and projection of one of the source's, under its name or
+    // another (a rename, which DynamoDB allows).
     // Each source index stands for one override at most.
-    let mut matched: Vec<&str> =
-        indexes.iter().filter_map(|i| source.index(&i.name)).map(|s| s.name.as_str()).collect();
+    let same_as = |s: &tidepool_store::table::IndexDef, i: &IndexInput| {
+        s.kind == i.kind && key_input(&s.key_schema) == i.key_schema && s.projection == i.projection
+    };
+    let mut matched: Vec<&str> = Vec::new();
+    for i in &indexes {
+        if let Some(s) = source.index(&i.name) {
+            if !same_as(s, i) {
+                return Err(no_such_index(&i.name));
+            }
+            matched.push(s.name.as_str());
+        }
+    }
     for i in indexes.iter().filter(|i| source.index(&i.name).is_none()) {
         let same_shape = |s: &&tidepool_store::table::IndexDef| {
             !matched.contains(&s.name.as_str())

@@ -275,7 +275,11 @@ impl App {
         }
         d.insert("TableArn".into(), json!(self.table_arn(&r.table)));
         d.insert("TableId".into(), json!(r.table_id));
-        d.insert("ExportTime".into(), json!(r.export_time));
+        // An incremental export has a period, not a moment: DynamoDB
+        // describes it without ExportTime.
+        if r.from.is_none() {
+            d.insert("ExportTime".into(), json!(r.export_time));
+        }
         if let Some(t) = &r.client_token {
             d.insert("ClientToken".into(), json!(t));
         }
@@ -322,19 +326,66 @@ impl App {
 
 /// The table an export's `TableArn` names, or DynamoDB's refusal: not an
 /// ARN, or an ARN of something inside a table (an index).
-fn table_of_arn<'a>(app: &App, arn: &'a str) -> ApiResult<&'a str> {
+fn table_of_arn(arn: &str) -> ApiResult<&str> {
     if arn.is_empty() {
         return Err(ApiError::validation("Invalid TableArn: Invalid Table ARN"));
     }
     if !arn.starts_with("arn:") {
         return Err(ApiError::validation("One or more parameter values were invalid: tableArn is not a valid ARN"));
     }
-    let prefix = format!("arn:aws:dynamodb:{}:{}:table/", app.region, super::ACCOUNT_ID);
-    match arn.strip_prefix(&prefix) {
-        Some(rest) if !rest.is_empty() && !rest.contains('/') => Ok(rest),
-        Some(_) => Err(ApiError::validation("Invalid Request: Table ARN is invalid.")),
-        None => Err(ApiError::validation(format!("Invalid TableArn: Invalid ResourceArn provided as input {arn}"))),
+    // Another account's table is not the caller's to export; the ARN's
+    // region is not checked, its name is looked up here (DynamoDB's
+    // answers, catalogued).
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    match parts[..] {
+        ["arn", "aws", "dynamodb", _, account, resource] => {
+            if account != super::ACCOUNT_ID {
+                return Err(super::backup::access_denied());
+            }
+            match resource.strip_prefix("table/") {
+                Some(rest) if !rest.is_empty() && !rest.contains('/') => Ok(rest),
+                _ => Err(ApiError::validation("Invalid Request: Table ARN is invalid.")),
+            }
+        }
+        _ => Err(ApiError::validation(format!("Invalid TableArn: Invalid ResourceArn provided as input {arn}"))),
     }
+}
+
+/// An incremental export's period checked as DynamoDB checks it, in its
+/// order (the live service's answers, catalogued): its start against the
+/// start of point-in-time recovery ("the table creation time" in its
+/// words), its end against now, then its length. Times are quoted to the
+/// second.
+fn incremental_window(from: f64, to: f64, earliest: f64, now: f64) -> ApiResult<()> {
+    let at = |t: f64| format!("{}Z", &tidepool_store::format_timestamp_millis((t.max(0.0) * 1000.0) as u64)[..19]);
+    if from < earliest.floor() {
+        return Err(invalid_export_time(format!(
+            "Incremental export period from time cannot be less than the table creation time : {}",
+            at(from)
+        )));
+    }
+    if to > now + 1.0 {
+        return Err(invalid_export_time(format!(
+            "Incremental export period to time cannot be greater than the current time : {}",
+            at(to)
+        )));
+    }
+    if to <= from {
+        return Err(invalid_export_time(
+            "Incremental export period from time must be before the export period to time",
+        ));
+    }
+    if to - from < MIN_INCREMENTAL_SECS {
+        return Err(invalid_export_time(
+            "Difference between export period from time and export period to time is less than 15 minutes",
+        ));
+    }
+    if to - from > MAX_INCREMENTAL_SECS {
+        return Err(invalid_export_time(
+            "Difference between export period from time and export period to time is more than 24 hours",
+        ));
+    }
+    Ok(())
 }
 
 fn invalid_export_time(message: impl Into<String>) -> ApiError {
@@ -343,7 +394,7 @@ fn invalid_export_time(message: impl Into<String>) -> ApiError {
 
 pub fn export_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let arn = r.str("TableArn")?;
-    let name = table_of_arn(app, arn)?;
+    let name = table_of_arn(arn)?;
     let bucket = r.str("S3Bucket")?.to_string();
     let dir = bucket_dir(app, &bucket, "s3Bucket")?;
     let prefix = r.str_opt("S3Prefix")?.map(str::to_string);
@@ -388,21 +439,6 @@ pub fn export_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
             ApiError::validation("Invalid Request: ExportFromTime must be provided in IncrementalExportSpecification")
         })?;
         let t = spec.time_opt("ExportToTime")?.unwrap_or(started);
-        if t <= f {
-            return Err(invalid_export_time(
-                "Incremental export period from time must be before the export period to time",
-            ));
-        }
-        if t - f < MIN_INCREMENTAL_SECS {
-            return Err(invalid_export_time(
-                "Difference between export period from time and export period to time is less than 15 minutes",
-            ));
-        }
-        if t - f > MAX_INCREMENTAL_SECS {
-            return Err(invalid_export_time(
-                "Difference between export period from time and export period to time is more than 24 hours",
-            ));
-        }
         from = Some(f);
         to = Some(t);
         view = Some(
@@ -438,6 +474,9 @@ pub fn export_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     }
     let source = PitrSource { def: table.def.clone(), deleted_at: None };
     let (earliest, latest) = source.window(started).unwrap_or((started, started));
+    if let (Some(f), Some(t)) = (from, to) {
+        incremental_window(f, t, earliest, started)?;
+    }
     let export_time = match r.time_opt("ExportTime")? {
         Some(t) => t,
         // "Now" by default, as DynamoDB's: a second ago, or the moment
@@ -846,7 +885,7 @@ pub fn describe_export(app: &App, r: Req<'_>) -> ApiResult<Json> {
 
 pub fn list_exports(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let table = match r.str_opt("TableArn")? {
-        Some(arn) => Some(table_of_arn(app, arn)?.to_string()),
+        Some(arn) => Some(table_of_arn(arn)?.to_string()),
         None => None,
     };
     let limit = r.int_opt("MaxResults")?.unwrap_or(MAX_PAGE);

@@ -121,7 +121,12 @@ fn invalid_time(message: String) -> ApiError {
 fn check_source_arn(app: &App, r: &Req<'_>, arn: &str) -> ApiResult<()> {
     let invalid = "One or more parameter values were invalid: ";
     let Some(parts) = super::arn::Arn::parse(arn) else {
-        return Err(ApiError::validation(format!("{invalid}ARNs must start with 'arn:': {arn}")));
+        // `arn:` then too few parts is an ARN's start, not an ARN.
+        return Err(ApiError::validation(if arn.starts_with("arn:") {
+            format!("{invalid}sourceTableArn is not a valid ARN")
+        } else {
+            format!("{invalid}ARNs must start with 'arn:': {arn}")
+        }));
     };
     let table = parts.resource.strip_prefix("table/").filter(|t| !t.is_empty() && !t.contains('/'));
     if parts.service != "dynamodb" || table.is_none() {
@@ -176,7 +181,15 @@ pub fn restore_table_to_point_in_time(app: &App, r: Req<'_>) -> ApiResult<Json> 
             ));
         }
     };
-    let source = app.store.pitr_source(source_name)?;
+    // A source named by its ARN that is not there is answered without a
+    // name, as DynamoDB answers it.
+    let by_arn = r.str_opt("SourceTableArn")?.is_some();
+    let source = app.store.pitr_source(source_name).map_err(|e| match ApiError::from(e) {
+        e if by_arn && e.kind.ends_with("TableNotFoundException") => {
+            ApiError::new(axum::http::StatusCode::BAD_REQUEST, "TableNotFoundException", "Table not found")
+        }
+        e => e,
+    })?;
     let Some((earliest, newest)) = source.window(now()) else {
         return Err(ApiError::new(
             axum::http::StatusCode::BAD_REQUEST,
