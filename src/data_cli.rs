@@ -334,6 +334,8 @@ pub struct ImportSource<'a> {
     pub bucket: Option<&'a str>,
     pub format: Option<&'a str>,
     pub compression: Option<&'a str>,
+    /// A CSV file's delimiter (`InputFormatOptions.Csv.Delimiter`).
+    pub delimiter: Option<&'a str>,
 }
 
 /// `tidepool import <file|dir|prefix> <table> --key pk:S [--sort sk:N]`:
@@ -405,7 +407,7 @@ pub async fn import(
         schema.push(json!({"AttributeName": sk, "KeyType": "RANGE"}));
         defs.push(json!({"AttributeName": sk, "AttributeType": sk_ty}));
     }
-    let body = json!({
+    let mut body = json!({
         "S3BucketSource": {"S3Bucket": bucket, "S3KeyPrefix": prefix},
         "InputFormat": format,
         "InputCompressionType": compression,
@@ -413,6 +415,12 @@ pub async fn import(
             "TableName": table, "KeySchema": schema, "AttributeDefinitions": defs, "BillingMode": "PAY_PER_REQUEST",
         },
     });
+    if let Some(d) = source.delimiter {
+        if format != "CSV" {
+            bail!("--delimiter is for CSV files, and this import reads {format}");
+        }
+        body["InputFormatOptions"] = json!({"Csv": {"Delimiter": d}});
+    }
     let out = ddb(endpoint, "ImportTable", body).await?;
     let arn = out["ImportTableDescription"]["ImportArn"].as_str().context("an import ARN")?.to_string();
     let id = arn.rsplit('/').next().unwrap_or_default().to_string();

@@ -396,6 +396,10 @@ enum Command {
         /// GZIP, ZSTD or NONE (default: from the file name).
         #[arg(long)]
         compression: Option<String>,
+        /// A CSV file's delimiter: `,` (the default), `;`, `:`, `|`, a tab
+        /// or a space, as ImportTable takes.
+        #[arg(long)]
+        delimiter: Option<String>,
         #[command(flatten)]
         endpoint: EndpointArg,
     },
@@ -821,12 +825,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export { table, bucket, prefix, format, time, endpoint } => {
             data_cli::export(&table, &bucket, prefix.as_deref(), &format, time.as_deref(), &endpoint.parse()?).await?
         }
-        Command::Import { path, table, key, sort, bucket, format, compression, endpoint } => {
+        Command::Import { path, table, key, sort, bucket, format, compression, delimiter, endpoint } => {
             let source = data_cli::ImportSource {
                 path: &path,
                 bucket: bucket.as_deref(),
                 format: format.as_deref(),
                 compression: compression.as_deref(),
+                delimiter: delimiter.as_deref(),
             };
             data_cli::import(source, &table, &key, sort.as_deref(), &endpoint.parse()?).await?
         }

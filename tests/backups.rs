@@ -1837,6 +1837,10 @@ async fn the_cli_backs_up_restores_exports_and_imports() {
     assert!(out.contains("table people-copy imported: 499 items"), "{out}");
     let left = std::fs::read_dir(data.join("s3/tidepool-imports")).map(|d| d.count()).unwrap_or(0);
     assert_eq!(left, 0, "the import's copies are removed");
+    let semi = dir.path().join("semi.csv");
+    std::fs::write(&semi, "id;city\na;Oslo\nb;Rome\n").unwrap();
+    let out = run(&["import", semi.to_str().unwrap(), "semi", "--key", "id:S", "--delimiter", ";"]);
+    assert!(out.contains("table semi imported: 2 items"), "{out}");
     let out = run(&["restore", "people", "people-latest"]);
     assert!(out.contains("table people-latest ACTIVE: 499 items"), "{out}");
     server.kill().unwrap();

@@ -576,7 +576,7 @@ async fn invoke(
     req: Request,
 ) -> Result<Response, Response> {
     let (parts, body) = req.into_parts();
-    let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0.ip().to_string());
+    let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0.ip().to_canonical().to_string());
     let payload = read_body(
         app,
         &parts.headers,
