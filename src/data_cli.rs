@@ -180,15 +180,23 @@ fn parse_time(text: &str) -> anyhow::Result<f64> {
     let t = text.trim_end_matches('Z');
     let (date, time) =
         t.split_once(['T', ' ']).with_context(|| format!("{text}: expected epoch seconds or YYYY-MM-DDThh:mm:ssZ"))?;
-    // `+hh:mm` or `-hh:mm` after the time: the seconds east of UTC.
+    // `+hh:mm`, `+hhmm` or `+hh` (or `-`) after the time: the seconds east
+    // of UTC.
     let (time, offset) = match time.rfind(['+', '-']) {
         Some(at) => {
-            let (hm, sign) = (&time[at + 1..], if time.as_bytes()[at] == b'-' { -1 } else { 1 });
-            let (h, m) = hm.split_once(':').unwrap_or((hm, "0"));
+            let (zone, sign) = (&time[at + 1..], if time.as_bytes()[at] == b'-' { -1 } else { 1 });
+            let digits = zone.replace(':', "");
+            let bad = || anyhow::anyhow!("{text}: the offset from UTC is +hh:mm, +hhmm or +hh");
+            if !(digits.len() == 2 || digits.len() == 4) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad());
+            }
             let (h, m): (i64, i64) = (
-                h.parse().with_context(|| format!("{text}: the offset from UTC"))?,
-                m.parse().with_context(|| format!("{text}: the offset from UTC"))?,
+                digits[..2].parse().map_err(|_| bad())?,
+                digits.get(2..).filter(|m| !m.is_empty()).map_or(Ok(0), |m| m.parse().map_err(|_| bad()))?,
             );
+            if h > 23 || m > 59 {
+                return Err(bad());
+            }
             (&time[..at], sign * (h * 3600 + m * 60))
         }
         None => (time, 0),
@@ -196,8 +204,11 @@ fn parse_time(text: &str) -> anyhow::Result<f64> {
     let d: Vec<i64> = date.split('-').map(str::parse).collect::<Result<_, _>>().context("the date")?;
     let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
     let h: Vec<i64> = hms.split(':').map(str::parse).collect::<Result<_, _>>().context("the time")?;
-    if d.len() != 3 || h.len() != 3 {
+    if d.len() != 3 || h.len() != 3 || !(1..=12).contains(&d[1]) || !(1..=31).contains(&d[2]) {
         bail!("{text}: expected YYYY-MM-DDThh:mm:ssZ");
+    }
+    if !(0..24).contains(&h[0]) || !(0..60).contains(&h[1]) || !(0..61).contains(&h[2]) || d[0].abs() > 9999 {
+        bail!("{text}: expected YYYY-MM-DDThh:mm:ssZ (a time of day, a year of four digits)");
     }
     // Days from civil (Howard Hinnant's algorithm).
     let (y, m, day) = (if d[1] <= 2 { d[0] - 1 } else { d[0] }, d[1], d[2]);
@@ -314,15 +325,22 @@ fn guess(name: &str) -> (&'static str, &'static str) {
     (format, compression)
 }
 
-/// The files `tidepool import` copied into the server's buckets, removed
-/// once the import has ended (or could not start): the server has read
-/// them by then.
-struct Copied(Option<PathBuf>);
+/// The files `tidepool import` copied into the server's buckets: removed
+/// once the import has ended (`ended`; the server has read them by then),
+/// else left where they are, and said so (the server may still be reading
+/// them).
+struct Copied {
+    dir: Option<PathBuf>,
+    ended: bool,
+}
 
 impl Drop for Copied {
     fn drop(&mut self) {
-        if let Some(dir) = self.0.take() {
+        let Some(dir) = self.dir.take() else { return };
+        if self.ended {
             let _ = std::fs::remove_dir_all(dir);
+        } else {
+            eprintln!("tidepool: the files copied for the import stay in {}", dir.display());
         }
     }
 }
@@ -350,7 +368,7 @@ pub async fn import(
     endpoint: &Endpoint,
 ) -> anyhow::Result<()> {
     let bar = Bar::new();
-    let mut copied = Copied(None);
+    let mut copied = Copied { dir: None, ended: false };
     let (bucket, prefix, name) = match source.bucket {
         Some(b) => (b.to_string(), source.path.to_string(), source.path.to_string()),
         None => {
@@ -360,7 +378,21 @@ pub async fn import(
             let mut local = Path::new(source.path).to_path_buf();
             // An export's own directory (`AWSDynamoDB/<export id>/`, its
             // manifests beside `data/`): its data files are what imports.
-            if local.join("manifest-summary.json").is_file() && local.join("data").is_dir() {
+            let summary = local.join("manifest-summary.json");
+            if summary.is_file() && local.join("data").is_dir() {
+                // An incremental export's lines are changes (Keys,
+                // NewImage, OldImage), not items: ImportTable refuses
+                // every one.
+                let kind = std::fs::read(&summary)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                    .and_then(|v| v["exportType"].as_str().map(str::to_string));
+                if kind.as_deref() == Some("INCREMENTAL_EXPORT") {
+                    bail!(
+                        "{}: an incremental export holds changes, not items, and does not import; import a full export",
+                        source.path
+                    );
+                }
                 local = local.join("data");
             }
             let local = local.as_path();
@@ -378,7 +410,7 @@ pub async fn import(
                     s3.display()
                 )
             })?;
-            copied.0 = Some(dest.clone());
+            copied.dir = Some(dest.clone());
             let files: Vec<PathBuf> = if local.is_dir() {
                 let mut v: Vec<PathBuf> =
                     std::fs::read_dir(local)?.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
@@ -429,6 +461,7 @@ pub async fn import(
         Ok((d["ImportTableDescription"]["ImportStatus"] != "IN_PROGRESS").then_some(d))
     })
     .await?;
+    copied.ended = true;
     let i = &d["ImportTableDescription"];
     let counts = format!(
         "{} items ({} lines read, {} refused), {} in {}",
@@ -466,6 +499,13 @@ mod tests {
         assert_eq!(parse_time("2023-11-14T22:13:20+00:00").unwrap(), 1_700_000_000.0);
         assert!(parse_time("yesterday").is_err());
         assert!(parse_time("2023-11-14T22:13:20+xx:00").is_err());
+        assert_eq!(parse_time("2023-11-14T17:13:20-0500").unwrap(), 1_700_000_000.0);
+        assert_eq!(parse_time("2023-11-15T03:13:20+05").unwrap(), 1_700_000_000.0);
+        for bad in
+            ["2023-11-14T22:13:20+05:75", "2023-11-14T22:13:20+99999999999", "2023-11-14", "2023-13-01T00:00:00Z"]
+        {
+            assert!(parse_time(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -527,7 +527,7 @@ pub(super) fn restore_input(app: &App, r: &Req<'_>, target: &str, source: &Table
     // another (a rename, which DynamoDB allows).
     // Each source index stands for one override at most.
     let same_as = |s: &tidepool_store::table::IndexDef, i: &IndexInput| {
-        s.kind == i.kind && key_input(&s.key_schema) == i.key_schema && s.projection == i.projection
+        s.kind == i.kind && key_input(&s.key_schema) == i.key_schema && same_projection(&s.projection, &i.projection)
     };
     let mut matched: Vec<&str> = Vec::new();
     for i in &indexes {
@@ -543,7 +543,7 @@ pub(super) fn restore_input(app: &App, r: &Req<'_>, target: &str, source: &Table
             !matched.contains(&s.name.as_str())
                 && s.kind == i.kind
                 && key_input(&s.key_schema) == i.key_schema
-                && s.projection == i.projection
+                && same_projection(&s.projection, &i.projection)
         };
         match source.indexes.iter().find(same_shape) {
             Some(s) => matched.push(&s.name),
@@ -620,6 +620,19 @@ pub(super) fn restore_input(app: &App, r: &Req<'_>, target: &str, source: &Table
         settings,
         vector_indexes,
     })
+}
+
+/// Whether two projections are the same: an INCLUDE's attributes in any
+/// order.
+fn same_projection(a: &tidepool_store::table::Projection, b: &tidepool_store::table::Projection) -> bool {
+    use tidepool_store::table::Projection::Include;
+    match (a, b) {
+        (Include(x), Include(y)) => {
+            let set = |v: &Vec<String>| v.iter().cloned().collect::<std::collections::BTreeSet<String>>();
+            set(x) == set(y)
+        }
+        _ => a == b,
+    }
 }
 
 /// DynamoDB's refusal of an index override that names no index of the

@@ -1255,7 +1255,6 @@ pub(crate) fn update_table_from(app: &App, r: Req<'_>, peer: Option<&[String]>) 
     Ok(json!({"TableDescription": app.describe(&handle, status)}))
 }
 
-/// The table named by a table ARN of this server.
 /// DynamoDB's refusal of an action on a resource the caller may not reach,
 /// worded as IAM words it for the account's root user (the caller of a
 /// server without `--auth`).
@@ -1270,6 +1269,7 @@ fn not_authorized(action: &str, resource: &str) -> ApiError {
     )
 }
 
+/// The table named by a table ARN of this server.
 fn table_from_arn<'a>(app: &App, arn: &'a str) -> ApiResult<&'a str> {
     if !arn.starts_with("arn:") {
         return Err(ApiError::validation(format!(

@@ -9,8 +9,11 @@
 //! The table is `CREATING` while it loads. A line that does not parse or
 //! whose item DynamoDB would refuse (a missing or mistyped key, over
 //! 400 KB) is counted in `ErrorCount` and skipped; the good ones are
-//! imported. An import a restart interrupted is `FAILED` and its table
-//! removed.
+//! imported, and the import ends `FAILED` (`ItemValidationError`) with its
+//! table kept, as on DynamoDB. No object under the prefix is an empty
+//! table; no bucket is `S3NoSuchBucket` and no table. An import a restart
+//! interrupted is `FAILED` and its table removed (unless the restart came
+//! after the table was made).
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -869,7 +872,17 @@ pub fn fail_interrupted(app: &Arc<App>) {
     for mut e in all.into_iter().filter(|e| e.status == "IN_PROGRESS") {
         e.status = "FAILED".into();
         e.failure_code = Some("InternalServerError".into());
-        e.failure_message = Some("The import was interrupted by a restart of the server".into());
+        // A restart between the table's completion and the import's record
+        // leaves the table whole; otherwise the store removed it.
+        let kept = app.store.describe_table(&e.table).is_ok_and(|t| t.def.table_id == e.table_id && !t.is_importing());
+        e.failure_message = Some(if kept {
+            format!(
+                "The import was interrupted by a restart of the server after table {} was made; it holds the imported items",
+                e.table
+            )
+        } else {
+            "The import was interrupted by a restart of the server".into()
+        });
         e.end = Some(now());
         if let Err(err) = save(&app.store, &e) {
             tracing::error!(import = %e.id, error = ?err.message, "recording an interrupted import failed");

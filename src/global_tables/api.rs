@@ -2047,7 +2047,7 @@ async fn drop_table(State(app): State<Arc<App>>, caller: Option<Caller>, body: B
             def.settings.multi_region_strong = false;
             Ok(())
         })?;
-        let handle = a.store.delete_table(&name)?;
+        let handle = a.store.drop_replica_table(&name)?;
         a.forget_table(&handle.def);
         tracing::info!(table = name, "replica dropped at another region's request");
         Ok(json!({}))

@@ -709,13 +709,36 @@ impl Store {
             message: format!("Table not found: {table}"),
         })?;
         let ticket = enqueue(&self.inner().backup_jobs)?;
+        // The request's time to the millisecond, as DynamoDB records it.
+        let ms = (now_secs() * 1000.0) as u64;
+        let now = ms as f64 / 1000.0;
+        let id = format!("{ms:014}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let stats = handle.stats();
         // Under the write lock the snapshot and the definition agree (an
         // UpdateTable changes both under it); the table must still be the
         // one whose slot was taken (not deleted and made again meanwhile).
-        let (snapshot, def) = {
+        // The backup is recorded `CREATING` under it too, so that a
+        // DeleteTable sees it (`delete_table` refuses a table being backed
+        // up).
+        let (snapshot, backup) = {
             let _guard = lock(&self.inner().write);
             match self.table(table) {
-                Ok(current) if current.def.id == handle.def.id => (self.inner().db.snapshot(), current.def.clone()),
+                Ok(current) if current.def.id == handle.def.id => {
+                    // Its size while `CREATING` is the table's now (what
+                    // CreateBackup answers, and DescribeBackup and
+                    // ListBackups too); its own once it is made.
+                    let backup = Backup {
+                        id,
+                        name: name.to_string(),
+                        table: current.def.clone(),
+                        created_at: now,
+                        status: BackupStatus::Creating,
+                        items: 0,
+                        bytes: stats.bytes,
+                    };
+                    self.put_backup(&backup)?;
+                    (self.inner().db.snapshot(), backup)
+                }
                 _ => {
                     return Err(StoreError::Refused {
                         kind: "TableNotFoundException",
@@ -724,24 +747,6 @@ impl Store {
                 }
             }
         };
-        // The request's time to the millisecond, as DynamoDB records it.
-        let ms = (now_secs() * 1000.0) as u64;
-        let now = ms as f64 / 1000.0;
-        let id = format!("{ms:014}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-        let stats = handle.stats();
-        // Its size while `CREATING` is the table's now (what CreateBackup
-        // answers, and DescribeBackup and ListBackups too); its own once
-        // it is made.
-        let backup = Backup {
-            id,
-            name: name.to_string(),
-            table: def,
-            created_at: now,
-            status: BackupStatus::Creating,
-            items: 0,
-            bytes: stats.bytes,
-        };
-        self.put_backup(&backup)?;
         let tracked = self.track(&backup.id, stats.items, stats.bytes);
         Ok(BackupJob { tracked, store: self.downgrade(), backup, snapshot, items: handle.items.clone(), ticket })
     }

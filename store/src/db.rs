@@ -968,8 +968,20 @@ impl Store {
         self.poison_on_err(r)
     }
 
-    /// Deletes a table and all its items and index entries.
+    /// Deletes a table and all its items and index entries, unless a
+    /// backup of it is being made.
     pub fn delete_table(&self, name: &str) -> Result<Arc<TableHandle>> {
+        self.delete_table_checked(name, true)
+    }
+
+    /// Deletes a global table's replica at another region's request: the
+    /// group has already let it go, so a backup being made does not keep
+    /// it (the backup reads its own snapshot).
+    pub fn drop_replica_table(&self, name: &str) -> Result<Arc<TableHandle>> {
+        self.delete_table_checked(name, false)
+    }
+
+    fn delete_table_checked(&self, name: &str, backups: bool) -> Result<Arc<TableHandle>> {
         self.check_writable()?;
         let _guard = lock(&self.inner.write);
         let handle = self.describe_table(name)?;
@@ -985,10 +997,11 @@ impl Store {
         }
         // "While a backup is in progress, you can't delete the source table
         // of the backup" (the developer guide's on-demand backups).
-        if self
-            .backups()?
-            .iter()
-            .any(|b| b.status == crate::backup::BackupStatus::Creating && b.table.id == handle.def.id)
+        if backups
+            && self
+                .backups()?
+                .iter()
+                .any(|b| b.status == crate::backup::BackupStatus::Creating && b.table.id == handle.def.id)
         {
             return Err(StoreError::ResourceInUse(format!(
                 "Attempt to change a resource which is still in use: Table is being backed up: {name}"
@@ -2289,5 +2302,11 @@ mod tests {
         }
         job.run().expect("backup written");
         store.delete_table("tbl").expect("deleted once the backup is made");
+        // A replica dropped at another region's request goes even while
+        // backed up; the backup still completes from its snapshot.
+        create_tbl(&store);
+        let job = store.begin_backup("tbl", "c").expect("begin backup");
+        store.drop_replica_table("tbl").expect("dropped");
+        job.run().expect("the backup made from its snapshot");
     }
 }
