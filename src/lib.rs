@@ -86,7 +86,8 @@ pub struct ServerConfig {
     /// The lease table in the stream source (`--lease-table`).
     pub lease_table: String,
     /// How long a worker's lease lasts unrenewed (`--lease-duration`): about
-    /// the failover time when a worker dies.
+    /// the failover time when a worker dies. With a `stream_source`, 3 s to
+    /// an hour ([`start`] refuses others).
     pub lease_duration: Duration,
 }
 
@@ -194,8 +195,33 @@ fn guest_endpoint(addr: SocketAddr) -> String {
     format!("http://{}", SocketAddr::new(ip, addr.port()))
 }
 
+/// A worker's endpoints to its stream source (`--source`): one for the
+/// feeds and the handlers' calls, one of the leases' own.
+type SourceEndpoints = (tidepool_runtime::endpoint::Endpoint, tidepool_runtime::endpoint::Endpoint);
+
+/// The endpoints of `config`'s stream source, if any. Refuses a URL that is
+/// no endpoint and a lease duration out of bounds, before anything starts.
+fn source_endpoints(config: &ServerConfig) -> anyhow::Result<Option<SourceEndpoints>> {
+    use tidepool_runtime::esm::lease::{MAX_LEASE_DURATION, MIN_LEASE_DURATION};
+    let Some(url) = &config.stream_source else { return Ok(None) };
+    let endpoint =
+        || tidepool_runtime::endpoint::Endpoint::new(url, &config.region).map_err(|e| anyhow::anyhow!("--source: {e}"));
+    let (feeds, leases) = (endpoint()?, endpoint()?);
+    let d = config.lease_duration;
+    if !(MIN_LEASE_DURATION..=MAX_LEASE_DURATION).contains(&d) {
+        anyhow::bail!(
+            "--lease-duration: a lease lasts at least {} and at most {} seconds (got {})",
+            MIN_LEASE_DURATION.as_secs(),
+            MAX_LEASE_DURATION.as_secs(),
+            d.as_secs_f64()
+        );
+    }
+    Ok(Some((feeds, leases)))
+}
+
 /// Opens the store and starts serving; returns once the port is bound.
 pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
+    let source = source_endpoints(&config)?;
     let budget = http::DescriptorBudget::new(http::descriptor_limit(), config.http.max_connections);
     if budget.overcommitted() {
         tracing::warn!(
@@ -267,21 +293,17 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
             .await
             .context("join the function loader")??;
     lambda.https = config.tls.is_some();
-    if let Some(url) = &config.stream_source {
-        let endpoint = tidepool_runtime::endpoint::Endpoint::new(url, &config.region)
-            .map_err(|e| anyhow::anyhow!("--source: {e}"))?;
+    if let (Some(url), Some((feeds, leases))) = (&config.stream_source, source) {
         tracing::info!(source = %url, "event source mappings read their streams from another engine");
-        lambda.stream_source = Some(Arc::new(endpoint));
+        lambda.stream_source = Some(Arc::new(feeds));
         let worker = worker_id(&store)?;
         tracing::info!(worker = %worker, table = %config.lease_table, "shards are shared by leases");
         // An endpoint of the leases' own: renewals never wait behind feeds
         // or handlers' calls.
-        let endpoint = tidepool_runtime::endpoint::Endpoint::new(url, &config.region)
-            .map_err(|e| anyhow::anyhow!("--source: {e}"))?;
         lambda.leases = Some(tidepool_runtime::esm::LeaseOptions {
-            endpoint: Arc::new(endpoint),
+            endpoint: Arc::new(leases),
             table: config.lease_table.clone(),
-            duration: config.lease_duration.max(tidepool_runtime::esm::lease::MIN_LEASE_DURATION),
+            duration: config.lease_duration,
             worker,
         });
     }

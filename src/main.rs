@@ -74,16 +74,39 @@ struct WorkerArgs {
     /// environment's AWS credentials.
     #[arg(long, visible_alias = "stream-source", env = "TIDEPOOL_SOURCE")]
     source: Option<String>,
-    /// With `--source`: the table of the source engine where the workers
-    /// of a fleet keep their leases and checkpoints (created on first
-    /// use; README, "Running a worker fleet").
-    #[arg(long, default_value = tidepool_runtime::esm::LEASE_TABLE, env = "TIDEPOOL_LEASE_TABLE")]
-    lease_table: String,
-    /// With `--source`: seconds a worker's lease lasts without renewal
-    /// before another worker takes it (at least 3); a dead worker's shards
-    /// move after 1 to 1⅔ times this.
-    #[arg(long, default_value_t = 10, env = "TIDEPOOL_LEASE_DURATION")]
-    lease_duration: u64,
+    /// With `--source` only: the table of the source engine where the
+    /// workers of a fleet keep their leases and checkpoints (default
+    /// `tidepool-leases`, created on first use; README, "Running a worker
+    /// fleet").
+    #[arg(long, env = "TIDEPOOL_LEASE_TABLE")]
+    lease_table: Option<String>,
+    /// With `--source` only: seconds a worker's lease lasts without renewal
+    /// before another worker takes it (default 10; at least 3, at most
+    /// 3600, else refused); a dead worker's shards move after 1 to 1⅔ times
+    /// this.
+    #[arg(long, env = "TIDEPOOL_LEASE_DURATION")]
+    lease_duration: Option<u64>,
+}
+
+impl WorkerArgs {
+    /// The lease options, refused without a source: they would do nothing.
+    fn leases(&self) -> anyhow::Result<(String, Duration)> {
+        if self.source.is_none() {
+            for (given, flag) in
+                [(self.lease_table.is_some(), "--lease-table"), (self.lease_duration.is_some(), "--lease-duration")]
+            {
+                if given {
+                    anyhow::bail!(
+                        "{flag} applies to a worker, which reads another engine's streams: give --source URL too \
+                         (tidepool workers --source URL {flag} ...), or leave {flag} out"
+                    );
+                }
+            }
+        }
+        let table = self.lease_table.clone().unwrap_or_else(|| tidepool_runtime::esm::LEASE_TABLE.to_string());
+        let duration = self.lease_duration.map_or(tidepool_runtime::esm::LEASE_DURATION, Duration::from_secs);
+        Ok((table, duration))
+    }
 }
 
 #[derive(Subcommand)]
@@ -632,7 +655,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             prices,
             worker,
         } => {
-            let WorkerArgs { source, lease_table, lease_duration } = *worker;
+            let (lease_table, lease_duration) = worker.leases()?;
+            let source = worker.source;
             // Only the server logs: the client commands print their answers.
             init_server_log();
             tidepool::lambda::logs::set_show_at_info(log_functions);
@@ -690,7 +714,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = ServerConfig {
                 stream_source: source,
                 lease_table,
-                lease_duration: Duration::from_secs(lease_duration),
+                lease_duration,
                 prices,
                 capacity,
                 encryption,

@@ -601,3 +601,315 @@ async fn a_worker_refuses_exactly_once_on_an_engine_without_transactions() {
     worker.stop().await.expect("stop the worker");
     stub.abort();
 }
+
+/// A proxy in front of a source engine that counts the lease table's
+/// checkpoint writes answered 200 and answers `WaitForRecords` as an engine
+/// without it (so the worker polls): its URL, the count, and its task.
+async fn counting_proxy(
+    source: &str,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>, tokio::task::JoinHandle<()>) {
+    use axum::body::Bytes;
+    use axum::http::{HeaderMap, StatusCode};
+    use tidepool_runtime::endpoint::{Endpoint, Service};
+    let upstream = std::sync::Arc::new(Endpoint::new(source, "us-east-1").expect("the source's endpoint"));
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (up, counted) = (upstream.clone(), count.clone());
+    let app = axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
+        let (up, counted) = (up.clone(), counted.clone());
+        async move {
+            let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+            let (prefix, op) = target.split_once('.').unwrap_or_default();
+            let json_type = [("content-type", "application/x-amz-json-1.0")];
+            if op == "WaitForRecords" {
+                let unknown = r#"{"__type":"com.amazon.coral.service#UnknownOperationException"}"#;
+                return (StatusCode::BAD_REQUEST, json_type, unknown.as_bytes().to_vec());
+            }
+            let service = if prefix.starts_with("DynamoDBStreams") { Service::Streams } else { Service::DynamoDb };
+            let (status, answer) = match up.call_raw(service, op, body.to_vec()).await {
+                Ok(a) => a,
+                Err(e) => return (StatusCode::BAD_GATEWAY, json_type, e.to_string().into_bytes()),
+            };
+            let request: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            let checkpoint = op == "UpdateItem"
+                && request["TableName"] == "tidepool-leases"
+                && request["UpdateExpression"].as_str().is_some_and(|u| u.contains("checkpoint = :c"));
+            if checkpoint && status == 200 {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            (StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY), json_type, answer)
+        }
+    });
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, count, task)
+}
+
+/// The worker's mappings as `GET /tidepool/mappings` shows them: the first.
+async fn shown_mapping(worker: &tidepool::Server) -> serde_json::Value {
+    let a = common::http::send(&worker.addr.to_string(), "GET", "/tidepool/mappings", &[], b"").await;
+    assert_eq!(a.status, 200);
+    a.json()["Mappings"][0].clone()
+}
+
+/// The shards a shown mapping holds, and those its metrics list.
+fn held_and_shown(m: &serde_json::Value) -> (Vec<String>, Vec<String>) {
+    let held = m["Leases"]["Held"].as_array().into_iter().flatten().filter_map(|s| s.as_str()).map(str::to_string);
+    let shown = m["Metrics"]["shards"].as_object().into_iter().flat_map(|o| o.keys().cloned());
+    (held.collect(), shown.collect())
+}
+
+/// `aws_lambda_iterator_age` of the leaderboard function on `/metrics`.
+async fn iterator_age_metric(worker: &tidepool::Server) -> Option<f64> {
+    let a = common::http::send(&worker.addr.to_string(), "GET", "/metrics", &[], b"").await;
+    let text = String::from_utf8_lossy(&a.body).into_owned();
+    let line = text.lines().find(|l| l.starts_with(r#"aws_lambda_iterator_age{function_name="leaderboard"}"#))?;
+    line.rsplit(' ').next()?.parse().ok()
+}
+
+/// Per shard of the source's stream, the sequence number of its last record.
+async fn last_records(source: &str, arn: &str) -> BTreeMap<String, Option<String>> {
+    let streams = common::streams_client(source);
+    let desc = streams.describe_stream().stream_arn(arn).send().await.expect("the stream");
+    let mut out = BTreeMap::new();
+    for shard in desc.stream_description().map(|d| d.shards()).unwrap_or_default() {
+        let id = shard.shard_id().unwrap_or_default().to_string();
+        let it = streams
+            .get_shard_iterator()
+            .stream_arn(arn)
+            .shard_id(&id)
+            .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .expect("an iterator");
+        let page = streams.get_records().shard_iterator(it.shard_iterator().unwrap()).send().await.expect("records");
+        let last = page.records().last().and_then(|r| r.dynamodb()).and_then(|d| d.sequence_number());
+        out.insert(id, last.map(str::to_string));
+    }
+    out
+}
+
+/// Issue 20's findings, through the real servers: a worker writes one
+/// conditional checkpoint per batch (not one more for the gap before a
+/// record: a shard's sequence numbers are sparse), each naming the last
+/// record done, and a shard nothing was read from keeps `TRIM_HORIZON`;
+/// caught up, its iterator age reads 0 in its mappings view and on
+/// `/metrics`; and a shard whose lease another worker takes leaves its
+/// view, its counts staying in the totals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_checkpoints_once_per_batch_and_reports_only_the_shards_it_holds() {
+    let (d1, d2, d3) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let streams = StreamConfig { shards: 2, ..StreamConfig::default() };
+    let source = common::start_with(d1.path(), ServerConfig { streams, ..ServerConfig::default() }).await;
+    let sc = client(&source.endpoint());
+    let arn = tables(&sc).await;
+    let (proxy, checkpoints, proxy_task) = counting_proxy(&source.endpoint()).await;
+    // Leases renewed after 11 minutes at the soonest: every write of the
+    // lease table in this test is a take or a checkpoint.
+    let config = |url: String| ServerConfig {
+        stream_source: Some(url),
+        lease_duration: Duration::from_secs(3600),
+        ..ServerConfig::default()
+    };
+    let worker = common::start_with(d2.path(), config(proxy)).await;
+    let lambda = lambda_client(&worker.endpoint());
+    common::create_example_function(&lambda, "leaderboard").await;
+    let mapping = || {
+        lambda
+            .create_event_source_mapping()
+            .function_name("leaderboard")
+            .event_source_arn(&arn)
+            .starting_position(EventSourcePosition::TrimHorizon)
+            .send()
+    };
+    mapping().await.expect("the mapping");
+    eventually("both leases", || async { held_and_shown(&shown_mapping(&worker).await).0.len() == 2 }).await;
+
+    let mut expected: BTreeMap<String, i64> = BTreeMap::new();
+    for i in 0..3 {
+        put_score(&sc, &format!("p{i}"), "g", 1).await;
+        *expected.entry("g".into()).or_default() += 1;
+    }
+    eventually("the first records", || async { totals(&sc).await == expected }).await;
+    // One shard had no record yet, or both had: none was checkpointed
+    // before a record of it was done.
+    let leases = sc.scan().table_name("tidepool-leases").send().await.expect("the lease table");
+    let lasts = last_records(&source.endpoint(), &arn).await;
+    for (shard, last) in &lasts {
+        if last.is_none() {
+            let lease = leases.items().iter().find(|l| l.get("leaseKey").and_then(|k| k.as_s().ok()) == Some(shard));
+            let cp = lease.and_then(|l| l.get("checkpoint")).and_then(|c| c.as_s().ok());
+            assert_eq!(cp.map(String::as_str), Some("TRIM_HORIZON"), "{shard}: a fresh lease's checkpoint");
+        }
+    }
+    for i in 3..24 {
+        put_score(&sc, &format!("p{i}"), "g", 1).await;
+        *expected.entry("g".into()).or_default() += 1;
+    }
+    eventually("every record", || async { totals(&sc).await == expected }).await;
+    // One conditional checkpoint write per batch.
+    let invocations = || async { shown_mapping(&worker).await["Metrics"]["total"]["invocations"].as_u64().unwrap() };
+    eventually("a checkpoint per batch", || async {
+        checkpoints.load(std::sync::atomic::Ordering::SeqCst) as u64 == invocations().await
+    })
+    .await;
+    // Each lease's checkpoint is its shard's last record.
+    let lasts = last_records(&source.endpoint(), &arn).await;
+    let leases = sc.scan().table_name("tidepool-leases").send().await.expect("the lease table");
+    for (shard, last) in &lasts {
+        let lease = leases.items().iter().find(|l| l.get("leaseKey").and_then(|k| k.as_s().ok()) == Some(shard));
+        let cp = lease.and_then(|l| l.get("checkpoint")).and_then(|c| c.as_s().ok()).cloned();
+        assert_eq!(cp, Some(last.clone().unwrap_or_else(|| "TRIM_HORIZON".into())), "the checkpoint of {shard}");
+    }
+    // Caught up: no lag, in the view and the metric.
+    eventually("an iterator age of 0", || async {
+        let m = shown_mapping(&worker).await;
+        let (held, shown) = held_and_shown(&m);
+        m["Metrics"]["total"]["iteratorAgeMs"] == 0
+            && held == shown
+            && shown.iter().all(|s| m["Metrics"]["shards"][s]["iteratorAgeMs"] == 0)
+            && iterator_age_metric(&worker).await == Some(0.0)
+    })
+    .await;
+
+    // A second worker takes one of the two shards at its first pass; the
+    // first drops it at its next checkpoint there, and shows only the
+    // shard it holds.
+    let before = invocations().await;
+    let second = common::start_with(d3.path(), config(source.endpoint())).await;
+    let lambda2 = lambda_client(&second.endpoint());
+    common::create_example_function(&lambda2, "leaderboard").await;
+    lambda2
+        .create_event_source_mapping()
+        .function_name("leaderboard")
+        .event_source_arn(&arn)
+        .starting_position(EventSourcePosition::TrimHorizon)
+        .send()
+        .await
+        .expect("the second worker's mapping");
+    eventually("the second worker's lease", || async { held_and_shown(&shown_mapping(&second).await).0.len() == 1 })
+        .await;
+    let mut i = 100;
+    eventually("the first worker to let the shard go", || {
+        i += 1;
+        let (sc, player) = (sc.clone(), format!("p{i}"));
+        let worker = &worker;
+        async move {
+            put_score(&sc, &player, "g", 1).await;
+            let m = shown_mapping(worker).await;
+            let (held, shown) = held_and_shown(&m);
+            held.len() == 1 && held == shown
+        }
+    })
+    .await;
+    assert!(invocations().await >= before, "a released shard's counts stay in the totals");
+    eventually("the first worker caught up again", || async {
+        let m = shown_mapping(&worker).await;
+        let (held, shown) = held_and_shown(&m);
+        m["Metrics"]["total"]["iteratorAgeMs"] == 0 && held == shown && held.len() == 1
+    })
+    .await;
+    second.stop().await.expect("stop the second worker");
+    worker.stop().await.expect("stop the worker");
+    proxy_task.abort();
+    source.stop().await.expect("stop the source");
+}
+
+/// A worker whose source does not answer says so in its mapping's
+/// `LastProcessingResult` (Lambda's `PROBLEM: ...` form), and stops saying
+/// it once the source is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapping_says_when_its_source_cannot_be_reached_and_clears_when_it_can() {
+    let (d1, d2) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    let source = common::start_with(d1.path(), ServerConfig::default()).await;
+    let sc = client(&source.endpoint());
+    let arn = tables(&sc).await;
+    let (addr, url) = (source.addr, source.endpoint());
+    source.stop().await.expect("stop the source");
+
+    let worker =
+        common::start_with(d2.path(), ServerConfig { stream_source: Some(url.clone()), ..ServerConfig::default() })
+            .await;
+    let lambda = lambda_client(&worker.endpoint());
+    common::create_example_function(&lambda, "leaderboard").await;
+    let uuid = lambda
+        .create_event_source_mapping()
+        .function_name("leaderboard")
+        .event_source_arn(&arn)
+        .starting_position(EventSourcePosition::TrimHorizon)
+        .send()
+        .await
+        .expect("the mapping (the source is given the benefit of the doubt)")
+        .uuid
+        .unwrap();
+    let result = || async {
+        let m = lambda.get_event_source_mapping().uuid(&uuid).send().await.expect("the mapping");
+        m.last_processing_result().unwrap_or_default().to_string()
+    };
+    let authority = addr.to_string();
+    eventually("the problem shown", || async {
+        let r = result().await;
+        r.starts_with("PROBLEM: ") && r.contains(&authority) && r.contains("cannot be reached")
+    })
+    .await;
+    let listed = shown_mapping(&worker).await;
+    assert!(listed["LastProcessingResult"].as_str().unwrap().starts_with("PROBLEM: "), "{listed}");
+
+    // The source back on its address: the problem goes, and delivery starts.
+    let source = tidepool::start(ServerConfig {
+        listen: addr,
+        data_dir: Some(d1.path().to_path_buf()),
+        ..ServerConfig::default()
+    })
+    .await
+    .expect("restart the source");
+    eventually("the problem gone", || async { !result().await.starts_with("PROBLEM") }).await;
+    put_score(&sc, "a", "g", 5).await;
+    eventually("the record delivered", || async { totals(&sc).await.get("g") == Some(&5) }).await;
+    eventually("the result of the invocation", || async { result().await == "OK" }).await;
+    worker.stop().await.expect("stop the worker");
+    source.stop().await.expect("stop the source");
+}
+
+/// A `--source` that is no `http://host:port` (a port that is no number,
+/// out of range, or missing) or a lease duration out of bounds is refused
+/// as the worker starts, with the form, and exit status 1; lease options
+/// without a source are refused likewise.
+#[test]
+fn bad_worker_options_are_refused_at_start() {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tidepool"))
+            .args(args)
+            .env_remove("TIDEPOOL_SOURCE")
+            .env_remove("TIDEPOOL_LEASE_DURATION")
+            .env_remove("TIDEPOOL_LEASE_TABLE")
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run tidepool");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        stderr
+    };
+    let worker = ["workers", "--in-memory", "--port", "0", "--source"];
+    for (url, why) in [
+        ("http://127.0.0.1:notaport", "the port is not a number from 1 to 65535"),
+        ("http://127.0.0.1:99999", "the port is not a number from 1 to 65535"),
+        ("http://127.0.0.1", "no port"),
+    ] {
+        let stderr = run(&[&worker[..], &[url]].concat());
+        let want = format!("--source: an endpoint is http://host:port, https://host[:port] or aws (got {url}: {why})");
+        assert!(stderr.contains(&want), "{url}: {stderr}");
+    }
+    for duration in ["0", "2", "3601"] {
+        let stderr = run(&[&worker[..], &["http://127.0.0.1:8000", "--lease-duration", duration]].concat());
+        let want = format!("--lease-duration: a lease lasts at least 3 and at most 3600 seconds (got {duration})");
+        assert!(stderr.contains(&want), "{duration}: {stderr}");
+    }
+    let stderr = run(&["serve", "--in-memory", "--port", "0", "--lease-duration", "5"]);
+    assert!(stderr.contains("--lease-duration applies to a worker"), "{stderr}");
+    let stderr = run(&["serve", "--in-memory", "--port", "0", "--lease-table", "mine"]);
+    assert!(stderr.contains("--lease-table applies to a worker"), "{stderr}");
+}

@@ -135,21 +135,51 @@ impl Host {
 /// or, for an AWS region's DynamoDB (`https://dynamodb.<region>.amazonaws.com`,
 /// or `aws` for `region`'s), Streams at `streams.dynamodb.<region>…`.
 fn hosts(url: &str, region: &str) -> Result<(Host, Host), String> {
-    let bad = || format!("an endpoint is http://host:port, https://host[:port] or aws (got {url})");
+    let given = url;
+    let bad = |why: &str| format!("an endpoint is http://host:port, https://host[:port] or aws (got {given}: {why})");
     let url = if url == "aws" { format!("https://dynamodb.{region}.amazonaws.com") } else { url.to_string() };
     let (https, rest) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
         (Some(rest), _) => (false, rest),
         (_, Some(rest)) => (true, rest),
-        _ => return Err(bad()),
+        _ => return Err(bad("not an http:// or https:// URL")),
     };
     let authority = rest.trim_end_matches('/');
-    if authority.is_empty() || authority.contains('/') || authority.contains('@') {
-        return Err(bad());
+    if authority.contains(['/', '?', '#']) {
+        return Err(bad("a path, query or fragment is not taken"));
     }
-    let has_port = match authority.rsplit_once(':') {
-        Some((_, port)) => !port.contains(']') && port.parse::<u16>().is_ok(),
-        None => false,
+    if authority.contains('@') {
+        return Err(bad("credentials go in the environment, not the URL"));
+    }
+    // `[v6]:port`, `host:port`, or either without its port.
+    let (name, port) = match authority.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((ip, "")) => (ip, None),
+            Some((ip, rest)) => match rest.strip_prefix(':') {
+                Some(port) => (ip, Some(port)),
+                None => return Err(bad("an IPv6 address is [address]:port")),
+            },
+            None => return Err(bad("an IPv6 address is [address]:port")),
+        },
+        None => match authority.rsplit_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (authority, None),
+        },
     };
+    if name.is_empty() {
+        return Err(bad("no host"));
+    }
+    if name.chars().any(|c| c.is_whitespace() || c.is_control()) || (!authority.starts_with('[') && name.contains(':'))
+    {
+        return Err(bad("not a host name or address"));
+    }
+    match port {
+        // Digits only: `+80` and ` 80` are no ports.
+        Some(p) if p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|n| n > 0) => {}
+        Some(_) => return Err(bad("the port is not a number from 1 to 65535")),
+        None if https => {}
+        None => return Err(bad("no port")),
+    }
+    let has_port = port.is_some();
     let host = |authority: &str| Host {
         https,
         authority: authority.to_string(),
@@ -614,8 +644,58 @@ mod tests {
         assert_eq!(aws_region("dynamodb.amazonaws.com"), None);
         let (d, _) = hosts("http://[::1]:8000", "us-east-1").unwrap();
         assert_eq!(d.address, "[::1]:8000");
-        for bad in ["ftp://x", "http://", "http://h/path", "https://u@h", "dynamodb"] {
-            assert!(hosts(bad, "us-east-1").is_err(), "{bad}");
-        }
+        let (d, _) = hosts("https://[::1]", "us-east-1").unwrap();
+        assert_eq!(d.address, "[::1]:443");
+    }
+
+    #[test]
+    fn a_source_url_without_a_usable_port_or_host_is_refused_with_the_form() {
+        let refusal = |url: &str| hosts(url, "us-east-1").err().unwrap_or_else(|| format!("{url} was taken"));
+        let all = [
+            "ftp://x",
+            "http://",
+            "http://h/path",
+            "https://u@h",
+            "dynamodb",
+            "http://127.0.0.1",
+            "http://127.0.0.1/",
+            "http://127.0.0.1:notaport",
+            "http://127.0.0.1:99999",
+            "http://127.0.0.1:0",
+            "http://127.0.0.1:",
+            "http://127.0.0.1:+80",
+            "https://h:65536",
+            "http://:8000",
+            "http://h:80?x=1",
+            "http://a:b:80",
+            "http://[::1]",
+            "http://[::1]8000",
+            "http://[::1:8000",
+            "http://ex ample:80",
+        ];
+        let got: Vec<String> = all.iter().map(|u| refusal(u)).collect();
+        expect_test::expect![[r#"
+            an endpoint is http://host:port, https://host[:port] or aws (got ftp://x: not an http:// or https:// URL)
+            an endpoint is http://host:port, https://host[:port] or aws (got http://: no host)
+            an endpoint is http://host:port, https://host[:port] or aws (got http://h/path: a path, query or fragment is not taken)
+            an endpoint is http://host:port, https://host[:port] or aws (got https://u@h: credentials go in the environment, not the URL)
+            an endpoint is http://host:port, https://host[:port] or aws (got dynamodb: not an http:// or https:// URL)
+            an endpoint is http://host:port, https://host[:port] or aws (got http://127.0.0.1: no port)
+            an endpoint is http://host:port, https://host[:port] or aws (got http://127.0.0.1/: no port)
+            an endpoint is http://host:port, https://host[:port] or aws (got http://127.0.0.1:notaport: the port is not a number from 1 to 65535)
+            an endpoint is http://host:port, https://host[:port] or aws (got http://127.0.0.1:99999: the port is not a number from 1 to 65535)
+            an endpoint is http://host:port, https://host[:port] or aws (got http://127.0.0.1:0: the port is not a number from 1 to 65535)
+            an endpoint is http://host:port, https://host[:port] or aws (got http://127.0.0.1:: the port is not a number from 1 to 65535)
+            an endpoint is http://host:port, https://host[:port] or aws (got http://127.0.0.1:+80: the port is not a number from 1 to 65535)
+            an endpoint is http://host:port, https://host[:port] or aws (got https://h:65536: the port is not a number from 1 to 65535)
+            an endpoint is http://host:port, https://host[:port] or aws (got http://:8000: no host)
+            an endpoint is http://host:port, https://host[:port] or aws (got http://h:80?x=1: a path, query or fragment is not taken)
+            an endpoint is http://host:port, https://host[:port] or aws (got http://a:b:80: not a host name or address)
+            an endpoint is http://host:port, https://host[:port] or aws (got http://[::1]: no port)
+            an endpoint is http://host:port, https://host[:port] or aws (got http://[::1]8000: an IPv6 address is [address]:port)
+            an endpoint is http://host:port, https://host[:port] or aws (got http://[::1:8000: an IPv6 address is [address]:port)
+            an endpoint is http://host:port, https://host[:port] or aws (got http://ex ample:80: not a host name or address)
+        "#]]
+        .assert_eq(&(got.join("\n") + "\n"));
     }
 }

@@ -259,6 +259,8 @@ struct World {
     trace: bool,
     max_concurrent: usize,
     crashes: u32,
+    /// Checkpoints committed (each a write of a worker's lease).
+    checkpoints_written: usize,
     /// Exactly-once mode: how many times each record's effect committed.
     applied: BTreeMap<Seq, u32>,
 }
@@ -301,6 +303,7 @@ impl World {
             trace: false,
             max_concurrent: 0,
             crashes: 0,
+            checkpoints_written: 0,
             applied: BTreeMap::new(),
         }
     }
@@ -361,6 +364,7 @@ impl World {
         if commit.mark_started {
             self.ledger.started = true;
         }
+        self.checkpoints_written += commit.checkpoints.len();
         for (shard, cp) in &commit.checkpoints {
             let old = self.ledger.shards.get(shard).cloned().unwrap_or_default();
             assert!(cp.done_through >= old.done_through, "checkpoint of {shard} moved back: {old:?} -> {cp:?}");
@@ -1310,4 +1314,32 @@ fn shards_unknown_to_the_ledger_start_at_the_horizon() {
     w.settle(&mut always_ok, &mut rng);
     let delivered: BTreeSet<Seq> = w.calls.iter().flat_map(|c| c.seqs.clone()).collect();
     assert_eq!(delivered, (1..=10).collect());
+}
+
+/// Sequence numbers are sparse per shard (the stream numbers its records
+/// across shards): a checkpoint is written once per batch, naming the
+/// batch's last record, never for a gap before a record, and a shard
+/// nothing was read from keeps the checkpoint it started with (none).
+#[test]
+fn a_checkpoint_is_written_once_per_batch_and_names_a_record() {
+    let mut w = World::new(json!({"BatchSize": 2}), 3);
+    let mut rng = Rng(5);
+    w.settle(&mut always_ok, &mut rng);
+    assert_eq!(w.checkpoints_written, 0, "nothing read, nothing to checkpoint");
+    for i in 0..30 {
+        w.put(&format!("k{i}"));
+        if i % 3 == 0 {
+            w.settle(&mut always_ok, &mut rng);
+        }
+    }
+    w.settle(&mut always_ok, &mut rng);
+    w.assert_all_done();
+    assert_eq!(w.checkpoints_written, w.calls.len(), "one checkpoint per batch");
+    for (shard, cp) in &w.ledger.shards {
+        let d = cp.done_through.expect("a checkpoint");
+        let last = w.truth.iter().filter(|(_, t)| t.shard == *shard).map(|(s, _)| *s).max();
+        assert_eq!(Some(d), last, "the checkpoint of {shard} is its last record");
+    }
+    let shards: BTreeSet<&String> = w.truth.values().map(|t| &t.shard).collect();
+    assert_eq!(shards.len(), 3, "every shard had records (sparse numbers in each)");
 }

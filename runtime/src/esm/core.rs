@@ -178,6 +178,15 @@ impl MappingCore {
             self.latest_leased.remove(shard);
             self.jobs.retain(|_, (s, _, _)| s != shard);
         }
+        // The metrics show the shards held now: one lost, finished or held
+        // before a restart leaves them (its counts stay in the totals).
+        {
+            let mut metrics = lock(&self.metrics);
+            let shown: Vec<String> = metrics.shards.keys().filter(|k| !view.shards.contains_key(*k)).cloned().collect();
+            for shard in shown {
+                metrics.release(&shard);
+            }
+        }
         for (shard, (take, start)) in &view.shards {
             if kept.contains_key(shard) {
                 continue;
@@ -286,9 +295,19 @@ impl MappingCore {
                     std::mem::take(&mut shard.effects).into_iter().partition(|(t, _)| passed(t));
                 shard.effects = later;
                 commit.effects.extend(now_due.into_iter().map(|(_, writes)| Effects { shard: id.clone(), writes }));
-                if self.committed.get(id) != Some(&cp) {
+                // A shard with no checkpoint yet starts where a default one
+                // would: nothing to write until a record is done.
+                let unchanged = match self.committed.get(id) {
+                    Some(c) => *c == cp,
+                    None => cp == ShardCheckpoint::default(),
+                };
+                if !unchanged {
                     self.committed.insert(id.clone(), cp.clone());
                     commit.checkpoints.push((id.clone(), cp));
+                }
+                if shard.finished() {
+                    // Nothing of it is left behind.
+                    m.iterator_age_ms = 0;
                 }
                 finished_any |= shard.finished();
             }

@@ -316,6 +316,7 @@ async fn run(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {
     let (lease_stop, lease_stopped) = watch::channel(false);
     let leases = ctx.leases.clone().map(|l| tokio::spawn(l.run(ctx.source.clone(), lease_stopped)));
     deliver(&ctx, stop).await;
+    lock(&ctx.metrics).source_problem = None;
     let _ = lease_stop.send(true);
     if let Some(l) = leases {
         let _ = l.await;
@@ -403,6 +404,8 @@ async fn commit_all(ctx: &Ctx, mut commit: super::ledger::Commit) -> Result<(), 
                 None => last.push((shard.clone(), cp.clone())),
             }
         }
+        // The checkpoints written: the metrics show those alone.
+        let mut written = Vec::new();
         for (shard, cp) in &last {
             let writes = effects.remove(shard).unwrap_or_else(|| Ok(Vec::new()));
             let writes = match writes {
@@ -420,7 +423,7 @@ async fn commit_all(ctx: &Ctx, mut commit: super::ledger::Commit) -> Result<(), 
             // only it: it starts again from its last checkpoint, here or on
             // another worker.
             match leases.checkpoint_with(shard, cp, &writes).await {
-                Ok(()) => {}
+                Ok(()) => written.push((shard.clone(), cp.clone())),
                 Err(e @ (LeaseError::Unsupported(_) | LeaseError::Rejected(_))) => {
                     refused.get_or_insert(e);
                 }
@@ -438,7 +441,7 @@ async fn commit_all(ctx: &Ctx, mut commit: super::ledger::Commit) -> Result<(), 
             leases.drop_shard(shard);
         }
         lock(&ctx.metrics).record_commit(&super::ledger::Commit {
-            checkpoints,
+            checkpoints: written,
             forget: commit.forget,
             ..Default::default()
         });
@@ -527,6 +530,7 @@ async fn drive(ctx: &Ctx, core: &mut MappingCore, stop: &mut watch::Receiver<boo
         if *stop.borrow() {
             break Ok(());
         }
+        show_source_problem(ctx);
         sync_leases(ctx, core, &mut lease_generation);
         if layout_watch.as_ref().is_none_or(|h| h.is_finished())
             && let Some(h) = ctx.source.watch_layout(notify.clone())
@@ -612,6 +616,20 @@ async fn drive(ctx: &Ctx, core: &mut MappingCore, stop: &mut watch::Receiver<boo
         h.abort();
     }
     result
+}
+
+/// Shows why the source (or the lease table in it) cannot be used, while
+/// it cannot, as the mapping's `LastProcessingResult`.
+fn show_source_problem(ctx: &Ctx) {
+    let problem = ctx.source.problem().or_else(|| ctx.leases.as_ref().and_then(|l| l.problem()));
+    let mut m = lock(&ctx.metrics);
+    if m.source_problem != problem {
+        match &problem {
+            Some(p) => tracing::debug!(problem = %p, "the mapping's source cannot be used"),
+            None => tracing::debug!("the mapping's source can be used again"),
+        }
+        m.source_problem = problem;
+    }
 }
 
 /// Brings the core's shards in line with the leases held, if they changed.

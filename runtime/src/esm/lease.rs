@@ -24,14 +24,16 @@
 //! stolen to balance the load) can never move its checkpoint: its write
 //! fails and it drops the shard.
 //!
-//! A worker renews its leases every eighth of [`LEASE_DURATION`]; a lease
-//! whose counter did not move for a whole duration, as this worker saw it,
-//! is expired and taken. Workers balance by taking expired leases up to an
-//! even share, then stealing one at a time from the most loaded worker. A
-//! shard's lease is taken only once its parent's lease is finished (or the
-//! parent has gone from the stream), so a parent finishes before its
-//! children start. On a clean stop (SIGTERM) a worker hands its leases back
-//! at once.
+//! A worker renews each lease a quarter of [`LEASE_DURATION`] after its
+//! last write (a renewal or a checkpoint), looking every eighth, so an idle
+//! lease takes four writes per duration and a busy one its checkpoints; a
+//! lease whose counter did not move for a whole duration, as this worker
+//! saw it, is expired and taken. Workers balance by taking expired leases
+//! up to an even share, then stealing one at a time from the most loaded
+//! worker. A shard's lease is taken only once its parent's lease is
+//! finished (or the parent has gone from the stream), so a parent finishes
+//! before its children start. On a clean stop (SIGTERM) a worker hands its
+//! leases back at once.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -43,7 +45,7 @@ use tokio::sync::{Notify, watch};
 
 use super::config::StartingPosition;
 use super::ledger::ShardCheckpoint;
-use super::source::{RecordSource, format_seq, parse_seq};
+use super::source::{PROBLEM_AFTER_FAILURES, RecordSource, format_seq, parse_seq, source_problem};
 use crate::endpoint::{CallError, Endpoint, Service};
 
 /// The lease table's name when none is given (`--lease-table`).
@@ -57,6 +59,14 @@ pub const LEASE_DURATION: Duration = Duration::from_secs(10);
 /// The shortest lease duration taken: a third of it is the longest a lease
 /// call may take, and a second is as short as that may be.
 pub const MIN_LEASE_DURATION: Duration = Duration::from_secs(3);
+
+/// How old (in sixteenths of the lease duration) a lease's last write is
+/// when it is renewed: a quarter, less half of the eighth between two looks.
+const RENEW_AFTER_SIXTEENTHS: u32 = 3;
+
+/// The longest lease duration taken: failing over after more than an hour
+/// is no failover, and the timers stay far from overflowing.
+pub const MAX_LEASE_DURATION: Duration = Duration::from_secs(3600);
 
 /// The most lease items of one group read per pass: a stream keeps its
 /// shards for 24 hours, a few thousand at most; past this the rest wait.
@@ -296,6 +306,9 @@ pub struct Leases {
     wake: std::sync::Mutex<Option<Arc<Notify>>>,
     /// Runs a pass now (a shard finished: its children are wanted).
     pass: Notify,
+    /// Why the lease table cannot be used now, after
+    /// [`PROBLEM_AFTER_FAILURES`] failed passes in a row.
+    problem: std::sync::Mutex<Option<String>>,
 }
 
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -361,6 +374,7 @@ impl Leases {
             generation: AtomicU64::new(1),
             wake: std::sync::Mutex::new(None),
             pass: Notify::new(),
+            problem: std::sync::Mutex::new(None),
         })
     }
 
@@ -385,6 +399,30 @@ impl Leases {
     /// The lease table.
     pub fn table(&self) -> &str {
         &self.options.table
+    }
+
+    /// Why the lease table cannot be used now, if it cannot.
+    pub fn problem(&self) -> Option<String> {
+        lock(&self.problem).clone()
+    }
+
+    /// Counts a pass (or the table's check) that failed with `error`, or
+    /// succeeded (`None`), into [`Leases::problem`].
+    fn passed(&self, failures: &mut u32, error: Option<&CallError>) {
+        let mut problem = lock(&self.problem);
+        match error {
+            None => {
+                *failures = 0;
+                *problem = None;
+            }
+            Some(e) => {
+                *failures = failures.saturating_add(1);
+                if *failures >= PROBLEM_AFTER_FAILURES {
+                    let what = format!("The lease table {}", self.options.table);
+                    *problem = Some(source_problem(&what, self.options.endpoint.authority(), e));
+                }
+            }
+        }
     }
 
     /// The shards whose leases this worker holds now.
@@ -599,11 +637,13 @@ impl Leases {
     /// leases back.
     pub async fn run(self: Arc<Self>, source: Arc<dyn RecordSource>, mut stop: watch::Receiver<bool>) {
         let mut retry = RETRY;
+        let mut failures = 0;
         loop {
             let ready = tokio::select! {
                 _ = stop.changed() => return,
                 ready = self.ensure_table() => ready,
             };
+            self.passed(&mut failures, ready.as_ref().err());
             let Err(e) = ready else { break };
             tracing::warn!(table = %self.options.table, error = %e, "lease table not ready; trying again");
             tokio::select! {
@@ -619,7 +659,9 @@ impl Leases {
             if *stop.borrow() {
                 break;
             }
-            let wait = match self.pass_once(source.as_ref(), &mut state).await {
+            let pass = self.pass_once(source.as_ref(), &mut state).await;
+            self.passed(&mut failures, pass.as_ref().err());
+            let wait = match pass {
                 Ok(()) => {
                     retry = RETRY;
                     self.options.duration / 3
@@ -645,8 +687,9 @@ impl Leases {
         self.release_all().await;
     }
 
-    /// Renews the leases held every eighth of a duration, apart from the
-    /// passes (whose calls could otherwise hold renewals past expiry).
+    /// Looks every eighth of a duration for leases due for renewal, apart
+    /// from the passes (whose calls could otherwise hold renewals past
+    /// expiry).
     async fn keep_renewing(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let mut tick = tokio::time::interval(self.options.duration / 8);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -932,17 +975,22 @@ impl Leases {
         }
     }
 
-    /// Raises the counter of every lease held whose last write is an eighth
-    /// of a duration old (checked every eighth of a duration, so a renewal
-    /// cut short by its timeout is followed by another well within the
-    /// duration).
+    /// Raises the counter of every lease held whose last write (a renewal or
+    /// a checkpoint) is a quarter of a duration old. Checked every eighth of
+    /// a duration, so a renewal cut short by its timeout is followed by
+    /// another well within the duration; "a quarter" is
+    /// [`RENEW_AFTER_SIXTEENTHS`] sixteenths, half a tick early, so a tick a
+    /// moment ahead of the last write's still renews at the second tick:
+    /// four writes per duration for an idle lease, none for one whose
+    /// checkpoints come more often.
     /// Each renewal goes on its own, without waiting for the others; a lease
     /// whose last write is still under way (a renewal or a checkpoint) is
     /// left to the next tick.
     fn renew(self: &Arc<Self>, calls: &mut tokio::task::JoinSet<()>) {
+        let after = self.options.duration * RENEW_AFTER_SIXTEENTHS / 16;
         let due: Vec<(String, u64, tokio::sync::OwnedMutexGuard<()>)> = lock(&self.held)
             .iter()
-            .filter(|(_, h)| h.renewed.elapsed() >= self.options.duration / 8)
+            .filter(|(_, h)| h.renewed.elapsed() >= after)
             .filter_map(|(k, h)| h.io.clone().try_lock_owned().ok().map(|turn| (k.clone(), h.take, turn)))
             .collect();
         for (shard, take, turn) in due {

@@ -14,7 +14,8 @@ use super::ledger::Commit;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ShardMetrics {
-    /// Now minus the arrival time of the last record read, when it was read.
+    /// Now minus the arrival time of the last record read, when it was
+    /// read; 0 once a read finds nothing newer, or the shard is finished.
     pub iterator_age_ms: u64,
     /// Records read from the stream.
     pub polled: u64,
@@ -55,6 +56,11 @@ impl ShardMetrics {
         }
     }
 
+    /// No counts at all.
+    fn is_empty(&self) -> bool {
+        *self == ShardMetrics::default()
+    }
+
     fn add(&mut self, o: &ShardMetrics) {
         self.iterator_age_ms = self.iterator_age_ms.max(o.iterator_age_ms);
         self.polled += o.polled;
@@ -74,9 +80,21 @@ pub struct MappingMetrics {
     pub uuid: String,
     /// Lambda's `LastProcessingResult`.
     pub last_processing_result: String,
-    /// Sums over the shards (`iteratorAgeMs` is the largest).
+    /// Sums over the shards, those released included (`iteratorAgeMs` is
+    /// the largest of the shards shown).
     pub total: ShardMetrics,
+    /// The shards being delivered: on a worker of a fleet, those whose
+    /// leases it holds now.
     pub shards: BTreeMap<String, ShardMetrics>,
+    /// The counts of shards a worker no longer holds (their leases lost,
+    /// handed back or finished), kept so that its totals only grow.
+    #[serde(skip_serializing_if = "ShardMetrics::is_empty")]
+    pub released: ShardMetrics,
+    /// Why the stream's source (or its lease table) cannot be used now:
+    /// shown as `LastProcessingResult` (`PROBLEM: ...`) while it lasts, set
+    /// by the delivery task; not saved.
+    #[serde(skip)]
+    pub source_problem: Option<String>,
     /// Each shard's counts when this process loaded the saved metrics.
     #[serde(skip)]
     pub at_load: BTreeMap<String, ShardMetrics>,
@@ -114,10 +132,27 @@ impl MappingMetrics {
             m.finished = cp.finished;
         }
         for id in &commit.forget {
-            if let Some(gone) = self.shards.remove(id) {
-                let base = self.at_load.remove(id).unwrap_or_default();
-                self.forgotten.add(&gone.since(&base));
-            }
+            self.forget(id);
+        }
+    }
+
+    /// Forgets shard `id` (gone from the stream): its counts of this run
+    /// stay in [`MappingMetrics::this_run`]. What it was shown with.
+    fn forget(&mut self, id: &str) -> Option<ShardMetrics> {
+        let gone = self.shards.remove(id)?;
+        let base = self.at_load.remove(id).unwrap_or_default();
+        self.forgotten.add(&gone.since(&base));
+        Some(gone)
+    }
+
+    /// Shard `id` is no longer delivered here (a worker's lease lost, handed
+    /// back or finished): it leaves the shards shown, its iterator age with
+    /// it, and its counts stay in the totals.
+    pub fn release(&mut self, id: &str) {
+        if let Some(gone) = self.forget(id) {
+            let mut counts = gone;
+            counts.iterator_age_ms = 0;
+            self.released.add(&counts);
         }
     }
 
@@ -133,14 +168,19 @@ impl MappingMetrics {
         out
     }
 
-    /// The snapshot with `total` summed.
+    /// The snapshot with `total` summed, and a source problem, if any, as
+    /// its `last_processing_result`.
     pub fn snapshot(&self) -> MappingMetrics {
         let mut out = self.clone();
-        let mut total = ShardMetrics::default();
+        let mut total = self.released.clone();
+        total.iterator_age_ms = 0;
         for s in self.shards.values() {
             total.add(s);
         }
         out.total = total;
+        if let Some(p) = &self.source_problem {
+            out.last_processing_result = format!("PROBLEM: {p}");
+        }
         out
     }
 }
@@ -166,5 +206,28 @@ mod tests {
         m.shard("s2").invocations += 1;
         assert_eq!(m.this_run().invocations, 6);
         assert_eq!(m.snapshot().total.invocations, 4, "the total is the shards kept");
+    }
+
+    #[test]
+    fn a_released_shard_leaves_the_shards_shown_and_its_counts_stay() {
+        let mut m = MappingMetrics::new("m");
+        m.shard("s0").invocations = 3;
+        m.shard("s0").iterator_age_ms = 900;
+        m.shard("s1").invocations = 2;
+        m.release("s0");
+        m.release("nothing");
+        let snap = m.snapshot();
+        assert_eq!(snap.shards.keys().collect::<Vec<_>>(), ["s1"]);
+        assert_eq!(snap.total.invocations, 5, "the totals keep the released shard's counts");
+        assert_eq!(snap.total.iterator_age_ms, 0, "only the shards shown have an age");
+        assert_eq!(m.this_run().invocations, 5);
+        // Saved and loaded again, the released counts stay.
+        let saved: MappingMetrics = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
+        assert_eq!(saved.snapshot().total.invocations, 5);
+        // A problem with the source is shown while it lasts, and not saved.
+        m.source_problem = Some("the source cannot be reached".into());
+        assert_eq!(m.snapshot().last_processing_result, "PROBLEM: the source cannot be reached");
+        let saved: MappingMetrics = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
+        assert_eq!(saved.snapshot().last_processing_result, "No records processed");
     }
 }

@@ -40,8 +40,8 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use super::source::{
-    ReadError, RecordSource, STREAM_RETENTION_MS, Seq, ShardInfo, SourcePage, SourceRecord, StreamLayout, forward,
-    parse_seq,
+    PROBLEM_AFTER_FAILURES, ReadError, RecordSource, STREAM_RETENTION_MS, Seq, ShardInfo, SourcePage, SourceRecord,
+    StreamLayout, forward, parse_seq, source_problem,
 };
 use crate::endpoint::{CallError, Endpoint, Service};
 
@@ -96,6 +96,9 @@ struct Shared {
     /// No push subscription is tried before this time (epoch ms): the
     /// engine had none when last asked.
     push_off_until: std::sync::atomic::AtomicU64,
+    /// Why the stream cannot be described now, after
+    /// [`PROBLEM_AFTER_FAILURES`] failures in a row.
+    problem: Mutex<Option<String>>,
 }
 
 /// How long a source without a push subscription is polled before it is
@@ -184,6 +187,10 @@ struct Feed {
     latest_at: Option<Seq>,
     latest: bool,
     gone: bool,
+    /// The source had no record past those read: the last `GetRecords`
+    /// answered none, or a push wait for the next one is under way. With
+    /// the buffer empty the engine is caught up (iterator age 0).
+    at_tip: bool,
     /// The poller waits here while the buffer is full.
     room: Arc<Notify>,
     task: JoinHandle<()>,
@@ -219,6 +226,7 @@ impl StreamsSource {
             push_off_until: std::sync::atomic::AtomicU64::new(
                 if std::env::var("TIDEPOOL_SOURCE_PUSH").is_ok_and(|v| v == "off") { u64::MAX } else { 0 },
             ),
+            problem: Mutex::new(None),
         });
         let task = tokio::spawn(keep_layout(shared.clone(), refresh_rx));
         lock(&shared.state).layout_task = Some(task);
@@ -247,6 +255,7 @@ impl StreamsSource {
                 latest_at: None,
                 latest,
                 gone: false,
+                at_tip: false,
                 room,
                 task,
             },
@@ -263,6 +272,10 @@ impl RecordSource for StreamsSource {
         if let Some(f) = lock(&self.shared.state).feeds.remove(shard) {
             f.task.abort();
         }
+    }
+
+    fn problem(&self) -> Option<String> {
+        lock(&self.shared.problem).clone()
     }
 
     fn position(&self, shard: &str, latest: bool) -> Result<Seq, ReadError> {
@@ -298,7 +311,7 @@ impl RecordSource for StreamsSource {
         // Past every record: a `LATEST` shard that closed before any was
         // written.
         if from == Seq::MAX {
-            return Ok(SourcePage { records: Vec::new(), next: None });
+            return Ok(SourcePage { records: Vec::new(), next: None, caught_up: true });
         }
         match st.feeds.get_mut(shard) {
             Some(f) if from >= f.lo || (f.gone && f.buffer.is_empty()) => {
@@ -319,11 +332,12 @@ impl RecordSource for StreamsSource {
                 }
                 let done = f.ended && f.buffer.is_empty();
                 let next = (!done).then_some(f.lo);
+                let caught_up = records.is_empty() && f.buffer.is_empty() && (f.at_tip || done);
                 if done {
                     // Read to its end: the feed's work is over.
                     st.feeds.remove(shard);
                 }
-                Ok(SourcePage { records, next })
+                Ok(SourcePage { records, next, caught_up })
             }
             _ => {
                 let start = match start_seq {
@@ -334,7 +348,7 @@ impl RecordSource for StreamsSource {
                     },
                 };
                 self.start_feed(&mut st, shard, start, from);
-                Ok(SourcePage { records: Vec::new(), next: Some(from) })
+                Ok(SourcePage { records: Vec::new(), next: Some(from), caught_up: false })
             }
         }
     }
@@ -469,6 +483,7 @@ async fn poll_shard(shared: Arc<Shared>, shard: String, id: u64, mut start: Star
                         }
                     }
                     f.ended = ended;
+                    f.at_tip = !got;
                     if got || ended {
                         wake(&mut st, &shard);
                     }
@@ -501,7 +516,7 @@ async fn poll_shard(shared: Arc<Shared>, shard: String, id: u64, mut start: Star
                     && empty_wakes < MAX_EMPTY_WAKES
                     && let Some(after) = after
                 {
-                    pushed = wait_for_records(&shared, &shard, after).await;
+                    pushed = wait_for_records(&shared, &shard, id, after).await;
                 }
             }
             Err(e) => match e.kind() {
@@ -533,7 +548,7 @@ async fn poll_shard(shared: Arc<Shared>, shard: String, id: u64, mut start: Star
 /// ran out, the engine has no such subscription (anything but Tidepool's
 /// answer before one was seen turns it off for [`PUSH_RETRY`]), or the
 /// call failed.
-async fn wait_for_records(shared: &Shared, shard: &str, after: Option<Seq>) -> bool {
+async fn wait_for_records(shared: &Shared, shard: &str, id: u64, after: Option<Seq>) -> bool {
     use std::sync::atomic::Ordering;
     let now = super::clock::Clock::now_ms(&super::clock::SystemClock);
     if now < shared.push_off_until.load(Ordering::Relaxed) {
@@ -543,7 +558,16 @@ async fn wait_for_records(shared: &Shared, shard: &str, after: Option<Seq>) -> b
     if let Some(a) = after {
         request["AfterSequenceNumber"] = super::source::format_seq(a).into();
     }
+    // While the wait lasts the source has no record past `after` (it
+    // answers at once when it has): the feed is at the shard's tip.
+    let at_tip = |on: bool| {
+        if let Some(f) = lock(&shared.state).feeds.get_mut(shard).filter(|f| f.id == id) {
+            f.at_tip = on;
+        }
+    };
+    at_tip(true);
     let answer = shared.endpoint.call_waiting(Service::Streams, "WaitForRecords", &request, PUSH_WAIT).await;
+    at_tip(false);
     let off_for = |d: Duration, why: &dyn std::fmt::Display| {
         tracing::debug!(stream = %shared.arn, reason = %why, "no push subscription for now: polling");
         shared.push_off_until.store(now + d.as_millis() as u64, Ordering::Relaxed);
@@ -670,11 +694,16 @@ async fn keep_layout(shared: Arc<Shared>, mut asks: tokio::sync::mpsc::Unbounded
                 Ok(()) => {
                     failures = 0;
                     next_full = Instant::now() + LAYOUT_REFRESH;
+                    *lock(&shared.problem) = None;
                 }
                 Err(e) => {
                     tracing::warn!(stream = %shared.arn, error = %e, "DescribeStream failed; trying again");
                     failures += 1;
                     next_full = Instant::now() + backoff(failures);
+                    if failures >= PROBLEM_AFTER_FAILURES {
+                        let what = "The stream source";
+                        *lock(&shared.problem) = Some(source_problem(what, shared.endpoint.authority(), &e));
+                    }
                 }
             }
         }

@@ -51,6 +51,10 @@ pub const RESULT_INVALID_RESPONSE: &str = "PROBLEM: Function response was invali
 #[derive(Debug, Clone)]
 struct Rec {
     seq: Seq,
+    /// The record read just before it (filtered and dropped ones
+    /// included), or the checkpoint the shard started from: once this
+    /// record is the first not done, the checkpoint is there.
+    prev: Option<Seq>,
     created_ms: u64,
     read_ms: u64,
     depth: u32,
@@ -130,6 +134,12 @@ pub(crate) struct ShardCore {
     pub(crate) id: String,
     /// The next sequence number to read.
     read_pos: Seq,
+    /// The last record read (or the checkpoint the shard started from):
+    /// the checkpoint when no record read is waiting. A checkpoint names a
+    /// record done, never a number between two records, so moving past a
+    /// gap without records (sequence numbers are sparse per shard) is no
+    /// new checkpoint and costs no write.
+    last_read: Option<Seq>,
     /// Closed and read to its end.
     drained: bool,
     lanes: Vec<Lane>,
@@ -178,6 +188,7 @@ impl ShardCore {
         ShardCore {
             id,
             read_pos,
+            last_read: cp.and_then(|c| c.done_through),
             drained: false,
             lanes: (0..lanes.max(1)).map(|_| Lane::default()).collect(),
             window,
@@ -216,6 +227,9 @@ impl ShardCore {
         if let Some(last) = page.records.last() {
             m.iterator_age_ms = now.saturating_sub(last.created_ms);
             self.read_pos = self.read_pos.max(last.seq + 1);
+        } else if page.caught_up {
+            // Nothing newer to read: the shard is not behind.
+            m.iterator_age_ms = 0;
         }
         match page.next {
             Some(next) => self.read_pos = self.read_pos.max(next),
@@ -224,6 +238,7 @@ impl ShardCore {
         let lanes = self.lanes.len() as u64;
         for r in page.records {
             m.polled += 1;
+            let prev = self.last_read.replace(r.seq);
             if r.depth >= MAX_CHAIN_DEPTH {
                 m.dropped += 1;
                 tracing::warn!(
@@ -247,7 +262,7 @@ impl ShardCore {
             self.buffered_bytes += json.len();
             let l = &mut self.lanes[lane];
             l.queue_bytes += json.len();
-            l.queue.push_back(Rec { seq: r.seq, created_ms: r.created_ms, read_ms: now, depth: r.depth, json });
+            l.queue.push_back(Rec { seq: r.seq, prev, created_ms: r.created_ms, read_ms: now, depth: r.depth, json });
         }
     }
 
@@ -522,20 +537,21 @@ impl ShardCore {
         self.release(&records);
     }
 
-    /// The checkpoint the shard's state allows: everything below the first
-    /// record not done.
+    /// The checkpoint the shard's state allows: the last record read before
+    /// the first record not done (every record up to it is done), or the
+    /// last record read when none waits.
     pub(crate) fn checkpoint(&self) -> ShardCheckpoint {
-        let mut next = self.read_pos;
+        let mut first: Option<&Rec> = None;
         for l in &self.lanes {
-            if let Some(r) = l.pieces.iter().find_map(|p| p.records.first()) {
-                next = next.min(r.seq);
-            }
-            if let Some(r) = l.queue.front() {
-                next = next.min(r.seq);
+            let candidates = [l.pieces.iter().find_map(|p| p.records.first()), l.queue.front()];
+            for r in candidates.into_iter().flatten() {
+                if first.is_none_or(|f| r.seq < f.seq) {
+                    first = Some(r);
+                }
             }
         }
         ShardCheckpoint {
-            done_through: next.checked_sub(1),
+            done_through: first.map_or(self.last_read, |r| r.prev),
             finished: self.finished(),
             window: self.window.as_ref().map(|w| WindowCheckpoint {
                 start_ms: w.start_ms,

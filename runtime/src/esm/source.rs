@@ -85,12 +85,18 @@ pub struct SourcePage {
     /// Where the next read starts (past the last record returned), or `None`
     /// once a closed shard has been read to its end.
     pub next: Option<Seq>,
+    /// No record was returned because the reader is at the shard's newest
+    /// record (its iterator age is 0); false when the source cannot tell
+    /// (another engine's records on their way).
+    pub caught_up: bool,
 }
 
 impl SourcePage {
     /// A page of the store's change stream (see [`SourceRecord::from_store`]).
     pub fn from_store(page: RecordPage, view: StreamViewType, hash_key: &str, region: &str, stream_arn: &str) -> Self {
         SourcePage {
+            // The store answers with what it has: an empty page is its end.
+            caught_up: page.records.is_empty(),
             records: page
                 .records
                 .iter()
@@ -171,6 +177,32 @@ pub trait RecordSource: Send + Sync {
     /// `shard` is no longer read here (its lease went to another worker):
     /// whatever is read ahead for it may go.
     fn release(&self, _shard: &str) {}
+    /// Why the source cannot be read now (another engine that does not
+    /// answer, say), shown as the mapping's `LastProcessingResult` while it
+    /// lasts; `None` when it can.
+    fn problem(&self) -> Option<String> {
+        None
+    }
+}
+
+/// Failed calls in a row before a source's problem is shown: one is a blip,
+/// tried again at once.
+pub(crate) const PROBLEM_AFTER_FAILURES: u32 = 2;
+
+/// The longest problem text shown (an engine's error message is cut).
+const MAX_PROBLEM_CHARS: usize = 400;
+
+/// The problem of a source at `authority` whose `what` failed with `error`,
+/// in a bounded text: unreachable, or refused with the engine's answer.
+pub(crate) fn source_problem(what: &str, authority: &str, error: &crate::endpoint::CallError) -> String {
+    let text = match error {
+        crate::endpoint::CallError::Api { .. } => format!("{what} at {authority} refused the call: {error}"),
+        _ => format!("{what} at {authority} cannot be reached: {error}"),
+    };
+    match text.char_indices().nth(MAX_PROBLEM_CHARS) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text,
+    }
 }
 
 /// Forwards changes of a watch channel to `notify`, once at the start too (a
