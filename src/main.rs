@@ -82,19 +82,23 @@ struct WorkerArgs {
     lease_table: Option<String>,
     /// With `--source` only: seconds a worker's lease lasts without renewal
     /// before another worker takes it (default 10; at least 3, at most
-    /// 3600, else refused); a dead worker's shards move after 1 to 1⅔ times
-    /// this.
+    /// 3600, else refused); a dead worker's shards move about one lease
+    /// duration after its last renewal (README, "Running a worker fleet").
     #[arg(long, env = "TIDEPOOL_LEASE_DURATION")]
     lease_duration: Option<u64>,
 }
 
 impl WorkerArgs {
-    /// The lease options, refused without a source: they would do nothing.
+    /// The lease options, refused without a source when given on the
+    /// command line: they would do nothing. From the environment (shared by
+    /// a fleet's servers and workers) they are ignored without a source.
     fn leases(&self) -> anyhow::Result<(String, Duration)> {
         if self.source.is_none() {
-            for (given, flag) in
-                [(self.lease_table.is_some(), "--lease-table"), (self.lease_duration.is_some(), "--lease-duration")]
-            {
+            let from_env = |var: &str, value: Option<String>| value.is_some() && std::env::var(var).ok() == value;
+            let table_given = self.lease_table.is_some() && !from_env("TIDEPOOL_LEASE_TABLE", self.lease_table.clone());
+            let duration_given = self.lease_duration.is_some()
+                && !from_env("TIDEPOOL_LEASE_DURATION", self.lease_duration.map(|d| d.to_string()));
+            for (given, flag) in [(table_given, "--lease-table"), (duration_given, "--lease-duration")] {
                 if given {
                     anyhow::bail!(
                         "{flag} applies to a worker, which reads another engine's streams: give --source URL too \

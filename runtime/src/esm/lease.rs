@@ -56,8 +56,8 @@ pub const LEASE_TABLE: &str = "tidepool-leases";
 /// this plus a third of it. The Kinesis Client Library's default.
 pub const LEASE_DURATION: Duration = Duration::from_secs(10);
 
-/// The shortest lease duration taken: a third of it is the longest a lease
-/// call may take, and a second is as short as that may be.
+/// The shortest lease duration taken: a quarter of it is the longest a
+/// lease call may take, and a second is as short as that may be.
 pub const MIN_LEASE_DURATION: Duration = Duration::from_secs(3);
 
 /// How old (in sixteenths of the lease duration) a lease's last write is
@@ -119,9 +119,12 @@ impl LeaseOptions {
 
     /// How long one call to the lease table may take: a renewal answered
     /// later than this is of no use (the lease is about to expire for the
-    /// others), so it is given up and tried again.
+    /// others), so it is given up and tried again. A quarter of the
+    /// duration: a renewal sent up to 5/16 after the last write that times
+    /// out is tried again by 11/16 and answered by 15/16, within the
+    /// duration.
     fn call_timeout(&self) -> Duration {
-        (self.duration / 3).clamp(Duration::from_secs(1), crate::endpoint::ENDPOINT_TIMEOUT)
+        (self.duration / 4).clamp(Duration::from_secs(1), crate::endpoint::ENDPOINT_TIMEOUT)
     }
 }
 

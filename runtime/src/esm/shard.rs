@@ -227,8 +227,10 @@ impl ShardCore {
         if let Some(last) = page.records.last() {
             m.iterator_age_ms = now.saturating_sub(last.created_ms);
             self.read_pos = self.read_pos.max(last.seq + 1);
-        } else if page.caught_up {
-            // Nothing newer to read: the shard is not behind.
+        } else if page.caught_up && self.buffered == 0 {
+            // Nothing newer to read and nothing waiting to be delivered:
+            // the shard is not behind (records read but not yet delivered,
+            // a batch retried, keep their age).
             m.iterator_age_ms = 0;
         }
         match page.next {
