@@ -778,7 +778,15 @@ async fn a_worker_checkpoints_once_per_batch_and_reports_only_the_shards_it_hold
     // first drops it at its next checkpoint there, and shows only the
     // shard it holds.
     let before = invocations().await;
-    let second = common::start_with(d3.path(), config(source.endpoint())).await;
+    // The second worker looks every 30 s (a third of its 90 s duration), so
+    // a first pass that comes before its view of the stream (a pass skips
+    // shards it has not seen yet) is followed by another within the wait;
+    // the first worker's other lease cannot expire in its eyes before 90 s.
+    let second = common::start_with(
+        d3.path(),
+        ServerConfig { lease_duration: Duration::from_secs(90), ..config(source.endpoint()) },
+    )
+    .await;
     let lambda2 = lambda_client(&second.endpoint());
     common::create_example_function(&lambda2, "leaderboard").await;
     lambda2
@@ -789,8 +797,11 @@ async fn a_worker_checkpoints_once_per_batch_and_reports_only_the_shards_it_hold
         .send()
         .await
         .expect("the second worker's mapping");
-    eventually("the second worker's lease", || async { held_and_shown(&shown_mapping(&second).await).0.len() == 1 })
-        .await;
+    let start = Instant::now();
+    while held_and_shown(&shown_mapping(&second).await).0.len() != 1 {
+        assert!(start.elapsed() < Duration::from_secs(75), "timed out waiting for the second worker's lease");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let mut i = 100;
     eventually("the first worker to let the shard go", || {
         i += 1;
