@@ -665,9 +665,16 @@ impl Leases {
             let pass = self.pass_once(source.as_ref(), &mut state).await;
             self.passed(&mut failures, pass.as_ref().err());
             let wait = match pass {
-                Ok(()) => {
+                Ok(false) => {
                     retry = RETRY;
                     self.options.duration / 3
+                }
+                // The view of the stream behind the lease table: again soon,
+                // backing off up to the usual third of a duration.
+                Ok(true) => {
+                    let wait = retry;
+                    retry = (retry * 2).min(self.options.duration / 3);
+                    wait
                 }
                 Err(e) => {
                     tracing::warn!(group = %self.group, error = %e, "lease pass failed");
@@ -783,11 +790,16 @@ impl Leases {
         }
     }
 
-    /// One pass: renew, read, create, clean up, take.
-    async fn pass_once(&self, source: &dyn RecordSource, state: &mut PassState) -> Result<(), CallError> {
+    /// One pass: renew, read, create, clean up, take. `Ok(true)` when this
+    /// worker's view of the stream is not there yet, or lacks a shard a
+    /// lease names: the next pass comes soon, not a third of a duration
+    /// later (a worker just started would otherwise wait that long for its
+    /// first shard).
+    async fn pass_once(&self, source: &dyn RecordSource, state: &mut PassState) -> Result<bool, CallError> {
         let PassState { seen, absent } = state;
         let (mut leases, mut started) = self.read_all().await?;
-        let Some(layout) = source.layout() else { return Ok(()) };
+        let Some(layout) = source.layout() else { return Ok(true) };
+        let mut behind = false;
         let in_stream: BTreeSet<&str> = layout.shards.iter().map(|s| s.id.as_str()).collect();
 
         if !started {
@@ -885,7 +897,11 @@ impl Leases {
             }
             // A shard this worker's view does not have yet (another worker
             // saw it open first) waits for the view to catch up.
-            if l.finished() || !in_stream.contains(l.shard.as_str()) {
+            if l.finished() {
+                continue;
+            }
+            if !in_stream.contains(l.shard.as_str()) {
+                behind = true;
                 continue;
             }
             // A parent finishes before its children start.
@@ -941,7 +957,7 @@ impl Leases {
                 self.take(l).await?;
             }
         }
-        Ok(())
+        Ok(behind)
     }
 
     /// Takes `l` if its counter has not moved since it was read.
