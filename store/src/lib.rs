@@ -12,6 +12,7 @@ pub mod error;
 pub mod expr;
 pub mod history;
 pub mod key;
+pub mod messages;
 pub mod partiql;
 pub mod query;
 pub mod replication;

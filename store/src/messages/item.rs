@@ -1,0 +1,3 @@
+//! Items and attribute values: PutItem, GetItem, UpdateItem, DeleteItem,
+//! BatchGetItem, BatchWriteItem; keys, numbers, sets, sizes, and the outcome
+//! of a failed condition.

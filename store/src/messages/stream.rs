@@ -1,0 +1,2 @@
+//! DynamoDB Streams: ListStreams, DescribeStream, GetShardIterator,
+//! GetRecords.

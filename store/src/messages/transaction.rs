@@ -1,0 +1,2 @@
+//! Transactions: TransactWriteItems and TransactGetItems, their cancellation
+//! reasons and idempotency tokens.
