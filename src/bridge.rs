@@ -29,7 +29,7 @@ use serde_json::Value as Json;
 use tidepool_runtime::{
     DeferredCall, DeferringBridge, HttpFuture, InvocationOrigin, StoreBridge, StoreCallError, WireResponse,
 };
-use tidepool_store::{Origin, Unit};
+use tidepool_store::{Origin, Unit, messages};
 use tower_service::Service;
 
 use crate::dynamodb::error::ApiError;
@@ -117,14 +117,14 @@ fn wire(result: Result<String, ApiError>) -> WireResponse {
 }
 
 fn stopping() -> ApiError {
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "the server is stopping")
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", messages::server::STOPPING)
 }
 
 /// Runs one DynamoDB operation for a guest, its writes attributed to chain
 /// depth `depth`.
 fn run(app: &Weak<App>, operation: &str, request_json: &str, origin: &InvocationOrigin) -> Result<String, ApiError> {
     let mut json: Json = serde_json::from_str(request_json)
-        .map_err(|e| ApiError::serialization(format!("Malformed request body: {e}")))?;
+        .map_err(|e| ApiError::serialization(messages::request::malformed_body(e)))?;
     run_parsed(app, operation, &mut json, origin)
 }
 
@@ -138,7 +138,7 @@ fn run_parsed(
 ) -> Result<String, ApiError> {
     let app = app.upgrade().ok_or_else(stopping)?;
     let Json::Object(map) = json else {
-        return Err(ApiError::serialization("Request body must be a JSON object"));
+        return Err(ApiError::serialization(messages::request::BODY_NOT_OBJECT));
     };
     crate::dynamodb::shapes::deserialize(operation, false, map)?;
     let renamed = crate::dynamodb::arn::table_names(&app.region, operation, map)?;
@@ -239,20 +239,14 @@ fn guest_may(request: &axum::http::Request<Bytes>, exactly_once: bool) -> Result
     }
     let what = format!("{} {path}", request.method());
     if exactly_once {
-        return Err(format!(
-            "{what} cannot be called by the handler of an exactly-once mapping: only item reads and writes \
-             and DynamoDB Streams reads can be"
-        ));
+        return Err(messages::request::not_for_exactly_once_handler_request(what));
     }
     let lambda_api = path.starts_with("/20") && !path.starts_with("/tidepool");
     let invoke = request.method() == Method::POST && path.ends_with("/invocations");
     if lambda_api && (invoke || request.method() == Method::GET) {
         return Ok(());
     }
-    Err(format!(
-        "{what} cannot be called by a handler: handlers reach DynamoDB, DynamoDB Streams, and Lambda's Invoke \
-         and read operations; the control plane is the operator's"
-    ))
+    Err(messages::request::not_for_handler_request(what))
 }
 
 /// A JSON error answer to a guest's in-process request: Lambda's shape on
@@ -355,7 +349,7 @@ fn call_source(
         let e = ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", message);
         WireResponse { status: e.status.as_u16(), body: e.body() }
     };
-    let Some(handle) = handle else { return unreachable("the server is stopping".into()) };
+    let Some(handle) = handle else { return unreachable(messages::server::STOPPING.into()) };
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     let (op, body) = (operation.to_string(), request_json.as_bytes().to_vec());
     let _task = AbortOnDrop(handle.spawn(async move {
@@ -365,11 +359,11 @@ fn call_source(
     let wait = tidepool_runtime::endpoint::ENDPOINT_TIMEOUT + std::time::Duration::from_secs(1);
     match rx.recv_timeout(wait) {
         Ok(Ok((status, body))) => WireResponse { status, body: String::from_utf8_lossy(&body).into_owned() },
-        Ok(Err(e)) => unreachable(format!("the source engine did not answer: {e}")),
+        Ok(Err(e)) => unreachable(messages::server::source_unanswered(e)),
         Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-            unreachable(format!("the source engine did not answer within {wait:?}"))
+            unreachable(messages::server::source_unanswered_within(wait))
         }
-        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => unreachable("the server is stopping".into()),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => unreachable(messages::server::STOPPING.into()),
     }
 }
 
@@ -383,9 +377,9 @@ fn authorize_forwarded(
 ) -> Result<(), ApiError> {
     let app = app.upgrade().ok_or_else(stopping)?;
     let json: Json = serde_json::from_str(request_json)
-        .map_err(|e| ApiError::serialization(format!("Malformed request body: {e}")))?;
+        .map_err(|e| ApiError::serialization(messages::request::malformed_body(e)))?;
     let Json::Object(map) = &json else {
-        return Err(ApiError::serialization("Request body must be a JSON object"));
+        return Err(ApiError::serialization(messages::request::BODY_NOT_OBJECT));
     };
     crate::dynamodb::access::for_elsewhere(|| authorize_role(&app, operation, map, origin))
 }
@@ -540,13 +534,10 @@ impl DeferringServerBridge {
             return run(&self.app, operation, request_json, origin);
         }
         if !WRITES.contains(&operation) {
-            return Err(ApiError::validation(format!(
-                "{operation} cannot be called by the handler of an exactly-once mapping: \
-                 only item reads and writes can be (writes are deferred to the checkpoint)"
-            )));
+            return Err(ApiError::validation(messages::request::not_for_exactly_once_handler(operation)));
         }
         let mut request: Json = serde_json::from_str(request_json)
-            .map_err(|e| ApiError::serialization(format!("Malformed request body: {e}")))?;
+            .map_err(|e| ApiError::serialization(messages::request::malformed_body(e)))?;
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let state = &mut *state;
         let token = request["ClientRequestToken"].as_str().map(str::to_string);
@@ -600,7 +591,7 @@ pub(crate) fn repeated_token(
         Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "IdempotentParameterMismatchException",
-            "The request uses the same client token as a previous, but non-identical request.",
+            messages::transaction::CLIENT_TOKEN_REUSED,
         ))
     })
 }

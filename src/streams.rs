@@ -14,6 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use hmac::{Hmac, Mac};
 use serde_json::{Value as Json, json};
 use sha2::Sha256;
+use tidepool_store::messages;
 use tidepool_store::now_ms;
 use tidepool_store::stream::{ShardMeta, StartingPosition, StreamMeta, format_seq, parse_seq};
 use tidepool_store::{MAX_READ_BYTES, Store};
@@ -53,7 +54,9 @@ pub async fn wait_for_records(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let arn = r.str("StreamArn")?;
     let shard = r.str("ShardId")?;
     let after = match r.str_opt("AfterSequenceNumber")? {
-        Some(s) => Some(parse_seq(s).ok_or_else(|| ApiError::validation(format!("Invalid SequenceNumber: {s}")))?),
+        Some(s) => {
+            Some(parse_seq(s).ok_or_else(|| ApiError::validation(messages::stream::invalid_sequence_number(s)))?)
+        }
         None => None,
     };
     let max = MAX_WAIT.as_millis() as i64;
@@ -61,16 +64,14 @@ pub async fn wait_for_records(app: &App, r: Req<'_>) -> ApiResult<Json> {
         None => max,
         Some(n) if (0..=max).contains(&n) => n,
         Some(n) => {
-            return Err(ApiError::validation(format!(
-                "1 validation error detected: Value '{n}' at 'timeoutMillis' failed to satisfy constraint: Member must have value between 0 and {max}"
-            )));
+            return Err(ApiError::validation(messages::stream::wait_timeout_out_of_range(n, max)));
         }
     };
     let Some(_waiting) = app.streams.try_wait() else {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "LimitExceededException",
-            "Too many consumers are waiting for records: poll with GetRecords",
+            messages::stream::TOO_MANY_WAITERS,
         ));
     };
     let mut stopping = app.streams.stopping.subscribe();
@@ -78,7 +79,7 @@ pub async fn wait_for_records(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let mut rx = app
         .store
         .subscribe_shard(m.num, shard)
-        .ok_or_else(|| ApiError::not_found(format!("Requested resource not found: Shard: {shard} in Stream: {arn}")))?;
+        .ok_or_else(|| ApiError::not_found(messages::stream::shard_not_in_stream(shard, arn)))?;
     let deadline = tokio::time::Instant::now() + Duration::from_millis(wait as u64);
     let answer = |last: Option<u64>, closed: bool, timed_out: bool| {
         let mut out = json!({"Closed": closed, "TimedOut": timed_out});
@@ -183,22 +184,23 @@ pub(crate) fn parse_arn(arn: &str) -> Option<(&str, &str)> {
 /// a stream ARN (as DynamoDB Streams answers `fake-stream`),
 /// `ResourceNotFoundException` for a well-formed ARN of no stream.
 fn find_stream(app: &App, arn: &str) -> ApiResult<StreamMeta> {
-    let (table, label) = parse_arn(arn).ok_or_else(|| ApiError::validation("Invalid StreamArn"))?;
+    let (table, label) = parse_arn(arn).ok_or_else(|| ApiError::validation(messages::stream::INVALID_STREAM_ARN))?;
     app.store
         .stream(table, label)
         // A witness copy's stream is no client's (`global_tables::witness`).
         .filter(|_| crate::global_tables::witness::visible(app, table))
-        .ok_or_else(|| ApiError::not_found(format!("Requested resource not found: Stream: {arn} not found")))
+        .ok_or_else(|| ApiError::not_found(messages::stream::stream_not_found(arn)))
 }
 
 fn limit(r: &Req<'_>, name: &str, max: i64) -> ApiResult<Option<usize>> {
     match r.int_opt(name)? {
         None => Ok(None),
         Some(n) if (1..=max).contains(&n) => Ok(Some(n as usize)),
-        Some(n) => Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{n}' at 'limit' failed to satisfy constraint: Member must have value {}",
-            if n < 1 { "greater than or equal to 1".to_string() } else { format!("less than or equal to {max}") }
-        ))),
+        Some(n) => Err(ApiError::validation(if n < 1 {
+            messages::stream::limit_too_small(n)
+        } else {
+            messages::stream::limit_too_large(n, max)
+        })),
     }
 }
 
@@ -217,7 +219,7 @@ fn list_streams(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let limit = limit(&r, "Limit", 100)?.unwrap_or(100);
     let start = r.str_opt("ExclusiveStartStreamArn")?;
     if start.is_some_and(|s| parse_arn(s).is_none()) {
-        return Err(ApiError::validation("Invalid ExclusiveStartStreamArn"));
+        return Err(ApiError::validation(messages::stream::INVALID_EXCLUSIVE_START_STREAM_ARN));
     }
     let arns: Vec<(String, StreamMeta)> = app
         .store
@@ -266,7 +268,7 @@ fn describe_stream(app: &App, r: Req<'_>) -> ApiResult<Json> {
                 .ok_or_else(|| crate::dynamodb::request::missing("shardFilter.type"))?;
             Some(
                 f.str_opt("ShardId")?
-                    .ok_or_else(|| ApiError::validation("ShardFilter of type CHILD_SHARDS requires a ShardId"))?,
+                    .ok_or_else(|| ApiError::validation(messages::stream::CHILD_SHARDS_NEED_SHARD_ID))?,
             )
         }
         None => None,
@@ -343,7 +345,7 @@ impl StreamsApi {
     }
 
     fn decode(&self, token: &str) -> ApiResult<Iterator> {
-        let invalid = || ApiError::validation("Invalid ShardIterator");
+        let invalid = || ApiError::validation(messages::stream::INVALID_SHARD_ITERATOR);
         let raw = B64.decode(token).map_err(|_| invalid())?;
         if raw.len() < 25 + MAC_LEN || raw[0] != ITERATOR_VERSION {
             return Err(invalid());
@@ -370,14 +372,11 @@ fn get_shard_iterator(app: &App, r: Req<'_>) -> ApiResult<Json> {
         .ok_or_else(|| crate::dynamodb::request::missing("ShardIteratorType"))?;
     let seq = r.str_opt("SequenceNumber")?;
     let parse = || -> ApiResult<u64> {
-        let s = seq
-            .ok_or_else(|| ApiError::validation(format!("SequenceNumber is required for ShardIteratorType {kind}")))?;
-        parse_seq(s).ok_or_else(|| ApiError::validation(format!("Invalid SequenceNumber: {s}")))
+        let s = seq.ok_or_else(|| ApiError::validation(messages::stream::sequence_number_required(kind)))?;
+        parse_seq(s).ok_or_else(|| ApiError::validation(messages::stream::invalid_sequence_number(s)))
     };
     if seq.is_some() && matches!(kind, "TRIM_HORIZON" | "LATEST") {
-        return Err(ApiError::validation(format!(
-            "SequenceNumber is only valid for ShardIteratorType AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER, not {kind}"
-        )));
+        return Err(ApiError::validation(messages::stream::sequence_number_not_allowed(kind)));
     }
     let pos = match kind {
         "TRIM_HORIZON" => StartingPosition::TrimHorizon,
@@ -395,10 +394,11 @@ fn get_shard_iterator(app: &App, r: Req<'_>) -> ApiResult<Json> {
 fn get_records(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
     let token = r.str("ShardIterator")?;
     if token.is_empty() || token.len() > 2048 {
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value at 'shardIterator' failed to satisfy constraint: Member must have length {}",
-            if token.is_empty() { "greater than or equal to 1" } else { "less than or equal to 2048" }
-        )));
+        return Err(ApiError::validation(if token.is_empty() {
+            messages::stream::SHARD_ITERATOR_EMPTY
+        } else {
+            messages::stream::SHARD_ITERATOR_TOO_LONG
+        }));
     }
     let limit = limit(&r, "Limit", 1000)?.unwrap_or(1000);
     let it = app.streams.decode(token)?;
@@ -408,16 +408,10 @@ fn get_records(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "ExpiredIteratorException",
-            format!(
-                "Iterator expired. The iterator was created at time {} while right now it is {} which is further in the future than the tolerated delay of {lifetime} milliseconds.",
-                it.issued_ms, now
-            ),
+            messages::stream::iterator_expired(it.issued_ms, now, lifetime),
         ));
     }
-    let m = app
-        .store
-        .stream_by_num(it.stream)
-        .ok_or_else(|| ApiError::not_found("Requested resource not found: Stream does not exist"))?;
+    let m = app.store.stream_by_num(it.stream).ok_or_else(|| ApiError::not_found(messages::stream::STREAM_GONE))?;
     let page = app.store.read_shard(it.stream, &it.shard, it.position, limit, MAX_READ_BYTES)?;
     // Each GetRecords call is one streams read request unit (billed).
     if app.store.table(&m.table).is_ok() {

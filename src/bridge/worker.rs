@@ -32,7 +32,7 @@ use tidepool_runtime::{
 };
 use tidepool_store::expr::{ExprKind, Placeholders};
 use tidepool_store::value::Item;
-use tidepool_store::{Decision, Durability, Origin, Store, StoreConfig, TableHandle, Unit, WriteOp};
+use tidepool_store::{Decision, Durability, Origin, Store, StoreConfig, TableHandle, Unit, WriteOp, messages};
 
 use super::{
     READS, WRITES, authorize_forwarded, call_source, from_wire, partiql_reads_only, repeated_token, route, wire,
@@ -83,9 +83,9 @@ fn internal(message: impl std::fmt::Display) -> ApiError {
 impl Mirror {
     pub(crate) fn open(region: &str) -> Result<Mirror, ApiError> {
         let config = StoreConfig { cache_bytes: MIRROR_CACHE_BYTES, ..StoreConfig::default() };
-        let store = Store::open(config).map_err(|e| internal(format!("the worker's mirror store: {e}")))?;
+        let store = Store::open(config).map_err(|e| internal(messages::server::mirror_store(e)))?;
         let app = App::new(store, region.to_string(), Durability::default(), crate::streams::ITERATOR_LIFETIME)
-            .map_err(|e| internal(format!("the worker's mirror store: {e}")))?;
+            .map_err(|e| internal(messages::server::mirror_store(e)))?;
         Ok(Mirror { app, making: Mutex::new(HashMap::new()) })
     }
 
@@ -129,14 +129,16 @@ impl Mirror {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "LimitExceededException",
-                format!("an exactly-once handler on a worker writes to at most {MAX_MIRRORED_TABLES} tables"),
+                messages::server::too_many_mirrored_tables(MAX_MIRRORED_TABLES),
             ));
         }
-        let Json::Object(request) = &create else { return Err(internal("a table definition that is not an object")) };
+        let Json::Object(request) = &create else {
+            return Err(internal(messages::server::MIRROR_DEFINITION_NOT_OBJECT));
+        };
         dispatch(&self.app, "CreateTable", Req(request), "localhost")
-            .map_err(|e| internal(format!("the source's table {name} cannot be mirrored: {}", e.message)))?;
+            .map_err(|e| internal(messages::server::table_not_mirrorable(name, e.message)))?;
         made.insert(name.to_string(), (std::time::Instant::now(), create.clone()));
-        self.app.store.table(name).map_err(|e| internal(format!("the mirror of {name}: {e}")))
+        self.app.store.table(name).map_err(|e| internal(messages::server::mirror_table_missing(name, e)))
     }
 
     /// Mirror `t` of table `name` compared with the source's definition:
@@ -262,7 +264,7 @@ impl WorkerDeferringBridge {
         let w = call_source(self.endpoint.clone(), &self.handle, operation, &request.to_string());
         if (200..300).contains(&w.status) {
             return serde_json::from_str(&w.body)
-                .map_err(|_| internal(format!("the source engine's answer to {operation} is not JSON")));
+                .map_err(|_| internal(messages::server::source_answer_not_json(operation)));
         }
         let e = from_wire(w.clone()).err().unwrap_or_else(|| StoreCallError::new("InternalServerError", ""));
         let status = StatusCode::from_u16(w.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -299,7 +301,7 @@ impl WorkerDeferringBridge {
                     return Err(ApiError::new(
                         StatusCode::BAD_REQUEST,
                         "ThrottlingException",
-                        "the source engine left items unread after several tries",
+                        messages::server::SOURCE_LEFT_ITEMS_UNREAD,
                     ));
                 }
                 if round > 0 {
@@ -329,9 +331,11 @@ impl WorkerDeferringBridge {
                         key: t.def.key_of(item),
                         decide: Box::new(move |_| Ok(Decision::Put(put))),
                     };
-                    self.mirror.app.store.stage(&mut state.unit, vec![op], false, Origin::default()).map_err(|e| {
-                        ApiError::validation(format!("an item of {} as the source holds it: {e}", t.def.name))
-                    })?;
+                    self.mirror
+                        .app
+                        .store
+                        .stage(&mut state.unit, vec![op], false, Origin::default())
+                        .map_err(|e| ApiError::validation(messages::server::source_item_refused(&t.def.name, e)))?;
                 }
                 state.index.insert((t.def.name.clone(), key_bytes.clone()), state.items.len());
                 state.items.push(Entry {
@@ -353,7 +357,7 @@ impl WorkerDeferringBridge {
     /// invocation's earlier writes, and kept for the commit.
     fn write(&self, operation: &str, request_json: &str, origin: &InvocationOrigin) -> Result<String, ApiError> {
         let mut request: Json = serde_json::from_str(request_json)
-            .map_err(|e| ApiError::serialization(format!("Malformed request body: {e}")))?;
+            .map_err(|e| ApiError::serialization(messages::request::malformed_body(e)))?;
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let state = &mut *state;
         state.depth = origin.chain_depth;
@@ -362,7 +366,7 @@ impl WorkerDeferringBridge {
             return answer;
         }
         let Json::Object(map) = &mut request else {
-            return Err(ApiError::serialization("Request body must be a JSON object"));
+            return Err(ApiError::serialization(messages::request::BODY_NOT_OBJECT));
         };
         crate::dynamodb::shapes::deserialize(operation, false, map)?;
         // Another engine's table ARNs (any region, any account) name the
@@ -378,10 +382,7 @@ impl WorkerDeferringBridge {
             // table changed): its items are staged against the old one, so
             // the invocation fails and its batch is delivered again.
             if state.items.iter().any(|e| e.table.def.name == table.def.name && e.table.def.id != table.def.id) {
-                return Err(internal(format!(
-                    "the source's table {} changed during the invocation; its batch is delivered again",
-                    table.def.name
-                )));
+                return Err(internal(messages::server::source_table_changed(&table.def.name)));
             }
             // A key the table's schema does not make: the write fails below.
             let Ok(item) = item_from_json(&target.item) else { continue };
@@ -456,37 +457,28 @@ impl WorkerDeferringBridge {
                 .max()
                 .unwrap_or(0);
             if operators > tidepool_store::expr::MAX_OPERATORS {
-                return Err(ApiError::validation(format!(
-                    "An exactly-once handler on a worker cannot write this item of {}: its commit checks that the \
-                     item is as read, attribute by attribute, in one expression of at most {} operators, and this \
-                     one needs {operators}",
-                    state.items[at].table.def.name,
-                    tidepool_store::expr::MAX_OPERATORS
+                return Err(ApiError::validation(messages::request::exactly_once_item_too_many_operators(
+                    &state.items[at].table.def.name,
+                    tidepool_store::expr::MAX_OPERATORS,
+                    operators,
                 )));
             }
             if longest > MAX_EXPRESSION_BYTES {
-                return Err(ApiError::validation(format!(
-                    "An exactly-once handler on a worker cannot write this item of {}: its commit checks that the \
-                     item is as read, attribute by attribute, in one expression of at most {MAX_EXPRESSION_BYTES} \
-                     bytes, and this one needs {longest}",
-                    state.items[at].table.def.name
+                return Err(ApiError::validation(messages::request::exactly_once_item_expression_too_long(
+                    &state.items[at].table.def.name,
+                    MAX_EXPRESSION_BYTES,
+                    longest,
                 )));
             }
             state.items[at].bytes = action.to_string().len();
         }
         let touched = state.items.iter().filter(|e| e.touched).count();
         if touched > MAX_EFFECT_ITEMS {
-            return Err(ApiError::validation(format!(
-                "An exactly-once handler on a worker writes at most {MAX_EFFECT_ITEMS} items per batch: its writes \
-                 and the checkpoint commit in one TransactWriteItems of at most 100 actions"
-            )));
+            return Err(ApiError::validation(messages::request::exactly_once_too_many_items(MAX_EFFECT_ITEMS)));
         }
         let bytes: usize = state.items.iter().filter(|e| e.touched).map(|e| e.bytes).sum();
         if bytes > MAX_EFFECT_BYTES {
-            return Err(ApiError::validation(format!(
-                "An exactly-once handler on a worker writes at most {MAX_EFFECT_BYTES} bytes per batch: its writes \
-                 and the checkpoint commit in one TransactWriteItems of at most 4 MB (these come to {bytes})"
-            )));
+            return Err(ApiError::validation(messages::request::exactly_once_too_many_bytes(MAX_EFFECT_BYTES, bytes)));
         }
         Ok(())
     }
@@ -502,16 +494,10 @@ impl WorkerDeferringBridge {
             return call_source(self.endpoint.clone(), &self.handle, operation, request_json);
         }
         if partiql {
-            return wire(Err(ApiError::validation(format!(
-                "{operation} with a write cannot be called by the handler of an exactly-once mapping on a worker: \
-                 use PutItem, UpdateItem, DeleteItem, BatchWriteItem or TransactWriteItems"
-            ))));
+            return wire(Err(ApiError::validation(messages::request::partiql_write_not_for_worker_handler(operation))));
         }
         if !WRITES.contains(&operation) {
-            return wire(Err(ApiError::validation(format!(
-                "{operation} cannot be called by the handler of an exactly-once mapping: \
-                 only item reads and writes can be (writes are deferred to the checkpoint)"
-            ))));
+            return wire(Err(ApiError::validation(messages::request::not_for_exactly_once_handler(operation))));
         }
         wire(self.write(operation, request_json, origin))
     }

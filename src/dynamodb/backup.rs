@@ -6,6 +6,7 @@ use serde_json::{Map, Value as Json, json};
 use tidepool_store::backup::{Backup, BackupStatus, RestoreSource};
 use tidepool_store::catalog::{CreateTableInput, IndexInput, KeyType};
 use tidepool_store::history::{DeletedTable, PitrSource};
+use tidepool_store::messages;
 use tidepool_store::table::{BillingMode, IndexKind, KeySchema, TableDef, Throughput};
 
 use super::App;
@@ -154,7 +155,7 @@ impl App {
             ApiError::new(
                 axum::http::StatusCode::BAD_REQUEST,
                 "BackupNotFoundException",
-                format!("Backup not found: {arn}"),
+                messages::backup::backup_not_found(arn),
             )
         };
         match self.store.backup(id) {
@@ -173,7 +174,7 @@ impl App {
     /// its form: not a backup's ARN; an unknown region, partition or
     /// service; another account's.
     fn parse_backup_arn<'a>(&self, arn: &'a str) -> ApiResult<(&'a str, &'a str)> {
-        let invalid = || ApiError::validation("Invalid Backup ARN");
+        let invalid = || ApiError::validation(messages::backup::INVALID_BACKUP_ARN);
         let parts = super::arn::Arn::parse(arn).ok_or_else(invalid)?;
         let (table, id) = parts
             .resource
@@ -188,7 +189,7 @@ impl App {
             || parts.service != "dynamodb"
             || !super::arn::known_region(&self.region, parts.region)
         {
-            return Err(ApiError::validation("Invalid Request: BackupArn is not valid"));
+            return Err(ApiError::validation(messages::backup::BACKUP_ARN_NOT_VALID));
         }
         Ok((table, id))
     }
@@ -196,7 +197,7 @@ impl App {
 
 /// DynamoDB's answer to a backup ARN of another account.
 pub(super) fn access_denied() -> ApiError {
-    ApiError::new(axum::http::StatusCode::BAD_REQUEST, "AccessDeniedException", "Access is denied")
+    ApiError::new(axum::http::StatusCode::BAD_REQUEST, "AccessDeniedException", messages::backup::ACCESS_DENIED)
 }
 
 /// A backup's details with its ARN as the request sent it.
@@ -225,18 +226,23 @@ fn throughput(t: Option<Throughput>) -> Json {
 /// `TableNotFoundException`, as the backup, PITR and export operations
 /// name a missing table.
 pub(crate) fn table_not_found(name: &str) -> ApiError {
-    ApiError::new(axum::http::StatusCode::BAD_REQUEST, "TableNotFoundException", format!("Table not found: {name}"))
+    ApiError::new(
+        axum::http::StatusCode::BAD_REQUEST,
+        "TableNotFoundException",
+        messages::backup::table_not_found(name),
+    )
 }
 
 /// The member-constraint checks these operations share, in DynamoDB's words.
 pub(super) fn check_length(member: &str, value: &str, min: usize, max: usize) -> ApiResult<()> {
     let n = value.chars().count();
     if n < min || n > max {
-        let bound =
-            if n < min { format!("greater than or equal to {min}") } else { format!("less than or equal to {max}") };
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: Member must have length {bound}"
-        )));
+        let violation = if n < min {
+            messages::backup::length_too_short(value, member, min)
+        } else {
+            messages::backup::length_too_long(value, member, max)
+        };
+        return Err(super::validate::envelope(&[violation]));
     }
     Ok(())
 }
@@ -256,16 +262,15 @@ pub(super) fn check_name_pattern_first(member: &str, value: &str) -> ApiResult<(
 fn name_faults(member: &str, value: &str, pattern_first: bool) -> ApiResult<()> {
     let mut found = Vec::new();
     if value.is_empty() || !value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) {
-        found.push(format!(
-            "Value '{value}' at '{member}' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"
-        ));
+        found.push(messages::backup::name_pattern_violation(value, member));
     }
     let n = value.chars().count();
     if !(3..=255).contains(&n) {
-        let bound = if n < 3 { "greater than or equal to 3" } else { "less than or equal to 255" };
-        found.push(format!(
-            "Value '{value}' at '{member}' failed to satisfy constraint: Member must have length {bound}"
-        ));
+        found.push(if n < 3 {
+            messages::backup::length_too_short(value, member, 3)
+        } else {
+            messages::backup::length_too_long(value, member, 255)
+        });
     }
     if !pattern_first {
         found.reverse();
@@ -277,9 +282,7 @@ fn name_faults(member: &str, value: &str, pattern_first: bool) -> ApiResult<()> 
 pub(super) fn check_target_name(value: &str) -> ApiResult<()> {
     let n = value.chars().count();
     if !(3..=255).contains(&n) {
-        return Err(ApiError::validation(
-            "TableName must be at least 3 characters long and at most 255 characters long",
-        ));
+        return Err(ApiError::validation(messages::backup::TARGET_NAME_LENGTH));
     }
     check_name("targetTableName", value)
 }
@@ -340,9 +343,9 @@ pub fn delete_backup(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let shown = app.backup_of(&arn)?;
     // A system backup expires with its recovery period; no one deletes it.
     if let Some(d) = &shown.system {
-        return Err(ApiError::validation(format!(
-            "Invalid Request: User is not allowed to delete the system backup with arn {arn}. It will automatically expire on {}",
-            super::pitr::iso_millis(d.expires_at())
+        return Err(ApiError::validation(messages::backup::system_backup_not_deletable(
+            &arn,
+            super::pitr::iso_millis(d.expires_at()),
         )));
     }
     let id = &shown.backup.id;
@@ -358,11 +361,11 @@ pub fn list_backups(app: &App, r: Req<'_>) -> ApiResult<Json> {
     };
     let limit = r.int_opt("Limit")?.unwrap_or(LIST_BACKUPS_MAX);
     if !(1..=LIST_BACKUPS_MAX).contains(&limit) {
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{limit}' at 'limit' failed to satisfy constraint: Member must have value {} {}",
-            if limit < 1 { "greater than or equal to" } else { "less than or equal to" },
-            if limit < 1 { 1 } else { LIST_BACKUPS_MAX }
-        )));
+        return Err(ApiError::validation(if limit < 1 {
+            messages::backup::list_backups_limit_too_small(limit, 1)
+        } else {
+            messages::backup::list_backups_limit_too_large(limit, LIST_BACKUPS_MAX)
+        }));
     }
     let kind = r.enum_opt("BackupType", &["USER", "SYSTEM", "AWS_BACKUP", "ALL"])?.unwrap_or("USER");
     let lower = r.time_opt("TimeRangeLowerBound")?;
@@ -370,17 +373,13 @@ pub fn list_backups(app: &App, r: Req<'_>) -> ApiResult<Json> {
     if let (Some(l), Some(u)) = (lower, upper)
         && l > u
     {
-        return Err(ApiError::validation(
-            "One or more parameter values were invalid: Time range lower bound must be less than or equal to upper bound",
-        ));
+        return Err(ApiError::validation(messages::backup::TIME_RANGE_REVERSED));
     }
     let start = match r.str_opt("ExclusiveStartBackupArn")? {
         Some(arn) => {
             check_length("exclusiveStartBackupArn", arn, 37, 1024)?;
             if super::arn::Arn::parse(arn).is_some_and(|a| a.region != app.region) {
-                return Err(ApiError::validation(
-                    "Invalid Request: The supplied ExclusiveStartBackupArn does not match the region",
-                ));
+                return Err(ApiError::validation(messages::backup::START_ARN_OTHER_REGION));
             }
             // By its id alone: the backup may have been deleted since the
             // page that named it (list, delete, list on).
@@ -440,18 +439,16 @@ pub(super) fn restore_input(app: &App, r: &Req<'_>, target: &str, source: &Table
     // DynamoDB's checks of the capacity overrides against the billing mode.
     if throughput_override && billing == BillingMode::PayPerRequest {
         return Err(ApiError::validation(if billing_override.is_some() {
-            "Invalid Request: Cannot override ProvisionedThroughput if BillingMode is overridden to PAY_PER_REQUEST"
+            messages::backup::THROUGHPUT_OVERRIDE_ON_DEMAND
         } else {
-            "Invalid Request: Cannot override ProvisionedThroughput unless BillingMode is PROVISIONED"
+            messages::backup::THROUGHPUT_OVERRIDE_NOT_PROVISIONED
         }));
     }
     if let Some(o) = r.obj_opt("OnDemandThroughputOverride")?
         && billing == BillingMode::Provisioned
         && let Some(member) = ["MaxReadRequestUnits", "MaxWriteRequestUnits"].into_iter().find(|m| o.get(m).is_some())
     {
-        return Err(ApiError::validation(format!(
-            "Invalid Request: Cannot override {member} for OnDemandThroughput unless BillingModeOverride is PAY_PER_REQUEST"
-        )));
+        return Err(ApiError::validation(messages::backup::on_demand_override_not_on_demand(member)));
     }
     let throughput = match r.obj_opt("ProvisionedThroughputOverride")? {
         Some(t) => Some(Throughput {
@@ -462,9 +459,7 @@ pub(super) fn restore_input(app: &App, r: &Req<'_>, target: &str, source: &Table
     };
     let throughput = if billing == BillingMode::PayPerRequest { None } else { throughput };
     if billing == BillingMode::Provisioned && throughput.is_none_or(|t| t.read == 0 || t.write == 0) {
-        return Err(ApiError::validation(
-            "Invalid Request: Must override ProvisionedThroughput if BillingMode is overridden to PROVISIONED",
-        ));
+        return Err(ApiError::validation(messages::backup::THROUGHPUT_OVERRIDE_REQUIRED));
     }
     let key_input = |k: &KeySchema| -> Vec<(String, KeyType)> {
         k.hash_attrs()
@@ -482,16 +477,10 @@ pub(super) fn restore_input(app: &App, r: &Req<'_>, target: &str, source: &Table
             // An index's capacity follows the new table's billing mode.
             match (billing, index.throughput.is_some()) {
                 (BillingMode::Provisioned, false) => {
-                    return Err(ApiError::validation(format!(
-                        "Invalid Request: Must specify provisioned throughput for index {}",
-                        index.name
-                    )));
+                    return Err(ApiError::validation(messages::backup::index_throughput_required(&index.name)));
                 }
                 (BillingMode::PayPerRequest, true) => {
-                    return Err(ApiError::validation(format!(
-                        "Invalid Request: Cannot override ProvisionedThroughput if BillingMode is overridden to PAY_PER_REQUEST for index {}",
-                        index.name
-                    )));
+                    return Err(ApiError::validation(messages::backup::index_throughput_on_demand(&index.name)));
                 }
                 _ => {}
             }
@@ -638,9 +627,7 @@ fn same_projection(a: &tidepool_store::table::Projection, b: &tidepool_store::ta
 /// DynamoDB's refusal of an index override that names no index of the
 /// source.
 fn no_such_index(name: &str) -> ApiError {
-    ApiError::validation(format!(
-        "Invalid Request: Index {name} does not match a secondary index that existed in the source table and cannot be created during the restore operation"
-    ))
+    ApiError::validation(messages::backup::no_such_source_index(name))
 }
 
 fn billing_mode_override(r: &Req<'_>) -> ApiResult<Option<BillingMode>> {
@@ -648,9 +635,7 @@ fn billing_mode_override(r: &Req<'_>) -> ApiResult<Option<BillingMode>> {
         None => Ok(None),
         Some("PROVISIONED") => Ok(Some(BillingMode::Provisioned)),
         Some("PAY_PER_REQUEST") => Ok(Some(BillingMode::PayPerRequest)),
-        Some(v) => Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{v}' at 'billingModeOverride' failed to satisfy constraint: Member must satisfy enum value set: [PROVISIONED, PAY_PER_REQUEST]"
-        ))),
+        Some(v) => Err(ApiError::validation(messages::backup::billing_mode_override_not_in_set(v))),
     }
 }
 
@@ -680,7 +665,7 @@ pub(super) fn check_restore_target(app: &App, target: &str) -> ApiResult<()> {
         Some(arn) if t.is_restoring() => Err(ApiError::new(
             axum::http::StatusCode::BAD_REQUEST,
             "TableInUseException",
-            format!("Table: {target} is already being restored from backup: {arn}"),
+            messages::backup::table_being_restored(target, arn),
         )),
         _ => Ok(()),
     }

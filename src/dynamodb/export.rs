@@ -17,6 +17,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json, json};
 use tidepool_store::history::PitrSource;
+use tidepool_store::messages;
 use tidepool_store::value::Item;
 
 use super::App;
@@ -87,9 +88,7 @@ impl Slot {
             return Err(ApiError::new(
                 axum::http::StatusCode::BAD_REQUEST,
                 "LimitExceededException",
-                format!(
-                    "Too many exports and imports in progress: at most {MAX_TRANSFERS} run at once; retry the {what} later"
-                ),
+                messages::export::too_many_transfers(MAX_TRANSFERS, what),
             ));
         }
         Ok(Slot)
@@ -128,7 +127,7 @@ pub(super) fn is_job_id(s: &str) -> bool {
 pub(super) fn next_token<'a>(r: &Req<'a>) -> ApiResult<Option<&'a str>> {
     let Some(token) = r.str_opt("NextToken")? else { return Ok(None) };
     if !is_job_id(token) {
-        return Err(ApiError::validation(format!("Invalid Request: Provided nextToken is invalid: {token}")));
+        return Err(ApiError::validation(messages::export::invalid_next_token(token)));
     }
     Ok(Some(token))
 }
@@ -150,18 +149,14 @@ pub(super) fn bucket_dir(app: &App, bucket: &str, member: &str) -> ApiResult<Opt
     let word = |c: char| c.is_ascii_alphanumeric();
     let mut broken = Vec::new();
     if bucket.chars().count() > MAX_BUCKET_MEMBER {
-        broken.push(format!(
-            "Value '{bucket}' at '{member}' failed to satisfy constraint: Member must have length less than or equal to {MAX_BUCKET_MEMBER}"
-        ));
+        broken.push(messages::export::bucket_length_violation(bucket, member, MAX_BUCKET_MEMBER));
     }
     let pattern = bucket.len() >= 2
         && bucket.starts_with(word)
         && bucket.ends_with(word)
         && bucket.chars().all(|c| word(c) || matches!(c, '.' | '-' | '_'));
     if !pattern {
-        broken.push(format!(
-            "Value '{bucket}' at '{member}' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-z0-9A-Z]+[\\.\\-\\w]*[a-z0-9A-Z]+$"
-        ));
+        broken.push(messages::export::bucket_pattern_violation(bucket, member));
     }
     super::validate::none_of(&broken)?;
     Ok(crate::s3::valid_bucket(bucket).then(|| app.s3_dir.join(bucket)))
@@ -170,10 +165,7 @@ pub(super) fn bucket_dir(app: &App, bucket: &str, member: &str) -> ApiResult<Opt
 /// DynamoDB's failure of an export or import whose bucket does not exist
 /// (`FailureCode`, `FailureMessage`), as S3 words it.
 pub(super) fn no_such_bucket() -> (String, String) {
-    (
-        "S3NoSuchBucket".into(),
-        "The specified bucket does not exist (Service: Amazon S3; Status Code: 404; Error Code: NoSuchBucket)".into(),
-    )
+    ("S3NoSuchBucket".into(), messages::export::NO_SUCH_BUCKET.into())
 }
 
 /// A key prefix that names no parent directory or absolute path, and no
@@ -185,9 +177,7 @@ pub(super) fn safe_prefix(prefix: &str) -> ApiResult<()> {
         || prefix.contains("//")
         || prefix.split('/').any(|p| p == ".." || p == ".")
     {
-        return Err(ApiError::validation(format!(
-            "One or more parameter values were invalid: S3 prefix '{prefix}' is not a valid key prefix here"
-        )));
+        return Err(ApiError::validation(messages::export::invalid_prefix(prefix)));
     }
     Ok(())
 }
@@ -221,13 +211,13 @@ pub(super) fn record_by_arn<T: serde::de::DeserializeOwned>(
 ) -> ApiResult<T> {
     let not_found = || {
         let noun = kind_error.trim_end_matches("NotFoundException");
-        ApiError::new(axum::http::StatusCode::BAD_REQUEST, kind_error, format!("{noun} not found: {arn}"))
+        ApiError::new(axum::http::StatusCode::BAD_REQUEST, kind_error, messages::export::not_found(noun, arn))
     };
     // Not an ARN of this kind at all is malformed, not missing.
     let malformed = || {
         let mut noun = kind.to_string();
         noun[..1].make_ascii_uppercase();
-        ApiError::validation(format!("Invalid {noun} ARN"))
+        ApiError::validation(messages::export::invalid_arn(noun))
     };
     let id = arn
         .strip_prefix("arn:")
@@ -328,10 +318,10 @@ impl App {
 /// ARN, or an ARN of something inside a table (an index).
 fn table_of_arn(arn: &str) -> ApiResult<&str> {
     if arn.is_empty() {
-        return Err(ApiError::validation("Invalid TableArn: Invalid Table ARN"));
+        return Err(ApiError::validation(messages::export::TABLE_ARN_EMPTY));
     }
     if !arn.starts_with("arn:") {
-        return Err(ApiError::validation("One or more parameter values were invalid: tableArn is not a valid ARN"));
+        return Err(ApiError::validation(messages::export::TABLE_ARN_NOT_ARN));
     }
     // Another account's table is not the caller's to export; the ARN's
     // region is not checked, its name is looked up here (DynamoDB's
@@ -344,10 +334,10 @@ fn table_of_arn(arn: &str) -> ApiResult<&str> {
             }
             match resource.strip_prefix("table/") {
                 Some(rest) if !rest.is_empty() && !rest.contains('/') => Ok(rest),
-                _ => Err(ApiError::validation("Invalid Request: Table ARN is invalid.")),
+                _ => Err(ApiError::validation(messages::export::TABLE_ARN_NOT_TABLE)),
             }
         }
-        _ => Err(ApiError::validation(format!("Invalid TableArn: Invalid ResourceArn provided as input {arn}"))),
+        _ => Err(ApiError::validation(messages::export::table_arn_unknown(arn))),
     }
 }
 
@@ -359,31 +349,19 @@ fn table_of_arn(arn: &str) -> ApiResult<&str> {
 fn incremental_window(from: f64, to: f64, earliest: f64, now: f64) -> ApiResult<()> {
     let at = |t: f64| format!("{}Z", &tidepool_store::format_timestamp_millis((t.max(0.0) * 1000.0) as u64)[..19]);
     if from < earliest.floor() {
-        return Err(invalid_export_time(format!(
-            "Incremental export period from time cannot be less than the table creation time : {}",
-            at(from)
-        )));
+        return Err(invalid_export_time(messages::export::from_before_creation(at(from))));
     }
     if to > now + 1.0 {
-        return Err(invalid_export_time(format!(
-            "Incremental export period to time cannot be greater than the current time : {}",
-            at(to)
-        )));
+        return Err(invalid_export_time(messages::export::to_after_now(at(to))));
     }
     if to <= from {
-        return Err(invalid_export_time(
-            "Incremental export period from time must be before the export period to time",
-        ));
+        return Err(invalid_export_time(messages::export::FROM_NOT_BEFORE_TO));
     }
     if to - from < MIN_INCREMENTAL_SECS {
-        return Err(invalid_export_time(
-            "Difference between export period from time and export period to time is less than 15 minutes",
-        ));
+        return Err(invalid_export_time(messages::export::PERIOD_TOO_SHORT));
     }
     if to - from > MAX_INCREMENTAL_SECS {
-        return Err(invalid_export_time(
-            "Difference between export period from time and export period to time is more than 24 hours",
-        ));
+        return Err(invalid_export_time(messages::export::PERIOD_TOO_LONG));
     }
     Ok(())
 }
@@ -405,39 +383,31 @@ pub fn export_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let export_type = r.enum_opt("ExportType", &["FULL_EXPORT", "INCREMENTAL_EXPORT"])?;
     match (export_type, r.get("IncrementalExportSpecification").is_some_and(|v| !v.is_null())) {
         (Some("INCREMENTAL_EXPORT"), false) => {
-            return Err(ApiError::validation(
-                "Invalid Request: Incremental Export Specification expected when export type is set as Incremental Export",
-            ));
+            return Err(ApiError::validation(messages::export::INCREMENTAL_SPECIFICATION_EXPECTED));
         }
         (None, true) => {
-            return Err(ApiError::validation(
-                "Invalid Request: Export Type expected to be Incremental Export when incremental export specification is provided",
-            ));
+            return Err(ApiError::validation(messages::export::INCREMENTAL_TYPE_EXPECTED));
         }
         (Some("FULL_EXPORT"), true) => {
-            return Err(ApiError::validation(
-                "Invalid Request: When Export Type is Full Export , Incremental Export Specification should not be provided",
-            ));
+            return Err(ApiError::validation(messages::export::FULL_EXPORT_WITH_SPECIFICATION));
         }
         _ => {}
     }
     let export_type = export_type.unwrap_or("FULL_EXPORT").to_string();
     let sse = r.enum_opt("S3SseAlgorithm", &["AES256", "KMS"])?.map(str::to_string);
     if sse.as_deref() != Some("KMS") && r.str_opt("S3SseKmsKeyId")?.is_some() {
-        return Err(ApiError::validation("Invalid Request: KMS Key Id is not supported for this encryption type"));
+        return Err(ApiError::validation(messages::export::KMS_KEY_NOT_SUPPORTED));
     }
     let token = r.str_opt("ClientToken")?.map(str::to_string);
     let (mut from, mut to, mut view) = (None, None, None);
     let started = now();
     if export_type == "INCREMENTAL_EXPORT" {
-        let spec = r.obj_opt("IncrementalExportSpecification")?.ok_or_else(|| {
-            ApiError::validation(
-                "Invalid Request: Incremental Export Specification expected when export type is set as Incremental Export",
-            )
-        })?;
-        let f = spec.time_opt("ExportFromTime")?.ok_or_else(|| {
-            ApiError::validation("Invalid Request: ExportFromTime must be provided in IncrementalExportSpecification")
-        })?;
+        let spec = r
+            .obj_opt("IncrementalExportSpecification")?
+            .ok_or_else(|| ApiError::validation(messages::export::INCREMENTAL_SPECIFICATION_EXPECTED))?;
+        let f = spec
+            .time_opt("ExportFromTime")?
+            .ok_or_else(|| ApiError::validation(messages::export::EXPORT_FROM_TIME_REQUIRED))?;
         let t = spec.time_opt("ExportToTime")?.unwrap_or(started);
         from = Some(f);
         to = Some(t);
@@ -458,7 +428,7 @@ pub fn export_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
             return Err(ApiError::new(
                 axum::http::StatusCode::BAD_REQUEST,
                 "ExportConflictException",
-                "Export conflict: Duplicate request detected with conflicting parameters",
+                messages::export::EXPORT_CONFLICT,
             ));
         }
         return Ok(json!({"ExportDescription": app.export_description(&existing)}));
@@ -469,7 +439,7 @@ pub fn export_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         return Err(ApiError::new(
             axum::http::StatusCode::BAD_REQUEST,
             "PointInTimeRecoveryUnavailableException",
-            format!("Point in time recovery is not enabled for table '{name}'"),
+            messages::backup::pitr_not_enabled(name),
         ));
     }
     let source = PitrSource { def: table.def.clone(), deleted_at: None };
@@ -486,17 +456,13 @@ pub fn export_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     };
     let check = |t: f64| t >= earliest.floor() && t <= latest + 1.0;
     if from.is_none() && !check(export_time) {
-        return Err(invalid_export_time("Export Time is invalid"));
+        return Err(invalid_export_time(messages::export::EXPORT_TIME_INVALID));
     }
     if !check(export_time) || from.is_some_and(|f| !check(f)) || to.is_some_and(|t| !check(t)) {
         return Err(ApiError::new(
             axum::http::StatusCode::BAD_REQUEST,
             "InvalidExportTimeException",
-            format!(
-                "The specified ExportTime is outside of the point in time recovery window: from {} to {}",
-                earliest.floor(),
-                latest.floor()
-            ),
+            messages::export::export_time_outside_window(earliest.floor(), latest.floor()),
         ));
     }
     let slot = Slot::take("export")?;
@@ -890,11 +856,11 @@ pub fn list_exports(app: &App, r: Req<'_>) -> ApiResult<Json> {
     };
     let limit = r.int_opt("MaxResults")?.unwrap_or(MAX_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{limit}' at 'maxResults' failed to satisfy constraint: Member must have value {} {}",
-            if limit < 1 { "greater than or equal to" } else { "less than or equal to" },
-            if limit < 1 { 1 } else { MAX_PAGE }
-        )));
+        return Err(ApiError::validation(if limit < 1 {
+            messages::export::max_results_too_small(limit, 1)
+        } else {
+            messages::export::max_results_too_large(limit, MAX_PAGE)
+        }));
     }
     let mut all: Vec<ExportRecord> =
         records(app)?.into_iter().filter(|e| table.as_ref().is_none_or(|t| &e.table == t)).collect();

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json, json};
+use tidepool_store::messages;
 use tidepool_store::table::TableDef;
 use tidepool_store::value::{Item, MAX_ITEM_SIZE, Value, item_size};
 
@@ -142,18 +143,17 @@ enum Format {
 }
 
 pub fn import_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
-    let source = r.obj_opt("S3BucketSource")?.ok_or_else(|| {
-        ApiError::validation("1 validation error detected: Value null at 's3BucketSource' failed to satisfy constraint: Member must not be null")
-    })?;
+    let source =
+        r.obj_opt("S3BucketSource")?.ok_or_else(|| ApiError::validation(messages::export::S3_BUCKET_SOURCE_NULL))?;
     let bucket = source.str("S3Bucket")?.to_string();
     let dir = bucket_dir(app, &bucket, "s3BucketSource.s3Bucket")?;
     let prefix = source.str_opt("S3KeyPrefix")?.map(str::to_string);
     if let Some(p) = &prefix {
         safe_prefix(p)?;
     }
-    let format_name = r.enum_opt("InputFormat", &["DYNAMODB_JSON", "ION", "CSV"])?.ok_or_else(|| {
-        ApiError::validation("1 validation error detected: Value null at 'inputFormat' failed to satisfy constraint: Member must not be null")
-    })?;
+    let format_name = r
+        .enum_opt("InputFormat", &["DYNAMODB_JSON", "ION", "CSV"])?
+        .ok_or_else(|| ApiError::validation(messages::export::INPUT_FORMAT_NULL))?;
     let compression = r.enum_opt("InputCompressionType", &["GZIP", "ZSTD", "NONE"])?.unwrap_or("NONE").to_string();
     let options = r.obj_opt("InputFormatOptions")?;
     let format = match format_name {
@@ -167,9 +167,7 @@ pub fn import_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
                     d.chars().next().expect("one character")
                 }
                 Some(d) => {
-                    return Err(ApiError::validation(format!(
-                        "1 validation error detected: Value '{d}' at 'inputFormatOptions.csv.delimiter' failed to satisfy constraint: Member must satisfy regular expression pattern: [,;:|\\t ]"
-                    )));
+                    return Err(ApiError::validation(messages::export::csv_delimiter_not_in_set(d)));
                 }
             };
             let header = csv.as_ref().map(|c| c.strings("HeaderList")).transpose()?.flatten();
@@ -177,15 +175,11 @@ pub fn import_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         }
     };
     if !matches!(format, Format::Csv { .. }) && options.is_some_and(|o| o.get("Csv").is_some()) {
-        return Err(ApiError::validation(format!(
-            "Invalid Request: Unsupported InputFormatOptions for the given input format: {format_name}."
-        )));
+        return Err(ApiError::validation(messages::export::unsupported_format_options(format_name)));
     }
-    let creation = r.obj_opt("TableCreationParameters")?.ok_or_else(|| {
-        ApiError::validation(
-            "1 validation error detected: Value null at 'tableCreationParameters' failed to satisfy constraint: Member must not be null",
-        )
-    })?;
+    let creation = r
+        .obj_opt("TableCreationParameters")?
+        .ok_or_else(|| ApiError::validation(messages::export::TABLE_CREATION_PARAMETERS_NULL))?;
     let creation_json = Json::Object(creation.0.clone());
     let input = super::control::create_table_input(app, creation)?;
     let token = r.str_opt("ClientToken")?.map(str::to_string);
@@ -206,7 +200,7 @@ pub fn import_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
             return Err(ApiError::new(
                 axum::http::StatusCode::BAD_REQUEST,
                 "ImportConflictException",
-                format!("The client token {t} was used by another import request"),
+                messages::export::import_token_reused(t),
             ));
         }
         return Ok(json!({"ImportTableDescription": app.import_description(&existing)}));
@@ -263,7 +257,7 @@ pub fn import_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
                     if running.errors > 0 {
                         running.status = "FAILED".into();
                         running.failure_code = Some("ItemValidationError".into());
-                        running.failure_message = Some(ITEM_VALIDATION_ERROR.into());
+                        running.failure_message = Some(messages::export::ITEM_VALIDATION_ERROR.into());
                     } else {
                         running.status = "COMPLETED".into();
                     }
@@ -303,9 +297,6 @@ pub fn import_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     tracing::info!(table = %record.table, import = %record.id, "import started");
     Ok(json!({"ImportTableDescription": app.import_description(&record)}))
 }
-
-/// DynamoDB's `FailureMessage` of an import with refused lines.
-const ITEM_VALIDATION_ERROR: &str = "Some of the items failed validation checks and were not imported. Please check CloudWatch error logs for more details.";
 
 /// Every file under `bucket` whose key starts with `prefix`, in key order.
 fn objects(bucket: &Path, prefix: &str) -> Result<Vec<(String, PathBuf)>, (String, String)> {
@@ -785,11 +776,11 @@ pub fn list_imports(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let table = r.str_opt("TableArn")?.map(str::to_string);
     let limit = r.int_opt("PageSize")?.unwrap_or(MAX_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{limit}' at 'pageSize' failed to satisfy constraint: Member must have value {} {}",
-            if limit < 1 { "greater than or equal to" } else { "less than or equal to" },
-            if limit < 1 { 1 } else { MAX_PAGE }
-        )));
+        return Err(ApiError::validation(if limit < 1 {
+            messages::export::page_size_too_small(limit, 1)
+        } else {
+            messages::export::page_size_too_large(limit, MAX_PAGE)
+        }));
     }
     let mut all: Vec<ImportRecord> =
         records(app)?.into_iter().filter(|e| table.as_ref().is_none_or(|t| &app.table_arn(&e.table) == t)).collect();
@@ -846,7 +837,7 @@ fn import_token(id: &str) -> String {
 /// after; a token of another form is refused as DynamoDB refuses it.
 fn import_token_id(r: &Req<'_>) -> ApiResult<Option<String>> {
     let Some(token) = r.str_opt("NextToken")? else { return Ok(None) };
-    let invalid = || ApiError::validation(format!("Invalid Request: Provided nextToken is invalid: {token}"));
+    let invalid = || ApiError::validation(messages::export::invalid_next_token(token));
     let hex = |s: &str| u64::from_str_radix(s, 16).ok();
     if !(MIN_IMPORT_TOKEN_CHARS..=1024).contains(&token.len())
         || !token.len().is_multiple_of(16)

@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value as Json, json};
 use tidepool_store::history::{DEFAULT_RECOVERY_DAYS, MAX_RECOVERY_DAYS, MIN_RECOVERY_DAYS, PitrSource};
+use tidepool_store::messages;
 use tidepool_store::table::TableDef;
 
 use super::App;
@@ -48,33 +49,24 @@ pub fn describe_continuous_backups(app: &App, r: Req<'_>) -> ApiResult<Json> {
 
 pub fn update_continuous_backups(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let name = table_name_member(app, &r, "TableName")?;
-    let spec = r.obj_opt("PointInTimeRecoverySpecification")?.ok_or_else(|| {
-        ApiError::validation(
-            "1 validation error detected: Value null at 'pointInTimeRecoverySpecification' failed to satisfy constraint: Member must not be null",
-        )
-    })?;
-    let enabled = spec.bool_opt("PointInTimeRecoveryEnabled")?.ok_or_else(|| {
-        ApiError::validation(
-            "1 validation error detected: Value null at 'pointInTimeRecoverySpecification.pointInTimeRecoveryEnabled' failed to satisfy constraint: Member must not be null",
-        )
-    })?;
+    let spec = r
+        .obj_opt("PointInTimeRecoverySpecification")?
+        .ok_or_else(|| ApiError::validation(messages::backup::PITR_SPECIFICATION_NULL))?;
+    let enabled = spec
+        .bool_opt("PointInTimeRecoveryEnabled")?
+        .ok_or_else(|| ApiError::validation(messages::backup::PITR_ENABLED_NULL))?;
     let days = spec.int_opt("RecoveryPeriodInDays")?;
     if let Some(d) = days
         && !(i64::from(MIN_RECOVERY_DAYS)..=i64::from(MAX_RECOVERY_DAYS)).contains(&d)
     {
-        let bound = if d < i64::from(MIN_RECOVERY_DAYS) {
-            format!("greater than or equal to {MIN_RECOVERY_DAYS}")
+        return Err(ApiError::validation(if d < i64::from(MIN_RECOVERY_DAYS) {
+            messages::backup::recovery_period_too_short(d, MIN_RECOVERY_DAYS)
         } else {
-            format!("less than or equal to {MAX_RECOVERY_DAYS}")
-        };
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{d}' at 'pointInTimeRecoverySpecification.recoveryPeriodInDays' failed to satisfy constraint: Member must have value {bound}"
-        )));
+            messages::backup::recovery_period_too_long(d, MAX_RECOVERY_DAYS)
+        }));
     }
     if !enabled && days.is_some() {
-        return Err(ApiError::validation(
-            "Invalid Request: Cannot specify RecoveryPeriodInDays when disabling point-in-time recovery.",
-        ));
+        return Err(ApiError::validation(messages::backup::RECOVERY_PERIOD_WHEN_DISABLING));
     }
     if app.store.table(name).is_err() {
         return Err(table_not_found(name));
@@ -119,23 +111,20 @@ fn invalid_time(message: String) -> ApiError {
 /// a table's, another account's, another region's without the key to
 /// encrypt the copy with.
 fn check_source_arn(app: &App, r: &Req<'_>, arn: &str) -> ApiResult<()> {
-    let invalid = "One or more parameter values were invalid: ";
     let Some(parts) = super::arn::Arn::parse(arn) else {
         // `arn:` then too few parts is an ARN's start, not an ARN.
         return Err(ApiError::validation(if arn.starts_with("arn:") {
-            format!("{invalid}sourceTableArn is not a valid ARN")
+            messages::backup::SOURCE_ARN_INVALID.to_string()
         } else {
-            format!("{invalid}ARNs must start with 'arn:': {arn}")
+            messages::backup::source_arn_without_prefix(arn)
         }));
     };
     let table = parts.resource.strip_prefix("table/").filter(|t| !t.is_empty() && !t.contains('/'));
     if parts.service != "dynamodb" || table.is_none() {
-        return Err(ApiError::validation(format!("{invalid}sourceTableArn is not a valid ARN")));
+        return Err(ApiError::validation(messages::backup::SOURCE_ARN_INVALID));
     }
     if parts.account != super::ACCOUNT_ID {
-        return Err(ApiError::validation(
-            "This action is only supported by accounts that match the resource owner\u{2019}s account.",
-        ));
+        return Err(ApiError::validation(messages::backup::SOURCE_ARN_OTHER_ACCOUNT));
     }
     if parts.region != app.region && r.get("SSESpecificationOverride").is_none_or(Json::is_null) {
         return Err(cross_region_needs_sse());
@@ -146,7 +135,7 @@ fn check_source_arn(app: &App, r: &Req<'_>, arn: &str) -> ApiResult<()> {
 /// DynamoDB's refusal of a restore from another region that does not say
 /// how to encrypt the new table.
 pub(super) fn cross_region_needs_sse() -> ApiError {
-    ApiError::validation("Invalid Request: sseSpecificationOverride must be provided for cross-region restores")
+    ApiError::validation(messages::backup::CROSS_REGION_NEEDS_SSE)
 }
 
 pub fn restore_table_to_point_in_time(app: &App, r: Req<'_>) -> ApiResult<Json> {
@@ -157,18 +146,14 @@ pub fn restore_table_to_point_in_time(app: &App, r: Req<'_>) -> ApiResult<Json> 
     let latest = r.bool_opt("UseLatestRestorableTime")?.unwrap_or(false);
     let at = r.time_opt("RestoreDateTime")?;
     if latest && at.is_some() {
-        return Err(ApiError::validation(
-            "Invalid Request: Both RestoreDateTime and UseLatestRestorableTime cannot be set for point-in-time restore request. Please specify either RestoreDateTime time or UseLatestRestorableTime",
-        ));
+        return Err(ApiError::validation(messages::backup::BOTH_RESTORE_TIMES));
     }
     if !latest && at.is_none() {
-        return Err(ApiError::validation(
-            "Invalid Request: Either one of RestoreDateTime or UseLatestRestorableTime must be specified, but not both",
-        ));
+        return Err(ApiError::validation(messages::backup::NO_RESTORE_TIME));
     }
     let source_name = match (r.str_opt("SourceTableName")?, r.str_opt("SourceTableArn")?) {
         (Some(_), Some(_)) => {
-            return Err(ApiError::validation("Must provide exactly one of: sourceTableArn, sourceTableName"));
+            return Err(ApiError::validation(messages::backup::BOTH_SOURCES));
         }
         (Some(_), None) => table_name_member(app, &r, "SourceTableName")?,
         (None, Some(arn)) => {
@@ -176,34 +161,33 @@ pub fn restore_table_to_point_in_time(app: &App, r: Req<'_>) -> ApiResult<Json> 
             table_name_member(app, &r, "SourceTableArn")?
         }
         (None, None) => {
-            return Err(ApiError::validation(
-                "The parameter 'TableName' is required but was not present in the request",
-            ));
+            return Err(ApiError::validation(messages::backup::NO_SOURCE));
         }
     };
     // A source named by its ARN that is not there is answered without a
     // name, as DynamoDB answers it.
     let by_arn = r.str_opt("SourceTableArn")?.is_some();
     let source = app.store.pitr_source(source_name).map_err(|e| match ApiError::from(e) {
-        e if by_arn && e.kind.ends_with("TableNotFoundException") => {
-            ApiError::new(axum::http::StatusCode::BAD_REQUEST, "TableNotFoundException", "Table not found")
-        }
+        e if by_arn && e.kind.ends_with("TableNotFoundException") => ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "TableNotFoundException",
+            messages::backup::TABLE_NOT_FOUND_BY_ARN,
+        ),
         e => e,
     })?;
     let Some((earliest, newest)) = source.window(now()) else {
         return Err(ApiError::new(
             axum::http::StatusCode::BAD_REQUEST,
             "PointInTimeRecoveryUnavailableException",
-            format!("Point in time recovery is not enabled for table '{source_name}'"),
+            messages::backup::pitr_not_enabled(source_name),
         ));
     };
     let at = match at {
         Some(t) if t < earliest.floor() || t > newest => {
-            return Err(invalid_time(format!(
-                "RestoreDateTime '{}' must be within EarliestRestorableDateTime '{}' and LatestRestorableDateTime '{}'",
+            return Err(invalid_time(messages::backup::restore_time_outside_window(
                 iso_seconds(t),
                 iso_seconds(earliest),
-                iso_seconds(newest)
+                iso_seconds(newest),
             )));
         }
         Some(t) => t.max(earliest),

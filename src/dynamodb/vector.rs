@@ -9,6 +9,7 @@
 
 use serde_json::{Map, Value as Json, json};
 use tidepool_store::expr::{Comparator, Condition, ExprKind, Operand};
+use tidepool_store::messages;
 use tidepool_store::now_ms;
 use tidepool_store::table::TableDef;
 use tidepool_store::value::{AttrType, Value};
@@ -34,7 +35,7 @@ const ROLES: &[&str] = &["HASH", "INLINE_FILTER"];
 pub(super) fn inputs(r: &Req<'_>, member: &str) -> ApiResult<Vec<VectorIndexInput>> {
     let list = r.objects(member)?;
     if member == "VectorIndexes" && r.get(member).and_then(Json::as_array).is_some_and(Vec::is_empty) {
-        return Err(ApiError::validation("One or more parameter values were invalid: List of VectorIndexes is empty"));
+        return Err(ApiError::validation(messages::vector::EMPTY_LIST));
     }
     let path = super::request::lower_first(member);
     let mut found = Vec::new();
@@ -53,67 +54,49 @@ fn model_faults(v: &Req<'_>, at: &str) -> Vec<Violation> {
     match v.get("IndexName") {
         Some(Json::String(name)) => {
             for rule in name_constraints(name) {
-                found.push(Violation(format!(
-                    "Value '{name}' at '{at}.indexName' failed to satisfy constraint: {rule}"
-                )));
+                found.push(Violation(messages::vector::index_name_violation(name, at, rule)));
             }
         }
-        _ => found.push(Violation(format!(
-            "Value null at '{at}.indexName' failed to satisfy constraint: Member must not be null"
-        ))),
+        _ => found.push(Violation(messages::vector::member_null(format!("{at}.indexName")))),
     }
     match v.get("Dimensions").and_then(Json::as_i64) {
-        Some(d) if d < 1 => found.push(Violation(format!(
-            "Value '{d}' at '{at}.dimensions' failed to satisfy constraint: Member must have value greater than or equal to 1"
-        ))),
+        Some(d) if d < 1 => found.push(Violation(messages::vector::dimensions_too_small(d, at))),
         Some(_) => {}
-        None => found.push(Violation(format!(
-            "Value null at '{at}.dimensions' failed to satisfy constraint: Member must not be null"
-        ))),
+        None => found.push(Violation(messages::vector::member_null(format!("{at}.dimensions")))),
     }
     match v.get("DistanceFunction").and_then(Json::as_str) {
-        Some(d) if !DISTANCES.contains(&d) => found.push(Violation(format!(
-            "Value '{d}' at '{at}.distanceFunction' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
-            DISTANCES.join(", ")
-        ))),
+        Some(d) if !DISTANCES.contains(&d) => {
+            found.push(Violation(messages::vector::distance_not_in_set(d, at, DISTANCES.join(", "))))
+        }
         Some(_) => {}
-        None => found.push(Violation(format!(
-            "Value null at '{at}.distanceFunction' failed to satisfy constraint: Member must not be null"
-        ))),
+        None => found.push(Violation(messages::vector::member_null(format!("{at}.distanceFunction")))),
     }
     match v.get("VectorAttribute").and_then(|a| a.get("AttributeName")).and_then(Json::as_str) {
-        Some(n) if n.is_empty() || n.len() > 255 => found.push(Violation(format!(
-            "Value '{n}' at '{at}.vectorAttribute.attributeName' failed to satisfy constraint: Member must have length {}",
-            if n.is_empty() { "greater than or equal to 1" } else { "less than or equal to 255" }
-        ))),
+        Some(n) if n.is_empty() || n.len() > 255 => found.push(Violation(if n.is_empty() {
+            messages::vector::attribute_name_empty(n, at)
+        } else {
+            messages::vector::attribute_name_too_long(n, at)
+        })),
         Some(_) => {}
-        None => found.push(Violation(format!(
-            "Value null at '{at}.vectorAttribute' failed to satisfy constraint: Member must not be null"
-        ))),
+        None => found.push(Violation(messages::vector::member_null(format!("{at}.vectorAttribute")))),
     }
     if v.get("Projection").is_none() {
-        found.push(Violation(format!(
-            "Value null at '{at}.projection' failed to satisfy constraint: Member must not be null"
-        )));
+        found.push(Violation(messages::vector::member_null(format!("{at}.projection"))));
     }
     if let Some(Json::Array(schema)) = v.get("SearchSchema") {
         if schema.is_empty() {
-            found.push(Violation(format!(
-                "Value '[]' at '{at}.searchSchema' failed to satisfy constraint: Member must have length greater than or equal to 1"
-            )));
+            found.push(Violation(messages::vector::search_schema_empty(at)));
         }
         for (j, e) in schema.iter().enumerate() {
             match e.get("SearchSchemaElementType").and_then(Json::as_str) {
-                Some(t) if !ROLES.contains(&t) => found.push(Violation(format!(
-                    "Value '{t}' at '{at}.searchSchema.{}.member.searchSchemaElementType' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
-                    j + 1,
-                    ROLES.join(", ")
-                ))),
+                Some(t) if !ROLES.contains(&t) => {
+                    found.push(Violation(messages::vector::element_type_not_in_set(t, at, j + 1, ROLES.join(", "))))
+                }
                 Some(_) => {}
-                None => found.push(Violation(format!(
-                    "Value null at '{at}.searchSchema.{}.member.searchSchemaElementType' failed to satisfy constraint: Member must not be null",
+                None => found.push(Violation(messages::vector::member_null(format!(
+                    "{at}.searchSchema.{}.member.searchSchemaElementType",
                     j + 1
-                ))),
+                )))),
             }
         }
     }
@@ -243,9 +226,7 @@ pub(super) fn update(
     if let Some(d) = u.obj_opt("Delete")? {
         return Ok(Some(app.store.remove_vector_index(name, d.str("IndexName")?)?));
     }
-    Err(ApiError::validation(
-        "One or more parameter values were invalid: One of VectorIndexUpdate.Create, VectorIndexUpdate.Delete must not be null",
-    ))
+    Err(ApiError::validation(messages::vector::NO_UPDATE_ACTION))
 }
 
 /// The refusal of a Query or Scan (or a PartiQL read) of a vector index.
@@ -253,7 +234,7 @@ pub(crate) fn not_readable(op: &str) -> ApiError {
     // Query's sentence ends with a period, Scan's does not (DynamoDB's
     // answers, 2026-08).
     let end = if op == "Query" { "." } else { "" };
-    ApiError::validation(format!("{op} operation not supported on this index type{end}"))
+    ApiError::validation(messages::vector::not_readable(op, end))
 }
 
 /// The `VectorIndexes` member a write's ConsumedCapacity carries under
@@ -321,9 +302,7 @@ pub fn search_vectors(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let cap = Capacity::from_request(&r)?;
     let top_k = r.int_opt("TopK")?.ok_or_else(|| missing("TopK"))?;
     if top_k > MAX_TOP_K {
-        return Err(ApiError::validation(format!(
-            "Provided TopK value '{top_k}' is out of valid range. The value must be between 1 and {MAX_TOP_K} inclusive"
-        )));
+        return Err(ApiError::validation(messages::vector::top_k_out_of_range(top_k, MAX_TOP_K)));
     }
     let mut ex = Exprs::from_request(&r)?.for_operation("SearchVectors");
     let condition = ex.condition(&r, "SearchConditionExpression", ExprKind::SearchCondition)?;
@@ -335,27 +314,22 @@ pub fn search_vectors(app: &App, r: Req<'_>) -> ApiResult<Json> {
     // Only the search condition takes values (a projection names, never
     // values), as DynamoDB words it for Scan's filter.
     if condition.is_none() && r.get("ExpressionAttributeValues").is_some() {
-        return Err(ApiError::validation(
-            "ExpressionAttributeValues can only be specified when using expressions: SearchConditionExpression is null",
-        ));
+        return Err(ApiError::validation(messages::vector::VALUES_WITHOUT_CONDITION));
     }
     ex.finish()?;
     let vector = search_vector(&r)?;
     let table = app.store.table(r.str("TableName")?)?;
     let index_name = r.str("IndexName")?;
-    let index =
-        table.def.vector_index(index_name).filter(|v| v.phase(now_ms()) != Phase::Allocating).ok_or_else(|| {
-            ApiError::validation(format!("The table does not have the specified index: {index_name}"))
-        })?;
+    let index = table
+        .def
+        .vector_index(index_name)
+        .filter(|v| v.phase(now_ms()) != Phase::Allocating)
+        .ok_or_else(|| ApiError::validation(messages::vector::no_such_index(index_name)))?;
     if index.phase(now_ms()) == Phase::Backfilling {
-        return Err(ApiError::validation(format!("Cannot search backfilling vector index: {index_name}")));
+        return Err(ApiError::validation(messages::vector::index_backfilling(index_name)));
     }
     if vector.len() != index.dimensions as usize {
-        return Err(ApiError::validation(format!(
-            "Input search vector dimension {} does not match vector index dimension {}",
-            vector.len(),
-            index.dimensions
-        )));
+        return Err(ApiError::validation(messages::vector::dimension_mismatch(vector.len(), index.dimensions)));
     }
     let (hash, filters) = search_condition(index, condition.is_some(), equalities)?;
     let query = SearchQuery { vector, top_k: top_k as usize, hash, filters };
@@ -393,40 +367,28 @@ fn check_model(r: &Req<'_>) -> ApiResult<()> {
     match r.get("IndexName") {
         Some(Json::String(name)) => {
             for rule in name_constraints(name) {
-                found.push(Violation(format!("Value at 'IndexName' failed to satisfy constraint: {rule}")));
+                found.push(Violation(messages::vector::search_index_name_violation(rule)));
             }
         }
-        _ => found
-            .push(Violation("Value null at 'indexName' failed to satisfy constraint: Member must not be null".into())),
+        _ => found.push(Violation(messages::vector::member_null("indexName"))),
     }
     match r.get("SearchVector") {
-        Some(Json::Array(v)) if v.is_empty() => found.push(Violation(
-            "Value at 'SearchVector' failed to satisfy constraint: Member must have length greater than or equal to 1"
-                .into(),
-        )),
-        Some(Json::Array(v)) if v.len() > MAX_DIMENSIONS as usize => found.push(Violation(format!(
-            "Value at 'SearchVector' failed to satisfy constraint: Member must have length less than or equal to {MAX_DIMENSIONS}"
-        ))),
+        Some(Json::Array(v)) if v.is_empty() => found.push(Violation(messages::vector::SEARCH_VECTOR_EMPTY.into())),
+        Some(Json::Array(v)) if v.len() > MAX_DIMENSIONS as usize => {
+            found.push(Violation(messages::vector::search_vector_too_long(MAX_DIMENSIONS)))
+        }
         Some(_) => {}
-        None => found.push(Violation(
-            "Value null at 'searchVector' failed to satisfy constraint: Member must not be null".into(),
-        )),
+        None => found.push(Violation(messages::vector::member_null("searchVector"))),
     }
     match r.get("TopK").and_then(Json::as_i64) {
-        Some(k) if k < 1 => found.push(Violation(
-            "Value at 'TopK' failed to satisfy constraint: Member must have value greater than or equal to 1".into(),
-        )),
+        Some(k) if k < 1 => found.push(Violation(messages::vector::TOP_K_TOO_SMALL.into())),
         Some(_) => {}
-        None => {
-            found.push(Violation("Value null at 'topK' failed to satisfy constraint: Member must not be null".into()))
-        }
+        None => found.push(Violation(messages::vector::member_null("topK"))),
     }
     if let Some(Json::String(v)) = r.get("ReturnConsumedCapacity")
         && !["INDEXES", "TOTAL", "NONE"].contains(&v.as_str())
     {
-        found.push(Violation(format!(
-            "Value '{v}' at 'returnConsumedCapacity' failed to satisfy constraint: Member must satisfy enum value set: [INDEXES, TOTAL, NONE]"
-        )));
+        found.push(Violation(messages::vector::return_consumed_capacity_not_in_set(v)));
     }
     if found.is_empty() { Ok(()) } else { Err(report(found)) }
 }
@@ -435,11 +397,7 @@ fn check_model(r: &Req<'_>) -> ApiResult<()> {
 /// is looked up, as every attribute value is).
 fn search_vector(r: &Req<'_>) -> ApiResult<Vec<f32>> {
     let list = r.list_opt("SearchVector")?.ok_or_else(|| missing("SearchVector"))?;
-    let invalid = || {
-        ApiError::validation(
-            "Search vector contains invalid values. All values in the search vector must be a 32-bit floating-point number attribute",
-        )
-    };
+    let invalid = || ApiError::validation(messages::vector::INVALID_SEARCH_VECTOR);
     let mut vector = Vec::with_capacity(list.len());
     for e in list {
         match value_from_json(e, 0).map_err(|_| invalid())? {
@@ -470,28 +428,22 @@ fn search_condition(
     given: bool,
     equalities: Vec<Equality>,
 ) -> ApiResult<(Option<Value>, Filters)> {
-    let invalid = |why: &str| ApiError::validation(format!("Invalid SearchConditionExpression: {why}"));
     for e in &equalities {
         if !index.search_schema.iter().any(|a| a.name == e.name) {
-            return Err(ApiError::validation(format!(
-                "SearchConditionExpression must not contain any attributes that is not in SearchSchema. Invalid attribute: {}",
-                e.name
-            )));
+            return Err(ApiError::validation(messages::vector::attribute_not_in_search_schema(&e.name)));
         }
     }
     if equalities.iter().any(|e| e.nested) {
-        return Err(invalid("SearchConditionExpression cannot have conditions on nested attributes"));
+        return Err(ApiError::validation(messages::vector::NESTED_CONDITION));
     }
     for (i, e) in equalities.iter().enumerate() {
         if equalities[..i].iter().any(|o| o.name == e.name) {
-            return Err(invalid("SearchConditionExpression must only contain one condition per attribute"));
+            return Err(ApiError::validation(messages::vector::ONE_CONDITION_PER_ATTRIBUTE));
         }
     }
     let hash_attr = index.hash_attr();
     if hash_attr.is_some_and(|h| !equalities.iter().any(|e| e.name == h.name)) || (!given && hash_attr.is_some()) {
-        return Err(ApiError::validation(
-            "SearchConditionExpression must be provided when SearchSchema has a HASH key",
-        ));
+        return Err(ApiError::validation(messages::vector::HASH_CONDITION_REQUIRED));
     }
     let mut hash = None;
     let mut filters = Vec::new();
@@ -499,10 +451,10 @@ fn search_condition(
         match hash_attr {
             Some(h) if h.name == name => {
                 if value.attr_type() != h.ty {
-                    return Err(ApiError::validation(format!(
-                        "Type of '{name}' attribute in SearchConditionExpression ({}) does not match type in search schema ({})",
+                    return Err(ApiError::validation(messages::vector::hash_type_mismatch(
+                        &name,
                         value.attr_type(),
-                        h.ty
+                        h.ty,
                     )));
                 }
                 tidepool_store::table::check_key_value(&name, &value, true, None)?;
@@ -517,8 +469,7 @@ fn search_condition(
 /// The `name = value` terms of a conjunction: any other comparator, or
 /// another shape (OR, NOT, a function), is refused.
 fn collect_equalities(c: &Condition, out: &mut Vec<Equality>) -> ApiResult<()> {
-    let invalid = |why: &str| ApiError::validation(format!("Invalid SearchConditionExpression: {why}"));
-    let comparator = || invalid("Invalid comparator used in SearchConditionExpression");
+    let comparator = || ApiError::validation(messages::vector::INVALID_COMPARATOR);
     match c {
         Condition::And(a, b) => {
             collect_equalities(a, out)?;
@@ -537,7 +488,7 @@ fn collect_equalities(c: &Condition, out: &mut Vec<Equality>) -> ApiResult<()> {
         }
         // DynamoDB's word for these (2026-08): an operator, not a comparator.
         Condition::Between { .. } | Condition::In { .. } => {
-            Err(invalid("Invalid operator used in SearchConditionExpression"))
+            Err(ApiError::validation(messages::vector::INVALID_OPERATOR))
         }
         _ => Err(comparator()),
     }

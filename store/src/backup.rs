@@ -39,6 +39,7 @@ use crate::cipher::{open_in as seal_open, seal_in};
 use crate::db::{Store, lock_pub as lock, now_secs};
 use crate::error::{Result, StoreError};
 use crate::key::{index_key, item_key};
+use crate::messages;
 use crate::table::{RestoreSummary, TableDef};
 use crate::value::{decode_item, encode_item, encode_item_value, item_size};
 
@@ -185,9 +186,7 @@ impl Drop for QueueTicket {
 fn enqueue(jobs: &Arc<Mutex<Jobs>>) -> Result<QueueTicket> {
     let mut j = lock(jobs);
     if j.queued >= MAX_QUEUED_BACKUPS {
-        return Err(StoreError::LimitExceeded(format!(
-            "Too many backups in progress: at most {MAX_QUEUED_BACKUPS} wait to be written; retry later"
-        )));
+        return Err(StoreError::LimitExceeded(messages::backup::too_many_backups_queued(MAX_QUEUED_BACKUPS)));
     }
     j.queued += 1;
     Ok(QueueTicket { jobs: jobs.clone() })
@@ -205,13 +204,11 @@ fn take_slot_reading(jobs: &Arc<Mutex<Jobs>>, reading: Option<&str>) -> Result<J
     {
         return Err(StoreError::Refused {
             kind: "BackupInUseException",
-            message: format!("Backup is being used to restore another table: {id}"),
+            message: messages::backup::backup_restoring_another_table(id),
         });
     }
     if j.running >= MAX_BACKUP_JOBS {
-        return Err(StoreError::LimitExceeded(format!(
-            "Too many backup and restore operations in progress: at most {MAX_BACKUP_JOBS} run at once; retry later"
-        )));
+        return Err(StoreError::LimitExceeded(messages::backup::too_many_backup_jobs(MAX_BACKUP_JOBS)));
     }
     j.running += 1;
     if let Some(id) = reading {
@@ -221,7 +218,7 @@ fn take_slot_reading(jobs: &Arc<Mutex<Jobs>>, reading: Option<&str>) -> Result<J
 }
 
 fn not_found(id: &str) -> StoreError {
-    StoreError::Refused { kind: "BackupNotFoundException", message: format!("Backup not found: {id}") }
+    StoreError::Refused { kind: "BackupNotFoundException", message: messages::backup::backup_not_found(id) }
 }
 
 /// A backup taken but not yet written: [`BackupJob::run`] writes it.
@@ -350,7 +347,7 @@ impl BackupJob {
 }
 
 fn closed() -> StoreError {
-    StoreError::Refused { kind: "InternalServerError", message: "The server is shutting down".into() }
+    StoreError::Refused { kind: "InternalServerError", message: messages::backup::SHUTTING_DOWN.into() }
 }
 
 fn io(e: std::io::Error) -> StoreError {
@@ -484,10 +481,7 @@ fn items_in(block: &[u8]) -> std::result::Result<Vec<&[u8]>, String> {
 /// A damaged backup: the server's fault, not the client's (a 500), named
 /// so that it is never mistaken for a passing failure.
 fn damaged(path: &Path, why: &str) -> StoreError {
-    StoreError::Refused {
-        kind: "InternalServerError",
-        message: format!("The backup file {} is damaged: {why}; it cannot be restored", path.display()),
-    }
+    StoreError::Refused { kind: "InternalServerError", message: messages::backup::backup_damaged(path.display(), why) }
 }
 
 /// Where a restored table's items come from.
@@ -706,7 +700,7 @@ impl Store {
         self.check_writable()?;
         let handle = self.table(table).map_err(|_| StoreError::Refused {
             kind: "TableNotFoundException",
-            message: format!("Table not found: {table}"),
+            message: messages::backup::table_not_found(table),
         })?;
         let ticket = enqueue(&self.inner().backup_jobs)?;
         // The request's time to the millisecond, as DynamoDB records it.
@@ -742,7 +736,7 @@ impl Store {
                 _ => {
                     return Err(StoreError::Refused {
                         kind: "TableNotFoundException",
-                        message: format!("Table not found: {table}"),
+                        message: messages::backup::table_not_found(table),
                     });
                 }
             }
@@ -790,13 +784,13 @@ impl Store {
         if backup.status == BackupStatus::Creating {
             return Err(StoreError::Refused {
                 kind: "BackupInUseException",
-                message: format!("Backup is being created: {id}"),
+                message: messages::backup::backup_being_created(id),
             });
         }
         if lock(&self.inner().backup_jobs).reading.iter().any(|r| r == id) || self.backup_in_restore(id) {
             return Err(StoreError::Refused {
                 kind: "BackupInUseException",
-                message: format!("Backup is being used to restore table: {id}"),
+                message: messages::backup::backup_restoring_table(id),
             });
         }
         self.remove_backup_record(id)?;
@@ -864,20 +858,20 @@ impl Store {
         if backup.status != BackupStatus::Available {
             return Err(StoreError::Refused {
                 kind: "BackupInUseException",
-                message: format!("Backup is being created: {id}"),
+                message: messages::backup::backup_being_created(id),
             });
         }
         // One restore at a time reads a backup, as in DynamoDB.
         if lock(&self.inner().backup_jobs).reading.iter().any(|r| r == id) || self.backup_in_restore(id) {
             return Err(StoreError::Refused {
                 kind: "BackupInUseException",
-                message: format!("Backup is being used to restore another table: {id}"),
+                message: messages::backup::backup_restoring_another_table(id),
             });
         }
         if self.table_any(&input.name).is_some() {
             return Err(StoreError::Refused {
                 kind: "TableAlreadyExistsException",
-                message: format!("Table already exists: {}", input.name),
+                message: messages::backup::table_already_exists(&input.name),
             });
         }
         // From here to the end of the load DeleteBackup refuses it.

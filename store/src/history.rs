@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::db::{Store, lock_pub as lock, now_secs};
 use crate::error::{Result, StoreError};
+use crate::messages;
 use crate::table::{PitrSpec, TableDef};
 use crate::value::{Item, decode_item};
 
@@ -230,14 +231,14 @@ impl Store {
             if t.def.pitr.is_none() {
                 return Err(refused(
                     "PointInTimeRecoveryUnavailableException",
-                    format!("Point in time recovery is not enabled for table '{name}'"),
+                    messages::backup::pitr_not_enabled(name),
                 ));
             }
             return Ok(PitrSource { def: t.def.clone(), deleted_at: None });
         }
         match self.deleted_tables()?.into_iter().rev().find(|d| d.def.name == name) {
             Some(d) => Ok(PitrSource { def: d.def, deleted_at: Some(d.deleted_at) }),
-            None => Err(refused("TableNotFoundException", format!("Table not found: {name}"))),
+            None => Err(refused("TableNotFoundException", messages::backup::table_not_found(name))),
         }
     }
 
@@ -260,16 +261,10 @@ impl Store {
                 )
         });
         if in_use {
-            return Err(refused(
-                "BackupInUseException",
-                format!("Backup is being restored to a table: {}", d.backup_id()),
-            ));
+            return Err(refused("BackupInUseException", messages::backup::system_backup_restoring(d.backup_id())));
         }
         if self.inner().history_readers.of().iter().any(|(t, _)| *t == d.def.id) {
-            return Err(refused(
-                "BackupInUseException",
-                format!("Backup is being read by an export: {}", d.backup_id()),
-            ));
+            return Err(refused("BackupInUseException", messages::backup::system_backup_exporting(d.backup_id())));
         }
         // The record goes (durably) before the entries and the items.
         let r = self.inner().meta.remove(deleted_key(d.def.id));
@@ -291,11 +286,11 @@ impl Store {
     ) -> Result<Arc<crate::TableHandle>> {
         self.check_writable()?;
         if self.table_any(&input.name).is_some() {
-            return Err(refused("TableAlreadyExistsException", format!("Table already exists: {}", input.name)));
+            return Err(refused("TableAlreadyExistsException", messages::backup::table_already_exists(&input.name)));
         }
         let slot = crate::backup::take_slot(&self.inner().backup_jobs)?;
         let id = source.def.id;
-        let gone = || refused("TableNotFoundException", format!("Table not found: {}", source.def.name));
+        let gone = || refused("TableNotFoundException", messages::backup::table_not_found(&source.def.name));
         // Under the write lock, with the table's creation: the source is
         // still there (not disabled, deleted or dropped meanwhile).
         let check = || -> Result<()> {
@@ -426,9 +421,7 @@ impl Store {
         let reading = self.inner().history_readers.enter(id, from_us);
         let began = self.history_began(id)?;
         if began.is_none_or(|e| (from_us as f64) / 1e6 + slack_secs < e) {
-            return Err(StoreError::Validation(format!(
-                "point-in-time recovery of table {id} does not reach back to the requested time"
-            )));
+            return Err(StoreError::Validation(messages::backup::history_too_short(id)));
         }
         Ok((reading, began))
     }
@@ -441,9 +434,7 @@ impl Store {
     fn run_snapshot(&self, id: u64, began: Option<f64>) -> Result<fjall::Snapshot> {
         let snapshot = self.inner().db.snapshot();
         if self.history_began(id)? != began {
-            return Err(StoreError::ResourceInUse(format!(
-                "point-in-time recovery of table {id} was switched off while its history was read"
-            )));
+            return Err(StoreError::ResourceInUse(messages::backup::history_switched_off(id)));
         }
         Ok(snapshot)
     }
@@ -602,9 +593,7 @@ impl Store {
                     )
             });
             if in_use {
-                return Err(StoreError::ResourceInUse(format!(
-                    "Table {table} is being restored to another table; point-in-time recovery cannot be disabled until it finishes"
-                )));
+                return Err(StoreError::ResourceInUse(messages::backup::pitr_disable_while_restoring(table)));
             }
         }
         if starting {

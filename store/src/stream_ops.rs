@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use crate::db::{META_STREAM, Store, TableHandle, lock_pub as lock};
 use crate::error::{Result, StoreError};
 use crate::key::item_key;
+use crate::messages;
 use crate::stream::{
     RecordPage, RecordRef, ShardSignal, StartingPosition, StreamMeta, StreamRecord, decode_record, record_created_ms,
     record_key, record_new_by_ref, seq_of_key, split_stored,
@@ -30,11 +31,11 @@ pub const MAX_READ_RECORDS: usize = 1000;
 pub const MAX_READ_BYTES: usize = 1024 * 1024;
 
 fn shard_missing(id: &str) -> StoreError {
-    StoreError::ResourceNotFound(format!("Requested resource not found: Shard does not exist: {id}"))
+    StoreError::ResourceNotFound(messages::stream::shard_not_found(id))
 }
 
 fn trimmed() -> StoreError {
-    StoreError::TrimmedDataAccess("The operation attempted to read past the oldest stream record in a shard.".into())
+    StoreError::TrimmedDataAccess(messages::stream::TRIMMED.into())
 }
 
 impl Store {
@@ -69,9 +70,9 @@ impl Store {
             // A shard's own StartingSequenceNumber is valid even before the
             // shard holds a record.
             if seq < s.start_seq || (beyond && seq != s.start_seq) {
-                return Err(StoreError::validation(format!(
-                    "Invalid SequenceNumber: {} is not in the range of shard {shard}",
-                    crate::stream::format_seq(seq)
+                return Err(StoreError::validation(messages::stream::sequence_number_not_in_shard(
+                    crate::stream::format_seq(seq),
+                    shard,
                 )));
             }
             if s.trimmed_through.is_some_and(|t| seq <= t) {

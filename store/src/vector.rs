@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 use crate::cipher::open_in;
 use crate::db::{Store, TableHandle};
 use crate::error::{Result, StoreError};
+use crate::messages;
 use crate::table::{BillingMode, IndexDef, KeySchema, Projection, check_key_value, check_name};
 use crate::value::{AttrType, Item, Number, Value, decode_item, encode_item, encode_key_component};
 
@@ -275,39 +276,38 @@ impl VectorIndexDef {
         if let Some(v) = item.get(&self.attribute) {
             let attr = &self.attribute;
             let Value::L(list) = v else {
-                return Err(StoreError::validation(format!(
-                    "One or more parameter values were invalid. Invalid type for parameter {attr}, Expected: 32-bit floating point number list IndexName: {name}"
-                )));
+                return Err(StoreError::validation(messages::vector::not_a_vector(attr, name)));
             };
             for (i, e) in list.iter().enumerate() {
                 let Value::N(n) = e else {
-                    return Err(StoreError::validation(format!(
-                        "One or more parameter values were invalid. Invalid type for parameter {attr}[{i}], Expected: 32-bit floating point number, Actual: {}. IndexName: {name}",
-                        e.attr_type()
+                    return Err(StoreError::validation(messages::vector::element_not_a_number(
+                        attr,
+                        i,
+                        e.attr_type(),
+                        name,
                     )));
                 };
                 if to_f32(n).is_none() {
-                    return Err(StoreError::validation(format!(
-                        "One or more parameter values were invalid. Invalid value for parameter {attr}[{i}], Value: {n} is outside valid range [-3.4028235E38, 3.4028235E38]. IndexName: {name}"
-                    )));
+                    return Err(StoreError::validation(messages::vector::element_out_of_range(attr, i, n, name)));
                 }
             }
             if list.len() != self.dimensions as usize {
-                return Err(StoreError::validation(format!(
-                    "One or more parameter values were invalid. Invalid size for parameter {attr}, Expected: {}, Actual: {} IndexName: {name}",
+                return Err(StoreError::validation(messages::vector::wrong_size(
+                    attr,
                     self.dimensions,
-                    list.len()
+                    list.len(),
+                    name,
                 )));
             }
         }
         for a in &self.search_schema {
             let Some(v) = item.get(&a.name) else { continue };
             if v.attr_type() != a.ty {
-                return Err(StoreError::validation(format!(
-                    "One or more parameter values were invalid. Attribute '{}' type mismatch. Expected: {}, Actual: {}. IndexName: {name}",
-                    a.name,
+                return Err(StoreError::validation(messages::vector::search_attribute_type(
+                    &a.name,
                     a.ty,
-                    v.attr_type()
+                    v.attr_type(),
+                    name,
                 )));
             }
             if a.role == SearchRole::Hash {
@@ -443,18 +443,14 @@ pub(crate) fn resolve(
     id: u32,
 ) -> Result<VectorIndexDef> {
     check_name(&input.name, "indexName")?;
-    let invalid = |why: &str| StoreError::validation(format!("One or more parameter values were invalid: {why}"));
     if defs.iter().any(|(n, _)| *n == input.attribute) {
-        return Err(invalid(&format!(
-            "Conflicting attribute definition for '{}'. An attribute cannot be defined in AttributeDefinitions when used as a VectorAttribute.",
-            input.attribute
-        )));
+        return Err(StoreError::validation(messages::vector::vector_attribute_defined(&input.attribute)));
     }
     if billing != BillingMode::PayPerRequest {
-        return Err(invalid("Vector indexes are only supported for PAY_PER_REQUEST tables"));
+        return Err(StoreError::validation(messages::vector::NOT_PAY_PER_REQUEST));
     }
     if !(1..=MAX_DIMENSIONS).contains(&input.dimensions) {
-        return Err(invalid(&format!("Number of dimensions must be between 1 and {MAX_DIMENSIONS} inclusive.")));
+        return Err(StoreError::validation(messages::vector::dimensions_out_of_range(MAX_DIMENSIONS)));
     }
     let mut search_schema = Vec::with_capacity(input.search_schema.len());
     for (name, role) in &input.search_schema {
@@ -462,25 +458,23 @@ pub(crate) fn resolve(
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, t)| *t)
-            .ok_or_else(|| invalid("One element in SearchSchema is not defined in attribute definitions"))?;
+            .ok_or_else(|| StoreError::validation(messages::vector::SEARCH_ATTRIBUTE_UNDEFINED))?;
         if search_schema.iter().any(|a: &SearchAttr| a.name == *name) {
-            return Err(invalid(&format!("Duplicate attribute in SearchSchema: {name}")));
+            return Err(StoreError::validation(messages::vector::duplicate_search_attribute(name)));
         }
         search_schema.push(SearchAttr { name: name.clone(), ty, role: *role });
     }
     let hashes = search_schema.iter().filter(|a| a.role == SearchRole::Hash).count();
     if hashes > 1 {
-        return Err(invalid(&format!(
-            "Value '{hashes}' at 'SearchSchema' failed to satisfy constraint: Member must have HASH count less than or equal to 1"
-        )));
+        return Err(StoreError::validation(messages::vector::too_many_hashes(hashes)));
     }
     if search_schema.iter().any(|a| a.name == input.attribute) {
-        return Err(invalid(&format!("The vector attribute cannot be part of the SearchSchema: {}", input.attribute)));
+        return Err(StoreError::validation(messages::vector::vector_in_search_schema(&input.attribute)));
     }
     if let Projection::Include(attrs) = &input.projection
         && attrs.is_empty()
     {
-        return Err(invalid("NonKeyAttributes must not be empty when ProjectionType is INCLUDE"));
+        return Err(StoreError::validation(messages::vector::EMPTY_NON_KEY_ATTRIBUTES));
     }
     Ok(VectorIndexDef {
         name: input.name.clone(),
@@ -499,22 +493,14 @@ pub(crate) fn resolve(
 /// indexes: the count, names used once, one dimension per vector attribute.
 pub(crate) fn check_set(vectors: &[VectorIndexDef], secondary: &[IndexDef]) -> Result<()> {
     if vectors.len() > MAX_VECTOR_INDEXES {
-        return Err(StoreError::validation(format!(
-            "One or more parameter values were invalid: VectorIndex count exceeds the per-table limit of {MAX_VECTOR_INDEXES}"
-        )));
+        return Err(StoreError::validation(messages::vector::too_many_indexes(MAX_VECTOR_INDEXES)));
     }
     for (i, v) in vectors.iter().enumerate() {
         if vectors[..i].iter().any(|o| o.name == v.name) || secondary.iter().any(|s| s.name == v.name) {
-            return Err(StoreError::validation(format!(
-                "One or more parameter values were invalid: Duplicate index name: {}",
-                v.name
-            )));
+            return Err(StoreError::validation(messages::vector::duplicate_index_name(&v.name)));
         }
         if vectors[..i].iter().any(|o| o.attribute == v.attribute && o.dimensions != v.dimensions) {
-            return Err(StoreError::validation(format!(
-                "One or more parameter values were invalid: Conflicting attribute definition for '{}'. All VectorIndexes on the same vector attribute must use the same dimensions.",
-                v.attribute
-            )));
+            return Err(StoreError::validation(messages::vector::dimensions_conflict(&v.attribute)));
         }
     }
     Ok(())
@@ -601,21 +587,16 @@ impl Store {
         let index = input.name.clone();
         let handle = self.alter_table(table, |def| {
             if def.vector_index(&input.name).is_some_and(|v| v.backfill == Some(true)) {
-                return Err(StoreError::ResourceInUse(format!(
-                    "Attempt to change a resource which is still in use: Index is being created.  Table: {table} Index: {}",
-                    input.name
-                )));
+                return Err(StoreError::ResourceInUse(messages::vector::index_being_created(table, &input.name)));
             }
             if def.index_in_progress() {
                 return Err(crate::db::one_online_index());
             }
             if def.index(&input.name).is_some() || def.vector_index(&input.name).is_some() {
-                return Err(StoreError::validation("Attempting to create an index which already exists"));
+                return Err(StoreError::validation(messages::vector::INDEX_EXISTS));
             }
             if def.vector_indexes.len() >= MAX_VECTOR_INDEXES {
-                return Err(StoreError::LimitExceeded(format!(
-                    "Subscriber limit exceeded: Number of vector secondary indexes exceeds per-table limit of {MAX_VECTOR_INDEXES}"
-                )));
+                return Err(StoreError::LimitExceeded(messages::vector::index_limit(MAX_VECTOR_INDEXES)));
             }
             // A key attribute (of the table, an index or a search schema)
             // cannot hold the vector: DynamoDB's words for the clash of the
@@ -628,26 +609,25 @@ impl Store {
                 } else {
                     "INDEX"
                 };
-                return Err(StoreError::validation(format!(
-                    "One or more parameter values were invalid: Attributes cannot be redefined. Please check that your attribute has the same type as previously defined. Existing schema: Schema:[SchemaElement: key{{{}:{}:{role}}}] New schema: VectorIndexSchema:[VectorAttribute: key{{{}:L:{}}}]",
-                    k.name, k.ty, input.attribute, input.dimensions
+                return Err(StoreError::validation(messages::vector::attribute_redefined(
+                    &k.name,
+                    k.ty,
+                    role,
+                    &input.attribute,
+                    input.dimensions,
                 )));
             }
             // Nor may a search schema name another index's vector.
             if let Some((n, _)) =
                 input.search_schema.iter().find(|(n, _)| def.vector_indexes.iter().any(|v| v.attribute == *n))
             {
-                return Err(StoreError::validation(format!(
-                    "One or more parameter values were invalid: Conflicting attribute definition for '{n}'. An attribute cannot be defined in AttributeDefinitions when used as a VectorAttribute."
-                )));
+                return Err(StoreError::validation(messages::vector::vector_attribute_defined(n)));
             }
             for (n, t) in &defs {
                 if let Some(existing) = def.attribute_definitions.iter().find(|a| a.name == *n)
                     && existing.ty != *t
                 {
-                    return Err(StoreError::validation(format!(
-                        "One or more parameter values were invalid: Attribute {n} already defined with a different type"
-                    )));
+                    return Err(StoreError::validation(messages::vector::attribute_type_changed(n)));
                 }
             }
             // The search schema's attributes must be defined in the request
@@ -676,14 +656,10 @@ impl Store {
                 return Err(crate::db::one_online_index());
             }
             let Some(v) = def.vector_index(index) else {
-                return Err(StoreError::ResourceNotFound(format!(
-                    "Requested resource not found: Index {index} for table {table}"
-                )));
+                return Err(StoreError::ResourceNotFound(messages::vector::index_not_found(index, table)));
             };
             if v.phase(crate::db::now_ms()) == Phase::Allocating {
-                return Err(StoreError::ResourceInUse(format!(
-                    "Attempt to change a resource which is still in use: Index creation is in resource allocation phase. Retry deletion during backfilling phase or when the index is active. Table: {table} Index: {index}"
-                )));
+                return Err(StoreError::ResourceInUse(messages::vector::index_allocating(table, index)));
             }
             if def.vector_indexes.iter().any(|o| o.backfill == Some(true) && o.name != index) {
                 return Err(crate::db::one_online_index());

@@ -1,3 +1,78 @@
 //! The server's own state rather than the request's: writes paused for a
 //! full disk or a storage failure, a write whose outcome is unknown,
 //! internal errors.
+
+// A Lambda handler's DynamoDB calls in process (`src/bridge.rs`), and on a
+// worker (`tidepool workers --source`) those its source engine answers.
+
+/// Any operation a handler calls in process: the server is stopping.
+/// InternalServerError. Tidepool's text.
+pub const STOPPING: &str = "the server is stopping";
+
+/// Any operation a worker's handler calls: the source engine's connection
+/// failed (`error` says how). InternalServerError. Tidepool's text.
+pub fn source_unanswered(error: impl std::fmt::Display) -> String {
+    format!("the source engine did not answer: {error}")
+}
+
+/// Any operation a worker's handler calls: the source engine did not
+/// answer within `wait` (a `Duration`, debug-printed).
+/// InternalServerError. Tidepool's text.
+pub fn source_unanswered_within(wait: impl std::fmt::Debug) -> String {
+    format!("the source engine did not answer within {wait:?}")
+}
+
+/// A write by a worker's exactly-once handler: the source engine's answer
+/// to `operation` is not JSON. InternalServerError. Tidepool's text.
+pub fn source_answer_not_json(operation: impl std::fmt::Display) -> String {
+    format!("the source engine's answer to {operation} is not JSON")
+}
+
+/// A write by a worker's exactly-once handler: the source engine left
+/// items unprocessed after several BatchGetItem rounds.
+/// ThrottlingException. Tidepool's text.
+pub const SOURCE_LEFT_ITEMS_UNREAD: &str = "the source engine left items unread after several tries";
+
+/// A write by a worker's exactly-once handler: an item as the source holds
+/// it does not stage into the worker's mirror (`error` says why).
+/// ValidationException. Tidepool's text.
+pub fn source_item_refused(table: impl std::fmt::Display, error: impl std::fmt::Display) -> String {
+    format!("an item of {table} as the source holds it: {error}")
+}
+
+/// A write by a worker's exactly-once handler: the source's table changed
+/// (re-created, or its indexes) since the invocation read from it.
+/// InternalServerError. Tidepool's text.
+pub fn source_table_changed(table: impl std::fmt::Display) -> String {
+    format!("the source's table {table} changed during the invocation; its batch is delivered again")
+}
+
+/// A write by a worker's exactly-once handler to more tables than the
+/// worker mirrors. LimitExceededException. Tidepool's text.
+pub fn too_many_mirrored_tables(max: impl std::fmt::Display) -> String {
+    format!("an exactly-once handler on a worker writes to at most {max} tables")
+}
+
+/// A write by a worker's exactly-once handler: the source's DescribeTable
+/// answer gives no table definition. InternalServerError. Tidepool's text.
+pub const MIRROR_DEFINITION_NOT_OBJECT: &str = "a table definition that is not an object";
+
+/// A write by a worker's exactly-once handler: the source's table cannot
+/// be made in the mirror (`why` is the CreateTable refusal's message).
+/// InternalServerError. Tidepool's text.
+pub fn table_not_mirrorable(table: impl std::fmt::Display, why: impl std::fmt::Display) -> String {
+    format!("the source's table {table} cannot be mirrored: {why}")
+}
+
+/// A write by a worker's exactly-once handler: the mirror's table, just
+/// made, cannot be opened. InternalServerError. Tidepool's text.
+pub fn mirror_table_missing(table: impl std::fmt::Display, error: impl std::fmt::Display) -> String {
+    format!("the mirror of {table}: {error}")
+}
+
+/// A worker's exactly-once handler: the mirror store cannot be opened
+/// (logged; the handler's writes are then not deferred).
+/// InternalServerError. Tidepool's text.
+pub fn mirror_store(error: impl std::fmt::Display) -> String {
+    format!("the worker's mirror store: {error}")
+}
