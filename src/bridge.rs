@@ -591,7 +591,7 @@ pub(crate) fn repeated_token(
         Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "IdempotentParameterMismatchException",
-            messages::transaction::CLIENT_TOKEN_REUSED,
+            messages::transaction::TOKEN_MISMATCH,
         ))
     })
 }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Map, Value as Json};
+use tidepool_store::messages;
 use tidepool_store::value::{Item, MAX_NESTING_DEPTH, Number, Value};
 
 use super::error::{ApiError, ApiResult};
@@ -20,7 +21,7 @@ fn number(s: &str) -> ApiResult<Number> {
         Layer::Current => s.parse::<Number>(),
         // The older layer drops the colon when there is nothing to show.
         Layer::Older if s.is_empty() => {
-            return Err(ApiError::validation("The parameter cannot be converted to a numeric value"));
+            return Err(ApiError::validation(messages::item::NOT_NUMERIC));
         }
         Layer::Older => Number::parse_legacy(s),
     };
@@ -34,23 +35,25 @@ fn number(s: &str) -> ApiResult<Number> {
 /// duplicate without its prefix and full stop. `sorted` are the members
 /// before the repeat in set order, `at` the repeat's position in `sent`.
 fn duplicates(kind: &str, sent: &[String], sorted: Vec<String>, at: usize) -> ApiError {
-    let invalid = "One or more parameter values were invalid: ";
     let current = super::layer::current() == Layer::Current;
     let message = match (kind, current) {
-        ("NS", true) => format!("{invalid}Input collection contains duplicates."),
-        ("NS", false) => "Input collection contains duplicates".to_string(),
+        ("NS", true) => messages::item::NUMBER_SET_DUPLICATES.to_string(),
+        ("NS", false) => messages::item::NUMBER_SET_DUPLICATES_OLDER.to_string(),
         (_, true) => {
             let listed: Vec<String> =
                 sorted.into_iter().chain(sent[at..].iter().cloned()).map(|m| format!("\"{m}\"")).collect();
             if kind == "BS" {
-                format!("{invalid}Input collection [{}]of type BS contains duplicates.", listed.join(","))
+                messages::item::binary_set_duplicates(listed.join(","))
             } else {
-                format!("{invalid}Input collection [{}] contains duplicates.", listed.join(", "))
+                messages::item::set_duplicates(listed.join(", "))
             }
         }
         (_, false) => {
-            let of_type = if kind == "BS" { "of type BS " } else { " " };
-            format!("{invalid}Input collection [{}]{of_type}contains duplicates.", sent.join(", "))
+            if kind == "BS" {
+                messages::item::binary_set_duplicates(sent.join(", "))
+            } else {
+                messages::item::set_duplicates(sent.join(", "))
+            }
         }
     };
     ApiError::validation(message)
@@ -58,29 +61,24 @@ fn duplicates(kind: &str, sent: &[String], sorted: Vec<String>, at: usize) -> Ap
 
 fn string(j: &Json) -> ApiResult<&str> {
     j.as_str().ok_or_else(|| match j {
-        Json::Number(n) if n.is_f64() => ApiError::serialization("DECIMAL_VALUE cannot be converted to String"),
-        Json::Number(_) => ApiError::serialization("NUMBER_VALUE cannot be converted to String"),
-        Json::Bool(true) => ApiError::serialization("TRUE_VALUE cannot be converted to String"),
-        Json::Bool(false) => ApiError::serialization("FALSE_VALUE cannot be converted to String"),
-        Json::Object(_) => ApiError::serialization("Start of structure or map found where not expected"),
-        Json::Array(_) => ApiError::serialization("Unrecognized collection type class java.lang.String"),
-        Json::Null => ApiError::serialization("Unexpected null value"),
+        Json::Number(n) if n.is_f64() => ApiError::serialization(messages::request::DECIMAL_AS_STRING),
+        Json::Number(_) => ApiError::serialization(messages::request::NUMBER_AS_STRING),
+        Json::Bool(true) => ApiError::serialization(messages::request::TRUE_AS_STRING),
+        Json::Bool(false) => ApiError::serialization(messages::request::FALSE_AS_STRING),
+        Json::Object(_) => ApiError::serialization(messages::request::STRUCTURE_NOT_EXPECTED),
+        Json::Array(_) => ApiError::serialization(messages::request::COLLECTION_AS_STRING),
+        Json::Null => ApiError::serialization(messages::request::UNEXPECTED_NULL),
         Json::String(_) => unreachable!("as_str failed on a string"),
     })
 }
 
 fn binary(j: &Json) -> ApiResult<Vec<u8>> {
     let s = string(j)?;
-    B64.decode(s).map_err(|_| {
-        ApiError::serialization(format!(
-            "Base64 encoded length is expected a multiple of 4 bytes but found: {}",
-            s.len()
-        ))
-    })
+    B64.decode(s).map_err(|_| ApiError::serialization(messages::request::base64_length(s.len())))
 }
 
 fn array(j: &Json) -> ApiResult<&Vec<Json>> {
-    j.as_array().ok_or_else(|| ApiError::serialization("Expected list or null"))
+    j.as_array().ok_or_else(|| ApiError::serialization(messages::request::EXPECTED_LIST))
 }
 
 fn set<T: Ord + Clone>(
@@ -92,20 +90,17 @@ fn set<T: Ord + Clone>(
     let list = array(j)?;
     if list.is_empty() {
         return Err(ApiError::validation(match kind {
-            "BS" => "One or more parameter values were invalid: Binary sets should not be empty".to_string(),
-            _ => format!(
-                "One or more parameter values were invalid: An {} set  may not be empty",
-                if kind == "NS" { "number" } else { "string" }
-            ),
+            "BS" => messages::item::EMPTY_BINARY_SET.to_string(),
+            _ => messages::item::empty_set(if kind == "NS" { "number" } else { "string" }),
         }));
     }
     // A null member, in each kind's words (DynamoDB's, as DynamoDB Local
     // and ExtendDB's captures record them).
     if list.iter().any(Json::is_null) {
         return Err(ApiError::validation(match kind {
-            "SS" => "One or more parameter values were invalid: An string set may not have a null string as a member",
-            "NS" => "The parameter cannot be converted to a numeric value",
-            _ => "The supplied Item contains a null AttributeValue",
+            "SS" => messages::item::STRING_SET_NULL_MEMBER,
+            "NS" => messages::item::NOT_NUMERIC,
+            _ => messages::item::NULL_ATTRIBUTE_VALUE,
         }));
     }
     let mut out = BTreeSet::new();
@@ -137,15 +132,13 @@ pub fn value_from_json_unnested(j: &Json) -> ApiResult<Value> {
 }
 
 fn value_within(j: &Json, depth: usize, max_depth: usize) -> ApiResult<Value> {
-    let obj = j.as_object().ok_or_else(|| ApiError::serialization("Unexpected value type in payload"))?;
+    let obj = j.as_object().ok_or_else(|| ApiError::serialization(messages::request::UNEXPECTED_VALUE_TYPE))?;
     // Members other than the ten types are ignored, as DynamoDB's
     // deserializer ignores them (`{"Q": "x"}` is an empty value).
     let mut entries = obj.iter().filter(|(k, v)| !v.is_null() && TYPES.contains(&k.as_str()));
     let (tag, inner) = match (entries.next(), entries.next()) {
         (None, _) => {
-            return Err(ApiError::validation(
-                "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes",
-            ));
+            return Err(ApiError::validation(messages::item::EMPTY_ATTRIBUTE_VALUE));
         }
         (Some(e), None) => e,
         (Some(_), Some(_)) => {
@@ -155,9 +148,7 @@ fn value_within(j: &Json, depth: usize, max_depth: usize) -> ApiResult<Value> {
             for (tag, inner) in obj.iter().filter(|(k, v)| !v.is_null() && TYPES.contains(&k.as_str())) {
                 typed(tag, inner, depth, max_depth)?;
             }
-            return Err(ApiError::validation(
-                "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes",
-            ));
+            return Err(ApiError::validation(messages::item::SEVERAL_DATATYPES));
         }
     };
     typed(tag, inner, depth, max_depth)
@@ -169,18 +160,18 @@ fn typed(tag: &str, inner: &Json, depth: usize, max_depth: usize) -> ApiResult<V
         "S" => Value::S(string(inner)?.to_string()),
         "N" => Value::N(number(string(inner)?)?),
         "B" => Value::B(binary(inner)?),
-        "BOOL" => Value::Bool(inner.as_bool().ok_or_else(|| ApiError::serialization("Expected boolean value"))?),
+        "BOOL" => {
+            Value::Bool(inner.as_bool().ok_or_else(|| ApiError::serialization(messages::request::EXPECTED_BOOLEAN))?)
+        }
         // DynamoDB accepted `{"NULL": false}` for a while in 2026, and by
         // 2026-07 refused it again in every region (the conformance suite's
         // sweeps).
         "NULL" => match inner.as_bool() {
             Some(true) => Value::Null,
             Some(false) => {
-                return Err(ApiError::validation(
-                    "One or more parameter values were invalid: Null attribute value types must have the value of true",
-                ));
+                return Err(ApiError::validation(messages::item::NULL_FALSE));
             }
-            None => return Err(ApiError::serialization("Expected boolean value")),
+            None => return Err(ApiError::serialization(messages::request::EXPECTED_BOOLEAN)),
         },
         "M" | "L" => {
             // 32 levels, the attribute itself the first and its innermost
@@ -188,12 +179,10 @@ fn typed(tag: &str, inner: &Json, depth: usize, max_depth: usize) -> ApiResult<V
             // would be at 33.
             let members = inner.as_object().map(|m| m.len()).or(inner.as_array().map(Vec::len)).unwrap_or(0);
             if members > 0 && depth + 2 > max_depth {
-                return Err(ApiError::validation(
-                    "Nesting Levels have exceeded supported limits: Attributes in the item have nested levels beyond supported limit",
-                ));
+                return Err(ApiError::validation(messages::item::NESTED_TOO_DEEPLY));
             }
             if tag == "M" {
-                let m = inner.as_object().ok_or_else(|| ApiError::serialization("Expected map or null"))?;
+                let m = inner.as_object().ok_or_else(|| ApiError::serialization(messages::request::EXPECTED_MAP))?;
                 Value::M(
                     m.iter()
                         .map(|(k, v)| Ok((k.clone(), value_within(v, depth + 1, max_depth)?)))
@@ -209,9 +198,7 @@ fn typed(tag: &str, inner: &Json, depth: usize, max_depth: usize) -> ApiResult<V
         "BS" => Value::Bs(set(inner, "BS", binary, |b| B64.encode(b))?),
         // Not reached: the entries are filtered to the ten types.
         _ => {
-            return Err(ApiError::validation(
-                "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes",
-            ));
+            return Err(ApiError::validation(messages::item::EMPTY_ATTRIBUTE_VALUE));
         }
     })
 }
@@ -222,7 +209,7 @@ fn map_from_json(m: &Map<String, Json>, depth: usize) -> ApiResult<BTreeMap<Stri
 
 /// Parses an item (attribute name to AttributeValue).
 pub fn item_from_json(j: &Json) -> ApiResult<Item> {
-    let m = j.as_object().ok_or_else(|| ApiError::serialization("Expected map or null"))?;
+    let m = j.as_object().ok_or_else(|| ApiError::serialization(messages::request::EXPECTED_MAP))?;
     map_from_json(m, 0)
 }
 

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use serde_json::{Map, Value as Json, json};
 use tidepool_store::expr;
 use tidepool_store::key::item_key;
+use tidepool_store::messages;
 use tidepool_store::value::item_size;
 use tidepool_store::value::json::{write_item, write_str};
 use tidepool_store::{Decision, WriteOp};
@@ -33,9 +34,9 @@ fn request_items<'a>(r: &Req<'a>, op: &str) -> ApiResult<Req<'a>> {
         // in 2026-08 (every region but one since 2026-09); BatchWriteItem's
         // rollout has not settled, and keeps the older sentence.
         return Err(ApiError::validation(if op == "BatchGetItem" {
-            "1 validation error detected: Value at 'RequestItems' failed to satisfy constraint: Member must have length greater than or equal to 1".to_string()
+            messages::item::BATCH_GET_NO_TABLES.to_string()
         } else {
-            format!("The requestItems parameter is required for {op}")
+            messages::item::request_items_required(op)
         }));
     }
     Ok(items)
@@ -46,21 +47,20 @@ pub fn batch_get(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
     let cap = Capacity::from_request(&r)?;
     let keys_of = |v: &Json| v.get("Keys").and_then(Json::as_array).map_or(0, Vec::len);
     if let Some((name, _)) = items.0.iter().find(|(_, v)| keys_of(v) > MAX_BATCH_GET_KEYS) {
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value at 'RequestItems.{name}.member.Keys' failed to satisfy constraint: Member must have length less than or equal to {MAX_BATCH_GET_KEYS}"
-        )));
+        return Err(ApiError::validation(messages::item::batch_get_too_many_keys(name, MAX_BATCH_GET_KEYS)));
     }
     let total: usize = items.0.values().map(keys_of).sum();
     if total > MAX_BATCH_GET_KEYS {
-        return Err(ApiError::validation("Too many items requested for the BatchGetItem call"));
+        return Err(ApiError::validation(messages::item::BATCH_GET_TOO_MANY_KEYS));
     }
     // One request may not mix expression and legacy projections across
     // its tables (DynamoDB refuses the whole request).
     let uses = |member: &str| items.0.values().any(|v| v.get(member).is_some_and(|m| !m.is_null()));
     if uses("ProjectionExpression") && uses("AttributesToGet") {
-        return Err(ApiError::validation(
-            "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {AttributesToGet} Expression parameters: {ProjectionExpression}",
-        ));
+        return Err(ApiError::validation(messages::expression::mixed_parameters(
+            "AttributesToGet",
+            "ProjectionExpression",
+        )));
     }
     // Each table's projection, then its keys sent twice, before any table
     // is looked up (dynalite's tests, recorded against DynamoDB).
@@ -68,7 +68,7 @@ pub fn batch_get(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
     for spec in items.0.values() {
         let spec = match spec {
             Json::Object(m) => Req(m),
-            _ => return Err(ApiError::serialization("Expected a structure for KeysAndAttributes")),
+            _ => return Err(ApiError::serialization(messages::request::expected_structure("KeysAndAttributes"))),
         };
         check_exclusive(&spec, &["AttributesToGet"], &["ProjectionExpression"])?;
         let mut ex = Exprs::names_only(&spec)?;
@@ -79,7 +79,7 @@ pub fn batch_get(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
         ex.finish()?;
         let keys = spec.get("Keys").and_then(Json::as_array).map(Vec::as_slice).unwrap_or_default();
         if keys.iter().enumerate().any(|(i, k)| keys[..i].contains(k)) {
-            return Err(ApiError::validation("Provided list of item keys contains duplicates"));
+            return Err(ApiError::validation(messages::item::DUPLICATE_KEYS));
         }
     }
     // Each table's items written as DynamoDB JSON, without the tree.
@@ -97,15 +97,13 @@ pub fn batch_get(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
     for ((name, spec), projection) in items.0.iter().zip(projections) {
         let spec = match spec {
             Json::Object(m) => Req(m),
-            _ => return Err(ApiError::serialization("Expected a structure for KeysAndAttributes")),
+            _ => return Err(ApiError::serialization(messages::request::expected_structure("KeysAndAttributes"))),
         };
         let table = app.store.table(name)?;
         let strong = spec.bool_opt("ConsistentRead")?.unwrap_or(false);
         let keys = spec.list_opt("Keys")?.ok_or_else(|| missing("Keys"))?;
         if keys.is_empty() {
-            return Err(ApiError::validation(format!(
-                "1 validation error detected: Value at 'RequestItems.{name}.member.Keys' failed to satisfy constraint: Member must have length greater than or equal to 1"
-            )));
+            return Err(ApiError::validation(messages::item::batch_get_no_keys(name)));
         }
         // The keys against the schema, then the projection's paths into
         // key attributes (GetItem's order), then the reads.
@@ -115,7 +113,7 @@ pub fn batch_get(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
             let key = item_from_json(k)?;
             table.def.check_key_attrs(&key, true)?;
             if !seen.insert(item_key(&table.def.key_schema, &key)) {
-                return Err(ApiError::validation("Provided list of item keys contains duplicates"));
+                return Err(ApiError::validation(messages::item::DUPLICATE_KEYS));
             }
             parsed.push((k, key));
         }
@@ -200,9 +198,9 @@ pub fn batch_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let metrics = super::items::wants_collection_metrics(&r)?;
     let total: usize = items.0.values().map(|v| v.as_array().map_or(0, Vec::len)).sum();
     if total > MAX_BATCH_WRITES {
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{}' at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to {MAX_BATCH_WRITES}, Member must have length greater than or equal to 1]",
-            java::request_items(items.0)
+        return Err(ApiError::validation(messages::item::batch_write_count(
+            java::request_items(items.0),
+            MAX_BATCH_WRITES,
         )));
     }
     // Every request's values before any two are compared for duplicates
@@ -220,17 +218,18 @@ pub fn batch_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let mut estimates: Vec<f64> = Vec::with_capacity(total);
     for (name, list) in items.0 {
         let table = app.store.table(name)?;
-        let list = list.as_array().ok_or_else(|| ApiError::serialization("Expected a list of WriteRequest"))?;
+        let list =
+            list.as_array().ok_or_else(|| ApiError::serialization(messages::request::EXPECTED_WRITE_REQUESTS))?;
         if list.is_empty() {
-            return Err(ApiError::validation(format!(
-                "1 validation error detected: Value '{}' at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to {MAX_BATCH_WRITES}, Member must have length greater than or equal to 1]",
-                java::request_items(items.0)
+            return Err(ApiError::validation(messages::item::batch_write_count(
+                java::request_items(items.0),
+                MAX_BATCH_WRITES,
             )));
         }
         for w in list {
             let w = match w {
                 Json::Object(m) => Req(m),
-                _ => return Err(ApiError::serialization("Expected a WriteRequest structure")),
+                _ => return Err(ApiError::serialization(messages::request::EXPECTED_WRITE_REQUEST)),
             };
             let (key, decision) = match (w.obj_opt("PutRequest")?, w.obj_opt("DeleteRequest")?) {
                 (Some(p), None) => {
@@ -243,7 +242,7 @@ pub fn batch_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
                         .chain(schema.range.as_ref())
                         .any(|a| item.get(&a.name).is_none_or(|v| v.attr_type() != a.ty))
                     {
-                        return Err(ApiError::validation("The provided key element does not match the schema"));
+                        return Err(ApiError::validation(messages::item::KEY_MISMATCH));
                     }
                     check_item(&table.def, &item, false)?;
                     (table.def.key_of(&item), Decision::Put(item))
@@ -254,13 +253,11 @@ pub fn batch_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
                     (key, Decision::Delete)
                 }
                 _ => {
-                    return Err(ApiError::validation(
-                        "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes",
-                    ));
+                    return Err(ApiError::validation(messages::item::SEVERAL_DATATYPES));
                 }
             };
             if !seen.insert((table.def.id, item_key(&table.def.key_schema, &key))) {
-                return Err(ApiError::validation("Provided list of item keys contains duplicates"));
+                return Err(ApiError::validation(messages::item::DUPLICATE_KEYS));
             }
             if app.capacity.enforces(&table.def) {
                 let target = Target::item(&table.def, &key);

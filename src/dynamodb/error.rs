@@ -4,7 +4,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value as Json, json};
-use tidepool_store::{StoreError, WriteFailure};
+use tidepool_store::{StoreError, WriteFailure, messages};
 
 use super::attr::item_to_json;
 
@@ -88,7 +88,7 @@ impl ApiError {
     }
 
     pub fn internal() -> Self {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Internal server error")
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", messages::server::INTERNAL_ERROR)
     }
 }
 
@@ -107,7 +107,8 @@ impl From<StoreError> for ApiError {
             StoreError::TrimmedDataAccess(m) => ApiError::new(bad, "TrimmedDataAccessException", m),
             StoreError::IdempotentParameterMismatch(m) => ApiError::new(bad, "IdempotentParameterMismatchException", m),
             StoreError::ConditionalCheckFailed { item } => {
-                let mut err = ApiError::new(bad, "ConditionalCheckFailedException", "The conditional request failed");
+                let mut err =
+                    ApiError::new(bad, "ConditionalCheckFailedException", messages::item::CONDITIONAL_CHECK_FAILED);
                 if let Some(item) = item {
                     err.extra.insert("Item".into(), item_to_json(&item));
                 }
@@ -135,24 +136,20 @@ impl From<StoreError> for ApiError {
             }
             // Retryable: writes resume once the server has reopened its
             // store (`crate::recovery`); reads are served meanwhile.
-            StoreError::Poisoned(WriteFailure::OutOfSpace) => ApiError::new(
-                bad,
-                "ThrottlingException",
-                "Writes are paused: the server's data directory is out of space. \
-                 They resume once space is freed; retry.",
-            ),
+            StoreError::Poisoned(WriteFailure::OutOfSpace) => {
+                ApiError::new(bad, "ThrottlingException", messages::server::WRITES_PAUSED_OUT_OF_SPACE)
+            }
             StoreError::Poisoned(WriteFailure::Storage) => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "InternalServerError",
-                "Writes are paused after a storage failure; the server needs a restart.",
+                messages::server::WRITES_PAUSED_STORAGE_FAILURE,
             ),
             // Committed, but not known to be on disk: as DynamoDB's own 500,
             // the write may or may not have happened.
             StoreError::Unacknowledged(_) => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "InternalServerError",
-                "Internal server error: the server's storage failed while this write was being saved; \
-                 it may or may not have been applied.",
+                messages::server::OUTCOME_UNKNOWN,
             ),
             other => {
                 tracing::error!(error = %other, "store failure");

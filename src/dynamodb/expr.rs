@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value as Json, json};
 use tidepool_store::expr::{self, Condition, ExprError, ExprKind, Path, Placeholders};
+use tidepool_store::messages;
 use tidepool_store::table::TableDef;
 use tidepool_store::value::{Item, Value};
 
@@ -51,7 +52,7 @@ fn invalid_value(e: ApiError, key: &str) -> ApiError {
     if !e.kind.ends_with("#ValidationException") || super::layer::current() == super::layer::Layer::Current {
         return e;
     }
-    ApiError::validation(format!("ExpressionAttributeValues contains invalid value: {} for key {key}", e.message))
+    ApiError::validation(messages::expression::invalid_value(&e.message, key))
 }
 
 impl Exprs {
@@ -96,14 +97,12 @@ impl Exprs {
         let expressions = EXPRESSION_MEMBERS.iter().any(|m| r.get(m).is_some());
         let names = r.string_map("ExpressionAttributeNames")?;
         if expressions && names.as_ref().is_some_and(|n| n.is_empty()) {
-            return Err(ApiError::validation("ExpressionAttributeNames must not be empty"));
+            return Err(ApiError::validation(messages::expression::NAMES_EMPTY));
         }
         for (k, v) in names.iter().flatten() {
             placeholder_key("ExpressionAttributeNames", '#', k)?;
             if v.is_empty() {
-                return Err(ApiError::validation(format!(
-                    "ExpressionAttributeNames contains invalid value: Empty attribute name for key {k}"
-                )));
+                return Err(ApiError::validation(messages::expression::empty_attribute_name(k)));
             }
         }
         let values = match r.obj_opt("ExpressionAttributeValues")? {
@@ -111,7 +110,7 @@ impl Exprs {
             None => None,
             Some(m) => {
                 if expressions && m.0.is_empty() {
-                    return Err(ApiError::validation("ExpressionAttributeValues must not be empty"));
+                    return Err(ApiError::validation(messages::expression::VALUES_EMPTY));
                 }
                 for k in m.0.keys() {
                     placeholder_key("ExpressionAttributeValues", ':', k)?;
@@ -180,35 +179,23 @@ impl Exprs {
                 // The item writes' layer names no members (it envelops the
                 // message instead; see `super::layer`).
                 if self.envelops {
-                    return Err(ApiError::validation(
-                        "ExpressionAttributeValues can only be specified when using expressions",
-                    ));
+                    return Err(ApiError::validation(messages::expression::VALUES_WITHOUT_EXPRESSION));
                 }
-                let verb = if self.value_members.contains(" and ") { "are" } else { "is" };
-                return Err(ApiError::validation(format!(
-                    "ExpressionAttributeValues can only be specified when using expressions: {} {verb} null",
-                    self.value_members
+                return Err(ApiError::validation(messages::expression::values_without_expression_members(
+                    self.value_members,
                 )));
             }
             if self.has_names {
-                return Err(ApiError::validation(
-                    "ExpressionAttributeNames can only be specified when using expressions",
-                ));
+                return Err(ApiError::validation(messages::expression::NAMES_WITHOUT_EXPRESSION));
             }
         }
         let names = self.ph.unused_names();
         if !names.is_empty() {
-            return Err(ApiError::validation(format!(
-                "Value provided in ExpressionAttributeNames unused in expressions: keys: {{{}}}",
-                names.join(", ")
-            )));
+            return Err(ApiError::validation(messages::expression::unused_names(names.join(", "))));
         }
         let values = self.ph.unused_values();
         if !values.is_empty() {
-            return Err(ApiError::validation(format!(
-                "Value provided in ExpressionAttributeValues unused in expressions: keys: {{{}}}",
-                values.join(", ")
-            )));
+            return Err(ApiError::validation(messages::expression::unused_values(values.join(", "))));
         }
         Ok(())
     }
@@ -222,14 +209,15 @@ const MAX_PLACEHOLDER: usize = 255;
 /// less about a long key than the names' (as DynamoDB does).
 fn placeholder_key(member: &str, prefix: char, key: &str) -> ApiResult<()> {
     if key.len() > MAX_PLACEHOLDER {
-        let size = if prefix == '#' { format!(" size of key: {}", key.len()) } else { String::new() };
-        return Err(ApiError::validation(format!(
-            "{member} contains invalid key: The expression attribute map contains a key that is too long;{size}"
-        )));
+        return Err(ApiError::validation(if prefix == '#' {
+            messages::expression::key_too_long_sized(member, key.len())
+        } else {
+            messages::expression::key_too_long(member)
+        }));
     }
     let ident = key.strip_prefix(prefix).unwrap_or_default();
     if ident.is_empty() || !ident.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-        return Err(ApiError::validation(format!("{member} contains invalid key: Syntax error; key: \"{key}\"")));
+        return Err(ApiError::validation(messages::expression::key_syntax(member, key)));
     }
     Ok(())
 }
@@ -288,11 +276,7 @@ pub fn check_exclusive(r: &Req<'_>, legacy: &[&str], modern: &[&str]) -> ApiResu
     let l: Vec<&str> = legacy.iter().copied().filter(|m| r.get(m).is_some()).collect();
     let e: Vec<&str> = modern.iter().copied().filter(|m| r.get(m).is_some()).collect();
     if !l.is_empty() && !e.is_empty() {
-        return Err(ApiError::validation(format!(
-            "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {{{}}} Expression parameters: {{{}}}",
-            l.join(", "),
-            e.join(", ")
-        )));
+        return Err(ApiError::validation(messages::expression::mixed_parameters(l.join(", "), e.join(", "))));
     }
     Ok(())
 }
@@ -307,17 +291,12 @@ pub fn scalar_keys<'a>(def: &TableDef, paths: impl IntoIterator<Item = &'a Path>
     if nested.is_empty() {
         return Ok(());
     }
-    let refused = |what: &str, name: &str| {
-        ApiError::validation(format!(
-            "Key attributes must be scalars; list random access '[]' and map lookup '.' are not allowed: {what}: {name}"
-        ))
-    };
     if let Some(k) = def.key_schema.attrs().find(|k| nested.contains(&k.name.as_str())) {
-        return Err(refused("Key", &k.name));
+        return Err(ApiError::validation(messages::expression::nested_key(&k.name)));
     }
     let index_key = def.indexes.iter().flat_map(|i| i.key_schema.attrs()).find(|k| nested.contains(&k.name.as_str()));
     match index_key {
-        Some(k) => Err(refused("IndexKey", &k.name)),
+        Some(k) => Err(ApiError::validation(messages::expression::nested_index_key(&k.name))),
         None => Ok(()),
     }
 }

@@ -3,6 +3,7 @@
 use serde_json::{Map, Value as Json, json};
 use tidepool_store::expr::{self, Condition, ExprKind, UpdateExpr};
 use tidepool_store::key::index_key;
+use tidepool_store::messages;
 use tidepool_store::table::{IndexKind, TableDef};
 use tidepool_store::value::json::write_item;
 use tidepool_store::value::{Item, MAX_ITEM_SIZE, item_size};
@@ -42,9 +43,7 @@ pub fn write_condition(r: &Req<'_>, ex: &mut Exprs) -> ApiResult<Option<Conditio
         return legacy::expected(r);
     }
     if r.get("ConditionalOperator").is_some() {
-        return Err(ApiError::validation(
-            "ConditionalOperator can only be used when Filter or Expected has been specified",
-        ));
+        return Err(ApiError::validation(messages::expression::CONDITIONAL_OPERATOR_ALONE));
     }
     ex.condition(r, "ConditionExpression", ExprKind::Condition)
 }
@@ -52,9 +51,9 @@ pub fn write_condition(r: &Req<'_>, ex: &mut Exprs) -> ApiResult<Option<Conditio
 fn check_size(item: &Item, update: bool) -> Result<(), StoreError> {
     if item_size(item) > MAX_ITEM_SIZE {
         return Err(StoreError::validation(if update {
-            "Item size to update has exceeded the maximum allowed size"
+            messages::item::UPDATE_TOO_LARGE
         } else {
-            "Item size has exceeded the maximum allowed size"
+            messages::item::ITEM_TOO_LARGE
         }));
     }
     Ok(())
@@ -93,7 +92,7 @@ fn check_update_size(update: &UpdateExpr, new: &Item) -> Result<(), StoreError> 
     written.dedup();
     let bytes: usize = written.iter().filter_map(|n| new.get(*n).map(|v| n.len() + v.size())).sum();
     if bytes + cost > MAX_ITEM_SIZE {
-        return Err(StoreError::validation("Item size to update has exceeded the maximum allowed size"));
+        return Err(StoreError::validation(messages::item::UPDATE_TOO_LARGE));
     }
     Ok(())
 }
@@ -149,7 +148,7 @@ pub(super) fn put_checks(r: &Req<'_>, item: &Item) -> ApiResult<bool> {
 /// looks at it (PutItem, a transaction's Put, BatchWriteItem's PutRequest).
 pub(super) fn check_item_size(item: &Item) -> ApiResult<()> {
     if item_size(item) > MAX_ITEM_SIZE {
-        return Err(ApiError::validation("Item size has exceeded the maximum allowed size"));
+        return Err(ApiError::validation(messages::item::ITEM_TOO_LARGE));
     }
     Ok(())
 }
@@ -159,7 +158,7 @@ fn wants_all_old(r: &Req<'_>) -> ApiResult<bool> {
     match r.enum_opt("ReturnValues", &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"])? {
         None | Some("NONE") => Ok(false),
         Some("ALL_OLD") => Ok(true),
-        Some(_) => Err(ApiError::validation("ReturnValues can only be ALL_OLD or NONE")),
+        Some(_) => Err(ApiError::validation(messages::item::RETURN_VALUES_ALL_OLD_OR_NONE)),
     }
 }
 
@@ -350,9 +349,7 @@ pub fn creates_nothing(
 /// An update may not change a key attribute of the table.
 fn refuse_key_update(def: &TableDef, u: &UpdateExpr) -> Result<(), StoreError> {
     match u.top_level_names().into_iter().find(|name| def.key_schema.contains(name)) {
-        Some(name) => Err(StoreError::validation(format!(
-            "One or more parameter values were invalid: Cannot update attribute {name}. This attribute is part of the key"
-        ))),
+        Some(name) => Err(StoreError::validation(messages::item::key_attribute_update(name))),
         None => Ok(()),
     }
 }
@@ -380,9 +377,9 @@ pub fn apply_update(
 fn legacy_mismatch(e: StoreError, legacy: bool) -> StoreError {
     match e {
         StoreError::Validation(m)
-            if legacy && m == "An operand in the update expression has an incorrect data type" =>
+            if legacy && m == messages::expression::ExprError::IncorrectOperandType.to_string() =>
         {
-            StoreError::validation("Type mismatch for attribute to update")
+            StoreError::validation(messages::expression::ATTRIBUTE_UPDATES_TYPE_MISMATCH)
         }
         other => other,
     }

@@ -8,6 +8,7 @@ use serde_json::Value as Json;
 use tidepool_store::expr::{
     self, AttributeValueUpdate, Condition, ExpectedAttribute, KeyCondition, LegacyCondition, Path, UpdateExpr,
 };
+use tidepool_store::messages;
 use tidepool_store::value::Value;
 
 use super::attr::value_from_json;
@@ -19,7 +20,7 @@ fn entries<'a>(r: &Req<'a>, member: &str) -> ApiResult<Vec<(&'a String, Req<'a>)
     let m = r.obj_opt(member)?.map(|m| m.0).into_iter().flatten();
     m.map(|(k, v)| match v {
         Json::Object(o) => Ok((k, Req(o))),
-        _ => Err(ApiError::serialization(format!("Expected structures in {member}"))),
+        _ => Err(ApiError::serialization(messages::request::expected_structures(member))),
     })
     .collect()
 }
@@ -62,9 +63,7 @@ pub fn expected(r: &Req<'_>) -> ApiResult<Option<Condition>> {
     // An empty Expected is no condition, so ConditionalOperator has nothing
     // to join (Alternator's tests against DynamoDB).
     if map.is_empty() && r.get("ConditionalOperator").is_some() {
-        return Err(ApiError::validation(
-            "ConditionalOperator can only be used when Filter or Expected has been specified",
-        ));
+        return Err(ApiError::validation(messages::expression::CONDITIONAL_OPERATOR_ALONE));
     }
     expr::expected_to_condition(&map, r.str_opt("ConditionalOperator")?).map_err(expr_err)
 }
@@ -108,14 +107,10 @@ pub fn attribute_updates(r: &Req<'_>) -> ApiResult<UpdateExpr> {
 /// `AttributesToGet`.
 pub fn attributes_to_get(names: Vec<String>) -> ApiResult<Vec<Path>> {
     if names.is_empty() {
-        return Err(ApiError::validation(
-            "1 validation error detected: Value '[]' at 'attributesToGet' failed to satisfy constraint: Member must have length greater than or equal to 1",
-        ));
+        return Err(ApiError::validation(messages::expression::ATTRIBUTES_TO_GET_EMPTY));
     }
     if let Some(dup) = names.iter().enumerate().find_map(|(i, n)| names[..i].contains(n).then_some(n)) {
-        return Err(ApiError::validation(format!(
-            "One or more parameter values were invalid: Duplicate value in attribute name: {dup}"
-        )));
+        return Err(ApiError::validation(messages::expression::attributes_to_get_duplicate(dup)));
     }
     Ok(expr::attributes_to_get_to_paths(&names))
 }

@@ -33,6 +33,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value as Json};
+use tidepool_store::messages;
 use tidepool_store::value::Item;
 use tidepool_store::{Decision, Durability, Origin, Store, Unit, WriteOp, WriteOutcome};
 
@@ -666,28 +667,20 @@ fn ok_response(body: Reply) -> Response {
 /// Too many large bodies are held at once
 /// ([`MAX_REQUEST_BODIES_IN_FLIGHT_BYTES`]).
 fn throttled() -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "ThrottlingException",
-        "Too many large requests are being read at once; retry with backoff",
-    )
+    ApiError::new(StatusCode::BAD_REQUEST, "ThrottlingException", messages::server::TOO_MANY_LARGE_REQUESTS)
 }
 
 /// A body in an unknown coding, or not valid in its coding: DynamoDB
 /// answers these with a 500 (Alternator's tests, against the live service).
 fn undecodable() -> ApiError {
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "InternalServerError",
-        "The request body could not be decoded with its Content-Encoding",
-    )
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", messages::request::UNDECODABLE_BODY)
 }
 
 fn too_large() -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "RequestEntityTooLarge",
-        format!("Request must be smaller than {MAX_REQUEST_BYTES} bytes for the operation"),
+        messages::request::request_too_large(MAX_REQUEST_BYTES),
     )
 }
 

@@ -14,6 +14,7 @@ use serde_json::{Map, Value as Json, json};
 use sha2::{Digest, Sha256};
 use tidepool_store::expr::{self, Path, UpdateExpr};
 use tidepool_store::key::item_key;
+use tidepool_store::messages;
 use tidepool_store::partiql::{
     self, Access, MAX_STATEMENT_LEN, Mode, PartiqlError, Plan, Returning, SelectPlan, Statement,
 };
@@ -35,31 +36,23 @@ pub const MAX_BATCH_STATEMENTS: usize = 25;
 pub const MAX_TRANSACT_STATEMENTS: usize = 100;
 /// A NextToken is at most 32768 characters long.
 const MAX_NEXT_TOKEN_LEN: usize = 32_768;
-/// What DuplicateItemException says.
-const DUPLICATE: &str = "Duplicate primary key exists in table";
 
 fn pq_err(e: PartiqlError) -> ApiError {
     ApiError::validation(e.to_string())
 }
 
 fn duplicate_item() -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "DuplicateItemException", DUPLICATE)
-}
-
-fn length_error(member: &str, value: &str, bound: &str) -> ApiError {
-    ApiError::validation(format!(
-        "1 validation error detected: Value {value}at '{member}' failed to satisfy constraint: Member must have length {bound}"
-    ))
+    ApiError::new(StatusCode::BAD_REQUEST, "DuplicateItemException", messages::partiql::DUPLICATE_ITEM)
 }
 
 /// The `Statement` member of a request or a batch member.
 fn statement_text<'a>(r: &Req<'a>) -> ApiResult<&'a str> {
     let text = r.str_opt("Statement")?.ok_or_else(|| missing("Statement"))?;
     if text.is_empty() {
-        return Err(length_error("statement", "'' ", "greater than or equal to 1"));
+        return Err(ApiError::validation(messages::partiql::STATEMENT_EMPTY));
     }
     if text.len() > MAX_STATEMENT_LEN {
-        return Err(length_error("statement", "", &format!("less than or equal to {MAX_STATEMENT_LEN}")));
+        return Err(ApiError::validation(messages::partiql::statement_too_long(MAX_STATEMENT_LEN)));
     }
     Ok(text)
 }
@@ -68,7 +61,7 @@ fn statement_text<'a>(r: &Req<'a>) -> ApiResult<&'a str> {
 pub(crate) fn parameters(r: &Req<'_>) -> ApiResult<Vec<Value>> {
     let Some(list) = r.list_opt("Parameters")? else { return Ok(Vec::new()) };
     if list.is_empty() {
-        return Err(length_error("parameters", "'[]' ", "greater than or equal to 1"));
+        return Err(ApiError::validation(messages::partiql::PARAMETERS_EMPTY));
     }
     list.iter().map(|v| value_from_json(v, 0)).collect()
 }
@@ -165,7 +158,7 @@ fn prepare_write(table: &Arc<TableHandle>, plan: Plan, on_fail: bool) -> ApiResu
             });
             (key, decide, Returned::Nothing, false)
         }
-        _ => return Err(ApiError::validation("Unsupported operation in a write request")),
+        _ => return Err(ApiError::validation(messages::partiql::UNSUPPORTED_WRITE)),
     };
     Ok(Write { table: table.clone(), key, decide, returned, insert })
 }
@@ -186,16 +179,14 @@ pub fn execute_statement(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let consistent = r.bool_opt("ConsistentRead")?.unwrap_or(false);
     let limit = match r.int_opt("Limit")? {
         Some(l) if l < 1 => {
-            return Err(ApiError::validation(format!(
-                "1 validation error detected: Value '{l}' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1"
-            )));
+            return Err(ApiError::validation(messages::partiql::limit_below_one(l)));
         }
         Some(l) => Some(usize::try_from(l).unwrap_or(usize::MAX)),
         None => None,
     };
     let next_token = r.str_opt("NextToken")?;
     if next_token.is_some_and(|t| t.is_empty() || t.len() > MAX_NEXT_TOKEN_LEN) {
-        return Err(ApiError::validation("Invalid NextToken"));
+        return Err(ApiError::validation(messages::partiql::INVALID_NEXT_TOKEN));
     }
     let cap = Capacity::from_request(&r)?;
     let on_fail = return_on_failure(&r)?;
@@ -251,11 +242,11 @@ fn encode_token(fingerprint: &str, resume: &Resume) -> String {
 }
 
 fn decode_token(token: &str, fingerprint: &str) -> ApiResult<Resume> {
-    let invalid = || ApiError::validation("Invalid NextToken");
+    let invalid = || ApiError::validation(messages::partiql::INVALID_NEXT_TOKEN);
     let bytes = B64.decode(token).map_err(|_| invalid())?;
     let body: Json = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
     if body.get("f").and_then(Json::as_str).ok_or_else(invalid)? != fingerprint {
-        return Err(ApiError::validation("NextToken does not match request"));
+        return Err(ApiError::validation(messages::partiql::NEXT_TOKEN_MISMATCH));
     }
     let hash = body.get("i").and_then(Json::as_u64).and_then(|i| usize::try_from(i).ok()).ok_or_else(invalid)?;
     let key = match body.get("k") {
@@ -295,16 +286,14 @@ impl SelectRead<'_> {
     fn run(&self, app: &App, next_token: Option<&str>, fingerprint: &str) -> ApiResult<Json> {
         let def = &self.table.def;
         let index = match &self.plan.index {
-            Some(name) => Some(
-                def.index(name).ok_or_else(|| ApiError::validation("The table does not have the specified index"))?,
-            ),
+            Some(name) => Some(def.index(name).ok_or_else(|| ApiError::validation(messages::partiql::NO_SUCH_INDEX))?),
             None => None,
         };
         if let Some(i) = index {
             super::read::readable(i)?;
         }
         if self.consistent && index.is_some_and(|i| i.kind == IndexKind::Global) {
-            return Err(ApiError::validation("Strongly consistent read is not supported on Global Secondary Indexes"));
+            return Err(ApiError::validation(messages::partiql::GSI_STRONG_READ));
         }
         let source = || match index {
             Some(i) => Source::Index(i),
@@ -334,7 +323,7 @@ impl SelectRead<'_> {
         match &self.plan.access {
             Access::Scan => {
                 if resume.hash != 0 {
-                    return Err(ApiError::validation("Invalid NextToken"));
+                    return Err(ApiError::validation(messages::partiql::INVALID_NEXT_TOKEN));
                 }
                 let until = self.consult_peer(
                     app,
@@ -359,7 +348,7 @@ impl SelectRead<'_> {
             }
             Access::Query { hashes, range } => {
                 if resume.hash >= hashes.len().max(1) {
-                    return Err(ApiError::validation("Invalid NextToken"));
+                    return Err(ApiError::validation(messages::partiql::INVALID_NEXT_TOKEN));
                 }
                 let mut scanned = 0usize;
                 for (i, hash) in hashes.iter().enumerate().skip(resume.hash) {
@@ -412,7 +401,7 @@ impl SelectRead<'_> {
                     }
                 }
             }
-            Access::Get { .. } => return Err(ApiError::validation("Only single item select is supported")),
+            Access::Get { .. } => return Err(ApiError::validation(messages::partiql::SINGLE_ITEM_SELECT)),
         }
         let mut body = Map::new();
         body.insert("Items".into(), Json::Array(items));
@@ -483,10 +472,10 @@ fn statements_of<'a>(r: &Req<'a>, member: &str, field: &str, max: usize) -> ApiR
     }
     let list = r.objects(member)?;
     if list.is_empty() {
-        return Err(length_error(field, "", "greater than or equal to 1"));
+        return Err(ApiError::validation(messages::partiql::no_statements(field)));
     }
     if list.len() > max {
-        return Err(length_error(field, "", &format!("less than or equal to {max}")));
+        return Err(ApiError::validation(messages::partiql::too_many_statements(field, max)));
     }
     Ok(list)
 }
@@ -528,14 +517,14 @@ pub fn batch_execute_statement(app: &App, r: Req<'_>) -> ApiResult<Json> {
         members.push(member);
     }
     if reads && writes {
-        return Err(ApiError::validation("Read and write requests together in the same batch is not supported."));
+        return Err(ApiError::validation(messages::partiql::BATCH_READS_AND_WRITES));
     }
     let mut seen = HashSet::new();
     for m in &members {
         if let Member::Write(w) = m
             && !seen.insert((w.table.def.id, item_key(&w.table.def.key_schema, &w.key)))
         {
-            return Err(ApiError::validation("Provided list of item keys contains duplicates"));
+            return Err(ApiError::validation(messages::item::DUPLICATE_KEYS));
         }
     }
     let mut consumed: BTreeMap<String, (f64, IndexUnits)> = BTreeMap::new();
@@ -548,7 +537,7 @@ pub fn batch_execute_statement(app: &App, r: Req<'_>) -> ApiResult<Json> {
             Member::Failed(j) => j,
             Member::Read { table, plan, consistent } => {
                 let Access::Get { key } = &plan.access else {
-                    return Err(ApiError::validation("Only single item select is supported"));
+                    return Err(ApiError::validation(messages::partiql::SINGLE_ITEM_SELECT));
                 };
                 // Each statement is admitted against capacity on its own; a
                 // throttled one is its error, the rest go on.
@@ -630,11 +619,11 @@ pub fn execute_transaction(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let list = statements_of(&r, "TransactStatements", "transactStatements", MAX_TRANSACT_STATEMENTS)?;
     let token = r.str_opt("ClientRequestToken")?;
     if token.is_some_and(|t| t.is_empty() || t.len() > 36) {
-        return Err(length_error(
-            "clientRequestToken",
-            "",
-            if token.is_some_and(str::is_empty) { "greater than or equal to 1" } else { "less than or equal to 36" },
-        ));
+        return Err(ApiError::validation(if token.is_some_and(str::is_empty) {
+            messages::partiql::TOKEN_TOO_SHORT
+        } else {
+            messages::partiql::TOKEN_TOO_LONG
+        }));
     }
     let cap = Capacity::from_request(&r)?;
     let mut planned = Vec::with_capacity(list.len());
@@ -644,8 +633,7 @@ pub fn execute_transaction(app: &App, r: Req<'_>) -> ApiResult<Json> {
         let on_fail = return_on_failure(s)?;
         // A statement's fault names its position, whether it does not
         // parse or does not plan.
-        let in_statement =
-            |e: PartiqlError| ApiError::validation(format!("Validation failed in TransactStatements[{i}]: {e}"));
+        let in_statement = |e: PartiqlError| ApiError::validation(messages::partiql::in_transact_statement(i, e));
         let stmt = partiql::parse(text).map_err(in_statement)?;
         partiql::check(&stmt, &params).map_err(in_statement)?;
         let table = app.store.table(stmt.table())?;
@@ -654,9 +642,7 @@ pub fn execute_transaction(app: &App, r: Req<'_>) -> ApiResult<Json> {
     }
     let reads = planned.iter().filter(|(read, ..)| *read).count();
     if reads > 0 && reads < planned.len() {
-        return Err(ApiError::validation(
-            "ExecuteTransaction API does not support both read and write operations in the same request.",
-        ));
+        return Err(ApiError::validation(messages::partiql::TRANSACTION_READS_AND_WRITES));
     }
     if reads > 0 {
         return transact_reads(app, planned.into_iter().map(|(_, t, p, _)| (t, p)).collect(), cap);
@@ -674,7 +660,7 @@ pub fn execute_transaction(app: &App, r: Req<'_>) -> ApiResult<Json> {
     for (_, table, plan, on_fail) in planned {
         let w = prepare_write(&table, plan, on_fail)?;
         if !seen.insert((w.table.def.id, item_key(&w.table.def.key_schema, &w.key))) {
-            return Err(ApiError::validation("Transaction request cannot include multiple operations on one item"));
+            return Err(ApiError::validation(messages::transaction::SAME_ITEM_TWICE));
         }
         writes.push(w);
     }
@@ -694,7 +680,7 @@ pub fn execute_transaction(app: &App, r: Req<'_>) -> ApiResult<Json> {
             for (reason, insert) in reasons.iter_mut().zip(&inserts) {
                 if *insert && reason.code == "ConditionalCheckFailed" {
                     reason.code = "DuplicateItem";
-                    reason.message = Some(DUPLICATE.into());
+                    reason.message = Some(messages::partiql::DUPLICATE_ITEM.into());
                     reason.item = None;
                 }
             }
@@ -724,12 +710,10 @@ fn transact_reads(app: &App, planned: Vec<(Arc<TableHandle>, Plan)>, cap: Capaci
     let mut plans = Vec::with_capacity(planned.len());
     for (table, plan) in planned {
         let Plan::Select(select) = plan else {
-            return Err(ApiError::validation("Unsupported operation in transaction."));
+            return Err(ApiError::validation(messages::partiql::TRANSACTION_UNSUPPORTED));
         };
         let Access::Get { key } = &select.access else {
-            return Err(ApiError::validation(
-                "Select statements within ExecuteTransaction must specify the primary key in the where clause.",
-            ));
+            return Err(ApiError::validation(messages::partiql::TRANSACTION_SELECT_KEY));
         };
         reads.push((table, key.clone()));
         plans.push(select);

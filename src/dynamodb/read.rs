@@ -2,6 +2,7 @@
 
 use tidepool_store::TableHandle;
 use tidepool_store::expr::{self, Condition, ExprKind, Path};
+use tidepool_store::messages;
 use tidepool_store::query::{KeyRange, MAX_TOTAL_SEGMENTS, Page, ReadParams, Source};
 use tidepool_store::table::{IndexDef, IndexKind, Projection};
 use tidepool_store::value::json::write_item;
@@ -42,14 +43,11 @@ fn index_of<'t>(table: &'t TableHandle, r: &Req<'_>, op: &str) -> ApiResult<Opti
         // A Query refuses a consistent read first, a Scan the index first
         // (DynamoDB's answers, 2026-08).
         if op == "Query" && r.bool_opt("ConsistentRead")? == Some(true) {
-            return Err(ApiError::validation("Consistent reads are not supported on global secondary indexes"));
+            return Err(ApiError::validation(messages::query::GSI_CONSISTENT_READ));
         }
         return Err(super::vector::not_readable(op));
     }
-    let index = table
-        .def
-        .index(name)
-        .ok_or_else(|| ApiError::validation(format!("The table does not have the specified index: {name}")))?;
+    let index = table.def.index(name).ok_or_else(|| ApiError::validation(messages::query::no_such_index(name)))?;
     readable(index)?;
     Ok(Some(index))
 }
@@ -58,10 +56,7 @@ fn index_of<'t>(table: &'t TableHandle, r: &Req<'_>, op: &str) -> ApiResult<Opti
 /// DynamoDB.
 pub(crate) fn readable(index: &IndexDef) -> ApiResult<()> {
     if index.backfill == Some(true) {
-        return Err(ApiError::validation(format!(
-            "Cannot read from backfilling global secondary index: {}",
-            index.name
-        )));
+        return Err(ApiError::validation(messages::query::backfilling_index(&index.name)));
     }
     Ok(())
 }
@@ -85,10 +80,11 @@ fn parse_common<'t>(
     {
         let schema = index.map_or(&table.def.key_schema, |i| &i.key_schema);
         if let Some(k) = f.top_level_names().into_iter().find(|n| schema.contains(n)) {
-            let what = if r.get("FilterExpression").is_some() { "Filter Expression" } else { "QueryFilter" };
-            return Err(ApiError::validation(format!(
-                "{what} can only contain non-primary key attributes: Primary key attribute: {k}"
-            )));
+            return Err(ApiError::validation(if r.get("FilterExpression").is_some() {
+                messages::query::filter_expression_on_key(k)
+            } else {
+                messages::query::query_filter_on_key(k)
+            }));
         }
     }
     let projection_member = if r.get("AttributesToGet").is_some() { "AttributesToGet" } else { "ProjectionExpression" };
@@ -102,25 +98,21 @@ fn parse_common<'t>(
     ) {
         (None | Some("SPECIFIC_ATTRIBUTES"), Some(p)) => Select::Specific(p),
         (Some("SPECIFIC_ATTRIBUTES"), None) => {
-            return Err(ApiError::validation(
-                "1 validation error detected: SPECIFIC_ATTRIBUTES requires a ProjectionExpression or AttributesToGet",
-            ));
+            return Err(ApiError::validation(messages::query::SPECIFIC_ATTRIBUTES_WITHOUT_PROJECTION));
         }
         (Some(s), Some(_)) => {
-            let what = if s == "COUNT" { "only the Count" } else { s };
             // A Query's Count refusal comes enveloped, a Scan's bare
             // (captured against us-east-1 by ExtendDB's suite, 2026).
-            let envelope = if s == "COUNT" && op == "Query" { "1 validation error detected: " } else { "" };
-            return Err(ApiError::validation(format!(
-                "{envelope}Cannot specify the {projection_member} when choosing to get {what}"
-            )));
+            return Err(ApiError::validation(match (s, op) {
+                ("COUNT", "Query") => messages::query::query_projection_with_count(projection_member),
+                ("COUNT", _) => messages::query::projection_with_count(projection_member),
+                _ => messages::query::projection_with_select(projection_member, s),
+            }));
         }
         (Some("COUNT"), None) => Select::Count,
         (Some("ALL_PROJECTED_ATTRIBUTES"), None) => {
             if index.is_none() {
-                return Err(ApiError::validation(
-                    "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName",
-                ));
+                return Err(ApiError::validation(messages::query::ALL_PROJECTED_WITHOUT_INDEX));
             }
             Select::Projected
         }
@@ -137,16 +129,11 @@ fn parse_common<'t>(
         && i.kind == IndexKind::Global
         && i.projection != Projection::All
     {
-        return Err(ApiError::validation(format!(
-            "One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported for global secondary index {} because its projection type is not ALL",
-            i.name
-        )));
+        return Err(ApiError::validation(messages::query::all_attributes_from_gsi(&i.name)));
     }
     let limit = match r.int_opt("Limit")? {
         Some(l) if l < 1 => {
-            return Err(ApiError::validation(
-                "1 validation error detected: Value at 'Limit' failed to satisfy constraint: Member must have value greater than or equal to 1",
-            ));
+            return Err(ApiError::validation(messages::query::LIMIT_BELOW_ONE));
         }
         Some(l) => Some(l as usize),
         None => None,
@@ -154,7 +141,7 @@ fn parse_common<'t>(
     let start = r.get("ExclusiveStartKey").map(item_from_json).transpose()?;
     let consistent = consistent(r)?;
     if consistent && index.is_some_and(|i| i.kind == IndexKind::Global) {
-        return Err(ApiError::validation("Consistent reads are not supported on global secondary indexes"));
+        return Err(ApiError::validation(messages::query::GSI_CONSISTENT_READ));
     }
     Ok(ReadRequest {
         table: table.clone(),
@@ -325,11 +312,9 @@ pub fn query(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
         legacy::key_condition_operators(&r)?;
         None
     } else {
-        let text = r.str_opt("KeyConditionExpression")?.ok_or_else(|| {
-            ApiError::validation(
-                "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.",
-            )
-        })?;
+        let text = r
+            .str_opt("KeyConditionExpression")?
+            .ok_or_else(|| ApiError::validation(messages::query::NO_KEY_CONDITION))?;
         ex.mark_used();
         let tree = expr::parse_key_condition_text(text, &mut ex.ph).map_err(expr_err)?;
         match expr::key_condition(tree) {
@@ -406,30 +391,21 @@ pub fn scan(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
     let segment = match (r.int_opt("Segment")?, r.int_opt("TotalSegments")?) {
         (None, None) => None,
         (Some(_), None) => {
-            return Err(ApiError::validation(
-                "The TotalSegments parameter is required but was not present in the request when Segment parameter is present",
-            ));
+            return Err(ApiError::validation(messages::query::SEGMENT_WITHOUT_TOTAL));
         }
         (None, Some(_)) => {
-            return Err(ApiError::validation(
-                "The Segment parameter is required but was not present in the request when parameter TotalSegments is present",
-            ));
+            return Err(ApiError::validation(messages::query::TOTAL_WITHOUT_SEGMENT));
         }
         (Some(s), Some(t)) => {
             if t < 1 || t > i64::from(MAX_TOTAL_SEGMENTS) {
-                return Err(ApiError::validation(format!(
-                    "1 validation error detected: Value '{t}' at 'totalSegments' failed to satisfy constraint: Member must have value {}",
-                    if t < 1 {
-                        "greater than or equal to 1".to_string()
-                    } else {
-                        format!("less than or equal to {MAX_TOTAL_SEGMENTS}")
-                    }
-                )));
+                return Err(ApiError::validation(if t < 1 {
+                    messages::query::total_segments_below_one(t)
+                } else {
+                    messages::query::total_segments_above_max(t, MAX_TOTAL_SEGMENTS)
+                }));
             }
             if s < 0 || s >= t {
-                return Err(ApiError::validation(format!(
-                    "The Segment parameter is zero-based and must be less than parameter TotalSegments: Segment: {s} is not less than TotalSegments: {t}"
-                )));
+                return Err(ApiError::validation(messages::query::segment_out_of_range(s, t)));
             }
             Some((s as u32, t as u32))
         }

@@ -9,6 +9,7 @@ use serde_json::{Map, Value as Json, json};
 use sha2::{Digest, Sha256};
 use tidepool_store::expr::{ExprKind, SetValue, UpdateAction, UpdateExpr, UpdateOperand};
 use tidepool_store::key::item_key;
+use tidepool_store::messages;
 use tidepool_store::table::{KeyAttr, KeySchema, TableDef, check_key_value};
 use tidepool_store::value::{Item, Value};
 use tidepool_store::{CancellationReason, Decide, Decision, StoreError, TableHandle, WriteOp, WriteOutcome};
@@ -50,10 +51,9 @@ impl TokenCache {
         m.retain(|_, (_, t, _)| now.duration_since(*t) < TOKEN_TTL);
         match m.get(token) {
             Some((h, _, units)) if *h == hash => Ok(Some(units.clone())),
-            Some(_) => Err(StoreError::IdempotentParameterMismatch(
-                "The request uses the same client token as a previous, but non-identical request.".into(),
-            )
-            .into()),
+            Some(_) => {
+                Err(StoreError::IdempotentParameterMismatch(messages::transaction::TOKEN_MISMATCH.into()).into())
+            }
             None => Ok(None),
         }
     }
@@ -106,15 +106,11 @@ fn actions<'a>(r: &Req<'a>) -> ApiResult<Vec<Req<'a>>> {
                 format!("{kind}(tableName={table})")
             })
             .collect();
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value '[{}]' at 'transactItems' failed to satisfy constraint: Member must have length {}",
-            echo.join(", "),
-            if items.is_empty() {
-                "greater than or equal to 1".to_string()
-            } else {
-                format!("less than or equal to {MAX_TRANSACT_ITEMS}")
-            }
-        )));
+        return Err(ApiError::validation(if items.is_empty() {
+            messages::transaction::no_items(echo.join(", "))
+        } else {
+            messages::transaction::too_many_items(echo.join(", "), MAX_TRANSACT_ITEMS)
+        }));
     }
     Ok(items)
 }
@@ -160,10 +156,7 @@ fn put_fault(def: &TableDef, item: &Item) -> ApiResult<Option<String>> {
     for (attr, is_hash) in key_attrs(&def.key_schema) {
         match item.get(&attr.name) {
             None => {
-                return Err(ApiError::validation(format!(
-                    "One or more parameter values were invalid: Missing the key {} in the item",
-                    attr.name
-                )));
+                return Err(ApiError::validation(messages::item::missing_key(&attr.name)));
             }
             Some(v) if v.attr_type() == attr.ty => check_key_value(&attr.name, v, is_hash, None)?,
             Some(_) => {}
@@ -212,9 +205,7 @@ pub(super) fn check_update_index_keys(def: &TableDef, update: &UpdateExpr) -> Ap
                 .filter_map(|x| x.hash_attr())
                 .any(|a| a.name == path.top() && a.ty == v.attr_type());
         if is_index_key {
-            return Err(ApiError::validation(format!(
-                "One or more parameter values are not valid. The update expression attempted to update a secondary index key to a value that is not supported. The AttributeValue for a key attribute cannot contain an empty {kind} value."
-            )));
+            return Err(ApiError::validation(messages::item::update_empty_index_key(kind)));
         }
     }
     Ok(())
@@ -231,10 +222,11 @@ pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let token = r.str_opt("ClientRequestToken")?;
     // ClientRequestToken: 1 to 36 characters.
     if let Some(t) = token.filter(|t| t.is_empty() || t.len() > 36) {
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{t}' at 'clientRequestToken' failed to satisfy constraint: Member must have length {}",
-            if t.is_empty() { "greater than or equal to 1" } else { "less than or equal to 36" }
-        )));
+        return Err(ApiError::validation(if t.is_empty() {
+            messages::transaction::token_too_short(t)
+        } else {
+            messages::transaction::token_too_long(t)
+        }));
     }
     let hash: [u8; 32] = Sha256::digest(serde_json::to_vec(r.0).unwrap_or_default()).into();
     let cap = Capacity::from_request(&r)?;
@@ -260,9 +252,7 @@ pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
         {
             Some(x) => x,
             None => {
-                return Err(ApiError::validation(
-                    "1 validation error detected: Value '' at 'transactItems' failed to satisfy constraint: TransactWriteRequest should contain Delete or Put or Update or ConditionCheck",
-                ));
+                return Err(ApiError::validation(messages::transaction::NO_ACTION));
             }
         };
         let table = app.store.table(a.str("TableName")?)?;
@@ -334,7 +324,7 @@ pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
         ex.finish()?;
         let well_typed = is_well_typed(def, &key);
         if well_typed && !seen.insert((def.id, item_key(&def.key_schema, &key))) {
-            return Err(ApiError::validation("Transaction request cannot include multiple operations on one item"));
+            return Err(ApiError::validation(messages::transaction::SAME_ITEM_TWICE));
         }
         // The request's other actions are still read for faults of the
         // request itself (a top-level ValidationException comes first).
@@ -345,7 +335,7 @@ pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
         ops.push(WriteOp { table: table.def.name.clone(), key, decide });
     }
     if put_bytes > MAX_TRANSACTION_BYTES {
-        return Err(ApiError::validation("Transaction request size cannot exceed 4 MB"));
+        return Err(ApiError::validation(messages::transaction::TOO_LARGE));
     }
     if let Some((at, reason)) = first_fault {
         let reasons = (0..ops.len())
@@ -446,7 +436,7 @@ pub fn transact_get(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let mut seen = HashSet::new();
     let mut faults = Vec::with_capacity(list.len());
     for action in &list {
-        let g = action.obj_opt("Get")?.ok_or_else(|| ApiError::validation("TransactItems can only contain Get"))?;
+        let g = action.obj_opt("Get")?.ok_or_else(|| ApiError::validation(messages::transaction::ONLY_GET))?;
         let table = app.store.table(g.str("TableName")?)?;
         let mut ex = Exprs::names_only(&g)?.in_transaction();
         let projection = ex.projection(&g)?;
@@ -457,7 +447,7 @@ pub fn transact_get(app: &App, r: Req<'_>) -> ApiResult<Json> {
         projections.push(projection);
         let (key, fault) = key_fault(&g, &table.def)?;
         if is_well_typed(&table.def, &key) && !seen.insert((table.def.id, item_key(&table.def.key_schema, &key))) {
-            return Err(ApiError::validation("Transaction request cannot include multiple operations on one item"));
+            return Err(ApiError::validation(messages::transaction::SAME_ITEM_TWICE));
         }
         faults.push(fault);
         reads.push((table, key));

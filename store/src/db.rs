@@ -17,6 +17,7 @@ use crate::cipher::{open_in, seal_in};
 use crate::durability::{Durability, GroupCommit};
 use crate::error::{CancellationReason, Result, StoreError, WriteFailure};
 use crate::key::{index_key, item_key};
+use crate::messages;
 use crate::stream::{
     Image, LiveStream, Origin, RecordRef, StreamConfig, StreamMeta, Streams, decode_stored, encode_record,
     materialize_record, record_key, record_new_by_ref, slot_of, split_stored, stored_item,
@@ -821,7 +822,7 @@ impl Store {
     pub fn table(&self, name: &str) -> Result<Arc<TableHandle>> {
         self.table_any(name)
             .filter(|t| !t.is_restoring())
-            .ok_or_else(|| StoreError::ResourceNotFound("Requested resource not found".into()))
+            .ok_or_else(|| StoreError::ResourceNotFound(messages::table::RESOURCE_NOT_FOUND.into()))
     }
 
     /// The table called `name`, open or being restored.
@@ -838,9 +839,7 @@ impl Store {
     /// table; finds a table being restored too (its description says
     /// `CREATING`).
     pub fn describe_table(&self, name: &str) -> Result<Arc<TableHandle>> {
-        self.table_any(name).ok_or_else(|| {
-            StoreError::ResourceNotFound(format!("Requested resource not found: Table: {name} not found"))
-        })
+        self.table_any(name).ok_or_else(|| StoreError::ResourceNotFound(messages::table::table_not_found(name)))
     }
 
     /// Table names in order, starting after `start`, at most `limit`.
@@ -914,9 +913,9 @@ impl Store {
         if let Some(t) = self.table_any(&input.name) {
             // DynamoDB's words for a name a restore is filling.
             return Err(StoreError::ResourceInUse(if t.is_restoring() {
-                format!("Table is being used: {}", input.name)
+                messages::table::table_being_used(&input.name)
             } else {
-                format!("Table already exists: {}", input.name)
+                messages::table::table_already_exists(&input.name)
             }));
         }
         let id = *next_id;
@@ -986,14 +985,10 @@ impl Store {
         let _guard = lock(&self.inner.write);
         let handle = self.describe_table(name)?;
         if handle.is_restoring() {
-            return Err(StoreError::ResourceInUse(format!(
-                "Attempt to change a resource which is still in use: Table is being created: {name}"
-            )));
+            return Err(StoreError::ResourceInUse(messages::table::table_being_created(name)));
         }
         if handle.def.deletion_protection {
-            return Err(StoreError::validation(
-                "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first.",
-            ));
+            return Err(StoreError::validation(messages::table::DELETION_PROTECTED));
         }
         // "While a backup is in progress, you can't delete the source table
         // of the backup" (the developer guide's on-demand backups).
@@ -1003,9 +998,7 @@ impl Store {
                 .iter()
                 .any(|b| b.status == crate::backup::BackupStatus::Creating && b.table.id == handle.def.id)
         {
-            return Err(StoreError::ResourceInUse(format!(
-                "Attempt to change a resource which is still in use: Table is being backed up: {name}"
-            )));
+            return Err(StoreError::ResourceInUse(messages::table::table_being_backed_up(name)));
         }
         self.remove_table(&handle)?;
         Ok(handle)
@@ -1118,12 +1111,8 @@ impl Store {
     /// there until it is ACTIVE (as in DynamoDB); an import's is being made.
     pub fn changeable(&self, name: &str) -> Result<()> {
         match self.table_any(name) {
-            Some(t) if t.is_importing() => Err(StoreError::ResourceInUse(format!(
-                "Attempt to change a resource which is still in use: Table is being created: {name}"
-            ))),
-            Some(t) if t.is_restoring() => {
-                Err(StoreError::ResourceNotFound(format!("Requested resource not found: Table: {name} not found")))
-            }
+            Some(t) if t.is_importing() => Err(StoreError::ResourceInUse(messages::table::table_being_created(name))),
+            Some(t) if t.is_restoring() => Err(StoreError::ResourceNotFound(messages::table::table_not_found(name))),
             _ => Ok(()),
         }
     }
@@ -1372,7 +1361,7 @@ impl Store {
                     reasons.push(match e {
                         StoreError::ConditionalCheckFailed { item } => CancellationReason {
                             code: "ConditionalCheckFailed",
-                            message: Some("The conditional request failed".into()),
+                            message: Some(messages::item::CONDITIONAL_CHECK_FAILED.into()),
                             item,
                         },
                         StoreError::Validation(m) => {
@@ -1629,12 +1618,10 @@ impl Store {
         self.alter_table(name, |def| {
             match (&def.stream, view) {
                 (Some(_), Some(_)) => {
-                    return Err(StoreError::validation(format!(
-                        "Table already has an enabled stream: TableName: {name}"
-                    )));
+                    return Err(StoreError::validation(messages::table::stream_already_enabled(name)));
                 }
                 (None, None) => {
-                    return Err(StoreError::validation(format!("Table has no stream to disable: TableName: {name}")));
+                    return Err(StoreError::validation(messages::table::no_stream_to_disable(name)));
                 }
                 _ => {}
             }
@@ -1672,21 +1659,16 @@ impl Store {
                 return Err(one_online_index());
             }
             if def.index(&input.name).is_some() || def.vector_index(&input.name).is_some() {
-                return Err(StoreError::validation("Attempting to create an index which already exists"));
+                return Err(StoreError::validation(messages::table::INDEX_ALREADY_EXISTS));
             }
             // A vector attribute cannot key another index (it holds a list).
-            if let Some(v) = def.vector_indexes.iter().find(|v| input.key_schema.iter().any(|(n, _)| *n == v.attribute)) {
-                return Err(StoreError::validation(format!(
-                    "One or more parameter values were invalid: Conflicting attribute definition for '{}'. An attribute cannot be defined in AttributeDefinitions when used as a VectorAttribute.",
-                    v.attribute
-                )));
+            if let Some(v) = def.vector_indexes.iter().find(|v| input.key_schema.iter().any(|(n, _)| *n == v.attribute))
+            {
+                return Err(StoreError::validation(messages::vector::vector_attribute_defined(&v.attribute)));
             }
             let gsis = def.indexes.iter().filter(|i| i.kind == crate::table::IndexKind::Global).count();
             if gsis >= crate::table::MAX_GSIS {
-                return Err(StoreError::LimitExceeded(format!(
-                    "Subscriber limit exceeded: Number of global secondary indexes exceeds per-table limit of {}",
-                    crate::table::MAX_GSIS
-                )));
+                return Err(StoreError::LimitExceeded(messages::table::too_many_gsis(crate::table::MAX_GSIS)));
             }
             // New attribute definitions may be added for the new index keys.
             // One the table defines already keeps its type, whatever the
@@ -1740,14 +1722,10 @@ impl Store {
             }
             match def.indexes.iter().find(|i| i.name == index) {
                 None => {
-                    return Err(StoreError::ResourceNotFound(format!(
-                        "Requested resource not found: Index {index} for table {name}"
-                    )));
+                    return Err(StoreError::ResourceNotFound(messages::table::index_not_found(index, name)));
                 }
                 Some(i) if i.kind != crate::table::IndexKind::Global => {
-                    return Err(StoreError::validation(format!(
-                        "Cannot delete an index that is not a GlobalSecondaryIndex: {index}"
-                    )));
+                    return Err(StoreError::validation(messages::table::delete_not_global_index(index)));
                 }
                 Some(_) => {}
             }
@@ -1783,15 +1761,11 @@ impl Store {
             }
             if let Some(t) = throughput {
                 if def.billing_mode == BillingMode::PayPerRequest {
-                    return Err(StoreError::validation(
-                        "One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
-                    ));
+                    return Err(StoreError::validation(messages::table::THROUGHPUT_WITH_PAY_PER_REQUEST));
                 }
                 def.throughput = Some(t);
             } else if def.billing_mode == BillingMode::Provisioned && def.throughput.is_none() {
-                return Err(StoreError::validation(
-                    "One or more parameter values were invalid: ProvisionedThroughput must be specified when BillingMode is PROVISIONED",
-                ));
+                return Err(StoreError::validation(messages::table::PROVISIONED_WITHOUT_THROUGHPUT));
             }
             also(def);
             Ok(())
@@ -2113,9 +2087,7 @@ pub fn format_timestamp_millis(ms: u64) -> String {
 /// DynamoDB's refusal of an index created or deleted while another is
 /// being created on the same table.
 pub(crate) fn one_online_index() -> StoreError {
-    StoreError::LimitExceeded(
-        "Subscriber limit exceeded: Only 1 online index can be created or deleted simultaneously per table".into(),
-    )
+    StoreError::LimitExceeded(messages::table::ONE_ONLINE_INDEX.into())
 }
 
 #[cfg(test)]

@@ -31,11 +31,10 @@ pub enum StoreError {
     LimitExceeded(String),
     /// A ConditionExpression evaluated to false. Carries the item as it was,
     /// for `ReturnValuesOnConditionCheckFailure`.
-    #[error("The conditional request failed")]
+    #[error("{}", crate::messages::item::CONDITIONAL_CHECK_FAILED)]
     ConditionalCheckFailed { item: Option<Item> },
     /// A transaction was cancelled; one reason per request item.
-    #[error("Transaction cancelled, please refer cancellation reasons for specific reasons [{}]",
-        .0.iter().map(|r| r.code).collect::<Vec<_>>().join(", "))]
+    #[error("{}", crate::messages::transaction::canceled(.0.iter().map(|r| r.code)))]
     TransactionCanceled(Vec<CancellationReason>),
     /// A control-plane refusal DynamoDB names with its own error type, such
     /// as `BackupNotFoundException` or `TableAlreadyExistsException` (all

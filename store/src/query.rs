@@ -5,7 +5,9 @@ use std::ops::Bound;
 
 use crate::db::{Store, TableHandle};
 use crate::error::{Result, StoreError};
+use crate::expr::ExprKind;
 use crate::key::{index_key, item_key, prefix_successor};
+use crate::messages;
 use crate::stream::decode_stored;
 use crate::table::{IndexDef, KeySchema};
 use crate::value::{Item, Value, decode_item, encode_key_component, escape_bytes, item_size, key_component_len};
@@ -78,21 +80,14 @@ fn last_key_of(t: &TableHandle, source: &Source<'_>, item: &Item) -> Item {
     k
 }
 
-/// A Query's, or a Scan's of an index, ExclusiveStartKey that does not
-/// match the schema (missing, extra or mistyped key attributes).
-const START_KEY_INVALID: &str = "The provided starting key is invalid";
-/// A Scan's of a table: the same, with the reason.
-const START_KEY_NOT_SCHEMA: &str =
-    "The provided starting key is invalid: The provided key element does not match the schema";
-
 /// The physical key of an ExclusiveStartKey, refused in a Scan's words
 /// (`check_start` rewords it for a Query): the long form for a table, the
 /// short one for an index (as measured against DynamoDB in 2026 by
 /// ExtendDB's and Floci's suites).
 pub(crate) fn start_key_bytes(t: &TableHandle, source: &Source<'_>, start: &Item) -> Result<Vec<u8>> {
     let message = match source {
-        Source::Table => START_KEY_NOT_SCHEMA,
-        Source::Index(_) => START_KEY_INVALID,
+        Source::Table => messages::query::START_KEY_NOT_SCHEMA,
+        Source::Index(_) => messages::query::START_KEY_INVALID,
     };
     let invalid = || StoreError::validation(message);
     let expected = last_key_of(t, source, start);
@@ -127,9 +122,7 @@ impl Store {
             if let Some((seg, total)) = segment
                 && !in_segment(t, source, &k, (seg, total))
             {
-                return Err(StoreError::validation(format!(
-                    "The provided starting key is invalid: Invalid ExclusiveStartKey. Please use ExclusiveStartKey with correct Segment. TotalSegments: {total} Segment: {seg}"
-                )));
+                return Err(StoreError::validation(messages::query::start_key_wrong_segment(total, seg)));
             }
             if forward {
                 lo = Bound::Excluded(k);
@@ -273,20 +266,18 @@ pub fn check_start(
 ) -> Result<()> {
     let Some(start) = start else { return Ok(()) };
     let k = match start_key_bytes(t, source, start) {
-        Err(StoreError::Validation(_)) if query => return Err(StoreError::validation(START_KEY_INVALID)),
+        Err(StoreError::Validation(_)) if query => {
+            return Err(StoreError::validation(messages::query::START_KEY_INVALID));
+        }
         other => other?,
     };
     if !in_range(range, &k) {
-        return Err(StoreError::validation(
-            "The provided starting key is outside query boundaries based on provided conditions",
-        ));
+        return Err(StoreError::validation(messages::query::START_KEY_OUT_OF_RANGE));
     }
     if let Some((seg, total)) = segment
         && !in_segment(t, source, &k, (seg, total))
     {
-        return Err(StoreError::validation(format!(
-            "The provided starting key is invalid: Invalid ExclusiveStartKey. Please use ExclusiveStartKey with correct Segment. TotalSegments: {total} Segment: {seg}"
-        )));
+        return Err(StoreError::validation(messages::query::start_key_wrong_segment(total, seg)));
     }
     Ok(())
 }
@@ -315,15 +306,11 @@ pub fn query_range(
         prefix.extend_from_slice(&i.id.to_be_bytes());
     }
     let schema = schema_of(t, source);
-    let mismatch = || {
-        StoreError::validation(
-            "One or more parameter values were invalid: Condition parameter type does not match schema type",
-        )
-    };
+    let mismatch = || StoreError::validation(messages::expression::ExprError::KeyConditionType.to_string());
     let hash_attrs: Vec<_> = schema.hash_attrs().collect();
     let range_attrs: Vec<_> = schema.range_attrs().collect();
     if hash.len() != hash_attrs.len() || sort_eq.len() > range_attrs.len() {
-        return Err(StoreError::validation("Query key condition not supported"));
+        return Err(StoreError::validation(messages::expression::ExprError::KeyConditionNotSupported.to_string()));
     }
     for (v, attr) in hash.iter().zip(&hash_attrs).chain(sort_eq.iter().zip(&range_attrs)) {
         if v.attr_type() != attr.ty {
@@ -355,11 +342,13 @@ pub fn query_range(
         Some(SortCondition::Between(a, b)) => {
             let (ka, kb) = (with(a)?, with(b)?);
             if ka > kb {
-                return Err(StoreError::validation(format!(
-                    "Invalid KeyConditionExpression: The BETWEEN operator requires upper bound to be greater than or equal to lower bound; lower bound operand: AttributeValue: {{{}}}, upper bound operand: AttributeValue: {{{}}}",
-                    short(a),
-                    short(b)
-                )));
+                let reason = messages::expression::Invalid::BetweenOrder {
+                    low: format!("{{{}}}", short(a)),
+                    high: format!("{{{}}}", short(b)),
+                };
+                return Err(StoreError::validation(
+                    messages::expression::ExprError::invalid(ExprKind::KeyCondition, reason).to_string(),
+                ));
             }
             (Bound::Included(ka), succ_bound(&kb))
         }
@@ -372,8 +361,12 @@ pub fn query_range(
                 Value::S(s) => escape_bytes(s.as_bytes(), &mut k, false),
                 Value::B(b) => escape_bytes(b, &mut k, false),
                 _ => {
+                    let reason = messages::expression::Invalid::OperandType {
+                        function: "begins_with".into(),
+                        operand_type: "N".into(),
+                    };
                     return Err(StoreError::validation(
-                        "Invalid KeyConditionExpression: Incorrect operand type for operator or function; operator or function: begins_with, operand type: N",
+                        messages::expression::ExprError::invalid(ExprKind::KeyCondition, reason).to_string(),
                     ));
                 }
             }

@@ -26,6 +26,7 @@ use crate::cipher::open_in;
 use crate::db::{Store, TableHandle, now_ms};
 use crate::error::{Result, StoreError};
 use crate::key::item_key;
+use crate::messages;
 use crate::stream::{Origin, decode_stored};
 use crate::unit::{Change, Unit};
 use crate::value::{Item, encode_item_value};
@@ -436,7 +437,7 @@ impl Store {
             // Read under the write lock: the definition the commit uses.
             let handle = self.table(table)?;
             if handle.def.replicas.is_empty() {
-                return Err(StoreError::validation(format!("Table {table} is not a global table in this region")));
+                return Err(StoreError::validation(messages::global_table::not_global_table(table)));
             }
             // The newest stamp staged per item in this commit.
             let mut latest: HashMap<Vec<u8>, Stamp> = HashMap::new();
@@ -455,7 +456,7 @@ impl Store {
                     handle.def.check_key_attrs(item, false)?;
                     handle.def.check_index_attrs(item)?;
                     if item_key(&handle.def.key_schema, item) != key {
-                        return Err(StoreError::validation("The item's key is not the change's key"));
+                        return Err(StoreError::validation(messages::global_table::CHANGE_KEY_MISMATCH));
                     }
                 }
                 latest.insert(key.clone(), c.stamp);

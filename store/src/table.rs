@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, StoreError};
+use crate::messages;
 use crate::value::{AttrType, Item, Value};
 
 /// DynamoDB allows 20 global secondary indexes per table.
@@ -519,20 +520,12 @@ impl ThroughputChanges {
                 && today >= Self::FREE_DECREASES
                 && now - last < Self::DECREASE_INTERVAL_SECS
             {
-                let date = |secs: f64| {
-                    chrono::DateTime::from_timestamp(secs as i64, 0)
-                        .map(|d| d.format("%A, %B %-d, %Y at %-I:%M:%S %p Coordinated Universal Time").to_string())
-                        .unwrap_or_default()
-                };
-                return Err(StoreError::LimitExceeded(format!(
-                    "Subscriber limit exceeded: Provisioned throughput decreases are limited within a given UTC day. \
-                     After the first {} decreases, each subsequent decrease in the same UTC day can be performed at most \
-                     once every {} seconds. Number of decreases today: {today}. Last decrease at {}. Next decrease can be \
-                     made at {}",
+                return Err(StoreError::LimitExceeded(messages::table::throughput_decreases_limited(
                     Self::FREE_DECREASES,
                     Self::DECREASE_INTERVAL_SECS as u64,
-                    date(last),
-                    date(last + Self::DECREASE_INTERVAL_SECS),
+                    today,
+                    last,
+                    last + Self::DECREASE_INTERVAL_SECS,
                 )));
             }
         }
@@ -568,30 +561,22 @@ impl TableDef {
         for attr in std::iter::once(&self.key_schema.hash).chain(self.key_schema.range.as_ref()) {
             let Some(v) = item.get(&attr.name) else {
                 return Err(if is_key_param {
-                    StoreError::validation("The provided key element does not match the schema")
+                    StoreError::validation(messages::item::KEY_MISMATCH)
                 } else {
-                    StoreError::validation(format!(
-                        "One or more parameter values were invalid: Missing the key {} in the item",
-                        attr.name
-                    ))
+                    StoreError::validation(messages::item::missing_key(&attr.name))
                 });
             };
             if v.attr_type() != attr.ty {
                 return Err(if is_key_param {
-                    StoreError::validation("The provided key element does not match the schema")
+                    StoreError::validation(messages::item::KEY_MISMATCH)
                 } else {
-                    StoreError::validation(format!(
-                        "One or more parameter values were invalid: Type mismatch for key {} expected: {} actual: {}",
-                        attr.name,
-                        attr.ty,
-                        v.attr_type()
-                    ))
+                    StoreError::validation(messages::item::key_type_mismatch(&attr.name, attr.ty, v.attr_type()))
                 });
             }
             check_key_value(&attr.name, v, attr.name == self.key_schema.hash.name, None)?;
         }
         if is_key_param && item.len() != self.key_schema.names().count() {
-            return Err(StoreError::validation("The provided key element does not match the schema"));
+            return Err(StoreError::validation(messages::item::KEY_MISMATCH));
         }
         Ok(())
     }
@@ -607,12 +592,11 @@ impl TableDef {
             for attr in idx.key_schema.attrs() {
                 if let Some(v) = item.get(&attr.name) {
                     if v.attr_type() != attr.ty {
-                        return Err(StoreError::validation(format!(
-                            "One or more parameter values were invalid: Type mismatch for Index Key {} Expected: {} Actual: {} IndexName: {}",
-                            attr.name,
+                        return Err(StoreError::validation(messages::item::index_key_type_mismatch(
+                            &attr.name,
                             attr.ty,
                             v.attr_type(),
-                            idx.name
+                            &idx.name,
                         )));
                     }
                     check_key_value(&attr.name, v, idx.key_schema.is_hash(&attr.name), Some(&idx.name))?;
@@ -660,29 +644,18 @@ pub fn check_key_value(name: &str, v: &Value, is_hash: bool, index: Option<&str>
         _ => return Ok(()),
     };
     if len == 0 {
+        let kind = if matches!(v, Value::S(_)) { "string" } else { "binary" };
         return Err(StoreError::validation(match index {
-            None => format!(
-                "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty {} value. Key: {name}",
-                if matches!(v, Value::S(_)) { "string" } else { "binary" }
-            ),
-            Some(idx) => format!(
-                "One or more parameter values are not valid. A value specified for a secondary index key is not supported. The AttributeValue for a key attribute cannot contain an empty {} value. IndexName: {idx}, IndexKey: {name}",
-                if matches!(v, Value::S(_)) { "string" } else { "binary" }
-            ),
+            None => messages::item::empty_key(kind, name),
+            Some(idx) => messages::item::empty_index_key(kind, idx, name),
         }));
     }
     let max = if is_hash { crate::value::MAX_PARTITION_KEY_LEN } else { crate::value::MAX_SORT_KEY_LEN };
     if len > max {
         return Err(StoreError::validation(if is_hash {
-            // No space before the number: DynamoDB's own typo (recorded by
-            // dynalite's and moto's tests against it).
-            format!(
-                "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of{max} bytes"
-            )
+            messages::item::partition_key_too_long(max)
         } else {
-            format!(
-                "One or more parameter values were invalid: Aggregated size of all range keys has exceeded the size limit of {max} bytes"
-            )
+            messages::item::sort_key_too_long(max)
         }));
     }
     Ok(())
@@ -691,16 +664,14 @@ pub fn check_key_value(name: &str, v: &Value, is_hash: bool, index: Option<&str>
 /// Validates a table or index name as DynamoDB does.
 pub fn check_name(name: &str, field: &str) -> Result<()> {
     if !NAME_LEN.contains(&name.len()) {
-        return Err(StoreError::validation(format!(
-            "1 validation error detected: Value '{name}' at '{field}' failed to satisfy constraint: Member must have length {} {}",
-            if name.len() < 3 { "greater than or equal to" } else { "less than or equal to" },
-            if name.len() < 3 { 3 } else { 255 }
-        )));
+        return Err(StoreError::validation(if name.len() < 3 {
+            messages::table::name_too_short(name, field)
+        } else {
+            messages::table::name_too_long(name, field)
+        }));
     }
     if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.') {
-        return Err(StoreError::validation(format!(
-            "1 validation error detected: Value '{name}' at '{field}' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"
-        )));
+        return Err(StoreError::validation(messages::table::name_pattern(name, field)));
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 use super::ExprError;
 use super::ast::{Comparator, Condition, KeyCondition, Operand, Path, RangeCondition};
+use crate::messages;
 use crate::table::KeySchema;
 use crate::value::Value;
 
@@ -70,7 +71,7 @@ fn leaf(cond: Condition) -> Result<(String, RangeCondition), ExprError> {
             Operand::Path(p) => {
                 if key.is_some() {
                     return Err(ExprError::KeyConditionInvalid(
-                        "Multiple attribute names used in one condition".into(),
+                        messages::expression::KEY_CONDITION_MULTIPLE_ATTRIBUTES.into(),
                     ));
                 }
                 key = Some((key_name(p)?, i));
@@ -82,8 +83,8 @@ fn leaf(cond: Condition) -> Result<(String, RangeCondition), ExprError> {
                     KeyOp::Compare(_) => "",
                 };
                 if key.is_none() && !name.is_empty() {
-                    return Err(ExprError::KeyConditionInvalid(format!(
-                        "{name} operator must have the key attribute as its first operand"
+                    return Err(ExprError::KeyConditionInvalid(messages::expression::key_condition_operand_order(
+                        name,
                     )));
                 }
                 values.push(v);
@@ -92,7 +93,7 @@ fn leaf(cond: Condition) -> Result<(String, RangeCondition), ExprError> {
         }
     }
     let Some((attr, at)) = key else {
-        return Err(ExprError::KeyConditionInvalid("No key attribute specified".into()));
+        return Err(ExprError::KeyConditionInvalid(messages::expression::KEY_CONDITION_NO_ATTRIBUTE.into()));
     };
     // The parser gives each operator its number of operands, and one of
     // them is the attribute: the rest are values.

@@ -11,6 +11,7 @@ use super::ast::{
     UpdateOperand,
 };
 use super::key;
+use crate::messages;
 use crate::value::{AttrType, Value};
 
 /// One entry of the legacy `Expected` parameter, already decoded.
@@ -101,7 +102,7 @@ fn check_args(op: Op, name: &str, args: &[Value]) -> Result<(), ExprError> {
         _ => args.len() == 1,
     };
     if !count_ok {
-        return Err(invalid(format!("Invalid number of argument(s) for the {name} ComparisonOperator")));
+        return Err(invalid(messages::expression::legacy_argument_count(name)));
     }
     let scalar = |t: AttrType| matches!(t, AttrType::S | AttrType::N | AttrType::B);
     let type_ok: fn(AttrType) -> bool = match op {
@@ -110,19 +111,14 @@ fn check_args(op: Op, name: &str, args: &[Value]) -> Result<(), ExprError> {
         _ => |t| matches!(t, AttrType::S | AttrType::N | AttrType::B),
     };
     if let Some(bad) = args.iter().find(|v| !type_ok(v.attr_type())) {
-        return Err(invalid(format!(
-            "ComparisonOperator {name} is not valid for {} AttributeValue type",
-            bad.attr_type()
-        )));
+        return Err(invalid(messages::expression::legacy_argument_type(name, bad.attr_type())));
     }
     let mixed = args.windows(2).any(|w| w[0].attr_type() != w[1].attr_type());
     if matches!(op, Op::Between | Op::In) && args.iter().all(|v| scalar(v.attr_type())) && mixed {
-        return Err(invalid("AttributeValues inside AttributeValueList must be of same type"));
+        return Err(invalid(messages::expression::LEGACY_MIXED_TYPES));
     }
     if op == Op::Between && super::eval::order(&args[0], &args[1]) == Some(std::cmp::Ordering::Greater) {
-        return Err(invalid(
-            "The BETWEEN condition was provided a range where the lower bound is greater than the upper bound",
-        ));
+        return Err(invalid(messages::expression::LEGACY_BETWEEN_ORDER));
     }
     Ok(())
 }
@@ -189,13 +185,11 @@ fn is_or(op: Option<&str>) -> Result<bool, ExprError> {
 /// count is wrong instead).
 fn expected_one(name: &str, e: &ExpectedAttribute) -> Result<Condition, ExprError> {
     if e.value.is_some() && e.attribute_value_list.is_some() {
-        return Err(invalid(format!("Value and AttributeValueList cannot be used together for Attribute: {name}")));
+        return Err(invalid(messages::expression::expected_value_and_list(name)));
     }
     if let Some(word) = &e.comparison_operator {
         if e.exists.is_some() {
-            return Err(invalid(format!(
-                "Exists and ComparisonOperator cannot be used together for Attribute: {name}"
-            )));
+            return Err(invalid(messages::expression::expected_exists_and_operator(name)));
         }
         let args = match (&e.value, &e.attribute_value_list) {
             (Some(v), _) => vec![v.clone()],
@@ -204,26 +198,20 @@ fn expected_one(name: &str, e: &ExpectedAttribute) -> Result<Condition, ExprErro
         };
         let (op, op_name) = parse_op(word, format!("expected.{name}.member.comparisonOperator"))?;
         if e.value.is_none() && e.attribute_value_list.is_none() && !matches!(op, Op::NotNull | Op::Null) {
-            return Err(invalid(format!(
-                "Value or AttributeValueList must be used with ComparisonOperator: {op_name} for Attribute: {name}"
-            )));
+            return Err(invalid(messages::expression::expected_operator_without_value(op_name, name)));
         }
         check_args(op, op_name, &args)?;
         return Ok(build(op, name, args));
     }
     if e.attribute_value_list.is_some() {
-        return Err(invalid(format!(
-            "AttributeValueList can only be used with a ComparisonOperator for Attribute: {name}"
-        )));
+        return Err(invalid(messages::expression::expected_list_without_operator(name)));
     }
     match (e.exists, &e.value) {
         (Some(false), None) => Ok(Condition::AttributeNotExists(Path::attr(name))),
-        (Some(false), Some(_)) => {
-            Err(invalid(format!("Value cannot be used when Exists is false for Attribute: {name}")))
-        }
+        (Some(false), Some(_)) => Err(invalid(messages::expression::expected_value_when_not_exists(name))),
         (_, Some(v)) => Ok(build(Op::Eq, name, vec![v.clone()])),
-        (Some(true), None) => Err(invalid(format!("Value must be provided when Exists is true for Attribute: {name}"))),
-        (None, None) => Err(invalid(format!("Value must be provided when Exists is null for Attribute: {name}"))),
+        (Some(true), None) => Err(invalid(messages::expression::expected_exists_without_value(name))),
+        (None, None) => Err(invalid(messages::expression::expected_nothing(name))),
     }
 }
 
@@ -311,16 +299,13 @@ pub fn attribute_updates_to_update(updates: &BTreeMap<String, AttributeValueUpda
     for (name, u) in updates {
         let path = Path::attr(name);
         let action = u.action.as_deref().unwrap_or("PUT");
-        let no_value = || invalid("Only DELETE action is allowed when no attribute value is specified");
+        let no_value = || invalid(messages::expression::ATTRIBUTE_UPDATES_NO_VALUE);
         actions.push(match (action, &u.value) {
             ("PUT", Some(v)) => UpdateAction::Set(path, SetValue::Operand(UpdateOperand::Value(v.clone()))),
             ("DELETE", None) => UpdateAction::Remove(path),
             ("DELETE", Some(v @ (Value::Ss(_) | Value::Ns(_) | Value::Bs(_)))) => UpdateAction::Delete(path, v.clone()),
             ("DELETE", Some(v)) => {
-                return Err(invalid(format!(
-                    "DELETE action with value is not supported for the type {}",
-                    v.attr_type()
-                )));
+                return Err(invalid(messages::expression::attribute_updates_delete_type(v.attr_type())));
             }
             ("ADD", Some(v @ (Value::N(_) | Value::Ss(_) | Value::Ns(_) | Value::Bs(_)))) => {
                 UpdateAction::Add(path, v.clone())
@@ -335,7 +320,7 @@ pub fn attribute_updates_to_update(updates: &BTreeMap<String, AttributeValueUpda
                 UpdateAction::Set(path, SetValue::Operand(appended))
             }
             ("ADD", Some(v)) => {
-                return Err(invalid(format!("ADD action is not supported for the type {}", v.attr_type())));
+                return Err(invalid(messages::expression::attribute_updates_add_type(v.attr_type())));
             }
             ("PUT" | "ADD", None) => return Err(no_value()),
             (other, _) => {

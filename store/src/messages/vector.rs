@@ -86,7 +86,8 @@ pub fn element_type_not_in_set(
 // A vector index's definition, against the table (CreateTable, UpdateTable).
 
 /// CreateTable, UpdateTable: the vector attribute is in
-/// `AttributeDefinitions`, or a search schema names another index's vector
+/// `AttributeDefinitions`, a search schema names another index's vector
+/// attribute, or a new global secondary index is keyed on a vector
 /// attribute. ValidationException.
 pub fn vector_attribute_defined(attribute: impl Display) -> String {
     format!(

@@ -5,6 +5,7 @@
 //! refuses them (before it looks at the table or anything else).
 
 use super::PartiqlError;
+use crate::messages;
 
 /// What a token is. Its text is the source slice `start..end`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,7 +154,7 @@ pub(crate) fn tokenize(src: &str) -> Result<Vec<Token>, PartiqlError> {
     let bytes = src.as_bytes();
     let mut out: Vec<Token> = Vec::new();
     let mut i = 0;
-    let unreadable = || PartiqlError::malformed("");
+    let unreadable = || PartiqlError::malformed(messages::partiql::UNREADABLE);
     while i < bytes.len() {
         let b = bytes[i];
         if b.is_ascii_whitespace() {

@@ -12,12 +12,10 @@ use crate::expr::{
     Comparator, Condition, ExprError, ExprKind, Invalid, MAX_IN_OPERANDS, Operand, Path, PathElem, SetValue,
     UpdateAction, UpdateExpr, UpdateOperand,
 };
+use crate::messages;
 use crate::value::{AttrType, MAX_NESTING_DEPTH, Number, NumberError, Value};
 
 type Result<T> = std::result::Result<T, PartiqlError>;
-
-/// The types `IS` accepts, as DynamoDB lists them in its refusal.
-const IS_TYPES: &str = "[MISSING, NULL, BOOLEAN, BLOB, STRING, NUMERIC, STRUCT, TUPLE, LIST]";
 
 /// Lowers expressions of one statement, whose parameters are `params`.
 pub(crate) struct Lower<'p> {
@@ -58,20 +56,18 @@ fn is_bool_function(name: &str) -> bool {
 }
 
 fn operand_count(function: &str, count: usize) -> PartiqlError {
-    PartiqlError::invalid(format!(
-        "Incorrect number of operands for operator or function; operator or function: {function}, number of operands: {count}"
-    ))
+    PartiqlError::invalid(messages::expression::Invalid::OperandCount { function: function.into(), count }.to_string())
 }
 
 fn operand_type(function: &str, v: &Value) -> PartiqlError {
-    PartiqlError::invalid(format!(
-        "Incorrect operand type for operator or function; operator or function: {function}, operand type: {}",
-        type_name(v)
-    ))
+    PartiqlError::invalid(
+        messages::expression::Invalid::OperandType { function: function.into(), operand_type: type_name(v).into() }
+            .to_string(),
+    )
 }
 
 fn requires_path(function: &str) -> PartiqlError {
-    PartiqlError::invalid(format!("Operator or function requires a document path; operator or function: {function}"))
+    PartiqlError::invalid(messages::expression::Invalid::RequiresPath(function.into()).to_string())
 }
 
 /// Refuses a constant that an ordering comparison cannot order.
@@ -86,10 +82,7 @@ fn check_ordered(function: &str, o: &Operand) -> Result<()> {
 
 impl Lower<'_> {
     fn param(&self, i: usize) -> Result<Value> {
-        self.params
-            .get(i)
-            .cloned()
-            .ok_or_else(|| PartiqlError::invalid("Number of parameters in request and statement don't match."))
+        self.params.get(i).cloned().ok_or_else(|| PartiqlError::invalid(messages::partiql::PARAMETER_COUNT))
     }
 
     /// The constant `e` denotes; `at` names where it sits for error
@@ -98,18 +91,18 @@ impl Lower<'_> {
         Ok(match e {
             Expr::Lit(Literal::Str(s)) => Value::S(s.clone()),
             Expr::Lit(Literal::Num(text)) => Value::N(Number::parse_legacy(text).map_err(|err| match err {
-                NumberError::NotNumeric(_) => PartiqlError::malformed(""),
-                other => PartiqlError::invalid(format!("{other} under {at}")),
+                NumberError::NotNumeric(_) => PartiqlError::malformed(messages::partiql::UNREADABLE),
+                other => PartiqlError::invalid(messages::partiql::number_under(other, at)),
             })?),
             Expr::Lit(Literal::Bool(b)) => Value::Bool(*b),
             Expr::Lit(Literal::Null) => Value::Null,
             Expr::Lit(Literal::Missing) => {
-                return Err(PartiqlError::invalid(format!("Unsupported data type: MISSING under key {at}")));
+                return Err(PartiqlError::invalid(messages::partiql::missing_value(at)));
             }
             Expr::Param(i) => self.param(*i)?,
             Expr::List(items) => {
                 if depth >= MAX_NESTING_DEPTH {
-                    return Err(PartiqlError::invalid("Nesting Levels have exceeded supported limits"));
+                    return Err(PartiqlError::invalid(messages::expression::ExprError::NestingTooDeep.to_string()));
                 }
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
@@ -119,18 +112,18 @@ impl Lower<'_> {
             }
             Expr::Struct(fields) => {
                 if depth >= MAX_NESTING_DEPTH {
-                    return Err(PartiqlError::invalid("Nesting Levels have exceeded supported limits"));
+                    return Err(PartiqlError::invalid(messages::expression::ExprError::NestingTooDeep.to_string()));
                 }
                 Value::M(self.fields(fields, Some(at), depth + 1)?)
             }
             Expr::Bag(items) => self.bag(items, at)?,
             Expr::Call { name, span, .. } => {
-                return Err(PartiqlError::invalid(format!("Unsupported data type: {name} under key {at} at {span}")));
+                return Err(PartiqlError::invalid(messages::partiql::call_as_value(name, at, span)));
             }
             Expr::Path(p) => {
-                return Err(PartiqlError::invalid(format!("Unsupported data type: {p} under key {at}")));
+                return Err(PartiqlError::invalid(messages::partiql::path_as_value(p, at)));
             }
-            _ => return Err(PartiqlError::invalid(format!("Unsupported data type: expression under key {at}"))),
+            _ => return Err(PartiqlError::invalid(messages::partiql::expression_as_value(at))),
         })
     }
 
@@ -149,14 +142,10 @@ impl Lower<'_> {
             let key = match k {
                 Expr::Lit(Literal::Str(s)) => s.clone(),
                 Expr::Lit(Literal::Num(_)) => {
-                    return Err(PartiqlError::invalid(format!(
-                        "Tuple keys must be of type String. Actual type: DECIMAL under {shown_at}"
-                    )));
+                    return Err(PartiqlError::invalid(messages::partiql::number_tuple_key(shown_at)));
                 }
                 _ => {
-                    return Err(PartiqlError::invalid(format!(
-                        "Tuple keys must be of type String. Actual type: EXPRESSION under {shown_at}"
-                    )));
+                    return Err(PartiqlError::invalid(messages::partiql::expression_tuple_key(shown_at)));
                 }
             };
             let here = match at {
@@ -165,7 +154,7 @@ impl Lower<'_> {
             };
             let value = self.value(v, &here, depth)?;
             if out.insert(key.clone(), value).is_some() {
-                return Err(PartiqlError::invalid(format!("Duplicate keys in tuple. Key: {key} under {shown_at}")));
+                return Err(PartiqlError::invalid(messages::partiql::duplicate_tuple_key(&key, shown_at)));
             }
         }
         Ok(out)
@@ -174,29 +163,25 @@ impl Lower<'_> {
     /// `<<...>>`: a string, number or binary set.
     fn bag(&self, items: &[Expr], at: &str) -> Result<Value> {
         if items.is_empty() {
-            return Err(PartiqlError::invalid("Empty bags are not supported"));
+            return Err(PartiqlError::invalid(messages::partiql::EMPTY_BAG));
         }
         let mut values = Vec::with_capacity(items.len());
         for item in items {
             let v = match item {
                 Expr::Lit(Literal::Str(_) | Literal::Num(_)) | Expr::Param(_) => self.value(item, at, 0)?,
                 _ => {
-                    return Err(PartiqlError::invalid(
-                        "Unsupported data type in Bag. DynamoDB only supports either numbers or strings in bags",
-                    ));
+                    return Err(PartiqlError::invalid(messages::partiql::BAG_TYPE));
                 }
             };
             values.push(v);
         }
         let duplicates = || {
-            PartiqlError::invalid(format!(
-                "One or more parameter values were invalid: Input collection [{}] contains duplicates.",
-                values.iter().map(shown).collect::<Vec<_>>().join(", ")
+            PartiqlError::invalid(messages::item::set_duplicates(
+                values.iter().map(shown).collect::<Vec<_>>().join(", "),
             ))
         };
-        let mismatch = |set: &str, v: &Value| {
-            PartiqlError::invalid(format!("Unexpected data type {} in {set} Set under key {at}", type_name(v)))
-        };
+        let mismatch =
+            |set: &str, v: &Value| PartiqlError::invalid(messages::partiql::bag_member_type(type_name(v), set, at));
         Ok(match &values[0] {
             Value::S(_) => {
                 let mut set = BTreeSet::new();
@@ -229,9 +214,7 @@ impl Lower<'_> {
                 Value::Bs(set)
             }
             _ => {
-                return Err(PartiqlError::invalid(
-                    "Unsupported data type in Bag. DynamoDB only supports either numbers or strings in bags",
-                ));
+                return Err(PartiqlError::invalid(messages::partiql::BAG_TYPE));
             }
         })
     }
@@ -252,7 +235,7 @@ impl Lower<'_> {
                         leaf => leaves.push(self.condition(leaf)?),
                     }
                 }
-                balanced(leaves, and).ok_or_else(|| PartiqlError::malformed("Expected expression"))?
+                balanced(leaves, and).ok_or_else(|| PartiqlError::malformed(messages::partiql::EXPECTED_EXPRESSION))?
             }
             Expr::Not(a) => Condition::Not(Box::new(self.condition(a)?)),
             Expr::Cmp { op, left, right } => self.compare(*op, left, right)?,
@@ -287,18 +270,15 @@ impl Lower<'_> {
                     return Err(invalid_in());
                 }
                 if list.len() > MAX_IN_OPERANDS {
-                    return Err(PartiqlError::invalid(format!(
-                        "The IN operator accepts at most {MAX_IN_OPERANDS} operands; number of operands: {}",
-                        list.len()
-                    )));
+                    return Err(PartiqlError::invalid(
+                        messages::expression::Invalid::TooManyInOperands(list.len()).to_string(),
+                    ));
                 }
                 negate(Condition::In { value, list }, *negated)
             }
             Expr::Is { value, ty, negated } => {
                 let Expr::Path(p) = value.as_ref() else {
-                    return Err(PartiqlError::invalid(
-                        "The left hand side argument to IS must be a Variable Reference, Literal, or Path",
-                    ));
+                    return Err(PartiqlError::invalid(messages::partiql::IS_OPERAND));
                 };
                 let p = path(p);
                 let typed = |t: AttrType| Condition::AttributeType(p.clone(), t);
@@ -323,9 +303,7 @@ impl Lower<'_> {
                             "struct" | "tuple" => AttrType::M,
                             "list" => AttrType::L,
                             _ => {
-                                return Err(PartiqlError::invalid(format!(
-                                    "Unsupported data type for IS operator: {ty}. Supported data types are {IS_TYPES}"
-                                )));
+                                return Err(PartiqlError::invalid(messages::partiql::is_type(ty)));
                             }
                         };
                         negate(typed(t), *negated)
@@ -336,20 +314,18 @@ impl Lower<'_> {
                 if !is_bool_function(name) {
                     if name.eq_ignore_ascii_case("size") {
                         return Err(PartiqlError::invalid(
-                            "The function is not allowed to be used this way in an expression; function: size",
+                            messages::expression::Invalid::MisusedFunction("size".into()).to_string(),
                         ));
                     }
-                    return Err(PartiqlError::invalid(format!(
-                        "Unrecognized function: {} at {span}",
-                        name.to_ascii_lowercase()
+                    return Err(PartiqlError::invalid(messages::partiql::unrecognized_function_at(
+                        name.to_ascii_lowercase(),
+                        span,
                     )));
                 }
                 self.bool_function(&name.to_ascii_lowercase(), args)?
             }
             _ => {
-                return Err(PartiqlError::invalid(
-                    "WHERE clause must contain an expression that resolves to a boolean",
-                ));
+                return Err(PartiqlError::invalid(messages::partiql::WHERE_NOT_BOOLEAN));
             }
         })
     }
@@ -385,9 +361,13 @@ impl Lower<'_> {
                     },
                     Operand::Value(v) => return Err(operand_type(name, &v)),
                     _ => {
-                        return Err(PartiqlError::invalid(format!(
-                            "Incorrect operand type for operator or function; operator or function: {name}, operand type: PATH"
-                        )));
+                        return Err(PartiqlError::invalid(
+                            messages::expression::Invalid::OperandType {
+                                function: name.into(),
+                                operand_type: "PATH".into(),
+                            }
+                            .to_string(),
+                        ));
                     }
                 }
             }
@@ -407,13 +387,13 @@ impl Lower<'_> {
                     Condition::Contains(a, b)
                 }
             }
-            _ => return Err(PartiqlError::invalid(format!("Unrecognized function: {name}"))),
+            _ => return Err(PartiqlError::invalid(messages::partiql::unrecognized_function(name))),
         })
     }
 
     fn compare(&self, op: Comparator, left: &Expr, right: &Expr) -> Result<Condition> {
         if [left, right].iter().any(|e| matches!(e, Expr::Lit(Literal::Missing))) {
-            return Err(PartiqlError::invalid("MISSING must be compared using IS operator"));
+            return Err(PartiqlError::invalid(messages::partiql::MISSING_COMPARED));
         }
         // `attribute_exists(a) = true` and the like.
         for (call, other) in [(left, right), (right, left)] {
@@ -444,30 +424,26 @@ impl Lower<'_> {
                     return Ok(Operand::Size(Box::new(self.operand(arg)?)));
                 }
                 if is_bool_function(name) {
-                    return Err(PartiqlError::invalid(format!(
-                        "The function is not allowed to be used this way in an expression; function: {}",
-                        name.to_ascii_lowercase()
-                    )));
+                    return Err(PartiqlError::invalid(
+                        messages::expression::Invalid::MisusedFunction(name.to_ascii_lowercase()).to_string(),
+                    ));
                 }
-                return Err(PartiqlError::invalid(format!(
-                    "Unrecognized function: {} at {span}",
-                    name.to_ascii_lowercase()
+                return Err(PartiqlError::invalid(messages::partiql::unrecognized_function_at(
+                    name.to_ascii_lowercase(),
+                    span,
                 )));
             }
             Expr::Arith { op, .. } => {
-                return Err(PartiqlError::invalid(format!(
-                    "Unsupported operator in Condition Expression. Operator: {}",
-                    op.as_str()
-                )));
+                return Err(PartiqlError::invalid(messages::partiql::unsupported_condition_operator(op.as_str())));
             }
             Expr::Neg(_) => {
-                return Err(PartiqlError::invalid("Unsupported operator in Condition Expression. Operator: -"));
+                return Err(PartiqlError::invalid(messages::partiql::unsupported_condition_operator("-")));
             }
             Expr::Lit(_) | Expr::Param(_) | Expr::List(_) | Expr::Struct(_) | Expr::Bag(_) => {
                 Operand::Value(self.value(e, "root", 0)?)
             }
-            Expr::Star => return Err(PartiqlError::invalid("Unexpected path component")),
-            _ => return Err(PartiqlError::invalid("The arguments to AND/OR must be Expressions")),
+            Expr::Star => return Err(PartiqlError::invalid(messages::partiql::UNEXPECTED_PATH_COMPONENT)),
+            _ => return Err(PartiqlError::invalid(messages::partiql::AND_OR_OPERANDS)),
         })
     }
 
@@ -504,21 +480,15 @@ impl Lower<'_> {
             if upper == "SET_ADD" || upper == "SET_DELETE" {
                 let op = &upper[4..];
                 let [first, second] = args.as_slice() else {
-                    return Err(PartiqlError::invalid(format!("SET_{op} must have exactly two arguments at {span}")));
+                    return Err(PartiqlError::invalid(messages::partiql::set_function_arguments(op, span)));
                 };
                 let first_span = match first {
                     Expr::Path(p) if path(p) == target_path => p.span,
                     _ => {
-                        return Err(PartiqlError::invalid(format!(
-                            "The first argument to SET_{op} must equal the assignment value at {span}"
-                        )));
+                        return Err(PartiqlError::invalid(messages::partiql::set_function_target(op, span)));
                     }
                 };
-                let not_a_set = || {
-                    PartiqlError::invalid(format!(
-                        "The second argument to SET_{op} must be a value with type SET at {first_span}"
-                    ))
-                };
+                let not_a_set = || PartiqlError::invalid(messages::partiql::set_function_not_a_set(op, first_span));
                 if !matches!(second, Expr::Bag(_) | Expr::Param(_)) {
                     return Err(not_a_set());
                 }
@@ -557,20 +527,17 @@ impl Lower<'_> {
                     UpdateOperand::IfNotExists(path(p), Box::new(self.update_operand(v)?))
                 }
                 lower => {
-                    return Err(PartiqlError::invalid(format!("Unrecognized function: {lower} at {span}")));
+                    return Err(PartiqlError::invalid(messages::partiql::unrecognized_function_at(lower, span)));
                 }
             },
             Expr::Arith { op, .. } => {
-                return Err(PartiqlError::invalid(format!(
-                    "Unsupported operator in Update Expression. Operator: {}",
-                    op.as_str()
-                )));
+                return Err(PartiqlError::invalid(messages::partiql::unsupported_update_operator(op.as_str())));
             }
-            Expr::Is { .. } => return Err(PartiqlError::invalid("IS operator is not supported in update expressions")),
+            Expr::Is { .. } => return Err(PartiqlError::invalid(messages::partiql::IS_IN_UPDATE)),
             Expr::Lit(_) | Expr::Param(_) | Expr::List(_) | Expr::Struct(_) | Expr::Bag(_) => {
                 UpdateOperand::Value(self.value(e, "root", 0)?)
             }
-            _ => return Err(PartiqlError::invalid("Unsupported operator in Update Expression. Operator: expression")),
+            _ => return Err(PartiqlError::invalid(messages::partiql::unsupported_update_operator("expression"))),
         })
     }
 }
@@ -590,7 +557,5 @@ fn negate(c: Condition, negated: bool) -> Condition {
 }
 
 fn invalid_in() -> PartiqlError {
-    PartiqlError::invalid(
-        "IN operator must have a left hand argument of type Variable Reference and right hand argument of type Seq with at least one member",
-    )
+    PartiqlError::invalid(messages::partiql::IN_OPERANDS)
 }

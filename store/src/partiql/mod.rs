@@ -27,7 +27,7 @@ mod reserved;
 mod tests;
 
 use crate::error::StoreError;
-use crate::expr::ExprError;
+use crate::messages;
 
 pub use ast::{Action, ArithOp, Expr, Literal, Op, OrderKey, Returning, Select, Span, Statement, SynPath, SynStep};
 pub use plan::{Access, Mode, Plan, Projected, SelectPlan, check, plan};
@@ -46,23 +46,7 @@ pub const MAX_OPERATORS: usize = crate::expr::MAX_OPERATORS;
 /// An `IN` list holds at most this many values, as in condition expressions.
 pub const MAX_IN_OPERANDS: usize = crate::expr::MAX_IN_OPERANDS;
 
-/// Why a statement was refused. Every variant becomes a DynamoDB
-/// `ValidationException` carrying the displayed text.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum PartiqlError {
-    /// The grammar refused the text; carries the detail after the colon
-    /// (empty for a token the lexer cannot read).
-    #[error("Statement wasn't well formed, can't be processed: {0}")]
-    Malformed(String),
-    /// The statement is well formed but cannot run as written; carries
-    /// DynamoDB's message.
-    #[error("{0}")]
-    Invalid(String),
-    /// The lowered condition or update was refused by the expression rules.
-    #[error(transparent)]
-    Expr(#[from] ExprError),
-}
+pub use crate::messages::partiql::PartiqlError;
 
 impl PartiqlError {
     pub(crate) fn malformed(detail: impl Into<String>) -> Self {
@@ -84,9 +68,7 @@ impl From<PartiqlError> for StoreError {
 /// are allowed; anything after the statement is an error.
 pub fn parse(text: &str) -> Result<Statement, PartiqlError> {
     if text.len() > MAX_STATEMENT_LEN {
-        return Err(PartiqlError::invalid(format!(
-            "1 validation error detected: Value at 'statement' failed to satisfy constraint: Member must have length less than or equal to {MAX_STATEMENT_LEN}"
-        )));
+        return Err(PartiqlError::invalid(messages::partiql::statement_too_long(MAX_STATEMENT_LEN)));
     }
     let tokens = lexer::tokenize(text)?;
     parser::parse(text, &tokens)

@@ -24,24 +24,9 @@ use super::lexer::{Tok, Token};
 use super::reserved::{is_keyword, is_operator_word, type_name};
 use super::{MAX_OPERATORS, MAX_PARSE_DEPTH, PartiqlError};
 use crate::expr::{Comparator, MAX_PATH_DEPTH};
+use crate::messages;
 
 type Result<T> = std::result::Result<T, PartiqlError>;
-
-/// Detail of a token left over after a complete statement.
-const LEFTOVER: &str = "Unexpected token after expression";
-/// Detail of anything after a statement's closing semicolon.
-const AFTER_SEMICOLON: &str = "Unexpected token after semicolon. (Only one query is allowed.)";
-/// Detail of a FROM-first, UPDATE or nested FROM with no SET or REMOVE.
-const NOT_DML: &str = "Expected data manipulation";
-/// A write's `WHERE` must name its whole key; without one it names none.
-const INCOMPLETE_KEY: &str = "Where clause does not contain a mandatory equality on all key attributes";
-/// Detail of an infix operator at the end of the statement.
-const NO_RIGHT_HAND_SIDE: &str = "Missing right-hand side expression of infix operator";
-/// Detail of a table (of an INSERT, UPDATE or DELETE) or an update target
-/// that is not a name.
-const SIMPLE_PATH: &str = "Expected identifier for simple path";
-/// Detail of an `IS` followed by something that names no type.
-const TYPE_NAME: &str = "Expected type name";
 
 /// How a table name is read: after `FROM` of a `SELECT` (or a FROM-first
 /// update) DynamoDB reads an expression; after `UPDATE`, `DELETE FROM` and
@@ -172,7 +157,7 @@ impl<'a> Parser<'a> {
         if self.peek().kind == kind {
             Ok(self.bump())
         } else {
-            Err(PartiqlError::malformed(format!("Expected {}", token_name(kind))))
+            Err(PartiqlError::malformed(messages::partiql::expected_token(token_name(kind))))
         }
     }
 
@@ -190,7 +175,11 @@ impl<'a> Parser<'a> {
         if self.at_end() {
             return Ok(());
         }
-        Err(PartiqlError::malformed(if self.peek().kind == Tok::Semicolon { AFTER_SEMICOLON } else { LEFTOVER }))
+        Err(PartiqlError::malformed(if self.peek().kind == Tok::Semicolon {
+            messages::partiql::AFTER_SEMICOLON
+        } else {
+            messages::partiql::LEFTOVER
+        }))
     }
 
     /// Whether the token at the cursor can start a term.
@@ -216,8 +205,8 @@ impl<'a> Parser<'a> {
     fn term_error(&self) -> PartiqlError {
         let t = self.peek();
         PartiqlError::malformed(match t.kind {
-            Tok::Ident if is_operator_word(&t.text) => "Unexpected operator",
-            Tok::Ident if is_keyword(&t.text) => "Unexpected keyword",
+            Tok::Ident if is_operator_word(&t.text) => messages::partiql::UNEXPECTED_OPERATOR,
+            Tok::Ident if is_keyword(&t.text) => messages::partiql::UNEXPECTED_KEYWORD,
             Tok::Eq
             | Tok::Ne
             | Tok::Lt
@@ -228,7 +217,7 @@ impl<'a> Parser<'a> {
             | Tok::Minus
             | Tok::Slash
             | Tok::Percent
-            | Tok::Concat => "Unexpected operator",
+            | Tok::Concat => messages::partiql::UNEXPECTED_OPERATOR,
             Tok::Ident
             | Tok::Quoted
             | Tok::Str
@@ -237,15 +226,15 @@ impl<'a> Parser<'a> {
             | Tok::LParen
             | Tok::LBracket
             | Tok::LBrace
-            | Tok::BagOpen => "Unexpected token",
-            _ => "Unexpected term",
+            | Tok::BagOpen => messages::partiql::UNEXPECTED_TOKEN,
+            _ => messages::partiql::UNEXPECTED_TERM,
         })
     }
 
     /// After an infix operator: something must follow it.
     fn right_hand_side(&self) -> Result<()> {
         if self.peek().kind == Tok::Eof {
-            return Err(PartiqlError::malformed(NO_RIGHT_HAND_SIDE));
+            return Err(PartiqlError::malformed(messages::partiql::NO_RIGHT_HAND_SIDE));
         }
         Ok(())
     }
@@ -263,9 +252,7 @@ impl<'a> Parser<'a> {
     fn enter(&mut self) -> Result<()> {
         self.depth += 1;
         if self.depth > MAX_PARSE_DEPTH {
-            return Err(PartiqlError::malformed(format!(
-                "The expression is nested too deeply; maximum depth: {MAX_PARSE_DEPTH}"
-            )));
+            return Err(PartiqlError::malformed(messages::partiql::nested_too_deeply(MAX_PARSE_DEPTH)));
         }
         Ok(())
     }
@@ -277,9 +264,7 @@ impl<'a> Parser<'a> {
     fn count_op(&mut self) -> Result<()> {
         self.ops += 1;
         if self.ops > MAX_OPERATORS {
-            return Err(PartiqlError::invalid(format!(
-                "The expression contains too many operators or functions; maximum: {MAX_OPERATORS}"
-            )));
+            return Err(PartiqlError::invalid(messages::partiql::too_many_operators(MAX_OPERATORS)));
         }
         Ok(())
     }
@@ -308,17 +293,17 @@ impl<'a> Parser<'a> {
         // has read all of it.
         let e = self.expr()?;
         self.finish()?;
-        Err(PartiqlError::invalid(format!("Unsupported operation: {}", operation_name(&e))))
+        Err(PartiqlError::invalid(messages::partiql::unsupported_operation(operation_name(&e))))
     }
 
     fn select(&mut self) -> Result<Select> {
         self.pos += 1; // SELECT
         if self.at_kw("DISTINCT") {
-            return Err(PartiqlError::invalid("Unsupported token in expression: DISTINCT"));
+            return Err(PartiqlError::invalid(messages::partiql::DISTINCT));
         }
         self.eat_kw("ALL");
         if self.at_kw("VALUE") || self.at_kw("PIVOT") {
-            return Err(PartiqlError::invalid("Select projection doesn't support value or pivot keywords"));
+            return Err(PartiqlError::invalid(messages::partiql::VALUE_OR_PIVOT));
         }
         let projection = if self.peek().kind == Tok::Star {
             self.pos += 1;
@@ -334,7 +319,7 @@ impl<'a> Parser<'a> {
                 }
                 items.push(self.expr()?);
                 if self.at_kw("AS") || self.at_alias() {
-                    return Err(PartiqlError::invalid("Aliasing is not supported"));
+                    return Err(PartiqlError::invalid(messages::partiql::ALIASING));
                 }
                 if self.peek().kind != Tok::Comma {
                     break;
@@ -344,7 +329,7 @@ impl<'a> Parser<'a> {
             Some(items)
         };
         if !self.eat_kw("FROM") {
-            return Err(PartiqlError::malformed("Expected FROM after SELECT list"));
+            return Err(PartiqlError::malformed(messages::partiql::FROM_AFTER_SELECT));
         }
         let (table, index) = self.source(Source::Expression)?;
         self.refuse_alias()?;
@@ -352,7 +337,7 @@ impl<'a> Parser<'a> {
         let mut order_by = Vec::new();
         if self.eat_kw("ORDER") {
             if !self.eat_kw("BY") {
-                return Err(PartiqlError::malformed("Expected BY"));
+                return Err(PartiqlError::malformed(messages::partiql::EXPECTED_BY));
             }
             loop {
                 let name = self.name()?;
@@ -372,7 +357,7 @@ impl<'a> Parser<'a> {
         for clause in ["GROUP", "HAVING", "LIMIT", "OFFSET"] {
             if self.at_kw(clause) {
                 let shown = if clause == "GROUP" { "GROUP BY" } else { clause };
-                return Err(PartiqlError::invalid(format!("Unsupported clause: {shown}")));
+                return Err(PartiqlError::invalid(messages::partiql::unsupported_clause(shown)));
             }
         }
         Ok(Select { projection, table, index, filter, order_by })
@@ -382,23 +367,25 @@ impl<'a> Parser<'a> {
         // DynamoDB reads INSERT INTO as one keyword; INSERT alone is a
         // keyword where a term should be.
         if !Self::is_kw(self.peek_at(1), "INTO") {
-            return Err(PartiqlError::malformed("Unexpected keyword"));
+            return Err(PartiqlError::malformed(messages::partiql::UNEXPECTED_KEYWORD));
         }
         self.pos += 2;
         let table = self.dml_table()?;
         if self.at_kw("VALUES") || self.peek().kind == Tok::LParen {
-            return Err(PartiqlError::invalid(
-                "Unsupported operation: Inserting multiple items in a single statement is not supported, use \"INSERT INTO tableName VALUE item\" instead",
-            ));
+            return Err(PartiqlError::invalid(messages::partiql::INSERT_MANY));
         }
         if !self.eat_kw("VALUE") {
             // Without VALUE an expression must follow (PartiQL's other
             // INSERT form, which DynamoDB does not run).
-            return Err(if self.at_term() { PartiqlError::malformed(LEFTOVER) } else { self.term_error() });
+            return Err(if self.at_term() {
+                PartiqlError::malformed(messages::partiql::LEFTOVER)
+            } else {
+                self.term_error()
+            });
         }
         let value = self.expr()?;
         if self.at_kw("RETURNING") {
-            return Err(PartiqlError::invalid("RETURNING is not supported in INSERT"));
+            return Err(PartiqlError::invalid(messages::partiql::INSERT_RETURNING));
         }
         Ok(Op::Insert { table, value })
     }
@@ -441,7 +428,7 @@ impl<'a> Parser<'a> {
                 loop {
                     let path = self.target_path()?;
                     if self.peek().kind != Tok::Eq {
-                        return Err(PartiqlError::malformed("Expected '='"));
+                        return Err(PartiqlError::malformed(messages::partiql::EXPECTED_EQUALS));
                     }
                     self.pos += 1;
                     actions.push(Action::Set(path, self.expr()?));
@@ -459,15 +446,13 @@ impl<'a> Parser<'a> {
                     self.pos += 1;
                 }
             } else if self.at_kw("ADD") || self.at_kw("DELETE") {
-                return Err(PartiqlError::invalid(
-                    "Only SET and REMOVE are supported in update expressions at this time",
-                ));
+                return Err(PartiqlError::invalid(messages::partiql::ONLY_SET_AND_REMOVE));
             } else {
                 break;
             }
         }
         if actions.is_empty() {
-            return Err(PartiqlError::malformed(NOT_DML));
+            return Err(PartiqlError::malformed(messages::partiql::NOT_DML));
         }
         Ok(actions)
     }
@@ -476,7 +461,7 @@ impl<'a> Parser<'a> {
     /// than the end of the statement stands where the `WHERE` should.
     fn missing_where(&self) -> PartiqlError {
         match self.finish() {
-            Ok(()) => PartiqlError::invalid(INCOMPLETE_KEY),
+            Ok(()) => PartiqlError::invalid(messages::partiql::INCOMPLETE_KEY),
             Err(e) => e,
         }
     }
@@ -484,7 +469,7 @@ impl<'a> Parser<'a> {
     fn delete(&mut self) -> Result<Op> {
         self.pos += 1; // DELETE
         if !self.eat_kw("FROM") {
-            return Err(PartiqlError::malformed("Expected FROM after DELETE"));
+            return Err(PartiqlError::malformed(messages::partiql::FROM_AFTER_DELETE));
         }
         let (table, index) = self.source(Source::SimplePath)?;
         self.refuse_alias()?;
@@ -502,8 +487,7 @@ impl<'a> Parser<'a> {
         if !self.eat_kw("RETURNING") {
             return Ok(None);
         }
-        let mapping =
-            || PartiqlError::malformed("Expected ( MODIFIED | ALL ) ( NEW | OLD ) in each returning element.");
+        let mapping = || PartiqlError::malformed(messages::partiql::RETURNING_ELEMENT);
         let all = if self.at_kw("ALL") {
             true
         } else if self.at_kw("MODIFIED") {
@@ -520,13 +504,11 @@ impl<'a> Parser<'a> {
         };
         self.pos += 2;
         if self.peek().kind != Tok::Star {
-            return Err(PartiqlError::invalid(
-                "Expected '*' after ( MODIFIED | ALL ) ( NEW | OLD ) in RETURNING clause",
-            ));
+            return Err(PartiqlError::invalid(messages::partiql::RETURNING_STAR));
         }
         self.pos += 1;
         if self.peek().kind == Tok::Comma {
-            return Err(PartiqlError::invalid("Invalid syntax with multiple returning elements in RETURNING clause"));
+            return Err(PartiqlError::invalid(messages::partiql::RETURNING_MANY));
         }
         Ok(Some(match (all, new) {
             (true, false) => Returning::AllOld,
@@ -555,7 +537,7 @@ impl<'a> Parser<'a> {
             Tok::Quoted => vec![t.text.clone()],
             _ => {
                 return Err(match how {
-                    Source::SimplePath => PartiqlError::malformed(SIMPLE_PATH),
+                    Source::SimplePath => PartiqlError::malformed(messages::partiql::SIMPLE_PATH),
                     Source::Expression => self.term_error(),
                 });
             }
@@ -568,20 +550,20 @@ impl<'a> Parser<'a> {
                 Tok::Ident if !is_keyword(&t.text) => parts.push(t.text.clone()),
                 Tok::Quoted => parts.push(t.text.clone()),
                 Tok::Star if how == Source::SimplePath => {
-                    return Err(PartiqlError::malformed("Invalid path dot component for simple path"));
+                    return Err(PartiqlError::malformed(messages::partiql::SIMPLE_PATH_DOT));
                 }
                 Tok::Star => {
-                    return Err(PartiqlError::invalid("Unpivot path component like a.*.b are not supported"));
+                    return Err(PartiqlError::invalid(messages::partiql::UNPIVOT));
                 }
-                _ => return Err(PartiqlError::malformed("Invalid path dot component")),
+                _ => return Err(PartiqlError::malformed(messages::partiql::PATH_DOT)),
             }
             self.pos += 1;
         }
         if parts.len() > 2 {
-            return Err(PartiqlError::invalid("A path may contain at most 2 components in the FROM clause"));
+            return Err(PartiqlError::invalid(messages::partiql::FROM_PATH_TOO_LONG));
         }
         if parts.iter().any(String::is_empty) {
-            return Err(PartiqlError::invalid("Path component cannot be an empty string"));
+            return Err(PartiqlError::invalid(messages::partiql::EMPTY_PATH_COMPONENT));
         }
         let index = if parts.len() == 2 { parts.pop() } else { None };
         let table = parts.pop().unwrap_or_default();
@@ -592,9 +574,7 @@ impl<'a> Parser<'a> {
     fn dml_table(&mut self) -> Result<String> {
         let (table, index) = self.source(Source::SimplePath)?;
         if index.is_some() {
-            return Err(PartiqlError::invalid(
-                "FROM clause may only contain a single table name in data manipulation statements",
-            ));
+            return Err(PartiqlError::invalid(messages::partiql::DML_SINGLE_TABLE));
         }
         Ok(table)
     }
@@ -607,7 +587,7 @@ impl<'a> Parser<'a> {
 
     fn refuse_alias(&self) -> Result<()> {
         if self.at_kw("AS") || self.at_alias() {
-            return Err(PartiqlError::invalid("Aliasing is not supported"));
+            return Err(PartiqlError::invalid(messages::partiql::ALIASING));
         }
         Ok(())
     }
@@ -619,7 +599,7 @@ impl<'a> Parser<'a> {
         let head = match t.kind {
             Tok::Ident if !is_keyword(&t.text) => t.text.clone(),
             Tok::Quoted => t.text.clone(),
-            _ => return Err(PartiqlError::malformed(SIMPLE_PATH)),
+            _ => return Err(PartiqlError::malformed(messages::partiql::SIMPLE_PATH)),
         };
         self.pos += 1;
         self.path_steps(head, t)
@@ -692,10 +672,10 @@ impl<'a> Parser<'a> {
             self.right_hand_side()?;
             let low = self.additive()?;
             if !self.eat_kw("AND") {
-                return Err(PartiqlError::malformed("Expected AND keyword"));
+                return Err(PartiqlError::malformed(messages::partiql::EXPECTED_AND));
             }
             if self.at_end() {
-                return Err(PartiqlError::malformed("Expected expression after AND"));
+                return Err(PartiqlError::malformed(messages::partiql::EXPRESSION_AFTER_AND));
             }
             let high = self.additive()?;
             return Ok(Expr::Between { value: Box::new(left), low: Box::new(low), high: Box::new(high), negated });
@@ -718,7 +698,7 @@ impl<'a> Parser<'a> {
             // Read in full, so the grammar's errors come first, then refused.
             self.right_hand_side()?;
             self.additive()?;
-            return Err(PartiqlError::invalid("Unsupported operator in Condition Expression. Operator: LIKE"));
+            return Err(PartiqlError::invalid(messages::partiql::unsupported_condition_operator("LIKE")));
         }
         if self.eat_kw("IS") {
             self.count_op()?;
@@ -735,7 +715,7 @@ impl<'a> Parser<'a> {
     fn type_name(&mut self) -> Result<String> {
         let t = self.peek();
         if t.kind != Tok::Ident || !is_keyword(&t.text) {
-            return Err(PartiqlError::malformed(TYPE_NAME));
+            return Err(PartiqlError::malformed(messages::partiql::TYPE_NAME));
         }
         let next = self.peek_at(1);
         let (written, words) = if t.text.eq_ignore_ascii_case("DOUBLE") && Self::is_kw(next, "PRECISION") {
@@ -746,7 +726,7 @@ impl<'a> Parser<'a> {
             (t.text.to_ascii_uppercase(), t.text.clone())
         };
         let Some((canonical, max_params)) = type_name(&words) else {
-            return Err(PartiqlError::malformed(TYPE_NAME));
+            return Err(PartiqlError::malformed(messages::partiql::TYPE_NAME));
         };
         self.pos += if written.contains(' ') { 2 } else { 1 };
         if self.peek().kind == Tok::LParen {
@@ -764,13 +744,11 @@ impl<'a> Parser<'a> {
             self.leave();
             self.expect(Tok::RParen)?;
             if params.len() > max_params {
-                return Err(PartiqlError::malformed(format!(
-                    "CAST for {canonical} must have arity of 0..{max_params}"
-                )));
+                return Err(PartiqlError::malformed(messages::partiql::type_arity(canonical, max_params)));
             }
             if !params.iter().all(|p| matches!(p, Expr::Lit(Literal::Num(n)) if n.bytes().all(|b| b.is_ascii_digit())))
             {
-                return Err(PartiqlError::malformed("Type parameter must be an unsigned integer literal"));
+                return Err(PartiqlError::malformed(messages::partiql::TYPE_PARAMETER));
             }
         }
         Ok(written)
@@ -905,7 +883,7 @@ impl<'a> Parser<'a> {
                 let nested = self.update_from_first();
                 self.leave();
                 nested?;
-                Err(PartiqlError::malformed("Keyword null only expected at the top level in the query"))
+                Err(PartiqlError::malformed(messages::partiql::NESTED_STATEMENT))
             }
             Tok::Ident => {
                 if self.peek_at(1).kind == Tok::LParen {
@@ -982,9 +960,9 @@ impl<'a> Parser<'a> {
                         Tok::Ident if !is_keyword(&t.text) => steps.push(SynStep::Attr(t.text.clone())),
                         Tok::Quoted => steps.push(SynStep::Attr(t.text.clone())),
                         Tok::Star => {
-                            return Err(PartiqlError::invalid("Unpivot path component like a.*.b are not supported"));
+                            return Err(PartiqlError::invalid(messages::partiql::UNPIVOT));
                         }
-                        _ => return Err(PartiqlError::malformed("Invalid path dot component")),
+                        _ => return Err(PartiqlError::malformed(messages::partiql::PATH_DOT)),
                     }
                     self.pos += 1;
                 }
@@ -994,18 +972,15 @@ impl<'a> Parser<'a> {
                     match t.kind {
                         Tok::Num if t.text.bytes().all(|b| b.is_ascii_digit()) => {
                             let i = t.text.parse::<usize>().map_err(|_| {
-                                PartiqlError::invalid(format!(
-                                    "List index is not within the allowable range; index: [{}]",
-                                    t.text
-                                ))
+                                PartiqlError::invalid(messages::partiql::list_index_out_of_range(&t.text))
                             })?;
                             steps.push(SynStep::Index(i));
                         }
                         Tok::Str => steps.push(SynStep::Attr(t.text.clone())),
                         Tok::Star => {
-                            return Err(PartiqlError::invalid("Wildcard path component like a[*].b are not supported"));
+                            return Err(PartiqlError::invalid(messages::partiql::WILDCARD));
                         }
-                        _ => return Err(PartiqlError::invalid("Unexpected path component")),
+                        _ => return Err(PartiqlError::invalid(messages::partiql::UNEXPECTED_PATH_COMPONENT)),
                     }
                     self.pos += 1;
                     self.expect(Tok::RBracket)?;
@@ -1013,10 +988,9 @@ impl<'a> Parser<'a> {
                 _ => break,
             }
             if steps.len() + 1 > MAX_PATH_DEPTH {
-                return Err(PartiqlError::invalid(format!(
-                    "The document path has too many nesting levels; nesting levels: {}",
-                    steps.len() + 1
-                )));
+                return Err(PartiqlError::invalid(
+                    messages::expression::Invalid::PathTooDeep(steps.len() + 1).to_string(),
+                ));
             }
         }
         Ok(SynPath { head, steps, span })
@@ -1028,11 +1002,11 @@ impl<'a> Parser<'a> {
 /// as it is parsed).
 fn refuse_index(index: Option<String>) -> Result<()> {
     match index {
-        Some(_) => Err(PartiqlError::invalid("This operation is not supported on an index")),
+        Some(_) => Err(PartiqlError::invalid(messages::partiql::INDEX_NOT_SUPPORTED)),
         None => Ok(()),
     }
 }
 
 fn star_and_others() -> PartiqlError {
-    PartiqlError::invalid("Other attributes should not be present in the projection when '*' is used.")
+    PartiqlError::invalid(messages::partiql::STAR_AND_OTHERS)
 }

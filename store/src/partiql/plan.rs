@@ -19,13 +19,11 @@ use super::PartiqlError;
 use super::ast::{Expr, Op, Returning, Select, Statement, SynPath, SynStep};
 use super::lower::{Lower, balanced, path};
 use crate::expr::{Comparator, Condition, Operand, Path, PathElem, RangeCondition, UpdateExpr};
+use crate::messages;
 use crate::table::{IndexDef, IndexKind, KeySchema, Projection, TableDef};
 use crate::value::{AttrType, Item, Value, encode_key_component};
 
 type Result<T> = std::result::Result<T, PartiqlError>;
-
-const INCOMPLETE_KEY: &str = "Where clause does not contain a mandatory equality on all key attributes";
-const OVERLAPPING: &str = "Overlapping conditions with range keys are not supported in where clause";
 
 /// Which API runs the statement; each restricts `SELECT` differently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,7 +155,7 @@ fn lookup<'i>(item: &'i Item, path: &Path) -> Option<&'i Value> {
 /// ResourceNotFoundException).
 pub fn check(stmt: &Statement, params: &[Value]) -> Result<()> {
     if stmt.params != params.len() {
-        return Err(PartiqlError::invalid("Number of parameters in request and statement don't match."));
+        return Err(PartiqlError::invalid(messages::partiql::PARAMETER_COUNT));
     }
     let lower = Lower { params };
     let filter = match &stmt.op {
@@ -174,19 +172,17 @@ pub fn check(stmt: &Statement, params: &[Value]) -> Result<()> {
 /// Plans `stmt` against `def` with `params` bound to its `?`s.
 pub fn plan(stmt: &Statement, params: &[Value], def: &TableDef, mode: Mode) -> Result<Plan> {
     if stmt.params != params.len() {
-        return Err(PartiqlError::invalid("Number of parameters in request and statement don't match."));
+        return Err(PartiqlError::invalid(messages::partiql::PARAMETER_COUNT));
     }
     if mode == Mode::Transaction && stmt.returning().is_some() {
-        return Err(PartiqlError::invalid("RETURNING clause is not supported in ExecuteTransaction."));
+        return Err(PartiqlError::invalid(messages::partiql::TRANSACTION_RETURNING));
     }
     let lower = Lower { params };
     match &stmt.op {
         Op::Select(select) => plan_select(&lower, select, def, mode).map(Plan::Select),
         Op::Insert { value, .. } => {
             let Expr::Struct(fields) = value else {
-                return Err(PartiqlError::invalid(
-                    "Unsupported format in item expression. Please use struct format {...} to express item values for insert statement.",
-                ));
+                return Err(PartiqlError::invalid(messages::partiql::INSERT_NOT_STRUCT));
             };
             Ok(Plan::Insert { item: lower.fields(fields, None, 0)? })
         }
@@ -199,22 +195,19 @@ pub fn plan(stmt: &Statement, params: &[Value], def: &TableDef, mode: Mode) -> R
             if let Some(r) = returning
                 && *r != Returning::AllOld
             {
-                return Err(PartiqlError::invalid(format!(
-                    "Invalid returning clause: RETURNING {} *. Only RETURNING ALL OLD * is allowed in DELETE statements.",
-                    r.as_str()
-                )));
+                return Err(PartiqlError::invalid(messages::partiql::delete_returning(r.as_str())));
             }
             let (key, condition) = split_key(lower.condition(filter)?, &def.key_schema, KeyRule::Write)?;
             Ok(Plan::Delete { key, condition, returning: returning.is_some() })
         }
         Op::Exists(select) => {
             if mode != Mode::Transaction {
-                return Err(PartiqlError::invalid("EXISTS can only be used in ExecuteTransaction write requests."));
+                return Err(PartiqlError::invalid(messages::partiql::EXISTS_OUTSIDE_TRANSACTION));
             }
             if select.index.is_some() {
-                return Err(PartiqlError::invalid("Operations on indices are not supported in transactions"));
+                return Err(PartiqlError::invalid(messages::partiql::TRANSACTION_INDEX_OPERATION));
             }
-            let check = || PartiqlError::invalid("EXISTS() must contain a single item read with additional condition");
+            let check = || PartiqlError::invalid(messages::partiql::EXISTS_SHAPE);
             let filter = select.filter.as_ref().ok_or_else(check)?;
             let (key, condition) =
                 split_key(lower.condition(filter)?, &def.key_schema, KeyRule::Check).map_err(|_| check())?;
@@ -251,22 +244,20 @@ fn plan_select(lower: &Lower<'_>, select: &Select, def: &TableDef, mode: Mode) -
         None => None,
         Some(name) => {
             if mode == Mode::Transaction {
-                return Err(PartiqlError::invalid("Reads on indices are not supported within transactions."));
+                return Err(PartiqlError::invalid(messages::partiql::TRANSACTION_INDEX_READ));
             }
             let idx = def.index(name).ok_or_else(|| {
                 // A vector index is read by SearchVectors alone.
                 PartiqlError::invalid(if def.vector_index(name).is_some() {
-                    "Scan operation not supported on this index type"
+                    messages::partiql::VECTOR_INDEX_SCAN
                 } else {
-                    "The table does not have the specified index"
+                    messages::partiql::NO_SUCH_INDEX
                 })
             })?;
             // DynamoDB's PartiQL cannot read an index whose key has several
             // attributes in a role (the base table and other indexes can).
             if idx.key_schema.is_multi_attribute() {
-                return Err(PartiqlError::invalid(
-                    "PartiQL statements cannot be executed on tables with multi-attribute HASH keys or multi-attribute RANGE keys.",
-                ));
+                return Err(PartiqlError::invalid(messages::partiql::MULTI_ATTRIBUTE_KEY));
             }
             Some(idx)
         }
@@ -278,13 +269,13 @@ fn plan_select(lower: &Lower<'_>, select: &Select, def: &TableDef, mode: Mode) -
             for item in items {
                 let Expr::Path(p) = item else {
                     return Err(PartiqlError::invalid(match item {
-                        Expr::Call { span, .. } => format!("Unexpected path component at {span}"),
-                        _ => "Unexpected path component".to_string(),
+                        Expr::Call { span, .. } => messages::partiql::unexpected_path_component_at(span),
+                        _ => messages::partiql::UNEXPECTED_PATH_COMPONENT.to_string(),
                     }));
                 };
                 let name = projected_name(p);
                 if out.iter().any(|o| o.name == name) {
-                    return Err(PartiqlError::invalid(format!("Duplicate identifiers in select clause: {name}")));
+                    return Err(PartiqlError::invalid(messages::partiql::duplicate_projection(&name)));
                 }
                 out.push(Projected { name, path: path(p) });
             }
@@ -297,10 +288,9 @@ fn plan_select(lower: &Lower<'_>, select: &Select, def: &TableDef, mode: Mode) -
         let missing: Vec<&str> = projection.iter().map(|p| p.path.top()).filter(|n| !stored.contains(n)).collect();
         if !missing.is_empty() {
             if idx.kind == IndexKind::Global {
-                return Err(PartiqlError::invalid(format!(
-                    "One or more parameter values were invalid: Global secondary index {} does not project [{}]",
-                    idx.name,
-                    missing.join(", ")
+                return Err(PartiqlError::invalid(messages::partiql::gsi_does_not_project(
+                    &idx.name,
+                    missing.join(", "),
                 )));
             }
             fetch_from_table = true;
@@ -311,9 +301,9 @@ fn plan_select(lower: &Lower<'_>, select: &Select, def: &TableDef, mode: Mode) -
     if mode != Mode::Single {
         let refused = || {
             PartiqlError::invalid(if mode == Mode::Transaction {
-                "Select statements within ExecuteTransaction must specify the primary key in the where clause."
+                messages::partiql::TRANSACTION_SELECT_KEY
             } else {
-                "Select statements within BatchExecuteStatement must specify the primary key in the where clause."
+                messages::partiql::BATCH_SELECT_KEY
             })
         };
         if index.is_some() {
@@ -365,10 +355,9 @@ fn plan_select(lower: &Lower<'_>, select: &Select, def: &TableDef, mode: Mode) -
                 missing.sort_unstable();
                 missing.dedup();
                 if !missing.is_empty() {
-                    return Err(PartiqlError::invalid(format!(
-                        "One or more parameter values were invalid: Secondary index {} does not project one or more filter attributes: [{}]",
-                        idx.name,
-                        missing.join(", ")
+                    return Err(PartiqlError::invalid(messages::partiql::index_does_not_project_filter(
+                        &idx.name,
+                        missing.join(", "),
                     )));
                 }
             }
@@ -379,26 +368,19 @@ fn plan_select(lower: &Lower<'_>, select: &Select, def: &TableDef, mode: Mode) -
     let mut forward = true;
     if !select.order_by.is_empty() {
         if filter.is_none() {
-            return Err(PartiqlError::invalid("Must have WHERE clause in the statement when using ORDER BY clause."));
+            return Err(PartiqlError::invalid(messages::partiql::ORDER_BY_WITHOUT_WHERE));
         }
         let Access::Query { hashes, .. } = &mut access else {
-            return Err(PartiqlError::invalid(
-                "Must have at least one non-optional hash key condition in WHERE clause when using ORDER BY clause.",
-            ));
+            return Err(PartiqlError::invalid(messages::partiql::ORDER_BY_WITHOUT_HASH));
         };
         for key in &select.order_by {
             if !schema.contains(&key.name) {
-                return Err(PartiqlError::invalid(format!(
-                    "Variable reference {} in ORDER BY clause must be part of the primary key",
-                    key.name
-                )));
+                return Err(PartiqlError::invalid(messages::partiql::order_by_not_key(&key.name)));
             }
         }
         let by_hash = select.order_by.iter().find(|k| k.name == schema.hash.name);
         if hashes.len() > 1 && by_hash.is_none() {
-            return Err(PartiqlError::invalid(
-                "Must have hash key in ORDER BY clause when more than one hash key condition specified in WHERE clause.",
-            ));
+            return Err(PartiqlError::invalid(messages::partiql::ORDER_BY_HASH));
         }
         if by_hash.is_some_and(|k| k.descending) {
             hashes.reverse();
@@ -482,7 +464,7 @@ fn refuse_overlap(filter: &Condition, schema: &KeySchema) -> Result<()> {
     for (i, (hash, sort)) in keyed.iter().enumerate() {
         for (other_hash, other_sort) in &keyed[..i] {
             if hash == other_hash && ranges_meet(sort.as_ref(), other_sort.as_ref()) {
-                return Err(PartiqlError::invalid(OVERLAPPING));
+                return Err(PartiqlError::invalid(messages::partiql::OVERLAPPING));
             }
         }
     }
@@ -655,20 +637,18 @@ fn split_key(cond: Condition, schema: &KeySchema, rule: KeyRule) -> Result<(Item
                 Some(existing) if existing == v => {}
                 Some(_) if rule == KeyRule::Check => rest.push(c.clone()),
                 Some(_) => {
-                    return Err(PartiqlError::invalid(format!(
-                        "Multiple conditions on same key {name}. Only single item Update/Insert/Delete are supported"
-                    )));
+                    return Err(PartiqlError::invalid(messages::partiql::multiple_key_conditions(name)));
                 }
             },
             None => rest.push(c.clone()),
         }
     }
     if key.len() != schema.names().count() {
-        return Err(PartiqlError::invalid(INCOMPLETE_KEY));
+        return Err(PartiqlError::invalid(messages::partiql::INCOMPLETE_KEY));
     }
     for attr in std::iter::once(&schema.hash).chain(schema.range.as_ref()) {
         if key.get(&attr.name).is_some_and(|v| v.attr_type() != attr.ty) {
-            return Err(PartiqlError::invalid("The provided key element does not match the schema"));
+            return Err(PartiqlError::invalid(messages::item::KEY_MISMATCH));
         }
     }
     Ok((key, balanced(rest, true)))

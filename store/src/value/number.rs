@@ -17,19 +17,7 @@ pub const MIN_EXPONENT: i32 = -130;
 /// make us allocate or scan without bound.
 const MAX_LITERAL_LEN: usize = 1024;
 
-/// Why a number literal was refused, worded as DynamoDB words it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum NumberError {
-    #[error("The parameter cannot be converted to a numeric value: {0}")]
-    NotNumeric(String),
-    #[error("Attempting to store more than 38 significant digits in a Number")]
-    TooPrecise,
-    #[error("Number overflow. Attempting to store a number with magnitude larger than supported range")]
-    Overflow,
-    #[error("Number underflow. Attempting to store a number with magnitude smaller than supported range")]
-    Underflow,
-}
+pub use crate::messages::item::NumberError;
 
 /// An exact decimal `±0.d1d2…dn × 10^(exponent+1)`, normalised: no leading or
 /// trailing zero digits, and zero has no digits and is never negative. The
