@@ -23,8 +23,8 @@
 //! the real server, one table row per case.
 
 pub mod backup;
-pub mod expression;
 pub mod export;
+pub mod expression;
 pub mod global_table;
 pub mod item;
 pub mod partiql;
