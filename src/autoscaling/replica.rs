@@ -7,6 +7,7 @@
 //! replica alike), reads per replica, as DynamoDB splits them.
 
 use serde_json::{Map, Value as Json, json};
+use tidepool_store::messages;
 use tidepool_store::table::{BillingMode, IndexKind};
 
 use super::{Policy, ScalableTarget};
@@ -57,10 +58,13 @@ fn settings(targets: &[ScalableTarget], policies: &[Policy], resource: &str, dim
 fn table_name<'a>(app: &App, r: &Req<'a>) -> ApiResult<String> {
     let name = r.str("TableName")?;
     if name.is_empty() || name.chars().count() > 1024 {
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{name}' at 'tableName' failed to satisfy constraint: Member must have length {}",
-            if name.is_empty() { "greater than or equal to 1" } else { "less than or equal to 1024" }
-        )));
+        let constraint =
+            if name.is_empty() { messages::request::min_length(1) } else { messages::request::max_length(1024) };
+        return Err(ApiError::validation(messages::request::envelope([messages::request::value_at(
+            name,
+            "tableName",
+            constraint,
+        )])));
     }
     let prefix = format!("arn:aws:dynamodb:{}:{}:table/", app.region, crate::dynamodb::ACCOUNT_ID);
     Ok(name.strip_prefix(&prefix).map_or(name, |n| n.split('/').next().unwrap_or(n)).to_string())
@@ -131,7 +135,7 @@ fn check(app: &App, table: &str, index: Option<&str>, units: &str, update: &Req<
     let bound = |name: &str| -> ApiResult<Option<u64>> {
         match update.int_opt(name)? {
             Some(v) if v < 1 || v > i64::from(i32::MAX) => {
-                Err(ApiError::validation(format!("{name} must be between 1 and {}, not {v}", i32::MAX)))
+                Err(ApiError::validation(messages::global_table::scaling_units_out_of_range(name, i32::MAX, v)))
             }
             v => Ok(v.map(|v| v as u64)),
         }
@@ -139,12 +143,10 @@ fn check(app: &App, table: &str, index: Option<&str>, units: &str, update: &Req<
     let (min, max) = (bound("MinimumUnits")?, bound("MaximumUnits")?);
     let (Some(min), Some(max)) = (min.or(existing.as_ref().map(|t| t.min)), max.or(existing.as_ref().map(|t| t.max)))
     else {
-        return Err(ApiError::validation(format!(
-            "MinimumUnits and MaximumUnits are required to enable auto scaling of {resource} ({dimension})"
-        )));
+        return Err(ApiError::validation(messages::global_table::scaling_bounds_required(&resource, &dimension)));
     };
     if min > max {
-        return Err(ApiError::validation("Minimum capacity cannot be greater than maximum capacity"));
+        return Err(ApiError::validation(messages::global_table::SCALING_MIN_ABOVE_MAX));
     }
     // Capacity brought within the bounds must be a change DynamoDB takes.
     let (current, _) = app.provisioned(&resource, &dimension)?;
@@ -166,41 +168,42 @@ fn check(app: &App, table: &str, index: Option<&str>, units: &str, update: &Req<
         }
     }
     let Some(policy) = update.obj_opt("ScalingPolicyUpdate")? else { return Ok(()) };
-    let config = policy.obj_opt("TargetTrackingScalingPolicyConfiguration")?.ok_or_else(|| {
-        ApiError::validation(
-            "1 validation error detected: Value null at 'targetTrackingScalingPolicyConfiguration' failed to satisfy constraint: Member must not be null",
-        )
-    })?;
+    let config = policy.obj_opt("TargetTrackingScalingPolicyConfiguration")?.ok_or_else(no_configuration)?;
     match config.get("TargetValue").and_then(Json::as_f64) {
         Some(v) if (20.0..=90.0).contains(&v) => {}
         Some(v) => {
-            return Err(ApiError::validation(format!(
-                "The target value {v} is out of range for DynamoDB: it must be between 20.0 and 90.0"
-            )));
+            return Err(ApiError::validation(messages::global_table::scaling_target_out_of_range(v)));
         }
-        None => return Err(ApiError::validation("TargetValue is required")),
+        None => return Err(ApiError::validation(messages::global_table::SCALING_TARGET_REQUIRED)),
     }
     config.bool_opt("DisableScaleIn")?;
     for name in ["ScaleInCooldown", "ScaleOutCooldown"] {
         if let Some(v) = config.int_opt(name)?.filter(|v| !(0..=31_536_000).contains(v)) {
-            return Err(ApiError::validation(format!("{name} must be between 0 and 31536000 seconds, not {v}")));
+            return Err(ApiError::validation(messages::global_table::scaling_cooldown_out_of_range(name, v)));
         }
     }
     if let Some(name) = policy.str_opt("PolicyName")? {
         if name.is_empty() || name.chars().count() > 256 {
-            return Err(ApiError::validation(
-                "1 validation error detected: Value at 'policyName' failed to satisfy constraint: Member must have length between 1 and 256",
-            ));
+            return Err(ApiError::validation(messages::request::envelope([messages::request::unechoed_at(
+                "policyName",
+                messages::request::length_between(1, 256),
+            )])));
         }
         let other = app.policies()?.into_iter().find(|p| p.resource_id == resource && p.dimension == dimension);
         if let Some(p) = other.filter(|p| p.name != name) {
-            return Err(ApiError::validation(format!(
-                "{resource} ({dimension}) already has scaling policy {}: name it, or leave PolicyName out",
-                p.name
+            return Err(ApiError::validation(messages::global_table::scaling_policy_exists(
+                &resource, &dimension, &p.name,
             )));
         }
     }
     Ok(())
+}
+
+/// A `ScalingPolicyUpdate` without its `TargetTrackingScalingPolicyConfiguration`.
+fn no_configuration() -> ApiError {
+    ApiError::validation(messages::request::envelope([messages::request::null_at(
+        "targetTrackingScalingPolicyConfiguration",
+    )]))
 }
 
 /// One `AutoScalingSettingsUpdate` of a table's or index's `units`, applied
@@ -231,11 +234,7 @@ fn apply(app: &App, table: &str, index: Option<&str>, units: &str, update: &Req<
     }
     super::register(app, Req(&m))?;
     let Some(policy) = update.obj_opt("ScalingPolicyUpdate")? else { return Ok(()) };
-    let config = policy.obj_opt("TargetTrackingScalingPolicyConfiguration")?.ok_or_else(|| {
-        ApiError::validation(
-            "1 validation error detected: Value null at 'targetTrackingScalingPolicyConfiguration' failed to satisfy constraint: Member must not be null",
-        )
-    })?;
+    let config = policy.obj_opt("TargetTrackingScalingPolicyConfiguration")?.ok_or_else(no_configuration)?;
     let metric = if units == READ { "DynamoDBReadCapacityUtilization" } else { "DynamoDBWriteCapacityUtilization" };
     // The target's policy keeps its name unless another is given.
     let existing = app.policies()?.into_iter().find(|p| p.resource_id == resource && p.dimension == dimension);
@@ -262,16 +261,12 @@ pub fn update(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let table = table_name(app, &r)?;
     let t = app.store.describe_table(&table)?;
     if t.def.billing_mode != BillingMode::Provisioned {
-        return Err(ApiError::validation(format!(
-            "Table {table} is in on-demand mode (PAY_PER_REQUEST): auto scaling applies to provisioned capacity"
-        )));
+        return Err(ApiError::validation(messages::global_table::scaling_on_demand(&table)));
     }
     let gsi = |name: &str| -> ApiResult<()> {
         match t.def.index(name) {
             Some(i) if i.kind == IndexKind::Global => Ok(()),
-            _ => Err(ApiError::not_found(format!(
-                "Requested resource not found: Index: {name} not found for table: {table}"
-            ))),
+            _ => Err(ApiError::not_found(messages::table::index_not_found(name, &table))),
         }
     };
     // Every part, each named thing checked: (index, units, settings).
@@ -289,9 +284,10 @@ pub fn update(app: &App, r: Req<'_>) -> ApiResult<Json> {
     for u in r.objects("ReplicaUpdates")? {
         let region = u.str("RegionName")?;
         if region != app.region {
-            return Err(ApiError::validation(format!(
-                "Table {table} has no replica in region {region}: this server is region {}",
-                app.region
+            return Err(ApiError::validation(messages::global_table::scaling_other_region(
+                &table,
+                region,
+                &app.region,
             )));
         }
         if let Some(s) = u.obj_opt("ReplicaProvisionedReadCapacityAutoScalingUpdate")? {

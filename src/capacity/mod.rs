@@ -30,6 +30,7 @@ use std::time::Instant;
 
 use axum::http::StatusCode;
 use serde_json::json;
+use tidepool_store::messages;
 use tidepool_store::table::{BillingMode, IndexDef, IndexKind, TableDef, Throughput};
 use tidepool_store::value::{Value, encode_key_component};
 
@@ -205,18 +206,10 @@ impl Throttled {
     /// The message DynamoDB sends with it.
     pub fn message(&self) -> &'static str {
         match (self.provisioned_exception(), self.limit, self.index.is_some()) {
-            (true, Limit::Provisioned, true) => {
-                "The level of configured provisioned throughput for one or more global secondary indexes of the table was exceeded. Consider increasing your provisioning level for the under-provisioned global secondary indexes with the UpdateTable API"
-            }
-            (true, _, _) => {
-                "The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API"
-            }
-            (false, Limit::MaxOnDemand, _) => {
-                "Throughput exceeds the maximum OnDemandThroughput configured on table or index"
-            }
-            (false, _, _) => {
-                "Throughput exceeds the current capacity of your table or index. DynamoDB is automatically scaling your table or index so please try again shortly. If exceptions persist, check if you have a hot key: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-partition-key-design.html"
-            }
+            (true, Limit::Provisioned, true) => messages::table::INDEX_THROUGHPUT_EXCEEDED,
+            (true, _, _) => messages::table::THROUGHPUT_EXCEEDED,
+            (false, Limit::MaxOnDemand, _) => messages::table::MAX_ON_DEMAND_EXCEEDED,
+            (false, _, _) => messages::table::ON_DEMAND_KEY_RANGE_EXCEEDED,
         }
     }
 

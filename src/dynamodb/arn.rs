@@ -3,6 +3,8 @@
 
 use serde_json::{Map, Value as Json};
 
+use tidepool_store::messages;
+
 use super::error::{ApiError, ApiResult};
 
 /// The regions of the `aws` partition (2026). An ARN naming another region
@@ -191,9 +193,7 @@ pub(crate) fn table_names(region: &str, op: &str, map: &mut Map<String, Json>) -
 /// One table named twice in a batch, by name and by ARN, with different
 /// settings: which to read it with cannot be told.
 fn twice(name: &str) -> ApiError {
-    ApiError::validation(format!(
-        "One or more parameter values were invalid: Table {name} is named more than once in RequestItems, by its name and by its ARN, with different settings"
-    ))
+    ApiError::validation(messages::request::table_named_twice(name))
 }
 
 impl Renamed {

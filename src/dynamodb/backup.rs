@@ -364,7 +364,7 @@ pub fn list_backups(app: &App, r: Req<'_>) -> ApiResult<Json> {
         return Err(ApiError::validation(if limit < 1 {
             messages::backup::list_backups_limit_too_small(limit, 1)
         } else {
-            messages::backup::list_backups_limit_too_large(limit, LIST_BACKUPS_MAX)
+            messages::stream::limit_too_large(limit, LIST_BACKUPS_MAX)
         }));
     }
     let kind = r.enum_opt("BackupType", &["USER", "SYSTEM", "AWS_BACKUP", "ALL"])?.unwrap_or("USER");

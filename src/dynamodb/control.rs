@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value as Json, json};
 use tidepool_store::catalog::{CreateTableInput, IndexInput, KeySchemaInput, KeyType, capacity_in_bounds, check_tags};
+use tidepool_store::messages;
 use tidepool_store::table::{
     BillingMode, IndexDef, IndexKind, KeySchema, Projection, StreamViewType, TableDef, TableSettings, Throughput,
 };
@@ -190,11 +191,11 @@ fn null_members(list: &[Req<'_>], member: &str, order: &[&str]) -> ApiResult<()>
     for (i, e) in list.iter().enumerate() {
         for m in order {
             if e.get(m).is_none() {
-                found.push(format!(
-                    "Value null at '{member}.{}.member.{}' failed to satisfy constraint: Member must not be null",
+                found.push(messages::request::null_at(format!(
+                    "{member}.{}.member.{}",
                     i + 1,
                     super::request::lower_first(m)
-                ));
+                )));
             }
         }
     }
@@ -215,10 +216,11 @@ fn key_schema_input(list: &[Req<'_>], path: Option<&str>) -> ApiResult<KeySchema
                 Some("HASH") => KeyType::Hash,
                 Some("RANGE") => KeyType::Range,
                 Some(other) => {
-                    return Err(ApiError::validation(format!(
-                        "1 validation error detected: Value '{other}' at 'keySchema.{}.member.keyType' failed to satisfy constraint: Member must satisfy enum value set: [HASH, RANGE]",
-                        i + 1
-                    )));
+                    return Err(ApiError::validation(messages::request::envelope([messages::request::value_at(
+                        other,
+                        format!("keySchema.{}.member.keyType", i + 1),
+                        messages::request::in_enum(&["HASH", "RANGE"]),
+                    )])));
                 }
                 None => return Err(missing("KeyType")),
             };
@@ -246,21 +248,19 @@ fn throughput_of(r: &Req<'_>, member: &str, path: &str, index: Option<&str>) -> 
     let nulls: Vec<String> = [("writeCapacityUnits", write), ("readCapacityUnits", read)]
         .iter()
         .filter(|(_, v)| v.is_none())
-        .map(|(m, _)| format!("Value null at '{path}.{m}' failed to satisfy constraint: Member must not be null"))
+        .map(|(m, _)| messages::request::null_at(format!("{path}.{m}")))
         .collect();
     let (Some(read), Some(write)) = (read, write) else { return Err(super::validate::envelope(&nulls)) };
     let low: Vec<String> = [("readCapacityUnits", read), ("writeCapacityUnits", write)]
         .iter()
         .filter(|(_, v)| *v < 1)
-        .map(|(m, v)| {
-            format!("Value '{v}' at '{path}.{m}' failed to satisfy constraint: Member must have value greater than or equal to 1")
-        })
+        .map(|(m, v)| messages::request::value_at(v, format!("{path}.{m}"), messages::request::min_value(1)))
         .collect();
     super::validate::none_of(&low)?;
     let t = Throughput { read: read as u64, write: write as u64 };
     // A table's bound is checked with its billing mode (the store's).
-    if let Some(i) = index {
-        capacity_in_bounds(t, &format!(" for index {i}"))?;
+    if index.is_some() {
+        capacity_in_bounds(t, index)?;
     }
     Ok(Some(t))
 }
@@ -279,23 +279,21 @@ pub(super) fn sse_input_at(app: &App, r: &Req<'_>, path: &str) -> ApiResult<Opti
     let kind = sse.enum_opt("SSEType", &["AES256", "KMS"]).map_err(|e| e.within(&format!("{path}.")))?;
     let key = sse.str_opt("KMSMasterKeyId")?;
     if key == Some("") {
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value '' at '{path}.kMSMasterKeyId' failed to satisfy constraint: Member must have length greater than or equal to 1"
-        )));
+        return Err(ApiError::validation(messages::request::envelope([messages::request::value_at(
+            "",
+            format!("{path}.kMSMasterKeyId"),
+            messages::request::min_length(1),
+        )])));
     }
     if kind == Some("AES256") {
-        return Err(ApiError::validation("One or more parameter values were invalid: SSEType AES256 is not supported"));
+        return Err(ApiError::validation(messages::table::SSE_AES256));
     }
     if enabled == Some(false) {
         if kind.is_some() {
-            return Err(ApiError::validation(
-                "One or more parameter values were invalid: SSEType can not be specified if Enabled is false",
-            ));
+            return Err(ApiError::validation(messages::table::SSE_TYPE_WHEN_DISABLED));
         }
         if key.is_some() {
-            return Err(ApiError::validation(
-                "One or more parameter values were invalid: KMSMasterKeyId can not be specified if Enabled is false",
-            ));
+            return Err(ApiError::validation(messages::table::SSE_KEY_WHEN_DISABLED));
         }
         return Ok(Some(None));
     }
@@ -303,9 +301,7 @@ pub(super) fn sse_input_at(app: &App, r: &Req<'_>, path: &str) -> ApiResult<Opti
         return Ok(Some(None));
     }
     if key.is_some() && kind.is_none() {
-        return Err(ApiError::validation(
-            "One or more parameter values were invalid: SSEType KMS is required if KMSMasterKeyId is specified",
-        ));
+        return Err(ApiError::validation(messages::table::SSE_KEY_WITHOUT_TYPE));
     }
     let prefix = format!("arn:aws:kms:{}:{}:key/", app.region, super::ACCOUNT_ID);
     let arn = match key {
@@ -360,20 +356,24 @@ enum WarmFloor {
     Current,
 }
 
-/// Refuses warm throughput `asked` below `floor` (read and write units).
-fn check_warm(asked: (Option<i64>, Option<i64>), floor: (i64, i64), why: WarmFloor, of: &str) -> ApiResult<()> {
+/// Refuses warm throughput `asked` below `floor` (read and write units) of
+/// the table, or of global index `index`.
+fn check_warm(
+    asked: (Option<i64>, Option<i64>),
+    floor: (i64, i64),
+    why: WarmFloor,
+    index: Option<&str>,
+) -> ApiResult<()> {
     for (member, capacity, given, least) in
         [("Read", "ReadCapacityUnits", asked.0, floor.0), ("Write", "WriteCapacityUnits", asked.1, floor.1)]
     {
         if given.is_some_and(|g| g < least) {
             let reason = match why {
-                WarmFloor::OnDemand => "lower than initial throughput for OnDemand. See: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/on-demand-capacity-mode.html#on-demand-capacity-mode-initial".to_string(),
-                WarmFloor::Provisioned => format!("lower than {capacity} of ProvisionedThroughput"),
-                WarmFloor::Current => "lower than current WarmThroughput, decreasing WarmThroughput is not supported".to_string(),
+                WarmFloor::OnDemand => messages::table::WARM_BELOW_ON_DEMAND.to_string(),
+                WarmFloor::Provisioned => messages::table::warm_below_provisioned(capacity),
+                WarmFloor::Current => messages::table::WARM_BELOW_CURRENT.to_string(),
             };
-            return Err(ApiError::validation(format!(
-                "One or more parameter values were invalid: Requested {member}UnitsPerSecond for WarmThroughput for {of} is {reason}"
-            )));
+            return Err(ApiError::validation(messages::table::warm_throughput_too_low(member, index, reason)));
         }
     }
     Ok(())
@@ -409,12 +409,8 @@ pub(super) fn on_demand_input(r: &Req<'_>, at: OnDemandIn) -> ApiResult<Option<(
             continue;
         }
         return Err(ApiError::validation(match at {
-            OnDemandIn::Restore => {
-                format!("Invalid Request: Requested {member} for OnDemandThroughput is outside of valid range")
-            }
-            _ => format!(
-                "One or more parameter values were invalid: Requested {member} for OnDemandThroughput for table is outside of valid range"
-            ),
+            OnDemandIn::Restore => messages::backup::on_demand_out_of_range(member),
+            _ => messages::table::on_demand_out_of_range(member),
         }));
     }
     Ok(Some((read, write)))
@@ -427,20 +423,19 @@ pub(super) fn projection_input(r: &Req<'_>) -> ApiResult<(Projection, Option<Str
     let p = r.obj_opt("Projection")?.ok_or_else(|| missing("Projection"))?;
     let attrs = p.strings("NonKeyAttributes").map_err(|e| e.within("projection."))?;
     let kind = p.enum_opt("ProjectionType", &["ALL", "KEYS_ONLY", "INCLUDE"]).map_err(|e| e.within("projection."))?;
-    let invalid =
-        |why: String| Ok((Projection::All, Some(format!("One or more parameter values were invalid: {why}"))));
+    let invalid = |fault: String| Ok((Projection::All, Some(fault)));
     match (kind, attrs) {
         (Some("INCLUDE"), Some(a)) => {
             if let Some(dup) = a.iter().enumerate().find_map(|(i, n)| a[..i].contains(n).then_some(n)) {
-                return invalid(format!("Duplicate element in NonKeyAttributes: {dup}"));
+                return invalid(messages::table::non_key_attribute_twice(dup));
             }
             Ok((Projection::Include(a), None))
         }
-        (Some("INCLUDE"), None) => invalid("ProjectionType is INCLUDE, but NonKeyAttributes is not specified".into()),
-        (Some(t), Some(_)) => invalid(format!("ProjectionType is {t}, but NonKeyAttributes is specified")),
+        (Some("INCLUDE"), None) => invalid(messages::table::INCLUDE_WITHOUT_NON_KEY_ATTRIBUTES.into()),
+        (Some(t), Some(_)) => invalid(messages::table::non_key_attributes_with(t)),
         (Some("KEYS_ONLY"), None) => Ok((Projection::KeysOnly, None)),
         (Some(_), None) => Ok((Projection::All, None)),
-        (None, _) => invalid("Unknown ProjectionType: null".into()),
+        (None, _) => invalid(messages::table::PROJECTION_TYPE_NULL.into()),
     }
 }
 
@@ -459,12 +454,15 @@ fn attribute_definitions(r: &Req<'_>) -> ApiResult<Vec<(String, AttrType)>> {
         .map(|(i, a)| {
             let name = a.str("AttributeName")?.to_string();
             let ty = a.str_opt("AttributeType")?.ok_or_else(|| missing("AttributeType"))?;
-            let ty = AttrType::parse(ty).filter(|t| matches!(t, AttrType::S | AttrType::N | AttrType::B)).ok_or_else(|| {
-                ApiError::validation(format!(
-                    "1 validation error detected: Value '{ty}' at 'attributeDefinitions.{}.member.attributeType' failed to satisfy constraint: Member must satisfy enum value set: [B, N, S]",
-                    i + 1
-                ))
-            })?;
+            let ty = AttrType::parse(ty).filter(|t| matches!(t, AttrType::S | AttrType::N | AttrType::B)).ok_or_else(
+                || {
+                    ApiError::validation(messages::request::envelope([messages::request::value_at(
+                        ty,
+                        format!("attributeDefinitions.{}.member.attributeType", i + 1),
+                        messages::request::in_enum(&["B", "N", "S"]),
+                    )]))
+                },
+            )?;
             Ok((name, ty))
         })
         .collect()
@@ -482,9 +480,7 @@ pub(super) fn billing_mode(r: &Req<'_>) -> ApiResult<Option<BillingMode>> {
 fn table_class<'a>(r: &Req<'a>) -> ApiResult<Option<&'a str>> {
     match r.str_opt("TableClass")? {
         Some(c @ ("STANDARD" | "STANDARD_INFREQUENT_ACCESS")) => Ok(Some(c)),
-        Some(_) => Err(ApiError::validation(
-            "Invalid table-class parameter provided. Please try again with a valid table-class value: [STANDARD, STANDARD_INFREQUENT_ACCESS].",
-        )),
+        Some(_) => Err(ApiError::validation(messages::table::INVALID_TABLE_CLASS)),
         None => Ok(None),
     }
 }
@@ -499,22 +495,24 @@ fn stream_spec(r: &Req<'_>, creating: bool) -> ApiResult<Option<Option<StreamVie
         None => None,
         Some(v) if StreamViewType::parse(v).is_some() => Some(v),
         Some(v) => {
-            return Err(ApiError::validation(format!(
-                "1 validation error detected: Value '{v}' at 'streamSpecification.streamViewType' failed to satisfy constraint: Member must satisfy enum value set: [OLD_IMAGE, KEYS_ONLY, NEW_AND_OLD_IMAGES, NEW_IMAGE]"
-            )));
+            return Err(ApiError::validation(messages::request::envelope([messages::request::value_at(
+                v,
+                "streamSpecification.streamViewType",
+                messages::request::in_enum(&["OLD_IMAGE", "KEYS_ONLY", "NEW_AND_OLD_IMAGES", "NEW_IMAGE"]),
+            )])));
         }
     };
     match (enabled, view) {
         (true, Some(v)) => Ok(Some(Some(StreamViewType::parse(v).expect("checked enum")))),
         (true, None) => Err(ApiError::validation(if creating {
-            "One or more parameter values were invalid: Table is being created with a stream enabled, UpdateViewType is required"
+            messages::table::CREATED_STREAM_WITHOUT_VIEW_TYPE
         } else {
-            "One or more parameter values were invalid: If stream is being enabled then UpdateViewType is required"
+            messages::table::STREAM_WITHOUT_VIEW_TYPE
         })),
         (false, Some(_)) => Err(ApiError::validation(if creating {
-            "One or more parameter values were invalid: Table is being created with a stream disabled, UpdateViewType should not be specified"
+            messages::table::CREATED_STREAM_DISABLED_WITH_VIEW_TYPE
         } else {
-            "One or more parameter values were invalid: If stream is being disabled, then UpdateViewType must not be specified"
+            messages::table::STREAM_DISABLED_WITH_VIEW_TYPE
         })),
         (false, None) => Ok(Some(None)),
     }
@@ -526,21 +524,19 @@ fn tags_input(r: &Req<'_>) -> ApiResult<BTreeMap<String, String>> {
         // A member left out is named `null`, as DynamoDB words it.
         let key = match t.get("Key") {
             Some(Json::String(k)) => k.to_string(),
-            None | Some(Json::Null) => return Err(ApiError::validation("The Tag Key provided is invalid, Key: null")),
+            None | Some(Json::Null) => return Err(ApiError::validation(messages::table::invalid_tag_key("null"))),
             Some(_) => t.str("Key")?.to_string(),
         };
         if key.starts_with("aws:") {
-            return Err(ApiError::validation(format!("Tag Key cannot be prefixed with aws:, Key: {key}")));
+            return Err(ApiError::validation(messages::table::tag_key_aws(&key)));
         }
         if tags.contains_key(&key) {
-            return Err(ApiError::validation(format!(
-                "Duplicate Tag Keys provided as input: Duplicate Tag Key found {key}"
-            )));
+            return Err(ApiError::validation(messages::table::tag_key_twice(&key)));
         }
         let value = match t.get("Value") {
             Some(Json::String(v)) => v.to_string(),
             None | Some(Json::Null) => {
-                return Err(ApiError::validation("The Tag Value provided is invalid, Value: null"));
+                return Err(ApiError::validation(messages::table::invalid_tag_value("null")));
             }
             Some(_) => t.str("Value")?.to_string(),
         };
@@ -560,14 +556,12 @@ pub fn create_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
 /// CreateTable's request as the store's input, validated as DynamoDB
 /// validates it (ImportTable's `TableCreationParameters` too).
 pub(crate) fn create_table_input(app: &App, r: Req<'_>) -> ApiResult<CreateTableInput> {
-    let name = r.str_opt("TableName")?.ok_or_else(|| {
-        ApiError::validation("The parameter 'TableName' is required but was not present in the request")
-    })?;
+    let name = r
+        .str_opt("TableName")?
+        .ok_or_else(|| ApiError::validation(messages::request::parameter_required("TableName")))?;
     for list in ["GlobalSecondaryIndexes", "LocalSecondaryIndexes"] {
         if r.get(list).and_then(Json::as_array).is_some_and(Vec::is_empty) {
-            return Err(ApiError::validation(format!(
-                "One or more parameter values were invalid: List of {list} is empty"
-            )));
+            return Err(ApiError::validation(messages::table::index_list_empty(list)));
         }
     }
     let mut indexes = Vec::new();
@@ -636,20 +630,20 @@ pub(crate) fn create_table_input(app: &App, r: Req<'_>) -> ApiResult<CreateTable
             group_stamps: Default::default(),
         },
     };
-    let asked = warm.map(|w| ("table".to_string(), w, input.throughput)).into_iter().chain(
+    let asked = warm.map(|w| (None, w, input.throughput)).into_iter().chain(
         // In the request's order.
         input.indexes.iter().filter_map(|i| {
             let [read, write] = input.settings.index_warm.get(&i.name)?;
-            Some((format!("index {}", i.name), (*read, *write), i.throughput))
+            Some((Some(i.name.as_str()), (*read, *write), i.throughput))
         }),
     );
-    for (of, asked, throughput) in asked.collect::<Vec<_>>() {
+    for (index, asked, throughput) in asked.collect::<Vec<_>>() {
         match (input.billing_mode, throughput) {
             (BillingMode::Provisioned, Some(t)) => {
-                check_warm(asked, (t.read as i64, t.write as i64), WarmFloor::Provisioned, &of)?;
+                check_warm(asked, (t.read as i64, t.write as i64), WarmFloor::Provisioned, index)?;
             }
             (BillingMode::PayPerRequest, _) => {
-                check_warm(asked, (DEFAULT_WARM_READ_UNITS, DEFAULT_WARM_WRITE_UNITS), WarmFloor::OnDemand, &of)?;
+                check_warm(asked, (DEFAULT_WARM_READ_UNITS, DEFAULT_WARM_WRITE_UNITS), WarmFloor::OnDemand, index)?;
             }
             _ => {}
         }
@@ -694,9 +688,7 @@ pub fn delete_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     // Refused to clients only: the server's own removals (a reset, a
     // replica dropped) go on.
     if app.store.describe_table(name).is_ok_and(|t| t.def.settings.multi_region_strong && !t.def.replicas.is_empty()) {
-        return Err(ApiError::validation(
-            "Deletion of only one table replica is not supported for global tables with MultiRegionConsistency set to STRONG.",
-        ));
+        return Err(ApiError::validation(messages::global_table::DELETE_ALL_STRONG_REPLICAS));
     }
     if app.store.describe_table(name).is_ok_and(|t| crate::global_tables::api::sourced_recently(&t.def, &app.region)) {
         return Err(crate::global_tables::api::recent_source());
@@ -707,10 +699,7 @@ pub fn delete_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         return Err(crate::global_tables::api::protected_replica(name, &app.region));
     }
     if app.store.describe_table(name).is_ok_and(|t| t.def.vector_indexes.iter().any(|v| v.backfill == Some(true))) {
-        return Err(StoreError::ResourceInUse(
-            "Attempt to change a resource which is still in use: Cannot delete table while indexes are being created, updated, or deleted.".into(),
-        )
-        .into());
+        return Err(StoreError::ResourceInUse(messages::table::DELETE_WHILE_INDEXES_CHANGE.into()).into());
     }
     let handle = app.store.delete_table(name)?;
     app.forget_table(&handle.def);
@@ -742,11 +731,11 @@ const LIST_TABLES_MAX: i64 = 100;
 pub fn list_tables(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let limit = r.int_opt("Limit")?.unwrap_or(LIST_TABLES_MAX);
     if !(1..=LIST_TABLES_MAX).contains(&limit) {
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{limit}' at 'limit' failed to satisfy constraint: Member must have value {} {}",
-            if limit < 1 { "greater than or equal to" } else { "less than or equal to" },
-            if limit < 1 { 1 } else { LIST_TABLES_MAX }
-        )));
+        let constraint =
+            if limit < 1 { messages::request::min_value(1) } else { messages::request::max_value(LIST_TABLES_MAX) };
+        return Err(ApiError::validation(messages::request::envelope([messages::request::value_at(
+            limit, "limit", constraint,
+        )])));
     }
     let start = r.str_opt("ExclusiveStartTableName")?;
     if let Some(s) = start.filter(|s| !s.starts_with("arn:")) {
@@ -771,31 +760,31 @@ pub fn list_tables(app: &App, r: Req<'_>) -> ApiResult<Json> {
 fn refuse_combined_changes(r: &Req<'_>) -> ApiResult<()> {
     let has = |m: &str| member_given(r, m);
     let others = |me: &[&str]| UPDATE_CHANGES.iter().any(|m| !me.contains(m) && has(m));
-    let refuse = |why: &str| Err(ApiError::validation(format!("One or more parameter values were invalid: {why}")));
+    let refuse = |message: &str| Err(ApiError::validation(message));
     // A change of the replica set (or its witnesses and consistency, which
     // go with one) comes alone, and is named first.
     let witnesses = has("GlobalTableWitnessUpdates") || has("MultiRegionConsistency");
     if (has("ReplicaUpdates") || witnesses) && others(&["ReplicaUpdates"]) {
         return refuse(if witnesses {
-            "Requests that modify replicas or witnesses must not also modify other fields"
+            messages::global_table::REPLICAS_OR_WITNESSES_ALONE
         } else {
-            "Replica modification must be the only operation in the request"
+            messages::global_table::REPLICA_CHANGE_ALONE
         });
     }
     if has("SSESpecification") && others(&["SSESpecification"]) {
-        return refuse("Server-Side Encryption modification must be the only operation in the request");
+        return refuse(messages::table::SSE_CHANGE_ALONE);
     }
     if has("TableClass") && others(&["TableClass"]) {
-        return refuse("TableClass modification must be the only operation in the request");
+        return refuse(messages::table::TABLE_CLASS_CHANGE_ALONE);
     }
     if has("DeletionProtectionEnabled") && others(&["DeletionProtectionEnabled"]) {
-        return refuse("DeletionProtection modification must be the only operation in the request");
+        return refuse(messages::table::DELETION_PROTECTION_CHANGE_ALONE);
     }
     if has("OnDemandThroughput") && others(&["OnDemandThroughput", "BillingMode"]) {
-        return refuse("OnDemandThroughput can only be combined with BillingMode in an UpdateTable request");
+        return refuse(messages::table::ON_DEMAND_CHANGE_ALONE);
     }
     if has("WarmThroughput") && others(&["WarmThroughput"]) {
-        return refuse("WarmThroughput must be the only operation in the request");
+        return refuse(messages::table::WARM_CHANGE_ALONE);
     }
     let updates = r.get("GlobalSecondaryIndexUpdates").and_then(Json::as_array).map(Vec::as_slice).unwrap_or_default();
     let mut named = Vec::new();
@@ -803,13 +792,11 @@ fn refuse_combined_changes(r: &Req<'_>) -> ApiResult<()> {
         let actions: Vec<&Json> =
             ["Create", "Update", "Delete"].iter().filter_map(|a| u.get(*a).filter(|v| !v.is_null())).collect();
         if actions.len() > 1 {
-            return refuse("Only one global secondary index action is allowed per GlobalSecondaryIndexUpdate object");
+            return refuse(messages::table::INDEX_UPDATE_TWO_ACTIONS);
         }
         if let Some(name) = actions.first().and_then(|a| a.get("IndexName")).and_then(Json::as_str) {
             if named.contains(&name) {
-                return refuse(&format!(
-                    "Only one global secondary index update per index is allowed simultaneously. Index: {name}"
-                ));
+                return refuse(&messages::table::index_updated_twice(name));
             }
             named.push(name);
         }
@@ -824,24 +811,20 @@ fn refuse_combined_changes(r: &Req<'_>) -> ApiResult<()> {
     // A switch to provisioned capacity is an IOPS update too.
     let iops = has("ProvisionedThroughput") || r.get("BillingMode").and_then(Json::as_str) == Some("PROVISIONED");
     if has("StreamSpecification") && iops {
-        return refuse("You cannot modify stream status while updating table IOPS");
+        return refuse(messages::table::STREAM_WITH_CAPACITY);
     }
     if index_created_or_deleted && has("ProvisionedThroughput") {
-        return refuse("You cannot create or delete index while updating table IOPS");
+        return refuse(messages::table::INDEX_WITH_CAPACITY);
     }
     if index_created_or_deleted && has("StreamSpecification") {
-        return refuse("You cannot create or delete index while changing stream status");
+        return refuse(messages::table::INDEX_WITH_STREAM);
     }
     Ok(())
 }
 
 /// DynamoDB's refusal of a second index created or deleted while one is.
 pub(super) fn one_online_index() -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::BAD_REQUEST,
-        "LimitExceededException",
-        "Subscriber limit exceeded: Only 1 online index can be created or deleted simultaneously per table",
-    )
+    ApiError::new(axum::http::StatusCode::BAD_REQUEST, "LimitExceededException", messages::table::ONE_ONLINE_INDEX)
 }
 
 /// UpdateTable's members that change a table. (MultiRegionConsistency and
@@ -903,7 +886,7 @@ fn require_a_change(r: &Req<'_>) -> ApiResult<()> {
     ];
     let names: Vec<&str> = listed.into_iter().filter(|m| r.get(m).is_none_or(Json::is_null)).collect();
     let (last, rest) = names.split_last().expect("TableClass is never a given member here");
-    Err(ApiError::validation(format!("At least one of {} or {last} is required", rest.join(", "))))
+    Err(ApiError::validation(messages::table::change_required(rest, last)))
 }
 
 pub fn update_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
@@ -920,9 +903,7 @@ pub(crate) fn update_table_from(app: &App, r: Req<'_>, peer: Option<&[String]>) 
     // table's existence), as DynamoDB checks it.
     for (i, u) in r.objects("GlobalSecondaryIndexUpdates")?.iter().enumerate() {
         if ["Update", "Create", "Delete"].iter().all(|m| u.get(m).is_none()) {
-            return Err(ApiError::validation(
-                "One or more parameter values were invalid: One of GlobalSecondaryIndexUpdate.Update, GlobalSecondaryIndexUpdate.Create, GlobalSecondaryIndexUpdate.Delete must not be null",
-            ));
+            return Err(ApiError::validation(messages::table::INDEX_UPDATE_WITHOUT_ACTION));
         }
         // A created index's name: every constraint it breaks, by its path.
         if let Some(name) = u.obj_opt("Create")?.and_then(|c| c.get("IndexName")).and_then(Json::as_str) {
@@ -932,9 +913,8 @@ pub(crate) fn update_table_from(app: &App, r: Req<'_>, peer: Option<&[String]>) 
         let path = format!("globalSecondaryIndexUpdates.{}.member.update.provisionedThroughput", i + 1);
         throughput_of(&up, "ProvisionedThroughput", &path, up.str_opt("IndexName")?)?;
         if up.get("WarmThroughput").and_then(Json::as_object).is_some_and(|w| w.values().all(Json::is_null)) {
-            return Err(ApiError::validation(format!(
-                "One or more parameter values were invalid: WarmThroughput must have at least one of ReadUnitsPerSecond or WriteUnitsPerSecond specified for index: {}",
-                up.str_opt("IndexName")?.unwrap_or_default()
+            return Err(ApiError::validation(messages::table::index_warm_throughput_empty(
+                up.str_opt("IndexName")?.unwrap_or_default(),
             )));
         }
     }
@@ -944,7 +924,7 @@ pub(crate) fn update_table_from(app: &App, r: Req<'_>, peer: Option<&[String]>) 
     let billing = billing_mode(&r)?;
     let throughput = throughput_input(&r)?;
     if let Some(t) = throughput {
-        capacity_in_bounds(t, "")?;
+        capacity_in_bounds(t, None)?;
     }
     let stream = stream_spec(&r, false)?;
     let warm = warm_input(&r)?.filter(|(read, write)| read.is_some() || write.is_some());
@@ -957,31 +937,21 @@ pub(crate) fn update_table_from(app: &App, r: Req<'_>, peer: Option<&[String]>) 
         && billing != Some(BillingMode::PayPerRequest)
         && want == have
     {
-        return Err(ApiError::validation(format!(
-            "The provisioned throughput for the table will not change. The requested value equals the current value. \
-             Current ReadCapacityUnits provisioned for the table: {}. Requested ReadCapacityUnits: {}. \
-             Current WriteCapacityUnits provisioned for the table: {}. Requested WriteCapacityUnits: {}. \
-             Refer to the Amazon DynamoDB Developer Guide for current limits and how to request higher limits.",
-            have.read, want.read, have.write, want.write
+        return Err(ApiError::validation(messages::table::throughput_unchanged(
+            have.read, want.read, have.write, want.write,
         )));
     }
     let index_updates = r.objects("GlobalSecondaryIndexUpdates")?;
     let index_changes = index_updates.iter().any(|u| u.get("Create").is_some() || u.get("Delete").is_some());
     if !handle.def.replicas.is_empty() && r.get("VectorIndexUpdates").is_some() {
-        return Err(ApiError::validation(format!(
-            "One or more parameter values were invalid: Table {name} has replicas: Tidepool does not carry vector index changes to other regions yet, so a global table's vector indexes cannot be created or deleted"
-        )));
+        return Err(ApiError::validation(messages::global_table::vector_index_on_replicas(name)));
     }
     if index_changes && handle.def.replicas.iter().any(|x| x.legacy) {
-        return Err(ApiError::validation(format!(
-            "One or more parameter values were invalid: Table {name} is a replica of a version 2017.11.29 global table, whose indexes are made in each region"
-        )));
+        return Err(ApiError::validation(messages::global_table::index_on_legacy_replica(name)));
     }
     check_decreases(&handle.def, throughput, &r)?;
     if billing == Some(BillingMode::Provisioned) && !handle.def.vector_indexes.is_empty() {
-        return Err(ApiError::validation(
-            "One or more parameter values were invalid: Vector indexes are only supported for PAY_PER_REQUEST tables",
-        ));
+        return Err(ApiError::validation(messages::vector::NOT_PAY_PER_REQUEST));
     }
     // Each index update checked before anything of the request is made.
     let billing_after = billing.unwrap_or(handle.def.billing_mode);
@@ -991,9 +961,8 @@ pub(crate) fn update_table_from(app: &App, r: Req<'_>, peer: Option<&[String]>) 
         if let Some(c) = u.obj_opt("Create")? {
             // The new index's key attributes are defined in the request.
             if defs.is_empty() {
-                return Err(ApiError::validation(format!(
-                    "One or more parameter values were invalid: AttributeDefinitions is not specified for index: {}",
-                    c.str_opt("IndexName")?.unwrap_or_default()
+                return Err(ApiError::validation(messages::table::index_definitions_missing(
+                    c.str_opt("IndexName")?.unwrap_or_default(),
                 )));
             }
             let input = index_input(&c, IndexKind::Global)
@@ -1007,20 +976,16 @@ pub(crate) fn update_table_from(app: &App, r: Req<'_>, peer: Option<&[String]>) 
                     (BillingMode::Provisioned, Some(t)) => ((t.read as i64, t.write as i64), WarmFloor::Provisioned),
                     _ => ((DEFAULT_WARM_READ_UNITS, DEFAULT_WARM_WRITE_UNITS), WarmFloor::OnDemand),
                 };
-                check_warm(asked, floor, why, &format!("index {}", input.name))?;
+                check_warm(asked, floor, why, Some(&input.name))?;
             }
             created.push(input);
         } else if let Some(up) = u.obj_opt("Update")? {
             let index = up.str("IndexName")?;
             let Some(current) = handle.def.index(index) else {
-                return Err(ApiError::not_found(format!(
-                    "Requested resource not found: Index {index} for table {name}"
-                )));
+                return Err(ApiError::not_found(messages::table::updated_index_not_found(index, name)));
             };
             if current.kind != IndexKind::Global {
-                return Err(ApiError::validation(format!(
-                    "Cannot update an index that is not a GlobalSecondaryIndex: {index}"
-                )));
+                return Err(ApiError::validation(messages::table::update_of_local_index(index)));
             }
             let t = throughput_input(&up)?;
             // What an on-demand table's index may change: its on-demand or
@@ -1029,25 +994,19 @@ pub(crate) fn update_table_from(app: &App, r: Req<'_>, peer: Option<&[String]>) 
             if billing_after == BillingMode::PayPerRequest
                 && (t.is_some() || (!on_demand && up.get("WarmThroughput").is_none()))
             {
-                return Err(ApiError::validation(format!(
-                    "One or more parameter values were invalid: The only Updates for index: {index} when TableThroughputMode is PAY_PER_REQUEST can be to OnDemandThroughput, WarmThroughput"
-                )));
+                return Err(ApiError::validation(messages::table::on_demand_index_update(index)));
             }
             if let Some(asked) = warm_input(&up)? {
                 let [read, write] = handle.def.settings.index_warm.get(index).copied().unwrap_or_default();
                 let floor = current_warm(billing_after, (read, write), current.throughput);
-                check_warm(asked, floor, WarmFloor::Current, &format!("index {index}"))?;
+                check_warm(asked, floor, WarmFloor::Current, Some(index))?;
             }
             if let (Some(want), Some(have)) = (t, current.throughput)
                 && billing_after == BillingMode::Provisioned
                 && want == have
             {
-                return Err(ApiError::validation(format!(
-                    "The provisioned throughput for the index {index} will not change. The requested value equals the current value. \
-                     Current ReadCapacityUnits provisioned for index {index}: {}. Requested ReadCapacityUnits: {}. \
-                     Current WriteCapacityUnits provisioned for index {index}: {}. Requested WriteCapacityUnits: {}. \
-                     Refer to the Amazon DynamoDB Developer Guide for current limits and how to request higher limits.",
-                    have.read, want.read, have.write, want.write
+                return Err(ApiError::validation(messages::table::index_throughput_unchanged(
+                    index, have.read, want.read, have.write, want.write,
                 )));
             }
         }
@@ -1057,9 +1016,7 @@ pub(crate) fn update_table_from(app: &App, r: Req<'_>, peer: Option<&[String]>) 
         // provisioned mode: the table's throughput, and each global index's
         // unless it has one or the request gives it.
         if throughput.is_none() {
-            return Err(ApiError::validation(
-                "One or more parameter values were invalid: ProvisionedThroughput must be specified when BillingMode is PROVISIONED",
-            ));
+            return Err(ApiError::validation(messages::table::PROVISIONED_WITHOUT_THROUGHPUT));
         }
         let given: Vec<&str> = index_updates
             .iter()
@@ -1074,10 +1031,7 @@ pub(crate) fn update_table_from(app: &App, r: Req<'_>, peer: Option<&[String]>) 
             .map(|i| i.name.as_str())
             .collect();
         if !missing.is_empty() {
-            return Err(ApiError::validation(format!(
-                "One or more parameter values were invalid: ProvisionedThroughput must be specified for index: {}",
-                missing.join(",")
-            )));
+            return Err(ApiError::validation(messages::table::index_throughput_required(&missing)));
         }
     }
     // A global table's capacity is the same in every region: a client's
@@ -1141,14 +1095,10 @@ pub(crate) fn update_table_from(app: &App, r: Req<'_>, peer: Option<&[String]>) 
                 let table = def.name.clone();
                 let idx = def.indexes.iter_mut().find(|i| i.name == index);
                 let idx = idx.ok_or_else(|| {
-                    StoreError::ResourceNotFound(format!(
-                        "Requested resource not found: Index {index} for table {table}"
-                    ))
+                    StoreError::ResourceNotFound(messages::table::updated_index_not_found(&index, table))
                 })?;
                 if idx.kind != IndexKind::Global {
-                    return Err(StoreError::validation(format!(
-                        "Cannot update an index that is not a GlobalSecondaryIndex: {index}"
-                    )));
+                    return Err(StoreError::validation(messages::table::update_of_local_index(&index)));
                 }
                 // An update without throughput (OnDemandThroughput or
                 // WarmThroughput alone) keeps the index's.
@@ -1159,9 +1109,7 @@ pub(crate) fn update_table_from(app: &App, r: Req<'_>, peer: Option<&[String]>) 
                 Ok(())
             })?;
         } else {
-            return Err(ApiError::validation(
-                "One or more parameter values were invalid: One of GlobalSecondaryIndexUpdate.Update, GlobalSecondaryIndexUpdate.Create, GlobalSecondaryIndexUpdate.Delete must not be null",
-            ));
+            return Err(ApiError::validation(messages::table::INDEX_UPDATE_WITHOUT_ACTION));
         }
         changed = true;
     }
@@ -1173,9 +1121,7 @@ pub(crate) fn update_table_from(app: &App, r: Req<'_>, peer: Option<&[String]>) 
         // A global table's stream carries its replication. (Enabling it
         // again is refused below as the stream is already enabled.)
         if !handle.def.replicas.is_empty() && spec.is_none() {
-            return Err(ApiError::validation(
-                "One or more parameter values were invalid: Disabling Stream is not allowed for a Global Table replica.",
-            ));
+            return Err(ApiError::validation(messages::global_table::STREAM_OF_REPLICA));
         }
         handle = app.store.set_stream(name, spec)?;
         changed = true;
@@ -1207,14 +1153,10 @@ pub(crate) fn update_table_from(app: &App, r: Req<'_>, peer: Option<&[String]>) 
         let current = handle.def.settings.sse_kms_key_arn.as_deref();
         let by_arn = r.get("SSESpecification").and_then(|s| s.get("KMSMasterKeyId")).and_then(Json::as_str);
         if sse.is_none() && current.is_none() {
-            return Err(ApiError::validation(
-                "One or more parameter values were invalid: Table is already encrypted by default",
-            ));
+            return Err(ApiError::validation(messages::table::ALREADY_ENCRYPTED_BY_DEFAULT));
         }
         if by_arn.is_some() && by_arn == current {
-            return Err(ApiError::validation(
-                "One or more parameter values were invalid: Table is already encrypted with given KMSMasterKeyId. Use KMSMasterKeyId parameter if you want to change Master Key",
-            ));
+            return Err(ApiError::validation(messages::table::ALREADY_ENCRYPTED_WITH_KEY));
         }
         handle = app.store.alter_table(name, |def| {
             def.settings.sse_kms_key_arn = sse;
@@ -1226,7 +1168,7 @@ pub(crate) fn update_table_from(app: &App, r: Req<'_>, peer: Option<&[String]>) 
         let s = &handle.def.settings;
         let floor =
             current_warm(handle.def.billing_mode, (s.warm_read_units, s.warm_write_units), handle.def.throughput);
-        check_warm((read, write), floor, WarmFloor::Current, "table")?;
+        check_warm((read, write), floor, WarmFloor::Current, None)?;
         handle = app.store.alter_table(name, |def| {
             def.settings.warm_read_units = read.or(def.settings.warm_read_units);
             def.settings.warm_write_units = write.or(def.settings.warm_write_units);
@@ -1246,9 +1188,7 @@ pub(crate) fn update_table_from(app: &App, r: Req<'_>, peer: Option<&[String]>) 
         changed = true;
     }
     if !changed {
-        return Err(ApiError::validation(
-            "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates, SSESpecification, ReplicaUpdates, MultiAccountReplicaReady, ReplicaTransitRoleArn, MultiRegionConsistency, DeletionProtectionEnabled, OnDemandThroughput, WarmThroughput or TableClass is required",
-        ));
+        return Err(ApiError::validation(messages::table::NOTHING_CHANGED));
     }
     let updating = super::vector::updating(&handle.def) || crate::global_tables::api::updating(&handle.def);
     let status = if updating { "UPDATING" } else { "ACTIVE" };
@@ -1262,38 +1202,26 @@ fn not_authorized(action: &str, resource: &str) -> ApiError {
     ApiError::new(
         axum::http::StatusCode::BAD_REQUEST,
         "AccessDeniedException",
-        format!(
-            "User: arn:aws:iam::{}:root is not authorized to perform: {action} on resource: {resource}",
-            super::ACCOUNT_ID
-        ),
+        messages::table::not_authorized(super::ACCOUNT_ID, action, resource),
     )
 }
 
 /// The table named by a table ARN of this server.
 fn table_from_arn<'a>(app: &App, arn: &'a str) -> ApiResult<&'a str> {
     if !arn.starts_with("arn:") {
-        return Err(ApiError::validation(format!(
-            "One or more parameter values were invalid: ARNs must start with 'arn:': {arn}"
-        )));
+        return Err(ApiError::validation(messages::table::arn_not_an_arn(arn)));
     }
     if arn.split(':').nth(2) != Some("dynamodb") {
-        return Err(ApiError::validation(format!(
-            "One or more parameter values were invalid: Provided Arn is not a DynamoDB resource arn: {arn}"
-        )));
+        return Err(ApiError::validation(messages::table::arn_not_dynamodb(arn)));
     }
     let prefix = format!("arn:aws:dynamodb:{}:{}:table/", app.region, super::ACCOUNT_ID);
-    let name = arn.strip_prefix(&prefix).ok_or_else(|| {
-        ApiError::validation(format!("Invalid TableArn: Invalid ResourceArn provided as input {arn}"))
-    })?;
+    let name =
+        arn.strip_prefix(&prefix).ok_or_else(|| ApiError::validation(messages::table::invalid_table_arn(arn)))?;
     if name.split('/').nth(1) == Some("index") {
-        return Err(ApiError::validation(format!(
-            "One or more parameter values were invalid: Invalid resource arn provided, only table or stream is accepted. Provided resource arn: {arn}"
-        )));
+        return Err(ApiError::validation(messages::table::arn_of_index(arn)));
     }
     let name = name.split('/').next().unwrap_or(name);
-    app.store
-        .table(name)
-        .map_err(|_| ApiError::not_found(format!("Requested resource not found: ResourceArn: {arn} not found")))?;
+    app.store.table(name).map_err(|_| ApiError::not_found(messages::table::resource_arn_not_found(arn)))?;
     Ok(name)
 }
 
@@ -1301,7 +1229,7 @@ pub fn tag_resource(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let name = table_from_arn(app, r.str("ResourceArn")?)?;
     let tags = tags_input(&r)?;
     if tags.is_empty() {
-        return Err(ApiError::validation("Atleast one Tag needs to be provided as Input."));
+        return Err(ApiError::validation(messages::table::TAGS_REQUIRED));
     }
     app.store.alter_table(name, |def| {
         let mut all = def.tags.clone();
@@ -1318,10 +1246,10 @@ pub fn untag_resource(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let name = table_from_arn(app, r.str("ResourceArn")?)?;
     let keys = r.strings("TagKeys")?.ok_or_else(|| missing("TagKeys"))?;
     if keys.is_empty() {
-        return Err(ApiError::validation("Atleast one Tag Key needs to be provided as Input."));
+        return Err(ApiError::validation(messages::table::TAG_KEYS_REQUIRED));
     }
     if let Some(k) = keys.iter().find(|k| k.is_empty()) {
-        return Err(ApiError::validation(format!("The Tag Key provided is invalid, Key: {k}")));
+        return Err(ApiError::validation(messages::table::invalid_tag_key(k)));
     }
     app.store.alter_table(name, |def| {
         for k in &keys {
@@ -1368,41 +1296,35 @@ pub fn update_ttl(app: &App, r: Req<'_>) -> ApiResult<Json> {
         return Err(super::validate::report(
             ["attributeName", "enabled"]
                 .iter()
-                .map(|m| {
-                    super::validate::Violation(format!(
-                        "Value null at 'timeToLiveSpecification.{m}' failed to satisfy constraint: Member must not be null"
-                    ))
-                })
+                .map(|m| super::validate::Violation(messages::request::null_at(format!("timeToLiveSpecification.{m}"))))
                 .collect(),
         ));
     }
     let enabled = enabled.ok_or_else(|| missing("timeToLiveSpecification.enabled"))?;
     let attr = attr.ok_or_else(|| missing("timeToLiveSpecification.attributeName"))?.to_string();
     if attr.is_empty() || attr.len() > MAX_TTL_ATTRIBUTE_NAME {
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{attr}' at 'timeToLiveSpecification.attributeName' failed to satisfy constraint: Member must have length {}",
-            if attr.is_empty() {
-                "greater than or equal to 1".to_string()
-            } else {
-                format!("less than or equal to {MAX_TTL_ATTRIBUTE_NAME}")
-            }
-        )));
+        let constraint = if attr.is_empty() {
+            messages::request::min_length(1)
+        } else {
+            messages::request::max_length(MAX_TTL_ATTRIBUTE_NAME)
+        };
+        return Err(ApiError::validation(messages::request::envelope([messages::request::value_at(
+            &attr,
+            "timeToLiveSpecification.attributeName",
+            constraint,
+        )])));
     }
     app.store.describe_table(name)?;
     let attr2 = attr.clone();
     app.store.alter_table(name, move |def| {
         match (&def.ttl_attribute, enabled) {
             (Some(current), true) if *current != attr2 => {
-                return Err(StoreError::validation(format!(
-                    "TimeToLive is active on a different AttributeName: current AttributeName is {current}"
-                )));
+                return Err(StoreError::validation(messages::table::ttl_on_other_attribute(current)));
             }
-            (Some(_), true) => return Err(StoreError::validation("TimeToLive is already enabled")),
-            (None, false) => return Err(StoreError::validation("TimeToLive is already disabled")),
+            (Some(_), true) => return Err(StoreError::validation(messages::table::TTL_ALREADY_ENABLED)),
+            (None, false) => return Err(StoreError::validation(messages::table::TTL_ALREADY_DISABLED)),
             (Some(current), false) if *current != attr2 => {
-                return Err(StoreError::validation(format!(
-                    "TimeToLive is active on a different AttributeName: current AttributeName is {current}"
-                )));
+                return Err(StoreError::validation(messages::table::ttl_on_other_attribute(current)));
             }
             _ => {}
         }
@@ -1419,12 +1341,10 @@ pub fn describe_ttl(app: &App, r: Req<'_>) -> ApiResult<Json> {
     // A table being imported is CREATING; one being restored is not there
     // yet, as in DynamoDB.
     if t.is_importing() {
-        return Err(ApiError::validation(
-            "Cannot describe time to live while table is in CREATING state: Current table state is CREATING",
-        ));
+        return Err(ApiError::validation(messages::table::TTL_WHILE_CREATING));
     }
     if t.is_restoring() {
-        return Err(ApiError::not_found(format!("Requested resource not found: Table: {} not found", t.def.name)));
+        return Err(ApiError::not_found(messages::table::table_not_found(&t.def.name)));
     }
     Ok(match &t.def.ttl_attribute {
         Some(a) => json!({"TimeToLiveDescription": {"TimeToLiveStatus": "ENABLED", "AttributeName": a}}),

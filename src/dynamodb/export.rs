@@ -149,7 +149,7 @@ pub(super) fn bucket_dir(app: &App, bucket: &str, member: &str) -> ApiResult<Opt
     let word = |c: char| c.is_ascii_alphanumeric();
     let mut broken = Vec::new();
     if bucket.chars().count() > MAX_BUCKET_MEMBER {
-        broken.push(messages::export::bucket_length_violation(bucket, member, MAX_BUCKET_MEMBER));
+        broken.push(messages::backup::length_too_long(bucket, member, MAX_BUCKET_MEMBER));
     }
     let pattern = bucket.len() >= 2
         && bucket.starts_with(word)
@@ -337,7 +337,7 @@ fn table_of_arn(arn: &str) -> ApiResult<&str> {
                 _ => Err(ApiError::validation(messages::export::TABLE_ARN_NOT_TABLE)),
             }
         }
-        _ => Err(ApiError::validation(messages::export::table_arn_unknown(arn))),
+        _ => Err(ApiError::validation(messages::table::invalid_table_arn(arn))),
     }
 }
 

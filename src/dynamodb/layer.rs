@@ -16,6 +16,8 @@
 
 use std::cell::Cell;
 
+use tidepool_store::messages;
+
 use super::error::{ApiError, ApiResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,7 +142,7 @@ fn envelope(op: &str, mut e: ApiError) -> ApiError {
         && e.kind.ends_with("#ValidationException")
         && ENVELOPED.iter().any(|p| e.message.starts_with(p))
     {
-        e.message = format!("1 validation error detected: {}", e.message);
+        e.message = messages::request::envelope([&e.message]);
     }
     e
 }

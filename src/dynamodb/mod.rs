@@ -667,7 +667,7 @@ fn ok_response(body: Reply) -> Response {
 /// Too many large bodies are held at once
 /// ([`MAX_REQUEST_BODIES_IN_FLIGHT_BYTES`]).
 fn throttled() -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "ThrottlingException", messages::server::TOO_MANY_LARGE_REQUESTS)
+    ApiError::new(StatusCode::BAD_REQUEST, "ThrottlingException", messages::request::TOO_MANY_LARGE_REQUESTS)
 }
 
 /// A body in an unknown coding, or not valid in its coding: DynamoDB
@@ -680,7 +680,7 @@ fn too_large() -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "RequestEntityTooLarge",
-        messages::request::request_too_large(MAX_REQUEST_BYTES),
+        messages::request::too_large(MAX_REQUEST_BYTES),
     )
 }
 

@@ -179,7 +179,7 @@ pub fn execute_statement(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let consistent = r.bool_opt("ConsistentRead")?.unwrap_or(false);
     let limit = match r.int_opt("Limit")? {
         Some(l) if l < 1 => {
-            return Err(ApiError::validation(messages::partiql::limit_below_one(l)));
+            return Err(ApiError::validation(messages::stream::limit_too_small(l)));
         }
         Some(l) => Some(usize::try_from(l).unwrap_or(usize::MAX)),
         None => None,

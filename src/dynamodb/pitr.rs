@@ -116,7 +116,7 @@ fn check_source_arn(app: &App, r: &Req<'_>, arn: &str) -> ApiResult<()> {
         return Err(ApiError::validation(if arn.starts_with("arn:") {
             messages::backup::SOURCE_ARN_INVALID.to_string()
         } else {
-            messages::backup::source_arn_without_prefix(arn)
+            messages::table::arn_not_an_arn(arn)
         }));
     };
     let table = parts.resource.strip_prefix("table/").filter(|t| !t.is_empty() && !t.contains('/'));
@@ -124,7 +124,7 @@ fn check_source_arn(app: &App, r: &Req<'_>, arn: &str) -> ApiResult<()> {
         return Err(ApiError::validation(messages::backup::SOURCE_ARN_INVALID));
     }
     if parts.account != super::ACCOUNT_ID {
-        return Err(ApiError::validation(messages::backup::SOURCE_ARN_OTHER_ACCOUNT));
+        return Err(ApiError::validation(messages::table::POLICY_OTHER_ACCOUNT));
     }
     if parts.region != app.region && r.get("SSESpecificationOverride").is_none_or(Json::is_null) {
         return Err(cross_region_needs_sse());

@@ -16,6 +16,7 @@
 
 use axum::http::StatusCode;
 use serde_json::{Value as Json, json};
+use tidepool_store::messages;
 use tidepool_store::table::ResourcePolicy;
 
 use super::App;
@@ -56,27 +57,20 @@ impl ParsedPolicies {
     }
 }
 
-/// The prefix of DynamoDB's refusals of a policy document.
-const INVALID: &str = "One or more parameter values were invalid: ";
-
-fn invalid_document(why: impl std::fmt::Display) -> ApiError {
-    ApiError::validation(format!("{INVALID}Invalid policy document: {why}"))
-}
-
 /// The shape checks DynamoDB makes before it reads a document's
 /// statements, in its words: JSON, a non-empty `Statement`, a `Resource`
 /// in each statement, unique `Sid`s.
 fn check_shape(document: &str) -> ApiResult<()> {
     let doc = match serde_json::from_str::<Json>(document) {
-        Ok(Json::Null) => return Err(invalid_document("This text appears not to be a policy")),
+        Ok(Json::Null) => return Err(ApiError::validation(messages::table::POLICY_NOT_A_POLICY)),
         Ok(Json::Object(o)) if o.is_empty() => {
             // The parser's position at the end of the text (line, column).
             let line = document.lines().count().max(1);
             let column = document.lines().last().map_or(0, |l| l.chars().count()) + 1;
-            return Err(invalid_document(format!("Syntax error at position ({line},{column})")));
+            return Err(ApiError::validation(messages::table::policy_syntax_error(line, column)));
         }
         Ok(d @ Json::Object(_)) => d,
-        _ => return Err(invalid_document("This policy contains invalid Json")),
+        _ => return Err(ApiError::validation(messages::table::POLICY_INVALID_JSON)),
     };
     let statements = match doc.get("Statement") {
         Some(Json::Array(a)) => a.iter().collect(),
@@ -84,17 +78,17 @@ fn check_shape(document: &str) -> ApiResult<()> {
         _ => Vec::new(),
     };
     if statements.is_empty() {
-        return Err(invalid_document("Could not parse the policy: Statement is empty!"));
+        return Err(ApiError::validation(messages::table::POLICY_NO_STATEMENT));
     }
     if statements.iter().any(|s| s.get("Effect").is_none()) {
-        return Err(invalid_document("Missing required field Effect"));
+        return Err(ApiError::validation(messages::table::POLICY_WITHOUT_EFFECT));
     }
     if statements.iter().any(|s| s.get("Resource").is_none() && s.get("NotResource").is_none()) {
-        return Err(invalid_document("Missing required field Resource"));
+        return Err(ApiError::validation(messages::table::POLICY_WITHOUT_RESOURCE));
     }
     let mut sids = std::collections::HashSet::new();
     if statements.iter().filter_map(|s| s.get("Sid").and_then(Json::as_str)).any(|sid| !sids.insert(sid)) {
-        return Err(invalid_document("The Statement Ids in the policy are not unique"));
+        return Err(ApiError::validation(messages::table::POLICY_SIDS_NOT_UNIQUE));
     }
     Ok(())
 }
@@ -254,37 +248,32 @@ pub(crate) fn check_table_actions(document: &str) -> ApiResult<()> {
     if invalid.is_empty() {
         return Ok(());
     }
-    let quoted: Vec<String> = invalid.iter().map(|a| format!("\"{a}\"")).collect();
-    Err(invalid_document(format!("The following action names are invalid: {}", quoted.join(", "))))
+    Err(ApiError::validation(messages::table::policy_invalid_actions(&invalid)))
 }
 
 /// A document checked as DynamoDB checks it, with a fresh revision id.
 pub(crate) fn checked(document: &str) -> ApiResult<ResourcePolicy> {
     if document.len() > MAX_RESOURCE_POLICY_BYTES {
-        return Err(ApiError::validation(format!(
-            "{INVALID}Maximum policy size of {MAX_RESOURCE_POLICY_BYTES} bytes exceeded"
-        )));
+        return Err(ApiError::validation(messages::table::policy_too_large(MAX_RESOURCE_POLICY_BYTES)));
     }
     check_shape(document)?;
     // Kept, compared and evaluated in DynamoDB's canonical form.
-    let document = &canonical(document, false).ok_or_else(|| invalid_document("This policy contains invalid Json"))?;
-    let policy = crate::iam::Policy::parse(document).map_err(invalid_document)?;
+    let document =
+        &canonical(document, false).ok_or_else(|| ApiError::validation(messages::table::POLICY_INVALID_JSON))?;
+    let policy = crate::iam::Policy::parse(document)
+        .map_err(|why| ApiError::validation(messages::table::policy_invalid(why)))?;
     if !policy.names_principals() {
-        return Err(invalid_document("Policy statements must contain a principal"));
+        return Err(ApiError::validation(messages::table::POLICY_WITHOUT_PRINCIPAL));
     }
     if policy.allows_anyone_unconditionally() {
-        return Err(ApiError::validation(
-            "Resource-based policy grants unbounded access in one or more elements. Please revise the policy to ensure least-privilege form of access",
-        ));
+        return Err(ApiError::validation(messages::table::POLICY_UNBOUNDED));
     }
     if let Some(bad) = policy.bad_principal() {
         tracing::debug!(principal = bad, "a resource policy names an invalid principal");
-        return Err(ApiError::validation(
-            "One or more parameter values were invalid: Invalid principal in policy document.",
-        ));
+        return Err(ApiError::validation(messages::table::POLICY_INVALID_PRINCIPAL));
     }
     if policy.longest_text() > MAX_POLICY_STRING_BYTES {
-        return Err(invalid_document(format!("a string of the policy is longer than {MAX_POLICY_STRING_BYTES} bytes")));
+        return Err(ApiError::validation(messages::table::policy_string_too_long(MAX_POLICY_STRING_BYTES)));
     }
     Ok(ResourcePolicy { document: document.to_string(), revision: revision_now() })
 }
@@ -301,21 +290,19 @@ fn revision_now() -> String {
 }
 
 fn policy_not_found(arn: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "PolicyNotFoundException",
-        format!("Resource-based policy not found for the provided ResourceArn: {arn}"),
-    )
+    ApiError::new(StatusCode::BAD_REQUEST, "PolicyNotFoundException", messages::table::policy_not_found(arn))
 }
 
 /// `ExpectedRevisionId`: 1 to 256 characters.
 fn expected_revision(r: &Req<'_>) -> ApiResult<Option<String>> {
     let e = r.str_opt("ExpectedRevisionId")?;
     if let Some(e) = e.filter(|e| e.is_empty() || e.chars().count() > 256) {
-        let bound = if e.is_empty() { "greater than or equal to 1" } else { "less than or equal to 256" };
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{e}' at 'expectedRevisionId' failed to satisfy constraint: Member must have length {bound}"
-        )));
+        let bound = if e.is_empty() { messages::request::min_length(1) } else { messages::request::max_length(256) };
+        return Err(ApiError::validation(messages::request::envelope([messages::request::value_at(
+            e,
+            "expectedRevisionId",
+            bound,
+        )])));
     }
     Ok(e.map(str::to_string))
 }
@@ -324,9 +311,7 @@ fn revision_mismatch(arn: &str, expected: &str) -> ApiError {
     ApiError::new(
         StatusCode::BAD_REQUEST,
         "PolicyNotFoundException",
-        format!(
-            "Resource-based policy not found for the provided ResourceArn: Requested revision ID {expected} doesn't match with the current revision ID of the resource: {arn}"
-        ),
+        messages::table::policy_revision_mismatch(expected, arn),
     )
 }
 
@@ -336,21 +321,19 @@ fn revision_mismatch(arn: &str, expected: &str) -> ApiError {
 /// table or stream that does not exist.
 fn target(app: &App, arn: &str) -> ApiResult<(String, bool)> {
     if !arn.starts_with("arn:") {
-        return Err(ApiError::validation(format!("{INVALID}ARNs must start with 'arn:': {arn}")));
+        return Err(ApiError::validation(messages::table::arn_not_an_arn(arn)));
     }
-    let not_dynamodb = || ApiError::validation(format!("{INVALID}Provided Arn is not a DynamoDB resource arn: {arn}"));
+    let not_dynamodb = || ApiError::validation(messages::table::arn_not_dynamodb(arn));
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     let [_, partition, service, region, account, resource] = parts[..] else { return Err(not_dynamodb()) };
     if service != "dynamodb" {
         return Err(not_dynamodb());
     }
     if account != super::ACCOUNT_ID {
-        return Err(ApiError::validation(
-            "This action is only supported by accounts that match the resource owner\u{2019}s account.",
-        ));
+        return Err(ApiError::validation(messages::table::POLICY_OTHER_ACCOUNT));
     }
     if partition != "aws" || region != app.region {
-        return Err(ApiError::validation(format!("{INVALID}Invalid resource Arn: {arn}")));
+        return Err(ApiError::validation(messages::table::policy_arn_invalid(arn)));
     }
     let Some(rest) = resource.strip_prefix("table/") else { return Err(not_dynamodb()) };
     let (table, stream) = match rest.split_once('/') {
@@ -358,23 +341,16 @@ fn target(app: &App, arn: &str) -> ApiResult<(String, bool)> {
         Some((t, tail)) => match tail.split_once('/') {
             Some(("stream", label)) if !label.is_empty() && !label.contains('/') => (t, Some(label)),
             Some(("index", _)) => {
-                return Err(ApiError::validation(format!(
-                    "{INVALID}Invalid resource arn provided, only table or stream is accepted. Provided resource arn: {arn}"
-                )));
+                return Err(ApiError::validation(messages::table::arn_of_index(arn)));
             }
             _ => return Err(not_dynamodb()),
         },
     };
-    let handle = app
-        .store
-        .table(table)
-        .map_err(|_| ApiError::not_found(format!("Requested resource not found: Table: {table} not found")))?;
+    let handle = app.store.table(table).map_err(|_| ApiError::not_found(messages::table::table_not_found(table)))?;
     if let Some(label) = stream
         && handle.def.stream.as_ref().is_none_or(|s| s.label != label)
     {
-        return Err(ApiError::not_found(format!(
-            "Requested resource not found: Stream: {label} not found for Table: {table}"
-        )));
+        return Err(ApiError::not_found(messages::table::stream_not_found(label, table)));
     }
     Ok((table.to_string(), stream.is_some()))
 }
@@ -414,13 +390,9 @@ pub fn lockout_check(
             c
         })
         .collect();
-    principal.authorize(checks, &app.region, origin).map_err(|_| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "AccessDeniedException",
-            "The new resource policy will not allow you to update the resource policy in the future.",
-        )
-    })
+    principal
+        .authorize(checks, &app.region, origin)
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "AccessDeniedException", messages::table::POLICY_LOCKOUT))
 }
 
 pub fn put_resource_policy(app: &App, r: Req<'_>) -> ApiResult<Json> {

@@ -1,6 +1,7 @@
 //! Reading request members with DynamoDB's validation wording.
 
 use serde_json::{Map, Value as Json};
+use tidepool_store::messages;
 
 use super::error::{ApiError, ApiResult};
 
@@ -17,10 +18,7 @@ pub(crate) fn lower_first(name: &str) -> String {
 }
 
 pub fn missing(name: &str) -> ApiError {
-    ApiError::validation(format!(
-        "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
-        lower_first(name)
-    ))
+    ApiError::validation(messages::request::envelope([messages::request::null_at(lower_first(name))]))
 }
 
 impl<'a> Req<'a> {
@@ -32,7 +30,7 @@ impl<'a> Req<'a> {
         match self.get(name) {
             None => Ok(None),
             Some(Json::String(s)) => Ok(Some(s)),
-            Some(_) => Err(ApiError::serialization(format!("Expected a string for {name}"))),
+            Some(_) => Err(ApiError::serialization(messages::request::expected_for("a string", name))),
         }
     }
 
@@ -44,17 +42,18 @@ impl<'a> Req<'a> {
         match self.get(name) {
             None => Ok(None),
             Some(Json::Bool(b)) => Ok(Some(*b)),
-            Some(_) => Err(ApiError::serialization(format!("Expected a boolean for {name}"))),
+            Some(_) => Err(ApiError::serialization(messages::request::expected_for("a boolean", name))),
         }
     }
 
     pub fn int_opt(&self, name: &str) -> ApiResult<Option<i64>> {
         match self.get(name) {
             None => Ok(None),
-            Some(Json::Number(n)) => {
-                n.as_i64().map(Some).ok_or_else(|| ApiError::serialization(format!("Expected an integer for {name}")))
-            }
-            Some(_) => Err(ApiError::serialization(format!("Expected an integer for {name}"))),
+            Some(Json::Number(n)) => n
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| ApiError::serialization(messages::request::expected_for("an integer", name))),
+            Some(_) => Err(ApiError::serialization(messages::request::expected_for("an integer", name))),
         }
     }
 
@@ -62,7 +61,7 @@ impl<'a> Req<'a> {
         match self.get(name) {
             None => Ok(None),
             Some(Json::Object(m)) => Ok(Some(Req(m))),
-            Some(_) => Err(ApiError::serialization(format!("Expected a structure for {name}"))),
+            Some(_) => Err(ApiError::serialization(messages::request::expected_for("a structure", name))),
         }
     }
 
@@ -70,7 +69,7 @@ impl<'a> Req<'a> {
         match self.get(name) {
             None => Ok(None),
             Some(Json::Array(a)) => Ok(Some(a)),
-            Some(_) => Err(ApiError::serialization(format!("Expected a list for {name}"))),
+            Some(_) => Err(ApiError::serialization(messages::request::expected_for("a list", name))),
         }
     }
 
@@ -80,7 +79,7 @@ impl<'a> Req<'a> {
         list.iter()
             .map(|e| match e {
                 Json::Object(m) => Ok(Req(m)),
-                _ => Err(ApiError::serialization(format!("Expected structures in {name}"))),
+                _ => Err(ApiError::serialization(messages::request::expected_in("structures", name))),
             })
             .collect()
     }
@@ -92,7 +91,7 @@ impl<'a> Req<'a> {
             .map(|e| {
                 e.as_str()
                     .map(str::to_string)
-                    .ok_or_else(|| ApiError::serialization(format!("Expected strings in {name}")))
+                    .ok_or_else(|| ApiError::serialization(messages::request::expected_in("strings", name)))
             })
             .collect::<ApiResult<Vec<_>>>()
             .map(Some)
@@ -107,11 +106,11 @@ impl<'a> Req<'a> {
                 .map(|(k, v)| {
                     v.as_str()
                         .map(|s| (k.clone(), s.to_string()))
-                        .ok_or_else(|| ApiError::serialization(format!("Expected string values in {name}")))
+                        .ok_or_else(|| ApiError::serialization(messages::request::expected_in("string values", name)))
                 })
                 .collect::<ApiResult<Vec<_>>>()
                 .map(Some),
-            Some(_) => Err(ApiError::serialization(format!("Expected a map for {name}"))),
+            Some(_) => Err(ApiError::serialization(messages::request::expected_for("a map", name))),
         }
     }
 
@@ -121,7 +120,7 @@ impl<'a> Req<'a> {
         match self.get(name) {
             None | Some(Json::Null) => Ok(None),
             Some(Json::Number(n)) => Ok(n.as_f64()),
-            Some(_) => Err(ApiError::serialization(format!("NUMBER_VALUE cannot be converted to Date for {name}"))),
+            Some(_) => Err(ApiError::serialization(messages::request::not_a_date(name))),
         }
     }
 
@@ -129,11 +128,11 @@ impl<'a> Req<'a> {
         match self.str_opt(name)? {
             None => Ok(None),
             Some(v) if allowed.contains(&v) => Ok(Some(v)),
-            Some(v) => Err(ApiError::validation(format!(
-                "1 validation error detected: Value '{v}' at '{}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+            Some(v) => Err(ApiError::validation(messages::request::envelope([messages::request::value_at(
+                v,
                 lower_first(name),
-                allowed.join(", ")
-            ))),
+                messages::request::in_enum(allowed),
+            )]))),
         }
     }
 }

@@ -23,19 +23,13 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use serde_json::{Map, Value as Json};
+use tidepool_store::messages;
 
 use super::error::{ApiError, ApiResult};
 
 /// The Java package DynamoDB's request classes live in, which its
 /// deserializer names.
 const PACKAGE: &str = "com.amazonaws.dynamodb.v20120810";
-
-/// What Java's reflection says when a scalar stands where a generic
-/// collection (a list that is a map's value, a map that is a list's member)
-/// is expected: DynamoDB answers with it, bug and all.
-const CAST: &str = "class sun.reflect.generics.reflectiveObjects.ParameterizedTypeImpl cannot be cast to class \
-java.lang.Class (sun.reflect.generics.reflectiveObjects.ParameterizedTypeImpl and java.lang.Class are in module \
-java.base of loader 'bootstrap')";
 
 /// A wire type of the model.
 enum Shape {
@@ -91,13 +85,13 @@ fn error(message: impl Into<String>) -> ApiError {
 /// is expected.
 fn not_scalar(found: &Json, short: &str, class: &str) -> ApiError {
     error(match found {
-        Json::Bool(true) => format!("TRUE_VALUE cannot be converted to {short}"),
-        Json::Bool(false) => format!("FALSE_VALUE cannot be converted to {short}"),
-        Json::Number(n) if n.is_f64() => format!("DECIMAL_VALUE cannot be converted to {short}"),
-        Json::Number(_) => format!("NUMBER_VALUE cannot be converted to {short}"),
-        Json::String(_) => format!("STRING_VALUE cannot be converted to {short}"),
-        Json::Array(_) => format!("Unrecognized collection type class {class}"),
-        Json::Object(_) | Json::Null => "Start of structure or map found where not expected".to_string(),
+        Json::Bool(true) => messages::request::cannot_convert("TRUE_VALUE", short),
+        Json::Bool(false) => messages::request::cannot_convert("FALSE_VALUE", short),
+        Json::Number(n) if n.is_f64() => messages::request::cannot_convert("DECIMAL_VALUE", short),
+        Json::Number(_) => messages::request::cannot_convert("NUMBER_VALUE", short),
+        Json::String(_) => messages::request::cannot_convert("STRING_VALUE", short),
+        Json::Array(_) => messages::request::unrecognized_collection_class(class),
+        Json::Object(_) | Json::Null => messages::request::STRUCTURE_NOT_EXPECTED.to_string(),
     })
 }
 
@@ -106,13 +100,10 @@ fn not_scalar(found: &Json, short: &str, class: &str) -> ApiError {
 fn base64(text: &str) -> ApiResult<()> {
     let bytes = text.as_bytes();
     if !bytes.len().is_multiple_of(4) {
-        return Err(error(format!(
-            "Base64 encoded length is expected a multiple of 4 bytes but found: {}",
-            bytes.len()
-        )));
+        return Err(error(messages::request::base64_length(bytes.len())));
     }
     if let Some(c) = text.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='))) {
-        return Err(error(format!("Invalid Base64 character: '{c}'")));
+        return Err(error(messages::request::base64_character(c)));
     }
     // Padding only at the end, at most two; the bits the last character
     // carries past the final byte must be zero.
@@ -125,7 +116,7 @@ fn base64(text: &str) -> ApiResult<()> {
             2 => body.last().is_some_and(|&c| sextet(c) & 0b1111 == 0),
             _ => true,
         };
-    if canonical { Ok(()) } else { Err(error("Invalid last non-pad Base64 character dectected")) }
+    if canonical { Ok(()) } else { Err(error(messages::request::BASE64_LAST_CHARACTER)) }
 }
 
 /// The six bits a Base64 character stands for (the alphabet is checked).
@@ -219,7 +210,7 @@ impl Model {
                     let b = match s.to_ascii_lowercase().as_str() {
                         "true" | "yes" | "1" => true,
                         "false" | "no" | "0" => false,
-                        _ => return Err(error("Unexpected token received from parser")),
+                        _ => return Err(error(messages::request::UNEXPECTED_TOKEN)),
                     };
                     *v = Json::Bool(b);
                     Ok(())
@@ -255,35 +246,32 @@ impl Model {
             },
             Shape::Blob => match v {
                 Json::String(s) => base64(s),
-                Json::Array(_) => Err(error("Unrecognized collection type class java.nio.ByteBuffer")),
-                Json::Object(_) => Err(error("Start of structure or map found where not expected")),
-                _ => Err(error("only base-64-encoded strings are convertible to bytes")),
+                Json::Array(_) => Err(error(messages::request::unrecognized_collection_class("java.nio.ByteBuffer"))),
+                Json::Object(_) => Err(error(messages::request::STRUCTURE_NOT_EXPECTED)),
+                _ => Err(error(messages::request::BLOB_NOT_STRING)),
             },
             Shape::List(member) => match v {
                 Json::Array(items) => items.iter_mut().try_for_each(|e| self.value(*member, Place::Element, e)),
-                Json::Object(_) => Err(error("Start of structure or map found where not expected")),
+                Json::Object(_) => Err(error(messages::request::STRUCTURE_NOT_EXPECTED)),
                 _ => Err(error(match place {
-                    Place::Field => "Unexpected field type",
-                    Place::Element => CAST,
+                    Place::Field => messages::request::UNEXPECTED_FIELD_TYPE,
+                    Place::Element => messages::request::PARAMETERIZED_TYPE_CAST,
                 })),
             },
             Shape::Map(value) => match v {
                 Json::Object(entries) => entries.values_mut().try_for_each(|e| self.value(*value, Place::Element, e)),
-                Json::Array(_) => Err(error(format!(
-                    "Unrecognized collection type java.util.Map<java.lang.String, {}>",
-                    self.java(*value)
-                ))),
+                Json::Array(_) => Err(error(messages::request::unrecognized_collection_type(self.java(id)))),
                 _ => Err(error(match place {
-                    Place::Field => "Unexpected field type",
-                    Place::Element => CAST,
+                    Place::Field => messages::request::UNEXPECTED_FIELD_TYPE,
+                    Place::Element => messages::request::PARAMETERIZED_TYPE_CAST,
                 })),
             },
             Shape::Structure { members, .. } => match v {
                 Json::Object(obj) => self.members(members, obj),
-                Json::Array(_) => Err(error(format!("Unrecognized collection type class {}", self.java(id)))),
+                Json::Array(_) => Err(error(messages::request::unrecognized_collection_class(self.java(id)))),
                 _ => Err(error(match place {
-                    Place::Field => "Unexpected field type",
-                    Place::Element => "Unexpected value type in payload",
+                    Place::Field => messages::request::UNEXPECTED_FIELD_TYPE,
+                    Place::Element => messages::request::UNEXPECTED_VALUE_TYPE,
                 })),
             },
         }
@@ -320,6 +308,9 @@ mod tests {
                    com.amazonaws.dynamodb.v20120810.AttributeValue>";
         let writes = "Unrecognized collection type java.util.Map<java.lang.String, \
                       java.util.List<com.amazonaws.dynamodb.v20120810.WriteRequest>>";
+        const CAST: &str = "class sun.reflect.generics.reflectiveObjects.ParameterizedTypeImpl cannot be cast to class \
+java.lang.Class (sun.reflect.generics.reflectiveObjects.ParameterizedTypeImpl and java.lang.Class are in module \
+java.base of loader 'bootstrap')";
         for (op, body, message) in [
             ("PutItem", json!({"TableName": true}), "TRUE_VALUE cannot be converted to String"),
             ("PutItem", json!({"TableName": 34.56}), "DECIMAL_VALUE cannot be converted to String"),

@@ -16,6 +16,7 @@
 use serde_json::Value as Json;
 
 use tidepool_store::expr::{self, ExprKind};
+use tidepool_store::messages;
 
 use super::attr::item_from_json;
 use super::error::{ApiError, ApiResult};
@@ -84,9 +85,7 @@ pub fn before_lookup(op: &str, r: &Req<'_>) -> ApiResult<()> {
         && let Some(Json::String(operator)) = r.get("ConditionalOperator")
         && !matches!(operator.as_str(), "AND" | "OR")
     {
-        return Err(ApiError::validation(
-            "Failed to satisfy constraint: Member must satisfy enum value set: [ALL, OR]",
-        ));
+        return Err(ApiError::validation(messages::request::CONDITIONAL_OPERATOR_NOT_IN_ENUM));
     }
     if let Some(v) = table_name(r) {
         return Err(report(vec![v]));
@@ -99,28 +98,26 @@ pub fn before_lookup(op: &str, r: &Req<'_>) -> ApiResult<()> {
             // The live service words the two differently (its 2026
             // rewording reached Query first).
             found.push(Violation(if op == "Query" {
-                "Value at 'Limit' failed to satisfy constraint: Member must have value greater than or equal to 1".into()
+                messages::request::unechoed_at("Limit", messages::request::min_value(1))
             } else {
-                format!("Value '{l}' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1")
+                messages::request::value_at(l, "limit", messages::request::min_value(1))
             }));
         }
         if op == "Scan"
             && let Some(Json::Number(n)) = r.get("Segment")
             && let Some(s) = n.as_i64().filter(|s| *s < 0)
         {
-            found.push(Violation(format!(
-                "Value '{s}' at 'segment' failed to satisfy constraint: Member must have value greater than or equal to 0"
-            )));
+            found.push(Violation(messages::request::value_at(s, "segment", messages::request::min_value(0))));
         }
         // An index name's constraints need no table (dynalite's tests,
         // checked against DynamoDB).
         if let Some(Json::String(name)) = r.get("IndexName") {
             let mut rules = name_constraints(name);
             if name.starts_with("arn:") {
-                rules.push("Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+");
+                rules.push(messages::request::NAME_PATTERN.to_string());
             }
             for rule in rules {
-                found.push(Violation(format!("Value '{name}' at 'indexName' failed to satisfy constraint: {rule}")));
+                found.push(Violation(messages::request::value_at(name, "indexName", rule)));
             }
         }
     }
@@ -139,8 +136,8 @@ fn update_without_key(r: &Req<'_>) -> Vec<Violation> {
     let mut found = enum_violations(r, &[("ReturnConsumedCapacity", RETURN_CONSUMED_CAPACITY)]);
     if let Some(Json::String(name)) = r.get("TableName") {
         for rule in name_constraints(name) {
-            let rule = if name.is_empty() { "Member must have length greater than or equal to 1" } else { rule };
-            found.push(Violation(format!("Value '{name}' at 'tableName' failed to satisfy constraint: {rule}")));
+            let rule = if name.is_empty() { messages::request::min_length(1) } else { rule };
+            found.push(Violation(messages::request::value_at(name, "tableName", rule)));
             if name.is_empty() {
                 break;
             }
@@ -154,7 +151,7 @@ fn update_without_key(r: &Req<'_>) -> Vec<Violation> {
             ("ConditionalOperator", &["OR", "AND"]),
         ],
     ));
-    found.push(Violation("Value null at 'key' failed to satisfy constraint: Member must not be null".into()));
+    found.push(Violation(messages::request::null_at("key")));
     found
 }
 
@@ -175,7 +172,7 @@ fn deep_item_write(op: &str, r: &Req<'_>) -> ApiResult<()> {
         && let Some(Json::String(rv)) = r.get("ReturnValues")
         && !matches!(rv.as_str(), "NONE" | "ALL_OLD")
     {
-        return Err(ApiError::validation("ReturnValues can only be ALL_OLD or NONE"));
+        return Err(ApiError::validation(messages::item::RETURN_VALUES_ALL_OLD_OR_NONE));
     }
     Ok(())
 }
@@ -195,29 +192,25 @@ fn enum_at(value: Option<&Json>, path: impl FnOnce() -> String, allowed: &[&str]
     if let Some(Json::String(v)) = value
         && !allowed.contains(&v.as_str())
     {
-        found.push(Violation(format!(
-            "Value '{v}' at '{}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
-            path(),
-            allowed.join(", ")
-        )));
+        found.push(Violation(messages::request::value_at(v, path(), messages::request::in_enum(allowed))));
     }
 }
 
 /// A table name that breaks its member constraints (1 to 255 characters of
 /// `[a-zA-Z0-9_.-]`, or an ARN): the constraints it breaks.
-pub(super) fn name_constraints(name: &str) -> Vec<&'static str> {
+pub(super) fn name_constraints(name: &str) -> Vec<String> {
     let mut broken = Vec::new();
     if name.starts_with("arn:") {
         return broken;
     }
     if name.len() > MAX_TABLE_NAME {
-        broken.push("Member must have length less than or equal to 255");
+        broken.push(messages::request::max_length(MAX_TABLE_NAME));
     }
     if name.len() < 3 {
-        broken.push("Member must have length greater than or equal to 3");
+        broken.push(messages::request::min_length(3));
     }
     if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.') {
-        broken.push("Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+");
+        broken.push(messages::request::NAME_PATTERN.to_string());
     }
     broken
 }
@@ -235,7 +228,11 @@ fn multi_table(op: &str, r: &Req<'_>) -> ApiResult<()> {
     // A map key breaks the constraints: all of them DynamoDB lists.
     let bad_key = || {
         items.and_then(|m| m.keys().find(|k| !name_constraints(k).is_empty())).map(|_| {
-            "failed to satisfy constraint: Map keys must satisfy constraint: [Member must have length less than or equal to 255, Member must have length greater than or equal to 3, Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+]"
+            messages::request::map_keys(&[
+                messages::request::max_length(MAX_TABLE_NAME),
+                messages::request::min_length(3),
+                messages::request::NAME_PATTERN.to_string(),
+            ])
         })
     };
     let found = match op {
@@ -243,7 +240,7 @@ fn multi_table(op: &str, r: &Req<'_>) -> ApiResult<()> {
             let mut found = Vec::new();
             if let (Some(rule), Some(m)) = (bad_key(), items) {
                 let echo = serde_json::to_string(m).unwrap_or_default();
-                found.push(Violation(format!("Value '{echo}' at 'requestItems' {rule}")));
+                found.push(Violation(messages::request::value_at(echo, "requestItems", rule)));
             }
             found.extend(enum_violations(r, &[("ReturnConsumedCapacity", RETURN_CONSUMED_CAPACITY)]));
             found.extend(nested(op, r));
@@ -260,7 +257,7 @@ fn multi_table(op: &str, r: &Req<'_>) -> ApiResult<()> {
             let mut found = match (bad_key(), items) {
                 (Some(rule), Some(m)) if found.is_empty() => {
                     let echo = super::batch::java::request_items(m);
-                    vec![Violation(format!("Value '{echo}' at 'requestItems' {rule}"))]
+                    vec![Violation(messages::request::value_at(echo, "requestItems", rule))]
                 }
                 _ => found,
             };
@@ -273,8 +270,10 @@ fn multi_table(op: &str, r: &Req<'_>) -> ApiResult<()> {
             if let Some(Json::String(t)) = r.get("ClientRequestToken").filter(|_| write)
                 && t.len() > 36
             {
-                found.push(Violation(format!(
-                    "Value '{t}' at 'clientRequestToken' failed to satisfy constraint: Member must have length less than or equal to 36"
+                found.push(Violation(messages::request::value_at(
+                    t,
+                    "clientRequestToken",
+                    messages::request::max_length(36),
                 )));
             }
             let enums: &[(&str, &[&str])] = if write {
@@ -301,9 +300,10 @@ fn multi_table(op: &str, r: &Req<'_>) -> ApiResult<()> {
                 for (i, index) in r.get(member).and_then(Json::as_array).into_iter().flatten().enumerate() {
                     let Some(Json::String(name)) = index.get("IndexName") else { continue };
                     for rule in name_constraints(name) {
-                        found.push(Violation(format!(
-                            "Value '{name}' at '{path}.{}.member.indexName' failed to satisfy constraint: {rule}",
-                            i + 1
+                        found.push(Violation(messages::request::value_at(
+                            name,
+                            format!("{path}.{}.member.indexName", i + 1),
+                            rule,
                         )));
                     }
                 }
@@ -326,7 +326,7 @@ fn multi_table(op: &str, r: &Req<'_>) -> ApiResult<()> {
 const MAX_VIOLATIONS: usize = 10;
 
 fn null_at(path: String) -> Violation {
-    Violation(format!("Value null at '{path}' failed to satisfy constraint: Member must not be null"))
+    Violation(messages::request::null_at(path))
 }
 
 /// Each of `required` (in the model's order) that `obj` lacks, by its path
@@ -508,10 +508,10 @@ fn transact_table_name(r: &Req<'_>) -> Option<Violation> {
         let (kind, inner) = action.as_object()?.iter().next()?;
         let Json::String(name) = inner.get("TableName")? else { return None };
         let rule = name_constraints(name).into_iter().next_back()?;
-        Some(Violation(format!(
-            "Value '{name}' at 'transactItems.{}.member.{}.tableName' failed to satisfy constraint: {rule}",
-            i + 1,
-            lower_first(kind)
+        Some(Violation(messages::request::value_at(
+            name,
+            format!("transactItems.{}.member.{}.tableName", i + 1, lower_first(kind)),
+            rule,
         )))
     })
 }
@@ -520,27 +520,22 @@ fn transact_table_name(r: &Req<'_>) -> Option<Violation> {
 fn table_name(r: &Req<'_>) -> Option<Violation> {
     let Some(Json::String(name)) = r.get("TableName") else { return None };
     if name.is_empty() {
-        return Some(Violation(
-            "Value at 'TableName' failed to satisfy constraint: Member must have length greater than or equal to 1"
-                .into(),
-        ));
+        return Some(Violation(messages::request::unechoed_at("TableName", messages::request::min_length(1))));
     }
     if name.starts_with("arn:") {
         return (name.len() > MAX_TABLE_ARN).then(|| {
-            Violation(format!(
-                "Value '{name}' at 'tableName' failed to satisfy constraint: Member must have length less than or equal to {MAX_TABLE_ARN}"
-            ))
+            Violation(messages::request::value_at(name, "tableName", messages::request::max_length(MAX_TABLE_ARN)))
         });
     }
     if name.len() > MAX_TABLE_NAME {
-        return Some(Violation(format!(
-            "Value '{name}' at 'tableName' failed to satisfy constraint: Member must have length less than or equal to {MAX_TABLE_NAME}"
+        return Some(Violation(messages::request::value_at(
+            name,
+            "tableName",
+            messages::request::max_length(MAX_TABLE_NAME),
         )));
     }
     if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.') {
-        return Some(Violation(format!(
-            "Value '{name}' at 'tableName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"
-        )));
+        return Some(Violation(messages::request::value_at(name, "tableName", messages::request::NAME_PATTERN)));
     }
     None
 }
@@ -556,19 +551,17 @@ fn control_table_name(r: &Req<'_>) -> Vec<Violation> {
     let mut found = Vec::new();
     let len = name.chars().count();
     if len < 3 {
-        found.push(Violation(format!(
-            "Value '{name}' at 'tableName' failed to satisfy constraint: Member must have length greater than or equal to 3"
-        )));
+        found.push(Violation(messages::request::value_at(name, "tableName", messages::request::min_length(3))));
     }
     if len > MAX_TABLE_NAME {
-        found.push(Violation(format!(
-            "Value '{name}' at 'tableName' failed to satisfy constraint: Member must have length less than or equal to {MAX_TABLE_NAME}"
+        found.push(Violation(messages::request::value_at(
+            name,
+            "tableName",
+            messages::request::max_length(MAX_TABLE_NAME),
         )));
     }
     if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.') {
-        found.push(Violation(format!(
-            "Value '{name}' at 'tableName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"
-        )));
+        found.push(Violation(messages::request::value_at(name, "tableName", messages::request::NAME_PATTERN)));
     }
     found
 }
@@ -581,9 +574,7 @@ pub(super) fn report(found: Vec<Violation>) -> ApiError {
 
 /// [`report`] of constraint texts.
 pub(super) fn envelope(found: &[String]) -> ApiError {
-    let n = found.len();
-    let noun = if n == 1 { "error" } else { "errors" };
-    ApiError::validation(format!("{n} validation {noun} detected: {}", found.join("; ")))
+    ApiError::validation(messages::request::envelope(found))
 }
 
 /// `Ok` if nothing was found, else DynamoDB's envelope of it.
@@ -623,12 +614,10 @@ pub fn table_free(op: &str, r: &Req<'_>) -> ApiResult<()> {
                     // A request with both kinds or neither (the
                     // operation's own checks, which need no table).
                     let Some(w) = w.as_object().map(Req) else {
-                        return Err(ApiError::serialization("Expected a WriteRequest structure"));
+                        return Err(ApiError::serialization(messages::request::EXPECTED_WRITE_REQUEST));
                     };
                     if w.get("PutRequest").is_some() == w.get("DeleteRequest").is_some() {
-                        return Err(ApiError::validation(
-                            "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes",
-                        ));
+                        return Err(ApiError::validation(messages::item::SEVERAL_DATATYPES));
                     }
                     for (kind, field) in [("PutRequest", "Item"), ("DeleteRequest", "Key")] {
                         if let Some(v) = w.obj_opt(kind)?.and_then(|x| x.get(field)) {

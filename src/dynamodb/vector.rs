@@ -57,19 +57,19 @@ fn model_faults(v: &Req<'_>, at: &str) -> Vec<Violation> {
                 found.push(Violation(messages::vector::index_name_violation(name, at, rule)));
             }
         }
-        _ => found.push(Violation(messages::vector::member_null(format!("{at}.indexName")))),
+        _ => found.push(Violation(messages::request::null_at(format!("{at}.indexName")))),
     }
     match v.get("Dimensions").and_then(Json::as_i64) {
         Some(d) if d < 1 => found.push(Violation(messages::vector::dimensions_too_small(d, at))),
         Some(_) => {}
-        None => found.push(Violation(messages::vector::member_null(format!("{at}.dimensions")))),
+        None => found.push(Violation(messages::request::null_at(format!("{at}.dimensions")))),
     }
     match v.get("DistanceFunction").and_then(Json::as_str) {
         Some(d) if !DISTANCES.contains(&d) => {
             found.push(Violation(messages::vector::distance_not_in_set(d, at, DISTANCES.join(", "))))
         }
         Some(_) => {}
-        None => found.push(Violation(messages::vector::member_null(format!("{at}.distanceFunction")))),
+        None => found.push(Violation(messages::request::null_at(format!("{at}.distanceFunction")))),
     }
     match v.get("VectorAttribute").and_then(|a| a.get("AttributeName")).and_then(Json::as_str) {
         Some(n) if n.is_empty() || n.len() > 255 => found.push(Violation(if n.is_empty() {
@@ -78,10 +78,10 @@ fn model_faults(v: &Req<'_>, at: &str) -> Vec<Violation> {
             messages::vector::attribute_name_too_long(n, at)
         })),
         Some(_) => {}
-        None => found.push(Violation(messages::vector::member_null(format!("{at}.vectorAttribute")))),
+        None => found.push(Violation(messages::request::null_at(format!("{at}.vectorAttribute")))),
     }
     if v.get("Projection").is_none() {
-        found.push(Violation(messages::vector::member_null(format!("{at}.projection"))));
+        found.push(Violation(messages::request::null_at(format!("{at}.projection"))));
     }
     if let Some(Json::Array(schema)) = v.get("SearchSchema") {
         if schema.is_empty() {
@@ -93,7 +93,7 @@ fn model_faults(v: &Req<'_>, at: &str) -> Vec<Violation> {
                     found.push(Violation(messages::vector::element_type_not_in_set(t, at, j + 1, ROLES.join(", "))))
                 }
                 Some(_) => {}
-                None => found.push(Violation(messages::vector::member_null(format!(
+                None => found.push(Violation(messages::request::null_at(format!(
                     "{at}.searchSchema.{}.member.searchSchemaElementType",
                     j + 1
                 )))),
@@ -324,7 +324,7 @@ pub fn search_vectors(app: &App, r: Req<'_>) -> ApiResult<Json> {
         .def
         .vector_index(index_name)
         .filter(|v| v.phase(now_ms()) != Phase::Allocating)
-        .ok_or_else(|| ApiError::validation(messages::vector::no_such_index(index_name)))?;
+        .ok_or_else(|| ApiError::validation(messages::query::no_such_index(index_name)))?;
     if index.phase(now_ms()) == Phase::Backfilling {
         return Err(ApiError::validation(messages::vector::index_backfilling(index_name)));
     }
@@ -370,7 +370,7 @@ fn check_model(r: &Req<'_>) -> ApiResult<()> {
                 found.push(Violation(messages::vector::search_index_name_violation(rule)));
             }
         }
-        _ => found.push(Violation(messages::vector::member_null("indexName"))),
+        _ => found.push(Violation(messages::request::null_at("indexName"))),
     }
     match r.get("SearchVector") {
         Some(Json::Array(v)) if v.is_empty() => found.push(Violation(messages::vector::SEARCH_VECTOR_EMPTY.into())),
@@ -378,12 +378,12 @@ fn check_model(r: &Req<'_>) -> ApiResult<()> {
             found.push(Violation(messages::vector::search_vector_too_long(MAX_DIMENSIONS)))
         }
         Some(_) => {}
-        None => found.push(Violation(messages::vector::member_null("searchVector"))),
+        None => found.push(Violation(messages::request::null_at("searchVector"))),
     }
     match r.get("TopK").and_then(Json::as_i64) {
         Some(k) if k < 1 => found.push(Violation(messages::vector::TOP_K_TOO_SMALL.into())),
         Some(_) => {}
-        None => found.push(Violation(messages::vector::member_null("topK"))),
+        None => found.push(Violation(messages::request::null_at("topK"))),
     }
     if let Some(Json::String(v)) = r.get("ReturnConsumedCapacity")
         && !["INDEXES", "TOTAL", "NONE"].contains(&v.as_str())

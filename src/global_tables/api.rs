@@ -24,6 +24,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value as Json, json};
 use tidepool_store::TableHandle;
+use tidepool_store::messages;
 use tidepool_store::now_ms;
 use tidepool_store::replication::{IndexOverride, ReplicaBase, ReplicaDef, ReplicaOverrides, ReplicatedChange, Stamp};
 use tidepool_store::table::{BillingMode, IndexKind, StreamViewType};
@@ -112,9 +113,7 @@ const SOURCE_HOLD_MS: u64 = 24 * 3600 * 1000;
 /// DynamoDB's refusal to delete a region that added a replica in the last
 /// 24 hours, by DeleteTable there or a replica Delete anywhere.
 pub fn recent_source() -> ApiError {
-    ApiError::validation(
-        "Replica cannot be deleted because it has acted as a source region for new replica(s) being added to the table in the last 24 hours.",
-    )
+    ApiError::validation(messages::global_table::RECENT_SOURCE)
 }
 
 /// Whether `region` added one of the table's replicas (this region's own
@@ -235,31 +234,25 @@ fn create_strong(
     }
     // Three regions: this one, and two replicas or a replica and a witness.
     if regions.len() + witnesses.len() != 2 {
-        return Err(replica_refusal(
-            "Unsupported replica count for global tables with MultiRegionConsistency set to STRONG.",
-        ));
+        return Err(replica_refusal(messages::global_table::STRONG_REPLICA_COUNT));
     }
     if regions.contains(&app.region) {
         return Err(local_region());
     }
     if witnesses.contains(&app.region) {
-        return Err(replica_refusal(
-            "Cannot add a witness in the same region as an existing replica when creating a global table with MultiRegionConsistency set to STRONG.",
-        ));
+        return Err(replica_refusal(messages::global_table::WITNESS_IN_LOCAL_REGION));
     }
     if witnesses.iter().any(|w| regions.contains(w)) {
-        return Err(replica_refusal("Cannot target multiple regions with the same action"));
+        return Err(replica_refusal(messages::global_table::SAME_REGION_TWICE));
     }
     if let Some(r) = regions.iter().chain(&witnesses).find(|r| app.global.peer(r).is_none()) {
         return Err(unknown_region(app, r));
     }
     if !handle.def.replicas.is_empty() {
-        return Err(replica_refusal("MultiRegionConsistency parameter is unsupported on existing global table"));
+        return Err(replica_refusal(messages::global_table::CONSISTENCY_ON_EXISTING));
     }
     if handle.stats().items > 0 {
-        return Err(ApiError::validation(format!(
-            "One or more parameter values were invalid: Table {name} must be empty to be given MultiRegionConsistency STRONG"
-        )));
+        return Err(ApiError::validation(messages::global_table::strong_needs_empty_table(name)));
     }
     if handle.def.stream.is_none() {
         app.store.set_stream(name, Some(StreamViewType::NewAndOldImages))?;
@@ -267,9 +260,7 @@ fn create_strong(
     let now = now_ms();
     let handle = app.store.alter_table(name, |def| {
         if def.stream.as_ref().is_some_and(|s| s.view_type != StreamViewType::NewAndOldImages) {
-            return Err(tidepool_store::StoreError::validation(
-                "One or more parameter values were invalid: Table must have DynamoDB Streams enabled with StreamViewType set to NEW_AND_OLD_IMAGES",
-            ));
+            return Err(tidepool_store::StoreError::validation(messages::global_table::STRONG_NEEDS_BOTH_IMAGES));
         }
         busy(def, None)?;
         def.settings.multi_region_strong = true;
@@ -350,12 +341,14 @@ fn overrides_of(o: &Req<'_>, path: &str) -> ApiResult<(ReplicaOverrides, bool)> 
             && let Some(r) = p.int_opt("ReadCapacityUnits")?
         {
             if r < 1 {
-                return Err(ApiError::validation(format!(
-                    "1 validation error detected: Value '{r}' at '{path}.provisionedThroughputOverride.readCapacityUnits' failed to satisfy constraint: Member must have value greater than or equal to 1"
-                )));
+                return Err(ApiError::validation(messages::request::envelope([messages::request::value_at(
+                    r,
+                    format!("{path}.provisionedThroughputOverride.readCapacityUnits"),
+                    messages::request::min_value(1),
+                )])));
             }
             let read_only = tidepool_store::table::Throughput { read: r as u64, write: 1 };
-            tidepool_store::catalog::capacity_in_bounds(read_only, "")?;
+            tidepool_store::catalog::capacity_in_bounds(read_only, None)?;
             read = Some(r as u64);
         }
         let mut max_read = None;
@@ -364,9 +357,7 @@ fn overrides_of(o: &Req<'_>, path: &str) -> ApiResult<(ReplicaOverrides, bool)> 
         {
             // -1 takes the maximum away, as on a table.
             if m < 1 && m != -1 {
-                return Err(ApiError::validation(
-                    "One or more parameter values were invalid: Requested MaxReadRequestUnits for OnDemandThroughputOverride is outside of valid range",
-                ));
+                return Err(ApiError::validation(messages::global_table::MAX_READ_OVERRIDE_OUT_OF_RANGE));
             }
             max_read = Some(m);
         }
@@ -377,18 +368,20 @@ fn overrides_of(o: &Req<'_>, path: &str) -> ApiResult<(ReplicaOverrides, bool)> 
         .str_opt("TableClassOverride")?
         .map(|c| match c {
             "STANDARD" | "STANDARD_INFREQUENT_ACCESS" => Ok(c.to_string()),
-            _ => Err(ApiError::validation(format!(
-                "1 validation error detected: Value '{c}' at '{path}.tableClassOverride' failed to satisfy constraint: Member must satisfy enum value set: [STANDARD, STANDARD_INFREQUENT_ACCESS]"
-            ))),
+            _ => Err(ApiError::validation(messages::request::envelope([messages::request::value_at(
+                c,
+                format!("{path}.tableClassOverride"),
+                messages::request::in_enum(&["STANDARD", "STANDARD_INFREQUENT_ACCESS"]),
+            )]))),
         })
         .transpose()?;
     let mut indexes = Vec::new();
     for (j, g) in o.objects("GlobalSecondaryIndexes")?.iter().enumerate() {
         let at = format!("{path}.globalSecondaryIndexes.{}.member", j + 1);
         let Some(name) = g.str_opt("IndexName")? else {
-            return Err(ApiError::validation(format!(
-                "1 validation error detected: Value null at '{at}.indexName' failed to satisfy constraint: Member must not be null"
-            )));
+            return Err(ApiError::validation(messages::request::envelope([messages::request::null_at(format!(
+                "{at}.indexName"
+            ))])));
         };
         let (read_capacity, max_read_request_units, index_provisioned) = read_of(g, &at)?;
         provisioned |= index_provisioned;
@@ -480,23 +473,21 @@ fn replica_actions(app: &App, updates: &[Req<'_>]) -> ApiResult<Vec<ReplicaActio
                 .filter_map(|(member, kind)| u.obj_opt(member).ok().flatten().map(|o| (kind, o)))
                 .collect();
         if given.len() > 1 {
-            return Err(replica_refusal(
-                "Update table operation with more than one type of replica actions not allowed.",
-            ));
+            return Err(replica_refusal(messages::global_table::TWO_REPLICA_ACTIONS));
         }
         let Some((kind, o)) = given.into_iter().next() else {
-            return Err(replica_refusal("There are no actions specified in the Replica Update Action of the request."));
+            return Err(replica_refusal(messages::global_table::NO_REPLICA_ACTION));
         };
         // A member without its region, in DynamoDB's words for each.
         let Some(region) = o.str_opt("RegionName")? else {
             if kind == Action::Create {
-                return Err(replica_refusal("One or more parameter values were invalid"));
+                return Err(replica_refusal(messages::global_table::PARAMETER_VALUES_INVALID));
             }
             let member = if kind == Action::Update { "update" } else { "delete" };
-            return Err(ApiError::validation(format!(
-                "1 validation error detected: Value null at 'replicaUpdates.{}.member.{member}.regionName' failed to satisfy constraint: Member must not be null",
+            return Err(ApiError::validation(messages::request::envelope([messages::request::null_at(format!(
+                "replicaUpdates.{}.member.{member}.regionName",
                 i + 1
-            )));
+            ))])));
         };
         if region.is_empty() {
             return Err(unknown_region(app, region));
@@ -506,12 +497,10 @@ fn replica_actions(app: &App, updates: &[Req<'_>]) -> ApiResult<Vec<ReplicaActio
             _ => overrides_of(&o, &format!("replicaUpdates.{}.member.{}", i + 1, kind.member()))?,
         };
         if kind == Action::Update && o.get("KMSMasterKeyId").is_some() {
-            return Err(replica_refusal(
-                "One or more parameter values were invalid: KMSMasterKeyId must be specified for each replica.",
-            ));
+            return Err(replica_refusal(messages::global_table::REPLICA_KMS_KEY));
         }
         if kind == Action::Update && overrides.is_empty() {
-            return Err(replica_refusal("There are no actions specified in the Replica Update Action of the request."));
+            return Err(replica_refusal(messages::global_table::NO_REPLICA_ACTION));
         }
         let region = region.to_string();
         if kind == Action::Create && actions.iter().any(|a| a.kind == Action::Create && a.region == region) {
@@ -524,43 +513,28 @@ fn replica_actions(app: &App, updates: &[Req<'_>]) -> ApiResult<Vec<ReplicaActio
 
 /// "…were not part of the global table…", naming the regions.
 fn not_members(regions: &[&str]) -> ApiError {
-    replica_refusal(&format!(
-        "Update global table operation failed because one or more replicas were not part of the global table. Please retry the request without these replicas: [{}].",
-        regions.join(", ")
-    ))
+    replica_refusal(&messages::global_table::not_replicas(regions))
 }
 
 /// "…were not part of the global table…", naming the witness regions.
 fn not_witnesses(regions: &[&str]) -> ApiError {
-    replica_refusal(&format!(
-        "Update global table operation failed because one or more witnesses were not part of the global table. Please retry the request without these witnesses: [{}].",
-        regions.join(", ")
-    ))
+    replica_refusal(&messages::global_table::not_witnesses(regions))
 }
 
 fn local_region() -> ApiError {
-    replica_refusal(
-        "Cannot add or delete the local region through ReplicaUpdates. Use CreateTable, DeleteTable, or UpdateTable as required.",
-    )
+    replica_refusal(messages::global_table::LOCAL_REGION)
 }
 
 /// A region that is not one of this server's peers: DynamoDB's refusal of a
 /// region it does not serve, listing the regions that can be replicas here.
 fn unknown_region(app: &App, region: &str) -> ApiError {
-    let hint = if region.is_empty() {
-        String::new()
-    } else {
-        format!(" (Tidepool: give a region's endpoint with --peers {region}=http://host:port)")
-    };
-    replica_refusal(&format!(
-        "Region {region} is not supported. The latest version of global tables are only supported in the following regions: [{}].{hint}",
-        app.global.peer_regions().join(", ")
-    ))
+    let hint = if region.is_empty() { String::new() } else { messages::global_table::peers_hint(region) };
+    replica_refusal(&messages::global_table::unsupported_region(region, &app.global.peer_regions(), hint))
 }
 
 /// DynamoDB's refusal while a replica is being added or removed.
 fn in_use_store() -> tidepool_store::StoreError {
-    tidepool_store::StoreError::ResourceInUse("The resource which you are attempting to change is in use.".into())
+    tidepool_store::StoreError::ResourceInUse(messages::global_table::IN_USE.into())
 }
 
 fn in_use() -> ApiError {
@@ -575,39 +549,29 @@ pub fn update(app: &App, name: &str, r: &Req<'_>) -> ApiResult<Option<Arc<TableH
     let updates = r.objects("ReplicaUpdates")?;
     if updates.is_empty() {
         if consistency.is_some() || witnesses {
-            return Err(replica_refusal(
-                "One or more parameter values were invalid: Requests that modify replicas or witnesses must not also modify other fields",
-            ));
+            return Err(replica_refusal(messages::global_table::REPLICAS_OR_WITNESSES_ALONE));
         }
         return Ok(None);
     }
     let actions = replica_actions(app, &updates)?;
     let handle = app.store.describe_table(name)?;
     if handle.def.replicas.iter().any(|x| x.legacy) {
-        return Err(ApiError::validation(format!(
-            "One or more parameter values were invalid: Table {name} is a replica of a version 2017.11.29 global table: use UpdateGlobalTable"
-        )));
+        return Err(ApiError::validation(messages::global_table::replica_updates_on_legacy(name)));
     }
     if handle.def.settings.multi_region_strong {
         return update_strong(app, name, &handle, consistency, &actions, &witness_updates).map(Some);
     }
     if witnesses && consistency != Some("STRONG") {
-        return Err(replica_refusal(
-            "MultiRegionConsistency must be set as STRONG when GlobalTableWitnessUpdates parameter is present.",
-        ));
+        return Err(replica_refusal(messages::global_table::WITNESSES_NEED_STRONG));
     }
     if consistency == Some("STRONG") {
         if actions.iter().any(|a| a.kind != Action::Create) {
-            return Err(replica_refusal(
-                "Only Replica Create actions are supported when MultiRegionConsistency parameter is provided.",
-            ));
+            return Err(replica_refusal(messages::global_table::CONSISTENCY_ONLY_WITH_CREATES));
         }
         return create_strong(app, name, &handle, &actions, &witness_updates).map(Some);
     }
     if actions.iter().filter(|a| a.kind != Action::Update).count() > 1 {
-        return Err(replica_refusal(
-            "Update table operation with more than one create or delete replica actions not allowed",
-        ));
+        return Err(replica_refusal(messages::global_table::ONE_REPLICA_CREATE_OR_DELETE));
     }
     for a in actions.iter().filter(|a| a.kind == Action::Update) {
         check_update(&handle.def, a)?;
@@ -622,9 +586,7 @@ pub fn update(app: &App, name: &str, r: &Req<'_>) -> ApiResult<Option<Arc<TableH
                     return Err(local_region());
                 }
                 if known.is_some() {
-                    return Err(replica_refusal(&format!(
-                        "Failed to create a the new replica of table with name: \u{2018}{name}\u{2019} because one or more replicas already existed as tables."
-                    )));
+                    return Err(replica_refusal(&messages::global_table::replica_exists(name)));
                 }
                 if app.global.peer(&region).is_none() {
                     return Err(unknown_region(app, &region));
@@ -633,14 +595,10 @@ pub fn update(app: &App, name: &str, r: &Req<'_>) -> ApiResult<Option<Arc<TableH
                 // A provisioned table's writes must scale with its replicas'.
                 if handle.def.billing_mode == BillingMode::Provisioned {
                     if !crate::autoscaling::writes_autoscaled(app, name, None) {
-                        return Err(ApiError::validation(
-                            "Table write capacity should either be Pay-Per-Request or AutoScaled.",
-                        ));
+                        return Err(ApiError::validation(messages::global_table::TABLE_WRITES_NOT_SCALED));
                     }
                     if handle.def.gsis().any(|g| !crate::autoscaling::writes_autoscaled(app, name, Some(&g.name))) {
-                        return Err(ApiError::validation(
-                            "GSI write capacity should either be Pay-Per-Request or AutoScaled.",
-                        ));
+                        return Err(ApiError::validation(messages::global_table::INDEX_WRITES_NOT_SCALED));
                     }
                 }
                 // Any view type is taken and kept (the replicator reads an
@@ -711,9 +669,7 @@ pub fn update(app: &App, name: &str, r: &Req<'_>) -> ApiResult<Option<Arc<TableH
 /// DynamoDB's refusal to delete a replica whose own table has deletion
 /// protection on (set in its region: protection is regional).
 pub fn protected_replica(name: &str, region: &str) -> ApiError {
-    ApiError::validation(format!(
-        "Cannot delete table {name} in region {region} because it has deletion protection enabled. Disable deletion protection first."
-    ))
+    ApiError::validation(messages::global_table::protected_replica(name, region))
 }
 
 /// Asks `region` whether its replica of `name` may be deleted (its table's
@@ -738,7 +694,7 @@ fn refuse_if_protected(app: &App, name: &str, region: &str, strict: bool) -> Api
         _ if strict => Err(ApiError::new(
             axum::http::StatusCode::INTERNAL_SERVER_ERROR,
             "InternalServerError",
-            format!("Region {region} did not answer whether its replica of table {name} may be deleted; try again"),
+            messages::global_table::protection_unknown(region, name),
         )),
         _ => Ok(()),
     }
@@ -752,9 +708,7 @@ fn check_update(def: &tidepool_store::table::TableDef, a: &ReplicaAction) -> Api
         return Err(not_members(&[&a.region]));
     };
     if a.provisioned_override && def.billing_mode == BillingMode::PayPerRequest {
-        return Err(ApiError::validation(
-            "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
-        ));
+        return Err(ApiError::validation(messages::global_table::READ_OVERRIDE_ON_DEMAND));
     }
     if x.status != "ACTIVE" || busy(def, None).is_err() {
         return Err(in_use());
@@ -796,18 +750,16 @@ fn update_strong(
 ) -> ApiResult<Arc<TableHandle>> {
     if actions.iter().any(|a| a.kind == Action::Create) {
         return Err(replica_refusal(match consistency {
-            Some("STRONG") => "Unsupported replica count for global tables with MultiRegionConsistency set to STRONG.",
-            Some(_) => "MultiRegionConsistency parameter is unsupported on existing global table",
-            None => "Cannot add replicas to a global table with strong MultiRegionConsistency",
+            Some("STRONG") => messages::global_table::STRONG_REPLICA_COUNT,
+            Some(_) => messages::global_table::CONSISTENCY_ON_EXISTING,
+            None => messages::global_table::NO_REPLICAS_ADDED_TO_STRONG,
         }));
     }
     if consistency.is_some() {
-        return Err(replica_refusal(
-            "Only Replica Create actions are supported when MultiRegionConsistency parameter is provided.",
-        ));
+        return Err(replica_refusal(messages::global_table::CONSISTENCY_ONLY_WITH_CREATES));
     }
     if witness_updates.iter().any(|w| w.create) {
-        return Err(replica_refusal("Cannot add replicas to a global table with strong MultiRegionConsistency"));
+        return Err(replica_refusal(messages::global_table::NO_REPLICAS_ADDED_TO_STRONG));
     }
     let is_witness = |r: &str| handle.def.replicas.iter().any(|x| x.region == r && x.witness);
     let is_replica = |r: &str| handle.def.replicas.iter().any(|x| x.region == r && !x.witness);
@@ -849,12 +801,10 @@ fn update_strong(
         return Err(not_members(&strangers));
     }
     if handle.def.replicas.iter().any(|x| x.witness && !deleted.contains(&x.region.as_str())) {
-        return Err(replica_refusal("Update table delete operation does not include all witnesses."));
+        return Err(replica_refusal(messages::global_table::DELETE_ALL_WITNESSES));
     }
     if handle.def.replicas.iter().any(|x| !deleted.contains(&x.region.as_str())) {
-        return Err(replica_refusal(
-            "Deletion of only one table replica is not supported for global tables with MultiRegionConsistency set to STRONG.",
-        ));
+        return Err(replica_refusal(messages::global_table::DELETE_ALL_STRONG_REPLICAS));
     }
     for x in handle.def.replicas.iter().filter(|x| !x.witness) {
         refuse_if_protected(app, name, &x.region, true)?;
@@ -1292,14 +1242,11 @@ pub async fn send_index_changes(app: std::sync::Weak<App>, id: u64, table: Strin
 /// here unless it is already: an index created that exists, or deleted
 /// that does not, is left as it is.
 fn make_index_change(app: &App, name: &str, change: &str, from: &str) -> ApiResult<()> {
-    let mut change: Map<String, Json> = serde_json::from_str(change)
-        .map_err(|e| ApiError::validation(format!("IndexChange is not an UpdateTable request: {e}")))?;
+    let mut change: Map<String, Json> =
+        serde_json::from_str(change).map_err(|e| ApiError::validation(messages::global_table::peer_index_change(e)))?;
     let t = app.store.table(name)?;
     if !t.def.replicas.iter().any(|x| x.region == from) {
-        return Err(ApiError::validation(format!(
-            "Table {name} in region {} is not a replica of region {from}'s global table",
-            app.region
-        )));
+        return Err(ApiError::validation(messages::global_table::peer_not_replica_of_region(name, &app.region, from)));
     }
     if change.get("GroupSettings").is_some() {
         let queued_for = queued_for_of(&change);
@@ -1711,7 +1658,7 @@ fn parse(body: &[u8]) -> ApiResult<Map<String, Json>> {
         _ => Err(ApiError::new(
             axum::http::StatusCode::BAD_REQUEST,
             "com.amazon.coral.service#SerializationException",
-            "The request body is not a JSON object",
+            messages::global_table::PEER_BODY_NOT_OBJECT,
         )),
     }
 }
@@ -1773,21 +1720,26 @@ async fn apply(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
         let table = req.str("TableName")?.to_string();
         let mut changes = Vec::new();
         for c in req.objects("Changes")? {
-            let keys = item_from_json(c.get("Keys").ok_or_else(|| ApiError::validation("Keys is required"))?)?;
+            let keys = item_from_json(
+                c.get("Keys")
+                    .ok_or_else(|| ApiError::validation(messages::global_table::peer_member_required("Keys")))?,
+            )?;
             let item = match c.get("Item") {
                 Some(i) => Some(item_from_json(i)?),
                 None => None,
             };
             let num = |n: &str| {
-                c.get(n).and_then(Json::as_u64).ok_or_else(|| ApiError::validation(format!("{n} is required")))
+                c.get(n)
+                    .and_then(Json::as_u64)
+                    .ok_or_else(|| ApiError::validation(messages::global_table::peer_member_required(n)))
             };
-            let stamp =
-                Stamp { ms: num("Ms")?, node: u32::try_from(num("Node")?).map_err(|_| ApiError::validation("Node"))? };
+            let stamp = Stamp {
+                ms: num("Ms")?,
+                node: u32::try_from(num("Node")?)
+                    .map_err(|_| ApiError::validation(messages::global_table::PEER_NODE))?,
+            };
             if stamp.ms > now_ms().saturating_add(MAX_CLOCK_AHEAD_MS) {
-                return Err(ApiError::validation(format!(
-                    "A change is stamped {} ms, more than a day past this region's clock",
-                    stamp.ms
-                )));
+                return Err(ApiError::validation(messages::global_table::peer_stamp_ahead(stamp.ms)));
             }
             changes.push(ReplicatedChange { keys, item, stamp });
         }
@@ -1824,7 +1776,7 @@ fn member<T: serde::de::DeserializeOwned>(req: &Req<'_>, name: &str, what: &str)
         None | Some(Json::Null) => Ok(None),
         Some(v) => serde_json::from_value(v.clone())
             .map(Some)
-            .map_err(|e| ApiError::validation(format!("{name} is not {what}: {e}"))),
+            .map_err(|e| ApiError::validation(messages::global_table::peer_member_invalid(name, what, e))),
     }
 }
 
@@ -1842,7 +1794,7 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
             let name = create.str("TableName")?.to_string();
             let regions: Vec<String> = match req.get("Replicas") {
                 Some(Json::Array(l)) => l.iter().filter_map(Json::as_str).map(str::to_string).collect(),
-                _ => return Err(ApiError::validation("Replicas is required")),
+                _ => return Err(ApiError::validation(messages::global_table::peer_member_required("Replicas"))),
             };
             let witnesses: Vec<&str> =
                 req.get("Witnesses").and_then(Json::as_array).into_iter().flatten().filter_map(Json::as_str).collect();
@@ -1855,10 +1807,7 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
                 // Only a replica of the asking region's global table (a
                 // request made again) is taken as it is.
                 Ok(t) if t.def.replicas.is_empty() || !t.def.replicas.iter().any(|x| x.region == from) => {
-                    return Err(ApiError::validation(format!(
-                        "Table {name} already exists in region {} and is not a replica of this global table",
-                        a.region
-                    )));
+                    return Err(ApiError::validation(messages::global_table::peer_table_exists(&name, &a.region)));
                 }
                 Ok(_) => {}
                 Err(_) => {
@@ -1999,7 +1948,7 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
             })?;
             super::replicator::forget_positions(a, t.def.id, region);
         } else {
-            return Err(ApiError::validation("One of Create, AddReplica, RemoveReplica is required"));
+            return Err(ApiError::validation(messages::global_table::PEER_TABLE_REQUEST_EMPTY));
         }
         Ok(json!({}))
     })
@@ -2033,10 +1982,7 @@ async fn drop_table(State(app): State<Arc<App>>, caller: Option<Caller>, body: B
         let Ok(t) = a.store.table(&name) else { return Ok(json!({})) };
         // Only a table that is a replica of the asking region's.
         if !t.def.replicas.iter().any(|x| x.region == from) {
-            return Err(ApiError::validation(format!(
-                "Table {name} in region {} is not a replica of a global table in region {from}",
-                a.region
-            )));
+            return Err(ApiError::validation(messages::global_table::peer_not_replica(&name, &a.region, &from)));
         }
         // Protection is the replica's own (regional) setting, and holds.
         if t.def.deletion_protection {

@@ -14,6 +14,7 @@
 //! entries; the group is this region and the table's replicas.
 
 use serde_json::{Value as Json, json};
+use tidepool_store::messages;
 use tidepool_store::now_ms;
 use tidepool_store::replication::ReplicaDef;
 use tidepool_store::table::{BillingMode, StreamViewType};
@@ -32,7 +33,7 @@ fn error(kind: &str, message: impl Into<String>) -> ApiError {
 }
 
 fn not_found(name: &str) -> ApiError {
-    error("GlobalTableNotFoundException", format!("Global table not found: {name}"))
+    error("GlobalTableNotFoundException", messages::global_table::legacy_not_found(name))
 }
 
 fn created(app: &App, name: &str) -> ApiResult<Option<f64>> {
@@ -72,28 +73,26 @@ fn call_peer(app: &App, region: &str, body: Json) -> ApiResult<()> {
     // The request runs on the server's runtime; this thread (a blocking
     // one, or a handler's, inside its own executor) only waits for it.
     let Some(rt) = app.global.runtime.get() else {
-        return Err(unavailable(region, "the server is starting"));
+        return Err(unavailable(region, messages::global_table::SERVER_STARTING));
     };
-    let peer = app.global.peer(region).ok_or_else(|| {
-        ApiError::validation(format!(
-            "One or more parameter values were invalid: Region {region} is not a peer of this server (give it with --peers {region}=http://host:port)"
-        ))
-    })?;
+    let peer =
+        app.global.peer(region).ok_or_else(|| ApiError::validation(messages::global_table::not_a_peer(region)))?;
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     let body = body.to_string().into_bytes();
     rt.spawn(async move {
         let _ = tx.send(peer.post(TABLE_PATH, body).await);
     });
-    let sent = rx.recv().unwrap_or_else(|_| Err(anyhow::anyhow!("the server is stopping")));
+    let sent = rx.recv().unwrap_or_else(|_| Err(anyhow::anyhow!(messages::server::STOPPING)));
     match sent {
         Ok((200, _)) => Ok(()),
         Ok((status, answer)) if (400..500).contains(&status) => {
             let j: Json = serde_json::from_slice(&answer).unwrap_or(Json::Null);
             let kind = j["__type"].as_str().and_then(|t| t.rsplit('#').next()).unwrap_or("ValidationException");
-            let message = j["message"].as_str().or_else(|| j["Message"].as_str()).unwrap_or("refused");
-            Err(error(kind, format!("Region {region}: {message}")))
+            let message =
+                j["message"].as_str().or_else(|| j["Message"].as_str()).unwrap_or(messages::global_table::REFUSED);
+            Err(error(kind, messages::global_table::region_refused(region, message)))
         }
-        Ok((status, _)) => Err(unavailable(region, &format!("HTTP {status}"))),
+        Ok((status, _)) => Err(unavailable(region, &messages::global_table::http_status(status))),
         Err(e) => Err(unavailable(region, &e.to_string())),
     }
 }
@@ -102,7 +101,7 @@ fn unavailable(region: &str, why: &str) -> ApiError {
     ApiError::new(
         axum::http::StatusCode::SERVICE_UNAVAILABLE,
         "ServiceUnavailable",
-        format!("Region {region} did not answer: {why}"),
+        messages::global_table::region_unavailable(region, why),
     )
 }
 
@@ -111,22 +110,16 @@ fn unavailable(region: &str, why: &str) -> ApiError {
 fn check_joinable(app: &App, name: &str) -> ApiResult<std::sync::Arc<tidepool_store::TableHandle>> {
     let t = app.store.table(name).map_err(|_| crate::dynamodb::backup::table_not_found(name))?;
     if t.def.stream.as_ref().is_none_or(|s| s.view_type != StreamViewType::NewAndOldImages) {
-        return Err(ApiError::validation(format!(
-            "One or more parameter values were invalid: Table {name} in region {} must have DynamoDB Streams enabled with StreamViewType NEW_AND_OLD_IMAGES",
-            app.region
-        )));
+        return Err(ApiError::validation(messages::global_table::legacy_needs_both_images(name, &app.region)));
     }
     if !t.def.replicas.is_empty() {
         return Err(error(
             "GlobalTableAlreadyExistsException",
-            format!("Table {name} in region {} is already a replica of a global table", app.region),
+            messages::global_table::already_a_replica(name, &app.region),
         ));
     }
     if !app.store.stamped_items(name, None, 1, 1)?.0.is_empty() {
-        return Err(ApiError::validation(format!(
-            "One or more parameter values were invalid: Table {name} in region {} must be empty to join a global table",
-            app.region
-        )));
+        return Err(ApiError::validation(messages::global_table::legacy_needs_empty_table(name, &app.region)));
     }
     Ok(t)
 }
@@ -140,10 +133,7 @@ fn key_schema(t: &tidepool_store::TableHandle) -> Json {
 fn join_here(app: &App, name: &str, regions: &[String], keys: Option<&Json>) -> ApiResult<()> {
     let t = check_joinable(app, name)?;
     if keys.is_some_and(|k| *k != key_schema(&t)) {
-        return Err(ApiError::validation(format!(
-            "One or more parameter values were invalid: Table {name} in region {} has another key schema",
-            app.region
-        )));
+        return Err(ApiError::validation(messages::global_table::other_key_schema(name, &app.region)));
     }
     let now = now_ms();
     app.store.alter_table(name, |def| {
@@ -174,7 +164,7 @@ pub(super) fn join(app: &App, r: &Req<'_>) -> ApiResult<()> {
     let name = r.str("TableName")?;
     let regions: Vec<String> = match r.get("Regions") {
         Some(Json::Array(l)) => l.iter().filter_map(Json::as_str).map(str::to_string).collect(),
-        _ => return Err(ApiError::validation("Regions is required")),
+        _ => return Err(ApiError::validation(messages::global_table::peer_member_required("Regions"))),
     };
     join_here(app, name, &regions, r.get("KeySchema"))
 }
@@ -208,9 +198,7 @@ fn regions_input(r: &Req<'_>) -> ApiResult<Vec<String>> {
 fn global_table_name<'a>(r: &Req<'a>) -> ApiResult<&'a str> {
     let name = r.str("GlobalTableName")?;
     if !(3..=255).contains(&name.chars().count()) {
-        return Err(ApiError::validation(
-            "TableName must be at least 3 characters long and at most 255 characters long",
-        ));
+        return Err(ApiError::validation(messages::backup::TARGET_NAME_LENGTH));
     }
     Ok(name)
 }
@@ -219,13 +207,10 @@ pub fn create_global_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let name = global_table_name(&r)?.to_string();
     let regions = regions_input(&r)?;
     if created(app, &name)?.is_some() {
-        return Err(error("GlobalTableAlreadyExistsException", "Global table with this name already exists"));
+        return Err(error("GlobalTableAlreadyExistsException", messages::global_table::LEGACY_EXISTS));
     }
     if !regions.contains(&app.region) {
-        return Err(ApiError::validation(format!(
-            "One or more parameter values were invalid: The replication group must include this region, {}",
-            app.region
-        )));
+        return Err(ApiError::validation(messages::global_table::group_without_this_region(&app.region)));
     }
     let t = check_joinable(app, &name)?;
     let keys = key_schema(&t);
@@ -248,7 +233,7 @@ pub fn update_global_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let updates = r.objects("ReplicaUpdates")?;
     // An update with neither action is refused bare, before the lookup.
     if updates.iter().any(|u| u.get("Create").is_none() && u.get("Delete").is_none()) {
-        return Err(ApiError::validation("One or more parameter values were invalid"));
+        return Err(ApiError::validation(messages::global_table::PARAMETER_VALUES_INVALID));
     }
     if created(app, &name)?.is_none() {
         return Err(not_found(&name));
@@ -260,15 +245,13 @@ pub fn update_global_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
             if members.contains(&region) {
                 return Err(error(
                     "ReplicaAlreadyExistsException",
-                    format!("Replica already exists in region {region}"),
+                    messages::global_table::legacy_replica_exists(&region),
                 ));
             }
             // A region joins only a global table with no data, as DynamoDB
             // requires (there is no fill in version 2017.11.29).
             if !app.store.stamped_items(&name, None, 1, 1)?.0.is_empty() {
-                return Err(ApiError::validation(format!(
-                    "One or more parameter values were invalid: Global table {name} has items: a replica can be added only to an empty global table"
-                )));
+                return Err(ApiError::validation(messages::global_table::legacy_group_has_items(&name)));
             }
             let t = app.store.table(&name)?;
             let mut regions = members.clone();
@@ -295,7 +278,10 @@ pub fn update_global_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         } else if let Some(d) = u.obj_opt("Delete")? {
             let region = d.str("RegionName")?.to_string();
             if !members.contains(&region) {
-                return Err(error("ReplicaNotFoundException", format!("Replica not found in region {region}")));
+                return Err(error(
+                    "ReplicaNotFoundException",
+                    messages::global_table::legacy_replica_not_found(&region),
+                ));
             }
             if region == app.region {
                 // This region leaves; the others forget it.
@@ -319,9 +305,7 @@ pub fn update_global_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
             })?;
             super::replicator::forget_positions(app, t.def.id, &region);
         } else {
-            return Err(ApiError::validation(
-                "One or more parameter values were invalid: One of ReplicaUpdate.Create, ReplicaUpdate.Delete must not be null",
-            ));
+            return Err(ApiError::validation(messages::global_table::LEGACY_UPDATE_WITHOUT_ACTION));
         }
     }
     Ok(json!({"GlobalTableDescription": description(app, &name, "UPDATING")?}))
@@ -331,9 +315,11 @@ pub fn list_global_tables(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let start = r.str_opt("ExclusiveStartGlobalTableName")?;
     let limit = match r.get("Limit").and_then(Json::as_i64) {
         Some(l) if l < 1 => {
-            return Err(ApiError::validation(format!(
-                "1 validation error detected: Value '{l}' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1"
-            )));
+            return Err(ApiError::validation(messages::request::envelope([messages::request::value_at(
+                l,
+                "limit",
+                messages::request::min_value(1),
+            )])));
         }
         Some(l) => l.min(100) as usize,
         None => 100,
@@ -418,10 +404,10 @@ pub fn update_global_table_settings(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let name = global_table_name(&r)?.to_string();
     for (i, u) in r.objects("ReplicaSettingsUpdate")?.iter().enumerate() {
         if u.get("RegionName").is_none() {
-            return Err(ApiError::validation(format!(
-                "1 validation error detected: Value null at 'replicaSettingsUpdate.{}.member.regionName' failed to satisfy constraint: Member must not be null",
+            return Err(ApiError::validation(messages::request::envelope([messages::request::null_at(format!(
+                "replicaSettingsUpdate.{}.member.regionName",
                 i + 1
-            )));
+            ))])));
         }
     }
     if created(app, &name)?.is_none() {
@@ -430,9 +416,7 @@ pub fn update_global_table_settings(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let billing = r.enum_opt("GlobalTableBillingMode", &["PROVISIONED", "PAY_PER_REQUEST"])?;
     let write = r.get("GlobalTableProvisionedWriteCapacityUnits").and_then(Json::as_i64);
     if billing.is_none() && write.is_none() {
-        return Err(ApiError::validation(
-            "One or more parameter values were invalid: At least one of GlobalTableBillingMode or GlobalTableProvisionedWriteCapacityUnits is required",
-        ));
+        return Err(ApiError::validation(messages::global_table::LEGACY_SETTINGS_CHANGE_REQUIRED));
     }
     let apply = json!({"TableName": name, "Settings": {"BillingMode": billing, "WriteCapacityUnits": write}});
     apply_settings(app, &Req(apply.as_object().expect("an object")))?;
@@ -446,7 +430,9 @@ pub fn update_global_table_settings(app: &App, r: Req<'_>) -> ApiResult<Json> {
 /// region's table of a legacy group.
 pub(super) fn apply_settings(app: &App, r: &Req<'_>) -> ApiResult<()> {
     let name = r.str("TableName")?;
-    let s = r.obj_opt("Settings")?.ok_or_else(|| ApiError::validation("Settings is required"))?;
+    let s = r
+        .obj_opt("Settings")?
+        .ok_or_else(|| ApiError::validation(messages::global_table::peer_member_required("Settings")))?;
     let billing = match s.str_opt("BillingMode")? {
         Some("PROVISIONED") => Some(BillingMode::Provisioned),
         Some("PAY_PER_REQUEST") => Some(BillingMode::PayPerRequest),

@@ -35,6 +35,7 @@ use std::ops::Bound;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value as Json, json};
+use tidepool_store::messages;
 use tidepool_store::replication::{ReplicatedChange, Stamp};
 use tidepool_store::value::Item;
 
@@ -83,20 +84,14 @@ const CONFLICT: &str = "ReplicatedWriteConflictException";
 
 /// DynamoDB's words for an item being written in another region.
 fn conflict() -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::BAD_REQUEST,
-        CONFLICT,
-        "The request was rejected because one or more items in the request are being modified by a request in another Region.",
-    )
+    ApiError::new(axum::http::StatusCode::BAD_REQUEST, CONFLICT, messages::global_table::WRITE_CONFLICT)
 }
 
 fn claims_full(table: &str) -> ApiError {
     ApiError::new(
         axum::http::StatusCode::BAD_REQUEST,
         "ThrottlingException",
-        format!(
-            "Table {table} has multi-Region strong consistency and too many of its items are being written at once; retry"
-        ),
+        messages::global_table::too_many_claims(table),
     )
 }
 
@@ -104,7 +99,7 @@ fn unavailable(table: &str, why: &str) -> ApiError {
     ApiError::new(
         axum::http::StatusCode::SERVICE_UNAVAILABLE,
         "ServiceUnavailable",
-        format!("Table {table} has multi-Region strong consistency and {why}"),
+        messages::global_table::strong_unavailable(table, why),
     )
 }
 
@@ -366,10 +361,7 @@ pub fn before_write(app: &App, op: &str, raw: &Map<String, Json>) -> ApiResult<H
     for t in strong_tables(app, op, raw) {
         if op == "TransactWriteItems" || op == "ExecuteTransaction" {
             release(app, held);
-            return Err(ApiError::validation(format!(
-                "Transactions are not supported on table {} with multi-Region strong consistency",
-                t.def.name
-            )));
+            return Err(ApiError::validation(messages::global_table::no_transactions_on_strong(&t.def.name)));
         }
         let r = match written_keys(op, raw, &t) {
             Some(keys) => claim(app, &t, keys).map(|c| held.claims.extend(c)),
@@ -396,7 +388,7 @@ fn ping(app: &App, t: &tidepool_store::TableHandle) -> ApiResult<()> {
         }
         ok
     });
-    if ping { Ok(()) } else { Err(unavailable(&t.def.name, "no other region of it can be reached")) }
+    if ping { Ok(()) } else { Err(unavailable(&t.def.name, messages::global_table::NO_REGION_REACHED)) }
 }
 
 /// Claims `keys` of `t` here and in the first other region that answers,
@@ -461,7 +453,7 @@ fn claim(app: &App, t: &tidepool_store::TableHandle, keys: Vec<Item>) -> ApiResu
         return Ok(Some(held));
     }
     release(app, Held { claims: vec![held] });
-    Err(unavailable(&name, "no other region of it can be reached"))
+    Err(unavailable(&name, messages::global_table::NO_REGION_REACHED))
 }
 
 /// This region's stamp of each item (none for one never written as a
@@ -524,7 +516,7 @@ pub fn after_write(app: &App, op: &str, raw: &Map<String, Json>) -> ApiResult<()
                 break;
             }
             if Instant::now() > deadline {
-                return Err(unavailable(&t.def.name, "no other region acknowledged the write in time"));
+                return Err(unavailable(&t.def.name, messages::global_table::NO_REGION_ACKNOWLEDGED));
             }
             std::thread::sleep(Duration::from_millis(1));
         }
@@ -647,7 +639,7 @@ pub fn consult_items(app: &App, name: &str, keys: &[Item]) -> ApiResult<()> {
         break;
     }
     if !reached {
-        return Err(unavailable(name, "no other region of it can be reached for a strongly consistent read"));
+        return Err(unavailable(name, messages::global_table::NO_REGION_FOR_READ));
     }
     Ok(())
 }
@@ -698,7 +690,7 @@ pub fn consistent_page(
         apply_newer(app, name, &keys, &mine, &entries)?;
         return Ok(cut);
     }
-    Err(unavailable(name, "no other region of it can be reached for a strongly consistent read"))
+    Err(unavailable(name, messages::global_table::NO_REGION_FOR_READ))
 }
 
 /// Pages of another region a strongly consistent Query of a local index
@@ -783,7 +775,7 @@ fn bound_json(b: &Bound<Vec<u8>>) -> Json {
 }
 
 fn bound_of(v: Option<&Json>) -> ApiResult<Bound<Vec<u8>>> {
-    let bad = || ApiError::validation("a bound is an object with Included or Excluded, in hex");
+    let bad = || ApiError::validation(messages::global_table::PEER_BAD_BOUND);
     let Some(v) = v.filter(|v| !v.is_null()) else { return Ok(Bound::Unbounded) };
     let key = |s: &Json| s.as_str().and_then(|s| hex::decode(s).ok()).ok_or_else(bad);
     match (v.get("Included"), v.get("Excluded")) {
@@ -812,17 +804,14 @@ pub(super) fn range(app: &App, body: &Map<String, Json>) -> ApiResult<Json> {
             (Some(s), Some(n)) if s < n && n <= u64::from(tidepool_store::query::MAX_TOTAL_SEGMENTS) => {
                 Some((s as u32, n as u32))
             }
-            _ => return Err(ApiError::validation("Segment is [segment, total segments]")),
+            _ => return Err(ApiError::validation(messages::global_table::PEER_BAD_SEGMENT)),
         },
         _ => None,
     };
     let t = app.store.table(name)?;
     let from = r.str("From")?;
     if !t.def.replicas.iter().any(|x| x.region == from) {
-        return Err(ApiError::validation(format!(
-            "Table {name} in region {} is not a replica of a global table in region {from}",
-            app.region
-        )));
+        return Err(ApiError::validation(messages::global_table::peer_not_replica(name, &app.region, from)));
     }
     let caps = PageCaps {
         limit: r.get("Limit").and_then(Json::as_u64).map_or(usize::MAX, |l| l.max(1) as usize),
@@ -855,12 +844,14 @@ pub(super) fn read(app: &App, body: &Map<String, Json>) -> ApiResult<Json> {
     let name = r.str("TableName")?;
     if let Some(list) = r.get("Keys").and_then(Json::as_array) {
         if list.len() > MAX_READ_KEYS {
-            return Err(ApiError::validation(format!("At most {MAX_READ_KEYS} keys are read at once")));
+            return Err(ApiError::validation(messages::global_table::peer_too_many_reads(MAX_READ_KEYS)));
         }
         let keys: Vec<Item> = list.iter().map(crate::dynamodb::attr::item_from_json).collect::<ApiResult<_>>()?;
         return versions(app, name, &keys, &r);
     }
-    let key = crate::dynamodb::attr::item_from_json(r.get("Key").ok_or_else(|| ApiError::validation("Key"))?)?;
+    let key = crate::dynamodb::attr::item_from_json(
+        r.get("Key").ok_or_else(|| ApiError::validation(messages::global_table::PEER_KEY))?,
+    )?;
     version(app, name, &key)
 }
 
@@ -895,14 +886,14 @@ pub(super) fn claim_items(app: &App, body: &Map<String, Json>) -> ApiResult<Json
     let from = r.str("From")?;
     let t = app.store.table(name)?;
     if !t.def.replicas.iter().any(|x| x.region == from) {
-        return Err(ApiError::validation(format!(
-            "Table {name} in region {} is not a replica of a global table in region {from}",
-            app.region
-        )));
+        return Err(ApiError::validation(messages::global_table::peer_not_replica(name, &app.region, from)));
     }
-    let list = r.get("Keys").and_then(Json::as_array).ok_or_else(|| ApiError::validation("Keys is required"))?;
+    let list = r
+        .get("Keys")
+        .and_then(Json::as_array)
+        .ok_or_else(|| ApiError::validation(messages::global_table::peer_member_required("Keys")))?;
     if list.len() > MAX_CLAIM_KEYS {
-        return Err(ApiError::validation(format!("At most {MAX_CLAIM_KEYS} keys are claimed at once")));
+        return Err(ApiError::validation(messages::global_table::peer_too_many_claims(MAX_CLAIM_KEYS)));
     }
     let mut keys = Vec::with_capacity(list.len());
     for k in list {
@@ -910,7 +901,10 @@ pub(super) fn claim_items(app: &App, body: &Map<String, Json>) -> ApiResult<Json
         t.def.check_key_attrs(&k, true)?;
         keys.push(k);
     }
-    let token = r.get("Token").and_then(Json::as_u64).ok_or_else(|| ApiError::validation("Token is required"))?;
+    let token = r
+        .get("Token")
+        .and_then(Json::as_u64)
+        .ok_or_else(|| ApiError::validation(messages::global_table::peer_member_required("Token")))?;
     let mut raw_keys: Vec<Vec<u8>> = keys.iter().map(|k| tidepool_store::key::item_key(&t.def.key_schema, k)).collect();
     raw_keys.sort();
     raw_keys.dedup();

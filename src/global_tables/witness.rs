@@ -14,6 +14,7 @@
 use std::sync::atomic::Ordering;
 
 use serde_json::{Map, Value as Json, json};
+use tidepool_store::messages;
 
 use crate::dynamodb::App;
 use crate::dynamodb::error::{ApiError, ApiResult};
@@ -33,10 +34,11 @@ pub(super) struct WitnessUpdate {
 pub(super) fn updates(r: &Req<'_>) -> ApiResult<Vec<WitnessUpdate>> {
     let Some(list) = r.get("GlobalTableWitnessUpdates").and_then(Json::as_array) else { return Ok(Vec::new()) };
     if list.len() > MAX_WITNESSES {
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{}' at 'globalTableWitnessUpdates' failed to satisfy constraint: Member must have length less than or equal to {MAX_WITNESSES}",
-            Json::Array(list.clone())
-        )));
+        return Err(ApiError::validation(messages::request::envelope([messages::request::value_at(
+            Json::Array(list.clone()),
+            "globalTableWitnessUpdates",
+            messages::request::max_length(MAX_WITNESSES),
+        )])));
     }
     let mut out = Vec::new();
     for u in list {
@@ -76,7 +78,7 @@ pub fn refuse_hidden(app: &App, op: &str, raw: &Map<String, Json>) -> ApiResult<
         return Ok(());
     }
     match tables_named(op, raw).into_iter().find(|n| !visible(app, n)) {
-        Some(name) => Err(ApiError::not_found(format!("Requested resource not found: Table: {name} not found"))),
+        Some(name) => Err(ApiError::not_found(messages::table::table_not_found(name))),
         None => Ok(()),
     }
 }

@@ -37,6 +37,7 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use tidepool_store::messages;
 
 use super::sigv4::{self, Credential, Expect, Keyring, Refusal};
 use crate::iam::{Check, Denial, Origin, Policy, Principal};
@@ -503,10 +504,7 @@ async fn authenticate_for(
         Err(r) => return Err(refuse(api, &r)),
     };
     let Some(principal) = principal else {
-        return Err(refuse(
-            api,
-            &Refusal::Unrecognized("The security token included in the request is invalid.".into()),
-        ));
+        return Err(refuse(api, &Refusal::Unrecognized(messages::request::INVALID_SECURITY_TOKEN.into())));
     };
     drop(headers);
     let caller = Caller { principal, origin: super::origin_of(&parts.extensions) };
@@ -601,7 +599,7 @@ fn body_limit(api: Api, path: &str) -> usize {
 fn refuse(api: Api, r: &Refusal) -> Response {
     let message = match r {
         Refusal::Missing => match api {
-            Api::DynamoDb => "Request is missing Authentication Token",
+            Api::DynamoDb => messages::request::MISSING_AUTHENTICATION_TOKEN,
             Api::Lambda | Api::Tidepool => "Missing Authentication Token",
         },
         Refusal::Incomplete(m) | Refusal::Invalid(m) | Refusal::Unrecognized(m) => m.as_str(),
@@ -627,7 +625,7 @@ fn lambda_error(status: StatusCode, kind: &'static str, message: &str) -> Respon
 }
 
 fn too_large(api: Api, limit: usize) -> Response {
-    let message = format!("Request must be smaller than {limit} bytes for the operation");
+    let message = messages::request::too_large(limit);
     match api {
         Api::DynamoDb => dynamo_error(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", &message),
         Api::Lambda | Api::Tidepool => {
@@ -637,7 +635,7 @@ fn too_large(api: Api, limit: usize) -> Response {
 }
 
 fn throttled(api: Api) -> Response {
-    let message = "Too many large requests are being read at once; retry with backoff";
+    let message = messages::request::TOO_MANY_LARGE_REQUESTS;
     match api {
         Api::DynamoDb => dynamo_error(StatusCode::BAD_REQUEST, "ThrottlingException", message),
         Api::Lambda | Api::Tidepool => lambda_error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException", message),

@@ -403,7 +403,7 @@ where
 
 /// The answer to a request on a connection past the limit.
 fn throttled(method: &Method, path: &str, max: usize) -> Response<axum::body::Body> {
-    let message = format!("Too many connections to the server (it serves {max} at once); retry with backoff");
+    let message = tidepool_store::messages::request::too_many_connections(max);
     let mut resp = if method == Method::POST && path == "/" {
         crate::dynamodb::error::ApiError::new(StatusCode::BAD_REQUEST, "ThrottlingException", message).into_response()
     } else {

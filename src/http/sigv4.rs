@@ -34,6 +34,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+use tidepool_store::messages;
 
 /// The one algorithm SigV4 names.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -231,7 +232,7 @@ impl Keyring {
         }
         // The token is checked once the signature holds, as DynamoDB does.
         if claim.token != cred.session_token {
-            return Err(Refusal::Unrecognized("The security token included in the request is invalid".into()));
+            return Err(Refusal::Unrecognized(messages::request::SECURITY_TOKEN_MISMATCH.into()));
         }
         Ok(cred)
     }
@@ -243,13 +244,11 @@ impl Keyring {
         check_scope(claim, expect)?;
         check_time(claim, expect, now)?;
         if !claim.signed_headers.iter().any(|h| h == "host") {
-            return Err(Refusal::Invalid(
-                "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".into(),
-            ));
+            return Err(Refusal::Invalid(messages::request::HOST_NOT_SIGNED.into()));
         }
         self.by_key
             .get(&claim.access_key_id)
-            .ok_or_else(|| Refusal::Unrecognized("The security token included in the request is invalid.".into()))
+            .ok_or_else(|| Refusal::Unrecognized(messages::request::INVALID_SECURITY_TOKEN.into()))
     }
 
     fn scope_key(cred: &Credential, claim: &Claim) -> ScopeKey {
@@ -388,14 +387,12 @@ pub fn sha256_hex(data: &[u8]) -> String {
 }
 
 fn mismatch(req: &Request<'_>, claim: &Claim, payload: &str, expect: &Expect<'_>) -> Refusal {
-    let mut message = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.".to_string();
+    let mut message = messages::request::SIGNATURE_MISMATCH.to_string();
     if expect.explain {
         let canonical = canonical_request(req, claim, payload);
         let to_sign = string_to_sign(claim, &canonical);
         let (canonical, to_sign) = (cut(&canonical, MAX_EXPLAINED_BYTES), cut(&to_sign, MAX_EXPLAINED_BYTES));
-        message.push_str(&format!(
-            "\n\nThe Canonical String for this request should have been\n'{canonical}'\n\nThe String-to-Sign should have been\n'{to_sign}'\n"
-        ));
+        message.push_str(&messages::request::signature_explained(canonical, to_sign));
     }
     Refusal::Invalid(message)
 }
@@ -414,15 +411,10 @@ fn cut(s: &str, max: usize) -> &str {
 fn signed_headers(list: &str) -> Result<Vec<String>, Refusal> {
     let names: Vec<String> = list.split(';').map(|h| h.trim().to_ascii_lowercase()).collect();
     if names.len() > MAX_SIGNED_HEADERS {
-        return Err(Refusal::Invalid(format!(
-            "SignedHeaders names {} headers; at most {MAX_SIGNED_HEADERS} are taken.",
-            names.len()
-        )));
+        return Err(Refusal::Invalid(messages::request::too_many_signed_headers(names.len(), MAX_SIGNED_HEADERS)));
     }
     if names.windows(2).any(|w| w[0] >= w[1]) || names.iter().any(String::is_empty) {
-        return Err(Refusal::Invalid(
-            "SignedHeaders must list lower-case header names, sorted and without repeats, separated by ';'.".into(),
-        ));
+        return Err(Refusal::Invalid(messages::request::SIGNED_HEADERS_MALFORMED.into()));
     }
     Ok(names)
 }
@@ -434,9 +426,7 @@ pub fn parse(req: &Request<'_>) -> Result<Claim, Refusal> {
     let query = req.query.map(query_pairs).unwrap_or_default();
     let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     match (header, param("X-Amz-Algorithm")) {
-        (Some(_), Some(_)) => Err(Refusal::Invalid(
-            "Found both 'X-Amz-Algorithm' as a query-string param and 'Authorization' as HTTP header.".into(),
-        )),
+        (Some(_), Some(_)) => Err(Refusal::Invalid(messages::request::BOTH_HEADER_AND_QUERY.into())),
         (None, None) => Err(Refusal::Missing),
         (Some(h), None) => parse_header(req, h),
         (None, Some(_)) => parse_query(req, &query),
@@ -451,9 +441,7 @@ fn parse_header(req: &Request<'_>, header: &str) -> Result<Claim, Refusal> {
     // empty `Credential` and a part without `=`, refused as AWS refuses it.
     for part in rest.split(|c: char| c == ',' || c.is_whitespace()).filter(|p| !p.is_empty()) {
         let Some((k, v)) = part.split_once('=') else {
-            return Err(Refusal::Incomplete(format!(
-                "'{part}' not a valid key=value pair (missing equal-sign) in Authorization header: '{header}'."
-            )));
+            return Err(Refusal::Incomplete(messages::request::not_a_key_value_pair(part, header)));
         };
         params.insert(k, v);
     }
@@ -461,19 +449,17 @@ fn parse_header(req: &Request<'_>, header: &str) -> Result<Claim, Refusal> {
     let mut missing = Vec::new();
     for p in ["Credential", "Signature", "SignedHeaders"] {
         if !params.contains_key(p) {
-            missing.push(format!("Authorization header requires '{p}' parameter."));
+            missing.push(messages::request::authorization_requires(p));
         }
     }
     if date.is_none() {
-        missing.push("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.".into());
+        missing.push(messages::request::AUTHORIZATION_REQUIRES_DATE.into());
     }
     if !missing.is_empty() {
-        return Err(Refusal::Incomplete(format!("{} Authorization={header}", missing.join(" "))));
+        return Err(Refusal::Incomplete(messages::request::authorization_incomplete(&missing, header)));
     }
     if algorithm != ALGORITHM {
-        return Err(Refusal::Incomplete(format!(
-            "Unsupported AWS 'algorithm': '{algorithm}' (only {ALGORITHM} for now). "
-        )));
+        return Err(Refusal::Incomplete(messages::request::unsupported_algorithm(algorithm, ALGORITHM)));
     }
     let amz_date = iso_basic(date.unwrap_or_default())?;
     let signed = signed_headers(params["SignedHeaders"])?;
@@ -498,17 +484,15 @@ fn parse_query(req: &Request<'_>, query: &[(String, String)]) -> Result<Claim, R
     let mut missing = String::new();
     for p in ["X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-SignedHeaders", "X-Amz-Date"] {
         if param(p).is_none() {
-            missing.push_str(&format!("AWS query-string parameters must include '{p}'. "));
+            missing.push_str(&messages::request::query_requires(p));
         }
     }
     if !missing.is_empty() {
-        return Err(Refusal::Incomplete(format!("{missing}Re-examine the query-string parameters.")));
+        return Err(Refusal::Incomplete(messages::request::query_incomplete(missing)));
     }
     let algorithm = param("X-Amz-Algorithm").unwrap_or_default();
     if algorithm != ALGORITHM {
-        return Err(Refusal::Incomplete(format!(
-            "Unsupported AWS 'algorithm': '{algorithm}' (only {ALGORITHM} for now). "
-        )));
+        return Err(Refusal::Incomplete(messages::request::unsupported_algorithm(algorithm, ALGORITHM)));
     }
     let amz_date = iso_basic(&param("X-Amz-Date").unwrap_or_default())?;
     // Without X-Amz-Expires a presigned URL lasts the skew, as a signed
@@ -518,11 +502,9 @@ fn parse_query(req: &Request<'_>, query: &[(String, String)]) -> Result<Claim, R
         Some(e) => match e.parse::<u64>() {
             Ok(n) if n <= MAX_PRESIGNED_EXPIRES_SECS => n,
             Ok(_) => {
-                return Err(Refusal::Incomplete(format!(
-                    "X-Amz-Expires must be less than a week (in seconds); that is, the given X-Amz-Expires must be less than {MAX_PRESIGNED_EXPIRES_SECS} seconds"
-                )));
+                return Err(Refusal::Incomplete(messages::request::expires_too_long(MAX_PRESIGNED_EXPIRES_SECS)));
             }
-            Err(_) => return Err(Refusal::Incomplete("X-Amz-Expires should be a number".into())),
+            Err(_) => return Err(Refusal::Incomplete(messages::request::EXPIRES_NOT_A_NUMBER.into())),
         },
     };
     let signed = signed_headers(&param("X-Amz-SignedHeaders").unwrap_or_default())?;
@@ -556,9 +538,7 @@ fn claim(
     // A trailing slash is ignored, as DynamoDB ignores it.
     let parts: Vec<&str> = credential.strip_suffix('/').unwrap_or(credential).split('/').collect();
     let [key, date, region, service, terminator] = parts.as_slice() else {
-        return Err(Refusal::Incomplete(format!(
-            "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '{credential}'"
-        )));
+        return Err(Refusal::Incomplete(messages::request::credential_parts(credential)));
     };
     Ok(Claim {
         access_key_id: key.to_string(),
@@ -583,39 +563,22 @@ fn iso_basic(date: &str) -> Result<String, Refusal> {
         && b[15] == b'Z'
         && b[..8].iter().chain(&b[9..15]).all(u8::is_ascii_digit)
         && parse_time(date).is_some();
-    if ok {
-        Ok(date.to_string())
-    } else {
-        Err(Refusal::Incomplete(format!(
-            "Date must be in ISO-8601 'basic format'. Got '{date}'. See http://en.wikipedia.org/wiki/ISO_8601"
-        )))
-    }
+    if ok { Ok(date.to_string()) } else { Err(Refusal::Incomplete(messages::request::date_not_iso_basic(date))) }
 }
 
 fn check_scope(claim: &Claim, expect: &Expect<'_>) -> Result<(), Refusal> {
     let mut wrong = Vec::new();
     if claim.scope_region != expect.region {
-        wrong.push(format!("Credential should be scoped to a valid region, not '{}'.", claim.scope_region));
+        wrong.push(messages::request::scope_region(&claim.scope_region));
     }
     if !expect.services.contains(&claim.scope_service.as_str()) {
-        wrong.push(format!(
-            "Credential should be scoped to correct service: '{}'.",
-            expect.services.first().unwrap_or(&"")
-        ));
+        wrong.push(messages::request::scope_service(expect.services.first().unwrap_or(&"")));
     }
     if claim.scope_terminator != "aws4_request" {
-        wrong.push(format!(
-            "Credential should be scoped with a valid terminator: 'aws4_request', not '{}'.",
-            claim.scope_terminator
-        ));
+        wrong.push(messages::request::scope_terminator(&claim.scope_terminator));
     }
     if claim.scope_date != claim.amz_date[..8] {
-        wrong.push(format!(
-            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}', from '{}'.",
-            claim.scope_date,
-            &claim.amz_date[..8],
-            claim.amz_date
-        ));
+        wrong.push(messages::request::scope_date(&claim.scope_date, &claim.amz_date[..8], &claim.amz_date));
     }
     if wrong.is_empty() { Ok(()) } else { Err(Refusal::Invalid(wrong.join(" "))) }
 }
@@ -626,24 +589,24 @@ fn check_time(claim: &Claim, expect: &Expect<'_>, now: SystemTime) -> Result<(),
     // A presigned URL lasts its X-Amz-Expires from its date; a signed
     // header lasts the skew either side.
     let (earliest, how) = match claim.expires {
-        Some(secs) if secs > 0 => (now.checked_sub(Duration::from_secs(secs)), format!("{secs} sec.")),
-        _ => (now.checked_sub(expect.max_skew), format!("{skew_min} min.")),
+        Some(secs) if secs > 0 => (now.checked_sub(Duration::from_secs(secs)), messages::request::seconds(secs)),
+        _ => (now.checked_sub(expect.max_skew), messages::request::minutes(skew_min)),
     };
     if earliest.is_some_and(|e| signed < e) {
-        return Err(Refusal::Invalid(format!(
-            "Signature expired: {} is now earlier than {} ({} - {how})",
-            claim.amz_date,
+        return Err(Refusal::Invalid(messages::request::signature_expired(
+            &claim.amz_date,
             format_time(earliest.unwrap_or(UNIX_EPOCH)),
-            format_time(now)
+            format_time(now),
+            how,
         )));
     }
     let latest = now + expect.max_skew;
     if signed > latest {
-        return Err(Refusal::Invalid(format!(
-            "Signature not yet current: {} is still later than {} ({} + {skew_min} min.)",
-            claim.amz_date,
+        return Err(Refusal::Invalid(messages::request::signature_not_yet_current(
+            &claim.amz_date,
             format_time(latest),
-            format_time(now)
+            format_time(now),
+            skew_min,
         )));
     }
     Ok(())

@@ -32,6 +32,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json, json};
+use tidepool_store::messages;
 use tidepool_store::table::{IndexKind, TableDef};
 use tidepool_store::value::Value;
 
@@ -310,16 +311,13 @@ fn resource(def: &TableDef, index: Option<&str>) -> ApiResult<(bool, Option<u32>
         None => Ok((def.key_schema.range.is_some(), None)),
         Some(i) => match def.index(i).filter(|x| x.kind == IndexKind::Global) {
             Some(x) => Ok((x.key_schema.range.is_some(), Some(x.id))),
-            None => Err(ApiError::not_found(format!(
-                "Requested resource not found: Index: {i} not found for table: {}",
-                def.name
-            ))),
+            None => Err(ApiError::not_found(messages::table::index_not_found(i, &def.name))),
         },
     }
 }
 
 fn table_not_found(table: &str) -> ApiError {
-    ApiError::not_found(format!("Requested resource not found: Table: {table} not found"))
+    ApiError::not_found(messages::table::table_not_found(table))
 }
 
 /// A stored setting with what it is of.
@@ -376,13 +374,12 @@ fn rule_names(table: &str, index: Option<&str>, s: &Setting, sort_key: bool) -> 
 fn names(app: &App, r: &Req<'_>, list: bool, found: &mut Vec<String>) -> ApiResult<(Option<String>, Option<String>)> {
     let table = r.str_opt("TableName")?;
     match table {
-        None if !list => {
-            found.push("Value null at 'tableName' failed to satisfy constraint: Member must not be null".into())
+        None if !list => found.push(messages::request::null_at("tableName")),
+        Some(t) if t.is_empty() || t.chars().count() > 1024 => {
+            let constraint =
+                if t.is_empty() { messages::request::min_length(1) } else { messages::request::max_length(1024) };
+            found.push(messages::request::value_at(t, "tableName", constraint))
         }
-        Some(t) if t.is_empty() || t.chars().count() > 1024 => found.push(format!(
-            "Value '{t}' at 'tableName' failed to satisfy constraint: Member must have length {}",
-            if t.is_empty() { "greater than or equal to 1" } else { "less than or equal to 1024" }
-        )),
         _ => {}
     }
     let index = r.str_opt("IndexName")?;
@@ -392,19 +389,13 @@ fn names(app: &App, r: &Req<'_>, list: bool, found: &mut Vec<String>) -> ApiResu
         let n = i.chars().count();
         if !(3..=255).contains(&n) {
             if found.is_empty() {
-                return Err(ApiError::validation(
-                    "IndexName must be at least 3 characters long and at most 255 characters long",
-                ));
+                return Err(ApiError::validation(messages::table::INSIGHTS_INDEX_NAME_LENGTH));
             }
-            found.push(format!(
-                "Value '{i}' at 'indexName' failed to satisfy constraint: Member must have length {}",
-                if n < 3 { "greater than or equal to 3" } else { "less than or equal to 255" }
-            ));
+            let constraint = if n < 3 { messages::request::min_length(3) } else { messages::request::max_length(255) };
+            found.push(messages::request::value_at(i, "indexName", constraint));
         }
         if i.is_empty() || !i.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) {
-            found.push(format!(
-                "Value '{i}' at 'indexName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"
-            ));
+            found.push(messages::request::value_at(i, "indexName", messages::request::NAME_PATTERN));
         }
     }
     let table = table.map(|t| {
@@ -419,9 +410,7 @@ fn reported(found: Vec<String>) -> ApiResult<()> {
     if found.is_empty() {
         return Ok(());
     }
-    let n = found.len();
-    let noun = if n == 1 { "error" } else { "errors" };
-    Err(ApiError::validation(format!("{n} validation {noun} detected: {}", found.join("; "))))
+    Err(ApiError::validation(messages::request::envelope(found)))
 }
 
 /// `UpdateContributorInsights`.
@@ -429,18 +418,20 @@ pub fn update(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let mut found = Vec::new();
     let action = r.str_opt("ContributorInsightsAction")?;
     match action {
-        None => found.push(
-            "Value null at 'contributorInsightsAction' failed to satisfy constraint: Member must not be null".into(),
-        ),
+        None => found.push(messages::request::null_at("contributorInsightsAction")),
         Some("ENABLE" | "DISABLE") => {}
-        Some(a) => found.push(format!(
-            "Value '{a}' at 'contributorInsightsAction' failed to satisfy constraint: Member must satisfy enum value set: [ENABLE, DISABLE]"
+        Some(a) => found.push(messages::request::value_at(
+            a,
+            "contributorInsightsAction",
+            messages::request::in_enum(&["ENABLE", "DISABLE"]),
         )),
     }
     let mode = r.str_opt("ContributorInsightsMode")?;
     if let Some(m) = mode.filter(|m| !MODES.contains(m)) {
-        found.push(format!(
-            "Value '{m}' at 'contributorInsightsMode' failed to satisfy constraint: Member must satisfy enum value set: [THROTTLED_KEYS, ACCESSED_AND_THROTTLED_KEYS]"
+        found.push(messages::request::value_at(
+            m,
+            "contributorInsightsMode",
+            messages::request::in_enum(&["THROTTLED_KEYS", "ACCESSED_AND_THROTTLED_KEYS"]),
         ));
     }
     let (table, index) = names(app, &r, false, &mut found)?;
@@ -454,9 +445,7 @@ pub fn update(app: &App, r: Req<'_>) -> ApiResult<Json> {
     // DynamoDB enables insights on an ACTIVE index only (a table being
     // restored is not found above).
     if enable && index.as_deref().and_then(|i| t.def.index(i)).is_some_and(|i| i.backfill == Some(true)) {
-        return Err(ApiError::validation(
-            "Table or Index is not in a valid state to update Key Access Insights: IndexStatus must be ACTIVE to enable ContributorInsights.",
-        ));
+        return Err(ApiError::validation(messages::table::INSIGHTS_INDEX_NOT_ACTIVE));
     }
     let now = now_secs();
     let current = setting(app, &t.def, index.as_deref())?;
@@ -494,9 +483,7 @@ pub fn update(app: &App, r: Req<'_>) -> ApiResult<Json> {
                 .sum();
             let failed = used + Rule::of(mode, sort_key).len() > MAX_RULES;
             if t.is_restoring() {
-                return Err(ApiError::validation(
-                    "Table or Index is not in a valid state to update Key Access Insights: TableStatus must be ACTIVE to enable ContributorInsights.",
-                ));
+                return Err(ApiError::validation(messages::table::INSIGHTS_TABLE_NOT_ACTIVE));
             }
             Setting {
                 table_id: t.def.id,
@@ -554,7 +541,7 @@ pub fn describe(app: &App, r: Req<'_>) -> ApiResult<Json> {
             "FailureException".into(),
             json!({
                 "ExceptionName": "LimitExceededException",
-                "ExceptionDescription": "Amazon CloudWatch Contributor Insights rule limit reached. Please disable Contributor Insights for other tables/indexes OR disable other CloudWatch Contributor Insights rules before retrying."
+                "ExceptionDescription": messages::table::INSIGHTS_RULE_LIMIT
             }),
         );
     }
@@ -569,9 +556,7 @@ pub fn list(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let max = match r.int_opt("MaxResults")? {
         None => MAX_LIST_RESULTS,
         Some(m) if m > MAX_LIST_RESULTS as i64 => {
-            found.push(format!(
-                "Value '{m}' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to {MAX_LIST_RESULTS}"
-            ));
+            found.push(messages::request::value_at(m, "maxResults", messages::request::max_value(MAX_LIST_RESULTS)));
             MAX_LIST_RESULTS
         }
         Some(m) => m.max(1) as usize,
@@ -594,7 +579,8 @@ pub fn list(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let token = |n: &str, i: &Option<String>| format!("{n}/{}", i.as_deref().unwrap_or(""));
     let start = match r.str_opt("NextToken")? {
         Some(tok) => {
-            let (n, i) = tok.split_once('/').ok_or_else(|| ApiError::validation("Invalid NextToken"))?;
+            let (n, i) =
+                tok.split_once('/').ok_or_else(|| ApiError::validation(messages::partiql::INVALID_NEXT_TOKEN))?;
             let after = (n.to_string(), (!i.is_empty()).then(|| i.to_string()));
             entries.iter().position(|(n, i, _)| (n, i) > (&after.0, &after.1)).unwrap_or(entries.len())
         }
@@ -678,13 +664,11 @@ pub fn report(app: &App, table: &str, index: Option<&str>, span: u64, top: usize
     let t = app.store.table(table).map_err(|_| table_not_found(table))?;
     let (sort_key, index_id) = resource(&t.def, index)?;
     let Some(s) = setting(app, &t.def, index)?.filter(|s| s.enabled && !s.failed) else {
-        return Err(ApiError::validation(format!(
-            "Contributor Insights is not enabled on {}: enable it with UpdateContributorInsights",
-            match index {
-                Some(i) => format!("index {i} of table {table}"),
-                None => format!("table {table}"),
-            }
-        )));
+        let what = match index {
+            Some(i) => messages::table::insights_of_index(i, table),
+            None => messages::table::insights_of_table(table),
+        };
+        return Err(ApiError::validation(messages::table::insights_not_enabled(what)));
     };
     let names = rule_names(table, index, &s, sort_key);
     let rules: Vec<Json> = Rule::of(s.mode, sort_key)
@@ -724,18 +708,18 @@ pub async fn serve(
     let q = crate::lambda::api::query(&uri);
     let result = tokio::task::spawn_blocking(move || {
         let Some(table) = q.get("table") else {
-            return Err(ApiError::validation("The query parameter table is required"));
+            return Err(ApiError::validation(messages::table::INSIGHTS_TABLE_REQUIRED));
         };
         let minutes = match q.get("minutes").map(|m| m.parse::<u64>()) {
             None => 60,
             Some(Ok(m)) if (1..=60).contains(&m) => m,
-            Some(_) => return Err(ApiError::validation("minutes must be a whole number from 1 to 60")),
+            Some(_) => return Err(ApiError::validation(messages::table::INSIGHTS_MINUTES)),
         };
         let top = match q.get("top").map(|m| m.parse::<usize>()) {
             None => 10,
             Some(Ok(n)) if (1..=MAX_CONTRIBUTORS).contains(&n) => n,
             Some(_) => {
-                return Err(ApiError::validation(format!("top must be a whole number from 1 to {MAX_CONTRIBUTORS}")));
+                return Err(ApiError::validation(messages::table::insights_top(MAX_CONTRIBUTORS)));
             }
         };
         report(&app, table, q.get("index").map(String::as_str), minutes * 60, top)

@@ -871,7 +871,7 @@ impl Store {
         if self.table_any(&input.name).is_some() {
             return Err(StoreError::Refused {
                 kind: "TableAlreadyExistsException",
-                message: messages::backup::table_already_exists(&input.name),
+                message: messages::table::table_already_exists(&input.name),
             });
         }
         // From here to the end of the load DeleteBackup refuses it.

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::{Result, StoreError};
+use crate::messages;
 use crate::table::{
     BillingMode, IndexDef, IndexKind, KeyAttr, KeySchema, MAX_GSIS, MAX_KEY_ATTRS_PER_ROLE, MAX_LSIS,
     MAX_PROJECTED_ATTRIBUTES, MAX_TAGS, Projection, StreamViewType, Throughput, check_name,
@@ -80,55 +81,51 @@ pub(crate) fn resolve_key_schema(
     let multi = matches!(index, Some((_, IndexKind::Global)));
     if input.is_empty() || (input.len() > 2 && !multi) {
         // DynamoDB echoes a too-long list as Java prints it.
-        let echo = if input.is_empty() {
-            "'[]' ".to_string()
-        } else {
-            let elems: Vec<String> = input
-                .iter()
-                .map(|(name, kt)| {
-                    let kt = if *kt == KeyType::Hash { "HASH" } else { "RANGE" };
-                    format!("KeySchemaElement(attributeName={name}, keyType={kt})")
-                })
-                .collect();
-            format!("'[{}]' ", elems.join(", "))
-        };
+        let elems: Vec<String> = input
+            .iter()
+            .map(|(name, kt)| {
+                let kt = if *kt == KeyType::Hash { "HASH" } else { "RANGE" };
+                messages::table::key_schema_element(name, kt)
+            })
+            .collect();
+        let echo = format!("[{}]", elems.join(", "));
         let member = match index {
             Some((_, IndexKind::Global)) => "globalSecondaryIndexes.1.member.",
             Some((_, IndexKind::Local)) => "localSecondaryIndexes.1.member.",
             None => "",
         };
-        return Err(StoreError::validation(format!(
-            "1 validation error detected: Value {echo}at '{member}keySchema' failed to satisfy constraint: Member must have length {}",
-            if input.is_empty() { "greater than or equal to 1" } else { "less than or equal to 2" }
-        )));
+        let constraint =
+            if input.is_empty() { messages::request::min_length(1) } else { messages::request::max_length(2) };
+        return Err(StoreError::validation(messages::request::envelope([messages::request::value_at(
+            echo,
+            format!("{member}keySchema"),
+            constraint,
+        )])));
     }
     // DynamoDB's order (dynalite's tests, recorded against it; the
     // conformance suite and Alternator's tests agree): a table's key with
     // more attributes than there are definitions, a key attribute not
     // defined, one attribute named twice, then the key types.
     if index.is_none() && input.len() > defs.len() {
-        return Err(StoreError::validation("Invalid KeySchema: Some index key attribute have no definition"));
+        return Err(StoreError::validation(messages::table::KEY_ATTRIBUTE_WITHOUT_DEFINITION));
     }
     let not_defined = || {
-        StoreError::validation(format!(
-            "One or more parameter values were invalid: Some index key attributes are not defined in AttributeDefinitions. Keys: [{}], AttributeDefinitions: [{}]",
-            input.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),
-            defs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+        StoreError::validation(messages::table::key_attributes_not_defined(
+            &input.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+            &defs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
         ))
     };
     if input.iter().any(|(name, _)| !defs.iter().any(|(n, _)| n == name)) {
         return Err(not_defined());
     }
     if input.len() == 2 && input[0].0 == input[1].0 && input[1].1 == KeyType::Range {
-        return Err(StoreError::validation(
-            "Both the Hash Key and the Range Key element in the KeySchema have the same name",
-        ));
+        return Err(StoreError::validation(messages::table::HASH_AND_RANGE_SAME_NAME));
     }
     if input[0].1 != KeyType::Hash {
-        return Err(StoreError::validation("Invalid KeySchema: The first KeySchemaElement is not a HASH key type"));
+        return Err(StoreError::validation(messages::table::FIRST_ELEMENT_NOT_HASH));
     }
     if input.len() == 2 && input[1].1 != KeyType::Range && !multi {
-        return Err(StoreError::validation("Invalid KeySchema: The second KeySchemaElement is not a RANGE key type"));
+        return Err(StoreError::validation(messages::table::SECOND_ELEMENT_NOT_RANGE));
     }
     let hashes = input.iter().take_while(|(_, kt)| *kt == KeyType::Hash).count();
     if multi {
@@ -154,23 +151,19 @@ pub(crate) fn resolve_key_schema(
 fn check_multi_attribute(input: &KeySchemaInput, hashes: usize, index: &str) -> Result<()> {
     if input[hashes..].iter().any(|(_, kt)| *kt == KeyType::Hash) {
         tracing::debug!(index, "a RANGE key attribute precedes a HASH one");
-        return Err(StoreError::validation(
-            "One or more parameter values were invalid: All HASH key attributes must precede RANGE key attributes in the KeySchema",
-        ));
+        return Err(StoreError::validation(messages::table::HASH_BEFORE_RANGE));
     }
     let ranges = input.len() - hashes;
     for (count, role) in [(hashes, "HASH"), (ranges, "RANGE")] {
         if count > MAX_KEY_ATTRS_PER_ROLE {
-            return Err(StoreError::validation(format!(
-                "One or more parameter values were invalid: The KeySchema exceeds the maximum allowed number of {role} key attributes"
-            )));
+            return Err(StoreError::validation(messages::table::too_many_key_attributes(role)));
         }
     }
     let mut seen = BTreeSet::new();
     for (name, _) in input {
         if !seen.insert(name.as_str()) {
             tracing::debug!(index, name, "a key attribute named twice");
-            return Err(StoreError::validation("The KeySchema contains multiple key attributes with the same name"));
+            return Err(StoreError::validation(messages::table::KEY_ATTRIBUTE_TWICE));
         }
     }
     Ok(())
@@ -181,31 +174,29 @@ fn check_multi_attribute(input: &KeySchemaInput, hashes: usize, index: &str) -> 
 /// is "out of bounds", checked for a provisioned table).
 pub const MAX_CAPACITY_UNITS: i64 = 1_000_000_000_000;
 
-/// Refuses capacity units past [`MAX_CAPACITY_UNITS`]; `of` ends the
-/// message (` for index i`, or nothing for a table).
-pub fn capacity_in_bounds(t: Throughput, of: &str) -> Result<()> {
+/// Refuses capacity units past [`MAX_CAPACITY_UNITS`], of the table or of
+/// global index `index` (the message names it).
+pub fn capacity_in_bounds(t: Throughput, index: Option<&str>) -> Result<()> {
     for (v, member) in [(t.read, "ReadCapacityUnits"), (t.write, "WriteCapacityUnits")] {
         if v > MAX_CAPACITY_UNITS as u64 {
-            return Err(StoreError::validation(format!("Given value {v} for {member} is out of bounds{of}")));
+            return Err(StoreError::validation(messages::table::capacity_out_of_bounds(v, member, index)));
         }
     }
     Ok(())
 }
 
-fn check_throughput(billing: BillingMode, t: Option<Throughput>, what: &str) -> Result<()> {
-    if let (BillingMode::Provisioned, Some(t), "") = (billing, t, what) {
-        capacity_in_bounds(t, "")?;
+/// The throughput of the table, or of global index `index`, against its
+/// billing mode.
+fn check_throughput(billing: BillingMode, t: Option<Throughput>, index: Option<&str>) -> Result<()> {
+    if let (BillingMode::Provisioned, Some(t), None) = (billing, t, index) {
+        capacity_in_bounds(t, None)?;
     }
     match (billing, t) {
-        (BillingMode::Provisioned, None) => Err(StoreError::validation(format!(
-            "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED{what}"
-        ))),
-        (BillingMode::PayPerRequest, Some(_)) => Err(StoreError::validation(format!(
-            "One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST{what}"
-        ))),
-        (_, Some(t)) if t.read == 0 || t.write == 0 => Err(StoreError::validation(
-            "One or more parameter values were invalid: Each of ReadCapacityUnits and WriteCapacityUnits must be at least 1",
-        )),
+        (BillingMode::Provisioned, None) => Err(StoreError::validation(messages::table::throughput_required(index))),
+        (BillingMode::PayPerRequest, Some(_)) => {
+            Err(StoreError::validation(messages::table::throughput_on_demand(index)))
+        }
+        (_, Some(t)) if t.read == 0 || t.write == 0 => Err(StoreError::validation(messages::table::CAPACITY_BELOW_ONE)),
         _ => Ok(()),
     }
 }
@@ -231,66 +222,49 @@ pub(crate) fn resolve_index(
     // Before the index's own key (dynalite's tests, recorded against
     // DynamoDB).
     if input.kind == IndexKind::Local && table_keys.range.is_none() {
-        return Err(StoreError::validation(
-            "One or more parameter values were invalid: Table KeySchema does not have a range key, which is required when specifying a LocalSecondaryIndex",
-        ));
+        return Err(StoreError::validation(messages::table::LOCAL_INDEX_WITHOUT_TABLE_RANGE));
     }
     let key_schema = resolve_key_schema(&input.key_schema, defs, Some((&input.name, input.kind)))?;
     if input.kind == IndexKind::Local {
         if key_schema.range.is_none() {
-            return Err(StoreError::validation(format!(
-                "One or more parameter values were invalid: Index KeySchema does not have a range key for index: {}",
-                input.name
-            )));
+            return Err(StoreError::validation(messages::table::local_index_without_range(&input.name)));
         }
         if key_schema.hash.name != table_keys.hash.name {
-            return Err(StoreError::validation(format!(
-                "One or more parameter values were invalid: Index KeySchema does not have the same leading hash key as table KeySchema for index: {}. index hash key: {}, table hash key: {}",
-                input.name, key_schema.hash.name, table_keys.hash.name
+            return Err(StoreError::validation(messages::table::local_index_other_hash(
+                &input.name,
+                &key_schema.hash.name,
+                &table_keys.hash.name,
             )));
         }
         if let Some(fault) = &input.projection_fault {
             return Err(StoreError::validation(fault.clone()));
         }
         if input.throughput.is_some() {
-            return Err(StoreError::validation(
-                "One or more parameter values were invalid: ProvisionedThroughput should not be specified for index: "
-                    .to_string()
-                    + &input.name,
-            ));
+            return Err(StoreError::validation(messages::table::local_index_throughput(&input.name)));
         }
     } else {
         if let Some(fault) = &input.projection_fault {
             return Err(StoreError::validation(fault.clone()));
         }
-        check_throughput(billing, input.throughput, &format!(" for index {}", input.name))
-            .map_err(|_| match (billing, defining) {
-                (BillingMode::Provisioned, Defining::UpdateTable) => StoreError::validation(format!(
-                    "One or more parameter values were invalid: Both ReadCapacityUnits and WriteCapacityUnits must be specified for index: {}",
-                    input.name
-                )),
-                (BillingMode::PayPerRequest, Defining::UpdateTable) => StoreError::validation(format!(
-                    "One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be specified for index: {} when BillingMode is PAY_PER_REQUEST",
-                    input.name
-                )),
-                (BillingMode::Provisioned, Defining::CreateTable) => StoreError::validation(format!(
-                    "One or more parameter values were invalid: ProvisionedThroughput is not specified for index: {}",
-                    input.name
-                )),
-                (BillingMode::PayPerRequest, Defining::CreateTable) => StoreError::validation(
-                    "One or more parameter values were invalid: ProvisionedThroughput should not be specified for index: "
-                        .to_string()
-                        + &input.name
-                        + " when BillingMode is PAY_PER_REQUEST",
-                ),
-            })?;
+        check_throughput(billing, input.throughput, Some(&input.name)).map_err(|_| match (billing, defining) {
+            (BillingMode::Provisioned, Defining::UpdateTable) => {
+                StoreError::validation(messages::table::created_index_throughput_required(&input.name))
+            }
+            (BillingMode::PayPerRequest, Defining::UpdateTable) => {
+                StoreError::validation(messages::table::created_index_throughput_on_demand(&input.name))
+            }
+            (BillingMode::Provisioned, Defining::CreateTable) => {
+                StoreError::validation(messages::table::index_throughput_not_specified(&input.name))
+            }
+            (BillingMode::PayPerRequest, Defining::CreateTable) => {
+                StoreError::validation(messages::table::index_throughput_on_demand(&input.name))
+            }
+        })?;
     }
     if let Projection::Include(attrs) = &input.projection
         && attrs.is_empty()
     {
-        return Err(StoreError::validation(
-            "One or more parameter values were invalid: NonKeyAttributes must not be empty when ProjectionType is INCLUDE",
-        ));
+        return Err(StoreError::validation(messages::table::INCLUDE_WITHOUT_ATTRIBUTES));
     }
     Ok(IndexDef {
         name: input.name.clone(),
@@ -309,23 +283,16 @@ pub(crate) fn check_index_set(indexes: &[IndexDef]) -> Result<()> {
     let mut names = BTreeSet::new();
     for i in indexes {
         if !names.insert(i.name.as_str()) {
-            return Err(StoreError::validation(format!(
-                "One or more parameter values were invalid: Duplicate index name: {}",
-                i.name
-            )));
+            return Err(StoreError::validation(messages::table::index_name_twice(&i.name)));
         }
     }
     let gsis = indexes.iter().filter(|i| i.kind == IndexKind::Global).count();
     let lsis = indexes.len() - gsis;
     if gsis > MAX_GSIS {
-        return Err(StoreError::validation(format!(
-            "One or more parameter values were invalid: GlobalSecondaryIndex count exceeds the per-table limit of {MAX_GSIS}"
-        )));
+        return Err(StoreError::validation(messages::table::too_many_global_indexes(MAX_GSIS)));
     }
     if lsis > MAX_LSIS {
-        return Err(StoreError::validation(format!(
-            "One or more parameter values were invalid: Number of LocalSecondaryIndexes exceeds per-table limit of {MAX_LSIS}"
-        )));
+        return Err(StoreError::validation(messages::table::too_many_local_indexes(MAX_LSIS)));
     }
     let projected: usize = indexes
         .iter()
@@ -335,9 +302,7 @@ pub(crate) fn check_index_set(indexes: &[IndexDef]) -> Result<()> {
         })
         .sum();
     if projected > MAX_PROJECTED_ATTRIBUTES {
-        return Err(StoreError::validation(format!(
-            "One or more parameter values were invalid: The number of projected attributes in all secondary indexes of the table exceeds the limit of {MAX_PROJECTED_ATTRIBUTES}"
-        )));
+        return Err(StoreError::validation(messages::table::too_many_projected_attributes(MAX_PROJECTED_ATTRIBUTES)));
     }
     Ok(())
 }
@@ -351,17 +316,19 @@ pub(crate) fn validate_create(input: &CreateTableInput) -> Result<Resolved> {
     let mut seen = BTreeSet::new();
     for (name, ty) in &input.attribute_definitions {
         if !ty.is_scalar_key_type() {
-            return Err(StoreError::validation(format!(
-                "1 validation error detected: Value '{ty}' at 'attributeDefinitions.member.attributeType' failed to satisfy constraint: Member must satisfy enum value set: [B, N, S]"
-            )));
+            return Err(StoreError::validation(messages::request::envelope([messages::request::value_at(
+                ty,
+                "attributeDefinitions.member.attributeType",
+                messages::request::in_enum(&["B", "N", "S"]),
+            )])));
         }
         if !seen.insert(name.as_str()) {
-            return Err(StoreError::validation(format!("Attribute Name is duplicated: {name}")));
+            return Err(StoreError::validation(messages::table::attribute_defined_twice(name)));
         }
     }
     // The billing mode's throughput before the key schema (dynalite's
     // tests, recorded against DynamoDB).
-    check_throughput(input.billing_mode, input.throughput, "")?;
+    check_throughput(input.billing_mode, input.throughput, None)?;
     let key_schema = resolve_key_schema(&input.key_schema, &input.attribute_definitions, None)?;
     let mut indexes = Vec::with_capacity(input.indexes.len());
     for (n, idx) in input.indexes.iter().enumerate() {
@@ -400,16 +367,13 @@ pub(crate) fn validate_create(input: &CreateTableInput) -> Result<Resolved> {
                 keys.push(name);
             }
         }
-        return Err(StoreError::validation(format!(
-            "One or more parameter values were invalid: Some AttributeDefinitions are not used. AttributeDefinitions: [{}], keys used: [{}]",
-            input.attribute_definitions.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),
-            keys.join(", ")
+        return Err(StoreError::validation(messages::table::definitions_not_used(
+            &input.attribute_definitions.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+            &keys,
         )));
     }
     if used.len() != input.attribute_definitions.len() {
-        return Err(StoreError::validation(
-            "One or more parameter values were invalid: Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions",
-        ));
+        return Err(StoreError::validation(messages::table::DEFINITIONS_NOT_KEY_ATTRIBUTES));
     }
     check_tags(&input.tags)?;
     Ok((key_schema, indexes, vectors))
@@ -418,22 +382,24 @@ pub(crate) fn validate_create(input: &CreateTableInput) -> Result<Resolved> {
 /// Tag keys are 1..=128 characters, values up to 256, at most 50 per resource.
 pub fn check_tags(tags: &BTreeMap<String, String>) -> Result<()> {
     if tags.len() > MAX_TAGS {
-        return Err(StoreError::validation("Number of Tags exceed the current limit for the provided ResourceArn"));
+        return Err(StoreError::validation(messages::table::TOO_MANY_TAGS));
     }
     // Tag keys and values hold letters, digits, white space and `_.:/=+-@`
     // (DynamoDB Developer Guide, Tagging: restrictions).
     let allowed = |c: char| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c);
     for (k, v) in tags {
         if k.is_empty() || k.chars().count() > 128 || !k.chars().all(allowed) {
-            return Err(StoreError::validation(format!("The Tag Key provided is invalid, Key: {k}")));
+            return Err(StoreError::validation(messages::table::invalid_tag_key(k)));
         }
         if !v.chars().all(allowed) {
-            return Err(StoreError::validation(format!("The Tag Value provided is invalid, Value: {v}")));
+            return Err(StoreError::validation(messages::table::invalid_tag_value(v)));
         }
         if v.chars().count() > 256 {
-            return Err(StoreError::validation(format!(
-                "1 validation error detected: Value '{v}' at 'tags.member.value' failed to satisfy constraint: Member must have length less than or equal to 256"
-            )));
+            return Err(StoreError::validation(messages::request::envelope([messages::request::value_at(
+                v,
+                "tags.member.value",
+                messages::request::max_length(256),
+            )])));
         }
     }
     Ok(())

@@ -1722,7 +1722,7 @@ impl Store {
             }
             match def.indexes.iter().find(|i| i.name == index) {
                 None => {
-                    return Err(StoreError::ResourceNotFound(messages::table::index_not_found(index, name)));
+                    return Err(StoreError::ResourceNotFound(messages::table::updated_index_not_found(index, name)));
                 }
                 Some(i) if i.kind != crate::table::IndexKind::Global => {
                     return Err(StoreError::validation(messages::table::delete_not_global_index(index)));

@@ -286,7 +286,7 @@ impl Store {
     ) -> Result<Arc<crate::TableHandle>> {
         self.check_writable()?;
         if self.table_any(&input.name).is_some() {
-            return Err(refused("TableAlreadyExistsException", messages::backup::table_already_exists(&input.name)));
+            return Err(refused("TableAlreadyExistsException", messages::table::table_already_exists(&input.name)));
         }
         let slot = crate::backup::take_slot(&self.inner().backup_jobs)?;
         let id = source.def.id;

@@ -474,7 +474,7 @@ pub(crate) fn resolve(
     if let Projection::Include(attrs) = &input.projection
         && attrs.is_empty()
     {
-        return Err(StoreError::validation(messages::vector::EMPTY_NON_KEY_ATTRIBUTES));
+        return Err(StoreError::validation(messages::table::INCLUDE_WITHOUT_ATTRIBUTES));
     }
     Ok(VectorIndexDef {
         name: input.name.clone(),
@@ -497,7 +497,7 @@ pub(crate) fn check_set(vectors: &[VectorIndexDef], secondary: &[IndexDef]) -> R
     }
     for (i, v) in vectors.iter().enumerate() {
         if vectors[..i].iter().any(|o| o.name == v.name) || secondary.iter().any(|s| s.name == v.name) {
-            return Err(StoreError::validation(messages::vector::duplicate_index_name(&v.name)));
+            return Err(StoreError::validation(messages::table::index_name_twice(&v.name)));
         }
         if vectors[..i].iter().any(|o| o.attribute == v.attribute && o.dimensions != v.dimensions) {
             return Err(StoreError::validation(messages::vector::dimensions_conflict(&v.attribute)));
@@ -593,7 +593,7 @@ impl Store {
                 return Err(crate::db::one_online_index());
             }
             if def.index(&input.name).is_some() || def.vector_index(&input.name).is_some() {
-                return Err(StoreError::validation(messages::vector::INDEX_EXISTS));
+                return Err(StoreError::validation(messages::table::INDEX_ALREADY_EXISTS));
             }
             if def.vector_indexes.len() >= MAX_VECTOR_INDEXES {
                 return Err(StoreError::LimitExceeded(messages::vector::index_limit(MAX_VECTOR_INDEXES)));
@@ -656,7 +656,7 @@ impl Store {
                 return Err(crate::db::one_online_index());
             }
             let Some(v) = def.vector_index(index) else {
-                return Err(StoreError::ResourceNotFound(messages::vector::index_not_found(index, table)));
+                return Err(StoreError::ResourceNotFound(messages::table::updated_index_not_found(index, table)));
             };
             if v.phase(crate::db::now_ms()) == Phase::Allocating {
                 return Err(StoreError::ResourceInUse(messages::vector::index_allocating(table, index)));

@@ -18,12 +18,6 @@ pub fn table_not_found(name: impl Display) -> String {
 /// not exist (answered without its name). TableNotFoundException.
 pub const TABLE_NOT_FOUND_BY_ARN: &str = "Table not found";
 
-/// RestoreTableFromBackup, RestoreTableToPointInTime: the target table
-/// exists. TableAlreadyExistsException.
-pub fn table_already_exists(name: impl Display) -> String {
-    format!("Table already exists: {name}")
-}
-
 /// RestoreTableFromBackup, RestoreTableToPointInTime: another restore from
 /// a backup is filling the target table. TableInUseException.
 pub fn table_being_restored(target: impl Display, backup_arn: impl Display) -> String {
@@ -127,8 +121,9 @@ pub fn length_too_short(value: impl Display, member: impl Display, min: impl Dis
     )
 }
 
-/// The same operations: a name or ARN member longer than `max`. One
-/// violation of the ValidationException envelope.
+/// The backup operations, ExportTableToPointInTime and ImportTable (the
+/// bucket): a name or ARN member longer than `max`. One violation of the
+/// ValidationException envelope.
 pub fn length_too_long(value: impl Display, member: impl Display, max: impl Display) -> String {
     format!(
         "Value '{value}' at '{member}' failed to satisfy constraint: Member must have length less than or equal to {max}"
@@ -155,13 +150,6 @@ pub fn list_backups_limit_too_small(limit: impl Display, min: impl Display) -> S
     )
 }
 
-/// ListBackups: `Limit` over `max`. ValidationException.
-pub fn list_backups_limit_too_large(limit: impl Display, max: impl Display) -> String {
-    format!(
-        "1 validation error detected: Value '{limit}' at 'limit' failed to satisfy constraint: Member must have value less than or equal to {max}"
-    )
-}
-
 /// ListBackups: `TimeRangeLowerBound` is after `TimeRangeUpperBound`.
 /// ValidationException.
 pub const TIME_RANGE_REVERSED: &str =
@@ -175,7 +163,8 @@ pub const START_ARN_OTHER_REGION: &str =
 // Restores: the target and the overrides.
 
 /// RestoreTableFromBackup: `TargetTableName` shorter than 3 or longer than
-/// 255 characters. ValidationException.
+/// 255 characters. CreateGlobalTable, DescribeGlobalTable, UpdateGlobalTable:
+/// a global table name so. ValidationException.
 pub const TARGET_NAME_LENGTH: &str = "TableName must be at least 3 characters long and at most 255 characters long";
 
 /// RestoreTableFromBackup, RestoreTableToPointInTime: `BillingModeOverride`
@@ -292,18 +281,6 @@ pub fn pitr_disable_while_restoring(table: impl Display) -> String {
 /// not an ARN, or is not a table's. ValidationException.
 pub const SOURCE_ARN_INVALID: &str = "One or more parameter values were invalid: sourceTableArn is not a valid ARN";
 
-/// RestoreTableToPointInTime: `SourceTableArn` does not begin with `arn:`.
-/// ValidationException.
-pub fn source_arn_without_prefix(arn: impl Display) -> String {
-    format!("One or more parameter values were invalid: ARNs must start with 'arn:': {arn}")
-}
-
-/// RestoreTableToPointInTime: `SourceTableArn` is another account's.
-/// ValidationException. (The apostrophe is U+2019, as the live service
-/// sends it.)
-pub const SOURCE_ARN_OTHER_ACCOUNT: &str =
-    "This action is only supported by accounts that match the resource owner\u{2019}s account.";
-
 /// RestoreTableToPointInTime: both `RestoreDateTime` and
 /// `UseLatestRestorableTime`. ValidationException.
 pub const BOTH_RESTORE_TIMES: &str = "Invalid Request: Both RestoreDateTime and UseLatestRestorableTime cannot be set for point-in-time restore request. Please specify either RestoreDateTime time or UseLatestRestorableTime";
@@ -341,4 +318,11 @@ pub fn history_too_short(table_id: impl Display) -> String {
 /// export's failure). ResourceInUseException. Tidepool's text.
 pub fn history_switched_off(table_id: impl Display) -> String {
     format!("point-in-time recovery of table {table_id} was switched off while its history was read")
+}
+
+/// RestoreTableFromBackup, RestoreTableToPointInTime: `MaxReadRequestUnits`
+/// or `MaxWriteRequestUnits` (`member`) of `OnDemandThroughputOverride`
+/// below 1. ValidationException.
+pub fn on_demand_out_of_range(member: impl std::fmt::Display) -> String {
+    format!("Invalid Request: Requested {member} for OnDemandThroughput is outside of valid range")
 }

@@ -18,14 +18,6 @@ pub fn invalid_next_token(token: impl Display) -> String {
     format!("Invalid Request: Provided nextToken is invalid: {token}")
 }
 
-/// ExportTableToPointInTime, ImportTable: the bucket name is longer than
-/// `max`. One violation of the ValidationException envelope.
-pub fn bucket_length_violation(bucket: impl Display, member: impl Display, max: impl Display) -> String {
-    format!(
-        "Value '{bucket}' at '{member}' failed to satisfy constraint: Member must have length less than or equal to {max}"
-    )
-}
-
 /// ExportTableToPointInTime, ImportTable: the bucket name breaks the
 /// member's pattern. One violation of the ValidationException envelope.
 pub fn bucket_pattern_violation(bucket: impl Display, member: impl Display) -> String {
@@ -72,12 +64,6 @@ pub const TABLE_ARN_NOT_ARN: &str = "One or more parameter values were invalid: 
 /// ExportTableToPointInTime, ListExports: `TableArn` is a DynamoDB ARN of
 /// something other than a table (an index). ValidationException.
 pub const TABLE_ARN_NOT_TABLE: &str = "Invalid Request: Table ARN is invalid.";
-
-/// ExportTableToPointInTime, ListExports: `TableArn` is not a DynamoDB
-/// ARN. ValidationException.
-pub fn table_arn_unknown(arn: impl Display) -> String {
-    format!("Invalid TableArn: Invalid ResourceArn provided as input {arn}")
-}
 
 /// ExportTableToPointInTime: INCREMENTAL_EXPORT without
 /// `IncrementalExportSpecification`. ValidationException.

@@ -560,15 +560,8 @@ pub fn too_many_statements(member: impl std::fmt::Display, max: impl std::fmt::D
     )
 }
 
-/// ExecuteStatement: `Limit` below 1. ValidationException.
-pub fn limit_below_one(limit: impl std::fmt::Display) -> String {
-    format!(
-        "1 validation error detected: Value '{limit}' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1"
-    )
-}
-
-/// ExecuteStatement: a `NextToken` that is empty, too long, or not one
-/// Tidepool gave. ValidationException.
+/// ExecuteStatement, ListContributorInsights: a `NextToken` that is empty,
+/// too long, or not one Tidepool gave. ValidationException.
 pub const INVALID_NEXT_TOKEN: &str = "Invalid NextToken";
 
 /// ExecuteStatement: a `NextToken` given for another statement or other

@@ -29,7 +29,8 @@ pub const START_KEY_OUT_OF_RANGE: &str =
 /// Query, on a vector index). ValidationException.
 pub const GSI_CONSISTENT_READ: &str = "Consistent reads are not supported on global secondary indexes";
 
-/// Query, Scan: an `IndexName` the table does not have. ValidationException.
+/// Query, Scan: an `IndexName` the table does not have; SearchVectors: no
+/// vector index of that name (or one still allocating). ValidationException.
 pub fn no_such_index(index: impl std::fmt::Display) -> String {
     format!("The table does not have the specified index: {index}")
 }

@@ -5,8 +5,9 @@
 // A Lambda handler's DynamoDB calls in process (`src/bridge.rs`), and on a
 // worker (`tidepool workers --source`) those its source engine answers.
 
-/// Any operation a handler calls in process: the server is stopping.
-/// InternalServerError. Tidepool's text.
+/// Any operation a handler calls in process, and the reason a stopping region
+/// gives its peers (CreateGlobalTable, UpdateGlobalTable): the server is
+/// stopping. InternalServerError. Tidepool's text.
 pub const STOPPING: &str = "the server is stopping";
 
 /// Any operation a worker's handler calls: the source engine's connection
@@ -76,10 +77,6 @@ pub fn mirror_table_missing(table: impl std::fmt::Display, error: impl std::fmt:
 pub fn mirror_store(error: impl std::fmt::Display) -> String {
     format!("the worker's mirror store: {error}")
 }
-
-/// Every operation: too many large request bodies are being read at once.
-/// ThrottlingException. Tidepool's text.
-pub const TOO_MANY_LARGE_REQUESTS: &str = "Too many large requests are being read at once; retry with backoff";
 
 /// Every operation: a failure of the server's own (a store failure that is
 /// not the client's). InternalServerError.

@@ -38,15 +38,15 @@ pub fn shard_not_in_stream(shard: impl Display, arn: impl Display) -> String {
 /// ValidationException.
 pub const INVALID_EXCLUSIVE_START_STREAM_ARN: &str = "Invalid ExclusiveStartStreamArn";
 
-/// ListStreams, DescribeStream, GetRecords: `Limit` under 1.
-/// ValidationException.
+/// ListStreams, DescribeStream, GetRecords, ExecuteStatement: `Limit` under
+/// 1. ValidationException.
 pub fn limit_too_small(limit: impl Display) -> String {
     format!(
         "1 validation error detected: Value '{limit}' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1"
     )
 }
 
-/// ListStreams, DescribeStream, GetRecords: `Limit` over `max`.
+/// ListStreams, DescribeStream, GetRecords, ListBackups: `Limit` over `max`.
 /// ValidationException.
 pub fn limit_too_large(limit: impl Display, max: impl Display) -> String {
     format!(

@@ -15,13 +15,6 @@ use std::fmt::Display;
 /// CreateTable: `VectorIndexes` is an empty list. ValidationException.
 pub const EMPTY_LIST: &str = "One or more parameter values were invalid: List of VectorIndexes is empty";
 
-/// CreateTable, UpdateTable, SearchVectors: a required member is missing
-/// (`path` is its whole path: `vectorIndexes.1.member.dimensions`,
-/// `topK`). One violation of the ValidationException envelope.
-pub fn member_null(path: impl Display) -> String {
-    format!("Value null at '{path}' failed to satisfy constraint: Member must not be null")
-}
-
 /// CreateTable, UpdateTable: `IndexName` breaks `rule` (a name
 /// constraint: length, pattern). One violation of the ValidationException
 /// envelope.
@@ -95,8 +88,8 @@ pub fn vector_attribute_defined(attribute: impl Display) -> String {
     )
 }
 
-/// CreateTable, UpdateTable: a vector index on a PROVISIONED table.
-/// ValidationException.
+/// CreateTable, UpdateTable: a vector index on a PROVISIONED table, or a
+/// switch to PROVISIONED of a table with vector indexes. ValidationException.
 pub const NOT_PAY_PER_REQUEST: &str =
     "One or more parameter values were invalid: Vector indexes are only supported for PAY_PER_REQUEST tables";
 
@@ -133,21 +126,10 @@ pub fn vector_in_search_schema(attribute: impl Display) -> String {
     )
 }
 
-/// CreateTable, UpdateTable: ProjectionType INCLUDE with no
-/// `NonKeyAttributes`. ValidationException.
-pub const EMPTY_NON_KEY_ATTRIBUTES: &str =
-    "One or more parameter values were invalid: NonKeyAttributes must not be empty when ProjectionType is INCLUDE";
-
 /// CreateTable, UpdateTable: more vector indexes than a table may have.
 /// ValidationException.
 pub fn too_many_indexes(max: impl Display) -> String {
     format!("One or more parameter values were invalid: VectorIndex count exceeds the per-table limit of {max}")
-}
-
-/// CreateTable, UpdateTable: a vector index's name is another index's
-/// (vector or secondary). ValidationException.
-pub fn duplicate_index_name(name: impl Display) -> String {
-    format!("One or more parameter values were invalid: Duplicate index name: {name}")
 }
 
 /// CreateTable, UpdateTable: two vector indexes on one attribute with
@@ -172,10 +154,6 @@ pub fn index_being_created(table: impl Display, index: impl Display) -> String {
         "Attempt to change a resource which is still in use: Index is being created.  Table: {table} Index: {index}"
     )
 }
-
-/// UpdateTable: creating a vector index whose name an index of the table
-/// has. ValidationException.
-pub const INDEX_EXISTS: &str = "Attempting to create an index which already exists";
 
 /// UpdateTable: creating a vector index on a table that has as many as it
 /// may. LimitExceededException.
@@ -202,12 +180,6 @@ pub fn attribute_redefined(
 /// defines with another type. ValidationException.
 pub fn attribute_type_changed(name: impl Display) -> String {
     format!("One or more parameter values were invalid: Attribute {name} already defined with a different type")
-}
-
-/// UpdateTable: deleting a vector index the table does not have.
-/// ResourceNotFoundException.
-pub fn index_not_found(index: impl Display, table: impl Display) -> String {
-    format!("Requested resource not found: Index {index} for table {table}")
 }
 
 /// UpdateTable: deleting a vector index still allocating its resources.
@@ -330,12 +302,6 @@ pub fn top_k_out_of_range(top_k: impl Display, max: impl Display) -> String {
 /// `SearchConditionExpression`. ValidationException.
 pub const VALUES_WITHOUT_CONDITION: &str =
     "ExpressionAttributeValues can only be specified when using expressions: SearchConditionExpression is null";
-
-/// SearchVectors: the table has no vector index of that name (or it is
-/// still allocating). ValidationException.
-pub fn no_such_index(index: impl Display) -> String {
-    format!("The table does not have the specified index: {index}")
-}
 
 /// SearchVectors: the index is still being filled. ValidationException.
 pub fn index_backfilling(index: impl Display) -> String {
