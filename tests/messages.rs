@@ -99,7 +99,8 @@ async fn every_error_message_is_dynamodbs() {
     let stream = described["Table"]["LatestStreamArn"].as_str().expect("tbl has a stream").to_string();
 
     let mut wrong = Vec::new();
-    let all = rows();
+    let mut all = rows();
+    all.extend(limit_rows());
     for r in &all {
         let body = r.body.replace("STREAM", &stream);
         let (status, answer) = call(&addr, r.service, r.op, &body).await;
@@ -1095,6 +1096,160 @@ fn rows() -> Vec<Row> {
             r#"{"ShardIterator":"x","Limit":1001}"#,
             "ValidationException",
             "1 validation error detected: Value '1001' at 'limit' failed to satisfy constraint: Member must have value less than or equal to 1000",
+        ),
+    ]
+}
+
+/// `text`, kept for the rest of the test (the rows hold `&'static str`).
+fn leak(text: String) -> &'static str {
+    Box::leak(text.into_boxed_str())
+}
+
+/// An attribute value of `levels` maps, each holding the next under `n`,
+/// around a string: 31 is the deepest DynamoDB takes.
+fn nested(levels: usize) -> String {
+    let mut v = r#"{"S":"leaf"}"#.to_string();
+    for _ in 0..levels {
+        v = format!(r#"{{"M":{{"n":{v}}}}}"#);
+    }
+    v
+}
+
+/// The cases of DynamoDB's limits on names and nesting, whose requests are
+/// too long to write out: names of 256 characters and of 64 KB, values
+/// nested 32 and 63 levels.
+fn limit_rows() -> Vec<Row> {
+    const NESTED: &str = "Nesting Levels have exceeded supported limits: Attributes in the item have nested levels beyond supported limit";
+    const NAME_TOO_LARGE: &str = "Attribute name is too large, must be less than 65536 bytes";
+    let long_name = "n".repeat(65_536);
+    let key_name = "k".repeat(256);
+    vec![
+        // item: nesting. PutItem, UpdateItem and DeleteItem envelop the
+        // fault, unless the request nests past about 62 levels; batches and
+        // transactions never do (the conformance suite's limits/nestingDepth).
+        row(
+            "PutItem",
+            "a value nested 32 levels",
+            leak(format!(r#"{{"TableName":"tbl","Item":{{"pk":{{"S":"d"}},"data":{}}}}}"#, nested(32))),
+            "ValidationException",
+            leak(format!("1 validation error detected: {NESTED}")),
+        ),
+        row(
+            "PutItem",
+            "a value nested 63 levels",
+            leak(format!(r#"{{"TableName":"tbl","Item":{{"pk":{{"S":"d"}},"data":{}}}}}"#, nested(63))),
+            "ValidationException",
+            NESTED,
+        ),
+        row(
+            "UpdateItem",
+            "an expression value nested 32 levels",
+            leak(format!(
+                r#"{{"TableName":"tbl","Key":{{"pk":{{"S":"d"}}}},"UpdateExpression":"SET t = :t","ConditionExpression":"d = :deep","ExpressionAttributeValues":{{":t":{{"S":"y"}},":deep":{}}}}}"#,
+                nested(32)
+            )),
+            "ValidationException",
+            leak(format!("1 validation error detected: {NESTED}")),
+        ),
+        row(
+            "UpdateItem",
+            "an expression value nested 63 levels",
+            leak(format!(
+                r#"{{"TableName":"tbl","Key":{{"pk":{{"S":"d"}}}},"UpdateExpression":"SET t = :t","ConditionExpression":"d = :deep","ExpressionAttributeValues":{{":t":{{"S":"y"}},":deep":{}}}}}"#,
+                nested(63)
+            )),
+            "ValidationException",
+            leak(format!("ExpressionAttributeValues contains invalid value: {NESTED} for key :deep")),
+        ),
+        row(
+            "BatchWriteItem",
+            "an item nested 32 levels",
+            leak(format!(
+                r#"{{"RequestItems":{{"tbl":[{{"PutRequest":{{"Item":{{"pk":{{"S":"d"}},"data":{}}}}}}}]}}}}"#,
+                nested(32)
+            )),
+            "ValidationException",
+            NESTED,
+        ),
+        // item: attribute names.
+        row(
+            "PutItem",
+            "an attribute name of 65536 bytes",
+            leak(format!(r#"{{"TableName":"tbl","Item":{{"pk":{{"S":"q"}},"{long_name}":{{"N":"1"}}}}}}"#)),
+            "ValidationException",
+            leak(format!("1 validation error detected: {NAME_TOO_LARGE}")),
+        ),
+        row(
+            "PutItem",
+            "a map key of 65536 bytes",
+            leak(format!(
+                r#"{{"TableName":"tbl","Item":{{"pk":{{"S":"q"}},"m":{{"M":{{"{long_name}":{{"N":"1"}}}}}}}}}}"#
+            )),
+            "ValidationException",
+            leak(format!("1 validation error detected: {NAME_TOO_LARGE}")),
+        ),
+        row(
+            "UpdateItem",
+            "a name of 65536 bytes in ExpressionAttributeNames",
+            leak(format!(
+                r##"{{"TableName":"tbl","Key":{{"pk":{{"S":"q"}}}},"UpdateExpression":"SET #n = :v","ExpressionAttributeNames":{{"#n":"{long_name}"}},"ExpressionAttributeValues":{{":v":{{"N":"1"}}}}}}"##
+            )),
+            "ValidationException",
+            leak(format!("1 validation error detected: {NAME_TOO_LARGE}")),
+        ),
+        row(
+            "GetItem",
+            "a name of 65536 bytes in AttributesToGet",
+            leak(format!(r#"{{"TableName":"tbl","Key":{{"pk":{{"S":"q"}}}},"AttributesToGet":["{long_name}"]}}"#)),
+            "ValidationException",
+            NAME_TOO_LARGE,
+        ),
+        row(
+            "BatchWriteItem",
+            "an attribute name of 65536 bytes",
+            leak(format!(
+                r#"{{"RequestItems":{{"tbl":[{{"PutRequest":{{"Item":{{"pk":{{"S":"q"}},"{long_name}":{{"N":"1"}}}}}}}}]}}}}"#
+            )),
+            "ValidationException",
+            NAME_TOO_LARGE,
+        ),
+        row(
+            "PutItem",
+            "an empty attribute name",
+            r#"{"TableName":"tbl","Item":{"pk":{"S":"q"},"":{"N":"1"}}}"#,
+            "ValidationException",
+            "1 validation error detected: Empty attribute name",
+        ),
+        // table: key attribute names are at most 255 characters.
+        row(
+            "CreateTable",
+            "a key attribute name of 256 characters",
+            leak(format!(
+                r#"{{"TableName":"newt","BillingMode":"PAY_PER_REQUEST","AttributeDefinitions":[{{"AttributeName":"{key_name}","AttributeType":"S"}}],"KeySchema":[{{"AttributeName":"{key_name}","KeyType":"HASH"}}]}}"#
+            )),
+            "ValidationException",
+            leak(format!(
+                "2 validation errors detected: Value '{key_name}' at 'attributeDefinitions.1.member.attributeName' failed to satisfy constraint: Member must have length less than or equal to 255; Value '{key_name}' at 'keySchema.1.member.attributeName' failed to satisfy constraint: Member must have length less than or equal to 255"
+            )),
+        ),
+        row(
+            "CreateTable",
+            "a projected attribute name of 256 characters",
+            leak(format!(
+                r#"{{"TableName":"newt","BillingMode":"PAY_PER_REQUEST","AttributeDefinitions":[{{"AttributeName":"pk","AttributeType":"S"}},{{"AttributeName":"c","AttributeType":"S"}}],"KeySchema":[{{"AttributeName":"pk","KeyType":"HASH"}}],"GlobalSecondaryIndexes":[{{"IndexName":"gsi","KeySchema":[{{"AttributeName":"c","KeyType":"HASH"}}],"Projection":{{"ProjectionType":"INCLUDE","NonKeyAttributes":["x","{key_name}"]}}}}]}}"#
+            )),
+            "ValidationException",
+            leak(format!(
+                "1 validation error detected: Value '[x, {key_name}]' at 'globalSecondaryIndexes.1.member.projection.nonKeyAttributes' failed to satisfy constraint: Member must satisfy constraint: [Member must have length less than or equal to 255, Member must have length greater than or equal to 1]"
+            )),
+        ),
+        // transaction
+        row(
+            "TransactWriteItems",
+            "an element with two actions",
+            r#"{"TransactItems":[{"Put":{"TableName":"tbl","Item":{"pk":{"S":"a"}}},"Delete":{"TableName":"tbl","Key":{"pk":{"S":"a"}}}}]}"#,
+            "ValidationException",
+            "TransactItems can only contain one of Check, Put, Update or Delete",
         ),
     ]
 }

@@ -11,6 +11,24 @@ use tidepool_store::value::{Item, MAX_NESTING_DEPTH, Number, Value};
 
 use super::error::{ApiError, ApiResult};
 
+/// The longest attribute name, in bytes, at any depth: DynamoDB's "64 KB",
+/// whose last accepted length is 65,535 (Alternator's `test_limits.py`,
+/// against the live service).
+pub const MAX_ATTRIBUTE_NAME_BYTES: usize = 65_535;
+
+/// Refuses an attribute name DynamoDB refuses: longer than
+/// [`MAX_ATTRIBUTE_NAME_BYTES`] at any depth, or, at the top of an item or
+/// key (`top`), empty.
+pub fn check_attribute_name(name: &str, top: bool) -> ApiResult<()> {
+    if name.len() > MAX_ATTRIBUTE_NAME_BYTES {
+        return Err(ApiError::validation(messages::item::ATTRIBUTE_NAME_TOO_LARGE));
+    }
+    if top && name.is_empty() {
+        return Err(ApiError::validation(messages::item::EMPTY_ATTRIBUTE_NAME));
+    }
+    Ok(())
+}
+
 /// An AttributeValue's members, one of which it holds.
 const TYPES: &[&str] = &["S", "N", "B", "SS", "NS", "BS", "M", "L", "NULL", "BOOL"];
 use super::layer::Layer;
@@ -185,7 +203,10 @@ fn typed(tag: &str, inner: &Json, depth: usize, max_depth: usize) -> ApiResult<V
                 let m = inner.as_object().ok_or_else(|| ApiError::serialization(messages::request::EXPECTED_MAP))?;
                 Value::M(
                     m.iter()
-                        .map(|(k, v)| Ok((k.clone(), value_within(v, depth + 1, max_depth)?)))
+                        .map(|(k, v)| {
+                            check_attribute_name(k, false)?;
+                            Ok((k.clone(), value_within(v, depth + 1, max_depth)?))
+                        })
                         .collect::<ApiResult<_>>()?,
                 )
             } else {
@@ -204,7 +225,12 @@ fn typed(tag: &str, inner: &Json, depth: usize, max_depth: usize) -> ApiResult<V
 }
 
 fn map_from_json(m: &Map<String, Json>, depth: usize) -> ApiResult<BTreeMap<String, Value>> {
-    m.iter().map(|(k, v)| Ok((k.clone(), value_from_json(v, depth)?))).collect()
+    m.iter()
+        .map(|(k, v)| {
+            check_attribute_name(k, true)?;
+            Ok((k.clone(), value_from_json(v, depth)?))
+        })
+        .collect()
 }
 
 /// Parses an item (attribute name to AttributeValue).

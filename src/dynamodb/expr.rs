@@ -47,9 +47,12 @@ const EXPRESSION_MEMBERS: &[&str] = &[
 
 /// DynamoDB names the placeholder whose value is invalid:
 /// `ExpressionAttributeValues contains invalid value: <why> for key :k`.
-/// Only the older value layer does so ([`super::layer`]).
+/// Only the older value layer does so ([`super::layer`]), and the current
+/// one for a request nesting past about 62 levels (a value nested too
+/// deeply: the conformance suite's `limits/nestingDepth`).
 fn invalid_value(e: ApiError, key: &str) -> ApiError {
-    if !e.kind.ends_with("#ValidationException") || super::layer::current() == super::layer::Layer::Current {
+    let current = super::layer::current() == super::layer::Layer::Current && !super::layer::is_deep();
+    if !e.kind.ends_with("#ValidationException") || current {
         return e;
     }
     ApiError::validation(messages::expression::invalid_value(&e.message, key))
@@ -103,6 +106,9 @@ impl Exprs {
             placeholder_key("ExpressionAttributeNames", '#', k)?;
             if v.is_empty() {
                 return Err(ApiError::validation(messages::expression::empty_attribute_name(k)));
+            }
+            if v.len() > super::attr::MAX_ATTRIBUTE_NAME_BYTES {
+                return Err(ApiError::validation(messages::item::ATTRIBUTE_NAME_TOO_LARGE));
             }
         }
         let values = match r.obj_opt("ExpressionAttributeValues")? {

@@ -134,6 +134,9 @@ const ENVELOPED: &[&str] = &[
     "One or more parameter values were invalid: Value and AttributeValueList cannot be used together",
     "One or more parameter values were invalid: Value or AttributeValueList must be used with ComparisonOperator",
     "One or more parameter values were invalid: Invalid number of argument(s) for the",
+    "Nesting Levels have exceeded supported limits",
+    "Attribute name is too large",
+    "Empty attribute name",
 ];
 
 fn envelope(op: &str, mut e: ApiError) -> ApiError {

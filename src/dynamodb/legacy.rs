@@ -92,6 +92,7 @@ pub fn attribute_updates(r: &Req<'_>) -> ApiResult<UpdateExpr> {
     let map = entries(r, "AttributeUpdates")?
         .into_iter()
         .map(|(name, u)| {
+            super::attr::check_attribute_name(name, false)?;
             Ok((
                 name.clone(),
                 AttributeValueUpdate {
@@ -108,6 +109,9 @@ pub fn attribute_updates(r: &Req<'_>) -> ApiResult<UpdateExpr> {
 pub fn attributes_to_get(names: Vec<String>) -> ApiResult<Vec<Path>> {
     if names.is_empty() {
         return Err(ApiError::validation(messages::expression::ATTRIBUTES_TO_GET_EMPTY));
+    }
+    for name in &names {
+        super::attr::check_attribute_name(name, false)?;
     }
     if let Some(dup) = names.iter().enumerate().find_map(|(i, n)| names[..i].contains(n).then_some(n)) {
         return Err(ApiError::validation(messages::expression::attributes_to_get_duplicate(dup)));

@@ -245,6 +245,10 @@ pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
     // tests, recorded against DynamoDB).
     let mut first_fault: Option<(usize, String)> = None;
     let mut tables = Vec::new();
+    const ACTIONS: [&str; 4] = ["ConditionCheck", "Put", "Delete", "Update"];
+    if list.iter().any(|a| ACTIONS.iter().filter(|k| a.obj_opt(k).ok().flatten().is_some()).count() > 1) {
+        return Err(ApiError::validation(messages::transaction::SEVERAL_ACTIONS));
+    }
     for action in &list {
         let (kind, a) = match ["ConditionCheck", "Put", "Delete", "Update"]
             .iter()

@@ -66,7 +66,9 @@ pub fn before_lookup(op: &str, r: &Req<'_>) -> ApiResult<()> {
         "UpdateTable" | "UpdateTimeToLive" | "DescribeTimeToLive" | "DescribeTable" => {
             let mut found = control_table_name(r);
             if found.is_empty() {
-                found = nested(op, r);
+                found = key_attribute_names(r);
+                found.extend(nested(op, r));
+                found.truncate(MAX_VIOLATIONS);
             }
             return if found.is_empty() { Ok(()) } else { Err(report(found)) };
         }
@@ -292,6 +294,7 @@ fn multi_table(op: &str, r: &Req<'_>) -> ApiResult<()> {
             found
         }
         "CreateTable" => {
+            let names = key_attribute_names(r);
             let mut found = Vec::new();
             for (member, path) in [
                 ("GlobalSecondaryIndexes", "globalSecondaryIndexes"),
@@ -310,9 +313,10 @@ fn multi_table(op: &str, r: &Req<'_>) -> ApiResult<()> {
             }
             // One index name alone is worded by the table's own check.
             let missing = nested(op, r);
-            if found.len() < 2 && missing.is_empty() {
+            if found.len() < 2 && missing.is_empty() && names.is_empty() {
                 return Ok(());
             }
+            found.splice(0..0, names);
             found.extend(missing);
             found.truncate(MAX_VIOLATIONS);
             found
@@ -320,6 +324,71 @@ fn multi_table(op: &str, r: &Req<'_>) -> ApiResult<()> {
         _ => Vec::new(),
     };
     if found.is_empty() { Ok(()) } else { Err(report(found)) }
+}
+
+/// The longest key attribute name (a table's or an index's) and a name in
+/// an index's `NonKeyAttributes`, in characters: the request model's
+/// `KeySchemaAttributeName` and `NonKeyAttributeName` (Alternator's
+/// `test_limits.py` finds both refused at 256 on the live service).
+const MAX_KEY_ATTRIBUTE_NAME: usize = 255;
+
+/// CreateTable's and UpdateTable's key attribute names (in
+/// `AttributeDefinitions` and each key schema, the table's and its new
+/// indexes') and projected names, against their lengths: one violation
+/// each, by whole path, a projection's list once.
+fn key_attribute_names(r: &Req<'_>) -> Vec<Violation> {
+    let mut found = Vec::new();
+    let name_at = |name: &Json, path: String, found: &mut Vec<Violation>| {
+        let Some(name) = name.as_str() else { return };
+        let chars = name.chars().count();
+        let rule = if chars > MAX_KEY_ATTRIBUTE_NAME {
+            messages::request::max_length(MAX_KEY_ATTRIBUTE_NAME)
+        } else if chars == 0 {
+            messages::request::min_length(1)
+        } else {
+            return;
+        };
+        found.push(Violation(messages::request::value_at(name, path, rule)));
+    };
+    for (i, d) in elements(r.get("AttributeDefinitions")) {
+        if let Some(n) = d.get("AttributeName") {
+            name_at(n, format!("attributeDefinitions.{i}.member.attributeName"), &mut found);
+        }
+    }
+    let key_schema = |schema: Option<&Json>, path: &str, found: &mut Vec<Violation>| {
+        for (j, k) in elements(schema) {
+            if let Some(n) = k.get("AttributeName") {
+                name_at(n, format!("{path}keySchema.{j}.member.attributeName"), found);
+            }
+        }
+    };
+    key_schema(r.get("KeySchema"), "", &mut found);
+    let mut indexes: Vec<(String, &Json)> = Vec::new();
+    for (member, path) in
+        [("GlobalSecondaryIndexes", "globalSecondaryIndexes"), ("LocalSecondaryIndexes", "localSecondaryIndexes")]
+    {
+        indexes.extend(elements(r.get(member)).into_iter().map(|(i, x)| (format!("{path}.{i}.member."), x)));
+    }
+    for (i, u) in elements(r.get("GlobalSecondaryIndexUpdates")) {
+        if let Some(c) = u.get("Create").filter(|c| c.is_object()) {
+            indexes.push((format!("globalSecondaryIndexUpdates.{i}.member.create."), c));
+        }
+    }
+    for (path, index) in indexes {
+        key_schema(index.get("KeySchema"), &path, &mut found);
+        let projected = index.get("Projection").and_then(|p| p.get("NonKeyAttributes")).and_then(Json::as_array);
+        if let Some(list) = projected {
+            let names: Vec<&str> = list.iter().filter_map(Json::as_str).collect();
+            if names.iter().any(|n| n.is_empty() || n.chars().count() > MAX_KEY_ATTRIBUTE_NAME) {
+                found.push(Violation(messages::request::value_at(
+                    format!("[{}]", names.join(", ")),
+                    format!("{path}projection.nonKeyAttributes"),
+                    messages::request::members_length(MAX_KEY_ATTRIBUTE_NAME),
+                )));
+            }
+        }
+    }
+    found
 }
 
 /// Most violations DynamoDB reports in one envelope.

@@ -14,6 +14,7 @@ pub mod policy;
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use tidepool_store::messages;
 
 pub use policy::{Context, Decision, Policy};
 
@@ -116,16 +117,13 @@ impl Principal {
             };
             // An explicit deny in either wins; then an allow in either.
             let why = match (identity, resource) {
-                (_, Decision::ExplicitDeny) => "with an explicit deny in a resource-based policy".to_string(),
-                (Decision::ExplicitDeny, _) => "with an explicit deny in an identity-based policy".to_string(),
+                (_, Decision::ExplicitDeny) => messages::request::DENIED_BY_RESOURCE_POLICY.to_string(),
+                (Decision::ExplicitDeny, _) => messages::request::DENIED_BY_IDENTITY_POLICY.to_string(),
                 (Decision::Allowed, _) | (_, Decision::Allowed) => continue,
-                _ => format!("because no identity-based policy allows the {} action", check.action),
+                _ => messages::request::no_policy_allows(&check.action),
             };
             return Err(Denial {
-                message: format!(
-                    "User: {} is not authorized to perform: {} on resource: {} {why}",
-                    self.arn, check.action, check.resource
-                ),
+                message: messages::request::not_authorized_because(&self.arn, &check.action, &check.resource, why),
             });
         }
         Ok(())

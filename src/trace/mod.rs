@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use serde_json::{Map, Value as Json, json};
+use tidepool_store::messages;
 
 use crate::dynamodb::App;
 use crate::dynamodb::error::ApiError;
@@ -267,10 +268,10 @@ pub async fn serve(
     let caller = caller.map(|c| c.0).filter(|c| c.principal.policies.is_some() || app.store.any_resource_policy());
     let result = tokio::task::spawn_blocking(move || {
         let (Some(table), Some(key)) = (q.get("table"), q.get("key")) else {
-            return Err(ApiError::validation("The query parameters table and key are required"));
+            return Err(ApiError::validation(messages::server::TRACE_PARAMETERS_REQUIRED));
         };
-        let key: Json = serde_json::from_str(key)
-            .map_err(|e| ApiError::validation(format!("key is not JSON (DynamoDB JSON of the item's key): {e}")))?;
+        let key: Json =
+            serde_json::from_str(key).map_err(|e| ApiError::validation(messages::server::trace_key_not_json(e)))?;
         trace(&app, table, &key, caller.as_ref())
     })
     .await

@@ -172,7 +172,10 @@ pub const NULL_FALSE: &str =
     "One or more parameter values were invalid: Null attribute value types must have the value of true";
 
 /// Every operation reading an attribute value: a map or list nested deeper
-/// than 32 levels. ValidationException.
+/// than 32 levels. ValidationException (inside the `1 validation error
+/// detected: ` envelope in PutItem, UpdateItem and DeleteItem, unless the
+/// request nests past about 62 levels; the conformance suite's
+/// `limits/nestingDepth`, captured in five regions, 2026-10).
 pub const NESTED_TOO_DEEPLY: &str =
     "Nesting Levels have exceeded supported limits: Attributes in the item have nested levels beyond supported limit";
 
@@ -246,3 +249,17 @@ pub fn update_empty_index_key(kind: impl std::fmt::Display) -> String {
         "One or more parameter values are not valid. The update expression attempted to update a secondary index key to a value that is not supported. The AttributeValue for a key attribute cannot contain an empty {kind} value."
     )
 }
+
+/// Every operation reading an item, a key or an attribute value, and
+/// `ExpressionAttributeNames`, `AttributesToGet` and `AttributeUpdates`: an
+/// attribute name (at any depth, a map's keys included) of 65,536 bytes or
+/// more. ValidationException (enveloped as [`NESTED_TOO_DEEPLY`] is). The
+/// live service's text, measured for PutItem and UpdateItem (ExtendDB issue
+/// 365, 2026-09); 65,535 bytes is accepted (Alternator's `test_limits.py`).
+pub const ATTRIBUTE_NAME_TOO_LARGE: &str = "Attribute name is too large, must be less than 65536 bytes";
+
+/// PutItem, BatchWriteItem, TransactWriteItems and every operation reading
+/// an item or key: a top-level attribute named with the empty string.
+/// ValidationException (enveloped as [`NESTED_TOO_DEEPLY`] is). DynamoDB
+/// Local's text for the case (the live service's is not recorded).
+pub const EMPTY_ATTRIBUTE_NAME: &str = "Empty attribute name";

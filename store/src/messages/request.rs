@@ -55,6 +55,16 @@ pub fn min_length(n: impl Display) -> String {
     format!("Member must have length greater than or equal to {n}")
 }
 
+/// CreateTable, UpdateTable: a list of names (an index projection's
+/// `NonKeyAttributes`) with a member outside 1 to `max` characters (a
+/// constraint of [`value_at`], the list echoed as Java prints it).
+/// ValidationException.
+pub fn members_length(max: impl Display) -> String {
+    format!(
+        "Member must satisfy constraint: [Member must have length less than or equal to {max}, Member must have length greater than or equal to 1]"
+    )
+}
+
 /// UpdateTableReplicaAutoScaling: a scaling policy's name outside its
 /// lengths (a constraint of [`unechoed_at`]). ValidationException.
 pub fn length_between(least: impl Display, most: impl Display) -> String {
@@ -550,3 +560,30 @@ pub const EXPECTED_WRITE_REQUESTS: &str = "Expected a list of WriteRequest";
 /// its coding. InternalServerError (a 500, as DynamoDB answers; Alternator's
 /// tests against the live service). Tidepool's text.
 pub const UNDECODABLE_BODY: &str = "The request body could not be decoded with its Content-Encoding";
+
+// Authorization (with `--auth` on).
+
+/// Every operation of the DynamoDB and Streams APIs: the caller's policies
+/// do not allow `action` on `resource`; `why` is one of the three reasons
+/// below, as IAM gives them. AccessDeniedException.
+pub fn not_authorized_because(
+    user: impl Display,
+    action: impl Display,
+    resource: impl Display,
+    why: impl Display,
+) -> String {
+    format!("User: {user} is not authorized to perform: {action} on resource: {resource} {why}")
+}
+
+/// The reason of [`not_authorized_because`]: a resource-based policy
+/// denies it explicitly.
+pub const DENIED_BY_RESOURCE_POLICY: &str = "with an explicit deny in a resource-based policy";
+
+/// The reason of [`not_authorized_because`]: an identity-based policy
+/// denies it explicitly.
+pub const DENIED_BY_IDENTITY_POLICY: &str = "with an explicit deny in an identity-based policy";
+
+/// The reason of [`not_authorized_because`]: nothing allows it.
+pub fn no_policy_allows(action: impl Display) -> String {
+    format!("because no identity-based policy allows the {action} action")
+}

@@ -97,3 +97,13 @@ pub const WRITES_PAUSED_STORAGE_FAILURE: &str =
 /// it, so it may or may not have been applied (as after DynamoDB's own 500).
 /// InternalServerError. Tidepool's text.
 pub const OUTCOME_UNKNOWN: &str = "Internal server error: the server's storage failed while this write was being saved; it may or may not have been applied.";
+
+/// `GET /tidepool/trace` (the console's item trace): `table` or `key`
+/// missing from the query. ValidationException. Tidepool's text.
+pub const TRACE_PARAMETERS_REQUIRED: &str = "The query parameters table and key are required";
+
+/// `GET /tidepool/trace`: `key` is not JSON. ValidationException.
+/// Tidepool's text.
+pub fn trace_key_not_json(why: impl std::fmt::Display) -> String {
+    format!("key is not JSON (DynamoDB JSON of the item's key): {why}")
+}

@@ -53,6 +53,13 @@ pub fn token_too_long(token: impl std::fmt::Display) -> String {
 /// `ConditionCheck`. ValidationException.
 pub const NO_ACTION: &str = "1 validation error detected: Value '' at 'transactItems' failed to satisfy constraint: TransactWriteRequest should contain Delete or Put or Update or ConditionCheck";
 
+/// TransactWriteItems: an element of `TransactItems` with more than one of
+/// `ConditionCheck`, `Put`, `Delete`, `Update` (checked over the whole list
+/// before any table is looked up). ValidationException. The live
+/// service's words as a user reported them (moto issue 5496, fixed in
+/// moto 4.2 with this text).
+pub const SEVERAL_ACTIONS: &str = "TransactItems can only contain one of Check, Put, Update or Delete";
+
 /// TransactWriteItems, TransactGetItems, ExecuteTransaction: two actions on
 /// one item. ValidationException.
 pub const SAME_ITEM_TWICE: &str = "Transaction request cannot include multiple operations on one item";
