@@ -229,38 +229,63 @@ fn placeholder_key(member: &str, prefix: char, key: &str) -> ApiResult<()> {
 }
 
 /// The legacy and the expression parameters operation `op` refuses
-/// together (DynamoDB names each group's members in alphabetical order).
+/// together, each group in the order DynamoDB names its members (the order
+/// of the operation's input shape, a Query's KeyConditions and
+/// KeyConditionExpression last: ExtendDB's suite, run against DynamoDB).
 fn exclusive_params(op: &str) -> (&'static [&'static str], &'static [&'static str]) {
     match op {
-        "PutItem" | "DeleteItem" => (&["ConditionalOperator", "Expected"], &["ConditionExpression"]),
+        "PutItem" | "DeleteItem" => (&["Expected", "ConditionalOperator"], &["ConditionExpression"]),
         "UpdateItem" => {
-            (&["AttributeUpdates", "ConditionalOperator", "Expected"], &["ConditionExpression", "UpdateExpression"])
+            (&["AttributeUpdates", "Expected", "ConditionalOperator"], &["UpdateExpression", "ConditionExpression"])
         }
         "GetItem" => (&["AttributesToGet"], &["ProjectionExpression"]),
         "Query" => (
-            &["AttributesToGet", "ConditionalOperator", "QueryFilter"],
-            &["FilterExpression", "KeyConditionExpression", "ProjectionExpression"],
+            &["AttributesToGet", "QueryFilter", "ConditionalOperator", "KeyConditions"],
+            &["ProjectionExpression", "FilterExpression", "KeyConditionExpression"],
         ),
         "Scan" => {
-            (&["AttributesToGet", "ConditionalOperator", "ScanFilter"], &["FilterExpression", "ProjectionExpression"])
+            (&["AttributesToGet", "ScanFilter", "ConditionalOperator"], &["ProjectionExpression", "FilterExpression"])
         }
         _ => (&[], &[]),
+    }
+}
+
+/// The conditions `ConditionalOperator` joins in operation `op`.
+fn joined_conditions(op: &str) -> Option<&'static str> {
+    match op {
+        "PutItem" | "DeleteItem" | "UpdateItem" => Some("Expected"),
+        "Query" => Some("QueryFilter"),
+        "Scan" => Some("ScanFilter"),
+        _ => None,
     }
 }
 
 /// The parameters of operation `op`'s request, before anything in them is
 /// read: legacy and expression parameters not mixed (KeyConditions goes
 /// with either kind, but not with KeyConditionExpression, as Alternator's
-/// tests against DynamoDB show), and placeholders only with an expression.
+/// and ExtendDB's tests against DynamoDB show), `ConditionalOperator` only
+/// with two or more conditions to join (before a Query's missing key
+/// condition: ExtendDB's suite), and placeholders only with an expression.
 /// DynamoDB checks these first (dynalite's tests: before an item's values).
 pub fn check_params(op: &str, r: &Req<'_>) -> ApiResult<()> {
     // Maps of the wrong shape are the deserializer's to refuse.
     r.string_map("ExpressionAttributeNames")?;
     r.obj_opt("ExpressionAttributeValues")?;
     let (legacy, modern) = exclusive_params(op);
+    // A Query's KeyConditions counts only beside its KeyConditionExpression.
+    let legacy = match legacy.split_last() {
+        Some((&"KeyConditions", rest)) if r.get("KeyConditionExpression").is_none() => rest,
+        _ => legacy,
+    };
     check_exclusive(r, legacy, modern)?;
-    if op == "Query" {
-        check_exclusive(r, &["KeyConditions"], &["KeyConditionExpression"])?;
+    if let Some(member) = joined_conditions(op)
+        && r.get("ConditionalOperator").is_some()
+    {
+        match r.obj_opt(member)?.map_or(0, |m| m.0.len()) {
+            0 => return Err(ApiError::validation(messages::expression::CONDITIONAL_OPERATOR_WITHOUT_CONDITIONS)),
+            1 => return Err(ApiError::validation(messages::expression::CONDITIONAL_OPERATOR_ONE_CONDITION)),
+            _ => {}
+        }
     }
     if EXPRESSION_MEMBERS.iter().any(|m| r.get(m).is_some()) {
         return Ok(());

@@ -39,11 +39,9 @@ pub fn check_condition(cond: Option<&Condition>, current: Option<&Item>, return_
 /// The write condition of a request: ConditionExpression or legacy Expected.
 pub fn write_condition(r: &Req<'_>, ex: &mut Exprs) -> ApiResult<Option<Condition>> {
     // Legacy and expression parameters were kept apart by `check_params`.
+    // So was a ConditionalOperator without two or more Expected conditions.
     if r.get("Expected").is_some() {
         return legacy::expected(r);
-    }
-    if r.get("ConditionalOperator").is_some() {
-        return Err(ApiError::validation(messages::expression::CONDITIONAL_OPERATOR_ALONE));
     }
     ex.condition(r, "ConditionExpression", ExprKind::Condition)
 }

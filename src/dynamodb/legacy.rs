@@ -60,11 +60,8 @@ pub fn expected(r: &Req<'_>) -> ApiResult<Option<Condition>> {
             ))
         })
         .collect::<ApiResult<BTreeMap<_, _>>>()?;
-    // An empty Expected is no condition, so ConditionalOperator has nothing
-    // to join (Alternator's tests against DynamoDB).
-    if map.is_empty() && r.get("ConditionalOperator").is_some() {
-        return Err(ApiError::validation(messages::expression::CONDITIONAL_OPERATOR_ALONE));
-    }
+    // A ConditionalOperator with fewer than two conditions to join was
+    // refused by `check_params`.
     expr::expected_to_condition(&map, r.str_opt("ConditionalOperator")?).map_err(expr_err)
 }
 

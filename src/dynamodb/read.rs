@@ -61,6 +61,23 @@ pub(crate) fn readable(index: &IndexDef) -> ApiResult<()> {
     Ok(())
 }
 
+/// A fault of an ExclusiveStartKey's values: those DynamoDB's value check
+/// finds (an empty value, more than one type, an empty string or binary
+/// set, `{"NULL": false}`) are the start key's, and say so; a number's, a
+/// number set's and a duplicate member's come bare, as elsewhere (dynalite's
+/// tests, recorded against DynamoDB; the conformance suite's duplicates).
+fn start_key_value(e: ApiError) -> ApiError {
+    use messages::item::{EMPTY_ATTRIBUTE_VALUE, EMPTY_BINARY_SET, NULL_FALSE, SEVERAL_DATATYPES};
+    let m = e.message.as_str();
+    let the_start_keys = [EMPTY_ATTRIBUTE_VALUE, SEVERAL_DATATYPES, EMPTY_BINARY_SET, NULL_FALSE].contains(&m)
+        || m == messages::item::empty_set("string");
+    if e.kind.ends_with("#ValidationException") && the_start_keys {
+        ApiError::validation(messages::query::start_key_invalid_value(m))
+    } else {
+        e
+    }
+}
+
 fn parse_common<'t>(
     table: &'t std::sync::Arc<TableHandle>,
     r: &Req<'_>,
@@ -138,7 +155,7 @@ fn parse_common<'t>(
         Some(l) => Some(l as usize),
         None => None,
     };
-    let start = r.get("ExclusiveStartKey").map(item_from_json).transpose()?;
+    let start = r.get("ExclusiveStartKey").map(|k| item_from_json(k).map_err(start_key_value)).transpose()?;
     let consistent = consistent(r)?;
     if consistent && index.is_some_and(|i| i.kind == IndexKind::Global) {
         return Err(ApiError::validation(messages::query::GSI_CONSISTENT_READ));

@@ -416,10 +416,17 @@ pub fn attribute_updates_add_type(value_type: impl std::fmt::Display) -> String 
 /// ValidationException (after [`ExprError::InvalidParameter`]'s prefix).
 pub const ATTRIBUTE_UPDATES_NO_VALUE: &str = "Only DELETE action is allowed when no attribute value is specified";
 
-/// PutItem, UpdateItem, DeleteItem: `ConditionalOperator` without
-/// `Expected` (or with an empty one). ValidationException.
-pub const CONDITIONAL_OPERATOR_ALONE: &str =
-    "ConditionalOperator can only be used when Filter or Expected has been specified";
+/// PutItem, UpdateItem, DeleteItem, Query, Scan: `ConditionalOperator`
+/// without `Expected`, `QueryFilter` or `ScanFilter`, or with an empty one
+/// (ExtendDB's suite, run against DynamoDB). ValidationException.
+pub const CONDITIONAL_OPERATOR_WITHOUT_CONDITIONS: &str =
+    "ConditionalOperator cannot be used without Filter or Expected";
+
+/// PutItem, UpdateItem, DeleteItem, Query, Scan: `ConditionalOperator`
+/// with an `Expected`, `QueryFilter` or `ScanFilter` of one condition
+/// (ExtendDB's suite, run against DynamoDB). ValidationException.
+pub const CONDITIONAL_OPERATOR_ONE_CONDITION: &str =
+    "ConditionalOperator can only be used when Filter or Expected has two or more elements";
 
 /// UpdateItem: an `AttributeUpdates` ADD or DELETE with a value of the wrong
 /// type for the attribute; the legacy parameter's own wording for
@@ -511,7 +518,8 @@ pub fn key_syntax(member: impl std::fmt::Display, key: impl std::fmt::Display) -
 
 /// PutItem, UpdateItem, DeleteItem, GetItem, BatchGetItem, Query, Scan:
 /// legacy and expression parameters together; carries each group's members
-/// sent, comma-separated. ValidationException.
+/// sent, comma-separated, in the operation's fixed order (not alphabetical:
+/// ExtendDB's suite, run against DynamoDB). ValidationException.
 pub fn mixed_parameters(legacy: impl std::fmt::Display, expression: impl std::fmt::Display) -> String {
     format!(
         "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {{{legacy}}} Expression parameters: {{{expression}}}"

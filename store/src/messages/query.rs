@@ -20,10 +20,29 @@ pub fn start_key_wrong_segment(total_segments: impl std::fmt::Display, segment: 
     )
 }
 
-/// Query: an `ExclusiveStartKey` outside the key condition's range.
+/// Query: an `ExclusiveStartKey` of another partition than the key
+/// condition's, when the condition has none on the sort key.
 /// ValidationException.
 pub const START_KEY_OUT_OF_RANGE: &str =
     "The provided starting key is outside query boundaries based on provided conditions";
+
+/// Query: an `ExclusiveStartKey` whose sort key the key condition's
+/// sort-key condition does not hold for (dynalite's tests, recorded against
+/// DynamoDB). ValidationException.
+pub const START_KEY_NOT_IN_RANGE_PREDICATE: &str = "The provided starting key does not match the range key predicate";
+
+/// Query: an `ExclusiveStartKey` of another partition than the key
+/// condition's whose sort key the condition's sort-key condition holds for
+/// (dynalite's tests, recorded against DynamoDB). ValidationException.
+pub const START_KEY_CANNOT_RESTART: &str = "The query can return at most one row and cannot be restarted";
+
+/// Query, Scan: an `ExclusiveStartKey` attribute value DynamoDB's value
+/// check refuses (empty, more than one type, an empty string or binary
+/// set, `{"NULL": false}`); carries that refusal's text (dynalite's tests,
+/// recorded against DynamoDB). ValidationException.
+pub fn start_key_invalid_value(why: impl std::fmt::Display) -> String {
+    format!("The provided starting key is invalid: {why}")
+}
 
 /// Query, Scan: `ConsistentRead` on a global secondary index (or, for a
 /// Query, on a vector index). ValidationException.
