@@ -1404,6 +1404,44 @@ fn limit_rows() -> Vec<Row> {
                 "1 validation error detected: Value '[x, {key_name}]' at 'globalSecondaryIndexes.1.member.projection.nonKeyAttributes' failed to satisfy constraint: Member must satisfy constraint: [Member must have length less than or equal to 255, Member must have length greater than or equal to 1]"
             )),
         ),
+        // table: tags (DDB-TABLE-107 of the ack-api-quirks catalogue).
+        row(
+            "UntagResource",
+            "51 keys",
+            leak(format!(
+                r#"{{"ResourceArn":"arn:aws:dynamodb:us-east-1:000000000000:table/tbl","TagKeys":[{}]}}"#,
+                (0..51).map(|i| format!(r#""k{i}""#)).collect::<Vec<_>>().join(",")
+            )),
+            "ValidationException",
+            "Number of Tags exceed the current limit for the provided ResourceArn",
+        ),
+        row(
+            "UntagResource",
+            "a key of 129 characters",
+            leak(format!(
+                r#"{{"ResourceArn":"arn:aws:dynamodb:us-east-1:000000000000:table/tbl","TagKeys":["{}"]}}"#,
+                "k".repeat(129)
+            )),
+            "ValidationException",
+            leak(format!("The Tag Key provided is invalid, Key: {}", "k".repeat(129))),
+        ),
+        row(
+            "TagResource",
+            "a value of 257 characters",
+            leak(format!(
+                r#"{{"ResourceArn":"arn:aws:dynamodb:us-east-1:000000000000:table/tbl","Tags":[{{"Key":"k","Value":"{}"}}]}}"#,
+                "v".repeat(257)
+            )),
+            "ValidationException",
+            leak(format!("The Tag Value provided is invalid, Value: {}", "v".repeat(257))),
+        ),
+        row(
+            "TagResource",
+            "a key prefixed AWS: in capitals",
+            r#"{"ResourceArn":"arn:aws:dynamodb:us-east-1:000000000000:table/tbl","Tags":[{"Key":"AWS:x","Value":"v"}]}"#,
+            "ValidationException",
+            "Tag Key cannot be prefixed with aws:, Key: AWS:x",
+        ),
         // transaction
         row(
             "TransactWriteItems",

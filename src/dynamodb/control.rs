@@ -156,7 +156,11 @@ impl App {
             d.insert("LatestStreamLabel".into(), json!(s.label));
             d.insert("LatestStreamArn".into(), json!(self.stream_arn(&def.name, &s.label)));
         }
-        d.insert("TableClassSummary".into(), json!({"TableClass": def.table_class}));
+        // Absent while the class is the default, even one set so
+        // (DDB-TABLE-177 of the ack-api-quirks catalogue).
+        if def.table_class != "STANDARD" {
+            d.insert("TableClassSummary".into(), json!({"TableClass": def.table_class}));
+        }
         d.insert("DeletionProtectionEnabled".into(), json!(def.deletion_protection));
         d.insert(
             "WarmThroughput".into(),
@@ -527,7 +531,8 @@ fn tags_input(r: &Req<'_>) -> ApiResult<BTreeMap<String, String>> {
             None | Some(Json::Null) => return Err(ApiError::validation(messages::table::invalid_tag_key("null"))),
             Some(_) => t.str("Key")?.to_string(),
         };
-        if key.starts_with("aws:") {
+        // Reserved in any case (`AWS:`, `Aws:`): AWS's tagging rules.
+        if key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:")) {
             return Err(ApiError::validation(messages::table::tag_key_aws(&key)));
         }
         if tags.contains_key(&key) {
@@ -1190,9 +1195,11 @@ pub(crate) fn update_table_from(app: &App, r: Req<'_>, peer: Option<&[String]>) 
     if !changed {
         return Err(ApiError::validation(messages::table::NOTHING_CHANGED));
     }
-    let updating = super::vector::updating(&handle.def) || crate::global_tables::api::updating(&handle.def);
-    let status = if updating { "UPDATING" } else { "ACTIVE" };
-    Ok(json!({"TableDescription": app.describe(&handle, status)}))
+    // DynamoDB's answer says UPDATING for any update it takes, one that
+    // changes nothing included, while DescribeTable says ACTIVE at once
+    // when nothing is left to do (DDB-TABLE-057, -156 and -177 of the
+    // ack-api-quirks catalogue, against the service).
+    Ok(json!({"TableDescription": app.describe(&handle, "UPDATING")}))
 }
 
 /// DynamoDB's refusal of an action on a resource the caller may not reach,
@@ -1248,7 +1255,13 @@ pub fn untag_resource(app: &App, r: Req<'_>) -> ApiResult<Json> {
     if keys.is_empty() {
         return Err(ApiError::validation(messages::table::TAG_KEYS_REQUIRED));
     }
-    if let Some(k) = keys.iter().find(|k| k.is_empty()) {
+    // Checked as TagResource checks its tags, though they are removed
+    // (DDB-TABLE-107 of the ack-api-quirks catalogue, against the service).
+    if keys.len() > tidepool_store::table::MAX_TAGS {
+        return Err(ApiError::validation(messages::table::TOO_MANY_TAGS));
+    }
+    if let Some(k) = keys.iter().find(|k| k.is_empty() || k.chars().count() > tidepool_store::table::MAX_TAG_KEY_CHARS)
+    {
         return Err(ApiError::validation(messages::table::invalid_tag_key(k)));
     }
     app.store.alter_table(name, |def| {

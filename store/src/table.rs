@@ -17,6 +17,10 @@ pub const MAX_LSIS: usize = 5;
 pub const MAX_PROJECTED_ATTRIBUTES: usize = 100;
 /// Tags per resource.
 pub const MAX_TAGS: usize = 50;
+/// A tag key's characters (AWS's tagging rules).
+pub const MAX_TAG_KEY_CHARS: usize = 128;
+/// A tag value's characters (AWS's tagging rules).
+pub const MAX_TAG_VALUE_CHARS: usize = 256;
 /// Table and index names are 3 to 255 characters.
 pub const NAME_LEN: std::ops::RangeInclusive<usize> = 3..=255;
 
