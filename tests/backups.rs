@@ -1305,8 +1305,9 @@ async fn exports_import_back_into_equal_tables() {
     assert!(second.next_token().is_none());
 }
 
-/// CSV (zstd, saved with a byte order mark) with a bad line: counted,
-/// skipped, the rest imported; an import's refusals are DynamoDB's.
+/// CSV (zstd, saved with a byte order mark, a quoted field across lines)
+/// with a bad line: counted, skipped, the rest imported; an import's
+/// refusals are DynamoDB's.
 #[tokio::test]
 async fn imports_count_bad_lines_and_refuse_as_dynamodb() {
     use aws_sdk_dynamodb::types::{ImportStatus, InputCompressionType, InputFormat};
@@ -1314,7 +1315,7 @@ async fn imports_count_bad_lines_and_refuse_as_dynamodb() {
     let c = &h.client;
     let bucket = h.dir.path().join("s3/seed-bucket/csv");
     std::fs::create_dir_all(&bucket).unwrap();
-    let csv = "\u{feff}pk;name;age\na;Ann;31\nb;\"Bob; Jr\";40\n;nobody;1\nc;Cy;\n";
+    let csv = "\u{feff}pk;name;age\na;Ann;31\nb;\"Bob; Jr\";40\n;nobody;1\nc;Cy;\nd;\"Di\r\n\nDa\";5\n";
     let compressed = zstd::encode_all(csv.as_bytes(), 3).unwrap();
     std::fs::write(bucket.join("part-1.csv.zst"), compressed).unwrap();
     let source = aws_sdk_dynamodb::types::S3BucketSource::builder()
@@ -1371,7 +1372,9 @@ async fn imports_count_bad_lines_and_refuse_as_dynamodb() {
             "Some of the items failed validation checks and were not imported. Please check CloudWatch error logs for more details."
         )
     );
-    assert_eq!((d.processed_item_count, d.imported_item_count, d.error_count), (4, 3, 1));
+    assert_eq!((d.processed_item_count, d.imported_item_count, d.error_count), (5, 4, 1));
+    let di = c.get_item().table_name("people").key("pk", s("d")).send().await.unwrap().item.unwrap();
+    assert_eq!(di["name"], s("Di\n\nDa"), "a quoted field keeps its line breaks");
     let bob = c.get_item().table_name("people").key("pk", s("b")).send().await.unwrap().item.unwrap();
     assert_eq!(bob["name"], s("Bob; Jr"));
     assert_eq!(bob["age"], s("40"), "CSV cells other than keys are strings");

@@ -494,6 +494,9 @@ fn parse_objects(
         };
         let mut line = Vec::new();
         let mut ion = IonGather::default();
+        // A CSV record whose quoted field goes on past its line (RFC 4180),
+        // gathered until the quote closes.
+        let mut csv_open = String::new();
         let mut pending: Option<Item> = None;
         let mut first_line = true;
         loop {
@@ -512,6 +515,7 @@ fn parse_objects(
                 r.items += 1;
                 r.errors += 1;
                 ion.clear();
+                csv_open.clear();
                 continue;
             }
             let text = match std::str::from_utf8(&line) {
@@ -525,8 +529,18 @@ fn parse_objects(
                 Err(_) => {
                     r.items += 1;
                     r.errors += 1;
+                    csv_open.clear();
                     continue;
                 }
+            };
+            let joined;
+            let text = if csv_open.is_empty() {
+                text
+            } else {
+                csv_open.push('\n');
+                csv_open.push_str(text);
+                joined = std::mem::take(&mut csv_open);
+                joined.as_str()
             };
             if text.trim().is_empty() {
                 continue;
@@ -583,6 +597,12 @@ fn parse_objects(
                     }
                 }
                 Format::Csv { delimiter, .. } => match (split_csv(text, *delimiter), &header) {
+                    // A quote still open: the record goes on on the next
+                    // line, up to a line's length in all.
+                    (Err(_), _) if text.len() <= MAX_LINE_BYTES => {
+                        csv_open = text.to_string();
+                        continue;
+                    }
                     (Ok(fields), None) => {
                         header = Some(fields);
                         continue;
@@ -607,7 +627,7 @@ fn parse_objects(
                 return Ok(());
             }
         }
-        if !ion.text.trim().is_empty() {
+        if !ion.text.trim().is_empty() || !csv_open.is_empty() {
             r.items += 1;
             r.errors += 1;
         }
@@ -736,8 +756,9 @@ fn parse_ion(text: &str) -> Result<Vec<Item>, String> {
     Ok(items)
 }
 
-/// A CSV line's fields (RFC 4180 quoting, with `delimiter`); a quote left
-/// open is an error (a field across lines is not read).
+/// A CSV record's fields (RFC 4180 quoting, with `delimiter`; a quoted
+/// field may hold line breaks); a quote left open is an error, which the
+/// reader takes as the record going on on the next line.
 fn split_csv(line: &str, delimiter: char) -> Result<Vec<String>, String> {
     Ok(crate::lambda::seed::csv_rows(line, delimiter)?.into_iter().next().unwrap_or_default())
 }
