@@ -1667,7 +1667,7 @@ async fn deletion_protection_and_the_source_rule_hold_a_global_tables_regions() 
     let (cu, ce) = (client(&us.endpoint()), client(&eu.endpoint()));
     keyed_table(&cu, "Users", None).await;
     let out = cu.update_table().table_name("Users").replica_updates(replica_update("eu-west-1", true)).send().await;
-    // UPDATING while the replica is made, as in DynamoDB.
+    // UPDATING, as DynamoDB answers every update it takes.
     let desc = out.expect("add").table_description.expect("description");
     assert_eq!(desc.table_status(), Some(&aws_sdk_dynamodb::types::TableStatus::Updating));
     eventually("the replica", || async { replica_status(&cu, "eu-west-1").await == Some(ReplicaStatus::Active) }).await;

@@ -496,7 +496,7 @@ fn parse_objects(
         let mut ion = IonGather::default();
         // A CSV record whose quoted field goes on past its line (RFC 4180),
         // gathered until the quote closes.
-        let mut csv_open = String::new();
+        let mut csv = CsvGather::default();
         let mut pending: Option<Item> = None;
         let mut first_line = true;
         loop {
@@ -515,7 +515,7 @@ fn parse_objects(
                 r.items += 1;
                 r.errors += 1;
                 ion.clear();
-                csv_open.clear();
+                csv.clear();
                 continue;
             }
             let text = match std::str::from_utf8(&line) {
@@ -529,18 +529,30 @@ fn parse_objects(
                 Err(_) => {
                     r.items += 1;
                     r.errors += 1;
-                    csv_open.clear();
+                    csv.clear();
                     continue;
                 }
             };
+            // A CSV record is read once its quotes close: the lines of a
+            // quoted field are gathered first, and past a line's length
+            // skipped to the quote's end, one refused record.
             let joined;
-            let text = if csv_open.is_empty() {
-                text
-            } else {
-                csv_open.push('\n');
-                csv_open.push_str(text);
-                joined = std::mem::take(&mut csv_open);
-                joined.as_str()
+            let text = match format {
+                Format::Csv { delimiter, .. } if csv.open || csv.is_csv_continuation(text, *delimiter) => {
+                    csv.push(text, *delimiter);
+                    if csv.open {
+                        continue;
+                    }
+                    if std::mem::take(&mut csv.overflowed) {
+                        csv.clear();
+                        r.items += 1;
+                        r.errors += 1;
+                        continue;
+                    }
+                    joined = std::mem::take(&mut csv.text);
+                    joined.as_str()
+                }
+                _ => text,
             };
             if text.trim().is_empty() {
                 continue;
@@ -597,12 +609,6 @@ fn parse_objects(
                     }
                 }
                 Format::Csv { delimiter, .. } => match (split_csv(text, *delimiter), &header) {
-                    // A quote still open: the record goes on on the next
-                    // line, up to a line's length in all.
-                    (Err(_), _) if text.len() <= MAX_LINE_BYTES => {
-                        csv_open = text.to_string();
-                        continue;
-                    }
                     (Ok(fields), None) => {
                         header = Some(fields);
                         continue;
@@ -627,7 +633,7 @@ fn parse_objects(
                 return Ok(());
             }
         }
-        if !ion.text.trim().is_empty() || !csv_open.is_empty() {
+        if !ion.text.trim().is_empty() || csv.open {
             r.items += 1;
             r.errors += 1;
         }
@@ -647,6 +653,65 @@ impl Read for Counted<'_> {
         let n = self.inner.read(buf)?;
         self.progress.add(0, n as u64);
         Ok(n)
+    }
+}
+
+/// A CSV record gathered line by line until its quoted fields close,
+/// reading each line once (RFC 4180 quoting, as [`split_csv`] reads it).
+#[derive(Default)]
+struct CsvGather {
+    text: String,
+    /// Inside a quoted field at the end of the text gathered.
+    open: bool,
+    /// The record outgrew a line's length: its text is dropped and its
+    /// lines skipped until the quote closes.
+    overflowed: bool,
+}
+
+impl CsvGather {
+    /// Whether `line` opens a quoted field it does not close, so that the
+    /// record goes on.
+    fn is_csv_continuation(&self, line: &str, delimiter: char) -> bool {
+        Self::ends_open(false, line, delimiter)
+    }
+
+    /// The quoting state after `line`, from `open` at its start.
+    fn ends_open(mut open: bool, line: &str, delimiter: char) -> bool {
+        let mut field_start = !open;
+        let mut chars = line.chars().peekable();
+        while let Some(c) = chars.next() {
+            match (open, c) {
+                (true, '"') if chars.peek() == Some(&'"') => {
+                    chars.next();
+                }
+                (true, '"') => open = false,
+                (true, _) => {}
+                (false, '"') if field_start => open = true,
+                (false, c) => field_start = c == delimiter,
+            }
+            if open {
+                field_start = false;
+            }
+        }
+        open
+    }
+
+    fn push(&mut self, line: &str, delimiter: char) {
+        if !self.overflowed {
+            if !self.text.is_empty() || self.open {
+                self.text.push('\n');
+            }
+            self.text.push_str(line);
+            if self.text.len() > MAX_LINE_BYTES {
+                self.overflowed = true;
+                self.text = String::new();
+            }
+        }
+        self.open = Self::ends_open(self.open, line, delimiter);
+    }
+
+    fn clear(&mut self) {
+        *self = CsvGather::default();
     }
 }
 
@@ -920,6 +985,23 @@ mod tests {
             let Json::Object(m) = body else { unreachable!() };
             assert!(import_token_id(&Req(&m)).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_csv_record_is_gathered_until_its_quotes_close() {
+        let open = |line: &str| CsvGather::ends_open(false, line, ',');
+        assert!(!open("a,b,c"));
+        assert!(open("a,\"b"));
+        assert!(!open("a,\"b\"\"\",c"), "a doubled quote inside stays inside");
+        assert!(!open("a,b\"c"), "a quote inside an unquoted field is a character");
+        assert!(open("a,\"x\"\""), "an escaped quote at the end leaves it open");
+        let mut g = CsvGather::default();
+        g.push("k,\"one", ',');
+        assert!(g.open);
+        g.push("", ',');
+        g.push("two\",3", ',');
+        assert!(!g.open);
+        assert_eq!(split_csv(&g.text, ',').unwrap(), vec!["k", "one\n\ntwo", "3"]);
     }
 
     #[test]

@@ -33,8 +33,9 @@ thread_local! {
     static DEEP: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Runs `f` for a request that nests past about 62 levels of item
-/// (`deep`): DynamoDB's item writes then read it in an older form, which
+/// Runs `f` for an item write (PutItem, UpdateItem, DeleteItem) that nests
+/// past about 62 levels of item (`deep`): DynamoDB then reads it in an
+/// older form, which
 /// checks ConditionalOperator and ReturnValues (with their enum sets in
 /// hash order) before the values' depth, and envelops nothing else
 /// (paritysuite/dynamodb-conformance, `validation-ordering/deepRequests`,
@@ -134,7 +135,9 @@ const ENVELOPED: &[&str] = &[
     "One or more parameter values were invalid: Value and AttributeValueList cannot be used together",
     "One or more parameter values were invalid: Value or AttributeValueList must be used with ComparisonOperator",
     "One or more parameter values were invalid: Invalid number of argument(s) for the",
-    "Nesting Levels have exceeded supported limits",
+    // The request's values; not the same words without their reason, an
+    // update's result found too deep against the stored item.
+    "Nesting Levels have exceeded supported limits: Attributes in the item",
     "Attribute name is too large",
     "Empty attribute name",
 ];

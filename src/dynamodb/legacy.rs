@@ -89,7 +89,7 @@ pub fn attribute_updates(r: &Req<'_>) -> ApiResult<UpdateExpr> {
     let map = entries(r, "AttributeUpdates")?
         .into_iter()
         .map(|(name, u)| {
-            super::attr::check_attribute_name(name, false)?;
+            super::attr::check_attribute_name(name, true)?;
             Ok((
                 name.clone(),
                 AttributeValueUpdate {

@@ -871,7 +871,8 @@ async fn handle_json(
         } else if streams {
             crate::streams::dispatch(app, &op, Req(&map))
         } else {
-            layer::deep_request(deep, || dispatch(app, &op, Req(&map), &host))
+            // Only item writes read a deep request in the older form.
+            layer::deep_request(deep && layer::envelops(&op), || dispatch(app, &op, Req(&map), &host))
         }
     };
     let result = if off_workers {

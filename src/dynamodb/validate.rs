@@ -66,7 +66,7 @@ pub fn before_lookup(op: &str, r: &Req<'_>) -> ApiResult<()> {
         "UpdateTable" | "UpdateTimeToLive" | "DescribeTimeToLive" | "DescribeTable" => {
             let mut found = control_table_name(r);
             if found.is_empty() {
-                found = key_attribute_names(r);
+                found = update_key_names(r);
                 found.extend(nested(op, r));
                 found.truncate(MAX_VIOLATIONS);
             }
@@ -294,29 +294,30 @@ fn multi_table(op: &str, r: &Req<'_>) -> ApiResult<()> {
             found
         }
         "CreateTable" => {
-            let names = key_attribute_names(r);
-            let mut found = Vec::new();
+            // In the model's order: the table's names, then each index's
+            // name, key and projection (global indexes first).
+            let mut found = table_key_names(r);
+            let mut index_names = 0;
             for (member, path) in [
                 ("GlobalSecondaryIndexes", "globalSecondaryIndexes"),
                 ("LocalSecondaryIndexes", "localSecondaryIndexes"),
             ] {
                 for (i, index) in r.get(member).and_then(Json::as_array).into_iter().flatten().enumerate() {
-                    let Some(Json::String(name)) = index.get("IndexName") else { continue };
-                    for rule in name_constraints(name) {
-                        found.push(Violation(messages::request::value_at(
-                            name,
-                            format!("{path}.{}.member.indexName", i + 1),
-                            rule,
-                        )));
+                    let at = format!("{path}.{}.member.", i + 1);
+                    if let Some(Json::String(name)) = index.get("IndexName") {
+                        for rule in name_constraints(name) {
+                            found.push(Violation(messages::request::value_at(name, format!("{at}indexName"), rule)));
+                            index_names += 1;
+                        }
                     }
+                    index_key_names(index, &at, &mut found);
                 }
             }
             // One index name alone is worded by the table's own check.
             let missing = nested(op, r);
-            if found.len() < 2 && missing.is_empty() && names.is_empty() {
+            if index_names < 2 && found.len() == index_names && missing.is_empty() {
                 return Ok(());
             }
-            found.splice(0..0, names);
             found.extend(missing);
             found.truncate(MAX_VIOLATIONS);
             found
@@ -332,60 +333,69 @@ fn multi_table(op: &str, r: &Req<'_>) -> ApiResult<()> {
 /// `test_limits.py` finds both refused at 256 on the live service).
 const MAX_KEY_ATTRIBUTE_NAME: usize = 255;
 
-/// CreateTable's and UpdateTable's key attribute names (in
-/// `AttributeDefinitions` and each key schema, the table's and its new
-/// indexes') and projected names, against their lengths: one violation
-/// each, by whole path, a projection's list once.
-fn key_attribute_names(r: &Req<'_>) -> Vec<Violation> {
-    let mut found = Vec::new();
-    let name_at = |name: &Json, path: String, found: &mut Vec<Violation>| {
-        let Some(name) = name.as_str() else { return };
-        let chars = name.chars().count();
-        let rule = if chars > MAX_KEY_ATTRIBUTE_NAME {
-            messages::request::max_length(MAX_KEY_ATTRIBUTE_NAME)
-        } else if chars == 0 {
-            messages::request::min_length(1)
-        } else {
-            return;
-        };
-        found.push(Violation(messages::request::value_at(name, path, rule)));
+/// A key attribute name against its length, in UTF-16 units as DynamoDB's
+/// model counts: a violation at `path`, or none.
+fn key_name_at(name: &Json, path: String, found: &mut Vec<Violation>) {
+    let Some(name) = name.as_str() else { return };
+    let units = name.encode_utf16().count();
+    let rule = if units > MAX_KEY_ATTRIBUTE_NAME {
+        messages::request::max_length(MAX_KEY_ATTRIBUTE_NAME)
+    } else if units == 0 {
+        messages::request::min_length(1)
+    } else {
+        return;
     };
+    found.push(Violation(messages::request::value_at(name, path, rule)));
+}
+
+/// The key attribute names of a key schema at `path` (`""`, or an index's
+/// `globalSecondaryIndexes.1.member.`).
+fn key_schema_names(schema: Option<&Json>, path: &str, found: &mut Vec<Violation>) {
+    for (j, k) in elements(schema) {
+        if let Some(n) = k.get("AttributeName") {
+            key_name_at(n, format!("{path}keySchema.{j}.member.attributeName"), found);
+        }
+    }
+}
+
+/// CreateTable's and UpdateTable's `AttributeDefinitions` names and the
+/// table's own key schema names, against their lengths.
+fn table_key_names(r: &Req<'_>) -> Vec<Violation> {
+    let mut found = Vec::new();
     for (i, d) in elements(r.get("AttributeDefinitions")) {
         if let Some(n) = d.get("AttributeName") {
-            name_at(n, format!("attributeDefinitions.{i}.member.attributeName"), &mut found);
+            key_name_at(n, format!("attributeDefinitions.{i}.member.attributeName"), &mut found);
         }
     }
-    let key_schema = |schema: Option<&Json>, path: &str, found: &mut Vec<Violation>| {
-        for (j, k) in elements(schema) {
-            if let Some(n) = k.get("AttributeName") {
-                name_at(n, format!("{path}keySchema.{j}.member.attributeName"), found);
-            }
+    key_schema_names(r.get("KeySchema"), "", &mut found);
+    found
+}
+
+/// An index definition's (at `path`) key attribute names and projected
+/// names, against their lengths: one violation each, a projection's list
+/// once.
+fn index_key_names(index: &Json, path: &str, found: &mut Vec<Violation>) {
+    key_schema_names(index.get("KeySchema"), path, found);
+    let projected = index.get("Projection").and_then(|p| p.get("NonKeyAttributes")).and_then(Json::as_array);
+    if let Some(list) = projected {
+        let names: Vec<&str> = list.iter().filter_map(Json::as_str).collect();
+        let units = |n: &str| n.encode_utf16().count();
+        if names.iter().any(|n| n.is_empty() || units(n) > MAX_KEY_ATTRIBUTE_NAME) {
+            found.push(Violation(messages::request::value_at(
+                format!("[{}]", names.join(", ")),
+                format!("{path}projection.nonKeyAttributes"),
+                messages::request::members_length(MAX_KEY_ATTRIBUTE_NAME),
+            )));
         }
-    };
-    key_schema(r.get("KeySchema"), "", &mut found);
-    let mut indexes: Vec<(String, &Json)> = Vec::new();
-    for (member, path) in
-        [("GlobalSecondaryIndexes", "globalSecondaryIndexes"), ("LocalSecondaryIndexes", "localSecondaryIndexes")]
-    {
-        indexes.extend(elements(r.get(member)).into_iter().map(|(i, x)| (format!("{path}.{i}.member."), x)));
     }
+}
+
+/// UpdateTable's names: its definitions', then each new index's.
+fn update_key_names(r: &Req<'_>) -> Vec<Violation> {
+    let mut found = table_key_names(r);
     for (i, u) in elements(r.get("GlobalSecondaryIndexUpdates")) {
         if let Some(c) = u.get("Create").filter(|c| c.is_object()) {
-            indexes.push((format!("globalSecondaryIndexUpdates.{i}.member.create."), c));
-        }
-    }
-    for (path, index) in indexes {
-        key_schema(index.get("KeySchema"), &path, &mut found);
-        let projected = index.get("Projection").and_then(|p| p.get("NonKeyAttributes")).and_then(Json::as_array);
-        if let Some(list) = projected {
-            let names: Vec<&str> = list.iter().filter_map(Json::as_str).collect();
-            if names.iter().any(|n| n.is_empty() || n.chars().count() > MAX_KEY_ATTRIBUTE_NAME) {
-                found.push(Violation(messages::request::value_at(
-                    format!("[{}]", names.join(", ")),
-                    format!("{path}projection.nonKeyAttributes"),
-                    messages::request::members_length(MAX_KEY_ATTRIBUTE_NAME),
-                )));
-            }
+            index_key_names(c, &format!("globalSecondaryIndexUpdates.{i}.member.create."), &mut found);
         }
     }
     found

@@ -549,8 +549,8 @@ pub fn not_authorized(account: impl Display, action: impl Display, resource: imp
 
 // Tags.
 
-/// CreateTable, TagResource: more tags than a resource may have.
-/// ValidationException.
+/// CreateTable, TagResource: more tags than a resource may have;
+/// UntagResource: more keys than that. ValidationException.
 pub const TOO_MANY_TAGS: &str = "Number of Tags exceed the current limit for the provided ResourceArn";
 
 /// CreateTable, TagResource, UntagResource: a tag key empty, too long, of
