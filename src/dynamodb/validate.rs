@@ -328,7 +328,7 @@ fn multi_table(op: &str, r: &Req<'_>) -> ApiResult<()> {
 }
 
 /// The longest key attribute name (a table's or an index's) and a name in
-/// an index's `NonKeyAttributes`, in characters: the request model's
+/// an index's `NonKeyAttributes`, in UTF-16 units: the request model's
 /// `KeySchemaAttributeName` and `NonKeyAttributeName` (Alternator's
 /// `test_limits.py` finds both refused at 256 on the live service).
 const MAX_KEY_ATTRIBUTE_NAME: usize = 255;
