@@ -538,7 +538,7 @@ fn parse_objects(
             // skipped to the quote's end, one refused record.
             let joined;
             let text = match format {
-                Format::Csv { delimiter, .. } if csv.open || csv.is_csv_continuation(text, *delimiter) => {
+                Format::Csv { delimiter, .. } if csv.open || CsvGather::ends_open(false, text, *delimiter) => {
                     csv.push(text, *delimiter);
                     if csv.open {
                         continue;
@@ -669,13 +669,8 @@ struct CsvGather {
 }
 
 impl CsvGather {
-    /// Whether `line` opens a quoted field it does not close, so that the
-    /// record goes on.
-    fn is_csv_continuation(&self, line: &str, delimiter: char) -> bool {
-        Self::ends_open(false, line, delimiter)
-    }
-
-    /// The quoting state after `line`, from `open` at its start.
+    /// The quoting state after `line`, from `open` at its start: a record
+    /// whose first line ends open goes on on the next.
     fn ends_open(mut open: bool, line: &str, delimiter: char) -> bool {
         let mut field_start = !open;
         let mut chars = line.chars().peekable();

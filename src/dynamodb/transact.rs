@@ -250,10 +250,7 @@ pub fn transact_write(app: &App, r: Req<'_>) -> ApiResult<Json> {
         return Err(ApiError::validation(messages::transaction::SEVERAL_ACTIONS));
     }
     for action in &list {
-        let (kind, a) = match ["ConditionCheck", "Put", "Delete", "Update"]
-            .iter()
-            .find_map(|k| action.obj_opt(k).ok().flatten().map(|a| (*k, a)))
-        {
+        let (kind, a) = match ACTIONS.iter().find_map(|k| action.obj_opt(k).ok().flatten().map(|a| (*k, a))) {
             Some(x) => x,
             None => {
                 return Err(ApiError::validation(messages::transaction::NO_ACTION));
