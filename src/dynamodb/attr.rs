@@ -34,7 +34,7 @@ const TYPES: &[&str] = &["S", "N", "B", "SS", "NS", "BS", "M", "L", "NULL", "BOO
 use super::layer::Layer;
 
 /// A number, read as the request's value layer reads it ([`super::layer`]).
-fn number(s: &str) -> ApiResult<Number> {
+pub(super) fn number(s: &str) -> ApiResult<Number> {
     let parsed = match super::layer::current() {
         Layer::Current => s.parse::<Number>(),
         // The older layer drops the colon when there is nothing to show.

@@ -560,11 +560,17 @@ fn parse_objects(
             if let Format::DynamoJson = format {
                 r.items += 1;
                 progress.add(1, 0);
-                match parse_json_line(text) {
-                    Ok(json) => batch.push(Pending::Json(json)),
-                    Err(e) => {
-                        r.errors += 1;
-                        tracing::debug!(import = %id, object = %key, error = %e, "an import line was refused");
+                // Most lines are read straight into an item here; the rest
+                // as JSON, turned into an item on the writer's core.
+                if let Some(item) = super::attr_text::export_line(text) {
+                    take(item, r, &mut batch);
+                } else {
+                    match parse_json_line(text) {
+                        Ok(json) => batch.push(Pending::Json(json)),
+                        Err(e) => {
+                            r.errors += 1;
+                            tracing::debug!(import = %id, object = %key, error = %e, "an import line was refused");
+                        }
                     }
                 }
                 if (batch.len() >= PIPELINE_BATCH || batch_bytes >= PIPELINE_BATCH_BYTES)

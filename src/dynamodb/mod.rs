@@ -4,6 +4,7 @@
 pub(crate) mod access;
 pub(crate) mod arn;
 pub mod attr;
+mod attr_text;
 pub(crate) mod backup;
 mod batch;
 pub(crate) mod control;

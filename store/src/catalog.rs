@@ -50,14 +50,18 @@ pub struct CreateTableInput {
     pub vector_indexes: Vec<crate::vector::VectorIndexInput>,
 }
 
-#[cfg(test)]
 impl CreateTableInput {
-    /// An on-demand table keyed by `pk` of type `ty` alone, for tests.
-    pub(crate) fn for_test(name: &str, pk: &str, ty: AttrType) -> Self {
+    /// An on-demand table with this key and nothing else: no index, stream
+    /// or tag.
+    pub fn on_demand(
+        name: &str,
+        key_schema: Vec<(String, KeyType)>,
+        attribute_definitions: Vec<(String, AttrType)>,
+    ) -> Self {
         CreateTableInput {
             name: name.into(),
-            key_schema: vec![(pk.into(), KeyType::Hash)],
-            attribute_definitions: vec![(pk.into(), ty)],
+            key_schema,
+            attribute_definitions,
             billing_mode: BillingMode::PayPerRequest,
             throughput: None,
             indexes: Vec::new(),
@@ -68,6 +72,12 @@ impl CreateTableInput {
             settings: Default::default(),
             vector_indexes: Vec::new(),
         }
+    }
+
+    /// An on-demand table keyed by `pk` of type `ty` alone, for tests.
+    #[cfg(test)]
+    pub(crate) fn for_test(name: &str, pk: &str, ty: AttrType) -> Self {
+        Self::on_demand(name, vec![(pk.into(), KeyType::Hash)], vec![(pk.into(), ty)])
     }
 }
 

@@ -224,6 +224,23 @@ fn refused(kind: &'static str, message: String) -> StoreError {
 }
 
 impl Store {
+    /// The history's size on disk (every table's), once what it holds in
+    /// memory is flushed: what the recovery period costs (`benches/history.rs`).
+    pub fn history_disk_bytes(&self) -> Result<u64> {
+        let Some(history) = self.inner().history.get() else { return Ok(0) };
+        history.rotate_memtable_and_wait()?;
+        Ok(history.disk_space())
+    }
+
+    /// The size on disk of table `name`'s items and index entries, once
+    /// flushed.
+    pub fn table_disk_bytes(&self, name: &str) -> Result<u64> {
+        let t = self.table(name)?;
+        t.items.rotate_memtable_and_wait()?;
+        t.index.rotate_memtable_and_wait()?;
+        Ok(t.items.disk_space() + t.index.disk_space())
+    }
+
     /// The table `name` as a source of RestoreTableToPointInTime: the live
     /// table, else the last one of that name deleted with PITR on.
     pub fn pitr_source(&self, name: &str) -> Result<PitrSource> {
