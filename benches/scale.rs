@@ -1014,6 +1014,8 @@ async fn recovery(server: &Server, size: u64, opts: &Opts, fresh: Arc<AtomicU64>
 
     // Export (DynamoDB JSON, gzip) and import it back.
     let arn = c.ddb_ok("DescribeTable", &json!({"TableName": TABLE})).await["Table"]["TableArn"].clone();
+    // The bucket first: an export to a missing one fails, as on AWS.
+    std::fs::create_dir_all(server.dir.join("s3/bench")).expect("the export's bucket");
     let t0 = Instant::now();
     let out = c.ddb_ok("ExportTableToPointInTime", &json!({"TableArn": arn, "S3Bucket": "bench"})).await;
     let export_arn = out["ExportDescription"]["ExportArn"].as_str().expect("an export ARN").to_string();

@@ -264,6 +264,7 @@ pub async fn export(
 ) -> anyhow::Result<()> {
     let bar = Bar::new();
     let t = ddb(endpoint, "DescribeTable", json!({"TableName": table})).await?;
+    make_bucket(bucket, endpoint).await?;
     let mut body = json!({"TableArn": t["Table"]["TableArn"], "S3Bucket": bucket, "ExportFormat": format});
     if let Some(p) = prefix {
         body["S3Prefix"] = json!(p);
@@ -294,6 +295,22 @@ pub async fn export(
         bar.elapsed(),
         e["ExportManifest"].as_str().unwrap_or("")
     );
+    Ok(())
+}
+
+/// Makes `bucket` in the server's `--s3-dir` if it is missing and the
+/// server runs on this machine (its directory can be made here, as
+/// `import` copies its files there): an export to a bucket that does not
+/// exist fails, as on AWS, and the command line spares its user the step.
+/// Otherwise the export fails with S3NoSuchBucket.
+async fn make_bucket(bucket: &str, endpoint: &Endpoint) -> anyhow::Result<()> {
+    let info = request(endpoint, "GET", "/tidepool/info", &[], b"", CALL_TIMEOUT).await?;
+    let info: Value = serde_json::from_slice(&info.body).context("the server's /tidepool/info")?;
+    let Some(s3) = info["S3Dir"].as_str().map(PathBuf::from) else { return Ok(()) };
+    let dir = s3.join(bucket);
+    if tidepool::s3::valid_bucket(bucket) && !dir.exists() && std::fs::create_dir_all(&dir).is_ok() {
+        eprintln!("made the bucket {bucket} in {}", s3.display());
+    }
     Ok(())
 }
 

@@ -1220,6 +1220,7 @@ async fn exports_import_back_into_equal_tables() {
     use aws_sdk_dynamodb::types::{ExportFormat, ExportStatus, ImportStatus, InputCompressionType, InputFormat};
     let h = harness().await;
     let c = &h.client;
+    std::fs::create_dir_all(h.dir.path().join("s3/exports")).unwrap();
     common::create_table(c, "source", None).await;
     for i in 0..120 {
         c.put_item().table_name("source").set_item(Some(every_type(i))).send().await.unwrap();
@@ -1230,6 +1231,18 @@ async fn exports_import_back_into_equal_tables() {
     enable_pitr(c, "source", None).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let original = c.scan().table_name("source").send().await.unwrap().items.unwrap();
+
+    // A bucket that does not exist: the export is accepted and then FAILED,
+    // as on AWS, and no directory is made for it.
+    let out = c.export_table_to_point_in_time().table_arn(&arn).s3_bucket("nowhere").send().await.unwrap();
+    let d = wait_export(c, &out.export_description.unwrap().export_arn.unwrap()).await;
+    assert_eq!(d.export_status, Some(ExportStatus::Failed), "{d:?}");
+    assert_eq!(d.failure_code.as_deref(), Some("S3NoSuchBucket"));
+    assert_eq!(
+        d.failure_message.as_deref(),
+        Some("The specified bucket does not exist (Service: Amazon S3; Status Code: 404; Error Code: NoSuchBucket)")
+    );
+    assert!(!h.dir.path().join("s3/nowhere").exists());
 
     for (format, target) in [(ExportFormat::DynamodbJson, "from-json"), (ExportFormat::Ion, "from-ion")] {
         let out = c
@@ -1315,6 +1328,7 @@ async fn imports_count_bad_lines_and_refuse_as_dynamodb() {
     let c = &h.client;
     let bucket = h.dir.path().join("s3/seed-bucket/csv");
     std::fs::create_dir_all(&bucket).unwrap();
+    std::fs::create_dir_all(h.dir.path().join("s3/exports")).unwrap();
     let csv = "\u{feff}pk;name;age\na;Ann;31\nb;\"Bob; Jr\";40\n;nobody;1\nc;Cy;\nd;\"Di\r\n\nDa\";5\n";
     let compressed = zstd::encode_all(csv.as_bytes(), 3).unwrap();
     std::fs::write(bucket.join("part-1.csv.zst"), compressed).unwrap();
@@ -1623,6 +1637,10 @@ fn the_aws_cli_backs_up_exports_and_imports() {
     std::thread::sleep(Duration::from_millis(1100));
     let table_arn =
         aws(&["describe-table", "--table-name", "Music"])["Table"]["TableArn"].as_str().unwrap().to_string();
+    // The bucket is made first, as on AWS (an export to a missing bucket
+    // fails), through the server's S3 API.
+    let out = cli.command(&endpoint, dir.path()).args(["s3", "mb", "s3://music-exports"]).output().expect("run aws");
+    assert!(out.status.success(), "aws s3 mb: {}", String::from_utf8_lossy(&out.stderr));
     let export = aws(&["export-table-to-point-in-time", "--table-arn", &table_arn, "--s3-bucket", "music-exports"]);
     let export_arn = export["ExportDescription"]["ExportArn"].as_str().unwrap().to_string();
     let mut done = serde_json::Value::Null;
@@ -1708,6 +1726,7 @@ async fn sigkill_during_backup_export_and_import_leaves_nothing_half_done() {
     create_orders(&c, "big").await;
     put_orders(&c, "big", 0, 6000).await;
     enable_pitr(&c, "big", None).await;
+    std::fs::create_dir_all(dir.path().join("s3/exports")).unwrap();
     // An import source: a large DynamoDB JSON file.
     let src = dir.path().join("s3/seed/data");
     std::fs::create_dir_all(&src).unwrap();

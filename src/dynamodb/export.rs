@@ -2,7 +2,8 @@
 //! was at a moment (from its point-in-time history, which DynamoDB requires
 //! too), written as DynamoDB writes an export to S3. There is no S3 here: a
 //! bucket is a directory under `--s3-dir`, and the export lands in
-//! `<s3-dir>/<bucket>/<prefix>/AWSDynamoDB/<export id>/`, laid out as on S3:
+//! `<s3-dir>/<bucket>/<prefix>/AWSDynamoDB/<export id>/` (the bucket's
+//! directory must exist, as the bucket must on AWS), laid out as on S3:
 //! `_started`, `data/<name>.json.gz` (or `.ion.gz`) of gzipped lines,
 //! `manifest-files.json` (one line per data file: item count, MD5, ETag,
 //! key), `manifest-summary.json` and a `.checksum` of each manifest. The summary
@@ -504,10 +505,13 @@ pub fn export_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         let (total_items, total_bytes) =
             store.table(&running.table).map(|t| (t.stats().items, t.stats().bytes)).unwrap_or((0, 0));
         let tracked = store.track(&running.id, total_items, total_bytes);
+        // A bucket that does not exist fails the export, as on AWS: it is
+        // made first (CreateBucket, `aws s3 mb`, or a directory under
+        // `--s3-dir`; `tidepool export` makes it).
         let result = match &dir {
-            Some(dir) => write_export(&store, dir, &arn_prefix, &mut running, &tracked.progress)
+            Some(dir) if dir.is_dir() => write_export(&store, dir, &arn_prefix, &mut running, &tracked.progress)
                 .map_err(|e| ("UNKNOWN".to_string(), e)),
-            None => Err(no_such_bucket()),
+            _ => Err(no_such_bucket()),
         };
         drop(tracked);
         match result {

@@ -203,7 +203,7 @@ fn xml_response(status: StatusCode, xml: String) -> Response {
 /// S3's bucket naming rules (3 to 63 lowercase letters, digits, dots and
 /// hyphens, starting and ending with a letter or digit): a name that never
 /// leaves `--s3-dir`.
-pub(crate) fn valid_bucket(bucket: &str) -> bool {
+pub fn valid_bucket(bucket: &str) -> bool {
     (3..=63).contains(&bucket.len())
         && bucket.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
         && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
