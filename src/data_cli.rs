@@ -298,17 +298,25 @@ pub async fn export(
     Ok(())
 }
 
-/// Makes `bucket` in the server's `--s3-dir` if it is missing and the
-/// server runs on this machine (its directory can be made here, as
-/// `import` copies its files there): an export to a bucket that does not
-/// exist fails, as on AWS, and the command line spares its user the step.
-/// Otherwise the export fails with S3NoSuchBucket.
+/// Makes `bucket` in the server's `--s3-dir` if it is missing and that
+/// directory (an absolute path) exists on this machine, as `import` copies
+/// its files there: an export to a bucket that does not exist fails, as on
+/// AWS, and the command line spares its user the step. Otherwise (a remote
+/// server) the export fails with S3NoSuchBucket, and the bucket is made
+/// with `aws s3 mb`.
 async fn make_bucket(bucket: &str, endpoint: &Endpoint) -> anyhow::Result<()> {
-    let info = request(endpoint, "GET", "/tidepool/info", &[], b"", CALL_TIMEOUT).await?;
-    let info: Value = serde_json::from_slice(&info.body).context("the server's /tidepool/info")?;
-    let Some(s3) = info["S3Dir"].as_str().map(PathBuf::from) else { return Ok(()) };
+    let Ok(info) = request(endpoint, "GET", "/tidepool/info", &[], b"", CALL_TIMEOUT).await else { return Ok(()) };
+    let Some(s3) = serde_json::from_slice::<Value>(&info.body)
+        .ok()
+        .and_then(|info| info["S3Dir"].as_str().map(PathBuf::from))
+        .filter(|s3| s3.is_absolute() && s3.is_dir())
+    else {
+        return Ok(());
+    };
     let dir = s3.join(bucket);
-    if tidepool::s3::valid_bucket(bucket) && !dir.exists() && std::fs::create_dir_all(&dir).is_ok() {
+    // Only the bucket's own directory is made, in a directory of buckets
+    // that exists here.
+    if tidepool::s3::valid_bucket(bucket) && !dir.exists() && std::fs::create_dir(&dir).is_ok() {
         eprintln!("made the bucket {bucket} in {}", s3.display());
     }
     Ok(())

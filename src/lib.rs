@@ -256,7 +256,12 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
         dynamodb::App::new(store.clone(), config.region.clone(), config.durability, config.iterator_lifetime)?;
     app.streams.fit_waiters(budget.connections);
     if let Some(dir) = &config.s3_dir {
-        app.s3_dir = dir.clone();
+        app.s3_dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
+    }
+    // The directory of buckets exists from the start (empty): the buckets
+    // in it are made by CreateBucket or by hand, as on S3.
+    if let Err(e) = std::fs::create_dir_all(&app.s3_dir) {
+        tracing::warn!(s3_dir = %app.s3_dir.display(), error = %e, "could not make the directory of S3 buckets");
     }
     s3::clear_staged(&app.s3_dir);
     app.auth = config.auth.clone();

@@ -581,7 +581,7 @@ fn parse_objects(
                 continue;
             }
             let parsed: Result<Option<Item>, String> = match format {
-                Format::DynamoJson => unreachable!("DynamoDB JSON lines are sent as JSON above"),
+                Format::DynamoJson => unreachable!("DynamoDB JSON lines are read above"),
                 Format::Ion => {
                     // Values may span lines: gather until the braces and
                     // brackets close, then read every value gathered.

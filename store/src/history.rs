@@ -226,6 +226,7 @@ fn refused(kind: &'static str, message: String) -> StoreError {
 impl Store {
     /// The history's size on disk (every table's), once what it holds in
     /// memory is flushed: what the recovery period costs (`benches/history.rs`).
+    /// For benchmarks and tests: it forces a flush and waits for it.
     pub fn history_disk_bytes(&self) -> Result<u64> {
         let Some(history) = self.inner().history.get() else { return Ok(0) };
         history.rotate_memtable_and_wait()?;
