@@ -1204,6 +1204,9 @@ async fn resource_based_policies() {
             "One or more parameter values were invalid: Invalid policy document: The following action names are invalid: \"dynamodb:GetRecords\", \"dynamodb:DescribeStream\""
         )
     );
+    // A stale revision, or NO_POLICY while one exists, in DynamoDB's words
+    // (moto's aws_verified resource policy tests).
+    let not_found = "Resource-based policy not found for the provided ResourceArn: ";
     for expected in ["123", "NO_POLICY"] {
         let err = c
             .put_resource_policy()
@@ -1214,7 +1217,25 @@ async fn resource_based_policies() {
             .await
             .unwrap_err();
         assert_eq!(common::code(&err), "PolicyNotFoundException", "{expected}");
+        let want = if expected == "NO_POLICY" {
+            format!(
+                "{not_found}Requested policy update expecting none to be present for table withpolicy, but a policy exists with revision id {rev}."
+            )
+        } else {
+            format!(
+                "{not_found}Requested update for policy with revision id 123, but the policy associated to target table withpolicy has revision id {rev}."
+            )
+        };
+        assert_eq!(message(&err), want);
     }
+    let err = c.delete_resource_policy().resource_arn(arn).expected_revision_id("unknown").send().await.unwrap_err();
+    assert_eq!(common::code(&err), "PolicyNotFoundException");
+    assert_eq!(
+        message(&err),
+        format!(
+            "{not_found}Requested update for policy with revision id unknown, but the policy associated to target table withpolicy has revision id {rev}."
+        )
+    );
     let err = c
         .put_resource_policy()
         .resource_arn(arn)
