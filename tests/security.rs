@@ -974,13 +974,13 @@ async fn global_keys_describe_the_principal_and_the_connection() {
     common::create_table(&admin, "ipcheck", None).await;
     as_user("AKIDLOCAL").get_item().table_name("ipcheck").key("pk", common::s("x")).send().await.unwrap();
     let lambda = lambda_as(&ep, ALICE_KEY, ALICE_SECRET);
-    create_store_caller(&lambda, "ip-fn", "iponly").await;
+    create_store_caller(&lambda, "ip-fn", Some("iponly")).await;
     let get = serde_json::json!({"TableName": "ipcheck", "Key": {"pk": {"S": "x"}}});
     let out = store_call(&lambda, "ip-fn", "GetItem", get.clone()).await;
     assert_eq!(out["error"]["type"], "AccessDeniedException", "{out}");
     // It crosses no network: secure, as a function's HTTPS calls on AWS
     // are, so a role allowed only secure transport is allowed it.
-    create_store_caller(&lambda, "tls-fn", "tlsonly").await;
+    create_store_caller(&lambda, "tls-fn", Some("tlsonly")).await;
     let out = store_call(&lambda, "tls-fn", "GetItem", get).await;
     assert!(out["error"].is_null(), "{out}");
     server.stop().await.unwrap();
@@ -995,7 +995,8 @@ async fn a_handler_runs_as_its_execution_role() {
         r#"{"Statement":[{"Effect":"Allow","Action":"dynamodb:GetItem","Resource":"arn:aws:dynamodb:*:*:table/rolecheck"}]}"#,
     )
     .unwrap();
-    let auth = Auth::new(vec![(alice(), None)]).with_roles(vec![("reader".into(), vec![reader])]);
+    let auth = Auth::new(vec![(alice(), None)])
+        .with_roles(vec![("reader".into(), vec![reader]), ("nobody".into(), Vec::new())]);
     let dir = tempfile::tempdir().unwrap();
     let server =
         common::start_with(dir.path(), ServerConfig { auth: Some(Arc::new(auth)), ..ServerConfig::default() }).await;
@@ -1003,9 +1004,9 @@ async fn a_handler_runs_as_its_execution_role() {
     let admin = ddb(&ep, ALICE_KEY, ALICE_SECRET, None, "us-east-1");
     common::create_table(&admin, "rolecheck", None).await;
     let lambda = lambda_as(&ep, ALICE_KEY, ALICE_SECRET);
-    for (name, role) in [("reader-fn", "reader"), ("admin-fn", "tidepool")] {
-        create_store_caller(&lambda, name, role).await;
-    }
+    create_store_caller(&lambda, "reader-fn", Some("reader")).await;
+    // Without `Role`, the default role, which the file does not list.
+    create_store_caller(&lambda, "admin-fn", None).await;
     let call = |function: &'static str, operation: &'static str, request: serde_json::Value| {
         store_call(&lambda, function, operation, request)
     };
@@ -1020,14 +1021,45 @@ async fn a_handler_runs_as_its_execution_role() {
     );
     let out = call("reader-fn", "GetItem", get.clone()).await;
     assert!(out.get("ok").is_some(), "{out}");
-    // A role the file does not list allows nothing.
+    // A role the file does not list allows nothing, and cannot be given.
     let out = call("admin-fn", "PutItem", put).await;
     assert_eq!(out["error"]["type"], "AccessDeniedException", "{out}");
     admin.put_item().table_name("rolecheck").item("pk", common::s("x")).send().await.unwrap();
     let out = call("reader-fn", "GetItem", get.clone()).await;
     assert_eq!(out["ok"]["Item"]["pk"]["S"], "x", "{out}");
-    // A published version keeps its own role: `$LATEST` moved to a role the
-    // file does not list, version 1 still reads as `reader`.
+    let ghost = "arn:aws:iam::000000000000:role/ghost";
+    let code = tidepool_runtime::examples::example_bytes("misbehave");
+    let err = lambda
+        .create_function()
+        .function_name("ghost-fn")
+        .runtime(aws_sdk_lambda::types::Runtime::from("wasm32-wasip2"))
+        .role(ghost)
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(code))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    let raw = err.raw_response().expect("an answer");
+    assert_eq!(raw.status().as_u16(), 400);
+    let err = err.into_service_error();
+    assert_eq!(err.meta().code(), Some("InvalidParameterValueException"));
+    assert_eq!(err.meta().message(), Some("The role defined for the function cannot be assumed by Lambda."));
+    assert!(lambda.get_function().function_name("ghost-fn").send().await.is_err());
+    let err = lambda
+        .update_function_configuration()
+        .function_name("reader-fn")
+        .role(ghost)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(err.meta().code(), Some("InvalidParameterValueException"));
+    assert_eq!(err.meta().message(), Some("The role defined for the function cannot be assumed by Lambda."));
+    // A published version keeps its own role: `$LATEST` moved to a role
+    // without policies, version 1 still reads as `reader`.
     lambda.publish_version().function_name("reader-fn").send().await.unwrap();
     lambda
         .update_function_configuration()
@@ -1045,14 +1077,15 @@ async fn a_handler_runs_as_its_execution_role() {
 }
 
 /// Creates `name` from the `misbehave` example (whose `store` action makes
-/// one DynamoDB call) with execution role `role`, and waits until Active.
-async fn create_store_caller(lambda: &aws_sdk_lambda::Client, name: &str, role: &str) {
+/// one DynamoDB call) with execution role `role` (or Lambda's default when
+/// `None`), and waits until Active.
+async fn create_store_caller(lambda: &aws_sdk_lambda::Client, name: &str, role: Option<&str>) {
     let code = tidepool_runtime::examples::example_bytes("misbehave");
     lambda
         .create_function()
         .function_name(name)
         .runtime(aws_sdk_lambda::types::Runtime::from("wasm32-wasip2"))
-        .role(format!("arn:aws:iam::000000000000:role/{role}"))
+        .set_role(role.map(|r| format!("arn:aws:iam::000000000000:role/{r}")))
         .code(
             aws_sdk_lambda::types::FunctionCode::builder()
                 .zip_file(aws_sdk_lambda::primitives::Blob::new(code))
@@ -1102,7 +1135,7 @@ async fn a_handler_without_listed_roles_meets_resource_policy_denials() {
     let admin = ddb(&ep, ALICE_KEY, ALICE_SECRET, None, "us-east-1");
     common::create_table(&admin, "guarded", None).await;
     let lambda = lambda_as(&ep, ALICE_KEY, ALICE_SECRET);
-    create_store_caller(&lambda, "writer-fn", "writer").await;
+    create_store_caller(&lambda, "writer-fn", Some("writer")).await;
     let put = serde_json::json!({"TableName": "guarded", "Item": {"pk": {"S": "x"}}});
     let get = serde_json::json!({"TableName": "guarded", "Key": {"pk": {"S": "x"}}});
     let out = store_call(&lambda, "writer-fn", "PutItem", put.clone()).await;
@@ -1509,7 +1542,8 @@ async fn a_handlers_streams_and_lambda_calls_run_as_its_role() {
         r#"{"Statement":[{"Effect":"Allow","Action":["dynamodb:GetItem","lambda:GetFunction"],"Resource":"*"}]}"#,
     )
     .unwrap();
-    let auth = Auth::new(vec![(alice(), None)]).with_roles(vec![("reader".into(), vec![reader])]);
+    let auth = Auth::new(vec![(alice(), None)])
+        .with_roles(vec![("reader".into(), vec![reader]), ("nobody".into(), Vec::new())]);
     let dir = tempfile::tempdir().unwrap();
     let server =
         common::start_with(dir.path(), ServerConfig { auth: Some(Arc::new(auth)), ..ServerConfig::default() }).await;

@@ -86,6 +86,16 @@ pub struct Auth {
     peer: Option<Credential>,
 }
 
+/// A role ARN's name (the last part of its path), or the text itself when
+/// it is no role ARN.
+fn role_name(role_arn: &str) -> &str {
+    role_arn
+        .strip_prefix("arn:aws:iam::")
+        .and_then(|r| r.split_once(":role/"))
+        .and_then(|(_, r)| r.rsplit('/').next())
+        .unwrap_or(role_arn)
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AuthFile {
@@ -190,11 +200,7 @@ impl Auth {
     /// does not exist allows nothing. Before, it is an administrator, whom
     /// only an explicit deny in a resource-based policy refuses.
     pub fn role_principal(&self, role_arn: &str, function: &str) -> Principal {
-        let name = role_arn
-            .strip_prefix("arn:aws:iam::")
-            .and_then(|r| r.split_once(":role/"))
-            .and_then(|(_, r)| r.rsplit('/').next())
-            .unwrap_or(role_arn);
+        let name = role_name(role_arn);
         let policies =
             self.has_roles().then(|| self.roles.get(&name.to_ascii_lowercase()).cloned().unwrap_or_default());
         Principal {
@@ -204,6 +210,13 @@ impl Auth {
             policies,
             role_arn: Some(role_arn.to_string()),
         }
+    }
+
+    /// Whether Lambda could assume `role_arn` for a function: once the file
+    /// lists roles, only a role it lists (by name, case-insensitively), as
+    /// on AWS a role must exist; before, any role.
+    pub fn assumable(&self, role_arn: &str) -> bool {
+        !self.has_roles() || self.roles.contains_key(&role_name(role_arn).to_ascii_lowercase())
     }
 
     /// Reads an auth file (see the module comment).

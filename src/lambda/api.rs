@@ -809,6 +809,22 @@ fn apply_settings(r: &mut FunctionRecord, m: &Map<String, Json>) -> Result<(), F
     Ok(())
 }
 
+/// Lambda's answer to a `Role` it cannot assume: with `--auth`, a role the
+/// auth file does not list once it lists roles
+/// (`InvalidParameterValueException`).
+pub(super) const ROLE_NOT_ASSUMABLE: &str = "The role defined for the function cannot be assumed by Lambda.";
+
+/// CreateFunction's and UpdateFunctionConfiguration's `Role`, if given,
+/// must be one the auth file lists ([`crate::http::auth::Auth::assumable`]).
+fn check_role(app: &App, m: &Map<String, Json>) -> Result<(), Failure> {
+    match (str_member(m, "Role")?, app.auth.as_ref()) {
+        (Some(role), Some(auth)) if !auth.assumable(&role) => {
+            Err(fail("InvalidParameterValueException", ROLE_NOT_ASSUMABLE))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Lambda's answer to a `RevisionId` that is not the current one
 /// (`PreconditionFailedException`).
 pub(super) const REVISION_MISMATCH: &str = "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id";
@@ -844,6 +860,7 @@ async fn create_function(State(app): State<Arc<App>>, headers: HeaderMap, body: 
     };
     let mut record = FunctionRecord::new(name);
     apply_settings(&mut record, &m)?;
+    check_role(&app, &m)?;
     if let Some(tags) = m.get("Tags") {
         record.tags = tags_member(tags)?;
         check_tag_count(record.tags.len())?;
@@ -1213,6 +1230,7 @@ async fn update_configuration(
     check_revision(&m, &current)?;
     let mut next = current.clone();
     apply_settings(&mut next, &m)?;
+    check_role(&app, &m)?;
     if let Some(h) = str_member(&m, "Handler")? {
         next.handler = h;
     }
