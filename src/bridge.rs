@@ -255,7 +255,7 @@ fn refused(request: &axum::http::Request<Bytes>, message: String) -> axum::http:
     let path = request.uri().path();
     let lambda = path.starts_with("/20") || path.starts_with("/tidepool");
     let body = if lambda {
-        serde_json::json!({"Type": "User", "message": message}).to_string()
+        serde_json::json!({"Message": message}).to_string()
     } else {
         ApiError::new(StatusCode::BAD_REQUEST, "AccessDeniedException", message).body()
     };
@@ -265,6 +265,9 @@ fn refused(request: &axum::http::Request<Bytes>, message: String) -> axum::http:
     headers.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
     if lambda {
         headers.insert("x-amzn-ErrorType", axum::http::HeaderValue::from_static("AccessDeniedException"));
+        if let Ok(id) = axum::http::HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+            headers.insert("x-amzn-RequestId", id);
+        }
     }
     response
 }

@@ -104,6 +104,12 @@ fn lambda_as(endpoint: &str, key: &str, secret: &str) -> aws_sdk_lambda::Client 
     aws_sdk_lambda::Client::from_conf(conf)
 }
 
+/// A request id in the Lambda API's form: a UUID.
+fn assert_uuid(id: Option<&str>, what: &str) {
+    let id = id.unwrap_or_else(|| panic!("{what}: no x-amzn-RequestId"));
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "{what}: x-amzn-RequestId {id} is no UUID");
+}
+
 fn message<E, R>(err: &aws_sdk_dynamodb::error::SdkError<E, R>) -> String
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
@@ -379,13 +385,20 @@ async fn lambda_and_tidepool_endpoints_answer_in_lambda_shape() {
     assert_eq!(err.as_service_error().and_then(|e| e.code()), Some("UnrecognizedClientException"));
 
     let addr = ep.trim_start_matches("http://").to_string();
-    // Lambda's front end answers `{"message": ...}` (no `Type`) with 403.
+    // Lambda's front end answers `{"message": ...}` (no `Type`) with 403,
+    // and a request id in Lambda's form (a UUID), not DynamoDB's.
     for path in ["/2015-03-31/functions", "/tidepool/info", "/metrics", "/tidepool/cost", "/tidepool/insights"] {
         let a = common::http::send(&addr, "GET", path, &[], b"").await;
         assert_eq!(a.status, 403, "{path}");
         assert_eq!(a.header("x-amzn-errortype"), Some("MissingAuthenticationTokenException"));
         assert_eq!(a.json(), serde_json::json!({"message": "Missing Authentication Token"}));
+        assert_uuid(a.header("x-amzn-requestid"), path);
     }
+    let err = lambda(ALICE_KEY, "wrong").list_functions().send().await.unwrap_err();
+    let raw = err.raw_response().expect("an answer");
+    assert_uuid(raw.headers().get("x-amzn-requestid"), "a bad signature");
+    let body: serde_json::Value = serde_json::from_slice(raw.body().bytes().unwrap()).unwrap();
+    assert!(body["message"].as_str().unwrap().starts_with("The request signature we calculated"), "{body}");
 
     // The CLI signs with the standard variables.
     let ep2 = ep.clone();
@@ -610,6 +623,14 @@ async fn a_user_limited_to_its_own_partition() {
     let err = lambda.get_function().function_name("anything").send().await.unwrap_err();
     assert_eq!(err.as_service_error().and_then(|e| e.code()), Some("AccessDeniedException"));
     assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(403));
+    // As Lambda answers a denial: `Message`, capitalized, and a UUID id.
+    let raw = err.raw_response().unwrap();
+    assert_uuid(raw.headers().get("x-amzn-requestid"), "GetFunction denied");
+    let body: serde_json::Value = serde_json::from_slice(raw.body().bytes().unwrap()).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"Message": "User: arn:aws:iam::000000000000:user/bob is not authorized to perform: lambda:GetFunction on resource: arn:aws:lambda:us-east-1:000000000000:function:anything because no identity-based policy allows the lambda:GetFunction action"})
+    );
 
     // `/metrics`, the cost meter and Contributor Insights' reports are
     // actions of their own (`tidepool:GetMetrics`, `tidepool:GetCost`,
@@ -622,6 +643,8 @@ async fn a_user_limited_to_its_own_partition() {
         let a = common::http::send(&addr, "GET", path, &h, b"").await;
         assert_eq!(a.status, 403, "{path}");
         assert_eq!(a.header("x-amzn-errortype"), Some("AccessDeniedException"), "{path}");
+        assert!(a.json()["Message"].as_str().is_some_and(|m| m.starts_with("User: ")), "{path}: {:?}", a.json());
+        assert_uuid(a.header("x-amzn-requestid"), path);
     }
 
     // Backups are checked as the backup the ARN finds: another table's

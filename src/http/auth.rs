@@ -529,7 +529,7 @@ async fn authenticate_for(
         let query = crate::lambda::api::query(&parts.uri);
         let checks = crate::lambda::access::checks(parts.method.as_str(), parts.uri.path(), &query, &bytes, region);
         if let Err(denied) = caller.authorize(checks, region) {
-            return Err(lambda_error(StatusCode::FORBIDDEN, "AccessDeniedException", &denied.message));
+            return Err(lambda_denied(&denied.message));
         }
     }
     let mut req = Request::from_parts(parts, Body::from(bytes));
@@ -547,9 +547,7 @@ pub fn authorize_guest(app: &crate::dynamodb::App, req: &Request, principal: &Pr
     }
     let query = crate::lambda::api::query(req.uri());
     let checks = crate::lambda::access::checks(req.method().as_str(), req.uri().path(), &query, &[], &app.region);
-    principal
-        .authorize(checks, &app.region, &Origin::IN_PROCESS)
-        .map_err(|d| lambda_error(StatusCode::FORBIDDEN, "AccessDeniedException", &d.message))
+    principal.authorize(checks, &app.region, &Origin::IN_PROCESS).map_err(|d| lambda_denied(&d.message))
 }
 
 /// Reads a body to hash it, within the API's request limit and the auth
@@ -629,11 +627,28 @@ fn dynamo_error(status: StatusCode, kind: &str, message: &str) -> Response {
     resp
 }
 
+/// An error of Lambda's front end (authentication, limits): `{"message":
+/// ...}`, lower case and without `Type`, as AWS's front end answers.
 fn lambda_error(status: StatusCode, kind: &'static str, message: &str) -> Response {
-    let body = serde_json::json!({ "message": message }).to_string();
-    let mut resp = (status, body).into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    resp.headers_mut().insert("x-amzn-ErrorType", HeaderValue::from_static(kind));
+    lambda_shaped(status, kind, serde_json::json!({ "message": message }))
+}
+
+/// A caller's policies refuse a Lambda or `/tidepool` request: 403
+/// `AccessDeniedException` with `{"Message": ...}`, as Lambda answers it.
+fn lambda_denied(message: &str) -> Response {
+    lambda_shaped(StatusCode::FORBIDDEN, "AccessDeniedException", serde_json::json!({ "Message": message }))
+}
+
+/// A Lambda API error answer: `x-amzn-ErrorType` and a request id in
+/// Lambda's form (a UUID), as its other answers carry.
+fn lambda_shaped(status: StatusCode, kind: &'static str, body: serde_json::Value) -> Response {
+    let mut resp = (status, body.to_string()).into_response();
+    let headers = resp.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert("x-amzn-ErrorType", HeaderValue::from_static(kind));
+    if let Ok(id) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+        headers.insert("x-amzn-RequestId", id);
+    }
     resp
 }
 
