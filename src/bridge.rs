@@ -143,11 +143,11 @@ fn run_parsed(
     crate::dynamodb::shapes::deserialize(operation, false, map)?;
     let renamed = crate::dynamodb::arn::table_names(&app.region, operation, map)?;
     let map = &*map;
-    if origin.function_name != REPLAY {
-        authorize_role(&app, operation, map, origin)?;
-    }
+    let denied =
+        if origin.function_name != REPLAY { authorize_role(&app, operation, map, origin)? } else { Vec::new() };
     let depth = Origin { ttl: false, depth: origin.chain_depth, replicated: None };
-    let body = with_origin(depth, || dispatch(&app, operation, Req(map), "localhost"))?;
+    let serve = || dispatch(&app, operation, Req(map), "localhost");
+    let body = crate::dynamodb::partiql::with_denials(denied, || with_origin(depth, serve))?;
     // A deferred write is traced as the handler made it, not at replay.
     if origin.function_name != REPLAY {
         app.traces.record(&app, &origin.request_id, operation, map);
@@ -159,20 +159,25 @@ fn run_parsed(
 /// handler's call is authorized as its function's execution role; a role
 /// the file does not list allows nothing. Without roles, the call runs as
 /// an administrator, refused only by an explicit deny in a table's or
-/// stream's resource-based policy.
+/// stream's resource-based policy. A BatchExecuteStatement's statements
+/// are authorized one by one: the answer is each one's denial, by position.
 fn authorize_role(
     app: &App,
     operation: &str,
     map: &serde_json::Map<String, Json>,
     origin: &InvocationOrigin,
-) -> Result<(), ApiError> {
+) -> Result<Vec<Option<String>>, ApiError> {
     let Some(principal) = role_principal(app, &origin.function_name, &origin.function_version) else {
-        return Ok(());
+        return Ok(Vec::new());
     };
-    let checks = crate::dynamodb::access::checks(app, operation, map, false);
     // An in-process call: no source address, as AWS leaves `aws:SourceIp`
     // out of a call a service makes on your behalf.
     let origin = crate::iam::Origin::IN_PROCESS;
+    if operation == "BatchExecuteStatement" {
+        let authorize = |checks| principal.authorize(checks, &app.region, &origin);
+        return Ok(crate::dynamodb::access::batch_statement_denials(app, map, authorize));
+    }
+    let checks = crate::dynamodb::access::checks(app, operation, map, false);
     principal
         .authorize(checks, &app.region, &origin)
         .map_err(|d| ApiError::new(StatusCode::BAD_REQUEST, "AccessDeniedException", d.message))?;
@@ -180,7 +185,7 @@ fn authorize_role(
     if operation == "PutResourcePolicy" {
         crate::dynamodb::policy::lockout_check(app, &principal, &origin, map)?;
     }
-    Ok(())
+    Ok(Vec::new())
 }
 
 /// The principal a handler of `function` runs as: its execution role's
@@ -384,7 +389,13 @@ fn authorize_forwarded(
     let Json::Object(map) = &json else {
         return Err(ApiError::serialization(messages::request::BODY_NOT_OBJECT));
     };
-    crate::dynamodb::access::for_elsewhere(|| authorize_role(&app, operation, map, origin))
+    let denied = crate::dynamodb::access::for_elsewhere(|| authorize_role(&app, operation, map, origin))?;
+    // The other engine runs the batch: a statement this role may not run
+    // refuses it whole here (the statements cannot fail one by one there).
+    match denied.into_iter().flatten().next() {
+        Some(message) => Err(ApiError::new(StatusCode::BAD_REQUEST, "AccessDeniedException", message)),
+        None => Ok(()),
+    }
 }
 
 /// A wire answer as the `store` import's result.

@@ -899,6 +899,71 @@ async fn conditions_and_filters_count_as_attributes() {
     server.stop().await.unwrap();
 }
 
+/// BatchExecuteStatement authorizes each statement on its own: a statement
+/// the caller may not run fails alone with `AccessDenied` (a code of
+/// DynamoDB's `BatchStatementErrorCodeEnum`), the others run, reads and
+/// writes alike; a denied statement on a table that does not exist is
+/// denied, not missing.
+#[tokio::test]
+async fn a_batch_of_statements_is_authorized_statement_by_statement() {
+    use aws_sdk_dynamodb::types::{BatchStatementErrorCodeEnum, BatchStatementRequest};
+    let carol_policy = r#"{"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Action":["dynamodb:PartiQLSelect","dynamodb:PartiQLInsert"],
+         "Resource":"arn:aws:dynamodb:*:*:table/open"}]}"#;
+    let auth = Auth::new(vec![(alice(), None), user_with("carol", "AKIDCAROL", &[carol_policy])]);
+    let dir = tempfile::tempdir().unwrap();
+    let server =
+        common::start_with(dir.path(), ServerConfig { auth: Some(Arc::new(auth)), ..ServerConfig::default() }).await;
+    let ep = server.endpoint();
+    let admin = ddb(&ep, ALICE_KEY, ALICE_SECRET, None, "us-east-1");
+    for table in ["open", "closed"] {
+        common::create_table(&admin, table, None).await;
+        admin.put_item().table_name(table).item("pk", common::s("a")).send().await.unwrap();
+    }
+    let carol = ddb(&ep, "AKIDCAROL", "secret", None, "us-east-1");
+    let statement = |text: &str| BatchStatementRequest::builder().statement(text).build().unwrap();
+    let denied = |action: &str, table: &str| {
+        format!(
+            "User: arn:aws:iam::000000000000:user/carol is not authorized to perform: dynamodb:{action} on resource: arn:aws:dynamodb:us-east-1:000000000000:table/{table} because no identity-based policy allows the dynamodb:{action} action"
+        )
+    };
+    let out = carol
+        .batch_execute_statement()
+        .statements(statement(r#"SELECT * FROM "open" WHERE pk = 'a'"#))
+        .statements(statement(r#"SELECT * FROM "closed" WHERE pk = 'a'"#))
+        .statements(statement(r#"SELECT * FROM "missing" WHERE pk = 'a'"#))
+        .send()
+        .await
+        .unwrap();
+    let responses = out.responses();
+    assert_eq!(responses.len(), 3);
+    assert_eq!(responses[0].item().and_then(|i| i.get("pk")), Some(&common::s("a")));
+    assert!(responses[0].error().is_none());
+    for (r, table) in [(&responses[1], "closed"), (&responses[2], "missing")] {
+        let e = r.error().unwrap_or_else(|| panic!("{table}: {r:?}"));
+        assert_eq!(e.code(), Some(&BatchStatementErrorCodeEnum::AccessDenied), "{table}");
+        assert_eq!(e.message(), Some(denied("PartiQLSelect", table).as_str()));
+        assert!(r.item().is_none());
+    }
+    // Writes: the allowed insert is made, the denied one is not.
+    let out = carol
+        .batch_execute_statement()
+        .statements(statement(r#"INSERT INTO "closed" VALUE {'pk': 'b'}"#))
+        .statements(statement(r#"INSERT INTO "open" VALUE {'pk': 'b'}"#))
+        .send()
+        .await
+        .unwrap();
+    let responses = out.responses();
+    let e = responses[0].error().expect("the insert into closed is denied");
+    assert_eq!(e.code(), Some(&BatchStatementErrorCodeEnum::AccessDenied));
+    assert_eq!(e.message(), Some(denied("PartiQLInsert", "closed").as_str()));
+    assert!(responses[1].error().is_none(), "{:?}", responses[1]);
+    let get = |table: &str| admin.get_item().table_name(table).key("pk", common::s("b")).send();
+    assert!(get("open").await.unwrap().item.is_some());
+    assert!(get("closed").await.unwrap().item.is_none());
+    server.stop().await.unwrap();
+}
+
 /// Policy variables are variables only in version 2012-10-17 documents: in
 /// 2008-10-17, and without a `Version`, `${aws:username}` is literal text,
 /// so a resource written with it names no table these users have.

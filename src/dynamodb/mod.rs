@@ -828,10 +828,18 @@ async fn handle_json(
     // With authentication on, a caller with policies is authorized for
     // what the request asks before it is served; so is an administrator
     // once some table has a resource-based policy, which may deny it.
+    // BatchExecuteStatement's statements are authorized one by one, each
+    // denied statement failing alone.
+    let mut denied_statements = Vec::new();
     if let Some(caller) = caller.as_ref().filter(|c| c.principal.policies.is_some() || app.store.any_resource_policy())
     {
+        let per_statement = !streams && !scaling && op == "BatchExecuteStatement";
         let checks = if scaling {
             vec![crate::iam::Check::new(format!("application-autoscaling:{op}"), "*")]
+        } else if per_statement {
+            denied_statements =
+                access::batch_statement_denials(&app, &map, |checks| caller.authorize(checks, &app.region));
+            Vec::new()
         } else {
             access::checks(&app, &op, &map, streams)
         };
@@ -872,7 +880,8 @@ async fn handle_json(
             crate::streams::dispatch(app, &op, Req(&map))
         } else {
             // Only item writes read a deep request in the older form.
-            layer::deep_request(deep && layer::envelops(&op), || dispatch(app, &op, Req(&map), &host))
+            let serve = || dispatch(app, &op, Req(&map), &host);
+            partiql::with_denials(denied_statements, || layer::deep_request(deep && layer::envelops(&op), serve))
         }
     };
     let result = if off_workers {
