@@ -257,6 +257,44 @@ async fn unsigned_tampered_and_presigned_requests() {
         format!("'{credential}' not a valid key=value pair (missing equal-sign) in Authorization header: '{header}'.")
     );
 
+    // Several faults at once answer in DynamoDB's order (dynalite's
+    // `index.js`): `host` not signed before an unknown algorithm, that
+    // before a credential without five parts, that before its scope.
+    let now = sigv4::format_time(SystemTime::now());
+    let malformed = |algorithm: &str, credential: &str, signed: &str| {
+        format!("{algorithm} Credential={credential}, SignedHeaders={signed}, Signature=00")
+    };
+    let day = &now[..8];
+    let other_region = format!("{ALICE_KEY}/{day}/eu-west-1/dynamodb/aws4_request");
+    for (authorization, kind, message) in [
+        (
+            malformed("AWS4-HMAC-SHA25", "a/b/c/d", "x-amz-date"),
+            "InvalidSignatureException",
+            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
+        ),
+        (
+            malformed("AWS4-HMAC-SHA25", "a/b/c/d", "host;x-amz-date"),
+            "IncompleteSignatureException",
+            "Unsupported AWS 'algorithm': 'AWS4-HMAC-SHA25' (only AWS4-HMAC-SHA256 for now). ",
+        ),
+        (
+            malformed("AWS4-HMAC-SHA256", "a/b/c/d", "host;x-amz-date"),
+            "IncompleteSignatureException",
+            "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got 'a/b/c/d'",
+        ),
+        (
+            malformed("AWS4-HMAC-SHA256", &other_region, "host;x-amz-date"),
+            "InvalidSignatureException",
+            "Credential should be scoped to a valid region, not 'eu-west-1'.",
+        ),
+    ] {
+        let headers = [target, json, ("X-Amz-Date", now.as_str()), ("Authorization", authorization.as_str())];
+        let a = common::http::send(&addr, "POST", "/", &headers, b"{}").await;
+        assert_eq!(a.status, 400, "{authorization}");
+        assert_eq!(a.json()["__type"], format!("com.amazon.coral.service#{kind}"), "{authorization}");
+        assert_eq!(a.json()["message"], message, "{authorization}");
+    }
+
     // Presigned by aws-sigv4, the SDKs' signer: the signature in the query.
     let presigned = |secret: &str, expires: u64| {
         use aws_sigv4::http_request::{SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign};
