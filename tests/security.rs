@@ -1598,6 +1598,87 @@ async fn query_k(
         .await
 }
 
+/// An exactly-once handler's BatchExecuteStatement with a statement its
+/// role may not run: the statement is denied when the write is staged and
+/// again when it is replayed into the commit, so the commit goes through
+/// (the mapping moves on, batch after batch), the allowed statement lands
+/// once per batch and the denied one never.
+#[tokio::test]
+async fn an_exactly_once_handlers_denied_statement_stays_denied_at_commit() {
+    let updater = tidepool::iam::Policy::parse(
+        r#"{"Statement":[{"Effect":"Allow","Action":"dynamodb:PartiQLUpdate","Resource":"arn:aws:dynamodb:*:*:table/open"}]}"#,
+    )
+    .unwrap();
+    let auth = Auth::new(vec![(alice(), None)]).with_roles(vec![("batcher".into(), vec![updater])]);
+    let dir = tempfile::tempdir().unwrap();
+    let action = serde_json::json!({"action": "store", "operation": "BatchExecuteStatement", "request": {
+    "Statements": [
+        {"Statement": r#"UPDATE "open" SET n = n + 1 WHERE pk = 'c'"#},
+        {"Statement": r#"INSERT INTO "closed" VALUE {'pk': 'c'}"#},
+    ]}});
+    let manifest = dir.path().join("tidepool.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            r#"[[table]]
+name = "source"
+partition_key = "pk:S"
+stream = "NEW_IMAGE"
+
+[[table]]
+name = "open"
+partition_key = "pk:S"
+
+[[table]]
+name = "closed"
+partition_key = "pk:S"
+
+[[function]]
+name = "batcher"
+code = "example:misbehave"
+role = "batcher"
+environment = {{ ON_RECORDS = {} }}
+
+[[mapping]]
+function = "batcher"
+table = "source"
+StartingPosition = "TRIM_HORIZON"
+BatchSize = 1
+ExactlyOnce = true
+"#,
+            serde_json::to_string(&action.to_string()).unwrap()
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let config = ServerConfig { auth: Some(Arc::new(auth)), manifest: Some(manifest), ..ServerConfig::default() };
+    let server = common::start_with(&data, config).await;
+    let admin = ddb(&server.endpoint(), ALICE_KEY, ALICE_SECRET, None, "us-east-1");
+    admin.put_item().table_name("open").item("pk", common::s("c")).item("n", common::n(0)).send().await.unwrap();
+    for i in 0..3 {
+        admin.put_item().table_name("source").item("pk", common::s(&i.to_string())).send().await.unwrap();
+    }
+    let count = || async {
+        let item = admin.get_item().table_name("open").key("pk", common::s("c")).consistent_read(true).send().await;
+        item.unwrap().item.unwrap()["n"].clone()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while count().await != common::n(3) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the mapping never committed its batches: n = {:?}",
+            count().await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Each batch committed once: nothing is redelivered and applied again.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(count().await, common::n(3));
+    let closed = admin.scan().table_name("closed").send().await.unwrap();
+    assert_eq!(closed.count, 0, "the denied insert was never made");
+    server.stop().await.unwrap();
+}
+
 /// The manifest's `auth` switches authentication on for `serve
 /// --manifest`, and a function's `role` there names its execution role.
 #[tokio::test]
