@@ -999,6 +999,31 @@ async fn a_batch_of_statements_is_authorized_statement_by_statement() {
     let get = |table: &str| admin.get_item().table_name(table).key("pk", common::s("b")).send();
     assert!(get("open").await.unwrap().item.is_some());
     assert!(get("closed").await.unwrap().item.is_none());
+    // The request is validated before its statements are authorized: a
+    // denied write still makes a batch of reads and writes, refused whole;
+    // no statements, or one that does not parse, are the caller's fault.
+    let err = carol
+        .batch_execute_statement()
+        .statements(statement(r#"SELECT * FROM "open" WHERE pk = 'a'"#))
+        .statements(statement(r#"INSERT INTO "closed" VALUE {'pk': 'c'}"#))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(common::code(&err), "ValidationException");
+    assert_eq!(message(&err), "Read and write requests together in the same batch is not supported.");
+    let err = carol.batch_execute_statement().set_statements(Some(Vec::new())).send().await.unwrap_err();
+    assert_eq!(common::code(&err), "ValidationException");
+    let out = carol
+        .batch_execute_statement()
+        .statements(statement(r#"SELEC * FROM "closed""#))
+        .statements(statement(r#"SELECT * FROM "open" WHERE pk = 'a'"#))
+        .send()
+        .await
+        .unwrap();
+    let e = out.responses()[0].error().expect("the statement does not parse");
+    assert_eq!(e.code(), Some(&BatchStatementErrorCodeEnum::ValidationError));
+    assert!(out.responses()[1].error().is_none(), "{:?}", out.responses()[1]);
+    assert!(get("closed").await.unwrap().item.is_none());
     server.stop().await.unwrap();
 }
 

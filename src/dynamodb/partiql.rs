@@ -455,6 +455,14 @@ fn denial(position: usize) -> Option<ApiError> {
     Some(ApiError::new(StatusCode::BAD_REQUEST, "AccessDeniedException", message))
 }
 
+/// Whether the statement at `position` of the BatchExecuteStatement being
+/// served is denied ([`with_denials`]): it writes nothing, so it takes no
+/// part in what its table's writes involve (a strongly consistent global
+/// table's claims, the table's metrics).
+pub(crate) fn is_denied(position: usize) -> bool {
+    DENIED.with(|d| d.borrow().get(position).is_some_and(Option::is_some))
+}
+
 /// One member's error: `Code`, `Message` and, for a failed condition, the
 /// item when asked for.
 fn batch_error(e: &ApiError, table: Option<&str>, item: Option<&Item>) -> Json {
@@ -522,8 +530,14 @@ pub fn batch_execute_statement(app: &App, r: Req<'_>) -> ApiResult<Json> {
             let stmt = partiql::parse(text).map_err(pq_err)?;
             partiql::check(&stmt, &params).map_err(pq_err)?;
             // Authorized once its table and action are known, before the
-            // table is looked up.
+            // table is looked up; a denied statement still counts as the
+            // read or write it is (a batch of both is refused first).
             if let Some(denied) = denial(position) {
+                if stmt.is_read() {
+                    reads = true;
+                } else {
+                    writes = true;
+                }
                 return Err(denied);
             }
             let table = app.store.table(stmt.table())?;
