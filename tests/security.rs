@@ -1156,15 +1156,13 @@ async fn a_handler_runs_as_its_execution_role() {
     common::create_table(&admin, "rolecheck", None).await;
     let lambda = lambda_as(&ep, ALICE_KEY, ALICE_SECRET);
     create_store_caller(&lambda, "reader-fn", Some("reader")).await;
-    // Without `Role`, the default role, which the file does not list.
-    create_store_caller(&lambda, "admin-fn", None).await;
     let call = |function: &'static str, operation: &'static str, request: serde_json::Value| {
         store_call(&lambda, function, operation, request)
     };
     let put = serde_json::json!({"TableName": "rolecheck", "Item": {"pk": {"S": "x"}}});
     let get = serde_json::json!({"TableName": "rolecheck", "Key": {"pk": {"S": "x"}}});
     // The reader role may read, not write.
-    let out = call("reader-fn", "PutItem", put.clone()).await;
+    let out = call("reader-fn", "PutItem", put).await;
     assert_eq!(out["error"]["type"], "AccessDeniedException", "{out}");
     assert_eq!(
         out["error"]["message"],
@@ -1172,43 +1170,53 @@ async fn a_handler_runs_as_its_execution_role() {
     );
     let out = call("reader-fn", "GetItem", get.clone()).await;
     assert!(out.get("ok").is_some(), "{out}");
-    // A role the file does not list allows nothing, and cannot be given.
-    let out = call("admin-fn", "PutItem", put).await;
-    assert_eq!(out["error"]["type"], "AccessDeniedException", "{out}");
     admin.put_item().table_name("rolecheck").item("pk", common::s("x")).send().await.unwrap();
     let out = call("reader-fn", "GetItem", get.clone()).await;
     assert_eq!(out["ok"]["Item"]["pk"]["S"], "x", "{out}");
-    let ghost = "arn:aws:iam::000000000000:role/ghost";
+    // A role the file does not list cannot be given: nor can the default
+    // one (no `Role`), nor a listed role's name in another account or
+    // under a path (which `iam:PassRole` would check as written).
     let code = tidepool_runtime::examples::example_bytes("misbehave");
-    let err = lambda
-        .create_function()
-        .function_name("ghost-fn")
-        .runtime(aws_sdk_lambda::types::Runtime::from("wasm32-wasip2"))
-        .role(ghost)
-        .code(
-            aws_sdk_lambda::types::FunctionCode::builder()
-                .zip_file(aws_sdk_lambda::primitives::Blob::new(code))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap_err();
-    let raw = err.raw_response().expect("an answer");
-    assert_eq!(raw.status().as_u16(), 400);
-    let err = err.into_service_error();
-    assert_eq!(err.meta().code(), Some("InvalidParameterValueException"));
-    assert_eq!(err.meta().message(), Some("The role defined for the function cannot be assumed by Lambda."));
-    assert!(lambda.get_function().function_name("ghost-fn").send().await.is_err());
-    let err = lambda
-        .update_function_configuration()
-        .function_name("reader-fn")
-        .role(ghost)
-        .send()
-        .await
-        .unwrap_err()
-        .into_service_error();
-    assert_eq!(err.meta().code(), Some("InvalidParameterValueException"));
-    assert_eq!(err.meta().message(), Some("The role defined for the function cannot be assumed by Lambda."));
+    for role in [
+        Some("arn:aws:iam::000000000000:role/ghost"),
+        None,
+        Some("arn:aws:iam::999999999999:role/reader"),
+        Some("arn:aws:iam::000000000000:role/team/reader"),
+    ] {
+        let err = lambda
+            .create_function()
+            .function_name("ghost-fn")
+            .runtime(aws_sdk_lambda::types::Runtime::from("wasm32-wasip2"))
+            .set_role(role.map(str::to_string))
+            .code(
+                aws_sdk_lambda::types::FunctionCode::builder()
+                    .zip_file(aws_sdk_lambda::primitives::Blob::new(code.clone()))
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap_err();
+        let raw = err.raw_response().expect("an answer");
+        assert_eq!(raw.status().as_u16(), 400, "{role:?}");
+        let err = err.into_service_error();
+        assert_eq!(err.meta().code(), Some("InvalidParameterValueException"), "{role:?}");
+        assert_eq!(err.meta().message(), Some("The role defined for the function cannot be assumed by Lambda."));
+        assert!(lambda.get_function().function_name("ghost-fn").send().await.is_err());
+        let Some(role) = role else { continue };
+        let err = lambda
+            .update_function_configuration()
+            .function_name("reader-fn")
+            .role(role)
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error();
+        assert_eq!(err.meta().code(), Some("InvalidParameterValueException"), "{role}");
+        assert_eq!(err.meta().message(), Some("The role defined for the function cannot be assumed by Lambda."));
+    }
+    // The role stayed `reader`.
+    let out = call("reader-fn", "GetItem", get.clone()).await;
+    assert_eq!(out["ok"]["Item"]["pk"]["S"], "x", "{out}");
     // A published version keeps its own role: `$LATEST` moved to a role
     // without policies, version 1 still reads as `reader`.
     lambda.publish_version().function_name("reader-fn").send().await.unwrap();
@@ -1701,6 +1709,45 @@ ExactlyOnce = true
     assert_eq!(count().await, common::n(3));
     let closed = admin.scan().table_name("closed").send().await.unwrap();
     assert_eq!(closed.count, 0, "the denied insert was never made");
+    server.stop().await.unwrap();
+}
+
+/// A deploy gives a function only a role CreateFunction would take: with
+/// roles in the auth file, one it lists (the manifest's `role`, or the
+/// default one of a function the deploy creates without one).
+#[tokio::test]
+async fn a_deploy_gives_only_a_role_the_auth_file_lists() {
+    let auth = Auth::new(vec![(alice(), None)]).with_roles(vec![("reader".into(), Vec::new())]);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server =
+        common::start_with(&data, ServerConfig { auth: Some(Arc::new(auth)), ..ServerConfig::default() }).await;
+    let deploy = |role: &str| {
+        let path = dir.path().join("tidepool.toml");
+        std::fs::write(&path, format!("[[function]]\nname = \"deployed\"\ncode = \"example:misbehave\"\n{role}\n"))
+            .unwrap();
+        let manifest = tidepool::lambda::manifest::Manifest::load(&path).unwrap();
+        let (app, rt) = (server.app.clone(), tokio::runtime::Handle::current());
+        tokio::task::spawn_blocking(move || tidepool::lambda::manifest::apply(&app, &manifest, &rt).map(|_| ()))
+    };
+    let refused = "function deployed: The role defined for the function cannot be assumed by Lambda.";
+    for role in [
+        r#"role = "ghost""#,
+        "",
+        r#"role = "arn:aws:iam::999999999999:role/reader""#,
+        r#"role = "arn:aws:iam::000000000000:role/team/reader""#,
+    ] {
+        let err = deploy(role).await.unwrap().unwrap_err();
+        assert_eq!((err.kind, err.message.as_str()), ("InvalidParameterValueException", refused), "{role}");
+    }
+    deploy(r#"role = "reader""#).await.unwrap().unwrap();
+    // An existing function: the manifest's role is checked; none leaves its own.
+    let err = deploy(r#"role = "ghost""#).await.unwrap().unwrap_err();
+    assert_eq!(err.message, refused);
+    deploy("").await.unwrap().unwrap();
+    let lambda = lambda_as(&server.endpoint(), ALICE_KEY, ALICE_SECRET);
+    let config = lambda.get_function_configuration().function_name("deployed").send().await.unwrap();
+    assert_eq!(config.role(), Some("arn:aws:iam::000000000000:role/reader"));
     server.stop().await.unwrap();
 }
 
