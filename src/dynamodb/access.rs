@@ -477,11 +477,6 @@ fn query_hash(r: &Req<'_>, schema: &KeySchema) -> Option<String> {
     })
 }
 
-/// A PartiQL statement, parsed as the operation parses it: its verb's
-/// action on its table (or index). Its keys and attributes are not read
-/// here, so they are [`UNKNOWN`]; one that does not parse is on
-/// [`UNKNOWN`], and the operation reports the syntax error to a caller
-/// allowed to send it.
 /// BatchExecuteStatement's statements, each checked on its own as
 /// DynamoDB checks them (a statement denied is that statement's
 /// `AccessDenied`, the others run): for each statement in order, its
@@ -506,6 +501,11 @@ pub(crate) fn batch_statement_denials(
         .collect()
 }
 
+/// A PartiQL statement, parsed as the operation parses it: its verb's
+/// action on its table (or index). Its keys and attributes are not read
+/// here, so they are [`UNKNOWN`]; one that does not parse is on
+/// [`UNKNOWN`], and the operation reports the syntax error to a caller
+/// allowed to send it.
 fn partiql_check(app: &App, statement: &str) -> Check {
     use tidepool_store::partiql::Op;
     let Ok(parsed) = tidepool_store::partiql::parse(statement) else {
