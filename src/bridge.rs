@@ -123,19 +123,33 @@ fn stopping() -> ApiError {
 /// Runs one DynamoDB operation for a guest, its writes attributed to chain
 /// depth `depth`.
 fn run(app: &Weak<App>, operation: &str, request_json: &str, origin: &InvocationOrigin) -> Result<String, ApiError> {
-    let mut json: Json = serde_json::from_str(request_json)
-        .map_err(|e| ApiError::serialization(messages::request::malformed_body(e)))?;
-    run_parsed(app, operation, &mut json, origin)
+    let mut json = parse_request(request_json)?;
+    run_parsed(app, operation, &mut json, origin, None).map(|served| served.body)
+}
+
+fn parse_request(request_json: &str) -> Result<Json, ApiError> {
+    serde_json::from_str(request_json).map_err(|e| ApiError::serialization(messages::request::malformed_body(e)))
+}
+
+/// A guest's call as served: its answer, and what its role was denied
+/// within it (a BatchExecuteStatement's statements, by position), which a
+/// replay of it must deny again.
+struct Served {
+    body: String,
+    denied: Vec<Option<String>>,
 }
 
 /// [`run`] on a request already parsed. Its members are read as their
-/// declared types first, as over HTTP (`dynamodb::shapes`).
+/// declared types first, as over HTTP (`dynamodb::shapes`). `replayed`:
+/// the call is the replay of a deferred write, authorized when it was
+/// staged, whose denials (`DeferredCall::denied`) it repeats.
 fn run_parsed(
     app: &Weak<App>,
     operation: &str,
     json: &mut Json,
     origin: &InvocationOrigin,
-) -> Result<String, ApiError> {
+    replayed: Option<Vec<Option<String>>>,
+) -> Result<Served, ApiError> {
     let app = app.upgrade().ok_or_else(stopping)?;
     let Json::Object(map) = json else {
         return Err(ApiError::serialization(messages::request::BODY_NOT_OBJECT));
@@ -143,36 +157,45 @@ fn run_parsed(
     crate::dynamodb::shapes::deserialize(operation, false, map)?;
     let renamed = crate::dynamodb::arn::table_names(&app.region, operation, map)?;
     let map = &*map;
-    if origin.function_name != REPLAY {
-        authorize_role(&app, operation, map, origin)?;
-    }
+    let replay = replayed.is_some();
+    let denied = match replayed {
+        Some(denied) => denied,
+        None => authorize_role(&app, operation, map, origin)?,
+    };
     let depth = Origin { ttl: false, depth: origin.chain_depth, replicated: None };
-    let body = with_origin(depth, || dispatch(&app, operation, Req(map), "localhost"))?;
+    let serve = || dispatch(&app, operation, Req(map), "localhost");
+    let body = crate::dynamodb::partiql::with_denials(denied.clone(), || with_origin(depth, serve))?;
     // A deferred write is traced as the handler made it, not at replay.
-    if origin.function_name != REPLAY {
+    if !replay {
         app.traces.record(&app, &origin.request_id, operation, map);
     }
-    if renamed.is_empty() { Ok(body.into_string()) } else { Ok(renamed.restore(body.into_json()).to_string()) }
+    let body = if renamed.is_empty() { body.into_string() } else { renamed.restore(body.into_json()).to_string() };
+    Ok(Served { body, denied })
 }
 
 /// With authentication on and roles in the auth file (`[[roles]]`), a
 /// handler's call is authorized as its function's execution role; a role
 /// the file does not list allows nothing. Without roles, the call runs as
 /// an administrator, refused only by an explicit deny in a table's or
-/// stream's resource-based policy.
+/// stream's resource-based policy. A BatchExecuteStatement's statements
+/// are authorized one by one: the answer is each one's denial, by position.
 fn authorize_role(
     app: &App,
     operation: &str,
     map: &serde_json::Map<String, Json>,
     origin: &InvocationOrigin,
-) -> Result<(), ApiError> {
+) -> Result<Vec<Option<String>>, ApiError> {
     let Some(principal) = role_principal(app, &origin.function_name, &origin.function_version) else {
-        return Ok(());
+        return Ok(Vec::new());
     };
-    let checks = crate::dynamodb::access::checks(app, operation, map, false);
     // An in-process call: no source address, as AWS leaves `aws:SourceIp`
     // out of a call a service makes on your behalf.
     let origin = crate::iam::Origin::IN_PROCESS;
+    if operation == "BatchExecuteStatement" {
+        let authorize = |checks| principal.authorize(checks, &app.region, &origin);
+        return Ok(crate::dynamodb::access::batch_statement_denials(app, map, authorize));
+    }
+    let checks = crate::dynamodb::access::checks(app, operation, map, false);
     principal
         .authorize(checks, &app.region, &origin)
         .map_err(|d| ApiError::new(StatusCode::BAD_REQUEST, "AccessDeniedException", d.message))?;
@@ -180,7 +203,7 @@ fn authorize_role(
     if operation == "PutResourcePolicy" {
         crate::dynamodb::policy::lockout_check(app, &principal, &origin, map)?;
     }
-    Ok(())
+    Ok(Vec::new())
 }
 
 /// The principal a handler of `function` runs as: its execution role's
@@ -200,10 +223,6 @@ pub(crate) fn role_principal(app: &App, function: &str, version: &str) -> Option
     let role = record.map(|r| r.role).unwrap_or_default();
     Some(auth.role_principal(&role, function))
 }
-
-/// The function name a replay of deferred writes runs under: no function
-/// has it (names are checked), and its writes were authorized when staged.
-const REPLAY: &str = "";
 
 /// A handler's in-process request that is not a DynamoDB call, in the
 /// request's extensions: the chain depth of the invocation that made it,
@@ -255,7 +274,7 @@ fn refused(request: &axum::http::Request<Bytes>, message: String) -> axum::http:
     let path = request.uri().path();
     let lambda = path.starts_with("/20") || path.starts_with("/tidepool");
     let body = if lambda {
-        serde_json::json!({"Type": "User", "message": message}).to_string()
+        serde_json::json!({"Message": message}).to_string()
     } else {
         ApiError::new(StatusCode::BAD_REQUEST, "AccessDeniedException", message).body()
     };
@@ -265,6 +284,9 @@ fn refused(request: &axum::http::Request<Bytes>, message: String) -> axum::http:
     headers.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
     if lambda {
         headers.insert("x-amzn-ErrorType", axum::http::HeaderValue::from_static("AccessDeniedException"));
+        if let Ok(id) = axum::http::HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+            headers.insert("x-amzn-RequestId", id);
+        }
     }
     response
 }
@@ -381,7 +403,13 @@ fn authorize_forwarded(
     let Json::Object(map) = &json else {
         return Err(ApiError::serialization(messages::request::BODY_NOT_OBJECT));
     };
-    crate::dynamodb::access::for_elsewhere(|| authorize_role(&app, operation, map, origin))
+    let denied = crate::dynamodb::access::for_elsewhere(|| authorize_role(&app, operation, map, origin))?;
+    // The other engine runs the batch: a statement this role may not run
+    // refuses it whole here (the statements cannot fail one by one there).
+    match denied.into_iter().flatten().next() {
+        Some(message) => Err(ApiError::new(StatusCode::BAD_REQUEST, "AccessDeniedException", message)),
+        None => Ok(()),
+    }
 }
 
 /// A wire answer as the `store` import's result.
@@ -442,18 +470,21 @@ impl StoreBridge for ServerBridge {
 
     fn replay(&self, calls: &[DeferredCall], unit: &mut Unit) -> Result<(), StoreCallError> {
         for c in calls {
-            // Authorized when staged: the replay names no function.
+            // Authorized when staged: the replay names no function, and
+            // denies again what was denied then (a denied statement of a
+            // BatchExecuteStatement fails as it did).
             let origin = InvocationOrigin {
-                function_name: REPLAY.into(),
+                function_name: String::new(),
                 function_version: String::new(),
                 request_id: String::new(),
                 chain_depth: c.chain_depth,
             };
+            let replayed = || {
+                let mut json = parse_request(&c.request_json)?;
+                run_parsed(&self.app, &c.operation, &mut json, &origin, Some(c.denied.clone()))
+            };
             // Counted and charged when staged: the replay is not traffic.
-            let response = crate::capacity::unmetered(|| {
-                with_unit(unit, || run(&self.app, &c.operation, &c.request_json, &origin))
-            })
-            .map_err(call_error)?;
+            let response = crate::capacity::unmetered(|| with_unit(unit, replayed)).map_err(call_error)?.body;
             if outcome_of(&c.operation, &response) != c.outcome {
                 return Err(StoreCallError::new(
                     "TransactionConflictException",
@@ -536,8 +567,7 @@ impl DeferringServerBridge {
         if !WRITES.contains(&operation) {
             return Err(ApiError::validation(messages::request::not_for_exactly_once_handler(operation)));
         }
-        let mut request: Json = serde_json::from_str(request_json)
-            .map_err(|e| ApiError::serialization(messages::request::malformed_body(e)))?;
+        let mut request = parse_request(request_json)?;
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let state = &mut *state;
         let token = request["ClientRequestToken"].as_str().map(str::to_string);
@@ -545,25 +575,29 @@ impl DeferringServerBridge {
             return answer;
         }
         let before = state.unit.len();
-        let result = with_unit(&mut state.unit, || run_parsed(&self.app, operation, &mut request, origin));
-        match &result {
-            Err(_) => state.unit.truncate(before),
+        let result = with_unit(&mut state.unit, || run_parsed(&self.app, operation, &mut request, origin, None));
+        match result {
+            Err(e) => {
+                state.unit.truncate(before);
+                Err(e)
+            }
             // Every write is replayed, even one that changed nothing now:
             // by commit time it may (last writer wins, as in DynamoDB).
-            Ok(response) if !partiql_reads_only(operation, &request) => {
+            Ok(Served { body, denied }) if !partiql_reads_only(operation, &request) => {
                 state.calls.push(DeferredCall {
                     operation: operation.to_string(),
                     request_json: request_json.to_string(),
                     chain_depth: origin.chain_depth,
-                    outcome: outcome_of(operation, response),
+                    outcome: outcome_of(operation, &body),
+                    denied,
                 });
                 if let Some(t) = token {
                     state.tokens.insert(t, request_json.to_string());
                 }
+                Ok(body)
             }
-            Ok(_) => {}
+            Ok(served) => Ok(served.body),
         }
-        result
     }
 }
 

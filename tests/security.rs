@@ -104,6 +104,12 @@ fn lambda_as(endpoint: &str, key: &str, secret: &str) -> aws_sdk_lambda::Client 
     aws_sdk_lambda::Client::from_conf(conf)
 }
 
+/// A request id in the Lambda API's form: a UUID.
+fn assert_uuid(id: Option<&str>, what: &str) {
+    let id = id.unwrap_or_else(|| panic!("{what}: no x-amzn-RequestId"));
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "{what}: x-amzn-RequestId {id} is no UUID");
+}
+
 fn message<E, R>(err: &aws_sdk_dynamodb::error::SdkError<E, R>) -> String
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
@@ -251,6 +257,44 @@ async fn unsigned_tampered_and_presigned_requests() {
         format!("'{credential}' not a valid key=value pair (missing equal-sign) in Authorization header: '{header}'.")
     );
 
+    // Several faults at once answer in DynamoDB's order (dynalite's
+    // `index.js`): `host` not signed before an unknown algorithm, that
+    // before a credential without five parts, that before its scope.
+    let now = sigv4::format_time(SystemTime::now());
+    let malformed = |algorithm: &str, credential: &str, signed: &str| {
+        format!("{algorithm} Credential={credential}, SignedHeaders={signed}, Signature=00")
+    };
+    let day = &now[..8];
+    let other_region = format!("{ALICE_KEY}/{day}/eu-west-1/dynamodb/aws4_request");
+    for (authorization, kind, message) in [
+        (
+            malformed("AWS4-HMAC-SHA25", "a/b/c/d", "x-amz-date"),
+            "InvalidSignatureException",
+            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
+        ),
+        (
+            malformed("AWS4-HMAC-SHA25", "a/b/c/d", "host;x-amz-date"),
+            "IncompleteSignatureException",
+            "Unsupported AWS 'algorithm': 'AWS4-HMAC-SHA25' (only AWS4-HMAC-SHA256 for now). ",
+        ),
+        (
+            malformed("AWS4-HMAC-SHA256", "a/b/c/d", "host;x-amz-date"),
+            "IncompleteSignatureException",
+            "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got 'a/b/c/d'",
+        ),
+        (
+            malformed("AWS4-HMAC-SHA256", &other_region, "host;x-amz-date"),
+            "InvalidSignatureException",
+            "Credential should be scoped to a valid region, not 'eu-west-1'.",
+        ),
+    ] {
+        let headers = [target, json, ("X-Amz-Date", now.as_str()), ("Authorization", authorization.as_str())];
+        let a = common::http::send(&addr, "POST", "/", &headers, b"{}").await;
+        assert_eq!(a.status, 400, "{authorization}");
+        assert_eq!(a.json()["__type"], format!("com.amazon.coral.service#{kind}"), "{authorization}");
+        assert_eq!(a.json()["message"], message, "{authorization}");
+    }
+
     // Presigned by aws-sigv4, the SDKs' signer: the signature in the query.
     let presigned = |secret: &str, expires: u64| {
         use aws_sigv4::http_request::{SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign};
@@ -379,13 +423,20 @@ async fn lambda_and_tidepool_endpoints_answer_in_lambda_shape() {
     assert_eq!(err.as_service_error().and_then(|e| e.code()), Some("UnrecognizedClientException"));
 
     let addr = ep.trim_start_matches("http://").to_string();
-    // Lambda's front end answers `{"message": ...}` (no `Type`) with 403.
+    // Lambda's front end answers `{"message": ...}` (no `Type`) with 403,
+    // and a request id in Lambda's form (a UUID), not DynamoDB's.
     for path in ["/2015-03-31/functions", "/tidepool/info", "/metrics", "/tidepool/cost", "/tidepool/insights"] {
         let a = common::http::send(&addr, "GET", path, &[], b"").await;
         assert_eq!(a.status, 403, "{path}");
         assert_eq!(a.header("x-amzn-errortype"), Some("MissingAuthenticationTokenException"));
         assert_eq!(a.json(), serde_json::json!({"message": "Missing Authentication Token"}));
+        assert_uuid(a.header("x-amzn-requestid"), path);
     }
+    let err = lambda(ALICE_KEY, "wrong").list_functions().send().await.unwrap_err();
+    let raw = err.raw_response().expect("an answer");
+    assert_uuid(raw.headers().get("x-amzn-requestid"), "a bad signature");
+    let body: serde_json::Value = serde_json::from_slice(raw.body().bytes().unwrap()).unwrap();
+    assert!(body["message"].as_str().unwrap().starts_with("The request signature we calculated"), "{body}");
 
     // The CLI signs with the standard variables.
     let ep2 = ep.clone();
@@ -610,6 +661,14 @@ async fn a_user_limited_to_its_own_partition() {
     let err = lambda.get_function().function_name("anything").send().await.unwrap_err();
     assert_eq!(err.as_service_error().and_then(|e| e.code()), Some("AccessDeniedException"));
     assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(403));
+    // As Lambda answers a denial: `Message`, capitalized, and a UUID id.
+    let raw = err.raw_response().unwrap();
+    assert_uuid(raw.headers().get("x-amzn-requestid"), "GetFunction denied");
+    let body: serde_json::Value = serde_json::from_slice(raw.body().bytes().unwrap()).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"Message": "User: arn:aws:iam::000000000000:user/bob is not authorized to perform: lambda:GetFunction on resource: arn:aws:lambda:us-east-1:000000000000:function:anything because no identity-based policy allows the lambda:GetFunction action"})
+    );
 
     // `/metrics`, the cost meter and Contributor Insights' reports are
     // actions of their own (`tidepool:GetMetrics`, `tidepool:GetCost`,
@@ -622,6 +681,8 @@ async fn a_user_limited_to_its_own_partition() {
         let a = common::http::send(&addr, "GET", path, &h, b"").await;
         assert_eq!(a.status, 403, "{path}");
         assert_eq!(a.header("x-amzn-errortype"), Some("AccessDeniedException"), "{path}");
+        assert!(a.json()["Message"].as_str().is_some_and(|m| m.starts_with("User: ")), "{path}: {:?}", a.json());
+        assert_uuid(a.header("x-amzn-requestid"), path);
     }
 
     // Backups are checked as the backup the ARN finds: another table's
@@ -876,6 +937,96 @@ async fn conditions_and_filters_count_as_attributes() {
     server.stop().await.unwrap();
 }
 
+/// BatchExecuteStatement authorizes each statement on its own: a statement
+/// the caller may not run fails alone with `AccessDenied` (a code of
+/// DynamoDB's `BatchStatementErrorCodeEnum`), the others run, reads and
+/// writes alike; a denied statement on a table that does not exist is
+/// denied, not missing.
+#[tokio::test]
+async fn a_batch_of_statements_is_authorized_statement_by_statement() {
+    use aws_sdk_dynamodb::types::{BatchStatementErrorCodeEnum, BatchStatementRequest};
+    let carol_policy = r#"{"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Action":["dynamodb:PartiQLSelect","dynamodb:PartiQLInsert"],
+         "Resource":"arn:aws:dynamodb:*:*:table/open"}]}"#;
+    let auth = Auth::new(vec![(alice(), None), user_with("carol", "AKIDCAROL", &[carol_policy])]);
+    let dir = tempfile::tempdir().unwrap();
+    let server =
+        common::start_with(dir.path(), ServerConfig { auth: Some(Arc::new(auth)), ..ServerConfig::default() }).await;
+    let ep = server.endpoint();
+    let admin = ddb(&ep, ALICE_KEY, ALICE_SECRET, None, "us-east-1");
+    for table in ["open", "closed"] {
+        common::create_table(&admin, table, None).await;
+        admin.put_item().table_name(table).item("pk", common::s("a")).send().await.unwrap();
+    }
+    let carol = ddb(&ep, "AKIDCAROL", "secret", None, "us-east-1");
+    let statement = |text: &str| BatchStatementRequest::builder().statement(text).build().unwrap();
+    let denied = |action: &str, table: &str| {
+        format!(
+            "User: arn:aws:iam::000000000000:user/carol is not authorized to perform: dynamodb:{action} on resource: arn:aws:dynamodb:us-east-1:000000000000:table/{table} because no identity-based policy allows the dynamodb:{action} action"
+        )
+    };
+    let out = carol
+        .batch_execute_statement()
+        .statements(statement(r#"SELECT * FROM "open" WHERE pk = 'a'"#))
+        .statements(statement(r#"SELECT * FROM "closed" WHERE pk = 'a'"#))
+        .statements(statement(r#"SELECT * FROM "missing" WHERE pk = 'a'"#))
+        .send()
+        .await
+        .unwrap();
+    let responses = out.responses();
+    assert_eq!(responses.len(), 3);
+    assert_eq!(responses[0].item().and_then(|i| i.get("pk")), Some(&common::s("a")));
+    assert!(responses[0].error().is_none());
+    for (r, table) in [(&responses[1], "closed"), (&responses[2], "missing")] {
+        let e = r.error().unwrap_or_else(|| panic!("{table}: {r:?}"));
+        assert_eq!(e.code(), Some(&BatchStatementErrorCodeEnum::AccessDenied), "{table}");
+        assert_eq!(e.message(), Some(denied("PartiQLSelect", table).as_str()));
+        assert!(r.item().is_none());
+    }
+    // Writes: the allowed insert is made, the denied one is not.
+    let out = carol
+        .batch_execute_statement()
+        .statements(statement(r#"INSERT INTO "closed" VALUE {'pk': 'b'}"#))
+        .statements(statement(r#"INSERT INTO "open" VALUE {'pk': 'b'}"#))
+        .send()
+        .await
+        .unwrap();
+    let responses = out.responses();
+    let e = responses[0].error().expect("the insert into closed is denied");
+    assert_eq!(e.code(), Some(&BatchStatementErrorCodeEnum::AccessDenied));
+    assert_eq!(e.message(), Some(denied("PartiQLInsert", "closed").as_str()));
+    assert!(responses[1].error().is_none(), "{:?}", responses[1]);
+    let get = |table: &str| admin.get_item().table_name(table).key("pk", common::s("b")).send();
+    assert!(get("open").await.unwrap().item.is_some());
+    assert!(get("closed").await.unwrap().item.is_none());
+    // The request is validated before its statements are authorized: a
+    // denied write still makes a batch of reads and writes, refused whole;
+    // no statements, or one that does not parse, are the caller's fault.
+    let err = carol
+        .batch_execute_statement()
+        .statements(statement(r#"SELECT * FROM "open" WHERE pk = 'a'"#))
+        .statements(statement(r#"INSERT INTO "closed" VALUE {'pk': 'c'}"#))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(common::code(&err), "ValidationException");
+    assert_eq!(message(&err), "Read and write requests together in the same batch is not supported.");
+    let err = carol.batch_execute_statement().set_statements(Some(Vec::new())).send().await.unwrap_err();
+    assert_eq!(common::code(&err), "ValidationException");
+    let out = carol
+        .batch_execute_statement()
+        .statements(statement(r#"SELEC * FROM "closed""#))
+        .statements(statement(r#"SELECT * FROM "open" WHERE pk = 'a'"#))
+        .send()
+        .await
+        .unwrap();
+    let e = out.responses()[0].error().expect("the statement does not parse");
+    assert_eq!(e.code(), Some(&BatchStatementErrorCodeEnum::ValidationError));
+    assert!(out.responses()[1].error().is_none(), "{:?}", out.responses()[1]);
+    assert!(get("closed").await.unwrap().item.is_none());
+    server.stop().await.unwrap();
+}
+
 /// Policy variables are variables only in version 2012-10-17 documents: in
 /// 2008-10-17, and without a `Version`, `${aws:username}` is literal text,
 /// so a resource written with it names no table these users have.
@@ -974,13 +1125,13 @@ async fn global_keys_describe_the_principal_and_the_connection() {
     common::create_table(&admin, "ipcheck", None).await;
     as_user("AKIDLOCAL").get_item().table_name("ipcheck").key("pk", common::s("x")).send().await.unwrap();
     let lambda = lambda_as(&ep, ALICE_KEY, ALICE_SECRET);
-    create_store_caller(&lambda, "ip-fn", "iponly").await;
+    create_store_caller(&lambda, "ip-fn", Some("iponly")).await;
     let get = serde_json::json!({"TableName": "ipcheck", "Key": {"pk": {"S": "x"}}});
     let out = store_call(&lambda, "ip-fn", "GetItem", get.clone()).await;
     assert_eq!(out["error"]["type"], "AccessDeniedException", "{out}");
     // It crosses no network: secure, as a function's HTTPS calls on AWS
     // are, so a role allowed only secure transport is allowed it.
-    create_store_caller(&lambda, "tls-fn", "tlsonly").await;
+    create_store_caller(&lambda, "tls-fn", Some("tlsonly")).await;
     let out = store_call(&lambda, "tls-fn", "GetItem", get).await;
     assert!(out["error"].is_null(), "{out}");
     server.stop().await.unwrap();
@@ -995,7 +1146,8 @@ async fn a_handler_runs_as_its_execution_role() {
         r#"{"Statement":[{"Effect":"Allow","Action":"dynamodb:GetItem","Resource":"arn:aws:dynamodb:*:*:table/rolecheck"}]}"#,
     )
     .unwrap();
-    let auth = Auth::new(vec![(alice(), None)]).with_roles(vec![("reader".into(), vec![reader])]);
+    let auth = Auth::new(vec![(alice(), None)])
+        .with_roles(vec![("reader".into(), vec![reader]), ("nobody".into(), Vec::new())]);
     let dir = tempfile::tempdir().unwrap();
     let server =
         common::start_with(dir.path(), ServerConfig { auth: Some(Arc::new(auth)), ..ServerConfig::default() }).await;
@@ -1003,16 +1155,14 @@ async fn a_handler_runs_as_its_execution_role() {
     let admin = ddb(&ep, ALICE_KEY, ALICE_SECRET, None, "us-east-1");
     common::create_table(&admin, "rolecheck", None).await;
     let lambda = lambda_as(&ep, ALICE_KEY, ALICE_SECRET);
-    for (name, role) in [("reader-fn", "reader"), ("admin-fn", "tidepool")] {
-        create_store_caller(&lambda, name, role).await;
-    }
+    create_store_caller(&lambda, "reader-fn", Some("reader")).await;
     let call = |function: &'static str, operation: &'static str, request: serde_json::Value| {
         store_call(&lambda, function, operation, request)
     };
     let put = serde_json::json!({"TableName": "rolecheck", "Item": {"pk": {"S": "x"}}});
     let get = serde_json::json!({"TableName": "rolecheck", "Key": {"pk": {"S": "x"}}});
     // The reader role may read, not write.
-    let out = call("reader-fn", "PutItem", put.clone()).await;
+    let out = call("reader-fn", "PutItem", put).await;
     assert_eq!(out["error"]["type"], "AccessDeniedException", "{out}");
     assert_eq!(
         out["error"]["message"],
@@ -1020,14 +1170,55 @@ async fn a_handler_runs_as_its_execution_role() {
     );
     let out = call("reader-fn", "GetItem", get.clone()).await;
     assert!(out.get("ok").is_some(), "{out}");
-    // A role the file does not list allows nothing.
-    let out = call("admin-fn", "PutItem", put).await;
-    assert_eq!(out["error"]["type"], "AccessDeniedException", "{out}");
     admin.put_item().table_name("rolecheck").item("pk", common::s("x")).send().await.unwrap();
     let out = call("reader-fn", "GetItem", get.clone()).await;
     assert_eq!(out["ok"]["Item"]["pk"]["S"], "x", "{out}");
-    // A published version keeps its own role: `$LATEST` moved to a role the
-    // file does not list, version 1 still reads as `reader`.
+    // A role the file does not list cannot be given: nor can the default
+    // one (no `Role`), nor a listed role's name in another account or
+    // under a path (which `iam:PassRole` would check as written).
+    let code = tidepool_runtime::examples::example_bytes("misbehave");
+    for role in [
+        Some("arn:aws:iam::000000000000:role/ghost"),
+        None,
+        Some("arn:aws:iam::999999999999:role/reader"),
+        Some("arn:aws:iam::000000000000:role/team/reader"),
+    ] {
+        let err = lambda
+            .create_function()
+            .function_name("ghost-fn")
+            .runtime(aws_sdk_lambda::types::Runtime::from("wasm32-wasip2"))
+            .set_role(role.map(str::to_string))
+            .code(
+                aws_sdk_lambda::types::FunctionCode::builder()
+                    .zip_file(aws_sdk_lambda::primitives::Blob::new(code.clone()))
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap_err();
+        let raw = err.raw_response().expect("an answer");
+        assert_eq!(raw.status().as_u16(), 400, "{role:?}");
+        let err = err.into_service_error();
+        assert_eq!(err.meta().code(), Some("InvalidParameterValueException"), "{role:?}");
+        assert_eq!(err.meta().message(), Some("The role defined for the function cannot be assumed by Lambda."));
+        assert!(lambda.get_function().function_name("ghost-fn").send().await.is_err());
+        let Some(role) = role else { continue };
+        let err = lambda
+            .update_function_configuration()
+            .function_name("reader-fn")
+            .role(role)
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error();
+        assert_eq!(err.meta().code(), Some("InvalidParameterValueException"), "{role}");
+        assert_eq!(err.meta().message(), Some("The role defined for the function cannot be assumed by Lambda."));
+    }
+    // The role stayed `reader`.
+    let out = call("reader-fn", "GetItem", get.clone()).await;
+    assert_eq!(out["ok"]["Item"]["pk"]["S"], "x", "{out}");
+    // A published version keeps its own role: `$LATEST` moved to a role
+    // without policies, version 1 still reads as `reader`.
     lambda.publish_version().function_name("reader-fn").send().await.unwrap();
     lambda
         .update_function_configuration()
@@ -1045,14 +1236,15 @@ async fn a_handler_runs_as_its_execution_role() {
 }
 
 /// Creates `name` from the `misbehave` example (whose `store` action makes
-/// one DynamoDB call) with execution role `role`, and waits until Active.
-async fn create_store_caller(lambda: &aws_sdk_lambda::Client, name: &str, role: &str) {
+/// one DynamoDB call) with execution role `role` (or Lambda's default when
+/// `None`), and waits until Active.
+async fn create_store_caller(lambda: &aws_sdk_lambda::Client, name: &str, role: Option<&str>) {
     let code = tidepool_runtime::examples::example_bytes("misbehave");
     lambda
         .create_function()
         .function_name(name)
         .runtime(aws_sdk_lambda::types::Runtime::from("wasm32-wasip2"))
-        .role(format!("arn:aws:iam::000000000000:role/{role}"))
+        .set_role(role.map(|r| format!("arn:aws:iam::000000000000:role/{r}")))
         .code(
             aws_sdk_lambda::types::FunctionCode::builder()
                 .zip_file(aws_sdk_lambda::primitives::Blob::new(code))
@@ -1102,7 +1294,7 @@ async fn a_handler_without_listed_roles_meets_resource_policy_denials() {
     let admin = ddb(&ep, ALICE_KEY, ALICE_SECRET, None, "us-east-1");
     common::create_table(&admin, "guarded", None).await;
     let lambda = lambda_as(&ep, ALICE_KEY, ALICE_SECRET);
-    create_store_caller(&lambda, "writer-fn", "writer").await;
+    create_store_caller(&lambda, "writer-fn", Some("writer")).await;
     let put = serde_json::json!({"TableName": "guarded", "Item": {"pk": {"S": "x"}}});
     let get = serde_json::json!({"TableName": "guarded", "Key": {"pk": {"S": "x"}}});
     let out = store_call(&lambda, "writer-fn", "PutItem", put.clone()).await;
@@ -1204,6 +1396,9 @@ async fn resource_based_policies() {
             "One or more parameter values were invalid: Invalid policy document: The following action names are invalid: \"dynamodb:GetRecords\", \"dynamodb:DescribeStream\""
         )
     );
+    // A stale revision, or NO_POLICY while one exists, in DynamoDB's words
+    // (moto's aws_verified resource policy tests).
+    let not_found = "Resource-based policy not found for the provided ResourceArn: ";
     for expected in ["123", "NO_POLICY"] {
         let err = c
             .put_resource_policy()
@@ -1214,7 +1409,25 @@ async fn resource_based_policies() {
             .await
             .unwrap_err();
         assert_eq!(common::code(&err), "PolicyNotFoundException", "{expected}");
+        let want = if expected == "NO_POLICY" {
+            format!(
+                "{not_found}Requested policy update expecting none to be present for table withpolicy, but a policy exists with revision id {rev}."
+            )
+        } else {
+            format!(
+                "{not_found}Requested update for policy with revision id 123, but the policy associated to target table withpolicy has revision id {rev}."
+            )
+        };
+        assert_eq!(message(&err), want);
     }
+    let err = c.delete_resource_policy().resource_arn(arn).expected_revision_id("unknown").send().await.unwrap_err();
+    assert_eq!(common::code(&err), "PolicyNotFoundException");
+    assert_eq!(
+        message(&err),
+        format!(
+            "{not_found}Requested update for policy with revision id unknown, but the policy associated to target table withpolicy has revision id {rev}."
+        )
+    );
     let err = c
         .put_resource_policy()
         .resource_arn(arn)
@@ -1418,6 +1631,126 @@ async fn query_k(
         .await
 }
 
+/// An exactly-once handler's BatchExecuteStatement with a statement its
+/// role may not run: the statement is denied when the write is staged and
+/// again when it is replayed into the commit, so the commit goes through
+/// (the mapping moves on, batch after batch), the allowed statement lands
+/// once per batch and the denied one never.
+#[tokio::test]
+async fn an_exactly_once_handlers_denied_statement_stays_denied_at_commit() {
+    let updater = tidepool::iam::Policy::parse(
+        r#"{"Statement":[{"Effect":"Allow","Action":"dynamodb:PartiQLUpdate","Resource":"arn:aws:dynamodb:*:*:table/open"}]}"#,
+    )
+    .unwrap();
+    let auth = Auth::new(vec![(alice(), None)]).with_roles(vec![("batcher".into(), vec![updater])]);
+    let dir = tempfile::tempdir().unwrap();
+    let action = serde_json::json!({"action": "store", "operation": "BatchExecuteStatement", "request": {
+    "Statements": [
+        {"Statement": r#"UPDATE "open" SET n = n + 1 WHERE pk = 'c'"#},
+        {"Statement": r#"INSERT INTO "closed" VALUE {'pk': 'c'}"#},
+    ]}});
+    let manifest = dir.path().join("tidepool.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            r#"[[table]]
+name = "source"
+partition_key = "pk:S"
+stream = "NEW_IMAGE"
+
+[[table]]
+name = "open"
+partition_key = "pk:S"
+
+[[table]]
+name = "closed"
+partition_key = "pk:S"
+
+[[function]]
+name = "batcher"
+code = "example:misbehave"
+role = "batcher"
+environment = {{ ON_RECORDS = {} }}
+
+[[mapping]]
+function = "batcher"
+table = "source"
+StartingPosition = "TRIM_HORIZON"
+BatchSize = 1
+ExactlyOnce = true
+"#,
+            serde_json::to_string(&action.to_string()).unwrap()
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let config = ServerConfig { auth: Some(Arc::new(auth)), manifest: Some(manifest), ..ServerConfig::default() };
+    let server = common::start_with(&data, config).await;
+    let admin = ddb(&server.endpoint(), ALICE_KEY, ALICE_SECRET, None, "us-east-1");
+    admin.put_item().table_name("open").item("pk", common::s("c")).item("n", common::n(0)).send().await.unwrap();
+    for i in 0..3 {
+        admin.put_item().table_name("source").item("pk", common::s(&i.to_string())).send().await.unwrap();
+    }
+    let count = || async {
+        let item = admin.get_item().table_name("open").key("pk", common::s("c")).consistent_read(true).send().await;
+        item.unwrap().item.unwrap()["n"].clone()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while count().await != common::n(3) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the mapping never committed its batches: n = {:?}",
+            count().await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Each batch committed once: nothing is redelivered and applied again.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(count().await, common::n(3));
+    let closed = admin.scan().table_name("closed").send().await.unwrap();
+    assert_eq!(closed.count, 0, "the denied insert was never made");
+    server.stop().await.unwrap();
+}
+
+/// A deploy gives a function only a role CreateFunction would take: with
+/// roles in the auth file, one it lists (the manifest's `role`, or the
+/// default one of a function the deploy creates without one).
+#[tokio::test]
+async fn a_deploy_gives_only_a_role_the_auth_file_lists() {
+    let auth = Auth::new(vec![(alice(), None)]).with_roles(vec![("reader".into(), Vec::new())]);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server =
+        common::start_with(&data, ServerConfig { auth: Some(Arc::new(auth)), ..ServerConfig::default() }).await;
+    let deploy = |role: &str| {
+        let path = dir.path().join("tidepool.toml");
+        std::fs::write(&path, format!("[[function]]\nname = \"deployed\"\ncode = \"example:misbehave\"\n{role}\n"))
+            .unwrap();
+        let manifest = tidepool::lambda::manifest::Manifest::load(&path).unwrap();
+        let (app, rt) = (server.app.clone(), tokio::runtime::Handle::current());
+        tokio::task::spawn_blocking(move || tidepool::lambda::manifest::apply(&app, &manifest, &rt).map(|_| ()))
+    };
+    let refused = "function deployed: The role defined for the function cannot be assumed by Lambda.";
+    for role in [
+        r#"role = "ghost""#,
+        "",
+        r#"role = "arn:aws:iam::999999999999:role/reader""#,
+        r#"role = "arn:aws:iam::000000000000:role/team/reader""#,
+    ] {
+        let err = deploy(role).await.unwrap().unwrap_err();
+        assert_eq!((err.kind, err.message.as_str()), ("InvalidParameterValueException", refused), "{role}");
+    }
+    deploy(r#"role = "reader""#).await.unwrap().unwrap();
+    // An existing function: the manifest's role is checked; none leaves its own.
+    let err = deploy(r#"role = "ghost""#).await.unwrap().unwrap_err();
+    assert_eq!(err.message, refused);
+    deploy("").await.unwrap().unwrap();
+    let lambda = lambda_as(&server.endpoint(), ALICE_KEY, ALICE_SECRET);
+    let config = lambda.get_function_configuration().function_name("deployed").send().await.unwrap();
+    assert_eq!(config.role(), Some("arn:aws:iam::000000000000:role/reader"));
+    server.stop().await.unwrap();
+}
+
 /// The manifest's `auth` switches authentication on for `serve
 /// --manifest`, and a function's `role` there names its execution role.
 #[tokio::test]
@@ -1488,7 +1821,8 @@ async fn a_handlers_streams_and_lambda_calls_run_as_its_role() {
         r#"{"Statement":[{"Effect":"Allow","Action":["dynamodb:GetItem","lambda:GetFunction"],"Resource":"*"}]}"#,
     )
     .unwrap();
-    let auth = Auth::new(vec![(alice(), None)]).with_roles(vec![("reader".into(), vec![reader])]);
+    let auth = Auth::new(vec![(alice(), None)])
+        .with_roles(vec![("reader".into(), vec![reader]), ("nobody".into(), Vec::new())]);
     let dir = tempfile::tempdir().unwrap();
     let server =
         common::start_with(dir.path(), ServerConfig { auth: Some(Arc::new(auth)), ..ServerConfig::default() }).await;

@@ -478,6 +478,11 @@ async fn the_bridge_serves_streams_and_lambda_requests_in_process() {
         let response = tokio::task::spawn_blocking(move || futures_block_on(b.http(request, &o))).await.unwrap();
         assert_eq!(response.status(), 403, "{method} {path}");
         assert_eq!(response.headers()["x-amzn-errortype"], "AccessDeniedException");
+        // In Lambda's shape: `Message`, and a request id that is a UUID.
+        let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+        assert!(body["Message"].as_str().is_some_and(|m| m.contains("cannot be called by a handler")), "{body}");
+        let id = response.headers()["x-amzn-requestid"].to_str().unwrap();
+        assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
     }
     // A Streams target on a control-plane path is that path's, and refused.
     let reset = axum::http::Request::post("/tidepool/reset")

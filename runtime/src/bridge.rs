@@ -155,6 +155,10 @@ pub struct DeferredCall {
     /// ([`TRANSACT_ACTION`](crate::esm::lease::TRANSACT_ACTION)), the item
     /// it writes.
     pub outcome: String,
+    /// What the caller was refused within the call when it was made (opaque
+    /// to the runtime): for the server's BatchExecuteStatement, each
+    /// statement's denial by position, which its replay denies again.
+    pub denied: Vec<Option<String>>,
 }
 
 /// A bridge for runtimes without a store: every call fails.

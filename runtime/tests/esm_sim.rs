@@ -526,6 +526,7 @@ impl World {
                         request_json: s.to_string(),
                         chain_depth: 0,
                         outcome: String::new(),
+                        denied: Vec::new(),
                     })
                     .collect(),
                 _ => Vec::new(),

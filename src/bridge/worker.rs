@@ -786,6 +786,8 @@ impl DeferringBridge for WorkerDeferringBridge {
                 request_json: state.action(at).to_string(),
                 chain_depth: depth,
                 outcome: format!("{}|{}", state.items[at].table.def.name, state.items[at].key),
+                // A worker refuses a batch with a denied statement whole.
+                denied: Vec::new(),
             })
             .collect();
         *state = Overlay::default();

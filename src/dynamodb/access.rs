@@ -74,17 +74,22 @@ pub fn checks(app: &App, op: &str, body: &Map<String, Json>, streams: bool) -> V
     let arn = |table: &str| app.table_arn(table_name(table));
     let table = table_name(r.str_opt("TableName").ok().flatten().unwrap_or_default()).to_string();
     let mut out = checks_of(app, op, body, streams, &table, &arn);
-    // Each resource's resource-based policy, read once per request.
+    with_resource_policies(app, &mut out);
+    out
+}
+
+/// Bounds each check's resource and adds its resource-based policy, read
+/// once per request.
+fn with_resource_policies(app: &App, checks: &mut [Check]) {
     let mut policies: std::collections::HashMap<String, Option<std::sync::Arc<crate::iam::Policy>>> =
         std::collections::HashMap::new();
-    for c in &mut out {
+    for c in checks {
         if c.resource.len() > MAX_RESOURCE_BYTES {
             c.resource = UNKNOWN.into();
         }
         let key = c.resource.split("/index/").next().unwrap_or(&c.resource).to_string();
         c.resource_policy = policies.entry(key).or_insert_with_key(|k| super::policy::governing(app, k)).clone();
     }
-    out
 }
 
 fn checks_of(
@@ -470,6 +475,30 @@ fn query_hash(r: &Req<'_>, schema: &KeySchema) -> Option<String> {
         tidepool_store::expr::RangeCondition::Eq(v) if *name == schema.hash.name => Some(key_text(v)),
         _ => None,
     })
+}
+
+/// BatchExecuteStatement's statements, each checked on its own as
+/// DynamoDB checks them (a statement denied is that statement's
+/// `AccessDenied`, the others run): for each statement in order, its
+/// denial's message, or `None` when `authorize` allows it or it does not
+/// parse (then it fails as the statement it is).
+pub(crate) fn batch_statement_denials(
+    app: &App,
+    body: &Map<String, Json>,
+    authorize: impl Fn(Vec<Check>) -> Result<(), crate::iam::Denial>,
+) -> Vec<Option<String>> {
+    let list = body.get("Statements").and_then(Json::as_array).map(Vec::as_slice).unwrap_or_default();
+    list.iter()
+        .take(MAX_CHECKED_ENTRIES)
+        .map(|s| {
+            let text = s.get("Statement").and_then(Json::as_str)?;
+            tidepool_store::partiql::parse(text).ok()?;
+            let enclosing = vec!["BatchExecuteStatement".to_string()];
+            let mut check = [partiql_check(app, text).with("dynamodb:EnclosingOperation", enclosing)];
+            with_resource_policies(app, &mut check);
+            authorize(check.into()).err().map(|d| d.message)
+        })
+        .collect()
 }
 
 /// A PartiQL statement, parsed as the operation parses it: its verb's

@@ -375,14 +375,21 @@ pub fn dispatch(app: &App, op: &str, r: Req<'_>, host: &str) -> ApiResult<Reply>
     result
 }
 
-/// The PartiQL statements of a request (none for other operations).
+/// The PartiQL statements of a request that run (none for other
+/// operations): a BatchExecuteStatement's denied ones
+/// ([`partiql::is_denied`]) do not, and name no table.
 pub(crate) fn statements_of<'a>(op: &str, raw: &'a Map<String, Json>) -> Vec<&'a str> {
     match op {
         "ExecuteStatement" => raw.get("Statement").and_then(Json::as_str).into_iter().collect(),
         "BatchExecuteStatement" | "ExecuteTransaction" => {
-            let member = if op == "ExecuteTransaction" { "TransactStatements" } else { "Statements" };
+            let batch = op == "BatchExecuteStatement";
+            let member = if batch { "Statements" } else { "TransactStatements" };
             let list = raw.get(member).and_then(Json::as_array).map(Vec::as_slice).unwrap_or_default();
-            list.iter().filter_map(|s| s.get("Statement").and_then(Json::as_str)).collect()
+            list.iter()
+                .enumerate()
+                .filter(|(position, _)| !(batch && partiql::is_denied(*position)))
+                .filter_map(|(_, s)| s.get("Statement").and_then(Json::as_str))
+                .collect()
         }
         _ => Vec::new(),
     }
@@ -829,10 +836,18 @@ async fn handle_json(
     // With authentication on, a caller with policies is authorized for
     // what the request asks before it is served; so is an administrator
     // once some table has a resource-based policy, which may deny it.
+    // BatchExecuteStatement's statements are authorized one by one, each
+    // denied statement failing alone.
+    let mut denied_statements = Vec::new();
     if let Some(caller) = caller.as_ref().filter(|c| c.principal.policies.is_some() || app.store.any_resource_policy())
     {
+        let per_statement = !streams && !scaling && op == "BatchExecuteStatement";
         let checks = if scaling {
             vec![crate::iam::Check::new(format!("application-autoscaling:{op}"), "*")]
+        } else if per_statement {
+            denied_statements =
+                access::batch_statement_denials(&app, &map, |checks| caller.authorize(checks, &app.region));
+            Vec::new()
         } else {
             access::checks(&app, &op, &map, streams)
         };
@@ -864,7 +879,11 @@ async fn handle_json(
     // A strongly consistent global table's request waits on another region:
     // on a blocking thread, and without a writer's permit (which bounds
     // writers waiting on this store, not on a peer).
-    let peers = !streams && !scaling && crate::global_tables::strong::needs_peers(&app, &op, &map);
+    let peers = !streams
+        && !scaling
+        && partiql::with_denials(denied_statements.clone(), || {
+            crate::global_tables::strong::needs_peers(&app, &op, &map)
+        });
     let off_workers = app.durability == Durability::Sync || writes || peers;
     let run = move |app: &App| -> ApiResult<Reply> {
         if scaling {
@@ -873,7 +892,8 @@ async fn handle_json(
             crate::streams::dispatch(app, &op, Req(&map))
         } else {
             // Only item writes read a deep request in the older form.
-            layer::deep_request(deep && layer::envelops(&op), || dispatch(app, &op, Req(&map), &host))
+            let serve = || dispatch(app, &op, Req(&map), &host);
+            partiql::with_denials(denied_statements, || layer::deep_request(deep && layer::envelops(&op), serve))
         }
     };
     let result = if off_workers {

@@ -429,6 +429,40 @@ impl SelectRead<'_> {
 
 // ---- BatchExecuteStatement ----
 
+thread_local! {
+    /// The statements of the BatchExecuteStatement being served that its
+    /// caller may not run, by position: each one's denial ([`with_denials`]).
+    static DENIED: std::cell::RefCell<Vec<Option<String>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` (a BatchExecuteStatement) with `denied`, its statements'
+/// denials by position (`access::batch_statement_denials`): a denied
+/// statement fails alone, with `AccessDenied`, as in DynamoDB.
+pub(crate) fn with_denials<T>(denied: Vec<Option<String>>, f: impl FnOnce() -> T) -> T {
+    struct Restore(Vec<Option<String>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            DENIED.with(|d| *d.borrow_mut() = std::mem::take(&mut self.0));
+        }
+    }
+    let _restore = Restore(DENIED.with(|d| d.replace(denied)));
+    f()
+}
+
+/// The denial of the statement at `position`, if its caller may not run it.
+fn denial(position: usize) -> Option<ApiError> {
+    let message = DENIED.with(|d| d.borrow().get(position).cloned().flatten())?;
+    Some(ApiError::new(StatusCode::BAD_REQUEST, "AccessDeniedException", message))
+}
+
+/// Whether the statement at `position` of the BatchExecuteStatement being
+/// served is denied ([`with_denials`]): it writes nothing, so it takes no
+/// part in what its table's writes involve (a strongly consistent global
+/// table's claims, the table's metrics).
+pub(crate) fn is_denied(position: usize) -> bool {
+    DENIED.with(|d| d.borrow().get(position).is_some_and(Option::is_some))
+}
+
 /// One member's error: `Code`, `Message` and, for a failed condition, the
 /// item when asked for.
 fn batch_error(e: &ApiError, table: Option<&str>, item: Option<&Item>) -> Json {
@@ -443,6 +477,7 @@ fn batch_error(e: &ApiError, table: Option<&str>, item: Option<&Item>) -> Json {
         "ThrottlingException" => "ThrottlingError",
         "RequestLimitExceeded" => "RequestLimitExceeded",
         "ItemCollectionSizeLimitExceededException" => "ItemCollectionSizeLimitExceeded",
+        "AccessDeniedException" => "AccessDenied",
         _ => "InternalServerError",
     };
     let mut err = Map::new();
@@ -486,7 +521,7 @@ pub fn batch_execute_statement(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let mut members = Vec::with_capacity(list.len());
     let mut reads = false;
     let mut writes = false;
-    for s in &list {
+    for (position, s) in list.iter().enumerate() {
         let text = statement_text(s)?;
         let consistent = s.bool_opt("ConsistentRead")?.unwrap_or(false);
         let on_fail = return_on_failure(s)?;
@@ -494,6 +529,17 @@ pub fn batch_execute_statement(app: &App, r: Req<'_>) -> ApiResult<Json> {
             let params = parameters(s)?;
             let stmt = partiql::parse(text).map_err(pq_err)?;
             partiql::check(&stmt, &params).map_err(pq_err)?;
+            // Authorized once its table and action are known, before the
+            // table is looked up; a denied statement still counts as the
+            // read or write it is (a batch of both is refused first).
+            if let Some(denied) = denial(position) {
+                if stmt.is_read() {
+                    reads = true;
+                } else {
+                    writes = true;
+                }
+                return Err(denied);
+            }
             let table = app.store.table(stmt.table())?;
             let plan = partiql::plan(&stmt, &params, &table.def, Mode::Batch).map_err(pq_err)?;
             Ok((stmt, table, plan))

@@ -307,14 +307,6 @@ fn expected_revision(r: &Req<'_>) -> ApiResult<Option<String>> {
     Ok(e.map(str::to_string))
 }
 
-fn revision_mismatch(arn: &str, expected: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "PolicyNotFoundException",
-        messages::table::policy_revision_mismatch(expected, arn),
-    )
-}
-
 /// The table and whether the ARN names its stream, or DynamoDB's refusal
 /// of the ARN: not an ARN, not a DynamoDB table or stream (an index's ARN
 /// named as such), another account, another region or partition, then a
@@ -412,7 +404,12 @@ pub fn put_resource_policy(app: &App, r: Req<'_>) -> ApiResult<Json> {
         let slot = if stream { &mut def.settings.stream_resource_policy } else { &mut def.settings.resource_policy };
         match (&expected, slot.as_ref()) {
             (Some(e), None) if e != NO_POLICY => return Err(policy_not_found_store(arn)),
-            (Some(e), Some(cur)) if *e != cur.revision => return Err(revision_mismatch_store(arn, e)),
+            (Some(e), Some(cur)) if e == NO_POLICY => {
+                return Err(refused(messages::table::policy_exists(&table, &cur.revision)));
+            }
+            (Some(e), Some(cur)) if *e != cur.revision => {
+                return Err(refused(messages::table::policy_revision_mismatch(e, &table, &cur.revision)));
+            }
             _ => {}
         }
         match slot.as_ref() {
@@ -461,7 +458,7 @@ pub fn delete_resource_policy(app: &App, r: Req<'_>) -> ApiResult<Json> {
         if let Some(e) = &expected
             && *e != cur.revision
         {
-            return Err(revision_mismatch_store(arn, e));
+            return Err(refused(messages::table::policy_revision_mismatch(e, &table, &cur.revision)));
         }
         revision = Some(cur.revision.clone());
         *slot = None;
@@ -475,13 +472,12 @@ pub fn delete_resource_policy(app: &App, r: Req<'_>) -> ApiResult<Json> {
 }
 
 fn policy_not_found_store(arn: &str) -> tidepool_store::StoreError {
-    let e = policy_not_found(arn);
-    tidepool_store::StoreError::Refused { kind: "PolicyNotFoundException", message: e.message }
+    refused(messages::table::policy_not_found(arn))
 }
 
-fn revision_mismatch_store(arn: &str, expected: &str) -> tidepool_store::StoreError {
-    let e = revision_mismatch(arn, expected);
-    tidepool_store::StoreError::Refused { kind: "PolicyNotFoundException", message: e.message }
+/// A `PolicyNotFoundException` from inside `alter_table`.
+fn refused(message: String) -> tidepool_store::StoreError {
+    tidepool_store::StoreError::Refused { kind: "PolicyNotFoundException", message }
 }
 
 /// The parsed resource policy that governs `resource` (a table, index or

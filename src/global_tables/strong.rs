@@ -103,7 +103,8 @@ fn unavailable(table: &str, why: &str) -> ApiError {
     )
 }
 
-/// The tables a write request names (PartiQL's from its statements).
+/// The tables a write request names (PartiQL's from its statements that
+/// run: not a BatchExecuteStatement's denied ones).
 fn tables_written(op: &str, raw: &Map<String, Json>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut add = |n: &str| {
@@ -340,8 +341,12 @@ fn written_keys(op: &str, raw: &Map<String, Json>, t: &tidepool_store::TableHand
             let list = raw.get("Statements")?.as_array()?;
             let mut keys = Vec::new();
             // A statement that does not parse or plan fails alone (the
-            // others are still written, and claim their items).
-            for s in list {
+            // others are still written, and claim their items); so does a
+            // denied one, which claims nothing.
+            for (position, s) in list.iter().enumerate() {
+                if crate::dynamodb::partiql::is_denied(position) {
+                    continue;
+                }
                 if let Some(Some(k)) = s.as_object().and_then(&statement_key) {
                     keys.push(k);
                 }
@@ -949,4 +954,26 @@ fn versions(app: &App, table: &str, keys: &[Item], r: &crate::dynamodb::request:
         })
         .collect();
     Ok(json!({"Items": items?}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A BatchExecuteStatement's denied statement writes nothing: its table
+    /// is none of those the request writes (no claim, no wait for a peer).
+    #[test]
+    fn a_batchs_denied_statements_write_no_table() {
+        let raw = json!({"Statements": [
+            {"Statement": "INSERT INTO \"strong\" VALUE {'pk': 'a'}"},
+            {"Statement": "INSERT INTO \"open\" VALUE {'pk': 'a'}"},
+        ]});
+        let raw = raw.as_object().unwrap();
+        assert_eq!(tables_written("BatchExecuteStatement", raw), ["strong", "open"]);
+        let denied = vec![Some("denied".to_string()), None];
+        crate::dynamodb::partiql::with_denials(denied, || {
+            assert_eq!(tables_written("BatchExecuteStatement", raw), ["open"]);
+        });
+        assert_eq!(tables_written("BatchExecuteStatement", raw), ["strong", "open"]);
+    }
 }

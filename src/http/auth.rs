@@ -86,6 +86,27 @@ pub struct Auth {
     peer: Option<Credential>,
 }
 
+/// A role ARN's name (the last part of its path, as an assumed role's
+/// session names it), or the text itself when it is no role ARN.
+fn role_name(role_arn: &str) -> &str {
+    role_arn
+        .strip_prefix("arn:aws:iam::")
+        .and_then(|r| r.split_once(":role/"))
+        .and_then(|(_, r)| r.rsplit('/').next())
+        .unwrap_or(role_arn)
+}
+
+/// The name of the role `role_arn` names if it can be one an auth file
+/// lists: a role of this account (partition `aws`, account
+/// [`ACCOUNT_ID`](crate::dynamodb::ACCOUNT_ID)) at IAM's root path
+/// (`arn:aws:iam::000000000000:role/<name>`), as `[[roles]]` gives names
+/// and no paths. Another account's role, or one under a path
+/// (`role/team/admin`), is none of them, whatever its last name.
+fn listed_role_name(role_arn: &str) -> Option<&str> {
+    let (account, name) = role_arn.strip_prefix("arn:aws:iam::")?.split_once(":role/")?;
+    (account == crate::dynamodb::ACCOUNT_ID && !name.is_empty() && !name.contains('/')).then_some(name)
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AuthFile {
@@ -186,17 +207,14 @@ impl Auth {
     /// The principal a handler of `function` runs as: the assumed role's
     /// session, as Lambda names it. Once the file lists roles, it has the
     /// role's policies (matched by name, case-insensitively, as IAM's
-    /// names are), or none for a role the file does not list: a role that
-    /// does not exist allows nothing. Before, it is an administrator, whom
-    /// only an explicit deny in a resource-based policy refuses.
+    /// names are, for a role of this account at the root path:
+    /// [`listed_role_name`]), or none for a role the file does not list: a
+    /// role that does not exist allows nothing. Before, it is an
+    /// administrator, whom only an explicit deny in a resource-based policy
+    /// refuses.
     pub fn role_principal(&self, role_arn: &str, function: &str) -> Principal {
-        let name = role_arn
-            .strip_prefix("arn:aws:iam::")
-            .and_then(|r| r.split_once(":role/"))
-            .and_then(|(_, r)| r.rsplit('/').next())
-            .unwrap_or(role_arn);
-        let policies =
-            self.has_roles().then(|| self.roles.get(&name.to_ascii_lowercase()).cloned().unwrap_or_default());
+        let name = role_name(role_arn);
+        let policies = self.has_roles().then(|| self.listed_role(role_arn).unwrap_or_default());
         Principal {
             name: function.to_string(),
             arn: format!("arn:aws:sts::{}:assumed-role/{name}/{function}", crate::dynamodb::ACCOUNT_ID),
@@ -204,6 +222,19 @@ impl Auth {
             policies,
             role_arn: Some(role_arn.to_string()),
         }
+    }
+
+    /// The policies of the role `role_arn` names, if the file lists it.
+    fn listed_role(&self, role_arn: &str) -> Option<Arc<Vec<Policy>>> {
+        self.roles.get(&listed_role_name(role_arn)?.to_ascii_lowercase()).cloned()
+    }
+
+    /// Whether Lambda could assume `role_arn` for a function: once the file
+    /// lists roles, only a role it lists (this account's, at the root
+    /// path, by name, case-insensitively), as on AWS a role must exist;
+    /// before, any role.
+    pub fn assumable(&self, role_arn: &str) -> bool {
+        !self.has_roles() || self.listed_role(role_arn).is_some()
     }
 
     /// Reads an auth file (see the module comment).
@@ -516,7 +547,7 @@ async fn authenticate_for(
         let query = crate::lambda::api::query(&parts.uri);
         let checks = crate::lambda::access::checks(parts.method.as_str(), parts.uri.path(), &query, &bytes, region);
         if let Err(denied) = caller.authorize(checks, region) {
-            return Err(lambda_error(StatusCode::FORBIDDEN, "AccessDeniedException", &denied.message));
+            return Err(lambda_denied(&denied.message));
         }
     }
     let mut req = Request::from_parts(parts, Body::from(bytes));
@@ -534,9 +565,7 @@ pub fn authorize_guest(app: &crate::dynamodb::App, req: &Request, principal: &Pr
     }
     let query = crate::lambda::api::query(req.uri());
     let checks = crate::lambda::access::checks(req.method().as_str(), req.uri().path(), &query, &[], &app.region);
-    principal
-        .authorize(checks, &app.region, &Origin::IN_PROCESS)
-        .map_err(|d| lambda_error(StatusCode::FORBIDDEN, "AccessDeniedException", &d.message))
+    principal.authorize(checks, &app.region, &Origin::IN_PROCESS).map_err(|d| lambda_denied(&d.message))
 }
 
 /// Reads a body to hash it, within the API's request limit and the auth
@@ -616,11 +645,28 @@ fn dynamo_error(status: StatusCode, kind: &str, message: &str) -> Response {
     resp
 }
 
+/// An error of Lambda's front end (authentication, limits): `{"message":
+/// ...}`, lower case and without `Type`, as AWS's front end answers.
 fn lambda_error(status: StatusCode, kind: &'static str, message: &str) -> Response {
-    let body = serde_json::json!({ "message": message }).to_string();
-    let mut resp = (status, body).into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    resp.headers_mut().insert("x-amzn-ErrorType", HeaderValue::from_static(kind));
+    lambda_shaped(status, kind, serde_json::json!({ "message": message }))
+}
+
+/// A caller's policies refuse a Lambda or `/tidepool` request: 403
+/// `AccessDeniedException` with `{"Message": ...}`, as Lambda answers it.
+fn lambda_denied(message: &str) -> Response {
+    lambda_shaped(StatusCode::FORBIDDEN, "AccessDeniedException", serde_json::json!({ "Message": message }))
+}
+
+/// A Lambda API error answer: `x-amzn-ErrorType` and a request id in
+/// Lambda's form (a UUID), as its other answers carry.
+fn lambda_shaped(status: StatusCode, kind: &'static str, body: serde_json::Value) -> Response {
+    let mut resp = (status, body.to_string()).into_response();
+    let headers = resp.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert("x-amzn-ErrorType", HeaderValue::from_static(kind));
+    if let Ok(id) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+        headers.insert("x-amzn-RequestId", id);
+    }
     resp
 }
 
@@ -645,6 +691,34 @@ fn throttled(api: Api) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A function's `Role` is a listed role only as this account's ARN at
+    /// IAM's root path: another account's role, or one under a path, with
+    /// the same last name is not it (it could be passed, `iam:PassRole` on
+    /// its own ARN, and run as the listed role).
+    #[test]
+    fn only_this_accounts_root_path_arn_names_a_listed_role() {
+        let admin = Policy::parse(r#"{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#).unwrap();
+        let auth = Auth::new(Vec::new()).with_roles(vec![("Admin".into(), vec![admin])]);
+        for (arn, listed) in [
+            ("arn:aws:iam::000000000000:role/admin", true),
+            ("arn:aws:iam::000000000000:role/ADMIN", true),
+            ("arn:aws:iam::999999999999:role/admin", false),
+            ("arn:aws:iam::000000000000:role/team/admin", false),
+            ("arn:aws:iam::000000000000:role//admin", false),
+            ("arn:aws-cn:iam::000000000000:role/admin", false),
+            ("arn:aws:iam::000000000000:user/admin", false),
+            ("admin", false),
+        ] {
+            assert_eq!(auth.assumable(arn), listed, "{arn}");
+            let principal = auth.role_principal(arn, "f");
+            assert_eq!(principal.policies.as_ref().is_some_and(|p| !p.is_empty()), listed, "{arn}");
+        }
+        // Without roles, any role may be given, and runs as an administrator.
+        let open = Auth::new(Vec::new());
+        assert!(open.assumable("arn:aws:iam::999999999999:role/team/admin"));
+        assert!(open.role_principal("arn:aws:iam::999999999999:role/admin", "f").policies.is_none());
+    }
 
     #[test]
     fn paths_name_their_api() {

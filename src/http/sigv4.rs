@@ -153,6 +153,9 @@ pub struct Claim {
     token: Option<String>,
     /// The payload hash the signer declared (`x-amz-content-sha256`, signed).
     declared_payload: Option<String>,
+    /// A fault of the header's algorithm or credential, which DynamoDB
+    /// reports only once the time and `host` pass ([`Keyring::precheck`]).
+    deferred: Option<Refusal>,
 }
 
 impl Claim {
@@ -240,12 +243,20 @@ impl Keyring {
     /// The checks that need neither the body nor a signing key: the scope,
     /// the time, `host` signed, the key known. Run before the body is read,
     /// so a request that cannot verify holds no body.
+    ///
+    /// In DynamoDB's order (dynalite's `index.js`, recorded against the
+    /// live service): the time, then `host` signed, then the header's
+    /// algorithm, then its credential's five parts, then the scope, then
+    /// the key.
     pub fn precheck(&self, claim: &Claim, expect: &Expect<'_>, now: SystemTime) -> Result<&Credential, Refusal> {
-        check_scope(claim, expect)?;
         check_time(claim, expect, now)?;
         if !claim.signed_headers.iter().any(|h| h == "host") {
             return Err(Refusal::Invalid(messages::request::HOST_NOT_SIGNED.into()));
         }
+        if let Some(deferred) = &claim.deferred {
+            return Err(deferred.clone());
+        }
+        check_scope(claim, expect)?;
         self.by_key
             .get(&claim.access_key_id)
             .ok_or_else(|| Refusal::Unrecognized(messages::request::INVALID_SECURITY_TOKEN.into()))
@@ -458,9 +469,6 @@ fn parse_header(req: &Request<'_>, header: &str) -> Result<Claim, Refusal> {
     if !missing.is_empty() {
         return Err(Refusal::Incomplete(messages::request::authorization_incomplete(&missing, header)));
     }
-    if algorithm != ALGORITHM {
-        return Err(Refusal::Incomplete(messages::request::unsupported_algorithm(algorithm, ALGORITHM)));
-    }
     let amz_date = iso_basic(date.unwrap_or_default())?;
     let signed = signed_headers(params["SignedHeaders"])?;
     let declared_payload = signed
@@ -468,15 +476,9 @@ fn parse_header(req: &Request<'_>, header: &str) -> Result<Claim, Refusal> {
         .any(|h| h == "x-amz-content-sha256")
         .then(|| req.header_str("x-amz-content-sha256").map(|v| v.trim().to_string()))
         .flatten();
-    claim(
-        params["Credential"],
-        signed,
-        params["Signature"].to_string(),
-        amz_date,
-        None,
-        req.header_str("x-amz-security-token").map(|t| t.trim().to_string()),
-        declared_payload,
-    )
+    let token = req.header_str("x-amz-security-token").map(|t| t.trim().to_string());
+    let signature = params["Signature"].to_string();
+    Ok(claim_or_fault(algorithm, params["Credential"], signed, signature, amz_date, None, token, declared_payload))
 }
 
 fn parse_query(req: &Request<'_>, query: &[(String, String)]) -> Result<Claim, Refusal> {
@@ -491,9 +493,6 @@ fn parse_query(req: &Request<'_>, query: &[(String, String)]) -> Result<Claim, R
         return Err(Refusal::Incomplete(messages::request::query_incomplete(missing)));
     }
     let algorithm = param("X-Amz-Algorithm").unwrap_or_default();
-    if algorithm != ALGORITHM {
-        return Err(Refusal::Incomplete(messages::request::unsupported_algorithm(algorithm, ALGORITHM)));
-    }
     let amz_date = iso_basic(&param("X-Amz-Date").unwrap_or_default())?;
     // Without X-Amz-Expires a presigned URL lasts the skew, as a signed
     // header does.
@@ -515,7 +514,8 @@ fn parse_query(req: &Request<'_>, query: &[(String, String)]) -> Result<Claim, R
             .then(|| req.header_str("x-amz-content-sha256").map(|v| v.trim().to_string()))
             .flatten()
     });
-    claim(
+    Ok(claim_or_fault(
+        &algorithm,
         &param("X-Amz-Credential").unwrap_or_default(),
         signed,
         param("X-Amz-Signature").unwrap_or_default(),
@@ -523,7 +523,43 @@ fn parse_query(req: &Request<'_>, query: &[(String, String)]) -> Result<Claim, R
         Some(expires),
         param("X-Amz-Security-Token"),
         declared_payload,
-    )
+    ))
+}
+
+/// The claim of a header or a presigned URL signed with `algorithm` by
+/// `credential`; if either is at fault, a claim that carries the fault,
+/// which waits for the time and `host` checks, as DynamoDB makes those
+/// first ([`Keyring::precheck`]).
+#[allow(clippy::too_many_arguments)]
+fn claim_or_fault(
+    algorithm: &str,
+    credential: &str,
+    signed_headers: Vec<String>,
+    signature: String,
+    amz_date: String,
+    expires: Option<u64>,
+    token: Option<String>,
+    declared_payload: Option<String>,
+) -> Claim {
+    let made = if algorithm == ALGORITHM {
+        claim(credential, signed_headers.clone(), signature, amz_date.clone(), expires, token, declared_payload)
+    } else {
+        Err(Refusal::Incomplete(messages::request::unsupported_algorithm(algorithm, ALGORITHM)))
+    };
+    made.unwrap_or_else(|fault| Claim {
+        access_key_id: String::new(),
+        scope_date: String::new(),
+        scope_region: String::new(),
+        scope_service: String::new(),
+        scope_terminator: String::new(),
+        signed_headers,
+        signature: String::new(),
+        amz_date,
+        expires,
+        token: None,
+        declared_payload: None,
+        deferred: Some(fault),
+    })
 }
 
 fn claim(
@@ -552,6 +588,7 @@ fn claim(
         expires,
         token,
         declared_payload,
+        deferred: None,
     })
 }
 
@@ -832,6 +869,7 @@ pub fn sign(
         expires: None,
         token: cred.session_token.clone(),
         declared_payload: None,
+        deferred: None,
     };
     let refs: Vec<(&str, &[u8])> = headers.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
     let full = Request { method: req.method, path: req.path, query: req.query, headers: &refs };
@@ -926,18 +964,34 @@ mod tests {
         );
     }
 
+    /// What a header gets: its parse's refusal, else the precheck's (at
+    /// the time of `date`, for `dynamodb` in `us-east-1`).
+    fn refusal(auth: &str, date: Option<&str>) -> Refusal {
+        refusal_at(auth, date, date.and_then(parse_time).unwrap_or(UNIX_EPOCH))
+    }
+
+    /// [`refusal`] at time `now`.
+    fn refusal_at(auth: &str, date: Option<&str>, now: SystemTime) -> Refusal {
+        let mut headers: Vec<(&str, &[u8])> = vec![("Host", b"h"), ("Authorization", auth.as_bytes())];
+        if let Some(d) = date {
+            headers.push(("X-Amz-Date", d.as_bytes()));
+        }
+        let req = Request { method: "POST", path: "/", query: None, headers: &headers };
+        let claim = match parse(&req) {
+            Ok(claim) => claim,
+            Err(r) => return r,
+        };
+        let expect =
+            Expect { region: "us-east-1", services: &["dynamodb"], max_skew: Duration::from_secs(900), explain: true };
+        let ring = Keyring::new([]);
+        ring.precheck(&claim, &expect, now).map(|_| ()).expect_err(auth)
+    }
+
     #[test]
     fn malformed_headers_are_incomplete() {
-        let check = |auth: &str, date: Option<&str>, want: &str| {
-            let mut headers: Vec<(&str, &[u8])> = vec![("Host", b"h"), ("Authorization", auth.as_bytes())];
-            if let Some(d) = date {
-                headers.push(("X-Amz-Date", d.as_bytes()));
-            }
-            let req = Request { method: "POST", path: "/", query: None, headers: &headers };
-            match parse(&req) {
-                Err(Refusal::Incomplete(m)) => assert_eq!(m, want),
-                other => panic!("{auth}: {other:?}"),
-            }
+        let check = |auth: &str, date: Option<&str>, want: &str| match refusal(auth, date) {
+            Refusal::Incomplete(m) => assert_eq!(m, want),
+            other => panic!("{auth}: {other:?}"),
         };
         check(
             "AWS4-",
@@ -970,6 +1024,123 @@ mod tests {
             parse(&Request { method: "POST", path: "/", query: None, headers: &none }).unwrap_err(),
             Refusal::Missing
         );
+    }
+
+    /// DynamoDB's order, as dynalite's `index.js` records it: the date's
+    /// format, then its time, then `host` signed, then the algorithm, then
+    /// the credential's five parts, then its scope, then the key.
+    #[test]
+    fn header_faults_are_reported_in_dynamodbs_order() {
+        let at = Some("20150830T123600Z");
+        let header = |algorithm: &str, credential: &str, signed: &str| {
+            format!("{algorithm} Credential={credential}, SignedHeaders={signed}, Signature=00")
+        };
+        let good = "AKID/20150830/us-east-1/dynamodb/aws4_request";
+        let unsupported = || {
+            Refusal::Incomplete(
+                "Unsupported AWS 'algorithm': 'AWS4-HMAC-SHA25' (only AWS4-HMAC-SHA256 for now). ".to_string(),
+            )
+        };
+        let host =
+            || Refusal::Invalid("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".into());
+        let parts = || {
+            Refusal::Incomplete(
+                "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got 'a/b/c/d'"
+                    .into(),
+            )
+        };
+        // `host` before the algorithm and before the credential.
+        assert_eq!(refusal(&header("AWS4-HMAC-SHA25", "a/b/c/d", "x-amz-date"), at), host());
+        assert_eq!(refusal(&header(ALGORITHM, "a/b/c/d", "x-amz-date"), at), host());
+        // The algorithm before the credential's parts, and those before its scope.
+        assert_eq!(refusal(&header("AWS4-HMAC-SHA25", "a/b/c/d", "host"), at), unsupported());
+        assert_eq!(refusal(&header(ALGORITHM, "a/b/c/d", "host"), at), parts());
+        let scope = refusal(&header(ALGORITHM, "AKID/20150830/eu-west-1/dynamodb/aws4_request", "host"), at);
+        assert_eq!(scope, Refusal::Invalid("Credential should be scoped to a valid region, not 'eu-west-1'.".into()));
+        assert_eq!(
+            refusal(&header(ALGORITHM, good, "host"), at),
+            Refusal::Unrecognized("The security token included in the request is invalid.".into())
+        );
+        // The date's format and its time before all of them.
+        let day_later = parse_time("20150831T123600Z").unwrap();
+        match refusal_at(&header("AWS4-HMAC-SHA25", "a/b/c/d", "x-amz-date"), at, day_later) {
+            Refusal::Invalid(m) => assert!(m.starts_with("Signature expired: 20150830T123600Z"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        match refusal(&header("AWS4-HMAC-SHA25", "a/b/c/d", "x-amz-date"), Some("201")) {
+            Refusal::Incomplete(m) => assert!(m.starts_with("Date must be in ISO-8601 'basic format'"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// What a presigned URL's `query` gets: its parse's refusal, else the
+    /// precheck's at time `now` (for `dynamodb` in `us-east-1`).
+    fn query_refusal_at(query: &str, now: SystemTime) -> Refusal {
+        let headers: Vec<(&str, &[u8])> = vec![("Host", b"h")];
+        let req = Request { method: "POST", path: "/", query: Some(query), headers: &headers };
+        let claim = match parse(&req) {
+            Ok(claim) => claim,
+            Err(r) => return r,
+        };
+        let expect =
+            Expect { region: "us-east-1", services: &["dynamodb"], max_skew: Duration::from_secs(900), explain: true };
+        Keyring::new([]).precheck(&claim, &expect, now).map(|_| ()).expect_err(query)
+    }
+
+    /// A presigned URL's faults come in the header's order (dynalite's
+    /// `index.js` checks both forms alike): the date's format, then its
+    /// time, then `host` signed, then the algorithm, then the credential's
+    /// five parts, then its scope, then the key.
+    #[test]
+    fn query_faults_are_reported_in_dynamodbs_order() {
+        let date = "20150830T123600Z";
+        let at = parse_time(date).unwrap();
+        let query = |algorithm: &str, credential: &str, signed: &str, date: &str| {
+            format!(
+                "X-Amz-Algorithm={algorithm}&X-Amz-Credential={}&X-Amz-Date={date}&X-Amz-Expires=300&X-Amz-SignedHeaders={}&X-Amz-Signature=00",
+                uri_encode(credential, true),
+                uri_encode(signed, true)
+            )
+        };
+        let good = "AKID/20150830/us-east-1/dynamodb/aws4_request";
+        let unsupported = || {
+            Refusal::Incomplete(
+                "Unsupported AWS 'algorithm': 'AWS4-HMAC-SHA25' (only AWS4-HMAC-SHA256 for now). ".to_string(),
+            )
+        };
+        let host =
+            || Refusal::Invalid("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".into());
+        let parts = || {
+            Refusal::Incomplete(
+                "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got 'a/b/c/d'"
+                    .into(),
+            )
+        };
+        // `host` before the algorithm and before the credential.
+        assert_eq!(query_refusal_at(&query("AWS4-HMAC-SHA25", "a/b/c/d", "x-amz-date", date), at), host());
+        assert_eq!(query_refusal_at(&query(ALGORITHM, "a/b/c/d", "x-amz-date", date), at), host());
+        // The algorithm before the credential's parts, and those before its scope.
+        assert_eq!(query_refusal_at(&query("AWS4-HMAC-SHA25", "a/b/c/d", "host", date), at), unsupported());
+        assert_eq!(query_refusal_at(&query(ALGORITHM, "a/b/c/d", "host", date), at), parts());
+        let other_region = "AKID/20150830/eu-west-1/dynamodb/aws4_request";
+        assert_eq!(
+            query_refusal_at(&query(ALGORITHM, other_region, "host", date), at),
+            Refusal::Invalid("Credential should be scoped to a valid region, not 'eu-west-1'.".into())
+        );
+        assert_eq!(
+            query_refusal_at(&query(ALGORITHM, good, "host", date), at),
+            Refusal::Unrecognized("The security token included in the request is invalid.".into())
+        );
+        // The date's format and its time (X-Amz-Expires from it) before all of them.
+        let day_later = parse_time("20150831T123600Z").unwrap();
+        match query_refusal_at(&query("AWS4-HMAC-SHA25", "a/b/c/d", "x-amz-date", date), day_later) {
+            Refusal::Invalid(m) => assert!(m.starts_with("Signature expired: 20150830T123600Z"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        match query_refusal_at(&query("AWS4-HMAC-SHA25", "a/b/c/d", "x-amz-date", "201"), at) {
+            Refusal::Incomplete(m) => assert!(m.starts_with("Date must be in ISO-8601 'basic format'"), "{m}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

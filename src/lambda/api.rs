@@ -809,6 +809,24 @@ fn apply_settings(r: &mut FunctionRecord, m: &Map<String, Json>) -> Result<(), F
     Ok(())
 }
 
+/// Lambda's answer to a `Role` it cannot assume: with `--auth`, a role the
+/// auth file does not list once it lists roles
+/// (`InvalidParameterValueException`).
+pub(super) const ROLE_NOT_ASSUMABLE: &str = "The role defined for the function cannot be assumed by Lambda.";
+
+/// Whether a function may be given `role`: with `--auth` and roles in the
+/// auth file, only one it lists ([`crate::http::auth::Auth::assumable`]).
+pub(super) fn assumable(app: &App, role: &str) -> bool {
+    app.auth.as_ref().is_none_or(|auth| auth.assumable(role))
+}
+
+/// The role a function is given must be one it may be ([`assumable`]):
+/// CreateFunction's, its `Role` or the default one without it, and
+/// UpdateFunctionConfiguration's `Role`.
+fn check_role(app: &App, role: &str) -> Result<(), Failure> {
+    if assumable(app, role) { Ok(()) } else { Err(fail("InvalidParameterValueException", ROLE_NOT_ASSUMABLE)) }
+}
+
 /// Lambda's answer to a `RevisionId` that is not the current one
 /// (`PreconditionFailedException`).
 pub(super) const REVISION_MISMATCH: &str = "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id";
@@ -844,6 +862,7 @@ async fn create_function(State(app): State<Arc<App>>, headers: HeaderMap, body: 
     };
     let mut record = FunctionRecord::new(name);
     apply_settings(&mut record, &m)?;
+    check_role(&app, &record.role)?;
     if let Some(tags) = m.get("Tags") {
         record.tags = tags_member(tags)?;
         check_tag_count(record.tags.len())?;
@@ -1213,6 +1232,9 @@ async fn update_configuration(
     check_revision(&m, &current)?;
     let mut next = current.clone();
     apply_settings(&mut next, &m)?;
+    if let Some(role) = str_member(&m, "Role")? {
+        check_role(&app, &role)?;
+    }
     if let Some(h) = str_member(&m, "Handler")? {
         next.handler = h;
     }

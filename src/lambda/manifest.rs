@@ -1010,11 +1010,22 @@ fn run(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle, dry: bool) -
         if let Some(role) = &f.role {
             want.role = role_arn(role);
         }
+        // The role a deploy gives (the manifest's, or the default one of a
+        // function it creates) must be one CreateFunction would take: with
+        // `--auth` and roles, one the auth file lists.
+        let check_role = || {
+            if super::api::assumable(app, &want.role) {
+                Ok(())
+            } else {
+                Err(LambdaError::invalid(format!("function {}: {}", f.name, super::api::ROLE_NOT_ASSUMABLE)))
+            }
+        };
         match lambda.registry.get(&f.name) {
             Err(RegistryError::Conflict(message)) if lambda.registry.is_pending(&f.name) => {
                 return Err(LambdaError::new("ResourceConflictException", format!("function {}: {message}", f.name)));
             }
             Err(_) => {
+                check_role()?;
                 if dry {
                     // Checked as creating it would: a broken component is
                     // refused by the plan too.
@@ -1029,6 +1040,9 @@ fn run(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle, dry: bool) -
                 applied.changes.push(format!("created function {}", f.name));
             }
             Ok(have) => {
+                if f.role.is_some() {
+                    check_role()?;
+                }
                 let sha = tidepool_runtime::CodeHash::of(&code).to_string();
                 if have.code_sha256 != sha {
                     if !dry {

@@ -18,6 +18,9 @@
 //! | `big_error` | returns a function error whose message is `bytes` bytes long |
 //! | `long_line` | writes one line of `bytes` bytes starting `BEGIN` to stdout (`"log": true`: through `log`); returns `"written"` |
 //! | `wait` | reads item `key` (`{"pk": {"S": key}}`) of `table` every 5 ms until it exists; returns `"released"` |
+//!
+//! A mapping's batch (an event with `Records`) is handled as the event in
+//! the environment variable `ON_RECORDS`, if it is set.
 
 wit_bindgen::generate!({ world: "handler", path: "../../wit" });
 
@@ -33,7 +36,12 @@ struct Misbehave;
 
 impl Guest for Misbehave {
     fn handle(event: String, context: Context) -> Result<String, FunctionError> {
-        let event: Value = serde_json::from_str(&event).unwrap_or(Value::Null);
+        let mut event: Value = serde_json::from_str(&event).unwrap_or(Value::Null);
+        if event.get("Records").is_some()
+            && let Ok(action) = std::env::var("ON_RECORDS")
+        {
+            event = serde_json::from_str(&action).unwrap_or(Value::Null);
+        }
         let text = event["text"].as_str().unwrap_or("hello");
         let result = match event["action"].as_str().unwrap_or_default() {
             "print" => {

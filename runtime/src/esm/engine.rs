@@ -661,6 +661,7 @@ mod tests {
             request_json: format!(r#"{{"Put":{{"TableName":"T","Item":{{"k":{{"S":"{item}"}}}}}}}}"#),
             chain_depth: 1,
             outcome: format!("T|{item}"),
+            denied: Vec::new(),
         }
     }
 

@@ -695,10 +695,19 @@ pub fn policy_not_found(arn: impl Display) -> String {
 }
 
 /// PutResourcePolicy, DeleteResourcePolicy: an `ExpectedRevisionId` that
-/// is not the policy's. PolicyNotFoundException.
-pub fn policy_revision_mismatch(expected: impl Display, arn: impl Display) -> String {
+/// is not the revision (`current`) of the policy of table `table`.
+/// PolicyNotFoundException.
+pub fn policy_revision_mismatch(expected: impl Display, table: impl Display, current: impl Display) -> String {
     format!(
-        "Resource-based policy not found for the provided ResourceArn: Requested revision ID {expected} doesn't match with the current revision ID of the resource: {arn}"
+        "Resource-based policy not found for the provided ResourceArn: Requested update for policy with revision id {expected}, but the policy associated to target table {table} has revision id {current}."
+    )
+}
+
+/// PutResourcePolicy: `ExpectedRevisionId` `NO_POLICY` while table `table`
+/// has a policy (revision `current`). PolicyNotFoundException.
+pub fn policy_exists(table: impl Display, current: impl Display) -> String {
+    format!(
+        "Resource-based policy not found for the provided ResourceArn: Requested policy update expecting none to be present for table {table}, but a policy exists with revision id {current}."
     )
 }
 
