@@ -164,6 +164,10 @@ pub struct AliasRecord {
     pub revision_id: String,
 }
 
+/// The execution role of a function created without one (Lambda requires
+/// `Role`; Tidepool's open default gives this one).
+pub const DEFAULT_ROLE: &str = "arn:aws:iam::000000000000:role/tidepool";
+
 impl FunctionRecord {
     /// A record with Lambda's defaults (3 s, 128 MB).
     pub fn new(name: impl Into<String>) -> Self {
@@ -172,7 +176,7 @@ impl FunctionRecord {
             runtime: "wasm32-wasip2".into(),
             handler: "handler.wasm".into(),
             description: String::new(),
-            role: "arn:aws:iam::000000000000:role/tidepool".into(),
+            role: DEFAULT_ROLE.into(),
             timeout_secs: 3,
             memory_mb: 128,
             environment: BTreeMap::new(),

@@ -213,11 +213,30 @@ impl Auth {
     /// administrator, whom only an explicit deny in a resource-based policy
     /// refuses.
     pub fn role_principal(&self, role_arn: &str, function: &str) -> Principal {
-        let name = role_name(role_arn);
-        let policies = self.has_roles().then(|| self.listed_role(role_arn).unwrap_or_default());
+        let listed = self.listed_role(role_arn);
+        let arn = match &listed {
+            // A role the file does not list (one kept by a function made
+            // before roles were listed) is no listed role's namesake: its
+            // session is named by its own partition, account and whole
+            // path (or, not a role's ARN at all, by a name no role can
+            // have), so a resource-based policy naming a listed role's
+            // session does not match it.
+            None if self.has_roles() => match role_arn.splitn(6, ':').collect::<Vec<_>>().as_slice() {
+                ["arn", partition, "iam", "", account, rest] if rest.starts_with("role/") => {
+                    format!("arn:{partition}:sts::{account}:assumed-role/{}/{function}", &rest["role/".len()..])
+                }
+                _ => {
+                    format!("arn:aws:sts::{}:assumed-role/unlisted:{role_arn}/{function}", crate::dynamodb::ACCOUNT_ID)
+                }
+            },
+            _ => {
+                format!("arn:aws:sts::{}:assumed-role/{}/{function}", crate::dynamodb::ACCOUNT_ID, role_name(role_arn))
+            }
+        };
+        let policies = self.has_roles().then(|| listed.unwrap_or_default());
         Principal {
             name: function.to_string(),
-            arn: format!("arn:aws:sts::{}:assumed-role/{name}/{function}", crate::dynamodb::ACCOUNT_ID),
+            arn,
             access_key_id: String::new(),
             policies,
             role_arn: Some(role_arn.to_string()),
@@ -713,6 +732,9 @@ mod tests {
             assert_eq!(auth.assumable(arn), listed, "{arn}");
             let principal = auth.role_principal(arn, "f");
             assert_eq!(principal.policies.as_ref().is_some_and(|p| !p.is_empty()), listed, "{arn}");
+            // Only the listed role's session has the listed role's name.
+            let session = "arn:aws:sts::000000000000:assumed-role/admin/f";
+            assert_eq!(principal.arn.eq_ignore_ascii_case(session), listed, "{arn}: {}", principal.arn);
         }
         // Without roles, any role may be given, and runs as an administrator.
         let open = Auth::new(Vec::new());

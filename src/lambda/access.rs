@@ -37,7 +37,12 @@ pub fn checks(method: &str, path: &str, query: &HashMap<String, String>, body: &
     let role = passes_role
         .then(|| serde_json::from_slice::<Json>(body).ok())
         .flatten()
-        .and_then(|j| j.get("Role").and_then(Json::as_str).map(str::to_string));
+        .and_then(|j| j.get("Role").and_then(Json::as_str).map(str::to_string))
+        // A function created without a role gets the default one: it is
+        // passed as much as a named one.
+        .or_else(|| {
+            (check.action == "lambda:CreateFunction").then(|| tidepool_runtime::registry::DEFAULT_ROLE.to_string())
+        });
     let mut out = vec![check];
     // A trace shows the item, its stream record and the invocations' logs:
     // what GetItem, GetRecords and reading logs would.
@@ -75,7 +80,16 @@ fn deployed_roles(body: &[u8]) -> Vec<String> {
         return Vec::new();
     };
     let Ok(m) = super::manifest::Manifest::parse(&text) else { return Vec::new() };
-    m.functions.iter().filter_map(|f| f.role.as_deref()).map(super::manifest::role_arn).collect()
+    // A function without a role gets the default one (or keeps its own, if
+    // it exists: asked for either way).
+    m.functions
+        .iter()
+        .map(|f| {
+            f.role
+                .as_deref()
+                .map_or_else(|| tidepool_runtime::registry::DEFAULT_ROLE.to_string(), super::manifest::role_arn)
+        })
+        .collect()
 }
 
 /// The check a Lambda or `/tidepool` request at `path` with `method` needs;
@@ -243,6 +257,29 @@ mod tests {
                 ("tidepool:Deploy".to_string(), "*".to_string()),
                 ("iam:PassRole".into(), "arn:aws:iam::000000000000:role/reader".into()),
             ]
+        );
+        // A function given no role gets the default one: passed as well, by
+        // CreateFunction and by a deploy.
+        let passed = |path: &str, body: String| -> Vec<String> {
+            let method = if path.ends_with("/configuration") { "PUT" } else { "POST" };
+            let all = checks(method, path, &HashMap::new(), body.as_bytes(), "us-east-1");
+            assert!(all[0].action.starts_with("lambda:") || all[0].action == "tidepool:Deploy", "{path}");
+            all.into_iter().filter(|c| c.action == "iam:PassRole").map(|c| c.resource).collect()
+        };
+        let default = vec!["arn:aws:iam::000000000000:role/tidepool".to_string()];
+        assert_eq!(passed("/2015-03-31/functions", json!({"FunctionName": "f"}).to_string()), default);
+        assert_eq!(
+            passed(
+                "/tidepool/deploy",
+                json!({"Manifest": "[[function]]\nname = \"f\"\ncode = \"f.wasm\"\n"}).to_string()
+            ),
+            default
+        );
+        // UpdateFunctionConfiguration without a role keeps the function's.
+        assert!(passed("/2015-03-31/functions/f/configuration", json!({"Timeout": 5}).to_string()).is_empty());
+        assert_eq!(
+            checks("PUT", "/2015-03-31/functions/f/configuration", &HashMap::new(), b"{}", "us-east-1")[0].action,
+            "lambda:UpdateFunctionConfiguration"
         );
         // A trace needs what its parts would: the item, the stream, the logs.
         let query = HashMap::from([("table".to_string(), "orders".to_string()), ("key".to_string(), "{}".into())]);
