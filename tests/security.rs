@@ -514,6 +514,7 @@ async fn a_user_limited_to_its_own_partition() {
         {"Effect":"Deny","Action":"dynamodb:UpdateItem","Resource":"*",
          "Condition":{"StringEquals":{"dynamodb:ReturnValues":"ALL_OLD"}}},
         {"Effect":"Allow","Action":"lambda:ListFunctions","Resource":"*"},
+        {"Effect":"Allow","Action":["dynamodb:ListTables","dynamodb:DescribeLimits"],"Resource":"arn:aws:dynamodb:*:*:table/*"},
         {"Effect":"Allow","Action":"dynamodb:DescribeBackup","Resource":"arn:aws:dynamodb:*:*:table/scores/backup/*"}]}"#;
     let bob = Credential {
         user: "bob".into(),
@@ -554,6 +555,14 @@ async fn a_user_limited_to_its_own_partition() {
         .await
         .unwrap();
     assert_eq!(q.count, 1);
+    // ListTables is on every table (`table/*`), as AWS checks it;
+    // DescribeLimits on `*`, which a grant of `table/*` does not cover.
+    assert_eq!(bob.list_tables().send().await.unwrap().table_names(), ["scores"]);
+    let err = bob.describe_limits().send().await.unwrap_err();
+    assert_eq!(
+        message(&err),
+        "User: arn:aws:iam::000000000000:user/bob is not authorized to perform: dynamodb:DescribeLimits on resource: * because no identity-based policy allows the dynamodb:DescribeLimits action"
+    );
 
     // Anyone else's: denied, with AWS's message.
     let err = bob
