@@ -1354,29 +1354,6 @@ async fn imports_count_bad_lines_and_refuse_as_dynamodb() {
         .send()
         .await
         .unwrap();
-    // The token again with another format, delimiter or compression is
-    // another request: a conflict, not the first import's answer.
-    let again = |format: InputFormat, delimiter: &str, compression: InputCompressionType| {
-        c.import_table()
-            .s3_bucket_source(source.clone())
-            .input_format(format)
-            .input_format_options(
-                aws_sdk_dynamodb::types::InputFormatOptions::builder()
-                    .csv(aws_sdk_dynamodb::types::CsvOptions::builder().delimiter(delimiter).build())
-                    .build(),
-            )
-            .input_compression_type(compression)
-            .table_creation_parameters(creation("people"))
-            .client_token("seed-people")
-            .send()
-    };
-    let first = out.import_table_description.as_ref().and_then(|d| d.import_arn.clone());
-    let same = again(InputFormat::Csv, ";", InputCompressionType::Zstd).await.unwrap();
-    assert_eq!(same.import_table_description.and_then(|d| d.import_arn), first);
-    for (delimiter, compression) in [(",", InputCompressionType::Zstd), (";", InputCompressionType::Gzip)] {
-        let e = again(InputFormat::Csv, delimiter, compression).await.unwrap_err();
-        assert_eq!(code(&e), "ImportConflictException");
-    }
     // A refused line fails the import, yet the good ones are in the table
     // (the live service's answer).
     let d = wait_import(c, &out.import_table_description.unwrap().import_arn.unwrap()).await;
@@ -1396,6 +1373,42 @@ async fn imports_count_bad_lines_and_refuse_as_dynamodb() {
     assert_eq!(bob["age"], s("40"), "CSV cells other than keys are strings");
     let cy = c.get_item().table_name("people").key("pk", s("c")).send().await.unwrap().item.unwrap();
     assert!(!cy.contains_key("age"));
+
+    // The token again once the import has ended, as the live service
+    // answers (DDB-IMPORT-017): while its table exists, the table is in use;
+    // under another table name, format, delimiter or compression, a
+    // conflict.
+    let again = |table: &str, delimiter: &str, compression: InputCompressionType| {
+        c.import_table()
+            .s3_bucket_source(source.clone())
+            .input_format(InputFormat::Csv)
+            .input_format_options(
+                aws_sdk_dynamodb::types::InputFormatOptions::builder()
+                    .csv(aws_sdk_dynamodb::types::CsvOptions::builder().delimiter(delimiter).build())
+                    .build(),
+            )
+            .input_compression_type(compression)
+            .table_creation_parameters(creation(table))
+            .client_token("seed-people")
+            .send()
+    };
+    let e = again("people", ";", InputCompressionType::Zstd).await.unwrap_err();
+    assert_eq!(message(&e), ("ResourceInUseException".into(), "Table already exists: people".into()));
+    for (table, delimiter, compression) in [
+        ("people2", ";", InputCompressionType::Zstd),
+        ("people2", ",", InputCompressionType::Zstd),
+        ("people2", ";", InputCompressionType::Gzip),
+    ] {
+        let e = again(table, delimiter, compression).await.unwrap_err();
+        assert_eq!(
+            message(&e),
+            (
+                "ImportConflictException".into(),
+                "Import conflict: Duplicate request detected with conflicting parameters".into()
+            )
+        );
+    }
+    assert!(c.describe_table().table_name("people2").send().await.is_err(), "no table is made");
 
     // The table exists: ImportTable makes a new one only.
     let e = c

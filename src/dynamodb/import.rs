@@ -189,10 +189,20 @@ pub fn import_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
                 && e.end.is_none_or(|end| super::export::now() - end < super::export::CLIENT_TOKEN_SECS)
         })
     {
-        // The same token for another import is a conflict, as on DynamoDB.
+        // As DynamoDB answers (the live service, DDB-IMPORT-017): once the
+        // import has ended, a table of the name is in use first; while it
+        // runs (or once its table is gone) the token names it, another
+        // import under it is a conflict, and a changed key prefix is
+        // ignored.
+        if existing.status != "IN_PROGRESS" && app.store.table(&input.name).is_ok() {
+            return Err(ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "ResourceInUseException",
+                messages::table::table_already_exists(&input.name),
+            ));
+        }
         let same = existing.creation == creation_json
             && existing.bucket == bucket
-            && existing.prefix == prefix
             && existing.format == format_name
             && existing.compression == compression
             && existing.format_options == r.get("InputFormatOptions").filter(|v| !v.is_null()).cloned();
@@ -200,7 +210,7 @@ pub fn import_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
             return Err(ApiError::new(
                 axum::http::StatusCode::BAD_REQUEST,
                 "ImportConflictException",
-                messages::export::import_token_reused(t),
+                messages::export::IMPORT_CONFLICT,
             ));
         }
         return Ok(json!({"ImportTableDescription": app.import_description(&existing)}));

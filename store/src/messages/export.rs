@@ -172,11 +172,9 @@ pub fn unsupported_format_options(format: impl Display) -> String {
 /// ImportTable: `TableCreationParameters` missing. ValidationException.
 pub const TABLE_CREATION_PARAMETERS_NULL: &str = "1 validation error detected: Value null at 'tableCreationParameters' failed to satisfy constraint: Member must not be null";
 
-/// ImportTable: a `ClientToken` reused for another import.
-/// ImportConflictException.
-pub fn import_token_reused(token: impl Display) -> String {
-    format!("The client token {token} was used by another import request")
-}
+/// ImportTable: a `ClientToken` reused for another import (the live
+/// service's words, DDB-IMPORT-017). ImportConflictException.
+pub const IMPORT_CONFLICT: &str = "Import conflict: Duplicate request detected with conflicting parameters";
 
 /// ListImports: `PageSize` under `min`. ValidationException.
 pub fn page_size_too_small(limit: impl Display, min: impl Display) -> String {
