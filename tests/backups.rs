@@ -1258,6 +1258,9 @@ async fn exports_import_back_into_equal_tables() {
         let d = wait_export(c, &export_arn).await;
         assert_eq!(d.export_status, Some(ExportStatus::Completed), "{d:?}");
         assert_eq!(d.item_count, Some(120));
+        // A full export's type is not echoed (the live service's
+        // DescribeExport); ListExports names it.
+        assert_eq!(d.export_type, None);
         let id = export_arn.rsplit('/').next().unwrap();
         let root = h.dir.path().join("s3/exports/nightly/AWSDynamoDB").join(id);
         let summary: serde_json::Value =
@@ -1307,6 +1310,12 @@ async fn exports_import_back_into_equal_tables() {
     let exports = c.list_exports().table_arn(&arn).send().await.unwrap();
     let statuses: Vec<_> = exports.export_summaries().iter().filter_map(|e| e.export_status.clone()).collect();
     assert_eq!(statuses, [ExportStatus::Failed, ExportStatus::Completed, ExportStatus::Completed]);
+    assert!(
+        exports
+            .export_summaries()
+            .iter()
+            .all(|e| e.export_type == Some(aws_sdk_dynamodb::types::ExportType::FullExport))
+    );
     assert_eq!(c.list_imports().send().await.unwrap().import_summary_list().len(), 2);
     // Paged: a token of the form DynamoDB's model gives it (112 or more
     // hex digits in groups of 16), which boto3 and the CLI check.

@@ -1163,7 +1163,14 @@ fn rows() -> Vec<Row> {
             "missing export",
             r#"{"ExportArn":"arn:aws:dynamodb:us-east-1:000000000000:table/tbl/export/01700000000000-abcdefgh"}"#,
             "ExportNotFoundException",
-            "Export not found: arn:aws:dynamodb:us-east-1:000000000000:table/tbl/export/01700000000000-abcdefgh",
+            "Export not found: Export not found: arn:aws:dynamodb:us-east-1:000000000000:table/tbl/export/01700000000000-abcdefgh",
+        ),
+        row(
+            "DescribeExport",
+            "another region's export",
+            r#"{"ExportArn":"arn:aws:dynamodb:us-west-2:000000000000:table/tbl/export/01700000000000-abcdefgh"}"#,
+            "ExportNotFoundException",
+            "Export not found: Invalid export arn",
         ),
         row(
             "DescribeImport",

@@ -211,8 +211,14 @@ pub(super) fn record_by_arn<T: serde::de::DeserializeOwned>(
     arn_of: impl Fn(&T) -> String,
 ) -> ApiResult<T> {
     let not_found = || {
-        let noun = kind_error.trim_end_matches("NotFoundException");
-        ApiError::new(axum::http::StatusCode::BAD_REQUEST, kind_error, messages::export::not_found(noun, arn))
+        let message = match kind {
+            "export" if arn.split(':').nth(3).is_some_and(|region| region != app.region) => {
+                messages::export::EXPORT_OF_ANOTHER_REGION.to_string()
+            }
+            "export" => messages::export::export_not_found(arn),
+            _ => messages::export::import_not_found(arn),
+        };
+        ApiError::new(axum::http::StatusCode::BAD_REQUEST, kind_error, message)
     };
     // Not an ARN of this kind at all is malformed, not missing.
     let malformed = || {
@@ -299,7 +305,11 @@ impl App {
                 d.insert("ExportManifest".into(), json!(m));
             }
         }
-        d.insert("ExportType".into(), json!(r.export_type));
+        // The live service never echoes a full export's type here
+        // (DDB-EXPORT-017; ListExports names it).
+        if r.export_type != "FULL_EXPORT" {
+            d.insert("ExportType".into(), json!(r.export_type));
+        }
         if let (Some(from), Some(to)) = (r.from, r.to) {
             d.insert(
                 "IncrementalExportSpecification".into(),

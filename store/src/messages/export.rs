@@ -33,12 +33,22 @@ pub fn invalid_prefix(prefix: impl Display) -> String {
     format!("One or more parameter values were invalid: S3 prefix '{prefix}' is not a valid key prefix here")
 }
 
-/// DescribeExport, DescribeImport: the ARN has the form of one but names
-/// none of this server's; `noun` is `Export` or `Import`.
-/// ExportNotFoundException, ImportNotFoundException.
-pub fn not_found(noun: impl Display, arn: impl Display) -> String {
-    format!("{noun} not found: {arn}")
+/// DescribeImport: the ARN has the form of one but names none of this
+/// server's. ImportNotFoundException.
+pub fn import_not_found(arn: impl Display) -> String {
+    format!("Import not found: {arn}")
 }
+
+/// DescribeExport: the ARN has the form of one but names none of this
+/// server's, its prefix twice, as the live service words it
+/// (DDB-EXPORT-006). ExportNotFoundException.
+pub fn export_not_found(arn: impl Display) -> String {
+    format!("Export not found: Export not found: {arn}")
+}
+
+/// DescribeExport: an export's ARN of another region (DDB-EXPORT-006).
+/// ExportNotFoundException.
+pub const EXPORT_OF_ANOTHER_REGION: &str = "Export not found: Invalid export arn";
 
 /// DescribeExport, DescribeImport: the ARN is not an export's (import's);
 /// `noun` is `Export` or `Import`. ValidationException.
