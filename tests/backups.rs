@@ -1368,6 +1368,8 @@ async fn imports_count_bad_lines_and_refuse_as_dynamodb() {
     let d = wait_import(c, &out.import_table_description.unwrap().import_arn.unwrap()).await;
     assert_eq!(d.import_status, Some(ImportStatus::Failed), "{d:?}");
     assert_eq!(d.failure_code.as_deref(), Some("ItemValidationError"));
+    // The bucket's owner is back-filled with this account, as on AWS.
+    assert_eq!(d.s3_bucket_source.as_ref().and_then(|s| s.s3_bucket_owner.as_deref()), Some("000000000000"));
     assert_eq!(
         d.failure_message.as_deref(),
         Some(

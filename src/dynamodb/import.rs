@@ -83,9 +83,9 @@ impl App {
     fn source_json(r: &ImportRecord) -> Json {
         let mut s = Map::new();
         s.insert("S3Bucket".into(), json!(r.bucket));
-        if let Some(o) = &r.bucket_owner {
-            s.insert("S3BucketOwner".into(), json!(o));
-        }
+        // The bucket's owner, this account unless the request named
+        // another, as the live service back-fills it (DDB-IMPORT-003).
+        s.insert("S3BucketOwner".into(), json!(r.bucket_owner.as_deref().unwrap_or(super::ACCOUNT_ID)));
         if let Some(p) = &r.prefix {
             s.insert("S3KeyPrefix".into(), json!(p));
         }
