@@ -1186,6 +1186,20 @@ fn rows() -> Vec<Row> {
             "ResourceInUseException",
             "Table already exists: tbl",
         ),
+        row(
+            "ImportTable",
+            "CSV delimiter of two characters",
+            r#"{"S3BucketSource":{"S3Bucket":"bucket"},"InputFormat":"CSV","InputFormatOptions":{"Csv":{"Delimiter":";;"}},"TableCreationParameters":{"TableName":"tbl2","AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"}],"KeySchema":[{"AttributeName":"pk","KeyType":"HASH"}],"BillingMode":"PAY_PER_REQUEST"}}"#,
+            "ValidationException",
+            "2 validation errors detected: Value ';;' at 'inputFormatOptions.csv.delimiter' failed to satisfy constraint: Member must satisfy regular expression pattern: [,;:|\\t ]; Value ';;' at 'inputFormatOptions.csv.delimiter' failed to satisfy constraint: Member must have length less than or equal to 1",
+        ),
+        row(
+            "ImportTable",
+            "unknown compression",
+            r#"{"S3BucketSource":{"S3Bucket":"bucket"},"InputFormat":"CSV","InputCompressionType":"BZIP2","TableCreationParameters":{"TableName":"tbl2","AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"}],"KeySchema":[{"AttributeName":"pk","KeyType":"HASH"}],"BillingMode":"PAY_PER_REQUEST"}}"#,
+            "ValidationException",
+            "1 validation error detected: Value 'BZIP2' at 'inputCompressionType' failed to satisfy constraint: Member must satisfy enum value set: [ZSTD, NONE, GZIP]",
+        ),
         // global tables
         row(
             "UpdateTable",

@@ -154,7 +154,9 @@ pub fn import_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let format_name = r
         .enum_opt("InputFormat", &["DYNAMODB_JSON", "ION", "CSV"])?
         .ok_or_else(|| ApiError::validation(messages::export::INPUT_FORMAT_NULL))?;
-    let compression = r.enum_opt("InputCompressionType", &["GZIP", "ZSTD", "NONE"])?.unwrap_or("NONE").to_string();
+    // In the order the live service lists them in its refusal
+    // (DDB-IMPORT-009).
+    let compression = r.enum_opt("InputCompressionType", &["ZSTD", "NONE", "GZIP"])?.unwrap_or("NONE").to_string();
     let options = r.obj_opt("InputFormatOptions")?;
     let format = match format_name {
         "DYNAMODB_JSON" => Format::DynamoJson,

@@ -165,12 +165,20 @@ pub const S3_BUCKET_SOURCE_NULL: &str =
 pub const INPUT_FORMAT_NULL: &str =
     "1 validation error detected: Value null at 'inputFormat' failed to satisfy constraint: Member must not be null";
 
-/// ImportTable: a CSV `Delimiter` that is not one of `,;:|`, tab or space.
+/// ImportTable: a CSV `Delimiter` that is not one of `,;:|`, tab or space;
+/// one of more than one character breaks its length too (the live
+/// service's two errors, the pattern's first: DDB-IMPORT-009).
 /// ValidationException.
-pub fn csv_delimiter_not_in_set(delimiter: impl Display) -> String {
-    format!(
-        "1 validation error detected: Value '{delimiter}' at 'inputFormatOptions.csv.delimiter' failed to satisfy constraint: Member must satisfy regular expression pattern: [,;:|\\t ]"
-    )
+pub fn csv_delimiter_not_in_set(delimiter: &str) -> String {
+    use super::request::{envelope, max_length, min_length, value_at};
+    let at = |constraint: String| value_at(delimiter, "inputFormatOptions.csv.delimiter", constraint);
+    let mut found = vec![at("Member must satisfy regular expression pattern: [,;:|\\t ]".into())];
+    match delimiter.chars().count() {
+        0 => found.push(at(min_length(1))),
+        1 => {}
+        _ => found.push(at(max_length(1))),
+    }
+    envelope(found)
 }
 
 /// ImportTable: CSV `InputFormatOptions` for another `InputFormat`.
