@@ -12,8 +12,9 @@
 //!   per item, with `dynamodb:EnclosingOperation`;
 //! - PartiQL statements are `dynamodb:PartiQLSelect`, `PartiQLInsert`,
 //!   `PartiQLUpdate` or `PartiQLDelete` on their table;
-//! - operations on no table (ListTables, ListStreams, DescribeLimits, ...)
-//!   are on `*`; backups, exports and imports on their own ARNs.
+//! - ListTables is on every table (`table/*`, as AWS names it); other
+//!   operations on no table (ListStreams, DescribeLimits, ...) are on `*`;
+//!   backups, exports and imports on their own ARNs.
 //!
 //! Condition keys: `dynamodb:LeadingKeys` (the partition key values the
 //! request touches, as text), `dynamodb:Attributes` (the attribute names it

@@ -192,11 +192,14 @@ pub fn import_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         })
     {
         // As DynamoDB answers (the live service, DDB-IMPORT-017): once the
-        // import has ended, a table of the name is in use first; while it
-        // runs (or once its table is gone) the token names it, another
-        // import under it is a conflict, and a changed key prefix is
-        // ignored.
-        if existing.status != "IN_PROGRESS" && app.store.table(&input.name).is_ok() {
+        // import has ended, the same request finds a table of the name in
+        // use (one being made or restored too); otherwise the token names
+        // the import, another import under it is a conflict, and a changed
+        // key prefix is ignored.
+        if existing.status != "IN_PROGRESS"
+            && existing.prefix == prefix
+            && app.store.describe_table(&input.name).is_ok()
+        {
             return Err(ApiError::new(
                 axum::http::StatusCode::BAD_REQUEST,
                 "ResourceInUseException",

@@ -135,7 +135,13 @@ impl Principal {
             // A role's session, as IAM describes one: no user name; the
             // role is the principal ARN; the id is `role:session`.
             Some(role) => {
-                let role_name = role.rsplit('/').next().unwrap_or(role);
+                // The role as its session's ARN names it (a listed role by
+                // name, an unlisted one by its whole path: `role_principal`).
+                let role_name = self
+                    .arn
+                    .split_once(":assumed-role/")
+                    .and_then(|(_, rest)| rest.rsplit_once('/'))
+                    .map_or_else(|| role.rsplit('/').next().unwrap_or(role), |(role, _)| role);
                 context.set("aws:userid", vec![format!("{role_name}:{}", self.name)]);
                 context.set("aws:principalarn", vec![role.clone()]);
                 context.set("aws:principaltype", vec!["AssumedRole".into()]);

@@ -34,15 +34,18 @@ pub fn function_arn(raw: &str, qualifier: Option<&str>, region: &str) -> String 
 pub fn checks(method: &str, path: &str, query: &HashMap<String, String>, body: &[u8], region: &str) -> Vec<Check> {
     let check = check(method, path, query, body, region);
     let passes_role = matches!(check.action.as_str(), "lambda:CreateFunction" | "lambda:UpdateFunctionConfiguration");
-    let role = passes_role
-        .then(|| serde_json::from_slice::<Json>(body).ok())
-        .flatten()
-        .and_then(|j| j.get("Role").and_then(Json::as_str).map(str::to_string))
-        // A function created without a role gets the default one: it is
-        // passed as much as a named one.
-        .or_else(|| {
-            (check.action == "lambda:CreateFunction").then(|| tidepool_runtime::registry::DEFAULT_ROLE.to_string())
-        });
+    let role = passes_role.then(|| serde_json::from_slice::<Json>(body).ok()).flatten().and_then(|j| {
+        match j.get("Role").and_then(Json::as_str) {
+            Some(role) => Some(role.to_string()),
+            // A function created without a role gets the default one: it
+            // is passed as much as a named one. (A body that does not parse
+            // passes nothing; CreateFunction then refuses it.)
+            None if j.is_object() && check.action == "lambda:CreateFunction" => {
+                Some(tidepool_runtime::registry::DEFAULT_ROLE.to_string())
+            }
+            None => None,
+        }
+    });
     let mut out = vec![check];
     // A trace shows the item, its stream record and the invocations' logs:
     // what GetItem, GetRecords and reading logs would.
