@@ -1389,9 +1389,11 @@ async fn imports_count_bad_lines_and_refuse_as_dynamodb() {
     // answers (DDB-IMPORT-017): while its table exists, the table is in use;
     // under another table name, format, delimiter or compression, a
     // conflict.
-    let again = |table: &str, delimiter: &str, compression: InputCompressionType| {
+    let again = |prefix: &str, table: &str, delimiter: &str, compression: InputCompressionType| {
+        let source =
+            aws_sdk_dynamodb::types::S3BucketSource::builder().s3_bucket("seed-bucket").s3_key_prefix(prefix).build();
         c.import_table()
-            .s3_bucket_source(source.clone())
+            .s3_bucket_source(source.unwrap())
             .input_format(InputFormat::Csv)
             .input_format_options(
                 aws_sdk_dynamodb::types::InputFormatOptions::builder()
@@ -1403,36 +1405,17 @@ async fn imports_count_bad_lines_and_refuse_as_dynamodb() {
             .client_token("seed-people")
             .send()
     };
-    let e = again("people", ";", InputCompressionType::Zstd).await.unwrap_err();
+    let e = again("csv/", "people", ";", InputCompressionType::Zstd).await.unwrap_err();
     assert_eq!(message(&e), ("ResourceInUseException".into(), "Table already exists: people".into()));
     // The same request under another key prefix names the first import.
-    let elsewhere = aws_sdk_dynamodb::types::S3BucketSource::builder()
-        .s3_bucket("seed-bucket")
-        .s3_key_prefix("elsewhere/")
-        .build()
-        .unwrap();
-    let replayed = c
-        .import_table()
-        .s3_bucket_source(elsewhere)
-        .input_format(InputFormat::Csv)
-        .input_format_options(
-            aws_sdk_dynamodb::types::InputFormatOptions::builder()
-                .csv(aws_sdk_dynamodb::types::CsvOptions::builder().delimiter(";").build())
-                .build(),
-        )
-        .input_compression_type(InputCompressionType::Zstd)
-        .table_creation_parameters(creation("people"))
-        .client_token("seed-people")
-        .send()
-        .await
-        .unwrap();
+    let replayed = again("elsewhere/", "people", ";", InputCompressionType::Zstd).await.unwrap();
     assert_eq!(replayed.import_table_description.and_then(|r| r.import_arn), d.import_arn);
     for (table, delimiter, compression) in [
         ("people2", ";", InputCompressionType::Zstd),
         ("people2", ",", InputCompressionType::Zstd),
         ("people2", ";", InputCompressionType::Gzip),
     ] {
-        let e = again(table, delimiter, compression).await.unwrap_err();
+        let e = again("csv/", table, delimiter, compression).await.unwrap_err();
         assert_eq!(
             message(&e),
             (
