@@ -1159,6 +1159,13 @@ fn rows() -> Vec<Row> {
             "Table not found: arn:aws:dynamodb:us-east-1:000000000000:table/nope",
         ),
         row(
+            "ExportTableToPointInTime",
+            "unknown incremental view type",
+            r#"{"TableArn":"arn:aws:dynamodb:us-east-1:000000000000:table/tbl","S3Bucket":"bucket","ExportType":"INCREMENTAL_EXPORT","IncrementalExportSpecification":{"ExportFromTime":1700000000,"ExportViewType":"NEW_IMAGES"}}"#,
+            "ValidationException",
+            "1 validation error detected: Value 'NEW_IMAGES' at 'incrementalExportSpecification.exportViewType' failed to satisfy constraint: Member must satisfy enum value set: [NEW_IMAGE, NEW_AND_OLD_IMAGES]",
+        ),
+        row(
             "DescribeExport",
             "missing export",
             r#"{"ExportArn":"arn:aws:dynamodb:us-east-1:000000000000:table/tbl/export/01700000000000-abcdefgh"}"#,

@@ -423,9 +423,15 @@ pub fn export_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         from = Some(f);
         to = Some(t);
         view = Some(
-            spec.enum_opt("ExportViewType", &["NEW_IMAGE", "NEW_AND_OLD_IMAGES"])?
-                .unwrap_or("NEW_AND_OLD_IMAGES")
-                .to_string(),
+            // Named by its whole path, as the live service names it
+            // (DDB-EXPORT-003).
+            spec.enum_opt_at(
+                "ExportViewType",
+                "incrementalExportSpecification.exportViewType",
+                &["NEW_IMAGE", "NEW_AND_OLD_IMAGES"],
+            )?
+            .unwrap_or("NEW_AND_OLD_IMAGES")
+            .to_string(),
         );
     }
     if let Some(t) = &token

@@ -125,12 +125,18 @@ impl<'a> Req<'a> {
     }
 
     pub fn enum_opt(&self, name: &str, allowed: &[&str]) -> ApiResult<Option<&'a str>> {
+        self.enum_opt_at(name, &lower_first(name), allowed)
+    }
+
+    /// [`Req::enum_opt`] of a member inside another, named by its whole
+    /// path in the refusal (`incrementalExportSpecification.exportViewType`).
+    pub fn enum_opt_at(&self, name: &str, path: &str, allowed: &[&str]) -> ApiResult<Option<&'a str>> {
         match self.str_opt(name)? {
             None => Ok(None),
             Some(v) if allowed.contains(&v) => Ok(Some(v)),
             Some(v) => Err(ApiError::validation(messages::request::envelope([messages::request::value_at(
                 v,
-                lower_first(name),
+                path,
                 messages::request::in_enum(allowed),
             )]))),
         }
