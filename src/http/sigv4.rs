@@ -1026,15 +1026,15 @@ mod tests {
         );
     }
 
-    /// DynamoDB's order, as dynalite's `index.js` records it: the date's
-    /// format, then its time, then `host` signed, then the algorithm, then
-    /// the credential's five parts, then its scope, then the key.
-    #[test]
-    fn header_faults_are_reported_in_dynamodbs_order() {
-        let at = Some("20150830T123600Z");
-        let header = |algorithm: &str, credential: &str, signed: &str| {
-            format!("{algorithm} Credential={credential}, SignedHeaders={signed}, Signature=00")
-        };
+    /// Asserts DynamoDB's order of a malformed signature's faults, as
+    /// dynalite's `index.js` records it for the header and the query form
+    /// alike: the date's format, then its time, then `host` signed, then the
+    /// algorithm, then the credential's five parts, then its scope, then the
+    /// key. `refuse(algorithm, credential, signed headers, date, now)` is
+    /// such a request's refusal.
+    fn assert_faults_in_dynamodbs_order(refuse: impl Fn(&str, &str, &str, &str, SystemTime) -> Refusal) {
+        let date = "20150830T123600Z";
+        let at = parse_time(date).unwrap();
         let good = "AKID/20150830/us-east-1/dynamodb/aws4_request";
         let unsupported = || {
             Refusal::Incomplete(
@@ -1050,27 +1050,38 @@ mod tests {
             )
         };
         // `host` before the algorithm and before the credential.
-        assert_eq!(refusal(&header("AWS4-HMAC-SHA25", "a/b/c/d", "x-amz-date"), at), host());
-        assert_eq!(refusal(&header(ALGORITHM, "a/b/c/d", "x-amz-date"), at), host());
+        assert_eq!(refuse("AWS4-HMAC-SHA25", "a/b/c/d", "x-amz-date", date, at), host());
+        assert_eq!(refuse(ALGORITHM, "a/b/c/d", "x-amz-date", date, at), host());
         // The algorithm before the credential's parts, and those before its scope.
-        assert_eq!(refusal(&header("AWS4-HMAC-SHA25", "a/b/c/d", "host"), at), unsupported());
-        assert_eq!(refusal(&header(ALGORITHM, "a/b/c/d", "host"), at), parts());
-        let scope = refusal(&header(ALGORITHM, "AKID/20150830/eu-west-1/dynamodb/aws4_request", "host"), at);
-        assert_eq!(scope, Refusal::Invalid("Credential should be scoped to a valid region, not 'eu-west-1'.".into()));
+        assert_eq!(refuse("AWS4-HMAC-SHA25", "a/b/c/d", "host", date, at), unsupported());
+        assert_eq!(refuse(ALGORITHM, "a/b/c/d", "host", date, at), parts());
         assert_eq!(
-            refusal(&header(ALGORITHM, good, "host"), at),
+            refuse(ALGORITHM, "AKID/20150830/eu-west-1/dynamodb/aws4_request", "host", date, at),
+            Refusal::Invalid("Credential should be scoped to a valid region, not 'eu-west-1'.".into())
+        );
+        assert_eq!(
+            refuse(ALGORITHM, good, "host", date, at),
             Refusal::Unrecognized("The security token included in the request is invalid.".into())
         );
-        // The date's format and its time before all of them.
+        // The date's format and its time (a presigned URL's X-Amz-Expires
+        // from it) before all of them.
         let day_later = parse_time("20150831T123600Z").unwrap();
-        match refusal_at(&header("AWS4-HMAC-SHA25", "a/b/c/d", "x-amz-date"), at, day_later) {
+        match refuse("AWS4-HMAC-SHA25", "a/b/c/d", "x-amz-date", date, day_later) {
             Refusal::Invalid(m) => assert!(m.starts_with("Signature expired: 20150830T123600Z"), "{m}"),
             other => panic!("{other:?}"),
         }
-        match refusal(&header("AWS4-HMAC-SHA25", "a/b/c/d", "x-amz-date"), Some("201")) {
+        match refuse("AWS4-HMAC-SHA25", "a/b/c/d", "x-amz-date", "201", at) {
             Refusal::Incomplete(m) => assert!(m.starts_with("Date must be in ISO-8601 'basic format'"), "{m}"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn header_faults_are_reported_in_dynamodbs_order() {
+        assert_faults_in_dynamodbs_order(|algorithm, credential, signed, date, now| {
+            let header = format!("{algorithm} Credential={credential}, SignedHeaders={signed}, Signature=00");
+            refusal_at(&header, Some(date), now)
+        });
     }
 
     /// What a presigned URL's `query` gets: its parse's refusal, else the
@@ -1087,60 +1098,17 @@ mod tests {
         Keyring::new([]).precheck(&claim, &expect, now).map(|_| ()).expect_err(query)
     }
 
-    /// A presigned URL's faults come in the header's order (dynalite's
-    /// `index.js` checks both forms alike): the date's format, then its
-    /// time, then `host` signed, then the algorithm, then the credential's
-    /// five parts, then its scope, then the key.
+    /// A presigned URL's faults come in the header's order.
     #[test]
     fn query_faults_are_reported_in_dynamodbs_order() {
-        let date = "20150830T123600Z";
-        let at = parse_time(date).unwrap();
-        let query = |algorithm: &str, credential: &str, signed: &str, date: &str| {
-            format!(
+        assert_faults_in_dynamodbs_order(|algorithm, credential, signed, date, now| {
+            let query = format!(
                 "X-Amz-Algorithm={algorithm}&X-Amz-Credential={}&X-Amz-Date={date}&X-Amz-Expires=300&X-Amz-SignedHeaders={}&X-Amz-Signature=00",
                 uri_encode(credential, true),
                 uri_encode(signed, true)
-            )
-        };
-        let good = "AKID/20150830/us-east-1/dynamodb/aws4_request";
-        let unsupported = || {
-            Refusal::Incomplete(
-                "Unsupported AWS 'algorithm': 'AWS4-HMAC-SHA25' (only AWS4-HMAC-SHA256 for now). ".to_string(),
-            )
-        };
-        let host =
-            || Refusal::Invalid("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".into());
-        let parts = || {
-            Refusal::Incomplete(
-                "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got 'a/b/c/d'"
-                    .into(),
-            )
-        };
-        // `host` before the algorithm and before the credential.
-        assert_eq!(query_refusal_at(&query("AWS4-HMAC-SHA25", "a/b/c/d", "x-amz-date", date), at), host());
-        assert_eq!(query_refusal_at(&query(ALGORITHM, "a/b/c/d", "x-amz-date", date), at), host());
-        // The algorithm before the credential's parts, and those before its scope.
-        assert_eq!(query_refusal_at(&query("AWS4-HMAC-SHA25", "a/b/c/d", "host", date), at), unsupported());
-        assert_eq!(query_refusal_at(&query(ALGORITHM, "a/b/c/d", "host", date), at), parts());
-        let other_region = "AKID/20150830/eu-west-1/dynamodb/aws4_request";
-        assert_eq!(
-            query_refusal_at(&query(ALGORITHM, other_region, "host", date), at),
-            Refusal::Invalid("Credential should be scoped to a valid region, not 'eu-west-1'.".into())
-        );
-        assert_eq!(
-            query_refusal_at(&query(ALGORITHM, good, "host", date), at),
-            Refusal::Unrecognized("The security token included in the request is invalid.".into())
-        );
-        // The date's format and its time (X-Amz-Expires from it) before all of them.
-        let day_later = parse_time("20150831T123600Z").unwrap();
-        match query_refusal_at(&query("AWS4-HMAC-SHA25", "a/b/c/d", "x-amz-date", date), day_later) {
-            Refusal::Invalid(m) => assert!(m.starts_with("Signature expired: 20150830T123600Z"), "{m}"),
-            other => panic!("{other:?}"),
-        }
-        match query_refusal_at(&query("AWS4-HMAC-SHA25", "a/b/c/d", "x-amz-date", "201"), at) {
-            Refusal::Incomplete(m) => assert!(m.starts_with("Date must be in ISO-8601 'basic format'"), "{m}"),
-            other => panic!("{other:?}"),
-        }
+            );
+            query_refusal_at(&query, now)
+        });
     }
 
     #[test]
