@@ -89,6 +89,10 @@ pub struct ServerConfig {
     /// the failover time when a worker dies. With a `stream_source`, 3 s to
     /// an hour ([`start`] refuses others).
     pub lease_duration: Duration,
+    /// How long a table's resource policy or deletion protection stays as
+    /// changed before another change is taken
+    /// ([`dynamodb::SETTING_COOLDOWN`], `--setting-cooldown-ms`).
+    pub setting_cooldown: Duration,
 }
 
 impl Default for ServerConfig {
@@ -115,6 +119,7 @@ impl Default for ServerConfig {
             stream_source: None,
             lease_table: tidepool_runtime::esm::LEASE_TABLE.to_string(),
             lease_duration: tidepool_runtime::esm::LEASE_DURATION,
+            setting_cooldown: dynamodb::SETTING_COOLDOWN,
         }
     }
 }
@@ -265,6 +270,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
     }
     s3::clear_staged(&app.s3_dir);
     app.auth = config.auth.clone();
+    app.setting_cooldown = config.setting_cooldown;
     app.capacity = capacity::Limiter::new(&config.region, config.capacity, app.metrics.clone());
     if let Some(p) = &config.prices {
         app.prices = p.clone();

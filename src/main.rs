@@ -181,6 +181,13 @@ enum Command {
         /// Milliseconds between TTL sweeps that delete expired items.
         #[arg(long, default_value_t = 1000)]
         ttl_interval_ms: u64,
+        /// Milliseconds after a change of a table's resource-based policy
+        /// (or its stream's) or deletion protection during which another
+        /// change is refused with ThrottlingException, as DynamoDB refuses
+        /// it for 15 s. Lower it for scripts and tests that change these
+        /// in a row.
+        #[arg(long, default_value_t = 15_000, env = "TIDEPOOL_SETTING_COOLDOWN_MS")]
+        setting_cooldown_ms: u64,
         /// A manifest of tables, functions and event source mappings to apply
         /// (idempotently) at start.
         #[arg(long, env = "TIDEPOOL_MANIFEST")]
@@ -642,6 +649,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             cache_mb,
             s3_dir,
             ttl_interval_ms,
+            setting_cooldown_ms,
             manifest,
             log_functions,
             max_connections,
@@ -719,6 +727,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 stream_source: source,
                 lease_table,
                 lease_duration,
+                setting_cooldown: Duration::from_millis(setting_cooldown_ms),
                 prices,
                 capacity,
                 encryption,

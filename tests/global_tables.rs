@@ -16,8 +16,14 @@ use tidepool::{Server, ServerConfig};
 
 type Item = HashMap<String, AttributeValue>;
 
+/// A region's server. Its tests change deletion protection in a row: no
+/// cooldown between changes (security.rs tests the cooldown).
 async fn region(dir: &std::path::Path, name: &str) -> Server {
-    start_with(dir, ServerConfig { region: name.into(), ..ServerConfig::default() }).await
+    start_with(
+        dir,
+        ServerConfig { region: name.into(), setting_cooldown: std::time::Duration::ZERO, ..ServerConfig::default() },
+    )
+    .await
 }
 
 fn s(v: &str) -> AttributeValue {

@@ -1298,7 +1298,12 @@ async fn store_call(
 #[tokio::test]
 async fn a_handler_without_listed_roles_meets_resource_policy_denials() {
     let dir = tempfile::tempdir().unwrap();
-    let server = common::start_with(dir.path(), ServerConfig { auth: Some(auth()), ..ServerConfig::default() }).await;
+    // The test changes the policy in a row: no cooldown (tested below).
+    let server = common::start_with(
+        dir.path(),
+        ServerConfig { auth: Some(auth()), setting_cooldown: Duration::ZERO, ..ServerConfig::default() },
+    )
+    .await;
     let ep = server.endpoint();
     let admin = ddb(&ep, ALICE_KEY, ALICE_SECRET, None, "us-east-1");
     common::create_table(&admin, "guarded", None).await;
@@ -1354,6 +1359,107 @@ async fn a_handler_without_listed_roles_meets_resource_policy_denials() {
     server.stop().await.unwrap();
 }
 
+/// A table's policy, its stream's and its deletion protection each refuse
+/// another change for 15 s after one, with ThrottlingException naming when
+/// to try again (the live service's texts, DDB-TABLE-206 and -047); the
+/// same policy again is taken meanwhile, a stale ExpectedRevisionId is
+/// refused first, and `setting_cooldown` shortens the window.
+#[tokio::test]
+async fn policy_and_deletion_protection_changes_cool_down() {
+    use aws_sdk_dynamodb::types::{KeyType, ScalarAttributeType};
+    let h = common::harness().await;
+    // Without the SDK's retries: each refusal is the server's first answer.
+    let c = aws_sdk_dynamodb::Client::from_conf(
+        h.client.config().to_builder().retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled()).build(),
+    );
+    c.create_table()
+        .table_name("cool")
+        .key_schema(common::key_elem("pk", KeyType::Hash))
+        .attribute_definitions(common::attr_def("pk", ScalarAttributeType::S))
+        .stream_specification(common::new_and_old_images())
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+    let arn = "arn:aws:dynamodb:us-east-1:000000000000:table/cool";
+    let doc = |action: &str| {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::000000000000:user/bob"}},"Action":"{action}","Resource":"*"}}]}}"#
+        )
+    };
+    let rev = c.put_resource_policy().resource_arn(arn).policy(doc("dynamodb:GetItem")).send().await.unwrap();
+    let rev = rev.revision_id().unwrap().to_string();
+    let after = tidepool_store::format_timestamp_millis(rev.parse::<u64>().unwrap() + 15_000);
+    let throttled = |what: &str| {
+        format!(
+            "Resource-based policy for {what} modified within the previous 15000 milliseconds. Please try again after {after}Z."
+        )
+    };
+    // The same policy again changes nothing and is taken.
+    let same = c.put_resource_policy().resource_arn(arn).policy(doc("dynamodb:GetItem")).send().await.unwrap();
+    assert_eq!(same.revision_id(), Some(rev.as_str()));
+    let err = c.put_resource_policy().resource_arn(arn).policy(doc("dynamodb:Query")).send().await.unwrap_err();
+    assert_eq!((common::code(&err).as_str(), message(&err)), ("ThrottlingException", throttled("table cool")));
+    let err = c.delete_resource_policy().resource_arn(arn).send().await.unwrap_err();
+    assert_eq!((common::code(&err).as_str(), message(&err)), ("ThrottlingException", throttled("table cool")));
+    // The revision is checked first.
+    let err = c.delete_resource_policy().resource_arn(arn).expected_revision_id("123").send().await.unwrap_err();
+    assert_eq!(common::code(&err), "PolicyNotFoundException");
+    // The stream's policy has its own window.
+    let t = c.describe_table().table_name("cool").send().await.unwrap().table.unwrap();
+    let stream_arn = t.latest_stream_arn().unwrap().to_string();
+    let label = t.latest_stream_label().unwrap().to_string();
+    let srev = c.put_resource_policy().resource_arn(&stream_arn).policy(doc("dynamodb:GetRecords")).send().await;
+    let srev = srev.unwrap().revision_id().unwrap().parse::<u64>().unwrap();
+    let err = c
+        .put_resource_policy()
+        .resource_arn(&stream_arn)
+        .policy(doc("dynamodb:DescribeStream"))
+        .send()
+        .await
+        .unwrap_err();
+    let after = tidepool_store::format_timestamp_millis(srev + 15_000);
+    assert_eq!(
+        message(&err),
+        format!(
+            "Resource-based policy for stream {label} modified within the previous 15000 milliseconds. Please try again after {after}Z."
+        )
+    );
+    // Deletion protection: the current value again changes nothing and
+    // starts no window; a change does, and even its value again is refused.
+    for on in [false, true] {
+        c.update_table().table_name("cool").deletion_protection_enabled(on).send().await.unwrap();
+    }
+    for on in [true, false] {
+        let err = c.update_table().table_name("cool").deletion_protection_enabled(on).send().await.unwrap_err();
+        assert_eq!(common::code(&err), "ThrottlingException");
+        let text = message(&err);
+        let prefix = "Deletion protection setting for table cool modified within the previous 15000 milliseconds. Please try again after ";
+        let at = text.strip_prefix(prefix).unwrap_or_else(|| panic!("{text}"));
+        // An ISO 8601 time in milliseconds, without a zone, as the service writes it.
+        assert_eq!((at.len(), &at[10..11], &at[19..20]), (23, "T", "."), "{text}");
+    }
+
+    // A shorter window: refused within it, taken after it.
+    let h =
+        common::harness_with(ServerConfig { setting_cooldown: Duration::from_millis(300), ..ServerConfig::default() })
+            .await;
+    common::create_table(&h.client, "brief", None).await;
+    let arn = "arn:aws:dynamodb:us-east-1:000000000000:table/brief";
+    let c = aws_sdk_dynamodb::Client::from_conf(
+        h.client.config().to_builder().retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled()).build(),
+    );
+    c.put_resource_policy().resource_arn(arn).policy(doc("dynamodb:GetItem")).send().await.unwrap();
+    let err = c.put_resource_policy().resource_arn(arn).policy(doc("dynamodb:Query")).send().await.unwrap_err();
+    assert!(message(&err).contains("within the previous 300 milliseconds"), "{}", message(&err));
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    c.put_resource_policy().resource_arn(arn).policy(doc("dynamodb:Query")).send().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    c.delete_resource_policy().resource_arn(arn).send().await.unwrap();
+    let err = c.put_resource_policy().resource_arn(arn).policy(doc("dynamodb:GetItem")).send().await.unwrap_err();
+    assert_eq!(common::code(&err), "ThrottlingException", "a deletion starts the window too");
+}
+
 /// Resource-based policies: the API (open server), and their part in
 /// authorization beside a user's own policies.
 #[tokio::test]
@@ -1364,8 +1470,9 @@ async fn resource_based_policies() {
         )
     };
     let bob_arn = "arn:aws:iam::000000000000:user/bob";
-    // The API, on an open server.
-    let h = common::harness().await;
+    // The API, on an open server, without the cooldown between changes
+    // (`policy_and_deletion_protection_changes_cool_down`).
+    let h = common::harness_with(ServerConfig { setting_cooldown: Duration::ZERO, ..ServerConfig::default() }).await;
     let c = &h.client;
     common::create_table(c, "withpolicy", None).await;
     let arn = "arn:aws:dynamodb:us-east-1:000000000000:table/withpolicy";
@@ -1552,7 +1659,11 @@ async fn resource_based_policies() {
     };
     let auth = Arc::new(Auth::new(vec![(alice(), None), (bob, Some(vec![own]))]));
     let dir = tempfile::tempdir().unwrap();
-    let server = common::start_with(dir.path(), ServerConfig { auth: Some(auth), ..ServerConfig::default() }).await;
+    let server = common::start_with(
+        dir.path(),
+        ServerConfig { auth: Some(auth), setting_cooldown: Duration::ZERO, ..ServerConfig::default() },
+    )
+    .await;
     let ep = server.endpoint();
     let admin = ddb(&ep, ALICE_KEY, ALICE_SECRET, None, "us-east-1");
     common::create_table(&admin, "shared", None).await;

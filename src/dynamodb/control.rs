@@ -624,6 +624,7 @@ pub(crate) fn create_table_input(app: &App, r: Req<'_>) -> ApiResult<CreateTable
             stream_resource_policy: None,
             resource_policy_deleted: None,
             stream_resource_policy_deleted: None,
+            deletion_protection_changed_ms: None,
             throughput_changes: Default::default(),
             index_warm,
             on_demand_since: None,
@@ -1137,7 +1138,23 @@ pub(crate) fn update_table_from(app: &App, r: Req<'_>, peer: Option<&[String]>) 
     }
     if let Some(p) = r.bool_opt("DeletionProtectionEnabled")? {
         handle = app.store.alter_table(name, |def| {
-            def.deletion_protection = p;
+            // Within the cooldown of the last change even the same value
+            // is refused; outside it the same value changes nothing and
+            // starts no cooldown (DDB-TABLE-047).
+            if let Some(until) = def.settings.deletion_protection_changed_ms.and_then(|l| app.cooling_until(l)) {
+                return Err(tidepool_store::StoreError::Refused {
+                    kind: "ThrottlingException",
+                    message: messages::table::deletion_protection_cooldown(
+                        name,
+                        app.setting_cooldown.as_millis() as u64,
+                        tidepool_store::format_timestamp_millis(until),
+                    ),
+                });
+            }
+            if def.deletion_protection != p {
+                def.deletion_protection = p;
+                def.settings.deletion_protection_changed_ms = Some(tidepool_store::now_ms());
+            }
             Ok(())
         })?;
         changed = true;

@@ -67,6 +67,12 @@ pub const MAX_CONCURRENT_WRITES_BUFFERED_PER_CORE: usize = 2;
 /// In sync mode a write mostly waits for the shared fsync, and the more
 /// writers wait on one, the more each fsync covers: a larger bound.
 pub const MAX_CONCURRENT_WRITES_SYNC: usize = 64;
+/// How long DynamoDB refuses another change of a table's resource-based
+/// policy (and, apart, of its stream's) or of its deletion protection after
+/// one: 15 s, with `ThrottlingException` naming when to try again
+/// (`--setting-cooldown-ms` shortens it, for tests that change them in a
+/// row).
+pub const SETTING_COOLDOWN: std::time::Duration = std::time::Duration::from_secs(15);
 /// The API name in `X-Amz-Target: DynamoDB_20120810.<Operation>`.
 const TARGET_API: &str = "DynamoDB_20120810";
 
@@ -111,6 +117,17 @@ pub struct App {
     pub global: crate::global_tables::GlobalTables,
     /// Tables' resource policies, parsed once (`policy::governing`).
     pub(crate) parsed_policies: policy::ParsedPolicies,
+    /// [`SETTING_COOLDOWN`], or `--setting-cooldown-ms`.
+    pub setting_cooldown: std::time::Duration,
+}
+
+impl App {
+    /// When a setting last changed at `last_ms` (epoch milliseconds) may
+    /// change again, if that is still to come ([`SETTING_COOLDOWN`]).
+    pub(crate) fn cooling_until(&self, last_ms: u64) -> Option<u64> {
+        let until = last_ms.saturating_add(self.setting_cooldown.as_millis() as u64);
+        (tidepool_store::now_ms() < until).then_some(until)
+    }
 }
 
 impl App {
@@ -145,6 +162,7 @@ impl App {
             traces: Default::default(),
             global,
             parsed_policies: Default::default(),
+            setting_cooldown: SETTING_COOLDOWN,
             region,
             durability,
             tokens: Default::default(),

@@ -401,7 +401,13 @@ pub fn put_resource_policy(app: &App, r: Req<'_>) -> ApiResult<Json> {
     }
     let mut revision = new.revision.clone();
     app.store.alter_table(&table, |def| {
-        let slot = if stream { &mut def.settings.stream_resource_policy } else { &mut def.settings.resource_policy };
+        let label = def.stream.as_ref().map(|s| s.label.clone());
+        let s = &mut def.settings;
+        let (slot, deleted) = if stream {
+            (&mut s.stream_resource_policy, &s.stream_resource_policy_deleted)
+        } else {
+            (&mut s.resource_policy, &s.resource_policy_deleted)
+        };
         match (&expected, slot.as_ref()) {
             (Some(e), None) if e != NO_POLICY => return Err(policy_not_found_store(arn)),
             (Some(e), Some(cur)) if e == NO_POLICY => {
@@ -417,7 +423,10 @@ pub fn put_resource_policy(app: &App, r: Req<'_>) -> ApiResult<Json> {
             Some(cur) if canonical(&cur.document, false).as_deref() == Some(&new.document) => {
                 revision = cur.revision.clone()
             }
-            _ => *slot = Some(new.clone()),
+            _ => {
+                cooldown(app, &table, label.filter(|_| stream).as_deref(), slot.as_ref(), deleted.as_ref())?;
+                *slot = Some(new.clone())
+            }
         }
         Ok(())
     })?;
@@ -440,6 +449,7 @@ pub fn delete_resource_policy(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let (table, stream) = target(app, arn)?;
     let mut revision = None;
     app.store.alter_table(&table, |def| {
+        let label = def.stream.as_ref().map(|s| s.label.clone());
         let s = &mut def.settings;
         let (slot, deleted) = if stream {
             (&mut s.stream_resource_policy, &mut s.stream_resource_policy_deleted)
@@ -460,6 +470,7 @@ pub fn delete_resource_policy(app: &App, r: Req<'_>) -> ApiResult<Json> {
         {
             return Err(refused(messages::table::policy_revision_mismatch(e, &table, &cur.revision)));
         }
+        cooldown(app, &table, label.filter(|_| stream).as_deref(), Some(cur), deleted.as_ref())?;
         revision = Some(cur.revision.clone());
         *slot = None;
         *deleted = Some(revision_now());
@@ -468,6 +479,38 @@ pub fn delete_resource_policy(app: &App, r: Req<'_>) -> ApiResult<Json> {
     Ok(match revision {
         Some(r) => json!({"RevisionId": r}),
         None => json!({}),
+    })
+}
+
+/// DynamoDB's refusal of a change to a policy within
+/// [`super::SETTING_COOLDOWN`] of its last change (its revision, or its
+/// deletion): the table's, or with `stream_label` its stream's. Checked
+/// after the expected revision, as DynamoDB checks it (DDB-TABLE-206). The
+/// live service first answers ResourceInUseException for a second or two
+/// while the change propagates; here the change is in place at once, so
+/// the whole window answers ThrottlingException, which the SDKs retry.
+fn cooldown(
+    app: &App,
+    table: &str,
+    stream_label: Option<&str>,
+    current: Option<&ResourcePolicy>,
+    deleted: Option<&String>,
+) -> Result<(), tidepool_store::StoreError> {
+    let last =
+        [current.map(|p| &p.revision), deleted].into_iter().flatten().filter_map(|r| r.parse::<u64>().ok()).max();
+    let Some(until) = last.and_then(|l| app.cooling_until(l)) else { return Ok(()) };
+    let (kind, name) = match stream_label {
+        Some(label) => ("stream", label),
+        None => ("table", table),
+    };
+    Err(tidepool_store::StoreError::Refused {
+        kind: "ThrottlingException",
+        message: messages::table::policy_cooldown(
+            kind,
+            name,
+            app.setting_cooldown.as_millis() as u64,
+            tidepool_store::format_timestamp_millis(until),
+        ),
     })
 }
 

@@ -362,6 +362,10 @@ pub struct TableSettings {
     pub resource_policy_deleted: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_resource_policy_deleted: Option<String>,
+    /// When an UpdateTable last changed `DeletionProtectionEnabled` (epoch
+    /// milliseconds): DynamoDB refuses another change of it for 15 s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_protection_changed_ms: Option<u64>,
     /// The provisioned capacity's changes, of the table (key `""`) and of
     /// each global index (its name).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

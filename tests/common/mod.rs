@@ -82,8 +82,13 @@ pub struct Harness {
 }
 
 pub async fn harness() -> Harness {
+    harness_with(ServerConfig::default()).await
+}
+
+/// [`harness`] with a server of `config`.
+pub async fn harness_with(config: ServerConfig) -> Harness {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = start_in(dir.path(), Durability::default()).await;
+    let server = start_with(dir.path(), config).await;
     let client = client(&server.endpoint());
     Harness { server, client, dir }
 }

@@ -711,6 +711,27 @@ pub fn policy_exists(table: impl Display, current: impl Display) -> String {
     )
 }
 
+/// PutResourcePolicy (of another document) and DeleteResourcePolicy within
+/// `window_ms` of the last change of a table's policy (`kind` "table",
+/// `name` its name) or its stream's ("stream", the stream's label); `after`
+/// is when a change is taken again (`format_timestamp_millis`). The live
+/// service's text, with its `Z` and period (DDB-TABLE-206).
+/// ThrottlingException.
+pub fn policy_cooldown(kind: &str, name: impl Display, window_ms: u64, after: impl Display) -> String {
+    format!(
+        "Resource-based policy for {kind} {name} modified within the previous {window_ms} milliseconds. Please try again after {after}Z."
+    )
+}
+
+/// UpdateTable's `DeletionProtectionEnabled` within `window_ms` of its last
+/// change; as above, but the live service's text has no `Z` and no period
+/// (DDB-TABLE-047, DDB-TABLE-445). ThrottlingException.
+pub fn deletion_protection_cooldown(table: impl Display, window_ms: u64, after: impl Display) -> String {
+    format!(
+        "Deletion protection setting for table {table} modified within the previous {window_ms} milliseconds. Please try again after {after}"
+    )
+}
+
 /// The resource policy operations, RestoreTableToPointInTime
 /// (`SourceTableArn`): an ARN of another account. ValidationException. (The
 /// apostrophe is U+2019, as the live service sends it.)
