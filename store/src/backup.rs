@@ -275,6 +275,7 @@ impl BackupJob {
                 }
             }
             let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp).map_err(io)?);
+            let mut writeback = Writeback::default();
             out.write_all(MAGIC).map_err(io)?;
             write_block(&mut out, BLOCK_DEFINITION, &serde_json::to_vec(&backup).map_err(corrupt)?)?;
             let (mut count, mut bytes) = (0u64, 0u64);
@@ -306,6 +307,7 @@ impl BackupJob {
                 if block.len() >= BLOCK_BYTES {
                     write_sealed(&mut out, BLOCK_ITEMS, &block)?;
                     block.clear();
+                    writeback.advance(out.get_mut());
                     // Stop when the store closes: the snapshot would keep
                     // the data directory open.
                     if store.strong_count() == 0 {
@@ -343,6 +345,46 @@ impl BackupJob {
                 Err(e)
             }
         }
+    }
+}
+
+/// Bytes of a backup file written between two starts of their writeback.
+/// Without them the kernel holds the whole file dirty (a 1M-item backup is
+/// 1 GB, under the 10 % of memory at which background writeback starts)
+/// and the final fsync writes all of it after the last item is read:
+/// reading and writing one after the other, 2 s and then 1 to 3 s.
+/// Started every 32 MiB, the disk writes while the snapshot is read: a
+/// 1M-item backup took 3.3 s on average instead of 4.1 (five runs each,
+/// BENCHMARKS.md).
+const WRITEBACK_STEP_BYTES: u64 = 32 << 20;
+
+/// Starts the writeback of a file being written, a step at a time. Advice
+/// alone (`POSIX_FADV_DONTNEED`, which starts writeback of the dirty pages
+/// in its range without waiting for it, and drops none of them: they are
+/// dirty or being written): the fsync at the end is still what makes the
+/// file durable. Only the newest step is advised, so the pages of the
+/// steps before stay cached: dropping them too made a restore right after
+/// the backup read its file from the disk (5.6 s instead of 3.2).
+/// Best effort; Linux only.
+#[derive(Default)]
+struct Writeback {
+    /// Where the last step ended.
+    to: u64,
+}
+
+impl Writeback {
+    fn advance(&mut self, file: &mut std::fs::File) {
+        use std::io::Seek;
+        let Ok(written) = file.stream_position() else { return };
+        if written < self.to + WRITEBACK_STEP_BYTES {
+            return;
+        }
+        #[cfg(target_os = "linux")]
+        {
+            let len = std::num::NonZeroU64::new(written - self.to);
+            let _ = rustix::fs::fadvise(&*file, self.to, len, rustix::fs::Advice::DontNeed);
+        }
+        self.to = written;
     }
 }
 
