@@ -1606,9 +1606,18 @@ async fn refusals_are_worded_as_dynamodb() {
             "RestoreTableFromBackup",
             json!({"TargetTableName": "restored", "BackupArn":
                 "arn:aws:dynamodb:us-east-1:000000000000:table/gone/backup/01700000000000-abcdefgh",
-                "GlobalSecondaryIndexOverride": [{"IndexName": "g", "KeySchema": [{"AttributeName": "a"}]}]}),
+                "GlobalSecondaryIndexOverride": [{"IndexName": "gsi", "KeySchema": [{"AttributeName": "a"}]}]}),
             v,
             "2 validation errors detected: Value null at 'globalSecondaryIndexOverride.1.member.projection' failed to satisfy constraint: Member must not be null; Value null at 'globalSecondaryIndexOverride.1.member.keySchema.1.member.keyType' failed to satisfy constraint: Member must not be null".into(),
+        ),
+        // An index name's own constraints come first (DDB-TABLE-457).
+        (
+            "RestoreTableFromBackup",
+            json!({"TargetTableName": "restored", "BackupArn":
+                "arn:aws:dynamodb:us-east-1:000000000000:table/gone/backup/01700000000000-abcdefgh",
+                "GlobalSecondaryIndexOverride": [{"IndexName": "x"}]}),
+            v,
+            "3 validation errors detected: Value 'x' at 'globalSecondaryIndexOverride.1.member.indexName' failed to satisfy constraint: Member must have length greater than or equal to 3; Value null at 'globalSecondaryIndexOverride.1.member.keySchema' failed to satisfy constraint: Member must not be null; Value null at 'globalSecondaryIndexOverride.1.member.projection' failed to satisfy constraint: Member must not be null".into(),
         ),
         (
             "RestoreTableToPointInTime",
@@ -1671,7 +1680,7 @@ async fn refusals_are_worded_as_dynamodb() {
             "UpdateTable",
             json!({"TableName": "present", "BillingMode": "PROVISIONED", "ProvisionedThroughput": {"ReadCapacityUnits": 0, "WriteCapacityUnits": 0}}),
             v,
-            "2 validation errors detected: Value '0' at 'provisionedThroughput.readCapacityUnits' failed to satisfy constraint: Member must have value greater than or equal to 1; Value '0' at 'provisionedThroughput.writeCapacityUnits' failed to satisfy constraint: Member must have value greater than or equal to 1".into(),
+            "2 validation errors detected: Value '0' at 'provisionedThroughput.writeCapacityUnits' failed to satisfy constraint: Member must have value greater than or equal to 1; Value '0' at 'provisionedThroughput.readCapacityUnits' failed to satisfy constraint: Member must have value greater than or equal to 1".into(),
         ),
         (
             "CreateTable",

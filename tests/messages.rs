@@ -390,6 +390,13 @@ fn rows() -> Vec<Row> {
             "Resource-based policy not found for the provided ResourceArn: arn:aws:dynamodb:us-east-1:000000000000:table/tbl",
         ),
         row(
+            "DeleteResourcePolicy",
+            "a revision expected, no policy",
+            r#"{"ResourceArn":"arn:aws:dynamodb:us-east-1:000000000000:table/tbl","ExpectedRevisionId":"123456789"}"#,
+            "PolicyNotFoundException",
+            "Resource-based policy not found for the provided ResourceArn: Requested update for policy with revision id 123456789, but table tbl has no associated policy.",
+        ),
+        row(
             "PutResourcePolicy",
             "policy not JSON",
             r#"{"ResourceArn":"arn:aws:dynamodb:us-east-1:000000000000:table/tbl","Policy":"nope"}"#,

@@ -238,8 +238,9 @@ fn throughput_input(r: &Req<'_>) -> ApiResult<Option<Throughput>> {
 }
 
 /// Capacity units given in `member`, each at least 1; `path` names it in
-/// a refusal (every null member named, the write units first, as DynamoDB
-/// lists them).
+/// a refusal (every null or low member named, the write units first, as
+/// DynamoDB lists them: DDB-TABLE-038's CreateTable 0/0 and -1/-1, the
+/// UpdateTable matrix's 0/0).
 pub(super) fn throughput_at(r: &Req<'_>, member: &str, path: &str) -> ApiResult<Option<Throughput>> {
     throughput_of(r, member, path, None)
 }
@@ -255,7 +256,7 @@ fn throughput_of(r: &Req<'_>, member: &str, path: &str, index: Option<&str>) -> 
         .map(|(m, _)| messages::request::null_at(format!("{path}.{m}")))
         .collect();
     let (Some(read), Some(write)) = (read, write) else { return Err(super::validate::envelope(&nulls)) };
-    let low: Vec<String> = [("readCapacityUnits", read), ("writeCapacityUnits", write)]
+    let low: Vec<String> = [("writeCapacityUnits", write), ("readCapacityUnits", read)]
         .iter()
         .filter(|(_, v)| *v < 1)
         .map(|(m, v)| messages::request::value_at(v, format!("{path}.{m}"), messages::request::min_value(1)))
@@ -1245,7 +1246,12 @@ fn table_from_arn<'a>(app: &App, arn: &'a str) -> ApiResult<&'a str> {
         return Err(ApiError::validation(messages::table::arn_of_index(arn)));
     }
     let name = name.split('/').next().unwrap_or(name);
-    app.store.table(name).map_err(|_| ApiError::not_found(messages::table::resource_arn_not_found(arn)))?;
+    app.store.table(name).map_err(|_| match app.store.changeable(name) {
+        // A restore's table, not there until it is ACTIVE: named as the
+        // other operations name it then (DDB-TABLE-217).
+        Err(e) => ApiError::from(e),
+        Ok(()) => ApiError::not_found(messages::table::resource_arn_not_found(arn)),
+    })?;
     Ok(name)
 }
 
@@ -1301,8 +1307,15 @@ pub fn list_tags(app: &App, r: Req<'_>) -> ApiResult<Json> {
         .strip_prefix(&format!("arn:aws:dynamodb:{}:", app.region))
         .and_then(|rest| rest.split_once(":table/"))
         .is_some_and(|(account, _)| account != super::ACCOUNT_ID);
+    // A table being restored is not found, as TagResource says
+    // (DDB-TABLE-217).
+    let restoring = || {
+        let prefix = format!("arn:aws:dynamodb:{}:{}:table/", app.region, super::ACCOUNT_ID);
+        let name = arn.strip_prefix(&prefix).and_then(|rest| rest.split('/').next());
+        name.is_some_and(|n| app.store.table(n).is_err() && app.store.changeable(n).is_err())
+    };
     let name = table_from_arn(app, arn).map_err(|e| {
-        if e.kind.ends_with("#ResourceNotFoundException") || other_account {
+        if (e.kind.ends_with("#ResourceNotFoundException") && !restoring()) || other_account {
             not_authorized("dynamodb:ListTagsOfResource", arn)
         } else {
             e

@@ -409,7 +409,9 @@ pub fn put_resource_policy(app: &App, r: Req<'_>) -> ApiResult<Json> {
             (&mut s.resource_policy, &s.resource_policy_deleted)
         };
         match (&expected, slot.as_ref()) {
-            (Some(e), None) if e != NO_POLICY => return Err(policy_not_found_store(arn)),
+            (Some(e), None) if e != NO_POLICY => {
+                return Err(refused(messages::table::policy_expected_but_none(e, &table)));
+            }
             (Some(e), Some(cur)) if e == NO_POLICY => {
                 return Err(refused(messages::table::policy_exists(&table, &cur.revision)));
             }
@@ -459,8 +461,8 @@ pub fn delete_resource_policy(app: &App, r: Req<'_>) -> ApiResult<Json> {
         // Idempotent: no policy is no error, unless a revision was expected;
         // after a deletion, its time is the answer's revision.
         let Some(cur) = slot.as_ref() else {
-            if expected.is_some() {
-                return Err(policy_not_found_store(arn));
+            if let Some(e) = &expected {
+                return Err(refused(messages::table::policy_expected_but_none(e, &table)));
             }
             revision = deleted.clone();
             return Ok(());
@@ -512,10 +514,6 @@ fn cooldown(
             tidepool_store::format_timestamp_millis(until),
         ),
     })
-}
-
-fn policy_not_found_store(arn: &str) -> tidepool_store::StoreError {
-    refused(messages::table::policy_not_found(arn))
 }
 
 /// A `PolicyNotFoundException` from inside `alter_table`.

@@ -569,7 +569,15 @@ pub(super) fn restore_overrides(r: &Req<'_>) -> ApiResult<()> {
         ("LocalSecondaryIndexOverride", "localSecondaryIndexOverride"),
     ] {
         for (i, index) in elements(r.get(list)) {
-            index_nulls(index, &format!("{path}.{i}.member"), &mut found);
+            // In the model's order: the name's constraints, then what is
+            // missing (DDB-TABLE-457's `rst_gsi_override_name_only`).
+            let at = format!("{path}.{i}.member");
+            if let Some(Json::String(name)) = index.get("IndexName") {
+                for rule in name_constraints(name) {
+                    found.push(Violation(messages::request::value_at(name, format!("{at}.indexName"), rule)));
+                }
+            }
+            index_nulls(index, &at, &mut found);
         }
     }
     if let Some(sse) = r.get("SSESpecificationOverride").filter(|x| x.is_object()) {

@@ -688,10 +688,19 @@ pub const POLICY_UNBOUNDED: &str = "Resource-based policy grants unbounded acces
 pub const POLICY_INVALID_PRINCIPAL: &str =
     "One or more parameter values were invalid: Invalid principal in policy document.";
 
-/// GetResourcePolicy: no policy; PutResourcePolicy, DeleteResourcePolicy:
-/// an `ExpectedRevisionId` with no policy. PolicyNotFoundException.
+/// GetResourcePolicy: no policy. PolicyNotFoundException.
 pub fn policy_not_found(arn: impl Display) -> String {
     format!("Resource-based policy not found for the provided ResourceArn: {arn}")
+}
+
+/// PutResourcePolicy, DeleteResourcePolicy: an `ExpectedRevisionId` (not
+/// `NO_POLICY`) while table `table` has no policy: the live service's text
+/// as far as the recorded answer goes ("... has no associated"); its last
+/// word is this reading. PolicyNotFoundException.
+pub fn policy_expected_but_none(expected: impl Display, table: impl Display) -> String {
+    format!(
+        "Resource-based policy not found for the provided ResourceArn: Requested update for policy with revision id {expected}, but table {table} has no associated policy."
+    )
 }
 
 /// PutResourcePolicy, DeleteResourcePolicy: an `ExpectedRevisionId` that
