@@ -508,6 +508,40 @@ async fn a_damaged_backup_is_reported_not_restored() {
     assert_eq!(code(&e), "ResourceNotFoundException");
 }
 
+/// More restores at once than run at once wait their turn, `CREATING`, as
+/// on AWS (up to 50 in progress); none is refused.
+#[tokio::test]
+async fn restores_past_the_running_ones_wait_their_turn() {
+    let h = harness().await;
+    let c = &h.client;
+    create_orders(c, "orders").await;
+    put_orders(c, "orders", 0, 2000).await;
+    // One restore at a time reads a backup: a backup each.
+    let mut arns = Vec::new();
+    for i in 0..8 {
+        arns.push(backup(c, "orders", &format!("turn-{i}")).await);
+    }
+    let restores: Vec<_> = arns
+        .iter()
+        .enumerate()
+        .map(|(i, arn)| {
+            let c = c.clone();
+            let arn = arn.clone();
+            tokio::spawn(async move {
+                c.restore_table_from_backup().target_table_name(format!("turn-{i}")).backup_arn(arn).send().await
+            })
+        })
+        .collect();
+    for (i, r) in restores.into_iter().enumerate() {
+        let out = r.await.unwrap().unwrap_or_else(|e| panic!("restore {i}: {:?}", e.into_service_error()));
+        assert_eq!(out.table_description.unwrap().table_status, Some(TableStatus::Creating));
+    }
+    for i in 0..8 {
+        let t = wait_active(c, &format!("turn-{i}")).await;
+        assert_eq!(t.item_count, Some(2000), "turn-{i}");
+    }
+}
+
 /// Backups survive a restart; a restore cut by `kill -9` finishes after
 /// the restart, and a restoring table is `CREATING`, invisible to data
 /// operations, until it is loaded.

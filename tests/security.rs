@@ -1425,6 +1425,20 @@ async fn policy_and_deletion_protection_changes_cool_down() {
             "Resource-based policy for stream {label} modified within the previous 15000 milliseconds. Please try again after {after}Z."
         )
     );
+    // A new stream has its own policy: none yet, and no window.
+    let stream = |on: bool| {
+        let spec = aws_sdk_dynamodb::types::StreamSpecification::builder().stream_enabled(on);
+        let spec = if on { spec.stream_view_type(aws_sdk_dynamodb::types::StreamViewType::KeysOnly) } else { spec };
+        c.update_table().table_name("cool").stream_specification(spec.build().unwrap()).send()
+    };
+    stream(false).await.unwrap();
+    stream(true).await.unwrap();
+    let t = c.describe_table().table_name("cool").send().await.unwrap().table.unwrap();
+    let new_arn = t.latest_stream_arn().unwrap().to_string();
+    assert_ne!(new_arn, stream_arn);
+    let err = c.get_resource_policy().resource_arn(&new_arn).send().await.unwrap_err();
+    assert_eq!(common::code(&err), "PolicyNotFoundException");
+    c.put_resource_policy().resource_arn(&new_arn).policy(doc("dynamodb:GetRecords")).send().await.unwrap();
     // Deletion protection: the current value again changes nothing and
     // starts no window; a change does, and even its value again is refused.
     for on in [false, true] {
@@ -1441,9 +1455,11 @@ async fn policy_and_deletion_protection_changes_cool_down() {
     }
 
     // A shorter window: refused within it, taken after it.
-    let h =
-        common::harness_with(ServerConfig { setting_cooldown: Duration::from_millis(300), ..ServerConfig::default() })
-            .await;
+    let h = common::harness_with(ServerConfig {
+        setting_cooldown: Duration::from_millis(2_000),
+        ..ServerConfig::default()
+    })
+    .await;
     common::create_table(&h.client, "brief", None).await;
     let arn = "arn:aws:dynamodb:us-east-1:000000000000:table/brief";
     let c = aws_sdk_dynamodb::Client::from_conf(
@@ -1451,10 +1467,10 @@ async fn policy_and_deletion_protection_changes_cool_down() {
     );
     c.put_resource_policy().resource_arn(arn).policy(doc("dynamodb:GetItem")).send().await.unwrap();
     let err = c.put_resource_policy().resource_arn(arn).policy(doc("dynamodb:Query")).send().await.unwrap_err();
-    assert!(message(&err).contains("within the previous 300 milliseconds"), "{}", message(&err));
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert!(message(&err).contains("within the previous 2000 milliseconds"), "{}", message(&err));
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
     c.put_resource_policy().resource_arn(arn).policy(doc("dynamodb:Query")).send().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
     c.delete_resource_policy().resource_arn(arn).send().await.unwrap();
     let err = c.put_resource_policy().resource_arn(arn).policy(doc("dynamodb:GetItem")).send().await.unwrap_err();
     assert_eq!(common::code(&err), "ThrottlingException", "a deletion starts the window too");

@@ -125,6 +125,11 @@ impl App {
     /// When a setting last changed at `last_ms` (epoch milliseconds) may
     /// change again, if that is still to come ([`SETTING_COOLDOWN`]).
     pub(crate) fn cooling_until(&self, last_ms: u64) -> Option<u64> {
+        // None at all when switched off (a revision id may run a
+        // millisecond or two ahead of the clock).
+        if self.setting_cooldown.is_zero() {
+            return None;
+        }
         let until = last_ms.saturating_add(self.setting_cooldown.as_millis() as u64);
         (tidepool_store::now_ms() < until).then_some(until)
     }

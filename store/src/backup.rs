@@ -57,10 +57,16 @@ const BLOCK_BYTES: usize = 1 << 20;
 /// A block past this is damage, not data: an items block is at most
 /// [`BLOCK_BYTES`] plus one item (400 KB), a definition far less.
 const MAX_BLOCK_BYTES: usize = 4 << 20;
-/// Backups and restores running at once. Each holds a thread and, for a
-/// backup, a snapshot that keeps compaction from dropping what it covers;
-/// past this CreateBackup and the restores answer `LimitExceededException`.
+/// Backups, restores and imports running at once. Each holds a thread and,
+/// for a backup, a snapshot that keeps compaction from dropping what it
+/// covers. Backups and restores past this wait their turn (below); an
+/// import past it is refused with `LimitExceededException`.
 pub const MAX_BACKUP_JOBS: usize = 4;
+/// Restores (from backups and to points in time) in progress at once, as
+/// DynamoDB bounds them per account; past this one is refused with its
+/// `LimitExceededException`. Each waiting restore holds a sleeping thread
+/// and its `CREATING` table until one of the [`MAX_BACKUP_JOBS`] is free.
+pub const MAX_RESTORES_IN_PROGRESS: usize = 50;
 /// Backups taken (their snapshots held) and waiting for one of the
 /// [`MAX_BACKUP_JOBS`] slots: CreateBackup answers at once, as DynamoDB
 /// does, and a burst of them is written a few at a time. Past this many
@@ -157,13 +163,25 @@ pub(crate) struct Jobs {
 /// A slot of [`MAX_BACKUP_JOBS`], given back on drop.
 pub(crate) struct JobSlot {
     jobs: Arc<Mutex<Jobs>>,
-    reading: Option<String>,
 }
 
 impl Drop for JobSlot {
     fn drop(&mut self) {
+        lock(&self.jobs).running -= 1;
+    }
+}
+
+/// A restore admitted and not yet finished, and the backup it reads, if
+/// any: DeleteBackup and another restore of that backup are refused until
+/// this is dropped. The restore waits for a [`JobSlot`] to load.
+pub(crate) struct Admission {
+    jobs: Arc<Mutex<Jobs>>,
+    reading: Option<String>,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
         let mut jobs = lock(&self.jobs);
-        jobs.running -= 1;
         if let Some(id) = &self.reading
             && let Some(i) = jobs.reading.iter().position(|r| r == id)
         {
@@ -193,28 +211,28 @@ fn enqueue(jobs: &Arc<Mutex<Jobs>>) -> Result<QueueTicket> {
 }
 
 pub(crate) fn take_slot(jobs: &Arc<Mutex<Jobs>>) -> Result<JobSlot> {
-    take_slot_reading(jobs, None)
-}
-
-fn take_slot_reading(jobs: &Arc<Mutex<Jobs>>, reading: Option<&str>) -> Result<JobSlot> {
     let mut j = lock(jobs);
-    // One restore at a time reads a backup, as in DynamoDB.
-    if let Some(id) = reading
-        && j.reading.iter().any(|r| r == id)
-    {
-        return Err(StoreError::Refused {
-            kind: "BackupInUseException",
-            message: messages::backup::backup_restoring_another_table(id),
-        });
-    }
     if j.running >= MAX_BACKUP_JOBS {
         return Err(StoreError::LimitExceeded(messages::backup::too_many_backup_jobs(MAX_BACKUP_JOBS)));
     }
     j.running += 1;
+    Ok(JobSlot { jobs: jobs.clone() })
+}
+
+/// Admits a restore reading backup `reading`, if any (one restore at a
+/// time reads a backup, as in DynamoDB).
+pub(crate) fn admit(jobs: &Arc<Mutex<Jobs>>, reading: Option<&str>) -> Result<Admission> {
+    let mut j = lock(jobs);
     if let Some(id) = reading {
+        if j.reading.iter().any(|r| r == id) {
+            return Err(StoreError::Refused {
+                kind: "BackupInUseException",
+                message: messages::backup::backup_restoring_another_table(id),
+            });
+        }
         j.reading.push(id.to_string());
     }
-    Ok(JobSlot { jobs: jobs.clone(), reading: reading.map(str::to_string) })
+    Ok(Admission { jobs: jobs.clone(), reading: reading.map(str::to_string) })
 }
 
 fn not_found(id: &str) -> StoreError {
@@ -360,9 +378,9 @@ const WRITEBACK_STEP_BYTES: u64 = 32 << 20;
 
 /// Starts the writeback of a file being written, a step at a time. Advice
 /// alone (`POSIX_FADV_DONTNEED`, which starts writeback of the dirty pages
-/// in its range without waiting for it, and drops none of them: they are
-/// dirty or being written): the fsync at the end is still what makes the
-/// file durable. Only the newest step is advised, so the pages of the
+/// in its range without waiting for it, and drops only its pages already
+/// clean, few this soon after their write): the fsync at the end is still
+/// what makes the file durable. Only the newest step is advised, so the pages of the
 /// steps before stay cached: dropping them too made a restore right after
 /// the backup read its file from the disk (5.6 s instead of 3.2).
 /// Best effort; Linux only.
@@ -916,8 +934,9 @@ impl Store {
                 message: messages::table::table_already_exists(&input.name),
             });
         }
+        self.check_restores_in_progress()?;
         // From here to the end of the load DeleteBackup refuses it.
-        let slot = take_slot_reading(&self.inner().backup_jobs, Some(id))?;
+        let admission = admit(&self.inner().backup_jobs, Some(id))?;
         if self.backup(id).is_err() {
             return Err(not_found(id));
         }
@@ -936,8 +955,22 @@ impl Store {
             Ok(_) => Ok(()),
             Err(_) => Err(not_found(id)),
         })?;
-        self.spawn_restore(handle.clone(), slot);
+        self.spawn_restore(handle.clone(), admission);
         Ok(handle)
+    }
+
+    /// DynamoDB's bound on restores in progress at once (from backups and
+    /// to points in time; imports apart), [`MAX_RESTORES_IN_PROGRESS`].
+    pub(crate) fn check_restores_in_progress(&self) -> Result<()> {
+        let restoring = self
+            .restoring_tables()
+            .iter()
+            .filter(|t| !matches!(t.def.restore.as_ref().map(|r| &r.source), Some(RestoreSource::Import(_))))
+            .count();
+        if restoring >= MAX_RESTORES_IN_PROGRESS {
+            return Err(StoreError::LimitExceeded(messages::backup::too_many_restores(MAX_RESTORES_IN_PROGRESS)));
+        }
+        Ok(())
     }
 
     /// Makes the table of an import (`CREATING`) and returns its loader.
@@ -989,19 +1022,30 @@ impl Store {
                 continue;
             }
             tracing::warn!(table = %handle.def.name, "a restore was interrupted by a restart; starting it again");
-            // Outside the bound on jobs: these were admitted before.
+            // Admitted before: outside the bound on restores in progress.
             let jobs = self.inner().backup_jobs.clone();
-            lock(&jobs).running += 1;
-            self.spawn_restore(handle, JobSlot { jobs, reading: None });
+            self.spawn_restore(handle, Admission { jobs, reading: None });
         }
     }
 
-    pub(crate) fn spawn_restore(&self, handle: Arc<crate::TableHandle>, slot: JobSlot) {
+    /// Starts the thread of an admitted restore: it waits for one of the
+    /// [`MAX_BACKUP_JOBS`] slots (the table `CREATING` meanwhile, as a
+    /// restore on AWS stays for minutes), then loads the table.
+    pub(crate) fn spawn_restore(&self, handle: Arc<crate::TableHandle>, admission: Admission) {
         let weak = self.downgrade();
         let name = handle.def.name.clone();
         let spawned = std::thread::Builder::new().name("tidepool-restore".into()).spawn(move || {
-            let _slot = slot;
+            let _admission = admission;
             crate::db::lower_this_thread();
+            let _slot = loop {
+                // Not holding the store while waiting: it may close.
+                let Some(store) = Store::from_weak(&weak) else { return };
+                if let Ok(slot) = take_slot(&store.inner().backup_jobs) {
+                    break slot;
+                }
+                drop(store);
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            };
             let Some(store) = Store::from_weak(&weak) else { return };
             let _holding = store.hold();
             match store.load_restore(&handle) {

@@ -1628,6 +1628,12 @@ impl Store {
             if let Some(old) = def.stream.take() {
                 def.old_streams.push(old);
             }
+            if view.is_some() {
+                // A new stream: its resource policy (and that policy's
+                // last change) are its own, none yet.
+                def.settings.stream_resource_policy = None;
+                def.settings.stream_resource_policy_deleted = None;
+            }
             def.stream = view.map(|view_type| StreamSpec { view_type, label: Self::stream_label(), num: 0 });
             Ok(())
         })

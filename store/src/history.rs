@@ -306,7 +306,8 @@ impl Store {
         if self.table_any(&input.name).is_some() {
             return Err(refused("TableAlreadyExistsException", messages::table::table_already_exists(&input.name)));
         }
-        let slot = crate::backup::take_slot(&self.inner().backup_jobs)?;
+        self.check_restores_in_progress()?;
+        let admission = crate::backup::admit(&self.inner().backup_jobs, None)?;
         let id = source.def.id;
         let gone = || refused("TableNotFoundException", messages::backup::table_not_found(&source.def.name));
         // Under the write lock, with the table's creation: the source is
@@ -334,7 +335,7 @@ impl Store {
             backup_id,
         };
         let handle = self.create_table_with(input, Some(summary), check)?;
-        self.spawn_restore(handle.clone(), slot);
+        self.spawn_restore(handle.clone(), admission);
         Ok(handle)
     }
 

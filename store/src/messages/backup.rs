@@ -75,9 +75,16 @@ pub fn too_many_backups_queued(max: impl Display) -> String {
     format!("Too many backups in progress: at most {max} wait to be written; retry later")
 }
 
-/// CreateBackup, RestoreTableFromBackup, RestoreTableToPointInTime: every
-/// backup and restore slot is taken. LimitExceededException. Tidepool's
-/// text.
+/// RestoreTableFromBackup, RestoreTableToPointInTime: `max` restores are in
+/// progress (the live service's text, with its 50: DDB-TABLE-350 and
+/// the LimitExceededException catalogue of DDB-TABLE-443).
+/// LimitExceededException.
+pub fn too_many_restores(max: impl Display) -> String {
+    format!("Subscriber limit exceeded: Only {max} restore operations can be done simultaneously")
+}
+
+/// ImportTable: every backup, restore and import slot is taken.
+/// LimitExceededException. Tidepool's text.
 pub fn too_many_backup_jobs(max: impl Display) -> String {
     format!("Too many backup and restore operations in progress: at most {max} run at once; retry later")
 }
