@@ -1067,6 +1067,13 @@ async fn point_in_time_errors_and_a_deleted_table() {
     assert_eq!(summary.table_name(), Some("keep"));
     assert_eq!(summary.backup_type(), Some(&aws_sdk_dynamodb::types::BackupType::System));
     assert!(summary.backup_expiry_date_time().is_some());
+    // Its times to the millisecond, as DynamoDB shows every time.
+    // (Within a microsecond: an epoch in seconds, a JSON number, is read
+    // as a double, whose step there is a quarter of one.)
+    for t in [summary.backup_creation_date_time(), summary.backup_expiry_date_time()] {
+        let nanos = i64::from(t.unwrap().subsec_nanos());
+        assert!(((nanos + 500_000) / 1_000_000 * 1_000_000 - nanos).abs() < 1_000, "{t:?}");
+    }
     assert!(c.list_backups().send().await.unwrap().backup_summaries().is_empty());
     c.restore_table_to_point_in_time()
         .source_table_name("keep")

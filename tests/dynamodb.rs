@@ -84,7 +84,10 @@ async fn table_lifecycle_reports_what_sdks_read() {
     assert_eq!(t.item_count, Some(3));
     assert!(t.table_size_bytes.unwrap() > 0);
     assert!(t.table_id.is_some());
-    assert!(t.creation_date_time.is_some());
+    // To the millisecond, as DynamoDB shows it (within a microsecond: an
+    // epoch in seconds is read as a double).
+    let nanos = i64::from(t.creation_date_time.expect("a creation time").subsec_nanos());
+    assert!(((nanos + 500_000) / 1_000_000 * 1_000_000 - nanos).abs() < 1_000, "{nanos}");
     assert_eq!(t.key_schema.unwrap().len(), 2);
     let gsi = &t.global_secondary_indexes.unwrap()[0];
     assert_eq!(gsi.index_name.as_deref(), Some("by-status"));

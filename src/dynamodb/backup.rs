@@ -75,9 +75,9 @@ impl App {
         o.insert("BackupSizeBytes".into(), json!(b.bytes));
         o.insert("BackupStatus".into(), json!(status));
         o.insert("BackupType".into(), json!(if shown.system.is_some() { "SYSTEM" } else { "USER" }));
-        o.insert("BackupCreationDateTime".into(), json!(b.created_at));
+        o.insert("BackupCreationDateTime".into(), json!(super::epoch_ms(b.created_at)));
         if let Some(d) = &shown.system {
-            o.insert("BackupExpiryDateTime".into(), json!(d.expires_at()));
+            o.insert("BackupExpiryDateTime".into(), json!(super::epoch_ms(d.expires_at())));
         }
         Json::Object(o)
     }
@@ -94,7 +94,7 @@ impl App {
             source.insert("ItemCount".into(), json!(b.items));
         }
         source.insert("KeySchema".into(), key_schema_json(&t.key_schema));
-        source.insert("TableCreationDateTime".into(), json!(t.created_at));
+        source.insert("TableCreationDateTime".into(), json!(super::epoch_ms(t.created_at)));
         source.insert("ProvisionedThroughput".into(), throughput(t.throughput));
         if let (Some(r), Some(w)) = (t.settings.max_read_request_units, t.settings.max_write_request_units) {
             source.insert("OnDemandThroughput".into(), json!({"MaxReadRequestUnits": r, "MaxWriteRequestUnits": w}));

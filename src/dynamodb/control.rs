@@ -87,7 +87,7 @@ impl App {
         d.insert("TableName".into(), json!(def.name));
         d.insert("KeySchema".into(), key_schema_json(&def.key_schema));
         d.insert("TableStatus".into(), json!(status));
-        d.insert("CreationDateTime".into(), json!(def.created_at));
+        d.insert("CreationDateTime".into(), json!(super::epoch_ms(def.created_at)));
         d.insert(
             "ProvisionedThroughput".into(),
             throughput_json(def.throughput, def.settings.throughput_changes.get("")),
@@ -100,7 +100,8 @@ impl App {
             d.insert(
                 "BillingModeSummary".into(),
                 json!({"BillingMode": "PAY_PER_REQUEST",
-                    "LastUpdateToPayPerRequestDateTime": def.settings.on_demand_since.unwrap_or(def.created_at)}),
+                    "LastUpdateToPayPerRequestDateTime":
+                        super::epoch_ms(def.settings.on_demand_since.unwrap_or(def.created_at))}),
             );
         }
         let index_json = |i: &IndexDef| {

@@ -121,6 +121,13 @@ pub struct App {
     pub setting_cooldown: std::time::Duration,
 }
 
+/// A time (epoch seconds) as DynamoDB shows it: to the millisecond. The
+/// store keeps some to the microsecond (a table's creation, a deletion's
+/// time, which bound point-in-time recovery's window exactly).
+pub(crate) fn epoch_ms(secs: f64) -> f64 {
+    (secs * 1000.0).floor() / 1000.0
+}
+
 impl App {
     /// When a setting last changed at `last_ms` (epoch milliseconds) may
     /// change again, if that is still to come ([`SETTING_COOLDOWN`]).
