@@ -1432,6 +1432,12 @@ async fn policy_and_deletion_protection_changes_cool_down() {
         c.update_table().table_name("cool").stream_specification(spec.build().unwrap()).send()
     };
     stream(false).await.unwrap();
+    // A disabled stream's policy stays readable and changeable (here, within
+    // its window: refused in its own words).
+    let kept = c.get_resource_policy().resource_arn(&stream_arn).send().await.unwrap();
+    assert_eq!(kept.revision_id().unwrap().parse::<u64>().unwrap(), srev);
+    let err = c.delete_resource_policy().resource_arn(&stream_arn).send().await.unwrap_err();
+    assert!(message(&err).starts_with(&format!("Resource-based policy for stream {label} modified")), "{err:?}");
     stream(true).await.unwrap();
     let t = c.describe_table().table_name("cool").send().await.unwrap().table.unwrap();
     let new_arn = t.latest_stream_arn().unwrap().to_string();

@@ -340,11 +340,22 @@ fn target(app: &App, arn: &str) -> ApiResult<(String, bool)> {
     };
     let handle = app.store.table(table).map_err(|_| ApiError::not_found(messages::table::table_not_found(table)))?;
     if let Some(label) = stream
-        && handle.def.stream.as_ref().is_none_or(|s| s.label != label)
+        && policy_stream_label(&handle.def) != Some(label)
     {
         return Err(ApiError::not_found(messages::table::stream_not_found(label, table)));
     }
     Ok((table.to_string(), stream.is_some()))
+}
+
+/// The label of the stream whose policy a table keeps: its stream's, or
+/// while it has none the one disabled last, whose policy may still be
+/// read, changed and deleted, as in DynamoDB ("You can also modify or
+/// delete the policy of a disabled stream").
+fn policy_stream_label(def: &tidepool_store::table::TableDef) -> Option<&str> {
+    match &def.stream {
+        Some(s) => Some(&s.label),
+        None => def.old_streams.last().map(|s| s.label.as_str()),
+    }
 }
 
 /// DynamoDB's lockout check: a PutResourcePolicy whose new document would
@@ -401,7 +412,7 @@ pub fn put_resource_policy(app: &App, r: Req<'_>) -> ApiResult<Json> {
     }
     let mut revision = new.revision.clone();
     app.store.alter_table(&table, |def| {
-        let label = def.stream.as_ref().map(|s| s.label.clone());
+        let label = policy_stream_label(def).map(str::to_string);
         let s = &mut def.settings;
         let (slot, deleted) = if stream {
             (&mut s.stream_resource_policy, &s.stream_resource_policy_deleted)
@@ -451,7 +462,7 @@ pub fn delete_resource_policy(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let (table, stream) = target(app, arn)?;
     let mut revision = None;
     app.store.alter_table(&table, |def| {
-        let label = def.stream.as_ref().map(|s| s.label.clone());
+        let label = policy_stream_label(def).map(str::to_string);
         let s = &mut def.settings;
         let (slot, deleted) = if stream {
             (&mut s.stream_resource_policy, &mut s.stream_resource_policy_deleted)
@@ -529,8 +540,9 @@ pub(crate) fn governing(app: &App, resource: &str) -> Option<std::sync::Arc<crat
     let table = rest.split('/').next()?;
     let handle = app.store.table(table).ok()?;
     let slot = match rest.split_once("/stream/") {
-        // A stream's policy is its current stream's.
-        Some((_, label)) if handle.def.stream.as_ref().is_some_and(|s| s.label == label) => {
+        // A stream's policy is its current stream's (or, with none, the
+        // one disabled last).
+        Some((_, label)) if policy_stream_label(&handle.def) == Some(label) => {
             &handle.def.settings.stream_resource_policy
         }
         Some(_) => return None,
