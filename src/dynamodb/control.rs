@@ -1308,15 +1308,10 @@ pub fn list_tags(app: &App, r: Req<'_>) -> ApiResult<Json> {
         .strip_prefix(&format!("arn:aws:dynamodb:{}:", app.region))
         .and_then(|rest| rest.split_once(":table/"))
         .is_some_and(|(account, _)| account != super::ACCOUNT_ID);
-    // A table being restored is not found, as TagResource says
-    // (DDB-TABLE-217).
-    let restoring = || {
-        let prefix = format!("arn:aws:dynamodb:{}:{}:table/", app.region, super::ACCOUNT_ID);
-        let name = arn.strip_prefix(&prefix).and_then(|rest| rest.split('/').next());
-        name.is_some_and(|n| app.store.table(n).is_err() && app.store.changeable(n).is_err())
-    };
+    // (A table being restored is not found, in TagResource's words:
+    // `table_from_arn`, DDB-TABLE-217.)
     let name = table_from_arn(app, arn).map_err(|e| {
-        if (e.kind.ends_with("#ResourceNotFoundException") && !restoring()) || other_account {
+        if e.message == messages::table::resource_arn_not_found(arn) || other_account {
             not_authorized("dynamodb:ListTagsOfResource", arn)
         } else {
             e

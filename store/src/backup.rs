@@ -380,10 +380,10 @@ const WRITEBACK_STEP_BYTES: u64 = 32 << 20;
 /// alone (`POSIX_FADV_DONTNEED`, which starts writeback of the dirty pages
 /// in its range without waiting for it, and drops only its pages already
 /// clean, few this soon after their write): the fsync at the end is still
-/// what makes the file durable. Only the newest step is advised, so the pages of the
-/// steps before stay cached: dropping them too made a restore right after
-/// the backup read its file from the disk (5.6 s instead of 3.2).
-/// Best effort; Linux only.
+/// what makes the file durable. Only the newest step is advised, so the
+/// pages of the steps before stay cached: dropping them too made a restore
+/// right after the backup read its file from the disk (5.6 s instead of
+/// 3.2). Best effort; Linux only.
 #[derive(Default)]
 struct Writeback {
     /// Where the last step ended.
@@ -1037,16 +1037,15 @@ impl Store {
         let spawned = std::thread::Builder::new().name("tidepool-restore".into()).spawn(move || {
             let _admission = admission;
             crate::db::lower_this_thread();
-            let _slot = loop {
+            let (_slot, store) = loop {
                 // Not holding the store while waiting: it may close.
                 let Some(store) = Store::from_weak(&weak) else { return };
                 if let Ok(slot) = take_slot(&store.inner().backup_jobs) {
-                    break slot;
+                    break (slot, store);
                 }
                 drop(store);
                 std::thread::sleep(std::time::Duration::from_millis(20));
             };
-            let Some(store) = Store::from_weak(&weak) else { return };
             let _holding = store.hold();
             match store.load_restore(&handle) {
                 Ok(true) => tracing::info!(table = %handle.def.name, items = handle.stats().items, "restore finished"),
