@@ -124,18 +124,30 @@ pub(crate) fn history_key(table: u64, item_key: &[u8], time_us: u64) -> Vec<u8> 
 /// (`enc`), so every entry of a later item sorts after the last possible
 /// entry of `after`.
 fn entries_after(snapshot: &fjall::Snapshot, history: &fjall::Keyspace, id: u64, after: Option<&[u8]>) -> fjall::Iter {
+    entries_between(snapshot, history, id, after, None)
+}
+
+/// The entries of table `id`'s items with keys past `after` (every key when
+/// `None`) up to `last` included (every key when `None`).
+fn entries_between(
+    snapshot: &fjall::Snapshot,
+    history: &fjall::Keyspace,
+    id: u64,
+    after: Option<&[u8]>,
+    last: Option<&[u8]>,
+) -> fjall::Iter {
     use fjall::Readable;
     use std::ops::Bound;
-    match after {
-        Some(k) => {
-            let end = match id.checked_add(1) {
-                Some(next) => Bound::Excluded(next.to_be_bytes().to_vec()),
-                None => Bound::Unbounded,
-            };
-            snapshot.range(history, (Bound::Excluded(history_key(id, k, u64::MAX)), end))
-        }
-        None => snapshot.prefix(history, id.to_be_bytes()),
-    }
+    let from = match after {
+        Some(k) => Bound::Excluded(history_key(id, k, u64::MAX)),
+        None => Bound::Included(id.to_be_bytes().to_vec()),
+    };
+    let to = match (last, id.checked_add(1)) {
+        (Some(k), _) => Bound::Included(history_key(id, k, u64::MAX)),
+        (None, Some(next)) => Bound::Excluded(next.to_be_bytes().to_vec()),
+        (None, None) => Bound::Unbounded,
+    };
+    snapshot.range(history, (from, to))
 }
 
 /// A version's value: the item's encoding after `01`, or `00` for a deletion.
@@ -380,17 +392,45 @@ impl Store {
         let mut after: Option<Vec<u8>> = None;
         loop {
             let snapshot = self.run_snapshot(id, began)?;
-            let mut undo = UndoReader::new(self, &snapshot, id, at_us, after.as_deref());
-            let mut next_undo = undo.next()?;
-            let mut iter = match &after {
-                Some(k) => snapshot.range(&items, (Bound::Excluded(k.clone()), Bound::Unbounded)),
-                None => snapshot.iter(&items),
+            let from = match &after {
+                Some(k) => Bound::Excluded(k.clone()),
+                None => Bound::Unbounded,
             };
+            // The run ends at its `run_keys`-th item (`None`: it takes the
+            // rest), and so does its read of the history. Unbounded, each
+            // run's history read went on past the run's items until it found
+            // an entry after `at_us`: for a restore to a recent moment that
+            // is every remaining entry, so the runs read the history over and
+            // over (7.8 s instead of 0.5 s for 1M items). A first pass over
+            // the run's keys finds its end; it leaves their blocks in the
+            // cache for the second.
+            let last = match snapshot.range(&items, (from.clone(), Bound::Unbounded)).nth(run_keys - 1) {
+                Some(kv) => Some(kv.key()?.to_vec()),
+                None => None,
+            };
+            let entries = self
+                .inner()
+                .history
+                .get()
+                .map(|h| entries_between(&snapshot, h, id, after.as_deref(), last.as_deref()));
+            let mut undo = UndoReader { iter: entries, at_us, last: None, store: self };
+            let mut next_undo = undo.next()?;
+            let to = match &last {
+                Some(k) => Bound::Included(k.clone()),
+                None => Bound::Unbounded,
+            };
+            let mut iter = snapshot.range(&items, (from, to));
             let mut next_item = iter.next().map(|kv| kv.into_inner()).transpose()?;
             let mut run = 0;
             loop {
                 let (key, go) = match (&next_item, &next_undo) {
-                    (None, None) => return Ok(true),
+                    (None, None) => match last {
+                        None => return Ok(true),
+                        Some(k) => {
+                            after = Some(k);
+                            break;
+                        }
+                    },
                     // Items only the history knows of (deleted since), and
                     // items with a version after `at_us`: the version.
                     (Some((k, _)), Some((uk, uv))) if uk.as_slice() <= k.as_ref() => {
@@ -769,14 +809,7 @@ struct UndoReader<'a> {
     store: &'a Store,
 }
 
-impl<'a> UndoReader<'a> {
-    /// The versions of table `id`'s items, from the first item key past
-    /// `after` (every key when `None`).
-    fn new(store: &'a Store, snapshot: &fjall::Snapshot, id: u64, at_us: u64, after: Option<&[u8]>) -> Self {
-        let iter = store.inner().history.get().map(|h| entries_after(snapshot, h, id, after));
-        UndoReader { iter, at_us, last: None, store }
-    }
-
+impl UndoReader<'_> {
     fn next(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
         let Some(iter) = self.iter.as_mut() else { return Ok(None) };
         for kv in iter.by_ref() {
