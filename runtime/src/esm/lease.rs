@@ -854,7 +854,12 @@ impl Leases {
         // once this worker's view has missed its shard for a while, any
         // other once it has for the stream's retention (a view merely behind
         // must never delete a lease still in use: it would be made again,
-        // from the shard's beginning).
+        // from the shard's beginning). Past the retention the shard's
+        // records are gone too, so an unfinished lease goes even if a
+        // worker still holds it (one that renews it then finds it gone and
+        // drops the shard; this worker drops its own at once): else it
+        // stayed held and renewed for good. A delete that meets a counter
+        // moved since the read is tried again at the next pass.
         let now = Instant::now();
         let retention = Duration::from_millis(layout.retention_ms);
         absent.retain(|k, _| !in_stream.contains(k.as_str()) && leases.iter().any(|l| &l.shard == k));
@@ -866,14 +871,23 @@ impl Leases {
             absent.get(&l.shard).is_some_and(|t| now.duration_since(*t) >= after)
         });
         for l in gone {
+            // A lease this worker holds: the counter its last write left.
+            let mine = lock(&self.held).get(&l.shard).map(|h| (h.take, h.counter));
             let delete = json!({
                 "TableName": self.options.table,
                 "Key": self.key(&l.shard),
-                "ConditionExpression": "leaseCounter = :n AND (checkpoint = :end OR attribute_not_exists(leaseOwner))",
-                "ExpressionAttributeValues": {":n": n(l.counter), ":end": {"S": SHARD_END}},
+                "ConditionExpression": "leaseCounter = :n",
+                "ExpressionAttributeValues": {":n": n(mine.map_or(l.counter, |(_, c)| c))},
             });
             match self.call("DeleteItem", &delete).await {
-                Ok(_) | Err(CallError::Api { .. }) => {}
+                Ok(_) => {
+                    tracing::info!(group = %self.group, shard = %l.shard, "lease of a shard gone from the stream deleted");
+                    if let Some((take, _)) = mine {
+                        self.lose(&l.shard, take);
+                    }
+                }
+                Err(e) if e.kind() == "ConditionalCheckFailedException" => continue,
+                Err(CallError::Api { .. }) => {}
                 Err(e) => return Err(e),
             }
             seen.remove(&l.shard);
