@@ -784,6 +784,39 @@ async fn strong_consistency_across_three_regions() {
         .await
         .expect_err("refused");
     assert_eq!(e.into_service_error().meta().code(), Some("ValidationException"));
+    // So are an exactly-once handler's writes (they commit as one
+    // transaction with its checkpoint), through the bridge its calls take;
+    // its reads, a PartiQL SELECT among them, go on.
+    let app = std::sync::Arc::downgrade(&servers[0].app);
+    let staged = tokio::task::spawn_blocking(move || {
+        use tidepool_runtime::StoreBridge;
+        let bridge = tidepool::bridge::ServerBridge::new(app);
+        let deferring = bridge.deferring().expect("an exactly-once bridge");
+        let origin = tidepool_runtime::InvocationOrigin {
+            function_name: "f".into(),
+            function_version: "$LATEST".into(),
+            request_id: "r".into(),
+            chain_depth: 0,
+        };
+        let calls = [
+            ("PutItem", r#"{"TableName": "Strong", "Item": {"pk": {"S": "eo"}}}"#),
+            ("ExecuteStatement", r#"{"Statement": "DELETE FROM \"Strong\" WHERE pk = 'k'"}"#),
+            ("GetItem", r#"{"TableName": "Strong", "Key": {"pk": {"S": "k"}}, "ConsistentRead": true}"#),
+            ("ExecuteStatement", r#"{"Statement": "SELECT * FROM \"Strong\" WHERE pk = 'k'"}"#),
+        ];
+        calls.map(|(op, request)| deferring.call(op, request, &origin).map_err(|e| (e.error_type, e.message)))
+    })
+    .await
+    .unwrap();
+    let refused = "Transactions are not supported on table Strong with multi-Region strong consistency: an \
+                   exactly-once handler's writes commit as one transaction with its checkpoint (turn ExactlyOnce \
+                   off to write to it)";
+    for answer in &staged[..2] {
+        assert_eq!(answer, &Err(("ValidationException".to_string(), refused.to_string())));
+    }
+    for answer in &staged[2..] {
+        assert!(answer.as_ref().is_ok_and(|a| a.contains("v19")), "{answer:?}");
+    }
 
     // A condition and an update see the latest acknowledged write, even in
     // a region it has not reached: here a write stamped now is in us-east-1

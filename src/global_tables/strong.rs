@@ -144,6 +144,25 @@ fn tables_written(op: &str, raw: &Map<String, Json>) -> Vec<String> {
     out
 }
 
+/// The first strongly consistent table that a staged write request writes
+/// to (a PartiQL `SELECT` reads the committed store: not staged).
+fn staged_writes_to_strong(app: &App, op: &str, raw: &Map<String, Json>) -> Option<String> {
+    use tidepool_store::partiql::Op;
+    if !WRITES.contains(&op) {
+        return None;
+    }
+    let names = match op {
+        "ExecuteStatement" | "BatchExecuteStatement" | "ExecuteTransaction" => crate::dynamodb::statements_of(op, raw)
+            .into_iter()
+            .filter_map(|s| tidepool_store::partiql::parse(s).ok())
+            .filter(|s| !matches!(s.op, Op::Select(_)))
+            .map(|s| s.table().to_string())
+            .collect(),
+        _ => tables_written(op, raw),
+    };
+    names.into_iter().find(|n| app.store.table(n).is_ok_and(|t| t.def.settings.multi_region_strong))
+}
+
 /// The strongly consistent tables among those a write names.
 fn strong_tables(app: &App, op: &str, raw: &Map<String, Json>) -> Vec<std::sync::Arc<tidepool_store::TableHandle>> {
     if !app.global.has_peers() {
@@ -243,9 +262,17 @@ fn next_token() -> u64 {
 
 /// What a request needs from other regions before it is served.
 pub fn before(app: &App, op: &str, raw: &Map<String, Json>) -> ApiResult<Held> {
-    // Writes staged for a trigger's exactly-once commit are made under the
-    // store's write lock, later: no waiting on peers there.
-    if !app.global.has_peers() || crate::dynamodb::staging() {
+    if !app.global.has_peers() {
+        return Ok(Held::default());
+    }
+    // Writes staged for a trigger's exactly-once commit are made later, in
+    // one transaction with the mapping's checkpoint, under the store's
+    // write lock: they could neither claim their items nor wait for a
+    // second region, and DynamoDB refuses transactions on such a table.
+    if crate::dynamodb::staging() {
+        if let Some(t) = staged_writes_to_strong(app, op, raw) {
+            return Err(ApiError::validation(messages::global_table::no_exactly_once_on_strong(t)));
+        }
         return Ok(Held::default());
     }
     if matches!(op, "GetItem" | "BatchGetItem" | "TransactGetItems") {

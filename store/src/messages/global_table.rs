@@ -247,6 +247,15 @@ pub fn no_transactions_on_strong(table: impl Display) -> String {
     format!("Transactions are not supported on table {table} with multi-Region strong consistency")
 }
 
+/// A Tidepool extension's refusal, in the words of the one above: an
+/// exactly-once handler's writes commit as one transaction.
+pub fn no_exactly_once_on_strong(table: impl Display) -> String {
+    format!(
+        "Transactions are not supported on table {table} with multi-Region strong consistency: an exactly-once \
+         handler's writes commit as one transaction with its checkpoint (turn ExactlyOnce off to write to it)"
+    )
+}
+
 // Global tables version 2017.11.29: CreateGlobalTable, UpdateGlobalTable,
 // DescribeGlobalTable, ListGlobalTables.
 
