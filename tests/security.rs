@@ -1524,6 +1524,31 @@ async fn resource_based_policies() {
             r#"{"Version":"2008-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:root"},"Action":"dynamodb:GetItem","Resource":"*"}]}"#
         )
     );
+    // A table's policy may name another table, an index or `*`, but no
+    // stream; a stream's policy names streams only, checked before its
+    // label is (DDB-TABLE-211, -212).
+    let naming = |resources: &str| {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{bob_arn}"}},"Action":"dynamodb:GetItem","Resource":{resources}}}]}}"#
+        )
+    };
+    let elsewhere =
+        naming(&format!(r#"["{arn}/index/byv", "arn:aws:dynamodb:us-east-1:000000000000:table/other", "*"]"#));
+    c.put_resource_policy().resource_arn(arn).policy(&elsewhere).send().await.expect("other tables and indexes");
+    let stream_arn = format!("{arn}/stream/2000-01-01T00:00:00.000");
+    let invalid = |relative: &str, arn: &str| {
+        format!(
+            "One or more parameter values were invalid: Invalid policy document: The relative-id \"{relative}\" is invalid for ARN \"{arn}\""
+        )
+    };
+    let err = c.put_resource_policy().resource_arn(arn).policy(naming(&format!(r#""{stream_arn}""#))).send().await;
+    let err = err.unwrap_err();
+    assert_eq!(common::code(&err), "ValidationException");
+    assert_eq!(message(&err), invalid("table/withpolicy/stream/2000-01-01T00:00:00.000", &stream_arn));
+    let err = c.put_resource_policy().resource_arn(&stream_arn).policy(&doc).send().await.unwrap_err();
+    assert_eq!(common::code(&err), "ResourceNotFoundException", "a stream policy naming `*`: the label is checked");
+    let err = c.put_resource_policy().resource_arn(&stream_arn).policy(naming(&format!(r#""{arn}""#))).send().await;
+    assert_eq!(message(&err.unwrap_err()), invalid("table/withpolicy", arn));
     let rev = c.put_resource_policy().resource_arn(arn).policy(&doc).send().await.unwrap().revision_id.unwrap();
     // A table's policy names no stream action.
     let streamish = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:user/bob"},"Action":["dynamodb:GetRecords","dynamodb:DescribeStream"],"Resource":"*"}]}"#;

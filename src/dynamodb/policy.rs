@@ -251,6 +251,34 @@ pub(crate) fn check_table_actions(document: &str) -> ApiResult<()> {
     Err(ApiError::validation(messages::table::policy_invalid_actions(&invalid)))
 }
 
+/// DynamoDB's refusal of a policy naming a resource of the other kind: a
+/// table's policy naming a stream, a stream's naming anything but a stream
+/// (DDB-TABLE-211, -212). A table's policy may name another table, an
+/// index or `*`.
+fn check_resources(document: &str, stream: bool) -> ApiResult<()> {
+    let Ok(doc) = serde_json::from_str::<Json>(document) else { return Ok(()) };
+    let statements: Vec<&Json> = match doc.get("Statement") {
+        Some(Json::Array(a)) => a.iter().collect(),
+        Some(s) => vec![s],
+        None => Vec::new(),
+    };
+    for s in statements {
+        let resources: Vec<&str> = match s.get("Resource") {
+            Some(Json::String(r)) => vec![r.as_str()],
+            Some(Json::Array(l)) => l.iter().filter_map(Json::as_str).collect(),
+            _ => Vec::new(),
+        };
+        for r in resources {
+            let parts: Vec<&str> = r.splitn(6, ':').collect();
+            let [_, _, "dynamodb", _, _, relative] = parts[..] else { continue };
+            if relative.contains("/stream/") != stream {
+                return Err(ApiError::validation(messages::table::policy_resource_invalid(relative, r)));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A document checked as DynamoDB checks it, with a fresh revision id.
 pub(crate) fn checked(document: &str) -> ApiResult<ResourcePolicy> {
     if document.len() > MAX_RESOURCE_POLICY_BYTES {
@@ -312,6 +340,14 @@ fn expected_revision(r: &Req<'_>) -> ApiResult<Option<String>> {
 /// named as such), another account, another region or partition, then a
 /// table or stream that does not exist.
 fn target(app: &App, arn: &str) -> ApiResult<(String, bool)> {
+    target_for(app, arn, None)
+}
+
+/// [`target`], checking the resources `document` names against the kind of
+/// resource the policy is for once the table is known, before its stream
+/// is (DDB-TABLE-212: a policy naming the table, put on an unknown stream
+/// label, is refused for its resource).
+fn target_for(app: &App, arn: &str, document: Option<&str>) -> ApiResult<(String, bool)> {
     if !arn.starts_with("arn:") {
         return Err(ApiError::validation(messages::table::arn_not_an_arn(arn)));
     }
@@ -339,6 +375,9 @@ fn target(app: &App, arn: &str) -> ApiResult<(String, bool)> {
         },
     };
     let handle = app.store.table(table).map_err(|_| ApiError::not_found(messages::table::table_not_found(table)))?;
+    if let Some(document) = document {
+        check_resources(document, stream.is_some())?;
+    }
     if let Some(label) = stream
         && policy_stream_label(&handle.def) != Some(label)
     {
@@ -406,7 +445,7 @@ pub fn put_resource_policy(app: &App, r: Req<'_>) -> ApiResult<Json> {
     // a value of another type is refused as the model refuses it.
     r.bool_opt("ConfirmRemoveSelfResourceAccess")?;
     let new = checked(document)?;
-    let (table, stream) = target(app, arn)?;
+    let (table, stream) = target_for(app, arn, Some(document))?;
     if !stream {
         check_table_actions(document)?;
     }

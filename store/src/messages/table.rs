@@ -666,6 +666,15 @@ pub fn policy_invalid_actions(actions: &[String]) -> String {
     )
 }
 
+/// PutResourcePolicy: a policy naming a resource of another kind than the
+/// one it is for (a table's naming a stream, a stream's naming a table):
+/// `relative` is the part of `arn` after the account. ValidationException.
+pub fn policy_resource_invalid(relative: &str, arn: &str) -> String {
+    format!(
+        "One or more parameter values were invalid: Invalid policy document: The relative-id \"{relative}\" is invalid for ARN \"{arn}\""
+    )
+}
+
 /// PutResourcePolicy, CreateTable's `ResourcePolicy`: a statement without
 /// a principal. ValidationException.
 pub const POLICY_WITHOUT_PRINCIPAL: &str =
