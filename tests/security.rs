@@ -2434,3 +2434,227 @@ async fn encryption_at_rest() {
     .expect("a plain directory with data is refused a key");
     assert!(format!("{err:#}").contains("without encryption"), "{err:#}");
 }
+
+/// The request context keys the Service Authorization Reference and the
+/// developer guide describe: a table's tags (`aws:ResourceTag`, on its
+/// index and stream too), a request's (`aws:RequestTag`, `aws:TagKeys`),
+/// `dynamodb:FullTableScan` of a PartiQL SELECT, the whole request's
+/// `ReturnConsumedCapacity` in batches and transactions, the default
+/// `ReturnValues` (NONE) and an index read's default `Select`
+/// (ALL_PROJECTED_ATTRIBUTES), a policy variable's default value,
+/// `aws:userid` as an IAM unique id, and an event source mapping's ARN
+/// with `lambda:FunctionArn`.
+#[tokio::test]
+async fn request_context_keys_as_aws_sets_them() {
+    use aws_sdk_dynamodb::types::{
+        GlobalSecondaryIndex, KeysAndAttributes, Projection, ProjectionType, ReturnConsumedCapacity, ReturnValue,
+        Select, Tag,
+    };
+    let doc = |statements: &str| format!(r#"{{"Version":"2012-10-17","Statement":[{statements}]}}"#);
+    let all = r#"{"Effect":"Allow","Action":["dynamodb:*","lambda:*"],"Resource":"*"}"#;
+    let abac = doc(&format!(
+        r#"{all},{{"Effect":"Deny","Action":"dynamodb:*","Resource":"*","Condition":{{"StringEquals":{{"aws:ResourceTag/env":"prod"}}}}}}"#
+    ));
+    let tagger = doc(
+        r#"{"Effect":"Allow","Action":"dynamodb:CreateTable","Resource":"*","Condition":{"StringEquals":{"aws:RequestTag/env":"dev"}}},
+           {"Effect":"Allow","Action":["dynamodb:TagResource","dynamodb:UntagResource"],"Resource":"*","Condition":{"ForAllValues:StringEquals":{"aws:TagKeys":["env"]}}}"#,
+    );
+    let no_full_scans = doc(&format!(
+        r#"{all},{{"Effect":"Deny","Action":"dynamodb:PartiQLSelect","Resource":"*","Condition":{{"Bool":{{"dynamodb:FullTableScan":"true"}}}}}}"#
+    ));
+    let no_capacity = doc(&format!(
+        r#"{all},{{"Effect":"Deny","Action":"dynamodb:*","Resource":"*","Condition":{{"StringEquals":{{"dynamodb:ReturnConsumedCapacity":["TOTAL","INDEXES"]}}}}}}"#
+    ));
+    // The developer guide's example 3, as written there.
+    let example3 = doc(r#"{"Effect":"Allow","Action":["dynamodb:UpdateItem"],"Resource":"*","Condition":{
+            "ForAllValues:StringNotLike":{"dynamodb:Attributes":["FreeGamesAvailable","BossLevelUnlocked"]},
+            "StringEquals":{"dynamodb:ReturnValues":["NONE","UPDATED_OLD","UPDATED_NEW"]}}}"#);
+    let projected = doc(
+        r#"{"Effect":"Allow","Action":"dynamodb:Query","Resource":"*","Condition":{"StringEquals":{"dynamodb:Select":"ALL_PROJECTED_ATTRIBUTES"}}}"#,
+    );
+    let defaulted = doc(
+        r#"{"Effect":"Allow","Action":"dynamodb:GetItem","Resource":"*","Condition":{"ForAllValues:StringEquals":{"dynamodb:LeadingKeys":["${aws:PrincipalTag/team, 'shared'}"]}}}"#,
+    );
+    let unique = doc(
+        r#"{"Effect":"Allow","Action":"dynamodb:ListTables","Resource":"*","Condition":{"StringLike":{"aws:userid":"AIDA?????????????????"}}}"#,
+    );
+    let mappings = doc(
+        r#"{"Effect":"Allow","Action":["lambda:GetEventSourceMapping","lambda:DeleteEventSourceMapping"],
+            "Resource":"arn:aws:lambda:us-east-1:000000000000:event-source-mapping:*",
+            "Condition":{"StringEquals":{"lambda:FunctionArn":"arn:aws:lambda:us-east-1:000000000000:function:echo"}}}"#,
+    );
+    let auth = Auth::new(vec![
+        (alice(), None),
+        user_with("abac", "AKIDABAC", &[&abac]),
+        user_with("tagger", "AKIDTAGGER", &[&tagger]),
+        user_with("fts", "AKIDFTS", &[&no_full_scans]),
+        user_with("rcc", "AKIDRCC", &[&no_capacity]),
+        user_with("ex3", "AKIDEX3", &[&example3]),
+        user_with("projected", "AKIDPROJ", &[&projected]),
+        user_with("defaulted", "AKIDDEF", &[&defaulted]),
+        user_with("unique", "AKIDUNIQ", &[&unique]),
+        user_with("mappings", "AKIDMAPS", &[&mappings]),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let server =
+        common::start_with(dir.path(), ServerConfig { auth: Some(Arc::new(auth)), ..ServerConfig::default() }).await;
+    let ep = server.endpoint();
+    let admin = ddb(&ep, ALICE_KEY, ALICE_SECRET, None, "us-east-1");
+    let as_user = |key: &str| ddb(&ep, key, "secret", None, "us-east-1");
+    let denied = |what: &str, e: &dyn std::fmt::Debug, code: String| {
+        assert_eq!(code, "AccessDeniedException", "{what}: {e:?}");
+    };
+    for t in ["dev", "prod"] {
+        common::create_table(&admin, t, None).await;
+        admin.put_item().table_name(t).item("pk", common::s("shared")).item("v", common::n(1)).send().await.unwrap();
+    }
+    let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build().unwrap();
+    admin.tag_resource().resource_arn(server.app.table_arn("prod")).tags(tag("env", "prod")).send().await.unwrap();
+
+    // A table's tags: the deny on env=prod holds there only.
+    let abac = as_user("AKIDABAC");
+    abac.get_item().table_name("dev").key("pk", common::s("shared")).send().await.expect("an untagged table");
+    let e = abac.get_item().table_name("prod").key("pk", common::s("shared")).send().await.unwrap_err();
+    assert!(message(&e).ends_with("with an explicit deny in an identity-based policy"), "{}", message(&e));
+
+    // A request's tags and tag keys.
+    let tagger = as_user("AKIDTAGGER");
+    let create = |name: &str, env: &str| {
+        tagger
+            .create_table()
+            .table_name(name)
+            .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+            .key_schema(common::key_elem("pk", aws_sdk_dynamodb::types::KeyType::Hash))
+            .attribute_definitions(common::attr_def("pk", aws_sdk_dynamodb::types::ScalarAttributeType::S))
+            .tags(tag("env", env))
+            .send()
+    };
+    create("tagged", "dev").await.expect("env=dev");
+    let e = create("tagged2", "prod").await.unwrap_err();
+    denied("env=prod", &e, common::code(&e));
+    let arn = server.app.table_arn("dev");
+    tagger.tag_resource().resource_arn(&arn).tags(tag("env", "dev")).send().await.expect("the env key");
+    let e = tagger.tag_resource().resource_arn(&arn).tags(tag("owner", "x")).send().await.unwrap_err();
+    denied("another key", &e, common::code(&e));
+    let e = tagger.untag_resource().resource_arn(&arn).tag_keys("owner").send().await.unwrap_err();
+    denied("untag another key", &e, common::code(&e));
+
+    // A PartiQL SELECT that scans the table.
+    let fts = as_user("AKIDFTS");
+    fts.execute_statement().statement(r#"SELECT * FROM "dev" WHERE pk = 'shared'"#).send().await.expect("by key");
+    let e = fts.execute_statement().statement(r#"SELECT * FROM "dev""#).send().await.unwrap_err();
+    denied("a full scan", &e, common::code(&e));
+    let e = fts.execute_statement().statement(r#"SELECT * FROM "dev" WHERE v = 1"#).send().await.unwrap_err();
+    denied("a filtered scan", &e, common::code(&e));
+
+    // ReturnConsumedCapacity is the whole request's in a batch.
+    let rcc = as_user("AKIDRCC");
+    let key = std::collections::HashMap::from([("pk".to_string(), common::s("shared"))]);
+    let keys = KeysAndAttributes::builder().keys(key).build().unwrap();
+    let batch = || rcc.batch_get_item().request_items("dev", keys.clone());
+    batch().send().await.expect("no capacity asked for");
+    let e = batch().return_consumed_capacity(ReturnConsumedCapacity::Total).send().await.unwrap_err();
+    denied("a batch asking for capacity", &e, common::code(&e));
+    let e = rcc
+        .execute_statement()
+        .statement(r#"SELECT * FROM "dev" WHERE pk = 'shared'"#)
+        .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
+        .send()
+        .await
+        .unwrap_err();
+    denied("a statement asking for capacity", &e, common::code(&e));
+
+    // ReturnValues always has a value: NONE when left out.
+    let ex3 = as_user("AKIDEX3");
+    let update = || {
+        ex3.update_item()
+            .table_name("dev")
+            .key("pk", common::s("shared"))
+            .update_expression("SET TopScore = :v")
+            .expression_attribute_values(":v", common::n(5))
+    };
+    update().send().await.expect("example 3, no ReturnValues");
+    update().return_values(ReturnValue::UpdatedNew).send().await.expect("UPDATED_NEW");
+    let e = update().return_values(ReturnValue::AllNew).send().await.unwrap_err();
+    denied("ALL_NEW", &e, common::code(&e));
+
+    // An index read without Select selects its projected attributes.
+    admin
+        .create_table()
+        .table_name("indexed")
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .key_schema(common::key_elem("pk", aws_sdk_dynamodb::types::KeyType::Hash))
+        .attribute_definitions(common::attr_def("pk", aws_sdk_dynamodb::types::ScalarAttributeType::S))
+        .attribute_definitions(common::attr_def("g", aws_sdk_dynamodb::types::ScalarAttributeType::S))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("byg")
+                .key_schema(common::key_elem("g", aws_sdk_dynamodb::types::KeyType::Hash))
+                .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let projected = as_user("AKIDPROJ");
+    let query = |index: Option<&str>| {
+        projected
+            .query()
+            .table_name("indexed")
+            .set_index_name(index.map(str::to_string))
+            .key_condition_expression(if index.is_some() { "g = :v" } else { "pk = :v" })
+            .expression_attribute_values(":v", common::s("x"))
+    };
+    query(Some("byg")).send().await.expect("an index's default");
+    query(Some("byg")).select(Select::AllProjectedAttributes).send().await.expect("said so");
+    let e = query(None).send().await.unwrap_err();
+    denied("a table's default is ALL_ATTRIBUTES", &e, common::code(&e));
+
+    // A policy variable's default stands in for a key without a value.
+    let defaulted = as_user("AKIDDEF");
+    defaulted.get_item().table_name("dev").key("pk", common::s("shared")).send().await.expect("the default");
+    let e = defaulted.get_item().table_name("dev").key("pk", common::s("other")).send().await.unwrap_err();
+    denied("another partition", &e, common::code(&e));
+
+    // aws:userid is the user's unique id, not its access key.
+    as_user("AKIDUNIQ").list_tables().send().await.expect("an AIDA id");
+
+    // A mapping's operations are on its ARN, with the function it invokes.
+    let lambda = lambda_as(&ep, ALICE_KEY, ALICE_SECRET);
+    admin
+        .create_table()
+        .table_name("source")
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .key_schema(common::key_elem("pk", aws_sdk_dynamodb::types::KeyType::Hash))
+        .attribute_definitions(common::attr_def("pk", aws_sdk_dynamodb::types::ScalarAttributeType::S))
+        .stream_specification(common::new_and_old_images())
+        .send()
+        .await
+        .unwrap();
+    let stream = admin.describe_table().table_name("source").send().await.unwrap().table.unwrap().latest_stream_arn;
+    let mut uuids = Vec::new();
+    for f in ["echo", "always-fail"] {
+        common::create_example_function(&lambda, f).await;
+        let m = lambda
+            .create_event_source_mapping()
+            .function_name(f)
+            .event_source_arn(stream.clone().unwrap())
+            .starting_position(aws_sdk_lambda::types::EventSourcePosition::Latest)
+            .send()
+            .await
+            .unwrap();
+        uuids.push(m.uuid.unwrap());
+    }
+    let maps = lambda_as(&ep, "AKIDMAPS", "secret");
+    maps.get_event_source_mapping().uuid(&uuids[0]).send().await.expect("echo's mapping");
+    let e = maps.get_event_source_mapping().uuid(&uuids[1]).send().await.unwrap_err();
+    let denial = e.as_service_error().and_then(|e| e.message()).unwrap_or_default().to_string();
+    assert!(
+        denial
+            .contains(&format!("on resource: arn:aws:lambda:us-east-1:000000000000:event-source-mapping:{}", uuids[1])),
+        "{denial}"
+    );
+    maps.delete_event_source_mapping().uuid(&uuids[0]).send().await.expect("delete echo's mapping");
+    server.stop().await.unwrap();
+}

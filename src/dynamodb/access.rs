@@ -23,10 +23,16 @@
 //! filter, `Expected`, `QueryFilter` and `ScanFilter` included, as the
 //! developer guide counts attributes "evaluated in a conditional write or
 //! scan filter"; not the key condition's), `dynamodb:Select` (the
-//! request's, else `SPECIFIC_ATTRIBUTES` with a projection and
-//! `ALL_ATTRIBUTES` without, so a read without a projection never passes a
-//! policy that asks for specific attributes), `dynamodb:ReturnValues`,
-//! `dynamodb:ReturnConsumedCapacity`.
+//! request's, else `SPECIFIC_ATTRIBUTES` with a projection, and without
+//! one DynamoDB's default, `ALL_PROJECTED_ATTRIBUTES` for an index and
+//! `ALL_ATTRIBUTES` otherwise, so a read without a projection never passes
+//! a policy that asks for specific attributes), `dynamodb:ReturnValues`
+//! and `dynamodb:ReturnConsumedCapacity` (`NONE` when left out: the keys
+//! "always have a value"), `dynamodb:FullTableScan` (a PartiQL `SELECT`
+//! planned as a scan), `aws:ResourceTag/<key>` (the tags of the table an
+//! action's table, index or stream belongs to), `aws:RequestTag/<key>` and
+//! `aws:TagKeys` (CreateTable's and TagResource's tags, UntagResource's
+//! keys).
 //!
 //! Fail closed: a key this module cannot derive (a partition key missing
 //! from an item, an expression that does not parse, a PartiQL statement
@@ -39,6 +45,7 @@
 use base64::Engine;
 use serde_json::{Map, Value as Json};
 use tidepool_store::expr::{self, ExprKind};
+use tidepool_store::partiql::Mode;
 use tidepool_store::table::KeySchema;
 use tidepool_store::value::Value;
 
@@ -75,21 +82,112 @@ pub fn checks(app: &App, op: &str, body: &Map<String, Json>, streams: bool) -> V
     let arn = |table: &str| app.table_arn(table_name(table));
     let table = table_name(r.str_opt("TableName").ok().flatten().unwrap_or_default()).to_string();
     let mut out = checks_of(app, op, body, streams, &table, &arn);
+    if !streams {
+        with_consumed_capacity(op, &r, &mut out);
+        with_request_tags(op, &r, &mut out);
+    }
     with_resource_policies(app, &mut out);
     out
 }
 
+/// `dynamodb:ReturnConsumedCapacity`: the request's own member (a batch's
+/// and a transaction's is the whole request's), NONE when left out, as
+/// the key "contains either TOTAL or NONE".
+fn with_consumed_capacity(op: &str, r: &Req<'_>, checks: &mut [Check]) {
+    if !TAKE_CONSUMED_CAPACITY.contains(&op) {
+        return;
+    }
+    let v = r.str_opt("ReturnConsumedCapacity").ok().flatten().unwrap_or("NONE").to_string();
+    for c in checks {
+        c.context.set("dynamodb:ReturnConsumedCapacity", vec![v.clone()]);
+    }
+}
+
+/// The operations with a `ReturnConsumedCapacity` member.
+const TAKE_CONSUMED_CAPACITY: &[&str] = &[
+    "GetItem",
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "Query",
+    "Scan",
+    "BatchGetItem",
+    "BatchWriteItem",
+    "TransactGetItems",
+    "TransactWriteItems",
+    "ExecuteStatement",
+    "BatchExecuteStatement",
+    "ExecuteTransaction",
+];
+
 /// Bounds each check's resource and adds its resource-based policy, read
-/// once per request.
+/// once per request, and the tags of the table it names (a table's, an
+/// index's or a stream's ARN) as `aws:ResourceTag/<key>`, which DynamoDB
+/// sets for every action on those resources.
 fn with_resource_policies(app: &App, checks: &mut [Check]) {
+    type Tags = Option<std::sync::Arc<std::collections::BTreeMap<String, String>>>;
     let mut policies: std::collections::HashMap<String, Option<std::sync::Arc<crate::iam::Policy>>> =
         std::collections::HashMap::new();
+    let mut tags: std::collections::HashMap<String, Tags> = std::collections::HashMap::new();
     for c in checks {
         if c.resource.len() > MAX_RESOURCE_BYTES {
             c.resource = UNKNOWN.into();
         }
         let key = c.resource.split("/index/").next().unwrap_or(&c.resource).to_string();
         c.resource_policy = policies.entry(key).or_insert_with_key(|k| super::policy::governing(app, k)).clone();
+        let table = table_of_resource(app, &c.resource);
+        let Some(table) = table else { continue };
+        let found = tags
+            .entry(table.to_string())
+            .or_insert_with_key(|t| app.store.table(t).ok().map(|h| std::sync::Arc::new(h.def.tags.clone())));
+        for (k, v) in found.iter().flat_map(|t| t.iter()) {
+            c.context.set(&format!("aws:ResourceTag/{k}"), vec![v.clone()]);
+        }
+    }
+}
+
+/// The table whose tags a resource carries: the one a table's, an
+/// index's or a stream's ARN of this region names (not a backup's, an
+/// export's or `*`).
+fn table_of_resource<'a>(app: &App, resource: &'a str) -> Option<&'a str> {
+    let prefix = app.table_arn("");
+    let rest = resource.strip_prefix(prefix.as_str())?;
+    match rest.split_once('/') {
+        None => Some(rest),
+        Some((t, tail)) if tail.starts_with("index/") || tail.starts_with("stream/") => Some(t),
+        Some(_) => None,
+    }
+    .filter(|t| !t.is_empty() && !t.contains('*'))
+}
+
+/// The tags a request asks for, as `aws:RequestTag/<key>`, and their keys
+/// as `aws:TagKeys`: CreateTable's and TagResource's `Tags`, UntagResource's
+/// `TagKeys`.
+fn with_request_tags(op: &str, r: &Req<'_>, checks: &mut [Check]) {
+    let mut tags: Vec<(String, String)> = Vec::new();
+    let keys: Vec<String> = match op {
+        "CreateTable" | "TagResource" => {
+            for t in r.list_opt("Tags").ok().flatten().map(Vec::as_slice).unwrap_or_default() {
+                if let (Some(k), Some(v)) = (t.get("Key").and_then(Json::as_str), t.get("Value").and_then(Json::as_str))
+                {
+                    tags.push((k.to_string(), v.to_string()));
+                }
+            }
+            tags.iter().map(|(k, _)| k.clone()).collect()
+        }
+        "UntagResource" => {
+            r.strings("TagKeys").ok().flatten().unwrap_or_default().iter().map(|k| k.to_string()).collect()
+        }
+        _ => return,
+    };
+    if keys.is_empty() {
+        return;
+    }
+    for c in checks {
+        for (k, v) in &tags {
+            c.context.set(&format!("aws:RequestTag/{k}"), vec![v.clone()]);
+        }
+        c.context.set("aws:TagKeys", keys.clone());
     }
 }
 
@@ -221,15 +319,20 @@ fn checks_of(
             }
             out
         }
-        "ExecuteStatement" => vec![partiql_check(app, r.str_opt("Statement").ok().flatten().unwrap_or_default())],
+        "ExecuteStatement" => vec![partiql_check(app, &r, Mode::Single)],
         "BatchExecuteStatement" | "ExecuteTransaction" => {
-            let member = if op == "ExecuteTransaction" { "TransactStatements" } else { "Statements" };
+            let (member, mode) = if op == "ExecuteTransaction" {
+                ("TransactStatements", Mode::Transaction)
+            } else {
+                ("Statements", Mode::Batch)
+            };
             let list = r.list_opt(member).ok().flatten().map(Vec::as_slice).unwrap_or_default();
             let mut out: Vec<Check> = list
                 .iter()
                 .take(MAX_CHECKED_ENTRIES)
-                .filter_map(|s| s.get("Statement").and_then(Json::as_str))
-                .map(|s| partiql_check(app, s).with("dynamodb:EnclosingOperation", vec![op.to_string()]))
+                .filter_map(Json::as_object)
+                .filter(|s| s.get("Statement").and_then(Json::as_str).is_some())
+                .map(|s| partiql_check(app, &Req(s), mode).with("dynamodb:EnclosingOperation", vec![op.to_string()]))
                 .collect();
             if out.is_empty() {
                 out.push(Check::new(action, "*"));
@@ -338,14 +441,11 @@ fn item_check(app: &App, action: &str, r: &Req<'_>, op: &str, exprs: Option<Expr
     }
     names.sort();
     names.dedup();
-    let mut check = check.with("dynamodb:Attributes", names);
-    if let Some(v) = r.str_opt("ReturnValues").ok().flatten() {
-        check = check.with("dynamodb:ReturnValues", vec![v.to_string()]);
-    }
-    if let Some(v) = r.str_opt("ReturnConsumedCapacity").ok().flatten() {
-        check = check.with("dynamodb:ReturnConsumedCapacity", vec![v.to_string()]);
-    }
-    check
+    // "The ReturnValues parameter always has a value (NONE unless
+    // otherwise specified)" (the developer guide's fine-grained access
+    // control), in a transaction's actions too, which have none.
+    let returns = r.str_opt("ReturnValues").ok().flatten().unwrap_or("NONE");
+    check.with("dynamodb:Attributes", names).with("dynamodb:ReturnValues", vec![returns.to_string()])
 }
 
 /// A read's projection (`dynamodb:Attributes`, added to what `check` has),
@@ -367,16 +467,15 @@ fn reads(mut check: Check, r: &Req<'_>) -> Check {
     names.sort();
     names.dedup();
     check = check.with("dynamodb:Attributes", names);
+    // DynamoDB's own default: all of a table's attributes, an index's
+    // projected ones (Query and Scan's `Select`).
     let select = match r.str_opt("Select").ok().flatten() {
         Some(s) => s.to_string(),
         None if projected => "SPECIFIC_ATTRIBUTES".into(),
+        None if r.get("IndexName").is_some() => "ALL_PROJECTED_ATTRIBUTES".into(),
         None => "ALL_ATTRIBUTES".into(),
     };
-    check = check.with("dynamodb:Select", vec![select]);
-    if let Some(v) = r.str_opt("ReturnConsumedCapacity").ok().flatten() {
-        check = check.with("dynamodb:ReturnConsumedCapacity", vec![v.to_string()]);
-    }
-    check
+    check.with("dynamodb:Select", vec![select])
 }
 
 /// The attribute names a read's filter evaluates: `FilterExpression`
@@ -497,22 +596,40 @@ pub(crate) fn batch_statement_denials(
             let text = s.get("Statement").and_then(Json::as_str)?;
             tidepool_store::partiql::parse(text).ok()?;
             let enclosing = vec!["BatchExecuteStatement".to_string()];
-            let mut check = [partiql_check(app, text).with("dynamodb:EnclosingOperation", enclosing)];
+            let statement = Req(s.as_object()?);
+            let mut check =
+                [partiql_check(app, &statement, Mode::Batch).with("dynamodb:EnclosingOperation", enclosing)];
+            with_consumed_capacity("BatchExecuteStatement", &Req(body), &mut check);
             with_resource_policies(app, &mut check);
             authorize(check.into()).err().map(|d| d.message)
         })
         .collect()
 }
 
-/// A PartiQL statement, parsed as the operation parses it: its verb's
-/// action on its table (or index). Its keys and attributes are not read
-/// here, so they are [`UNKNOWN`]; one that does not parse is on
-/// [`UNKNOWN`], and the operation reports the syntax error to a caller
-/// allowed to send it.
-fn partiql_check(app: &App, statement: &str) -> Check {
-    use tidepool_store::partiql::Op;
+/// A PartiQL statement (`r`: its `Statement` and `Parameters`), parsed as
+/// the operation parses it: its verb's action on its table (or index). Its
+/// keys and attributes are not read here, so they are [`UNKNOWN`]; one
+/// that does not parse is on [`UNKNOWN`], and the operation reports the
+/// syntax error to a caller allowed to send it. A `SELECT` carries
+/// `dynamodb:FullTableScan`: whether it is planned as a scan (no equality
+/// on the partition key), [`UNKNOWN`] when it cannot be planned.
+fn partiql_check(app: &App, r: &Req<'_>, mode: Mode) -> Check {
+    use tidepool_store::partiql::{Access, Op, Plan};
+    let statement = r.str_opt("Statement").ok().flatten().unwrap_or_default();
     let Ok(parsed) = tidepool_store::partiql::parse(statement) else {
         return Check::new("dynamodb:PartiQL", UNKNOWN);
+    };
+    let full_scan = || -> Option<bool> {
+        let table = app.store.table(parsed.table()).ok()?;
+        let params = super::partiql::parameters(r).ok()?;
+        match tidepool_store::partiql::plan(&parsed, &params, &table.def, mode).ok()? {
+            Plan::Select(p) => Some(matches!(p.access, Access::Scan)),
+            _ => None,
+        }
+    };
+    let full_scan = match parsed.op {
+        Op::Select(_) => Some(full_scan().map_or_else(|| UNKNOWN.to_string(), |f| f.to_string())),
+        _ => None,
     };
     let action = match parsed.op {
         Op::Select(_) => "dynamodb:PartiQLSelect",
@@ -525,9 +642,13 @@ fn partiql_check(app: &App, statement: &str) -> Check {
     if let Some(i) = parsed.index() {
         resource = format!("{resource}/index/{i}");
     }
-    Check::new(action, resource)
+    let check = Check::new(action, resource)
         .with("dynamodb:LeadingKeys", vec![UNKNOWN.into()])
-        .with("dynamodb:Attributes", vec![UNKNOWN.into()])
+        .with("dynamodb:Attributes", vec![UNKNOWN.into()]);
+    match full_scan {
+        Some(f) => check.with("dynamodb:FullTableScan", vec![f]),
+        None => check,
+    }
 }
 
 #[cfg(test)]

@@ -393,9 +393,13 @@ pub fn sign_request(
 /// Checks `req`'s signature: the request to serve (its body read and handed
 /// on, the [`Caller`] in its extensions) and the reservation of its body,
 /// or the API's error.
-pub async fn authenticate(auth: &Auth, region: &str, req: Request) -> Result<(Request, Option<Reservation>), Response> {
+pub async fn authenticate(
+    auth: &Auth,
+    app: &crate::dynamodb::App,
+    req: Request,
+) -> Result<(Request, Option<Reservation>), Response> {
     let api = api_of(req.uri().path());
-    authenticate_for(auth, region, req, api, None).await
+    authenticate_for(auth, app, req, api, None).await
 }
 
 /// How an S3 request's body is authenticated, as its signature declared.
@@ -500,19 +504,20 @@ pub fn authenticate_s3(auth: &Auth, region: &str, parts: &axum::http::request::P
 /// request signed for `lambda`, whatever its path.
 pub async fn authenticate_function_url(
     auth: &Auth,
-    region: &str,
+    app: &crate::dynamodb::App,
     req: Request,
 ) -> Result<(Request, Option<Reservation>), Response> {
-    authenticate_for(auth, region, req, Api::Lambda, Some(crate::lambda::api::MAX_SYNC_PAYLOAD_BYTES)).await
+    authenticate_for(auth, app, req, Api::Lambda, Some(crate::lambda::api::MAX_SYNC_PAYLOAD_BYTES)).await
 }
 
 async fn authenticate_for(
     auth: &Auth,
-    region: &str,
+    app: &crate::dynamodb::App,
     req: Request,
     api: Api,
     limit: Option<usize>,
 ) -> Result<(Request, Option<Reservation>), Response> {
+    let region = app.region.as_str();
     // Application Auto Scaling shares DynamoDB's port and front end; its
     // requests (and only they) sign for their own service.
     let scaling = req
@@ -564,7 +569,9 @@ async fn authenticate_for(
     // is served.
     if api != Api::DynamoDb && !function_url && caller.principal.policies.is_some() {
         let query = crate::lambda::api::query(&parts.uri);
-        let checks = crate::lambda::access::checks(parts.method.as_str(), parts.uri.path(), &query, &bytes, region);
+        let mapping = |uuid: &str| mapping_function(app, uuid);
+        let checks =
+            crate::lambda::access::checks(parts.method.as_str(), parts.uri.path(), &query, &bytes, region, &mapping);
         if let Err(denied) = caller.authorize(checks, region) {
             return Err(lambda_denied(&denied.message));
         }
@@ -583,8 +590,16 @@ pub fn authorize_guest(app: &crate::dynamodb::App, req: &Request, principal: &Pr
         return Ok(());
     }
     let query = crate::lambda::api::query(req.uri());
-    let checks = crate::lambda::access::checks(req.method().as_str(), req.uri().path(), &query, &[], &app.region);
+    let mapping = |uuid: &str| mapping_function(app, uuid);
+    let checks =
+        crate::lambda::access::checks(req.method().as_str(), req.uri().path(), &query, &[], &app.region, &mapping);
     principal.authorize(checks, &app.region, &Origin::IN_PROCESS).map_err(|d| lambda_denied(&d.message))
+}
+
+/// The function event source mapping `uuid` invokes (`lambda:FunctionArn`
+/// of its Get, Update and Delete), if it exists.
+fn mapping_function(app: &crate::dynamodb::App, uuid: &str) -> Option<String> {
+    app.lambda.get()?.mapping(uuid).ok().map(|m| m.function_arn)
 }
 
 /// Reads a body to hash it, within the API's request limit and the auth

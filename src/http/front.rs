@@ -110,7 +110,7 @@ async fn through(app: &App, req: Request, next: Next) -> Response {
         return if resp.extensions().get::<DynamoReply>().is_some() { finish_dynamo(resp, coding).await } else { resp };
     }
     let (resp, _held) = match &app.auth {
-        Some(auth) if guest.is_none() => match super::auth::authenticate(auth, &app.region, req).await {
+        Some(auth) if guest.is_none() => match super::auth::authenticate(auth, app, req).await {
             Ok((req, held)) => (next.run(req).await, held),
             Err(refused) => (refused, None),
         },

@@ -142,18 +142,32 @@ impl Principal {
                     .split_once(":assumed-role/")
                     .and_then(|(_, rest)| rest.rsplit_once('/'))
                     .map_or_else(|| role.rsplit('/').next().unwrap_or(role), |(role, _)| role);
-                context.set("aws:userid", vec![format!("{role_name}:{}", self.name)]);
+                context.set("aws:userid", vec![format!("{}:{}", unique_id("AROA", role_name), self.name)]);
                 context.set("aws:principalarn", vec![role.clone()]);
                 context.set("aws:principaltype", vec!["AssumedRole".into()]);
             }
             None => {
                 context.set("aws:username", vec![self.name.clone()]);
-                context.set("aws:userid", vec![self.access_key_id.clone()]);
+                context.set("aws:userid", vec![unique_id("AIDA", &self.name)]);
                 context.set("aws:principalarn", vec![self.arn.clone()]);
                 context.set("aws:principaltype", vec!["User".into()]);
             }
         }
     }
+}
+
+/// An IAM unique id as IAM forms one (`AIDA` for a user, `AROA` for a
+/// role, then 17 characters): IAM draws them at random when it makes the
+/// identity; here they are derived from its name, so one stays the same
+/// across restarts and auth files.
+pub fn unique_id(prefix: &str, name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let digest = Sha256::digest(name.as_bytes());
+    let mut out = String::with_capacity(prefix.len() + 17);
+    out.push_str(prefix);
+    out.extend(digest.iter().take(17).map(|b| ALPHABET[usize::from(b % 32)] as char));
+    out
 }
 
 /// The global keys of every request: the one account is both the

@@ -592,10 +592,20 @@ fn substitute(text: &str, ctx: &Context) -> String {
             return out;
         };
         let name = &after[..end];
-        match name {
-            "*" | "?" | "$" => out.push_str(name),
-            _ => match ctx.get(&name.to_ascii_lowercase()) {
-                Some([one]) => out.push_str(one),
+        // `${key, 'default'}`: the default stands in for a key without a
+        // value (IAM User Guide, "Specifying default values").
+        let (key, default) = match name.split_once(',') {
+            Some((k, d)) => {
+                let d = d.trim();
+                (k.trim(), Some(d.strip_prefix('\'').and_then(|d| d.strip_suffix('\'')).unwrap_or(d)))
+            }
+            None => (name, None),
+        };
+        match key {
+            "*" | "?" | "$" => out.push_str(key),
+            _ => match (ctx.get(&key.to_ascii_lowercase()), default) {
+                (Some([one]), _) => out.push_str(one),
+                (None, Some(d)) => out.push_str(d),
                 // A variable with no single value matches nothing: a
                 // character no ARN or key value holds.
                 _ => out.push('\u{0}'),

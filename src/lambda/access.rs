@@ -31,8 +31,15 @@ pub fn function_arn(raw: &str, qualifier: Option<&str>, region: &str) -> String 
 /// `iam:PassRole` on the role a CreateFunction or
 /// UpdateFunctionConfiguration gives the function (as Lambda asks of its
 /// caller).
-pub fn checks(method: &str, path: &str, query: &HashMap<String, String>, body: &[u8], region: &str) -> Vec<Check> {
-    let check = check(method, path, query, body, region);
+pub fn checks(
+    method: &str,
+    path: &str,
+    query: &HashMap<String, String>,
+    body: &[u8],
+    region: &str,
+    mapping_function: MappingFunction<'_>,
+) -> Vec<Check> {
+    let check = check(method, path, query, body, region, mapping_function);
     let passes_role = matches!(check.action.as_str(), "lambda:CreateFunction" | "lambda:UpdateFunctionConfiguration");
     let role = passes_role.then(|| serde_json::from_slice::<Json>(body).ok()).flatten().and_then(|j| {
         match j.get("Role").and_then(Json::as_str) {
@@ -95,12 +102,44 @@ fn deployed_roles(body: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// The function ARN an event source mapping (by its UUID) invokes, if it
+/// exists.
+pub type MappingFunction<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 /// The check a Lambda or `/tidepool` request at `path` with `method` needs;
 /// `query` is its decoded query string, `body` gives CreateFunction's
-/// function name.
-pub fn check(method: &str, path: &str, query: &HashMap<String, String>, body: &[u8], region: &str) -> Check {
+/// function name. An event source mapping's operations are on its ARN
+/// (`event-source-mapping:<UUID>`, `*` for Create and List) with
+/// `lambda:FunctionArn`, the function it invokes (the request's
+/// `FunctionName` for Create and an Update that names one, else the
+/// mapping's: `mapping_function`), as the Lambda developer guide's
+/// "Resources and conditions for Lambda actions" lists them.
+pub fn check(
+    method: &str,
+    path: &str,
+    query: &HashMap<String, String>,
+    body: &[u8],
+    region: &str,
+    mapping_function: MappingFunction<'_>,
+) -> Check {
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     let function = |name: &str| function_arn(&percent_decode(name), query.get("Qualifier").map(String::as_str), region);
+    let mapping = |action: &str, uuid: Option<&str>| {
+        let named = serde_json::from_slice::<Json>(body)
+            .ok()
+            .and_then(|j| j.get("FunctionName").and_then(Json::as_str).map(|f| function_arn(f, None, region)));
+        let uuid = uuid.map(percent_decode);
+        let invoked = named.or_else(|| uuid.as_deref().and_then(mapping_function));
+        let resource = uuid.map_or_else(
+            || "*".to_string(),
+            |u| format!("arn:aws:lambda:{region}:{ACCOUNT_ID}:event-source-mapping:{u}"),
+        );
+        let check = Check::new(format!("lambda:{action}"), resource);
+        match invoked {
+            Some(f) => check.with("lambda:FunctionArn", vec![f]),
+            None => check,
+        }
+    };
     let (action, resource): (&str, String) = match (method, segs.as_slice()) {
         (_, ["metrics"]) => return Check::new("tidepool:GetMetrics", "*"),
         // A report shows the keys of its table (or index): on its ARN.
@@ -180,11 +219,11 @@ pub fn check(method: &str, path: &str, query: &HashMap<String, String>, body: &[
         ("PUT", [_, "functions", f, "url"]) => ("UpdateFunctionUrlConfig", function(f)),
         ("DELETE", [_, "functions", f, "url"]) => ("DeleteFunctionUrlConfig", function(f)),
         (_, [_, "functions", f, "urls"]) => ("ListFunctionUrlConfigs", function(f)),
-        ("POST", [_, "event-source-mappings"]) => ("CreateEventSourceMapping", "*".into()),
+        ("POST", [_, "event-source-mappings"]) => return mapping("CreateEventSourceMapping", None),
         ("GET", [_, "event-source-mappings"]) => ("ListEventSourceMappings", "*".into()),
-        ("GET", [_, "event-source-mappings", _]) => ("GetEventSourceMapping", "*".into()),
-        ("PUT", [_, "event-source-mappings", _]) => ("UpdateEventSourceMapping", "*".into()),
-        ("DELETE", [_, "event-source-mappings", _]) => ("DeleteEventSourceMapping", "*".into()),
+        ("GET", [_, "event-source-mappings", u]) => return mapping("GetEventSourceMapping", Some(u)),
+        ("PUT", [_, "event-source-mappings", u]) => return mapping("UpdateEventSourceMapping", Some(u)),
+        ("DELETE", [_, "event-source-mappings", u]) => return mapping("DeleteEventSourceMapping", Some(u)),
         ("GET", [_, "tags", arn]) => ("ListTags", percent_decode(arn)),
         ("POST", [_, "tags", arn]) => ("TagResource", percent_decode(arn)),
         ("DELETE", [_, "tags", arn]) => ("UntagResource", percent_decode(arn)),
@@ -201,13 +240,48 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    const NO_MAPPINGS: fn(&str) -> Option<String> = |_| None;
+
+    /// An event source mapping's operations are on its ARN, with the
+    /// function it invokes (named by the request, else the mapping's).
+    #[test]
+    fn mappings_are_checked_on_their_arns_with_their_function() {
+        let mapped =
+            |uuid: &str| (uuid == "u-1").then(|| "arn:aws:lambda:us-east-1:000000000000:function:f".to_string());
+        let c = |m: &str, p: &str, body: &str| {
+            let c = check(m, p, &HashMap::new(), body.as_bytes(), "us-east-1", &mapped);
+            let key = c.context.keys.get("lambda:functionarn").cloned().unwrap_or_default();
+            (c.action, c.resource, key)
+        };
+        let esm = "arn:aws:lambda:us-east-1:000000000000:event-source-mapping:u-1";
+        let f = |name: &str| vec![format!("arn:aws:lambda:us-east-1:000000000000:function:{name}")];
+        assert_eq!(
+            c("POST", "/2015-03-31/event-source-mappings/", r#"{"FunctionName": "g"}"#),
+            ("lambda:CreateEventSourceMapping".into(), "*".into(), f("g"))
+        );
+        for (method, action) in [
+            ("GET", "GetEventSourceMapping"),
+            ("PUT", "UpdateEventSourceMapping"),
+            ("DELETE", "DeleteEventSourceMapping"),
+        ] {
+            assert_eq!(
+                c(method, "/2015-03-31/event-source-mappings/u-1", ""),
+                (format!("lambda:{action}"), esm.into(), f("f"))
+            );
+        }
+        // An update that names a function: that one.
+        assert_eq!(c("PUT", "/2015-03-31/event-source-mappings/u-1", r#"{"FunctionName": "h:live"}"#).2, f("h:live"));
+        // A mapping that does not exist: no function.
+        assert!(c("DELETE", "/2015-03-31/event-source-mappings/u-2", "").2.is_empty());
+    }
+
     #[test]
     fn routes_name_lambdas_actions() {
         let c = |m: &str, p: &str, q: Option<&str>, body: &str| {
             let query: HashMap<String, String> = q
                 .map(|q| q.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).into_iter().collect())
                 .unwrap_or_default();
-            let c = check(m, p, &query, body.as_bytes(), "us-east-1");
+            let c = check(m, p, &query, body.as_bytes(), "us-east-1", &NO_MAPPINGS);
             (c.action, c.resource)
         };
         let f = "arn:aws:lambda:us-east-1:000000000000:function:";
@@ -250,7 +324,7 @@ mod tests {
         let body =
             json!({"Manifest": "[[function]]\nname = \"f\"\ncode = \"f.wasm\"\nrole = \"reader\"\n"}).to_string();
         let all: Vec<(String, String)> =
-            checks("POST", "/tidepool/deploy", &HashMap::new(), body.as_bytes(), "us-east-1")
+            checks("POST", "/tidepool/deploy", &HashMap::new(), body.as_bytes(), "us-east-1", &NO_MAPPINGS)
                 .into_iter()
                 .map(|c| (c.action, c.resource))
                 .collect();
@@ -265,7 +339,7 @@ mod tests {
         // CreateFunction and by a deploy.
         let passed = |path: &str, body: String| -> Vec<String> {
             let method = if path.ends_with("/configuration") { "PUT" } else { "POST" };
-            let all = checks(method, path, &HashMap::new(), body.as_bytes(), "us-east-1");
+            let all = checks(method, path, &HashMap::new(), body.as_bytes(), "us-east-1", &NO_MAPPINGS);
             assert!(all[0].action.starts_with("lambda:") || all[0].action == "tidepool:Deploy", "{path}");
             all.into_iter().filter(|c| c.action == "iam:PassRole").map(|c| c.resource).collect()
         };
@@ -281,12 +355,14 @@ mod tests {
         // UpdateFunctionConfiguration without a role keeps the function's.
         assert!(passed("/2015-03-31/functions/f/configuration", json!({"Timeout": 5}).to_string()).is_empty());
         assert_eq!(
-            checks("PUT", "/2015-03-31/functions/f/configuration", &HashMap::new(), b"{}", "us-east-1")[0].action,
+            checks("PUT", "/2015-03-31/functions/f/configuration", &HashMap::new(), b"{}", "us-east-1", &NO_MAPPINGS)
+                [0]
+            .action,
             "lambda:UpdateFunctionConfiguration"
         );
         // A trace needs what its parts would: the item, the stream, the logs.
         let query = HashMap::from([("table".to_string(), "orders".to_string()), ("key".to_string(), "{}".into())]);
-        let all: Vec<(String, String)> = checks("GET", "/tidepool/trace", &query, b"", "us-east-1")
+        let all: Vec<(String, String)> = checks("GET", "/tidepool/trace", &query, b"", "us-east-1", &NO_MAPPINGS)
             .into_iter()
             .map(|c| (c.action, c.resource))
             .collect();

@@ -527,7 +527,7 @@ async fn serve_url(app: Arc<App>, url_id: String, raw_path: String, req: Request
     // `AWS_IAM` URLs take only signed requests once authentication is on.
     let (req, _held) = match &app.auth {
         Some(auth) if config.auth_type == "AWS_IAM" => {
-            match crate::http::auth::authenticate_function_url(auth, &app.region, req).await {
+            match crate::http::auth::authenticate_function_url(auth, &app, req).await {
                 Ok((req, held)) => {
                     // A caller with policies needs lambda:InvokeFunctionUrl.
                     let caller = req.extensions().get::<crate::http::auth::Caller>().cloned();
