@@ -2483,6 +2483,16 @@ async fn request_context_keys_as_aws_sets_them() {
             "Resource":"arn:aws:lambda:us-east-1:000000000000:event-source-mapping:*",
             "Condition":{"StringEquals":{"lambda:FunctionArn":"arn:aws:lambda:us-east-1:000000000000:function:echo"}}}"#,
     );
+    let restore_only = doc(
+        r#"{"Effect":"Allow","Action":["dynamodb:CreateBackup","dynamodb:RestoreTableFromBackup"],"Resource":"*"}"#,
+    );
+    // The developer guide's example 1 of "Using IAM with DynamoDB backup and
+    // restore": a restore writes its target table.
+    let backup_example1 = doc(
+        r#"{"Effect":"Allow","Action":["dynamodb:CreateBackup","dynamodb:RestoreTableFromBackup","dynamodb:PutItem",
+            "dynamodb:UpdateItem","dynamodb:DeleteItem","dynamodb:GetItem","dynamodb:Query","dynamodb:Scan",
+            "dynamodb:BatchWriteItem"],"Resource":"*"}"#,
+    );
     let auth = Auth::new(vec![
         (alice(), None),
         user_with("abac", "AKIDABAC", &[&abac]),
@@ -2494,6 +2504,8 @@ async fn request_context_keys_as_aws_sets_them() {
         user_with("defaulted", "AKIDDEF", &[&defaulted]),
         user_with("unique", "AKIDUNIQ", &[&unique]),
         user_with("mappings", "AKIDMAPS", &[&mappings]),
+        user_with("restorer", "AKIDRESTORE", &[&restore_only]),
+        user_with("example1", "AKIDEX1", &[&backup_example1]),
     ]);
     let dir = tempfile::tempdir().unwrap();
     let server =
@@ -2656,5 +2668,21 @@ async fn request_context_keys_as_aws_sets_them() {
         "{denial}"
     );
     maps.delete_event_source_mapping().uuid(&uuids[0]).send().await.expect("delete echo's mapping");
+
+    // A restore needs read and write permissions on its target table.
+    let backup = as_user("AKIDRESTORE").create_backup().table_name("dev").backup_name("nightly").send().await.unwrap();
+    let backup = backup.backup_details.unwrap().backup_arn;
+    let restore = |key: &str, target: &str| {
+        as_user(key).restore_table_from_backup().backup_arn(&backup).target_table_name(target).send()
+    };
+    let e = restore("AKIDRESTORE", "restored").await.unwrap_err();
+    let target = server.app.table_arn("restored");
+    assert_eq!(
+        message(&e),
+        format!(
+            "User: arn:aws:iam::000000000000:user/restorer is not authorized to perform: dynamodb:BatchWriteItem on resource: {target} because no identity-based policy allows the dynamodb:BatchWriteItem action"
+        )
+    );
+    restore("AKIDEX1", "restored").await.expect("the developer guide's example 1");
     server.stop().await.unwrap();
 }

@@ -377,7 +377,11 @@ fn checks_of(
             // The backup's own ARN: DynamoDB finds a backup by its id,
             // whatever table name or region the ARN sent has.
             let sent = r.str_opt("BackupArn").ok().flatten().unwrap_or("*");
-            vec![Check::new(action, app.backup_resource(sent).unwrap_or_else(|| sent.to_string()))]
+            let mut out = vec![Check::new(action, app.backup_resource(sent).unwrap_or_else(|| sent.to_string()))];
+            if op == "RestoreTableFromBackup" {
+                out.extend(restore_target(&r, arn));
+            }
+            out
         }
         "RestoreTableToPointInTime" => {
             let source = match (r.str_opt("SourceTableArn").ok().flatten(), r.str_opt("SourceTableName").ok().flatten())
@@ -386,7 +390,9 @@ fn checks_of(
                 (None, Some(n)) => arn(n),
                 (None, None) => "*".into(),
             };
-            vec![Check::new(action, source)]
+            let mut out = vec![Check::new(action, source)];
+            out.extend(restore_target(&r, arn));
+            out
         }
         "ExportTableToPointInTime" => {
             vec![Check::new(action, r.str_opt("TableArn").ok().flatten().map_or_else(|| UNKNOWN.to_string(), arn))]
@@ -399,6 +405,24 @@ fn checks_of(
         }
         _ => vec![Check::new(action, if named.is_empty() { "*".to_string() } else { arn(named) })],
     }
+}
+
+/// The actions a restore needs on its target table besides its own: "read
+/// and write permissions on the target table are necessary for restore
+/// functionality" (the developer guide's "Using IAM with DynamoDB backup
+/// and restore"; the Service Authorization Reference lists them).
+fn restore_target(r: &Req<'_>, arn: &dyn Fn(&str) -> String) -> Vec<Check> {
+    const TARGET_ACTIONS: [&str; 7] = [
+        "dynamodb:BatchWriteItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+        "dynamodb:Scan",
+        "dynamodb:UpdateItem",
+    ];
+    let target = r.str_opt("TargetTableName").ok().flatten().map_or_else(|| UNKNOWN.to_string(), arn);
+    TARGET_ACTIONS.iter().map(|a| Check::new(*a, target.clone())).collect()
 }
 
 /// A single-item operation on the request's table: its partition key and
