@@ -2493,6 +2493,10 @@ async fn request_context_keys_as_aws_sets_them() {
             "dynamodb:UpdateItem","dynamodb:DeleteItem","dynamodb:GetItem","dynamodb:Query","dynamodb:Scan",
             "dynamodb:BatchWriteItem"],"Resource":"*"}"#,
     );
+    // ListStreams has no resource type: granted on `*` alone.
+    let stream_lister = doc(
+        r#"{"Effect":"Allow","Action":"dynamodb:ListStreams","Resource":"arn:aws:dynamodb:us-east-1:000000000000:table/source/stream/*"}"#,
+    );
     let auth = Auth::new(vec![
         (alice(), None),
         user_with("abac", "AKIDABAC", &[&abac]),
@@ -2506,6 +2510,7 @@ async fn request_context_keys_as_aws_sets_them() {
         user_with("mappings", "AKIDMAPS", &[&mappings]),
         user_with("restorer", "AKIDRESTORE", &[&restore_only]),
         user_with("example1", "AKIDEX1", &[&backup_example1]),
+        user_with("lister", "AKIDLIST", &[&stream_lister]),
     ]);
     let dir = tempfile::tempdir().unwrap();
     let server =
@@ -2658,6 +2663,21 @@ async fn request_context_keys_as_aws_sets_them() {
             .unwrap();
         uuids.push(m.uuid.unwrap());
     }
+    let streams_as = |key: &str| {
+        let config = aws_sdk_dynamodbstreams::Config::builder()
+            .behavior_version(aws_sdk_dynamodbstreams::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodbstreams::config::Region::new("us-east-1"))
+            .endpoint_url(&ep)
+            .credentials_provider(aws_sdk_dynamodbstreams::config::Credentials::new(key, "secret", None, None, "test"))
+            .http_client(aws_smithy_http_client::Builder::new().build_http())
+            .build();
+        aws_sdk_dynamodbstreams::Client::from_conf(config)
+    };
+    let e = streams_as("AKIDLIST").list_streams().table_name("source").send().await.unwrap_err();
+    let denial = e.as_service_error().and_then(|e| e.message()).unwrap_or_default().to_string();
+    assert!(denial.contains("dynamodb:ListStreams on resource: * because"), "{denial}");
+    let listed = streams_as("AKIDABAC").list_streams().table_name("source").send().await.expect("granted on *");
+    assert_eq!(listed.streams().len(), 1);
     let maps = lambda_as(&ep, "AKIDMAPS", "secret");
     maps.get_event_source_mapping().uuid(&uuids[0]).send().await.expect("echo's mapping");
     let e = maps.get_event_source_mapping().uuid(&uuids[1]).send().await.unwrap_err();

@@ -209,10 +209,9 @@ fn checks_of(
                 .flatten()
                 .and_then(crate::streams::parse_arn)
                 .map_or_else(|| UNKNOWN.to_string(), |(t, label)| app.stream_arn(t, label)),
-            "ListStreams" => match r.str_opt("TableName").ok().flatten() {
-                Some(t) => format!("{}/stream/*", arn(t)),
-                None => "*".into(),
-            },
+            // No resource type (the Service Authorization Reference): a
+            // policy grants it on `*` alone, whatever table it names.
+            "ListStreams" => "*".into(),
             // GetRecords: the stream its iterator was issued for.
             _ => r
                 .str_opt("ShardIterator")
@@ -230,8 +229,14 @@ fn checks_of(
         "GetItem" | "PutItem" | "UpdateItem" | "DeleteItem" => {
             vec![item_check(app, &action, &r, op, Exprs::from_request(&r).ok())]
         }
-        // SearchVectors is authorized on its vector index's ARN.
-        "Query" | "Scan" | "SearchVectors" => {
+        // SearchVectors is authorized on its vector index's ARN and on its
+        // table's (both required, in the Service Authorization Reference).
+        "SearchVectors" => {
+            let index = r.str_opt("IndexName").ok().flatten().unwrap_or(UNKNOWN);
+            let table = arn(named);
+            vec![Check::new(action.clone(), format!("{table}/index/{index}")), Check::new(action, table)]
+        }
+        "Query" | "Scan" => {
             let mut resource = arn(named);
             if let Some(i) = r.str_opt("IndexName").ok().flatten() {
                 resource = format!("{resource}/index/{i}");
@@ -377,8 +382,12 @@ fn checks_of(
             // The backup's own ARN: DynamoDB finds a backup by its id,
             // whatever table name or region the ARN sent has.
             let sent = r.str_opt("BackupArn").ok().flatten().unwrap_or("*");
-            let mut out = vec![Check::new(action, app.backup_resource(sent).unwrap_or_else(|| sent.to_string()))];
+            let mut out =
+                vec![Check::new(action.clone(), app.backup_resource(sent).unwrap_or_else(|| sent.to_string()))];
             if op == "RestoreTableFromBackup" {
+                // On the backup and on the table it makes (both required).
+                let target = r.str_opt("TargetTableName").ok().flatten().map_or_else(|| UNKNOWN.to_string(), arn);
+                out.push(Check::new(action, target));
                 out.extend(restore_target(&r, arn));
             }
             out
