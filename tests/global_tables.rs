@@ -1860,3 +1860,558 @@ async fn concurrent_group_settings_converge_in_three_regions() {
         s.stop().await.unwrap();
     }
 }
+
+/// The code of an SDK error.
+fn error_code<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
+    e: &aws_sdk_dynamodb::error::SdkError<E, R>,
+) -> String {
+    aws_sdk_dynamodb::error::ProvideErrorMetadata::code(e).unwrap_or_default().to_string()
+}
+
+/// A peer endpoint nothing listens on: a replica made or removed there
+/// stays `CREATING` or `DELETING`.
+const DEAD_PEER: &str = "http://127.0.0.1:1";
+
+/// While one of its replicas is `CREATING` or `DELETING`, a table takes no
+/// other UpdateTable change (DDB-TABLE-227, -228 of the ack-api-quirks
+/// catalogue); turning its stream off is refused in its own words.
+#[tokio::test]
+async fn a_table_takes_no_other_change_while_a_replica_is_added_or_removed() {
+    use aws_sdk_dynamodb::types::{GlobalTableSettingsReplicationMode, StreamSpecification, TableClass};
+    let (_dirs, us, eu) = two_regions().await;
+    let cu = client(&us.endpoint());
+    us.app.global.set_peer("ap-south-1", DEAD_PEER).expect("peer");
+    keyed_table(&cu, "Users", None).await;
+    cu.update_table()
+        .table_name("Users")
+        .replica_updates(replica_update("ap-south-1", true))
+        .send()
+        .await
+        .expect("add");
+    assert_eq!(replica_status(&cu, "ap-south-1").await, Some(ReplicaStatus::Creating));
+
+    let in_use = "The resource which you are attempting to change is in use.";
+    let refused = |e: aws_sdk_dynamodb::error::SdkError<_, _>| (error_code(&e), message(e));
+    let e = cu.update_table().table_name("Users").deletion_protection_enabled(true).send().await.unwrap_err();
+    assert_eq!(refused(e), ("ResourceInUseException".into(), in_use.into()));
+    let e = cu
+        .update_table()
+        .table_name("Users")
+        .table_class(TableClass::StandardInfrequentAccess)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(refused(e), ("ResourceInUseException".into(), in_use.into()));
+    let e = cu
+        .update_table()
+        .table_name("Users")
+        .global_table_settings_replication_mode(GlobalTableSettingsReplicationMode::Enabled)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(refused(e), ("ResourceInUseException".into(), in_use.into()));
+    let off = StreamSpecification::builder().stream_enabled(false).build().unwrap();
+    let e = cu.update_table().table_name("Users").stream_specification(off).send().await.unwrap_err();
+    assert_eq!(
+        refused(e),
+        (
+            "ValidationException".into(),
+            "One or more parameter values were invalid: Disabling Stream is not allowed for a Global Table replica."
+                .into()
+        )
+    );
+    let e = cu.update_table().table_name("Users").replica_updates(replica_update("eu-west-1", true)).send().await;
+    assert_eq!(refused(e.unwrap_err()), ("ResourceInUseException".into(), in_use.into()));
+    let t = cu.describe_table().table_name("Users").send().await.unwrap().table.unwrap();
+    assert!(!t.deletion_protection_enabled().unwrap_or(false), "nothing was changed");
+    assert!(t.table_class_summary().is_none());
+
+    // The region gone for good, its replica may go; then the table takes
+    // changes again.
+    let peers = std::collections::BTreeMap::from([("eu-west-1".to_string(), eu.endpoint())]);
+    us.app.global.set_peers(&peers).expect("peers");
+    cu.update_table()
+        .table_name("Users")
+        .replica_updates(replica_update("ap-south-1", false))
+        .send()
+        .await
+        .expect("an abandoned replica goes");
+    cu.update_table().table_name("Users").deletion_protection_enabled(true).send().await.expect("protect");
+    cu.update_table().table_name("Users").deletion_protection_enabled(false).send().await.expect("unprotect");
+
+    // A replica being removed: its region does not answer, so it stays
+    // DELETING until it does.
+    cu.update_table().table_name("Users").replica_updates(replica_update("eu-west-1", true)).send().await.expect("add");
+    eventually("the replica", || async { replica_status(&cu, "eu-west-1").await == Some(ReplicaStatus::Active) }).await;
+    us.app.global.set_peer("eu-west-1", DEAD_PEER).expect("peer");
+    cu.update_table()
+        .table_name("Users")
+        .replica_updates(replica_update("eu-west-1", false))
+        .send()
+        .await
+        .expect("remove");
+    assert_eq!(replica_status(&cu, "eu-west-1").await, Some(ReplicaStatus::Deleting));
+    let e = cu.update_table().table_name("Users").deletion_protection_enabled(true).send().await.unwrap_err();
+    assert_eq!(refused(e), ("ResourceInUseException".into(), in_use.into()));
+    us.app.global.set_peer("eu-west-1", &eu.endpoint()).expect("peer");
+    eventually("the replica removed", || async {
+        cu.describe_table().table_name("Users").send().await.unwrap().table.unwrap().replicas().is_empty()
+    })
+    .await;
+    cu.update_table().table_name("Users").deletion_protection_enabled(true).send().await.expect("protect");
+    us.stop().await.unwrap();
+    eu.stop().await.unwrap();
+}
+
+/// A CreateGlobalTable (2017.11.29) that one region refuses leaves nothing
+/// behind in any region, and a corrected retry then succeeds.
+#[tokio::test]
+async fn a_failed_legacy_create_global_table_leaves_nothing_behind() {
+    use aws_sdk_dynamodb::types::{Replica, StreamSpecification, StreamViewType};
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().expect("dir")).collect();
+    let servers = three_regions(&dirs).await;
+    let clients: Vec<Client> = servers.iter().map(|s| client(&s.endpoint())).collect();
+    let group = || {
+        ["us-east-1", "eu-west-1", "ap-south-1"].iter().map(|r| Replica::builder().region_name(*r).build()).collect()
+    };
+    let create = |name: &'static str| {
+        clients[0].create_global_table().global_table_name(name).set_replication_group(Some(group()))
+    };
+    let nothing_left = |name: &'static str| {
+        let clients = clients.clone();
+        async move {
+            for c in &clients {
+                assert!(c.list_global_tables().send().await.unwrap().global_tables().is_empty(), "{name}: listed");
+                let e = c.describe_global_table().global_table_name(name).send().await.unwrap_err();
+                assert_eq!(error_code(&e), "GlobalTableNotFoundException");
+                assert_eq!(
+                    message(e),
+                    format!("Global table not found: Global table with name: '{name}' does not exist.")
+                );
+            }
+        }
+    };
+
+    // The last region's table has no stream: the first two were fit to
+    // join, and neither does.
+    legacy_table(&clients[0], "Leg").await;
+    legacy_table(&clients[1], "Leg").await;
+    keyed_table(&clients[2], "Leg", None).await;
+    let e = create("Leg").send().await.unwrap_err();
+    assert_eq!(error_code(&e), "ValidationException");
+    assert!(message(e).starts_with("Region ap-south-1: "));
+    nothing_left("Leg").await;
+    // The last region's table missing: the same.
+    legacy_table(&clients[0], "Leg2").await;
+    legacy_table(&clients[1], "Leg2").await;
+    let e = create("Leg2").send().await.unwrap_err();
+    assert_eq!(error_code(&e), "TableNotFoundException");
+    nothing_left("Leg2").await;
+
+    // Corrected, it is made in every region.
+    let both = StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(StreamViewType::NewAndOldImages)
+        .build()
+        .unwrap();
+    clients[2].update_table().table_name("Leg").stream_specification(both).send().await.expect("a stream");
+    create("Leg").send().await.expect("create the global table");
+    for c in &clients {
+        let d = c.describe_global_table().global_table_name("Leg").send().await.expect("described");
+        assert_eq!(d.global_table_description.unwrap().replication_group().len(), 3);
+    }
+    clients[0].put_item().table_name("Leg").item("pk", s("a")).send().await.unwrap();
+    let c = clients[2].clone();
+    eventually("replicated", || {
+        let c = c.clone();
+        async move { c.get_item().table_name("Leg").key("pk", s("a")).send().await.unwrap().item().is_some() }
+    })
+    .await;
+
+    // The other legacy operations' "not found", in DynamoDB's words.
+    let gone = "Global table with name: 'Nope' does not exist.";
+    let e = clients[0].describe_global_table_settings().global_table_name("Nope").send().await.unwrap_err();
+    assert_eq!((error_code(&e), message(e)), ("GlobalTableNotFoundException".into(), gone.into()));
+    let e = clients[0]
+        .update_global_table_settings()
+        .global_table_name("Nope")
+        .global_table_provisioned_write_capacity_units(5)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!((error_code(&e), message(e)), ("GlobalTableNotFoundException".into(), gone.into()));
+    let delete = aws_sdk_dynamodb::types::ReplicaUpdate::builder()
+        .delete(aws_sdk_dynamodb::types::DeleteReplicaAction::builder().region_name("eu-west-1").build().unwrap())
+        .build();
+    let e =
+        clients[0].update_global_table().global_table_name("Nope").replica_updates(delete).send().await.unwrap_err();
+    assert_eq!((error_code(&e), message(e)), ("GlobalTableNotFoundException".into(), gone.into()));
+    for s in servers {
+        s.stop().await.unwrap();
+    }
+}
+
+/// GlobalTableSettingsReplicationMode: ENABLED and DISABLED are taken
+/// (again too), ENABLED_WITH_OVERRIDES refused (DDB-TABLE-048).
+#[tokio::test]
+async fn settings_replication_mode_takes_enabled_and_disabled() {
+    use aws_sdk_dynamodb::types::GlobalTableSettingsReplicationMode as Mode;
+    let (_dirs, us, eu) = two_regions().await;
+    let cu = client(&us.endpoint());
+    keyed_table(&cu, "Users", None).await;
+    for mode in [Mode::Enabled, Mode::Enabled, Mode::Disabled, Mode::Disabled] {
+        let out = cu.update_table().table_name("Users").global_table_settings_replication_mode(mode).send().await;
+        out.expect("taken");
+    }
+    let e = cu
+        .update_table()
+        .table_name("Users")
+        .global_table_settings_replication_mode(Mode::EnabledWithOverrides)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&e), "ValidationException");
+    assert_eq!(
+        message(e),
+        "Value 'ENABLED_WITH_OVERRIDES' at 'GlobalTableSettingsReplicationMode' failed to satisfy constraint: Only ENABLED and DISABLED settings replication are supported for a Regional Table."
+    );
+    us.stop().await.unwrap();
+    eu.stop().await.unwrap();
+}
+
+/// DescribeTableReplicaAutoScaling and UpdateTableReplicaAutoScaling answer
+/// for global tables only (DDB-TABLE-231, DDB-TABLE-254); an on-demand
+/// global table takes AutoScalingDisabled alone (DDB-TABLE-190).
+#[tokio::test]
+async fn replica_auto_scaling_is_for_global_tables() {
+    use aws_sdk_dynamodb::types::{AutoScalingSettingsUpdate, ReplicaAutoScalingUpdate};
+    let (_dirs, us, eu) = two_regions().await;
+    let cu = client(&us.endpoint());
+    keyed_table(&cu, "Users", None).await;
+    for name in ["Users", "Missing"] {
+        let e = cu.describe_table_replica_auto_scaling().table_name(name).send().await.unwrap_err();
+        let gone = format!("Global table with name: '{name}' does not exist.");
+        assert_eq!((error_code(&e), message(e)), ("ResourceNotFoundException".into(), gone.clone()));
+        let e = cu
+            .update_table_replica_auto_scaling()
+            .table_name(name)
+            .provisioned_write_capacity_auto_scaling_update(
+                AutoScalingSettingsUpdate::builder().auto_scaling_disabled(true).build(),
+            )
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!((error_code(&e), message(e)), ("ResourceNotFoundException".into(), gone));
+    }
+    cu.update_table().table_name("Users").replica_updates(replica_update("eu-west-1", true)).send().await.expect("add");
+    let d = cu.describe_table_replica_auto_scaling().table_name("Users").send().await.expect("a global table");
+    assert_eq!(d.table_auto_scaling_description().and_then(|t| t.table_name()), Some("Users"));
+    let disabled = AutoScalingSettingsUpdate::builder().auto_scaling_disabled(true).build();
+    cu.update_table_replica_auto_scaling()
+        .table_name("Users")
+        .provisioned_write_capacity_auto_scaling_update(disabled.clone())
+        .replica_updates(
+            ReplicaAutoScalingUpdate::builder()
+                .region_name("us-east-1")
+                .replica_provisioned_read_capacity_auto_scaling_update(disabled)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("disabling is taken on demand");
+    let e = cu
+        .update_table_replica_auto_scaling()
+        .table_name("Users")
+        .provisioned_write_capacity_auto_scaling_update(
+            AutoScalingSettingsUpdate::builder().minimum_units(1).maximum_units(10).build(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&e), "ValidationException");
+    us.stop().await.unwrap();
+    eu.stop().await.unwrap();
+}
+
+/// A provisioned global table's replica auto scaling is its Application
+/// Auto Scaling targets and policies, in DynamoDB's shapes, for this
+/// server's region.
+#[tokio::test]
+async fn replica_auto_scaling_is_the_tables_auto_scaling() {
+    use aws_sdk_dynamodb::types::{
+        AutoScalingPolicyUpdate, AutoScalingSettingsUpdate, AutoScalingTargetTrackingScalingPolicyConfigurationUpdate,
+        GlobalSecondaryIndex, GlobalSecondaryIndexAutoScalingUpdate, Projection, ProjectionType, ProvisionedThroughput,
+        ReplicaAutoScalingUpdate,
+    };
+    let (_dirs, us, eu) = two_regions().await;
+    let c = client(&us.endpoint());
+    let throughput = |r, w| {
+        ProvisionedThroughput::builder().read_capacity_units(r).write_capacity_units(w).build().expect("throughput")
+    };
+    c.create_table()
+        .table_name("scaled")
+        .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().unwrap())
+        .attribute_definitions(
+            AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build().unwrap(),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder().attribute_name("g").attribute_type(ScalarAttributeType::S).build().unwrap(),
+        )
+        .provisioned_throughput(throughput(5, 5))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("byG")
+                .key_schema(KeySchemaElement::builder().attribute_name("g").key_type(KeyType::Hash).build().unwrap())
+                .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+                .provisioned_throughput(throughput(5, 5))
+                .build()
+                .expect("gsi"),
+        )
+        .send()
+        .await
+        .expect("create");
+    // A provisioned table's writes are auto scaled before it takes a replica.
+    autoscale_writes(&us.endpoint(), "table/scaled", "table").await;
+    autoscale_writes(&us.endpoint(), "table/scaled/index/byG", "index").await;
+    c.update_table().table_name("scaled").replica_updates(replica_update("eu-west-1", true)).send().await.expect("add");
+
+    // The writes' targets, no reads': this server's region and its index.
+    let d = c.describe_table_replica_auto_scaling().table_name("scaled").send().await.expect("describe");
+    let t = d.table_auto_scaling_description().expect("description");
+    assert_eq!(t.table_name(), Some("scaled"));
+    assert_eq!(t.replicas().len(), 1);
+    assert_eq!(t.replicas()[0].region_name(), Some("us-east-1"));
+    let w = t.replicas()[0].replica_provisioned_write_capacity_auto_scaling_settings().expect("write settings");
+    assert_eq!((w.minimum_units(), w.maximum_units()), (Some(1), Some(100)));
+    assert!(t.replicas()[0].replica_provisioned_read_capacity_auto_scaling_settings().is_none());
+
+    let policy = |target: f64| {
+        AutoScalingPolicyUpdate::builder()
+            .target_tracking_scaling_policy_configuration(
+                AutoScalingTargetTrackingScalingPolicyConfigurationUpdate::builder()
+                    .target_value(target)
+                    .scale_in_cooldown(60)
+                    .build()
+                    .expect("config"),
+            )
+            .build()
+    };
+    let writes = AutoScalingSettingsUpdate::builder()
+        .minimum_units(10)
+        .maximum_units(100)
+        .scaling_policy_update(policy(70.0))
+        .build();
+    // A request with one bad part changes nothing.
+    let err = c
+        .update_table_replica_auto_scaling()
+        .table_name("scaled")
+        .provisioned_write_capacity_auto_scaling_update(writes.clone())
+        .replica_updates(
+            ReplicaAutoScalingUpdate::builder()
+                .region_name("us-east-1")
+                .replica_provisioned_read_capacity_auto_scaling_update(
+                    AutoScalingSettingsUpdate::builder()
+                        .minimum_units(1)
+                        .maximum_units(50)
+                        .scaling_policy_update(policy(95.0))
+                        .build(),
+                )
+                .build()
+                .expect("replica update"),
+        )
+        .send()
+        .await
+        .expect_err("a target value past 90");
+    assert_eq!(error_code(&err), "ValidationException");
+    let d = c.describe_table_replica_auto_scaling().table_name("scaled").send().await.expect("describe");
+    let replica = &d.table_auto_scaling_description().expect("description").replicas()[0];
+    let w = replica.replica_provisioned_write_capacity_auto_scaling_settings().expect("write settings");
+    assert_eq!(w.minimum_units(), Some(1), "nothing changed");
+    assert!(replica.replica_provisioned_read_capacity_auto_scaling_settings().is_none(), "nothing registered");
+    let d = c.describe_table().table_name("scaled").send().await.expect("describe table");
+    let pt = d.table().and_then(|t| t.provisioned_throughput()).expect("throughput");
+    assert_eq!(pt.write_capacity_units(), Some(5), "and no capacity changed");
+    let u = c
+        .update_table_replica_auto_scaling()
+        .table_name("scaled")
+        .provisioned_write_capacity_auto_scaling_update(writes)
+        .global_secondary_index_updates(
+            GlobalSecondaryIndexAutoScalingUpdate::builder()
+                .index_name("byG")
+                .provisioned_write_capacity_auto_scaling_update(
+                    AutoScalingSettingsUpdate::builder().minimum_units(2).maximum_units(20).build(),
+                )
+                .build(),
+        )
+        .replica_updates(
+            ReplicaAutoScalingUpdate::builder()
+                .region_name("us-east-1")
+                .replica_provisioned_read_capacity_auto_scaling_update(
+                    AutoScalingSettingsUpdate::builder()
+                        .minimum_units(1)
+                        .maximum_units(50)
+                        .scaling_policy_update(policy(50.0))
+                        .build(),
+                )
+                .replica_global_secondary_index_updates(
+                    aws_sdk_dynamodb::types::ReplicaGlobalSecondaryIndexAutoScalingUpdate::builder()
+                        .index_name("byG")
+                        .provisioned_read_capacity_auto_scaling_update(
+                            AutoScalingSettingsUpdate::builder().minimum_units(3).maximum_units(30).build(),
+                        )
+                        .build(),
+                )
+                .build()
+                .expect("replica update"),
+        )
+        .send()
+        .await
+        .expect("update");
+    let replica = &u.table_auto_scaling_description().expect("description").replicas()[0];
+    let w = replica.replica_provisioned_write_capacity_auto_scaling_settings().expect("write settings");
+    assert_eq!((w.minimum_units(), w.maximum_units(), w.auto_scaling_disabled()), (Some(10), Some(100), Some(false)));
+    assert_eq!(w.scaling_policies().len(), 1);
+    let p = &w.scaling_policies()[0];
+    assert_eq!(p.policy_name(), Some("writes"), "the target's policy keeps its name");
+    let config = p.target_tracking_scaling_policy_configuration().expect("config");
+    assert_eq!((config.target_value(), config.scale_in_cooldown()), (70.0, Some(60)));
+    let r = replica.replica_provisioned_read_capacity_auto_scaling_settings().expect("read settings");
+    assert_eq!((r.minimum_units(), r.maximum_units()), (Some(1), Some(50)));
+    let rp = &r.scaling_policies()[0];
+    assert_eq!(rp.policy_name(), Some("DynamoDBReadCapacityUtilization:table/scaled"), "a new policy's name");
+    let g = &replica.global_secondary_indexes()[0];
+    assert_eq!(g.index_name(), Some("byG"));
+    let gw = g.provisioned_write_capacity_auto_scaling_settings().expect("index write settings");
+    assert_eq!((gw.minimum_units(), gw.maximum_units()), (Some(2), Some(20)));
+    let gr = g.provisioned_read_capacity_auto_scaling_settings().expect("index read settings");
+    assert_eq!((gr.minimum_units(), gr.maximum_units()), (Some(3), Some(30)));
+    assert!(gr.scaling_policies().is_empty());
+    // Registering brought capacity within the bounds at once (5 → 10).
+    let d = c.describe_table().table_name("scaled").send().await.expect("describe table");
+    let pt = d.table().and_then(|t| t.provisioned_throughput()).expect("throughput");
+    assert_eq!(pt.write_capacity_units(), Some(10));
+
+    // AutoScalingDisabled takes the target and its policy away.
+    let u = c
+        .update_table_replica_auto_scaling()
+        .table_name("scaled")
+        .replica_updates(
+            ReplicaAutoScalingUpdate::builder()
+                .region_name("us-east-1")
+                .replica_provisioned_read_capacity_auto_scaling_update(
+                    AutoScalingSettingsUpdate::builder().auto_scaling_disabled(true).build(),
+                )
+                .build()
+                .expect("replica update"),
+        )
+        .send()
+        .await
+        .expect("disable");
+    let replica = &u.table_auto_scaling_description().expect("description").replicas()[0];
+    assert!(replica.replica_provisioned_read_capacity_auto_scaling_settings().is_none());
+    assert!(replica.replica_provisioned_write_capacity_auto_scaling_settings().is_some());
+
+    // A region that is no replica and an unknown index are refused.
+    let err = c
+        .update_table_replica_auto_scaling()
+        .table_name("scaled")
+        .replica_updates(ReplicaAutoScalingUpdate::builder().region_name("ap-south-1").build().expect("update"))
+        .send()
+        .await
+        .expect_err("no such replica");
+    assert_eq!(error_code(&err), "ValidationException");
+    let err = c
+        .update_table_replica_auto_scaling()
+        .table_name("scaled")
+        .global_secondary_index_updates(GlobalSecondaryIndexAutoScalingUpdate::builder().index_name("nope").build())
+        .send()
+        .await
+        .expect_err("no such index");
+    assert_eq!(error_code(&err), "ResourceNotFoundException");
+    us.stop().await.unwrap();
+    eu.stop().await.unwrap();
+}
+
+/// A new replica's own table is CREATING in its region until its source
+/// region has filled it: DescribeTable shows it, every other call finds no
+/// table, and DeleteTable is refused (DDB-TABLE-226, DDB-TABLE-298). Once
+/// the source shows the replica ACTIVE, its table holds every item.
+#[tokio::test]
+async fn a_replica_being_filled_is_creating_in_its_region() {
+    use aws_sdk_dynamodb::types::TableStatus;
+    let (dirs, us, eu) = two_regions().await;
+    let (cu, ce) = (client(&us.endpoint()), client(&eu.endpoint()));
+
+    // A replica's table made in eu-west-1 as us-east-1 makes one, its fill
+    // not yet done.
+    let create = serde_json::json!({
+        "Create": {
+            "TableName": "Filling",
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "BillingMode": "PAY_PER_REQUEST",
+            "StreamSpecification": {"StreamEnabled": true, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        },
+        "Replicas": ["us-east-1"],
+        "From": "us-east-1",
+    });
+    let (status, body) = post(&eu.endpoint(), "/tidepool/replication/table", &create.to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    let t = ce.describe_table().table_name("Filling").send().await.expect("described").table.unwrap();
+    assert_eq!(t.table_status(), Some(&TableStatus::Creating));
+    let missing = "Requested resource not found: Table: Filling not found";
+    let e = ce.put_item().table_name("Filling").item("pk", s("a")).send().await.unwrap_err();
+    assert_eq!((error_code(&e), message(e)), ("ResourceNotFoundException".into(), missing.into()));
+    let e = ce.get_item().table_name("Filling").key("pk", s("a")).send().await.unwrap_err();
+    assert_eq!((error_code(&e), message(e)), ("ResourceNotFoundException".into(), missing.into()));
+    let e = ce.update_table().table_name("Filling").deletion_protection_enabled(true).send().await.unwrap_err();
+    assert_eq!(error_code(&e), "ResourceNotFoundException");
+    let e = ce.delete_table().table_name("Filling").send().await.unwrap_err();
+    assert_eq!(
+        (error_code(&e), message(e)),
+        (
+            "ResourceInUseException".into(),
+            "Attempt to change a resource which is still in use: Table: Filling is being used.".into()
+        )
+    );
+    // A restart keeps it so.
+    eu.stop().await.unwrap();
+    let eu = region(dirs[1].path(), "eu-west-1").await;
+    eu.app.global.set_peer("us-east-1", &us.endpoint()).expect("peer");
+    us.app.global.set_peer("eu-west-1", &eu.endpoint()).expect("peer");
+    let ce = client(&eu.endpoint());
+    let t = ce.describe_table().table_name("Filling").send().await.unwrap().table.unwrap();
+    assert_eq!(t.table_status(), Some(&TableStatus::Creating));
+    let e = ce.put_item().table_name("Filling").item("pk", s("a")).send().await.unwrap_err();
+    assert_eq!(error_code(&e), "ResourceNotFoundException");
+    // The fill done, it is an ordinary replica's table.
+    let done = serde_json::json!({"TableName": "Filling", "Filled": true}).to_string();
+    let (status, body) = post(&eu.endpoint(), "/tidepool/replication/table", &done).await;
+    assert_eq!(status, 200, "{body}");
+    let t = ce.describe_table().table_name("Filling").send().await.unwrap().table.unwrap();
+    assert_eq!(t.table_status(), Some(&TableStatus::Active));
+    ce.put_item().table_name("Filling").item("pk", s("a")).send().await.expect("a write");
+
+    // The real thing: whenever eu-west-1 shows its table ACTIVE, every item
+    // written before the replica was asked for is there.
+    keyed_table(&cu, "Users", None).await;
+    for i in 0..300 {
+        put(&cu, &format!("k{i:03}"), "before").await;
+    }
+    cu.update_table().table_name("Users").replica_updates(replica_update("eu-west-1", true)).send().await.expect("add");
+    eventually("the replica's table active", || async {
+        let t = ce.describe_table().table_name("Users").send().await.ok().and_then(|d| d.table);
+        t.is_some_and(|t| t.table_status() == Some(&TableStatus::Active))
+    })
+    .await;
+    let last = ce.get_item().table_name("Users").key("pk", s("k299")).send().await.expect("a read");
+    assert!(last.item().is_some(), "the fill is done once the table is ACTIVE");
+    assert_eq!(scan_all(&ce).await.len(), 300);
+    eventually("the replica active at its source", || async {
+        replica_status(&cu, "eu-west-1").await == Some(ReplicaStatus::Active)
+    })
+    .await;
+    us.stop().await.unwrap();
+    eu.stop().await.unwrap();
+}

@@ -1227,7 +1227,7 @@ fn rows() -> Vec<Row> {
             "missing global table",
             r#"{"GlobalTableName":"nope"}"#,
             "GlobalTableNotFoundException",
-            "Global table not found: nope",
+            "Global table not found: Global table with name: 'nope' does not exist.",
         ),
         row(
             "CreateGlobalTable",
@@ -1241,7 +1241,7 @@ fn rows() -> Vec<Row> {
             "missing table",
             r#"{"TableName":"nope"}"#,
             "ResourceNotFoundException",
-            "Requested resource not found: Table: nope not found",
+            "Global table with name: 'nope' does not exist.",
         ),
         // streams
         streams(

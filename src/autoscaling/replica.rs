@@ -2,9 +2,10 @@
 //! `UpdateTableReplicaAutoScaling`: a table's auto scaling settings, for its
 //! replicas and their global indexes at once, in DynamoDB's shapes, over the
 //! same scalable targets and target tracking policies the Application Auto
-//! Scaling API keeps. A Tidepool server is one region, so a table has one
-//! replica: this server's region. Writes are scaled for the table (every
-//! replica alike), reads per replica, as DynamoDB splits them.
+//! Scaling API keeps, of global tables only (a regional table is not found,
+//! as in DynamoDB). A Tidepool server is one region: the replica described
+//! and changed is this server's region. Writes are scaled for the table
+//! (every replica alike), reads per replica, as DynamoDB splits them.
 
 use serde_json::{Map, Value as Json, json};
 use tidepool_store::messages;
@@ -70,9 +71,19 @@ fn table_name<'a>(app: &App, r: &Req<'a>) -> ApiResult<String> {
     Ok(name.strip_prefix(&prefix).map_or(name, |n| n.split('/').next().unwrap_or(n)).to_string())
 }
 
+/// `table`, a global table (version 2019.11.21): these operations answer
+/// for no other, a missing table included (DDB-TABLE-231, DDB-TABLE-254,
+/// DDB-TABLEREPLICAAUTOSCALING-001).
+fn global_table(app: &App, table: &str) -> ApiResult<std::sync::Arc<tidepool_store::TableHandle>> {
+    match app.store.describe_table(table) {
+        Ok(t) if t.def.replicas.iter().any(|r| !r.legacy) => Ok(t),
+        _ => Err(ApiError::not_found(messages::global_table::legacy_not_found(table))),
+    }
+}
+
 /// The `TableAutoScalingDescription` of `table`.
 fn description(app: &App, table: &str) -> ApiResult<Json> {
-    let t = app.store.describe_table(table)?;
+    let t = global_table(app, table)?;
     let (targets, policies) = (app.targets()?, app.policies()?);
     let settings_of = |index: Option<&str>, units: &str| {
         let (resource, dimension) = target_of(table, index, units);
@@ -259,10 +270,7 @@ fn apply(app: &App, table: &str, index: Option<&str>, units: &str, update: &Req<
 /// only).
 pub fn update(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let table = table_name(app, &r)?;
-    let t = app.store.describe_table(&table)?;
-    if t.def.billing_mode != BillingMode::Provisioned {
-        return Err(ApiError::validation(messages::global_table::scaling_on_demand(&table)));
-    }
+    let t = global_table(app, &table)?;
     let gsi = |name: &str| -> ApiResult<()> {
         match t.def.index(name) {
             Some(i) if i.kind == IndexKind::Global => Ok(()),
@@ -298,6 +306,15 @@ pub fn update(app: &App, r: Req<'_>) -> ApiResult<Json> {
             gsi(index)?;
             if let Some(s) = i.obj_opt("ProvisionedReadCapacityAutoScalingUpdate")? {
                 parts.push((Some(index), READ, s));
+            }
+        }
+    }
+    // An on-demand table has nothing to scale: only taking scaling away
+    // is taken (DDB-TABLE-190).
+    if t.def.billing_mode != BillingMode::Provisioned {
+        for (_, _, update) in &parts {
+            if update.bool_opt("AutoScalingDisabled")? != Some(true) {
+                return Err(ApiError::validation(messages::global_table::scaling_on_demand(&table)));
             }
         }
     }

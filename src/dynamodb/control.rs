@@ -681,7 +681,9 @@ fn check_decreases(def: &TableDef, throughput: Option<Throughput>, r: &Req<'_>) 
 
 pub fn describe_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let handle = app.store.describe_table(r.str("TableName")?)?;
-    let status = if handle.is_restoring() {
+    // A replica its source region is still filling is CREATING, as a
+    // restore's table is.
+    let status = if handle.is_restoring() || crate::global_tables::filling::is_filling(app, &handle.def) {
         "CREATING"
     } else if super::vector::updating(&handle.def) || crate::global_tables::api::updating(&handle.def) {
         "UPDATING"
@@ -693,6 +695,7 @@ pub fn describe_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
 
 pub fn delete_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let name = r.str("TableName")?;
+    crate::global_tables::filling::refuse_delete(app, name)?;
     // Refused to clients only: the server's own removals (a reset, a
     // replica dropped) go on.
     if app.store.describe_table(name).is_ok_and(|t| t.def.settings.multi_region_strong && !t.def.replicas.is_empty()) {
@@ -837,7 +840,7 @@ pub(super) fn one_online_index() -> ApiError {
 
 /// UpdateTable's members that change a table. (MultiRegionConsistency and
 /// witness updates alone change nothing: they go with ReplicaUpdates.)
-const UPDATE_CHANGES: [&str; 12] = [
+const UPDATE_CHANGES: [&str; 13] = [
     "ProvisionedThroughput",
     "BillingMode",
     "StreamSpecification",
@@ -850,6 +853,7 @@ const UPDATE_CHANGES: [&str; 12] = [
     "WarmThroughput",
     "TableClass",
     "MultiAccountReplicaReady",
+    "GlobalTableSettingsReplicationMode",
 ];
 
 /// Whether UpdateTable's member `m` asks for something: present, not
@@ -936,6 +940,7 @@ pub(crate) fn update_table_from(app: &App, r: Req<'_>, peer: Option<&[String]>) 
     }
     let stream = stream_spec(&r, false)?;
     let warm = warm_input(&r)?.filter(|(read, write)| read.is_some() || write.is_some());
+    let settings_replication = crate::global_tables::api::settings_replication_mode(&r)?;
     require_a_change(&r)?;
     let mut handle = app.store.describe_table(name)?;
     app.store.changeable(name)?;
@@ -1041,6 +1046,17 @@ pub(crate) fn update_table_from(app: &App, r: Req<'_>, peer: Option<&[String]>) 
         if !missing.is_empty() {
             return Err(ApiError::validation(messages::table::index_throughput_required(&missing)));
         }
+    }
+    // While one of its replicas is being added or removed a global table
+    // takes no other change (DDB-TABLE-227, -228), as a second replica
+    // action is refused (`global_tables::api::update`); turning its stream
+    // off is refused first, in its own words. A region's own change sent
+    // by another region is not refused.
+    if peer.is_none() && !member_given(&r, "ReplicaUpdates") && crate::global_tables::api::updating(&handle.def) {
+        if matches!(stream, Some(None)) {
+            return Err(ApiError::validation(messages::global_table::STREAM_OF_REPLICA));
+        }
+        return Err(crate::global_tables::api::in_use());
     }
     // A global table's capacity is the same in every region: a client's
     // change here is queued for the others in each write that makes it.
@@ -1209,6 +1225,11 @@ pub(crate) fn update_table_from(app: &App, r: Req<'_>, peer: Option<&[String]>) 
             }
             Ok(())
         })?;
+        changed = true;
+    }
+    // ENABLED or DISABLED is taken, again too (DDB-TABLE-048); Tidepool
+    // replicates a global table's settings either way (recorded nowhere).
+    if settings_replication.is_some() {
         changed = true;
     }
     if !changed {

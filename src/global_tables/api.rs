@@ -537,8 +537,21 @@ fn in_use_store() -> tidepool_store::StoreError {
     tidepool_store::StoreError::ResourceInUse(messages::global_table::IN_USE.into())
 }
 
-fn in_use() -> ApiError {
+/// DynamoDB's refusal of a change to a table while one of its replicas is
+/// being added or removed. ResourceInUseException.
+pub fn in_use() -> ApiError {
     in_use_store().into()
+}
+
+/// UpdateTable's `GlobalTableSettingsReplicationMode`: `ENABLED` and
+/// `DISABLED` are taken, `ENABLED_WITH_OVERRIDES` (what DescribeTable names
+/// on a global table) refused, as DynamoDB does (DDB-TABLE-048).
+pub fn settings_replication_mode<'a>(r: &Req<'a>) -> ApiResult<Option<&'a str>> {
+    let mode = r.enum_opt("GlobalTableSettingsReplicationMode", &["ENABLED", "DISABLED", SETTINGS_REPLICATION_MODE])?;
+    if mode == Some(SETTINGS_REPLICATION_MODE) {
+        return Err(ApiError::validation(messages::global_table::SETTINGS_REPLICATION_WITH_OVERRIDES));
+    }
+    Ok(mode)
 }
 
 /// Applies UpdateTable's `ReplicaUpdates`; `None` when it has none.
@@ -1532,6 +1545,14 @@ pub async fn create_replica(app: std::sync::Weak<App>, id: u64, table: String, r
         tracing::warn!(table, region, why, "the replica could not be made");
         if let Some(a) = app.upgrade() {
             set_status(&a, &table, &region, "CREATING", Some("CREATION_FAILED"));
+            // The region's table, made in part, is its user's again (to
+            // delete): asked once, as the region may be what failed.
+            if let Some(peer) = a.global.peer(&region) {
+                let body = json!({"TableName": table, "Filled": true}).to_string().into_bytes();
+                tokio::spawn(async move {
+                    let _ = peer.post(TABLE_PATH, body).await;
+                });
+            }
         }
     };
     if let Err(why) = send_until_done(&app, &region, TABLE_PATH, body).await {
@@ -1604,6 +1625,13 @@ pub async fn create_replica(app: std::sync::Weak<App>, id: u64, table: String, r
             return;
         }
         if super::replicator::idle_since(&a, id, &region).is_some_and(|p| p > filled_at) {
+            drop(a);
+            // The region's table is CREATING until it hears the fill is done.
+            let body = json!({"TableName": table, "Filled": true});
+            if let Err(why) = send_until_done(&app, &region, TABLE_PATH, body).await {
+                tracing::warn!(table, region, why, "the replica's region did not take the end of its fill");
+            }
+            let Some(a) = app.upgrade() else { return };
             set_status(&a, &table, &region, "CREATING", Some("ACTIVE"));
             tracing::info!(table, region, "replica active");
             return;
@@ -1817,7 +1845,9 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
                         a.global.hosts_witness.store(true, std::sync::atomic::Ordering::Relaxed);
                         input.settings.witness_copy = true;
                     }
-                    a.store.create_table(input)?;
+                    let made = a.store.create_table(input)?;
+                    // CREATING here until the source region has filled it.
+                    super::filling::mark(a, &name, made.def.id)?;
                     if let Some(scaling) = req.get("WriteScaling") {
                         crate::autoscaling::take_write_scaling(a, &name, scaling)?;
                     }
@@ -1881,6 +1911,10 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
         let name = req.str("TableName")?.to_string();
         if req.get("Leave").is_some() {
             super::legacy::leave(a, &name)?;
+            return Ok(json!({}));
+        }
+        if req.get("Filled").is_some() {
+            super::filling::clear(a, &name)?;
             return Ok(json!({}));
         }
         if req.get("Settings").is_some() {
@@ -1994,6 +2028,7 @@ async fn drop_table(State(app): State<Arc<App>>, caller: Option<Caller>, body: B
             Ok(())
         })?;
         let handle = a.store.drop_replica_table(&name)?;
+        super::filling::clear(a, &name)?;
         a.forget_table(&handle.def);
         tracing::info!(table = name, "replica dropped at another region's request");
         Ok(json!({}))

@@ -54,7 +54,9 @@ fn group(app: &App, name: &str) -> Vec<String> {
 }
 
 fn description(app: &App, name: &str, status: &str) -> ApiResult<Json> {
-    let created = created(app, name)?.ok_or_else(|| not_found(name))?;
+    let created = created(app, name)?.ok_or_else(|| {
+        error("GlobalTableNotFoundException", messages::global_table::legacy_described_not_found(name))
+    })?;
     let mut regions = group(app, name);
     regions.sort();
     let group: Vec<Json> = regions.iter().map(|r| json!({"RegionName": r})).collect();
@@ -128,13 +130,19 @@ fn key_schema(t: &tidepool_store::TableHandle) -> Json {
     crate::dynamodb::control::key_schema_json(&t.def.key_schema)
 }
 
-/// Makes this region's table a member of a legacy group (`Join` from a
-/// peer, or this region itself).
-fn join_here(app: &App, name: &str, regions: &[String], keys: Option<&Json>) -> ApiResult<()> {
+/// [`check_joinable`], and the keys `keys` (the asking region's) if given.
+fn check_join(app: &App, name: &str, keys: Option<&Json>) -> ApiResult<std::sync::Arc<tidepool_store::TableHandle>> {
     let t = check_joinable(app, name)?;
     if keys.is_some_and(|k| *k != key_schema(&t)) {
         return Err(ApiError::validation(messages::global_table::other_key_schema(name, &app.region)));
     }
+    Ok(t)
+}
+
+/// Makes this region's table a member of a legacy group (`Join` from a
+/// peer, or this region itself).
+fn join_here(app: &App, name: &str, regions: &[String], keys: Option<&Json>) -> ApiResult<()> {
+    check_join(app, name, keys)?;
     let now = now_ms();
     app.store.alter_table(name, |def| {
         for r in regions.iter().filter(|r| **r != app.region) {
@@ -159,9 +167,13 @@ fn join_here(app: &App, name: &str, regions: &[String], keys: Option<&Json>) -> 
     Ok(())
 }
 
-/// A peer's `Join`: `TableName`, `Regions`, `KeySchema`.
+/// A peer's `Join`: `TableName`, `Regions`, `KeySchema`; with `Check`,
+/// only whether this region's table could join, changing nothing.
 pub(super) fn join(app: &App, r: &Req<'_>) -> ApiResult<()> {
     let name = r.str("TableName")?;
+    if r.get("Check").and_then(Json::as_bool) == Some(true) {
+        return check_join(app, name, r.get("KeySchema")).map(|_| ());
+    }
     let regions: Vec<String> = match r.get("Regions") {
         Some(Json::Array(l)) => l.iter().filter_map(Json::as_str).map(str::to_string).collect(),
         _ => return Err(ApiError::validation(messages::global_table::peer_member_required("Regions"))),
@@ -214,11 +226,41 @@ pub fn create_global_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     }
     let t = check_joinable(app, &name)?;
     let keys = key_schema(&t);
-    for region in regions.iter().filter(|r| **r != app.region) {
-        let body = json!({"Join": {"TableName": name, "Regions": regions, "KeySchema": keys}, "From": app.region});
+    // All or nothing: every region is asked whether its table can join
+    // before any joins, and one that joined is taken out again if a later
+    // one refuses (its table changed meanwhile) or does not answer.
+    let peers: Vec<&String> = regions.iter().filter(|r| **r != app.region).collect();
+    for region in &peers {
+        let body = json!({"Join": {"TableName": name, "Regions": regions, "KeySchema": keys, "Check": true}, "From": app.region});
         call_peer(app, region, body)?;
     }
-    join_here(app, &name, &regions, None)?;
+    let mut joined: Vec<&String> = Vec::new();
+    let mut outcome = Ok(());
+    for region in &peers {
+        let body = json!({"Join": {"TableName": name, "Regions": regions, "KeySchema": keys}, "From": app.region});
+        outcome = call_peer(app, region, body);
+        if outcome.is_err() {
+            break;
+        }
+        joined.push(region);
+    }
+    if outcome.is_ok() {
+        outcome = join_here(app, &name, &regions, None);
+    }
+    if let Err(e) = outcome {
+        for region in joined {
+            if let Err(why) = call_peer(app, region, json!({"TableName": name, "Leave": true})) {
+                let error = why.message;
+                tracing::warn!(
+                    table = name,
+                    region,
+                    error,
+                    "a region did not leave a failed global table (2017.11.29)"
+                );
+            }
+        }
+        return Err(e);
+    }
     tracing::info!(table = name, ?regions, "global table (2017.11.29) created");
     Ok(json!({"GlobalTableDescription": description(app, &name, "CREATING")?}))
 }

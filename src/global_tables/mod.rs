@@ -9,6 +9,9 @@
 //!   table's local changes from its stream to the peer, with a durable
 //!   checkpoint per shard.
 //! - `client.rs`: the kept-alive connection to a peer.
+//! - `filling.rs`: a new replica's table, `CREATING` in its own region
+//!   until its source region has filled it.
+//! - `legacy.rs`: the version 2017.11.29 operations.
 //!
 //! The conflict rule lives in the store (`tidepool_store::replication`):
 //! every write carries a stamp (time, region), and a replicated change is
@@ -18,6 +21,7 @@
 
 pub mod api;
 pub mod client;
+pub mod filling;
 pub mod legacy;
 pub mod replicator;
 pub mod strong;
@@ -62,6 +66,13 @@ pub struct GlobalTables {
     /// This server keeps a witness copy of some table (`witness.rs`): the
     /// DynamoDB API then checks the tables a request names.
     pub(crate) hosts_witness: std::sync::atomic::AtomicBool,
+    /// Replica tables being filled here by their source region
+    /// (`filling.rs`): name → table id, read from the system entries at
+    /// first use.
+    filling: Mutex<Option<HashMap<String, u64>>>,
+    /// Whether there are any (`filling.rs`: 0 not read yet, 1 none, 2
+    /// some), read by every request before the names it has.
+    filling_any: std::sync::atomic::AtomicU8,
 }
 
 /// Most items claimed at once (`strong.rs`): a write claims at most 25

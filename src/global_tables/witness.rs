@@ -72,15 +72,23 @@ pub fn visible(app: &App, name: &str) -> bool {
 }
 
 /// Refuses a request that names a witness copy, as for a table that does
-/// not exist (checked only on a server that keeps one).
+/// not exist (checked only on a server that keeps one), and one that names
+/// a replica still being filled (`filling.rs`, checked only while there is
+/// one).
 pub fn refuse_hidden(app: &App, op: &str, raw: &Map<String, Json>) -> ApiResult<()> {
-    if !app.global.hosts_witness.load(Ordering::Relaxed) {
+    let witness = app.global.hosts_witness.load(Ordering::Relaxed);
+    let filling = super::filling::any(app);
+    if !witness && !filling {
         return Ok(());
     }
-    match tables_named(op, raw).into_iter().find(|n| !visible(app, n)) {
-        Some(name) => Err(ApiError::not_found(messages::table::table_not_found(name))),
-        None => Ok(()),
+    let names = tables_named(op, raw);
+    if witness && let Some(name) = names.iter().find(|n| !visible(app, n)) {
+        return Err(ApiError::not_found(messages::table::table_not_found(name)));
     }
+    if filling {
+        super::filling::refuse_named(app, op, &names)?;
+    }
+    Ok(())
 }
 
 /// The table a name or table ARN (or an ARN of something in a table) names.

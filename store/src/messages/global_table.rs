@@ -80,6 +80,18 @@ pub fn peers_hint(region: impl Display) -> String {
 /// ResourceInUseException.
 pub const IN_USE: &str = "The resource which you are attempting to change is in use.";
 
+/// UpdateTable: `GlobalTableSettingsReplicationMode`
+/// `ENABLED_WITH_OVERRIDES`, which only DynamoDB sets. ValidationException
+/// (DDB-TABLE-048, recorded on a regional table; the catalogue's summary of
+/// its messages gives the whole text).
+pub const SETTINGS_REPLICATION_WITH_OVERRIDES: &str = "Value 'ENABLED_WITH_OVERRIDES' at 'GlobalTableSettingsReplicationMode' failed to satisfy constraint: Only ENABLED and DISABLED settings replication are supported for a Regional Table.";
+
+/// DeleteTable: the table is a replica its source region is still making.
+/// ResourceInUseException (DDB-TABLE-298).
+pub fn replica_being_made(name: impl Display) -> String {
+    format!("Attempt to change a resource which is still in use: Table: {name} is being used.")
+}
+
 /// UpdateTable: a replica created in a region where the table exists.
 /// ValidationException.
 ///
@@ -259,10 +271,20 @@ pub fn no_exactly_once_on_strong(table: impl Display) -> String {
 // Global tables version 2017.11.29: CreateGlobalTable, UpdateGlobalTable,
 // DescribeGlobalTable, ListGlobalTables.
 
-/// DescribeGlobalTable, UpdateGlobalTable, and the settings operations: no
-/// global table `name`. GlobalTableNotFoundException.
+/// DescribeGlobalTableSettings, UpdateGlobalTableSettings and
+/// UpdateGlobalTable: no global table `name`. GlobalTableNotFoundException
+/// (DDB-GLOBALTABLE-004 of the ack-api-quirks catalogue); also
+/// DescribeTableReplicaAutoScaling and UpdateTableReplicaAutoScaling of a
+/// table that is missing or not a global table, as ResourceNotFoundException
+/// (DDB-TABLE-231, DDB-TABLE-254).
 pub fn legacy_not_found(name: impl Display) -> String {
-    format!("Global table not found: {name}")
+    format!("Global table with name: '{name}' does not exist.")
+}
+
+/// DescribeGlobalTable: no global table `name`.
+/// GlobalTableNotFoundException (DDB-GLOBALTABLE-004).
+pub fn legacy_described_not_found(name: impl Display) -> String {
+    format!("Global table not found: {}", legacy_not_found(name))
 }
 
 /// CreateGlobalTable: a global table of that name exists.
