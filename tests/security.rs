@@ -1549,6 +1549,17 @@ async fn resource_based_policies() {
     assert_eq!(common::code(&err), "ResourceNotFoundException", "a stream policy naming `*`: the label is checked");
     let err = c.put_resource_policy().resource_arn(&stream_arn).policy(naming(&format!(r#""{arn}""#))).send().await;
     assert_eq!(message(&err.unwrap_err()), invalid("table/withpolicy", arn));
+    let err = c
+        .create_table()
+        .table_name("streamnamed")
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .key_schema(common::key_elem("pk", aws_sdk_dynamodb::types::KeyType::Hash))
+        .attribute_definitions(common::attr_def("pk", aws_sdk_dynamodb::types::ScalarAttributeType::S))
+        .resource_policy(naming(&format!(r#""{stream_arn}""#)))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(message(&err), invalid("table/withpolicy/stream/2000-01-01T00:00:00.000", &stream_arn));
     let rev = c.put_resource_policy().resource_arn(arn).policy(&doc).send().await.unwrap().revision_id.unwrap();
     // A table's policy names no stream action.
     let streamish = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:user/bob"},"Action":["dynamodb:GetRecords","dynamodb:DescribeStream"],"Resource":"*"}]}"#;
@@ -2533,6 +2544,13 @@ async fn request_context_keys_as_aws_sets_them() {
     abac.get_item().table_name("dev").key("pk", common::s("shared")).send().await.expect("an untagged table");
     let e = abac.get_item().table_name("prod").key("pk", common::s("shared")).send().await.unwrap_err();
     assert!(message(&e).ends_with("with an explicit deny in an identity-based policy"), "{}", message(&e));
+    // Tag keys are case-sensitive and condition keys are not: a second tag
+    // whose key differs only in case does not hide the first.
+    common::create_table(&admin, "cased", None).await;
+    let cased = server.app.table_arn("cased");
+    admin.tag_resource().resource_arn(&cased).tags(tag("env", "prod")).tags(tag("Env", "x")).send().await.unwrap();
+    let e = abac.get_item().table_name("cased").key("pk", common::s("shared")).send().await.unwrap_err();
+    denied("env=prod beside Env=x", &e, common::code(&e));
 
     // A request's tags and tag keys.
     let tagger = as_user("AKIDTAGGER");
@@ -2544,11 +2562,12 @@ async fn request_context_keys_as_aws_sets_them() {
             .key_schema(common::key_elem("pk", aws_sdk_dynamodb::types::KeyType::Hash))
             .attribute_definitions(common::attr_def("pk", aws_sdk_dynamodb::types::ScalarAttributeType::S))
             .tags(tag("env", env))
-            .send()
     };
-    create("tagged", "dev").await.expect("env=dev");
-    let e = create("tagged2", "prod").await.unwrap_err();
+    create("tagged", "dev").send().await.expect("env=dev");
+    let e = create("tagged2", "prod").send().await.unwrap_err();
     denied("env=prod", &e, common::code(&e));
+    let e = create("tagged3", "dev").tags(tag("ENV", "prod")).send().await.unwrap_err();
+    denied("env=dev beside ENV=prod", &e, common::code(&e));
     let arn = server.app.table_arn("dev");
     tagger.tag_resource().resource_arn(&arn).tags(tag("env", "dev")).send().await.expect("the env key");
     let e = tagger.tag_resource().resource_arn(&arn).tags(tag("owner", "x")).send().await.unwrap_err();

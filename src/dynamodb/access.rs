@@ -30,7 +30,7 @@
 //! and `dynamodb:ReturnConsumedCapacity` (`NONE` when left out: the keys
 //! "always have a value"), `dynamodb:FullTableScan` (a PartiQL `SELECT`
 //! planned as a scan), `aws:ResourceTag/<key>` (the tags of the table an
-//! action's table, index or stream belongs to), `aws:RequestTag/<key>` and
+//! action's table or index belongs to), `aws:RequestTag/<key>` and
 //! `aws:TagKeys` (CreateTable's and TagResource's tags, UntagResource's
 //! keys).
 //!
@@ -97,7 +97,12 @@ fn with_consumed_capacity(op: &str, r: &Req<'_>, checks: &mut [Check]) {
     if !TAKE_CONSUMED_CAPACITY.contains(&op) {
         return;
     }
-    let v = r.str_opt("ReturnConsumedCapacity").ok().flatten().unwrap_or("NONE").to_string();
+    // The key "contains either TOTAL or NONE": INDEXES asks for the total
+    // too (and more), so it is TOTAL here.
+    let v = match r.str_opt("ReturnConsumedCapacity").ok().flatten().unwrap_or("NONE") {
+        "INDEXES" => "TOTAL".to_string(),
+        v => v.to_string(),
+    };
     for c in checks {
         c.context.set("dynamodb:ReturnConsumedCapacity", vec![v.clone()]);
     }
@@ -129,32 +134,52 @@ fn with_resource_policies(app: &App, checks: &mut [Check]) {
     let mut policies: std::collections::HashMap<String, Option<std::sync::Arc<crate::iam::Policy>>> =
         std::collections::HashMap::new();
     let mut tags: std::collections::HashMap<String, Tags> = std::collections::HashMap::new();
+    let prefix = app.table_arn("");
     for c in checks {
         if c.resource.len() > MAX_RESOURCE_BYTES {
             c.resource = UNKNOWN.into();
         }
         let key = c.resource.split("/index/").next().unwrap_or(&c.resource).to_string();
         c.resource_policy = policies.entry(key).or_insert_with_key(|k| super::policy::governing(app, k)).clone();
-        let table = table_of_resource(app, &c.resource);
+        let table = table_of_resource(&prefix, &c.resource);
         let Some(table) = table else { continue };
         let found = tags
             .entry(table.to_string())
             .or_insert_with_key(|t| app.store.table(t).ok().map(|h| std::sync::Arc::new(h.def.tags.clone())));
-        for (k, v) in found.iter().flat_map(|t| t.iter()) {
-            c.context.set(&format!("aws:ResourceTag/{k}"), vec![v.clone()]);
-        }
+        let pairs = found.iter().flat_map(|t| t.iter()).map(|(k, v)| (k.as_str(), v.as_str()));
+        set_tags(&mut c.context, "aws:ResourceTag/", pairs);
     }
 }
 
-/// The table whose tags a resource carries: the one a table's, an
-/// index's or a stream's ARN of this region names (not a backup's, an
-/// export's or `*`).
-fn table_of_resource<'a>(app: &App, resource: &'a str) -> Option<&'a str> {
-    let prefix = app.table_arn("");
-    let rest = resource.strip_prefix(prefix.as_str())?;
+/// Sets `<prefix><key>` for each tag. Condition keys are matched without
+/// regard to case and tag keys are not, so tags whose keys differ only in
+/// case (`Env`, `env`) share one key: it then holds every value and
+/// [`UNKNOWN`], which no `Allow` passes and every `Deny` on the key meets,
+/// so that neither tag can stand in for the other.
+fn set_tags<'a>(context: &mut crate::iam::Context, prefix: &str, tags: impl Iterator<Item = (&'a str, &'a str)>) {
+    let mut by_key: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
+    for (k, v) in tags {
+        by_key.entry(format!("{prefix}{k}").to_ascii_lowercase()).or_default().push(v.to_string());
+    }
+    for (k, mut values) in by_key {
+        if values.len() > 1 {
+            values.push(UNKNOWN.into());
+        }
+        context.set(&k, values);
+    }
+}
+
+/// The table whose tags a resource carries: the one a table's or an
+/// index's ARN of this region names (`prefix`: this region's table ARN
+/// before the name), not a backup's, an export's or `*`. Not a stream's
+/// either: "stream resources do not inherit tags from their parent table"
+/// (the developer guide's DynamoDB Streams ABAC page), and a stream has no
+/// tags of its own here.
+fn table_of_resource<'a>(prefix: &str, resource: &'a str) -> Option<&'a str> {
+    let rest = resource.strip_prefix(prefix)?;
     match rest.split_once('/') {
         None => Some(rest),
-        Some((t, tail)) if tail.starts_with("index/") || tail.starts_with("stream/") => Some(t),
+        Some((t, tail)) if tail.starts_with("index/") => Some(t),
         Some(_) => None,
     }
     .filter(|t| !t.is_empty() && !t.contains('*'))
@@ -184,9 +209,7 @@ fn with_request_tags(op: &str, r: &Req<'_>, checks: &mut [Check]) {
         return;
     }
     for c in checks {
-        for (k, v) in &tags {
-            c.context.set(&format!("aws:RequestTag/{k}"), vec![v.clone()]);
-        }
+        set_tags(&mut c.context, "aws:RequestTag/", tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         c.context.set("aws:TagKeys", keys.clone());
     }
 }
@@ -505,7 +528,7 @@ fn reads(mut check: Check, r: &Req<'_>) -> Check {
     let select = match r.str_opt("Select").ok().flatten() {
         Some(s) => s.to_string(),
         None if projected => "SPECIFIC_ATTRIBUTES".into(),
-        None if r.get("IndexName").is_some() => "ALL_PROJECTED_ATTRIBUTES".into(),
+        None if r.str_opt("IndexName").ok().flatten().is_some() => "ALL_PROJECTED_ATTRIBUTES".into(),
         None => "ALL_ATTRIBUTES".into(),
     };
     check.with("dynamodb:Select", vec![select])

@@ -618,6 +618,7 @@ pub(crate) fn create_table_input(app: &App, r: Req<'_>) -> ApiResult<CreateTable
             resource_policy: match r.str_opt("ResourcePolicy")? {
                 Some(doc) => {
                     let checked = super::policy::checked(doc)?;
+                    super::policy::check_resources(doc, false)?;
                     super::policy::check_table_actions(doc)?;
                     Some(checked)
                 }

@@ -255,7 +255,7 @@ pub(crate) fn check_table_actions(document: &str) -> ApiResult<()> {
 /// table's policy naming a stream, a stream's naming anything but a stream
 /// (DDB-TABLE-211, -212). A table's policy may name another table, an
 /// index or `*`.
-fn check_resources(document: &str, stream: bool) -> ApiResult<()> {
+pub(crate) fn check_resources(document: &str, stream: bool) -> ApiResult<()> {
     let Ok(doc) = serde_json::from_str::<Json>(document) else { return Ok(()) };
     let statements: Vec<&Json> = match doc.get("Statement") {
         Some(Json::Array(a)) => a.iter().collect(),

@@ -54,6 +54,13 @@ pub fn checks(
         }
     });
     let mut out = vec![check];
+    // An Update that points a mapping at another function: allowed for the
+    // function it invokes now and for the new one.
+    if out[0].action == "lambda:UpdateEventSourceMapping"
+        && let Some(new) = named_function(body, region)
+    {
+        out.push(out[0].clone().with("lambda:FunctionArn", vec![new]));
+    }
     // A trace shows the item, its stream record and the invocations' logs:
     // what GetItem, GetRecords and reading logs would.
     if out[0].action == "tidepool:TraceItem" {
@@ -102,6 +109,13 @@ fn deployed_roles(body: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// The function a CreateEventSourceMapping or UpdateEventSourceMapping
+/// body names (`FunctionName`), as an ARN.
+fn named_function(body: &[u8], region: &str) -> Option<String> {
+    let j = serde_json::from_slice::<Json>(body).ok()?;
+    j.get("FunctionName").and_then(Json::as_str).map(|f| function_arn(f, None, region))
+}
+
 /// The function ARN an event source mapping (by its UUID) invokes, if it
 /// exists.
 pub type MappingFunction<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -110,10 +124,10 @@ pub type MappingFunction<'a> = &'a dyn Fn(&str) -> Option<String>;
 /// `query` is its decoded query string, `body` gives CreateFunction's
 /// function name. An event source mapping's operations are on its ARN
 /// (`event-source-mapping:<UUID>`, `*` for Create and List) with
-/// `lambda:FunctionArn`, the function it invokes (the request's
-/// `FunctionName` for Create and an Update that names one, else the
-/// mapping's: `mapping_function`), as the Lambda developer guide's
-/// "Resources and conditions for Lambda actions" lists them.
+/// `lambda:FunctionArn`, the function it invokes (Create's `FunctionName`,
+/// else the mapping's: `mapping_function`; never what a Get's or Delete's
+/// body says), as the Lambda developer guide's "Resources and conditions
+/// for Lambda actions" lists them.
 pub fn check(
     method: &str,
     path: &str,
@@ -125,11 +139,13 @@ pub fn check(
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     let function = |name: &str| function_arn(&percent_decode(name), query.get("Qualifier").map(String::as_str), region);
     let mapping = |action: &str, uuid: Option<&str>| {
-        let named = serde_json::from_slice::<Json>(body)
-            .ok()
-            .and_then(|j| j.get("FunctionName").and_then(Json::as_str).map(|f| function_arn(f, None, region)));
+        // Create's function is the one it names; the others', the one the
+        // mapping invokes (an Update's new one is checked too: `checks`).
         let uuid = uuid.map(percent_decode);
-        let invoked = named.or_else(|| uuid.as_deref().and_then(mapping_function));
+        let invoked = match &uuid {
+            None => named_function(body, region),
+            Some(u) => mapping_function(u),
+        };
         let resource = uuid.map_or_else(
             || "*".to_string(),
             |u| format!("arn:aws:lambda:{region}:{ACCOUNT_ID}:event-source-mapping:{u}"),
@@ -269,8 +285,20 @@ mod tests {
                 (format!("lambda:{action}"), esm.into(), f("f"))
             );
         }
-        // An update that names a function: that one.
-        assert_eq!(c("PUT", "/2015-03-31/event-source-mappings/u-1", r#"{"FunctionName": "h:live"}"#).2, f("h:live"));
+        // A body naming another function changes nothing for a Delete; an
+        // Update that names one is checked for both functions.
+        assert_eq!(c("DELETE", "/2015-03-31/event-source-mappings/u-1", r#"{"FunctionName": "h"}"#).2, f("f"));
+        let update = checks(
+            "PUT",
+            "/2015-03-31/event-source-mappings/u-1",
+            &HashMap::new(),
+            br#"{"FunctionName": "h:live"}"#,
+            "us-east-1",
+            &mapped,
+        );
+        let functions: Vec<Vec<String>> =
+            update.iter().map(|c| c.context.keys.get("lambda:functionarn").cloned().unwrap_or_default()).collect();
+        assert_eq!(functions, [f("f"), f("h:live")]);
         // A mapping that does not exist: no function.
         assert!(c("DELETE", "/2015-03-31/event-source-mappings/u-2", "").2.is_empty());
     }

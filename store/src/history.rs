@@ -404,7 +404,7 @@ impl Store {
             // over (7.8 s instead of 0.5 s for 1M items). A first pass over
             // the run's keys finds its end; it leaves their blocks in the
             // cache for the second.
-            let last = match snapshot.range(&items, (from.clone(), Bound::Unbounded)).nth(run_keys - 1) {
+            let last = match snapshot.range(&items, (from.clone(), Bound::Unbounded)).nth(run_keys.max(1) - 1) {
                 Some(kv) => Some(kv.key()?.to_vec()),
                 None => None,
             };

@@ -854,12 +854,16 @@ impl Leases {
         // once this worker's view has missed its shard for a while, any
         // other once it has for the stream's retention (a view merely behind
         // must never delete a lease still in use: it would be made again,
-        // from the shard's beginning). Past the retention the shard's
-        // records are gone too, so an unfinished lease goes even if a
-        // worker still holds it (one that renews it then finds it gone and
-        // drops the shard; this worker drops its own at once): else it
-        // stayed held and renewed for good. A delete that meets a counter
-        // moved since the read is tried again at the next pass.
+        // from the shard's beginning). An unfinished one goes only if no
+        // worker holds it (unowned, or its counter has not moved for a
+        // lease duration), or this worker does (it drops the shard at
+        // once): a lease held and renewed by another worker is left to that
+        // worker, whose view may have the shard still (this one's may be
+        // stale: a source that cannot describe the stream keeps its last
+        // layout), and which deletes it itself once its own view has missed
+        // the shard for the retention; else such a lease stayed held and
+        // renewed for good. A delete that meets a counter moved since the
+        // read is tried again at the next pass.
         let now = Instant::now();
         let retention = Duration::from_millis(layout.retention_ms);
         absent.retain(|k, _| !in_stream.contains(k.as_str()) && leases.iter().any(|l| &l.shard == k));
@@ -873,6 +877,14 @@ impl Leases {
         for l in gone {
             // A lease this worker holds: the counter its last write left.
             let mine = lock(&self.held).get(&l.shard).map(|h| (h.take, h.counter));
+            let moved = seen.entry(l.shard.clone()).or_insert((l.counter, now));
+            if moved.0 != l.counter {
+                *moved = (l.counter, now);
+            }
+            let expired = now.duration_since(moved.1) >= self.options.duration;
+            if mine.is_none() && l.owner.is_some() && !l.finished() && !expired {
+                continue;
+            }
             let delete = json!({
                 "TableName": self.options.table,
                 "Key": self.key(&l.shard),
@@ -898,7 +910,8 @@ impl Leases {
         // When each lease's counter last moved, as this worker saw it.
         let me = &self.options.worker;
         let held: BTreeMap<String, u64> = lock(&self.held).iter().map(|(k, h)| (k.clone(), h.take)).collect();
-        seen.retain(|k, _| leases.iter().any(|l| &l.shard == k));
+        // (A gone lease waiting for its holder keeps its entry: `absent`.)
+        seen.retain(|k, _| leases.iter().any(|l| &l.shard == k) || absent.contains_key(k));
         let mut free: Vec<&Lease> = Vec::new();
         let mut load: BTreeMap<&str, Vec<&Lease>> = BTreeMap::new();
         let finished: BTreeSet<&str> = leases.iter().filter(|l| l.finished()).map(|l| l.shard.as_str()).collect();
