@@ -378,6 +378,11 @@ fn wake(st: &mut State, shard: &str) {
 
 /// A feed's poller: keeps the buffer of feed `id` of `shard` filled.
 async fn poll_shard(shared: Arc<Shared>, shard: String, id: u64, mut start: Start, room: Arc<Notify>) {
+    if start == Start::Latest
+        && let Some(fixed) = fix_latest(&shared, &shard, id).await
+    {
+        start = fixed;
+    }
     let mut iterator: Option<String> = None;
     let mut failures = 0u32;
     let mut last_poll: Option<Instant> = None;
@@ -600,6 +605,42 @@ async fn wait_for_records(shared: &Shared, shard: &str, id: u64, after: Option<S
         // A first wait that failed otherwise: ask again soon.
         Err(e) => off_for(PUSH_FIRST_RETRY, &e),
     }
+}
+
+/// Fixes a `LATEST` feed's position at once where the source says where
+/// its shard's newest record is (a Tidepool source's `WaitForRecords`,
+/// asked not to wait): just past it, or the shard's first record when it
+/// has none. The engine then checkpoints that position in the lease, so a
+/// worker that takes the shard before any record is delivered (after a
+/// `kill -9`, a hand-back, a steal) starts there, not at a `LATEST` of its
+/// own that skips what was written meanwhile. Another engine gives no
+/// position without a record: its feed stays `LATEST` until the first one
+/// (README, "Running a worker fleet"). `None`: not fixed.
+async fn fix_latest(shared: &Shared, shard: &str, id: u64) -> Option<Start> {
+    use std::sync::atomic::Ordering;
+    let now = super::clock::Clock::now_ms(&super::clock::SystemClock);
+    if now < shared.push_off_until.load(Ordering::Relaxed) {
+        return None;
+    }
+    let request = json!({"StreamArn": shared.arn, "ShardId": shard, "TimeoutMillis": 0});
+    let answer = shared.endpoint.call(Service::Streams, "WaitForRecords", &request).await.ok()?;
+    // Tidepool's answer only: `TimedOut` is a boolean.
+    answer.get("TimedOut").filter(|t| t.is_boolean())?;
+    let last = answer.get("LastSequenceNumber").and_then(Value::as_str).and_then(parse_seq);
+    let mut st = lock(&shared.state);
+    let first = st.layout.as_ref()?.shards.iter().find(|s| s.id == shard)?.start_seq;
+    let (start, at) = match last {
+        Some(l) => (Start::After(l), l.saturating_add(1)),
+        None => (Start::Horizon, first),
+    };
+    let f = st.feeds.get_mut(shard).filter(|f| f.id == id)?;
+    f.latest_at = Some(at);
+    f.lo = at;
+    drop(st);
+    // The engine waits on the position with no shard active: woken through
+    // the layout's channel, as when a first record fixes it.
+    shared.layout_tx.send_modify(|n| *n += 1);
+    Some(start)
 }
 
 fn mark_gone(shared: &Shared, shard: &str, id: u64) {
