@@ -607,7 +607,10 @@ async fn a_stream_mapping_runs_the_leaderboard_and_follows_updates() {
     assert_eq!(created.event_source_arn(), Some(arn.as_str()));
     assert_eq!(created.function_arn(), Some("arn:aws:lambda:us-east-1:000000000000:function:leaderboard"));
     assert_eq!(created.starting_position().map(|p| p.as_str()), Some("TRIM_HORIZON"));
-    assert_eq!(created.state(), Some("Enabled"));
+    // The change under way, as Lambda answers it; then where it settled.
+    assert_eq!(created.state(), Some("Creating"));
+    let got = client.get_event_source_mapping().uuid(&uuid).send().await.unwrap();
+    assert_eq!(got.state(), Some("Enabled"));
     let e = client
         .create_event_source_mapping()
         .function_name("leaderboard")
@@ -646,7 +649,9 @@ async fn a_stream_mapping_runs_the_leaderboard_and_follows_updates() {
         .send()
         .await
         .unwrap();
-    assert_eq!(other.state(), Some("Disabled"));
+    assert_eq!(other.state(), Some("Creating"));
+    let got = client.get_event_source_mapping().uuid(other.uuid().unwrap()).send().await.unwrap();
+    assert_eq!(got.state(), Some("Disabled"));
     let first = client.list_event_source_mappings().event_source_arn(&arn).max_items(1).send().await.unwrap();
     assert_eq!(first.event_source_mappings().len(), 1);
     let marker = first.next_marker().expect("a second page").to_string();
@@ -684,7 +689,7 @@ async fn a_stream_mapping_runs_the_leaderboard_and_follows_updates() {
         .await
         .unwrap();
     assert_eq!(updated.batch_size(), Some(5));
-    assert_eq!(updated.state(), Some("Enabled"));
+    assert_eq!(updated.state(), Some("Updating"));
     let got = client.get_event_source_mapping().uuid(&uuid).send().await.unwrap();
     assert_eq!(got.batch_size(), Some(5));
     let patterns: Vec<&str> =
@@ -703,7 +708,9 @@ async fn a_stream_mapping_runs_the_leaderboard_and_follows_updates() {
 
     // Disabled: nothing is delivered; the state says so.
     let disabled = client.update_event_source_mapping().uuid(&uuid).enabled(false).send().await.unwrap();
-    assert_eq!(disabled.state(), Some("Disabled"));
+    assert_eq!(disabled.state(), Some("Disabling"));
+    let got = client.get_event_source_mapping().uuid(&uuid).send().await.unwrap();
+    assert_eq!(got.state(), Some("Disabled"));
 
     // The handler's log lines are kept too.
     let page = logs(&server.endpoint(), "leaderboard", "").await;

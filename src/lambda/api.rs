@@ -1501,7 +1501,11 @@ async fn create_mapping(State(app): State<Arc<App>>, headers: HeaderMap, body: B
     };
     let (name, qualifier) = function_ref(lambda, &raw, None)?;
     let params = mapping_params(&m)?;
-    let created = lambda.create_mapping(&name, qualifier.as_deref(), params).await?;
+    let mut created = lambda.create_mapping(&name, qualifier.as_deref(), params).await?;
+    // The answer shows the change under way, as Lambda's does (`Creating`,
+    // then `Enabled` or `Disabled` at once here, where Lambda takes a few
+    // seconds); GetEventSourceMapping shows where it settled.
+    created.state = tidepool_runtime::esm::MappingState::Creating;
     Ok(reply(StatusCode::ACCEPTED, &created.to_lambda_json()))
 }
 
@@ -1544,8 +1548,17 @@ async fn update_mapping(
         None => None,
     };
     let params = mapping_params(&m)?;
-    let updated =
+    let was_enabled = lambda.mapping(&uuid)?.enabled;
+    let mut updated =
         lambda.update_mapping(&uuid, function.as_ref().map(|(f, q)| (f.as_str(), q.as_deref())), params).await?;
+    // The change under way, as in Lambda's answer: `Enabling` or
+    // `Disabling` when `Enabled` changed, else `Updating`.
+    use tidepool_runtime::esm::MappingState;
+    updated.state = match (was_enabled, updated.enabled) {
+        (false, true) => MappingState::Enabling,
+        (true, false) => MappingState::Disabling,
+        _ => MappingState::Updating,
+    };
     Ok(reply(StatusCode::ACCEPTED, &updated.to_lambda_json()))
 }
 
