@@ -67,12 +67,13 @@ pub async fn wait_for_records(app: &App, r: Req<'_>) -> ApiResult<Json> {
             return Err(ApiError::validation(messages::stream::wait_timeout_out_of_range(n, max)));
         }
     };
-    let Some(_waiting) = app.streams.try_wait() else {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "LimitExceededException",
-            messages::stream::TOO_MANY_WAITERS,
-        ));
+    // A call that does not wait (a consumer asking where the shard's newest
+    // record is) takes no waiter slot: it holds nothing.
+    let _waiting = match wait {
+        0 => None,
+        _ => Some(app.streams.try_wait().ok_or_else(|| {
+            ApiError::new(StatusCode::BAD_REQUEST, "LimitExceededException", messages::stream::TOO_MANY_WAITERS)
+        })?),
     };
     let mut stopping = app.streams.stopping.subscribe();
     let m = find_stream(app, arn)?;

@@ -324,8 +324,9 @@ impl MappingCore {
 
     /// Fixes where a new mapping starts. At `LATEST`, each shard open when
     /// the mapping first looked is fixed once the source knows its latest
-    /// position (at once for the store's streams; at the first record after
-    /// the start for another engine's, see `remote.rs`), and starts then; the
+    /// position (at once for the store's streams and a Tidepool source's; at
+    /// the first record after the start for another engine's, see
+    /// `remote.rs`), and starts then; the
     /// mapping is marked started once every one is.
     fn fix_starting_positions(&mut self, src: &dyn RecordSource, layout: &StreamLayout, commit: &mut Commit) {
         if self.settings.starting == StartingPosition::Latest {

@@ -23,8 +23,10 @@
 //!   iterator) asks for the shard's children (`ShardFilter` `CHILD_SHARDS`,
 //!   or the whole layout where the engine does not filter), so a child starts
 //!   as soon as its parent is done.
-//! - **`LATEST`.** A mapping starting at `LATEST` starts each shard at the
-//!   first record written after it started polling: until a record arrives in
+//! - **`LATEST`.** A mapping starting at `LATEST` starts each shard just
+//!   past its newest record when it started polling: a Tidepool source says
+//!   where that is at once (`fix_latest`); another engine only with the
+//!   first record written after the start, and until a record arrives in
 //!   every open shard, the position is pending and nothing starts.
 //!
 //! The records are the engine's own JSON, with `eventSourceARN` added as
@@ -177,13 +179,14 @@ enum Start {
 struct Feed {
     id: u64,
     /// Every record from here on (below the next poll's) is in `buffer`.
-    /// `Seq::MAX` for a `LATEST` feed until its first record.
+    /// `Seq::MAX` for a `LATEST` feed until its position is known.
     lo: Seq,
     buffer: VecDeque<SourceRecord>,
     bytes: usize,
     /// The shard was read to its end.
     ended: bool,
-    /// The first record of a `LATEST` feed.
+    /// Where a `LATEST` feed starts: just past the shard's newest record
+    /// when it started (`fix_latest`), or its first record.
     latest_at: Option<Seq>,
     latest: bool,
     gone: bool,
@@ -616,17 +619,18 @@ async fn wait_for_records(shared: &Shared, shard: &str, id: u64, after: Option<S
 /// own that skips what was written meanwhile. Another engine gives no
 /// position without a record: its feed stays `LATEST` until the first one
 /// (README, "Running a worker fleet"). `None`: not fixed.
+/// Asked whether or not the source pushes (`push_off_until`): it is one
+/// call per feed started at `LATEST`, and it holds no waiter slot there.
 async fn fix_latest(shared: &Shared, shard: &str, id: u64) -> Option<Start> {
-    use std::sync::atomic::Ordering;
-    let now = super::clock::Clock::now_ms(&super::clock::SystemClock);
-    if now < shared.push_off_until.load(Ordering::Relaxed) {
-        return None;
-    }
     let request = json!({"StreamArn": shared.arn, "ShardId": shard, "TimeoutMillis": 0});
     let answer = shared.endpoint.call(Service::Streams, "WaitForRecords", &request).await.ok()?;
     // Tidepool's answer only: `TimedOut` is a boolean.
     answer.get("TimedOut").filter(|t| t.is_boolean())?;
-    let last = answer.get("LastSequenceNumber").and_then(Value::as_str).and_then(parse_seq);
+    // Absent: the shard has no record. Present but unreadable: not fixed.
+    let last = match answer.get("LastSequenceNumber") {
+        None => None,
+        Some(v) => Some(v.as_str().and_then(parse_seq)?),
+    };
     let mut st = lock(&shared.state);
     let first = st.layout.as_ref()?.shards.iter().find(|s| s.id == shard)?.start_seq;
     let (start, at) = match last {
