@@ -1302,6 +1302,8 @@ async fn exports_import_back_into_equal_tables() {
         // A full export's type is not echoed (the live service's
         // DescribeExport); ListExports names it.
         assert_eq!(d.export_type, None);
+        // Its moment is its start, as DynamoDB's (DDB-EXPORT-017).
+        assert_eq!(d.export_time, d.start_time);
         let id = export_arn.rsplit('/').next().unwrap();
         let root = h.dir.path().join("s3/exports/nightly/AWSDynamoDB").join(id);
         let summary: serde_json::Value =
@@ -1347,10 +1349,11 @@ async fn exports_import_back_into_equal_tables() {
         want.sort_by_key(by_pk);
         assert_eq!(copy, want, "{format:?}");
     }
-    // The two exports and the one that failed for its bucket.
+    // The two exports and the one that failed for its bucket (first),
+    // newest first.
     let exports = c.list_exports().table_arn(&arn).send().await.unwrap();
     let statuses: Vec<_> = exports.export_summaries().iter().filter_map(|e| e.export_status.clone()).collect();
-    assert_eq!(statuses, [ExportStatus::Failed, ExportStatus::Completed, ExportStatus::Completed]);
+    assert_eq!(statuses, [ExportStatus::Completed, ExportStatus::Completed, ExportStatus::Failed]);
     assert!(
         exports
             .export_summaries()
@@ -1368,6 +1371,15 @@ async fn exports_import_back_into_equal_tables() {
     assert_eq!(second.import_summary_list().len(), 1);
     assert_ne!(first.import_summary_list()[0].import_arn(), second.import_summary_list()[0].import_arn());
     assert!(second.next_token().is_none());
+    // The table deleted (and another made under its name): its exports are
+    // no longer listed by its ARN, and are still described (DDB-EXPORT-020).
+    c.delete_table().table_name("source").send().await.unwrap();
+    assert!(c.list_exports().table_arn(&arn).send().await.unwrap().export_summaries().is_empty());
+    common::create_table(c, "source", None).await;
+    assert!(c.list_exports().table_arn(&arn).send().await.unwrap().export_summaries().is_empty());
+    let any = c.list_exports().send().await.unwrap();
+    let first = any.export_summaries()[0].export_arn().unwrap();
+    c.describe_export().export_arn(first).send().await.expect("still described");
 }
 
 /// CSV (zstd, saved with a byte order mark, a quoted field across lines)
@@ -1496,6 +1508,46 @@ async fn imports_count_bad_lines_and_refuse_as_dynamodb() {
     assert_eq!(d.import_status, Some(ImportStatus::Completed), "{d:?}");
     assert_eq!((d.processed_item_count, d.imported_item_count, d.error_count), (0, 0, 0));
     assert_eq!(scan_count(c, "empty-import").await, 0);
+
+    // A DynamoDB JSON line that does not parse ends its file's read (line 6
+    // of 10: 6 processed, 5 imported), where an item that parses and is
+    // refused does not; a file that is not what its compression says (a
+    // plain file read as GZIP) is one error, and the next file is read:
+    // FAILED ItemValidationError, the table kept with the good items
+    // (DDB-IMPORT-013, -015, -020).
+    let json = h.dir.path().join("s3/seed-bucket/json");
+    std::fs::create_dir_all(&json).unwrap();
+    let line = |i: usize| format!("{{\"Item\":{{\"pk\":{{\"S\":\"k{i}\"}}}}}}\n");
+    let mut garbled: String = (0..5).map(line).collect();
+    garbled.push_str("{not json\n");
+    garbled.extend((6..10).map(line));
+    std::fs::write(json.join("a.json"), &garbled).unwrap();
+    let keyless = format!("{}{{\"Item\":{{\"other\":{{\"S\":\"x\"}}}}}}\n{}", line(20), line(21));
+    std::fs::write(json.join("b.json"), keyless).unwrap();
+    let import = |prefix: &str, table: &str, compression: InputCompressionType| {
+        let source = aws_sdk_dynamodb::types::S3BucketSource::builder()
+            .s3_bucket("seed-bucket")
+            .s3_key_prefix(prefix)
+            .build()
+            .unwrap();
+        c.import_table()
+            .s3_bucket_source(source)
+            .input_format(InputFormat::DynamodbJson)
+            .input_compression_type(compression)
+            .table_creation_parameters(creation(table))
+            .send()
+    };
+    let out = import("json/", "garbled", InputCompressionType::None).await.unwrap();
+    let d = wait_import(c, &out.import_table_description.unwrap().import_arn.unwrap()).await;
+    assert_eq!(d.failure_code.as_deref(), Some("ItemValidationError"), "{d:?}");
+    assert_eq!((d.processed_item_count, d.imported_item_count, d.error_count), (9, 7, 2));
+    assert_eq!(scan_count(c, "garbled").await, 7);
+    let out = import("json/", "gzipped", InputCompressionType::Gzip).await.unwrap();
+    let d = wait_import(c, &out.import_table_description.unwrap().import_arn.unwrap()).await;
+    assert_eq!(d.import_status, Some(ImportStatus::Failed), "{d:?}");
+    assert_eq!(d.failure_code.as_deref(), Some("ItemValidationError"), "{d:?}");
+    assert_eq!((d.processed_item_count, d.imported_item_count, d.error_count), (2, 0, 2));
+    assert_eq!(scan_count(c, "gzipped").await, 0, "the table is kept, empty");
     // A bucket that does not exist (and one DynamoDB takes but S3 cannot
     // have): FAILED S3NoSuchBucket, and no table.
     for (bucket, table) in [("no-such-bucket", "nobucket"), ("My_Bucket", "badbucket")] {
@@ -1545,9 +1597,8 @@ async fn imports_count_bad_lines_and_refuse_as_dynamodb() {
         .unwrap_err();
     assert_eq!(code(&e), "ExportNotFoundException");
     // An incremental export's period, checked as DynamoDB checks it: its
-    // start within recovery, its end not past now, then 15 minutes to a
-    // day.
-    enable_pitr(c, "people", None).await;
+    // start within recovery (none yet: the same refusal, DDB-EXPORT-001),
+    // its end not past now, then 15 minutes to a day.
     let arn = c.describe_table().table_name("people").send().await.unwrap().table.unwrap().table_arn.unwrap();
     let incremental = |from: f64, to: Option<f64>| {
         c.export_table_to_point_in_time()
@@ -1567,6 +1618,29 @@ async fn imports_count_bad_lines_and_refuse_as_dynamodb() {
             .fmt(aws_sdk_dynamodb::primitives::DateTimeFormat::DateTime)
             .unwrap()
     };
+    let from = (epoch_now() - 3600.0).floor();
+    let e = incremental(from, None).await.unwrap_err();
+    assert_eq!(
+        message(&e),
+        (
+            "InvalidExportTimeException".into(),
+            format!("Incremental export period from time cannot be less than the table creation time : {}", at(from))
+        )
+    );
+    // A bucket owner is an account id (DDB-EXPORT-002).
+    let e = c
+        .export_table_to_point_in_time()
+        .table_arn(&arn)
+        .s3_bucket("exports")
+        .s3_bucket_owner("not-an-account")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        message(&e).1,
+        "1 validation error detected: Value 'not-an-account' at 's3BucketOwner' failed to satisfy constraint: Member must satisfy regular expression pattern: [0-9]{12}"
+    );
+    enable_pitr(c, "people", None).await;
     let before = (epoch_now() - 600.0).floor();
     let e = incremental(before, Some(epoch_now())).await.unwrap_err();
     assert_eq!(code(&e), "InvalidExportTimeException");

@@ -35,6 +35,9 @@ const MIN_INCREMENTAL_SECS: f64 = 15.0 * 60.0;
 const MAX_INCREMENTAL_SECS: f64 = 24.0 * 3600.0;
 /// ListExports' and ListImports' largest page.
 pub const MAX_PAGE: i64 = 25;
+/// ListExports' and ListImports' page without `MaxResults` (`PageSize`),
+/// as DynamoDB's (DDB-IMPORT-016).
+pub const DEFAULT_PAGE: i64 = 10;
 
 const PREFIX: &str = "exp/";
 /// A ClientToken names its request for 8 hours after that request ends
@@ -146,6 +149,16 @@ const MAX_BUCKET_MEMBER: usize = 255;
 /// `None` for a name DynamoDB takes but S3 cannot have (`My_Bucket`): on
 /// AWS such an export or import fails later, its bucket not found. Either
 /// way the name never leaves `--s3-dir`.
+/// `S3BucketOwner`, an account id: 12 digits, as the model's pattern says
+/// (DDB-EXPORT-002).
+pub(super) fn bucket_owner(r: &Req<'_>, member: &str) -> ApiResult<Option<String>> {
+    let Some(owner) = r.str_opt("S3BucketOwner")? else { return Ok(None) };
+    if owner.len() != 12 || !owner.bytes().all(|b| b.is_ascii_digit()) {
+        super::validate::none_of(&[messages::export::owner_pattern_violation(owner, member)])?;
+    }
+    Ok(Some(owner.to_string()))
+}
+
 pub(super) fn bucket_dir(app: &App, bucket: &str, member: &str) -> ApiResult<Option<PathBuf>> {
     let word = |c: char| c.is_ascii_alphanumeric();
     let mut broken = Vec::new();
@@ -242,9 +255,10 @@ pub(super) fn record_by_arn<T: serde::de::DeserializeOwned>(
     Ok(r)
 }
 
-/// One page of `all` (sorted by id) after `start`, and whether more follow.
+/// One page of `all` (sorted by id, newest first) after `start`, and
+/// whether more follow.
 pub(super) fn page<'a, T>(all: &'a [T], start: Option<&str>, limit: usize, id: impl Fn(&T) -> &str) -> (&'a [T], bool) {
-    let from = all.iter().position(|r| start.is_none_or(|s| id(r) > s)).unwrap_or(all.len());
+    let from = all.iter().position(|r| start.is_none_or(|s| id(r) < s)).unwrap_or(all.len());
     let end = (from + limit).min(all.len());
     (&all[from..end], end < all.len())
 }
@@ -352,18 +366,22 @@ fn table_of_arn(arn: &str) -> ApiResult<&str> {
     }
 }
 
+/// A time as the incremental window's refusals quote it: to the second.
+fn to_second(t: f64) -> String {
+    format!("{}Z", &tidepool_store::format_timestamp_millis((t.max(0.0) * 1000.0) as u64)[..19])
+}
+
 /// An incremental export's period checked as DynamoDB checks it, in its
 /// order (the live service's answers, catalogued): its start against the
 /// start of point-in-time recovery ("the table creation time" in its
 /// words), its end against now, then its length. Times are quoted to the
 /// second.
 fn incremental_window(from: f64, to: f64, earliest: f64, now: f64) -> ApiResult<()> {
-    let at = |t: f64| format!("{}Z", &tidepool_store::format_timestamp_millis((t.max(0.0) * 1000.0) as u64)[..19]);
     if from < earliest.floor() {
-        return Err(invalid_export_time(messages::export::from_before_creation(at(from))));
+        return Err(invalid_export_time(messages::export::from_before_creation(to_second(from))));
     }
     if to > now + 1.0 {
-        return Err(invalid_export_time(messages::export::to_after_now(at(to))));
+        return Err(invalid_export_time(messages::export::to_after_now(to_second(to))));
     }
     if to <= from {
         return Err(invalid_export_time(messages::export::FROM_NOT_BEFORE_TO));
@@ -409,6 +427,7 @@ pub fn export_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     if sse.as_deref() != Some("KMS") && r.str_opt("S3SseKmsKeyId")?.is_some() {
         return Err(ApiError::validation(messages::export::KMS_KEY_NOT_SUPPORTED));
     }
+    let owner = bucket_owner(&r, "s3BucketOwner")?;
     let token = r.str_opt("ClientToken")?.map(str::to_string);
     let (mut from, mut to, mut view) = (None, None, None);
     let started = now();
@@ -452,6 +471,13 @@ pub fn export_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     }
     // The ARN echoed, as DynamoDB's export words a missing table.
     let table = app.store.table(name).map_err(|_| super::backup::table_not_found(arn))?;
+    // An incremental export of a table without recovery has no period to
+    // read: its start is before what DynamoDB counts from (DDB-EXPORT-001).
+    if table.def.pitr.is_none()
+        && let Some(f) = from
+    {
+        return Err(invalid_export_time(messages::export::from_before_creation(to_second(f))));
+    }
     if table.def.pitr.is_none() {
         return Err(ApiError::new(
             axum::http::StatusCode::BAD_REQUEST,
@@ -466,10 +492,10 @@ pub fn export_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     }
     let export_time = match r.time_opt("ExportTime")? {
         Some(t) => t,
-        // "Now" by default, as DynamoDB's: a second ago, or the moment
-        // recovery was enabled if that is later (an export right after
-        // enabling it is taken, as on AWS).
-        None => to.unwrap_or((started - 1.0).max(earliest)),
+        // "Now" by default: the export's start, as DynamoDB's (its
+        // ExportTime is its StartTime, DDB-EXPORT-017), so a write just
+        // before the request is in it.
+        None => to.unwrap_or(started),
     };
     let check = |t: f64| t >= earliest.floor() && t <= latest + 1.0;
     if from.is_none() && !check(export_time) {
@@ -496,7 +522,7 @@ pub fn export_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         failure_message: None,
         bucket,
         prefix,
-        bucket_owner: r.str_opt("S3BucketOwner")?.map(str::to_string),
+        bucket_owner: owner,
         sse,
         kms_key: r.str_opt("S3SseKmsKeyId")?.map(str::to_string),
         format,
@@ -870,11 +896,13 @@ pub fn describe_export(app: &App, r: Req<'_>) -> ApiResult<Json> {
 }
 
 pub fn list_exports(app: &App, r: Req<'_>) -> ApiResult<Json> {
+    // The table as it is now: an export of a table since deleted (or of
+    // another table of the same name) is not listed (DDB-EXPORT-020).
     let table = match r.str_opt("TableArn")? {
-        Some(arn) => Some(table_of_arn(arn)?.to_string()),
+        Some(arn) => Some(app.store.table(table_of_arn(arn)?).ok().map(|t| t.def.id)),
         None => None,
     };
-    let limit = r.int_opt("MaxResults")?.unwrap_or(MAX_PAGE);
+    let limit = r.int_opt("MaxResults")?.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::validation(if limit < 1 {
             messages::export::max_results_too_small(limit, 1)
@@ -883,8 +911,9 @@ pub fn list_exports(app: &App, r: Req<'_>) -> ApiResult<Json> {
         }));
     }
     let mut all: Vec<ExportRecord> =
-        records(app)?.into_iter().filter(|e| table.as_ref().is_none_or(|t| &e.table == t)).collect();
-    all.sort_by(|a, b| a.id.cmp(&b.id));
+        records(app)?.into_iter().filter(|e| table.is_none_or(|t| t == Some(e.table_internal))).collect();
+    // Newest first, as DynamoDB lists them (DDB-IMPORT-016).
+    all.sort_by(|a, b| b.id.cmp(&a.id));
     let (page, more) = page(&all, next_token(&r)?, limit as usize, |e| &e.id);
     let summaries: Vec<Json> = page
         .iter()

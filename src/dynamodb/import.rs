@@ -6,9 +6,10 @@
 //! is a string), each uncompressed, gzip or zstd. Every object whose key
 //! starts with `S3KeyPrefix` is read, in key order.
 //!
-//! The table is `CREATING` while it loads. A line that does not parse or
-//! whose item DynamoDB would refuse (a missing or mistyped key, over
-//! 400 KB) is counted in `ErrorCount` and skipped; the good ones are
+//! The table is `CREATING` while it loads. An item DynamoDB would refuse
+//! (a missing or mistyped key, over 400 KB) is counted in `ErrorCount` and
+//! skipped; a line that does not parse is counted and ends its file's read;
+//! a file its compression does not fit is one error; the good ones are
 //! imported, and the import ends `FAILED` (`ItemValidationError`) with its
 //! table kept, as on DynamoDB. No object under the prefix is an empty
 //! table; no bucket is `S3NoSuchBucket` and no table. An import a restart
@@ -231,7 +232,7 @@ pub fn import_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         status: "IN_PROGRESS".into(),
         bucket,
         prefix,
-        bucket_owner: source.str_opt("S3BucketOwner")?.map(str::to_string),
+        bucket_owner: super::export::bucket_owner(&source, "s3BucketSource.s3BucketOwner")?,
         format: format_name.to_string(),
         format_options: r.get("InputFormatOptions").filter(|v| !v.is_null()).cloned(),
         compression,
@@ -494,12 +495,25 @@ fn parse_objects(
         // as they are read.
         let file = std::fs::File::open(&path).map_err(|e| ("S3AccessDenied".to_string(), format!("{key}: {e}")))?;
         let file = Counted { inner: file, progress };
+        // A file that cannot be read as its compression says (a plain file
+        // as GZIP, an export's manifest under the prefix) is one refused
+        // item, and the import goes on with the next file, as DynamoDB's
+        // (DDB-IMPORT-015, -020): the import ends FAILED
+        // (ItemValidationError) with its table kept.
+        let unreadable = |r: &mut Parsed, e: &dyn std::fmt::Display| {
+            r.items += 1;
+            r.errors += 1;
+            tracing::debug!(import = %id, object = %key, error = %e, "an import object could not be read");
+        };
         let reader: Box<dyn Read> = match compression {
             "GZIP" => Box::new(flate2::read::MultiGzDecoder::new(file)),
-            "ZSTD" => Box::new(
-                zstd::stream::read::Decoder::new(file)
-                    .map_err(|e| ("InvalidCompression".to_string(), format!("{key}: {e}")))?,
-            ),
+            "ZSTD" => match zstd::stream::read::Decoder::new(file) {
+                Ok(d) => Box::new(d),
+                Err(e) => {
+                    unreadable(r, &e);
+                    continue;
+                }
+            },
             _ => Box::new(file),
         };
         let mut lines = BufReader::with_capacity(1 << 20, reader);
@@ -514,10 +528,17 @@ fn parse_objects(
         let mut csv = CsvGather::default();
         let mut pending: Option<Item> = None;
         let mut first_line = true;
-        loop {
+        'lines: loop {
             line.clear();
-            let (n, too_long) = read_line(&mut lines, &mut line)
-                .map_err(|e| ("InvalidCompression".to_string(), format!("{key}: {e}")))?;
+            let (n, too_long) = match read_line(&mut lines, &mut line) {
+                Ok(read) => read,
+                Err(e) => {
+                    unreadable(r, &e);
+                    ion.clear();
+                    csv.clear();
+                    break 'lines;
+                }
+            };
             if n == 0 {
                 break;
             }
@@ -582,9 +603,14 @@ fn parse_objects(
                 } else {
                     match parse_json_line(text) {
                         Ok(json) => batch.push(Pending::Json(json)),
+                        // A line that does not parse ends its file's read
+                        // (the rest of the file is not processed), as
+                        // DynamoDB's does (DDB-IMPORT-013); an item that
+                        // parses and is refused does not.
                         Err(e) => {
                             r.errors += 1;
-                            tracing::debug!(import = %id, object = %key, error = %e, "an import line was refused");
+                            tracing::debug!(import = %id, object = %key, error = %e, "an import line does not parse: the rest of its object is skipped");
+                            break 'lines;
                         }
                     }
                 }
@@ -611,6 +637,14 @@ fn parse_objects(
                     }
                     let values = parse_ion(&ion.text);
                     ion.clear();
+                    if let Err(e) = &values {
+                        // As a DynamoDB JSON line that does not parse.
+                        r.items += 1;
+                        progress.add(1, 0);
+                        r.errors += 1;
+                        tracing::debug!(import = %id, object = %key, error = %e, "an import value does not parse: the rest of its object is skipped");
+                        break 'lines;
+                    }
                     match values {
                         Ok(items) if items.is_empty() => continue,
                         Ok(items) => {
@@ -876,7 +910,7 @@ pub fn describe_import(app: &App, r: Req<'_>) -> ApiResult<Json> {
 
 pub fn list_imports(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let table = r.str_opt("TableArn")?.map(str::to_string);
-    let limit = r.int_opt("PageSize")?.unwrap_or(MAX_PAGE);
+    let limit = r.int_opt("PageSize")?.unwrap_or(super::export::DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::validation(if limit < 1 {
             messages::export::page_size_too_small(limit, 1)
@@ -886,7 +920,8 @@ pub fn list_imports(app: &App, r: Req<'_>) -> ApiResult<Json> {
     }
     let mut all: Vec<ImportRecord> =
         records(app)?.into_iter().filter(|e| table.as_ref().is_none_or(|t| &app.table_arn(&e.table) == t)).collect();
-    all.sort_by(|a, b| a.id.cmp(&b.id));
+    // Newest first, as DynamoDB lists them (DDB-IMPORT-016).
+    all.sort_by(|a, b| b.id.cmp(&a.id));
     let after = import_token_id(&r)?;
     let (page, more) = page(&all, after.as_deref(), limit as usize, |e| &e.id);
     let list: Vec<Json> = page

@@ -26,6 +26,14 @@ pub fn bucket_pattern_violation(bucket: impl Display, member: impl Display) -> S
     )
 }
 
+/// ExportTableToPointInTime, ImportTable: an `S3BucketOwner` that is no
+/// account id. One violation of the ValidationException envelope.
+pub fn owner_pattern_violation(owner: impl Display, member: impl Display) -> String {
+    format!(
+        "Value '{owner}' at '{member}' failed to satisfy constraint: Member must satisfy regular expression pattern: [0-9]{{12}}"
+    )
+}
+
 /// ExportTableToPointInTime, ImportTable: an `S3Prefix` (`S3KeyPrefix`)
 /// that is absolute, names a parent or current directory, has an empty
 /// segment or is over 1024 bytes. ValidationException. Tidepool's text.
