@@ -1587,6 +1587,12 @@ async fn imports_count_bad_lines_and_refuse_as_dynamodb() {
     assert_eq!(message(&e), ("ValidationException".into(), "Invalid Export ARN".into()));
     let e = c.list_exports().next_token("deadbeef").send().await.unwrap_err();
     assert_eq!(message(&e).1, "Invalid Request: Provided nextToken is invalid: deadbeef");
+    // Another account's: access denied (DDB-EXPORT-006, DDB-IMPORT-010).
+    let theirs = "arn:aws:dynamodb:us-east-1:111111111111:table/people/export/01700000000000-deadbeef";
+    let e = c.describe_export().export_arn(theirs).send().await.unwrap_err();
+    assert_eq!(message(&e), ("AccessDeniedException".into(), "Access is denied".into()));
+    let e = c.describe_import().import_arn(theirs.replace("/export/", "/import/")).send().await.unwrap_err();
+    assert_eq!(message(&e), ("AccessDeniedException".into(), "Access is denied".into()));
     let e = c.list_imports().next_token("deadbeef").send().await.unwrap_err();
     assert_eq!(message(&e).1, "Invalid Request: Provided nextToken is invalid: deadbeef");
     let e = c

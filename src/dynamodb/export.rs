@@ -245,6 +245,11 @@ pub(super) fn record_by_arn<T: serde::de::DeserializeOwned>(
         .map(|(_, id)| id)
         .filter(|id| !id.is_empty())
         .ok_or_else(malformed)?;
+    // Another account's export or import: not ours to describe, in
+    // DynamoDB's words (DDB-EXPORT-006, DDB-IMPORT-010).
+    if arn.split(':').nth(4).is_some_and(|account| account != super::ACCOUNT_ID) {
+        return Err(super::backup::access_denied());
+    }
     let r: T = match app.store.sys_get(format!("{prefix}{id}").as_bytes())? {
         Some(v) => serde_json::from_slice(&v).map_err(|_| not_found())?,
         None => return Err(not_found()),
