@@ -435,7 +435,10 @@ pub fn export_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let owner = bucket_owner(&r, "s3BucketOwner")?;
     let token = r.str_opt("ClientToken")?.map(str::to_string);
     let (mut from, mut to, mut view) = (None, None, None);
-    let started = now();
+    // Not before any commit's history time (the history clock never goes
+    // back, so after the wall clock stepped back its times run ahead): an
+    // export of "now" holds every write acknowledged before the request.
+    let started = now().max(app.store.history_now());
     if export_type == "INCREMENTAL_EXPORT" {
         let spec = r
             .obj_opt("IncrementalExportSpecification")?
@@ -729,7 +732,8 @@ fn write_export(
             }
             Ok(())
         };
-        let at_us = |t: f64| (t * 1_000_000.0).round() as u64;
+        // Truncated, as the history clock's times are.
+        let at_us = |t: f64| (t * 1_000_000.0).floor() as u64;
         let mut seen = 0u64;
         let read = match (r.from, r.to) {
             (Some(from), Some(to)) => {

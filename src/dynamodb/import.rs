@@ -8,7 +8,8 @@
 //!
 //! The table is `CREATING` while it loads. An item DynamoDB would refuse
 //! (a missing or mistyped key, over 400 KB) is counted in `ErrorCount` and
-//! skipped; a line that does not parse is counted and ends its file's read;
+//! skipped; a DynamoDB JSON line that does not parse is counted and ends
+//! its file's read;
 //! a file its compression does not fit is one error; the good ones are
 //! imported, and the import ends `FAILED` (`ItemValidationError`) with its
 //! table kept, as on DynamoDB. No object under the prefix is an empty
@@ -152,6 +153,7 @@ pub fn import_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     if let Some(p) = &prefix {
         safe_prefix(p)?;
     }
+    let bucket_owner = super::export::bucket_owner(&source, "s3BucketSource.s3BucketOwner")?;
     let format_name = r
         .enum_opt("InputFormat", &["DYNAMODB_JSON", "ION", "CSV"])?
         .ok_or_else(|| ApiError::validation(messages::export::INPUT_FORMAT_NULL))?;
@@ -232,7 +234,7 @@ pub fn import_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
         status: "IN_PROGRESS".into(),
         bucket,
         prefix,
-        bucket_owner: super::export::bucket_owner(&source, "s3BucketSource.s3BucketOwner")?,
+        bucket_owner,
         format: format_name.to_string(),
         format_options: r.get("InputFormatOptions").filter(|v| !v.is_null()).cloned(),
         compression,
@@ -566,6 +568,12 @@ fn parse_objects(
                     r.items += 1;
                     r.errors += 1;
                     csv.clear();
+                    // In DynamoDB JSON, a line that does not parse: the
+                    // rest of its file is not read (a compressed file read
+                    // as plain is one error, whatever its bytes).
+                    if matches!(format, Format::DynamoJson) {
+                        break 'lines;
+                    }
                     continue;
                 }
             };
@@ -637,14 +645,6 @@ fn parse_objects(
                     }
                     let values = parse_ion(&ion.text);
                     ion.clear();
-                    if let Err(e) = &values {
-                        // As a DynamoDB JSON line that does not parse.
-                        r.items += 1;
-                        progress.add(1, 0);
-                        r.errors += 1;
-                        tracing::debug!(import = %id, object = %key, error = %e, "an import value does not parse: the rest of its object is skipped");
-                        break 'lines;
-                    }
                     match values {
                         Ok(items) if items.is_empty() => continue,
                         Ok(items) => {

@@ -620,6 +620,16 @@ impl Store {
         }
     }
 
+    /// Now, as point-in-time reads count it (epoch seconds): not before the
+    /// history time of any commit made, which runs ahead of the wall clock
+    /// after that stepped back.
+    pub fn history_now(&self) -> f64 {
+        let clock = self.inner().history_clock.0.load(Ordering::SeqCst);
+        // A microsecond past the last commit's time, so that the moment,
+        // turned to seconds and back, is never before it.
+        (now_micros().max(clock.saturating_add(1))) as f64 / 1e6
+    }
+
     /// Turns PITR on (with a recovery period of `days`) or off for `table`.
     /// Turning it on records the table's items as they are (in a thread
     /// when `background`; the table's PITR says ENABLING until done);
