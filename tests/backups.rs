@@ -1382,6 +1382,42 @@ async fn exports_import_back_into_equal_tables() {
     c.describe_export().export_arn(first).send().await.expect("still described");
 }
 
+/// An export of an empty table has one empty data file, as DynamoDB's; a
+/// ClientToken given again with any parameter changed is a conflict.
+#[tokio::test]
+async fn an_empty_export_has_its_data_file_and_tokens_conflict_on_any_change() {
+    use aws_sdk_dynamodb::types::{ExportStatus, S3SseAlgorithm};
+    let h = harness().await;
+    let c = &h.client;
+    std::fs::create_dir_all(h.dir.path().join("s3/exports")).unwrap();
+    common::create_table(c, "empty", None).await;
+    enable_pitr(c, "empty", None).await;
+    let arn = c.describe_table().table_name("empty").send().await.unwrap().table.unwrap().table_arn.unwrap();
+    let export = || c.export_table_to_point_in_time().table_arn(&arn).s3_bucket("exports").client_token("once");
+    let first = export().send().await.unwrap().export_description.unwrap().export_arn.unwrap();
+    let d = wait_export(c, &first).await;
+    assert_eq!((d.export_status, d.item_count), (Some(ExportStatus::Completed), Some(0)));
+    let id = first.rsplit('/').next().unwrap();
+    let root = h.dir.path().join("s3/exports/AWSDynamoDB").join(id);
+    let files = std::fs::read_to_string(root.join("manifest-files.json")).unwrap();
+    let lines: Vec<serde_json::Value> = files.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 1, "{files}");
+    assert_eq!(lines[0]["itemCount"], 0);
+    let key = lines[0]["dataFileS3Key"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(root.join("data").join(key)).unwrap()),
+        &mut text,
+    )
+    .unwrap();
+    assert_eq!(text, "");
+    // The same request again names the same export; another, a conflict.
+    let again = export().send().await.unwrap().export_description.unwrap().export_arn.unwrap();
+    assert_eq!(again, first);
+    let e = export().s3_sse_algorithm(S3SseAlgorithm::Aes256).send().await.unwrap_err();
+    assert_eq!(code(&e), "ExportConflictException");
+}
+
 /// CSV (zstd, saved with a byte order mark, a quoted field across lines)
 /// with a bad line: counted, skipped, the rest imported; an import's
 /// refusals are DynamoDB's.

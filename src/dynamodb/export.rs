@@ -318,7 +318,7 @@ impl App {
         }
         d.insert("ExportFormat".into(), json!(r.format));
         if r.status == "COMPLETED" {
-            d.insert("BilledSizeBytes".into(), json!(r.bytes));
+            d.insert("BilledSizeBytes".into(), json!(billed(r.bytes, &r.export_type)));
             d.insert("ItemCount".into(), json!(r.items));
             if let Some(m) = &r.manifest {
                 d.insert("ExportManifest".into(), json!(m));
@@ -466,8 +466,19 @@ pub fn export_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
             e.client_token.as_deref() == Some(t.as_str()) && e.end.is_none_or(|end| started - end < CLIENT_TOKEN_SECS)
         })
     {
-        // The same token for another export is a conflict, as on DynamoDB.
-        if existing.table != name || existing.bucket != bucket || existing.prefix != prefix || existing.format != format
+        // The same token for another export is a conflict, as on DynamoDB
+        // ("any changed parameter": the target, format, type, period, view
+        // and encryption).
+        if existing.table != name
+            || existing.bucket != bucket
+            || existing.prefix != prefix
+            || existing.format != format
+            || existing.export_type != export_type
+            || existing.from != from
+            || existing.view != view
+            || existing.sse != sse
+            || existing.kms_key.as_deref() != r.str_opt("S3SseKmsKeyId")?
+            || existing.bucket_owner != owner
         {
             return Err(ApiError::new(
                 axum::http::StatusCode::BAD_REQUEST,
@@ -684,6 +695,15 @@ fn io_err(e: impl std::fmt::Display) -> String {
 }
 
 /// Writes the export's files; fills in its counts and manifest key.
+/// An incremental export is billed for at least 10 MB, as DynamoDB's
+/// (its `BilledSizeBytes` is 10000000 for an export of nothing,
+/// DDB-EXPORT-019); a full export, for the bytes it read.
+const MIN_INCREMENTAL_BILLED_BYTES: u64 = 10_000_000;
+
+fn billed(bytes: u64, export_type: &str) -> u64 {
+    if export_type == "INCREMENTAL_EXPORT" { bytes.max(MIN_INCREMENTAL_BILLED_BYTES) } else { bytes }
+}
+
 fn write_export(
     store: &tidepool_store::Store,
     bucket: &Path,
@@ -778,7 +798,10 @@ fn write_export(
                 .map(drop)
                 .map_err(|e| e.to_string()),
         };
-        if !buf.is_empty() {
+        // An export of nothing still has its data file, empty, as
+        // DynamoDB's ("for partitions that are empty, your export request
+        // will create an empty file").
+        if !buf.is_empty() || items == 0 {
             let _ = tx.send(Chunk::Lines(buf, buf_items));
         }
         drop(tx);
@@ -819,7 +842,7 @@ fn write_export(
         "s3SseAlgorithm": r.sse.as_deref().unwrap_or("AES256"),
         "s3SseKmsKeyId": r.kms_key,
         "manifestFilesS3Key": files_key,
-        "billedSizeBytes": bytes,
+        "billedSizeBytes": billed(bytes, &r.export_type),
         "itemCount": items,
         "outputFormat": r.format,
         "exportType": r.export_type,
