@@ -1240,7 +1240,25 @@ pub(crate) fn update_table_from(app: &App, r: Req<'_>, peer: Option<&[String]>) 
     // changes nothing included, while DescribeTable says ACTIVE at once
     // when nothing is left to do (DDB-TABLE-057, -156 and -177 of the
     // ack-api-quirks catalogue, against the service).
-    Ok(json!({"TableDescription": app.describe(&handle, "UPDATING")}))
+    let mut description = app.describe(&handle, "UPDATING");
+    // A replica just requested is not in the answer yet: DynamoDB's shows
+    // `Replicas: []` and lists it a few seconds later (DDB-TABLE-226);
+    // DescribeTable lists it `CREATING` at once here.
+    if !handle.def.settings.multi_region_strong {
+        let created: Vec<String> = r
+            .objects("ReplicaUpdates")
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|u| u.obj_opt("Create").ok().flatten())
+            .filter_map(|c| c.str_opt("RegionName").ok().flatten().map(str::to_string))
+            .collect();
+        if let Some(Json::Array(replicas)) = description.get_mut("Replicas")
+            && !created.is_empty()
+        {
+            replicas.retain(|x| x["RegionName"].as_str().is_none_or(|region| !created.iter().any(|c| c == region)));
+        }
+    }
+    Ok(json!({"TableDescription": description}))
 }
 
 /// DynamoDB's refusal of an action on a resource the caller may not reach,
