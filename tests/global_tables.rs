@@ -1260,6 +1260,11 @@ async fn two_replicas_and_a_witness() {
     let t = ce.describe_table().table_name("Witnessed").send().await.unwrap().table.unwrap();
     assert_eq!(t.replicas().iter().filter_map(|r| r.region_name()).collect::<Vec<_>>(), ["us-east-1"]);
     assert_eq!(t.global_table_witnesses().len(), 1);
+    // Every region's copy, the witness's too, is filled and unmarked.
+    for s in &servers {
+        let def = s.app.store.describe_table("Witnessed").expect("a copy in each region").def.clone();
+        assert!(!tidepool::global_tables::filling::is_filling(&s.app, &def), "{}", s.app.region);
+    }
     // The witness region has no table a client can see.
     assert!(!ca.list_tables().send().await.unwrap().table_names().contains(&"Witnessed".to_string()));
     let e = ca.describe_table().table_name("Witnessed").send().await.unwrap_err();

@@ -225,24 +225,10 @@ const NOT_TABLE_ACTIONS: [&str; 6] = [
 /// supports (a stream's policy takes the stream's), each quoted as written.
 pub(crate) fn check_table_actions(document: &str) -> ApiResult<()> {
     let Ok(doc) = serde_json::from_str::<Json>(document) else { return Ok(()) };
-    let statements: Vec<&Json> = match doc.get("Statement") {
-        Some(Json::Array(a)) => a.iter().collect(),
-        Some(s) => vec![s],
-        None => Vec::new(),
-    };
     let mut invalid: Vec<String> = Vec::new();
-    for s in statements {
-        for member in ["Action", "NotAction"] {
-            let actions: Vec<&str> = match s.get(member) {
-                Some(Json::String(a)) => vec![a.as_str()],
-                Some(Json::Array(l)) => l.iter().filter_map(Json::as_str).collect(),
-                _ => Vec::new(),
-            };
-            for a in actions {
-                if NOT_TABLE_ACTIONS.iter().any(|n| n.eq_ignore_ascii_case(a)) && !invalid.iter().any(|x| x == a) {
-                    invalid.push(a.to_string());
-                }
-            }
+    for a in named(&doc, &["Action", "NotAction"]) {
+        if NOT_TABLE_ACTIONS.iter().any(|n| n.eq_ignore_ascii_case(a)) && !invalid.iter().any(|x| x == a) {
+            invalid.push(a.to_string());
         }
     }
     if invalid.is_empty() {
@@ -257,26 +243,32 @@ pub(crate) fn check_table_actions(document: &str) -> ApiResult<()> {
 /// index or `*`.
 pub(crate) fn check_resources(document: &str, stream: bool) -> ApiResult<()> {
     let Ok(doc) = serde_json::from_str::<Json>(document) else { return Ok(()) };
-    let statements: Vec<&Json> = match doc.get("Statement") {
-        Some(Json::Array(a)) => a.iter().collect(),
-        Some(s) => vec![s],
-        None => Vec::new(),
-    };
-    for s in statements {
-        let resources: Vec<&str> = match s.get("Resource") {
-            Some(Json::String(r)) => vec![r.as_str()],
-            Some(Json::Array(l)) => l.iter().filter_map(Json::as_str).collect(),
-            _ => Vec::new(),
-        };
-        for r in resources {
-            let parts: Vec<&str> = r.splitn(6, ':').collect();
-            let [_, _, "dynamodb", _, _, relative] = parts[..] else { continue };
-            if relative.contains("/stream/") != stream {
-                return Err(ApiError::validation(messages::table::policy_resource_invalid(relative, r)));
-            }
+    for r in named(&doc, &["Resource"]) {
+        let parts: Vec<&str> = r.splitn(6, ':').collect();
+        let [_, _, "dynamodb", _, _, relative] = parts[..] else { continue };
+        if relative.contains("/stream/") != stream {
+            return Err(ApiError::validation(messages::table::policy_resource_invalid(relative, r)));
         }
     }
     Ok(())
+}
+
+/// The strings a policy document's statements give `members` (each a
+/// string or a list of strings; a single statement or a list of them), in
+/// order.
+fn named<'a>(doc: &'a Json, members: &'a [&'a str]) -> impl Iterator<Item = &'a str> {
+    let statements: &[Json] = match doc.get("Statement") {
+        Some(Json::Array(a)) => a,
+        Some(s) => std::slice::from_ref(s),
+        None => &[],
+    };
+    statements.iter().flat_map(move |s| {
+        members.iter().flat_map(move |m| match s.get(*m) {
+            Some(Json::String(v)) => vec![v.as_str()],
+            Some(Json::Array(l)) => l.iter().filter_map(Json::as_str).collect(),
+            _ => Vec::new(),
+        })
+    })
 }
 
 /// A document checked as DynamoDB checks it, with a fresh revision id.
