@@ -2711,6 +2711,15 @@ async fn request_context_keys_as_aws_sets_them() {
     // A restore needs read and write permissions on its target table.
     let backup = as_user("AKIDRESTORE").create_backup().table_name("dev").backup_name("nightly").send().await.unwrap();
     let backup = backup.backup_details.unwrap().backup_arn;
+    // A restore takes an AVAILABLE backup (one being made is in use).
+    for _ in 0..600 {
+        let d = admin.describe_backup().backup_arn(&backup).send().await.unwrap();
+        let status = d.backup_description.and_then(|b| b.backup_details).map(|b| b.backup_status);
+        if status == Some(aws_sdk_dynamodb::types::BackupStatus::Available) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let restore = |key: &str, target: &str| {
         as_user(key).restore_table_from_backup().backup_arn(&backup).target_table_name(target).send()
     };
