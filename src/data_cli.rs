@@ -140,6 +140,19 @@ where
     }
 }
 
+/// The most characters a backup's name has (CreateBackup's `BackupName`).
+const MAX_BACKUP_NAME: usize = 255;
+
+/// A backup's name when none is given: the table's name (of its ARN, when
+/// named by one) and the time, within `BackupName`'s length.
+fn default_backup_name(table: &str, stamp: &str) -> String {
+    let name = table.rsplit_once(":table/").map_or(table, |(_, rest)| rest.split('/').next().unwrap_or(rest));
+    let stamp = stamp.replace([':', '.'], "-");
+    let room = MAX_BACKUP_NAME - stamp.len() - 1;
+    let name: String = name.chars().take(room).collect();
+    format!("{name}-{stamp}")
+}
+
 /// `tidepool backup <table> [--name N]`: CreateBackup, until `AVAILABLE`.
 pub async fn backup(table: &str, name: Option<&str>, endpoint: &Endpoint) -> anyhow::Result<()> {
     let name = name.map(str::to_string).unwrap_or_else(|| {
@@ -149,7 +162,7 @@ pub async fn backup(table: &str, name: Option<&str>, endpoint: &Endpoint) -> any
                 .map(|d| d.as_millis() as u64)
                 .unwrap_or(0),
         );
-        format!("{table}-{}", stamp.replace([':', '.'], "-"))
+        default_backup_name(table, &stamp)
     });
     let bar = Bar::new();
     let out = ddb(endpoint, "CreateBackup", json!({"TableName": table, "BackupName": name})).await?;
@@ -331,6 +344,41 @@ fn key_attr(spec: &str) -> anyhow::Result<(String, String)> {
     Ok((name.to_string(), ty.to_string()))
 }
 
+/// The most directory entries [`first_key_under`] looks at: a guess, not a
+/// listing.
+const MAX_GUESS_ENTRIES: usize = 10_000;
+
+/// The first data file (by key; not an export's manifest) under `prefix`
+/// of `bucket`, when the server's buckets are a directory on this machine.
+async fn first_key_under(endpoint: &Endpoint, bucket: &str, prefix: &str) -> Option<String> {
+    let info = request(endpoint, "GET", "/tidepool/info", &[], b"", CALL_TIMEOUT).await.ok()?;
+    let info: Value = serde_json::from_slice(&info.body).ok()?;
+    let root = PathBuf::from(info["S3Dir"].as_str()?).join(bucket);
+    // The deepest directory the prefix names whole, and the rest of it.
+    let (dir, _) = prefix.rsplit_once('/').unwrap_or(("", prefix));
+    let mut pending = vec![root.join(dir)];
+    let mut keys = Vec::new();
+    let mut seen = 0;
+    while let Some(d) = pending.pop() {
+        for e in std::fs::read_dir(&d).ok()?.flatten() {
+            seen += 1;
+            if seen > MAX_GUESS_ENTRIES {
+                return keys.into_iter().min();
+            }
+            let path = e.path();
+            let key = path.strip_prefix(&root).ok()?.to_string_lossy().replace('\\', "/");
+            if path.is_dir() {
+                if key.starts_with(prefix) || prefix.starts_with(&format!("{key}/")) {
+                    pending.push(path);
+                }
+            } else if key.starts_with(prefix) && !path.file_name()?.to_string_lossy().starts_with("manifest-") {
+                keys.push(key);
+            }
+        }
+    }
+    keys.into_iter().min()
+}
+
 /// The input format and compression a file's name says.
 fn guess(name: &str) -> (&'static str, &'static str) {
     let (rest, compression) = if let Some(r) = name.strip_suffix(".gz") {
@@ -395,7 +443,13 @@ pub async fn import(
     let bar = Bar::new();
     let mut copied = Copied { dir: None, ended: false };
     let (bucket, prefix, name) = match source.bucket {
-        Some(b) => (b.to_string(), source.path.to_string(), source.path.to_string()),
+        // The first file under the prefix names the format and compression
+        // (an export's data directory holds `.json.gz` files), when the
+        // server's buckets are on this machine; else the prefix does.
+        Some(b) => {
+            let first = first_key_under(endpoint, b, source.path).await.unwrap_or_else(|| source.path.to_string());
+            (b.to_string(), source.path.to_string(), first)
+        }
         None => {
             let info = request(endpoint, "GET", "/tidepool/info", &[], b"", CALL_TIMEOUT).await?;
             let info: Value = serde_json::from_slice(&info.body).context("the server's /tidepool/info")?;
@@ -531,6 +585,18 @@ mod tests {
         {
             assert!(parse_time(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_default_backup_name_is_a_valid_one() {
+        let stamp = "2026-12-08T00:53:33.183Z";
+        assert_eq!(default_backup_name("src", stamp), "src-2026-12-08T00-53-33-183Z");
+        let arn = "arn:aws:dynamodb:us-east-1:000000000000:table/src";
+        assert_eq!(default_backup_name(arn, stamp), "src-2026-12-08T00-53-33-183Z");
+        let long = "t".repeat(255);
+        let name = default_backup_name(&long, stamp);
+        assert_eq!(name.len(), MAX_BACKUP_NAME);
+        assert!(name.ends_with("-2026-12-08T00-53-33-183Z"));
     }
 
     #[test]

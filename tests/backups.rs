@@ -1038,10 +1038,10 @@ async fn point_in_time_errors_and_a_deleted_table() {
 
     common::create_table(c, "keep", None).await;
     c.put_item().table_name("keep").item("pk", s("a")).item("v", n(1)).send().await.unwrap();
-    enable_pitr(c, "keep", None).await;
+    enable_pitr(c, "keep", Some(3)).await;
     let d = c.describe_continuous_backups().table_name("keep").send().await.unwrap();
     let p = d.continuous_backups_description.unwrap().point_in_time_recovery_description.unwrap();
-    assert_eq!(p.recovery_period_in_days, Some(35));
+    assert_eq!(p.recovery_period_in_days, Some(3));
     // A time before the window.
     let e = c
         .restore_table_to_point_in_time()
@@ -1066,7 +1066,11 @@ async fn point_in_time_errors_and_a_deleted_table() {
     let summary = &system.backup_summaries()[0];
     assert_eq!(summary.table_name(), Some("keep"));
     assert_eq!(summary.backup_type(), Some(&aws_sdk_dynamodb::types::BackupType::System));
-    assert!(summary.backup_expiry_date_time().is_some());
+    // Kept for 35 days, as DynamoDB keeps a system backup, whatever the
+    // recovery period.
+    let created = summary.backup_creation_date_time().unwrap().as_secs_f64();
+    let expires = summary.backup_expiry_date_time().unwrap().as_secs_f64();
+    assert!((expires - created - 35.0 * 86_400.0).abs() < 1.0, "{created} {expires}");
     // Its times to the millisecond, as DynamoDB shows every time.
     // (Within a microsecond: an epoch in seconds, a JSON number, is read
     // as a double, whose step there is a quarter of one.)
@@ -1098,7 +1102,7 @@ async fn point_in_time_errors_and_a_deleted_table() {
     assert_eq!(restoring.source_backup_arn(), Some(system_arn));
     wait_active(c, "keep-from-system").await;
     assert_eq!(scan_count(c, "keep-from-system").await, 2);
-    // No one deletes a system backup: it expires with its period.
+    // No one deletes a system backup: it expires after 35 days.
     let e = c.delete_backup().backup_arn(system_arn).send().await.unwrap_err();
     assert_eq!(code(&e), "ValidationException");
     let text = e.as_service_error().and_then(|e| e.message()).unwrap_or_default().to_string();
@@ -2051,6 +2055,14 @@ async fn the_cli_backs_up_restores_exports_and_imports() {
     std::fs::write(&semi, "id;city\na;Oslo\nb;Rome\n").unwrap();
     let out = run(&["import", semi.to_str().unwrap(), "semi", "--key", "id:S", "--delimiter", ";"]);
     assert!(out.contains("table semi imported: 2 items"), "{out}");
+    // A key prefix of a bucket: its files' names say they are GZIP.
+    let export_id = export_dir.file_name().unwrap().to_str().unwrap();
+    let prefix = format!("daily/AWSDynamoDB/{export_id}/data");
+    let out = run(&["import", &prefix, "people-prefixed", "--bucket", "backups", "--key", "id:S"]);
+    assert!(out.contains("table people-prefixed imported: 499 items"), "{out}");
+    // A table named by its ARN gets a default backup name that is a name.
+    let out = run(&["backup", "arn:aws:dynamodb:us-east-1:000000000000:table/people"]);
+    assert!(out.contains("AVAILABLE: 499 items"), "{out}");
     let out = run(&["restore", "people", "people-latest"]);
     assert!(out.contains("table people-latest ACTIVE: 499 items"), "{out}");
     server.kill().unwrap();

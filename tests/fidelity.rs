@@ -3234,3 +3234,58 @@ async fn batch_get_projects_list_elements_as_get_item_does() {
         assert_eq!(batch.responses.unwrap()["lists"], vec![got], "{projection}");
     }
 }
+
+/// DescribeTable lists AttributeDefinitions and an INCLUDE projection's
+/// NonKeyAttributes sorted by name, whatever order they were sent in
+/// (DDB-TABLE-125 of the ack-api-quirks catalogue, against the service);
+/// the indexes keep theirs.
+#[tokio::test]
+async fn attribute_lists_are_described_sorted_by_name() {
+    let h = harness().await;
+    let c = &h.client;
+    let created = c
+        .create_table()
+        .table_name("sorted")
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key_elem("pk", KeyType::Hash))
+        .key_schema(key_elem("sk", KeyType::Range))
+        .attribute_definitions(attr_def("z", ScalarAttributeType::S))
+        .attribute_definitions(attr_def("sk", ScalarAttributeType::S))
+        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
+        .attribute_definitions(attr_def("a", ScalarAttributeType::N))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("g-z")
+                .key_schema(key_elem("z", KeyType::Hash))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::Include)
+                        .non_key_attributes("zz")
+                        .non_key_attributes("aa")
+                        .non_key_attributes("mm")
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("g-a")
+                .key_schema(key_elem("a", KeyType::Hash))
+                .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let described = c.describe_table().table_name("sorted").send().await.unwrap();
+    for t in [created.table_description.unwrap(), described.table.unwrap()] {
+        let names: Vec<&str> = t.attribute_definitions().iter().map(|a| a.attribute_name()).collect();
+        assert_eq!(names, ["a", "pk", "sk", "z"]);
+        let indexes: Vec<&str> = t.global_secondary_indexes().iter().filter_map(|i| i.index_name()).collect();
+        assert_eq!(indexes, ["g-z", "g-a"]);
+        let projection = t.global_secondary_indexes()[0].projection().unwrap();
+        assert_eq!(projection.non_key_attributes(), ["aa", "mm", "zz"]);
+    }
+}

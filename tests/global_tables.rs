@@ -167,6 +167,22 @@ async fn two_regions_replicate_both_ways_and_converge_by_last_writer() {
         "Update global table operation failed because one or more replicas were not part of the global table. Please retry the request without these replicas: [eu-west-1]."
     );
 
+    // A region holding a table of the name that is no replica refuses at
+    // once, and nothing changes here: no stream, no replica
+    // (DDB-TABLE-225).
+    keyed_table(&ce, "Users", None).await;
+    let e = cu.update_table().table_name("Users").replica_updates(create("eu-west-1")).send().await.unwrap_err();
+    assert_eq!(
+        refusal(e),
+        (
+            "ValidationException".to_string(),
+            "Failed to create a the new replica of table with name: \u{2018}Users\u{2019} because one or more replicas already existed as tables.".to_string()
+        )
+    );
+    let t = cu.describe_table().table_name("Users").send().await.unwrap().table.unwrap();
+    assert!(t.stream_specification().is_none() && t.replicas().is_empty() && t.global_table_version().is_none());
+    ce.delete_table().table_name("Users").send().await.expect("the other region's own table goes");
+
     let out = cu.update_table().table_name("Users").replica_updates(create("eu-west-1")).send().await.expect("add");
     let desc = out.table_description().expect("description");
     assert_eq!(desc.global_table_version(), Some("2019.11.21"));
@@ -610,10 +626,41 @@ async fn legacy_global_tables_join_existing_tables() {
         assert_eq!(r.replica_provisioned_write_capacity_units(), Some(7), "{r:?}");
     }
 
+    // No update at all is refused bare (DDB-GLOBALTABLE-004); a request
+    // with one bad update changes nothing, its good ones included.
+    let e = cu
+        .update_global_table()
+        .global_table_name("Legacy")
+        .set_replica_updates(Some(Vec::new()))
+        .send()
+        .await
+        .expect_err("no updates");
+    let kind = code(e.as_service_error().unwrap());
+    assert_eq!(
+        (kind, message(e)),
+        (Some("ValidationException".into()), "One or more parameter values were invalid".to_string())
+    );
+    let delete_of = |region: &str| {
+        ReplicaUpdate::builder()
+            .delete(aws_sdk_dynamodb::types::DeleteReplicaAction::builder().region_name(region).build().unwrap())
+            .build()
+    };
+    for second in ["ap-south-1", "eu-west-1"] {
+        let e = cu
+            .update_global_table()
+            .global_table_name("Legacy")
+            .replica_updates(delete_of("eu-west-1"))
+            .replica_updates(delete_of(second))
+            .send()
+            .await
+            .expect_err("a second Delete of no member");
+        assert_eq!(code(e.as_service_error().unwrap()).as_deref(), Some("ReplicaNotFoundException"), "{second}");
+        let d = ce.describe_global_table().global_table_name("Legacy").send().await.expect("eu-west-1 still in");
+        assert_eq!(d.global_table_description.unwrap().replication_group().len(), 2);
+    }
+
     // Removing a region leaves its table, out of the group.
-    let delete = ReplicaUpdate::builder()
-        .delete(aws_sdk_dynamodb::types::DeleteReplicaAction::builder().region_name("eu-west-1").build().unwrap())
-        .build();
+    let delete = delete_of("eu-west-1");
     cu.update_global_table().global_table_name("Legacy").replica_updates(delete).send().await.expect("remove");
     let d = cu.describe_global_table().global_table_name("Legacy").send().await.unwrap();
     assert_eq!(d.global_table_description.unwrap().replication_group().len(), 1);
@@ -1425,6 +1472,23 @@ async fn a_replicas_overrides_are_described_everywhere_and_taken_by_its_table() 
         let e: aws_sdk_dynamodb::operation::update_table::UpdateTableError = e.into_service_error();
         e.meta().message().unwrap_or_default().to_string()
     };
+    // No most read request units on a provisioned table (DDB-TABLE-250).
+    let on_demand = aws_sdk_dynamodb::types::OnDemandThroughputOverride::builder().max_read_request_units(100).build();
+    let capped = CreateReplicationGroupMemberAction::builder()
+        .region_name("eu-west-1")
+        .on_demand_throughput_override(on_demand.clone())
+        .build()
+        .unwrap();
+    let e = cu
+        .update_table()
+        .table_name("Users")
+        .replica_updates(ReplicationGroupUpdate::builder().create(capped).build())
+        .send()
+        .await
+        .unwrap_err();
+    let max_read =
+        "MaxReadRequestUnits for OnDemandThroughput cannot be specified when the table BillingMode is PROVISIONED";
+    assert_eq!(refused(e), max_read);
     assert_eq!(
         refused(add().await.unwrap_err()),
         "Table write capacity should either be Pay-Per-Request or AutoScaled."
@@ -1488,6 +1552,14 @@ async fn a_replicas_overrides_are_described_everywhere_and_taken_by_its_table() 
     let in_eu = || UpdateReplicationGroupMemberAction::builder().region_name("eu-west-1");
     let e = cu.update_table().table_name("Users").replica_updates(update(in_eu())).send().await.unwrap_err();
     assert_eq!(refusal(e).1, "There are no actions specified in the Replica Update Action of the request.");
+    let e = cu
+        .update_table()
+        .table_name("Users")
+        .replica_updates(update(in_eu().on_demand_throughput_override(on_demand)))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(refusal(e), ("ValidationException".to_string(), max_read.to_string()));
     let e = cu
         .update_table()
         .table_name("Users")
@@ -1767,6 +1839,24 @@ async fn a_keys_only_table_replicates_and_group_settings_reach_every_region() {
     keyed_table(&cu, "Keys", Some(StreamViewType::KeysOnly)).await;
     let ttl = TimeToLiveSpecification::builder().enabled(true).attribute_name("expires").build().unwrap();
     cu.update_time_to_live().table_name("Keys").time_to_live_specification(ttl).send().await.expect("ttl");
+    // A table with DynamoDB's own key takes no key for a replica
+    // (DDB-TABLE-307, -295).
+    let keyed = CreateReplicationGroupMemberAction::builder()
+        .region_name("eu-west-1")
+        .kms_master_key_id("alias/aws/dynamodb")
+        .build()
+        .unwrap();
+    let e = cu
+        .update_table()
+        .table_name("Keys")
+        .replica_updates(ReplicationGroupUpdate::builder().create(keyed).build())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        message(e),
+        "One or more parameter values were invalid: KMSMasterKeyId must be specified for each replica."
+    );
     cu.update_table().table_name("Keys").replica_updates(replica_update("eu-west-1", true)).send().await.expect("add");
     let active = || async {
         let t = cu.describe_table().table_name("Keys").send().await.ok().and_then(|o| o.table);
@@ -1819,6 +1909,32 @@ async fn a_keys_only_table_replicates_and_group_settings_reach_every_region() {
         t.table_class_summary().and_then(|c| c.table_class()) == Some(&TableClass::StandardInfrequentAccess)
     })
     .await;
+
+    // Encryption with the AWS managed key, asked in one region, reaches
+    // the other with its own region's key; each describes the other's
+    // (DDB-TABLE-295).
+    let kms = aws_sdk_dynamodb::types::SseSpecification::builder()
+        .enabled(true)
+        .sse_type(aws_sdk_dynamodb::types::SseType::Kms)
+        .build();
+    cu.update_table().table_name("Keys").sse_specification(kms).send().await.expect("encrypt");
+    let key_of = |c: Client| async move {
+        let t = c.describe_table().table_name("Keys").send().await.unwrap().table.unwrap();
+        t.sse_description().and_then(|d| d.kms_master_key_arn()).map(str::to_string)
+    };
+    eventually("eu-west-1 encrypted", || async { key_of(ce.clone()).await.is_some() }).await;
+    let (us_key, eu_key) = (key_of(cu.clone()).await.unwrap(), key_of(ce.clone()).await.unwrap());
+    assert!(us_key.starts_with("arn:aws:kms:us-east-1:000000000000:key/"), "{us_key}");
+    assert!(eu_key.starts_with("arn:aws:kms:eu-west-1:000000000000:key/"), "{eu_key}");
+    let replica_key = |c: Client, region: &'static str| async move {
+        let t = c.describe_table().table_name("Keys").send().await.unwrap().table.unwrap();
+        t.replicas()
+            .iter()
+            .find(|r| r.region_name() == Some(region))
+            .and_then(|r| r.kms_master_key_id().map(str::to_string))
+    };
+    assert_eq!(replica_key(cu.clone(), "eu-west-1").await, Some(eu_key));
+    assert_eq!(replica_key(ce.clone(), "us-east-1").await, Some(us_key));
     us.stop().await.unwrap();
     eu.stop().await.unwrap();
 }
@@ -1835,13 +1951,35 @@ async fn concurrent_group_settings_converge_in_three_regions() {
     let clients: Vec<Client> = servers.iter().map(|s| client(&s.endpoint())).collect();
     let (cu, ce, ca) = (&clients[0], &clients[1], &clients[2]);
     keyed_table(cu, "Settings", None).await;
+    // Encrypted with a customer managed key: each replica names its own
+    // (DDB-TABLE-309).
+    let kms = aws_sdk_dynamodb::types::SseSpecification::builder()
+        .enabled(true)
+        .sse_type(aws_sdk_dynamodb::types::SseType::Kms)
+        .kms_master_key_id("us-key")
+        .build();
+    cu.update_table().table_name("Settings").sse_specification(kms).send().await.expect("encrypt");
+    let keyed = |region: &str, key: Option<&str>| {
+        let create = CreateReplicationGroupMemberAction::builder()
+            .region_name(region)
+            .set_kms_master_key_id(key.map(str::to_string));
+        ReplicationGroupUpdate::builder().create(create.build().unwrap()).build()
+    };
+    let add = |u: ReplicationGroupUpdate| cu.update_table().table_name("Settings").replica_updates(u).send();
+    let e = add(keyed("eu-west-1", None)).await.unwrap_err();
+    assert_eq!(
+        message(e),
+        "One or more parameter values were invalid: KMSMasterKeyId must be specified for each replica."
+    );
+    let e = add(keyed("eu-west-1", Some("alias/aws/dynamodb"))).await.unwrap_err();
+    assert_eq!(message(e), "All replica keys must either be Customer Managed CMK or AWS Managed CMK.");
     let active = |c: Client, n: usize| async move {
         let t = c.describe_table().table_name("Settings").send().await.ok().and_then(|o| o.table);
         t.is_some_and(|t| {
             t.replicas().len() == n && t.replicas().iter().all(|r| r.replica_status() == Some(&ReplicaStatus::Active))
         })
     };
-    cu.update_table().table_name("Settings").replica_updates(replica_update("eu-west-1", true)).send().await.unwrap();
+    add(keyed("eu-west-1", Some("eu-key"))).await.unwrap();
     eventually("eu-west-1's replica", || active(cu.clone(), 1)).await;
 
     // At once: Time to Live in eu-west-1, the class in us-east-1, and
@@ -1853,7 +1991,7 @@ async fn concurrent_group_settings_converge_in_three_regions() {
     );
     a.expect("ttl");
     b.expect("class");
-    cu.update_table().table_name("Settings").replica_updates(replica_update("ap-south-1", true)).send().await.unwrap();
+    add(keyed("ap-south-1", Some("arn:aws:kms:ap-south-1:000000000000:key/ap-key"))).await.unwrap();
     eventually("ap-south-1's replica", || active(cu.clone(), 2)).await;
     for (c, region) in [(cu, "us-east-1"), (ce, "eu-west-1"), (ca, "ap-south-1")] {
         eventually(&format!("both changes in {region}"), || async {
@@ -1864,6 +2002,26 @@ async fn concurrent_group_settings_converge_in_three_regions() {
             class == Some(TableClass::StandardInfrequentAccess) && ttl == Some(TimeToLiveStatus::Enabled)
         })
         .await;
+    }
+    // Every region has its own key and describes the others'.
+    let key = |region: &str| format!("arn:aws:kms:{region}:000000000000:key/{}-key", &region[..2]);
+    for (c, region) in [(cu, "us-east-1"), (ce, "eu-west-1"), (ca, "ap-south-1")] {
+        let t = c.describe_table().table_name("Settings").send().await.unwrap().table.unwrap();
+        let own = t.sse_description().and_then(|d| d.kms_master_key_arn()).map(str::to_string);
+        assert_eq!(own, Some(key(region)), "{region}'s own key");
+        let mut others: Vec<(String, Option<String>)> = t
+            .replicas()
+            .iter()
+            .map(|r| (r.region_name().unwrap().to_string(), r.kms_master_key_id().map(str::to_string)))
+            .collect();
+        others.sort();
+        let mut want: Vec<(String, Option<String>)> = ["ap-south-1", "eu-west-1", "us-east-1"]
+            .into_iter()
+            .filter(|r| *r != region)
+            .map(|r| (r.to_string(), Some(key(r))))
+            .collect();
+        want.sort();
+        assert_eq!(others, want, "{region}'s view of the others' keys");
     }
     for s in servers {
         s.stop().await.unwrap();
@@ -2113,8 +2271,30 @@ async fn replica_auto_scaling_is_for_global_tables() {
         assert_eq!((error_code(&e), message(e)), ("ResourceNotFoundException".into(), gone));
     }
     cu.update_table().table_name("Users").replica_updates(replica_update("eu-west-1", true)).send().await.expect("add");
-    let d = cu.describe_table_replica_auto_scaling().table_name("Users").send().await.expect("a global table");
-    assert_eq!(d.table_auto_scaling_description().and_then(|t| t.table_name()), Some("Users"));
+    // Every region, this one included, in the order of their names, the
+    // replica being made too; on demand, nothing scales (DDB-TABLE-232,
+    // -265). Once made, its region describes the same.
+    let described = |c: Client| async move {
+        let d = c.describe_table_replica_auto_scaling().table_name("Users").send().await.expect("a global table");
+        let t = d.table_auto_scaling_description().expect("description").clone();
+        assert_eq!(t.table_name(), Some("Users"));
+        let regions: Vec<_> = t.replicas().iter().map(|r| r.region_name().unwrap_or_default()).collect();
+        assert_eq!(regions, ["eu-west-1", "us-east-1"]);
+        for r in t.replicas() {
+            for s in [
+                r.replica_provisioned_read_capacity_auto_scaling_settings(),
+                r.replica_provisioned_write_capacity_auto_scaling_settings(),
+            ] {
+                let s = s.expect("settings");
+                assert_eq!(s.auto_scaling_disabled(), Some(true), "{r:?}");
+                assert!(s.scaling_policies().is_empty() && s.minimum_units().is_none());
+            }
+            assert!(r.global_secondary_indexes().is_empty());
+        }
+    };
+    described(cu.clone()).await;
+    eventually("the replica", || async { replica_status(&cu, "eu-west-1").await == Some(ReplicaStatus::Active) }).await;
+    described(client(&eu.endpoint())).await;
     let disabled = AutoScalingSettingsUpdate::builder().auto_scaling_disabled(true).build();
     cu.update_table_replica_auto_scaling()
         .table_name("Users")
@@ -2185,15 +2365,29 @@ async fn replica_auto_scaling_is_the_tables_auto_scaling() {
     autoscale_writes(&us.endpoint(), "table/scaled/index/byG", "index").await;
     c.update_table().table_name("scaled").replica_updates(replica_update("eu-west-1", true)).send().await.expect("add");
 
-    // The writes' targets, no reads': this server's region and its index.
+    // The writes' targets, no reads', in each region: the replica's region
+    // has the table's write scaling too.
+    eventually("the replica", || async {
+        let t = c.describe_table().table_name("scaled").send().await.unwrap().table.unwrap();
+        t.replicas().iter().all(|r| r.replica_status() == Some(&ReplicaStatus::Active))
+    })
+    .await;
     let d = c.describe_table_replica_auto_scaling().table_name("scaled").send().await.expect("describe");
     let t = d.table_auto_scaling_description().expect("description");
     assert_eq!(t.table_name(), Some("scaled"));
-    assert_eq!(t.replicas().len(), 1);
-    assert_eq!(t.replicas()[0].region_name(), Some("us-east-1"));
-    let w = t.replicas()[0].replica_provisioned_write_capacity_auto_scaling_settings().expect("write settings");
-    assert_eq!((w.minimum_units(), w.maximum_units()), (Some(1), Some(100)));
-    assert!(t.replicas()[0].replica_provisioned_read_capacity_auto_scaling_settings().is_none());
+    assert_eq!(
+        t.replicas().iter().map(|r| r.region_name().unwrap_or_default()).collect::<Vec<_>>(),
+        ["eu-west-1", "us-east-1"]
+    );
+    for r in t.replicas() {
+        let w = r.replica_provisioned_write_capacity_auto_scaling_settings().expect("write settings");
+        assert_eq!((w.minimum_units(), w.maximum_units(), w.auto_scaling_disabled()), (Some(1), Some(100), None));
+        let read = r.replica_provisioned_read_capacity_auto_scaling_settings().expect("read settings");
+        assert_eq!(read.auto_scaling_disabled(), Some(true), "not registered");
+    }
+    let here = |t: &aws_sdk_dynamodb::types::TableAutoScalingDescription| {
+        t.replicas().iter().find(|r| r.region_name() == Some("us-east-1")).cloned().expect("this region")
+    };
 
     let policy = |target: f64| {
         AutoScalingPolicyUpdate::builder()
@@ -2234,10 +2428,11 @@ async fn replica_auto_scaling_is_the_tables_auto_scaling() {
         .expect_err("a target value past 90");
     assert_eq!(error_code(&err), "ValidationException");
     let d = c.describe_table_replica_auto_scaling().table_name("scaled").send().await.expect("describe");
-    let replica = &d.table_auto_scaling_description().expect("description").replicas()[0];
+    let replica = here(d.table_auto_scaling_description().expect("description"));
     let w = replica.replica_provisioned_write_capacity_auto_scaling_settings().expect("write settings");
     assert_eq!(w.minimum_units(), Some(1), "nothing changed");
-    assert!(replica.replica_provisioned_read_capacity_auto_scaling_settings().is_none(), "nothing registered");
+    let r = replica.replica_provisioned_read_capacity_auto_scaling_settings().expect("read settings");
+    assert_eq!(r.auto_scaling_disabled(), Some(true), "nothing registered");
     let d = c.describe_table().table_name("scaled").send().await.expect("describe table");
     let pt = d.table().and_then(|t| t.provisioned_throughput()).expect("throughput");
     assert_eq!(pt.write_capacity_units(), Some(5), "and no capacity changed");
@@ -2277,9 +2472,9 @@ async fn replica_auto_scaling_is_the_tables_auto_scaling() {
         .send()
         .await
         .expect("update");
-    let replica = &u.table_auto_scaling_description().expect("description").replicas()[0];
+    let replica = here(u.table_auto_scaling_description().expect("description"));
     let w = replica.replica_provisioned_write_capacity_auto_scaling_settings().expect("write settings");
-    assert_eq!((w.minimum_units(), w.maximum_units(), w.auto_scaling_disabled()), (Some(10), Some(100), Some(false)));
+    assert_eq!((w.minimum_units(), w.maximum_units(), w.auto_scaling_disabled()), (Some(10), Some(100), None));
     assert_eq!(w.scaling_policies().len(), 1);
     let p = &w.scaling_policies()[0];
     assert_eq!(p.policy_name(), Some("writes"), "the target's policy keeps its name");
@@ -2317,9 +2512,21 @@ async fn replica_auto_scaling_is_the_tables_auto_scaling() {
         .send()
         .await
         .expect("disable");
-    let replica = &u.table_auto_scaling_description().expect("description").replicas()[0];
-    assert!(replica.replica_provisioned_read_capacity_auto_scaling_settings().is_none());
-    assert!(replica.replica_provisioned_write_capacity_auto_scaling_settings().is_some());
+    let replica = here(u.table_auto_scaling_description().expect("description"));
+    let r = replica.replica_provisioned_read_capacity_auto_scaling_settings().expect("read settings");
+    assert_eq!((r.auto_scaling_disabled(), r.minimum_units()), (Some(true), None));
+    let w = replica.replica_provisioned_write_capacity_auto_scaling_settings().expect("write settings");
+    assert_eq!(w.auto_scaling_disabled(), None);
+    // The other region's read scaling is its own: the one disabled here
+    // was never registered there, and its writes' scaling is as it was.
+    let d = client(&eu.endpoint()).describe_table_replica_auto_scaling().table_name("scaled").send().await.unwrap();
+    let theirs = d.table_auto_scaling_description().unwrap().replicas().to_vec();
+    let eu_entry = theirs.iter().find(|r| r.region_name() == Some("eu-west-1")).expect("eu-west-1");
+    let w = eu_entry.replica_provisioned_write_capacity_auto_scaling_settings().expect("write settings");
+    assert_eq!((w.minimum_units(), w.maximum_units()), (Some(1), Some(100)));
+    let us_entry = theirs.iter().find(|r| r.region_name() == Some("us-east-1")).expect("us-east-1");
+    let w = us_entry.replica_provisioned_write_capacity_auto_scaling_settings().expect("write settings");
+    assert_eq!(w.minimum_units(), Some(10), "us-east-1's, as it answers for itself");
 
     // A region that is no replica and an unknown index are refused.
     let err = c

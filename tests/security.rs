@@ -651,7 +651,18 @@ async fn a_user_limited_to_its_own_partition() {
         let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let a = common::http::send(&addr, "POST", "/", &h, body.as_bytes()).await;
         assert_eq!(a.json()["__type"], "com.amazon.coral.service#AccessDeniedException", "{op}: {}", a.json());
+        // Coral's authorizer names it `Message`, as DynamoDB answers.
+        assert!(a.json()["Message"].as_str().is_some_and(|m| m.starts_with("User: ")), "{op}: {}", a.json());
     }
+    // A request whose resource cannot be read from it (a statement that
+    // does not parse, no table name) gets its validation error, not a
+    // denial on a resource no one can name.
+    let err = bob.execute_statement().statement("SELEC * FROM scores").send().await.unwrap_err();
+    assert_eq!(common::code(&err), "ValidationException", "{}", message(&err));
+    let (headers, body) = raw("GetItem", r#"{"Key":{"pk":{"S":"bob"},"sk":{"N":"1"}}}"#.to_string());
+    let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let a = common::http::send(&addr, "POST", "/", &h, body.as_bytes()).await;
+    assert_eq!(a.json()["__type"], "com.amazon.coral.validate#ValidationException", "{}", a.json());
 
     // Alice's item is untouched.
     let item = admin
@@ -1248,7 +1259,13 @@ async fn a_handler_runs_as_its_execution_role() {
 /// one DynamoDB call) with execution role `role` (or Lambda's default when
 /// `None`), and waits until Active.
 async fn create_store_caller(lambda: &aws_sdk_lambda::Client, name: &str, role: Option<&str>) {
-    let code = tidepool_runtime::examples::example_bytes("misbehave");
+    create_from(lambda, name, "misbehave", role).await;
+}
+
+/// Creates `name` from example `example` with execution role `role` (or
+/// Lambda's default when `None`), and waits until Active.
+async fn create_from(lambda: &aws_sdk_lambda::Client, name: &str, example: &str, role: Option<&str>) {
+    let code = tidepool_runtime::examples::example_bytes(example);
     lambda
         .create_function()
         .function_name(name)
@@ -1271,6 +1288,95 @@ async fn create_store_caller(lambda: &aws_sdk_lambda::Client, name: &str, role: 
         assert!(std::time::Instant::now() < deadline, "{name} never became Active");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Function URLs with `AuthType AWS_IAM`: a caller needs
+/// `lambda:InvokeFunctionUrl` and `lambda:InvokeFunction` (required of
+/// every URL made since October 2025); `lambda:FunctionUrlAuthType` is the
+/// auth type a URL is created or updated with, so that AWS's guardrail
+/// policy (deny a URL that is not `AWS_IAM`) holds.
+#[tokio::test]
+async fn function_urls_need_both_invoke_actions_and_know_their_auth_type() {
+    use aws_sdk_lambda::types::FunctionUrlAuthType;
+    let auth = Auth::new(vec![
+        (alice(), None),
+        user_with(
+            "urlonly",
+            "AKIDURLONLY",
+            &[r#"{"Statement":[{"Effect":"Allow","Action":"lambda:InvokeFunctionUrl","Resource":"*"}]}"#],
+        ),
+        user_with(
+            "both",
+            "AKIDBOTH",
+            &[r#"{"Statement":[{"Effect":"Allow","Action":"lambda:InvokeFunctionUrl","Resource":"*"},
+                    {"Effect":"Allow","Action":"lambda:InvokeFunction","Resource":"*",
+                     "Condition":{"Bool":{"lambda:InvokedViaFunctionUrl":"true"}}}]}"#],
+        ),
+        user_with(
+            "guard",
+            "AKIDGUARD",
+            &[r#"{"Statement":[{"Effect":"Allow","Action":"lambda:*","Resource":"*"},
+                    {"Effect":"Deny","Action":["lambda:CreateFunctionUrlConfig","lambda:UpdateFunctionUrlConfig"],"Resource":"*",
+                     "Condition":{"StringNotEquals":{"lambda:FunctionUrlAuthType":"AWS_IAM"}}}]}"#],
+        ),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let server =
+        common::start_with(dir.path(), ServerConfig { auth: Some(Arc::new(auth)), ..ServerConfig::default() }).await;
+    let ep = server.endpoint();
+    let admin = lambda_as(&ep, ALICE_KEY, ALICE_SECRET);
+    create_from(&admin, "web", "echo", None).await;
+    let guard = lambda_as(&ep, "AKIDGUARD", "secret");
+    let err = guard
+        .create_function_url_config()
+        .function_name("web")
+        .auth_type(FunctionUrlAuthType::None)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(err.meta().code(), Some("AccessDeniedException"), "{err:?}");
+    assert!(err.meta().message().unwrap_or_default().contains("with an explicit deny"), "{err:?}");
+    let created = guard
+        .create_function_url_config()
+        .function_name("web")
+        .auth_type(FunctionUrlAuthType::AwsIam)
+        .send()
+        .await
+        .unwrap();
+    let err = guard
+        .update_function_url_config()
+        .function_name("web")
+        .auth_type(FunctionUrlAuthType::None)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(err.meta().code(), Some("AccessDeniedException"), "{err:?}");
+    let url_id = created.function_url().trim_start_matches("http://").split('.').next().unwrap().to_string();
+    let addr = ep.trim_start_matches("http://").to_string();
+    let path = format!("/lambda-url/{url_id}/hello");
+    let call = |user: &str, key: &str| {
+        let credential = Credential {
+            user: user.into(),
+            access_key_id: key.into(),
+            secret_access_key: "secret".into(),
+            session_token: None,
+        };
+        let base: Vec<(&str, &[u8])> = vec![("host", addr.as_bytes())];
+        let req = sigv4::Request { method: "POST", path: &path, query: None, headers: &base };
+        sigv4::sign(&credential, "us-east-1", "lambda", &req, b"{}", SystemTime::now())
+    };
+    for (user, key, status) in [("urlonly", "AKIDURLONLY", 403), ("both", "AKIDBOTH", 200)] {
+        let headers = call(user, key);
+        let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let a = common::http::send(&addr, "POST", &path, &h, b"{}").await;
+        assert_eq!(a.status, status, "{user}: {}", String::from_utf8_lossy(&a.body));
+        if status == 403 {
+            assert!(String::from_utf8_lossy(&a.body).contains("lambda:InvokeFunction "), "{user}");
+        }
+    }
+    server.stop().await.unwrap();
 }
 
 /// Invokes a `misbehave` function to make one DynamoDB call from its
@@ -2697,6 +2803,21 @@ async fn request_context_keys_as_aws_sets_them() {
     assert!(denial.contains("dynamodb:ListStreams on resource: * because"), "{denial}");
     let listed = streams_as("AKIDABAC").list_streams().table_name("source").send().await.expect("granted on *");
     assert_eq!(listed.streams().len(), 1);
+    // A stream is tagged on its own, apart from its table: its tags are the
+    // `aws:ResourceTag` of its actions.
+    let stream_arn = stream.clone().unwrap();
+    streams_as("AKIDABAC").describe_stream().stream_arn(&stream_arn).send().await.expect("an untagged stream");
+    admin.tag_resource().resource_arn(&stream_arn).tags(tag("env", "prod")).send().await.unwrap();
+    let listed = admin.list_tags_of_resource().resource_arn(&stream_arn).send().await.unwrap();
+    assert_eq!(listed.tags().iter().map(|t| (t.key(), t.value())).collect::<Vec<_>>(), [("env", "prod")]);
+    let table_tags = admin.list_tags_of_resource().resource_arn(server.app.table_arn("source")).send().await.unwrap();
+    assert!(table_tags.tags().is_empty(), "{table_tags:?}");
+    let e = streams_as("AKIDABAC").describe_stream().stream_arn(&stream_arn).send().await.unwrap_err();
+    let denial = e.as_service_error().and_then(|e| e.message()).unwrap_or_default().to_string();
+    assert!(denial.ends_with("with an explicit deny in an identity-based policy"), "{denial}");
+    abac.describe_table().table_name("source").send().await.expect("the table is not tagged");
+    admin.untag_resource().resource_arn(&stream_arn).tag_keys("env").send().await.unwrap();
+    streams_as("AKIDABAC").describe_stream().stream_arn(&stream_arn).send().await.expect("untagged again");
     let maps = lambda_as(&ep, "AKIDMAPS", "secret");
     maps.get_event_source_mapping().uuid(&uuids[0]).send().await.expect("echo's mapping");
     let e = maps.get_event_source_mapping().uuid(&uuids[1]).send().await.unwrap_err();

@@ -3,9 +3,11 @@
 //! replicas and their global indexes at once, in DynamoDB's shapes, over the
 //! same scalable targets and target tracking policies the Application Auto
 //! Scaling API keeps, of global tables only (a regional table is not found,
-//! as in DynamoDB). A Tidepool server is one region: the replica described
-//! and changed is this server's region. Writes are scaled for the table
-//! (every replica alike), reads per replica, as DynamoDB splits them.
+//! as in DynamoDB). A Tidepool server is one region: the replica changed is
+//! this server's region; the description lists every region of the table,
+//! each as its own server answers for it (`replica_entry`, asked through
+//! `global_tables::api::peer_auto_scaling`). Writes are scaled for the
+//! table (every replica alike), reads per replica, as DynamoDB splits them.
 
 use serde_json::{Map, Value as Json, json};
 use tidepool_store::messages;
@@ -27,10 +29,13 @@ fn target_of(table: &str, index: Option<&str>, units: &str) -> (String, String) 
     }
 }
 
-/// `AutoScalingSettingsDescription` of one target, or none when it is not
-/// registered.
-fn settings(targets: &[ScalableTarget], policies: &[Policy], resource: &str, dimension: &str) -> Option<Json> {
-    let t = targets.iter().find(|t| t.resource_id == resource && t.dimension == dimension)?;
+/// `AutoScalingSettingsDescription` of one target; one not registered is
+/// described as disabled, with no policies (DDB-TABLE-232: so are an
+/// on-demand table's).
+fn settings(targets: &[ScalableTarget], policies: &[Policy], resource: &str, dimension: &str) -> Json {
+    let Some(t) = targets.iter().find(|t| t.resource_id == resource && t.dimension == dimension) else {
+        return json!({"AutoScalingDisabled": true, "ScalingPolicies": []});
+    };
     let policies: Vec<Json> = policies
         .iter()
         .filter(|p| p.resource_id == resource && p.dimension == dimension)
@@ -46,13 +51,13 @@ fn settings(targets: &[ScalableTarget], policies: &[Policy], resource: &str, dim
             })
         })
         .collect();
-    Some(json!({
+    // AutoScalingDisabled is named only when true.
+    json!({
         "MinimumUnits": t.min,
         "MaximumUnits": t.max,
-        "AutoScalingDisabled": false,
         "AutoScalingRoleArn": t.role_arn,
         "ScalingPolicies": policies,
-    }))
+    })
 }
 
 /// The table named by name or ARN.
@@ -81,12 +86,24 @@ fn global_table(app: &App, table: &str) -> ApiResult<std::sync::Arc<tidepool_sto
     }
 }
 
-/// The `TableAutoScalingDescription` of `table`.
-fn description(app: &App, table: &str) -> ApiResult<Json> {
-    let t = global_table(app, table)?;
+/// This region's entry of `table`'s `Replicas` in a
+/// `TableAutoScalingDescription`: its settings and its indexes', from this
+/// server's targets and policies (a peer region asks for it).
+pub(crate) fn replica_entry(app: &App, table: &str) -> ApiResult<Json> {
+    entry(app, table, true)
+}
+
+/// [`replica_entry`]; without `reads`, with the table's write scaling (every
+/// replica's) and no read scaling: another region's entry while it cannot
+/// answer for itself (its replica being made, say).
+fn entry(app: &App, table: &str, reads: bool) -> ApiResult<Json> {
+    let t = app.store.describe_table(table)?;
     let (targets, policies) = (app.targets()?, app.policies()?);
     let settings_of = |index: Option<&str>, units: &str| {
         let (resource, dimension) = target_of(table, index, units);
+        if !reads && units == READ {
+            return settings(&[], &[], &resource, &dimension);
+        }
         settings(&targets, &policies, &resource, &dimension)
     };
     let mut replica = Map::new();
@@ -97,32 +114,46 @@ fn description(app: &App, table: &str) -> ApiResult<Json> {
         .iter()
         .filter(|i| i.kind == IndexKind::Global)
         .map(|i| {
-            let mut o = Map::new();
-            o.insert("IndexName".into(), json!(i.name));
-            o.insert("IndexStatus".into(), json!("ACTIVE"));
-            if let Some(s) = settings_of(Some(&i.name), READ) {
-                o.insert("ProvisionedReadCapacityAutoScalingSettings".into(), s);
-            }
-            if let Some(s) = settings_of(Some(&i.name), WRITE) {
-                o.insert("ProvisionedWriteCapacityAutoScalingSettings".into(), s);
-            }
-            Json::Object(o)
+            json!({
+                "IndexName": i.name,
+                "IndexStatus": "ACTIVE",
+                "ProvisionedReadCapacityAutoScalingSettings": settings_of(Some(&i.name), READ),
+                "ProvisionedWriteCapacityAutoScalingSettings": settings_of(Some(&i.name), WRITE),
+            })
         })
         .collect();
     replica.insert("GlobalSecondaryIndexes".into(), Json::Array(indexes));
-    if let Some(s) = settings_of(None, READ) {
-        replica.insert("ReplicaProvisionedReadCapacityAutoScalingSettings".into(), s);
-    }
-    if let Some(s) = settings_of(None, WRITE) {
-        replica.insert("ReplicaProvisionedWriteCapacityAutoScalingSettings".into(), s);
-    }
+    replica.insert("ReplicaProvisionedReadCapacityAutoScalingSettings".into(), settings_of(None, READ));
+    replica.insert("ReplicaProvisionedWriteCapacityAutoScalingSettings".into(), settings_of(None, WRITE));
     replica.insert("ReplicaStatus".into(), json!("ACTIVE"));
+    Ok(Json::Object(replica))
+}
+
+/// The `TableAutoScalingDescription` of `table`: an entry for each of its
+/// regions, this one's included, in the order of their names (DDB-TABLE-232,
+/// DDB-TABLE-265), each with its status as this region knows it. A region
+/// that does not answer (or has no table yet) is listed as [`entry`]
+/// without reads describes it.
+fn description(app: &App, table: &str) -> ApiResult<Json> {
+    let t = global_table(app, table)?;
+    let mut replicas = vec![replica_entry(app, table)?];
+    for r in t.def.replicas.iter().filter(|r| !r.legacy && !r.witness) {
+        let answer = crate::global_tables::api::peer_auto_scaling(app, table, &r.region).filter(Json::is_object);
+        let mut entry = match answer {
+            Some(e) => e,
+            None => entry(app, table, false)?,
+        };
+        entry["RegionName"] = json!(r.region);
+        entry["ReplicaStatus"] = json!(r.status);
+        replicas.push(entry);
+    }
+    replicas.sort_by(|a, b| a["RegionName"].as_str().cmp(&b["RegionName"].as_str()));
     let status = if t.is_restoring() { "CREATING" } else { "ACTIVE" };
     Ok(json!({
         "TableAutoScalingDescription": {
             "TableName": table,
             "TableStatus": status,
-            "Replicas": [Json::Object(replica)],
+            "Replicas": replicas,
         }
     }))
 }

@@ -87,6 +87,14 @@ pub fn checks(app: &App, op: &str, body: &Map<String, Json>, streams: bool) -> V
         with_request_tags(op, &r, &mut out);
     }
     with_resource_policies(app, &mut out);
+    // A request that does not name its resource in a form this can read (a
+    // statement that does not parse, a shard iterator or a stream ARN that
+    // is not one, a missing or overlong name or ARN) is refused by its
+    // operation before it reads or writes anything, with the validation
+    // error DynamoDB answers, whoever sends it: its check would only deny
+    // it with a resource no one can read. (The operations read those
+    // members with the same parsers as here.)
+    out.retain(|c| c.resource != UNKNOWN);
     out
 }
 
@@ -141,11 +149,17 @@ fn with_resource_policies(app: &App, checks: &mut [Check]) {
         }
         let key = c.resource.split("/index/").next().unwrap_or(&c.resource).to_string();
         c.resource_policy = policies.entry(key).or_insert_with_key(|k| super::policy::governing(app, k)).clone();
-        let table = table_of_resource(&prefix, &c.resource);
-        let Some(table) = table else { continue };
-        let found = tags
-            .entry(table.to_string())
-            .or_insert_with_key(|t| app.store.table(t).ok().map(|h| std::sync::Arc::new(h.def.tags.clone())));
+        // A stream's own tags, or its table's (an index's).
+        let found = match stream_of_resource(&prefix, &c.resource) {
+            Some((table, label)) => tags.entry(c.resource.clone()).or_insert_with(|| {
+                app.store.stream(table, label).map(|s| std::sync::Arc::new(s.tags)).filter(|t| !t.is_empty())
+            }),
+            None => {
+                let Some(table) = table_of_resource(&prefix, &c.resource) else { continue };
+                tags.entry(table.to_string())
+                    .or_insert_with_key(|t| app.store.table(t).ok().map(|h| std::sync::Arc::new(h.def.tags.clone())))
+            }
+        };
         let pairs = found.iter().flat_map(|t| t.iter()).map(|(k, v)| (k.as_str(), v.as_str()));
         set_tags(&mut c.context, "aws:ResourceTag/", pairs);
     }
@@ -169,12 +183,18 @@ fn set_tags<'a>(context: &mut crate::iam::Context, prefix: &str, tags: impl Iter
     }
 }
 
+/// The table and label of a stream ARN of this region (`prefix`: this
+/// region's table ARN before the name): a stream carries its own tags.
+fn stream_of_resource<'a>(prefix: &str, resource: &'a str) -> Option<(&'a str, &'a str)> {
+    resource.strip_prefix(prefix)?.split_once("/stream/").filter(|(t, l)| !t.contains('/') && !l.contains('*'))
+}
+
 /// The table whose tags a resource carries: the one a table's or an
 /// index's ARN of this region names (`prefix`: this region's table ARN
 /// before the name), not a backup's, an export's or `*`. Not a stream's
 /// either: "stream resources do not inherit tags from their parent table"
-/// (the developer guide's DynamoDB Streams ABAC page), and a stream has no
-/// tags of its own here.
+/// (the developer guide's DynamoDB Streams ABAC page); a stream has its
+/// own ([`stream_of_resource`]).
 fn table_of_resource<'a>(prefix: &str, resource: &'a str) -> Option<&'a str> {
     let rest = resource.strip_prefix(prefix)?;
     match rest.split_once('/') {
@@ -392,7 +412,13 @@ fn checks_of(
             vec![Check::new(action, format!("{}/index/{index}", arn(named)))]
         }
         "TagResource" | "UntagResource" | "ListTagsOfResource" => {
-            let resource = r.str_opt("ResourceArn").ok().flatten().map_or_else(|| UNKNOWN.to_string(), arn);
+            // A stream's ARN names the stream, tagged on its own.
+            let stream = |a: &str| stream_of_resource(&app.table_arn(""), a).is_some();
+            let resource = r
+                .str_opt("ResourceArn")
+                .ok()
+                .flatten()
+                .map_or_else(|| UNKNOWN.to_string(), |a| if stream(a) { a.to_string() } else { arn(a) });
             vec![Check::new(action, resource)]
         }
         "CreateTable" if r.get("ResourcePolicy").is_some() => {
@@ -461,7 +487,9 @@ fn restore_target(r: &Req<'_>, arn: &dyn Fn(&str) -> String) -> Vec<Check> {
 /// attribute names.
 fn item_check(app: &App, action: &str, r: &Req<'_>, op: &str, exprs: Option<Exprs>) -> Check {
     let table = table_name(r.str_opt("TableName").ok().flatten().unwrap_or_default());
-    let mut check = Check::new(action, app.table_arn(table));
+    // No table named: the operation refuses the request (`checks`).
+    let resource = if table.is_empty() { UNKNOWN.to_string() } else { app.table_arn(table) };
+    let mut check = Check::new(action, resource);
     let schema = schema_of(app, table, None);
     // The member the operation reads its key from: a put's item, else the key.
     let key = if op == "PutItem" { r.get("Item") } else { r.get("Key") };
@@ -673,7 +701,8 @@ fn partiql_check(app: &App, r: &Req<'_>, mode: Mode) -> Check {
     use tidepool_store::partiql::{Access, Op, Plan};
     let statement = r.str_opt("Statement").ok().flatten().unwrap_or_default();
     let Ok(parsed) = tidepool_store::partiql::parse(statement) else {
-        return Check::new("dynamodb:PartiQL", UNKNOWN);
+        // Dropped by `checks`: the operation refuses the statement.
+        return Check::new("dynamodb:ExecuteStatement", UNKNOWN);
     };
     let full_scan = || -> Option<bool> {
         let table = app.store.table(parsed.table()).ok()?;

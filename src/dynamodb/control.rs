@@ -26,7 +26,12 @@ pub(crate) fn key_schema_json(k: &KeySchema) -> Json {
 
 pub(crate) fn projection_json(p: &Projection) -> Json {
     match p {
-        Projection::Include(a) => json!({"ProjectionType": "INCLUDE", "NonKeyAttributes": a}),
+        // Sorted by name, as DynamoDB describes them (DDB-TABLE-125).
+        Projection::Include(a) => {
+            let mut a = a.clone();
+            a.sort();
+            json!({"ProjectionType": "INCLUDE", "NonKeyAttributes": a})
+        }
         other => json!({"ProjectionType": other.type_name()}),
     }
 }
@@ -75,13 +80,13 @@ impl App {
         let stats = t.stats();
         let arn = self.table_arn(&def.name);
         let mut d = Map::new();
+        // Sorted by name, as DynamoDB describes them (DDB-TABLE-125).
+        let mut defs: Vec<_> = def.attribute_definitions.iter().collect();
+        defs.sort_by(|a, b| a.name.cmp(&b.name));
         d.insert(
             "AttributeDefinitions".into(),
             Json::Array(
-                def.attribute_definitions
-                    .iter()
-                    .map(|a| json!({"AttributeName": a.name, "AttributeType": a.ty.as_str()}))
-                    .collect(),
+                defs.iter().map(|a| json!({"AttributeName": a.name, "AttributeType": a.ty.as_str()})).collect(),
             ),
         );
         d.insert("TableName".into(), json!(def.name));
@@ -312,9 +317,12 @@ pub(super) fn sse_input_at(app: &App, r: &Req<'_>, path: &str) -> ApiResult<Opti
     let prefix = format!("arn:aws:kms:{}:{}:key/", app.region, super::ACCOUNT_ID);
     let arn = match key {
         Some(k) if k.starts_with("arn:") => k.to_string(),
+        // The AWS-managed key (alias/aws/dynamodb) of the account: one a
+        // region (global tables tell it from a customer managed key).
+        None | Some(crate::global_tables::encryption::MANAGED_ALIAS) => {
+            crate::global_tables::encryption::aws_managed_key_arn(&app.region)
+        }
         Some(k) => format!("{prefix}{k}"),
-        // The AWS-managed key (alias/aws/dynamodb) of the account.
-        None => format!("{prefix}{}", uuid::Uuid::new_v4()),
     };
     Ok(Some(Some(arn)))
 }
@@ -1201,6 +1209,7 @@ pub(crate) fn update_table_from(app: &App, r: Req<'_>, peer: Option<&[String]>) 
         }
         handle = app.store.alter_table(name, |def| {
             def.settings.sse_kms_key_arn = sse;
+            group(def, GroupPart::Sse);
             Ok(())
         })?;
         changed = true;
@@ -1296,11 +1305,42 @@ fn table_from_arn<'a>(app: &App, arn: &'a str) -> ApiResult<&'a str> {
     Ok(name)
 }
 
+/// The stream a stream ARN of this server names (`None` for another ARN):
+/// a stream is tagged on its own, apart from its table ("stream resources
+/// do not inherit tags from their parent table", the developer guide's
+/// DynamoDB Streams ABAC pages).
+fn stream_from_arn(app: &App, arn: &str) -> Option<ApiResult<tidepool_store::stream::StreamMeta>> {
+    let prefix = format!("arn:aws:dynamodb:{}:{}:table/", app.region, super::ACCOUNT_ID);
+    let rest = arn.strip_prefix(&prefix)?;
+    let (table, label) = rest.split_once("/stream/")?;
+    Some(
+        app.store
+            .stream(table, label)
+            .filter(|_| crate::global_tables::witness::visible(app, table))
+            .ok_or_else(|| ApiError::not_found(messages::table::resource_arn_not_found(arn))),
+    )
+}
+
 pub fn tag_resource(app: &App, r: Req<'_>) -> ApiResult<Json> {
-    let name = table_from_arn(app, r.str("ResourceArn")?)?;
+    let arn = r.str("ResourceArn")?;
+    let stream = stream_from_arn(app, arn).transpose()?;
+    let name = match &stream {
+        Some(_) => "",
+        None => table_from_arn(app, arn)?,
+    };
     let tags = tags_input(&r)?;
     if tags.is_empty() {
         return Err(ApiError::validation(messages::table::TAGS_REQUIRED));
+    }
+    if let Some(s) = stream {
+        app.store.alter_stream_tags(s.num, |current| {
+            let mut all = current.clone();
+            all.extend(tags);
+            check_tags(&all)?;
+            *current = all;
+            Ok(())
+        })?;
+        return Ok(Json::Null);
     }
     app.store.alter_table(name, |def| {
         let mut all = def.tags.clone();
@@ -1314,7 +1354,12 @@ pub fn tag_resource(app: &App, r: Req<'_>) -> ApiResult<Json> {
 }
 
 pub fn untag_resource(app: &App, r: Req<'_>) -> ApiResult<Json> {
-    let name = table_from_arn(app, r.str("ResourceArn")?)?;
+    let arn = r.str("ResourceArn")?;
+    let stream = stream_from_arn(app, arn).transpose()?;
+    let name = match &stream {
+        Some(_) => "",
+        None => table_from_arn(app, arn)?,
+    };
     let keys = r.strings("TagKeys")?.ok_or_else(|| missing("TagKeys"))?;
     if keys.is_empty() {
         return Err(ApiError::validation(messages::table::TAG_KEYS_REQUIRED));
@@ -1328,6 +1373,15 @@ pub fn untag_resource(app: &App, r: Req<'_>) -> ApiResult<Json> {
     {
         return Err(ApiError::validation(messages::table::invalid_tag_key(k)));
     }
+    if let Some(s) = stream {
+        app.store.alter_stream_tags(s.num, |current| {
+            for k in &keys {
+                current.remove(k);
+            }
+            Ok(())
+        })?;
+        return Ok(Json::Null);
+    }
     app.store.alter_table(name, |def| {
         for k in &keys {
             def.tags.remove(k);
@@ -1340,6 +1394,10 @@ pub fn untag_resource(app: &App, r: Req<'_>) -> ApiResult<Json> {
 
 pub fn list_tags(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let arn = r.str("ResourceArn")?;
+    if let Some(stream) = stream_from_arn(app, arn) {
+        let tags: Vec<Json> = stream?.tags.iter().map(|(k, v)| json!({"Key": k, "Value": v})).collect();
+        return Ok(json!({"Tags": tags}));
+    }
     // Listing the tags of a table that is not there (or not this
     // account's) is refused as unauthorized, not as not found: the live
     // service's answer (recorded by the public conformance suite, 2026),

@@ -164,8 +164,16 @@ impl ApiError {
     pub fn body(self) -> String {
         let mut body = self.extra;
         // Coral's deserializer names it `Message` (dynalite's tests,
-        // checked against DynamoDB); the service's own errors `message`.
-        let key = if self.kind.ends_with("#SerializationException") { "Message" } else { "message" };
+        // checked against DynamoDB), and so does its authorizer (a denied
+        // PutItem as DynamoDB answers it: `"__type":"com.amazon.coral.
+        // service#AccessDeniedException","Message":"User: ..."`); the
+        // service's own errors, and Coral's other authentication errors
+        // (`UnrecognizedClientException`), `message`.
+        let key = if self.kind.ends_with("#SerializationException") || self.kind.ends_with("#AccessDeniedException") {
+            "Message"
+        } else {
+            "message"
+        };
         body.insert("__type".into(), Json::String(self.kind));
         if !self.message.is_empty() {
             body.insert(key.into(), Json::String(self.message));

@@ -169,15 +169,15 @@ pub fn describe(def: &tidepool_store::table::TableDef, d: &mut Map<String, Json>
     }
     let warm = d.get("WarmThroughput").cloned();
     let replicas: Vec<Json> =
-        def.replicas.iter().filter(|r| !r.witness).map(|r| replica_json(r, warm.as_ref())).collect();
+        def.replicas.iter().filter(|r| !r.witness).map(|r| replica_json(def, r, warm.as_ref())).collect();
     d.insert("Replicas".into(), Json::Array(replicas));
     super::witness::describe(def, d);
 }
 
 /// One of DescribeTable's `Replicas`: its status (`UPDATING` until its
-/// new settings reached every region), its warm throughput (the table's)
-/// and the overrides it has.
-fn replica_json(r: &ReplicaDef, warm: Option<&Json>) -> Json {
+/// new settings reached every region), its warm throughput (the table's),
+/// its KMS key (of a table encrypted with one) and the overrides it has.
+fn replica_json(def: &tidepool_store::table::TableDef, r: &ReplicaDef, warm: Option<&Json>) -> Json {
     let o = &r.overrides;
     let status = if o.unsent && r.status == "ACTIVE" { "UPDATING" } else { r.status.as_str() };
     let mut j = json!({
@@ -187,6 +187,9 @@ fn replica_json(r: &ReplicaDef, warm: Option<&Json>) -> Json {
     });
     if let Some(w) = warm {
         j["WarmThroughput"] = w.clone();
+    }
+    if let Some(key) = super::encryption::replica_key_id(def, r) {
+        j["KMSMasterKeyId"] = json!(key);
     }
     if let Some(read) = o.read_capacity {
         j["ProvisionedThroughputOverride"] = json!({"ReadCapacityUnits": read});
@@ -254,6 +257,16 @@ fn create_strong(
     if handle.stats().items > 0 {
         return Err(ApiError::validation(messages::global_table::strong_needs_empty_table(name)));
     }
+    let mut keys = std::collections::HashMap::new();
+    for a in actions {
+        check_overrides(&handle.def, a)?;
+        keys.insert(a.region.clone(), super::encryption::replica_key(&handle.def, &a.region, a.kms_key.as_deref())?);
+    }
+    // A witness keeps no table a client sees; a replica's region must have
+    // none of the name.
+    for r in &regions {
+        refuse_if_taken(app, name, r)?;
+    }
     if handle.def.stream.is_none() {
         app.store.set_stream(name, Some(StreamViewType::NewAndOldImages))?;
     }
@@ -277,6 +290,7 @@ fn create_strong(
                 overrides,
                 index_changes: Vec::new(),
                 source: Some(app.region.clone()),
+                kms_key_arn: keys.get(region).cloned().flatten(),
             });
         }
         Ok(())
@@ -309,6 +323,8 @@ struct ReplicaAction {
     /// Whether it names `ProvisionedThroughputOverride` (an `Update` may
     /// not on an on-demand table).
     provisioned_override: bool,
+    /// A `Create`'s `KMSMasterKeyId`: the replica's key, in its region.
+    kms_key: Option<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -502,11 +518,15 @@ fn replica_actions(app: &App, updates: &[Req<'_>]) -> ApiResult<Vec<ReplicaActio
         if kind == Action::Update && overrides.is_empty() {
             return Err(replica_refusal(messages::global_table::NO_REPLICA_ACTION));
         }
+        let kms_key = match kind {
+            Action::Create => o.str_opt("KMSMasterKeyId")?.map(str::to_string),
+            _ => None,
+        };
         let region = region.to_string();
         if kind == Action::Create && actions.iter().any(|a| a.kind == Action::Create && a.region == region) {
             continue;
         }
-        actions.push(ReplicaAction { kind, region, overrides, provisioned_override });
+        actions.push(ReplicaAction { kind, region, overrides, provisioned_override, kms_key });
     }
     Ok(actions)
 }
@@ -605,6 +625,7 @@ pub fn update(app: &App, name: &str, r: &Req<'_>) -> ApiResult<Option<Arc<TableH
                     return Err(unknown_region(app, &region));
                 }
                 busy(&handle.def, None)?;
+                check_overrides(&handle.def, a)?;
                 // A provisioned table's writes must scale with its replicas'.
                 if handle.def.billing_mode == BillingMode::Provisioned {
                     if !crate::autoscaling::writes_autoscaled(app, name, None) {
@@ -614,6 +635,10 @@ pub fn update(app: &App, name: &str, r: &Req<'_>) -> ApiResult<Option<Arc<TableH
                         return Err(ApiError::validation(messages::global_table::INDEX_WRITES_NOT_SCALED));
                     }
                 }
+                let kms_key_arn = super::encryption::replica_key(&handle.def, &region, a.kms_key.as_deref())?;
+                // Asked last, as it waits on the region: nothing here has
+                // changed yet when it refuses.
+                refuse_if_taken(app, name, &region)?;
                 // Any view type is taken and kept (the replicator reads an
                 // item whose record has no new image); a table without a
                 // stream gets one with both images, as in DynamoDB.
@@ -631,6 +656,7 @@ pub fn update(app: &App, name: &str, r: &Req<'_>) -> ApiResult<Option<Arc<TableH
                     def.replicas.push(ReplicaDef {
                         overrides,
                         source,
+                        kms_key_arn: kms_key_arn.clone(),
                         ..ReplicaDef::new(region.clone(), "CREATING", now_ms())
                     });
                     Ok(())
@@ -713,16 +739,60 @@ fn refuse_if_protected(app: &App, name: &str, region: &str, strict: bool) -> Api
     }
 }
 
+/// Asks `region` whether it holds a table named `name` already (one of
+/// its own, or a replica not yet removed), which DynamoDB refuses to make a
+/// replica of, at once and in the same words as a replica that exists
+/// (DDB-TABLE-225). A region that does not answer in time is not waited
+/// for: the replica's job finds the table there and fails it. Called on a
+/// blocking thread.
+fn refuse_if_taken(app: &App, name: &str, region: &str) -> ApiResult<()> {
+    let body = json!({"TableName": name, "CanCreate": true});
+    match super::strong::call(app, region, TABLE_PATH, body) {
+        Some((400, answer)) if String::from_utf8_lossy(&answer).contains(TAKEN) => {
+            Err(replica_refusal(&messages::global_table::replica_exists(name)))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `region`'s own entry of DescribeTableReplicaAutoScaling's `Replicas`
+/// for table `name` (`autoscaling::replica::replica_entry`), or `None` when
+/// it does not answer in time. Called on a blocking thread.
+pub(crate) fn peer_auto_scaling(app: &App, name: &str, region: &str) -> Option<Json> {
+    match super::strong::call(app, region, TABLE_PATH, json!({"TableName": name, "ReplicaAutoScaling": true})) {
+        Some((200, body)) => serde_json::from_slice(&body).ok(),
+        _ => None,
+    }
+}
+
+/// The words of [`messages::global_table::replica_exists`] a peer's
+/// refusal is known by.
+const TAKEN: &str = "already existed as tables";
+
+/// Whether a `Create`'s or `Update`'s overrides fit the table's billing
+/// mode: no read capacity on an on-demand table (an `Update`'s; a
+/// `Create`'s is dropped, as DynamoDB takes it, DDB-TABLE-307), no most
+/// read request units on a provisioned one (DDB-TABLE-250).
+fn check_overrides(def: &tidepool_store::table::TableDef, a: &ReplicaAction) -> ApiResult<()> {
+    if a.kind == Action::Update && a.provisioned_override && def.billing_mode == BillingMode::PayPerRequest {
+        return Err(ApiError::validation(messages::global_table::READ_OVERRIDE_ON_DEMAND));
+    }
+    let o = &a.overrides;
+    let on_demand = o.max_read_request_units.is_some() || o.indexes.iter().any(|i| i.max_read_request_units.is_some());
+    if on_demand && def.billing_mode == BillingMode::Provisioned {
+        return Err(ApiError::validation(messages::global_table::MAX_READ_OVERRIDE_ON_PROVISIONED));
+    }
+    Ok(())
+}
+
 /// Whether an `Update` of a replica may be taken, checked for every one
 /// before a request changes anything: a member, `ACTIVE`, no replica being
-/// made or removed, no read capacity on an on-demand table.
+/// made or removed, overrides that fit the billing mode.
 fn check_update(def: &tidepool_store::table::TableDef, a: &ReplicaAction) -> ApiResult<()> {
     let Some(x) = def.replicas.iter().find(|x| x.region == a.region && !x.witness) else {
         return Err(not_members(&[&a.region]));
     };
-    if a.provisioned_override && def.billing_mode == BillingMode::PayPerRequest {
-        return Err(ApiError::validation(messages::global_table::READ_OVERRIDE_ON_DEMAND));
-    }
+    check_overrides(def, a)?;
     if x.status != "ACTIVE" || busy(def, None).is_err() {
         return Err(in_use());
     }
@@ -1002,6 +1072,8 @@ pub enum GroupPart<'a> {
     Class,
     /// The most write request units of an on-demand table.
     MaxWrite,
+    /// The kind of key the table is encrypted with (`encryption.rs`).
+    Sse,
 }
 
 impl<'a> GroupPart<'a> {
@@ -1013,6 +1085,7 @@ impl<'a> GroupPart<'a> {
             GroupPart::Index(name) => format!("index:{name}"),
             GroupPart::Class => "class".into(),
             GroupPart::MaxWrite => "max_write".into(),
+            GroupPart::Sse => "sse".into(),
         }
     }
 
@@ -1022,6 +1095,7 @@ impl<'a> GroupPart<'a> {
             "capacity" => GroupPart::Capacity,
             "class" => GroupPart::Class,
             "max_write" => GroupPart::MaxWrite,
+            "sse" => GroupPart::Sse,
             _ => GroupPart::Index(s.strip_prefix("index:")?),
         })
     }
@@ -1058,6 +1132,7 @@ fn group_value(def: &tidepool_store::table::TableDef, part: GroupPart<'_>) -> Js
         GroupPart::Ttl => json!({"TimeToLive": def.ttl_attribute}),
         GroupPart::MaxWrite => json!({"MaxWriteRequestUnits": def.settings.max_write_request_units}),
         GroupPart::Class => json!({"TableClass": group_class(def)}),
+        GroupPart::Sse => super::encryption::group_value(def),
         GroupPart::Capacity => {
             let mut table = def.throughput;
             if let (Some(t), Some(read), Some(_)) =
@@ -1112,7 +1187,7 @@ fn keep_overrides(def: &mut tidepool_store::table::TableDef, part: GroupPart<'_>
                 base.table_class = std::mem::replace(&mut def.table_class, class.clone());
             }
         }
-        GroupPart::Ttl | GroupPart::MaxWrite => {}
+        GroupPart::Ttl | GroupPart::MaxWrite | GroupPart::Sse => {}
     }
     def.settings.replica_base = Some(base);
 }
@@ -1141,8 +1216,9 @@ pub fn queue_group_change(def: &mut tidepool_store::table::TableDef, region: &st
 /// here if its stamp is later than this region's for it (and not past
 /// this region's clock by more than [`MAX_CLOCK_AHEAD_MS`]): set, except
 /// where this replica overrides it (its read capacity, its table class),
-/// where the value the override covers changes instead.
-fn apply_group_settings(def: &mut tidepool_store::table::TableDef, change: &Map<String, Json>) {
+/// where the value the override covers changes instead. `here` is this
+/// region.
+fn apply_group_settings(def: &mut tidepool_store::table::TableDef, here: &str, change: &Map<String, Json>) {
     let Some(key) = change.get("GroupSettings").and_then(Json::as_str) else { return };
     let Some(part) = GroupPart::parse(key) else { return };
     let ms = change.get("Ms").and_then(Json::as_u64).unwrap_or(0);
@@ -1159,6 +1235,7 @@ fn apply_group_settings(def: &mut tidepool_store::table::TableDef, change: &Map<
         GroupPart::MaxWrite => {
             def.settings.max_write_request_units = change.get("MaxWriteRequestUnits").and_then(Json::as_i64);
         }
+        GroupPart::Sse => super::encryption::apply_group(def, here, &stamp.1, change),
         GroupPart::Class => {
             let Some(class) = change.get("TableClass").and_then(Json::as_str) else { return };
             match (base.as_mut(), &own.table_class) {
@@ -1266,7 +1343,7 @@ fn make_index_change(app: &App, name: &str, change: &str, from: &str) -> ApiResu
         let region = app.region.clone();
         // The daily limit on capacity decreases held where it was made.
         app.store.alter_table_replicated(name, |def| {
-            apply_group_settings(def, &change);
+            apply_group_settings(def, &region, &change);
             // Passed on to any region the sender did not queue it for.
             queue_change(def, &region, Json::Object(change.clone()), &queued_for);
             Ok(())
@@ -1501,7 +1578,14 @@ pub async fn create_replica(app: std::sync::Weak<App>, id: u64, table: String, r
     // of the others are witnesses.
     let is_witness = |r: &str| handle.def.replicas.iter().any(|x| x.region == r && x.witness);
     let witnesses: Vec<&String> = others.iter().filter(|r| is_witness(r)).collect();
-    let own = handle.def.replicas.iter().find(|x| x.region == region).map(|x| x.overrides.clone()).unwrap_or_default();
+    let replica = handle.def.replicas.iter().find(|x| x.region == region).cloned();
+    let own = replica.as_ref().map(|x| x.overrides.clone()).unwrap_or_default();
+    let own_key = replica.as_ref().and_then(|x| x.kms_key_arn.clone());
+    let mut create = with_overrides(create_request(&handle.def), &handle.def, &own);
+    // Encrypted as the table is, with its own key.
+    if let Some(sse) = replica.as_ref().and_then(|x| super::encryption::create_spec(&handle.def, x)) {
+        create["SSESpecification"] = sse;
+    }
     // What each other replica overrides, for the new region to describe.
     let known: Map<String, Json> = handle
         .def
@@ -1513,8 +1597,10 @@ pub async fn create_replica(app: std::sync::Weak<App>, id: u64, table: String, r
         .filter_map(|(r, o)| Some((r, serde_json::to_value(sent(o)).ok()?)))
         .collect();
     let body = json!({
-        "Create": with_overrides(create_request(&handle.def), &handle.def, &own),
+        "Create": create,
         "OwnOverrides": sent(&own),
+        // The other regions' customer managed keys, for it to describe.
+        "KmsKeys": super::encryption::keys_of(&handle.def, &a.region),
         "Base": base_of(&handle.def),
         "ReplicaOverrides": known,
         "Replicas": others,
@@ -1559,7 +1645,7 @@ pub async fn create_replica(app: std::sync::Weak<App>, id: u64, table: String, r
         return failed(why);
     }
     for other in joined {
-        let body = json!({"TableName": table, "AddReplica": region, "Witness": joining_witness, "Overrides": sent(&own), "Source": me});
+        let body = json!({"TableName": table, "AddReplica": region, "Witness": joining_witness, "Overrides": sent(&own), "Source": me, "KmsKey": own_key});
         if let Err(why) = send_until_done(&app, &other, TABLE_PATH, body).await {
             tracing::warn!(table, region, other, why, "a replica did not take the new region");
         }
@@ -1831,6 +1917,8 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
             // The other replicas' overrides, by region.
             let known: std::collections::HashMap<String, ReplicaOverrides> =
                 member(&req, "ReplicaOverrides", "replicas' overrides")?.unwrap_or_default();
+            let keys: std::collections::HashMap<String, String> =
+                member(&req, "KmsKeys", "replicas' keys")?.unwrap_or_default();
             match a.store.table(&name) {
                 // Only a replica of the asking region's global table (a
                 // request made again) is taken as it is.
@@ -1897,6 +1985,7 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
                             overrides: known.get(r).cloned().unwrap_or_default(),
                             index_changes: Vec::new(),
                             source,
+                            kms_key_arn: keys.get(r).cloned(),
                         });
                     }
                 }
@@ -1916,6 +2005,17 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
         if req.get("Filled").is_some() {
             super::filling::clear(a, &name)?;
             return Ok(json!({}));
+        }
+        if req.get("ReplicaAutoScaling").is_some() {
+            return crate::autoscaling::replica::replica_entry(a, &name);
+        }
+        // Whether a replica of `name` may be made here: not while a table
+        // of the name is here (`refuse_if_taken`).
+        if req.get("CanCreate").is_some() {
+            return match a.store.table(&name) {
+                Ok(_) => Err(replica_refusal(&messages::global_table::replica_exists(&name))),
+                Err(_) => Ok(json!({})),
+            };
         }
         if req.get("Settings").is_some() {
             super::legacy::apply_settings(a, &req)?;
@@ -1970,6 +2070,7 @@ async fn table(State(app): State<Arc<App>>, caller: Option<Caller>, body: Bytes)
                         overrides: o.clone(),
                         index_changes: Vec::new(),
                         source: req.str_opt("Source").ok().flatten().map(str::to_string),
+                        kms_key_arn: req.str_opt("KmsKey").ok().flatten().map(str::to_string),
                     });
                 }
                 Ok(())

@@ -139,6 +139,21 @@ fn check_join(app: &App, name: &str, keys: Option<&Json>) -> ApiResult<std::sync
     Ok(t)
 }
 
+/// A region's entry in a legacy group's replicas, joined at `now_ms`.
+fn legacy_member(region: &str, now_ms: u64) -> ReplicaDef {
+    ReplicaDef {
+        region: region.to_string(),
+        status: "ACTIVE".into(),
+        created_ms: now_ms,
+        legacy: true,
+        witness: false,
+        overrides: Default::default(),
+        index_changes: Vec::new(),
+        source: None,
+        kms_key_arn: None,
+    }
+}
+
 /// Makes this region's table a member of a legacy group (`Join` from a
 /// peer, or this region itself).
 fn join_here(app: &App, name: &str, regions: &[String], keys: Option<&Json>) -> ApiResult<()> {
@@ -147,16 +162,7 @@ fn join_here(app: &App, name: &str, regions: &[String], keys: Option<&Json>) -> 
     app.store.alter_table(name, |def| {
         for r in regions.iter().filter(|r| **r != app.region) {
             if !def.replicas.iter().any(|x| &x.region == r) {
-                def.replicas.push(ReplicaDef {
-                    region: r.clone(),
-                    status: "ACTIVE".into(),
-                    created_ms: now,
-                    legacy: true,
-                    witness: false,
-                    overrides: Default::default(),
-                    index_changes: Vec::new(),
-                    source: None,
-                });
+                def.replicas.push(legacy_member(r, now));
             }
         }
         Ok(())
@@ -270,18 +276,31 @@ pub fn describe_global_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     Ok(json!({"GlobalTableDescription": description(app, name, "ACTIVE")?}))
 }
 
+/// One replica change of an UpdateGlobalTable.
+enum Step {
+    Join(String),
+    Leave(String),
+}
+
+/// UpdateGlobalTable: every update is checked, in order and against the
+/// group as the ones before it leave it, and every region joining asked
+/// whether its table can (`Join` with `Check`), before any is made; a
+/// request with one bad update changes nothing. This region leaving is
+/// done last.
 pub fn update_global_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let name = global_table_name(&r)?.to_string();
     let updates = r.objects("ReplicaUpdates")?;
-    // An update with neither action is refused bare, before the lookup.
-    if updates.iter().any(|u| u.get("Create").is_none() && u.get("Delete").is_none()) {
+    // None at all, or one with neither action, is refused bare, before
+    // the lookup (DDB-GLOBALTABLE-004).
+    if updates.is_empty() || updates.iter().any(|u| u.get("Create").is_none() && u.get("Delete").is_none()) {
         return Err(ApiError::validation(messages::global_table::PARAMETER_VALUES_INVALID));
     }
     if created(app, &name)?.is_none() {
         return Err(not_found(&name));
     }
-    for u in updates {
-        let members = group(app, &name);
+    let mut members = group(app, &name);
+    let mut steps = Vec::new();
+    for u in &updates {
         if let Some(c) = u.obj_opt("Create")? {
             let region = c.str("RegionName")?.to_string();
             if members.contains(&region) {
@@ -290,33 +309,8 @@ pub fn update_global_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
                     messages::global_table::legacy_replica_exists(&region),
                 ));
             }
-            // A region joins only a global table with no data, as DynamoDB
-            // requires (there is no fill in version 2017.11.29).
-            if !app.store.stamped_items(&name, None, 1, 1)?.0.is_empty() {
-                return Err(ApiError::validation(messages::global_table::legacy_group_has_items(&name)));
-            }
-            let t = app.store.table(&name)?;
-            let mut regions = members.clone();
-            regions.push(region.clone());
-            let body = json!({"Join": {"TableName": name, "Regions": regions, "KeySchema": key_schema(&t)}, "From": app.region});
-            call_peer(app, &region, body)?;
-            for other in members.iter().filter(|m| **m != app.region) {
-                call_peer(app, other, json!({"TableName": name, "AddReplica": region, "Legacy": true}))?;
-            }
-            let now = now_ms();
-            app.store.alter_table(&name, |def| {
-                def.replicas.push(ReplicaDef {
-                    region: region.clone(),
-                    status: "ACTIVE".into(),
-                    created_ms: now,
-                    legacy: true,
-                    witness: false,
-                    overrides: Default::default(),
-                    index_changes: Vec::new(),
-                    source: None,
-                });
-                Ok(())
-            })?;
+            members.push(region.clone());
+            steps.push(Step::Join(region));
         } else if let Some(d) = u.obj_opt("Delete")? {
             let region = d.str("RegionName")?.to_string();
             if !members.contains(&region) {
@@ -325,32 +319,84 @@ pub fn update_global_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
                     messages::global_table::legacy_replica_not_found(&region),
                 ));
             }
-            if region == app.region {
-                // This region leaves; the others forget it.
-                for other in members.iter().filter(|m| **m != app.region) {
-                    call_peer(app, other, json!({"TableName": name, "RemoveReplica": region}))?;
-                }
-                leave(app, &name)?;
-                return Ok(json!({"GlobalTableDescription": {
-                    "ReplicationGroup": members.iter().filter(|m| **m != region).map(|m| json!({"RegionName": m})).collect::<Vec<_>>(),
-                    "GlobalTableName": name,
-                    "GlobalTableStatus": "UPDATING",
-                }}));
-            }
-            call_peer(app, &region, json!({"TableName": name, "Leave": true}))?;
-            for other in members.iter().filter(|m| **m != app.region && **m != region) {
-                call_peer(app, other, json!({"TableName": name, "RemoveReplica": region}))?;
-            }
-            let t = app.store.alter_table(&name, |def| {
-                def.replicas.retain(|x| x.region != region);
-                Ok(())
-            })?;
-            super::replicator::forget_positions(app, t.def.id, &region);
+            members.retain(|m| *m != region);
+            steps.push(Step::Leave(region));
         } else {
             return Err(ApiError::validation(messages::global_table::LEGACY_UPDATE_WITHOUT_ACTION));
         }
     }
+    let joining: Vec<&String> =
+        steps.iter().filter_map(|s| if let Step::Join(r) = s { Some(r) } else { None }).collect();
+    if !joining.is_empty() {
+        // A region joins only a global table with no data, as DynamoDB
+        // requires (there is no fill in version 2017.11.29).
+        if !app.store.stamped_items(&name, None, 1, 1)?.0.is_empty() {
+            return Err(ApiError::validation(messages::global_table::legacy_group_has_items(&name)));
+        }
+        let keys = key_schema(&*app.store.table(&name)?);
+        for region in &joining {
+            let body = json!({"Join": {"TableName": name, "KeySchema": keys, "Check": true}, "From": app.region});
+            call_peer(app, region, body)?;
+        }
+    }
+    let mut leaves = false;
+    for step in steps {
+        match step {
+            Step::Join(region) => join_region(app, &name, &region)?,
+            Step::Leave(region) if region == app.region => leaves = true,
+            Step::Leave(region) => remove_region(app, &name, &region)?,
+        }
+    }
+    if leaves {
+        // This region leaves; the others forget it.
+        let members = group(app, &name);
+        for other in members.iter().filter(|m| **m != app.region) {
+            call_peer(app, other, json!({"TableName": name, "RemoveReplica": app.region}))?;
+        }
+        leave(app, &name)?;
+        return Ok(json!({"GlobalTableDescription": {
+            "ReplicationGroup": members.iter().filter(|m| **m != app.region).map(|m| json!({"RegionName": m})).collect::<Vec<_>>(),
+            "GlobalTableName": name,
+            "GlobalTableStatus": "UPDATING",
+        }}));
+    }
     Ok(json!({"GlobalTableDescription": description(app, &name, "UPDATING")?}))
+}
+
+/// `region` joins the group of `name` (checked by the caller): its table
+/// first, then the other members, then this region.
+fn join_region(app: &App, name: &str, region: &str) -> ApiResult<()> {
+    let members = group(app, name);
+    let t = app.store.table(name)?;
+    let mut regions = members.clone();
+    regions.push(region.to_string());
+    let body =
+        json!({"Join": {"TableName": name, "Regions": regions, "KeySchema": key_schema(&t)}, "From": app.region});
+    call_peer(app, region, body)?;
+    for other in members.iter().filter(|m| **m != app.region) {
+        call_peer(app, other, json!({"TableName": name, "AddReplica": region, "Legacy": true}))?;
+    }
+    let now = now_ms();
+    app.store.alter_table(name, |def| {
+        def.replicas.push(legacy_member(region, now));
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// Another region leaves the group of `name`: its table stays, out of it.
+fn remove_region(app: &App, name: &str, region: &str) -> ApiResult<()> {
+    let members = group(app, name);
+    call_peer(app, region, json!({"TableName": name, "Leave": true}))?;
+    for other in members.iter().filter(|m| **m != app.region && *m != region) {
+        call_peer(app, other, json!({"TableName": name, "RemoveReplica": region}))?;
+    }
+    let t = app.store.alter_table(name, |def| {
+        def.replicas.retain(|x| x.region != region);
+        Ok(())
+    })?;
+    super::replicator::forget_positions(app, t.def.id, region);
+    Ok(())
 }
 
 pub fn list_global_tables(app: &App, r: Req<'_>) -> ApiResult<Json> {

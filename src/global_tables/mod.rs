@@ -12,6 +12,8 @@
 //! - `filling.rs`: a new replica's table, `CREATING` in its own region
 //!   until its source region has filled it.
 //! - `legacy.rs`: the version 2017.11.29 operations.
+//! - `encryption.rs`: the replicas' keys: the kind the group's, the key
+//!   each region's.
 //!
 //! The conflict rule lives in the store (`tidepool_store::replication`):
 //! every write carries a stamp (time, region), and a replicated change is
@@ -21,6 +23,7 @@
 
 pub mod api;
 pub mod client;
+pub mod encryption;
 pub mod filling;
 pub mod legacy;
 pub mod replicator;

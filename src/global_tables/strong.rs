@@ -181,8 +181,13 @@ pub fn needs_peers(app: &App, op: &str, raw: &Map<String, Json>) -> bool {
     if !app.global.has_peers() {
         return false;
     }
-    // A replica Delete asks the replica's region first (`api::update`).
+    // A replica Create or Delete asks the replica's region first
+    // (`api::update`); replica auto scaling asks every replica's region
+    // for its settings (`autoscaling::replica`).
     if op == "UpdateTable" && raw.contains_key("ReplicaUpdates") {
+        return true;
+    }
+    if op == "DescribeTableReplicaAutoScaling" || op == "UpdateTableReplicaAutoScaling" {
         return true;
     }
     if matches!(op, "GetItem" | "BatchGetItem" | "TransactGetItems") {

@@ -54,6 +54,16 @@ pub fn checks(
         }
     });
     let mut out = vec![check];
+    // `lambda:FunctionUrlAuthType`: the auth type a URL is created or
+    // updated with (AWS's guardrail policies deny a URL that is not
+    // `AWS_IAM` with it).
+    if matches!(out[0].action.as_str(), "lambda:CreateFunctionUrlConfig" | "lambda:UpdateFunctionUrlConfig")
+        && let Some(auth_type) = serde_json::from_slice::<Json>(body)
+            .ok()
+            .and_then(|j| j.get("AuthType").and_then(Json::as_str).map(str::to_string))
+    {
+        out[0] = out[0].clone().with("lambda:FunctionUrlAuthType", vec![auth_type]);
+    }
     // An Update that points a mapping at another function: allowed for the
     // function it invokes now and for the new one.
     if out[0].action == "lambda:UpdateEventSourceMapping"

@@ -529,14 +529,21 @@ async fn serve_url(app: Arc<App>, url_id: String, raw_path: String, req: Request
         Some(auth) if config.auth_type == "AWS_IAM" => {
             match crate::http::auth::authenticate_function_url(auth, &app, req).await {
                 Ok((req, held)) => {
-                    // A caller with policies needs lambda:InvokeFunctionUrl.
+                    // A caller with policies needs lambda:InvokeFunctionUrl
+                    // and, as for every URL made since October 2025,
+                    // lambda:InvokeFunction (the Lambda guide's "Control
+                    // access to Lambda function URLs").
                     let caller = req.extensions().get::<crate::http::auth::Caller>().cloned();
                     if let Some(caller) = caller.filter(|c| c.principal.policies.is_some()) {
                         let qualifier = (config.qualifier != "$LATEST").then_some(config.qualifier.as_str());
                         let arn = super::access::function_arn(&config.function, qualifier, &app.region);
-                        let check = crate::iam::Check::new("lambda:InvokeFunctionUrl", arn)
-                            .with("lambda:FunctionUrlAuthType", vec!["AWS_IAM".into()]);
-                        if let Err(denied) = caller.authorize(vec![check], &app.region) {
+                        let checks = vec![
+                            crate::iam::Check::new("lambda:InvokeFunctionUrl", arn.clone())
+                                .with("lambda:FunctionUrlAuthType", vec!["AWS_IAM".into()]),
+                            crate::iam::Check::new("lambda:InvokeFunction", arn)
+                                .with("lambda:InvokedViaFunctionUrl", vec!["true".into()]),
+                        ];
+                        if let Err(denied) = caller.authorize(checks, &app.region) {
                             return message(StatusCode::FORBIDDEN, &denied.message);
                         }
                     }

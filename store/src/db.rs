@@ -1827,6 +1827,7 @@ impl Store {
                 generation_ms: now,
                 next_shard_num: 0,
                 shards: Vec::new(),
+                tags: BTreeMap::new(),
             };
             let mut live = LiveStream::new(meta, BTreeMap::new());
             let start = streams.next_seq;

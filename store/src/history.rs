@@ -53,6 +53,9 @@ const ITEMS_AT_RUN: usize = 20_000;
 pub const MIN_RECOVERY_DAYS: u32 = 1;
 pub const MAX_RECOVERY_DAYS: u32 = 35;
 pub const DEFAULT_RECOVERY_DAYS: u32 = 35;
+/// How long the system backup of a deleted table with PITR is kept
+/// (the developer guide's "Delete a table with PITR enabled").
+pub const SYSTEM_BACKUP_DAYS: u32 = 35;
 
 const META_DELETED: &[u8] = b"pitr\0";
 
@@ -186,10 +189,13 @@ pub struct DeletedTable {
 }
 
 impl DeletedTable {
-    /// When its history is dropped.
+    /// When its system backup expires, and its items and history are
+    /// dropped: DynamoDB "retains it for 35 days", whatever the table's
+    /// recovery period (which trims its history meanwhile, as a live
+    /// table's: the moments before it are no longer restorable, the
+    /// deletion's stays).
     pub fn expires_at(&self) -> f64 {
-        let days = self.def.pitr.as_ref().map_or(DEFAULT_RECOVERY_DAYS, |p| p.period_days);
-        self.deleted_at + f64::from(days) * 86_400.0
+        self.deleted_at + f64::from(SYSTEM_BACKUP_DAYS) * 86_400.0
     }
 
     /// The id DynamoDB's system backup of it goes by: the deletion's time,

@@ -77,6 +77,10 @@ pub struct ReplicaDef {
     /// added before Tidepool recorded it, or a version 2017.11.29 one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// The replica's own customer managed KMS key (its ARN, in its
+    /// region), of a table encrypted with one: each region has its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_arn: Option<String>,
 }
 
 impl ReplicaDef {
@@ -91,6 +95,7 @@ impl ReplicaDef {
             overrides: ReplicaOverrides::default(),
             index_changes: Vec::new(),
             source: None,
+            kms_key_arn: None,
         }
     }
 }

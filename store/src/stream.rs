@@ -223,6 +223,10 @@ pub struct StreamMeta {
     pub generation_ms: u64,
     pub next_shard_num: u32,
     pub shards: Vec<ShardMeta>,
+    /// The stream's own tags (TagResource on its ARN): a stream does not
+    /// inherit its table's.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 impl StreamMeta {

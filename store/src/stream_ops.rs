@@ -58,6 +58,30 @@ impl Store {
         lock(&self.inner().streams).live.get(&num).map(|l| l.meta.clone())
     }
 
+    /// Changes the tags of stream `num` (TagResource and UntagResource on
+    /// its ARN) with `change`, which may refuse them; durable when it
+    /// returns.
+    pub fn alter_stream_tags(
+        &self,
+        num: u64,
+        change: impl FnOnce(&mut std::collections::BTreeMap<String, String>) -> Result<()>,
+    ) -> Result<()> {
+        self.check_writable()?;
+        let inner = self.inner();
+        let mut streams = lock(&inner.streams);
+        let live = streams
+            .live
+            .get_mut(&num)
+            .ok_or_else(|| StoreError::ResourceNotFound(messages::stream::STREAM_GONE.into()))?;
+        let mut meta = live.meta.clone();
+        change(&mut meta.tags)?;
+        let json = serde_json::to_vec(&meta).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let r = inner.meta.insert([META_STREAM, &num.to_be_bytes()].concat(), json);
+        self.poison_on_err(r)?;
+        live.meta = meta;
+        Ok(())
+    }
+
     /// The first sequence number a reader starting at `pos` in shard
     /// `shard` of stream `num` reads.
     pub fn shard_position(&self, num: u64, shard: &str, pos: StartingPosition) -> Result<u64> {

@@ -26,10 +26,16 @@ pub const NO_REPLICA_ACTION: &str = "There are no actions specified in the Repli
 /// a replica update with neither action. ValidationException.
 pub const PARAMETER_VALUES_INVALID: &str = "One or more parameter values were invalid";
 
-/// UpdateTable: a replica `Update` naming KMSMasterKeyId.
-/// ValidationException.
+/// UpdateTable: a replica `Update` naming KMSMasterKeyId; a `Create`
+/// without one on a table with a customer managed key, or with one on a
+/// table with the AWS owned key (DDB-TABLE-309, -307). ValidationException.
 pub const REPLICA_KMS_KEY: &str =
     "One or more parameter values were invalid: KMSMasterKeyId must be specified for each replica.";
+
+/// UpdateTable: a replica `Create` whose KMSMasterKeyId is of another
+/// kind than the table's key (the AWS managed key on a table with a
+/// customer managed one, or the reverse). ValidationException.
+pub const REPLICA_KEY_KINDS_MIXED: &str = "All replica keys must either be Customer Managed CMK or AWS Managed CMK.";
 
 /// UpdateTable: more than one replica created or deleted in one request.
 /// ValidationException.
@@ -114,6 +120,12 @@ pub const INDEX_WRITES_NOT_SCALED: &str = "GSI write capacity should either be P
 /// an on-demand table. ValidationException.
 pub const READ_OVERRIDE_ON_DEMAND: &str =
     "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST";
+
+/// UpdateTable: a replica `Create` or `Update` with an
+/// `OnDemandThroughputOverride` (the table's or an index's) on a
+/// provisioned table. ValidationException.
+pub const MAX_READ_OVERRIDE_ON_PROVISIONED: &str =
+    "MaxReadRequestUnits for OnDemandThroughput cannot be specified when the table BillingMode is PROVISIONED";
 
 /// UpdateTable: `MaxReadRequestUnits` of an `OnDemandThroughputOverride`
 /// below 1 (and not -1). ValidationException.
