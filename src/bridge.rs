@@ -196,6 +196,9 @@ fn authorize_role(
         return Ok(crate::dynamodb::access::batch_statement_denials(app, map, authorize));
     }
     let checks = crate::dynamodb::access::checks(app, operation, map, false);
+    if let Some(refused) = crate::dynamodb::access::unreadable_elsewhere(&checks) {
+        return Err(refused);
+    }
     principal
         .authorize(checks, &app.region, &origin)
         .map_err(|d| ApiError::new(StatusCode::BAD_REQUEST, "AccessDeniedException", d.message))?;

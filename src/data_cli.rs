@@ -344,16 +344,21 @@ fn key_attr(spec: &str) -> anyhow::Result<(String, String)> {
     Ok((name.to_string(), ty.to_string()))
 }
 
+/// The directory of `bucket`, when the server keeps its buckets on this
+/// machine.
+async fn bucket_root(endpoint: &Endpoint, bucket: &str) -> Option<PathBuf> {
+    let info = request(endpoint, "GET", "/tidepool/info", &[], b"", CALL_TIMEOUT).await.ok()?;
+    let info: Value = serde_json::from_slice(&info.body).ok()?;
+    Some(PathBuf::from(info["S3Dir"].as_str()?).join(bucket)).filter(|r| r.is_dir())
+}
+
 /// The most directory entries [`first_key_under`] looks at: a guess, not a
 /// listing.
 const MAX_GUESS_ENTRIES: usize = 10_000;
 
-/// The first data file (by key; not an export's manifest) under `prefix`
-/// of `bucket`, when the server's buckets are a directory on this machine.
-async fn first_key_under(endpoint: &Endpoint, bucket: &str, prefix: &str) -> Option<String> {
-    let info = request(endpoint, "GET", "/tidepool/info", &[], b"", CALL_TIMEOUT).await.ok()?;
-    let info: Value = serde_json::from_slice(&info.body).ok()?;
-    let root = PathBuf::from(info["S3Dir"].as_str()?).join(bucket);
+/// The first data file (by key; not an export's manifest or marker) under
+/// `prefix` of the bucket whose directory is `root`.
+fn first_key_under(root: &Path, prefix: &str) -> Option<String> {
     // The deepest directory the prefix names whole, and the rest of it.
     let (dir, _) = prefix.rsplit_once('/').unwrap_or(("", prefix));
     let mut pending = vec![root.join(dir)];
@@ -366,13 +371,17 @@ async fn first_key_under(endpoint: &Endpoint, bucket: &str, prefix: &str) -> Opt
                 return keys.into_iter().min();
             }
             let path = e.path();
-            let key = path.strip_prefix(&root).ok()?.to_string_lossy().replace('\\', "/");
+            let key = path.strip_prefix(root).ok()?.to_string_lossy().replace('\\', "/");
             if path.is_dir() {
                 if key.starts_with(prefix) || prefix.starts_with(&format!("{key}/")) {
                     pending.push(path);
                 }
-            } else if key.starts_with(prefix) && !path.file_name()?.to_string_lossy().starts_with("manifest-") {
-                keys.push(key);
+            } else if key.starts_with(prefix) {
+                // Not an export's manifests or its `_started` marker.
+                let file = path.file_name()?.to_string_lossy().into_owned();
+                if !file.starts_with("manifest-") && !file.starts_with('_') {
+                    keys.push(key);
+                }
             }
         }
     }
@@ -447,8 +456,16 @@ pub async fn import(
         // (an export's data directory holds `.json.gz` files), when the
         // server's buckets are on this machine; else the prefix does.
         Some(b) => {
-            let first = first_key_under(endpoint, b, source.path).await.unwrap_or_else(|| source.path.to_string());
-            (b.to_string(), source.path.to_string(), first)
+            let root = bucket_root(endpoint, b).await;
+            // An export's own directory: its data files, as for a local one.
+            let mut prefix = source.path.to_string();
+            if let Some(root) = &root
+                && root.join(prefix.trim_end_matches('/')).join("manifest-summary.json").is_file()
+            {
+                prefix = format!("{}/data/", prefix.trim_end_matches('/'));
+            }
+            let first = root.and_then(|r| first_key_under(&r, &prefix)).unwrap_or_else(|| prefix.clone());
+            (b.to_string(), prefix, first)
         }
         None => {
             let info = request(endpoint, "GET", "/tidepool/info", &[], b"", CALL_TIMEOUT).await?;

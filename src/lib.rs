@@ -45,7 +45,8 @@ pub struct ServerConfig {
     /// Region used in ARNs.
     pub region: String,
     pub durability: Durability,
-    /// Shards per stream, shard rollover and record retention.
+    /// Shards per stream, shard rollover, record retention, and whether
+    /// replicated writes' records are marked (`--mark-replicated-writes`).
     pub streams: StreamConfig,
     /// How often the TTL sweeper runs.
     pub ttl_interval: Duration,
@@ -93,6 +94,10 @@ pub struct ServerConfig {
     /// changed before another change is taken
     /// ([`dynamodb::SETTING_COOLDOWN`], `--setting-cooldown-ms`).
     pub setting_cooldown: Duration,
+    /// How long a table's Time to Live stays as changed before another
+    /// UpdateTimeToLive is taken ([`dynamodb::TTL_COOLDOWN`],
+    /// `--ttl-cooldown-secs`).
+    pub ttl_cooldown: Duration,
 }
 
 impl Default for ServerConfig {
@@ -120,6 +125,7 @@ impl Default for ServerConfig {
             lease_table: tidepool_runtime::esm::LEASE_TABLE.to_string(),
             lease_duration: tidepool_runtime::esm::LEASE_DURATION,
             setting_cooldown: dynamodb::SETTING_COOLDOWN,
+            ttl_cooldown: dynamodb::TTL_COOLDOWN,
         }
     }
 }
@@ -271,6 +277,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
     s3::clear_staged(&app.s3_dir);
     app.auth = config.auth.clone();
     app.setting_cooldown = config.setting_cooldown;
+    app.ttl_cooldown = config.ttl_cooldown;
     app.capacity = capacity::Limiter::new(&config.region, config.capacity, app.metrics.clone());
     if let Some(p) = &config.prices {
         app.prices = p.clone();

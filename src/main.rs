@@ -170,6 +170,12 @@ enum Command {
         /// Hours stream records stay readable (AWS: 24).
         #[arg(long, default_value_t = 24)]
         stream_retention_hours: u64,
+        /// Give the stream records of writes replicated from another region
+        /// `userIdentity` `{"Type": "Service", "PrincipalId":
+        /// "replication.dynamodb.amazonaws.com"}`, to tell them from local
+        /// writes (a Tidepool extension; AWS's records carry none).
+        #[arg(long)]
+        mark_replicated_writes: bool,
         /// The store's block cache in MiB: the memory budget for data, index
         /// and filter blocks of large tables (README, "Memory").
         #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(8..=1 << 20))]
@@ -188,6 +194,12 @@ enum Command {
         /// in a row.
         #[arg(long, default_value_t = 15_000, env = "TIDEPOOL_SETTING_COOLDOWN_MS")]
         setting_cooldown_ms: u64,
+        /// Seconds after an UpdateTimeToLive that changed a table's Time to
+        /// Live during which another is refused ("Time to live has been
+        /// modified multiple times within a fixed interval"), as DynamoDB
+        /// refuses it for an hour. 0 lets tests switch TTL on and off.
+        #[arg(long, default_value_t = 3600, env = "TIDEPOOL_TTL_COOLDOWN_SECS")]
+        ttl_cooldown_secs: u64,
         /// A manifest of tables, functions and event source mappings to apply
         /// (idempotently) at start.
         #[arg(long, env = "TIDEPOOL_MANIFEST")]
@@ -646,10 +658,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             stream_shards,
             shard_rollover_secs,
             stream_retention_hours,
+            mark_replicated_writes,
             cache_mb,
             s3_dir,
             ttl_interval_ms,
             setting_cooldown_ms,
+            ttl_cooldown_secs,
             manifest,
             log_functions,
             max_connections,
@@ -728,6 +742,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 lease_table,
                 lease_duration,
                 setting_cooldown: Duration::from_millis(setting_cooldown_ms),
+                ttl_cooldown: Duration::from_secs(ttl_cooldown_secs),
                 prices,
                 capacity,
                 encryption,
@@ -746,6 +761,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     shards: stream_shards.clamp(1, 1024),
                     rollover: Duration::from_secs(shard_rollover_secs.max(1)),
                     retention: Duration::from_secs(stream_retention_hours.max(1) * 3600),
+                    mark_replicated_writes,
                 },
                 ttl_interval: Duration::from_millis(ttl_interval_ms.max(10)),
                 manifest,

@@ -421,11 +421,12 @@ fn get_records(app: &App, r: Req<'_>) -> ApiResult<Vec<u8>> {
     // Written straight to bytes: a page holds up to 1000 records.
     let mut out = Vec::with_capacity(64 + page.records.iter().map(|r| 256 + 2 * r.size_bytes as usize).sum::<usize>());
     out.extend_from_slice(b"{\"Records\":[");
+    let mark = app.store.stream_config().mark_replicated_writes;
     for (i, rec) in page.records.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        rec.write_json(&mut out, m.view_type, &app.region, false, None);
+        rec.write_json(&mut out, m.view_type, &app.region, false, None, mark);
     }
     out.push(b']');
     if let Some(next) = page.next {

@@ -2057,9 +2057,13 @@ async fn the_cli_backs_up_restores_exports_and_imports() {
     assert!(out.contains("table semi imported: 2 items"), "{out}");
     // A key prefix of a bucket: its files' names say they are GZIP.
     let export_id = export_dir.file_name().unwrap().to_str().unwrap();
-    let prefix = format!("daily/AWSDynamoDB/{export_id}/data");
-    let out = run(&["import", &prefix, "people-prefixed", "--bucket", "backups", "--key", "id:S"]);
-    assert!(out.contains("table people-prefixed imported: 499 items"), "{out}");
+    for (n, prefix) in
+        [format!("daily/AWSDynamoDB/{export_id}/data"), format!("daily/AWSDynamoDB/{export_id}/")].iter().enumerate()
+    {
+        let table = format!("people-prefixed-{n}");
+        let out = run(&["import", prefix, &table, "--bucket", "backups", "--key", "id:S"]);
+        assert!(out.contains(&format!("table {table} imported: 499 items")), "{out}");
+    }
     // A table named by its ARN gets a default backup name that is a name.
     let out = run(&["backup", "arn:aws:dynamodb:us-east-1:000000000000:table/people"]);
     assert!(out.contains("AVAILABLE: 499 items"), "{out}");

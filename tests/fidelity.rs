@@ -1336,14 +1336,22 @@ async fn streams_and_ttl_details() {
             .await;
         if ok {
             res.expect("a 255-byte TTL attribute");
-            c.update_time_to_live()
-                .table_name("streamed")
-                .time_to_live_specification(
-                    TimeToLiveSpecification::builder().enabled(false).attribute_name(&name).build().unwrap(),
-                )
-                .send()
-                .await
-                .expect("disable");
+            // A second change within the hour is refused, as DynamoDB
+            // refuses it (DDB-TABLE-143); what the request asks is checked
+            // first.
+            let again = |enabled: bool, attribute: &str| {
+                c.update_time_to_live()
+                    .table_name("streamed")
+                    .time_to_live_specification(
+                        TimeToLiveSpecification::builder().enabled(enabled).attribute_name(attribute).build().unwrap(),
+                    )
+                    .send()
+            };
+            let (kind, message) = failure(again(false, &name).await);
+            assert_eq!(kind, "ValidationException");
+            assert_eq!(message, "Time to live has been modified multiple times within a fixed interval");
+            let (_, message) = failure(again(true, &name).await);
+            assert_eq!(message, "TimeToLive is already enabled");
         } else {
             let (kind, message) = failure(res);
             assert_eq!(kind, "ValidationException");

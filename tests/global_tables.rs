@@ -13,15 +13,28 @@ use aws_sdk_dynamodb::types::{
 };
 use common::{client, start_with, streams_client};
 use tidepool::{Server, ServerConfig};
+use tidepool_store::StreamConfig;
 
 type Item = HashMap<String, AttributeValue>;
 
 /// A region's server. Its tests change deletion protection in a row: no
 /// cooldown between changes (security.rs tests the cooldown).
 async fn region(dir: &std::path::Path, name: &str) -> Server {
+    region_marking(dir, name, false).await
+}
+
+/// A region's server that marks replicated writes' stream records
+/// (`--mark-replicated-writes`) when `mark`.
+async fn region_marking(dir: &std::path::Path, name: &str, mark: bool) -> Server {
+    let streams = StreamConfig { mark_replicated_writes: mark, ..StreamConfig::default() };
     start_with(
         dir,
-        ServerConfig { region: name.into(), setting_cooldown: std::time::Duration::ZERO, ..ServerConfig::default() },
+        ServerConfig {
+            region: name.into(),
+            setting_cooldown: std::time::Duration::ZERO,
+            streams,
+            ..ServerConfig::default()
+        },
     )
     .await
 }
@@ -51,9 +64,14 @@ async fn eventually<F: std::future::Future<Output = bool>>(what: &str, mut ok: i
 
 /// us-east-1 and eu-west-1, peers of each other (with their directories).
 async fn two_regions() -> ([tempfile::TempDir; 2], Server, Server) {
+    two_regions_marking(false).await
+}
+
+/// [`two_regions`], eu-west-1 marking replicated writes when `eu_marks`.
+async fn two_regions_marking(eu_marks: bool) -> ([tempfile::TempDir; 2], Server, Server) {
     let (d1, d2) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
     let us = region(d1.path(), "us-east-1").await;
-    let eu = region(d2.path(), "eu-west-1").await;
+    let eu = region_marking(d2.path(), "eu-west-1", eu_marks).await;
     us.app.global.set_peer("eu-west-1", &eu.endpoint()).expect("peer");
     eu.app.global.set_peer("us-east-1", &us.endpoint()).expect("peer");
     ([d1, d2], us, eu)
@@ -96,7 +114,8 @@ async fn replica_status(c: &Client, region: &str) -> Option<ReplicaStatus> {
 
 #[tokio::test]
 async fn two_regions_replicate_both_ways_and_converge_by_last_writer() {
-    let (_dirs, us, eu) = two_regions().await;
+    // eu-west-1 marks replicated writes in its stream; us-east-1 does not.
+    let (_dirs, us, eu) = two_regions_marking(true).await;
     let (cu, ce) = (client(&us.endpoint()), client(&eu.endpoint()));
 
     cu.create_table()
@@ -258,33 +277,17 @@ async fn two_regions_replicate_both_ways_and_converge_by_last_writer() {
         assert!(v.starts_with("us-") || v.starts_with("eu-"), "{v}");
     }
 
-    // A replicated write appears in the receiving region's own stream,
-    // marked as the replication service's.
-    let streams = streams_client(&eu.endpoint());
-    let arn = ce.describe_table().table_name("Users").send().await.unwrap().table.unwrap().latest_stream_arn.unwrap();
-    let shards = streams.describe_stream().stream_arn(&arn).send().await.unwrap().stream_description.unwrap().shards;
-    let mut principals = Vec::new();
-    for sh in shards.unwrap_or_default() {
-        let it = streams
-            .get_shard_iterator()
-            .stream_arn(&arn)
-            .shard_id(sh.shard_id().unwrap())
-            .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
-            .send()
-            .await
-            .unwrap()
-            .shard_iterator
-            .unwrap();
-        let recs = streams.get_records().shard_iterator(it).send().await.unwrap();
-        for r in recs.records() {
-            let key = r.dynamodb().and_then(|d| d.keys()).and_then(|k| k.get("pk")).cloned();
-            let who = r.user_identity().and_then(|u| u.principal_id()).map(str::to_string);
-            principals.push((format!("{key:?}"), who));
-        }
-    }
-    let of = |pk: &str| principals.iter().find(|(k, _)| k.contains(&format!("\"{pk}\""))).map(|(_, w)| w.clone());
-    assert_eq!(of("from-us"), Some(Some("replication.dynamodb.amazonaws.com".into())), "{principals:?}");
-    assert_eq!(of("from-eu"), Some(None), "a local write is no one's but the caller's");
+    // A replicated write appears in the receiving region's own stream:
+    // with no `userIdentity`, as on AWS, or, where the region marks
+    // replicated writes, the replication service's. A local write has none
+    // either way.
+    let replication = Some(Some("replication.dynamodb.amazonaws.com".to_string()));
+    let eu_records = principals(&eu.endpoint(), &ce).await;
+    assert_eq!(of(&eu_records, "from-us"), replication, "{eu_records:?}");
+    assert_eq!(of(&eu_records, "from-eu"), Some(None), "{eu_records:?}");
+    let us_records = principals(&us.endpoint(), &cu).await;
+    assert_eq!(of(&us_records, "from-eu"), Some(None), "{us_records:?}");
+    assert_eq!(of(&us_records, "from-us"), Some(None), "{us_records:?}");
 
     // One replica change a request.
     let e = cu
@@ -517,6 +520,40 @@ async fn a_trigger_in_a_replica_region_sees_replicated_writes() {
     .await;
     us.stop().await.unwrap();
     eu.stop().await.unwrap();
+}
+
+/// Each record of table Users' stream in a region, by GetRecords: its
+/// key and its `userIdentity`'s principal.
+async fn principals(endpoint: &str, c: &Client) -> Vec<(String, Option<String>)> {
+    let streams = streams_client(endpoint);
+    let arn = c.describe_table().table_name("Users").send().await.unwrap().table.unwrap().latest_stream_arn.unwrap();
+    let shards = streams.describe_stream().stream_arn(&arn).send().await.unwrap().stream_description.unwrap().shards;
+    let mut principals = Vec::new();
+    for sh in shards.unwrap_or_default() {
+        let it = streams
+            .get_shard_iterator()
+            .stream_arn(&arn)
+            .shard_id(sh.shard_id().unwrap())
+            .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .unwrap()
+            .shard_iterator
+            .unwrap();
+        let recs = streams.get_records().shard_iterator(it).send().await.unwrap();
+        for r in recs.records() {
+            let key = r.dynamodb().and_then(|d| d.keys()).and_then(|k| k.get("pk")).cloned();
+            let who = r.user_identity().and_then(|u| u.principal_id()).map(str::to_string);
+            principals.push((format!("{key:?}"), who));
+        }
+    }
+    principals
+}
+
+/// The principal of the first of `records` (see [`principals`]) of item
+/// `pk`: `None` if there is none, `Some(None)` if it has no `userIdentity`.
+fn of(records: &[(String, Option<String>)], pk: &str) -> Option<Option<String>> {
+    records.iter().find(|(k, _)| k.contains(&format!("\"{pk}\""))).map(|(_, w)| w.clone())
 }
 
 async fn legacy_table(c: &Client, name: &str) {

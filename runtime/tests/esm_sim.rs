@@ -165,7 +165,8 @@ impl RecordSource for SimStream {
         let rest = s.records.iter().filter(at).count() > records.len();
         let next = records.last().map_or(from, |r| Seq::from(r.seq) + 1);
         let page = RecordPage { records, next: None };
-        let mut page = SourcePage::from_store(page, StreamViewType::NewAndOldImages, "pk", "us-east-1", STREAM_ARN);
+        let mut page =
+            SourcePage::from_store(page, StreamViewType::NewAndOldImages, "pk", "us-east-1", STREAM_ARN, false);
         page.next = (!s.info.closed || rest).then_some(next);
         Ok(page)
     }

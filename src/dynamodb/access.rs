@@ -93,9 +93,22 @@ pub fn checks(app: &App, op: &str, body: &Map<String, Json>, streams: bool) -> V
     // operation before it reads or writes anything, with the validation
     // error DynamoDB answers, whoever sends it: its check would only deny
     // it with a resource no one can read. (The operations read those
-    // members with the same parsers as here.)
-    out.retain(|c| c.resource != UNKNOWN);
+    // members with the same parsers as here.) Not a call another engine
+    // runs (`for_elsewhere`): that one may read what this cannot, so it is
+    // refused whole ([`unreadable_elsewhere`]).
+    if !ELSEWHERE.with(std::cell::Cell::get) {
+        out.retain(|c| c.resource != UNKNOWN);
+    }
     out
+}
+
+/// For a call another engine runs (inside [`for_elsewhere`]): refused when
+/// a check's resource could not be read here (a statement this parser
+/// refuses, which that engine's may take), so that no role's limits are
+/// passed by a request only the other engine understands.
+pub fn unreadable_elsewhere(checks: &[Check]) -> Option<super::error::ApiError> {
+    (ELSEWHERE.with(std::cell::Cell::get) && checks.iter().any(|c| c.resource == UNKNOWN))
+        .then(|| super::error::ApiError::validation(tidepool_store::messages::server::UNAUTHORIZABLE_ELSEWHERE))
 }
 
 /// `dynamodb:ReturnConsumedCapacity`: the request's own member (a batch's
@@ -678,7 +691,13 @@ pub(crate) fn batch_statement_denials(
         .take(MAX_CHECKED_ENTRIES)
         .map(|s| {
             let text = s.get("Statement").and_then(Json::as_str)?;
-            tidepool_store::partiql::parse(text).ok()?;
+            if tidepool_store::partiql::parse(text).is_err() {
+                // Sent to another engine, whose parser may take it: not
+                // authorizable here, so the batch is refused whole.
+                return ELSEWHERE
+                    .with(std::cell::Cell::get)
+                    .then(|| tidepool_store::messages::server::UNAUTHORIZABLE_ELSEWHERE.to_string());
+            }
             let enclosing = vec!["BatchExecuteStatement".to_string()];
             let statement = Req(s.as_object()?);
             let mut check =
@@ -738,7 +757,32 @@ fn partiql_check(app: &App, r: &Req<'_>, mode: Mode) -> Check {
 
 #[cfg(test)]
 mod tests {
-    use super::table_name;
+    use super::{checks, for_elsewhere, table_name, unreadable_elsewhere};
+
+    /// A request whose resource cannot be read here is left to its
+    /// operation (which refuses it) when served here, and refused whole
+    /// when another engine would run it (whose parser may take it).
+    #[test]
+    fn unreadable_resources_are_refused_by_the_operation_here_and_whole_elsewhere() {
+        let app = super::super::testing::app();
+        let body = |v: serde_json::Value| v.as_object().cloned().unwrap();
+        let statement = body(serde_json::json!({"Statement": "SELEC * FROM t"}));
+        let no_table = body(serde_json::json!({"Key": {"pk": {"S": "a"}}}));
+        for (op, b) in [("ExecuteStatement", &statement), ("GetItem", &no_table)] {
+            let here = checks(&app, op, b, false);
+            assert!(here.is_empty(), "{op}: {here:?}");
+            assert!(unreadable_elsewhere(&here).is_none());
+            let there = for_elsewhere(|| {
+                let c = checks(&app, op, b, false);
+                unreadable_elsewhere(&c).map(|e| e.kind)
+            });
+            assert_eq!(there.as_deref(), Some("com.amazon.coral.validate#ValidationException"), "{op}");
+        }
+        let readable = body(serde_json::json!({"Statement": "SELECT * FROM t"}));
+        let there =
+            for_elsewhere(|| unreadable_elsewhere(&checks(&app, "ExecuteStatement", &readable, false)).is_none());
+        assert!(there);
+    }
 
     #[test]
     fn a_table_is_read_from_its_arns_resource_part() {

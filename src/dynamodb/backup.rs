@@ -577,6 +577,8 @@ pub(super) fn restore_input(app: &App, r: &Req<'_>, target: &str, source: &Table
     settings.stream_resource_policy_deleted = None;
     // Its deletion protection is its own (off) since its creation.
     settings.deletion_protection_changed_ms = None;
+    // Nor its Time to Live (a restore has none).
+    settings.ttl_changed_ms = None;
     // Nor the source's history of capacity changes: it is a new table,
     // and a regional one.
     settings.throughput_changes.clear();

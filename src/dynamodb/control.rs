@@ -315,13 +315,16 @@ pub(super) fn sse_input_at(app: &App, r: &Req<'_>, path: &str) -> ApiResult<Opti
         return Err(ApiError::validation(messages::table::SSE_KEY_WITHOUT_TYPE));
     }
     let prefix = format!("arn:aws:kms:{}:{}:key/", app.region, super::ACCOUNT_ID);
+    let managed = crate::global_tables::encryption::MANAGED_ALIAS;
     let arn = match key {
-        Some(k) if k.starts_with("arn:") => k.to_string(),
-        // The AWS-managed key (alias/aws/dynamodb) of the account: one a
-        // region (global tables tell it from a customer managed key).
-        None | Some(crate::global_tables::encryption::MANAGED_ALIAS) => {
+        // The AWS-managed key (alias/aws/dynamodb, or that alias's ARN) of
+        // the account: one a region (global tables tell it from a customer
+        // managed key).
+        None => crate::global_tables::encryption::aws_managed_key_arn(&app.region),
+        Some(k) if k == managed || k.strip_suffix(managed).is_some_and(|rest| rest.ends_with(':')) => {
             crate::global_tables::encryption::aws_managed_key_arn(&app.region)
         }
+        Some(k) if k.starts_with("arn:") => k.to_string(),
         Some(k) => format!("{prefix}{k}"),
     };
     Ok(Some(Some(arn)))
@@ -636,6 +639,7 @@ pub(crate) fn create_table_input(app: &App, r: Req<'_>) -> ApiResult<CreateTable
             resource_policy_deleted: None,
             stream_resource_policy_deleted: None,
             deletion_protection_changed_ms: None,
+            ttl_changed_ms: None,
             throughput_changes: Default::default(),
             index_warm,
             on_demand_since: None,
@@ -1465,6 +1469,14 @@ pub fn update_ttl(app: &App, r: Req<'_>) -> ApiResult<Json> {
             }
             _ => {}
         }
+        // Checked after what the request asks (DDB-TABLE-143); a refused
+        // call does not move the window.
+        let now = tidepool_store::now_ms();
+        let cooldown = app.ttl_cooldown.as_millis() as u64;
+        if cooldown > 0 && def.settings.ttl_changed_ms.is_some_and(|last| now < last.saturating_add(cooldown)) {
+            return Err(StoreError::validation(messages::table::TTL_CHANGED_TOO_OFTEN));
+        }
+        def.settings.ttl_changed_ms = Some(now);
         def.ttl_attribute = enabled.then_some(attr2);
         // Time to Live is the same in every region of a global table.
         crate::global_tables::api::queue_group_change(def, &app.region, GroupPart::Ttl);

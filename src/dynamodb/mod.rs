@@ -73,6 +73,13 @@ pub const MAX_CONCURRENT_WRITES_SYNC: usize = 64;
 /// (`--setting-cooldown-ms` shortens it, for tests that change them in a
 /// row).
 pub const SETTING_COOLDOWN: std::time::Duration = std::time::Duration::from_secs(15);
+/// How long DynamoDB refuses another UpdateTimeToLive of a table after one
+/// changed it: "any additional UpdateTimeToLive calls for the same table
+/// during this one hour duration result in a ValidationException" (the API
+/// reference; the live service was measured letting one through after
+/// about 31 minutes, DDB-TABLE-143). `--ttl-cooldown-secs` changes it (0:
+/// none, for tests that switch TTL on and off).
+pub const TTL_COOLDOWN: std::time::Duration = std::time::Duration::from_secs(3600);
 /// The API name in `X-Amz-Target: DynamoDB_20120810.<Operation>`.
 const TARGET_API: &str = "DynamoDB_20120810";
 
@@ -119,6 +126,8 @@ pub struct App {
     pub(crate) parsed_policies: policy::ParsedPolicies,
     /// [`SETTING_COOLDOWN`], or `--setting-cooldown-ms`.
     pub setting_cooldown: std::time::Duration,
+    /// [`TTL_COOLDOWN`], or `--ttl-cooldown-secs`.
+    pub ttl_cooldown: std::time::Duration,
 }
 
 /// A time (epoch seconds) as DynamoDB shows it: to the millisecond. The
@@ -175,6 +184,7 @@ impl App {
             global,
             parsed_policies: Default::default(),
             setting_cooldown: SETTING_COOLDOWN,
+            ttl_cooldown: TTL_COOLDOWN,
             region,
             durability,
             tokens: Default::default(),

@@ -51,7 +51,7 @@ fn statement_text<'a>(r: &Req<'a>) -> ApiResult<&'a str> {
     if text.is_empty() {
         return Err(ApiError::validation(messages::partiql::STATEMENT_EMPTY));
     }
-    if text.len() > MAX_STATEMENT_LEN {
+    if partiql::too_long(text) {
         return Err(ApiError::validation(messages::partiql::statement_too_long(MAX_STATEMENT_LEN)));
     }
     Ok(text)

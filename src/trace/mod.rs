@@ -218,7 +218,8 @@ pub fn trace(app: &App, table: &str, key: &Json, caller: Option<&crate::http::au
     }
     out["StreamArn"] = json!(stream_arn);
     out["ShardId"] = json!(shard);
-    out["Record"] = record.to_json(meta.view_type, &app.region, false);
+    out["Record"] =
+        record.to_json(meta.view_type, &app.region, false, app.store.stream_config().mark_replicated_writes);
     let Some(lambda) = app.lambda.get() else { return Ok(out) };
     let mut invocations = Vec::new();
     for m in lambda.mappings(None, Some(&stream_arn)) {

@@ -40,7 +40,8 @@ pub struct StoreConfig {
     /// descriptor limit so that table files never starve connections or the
     /// journal of descriptors.
     pub max_cached_files: usize,
-    /// Shards, rollover and retention of change streams.
+    /// Shards, rollover and retention of change streams, and whether
+    /// replicated writes' records are marked.
     pub streams: StreamConfig,
     /// How often expired items are looked for and deleted; `None` picks
     /// [`DEFAULT_TTL_INTERVAL`].

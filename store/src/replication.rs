@@ -723,7 +723,7 @@ mod tests {
     use crate::stream::{StartingPosition, StreamRecord};
     use crate::table::StreamViewType;
     use crate::value::{AttrType, Value};
-    use crate::{Decision, StoreConfig, WriteOp};
+    use crate::{Decision, StoreConfig, StreamConfig, WriteOp};
 
     #[test]
     fn overrides_merge_by_member_and_the_later_supersedes_everywhere() {
@@ -771,7 +771,11 @@ mod tests {
     }
 
     fn global(region: &str) -> Store {
-        let store = Store::open(StoreConfig { region: region.into(), ..Default::default() }).expect("open");
+        global_with(StoreConfig { region: region.into(), ..Default::default() })
+    }
+
+    fn global_with(config: StoreConfig) -> Store {
+        let store = Store::open(config).expect("open");
         let mut input = CreateTableInput::for_test("glob", "pk", AttrType::S);
         input.stream = Some(StreamViewType::NewAndOldImages);
         store.create_table(input).expect("create");
@@ -864,6 +868,49 @@ mod tests {
         assert_eq!(store.apply_fill("glob", vec![fill_a]).expect("fill").applied, 1);
     }
 
+    /// A replicated write's record carries no `userIdentity`, as on AWS,
+    /// unless the store marks replicated writes. That is decided when a
+    /// record is read, so records stored before the setting changed follow
+    /// it.
+    #[test]
+    fn replicated_writes_are_marked_only_when_the_store_marks_them() {
+        assert!(!StoreConfig::default().streams.mark_replicated_writes, "off by default");
+        let dir = tempfile::tempdir().expect("dir");
+        let config = |mark| StoreConfig {
+            path: Some(dir.path().to_path_buf()),
+            region: "us-east-1".into(),
+            streams: StreamConfig { mark_replicated_writes: mark, ..StreamConfig::default() },
+            ..Default::default()
+        };
+        // The `userIdentity` of each record, oldest first, as GetRecords
+        // writes it with the store's setting.
+        let identities = |store: &Store| -> Vec<serde_json::Value> {
+            let mark = store.stream_config().mark_replicated_writes;
+            records(store)
+                .iter()
+                .map(|r| r.to_json(StreamViewType::NewAndOldImages, "us-east-1", false, mark)["userIdentity"].clone())
+                .collect()
+        };
+        let store = global_with(config(false));
+        put(&store, item("a", "local"));
+        let local = records(&store).pop().expect("a record").stamp.expect("a stamp");
+        let newer = Stamp { ms: local.ms + 10, node: region_node("eu-west-1") };
+        let change = ReplicatedChange { keys: keys("a"), item: Some(item("a", "remote")), stamp: newer };
+        assert_eq!(store.apply_replicated_since("glob", vec![change], 0).expect("apply").applied, 1);
+        assert_eq!(records(&store).pop().expect("a record").origin.replicated, Some(newer));
+        assert_eq!(identities(&store), vec![serde_json::Value::Null; 2]);
+        drop(store);
+
+        // Reopened marking replicated writes: the same records, the
+        // replicated one the replication service's, the local one no one's.
+        let store = Store::open(config(true)).expect("reopen");
+        let marked = serde_json::json!({"Type": "Service", "PrincipalId": "replication.dynamodb.amazonaws.com"});
+        assert_eq!(identities(&store), vec![serde_json::Value::Null, marked]);
+        drop(store);
+        let store = Store::open(config(false)).expect("reopen");
+        assert_eq!(identities(&store), vec![serde_json::Value::Null; 2]);
+    }
+
     #[test]
     fn the_later_stamp_wins_and_deletes_leave_tombstones() {
         let store = global("us-east-1");
@@ -885,8 +932,6 @@ mod tests {
         assert_eq!(store.apply_replicated_since("glob", vec![change], 0).expect("apply").superseded, 1);
         let last = records(&store).pop().expect("a record");
         assert_eq!(last.origin.replicated, Some(newer));
-        let json = last.to_json(StreamViewType::NewAndOldImages, "us-east-1", false);
-        assert_eq!(json["userIdentity"]["PrincipalId"], "replication.dynamodb.amazonaws.com");
 
         // A local write after it is stamped past it, whatever the clock says.
         put(&store, item("a", "after"));

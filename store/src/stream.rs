@@ -46,11 +46,23 @@ pub struct StreamConfig {
     pub rollover: Duration,
     /// How long records stay readable (AWS: 24 hours).
     pub retention: Duration,
+    /// Records of writes replicated from another region carry the
+    /// replication service's `userIdentity` (`serve
+    /// --mark-replicated-writes`, a Tidepool extension). Off, as on AWS,
+    /// they carry none. Decided when a record is written as JSON, from the
+    /// flag every replicated record keeps ([`Origin::replicated`]), so it
+    /// applies to records already stored too.
+    pub mark_replicated_writes: bool,
 }
 
 impl Default for StreamConfig {
     fn default() -> Self {
-        StreamConfig { shards: 4, rollover: Duration::from_secs(4 * 3600), retention: Duration::from_secs(24 * 3600) }
+        StreamConfig {
+            shards: 4,
+            rollover: Duration::from_secs(4 * 3600),
+            retention: Duration::from_secs(24 * 3600),
+            mark_replicated_writes: false,
+        }
     }
 }
 
@@ -82,8 +94,9 @@ pub struct Origin {
     /// write). Records carry it so the trigger engine can stop loops.
     pub depth: u32,
     /// The change was made in another region and replicated here, with
-    /// this stamp (`replication.rs`). Its record carries DynamoDB's
-    /// replication `userIdentity`, and the replicator does not send it on.
+    /// this stamp (`replication.rs`). The replicator does not send its
+    /// record on; with [`StreamConfig::mark_replicated_writes`] the record
+    /// carries the replication service's `userIdentity`.
     pub replicated: Option<crate::replication::Stamp>,
 }
 
@@ -110,7 +123,10 @@ impl StreamRecord {
     /// Appends the record as DynamoDB Streams' GetRecords shows it, or,
     /// with `lambda`, as Lambda passes it to a stream-triggered function.
     /// The two differ in the case of the `userIdentity` members, and Lambda
-    /// adds `eventSourceARN` (pass it as `source_arn`).
+    /// adds `eventSourceARN` (pass it as `source_arn`). A TTL delete carries
+    /// DynamoDB's `userIdentity`, as on AWS; a replicated write carries the
+    /// replication service's only with `mark_replicated`
+    /// ([`StreamConfig::mark_replicated_writes`]), else none, as on AWS.
     pub fn write_json(
         &self,
         out: &mut Vec<u8>,
@@ -118,6 +134,7 @@ impl StreamRecord {
         region: &str,
         lambda: bool,
         source_arn: Option<&str>,
+        mark_replicated: bool,
     ) {
         use crate::value::json::{write_item, write_str};
         out.extend_from_slice(b"{\"eventID\":");
@@ -151,9 +168,9 @@ impl StreamRecord {
             } else {
                 b",\"userIdentity\":{\"Type\":\"Service\",\"PrincipalId\":\"dynamodb.amazonaws.com\"}"
             });
-        } else if self.origin.replicated.is_some() {
+        } else if mark_replicated && self.origin.replicated.is_some() {
             // A write another region made: the replication service's
-            // principal (`replication.rs`).
+            // principal (`replication.rs`), when asked for.
             out.extend_from_slice(if lambda {
                 b",\"userIdentity\":{\"type\":\"Service\",\"principalId\":\"replication.dynamodb.amazonaws.com\"}"
             } else {
@@ -168,9 +185,15 @@ impl StreamRecord {
     }
 
     /// [`StreamRecord::write_json`] as a JSON value.
-    pub fn to_json(&self, view: StreamViewType, region: &str, lambda: bool) -> serde_json::Value {
+    pub fn to_json(
+        &self,
+        view: StreamViewType,
+        region: &str,
+        lambda: bool,
+        mark_replicated: bool,
+    ) -> serde_json::Value {
         let mut out = Vec::with_capacity(256);
-        self.write_json(&mut out, view, region, lambda, None);
+        self.write_json(&mut out, view, region, lambda, None, mark_replicated);
         serde_json::from_slice(&out).expect("the record writer writes valid JSON")
     }
 }
@@ -729,7 +752,7 @@ mod tests {
             true,
         );
         let r = decode_record(2, 7, &buf).unwrap();
-        let api = r.to_json(StreamViewType::NewAndOldImages, "eu-west-1", false);
+        let api = r.to_json(StreamViewType::NewAndOldImages, "eu-west-1", false, false);
         assert_eq!(
             api,
             serde_json::json!({
@@ -749,14 +772,49 @@ mod tests {
                 "userIdentity": {"Type": "Service", "PrincipalId": "dynamodb.amazonaws.com"}
             })
         );
+        // A TTL delete keeps its `userIdentity` whether replicated writes
+        // are marked or not.
+        assert_eq!(r.to_json(StreamViewType::NewAndOldImages, "eu-west-1", false, true), api);
         let mut out = Vec::new();
-        r.write_json(&mut out, StreamViewType::NewAndOldImages, "eu-west-1", true, Some("arn:x"));
+        r.write_json(&mut out, StreamViewType::NewAndOldImages, "eu-west-1", true, Some("arn:x"), false);
         let lambda: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(
             lambda["userIdentity"],
             serde_json::json!({"type": "Service", "principalId": "dynamodb.amazonaws.com"})
         );
         assert_eq!(lambda["eventSourceARN"], "arn:x");
+    }
+
+    #[test]
+    fn replicated_writes_are_marked_only_when_asked() {
+        let new = item("a", "2");
+        let new_raw = encode_item(&new);
+        let stamp = crate::replication::Stamp { ms: 77, node: 9 };
+        let (buf, _) = encode_record(
+            StreamViewType::NewImage,
+            &schema(),
+            None,
+            Some(Image::new(&new, &new_raw)),
+            5,
+            Origin { replicated: Some(stamp), ..Origin::default() },
+            Some(stamp),
+            false,
+        );
+        let r = decode_record(2, 7, &buf).unwrap();
+        // As on AWS: no `userIdentity`.
+        for lambda in [false, true] {
+            let json = r.to_json(StreamViewType::NewImage, "eu-west-1", lambda, false);
+            assert_eq!(json.get("userIdentity"), None, "{json}");
+        }
+        // Marked: the replication service's principal, in each form's case.
+        assert_eq!(
+            r.to_json(StreamViewType::NewImage, "eu-west-1", false, true)["userIdentity"],
+            serde_json::json!({"Type": "Service", "PrincipalId": "replication.dynamodb.amazonaws.com"})
+        );
+        assert_eq!(
+            r.to_json(StreamViewType::NewImage, "eu-west-1", true, true)["userIdentity"],
+            serde_json::json!({"type": "Service", "principalId": "replication.dynamodb.amazonaws.com"})
+        );
     }
 
     #[test]

@@ -39,6 +39,12 @@ fn trimmed() -> StoreError {
 }
 
 impl Store {
+    /// How streams are cut, kept and written as JSON (the store's
+    /// [`StreamConfig`](crate::StreamConfig), shards clamped).
+    pub fn stream_config(&self) -> crate::StreamConfig {
+        self.inner().stream_config
+    }
+
     /// Every stream still readable, enabled or not, by table then label.
     pub fn list_streams(&self) -> Vec<StreamMeta> {
         let streams = lock(&self.inner().streams);
@@ -79,7 +85,9 @@ impl Store {
         let r = inner.meta.insert([META_STREAM, &num.to_be_bytes()].concat(), json);
         self.poison_on_err(r)?;
         live.meta = meta;
-        Ok(())
+        // Synced as a table's settings are, once the streams are free.
+        drop(streams);
+        self.sync_now()
     }
 
     /// The first sequence number a reader starting at `pos` in shard

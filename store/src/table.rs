@@ -366,6 +366,10 @@ pub struct TableSettings {
     /// milliseconds): DynamoDB refuses another change of it for 15 s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_protection_changed_ms: Option<u64>,
+    /// When an UpdateTimeToLive last changed Time to Live here (epoch
+    /// milliseconds): DynamoDB refuses another change for a while.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_changed_ms: Option<u64>,
     /// The provisioned capacity's changes, of the table (key `""`) and of
     /// each global index (its name).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

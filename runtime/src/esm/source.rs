@@ -59,10 +59,18 @@ pub struct SourceRecord {
 
 impl SourceRecord {
     /// A record of the store's change stream, written for a function
-    /// consuming `stream_arn` in `region`.
-    pub fn from_store(r: &StreamRecord, view: StreamViewType, hash_key: &str, region: &str, stream_arn: &str) -> Self {
+    /// consuming `stream_arn` in `region`; `mark_replicated` as the store's
+    /// `StreamConfig::mark_replicated_writes`.
+    pub fn from_store(
+        r: &StreamRecord,
+        view: StreamViewType,
+        hash_key: &str,
+        region: &str,
+        stream_arn: &str,
+        mark_replicated: bool,
+    ) -> Self {
         let mut buf = Vec::with_capacity(256 + 2 * r.size_bytes as usize);
-        r.write_json(&mut buf, view, region, true, Some(stream_arn));
+        r.write_json(&mut buf, view, region, true, Some(stream_arn), mark_replicated);
         let json = match String::from_utf8(buf) {
             Ok(text) => text,
             // The writer only writes UTF-8 (it copies strings and ASCII).
@@ -93,14 +101,21 @@ pub struct SourcePage {
 
 impl SourcePage {
     /// A page of the store's change stream (see [`SourceRecord::from_store`]).
-    pub fn from_store(page: RecordPage, view: StreamViewType, hash_key: &str, region: &str, stream_arn: &str) -> Self {
+    pub fn from_store(
+        page: RecordPage,
+        view: StreamViewType,
+        hash_key: &str,
+        region: &str,
+        stream_arn: &str,
+        mark_replicated: bool,
+    ) -> Self {
         SourcePage {
             // The store answers with what it has: an empty page is its end.
             caught_up: page.records.is_empty(),
             records: page
                 .records
                 .iter()
-                .map(|r| SourceRecord::from_store(r, view, hash_key, region, stream_arn))
+                .map(|r| SourceRecord::from_store(r, view, hash_key, region, stream_arn, mark_replicated))
                 .collect(),
             next: page.next.map(Seq::from),
         }
@@ -308,7 +323,8 @@ impl RecordSource for StoreSource {
         // Past the store's sequence numbers: nothing there yet.
         let from = u64::try_from(from).unwrap_or(u64::MAX);
         let page = self.store.read_shard(k.num, shard, from, limit, tidepool_store::MAX_READ_BYTES)?;
-        Ok(SourcePage::from_store(page, k.view, &k.hash_key, &self.region, &self.arn))
+        let mark = self.store.stream_config().mark_replicated_writes;
+        Ok(SourcePage::from_store(page, k.view, &k.hash_key, &self.region, &self.arn, mark))
     }
 
     fn watch_shard(&self, shard: &str, wake: Arc<Notify>) -> Option<JoinHandle<()>> {

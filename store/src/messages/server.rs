@@ -9,6 +9,10 @@
 /// gives its peers (CreateGlobalTable, UpdateGlobalTable): the server is
 /// stopping. InternalServerError. Tidepool's text.
 pub const STOPPING: &str = "the server is stopping";
+/// A handler's call a worker sends on to another engine, whose table,
+/// stream or statement this server cannot read: it cannot be authorized
+/// for the handler's role here, so it is not sent.
+pub const UNAUTHORIZABLE_ELSEWHERE: &str = "The request does not name its resource in a form this worker can read (a statement that does not parse here, a missing table name), so it cannot be authorized for the function's execution role and is not sent to the stream source";
 
 /// Any operation a worker's handler calls: the source engine's connection
 /// failed (`error` says how). InternalServerError. Tidepool's text.

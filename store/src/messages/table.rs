@@ -599,6 +599,8 @@ pub const TTL_ALREADY_ENABLED: &str = "TimeToLive is already enabled";
 
 /// UpdateTimeToLive: TTL disabled again. ValidationException.
 pub const TTL_ALREADY_DISABLED: &str = "TimeToLive is already disabled";
+/// A second UpdateTimeToLive within the cooldown of a change (DDB-TABLE-143).
+pub const TTL_CHANGED_TOO_OFTEN: &str = "Time to live has been modified multiple times within a fixed interval";
 
 /// DescribeTimeToLive: a table being imported (CREATING).
 /// ValidationException.

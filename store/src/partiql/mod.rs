@@ -32,8 +32,15 @@ use crate::messages;
 pub use ast::{Action, ArithOp, Expr, Literal, Op, OrderKey, Returning, Select, Span, Statement, SynPath, SynStep};
 pub use plan::{Access, Mode, Plan, Projected, SelectPlan, check, plan};
 
-/// DynamoDB caps a statement at 8192 bytes.
+/// DynamoDB caps a statement at 8192 characters (the model's length of a
+/// string counts characters, not bytes).
 pub const MAX_STATEMENT_LEN: usize = 8192;
+
+/// Whether `text` is longer than [`MAX_STATEMENT_LEN`] characters
+/// (counted only past the byte count that could be within it).
+pub fn too_long(text: &str) -> bool {
+    text.len() > MAX_STATEMENT_LEN && text.chars().count() > MAX_STATEMENT_LEN
+}
 /// Parentheses, `NOT`s, unary minus, function calls and nested literals nest
 /// at most this deep, so the recursive-descent parser cannot overflow the
 /// stack however the input is shaped: documents nest 32 deep, and a few
@@ -67,7 +74,7 @@ impl From<PartiqlError> for StoreError {
 /// Parses one statement. An optional trailing `;` and `--`/`/* */` comments
 /// are allowed; anything after the statement is an error.
 pub fn parse(text: &str) -> Result<Statement, PartiqlError> {
-    if text.len() > MAX_STATEMENT_LEN {
+    if too_long(text) {
         return Err(PartiqlError::invalid(messages::partiql::statement_too_long(MAX_STATEMENT_LEN)));
     }
     let tokens = lexer::tokenize(text)?;
