@@ -3297,3 +3297,22 @@ async fn attribute_lists_are_described_sorted_by_name() {
         assert_eq!(projection.non_key_attributes(), ["aa", "mm", "zz"]);
     }
 }
+
+/// A table's class may be updated twice in 30 days; a third update is
+/// refused with DynamoDB's LimitExceededException (DDB-TABLE-443).
+#[tokio::test]
+async fn table_class_updates_are_limited_to_two_in_thirty_days() {
+    use aws_sdk_dynamodb::types::TableClass;
+    let h = harness().await;
+    let c = &h.client;
+    create_table(c, "classy", None).await;
+    for class in [TableClass::StandardInfrequentAccess, TableClass::Standard] {
+        c.update_table().table_name("classy").table_class(class).send().await.expect("an update of the class");
+    }
+    let (kind, message) =
+        failure(c.update_table().table_name("classy").table_class(TableClass::StandardInfrequentAccess).send().await);
+    assert_eq!(kind, "LimitExceededException");
+    assert_eq!(message, "Subscriber limit exceeded: Updates to TableClass are limited to 2 times in 30 day(s).");
+    let t = c.describe_table().table_name("classy").send().await.unwrap().table.unwrap();
+    assert!(t.table_class_summary().is_none_or(|s| s.table_class() == Some(&TableClass::Standard)), "{t:?}");
+}

@@ -1184,7 +1184,10 @@ async fn a_mapping_on_an_alias_follows_the_alias() {
 }
 
 /// A mapping on a published version: its on-failure destination record
-/// names the version that ran (`responseContext.executedVersion`).
+/// names the version that ran (`responseContext.executedVersion`). A
+/// destination table that does not exist is refused when it is set (create
+/// or update), naming it; one deleted later holds the shard, and a discard
+/// counts once, when its record is written, however often it was tried.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mapping_on_a_version_names_it_in_failure_records() {
     use aws_sdk_lambda::types::{DestinationConfig, OnFailure};
@@ -1194,33 +1197,88 @@ async fn a_mapping_on_a_version_names_it_in_failure_records() {
     let client = common::lambda_client(&server.endpoint());
     create_raw(&client, "fails", "always-fail").await;
     client.publish_version().function_name("fails").send().await.unwrap();
-    let destination =
-        OnFailure::builder().destination("arn:aws:dynamodb:us-east-1:000000000000:table/Outcomes").build();
-    client
-        .create_event_source_mapping()
-        .function_name("fails:1")
-        .event_source_arn(&arn)
-        .starting_position(EventSourcePosition::TrimHorizon)
-        .batch_size(1)
-        .maximum_retry_attempts(0)
-        .destination_config(DestinationConfig::builder().on_failure(destination).build())
-        .send()
-        .await
-        .unwrap();
+    let to = |table: &str| {
+        let failure =
+            OnFailure::builder().destination(format!("arn:aws:dynamodb:us-east-1:000000000000:table/{table}"));
+        DestinationConfig::builder().on_failure(failure.build()).build()
+    };
+    let create = |table: &str| {
+        client
+            .create_event_source_mapping()
+            .function_name("fails:1")
+            .event_source_arn(&arn)
+            .starting_position(EventSourcePosition::TrimHorizon)
+            .batch_size(1)
+            .maximum_retry_attempts(0)
+            .destination_config(to(table))
+            .send()
+    };
+    let refused = |err: &dyn ProvideErrorMetadata| (err.code().map(str::to_string), err.message().map(str::to_string));
+    let err = create("Missing").await.unwrap_err();
+    let (code, message) = refused(err.as_service_error().unwrap());
+    assert_eq!(code.as_deref(), Some("InvalidParameterValueException"), "{message:?}");
+    assert!(message.as_deref().is_some_and(|m| m.contains("table Missing does not exist")), "{message:?}");
+    assert!(client.list_event_source_mappings().send().await.unwrap().event_source_mappings().is_empty());
+    let uuid = create("Outcomes").await.unwrap().uuid.unwrap();
+    let err = client.update_event_source_mapping().uuid(&uuid).destination_config(to("Missing")).send().await;
+    let (code, message) = refused(err.as_ref().unwrap_err().as_service_error().unwrap());
+    assert_eq!(code.as_deref(), Some("InvalidParameterValueException"), "{message:?}");
+    assert!(message.as_deref().is_some_and(|m| m.contains("table Missing does not exist")), "{message:?}");
+
     score(&ddb, "ann", "chess", 5).await;
-    let record = eventually("the failure record", || {
-        let ddb = ddb.clone();
-        async move {
-            let items = ddb.scan().table_name("Outcomes").send().await.unwrap();
-            items.items().iter().find_map(|i| match i.get("payload") {
+    let failure_records = |ddb: aws_sdk_dynamodb::Client| async move {
+        let items = ddb.scan().table_name("Outcomes").send().await.unwrap();
+        let records: Vec<Value> = items
+            .items()
+            .iter()
+            .filter_map(|i| match i.get("payload") {
                 Some(AttributeValue::S(json)) => Some(serde_json::from_str::<Value>(json).unwrap()),
                 _ => None,
             })
-        }
+            .collect();
+        records
+    };
+    let record = eventually("the failure record", || {
+        let ddb = ddb.clone();
+        async move { failure_records(ddb).await.pop() }
     })
     .await;
     assert_eq!(record["responseContext"]["executedVersion"], "1", "{record}");
     assert!(record["requestContext"]["functionArn"].as_str().unwrap().ends_with(":function:fails:1"), "{record}");
+
+    let engine = &server.app.lambda.get().unwrap().engine;
+    let total = || engine.metrics(&uuid).unwrap().total;
+    let counted = |n: u64| {
+        let t = total();
+        ((t.dropped, t.sent_to_destination) == (n, n)).then_some(())
+    };
+    eventually("one record given up", || async { counted(1) }).await;
+    // The destination goes: the next discard cannot be written, and the
+    // mapping tries again (each time invoking the batch) without counting it.
+    ddb.delete_table().table_name("Outcomes").send().await.unwrap();
+    let before = total().invocations;
+    score(&ddb, "bob", "chess", 7).await;
+    eventually("the problem shown and the batch tried again", || async {
+        let m = client.get_event_source_mapping().uuid(&uuid).send().await.unwrap();
+        let result = m.last_processing_result().unwrap_or_default();
+        let problem =
+            result.starts_with("PROBLEM: on-failure destination") && result.contains("table Outcomes does not exist");
+        (problem && total().invocations >= before + 3).then_some(())
+    })
+    .await;
+    let t = total();
+    assert_eq!((t.dropped, t.sent_to_destination), (1, 1), "{t:?}");
+    // Back: the discard is written, and counted once.
+    common::create_table(&ddb, "Outcomes", None).await;
+    let record = eventually("the second failure record", || {
+        let ddb = ddb.clone();
+        async move { failure_records(ddb).await.pop() }
+    })
+    .await;
+    assert!(record["requestContext"]["approximateInvokeCount"].as_u64() >= Some(1), "{record}");
+    eventually("two records given up", || async { counted(2) }).await;
+    let t = total();
+    assert!(t.invocations >= before + 3, "{t:?}");
 }
 
 /// Event invoke configs: retry attempts, and OnSuccess / OnFailure
@@ -1260,6 +1318,11 @@ async fn event_invoke_configs_send_outcomes_to_destinations() {
     assert_eq!(code(&err), "InvalidParameterValueException", "a function as its own destination");
     let err = put_ok().destination_config(to(None, Some(fn_arn("nobody")))).send().await.unwrap_err();
     assert_eq!(code(&err), "InvalidParameterValueException", "a destination function that does not exist");
+    let missing = Some("arn:aws:dynamodb:us-east-1:000000000000:table/Missing".to_string());
+    let err = put_ok().destination_config(to(missing, None)).send().await.unwrap_err();
+    assert_eq!(code(&err), "InvalidParameterValueException", "a destination table that does not exist");
+    let message = err.as_service_error().and_then(|e| e.message()).unwrap_or_default();
+    assert!(message.contains("table Missing does not exist"), "{message}");
     let err = client
         .put_function_event_invoke_config()
         .function_name("nobody")

@@ -698,3 +698,65 @@ async fn a_trace_follows_a_write_to_its_record_invocation_and_the_handlers_write
     assert_eq!((a.status, a.json()), (200, serde_json::json!({"Id": "restore:Nope", "Running": false})));
     server.stop().await.unwrap();
 }
+
+/// A server stopping (SIGTERM) interrupts the batches under way, as their
+/// timeout would, rather than wait for them: their results would not be
+/// checkpointed, and a worker's shards go to another worker at once, which
+/// must not run the same batch beside them. The batch is delivered again
+/// after the restart.
+#[tokio::test]
+async fn a_stopping_server_interrupts_the_batches_under_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("tidepool.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            r#"
+[[table]]
+name = "Slow"
+partition_key = "pk:S"
+stream = "NEW_IMAGE"
+
+[[function]]
+name = "slow"
+code = "{}"
+timeout = 600
+environment = {{ ON_RECORDS = '{{"action":"sleep","ms":300000}}' }}
+
+[[mapping]]
+function = "slow"
+table = "Slow"
+StartingPosition = "TRIM_HORIZON"
+"#,
+            example_path("misbehave").display()
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let (mut child, endpoint) = spawn_server(&data, &manifest);
+    let c = client(&endpoint);
+    c.put_item().table_name("Slow").item("pk", s("a")).send().await.unwrap();
+    // Until the handler runs (ConcurrentExecutions 1).
+    let addr = endpoint.trim_start_matches("http://").to_string();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let metrics = common::http::send(&addr, "GET", "/metrics", &[], b"").await;
+        let text = String::from_utf8_lossy(&metrics.body).into_owned();
+        if text.lines().any(|l| l.starts_with("aws_lambda_concurrent_executions{") && l.ends_with(" 1")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the handler never started: {text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = std::process::Command::new("kill").arg(child.id().to_string()).status();
+    // It stops long before the handler's five minutes are up.
+    let stopping = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(stopping.elapsed() < Duration::from_secs(60), "the server waited for its handler to finish");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "a clean stop: {status:?}");
+}

@@ -847,7 +847,9 @@ async fn a_worker_checkpoints_once_per_batch_and_reports_only_the_shards_it_hold
 
 /// A worker whose source does not answer says so in its mapping's
 /// `LastProcessingResult` (Lambda's `PROBLEM: ...` form), and stops saying
-/// it once the source is back.
+/// it once the source is back; meanwhile its iterator age grows (it holds
+/// no shard to take an age from), so an age alarm fires during an outage,
+/// and reads 0 again once caught up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mapping_says_when_its_source_cannot_be_reached_and_clears_when_it_can() {
     let (d1, d2) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
@@ -884,6 +886,16 @@ async fn a_mapping_says_when_its_source_cannot_be_reached_and_clears_when_it_can
     .await;
     let listed = shown_mapping(&worker).await;
     assert!(listed["LastProcessingResult"].as_str().unwrap().starts_with("PROBLEM: "), "{listed}");
+    let age = || async { shown_mapping(&worker).await["Metrics"]["total"]["iteratorAgeMs"].as_u64() };
+    eventually("the iterator age growing through the outage", || async {
+        age().await.is_some_and(|a| a >= 500) && iterator_age_metric(&worker).await.is_some_and(|a| a >= 500.0)
+    })
+    .await;
+    let (a, b) = (age().await, {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        age().await
+    });
+    assert!(b > a, "still growing: {a:?} then {b:?}");
 
     // The source back on its address: the problem goes, and delivery starts.
     let source = tidepool::start(ServerConfig {
@@ -897,6 +909,10 @@ async fn a_mapping_says_when_its_source_cannot_be_reached_and_clears_when_it_can
     put_score(&sc, "a", "g", 5).await;
     eventually("the record delivered", || async { totals(&sc).await.get("g") == Some(&5) }).await;
     eventually("the result of the invocation", || async { result().await == "OK" }).await;
+    eventually("no lag once caught up", || async {
+        age().await == Some(0) && iterator_age_metric(&worker).await == Some(0.0)
+    })
+    .await;
     worker.stop().await.expect("stop the worker");
     source.stop().await.expect("stop the source");
 }

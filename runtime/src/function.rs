@@ -229,9 +229,13 @@ impl LoadedFunction {
         // computes yields to the invocation's executor every `GUEST_YIELD_EVERY`, so the host's
         // tasks it waits on without polling (a `wasi:http` response it spins on) still run.
         store.set_epoch_deadline(ticks(timeout.min(GUEST_YIELD_EVERY)));
+        let cancel = options.cancel.clone();
+        let cancellable = cancel.is_some();
+        let cancelled = move || cancel.as_ref().is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed));
+        let cancelled_too = cancelled.clone();
         store.epoch_deadline_callback(move |_| {
             let now = Instant::now();
-            if now >= deadline {
+            if now >= deadline || cancelled_too() {
                 Ok(UpdateDeadline::Interrupt)
             } else {
                 Ok(UpdateDeadline::Yield(ticks((deadline - now).min(GUEST_YIELD_EVERY))))
@@ -251,10 +255,26 @@ impl LoadedFunction {
             };
             // The epoch interrupts a guest that computes; this timer one that waits in a host
             // call (a WASI sleep or poll), where epochs are not checked.
+            // A cancelled invocation ends as a timed-out one, at the guest's next yield or
+            // within `CANCEL_CHECK` of a host wait.
             let timed = async {
-                match tokio::time::timeout_at(deadline.into(), run).await {
-                    Ok(returned) => returned,
-                    Err(_elapsed) => Err(wasmtime::Error::from(Trap::Interrupt)),
+                let watch_cancel = async {
+                    if !cancellable {
+                        std::future::pending::<()>().await;
+                    }
+                    loop {
+                        if cancelled() {
+                            return;
+                        }
+                        tokio::time::sleep(CANCEL_CHECK).await;
+                    }
+                };
+                tokio::select! {
+                    out = tokio::time::timeout_at(deadline.into(), run) => match out {
+                        Ok(returned) => returned,
+                        Err(_elapsed) => Err(wasmtime::Error::from(Trap::Interrupt)),
+                    },
+                    () = watch_cancel => Err(wasmtime::Error::from(Trap::Interrupt)),
                 }
             };
             EXECUTOR.with(|executor| executor.block_on(timed))
@@ -383,6 +403,9 @@ impl Drop for Waiting<'_> {
 /// How long a guest computes before it yields to its invocation's executor (which then runs the
 /// host tasks it may be waiting on, and resumes it at once).
 const GUEST_YIELD_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
+/// How often an invocation waiting in a host call looks whether it was cancelled
+/// ([`InvokeOptions::cancel`]); one that computes is stopped at its next yield.
+const CANCEL_CHECK: std::time::Duration = std::time::Duration::from_millis(20);
 
 fn ticks(duration: std::time::Duration) -> u64 {
     (duration.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64).max(1)

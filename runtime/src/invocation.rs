@@ -18,6 +18,10 @@ pub struct InvokeOptions {
     /// The store bridge for this invocation, instead of the runtime's (for example one that
     /// collects the writes to commit them with a checkpoint).
     pub bridge: Option<Arc<dyn StoreBridge>>,
+    /// Set to end the invocation early, as its timeout would (a server shutting down
+    /// interrupts the batches it will not checkpoint, rather than run them beside the worker
+    /// that takes its shards over).
+    pub cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl InvokeOptions {
@@ -39,6 +43,11 @@ impl InvokeOptions {
         self.bridge = Some(bridge);
         self
     }
+
+    pub fn cancel(mut self, cancel: Option<Arc<std::sync::atomic::AtomicBool>>) -> Self {
+        self.cancel = cancel;
+        self
+    }
 }
 
 impl fmt::Debug for InvokeOptions {
@@ -47,6 +56,7 @@ impl fmt::Debug for InvokeOptions {
             .field("request_id", &self.request_id)
             .field("chain_depth", &self.chain_depth)
             .field("bridge", &self.bridge.as_ref().map(|_| "..."))
+            .field("cancel", &self.cancel)
             .finish()
     }
 }

@@ -473,10 +473,18 @@ async fn a_missing_destination_holds_the_checkpoint_until_the_table_exists() {
     .await;
     let s0 = first_seq(&store, &arn);
     assert!(engine.metrics(&m.uuid).unwrap().total_checkpoint().is_none_or(|c| c < s0));
+    // A discard whose commit failed is no discard: not counted, however
+    // often it is tried.
+    recorder.until("a third delivery", |s| s.len() >= 3).await;
+    let total = engine.metrics(&m.uuid).unwrap().total;
+    assert_eq!((total.dropped, total.sent_to_destination), (0, 0), "{total:?}");
     table(&store, "Later", false);
     let later = store.table("Later").unwrap();
     eventually("the destination record", || later.stats().items == 1).await;
     eventually("the checkpoint", || engine.metrics(&m.uuid).and_then(|x| x.total_checkpoint()) == Some(s0)).await;
+    let total = engine.metrics(&m.uuid).unwrap().total;
+    assert_eq!((total.dropped, total.sent_to_destination), (1, 1), "counted once, when committed: {total:?}");
+    assert!(total.invocations >= 3, "{total:?}");
     engine.shutdown().await;
 }
 

@@ -579,6 +579,7 @@ pub(super) fn restore_input(app: &App, r: &Req<'_>, target: &str, source: &Table
     settings.deletion_protection_changed_ms = None;
     // Nor its Time to Live (a restore has none).
     settings.ttl_changed_ms = None;
+    settings.table_class_updates_ms.clear();
     // Nor the source's history of capacity changes: it is a new table,
     // and a regional one.
     settings.throughput_changes.clear();

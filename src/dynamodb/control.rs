@@ -493,6 +493,12 @@ pub(super) fn billing_mode(r: &Req<'_>) -> ApiResult<Option<BillingMode>> {
     })
 }
 
+/// How many UpdateTable calls may set a table's class in
+/// [`TABLE_CLASS_WINDOW_MS`]: "Updates to TableClass are limited to 2
+/// times in 30 day(s)" (DDB-TABLE-443).
+const MAX_TABLE_CLASS_UPDATES: usize = 2;
+const TABLE_CLASS_WINDOW_MS: u64 = 30 * 86_400_000;
+
 /// `TableClass`, refused in DynamoDB's words when it names no class.
 fn table_class<'a>(r: &Req<'a>) -> ApiResult<Option<&'a str>> {
     match r.str_opt("TableClass")? {
@@ -640,6 +646,7 @@ pub(crate) fn create_table_input(app: &App, r: Req<'_>) -> ApiResult<CreateTable
             stream_resource_policy_deleted: None,
             deletion_protection_changed_ms: None,
             ttl_changed_ms: None,
+            table_class_updates_ms: Vec::new(),
             throughput_changes: Default::default(),
             index_warm,
             on_demand_since: None,
@@ -1193,6 +1200,17 @@ pub(crate) fn update_table_from(app: &App, r: Req<'_>, peer: Option<&[String]>) 
     let class = table_class(&r)?;
     if let Some(c) = class {
         handle = app.store.alter_table(name, |def| {
+            // Two updates of the class in 30 days (DDB-TABLE-443).
+            let now = tidepool_store::now_ms();
+            let updates = &mut def.settings.table_class_updates_ms;
+            updates.retain(|at| now.saturating_sub(*at) < TABLE_CLASS_WINDOW_MS);
+            if updates.len() >= MAX_TABLE_CLASS_UPDATES {
+                return Err(tidepool_store::StoreError::Refused {
+                    kind: "LimitExceededException",
+                    message: messages::table::TABLE_CLASS_UPDATES_LIMITED.into(),
+                });
+            }
+            updates.push(now);
             def.table_class = c.to_string();
             group(def, GroupPart::Class);
             Ok(())

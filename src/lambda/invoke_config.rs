@@ -299,16 +299,32 @@ async fn write_config(
         ));
     }
     for arn in [&c.on_success, &c.on_failure].into_iter().flatten() {
-        if let Some(Destination::Function(name, _)) = destination(arn) {
-            if name == c.function {
-                return Err(fail(
-                    "InvalidParameterValueException",
-                    "You can't specify the function as a destination for itself.",
-                ));
+        match destination(arn) {
+            Some(Destination::Function(name, _)) => {
+                if name == c.function {
+                    return Err(fail(
+                        "InvalidParameterValueException",
+                        "You can't specify the function as a destination for itself.",
+                    ));
+                }
+                if lambda.registry.get(&name).is_err() {
+                    return Err(fail(
+                        "InvalidParameterValueException",
+                        format!("The destination ARN {arn} is invalid."),
+                    ));
+                }
             }
-            if lambda.registry.get(&name).is_err() {
-                return Err(fail("InvalidParameterValueException", format!("The destination ARN {arn} is invalid.")));
+            // A table that cannot take the record (missing, or keyed
+            // otherwise) is refused now, not found out at delivery.
+            Some(Destination::Table(_)) => {
+                if let Err(why) = tidepool_runtime::esm::check_destination(&app.store, arn) {
+                    return Err(fail(
+                        "InvalidParameterValueException",
+                        format!("The destination ARN {arn} is invalid: {why}."),
+                    ));
+                }
             }
+            None => {}
         }
     }
     let c = save(&app, c).await?;

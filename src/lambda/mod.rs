@@ -201,7 +201,10 @@ impl Invoker for ByName {
                 }
             };
             let version = function.config().version.clone();
-            let mut options = InvokeOptions::new().request_id(request_id.clone()).chain_depth(request.chain_depth);
+            let mut options = InvokeOptions::new()
+                .request_id(request_id.clone())
+                .chain_depth(request.chain_depth)
+                .cancel(request.cancel.clone());
             if let Some(d) = &deferring {
                 options = options.bridge(d.clone());
             }
@@ -449,6 +452,23 @@ impl Lambda {
         }
     }
 
+    /// Refuses an on-failure destination that cannot take destination
+    /// records: a table of this server's store (a worker's own, where its
+    /// destination records go) that does not exist, or whose key is not a
+    /// string partition key (and a string or number sort key), as Lambda
+    /// refuses a destination it cannot use when it is set; delivery would
+    /// otherwise stop at the first discard, retrying the batch.
+    fn check_destination(&self, m: &MappingConfig) -> Result<(), LambdaError> {
+        let Some(arn) = m.destination_arn() else { return Ok(()) };
+        tidepool_runtime::esm::check_destination(&self.store, arn).map_err(|why| {
+            LambdaError::invalid(format!(
+                "The provided destination config DestinationConfig.OnFailure.Destination cannot be used: {arn}: \
+                 {why}. Tidepool's on-failure destination is a table of this server's store with a string \
+                 partition key: create it first."
+            ))
+        })
+    }
+
     /// CreateEventSourceMapping: maps `params.event_source_arn` to `function`.
     pub async fn create_mapping(
         &self,
@@ -460,6 +480,7 @@ impl Lambda {
         let arn = self.registry.qualified_arn(&record.name, qualifier);
         let m = MappingConfig::create(params, &record.name, &arn, now_ms())?;
         self.check_source(&m.event_source_arn).await?;
+        self.check_destination(&m)?;
         self.check_worker(&m).await?;
         if self.lock().values().any(|o| o.function_arn == m.function_arn && o.event_source_arn == m.event_source_arn) {
             return Err(LambdaError::new(
@@ -496,7 +517,13 @@ impl Lambda {
             m.function_name = record.name.clone();
             m.function_arn = self.registry.qualified_arn(&record.name, qualifier);
         }
+        let sets_destination = params.destination_config.is_some();
         m.update(params, now_ms())?;
+        // A destination is checked when it is set: a mapping whose table
+        // went since can still be disabled or changed otherwise.
+        if sets_destination {
+            self.check_destination(&m)?;
+        }
         self.check_worker(&m).await?;
         self.persist(&m)?;
         self.lock().insert(m.uuid.clone(), m.clone());

@@ -436,6 +436,10 @@ pub async fn serve(
         for m in lambda.mappings(None, None) {
             let age = lambda.engine.metrics(&m.uuid).map_or(0, |x| x.total.iterator_age_ms);
             let name = m.function_name.split(':').next().unwrap_or_default().to_string();
+            // A mapping's function has its series before its first
+            // invocation: its iterator age grows while its source cannot
+            // be read, invoked yet or not.
+            let _ = app.metrics.function(&name);
             let slot = ages.entry(name).or_default();
             *slot = (*slot).max(age);
             if let Some(l) = lambda.engine.leases(&m.uuid) {
@@ -615,7 +619,7 @@ pub fn render(m: &Metrics, iterator_ages: &BTreeMap<String, u64>, extra: &str) -
         &mut out,
         "aws_lambda_iterator_age",
         "gauge",
-        "IteratorAge: milliseconds from the last record read by a stream mapping to its write (Maximum), by FunctionName",
+        "IteratorAge: milliseconds from the last record read by a stream mapping to its write, growing while its source cannot be read (Maximum), by FunctionName",
         &|name, _| iterator_ages.get(name).copied().unwrap_or(0).to_string(),
     );
     let metric = "aws_lambda_duration";

@@ -370,6 +370,10 @@ pub struct TableSettings {
     /// milliseconds): DynamoDB refuses another change for a while.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl_changed_ms: Option<u64>,
+    /// When an UpdateTable changed `TableClass` here in the last 30 days
+    /// (epoch milliseconds): DynamoDB takes two such updates in 30 days.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub table_class_updates_ms: Vec<u64>,
     /// The provisioned capacity's changes, of the table (key `""`) and of
     /// each global index (its name).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

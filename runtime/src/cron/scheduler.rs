@@ -156,7 +156,7 @@ async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         for fire in fires {
             tracing::debug!(schedule = %fire.schedule, function = %fire.function, fire_ms = fire.fire_ms, attempt = fire.attempt, "fire");
             let invoker = shared.targets.invoker(&fire.function);
-            let request = InvokeRequest { event: fire.event, chain_depth: 0, defer_writes: false };
+            let request = InvokeRequest { event: fire.event, chain_depth: 0, defer_writes: false, cancel: None };
             let handle = inflight.spawn(async move {
                 let outcome = invoker.invoke(request).await;
                 // Kept as the schedule's last error and logged: a bounded prefix, never a payload.

@@ -287,6 +287,9 @@ impl MappingCore {
                 fill(shard, src, &self.settings, now, m);
                 shard.plan(&self.settings, now, &mut self.next_job, m, &mut jobs);
                 commit.failures.append(&mut shard.failures);
+                if shard.dropped > 0 {
+                    commit.dropped.push((id.clone(), std::mem::take(&mut shard.dropped)));
+                }
                 let cp = shard.checkpoint();
                 let passed = |through: &Option<super::source::Seq>| {
                     through.is_none_or(|t| cp.done_through.is_some_and(|d| t <= d))

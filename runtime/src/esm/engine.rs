@@ -55,6 +55,8 @@ struct Inner {
 struct Running {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
+    /// [`Ctx::cancel`].
+    cancel: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A mapping's metrics are kept in the store's system entries under this
@@ -133,6 +135,10 @@ struct Ctx {
     /// A worker's leases of the stream's shards: only the shards held are
     /// delivered, and their checkpoints live in the lease table.
     leases: Option<Arc<Leases>>,
+    /// Set when the engine shuts down: the invocations under way end (as
+    /// timed out) rather than run on unchecked beside whoever takes the
+    /// shards next.
+    cancel: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Engine {
@@ -220,6 +226,7 @@ impl Engine {
             return Ok(());
         }
         let lease_handle = leases.clone();
+        let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let ctx = Arc::new(Ctx {
             store: self.inner.store.clone(),
             metrics_dirty: std::sync::atomic::AtomicBool::new(false),
@@ -231,6 +238,7 @@ impl Engine {
             ledger: self.inner.ledger.clone(),
             metrics,
             leases,
+            cancel: cancel.clone(),
         });
         let (stop_tx, stop_rx) = watch::channel(false);
         tracing::info!(mapping = %mapping.uuid, function = %mapping.function_name, source = %mapping.event_source_arn, "mapping enabled");
@@ -239,7 +247,7 @@ impl Engine {
             Some(l) => lock(&self.inner.leases).insert(mapping.uuid.clone(), l),
             None => lock(&self.inner.leases).remove(&mapping.uuid),
         };
-        mappings.insert(mapping.uuid, Running { stop: stop_tx, task });
+        mappings.insert(mapping.uuid, Running { stop: stop_tx, task, cancel });
         Ok(())
     }
 
@@ -266,7 +274,7 @@ impl Engine {
 
     /// A snapshot of mapping `uuid`'s metrics (kept while it is disabled).
     pub fn metrics(&self, uuid: &str) -> Option<MappingMetrics> {
-        lock(&self.inner.metrics).get(uuid).map(|m| lock(m).snapshot())
+        lock(&self.inner.metrics).get(uuid).map(|m| lock(m).snapshot(self.inner.clock.now_ms()))
     }
 
     /// The batches of mapping `uuid` lately invoked that held record `seq`
@@ -286,11 +294,19 @@ impl Engine {
         self.inner.mappings.lock().await.get(uuid).is_some_and(|r| !r.task.is_finished())
     }
 
-    /// Stops every mapping. Invocations under way finish in the background;
-    /// their results are not checkpointed (they are delivered again).
+    /// Stops every mapping (the server is stopping: SIGTERM or Ctrl-C).
+    /// Invocations under way are interrupted, as their timeout would
+    /// interrupt them: their results would not be checkpointed (they are
+    /// delivered again), and a worker's shards go to another worker at
+    /// once, which must not run the same batch beside them, as Lambda runs
+    /// one batch of a shard at a time. A mapping disabled or deleted lets
+    /// its invocations finish (`remove`).
     pub async fn shutdown(&self) {
         let all: Vec<Running> = self.inner.mappings.lock().await.drain().map(|(_, r)| r).collect();
         lock(&self.inner.leases).clear();
+        for r in &all {
+            r.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         for r in all {
             stop(r).await;
         }
@@ -386,7 +402,11 @@ async fn commit_all(ctx: &Ctx, mut commit: super::ledger::Commit) -> Result<(), 
         // twice, never loses one. A checkpoint of a lease lost meanwhile is
         // not written; its shard is dropped at the next look at the leases.
         let checkpoints = std::mem::take(&mut commit.checkpoints);
-        let failures = super::ledger::Commit { failures: std::mem::take(&mut commit.failures), ..Default::default() };
+        let failures = super::ledger::Commit {
+            failures: std::mem::take(&mut commit.failures),
+            dropped: std::mem::take(&mut commit.dropped),
+            ..Default::default()
+        };
         let (ledger, uuid) = (ctx.ledger.clone(), ctx.uuid.clone());
         let failures = tokio::task::spawn_blocking(move || ledger.commit(&uuid, &failures).map(|()| failures))
             .await
@@ -558,6 +578,7 @@ async fn drive(ctx: &Ctx, core: &mut MappingCore, stop: &mut watch::Receiver<boo
                 event: job.event,
                 chain_depth: job.chain_depth,
                 defer_writes: ctx.settings.exactly_once,
+                cancel: Some(ctx.cancel.clone()),
             };
             let handle = inflight.spawn(async move { invoker.invoke(request).await });
             job_of.insert(handle.id(), job.id);
@@ -628,7 +649,7 @@ fn show_source_problem(ctx: &Ctx) {
             Some(p) => tracing::debug!(problem = %p, "the mapping's source cannot be used"),
             None => tracing::debug!("the mapping's source can be used again"),
         }
-        m.source_problem = problem;
+        m.set_source_problem(problem, ctx.clock.now_ms());
     }
 }
 

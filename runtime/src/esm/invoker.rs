@@ -18,6 +18,8 @@ pub struct InvokeRequest {
     /// Defer the function's store writes and return them in
     /// [`InvokeOutcome::writes`] (a mapping's exactly-once mode).
     pub defer_writes: bool,
+    /// Set to end the invocation early ([`crate::InvokeOptions::cancel`]).
+    pub cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl InvokeRequest {
@@ -110,7 +112,10 @@ impl Invoker for FunctionInvoker {
         Box::pin(async move {
             let permit = function.acquire().await;
             let request_id = uuid::Uuid::new_v4().to_string();
-            let mut options = InvokeOptions::new().request_id(request_id.clone()).chain_depth(request.chain_depth);
+            let mut options = InvokeOptions::new()
+                .request_id(request_id.clone())
+                .chain_depth(request.chain_depth)
+                .cancel(request.cancel.clone());
             let bridge = bridge.unwrap_or_else(|| function.bridge());
             let deferring = match request.deferring(bridge.as_ref(), &request_id) {
                 Ok(d) => d,

@@ -73,6 +73,12 @@ pub struct Commit {
     /// Store writes of handled batches (exactly-once mode), in the order
     /// the invocations finished; the checkpoints here pass their records.
     pub effects: Vec<Effects>,
+    /// Records given up per shard since the last commit (retries exhausted,
+    /// too old, too deep in a chain of triggers), described in `failures`
+    /// or not: the metrics count them once this commit is durable, so a
+    /// commit that fails (a destination that cannot take its record) and
+    /// gives them up again counts them once.
+    pub dropped: Vec<(String, u64)>,
 }
 
 /// The deferred store writes of one invocation.
@@ -89,6 +95,7 @@ impl Commit {
             && self.forget.is_empty()
             && self.failures.is_empty()
             && self.effects.is_empty()
+            && self.dropped.is_empty()
     }
 
     /// Splits a commit whose effects come from several shards into one
@@ -125,6 +132,12 @@ impl Commit {
         for e in self.effects {
             if let Some(i) = at(&e.shard) {
                 of_shard[i].effects.push(e);
+            }
+        }
+        for (shard, n) in self.dropped {
+            match at(&shard) {
+                Some(i) => of_shard[i].dropped.push((shard, n)),
+                None => rest.dropped.push((shard, n)),
             }
         }
         if !rest.is_empty() {
@@ -263,6 +276,10 @@ impl Ledger for StoreLedger {
             ops.push(WriteOp { table, key, decide: Box::new(move |_| Ok(Decision::Put(item))) });
         }
         let origin = Origin { ttl: false, depth, replicated: None };
+        if sys.is_empty() && ops.is_empty() && commit.effects.is_empty() {
+            // Only counts for the metrics.
+            return Ok(());
+        }
         if commit.effects.is_empty() {
             let options = WriteOptions { transaction: false, origin, sys };
             return self.store.write_with(ops, options).map(drop).map_err(|e| destination_error(commit, e));
@@ -333,31 +350,58 @@ pub fn write_destination_record(store: &Store, destination: &str, record: Json) 
 /// `payload` holds the whole record as JSON text.
 fn destination_item(store: &Store, f: &FailureRecord) -> Result<(String, Item), LedgerError> {
     let fail = |reason: String| LedgerError::Destination { destination: f.destination.clone(), reason };
-    let table = parse_table_arn(&f.destination).ok_or_else(|| fail("not a table ARN".into()))?;
-    let handle = store.table(table).map_err(|e| fail(e.to_string()))?;
-    let schema = &handle.def.key_schema;
+    let (table, schema) = destination_table(store, &f.destination).map_err(fail)?;
     let mut item: Item = match json_to_value(&f.record) {
         Value::M(m) => m,
         _ => Item::new(),
     };
     item.insert("payload".into(), Value::S(f.record.to_string()));
     let request_id = f.record["requestContext"]["requestId"].as_str().unwrap_or_default().to_string();
-    if schema.hash.ty != tidepool_store::value::AttrType::S {
-        return Err(fail(format!("its partition key {} must be a string (S)", schema.hash.name)));
-    }
     item.insert(schema.hash.name.clone(), Value::S(request_id));
     if let Some(range) = &schema.range {
         let start = f.record["DDBStreamBatchInfo"]["startSequenceNumber"].as_str().unwrap_or("0").to_string();
         let v = match range.ty {
-            tidepool_store::value::AttrType::S => Value::S(start),
             tidepool_store::value::AttrType::N => {
                 Value::N(Number::from_str(start.trim_start_matches('0')).unwrap_or_else(|_| Number::zero()))
             }
-            _ => return Err(fail(format!("its sort key {} must be a string or a number", range.name))),
+            _ => Value::S(start),
         };
         item.insert(range.name.clone(), v);
     }
     Ok((table.to_string(), item))
+}
+
+/// Whether `destination` names a table of `store` that takes destination
+/// records (see [`destination_item`]); if not, why, naming the table.
+/// CreateEventSourceMapping, UpdateEventSourceMapping and the event invoke
+/// configs refuse a destination that does not, as Lambda checks a
+/// destination when it is set, rather than fail at the first discard.
+pub fn check_destination(store: &Store, destination: &str) -> Result<(), String> {
+    destination_table(store, destination).map(drop)
+}
+
+/// The table `destination` names and its key schema: a string partition
+/// key, and a sort key, if any, a string or a number.
+fn destination_table<'a>(
+    store: &Store,
+    destination: &'a str,
+) -> Result<(&'a str, tidepool_store::table::KeySchema), String> {
+    use tidepool_store::value::AttrType;
+    let table = parse_table_arn(destination).ok_or_else(|| "not a table ARN".to_string())?;
+    let handle = store.table(table).map_err(|e| match e {
+        StoreError::ResourceNotFound(_) => format!("table {table} does not exist in this server's store"),
+        other => format!("table {table}: {other}"),
+    })?;
+    let schema = handle.def.key_schema.clone();
+    if schema.hash.ty != AttrType::S {
+        return Err(format!("the partition key {} of table {table} must be a string (S)", schema.hash.name));
+    }
+    if let Some(range) = &schema.range
+        && !matches!(range.ty, AttrType::S | AttrType::N)
+    {
+        return Err(format!("the sort key {} of table {table} must be a string or a number", range.name));
+    }
+    Ok((table, schema))
 }
 
 /// JSON as a DynamoDB value: strings S, numbers N, booleans BOOL, null NULL,

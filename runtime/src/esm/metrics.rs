@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use super::ledger::Commit;
 
 /// Counters of one shard. Record counts count a record each time it is
-/// delivered, so redeliveries count again.
+/// delivered, so redeliveries count again; records given up count once
+/// their discard is committed (a discard whose commit failed, its
+/// destination not taking the record, say, is not counted).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ShardMetrics {
@@ -29,9 +31,10 @@ pub struct ShardMetrics {
     /// reported for retry).
     pub failed: u64,
     /// Records given up: retries exhausted, too old, trimmed, or too deep in
-    /// a chain of triggers.
+    /// a chain of triggers (counted when the commit that passes them, or
+    /// describes them to the destination, is durable).
     pub dropped: u64,
-    /// Records described in on-failure destination records.
+    /// Records described in on-failure destination records written.
     pub sent_to_destination: u64,
     /// The durable checkpoint: the last sequence number done.
     pub checkpoint: Option<String>,
@@ -95,6 +98,11 @@ pub struct MappingMetrics {
     /// by the delivery task; not saved.
     #[serde(skip)]
     pub source_problem: Option<String>,
+    /// While there is a source problem: the largest iterator age of the
+    /// shards shown when it was first seen, and when (ms). See
+    /// [`MappingMetrics::set_source_problem`]; not saved.
+    #[serde(skip)]
+    pub stalled: Option<(u64, u64)>,
     /// Each shard's counts when this process loaded the saved metrics.
     #[serde(skip)]
     pub at_load: BTreeMap<String, ShardMetrics>,
@@ -124,8 +132,15 @@ impl MappingMetrics {
         self.shards.get_mut(id).expect("inserted")
     }
 
-    /// Shows the checkpoints of `commit`, once it is durable.
+    /// Shows the checkpoints of `commit`, and counts the records it gives
+    /// up, once it is durable.
     pub fn record_commit(&mut self, commit: &Commit) {
+        for (id, n) in &commit.dropped {
+            self.shard(id).dropped += n;
+        }
+        for f in &commit.failures {
+            self.shard(&f.shard).sent_to_destination += f.seqs.len() as u64;
+        }
         for (id, cp) in &commit.checkpoints {
             let m = self.shard(id);
             m.checkpoint = cp.done_through.map(format_seq);
@@ -156,6 +171,26 @@ impl MappingMetrics {
         }
     }
 
+    /// Sets why the stream's source (or its lease table) cannot be used,
+    /// `None` once it can, at `now_ms`. While it cannot, the iterator age
+    /// of `total` grows from the largest age shown when the problem was
+    /// first seen, by the time since: nothing is read, so what was behind
+    /// falls further behind (as Lambda's IteratorAge keeps growing while a
+    /// mapping's processing stalls), and an age alarm fires during an
+    /// outage even after a worker that cannot renew its leases has dropped
+    /// its shards (and their ages) from the view.
+    pub fn set_source_problem(&mut self, problem: Option<String>, now_ms: u64) {
+        match (&problem, &self.source_problem) {
+            (Some(_), None) => {
+                let age = self.shards.values().map(|s| s.iterator_age_ms).max().unwrap_or(0);
+                self.stalled = Some((age, now_ms));
+            }
+            (None, _) => self.stalled = None,
+            (Some(_), Some(_)) => {}
+        }
+        self.source_problem = problem;
+    }
+
     /// The counts of this process's run (the saved metrics hold earlier
     /// runs' too): they only grow, whatever shards come and go.
     /// `iteratorAgeMs` is the largest now.
@@ -168,9 +203,10 @@ impl MappingMetrics {
         out
     }
 
-    /// The snapshot with `total` summed, and a source problem, if any, as
-    /// its `last_processing_result`.
-    pub fn snapshot(&self) -> MappingMetrics {
+    /// The snapshot at `now_ms` with `total` summed, and a source problem,
+    /// if any, as its `last_processing_result` (and in its iterator age,
+    /// see [`MappingMetrics::set_source_problem`]).
+    pub fn snapshot(&self, now_ms: u64) -> MappingMetrics {
         let mut out = self.clone();
         let mut total = self.released.clone();
         total.iterator_age_ms = 0;
@@ -180,6 +216,10 @@ impl MappingMetrics {
         out.total = total;
         if let Some(p) = &self.source_problem {
             out.last_processing_result = format!("PROBLEM: {p}");
+            if let Some((age, since)) = self.stalled {
+                let grown = age.saturating_add(now_ms.saturating_sub(since));
+                out.total.iterator_age_ms = out.total.iterator_age_ms.max(grown);
+            }
         }
         out
     }
@@ -205,7 +245,7 @@ mod tests {
         assert_eq!(m.this_run().invocations, 5);
         m.shard("s2").invocations += 1;
         assert_eq!(m.this_run().invocations, 6);
-        assert_eq!(m.snapshot().total.invocations, 4, "the total is the shards kept");
+        assert_eq!(m.snapshot(0).total.invocations, 4, "the total is the shards kept");
     }
 
     #[test]
@@ -216,18 +256,69 @@ mod tests {
         m.shard("s1").invocations = 2;
         m.release("s0");
         m.release("nothing");
-        let snap = m.snapshot();
+        let snap = m.snapshot(0);
         assert_eq!(snap.shards.keys().collect::<Vec<_>>(), ["s1"]);
         assert_eq!(snap.total.invocations, 5, "the totals keep the released shard's counts");
         assert_eq!(snap.total.iterator_age_ms, 0, "only the shards shown have an age");
         assert_eq!(m.this_run().invocations, 5);
         // Saved and loaded again, the released counts stay.
         let saved: MappingMetrics = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
-        assert_eq!(saved.snapshot().total.invocations, 5);
+        assert_eq!(saved.snapshot(0).total.invocations, 5);
         // A problem with the source is shown while it lasts, and not saved.
-        m.source_problem = Some("the source cannot be reached".into());
-        assert_eq!(m.snapshot().last_processing_result, "PROBLEM: the source cannot be reached");
+        m.set_source_problem(Some("the source cannot be reached".into()), 1000);
+        assert_eq!(m.snapshot(1000).last_processing_result, "PROBLEM: the source cannot be reached");
         let saved: MappingMetrics = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
-        assert_eq!(saved.snapshot().last_processing_result, "No records processed");
+        assert_eq!(saved.snapshot(1000).last_processing_result, "No records processed");
+        assert_eq!(saved.snapshot(9000).total.iterator_age_ms, 0, "nor is its iterator age");
+    }
+
+    #[test]
+    fn the_iterator_age_grows_while_the_source_cannot_be_used() {
+        let mut m = MappingMetrics::new("m");
+        m.shard("s0").iterator_age_ms = 400;
+        m.shard("s1").iterator_age_ms = 0;
+        m.set_source_problem(Some("the source cannot be reached".into()), 10_000);
+        assert_eq!(m.snapshot(10_000).total.iterator_age_ms, 400);
+        // Another failure's text: the same outage, the same start.
+        m.set_source_problem(Some("the lease table cannot be reached".into()), 12_000);
+        assert_eq!(m.snapshot(12_500).total.iterator_age_ms, 2_900);
+        // A worker that cannot renew drops its shards: the age keeps growing.
+        m.release("s0");
+        m.release("s1");
+        assert_eq!(m.snapshot(20_000).total.iterator_age_ms, 10_400);
+        // The source back: the shards read again say the age.
+        m.set_source_problem(None, 21_000);
+        assert_eq!(m.snapshot(21_000).total.iterator_age_ms, 0);
+        m.shard("s0").iterator_age_ms = 30;
+        assert_eq!(m.snapshot(30_000).total.iterator_age_ms, 30);
+        // A new outage starts from the age then; one cleared by a stop
+        // (the delivery task resets the problem alone) does not carry over.
+        m.set_source_problem(Some("down".into()), 40_000);
+        assert_eq!(m.snapshot(41_000).total.iterator_age_ms, 1_030);
+        m.source_problem = None;
+        assert_eq!(m.snapshot(50_000).total.iterator_age_ms, 30);
+        m.set_source_problem(Some("down".into()), 60_000);
+        assert_eq!(m.snapshot(60_000).total.iterator_age_ms, 30);
+    }
+
+    #[test]
+    fn records_given_up_count_once_their_commit_is_durable() {
+        use crate::esm::ledger::FailureRecord;
+        let mut m = MappingMetrics::new("m");
+        let failure = |seqs: Vec<crate::esm::source::Seq>| FailureRecord {
+            shard: "s0".into(),
+            destination: "arn:aws:dynamodb:us-east-1:000000000000:table/Failed".into(),
+            record: serde_json::Value::Null,
+            depth: 0,
+            seqs,
+        };
+        m.record_commit(&Commit {
+            failures: vec![failure(vec![1, 2]), failure(vec![5])],
+            dropped: vec![("s0".into(), 3), ("s1".into(), 1)],
+            ..Default::default()
+        });
+        let total = m.snapshot(0).total;
+        assert_eq!((total.dropped, total.sent_to_destination), (4, 3));
+        assert_eq!((m.shards["s0"].dropped, m.shards["s1"].dropped), (3, 1));
     }
 }

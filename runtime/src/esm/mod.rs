@@ -60,9 +60,13 @@
 //! records past the stream's 24-hour retention). `responseContext` is `{}`
 //! when the records were never invoked, and has no `functionError` when the
 //! last invocation returned a (partial or invalid) response rather than an
-//! error. While the destination cannot take a record (missing table, wrong
-//! key type), the commit fails and the mapping restarts from its checkpoint
-//! with a growing backoff, so nothing is lost.
+//! error. The Lambda API refuses a destination that cannot take records
+//! (a missing table, a wrong key type: [`check_destination`]) when it is
+//! set. If it cannot take one later (the table deleted since), the commit
+//! fails and the mapping restarts from its checkpoint with a growing
+//! backoff, so nothing is lost; records given up are counted in the
+//! metrics only once a commit that gives them up is durable
+//! ([`Commit::dropped`]), so retries do not count them again.
 //!
 //! # Recursive loops
 //! Every stream record carries `origin.depth`: how many trigger invocations
@@ -124,7 +128,7 @@ pub use invoker::{FunctionInvoker, InvokeError, InvokeFuture, InvokeOutcome, Inv
 pub use lease::{LEASE_DURATION, LEASE_TABLE, LeaseOptions, Leases};
 pub use ledger::{
     Commit, FailureRecord, Ledger, LedgerError, LedgerState, SYS_PREFIX, ShardCheckpoint, StoreLedger,
-    WindowCheckpoint, write_destination_record,
+    WindowCheckpoint, check_destination, write_destination_record,
 };
 pub use metrics::{MappingMetrics, ShardMetrics};
 pub use remote::{

@@ -148,6 +148,9 @@ pub(crate) struct ShardCore {
     buffered_bytes: usize,
     /// Destination records of pieces discarded since the last commit.
     pub(crate) failures: Vec<FailureRecord>,
+    /// Records given up since the last commit, described in `failures` or
+    /// not: counted in the metrics once their commit is durable.
+    pub(crate) dropped: u64,
     /// Store writes of handled pieces (exactly-once), each with the last
     /// sequence number it covers (`None`: a window's final invocation), to
     /// commit with the checkpoint that passes it.
@@ -195,6 +198,7 @@ impl ShardCore {
             buffered: 0,
             buffered_bytes: 0,
             failures: Vec::new(),
+            dropped: 0,
             effects: Vec::new(),
         }
     }
@@ -242,7 +246,7 @@ impl ShardCore {
             m.polled += 1;
             let prev = self.last_read.replace(r.seq);
             if r.depth >= MAX_CHAIN_DEPTH {
-                m.dropped += 1;
+                self.dropped += 1;
                 tracing::warn!(
                     shard = %self.id, seq = %r.seq, depth = r.depth,
                     "record not delivered: written by a chain of {} trigger invocations (recursive loop)",
@@ -348,11 +352,8 @@ impl ShardCore {
                         let bytes: usize = gone.iter().map(|r| r.json.len()).sum();
                         self.buffered -= gone.len();
                         self.buffered_bytes -= bytes;
-                        m.dropped += n;
-                        if let Some(f) = record {
-                            m.sent_to_destination += n;
-                            self.failures.push(f);
-                        }
+                        self.dropped += n;
+                        self.failures.extend(record);
                         tracing::warn!(shard = %self.id, records = n, "records discarded: older than the maximum record age");
                         if piece.records.is_empty() {
                             lane.pieces.pop_front();
@@ -465,7 +466,7 @@ impl ShardCore {
                         piece.function_error = None;
                         if exhausted(piece) {
                             let rest = std::mem::take(&mut piece.records);
-                            self.discard(s, lane, rest, now, m);
+                            self.discard(s, lane, rest, now);
                         } else {
                             piece.retries += 1;
                             piece.not_before = now + backoff(piece.retries);
@@ -497,7 +498,7 @@ impl ShardCore {
                         l.pieces.pop_front();
                     } else {
                         let rest = std::mem::take(&mut piece.records);
-                        self.discard(s, lane, rest, now, m);
+                        self.discard(s, lane, rest, now);
                     }
                 } else {
                     piece.retries += 1;
@@ -524,14 +525,11 @@ impl ShardCore {
     }
 
     /// Gives up `records` of the front piece of `lane` after its retries.
-    fn discard(&mut self, s: &Settings, lane: usize, records: Vec<Rec>, now: u64, m: &mut ShardMetrics) {
+    fn discard(&mut self, s: &Settings, lane: usize, records: Vec<Rec>, now: u64) {
         let piece = self.lanes[lane].pieces.front().expect("a piece");
         let n = records.len() as u64;
-        m.dropped += n;
-        if let Some(f) = failure_record(s, &self.id, &records, piece, "RetryAttemptsExhausted", now) {
-            m.sent_to_destination += n;
-            self.failures.push(f);
-        }
+        self.dropped += n;
+        self.failures.extend(failure_record(s, &self.id, &records, piece, "RetryAttemptsExhausted", now));
         tracing::warn!(
             shard = %self.id, records = n, first = records.first().map(|r| r.seq), retries = piece.retries,
             "records discarded: retries exhausted"

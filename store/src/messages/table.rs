@@ -599,6 +599,9 @@ pub const TTL_ALREADY_ENABLED: &str = "TimeToLive is already enabled";
 
 /// UpdateTimeToLive: TTL disabled again. ValidationException.
 pub const TTL_ALREADY_DISABLED: &str = "TimeToLive is already disabled";
+/// A third UpdateTable of `TableClass` within 30 days (DDB-TABLE-443).
+pub const TABLE_CLASS_UPDATES_LIMITED: &str =
+    "Subscriber limit exceeded: Updates to TableClass are limited to 2 times in 30 day(s).";
 /// A second UpdateTimeToLive within the cooldown of a change (DDB-TABLE-143).
 pub const TTL_CHANGED_TOO_OFTEN: &str = "Time to live has been modified multiple times within a fixed interval";
 
