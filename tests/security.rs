@@ -1379,6 +1379,136 @@ async fn function_urls_need_both_invoke_actions_and_know_their_auth_type() {
     server.stop().await.unwrap();
 }
 
+/// A function's resource-based policy (AddPermission, GetPolicy,
+/// RemovePermission): statements as Lambda writes them, unique ids, the
+/// function's revision as the precondition and changed by each change, and,
+/// once authentication is on, the policy granting what the caller's own
+/// policies do not.
+#[tokio::test]
+async fn a_functions_policy_grants_what_it_names() {
+    let bob_arn = "arn:aws:iam::000000000000:user/bob";
+    let auth = Auth::new(vec![(alice(), None), user_with("bob", "AKIDBOB", &[])]);
+    let dir = tempfile::tempdir().unwrap();
+    let server =
+        common::start_with(dir.path(), ServerConfig { auth: Some(Arc::new(auth)), ..ServerConfig::default() }).await;
+    let ep = server.endpoint();
+    let admin = lambda_as(&ep, ALICE_KEY, ALICE_SECRET);
+    let bob = lambda_as(&ep, "AKIDBOB", "secret");
+    create_from(&admin, "granted", "echo", None).await;
+    // No policy yet: GetPolicy finds none, and bob may not invoke.
+    let err = admin.get_policy().function_name("granted").send().await.unwrap_err().into_service_error();
+    assert_eq!(err.meta().code(), Some("ResourceNotFoundException"), "{err:?}");
+    let err = bob.invoke().function_name("granted").send().await.unwrap_err().into_service_error();
+    assert_eq!(err.meta().code(), Some("AccessDeniedException"), "{err:?}");
+    let before = admin.get_function_configuration().function_name("granted").send().await.unwrap();
+    let before = before.revision_id().unwrap().to_string();
+    // A stale revision is refused; the current one is taken.
+    let err = admin
+        .add_permission()
+        .function_name("granted")
+        .statement_id("bob-invokes")
+        .action("lambda:InvokeFunction")
+        .principal(bob_arn)
+        .revision_id("00000000-0000-0000-0000-000000000000")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(err.meta().code(), Some("PreconditionFailedException"), "{err:?}");
+    let added = admin
+        .add_permission()
+        .function_name("granted")
+        .statement_id("bob-invokes")
+        .action("lambda:InvokeFunction")
+        .principal(bob_arn)
+        .revision_id(&before)
+        .send()
+        .await
+        .unwrap();
+    let statement: serde_json::Value = serde_json::from_str(added.statement().unwrap()).unwrap();
+    assert_eq!(
+        statement,
+        serde_json::json!({
+            "Sid": "bob-invokes", "Effect": "Allow", "Principal": {"AWS": bob_arn},
+            "Action": "lambda:InvokeFunction",
+            "Resource": "arn:aws:lambda:us-east-1:000000000000:function:granted",
+        })
+    );
+    let after = admin.get_function_configuration().function_name("granted").send().await.unwrap();
+    let after = after.revision_id().unwrap().to_string();
+    assert_ne!(after, before, "a policy change gives the function a new revision");
+    let policy = admin.get_policy().function_name("granted").send().await.unwrap();
+    assert_eq!(policy.revision_id(), Some(after.as_str()));
+    let doc: serde_json::Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
+    assert_eq!(doc["Version"], "2012-10-17");
+    assert_eq!(doc["Statement"], serde_json::json!([statement]));
+    // The same id again is a conflict; a principal Lambda does not read is refused.
+    let again = admin
+        .add_permission()
+        .function_name("granted")
+        .statement_id("bob-invokes")
+        .action("lambda:InvokeFunction")
+        .principal("s3.amazonaws.com")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(again.meta().code(), Some("ResourceConflictException"), "{again:?}");
+    assert_eq!(
+        again.meta().message(),
+        Some(
+            "The statement id (bob-invokes) provided already exists. Please provide a new statement id, or remove \
+             the existing statement."
+        )
+    );
+    let bad = admin
+        .add_permission()
+        .function_name("granted")
+        .statement_id("odd")
+        .action("lambda:InvokeFunction")
+        .principal("bob")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(bad.meta().code(), Some("InvalidParameterValueException"), "{bad:?}");
+    // The policy grants bob the invocation, and nothing else.
+    let out = bob.invoke().function_name("granted").payload(aws_sdk_lambda::primitives::Blob::new("{}")).send().await;
+    assert!(out.is_ok(), "{out:?}");
+    let err = bob.get_function().function_name("granted").send().await.unwrap_err().into_service_error();
+    assert_eq!(err.meta().code(), Some("AccessDeniedException"), "{err:?}");
+    // Removed, it grants nothing; removing it again finds nothing.
+    admin.remove_permission().function_name("granted").statement_id("bob-invokes").send().await.unwrap();
+    let err = bob.invoke().function_name("granted").send().await.unwrap_err().into_service_error();
+    assert_eq!(err.meta().code(), Some("AccessDeniedException"), "{err:?}");
+    let err = admin
+        .remove_permission()
+        .function_name("granted")
+        .statement_id("bob-invokes")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(err.meta().code(), Some("ResourceNotFoundException"), "{err:?}");
+    let err = admin.get_policy().function_name("granted").send().await.unwrap_err().into_service_error();
+    assert_eq!(err.meta().code(), Some("ResourceNotFoundException"), "{err:?}");
+    // A policy goes with its function.
+    admin
+        .add_permission()
+        .function_name("granted")
+        .statement_id("anyone")
+        .action("lambda:GetFunction")
+        .principal("*")
+        .send()
+        .await
+        .unwrap();
+    admin.delete_function().function_name("granted").send().await.unwrap();
+    create_from(&admin, "granted", "echo", None).await;
+    let err = admin.get_policy().function_name("granted").send().await.unwrap_err().into_service_error();
+    assert_eq!(err.meta().code(), Some("ResourceNotFoundException"), "{err:?}");
+    server.stop().await.unwrap();
+}
+
 /// Invokes a `misbehave` function to make one DynamoDB call from its
 /// handler; its answer (`{"ok": ...}` or `{"error": ...}`).
 async fn store_call(

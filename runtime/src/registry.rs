@@ -800,6 +800,89 @@ impl Registry {
         Ok(())
     }
 
+    /// Changes what `$LATEST`, a version or an alias of `name` (`qualifier`)
+    /// carries beside its record (its resource-based policy): `change`
+    /// gives the system entries to write, written in one batch with the
+    /// record's new `RevisionId`, as Lambda gives a function a new revision
+    /// when its policy changes. `expect`, the revision the caller read, must
+    /// be the current one. Runs under the record's lock, so two changes of
+    /// one record take turns. Returns the new revision.
+    pub fn amend<E: From<RegistryError>>(
+        &self,
+        name: &str,
+        qualifier: &str,
+        expect: Option<&str>,
+        change: impl FnOnce() -> Result<Vec<(Vec<u8>, Option<Vec<u8>>)>, E>,
+    ) -> Result<String, E> {
+        let stale = |current: &str| {
+            expect.is_some_and(|e| e != current).then(|| {
+                RegistryError::Precondition(
+                    "The Revision Id provided does not match the latest Revision Id. \
+                     Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
+                        .into(),
+                )
+            })
+        };
+        let revision = uuid::Uuid::new_v4().to_string();
+        match qualifier {
+            "$LATEST" => {
+                let mut map = self.write_map();
+                let (record, _) = map.get_mut(name).ok_or_else(|| not_found(&self.function_arn(name)))?;
+                if let Some(e) = stale(&record.revision_id) {
+                    return Err(e.into());
+                }
+                let mut writes = change()?;
+                let mut next = record.clone();
+                next.revision_id = revision.clone();
+                writes.push(([FN_PREFIX, name.as_bytes()].concat(), Some(record_json(&next)?)));
+                self.store.sys_write(writes).map_err(RegistryError::from)?;
+                *record = next;
+            }
+            q if q.bytes().all(|b| b.is_ascii_digit()) => {
+                let n = version_number(q).ok_or_else(|| not_found(&format!("{}:{q}", self.function_arn(name))))?;
+                let mut versions = self.write_versions();
+                let (record, _) = versions
+                    .get_mut(&(name.to_string(), n))
+                    .ok_or_else(|| not_found(&format!("{}:{q}", self.function_arn(name))))?;
+                if let Some(e) = stale(&record.revision_id) {
+                    return Err(e.into());
+                }
+                let mut writes = change()?;
+                let mut next = record.clone();
+                next.revision_id = revision.clone();
+                writes.push((version_key(name, n), Some(record_json(&next)?)));
+                self.store.sys_write(writes).map_err(RegistryError::from)?;
+                *record = next;
+            }
+            alias => {
+                let mut aliases = self.write_aliases();
+                let record = aliases
+                    .get_mut(&(name.to_string(), alias.to_string()))
+                    .ok_or_else(|| not_found(&format!("{}:{alias}", self.function_arn(name))))?;
+                if let Some(e) = stale(&record.revision_id) {
+                    return Err(e.into());
+                }
+                let mut writes = change()?;
+                let mut next = record.clone();
+                next.revision_id = revision.clone();
+                writes.push((alias_key(name, alias), Some(record_json(&next)?)));
+                self.store.sys_write(writes).map_err(RegistryError::from)?;
+                *record = next;
+            }
+        }
+        Ok(revision)
+    }
+
+    /// The `RevisionId` of `$LATEST`, a version or an alias of `name`.
+    pub fn revision(&self, name: &str, qualifier: &str) -> Option<String> {
+        match qualifier {
+            "$LATEST" => self.read_map().get(name).map(|(r, _)| r.revision_id.clone()),
+            q if q.bytes().all(|b| b.is_ascii_digit()) => version_number(q)
+                .and_then(|n| self.read_versions().get(&(name.to_string(), n)).map(|(r, _)| r.revision_id.clone())),
+            alias => self.read_aliases().get(&(name.to_string(), alias.to_string())).map(|a| a.revision_id.clone()),
+        }
+    }
+
     /// Whether `qualifier` names `$LATEST`, a version or an alias of `name`.
     pub fn has_qualifier(&self, name: &str, qualifier: &str) -> bool {
         if self.read_map().get(name).is_none() {
@@ -993,6 +1076,10 @@ pub fn pick_version(alias: &AliasRecord, random: u128) -> String {
         point -= weight;
     }
     alias.function_version.clone()
+}
+
+fn record_json(record: &impl serde::Serialize) -> Result<Vec<u8>, RegistryError> {
+    serde_json::to_vec(record).map_err(|e| RegistryError::Internal(e.to_string()))
 }
 
 fn not_found(arn: &str) -> RegistryError {

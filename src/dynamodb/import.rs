@@ -144,6 +144,10 @@ enum Format {
     Csv { delimiter: char, header: Option<Vec<String>> },
 }
 
+/// Serialises the start of imports made with a `ClientToken`: the check
+/// for an import under the token and the record of a new one.
+static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 pub fn import_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let source =
         r.obj_opt("S3BucketSource")?.ok_or_else(|| ApiError::validation(messages::export::S3_BUCKET_SOURCE_NULL))?;
@@ -188,6 +192,9 @@ pub fn import_table(app: &App, r: Req<'_>) -> ApiResult<Json> {
     let creation_json = Json::Object(creation.0.clone());
     let input = super::control::create_table_input(app, creation)?;
     let token = r.str_opt("ClientToken")?.map(str::to_string);
+    // Two requests under one token take turns: the second finds the
+    // first's import (and answers with it) instead of starting another.
+    let _starting = token.is_some().then(|| STARTING.lock().unwrap_or_else(|p| p.into_inner()));
     if let Some(t) = &token
         && let Some(existing) = records(app)?.into_iter().find(|e| {
             e.client_token.as_deref() == Some(t.as_str())

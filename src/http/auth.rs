@@ -570,8 +570,9 @@ async fn authenticate_for(
     if api != Api::DynamoDb && !function_url && caller.principal.policies.is_some() {
         let query = crate::lambda::api::query(&parts.uri);
         let mapping = |uuid: &str| mapping_function(app, uuid);
-        let checks =
+        let mut checks =
             crate::lambda::access::checks(parts.method.as_str(), parts.uri.path(), &query, &bytes, region, &mapping);
+        crate::lambda::permissions::attach(&app.store, &mut checks);
         if let Err(denied) = caller.authorize(checks, region) {
             return Err(lambda_denied(&denied.message));
         }
@@ -591,8 +592,9 @@ pub fn authorize_guest(app: &crate::dynamodb::App, req: &Request, principal: &Pr
     }
     let query = crate::lambda::api::query(req.uri());
     let mapping = |uuid: &str| mapping_function(app, uuid);
-    let checks =
+    let mut checks =
         crate::lambda::access::checks(req.method().as_str(), req.uri().path(), &query, &[], &app.region, &mapping);
+    crate::lambda::permissions::attach(&app.store, &mut checks);
     principal.authorize(checks, &app.region, &Origin::IN_PROCESS).map_err(|d| lambda_denied(&d.message))
 }
 

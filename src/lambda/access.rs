@@ -27,6 +27,18 @@ pub fn function_arn(raw: &str, qualifier: Option<&str>, region: &str) -> String 
     }
 }
 
+/// The function and qualifier (`$LATEST` when none) a function ARN of this
+/// account names, as [`function_arn`] writes them.
+pub fn function_of(resource: &str) -> Option<(&str, &str)> {
+    let rest = resource.strip_prefix("arn:aws:lambda:")?;
+    let parts: Vec<&str> = rest.split(':').collect();
+    match parts.as_slice() {
+        [_, account, "function", name] if *account == ACCOUNT_ID => Some((*name, "$LATEST")),
+        [_, account, "function", name, q] if *account == ACCOUNT_ID => Some((*name, *q)),
+        _ => None,
+    }
+}
+
 /// The checks a Lambda or `/tidepool` request needs: its action, and
 /// `iam:PassRole` on the role a CreateFunction or
 /// UpdateFunctionConfiguration gives the function (as Lambda asks of its
@@ -55,12 +67,17 @@ pub fn checks(
     });
     let mut out = vec![check];
     // `lambda:FunctionUrlAuthType`: the auth type a URL is created or
-    // updated with (AWS's guardrail policies deny a URL that is not
-    // `AWS_IAM` with it).
-    if matches!(out[0].action.as_str(), "lambda:CreateFunctionUrlConfig" | "lambda:UpdateFunctionUrlConfig")
+    // updated with, or a permission is granted for (AWS's guardrail
+    // policies deny a URL that is not `AWS_IAM` with it).
+    let auth_member = match out[0].action.as_str() {
+        "lambda:CreateFunctionUrlConfig" | "lambda:UpdateFunctionUrlConfig" => Some("AuthType"),
+        "lambda:AddPermission" => Some("FunctionUrlAuthType"),
+        _ => None,
+    };
+    if let Some(member) = auth_member
         && let Some(auth_type) = serde_json::from_slice::<Json>(body)
             .ok()
-            .and_then(|j| j.get("AuthType").and_then(Json::as_str).map(str::to_string))
+            .and_then(|j| j.get(member).and_then(Json::as_str).map(str::to_string))
     {
         out[0] = out[0].clone().with("lambda:FunctionUrlAuthType", vec![auth_type]);
     }
@@ -245,6 +262,19 @@ pub fn check(
         ("PUT", [_, "functions", f, "url"]) => ("UpdateFunctionUrlConfig", function(f)),
         ("DELETE", [_, "functions", f, "url"]) => ("DeleteFunctionUrlConfig", function(f)),
         (_, [_, "functions", f, "urls"]) => ("ListFunctionUrlConfigs", function(f)),
+        ("POST", [_, "functions", f, "policy"]) => {
+            // `lambda:Principal`: the principal a statement grants to.
+            let check = Check::new("lambda:AddPermission", function(f));
+            return match serde_json::from_slice::<Json>(body)
+                .ok()
+                .and_then(|j| j.get("Principal").and_then(Json::as_str).map(str::to_string))
+            {
+                Some(p) => check.with("lambda:Principal", vec![p]),
+                None => check,
+            };
+        }
+        ("GET", [_, "functions", f, "policy"]) => ("GetPolicy", function(f)),
+        ("DELETE", [_, "functions", f, "policy", _]) => ("RemovePermission", function(f)),
         ("POST", [_, "event-source-mappings"]) => return mapping("CreateEventSourceMapping", None),
         ("GET", [_, "event-source-mappings"]) => ("ListEventSourceMappings", "*".into()),
         ("GET", [_, "event-source-mappings", u]) => return mapping("GetEventSourceMapping", Some(u)),

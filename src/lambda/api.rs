@@ -165,6 +165,7 @@ pub fn routes() -> Router<Arc<App>> {
     router = super::versions::routes(router, route);
     router = super::invoke_config::routes(router, route);
     router = super::urls::routes(router, route);
+    router = super::permissions::routes(router, route);
     router = route(router, "/2017-10-31/functions/{name}/concurrency", put(put_concurrency).delete(delete_concurrency));
     router = route(router, "/2019-09-30/functions/{name}/concurrency", get(get_concurrency));
     router = route(router, "/2015-03-31/event-source-mappings", post(create_mapping).get(list_mappings));
@@ -885,6 +886,9 @@ async fn create_function(State(app): State<Arc<App>>, headers: HeaderMap, body: 
         let lambda = lambda_state(&app2)?;
         let name = record.name.clone();
         let id = lambda.registry.begin_create(&record, &component)?;
+        // A function of this name deleted before may have left its policy
+        // (a crash between its two writes): the new one starts with none.
+        super::permissions::forget(&app2.store, &name, None).map_err(LambdaError::from)?;
         let _ = begun_tx.send(lambda.registry.describe(&name)?);
         let created = lambda.registry.finish_create(id, record, &component);
         // A failure that is the answer: the function never was.
@@ -1211,6 +1215,7 @@ async fn delete_function(State(app): State<Arc<App>>, PathParam(raw): PathParam,
         lambda.registry.delete(&n)?;
         super::invoke_config::forget_function(&app2.store, &n).map_err(LambdaError::from)?;
         super::urls::forget(&app2.store, &n, None).map_err(LambdaError::from)?;
+        super::permissions::forget(&app2.store, &n, None).map_err(LambdaError::from)?;
         app2.metrics.forget_function(&n);
         Ok(())
     })

@@ -1035,6 +1035,9 @@ fn run(app: &App, manifest: &Manifest, rt: &tokio::runtime::Handle, dry: bool) -
                 } else {
                     // A `Failed` function (its code never loaded) is replaced.
                     lambda.registry.forget_failed(&f.name);
+                    // A new function starts with no policy, whatever an
+                    // earlier one of its name left.
+                    super::permissions::forget(&lambda.store, &f.name, None)?;
                     lambda.registry.create(want, &code)?;
                 }
                 applied.changes.push(format!("created function {}", f.name));

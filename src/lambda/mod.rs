@@ -8,6 +8,7 @@ pub mod events;
 pub mod invoke_config;
 pub mod logs;
 pub mod manifest;
+pub mod permissions;
 pub mod reset;
 pub mod schedule;
 pub mod seed;

@@ -41,6 +41,7 @@ pub async fn reset(app: &App) -> Result<Json, LambdaError> {
                 Ok(_) => {
                     super::invoke_config::forget_function(&store, &f.name)?;
                     super::urls::forget(&store, &f.name, None)?;
+                    super::permissions::forget(&store, &f.name, None)?;
                     gone.push(f.name)
                 }
                 Err(tidepool_runtime::registry::RegistryError::NotFound(_)) => {}

@@ -80,6 +80,12 @@ fn load(store: &Store, function: &str, qualifier: &str) -> Result<Option<UrlConf
     Ok(raw.and_then(|raw| serde_json::from_slice(&raw).ok()))
 }
 
+/// The auth type of the URL of `function` (`$LATEST` or an alias), if it
+/// has one.
+pub fn url_auth_type(store: &Store, function: &str, qualifier: &str) -> Option<String> {
+    load(store, function, qualifier).ok().flatten().map(|c| c.auth_type)
+}
+
 fn by_id(store: &Store, url_id: &str) -> Option<UrlConfig> {
     let target = store.sys_get(&index_key(url_id)).ok()??;
     let target = String::from_utf8(target).ok()?;
@@ -537,12 +543,13 @@ async fn serve_url(app: Arc<App>, url_id: String, raw_path: String, req: Request
                     if let Some(caller) = caller.filter(|c| c.principal.policies.is_some()) {
                         let qualifier = (config.qualifier != "$LATEST").then_some(config.qualifier.as_str());
                         let arn = super::access::function_arn(&config.function, qualifier, &app.region);
-                        let checks = vec![
+                        let mut checks = vec![
                             crate::iam::Check::new("lambda:InvokeFunctionUrl", arn.clone())
                                 .with("lambda:FunctionUrlAuthType", vec!["AWS_IAM".into()]),
                             crate::iam::Check::new("lambda:InvokeFunction", arn)
                                 .with("lambda:InvokedViaFunctionUrl", vec!["true".into()]),
                         ];
+                        super::permissions::attach(&app.store, &mut checks);
                         if let Err(denied) = caller.authorize(checks, &app.region) {
                             return message(StatusCode::FORBIDDEN, &denied.message);
                         }

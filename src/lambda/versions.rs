@@ -98,6 +98,7 @@ pub async fn delete_qualified(app: Arc<App>, name: String, qualifier: String) ->
     blocking(move || {
         lambda_state(&app)?.registry.delete_version(&name, n)?;
         super::invoke_config::forget(&app.store, &name, &qualifier).map_err(super::LambdaError::from)?;
+        super::permissions::forget(&app.store, &name, Some(&qualifier)).map_err(super::LambdaError::from)?;
         Ok(())
     })
     .await?;
@@ -390,6 +391,7 @@ async fn delete_alias(State(app): State<Arc<App>>, AliasPath(raw, alias): AliasP
         lambda_state(&app2)?.registry.delete_alias(&function, &alias)?;
         super::invoke_config::forget(&app2.store, &function, &alias).map_err(super::LambdaError::from)?;
         super::urls::forget(&app2.store, &function, Some(&alias)).map_err(super::LambdaError::from)?;
+        super::permissions::forget(&app2.store, &function, Some(&alias)).map_err(super::LambdaError::from)?;
         Ok(())
     })
     .await?;
