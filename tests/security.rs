@@ -1472,6 +1472,18 @@ async fn a_functions_policy_grants_what_it_names() {
         .unwrap_err()
         .into_service_error();
     assert_eq!(bad.meta().code(), Some("InvalidParameterValueException"), "{bad:?}");
+    // The request is validated before its function is looked for.
+    let bad = admin
+        .add_permission()
+        .function_name("missing")
+        .statement_id("bad id")
+        .action("lambda:InvokeFunction")
+        .principal("s3.amazonaws.com")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(bad.meta().code(), Some("ValidationException"), "{bad:?}");
     // The policy grants bob the invocation, and nothing else.
     let out = bob.invoke().function_name("granted").payload(aws_sdk_lambda::primitives::Blob::new("{}")).send().await;
     assert!(out.is_ok(), "{out:?}");

@@ -380,8 +380,11 @@ async fn add_permission(
 ) -> ApiResult {
     let m = json_request(&app, &headers, body, "AddPermission").await?;
     let lambda = lambda_state(&app)?;
+    // The members are validated before the function is looked for, as
+    // Lambda validates a request before it acts on it.
+    let (sid, mut st) = statement(&m, String::new())?;
     let (function, qualifier) = target(lambda, &raw, &uri)?;
-    let (sid, st) = statement(&m, resource_arn(lambda, &function, &qualifier))?;
+    st["Resource"] = json!(resource_arn(lambda, &function, &qualifier));
     let revision = str_member(&m, "RevisionId")?;
     let app2 = app.clone();
     blocking(move || {
